@@ -1,0 +1,393 @@
+/*
+ * manifest.c - the repository's files in, the validated model out.
+ */
+#include "compat.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "manifest_internal.h"
+
+const char *const td_rtype_names[TD_RT_COUNT] = {
+    "network", "database", "bucket", "service", "route", "dns_record",
+};
+
+#define PLATFORM_PATH "platform.yaml"
+#define TIERS_PATH "tiers.yaml"
+#define TENANTS_DIR "tenants/"
+#define BUILTIN_TIERS_PATH "<built-in>/tiers.yaml"
+
+/* ---- files ---- */
+
+static struct manifest_file *files_find(const struct manifest_files *f,
+                                        const char *path)
+{
+  for (size_t i = 0; i < f->n; i++)
+    if (strcmp(f->v[i].path, path) == 0)
+      return &f->v[i];
+  return NULL;
+}
+
+void manifest_files_add(struct manifest_files *f, const char *path,
+                        const char *data, size_t len)
+{
+  struct manifest_file *x = files_find(f, path);
+
+  if (x) {
+    free(x->data);
+  } else {
+    if (f->n == f->alloc) {
+      f->alloc = f->alloc ? f->alloc * 2 : 16;
+      f->v = td_realloc(f->v, f->alloc * sizeof(*f->v));
+    }
+    x = &f->v[f->n++];
+    x->path = td_strdup(path);
+  }
+  x->data = td_malloc(len + 1);
+  memcpy(x->data, data, len);
+  x->data[len] = '\0';
+  x->len = len;
+}
+
+void manifest_files_remove(struct manifest_files *f, const char *path)
+{
+  struct manifest_file *x = files_find(f, path);
+
+  if (!x)
+    return;
+  free(x->path);
+  free(x->data);
+  *x = f->v[--f->n];
+}
+
+void manifest_files_release(struct manifest_files *f)
+{
+  for (size_t i = 0; i < f->n; i++) {
+    free(f->v[i].path);
+    free(f->v[i].data);
+  }
+  free(f->v);
+  f->v = NULL;
+  f->n = f->alloc = 0;
+}
+
+/* Reads at most `cap` bytes of `path`; 1 when absent, 0 when read. */
+static int read_capped(const char *path, size_t cap, char **out, size_t *len)
+{
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  size_t used = 0, alloc = 4096;
+  char *buf = NULL;
+  int err = 0;
+
+  *out = NULL;
+  *len = 0;
+  if (fd < 0) {
+    if (errno == ENOENT)
+      return 1;
+    return td_error("cannot open %s: %s", path, strerror(errno));
+  }
+  buf = td_malloc(alloc);
+  for (;;) {
+    ssize_t n;
+
+    if (used == alloc) {
+      if (used >= cap)
+        break;
+      alloc *= 2;
+      buf = td_realloc(buf, alloc);
+    }
+    n = read(fd, buf + used, (alloc < cap ? alloc : cap) - used);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      err = td_error("cannot read %s: %s", path, strerror(errno));
+      goto out;
+    }
+    if (n == 0)
+      break;
+    used += (size_t)n;
+    if (used >= cap)
+      break;
+  }
+  *out = buf;
+  *len = used;
+  buf = NULL;
+out:
+  free(buf);
+  close(fd);
+  return err;
+}
+
+static int add_from_disk(struct manifest_files *f, const char *dir,
+                         const char *rel, size_t max_bytes)
+{
+  char full[4096];
+  char *data;
+  size_t len;
+  int err;
+
+  if ((size_t)snprintf(full, sizeof(full), "%s/%s", dir, rel) >= sizeof(full))
+    return td_error("path too long: %s/%s", dir, rel);
+  err = read_capped(full, max_bytes + 1, &data, &len);
+  if (err != 0)
+    return err < 0 ? err : 0;
+  manifest_files_add(f, rel, data, len);
+  free(data);
+  return 0;
+}
+
+static bool is_manifest_name(const char *name)
+{
+  size_t n = strlen(name);
+
+  if (name[0] == '.')
+    return false;
+  return (n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
+         (n > 4 && strcmp(name + n - 4, ".yml") == 0);
+}
+
+int manifest_files_read_dir(struct manifest_files *f, const char *dir,
+                            size_t max_bytes)
+{
+  char tdir[4096];
+  DIR *d;
+  struct dirent *de;
+  int err;
+  struct stat st;
+
+  if (stat(dir, &st) < 0)
+    return td_error("cannot read %s: %s", dir, strerror(errno));
+  if (!S_ISDIR(st.st_mode))
+    return td_error("%s is not a directory", dir);
+  err = add_from_disk(f, dir, PLATFORM_PATH, max_bytes);
+  if (err == 0)
+    err = add_from_disk(f, dir, TIERS_PATH, max_bytes);
+  if (err < 0)
+    return err;
+  snprintf(tdir, sizeof(tdir), "%s/tenants", dir);
+  d = opendir(tdir);
+  if (!d)
+    return errno == ENOENT
+               ? 0
+               : td_error("cannot read %s: %s", tdir, strerror(errno));
+  while ((de = readdir(d)) != NULL) {
+    char rel[512];
+
+    if (!is_manifest_name(de->d_name))
+      continue;
+    if ((size_t)snprintf(rel, sizeof(rel), TENANTS_DIR "%s", de->d_name) >=
+        sizeof(rel))
+      continue;
+    if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN &&
+        de->d_type != DT_LNK)
+      continue;
+    err = add_from_disk(f, dir, rel, max_bytes);
+    if (err < 0)
+      break;
+  }
+  closedir(d);
+  return err;
+}
+
+/* ---- loading ---- */
+
+const struct td_tier *manifest_catalog_find(const struct td_catalog *c,
+                                            const char *name)
+{
+  for (uint32_t i = 0; i < c->spec.tiers.n; i++) {
+    const struct td_tier *t = td_catalog_tier(c, i);
+
+    if (t->name.v && strcmp(t->name.v, name) == 0)
+      return t;
+  }
+  return NULL;
+}
+
+static void defaults_platform(struct td_platform *p)
+{
+  struct td_policies *pol = &p->spec.policies;
+
+  for (int i = 0; i < TD_RT_COUNT; i++)
+    if (!p->spec.providers.by_type[i].v)
+      p->spec.providers.by_type[i].v = "local";
+  if (!pol->prune.pos.line)
+    pol->prune.v = true;
+  if (!pol->drift_policy.pos.line)
+    pol->drift_policy.v = TD_DRIFT_CORRECT;
+  if (!pol->max_delete_percent.pos.line)
+    pol->max_delete_percent.v = 10;
+  if (!pol->resync_ms.pos.line)
+    pol->resync_ms.v = 5 * 60 * 1000;
+  if (!pol->stall_after.pos.line)
+    pol->stall_after.v = 3;
+}
+
+static void defaults_tenant(struct td_tenant *t)
+{
+  struct td_tenant_spec *s = &t->spec;
+
+  if (!s->deletion_policy.pos.line)
+    s->deletion_policy.v = TD_DELETE_ORPHAN;
+  for (uint32_t i = 0; i < s->envs.n; i++) {
+    struct td_env *e = &((struct td_env *)s->envs.v)[i];
+
+    if (!e->database.deletion_policy.pos.line)
+      e->database.deletion_policy.v = s->deletion_policy.v;
+    if (!e->bucket.deletion_policy.pos.line)
+      e->bucket.deletion_policy.v = s->deletion_policy.v;
+    for (uint32_t j = 0; j < e->apps.n; j++) {
+      struct td_app *a = &((struct td_app *)e->apps.v)[j];
+
+      if (!a->replicas.pos.line)
+        a->replicas.v = 1;
+      if (!a->health.interval_s.pos.line)
+        a->health.interval_s.v = 10;
+      if (!a->health.timeout_s.pos.line)
+        a->health.timeout_s.v = 5;
+    }
+  }
+}
+
+enum doc_kind { DOC_PLATFORM, DOC_CATALOG, DOC_TENANT };
+
+static struct manifest_doc *load_doc(struct manifest_repo *repo,
+                                     struct arena *scratch,
+                                     const struct manifest_opts *opts,
+                                     const char *path, const char *data,
+                                     size_t len, enum doc_kind kind)
+{
+  struct manifest_doc *doc = td_calloc(1, sizeof(*doc));
+  struct ynode *root;
+  struct mf_ctx cx;
+
+  doc->path = td_strdup(path);
+  cx.path = doc->path;
+  cx.arena = &doc->arena;
+  cx.diags = &repo->diags;
+  if (yaml_parse(scratch, &opts->limits, path, data, len, &root,
+                 &repo->diags) == 0) {
+    switch (kind) {
+    case DOC_PLATFORM:
+      doc->u.platform = mf_decode_platform(&cx, root);
+      if (doc->u.platform)
+        defaults_platform(doc->u.platform);
+      break;
+    case DOC_CATALOG:
+      doc->u.catalog = mf_decode_catalog(&cx, root);
+      break;
+    case DOC_TENANT:
+      doc->u.tenant = mf_decode_tenant(&cx, root);
+      if (doc->u.tenant)
+        defaults_tenant(doc->u.tenant);
+      break;
+    }
+  }
+  arena_reset(scratch);
+  return doc;
+}
+
+static bool is_tenant_path(const char *path)
+{
+  size_t n = strlen(TENANTS_DIR);
+
+  return strncmp(path, TENANTS_DIR, n) == 0 && !strchr(path + n, '/') &&
+         is_manifest_name(path + n);
+}
+
+static int doc_path_cmp(const void *pa, const void *pb)
+{
+  const struct manifest_doc *const *a = pa, *const *b = pb;
+
+  return strcmp((*a)->path, (*b)->path);
+}
+
+static void doc_free(struct manifest_doc *doc)
+{
+  if (!doc)
+    return;
+  arena_release(&doc->arena);
+  free(doc->path);
+  free(doc);
+}
+
+void manifest_repo_load(struct manifest_repo **out,
+                        const struct manifest_files *files,
+                        const struct manifest_opts *opts)
+{
+  static const struct manifest_opts defaults = MANIFEST_OPTS_INIT;
+  struct manifest_repo *repo = td_calloc(1, sizeof(*repo));
+  struct arena scratch = ARENA_INIT;
+  const struct manifest_file *f;
+  size_t ntenants = 0;
+
+  if (!opts)
+    opts = &defaults;
+  assert(opts->version == MANIFEST_OPTS_VERSION);
+
+  f = files_find(files, PLATFORM_PATH);
+  if (f)
+    repo->platform =
+        load_doc(repo, &scratch, opts, f->path, f->data, f->len, DOC_PLATFORM);
+  else
+    diag_add(&repo->diags, PLATFORM_PATH, 0, 0,
+             "missing: every manifest repository needs a platform.yaml");
+
+  f = files_find(files, TIERS_PATH);
+  if (f)
+    repo->catalog =
+        load_doc(repo, &scratch, opts, f->path, f->data, f->len, DOC_CATALOG);
+  else
+    repo->catalog = load_doc(repo, &scratch, opts, BUILTIN_TIERS_PATH,
+                             manifest_default_tiers, manifest_default_tiers_len,
+                             DOC_CATALOG);
+
+  for (size_t i = 0; i < files->n; i++)
+    if (is_tenant_path(files->v[i].path))
+      ntenants++;
+  repo->tenants = td_calloc(ntenants, sizeof(*repo->tenants));
+  for (size_t i = 0; i < files->n; i++) {
+    f = &files->v[i];
+    if (is_tenant_path(f->path))
+      repo->tenants[repo->ntenants++] =
+          load_doc(repo, &scratch, opts, f->path, f->data, f->len, DOC_TENANT);
+  }
+  qsort(repo->tenants, repo->ntenants, sizeof(*repo->tenants), doc_path_cmp);
+  arena_release(&scratch);
+
+  /* The catalog's validity decides whether tiers can be checked. */
+  if (repo->catalog)
+    repo->catalog->valid =
+        repo->catalog->u.catalog &&
+        diag_count_path(&repo->diags, repo->catalog->path) == 0;
+  mf_check_repo(repo);
+  diag_sort(&repo->diags);
+
+  if (repo->platform)
+    repo->platform->valid =
+        repo->platform->u.platform &&
+        diag_count_path(&repo->diags, repo->platform->path) == 0;
+  for (size_t i = 0; i < repo->ntenants; i++) {
+    struct manifest_doc *doc = repo->tenants[i];
+
+    doc->valid = doc->u.tenant && diag_count_path(&repo->diags, doc->path) == 0;
+  }
+  *out = repo;
+}
+
+void manifest_repo_free(struct manifest_repo *repo)
+{
+  if (!repo)
+    return;
+  doc_free(repo->platform);
+  doc_free(repo->catalog);
+  for (size_t i = 0; i < repo->ntenants; i++)
+    doc_free(repo->tenants[i]);
+  free(repo->tenants);
+  diag_list_release(&repo->diags);
+  free(repo);
+}

@@ -1,0 +1,28 @@
+/*
+ * suites.h - every unit suite, and helpers the suites share.
+ *
+ * Each tests/unit/test_<module>.c exports make_suite_<module>(); main.c
+ * runs them all.  Fixture paths are relative to TD_FIXTURES (the Makefile
+ * sets it to tests/fixtures).
+ */
+#ifndef TD_TEST_SUITES_H
+#define TD_TEST_SUITES_H
+
+#include "compat.h"
+
+#include <check.h>
+
+#include "diag.h"
+
+Suite *make_suite_yamltree(void);
+Suite *make_suite_manifest(void);
+Suite *make_suite_fixtures(void);
+Suite *make_suite_naming(void);
+
+/* The fixtures directory. */
+const char *test_fixtures_dir(void);
+
+/* Diagnostics as the CLI prints them; the caller frees. */
+char *test_diags_text(const struct diag_list *d);
+
+#endif

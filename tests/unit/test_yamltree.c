@@ -1,0 +1,302 @@
+#include "compat.h"
+
+#include <math.h>
+#include <stdio.h>
+
+#include "suites.h"
+#include "yamltree.h"
+
+static const struct yaml_limits limits = YAML_LIMITS_DEFAULT;
+
+/* Parses `text`; on failure *msg holds "line:col: message" (static). */
+static struct ynode *parse(struct arena *a, const char *text, size_t len,
+                           const char **msg)
+{
+  static char buf[1024];
+  struct diag_list d = DIAG_LIST_INIT;
+  struct ynode *root = NULL;
+  int rc = yaml_parse(a, &limits, "f.yaml", text, len, &root, &d);
+
+  buf[0] = '\0';
+  if (rc < 0) {
+    ck_assert_uint_eq(d.n, 1);
+    snprintf(buf, sizeof(buf), "%u:%u: %s", d.v[0].line, d.v[0].col,
+             d.v[0].msg);
+    ck_assert_ptr_null(root);
+  } else {
+    ck_assert_uint_eq(d.n, 0);
+    ck_assert_ptr_nonnull(root);
+  }
+  diag_list_release(&d);
+  if (msg)
+    *msg = buf;
+  return root;
+}
+
+static struct ynode *parse_ok(struct arena *a, const char *text)
+{
+  const char *msg;
+  struct ynode *n = parse(a, text, strlen(text), &msg);
+
+  ck_assert_msg(n != NULL, "unexpected failure: %s", msg);
+  return n;
+}
+
+static const char *parse_fail(struct arena *a, const char *text, size_t len)
+{
+  const char *msg;
+  struct ynode *n = parse(a, text, len, &msg);
+
+  ck_assert_msg(n == NULL, "expected a failure for %s", text);
+  return msg;
+}
+
+START_TEST(scalars_follow_core_schema)
+{
+  static const struct {
+    const char *text;
+    enum yscalar kind;
+  } cases[] = {
+      {"a: 8080", YS_INT},
+      {"a: -12", YS_INT},
+      {"a: 0x2a", YS_INT},
+      {"a: 0o17", YS_INT},
+      {"a: 1.5", YS_FLOAT},
+      {"a: 1e3", YS_FLOAT},
+      {"a: .inf", YS_FLOAT},
+      {"a: -.Inf", YS_FLOAT},
+      {"a: .nan", YS_FLOAT},
+      {"a: true", YS_BOOL},
+      {"a: FALSE", YS_BOOL},
+      {"a: yes", YS_STR},
+      {"a: no", YS_STR},
+      {"a: on", YS_STR},
+      {"a: ~", YS_NULL},
+      {"a: null", YS_NULL},
+      {"a:", YS_NULL},
+      {"a: '8080'", YS_STR},
+      {"a: \"true\"", YS_STR},
+      {"a: 2026-01-31", YS_TIMESTAMP},
+      {"a: 1.2.3", YS_STR},
+      {"a: 0x", YS_STR},
+      {"a: 12abc", YS_STR},
+      {"a: !!str 42", YS_STR},
+      {"a: +7", YS_INT},
+      {"a: .5", YS_FLOAT},
+      {"a: 99999999999999999999", YS_FLOAT},
+  };
+  struct arena a = ARENA_INIT;
+
+  for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+    struct ynode *root = parse_ok(&a, cases[i].text);
+    struct ynode *v = ymap_get(root, "a");
+
+    ck_assert_ptr_nonnull(v);
+    ck_assert_msg(v->scalar == cases[i].kind, "%s: got kind %d, want %d",
+                  cases[i].text, v->scalar, cases[i].kind);
+  }
+  ck_assert_int_eq(ymap_get(parse_ok(&a, "a: 0x2a"), "a")->u.scalar.v.i, 42);
+  ck_assert_int_eq(ymap_get(parse_ok(&a, "a: 0o17"), "a")->u.scalar.v.i, 15);
+  ck_assert(isinf(ymap_get(parse_ok(&a, "a: -.inf"), "a")->u.scalar.v.f));
+  ck_assert(ymap_get(parse_ok(&a, "a: True"), "a")->u.scalar.v.b);
+  arena_release(&a);
+}
+END_TEST
+
+START_TEST(positions_are_one_based_characters)
+{
+  struct arena a = ARENA_INIT;
+  /* "é" is two bytes but one column. */
+  struct ynode *root = parse_ok(&a, "# c\nk: é\nm:\n  - x: 1\n    y: [a, b]\n");
+  struct ynode *m = ymap_get(root, "m");
+  struct ynode *item = m->u.coll.v[0];
+  struct ynode *y = ymap_get(item, "y");
+
+  ck_assert_uint_eq(root->line, 2);
+  ck_assert_uint_eq(root->col, 1);
+  ck_assert_uint_eq(ymap_get(root, "k")->col, 4);
+  ck_assert_uint_eq(item->line, 4);
+  ck_assert_uint_eq(item->col, 5);
+  ck_assert_uint_eq(y->line, 5);
+  ck_assert_uint_eq(y->col, 8);
+  ck_assert_uint_eq(y->u.coll.v[1]->col, 12);
+  ck_assert_str_eq(parse_fail(&a, "k: é\nk: \xff\n", 10), "2:4: invalid UTF-8");
+  arena_release(&a);
+}
+END_TEST
+
+START_TEST(duplicate_keys_fail_at_the_second)
+{
+  struct arena a = ARENA_INIT;
+  const char *text = "a: 1\nb:\n  x: 1\n  y: 2\n  x: 3\n";
+
+  ck_assert_str_eq(parse_fail(&a, text, strlen(text)),
+                   "5:3: duplicate key 'x' (first at line 3, column 3)");
+  arena_release(&a);
+}
+END_TEST
+
+START_TEST(many_keys_are_checked_in_n_log_n)
+{
+  struct arena a = ARENA_INIT;
+  size_t n = 60000, len = 0;
+  char *text = td_malloc(n * 16);
+
+  for (size_t i = 0; i < n; i++)
+    len += (size_t)sprintf(text + len, "k%zu: %zu\n", i, i);
+  len += (size_t)sprintf(text + len, "k7: dup\n");
+  ck_assert_str_eq(parse_fail(&a, text, len),
+                   "60001:1: duplicate key 'k7' (first at line 8, column 1)");
+  free(text);
+  arena_release(&a);
+}
+END_TEST
+
+START_TEST(merge_keys_fill_in_what_is_missing)
+{
+  struct arena a = ARENA_INIT;
+  struct ynode *root = parse_ok(&a, "base: &b {x: 1, y: 2}\n"
+                                    "more: &m {y: 9, z: 3}\n"
+                                    "out:\n"
+                                    "  <<: [*b, *m]\n"
+                                    "  x: 7\n");
+  struct ynode *out = ymap_get(root, "out");
+
+  ck_assert_uint_eq(out->u.coll.n, 3);
+  ck_assert_int_eq(ymap_get(out, "x")->u.scalar.v.i, 7); /* explicit wins */
+  ck_assert_int_eq(ymap_get(out, "y")->u.scalar.v.i, 2); /* earlier source */
+  ck_assert_int_eq(ymap_get(out, "z")->u.scalar.v.i, 3);
+  ck_assert_ptr_null(ymap_get(out, "<<"));
+  ck_assert_str_eq(parse_fail(&a, "a: &a 1\nb:\n  <<: *a\n", 20),
+                   "3:3: a merge key ('<<') takes a mapping or a list of "
+                   "mappings");
+  arena_release(&a);
+}
+END_TEST
+
+START_TEST(aliases_share_and_bombs_fail_fast)
+{
+  struct arena a = ARENA_INIT;
+  struct ynode *root = parse_ok(&a, "hc: &hc {path: /health}\n"
+                                    "a: *hc\nb: *hc\n");
+  char bomb[2048];
+  size_t len = 0;
+
+  ck_assert_ptr_eq(ymap_get(root, "a"), ymap_get(root, "b"));
+  len += (size_t)sprintf(bomb + len, "l0: &l0 [lol, lol, lol, lol, lol, lol, "
+                                     "lol, lol, lol, lol]\n");
+  for (int i = 1; i < 10; i++) {
+    len += (size_t)sprintf(bomb + len, "l%d: &l%d [", i, i);
+    for (int k = 0; k < 10; k++)
+      len += (size_t)sprintf(bomb + len, "%s*l%d", k ? ", " : "", i - 1);
+    len += (size_t)sprintf(bomb + len, "]\n");
+  }
+  ck_assert_str_eq(parse_fail(&a, bomb, len),
+                   "4:45: alias expansion exceeds 10000 nodes (an alias "
+                   "bomb?)");
+  /* Bounded memory: the arena never held more than the real nodes. */
+  ck_assert_uint_lt(a.total, 64 * 1024);
+  ck_assert_str_eq(parse_fail(&a, "a: *nope\n", 9),
+                   "1:4: undefined alias 'nope'");
+  arena_release(&a);
+}
+END_TEST
+
+START_TEST(hostile_input_is_refused)
+{
+  struct arena a = ARENA_INIT;
+  char deep[400];
+  size_t len = 0;
+  char *big;
+
+  for (int i = 0; i < 70; i++)
+    deep[len++] = '[';
+  for (int i = 0; i < 70; i++)
+    deep[len++] = ']';
+  deep[len] = '\0';
+  ck_assert_str_eq(parse_fail(&a, deep, len),
+                   "1:65: nesting deeper than 64 levels");
+
+  big = td_malloc(limits.max_bytes + 1);
+  memset(big, 'a', limits.max_bytes + 1);
+  ck_assert_str_eq(parse_fail(&a, big, limits.max_bytes + 1),
+                   "1:1: file is larger than 1048576 bytes");
+  free(big);
+
+  ck_assert_str_eq(parse_fail(&a, "a: 1\n\0b: 2\n", 11),
+                   "2:1: binary file (NUL byte)");
+  ck_assert_str_eq(parse_fail(&a,
+                              "\xff\xfe"
+                              "a\0:\0",
+                              6),
+                   "1:1: UTF-16 is not supported; save the file as UTF-8");
+  ck_assert_str_eq(parse_fail(&a, "a: \xc0\xaf\n", 6), "1:4: invalid UTF-8");
+  ck_assert_str_eq(parse_fail(&a, "a: \xe0\x80\xaf\n", 7),
+                   "1:4: invalid UTF-8 (overlong or surrogate)");
+  ck_assert_str_eq(parse_fail(&a, "a: \xed\xa0\x80\n", 7),
+                   "1:4: invalid UTF-8 (overlong or surrogate)");
+  ck_assert_str_eq(parse_fail(&a, "a: \xe2\x82", 5),
+                   "1:4: invalid UTF-8 (truncated sequence)");
+  ck_assert_str_eq(parse_fail(&a, "a: \x01\n", 5),
+                   "1:4: control characters are not allowed");
+  ck_assert_str_eq(parse_fail(&a, "a: 1\n---\nb: 2\n", 14),
+                   "2:1: more than one YAML document in the file");
+  ck_assert_str_eq(parse_fail(&a, "a: !custom 1\n", 13),
+                   "1:4: unsupported YAML tag '!custom'");
+  ck_assert_str_eq(parse_fail(&a, "? [a]\n: 1\n", 10),
+                   "1:3: mapping keys must be scalars");
+  arena_release(&a);
+}
+END_TEST
+
+START_TEST(syntax_errors_point_where_the_parser_stopped)
+{
+  struct arena a = ARENA_INIT;
+
+  ck_assert_str_eq(parse_fail(&a, "a: [1, 2\n", 9),
+                   "2:1: YAML syntax: did not find expected ',' or ']' while "
+                   "parsing a flow sequence (line 1, column 4)");
+  ck_assert_str_eq(parse_fail(&a, "a:\n\tb: 1\n", 9),
+                   "2:1: YAML syntax: found character that cannot start any "
+                   "token while scanning for the next token (line 2, column "
+                   "1)");
+  arena_release(&a);
+}
+END_TEST
+
+START_TEST(empty_and_bom_documents)
+{
+  struct arena a = ARENA_INIT;
+  struct ynode *n = parse_ok(&a, "");
+
+  ck_assert_int_eq(n->type, YNODE_SCALAR);
+  ck_assert_int_eq(n->scalar, YS_NULL);
+  n = parse_ok(&a, "# only a comment\n");
+  ck_assert_int_eq(n->scalar, YS_NULL);
+  n = parse_ok(&a, "\xef\xbb\xbf"
+                   "a: 1\n");
+  ck_assert_uint_eq(ymap_get(n, "a")->col, 4);
+  n = parse_ok(&a, "a: 1\r\nb: 2\r\n");
+  ck_assert_uint_eq(ymap_get(n, "b")->line, 2);
+  arena_release(&a);
+}
+END_TEST
+
+Suite *make_suite_yamltree(void)
+{
+  Suite *s = suite_create("yamltree");
+  TCase *tc = tcase_create("parse");
+
+  tcase_add_test(tc, scalars_follow_core_schema);
+  tcase_add_test(tc, positions_are_one_based_characters);
+  tcase_add_test(tc, duplicate_keys_fail_at_the_second);
+  tcase_add_test(tc, many_keys_are_checked_in_n_log_n);
+  tcase_add_test(tc, merge_keys_fill_in_what_is_missing);
+  tcase_add_test(tc, aliases_share_and_bombs_fail_fast);
+  tcase_add_test(tc, hostile_input_is_refused);
+  tcase_add_test(tc, syntax_errors_point_where_the_parser_stopped);
+  tcase_add_test(tc, empty_and_bom_documents);
+  tcase_set_timeout(tc, 30);
+  suite_add_tcase(s, tc);
+  return s;
+}
