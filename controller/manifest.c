@@ -269,6 +269,7 @@ static struct manifest_doc *load_doc(struct manifest_repo *repo,
   cx.path = doc->path;
   cx.arena = &doc->arena;
   cx.diags = &repo->diags;
+  cx.what = NULL;
   if (yaml_parse(scratch, &opts->limits, path, data, len, &root,
                  &repo->diags) == 0) {
     switch (kind) {

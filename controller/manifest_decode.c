@@ -40,7 +40,7 @@ struct field {
   bool required;
   size_t off;
   const struct shape *sub;
-  int64_t min, max;          /* F_INT; min > max means unbounded */
+  int64_t min, max;          /* F_INT: the inclusive range */
   const char *const *values; /* F_ENUM, NULL-terminated */
 };
 
@@ -158,12 +158,12 @@ SHAPE(backup_shape, "backup", struct td_backup, backup_fields);
 
 static const struct field tier_fields[] = {
     STR("vm", struct td_tier, vm, false, MF_CHECK_NONE),
-    INT("cpu", struct td_tier, cpu, true, 1, INT32_MAX),
-    INT("memoryMiB", struct td_tier, memory_mib, true, 1, INT32_MAX),
-    INT("storageGiB", struct td_tier, storage_gib, true, 1, INT32_MAX),
+    INT("cpu", struct td_tier, cpu, true, 1, 1024),
+    INT("memoryMiB", struct td_tier, memory_mib, true, 1, 16777216),
+    INT("storageGiB", struct td_tier, storage_gib, true, 1, 1048576),
     STR("databaseClass", struct td_tier, database_class, true, MF_CHECK_NONE),
     BOOL("databaseHA", struct td_tier, database_ha),
-    INT("maxUsers", struct td_tier, max_users, true, 1, INT32_MAX),
+    INT("maxUsers", struct td_tier, max_users, true, 1, 10000000),
     OBJ("backup", struct td_tier, backup, true, backup_shape),
     STRLIST("features", struct td_tier, features, MF_CHECK_NONE),
     NUM("monthlyPrice", struct td_tier, monthly_price, false),
@@ -334,6 +334,10 @@ const char *mf_suggest(const char *word, const char *const *cands, size_t n)
   }
   if (best_d <= 2 && best_d * 3 <= len)
     return best;
+  /* A prefix of a longer name: `dns` for `dns_record`. */
+  for (size_t i = 0; len >= 3 && i < n; i++)
+    if (strncmp(cands[i], word, len) == 0)
+      return cands[i];
   return NULL;
 }
 
@@ -465,13 +469,9 @@ static void decode_field(struct mf_ctx *cx, const struct field *f,
       type_error(cx, key, n, "an integer");
       break;
     }
-    if (f->min <= f->max && (v < f->min || v > f->max)) {
-      if (f->max >= INT32_MAX)
-        mf_error(cx, n, "'%s' must be at least %lld, not %lld", key,
-                 (long long)f->min, (long long)v);
-      else
-        mf_error(cx, n, "'%s' must be between %lld and %lld, not %lld", key,
-                 (long long)f->min, (long long)f->max, (long long)v);
+    if (v < f->min || v > f->max) {
+      mf_error(cx, n, "'%s' must be between %lld and %lld, not %lld", key,
+               (long long)f->min, (long long)f->max, (long long)v);
       break;
     }
     o->v = v;
@@ -650,7 +650,12 @@ static void decode_field(struct mf_ctx *cx, const struct field *f,
         type_error(cx, "name", k, "a string");
         continue;
       }
-      mf_check_string(cx, f->check, "name", k);
+      {
+        char what[64];
+
+        snprintf(what, sizeof(what), "%s name", f->sub->what);
+        mf_check_string(cx, f->check, what, k);
+      }
       name->v = copy_str(cx, k);
       name->pos = pos_of(k);
       if (v->type != YNODE_MAP) {
@@ -715,6 +720,9 @@ static void unknown_field(struct mf_ctx *cx, const struct shape *sh,
 static void decode_obj(struct mf_ctx *cx, const struct shape *sh,
                        const struct ynode *m, void *out)
 {
+  const char *outer = cx->what;
+
+  cx->what = sh->what;
   for (uint32_t i = 0; i < m->u.coll.n; i++) {
     const struct ynode *k = ymap_key(m, i);
     const struct field *f = NULL;
@@ -736,6 +744,7 @@ static void decode_obj(struct mf_ctx *cx, const struct shape *sh,
                sh->what);
   if (sh->post)
     sh->post(cx, m, out);
+  cx->what = outer;
 }
 
 /*

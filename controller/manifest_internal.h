@@ -15,6 +15,7 @@ struct mf_ctx {
   const char *path;    /* for diagnostics */
   struct arena *arena; /* the document's */
   struct diag_list *diags;
+  const char *what; /* the mapping being decoded: "app", "environment" */
 };
 
 /* String rules a field may carry; the JSON Schemas spell the same. */

@@ -223,14 +223,25 @@ int mf_check_string(struct mf_ctx *cx, enum mf_check check, const char *key,
   switch (check) {
   case MF_CHECK_NONE:
     return 0;
-  case MF_CHECK_LABEL:
+  case MF_CHECK_LABEL: {
+    char what[80];
+
     if (mf_is_label(s))
       return 0;
+    /* "app name", "tier name", "dependsOn[0]" */
+    if (strcmp(key, "name") == 0 && cx->what &&
+        strcmp(cx->what, "metadata") == 0)
+      snprintf(what, sizeof(what), "metadata.name");
+    else if (strcmp(key, "name") == 0 && cx->what)
+      snprintf(what, sizeof(what), "%s name", cx->what);
+    else
+      snprintf(what, sizeof(what), "%s", key);
     mf_error(cx, n,
              "'%s' is not a valid %s: use 1 to 63 lowercase letters, digits "
              "and '-', starting and ending with a letter or digit",
-             text, key);
+             text, what);
     return -1;
+  }
   case MF_CHECK_DNSNAME:
     if (mf_is_dnsname(s))
       return 0;
@@ -433,7 +444,8 @@ static void check_deps(struct manifest_repo *repo, const char *path,
       const struct td_str *dep = td_str_at(&a->depends_on, d);
       bool found = false;
 
-      if (!dep->v)
+      /* A name that is not a label was reported where it was decoded. */
+      if (!dep->v || !mf_is_label(dep->v))
         continue;
       for (uint32_t j = 0; j < n && !found; j++)
         found = td_env_app(env, j)->name.v &&
@@ -574,6 +586,8 @@ void mf_check_repo(struct manifest_repo *repo)
   const char *pub_zone = plat ? plat->spec.domains.pub.v : NULL;
   const char *priv_zone = plat ? plat->spec.domains.priv.v : NULL;
   bool have_ingress = plat && plat->spec.ingress.pub.v;
+  /* Without spec.domains at all, that one error says enough. */
+  bool check_zones = plat && plat->spec.domains.obj.present;
   struct claims names = {0}, derived = {0}, records = {0};
   struct net *nets = NULL;
   size_t nnets = 0, nets_alloc = 0;
@@ -658,11 +672,14 @@ void mf_check_repo(struct manifest_repo *repo)
                          e->network.cidr.pos};
       }
 
-      len = naming_database(buf, tname, ename);
+      /* Network, bucket and database names differ only in '-' vs '_':
+       * one check covers the three. */
+      len = naming_network(buf, tname, ename);
       if (len > NAMING_RESOURCE_MAX)
         diag_at(repo, path, e->name.pos,
-                "derived database name '%s' is %zu characters; the limit is "
-                "%d (shorten the tenant or environment name)",
+                "derived name '%s' (network, bucket; database with '_') is "
+                "%zu characters; the limit is %d (shorten the tenant or "
+                "environment name)",
                 buf, len, NAMING_RESOURCE_MAX);
       claim_add(
           &derived, buf,
@@ -685,12 +702,12 @@ void mf_check_repo(struct manifest_repo *repo)
                     buf, len, NAMING_DNS_MAX);
           claim_add(&records, buf, what, what, path, a->dns.pub.pos);
         }
-        if (a->dns.pub.v && plat && !have_ingress)
+        if (a->dns.pub.v && check_zones && !have_ingress)
           diag_at(repo, path, a->dns.pub.pos,
                   "app '%s' asks for a public record but platform.yaml has "
                   "no spec.ingress.public to point it at",
                   a->name.v);
-        if (a->dns.priv.v && plat && !priv_zone)
+        if (a->dns.priv.v && check_zones && !priv_zone)
           diag_at(repo, path, a->dns.priv.pos,
                   "app '%s' asks for a private record but platform.yaml has "
                   "no spec.domains.private",
@@ -735,9 +752,8 @@ void mf_check_repo(struct manifest_repo *repo)
               other->pos.line, other->pos.col);
   }
   report_collisions(repo, &derived,
-                    "database name '%s' is derived both from %s and from %s "
-                    "(%s:%u:%u); names must not collide after '-' becomes "
-                    "'_'");
+                    "derived name '%s' (network, bucket; database with '_') "
+                    "belongs both to %s and to %s (%s:%u:%u)");
   report_collisions(repo, &records,
                     "DNS name '%s' is both %s and %s (%s:%u:%u)");
   check_overlaps(repo, nets, nnets);

@@ -265,17 +265,6 @@ static void resolve(struct ynode *n)
       return;
     }
   }
-
-  /* Timestamps as js-yaml reads them: YYYY-MM-DD, optionally with a time. */
-  if (len >= 10 && s[4] == '-' && s[7] == '-') {
-    bool ok = true;
-
-    for (size_t k = 0; k < 10 && ok; k++)
-      if (k != 4 && k != 7)
-        ok = s[k] >= '0' && s[k] <= '9';
-    if (ok && (len == 10 || s[10] == 'T' || s[10] == 't' || s[10] == ' '))
-      n->scalar = YS_TIMESTAMP;
-  }
 }
 
 static struct ynode *node_new(struct builder *b, enum ynode_type type,
@@ -356,6 +345,42 @@ static bool tag_ok(struct builder *b, const yaml_char_t *tag,
   return false;
 }
 
+/*
+ * An explicit core-schema tag: !!str makes a string of anything; !!int,
+ * !!float, !!bool and !!null must agree with what the text resolves to.
+ */
+static void apply_tag(struct builder *b, struct ynode *n, const char *tag)
+{
+  static const struct {
+    const char *name;
+    enum yscalar kind;
+  } tags[] = {
+      {"int", YS_INT},   {"float", YS_FLOAT}, {"bool", YS_BOOL},
+      {"null", YS_NULL}, {"str", YS_STR},
+  };
+  const char *prefix = "tag:yaml.org,2002:";
+  size_t plen = strlen(prefix);
+
+  if (strncmp(tag, prefix, plen) == 0) {
+    for (size_t i = 0; i < ARRAY_SIZE(tags); i++) {
+      if (strcmp(tag + plen, tags[i].name) != 0)
+        continue;
+      if (tags[i].kind == YS_STR)
+        return;
+      resolve(n);
+      if (tags[i].kind == YS_FLOAT && n->scalar == YS_INT) {
+        n->scalar = YS_FLOAT;
+        n->u.scalar.v.f = (double)n->u.scalar.v.i;
+      }
+      if (n->scalar != tags[i].kind)
+        fail(b, n->line, n->col, "'%s' is not a valid !!%s", n->u.scalar.s,
+             tags[i].name);
+      return;
+    }
+  }
+  fail(b, n->line, n->col, "unsupported YAML tag '%s'", tag);
+}
+
 static void on_scalar(struct builder *b, yaml_event_t *ev)
 {
   struct ynode *n = node_new(b, YNODE_SCALAR, &ev->start_mark);
@@ -364,10 +389,12 @@ static void on_scalar(struct builder *b, yaml_event_t *ev)
   n->u.scalar.s = arena_strndup(b->a, (const char *)ev->data.scalar.value,
                                 ev->data.scalar.length);
   n->u.scalar.len = (uint32_t)ev->data.scalar.length;
-  if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !tag)
+  /* "!" is the non-specific tag of a quoted scalar: a string. */
+  if (tag && strcmp(tag, "!") != 0)
+    apply_tag(b, n, tag);
+  else if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !tag)
     resolve(n);
-  else if (tag && strcmp(tag, "!") != 0 &&
-           !tag_ok(b, ev->data.scalar.tag, &ev->start_mark, "str"))
+  if (b->failed)
     return;
   if (ev->data.scalar.anchor)
     add_anchor(b, (const char *)ev->data.scalar.anchor, n, 1);
@@ -730,8 +757,6 @@ const char *ynode_kind_name(const struct ynode *n)
     return "an integer";
   case YS_FLOAT:
     return "a number";
-  case YS_TIMESTAMP:
-    return "a date";
   case YS_STR:
     break;
   }

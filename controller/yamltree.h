@@ -33,7 +33,6 @@ enum yscalar {
   YS_BOOL,
   YS_INT,
   YS_FLOAT,
-  YS_TIMESTAMP, /* a plain 2026-01-31: js-yaml makes it a date */
 };
 
 struct ynode {

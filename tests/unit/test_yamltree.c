@@ -76,7 +76,7 @@ START_TEST(scalars_follow_core_schema)
       {"a:", YS_NULL},
       {"a: '8080'", YS_STR},
       {"a: \"true\"", YS_STR},
-      {"a: 2026-01-31", YS_TIMESTAMP},
+      {"a: 2026-01-31", YS_STR},
       {"a: 1.2.3", YS_STR},
       {"a: 0x", YS_STR},
       {"a: 12abc", YS_STR},
@@ -84,6 +84,9 @@ START_TEST(scalars_follow_core_schema)
       {"a: +7", YS_INT},
       {"a: .5", YS_FLOAT},
       {"a: 99999999999999999999", YS_FLOAT},
+      {"a: !!int 42", YS_INT},  {"a: !!float 4", YS_FLOAT},
+      {"a: !!bool true", YS_BOOL}, {"a: !!null ~", YS_NULL},
+      {"a: !!str true", YS_STR}, {"a: ! 42", YS_STR},
   };
   struct arena a = ARENA_INIT;
 
@@ -243,6 +246,8 @@ START_TEST(hostile_input_is_refused)
                    "2:1: more than one YAML document in the file");
   ck_assert_str_eq(parse_fail(&a, "a: !custom 1\n", 13),
                    "1:4: unsupported YAML tag '!custom'");
+  ck_assert_str_eq(parse_fail(&a, "a: !!int x\n", 11),
+                   "1:4: 'x' is not a valid !!int");
   ck_assert_str_eq(parse_fail(&a, "? [a]\n: 1\n", 10),
                    "1:3: mapping keys must be scalars");
   arena_release(&a);
