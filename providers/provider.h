@@ -1,0 +1,183 @@
+/*
+ * provider.h - the interface between the controller and a provider.
+ *
+ * A provider instance talks to one backend (the embedded `local` cloud,
+ * a PowerDNS server, a PostgreSQL cluster, ...).  Every operation is
+ * asynchronous on the controller's libuv loop: it starts I/O and returns at
+ * once; the callback runs later on the loop thread, exactly once, even on
+ * failure or when the instance is closing.  A provider never blocks the
+ * loop (blocking work goes to the libuv threadpool).
+ *
+ * Calling sequence:
+ *
+ *   struct provider *p;
+ *   provider_open(&p, ops, "local", config, loop, err, sizeof(err));
+ *   provider_read(p, res, on_read, arg);      -- any number, concurrently
+ *   ...
+ *   provider_close(p, on_closed, arg);        -- after the last callback
+ *
+ * Observed state, passed to callbacks as a borrowed JSON object:
+ *   {"spec":    {...},   the managed attributes as the backend has them,
+ *                        normalised so an unchanged resource diffs equal;
+ *    "outputs": {...},   computed values (a service's "address",
+ *                        "healthy": true|false);
+ *    "marker":  "managed-by=tenantd tenant=<t> id=<id>"   absent when the
+ *                        backend holds no tenantd marker for it}
+ *
+ * Errors are classified so the controller knows what to do:
+ *   PROVIDER_TRANSIENT  retry with backoff (timeouts, refused, 5xx)
+ *   PROVIDER_CONFLICT   something else holds the name (no marker), or a
+ *                       concurrent change: report, do not retry blindly
+ *   PROVIDER_INVALID    the backend refuses the spec: do not retry until the
+ *                       spec changes
+ *   PROVIDER_AUTH       credentials refused
+ *   PROVIDER_NOT_FOUND  read/delete of something that does not exist
+ */
+#ifndef TD_PROVIDER_H
+#define TD_PROVIDER_H
+
+#include "compat.h"
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "resource.h"
+
+enum provider_status {
+  PROVIDER_OK = 0,
+  PROVIDER_TRANSIENT = -10,
+  PROVIDER_CONFLICT = -11,
+  PROVIDER_INVALID = -12,
+  PROVIDER_AUTH = -13,
+  PROVIDER_NOT_FOUND = -14,
+};
+
+/* "transient", "conflict", ... for logs and status. */
+const char *provider_status_name(int status);
+
+struct provider;
+
+struct provider_result {
+  int status;             /* PROVIDER_OK or an error class */
+  const char *message;    /* why, when status < 0; never holds a secret */
+  const json_t *observed; /* read/create/update: what now exists */
+};
+
+/* Called once per operation; `res` and what it points to are borrowed. */
+typedef void (*provider_cb)(struct provider *p,
+                            const struct provider_result *res, void *arg);
+
+/* One owned resource as list_owned finds it. */
+struct provider_owned {
+  const char *id;
+  enum td_rtype type;
+  const char *name;
+};
+
+typedef void (*provider_list_cb)(struct provider *p, int status,
+                                 const char *message,
+                                 const struct provider_owned *items, size_t n,
+                                 void *arg);
+
+typedef void (*provider_close_cb)(struct provider *p, void *arg);
+
+#define PROVIDER_OPS_VERSION 1
+
+struct provider_ops {
+  unsigned version; /* PROVIDER_OPS_VERSION */
+  const char *type; /* "local", "powerdns", ... as in the controller config */
+
+  /*
+   * Creates an instance from its config (a borrowed JSON object: the
+   * instance's entry in the controller config).  Returns 0, or -1 with a
+   * message in err.  Secrets come from the environment, named by *Env keys.
+   */
+  int (*open)(struct provider **out, const char *instance, const json_t *config,
+              uv_loop_t *loop, char *err, size_t errcap);
+
+  /* What exists for resource `r` (by type and external name). */
+  void (*read)(struct provider *p, const struct resource *r, provider_cb cb,
+               void *arg);
+
+  /* Creates `r` with `spec` (refs resolved; borrowed) and the marker. */
+  void (*create)(struct provider *p, const struct resource *r,
+                 const json_t *spec, provider_cb cb, void *arg);
+
+  /* Brings an existing, marked `r` to `spec`. */
+  void (*update)(struct provider *p, const struct resource *r,
+                 const json_t *spec, provider_cb cb, void *arg);
+
+  /* Deletes `r`; PROVIDER_NOT_FOUND when already gone. */
+  void (*remove)(struct provider *p, const struct resource *r, provider_cb cb,
+                 void *arg);
+
+  /* Every resource carrying tenant `tenant`'s marker. */
+  void (*list_owned)(struct provider *p, const char *tenant,
+                     provider_list_cb cb, void *arg);
+
+  /* Releases the instance after in-flight callbacks have run. */
+  void (*close)(struct provider *p, provider_close_cb cb, void *arg);
+};
+
+/* Every instance embeds this first. */
+struct provider {
+  const struct provider_ops *ops;
+  char *instance;
+  uv_loop_t *loop;
+};
+
+/* ---- registry ---- */
+
+/* The ops for a provider type, or NULL. */
+const struct provider_ops *provider_find_type(const char *type);
+
+/* ---- wrappers: callers never touch the table directly ---- */
+
+static inline int provider_open(struct provider **out,
+                                const struct provider_ops *ops,
+                                const char *instance, const json_t *config,
+                                uv_loop_t *loop, char *err, size_t errcap)
+{
+  assert(ops->version == PROVIDER_OPS_VERSION);
+  return ops->open(out, instance, config, loop, err, errcap);
+}
+
+static inline void provider_read(struct provider *p, const struct resource *r,
+                                 provider_cb cb, void *arg)
+{
+  p->ops->read(p, r, cb, arg);
+}
+
+static inline void provider_create(struct provider *p, const struct resource *r,
+                                   const json_t *spec, provider_cb cb,
+                                   void *arg)
+{
+  p->ops->create(p, r, spec, cb, arg);
+}
+
+static inline void provider_update(struct provider *p, const struct resource *r,
+                                   const json_t *spec, provider_cb cb,
+                                   void *arg)
+{
+  p->ops->update(p, r, spec, cb, arg);
+}
+
+static inline void provider_remove(struct provider *p, const struct resource *r,
+                                   provider_cb cb, void *arg)
+{
+  p->ops->remove(p, r, cb, arg);
+}
+
+static inline void provider_list_owned(struct provider *p, const char *tenant,
+                                       provider_list_cb cb, void *arg)
+{
+  p->ops->list_owned(p, tenant, cb, arg);
+}
+
+static inline void provider_close(struct provider *p, provider_close_cb cb,
+                                  void *arg)
+{
+  p->ops->close(p, cb, arg);
+}
+
+#endif

@@ -1,0 +1,41 @@
+/*
+ * registry.c - the provider types tenantd is built with, by the "type"
+ * the controller config gives each instance.
+ */
+#include "compat.h"
+
+#include "local/local.h"
+#include "provider.h"
+
+/* A new provider type is one line here and its ops in providers/<type>/. */
+static const struct provider_ops *const types[] = {
+    &local_provider_ops,
+};
+
+const struct provider_ops *provider_find_type(const char *type)
+{
+  for (size_t i = 0; i < ARRAY_SIZE(types); i++)
+    if (strcmp(types[i]->type, type) == 0)
+      return types[i];
+  return NULL;
+}
+
+const char *provider_status_name(int status)
+{
+  switch (status) {
+  case PROVIDER_OK:
+    return "ok";
+  case PROVIDER_TRANSIENT:
+    return "transient";
+  case PROVIDER_CONFLICT:
+    return "conflict";
+  case PROVIDER_INVALID:
+    return "invalid";
+  case PROVIDER_AUTH:
+    return "auth";
+  case PROVIDER_NOT_FOUND:
+    return "not_found";
+  }
+  /* A provider bug, but logs must still say something. */
+  return "error";
+}
