@@ -21,7 +21,7 @@ TEST_PKGS  := check
 # Debian packages for building, the demo and the tests.
 DEB_PKGS   := gcc make pkg-config git libgit2-dev libyaml-dev \
               libcurl4-openssl-dev libjansson-dev libuv1-dev check \
-              libhttp-parser-dev libpq-dev libssl-dev clang-format
+              libhttp-parser-dev libpq-dev libssl-dev clang-format python3
 
 CFLAGS     ?= -O2 -g
 WARNINGS   := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 \
@@ -50,7 +50,8 @@ TEST_OBJ   := $(TEST_SRC:%.c=$(BUILD)/%.o)
 BIN        := $(BUILD)/tenantd
 TEST_BIN   := $(BUILD)/test-unit
 
-.PHONY: all deps test check check-unit check-cli check-schema demo bench \
+.PHONY: all deps test check check-unit check-cli check-scenario check-schema \
+        demo bench \
         install uninstall format format-check clean
 
 all: $(BIN)
@@ -115,13 +116,16 @@ export ASAN_OPTIONS  := detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
 
 # Every suite against one build (BUILD, SANITIZE select which).
-check: check-unit check-cli
+check: check-unit check-cli check-scenario
 
 check-unit: $(TEST_BIN)
 	TD_FIXTURES=tests/fixtures $(if $(SANITIZE),CK_FORK=no) ./$(TEST_BIN)
 
 check-cli: $(BIN)
 	bash tests/cli/run.sh ./$(BIN)
+
+check-scenario: $(BIN)
+	bash tests/scenario/run.sh ./$(BIN)
 
 check-schema: $(BIN)
 	bash tests/schema/check.sh ./$(BIN) tests/fixtures

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # make demo: the quick start on the embedded default (the local provider).
 #
-# Today tenantd validates manifests; reconciliation comes next.  The demo
-# copies the example repository into a scratch directory, validates it,
-# breaks one tenant the way a pull request might, and shows what validate
-# reports.
+# Copies the example manifest repository into a scratch directory, then:
+# validates it, plans, applies, changes a tenant's tier, makes drift behind
+# tenantd's back and lets it correct it, and shows the status it keeps.
+# Status commits on a Git branch come with the git source; today status is
+# written to a directory.
 set -euo pipefail
 
 bin=$(realpath "${1:-build/tenantd}")
@@ -15,29 +16,41 @@ trap 'rm -rf "$work"' EXIT
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
 cp -r "$here/examples/tenants-repo" "$work/tenants"
-cd "$work/tenants"
+cd "$work"
+S=(--state-dir "$work/local" --status-dir "$work/status")
 
-step "tenantd version"
-"$bin" version
+step "tenantd validate tenants/"
+"$bin" validate tenants
 
-step "the example repository: platform, tier catalog, three tenants"
-find . -name '*.yaml' | sort
+step "tenantd plan: what the first pass would create"
+"$bin" plan "${S[@]}" tenants | sed -n '1,20p'
+echo "    ..."
 
-step "tenantd validate ."
-"$bin" validate .
+step "tenantd apply --once: create everything on the local provider"
+"$bin" apply --once "${S[@]}" tenants | tail -6
 
-step "a pull request that bumps mwc-sequans to a tier that does not exist,"
-echo "    reuses mwc-murata's network and misspells a field"
-sed -i 's/tier: basic/tier: platinum/; s/10.21.0.0/10.20.0.0/; s/owner:/ownr:/' \
-  tenants/mwc-sequans.yaml
-step "tenantd validate . (exit status 1, every problem at once)"
-if "$bin" validate .; then
-  echo "demo: expected validate to fail" >&2
-  exit 1
-fi
+step "the local provider keeps one JSON file per resource"
+find local -name '*.json' | sort | sed -n '1,12p'
+echo "    ..."
 
-step "the same as JSON, for CI annotations"
-"$bin" validate --format json . || true
+step "a second plan: nothing to do"
+"$bin" plan --detailed-exitcode "${S[@]}" tenants | tail -1
 
-step "next: reconcile (tenantd plan / apply) and status commits in git log"
-echo "See the README for what tenantd does next."
+step "mwc-murata moves from the standard to the premium tier"
+sed -i 's/tier: standard/tier: premium/' tenants/tenants/mwc-murata.yaml
+"$bin" plan "${S[@]}" tenants | grep -A3 'database/mwc-murata' || true
+"$bin" apply --once "${S[@]}" tenants | tail -2
+
+step "drift: someone lowers the database's connection limit by hand"
+sed -i 's/"connection_limit": 500/"connection_limit": 5/' \
+  local/database/mwc_murata_staging.json
+"$bin" plan "${S[@]}" tenants | grep -A2 'database/mwc-murata' || true
+
+step "tenantd corrects it"
+"$bin" apply --once "${S[@]}" tenants | tail -2
+grep connection_limit local/database/mwc_murata_staging.json
+
+step "status of mwc-murata (status/mwc-murata.yaml)"
+sed -n '1,40p' status/mwc-murata.yaml
+
+step "next: the git source writes this status as commits on tenantd/status"

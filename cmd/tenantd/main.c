@@ -11,14 +11,16 @@
 #include <getopt.h>
 #include <stdio.h>
 
+#include "compose.h"
 #include "error.h"
 #include "manifest.h"
+#include "reconcile.h"
 
 #ifndef TD_VERSION
 #define TD_VERSION "0.0.0-dev"
 #endif
 
-enum { EXIT_OK = 0, EXIT_FAIL = 1 };
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_CHANGES = 2 };
 
 struct command {
   const char *name;
@@ -32,7 +34,7 @@ static const struct command *find_command(const char *name);
 static int usage_error(const char *cmd, const char *fmt, const char *arg)
 {
   fputs("tenantd: ", stderr);
-  fprintf(stderr, fmt, arg);
+  fprintf(stderr, fmt, arg ? arg : "");
   fputc('\n', stderr);
   if (cmd)
     fprintf(stderr, "Try 'tenantd %s --help'.\n", cmd);
@@ -139,6 +141,320 @@ out:
   return rc;
 }
 
+/* ---- plan / apply / graph ---- */
+
+#define DEFAULT_STATE_DIR ".tenantd/local"
+#define DEFAULT_STATUS_DIR ".tenantd/status"
+
+enum {
+  OPT_STATE_DIR = 256,
+  OPT_STATUS_DIR,
+  OPT_FORMAT,
+  OPT_DETAILED,
+  OPT_ALLOW_DELETE,
+  OPT_CONCURRENCY,
+  OPT_SET,
+  OPT_ONCE,
+};
+
+struct engine_args {
+  const char *dir, *state_dir, *status_dir;
+  enum plan_format format;
+  bool detailed, once;
+  long allow_delete;
+  unsigned concurrency;
+  json_t *local; /* the local instance's config */
+};
+
+static int parse_long(const char *cmd, const char *opt, const char *text,
+                      long lo, long hi, long *out)
+{
+  char *end;
+  long v = strtol(text, &end, 10);
+
+  if (!*text || *end || v < lo || v > hi) {
+    fprintf(stderr, "tenantd: %s needs a number from %ld to %ld, not '%s'\n",
+            opt, lo, hi, text);
+    fprintf(stderr, "Try 'tenantd %s --help'.\n", cmd);
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+/* --set local.KEY=VALUE: VALUE as JSON when it parses, else a string. */
+static int set_option(const char *cmd, json_t *local, const char *arg)
+{
+  const char *eq = strchr(arg, '=');
+  char key[128];
+  json_t *v;
+
+  if (strncmp(arg, "local.", 6) != 0 || !eq || eq - arg - 6 <= 0 ||
+      (size_t)(eq - arg - 6) >= sizeof(key))
+    return usage_error(cmd, "--set takes local.KEY=VALUE, not '%s'", arg);
+  snprintf(key, sizeof(key), "%.*s", (int)(eq - arg - 6), arg + 6);
+  v = json_loads(eq + 1, JSON_DECODE_ANY, NULL);
+  if (!v)
+    v = json_string(eq + 1);
+  json_object_set_new(local, key, v);
+  return 0;
+}
+
+static int engine_parse(const char *cmd, int argc, char **argv,
+                        struct engine_args *a, void (*help)(FILE *))
+{
+  static const struct option opts[] = {
+      {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+      {"status-dir", required_argument, NULL, OPT_STATUS_DIR},
+      {"format", required_argument, NULL, OPT_FORMAT},
+      {"detailed-exitcode", no_argument, NULL, OPT_DETAILED},
+      {"allow-delete", required_argument, NULL, OPT_ALLOW_DELETE},
+      {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
+      {"set", required_argument, NULL, OPT_SET},
+      {"once", no_argument, NULL, OPT_ONCE},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
+  int c, err;
+  long v;
+
+  a->dir = ".";
+  a->state_dir = DEFAULT_STATE_DIR;
+  a->status_dir = DEFAULT_STATUS_DIR;
+  a->format = PLAN_TEXT;
+  a->allow_delete = -1;
+  a->concurrency = 8;
+  a->local = json_pack("{s:s}", "type", "local");
+  while ((c = next_opt(cmd, argc, argv, "+:h", opts, &err)) != -1) {
+    if (err)
+      return 1;
+    switch (c) {
+    case OPT_STATE_DIR:
+      a->state_dir = optarg;
+      break;
+    case OPT_STATUS_DIR:
+      a->status_dir = optarg;
+      break;
+    case OPT_FORMAT:
+      if (strcmp(optarg, "text") == 0)
+        a->format = PLAN_TEXT;
+      else if (strcmp(optarg, "markdown") == 0)
+        a->format = PLAN_MARKDOWN;
+      else if (strcmp(optarg, "json") == 0)
+        a->format = PLAN_JSON;
+      else
+        return usage_error(cmd, "unknown format '%s' (text, markdown, json)",
+                           optarg);
+      break;
+    case OPT_DETAILED:
+      a->detailed = true;
+      break;
+    case OPT_ALLOW_DELETE:
+      if (parse_long(cmd, "--allow-delete", optarg, 0, 1000000000, &v) < 0)
+        return 1;
+      a->allow_delete = v;
+      break;
+    case OPT_CONCURRENCY:
+      if (parse_long(cmd, "--concurrency", optarg, 1, 4096, &v) < 0)
+        return 1;
+      a->concurrency = (unsigned)v;
+      break;
+    case OPT_SET:
+      if (set_option(cmd, a->local, optarg))
+        return 1;
+      break;
+    case OPT_ONCE:
+      a->once = true;
+      break;
+    case 'h':
+      help(stdout);
+      return -1;
+    }
+  }
+  if (optind < argc)
+    a->dir = argv[optind++];
+  if (optind < argc)
+    return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+  if (!json_object_get(a->local, "stateDir"))
+    json_object_set_new(a->local, "stateDir", json_string(a->state_dir));
+  return 0;
+}
+
+static int engine_run(struct engine_args *a, bool apply,
+                      struct reconcile_summary *sum)
+{
+  struct reconcile_opts o = {0};
+  json_t *providers = json_pack("{s:O}", "local", a->local);
+  int rc;
+
+  o.version = RECONCILE_OPTS_VERSION;
+  o.dir = a->dir;
+  o.status_dir = a->status_dir;
+  o.providers = providers;
+  o.apply = apply;
+  o.allow_delete = a->allow_delete;
+  o.concurrency = a->concurrency;
+  o.max_attempts = 5;
+  o.backoff_ms = 100;
+  o.health_timeout_ms = 60000;
+  o.format = a->format;
+  o.progress = apply;
+  o.out = stdout;
+  o.err = stderr;
+  rc = reconcile_once(&o, sum);
+  if (rc < 0)
+    fprintf(stderr, "tenantd: %s\n", td_error_last());
+  json_decref(providers);
+  return rc;
+}
+
+static void plan_help(FILE *out)
+{
+  fputs(
+      "Usage: tenantd plan [DIR] [options]\n"
+      "\n"
+      "Shows what applying the manifests in DIR would change, per tenant,\n"
+      "field by field, against what the providers hold now.  Changes\n"
+      "nothing.\n"
+      "\n"
+      "Options:\n"
+      "  --state-dir D          the local provider's state (" DEFAULT_STATE_DIR
+      ")\n"
+      "  --status-dir S         status files (" DEFAULT_STATUS_DIR ")\n"
+      "  --format F             text, markdown (for a pull request) or json\n"
+      "  --detailed-exitcode    exit 2 when changes are pending, 0 when none\n"
+      "  --allow-delete N       accept a pass deleting exactly N resources\n"
+      "  --set local.KEY=VALUE  a local provider option (latencyMs, ...)\n"
+      "  -h, --help             show this help\n",
+      out);
+}
+
+static int cmd_plan(int argc, char **argv)
+{
+  struct engine_args a = {0};
+  struct reconcile_summary sum;
+  int rc = engine_parse("plan", argc, argv, &a, plan_help);
+
+  if (rc == 0)
+    rc = engine_run(&a, false, &sum) < 0
+             ? EXIT_FAIL
+             : (sum.refused
+                    ? EXIT_FAIL
+                    : (a.detailed && sum.changes ? EXIT_CHANGES : EXIT_OK));
+  else
+    rc = rc < 0 ? EXIT_OK : EXIT_FAIL;
+  json_decref(a.local);
+  return rc;
+}
+
+static void apply_help(FILE *out)
+{
+  fputs(
+      "Usage: tenantd apply --once [DIR] [options]\n"
+      "\n"
+      "Reconciles once: observes, plans and applies the difference, then\n"
+      "writes each tenant's status.  Prints a line per resource and a\n"
+      "summary.  Exit status 0 when everything converged, 1 otherwise.\n"
+      "\n"
+      "Options:\n"
+      "  --once                 required: one pass (the daemon is 'run')\n"
+      "  --state-dir D          the local provider's state (" DEFAULT_STATE_DIR
+      ")\n"
+      "  --status-dir S         status files (" DEFAULT_STATUS_DIR ")\n"
+      "  --allow-delete N       accept a pass deleting exactly N resources\n"
+      "  --concurrency N        provider calls at once (8)\n"
+      "  --set local.KEY=VALUE  a local provider option (latencyMs,\n"
+      "                         faultRate, faultClass, seed, healthDelayMs)\n"
+      "  -h, --help             show this help\n",
+      out);
+}
+
+static int cmd_apply(int argc, char **argv)
+{
+  struct engine_args a = {0};
+  struct reconcile_summary sum;
+  int rc = engine_parse("apply", argc, argv, &a, apply_help);
+
+  if (rc == 0 && !a.once)
+    rc = usage_error("apply", "%s",
+                     "apply needs --once ('tenantd run' is "
+                     "the daemon)");
+  if (rc == 0) {
+    if (engine_run(&a, true, &sum) < 0) {
+      rc = EXIT_FAIL;
+    } else {
+      printf("%zu tenant%s: %zu changed, %zu failed, %zu skipped, "
+             "%zu conflicts, %zu stalled, %zu held%s\n",
+             sum.tenants, sum.tenants == 1 ? "" : "s", sum.applied, sum.failed,
+             sum.skipped, sum.conflicts, sum.stalled, sum.held,
+             sum.refused ? " (refused by the delete guard)" : "");
+      rc = (sum.refused || sum.failed || sum.conflicts || sum.held ||
+            sum.stalled)
+               ? EXIT_FAIL
+               : EXIT_OK;
+    }
+  } else {
+    rc = rc < 0 ? EXIT_OK : EXIT_FAIL;
+  }
+  json_decref(a.local);
+  return rc;
+}
+
+static void graph_help(FILE *out)
+{
+  fputs("Usage: tenantd graph [DIR]\n"
+        "\n"
+        "Prints the resource graph of the valid tenants in DIR as Graphviz\n"
+        "DOT (tenantd graph | dot -Tsvg > graph.svg).\n",
+        out);
+}
+
+static int cmd_graph(int argc, char **argv)
+{
+  static const struct option opts[] = {
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
+  const struct manifest_opts mopts = MANIFEST_OPTS_INIT;
+  struct manifest_files files = MANIFEST_FILES_INIT;
+  struct manifest_repo *repo = NULL;
+  struct resource_set set = RESOURCE_SET_INIT;
+  const char *dir = ".";
+  int c, err, rc = EXIT_FAIL;
+
+  while ((c = next_opt("graph", argc, argv, "+:h", opts, &err)) != -1) {
+    if (err)
+      return EXIT_FAIL;
+    if (c == 'h') {
+      graph_help(stdout);
+      return EXIT_OK;
+    }
+  }
+  if (optind < argc)
+    dir = argv[optind++];
+  if (optind < argc)
+    return usage_error("graph", "unexpected argument '%s'", argv[optind]);
+  if (manifest_files_read_dir(&files, dir, mopts.limits.max_bytes) < 0) {
+    fprintf(stderr, "tenantd: %s\n", td_error_last());
+    goto out;
+  }
+  manifest_repo_load(&repo, &files, &mopts);
+  diag_print_text(&repo->diags, stderr);
+  for (size_t i = 0; i < repo->ntenants; i++)
+    if (repo->tenants[i]->valid &&
+        compose_tenant(repo, repo->tenants[i], &set) < 0) {
+      fprintf(stderr, "tenantd: %s\n", td_error_last());
+      goto out;
+    }
+  compose_write_dot(&set, stdout);
+  rc = repo->diags.n ? EXIT_FAIL : EXIT_OK;
+out:
+  resource_set_release(&set);
+  manifest_repo_free(repo);
+  manifest_files_release(&files);
+  return rc;
+}
+
 /* ---- version ---- */
 
 static void version_help(FILE *out)
@@ -173,6 +489,11 @@ static int cmd_version(int argc, char **argv)
 static const struct command commands[] = {
     {"validate", "check a manifest repository and report every problem",
      cmd_validate, validate_help},
+    {"plan", "show what would change, field by field", cmd_plan, plan_help},
+    {"apply", "apply the difference once (--once) and write status", cmd_apply,
+     apply_help},
+    {"graph", "print the resource graph as Graphviz DOT", cmd_graph,
+     graph_help},
     {"version", "print the version", cmd_version, version_help},
 };
 

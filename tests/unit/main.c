@@ -25,12 +25,17 @@ char *test_diags_text(const struct diag_list *d)
 
 int main(void)
 {
-  SRunner *sr = srunner_create(make_suite_yamltree());
+  static Suite *(*const suites[])(void) = {
+      make_suite_yamltree, make_suite_manifest, make_suite_fixtures,
+      make_suite_naming,   make_suite_resource, make_suite_compose,
+      make_suite_diff,     make_suite_plan,     make_suite_local,
+      make_suite_status,
+  };
+  SRunner *sr = srunner_create(NULL);
   int failed;
 
-  srunner_add_suite(sr, make_suite_manifest());
-  srunner_add_suite(sr, make_suite_fixtures());
-  srunner_add_suite(sr, make_suite_naming());
+  for (size_t i = 0; i < ARRAY_SIZE(suites); i++)
+    srunner_add_suite(sr, suites[i]());
   srunner_run_all(sr, CK_NORMAL);
   failed = srunner_ntests_failed(sr);
   srunner_free(sr);

@@ -18,6 +18,12 @@ Suite *make_suite_yamltree(void);
 Suite *make_suite_manifest(void);
 Suite *make_suite_fixtures(void);
 Suite *make_suite_naming(void);
+Suite *make_suite_resource(void);
+Suite *make_suite_compose(void);
+Suite *make_suite_diff(void);
+Suite *make_suite_plan(void);
+Suite *make_suite_local(void);
+Suite *make_suite_status(void);
 
 /* The fixtures directory. */
 const char *test_fixtures_dir(void);

@@ -84,9 +84,12 @@ START_TEST(scalars_follow_core_schema)
       {"a: +7", YS_INT},
       {"a: .5", YS_FLOAT},
       {"a: 99999999999999999999", YS_FLOAT},
-      {"a: !!int 42", YS_INT},  {"a: !!float 4", YS_FLOAT},
-      {"a: !!bool true", YS_BOOL}, {"a: !!null ~", YS_NULL},
-      {"a: !!str true", YS_STR}, {"a: ! 42", YS_STR},
+      {"a: !!int 42", YS_INT},
+      {"a: !!float 4", YS_FLOAT},
+      {"a: !!bool true", YS_BOOL},
+      {"a: !!null ~", YS_NULL},
+      {"a: !!str true", YS_STR},
+      {"a: ! 42", YS_STR},
   };
   struct arena a = ARENA_INIT;
 

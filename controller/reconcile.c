@@ -1,0 +1,663 @@
+#include "compat.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "apply.h"
+#include "compose.h"
+#include "error.h"
+#include "provider.h"
+#include "reconcile.h"
+#include "status.h"
+
+struct instance {
+  char *name;
+  struct provider *p;
+};
+
+/* One tenant through the pass. */
+struct tenant {
+  char *name;
+  const struct manifest_doc *doc; /* NULL when its file is gone */
+  struct tenant_status *last;     /* NULL when never applied */
+  struct resource_set desired;
+  struct resource_set removed; /* inventory items no longer desired */
+  json_t *observed;            /* id -> observed object */
+  char *hold;                  /* why nothing is planned; owned */
+  const struct diag *hold_at;  /* the manifest problem behind it, if any */
+  struct tenant_plan *plan;
+};
+
+struct pass {
+  const struct reconcile_opts *o;
+  uv_loop_t loop;
+  struct manifest_repo *repo;
+  struct instance *inst;
+  size_t ninst;
+  struct tenant *t;
+  size_t nt;
+  /* observation */
+  struct read_job *reads;
+  size_t nreads, next_read, reads_running, reads_done;
+};
+
+struct read_job {
+  struct pass *pass;
+  struct tenant *t;
+  const struct resource *r;
+  unsigned attempt;
+  uv_timer_t timer;
+  bool timer_live;
+};
+
+static struct provider *find_instance(const char *name, void *arg)
+{
+  struct pass *ps = arg;
+
+  for (size_t i = 0; i < ps->ninst; i++)
+    if (strcmp(ps->inst[i].name, name) == 0)
+      return ps->inst[i].p;
+  return NULL;
+}
+
+static int open_providers(struct pass *ps)
+{
+  const char *name;
+  json_t *cfg;
+
+  ps->inst =
+      td_calloc(json_object_size(ps->o->providers) + 1, sizeof(*ps->inst));
+  json_object_foreach((json_t *)ps->o->providers, name, cfg)
+  {
+    const char *type = json_string_value(json_object_get(cfg, "type"));
+    const struct provider_ops *ops = type ? provider_find_type(type) : NULL;
+    char err[512] = "";
+
+    if (!ops)
+      return td_error("provider instance '%s': unknown type '%s'", name,
+                      type ? type : "(none)");
+    if (provider_open(&ps->inst[ps->ninst].p, ops, name, cfg, &ps->loop, err,
+                      sizeof(err)) < 0)
+      return td_error("provider instance '%s': %s", name, err);
+    ps->inst[ps->ninst++].name = td_strdup(name);
+  }
+  return 0;
+}
+
+static void on_instance_closed(struct provider *p, void *arg)
+{
+  (void)p;
+  (void)arg;
+}
+
+static struct tenant *tenant_add(struct pass *ps, const char *name)
+{
+  struct tenant *t;
+
+  for (size_t i = 0; i < ps->nt; i++)
+    if (strcmp(ps->t[i].name, name) == 0)
+      return &ps->t[i];
+  ps->t = td_realloc(ps->t, (ps->nt + 1) * sizeof(*ps->t));
+  t = &ps->t[ps->nt++];
+  memset(t, 0, sizeof(*t));
+  t->name = td_strdup(name);
+  t->observed = json_object();
+  return t;
+}
+
+static void hold(struct tenant *t, const char *why)
+{
+  if (!t->hold)
+    t->hold = td_strdup(why);
+}
+
+/* The first diagnostic of a file, as "path:line:col: message". */
+static const struct diag *first_diag(const struct manifest_repo *repo,
+                                     const char *path, char *buf, size_t cap)
+{
+  for (size_t i = 0; i < repo->diags.n; i++) {
+    const struct diag *d = &repo->diags.v[i];
+
+    if (strcmp(d->path, path) == 0) {
+      if (d->line)
+        snprintf(buf, cap, "%s:%u:%u: %s", d->path, d->line, d->col, d->msg);
+      else
+        snprintf(buf, cap, "%s: %s", d->path, d->msg);
+      return d;
+    }
+  }
+  snprintf(buf, cap, "%s is invalid", path);
+  return NULL;
+}
+
+static void stem(const char *path, char *buf, size_t cap)
+{
+  const char *base = strrchr(path, '/');
+  const char *dot;
+
+  base = base ? base + 1 : path;
+  dot = strrchr(base, '.');
+  snprintf(buf, cap, "%.*s", (int)(dot ? dot - base : (long)strlen(base)),
+           base);
+}
+
+/* Tenants from the manifests and from the status directory. */
+static int gather(struct pass *ps)
+{
+  const struct manifest_repo *repo = ps->repo;
+  bool base_ok = repo->platform && repo->platform->valid && repo->catalog &&
+                 repo->catalog->valid;
+  char why[1024];
+  DIR *d;
+  struct dirent *de;
+
+  for (size_t i = 0; i < repo->ntenants; i++) {
+    const struct manifest_doc *doc = repo->tenants[i];
+    char name[256];
+    struct tenant *t;
+
+    if (doc->valid)
+      snprintf(name, sizeof(name), "%s", doc->u.tenant->meta.name.v);
+    else
+      stem(doc->path, name, sizeof(name));
+    t = tenant_add(ps, name);
+    t->doc = doc;
+    if (!doc->valid) {
+      t->hold_at = first_diag(repo, doc->path, why, sizeof(why));
+      hold(t, why);
+    }
+  }
+  d = opendir(ps->o->status_dir);
+  while (d && (de = readdir(d)) != NULL) {
+    size_t n = strlen(de->d_name);
+    char name[256];
+
+    /* A status writer killed before its rename left this: remove it. */
+    if (de->d_name[0] == '.' && strstr(de->d_name, ".yaml.")) {
+      unlinkat(dirfd(d), de->d_name, 0);
+      continue;
+    }
+    if (n <= 5 || strcmp(de->d_name + n - 5, ".yaml") != 0 ||
+        de->d_name[0] == '.' || n - 5 >= sizeof(name))
+      continue;
+    snprintf(name, sizeof(name), "%.*s", (int)(n - 5), de->d_name);
+    tenant_add(ps, name);
+  }
+  if (d)
+    closedir(d);
+
+  for (size_t i = 0; i < ps->nt; i++) {
+    struct tenant *t = &ps->t[i];
+    int rc = tenant_status_read(ps->o->status_dir, t->name, &t->last);
+
+    if (rc < 0 && rc != TD_ENOTFOUND) {
+      snprintf(why, sizeof(why), "status unreadable: %s", td_error_last());
+      hold(t, why);
+    }
+    if (!base_ok && !t->hold) {
+      t->hold_at = first_diag(
+          repo,
+          repo->platform && !repo->platform->valid
+              ? repo->platform->path
+              : (repo->catalog ? repo->catalog->path : "platform.yaml"),
+          why, sizeof(why));
+      hold(t, why);
+    }
+    if (!t->hold && t->doc && compose_tenant(repo, t->doc, &t->desired) < 0)
+      hold(t, td_error_last());
+    resource_set_sort(&t->desired);
+    /* Everything inventoried but no longer desired is read too. */
+    for (size_t k = 0; !t->hold && t->last && k < t->last->ninventory; k++) {
+      const struct status_item *it = &t->last->inventory[k];
+      int type = resource_type_parse(it->type);
+
+      if (type < 0 || resource_set_find(&t->desired, it->id))
+        continue;
+      resource_set_add(&t->removed,
+                       resource_new((enum td_rtype)type, it->id, it->provider,
+                                    t->name, it->name, NULL));
+    }
+  }
+  return 0;
+}
+
+/* ---- observe: read every resource, bounded, retrying transient errors */
+
+static void read_next(struct pass *ps);
+
+static void read_timer_closed(uv_handle_t *h)
+{
+  (void)h;
+}
+
+static void on_read(struct provider *p, const struct provider_result *res,
+                    void *arg);
+
+static void read_start(struct read_job *rj)
+{
+  struct provider *p = find_instance(rj->r->provider, rj->pass);
+
+  if (!p) {
+    char why[512];
+
+    snprintf(why, sizeof(why),
+             "provider instance '%s' (for %s) is not configured",
+             rj->r->provider, rj->r->id);
+    hold(rj->t, why);
+    rj->pass->reads_done++;
+    read_next(rj->pass);
+    return;
+  }
+  rj->pass->reads_running++;
+  provider_read(p, rj->r, on_read, rj);
+}
+
+static void on_retry(uv_timer_t *t)
+{
+  read_start(container_of(t, struct read_job, timer));
+}
+
+static void on_read(struct provider *p, const struct provider_result *res,
+                    void *arg)
+{
+  struct read_job *rj = arg;
+  struct pass *ps = rj->pass;
+
+  (void)p;
+  ps->reads_running--;
+  if (res->status == PROVIDER_TRANSIENT &&
+      ++rj->attempt < ps->o->max_attempts) {
+    if (!rj->timer_live) {
+      uv_timer_init(&ps->loop, &rj->timer);
+      rj->timer_live = true;
+    }
+    uv_timer_start(&rj->timer, on_retry, ps->o->backoff_ms << (rj->attempt - 1),
+                   0);
+    return;
+  }
+  if (res->status == PROVIDER_OK) {
+    json_object_set_new(rj->t->observed, rj->r->id,
+                        json_deep_copy(res->observed));
+  } else if (res->status != PROVIDER_NOT_FOUND) {
+    char why[1024];
+
+    /* Unknown is not absent: never plan on a failed read. */
+    snprintf(why, sizeof(why), "cannot observe %s: %s: %s", rj->r->id,
+             provider_status_name(res->status),
+             res->message ? res->message : "");
+    hold(rj->t, why);
+  }
+  ps->reads_done++;
+  read_next(ps);
+}
+
+static void read_next(struct pass *ps)
+{
+  while (ps->next_read < ps->nreads && ps->reads_running < ps->o->concurrency) {
+    struct read_job *rj = &ps->reads[ps->next_read++];
+
+    if (rj->t->hold) {
+      ps->reads_done++;
+      continue;
+    }
+    read_start(rj);
+  }
+}
+
+static void observe(struct pass *ps)
+{
+  size_t n = 0;
+
+  for (size_t i = 0; i < ps->nt; i++)
+    n += ps->t[i].desired.n + ps->t[i].removed.n;
+  ps->reads = td_calloc(n ? n : 1, sizeof(*ps->reads));
+  for (size_t i = 0; i < ps->nt; i++) {
+    struct tenant *t = &ps->t[i];
+
+    for (size_t k = 0; k < t->desired.n; k++)
+      ps->reads[ps->nreads++] =
+          (struct read_job){.pass = ps, .t = t, .r = t->desired.v[k]};
+    for (size_t k = 0; k < t->removed.n; k++)
+      ps->reads[ps->nreads++] =
+          (struct read_job){.pass = ps, .t = t, .r = t->removed.v[k]};
+  }
+  read_next(ps);
+  uv_run(&ps->loop, UV_RUN_DEFAULT);
+  for (size_t i = 0; i < ps->nreads; i++)
+    if (ps->reads[i].timer_live)
+      uv_close((uv_handle_t *)&ps->reads[i].timer, read_timer_closed);
+  uv_run(&ps->loop, UV_RUN_DEFAULT);
+}
+
+/* ---- plan ---- */
+
+static const json_t *observed_of(const char *id, void *arg)
+{
+  struct tenant *t = arg;
+
+  return json_object_get(t->observed, id);
+}
+
+static void make_plans(struct pass *ps)
+{
+  const struct td_platform *plat =
+      ps->repo->platform && ps->repo->platform->valid
+          ? ps->repo->platform->u.platform
+          : NULL;
+
+  for (size_t i = 0; i < ps->nt; i++) {
+    struct tenant *t = &ps->t[i];
+    struct plan_input in = {0};
+
+    if (t->hold) {
+      t->plan =
+          plan_tenant_hold(t->name, t->hold, t->last ? t->last->ninventory : 0);
+      continue;
+    }
+    in.tenant = t->name;
+    in.desired = &t->desired;
+    in.last = t->last;
+    in.observed = observed_of;
+    in.arg = t;
+    in.suspended = t->doc && t->doc->u.tenant->spec.suspend.v;
+    in.drift_report =
+        plat && plat->spec.policies.drift_policy.v == TD_DRIFT_REPORT;
+    in.stall_after = plat ? (unsigned)plat->spec.policies.stall_after.v : 3;
+    t->plan = plan_tenant(&in);
+  }
+}
+
+/* ---- status ---- */
+
+static const char *cond_reason(bool ok, const char *yes, const char *no)
+{
+  return ok ? yes : no;
+}
+
+static void update_status(struct pass *ps, struct tenant *t,
+                          const struct apply_run *run,
+                          struct reconcile_summary *sum)
+{
+  struct tenant_status *st = t->last ? t->last : tenant_status_new(t->name);
+  char now[32], source[4200], msg[1024];
+  char *before = t->last ? tenant_status_format(t->last) : NULL;
+  char *after;
+  size_t failed = 0, changed = 0, stalled = 0;
+  const char *first_error = NULL, *first_error_id = NULL;
+
+  t->last = st;
+  status_now(now);
+  {
+    char *abs = realpath(ps->o->dir, NULL);
+
+    snprintf(source, sizeof(source), "dir:%s", abs ? abs : ps->o->dir);
+    free(abs);
+  }
+  free(st->source);
+  st->source = td_strdup(source);
+
+  for (size_t k = 0; run && k < t->plan->n; k++) {
+    const struct plan_action *a = &t->plan->v[k];
+    enum apply_state s = apply_action_state(run, a);
+    char hash[17];
+
+    if (a->kind == PLAN_STALLED)
+      stalled++;
+    if (s == APPLY_FAILED || s == APPLY_SKIPPED) {
+      if (s == APPLY_FAILED)
+        failed++;
+      if (!first_error) {
+        first_error = apply_action_message(run, a);
+        first_error_id = a->res->id;
+      }
+      continue;
+    }
+    if (s != APPLY_DONE)
+      continue;
+    switch (a->kind) {
+    case PLAN_DELETE:
+    case PLAN_ORPHAN:
+      tenant_status_inventory_remove(st, a->res->id);
+      changed++;
+      break;
+    case PLAN_CREATE:
+    case PLAN_UPDATE:
+    case PLAN_REPLACE:
+      changed++;
+      /* fall through */
+    case PLAN_NOOP: {
+      const struct status_item *old =
+          tenant_status_inventory_find(st, a->res->id);
+      unsigned corrections = a->drift ? a->attempts : 0;
+
+      resource_spec_hash(a->res->spec, hash);
+      if (old && strcmp(old->hash, hash) == 0 &&
+          old->prune_delete == (a->res->deletion == TD_DELETE_DELETE) &&
+          old->corrections == corrections)
+        break;
+      tenant_status_inventory_put(st, a->res->id,
+                                  resource_type_name(a->res->type),
+                                  a->res->provider, a->res->name, hash);
+      {
+        struct status_item *it =
+            (struct status_item *)tenant_status_inventory_find(st, a->res->id);
+
+        it->prune_delete = a->res->deletion == TD_DELETE_DELETE;
+        it->corrections = corrections;
+      }
+      break;
+    }
+    case PLAN_CONFLICT:
+    case PLAN_STALLED:
+    case PLAN_KIND_COUNT:
+      break;
+    }
+  }
+
+  free(st->last_error.message);
+  free(st->last_error.resource);
+  free(st->last_error.path);
+  memset(&st->last_error, 0, sizeof(st->last_error));
+  if (t->plan->held) {
+    tenant_status_set(st, STATUS_READY, false,
+                      t->hold_at ? "InvalidManifest" : "Held", t->hold, now);
+    if (t->hold_at) {
+      st->last_error.message = td_strdup(t->hold_at->msg);
+      st->last_error.path = td_strdup(t->hold_at->path);
+      st->last_error.line = t->hold_at->line;
+      st->last_error.col = t->hold_at->col;
+    } else {
+      st->last_error.message = td_strdup(t->hold);
+    }
+  } else {
+    snprintf(msg, sizeof(msg), "%zu resources, %zu failed", st->ninventory,
+             failed);
+    tenant_status_set(st, STATUS_READY, failed == 0 && stalled == 0,
+                      cond_reason(failed == 0, "Applied", "ApplyFailed"), msg,
+                      now);
+    st->last_error.message = first_error ? td_strdup(first_error) : NULL;
+    st->last_error.resource = first_error_id ? td_strdup(first_error_id) : NULL;
+  }
+  tenant_status_set(st, STATUS_RECONCILING, false, "Idle", NULL, now);
+  tenant_status_set(st, STATUS_STALLED, stalled > 0,
+                    cond_reason(stalled > 0, "NotConverging", "Converging"),
+                    NULL, now);
+  tenant_status_set(st, STATUS_SOURCE_ERROR, false, "SourceRead", NULL, now);
+  tenant_status_set(
+      st, STATUS_DRIFT_DETECTED, t->plan->drifted > 0,
+      cond_reason(t->plan->drifted > 0,
+                  t->plan->drift_report ? "DriftReported" : "DriftCorrected",
+                  "NoDrift"),
+      NULL, now);
+  tenant_status_set(st, STATUS_SUSPENDED, t->plan->suspended,
+                    cond_reason(t->plan->suspended, "Suspended", "Active"),
+                    NULL, now);
+  if (changed) {
+    free(st->last_change);
+    st->last_change = td_strdup(now);
+  }
+  sum->applied += changed;
+  sum->failed += failed;
+  sum->stalled += stalled;
+
+  /* No heartbeat writes: only a status that says something new. */
+  after = tenant_status_format(st);
+  if (!before || strcmp(before, after) != 0) {
+    if (tenant_status_write(ps->o->status_dir, st) < 0)
+      fprintf(ps->o->err, "tenantd: %s\n", td_error_last());
+  }
+  free(before);
+  free(after);
+}
+
+static void on_progress(const struct plan_action *a, int state,
+                        const char *message, size_t done, size_t total,
+                        void *arg)
+{
+  FILE *out = arg;
+
+  if (state == APPLY_HELD || (state == APPLY_DONE && a->kind == PLAN_NOOP))
+    return;
+  fprintf(out, "[%zu/%zu] %-8s %s %s%s%s\n", done, total,
+          plan_kind_names[a->kind], a->res->id, apply_state_names[state],
+          message ? ": " : "", message ? message : "");
+}
+
+/* What did not converge, after the progress lines: one line each. */
+static void report_problems(struct pass *ps, const struct apply_run *run,
+                            struct reconcile_summary *sum)
+{
+  for (size_t i = 0; i < ps->nt; i++) {
+    const struct tenant_plan *tp = ps->t[i].plan;
+
+    if (tp->held) {
+      fprintf(ps->o->out, "held     tenant %s: %s\n", tp->tenant,
+              tp->held_reason);
+      continue;
+    }
+    for (size_t k = 0; k < tp->n; k++) {
+      const struct plan_action *a = &tp->v[k];
+      enum apply_state s = apply_action_state(run, a);
+
+      if (s == APPLY_SKIPPED)
+        sum->skipped++;
+      if (s == APPLY_FAILED || s == APPLY_SKIPPED || a->kind == PLAN_STALLED)
+        fprintf(ps->o->out, "%-8s %s: %s\n",
+                a->kind == PLAN_CONFLICT  ? "conflict"
+                : a->kind == PLAN_STALLED ? "stalled"
+                : s == APPLY_SKIPPED      ? "skipped"
+                                          : "failed",
+                a->res->id,
+                a->kind == PLAN_STALLED ? a->note
+                                        : apply_action_message(run, a));
+    }
+  }
+}
+
+static void on_applied(struct apply_run *run, void *arg)
+{
+  (void)run;
+  (void)arg;
+}
+
+int reconcile_once(const struct reconcile_opts *o,
+                   struct reconcile_summary *sum)
+{
+  struct manifest_files files = MANIFEST_FILES_INIT;
+  const struct manifest_opts mopts = MANIFEST_OPTS_INIT;
+  struct pass ps = {0};
+  struct tenant_plan **plans = NULL;
+  struct apply_run *run = NULL;
+  char refusal[512];
+  bool refused = false;
+  size_t deletes = 0, managed = 0;
+  int err = -1;
+
+  assert(o->version == RECONCILE_OPTS_VERSION);
+  memset(sum, 0, sizeof(*sum));
+  ps.o = o;
+  uv_loop_init(&ps.loop);
+  if (manifest_files_read_dir(&files, o->dir, mopts.limits.max_bytes) < 0)
+    goto out;
+  manifest_repo_load(&ps.repo, &files, &mopts);
+  diag_print_text(&ps.repo->diags, o->err);
+  if (open_providers(&ps) < 0 || gather(&ps) < 0)
+    goto out;
+  observe(&ps);
+  make_plans(&ps);
+
+  plans = td_calloc(ps.nt ? ps.nt : 1, sizeof(*plans));
+  for (size_t i = 0; i < ps.nt; i++) {
+    plans[i] = ps.t[i].plan;
+    deletes += tenant_plan_deletes(plans[i]);
+    managed += plans[i]->managed;
+    sum->tenants++;
+    sum->held += plans[i]->held;
+    sum->changes += tenant_plan_changes(plans[i]);
+    sum->conflicts += plans[i]->count[PLAN_CONFLICT];
+    sum->drifted += plans[i]->drifted;
+  }
+  {
+    const struct td_platform *plat =
+        ps.repo->platform && ps.repo->platform->valid
+            ? ps.repo->platform->u.platform
+            : NULL;
+    int max = plat ? (int)plat->spec.policies.max_delete_percent.v : 10;
+
+    refused = plan_guard(deletes, managed, max, o->allow_delete, refusal,
+                         sizeof(refusal)) < 0;
+    sum->refused = refused;
+  }
+  if (!o->apply || refused)
+    plan_print(plans, ps.nt, o->format, refused ? refusal : NULL, o->out);
+  if (o->apply && !refused) {
+    struct apply_opts ao = APPLY_OPTS_INIT;
+
+    ao.concurrency = o->concurrency;
+    ao.max_attempts = o->max_attempts;
+    ao.backoff_ms = o->backoff_ms;
+    ao.health_timeout_ms = o->health_timeout_ms;
+    ao.provider = find_instance;
+    ao.provider_arg = &ps;
+    if (o->progress) {
+      ao.progress = on_progress;
+      ao.progress_arg = o->out;
+    }
+    apply_start(&run, &ps.loop, plans, ps.nt, &ao, on_applied, NULL);
+    uv_run(&ps.loop, UV_RUN_DEFAULT);
+    for (size_t i = 0; i < ps.nt; i++)
+      update_status(&ps, &ps.t[i], ps.t[i].plan->held ? NULL : run, sum);
+    report_problems(&ps, run, sum);
+  }
+  err = 0;
+out:
+  apply_run_free(run);
+  free(plans);
+  for (size_t i = 0; i < ps.ninst; i++) {
+    provider_close(ps.inst[i].p, on_instance_closed, NULL);
+    free(ps.inst[i].name);
+  }
+  uv_run(&ps.loop, UV_RUN_DEFAULT);
+  free(ps.inst);
+  for (size_t i = 0; i < ps.nt; i++) {
+    struct tenant *t = &ps.t[i];
+
+    free(t->name);
+    tenant_status_free(t->last);
+    resource_set_release(&t->desired);
+    resource_set_release(&t->removed);
+    json_decref(t->observed);
+    free(t->hold);
+    tenant_plan_free(t->plan);
+  }
+  free(ps.t);
+  free(ps.reads);
+  manifest_repo_free(ps.repo);
+  manifest_files_release(&files);
+  if (uv_loop_close(&ps.loop) != 0 && err == 0)
+    err = td_error("internal: handles left open on the loop");
+  return err;
+}

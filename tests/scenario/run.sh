@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# End-to-end scenarios of the reconcile engine on the local provider, through
+# the CLI: create, idempotence, drift, prune, the delete guard, suspend,
+# injected faults, and kill -9 at random moments.
+# Usage: tests/scenario/run.sh path/to/tenantd
+set -uo pipefail
+
+bin=$(realpath "${1:?usage: run.sh TENANTD}")
+root=$(cd "$(dirname "$0")/../.." && pwd)
+example=$root/deploy/examples/tenants-repo
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0
+fail=0
+# Debian's interpreter starts in milliseconds; a pyenv shim can take 0.4 s.
+py=/usr/bin/python3
+[ -x "$py" ] || py=python3
+
+ok() { pass=$((pass + 1)); }
+bad() {
+  fail=$((fail + 1))
+  echo "FAIL $*"
+}
+# expect_rc NAME WANT CMD...: output kept in $tmp/out.
+expect_rc() {
+  local name=$1 want=$2
+  shift 2
+  "$@" >"$tmp/out" 2>&1
+  local rc=$?
+  if [ "$rc" -eq "$want" ]; then ok; else
+    bad "$name: exit $rc, want $want"
+    sed 's/^/    /' "$tmp/out" | tail -15
+  fi
+}
+expect_out() { # NAME REGEX: $tmp/out matches
+  if grep -qE -- "$2" "$tmp/out"; then ok; else
+    bad "$1: output does not match: $2"
+    sed 's/^/    /' "$tmp/out" | tail -15
+  fi
+}
+expect_no_out() {
+  if grep -qE -- "$2" "$tmp/out"; then
+    bad "$1: output matches: $2"
+    sed 's/^/    /' "$tmp/out" | tail -15
+  else ok; fi
+}
+check() { # NAME CONDITION...
+  local name=$1
+  shift
+  if "$@"; then ok; else bad "$name"; fi
+}
+
+# A fresh world: a copy of the example, and empty state and status.
+fresh() {
+  w=$tmp/w$1
+  rm -rf "$w"
+  mkdir -p "$w"
+  cp -r "$example" "$w/repo"
+  S=(--state-dir "$w/state" --status-dir "$w/status")
+}
+state_count() { find "$w/state" -name '*.json' | wc -l; }
+
+# ---- create from scratch, then idempotence ----
+fresh 1
+expect_rc "plan from scratch" 2 "$bin" plan --detailed-exitcode "${S[@]}" "$w/repo"
+expect_out "plan shows creation" '^  \+   database/mwc-murata.staging'
+expect_out "plan counts" 'tenant mwc-murata: 11 to create'
+expect_rc "apply from scratch" 0 "$bin" apply --once "${S[@]}" "$w/repo"
+expect_out "apply progress" '^\[[0-9]+/[0-9]+\] create +service/api.staging.mwc-murata done'
+expect_out "apply summary" '^3 tenants: [0-9]+ changed, 0 failed, 0 skipped, 0 conflicts'
+check "state file per resource" test -f "$w/state/database/mwc_murata_staging.json"
+check "status per tenant" test -f "$w/status/mwc-murata.yaml"
+grep -q 'id: database/mwc-murata.staging' "$w/status/mwc-murata.yaml" && ok ||
+  bad "inventory lists the database"
+n_created=$(state_count)
+expect_rc "plan after apply: nothing" 0 "$bin" plan --detailed-exitcode "${S[@]}" "$w/repo"
+expect_out "no changes" '^0 changes pending$'
+cp "$w/status/mwc-murata.yaml" "$tmp/status.before"
+sleep 1.1
+expect_rc "second apply" 0 "$bin" apply --once "${S[@]}" "$w/repo"
+check "second apply creates nothing" test "$(state_count)" -eq "$n_created"
+cmp -s "$tmp/status.before" "$w/status/mwc-murata.yaml" && ok ||
+  bad "second apply rewrote an unchanged status"
+
+# ---- a manifest change: tier standard -> premium ----
+sed -i 's/tier: standard/tier: premium/' "$w/repo/tenants/mwc-murata.yaml"
+expect_rc "plan tier change" 2 "$bin" plan --detailed-exitcode "${S[@]}" "$w/repo"
+expect_out "field-level change" '~ connection_limit: 200 -> 500'
+expect_no_out "a manifest change is not drift" 'database/mwc-murata.staging +\(drift\)'
+expect_rc "apply tier change" 0 "$bin" apply --once "${S[@]}" "$w/repo"
+grep -q '"connection_limit": 500' "$w/state/database/mwc_murata_staging.json" && ok ||
+  bad "connection_limit applied"
+
+# ---- drift: edit and delete state files ----
+sed -i 's/"connection_limit": 500/"connection_limit": 7/' \
+  "$w/state/database/mwc_murata_staging.json"
+rm "$w/state/route/web.staging.mwc-murata.json"
+expect_rc "plan shows drift" 2 "$bin" plan --detailed-exitcode "${S[@]}" "$w/repo"
+expect_out "drift on the database" 'database/mwc-murata.staging +\(drift\)'
+expect_out "drift on the route" 'route/web.staging.mwc-murata +\(drift\)'
+expect_rc "apply corrects drift" 0 "$bin" apply --once "${S[@]}" "$w/repo"
+grep -q '"connection_limit": 500' "$w/state/database/mwc_murata_staging.json" && ok ||
+  bad "drifted value corrected"
+check "deleted resource recreated" test -f "$w/state/route/web.staging.mwc-murata.json"
+grep -A2 'type: DriftDetected' "$w/status/mwc-murata.yaml" | grep -q '"True"' && ok ||
+  bad "DriftDetected condition set"
+
+# ---- driftPolicy: report ----
+sed -i 's/driftPolicy: correct/driftPolicy: report/' "$w/repo/platform.yaml"
+sed -i 's/"connection_limit": 500/"connection_limit": 9/' \
+  "$w/state/database/mwc_murata_staging.json"
+"$bin" apply --once "${S[@]}" "$w/repo" >"$tmp/out" 2>&1
+grep -q '"connection_limit": 9' "$w/state/database/mwc_murata_staging.json" && ok ||
+  bad "report policy leaves drift alone"
+grep -A3 'type: DriftDetected' "$w/status/mwc-murata.yaml" | grep -q 'DriftReported' && ok ||
+  bad "report policy reports drift"
+sed -i 's/driftPolicy: report/driftPolicy: correct/' "$w/repo/platform.yaml"
+expect_rc "back to correct" 0 "$bin" apply --once "${S[@]}" "$w/repo"
+
+# ---- an unmarked resource where tenantd wants to create is a conflict ----
+fresh 2
+mkdir -p "$w/state/bucket"
+echo '{"spec": {"name": "mwc-murata-staging"}}' >"$w/state/bucket/mwc-murata-staging.json"
+cp "$w/state/bucket/mwc-murata-staging.json" "$tmp/foreign"
+expect_rc "conflict fails the apply" 1 "$bin" apply --once "${S[@]}" "$w/repo"
+expect_out "conflict reported" '^conflict bucket/mwc-murata.staging: exists without'
+cmp -s "$tmp/foreign" "$w/state/bucket/mwc-murata-staging.json" && ok ||
+  bad "foreign resource untouched"
+check "others still created" test -f "$w/state/network/mwc-murata-staging.json"
+
+# ---- prune, the delete guard, orphaning ----
+fresh 3
+"$bin" apply --once "${S[@]}" "$w/repo" >/dev/null 2>&1
+rm "$w/repo/tenants/mwc-murata.yaml"
+expect_rc "guard refuses a large delete" 1 "$bin" apply --once "${S[@]}" "$w/repo"
+expect_out "refusal explained" 'refused: this pass would delete [0-9]+ of [0-9]+ managed'
+check "nothing deleted when refused" test -f "$w/state/service/api.staging.mwc-murata.json"
+n=$(sed -nE 's/.*would delete ([0-9]+) of.*/\1/p' "$tmp/out" | head -1)
+expect_rc "wrong allow count still refused" 1 "$bin" apply --once --allow-delete $((n + 1)) "${S[@]}" "$w/repo"
+expect_rc "matching allow count proceeds" 0 "$bin" apply --once --allow-delete "$n" "${S[@]}" "$w/repo"
+check "owned service deleted" test ! -f "$w/state/service/api.staging.mwc-murata.json"
+check "network deleted" test ! -f "$w/state/network/mwc-murata-staging.json"
+check "database orphaned" test -f "$w/state/database/mwc_murata_staging.json"
+check "bucket orphaned" test -f "$w/state/bucket/mwc-murata-staging.json"
+grep -q 'database/mwc-murata.staging' "$w/status/mwc-murata.yaml" && bad "orphan left the inventory" || ok
+
+# ---- an invalid manifest deletes nothing ----
+fresh 4
+"$bin" apply --once "${S[@]}" "$w/repo" >/dev/null 2>&1
+n_before=$(state_count)
+sed -i 's/tier: basic/tier: platinum/' "$w/repo/tenants/mwc-sequans.yaml"
+expect_rc "invalid tenant is held" 1 "$bin" apply --once "${S[@]}" "$w/repo"
+expect_out "held with position" '^held     tenant mwc-sequans: tenants/mwc-sequans.yaml:7:9: unknown tier'
+check "invalid manifest deleted nothing" test "$(state_count)" -eq "$n_before"
+grep -A1 'message: ' "$w/status/mwc-sequans.yaml" >/dev/null
+grep -q "path: tenants/mwc-sequans.yaml" "$w/status/mwc-sequans.yaml" &&
+  grep -q "line: 7" "$w/status/mwc-sequans.yaml" &&
+  grep -q "column: 9" "$w/status/mwc-sequans.yaml" && ok ||
+  bad "status carries the error position"
+echo 'spec: [' >"$w/repo/platform.yaml"
+expect_rc "invalid platform holds all" 1 "$bin" apply --once "${S[@]}" "$w/repo"
+check "invalid platform deleted nothing" test "$(state_count)" -eq "$n_before"
+
+# ---- suspend ----
+fresh 5
+sed -i 's/^  tier: basic/  tier: basic\n  suspend: true/' "$w/repo/tenants/mwc-sequans.yaml"
+expect_rc "suspended apply" 0 "$bin" apply --once "${S[@]}" "$w/repo"
+check "suspended tenant untouched" test ! -e "$w/state/network/mwc-sequans-staging.json"
+check "others applied" test -f "$w/state/network/mwc-murata-staging.json"
+
+# ---- injected transient faults still converge ----
+fresh 6
+expect_rc "30% transient faults converge" 0 "$bin" apply --once "${S[@]}" \
+  --set local.faultRate=0.3 --set local.seed=7 "$w/repo"
+expect_rc "converged after faults" 0 "$bin" plan --detailed-exitcode "${S[@]}" "$w/repo"
+
+# ---- kill -9 at random moments, then a rerun converges ----
+fresh 7
+RANDOM=42
+interrupted=0
+for trial in $(seq 1 20); do
+  "$bin" apply --once "${S[@]}" --set local.latencyMs=40 "$w/repo" >/dev/null 2>&1 &
+  pid=$!
+  sleep "$(printf '0.%03d' $((RANDOM % 400 + 5)))"
+  # kill succeeds only on a process still running: an interrupted apply.
+  kill -9 "$pid" 2>/dev/null && interrupted=$((interrupted + 1))
+  wait "$pid" 2>/dev/null
+  # No torn file: every state file parses (one interpreter per trial).
+  [ -d "$w/state" ] && find "$w/state" -name '*.json' -print0 | xargs -0 -r "$py" -c '
+import json, sys
+for f in sys.argv[1:]:
+    try:
+        json.load(open(f))
+    except Exception as e:
+        print("torn:", f, e)
+        sys.exit(1)' || { [ -d "$w/state" ] && bad "trial $trial: torn state file"; }
+  if [ $((trial % 5)) -eq 0 ]; then
+    # Drift between trials, so later trials have work to do.
+    rm -rf "$w/state/service"
+  fi
+done
+# At least a quarter of the trials must have killed a run mid-way, or the
+# trials prove nothing.
+[ "$interrupted" -ge 5 ] && ok || bad "only $interrupted of 20 kills interrupted an apply"
+expect_rc "rerun after kills converges" 0 "$bin" apply --once "${S[@]}" "$w/repo"
+expect_rc "nothing pending after kills" 0 "$bin" plan --detailed-exitcode "${S[@]}" "$w/repo"
+fresh 8
+"$bin" apply --once "${S[@]}" "$w/repo" >/dev/null 2>&1
+clean=$(find "$w/state" -name '*.json' | sed "s|$w/state/||" | sort)
+w=$tmp/w7
+after=$(find "$w/state" -name '*.json' | sed "s|$w/state/||" | sort)
+[ "$clean" = "$after" ] && ok || bad "kills left duplicates or strays"
+leftovers=$(find "$w/state" "$w/status" -name '.*' -type f | wc -l)
+[ "$leftovers" -eq 0 ] && ok || bad "kills left $leftovers temp files"
+
+echo "scenario: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
