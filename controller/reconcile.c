@@ -432,22 +432,18 @@ static void update_status(struct pass *ps, struct tenant *t,
       const struct status_item *old =
           tenant_status_inventory_find(st, a->res->id);
       unsigned corrections = a->drift ? a->attempts : 0;
+      struct status_item *it;
 
       resource_spec_hash(a->res->spec, hash);
       if (old && strcmp(old->hash, hash) == 0 &&
           old->prune_delete == (a->res->deletion == TD_DELETE_DELETE) &&
           old->corrections == corrections)
         break;
-      tenant_status_inventory_put(st, a->res->id,
-                                  resource_type_name(a->res->type),
-                                  a->res->provider, a->res->name, hash);
-      {
-        struct status_item *it =
-            (struct status_item *)tenant_status_inventory_find(st, a->res->id);
-
-        it->prune_delete = a->res->deletion == TD_DELETE_DELETE;
-        it->corrections = corrections;
-      }
+      it = tenant_status_inventory_put(st, a->res->id,
+                                       resource_type_name(a->res->type),
+                                       a->res->provider, a->res->name, hash);
+      it->prune_delete = a->res->deletion == TD_DELETE_DELETE;
+      it->corrections = corrections;
       break;
     }
     case PLAN_CONFLICT:

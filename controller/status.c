@@ -132,11 +132,12 @@ static size_t inventory_lower_bound(const struct tenant_status *st,
 
 /*
  * A replaced entry starts afresh: prune_delete false (orphan, the safe
- * side) and no corrections, which the caller sets after the put.
+ * side) and no corrections, which the caller sets on the returned entry.
  */
-void tenant_status_inventory_put(struct tenant_status *st, const char *id,
-                                 const char *type, const char *provider,
-                                 const char *name, const char hash[17])
+struct status_item *
+tenant_status_inventory_put(struct tenant_status *st, const char *id,
+                            const char *type, const char *provider,
+                            const char *name, const char hash[17])
 {
   struct status_item item = {0};
   bool found;
@@ -154,7 +155,7 @@ void tenant_status_inventory_put(struct tenant_status *st, const char *id,
   if (found) {
     item_release(&st->inventory[i]);
     st->inventory[i] = item;
-    return;
+    return &st->inventory[i];
   }
   st->inventory =
       td_realloc(st->inventory, (st->ninventory + 1) * sizeof(*st->inventory));
@@ -162,6 +163,7 @@ void tenant_status_inventory_put(struct tenant_status *st, const char *id,
           (st->ninventory - i) * sizeof(*st->inventory));
   st->inventory[i] = item;
   st->ninventory++;
+  return &st->inventory[i];
 }
 
 void tenant_status_inventory_remove(struct tenant_status *st, const char *id)

@@ -93,10 +93,15 @@ void tenant_status_set(struct tenant_status *st, enum status_cond c,
                        bool status, const char *reason, const char *message,
                        const char *now);
 
-/* Adds or replaces an inventory entry (kept sorted by id). */
-void tenant_status_inventory_put(struct tenant_status *st, const char *id,
-                                 const char *type, const char *provider,
-                                 const char *name, const char hash[17]);
+/*
+ * Adds or replaces an inventory entry (kept sorted by id) and returns it,
+ * borrowed until the next put or remove, for setting prune_delete and
+ * corrections (a replaced entry starts with both cleared).
+ */
+struct status_item *
+tenant_status_inventory_put(struct tenant_status *st, const char *id,
+                            const char *type, const char *provider,
+                            const char *name, const char hash[17]);
 /* Removes an entry; no-op when absent. */
 void tenant_status_inventory_remove(struct tenant_status *st, const char *id);
 /* The entry for id, or NULL.  Borrowed. */

@@ -14,6 +14,7 @@
 #include "compose.h"
 #include "error.h"
 #include "manifest.h"
+#include "manifest_internal.h"
 #include "reconcile.h"
 
 #ifndef TD_VERSION
@@ -155,6 +156,7 @@ enum {
   OPT_CONCURRENCY,
   OPT_SET,
   OPT_ONCE,
+  OPT_HEALTH_TIMEOUT,
 };
 
 struct engine_args {
@@ -163,6 +165,7 @@ struct engine_args {
   bool detailed, once;
   long allow_delete;
   unsigned concurrency;
+  uint64_t health_timeout_ms;
   json_t *local; /* the local instance's config */
 };
 
@@ -212,6 +215,7 @@ static int engine_parse(const char *cmd, int argc, char **argv,
       {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
       {"set", required_argument, NULL, OPT_SET},
       {"once", no_argument, NULL, OPT_ONCE},
+      {"health-timeout", required_argument, NULL, OPT_HEALTH_TIMEOUT},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
@@ -224,6 +228,7 @@ static int engine_parse(const char *cmd, int argc, char **argv,
   a->format = PLAN_TEXT;
   a->allow_delete = -1;
   a->concurrency = 8;
+  a->health_timeout_ms = 60000;
   a->local = json_pack("{s:s}", "type", "local");
   while ((c = next_opt(cmd, argc, argv, "+:h", opts, &err)) != -1) {
     if (err)
@@ -266,6 +271,17 @@ static int engine_parse(const char *cmd, int argc, char **argv,
     case OPT_ONCE:
       a->once = true;
       break;
+    case OPT_HEALTH_TIMEOUT: {
+      int64_t ms;
+
+      if (mf_parse_duration(optarg, &ms) < 0 || ms <= 0)
+        return usage_error(cmd,
+                           "--health-timeout takes a duration like "
+                           "30s or 500ms, not '%s'",
+                           optarg);
+      a->health_timeout_ms = (uint64_t)ms;
+      break;
+    }
     case 'h':
       help(stdout);
       return -1;
@@ -296,7 +312,7 @@ static int engine_run(struct engine_args *a, bool apply,
   o.concurrency = a->concurrency;
   o.max_attempts = 5;
   o.backoff_ms = 100;
-  o.health_timeout_ms = 60000;
+  o.health_timeout_ms = a->health_timeout_ms;
   o.format = a->format;
   o.progress = apply;
   o.out = stdout;

@@ -40,7 +40,9 @@ struct local {
   double fault_rate;
   int fault_status; /* the PROVIDER_* class injected faults carry */
   const char *fault_name;
-  uint64_t rng; /* xorshift64* state, never zero */
+  char *fault_match; /* faults only for ids containing this; NULL: all */
+  bool fault_writes; /* faults only on create, update and remove */
+  uint64_t rng;      /* xorshift64* state, never zero */
   size_t inflight;
   bool closing;
   provider_close_cb close_cb;
@@ -166,12 +168,18 @@ static uint64_t xorshift64star(uint64_t *state)
   return x * 0x2545f4914f6cdd1dULL;
 }
 
-static bool inject_fault(struct local *lp)
+static bool inject_fault(struct local *lp, const struct job *j)
 {
   double u;
 
   /* No draw at rate 0, so enabling faults never shifts other behaviour. */
   if (lp->fault_rate <= 0)
+    return false;
+  /* Targeted faults: one resource fails while the rest of the graph is
+   * healthy, to test that a failure stops only what depends on it. */
+  if (lp->fault_match && (!j->id || !strstr(j->id, lp->fault_match)))
+    return false;
+  if (lp->fault_writes && (j->op == OP_READ || j->op == OP_LIST))
     return false;
   u = (double)(xorshift64star(&lp->rng) >> 11) * 0x1.0p-53;
   return u < lp->fault_rate;
@@ -746,6 +754,7 @@ static void on_instance_closed(uv_handle_t *h)
 
   free(lp->base.instance);
   free(lp->state_dir);
+  free(lp->fault_match);
   free(lp);
 }
 
@@ -838,7 +847,7 @@ static void job_start(struct job *j, const char *bad_name)
     set_result(j, PROVIDER_TRANSIENT, "provider closing");
     goto deliver;
   }
-  if (inject_fault(lp)) {
+  if (inject_fault(lp, j)) {
     snprintf(buf, sizeof(buf), "injected %s fault", lp->fault_name);
     set_result(j, lp->fault_status, buf);
     goto deliver;
@@ -929,8 +938,8 @@ static int local_open(struct provider **out, const char *instance,
                       size_t errcap)
 {
   static const char *const known[] = {
-      "type",       "stateDir", "latencyMs",     "faultRate",
-      "faultClass", "seed",     "healthDelayMs",
+      "type", "stateDir",      "latencyMs",  "faultRate", "faultClass",
+      "seed", "healthDelayMs", "faultMatch", "faultOn",
   };
   struct local *lp = td_calloc(1, sizeof(*lp));
   const char *key, *state_dir, *fault_class;
@@ -991,6 +1000,20 @@ static int local_open(struct provider **out, const char *instance,
              "invalid, auth");
     goto out;
   }
+  v = json_object_get(config, "faultMatch");
+  if (v && (!json_is_string(v) || !*json_string_value(v))) {
+    snprintf(err, errcap, "local: faultMatch must be a non-empty string");
+    goto out;
+  }
+  lp->fault_match = v ? td_strdup(json_string_value(v)) : NULL;
+  v = json_object_get(config, "faultOn");
+  if (v &&
+      (!json_is_string(v) || (strcmp(json_string_value(v), "all") != 0 &&
+                              strcmp(json_string_value(v), "writes") != 0))) {
+    snprintf(err, errcap, "local: faultOn must be \"all\" or \"writes\"");
+    goto out;
+  }
+  lp->fault_writes = v && strcmp(json_string_value(v), "writes") == 0;
   lp->rng = splitmix64(seed);
   if (lp->rng == 0)
     lp->rng = 1; /* xorshift never leaves zero */
@@ -1004,6 +1027,7 @@ static int local_open(struct provider **out, const char *instance,
   rc = 0;
 out:
   if (lp) {
+    free(lp->fault_match);
     free(lp->state_dir);
     free(lp);
   }

@@ -20,6 +20,10 @@
  *    "faultClass": "transient",  class of injected faults: "transient",
  *                             "conflict", "invalid" or "auth"; the message
  *                             is "injected <class> fault"
+ *    "faultMatch": "service/api",  faults only for resource ids that
+ *                             contain this string (list_owned never fails)
+ *    "faultOn": "all",        "all" operations, or only "writes" (create,
+ *                             update, remove)
  *    "seed": 1,               seeds the fault sequence: the same seed and
  *                             the same order of calls give the same faults
  *    "healthDelayMs": 0}      a service turns healthy this long after its

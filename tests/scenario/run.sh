@@ -174,6 +174,63 @@ expect_rc "30% transient faults converge" 0 "$bin" apply --once "${S[@]}" \
   --set local.faultRate=0.3 --set local.seed=7 "$w/repo"
 expect_rc "converged after faults" 0 "$bin" plan --detailed-exitcode "${S[@]}" "$w/repo"
 
+# ---- an invalid-class failure stops only what depends on it ----
+fresh 9
+expect_rc "invalid error fails the apply" 1 "$bin" apply --once "${S[@]}" \
+  --set local.faultRate=1 --set local.faultClass=invalid --set local.faultOn=writes \
+  --set local.faultMatch=service/api.staging.mwc-murata "$w/repo"
+expect_out "the service failed" '^failed   service/api.staging.mwc-murata: invalid: injected invalid fault'
+expect_out "its route was skipped" '^skipped  route/api.staging.mwc-murata: skipped: waits for service/api.staging.mwc-murata'
+expect_out "dependsOn was skipped" '^skipped  service/web.staging.mwc-murata: '
+expect_out "records downstream skipped" '^skipped  dns_record/api.staging.mwc-murata.public: '
+check "the database still applied" test -f "$w/state/database/mwc_murata_staging.json"
+check "other tenants applied" test -f "$w/state/service/api.staging.mwc-sequans.json"
+check "nothing after the failure" test ! -e "$w/state/route/api.staging.mwc-murata.json"
+expect_rc "it recovers once the fault is gone" 0 "$bin" apply --once "${S[@]}" "$w/repo"
+
+# ---- health gates: dependsOn waits for health; a timeout fails ----
+fresh 10
+"$bin" apply --once "${S[@]}" --set local.healthDelayMs=150 "$w/repo" >"$tmp/out" 2>&1
+api_line=$(grep -n 'service/api.staging.mwc-murata done' "$tmp/out" | cut -d: -f1)
+web_line=$(grep -n 'service/web.staging.mwc-murata done' "$tmp/out" | cut -d: -f1)
+[ -n "$api_line" ] && [ -n "$web_line" ] && [ "$api_line" -lt "$web_line" ] && ok ||
+  bad "web (dependsOn api) finished before api was healthy"
+fresh 11
+expect_rc "health timeout fails" 1 "$bin" apply --once "${S[@]}" \
+  --set local.healthDelayMs=60000 --health-timeout 200ms "$w/repo"
+expect_out "not healthy" '^failed   service/api.staging.mwc-murata: not healthy within 200 ms'
+expect_out "dependents of an unhealthy service skipped" '^skipped  route/api.staging.mwc-murata'
+
+# ---- the convergence breaker ----
+fresh 12
+"$bin" apply --once "${S[@]}" "$w/repo" >/dev/null 2>&1
+for i in 1 2 3 4; do
+  sed -i 's/"connection_limit": [0-9]*/"connection_limit": 1/' \
+    "$w/state/database/mwc_murata_staging.json"
+  "$bin" apply --once "${S[@]}" "$w/repo" >"$tmp/out" 2>&1
+done
+expect_out "stalled after 3 corrections" '^stalled  database/mwc-murata.staging: connection_limit keeps changing back \(desired 200, observed 1\)'
+grep -A2 'type: Stalled' "$w/status/mwc-murata.yaml" | grep -q '"True"' && ok ||
+  bad "Stalled condition set"
+grep -q '"connection_limit": 1' "$w/state/database/mwc_murata_staging.json" && ok ||
+  bad "a stalled resource is left alone"
+sed -i 's/tier: standard/tier: premium/' "$w/repo/tenants/mwc-murata.yaml"
+expect_rc "a manifest change lifts the breaker" 0 "$bin" apply --once "${S[@]}" "$w/repo"
+grep -q '"connection_limit": 500' "$w/state/database/mwc_murata_staging.json" && ok ||
+  bad "updated after the manifest changed"
+
+# ---- prune leaves a resource that lost its marker alone ----
+fresh 13
+"$bin" apply --once "${S[@]}" "$w/repo" >/dev/null 2>&1
+f=$w/state/route/api.staging.mwc-sequans.json
+"$py" -c 'import json,sys; d=json.load(open(sys.argv[1])); del d["marker"]; json.dump(d, open(sys.argv[1],"w"))' "$f"
+cp "$f" "$tmp/unmarked"
+rm "$w/repo/tenants/mwc-sequans.yaml"
+"$bin" apply --once --allow-delete 4 "${S[@]}" "$w/repo" >"$tmp/out" 2>&1
+expect_out "unmarked route not pruned" '^conflict route/api.staging.mwc-sequans: not pruned'
+cmp -s "$f" "$tmp/unmarked" && ok || bad "unmarked resource changed by prune"
+check "marked service pruned" test ! -e "$w/state/service/api.staging.mwc-sequans.json"
+
 # ---- kill -9 at random moments, then a rerun converges ----
 fresh 7
 RANDOM=42

@@ -58,8 +58,7 @@ static void inventory(struct tenant_status *st, const char *id,
   char hash[17];
 
   resource_spec_hash(spec, hash);
-  tenant_status_inventory_put(st, id, type, "local", "n", hash);
-  ((struct status_item *)tenant_status_inventory_find(st, id))->prune_delete =
+  tenant_status_inventory_put(st, id, type, "local", "n", hash)->prune_delete =
       del;
 }
 
