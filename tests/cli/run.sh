@@ -109,6 +109,31 @@ check "extra argument" 1 "$bin" validate "$example" extra
 expect "extra argument msg" "$tmp/err" "unexpected argument 'extra'"
 check "version extra" 1 "$bin" version now
 
+# Plan formats and the graph.
+S=(--state-dir "$tmp/state" --status-dir "$tmp/status")
+check "plan markdown" 0 "$bin" plan --format markdown "${S[@]}" "$example"
+expect "markdown heading" "$tmp/out" '^### mwc-murata$'
+expect "markdown diff block" "$tmp/out" '^```diff$'
+check "plan json" 0 "$bin" plan --format json "${S[@]}" "$example"
+if command -v python3 >/dev/null; then
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); t=[x for x in d["tenants"] if x["tenant"]=="mwc-murata"][0]; assert t["pending"]==11, t["pending"]; assert d["refused"] is False' \
+    "$tmp/out" && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL plan json content"; }
+fi
+check "plan bad format" 1 "$bin" plan --format yaml "$example"
+check "apply needs --once" 1 "$bin" apply "${S[@]}" "$example"
+expect "apply --once hint" "$tmp/err" "apply needs --once"
+check "bad --set" 1 "$bin" plan --set latency=3 "$example"
+check "bad local option" 1 "$bin" plan --set local.latencyMS=3 "${S[@]}" "$example"
+expect "bad local option message" "$tmp/err" "unknown option 'latencyMS'"
+check "bad concurrency" 1 "$bin" apply --once --concurrency 0 "$example"
+check "graph" 0 "$bin" graph "$example"
+expect "graph is DOT" "$tmp/out" '^digraph tenantd \{$'
+expect "graph edge" "$tmp/out" '"service/api.staging.mwc-murata" -> "service/web.staging.mwc-murata";'
+check "graph invalid repo" 1 "$bin" graph "$tmp/repo"
+check "plan help" 0 "$bin" plan --help
+check "apply help" 0 "$bin" apply --help
+check "graph help" 0 "$bin" graph --help
+
 # Help and version.
 check "help" 0 "$bin" --help
 expect "help lists validate" "$tmp/out" '^  validate '
