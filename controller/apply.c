@@ -12,6 +12,8 @@ enum stage { STAGE_REMOVE, STAGE_WRITE, STAGE_HEALTH };
 
 struct job {
   struct apply_run *run;
+  size_t plan;  /* index of its tenant plan */
+  bool written; /* the provider accepted the create/update */
   const struct tenant_plan *tp;
   const struct plan_action *a;
   enum apply_state state;
@@ -36,6 +38,7 @@ struct apply_run {
   struct tenant_plan *const *plans;
   size_t nplans;
   size_t *plan_base; /* first job index of each plan */
+  size_t *by_addr;   /* plan indices sorted by their actions' address */
   size_t **by_id;    /* per plan: job indices sorted by resource id */
   struct job *jobs;
   size_t njobs;
@@ -60,25 +63,32 @@ static uint64_t next_rand(struct apply_run *run)
   return x * 0x2545F4914F6CDD1DULL;
 }
 
+/* The job of action `a`: the plan whose action array holds it, found by
+ * binary search over the arrays' addresses. */
 static struct job *job_of(const struct apply_run *run,
                           const struct plan_action *a)
 {
-  for (size_t p = 0; p < run->nplans; p++) {
-    const struct tenant_plan *tp = run->plans[p];
+  size_t lo = 0, hi = run->nplans;
 
-    if (a >= tp->v && a < tp->v + tp->n)
-      return &run->jobs[run->plan_base[p] + (size_t)(a - tp->v)];
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    const struct tenant_plan *tp = run->plans[run->by_addr[mid]];
+
+    if ((uintptr_t)a < (uintptr_t)tp->v)
+      hi = mid;
+    else if ((uintptr_t)a >= (uintptr_t)(tp->v + tp->n))
+      lo = mid + 1;
+    else
+      return &run->jobs[run->plan_base[run->by_addr[mid]] +
+                        (size_t)(a - tp->v)];
   }
   return NULL;
 }
 
 static size_t plan_index(const struct apply_run *run, const struct job *j)
 {
-  size_t idx = (size_t)(j - run->jobs), p = 0;
-
-  while (p + 1 < run->nplans && run->plan_base[p + 1] <= idx)
-    p++;
-  return p;
+  (void)run;
+  return j->plan;
 }
 
 /* The job for `id` in the same tenant as plan p, or NULL. */
@@ -243,6 +253,8 @@ static void on_result(struct provider *p, const struct provider_result *res,
     json_decref(j->observed);
     j->observed = json_deep_copy(res->observed);
   }
+  if (res->status == PROVIDER_OK && j->stage == STAGE_WRITE)
+    j->written = true;
   if (res->status == PROVIDER_NOT_FOUND && j->stage == STAGE_REMOVE)
     res = &gone; /* deleting what is already gone succeeds */
 
@@ -317,6 +329,14 @@ static void start(struct job *j)
 
     json_decref(j->applied);
     j->applied = diff_resolve(a->res->spec, lookup, j, &unknown);
+    if (unknown) {
+      /* Never send a provider a null where a dependency's output goes. */
+      run->running--;
+      complete(j, APPLY_FAILED,
+               td_strdup("a referenced output is not known: a dependency "
+                         "does not exist"));
+      return;
+    }
     if (a->kind == PLAN_UPDATE)
       provider_update(p, a->res, j->applied, on_result, j);
     else
@@ -360,6 +380,19 @@ static void add_wait(struct apply_run *run, size_t waiter, struct job *on)
     }
     return;
   }
+  if (on->state == APPLY_HELD && !on->a->observed &&
+      on->a->kind != PLAN_DELETE) {
+    /* Held and absent: what waits for it cannot work either. */
+    if (w->state == APPLY_PENDING) {
+      char buf[1024];
+
+      snprintf(buf, sizeof(buf), "skipped: waits for %s, which is held",
+               on->a->res->id);
+      w->state = APPLY_SKIPPED;
+      w->message = td_strdup(buf);
+    }
+    return;
+  }
   if (on->state != APPLY_PENDING)
     return;
   on->dependents =
@@ -375,6 +408,15 @@ static int by_res_id(const void *a, const void *b, void *arg)
   const struct job *y = &run->jobs[*(const size_t *)b];
 
   return strcmp(x->a->res->id, y->a->res->id);
+}
+
+static int by_plan_addr(const void *a, const void *b, void *arg)
+{
+  const struct apply_run *run = arg;
+  uintptr_t x = (uintptr_t)run->plans[*(const size_t *)a]->v;
+  uintptr_t y = (uintptr_t)run->plans[*(const size_t *)b]->v;
+
+  return x < y ? -1 : x > y;
 }
 
 static enum apply_state initial_state(const struct tenant_plan *tp,
@@ -420,6 +462,11 @@ int apply_start(struct apply_run **out, uv_loop_t *loop,
     total += plans[p]->n;
   }
   run->njobs = total;
+  run->by_addr = td_malloc((nplans ? nplans : 1) * sizeof(size_t));
+  for (size_t p = 0; p < nplans; p++)
+    run->by_addr[p] = p;
+  if (nplans > 1)
+    qsort_r(run->by_addr, nplans, sizeof(size_t), by_plan_addr, run);
   run->jobs = td_calloc(total ? total : 1, sizeof(*run->jobs));
   run->ready = td_calloc(total ? total : 1, sizeof(size_t));
 
@@ -431,6 +478,7 @@ int apply_start(struct apply_run **out, uv_loop_t *loop,
       struct job *j = &run->jobs[run->plan_base[p] + k];
 
       j->run = run;
+      j->plan = p;
       j->tp = tp;
       j->a = &tp->v[k];
       j->state = initial_state(tp, j->a, &j->message);
@@ -528,8 +576,17 @@ void apply_run_free(struct apply_run *run)
   for (size_t p = 0; p < run->nplans; p++)
     free(run->by_id[p]);
   free(run->by_id);
+  free(run->by_addr);
   free(run->plan_base);
   free(run->jobs);
   free(run->ready);
   free(run);
+}
+
+bool apply_action_written(const struct apply_run *run,
+                          const struct plan_action *a)
+{
+  const struct job *j = job_of(run, a);
+
+  return j && j->written;
 }

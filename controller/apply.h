@@ -76,6 +76,10 @@ enum apply_state apply_action_state(const struct apply_run *run,
 /* Why it failed or was skipped; NULL otherwise.  Borrowed. */
 const char *apply_action_message(const struct apply_run *run,
                                  const struct plan_action *a);
+/* Whether the provider accepted the write (it exists now), even if the
+ * job then failed its health gate. */
+bool apply_action_written(const struct apply_run *run,
+                          const struct plan_action *a);
 /* What the provider returned last (resolved spec applied); borrowed. */
 const json_t *apply_action_observed(const struct apply_run *run,
                                     const struct plan_action *a);

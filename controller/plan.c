@@ -29,6 +29,11 @@ static int delete_rank(enum td_rtype t)
   return 4;
 }
 
+static bool is_stateful(enum td_rtype t)
+{
+  return t == TD_RT_DATABASE || t == TD_RT_BUCKET;
+}
+
 struct lookup_arg {
   plan_observed_fn fn;
   void *arg;
@@ -114,6 +119,14 @@ static void plan_desired(struct tenant_plan *tp, const struct plan_input *in,
     json_decref(want);
     if (a->diff.n == 0) {
       a->kind = PLAN_NOOP;
+    } else if (a->diff.replace && is_stateful(r->type) &&
+               r->deletion != TD_DELETE_DELETE) {
+      /* Replacing drops the data: never under the Orphan policy. */
+      a->kind = PLAN_CONFLICT;
+      a->drift = unchanged;
+      a->note = td_strdup("an immutable attribute differs, and replacing "
+                          "would delete this resource's data under "
+                          "deletionPolicy Orphan: left untouched");
     } else {
       a->kind = a->diff.replace ? PLAN_REPLACE : PLAN_UPDATE;
       a->drift = unchanged;
@@ -150,15 +163,19 @@ static void plan_removed(struct tenant_plan *tp, const struct plan_input *in,
     a->kind = PLAN_CONFLICT;
     a->note = td_strdup("not pruned: the provider does not show tenantd's "
                         "marker for this id");
-  } else if ((type == TD_RT_DATABASE || type == TD_RT_BUCKET) &&
-             !item->prune_delete) {
+  } else if (is_stateful((enum td_rtype)type) && !item->prune_delete) {
     a->kind = PLAN_ORPHAN;
     a->note = td_strdup("deletionPolicy Orphan: kept at the provider, no "
                         "longer managed");
   } else {
     a->kind = PLAN_DELETE;
-    if (!obs)
+    if (!obs) {
       a->note = td_strdup("already absent");
+    } else if (in->no_prune) {
+      a->held = true;
+      a->note = td_strdup("not deleted: pruning is off (policies.prune: "
+                          "false); stays in the inventory");
+    }
   }
 }
 
@@ -283,8 +300,9 @@ size_t tenant_plan_deletes(const struct tenant_plan *tp)
   size_t n = 0;
 
   for (size_t i = 0; i < tp->n; i++)
-    if ((tp->v[i].kind == PLAN_DELETE && tp->v[i].observed) ||
-        tp->v[i].kind == PLAN_REPLACE)
+    if (!tp->v[i].held && !tp->suspended &&
+        ((tp->v[i].kind == PLAN_DELETE && tp->v[i].observed) ||
+         tp->v[i].kind == PLAN_REPLACE))
       n++;
   return n;
 }

@@ -84,6 +84,7 @@ struct plan_input {
   void *arg;
   bool suspended;
   bool drift_report;
+  bool no_prune; /* policies.prune: false: removed resources are held */
   unsigned stall_after;
 };
 

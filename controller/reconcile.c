@@ -28,6 +28,7 @@ struct tenant {
   json_t *observed;            /* id -> observed object */
   char *hold;                  /* why nothing is planned; owned */
   const struct diag *hold_at;  /* the manifest problem behind it, if any */
+  bool status_unreadable;      /* never overwrite what we could not read */
   struct tenant_plan *plan;
 };
 
@@ -153,7 +154,10 @@ static int gather(struct pass *ps)
   char why[1024];
   DIR *d;
   struct dirent *de;
+  bool any_invalid = false;
 
+  for (size_t i = 0; i < repo->ntenants; i++)
+    any_invalid |= !repo->tenants[i]->valid;
   for (size_t i = 0; i < repo->ntenants; i++) {
     const struct manifest_doc *doc = repo->tenants[i];
     char name[256];
@@ -168,6 +172,15 @@ static int gather(struct pass *ps)
     if (!doc->valid) {
       t->hold_at = first_diag(repo, doc->path, why, sizeof(why));
       hold(t, why);
+      /* The name inside the file may differ from the file's: hold both. */
+      if (doc->u.tenant && doc->u.tenant->meta.name.v &&
+          strcmp(doc->u.tenant->meta.name.v, name) != 0) {
+        struct tenant *other = tenant_add(ps, doc->u.tenant->meta.name.v);
+
+        other->hold_at = first_diag(repo, doc->path, why, sizeof(why));
+        hold(other, why);
+        other->doc = doc;
+      }
     }
   }
   d = opendir(ps->o->status_dir);
@@ -196,7 +209,15 @@ static int gather(struct pass *ps)
     if (rc < 0 && rc != TD_ENOTFOUND) {
       snprintf(why, sizeof(why), "status unreadable: %s", td_error_last());
       hold(t, why);
+      t->status_unreadable = true;
     }
+    /*
+     * A tenant with a status but no manifest is pruned, unless some tenant
+     * file is invalid: that file may be this tenant under another name.
+     */
+    if (!t->doc && any_invalid)
+      hold(t, "not pruned while a file under tenants/ is invalid (it may "
+              "be this tenant)");
     if (!base_ok && !t->hold) {
       t->hold_at = first_diag(
           repo,
@@ -236,7 +257,8 @@ static void read_timer_closed(uv_handle_t *h)
 static void on_read(struct provider *p, const struct provider_result *res,
                     void *arg);
 
-static void read_start(struct read_job *rj)
+/* Starts a read; false (and the tenant held) when there is no provider. */
+static bool read_start(struct read_job *rj)
 {
   struct provider *p = find_instance(rj->r->provider, rj->pass);
 
@@ -247,17 +269,21 @@ static void read_start(struct read_job *rj)
              "provider instance '%s' (for %s) is not configured",
              rj->r->provider, rj->r->id);
     hold(rj->t, why);
-    rj->pass->reads_done++;
-    read_next(rj->pass);
-    return;
+    return false;
   }
   rj->pass->reads_running++;
   provider_read(p, rj->r, on_read, rj);
+  return true;
 }
 
 static void on_retry(uv_timer_t *t)
 {
-  read_start(container_of(t, struct read_job, timer));
+  struct read_job *rj = container_of(t, struct read_job, timer);
+
+  if (!read_start(rj)) {
+    rj->pass->reads_done++;
+    read_next(rj->pass);
+  }
 }
 
 static void on_read(struct provider *p, const struct provider_result *res,
@@ -299,11 +325,12 @@ static void read_next(struct pass *ps)
   while (ps->next_read < ps->nreads && ps->reads_running < ps->o->concurrency) {
     struct read_job *rj = &ps->reads[ps->next_read++];
 
-    if (rj->t->hold) {
+    /* Iterative, not recursive: thousands of unconfigured instances
+     * must not grow the stack. */
+    if (rj->t->hold || !read_start(rj)) {
       ps->reads_done++;
       continue;
     }
-    read_start(rj);
   }
 }
 
@@ -366,11 +393,16 @@ static void make_plans(struct pass *ps)
     in.drift_report =
         plat && plat->spec.policies.drift_policy.v == TD_DRIFT_REPORT;
     in.stall_after = plat ? (unsigned)plat->spec.policies.stall_after.v : 3;
+    in.no_prune = plat && !plat->spec.policies.prune.v;
     t->plan = plan_tenant(&in);
   }
 }
 
 /* ---- status ---- */
+
+static void update_status_write(struct pass *ps, struct tenant *t,
+                                const struct apply_run *run,
+                                struct reconcile_summary *sum);
 
 static const char *cond_reason(bool ok, const char *yes, const char *no)
 {
@@ -380,6 +412,21 @@ static const char *cond_reason(bool ok, const char *yes, const char *no)
 static void update_status(struct pass *ps, struct tenant *t,
                           const struct apply_run *run,
                           struct reconcile_summary *sum)
+{
+  if (t->status_unreadable) {
+    /* Its inventory is what authorises pruning: keep the file for a
+     * person to repair rather than replace it with an empty one. */
+    fprintf(ps->o->err, "tenantd: %s: status not written: %s\n", t->name,
+            t->hold);
+    sum->failed++;
+    return;
+  }
+  update_status_write(ps, t, run, sum);
+}
+
+static void update_status_write(struct pass *ps, struct tenant *t,
+                                const struct apply_run *run,
+                                struct reconcile_summary *sum)
 {
   struct tenant_status *st = t->last ? t->last : tenant_status_new(t->name);
   char now[32], source[4200], msg[1024];
@@ -413,10 +460,13 @@ static void update_status(struct pass *ps, struct tenant *t,
         first_error = apply_action_message(run, a);
         first_error_id = a->res->id;
       }
+      /* Written but never healthy: it exists, so it must be inventoried
+       * or nothing could ever prune it. */
+      if (!apply_action_written(run, a))
+        continue;
+    } else if (s != APPLY_DONE) {
       continue;
     }
-    if (s != APPLY_DONE)
-      continue;
     switch (a->kind) {
     case PLAN_DELETE:
     case PLAN_ORPHAN:

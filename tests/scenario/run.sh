@@ -231,6 +231,76 @@ expect_out "unmarked route not pruned" '^conflict route/api.staging.mwc-sequans:
 cmp -s "$f" "$tmp/unmarked" && ok || bad "unmarked resource changed by prune"
 check "marked service pruned" test ! -e "$w/state/service/api.staging.mwc-sequans.json"
 
+# ---- review findings, each reproduced first ----
+# An invalid file under another name never prunes the tenant inside it.
+fresh 14
+"$bin" apply --once "${S[@]}" "$w/repo" >/dev/null 2>&1
+sed -i 's/maxDeletePercent: 10/maxDeletePercent: 100/' "$w/repo/platform.yaml"
+n_before=$(state_count)
+mv "$w/repo/tenants/mwc-sequans.yaml" "$w/repo/tenants/sequans.yaml"
+expect_rc "renamed invalid file is held" 1 "$bin" apply --once "${S[@]}" "$w/repo"
+check "renamed invalid file deleted nothing" test "$(state_count)" -eq "$n_before"
+expect_out "its tenant is held" '^held     tenant mwc-sequans: tenants/sequans.yaml:4:9'
+
+# A stateful resource is never replaced under deletionPolicy Orphan.
+fresh 15
+"$bin" apply --once "${S[@]}" "$w/repo" >/dev/null 2>&1
+f=$w/state/database/mwc_murata_staging.json
+sed -i 's/"name": "mwc_murata_staging"/"name": "renamed_by_hand"/' "$f"
+cp "$f" "$tmp/db"
+expect_rc "stateful replace refused" 1 "$bin" apply --once "${S[@]}" "$w/repo"
+expect_out "explained" '^conflict database/mwc-murata.staging: an immutable attribute differs'
+cmp -s "$f" "$tmp/db" && ok || bad "an Orphan database was replaced"
+
+# policies.prune: false deletes nothing and keeps the inventory.
+fresh 16
+"$bin" apply --once "${S[@]}" "$w/repo" >/dev/null 2>&1
+sed -i 's/prune: true/prune: false/' "$w/repo/platform.yaml"
+sed -i '/- name: web/,$d' "$w/repo/tenants/mwc-murata.yaml"
+expect_rc "prune off" 0 "$bin" apply --once "${S[@]}" "$w/repo"
+check "prune off keeps the service" test -f "$w/state/service/web.staging.mwc-murata.json"
+grep -q 'id: service/web.staging.mwc-murata' "$w/status/mwc-murata.yaml" && ok ||
+  bad "prune off keeps it inventoried"
+sed -i 's/prune: false/prune: true/' "$w/repo/platform.yaml"
+expect_rc "prune back on" 0 "$bin" apply --once --allow-delete 3 "${S[@]}" "$w/repo"
+check "then it is pruned" test ! -e "$w/state/service/web.staging.mwc-murata.json"
+
+# An unreadable status file is kept, never replaced by an empty one.
+fresh 17
+"$bin" apply --once "${S[@]}" "$w/repo" >/dev/null 2>&1
+sed -i '0,/pruneDelete: false/s//pruneDelete: maybe/' "$w/status/mwc-murata.yaml"
+cp "$w/status/mwc-murata.yaml" "$tmp/st"
+expect_rc "unreadable status fails" 1 "$bin" apply --once "${S[@]}" "$w/repo"
+cmp -s "$w/status/mwc-murata.yaml" "$tmp/st" && ok || bad "unreadable status overwritten"
+
+# What depends on a held, absent resource is skipped, never sent nulls.
+fresh 18
+"$bin" apply --once "${S[@]}" "$w/repo" >/dev/null 2>&1
+sed -i 's/driftPolicy: correct/driftPolicy: report/' "$w/repo/platform.yaml"
+rm "$w/state/network/mwc-murata-staging.json"
+cat >>"$w/repo/tenants/mwc-murata.yaml" <<'YAML'
+        - name: worker
+          image: registry.pycom.io/pybytes/worker:1
+          port: 9000
+YAML
+"$bin" apply --once "${S[@]}" "$w/repo" >"$tmp/out" 2>&1
+expect_out "dependent of a held network skipped" '^skipped  service/worker.staging.mwc-murata: skipped: waits for network/mwc-murata.staging, which is held'
+check "no service created without its network" test ! -e "$w/state/service/worker.staging.mwc-murata.json"
+
+# A service that was written but never turned healthy is still pruned.
+fresh 19
+"$bin" apply --once "${S[@]}" "$w/repo" >/dev/null 2>&1
+cat >>"$w/repo/tenants/mwc-murata.yaml" <<'YAML'
+        - name: worker
+          image: registry.pycom.io/pybytes/worker:1
+          port: 9000
+YAML
+"$bin" apply --once "${S[@]}" --health-timeout 200ms --set local.healthDelayMs=3600000 "$w/repo" >/dev/null 2>&1
+check "unhealthy service exists" test -f "$w/state/service/worker.staging.mwc-murata.json"
+sed -i '/- name: worker/,$d' "$w/repo/tenants/mwc-murata.yaml"
+expect_rc "removed again" 0 "$bin" apply --once "${S[@]}" "$w/repo"
+check "the unhealthy service was pruned" test ! -e "$w/state/service/worker.staging.mwc-murata.json"
+
 # ---- kill -9 at random moments, then a rerun converges ----
 fresh 7
 RANDOM=42
