@@ -5,6 +5,7 @@
 #   make test       deps, then every suite in a normal and an ASan+UBSan build
 #   make demo       deps, build, and run the quick start on the local provider
 #   make bench      benchmarks (tests/bench)
+#   make fuzz       fuzz the manifest loader (clang libFuzzer), FUZZ_TIME=60
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make format     / format-check (clang-format)
 
@@ -21,7 +22,8 @@ TEST_PKGS  := check
 # Debian packages for building, the demo and the tests.
 DEB_PKGS   := gcc make pkg-config git libgit2-dev libyaml-dev \
               libcurl4-openssl-dev libjansson-dev libuv1-dev check \
-              libhttp-parser-dev libpq-dev libssl-dev clang-format python3
+              libhttp-parser-dev libpq-dev libssl-dev clang-format python3 \
+              clang libclang-rt-14-dev
 
 CFLAGS     ?= -O2 -g
 WARNINGS   := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 \
@@ -51,7 +53,7 @@ BIN        := $(BUILD)/tenantd
 TEST_BIN   := $(BUILD)/test-unit
 
 .PHONY: all deps test check check-unit check-cli check-scenario check-schema \
-        demo bench \
+        demo bench fuzz \
         install uninstall format format-check clean
 
 all: $(BIN)
@@ -139,6 +141,28 @@ demo: deps $(BIN)
 
 bench: $(BIN)
 	bash tests/bench/run.sh ./$(BIN)
+
+# ---- fuzzing (clang's libFuzzer with ASan and UBSan; not part of test) ----
+
+FUZZ_TIME ?= 60
+FUZZ_SRC   = controller/arena.c controller/diag.c controller/error.c \
+             controller/manifest.c controller/manifest_decode.c \
+             controller/manifest_rules.c controller/naming.c \
+             controller/yamltree.c
+
+build/fuzz/fuzz_manifest: tests/fuzz/fuzz_manifest.c $(FUZZ_SRC) \
+                          $(BUILD)/gen/default_tiers.c
+	@mkdir -p $(@D)
+	clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \
+	  -Icontroller $^ $(shell pkg-config --cflags --libs yaml-0.1 jansson) \
+	  -lm -o $@
+
+fuzz: build/fuzz/fuzz_manifest
+	@rm -rf build/fuzz/corpus && mkdir -p build/fuzz/corpus
+	@find tests/fixtures -name '*.y*ml' | while read -r f; do \
+	  cp "$$f" "build/fuzz/corpus/$$(echo "$$f" | tr / _)"; done
+	./build/fuzz/fuzz_manifest -max_total_time=$(FUZZ_TIME) -max_len=65536 \
+	  -rss_limit_mb=2048 build/fuzz/corpus
 
 # ---- install ----
 

@@ -446,13 +446,27 @@ static void update_status_write(struct pass *ps, struct tenant *t,
   free(st->source);
   st->source = td_strdup(source);
 
+  if (run)
+    tenant_status_stalled_clear(st);
   for (size_t k = 0; run && k < t->plan->n; k++) {
     const struct plan_action *a = &t->plan->v[k];
     enum apply_state s = apply_action_state(run, a);
     char hash[17];
 
-    if (a->kind == PLAN_STALLED)
+    if (a->kind == PLAN_STALLED) {
+      /* Both values, so a person can see what fights tenantd. */
+      const struct diff_field *f = a->diff.n ? &a->diff.v[0] : NULL;
+      char *want =
+          f ? json_dumps(f->desired, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+      char *have = f && f->observed
+                       ? json_dumps(f->observed, JSON_ENCODE_ANY | JSON_COMPACT)
+                       : NULL;
+
+      tenant_status_stalled_add(st, a->res->id, f ? f->attr : "", want, have);
+      free(want);
+      free(have);
       stalled++;
+    }
     if (s == APPLY_FAILED || s == APPLY_SKIPPED) {
       if (s == APPLY_FAILED)
         failed++;
@@ -552,8 +566,11 @@ static void update_status_write(struct pass *ps, struct tenant *t,
   /* No heartbeat writes: only a status that says something new. */
   after = tenant_status_format(st);
   if (!before || strcmp(before, after) != 0) {
-    if (tenant_status_write(ps->o->status_dir, st) < 0)
+    if (tenant_status_write(ps->o->status_dir, st) < 0) {
+      /* Without its status the next pass cannot prune safely: a failure. */
       fprintf(ps->o->err, "tenantd: %s\n", td_error_last());
+      sum->failed++;
+    }
   }
   free(before);
   free(after);

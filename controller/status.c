@@ -1172,3 +1172,34 @@ void status_now(char buf[32])
   gmtime_r(&t, &tm);
   strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
+
+void tenant_status_stalled_clear(struct tenant_status *st)
+{
+  for (size_t i = 0; i < st->nstalled; i++)
+    stalled_release(&st->stalled[i]);
+  free(st->stalled);
+  st->stalled = NULL;
+  st->nstalled = 0;
+}
+
+void tenant_status_stalled_add(struct tenant_status *st, const char *id,
+                               const char *field, const char *desired,
+                               const char *observed)
+{
+  struct status_stalled *s;
+  size_t i = st->nstalled;
+
+  st->stalled =
+      td_realloc(st->stalled, (st->nstalled + 1) * sizeof(*st->stalled));
+  /* Insertion keeps the list sorted by id, as the format expects. */
+  while (i > 0 && strcmp(st->stalled[i - 1].id, id) > 0) {
+    st->stalled[i] = st->stalled[i - 1];
+    i--;
+  }
+  s = &st->stalled[i];
+  s->id = td_strdup(id);
+  s->field = td_strdup(field ? field : "");
+  s->desired = td_strdup(desired ? desired : "");
+  s->observed = td_strdup(observed ? observed : "");
+  st->nstalled++;
+}

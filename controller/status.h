@@ -108,6 +108,12 @@ void tenant_status_inventory_remove(struct tenant_status *st, const char *id);
 const struct status_item *
 tenant_status_inventory_find(const struct tenant_status *st, const char *id);
 
+/* Replaces the stalled list; strings are copied, order kept by id. */
+void tenant_status_stalled_clear(struct tenant_status *st);
+void tenant_status_stalled_add(struct tenant_status *st, const char *id,
+                               const char *field, const char *desired,
+                               const char *observed);
+
 /* The YAML text, ending in a newline; caller frees. */
 char *tenant_status_format(const struct tenant_status *st);
 

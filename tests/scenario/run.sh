@@ -212,6 +212,9 @@ done
 expect_out "stalled after 3 corrections" '^stalled  database/mwc-murata.staging: connection_limit keeps changing back \(desired 200, observed 1\)'
 grep -A2 'type: Stalled' "$w/status/mwc-murata.yaml" | grep -q '"True"' && ok ||
   bad "Stalled condition set"
+grep -A4 '^stalled:' "$w/status/mwc-murata.yaml" | tr -d '\n' |
+  grep -qE 'id: database/mwc-murata.staging +field: connection_limit +desired: "?200"? +observed: "?1"?' && ok ||
+  bad "stalled values in the status"
 grep -q '"connection_limit": 1' "$w/state/database/mwc_murata_staging.json" && ok ||
   bad "a stalled resource is left alone"
 sed -i 's/tier: standard/tier: premium/' "$w/repo/tenants/mwc-murata.yaml"

@@ -961,6 +961,36 @@ START_TEST(now_is_rfc3339_utc)
 }
 END_TEST
 
+START_TEST(stalled_list_stays_sorted_and_round_trips)
+{
+  struct tenant_status *st = tenant_status_new("acme");
+  struct tenant_status *back = NULL;
+  char *text, *again;
+
+  tenant_status_stalled_add(st, "service/b", "replicas", "3", "1");
+  tenant_status_stalled_add(st, "database/a", "connection_limit", "200", "7");
+  tenant_status_stalled_add(st, "route/c", "hosts", "[\"x\"]", NULL);
+  ck_assert_uint_eq(st->nstalled, 3);
+  ck_assert_str_eq(st->stalled[0].id, "database/a");
+  ck_assert_str_eq(st->stalled[1].id, "route/c");
+  ck_assert_str_eq(st->stalled[2].id, "service/b");
+  text = tenant_status_format(st);
+  ck_assert_int_eq(tenant_status_parse(text, strlen(text), &back), 0);
+  ck_assert_uint_eq(back->nstalled, 3);
+  ck_assert_str_eq(back->stalled[0].desired, "200");
+  ck_assert_str_eq(back->stalled[0].observed, "7");
+  again = tenant_status_format(back);
+  ck_assert_str_eq(text, again);
+  tenant_status_stalled_clear(st);
+  ck_assert_uint_eq(st->nstalled, 0);
+  ck_assert_ptr_null(st->stalled);
+  free(text);
+  free(again);
+  tenant_status_free(back);
+  tenant_status_free(st);
+}
+END_TEST
+
 Suite *make_suite_status(void)
 {
   Suite *s = suite_create("status");
@@ -981,6 +1011,7 @@ Suite *make_suite_status(void)
   tcase_add_test(tc, parse_rejects_documents);
   tcase_add_test(tc, garbage_never_crashes);
   tcase_add_test(tc, now_is_rfc3339_utc);
+  tcase_add_test(tc, stalled_list_stays_sorted_and_round_trips);
   suite_add_tcase(s, tc);
   return s;
 }
