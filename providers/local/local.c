@@ -21,14 +21,20 @@
 #include <unistd.h>
 
 #include "local/local.h"
+#include "naming.h"
 #include "resource.h"
 
 /* Bounds on what the config may ask for; beyond them it is a mistake. */
 #define MAX_LATENCY_MS 600000
 #define MAX_HEALTH_DELAY_MS 86400000
 #define MAX_STATE_DIR 3000
-/* Leaves room in a 255-byte file name for ".<name>.json.XXXXXX". */
-#define MAX_NAME 200
+/*
+ * File names must leave room in 255 bytes for ".<stem>.json.XXXXXX".  A
+ * longer external name (a DNS name may have 253 characters) is stored
+ * under its first STEM_KEEP bytes, '~' and a 16-digit hash of the whole.
+ */
+#define MAX_STEM 200
+#define STEM_KEEP (MAX_STEM - 17)
 /* A list larger than this is a runaway state directory, not a tenant. */
 #define MAX_LIST 100000
 
@@ -68,6 +74,7 @@ struct job {
   char *dir;  /* <stateDir>/<type> */
   char *path; /* <dir>/<name>.json */
   char *name;
+  char *stem; /* the file name without .json: the name, or shortened */
   char *tenant;
   char *id;
   char marker[RESOURCE_MARKER_MAX];
@@ -359,7 +366,7 @@ static int write_state(struct job *j, const json_t *state)
     goto out;
   }
   text[len++] = '\n'; /* replaces the NUL: text is written by length */
-  tmp = fmt_alloc("%s/.%s.json.XXXXXX", j->dir, j->name);
+  tmp = fmt_alloc("%s/.%s.json.XXXXXX", j->dir, j->stem);
   fd = mkostemp(tmp, O_CLOEXEC);
   if (fd < 0) {
     status = fail_errno(j, "cannot create", tmp, errno);
@@ -733,6 +740,7 @@ static void job_free(struct job *j)
   free(j->dir);
   free(j->path);
   free(j->name);
+  free(j->stem);
   free(j->tenant);
   free(j->id);
   free(j);
@@ -820,7 +828,15 @@ static bool valid_name(const char *name)
 {
   size_t len = strlen(name);
 
-  return len > 0 && len <= MAX_NAME && name[0] != '.' && !strchr(name, '/');
+  return len > 0 && len <= NAMING_MAX && name[0] != '.' && !strchr(name, '/');
+}
+
+static char *file_stem(const char *name)
+{
+  if (strlen(name) <= MAX_STEM)
+    return td_strdup(name);
+  return fmt_alloc("%.*s~%016llx", STEM_KEEP, name,
+                   (unsigned long long)name_hash(name));
 }
 
 static struct job *job_new(struct local *lp, enum op op, void *arg)
@@ -880,7 +896,8 @@ static void start_resource_op(struct provider *p, enum op op,
   j->tenant = td_strdup(r->tenant);
   j->id = td_strdup(r->id);
   j->dir = fmt_alloc("%s/%s", lp->state_dir, type);
-  j->path = fmt_alloc("%s/%s.json", j->dir, r->name);
+  j->stem = file_stem(r->name);
+  j->path = fmt_alloc("%s/%s.json", j->dir, j->stem);
   if (spec)
     j->spec = json_deep_copy(spec);
   if (op == OP_CREATE)

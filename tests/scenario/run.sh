@@ -304,6 +304,16 @@ sed -i '/- name: worker/,$d' "$w/repo/tenants/mwc-murata.yaml"
 expect_rc "removed again" 0 "$bin" apply --once "${S[@]}" "$w/repo"
 check "the unhealthy service was pruned" test ! -e "$w/state/service/worker.staging.mwc-murata.json"
 
+# A 251-character alias (a valid DNS name) is stored under a shortened
+# file name and converges like any other record.
+fresh 20
+long=$(printf 'a%.0s' $(seq 60)).$(printf 'b%.0s' $(seq 60)).$(printf 'c%.0s' $(seq 60)).$(printf 'd%.0s' $(seq 60)).example
+sed -i "s/          dns:\n            public: true/&/; /name: api/,/public: true/ s/            public: true/            public: true\n            aliases: [$long]/" "$w/repo/tenants/mwc-sequans.yaml"
+grep -q "$long" "$w/repo/tenants/mwc-sequans.yaml" && ok || bad "long alias added to the fixture"
+expect_rc "long alias applies" 0 "$bin" apply --once "${S[@]}" "$w/repo"
+check "stored under a shortened name" test "$(find "$w/state/dns_record" -name 'aaaa*~*.json' | wc -l)" -eq 1
+expect_rc "long alias converged" 0 "$bin" plan --detailed-exitcode "${S[@]}" "$w/repo"
+
 # ---- kill -9 at random moments, then a rerun converges ----
 fresh 7
 RANDOM=42
