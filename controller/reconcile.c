@@ -402,6 +402,7 @@ static void make_plans(struct pass *ps)
 
 static void update_status_write(struct pass *ps, struct tenant *t,
                                 const struct apply_run *run,
+                                const char *refusal,
                                 struct reconcile_summary *sum);
 
 static const char *cond_reason(bool ok, const char *yes, const char *no)
@@ -410,7 +411,7 @@ static const char *cond_reason(bool ok, const char *yes, const char *no)
 }
 
 static void update_status(struct pass *ps, struct tenant *t,
-                          const struct apply_run *run,
+                          const struct apply_run *run, const char *refusal,
                           struct reconcile_summary *sum)
 {
   if (t->status_unreadable) {
@@ -421,11 +422,12 @@ static void update_status(struct pass *ps, struct tenant *t,
     sum->failed++;
     return;
   }
-  update_status_write(ps, t, run, sum);
+  update_status_write(ps, t, run, refusal, sum);
 }
 
 static void update_status_write(struct pass *ps, struct tenant *t,
                                 const struct apply_run *run,
+                                const char *refusal,
                                 struct reconcile_summary *sum)
 {
   struct tenant_status *st = t->last ? t->last : tenant_status_new(t->name);
@@ -532,6 +534,10 @@ static void update_status_write(struct pass *ps, struct tenant *t,
     } else {
       st->last_error.message = td_strdup(t->hold);
     }
+  } else if (refusal) {
+    /* The whole pass was refused: nothing changed, say why. */
+    tenant_status_set(st, STATUS_READY, false, "DeleteGuard", refusal, now);
+    st->last_error.message = td_strdup(refusal);
   } else {
     snprintf(msg, sizeof(msg), "%zu resources, %zu failed", st->ninventory,
              failed);
@@ -676,6 +682,9 @@ int reconcile_once(const struct reconcile_opts *o,
   }
   if (!o->apply || refused)
     plan_print(plans, ps.nt, o->format, refused ? refusal : NULL, o->out);
+  if (o->apply && refused)
+    for (size_t i = 0; i < ps.nt; i++)
+      update_status(&ps, &ps.t[i], NULL, refusal, sum);
   if (o->apply && !refused) {
     struct apply_opts ao = APPLY_OPTS_INIT;
 
@@ -692,7 +701,7 @@ int reconcile_once(const struct reconcile_opts *o,
     apply_start(&run, &ps.loop, plans, ps.nt, &ao, on_applied, NULL);
     uv_run(&ps.loop, UV_RUN_DEFAULT);
     for (size_t i = 0; i < ps.nt; i++)
-      update_status(&ps, &ps.t[i], ps.t[i].plan->held ? NULL : run, sum);
+      update_status(&ps, &ps.t[i], ps.t[i].plan->held ? NULL : run, NULL, sum);
     report_problems(&ps, run, sum);
   }
   err = 0;

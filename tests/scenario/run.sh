@@ -135,6 +135,8 @@ rm "$w/repo/tenants/mwc-murata.yaml"
 expect_rc "guard refuses a large delete" 1 "$bin" apply --once "${S[@]}" "$w/repo"
 expect_out "refusal explained" 'refused: this pass would delete [0-9]+ of [0-9]+ managed'
 check "nothing deleted when refused" test -f "$w/state/service/api.staging.mwc-murata.json"
+grep -A3 'type: Ready' "$w/status/mwc-murata.yaml" | grep -q 'reason: DeleteGuard' && ok ||
+  bad "the refusal is in the status"
 n=$(sed -nE 's/.*would delete ([0-9]+) of.*/\1/p' "$tmp/out" | head -1)
 expect_rc "wrong allow count still refused" 1 "$bin" apply --once --allow-delete $((n + 1)) "${S[@]}" "$w/repo"
 expect_rc "matching allow count proceeds" 0 "$bin" apply --once --allow-delete "$n" "${S[@]}" "$w/repo"
