@@ -12,6 +12,7 @@
 #include "arena.h"
 #include "diag.h"
 #include "error.h"
+#include "fsutil.h"
 #include "status.h"
 #include "yamltree.h"
 
@@ -956,115 +957,39 @@ static char *status_path(const char *dir, const char *tenant)
 /* mkdir -p: every missing component, mode 0755. */
 static int make_dirs(const char *dir)
 {
-  char *p = td_strdup(dir);
   struct stat sb;
-  int err = 0;
+  int rc;
 
-  if (!*p) {
-    err = td_error("no status directory given");
-    goto out;
-  }
-  for (char *s = p + 1; *s; s++) {
-    if (*s != '/')
-      continue;
-    *s = '\0';
-    if (mkdir(p, 0755) < 0 && errno != EEXIST) {
-      err = td_error("cannot create directory %s: %s", p, strerror(errno));
-      goto out;
-    }
-    *s = '/';
-  }
-  if (mkdir(p, 0755) < 0 && errno != EEXIST) {
-    err = td_error("cannot create directory %s: %s", p, strerror(errno));
-    goto out;
-  }
+  if (!*dir)
+    return td_error("no status directory given");
+  rc = fs_mkdir_p(dir, 0755);
+  if (rc < 0)
+    return td_error("cannot create directory %s: %s", dir, strerror(-rc));
   if (stat(dir, &sb) < 0 || !S_ISDIR(sb.st_mode))
-    err = td_error("%s is not a directory", dir);
-out:
-  free(p);
-  return err;
-}
-
-static int write_all(int fd, const char *buf, size_t len)
-{
-  while (len > 0) {
-    ssize_t n = write(fd, buf, len);
-
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return -1;
-    buf += n;
-    len -= (size_t)n;
-  }
+    return td_error("%s is not a directory", dir);
   return 0;
 }
 
-/*
- * The temporary file starts with a dot, so a reader listing the *.yaml files
- * never sees it, and lives in `dir` so the rename cannot cross devices.
- */
 int tenant_status_write(const char *dir, const struct tenant_status *st)
 {
-  char *path = NULL, *tmp = NULL, *text = NULL;
-  size_t n;
-  int fd = -1, dfd = -1, err;
-  bool have_tmp = false;
+  char *name = NULL, *text = NULL;
+  int err, rc;
 
   assert(dir && st);
   err = check_tenant(st->tenant);
   if (err < 0)
-    goto out;
+    return err;
   err = make_dirs(dir);
   if (err < 0)
-    goto out;
-  path = status_path(dir, st->tenant);
-  n = strlen(dir) + strlen(st->tenant) + sizeof("/..yaml.XXXXXX");
-  tmp = td_malloc(n);
-  snprintf(tmp, n, "%s/.%s.yaml.XXXXXX", dir, st->tenant);
-
-  fd = mkostemp(tmp, O_CLOEXEC);
-  if (fd < 0) {
-    err = td_error("cannot create a temporary file in %s: %s", dir,
-                   strerror(errno));
-    goto out;
-  }
-  have_tmp = true;
-  /* mkstemp makes it 0600; a status holds no secrets and others read it. */
+    return err;
+  name = fs_printf("%s.yaml", st->tenant);
   text = tenant_status_format(st);
-  if (fchmod(fd, 0644) < 0 || write_all(fd, text, strlen(text)) < 0 ||
-      fsync(fd) < 0) {
-    err = td_error("cannot write %s: %s", tmp, strerror(errno));
-    goto out;
-  }
-  err = close(fd);
-  fd = -1;
-  if (err < 0) {
-    err = td_error("cannot write %s: %s", tmp, strerror(errno));
-    goto out;
-  }
-  if (rename(tmp, path) < 0) {
-    err = td_error("cannot rename %s to %s: %s", tmp, path, strerror(errno));
-    goto out;
-  }
-  have_tmp = false;
-
-  /* The rename is durable only once the directory entry is. */
-  dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0 || (fsync(dfd) < 0 && errno != EINVAL)) {
-    err = td_error("cannot sync directory %s: %s", dir, strerror(errno));
-    goto out;
-  }
-out:
-  if (fd >= 0)
-    close(fd);
-  if (dfd >= 0)
-    close(dfd);
-  if (have_tmp)
-    unlink(tmp);
+  /* A status holds no secrets: others may read it. */
+  rc = fs_write_atomic(dir, name, text, strlen(text), 0644);
+  if (rc < 0)
+    err = td_error("cannot write %s/%s: %s", dir, name, strerror(-rc));
+  free(name);
   free(text);
-  free(tmp);
-  free(path);
   return err;
 }
 

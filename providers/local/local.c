@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "local/local.h"
+#include "fsutil.h"
 #include "naming.h"
 #include "resource.h"
 
@@ -98,25 +99,6 @@ static const struct {
     {"invalid", PROVIDER_INVALID},
     {"auth", PROVIDER_AUTH},
 };
-
-static char *fmt_alloc(const char *fmt, ...) TD_PRINTF(1, 2);
-
-static char *fmt_alloc(const char *fmt, ...)
-{
-  va_list ap;
-  int n;
-  char *s;
-
-  va_start(ap, fmt);
-  n = vsnprintf(NULL, 0, fmt, ap);
-  va_end(ap);
-  assert(n >= 0);
-  s = td_malloc((size_t)n + 1);
-  va_start(ap, fmt);
-  vsnprintf(s, (size_t)n + 1, fmt, ap);
-  va_end(ap);
-  return s;
-}
 
 /* Records a failure in the job; returns the status for `return fail(...)`. */
 static int fail(struct job *j, int status, const char *fmt, ...)
@@ -320,21 +302,6 @@ static int ensure_dir(struct job *j, const char *dir, const char *parent)
   return fail_errno(j, "cannot create directory", dir, errno);
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-  while (len > 0) {
-    ssize_t n = write(fd, p, len);
-
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return -1;
-    p += n;
-    len -= (size_t)n;
-  }
-  return 0;
-}
-
 /*
  * Replaces the job's state file with `state`: a temp file in the same
  * directory (so rename is atomic), synced before the rename, and the
@@ -342,9 +309,8 @@ static int write_all(int fd, const char *p, size_t len)
  */
 static int write_state(struct job *j, const json_t *state)
 {
-  char *text = NULL, *tmp = NULL;
-  int fd = -1, status = PROVIDER_OK;
-  bool tmp_exists = false;
+  char *text = NULL;
+  int status = PROVIDER_OK;
   size_t len;
 
   status = ensure_dir(j, j->state_dir, NULL);
@@ -366,36 +332,16 @@ static int write_state(struct job *j, const json_t *state)
     goto out;
   }
   text[len++] = '\n'; /* replaces the NUL: text is written by length */
-  tmp = fmt_alloc("%s/.%s.json.XXXXXX", j->dir, j->stem);
-  fd = mkostemp(tmp, O_CLOEXEC);
-  if (fd < 0) {
-    status = fail_errno(j, "cannot create", tmp, errno);
-    goto out;
+  {
+    char *file = fs_printf("%s.json", j->stem);
+    /* 0644: state files are meant to be read and edited by people. */
+    int rc = fs_write_atomic(j->dir, file, text, len, 0644);
+
+    if (rc < 0)
+      status = fail_errno(j, "cannot write", j->path, -rc);
+    free(file);
   }
-  tmp_exists = true;
-  /* mkstemp makes 0600; state files are meant to be read and edited. */
-  if (fchmod(fd, 0644) < 0 || write_all(fd, text, len) < 0 || fsync(fd) < 0) {
-    status = fail_errno(j, "cannot write", tmp, errno);
-    goto out;
-  }
-  if (close(fd) < 0) {
-    fd = -1;
-    status = fail_errno(j, "cannot write", tmp, errno);
-    goto out;
-  }
-  fd = -1;
-  if (rename(tmp, j->path) < 0) {
-    status = fail_errno(j, "cannot rename into", j->path, errno);
-    goto out;
-  }
-  tmp_exists = false;
-  status = fsync_dir(j, j->dir);
 out:
-  if (fd >= 0)
-    close(fd);
-  if (tmp_exists)
-    unlink(tmp);
-  free(tmp);
   free(text);
   return status;
 }
@@ -433,7 +379,7 @@ static int compute_outputs(struct job *j, const json_t *spec, json_t *outputs)
     json_object_set_new(outputs, "port", json_integer(5432));
     break;
   case TD_RT_BUCKET: {
-    char *url = fmt_alloc("local://bucket/%s", j->name);
+    char *url = fs_printf("local://bucket/%s", j->name);
 
     json_object_set_new(outputs, "url", json_string(url));
     free(url);
@@ -613,7 +559,7 @@ static bool marker_names_tenant(const char *marker, const char *tenant,
 /* Scans one type directory, appending the tenant's files to the job. */
 static int list_dir(struct job *j, enum td_rtype type, size_t *alloc)
 {
-  char *dir = fmt_alloc("%s/%s", j->state_dir, resource_type_name(type));
+  char *dir = fs_printf("%s/%s", j->state_dir, resource_type_name(type));
   char id[RESOURCE_MARKER_MAX];
   DIR *d = opendir(dir);
   int status = PROVIDER_OK;
@@ -643,7 +589,7 @@ static int list_dir(struct job *j, enum td_rtype type, size_t *alloc)
     if (de->d_name[0] == '.' || len <= 5 ||
         strcmp(de->d_name + len - 5, ".json") != 0)
       continue;
-    path = fmt_alloc("%s/%s", dir, de->d_name);
+    path = fs_printf("%s/%s", dir, de->d_name);
     status = load_state(j, path, &state);
     free(path);
     if (status == PROVIDER_NOT_FOUND) {
@@ -835,7 +781,7 @@ static char *file_stem(const char *name)
 {
   if (strlen(name) <= MAX_STEM)
     return td_strdup(name);
-  return fmt_alloc("%.*s~%016llx", STEM_KEEP, name,
+  return fs_printf("%.*s~%016llx", STEM_KEEP, name,
                    (unsigned long long)name_hash(name));
 }
 
@@ -895,9 +841,9 @@ static void start_resource_op(struct provider *p, enum op op,
   j->name = td_strdup(r->name);
   j->tenant = td_strdup(r->tenant);
   j->id = td_strdup(r->id);
-  j->dir = fmt_alloc("%s/%s", lp->state_dir, type);
+  j->dir = fs_printf("%s/%s", lp->state_dir, type);
   j->stem = file_stem(r->name);
-  j->path = fmt_alloc("%s/%s.json", j->dir, j->stem);
+  j->path = fs_printf("%s/%s.json", j->dir, j->stem);
   if (spec)
     j->spec = json_deep_copy(spec);
   if (op == OP_CREATE)

@@ -172,8 +172,22 @@ check "others applied" test -f "$w/state/network/mwc-murata-staging.json"
 
 # ---- injected transient faults still converge ----
 fresh 6
-expect_rc "30% transient faults converge" 0 "$bin" apply --once "${S[@]}" \
-  --set local.faultRate=0.3 --set local.seed=7 "$w/repo"
+# Five attempts a call leave a 0.3^5 = 0.24% chance that a call gives up;
+# with ~70 reads and writes a pass, about one pass in six fails somewhere
+# (and the order of draws depends on timing).  Passes repeat, as the
+# daemon's resync would: six failing in a row is about 2 in 100,000.
+converged=no
+for pass_no in 1 2 3 4 5 6; do
+  if "$bin" apply --once "${S[@]}" --set local.faultRate=0.3 \
+    --set local.seed=$((7 + pass_no)) "$w/repo" >"$tmp/out" 2>&1; then
+    converged=yes
+    break
+  fi
+done
+[ "$converged" = yes ] && ok || {
+  bad "30% transient faults did not converge in 6 passes"
+  tail -5 "$tmp/out"
+}
 expect_rc "converged after faults" 0 "$bin" plan --detailed-exitcode "${S[@]}" "$w/repo"
 
 # ---- an invalid-class failure stops only what depends on it ----
