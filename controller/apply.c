@@ -85,12 +85,6 @@ static struct job *job_of(const struct apply_run *run,
   return NULL;
 }
 
-static size_t plan_index(const struct apply_run *run, const struct job *j)
-{
-  (void)run;
-  return j->plan;
-}
-
 /* The job for `id` in the same tenant as plan p, or NULL. */
 static struct job *find_id(const struct apply_run *run, size_t p,
                            const char *id, size_t idlen)
@@ -200,7 +194,7 @@ static void skip_dependents(struct job *j, const char *why)
 static const json_t *lookup(const char *id, size_t idlen, void *arg)
 {
   struct job *j = arg;
-  struct job *dep = find_id(j->run, plan_index(j->run, j), id, idlen);
+  struct job *dep = find_id(j->run, j->plan, id, idlen);
 
   if (!dep)
     return NULL;

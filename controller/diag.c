@@ -36,6 +36,24 @@ size_t diag_count_path(const struct diag_list *d, const char *path)
   return n;
 }
 
+bool diag_sorted_has_path(const struct diag_list *d, const char *path)
+{
+  size_t lo = 0, hi = d->n;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = strcmp(d->v[mid].path, path);
+
+    if (c == 0)
+      return true;
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return false;
+}
+
 static int cmp(const void *pa, const void *pb)
 {
   const struct diag *a = pa, *b = pb;

@@ -44,6 +44,10 @@ void diag_add(struct diag_list *d, const char *path, uint32_t line,
 /* Number of diagnostics whose path is `path`. */
 size_t diag_count_path(const struct diag_list *d, const char *path);
 
+/* Whether any diagnostic names `path`; the list must be sorted (binary
+ * search, for checking every document of a large repository). */
+bool diag_sorted_has_path(const struct diag_list *d, const char *path);
+
 /* Orders by path, line, column, then message; drops exact duplicates. */
 void diag_sort(struct diag_list *d);
 

@@ -393,11 +393,12 @@ void manifest_repo_load(struct manifest_repo **out,
   if (repo->platform)
     repo->platform->valid =
         repo->platform->u.platform &&
-        diag_count_path(&repo->diags, repo->platform->path) == 0;
+        !diag_sorted_has_path(&repo->diags, repo->platform->path);
   for (size_t i = 0; i < repo->ntenants; i++) {
     struct manifest_doc *doc = repo->tenants[i];
 
-    doc->valid = doc->u.tenant && diag_count_path(&repo->diags, doc->path) == 0;
+    doc->valid =
+        doc->u.tenant && !diag_sorted_has_path(&repo->diags, doc->path);
   }
   *out = repo;
 }

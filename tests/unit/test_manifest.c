@@ -192,6 +192,26 @@ START_TEST(read_dir_reports_what_it_cannot_read)
 }
 END_TEST
 
+START_TEST(sorted_diag_lookup)
+{
+  struct diag_list d = DIAG_LIST_INIT;
+
+  ck_assert(!diag_sorted_has_path(&d, "a"));
+  diag_add(&d, "tenants/c.yaml", 1, 1, "x");
+  diag_add(&d, "platform.yaml", 1, 1, "x");
+  diag_add(&d, "tenants/a.yaml", 2, 1, "x");
+  diag_add(&d, "tenants/a.yaml", 1, 1, "x");
+  diag_sort(&d);
+  ck_assert(diag_sorted_has_path(&d, "platform.yaml"));
+  ck_assert(diag_sorted_has_path(&d, "tenants/a.yaml"));
+  ck_assert(diag_sorted_has_path(&d, "tenants/c.yaml"));
+  ck_assert(!diag_sorted_has_path(&d, "tenants/b.yaml"));
+  ck_assert(!diag_sorted_has_path(&d, "tenants/d.yaml"));
+  ck_assert_uint_eq(diag_count_path(&d, "tenants/a.yaml"), 2);
+  diag_list_release(&d);
+}
+END_TEST
+
 START_TEST(string_rules)
 {
   int64_t ms = 0;
@@ -245,6 +265,7 @@ Suite *make_suite_manifest(void)
   tcase_add_test(tc, example_repository_is_valid);
   tcase_add_test(tc, read_dir_reports_what_it_cannot_read);
   tcase_add_test(tc, string_rules);
+  tcase_add_test(tc, sorted_diag_lookup);
   suite_add_tcase(s, tc);
   return s;
 }
