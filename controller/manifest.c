@@ -322,6 +322,21 @@ static bool is_tenant_path(const char *path)
          is_manifest_name(path + n);
 }
 
+enum manifest_path_kind manifest_path_kind(const char *path)
+{
+  if (strcmp(path, PLATFORM_PATH) == 0)
+    return MP_PLATFORM;
+  if (strcmp(path, TIERS_PATH) == 0)
+    return MP_TIERS;
+  return is_tenant_path(path) ? MP_TENANT : MP_OTHER;
+}
+
+void manifest_files_take(struct manifest_files *f, const char *path,
+                         char *data, size_t len)
+{
+  files_append(f, path, data, len);
+}
+
 static int doc_path_cmp(const void *pa, const void *pb)
 {
   const struct manifest_doc *const *a = pa, *const *b = pb;

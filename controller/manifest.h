@@ -290,6 +290,18 @@ int manifest_files_read_dir(struct manifest_files *f, const char *dir,
 
 void manifest_files_release(struct manifest_files *f);
 
+/*
+ * Appends without looking for an existing entry (a tree listing has no
+ * duplicates), taking `data`: malloc'd, len + 1 bytes, NUL-terminated.
+ */
+void manifest_files_take(struct manifest_files *f, const char *path,
+                         char *data, size_t len);
+
+/* What a repository path is to the loader: the rule every reader of a
+ * repository (directory, git tree, change detection) shares. */
+enum manifest_path_kind { MP_OTHER, MP_PLATFORM, MP_TIERS, MP_TENANT };
+enum manifest_path_kind manifest_path_kind(const char *path);
+
 /* ---- The repository ---- */
 
 struct manifest_opts {

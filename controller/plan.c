@@ -329,7 +329,8 @@ int plan_guard(size_t deletes, size_t managed, int max_percent, long allow,
   snprintf(buf, cap,
            "refused: this pass would delete %zu of %zu managed resources, "
            "more than maxDeletePercent (%d%%); allow exactly this many with "
-           "--allow-delete %zu",
-           deletes, managed, max_percent, deletes);
+           "--allow-delete %zu or the trailer 'Tenantd-Allow-Delete: %zu' "
+           "on the manifest commit",
+           deletes, managed, max_percent, deletes, deletes);
   return -1;
 }

@@ -29,6 +29,7 @@
 
 #include <jansson.h>
 
+#include "diag.h"
 #include "diff.h"
 #include "resource.h"
 #include "status.h"
@@ -113,8 +114,18 @@ size_t tenant_plan_changes(const struct tenant_plan *tp);
 
 enum plan_format { PLAN_TEXT, PLAN_MARKDOWN, PLAN_JSON };
 
-/* Prints plans grouped by tenant; deletions loud. */
+/* What a plan says besides the actions. */
+struct plan_report {
+  const char *refusal; /* the guard's refusal, or NULL */
+  size_t deletes, managed;
+  int max_percent;
+  const struct diag_list *diags; /* manifest problems to show, or NULL */
+};
+
+/* Prints plans grouped by tenant; deletions loud; the guard's verdict
+ * when the pass deletes anything. */
 void plan_print(struct tenant_plan *const *plans, size_t n,
-                enum plan_format fmt, const char *refusal, FILE *out);
+                enum plan_format fmt, const struct plan_report *rep,
+                FILE *out);
 
 #endif

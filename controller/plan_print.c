@@ -73,15 +73,46 @@ static void action_lines(const struct plan_action *a, const char *indent,
     fprintf(out, "%s      %s\n", indent, a->note);
 }
 
+static void print_diags(const struct diag_list *d, bool markdown, FILE *out)
+{
+  if (!d || !d->n)
+    return;
+  fputs(markdown ? "### Manifest problems\n\n" : "manifest problems:\n", out);
+  for (size_t i = 0; i < d->n; i++) {
+    const struct diag *g = &d->v[i];
+
+    fprintf(out, markdown ? "- `%s:%u:%u`: %s\n" : "  %s:%u:%u: %s\n", g->path,
+            g->line, g->col, g->msg);
+  }
+  fputc('\n', out);
+}
+
+static void print_verdict(const struct plan_report *rep, bool markdown,
+                          FILE *out)
+{
+  if (rep->refusal) {
+    fprintf(out, markdown ? "> **%s**\n\n" : "%s\n\n", rep->refusal);
+    return;
+  }
+  if (!rep->deletes)
+    return;
+  fprintf(out,
+          markdown ? "> Deletes %zu of %zu managed resources: within "
+                     "maxDeletePercent (%d%%) or allowed.\n\n"
+                   : "deletes %zu of %zu managed resources: within "
+                     "maxDeletePercent (%d%%) or allowed\n\n",
+          rep->deletes, rep->managed, rep->max_percent);
+}
+
 static void print_text(struct tenant_plan *const *plans, size_t n,
-                       const char *refusal, bool markdown, FILE *out)
+                       const struct plan_report *rep, bool markdown, FILE *out)
 {
   size_t changes = 0;
 
   if (markdown)
     fputs("## tenantd plan\n\n", out);
-  if (refusal)
-    fprintf(out, markdown ? "> **%s**\n\n" : "%s\n\n", refusal);
+  print_diags(rep->diags, markdown, out);
+  print_verdict(rep, markdown, out);
   for (size_t i = 0; i < n; i++) {
     const struct tenant_plan *tp = plans[i];
     size_t shown = 0;
@@ -122,8 +153,9 @@ static void print_text(struct tenant_plan *const *plans, size_t n,
 }
 
 static void print_json(struct tenant_plan *const *plans, size_t n,
-                       const char *refusal, FILE *out)
+                       const struct plan_report *rep, FILE *out)
 {
+  const char *refusal = rep->refusal;
   json_t *root = json_object(), *tenants = json_array();
 
   for (size_t i = 0; i < n; i++) {
@@ -163,6 +195,21 @@ static void print_json(struct tenant_plan *const *plans, size_t n,
   json_object_set_new(root, "refused", json_boolean(refusal != NULL));
   if (refusal)
     json_object_set_new(root, "refusal", json_string(refusal));
+  json_object_set_new(root, "deletes", json_integer((json_int_t)rep->deletes));
+  json_object_set_new(root, "managed", json_integer((json_int_t)rep->managed));
+  if (rep->diags) {
+    json_t *errors = json_array();
+
+    for (size_t i = 0; i < rep->diags->n; i++) {
+      const struct diag *g = &rep->diags->v[i];
+
+      json_array_append_new(errors, json_pack("{s:s, s:i, s:i, s:s}", "file",
+                                              g->path, "line", (int)g->line,
+                                              "column", (int)g->col,
+                                              "message", g->msg));
+    }
+    json_object_set_new(root, "errors", errors);
+  }
   json_object_set_new(root, "tenants", tenants);
   json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
   fputc('\n', out);
@@ -170,10 +217,11 @@ static void print_json(struct tenant_plan *const *plans, size_t n,
 }
 
 void plan_print(struct tenant_plan *const *plans, size_t n,
-                enum plan_format fmt, const char *refusal, FILE *out)
+                enum plan_format fmt, const struct plan_report *rep,
+                FILE *out)
 {
   if (fmt == PLAN_JSON)
-    print_json(plans, n, refusal, out);
+    print_json(plans, n, rep, out);
   else
-    print_text(plans, n, refusal, fmt == PLAN_MARKDOWN, out);
+    print_text(plans, n, rep, fmt == PLAN_MARKDOWN, out);
 }

@@ -1,14 +1,13 @@
 #include "compat.h"
 
-#include <dirent.h>
-#include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
-#include <unistd.h>
 #include <uv.h>
 
 #include "apply.h"
 #include "compose.h"
 #include "error.h"
+#include "fsutil.h"
 #include "provider.h"
 #include "reconcile.h"
 #include "status.h"
@@ -30,6 +29,7 @@ struct tenant {
   const struct diag *hold_at;  /* the manifest problem behind it, if any */
   bool status_unreadable;      /* never overwrite what we could not read */
   struct tenant_plan *plan;
+  struct reconcile_outcome *out;
 };
 
 struct pass {
@@ -41,9 +41,19 @@ struct pass {
   struct tenant *t;
   size_t nt;
   json_t *index; /* tenant name -> position in t */
+  struct reconcile_report *report;
   /* observation */
   struct read_job *reads;
   size_t nreads, next_read, reads_running, reads_done;
+};
+
+const char *const tenant_result_names[RESULT_COUNT] = {
+    "ready", "suspended", "stalled", "held", "failed", "refused",
+};
+
+const char *const outcome_count_names[OUT_COUNT_MAX] = {
+    "created",         "updated",        "replaced", "deleted", "orphaned",
+    "drift corrected", "drift detected", "failed",
 };
 
 struct read_job {
@@ -148,37 +158,58 @@ static void stem(const char *path, char *buf, size_t cap)
            base);
 }
 
-/* Tenants from the manifests and from the status directory. */
+/* Is the tenant `name` (or the file `path`) part of this pass? */
+static bool selected(const struct pass *ps, const char *name, const char *path)
+{
+  char file_stem[256];
+
+  if (!ps->o->only || strset_has(ps->o->only, name))
+    return true;
+  if (!path)
+    return false;
+  stem(path, file_stem, sizeof(file_stem));
+  return strset_has(ps->o->only, file_stem);
+}
+
+static void add_listed(const char *name, void *arg)
+{
+  struct pass *ps = arg;
+
+  if (selected(ps, name, NULL))
+    tenant_add(ps, name);
+}
+
+/* Tenants from the manifests and from the status store. */
 static int gather(struct pass *ps)
 {
   const struct manifest_repo *repo = ps->repo;
   bool base_ok = repo->platform && repo->platform->valid && repo->catalog &&
                  repo->catalog->valid;
   char why[1024];
-  DIR *d;
-  struct dirent *de;
   bool any_invalid = false;
 
   for (size_t i = 0; i < repo->ntenants; i++)
     any_invalid |= !repo->tenants[i]->valid;
   for (size_t i = 0; i < repo->ntenants; i++) {
     const struct manifest_doc *doc = repo->tenants[i];
+    const char *inner = doc->u.tenant ? doc->u.tenant->meta.name.v : NULL;
     char name[256];
     struct tenant *t;
 
     if (doc->valid)
-      snprintf(name, sizeof(name), "%s", doc->u.tenant->meta.name.v);
+      snprintf(name, sizeof(name), "%s", inner);
     else
       stem(doc->path, name, sizeof(name));
+    if (!selected(ps, name, doc->path) && !(inner && selected(ps, inner, NULL)))
+      continue;
     t = tenant_add(ps, name);
     t->doc = doc;
     if (!doc->valid) {
       t->hold_at = first_diag(repo, doc->path, why, sizeof(why));
       hold(t, why);
       /* The name inside the file may differ from the file's: hold both. */
-      if (doc->u.tenant && doc->u.tenant->meta.name.v &&
-          strcmp(doc->u.tenant->meta.name.v, name) != 0) {
-        struct tenant *other = tenant_add(ps, doc->u.tenant->meta.name.v);
+      if (inner && strcmp(inner, name) != 0) {
+        struct tenant *other = tenant_add(ps, inner);
 
         other->hold_at = first_diag(repo, doc->path, why, sizeof(why));
         hold(other, why);
@@ -186,28 +217,12 @@ static int gather(struct pass *ps)
       }
     }
   }
-  d = opendir(ps->o->status_dir);
-  while (d && (de = readdir(d)) != NULL) {
-    size_t n = strlen(de->d_name);
-    char name[256];
-
-    /* A status writer killed before its rename left this: remove it. */
-    if (de->d_name[0] == '.' && strstr(de->d_name, ".yaml.")) {
-      unlinkat(dirfd(d), de->d_name, 0);
-      continue;
-    }
-    if (n <= 5 || strcmp(de->d_name + n - 5, ".yaml") != 0 ||
-        de->d_name[0] == '.' || n - 5 >= sizeof(name))
-      continue;
-    snprintf(name, sizeof(name), "%.*s", (int)(n - 5), de->d_name);
-    tenant_add(ps, name);
-  }
-  if (d)
-    closedir(d);
+  if (ps->o->store->list(ps->o->store, add_listed, ps) < 0)
+    return -1;
 
   for (size_t i = 0; i < ps->nt; i++) {
     struct tenant *t = &ps->t[i];
-    int rc = tenant_status_read(ps->o->status_dir, t->name, &t->last);
+    int rc = ps->o->store->read(ps->o->store, t->name, &t->last);
 
     if (rc < 0 && rc != TD_ENOTFOUND) {
       snprintf(why, sizeof(why), "status unreadable: %s", td_error_last());
@@ -403,53 +418,138 @@ static void make_plans(struct pass *ps)
 
 /* ---- status ---- */
 
-static void update_status_write(struct pass *ps, struct tenant *t,
-                                const struct apply_run *run,
-                                const char *refusal,
-                                struct reconcile_summary *sum);
+static void event(struct reconcile_outcome *out, const char *fmt, ...)
+    TD_PRINTF(2, 3);
+
+static void event(struct reconcile_outcome *out, const char *fmt, ...)
+{
+  va_list ap;
+  char *line;
+
+  va_start(ap, fmt);
+  if (vasprintf(&line, fmt, ap) < 0)
+    abort();
+  va_end(ap);
+  out->events =
+      td_realloc(out->events, (out->nevents + 1) * sizeof(*out->events));
+  out->events[out->nevents++] = line;
+}
 
 static const char *cond_reason(bool ok, const char *yes, const char *no)
 {
   return ok ? yes : no;
 }
 
+/* The event and count of an action that finished. */
+static void action_event(struct reconcile_outcome *out,
+                         const struct plan_action *a, enum apply_state s,
+                         const char *message)
+{
+  static const char *const verb[PLAN_KIND_COUNT] = {
+      [PLAN_CREATE] = "created", [PLAN_UPDATE] = "updated",
+      [PLAN_REPLACE] = "replaced", [PLAN_DELETE] = "deleted",
+      [PLAN_ORPHAN] = "orphaned",
+  };
+  const char *id = a->res->id;
+
+  if (s == APPLY_FAILED || s == APPLY_SKIPPED) {
+    out->count[OUT_FAILED] += s == APPLY_FAILED;
+    event(out, "%s %s %s: %s", s == APPLY_FAILED ? "failed" : "skipped",
+          plan_kind_names[a->kind], id, message ? message : "");
+    return;
+  }
+  if (a->kind == PLAN_CONFLICT) {
+    event(out, "conflict %s: %s", id, a->note ? a->note : "");
+    return;
+  }
+  if (a->kind == PLAN_STALLED) {
+    event(out, "stalled %s: %s", id, a->note ? a->note : "");
+    return;
+  }
+  if (a->drift && a->held) {
+    out->count[OUT_DRIFT_DETECTED]++;
+    event(out, "drift detected %s (driftPolicy report: not corrected)", id);
+    return;
+  }
+  if (s != APPLY_DONE || !verb[a->kind])
+    return;
+  if (a->drift && (a->kind == PLAN_UPDATE || a->kind == PLAN_REPLACE ||
+                   a->kind == PLAN_CREATE)) {
+    out->count[OUT_DRIFT_CORRECTED]++;
+    event(out, "drift corrected %s (%s)", id, verb[a->kind]);
+    return;
+  }
+  out->count[a->kind == PLAN_CREATE    ? OUT_CREATED
+             : a->kind == PLAN_UPDATE  ? OUT_UPDATED
+             : a->kind == PLAN_REPLACE ? OUT_REPLACED
+             : a->kind == PLAN_DELETE  ? OUT_DELETED
+                                       : OUT_ORPHANED]++;
+  if (a->kind == PLAN_UPDATE && a->diff.n) {
+    char fields[256] = "";
+    size_t used = 0;
+
+    for (size_t i = 0; i < a->diff.n && used < sizeof(fields) - 1; i++)
+      used += (size_t)snprintf(fields + used, sizeof(fields) - used, "%s%s",
+                               i ? ", " : "", a->diff.v[i].attr);
+    event(out, "updated %s (%s)", id, fields);
+    return;
+  }
+  event(out, "%s %s", verb[a->kind], id);
+}
+
+static void clear_error(struct status_error *e)
+{
+  free(e->message);
+  free(e->resource);
+  free(e->path);
+  memset(e, 0, sizeof(*e));
+}
+
+/* The new status of a tenant and the outcome that carries it. */
 static void update_status(struct pass *ps, struct tenant *t,
                           const struct apply_run *run, const char *refusal,
                           struct reconcile_summary *sum)
 {
+  struct reconcile_outcome *out = t->out;
+  struct tenant_status *st;
+  char now[32], msg[1024];
+  char *before, *after;
+  size_t failed = 0, changed = 0, stalled = 0;
+  const char *first_error = NULL, *first_error_id = NULL;
+  bool take_source;
+
   if (t->status_unreadable) {
-    /* Its inventory is what authorises pruning: keep the file for a
-     * person to repair rather than replace it with an empty one. */
+    /* Its inventory is what authorises pruning: keep the stored status
+     * for a person to repair rather than replace it with an empty one. */
     fprintf(ps->o->err, "tenantd: %s: status not written: %s\n", t->name,
             t->hold);
+    out->unwritable = true;
+    out->result = RESULT_HELD;
+    event(out, "held: %s", t->hold);
     sum->failed++;
     return;
   }
-  update_status_write(ps, t, run, refusal, sum);
-}
-
-static void update_status_write(struct pass *ps, struct tenant *t,
-                                const struct apply_run *run,
-                                const char *refusal,
-                                struct reconcile_summary *sum)
-{
-  struct tenant_status *st = t->last ? t->last : tenant_status_new(t->name);
-  char now[32], source[4200], msg[1024];
-  char *before = t->last ? tenant_status_format(t->last) : NULL;
-  char *after;
-  size_t failed = 0, changed = 0, stalled = 0;
-  const char *first_error = NULL, *first_error_id = NULL;
-
-  t->last = st;
+  before = t->last ? tenant_status_format(t->last) : NULL;
+  st = t->last ? t->last : tenant_status_new(t->name);
+  t->last = NULL;
+  out->status = st;
   status_now(now);
-  {
-    char *abs = realpath(ps->o->dir, NULL);
 
-    snprintf(source, sizeof(source), "dir:%s", abs ? abs : ps->o->dir);
-    free(abs);
+  /* A held tenant still runs what it last applied. */
+  take_source = !st->source || (!t->plan->held && !refusal &&
+                                (!ps->o->changed ||
+                                 strset_has(ps->o->changed, t->name)));
+  if (take_source) {
+    free(st->source);
+    if (ps->o->source) {
+      st->source = td_strdup(ps->o->source);
+    } else {
+      char *abs = realpath(ps->o->dir, NULL);
+
+      st->source = fs_printf("dir:%s", abs ? abs : ps->o->dir);
+      free(abs);
+    }
   }
-  free(st->source);
-  st->source = td_strdup(source);
 
   if (run)
     tenant_status_stalled_clear(st);
@@ -458,6 +558,7 @@ static void update_status_write(struct pass *ps, struct tenant *t,
     enum apply_state s = apply_action_state(run, a);
     char hash[17];
 
+    action_event(out, a, s, apply_action_message(run, a));
     if (a->kind == PLAN_STALLED) {
       /* Both values, so a person can see what fights tenantd. */
       const struct diff_field *f = a->diff.n ? &a->diff.v[0] : NULL;
@@ -522,10 +623,7 @@ static void update_status_write(struct pass *ps, struct tenant *t,
     }
   }
 
-  free(st->last_error.message);
-  free(st->last_error.resource);
-  free(st->last_error.path);
-  memset(&st->last_error, 0, sizeof(st->last_error));
+  clear_error(&st->last_error);
   if (t->plan->held) {
     tenant_status_set(st, STATUS_READY, false,
                       t->hold_at ? "InvalidManifest" : "Held", t->hold, now);
@@ -537,10 +635,14 @@ static void update_status_write(struct pass *ps, struct tenant *t,
     } else {
       st->last_error.message = td_strdup(t->hold);
     }
+    out->result = RESULT_HELD;
+    event(out, "held: %s", t->hold);
   } else if (refusal) {
     /* The whole pass was refused: nothing changed, say why. */
     tenant_status_set(st, STATUS_READY, false, "DeleteGuard", refusal, now);
     st->last_error.message = td_strdup(refusal);
+    out->result = RESULT_REFUSED;
+    event(out, "refused: %s", refusal);
   } else {
     snprintf(msg, sizeof(msg), "%zu resources, %zu failed", st->ninventory,
              failed);
@@ -549,12 +651,19 @@ static void update_status_write(struct pass *ps, struct tenant *t,
                       now);
     st->last_error.message = first_error ? td_strdup(first_error) : NULL;
     st->last_error.resource = first_error_id ? td_strdup(first_error_id) : NULL;
+    out->result = failed                ? RESULT_FAILED
+                  : stalled             ? RESULT_STALLED
+                  : t->plan->suspended  ? RESULT_SUSPENDED
+                                        : RESULT_READY;
   }
   tenant_status_set(st, STATUS_RECONCILING, false, "Idle", NULL, now);
   tenant_status_set(st, STATUS_STALLED, stalled > 0,
                     cond_reason(stalled > 0, "NotConverging", "Converging"),
                     NULL, now);
-  tenant_status_set(st, STATUS_SOURCE_ERROR, false, "SourceRead", NULL, now);
+  tenant_status_set(st, STATUS_SOURCE_ERROR, ps->o->source_error != NULL,
+                    cond_reason(!ps->o->source_error, "SourceRead",
+                                "FetchFailed"),
+                    ps->o->source_error, now);
   tenant_status_set(
       st, STATUS_DRIFT_DETECTED, t->plan->drifted > 0,
       cond_reason(t->plan->drifted > 0,
@@ -572,15 +681,20 @@ static void update_status_write(struct pass *ps, struct tenant *t,
   sum->failed += failed;
   sum->stalled += stalled;
 
+  /* Gone from the manifests with nothing left to manage: no status. */
+  if (!t->doc && !t->plan->held && !refusal && st->ninventory == 0 &&
+      st->nstalled == 0 && failed == 0) {
+    out->status = NULL;
+    out->changed = before != NULL;
+    if (out->changed)
+      event(out, "removed: no manifest and nothing left to manage");
+    tenant_status_free(st);
+    free(before);
+    return;
+  }
   /* No heartbeat writes: only a status that says something new. */
   after = tenant_status_format(st);
-  if (!before || strcmp(before, after) != 0) {
-    if (tenant_status_write(ps->o->status_dir, st) < 0) {
-      /* Without its status the next pass cannot prune safely: a failure. */
-      fprintf(ps->o->err, "tenantd: %s\n", td_error_last());
-      sum->failed++;
-    }
-  }
+  out->changed = !before || strcmp(before, after) != 0;
   free(before);
   free(after);
 }
@@ -635,35 +749,78 @@ static void on_applied(struct apply_run *run, void *arg)
   (void)arg;
 }
 
-int reconcile_once(const struct reconcile_opts *o,
-                   struct reconcile_summary *sum)
+static int max_delete_percent(const struct pass *ps)
 {
-  struct manifest_files files = MANIFEST_FILES_INIT;
+  const struct manifest_doc *p = ps->repo->platform;
+
+  return p && p->valid
+             ? (int)p->u.platform->spec.policies.max_delete_percent.v
+             : 10;
+}
+
+/* The problems of the platform, the catalog and the pass's tenants. */
+static void pass_diags(const struct pass *ps, struct diag_list *out)
+{
+  const struct diag_list *d = &ps->repo->diags;
+
+  for (size_t i = 0; i < d->n; i++) {
+    const char *path = d->v[i].path;
+    bool show = manifest_path_kind(path) != MP_TENANT;
+
+    for (size_t k = 0; !show && k < ps->nt; k++)
+      show = ps->t[k].doc && strcmp(ps->t[k].doc->path, path) == 0;
+    if (show)
+      diag_add(out, path, d->v[i].line, d->v[i].col, "%s", d->v[i].msg);
+  }
+}
+
+static int outcome_cmp(const void *pa, const void *pb)
+{
+  const struct reconcile_outcome *a = pa, *b = pb;
+
+  return strcmp(a->tenant, b->tenant);
+}
+
+int reconcile_once(const struct reconcile_opts *o,
+                   struct reconcile_report *report)
+{
+  struct manifest_files own = MANIFEST_FILES_INIT;
+  const struct manifest_files *files = o->files;
   const struct manifest_opts mopts = MANIFEST_OPTS_INIT;
+  struct reconcile_summary *sum = &report->sum;
   struct pass ps = {0};
   struct tenant_plan **plans = NULL;
   struct apply_run *run = NULL;
   char refusal[512];
   bool refused = false;
-  size_t deletes = 0, managed = 0;
+  size_t deletes = 0, managed = o->managed_outside;
   int err = -1;
 
-  assert(o->version == RECONCILE_OPTS_VERSION);
-  memset(sum, 0, sizeof(*sum));
+  assert(o->version == RECONCILE_OPTS_VERSION && o->store);
+  memset(report, 0, sizeof(*report));
   ps.o = o;
+  ps.report = report;
   ps.index = json_object();
   uv_loop_init(&ps.loop);
-  if (manifest_files_read_dir(&files, o->dir, mopts.limits.max_bytes) < 0)
-    goto out;
-  manifest_repo_load(&ps.repo, &files, &mopts);
-  diag_print_text(&ps.repo->diags, o->err);
+  if (!files) {
+    if (manifest_files_read_dir(&own, o->dir, mopts.limits.max_bytes) < 0)
+      goto out;
+    files = &own;
+  }
+  manifest_repo_load(&ps.repo, files, &mopts);
+  if (o->print_diags)
+    diag_print_text(&ps.repo->diags, o->err);
   if (open_providers(&ps) < 0 || gather(&ps) < 0)
     goto out;
   observe(&ps);
   make_plans(&ps);
 
+  report->v = td_calloc(ps.nt ? ps.nt : 1, sizeof(*report->v));
+  report->n = ps.nt;
   plans = td_calloc(ps.nt ? ps.nt : 1, sizeof(*plans));
   for (size_t i = 0; i < ps.nt; i++) {
+    ps.t[i].out = &report->v[i];
+    report->v[i].tenant = td_strdup(ps.t[i].name);
     plans[i] = ps.t[i].plan;
     deletes += tenant_plan_deletes(plans[i]);
     managed += plans[i]->managed;
@@ -673,19 +830,23 @@ int reconcile_once(const struct reconcile_opts *o,
     sum->conflicts += plans[i]->count[PLAN_CONFLICT];
     sum->drifted += plans[i]->drifted;
   }
-  {
-    const struct td_platform *plat =
-        ps.repo->platform && ps.repo->platform->valid
-            ? ps.repo->platform->u.platform
-            : NULL;
-    int max = plat ? (int)plat->spec.policies.max_delete_percent.v : 10;
+  refused = plan_guard(deletes, managed, max_delete_percent(&ps),
+                       o->allow_delete, refusal, sizeof(refusal)) < 0;
+  sum->refused = refused;
+  if (!o->apply || refused) {
+    struct diag_list shown = DIAG_LIST_INIT;
+    struct plan_report rep = {.refusal = refused ? refusal : NULL,
+                              .deletes = deletes,
+                              .managed = managed,
+                              .max_percent = max_delete_percent(&ps)};
 
-    refused = plan_guard(deletes, managed, max, o->allow_delete, refusal,
-                         sizeof(refusal)) < 0;
-    sum->refused = refused;
+    if (o->plan_diags) {
+      pass_diags(&ps, &shown);
+      rep.diags = &shown;
+    }
+    plan_print(plans, ps.nt, o->format, &rep, o->out);
+    diag_list_release(&shown);
   }
-  if (!o->apply || refused)
-    plan_print(plans, ps.nt, o->format, refused ? refusal : NULL, o->out);
   if (o->apply && refused)
     for (size_t i = 0; i < ps.nt; i++)
       update_status(&ps, &ps.t[i], NULL, refusal, sum);
@@ -708,6 +869,7 @@ int reconcile_once(const struct reconcile_opts *o,
       update_status(&ps, &ps.t[i], ps.t[i].plan->held ? NULL : run, NULL, sum);
     report_problems(&ps, run, sum);
   }
+  qsort(report->v, report->n, sizeof(*report->v), outcome_cmp);
   err = 0;
 out:
   apply_run_free(run);
@@ -733,8 +895,45 @@ out:
   json_decref(ps.index);
   free(ps.reads);
   manifest_repo_free(ps.repo);
-  manifest_files_release(&files);
+  manifest_files_release(&own);
   if (uv_loop_close(&ps.loop) != 0 && err == 0)
     err = td_error("internal: handles left open on the loop");
   return err;
+}
+
+void reconcile_report_release(struct reconcile_report *report)
+{
+  for (size_t i = 0; i < report->n; i++) {
+    struct reconcile_outcome *out = &report->v[i];
+
+    free(out->tenant);
+    tenant_status_free(out->status);
+    for (size_t k = 0; k < out->nevents; k++)
+      free(out->events[k]);
+    free(out->events);
+  }
+  free(report->v);
+  memset(report, 0, sizeof(*report));
+}
+
+size_t reconcile_report_write_dir(const struct reconcile_report *report,
+                                  const char *dir, FILE *err)
+{
+  size_t failed = 0;
+
+  for (size_t i = 0; i < report->n; i++) {
+    const struct reconcile_outcome *out = &report->v[i];
+    int rc;
+
+    if (!out->changed || out->unwritable)
+      continue;
+    rc = out->status ? tenant_status_write(dir, out->status)
+                     : tenant_status_remove(dir, out->tenant);
+    if (rc < 0) {
+      /* Without its status the next pass cannot prune safely. */
+      fprintf(err, "tenantd: %s\n", td_error_last());
+      failed++;
+    }
+  }
+  return failed;
 }

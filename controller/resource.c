@@ -154,19 +154,27 @@ int resource_marker_parse(const char *text, char *tenant, size_t tcap, char *id,
   return 0;
 }
 
-/* FNV-1a, 64 bits, over canonical JSON: stable across runs and builds. */
+/* FNV-1a, 64 bits: stable across runs and builds. */
+void resource_hash_hex(const void *data, size_t len, char out[17])
+{
+  const unsigned char *p = data;
+  uint64_t h = 0xcbf29ce484222325ULL;
+
+  for (size_t i = 0; i < len; i++) {
+    h ^= p[i];
+    h *= 0x100000001b3ULL;
+  }
+  snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+/* Over canonical JSON (sorted keys), so equal specs hash equal. */
 void resource_spec_hash(const json_t *spec, char out[17])
 {
   char *text =
       json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-  uint64_t h = 0xcbf29ce484222325ULL;
 
-  for (const unsigned char *p = (const unsigned char *)text; p && *p; p++) {
-    h ^= *p;
-    h *= 0x100000001b3ULL;
-  }
+  resource_hash_hex(text, text ? strlen(text) : 0, out);
   free(text);
-  snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 
 bool resource_attr_immutable(enum td_rtype t, const char *attr)

@@ -111,4 +111,7 @@ json_t *resource_ref(const char *id, const char *output);
 /* A stable hash of a spec (canonical JSON, sorted keys): 16 hex + NUL. */
 void resource_spec_hash(const json_t *spec, char out[17]);
 
+/* The same 64-bit FNV-1a over any bytes. */
+void resource_hash_hex(const void *data, size_t len, char out[17]);
+
 #endif

@@ -1,5 +1,6 @@
 #include "compat.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -925,6 +926,12 @@ out:
   return err;
 }
 
+int tenant_status_parse_from(const char *origin, const char *text,
+                             size_t len, struct tenant_status **out)
+{
+  return parse_named(origin, text, len, out);
+}
+
 int tenant_status_parse(const char *text, size_t len,
                         struct tenant_status **out)
 {
@@ -1087,6 +1094,66 @@ out:
   free(text);
   free(path);
   return err;
+}
+
+int tenant_status_remove(const char *dir, const char *tenant)
+{
+  char *path;
+  int err = check_tenant(tenant);
+
+  if (err < 0)
+    return err;
+  path = status_path(dir, tenant);
+  if (unlink(path) < 0 && errno != ENOENT)
+    err = td_error("cannot remove %s: %s", path, strerror(errno));
+  free(path);
+  return err;
+}
+
+static int dir_store_read(struct status_store *s, const char *tenant,
+                          struct tenant_status **out)
+{
+  struct status_dir_store *ds = container_of(s, struct status_dir_store, base);
+
+  return tenant_status_read(ds->dir, tenant, out);
+}
+
+static int dir_store_list(struct status_store *s,
+                          void (*each)(const char *tenant, void *arg),
+                          void *arg)
+{
+  struct status_dir_store *ds = container_of(s, struct status_dir_store, base);
+  DIR *d = opendir(ds->dir);
+  struct dirent *de;
+
+  if (!d)
+    return errno == ENOENT
+               ? 0
+               : td_error("cannot read %s: %s", ds->dir, strerror(errno));
+  while ((de = readdir(d)) != NULL) {
+    size_t n = strlen(de->d_name);
+    char name[TENANT_NAME_MAX + 1];
+
+    /* A status writer killed before its rename left this: remove it. */
+    if (de->d_name[0] == '.' && strstr(de->d_name, ".yaml.")) {
+      unlinkat(dirfd(d), de->d_name, 0);
+      continue;
+    }
+    if (n <= 5 || strcmp(de->d_name + n - 5, ".yaml") != 0 ||
+        de->d_name[0] == '.' || n - 5 >= sizeof(name))
+      continue;
+    snprintf(name, sizeof(name), "%.*s", (int)(n - 5), de->d_name);
+    each(name, arg);
+  }
+  closedir(d);
+  return 0;
+}
+
+void status_dir_store_init(struct status_dir_store *s, const char *dir)
+{
+  s->base.read = dir_store_read;
+  s->base.list = dir_store_list;
+  s->dir = dir;
 }
 
 void status_now(char buf[32])

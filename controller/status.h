@@ -120,12 +120,42 @@ char *tenant_status_format(const struct tenant_status *st);
 /* Parses what tenant_status_format wrote; -1 with td_error_last(). */
 int tenant_status_parse(const char *text, size_t len,
                         struct tenant_status **out);
+/* The same, naming `origin` (a path, "branch:path") in its errors. */
+int tenant_status_parse_from(const char *origin, const char *text, size_t len,
+                             struct tenant_status **out);
 
 /* <dir>/<tenant>.yaml, written atomically (temp file, fsync, rename). */
 int tenant_status_write(const char *dir, const struct tenant_status *st);
 /* TD_ENOTFOUND when there is no file; -1 on other errors. */
 int tenant_status_read(const char *dir, const char *tenant,
                        struct tenant_status **out);
+
+/* Removes <dir>/<tenant>.yaml; 0 when it was not there. */
+int tenant_status_remove(const char *dir, const char *tenant);
+
+/*
+ * Where statuses are kept, as the reconciler reads them: a directory
+ * (below) or the status branch (writeback.h).  The reconciler only reads;
+ * whoever called it persists what it returns.
+ */
+struct status_store {
+  /* 0, TD_ENOTFOUND when the tenant has no status, or -1 with
+   * td_error_last() when it exists but cannot be read. */
+  int (*read)(struct status_store *s, const char *tenant,
+              struct tenant_status **out);
+  /* Calls each() for every tenant that has a status; -1 on error. */
+  int (*list)(struct status_store *s,
+              void (*each)(const char *tenant, void *arg), void *arg);
+};
+
+struct status_dir_store {
+  struct status_store base;
+  const char *dir; /* borrowed */
+};
+
+/* A store over <dir>/<tenant>.yaml; listing also sweeps the temp files a
+ * killed writer left. */
+void status_dir_store_init(struct status_dir_store *s, const char *dir);
 
 /* Current time as RFC 3339 UTC ("2026-11-23T10:00:00Z") into buf[32]. */
 void status_now(char buf[32]);

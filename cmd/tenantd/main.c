@@ -300,12 +300,15 @@ static int engine_run(struct engine_args *a, bool apply,
                       struct reconcile_summary *sum)
 {
   struct reconcile_opts o = {0};
+  struct reconcile_report report;
+  struct status_dir_store store;
   json_t *providers = json_pack("{s:O}", "local", a->local);
   int rc;
 
+  status_dir_store_init(&store, a->status_dir);
   o.version = RECONCILE_OPTS_VERSION;
   o.dir = a->dir;
-  o.status_dir = a->status_dir;
+  o.store = &store.base;
   o.providers = providers;
   o.apply = apply;
   o.allow_delete = a->allow_delete;
@@ -315,11 +318,17 @@ static int engine_run(struct engine_args *a, bool apply,
   o.health_timeout_ms = a->health_timeout_ms;
   o.format = a->format;
   o.progress = apply;
+  o.print_diags = true;
   o.out = stdout;
   o.err = stderr;
-  rc = reconcile_once(&o, sum);
+  rc = reconcile_once(&o, &report);
   if (rc < 0)
     fprintf(stderr, "tenantd: %s\n", td_error_last());
+  if (rc == 0 && apply)
+    report.sum.failed +=
+        reconcile_report_write_dir(&report, a->status_dir, stderr);
+  *sum = report.sum;
+  reconcile_report_release(&report);
   json_decref(providers);
   return rc;
 }

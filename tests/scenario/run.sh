@@ -144,7 +144,8 @@ check "owned service deleted" test ! -f "$w/state/service/api.staging.mwc-murata
 check "network deleted" test ! -f "$w/state/network/mwc-murata-staging.json"
 check "database orphaned" test -f "$w/state/database/mwc_murata_staging.json"
 check "bucket orphaned" test -f "$w/state/bucket/mwc-murata-staging.json"
-grep -q 'database/mwc-murata.staging' "$w/status/mwc-murata.yaml" && bad "orphan left the inventory" || ok
+# Everything deleted or orphaned: the status goes with the tenant.
+check "status of a removed tenant removed" test ! -e "$w/status/mwc-murata.yaml"
 
 # ---- an invalid manifest deletes nothing ----
 fresh 4
