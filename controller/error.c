@@ -7,9 +7,14 @@
 
 static _Thread_local char last[1024];
 
+/* Through a scratch buffer: td_error("context: %s", td_error_last()) is
+ * how callers add context, and the source must not be the destination. */
 static void set(const char *fmt, va_list ap)
 {
-  vsnprintf(last, sizeof(last), fmt, ap);
+  char buf[sizeof(last)];
+
+  vsnprintf(buf, sizeof(buf), fmt, ap);
+  memcpy(last, buf, sizeof(last));
 }
 
 int td_error(const char *fmt, ...)

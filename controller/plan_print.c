@@ -169,10 +169,11 @@ static void print_json(struct tenant_plan *const *plans, size_t n,
     json_object_set_new(t, "suspended", json_boolean(tp->suspended));
     for (size_t k = 0; k < tp->n; k++) {
       const struct plan_action *a = &tp->v[k];
-      json_t *fields = json_array();
+      json_t *fields;
 
       if (a->kind == PLAN_NOOP)
         continue;
+      fields = json_array();
       for (size_t f = 0; f < a->diff.n; f++)
         json_array_append_new(
             fields,
@@ -203,10 +204,10 @@ static void print_json(struct tenant_plan *const *plans, size_t n,
     for (size_t i = 0; i < rep->diags->n; i++) {
       const struct diag *g = &rep->diags->v[i];
 
-      json_array_append_new(errors, json_pack("{s:s, s:i, s:i, s:s}", "file",
-                                              g->path, "line", (int)g->line,
-                                              "column", (int)g->col,
-                                              "message", g->msg));
+      json_array_append_new(errors,
+                            json_pack("{s:s, s:i, s:i, s:s}", "file", g->path,
+                                      "line", (int)g->line, "column",
+                                      (int)g->col, "message", g->msg));
     }
     json_object_set_new(root, "errors", errors);
   }
@@ -217,8 +218,7 @@ static void print_json(struct tenant_plan *const *plans, size_t n,
 }
 
 void plan_print(struct tenant_plan *const *plans, size_t n,
-                enum plan_format fmt, const struct plan_report *rep,
-                FILE *out)
+                enum plan_format fmt, const struct plan_report *rep, FILE *out)
 {
   if (fmt == PLAN_JSON)
     print_json(plans, n, rep, out);

@@ -119,6 +119,11 @@ if command -v python3 >/dev/null; then
   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); t=[x for x in d["tenants"] if x["tenant"]=="mwc-murata"][0]; assert t["pending"]==11, t["pending"]; assert d["refused"] is False' \
     "$tmp/out" && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL plan json content"; }
 fi
+# After an apply every action is a no-op: the JSON lists none of them (and
+# a sanitizer build checks that skipping them frees what it made).
+check "apply for a no-op plan" 0 "$bin" apply --once "${S[@]}" "$example"
+check "plan json of no-ops" 0 "$bin" plan --format json "${S[@]}" "$example"
+expect "no actions listed" "$tmp/out" '"actions": \[\]'
 check "plan bad format" 1 "$bin" plan --format yaml "$example"
 check "apply needs --once" 1 "$bin" apply "${S[@]}" "$example"
 expect "apply --once hint" "$tmp/err" "apply needs --once"
