@@ -52,7 +52,7 @@ TEST_OBJ   := $(TEST_SRC:%.c=$(BUILD)/%.o)
 BIN        := $(BUILD)/tenantd
 TEST_BIN   := $(BUILD)/test-unit
 
-.PHONY: all deps test check check-unit check-cli check-scenario check-schema \
+.PHONY: all deps test check check-unit check-cli check-scenario check-git check-schema \
         demo bench fuzz \
         install uninstall format format-check clean
 
@@ -118,7 +118,7 @@ export ASAN_OPTIONS  := detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
 
 # Every suite against one build (BUILD, SANITIZE select which).
-check: check-unit check-cli check-scenario
+check: check-unit check-cli check-scenario check-git
 
 check-unit: $(TEST_BIN)
 	TD_FIXTURES=tests/fixtures $(if $(SANITIZE),CK_FORK=no) ./$(TEST_BIN)
@@ -128,6 +128,9 @@ check-cli: $(BIN)
 
 check-scenario: $(BIN)
 	bash tests/scenario/run.sh ./$(BIN)
+
+check-git: $(BIN)
+	bash tests/git/run.sh ./$(BIN)
 
 check-schema: $(BIN)
 	bash tests/schema/check.sh ./$(BIN) tests/fixtures

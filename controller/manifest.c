@@ -331,8 +331,8 @@ enum manifest_path_kind manifest_path_kind(const char *path)
   return is_tenant_path(path) ? MP_TENANT : MP_OTHER;
 }
 
-void manifest_files_take(struct manifest_files *f, const char *path,
-                         char *data, size_t len)
+void manifest_files_take(struct manifest_files *f, const char *path, char *data,
+                         size_t len)
 {
   files_append(f, path, data, len);
 }

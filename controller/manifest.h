@@ -294,8 +294,8 @@ void manifest_files_release(struct manifest_files *f);
  * Appends without looking for an existing entry (a tree listing has no
  * duplicates), taking `data`: malloc'd, len + 1 bytes, NUL-terminated.
  */
-void manifest_files_take(struct manifest_files *f, const char *path,
-                         char *data, size_t len);
+void manifest_files_take(struct manifest_files *f, const char *path, char *data,
+                         size_t len);
 
 /* What a repository path is to the loader: the rule every reader of a
  * repository (directory, git tree, change detection) shares. */

@@ -125,7 +125,6 @@ struct plan_report {
 /* Prints plans grouped by tenant; deletions loud; the guard's verdict
  * when the pass deletes anything. */
 void plan_print(struct tenant_plan *const *plans, size_t n,
-                enum plan_format fmt, const struct plan_report *rep,
-                FILE *out);
+                enum plan_format fmt, const struct plan_report *rep, FILE *out);
 
 #endif

@@ -52,8 +52,8 @@ const char *const tenant_result_names[RESULT_COUNT] = {
 };
 
 const char *const outcome_count_names[OUT_COUNT_MAX] = {
-    "created",         "updated",        "replaced", "deleted", "orphaned",
-    "drift corrected", "drift detected", "failed",
+    "created",  "updated",         "replaced",       "deleted",
+    "orphaned", "drift corrected", "drift detected", "failed",
 };
 
 struct read_job {
@@ -446,7 +446,7 @@ static void action_event(struct reconcile_outcome *out,
                          const char *message)
 {
   static const char *const verb[PLAN_KIND_COUNT] = {
-      [PLAN_CREATE] = "created", [PLAN_UPDATE] = "updated",
+      [PLAN_CREATE] = "created",   [PLAN_UPDATE] = "updated",
       [PLAN_REPLACE] = "replaced", [PLAN_DELETE] = "deleted",
       [PLAN_ORPHAN] = "orphaned",
   };
@@ -536,9 +536,9 @@ static void update_status(struct pass *ps, struct tenant *t,
   status_now(now);
 
   /* A held tenant still runs what it last applied. */
-  take_source = !st->source || (!t->plan->held && !refusal &&
-                                (!ps->o->changed ||
-                                 strset_has(ps->o->changed, t->name)));
+  take_source =
+      !st->source || (!t->plan->held && !refusal &&
+                      (!ps->o->changed || strset_has(ps->o->changed, t->name)));
   if (take_source) {
     free(st->source);
     if (ps->o->source) {
@@ -651,19 +651,22 @@ static void update_status(struct pass *ps, struct tenant *t,
                       now);
     st->last_error.message = first_error ? td_strdup(first_error) : NULL;
     st->last_error.resource = first_error_id ? td_strdup(first_error_id) : NULL;
-    out->result = failed                ? RESULT_FAILED
-                  : stalled             ? RESULT_STALLED
-                  : t->plan->suspended  ? RESULT_SUSPENDED
-                                        : RESULT_READY;
+    out->result = failed               ? RESULT_FAILED
+                  : stalled            ? RESULT_STALLED
+                  : t->plan->suspended ? RESULT_SUSPENDED
+                                       : RESULT_READY;
   }
   tenant_status_set(st, STATUS_RECONCILING, false, "Idle", NULL, now);
   tenant_status_set(st, STATUS_STALLED, stalled > 0,
                     cond_reason(stalled > 0, "NotConverging", "Converging"),
                     NULL, now);
-  tenant_status_set(st, STATUS_SOURCE_ERROR, ps->o->source_error != NULL,
-                    cond_reason(!ps->o->source_error, "SourceRead",
-                                "FetchFailed"),
-                    ps->o->source_error, now);
+  if (ps->o->source_error)
+    event(out, "source error, applying the last good manifests: %s",
+          ps->o->source_error);
+  tenant_status_set(
+      st, STATUS_SOURCE_ERROR, ps->o->source_error != NULL,
+      cond_reason(!ps->o->source_error, "SourceRead", "FetchFailed"),
+      ps->o->source_error, now);
   tenant_status_set(
       st, STATUS_DRIFT_DETECTED, t->plan->drifted > 0,
       cond_reason(t->plan->drifted > 0,
@@ -753,9 +756,8 @@ static int max_delete_percent(const struct pass *ps)
 {
   const struct manifest_doc *p = ps->repo->platform;
 
-  return p && p->valid
-             ? (int)p->u.platform->spec.policies.max_delete_percent.v
-             : 10;
+  return p && p->valid ? (int)p->u.platform->spec.policies.max_delete_percent.v
+                       : 10;
 }
 
 /* The problems of the platform, the catalog and the pass's tenants. */

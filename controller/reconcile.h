@@ -58,7 +58,7 @@ struct reconcile_opts {
   enum plan_format format; /* for plan output */
   bool progress;           /* a line per finished resource (apply) */
   bool print_diags;        /* manifest problems to `err` (text) */
-  bool plan_diags; /* the problems of the pass's files, in the plan */
+  bool plan_diags;         /* the problems of the pass's files, in the plan */
   FILE *out;               /* plans, progress, summary */
   FILE *err;               /* diagnostics */
 };
@@ -106,7 +106,7 @@ struct reconcile_outcome {
   /* The status to persist (owned), or NULL when the tenant's file is gone
    * and nothing is left to manage: its status is to be removed. */
   struct tenant_status *status;
-  bool changed;   /* differs from what the store held: persist it */
+  bool changed;    /* differs from what the store held: persist it */
   bool unwritable; /* the stored status could not be read: keep it as is */
   enum tenant_result result;
   size_t count[OUT_COUNT_MAX];

@@ -926,8 +926,8 @@ out:
   return err;
 }
 
-int tenant_status_parse_from(const char *origin, const char *text,
-                             size_t len, struct tenant_status **out)
+int tenant_status_parse_from(const char *origin, const char *text, size_t len,
+                             struct tenant_status **out)
 {
   return parse_named(origin, text, len, out);
 }

@@ -42,8 +42,7 @@ void strset_seal(struct strset *s)
 bool strset_has(const struct strset *s, const char *str)
 {
   assert(s->sealed);
-  return s->n &&
-         bsearch(&str, s->v, s->n, sizeof(*s->v), str_cmp) != NULL;
+  return s->n && bsearch(&str, s->v, s->n, sizeof(*s->v), str_cmp) != NULL;
 }
 
 void strset_release(struct strset *s)

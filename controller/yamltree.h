@@ -66,7 +66,8 @@ struct yaml_limits {
 };
 
 /* clang-format off */
-#define YAML_LIMITS_DEFAULT {1024 * 1024, 64, 10000, 1000}
+#define YAML_LIMITS_DEFAULT_MAX_BYTES (1024 * 1024)
+#define YAML_LIMITS_DEFAULT {YAML_LIMITS_DEFAULT_MAX_BYTES, 64, 10000, 1000}
 /* clang-format on */
 
 /*

@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
 # make demo: the quick start on the embedded default (the local provider).
 #
-# Copies the example manifest repository into a scratch directory, then:
-# validates it, plans, applies, changes a tenant's tier, makes drift behind
-# tenantd's back and lets it correct it, and shows the status it keeps.
-# Status commits on a Git branch come with the git source; today status is
-# written to a directory.
+# Makes a Git repository from the example manifests (a bare "remote" and a
+# working clone an operator pushes from), then lets tenantd reconcile it:
+# first pass, a commit moving one tenant to another tier, drift made behind
+# tenantd's back and corrected, and shows the status commits with git log.
 set -euo pipefail
 
 bin=$(realpath "${1:-build/tenantd}")
@@ -14,43 +13,61 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/tenantd-demo.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+run() {
+  printf '$ %s\n' "$*"
+  "$@"
+}
 
-cp -r "$here/examples/tenants-repo" "$work/tenants"
+# Commits made here do not depend on the user's git configuration.
+export GIT_AUTHOR_NAME=operator GIT_AUTHOR_EMAIL=operator@example.com
+export GIT_COMMITTER_NAME=operator GIT_COMMITTER_EMAIL=operator@example.com
+export GIT_CONFIG_NOSYSTEM=1 HOME="$work"
+
 cd "$work"
-S=(--state-dir "$work/local" --status-dir "$work/status")
+git init -q --bare -b main tenants.git
+git init -q -b main ops
+cp -r "$here/examples/tenants-repo/." ops/
+git -C ops add -A
+git -C ops commit -q -m "Three tenants on the local provider"
+git -C ops remote add origin "$work/tenants.git"
+git -C ops push -q origin main
+tenantd=("$bin" apply --once --repo "file://$work/tenants.git"
+  --cache-dir "$work/cache" --state-dir "$work/local")
 
-step "tenantd validate tenants/"
-"$bin" validate tenants
+step "tenantd validate: the manifests are valid"
+run "$bin" validate ops
 
-step "tenantd plan: what the first pass would create"
-"$bin" plan "${S[@]}" tenants | sed -n '1,20p'
-echo "    ..."
-
-step "tenantd apply --once: create everything on the local provider"
-"$bin" apply --once "${S[@]}" tenants | tail -6
+step "tenantd apply --once --repo: the first pass creates everything"
+"${tenantd[@]}" | tail -3
 
 step "the local provider keeps one JSON file per resource"
-find local -name '*.json' | sort | sed -n '1,12p'
+find local -name '*.json' | sort | sed -n '1,8p'
 echo "    ..."
 
-step "a second plan: nothing to do"
-"$bin" plan --detailed-exitcode "${S[@]}" tenants | tail -1
+step "a second pass with nothing new commits nothing"
+"${tenantd[@]}" | tail -1
 
-step "mwc-murata moves from the standard to the premium tier"
-sed -i 's/tier: standard/tier: premium/' tenants/tenants/mwc-murata.yaml
-"$bin" plan "${S[@]}" tenants | grep -A3 'database/mwc-murata' || true
-"$bin" apply --once "${S[@]}" tenants | tail -2
+step "an operator moves mwc-murata to the premium tier and pushes"
+sed -i 's/tier: standard/tier: premium/' ops/tenants/mwc-murata.yaml
+git -C ops commit -q -am "mwc-murata: premium tier"
+git -C ops push -q origin main
+"${tenantd[@]}" | tail -3
 
 step "drift: someone lowers the database's connection limit by hand"
 sed -i 's/"connection_limit": 500/"connection_limit": 5/' \
   local/database/mwc_murata_staging.json
-"$bin" plan "${S[@]}" tenants | grep -A2 'database/mwc-murata' || true
-
-step "tenantd corrects it"
-"$bin" apply --once "${S[@]}" tenants | tail -2
 grep connection_limit local/database/mwc_murata_staging.json
 
-step "status of mwc-murata (status/mwc-murata.yaml)"
-sed -n '1,40p' status/mwc-murata.yaml
+step "tenantd apply --once --all checks every tenant and corrects it"
+"${tenantd[@]}" --all | tail -3
+grep connection_limit local/database/mwc_murata_staging.json
 
-step "next: the git source writes this status as commits on tenantd/status"
+step "git log tenantd/status: what tenantd did, one commit per pass"
+git -C ops fetch -q origin tenantd/status refs/notes/tenantd:refs/notes/tenantd
+run git -C ops log --format='%h %s%n%b' origin/tenantd/status | sed -e 's/^/    /'
+
+step "git log --notes=tenantd main: how each manifest commit was applied"
+run git -C ops log --notes=tenantd --format='%h %s%n%N' main | sed -e 's/^/    /'
+
+step "tenantd status"
+run "$bin" status --repo "file://$work/tenants.git" --cache-dir "$work/cache"

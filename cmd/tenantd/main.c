@@ -13,9 +13,12 @@
 
 #include "compose.h"
 #include "error.h"
+#include "gitpass.h"
 #include "manifest.h"
 #include "manifest_internal.h"
 #include "reconcile.h"
+#include "statusview.h"
+#include "writeback.h"
 
 #ifndef TD_VERSION
 #define TD_VERSION "0.0.0-dev"
@@ -146,6 +149,7 @@ out:
 
 #define DEFAULT_STATE_DIR ".tenantd/local"
 #define DEFAULT_STATUS_DIR ".tenantd/status"
+#define DEFAULT_CACHE_DIR ".tenantd/cache"
 
 enum {
   OPT_STATE_DIR = 256,
@@ -157,10 +161,21 @@ enum {
   OPT_SET,
   OPT_ONCE,
   OPT_HEALTH_TIMEOUT,
+  OPT_REPO,
+  OPT_BRANCH,
+  OPT_STATUS_BRANCH,
+  OPT_CACHE_DIR,
+  OPT_ALL,
+  OPT_REF,
+  OPT_BASE,
+  OPT_LIMIT,
 };
 
 struct engine_args {
   const char *dir, *state_dir, *status_dir;
+  struct source_opts src; /* src.url set: the manifests are in Git */
+  const char *ref, *base;
+  bool all;
   enum plan_format format;
   bool detailed, once;
   long allow_delete;
@@ -216,11 +231,19 @@ static int engine_parse(const char *cmd, int argc, char **argv,
       {"set", required_argument, NULL, OPT_SET},
       {"once", no_argument, NULL, OPT_ONCE},
       {"health-timeout", required_argument, NULL, OPT_HEALTH_TIMEOUT},
+      {"repo", required_argument, NULL, OPT_REPO},
+      {"branch", required_argument, NULL, OPT_BRANCH},
+      {"status-branch", required_argument, NULL, OPT_STATUS_BRANCH},
+      {"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
+      {"all", no_argument, NULL, OPT_ALL},
+      {"ref", required_argument, NULL, OPT_REF},
+      {"base", required_argument, NULL, OPT_BASE},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
   int c, err;
   long v;
+  bool dir_given = false;
 
   a->dir = ".";
   a->state_dir = DEFAULT_STATE_DIR;
@@ -230,10 +253,33 @@ static int engine_parse(const char *cmd, int argc, char **argv,
   a->concurrency = 8;
   a->health_timeout_ms = 60000;
   a->local = json_pack("{s:s}", "type", "local");
+  a->src = (struct source_opts)SOURCE_OPTS_INIT;
+  a->src.cache_dir = DEFAULT_CACHE_DIR;
   while ((c = next_opt(cmd, argc, argv, "+:h", opts, &err)) != -1) {
     if (err)
       return 1;
     switch (c) {
+    case OPT_REPO:
+      a->src.url = optarg;
+      break;
+    case OPT_BRANCH:
+      a->src.branch = optarg;
+      break;
+    case OPT_STATUS_BRANCH:
+      a->src.status_branch = optarg;
+      break;
+    case OPT_CACHE_DIR:
+      a->src.cache_dir = optarg;
+      break;
+    case OPT_ALL:
+      a->all = true;
+      break;
+    case OPT_REF:
+      a->ref = optarg;
+      break;
+    case OPT_BASE:
+      a->base = optarg;
+      break;
     case OPT_STATE_DIR:
       a->state_dir = optarg;
       break;
@@ -287,60 +333,118 @@ static int engine_parse(const char *cmd, int argc, char **argv,
       return -1;
     }
   }
-  if (optind < argc)
+  if (optind < argc) {
     a->dir = argv[optind++];
+    dir_given = true;
+  }
   if (optind < argc)
     return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+  if (a->src.url && dir_given)
+    return usage_error(cmd, "give a directory or --repo, not both ('%s')",
+                       a->dir);
+  if (!a->src.url && (a->ref || a->base || a->all))
+    return usage_error(cmd, "%s", "--ref, --base and --all need --repo");
   if (!json_object_get(a->local, "stateDir"))
     json_object_set_new(a->local, "stateDir", json_string(a->state_dir));
   return 0;
 }
 
-static int engine_run(struct engine_args *a, bool apply,
-                      struct reconcile_summary *sum)
+static void engine_opts(struct engine_args *a, bool apply,
+                        const json_t *providers, struct reconcile_opts *o)
 {
-  struct reconcile_opts o = {0};
+  memset(o, 0, sizeof(*o));
+  o->version = RECONCILE_OPTS_VERSION;
+  o->dir = a->dir;
+  o->providers = providers;
+  o->apply = apply;
+  o->allow_delete = a->allow_delete;
+  o->concurrency = a->concurrency;
+  o->max_attempts = 5;
+  o->backoff_ms = 100;
+  o->health_timeout_ms = a->health_timeout_ms;
+  o->format = a->format;
+  o->progress = apply;
+  o->print_diags = true;
+  o->out = stdout;
+  o->err = stderr;
+}
+
+/* plan or apply with the manifests in Git: 0, or -1 reported. */
+static int engine_run_git(struct engine_args *a, bool apply,
+                          const json_t *providers, struct gitpass_result *res)
+{
+  struct gitpass_opts go = {.version = GITPASS_OPTS_VERSION};
+  struct source *src;
+  int rc;
+
+  engine_opts(a, apply, providers, &go.rec);
+  go.all = a->all;
+  go.allow_delete = a->allow_delete;
+  go.ref = a->ref;
+  go.base = a->base;
+  rc = source_open(&src, &a->src);
+  if (rc == 0) {
+    rc = apply ? gitpass_apply(src, &go, res) : gitpass_plan(src, &go, res);
+    source_close(src);
+  }
+  if (rc < 0)
+    fprintf(stderr, "tenantd: %s\n", td_error_last());
+  return rc;
+}
+
+static int engine_run(struct engine_args *a, bool apply,
+                      struct gitpass_result *res)
+{
+  struct reconcile_opts o;
   struct reconcile_report report;
   struct status_dir_store store;
   json_t *providers = json_pack("{s:O}", "local", a->local);
   int rc;
 
+  memset(res, 0, sizeof(*res));
+  if (a->src.url) {
+    rc = engine_run_git(a, apply, providers, res);
+    json_decref(providers);
+    return rc;
+  }
   status_dir_store_init(&store, a->status_dir);
-  o.version = RECONCILE_OPTS_VERSION;
-  o.dir = a->dir;
+  engine_opts(a, apply, providers, &o);
   o.store = &store.base;
-  o.providers = providers;
-  o.apply = apply;
-  o.allow_delete = a->allow_delete;
-  o.concurrency = a->concurrency;
-  o.max_attempts = 5;
-  o.backoff_ms = 100;
-  o.health_timeout_ms = a->health_timeout_ms;
-  o.format = a->format;
-  o.progress = apply;
-  o.print_diags = true;
-  o.out = stdout;
-  o.err = stderr;
   rc = reconcile_once(&o, &report);
   if (rc < 0)
     fprintf(stderr, "tenantd: %s\n", td_error_last());
   if (rc == 0 && apply)
     report.sum.failed +=
         reconcile_report_write_dir(&report, a->status_dir, stderr);
-  *sum = report.sum;
+  res->sum = report.sum;
+  res->pushed = true;
   reconcile_report_release(&report);
   json_decref(providers);
   return rc;
 }
 
+#define GIT_OPTIONS_HELP                                                      \
+  "  --repo URL             the manifest repository in Git (file://, a\n"     \
+  "                         path, https://, ssh://) instead of DIR\n"         \
+  "  --branch B             its tracked branch (main)\n"                      \
+  "  --status-branch S      where status is committed (tenantd/status)\n"     \
+  "  --cache-dir C          the mirror of the repository (" DEFAULT_CACHE_DIR \
+  ")\n"
+
 static void plan_help(FILE *out)
 {
   fputs(
       "Usage: tenantd plan [DIR] [options]\n"
+      "       tenantd plan --repo URL [--ref REF [--base REF]] [options]\n"
       "\n"
-      "Shows what applying the manifests in DIR would change, per tenant,\n"
-      "field by field, against what the providers hold now.  Changes\n"
-      "nothing.\n"
+      "Shows what applying the manifests would change, per tenant, field\n"
+      "by field, against what the providers hold now.  Changes nothing.\n"
+      "With --repo and --ref (a pull request's branch), plans the tenants\n"
+      "REF changed since it left --base (the tracked branch), with their\n"
+      "manifest problems and the delete guard's verdict; --format\n"
+      "markdown is ready to post as a pull-request comment.  It exits 1\n"
+      "when a tenant would be held (an invalid manifest) or the guard\n"
+      "refuses, so it can gate the pull request.\n"
       "\n"
       "Options:\n"
       "  --state-dir D          the local provider's state (" DEFAULT_STATE_DIR
@@ -349,7 +453,10 @@ static void plan_help(FILE *out)
       "  --format F             text, markdown (for a pull request) or json\n"
       "  --detailed-exitcode    exit 2 when changes are pending, 0 when none\n"
       "  --allow-delete N       accept a pass deleting exactly N resources\n"
-      "  --set local.KEY=VALUE  a local provider option (latencyMs, ...)\n"
+      "  --set local.KEY=VALUE  a local provider option (latencyMs, "
+      "...)\n" GIT_OPTIONS_HELP
+      "  --ref REF              the branch, ref or commit to plan (--repo)\n"
+      "  --base REF             what REF merges into (the tracked branch)\n"
       "  -h, --help             show this help\n",
       out);
 }
@@ -357,15 +464,19 @@ static void plan_help(FILE *out)
 static int cmd_plan(int argc, char **argv)
 {
   struct engine_args a = {0};
-  struct reconcile_summary sum;
+  struct gitpass_result res;
   int rc = engine_parse("plan", argc, argv, &a, plan_help);
 
+  if (rc == 0 && a.src.url && !a.ref)
+    a.ref = a.src.branch;
+  /* A pull request whose manifests are invalid must not pass its check:
+   * with --repo, a held tenant fails the plan. */
   if (rc == 0)
-    rc = engine_run(&a, false, &sum) < 0
+    rc = engine_run(&a, false, &res) < 0
              ? EXIT_FAIL
-             : (sum.refused
+             : (res.sum.refused || (a.src.url && res.sum.held)
                     ? EXIT_FAIL
-                    : (a.detailed && sum.changes ? EXIT_CHANGES : EXIT_OK));
+                    : (a.detailed && res.sum.changes ? EXIT_CHANGES : EXIT_OK));
   else
     rc = rc < 0 ? EXIT_OK : EXIT_FAIL;
   json_decref(a.local);
@@ -376,10 +487,20 @@ static void apply_help(FILE *out)
 {
   fputs(
       "Usage: tenantd apply --once [DIR] [options]\n"
+      "       tenantd apply --once --repo URL [--all] [options]\n"
       "\n"
       "Reconciles once: observes, plans and applies the difference, then\n"
       "writes each tenant's status.  Prints a line per resource and a\n"
       "summary.  Exit status 0 when everything converged, 1 otherwise.\n"
+      "\n"
+      "With --repo: fetches the tracked branch, reconciles the tenants\n"
+      "its new commits touched (every tenant on the first run, when\n"
+      "platform.yaml or tiers.yaml changed, or with --all) and those not\n"
+      "yet Ready, commits their status to the status branch, notes the\n"
+      "manifest commit under refs/notes/tenantd and pushes both.  The\n"
+      "trailer 'Tenantd-Allow-Delete: N' on the manifest commit works as\n"
+      "--allow-delete N.  If the fetch fails, the last fetched manifests\n"
+      "are applied again and every tenant is marked SourceError.\n"
       "\n"
       "Options:\n"
       "  --once                 required: one pass (the daemon is 'run')\n"
@@ -388,8 +509,11 @@ static void apply_help(FILE *out)
       "  --status-dir S         status files (" DEFAULT_STATUS_DIR ")\n"
       "  --allow-delete N       accept a pass deleting exactly N resources\n"
       "  --concurrency N        provider calls at once (8)\n"
+      "  --health-timeout DUR   how long a service may take to turn healthy\n"
       "  --set local.KEY=VALUE  a local provider option (latencyMs,\n"
-      "                         faultRate, faultClass, seed, healthDelayMs)\n"
+      "                         faultRate, faultClass, seed, "
+      "healthDelayMs)\n" GIT_OPTIONS_HELP
+      "  --all                  reconcile every tenant (drift check)\n"
       "  -h, --help             show this help\n",
       out);
 }
@@ -397,7 +521,7 @@ static void apply_help(FILE *out)
 static int cmd_apply(int argc, char **argv)
 {
   struct engine_args a = {0};
-  struct reconcile_summary sum;
+  struct gitpass_result res;
   int rc = engine_parse("apply", argc, argv, &a, apply_help);
 
   if (rc == 0 && !a.once)
@@ -405,16 +529,24 @@ static int cmd_apply(int argc, char **argv)
                      "apply needs --once ('tenantd run' is "
                      "the daemon)");
   if (rc == 0) {
-    if (engine_run(&a, true, &sum) < 0) {
+    if (engine_run(&a, true, &res) < 0) {
       rc = EXIT_FAIL;
     } else {
+      const struct reconcile_summary *sum = &res.sum;
+
       printf("%zu tenant%s: %zu changed, %zu failed, %zu skipped, "
              "%zu conflicts, %zu stalled, %zu held%s\n",
-             sum.tenants, sum.tenants == 1 ? "" : "s", sum.applied, sum.failed,
-             sum.skipped, sum.conflicts, sum.stalled, sum.held,
-             sum.refused ? " (refused by the delete guard)" : "");
-      rc = (sum.refused || sum.failed || sum.conflicts || sum.held ||
-            sum.stalled)
+             sum->tenants, sum->tenants == 1 ? "" : "s", sum->applied,
+             sum->failed, sum->skipped, sum->conflicts, sum->stalled, sum->held,
+             sum->refused ? " (refused by the delete guard)" : "");
+      if (a.src.url)
+        printf("source %.12s%s; status %s%.12s%s\n", res.source,
+               res.source_error ? " (last good: the fetch failed)" : "",
+               res.status_commit[0] ? "commit " : "unchanged",
+               res.status_commit,
+               !res.pushed ? ", not pushed (kept in the cache)" : "");
+      rc = (sum->refused || sum->failed || sum->conflicts || sum->held ||
+            sum->stalled || res.source_error || !res.pushed)
                ? EXIT_FAIL
                : EXIT_OK;
     }
@@ -423,6 +555,163 @@ static int cmd_apply(int argc, char **argv)
   }
   json_decref(a.local);
   return rc;
+}
+
+/* ---- status / log ---- */
+
+struct view_args {
+  struct source_opts src;
+  bool json;
+  long limit;
+  const char *tenant;
+};
+
+static int view_parse(const char *cmd, int argc, char **argv,
+                      struct view_args *a, void (*help)(FILE *))
+{
+  static const struct option opts[] = {
+      {"repo", required_argument, NULL, OPT_REPO},
+      {"branch", required_argument, NULL, OPT_BRANCH},
+      {"status-branch", required_argument, NULL, OPT_STATUS_BRANCH},
+      {"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
+      {"format", required_argument, NULL, OPT_FORMAT},
+      {"limit", required_argument, NULL, OPT_LIMIT},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
+  int c, err;
+
+  a->src = (struct source_opts)SOURCE_OPTS_INIT;
+  a->src.cache_dir = DEFAULT_CACHE_DIR;
+  /* Options may follow the tenant: `tenantd log acme --limit 5`. */
+  while ((c = next_opt(cmd, argc, argv, ":h", opts, &err)) != -1) {
+    if (err)
+      return 1;
+    switch (c) {
+    case OPT_REPO:
+      a->src.url = optarg;
+      break;
+    case OPT_BRANCH:
+      a->src.branch = optarg;
+      break;
+    case OPT_STATUS_BRANCH:
+      a->src.status_branch = optarg;
+      break;
+    case OPT_CACHE_DIR:
+      a->src.cache_dir = optarg;
+      break;
+    case OPT_FORMAT:
+      if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0)
+        return usage_error(cmd, "unknown format '%s' (text, json)", optarg);
+      a->json = strcmp(optarg, "json") == 0;
+      break;
+    case OPT_LIMIT:
+      if (parse_long(cmd, "--limit", optarg, 0, 1000000, &a->limit) < 0)
+        return 1;
+      break;
+    case 'h':
+      help(stdout);
+      return -1;
+    }
+  }
+  if (optind < argc)
+    a->tenant = argv[optind++];
+  if (optind < argc)
+    return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+  if (!a->src.url)
+    return usage_error(cmd, "%s", "--repo URL is required");
+  return 0;
+}
+
+/* Opens the mirror, fetches (or says why the cached copy is shown), and
+ * runs show() on the status branch. */
+static int view_run(struct view_args *a,
+                    int (*show)(struct writeback *wb, struct view_args *a))
+{
+  struct source *src;
+  struct writeback *wb = NULL;
+  int rc = source_open(&src, &a->src);
+
+  if (rc < 0) {
+    fprintf(stderr, "tenantd: %s\n", td_error_last());
+    return EXIT_FAIL;
+  }
+  if (source_fetch(src) < 0)
+    fprintf(stderr, "tenantd: showing the cached status: %s\n",
+            td_error_last());
+  rc = writeback_open(&wb, src);
+  if (rc == 0)
+    rc = show(wb, a);
+  if (rc < 0)
+    fprintf(stderr, "tenantd: %s\n", td_error_last());
+  writeback_close(wb);
+  source_close(src);
+  return rc < 0 ? EXIT_FAIL : EXIT_OK;
+}
+
+static void status_help(FILE *out)
+{
+  fputs("Usage: tenantd status --repo URL [TENANT] [--format text|json]\n"
+        "\n"
+        "Shows each tenant's status as committed on the status branch: Ready\n"
+        "(with its reason), the manifest commit applied, the time of the\n"
+        "last change and the message.  With TENANT, that tenant's row and\n"
+        "its whole status file.\n"
+        "\n"
+        "Options:\n" GIT_OPTIONS_HELP "  --format F             text or json\n"
+        "  -h, --help             show this help\n",
+        out);
+}
+
+static int show_status(struct writeback *wb, struct view_args *a)
+{
+  return statusview_table(wb, a->tenant, a->json, stdout);
+}
+
+static int cmd_status(int argc, char **argv)
+{
+  struct view_args a = {0};
+  int rc = view_parse("status", argc, argv, &a, status_help);
+
+  if (rc != 0)
+    return rc < 0 ? EXIT_OK : EXIT_FAIL;
+  return view_run(&a, show_status);
+}
+
+static void log_help(FILE *out)
+{
+  fputs(
+      "Usage: tenantd log --repo URL TENANT [--limit N] [--format text|json]\n"
+      "\n"
+      "Shows what tenantd did to TENANT, newest first: one entry per\n"
+      "status commit (time, commit, result, manifest commit applied)\n"
+      "with its event lines.  The same history as\n"
+      "  git log tenantd/status -- status/TENANT.yaml\n"
+      "\n"
+      "Options:\n" GIT_OPTIONS_HELP
+      "  --limit N              at most N entries (all)\n"
+      "  --format F             text or json\n"
+      "  -h, --help             show this help\n",
+      out);
+}
+
+static int show_log(struct writeback *wb, struct view_args *a)
+{
+  return statusview_log(wb, a->tenant, (size_t)a->limit, a->json, stdout);
+}
+
+static int cmd_log(int argc, char **argv)
+{
+  struct view_args a = {0};
+  int rc = view_parse("log", argc, argv, &a, log_help);
+
+  if (rc != 0)
+    return rc < 0 ? EXIT_OK : EXIT_FAIL;
+  if (!a.tenant)
+    return usage_error("log", "%s",
+                       "which tenant? tenantd log --repo URL "
+                       "TENANT");
+  return view_run(&a, show_log);
 }
 
 static void graph_help(FILE *out)
@@ -517,6 +806,10 @@ static const struct command commands[] = {
     {"plan", "show what would change, field by field", cmd_plan, plan_help},
     {"apply", "apply the difference once (--once) and write status", cmd_apply,
      apply_help},
+    {"status", "show each tenant's status from the status branch", cmd_status,
+     status_help},
+    {"log", "show what tenantd did to a tenant, newest first", cmd_log,
+     log_help},
     {"graph", "print the resource graph as Graphviz DOT", cmd_graph,
      graph_help},
     {"version", "print the version", cmd_version, version_help},

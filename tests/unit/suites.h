@@ -24,6 +24,7 @@ Suite *make_suite_diff(void);
 Suite *make_suite_plan(void);
 Suite *make_suite_local(void);
 Suite *make_suite_status(void);
+Suite *make_suite_git(void);
 
 /* The fixtures directory. */
 const char *test_fixtures_dir(void);

@@ -205,9 +205,10 @@ START_TEST(blast_radius_guard)
   ck_assert_int_eq(plan_guard(0, 0, 10, -1, buf, sizeof(buf)), 0);
   ck_assert_int_eq(plan_guard(1, 10, 10, -1, buf, sizeof(buf)), 0);
   ck_assert_int_eq(plan_guard(2, 10, 10, -1, buf, sizeof(buf)), -1);
-  ck_assert_str_eq(buf, "refused: this pass would delete 2 of 10 managed "
-                        "resources, more than maxDeletePercent (10%); allow "
-                        "exactly this many with --allow-delete 2 or the trailer "
+  ck_assert_str_eq(buf,
+                   "refused: this pass would delete 2 of 10 managed "
+                   "resources, more than maxDeletePercent (10%); allow "
+                   "exactly this many with --allow-delete 2 or the trailer "
                    "'Tenantd-Allow-Delete: 2' on the manifest commit");
   ck_assert_int_eq(plan_guard(2, 10, 10, 2, buf, sizeof(buf)), 0);
   ck_assert_int_eq(plan_guard(2, 10, 10, 3, buf, sizeof(buf)), -1);

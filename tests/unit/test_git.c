@@ -1,0 +1,460 @@
+/*
+ * The Git side: sets of names, the source mirror (fetch, trees, change
+ * detection, credentials kept out of messages) and the status branch
+ * (commit messages, notes merged across passes).  Repositories are real:
+ * made with libgit2 in a temp dir and fetched over file://.
+ */
+#include "compat.h"
+
+#include <git2.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "fsutil.h"
+#include "reconcile.h"
+#include "source.h"
+#include "strset.h"
+#include "suites.h"
+#include "writeback.h"
+
+START_TEST(strset_sorts_dedups_and_finds)
+{
+  struct strset s = STRSET_INIT;
+
+  strset_add(&s, "mwc-sequans");
+  strset_add(&s, "acme");
+  strset_addn(&s, "mwc-murata.yaml", 10);
+  strset_add(&s, "acme");
+  strset_seal(&s);
+  ck_assert_uint_eq(s.n, 3);
+  ck_assert_str_eq(s.v[0], "acme");
+  ck_assert_str_eq(s.v[1], "mwc-murata");
+  ck_assert(strset_has(&s, "mwc-sequans"));
+  ck_assert(!strset_has(&s, "mwc"));
+  strset_release(&s);
+  strset_seal(&s);
+  ck_assert(!strset_has(&s, "acme"));
+}
+END_TEST
+
+/* Context is added by formatting the last error into a new one. */
+START_TEST(error_context_keeps_the_cause)
+{
+  td_error("%s moved on", "file:///srv/tenants.git");
+  td_error("status not pushed after %d attempts: %s", 5, td_error_last());
+  ck_assert_str_eq(td_error_last(), "status not pushed after 5 attempts: "
+                                    "file:///srv/tenants.git moved on");
+}
+END_TEST
+
+/* ---- a remote made with libgit2 ---- */
+
+struct fx {
+  char dir[64];
+  char remote[128], url[160], cache[128];
+  git_repository *repo;
+};
+
+static void fx_init(struct fx *f)
+{
+  git_libgit2_init();
+  snprintf(f->dir, sizeof(f->dir), "/tmp/td-git-XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(f->dir));
+  snprintf(f->remote, sizeof(f->remote), "%s/remote.git", f->dir);
+  snprintf(f->url, sizeof(f->url), "file://%s", f->remote);
+  snprintf(f->cache, sizeof(f->cache), "%s/cache", f->dir);
+  ck_assert_int_eq(git_repository_init(&f->repo, f->remote, 1), 0);
+}
+
+static void fx_free(struct fx *f)
+{
+  char *cmd = fs_printf("rm -rf '%s'", f->dir);
+
+  git_repository_free(f->repo);
+  ck_assert_int_eq(system(cmd), 0);
+  free(cmd);
+  git_libgit2_shutdown();
+}
+
+/* Commits on refs/heads/main: pairs of (path, content or NULL to remove),
+ * with `mode` for every file; returns the commit id. */
+static void fx_commit(struct fx *f, const char *msg, git_filemode_t mode,
+                      const char *const *files, size_t n, char id[41])
+{
+  git_tree_update up[16];
+  git_oid parent_oid, tree_oid, oid;
+  git_commit *parent = NULL;
+  git_tree *base = NULL, *tree;
+  git_signature *sig;
+
+  ck_assert_uint_le(n, ARRAY_SIZE(up));
+  if (git_reference_name_to_id(&parent_oid, f->repo, "refs/heads/main") == 0) {
+    ck_assert_int_eq(git_commit_lookup(&parent, f->repo, &parent_oid), 0);
+    ck_assert_int_eq(git_commit_tree(&base, parent), 0);
+  } else {
+    git_treebuilder *tb;
+
+    ck_assert_int_eq(git_treebuilder_new(&tb, f->repo, NULL), 0);
+    ck_assert_int_eq(git_treebuilder_write(&tree_oid, tb), 0);
+    ck_assert_int_eq(git_tree_lookup(&base, f->repo, &tree_oid), 0);
+    git_treebuilder_free(tb);
+  }
+  for (size_t i = 0; i < n; i++) {
+    const char *content = files[2 * i + 1];
+
+    memset(&up[i], 0, sizeof(up[i]));
+    up[i].path = files[2 * i];
+    up[i].action = content ? GIT_TREE_UPDATE_UPSERT : GIT_TREE_UPDATE_REMOVE;
+    up[i].filemode = mode;
+    if (content)
+      ck_assert_int_eq(git_blob_create_from_buffer(&up[i].id, f->repo, content,
+                                                   strlen(content)),
+                       0);
+  }
+  ck_assert_int_eq(git_tree_create_updated(&tree_oid, f->repo, base, n, up), 0);
+  ck_assert_int_eq(git_tree_lookup(&tree, f->repo, &tree_oid), 0);
+  ck_assert_int_eq(git_signature_now(&sig, "op", "op@example.com"), 0);
+  ck_assert_int_eq(git_commit_create(&oid, f->repo, "refs/heads/main", sig, sig,
+                                     NULL, msg, tree, parent ? 1 : 0,
+                                     (const git_commit **)&parent),
+                   0);
+  git_oid_tostr(id, 41, &oid);
+  git_signature_free(sig);
+  git_tree_free(tree);
+  git_tree_free(base);
+  git_commit_free(parent);
+}
+
+static struct source *fx_open(struct fx *f)
+{
+  struct source_opts o = SOURCE_OPTS_INIT;
+  struct source *s;
+
+  o.url = f->url;
+  o.cache_dir = f->cache;
+  ck_assert_msg(source_open(&s, &o) == 0, "%s", td_error_last());
+  return s;
+}
+
+static const char *const first[] = {
+    "platform.yaml",       "kind: Platform\n",
+    "tenants/acme.yaml",   "kind: Tenant\n",
+    "tenants/beta.yml",    "kind: Tenant\n",
+    "tenants/notes.txt",   "not a manifest\n",
+    "tenants/deep/x.yaml", "not at the top of tenants/\n",
+    "README.md",           "hello\n",
+};
+
+START_TEST(source_reads_manifests_from_the_tree)
+{
+  struct fx f;
+  struct manifest_files files = MANIFEST_FILES_INIT;
+  struct source *s;
+  char c1[41], head[41];
+  static const char *const link[] = {"tenants/link.yaml", "acme.yaml"};
+
+  fx_init(&f);
+  fx_commit(&f, "first", GIT_FILEMODE_BLOB, first, ARRAY_SIZE(first) / 2, c1);
+  fx_commit(&f, "a link", GIT_FILEMODE_LINK, link, 1, head);
+  s = fx_open(&f);
+  ck_assert_int_eq(source_head(s, head), TD_ENOTFOUND);
+  ck_assert_msg(source_fetch(s) == 0, "%s", td_error_last());
+  ck_assert_int_eq(source_head(s, head), 0);
+  ck_assert(source_has_commit(s, c1));
+  ck_assert_int_eq(source_read_manifests(s, head, &files, 1024), 0);
+  /* platform.yaml, tenants/acme.yaml, tenants/beta.yml: no README, no
+   * notes.txt, nothing nested, no symbolic link. */
+  ck_assert_uint_eq(files.n, 3);
+  ck_assert_str_eq(files.v[0].path, "platform.yaml");
+  ck_assert_str_eq(files.v[1].path, "tenants/acme.yaml");
+  ck_assert_str_eq(files.v[2].path, "tenants/beta.yml");
+  ck_assert_str_eq(files.v[1].data, "kind: Tenant\n");
+  manifest_files_release(&files);
+  /* An oversized blob is cut one byte past the limit, for the loader to
+   * report. */
+  ck_assert_int_eq(source_read_manifests(s, head, &files, 4), 0);
+  ck_assert_uint_eq(files.v[0].len, 5);
+  manifest_files_release(&files);
+  source_close(s);
+  fx_free(&f);
+}
+END_TEST
+
+START_TEST(source_changes_name_the_tenants_touched)
+{
+  struct fx f;
+  struct source *s;
+  struct strset t = STRSET_INIT;
+  char c1[41], c2[41], c3[41], c4[41];
+  bool all;
+  static const char *const one[] = {"tenants/beta.yml", "kind: Tenant\nx: 1\n",
+                                    "README.md", "changed\n"};
+  static const char *const gone[] = {"tenants/acme.yaml", NULL};
+  static const char *const plat[] = {"platform.yaml", "kind: Platform\nx: 1\n"};
+
+  fx_init(&f);
+  fx_commit(&f, "first", GIT_FILEMODE_BLOB, first, ARRAY_SIZE(first) / 2, c1);
+  fx_commit(&f, "beta", GIT_FILEMODE_BLOB, one, 2, c2);
+  fx_commit(&f, "acme gone", GIT_FILEMODE_BLOB, gone, 1, c3);
+  fx_commit(&f, "platform", GIT_FILEMODE_BLOB, plat, 1, c4);
+  s = fx_open(&f);
+  ck_assert_int_eq(source_fetch(s), 0);
+
+  ck_assert_int_eq(source_changes(s, c1, c2, &t, &all), 0);
+  ck_assert(!all);
+  ck_assert_uint_eq(t.n, 1);
+  ck_assert_str_eq(t.v[0], "beta");
+  strset_release(&t);
+  /* A deleted tenant file is a change to that tenant (it is pruned). */
+  ck_assert_int_eq(source_changes(s, c1, c3, &t, &all), 0);
+  ck_assert(!all);
+  ck_assert_uint_eq(t.n, 2);
+  ck_assert_str_eq(t.v[0], "acme");
+  strset_release(&t);
+  ck_assert_int_eq(source_changes(s, c3, c4, &t, &all), 0);
+  ck_assert(all);
+  strset_release(&t);
+  /* Nothing to compare with: everything. */
+  ck_assert_int_eq(source_changes(s, NULL, c2, &t, &all), 0);
+  ck_assert(all);
+  ck_assert_int_eq(source_changes(s, "0123456789012345678901234567890123456789",
+                                  c2, &t, &all),
+                   0);
+  ck_assert(all);
+  strset_release(&t);
+  source_close(s);
+  fx_free(&f);
+}
+END_TEST
+
+START_TEST(source_missing_branch_is_an_error_not_empty)
+{
+  struct fx f;
+  struct source *s;
+  char head[41];
+
+  fx_init(&f);
+  s = fx_open(&f);
+  ck_assert_int_eq(source_fetch(s), -1);
+  ck_assert_ptr_nonnull(strstr(td_error_last(), "has no branch 'main'"));
+  ck_assert_int_eq(source_head(s, head), TD_ENOTFOUND);
+  source_close(s);
+  fx_free(&f);
+}
+END_TEST
+
+START_TEST(source_mirror_is_locked)
+{
+  struct fx f;
+  struct source *s, *again;
+  struct source_opts o = SOURCE_OPTS_INIT;
+
+  fx_init(&f);
+  s = fx_open(&f);
+  o.url = f.url;
+  o.cache_dir = f.cache;
+  ck_assert_int_eq(source_open(&again, &o), TD_ECONFLICT);
+  ck_assert_ptr_nonnull(strstr(td_error_last(), "in use"));
+  source_close(s);
+  again = fx_open(&f);
+  source_close(again);
+  fx_free(&f);
+}
+END_TEST
+
+START_TEST(source_keeps_credentials_out_of_messages)
+{
+  struct fx f;
+  struct source_opts o = SOURCE_OPTS_INIT;
+  struct source *s;
+  char *ls;
+  FILE *p;
+  char line[512];
+
+  fx_init(&f);
+  /* Port 9 on loopback refuses: the error names the URL. */
+  o.url = "https://tenantd:s3cr3t-t0ken@127.0.0.1:9/tenants.git";
+  o.cache_dir = f.cache;
+  setenv("TENANTD_GIT_PASSWORD", "env-pa55word", 1);
+  ck_assert_int_eq(source_open(&s, &o), 0);
+  ck_assert_str_eq(source_url(s),
+                   "https://tenantd:***@127.0.0.1:9/tenants.git");
+  ck_assert_int_eq(source_fetch(s), -1);
+  ck_assert_ptr_null(strstr(td_error_last(), "s3cr3t"));
+  ck_assert_ptr_null(strstr(td_error_last(), "env-pa55word"));
+  ck_assert_ptr_nonnull(strstr(td_error_last(), "127.0.0.1"));
+  source_close(s);
+  unsetenv("TENANTD_GIT_PASSWORD");
+  /* Nor in the cache: no file name or config holds it. */
+  ls = fs_printf("grep -rl s3cr3t '%s'; ls -R '%s'", f.cache, f.cache);
+  p = popen(ls, "r");
+  ck_assert_ptr_nonnull(p);
+  while (fgets(line, sizeof(line), p))
+    ck_assert_msg(!strstr(line, "s3cr3t"), "secret in the cache: %s", line);
+  pclose(p);
+  free(ls);
+  fx_free(&f);
+}
+END_TEST
+
+/* ---- the status branch ---- */
+
+static void outcome(struct reconcile_outcome *o, const char *tenant,
+                    enum tenant_result result, const char *const *events,
+                    size_t n)
+{
+  memset(o, 0, sizeof(*o));
+  o->tenant = td_strdup(tenant);
+  o->status = tenant_status_new(tenant);
+  o->changed = true;
+  o->result = result;
+  for (size_t i = 0; i < n; i++) {
+    o->events = td_realloc(o->events, (i + 1) * sizeof(*o->events));
+    o->events[o->nevents++] = td_strdup(events[i]);
+  }
+}
+
+START_TEST(writeback_message_has_subject_events_and_trailers)
+{
+  struct reconcile_report r = {0};
+  static const char *const ev[] = {"created database/acme.prod",
+                                   "updated service/web.prod.acme (cpu)"};
+  static const char *const held[] = {"held: tenants/beta.yaml:7:9: bad"};
+  char *msg;
+
+  r.v = td_calloc(3, sizeof(*r.v));
+  r.n = 1;
+  outcome(&r.v[0], "acme", RESULT_READY, ev, 2);
+  r.v[0].count[OUT_CREATED] = 1;
+  r.v[0].count[OUT_UPDATED] = 1;
+  msg = writeback_message(&r, "05a131a18bbd8cee414875f84f88839a42f094e2");
+  ck_assert_str_eq(msg, "reconcile acme: 1 created, 1 updated\n"
+                        "\n"
+                        "acme: created database/acme.prod\n"
+                        "acme: updated service/web.prod.acme (cpu)\n"
+                        "\n"
+                        "Tenantd-Source: "
+                        "05a131a18bbd8cee414875f84f88839a42f094e2\n"
+                        "Tenantd-Tenant: acme\n"
+                        "Tenantd-Result: ready\n");
+  free(msg);
+
+  /* Two tenants changed, one not: the worst result of those in it. */
+  outcome(&r.v[1], "beta", RESULT_HELD, held, 1);
+  outcome(&r.v[2], "gamma", RESULT_FAILED, NULL, 0);
+  r.v[2].changed = false;
+  r.n = 3;
+  msg = writeback_message(&r, "05a131a18bbd8cee414875f84f88839a42f094e2");
+  ck_assert_ptr_nonnull(strstr(msg, "reconcile 2 tenants: 1 created, 1 "
+                                    "updated\n"));
+  ck_assert_ptr_nonnull(
+      strstr(msg, "beta: held: tenants/beta.yaml:7:9: bad\n"));
+  ck_assert_ptr_nonnull(strstr(msg, "Tenantd-Tenant: beta\n"));
+  ck_assert_ptr_null(strstr(msg, "gamma"));
+  ck_assert_ptr_nonnull(strstr(msg, "Tenantd-Result: held\n"));
+  free(msg);
+
+  /* Nothing changed: no commit. */
+  r.v[0].changed = r.v[1].changed = false;
+  ck_assert_ptr_null(writeback_message(&r, "x"));
+  reconcile_report_release(&r);
+}
+END_TEST
+
+START_TEST(writeback_commits_and_merges_notes)
+{
+  struct fx f;
+  struct source *s;
+  struct writeback *wb;
+  struct reconcile_report r = {0};
+  struct tenant_status *st;
+  static const char *const ev[] = {"created network/acme.prod"};
+  char c1[41], commit[41], *note;
+
+  fx_init(&f);
+  fx_commit(&f, "first", GIT_FILEMODE_BLOB, first, ARRAY_SIZE(first) / 2, c1);
+  s = fx_open(&f);
+  ck_assert_int_eq(source_fetch(s), 0);
+  ck_assert_int_eq(writeback_open(&wb, s), 0);
+  ck_assert_int_eq(writeback_last_source(wb, commit), TD_ENOTFOUND);
+
+  r.v = td_calloc(2, sizeof(*r.v));
+  r.n = 2;
+  outcome(&r.v[0], "acme", RESULT_READY, ev, 1);
+  r.v[0].count[OUT_CREATED] = 1;
+  outcome(&r.v[1], "beta", RESULT_FAILED, NULL, 0);
+  r.v[1].status->last_error.message = td_strdup("provider down");
+  ck_assert_int_eq(writeback_commit(wb, &r, c1, commit), 1);
+  ck_assert_int_eq(writeback_note(wb, c1, &r, commit), 1);
+  /* The same pass again says nothing new. */
+  ck_assert_int_eq(writeback_note(wb, c1, &r, NULL), 0);
+  note = writeback_note_read(wb, c1);
+  ck_assert_ptr_nonnull(strstr(note, "tenantd: failed\n"));
+  ck_assert_ptr_nonnull(strstr(note, "acme: ready, 1 created\n"));
+  ck_assert_ptr_nonnull(strstr(note, "beta: failed, provider down\n"));
+  free(note);
+
+  /* A later pass retries beta alone: its line is replaced, acme's kept. */
+  reconcile_report_release(&r);
+  r.v = td_calloc(1, sizeof(*r.v));
+  r.n = 1;
+  outcome(&r.v[0], "beta", RESULT_READY, NULL, 0);
+  ck_assert_int_eq(writeback_note(wb, c1, &r, NULL), 1);
+  note = writeback_note_read(wb, c1);
+  ck_assert_ptr_nonnull(strstr(note, "tenantd: ready\n"));
+  ck_assert_ptr_nonnull(strstr(note, "acme: ready, 1 created\n"));
+  ck_assert_ptr_nonnull(strstr(note, "beta: ready, no change\n"));
+  ck_assert_ptr_nonnull(strstr(note, "status: "));
+  free(note);
+
+  /* A drift check over the same commit leaves "how it was applied". */
+  reconcile_report_release(&r);
+  r.v = td_calloc(1, sizeof(*r.v));
+  r.n = 1;
+  outcome(&r.v[0], "acme", RESULT_READY, NULL, 0);
+  r.v[0].count[OUT_DRIFT_CORRECTED] = 1;
+  ck_assert_int_eq(writeback_note(wb, c1, &r, NULL), 0);
+  note = writeback_note_read(wb, c1);
+  ck_assert_ptr_nonnull(strstr(note, "acme: ready, 1 created\n"));
+  free(note);
+
+  /* The branch holds what was committed, for the next pass to read. */
+  ck_assert_int_eq(writeback_last_source(wb, commit), 0);
+  ck_assert_str_eq(commit, c1);
+  ck_assert_int_eq(writeback_store(wb)->read(writeback_store(wb), "acme", &st),
+                   0);
+  ck_assert_str_eq(st->tenant, "acme");
+  tenant_status_free(st);
+  ck_assert_int_eq(writeback_store(wb)->read(writeback_store(wb), "zed", &st),
+                   TD_ENOTFOUND);
+  ck_assert_int_eq(
+      writeback_store(wb)->read(writeback_store(wb), "../etc", &st),
+      TD_EINVALID);
+  ck_assert_int_eq(writeback_push(wb), 0);
+  reconcile_report_release(&r);
+  writeback_close(wb);
+  source_close(s);
+  fx_free(&f);
+}
+END_TEST
+
+Suite *make_suite_git(void)
+{
+  Suite *s = suite_create("git");
+  TCase *tc = tcase_create("core");
+
+  tcase_set_timeout(tc, 30);
+  tcase_add_test(tc, strset_sorts_dedups_and_finds);
+  tcase_add_test(tc, error_context_keeps_the_cause);
+  tcase_add_test(tc, source_reads_manifests_from_the_tree);
+  tcase_add_test(tc, source_changes_name_the_tenants_touched);
+  tcase_add_test(tc, source_missing_branch_is_an_error_not_empty);
+  tcase_add_test(tc, source_mirror_is_locked);
+  tcase_add_test(tc, source_keeps_credentials_out_of_messages);
+  tcase_add_test(tc, writeback_message_has_subject_events_and_trailers);
+  tcase_add_test(tc, writeback_commits_and_merges_notes);
+  suite_add_tcase(s, tc);
+  return s;
+}
