@@ -54,15 +54,13 @@ struct scan {
   size_t n, alloc;
 };
 
-static void scan_one(const char *tenant, const struct tenant_status *st,
-                     const char *error, void *arg)
+static void scan_one(const char *tenant, const struct status_summary *sum,
+                     void *arg)
 {
   struct scan *sc = arg;
 
-  (void)error;
   /* Not Ready, or a source error to clear: reconcile it again. */
-  if (sc->only && (!st || !st->cond[STATUS_READY].status ||
-                   st->cond[STATUS_SOURCE_ERROR].status))
+  if (sc->only && (!sum->readable || !sum->ready || sum->source_error))
     strset_add(sc->only, tenant);
   if (sc->n == sc->alloc) {
     sc->alloc = sc->alloc ? 2 * sc->alloc : 64;
@@ -70,7 +68,7 @@ static void scan_one(const char *tenant, const struct tenant_status *st,
     sc->names = td_realloc(sc->names, sc->alloc * sizeof(*sc->names));
   }
   sc->names[sc->n] = td_strdup(tenant);
-  sc->counts[sc->n++] = st ? st->ninventory : 0;
+  sc->counts[sc->n++] = sum->ninventory;
 }
 
 /* Inventory entries of the tenants outside `only`. */
@@ -158,7 +156,7 @@ int gitpass_apply(struct source *src, const struct gitpass_opts *o,
     for (size_t i = 0; i < changed.n; i++)
       strset_add(&only, changed.v[i]);
   sc.only = everyone ? NULL : &only;
-  rc = writeback_scan(wb, scan_one, &sc);
+  rc = writeback_summaries(wb, scan_one, &sc);
   if (rc < 0)
     goto out;
   strset_seal(&only);
@@ -259,7 +257,7 @@ int gitpass_plan(struct source *src, const struct gitpass_opts *o,
     rc = source_read_manifests(src, res->source, &files,
                                YAML_LIMITS_DEFAULT_MAX_BYTES);
   if (rc == 0)
-    rc = writeback_scan(wb, scan_one, &sc);
+    rc = writeback_summaries(wb, scan_one, &sc);
   if (rc < 0)
     goto out;
 

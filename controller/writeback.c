@@ -344,6 +344,129 @@ int writeback_scan(struct writeback *wb, writeback_each_fn each, void *arg)
   return each_entry(wb, scan_one, &ctx);
 }
 
+/* ---- summaries, cached by blob id ---- */
+
+#define SUMMARY_CACHE "tenantd-summaries"
+
+struct summary_entry {
+  git_oid blob;
+  struct status_summary sum;
+};
+
+struct summary_cache {
+  struct summary_entry *v; /* sorted by blob */
+  size_t n;
+  struct summary_entry *seen; /* this scan's, for the rewrite */
+  size_t nseen, alloc;
+  bool dirty;
+  writeback_summary_fn each;
+  void *arg;
+};
+
+static int entry_cmp(const void *a, const void *b)
+{
+  return git_oid_cmp(&((const struct summary_entry *)a)->blob,
+                     &((const struct summary_entry *)b)->blob);
+}
+
+/* Lines "<blob hex> <readable><ready><source error> <inventory>". */
+static void cache_load(struct summary_cache *c, const char *path)
+{
+  FILE *f = fopen(path, "r");
+  char hex[64], flags[8];
+  size_t alloc = 0, ninv;
+
+  while (f && fscanf(f, "%63s %7s %zu", hex, flags, &ninv) == 3) {
+    struct summary_entry e = {0};
+
+    if (strlen(flags) != 3 || git_oid_fromstr(&e.blob, hex) < 0)
+      break; /* a damaged cache is only a slower scan */
+    e.sum.readable = flags[0] == '1';
+    e.sum.ready = flags[1] == '1';
+    e.sum.source_error = flags[2] == '1';
+    e.sum.ninventory = ninv;
+    if (c->n == alloc) {
+      alloc = alloc ? 2 * alloc : 256;
+      c->v = td_realloc(c->v, alloc * sizeof(*c->v));
+    }
+    c->v[c->n++] = e;
+  }
+  if (f)
+    fclose(f);
+  if (c->n)
+    qsort(c->v, c->n, sizeof(*c->v), entry_cmp);
+}
+
+static void cache_store(struct summary_cache *c, const char *dir)
+{
+  struct {
+    char *p;
+    size_t n;
+  } m = {0};
+  FILE *f = open_memstream(&m.p, &m.n);
+
+  for (size_t i = 0; i < c->nseen; i++) {
+    const struct summary_entry *e = &c->seen[i];
+    char hex[SOURCE_ID_LEN];
+
+    git_oid_tostr(hex, sizeof(hex), &e->blob);
+    fprintf(f, "%s %d%d%d %zu\n", hex, e->sum.readable, e->sum.ready,
+            e->sum.source_error, e->sum.ninventory);
+  }
+  fclose(f);
+  /* Best effort: without it the next scan parses everything again. */
+  fs_write_atomic(dir, SUMMARY_CACHE, m.p, m.n, 0600);
+  free(m.p);
+}
+
+static void summary_one(struct writeback *wb, const char *tenant,
+                        const git_tree_entry *e, void *arg)
+{
+  struct summary_cache *c = arg;
+  struct summary_entry key = {.blob = *git_tree_entry_id(e)}, *hit;
+
+  hit = c->n ? bsearch(&key, c->v, c->n, sizeof(*c->v), entry_cmp) : NULL;
+  if (hit) {
+    key.sum = hit->sum;
+  } else {
+    struct tenant_status *st = NULL;
+
+    key.sum.readable = read_blob_status(wb, tenant, &key.blob, &st) == 0;
+    if (st) {
+      key.sum.ready = st->cond[STATUS_READY].status;
+      key.sum.source_error = st->cond[STATUS_SOURCE_ERROR].status;
+      key.sum.ninventory = st->ninventory;
+    }
+    tenant_status_free(st);
+    c->dirty = true;
+  }
+  if (c->nseen == c->alloc) {
+    c->alloc = c->alloc ? 2 * c->alloc : 256;
+    c->seen = td_realloc(c->seen, c->alloc * sizeof(*c->seen));
+  }
+  c->seen[c->nseen++] = key;
+  c->each(tenant, &key.sum, c->arg);
+}
+
+int writeback_summaries(struct writeback *wb, writeback_summary_fn each,
+                        void *arg)
+{
+  struct summary_cache c = {.each = each, .arg = arg};
+  const char *dir = git_repository_path(wb->repo);
+  char *path = fs_printf("%s/%s", dir, SUMMARY_CACHE);
+  int rc;
+
+  cache_load(&c, path);
+  rc = each_entry(wb, summary_one, &c);
+  /* Rewritten with this scan's entries only, so it does not grow. */
+  if (rc == 0 && (c.dirty || c.nseen != c.n))
+    cache_store(&c, dir);
+  free(path);
+  free(c.v);
+  free(c.seen);
+  return rc;
+}
+
 struct status_store *writeback_store(struct writeback *wb)
 {
   return &wb->store;

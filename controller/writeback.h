@@ -56,6 +56,26 @@ typedef void (*writeback_each_fn)(const char *tenant,
                                   const char *error, void *arg);
 int writeback_scan(struct writeback *wb, writeback_each_fn each, void *arg);
 
+/* What a pass needs to know of every status, without parsing them all. */
+struct status_summary {
+  bool readable;     /* false: the file does not parse */
+  bool ready;        /* Ready True */
+  bool source_error; /* SourceError True */
+  size_t ninventory;
+};
+
+/*
+ * Calls each() with the summary of every status on the branch.  Summaries
+ * are cached in the mirror by blob id: a blob never changes, so the cache
+ * cannot go stale, and a pass over 10,000 tenants parses only the statuses
+ * that changed since the last one.
+ */
+typedef void (*writeback_summary_fn)(const char *tenant,
+                                     const struct status_summary *sum,
+                                     void *arg);
+int writeback_summaries(struct writeback *wb, writeback_summary_fn each,
+                        void *arg);
+
 /* The Tenantd-Source of the newest status commit that has one; the
  * manifest commit the last changing pass applied.  TD_ENOTFOUND when the
  * branch has none. */

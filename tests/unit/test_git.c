@@ -363,8 +363,27 @@ START_TEST(writeback_message_has_subject_events_and_trailers)
 }
 END_TEST
 
+struct sums {
+  size_t n, inventory;
+  bool ready[4];
+};
+
+static void sum_count(const char *tenant, const struct status_summary *sum,
+                      void *arg)
+{
+  struct sums *s = arg;
+
+  (void)tenant;
+  ck_assert(sum->readable);
+  if (s->n < ARRAY_SIZE(s->ready))
+    s->ready[s->n] = sum->ready;
+  s->n++;
+  s->inventory += sum->ninventory;
+}
+
 START_TEST(writeback_commits_and_merges_notes)
 {
+  struct sums sums = {0};
   struct fx f;
   struct source *s;
   struct writeback *wb;
@@ -384,6 +403,7 @@ START_TEST(writeback_commits_and_merges_notes)
   r.n = 2;
   outcome(&r.v[0], "acme", RESULT_READY, ev, 1);
   r.v[0].count[OUT_CREATED] = 1;
+  r.v[0].status->cond[STATUS_READY].status = true;
   outcome(&r.v[1], "beta", RESULT_FAILED, NULL, 0);
   r.v[1].status->last_error.message = td_strdup("provider down");
   ck_assert_int_eq(writeback_commit(wb, &r, c1, commit), 1);
@@ -432,6 +452,23 @@ START_TEST(writeback_commits_and_merges_notes)
   ck_assert_int_eq(
       writeback_store(wb)->read(writeback_store(wb), "../etc", &st),
       TD_EINVALID);
+
+  /* Summaries: parsed once, then read from the cache by blob id. */
+  ck_assert_int_eq(writeback_summaries(wb, sum_count, &sums), 0);
+  ck_assert_uint_eq(sums.n, 2);
+  ck_assert(sums.ready[0] && !sums.ready[1]); /* acme, beta (failed) */
+  {
+    /* The cache lives in the mirror: change acme's count there; a scan
+     * that trusts it by blob id reports the changed count. */
+    char *cmd = fs_printf("sed -i 's/ 110 0$/ 110 7/' %s/*.git/%s", f.cache,
+                          "tenantd-summaries");
+
+    ck_assert_int_eq(system(cmd), 0);
+    free(cmd);
+  }
+  memset(&sums, 0, sizeof(sums));
+  ck_assert_int_eq(writeback_summaries(wb, sum_count, &sums), 0);
+  ck_assert_uint_eq(sums.inventory, 7);
   ck_assert_int_eq(writeback_push(wb), 0);
   reconcile_report_release(&r);
   writeback_close(wb);
