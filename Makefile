@@ -23,7 +23,7 @@ TEST_PKGS  := check
 DEB_PKGS   := gcc make pkg-config git libgit2-dev libyaml-dev \
               libcurl4-openssl-dev libjansson-dev libuv1-dev check \
               libhttp-parser-dev libpq-dev libssl-dev clang-format python3 \
-              clang libclang-rt-14-dev
+              clang libclang-rt-14-dev nginx-light fcgiwrap openssl
 
 CFLAGS     ?= -O2 -g
 WARNINGS   := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 \
@@ -131,6 +131,7 @@ check-scenario: $(BIN)
 
 check-git: $(BIN)
 	bash tests/git/run.sh ./$(BIN)
+	bash tests/git/http.sh ./$(BIN)
 
 check-schema: $(BIN)
 	bash tests/schema/check.sh ./$(BIN) tests/fixtures

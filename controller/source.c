@@ -104,6 +104,13 @@ static int on_credentials(git_credential **out, const char *url,
   }
   if (!user || !*user)
     user = user_from_url;
+  /* libgit2 tried the URL's own credentials first. */
+  if (s->secret && (allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) &&
+      !getenv(s->o.password_env)) {
+    git_error_set_str(GIT_ERROR_NET,
+                      "the remote refused the credentials in the URL");
+    return -1;
+  }
   if (allowed & GIT_CREDENTIAL_SSH_KEY) {
     const char *pass =
         s->o.ssh_passphrase_env ? getenv(s->o.ssh_passphrase_env) : NULL;
@@ -792,14 +799,11 @@ int source_push(struct source *s, const char *const *specs, size_t n)
     rc = td_error_code(TD_ECONFLICT, "%s moved on while tenantd wrote",
                        s->shown);
   else if (rc == 0 && s->push_rejected)
-    /* The server's own check, the last word when two writers race; any
-     * other refusal (a hook, a lock) is not cured by fetching again. */
-    rc = td_error_code(strstr(s->push_why, "fast-forward") ||
-                               strstr(s->push_why, "fetch first") ||
-                               strstr(s->push_why, "stale")
-                           ? TD_ECONFLICT
-                           : TD_ERROR,
-                       "%s refused %s", s->shown, s->push_why);
+    /* The server's own check, the last word when two writers race
+     * ("failed to update ref" when one moved it between our listing and
+     * our update).  A hook or a lock says the same: the caller fetches
+     * and retries only if the ref really moved. */
+    rc = td_error_code(TD_ECONFLICT, "%s refused %s", s->shown, s->push_why);
   else if (rc < 0)
     rc = source_git_error(s, s->shown);
   git_remote_free(remote);

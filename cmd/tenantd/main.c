@@ -636,10 +636,18 @@ static int view_run(struct view_args *a,
     fprintf(stderr, "tenantd: %s\n", td_error_last());
     return EXIT_FAIL;
   }
-  if (source_fetch(src) < 0)
+  if (source_fetch(src) < 0) {
+    char id[SOURCE_ID_LEN];
+
     fprintf(stderr, "tenantd: showing the cached status: %s\n",
             td_error_last());
-  rc = writeback_open(&wb, src);
+    rc = writeback_open(&wb, src);
+    /* Nothing cached either: an error, not an empty table. */
+    if (rc == 0 && writeback_tip(wb, id) < 0)
+      rc = td_error("no status of %s in the cache", source_url(src));
+  } else {
+    rc = writeback_open(&wb, src);
+  }
   if (rc == 0)
     rc = show(wb, a);
   if (rc < 0)

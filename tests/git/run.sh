@@ -725,5 +725,17 @@ mv "$d/away.git" "$R"
 eq "13 plans left the status branch alone" "$(git ls-remote "$R" refs/heads/tenantd/status)" \
   "$(echo "$lsr_before" | grep 'refs/heads/tenantd/status$')"
 
+# ==== 14. status and log read the branch back ====
+expect_rc "14 status" 0 "$bin" status --repo "$R" --cache-dir "$C"
+expect_out "14 status row" '^mwc-sequans +True \(Applied\)'
+expect_rc "14 status json" 0 "$bin" status --repo "$R" --cache-dir "$C" --format json mwc-sequans
+expect_out "14 status json names the tenant" '"tenant": "mwc-sequans"'
+expect_rc "14 log" 0 "$bin" log --repo "$R" --cache-dir "$C" mwc-sequans --limit 1
+expect_out "14 log event line" '^    '
+expect_rc "14 unknown tenant" 1 "$bin" status --repo "$R" --cache-dir "$C" nobody
+# Unreachable with nothing cached: an error, not an empty table.
+expect_rc "14 status of nothing" 1 "$bin" status --repo "$d/none.git" --cache-dir "$d/empty-cache"
+expect_out "14 says nothing is cached" 'no status of .* in the cache' "$tmp/err"
+
 echo "git: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
