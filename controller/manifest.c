@@ -48,6 +48,7 @@ static void files_append(struct manifest_files *f, const char *path, char *data,
   x->path = td_strdup(path);
   x->data = data;
   x->len = len;
+  x->problem = NULL;
 }
 
 void manifest_files_add(struct manifest_files *f, const char *path,
@@ -65,6 +66,7 @@ void manifest_files_add(struct manifest_files *f, const char *path,
   free(x->data);
   x->data = copy;
   x->len = len;
+  x->problem = NULL;
 }
 
 void manifest_files_remove(struct manifest_files *f, const char *path)
@@ -277,11 +279,10 @@ static void defaults_tenant(struct td_tenant *t)
 
 enum doc_kind { DOC_PLATFORM, DOC_CATALOG, DOC_TENANT };
 
-static struct manifest_doc *load_doc(struct manifest_repo *repo,
-                                     struct arena *scratch,
-                                     const struct manifest_opts *opts,
-                                     const char *path, const char *data,
-                                     size_t len, enum doc_kind kind)
+static struct manifest_doc *
+load_doc(struct manifest_repo *repo, struct arena *scratch,
+         const struct manifest_opts *opts, const char *path, const char *data,
+         size_t len, const char *problem, enum doc_kind kind)
 {
   struct manifest_doc *doc = td_calloc(1, sizeof(*doc));
   struct ynode *root;
@@ -292,8 +293,10 @@ static struct manifest_doc *load_doc(struct manifest_repo *repo,
   cx.arena = &doc->arena;
   cx.diags = &repo->diags;
   cx.what = NULL;
-  if (yaml_parse(scratch, &opts->limits, path, data, len, &root,
-                 &repo->diags) == 0) {
+  if (problem)
+    diag_add(&repo->diags, path, 0, 0, "%s", problem);
+  else if (yaml_parse(scratch, &opts->limits, path, data, len, &root,
+                      &repo->diags) == 0) {
     switch (kind) {
     case DOC_PLATFORM:
       doc->u.platform = mf_decode_platform(&cx, root);
@@ -337,6 +340,13 @@ void manifest_files_take(struct manifest_files *f, const char *path, char *data,
   files_append(f, path, data, len);
 }
 
+void manifest_files_add_unreadable(struct manifest_files *f, const char *path,
+                                   const char *problem)
+{
+  files_append(f, path, td_strdup(""), 0);
+  f->v[f->n - 1].problem = problem;
+}
+
 static int doc_path_cmp(const void *pa, const void *pb)
 {
   const struct manifest_doc *const *a = pa, *const *b = pb;
@@ -369,20 +379,20 @@ void manifest_repo_load(struct manifest_repo **out,
 
   f = files_find(files, PLATFORM_PATH);
   if (f)
-    repo->platform =
-        load_doc(repo, &scratch, opts, f->path, f->data, f->len, DOC_PLATFORM);
+    repo->platform = load_doc(repo, &scratch, opts, f->path, f->data, f->len,
+                              f->problem, DOC_PLATFORM);
   else
     diag_add(&repo->diags, PLATFORM_PATH, 0, 0,
              "missing: every manifest repository needs a platform.yaml");
 
   f = files_find(files, TIERS_PATH);
   if (f)
-    repo->catalog =
-        load_doc(repo, &scratch, opts, f->path, f->data, f->len, DOC_CATALOG);
+    repo->catalog = load_doc(repo, &scratch, opts, f->path, f->data, f->len,
+                             f->problem, DOC_CATALOG);
   else
     repo->catalog = load_doc(repo, &scratch, opts, BUILTIN_TIERS_PATH,
                              manifest_default_tiers, manifest_default_tiers_len,
-                             DOC_CATALOG);
+                             NULL, DOC_CATALOG);
 
   for (size_t i = 0; i < files->n; i++)
     if (is_tenant_path(files->v[i].path))
@@ -392,7 +402,8 @@ void manifest_repo_load(struct manifest_repo **out,
     f = &files->v[i];
     if (is_tenant_path(f->path))
       repo->tenants[repo->ntenants++] =
-          load_doc(repo, &scratch, opts, f->path, f->data, f->len, DOC_TENANT);
+          load_doc(repo, &scratch, opts, f->path, f->data, f->len, f->problem,
+                   DOC_TENANT);
   }
   qsort(repo->tenants, repo->ntenants, sizeof(*repo->tenants), doc_path_cmp);
   arena_release(&scratch);

@@ -261,6 +261,9 @@ struct manifest_file {
   char *path; /* relative, '/'-separated */
   char *data;
   size_t len;
+  /* Why the file could not be read (a symbolic link in a git tree), or
+   * NULL; the loader reports it at the file and holds what it holds. */
+  const char *problem;
 };
 
 struct manifest_files {
@@ -296,6 +299,11 @@ void manifest_files_release(struct manifest_files *f);
  */
 void manifest_files_take(struct manifest_files *f, const char *path, char *data,
                          size_t len);
+
+/* A manifest path that exists but cannot be read: `problem` (a static
+ * string) becomes its diagnostic, so it is held rather than missing. */
+void manifest_files_add_unreadable(struct manifest_files *f, const char *path,
+                                   const char *problem);
 
 /* What a repository path is to the loader: the rule every reader of a
  * repository (directory, git tree, change detection) shares. */

@@ -83,6 +83,13 @@ static void split_url(struct source *s, const char *url)
   at = memchr(scheme + 3, '@',
               slash ? (size_t)(slash - scheme - 3) : strlen(scheme + 3));
   colon = at ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
+  /* https://TOKEN@host/...: a token given as the user name. */
+  if (at && !colon && strncmp(url, "http", 4) == 0) {
+    s->secret = td_strndup(scheme + 3, (size_t)(at - scheme - 3));
+    free(s->shown);
+    s->shown = fs_printf("%.*s***%s", (int)(scheme + 3 - url), url, at);
+    return;
+  }
   if (!colon)
     return;
   s->secret = td_strndup(colon + 1, (size_t)(at - colon - 1));
@@ -628,9 +635,19 @@ static int add_blob(struct source *s, struct manifest_files *files,
   size_t len;
   char *data;
 
+  /* Held, never skipped: a tenant file that vanished would be pruned. */
+  if (git_tree_entry_filemode(e) == GIT_FILEMODE_LINK) {
+    manifest_files_add_unreadable(files, path,
+                                  "is a symbolic link; tenantd reads "
+                                  "manifests only from regular files");
+    return 0;
+  }
   if (git_tree_entry_filemode(e) != GIT_FILEMODE_BLOB &&
-      git_tree_entry_filemode(e) != GIT_FILEMODE_BLOB_EXECUTABLE)
-    return 0; /* links and submodules are not manifests */
+      git_tree_entry_filemode(e) != GIT_FILEMODE_BLOB_EXECUTABLE) {
+    manifest_files_add_unreadable(files, path,
+                                  "is not a regular file (a submodule?)");
+    return 0;
+  }
   if (git_blob_lookup(&blob, s->repo, git_tree_entry_id(e)) < 0)
     return source_git_error(s, path);
   len = (size_t)git_blob_rawsize(blob);
@@ -658,6 +675,11 @@ int source_read_manifests(struct source *s, const char *commit,
     if ((e = git_tree_entry_byname(root, top[i])) != NULL)
       rc = add_blob(s, files, top[i], e, max_bytes);
   e = git_tree_entry_byname(root, "tenants");
+  if (rc == 0 && e && git_tree_entry_type(e) != GIT_OBJECT_TREE)
+    /* Every tenant would look deleted: refuse the snapshot instead. */
+    rc = td_error("commit %.12s: tenants/ is not a directory (a symbolic "
+                  "link or a submodule); nothing is read from it",
+                  commit);
   if (rc == 0 && e && git_tree_entry_type(e) == GIT_OBJECT_TREE) {
     if (git_tree_lookup(&tenants, s->repo, git_tree_entry_id(e)) < 0) {
       rc = source_git_error(s, "tenants/");

@@ -180,10 +180,15 @@ static int sync_ref(struct writeback *wb, const char *local, const char *remote)
     rc = source_git_error(wb->src, "replay");
     goto out;
   }
-  while (rc == 0 && git_revwalk_next(&c, walk) == 0) {
+  while (rc == 0) {
     git_commit *commit;
+    int next = git_revwalk_next(&c, walk);
 
-    if (git_commit_lookup(&commit, wb->repo, &c) < 0) {
+    if (next == GIT_ITEROVER)
+      break;
+    /* A walk that stops early must not move the ref: the commits not yet
+     * replayed hold inventory. */
+    if (next < 0 || git_commit_lookup(&commit, wb->repo, &c) < 0) {
       rc = source_git_error(wb->src, "replay");
       break;
     }
@@ -618,7 +623,8 @@ int writeback_log(struct writeback *wb, const char *tenant, size_t limit,
     }
     git_oid_tostr(hex, sizeof(hex), &oid);
     each(&(struct writeback_entry){.id = hex,
-                                   .time = git_commit_time(c),
+                                   /* the pass's time, not a replay's */
+                                   .time = git_commit_author(c)->when.time,
                                    .subject = git_commit_summary(c),
                                    .source = source,
                                    .result = result,
@@ -1011,6 +1017,25 @@ static bool ahead(struct writeback *wb, const char *a, const char *b)
   return !ref_oid(wb->repo, b, &lb) || !git_oid_equal(&la, &lb);
 }
 
+/* After a refused push: fetch, and replay on what moved; -1 with the
+ * refusal when nothing moved. */
+static int retry_after_refusal(struct writeback *wb, const char *remote)
+{
+  char why[1024];
+  git_oid before, after;
+  bool had = ref_oid(wb->repo, remote, &before);
+  int rc;
+
+  snprintf(why, sizeof(why), "%s", td_error_last());
+  rc = source_fetch_refspecs(wb->src, (const char *const *)wb->fetch_spec, 2);
+  if (rc < 0)
+    return rc;
+  if (had == ref_oid(wb->repo, remote, &after) &&
+      (!had || git_oid_equal(&before, &after)))
+    return td_error("%s", why);
+  return sync_all(wb);
+}
+
 /*
  * Pushes tenantd's ref `local` when it is ahead of the fetched `remote`;
  * on a non-fast-forward, fetches both refs, replays and tries again.
@@ -1038,10 +1063,10 @@ static int push_ref(struct writeback *wb, const char *local, const char *remote)
                     td_error_last());
       break;
     }
-    /* Someone else pushed: take their commits, replay ours, retry. */
-    rc = source_fetch_refspecs(wb->src, (const char *const *)wb->fetch_spec, 2);
-    if (rc == 0)
-      rc = sync_all(wb);
+    /* Someone else pushed: take their commits, replay ours, retry.  If
+     * the remote did not move, the refusal was something else (a hook,
+     * a lock) that retrying will not cure. */
+    rc = retry_after_refusal(wb, remote);
     if (rc < 0)
       break;
   }

@@ -585,6 +585,8 @@ expect_out "11 not pushed" 'status commit [0-9a-f]{12}, not pushed \(kept in the
 expect_out "11 says why" 'status not pushed, kept in the cache' "$tmp/err"
 expect_out "11 names the ref" 'refs/heads/tenantd/status' "$tmp/err"
 expect_no_out "11 reason stated once" 'attempts: status not pushed after' "$tmp/err"
+# A lock is not a race: the remote did not move, so no round of retries.
+expect_no_out "11 not retried when nothing moved" 'not pushed after [0-9]+ attempts' "$tmp/err"
 eq "11 remote status branch unchanged" "$(status_tip)" "$st1"
 M=$(mirror)
 kept=$(git --git-dir "$M" rev-parse -q --verify refs/heads/tenantd/status)
@@ -736,6 +738,19 @@ expect_rc "14 unknown tenant" 1 "$bin" status --repo "$R" --cache-dir "$C" nobod
 # Unreachable with nothing cached: an error, not an empty table.
 expect_rc "14 status of nothing" 1 "$bin" status --repo "$d/none.git" --cache-dir "$d/empty-cache"
 expect_out "14 says nothing is cached" 'no status of .* in the cache' "$tmp/err"
+
+# ==== 15. a tenant file turned into a symbolic link is held, not pruned ====
+fresh t15
+"$bin" "${A[@]}" >/dev/null 2>&1
+n15=$(state_count)
+mkdir -p "$W/shared"
+wgit mv tenants/mwc-sequans.yaml shared/mwc-sequans.yaml
+ln -s ../shared/mwc-sequans.yaml "$W/tenants/mwc-sequans.yaml"
+commit_push "mwc-sequans through a link"
+expect_rc "15 link apply held" 1 "$bin" "${A[@]}" --allow-delete 6
+expect_out "15 held, says why" 'held +tenant mwc-sequans: tenants/mwc-sequans.yaml: is a symbolic link'
+eq "15 nothing deleted" "$(state_count)" "$n15"
+check "15 status kept" rgit cat-file -e tenantd/status:status/mwc-sequans.yaml
 
 echo "git: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -165,12 +165,24 @@ START_TEST(source_reads_manifests_from_the_tree)
   ck_assert(source_has_commit(s, c1));
   ck_assert_int_eq(source_read_manifests(s, head, &files, 1024), 0);
   /* platform.yaml, tenants/acme.yaml, tenants/beta.yml: no README, no
-   * notes.txt, nothing nested, no symbolic link. */
-  ck_assert_uint_eq(files.n, 3);
+   * notes.txt, nothing nested; the symbolic link is there with a problem
+   * (a tenant file that vanished would be pruned). */
+  ck_assert_uint_eq(files.n, 4);
   ck_assert_str_eq(files.v[0].path, "platform.yaml");
   ck_assert_str_eq(files.v[1].path, "tenants/acme.yaml");
   ck_assert_str_eq(files.v[2].path, "tenants/beta.yml");
   ck_assert_str_eq(files.v[1].data, "kind: Tenant\n");
+  ck_assert_ptr_null(files.v[1].problem);
+  ck_assert_str_eq(files.v[3].path, "tenants/link.yaml");
+  ck_assert_ptr_nonnull(strstr(files.v[3].problem, "symbolic link"));
+  {
+    struct manifest_repo *repo;
+
+    manifest_repo_load(&repo, &files, NULL);
+    ck_assert_uint_eq(diag_count_path(&repo->diags, "tenants/link.yaml"), 1);
+    ck_assert(!repo->tenants[2]->valid);
+    manifest_repo_free(repo);
+  }
   manifest_files_release(&files);
   /* An oversized blob is cut one byte past the limit, for the loader to
    * report. */
@@ -285,6 +297,17 @@ START_TEST(source_keeps_credentials_out_of_messages)
   ck_assert_ptr_null(strstr(td_error_last(), "s3cr3t"));
   ck_assert_ptr_null(strstr(td_error_last(), "env-pa55word"));
   ck_assert_ptr_nonnull(strstr(td_error_last(), "127.0.0.1"));
+  source_close(s);
+  /* A token as the user name is a secret too; an ssh user is not. */
+  o.url = "https://ghp_T0KEN1234@127.0.0.1:9/tenants.git";
+  ck_assert_int_eq(source_open(&s, &o), 0);
+  ck_assert_str_eq(source_url(s), "https://***@127.0.0.1:9/tenants.git");
+  ck_assert_int_eq(source_fetch(s), -1);
+  ck_assert_ptr_null(strstr(td_error_last(), "T0KEN"));
+  source_close(s);
+  o.url = "ssh://git@127.0.0.1:9/tenants.git";
+  ck_assert_int_eq(source_open(&s, &o), 0);
+  ck_assert_str_eq(source_url(s), "ssh://git@127.0.0.1:9/tenants.git");
   source_close(s);
   unsetenv("TENANTD_GIT_PASSWORD");
   /* Nor in the cache: no file name or config holds it. */
