@@ -921,6 +921,7 @@ int writeback_note(struct writeback *wb, const char *source,
 {
   struct note_lines nl = {0};
   char *old = writeback_note_read(wb, source);
+  char *lines = old ? td_strdup(old) : NULL; /* tokenised below */
   char *status_line = NULL, *text = NULL, *save = NULL;
   struct {
     char *p;
@@ -935,7 +936,7 @@ int writeback_note(struct writeback *wb, const char *source,
   int rc = 0;
 
   /* What earlier passes on this commit said, then this pass over it. */
-  for (char *line = old ? strtok_r(old, "\n", &save) : NULL; line;
+  for (char *line = lines ? strtok_r(lines, "\n", &save) : NULL; line;
        line = strtok_r(NULL, "\n", &save)) {
     if (strncmp(line, "tenantd: ", 9) == 0 || line[0] == '(')
       continue;
@@ -968,8 +969,6 @@ int writeback_note(struct writeback *wb, const char *source,
   fclose(f);
   text = m.p;
 
-  free(old);
-  old = writeback_note_read(wb, source);
   if (old && strcmp(old, text) == 0)
     goto out; /* says nothing new */
   if (git_oid_fromstr(&target, source) < 0) {
@@ -1000,6 +999,7 @@ out:
     free(nl.v[i]);
   free(nl.v);
   free(status_line);
+  free(lines);
   free(old);
   free(text);
   return rc;

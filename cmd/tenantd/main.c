@@ -218,6 +218,31 @@ static int set_option(const char *cmd, json_t *local, const char *arg)
   return 0;
 }
 
+/* The options every --repo command shares. */
+static void git_defaults(struct source_opts *src)
+{
+  *src = (struct source_opts)SOURCE_OPTS_INIT;
+  src->cache_dir = DEFAULT_CACHE_DIR;
+}
+
+static void git_option(struct source_opts *src, int opt, const char *arg)
+{
+  switch (opt) {
+  case OPT_REPO:
+    src->url = arg;
+    break;
+  case OPT_BRANCH:
+    src->branch = arg;
+    break;
+  case OPT_STATUS_BRANCH:
+    src->status_branch = arg;
+    break;
+  case OPT_CACHE_DIR:
+    src->cache_dir = arg;
+    break;
+  }
+}
+
 static int engine_parse(const char *cmd, int argc, char **argv,
                         struct engine_args *a, void (*help)(FILE *))
 {
@@ -253,23 +278,16 @@ static int engine_parse(const char *cmd, int argc, char **argv,
   a->concurrency = 8;
   a->health_timeout_ms = 60000;
   a->local = json_pack("{s:s}", "type", "local");
-  a->src = (struct source_opts)SOURCE_OPTS_INIT;
-  a->src.cache_dir = DEFAULT_CACHE_DIR;
+  git_defaults(&a->src);
   while ((c = next_opt(cmd, argc, argv, "+:h", opts, &err)) != -1) {
     if (err)
       return 1;
     switch (c) {
     case OPT_REPO:
-      a->src.url = optarg;
-      break;
     case OPT_BRANCH:
-      a->src.branch = optarg;
-      break;
     case OPT_STATUS_BRANCH:
-      a->src.status_branch = optarg;
-      break;
     case OPT_CACHE_DIR:
-      a->src.cache_dir = optarg;
+      git_option(&a->src, c, optarg);
       break;
     case OPT_ALL:
       a->all = true;
@@ -581,24 +599,17 @@ static int view_parse(const char *cmd, int argc, char **argv,
   };
   int c, err;
 
-  a->src = (struct source_opts)SOURCE_OPTS_INIT;
-  a->src.cache_dir = DEFAULT_CACHE_DIR;
+  git_defaults(&a->src);
   /* Options may follow the tenant: `tenantd log acme --limit 5`. */
   while ((c = next_opt(cmd, argc, argv, ":h", opts, &err)) != -1) {
     if (err)
       return 1;
     switch (c) {
     case OPT_REPO:
-      a->src.url = optarg;
-      break;
     case OPT_BRANCH:
-      a->src.branch = optarg;
-      break;
     case OPT_STATUS_BRANCH:
-      a->src.status_branch = optarg;
-      break;
     case OPT_CACHE_DIR:
-      a->src.cache_dir = optarg;
+      git_option(&a->src, c, optarg);
       break;
     case OPT_FORMAT:
       if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0)

@@ -743,9 +743,9 @@ expect_out "14 says nothing is cached" 'no status of .* in the cache' "$tmp/err"
 fresh t15
 "$bin" "${A[@]}" >/dev/null 2>&1
 n15=$(state_count)
-mkdir -p "$W/shared"
-wgit mv tenants/mwc-sequans.yaml shared/mwc-sequans.yaml
-ln -s ../shared/mwc-sequans.yaml "$W/tenants/mwc-sequans.yaml"
+mkdir -p "$W/common"
+wgit mv tenants/mwc-sequans.yaml common/mwc-sequans.yaml
+ln -s ../common/mwc-sequans.yaml "$W/tenants/mwc-sequans.yaml"
 commit_push "mwc-sequans through a link"
 expect_rc "15 link apply held" 1 "$bin" "${A[@]}" --allow-delete 6
 expect_out "15 held, says why" 'held +tenant mwc-sequans: tenants/mwc-sequans.yaml: is a symbolic link'
