@@ -28,7 +28,9 @@ void strset_seal(struct strset *s)
 
   if (s->sealed)
     return;
-  qsort(s->v, s->n, sizeof(*s->v), str_cmp);
+  /* qsort's base may not be NULL, even for no elements. */
+  if (s->n > 1)
+    qsort(s->v, s->n, sizeof(*s->v), str_cmp);
   for (size_t r = 0; r < s->n; r++) {
     if (w > 0 && strcmp(s->v[w - 1], s->v[r]) == 0)
       free(s->v[r]);

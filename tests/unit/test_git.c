@@ -39,6 +39,20 @@ START_TEST(strset_sorts_dedups_and_finds)
 }
 END_TEST
 
+/* A zeroed set (inside a calloc'd struct) seals without handing qsort a
+ * NULL base, which UBSan rejects. */
+START_TEST(strset_zeroed_seals_empty)
+{
+  struct strset z;
+
+  memset(&z, 0, sizeof(z));
+  strset_seal(&z);
+  ck_assert_uint_eq(z.n, 0);
+  ck_assert(!strset_has(&z, "acme"));
+  strset_release(&z);
+}
+END_TEST
+
 /* Context is added by formatting the last error into a new one. */
 START_TEST(error_context_keeps_the_cause)
 {
@@ -507,6 +521,7 @@ Suite *make_suite_git(void)
 
   tcase_set_timeout(tc, 30);
   tcase_add_test(tc, strset_sorts_dedups_and_finds);
+  tcase_add_test(tc, strset_zeroed_seals_empty);
   tcase_add_test(tc, error_context_keeps_the_cause);
   tcase_add_test(tc, source_reads_manifests_from_the_tree);
   tcase_add_test(tc, source_changes_name_the_tenants_touched);
