@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "error.h"
 #include "fsutil.h"
 
 char *fs_printf(const char *fmt, ...)
@@ -108,5 +109,51 @@ out:
     unlink(tmp);
   free(tmp);
   free(path);
+  return err;
+}
+
+int fs_read_capped(const char *path, size_t cap, char **out, size_t *len)
+{
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  size_t used = 0, alloc = 4096;
+  char *buf = NULL;
+  int err = 0;
+
+  *out = NULL;
+  *len = 0;
+  if (fd < 0) {
+    if (errno == ENOENT)
+      return 1;
+    return td_error("cannot open %s: %s", path, strerror(errno));
+  }
+  buf = td_malloc(alloc);
+  for (;;) {
+    ssize_t n;
+
+    if (used == alloc) {
+      if (used >= cap)
+        break;
+      alloc *= 2;
+      buf = td_realloc(buf, alloc);
+    }
+    n = read(fd, buf + used, (alloc < cap ? alloc : cap) - used);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      err = td_error("cannot read %s: %s", path, strerror(errno));
+      goto out;
+    }
+    if (n == 0)
+      break;
+    used += (size_t)n;
+    if (used >= cap)
+      break;
+  }
+  *out = buf;
+  *len = used;
+  buf = NULL;
+out:
+  free(buf);
+  close(fd);
   return err;
 }

@@ -24,6 +24,13 @@ int fs_mkdir_p(const char *dir, mode_t mode);
 int fs_write_atomic(const char *dir, const char *name, const char *data,
                     size_t len, mode_t mode);
 
+/*
+ * Reads at most `cap` bytes of `path` into a malloc'd buffer: 0 when read
+ * (a file longer than `cap` is cut at `cap`; the caller checks *len),
+ * 1 when it does not exist, -1 with td_error_last() otherwise.
+ */
+int fs_read_capped(const char *path, size_t cap, char **out, size_t *len);
+
 /* malloc'd printf; never NULL. */
 char *fs_printf(const char *fmt, ...) TD_PRINTF(1, 2);
 

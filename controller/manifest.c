@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "fsutil.h"
 #include "manifest_internal.h"
 
 const char *const td_rtype_names[TD_RT_COUNT] = {
@@ -91,53 +92,6 @@ void manifest_files_release(struct manifest_files *f)
   f->n = f->alloc = 0;
 }
 
-/* Reads at most `cap` bytes of `path`; 1 when absent, 0 when read. */
-static int read_capped(const char *path, size_t cap, char **out, size_t *len)
-{
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  size_t used = 0, alloc = 4096;
-  char *buf = NULL;
-  int err = 0;
-
-  *out = NULL;
-  *len = 0;
-  if (fd < 0) {
-    if (errno == ENOENT)
-      return 1;
-    return td_error("cannot open %s: %s", path, strerror(errno));
-  }
-  buf = td_malloc(alloc);
-  for (;;) {
-    ssize_t n;
-
-    if (used == alloc) {
-      if (used >= cap)
-        break;
-      alloc *= 2;
-      buf = td_realloc(buf, alloc);
-    }
-    n = read(fd, buf + used, (alloc < cap ? alloc : cap) - used);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      err = td_error("cannot read %s: %s", path, strerror(errno));
-      goto out;
-    }
-    if (n == 0)
-      break;
-    used += (size_t)n;
-    if (used >= cap)
-      break;
-  }
-  *out = buf;
-  *len = used;
-  buf = NULL;
-out:
-  free(buf);
-  close(fd);
-  return err;
-}
-
 static int add_from_disk(struct manifest_files *f, const char *dir,
                          const char *rel, size_t max_bytes, bool merge)
 {
@@ -148,7 +102,7 @@ static int add_from_disk(struct manifest_files *f, const char *dir,
 
   if ((size_t)snprintf(full, sizeof(full), "%s/%s", dir, rel) >= sizeof(full))
     return td_error("path too long: %s/%s", dir, rel);
-  err = read_capped(full, max_bytes + 1, &data, &len);
+  err = fs_read_capped(full, max_bytes + 1, &data, &len);
   if (err != 0)
     return err < 0 ? err : 0;
   if (merge && files_find(f, rel)) {
