@@ -16,14 +16,15 @@ BUILD      ?= build
 CC         ?= cc
 SANITIZE   ?=
 
-PKGS       := libgit2 yaml-0.1 libcurl jansson libuv
+PKGS       := libgit2 yaml-0.1 libcurl jansson libuv libcrypto
 TEST_PKGS  := check
 
 # Debian packages for building, the demo and the tests.
 DEB_PKGS   := gcc make pkg-config git libgit2-dev libyaml-dev \
               libcurl4-openssl-dev libjansson-dev libuv1-dev check \
               libhttp-parser-dev libpq-dev libssl-dev clang-format python3 \
-              clang libclang-rt-14-dev nginx-light fcgiwrap openssl
+              clang libclang-rt-14-dev nginx-light fcgiwrap openssl \
+              prometheus curl
 
 CFLAGS     ?= -O2 -g
 WARNINGS   := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 \
@@ -32,7 +33,7 @@ CPPFLAGS   += -Icontroller -Iproviders -I$(BUILD)/gen \
               -DTD_VERSION='"$(VERSION)"'
 ALL_CFLAGS  = -std=gnu11 $(WARNINGS) $(CFLAGS) -MMD -MP \
               $(shell pkg-config --cflags $(PKGS))
-LIBS        = $(shell pkg-config --libs $(PKGS)) -lm
+LIBS        = $(shell pkg-config --libs $(PKGS)) -lhttp_parser -lpthread -lm
 TEST_LIBS   = $(shell pkg-config --libs $(TEST_PKGS)) -lpthread
 
 ifeq ($(SANITIZE),1)
@@ -53,6 +54,7 @@ BIN        := $(BUILD)/tenantd
 TEST_BIN   := $(BUILD)/test-unit
 
 .PHONY: all deps test check check-unit check-cli check-scenario check-git check-schema \
+        check-daemon \
         demo bench fuzz \
         install uninstall format format-check clean
 
@@ -118,7 +120,7 @@ export ASAN_OPTIONS  := detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
 
 # Every suite against one build (BUILD, SANITIZE select which).
-check: check-unit check-cli check-scenario check-git
+check: check-unit check-cli check-scenario check-git check-daemon
 
 check-unit: $(TEST_BIN)
 	TD_FIXTURES=tests/fixtures $(if $(SANITIZE),CK_FORK=no) ./$(TEST_BIN)
@@ -132,6 +134,9 @@ check-scenario: $(BIN)
 check-git: $(BIN)
 	bash tests/git/run.sh ./$(BIN)
 	bash tests/git/http.sh ./$(BIN)
+
+check-daemon: $(BIN)
+	bash tests/daemon/run.sh ./$(BIN)
 
 check-schema: $(BIN)
 	bash tests/schema/check.sh ./$(BIN) tests/fixtures

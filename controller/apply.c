@@ -22,6 +22,7 @@ struct job {
   size_t ndependents;
   size_t waiting; /* prerequisites not finished yet */
   unsigned attempt;
+  bool begun; /* a provider call was made for it */
   uint64_t health_deadline;
   uv_timer_t timer; /* backoff and health polls */
   bool timer_live;
@@ -313,6 +314,7 @@ static void start(struct job *j)
     return;
   }
   j->state = APPLY_RUNNING;
+  j->begun = true;
   run->running++;
   if (j->stage == STAGE_REMOVE) {
     provider_remove(p, a->res, on_result, j);
@@ -345,6 +347,12 @@ static void pump(struct apply_run *run)
 
     run->ready_head = (run->ready_head + 1) % run->njobs;
     run->ready_len--;
+    if (!run->jobs[j].begun && run->opts.cancel &&
+        atomic_load(run->opts.cancel)) {
+      complete(&run->jobs[j], APPLY_SKIPPED,
+               td_strdup("not started: tenantd is shutting down"));
+      continue;
+    }
     start(&run->jobs[j]);
   }
 }

@@ -22,6 +22,7 @@
 
 #include "compat.h"
 
+#include <stdatomic.h>
 #include <uv.h>
 
 #include "plan.h"
@@ -43,12 +44,17 @@ struct apply_opts {
   void (*progress)(const struct plan_action *a, int state, const char *message,
                    size_t done, size_t total, void *arg);
   void *progress_arg;
+  /* Set (from any thread) to stop starting jobs: what has not begun ends
+   * as skipped; what has begun (a retry, a health wait, a replace's second
+   * half) runs to its end, so nothing is left half-done. */
+  const atomic_bool *cancel;
 };
 
 #define APPLY_OPTS_VERSION 1
-#define APPLY_OPTS_INIT                                                       \
-  {                                                                           \
-    APPLY_OPTS_VERSION, 8, 5, 100, 5000, 60000, 50, 1, NULL, NULL, NULL, NULL \
+#define APPLY_OPTS_INIT                                                        \
+  {                                                                            \
+    APPLY_OPTS_VERSION, 8, 5, 100, 5000, 60000, 50, 1, NULL, NULL, NULL, NULL, \
+        NULL                                                                   \
   }
 
 enum apply_state {

@@ -123,9 +123,17 @@ int gitpass_apply(struct source *src, const struct gitpass_opts *o,
 
   assert(o->version == GITPASS_OPTS_VERSION);
   memset(res, 0, sizeof(*res));
-  if (fetch(src, &fw) < 0) {
-    res->source_error = true;
-    fprintf(rec.err, "tenantd: source error: %s\n", fw.error);
+  memset(&fw, 0, sizeof(fw));
+  if (!o->no_fetch) {
+    uint64_t t0 = uv_hrtime();
+
+    rc = fetch(src, &fw);
+    res->fetch_seconds = (double)(uv_hrtime() - t0) / 1e9;
+    res->fetched = rc == 0;
+    if (rc < 0) {
+      res->source_error = true;
+      fprintf(rec.err, "tenantd: source error: %s\n", fw.error);
+    }
   }
   rc = source_head(src, res->source);
   if (rc < 0) {
@@ -137,6 +145,13 @@ int gitpass_apply(struct source *src, const struct gitpass_opts *o,
             "tenantd: holding the last good manifests (%.12s); nothing is "
             "deleted for want of them\n",
             res->source);
+  /* Nothing new and nothing asked for: a poll costs a fetch, no more. */
+  if (!o->all && !res->source_error && o->seen &&
+      strcmp(o->seen, res->source) == 0 && (!o->extra || o->extra->n == 0)) {
+    res->skipped = true;
+    rc = 0;
+    goto out;
+  }
   rc = writeback_open(&wb, src);
   if (rc == 0)
     rc = source_read_manifests(src, res->source, &files,
@@ -152,10 +167,13 @@ int gitpass_apply(struct source *src, const struct gitpass_opts *o,
   if (rc < 0)
     goto out;
   everyone = o->all || all_changed || res->source_error;
-  if (!everyone)
+  if (!everyone) {
     for (size_t i = 0; i < changed.n; i++)
       strset_add(&only, changed.v[i]);
-  sc.only = everyone ? NULL : &only;
+    for (size_t i = 0; o->extra && i < o->extra->n; i++)
+      strset_add(&only, o->extra->v[i]);
+  }
+  sc.only = everyone || o->no_retry ? NULL : &only;
   rc = writeback_summaries(wb, scan_one, &sc);
   if (rc < 0)
     goto out;
@@ -181,7 +199,7 @@ int gitpass_apply(struct source *src, const struct gitpass_opts *o,
     goto out;
   committed = rc == 1;
   res->status_commit[0] = '\0';
-  push = writeback_push_status(wb);
+  push = o->no_push ? 0 : writeback_push_status(wb);
   if (push < 0)
     snprintf(push_error, sizeof(push_error), "%s", td_error_last());
   /* Pushing may have replayed it on another writer's: its id now. */
@@ -195,18 +213,22 @@ int gitpass_apply(struct source *src, const struct gitpass_opts *o,
   if (rc < 0)
     goto out;
   rc = 0;
-  if (push == 0) {
+  if (push == 0 && !o->no_push) {
     push = writeback_push_notes(wb);
     if (push < 0)
       snprintf(push_error, sizeof(push_error), "%s", td_error_last());
   }
-  res->pushed = push == 0;
+  res->pushed = push == 0 && !o->no_push;
   if (push < 0)
     fprintf(rec.err,
             "tenantd: status not pushed, kept in the cache for the next "
             "run: %s\n",
             push_error);
 out:
+  if (o->report) {
+    *o->report = report;
+    memset(&report, 0, sizeof(report));
+  }
   reconcile_report_release(&report);
   writeback_close(wb);
   manifest_files_release(&files);

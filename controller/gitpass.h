@@ -34,6 +34,16 @@ struct gitpass_opts {
   long allow_delete;         /* the CLI's --allow-delete, or -1 */
   const char *ref;           /* plan: the ref to plan */
   const char *base;          /* plan: the ref it merges into, NULL: branch */
+  /* The daemon's knobs; zero for the CLI's behaviour. */
+  const struct strset *extra; /* reconcile these too (resync, retries) */
+  bool no_retry;              /* do not add every tenant not Ready */
+  bool no_fetch;              /* apply the last fetched tip */
+  bool no_push;               /* commit status, keep it in the mirror */
+  /* The tip the caller last completed a pass on: when the tip is still
+   * that and nothing is selected, the pass stops after the fetch. */
+  const char *seen;
+  /* When set, receives the pass's report instead of it being released. */
+  struct reconcile_report *report;
 };
 
 #define GITPASS_OPTS_VERSION 1
@@ -45,6 +55,9 @@ struct gitpass_result {
   bool source_error;                 /* the fetch failed */
   bool pushed;                       /* the remote has every status */
   size_t selected;                   /* tenants in the pass */
+  bool fetched;                      /* a fetch was made and succeeded */
+  double fetch_seconds;              /* how long the fetch took */
+  bool skipped;                      /* nothing new, nothing selected */
 };
 
 /* 0 when the pass ran (see the result), -1 with td_error_last() when it

@@ -9,6 +9,7 @@
 #include "error.h"
 #include "fsutil.h"
 #include "provider.h"
+#include "ratelimit/ratelimit.h"
 #include "reconcile.h"
 #include "status.h"
 
@@ -86,14 +87,31 @@ static int open_providers(struct pass *ps)
   {
     const char *type = json_string_value(json_object_get(cfg, "type"));
     const struct provider_ops *ops = type ? provider_find_type(type) : NULL;
+    json_t *limit = json_object_get(cfg, "rateLimit"), *own = NULL;
     char err[512] = "";
+    int rc;
 
     if (!ops)
       return td_error("provider instance '%s': unknown type '%s'", name,
                       type ? type : "(none)");
-    if (provider_open(&ps->inst[ps->ninst].p, ops, name, cfg, &ps->loop, err,
-                      sizeof(err)) < 0)
+    /* rateLimit is the controller's; the provider sees the rest. */
+    if (limit) {
+      own = json_copy(cfg);
+      json_object_del(own, "rateLimit");
+    }
+    rc = provider_open(&ps->inst[ps->ninst].p, ops, name, own ? own : cfg,
+                       &ps->loop, err, sizeof(err));
+    json_decref(own);
+    if (rc < 0)
       return td_error("provider instance '%s': %s", name, err);
+    if (limit) {
+      json_t *burst = json_object_get(limit, "burst");
+
+      ps->inst[ps->ninst].p =
+          ratelimit_wrap(ps->inst[ps->ninst].p,
+                         json_number_value(json_object_get(limit, "qps")),
+                         burst ? (unsigned)json_integer_value(burst) : 1);
+    }
     ps->inst[ps->ninst++].name = td_strdup(name);
   }
   return 0;
@@ -514,7 +532,7 @@ static void update_status(struct pass *ps, struct tenant *t,
   struct tenant_status *st;
   char now[32], msg[1024];
   char *before, *after;
-  size_t failed = 0, changed = 0, stalled = 0;
+  size_t failed = 0, changed = 0, stalled = 0, skipped = 0;
   const char *first_error = NULL, *first_error_id = NULL;
   bool take_source;
 
@@ -576,6 +594,8 @@ static void update_status(struct pass *ps, struct tenant *t,
     if (s == APPLY_FAILED || s == APPLY_SKIPPED) {
       if (s == APPLY_FAILED)
         failed++;
+      else
+        skipped++;
       if (!first_error) {
         first_error = apply_action_message(run, a);
         first_error_id = a->res->id;
@@ -644,14 +664,23 @@ static void update_status(struct pass *ps, struct tenant *t,
     out->result = RESULT_REFUSED;
     event(out, "refused: %s", refusal);
   } else {
-    snprintf(msg, sizeof(msg), "%zu resources, %zu failed", st->ninventory,
-             failed);
-    tenant_status_set(st, STATUS_READY, failed == 0 && stalled == 0,
-                      cond_reason(failed == 0, "Applied", "ApplyFailed"), msg,
-                      now);
+    /* Skipped without a failure: a shutdown stopped the pass midway. */
+    if (skipped && !failed)
+      snprintf(msg, sizeof(msg),
+               "%zu resources, %zu changes not started (interrupted)",
+               st->ninventory, skipped);
+    else
+      snprintf(msg, sizeof(msg), "%zu resources, %zu failed", st->ninventory,
+               failed);
+    tenant_status_set(st, STATUS_READY,
+                      failed == 0 && stalled == 0 && skipped == 0,
+                      failed    ? "ApplyFailed"
+                      : skipped ? "Interrupted"
+                                : "Applied",
+                      msg, now);
     st->last_error.message = first_error ? td_strdup(first_error) : NULL;
     st->last_error.resource = first_error_id ? td_strdup(first_error_id) : NULL;
-    out->result = failed               ? RESULT_FAILED
+    out->result = failed || skipped    ? RESULT_FAILED
                   : stalled            ? RESULT_STALLED
                   : t->plan->suspended ? RESULT_SUSPENDED
                                        : RESULT_READY;
@@ -861,6 +890,7 @@ int reconcile_once(const struct reconcile_opts *o,
     ao.health_timeout_ms = o->health_timeout_ms;
     ao.provider = find_instance;
     ao.provider_arg = &ps;
+    ao.cancel = o->cancel;
     if (o->progress) {
       ao.progress = on_progress;
       ao.progress_arg = o->out;

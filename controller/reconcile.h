@@ -23,6 +23,7 @@
 #include "compat.h"
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdio.h>
 
 #include "manifest.h"
@@ -55,12 +56,13 @@ struct reconcile_opts {
   unsigned max_attempts;
   uint64_t backoff_ms;
   uint64_t health_timeout_ms;
-  enum plan_format format; /* for plan output */
-  bool progress;           /* a line per finished resource (apply) */
-  bool print_diags;        /* manifest problems to `err` (text) */
-  bool plan_diags;         /* the problems of the pass's files, in the plan */
-  FILE *out;               /* plans, progress, summary */
-  FILE *err;               /* diagnostics */
+  enum plan_format format;   /* for plan output */
+  bool progress;             /* a line per finished resource (apply) */
+  bool print_diags;          /* manifest problems to `err` (text) */
+  bool plan_diags;           /* the problems of the pass's files, in the plan */
+  FILE *out;                 /* plans, progress, summary */
+  FILE *err;                 /* diagnostics */
+  const atomic_bool *cancel; /* stop starting changes (apply.h) */
 };
 
 #define RECONCILE_OPTS_VERSION 2

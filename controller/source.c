@@ -269,6 +269,16 @@ void source_close(struct source *s)
   git_libgit2_shutdown();
 }
 
+void source_library_hold(void)
+{
+  git_libgit2_init();
+}
+
+void source_library_release(void)
+{
+  git_libgit2_shutdown();
+}
+
 git_repository *source_repo(struct source *s)
 {
   return s->repo;

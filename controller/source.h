@@ -67,6 +67,15 @@ struct source_opts {
 
 struct source;
 
+/*
+ * libgit2 lives from the first source_open to the last source_close.  A
+ * process whose sources open and close on threads that come and go (the
+ * daemon's passes) holds it for its whole life instead, so no thread's
+ * libgit2 state outlives the library.
+ */
+void source_library_hold(void);
+void source_library_release(void);
+
 /* Opens (creating if needed) and locks the mirror for o->url. */
 int source_open(struct source **out, const struct source_opts *o);
 void source_close(struct source *s);

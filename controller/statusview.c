@@ -12,8 +12,8 @@ struct rows {
   char *text;       /* the status file of `only` */
 };
 
-static json_t *row(const char *tenant, const struct tenant_status *st,
-                   const char *error)
+json_t *statusview_row(const char *tenant, const struct tenant_status *st,
+                       const char *error)
 {
   const struct status_condition *ready;
   const char *message;
@@ -33,6 +33,43 @@ static json_t *row(const char *tenant, const struct tenant_status *st,
                    (json_int_t)st->ninventory);
 }
 
+json_t *statusview_detail(const struct tenant_status *st)
+{
+  json_t *o = statusview_row(st->tenant, st, NULL);
+  json_t *conds = json_object(), *inv = json_array(), *stalled = json_array();
+
+  for (int c = 0; c < STATUS_COND_COUNT; c++)
+    json_object_set_new(conds, status_cond_names[c],
+                        json_pack("{s:s, s:s?, s:s?, s:s?}", "status",
+                                  st->cond[c].status ? "True" : "False",
+                                  "reason", st->cond[c].reason, "message",
+                                  st->cond[c].message, "since",
+                                  st->cond[c].since));
+  for (size_t i = 0; i < st->ninventory; i++) {
+    const struct status_item *it = &st->inventory[i];
+
+    json_array_append_new(inv,
+                          json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", it->id,
+                                    "type", it->type, "provider", it->provider,
+                                    "name", it->name, "hash", it->hash));
+  }
+  for (size_t i = 0; i < st->nstalled; i++)
+    json_array_append_new(stalled,
+                          json_pack("{s:s, s:s?}", "id", st->stalled[i].id,
+                                    "field", st->stalled[i].field));
+  json_object_set_new(o, "conditions", conds);
+  json_object_set_new(o, "inventory", inv);
+  json_object_set_new(o, "stalledResources", stalled);
+  if (st->last_error.message)
+    json_object_set_new(
+        o, "lastError",
+        json_pack("{s:s, s:s?, s:s?, s:i, s:i}", "message",
+                  st->last_error.message, "resource", st->last_error.resource,
+                  "path", st->last_error.path, "line", (int)st->last_error.line,
+                  "column", (int)st->last_error.col));
+  return o;
+}
+
 static void collect(const char *tenant, const struct tenant_status *st,
                     const char *error, void *arg)
 {
@@ -40,7 +77,7 @@ static void collect(const char *tenant, const struct tenant_status *st,
 
   if (r->only && strcmp(r->only, tenant) != 0)
     return;
-  json_array_append_new(r->list, row(tenant, st, error));
+  json_array_append_new(r->list, statusview_row(tenant, st, error));
   if (r->only && st)
     r->text = tenant_status_format(st);
 }

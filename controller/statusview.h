@@ -12,6 +12,7 @@
 
 #include "compat.h"
 
+#include <jansson.h>
 #include <stdio.h>
 
 #include "writeback.h"
@@ -25,5 +26,15 @@ int statusview_table(struct writeback *wb, const char *tenant, bool json,
  * manifest commit, then its event lines.  `limit` 0 shows all. */
 int statusview_log(struct writeback *wb, const char *tenant, size_t limit,
                    bool json, FILE *out);
+
+/* One tenant's row of the JSON table (tenant, ready, reason, source,
+ * lastChange, message, sourceError, stalled, suspended, resources); `st`
+ * NULL gives an Unknown row with `error`. */
+json_t *statusview_row(const char *tenant, const struct tenant_status *st,
+                       const char *error);
+
+/* The row plus every condition, the inventory, stalled resources and the
+ * last error: GET /api/v1/tenants/<name>. */
+json_t *statusview_detail(const struct tenant_status *st);
 
 #endif

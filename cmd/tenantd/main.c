@@ -12,6 +12,8 @@
 #include <stdio.h>
 
 #include "compose.h"
+#include "config.h"
+#include "daemon.h"
 #include "error.h"
 #include "gitpass.h"
 #include "manifest.h"
@@ -169,6 +171,9 @@ enum {
   OPT_REF,
   OPT_BASE,
   OPT_LIMIT,
+  OPT_CONFIG,
+  OPT_LOG_FORMAT,
+  OPT_CHECK,
 };
 
 struct engine_args {
@@ -181,8 +186,48 @@ struct engine_args {
   long allow_delete;
   unsigned concurrency;
   uint64_t health_timeout_ms;
-  json_t *local; /* the local instance's config */
+  json_t *local;      /* the local instance's config */
+  struct config *cfg; /* --config: the source and provider instances */
 };
+
+/* Loads a config file, printing its problems: 0 or -1. */
+static int load_config(const char *path, struct config **out)
+{
+  struct diag_list dl = DIAG_LIST_INIT;
+  int rc = config_load(path, out, &dl);
+
+  diag_sort(&dl);
+  diag_print_text(&dl, stderr);
+  diag_list_release(&dl);
+  return rc;
+}
+
+/* The value of --config in argv, looked for before the other options so
+ * that they override what the file says. */
+static const char *find_config(int argc, char **argv)
+{
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--") == 0)
+      break;
+    if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+      return argv[i + 1];
+    if (strncmp(argv[i], "--config=", 9) == 0)
+      return argv[i] + 9;
+  }
+  return NULL;
+}
+
+/* Defaults from the config: source, status branch, cache, instances. */
+static void config_defaults(struct engine_args *a, const struct config *c)
+{
+  a->src.url = c->source.url;
+  a->src.branch = c->source.branch;
+  a->src.status_branch = c->status.branch;
+  a->src.cache_dir = c->cache_dir;
+  a->src.ssh_key = c->source.ssh_key;
+  a->concurrency = c->reconcile.concurrency;
+  a->health_timeout_ms = c->reconcile.health_timeout_ms;
+}
 
 static int parse_long(const char *cmd, const char *opt, const char *text,
                       long lo, long hi, long *out)
@@ -263,12 +308,14 @@ static int engine_parse(const char *cmd, int argc, char **argv,
       {"all", no_argument, NULL, OPT_ALL},
       {"ref", required_argument, NULL, OPT_REF},
       {"base", required_argument, NULL, OPT_BASE},
+      {"config", required_argument, NULL, OPT_CONFIG},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
   int c, err;
   long v;
-  bool dir_given = false;
+  bool dir_given = false, repo_given = false, local_given = false;
+  const char *config = find_config(argc, argv);
 
   a->dir = ".";
   a->state_dir = DEFAULT_STATE_DIR;
@@ -279,11 +326,21 @@ static int engine_parse(const char *cmd, int argc, char **argv,
   a->health_timeout_ms = 60000;
   a->local = json_pack("{s:s}", "type", "local");
   git_defaults(&a->src);
+  if (config) {
+    if (load_config(config, &a->cfg) < 0)
+      return 1;
+    config_defaults(a, a->cfg);
+  }
   while ((c = next_opt(cmd, argc, argv, "+:h", opts, &err)) != -1) {
     if (err)
       return 1;
     switch (c) {
+    case OPT_CONFIG:
+      break;
     case OPT_REPO:
+      repo_given = true;
+      git_option(&a->src, c, optarg);
+      break;
     case OPT_BRANCH:
     case OPT_STATUS_BRANCH:
     case OPT_CACHE_DIR:
@@ -300,6 +357,7 @@ static int engine_parse(const char *cmd, int argc, char **argv,
       break;
     case OPT_STATE_DIR:
       a->state_dir = optarg;
+      local_given = true;
       break;
     case OPT_STATUS_DIR:
       a->status_dir = optarg;
@@ -331,6 +389,7 @@ static int engine_parse(const char *cmd, int argc, char **argv,
     case OPT_SET:
       if (set_option(cmd, a->local, optarg))
         return 1;
+      local_given = true;
       break;
     case OPT_ONCE:
       a->once = true;
@@ -357,6 +416,15 @@ static int engine_parse(const char *cmd, int argc, char **argv,
   }
   if (optind < argc)
     return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+  if (a->cfg && local_given)
+    return usage_error(cmd, "%s",
+                       "--state-dir and --set are for the built-in local "
+                       "instance; with --config, set provider options in "
+                       "the config file");
+  /* A directory given with --config: its manifests, the config's
+   * providers. */
+  if (a->cfg && dir_given && !repo_given)
+    a->src.url = NULL;
   if (a->src.url && dir_given)
     return usage_error(cmd, "give a directory or --repo, not both ('%s')",
                        a->dir);
@@ -416,7 +484,8 @@ static int engine_run(struct engine_args *a, bool apply,
   struct reconcile_opts o;
   struct reconcile_report report;
   struct status_dir_store store;
-  json_t *providers = json_pack("{s:O}", "local", a->local);
+  json_t *providers = a->cfg ? json_incref(a->cfg->providers)
+                             : json_pack("{s:O}", "local", a->local);
   int rc;
 
   memset(res, 0, sizeof(*res));
@@ -447,7 +516,9 @@ static int engine_run(struct engine_args *a, bool apply,
   "  --branch B             its tracked branch (main)\n"                      \
   "  --status-branch S      where status is committed (tenantd/status)\n"     \
   "  --cache-dir C          the mirror of the repository (" DEFAULT_CACHE_DIR \
-  ")\n"
+  ")\n"                                                                       \
+  "  --config FILE          take the source, status branch, cache and\n"      \
+  "                         provider instances from a config file\n"
 
 static void plan_help(FILE *out)
 {
@@ -498,6 +569,7 @@ static int cmd_plan(int argc, char **argv)
   else
     rc = rc < 0 ? EXIT_OK : EXIT_FAIL;
   json_decref(a.local);
+  config_free(a.cfg);
   return rc;
 }
 
@@ -572,7 +644,89 @@ static int cmd_apply(int argc, char **argv)
     rc = rc < 0 ? EXIT_OK : EXIT_FAIL;
   }
   json_decref(a.local);
+  config_free(a.cfg);
   return rc;
+}
+
+/* ---- run ---- */
+
+static void run_help(FILE *out)
+{
+  fputs("Usage: tenantd run --config FILE [--log-format logfmt|json] "
+        "[--check]\n"
+        "\n"
+        "The controller: polls the manifest repository (and fetches at\n"
+        "once on a signed webhook), reconciles the tenants each new commit\n"
+        "touched, re-checks every tenant for drift each resync period,\n"
+        "retries failures with backoff, and commits status to the status\n"
+        "branch.  Serves /healthz, /readyz, /metrics, /api/v1/tenants,\n"
+        "POST /api/v1/reconcile and POST /hooks/{github,gitea,generic} on\n"
+        "http.listen (127.0.0.1:9400).  SIGTERM or SIGINT finish the pass\n"
+        "in flight and exit; SIGHUP reloads the config.\n"
+        "\n"
+        "Options:\n"
+        "  --config FILE          the controller config (see "
+        "deploy/config.example.yaml)\n"
+        "  --log-format F         logfmt (default) or json; overrides the "
+        "config\n"
+        "  --check                validate the config and exit\n"
+        "  -h, --help             show this help\n",
+        out);
+}
+
+static int cmd_run(int argc, char **argv)
+{
+  static const struct option opts[] = {
+      {"config", required_argument, NULL, OPT_CONFIG},
+      {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+      {"check", no_argument, NULL, OPT_CHECK},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
+  const char *config = NULL;
+  int c, err, log_format = -1;
+  bool check = false;
+
+  while ((c = next_opt("run", argc, argv, "+:h", opts, &err)) != -1) {
+    if (err)
+      return EXIT_FAIL;
+    switch (c) {
+    case OPT_CONFIG:
+      config = optarg;
+      break;
+    case OPT_LOG_FORMAT:
+      if (strcmp(optarg, "logfmt") == 0)
+        log_format = LOG_LOGFMT;
+      else if (strcmp(optarg, "json") == 0)
+        log_format = LOG_JSON;
+      else
+        return usage_error("run", "unknown log format '%s' (logfmt, json)",
+                           optarg);
+      break;
+    case OPT_CHECK:
+      check = true;
+      break;
+    case 'h':
+      run_help(stdout);
+      return EXIT_OK;
+    }
+  }
+  if (optind < argc)
+    return usage_error("run", "unexpected argument '%s'", argv[optind]);
+  if (!config)
+    return usage_error("run", "%s", "--config FILE is required");
+  if (check) {
+    struct config *cfg;
+
+    if (load_config(config, &cfg) < 0)
+      return EXIT_FAIL;
+    printf("%s: valid (%zu provider instance%s)\n", config,
+           json_object_size(cfg->providers),
+           json_object_size(cfg->providers) == 1 ? "" : "s");
+    config_free(cfg);
+    return EXIT_OK;
+  }
+  return daemon_run(config, log_format);
 }
 
 /* ---- status / log ---- */
@@ -582,6 +736,7 @@ struct view_args {
   bool json;
   long limit;
   const char *tenant;
+  struct config *cfg;
 };
 
 static int view_parse(const char *cmd, int argc, char **argv,
@@ -594,12 +749,23 @@ static int view_parse(const char *cmd, int argc, char **argv,
       {"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
       {"format", required_argument, NULL, OPT_FORMAT},
       {"limit", required_argument, NULL, OPT_LIMIT},
+      {"config", required_argument, NULL, OPT_CONFIG},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
+  const char *config = find_config(argc, argv);
   int c, err;
 
   git_defaults(&a->src);
+  if (config) {
+    if (load_config(config, &a->cfg) < 0)
+      return 1;
+    a->src.url = a->cfg->source.url;
+    a->src.branch = a->cfg->source.branch;
+    a->src.status_branch = a->cfg->status.branch;
+    a->src.cache_dir = a->cfg->cache_dir;
+    a->src.ssh_key = a->cfg->source.ssh_key;
+  }
   /* Options may follow the tenant: `tenantd log acme --limit 5`. */
   while ((c = next_opt(cmd, argc, argv, ":h", opts, &err)) != -1) {
     if (err)
@@ -620,6 +786,8 @@ static int view_parse(const char *cmd, int argc, char **argv,
       if (parse_long(cmd, "--limit", optarg, 0, 1000000, &a->limit) < 0)
         return 1;
       break;
+    case OPT_CONFIG:
+      break;
     case 'h':
       help(stdout);
       return -1;
@@ -630,7 +798,7 @@ static int view_parse(const char *cmd, int argc, char **argv,
   if (optind < argc)
     return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
   if (!a->src.url)
-    return usage_error(cmd, "%s", "--repo URL is required");
+    return usage_error(cmd, "%s", "--repo URL (or --config FILE) is required");
   return 0;
 }
 
@@ -692,9 +860,12 @@ static int cmd_status(int argc, char **argv)
   struct view_args a = {0};
   int rc = view_parse("status", argc, argv, &a, status_help);
 
-  if (rc != 0)
-    return rc < 0 ? EXIT_OK : EXIT_FAIL;
-  return view_run(&a, show_status);
+  if (rc == 0)
+    rc = view_run(&a, show_status);
+  else
+    rc = rc < 0 ? EXIT_OK : EXIT_FAIL;
+  config_free(a.cfg);
+  return rc;
 }
 
 static void log_help(FILE *out)
@@ -725,12 +896,15 @@ static int cmd_log(int argc, char **argv)
   int rc = view_parse("log", argc, argv, &a, log_help);
 
   if (rc != 0)
-    return rc < 0 ? EXIT_OK : EXIT_FAIL;
-  if (!a.tenant)
-    return usage_error("log", "%s",
-                       "which tenant? tenantd log --repo URL "
-                       "TENANT");
-  return view_run(&a, show_log);
+    rc = rc < 0 ? EXIT_OK : EXIT_FAIL;
+  else if (!a.tenant)
+    rc = usage_error("log", "%s",
+                     "which tenant? tenantd log --repo URL "
+                     "TENANT");
+  else
+    rc = view_run(&a, show_log);
+  config_free(a.cfg);
+  return rc;
 }
 
 static void graph_help(FILE *out)
@@ -825,6 +999,8 @@ static const struct command commands[] = {
     {"plan", "show what would change, field by field", cmd_plan, plan_help},
     {"apply", "apply the difference once (--once) and write status", cmd_apply,
      apply_help},
+    {"run", "the controller: poll, webhooks, resync, HTTP API", cmd_run,
+     run_help},
     {"status", "show each tenant's status from the status branch", cmd_status,
      status_help},
     {"log", "show what tenantd did to a tenant, newest first", cmd_log,

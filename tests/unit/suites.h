@@ -25,6 +25,8 @@ Suite *make_suite_plan(void);
 Suite *make_suite_local(void);
 Suite *make_suite_status(void);
 Suite *make_suite_git(void);
+Suite *make_suite_httpd(void);
+Suite *make_suite_config(void);
 
 /* The fixtures directory. */
 const char *test_fixtures_dir(void);

@@ -1,0 +1,366 @@
+/*
+ * The daemon's parts that need no server: the config file (defaults,
+ * every problem with its position, secrets only through the environment),
+ * the Prometheus exposition, logfmt/JSON lines, and the per-instance rate
+ * limit.
+ */
+#include "compat.h"
+
+#include <stdio.h>
+#include <uv.h>
+
+#include "config.h"
+#include "log.h"
+#include "metrics.h"
+#include "ratelimit/ratelimit.h"
+#include "suites.h"
+
+static struct config *parse_ok(const char *text)
+{
+  struct diag_list d = DIAG_LIST_INIT;
+  struct config *c = NULL;
+  int rc = config_parse("tenantd.yaml", text, strlen(text), &c, &d);
+
+  if (rc != 0)
+    diag_print_text(&d, stderr);
+  ck_assert_int_eq(rc, 0);
+  ck_assert_ptr_nonnull(c);
+  diag_list_release(&d);
+  return c;
+}
+
+/* Every problem, sorted, one per line. */
+static char *parse_bad(const char *text)
+{
+  struct diag_list d = DIAG_LIST_INIT;
+  struct config *c = NULL;
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+
+  ck_assert_int_eq(config_parse("tenantd.yaml", text, strlen(text), &c, &d),
+                   -1);
+  ck_assert_ptr_null(c);
+  diag_sort(&d);
+  diag_print_text(&d, f);
+  fclose(f);
+  diag_list_release(&d);
+  return buf;
+}
+
+static const char minimal[] = "source: {url: file:///srv/t.git}\n"
+                              "providers:\n"
+                              "  local: {type: local, stateDir: /tmp/x}\n";
+
+START_TEST(config_defaults_fill_what_is_not_said)
+{
+  struct config *c = parse_ok(minimal);
+
+  ck_assert_str_eq(c->source.url, "file:///srv/t.git");
+  ck_assert_str_eq(c->source.branch, "main");
+  ck_assert_uint_eq(c->source.interval_ms, 30000);
+  ck_assert_str_eq(c->status.branch, "tenantd/status");
+  ck_assert(c->status.push);
+  ck_assert_uint_eq(c->reconcile.resync_ms, 300000);
+  ck_assert_uint_eq(c->reconcile.concurrency, 8);
+  ck_assert_uint_eq(c->reconcile.backoff_base_ms, 5000);
+  ck_assert_uint_eq(c->reconcile.backoff_max_ms, 300000);
+  ck_assert_str_eq(c->http.host, "127.0.0.1");
+  ck_assert_int_eq(c->http.port, 9400);
+  ck_assert_ptr_null(c->http.webhook_secret);
+  ck_assert_int_eq(c->log_format, LOG_LOGFMT);
+  ck_assert_str_eq(json_string_value(json_object_get(
+                       json_object_get(c->providers, "local"), "stateDir")),
+                   "/tmp/x");
+  config_free(c);
+}
+END_TEST
+
+START_TEST(config_reads_every_section)
+{
+  struct config *c;
+
+  setenv("TD_TEST_HOOK_SECRET", "s3cret", 1);
+  setenv("TD_TEST_API_TOKEN", "t0ken", 1);
+  c = parse_ok("source:   {url: file:///srv/t.git, branch: prod, interval: "
+               "2s, sshKey: /k}\n"
+               "cacheDir: /var/cache/t\n"
+               "status:   {branch: st, push: false}\n"
+               "reconcile: {resync: 1m, concurrency: 32, batch: 10,\n"
+               "            backoff: {base: 1s, max: 10s}, shutdownTimeout: "
+               "5s}\n"
+               "http: {listen: '[::1]:0', webhookSecretEnv: "
+               "TD_TEST_HOOK_SECRET,\n"
+               "       apiTokenEnv: TD_TEST_API_TOKEN}\n"
+               "log: {format: json}\n"
+               "providers:\n"
+               "  edge: {type: local, stateDir: /s, rateLimit: {qps: 2.5, "
+               "burst: 3}}\n");
+  ck_assert_str_eq(c->source.branch, "prod");
+  ck_assert_uint_eq(c->source.interval_ms, 2000);
+  ck_assert_str_eq(c->source.ssh_key, "/k");
+  ck_assert_str_eq(c->cache_dir, "/var/cache/t");
+  ck_assert_str_eq(c->status.branch, "st");
+  ck_assert(!c->status.push);
+  ck_assert_uint_eq(c->reconcile.resync_ms, 60000);
+  ck_assert_uint_eq(c->reconcile.concurrency, 32);
+  ck_assert_uint_eq(c->reconcile.batch, 10);
+  ck_assert_uint_eq(c->reconcile.backoff_base_ms, 1000);
+  ck_assert_uint_eq(c->reconcile.backoff_max_ms, 10000);
+  ck_assert_uint_eq(c->reconcile.shutdown_timeout_ms, 5000);
+  ck_assert_str_eq(c->http.host, "::1");
+  ck_assert_int_eq(c->http.port, 0);
+  ck_assert_str_eq(c->http.webhook_secret, "s3cret");
+  ck_assert_str_eq(c->http.api_token, "t0ken");
+  ck_assert_int_eq(c->log_format, LOG_JSON);
+  ck_assert(
+      json_number_value(json_object_get(
+          json_object_get(json_object_get(c->providers, "edge"), "rateLimit"),
+          "qps")) == 2.5);
+  config_free(c);
+  unsetenv("TD_TEST_HOOK_SECRET");
+  unsetenv("TD_TEST_API_TOKEN");
+}
+END_TEST
+
+/* Every problem at once, each where it is, none of them a secret. */
+START_TEST(config_reports_every_problem_with_its_position)
+{
+  char *out;
+
+  setenv("TD_TEST_HOOK_SECRET", "do-not-print-me", 1);
+  unsetenv("TD_TEST_UNSET");
+  out = parse_bad("source:\n"
+                  "  url: file:///srv/t.git\n"
+                  "  intervall: 30s\n"
+                  "reconcile: {resync: soon, concurrency: 0}\n"
+                  "http: {listen: localhost, apiTokenEnv: TD_TEST_UNSET,\n"
+                  "       webhookSecretEnv: TD_TEST_HOOK_SECRET}\n"
+                  "log: {format: xml}\n"
+                  "providers:\n"
+                  "  a: {type: cloud9}\n"
+                  "  b: {stateDir: /x}\n"
+                  "  c: {type: local, rateLimit: {qps: 0, burst: 0}}\n");
+  ck_assert_ptr_nonnull(strstr(out, "tenantd.yaml:3:3: error: unknown key "
+                                    "'intervall' in source"));
+  ck_assert_ptr_nonnull(strstr(out, "tenantd.yaml:4:21: error: 'resync' must "
+                                    "be a duration"));
+  ck_assert_ptr_nonnull(strstr(out, "tenantd.yaml:4:40: error: 'concurrency' "
+                                    "must be an integer from 1 to 4096"));
+  ck_assert_ptr_nonnull(strstr(out, "tenantd.yaml:5:16: error: 'listen' must "
+                                    "be host:port"));
+  ck_assert_ptr_nonnull(strstr(out, "tenantd.yaml:5:40: error: 'apiTokenEnv': "
+                                    "environment variable TD_TEST_UNSET is "
+                                    "not set"));
+  ck_assert_ptr_nonnull(strstr(out, "tenantd.yaml:7:15: error: 'format' must "
+                                    "be logfmt or json"));
+  ck_assert_ptr_nonnull(strstr(out, "tenantd.yaml:9:13: error: providers.a: "
+                                    "unknown provider type 'cloud9'"));
+  ck_assert_ptr_nonnull(
+      strstr(out, "tenantd.yaml:10:6: error: providers.b has no 'type'"));
+  ck_assert_ptr_nonnull(strstr(out, "tenantd.yaml:11:37: error: "
+                                    "providers.c.rateLimit.qps must be"));
+  ck_assert_ptr_nonnull(strstr(out, "tenantd.yaml:11:47: error: "
+                                    "providers.c.rateLimit.burst must be"));
+  ck_assert_ptr_null(strstr(out, "do-not-print-me"));
+  free(out);
+  unsetenv("TD_TEST_HOOK_SECRET");
+}
+END_TEST
+
+START_TEST(config_needs_a_source_and_a_provider)
+{
+  char *out = parse_bad("cacheDir: /c\n");
+
+  ck_assert_ptr_nonnull(strstr(out, "source.url is required"));
+  ck_assert_ptr_nonnull(strstr(out, "'providers' must name at least one"));
+  free(out);
+  out = parse_bad("");
+  ck_assert_ptr_nonnull(strstr(out, "the config is empty"));
+  free(out);
+  out = parse_bad("source: [a, b]\n");
+  ck_assert_ptr_nonnull(
+      strstr(out, "tenantd.yaml:1:9: error: 'source' must be a mapping"));
+  free(out);
+}
+END_TEST
+
+START_TEST(config_load_names_a_missing_file)
+{
+  struct diag_list d = DIAG_LIST_INIT;
+  struct config *c;
+
+  ck_assert_int_eq(config_load("/nonexistent/tenantd.yaml", &c, &d), -1);
+  ck_assert_uint_eq(d.n, 1);
+  ck_assert_str_eq(d.v[0].path, "/nonexistent/tenantd.yaml");
+  ck_assert_ptr_nonnull(strstr(d.v[0].msg, "no such file"));
+  diag_list_release(&d);
+}
+END_TEST
+
+/* ---- metrics ---- */
+
+START_TEST(metrics_render_prometheus_text)
+{
+  static const double b[] = {0.1, 1};
+  struct metrics *m = metrics_new();
+  struct metric *r = metrics_add(m, METRIC_COUNTER, "t_reconciles_total",
+                                 "Reconciles.", "result", NULL, 0);
+  struct metric *h =
+      metrics_add(m, METRIC_HISTOGRAM, "t_seconds", "Durations.", NULL, b, 2);
+  struct metric *g =
+      metrics_add(m, METRIC_GAUGE, "t_things", "Things.", "type", NULL, 0);
+  char *text;
+
+  metric_add(r, "ready", 2);
+  metric_add(r, "failed", 1);
+  metric_add(r, "ready", 1);
+  metric_observe(h, NULL, 0.05);
+  metric_observe(h, NULL, 0.5);
+  metric_observe(h, NULL, 7);
+  metric_set(g, "say \"hi\"\\", 4);
+  text = metrics_render(m);
+  ck_assert_str_eq(text, "# HELP t_reconciles_total Reconciles.\n"
+                         "# TYPE t_reconciles_total counter\n"
+                         "t_reconciles_total{result=\"ready\"} 3\n"
+                         "t_reconciles_total{result=\"failed\"} 1\n"
+                         "# HELP t_seconds Durations.\n"
+                         "# TYPE t_seconds histogram\n"
+                         "t_seconds_bucket{le=\"0.1\"} 1\n"
+                         "t_seconds_bucket{le=\"1\"} 2\n"
+                         "t_seconds_bucket{le=\"+Inf\"} 3\n"
+                         "t_seconds_sum 7.5499999999999998\n"
+                         "t_seconds_count 3\n"
+                         "# HELP t_things Things.\n"
+                         "# TYPE t_things gauge\n"
+                         "t_things{type=\"say \\\"hi\\\"\\\\\"} 4\n");
+  ck_assert(metric_get(r, "ready") == 3);
+  metric_clear(g);
+  ck_assert(metric_get(g, "say \"hi\"\\") == 0);
+  free(text);
+  metrics_free(m);
+}
+END_TEST
+
+/* ---- log lines ---- */
+
+START_TEST(log_lines_quote_what_needs_it)
+{
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+
+  log_setup(LOG_LOGFMT, f);
+  log_event(LOG_INFO, "pass done", "tenant", "acme", "error", "a \"b\"\nc=d",
+            "skipped", NULL, "n", "3", NULL);
+  log_event(LOG_DEBUG, "not shown", NULL);
+  log_setup(LOG_JSON, f);
+  log_event(LOG_WARN, "x", "k", "line\n\"q\"", NULL);
+  fclose(f);
+  log_setup(LOG_LOGFMT, NULL);
+  ck_assert_ptr_nonnull(strstr(buf, " level=info msg=\"pass done\" "
+                                    "tenant=acme error=\"a \\\"b\\\"\\nc=d\" "
+                                    "n=3\n"));
+  ck_assert_ptr_null(strstr(buf, "not shown"));
+  ck_assert_ptr_null(strstr(buf, "skipped"));
+  ck_assert_ptr_nonnull(strstr(buf, ",\"level\":\"warn\",\"msg\":\"x\","
+                                    "\"k\":\"line\\n\\\"q\\\"\"}\n"));
+  ck_assert_ptr_eq(memchr(buf, '{', len), strstr(buf, "{\"ts\":\""));
+  free(buf);
+}
+END_TEST
+
+/* ---- the rate limit ---- */
+
+struct counter_provider {
+  struct provider base;
+  unsigned calls;
+  unsigned order[8];
+};
+
+static struct counter_provider counter;
+
+static void cp_read(struct provider *p, const struct resource *r,
+                    provider_cb cb, void *arg)
+{
+  struct provider_result res = {PROVIDER_OK, NULL, NULL};
+
+  counter.order[counter.calls++ % 8] = (unsigned)(uintptr_t)r;
+  cb(p, &res, arg);
+}
+
+static void cp_close(struct provider *p, provider_close_cb cb, void *arg)
+{
+  cb(p, arg);
+}
+
+static const struct provider_ops counter_ops = {
+    .version = PROVIDER_OPS_VERSION,
+    .type = "counter",
+    .read = cp_read,
+    .close = cp_close,
+};
+
+static void count_done(struct provider *p, const struct provider_result *res,
+                       void *arg)
+{
+  (void)p;
+  (void)res;
+  ++*(unsigned *)arg;
+}
+
+static void closed(struct provider *p, void *arg)
+{
+  (void)p;
+  *(bool *)arg = true;
+}
+
+/* A burst goes at once; the rest waits its turn, in order, and no faster
+ * than the rate allows. */
+START_TEST(ratelimit_spaces_calls_in_order)
+{
+  uv_loop_t loop;
+  struct provider *p;
+  unsigned done = 0;
+  bool is_closed = false;
+  uint64_t t0;
+
+  uv_loop_init(&loop);
+  memset(&counter, 0, sizeof(counter));
+  counter.base.ops = &counter_ops;
+  counter.base.instance = "rl-test";
+  counter.base.loop = &loop;
+  p = ratelimit_wrap(&counter.base, 20, 2);
+  t0 = uv_hrtime();
+  for (uintptr_t i = 1; i <= 5; i++)
+    provider_read(p, (const struct resource *)i, count_done, &done);
+  ck_assert_uint_eq(counter.calls, 2); /* the burst, synchronously */
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ck_assert_uint_eq(done, 5);
+  for (unsigned i = 0; i < 5; i++)
+    ck_assert_uint_eq(counter.order[i], i + 1);
+  /* Three calls past the burst at 20/s: at least 150 ms. */
+  ck_assert_uint_ge(uv_hrtime() - t0, 140 * 1000000ULL);
+  provider_close(p, closed, &is_closed);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ck_assert(is_closed);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
+Suite *make_suite_config(void)
+{
+  Suite *s = suite_create("config");
+  TCase *tc = tcase_create("core");
+
+  tcase_add_test(tc, config_defaults_fill_what_is_not_said);
+  tcase_add_test(tc, config_reads_every_section);
+  tcase_add_test(tc, config_reports_every_problem_with_its_position);
+  tcase_add_test(tc, config_needs_a_source_and_a_provider);
+  tcase_add_test(tc, config_load_names_a_missing_file);
+  tcase_add_test(tc, metrics_render_prometheus_text);
+  tcase_add_test(tc, log_lines_quote_what_needs_it);
+  tcase_add_test(tc, ratelimit_spaces_calls_in_order);
+  suite_add_tcase(s, tc);
+  return s;
+}
