@@ -24,8 +24,6 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-pass=0
-fail=0
 py=/usr/bin/python3
 [ -x "$py" ] || py=$(command -v python3 || true)
 
@@ -38,13 +36,10 @@ for tool in fcgiwrap nginx openssl curl; do
 done
 [ -x "$backend" ] || { echo "git-http: no $backend"; exit 1; }
 
-# Hermetic git: no system or user configuration, a fixed identity, no
-# proxy between libgit2 (or curl) and the local server.
-export HOME=$tmp XDG_CONFIG_HOME=$tmp/.config GIT_CONFIG_NOSYSTEM=1
-export GIT_AUTHOR_NAME=Tester GIT_AUTHOR_EMAIL=tester@example.com
-export GIT_COMMITTER_NAME=Tester GIT_COMMITTER_EMAIL=tester@example.com
-export GIT_TERMINAL_PROMPT=0
-unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE
+# Hermetic git (tests/lib.sh), and no proxy between libgit2 (or curl) and
+# the local server.
+# shellcheck source=../lib.sh
+. "$root/tests/lib.sh"
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
 unset TENANTD_GIT_USERNAME TENANTD_GIT_PASSWORD
 
@@ -52,12 +47,7 @@ user=tenantd
 pw=s3cr3t-t0ken-42
 wrong=wr0ng-pa55-99
 
-ok() { pass=$((pass + 1)); }
-bad() {
-  fail=$((fail + 1))
-  echo "FAIL $*"
-}
-# expect_rc NAME WANT CMD...: stdout in $tmp/out, stderr in $tmp/err (both
+# lib.sh's expect_rc, bounded, and with stdout and stderr (both
 # also kept in $tmp/all, every run's output, searched for secrets at the end).
 # Every run is bounded: tenantd must never wait for ever on the server.
 expect_rc() {
@@ -72,37 +62,12 @@ expect_rc() {
     sed 's/^/    err: /' "$tmp/err" | tail -8
   fi
 }
-# expect_out NAME REGEX [FILE]: FILE ($tmp/out by default) matches REGEX.
-expect_out() {
-  local f=${3:-$tmp/out}
-  if grep -qE -- "$2" "$f"; then ok; else
-    bad "$1: $(basename "$f") does not match: $2"
-    sed 's/^/    /' "$f" | tail -12
-  fi
-}
-expect_no_out() {
-  local f=${3:-$tmp/out}
-  if grep -qE -- "$2" "$f"; then
-    bad "$1: $(basename "$f") matches: $2"
-    grep -E -- "$2" "$f" | sed 's/^/    /' | head -5
-  else ok; fi
-}
 # expect_no_str NAME STRING FILE: FILE does not hold STRING (fixed string).
 expect_no_str() {
   if grep -qF -- "$2" "$3"; then
     bad "$1: $(basename "$3") holds the secret"
     grep -F -- "$2" "$3" | sed 's/^/    /' | head -5
   else ok; fi
-}
-check() { # NAME CMD...
-  local name=$1
-  shift
-  if "$@" >/dev/null 2>&1; then ok; else bad "$name"; fi
-}
-eq() { # NAME GOT WANT
-  if [ "$2" = "$3" ]; then ok; else
-    bad "$1: got '$2', want '$3'"
-  fi
 }
 
 # ---- the server ----
@@ -450,5 +415,4 @@ if grep -rlaF -e "$pw" -e "$wrong" "$C" >"$tmp/leaks" 2>/dev/null; then
   sed "s|^$tmp/|    |" "$tmp/leaks" | head -5
 else ok; fi
 
-echo "git-http: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary git-http

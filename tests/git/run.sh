@@ -13,60 +13,10 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 example=$root/deploy/examples/tenants-repo
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
 py=/usr/bin/python3
 [ -x "$py" ] || py=$(command -v python3 || true)
-
-# Hermetic git: no system or user configuration, a fixed identity.
-export HOME=$tmp XDG_CONFIG_HOME=$tmp/.config GIT_CONFIG_NOSYSTEM=1
-export GIT_AUTHOR_NAME=Tester GIT_AUTHOR_EMAIL=tester@example.com
-export GIT_COMMITTER_NAME=Tester GIT_COMMITTER_EMAIL=tester@example.com
-export GIT_TERMINAL_PROMPT=0
-unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE
-
-ok() { pass=$((pass + 1)); }
-bad() {
-  fail=$((fail + 1))
-  echo "FAIL $*"
-}
-# expect_rc NAME WANT CMD...: stdout in $tmp/out, stderr in $tmp/err.
-expect_rc() {
-  local name=$1 want=$2
-  shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local rc=$?
-  if [ "$rc" -eq "$want" ]; then ok; else
-    bad "$name: exit $rc, want $want"
-    sed 's/^/    out: /' "$tmp/out" | tail -8
-    sed 's/^/    err: /' "$tmp/err" | tail -8
-  fi
-}
-# expect_out NAME REGEX [FILE]: FILE ($tmp/out by default) matches REGEX.
-expect_out() {
-  local f=${3:-$tmp/out}
-  if grep -qE -- "$2" "$f"; then ok; else
-    bad "$1: $(basename "$f") does not match: $2"
-    sed 's/^/    /' "$f" | tail -12
-  fi
-}
-expect_no_out() {
-  local f=${3:-$tmp/out}
-  if grep -qE -- "$2" "$f"; then
-    bad "$1: $(basename "$f") matches: $2"
-    grep -E -- "$2" "$f" | sed 's/^/    /' | head -5
-  else ok; fi
-}
-check() { # NAME CMD...
-  local name=$1
-  shift
-  if "$@" >/dev/null 2>&1; then ok; else bad "$name"; fi
-}
-eq() { # NAME GOT WANT
-  if [ "$2" = "$3" ]; then ok; else
-    bad "$1: got '$2', want '$3'"
-  fi
-}
+# shellcheck source=../lib.sh
+. "$root/tests/lib.sh"
 
 # ---- the world of one block ----
 # fresh NAME: $d holds remote.git (the bare remote, tracked branch main),
@@ -752,5 +702,4 @@ expect_out "15 held, says why" 'held +tenant mwc-sequans: tenants/mwc-sequans.ya
 eq "15 nothing deleted" "$(state_count)" "$n15"
 check "15 status kept" rgit cat-file -e tenantd/status:status/mwc-sequans.yaml
 
-echo "git: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary git
