@@ -22,7 +22,8 @@ struct job {
   size_t ndependents;
   size_t waiting; /* prerequisites not finished yet */
   unsigned attempt;
-  bool begun; /* a provider call was made for it */
+  bool begun;     /* a provider call was made for it */
+  bool cancelled; /* skipped because the run was cancelled */
   uint64_t health_deadline;
   uv_timer_t timer; /* backoff and health polls */
   bool timer_live;
@@ -349,6 +350,7 @@ static void pump(struct apply_run *run)
     run->ready_len--;
     if (!run->jobs[j].begun && run->opts.cancel &&
         atomic_load(run->opts.cancel)) {
+      run->jobs[j].cancelled = true;
       complete(&run->jobs[j], APPLY_SKIPPED,
                td_strdup("not started: tenantd is shutting down"));
       continue;
@@ -591,4 +593,12 @@ bool apply_action_written(const struct apply_run *run,
   const struct job *j = job_of(run, a);
 
   return j && j->written;
+}
+
+bool apply_action_cancelled(const struct apply_run *run,
+                            const struct plan_action *a)
+{
+  const struct job *j = job_of(run, a);
+
+  return j && j->cancelled;
 }

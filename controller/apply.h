@@ -86,6 +86,10 @@ const char *apply_action_message(const struct apply_run *run,
  * job then failed its health gate. */
 bool apply_action_written(const struct apply_run *run,
                           const struct plan_action *a);
+/* Whether it was skipped because the run was cancelled (not because
+ * something it waits for failed or is held). */
+bool apply_action_cancelled(const struct apply_run *run,
+                            const struct plan_action *a);
 /* What the provider returned last (resolved spec applied); borrowed. */
 const json_t *apply_action_observed(const struct apply_run *run,
                                     const struct plan_action *a);

@@ -2,6 +2,8 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/socket.h>
+#include <uv.h>
 
 #include "config.h"
 #include "error.h"
@@ -52,8 +54,12 @@ static void set_str(struct cx *x, const char *key, const struct ynode *n,
   *out = td_strdup(n->u.scalar.s);
 }
 
-static void set_duration(struct cx *x, const char *key, const struct ynode *n,
-                         uint64_t *out)
+/* Durations past this are mistakes, and would overflow the jitter. */
+#define DURATION_MAX_MS (30LL * 24 * 3600 * 1000)
+
+static void set_duration_min(struct cx *x, const char *key,
+                             const struct ynode *n, int64_t min_ms,
+                             uint64_t *out)
 {
   int64_t ms;
 
@@ -61,7 +67,18 @@ static void set_duration(struct cx *x, const char *key, const struct ynode *n,
     problem(x, n, "'%s' must be a duration like 30s, 5m or 1h30m", key);
     return;
   }
+  if (ms < min_ms || ms > DURATION_MAX_MS) {
+    problem(x, n, "'%s' must be from %lldms to 30 days", key,
+            (long long)min_ms);
+    return;
+  }
   *out = (uint64_t)ms;
+}
+
+static void set_duration(struct cx *x, const char *key, const struct ynode *n,
+                         uint64_t *out)
+{
+  set_duration_min(x, key, n, 1, out);
 }
 
 static void set_uint(struct cx *x, const char *key, const struct ynode *n,
@@ -150,7 +167,7 @@ static void source_pair(struct cx *x, const char *key, const struct ynode *v)
   else if (strcmp(key, "branch") == 0)
     set_str(x, key, v, &x->c->source.branch);
   else if (strcmp(key, "interval") == 0)
-    set_duration(x, key, v, &x->c->source.interval_ms);
+    set_duration_min(x, key, v, 1000, &x->c->source.interval_ms);
   else if (strcmp(key, "sshKey") == 0)
     set_str(x, key, v, &x->c->source.ssh_key);
 }
@@ -166,7 +183,7 @@ static void status_pair(struct cx *x, const char *key, const struct ynode *v)
 static void backoff_pair(struct cx *x, const char *key, const struct ynode *v)
 {
   if (strcmp(key, "base") == 0)
-    set_duration(x, key, v, &x->c->reconcile.backoff_base_ms);
+    set_duration_min(x, key, v, 100, &x->c->reconcile.backoff_base_ms);
   else if (strcmp(key, "max") == 0)
     set_duration(x, key, v, &x->c->reconcile.backoff_max_ms);
 }
@@ -176,7 +193,7 @@ static void reconcile_pair(struct cx *x, const char *key, const struct ynode *v)
   static const char *const backoff_keys[] = {"base", "max", NULL};
 
   if (strcmp(key, "resync") == 0)
-    set_duration(x, key, v, &x->c->reconcile.resync_ms);
+    set_duration_min(x, key, v, 1000, &x->c->reconcile.resync_ms);
   else if (strcmp(key, "concurrency") == 0)
     set_uint(x, key, v, 1, 4096, &x->c->reconcile.concurrency);
   else if (strcmp(key, "batch") == 0)
@@ -189,12 +206,15 @@ static void reconcile_pair(struct cx *x, const char *key, const struct ynode *v)
     set_duration(x, key, v, &x->c->reconcile.health_timeout_ms);
 }
 
-/* "127.0.0.1:9400", "[::1]:9400", ":9400" (loopback). */
+/* "127.0.0.1:9400", "[::1]:9400", ":9400" (loopback); an IP address,
+ * since the server binds exactly what it is given. */
 static void set_listen(struct cx *x, const struct ynode *v)
 {
   const char *s, *colon;
-  char *end;
-  long port;
+  char host[64], addr[16];
+  size_t hlen;
+  long port = 0;
+  bool ok;
 
   if (!is_str(v)) {
     problem(x, v, "'listen' must be host:port, like 127.0.0.1:9400");
@@ -202,19 +222,33 @@ static void set_listen(struct cx *x, const struct ynode *v)
   }
   s = v->u.scalar.s;
   colon = strrchr(s, ':');
-  port = colon ? strtol(colon + 1, &end, 10) : -1;
-  if (!colon || !colon[1] || *end || port < 0 || port > 65535) {
-    problem(x, v, "'listen' must be host:port, like 127.0.0.1:9400, not '%s'",
+  ok = colon && colon[1] &&
+       strspn(colon + 1, "0123456789") == strlen(colon + 1) &&
+       strlen(colon + 1) <= 5;
+  if (ok)
+    port = strtol(colon + 1, NULL, 10);
+  if (ok && colon == s) {
+    snprintf(host, sizeof(host), "127.0.0.1");
+  } else if (ok) {
+    bool bracket = s[0] == '[' && colon[-1] == ']';
+
+    hlen = (size_t)(colon - s) - (bracket ? 2 : 0);
+    ok = hlen > 0 && hlen < sizeof(host);
+    if (ok)
+      snprintf(host, sizeof(host), "%.*s", (int)hlen, s + bracket);
+  }
+  ok = ok && port <= 65535 &&
+       (uv_inet_pton(AF_INET, host, addr) == 0 ||
+        uv_inet_pton(AF_INET6, host, addr) == 0);
+  if (!ok) {
+    problem(x, v,
+            "'listen' must be an IP address and port, like 127.0.0.1:9400 "
+            "or [::1]:9400, not '%s'",
             s);
     return;
   }
   free(x->c->http.host);
-  if (colon == s)
-    x->c->http.host = td_strdup("127.0.0.1");
-  else if (s[0] == '[' && colon[-1] == ']')
-    x->c->http.host = td_strndup(s + 1, (size_t)(colon - s - 2));
-  else
-    x->c->http.host = td_strndup(s, (size_t)(colon - s));
+  x->c->http.host = td_strdup(host);
   x->c->http.port = (int)port;
 }
 
@@ -295,11 +329,12 @@ static void check_rate_limit(struct cx *x, const char *inst,
   burst = ymap_get(rl, "burst");
   if (!qps || qps->type != YNODE_SCALAR ||
       (qps->scalar != YS_INT && qps->scalar != YS_FLOAT) ||
-      (qps->scalar == YS_INT ? qps->u.scalar.v.i <= 0
-                             : !(qps->u.scalar.v.f > 0)))
+      (qps->scalar == YS_INT
+           ? qps->u.scalar.v.i <= 0 || qps->u.scalar.v.i > 1000000
+           : !(qps->u.scalar.v.f >= 0.001 && qps->u.scalar.v.f <= 1e6)))
     problem(x, qps ? qps : rl,
-            "providers.%s.rateLimit.qps must be a number "
-            "above 0 (calls per second)",
+            "providers.%s.rateLimit.qps must be a number from 0.001 to "
+            "1000000 (calls per second)",
             inst);
   if (burst && (burst->type != YNODE_SCALAR || burst->scalar != YS_INT ||
                 burst->u.scalar.v.i < 1 || burst->u.scalar.v.i > 100000))

@@ -28,6 +28,7 @@ struct dtenant {
   uint64_t retry_at;    /* loop time of its backoff retry; 0: none */
   unsigned failures;    /* in a row */
   bool queued, inflight;
+  bool again; /* asked for while in flight: queue it when the pass ends */
   enum tenant_result result;
   json_t *row;  /* the tenant's line in GET /api/v1/tenants */
   char *detail; /* GET /api/v1/tenants/<name>, JSON text */
@@ -74,6 +75,11 @@ struct daemon {
   size_t qhead, qlen, qalloc;
 
   bool want_fetch, want_all, ready, stopping;
+  /* The last fetch failed: once one succeeds, every tenant is passed
+   * again so none keeps a stale SourceError. */
+  bool stale;
+  unsigned pass_failures; /* passes in a row that could not run */
+  uint64_t hold_until;    /* no pass before this (loop ms) after those */
   int exit_code;
   char seen[SOURCE_ID_LEN];
   char last_error[1024];
@@ -192,6 +198,8 @@ static void tenant_drop(struct daemon *d, const char *name)
 
 static void enqueue(struct daemon *d, struct dtenant *t)
 {
+  if (t->inflight)
+    t->again = true;
   if (t->queued || t->inflight)
     return;
   if (d->qlen == d->qalloc) {
@@ -313,7 +321,7 @@ static void pass_start(struct daemon *d)
   p->health_timeout_ms = c->reconcile.health_timeout_ms;
   p->push = c->status.push;
   p->fetch = d->want_fetch;
-  p->all = d->want_all;
+  p->all = d->want_all || (p->fetch && d->stale);
   memcpy(p->seen, d->seen, sizeof(p->seen));
   d->want_fetch = d->want_all = false;
   while (p->batch.n < c->reconcile.batch && (t = dequeue(d)) != NULL) {
@@ -338,6 +346,19 @@ static bool backs_off(enum tenant_result r)
   return r == RESULT_FAILED || r == RESULT_STALLED;
 }
 
+/* base * 2^failures, at most max, +-20%. */
+static uint64_t backoff(struct daemon *d, unsigned failures)
+{
+  uint64_t delay = d->cfg->reconcile.backoff_base_ms;
+
+  for (unsigned i = 0; i < failures && delay < d->cfg->reconcile.backoff_max_ms;
+       i++)
+    delay *= 2;
+  if (delay > d->cfg->reconcile.backoff_max_ms)
+    delay = d->cfg->reconcile.backoff_max_ms;
+  return jitter(d, delay, 20);
+}
+
 static void tenant_update(struct daemon *d, struct dtenant *t,
                           const struct reconcile_outcome *o)
 {
@@ -347,19 +368,18 @@ static void tenant_update(struct daemon *d, struct dtenant *t,
   t->result = o->result;
   t->next_resync = now + jitter(d, d->cfg->reconcile.resync_ms, 10);
   if (backs_off(o->result)) {
-    uint64_t delay = d->cfg->reconcile.backoff_base_ms;
-
-    for (unsigned i = 0; i < t->failures && delay < UINT64_MAX / 4; i++)
-      delay *= 2;
-    if (delay > d->cfg->reconcile.backoff_max_ms)
-      delay = d->cfg->reconcile.backoff_max_ms;
-    t->failures++;
-    t->retry_at = now + jitter(d, delay, 20);
+    t->retry_at = now + backoff(d, t->failures++);
   } else {
     t->failures = 0;
     t->retry_at = 0;
   }
   json_decref(t->row);
+  if (o->unwritable) {
+    /* Its stored status could not be read: it stays as it is, and so
+     * does what the API shows of it. */
+    t->row = statusview_row(o->tenant, NULL, "its status could not be read");
+    return;
+  }
   t->row = statusview_row(o->tenant, o->status, NULL);
   detail = statusview_detail(o->status);
   free(t->detail);
@@ -417,11 +437,13 @@ static void on_pass_done(uv_async_t *a)
 {
   struct daemon *d = a->data;
   struct pass *p = d->pass;
-  const struct gitpass_result *r = &p->res;
+  const struct gitpass_result *r;
   char n1[24], n2[24], n3[24], n4[24], secs[24];
+  uint64_t now = uv_now(d->loop);
 
   if (!p)
     return;
+  r = &p->res;
   uv_thread_join(&p->thread);
   d->pass = NULL;
   log_lines(p->log, p->loglen);
@@ -435,16 +457,28 @@ static void on_pass_done(uv_async_t *a)
       metric_add(d->m_fetch_errors, NULL, 1);
   }
   if (p->rc < 0) {
+    /* Nothing ran: ask again for what this pass was to do, after a
+     * backoff of its own so a broken mirror is not hammered. */
     snprintf(d->last_error, sizeof(d->last_error), "%s", p->error);
     log_event(LOG_ERROR, "pass failed", "error", p->error, NULL);
+    d->want_all |= p->all;
+    d->want_fetch |= p->fetch;
+    d->hold_until = now + backoff(d, d->pass_failures++);
   } else if (!r->source_error) {
-    memcpy(d->seen, r->source, sizeof(d->seen));
+    d->pass_failures = 0;
+    /* A commit not pushed yet: the next poll must not be skipped. */
+    if (r->pushed || !p->push)
+      memcpy(d->seen, r->source, sizeof(d->seen));
+    if (p->all)
+      d->stale = false;
     if (!d->ready && (r->fetched || !p->fetch)) {
       d->ready = true;
       log_event(LOG_INFO, "ready", "source", r->source, NULL);
     }
     d->last_error[0] = '\0';
   } else {
+    d->pass_failures = 0;
+    d->stale = true;
     snprintf(d->last_error, sizeof(d->last_error), "%s",
              "the source could not be fetched");
   }
@@ -452,7 +486,7 @@ static void on_pass_done(uv_async_t *a)
   for (size_t i = 0; i < p->report.n; i++) {
     const struct reconcile_outcome *o = &p->report.v[i];
 
-    if (!o->status) {
+    if (!o->status && !o->unwritable) {
       log_event(LOG_INFO, "tenant removed", "tenant", o->tenant, NULL);
       tenant_drop(d, o->tenant);
       continue;
@@ -466,25 +500,28 @@ static void on_pass_done(uv_async_t *a)
                (double)o->count[OUT_DRIFT_CORRECTED]);
     log_outcome(p, o);
   }
-  /* Batch tenants the pass did not report: it failed (try again after
-   * the first backoff step), or they have nothing left (next resync). */
+  /* Batch tenants the pass did not report: it failed (back off), or
+   * they have nothing left (next resync). */
   for (size_t i = 0; i < p->batch.n; i++) {
     struct dtenant *t = tenant_find(d, p->batch.v[i]);
-    uint64_t now = uv_now(d->loop);
 
     if (!t)
       continue;
-    t->inflight = false;
-    if (p->rc < 0 && !t->retry_at)
-      t->retry_at = now + jitter(d, d->cfg->reconcile.backoff_base_ms, 20);
+    if (p->rc < 0)
+      t->retry_at = now + backoff(d, t->failures++);
     if (t->next_resync <= now)
       t->next_resync = now + jitter(d, d->cfg->reconcile.resync_ms, 10);
   }
-  for (size_t i = 0; i < p->report.n; i++) {
-    struct dtenant *t = tenant_find(d, p->report.v[i].tenant);
+  for (size_t i = 0; i < d->nt; i++) {
+    struct dtenant *t = d->t[i];
 
-    if (t)
-      t->inflight = false;
+    if (!t->inflight)
+      continue;
+    t->inflight = false;
+    if (t->again) {
+      t->again = false;
+      enqueue(d, t);
+    }
   }
   recount(d);
   if (!r->skipped || p->rc < 0)
@@ -508,7 +545,7 @@ static void on_pass_done(uv_async_t *a)
 
 static void dispatch(struct daemon *d)
 {
-  if (d->pass || d->stopping)
+  if (d->pass || d->stopping || uv_now(d->loop) < d->hold_until)
     return;
   if (!d->want_fetch && !d->want_all && d->qlen == 0)
     return;
@@ -690,14 +727,13 @@ static void handle_reconcile(struct daemon *d, const struct httpd_request *req,
     const char *amp = strchr(q, '&');
     size_t len = amp ? (size_t)(amp - q) : strlen(q);
 
-    if (len > 7 && strncmp(q, "tenant=", 7) == 0) {
+    if (len >= 7 && strncmp(q, "tenant=", 7) == 0) {
       if (!valid_tenant_name(q + 7, len - 7))
         return respond_error(resp, 400, "tenant must be a tenant name");
       snprintf(name, sizeof(name), "%.*s", (int)(len - 7), q + 7);
     }
     q = amp ? amp + 1 : NULL;
   }
-  d->want_fetch = true;
   if (name[0]) {
     struct dtenant *t = tenant_find(d, name);
 
@@ -707,6 +743,7 @@ static void handle_reconcile(struct daemon *d, const struct httpd_request *req,
   } else {
     d->want_all = true;
   }
+  d->want_fetch = true;
   log_event(LOG_INFO, "reconcile requested", "tenant", name[0] ? name : "*",
             "peer", req->peer, NULL);
   dispatch(d);
@@ -769,16 +806,21 @@ static void handle(const struct httpd_request *req, struct httpd_response *resp,
     resp->body_len = strlen(text);
     return;
   }
-  if (strncmp(p, "/api/v1/tenants", 15) == 0 && get &&
-      (p[15] == '\0' || p[15] == '/'))
+  bool tenants =
+      strncmp(p, "/api/v1/tenants", 15) == 0 && (p[15] == '\0' || p[15] == '/');
+  bool writes =
+      strcmp(p, "/api/v1/reconcile") == 0 || strncmp(p, "/hooks/", 7) == 0;
+
+  if (tenants && get)
     return handle_tenants(d, p + 15, resp);
+  if (writes && post && d->stopping)
+    return respond_error(resp, 503, "tenantd is stopping");
   if (strcmp(p, "/api/v1/reconcile") == 0 && post)
     return handle_reconcile(d, req, resp);
   if (strncmp(p, "/hooks/", 7) == 0 && post)
     return handle_hook(d, req, p + 7, resp);
   if (strcmp(p, "/healthz") == 0 || strcmp(p, "/readyz") == 0 ||
-      strcmp(p, "/metrics") == 0 || strncmp(p, "/api/v1/", 8) == 0 ||
-      strncmp(p, "/hooks/", 7) == 0)
+      strcmp(p, "/metrics") == 0 || tenants || writes)
     return respond_error(resp, 405, "method not allowed");
   respond_error(resp, 404, "not found");
 }
@@ -867,7 +909,10 @@ static void reload(struct daemon *d, int log_override)
 {
   struct diag_list dl = DIAG_LIST_INIT;
   struct config *c, *old = d->cfg;
+  bool repoll;
 
+  if (d->stopping)
+    return;
   if (config_load(old->path, &c, &dl) < 0) {
     diag_sort(&dl);
     log_diags(&dl);
@@ -900,11 +945,13 @@ static void reload(struct daemon *d, int log_override)
   KEEP(http.host);
 #undef KEEP
   c->http.port = old->http.port;
+  repoll = c->source.interval_ms != old->source.interval_ms;
   config_free(old);
   d->cfg = c;
   log_setup(log_override >= 0 ? (enum log_format)log_override : c->log_format,
             stderr);
-  arm_poll(d);
+  if (repoll)
+    arm_poll(d);
   arm_tick(d);
   log_event(LOG_INFO, "config reloaded", "path", c->path, NULL);
 }

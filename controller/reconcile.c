@@ -532,7 +532,7 @@ static void update_status(struct pass *ps, struct tenant *t,
   struct tenant_status *st;
   char now[32], msg[1024];
   char *before, *after;
-  size_t failed = 0, changed = 0, stalled = 0, skipped = 0;
+  size_t failed = 0, changed = 0, stalled = 0, interrupted = 0;
   const char *first_error = NULL, *first_error_id = NULL;
   bool take_source;
 
@@ -594,8 +594,8 @@ static void update_status(struct pass *ps, struct tenant *t,
     if (s == APPLY_FAILED || s == APPLY_SKIPPED) {
       if (s == APPLY_FAILED)
         failed++;
-      else
-        skipped++;
+      else if (apply_action_cancelled(run, a))
+        interrupted++;
       if (!first_error) {
         first_error = apply_action_message(run, a);
         first_error_id = a->res->id;
@@ -664,26 +664,26 @@ static void update_status(struct pass *ps, struct tenant *t,
     out->result = RESULT_REFUSED;
     event(out, "refused: %s", refusal);
   } else {
-    /* Skipped without a failure: a shutdown stopped the pass midway. */
-    if (skipped && !failed)
+    /* Not started because a shutdown stopped the pass midway. */
+    if (interrupted && !failed)
       snprintf(msg, sizeof(msg),
                "%zu resources, %zu changes not started (interrupted)",
-               st->ninventory, skipped);
+               st->ninventory, interrupted);
     else
       snprintf(msg, sizeof(msg), "%zu resources, %zu failed", st->ninventory,
                failed);
     tenant_status_set(st, STATUS_READY,
-                      failed == 0 && stalled == 0 && skipped == 0,
-                      failed    ? "ApplyFailed"
-                      : skipped ? "Interrupted"
-                                : "Applied",
+                      failed == 0 && stalled == 0 && interrupted == 0,
+                      failed        ? "ApplyFailed"
+                      : interrupted ? "Interrupted"
+                                    : "Applied",
                       msg, now);
     st->last_error.message = first_error ? td_strdup(first_error) : NULL;
     st->last_error.resource = first_error_id ? td_strdup(first_error_id) : NULL;
-    out->result = failed || skipped    ? RESULT_FAILED
-                  : stalled            ? RESULT_STALLED
-                  : t->plan->suspended ? RESULT_SUSPENDED
-                                       : RESULT_READY;
+    out->result = failed || interrupted ? RESULT_FAILED
+                  : stalled             ? RESULT_STALLED
+                  : t->plan->suspended  ? RESULT_SUSPENDED
+                                        : RESULT_READY;
   }
   tenant_status_set(st, STATUS_RECONCILING, false, "Idle", NULL, now);
   tenant_status_set(st, STATUS_STALLED, stalled > 0,

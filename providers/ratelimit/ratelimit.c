@@ -39,8 +39,10 @@ static uint64_t take(const char *instance, double qps, unsigned burst)
   b->at = now;
   if (b->tokens >= 1)
     b->tokens -= 1;
-  else
+  else if ((1 - b->tokens) / qps < 3600)
     wait = (uint64_t)((1 - b->tokens) / qps * 1000) + 1;
+  else
+    wait = 3600 * 1000; /* a rate the config refuses; never overflow */
   pthread_mutex_unlock(&buckets_lock);
   return wait;
 }

@@ -175,6 +175,10 @@ expect_rc "api: reconcile a tenant" 0 curl -s -o "$tmp/body" -w '%{http_code}' -
 expect_out "api: 202 when queued" '^202$'
 more_passes() { test "$(metric 'tenantd_passes_total{result="ok"}')" -gt "$passes"; }
 if wait_for 10 more_passes; then ok; else bad "api: no pass after reconcile"; fi
+expect_rc "api: an empty tenant" 0 curl -s -o "$tmp/body" -w '%{http_code}' -X POST -H "Authorization: Bearer $TENANTD_API_TOKEN" "$url/api/v1/reconcile?tenant="
+expect_out "api: 400 for an empty tenant" '^400$'
+expect_rc "api: a path that only starts like one" 0 curl -s -o "$tmp/body" -w '%{http_code}' "$url/api/v1/tenantsX"
+expect_out "api: 404 for it" '^404$'
 expect_rc "api: GET on reconcile" 0 curl -s -o "$tmp/body" -w '%{http_code}' "$url/api/v1/reconcile"
 expect_out "api: 405 for the wrong method" '^405$'
 
@@ -307,6 +311,32 @@ rgit log --format=%B tenantd/status | grep -o 'created [a-z_]*/[^ ]*' |
 eq "term: no resource created twice" "$(wc -l <"$tmp/out")" 0
 eq "term: one file per resource" "$(ls "$d/state"/*/*.json | wc -l)" \
   "$(ls "$d/state"/*/*.json | sort -u | wc -l)"
+
+# ==== passes that cannot run back off, and catch up once they can ====
+
+fresh recover
+config "$d/tenantd.yaml" 1h 1h
+cp "$d/tenantd.yaml" "$d/good.yaml"
+# Provider options are checked when a pass opens the instance: this one
+# fails every pass until the config is mended.
+sed -i "s|stateDir: $d/state|stateDir: $d/state, colour: blue|" "$d/tenantd.yaml"
+start
+sleep 3.5
+errors=$(metric 'tenantd_passes_total{result="error"}')
+check "recover: a failing pass is retried" test "$errors" -ge 2
+# Backoff 1 s, 2 s, 4 s (+-20%): at most 3 passes in 3.5 s, not one a tick.
+check "recover: with backoff ($errors passes in 3.5 s)" test "$errors" -le 3
+expect_out "recover: the failure is logged" 'level=error msg="pass failed" error=".*provider instance .local.' "$d/log"
+expect_rc "recover: not ready" 0 curl -s -o "$tmp/body" -w '%{http_code}' "$url/readyz"
+expect_out "recover: 503 until a pass runs" '^503$'
+cp "$d/good.yaml" "$d/tenantd.yaml"
+kill -HUP "$pid"
+if wait_for 15 ready; then ok; else bad "recover: not ready after the fix"; fi
+# The first pass that runs is the full one the failed ones were to be.
+curl -sf "$url/api/v1/tenants" >"$tmp/out"
+eq "recover: every tenant reconciled" "$(grep -o '"tenant":' "$tmp/out" | wc -l)" 3
+stop
+eq "recover: SIGTERM exits 0" "$rc" 0
 
 # ==== the config: --check and bad files ====
 expect_rc "config: --check a good file" 0 "$bin" run --check --config "$tmp/loop/good.yaml"

@@ -306,6 +306,7 @@ YAML
 "$bin" apply --once "${S[@]}" "$w/repo" >"$tmp/out" 2>&1
 expect_out "dependent of a held network skipped" '^skipped  service/worker.staging.mwc-murata: skipped: waits for network/mwc-murata.staging, which is held'
 check "no service created without its network" test ! -e "$w/state/service/worker.staging.mwc-murata.json"
+expect_no_out "a held dependency is not an interrupted pass" 'Interrupted' "$w/status/mwc-murata.yaml"
 
 # A service that was written but never turned healthy is still pruned.
 fresh 19

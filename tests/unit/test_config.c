@@ -148,7 +148,7 @@ START_TEST(config_reports_every_problem_with_its_position)
   ck_assert_ptr_nonnull(strstr(out, "tenantd.yaml:4:40: error: 'concurrency' "
                                     "must be an integer from 1 to 4096"));
   ck_assert_ptr_nonnull(strstr(out, "tenantd.yaml:5:16: error: 'listen' must "
-                                    "be host:port"));
+                                    "be an IP address and port"));
   ck_assert_ptr_nonnull(strstr(out, "tenantd.yaml:5:40: error: 'apiTokenEnv': "
                                     "environment variable TD_TEST_UNSET is "
                                     "not set"));
@@ -182,6 +182,40 @@ START_TEST(config_needs_a_source_and_a_provider)
   ck_assert_ptr_nonnull(
       strstr(out, "tenantd.yaml:1:9: error: 'source' must be a mapping"));
   free(out);
+}
+END_TEST
+
+/* Values that parse but would break the loop are refused. */
+START_TEST(config_refuses_what_would_break_the_loop)
+{
+  static const char *const bad[][2] = {
+      {"source: {url: x, interval: 1ms}", "'interval' must be from 1000ms"},
+      {"reconcile: {resync: 10ms}", "'resync' must be from 1000ms"},
+      {"reconcile: {resync: 9000h}", "to 30 days"},
+      {"reconcile: {backoff: {base: 1ms}}", "'base' must be from 100ms"},
+      {"http: {listen: 'localhost:9400'}", "must be an IP address"},
+      {"http: {listen: '127.0.0.1:+80'}", "must be an IP address"},
+      {"http: {listen: '[]:80'}", "must be an IP address"},
+      {"http: {listen: '127.0.0.1:65536'}", "must be an IP address"},
+      {"providers: {l: {type: local, rateLimit: {qps: 0.0000001}}}",
+       "qps must be a number from 0.001"},
+  };
+
+  for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+    char text[512], *out;
+
+    snprintf(text, sizeof(text), "%s\nsource: {url: x}\n%s\n", bad[i][0],
+             strncmp(bad[i][0], "providers", 9) == 0
+                 ? ""
+                 : "providers: {l: {type: local}}");
+    if (strncmp(bad[i][0], "source", 6) == 0)
+      snprintf(text, sizeof(text), "%s\nproviders: {l: {type: local}}\n",
+               bad[i][0]);
+    out = parse_bad(text);
+    if (!strstr(out, bad[i][1]))
+      ck_abort_msg("'%s': got %s", bad[i][0], out);
+    free(out);
+  }
 }
 END_TEST
 
@@ -357,6 +391,7 @@ Suite *make_suite_config(void)
   tcase_add_test(tc, config_reads_every_section);
   tcase_add_test(tc, config_reports_every_problem_with_its_position);
   tcase_add_test(tc, config_needs_a_source_and_a_provider);
+  tcase_add_test(tc, config_refuses_what_would_break_the_loop);
   tcase_add_test(tc, config_load_names_a_missing_file);
   tcase_add_test(tc, metrics_render_prometheus_text);
   tcase_add_test(tc, log_lines_quote_what_needs_it);
