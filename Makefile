@@ -16,7 +16,7 @@ BUILD      ?= build
 CC         ?= cc
 SANITIZE   ?=
 
-PKGS       := libgit2 yaml-0.1 libcurl jansson libuv libcrypto
+PKGS       := libgit2 yaml-0.1 libcurl jansson libuv libcrypto libpq
 TEST_PKGS  := check
 
 # Debian packages for building, the demo and the tests.
@@ -24,7 +24,8 @@ DEB_PKGS   := gcc make pkg-config git libgit2-dev libyaml-dev \
               libcurl4-openssl-dev libjansson-dev libuv1-dev check \
               libhttp-parser-dev libpq-dev libssl-dev clang-format python3 \
               clang libclang-rt-14-dev nginx-light fcgiwrap openssl \
-              prometheus curl
+              prometheus curl pdns-server pdns-backend-sqlite3 dnsutils \
+              sqlite3 postgresql
 
 CFLAGS     ?= -O2 -g
 WARNINGS   := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 \
@@ -54,7 +55,7 @@ BIN        := $(BUILD)/tenantd
 TEST_BIN   := $(BUILD)/test-unit
 
 .PHONY: all deps test check check-unit check-cli check-scenario check-git check-schema \
-        check-daemon \
+        check-daemon check-providers \
         demo bench fuzz \
         install uninstall format format-check clean
 
@@ -120,7 +121,8 @@ export ASAN_OPTIONS  := detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
 
 # Every suite against one build (BUILD, SANITIZE select which).
-check: check-unit check-cli check-scenario check-git check-daemon
+check: check-unit check-cli check-scenario check-git check-daemon \
+       check-providers
 
 check-unit: $(TEST_BIN)
 	TD_FIXTURES=tests/fixtures $(if $(SANITIZE),CK_FORK=no) ./$(TEST_BIN)
@@ -137,6 +139,11 @@ check-git: $(BIN)
 
 check-daemon: $(BIN)
 	bash tests/daemon/run.sh ./$(BIN)
+
+# Each provider against its real server, started on 127.0.0.1.
+check-providers: $(BIN)
+	@set -e; for t in $(sort $(wildcard tests/providers/*.sh)); do \
+	  bash $$t ./$(BIN); done
 
 check-schema: $(BIN)
 	bash tests/schema/check.sh ./$(BIN) tests/fixtures

@@ -30,7 +30,7 @@ int main(void)
       make_suite_naming,   make_suite_resource, make_suite_compose,
       make_suite_diff,     make_suite_plan,     make_suite_local,
       make_suite_status,   make_suite_git,      make_suite_httpd,
-      make_suite_config,
+      make_suite_config,   make_suite_curl_uv,
   };
   SRunner *sr = srunner_create(NULL);
   int failed;

@@ -27,6 +27,7 @@ Suite *make_suite_status(void);
 Suite *make_suite_git(void);
 Suite *make_suite_httpd(void);
 Suite *make_suite_config(void);
+Suite *make_suite_curl_uv(void);
 
 /* The fixtures directory. */
 const char *test_fixtures_dir(void);

@@ -1,0 +1,248 @@
+/*
+ * curl_uv against a real HTTP server on loopback (tenantd's own httpd on
+ * the same loop): bodies and headers both ways, every error class, the
+ * response cap, a refused connection and a server that never answers.
+ */
+#include "compat.h"
+
+#include <stdio.h>
+#include <uv.h>
+
+#include "curl_uv/curl_uv.h"
+#include "httpd.h"
+#include "provider.h"
+#include "suites.h"
+
+static void serve(const struct httpd_request *req, struct httpd_response *resp,
+                  void *arg)
+{
+  char buf[512];
+
+  (void)arg;
+  if (strcmp(req->path, "/echo") == 0) {
+    const char *h = httpd_header(req, "X-Test");
+
+    snprintf(buf, sizeof(buf), "%s %s %s", req->method, h ? h : "-", req->body);
+    httpd_respond(resp, 200, NULL, buf);
+  } else if (strcmp(req->path, "/missing") == 0) {
+    httpd_respond(resp, 404, NULL, "no such thing");
+  } else if (strcmp(req->path, "/auth") == 0) {
+    httpd_respond(resp, 401, NULL, "who are you");
+  } else if (strcmp(req->path, "/conflict") == 0) {
+    httpd_respond(resp, 409, NULL, "taken");
+  } else if (strcmp(req->path, "/boom") == 0) {
+    httpd_respond(resp, 503, NULL, "later");
+  } else if (strcmp(req->path, "/bad") == 0) {
+    httpd_respond(resp, 422, NULL, "{\"error\": \"bad rrset\"}");
+  } else if (strcmp(req->path, "/big") == 0) {
+    char *big = td_malloc(10001);
+
+    memset(big, 'x', 10000);
+    big[10000] = '\0';
+    httpd_respond(resp, 200, NULL, big);
+    free(big);
+  } else {
+    httpd_respond(resp, 200, NULL, "hello");
+  }
+}
+
+struct outcome {
+  int status;
+  long code;
+  char body[256];
+  char message[512];
+  bool done;
+};
+
+static bool in_send;
+static unsigned pending;
+
+static void on_done(const struct curl_uv_response *res, void *arg)
+{
+  struct outcome *o = arg;
+
+  ck_assert(!in_send); /* never from inside the call */
+  ck_assert(!o->done);
+  o->done = true;
+  o->status = res->status;
+  o->code = res->http_code;
+  snprintf(o->body, sizeof(o->body), "%s", res->body);
+  snprintf(o->message, sizeof(o->message), "%s",
+           res->message ? res->message : "");
+  pending--;
+}
+
+static void send_one(struct curl_uv *cu, const char *method, const char *url,
+                     const char *body, size_t cap, uint64_t timeout_ms,
+                     struct outcome *o)
+{
+  static const char *const headers[] = {"X-Test: yes",
+                                        "X-API-Key: do-not-print-me"};
+  struct curl_uv_request req = {
+      method, url, headers, 2, body, body ? strlen(body) : 0, timeout_ms, cap};
+
+  pending++;
+  in_send = true;
+  curl_uv_send(cu, &req, on_done, o);
+  in_send = false;
+}
+
+/* A port nobody listens on: bound, then closed. */
+static int dead_port(uv_loop_t *loop)
+{
+  uv_tcp_t t;
+  struct sockaddr_in a;
+  struct sockaddr_storage got;
+  int len = sizeof(got), port;
+
+  uv_tcp_init(loop, &t);
+  uv_ip4_addr("127.0.0.1", 0, &a);
+  ck_assert_int_eq(uv_tcp_bind(&t, (const struct sockaddr *)&a, 0), 0);
+  uv_tcp_getsockname(&t, (struct sockaddr *)&got, &len);
+  port = ntohs(((struct sockaddr_in *)&got)->sin_port);
+  uv_close((uv_handle_t *)&t, NULL);
+  uv_run(loop, UV_RUN_NOWAIT);
+  return port;
+}
+
+/* A server that accepts and never answers. */
+static uv_tcp_t silent, silent_peer;
+
+static void on_silent(uv_stream_t *s, int status)
+{
+  ck_assert_int_eq(status, 0);
+  uv_tcp_init(s->loop, &silent_peer);
+  ck_assert_int_eq(uv_accept(s, (uv_stream_t *)&silent_peer), 0);
+}
+
+static int silent_port(uv_loop_t *loop)
+{
+  struct sockaddr_in a;
+  struct sockaddr_storage got;
+  int len = sizeof(got);
+
+  memset(&silent_peer, 0, sizeof(silent_peer));
+  uv_tcp_init(loop, &silent);
+  uv_ip4_addr("127.0.0.1", 0, &a);
+  ck_assert_int_eq(uv_tcp_bind(&silent, (const struct sockaddr *)&a, 0), 0);
+  ck_assert_int_eq(uv_listen((uv_stream_t *)&silent, 4, on_silent), 0);
+  uv_tcp_getsockname(&silent, (struct sockaddr *)&got, &len);
+  return ntohs(((struct sockaddr_in *)&got)->sin_port);
+}
+
+static void closed_flag(void *arg)
+{
+  *(bool *)arg = true;
+}
+
+START_TEST(curl_uv_requests_and_classifies)
+{
+  struct httpd_limits lim = HTTPD_LIMITS_DEFAULT;
+  uv_loop_t loop;
+  struct httpd *h;
+  struct curl_uv *cu;
+  struct outcome ok = {0}, echo = {0}, missing = {0}, auth = {0},
+                 conflict = {0}, boom = {0}, bad = {0}, big = {0},
+                 refused = {0}, slow = {0};
+  char base[64], url[128];
+  bool http_closed = false, cu_closed = false;
+  int dead, quiet;
+
+  uv_loop_init(&loop);
+  ck_assert_int_eq(httpd_start(&h, &loop, "127.0.0.1", 0, &lim, serve, NULL),
+                   0);
+  snprintf(base, sizeof(base), "http://127.0.0.1:%d", httpd_port(h));
+  dead = dead_port(&loop);
+  quiet = silent_port(&loop);
+  cu = curl_uv_new(&loop);
+
+#define URL(path) (snprintf(url, sizeof(url), "%s%s", base, path), url)
+  send_one(cu, "GET", URL("/ok"), NULL, 0, 0, &ok);
+  send_one(cu, "PATCH", URL("/echo"), "{\"rrsets\": []}", 0, 0, &echo);
+  send_one(cu, "GET", URL("/missing"), NULL, 0, 0, &missing);
+  send_one(cu, "GET", URL("/auth?key=secret-in-query"), NULL, 0, 0, &auth);
+  send_one(cu, "PUT", URL("/conflict"), "x", 0, 0, &conflict);
+  send_one(cu, "GET", URL("/boom"), NULL, 0, 0, &boom);
+  send_one(cu, "PATCH", URL("/bad"), "{}", 0, 0, &bad);
+  send_one(cu, "GET", URL("/big"), NULL, 1000, 0, &big);
+#undef URL
+  snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", dead);
+  send_one(cu, "GET", url, NULL, 0, 2000, &refused);
+  snprintf(url, sizeof(url), "http://127.0.0.1:%d/slow", quiet);
+  send_one(cu, "GET", url, NULL, 0, 200, &slow);
+  while (pending > 0)
+    uv_run(&loop, UV_RUN_ONCE);
+
+  ck_assert_int_eq(ok.status, PROVIDER_OK);
+  ck_assert_int_eq(ok.code, 200);
+  ck_assert_str_eq(ok.body, "hello");
+  ck_assert_str_eq(echo.body, "PATCH yes {\"rrsets\": []}");
+  ck_assert_int_eq(missing.status, PROVIDER_NOT_FOUND);
+  ck_assert_str_eq(missing.message, "GET /missing: HTTP 404: no such thing");
+  ck_assert_int_eq(auth.status, PROVIDER_AUTH);
+  /* The query (where a key might be) stays out of the message. */
+  ck_assert_ptr_null(strstr(auth.message, "secret"));
+  ck_assert_int_eq(conflict.status, PROVIDER_CONFLICT);
+  ck_assert_int_eq(boom.status, PROVIDER_TRANSIENT);
+  ck_assert_int_eq(bad.status, PROVIDER_INVALID);
+  ck_assert_ptr_nonnull(strstr(bad.message, "bad rrset"));
+  ck_assert_int_eq(big.status, PROVIDER_INVALID);
+  ck_assert_str_eq(big.message, "GET /big: response larger than 1000 bytes");
+  ck_assert_int_eq(refused.status, PROVIDER_TRANSIENT);
+  ck_assert_int_eq(refused.code, 0);
+  ck_assert_int_eq(slow.status, PROVIDER_TRANSIENT);
+  ck_assert_ptr_nonnull(strstr(slow.message, "GET /slow: "));
+  ck_assert_ptr_nonnull(strstr(slow.message, "timed out"));
+  /* Headers (an API key) never reach a message. */
+  ck_assert_ptr_null(strstr(auth.message, "do-not-print-me"));
+  ck_assert_ptr_null(strstr(slow.message, "do-not-print-me"));
+
+  curl_uv_close(cu, closed_flag, &cu_closed);
+  httpd_close(h, closed_flag, &http_closed);
+  uv_close((uv_handle_t *)&silent, NULL);
+  if (silent_peer.loop)
+    uv_close((uv_handle_t *)&silent_peer, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ck_assert(cu_closed && http_closed);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
+/* Closing with requests in flight answers each of them, once. */
+START_TEST(curl_uv_close_cancels_in_flight)
+{
+  uv_loop_t loop;
+  struct curl_uv *cu;
+  struct outcome o = {0};
+  char url[64];
+  bool closed = false;
+
+  uv_loop_init(&loop);
+  snprintf(url, sizeof(url), "http://127.0.0.1:%d/slow", silent_port(&loop));
+  cu = curl_uv_new(&loop);
+  send_one(cu, "GET", url, NULL, 0, 5000, &o);
+  uv_run(&loop, UV_RUN_NOWAIT);
+  curl_uv_close(cu, closed_flag, &closed);
+  ck_assert(o.done);
+  ck_assert_int_eq(o.status, PROVIDER_TRANSIENT);
+  ck_assert_str_eq(o.message, "cancelled: the provider is closing");
+  uv_close((uv_handle_t *)&silent, NULL);
+  if (silent_peer.loop)
+    uv_close((uv_handle_t *)&silent_peer, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ck_assert(closed);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
+Suite *make_suite_curl_uv(void)
+{
+  Suite *s = suite_create("curl_uv");
+  TCase *tc = tcase_create("core");
+
+  tcase_set_timeout(tc, 20);
+  tcase_add_test(tc, curl_uv_requests_and_classifies);
+  tcase_add_test(tc, curl_uv_close_cancels_in_flight);
+  suite_add_tcase(s, tc);
+  return s;
+}
