@@ -155,8 +155,12 @@ test: deps
 demo: deps $(BIN)
 	bash deploy/demo.sh ./$(BIN)
 
-bench: $(BIN)
-	bash tests/bench/run.sh ./$(BIN)
+$(BUILD)/bench/yaml_floor: tests/bench/yaml_floor.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -o $@ $< $(shell pkg-config --cflags --libs yaml-0.1)
+
+bench: deps $(BIN) $(BUILD)/bench/yaml_floor
+	bash tests/bench/run.sh ./$(BIN) ./$(BUILD)/bench/yaml_floor
 
 # ---- fuzzing (clang's libFuzzer with ASan and UBSan; not part of test) ----
 

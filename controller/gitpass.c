@@ -119,6 +119,7 @@ int gitpass_apply(struct source *src, const struct gitpass_opts *o,
   struct fetch_wait fw;
   char last[SOURCE_ID_LEN], push_error[1024] = "";
   bool all_changed = false, everyone, committed;
+  uint64_t t_fetched, t_pushing;
   int rc, push;
 
   assert(o->version == GITPASS_OPTS_VERSION);
@@ -135,6 +136,7 @@ int gitpass_apply(struct source *src, const struct gitpass_opts *o,
       fprintf(rec.err, "tenantd: source error: %s\n", fw.error);
     }
   }
+  t_fetched = uv_hrtime();
   rc = source_head(src, res->source);
   if (rc < 0) {
     rc = td_error("%s", fw.error[0] ? fw.error : td_error_last());
@@ -199,6 +201,8 @@ int gitpass_apply(struct source *src, const struct gitpass_opts *o,
     goto out;
   committed = rc == 1;
   res->status_commit[0] = '\0';
+  t_pushing = uv_hrtime();
+  res->commit_seconds = (double)(t_pushing - t_fetched) / 1e9;
   push = o->no_push ? 0 : writeback_push_status(wb);
   if (push < 0)
     snprintf(push_error, sizeof(push_error), "%s", td_error_last());
@@ -219,6 +223,7 @@ int gitpass_apply(struct source *src, const struct gitpass_opts *o,
       snprintf(push_error, sizeof(push_error), "%s", td_error_last());
   }
   res->pushed = push == 0 && !o->no_push;
+  res->push_seconds = (double)(uv_hrtime() - t_pushing) / 1e9;
   if (push < 0)
     fprintf(rec.err,
             "tenantd: status not pushed, kept in the cache for the next "

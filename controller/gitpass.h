@@ -57,7 +57,9 @@ struct gitpass_result {
   size_t selected;                   /* tenants in the pass */
   bool fetched;                      /* a fetch was made and succeeded */
   double fetch_seconds;              /* how long the fetch took */
-  bool skipped;                      /* nothing new, nothing selected */
+  double commit_seconds; /* from the fetch done to the status commit */
+  double push_seconds;   /* pushing status and notes */
+  bool skipped;          /* nothing new, nothing selected */
 };
 
 /* 0 when the pass ran (see the result), -1 with td_error_last() when it

@@ -629,6 +629,10 @@ static int cmd_apply(int argc, char **argv)
              sum->tenants, sum->tenants == 1 ? "" : "s", sum->applied,
              sum->failed, sum->skipped, sum->conflicts, sum->stalled, sum->held,
              sum->refused ? " (refused by the delete guard)" : "");
+      /* Where the time went, for benchmarks (tests/bench). */
+      if (a.src.url && getenv("TENANTD_TIMING"))
+        printf("timing: fetch %.4fs, to status commit %.4fs, push %.4fs\n",
+               res.fetch_seconds, res.commit_seconds, res.push_seconds);
       if (a.src.url)
         printf("source %.12s%s; status %s%.12s%s\n", res.source,
                res.source_error ? " (last good: the fetch failed)" : "",

@@ -1,0 +1,223 @@
+#!/usr/bin/env bash
+# make bench: tenantd's speed and memory, each figure a median of repeated
+# runs and a ratio to a baseline measured in the same run.  Prints one
+# table and writes it, with the machine and the commands, to
+# tests/bench/RESULTS.md.
+#
+#   cold     plan on an empty local provider (load, validate, compose,
+#            observe, diff, plan) for N tenants; floor: libyaml's raw event
+#            parse of the same files (tests/bench/yaml_floor.c)
+#   incr     apply --once --repo after a commit touching one tenant, from
+#            the fetch done to the status commit written (TENANTD_TIMING)
+#   poll     the daemon's no-change poll (a fetch) vs git fetch and
+#            git ls-remote of the same local bare remote
+#   apply    provider calls per second on the local provider at 20 ms a
+#            call, by concurrency, vs the ideal concurrency / latency
+#   latency  webhook to status commit on the remote, through the daemon
+#
+# Usage: tests/bench/run.sh TENANTD YAML_FLOOR
+# Environment: BENCH_NS ("100 1000 10000"), BENCH_RUNS (3), BENCH_COMMITS (50)
+set -uo pipefail
+
+bin=$(realpath "${1:?usage: run.sh TENANTD YAML_FLOOR}")
+floor=$(realpath "${2:?usage: run.sh TENANTD YAML_FLOOR}")
+here=$(cd "$(dirname "$0")" && pwd)
+NS=${BENCH_NS:-"100 1000 10000"}
+RUNS=${BENCH_RUNS:-3}
+COMMITS=${BENCH_COMMITS:-50}
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/tenantd-bench.XXXXXX")
+dpid=""
+cleanup() {
+  [ -n "$dpid" ] && kill -9 "$dpid" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+export HOME=$tmp GIT_CONFIG_NOSYSTEM=1
+export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.com
+export GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.com
+rows=()
+row() { # the table's columns, |-separated
+  rows+=("$1")
+  printf '%s\n' "$1" | tr '|' '\t'
+}
+median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+pct() { # P: the P-th percentile of stdin
+  sort -g | awk -v p="$1" '{ v[NR] = $1 }
+    END { i = int(NR * p / 100 + 0.999); if (i < 1) i = 1; print v[i] }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+# timed OUT CMD...: runs CMD, "<wall s> <max RSS KiB>" appended to OUT.
+timed() {
+  local out=$1
+  shift
+  /usr/bin/time -f '%e %M' -o "$tmp/time" "$@" >"$tmp/cmd.out" 2>&1 ||
+    { echo "bench: failed: $*" >&2; tail -5 "$tmp/cmd.out" >&2; }
+  cat "$tmp/time" >>"$out"
+}
+
+echo "tenantd benchmarks: $(nproc) CPUs, runs=$RUNS; tenants: $NS"
+
+# ---- cold full pass ----
+row "measure|N|tenantd|baseline|ratio"
+for n in $NS; do
+  repo=$tmp/repo-$n
+  python3 "$here/gen.py" "$n" "$repo"
+  : >"$tmp/cold" && : >"$tmp/floor"
+  for _ in $(seq "$RUNS"); do
+    rm -rf "$tmp/state" "$tmp/status"
+    timed "$tmp/floor" "$floor" "$repo"
+    timed "$tmp/cold" "$bin" plan --state-dir "$tmp/state" \
+      --status-dir "$tmp/status" "$repo"
+  done
+  resources=$(sed -n 's/^\([0-9]*\) changes pending$/\1/p' "$tmp/cmd.out")
+  wall=$(cut -d' ' -f1 "$tmp/cold" | median)
+  rss=$(cut -d' ' -f2 "$tmp/cold" | median)
+  fwall=$(cut -d' ' -f1 "$tmp/floor" | median)
+  row "cold pass (s)|$n|$wall|$fwall (yaml parse)|$(ratio "$wall" "$fwall")"
+  row "cold pass peak RSS (MB)|$n|$((rss / 1024))| | "
+  row "cold pass per tenant (ms)|$n|$(awk -v w="$wall" -v n="$n" 'BEGIN { printf "%.3f", w * 1000 / n }')| | "
+  row "cold pass per resource (us)|$n|$(awk -v w="$wall" -v r="${resources:-1}" 'BEGIN { printf "%.1f", w * 1e6 / r }') ($resources resources)| | "
+done
+
+# ---- incremental pass and polling, on a Git remote ----
+incr() { # N: one-tenant commits on the N-tenant repository
+  local n=$1 d
+  d=$tmp/git-$n
+  mkdir -p "$d"
+  git init -q --bare -b main "$d/remote.git"
+  git clone -q "$d/remote.git" "$d/wc" 2>/dev/null
+  cp -r "$tmp/repo-$n"/. "$d/wc/"
+  git -C "$d/wc" add -A && git -C "$d/wc" commit -q -m "$n tenants"
+  git -C "$d/wc" push -q origin HEAD:main
+  A=(apply --once --repo "file://$d/remote.git" --cache-dir "$d/cache"
+    --state-dir "$d/state")
+  "$bin" "${A[@]}" >/dev/null 2>&1 # the first, cold apply: not measured
+  : >"$d/incr"
+  for r in $(seq "$RUNS"); do
+    python3 "$here/gen.py" "$n" "$d/wc" --touch $((r * 7 % n))
+    git -C "$d/wc" commit -q -am "touch one tenant"
+    git -C "$d/wc" push -q origin HEAD:main
+    TENANTD_TIMING=1 "$bin" "${A[@]}" >"$d/out" 2>&1
+    sed -n 's/^timing: .* to status commit \([0-9.]*\)s.*/\1/p' "$d/out" >>"$d/incr"
+  done
+  cut -d' ' -f1 "$d/incr" | median
+}
+has_n() { case " $NS " in *" $1 "*) return 0 ;; esac; return 1; }
+small=$(echo "$NS" | awk '{ print $1 }')
+large=$(echo "$NS" | awk '{ print $NF }')
+i_small=$(incr "$small")
+i_large=$i_small
+[ "$large" != "$small" ] && i_large=$(incr "$large")
+row "one-tenant commit: fetch done to status commit (s)|$large|$i_large|$i_small (N=$small)|$(ratio "$i_large" "$i_small")"
+
+# ---- the daemon: polling and commit-to-applied latency ----
+d=$tmp/git-$small
+export TENANTD_WEBHOOK_SECRET=bench
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$d/tenantd.yaml" <<EOF
+source: {url: file://$d/remote.git, interval: 1h}
+cacheDir: $d/cache
+reconcile: {resync: 1h, concurrency: 32}
+http: {listen: "127.0.0.1:$port", webhookSecretEnv: TENANTD_WEBHOOK_SECRET}
+providers:
+  local: {type: local, stateDir: $d/state}
+EOF
+"$bin" run --config "$d/tenantd.yaml" 2>"$d/daemon.log" &
+dpid=$!
+until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do
+  kill -0 "$dpid" 2>/dev/null || { cat "$d/daemon.log" >&2; exit 1; }
+  sleep 0.05
+done
+body='{}'
+sig=$(printf '%s' "$body" | openssl dgst -sha256 -hmac bench | sed 's/^.* //')
+hook() {
+  curl -s -o /dev/null -X POST -H "X-Tenantd-Signature: sha256=$sig" \
+    --data "$body" "http://127.0.0.1:$port/hooks/generic"
+}
+metric() { curl -s "http://127.0.0.1:$port/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
+c0=$(metric tenantd_source_fetch_duration_seconds_count)
+s0=$(metric tenantd_source_fetch_duration_seconds_sum)
+for _ in $(seq 20); do hook; sleep 0.1; done
+sleep 0.5
+c1=$(metric tenantd_source_fetch_duration_seconds_count)
+s1=$(metric tenantd_source_fetch_duration_seconds_sum)
+poll=$(awk -v a="$s0" -v b="$s1" -v x="$c0" -v y="$c1" 'BEGIN { printf "%.4f", (b - a) / (y - x) }')
+git clone -q --bare "$d/remote.git" "$d/fetch.git"
+: >"$d/gitfetch" && : >"$d/lsremote"
+for _ in $(seq 20); do
+  timed "$d/gitfetch" git --git-dir "$d/fetch.git" fetch -q "$d/remote.git" \
+    "+refs/heads/*:refs/heads/*"
+  timed "$d/lsremote" git ls-remote "$d/remote.git"
+done
+gf=$(cut -d' ' -f1 "$d/gitfetch" | median)
+ls=$(cut -d' ' -f1 "$d/lsremote" | median)
+row "no-change poll (s, mean of 20)|$small|$poll|$gf (git fetch)|$(ratio "$poll" "$gf")"
+row "no-change poll (s, mean of 20)|$small|$poll|$ls (git ls-remote)|$(ratio "$poll" "$ls")"
+
+: >"$d/lat"
+for i in $(seq "$COMMITS"); do
+  # Odd commits move a tenant to another tier, even ones move it back:
+  # each changes one tenant.
+  if [ $((i % 2)) -eq 1 ]; then
+    python3 "$here/gen.py" "$small" "$d/wc" --touch $((i / 2 % small))
+  else
+    git -C "$d/wc" checkout -q HEAD~1 -- tenants
+  fi
+  git -C "$d/wc" commit -q -am "commit $i" || continue
+  git -C "$d/wc" push -q origin HEAD:main
+  head=$(git -C "$d/wc" rev-parse HEAD)
+  t0=$(date +%s%N)
+  hook
+  until git --git-dir "$d/remote.git" log -1 --format=%B tenantd/status |
+    grep -q "Tenantd-Source: $head"; do sleep 0.002; done
+  echo $((($(date +%s%N) - t0) / 1000)) >>"$d/lat"
+done
+p50=$(pct 50 <"$d/lat")
+p99=$(pct 99 <"$d/lat")
+kill -TERM "$dpid" && wait "$dpid"
+dpid=""
+row "webhook to status commit p50 (ms)|$small|$((p50 / 1000))|100 (aim)|$(ratio "$((p50 / 1000))" 100)"
+row "webhook to status commit p99 (ms)|$small|$((p99 / 1000))| | "
+
+# ---- apply throughput at 20 ms a call ----
+repo=$tmp/repo-thr
+python3 "$here/gen.py" 10 "$repo"
+for c in 1 8 32 128; do
+  : >"$tmp/thr"
+  for _ in $(seq "$RUNS"); do
+    rm -rf "$tmp/tstate" "$tmp/tstatus"
+    timed "$tmp/thr" "$bin" apply --once --concurrency "$c" \
+      --set local.latencyMs=20 --state-dir "$tmp/tstate" \
+      --status-dir "$tmp/tstatus" "$repo"
+  done
+  # Every resource is read, then created: two calls each.
+  calls=$((2 * $(find "$tmp/tstate" -name '*.json' | wc -l)))
+  wall=$(cut -d' ' -f1 "$tmp/thr" | median)
+  rate=$(awk -v c="$calls" -v w="$wall" 'BEGIN { printf "%.0f", c / w }')
+  row "apply calls/s at 20 ms, concurrency $c|10|$rate|$((c * 50)) (ideal)|$(ratio "$rate" $((c * 50)))"
+done
+
+# ---- RESULTS.md ----
+{
+  echo "# tenantd benchmarks"
+  echo
+  echo "Made by \`make bench\` ($(date -u +%Y-%m-%d)). Each figure is the median of"
+  echo "$RUNS runs unless it says otherwise; each ratio is against a baseline"
+  echo "measured in the same run."
+  echo
+  echo "Machine: $(nproc) CPUs ($(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)),"
+  echo "$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM, $(. /etc/os-release && echo "$PRETTY_NAME"), Linux $(uname -r)."
+  echo
+  echo "| measure | N | tenantd | baseline | ratio |"
+  echo "|---|---|---|---|---|"
+  for r in "${rows[@]:1}"; do echo "| ${r//|/ | } |"; done
+  echo
+  echo "Commands (N tenants from \`tests/bench/gen.py N DIR\`):"
+  echo
+  echo "- cold: \`tenantd plan --state-dir EMPTY --status-dir EMPTY DIR\`; floor: \`build/bench/yaml_floor DIR\`"
+  echo "- incr: \`TENANTD_TIMING=1 tenantd apply --once --repo file://REMOTE --cache-dir C --state-dir S\` after \`gen.py N WC --touch K\` committed and pushed"
+  echo "- poll: \`tenantd_source_fetch_duration_seconds\` of \`tenantd run\` over 20 signed webhooks; \`git fetch\` and \`git ls-remote\` of the same bare remote"
+  echo "- latency: signed POST /hooks/generic after a push, until \`git log -1 tenantd/status\` on the remote names the commit ($COMMITS commits)"
+  echo "- apply: \`tenantd apply --once --concurrency C --set local.latencyMs=20 DIR\` on 10 tenants"
+} >"$here/RESULTS.md"
+echo "wrote tests/bench/RESULTS.md"
