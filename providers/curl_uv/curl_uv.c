@@ -36,6 +36,8 @@ struct request {
   char *path;   /* the URL's path, for messages */
   char *resp;   /* the response body */
   size_t resp_len, resp_cap, max_bytes;
+  char *hdr; /* the response's header lines */
+  size_t hdr_len, hdr_cap;
   bool too_big;
   char error[CURL_ERROR_SIZE];
   curl_uv_cb done;
@@ -53,7 +55,8 @@ int curl_uv_classify(long code)
     return PROVIDER_NOT_FOUND;
   if (code == 409)
     return PROVIDER_CONFLICT;
-  if (code >= 400)
+  /* Redirects are not followed: a 3xx did not do what was asked. */
+  if (code >= 300)
     return PROVIDER_INVALID;
   return PROVIDER_OK;
 }
@@ -79,6 +82,28 @@ static size_t on_data(char *data, size_t size, size_t n, void *arg)
   return len;
 }
 
+/* Keeps the last response's header block (an interim 1xx is replaced). */
+static size_t on_header(char *data, size_t size, size_t n, void *arg)
+{
+  struct request *r = arg;
+  size_t len = size * n;
+
+  if (len >= 5 && memcmp(data, "HTTP/", 5) == 0)
+    r->hdr_len = 0;
+  if (r->hdr_len + len > r->max_bytes) {
+    r->too_big = true;
+    return 0;
+  }
+  if (r->hdr_len + len + 1 > r->hdr_cap) {
+    r->hdr_cap = (r->hdr_len + len + 1) * 2;
+    r->hdr = td_realloc(r->hdr, r->hdr_cap);
+  }
+  memcpy(r->hdr + r->hdr_len, data, len);
+  r->hdr_len += len;
+  r->hdr[r->hdr_len] = '\0';
+  return len;
+}
+
 static void request_free(struct request *r)
 {
   curl_slist_free_all(r->headers);
@@ -86,6 +111,7 @@ static void request_free(struct request *r)
   free(r->method);
   free(r->path);
   free(r->resp);
+  free(r->hdr);
   free(r);
 }
 
@@ -109,6 +135,8 @@ static void finish(struct request *r, CURLcode rc)
   res.http_code = code;
   res.body = r->resp ? r->resp : "";
   res.body_len = r->resp_len;
+  res.headers = r->hdr ? r->hdr : "";
+  res.headers_len = r->hdr_len;
   if (r->too_big) {
     res.status = PROVIDER_INVALID;
     snprintf(msg, sizeof(msg), "%s %s: response larger than %zu bytes",
@@ -310,10 +338,14 @@ void curl_uv_send(struct curl_uv *cu, const struct curl_uv_request *req,
   curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->error);
   curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_data);
   curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
+  curl_easy_setopt(r->easy, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(r->easy, CURLOPT_HEADERDATA, r);
   curl_easy_setopt(
       r->easy, CURLOPT_TIMEOUT_MS,
       (long)(req->timeout_ms ? req->timeout_ms : DEFAULT_TIMEOUT_MS));
   curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
+  /* A proxy from the environment may serve the rest, never loopback. */
+  curl_easy_setopt(r->easy, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");
   curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
   if (strcmp(req->method, "HEAD") == 0)
     curl_easy_setopt(r->easy, CURLOPT_NOBODY, 1L);
@@ -345,8 +377,12 @@ void curl_uv_close(struct curl_uv *cu, void (*closed)(void *arg), void *arg)
   cu->closed_arg = arg;
   while (cu->requests) {
     struct request *r = cu->requests;
-    struct curl_uv_response res = {PROVIDER_TRANSIENT, 0, "", 0,
-                                   "cancelled: the provider is closing"};
+    struct curl_uv_response res = {
+        .status = PROVIDER_TRANSIENT,
+        .body = "",
+        .message = "cancelled: the provider is closing",
+        .headers = "",
+    };
 
     curl_multi_remove_handle(cu->multi, r->easy);
     curl_easy_cleanup(r->easy);

@@ -16,8 +16,12 @@
  *   401, 403                                   -> PROVIDER_AUTH
  *   404                                        -> PROVIDER_NOT_FOUND
  *   409                                        -> PROVIDER_CONFLICT
- *   other 4xx, a response over the cap        -> PROVIDER_INVALID
- *   1xx-3xx                                    -> PROVIDER_OK
+ *   3xx (not followed), other 4xx, a response
+ *   over the cap                               -> PROVIDER_INVALID
+ *   1xx, 2xx                                   -> PROVIDER_OK
+ * Proxies from the environment (http_proxy, ...) are used, except for
+ * loopback addresses.  curl_uv_close answers requests still in flight
+ * from inside the call.
  * Messages name the method, the URL's path and the reason; request
  * headers (where API keys go) are never part of one.
  */
@@ -47,6 +51,11 @@ struct curl_uv_response {
   const char *body; /* NUL-terminated; "" when none */
   size_t body_len;
   const char *message; /* why, when status < 0 */
+  /* The final response's status line and header lines as received
+   * ("HTTP/1.1 200 OK\r\nName: value\r\n..."), capped like the body;
+   * NUL-terminated, "" when none. */
+  const char *headers;
+  size_t headers_len;
 };
 
 /* `res` and what it points to are borrowed for the call. */

@@ -34,6 +34,8 @@ static void serve(const struct httpd_request *req, struct httpd_response *resp,
     httpd_respond(resp, 503, NULL, "later");
   } else if (strcmp(req->path, "/bad") == 0) {
     httpd_respond(resp, 422, NULL, "{\"error\": \"bad rrset\"}");
+  } else if (strcmp(req->path, "/moved") == 0) {
+    httpd_respond(resp, 302, NULL, "elsewhere");
   } else if (strcmp(req->path, "/big") == 0) {
     char *big = td_malloc(10001);
 
@@ -143,7 +145,7 @@ START_TEST(curl_uv_requests_and_classifies)
   struct curl_uv *cu;
   struct outcome ok = {0}, echo = {0}, missing = {0}, auth = {0},
                  conflict = {0}, boom = {0}, bad = {0}, big = {0},
-                 refused = {0}, slow = {0};
+                 refused = {0}, slow = {0}, moved = {0};
   char base[64], url[128];
   bool http_closed = false, cu_closed = false;
   int dead, quiet;
@@ -165,6 +167,7 @@ START_TEST(curl_uv_requests_and_classifies)
   send_one(cu, "GET", URL("/boom"), NULL, 0, 0, &boom);
   send_one(cu, "PATCH", URL("/bad"), "{}", 0, 0, &bad);
   send_one(cu, "GET", URL("/big"), NULL, 1000, 0, &big);
+  send_one(cu, "PATCH", URL("/moved"), "{}", 0, 0, &moved);
 #undef URL
   snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", dead);
   send_one(cu, "GET", url, NULL, 0, 2000, &refused);
@@ -188,6 +191,9 @@ START_TEST(curl_uv_requests_and_classifies)
   ck_assert_ptr_nonnull(strstr(bad.message, "bad rrset"));
   ck_assert_int_eq(big.status, PROVIDER_INVALID);
   ck_assert_str_eq(big.message, "GET /big: response larger than 1000 bytes");
+  /* A redirect is not followed, so what was asked was not done. */
+  ck_assert_int_eq(moved.status, PROVIDER_INVALID);
+  ck_assert_int_eq(moved.code, 302);
   ck_assert_int_eq(refused.status, PROVIDER_TRANSIENT);
   ck_assert_int_eq(refused.code, 0);
   ck_assert_int_eq(slow.status, PROVIDER_TRANSIENT);
