@@ -5,11 +5,17 @@
 #include "compat.h"
 
 #include "local/local.h"
+#include "nginx/nginx.h"
+#include "postgres/postgres.h"
+#include "powerdns/powerdns.h"
 #include "provider.h"
 
 /* A new provider type is one line here and its ops in providers/<type>/. */
 static const struct provider_ops *const types[] = {
     &local_provider_ops,
+    &nginx_provider_ops,
+    &postgres_provider_ops,
+    &powerdns_provider_ops,
 };
 
 const struct provider_ops *provider_find_type(const char *type)

@@ -1,0 +1,111 @@
+/*
+ * nginx.h - load-balancer routes as nginx server blocks.
+ *
+ * A `route` resource (spec {"hosts": [name, aliases...], "upstream":
+ * "host:port"}) becomes one file, <sitesDir>/<external name>.conf, that
+ * the operator's nginx includes (an `include` of sitesDir's "*.conf"
+ * inside its http block).  Every change is checked with `nginx -t` before nginx
+ * is told to reload, and verified afterwards by asking nginx itself for the
+ * route, so a route reported created is a route nginx serves.
+ *
+ * Options (the instance's entry in the controller config, borrowed):
+ *
+ *   {"type": "nginx",
+ *    "sitesDir": "/etc/nginx/tenantd",   required; the directory of route
+ *                             files, created on demand (its parent must
+ *                             exist); tenantd owns the files in it that
+ *                             carry its marker and touches no other
+ *    "command": ["nginx", "-p", "/", "-c", "/etc/nginx/nginx.conf"],
+ *                             required; the argv that runs this nginx
+ *                             (looked up in PATH); the provider appends
+ *                             "-t" to test the config and "-s", "reload"
+ *                             to reload it
+ *    "listen": "127.0.0.1:8088",  required; host:port (an IPv4 address,
+ *                             a hostname or [IPv6]) every server block
+ *                             listens on, and where routes are verified
+ *    "verifyTimeoutMs": 5000} how long after a reload nginx may take to
+ *                             serve a changed route (integer, 1 to 600000)
+ *
+ * Unknown options and values of the wrong type make open() fail with a
+ * message in err, such as "nginx: listen must be host:port".
+ *
+ * A route file (written atomically: temp file, fsync, rename):
+ *
+ *   # managed-by=tenantd tenant=<t> id=<id>
+ *   # spec: {"hosts":[...],"upstream":"..."}     compact, sorted keys
+ *   # revision: <16 hex digits>                  random, per write
+ *   # Written by tenantd: edits here are reverted on the next reconcile.
+ *   server {
+ *     listen <listen>;
+ *     server_name <hosts, in order>;
+ *     location / {
+ *       proxy_pass http://<upstream>;
+ *       proxy_set_header Host $host;
+ *       add_header X-Tenantd-Route <id> always;
+ *       add_header X-Tenantd-Revision <revision> always;
+ *     }
+ *   }
+ *
+ * Spec values are checked before anything is written: hosts must be 1 to
+ * 64 plain DNS names (letters, digits, '-', '.'), the upstream host:port,
+ * and nothing else is accepted (PROVIDER_INVALID), so no spec can inject
+ * nginx configuration.  External names must be usable as file names (the
+ * same characters, '_' allowed, not starting with '.').
+ *
+ * Writes (create, update, remove) are serialised per instance and
+ * coalesced: the writes waiting when a cycle starts share one `nginx -t`
+ * and one `nginx -s reload`.  A cycle:
+ *   1. writes (or deletes) every file of the batch, keeping the old ones;
+ *   2. runs `nginx -t`; when nginx refuses, restores every file, then
+ *      tries the writes one at a time so one bad route does not fail the
+ *      others; a write nginx refuses alone is restored and ends
+ *      PROVIDER_INVALID with nginx's message (a refused config is never
+ *      left in place);
+ *   3. runs `nginx -s reload`; when that fails (nginx not running), the
+ *      files are restored and the writes end PROVIDER_TRANSIENT;
+ *   4. verifies: HEAD http://<listen>/ with "Host: <first host>", every
+ *      ~20 ms, until the response carries "X-Tenantd-Route: <id>" and the
+ *      revision just written (after a remove: until it no longer names
+ *      the route).  Any HTTP status counts, a 502 from an unreachable
+ *      upstream included; the upstream must answer or fail within
+ *      verifyTimeoutMs (keep proxy_connect_timeout below it).  A write
+ *      not served in time ends PROVIDER_TRANSIENT and its previous file
+ *      is put back, so the next pass tries again instead of reading a
+ *      route nginx never loaded as converged.
+ * An nginx command that cannot be started or runs longer than 30 s
+ * (killed) fails the cycle's writes with PROVIDER_TRANSIENT, files
+ * restored.
+ *
+ * Semantics beyond provider.h:
+ *   read     NOT_FOUND when there is no file.  A file without a tenantd
+ *            marker is returned without "marker" (a conflict for the
+ *            controller), its spec parsed from its directives.  A marked
+ *            file exactly as tenantd writes it returns the spec of its
+ *            "# spec:" line; a file edited by hand returns what its
+ *            server_name and proxy_pass say, and when those still match,
+ *            an upstream of "<upstream> (edited by hand)", so any edit is
+ *            drift the controller corrects.  Outputs: {"url":
+ *            "http://<first host>"}.
+ *   create   CONFLICT when the file exists without this resource's marker
+ *            (nothing is touched); a file with its own marker is
+ *            overwritten.
+ *   update   NOT_FOUND when absent; CONFLICT unless marked as this
+ *            resource.
+ *   remove   NOT_FOUND when absent; CONFLICT unless marked as this
+ *            resource; deletes the file, then tests, reloads, verifies.
+ *   list_owned  every *.conf file in sitesDir whose marker names the
+ *            tenant (type route, name = the file name without .conf).
+ * Permission errors are PROVIDER_AUTH, other I/O errors PROVIDER_TRANSIENT.
+ * Temp files a killed writer left behind (".<name>.conf.XXXXXX") are
+ * removed at open.  close() waits for every operation in flight (a cycle
+ * finishes); operations started after it fail with PROVIDER_TRANSIENT
+ * "provider closing".
+ */
+#ifndef TD_NGINX_H
+#define TD_NGINX_H
+
+#include "provider.h"
+
+extern const struct provider_ops nginx_provider_ops;
+
+#endif

@@ -1,0 +1,361 @@
+#!/usr/bin/env bash
+# The nginx provider against a real nginx on 127.0.0.1 (a free port, its
+# config, pid, logs and temp files in a temporary directory), driven by
+# `tenantd apply --once --config` on the example repository with routes
+# bound to it.  Checks what nginx serves with curl, not only what tenantd
+# says: every route and alias after the first apply, with few reloads; a
+# no-op second apply (no reload); drift (an edited upstream, an edit
+# elsewhere, a deleted file) corrected with one reload; an unmarked file
+# left alone as a conflict; a spec nginx refuses, alone in a batch that
+# otherwise applies; a broken foreign file for one apply; nginx that
+# cannot run, and a reload that never takes (transient, file taken back);
+# prune; nginx down (transient, exit 1) and back; the options checked at
+# open.
+# Usage: tests/providers/nginx.sh path/to/tenantd
+set -uo pipefail
+
+bin=$(realpath "${1:?usage: nginx.sh TENANTD}")
+root=$(cd "$(dirname "$0")/../.." && pwd)
+example=$root/deploy/examples/tenants-repo
+tmp=$(mktemp -d)
+npid=
+stop_nginx() {
+  [ -n "$npid" ] || return 0
+  kill "$npid" 2>/dev/null
+  wait "$npid" 2>/dev/null
+  npid=
+}
+trap 'stop_nginx; rm -rf "$tmp"' EXIT
+py=/usr/bin/python3
+[ -x "$py" ] || py=$(command -v python3 || true)
+
+command -v nginx >/dev/null 2>&1 || PATH=$PATH:/usr/sbin
+for tool in nginx curl; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "providers/nginx: $tool is not installed"
+    exit 1
+  fi
+done
+nginx_bin=$(command -v nginx)
+
+# shellcheck source=../lib.sh
+. "$root/tests/lib.sh"
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
+
+# Every tenantd run is bounded: a provider must never wait for ever.
+expect_rc() {
+  local name=$1 want=$2
+  shift 2
+  timeout 60 "$@" >"$tmp/out" 2>"$tmp/err"
+  local rc=$?
+  if [ "$rc" -eq "$want" ]; then ok; else
+    bad "$name: exit $rc, want $want"
+    sed 's/^/    out: /' "$tmp/out" | tail -12
+    sed 's/^/    err: /' "$tmp/err" | tail -8
+  fi
+}
+
+# ---- nginx ----
+ngx=$tmp/nginx
+sites=$ngx/sites
+mkdir -p "$sites"
+# As root the workers would run as nobody, who cannot reach the temp dir.
+user_line=
+[ "$(id -u)" -eq 0 ] && user_line="user root;"
+free_port() {
+  if [ -n "$py" ]; then
+    "$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  else
+    echo $((20000 + RANDOM % 20000))
+  fi
+}
+# Notice level logs each reload ("signal 1 (SIGHUP) received"); the
+# default server keeps hosts without a route away from the route files;
+# the bucket size is pinned so the long alias below fails on any CPU.
+write_conf() { # PORT
+  cat >"$ngx/nginx.conf" <<EOF
+$user_line
+worker_processes 1;
+daemon off;
+pid $ngx/nginx.pid;
+error_log $ngx/error.log notice;
+events { worker_connections 64; }
+http {
+  access_log $ngx/access.log;
+  client_body_temp_path $ngx/client_body;
+  proxy_temp_path $ngx/proxy;
+  fastcgi_temp_path $ngx/fastcgi;
+  uwsgi_temp_path $ngx/uwsgi;
+  scgi_temp_path $ngx/scgi;
+  proxy_connect_timeout 2s;
+  server_names_hash_bucket_size 64;
+  server {
+    listen 127.0.0.1:$1 default_server;
+    return 404;
+  }
+  include $sites/*.conf;
+}
+EOF
+}
+ngx_cmd=("$nginx_bin" -p "$ngx" -e "$ngx/error.log" -c "$ngx/nginx.conf")
+# code HOST: the status nginx answers for HOST.
+code() {
+  curl -s -o /dev/null -w '%{http_code}' --max-time 3 -H "Host: $1" \
+    "http://127.0.0.1:$port/"
+}
+start_nginx() {
+  "${ngx_cmd[@]}" 2>>"$ngx/stderr.log" &
+  npid=$!
+  for _ in $(seq 100); do
+    kill -0 "$npid" 2>/dev/null || break
+    [ "$(code nowhere.example)" = 404 ] && return 0
+    sleep 0.05
+  done
+  kill "$npid" 2>/dev/null
+  wait "$npid" 2>/dev/null
+  npid=
+  return 1
+}
+port=
+for _ in 1 2 3 4 5; do
+  port=$(free_port)
+  write_conf "$port"
+  start_nginx && break
+  port=
+done
+if [ -z "$port" ]; then
+  echo "providers/nginx: nginx did not start"
+  tail -5 "$ngx/error.log" "$ngx/stderr.log" 2>/dev/null
+  exit 1
+fi
+master=$(cat "$ngx/nginx.pid")
+
+reloads() { grep -c 'signal 1 (SIGHUP) received' "$ngx/error.log"; }
+# route HOST: the X-Tenantd-Route nginx answers for HOST ("" when none).
+route() {
+  curl -s -o /dev/null -D - --max-time 3 -H "Host: $1" \
+    "http://127.0.0.1:$port/" | tr -d '\r' |
+    sed -n 's/^[Xx]-[Tt]enantd-[Rr]oute: *//p'
+}
+# Reloads nginx behind tenantd's back, and waits until the new config
+# serves: HOST answers with route ID ("" for none).
+hand_reload() { # HOST ID
+  "${ngx_cmd[@]}" -s reload 2>/dev/null
+  wait_for 5 test_route "$1" "$2"
+}
+test_route() { [ "$(route "$1")" = "$2" ]; }
+temp_files() { find "$sites" -name '.*' -type f | wc -l; }
+
+# ---- the repository, the config ----
+repo=$tmp/repo
+cp -r "$example" "$repo"
+sed -i 's/route: local/route: edge/' "$repo/platform.yaml"
+cfg=$tmp/tenantd.yaml
+write_config() { # EXTRA EDGE OPTIONS
+  cat >"$cfg" <<EOF
+source: {url: "file://$tmp/unused.git"}
+providers:
+  local: {type: local, stateDir: "$tmp/state"}
+  edge:
+    type: nginx
+    sitesDir: "$sites"
+    command: ["$nginx_bin", -p, "$ngx", -e, "$ngx/error.log", -c, "$ngx/nginx.conf"]
+    listen: "127.0.0.1:$port"
+$1
+EOF
+}
+A=(apply --once --config "$cfg" --status-dir "$tmp/status")
+P=(plan --config "$cfg" --status-dir "$tmp/status")
+
+# ---- options are checked at open ----
+write_config "    bogus: 1"
+expect_rc "open: unknown option" 1 "$bin" "${P[@]}" "$repo"
+expect_out "open: unknown option named" "nginx: unknown option 'bogus'" "$tmp/err"
+write_config "    verifyTimeoutMs: 0"
+expect_rc "open: verifyTimeoutMs range" 1 "$bin" "${P[@]}" "$repo"
+expect_out "open: verifyTimeoutMs explained" "verifyTimeoutMs must be an integer" "$tmp/err"
+sed -i 's/listen: .*/listen: "127.0.0.1:80; include \/etc\/passwd"/' "$cfg"
+expect_rc "open: listen injection" 1 "$bin" "${P[@]}" "$repo"
+expect_out "open: listen explained" "listen must be host:port" "$tmp/err"
+write_config ""
+check "nothing written by failed opens" test "$(find "$sites" -type f | wc -l)" -eq 0
+
+# ---- the first apply: every route served, few reloads ----
+declare -A host_route=(
+  [portal.production.greenwood-high.pycom.io]=route/portal.production.greenwood-high
+  [portal.greenwood-high.example]=route/portal.production.greenwood-high
+  [portal.staging.greenwood-high.pycom.io]=route/portal.staging.greenwood-high
+  [api.staging.mwc-murata.pycom.io]=route/api.staging.mwc-murata
+  [api.mwc.murata.example]=route/api.staging.mwc-murata
+  [web.staging.mwc-murata.pycom.io]=route/web.staging.mwc-murata
+  [api.staging.mwc-sequans.pycom.io]=route/api.staging.mwc-sequans
+)
+r0=$(reloads)
+expect_rc "first apply" 0 "$bin" "${A[@]}" "$repo"
+expect_out "first apply summary" '^3 tenants: [0-9]+ changed, 0 failed, 0 skipped, 0 conflicts'
+expect_out "routes created" '^\[[0-9]+/[0-9]+\] create +route/api.staging.mwc-murata done'
+eq "one file per route" "$(find "$sites" -name '*.conf' | wc -l)" 5
+for h in "${!host_route[@]}"; do
+  eq "first apply: $h served" "$(route "$h")" "${host_route[$h]}"
+done
+eq "a host without a route gets no route" "$(route nowhere.example)" ""
+f=$sites/api.staging.mwc-murata.conf
+expect_out "marker in the header" '^# managed-by=tenantd tenant=mwc-murata id=route/api.staging.mwc-murata$' "$f"
+expect_out "spec in the header" '^# spec: \{"hosts":\["api.staging.mwc-murata.pycom.io","api.mwc.murata.example"\],"upstream":"100\.64\.[0-9]+\.[0-9]+:8080"\}$' "$f"
+expect_out "server_name in order" '^  server_name api.staging.mwc-murata.pycom.io api.mwc.murata.example;$' "$f"
+r1=$(($(reloads) - r0))
+check "first apply: $r1 reloads for 5 routes" test "$r1" -ge 1 -a "$r1" -le 2
+eq "no temp files left" "$(temp_files)" 0
+check "nginx -t accepts what tenantd wrote" "${ngx_cmd[@]}" -t
+
+# ---- a second apply changes nothing and does not reload ----
+sums=$(cd "$sites" && md5sum -- *.conf)
+r1=$(reloads)
+expect_rc "plan after apply" 0 "$bin" "${P[@]}" --detailed-exitcode "$repo"
+expect_out "plan: nothing pending" '^0 changes pending$'
+expect_rc "second apply" 0 "$bin" "${A[@]}" "$repo"
+expect_out "second apply: 0 changed" '^3 tenants: 0 changed, 0 failed'
+eq "second apply: no reload" "$(reloads)" "$r1"
+eq "second apply: same nginx master" "$(cat "$ngx/nginx.pid")" "$master"
+eq "second apply: files untouched" "$(cd "$sites" && md5sum -- *.conf)" "$sums"
+
+# ---- drift: an edited upstream, an edit elsewhere, a deleted file ----
+upstream=$(sed -n 's/^    proxy_pass http:\/\/\(.*\);$/\1/p' "$f")
+sed -i 's/^    proxy_pass .*/    proxy_pass http:\/\/127.0.0.1:9;/' "$f"
+sed -i '/X-Tenantd-Revision/d' "$sites/portal.staging.greenwood-high.conf"
+rm "$sites/web.staging.mwc-murata.conf"
+hand_reload web.staging.mwc-murata.pycom.io ""
+expect_rc "plan shows drift" 2 "$bin" "${P[@]}" --detailed-exitcode "$repo"
+expect_out "drift: upstream" "~ upstream: 127.0.0.1:9 -> $upstream"
+expect_out "drift: edit elsewhere" 'route/portal.staging.greenwood-high +\(drift\)'
+expect_out "drift: deleted file" '\+ +route/web.staging.mwc-murata +\(drift\)'
+r1=$(reloads)
+expect_rc "apply corrects drift" 0 "$bin" "${A[@]}" "$repo"
+expect_out "drift: 3 corrected" '^3 tenants: 3 changed, 0 failed'
+eq "drift: one reload for three routes" "$(($(reloads) - r1))" 1
+expect_out "drift: upstream restored" "^    proxy_pass http://$upstream;\$" "$f"
+expect_out "drift: edit reverted" 'X-Tenantd-Revision' "$sites/portal.staging.greenwood-high.conf"
+eq "drift: deleted route served again" "$(route web.staging.mwc-murata.pycom.io)" route/web.staging.mwc-murata
+expect_rc "after drift: nothing pending" 0 "$bin" "${P[@]}" --detailed-exitcode "$repo"
+
+# ---- an unmarked file at a route's name is a conflict, left alone ----
+cat >>"$repo/tenants/mwc-sequans.yaml" <<'EOF'
+        - name: docs
+          image: registry.pycom.io/pybytes/docs:1.0.0
+          port: 8081
+          dns:
+            public: true
+EOF
+docs=docs.staging.mwc-sequans.pycom.io
+cat >"$sites/docs.staging.mwc-sequans.conf" <<EOF
+server {
+  listen 127.0.0.1:$port;
+  server_name $docs;
+  location / { add_header X-Tenantd-Route hand-made always; return 200 "hand\n"; }
+}
+EOF
+cp "$sites/docs.staging.mwc-sequans.conf" "$tmp/hand.conf"
+hand_reload "$docs" hand-made
+expect_rc "conflict: apply fails" 1 "$bin" "${A[@]}" "$repo"
+expect_out "conflict: reported" '^conflict route/docs.staging.mwc-sequans: .*without'
+check "conflict: file untouched" cmp -s "$tmp/hand.conf" "$sites/docs.staging.mwc-sequans.conf"
+eq "conflict: nginx still serves it" "$(route "$docs")" hand-made
+rm "$sites/docs.staging.mwc-sequans.conf"
+hand_reload "$docs" ""
+expect_rc "conflict gone: apply" 0 "$bin" "${A[@]}" "$repo"
+eq "conflict gone: route served" "$(route "$docs")" route/docs.staging.mwc-sequans
+
+# ---- a spec nginx refuses fails alone; the rest of the batch applies ----
+long=a-very-long-alias-for-the-murata-api-that-nginx-refuses.beyond-the-server-names-hash-bucket.murata.example
+cp "$f" "$tmp/murata.conf"
+cp "$repo/tenants/mwc-murata.yaml" "$tmp/murata.yaml"
+sed -i "s/aliases: \[api.mwc.murata.example\]/aliases: [api.mwc.murata.example, $long]/" \
+  "$repo/tenants/mwc-murata.yaml"
+sed -i 's/aliases: \[portal.greenwood-high.example\]/aliases: [portal.greenwood-high.example, www.greenwood-high.example]/' \
+  "$repo/tenants/greenwood-high.yaml"
+r1=$(reloads)
+expect_rc "refused spec: apply fails" 1 "$bin" "${A[@]}" "$repo"
+expect_out "refused spec: invalid with nginx's message" '^failed +route/api.staging.mwc-murata: invalid: nginx -t: .*server_names_hash'
+expect_out "refused spec: the other route applied" '^\[[0-9]+/[0-9]+\] update +route/portal.production.greenwood-high done'
+check "refused spec: previous file restored" cmp -s "$tmp/murata.conf" "$f"
+eq "refused spec: old hosts still served" "$(route api.mwc.murata.example)" route/api.staging.mwc-murata
+eq "refused spec: new alias of the other route served" "$(route www.greenwood-high.example)" route/portal.production.greenwood-high
+eq "refused spec: one reload" "$(($(reloads) - r1))" 1
+check "refused spec: nginx -t passes" "${ngx_cmd[@]}" -t
+eq "refused spec: no temp files" "$(temp_files)" 0
+cp "$tmp/murata.yaml" "$repo/tenants/mwc-murata.yaml"
+
+# ---- a broken foreign file for one apply: nothing applies, nothing left ----
+cp "$sites/web.staging.mwc-murata.conf" "$tmp/web.conf"
+# web (the file's last app) gets an alias.
+"$py" - "$repo/tenants/mwc-murata.yaml" <<'EOF'
+import sys
+p, line = sys.argv[1], "            public: true\n"
+s = open(p).read()
+i = s.rindex(line) + len(line)
+open(p, "w").write(s[:i] + "            aliases: [web.murata.example]\n" + s[i:])
+EOF
+printf 'server { this_is_not_a_directive; }\n' >"$sites/zz-broken.conf"
+r1=$(reloads)
+expect_rc "broken file: apply fails" 1 "$bin" "${A[@]}" "$repo"
+expect_out "broken file: invalid with nginx's message" '^failed +route/web.staging.mwc-murata: invalid: nginx -t: .*unknown directive'
+check "broken file: route file restored" cmp -s "$tmp/web.conf" "$sites/web.staging.mwc-murata.conf"
+eq "broken file: no reload" "$(reloads)" "$r1"
+eq "broken file: old config still serves" "$(route web.staging.mwc-murata.pycom.io)" route/web.staging.mwc-murata
+eq "broken file: new alias not served" "$(route web.murata.example)" ""
+eq "broken file: no temp files" "$(temp_files)" 0
+check "broken file: left where it was" test -f "$sites/zz-broken.conf"
+rm "$sites/zz-broken.conf"
+expect_rc "broken file gone: apply" 0 "$bin" "${A[@]}" "$repo"
+eq "broken file gone: new alias served" "$(route web.murata.example)" route/web.staging.mwc-murata
+
+# ---- nginx cannot run: transient, the file taken back ----
+write_config ""
+sed -i 's|^    command: .*|    command: ["'"$tmp"'/no-such-nginx"]|' "$cfg"
+rm "$sites/web.staging.mwc-murata.conf"
+hand_reload web.staging.mwc-murata.pycom.io ""
+expect_rc "cannot run: apply fails" 1 "$bin" "${A[@]}" "$repo"
+expect_out "cannot run: transient" '^failed +route/web.staging.mwc-murata: transient: nginx -t: cannot run .*no-such-nginx'
+check "cannot run: file taken back" test ! -e "$sites/web.staging.mwc-murata.conf"
+
+# ---- a reload nginx never applies: not served in time, taken back ----
+write_config "    verifyTimeoutMs: 300"
+sed -i 's|^    command: .*|    command: ["'"$(type -P true)"'"]|' "$cfg"
+expect_rc "not served: apply fails" 1 "$bin" "${A[@]}" "$repo"
+expect_out "not served: transient" '^failed +route/web.staging.mwc-murata: transient: .*not served by route route/web.staging.mwc-murata within 300 ms'
+check "not served: file taken back" test ! -e "$sites/web.staging.mwc-murata.conf"
+write_config ""
+expect_rc "real nginx again: apply" 0 "$bin" "${A[@]}" "$repo"
+eq "real nginx again: route served" "$(route web.staging.mwc-murata.pycom.io)" route/web.staging.mwc-murata
+
+# ---- prune: an app removed from the manifest loses its route ----
+cp "$example/tenants/mwc-sequans.yaml" "$repo/tenants/mwc-sequans.yaml"
+"$bin" "${P[@]}" "$repo" >"$tmp/out" 2>&1
+n=$(sed -nE 's/^tenant mwc-sequans: .* ([0-9]+) to delete.*/\1/p' "$tmp/out")
+expect_out "prune: planned" '^  - +route/docs.staging.mwc-sequans'
+r1=$(reloads)
+expect_rc "prune: apply" 0 "$bin" "${A[@]}" --allow-delete "${n:-0}" "$repo"
+check "prune: file gone" test ! -e "$sites/docs.staging.mwc-sequans.conf"
+eq "prune: host no longer routed" "$(route "$docs")" ""
+eq "prune: one reload" "$(($(reloads) - r1))" 1
+
+# ---- nginx down: transient, exit 1; back up: converges ----
+stop_nginx
+rm "$sites/web.staging.mwc-murata.conf"
+expect_rc "nginx down: apply fails" 1 "$bin" "${A[@]}" "$repo"
+expect_out "nginx down: transient" '^failed +route/web.staging.mwc-murata: transient: nginx -s reload'
+check "nginx down: unloaded file taken back" test ! -e "$sites/web.staging.mwc-murata.conf"
+start_nginx || bad "nginx restarts"
+expect_rc "nginx back: apply converges" 0 "$bin" "${A[@]}" "$repo"
+expect_out "nginx back: summary" '^3 tenants: 1 changed, 0 failed'
+eq "nginx back: route served" "$(route web.staging.mwc-murata.pycom.io)" route/web.staging.mwc-murata
+for h in "${!host_route[@]}"; do
+  eq "at the end: $h served" "$(route "$h")" "${host_route[$h]}"
+done
+r1=$(reloads)
+expect_rc "last apply" 0 "$bin" "${A[@]}" "$repo"
+expect_out "last apply: 0 changed" '^3 tenants: 0 changed, 0 failed'
+eq "last apply: no reload" "$(reloads)" "$r1"
+eq "no temp files at the end" "$(temp_files)" 0
+
+summary "providers/nginx"
