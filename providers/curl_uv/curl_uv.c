@@ -16,8 +16,10 @@ struct curl_uv {
   struct request *requests; /* in flight, for close */
   size_t open_handles;
   bool closing;
+  struct request *refused; /* curl would not take them: answered later */
   void (*closed)(void *arg);
   void *closed_arg;
+  char *noproxy; /* the environment's no_proxy and loopback */
 };
 
 /* A socket curl asked us to watch. */
@@ -106,6 +108,9 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 
 static void request_free(struct request *r)
 {
+  /* Header lines carry API keys: leave no copy in freed memory. */
+  for (struct curl_slist *h = r->headers; h; h = h->next)
+    explicit_bzero(h->data, strlen(h->data));
   curl_slist_free_all(r->headers);
   free(r->body);
   free(r->method);
@@ -203,6 +208,7 @@ static void handle_gone(struct curl_uv *cu)
 
   if (--cu->open_handles > 0 || !cu->closing)
     return;
+  free(cu->noproxy);
   free(cu);
   if (closed)
     closed(arg);
@@ -253,11 +259,29 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *arg,
   return 0;
 }
 
+static void answer_refused(struct curl_uv *cu)
+{
+  while (cu->refused) {
+    struct request *r = cu->refused;
+    struct curl_uv_response res = {.status = PROVIDER_TRANSIENT,
+                                   .body = "",
+                                   .headers = "",
+                                   .message = "the request could not be "
+                                              "started"};
+
+    cu->refused = r->next;
+    curl_easy_cleanup(r->easy);
+    r->done(&res, r->arg);
+    request_free(r);
+  }
+}
+
 static void on_timeout(uv_timer_t *t)
 {
   struct curl_uv *cu = t->data;
   int running;
 
+  answer_refused(cu);
   curl_multi_socket_action(cu->multi, CURL_SOCKET_TIMEOUT, 0, &running);
   check_done(cu);
 }
@@ -286,7 +310,19 @@ struct curl_uv *curl_uv_new(uv_loop_t *loop)
   static uv_once_t once = UV_ONCE_INIT;
   struct curl_uv *cu = td_calloc(1, sizeof(*cu));
 
+  const char *env = getenv("no_proxy");
+
   uv_once(&once, global_init);
+  if (!env || !*env)
+    env = getenv("NO_PROXY");
+  if (env && *env) {
+    size_t n = strlen(env) + sizeof(",localhost,127.0.0.1,::1");
+
+    cu->noproxy = td_malloc(n);
+    snprintf(cu->noproxy, n, "%s,localhost,127.0.0.1,::1", env);
+  } else {
+    cu->noproxy = td_strdup("localhost,127.0.0.1,::1");
+  }
   cu->loop = loop;
   cu->multi = curl_multi_init();
   if (!cu->multi)
@@ -344,8 +380,12 @@ void curl_uv_send(struct curl_uv *cu, const struct curl_uv_request *req,
       r->easy, CURLOPT_TIMEOUT_MS,
       (long)(req->timeout_ms ? req->timeout_ms : DEFAULT_TIMEOUT_MS));
   curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
-  /* A proxy from the environment may serve the rest, never loopback. */
-  curl_easy_setopt(r->easy, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");
+  /* Never wait for a name lookup's thread when a request ends early: the
+   * loop must not stall on a DNS outage. */
+  curl_easy_setopt(r->easy, CURLOPT_QUICK_EXIT, 1L);
+  /* A proxy from the environment may serve the rest, never loopback;
+   * setting the option replaces no_proxy, so it is kept. */
+  curl_easy_setopt(r->easy, CURLOPT_NOPROXY, cu->noproxy);
   curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
   if (strcmp(req->method, "HEAD") == 0)
     curl_easy_setopt(r->easy, CURLOPT_NOBODY, 1L);
@@ -357,12 +397,19 @@ void curl_uv_send(struct curl_uv *cu, const struct curl_uv_request *req,
     curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE_LARGE,
                      (curl_off_t)req->body_len);
   }
+  /* curl_multi_add_handle only arms the timer: nothing completes here.
+   * Should curl refuse it, the answer comes from the timer. */
+  assert(!cu->closing);
+  if (curl_multi_add_handle(cu->multi, r->easy) != CURLM_OK) {
+    r->next = cu->refused;
+    cu->refused = r;
+    uv_timer_start(&cu->timer, on_timeout, 0, 0);
+    return;
+  }
   r->next = cu->requests;
   if (r->next)
     r->next->prev = r;
   cu->requests = r;
-  /* curl_multi_add_handle only arms the timer: nothing completes here. */
-  curl_multi_add_handle(cu->multi, r->easy);
 }
 
 static void timer_closed(uv_handle_t *h)
@@ -375,6 +422,7 @@ void curl_uv_close(struct curl_uv *cu, void (*closed)(void *arg), void *arg)
   cu->closing = true;
   cu->closed = closed;
   cu->closed_arg = arg;
+  answer_refused(cu);
   while (cu->requests) {
     struct request *r = cu->requests;
     struct curl_uv_response res = {

@@ -64,7 +64,7 @@ typedef void (*curl_uv_cb)(const struct curl_uv_response *res, void *arg);
 struct curl_uv *curl_uv_new(uv_loop_t *loop);
 
 /* Copies what it needs from `req`; `done` runs on the loop, never from
- * inside this call. */
+ * inside this call.  Not after curl_uv_close. */
 void curl_uv_send(struct curl_uv *cu, const struct curl_uv_request *req,
                   curl_uv_cb done, void *arg);
 

@@ -241,6 +241,47 @@ START_TEST(curl_uv_close_cancels_in_flight)
 }
 END_TEST
 
+/* A proxy from the environment never carries loopback calls, and the
+ * environment's no_proxy still counts (setting curl's own no-proxy list
+ * replaces it unless it is kept). */
+START_TEST(curl_uv_proxy_spares_loopback_and_no_proxy)
+{
+  struct httpd_limits lim = HTTPD_LIMITS_DEFAULT;
+  uv_loop_t loop;
+  struct httpd *h;
+  struct curl_uv *with, *without;
+  struct outcome direct = {0}, listed = {0}, proxied = {0};
+  char proxy[64], url[64];
+  bool c1 = false, c2 = false, c3 = false;
+
+  uv_loop_init(&loop);
+  ck_assert_int_eq(httpd_start(&h, &loop, "0.0.0.0", 0, &lim, serve, NULL), 0);
+  snprintf(proxy, sizeof(proxy), "http://127.0.0.1:%d", dead_port(&loop));
+  setenv("http_proxy", proxy, 1);
+  setenv("no_proxy", "127.0.0.2", 1);
+  with = curl_uv_new(&loop);
+  unsetenv("no_proxy");
+  without = curl_uv_new(&loop);
+  snprintf(url, sizeof(url), "http://127.0.0.1:%d/ok", httpd_port(h));
+  send_one(without, "GET", url, NULL, 0, 2000, &direct);
+  snprintf(url, sizeof(url), "http://127.0.0.2:%d/ok", httpd_port(h));
+  send_one(with, "GET", url, NULL, 0, 2000, &listed);
+  send_one(without, "GET", url, NULL, 0, 2000, &proxied);
+  while (pending > 0)
+    uv_run(&loop, UV_RUN_ONCE);
+  unsetenv("http_proxy");
+  ck_assert_int_eq(direct.status, PROVIDER_OK);         /* loopback: no proxy */
+  ck_assert_int_eq(listed.status, PROVIDER_OK);         /* in no_proxy */
+  ck_assert_int_eq(proxied.status, PROVIDER_TRANSIENT); /* the dead proxy */
+  curl_uv_close(with, closed_flag, &c1);
+  curl_uv_close(without, closed_flag, &c2);
+  httpd_close(h, closed_flag, &c3);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ck_assert(c1 && c2 && c3);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
 Suite *make_suite_curl_uv(void)
 {
   Suite *s = suite_create("curl_uv");
@@ -249,6 +290,7 @@ Suite *make_suite_curl_uv(void)
   tcase_set_timeout(tc, 20);
   tcase_add_test(tc, curl_uv_requests_and_classifies);
   tcase_add_test(tc, curl_uv_close_cancels_in_flight);
+  tcase_add_test(tc, curl_uv_proxy_spares_loopback_and_no_proxy);
   suite_add_tcase(s, tc);
   return s;
 }
