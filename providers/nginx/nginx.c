@@ -52,12 +52,16 @@
 #define MAX_VERIFY_MS 600000
 #define MAX_LIST 100000
 #define EDITED " (edited by hand)"
+#define PENDING " (pending)"
+/* The header line of a file not yet known to be loaded by nginx. */
+#define PENDING_LINE "# state: pending\n"
 
 struct ngx {
   struct provider base; /* first: the controller only sees this */
   char *sites_dir;
   char **cmd; /* argv prefix, `ncmd` entries */
   size_t ncmd;
+  char **env; /* nginx's environment: PATH, TZ, LANG; never a secret */
   char *listen;
   char *verify_url;
   uint64_t verify_timeout_ms;
@@ -68,6 +72,7 @@ struct ngx {
   uv_timer_t kick;     /* starts the next cycle from the loop */
   size_t inflight;     /* operations not yet delivered */
   bool closing, finalizing;
+  bool handles_closed; /* finalized; waits for late operations */
   provider_close_cb close_cb;
   void *close_arg;
   uv_timer_t close_timer; /* live once closing */
@@ -95,8 +100,10 @@ struct op {
   char marker[RESOURCE_MARKER_MAX];
   char revision[17];
   json_t *spec; /* a deep copy (create, update) */
-  char *text;   /* the file create and update write */
+  char *text;   /* the file create and update write: marked pending */
   size_t text_len;
+  char *final_text; /* the same without the mark, once nginx serves it */
+  size_t final_len;
 
   /* A cycle's state of this write. */
   bool candidate; /* passed its checks in the batch: tried alone too */
@@ -121,6 +128,7 @@ enum stage {
   ST_APPLY_ALL,   /* every write of the batch on disk */
   ST_TEST_ALL,    /* nginx -t of the batch */
   ST_REVERT_ALL,  /* the batch failed: every file restored */
+  ST_TEST_BASE,   /* nginx -t without the batch: is the rest sound? */
   ST_SOLO_APPLY,  /* one write at a time ... */
   ST_SOLO_TEST,   /* ... tested alone ... */
   ST_SOLO_REVERT, /* ... and restored when refused */
@@ -128,17 +136,20 @@ enum stage {
   ST_UNDO,        /* the reload failed: files restored */
   ST_VERIFY,      /* polling nginx */
   ST_UNVERIFY,    /* not served in time: those files restored */
+  ST_FINALIZE,    /* served: the pending marks removed */
 };
+
+enum fs_mode { FS_APPLY, FS_REVERT, FS_FINALIZE };
 
 struct cycle {
   struct ngx *ng;
   struct op **ops;
   size_t n;
   enum stage stage;
-  bool fs_revert;      /* the threadpool job restores instead of writes */
-  size_t fs_lo, fs_hi; /* the ops it covers */
-  size_t solo;         /* the op tried alone */
-  size_t verifying;    /* verifications in flight */
+  enum fs_mode fs_mode; /* what the threadpool job does */
+  size_t fs_lo, fs_hi;  /* the ops it covers */
+  size_t solo;          /* the op tried alone */
+  size_t verifying;     /* verifications in flight */
   uv_work_t work;
   int test_status; /* how the last nginx -t failed */
   char test_msg[1024];
@@ -308,9 +319,11 @@ static int check_spec(const json_t *spec, char *msg, size_t cap)
 
 /* ---- the file format ---- */
 
-/* The file tenantd writes for a route; malloc'd, its length in *len. */
+/* The file tenantd writes for a route; malloc'd, its length in *len.
+ * `pending`: with the line saying nginx may not have loaded it yet. */
 static char *render(const char *tenant, const char *id, const json_t *spec,
-                    const char *listen, const char *revision, size_t *len)
+                    const char *listen, const char *revision, bool pending,
+                    size_t *len)
 {
   char marker[RESOURCE_MARKER_MAX];
   char *spec_text = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
@@ -329,12 +342,13 @@ static char *render(const char *tenant, const char *id, const json_t *spec,
           "# %s\n"
           "# spec: %s\n"
           "# revision: %s\n"
+          "%s"
           "# Written by tenantd: edits here are reverted on the next "
           "reconcile.\n"
           "server {\n"
           "  listen %s;\n"
           "  server_name",
-          marker, spec_text, revision, listen);
+          marker, spec_text, revision, pending ? PENDING_LINE : "", listen);
   json_array_foreach(hosts, i, h) fprintf(f, " %s", json_string_value(h));
   fprintf(f,
           ";\n"
@@ -358,6 +372,7 @@ struct parsed {
   char tenant[RESOURCE_MARKER_MAX], id[RESOURCE_MARKER_MAX];
   json_t *spec; /* the "# spec:" line, when valid */
   char revision[17];
+  bool pending;   /* "# state: pending": maybe never loaded */
   json_t *hosts;  /* server_name's values, when present */
   char *upstream; /* proxy_pass's, without "http://", when present */
 };
@@ -427,6 +442,13 @@ static void parse_header_line(struct parsed *pf, const char *p, const char *end)
       r++;
     if (strlen(r) == 16 && strspn(r, "0123456789abcdef") == 16)
       memcpy(pf->revision, r, 17);
+  } else if (strncmp(line, "state:", 6) == 0) {
+    const char *v = line + 6;
+
+    while (*v == ' ')
+      v++;
+    if (strcmp(v, "pending") == 0)
+      pf->pending = true;
   }
   free(line);
 }
@@ -491,10 +513,22 @@ static json_t *directive_spec(const struct parsed *pf)
   return spec;
 }
 
+/* Appends `suffix` to a spec's upstream, so the spec diffs as drift. */
+static void suffix_upstream(json_t *spec, const char *upstream,
+                            const char *suffix)
+{
+  char *s = fs_printf("%s%s", upstream, suffix);
+
+  json_object_set_new(spec, "upstream", file_string(s, strlen(s)));
+  free(s);
+}
+
 /*
  * The observed spec of a marked file: its "# spec:" line when the file is
  * exactly what tenantd writes; otherwise what its directives say, marked
- * as edited when that alone would hide the edit.
+ * as edited when that alone would hide the edit.  A file still marked
+ * pending (tenantd stopped before nginx was known to load it) reads with
+ * its upstream marked pending: drift, so the next pass writes it again.
  */
 static json_t *marked_spec(const struct parsed *pf, const char *text,
                            size_t len, const char *listen)
@@ -504,22 +538,25 @@ static json_t *marked_spec(const struct parsed *pf, const char *text,
 
   if (pf->spec && pf->revision[0]) {
     size_t want_len;
-    char *want =
-        render(pf->tenant, pf->id, pf->spec, listen, pf->revision, &want_len);
+    char *want = render(pf->tenant, pf->id, pf->spec, listen, pf->revision,
+                        pf->pending, &want_len);
     bool same = want_len == len && memcmp(want, text, len) == 0;
 
     free(want);
-    if (same)
+    if (same && !pf->pending)
       return json_incref(pf->spec);
+    if (same) {
+      spec = json_deep_copy(pf->spec);
+      suffix_upstream(spec,
+                      json_string_value(json_object_get(pf->spec, "upstream")),
+                      PENDING);
+      return spec;
+    }
   }
   spec = directive_spec(pf);
   visible = pf->spec && !json_equal(spec, pf->spec);
-  if (!visible && pf->upstream) {
-    char *edited = fs_printf("%s" EDITED, pf->upstream);
-
-    json_object_set_new(spec, "upstream", file_string(edited, strlen(edited)));
-    free(edited);
-  }
+  if (!visible && pf->upstream)
+    suffix_upstream(spec, pf->upstream, EDITED);
   return spec;
 }
 
@@ -790,7 +827,12 @@ out:
   free(old);
 }
 
-/* Puts back what apply_op replaced. */
+/*
+ * Puts back what apply_op replaced.  When that fails, the file this write
+ * left is renamed out of the "*.conf" glob (".<name>.conf.failed"), so
+ * nginx never loads a file no test accepted; the route then reads as
+ * missing and the next pass writes it again.
+ */
 static void revert_op(struct op *op)
 {
   int rc = 0;
@@ -800,26 +842,67 @@ static void revert_op(struct op *op)
                          0644);
   else if (unlink(op->path) < 0 && errno != ENOENT)
     rc = -errno;
-  if (rc < 0)
-    snprintf(op->restore_err, sizeof(op->restore_err), "cannot restore %s: %s",
-             op->path, strerror(-rc));
   op->applied = false;
+  if (rc == 0)
+    return;
+  if (op->kind != OP_REMOVE) {
+    char *aside = fs_printf("%s/.%s.failed", op->sites_dir, op->file);
+
+    if (rename(op->path, aside) == 0) {
+      snprintf(op->restore_err, sizeof(op->restore_err),
+               "cannot restore %s: %s; the new file is moved aside to %s",
+               op->path, strerror(-rc), aside);
+      free(aside);
+      return;
+    }
+    free(aside);
+  }
+  snprintf(op->restore_err, sizeof(op->restore_err), "cannot restore %s: %s",
+           op->path, strerror(-rc));
+}
+
+/* Rewrites a file nginx now serves without its pending mark: a comment
+ * changes, so no reload is needed. */
+static void finalize_op(struct op *op)
+{
+  int rc = fs_write_atomic(op->sites_dir, op->file, op->final_text,
+                           op->final_len, 0644);
+
+  if (rc < 0)
+    fail(op, rc == -EACCES || rc == -EPERM ? PROVIDER_AUTH : PROVIDER_TRANSIENT,
+         "nginx: route %s is served, but %s cannot be rewritten without its "
+         "pending mark: %s",
+         op->id, op->path, strerror(-rc));
+}
+
+/* Writes that nginx serves and whose file still carries the mark. */
+static bool finalizable(const struct op *op)
+{
+  return op->status == PROVIDER_OK && op->kept && op->final_text;
 }
 
 static void fs_work(uv_work_t *req)
 {
   struct cycle *cy = container_of(req, struct cycle, work);
 
-  if (!cy->fs_revert) {
+  switch (cy->fs_mode) {
+  case FS_APPLY:
     for (size_t i = cy->fs_lo; i < cy->fs_hi; i++)
       if (cy->ops[i]->status == PROVIDER_OK)
         apply_op(cy->ops[i]);
     return;
+  case FS_REVERT:
+    /* Newest first, so each file gets back exactly what it held. */
+    for (size_t i = cy->fs_hi; i-- > cy->fs_lo;)
+      if (cy->ops[i]->applied)
+        revert_op(cy->ops[i]);
+    return;
+  case FS_FINALIZE:
+    for (size_t i = cy->fs_lo; i < cy->fs_hi; i++)
+      if (finalizable(cy->ops[i]))
+        finalize_op(cy->ops[i]);
+    return;
   }
-  /* Newest first, so each file gets back exactly what it held. */
-  for (size_t i = cy->fs_hi; i-- > cy->fs_lo;)
-    if (cy->ops[i]->applied)
-      revert_op(cy->ops[i]);
 }
 
 /* ---- delivery (loop thread) ---- */
@@ -849,10 +932,13 @@ static void op_free(struct op *op)
   free(op->tenant);
   free(op->id);
   free(op->text);
+  free(op->final_text);
   free(op->old_text);
   free(op->verify_host);
   free(op);
 }
+
+static void instance_done(struct ngx *ng);
 
 static void on_op_closed(uv_handle_t *h)
 {
@@ -862,8 +948,15 @@ static void on_op_closed(uv_handle_t *h)
   op_free(op);
   assert(ng->inflight > 0);
   ng->inflight--;
-  if (ng->closing && ng->inflight == 0)
-    uv_timer_start(&ng->close_timer, on_close_timer, 0, 0);
+  if (!ng->closing || ng->inflight > 0)
+    return;
+  /* An op started while the handles closed: the last one ends it all. */
+  if (ng->finalizing) {
+    if (ng->handles_closed)
+      instance_done(ng);
+    return;
+  }
+  uv_timer_start(&ng->close_timer, on_close_timer, 0, 0);
 }
 
 static void on_deliver(uv_timer_t *t)
@@ -904,7 +997,8 @@ static struct op *op_new(struct ngx *ng, enum op_kind kind, void *arg)
 {
   struct op *op = td_calloc(1, sizeof(*op));
 
-  assert(!ng->finalizing);
+  /* Even while finalizing: such an op fails as "provider closing", and
+   * the instance is released only after its delivery. */
   op->ng = ng;
   op->kind = kind;
   op->arg = arg;
@@ -1078,6 +1172,7 @@ static void run_nginx(struct cycle *cy, const char *what,
   stdio[2].data.stream = (uv_stream_t *)&pr->pipe;
   opts.file = argv[0];
   opts.args = argv;
+  opts.env = ng->env;
   opts.exit_cb = on_exit_cb;
   opts.stdio = stdio;
   opts.stdio_count = 3;
@@ -1189,7 +1284,7 @@ static void verify_poll(struct op *op)
 
 /* ---- cycles: one test and one reload for every write waiting ---- */
 
-static void cycle_fs(struct cycle *cy, bool revert, size_t lo, size_t hi,
+static void cycle_fs(struct cycle *cy, enum fs_mode mode, size_t lo, size_t hi,
                      enum stage next);
 static void start_cycle(struct ngx *ng);
 
@@ -1222,6 +1317,18 @@ static void finish_cycle(struct cycle *cy)
     uv_timer_start(&ng->kick, on_kick, 0, 0);
 }
 
+/* The writes nginx serves lose their pending mark; then the cycle ends. */
+static void finalize(struct cycle *cy)
+{
+  for (size_t i = 0; i < cy->n; i++) {
+    if (finalizable(cy->ops[i])) {
+      cycle_fs(cy, FS_FINALIZE, 0, cy->n, ST_FINALIZE);
+      return;
+    }
+  }
+  finish_cycle(cy);
+}
+
 /*
  * The last verification ends the cycle.  A file nginx did not serve in
  * time is taken back: on disk it would read as applied, and the next pass
@@ -1236,11 +1343,11 @@ static void verified(struct op *op)
     return;
   for (size_t i = 0; i < cy->n; i++) {
     if (cy->ops[i]->applied) {
-      cycle_fs(cy, true, 0, cy->n, ST_UNVERIFY);
+      cycle_fs(cy, FS_REVERT, 0, cy->n, ST_UNVERIFY);
       return;
     }
   }
-  finish_cycle(cy);
+  finalize(cy);
 }
 
 static void after_reload(struct cycle *cy, int status, const char *message)
@@ -1254,7 +1361,7 @@ static void after_reload(struct cycle *cy, int status, const char *message)
     for (size_t i = 0; i < cy->n; i++)
       if (cy->ops[i]->kept)
         fail(cy->ops[i], PROVIDER_TRANSIENT, "%s", message);
-    cycle_fs(cy, true, 0, cy->n, ST_UNDO);
+    cycle_fs(cy, FS_REVERT, 0, cy->n, ST_UNDO);
     return;
   }
   cy->stage = ST_VERIFY;
@@ -1265,7 +1372,7 @@ static void after_reload(struct cycle *cy, int status, const char *message)
       cy->ops[i]->applied = false; /* nothing to verify: final */
   }
   if (cy->verifying == 0) {
-    finish_cycle(cy);
+    finalize(cy);
     return;
   }
   for (size_t i = 0; i < cy->n; i++) {
@@ -1303,7 +1410,7 @@ static void solo_next(struct cycle *cy)
   while (cy->solo < cy->n && !cy->ops[cy->solo]->candidate)
     cy->solo++;
   if (cy->solo < cy->n) {
-    cycle_fs(cy, false, cy->solo, cy->solo + 1, ST_SOLO_APPLY);
+    cycle_fs(cy, FS_APPLY, cy->solo, cy->solo + 1, ST_SOLO_APPLY);
     return;
   }
   for (size_t i = 0; i < cy->n; i++) {
@@ -1315,8 +1422,52 @@ static void solo_next(struct cycle *cy)
   finish_cycle(cy);
 }
 
+/* Fails every write of the batch with the same status and message. */
+static void fail_candidates(struct cycle *cy, int status, const char *fmt,
+                            const char *message)
+{
+  for (size_t i = 0; i < cy->n; i++)
+    if (cy->ops[i]->candidate)
+      fail(cy->ops[i], status, fmt, message);
+}
+
+/*
+ * The batch is restored and nginx -t ran again.  When even that config
+ * fails, the problem is outside the batch (a broken foreign file, nginx
+ * itself): no write can be judged, so every one is retried later.
+ * Otherwise a write alone in its batch was the one refused; more are
+ * tried one at a time.
+ */
+static void after_base_test(struct cycle *cy, int status, const char *message)
+{
+  size_t tried = 0;
+
+  if (status != PROVIDER_OK) {
+    fail_candidates(cy, PROVIDER_TRANSIENT,
+                    "nginx: the config fails without this change too "
+                    "(retried later): %s",
+                    message);
+    finish_cycle(cy);
+    return;
+  }
+  for (size_t i = 0; i < cy->n; i++)
+    if (cy->ops[i]->candidate)
+      tried++;
+  if (tried == 1) {
+    fail_candidates(cy, cy->test_status, "%s", cy->test_msg);
+    finish_cycle(cy);
+    return;
+  }
+  cy->solo = 0;
+  solo_next(cy);
+}
+
 static void after_test(struct cycle *cy, int status, const char *message)
 {
+  if (cy->stage == ST_TEST_BASE) {
+    after_base_test(cy, status, message);
+    return;
+  }
   cy->test_status = status;
   if (cy->stage == ST_TEST_ALL) {
     if (status == PROVIDER_OK) {
@@ -1326,7 +1477,7 @@ static void after_test(struct cycle *cy, int status, const char *message)
       return;
     }
     snprintf(cy->test_msg, sizeof(cy->test_msg), "%s", message);
-    cycle_fs(cy, true, 0, cy->n, ST_REVERT_ALL);
+    cycle_fs(cy, FS_REVERT, 0, cy->n, ST_REVERT_ALL);
     return;
   }
   assert(cy->stage == ST_SOLO_TEST);
@@ -1336,7 +1487,7 @@ static void after_test(struct cycle *cy, int status, const char *message)
     return;
   }
   snprintf(cy->test_msg, sizeof(cy->test_msg), "%s", message);
-  cycle_fs(cy, true, cy->solo, cy->solo + 1, ST_SOLO_REVERT);
+  cycle_fs(cy, FS_REVERT, cy->solo, cy->solo + 1, ST_SOLO_REVERT);
 }
 
 static void after_fs(uv_work_t *req, int status)
@@ -1358,20 +1509,13 @@ static void after_fs(uv_work_t *req, int status)
       test(cy, ST_TEST_ALL);
     return;
   case ST_REVERT_ALL:
-    for (size_t i = 0; i < cy->n; i++)
-      if (cy->ops[i]->candidate)
-        tried++;
-    /* Alone, it was this write nginx refused; and when nginx could not
-     * run at all, no write can be tested. */
-    if (tried == 1 || cy->test_status == PROVIDER_TRANSIENT) {
-      for (size_t i = 0; i < cy->n; i++)
-        if (cy->ops[i]->candidate)
-          fail(cy->ops[i], cy->test_status, "%s", cy->test_msg);
+    /* When nginx could not run at all, no write can be tested. */
+    if (cy->test_status == PROVIDER_TRANSIENT) {
+      fail_candidates(cy, cy->test_status, "%s", cy->test_msg);
       finish_cycle(cy);
       return;
     }
-    cy->solo = 0;
-    solo_next(cy);
+    test(cy, ST_TEST_BASE);
     return;
   case ST_SOLO_APPLY:
     if (cy->ops[cy->solo]->applied) {
@@ -1387,10 +1531,14 @@ static void after_fs(uv_work_t *req, int status)
     solo_next(cy);
     return;
   case ST_UNDO:
-  case ST_UNVERIFY:
+  case ST_FINALIZE:
     finish_cycle(cy);
     return;
+  case ST_UNVERIFY:
+    finalize(cy);
+    return;
   case ST_TEST_ALL:
+  case ST_TEST_BASE:
   case ST_SOLO_TEST:
   case ST_RELOAD:
   case ST_VERIFY:
@@ -1399,10 +1547,10 @@ static void after_fs(uv_work_t *req, int status)
   assert(!"file work in a stage without any");
 }
 
-static void cycle_fs(struct cycle *cy, bool revert, size_t lo, size_t hi,
+static void cycle_fs(struct cycle *cy, enum fs_mode mode, size_t lo, size_t hi,
                      enum stage next)
 {
-  cy->fs_revert = revert;
+  cy->fs_mode = mode;
   cy->fs_lo = lo;
   cy->fs_hi = hi;
   cy->stage = next;
@@ -1414,8 +1562,22 @@ static void cycle_fs(struct cycle *cy, bool revert, size_t lo, size_t hi,
   after_fs(&cy->work, 0);
 }
 
+static bool file_in_cycle(const struct cycle *cy, const char *file)
+{
+  for (size_t i = 0; i < cy->n; i++)
+    if (strcmp(cy->ops[i]->file, file) == 0)
+      return true;
+  return false;
+}
+
+/*
+ * Takes every waiting write, except a second one to a file already in the
+ * batch: that one waits for the next cycle (its restore and verification
+ * would cross the first's), and so does every later write to that file.
+ */
 static void start_cycle(struct ngx *ng)
 {
+  struct op *later = NULL, **later_tail = &later, *next;
   struct cycle *cy;
   size_t n = 0;
 
@@ -1426,12 +1588,20 @@ static void start_cycle(struct ngx *ng)
   for (struct op *op = ng->pending; op; op = op->next)
     n++;
   cy->ops = td_calloc(n, sizeof(*cy->ops));
-  for (struct op *op = ng->pending; op; op = op->next)
-    cy->ops[cy->n++] = op;
-  ng->pending = NULL;
-  ng->pending_tail = &ng->pending;
+  for (struct op *op = ng->pending; op; op = next) {
+    next = op->next;
+    op->next = NULL;
+    if (file_in_cycle(cy, op->file)) {
+      *later_tail = op;
+      later_tail = &op->next;
+    } else {
+      cy->ops[cy->n++] = op;
+    }
+  }
+  ng->pending = later;
+  ng->pending_tail = later ? later_tail : &ng->pending;
   ng->cycle = cy;
-  cycle_fs(cy, false, 0, cy->n, ST_APPLY_ALL);
+  cycle_fs(cy, FS_APPLY, 0, cy->n, ST_APPLY_ALL);
 }
 
 /* Queues a write; writes queued in the same loop turn share a cycle. */
@@ -1538,7 +1708,9 @@ static void start_write(struct provider *p, enum op_kind kind,
     op->spec = json_deep_copy(spec);
     new_revision(op->revision);
     op->text = render(op->tenant, op->id, op->spec, ng->listen, op->revision,
-                      &op->text_len);
+                      true, &op->text_len);
+    op->final_text = render(op->tenant, op->id, op->spec, ng->listen,
+                            op->revision, false, &op->final_len);
     op->verify_host = td_strdup(
         json_string_value(json_array_get(json_object_get(spec, "hosts"), 0)));
   }
@@ -1557,6 +1729,11 @@ static void sweep_temp_files(const char *dir)
   if (!d)
     return;
   while ((de = readdir(d)) != NULL) {
+    size_t len = strlen(de->d_name);
+
+    /* ".<name>.conf.failed" is kept for the operator to look at. */
+    if (len > 7 && strcmp(de->d_name + len - 7, ".failed") == 0)
+      continue;
     if (de->d_name[0] == '.' && strstr(de->d_name, ".conf.") &&
         strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
       unlinkat(dirfd(d), de->d_name, 0);
@@ -1564,8 +1741,28 @@ static void sweep_temp_files(const char *dir)
   closedir(d);
 }
 
+/* The environment nginx runs with: what it needs to be found and to
+ * format its messages, none of tenantd's credentials. */
+static char **child_env(void)
+{
+  static const char *const keep[] = {"PATH", "TZ", "LANG"};
+  char **env = td_calloc(ARRAY_SIZE(keep) + 1, sizeof(*env));
+  size_t n = 0;
+
+  for (size_t i = 0; i < ARRAY_SIZE(keep); i++) {
+    const char *v = getenv(keep[i]);
+
+    if (v)
+      env[n++] = fs_printf("%s=%s", keep[i], v);
+  }
+  return env;
+}
+
 static void ngx_release(struct ngx *ng)
 {
+  for (size_t i = 0; ng->env && ng->env[i]; i++)
+    free(ng->env[i]);
+  free(ng->env);
   for (size_t i = 0; i < ng->ncmd; i++)
     free(ng->cmd[i]);
   free(ng->cmd);
@@ -1664,6 +1861,7 @@ static int ngx_open(struct provider **out, const char *instance,
   ng->sites_dir = td_strdup(sites_dir);
   ng->listen = td_strdup(listen);
   ng->verify_url = fs_printf("http://%s/", listen);
+  ng->env = child_env();
   sweep_temp_files(ng->sites_dir);
   ng->base.ops = &nginx_provider_ops;
   ng->base.instance = td_strdup(instance);
@@ -1725,12 +1923,19 @@ static void ngx_list_owned(struct provider *p, const char *tenant,
   queue_job(op);
 }
 
+static void instance_done(struct ngx *ng)
+{
+  ng->close_cb(&ng->base, ng->close_arg);
+  ngx_release(ng);
+}
+
 static void on_instance_closed(uv_handle_t *h)
 {
   struct ngx *ng = container_of((uv_timer_t *)h, struct ngx, close_timer);
 
-  ng->close_cb(&ng->base, ng->close_arg);
-  ngx_release(ng);
+  ng->handles_closed = true;
+  if (ng->inflight == 0)
+    instance_done(ng);
 }
 
 static void on_kick_closed(uv_handle_t *h)

@@ -19,7 +19,9 @@
  *                             required; the argv that runs this nginx
  *                             (looked up in PATH); the provider appends
  *                             "-t" to test the config and "-s", "reload"
- *                             to reload it
+ *                             to reload it; it runs with PATH, TZ and
+ *                             LANG only (no secret of tenantd's reaches
+ *                             it)
  *    "listen": "127.0.0.1:8088",  required; host:port (an IPv4 address,
  *                             a hostname or [IPv6]) every server block
  *                             listens on, and where routes are verified
@@ -34,6 +36,7 @@
  *   # managed-by=tenantd tenant=<t> id=<id>
  *   # spec: {"hosts":[...],"upstream":"..."}     compact, sorted keys
  *   # revision: <16 hex digits>                  random, per write
+ *   # state: pending                 until nginx is seen serving it
  *   # Written by tenantd: edits here are reverted on the next reconcile.
  *   server {
  *     listen <listen>;
@@ -54,13 +57,17 @@
  *
  * Writes (create, update, remove) are serialised per instance and
  * coalesced: the writes waiting when a cycle starts share one `nginx -t`
- * and one `nginx -s reload`.  A cycle:
+ * and one `nginx -s reload`; a second write to a file already in the
+ * batch waits for the next cycle.  A cycle:
  *   1. writes (or deletes) every file of the batch, keeping the old ones;
- *   2. runs `nginx -t`; when nginx refuses, restores every file, then
- *      tries the writes one at a time so one bad route does not fail the
- *      others; a write nginx refuses alone is restored and ends
- *      PROVIDER_INVALID with nginx's message (a refused config is never
- *      left in place);
+ *      a written file carries "# state: pending";
+ *   2. runs `nginx -t`; when nginx refuses, restores every file and runs
+ *      `nginx -t` again: when that fails too, the problem is outside the
+ *      batch (a broken foreign file) and every write ends
+ *      PROVIDER_TRANSIENT with nginx's message; otherwise it tries the
+ *      writes one at a time so one bad route does not fail the others; a
+ *      write nginx refuses alone is restored and ends PROVIDER_INVALID
+ *      with nginx's message (a refused config is never left in place);
  *   3. runs `nginx -s reload`; when that fails (nginx not running), the
  *      files are restored and the writes end PROVIDER_TRANSIENT;
  *   4. verifies: HEAD http://<listen>/ with "Host: <first host>", every
@@ -71,7 +78,15 @@
  *      verifyTimeoutMs (keep proxy_connect_timeout below it).  A write
  *      not served in time ends PROVIDER_TRANSIENT and its previous file
  *      is put back, so the next pass tries again instead of reading a
- *      route nginx never loaded as converged.
+ *      route nginx never loaded as converged;
+ *   5. rewrites each file nginx serves without its pending line (a
+ *      comment: no reload).
+ * A file still pending (tenantd stopped mid-cycle) reads as drift, so the
+ * next pass writes, tests and loads it.  When a file cannot be restored,
+ * the file the write left is renamed to ".<name>.conf.failed", out of the
+ * "*.conf" glob, so nginx never loads an untested file (the route then
+ * reads as missing); the message says so, and the file is kept for the
+ * operator (one per route, replaced by the next failure).
  * An nginx command that cannot be started or runs longer than 30 s
  * (killed) fails the cycle's writes with PROVIDER_TRANSIENT, files
  * restored.
@@ -84,22 +99,20 @@
  *            "# spec:" line; a file edited by hand returns what its
  *            server_name and proxy_pass say, and when those still match,
  *            an upstream of "<upstream> (edited by hand)", so any edit is
- *            drift the controller corrects.  Outputs: {"url":
- *            "http://<first host>"}.
- *   create   CONFLICT when the file exists without this resource's marker
- *            (nothing is touched); a file with its own marker is
- *            overwritten.
- *   update   NOT_FOUND when absent; CONFLICT unless marked as this
- *            resource.
- *   remove   NOT_FOUND when absent; CONFLICT unless marked as this
- *            resource; deletes the file, then tests, reloads, verifies.
- *   list_owned  every *.conf file in sitesDir whose marker names the
- *            tenant (type route, name = the file name without .conf).
- * Permission errors are PROVIDER_AUTH, other I/O errors PROVIDER_TRANSIENT.
- * Temp files a killed writer left behind (".<name>.conf.XXXXXX") are
- * removed at open.  close() waits for every operation in flight (a cycle
- * finishes); operations started after it fail with PROVIDER_TRANSIENT
- * "provider closing".
+ *            drift the controller corrects; an unedited file still marked
+ *            pending returns "<upstream> (pending)", drift too.  Outputs:
+ * {"url": "http://<first host>"}. create   CONFLICT when the file exists
+ * without this resource's marker (nothing is touched); a file with its own
+ * marker is overwritten. update   NOT_FOUND when absent; CONFLICT unless marked
+ * as this resource. remove   NOT_FOUND when absent; CONFLICT unless marked as
+ * this resource; deletes the file, then tests, reloads, verifies. list_owned
+ * every *.conf file in sitesDir whose marker names the tenant (type route, name
+ * = the file name without .conf). Permission errors are PROVIDER_AUTH, other
+ * I/O errors PROVIDER_TRANSIENT. Temp files a killed writer left behind
+ * (".<name>.conf.XXXXXX") are removed at open (".failed" files are not).
+ * close() waits for every operation in flight (a cycle finishes); operations
+ * started after it, even while it releases the instance, fail with
+ * PROVIDER_TRANSIENT "provider closing" (delivered before its callback runs).
  */
 #ifndef TD_NGINX_H
 #define TD_NGINX_H

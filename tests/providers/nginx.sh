@@ -7,10 +7,14 @@
 # no-op second apply (no reload); drift (an edited upstream, an edit
 # elsewhere, a deleted file) corrected with one reload; an unmarked file
 # left alone as a conflict; a spec nginx refuses, alone in a batch that
-# otherwise applies; a broken foreign file for one apply; nginx that
-# cannot run, and a reload that never takes (transient, file taken back);
-# prune; nginx down (transient, exit 1) and back; the options checked at
-# open.
+# otherwise applies; a broken foreign file for one apply (transient: the
+# config fails without the batch too); nginx run with a minimal environment
+# (no secrets); files marked pending until nginx serves them, so a tenantd
+# killed mid-apply, or a pending file nginx refuses, is repaired by the
+# next apply; a file that cannot be restored moved out of nginx's glob;
+# nginx that cannot run, and a reload that never takes (transient, file
+# taken back); prune; nginx down (transient, exit 1) and back; the options
+# checked at open.
 # Usage: tests/providers/nginx.sh path/to/tenantd
 set -uo pipefail
 
@@ -285,7 +289,8 @@ check "refused spec: nginx -t passes" "${ngx_cmd[@]}" -t
 eq "refused spec: no temp files" "$(temp_files)" 0
 cp "$tmp/murata.yaml" "$repo/tenants/mwc-murata.yaml"
 
-# ---- a broken foreign file for one apply: nothing applies, nothing left ----
+# ---- a broken foreign file for one apply: nothing applies, nothing left;
+# the config fails without the change too, so it is transient (retried) ----
 cp "$sites/web.staging.mwc-murata.conf" "$tmp/web.conf"
 # web (the file's last app) gets an alias.
 "$py" - "$repo/tenants/mwc-murata.yaml" <<'EOF'
@@ -298,7 +303,7 @@ EOF
 printf 'server { this_is_not_a_directive; }\n' >"$sites/zz-broken.conf"
 r1=$(reloads)
 expect_rc "broken file: apply fails" 1 "$bin" "${A[@]}" "$repo"
-expect_out "broken file: invalid with nginx's message" '^failed +route/web.staging.mwc-murata: invalid: nginx -t: .*unknown directive'
+expect_out "broken file: transient with nginx's message" '^failed +route/web.staging.mwc-murata: transient: .*without this change too.*nginx -t: .*unknown directive'
 check "broken file: route file restored" cmp -s "$tmp/web.conf" "$sites/web.staging.mwc-murata.conf"
 eq "broken file: no reload" "$(reloads)" "$r1"
 eq "broken file: old config still serves" "$(route web.staging.mwc-murata.pycom.io)" route/web.staging.mwc-murata
@@ -307,7 +312,109 @@ eq "broken file: no temp files" "$(temp_files)" 0
 check "broken file: left where it was" test -f "$sites/zz-broken.conf"
 rm "$sites/zz-broken.conf"
 expect_rc "broken file gone: apply" 0 "$bin" "${A[@]}" "$repo"
+expect_out "broken file gone: converged" '^3 tenants: [0-9]+ changed, 0 failed'
 eq "broken file gone: new alias served" "$(route web.murata.example)" route/web.staging.mwc-murata
+
+# ---- a wrapper as the nginx command: it records nginx's environment and
+# which files are pending at `nginx -t`; on request it kills tenantd there
+# (a crash mid-apply) or turns a route file into a directory and refuses
+# (so the restore fails) ----
+wrap=$tmp/nginx-wrap
+cat >"$wrap" <<EOF
+#!/bin/sh
+env >"$tmp/wrap-env"
+case " \$* " in
+*" -t "*)
+  grep -l '^# state: pending\$' "$sites"/*.conf >"$tmp/wrap-pending" 2>/dev/null
+  if [ -e "$tmp/crash" ]; then
+    rm -f "$tmp/crash"
+    kill -9 "\$PPID"
+    exit 1
+  fi
+  if [ -e "$tmp/dirify" ]; then
+    f=\$(cat "$tmp/dirify")
+    rm -f "$tmp/dirify" "\$f"
+    mkdir "\$f"
+    echo "nginx: [emerg] simulated refusal" >&2
+    exit 1
+  fi
+  ;;
+esac
+exec "$nginx_bin" "\$@"
+EOF
+chmod +x "$wrap"
+wrap_config() {
+  write_config ""
+  sed -i 's|^    command: \["[^"]*"|    command: ["'"$wrap"'"|' "$cfg"
+}
+murata=$repo/tenants/mwc-murata.yaml
+add_api_alias() { # HOST
+  sed -i "s/aliases: \[api.mwc.murata.example/aliases: [api.mwc.murata.example, $1/" "$murata"
+}
+
+# ---- nginx runs with PATH, TZ and LANG only: no secret reaches it; the
+# new file is pending during nginx -t, unmarked once served ----
+wrap_config
+add_api_alias api2.murata.example
+expect_rc "env: apply" 0 env PDNS_API_KEY=s3cret-pdns TENANTD_TEST_TOKEN=s3cret-token \
+  LANG=C TZ=UTC "$bin" "${A[@]}" "$repo"
+eq "env: nginx served the new alias" "$(route api2.murata.example)" route/api.staging.mwc-murata
+expect_out "env: PATH passed" '^PATH=.' "$tmp/wrap-env"
+expect_out "env: LANG passed" '^LANG=C$' "$tmp/wrap-env"
+expect_no_out "env: no secret reaches nginx" 's3cret|PDNS_API_KEY|TENANTD_TEST_TOKEN' "$tmp/wrap-env"
+expect_out "pending: the new file is marked during nginx -t" "/api.staging.mwc-murata.conf\$" "$tmp/wrap-pending"
+expect_no_out "pending: unmarked once served" '^# state:' "$f"
+expect_rc "pending: nothing pending after" 0 "$bin" "${P[@]}" --detailed-exitcode "$repo"
+
+# ---- tenantd killed during nginx -t: the file stays, marked pending; it
+# reads as drift, and the next apply loads it ----
+wrap_config
+add_api_alias api3.murata.example
+touch "$tmp/crash"
+r1=$(reloads)
+# (bash's "Killed" notice goes to /dev/null)
+expect_rc "crash: tenantd killed mid-apply" 137 "$bin" "${A[@]}" "$repo" 2>/dev/null
+expect_out "crash: the new file is left pending" '^# state: pending$' "$f"
+expect_out "crash: the new file has the new alias" '^  server_name .* api3\.murata\.example[ ;]' "$f"
+eq "crash: no reload" "$(reloads)" "$r1"
+eq "crash: nginx does not serve it" "$(route api3.murata.example)" ""
+write_config ""
+expect_rc "crash: plan shows drift" 2 "$bin" "${P[@]}" --detailed-exitcode "$repo"
+expect_out "crash: pending is drift" '~ upstream: [0-9.:]+ \(pending\) -> [0-9.:]+$'
+expect_rc "crash: the next apply" 0 "$bin" "${A[@]}" "$repo"
+eq "crash: the next apply serves it" "$(route api3.murata.example)" route/api.staging.mwc-murata
+expect_no_out "crash: unmarked once served" '^# state:' "$f"
+expect_rc "crash: nothing pending after" 0 "$bin" "${P[@]}" --detailed-exitcode "$repo"
+
+# ---- a pending file nginx refuses (left by a crash): nginx -t fails until
+# the next apply rewrites it ----
+g=$sites/portal.staging.greenwood-high.conf
+cp "$g" "$tmp/g.conf"
+sed -e '/^# revision:/a # state: pending' \
+  -e 's|^    proxy_pass .*|    proxy_pass http://127.0.0.1:99999;|' "$tmp/g.conf" >"$g"
+check "refused pending: nginx -t fails" test "$("${ngx_cmd[@]}" -t 2>&1 | grep -c 'invalid port')" -ge 1
+expect_rc "refused pending: apply repairs it" 0 "$bin" "${A[@]}" "$repo"
+expect_out "refused pending: one route rewritten" '^3 tenants: 1 changed, 0 failed'
+check "refused pending: nginx -t passes" "${ngx_cmd[@]}" -t
+expect_no_out "refused pending: unmarked" '^# state:' "$g"
+expect_no_out "refused pending: the bad upstream is gone" '99999' "$g"
+eq "refused pending: route served" "$(route portal.staging.greenwood-high.pycom.io)" route/portal.staging.greenwood-high
+
+# ---- a restore that fails: the file is moved out of nginx's glob ----
+wrap_config
+add_api_alias api4.murata.example
+echo "$f" >"$tmp/dirify"
+r1=$(reloads)
+expect_rc "failed restore: apply fails" 1 "$bin" "${A[@]}" "$repo"
+expect_out "failed restore: reported" '^failed +route/api.staging.mwc-murata: invalid: nginx -t: .*simulated refusal; cannot restore .*moved aside to .*/\.api\.staging\.mwc-murata\.conf\.failed'
+check "failed restore: out of the glob" test ! -e "$f" -a -e "$sites/.api.staging.mwc-murata.conf.failed"
+check "failed restore: nginx -t passes" "${ngx_cmd[@]}" -t
+eq "failed restore: no reload" "$(reloads)" "$r1"
+write_config ""
+expect_rc "failed restore: the next apply" 0 "$bin" "${A[@]}" "$repo"
+eq "failed restore: the next apply serves it" "$(route api4.murata.example)" route/api.staging.mwc-murata
+check "failed restore: the moved file is kept" test -e "$sites/.api.staging.mwc-murata.conf.failed"
+rm -rf "$sites/.api.staging.mwc-murata.conf.failed"
 
 # ---- nginx cannot run: transient, the file taken back ----
 write_config ""
