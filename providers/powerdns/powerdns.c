@@ -8,8 +8,10 @@
  * zone's content (one GET serves every reader), a write joins its zone's
  * queue, which the flush timer turns into one PATCH.  Each zone is a
  * small state machine: content kept or not, one GET and at most one PATCH
- * in flight.  Zones live as long as the instance, so ops may point at
- * them; the instance counts ops so close() can wait for them.
+ * in flight, never both: a GET wanted while the zone's writes are in
+ * flight waits for them (see fetch_zone).  Zones live as long as the
+ * instance, so ops may point at them; the instance counts ops so close()
+ * can wait for them.
  */
 #include "compat.h"
 
@@ -26,6 +28,7 @@
 #define MAX_TIMEOUT_MS 600000
 #define DEFAULT_WINDOW_MS 2
 #define MAX_WINDOW_MS 1000
+#define MAX_ZONE_CACHE_MS 600000
 #define DEFAULT_TTL 300
 /* Parallel zone GETs: listing many zones must not open a socket each. */
 #define MAX_GETS 8
@@ -59,6 +62,12 @@ struct zone {
   json_t *names; /* owner name -> array of rrsets; NULL: not kept */
   uint64_t loaded_at;
   bool fetching, queued, dirty, flush_wanted;
+  /* A PATCH of the zone (its batch, or the one-by-one retries) is in
+   * flight; a GET wanted meanwhile waits (get_deferred) for it. */
+  bool writing, get_deferred;
+  /* Bumped when a PATCH of the zone is sent and when the zone's writes
+   * are done; a GET's body is kept only if it did not move meanwhile. */
+  uint64_t wgen, get_gen;
   struct opvec waiters; /* reads and lists waiting for the content */
   struct opvec writes;  /* queued for the next PATCH */
   struct opvec batch;   /* in the PATCH in flight */
@@ -70,7 +79,7 @@ struct pdns {
   char *api;      /* <url>/api/v1/servers/<server> */
   char *api_path; /* its path, for messages */
   char *key_header;
-  uint64_t timeout_ms, window_ms;
+  uint64_t timeout_ms, window_ms, zone_ttl_ms;
 
   struct zone **zones;
   size_t nzones, zones_cap;
@@ -87,6 +96,7 @@ struct pdns {
   uv_timer_t kick, flush;
   size_t inflight;
   bool closing, finalizing;
+  bool timers_closed; /* kick and flush are closing: no more kicks */
   int open_handles;
   provider_close_cb close_cb;
   void *close_arg;
@@ -120,6 +130,7 @@ static void kick(struct pdns *pd);
 static bool flush_zone(struct zone *z);
 static void writer_next(struct pdns *pd);
 static void fetch_zone(struct zone *z);
+static void start_get(struct zone *z);
 
 /* ---- small helpers ---- */
 
@@ -476,7 +487,7 @@ static void answer_read(struct op *op)
 static bool zone_fresh(const struct zone *z)
 {
   return z->names &&
-         uv_now(z->pd->base.loop) - z->loaded_at < POWERDNS_ZONE_BODY_TTL_MS;
+         uv_now(z->pd->base.loop) - z->loaded_at < z->pd->zone_ttl_ms;
 }
 
 static void zone_forget(struct zone *z)
@@ -562,7 +573,7 @@ static void next_get(struct pdns *pd)
     if (!z)
       break;
     z->queued = false;
-    send_get(z);
+    start_get(z);
   }
 }
 
@@ -578,6 +589,21 @@ static void on_zone(const struct curl_uv_response *res, void *arg)
 
   pd->gets_running--;
   z->fetching = false;
+  if (status == PROVIDER_OK && !pd->finalizing &&
+      (z->writing || z->wgen != z->get_gen)) {
+    /*
+     * A PATCH of the zone was sent or answered while this GET ran, so
+     * its body may predate a write already applied to the kept copy.
+     * fetch_zone rules this out (no GET while the zone's writes are in
+     * flight, and a PATCH waits for a fresh copy, so none starts while
+     * a GET runs), but should it happen, the body is not kept and the
+     * waiters (still queued, so each is answered once) get a fresh GET.
+     */
+    next_get(pd);
+    if (z->waiters.n > 0 || z->flush_wanted)
+      fetch_zone(z);
+    return;
+  }
   if (status == PROVIDER_OK) {
     json_t *names = index_zone(res->body, res->body_len);
 
@@ -645,23 +671,41 @@ static void send_get(struct zone *z)
   };
 
   pd->gets_running++;
+  z->get_gen = z->wgen;
   curl_uv_send(pd->cu, &req, on_zone, z);
   free(url);
 }
 
-static void fetch_zone(struct zone *z)
+/*
+ * Sends the zone's GET, or queues it for a GET slot; while a PATCH of the
+ * zone is in flight, it waits for the writer to be done with the zone
+ * (writer_done): PowerDNS may answer a GET from the data before a PATCH
+ * lands, and that body, arriving after the PATCH's result was applied to
+ * the kept copy, would replace it with one missing the write.
+ */
+static void start_get(struct zone *z)
 {
   struct pdns *pd = z->pd;
 
-  if (z->fetching)
+  assert(z->fetching);
+  if (z->writing) {
+    z->get_deferred = true;
     return;
-  z->fetching = true;
+  }
   if (pd->gets_running < MAX_GETS) {
     send_get(z);
     return;
   }
   zoneq_push(&pd->fetchq, z);
   z->queued = true;
+}
+
+static void fetch_zone(struct zone *z)
+{
+  if (z->fetching)
+    return;
+  z->fetching = true;
+  start_get(z);
 }
 
 /* Reads and lists: answered from the kept content, or after a GET. */
@@ -848,6 +892,19 @@ static void writer_done(struct zone *z)
 
   assert(pd->writer_busy);
   pd->writer_busy = false;
+  z->writing = false;
+  z->wgen++;
+  if (z->get_deferred) {
+    z->get_deferred = false;
+    if (!pd->finalizing) {
+      start_get(z);
+    } else {
+      /* Only when closing, when no read waits; but should one... */
+      z->fetching = false;
+      fail_all(&z->waiters, PROVIDER_TRANSIENT,
+               "cancelled: the provider is closing");
+    }
+  }
   if (z->writes.n > 0)
     mark_dirty(z);
   writer_next(pd);
@@ -894,6 +951,7 @@ static void send_patch(struct zone *z, const json_t *rrsets, curl_uv_cb done,
       .timeout_ms = pd->timeout_ms,
   };
 
+  z->wgen++;
   curl_uv_send(pd->cu, &req, done, arg);
   free(url);
   free(body);
@@ -1021,6 +1079,7 @@ static bool flush_zone(struct zone *z)
   z->writes = later;
   if (z->batch.n > 0) {
     pd->writer_busy = true;
+    z->writing = true;
     send_patch(z, rrsets, on_patch, z);
     sent = true;
   } else if (z->writes.n > 0) {
@@ -1213,6 +1272,9 @@ static void list_finish(struct op *op)
   size_t n = 0, alloc = 0;
   int status = op->list_status;
   char *msg = op->list_message ? td_strdup(op->list_message) : NULL;
+  /* (id, name) pairs listed so far, as "<len(id)>:<id><name>": a hashed
+   * set, so the check stays linear in the rrsets scanned. */
+  json_t *seen = json_object();
 
   for (size_t i = 0; status == PROVIDER_OK && i < pd->nzones; i++) {
     struct zone *z = pd->zones[i];
@@ -1235,7 +1297,7 @@ static void list_finish(struct op *op)
       {
         const char *marker;
         char tenant[RESOURCE_MARKER_MAX], id[RESOURCE_MARKER_MAX];
-        bool seen = false;
+        char *key;
 
         if (!has_records(rr) || !marker_of(rr, &marker) ||
             resource_marker_parse(marker, tenant, sizeof(tenant), id,
@@ -1243,11 +1305,13 @@ static void list_finish(struct op *op)
             strcmp(tenant, op->tenant) != 0)
           continue;
         /* A, AAAA and CNAME of one resource are one item. */
-        for (size_t m = 0; m < n && !seen; m++)
-          seen =
-              strcmp(items[m].id, id) == 0 && strcmp(items[m].name, name) == 0;
-        if (seen)
+        key = fmt("%zu:%s%s", strlen(id), id, name);
+        if (json_object_get(seen, key)) {
+          free(key);
           continue;
+        }
+        json_object_set_new(seen, key, json_true());
+        free(key);
         if (n == MAX_LIST) {
           status = PROVIDER_INVALID;
           msg = fmt("powerdns: more than %d rrsets owned by %s", MAX_LIST,
@@ -1265,6 +1329,7 @@ static void list_finish(struct op *op)
     }
   }
 out:
+  json_decref(seen);
   if (status == PROVIDER_OK && n > 1)
     qsort(items, n, sizeof(*items), by_name);
   finish_list(op, status, msg, status == PROVIDER_OK ? items : NULL,
@@ -1325,7 +1390,7 @@ static bool list_fresh(const struct pdns *pd)
 static void route_incoming(struct pdns *pd)
 {
   struct opvec ops = opvec_take(&pd->incoming), wait = {0};
-  bool fresh = list_fresh(pd);
+  bool fresh = list_fresh(pd), need_list = false;
 
   for (size_t i = 0; i < ops.n; i++) {
     if (ops.v[i]->early_status < 0 || fresh)
@@ -1339,8 +1404,12 @@ static void route_incoming(struct pdns *pd)
     opvec_push(&wait, pd->incoming.v[i]);
   free(pd->incoming.v);
   pd->incoming = wait;
+  /* Only ops that are routed need the list: those decided early (all
+   * once closing, when nothing may be sent) just wait for the kick. */
+  for (size_t i = 0; i < pd->incoming.n && !need_list; i++)
+    need_list = pd->incoming.v[i]->early_status >= 0;
   if (pd->incoming.n > 0 && !pd->list_fetching) {
-    if (list_fresh(pd))
+    if (list_fresh(pd) || !need_list)
       kick(pd);
     else
       fetch_zone_list(pd);
@@ -1385,6 +1454,20 @@ static void on_handle_closed(uv_handle_t *h)
 
   if (--pd->open_handles > 0)
     return;
+  /*
+   * Operations started (against the contract) once the timers were
+   * closing could not be kicked: they are answered here, still on the
+   * loop and off the calls that started them, before the close callback.
+   * Their callbacks may start more; those are answered too.
+   */
+  while (pd->incoming.n > 0) {
+    struct opvec ops = opvec_take(&pd->incoming);
+
+    for (size_t i = 0; i < ops.n; i++)
+      fail_op(ops.v[i], ops.v[i]->early_status, ops.v[i]->early_message);
+    free(ops.v);
+  }
+  assert(pd->inflight == 0);
   pd->close_cb(&pd->base, pd->close_arg);
   pdns_free(pd);
 }
@@ -1394,6 +1477,7 @@ static void on_curl_closed(void *arg)
   struct pdns *pd = arg;
 
   pd->cu = NULL;
+  pd->timers_closed = true;
   uv_close((uv_handle_t *)&pd->kick, on_handle_closed);
   uv_close((uv_handle_t *)&pd->flush, on_handle_closed);
 }
@@ -1412,6 +1496,9 @@ static void on_kick(uv_timer_t *t)
 
 static void kick(struct pdns *pd)
 {
+  /* Once the timers close, on_handle_closed answers what is left. */
+  if (pd->timers_closed)
+    return;
   if (!uv_is_active((uv_handle_t *)&pd->kick))
     uv_timer_start(&pd->kick, on_kick, 0, 0);
 }
@@ -1420,14 +1507,15 @@ static struct op *op_new(struct pdns *pd, enum op_kind kind, void *arg)
 {
   struct op *op = td_calloc(1, sizeof(*op));
 
-  assert(!pd->finalizing);
   op->pd = pd;
   op->kind = kind;
   op->arg = arg;
   pd->inflight++;
+  /* After close() (even once it is finalizing): answered through the
+   * kick, or by on_handle_closed, never from inside this call. */
   if (pd->closing) {
     op->early_status = PROVIDER_TRANSIENT;
-    op->early_message = td_strdup("powerdns: provider closing");
+    op->early_message = td_strdup("powerdns: the provider is closing");
   }
   return op;
 }
@@ -1551,7 +1639,8 @@ static int pdns_open(struct provider **out, const char *instance,
                      size_t errcap)
 {
   static const char *const known[] = {
-      "type", "url", "apiKeyEnv", "server", "timeoutMs", "batchWindowMs",
+      "type",      "url",           "apiKeyEnv",   "server",
+      "timeoutMs", "batchWindowMs", "zoneCacheMs",
   };
   struct pdns *pd = td_calloc(1, sizeof(*pd));
   const char *key, *url, *key_env = "PDNS_API_KEY", *server = "localhost";
@@ -1563,6 +1652,7 @@ static int pdns_open(struct provider **out, const char *instance,
   *out = NULL;
   pd->timeout_ms = DEFAULT_TIMEOUT_MS;
   pd->window_ms = DEFAULT_WINDOW_MS;
+  pd->zone_ttl_ms = POWERDNS_ZONE_BODY_TTL_MS;
   if (!json_is_object(config)) {
     snprintf(err, errcap, "powerdns: the config must be an object");
     goto out;
@@ -1633,6 +1723,16 @@ static int pdns_open(struct provider **out, const char *instance,
   }
   if (v)
     pd->window_ms = (uint64_t)json_integer_value(v);
+  v = json_object_get(config, "zoneCacheMs");
+  if (v && (!json_is_integer(v) || json_integer_value(v) < 1 ||
+            json_integer_value(v) > MAX_ZONE_CACHE_MS)) {
+    snprintf(err, errcap,
+             "powerdns: zoneCacheMs must be an integer between 1 and %d",
+             MAX_ZONE_CACHE_MS);
+    goto out;
+  }
+  if (v)
+    pd->zone_ttl_ms = (uint64_t)json_integer_value(v);
   api_key = getenv(key_env);
   if (!api_key || !*api_key) {
     snprintf(err, errcap,

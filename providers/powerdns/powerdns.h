@@ -22,10 +22,15 @@
  *    "server": "localhost",            the server id in the API (this
  *                                      default)
  *    "timeoutMs": 5000,                per HTTP request (1 to 600000)
- *    "batchWindowMs": 2}               how long a write waits for others to
+ *    "batchWindowMs": 2,               how long a write waits for others to
  *                                      the same zone to share its PATCH (0
  *                                      to 1000; 0: only those queued in
  *                                      the same loop iteration)
+ *    "zoneCacheMs": 3000}              how long a zone's content is reused
+ *                                      (1 to 600000; this default is
+ *                                      POWERDNS_ZONE_BODY_TTL_MS; short
+ *                                      values are for tests: every read
+ *                                      and write then GETs the zone)
  *
  * Unknown options and values of the wrong type make open() fail with a
  * message in err.  The API key is read at open, sent only in the X-API-Key
@@ -68,8 +73,15 @@
  *   - The zone list is fetched once and kept for POWERDNS_ZONE_LIST_TTL_MS.
  *   - A zone's content is fetched whole (one GET answers every read of
  *     it queued meanwhile; at most 8 GETs run at once) and kept for
- *     POWERDNS_ZONE_BODY_TTL_MS; this instance's own writes are applied to
- *     the kept copy, and a failed write drops it.
+ *     zoneCacheMs; this instance's own writes are applied to the kept
+ *     copy, and a failed write drops it.  A zone never has a GET and a
+ *     PATCH in flight at once: a GET wanted while the zone's PATCH (or its
+ *     one-by-one retries) runs waits for it, and a PATCH waits for a
+ *     fresh copy.  (PowerDNS may answer a GET from the data before a
+ *     concurrent PATCH lands; that body, kept, would hide this instance's
+ *     own write for zoneCacheMs.)  A GET body is also not kept if a
+ *     PATCH of the zone was sent or answered while it ran (a per-zone
+ *     write generation); its readers wait for a new GET.
  *   - Writes queue per zone.  One writer sends them, one PATCH at a time
  *     per instance (group commit: PowerDNS's SQLite backend answers
  *     concurrent writes with "database is locked"): when it is idle, the
@@ -87,6 +99,15 @@
  * type; of a type in the way, PowerDNS refuses the write ("Conflicts with
  * pre-existing RRset"), which is PROVIDER_CONFLICT.
  *
+ * Known costs: a zone's body is parsed (jansson, on the loop thread) and
+ * indexed whole, up to POWERDNS_MAX_ZONE_BYTES, each time it is fetched,
+ * so a zone of very many rrsets stalls the loop for the parse; and
+ * list_owned fetches every zone of the server and scans every rrset of
+ * each for the tenant's marker (linear in the rrsets of the server, per
+ * call; duplicates are found with a hashed set).  With thousands of
+ * tenants listed in one pass, the zones' kept copies are shared by the
+ * lists of that pass, but each list still scans them all.
+ *
  * Errors follow curl_uv's classification (refused, timeouts, 5xx:
  * transient; 401/403: auth; 422 and other 4xx: invalid, with PowerDNS's
  * "error" text), except that only 2xx is success (redirects are not
@@ -97,14 +118,17 @@
  * Every callback runs on the loop, never from inside the call that
  * started the operation.  close() waits for every operation in flight,
  * then closes the HTTP handles and timers and calls its callback;
- * operations started after close() fail with PROVIDER_TRANSIENT.
+ * operations started after close() (even while it finishes) fail with
+ * PROVIDER_TRANSIENT ("powerdns: the provider is closing"), answered on
+ * the loop like any other, before close()'s callback.
  */
 #ifndef TD_POWERDNS_H
 #define TD_POWERDNS_H
 
 #include "provider.h"
 
-/* How long the server's zone list and a zone's content are reused. */
+/* How long the server's zone list and (zoneCacheMs's default) a zone's
+ * content are reused. */
 #define POWERDNS_ZONE_LIST_TTL_MS 30000
 #define POWERDNS_ZONE_BODY_TTL_MS 3000
 

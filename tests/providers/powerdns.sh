@@ -10,7 +10,8 @@
 # and left alone; a batch PowerDNS refuses is retried record by record;
 # prune deletes only tenantd's records; a name without a zone is an
 # invalid error naming it; a stopped server gives transient errors and
-# deletes nothing; the API key never shows.
+# deletes nothing; many writes to one zone with a 1 ms zone cache (a GET
+# before every PATCH) all land and settle; the API key never shows.
 # Usage: tests/providers/powerdns.sh path/to/tenantd
 set -uo pipefail
 
@@ -410,6 +411,90 @@ TD_TEST_WRONG_KEY="wrong-$key" apply
 eq "wrong key fails" "$rc" 1
 expect_out "wrong key is auth" 'auth: powerdns: .*HTTP 401'
 cp "$tmp/good.yaml" "$cfg"
+
+# ---- many writes to one zone, re-read before each PATCH ----
+
+# zoneCacheMs: 1 makes every read and every PATCH GET the zone again, so
+# zone GETs and PATCHes interleave all through the pass.  A GET is never
+# sent while a PATCH of its zone is in flight (a stale body would hide
+# the instance's own writes); a pass reads everything before it writes,
+# so that race cannot be timed from here: what is checked is that every
+# write lands and the next pass finds nothing to do.
+L=$tmp/load
+mkdir -p "$L/tenants"
+cp "$M/platform.yaml" "$M/tiers.yaml" "$L/"
+nload=40
+for i in $(seq 1 $nload); do
+  cat >"$L/tenants/load-$i.yaml" <<EOF
+apiVersion: tenantd.io/v1
+kind: Tenant
+metadata:
+  name: load-$i
+spec:
+  displayName: Load $i
+  tier: basic
+  owner: ops@load.example
+  environments:
+    - name: staging
+      network:
+        cidr: 10.$((100 + i)).0.0/16
+      apps:
+        - name: api
+          image: registry.pycom.io/pybytes/api:2.4.1
+          port: 8080
+          dns:
+            public: true
+EOF
+done
+lcfg=$tmp/load.yaml
+cat >"$lcfg" <<EOF
+source: {url: file://$tmp/unused.git, branch: main}
+providers:
+  local: {type: local, stateDir: $tmp/state-load}
+  pdns: {type: powerdns, url: "http://127.0.0.1:$http_port",
+         apiKeyEnv: PDNS_API_KEY, batchWindowMs: 0, zoneCacheMs: 1}
+EOF
+# load_apply: apply on the load repo; $tmp/out, $rc, and the requests to
+# pycom.io PowerDNS logged meanwhile in $tmp/load.req.
+load_apply() {
+  local before
+  before=$(wc -l <"$pd/log")
+  n_apply=$((n_apply + 1))
+  "$bin" apply --once --concurrency 16 --config "$lcfg" \
+    --status-dir "$tmp/status-load" "$L" >"$tmp/out" 2>&1
+  rc=$?
+  cp "$tmp/out" "$logs/apply$n_apply.out"
+  tail -n +$((before + 1)) "$pd/log" | grep 'zones/pycom.io\. ' >"$tmp/load.req"
+}
+load_apply
+eq "load: create exits 0" "$rc" 0
+expect_out "load: every tenant created" "^$nload tenants: $((nload * 4)) changed, 0 failed"
+sed -i 's/public: lb.pycom.io /public: 203.0.113.20 /' "$L/platform.yaml"
+load_apply
+eq "load: update exits 0" "$rc" 0
+expect_out "load: every record updated" "^$nload tenants: $nload changed, 0 failed"
+n_get=$(grep -c '"GET ' "$tmp/load.req")
+n_patch=$(grep -c '"PATCH .* 204 ' "$tmp/load.req")
+check "load: several PATCHes ($n_patch)" test "$n_patch" -gt 1
+check "load: a GET of the zone before each PATCH ($n_get GETs)" \
+  test "$n_get" -gt "$n_patch"
+wrong=0
+for i in $(seq 1 $nload); do
+  got=$(ask "api.staging.load-$i.pycom.io" A)
+  [ "$got" = 203.0.113.20 ] || {
+    wrong=$((wrong + 1))
+    echo "    api.staging.load-$i.pycom.io: '$got'"
+  }
+done
+eq "load: every record has its new value" "$wrong" 0
+load_apply
+eq "load: settled exits 0" "$rc" 0
+expect_out "load: second apply changes nothing" "^$nload tenants: 0 changed, 0 failed"
+eq "load: second apply sends no PATCH" "$(grep -c '"PATCH ' "$tmp/load.req")" 0
+sed -i 's/zoneCacheMs: 1}/zoneCacheMs: 0}/' "$lcfg"
+load_apply
+eq "zoneCacheMs 0 refused" "$rc" 1
+expect_out "zoneCacheMs range named" 'zoneCacheMs must be an integer between 1'
 
 if grep -rqE 'AddressSanitizer|LeakSanitizer|runtime error:' "$logs"; then
   bad "a sanitizer reported"
