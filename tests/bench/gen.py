@@ -7,7 +7,9 @@ apps' services, routes and DNS records (public, private for the api, one
 alias for web), with tiers mixed basic/standard/premium.  Every tenant is
 valid and distinct, so the repository loads and validates whole.
 
-usage: gen.py N DIR [--touch K]   (--touch: move tenant K to another tier)
+usage: gen.py N DIR [--touch K | --restore K]
+  --touch K    rewrite only tenant K, moved to another tier
+  --restore K  rewrite only tenant K, back to its own tier
 """
 import os
 import shutil
@@ -54,7 +56,8 @@ spec:
 
 def main():
     n, out = int(sys.argv[1]), sys.argv[2]
-    touch = int(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[3] == "--touch" else None
+    flag = sys.argv[3] if len(sys.argv) > 4 else None
+    touch = int(sys.argv[4]) if flag in ("--touch", "--restore") else None
     here = os.path.dirname(os.path.abspath(__file__))
     example = os.path.join(here, "..", "..", "deploy", "examples", "tenants-repo")
     os.makedirs(os.path.join(out, "tenants"), exist_ok=True)
@@ -64,7 +67,7 @@ def main():
         if touch is not None and i != touch:
             continue
         tier = TIERS[i % 3]
-        if touch is not None:
+        if flag == "--touch":
             tier = TIERS[(i + 1) % 3]
         with open(os.path.join(out, "tenants", "t%05d.yaml" % i), "w") as f:
             f.write(tenant(i, tier))
