@@ -54,17 +54,6 @@ struct apply_run {
   bool finishing;
 };
 
-static uint64_t next_rand(struct apply_run *run)
-{
-  uint64_t x = run->rng;
-
-  x ^= x >> 12;
-  x ^= x << 25;
-  x ^= x >> 27;
-  run->rng = x;
-  return x * 0x2545F4914F6CDD1DULL;
-}
-
 /* The job of action `a`: the plan whose action array holds it, found by
  * binary search over the arrays' addresses. */
 static struct job *job_of(const struct apply_run *run,
@@ -274,7 +263,7 @@ static void on_result(struct provider *p, const struct provider_result *res,
     if (delay > o->backoff_max_ms)
       delay = o->backoff_max_ms;
     /* Full jitter on half the delay: retries of many jobs spread out. */
-    delay = delay / 2 + next_rand(run) % (delay / 2 + 1);
+    delay = delay / 2 + td_rand(&run->rng) % (delay / 2 + 1);
     arm(j, delay);
     return;
   }

@@ -42,6 +42,19 @@ enum {
   TD_ETOOBIG = -5,
 };
 
+/* xorshift64*: the next number of a cheap generator for jitter (not for
+ * anything secret); *state must not be 0. */
+static inline uint64_t td_rand(uint64_t *state)
+{
+  uint64_t x = *state;
+
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  *state = x;
+  return x * 0x2545F4914F6CDD1DULL;
+}
+
 /* Allocation failure is not an expected error: we stop. */
 void *td_malloc(size_t n);
 void *td_calloc(size_t count, size_t n);

@@ -99,17 +99,6 @@ static const double fetch_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 static void dispatch(struct daemon *d);
 static void start_stop(struct daemon *d, const char *why);
 
-static uint64_t next_rand(struct daemon *d)
-{
-  uint64_t x = d->rng;
-
-  x ^= x >> 12;
-  x ^= x << 25;
-  x ^= x >> 27;
-  d->rng = x;
-  return x * 0x2545F4914F6CDD1DULL;
-}
-
 /* `ms` +- `percent`%. */
 static uint64_t jitter(struct daemon *d, uint64_t ms, unsigned percent)
 {
@@ -117,7 +106,7 @@ static uint64_t jitter(struct daemon *d, uint64_t ms, unsigned percent)
 
   if (span == 0)
     return ms;
-  return ms - span + next_rand(d) % (2 * span + 1);
+  return ms - span + td_rand(&d->rng) % (2 * span + 1);
 }
 
 /* ---- the tenant table ---- */

@@ -63,6 +63,25 @@ wait_for() {
     sleep 0.1
   done
 }
+# example_remote DIR: DIR/remote.git, a bare remote whose main holds the
+# example manifests, and DIR/wc, a clone to commit to; sets R and W.
+# Needs $root, the project's top directory.
+example_remote() {
+  R=$1/remote.git
+  W=$1/wc
+  mkdir -p "$1"
+  git init -q --bare -b main "$R"
+  git clone -q "$R" "$W" 2>/dev/null
+  git -C "$W" checkout -q -b main 2>/dev/null
+  cp -r "$root/deploy/examples/tenants-repo"/. "$W"/
+  git -C "$W" add -A
+  git -C "$W" commit -q -m "Tenants of the example"
+  git -C "$W" push -q origin main
+}
+# free_port: a TCP port on 127.0.0.1 nobody listens on right now.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
 # summary NAME: prints the counts; the suite's exit status.
 summary() {
   echo "$1: $pass passed, $fail failed"

@@ -146,17 +146,6 @@ static uint64_t splitmix64(uint64_t x)
   return x ^ (x >> 31);
 }
 
-static uint64_t xorshift64star(uint64_t *state)
-{
-  uint64_t x = *state;
-
-  x ^= x >> 12;
-  x ^= x << 25;
-  x ^= x >> 27;
-  *state = x;
-  return x * 0x2545f4914f6cdd1dULL;
-}
-
 static bool inject_fault(struct local *lp, const struct job *j)
 {
   double u;
@@ -170,7 +159,7 @@ static bool inject_fault(struct local *lp, const struct job *j)
     return false;
   if (lp->fault_writes && (j->op == OP_READ || j->op == OP_LIST))
     return false;
-  u = (double)(xorshift64star(&lp->rng) >> 11) * 0x1.0p-53;
+  u = (double)(td_rand(&lp->rng) >> 11) * 0x1.0p-53;
   return u < lp->fault_rate;
 }
 

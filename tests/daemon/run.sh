@@ -12,7 +12,6 @@ set -uo pipefail
 
 bin=$(realpath "${1:?usage: run.sh TENANTD}")
 root=$(cd "$(dirname "$0")/../.." && pwd)
-example=$root/deploy/examples/tenants-repo
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
@@ -33,16 +32,7 @@ promtool=$(command -v promtool || echo /usr/bin/promtool)
 # clone; $d, $R, $W set.
 fresh() {
   d=$tmp/$1
-  R=$d/remote.git
-  W=$d/wc
-  mkdir -p "$d"
-  git init -q --bare -b main "$R"
-  git clone -q "$R" "$W" 2>/dev/null
-  git -C "$W" checkout -q -b main 2>/dev/null
-  cp -r "$example"/. "$W"/
-  git -C "$W" add -A
-  git -C "$W" commit -q -m "Tenants of the example"
-  git -C "$W" push -q origin main
+  example_remote "$d"
 }
 
 # config FILE INTERVAL RESYNC [LOCAL-EXTRA]: a config for $d.

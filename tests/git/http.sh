@@ -24,8 +24,6 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-py=/usr/bin/python3
-[ -x "$py" ] || py=$(command -v python3 || true)
 
 for tool in fcgiwrap nginx openssl curl; do
   command -v "$tool" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin
@@ -108,13 +106,6 @@ printf '%s:%s\n' "$user" "$(openssl passwd -apr1 "$pw")" >"$ngx/htpasswd"
 # (nginx runs as whoever starts it).
 user_line=
 [ "$(id -u)" -eq 0 ] && user_line="user root;"
-free_port() {
-  if [ -n "$py" ]; then
-    "$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-  else
-    echo $((20000 + RANDOM % 20000))
-  fi
-}
 write_conf() { # PORT
   cat >"$ngx/nginx.conf" <<EOF
 $user_line

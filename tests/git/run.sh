@@ -10,7 +10,6 @@ set -uo pipefail
 
 bin=$(realpath "${1:?usage: run.sh TENANTD}")
 root=$(cd "$(dirname "$0")/../.." && pwd)
-example=$root/deploy/examples/tenants-repo
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 py=/usr/bin/python3
@@ -23,18 +22,9 @@ py=/usr/bin/python3
 # wc (a clone holding the example manifests, pushed), cache and state.
 fresh() {
   d=$tmp/$1
-  R=$d/remote.git
-  W=$d/wc
   C=$d/cache
   S=$d/state
-  mkdir -p "$d"
-  git init -q --bare -b main "$R"
-  git clone -q "$R" "$W" 2>/dev/null
-  git -C "$W" checkout -q -b main 2>/dev/null
-  cp -r "$example"/. "$W"/
-  git -C "$W" add -A
-  git -C "$W" commit -q -m "Tenants of the example"
-  git -C "$W" push -q origin main
+  example_remote "$d"
   A=(apply --once --repo "$R" --cache-dir "$C" --state-dir "$S")
 }
 rgit() { git --git-dir "$R" "$@"; }

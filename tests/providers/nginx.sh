@@ -66,13 +66,6 @@ mkdir -p "$sites"
 # As root the workers would run as nobody, who cannot reach the temp dir.
 user_line=
 [ "$(id -u)" -eq 0 ] && user_line="user root;"
-free_port() {
-  if [ -n "$py" ]; then
-    "$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-  else
-    echo $((20000 + RANDOM % 20000))
-  fi
-}
 # Notice level logs each reload ("signal 1 (SIGHUP) received"); the
 # default server keeps hosts without a route away from the route files;
 # the bucket size is pinned so the long alias below fails on any CPU.

@@ -44,7 +44,7 @@ py=/usr/bin/python3
 # ---- the server: trust on its socket (for psql), SCRAM on TCP ----
 
 secret=pg-secret-for-tests
-port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 # The postgres user must reach the data directory: not under $tmp (0700).
 pgdir=$(mktemp -d)
 chown postgres:postgres "$pgdir"
