@@ -4,10 +4,14 @@
  * Each operation becomes a job.  The loop thread decides whether the job
  * fails early (instance closing, injected fault, bad name); otherwise the
  * file work runs on the threadpool with only the job's own copies of its
- * inputs.  Either way the result is delivered through the job's timer, so
- * latency applies to every outcome and no callback runs from the call that
- * started it.  The job is freed in the timer's close callback, and the
- * instance counts jobs so close() can wait for them.
+ * inputs.  Jobs wait in the instance's queue until the loop is about to
+ * poll (a prepare handle), then go to the threadpool in batches: reads
+ * and lists together, up to BATCH_MAX a work item, so a pass observing
+ * thousands of resources pays one thread handoff per batch, not per file;
+ * writes one a work item, since each syncs to disk.  No callback runs
+ * from the call that started its job.  With latencyMs the result waits on
+ * the job's timer, so latency applies to every outcome.  The instance
+ * counts jobs so close() can wait for them.
  */
 #include "compat.h"
 
@@ -38,6 +42,12 @@
 #define STEM_KEEP (MAX_STEM - 17)
 /* A list larger than this is a runaway state directory, not a tenant. */
 #define MAX_LIST 100000
+/* Reads and lists per threadpool work item, and how many work items a
+ * flush aims to spread them over (libuv's default pool size). */
+#define BATCH_MAX 64
+#define BATCH_SPREAD 4
+
+struct job;
 
 struct local {
   struct provider base; /* first: the controller only sees this */
@@ -56,6 +66,12 @@ struct local {
   void *close_arg;
   /* Defers the close callback off the close() call; live once closing. */
   uv_timer_t close_timer;
+  /* Jobs started since the last flush, in order; flushed before the loop
+   * polls, by `flush` (active only while the queue holds jobs). */
+  struct job *queue, **queue_tail;
+  size_t nqueued;
+  uv_prepare_t flush;
+  int handles_open; /* close_timer and flush, until both are closed */
 };
 
 enum op { OP_READ, OP_CREATE, OP_UPDATE, OP_REMOVE, OP_LIST };
@@ -63,7 +79,8 @@ enum op { OP_READ, OP_CREATE, OP_UPDATE, OP_REMOVE, OP_LIST };
 struct job {
   struct local *lp; /* only touched on the loop thread */
   enum op op;
-  uv_work_t work;
+  struct job *next; /* in the instance's queue */
+  bool decided;     /* failed on the loop thread: no file work */
   uv_timer_t timer; /* delivers the result after latencyMs */
   provider_cb cb;
   provider_list_cb list_cb;
@@ -88,6 +105,13 @@ struct job {
   json_t *observed;
   struct provider_owned *items; /* id and name strings owned here */
   size_t nitems;
+};
+
+/* Jobs handed to the threadpool as one work item. */
+struct batch {
+  uv_work_t work;
+  size_t n;
+  struct job *jobs[];
 };
 
 static const struct {
@@ -630,10 +654,8 @@ static int do_list(struct job *j)
   return PROVIDER_OK;
 }
 
-static void work_cb(uv_work_t *req)
+static void run_job(struct job *j)
 {
-  struct job *j = container_of(req, struct job, work);
-
   switch (j->op) {
   case OP_READ:
     j->status = do_read(j);
@@ -651,6 +673,14 @@ static void work_cb(uv_work_t *req)
     j->status = do_list(j);
     break;
   }
+}
+
+static void work_cb(uv_work_t *req)
+{
+  struct batch *b = container_of(req, struct batch, work);
+
+  for (size_t i = 0; i < b->n; i++)
+    run_job(b->jobs[i]);
 }
 
 /* ---- jobs (loop thread) ---- */
@@ -693,8 +723,10 @@ static void set_result(struct job *j, int status, const char *message)
 
 static void on_instance_closed(uv_handle_t *h)
 {
-  struct local *lp = container_of((uv_timer_t *)h, struct local, close_timer);
+  struct local *lp = h->data;
 
+  if (--lp->handles_open > 0)
+    return;
   free(lp->base.instance);
   free(lp->state_dir);
   free(lp->fault_match);
@@ -711,11 +743,11 @@ static void on_close_timer(uv_timer_t *t)
     return;
   lp->close_cb(&lp->base, lp->close_arg);
   uv_close((uv_handle_t *)&lp->close_timer, on_instance_closed);
+  uv_close((uv_handle_t *)&lp->flush, on_instance_closed);
 }
 
-static void on_job_closed(uv_handle_t *h)
+static void job_done(struct job *j)
 {
-  struct job *j = container_of((uv_timer_t *)h, struct job, timer);
   struct local *lp = j->lp;
 
   job_free(j);
@@ -725,9 +757,13 @@ static void on_job_closed(uv_handle_t *h)
     uv_timer_start(&lp->close_timer, on_close_timer, 0, 0);
 }
 
-static void on_deliver(uv_timer_t *t)
+static void on_job_closed(uv_handle_t *h)
 {
-  struct job *j = container_of(t, struct job, timer);
+  job_done(container_of((uv_timer_t *)h, struct job, timer));
+}
+
+static void answer(struct job *j)
+{
   const char *message = j->status < 0 ? j->message : NULL;
 
   if (j->op == OP_LIST) {
@@ -737,24 +773,106 @@ static void on_deliver(uv_timer_t *t)
 
     j->cb(&j->lp->base, &res, j->arg);
   }
+}
+
+static void on_deliver(uv_timer_t *t)
+{
+  struct job *j = container_of(t, struct job, timer);
+
+  answer(j);
   uv_close((uv_handle_t *)&j->timer, on_job_closed);
 }
 
-/* Every outcome goes through the timer: latency applies to failures too,
- * and a job that failed on the loop thread still answers later. */
+/* Called off the loop's flush or a work item's completion, never from the
+ * call that started the job.  Latency applies to failures too. */
 static void deliver(struct job *j)
 {
+  if (j->lp->latency_ms == 0) {
+    answer(j);
+    job_done(j);
+    return;
+  }
   uv_timer_init(j->lp->base.loop, &j->timer);
   uv_timer_start(&j->timer, on_deliver, j->lp->latency_ms, 0);
 }
 
 static void after_work_cb(uv_work_t *req, int status)
 {
-  struct job *j = container_of(req, struct job, work);
+  struct batch *b = container_of(req, struct batch, work);
 
-  if (status == UV_ECANCELED)
-    set_result(j, PROVIDER_TRANSIENT, "cancelled");
-  deliver(j);
+  for (size_t i = 0; i < b->n; i++) {
+    if (status == UV_ECANCELED)
+      set_result(b->jobs[i], PROVIDER_TRANSIENT, "cancelled");
+    deliver(b->jobs[i]);
+  }
+  free(b);
+}
+
+static struct batch *batch_new(size_t cap)
+{
+  struct batch *b = td_malloc(sizeof(*b) + cap * sizeof(b->jobs[0]));
+
+  b->n = 0;
+  return b;
+}
+
+static void batch_submit(struct local *lp, struct batch *b)
+{
+  int err = uv_queue_work(lp->base.loop, &b->work, work_cb, after_work_cb);
+
+  if (err == 0)
+    return;
+  for (size_t i = 0; i < b->n; i++) {
+    char buf[256];
+
+    snprintf(buf, sizeof(buf), "local: cannot queue work: %s",
+             uv_strerror(err));
+    set_result(b->jobs[i], PROVIDER_TRANSIENT, buf);
+    deliver(b->jobs[i]);
+  }
+  free(b);
+}
+
+/*
+ * Before the loop polls: every queued job goes out.  Jobs decided on the
+ * loop thread are answered here; reads and lists are spread over up to
+ * BATCH_SPREAD work items of at most BATCH_MAX; each write is its own.
+ */
+static void on_flush(uv_prepare_t *h)
+{
+  struct local *lp = h->data;
+  struct job *j = lp->queue;
+  size_t cap = (lp->nqueued + BATCH_SPREAD - 1) / BATCH_SPREAD;
+  struct batch *reads = NULL;
+
+  uv_prepare_stop(h);
+  lp->queue = NULL;
+  lp->queue_tail = &lp->queue;
+  lp->nqueued = 0;
+  cap = cap < 8 ? 8 : cap > BATCH_MAX ? BATCH_MAX : cap;
+  while (j) {
+    struct job *next = j->next;
+
+    if (j->decided) {
+      deliver(j);
+    } else if (j->op == OP_READ || j->op == OP_LIST) {
+      if (!reads)
+        reads = batch_new(cap);
+      reads->jobs[reads->n++] = j;
+      if (reads->n == cap) {
+        batch_submit(lp, reads);
+        reads = NULL;
+      }
+    } else {
+      struct batch *b = batch_new(1);
+
+      b->jobs[b->n++] = j;
+      batch_submit(lp, b);
+    }
+    j = next;
+  }
+  if (reads)
+    batch_submit(lp, reads);
 }
 
 /* Names become file names: keep them inside the type directory and away
@@ -787,34 +905,28 @@ static struct job *job_new(struct local *lp, enum op op, void *arg)
   return j;
 }
 
-/* Fails the job early, or hands it to the threadpool. */
+/* Decides early failures, then queues the job for the next flush. */
 static void job_start(struct job *j, const char *bad_name)
 {
   struct local *lp = j->lp;
   char buf[512];
-  int err;
 
   if (lp->closing) {
     set_result(j, PROVIDER_TRANSIENT, "provider closing");
-    goto deliver;
-  }
-  if (inject_fault(lp, j)) {
+    j->decided = true;
+  } else if (inject_fault(lp, j)) {
     snprintf(buf, sizeof(buf), "injected %s fault", lp->fault_name);
     set_result(j, lp->fault_status, buf);
-    goto deliver;
-  }
-  if (bad_name) {
+    j->decided = true;
+  } else if (bad_name) {
     snprintf(buf, sizeof(buf), "local: invalid name '%.200s'", bad_name);
     set_result(j, PROVIDER_INVALID, buf);
-    goto deliver;
+    j->decided = true;
   }
-  err = uv_queue_work(lp->base.loop, &j->work, work_cb, after_work_cb);
-  if (err == 0)
-    return;
-  snprintf(buf, sizeof(buf), "local: cannot queue work: %s", uv_strerror(err));
-  set_result(j, PROVIDER_TRANSIENT, buf);
-deliver:
-  deliver(j);
+  *lp->queue_tail = j;
+  lp->queue_tail = &j->next;
+  if (lp->nqueued++ == 0)
+    uv_prepare_start(&lp->flush, on_flush);
 }
 
 static void start_resource_op(struct provider *p, enum op op,
@@ -971,6 +1083,10 @@ static int local_open(struct provider **out, const char *instance,
     lp->rng = 1; /* xorshift never leaves zero */
   lp->state_dir = td_strdup(state_dir);
   sweep_temp_files(lp->state_dir);
+  lp->queue_tail = &lp->queue;
+  uv_prepare_init(loop, &lp->flush);
+  lp->flush.data = lp;
+  lp->handles_open = 2;
   lp->base.ops = &local_provider_ops;
   lp->base.instance = td_strdup(instance);
   lp->base.loop = loop;
@@ -1032,6 +1148,7 @@ static void local_close(struct provider *p, provider_close_cb cb, void *arg)
   lp->close_cb = cb;
   lp->close_arg = arg;
   uv_timer_init(p->loop, &lp->close_timer);
+  lp->close_timer.data = lp;
   /* With jobs in flight, the last one to end starts the timer. */
   if (lp->inflight == 0)
     uv_timer_start(&lp->close_timer, on_close_timer, 0, 0);

@@ -830,6 +830,79 @@ START_TEST(many_concurrent_creates)
 }
 END_TEST
 
+/*
+ * Reads go to the threadpool in batches: in one flush, present, absent
+ * and unreadable files, a bad name (decided on the loop thread), writes
+ * and a list each get their own answer, exactly once.
+ */
+START_TEST(batched_reads_keep_their_results)
+{
+  enum { N = 300 };
+  struct fx f;
+  struct resource **rs = td_calloc(N, sizeof(*rs));
+  struct res *xs = td_calloc(N, sizeof(*xs));
+  struct resource *bad = service("acme", "service/bad", "../bad", 80);
+  struct resource *fresh = service("acme", "service/new.acme", "new-acme", 81);
+  struct res xbad = {0}, xfresh = {0};
+  struct list_res xl = {0};
+
+  fx_init(&f);
+  for (int i = 0; i < N; i++) {
+    char id[64], name[64], text[256];
+
+    snprintf(id, sizeof(id), "service/s%d.acme", i);
+    snprintf(name, sizeof(name), "s%d-acme", i);
+    rs[i] = service("acme", id, name, 1000 + i);
+    if (i % 3 == 0) {
+      snprintf(text, sizeof(text),
+               "{\"marker\": \"managed-by=tenantd tenant=acme id=%s\", "
+               "\"spec\": {\"port\": %d}}",
+               id, 2000 + i);
+      put_file(&f, "service", name, text);
+    } else if (i % 3 == 1) {
+      put_file(&f, "service", name, "{not json");
+    }
+  }
+  fx_open(&f, NULL);
+  for (int i = 0; i < N; i++)
+    START(provider_read(f.p, rs[i], on_res, &xs[i]));
+  START(provider_read(f.p, bad, on_res, &xbad));
+  START(provider_create(f.p, fresh, fresh->spec, on_res, &xfresh));
+  START(provider_list_owned(f.p, "acme", on_list, &xl));
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  for (int i = 0; i < N; i++) {
+    ck_assert(xs[i].done);
+    if (i % 3 == 0) {
+      ck_assert_int_eq(xs[i].status, PROVIDER_OK);
+      ck_assert_int_eq(json_integer_value(json_object_get(
+                           json_object_get(xs[i].observed, "spec"), "port")),
+                       2000 + i);
+    } else if (i % 3 == 1) {
+      ck_assert_int_eq(xs[i].status, PROVIDER_INVALID);
+      ck_assert_ptr_nonnull(strstr(xs[i].message, rs[i]->name));
+    } else {
+      ck_assert_int_eq(xs[i].status, PROVIDER_NOT_FOUND);
+    }
+    res_release(&xs[i]);
+    resource_free(rs[i]);
+  }
+  ck_assert(xbad.done);
+  ck_assert_int_eq(xbad.status, PROVIDER_INVALID);
+  ck_assert(xfresh.done);
+  ck_assert_int_eq(xfresh.status, PROVIDER_OK);
+  /* The list fails on the unreadable files: unknown is not absent. */
+  ck_assert(xl.done);
+  ck_assert_int_eq(xl.status, PROVIDER_INVALID);
+  res_release(&xbad);
+  res_release(&xfresh);
+  resource_free(bad);
+  resource_free(fresh);
+  free(xs);
+  free(rs);
+  fx_release(&f);
+}
+END_TEST
+
 START_TEST(open_rejects_bad_config)
 {
   static const struct {
@@ -1004,6 +1077,7 @@ Suite *make_suite_local(void)
   tcase_add_test(tc, fault_rate_is_seeded);
   tcase_add_test(tc, latency_delays_callbacks);
   tcase_add_test(tc, many_concurrent_creates);
+  tcase_add_test(tc, batched_reads_keep_their_results);
   tcase_add_test(tc, open_rejects_bad_config);
   tcase_add_test(tc, registry_finds_local);
   tcase_add_test(tc, close_waits_and_refuses);
