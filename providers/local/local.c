@@ -28,6 +28,7 @@
 #include "fsutil.h"
 #include "naming.h"
 #include "resource.h"
+#include "strset.h"
 
 /* Bounds on what the config may ask for; beyond them it is a mistake. */
 #define MAX_LATENCY_MS 600000
@@ -973,10 +974,38 @@ static int parse_uint(const json_t *config, const char *key, uint64_t max,
 
 /*
  * A writer killed between mkstemp and rename leaves ".<name>.json.XXXXXX"
- * behind.  One tenantd owns a state directory, so at open any such file is
- * a dead writer's: remove it.  This scans each type directory once, at
- * startup, before the instance serves a single operation.
+ * behind.  One tenantd owns a state directory, so at the first open in
+ * this process any such file is a dead writer's: remove it.  This scans
+ * each type directory once per process, before the first instance serves
+ * a single operation; later opens (the daemon opens its instances for
+ * every pass) skip it, since this process's own writers clean up after
+ * themselves and the scan costs a readdir of every resource.
  */
+static uv_mutex_t swept_lock;
+static struct strset swept = STRSET_INIT;
+
+static void swept_lock_init(void)
+{
+  if (uv_mutex_init(&swept_lock) != 0)
+    abort();
+}
+
+static bool first_open(const char *state_dir)
+{
+  static uv_once_t once = UV_ONCE_INIT;
+  bool first;
+
+  uv_once(&once, swept_lock_init);
+  uv_mutex_lock(&swept_lock);
+  first = !strset_has(&swept, state_dir);
+  if (first) {
+    strset_add(&swept, state_dir);
+    strset_seal(&swept);
+  }
+  uv_mutex_unlock(&swept_lock);
+  return first;
+}
+
 static void sweep_temp_files(const char *state_dir)
 {
   for (int t = 0; t < TD_RT_COUNT; t++) {
@@ -1082,7 +1111,8 @@ static int local_open(struct provider **out, const char *instance,
   if (lp->rng == 0)
     lp->rng = 1; /* xorshift never leaves zero */
   lp->state_dir = td_strdup(state_dir);
-  sweep_temp_files(lp->state_dir);
+  if (first_open(lp->state_dir))
+    sweep_temp_files(lp->state_dir);
   lp->queue_tail = &lp->queue;
   uv_prepare_init(loop, &lp->flush);
   lp->flush.data = lp;
