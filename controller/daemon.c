@@ -84,6 +84,9 @@ struct daemon {
   char seen[SOURCE_ID_LEN];
   char last_error[1024];
   uint64_t rng;
+  /* The manifests as the last pass loaded them: only the pass thread
+   * touches it, and passes run one at a time. */
+  struct manifest_repo *model;
 
   struct metrics *m;
   struct metric *m_reconciles, *m_pass_seconds, *m_drift_detected,
@@ -246,6 +249,7 @@ static void pass_main(void *arg)
   go.rec.out = out;
   go.rec.err = err;
   go.rec.cancel = &p->d->cancel;
+  go.rec.model = &p->d->model;
   go.all = p->all;
   go.allow_delete = -1;
   go.extra = &p->batch;
@@ -427,7 +431,7 @@ static void on_pass_done(uv_async_t *a)
   struct daemon *d = a->data;
   struct pass *p = d->pass;
   const struct gitpass_result *r;
-  char n1[24], n2[24], n3[24], n4[24], secs[24];
+  char n1[24], n2[24], n3[24], n4[24], secs[24], fsecs[24], csecs[24];
   uint64_t now = uv_now(d->loop);
 
   if (!p)
@@ -521,7 +525,9 @@ static void on_pass_done(uv_async_t *a)
         log_u64(n1, r->selected), "changes", log_u64(n2, r->sum.changes),
         "applied", log_u64(n3, r->sum.applied), "failed",
         log_u64(n4, r->sum.failed), "pushed", r->pushed ? "true" : "false",
-        "seconds", log_secs(secs, p->seconds), NULL);
+        "seconds", log_secs(secs, p->seconds), "fetch_seconds",
+        p->fetch ? log_secs(fsecs, r->fetch_seconds) : NULL, "commit_seconds",
+        log_secs(csecs, r->commit_seconds), NULL);
   pass_free(p);
   if (d->stopping) {
     start_stop(d, NULL);
@@ -1081,6 +1087,7 @@ int daemon_run(const char *config_path, int log_format)
   for (size_t i = 0; i < d->nt; i++)
     tenant_free(d->t[i]);
   free(d->t);
+  manifest_repo_free(d->model);
   metrics_free(d->m);
   config_free(d->cfg);
   if (uv_loop_close(&loop) != 0)

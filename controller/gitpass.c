@@ -157,7 +157,8 @@ int gitpass_apply(struct source *src, const struct gitpass_opts *o,
   rc = writeback_open(&wb, src);
   if (rc == 0)
     rc = source_read_manifests(src, res->source, &files,
-                               YAML_LIMITS_DEFAULT_MAX_BYTES);
+                               YAML_LIMITS_DEFAULT_MAX_BYTES,
+                               rec.model ? *rec.model : NULL);
   if (rc < 0)
     goto out;
 
@@ -282,7 +283,8 @@ int gitpass_plan(struct source *src, const struct gitpass_opts *o,
     rc = writeback_open(&wb, src);
   if (rc == 0)
     rc = source_read_manifests(src, res->source, &files,
-                               YAML_LIMITS_DEFAULT_MAX_BYTES);
+                               YAML_LIMITS_DEFAULT_MAX_BYTES,
+                               rec.model ? *rec.model : NULL);
   if (rc == 0)
     rc = writeback_summaries(wb, scan_one, &sc);
   if (rc < 0)

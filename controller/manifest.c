@@ -50,6 +50,8 @@ static void files_append(struct manifest_files *f, const char *path, char *data,
   x->data = data;
   x->len = len;
   x->problem = NULL;
+  x->key[0] = '\0';
+  x->reused = false;
 }
 
 void manifest_files_add(struct manifest_files *f, const char *path,
@@ -68,6 +70,8 @@ void manifest_files_add(struct manifest_files *f, const char *path,
   x->data = copy;
   x->len = len;
   x->problem = NULL;
+  x->key[0] = '\0';
+  x->reused = false;
 }
 
 void manifest_files_remove(struct manifest_files *f, const char *path)
@@ -233,24 +237,38 @@ static void defaults_tenant(struct td_tenant *t)
 
 enum doc_kind { DOC_PLATFORM, DOC_CATALOG, DOC_TENANT };
 
-static struct manifest_doc *
-load_doc(struct manifest_repo *repo, struct arena *scratch,
-         const struct manifest_opts *opts, const char *path, const char *data,
-         size_t len, const char *problem, enum doc_kind kind)
+/* A document's own findings join the repo's, whether just decoded or
+ * carried over from an earlier load. */
+static void add_own_diags(struct manifest_repo *repo,
+                          const struct manifest_doc *doc)
+{
+  for (size_t i = 0; i < doc->own.n; i++) {
+    const struct diag *g = &doc->own.v[i];
+
+    diag_add(&repo->diags, g->path, g->line, g->col, "%s", g->msg);
+  }
+}
+
+static struct manifest_doc *load_doc(struct arena *scratch,
+                                     const struct manifest_opts *opts,
+                                     const char *path, const char *data,
+                                     size_t len, const char *problem,
+                                     enum doc_kind kind)
 {
   struct manifest_doc *doc = td_calloc(1, sizeof(*doc));
   struct ynode *root;
   struct mf_ctx cx;
 
   doc->path = td_strdup(path);
+  doc->own = (struct diag_list)DIAG_LIST_INIT;
   cx.path = doc->path;
   cx.arena = &doc->arena;
-  cx.diags = &repo->diags;
+  cx.diags = &doc->own;
   cx.what = NULL;
   if (problem)
-    diag_add(&repo->diags, path, 0, 0, "%s", problem);
+    diag_add(&doc->own, path, 0, 0, "%s", problem);
   else if (yaml_parse(scratch, &opts->limits, path, data, len, &root,
-                      &repo->diags) == 0) {
+                      &doc->own) == 0) {
     switch (kind) {
     case DOC_PLATFORM:
       doc->u.platform = mf_decode_platform(&cx, root);
@@ -294,6 +312,17 @@ void manifest_files_take(struct manifest_files *f, const char *path, char *data,
   files_append(f, path, data, len);
 }
 
+void manifest_files_add_reused(struct manifest_files *f, const char *path,
+                               const char *key)
+{
+  struct manifest_file *x;
+
+  files_append(f, path, NULL, 0);
+  x = &f->v[f->n - 1];
+  snprintf(x->key, sizeof(x->key), "%s", key);
+  x->reused = true;
+}
+
 void manifest_files_add_unreadable(struct manifest_files *f, const char *path,
                                    const char *problem)
 {
@@ -301,30 +330,90 @@ void manifest_files_add_unreadable(struct manifest_files *f, const char *path,
   f->v[f->n - 1].problem = problem;
 }
 
-static int doc_path_cmp(const void *pa, const void *pb)
-{
-  const struct manifest_doc *const *a = pa, *const *b = pb;
-
-  return strcmp((*a)->path, (*b)->path);
-}
-
 static void doc_free(struct manifest_doc *doc)
 {
   if (!doc)
     return;
   arena_release(&doc->arena);
+  diag_list_release(&doc->own);
   free(doc->path);
   free(doc);
+}
+
+/* The tenant document at `path` of a loaded repo (sorted), or NULL. */
+static struct manifest_doc **tenant_slot(const struct manifest_repo *repo,
+                                         const char *path)
+{
+  size_t lo = 0, hi = repo->ntenants;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = strcmp(repo->tenants[mid]->path, path);
+
+    if (c == 0)
+      return &repo->tenants[mid];
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return NULL;
+}
+
+/*
+ * The document for one file: prev's, taken over, when the file carries
+ * the key prev's was read from; otherwise decoded now.  Its own findings
+ * join the repo's either way.
+ */
+static struct manifest_doc *
+file_doc(struct manifest_repo *repo, struct manifest_doc **slot,
+         struct arena *scratch, const struct manifest_opts *opts,
+         const struct manifest_file *f, enum doc_kind kind)
+{
+  struct manifest_doc *doc;
+
+  if (f->key[0] && slot && *slot && strcmp((*slot)->path, f->path) == 0 &&
+      strcmp((*slot)->key, f->key) == 0) {
+    doc = *slot;
+    *slot = NULL;
+  } else if (f->reused) {
+    /* The caller promised a document prev does not have. */
+    doc = load_doc(scratch, opts, f->path, "", 0,
+                   "internal: no earlier copy of this file to reuse; it is "
+                   "held until the next full read",
+                   kind);
+  } else {
+    doc = load_doc(scratch, opts, f->path, f->data, f->len, f->problem, kind);
+    memcpy(doc->key, f->key, sizeof(doc->key));
+  }
+  add_own_diags(repo, doc);
+  return doc;
 }
 
 void manifest_repo_load(struct manifest_repo **out,
                         const struct manifest_files *files,
                         const struct manifest_opts *opts)
 {
+  manifest_repo_reload(out, files, opts, NULL);
+}
+
+static int file_path_cmp(const void *pa, const void *pb)
+{
+  const struct manifest_file *const *a = pa, *const *b = pb;
+
+  return strcmp((*a)->path, (*b)->path);
+}
+
+void manifest_repo_reload(struct manifest_repo **out,
+                          const struct manifest_files *files,
+                          const struct manifest_opts *opts,
+                          struct manifest_repo *prev)
+{
   static const struct manifest_opts defaults = MANIFEST_OPTS_INIT;
   struct manifest_repo *repo = td_calloc(1, sizeof(*repo));
   struct arena scratch = ARENA_INIT;
   const struct manifest_file *f;
+  const struct manifest_file **tenant_files;
   size_t ntenants = 0;
 
   if (!opts)
@@ -333,33 +422,50 @@ void manifest_repo_load(struct manifest_repo **out,
 
   f = files_find(files, PLATFORM_PATH);
   if (f)
-    repo->platform = load_doc(repo, &scratch, opts, f->path, f->data, f->len,
-                              f->problem, DOC_PLATFORM);
+    repo->platform = file_doc(repo, prev ? &prev->platform : NULL, &scratch,
+                              opts, f, DOC_PLATFORM);
   else
     diag_add(&repo->diags, PLATFORM_PATH, 0, 0,
              "missing: every manifest repository needs a platform.yaml");
 
   f = files_find(files, TIERS_PATH);
-  if (f)
-    repo->catalog = load_doc(repo, &scratch, opts, f->path, f->data, f->len,
-                             f->problem, DOC_CATALOG);
-  else
-    repo->catalog = load_doc(repo, &scratch, opts, BUILTIN_TIERS_PATH,
-                             manifest_default_tiers, manifest_default_tiers_len,
-                             NULL, DOC_CATALOG);
+  if (f) {
+    repo->catalog = file_doc(repo, prev ? &prev->catalog : NULL, &scratch, opts,
+                             f, DOC_CATALOG);
+  } else {
+    repo->catalog =
+        load_doc(&scratch, opts, BUILTIN_TIERS_PATH, manifest_default_tiers,
+                 manifest_default_tiers_len, NULL, DOC_CATALOG);
+    add_own_diags(repo, repo->catalog);
+  }
 
   for (size_t i = 0; i < files->n; i++)
     if (is_tenant_path(files->v[i].path))
       ntenants++;
-  repo->tenants = td_calloc(ntenants, sizeof(*repo->tenants));
-  for (size_t i = 0; i < files->n; i++) {
-    f = &files->v[i];
-    if (is_tenant_path(f->path))
-      repo->tenants[repo->ntenants++] =
-          load_doc(repo, &scratch, opts, f->path, f->data, f->len, f->problem,
-                   DOC_TENANT);
+  tenant_files = td_calloc(ntenants ? ntenants : 1, sizeof(*tenant_files));
+  for (size_t i = 0, k = 0; i < files->n; i++)
+    if (is_tenant_path(files->v[i].path))
+      tenant_files[k++] = &files->v[i];
+  qsort(tenant_files, ntenants, sizeof(*tenant_files), file_path_cmp);
+  repo->tenants = td_calloc(ntenants ? ntenants : 1, sizeof(*repo->tenants));
+  /* Both lists are sorted by path: one merge pairs each file with prev's
+   * document of the same path. */
+  for (size_t i = 0, k = 0; i < ntenants; i++) {
+    struct manifest_doc **slot = NULL;
+
+    while (prev && k < prev->ntenants &&
+           strcmp(prev->tenants[k]->path, tenant_files[i]->path) < 0)
+      k++;
+    if (prev && k < prev->ntenants)
+      slot = &prev->tenants[k];
+    repo->tenants[repo->ntenants++] =
+        file_doc(repo, slot, &scratch, opts, tenant_files[i], DOC_TENANT);
+    /* A taken slot is NULL: step past it. */
+    if (slot && !*slot)
+      k++;
   }
-  qsort(repo->tenants, repo->ntenants, sizeof(*repo->tenants), doc_path_cmp);
+  free(tenant_files);
+  manifest_repo_free(prev);
   arena_release(&scratch);
 
   /* The catalog's validity decides whether tiers can be checked. */
@@ -381,6 +487,19 @@ void manifest_repo_load(struct manifest_repo **out,
         doc->u.tenant && !diag_sorted_has_path(&repo->diags, doc->path);
   }
   *out = repo;
+}
+
+const struct manifest_doc *manifest_repo_find(const struct manifest_repo *repo,
+                                              const char *path)
+{
+  struct manifest_doc **slot;
+
+  if (repo->platform && strcmp(repo->platform->path, path) == 0)
+    return repo->platform;
+  if (repo->catalog && strcmp(repo->catalog->path, path) == 0)
+    return repo->catalog;
+  slot = tenant_slot(repo, path);
+  return slot ? *slot : NULL;
 }
 
 void manifest_repo_free(struct manifest_repo *repo)

@@ -19,6 +19,12 @@
  * (platform, catalog, each tenant) has its own arena, so one tenant can be
  * replaced without touching the others.  Nothing points into `files`.
  *
+ * A long-lived caller (the daemon) keeps the repo between passes and
+ * hands it to manifest_repo_reload(): documents whose bytes are unchanged
+ * (same path, same key: a git blob id) move into the new repo as they are,
+ * so a commit touching one tenant parses one file.  The rules across
+ * documents (unique names, overlapping networks) run over all of them.
+ *
  * Values that were not written in the file have pos.line == 0 and carry
  * their documented default after loading.
  */
@@ -221,9 +227,11 @@ struct td_tenant {
 
 /* One loaded document: the model plus what it came from. */
 struct manifest_doc {
-  char *path;         /* relative to the repository root; owned */
-  struct arena arena; /* every string and list of the model */
-  bool valid;         /* no diagnostic names this file */
+  char *path;           /* relative to the repository root; owned */
+  char key[41];         /* the bytes' identity (a git blob id), or "" */
+  struct arena arena;   /* every string and list of the model */
+  struct diag_list own; /* what decoding this file alone found */
+  bool valid;           /* no diagnostic names this file */
   union {
     struct td_platform *platform;
     struct td_catalog *catalog;
@@ -264,6 +272,11 @@ struct manifest_file {
   /* Why the file could not be read (a symbolic link in a git tree), or
    * NULL; the loader reports it at the file and holds what it holds. */
   const char *problem;
+  /* The bytes' identity when known (a git blob id), or "". */
+  char key[41];
+  /* Not read: the previous repo's document with this path and key
+   * stands (manifest_repo_reload); data is NULL. */
+  bool reused;
 };
 
 struct manifest_files {
@@ -299,6 +312,10 @@ void manifest_files_release(struct manifest_files *f);
  */
 void manifest_files_take(struct manifest_files *f, const char *path, char *data,
                          size_t len);
+
+/* A file whose bytes the previous repo already holds, under `key`. */
+void manifest_files_add_reused(struct manifest_files *f, const char *path,
+                               const char *key);
 
 /* A manifest path that exists but cannot be read: `problem` (a static
  * string) becomes its diagnostic, so it is held rather than missing. */
@@ -338,6 +355,20 @@ struct manifest_repo {
 void manifest_repo_load(struct manifest_repo **out,
                         const struct manifest_files *files,
                         const struct manifest_opts *opts);
+
+/*
+ * The same, reusing the documents of `prev` (the repo of an earlier load,
+ * consumed: freed here) whose path and key match a file's; files marked
+ * `reused` must name such a document.  NULL prev is a plain load.
+ */
+void manifest_repo_reload(struct manifest_repo **out,
+                          const struct manifest_files *files,
+                          const struct manifest_opts *opts,
+                          struct manifest_repo *prev);
+
+/* The document read from `path` (platform, catalog or tenant), or NULL. */
+const struct manifest_doc *manifest_repo_find(const struct manifest_repo *repo,
+                                              const char *path);
 
 void manifest_repo_free(struct manifest_repo *repo);
 

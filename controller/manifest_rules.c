@@ -290,11 +290,24 @@ int mf_check_string(struct mf_ctx *cx, enum mf_check check, const char *key,
 
 /* ---- repository-wide checks ---- */
 
+/* What claims a name; its words are made only when a collision is
+ * reported, so a clean repository formats nothing. */
+enum claim_kind {
+  CLAIM_TENANT,  /* a tenant's name */
+  CLAIM_DERIVED, /* an environment's network, bucket and database name */
+  CLAIM_PUBLIC,  /* an app's public record */
+  CLAIM_PRIVATE, /* an app's private record */
+  CLAIM_ALIAS,   /* an app's alias */
+};
+
 /* A name some document claims, with where it claims it. */
 struct claim {
-  const char *name;  /* owned by the claims list's arena */
-  const char *what;  /* "public name of app 'api' in acme/staging", etc. */
-  const char *owner; /* who claims it: equal owners may repeat a name */
+  const char *name; /* the claims list's arena, or the model's */
+  enum claim_kind kind;
+  /* Who claims it (borrowed from the model): equal owners may repeat a
+   * name.  An alias is its own owner, by its index. */
+  const char *tenant, *env, *app;
+  uint32_t alias;
   const char *path;
   struct td_pos pos;
   uint32_t seq; /* insertion order: the first claim wins the message */
@@ -306,16 +319,61 @@ struct claims {
   struct arena mem;
 };
 
-static void claim_add(struct claims *c, const char *name, const char *what,
-                      const char *owner, const char *path, struct td_pos pos)
+/* Adds a claim; `name` is copied when `copy` (a scratch buffer). */
+static struct claim *claim_add(struct claims *c, const char *name, bool copy,
+                               enum claim_kind kind, const char *path,
+                               struct td_pos pos)
 {
+  struct claim *x;
+
   if (c->n == c->alloc) {
     c->alloc = c->alloc ? c->alloc * 2 : 64;
     c->v = td_realloc(c->v, c->alloc * sizeof(*c->v));
   }
-  c->v[c->n] = (struct claim){
-      arena_strdup(&c->mem, name), what, owner, path, pos, (uint32_t)c->n};
+  x = &c->v[c->n];
+  *x = (struct claim){.name = copy ? arena_strdup(&c->mem, name) : name,
+                      .kind = kind,
+                      .path = path,
+                      .pos = pos,
+                      .seq = (uint32_t)c->n};
   c->n++;
+  return x;
+}
+
+static bool same_owner(const struct claim *a, const struct claim *b)
+{
+  if (a->kind != b->kind || strcmp(a->tenant, b->tenant) != 0 ||
+      strcmp(a->env, b->env) != 0)
+    return false;
+  if (a->kind == CLAIM_DERIVED)
+    return true;
+  return strcmp(a->app, b->app) == 0 &&
+         (a->kind != CLAIM_ALIAS || a->alias == b->alias);
+}
+
+/* "the public name of app 'api' in acme/staging", and the like. */
+static void claim_what(const struct claim *c, char *buf, size_t cap)
+{
+  switch (c->kind) {
+  case CLAIM_TENANT:
+    snprintf(buf, cap, "%s", c->path);
+    break;
+  case CLAIM_DERIVED:
+    snprintf(buf, cap, "tenant '%s' environment '%s'", c->tenant, c->env);
+    break;
+  case CLAIM_PUBLIC:
+    snprintf(buf, cap, "the public name of app '%s' in %s/%s", c->app,
+             c->tenant, c->env);
+    break;
+  case CLAIM_PRIVATE:
+    snprintf(buf, cap, "the private name of app '%s' in %s/%s", c->app,
+             c->tenant, c->env);
+    break;
+  case CLAIM_ALIAS:
+    snprintf(buf, cap, "an alias of app '%s' in %s/%s", c->app, c->tenant,
+             c->env);
+    break;
+  }
 }
 
 static int claim_cmp(const void *pa, const void *pb)
@@ -378,10 +436,13 @@ static void report_collisions(struct manifest_repo *repo, struct claims *c,
 
       for (size_t o = i; o < j; o++) {
         const struct claim *other = &c->v[o];
+        char mine[512], theirs[512];
 
-        if (strcmp(other->owner, me->owner) == 0)
+        if (same_owner(other, me))
           continue;
-        diag_at(repo, me->path, me->pos, fmt, me->name, me->what, other->what,
+        claim_what(me, mine, sizeof(mine));
+        claim_what(other, theirs, sizeof(theirs));
+        diag_at(repo, me->path, me->pos, fmt, me->name, mine, theirs,
                 other->path, other->pos.line, other->pos.col);
         break;
       }
@@ -525,7 +586,7 @@ static void check_deps(struct manifest_repo *repo, const char *path,
 
 struct net {
   uint32_t first, last;
-  const char *text, *where, *path;
+  const char *text, *tenant, *env, *path;
   struct td_pos pos;
 };
 
@@ -561,11 +622,15 @@ static void check_overlaps(struct manifest_repo *repo, struct net *nets,
       const struct net *a = widest, *b = &nets[i];
 
       diag_at(repo, b->path, b->pos,
-              "network %s of %s overlaps %s of %s (%s:%u:%u)", b->text,
-              b->where, a->text, a->where, a->path, a->pos.line, a->pos.col);
+              "network %s of tenant '%s' environment '%s' overlaps %s of "
+              "tenant '%s' environment '%s' (%s:%u:%u)",
+              b->text, b->tenant, b->env, a->text, a->tenant, a->env, a->path,
+              a->pos.line, a->pos.col);
       diag_at(repo, a->path, a->pos,
-              "network %s of %s overlaps %s of %s (%s:%u:%u)", a->text,
-              a->where, b->text, b->where, b->path, b->pos.line, b->pos.col);
+              "network %s of tenant '%s' environment '%s' overlaps %s of "
+              "tenant '%s' environment '%s' (%s:%u:%u)",
+              a->text, a->tenant, a->env, b->text, b->tenant, b->env, b->path,
+              b->pos.line, b->pos.col);
     }
     if (!widest || nets[i].last > widest->last)
       widest = &nets[i];
@@ -591,7 +656,6 @@ void mf_check_repo(struct manifest_repo *repo)
   struct claims names = {0}, derived = {0}, records = {0};
   struct net *nets = NULL;
   size_t nnets = 0, nets_alloc = 0;
-  struct arena scratch = ARENA_INIT;
 
   for (size_t ti = 0; ti < repo->ntenants; ti++) {
     const struct manifest_doc *doc = repo->tenants[ti];
@@ -608,7 +672,7 @@ void mf_check_repo(struct manifest_repo *repo)
       diag_at(repo, path, t->meta.name.pos,
               "metadata.name '%s' does not match the file name '%s'", tname,
               stem);
-    claim_add(&names, tname, path, path, path, t->meta.name.pos);
+    claim_add(&names, tname, false, CLAIM_TENANT, path, t->meta.name.pos);
 
     if (cat && t->spec.tier.v && !manifest_catalog_find(cat, t->spec.tier.v)) {
       const char *cands[64];
@@ -643,7 +707,8 @@ void mf_check_repo(struct manifest_repo *repo)
     for (uint32_t ei = 0; ei < t->spec.envs.n; ei++) {
       const struct td_env *e = td_tenant_env(t, ei);
       char buf[NAMING_MAX];
-      const char *owner, *ename = e->name.v;
+      const char *ename = e->name.v;
+      struct claim *cl;
       size_t len;
 
       check_unique(repo, path, e->apps.v, e->apps.n, sizeof(struct td_app),
@@ -651,7 +716,6 @@ void mf_check_repo(struct manifest_repo *repo)
       check_deps(repo, path, e);
       if (!ename)
         continue;
-      owner = arena_printf(&scratch, "%s/%s", tname, ename);
 
       if (e->network.cidr.text) {
         uint32_t size = e->network.cidr.prefix
@@ -662,14 +726,13 @@ void mf_check_repo(struct manifest_repo *repo)
           nets_alloc = nets_alloc ? nets_alloc * 2 : 64;
           nets = td_realloc(nets, nets_alloc * sizeof(*nets));
         }
-        nets[nnets++] =
-            (struct net){e->network.cidr.addr,
-                         e->network.cidr.addr + size,
-                         e->network.cidr.text,
-                         arena_printf(&scratch, "tenant '%s' environment '%s'",
-                                      tname, ename),
-                         path,
-                         e->network.cidr.pos};
+        nets[nnets++] = (struct net){e->network.cidr.addr,
+                                     e->network.cidr.addr + size,
+                                     e->network.cidr.text,
+                                     tname,
+                                     ename,
+                                     path,
+                                     e->network.cidr.pos};
       }
 
       /* Network, bucket and database names differ only in '-' vs '_':
@@ -681,26 +744,26 @@ void mf_check_repo(struct manifest_repo *repo)
                 "%zu characters; the limit is %d (shorten the tenant or "
                 "environment name)",
                 buf, len, NAMING_RESOURCE_MAX);
-      claim_add(
-          &derived, buf,
-          arena_printf(&scratch, "tenant '%s' environment '%s'", tname, ename),
-          owner, path, e->name.pos);
+      cl = claim_add(&derived, buf, true, CLAIM_DERIVED, path, e->name.pos);
+      cl->tenant = tname;
+      cl->env = ename;
 
       for (uint32_t ai = 0; ai < e->apps.n; ai++) {
         const struct td_app *a = td_env_app(e, ai);
-        const char *what;
 
         if (!a->name.v)
           continue;
         if (a->dns.pub.v && pub_zone) {
           len = naming_record(buf, a->name.v, ename, tname, pub_zone);
-          what = arena_printf(&scratch, "the public name of app '%s' in %s",
-                              a->name.v, owner);
           if (len > NAMING_DNS_MAX)
             diag_at(repo, path, a->dns.pub.pos,
                     "public DNS name '%s' is %zu characters; the limit is %d",
                     buf, len, NAMING_DNS_MAX);
-          claim_add(&records, buf, what, what, path, a->dns.pub.pos);
+          cl = claim_add(&records, buf, true, CLAIM_PUBLIC, path,
+                         a->dns.pub.pos);
+          cl->tenant = tname;
+          cl->env = ename;
+          cl->app = a->name.v;
         }
         if (a->dns.pub.v && check_zones && !have_ingress)
           diag_at(repo, path, a->dns.pub.pos,
@@ -714,23 +777,27 @@ void mf_check_repo(struct manifest_repo *repo)
                   a->name.v);
         if (a->dns.priv.v && priv_zone) {
           len = naming_record(buf, a->name.v, ename, tname, priv_zone);
-          what = arena_printf(&scratch, "the private name of app '%s' in %s",
-                              a->name.v, owner);
           if (len > NAMING_DNS_MAX)
             diag_at(repo, path, a->dns.priv.pos,
                     "private DNS name '%s' is %zu characters; the limit is %d",
                     buf, len, NAMING_DNS_MAX);
-          claim_add(&records, buf, what, what, path, a->dns.priv.pos);
+          cl = claim_add(&records, buf, true, CLAIM_PRIVATE, path,
+                         a->dns.priv.pos);
+          cl->tenant = tname;
+          cl->env = ename;
+          cl->app = a->name.v;
         }
-        what = arena_printf(&scratch, "an alias of app '%s' in %s", a->name.v,
-                            owner);
         for (uint32_t k = 0; k < a->dns.aliases.n; k++) {
           const struct td_str *al = td_str_at(&a->dns.aliases, k);
 
           /* Each alias is its own owner: a repeated alias is a conflict. */
-          if (al->v)
-            claim_add(&records, al->v, what,
-                      arena_printf(&scratch, "%s#%u", what, k), path, al->pos);
+          if (!al->v)
+            continue;
+          cl = claim_add(&records, al->v, false, CLAIM_ALIAS, path, al->pos);
+          cl->tenant = tname;
+          cl->env = ename;
+          cl->app = a->name.v;
+          cl->alias = k;
         }
       }
     }
@@ -762,5 +829,4 @@ void mf_check_repo(struct manifest_repo *repo)
   claims_release(&names);
   claims_release(&derived);
   claims_release(&records);
-  arena_release(&scratch);
 }

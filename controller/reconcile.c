@@ -838,7 +838,12 @@ int reconcile_once(const struct reconcile_opts *o,
       goto out;
     files = &own;
   }
-  manifest_repo_load(&ps.repo, files, &mopts);
+  if (o->model) {
+    manifest_repo_reload(&ps.repo, files, &mopts, *o->model);
+    *o->model = NULL;
+  } else {
+    manifest_repo_load(&ps.repo, files, &mopts);
+  }
   if (o->print_diags)
     diag_print_text(&ps.repo->diags, o->err);
   if (open_providers(&ps) < 0 || gather(&ps) < 0)
@@ -926,7 +931,10 @@ out:
   free(ps.t);
   json_decref(ps.index);
   free(ps.reads);
-  manifest_repo_free(ps.repo);
+  if (o->model && ps.repo)
+    *o->model = ps.repo;
+  else
+    manifest_repo_free(ps.repo);
   manifest_files_release(&own);
   if (uv_loop_close(&ps.loop) != 0 && err == 0)
     err = td_error("internal: handles left open on the loop");

@@ -63,9 +63,14 @@ struct reconcile_opts {
   FILE *out;                 /* plans, progress, summary */
   FILE *err;                 /* diagnostics */
   const atomic_bool *cancel; /* stop starting changes (apply.h) */
+  /* A caller that passes again and again (the daemon) keeps the loaded
+   * manifests here: in, the previous pass's repo (or NULL), consumed;
+   * out, this pass's.  Unchanged files are then not parsed again
+   * (manifest_repo_reload).  NULL: loaded and freed within the pass. */
+  struct manifest_repo **model;
 };
 
-#define RECONCILE_OPTS_VERSION 2
+#define RECONCILE_OPTS_VERSION 3
 
 struct reconcile_summary {
   size_t tenants, held, changes, applied, failed, skipped, conflicts, stalled,

@@ -639,8 +639,11 @@ static int commit_tree(struct source *s, const char *id, git_tree **tree)
 
 /* Appends a blob, cut at max_bytes + 1. */
 static int add_blob(struct source *s, struct manifest_files *files,
-                    const char *path, const git_tree_entry *e, size_t max_bytes)
+                    const char *path, const git_tree_entry *e, size_t max_bytes,
+                    const struct manifest_repo *reuse)
 {
+  const struct manifest_doc *known;
+  char key[GIT_OID_HEXSZ + 1];
   git_blob *blob;
   size_t len;
   char *data;
@@ -658,6 +661,12 @@ static int add_blob(struct source *s, struct manifest_files *files,
                                   "is not a regular file (a submodule?)");
     return 0;
   }
+  git_oid_tostr(key, sizeof(key), git_tree_entry_id(e));
+  known = reuse ? manifest_repo_find(reuse, path) : NULL;
+  if (known && strcmp(known->key, key) == 0) {
+    manifest_files_add_reused(files, path, key);
+    return 0;
+  }
   if (git_blob_lookup(&blob, s->repo, git_tree_entry_id(e)) < 0)
     return source_git_error(s, path);
   len = (size_t)git_blob_rawsize(blob);
@@ -667,12 +676,14 @@ static int add_blob(struct source *s, struct manifest_files *files,
   memcpy(data, git_blob_rawcontent(blob), len);
   data[len] = '\0';
   manifest_files_take(files, path, data, len);
+  memcpy(files->v[files->n - 1].key, key, sizeof(key));
   git_blob_free(blob);
   return 0;
 }
 
 int source_read_manifests(struct source *s, const char *commit,
-                          struct manifest_files *files, size_t max_bytes)
+                          struct manifest_files *files, size_t max_bytes,
+                          const struct manifest_repo *reuse)
 {
   static const char *const top[] = {"platform.yaml", "tiers.yaml"};
   git_tree *root = NULL, *tenants = NULL;
@@ -683,7 +694,7 @@ int source_read_manifests(struct source *s, const char *commit,
     return rc;
   for (size_t i = 0; i < ARRAY_SIZE(top) && rc == 0; i++)
     if ((e = git_tree_entry_byname(root, top[i])) != NULL)
-      rc = add_blob(s, files, top[i], e, max_bytes);
+      rc = add_blob(s, files, top[i], e, max_bytes, reuse);
   e = git_tree_entry_byname(root, "tenants");
   if (rc == 0 && e && git_tree_entry_type(e) != GIT_OBJECT_TREE)
     /* Every tenant would look deleted: refuse the snapshot instead. */
@@ -702,7 +713,7 @@ int source_read_manifests(struct source *s, const char *commit,
 
         snprintf(path, sizeof(path), "tenants/%s", git_tree_entry_name(te));
         if (manifest_path_kind(path) == MP_TENANT)
-          rc = add_blob(s, files, path, te, max_bytes);
+          rc = add_blob(s, files, path, te, max_bytes, reuse);
       }
     }
   }

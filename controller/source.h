@@ -11,7 +11,7 @@
  *   source_open(&src, &opts);           -- creates or reuses the mirror
  *   source_fetch(src);                  -- -1: the remote is unreachable
  *   source_head(src, head);             -- the last fetched tip, even then
- *   source_read_manifests(src, head, &files, max_bytes);
+ *   source_read_manifests(src, head, &files, max_bytes, NULL);
  *   source_changes(src, old, head, &tenants, &all);
  *   source_close(src);
  *
@@ -119,12 +119,16 @@ bool source_has_commit(struct source *s, const char *id);
 
 /*
  * Appends the manifests of a commit's tree (platform.yaml, tiers.yaml,
- * tenants/<name>.yaml|yml; manifest_path_kind() decides) to `files`.  A
- * blob larger than max_bytes is cut at max_bytes + 1 so the loader reports
- * it; symbolic links are not manifests and are skipped.
+ * tenants/<name>.yaml|yml; manifest_path_kind() decides) to `files`, each
+ * keyed by its blob id.  A blob larger than max_bytes is cut at
+ * max_bytes + 1 so the loader reports it; symbolic links are not
+ * manifests and are held as unreadable.  A file whose path and blob id
+ * `reuse` (an earlier load, or NULL) already holds is not read: it is
+ * added as reused, for manifest_repo_reload() with that repo.
  */
 int source_read_manifests(struct source *s, const char *commit,
-                          struct manifest_files *files, size_t max_bytes);
+                          struct manifest_files *files, size_t max_bytes,
+                          const struct manifest_repo *reuse);
 
 /*
  * What changed between two commits' trees (from NULL: everything): the

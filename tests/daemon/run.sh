@@ -129,6 +129,10 @@ expect_out "webhook: the status commit touches only that tenant" 'status/mwc-mur
 expect_no_out "webhook: and no other" 'greenwood|sequans'
 rgit log -1 --format=%B tenantd/status >"$tmp/out"
 expect_out "webhook: commit trailer" '^Tenantd-Tenant: mwc-murata$'
+# The pass reused the loaded manifests of the others: one tenant passed,
+# with its timings in the log.
+expect_out "webhook: pass of one tenant, timed" \
+  "msg=\"pass done\" source=$c1 .*tenants=1 .*fetch_seconds=[0-9.]+ commit_seconds=[0-9.]+" "$d/log"
 
 # A bad signature: 401, and nothing fetched or applied.
 fetches=$(metric tenantd_source_fetch_duration_seconds_count)

@@ -177,7 +177,7 @@ START_TEST(source_reads_manifests_from_the_tree)
   ck_assert_msg(source_fetch(s) == 0, "%s", td_error_last());
   ck_assert_int_eq(source_head(s, head), 0);
   ck_assert(source_has_commit(s, c1));
-  ck_assert_int_eq(source_read_manifests(s, head, &files, 1024), 0);
+  ck_assert_int_eq(source_read_manifests(s, head, &files, 1024, NULL), 0);
   /* platform.yaml, tenants/acme.yaml, tenants/beta.yml: no README, no
    * notes.txt, nothing nested; the symbolic link is there with a problem
    * (a tenant file that vanished would be pruned). */
@@ -200,7 +200,7 @@ START_TEST(source_reads_manifests_from_the_tree)
   manifest_files_release(&files);
   /* An oversized blob is cut one byte past the limit, for the loader to
    * report. */
-  ck_assert_int_eq(source_read_manifests(s, head, &files, 4), 0);
+  ck_assert_int_eq(source_read_manifests(s, head, &files, 4, NULL), 0);
   ck_assert_uint_eq(files.v[0].len, 5);
   manifest_files_release(&files);
   source_close(s);

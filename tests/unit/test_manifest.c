@@ -212,6 +212,88 @@ START_TEST(sorted_diag_lookup)
 }
 END_TEST
 
+/* A tenant file under `name`, its network at 10.<octet>.0.0/16. */
+static void add_tenant(struct manifest_files *f, const char *name, int octet,
+                       const char *key)
+{
+  char text[1024], path[128];
+
+  snprintf(text, sizeof(text),
+           "apiVersion: tenantd.io/v1\nkind: Tenant\nmetadata: {name: %s}\n"
+           "spec:\n  tier: basic\n  environments:\n    - name: prod\n"
+           "      network: {cidr: 10.%d.0.0/16}\n      apps: []\n",
+           name, octet);
+  snprintf(path, sizeof(path), "tenants/%s.yaml", name);
+  add(f, path, text);
+  snprintf(f->v[f->n - 1].key, sizeof(f->v[f->n - 1].key), "%s", key);
+}
+
+static const struct manifest_doc *doc_at(const struct manifest_repo *r,
+                                         const char *path)
+{
+  const struct manifest_doc *d = manifest_repo_find(r, path);
+
+  ck_assert_ptr_nonnull(d);
+  return d;
+}
+
+/*
+ * A reload keeps the documents whose key is unchanged (the same objects,
+ * not parsed again), parses the rest, carries each kept document's own
+ * problems, and runs the rules across documents over all of them.
+ */
+START_TEST(reload_reuses_unchanged_documents)
+{
+  struct manifest_files one = MANIFEST_FILES_INIT, two = MANIFEST_FILES_INIT;
+  struct manifest_repo *repo;
+  const struct manifest_doc *a, *b, *bad;
+
+  add(&one, "platform.yaml", platform_yaml);
+  snprintf(one.v[0].key, sizeof(one.v[0].key), "p1");
+  add_tenant(&one, "alpha", 1, "a1");
+  add_tenant(&one, "beta", 2, "b1");
+  add(&one, "tenants/gamma.yaml", "kind: [");
+  snprintf(one.v[3].key, sizeof(one.v[3].key), "g1");
+  manifest_repo_load(&repo, &one, NULL);
+  a = doc_at(repo, "tenants/alpha.yaml");
+  b = doc_at(repo, "tenants/beta.yaml");
+  bad = doc_at(repo, "tenants/gamma.yaml");
+  ck_assert(a->valid && b->valid && !bad->valid);
+  ck_assert_uint_eq(diag_count_path(&repo->diags, "tenants/gamma.yaml"), 1);
+
+  /* beta moves onto alpha's network; alpha and gamma are unchanged. */
+  manifest_files_add_reused(&two, "platform.yaml", "p1");
+  manifest_files_add_reused(&two, "tenants/alpha.yaml", "a1");
+  add_tenant(&two, "beta", 1, "b2");
+  manifest_files_add_reused(&two, "tenants/gamma.yaml", "g1");
+  manifest_repo_reload(&repo, &two, NULL, repo);
+  ck_assert_ptr_eq(doc_at(repo, "tenants/alpha.yaml"), a);
+  ck_assert_ptr_eq(doc_at(repo, "tenants/gamma.yaml"), bad);
+  ck_assert_str_eq(doc_at(repo, "tenants/beta.yaml")->key, "b2");
+  ck_assert_str_eq(td_tenant_env(doc_at(repo, "tenants/beta.yaml")->u.tenant, 0)
+                       ->network.cidr.text,
+                   "10.1.0.0/16");
+  /* The overlap is reported at both, the unchanged alpha included. */
+  ck_assert(!doc_at(repo, "tenants/alpha.yaml")->valid);
+  ck_assert(!doc_at(repo, "tenants/beta.yaml")->valid);
+  ck_assert_uint_eq(diag_count_path(&repo->diags, "tenants/alpha.yaml"), 1);
+  ck_assert_uint_eq(diag_count_path(&repo->diags, "tenants/gamma.yaml"), 1);
+  ck_assert(doc_at(repo, "platform.yaml")->valid);
+
+  /* A reused file the previous repo does not hold is held, not lost. */
+  manifest_files_release(&one);
+  manifest_files_add_reused(&one, "platform.yaml", "p1");
+  manifest_files_add_reused(&one, "tenants/alpha.yaml", "a-other");
+  manifest_repo_reload(&repo, &one, NULL, repo);
+  ck_assert_uint_eq(repo->ntenants, 1);
+  ck_assert(!repo->tenants[0]->valid);
+  ck_assert_ptr_nonnull(strstr(repo->diags.v[0].msg, "internal"));
+  manifest_repo_free(repo);
+  manifest_files_release(&one);
+  manifest_files_release(&two);
+}
+END_TEST
+
 START_TEST(string_rules)
 {
   int64_t ms = 0;
@@ -265,6 +347,7 @@ Suite *make_suite_manifest(void)
   tcase_add_test(tc, example_repository_is_valid);
   tcase_add_test(tc, read_dir_reports_what_it_cannot_read);
   tcase_add_test(tc, string_rules);
+  tcase_add_test(tc, reload_reuses_unchanged_documents);
   tcase_add_test(tc, sorted_diag_lookup);
   suite_add_tcase(s, tc);
   return s;
