@@ -7,16 +7,20 @@
 #   cold     plan on an empty local provider (load, validate, compose,
 #            observe, diff, plan) for N tenants; floor: libyaml's raw event
 #            parse of the same files (tests/bench/yaml_floor.c)
-#   incr     apply --once --repo after a commit touching one tenant, from
-#            the fetch done to the status commit written (TENANTD_TIMING)
+#   incr     the daemon's pass for a commit touching one tenant, from the
+#            fetch done to the status commit written (its "pass done" log
+#            line), on the smallest and the largest repository
 #   poll     the daemon's no-change poll (a fetch) vs git fetch and
 #            git ls-remote of the same local bare remote
 #   apply    provider calls per second on the local provider at 20 ms a
-#            call, by concurrency, vs the ideal concurrency / latency
+#            call, by concurrency, vs the ideal concurrency / latency (10
+#            tenants up to concurrency 8, 100 beyond: a graph wide enough
+#            to keep that many calls in flight)
 #   latency  webhook to status commit on the remote, through the daemon
 #
 # Usage: tests/bench/run.sh TENANTD YAML_FLOOR
-# Environment: BENCH_NS ("100 1000 10000"), BENCH_RUNS (3), BENCH_COMMITS (50)
+# Environment: BENCH_NS ("100 1000 10000"), BENCH_RUNS (3), BENCH_COMMITS (50),
+# BENCH_INCR (7: one-tenant commits per repository for incr)
 set -uo pipefail
 
 bin=$(realpath "${1:?usage: run.sh TENANTD YAML_FLOOR}")
@@ -25,6 +29,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 NS=${BENCH_NS:-"100 1000 10000"}
 RUNS=${BENCH_RUNS:-3}
 COMMITS=${BENCH_COMMITS:-50}
+INCR=${BENCH_INCR:-7}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tenantd-bench.XXXXXX")
 dpid=""
 cleanup() {
@@ -79,9 +84,14 @@ for n in $NS; do
   row "cold pass per resource (us)|$n|$(awk -v w="$wall" -v r="${resources:-1}" 'BEGIN { printf "%.1f", w * 1e6 / r }') ($resources resources)| | "
 done
 
-# ---- incremental pass and polling, on a Git remote ----
-incr() { # N: one-tenant commits on the N-tenant repository
-  local n=$1 d
+# ---- the daemon: incremental passes, polling, commit-to-applied latency ----
+export TENANTD_WEBHOOK_SECRET=bench
+body='{}'
+sig=$(printf '%s' "$body" | openssl dgst -sha256 -hmac bench | sed 's/^.* //')
+# setup N: a bare remote with the N-tenant repository, applied once (not
+# measured), and a daemon on it, ready.  Sets d, port, dpid.
+setup() {
+  local n=$1
   d=$tmp/git-$n
   mkdir -p "$d"
   git init -q --bare -b main "$d/remote.git"
@@ -89,32 +99,10 @@ incr() { # N: one-tenant commits on the N-tenant repository
   cp -r "$tmp/repo-$n"/. "$d/wc/"
   git -C "$d/wc" add -A && git -C "$d/wc" commit -q -m "$n tenants"
   git -C "$d/wc" push -q origin HEAD:main
-  A=(apply --once --repo "file://$d/remote.git" --cache-dir "$d/cache"
-    --state-dir "$d/state")
-  "$bin" "${A[@]}" >/dev/null 2>&1 # the first, cold apply: not measured
-  : >"$d/incr"
-  for r in $(seq "$RUNS"); do
-    python3 "$here/gen.py" "$n" "$d/wc" --touch $((r * 7 % n))
-    git -C "$d/wc" commit -q -am "touch one tenant"
-    git -C "$d/wc" push -q origin HEAD:main
-    TENANTD_TIMING=1 "$bin" "${A[@]}" >"$d/out" 2>&1
-    sed -n 's/^timing: .* to status commit \([0-9.]*\)s.*/\1/p' "$d/out" >>"$d/incr"
-  done
-  cut -d' ' -f1 "$d/incr" | median
-}
-has_n() { case " $NS " in *" $1 "*) return 0 ;; esac; return 1; }
-small=$(echo "$NS" | awk '{ print $1 }')
-large=$(echo "$NS" | awk '{ print $NF }')
-i_small=$(incr "$small")
-i_large=$i_small
-[ "$large" != "$small" ] && i_large=$(incr "$large")
-row "one-tenant commit: fetch done to status commit (s)|$large|$i_large|$i_small (N=$small)|$(ratio "$i_large" "$i_small")"
-
-# ---- the daemon: polling and commit-to-applied latency ----
-d=$tmp/git-$small
-export TENANTD_WEBHOOK_SECRET=bench
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >"$d/tenantd.yaml" <<EOF
+  "$bin" apply --once --repo "file://$d/remote.git" --cache-dir "$d/cache" \
+    --state-dir "$d/state" >/dev/null 2>&1
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  cat >"$d/tenantd.yaml" <<EOF
 source: {url: file://$d/remote.git, interval: 1h}
 cacheDir: $d/cache
 reconcile: {resync: 1h, concurrency: 32}
@@ -122,19 +110,74 @@ http: {listen: "127.0.0.1:$port", webhookSecretEnv: TENANTD_WEBHOOK_SECRET}
 providers:
   local: {type: local, stateDir: $d/state}
 EOF
-"$bin" run --config "$d/tenantd.yaml" 2>"$d/daemon.log" &
-dpid=$!
-until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do
-  kill -0 "$dpid" 2>/dev/null || { cat "$d/daemon.log" >&2; exit 1; }
-  sleep 0.05
-done
-body='{}'
-sig=$(printf '%s' "$body" | openssl dgst -sha256 -hmac bench | sed 's/^.* //')
+  "$bin" run --config "$d/tenantd.yaml" 2>"$d/daemon.log" &
+  dpid=$!
+  until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do
+    kill -0 "$dpid" 2>/dev/null || { cat "$d/daemon.log" >&2; exit 1; }
+    sleep 0.1
+  done
+}
+stop() {
+  kill -TERM "$dpid" && wait "$dpid"
+  dpid=""
+}
 hook() {
   curl -s -o /dev/null -X POST -H "X-Tenantd-Signature: sha256=$sig" \
     --data "$body" "http://127.0.0.1:$port/hooks/generic"
 }
 metric() { curl -s "http://127.0.0.1:$port/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
+# commit N I: the I-th one-tenant commit, pushed; odd ones move a tenant to
+# another tier, even ones move it back.  Sets head.
+commit() {
+  local n=$1 i=$2 k
+  k=$(((i - 1) / 2 % n))
+  if [ $((i % 2)) -eq 1 ]; then
+    python3 "$here/gen.py" "$n" "$d/wc" --touch "$k"
+  else
+    python3 "$here/gen.py" "$n" "$d/wc" --restore "$k"
+  fi
+  git -C "$d/wc" commit -q -am "commit $i" >/dev/null
+  git -C "$d/wc" push -q origin HEAD:main
+  head=$(git -C "$d/wc" rev-parse HEAD)
+}
+# applied: waits, without polling, for the daemon's "pass done" line of
+# $head, logged once its status commit is pushed; prints that line.
+applied() {
+  local tp
+  exec 3< <(exec tail -n +1 -F "$d/daemon.log" 2>/dev/null)
+  tp=$!
+  grep -m1 -a "msg=\"pass done\" source=$head" <&3
+  kill "$tp" 2>/dev/null
+  exec 3<&-
+}
+# incr N: the daemon's one-tenant passes on the N-tenant repository.
+incr() {
+  local n=$1
+  setup "$n"
+  : >"$d/incr"
+  for i in $(seq "$INCR"); do
+    commit "$n" "$i"
+    hook
+    applied | sed -n 's/.* commit_seconds=\([0-9.]*\).*/\1/p' >>"$d/incr"
+  done
+  stop
+  median <"$d/incr"
+}
+small=$(echo "$NS" | awk '{ print $1 }')
+large=$(echo "$NS" | awk '{ print $NF }')
+i_large=$(incr "$large")
+i_small=$(incr "$small")
+row "one-tenant commit: fetch done to status commit (s)|$large|$i_large|$i_small (N=$small)|$(ratio "$i_large" "$i_small")"
+
+# The daemon again on the small repository (its state and cache kept).
+d=$tmp/git-$small
+"$bin" run --config "$d/tenantd.yaml" 2>"$d/daemon.log" &
+dpid=$!
+port=$(sed -n 's/.*listen: "127.0.0.1:\([0-9]*\)".*/\1/p' "$d/tenantd.yaml")
+until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do
+  kill -0 "$dpid" 2>/dev/null || { cat "$d/daemon.log" >&2; exit 1; }
+  sleep 0.05
+done
 c0=$(metric tenantd_source_fetch_duration_seconds_count)
 s0=$(metric tenantd_source_fetch_duration_seconds_sum)
 for _ in $(seq 20); do hook; sleep 0.1; done
@@ -155,35 +198,28 @@ row "no-change poll (s, mean of 20)|$small|$poll|$gf (git fetch)|$(ratio "$poll"
 row "no-change poll (s, mean of 20)|$small|$poll|$ls (git ls-remote)|$(ratio "$poll" "$ls")"
 
 : >"$d/lat"
-for i in $(seq "$COMMITS"); do
-  # Odd commits move a tenant to another tier, even ones move it back:
-  # each changes one tenant.
-  k=$(((i - 1) / 2 % small))
-  if [ $((i % 2)) -eq 1 ]; then
-    python3 "$here/gen.py" "$small" "$d/wc" --touch "$k"
-  else
-    python3 "$here/gen.py" "$small" "$d/wc" --restore "$k"
-  fi
-  git -C "$d/wc" commit -q -am "commit $i" >/dev/null || continue
-  git -C "$d/wc" push -q origin HEAD:main
-  head=$(git -C "$d/wc" rev-parse HEAD)
+for i in $(seq $((INCR + 1)) $((INCR + COMMITS))); do
+  commit "$small" "$i"
   t0=$(date +%s%N)
   hook
-  until git --git-dir "$d/remote.git" log -1 --format=%B tenantd/status |
-    grep -q "Tenantd-Source: $head"; do sleep 0.002; done
+  applied >/dev/null
   echo $((($(date +%s%N) - t0) / 1000)) >>"$d/lat"
+  git --git-dir "$d/remote.git" log -1 --format=%B tenantd/status |
+    grep -q "Tenantd-Source: $head" ||
+    echo "bench: $head: no status commit on the remote" >&2
 done
 p50=$(pct 50 <"$d/lat")
 p99=$(pct 99 <"$d/lat")
-kill -TERM "$dpid" && wait "$dpid"
-dpid=""
+stop
 row "webhook to status commit p50 (ms, $(wc -l <"$d/lat") commits)|$small|$((p50 / 1000))|100 (aim)|$(ratio "$((p50 / 1000))" 100)"
 row "webhook to status commit p99 (ms)|$small|$((p99 / 1000))| | "
 
 # ---- apply throughput at 20 ms a call ----
-repo=$tmp/repo-thr
-python3 "$here/gen.py" 10 "$repo"
+python3 "$here/gen.py" 10 "$tmp/thr-10"
+python3 "$here/gen.py" 100 "$tmp/thr-100"
 for c in 1 8 32 128; do
+  nt=$((c <= 8 ? 10 : 100))
+  repo=$tmp/thr-$nt
   : >"$tmp/thr"
   for _ in $(seq "$RUNS"); do
     rm -rf "$tmp/tstate" "$tmp/tstatus"
@@ -195,7 +231,7 @@ for c in 1 8 32 128; do
   calls=$((2 * $(find "$tmp/tstate" -name '*.json' | wc -l)))
   wall=$(cut -d' ' -f1 "$tmp/thr" | median)
   rate=$(awk -v c="$calls" -v w="$wall" 'BEGIN { printf "%.0f", c / w }')
-  row "apply calls/s at 20 ms, concurrency $c|10|$rate|$((c * 50)) (ideal)|$(ratio "$rate" $((c * 50)))"
+  row "apply calls/s at 20 ms, concurrency $c|$nt|$rate|$((c * 50)) (ideal)|$(ratio "$rate" $((c * 50)))"
 done
 
 # ---- RESULTS.md ----
@@ -216,9 +252,9 @@ done
   echo "Commands (N tenants from \`tests/bench/gen.py N DIR\`):"
   echo
   echo "- cold: \`tenantd plan --state-dir EMPTY --status-dir EMPTY DIR\`; floor: \`build/bench/yaml_floor DIR\`"
-  echo "- incr: \`TENANTD_TIMING=1 tenantd apply --once --repo file://REMOTE --cache-dir C --state-dir S\` after \`gen.py N WC --touch K\` committed and pushed"
+  echo "- incr: \`tenantd run\` on a bare remote applied once before; after each push of \`gen.py N WC --touch K\` (or \`--restore K\`), a signed POST /hooks/generic; \`commit_seconds\` of the daemon's \"pass done\" line for that commit ($INCR commits)"
   echo "- poll: \`tenantd_source_fetch_duration_seconds\` of \`tenantd run\` over 20 signed webhooks; \`git fetch\` and \`git ls-remote\` of the same bare remote"
-  echo "- latency: signed POST /hooks/generic after a push, until \`git log -1 tenantd/status\` on the remote names the commit ($COMMITS commits)"
-  echo "- apply: \`tenantd apply --once --concurrency C --set local.latencyMs=20 DIR\` on 10 tenants"
+  echo "- latency: signed POST /hooks/generic after a push, until the daemon logs the pass of that commit done (its status pushed), followed with \`tail -F\`, not polled; each then checked with \`git log -1 tenantd/status\` on the remote ($COMMITS commits)"
+  echo "- apply: \`tenantd apply --once --concurrency C --set local.latencyMs=20 DIR\` on 10 tenants (C <= 8) or 100 (C >= 32)"
 } >"$here/RESULTS.md"
 echo "wrote tests/bench/RESULTS.md"
