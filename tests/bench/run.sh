@@ -141,14 +141,22 @@ commit() {
   head=$(git -C "$d/wc" rev-parse HEAD)
 }
 # applied: waits, without polling, for the daemon's "pass done" line of
-# $head, logged once its status commit is pushed; prints that line.
+# $head, logged once its status commit is pushed; prints that line.  A
+# pass that never comes fails the bench after 120 s instead of hanging.
 applied() {
-  local tp
+  local tp rc
   exec 3< <(exec tail -n +1 -F "$d/daemon.log" 2>/dev/null)
   tp=$!
-  grep -m1 -a "msg=\"pass done\" source=$head" <&3
+  timeout 120 grep -m1 -a "msg=\"pass done\" source=$head" <&3
+  rc=$?
   kill "$tp" 2>/dev/null
   exec 3<&-
+  if [ "$rc" -ne 0 ]; then
+    echo "bench: no pass done for $head; the daemon's log ends:" >&2
+    tail -5 "$d/daemon.log" >&2
+    [ -n "$dpid" ] && kill -9 "$dpid" 2>/dev/null
+    exit 1
+  fi
 }
 # incr N: the daemon's one-tenant passes on the N-tenant repository.
 incr() {
@@ -165,8 +173,11 @@ incr() {
 }
 small=$(echo "$NS" | awk '{ print $1 }')
 large=$(echo "$NS" | awk '{ print $NF }')
-i_large=$(incr "$large")
-i_small=$(incr "$small")
+i_small=$(incr "$small") && [ -n "$i_small" ] || exit 1
+i_large=$i_small
+if [ "$large" != "$small" ]; then
+  i_large=$(incr "$large") && [ -n "$i_large" ] || exit 1
+fi
 row "one-tenant commit: fetch done to status commit (s)|$large|$i_large|$i_small (N=$small)|$(ratio "$i_large" "$i_small")"
 
 # The daemon again on the small repository (its state and cache kept).
