@@ -30,7 +30,7 @@ DEB_PKGS   := gcc make pkg-config git libgit2-dev libyaml-dev \
 CFLAGS     ?= -O2 -g
 WARNINGS   := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 \
               -Wno-format-nonliteral
-CPPFLAGS   += -Icontroller -Iproviders -I$(BUILD)/gen \
+CPPFLAGS   += -Icontroller -I. -I$(BUILD)/gen \
               -DTD_VERSION='"$(VERSION)"'
 ALL_CFLAGS  = -std=gnu11 $(WARNINGS) $(CFLAGS) -MMD -MP \
               $(shell pkg-config --cflags $(PKGS))
@@ -44,7 +44,7 @@ ifeq ($(SANITIZE),1)
   LDFLAGS += $(SANFLAGS)
 endif
 
-LIB_SRC    := $(sort $(wildcard controller/*.c) $(wildcard providers/*.c) \
+LIB_SRC    := $(sort $(wildcard controller/*/*.c) $(wildcard providers/*.c) \
                 $(wildcard providers/*/*.c))
 LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/default_tiers.o
 MAIN_OBJ   := $(BUILD)/cmd/tenantd/main.o
@@ -165,16 +165,14 @@ bench: deps $(BIN) $(BUILD)/bench/yaml_floor
 # ---- fuzzing (clang's libFuzzer with ASan and UBSan; not part of test) ----
 
 FUZZ_TIME ?= 60
-FUZZ_SRC   = controller/arena.c controller/diag.c controller/error.c \
-             controller/manifest.c controller/manifest_decode.c \
-             controller/manifest_rules.c controller/naming.c \
-             controller/yamltree.c
+FUZZ_SRC   = $(wildcard controller/base/*.c controller/model/*.c \
+               controller/manifest/*.c)
 
 build/fuzz/fuzz_manifest: tests/fuzz/fuzz_manifest.c $(FUZZ_SRC) \
                           $(BUILD)/gen/default_tiers.c
 	@mkdir -p $(@D)
 	clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \
-	  -Icontroller $^ $(shell pkg-config --cflags --libs yaml-0.1 jansson) \
+	  -Icontroller -I. $^ $(shell pkg-config --cflags --libs yaml-0.1 jansson) \
 	  -lm -o $@
 
 fuzz: build/fuzz/fuzz_manifest
@@ -198,7 +196,7 @@ uninstall:
 
 # ---- style ----
 
-FORMAT_SRC = $(sort $(wildcard cmd/*/*.c controller/*.[ch] providers/*.[ch] \
+FORMAT_SRC = $(sort $(wildcard cmd/*/*.c controller/*/*.[ch] providers/*.[ch] \
                providers/*/*.[ch] tests/unit/*.[ch]))
 
 format:

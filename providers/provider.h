@@ -36,12 +36,12 @@
 #ifndef TD_PROVIDER_H
 #define TD_PROVIDER_H
 
-#include "compat.h"
+#include "base/compat.h"
 
 #include <jansson.h>
 #include <uv.h>
 
-#include "resource.h"
+#include "model/resource.h"
 
 enum provider_status {
   PROVIDER_OK = 0,
@@ -54,6 +54,13 @@ enum provider_status {
 
 /* "transient", "conflict", ... for logs and status. */
 const char *provider_status_name(int status);
+
+/* The class of a failed file operation (a TD code from base/fsutil.h):
+ * a refused permission is PROVIDER_AUTH, anything else may pass. */
+static inline int provider_status_of_fs(int td_code)
+{
+  return td_code == TD_EPERM ? PROVIDER_AUTH : PROVIDER_TRANSIENT;
+}
 
 struct provider;
 
@@ -70,7 +77,7 @@ typedef void (*provider_cb)(struct provider *p,
 /* One owned resource as list_owned finds it. */
 struct provider_owned {
   const char *id;
-  enum td_rtype type;
+  enum rtype type;
   const char *name;
 };
 

@@ -2,13 +2,13 @@
  * registry.c - the provider types tenantd is built with, by the "type"
  * the controller config gives each instance.
  */
-#include "compat.h"
+#include "base/compat.h"
 
-#include "local/local.h"
-#include "nginx/nginx.h"
-#include "postgres/postgres.h"
-#include "powerdns/powerdns.h"
-#include "provider.h"
+#include "providers/local/local.h"
+#include "providers/nginx/nginx.h"
+#include "providers/postgres/postgres.h"
+#include "providers/powerdns/powerdns.h"
+#include "providers/provider.h"
 
 /* A new provider type is one line here and its ops in providers/<type>/. */
 static const struct provider_ops *const types[] = {

@@ -6,21 +6,22 @@
  * Exit codes: 0 success, 1 failure or usage error, 2 "changes pending"
  * (plan --detailed-exitcode).
  */
-#include "compat.h"
+#include "base/compat.h"
+
+#include "base/strutil.h"
 
 #include <getopt.h>
 #include <stdio.h>
 
-#include "compose.h"
-#include "config.h"
-#include "daemon.h"
-#include "error.h"
-#include "gitpass.h"
-#include "manifest.h"
-#include "manifest_internal.h"
-#include "reconcile.h"
-#include "statusview.h"
-#include "writeback.h"
+#include "engine/compose.h"
+#include "server/config.h"
+#include "server/daemon.h"
+#include "base/error.h"
+#include "git/gitpass.h"
+#include "manifest/manifest.h"
+#include "engine/reconcile.h"
+#include "git/statusview.h"
+#include "git/writeback.h"
 
 #ifndef TD_VERSION
 #define TD_VERSION "0.0.0-dev"
@@ -397,7 +398,7 @@ static int engine_parse(const char *cmd, int argc, char **argv,
     case OPT_HEALTH_TIMEOUT: {
       int64_t ms;
 
-      if (mf_parse_duration(optarg, &ms) < 0 || ms <= 0)
+      if (str_parse_duration(optarg, &ms) < 0 || ms <= 0)
         return usage_error(cmd,
                            "--health-timeout takes a duration like "
                            "30s or 500ms, not '%s'",
@@ -700,9 +701,9 @@ static int cmd_run(int argc, char **argv)
       break;
     case OPT_LOG_FORMAT:
       if (strcmp(optarg, "logfmt") == 0)
-        log_format = LOG_LOGFMT;
+        log_format = LOG_FORMAT_LOGFMT;
       else if (strcmp(optarg, "json") == 0)
-        log_format = LOG_JSON;
+        log_format = LOG_FORMAT_JSON;
       else
         return usage_error("run", "unknown log format '%s' (logfmt, json)",
                            optarg);

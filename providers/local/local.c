@@ -13,7 +13,7 @@
  * the job's timer, so latency applies to every outcome.  The instance
  * counts jobs so close() can wait for them.
  */
-#include "compat.h"
+#include "base/compat.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -24,11 +24,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "local/local.h"
-#include "fsutil.h"
-#include "naming.h"
-#include "resource.h"
-#include "strset.h"
+#include "providers/local/local.h"
+#include "base/error.h"
+#include "base/fsutil.h"
+#include "model/naming.h"
+#include "model/resource.h"
+#include "base/strset.h"
 
 /* Bounds on what the config may ask for; beyond them it is a mistake. */
 #define MAX_LATENCY_MS 600000
@@ -88,7 +89,7 @@ struct job {
   void *arg;
 
   /* Inputs: the worker reads only these, all owned by the job. */
-  enum td_rtype type;
+  enum rtype type;
   char *state_dir;
   char *dir;  /* <stateDir>/<type> */
   char *path; /* <dir>/<name>.json */
@@ -347,12 +348,12 @@ static int write_state(struct job *j, const json_t *state)
   }
   text[len++] = '\n'; /* replaces the NUL: text is written by length */
   {
-    char *file = fs_printf("%s.json", j->stem);
+    char *file = td_asprintf("%s.json", j->stem);
     /* 0644: state files are meant to be read and edited by people. */
     int rc = fs_write_atomic(j->dir, file, text, len, 0644);
 
     if (rc < 0)
-      status = fail_errno(j, "cannot write", j->path, -rc);
+      status = fail(j, provider_status_of_fs(rc), "local: %s", td_error_last());
     free(file);
   }
 out:
@@ -378,7 +379,7 @@ static int compute_outputs(struct job *j, const json_t *spec, json_t *outputs)
   char buf[128];
 
   switch (j->type) {
-  case TD_RT_NETWORK: {
+  case RTYPE_NETWORK: {
     json_t *key = json_pack("{s:s}", "name", j->name);
     char hash[17];
 
@@ -388,18 +389,18 @@ static int compute_outputs(struct job *j, const json_t *spec, json_t *outputs)
     json_object_set_new(outputs, "id", json_string(buf));
     break;
   }
-  case TD_RT_DATABASE:
+  case RTYPE_DATABASE:
     json_object_set_new(outputs, "host", json_string("127.0.0.1"));
     json_object_set_new(outputs, "port", json_integer(5432));
     break;
-  case TD_RT_BUCKET: {
-    char *url = fs_printf("local://bucket/%s", j->name);
+  case RTYPE_BUCKET: {
+    char *url = td_asprintf("local://bucket/%s", j->name);
 
     json_object_set_new(outputs, "url", json_string(url));
     free(url);
     break;
   }
-  case TD_RT_SERVICE: {
+  case RTYPE_SERVICE: {
     const json_t *port = json_object_get(spec, "port");
     uint64_t h = name_hash(j->name);
     /* y in 1..254: never a network or broadcast address. */
@@ -424,9 +425,9 @@ static int compute_outputs(struct job *j, const json_t *spec, json_t *outputs)
                         json_boolean(j->health_delay_ms == 0));
     break;
   }
-  case TD_RT_ROUTE:
-  case TD_RT_DNS_RECORD:
-  case TD_RT_COUNT:
+  case RTYPE_ROUTE:
+  case RTYPE_DNS_RECORD:
+  case RTYPE_COUNT:
     break;
   }
   return PROVIDER_OK;
@@ -438,7 +439,7 @@ static void refresh_health(struct job *j, json_t *state)
   json_t *outputs = json_object_get(state, "outputs");
   json_t *at = json_object_get(outputs, "healthyAt");
 
-  if (j->type != TD_RT_SERVICE || !json_is_integer(at))
+  if (j->type != RTYPE_SERVICE || !json_is_integer(at))
     return;
   json_object_set_new(
       outputs, "healthy",
@@ -571,9 +572,9 @@ static bool marker_names_tenant(const char *marker, const char *tenant,
 }
 
 /* Scans one type directory, appending the tenant's files to the job. */
-static int list_dir(struct job *j, enum td_rtype type, size_t *alloc)
+static int list_dir(struct job *j, enum rtype type, size_t *alloc)
 {
-  char *dir = fs_printf("%s/%s", j->state_dir, resource_type_name(type));
+  char *dir = td_asprintf("%s/%s", j->state_dir, resource_type_name(type));
   char id[RESOURCE_MARKER_MAX];
   DIR *d = opendir(dir);
   int status = PROVIDER_OK;
@@ -603,7 +604,7 @@ static int list_dir(struct job *j, enum td_rtype type, size_t *alloc)
     if (de->d_name[0] == '.' || len <= 5 ||
         strcmp(de->d_name + len - 5, ".json") != 0)
       continue;
-    path = fs_printf("%s/%s", dir, de->d_name);
+    path = td_asprintf("%s/%s", dir, de->d_name);
     status = load_state(j, path, &state);
     free(path);
     if (status == PROVIDER_NOT_FOUND) {
@@ -644,8 +645,8 @@ static int do_list(struct job *j)
 {
   size_t alloc = 0;
 
-  for (int t = 0; t < TD_RT_COUNT; t++) {
-    int status = list_dir(j, (enum td_rtype)t, &alloc);
+  for (int t = 0; t < RTYPE_COUNT; t++) {
+    int status = list_dir(j, (enum rtype)t, &alloc);
 
     if (status < 0)
       return status;
@@ -889,8 +890,8 @@ static char *file_stem(const char *name)
 {
   if (strlen(name) <= MAX_STEM)
     return td_strdup(name);
-  return fs_printf("%.*s~%016llx", STEM_KEEP, name,
-                   (unsigned long long)name_hash(name));
+  return td_asprintf("%.*s~%016llx", STEM_KEEP, name,
+                     (unsigned long long)name_hash(name));
 }
 
 static struct job *job_new(struct local *lp, enum op op, void *arg)
@@ -943,9 +944,9 @@ static void start_resource_op(struct provider *p, enum op op,
   j->name = td_strdup(r->name);
   j->tenant = td_strdup(r->tenant);
   j->id = td_strdup(r->id);
-  j->dir = fs_printf("%s/%s", lp->state_dir, type);
+  j->dir = td_asprintf("%s/%s", lp->state_dir, type);
   j->stem = file_stem(r->name);
-  j->path = fs_printf("%s/%s.json", j->dir, j->stem);
+  j->path = td_asprintf("%s/%s.json", j->dir, j->stem);
   if (spec)
     j->spec = json_deep_copy(spec);
   if (op == OP_CREATE)
@@ -1008,21 +1009,11 @@ static bool first_open(const char *state_dir)
 
 static void sweep_temp_files(const char *state_dir)
 {
-  for (int t = 0; t < TD_RT_COUNT; t++) {
-    char dir[MAX_STATE_DIR + 64];
-    DIR *d;
-    struct dirent *de;
+  for (int t = 0; t < RTYPE_COUNT; t++) {
+    char *dir = td_asprintf("%s/%s", state_dir, rtype_names[t]);
 
-    snprintf(dir, sizeof(dir), "%s/%s", state_dir, td_rtype_names[t]);
-    d = opendir(dir);
-    if (!d)
-      continue;
-    while ((de = readdir(d)) != NULL) {
-      if (de->d_name[0] == '.' && strstr(de->d_name, ".json.") &&
-          strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-        unlinkat(dirfd(d), de->d_name, 0);
-    }
-    closedir(d);
+    fs_sweep_temp(dir, ".json", NULL);
+    free(dir);
   }
 }
 

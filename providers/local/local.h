@@ -88,7 +88,7 @@
 #ifndef TD_LOCAL_H
 #define TD_LOCAL_H
 
-#include "provider.h"
+#include "providers/provider.h"
 
 /* The largest state file read or written: a bigger one is invalid. */
 #define LOCAL_STATE_MAX (1024 * 1024)

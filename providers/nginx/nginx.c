@@ -10,7 +10,7 @@
  * the call that started it; the operation is freed in that timer's close
  * callback, and the instance counts operations so close() can wait.
  */
-#include "compat.h"
+#include "base/compat.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -23,10 +23,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "curl_uv/curl_uv.h"
-#include "fsutil.h"
-#include "nginx/nginx.h"
-#include "resource.h"
+#include "providers/common/curl_uv.h"
+#include "base/error.h"
+#include "base/fsutil.h"
+#include "providers/nginx/nginx.h"
+#include "model/resource.h"
 
 /* A route file larger than this is not one tenantd wrote. */
 #define FILE_MAX (64 * 1024)
@@ -112,8 +113,8 @@ struct op {
   bool had_old;
   char *old_text; /* the file it replaced, to restore */
   size_t old_len;
-  char *verify_host;     /* the first host, asked for after the reload */
-  char restore_err[256]; /* set when a file could not be put back */
+  char *verify_host;      /* the first host, asked for after the reload */
+  char restore_err[1024]; /* set when a file could not be put back */
   uint64_t deadline;
 
   /* Results. */
@@ -517,7 +518,7 @@ static json_t *directive_spec(const struct parsed *pf)
 static void suffix_upstream(json_t *spec, const char *upstream,
                             const char *suffix)
 {
-  char *s = fs_printf("%s%s", upstream, suffix);
+  char *s = td_asprintf("%s%s", upstream, suffix);
 
   json_object_set_new(spec, "upstream", file_string(s, strlen(s)));
   free(s);
@@ -568,7 +569,7 @@ static json_t *observed_new(json_t *spec, const char *marker)
   json_t *outputs = json_object(), *obs;
 
   if (first) {
-    char *url = fs_printf("http://%s", first);
+    char *url = td_asprintf("http://%s", first);
 
     json_object_set_new(outputs, "url", file_string(url, strlen(url)));
     free(url);
@@ -708,7 +709,7 @@ static void do_list(struct op *op)
     nlen = strlen(de->d_name);
     if (!valid_stem_file(de->d_name, nlen))
       continue;
-    path = fs_printf("%s/%s", op->sites_dir, de->d_name);
+    path = td_asprintf("%s/%s", op->sites_dir, de->d_name);
     rc = read_file(path, HEAD_MAX, false, &text, &len);
     free(path);
     /* Gone since readdir saw it, or not a file: not a route of ours. */
@@ -736,7 +737,7 @@ static void do_list(struct op *op)
     }
     item = &op->items[op->nitems++];
     item->id = td_strdup(pf.id);
-    item->type = TD_RT_ROUTE;
+    item->type = RTYPE_ROUTE;
     item->name = td_strndup(de->d_name, nlen - 5);
     parsed_release(&pf);
   }
@@ -814,7 +815,7 @@ static void apply_op(struct op *op)
     /* 0644: route files are meant to be read, like any nginx config. */
     rc = fs_write_atomic(op->sites_dir, op->file, op->text, op->text_len, 0644);
     if (rc < 0) {
-      fail_errno(op, "cannot write", op->path, -rc);
+      fail(op, provider_status_of_fs(rc), "nginx: %s", td_error_last());
       goto out;
     }
   }
@@ -835,30 +836,34 @@ out:
  */
 static void revert_op(struct op *op)
 {
+  char why[512];
   int rc = 0;
 
-  if (op->had_old)
+  if (op->had_old) {
     rc = fs_write_atomic(op->sites_dir, op->file, op->old_text, op->old_len,
                          0644);
-  else if (unlink(op->path) < 0 && errno != ENOENT)
-    rc = -errno;
+    snprintf(why, sizeof(why), "%s", td_error_last());
+  } else if (unlink(op->path) < 0 && errno != ENOENT) {
+    rc = TD_ERROR;
+    snprintf(why, sizeof(why), "%s", strerror(errno));
+  }
   op->applied = false;
   if (rc == 0)
     return;
   if (op->kind != OP_REMOVE) {
-    char *aside = fs_printf("%s/.%s.failed", op->sites_dir, op->file);
+    char *aside = td_asprintf("%s/.%s.failed", op->sites_dir, op->file);
 
     if (rename(op->path, aside) == 0) {
       snprintf(op->restore_err, sizeof(op->restore_err),
                "cannot restore %s: %s; the new file is moved aside to %s",
-               op->path, strerror(-rc), aside);
+               op->path, why, aside);
       free(aside);
       return;
     }
     free(aside);
   }
   snprintf(op->restore_err, sizeof(op->restore_err), "cannot restore %s: %s",
-           op->path, strerror(-rc));
+           op->path, why);
 }
 
 /* Rewrites a file nginx now serves without its pending mark: a comment
@@ -869,10 +874,10 @@ static void finalize_op(struct op *op)
                            op->final_len, 0644);
 
   if (rc < 0)
-    fail(op, rc == -EACCES || rc == -EPERM ? PROVIDER_AUTH : PROVIDER_TRANSIENT,
-         "nginx: route %s is served, but %s cannot be rewritten without its "
+    fail(op, provider_status_of_fs(rc),
+         "nginx: route %s is served, but it cannot be rewritten without its "
          "pending mark: %s",
-         op->id, op->path, strerror(-rc));
+         op->id, td_error_last());
 }
 
 /* Writes that nginx serves and whose file still carries the mark. */
@@ -1267,7 +1272,7 @@ static void verify_poll(struct op *op)
 {
   struct ngx *ng = op->ng;
   uint64_t now = uv_now(ng->base.loop);
-  char *host = fs_printf("Host: %s", op->verify_host);
+  char *host = td_asprintf("Host: %s", op->verify_host);
   const char *headers[] = {host};
   struct curl_uv_request req = {
       .method = "HEAD",
@@ -1661,8 +1666,8 @@ static int set_target(struct op *op, const struct resource *r)
       !valid_token(r->tenant, MAX_TOKEN, false))
     return fail(op, PROVIDER_INVALID,
                 "nginx: route %.200s: unusable id or tenant", r->name);
-  op->file = fs_printf("%s.conf", r->name);
-  op->path = fs_printf("%s/%s", op->sites_dir, op->file);
+  op->file = td_asprintf("%s.conf", r->name);
+  op->path = td_asprintf("%s/%s", op->sites_dir, op->file);
   op->tenant = td_strdup(r->tenant);
   op->id = td_strdup(r->id);
   resource_marker(op->marker, r->tenant, r->id);
@@ -1721,26 +1726,6 @@ static void start_write(struct provider *p, enum op_kind kind,
 
 /* A killed writer leaves ".<name>.conf.XXXXXX": one tenantd owns the
  * directory's route files, so at open any such file is a dead writer's. */
-static void sweep_temp_files(const char *dir)
-{
-  DIR *d = opendir(dir);
-  struct dirent *de;
-
-  if (!d)
-    return;
-  while ((de = readdir(d)) != NULL) {
-    size_t len = strlen(de->d_name);
-
-    /* ".<name>.conf.failed" is kept for the operator to look at. */
-    if (len > 7 && strcmp(de->d_name + len - 7, ".failed") == 0)
-      continue;
-    if (de->d_name[0] == '.' && strstr(de->d_name, ".conf.") &&
-        strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-      unlinkat(dirfd(d), de->d_name, 0);
-  }
-  closedir(d);
-}
-
 /* The environment nginx runs with: what it needs to be found and to
  * format its messages, none of tenantd's credentials. */
 static char **child_env(void)
@@ -1753,7 +1738,7 @@ static char **child_env(void)
     const char *v = getenv(keep[i]);
 
     if (v)
-      env[n++] = fs_printf("%s=%s", keep[i], v);
+      env[n++] = td_asprintf("%s=%s", keep[i], v);
   }
   return env;
 }
@@ -1860,9 +1845,10 @@ static int ngx_open(struct provider **out, const char *instance,
   }
   ng->sites_dir = td_strdup(sites_dir);
   ng->listen = td_strdup(listen);
-  ng->verify_url = fs_printf("http://%s/", listen);
+  ng->verify_url = td_asprintf("http://%s/", listen);
   ng->env = child_env();
-  sweep_temp_files(ng->sites_dir);
+  /* ".<name>.conf.failed" is kept for the operator to look at. */
+  fs_sweep_temp(ng->sites_dir, ".conf", "failed");
   ng->base.ops = &nginx_provider_ops;
   ng->base.instance = td_strdup(instance);
   ng->base.loop = loop;

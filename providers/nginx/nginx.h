@@ -117,7 +117,7 @@
 #ifndef TD_NGINX_H
 #define TD_NGINX_H
 
-#include "provider.h"
+#include "providers/provider.h"
 
 extern const struct provider_ops nginx_provider_ops;
 

@@ -22,7 +22,7 @@
  * connection is freed once its timer has closed and no name lookup of its
  * is outstanding; the instance once every handle and request is gone.
  */
-#include "compat.h"
+#include "base/compat.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,9 +33,9 @@
 #include <libpq-fe.h>
 #include <openssl/rand.h>
 
-#include "postgres/postgres.h"
-#include "fsutil.h"
-#include "resource.h"
+#include "providers/postgres/postgres.h"
+#include "base/fsutil.h"
+#include "model/resource.h"
 
 /* PostgreSQL truncates longer identifiers (NAMEDATALEN - 1). */
 #define MAX_IDENT 63
@@ -597,7 +597,7 @@ static void connect_step(struct conn *c)
 /* Appends `item` to the comma-separated list *list of *n entries. */
 static void list_add(char **list, size_t *n, const char *item)
 {
-  char *grown = fs_printf("%s%s%s", *n ? *list : "", *n ? "," : "", item);
+  char *grown = td_asprintf("%s%s%s", *n ? *list : "", *n ? "," : "", item);
 
   free(*list);
   *list = grown;
@@ -1026,8 +1026,8 @@ static void send_probe(struct op *op, struct conn *c, enum step step)
   }
   op->step = step;
   snprintf(op->what, sizeof(op->what), "cannot read database \"%s\"", op->name);
-  conn_send(
-      c, fs_printf("SELECT d.oid IS NOT NULL,"
+  conn_send(c, td_asprintf(
+                   "SELECT d.oid IS NOT NULL,"
                    " pg_catalog.pg_get_userbyid(d.datdba),"
                    " d.datconnlimit,"
                    " pg_catalog.shobj_description(d.oid, 'pg_database'),"
@@ -1203,10 +1203,10 @@ static void send_role(struct op *op, struct conn *c)
   op->step = ST_ROLE;
   snprintf(op->what, sizeof(op->what), "cannot create role \"%s\"", op->owner);
   /* One implicit transaction: a role never exists without its marker. */
-  conn_send(c, fs_printf("CREATE ROLE %s LOGIN PASSWORD %s;"
-                         " COMMENT ON ROLE %s IS %s;"
-                         " GRANT %s TO CURRENT_USER",
-                         role, lit_pw, role, lit_marker, role));
+  conn_send(c, td_asprintf("CREATE ROLE %s LOGIN PASSWORD %s;"
+                           " COMMENT ON ROLE %s IS %s;"
+                           " GRANT %s TO CURRENT_USER",
+                           role, lit_pw, role, lit_marker, role));
 out:
   free(role);
   if (lit_pw)
@@ -1225,7 +1225,7 @@ static void send_grant(struct op *op, struct conn *c)
   }
   op->step = ST_GRANT;
   snprintf(op->what, sizeof(op->what), "cannot grant role \"%s\"", op->owner);
-  conn_send(c, fs_printf("GRANT %s TO CURRENT_USER", role));
+  conn_send(c, td_asprintf("GRANT %s TO CURRENT_USER", role));
   free(role);
 }
 
@@ -1241,8 +1241,8 @@ static void send_createdb(struct op *op, struct conn *c)
   op->step = ST_CREATEDB;
   snprintf(op->what, sizeof(op->what), "cannot create database \"%s\"",
            op->name);
-  conn_send(c, fs_printf("CREATE DATABASE %s OWNER %s CONNECTION LIMIT %lld",
-                         db, role, op->conn_limit));
+  conn_send(c, td_asprintf("CREATE DATABASE %s OWNER %s CONNECTION LIMIT %lld",
+                           db, role, op->conn_limit));
 out:
   free(db);
   free(role);
@@ -1260,7 +1260,7 @@ static void send_comment(struct op *op, struct conn *c)
   op->step = ST_COMMENT;
   snprintf(op->what, sizeof(op->what), "cannot comment database \"%s\"",
            op->name);
-  conn_send(c, fs_printf("COMMENT ON DATABASE %s IS %s", db, text));
+  conn_send(c, td_asprintf("COMMENT ON DATABASE %s IS %s", db, text));
 out:
   free(db);
   free(text);
@@ -1280,10 +1280,10 @@ static void send_alter(struct op *op, struct conn *c)
   snprintf(op->what, sizeof(op->what), "cannot alter database \"%s\"",
            op->name);
   /* One implicit transaction; OWNER TO the current owner is a no-op. */
-  conn_send(c, fs_printf("ALTER DATABASE %s CONNECTION LIMIT %lld;"
-                         " ALTER DATABASE %s OWNER TO %s;"
-                         " COMMENT ON DATABASE %s IS %s",
-                         db, op->conn_limit, db, role, db, text));
+  conn_send(c, td_asprintf("ALTER DATABASE %s CONNECTION LIMIT %lld;"
+                           " ALTER DATABASE %s OWNER TO %s;"
+                           " COMMENT ON DATABASE %s IS %s",
+                           db, op->conn_limit, db, role, db, text));
 out:
   free(db);
   free(role);
@@ -1300,7 +1300,7 @@ static void send_dropdb(struct op *op, struct conn *c)
   }
   op->step = ST_DROPDB;
   snprintf(op->what, sizeof(op->what), "cannot drop database \"%s\"", op->name);
-  conn_send(c, fs_printf("DROP DATABASE %s WITH (FORCE)", db));
+  conn_send(c, td_asprintf("DROP DATABASE %s WITH (FORCE)", db));
   free(db);
 }
 
@@ -1315,10 +1315,10 @@ static void send_find_roles(struct op *op, struct conn *c)
   op->step = ST_FIND_ROLES;
   snprintf(op->what, sizeof(op->what), "cannot list the roles of \"%s\"",
            op->name);
-  conn_send(c, fs_printf("SELECT rolname FROM pg_catalog.pg_roles"
-                         " WHERE pg_catalog.shobj_description(oid,"
-                         " 'pg_authid') = %s ORDER BY rolname",
-                         lit));
+  conn_send(c, td_asprintf("SELECT rolname FROM pg_catalog.pg_roles"
+                           " WHERE pg_catalog.shobj_description(oid,"
+                           " 'pg_authid') = %s ORDER BY rolname",
+                           lit));
   free(lit);
 }
 
@@ -1391,7 +1391,7 @@ static void collect_list(struct op *op, const PGresult *res)
     }
     item = &op->items[op->nitems++];
     item->id = td_strdup(id);
-    item->type = TD_RT_DATABASE;
+    item->type = RTYPE_DATABASE;
     item->name = td_strdup(PQgetvalue(res, i, 0));
   }
   op_set(op, PROVIDER_OK, NULL);
@@ -1630,7 +1630,7 @@ static char *make_comment(const char *marker, const json_t *spec)
   json_decref(attrs);
   if (!text)
     return NULL;
-  out = fs_printf("%s attrs=%s", marker, text);
+  out = td_asprintf("%s attrs=%s", marker, text);
   free(text);
   return out;
 }
@@ -1694,7 +1694,7 @@ static void start_op(struct provider *p, enum op_kind kind,
   op->tenant = td_strdup(r->tenant ? r->tenant : "");
   op->id = td_strdup(r->id);
   resource_marker(op->marker, op->tenant, op->id);
-  if (r->type != TD_RT_DATABASE) {
+  if (r->type != RTYPE_DATABASE) {
     op_set(op, PROVIDER_INVALID,
            "postgres: only databases are managed here, not %s",
            resource_type_name(r->type));

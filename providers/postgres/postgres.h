@@ -117,7 +117,7 @@
 #ifndef TD_POSTGRES_H
 #define TD_POSTGRES_H
 
-#include "provider.h"
+#include "providers/provider.h"
 
 #define POSTGRES_DEFAULT_CONNINFO_ENV "TENANTD_PG_CONNINFO"
 #define POSTGRES_STATEMENT_TIMEOUT_MS 60000

@@ -13,16 +13,16 @@
  * instance, so ops may point at them; the instance counts ops so close()
  * can wait for them.
  */
-#include "compat.h"
+#include "base/compat.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "curl_uv/curl_uv.h"
-#include "powerdns/powerdns.h"
-#include "resource.h"
+#include "providers/common/curl_uv.h"
+#include "providers/powerdns/powerdns.h"
+#include "model/resource.h"
 
 #define DEFAULT_TIMEOUT_MS 5000
 #define MAX_TIMEOUT_MS 600000
@@ -743,7 +743,7 @@ static json_t *change_replace(const struct op *op)
       json_pack("{s:s, s:s, s:I, s:s, s:[{s:s, s:b}], s:[{s:s, s:s}]}", "name",
                 fqdn, "type", op->type, "ttl", op->ttl, "changetype", "REPLACE",
                 "records", "content", content, "disabled", 0, "comments",
-                "content", op->marker, "account", TD_MARKER_MANAGED_BY);
+                "content", op->marker, "account", RESOURCE_MARKER_MANAGED_BY);
 
   free(fqdn);
   free(content);
@@ -1323,7 +1323,7 @@ static void list_finish(struct op *op)
           items = td_realloc(items, alloc * sizeof(*items));
         }
         items[n].id = td_strdup(id);
-        items[n].type = TD_RT_DNS_RECORD;
+        items[n].type = RTYPE_DNS_RECORD;
         items[n++].name = td_strdup(name);
       }
     }
@@ -1616,7 +1616,7 @@ static void start_resource_op(struct provider *p, enum op_kind kind,
   op->tenant = td_strdup(r->tenant);
   op->id = td_strdup(r->id);
   resource_marker(op->marker, r->tenant, r->id);
-  if (r->type != TD_RT_DNS_RECORD)
+  if (r->type != RTYPE_DNS_RECORD)
     op_fail_early(
         op, PROVIDER_INVALID,
         fmt("powerdns: %s: only dns_record resources live here", r->id));

@@ -125,7 +125,7 @@
 #ifndef TD_POWERDNS_H
 #define TD_POWERDNS_H
 
-#include "provider.h"
+#include "providers/provider.h"
 
 /* How long the server's zone list and (zoneCacheMs's default) a zone's
  * content are reused. */

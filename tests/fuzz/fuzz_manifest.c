@@ -4,9 +4,9 @@
  * repository-wide check.  Run with `make fuzz` (clang, ASan+UBSan); the
  * fixture corpus in tests/fixtures seeds it.
  */
-#include "compat.h"
+#include "base/compat.h"
 
-#include "manifest.h"
+#include "manifest/manifest.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,5 +1,6 @@
-#include "compat.h"
+#include "base/compat.h"
 
+#include <ftw.h>
 #include <stdio.h>
 
 #include "suites.h"
@@ -9,6 +10,28 @@ const char *test_fixtures_dir(void)
   const char *d = getenv("TD_FIXTURES");
 
   return d && *d ? d : "tests/fixtures";
+}
+
+char *test_tmpdir(void)
+{
+  char *dir = td_strdup("/tmp/td-unit-XXXXXX");
+
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  return dir;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag,
+                    struct FTW *ftw)
+{
+  (void)st;
+  (void)flag;
+  (void)ftw;
+  return remove(path);
+}
+
+void test_rm_rf(const char *dir)
+{
+  ck_assert_int_eq(nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
 }
 
 char *test_diags_text(const struct diag_list *d)
@@ -30,7 +53,7 @@ int main(void)
       make_suite_naming,   make_suite_resource, make_suite_compose,
       make_suite_diff,     make_suite_plan,     make_suite_local,
       make_suite_status,   make_suite_git,      make_suite_httpd,
-      make_suite_config,   make_suite_curl_uv,
+      make_suite_config,   make_suite_curl_uv,  make_suite_fsutil,
   };
   SRunner *sr = srunner_create(NULL);
   int failed;

@@ -8,11 +8,11 @@
 #ifndef TD_TEST_SUITES_H
 #define TD_TEST_SUITES_H
 
-#include "compat.h"
+#include "base/compat.h"
 
 #include <check.h>
 
-#include "diag.h"
+#include "base/diag.h"
 
 Suite *make_suite_yamltree(void);
 Suite *make_suite_manifest(void);
@@ -28,9 +28,15 @@ Suite *make_suite_git(void);
 Suite *make_suite_httpd(void);
 Suite *make_suite_config(void);
 Suite *make_suite_curl_uv(void);
+Suite *make_suite_fsutil(void);
 
 /* The fixtures directory. */
 const char *test_fixtures_dir(void);
+
+/* A new empty directory under /tmp (malloc'd path), and its removal with
+ * everything in it (asserting that it worked). */
+char *test_tmpdir(void);
+void test_rm_rf(const char *dir);
 
 /* Diagnostics as the CLI prints them; the caller frees. */
 char *test_diags_text(const struct diag_list *d);

@@ -1,8 +1,8 @@
-#include "compat.h"
+#include "base/compat.h"
 
 #include <stdio.h>
 
-#include "compose.h"
+#include "engine/compose.h"
 #include "suites.h"
 
 static struct manifest_repo *example(struct manifest_files *files)
@@ -62,7 +62,7 @@ START_TEST(murata_graph)
   ck_assert_int_eq(
       json_integer_value(json_object_get(r->spec, "backup_retention_days")),
       30);
-  ck_assert_int_eq(r->deletion, TD_DELETE_ORPHAN);
+  ck_assert_int_eq(r->deletion, DELETION_ORPHAN);
   ck_assert_str_eq(r->deps[0], "network/mwc-murata.staging");
 
   r = resource_set_find(&set, "service/web.staging.mwc-murata");

@@ -4,15 +4,15 @@
  * the Prometheus exposition, logfmt/JSON lines, and the per-instance rate
  * limit.
  */
-#include "compat.h"
+#include "base/compat.h"
 
 #include <stdio.h>
 #include <uv.h>
 
-#include "config.h"
-#include "log.h"
-#include "metrics.h"
-#include "ratelimit/ratelimit.h"
+#include "server/config.h"
+#include "server/log.h"
+#include "server/metrics.h"
+#include "providers/common/ratelimit.h"
 #include "suites.h"
 
 static struct config *parse_ok(const char *text)
@@ -68,7 +68,7 @@ START_TEST(config_defaults_fill_what_is_not_said)
   ck_assert_str_eq(c->http.host, "127.0.0.1");
   ck_assert_int_eq(c->http.port, 9400);
   ck_assert_ptr_null(c->http.webhook_secret);
-  ck_assert_int_eq(c->log_format, LOG_LOGFMT);
+  ck_assert_int_eq(c->log_format, LOG_FORMAT_LOGFMT);
   ck_assert_str_eq(json_string_value(json_object_get(
                        json_object_get(c->providers, "local"), "stateDir")),
                    "/tmp/x");
@@ -112,7 +112,7 @@ START_TEST(config_reads_every_section)
   ck_assert_int_eq(c->http.port, 0);
   ck_assert_str_eq(c->http.webhook_secret, "s3cret");
   ck_assert_str_eq(c->http.api_token, "t0ken");
-  ck_assert_int_eq(c->log_format, LOG_JSON);
+  ck_assert_int_eq(c->log_format, LOG_FORMAT_JSON);
   ck_assert(
       json_number_value(json_object_get(
           json_object_get(json_object_get(c->providers, "edge"), "rateLimit"),
@@ -238,12 +238,12 @@ START_TEST(metrics_render_prometheus_text)
 {
   static const double b[] = {0.1, 1};
   struct metrics *m = metrics_new();
-  struct metric *r = metrics_add(m, METRIC_COUNTER, "t_reconciles_total",
-                                 "Reconciles.", "result", NULL, 0);
-  struct metric *h =
-      metrics_add(m, METRIC_HISTOGRAM, "t_seconds", "Durations.", NULL, b, 2);
+  struct metric *r = metrics_register(m, METRIC_COUNTER, "t_reconciles_total",
+                                      "Reconciles.", "result", NULL, 0);
+  struct metric *h = metrics_register(m, METRIC_HISTOGRAM, "t_seconds",
+                                      "Durations.", NULL, b, 2);
   struct metric *g =
-      metrics_add(m, METRIC_GAUGE, "t_things", "Things.", "type", NULL, 0);
+      metrics_register(m, METRIC_GAUGE, "t_things", "Things.", "type", NULL, 0);
   char *text;
 
   metric_add(r, "ready", 2);
@@ -284,14 +284,14 @@ START_TEST(log_lines_quote_what_needs_it)
   size_t len = 0;
   FILE *f = open_memstream(&buf, &len);
 
-  log_setup(LOG_LOGFMT, f);
-  log_event(LOG_INFO, "pass done", "tenant", "acme", "error", "a \"b\"\nc=d",
-            "skipped", NULL, "n", "3", NULL);
-  log_event(LOG_DEBUG, "not shown", NULL);
-  log_setup(LOG_JSON, f);
-  log_event(LOG_WARN, "x", "k", "line\n\"q\"", NULL);
+  log_setup(LOG_FORMAT_LOGFMT, f);
+  log_event(LOG_LEVEL_INFO, "pass done", "tenant", "acme", "error",
+            "a \"b\"\nc=d", "skipped", NULL, "n", "3", NULL);
+  log_event(LOG_LEVEL_DEBUG, "not shown", NULL);
+  log_setup(LOG_FORMAT_JSON, f);
+  log_event(LOG_LEVEL_WARN, "x", "k", "line\n\"q\"", NULL);
   fclose(f);
-  log_setup(LOG_LOGFMT, NULL);
+  log_setup(LOG_FORMAT_LOGFMT, NULL);
   ck_assert_ptr_nonnull(strstr(buf, " level=info msg=\"pass done\" "
                                     "tenant=acme error=\"a \\\"b\\\"\\nc=d\" "
                                     "n=3\n"));

@@ -3,14 +3,14 @@
  * the same loop): bodies and headers both ways, every error class, the
  * response cap, a refused connection and a server that never answers.
  */
-#include "compat.h"
+#include "base/compat.h"
 
 #include <stdio.h>
 #include <uv.h>
 
-#include "curl_uv/curl_uv.h"
-#include "httpd.h"
-#include "provider.h"
+#include "providers/common/curl_uv.h"
+#include "server/httpd.h"
+#include "providers/provider.h"
 #include "suites.h"
 
 static void serve(const struct httpd_request *req, struct httpd_response *resp,

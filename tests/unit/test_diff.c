@@ -1,6 +1,6 @@
-#include "compat.h"
+#include "base/compat.h"
 
-#include "diff.h"
+#include "engine/diff.h"
 #include "suites.h"
 
 static json_t *world;
@@ -49,7 +49,7 @@ START_TEST(compares_only_managed_attributes_sorted)
   struct diff_result d;
   char *text;
 
-  diff_specs(TD_RT_DNS_RECORD, want, have, &d);
+  diff_specs(RTYPE_DNS_RECORD, want, have, &d);
   ck_assert_uint_eq(d.n, 2);
   ck_assert_str_eq(d.v[0].attr, "name");
   ck_assert(d.v[0].immutable);
@@ -63,7 +63,7 @@ START_TEST(compares_only_managed_attributes_sorted)
   ck_assert_str_eq(text, "m");
   free(text);
   diff_result_release(&d);
-  diff_specs(TD_RT_DNS_RECORD, want, want, &d);
+  diff_specs(RTYPE_DNS_RECORD, want, want, &d);
   ck_assert_uint_eq(d.n, 0);
   ck_assert(!d.replace);
   diff_result_release(&d);

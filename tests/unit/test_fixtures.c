@@ -7,12 +7,12 @@
  * TD_FIXTURES_UPDATE=1 rewrites `expect` files from the current output,
  * for reviewing a new case: read every line it writes before committing.
  */
-#include "compat.h"
+#include "base/compat.h"
 
 #include <dirent.h>
 #include <stdio.h>
 
-#include "manifest.h"
+#include "manifest/manifest.h"
 #include "suites.h"
 
 enum { MAX_CASES = 512 };

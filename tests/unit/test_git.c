@@ -4,20 +4,20 @@
  * (commit messages, notes merged across passes).  Repositories are real:
  * made with libgit2 in a temp dir and fetched over file://.
  */
-#include "compat.h"
+#include "base/compat.h"
 
 #include <git2.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "error.h"
-#include "fsutil.h"
-#include "reconcile.h"
-#include "source.h"
-#include "strset.h"
+#include "base/error.h"
+#include "base/fsutil.h"
+#include "engine/reconcile.h"
+#include "git/source.h"
+#include "base/strset.h"
 #include "suites.h"
-#include "writeback.h"
+#include "git/writeback.h"
 
 START_TEST(strset_sorts_dedups_and_finds)
 {
@@ -84,7 +84,7 @@ static void fx_init(struct fx *f)
 
 static void fx_free(struct fx *f)
 {
-  char *cmd = fs_printf("rm -rf '%s'", f->dir);
+  char *cmd = td_asprintf("rm -rf '%s'", f->dir);
 
   git_repository_free(f->repo);
   ck_assert_int_eq(system(cmd), 0);
@@ -325,7 +325,7 @@ START_TEST(source_keeps_credentials_out_of_messages)
   source_close(s);
   unsetenv("TENANTD_GIT_PASSWORD");
   /* Nor in the cache: no file name or config holds it. */
-  ls = fs_printf("grep -rl s3cr3t '%s'; ls -R '%s'", f.cache, f.cache);
+  ls = td_asprintf("grep -rl s3cr3t '%s'; ls -R '%s'", f.cache, f.cache);
   p = popen(ls, "r");
   ck_assert_ptr_nonnull(p);
   while (fgets(line, sizeof(line), p))
@@ -497,8 +497,8 @@ START_TEST(writeback_commits_and_merges_notes)
   {
     /* The cache lives in the mirror: change acme's count there; a scan
      * that trusts it by blob id reports the changed count. */
-    char *cmd = fs_printf("sed -i 's/ 110 0$/ 110 7/' %s/*.git/%s", f.cache,
-                          "tenantd-summaries");
+    char *cmd = td_asprintf("sed -i 's/ 110 0$/ 110 7/' %s/*.git/%s", f.cache,
+                            "tenantd-summaries");
 
     ck_assert_int_eq(system(cmd), 0);
     free(cmd);

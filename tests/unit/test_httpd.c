@@ -6,7 +6,7 @@
  * thread asserts once it is done, after closing the server and checking
  * that the loop has nothing left (a leaked handle fails the test).
  */
-#include "compat.h"
+#include "base/compat.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -18,9 +18,9 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "error.h"
-#include "fsutil.h"
-#include "httpd.h"
+#include "base/error.h"
+#include "base/fsutil.h"
+#include "server/httpd.h"
 #include "suites.h"
 
 /* Big answers, and room for 40 of them. */
@@ -113,16 +113,17 @@ static void echo(const struct httpd_request *req, struct httpd_response *resp,
     f->h = NULL;
     return;
   }
-  resp->body = fs_printf("%s %s ?%s x=%s peer=%s n=%zu body=%s\n", req->method,
-                         req->path, req->query, x ? x : "-",
-                         peer_ok ? "ok" : req->peer, req->body_len, req->body);
+  resp->body =
+      td_asprintf("%s %s ?%s x=%s peer=%s n=%zu body=%s\n", req->method,
+                  req->path, req->query, x ? x : "-",
+                  peer_ok ? "ok" : req->peer, req->body_len, req->body);
   resp->body_len = strlen(resp->body);
 }
 
 /* What the server sends for a 200 with `body`. */
 static char *ok(const char *body, const char *connection)
 {
-  return fs_printf(
+  return td_asprintf(
       "HTTP/1.1 200 OK\r\n" TEXT_PLAIN "Content-Length: %zu\r\n%s%s%s\r\n%s",
       strlen(body), connection ? "Connection: " : "",
       connection ? connection : "", connection ? "\r\n" : "", body);
@@ -131,9 +132,9 @@ static char *ok(const char *body, const char *connection)
 /* What the server sends when it refuses a request. */
 static char *refusal(int status, const char *reason, const char *body)
 {
-  return fs_printf("HTTP/1.1 %d %s\r\n" TEXT_PLAIN
-                   "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-                   status, reason, strlen(body), body);
+  return td_asprintf("HTTP/1.1 %d %s\r\n" TEXT_PLAIN
+                     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                     status, reason, strlen(body), body);
 }
 
 /* ---- the client thread (no ck_assert here: it records, we check) ---- */
@@ -374,7 +375,7 @@ START_TEST(pipelined_two_answered_in_order)
   struct fx f;
 
   fx_init(&f);
-  expect_exchange(&f, req, fs_printf("%s%s", a, b));
+  expect_exchange(&f, req, td_asprintf("%s%s", a, b));
   ck_assert_uint_eq(f.calls, 2);
   free(a);
   free(b);
@@ -395,7 +396,7 @@ START_TEST(pipelined_three_answered_in_order)
   struct fx f;
 
   fx_init(&f);
-  expect_exchange(&f, req, fs_printf("%s%s%s", a, b, c));
+  expect_exchange(&f, req, td_asprintf("%s%s%s", a, b, c));
   ck_assert_uint_eq(f.calls, 3);
   free(a);
   free(b);
@@ -417,16 +418,16 @@ START_TEST(responses_carry_what_the_handler_set)
   fx_init(&f);
   expect_exchange(
       &f, req,
-      fs_printf("HTTP/1.1 401 Unauthorized\r\n" TEXT_PLAIN
-                "Content-Length: 13\r\n"
-                "WWW-Authenticate: Bearer realm=\"tenantd\"\r\n\r\n"
-                "who are you?\n"
-                "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
-                "Content-Length: 2\r\n\r\n{}"
-                "HTTP/1.1 204 No Content\r\n" TEXT_PLAIN "\r\n"
-                "HTTP/1.1 200 OK\r\n" TEXT_PLAIN "Content-Length: %zu\r\n"
-                "Connection: close\r\n\r\n",
-                strlen("HEAD /h ? x=- peer=ok n=0 body=\n")));
+      td_asprintf("HTTP/1.1 401 Unauthorized\r\n" TEXT_PLAIN
+                  "Content-Length: 13\r\n"
+                  "WWW-Authenticate: Bearer realm=\"tenantd\"\r\n\r\n"
+                  "who are you?\n"
+                  "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
+                  "Content-Length: 2\r\n\r\n{}"
+                  "HTTP/1.1 204 No Content\r\n" TEXT_PLAIN "\r\n"
+                  "HTTP/1.1 200 OK\r\n" TEXT_PLAIN "Content-Length: %zu\r\n"
+                  "Connection: close\r\n\r\n",
+                  strlen("HEAD /h ? x=- peer=ok n=0 body=\n")));
   ck_assert_uint_eq(f.calls, 4);
 }
 END_TEST
@@ -466,7 +467,7 @@ START_TEST(many_headers_add_up_to_431)
   for (int i = 0; i < 200; i++)
     n += (size_t)snprintf(big + n, sizeof(big) - n, "H%d: v\r\n", i);
   snprintf(big + n, sizeof(big) - n, "\r\n");
-  expect_exchange(&f, req, fs_printf("%s%s", good, bad));
+  expect_exchange(&f, req, td_asprintf("%s%s", good, bad));
   ck_assert_uint_eq(f.calls, 1);
   free(good);
   free(bad);
@@ -522,7 +523,8 @@ START_TEST(expect_continue_gets_100_first)
 
   fx_init(&f);
   f.cl.gap_ms = 50;
-  expect_exchange(&f, req, fs_printf("HTTP/1.1 100 Continue\r\n\r\n%s", body));
+  expect_exchange(&f, req,
+                  td_asprintf("HTTP/1.1 100 Continue\r\n\r\n%s", body));
   free(body);
 }
 END_TEST
@@ -538,7 +540,7 @@ START_TEST(malformed_request_line_gets_400)
   struct fx f;
 
   fx_init(&f);
-  expect_exchange(&f, req, fs_printf("%s%s", good, bad));
+  expect_exchange(&f, req, td_asprintf("%s%s", good, bad));
   ck_assert_uint_eq(f.calls, 1);
   free(good);
   free(bad);
@@ -615,7 +617,7 @@ START_TEST(http10_closes_unless_kept_alive)
   fx_init(&f);
   f.limits.request_timeout_ms = 5000;
   f.limits.idle_timeout_ms = 5000;
-  expect_exchange(&f, req, fs_printf("%s%s", a, b));
+  expect_exchange(&f, req, td_asprintf("%s%s", a, b));
   ck_assert_int_lt(f.cl.ms, 1000);
   free(a);
   free(b);
@@ -657,7 +659,7 @@ START_TEST(past_max_connections_is_closed)
 {
   char *a = ok("GET /1 ? x=- peer=ok n=0 body=\n", NULL);
   char *b = ok("GET /2 ? x=- peer=ok n=0 body=\n", "close");
-  char *want = fs_printf("%s%s", a, b);
+  char *want = td_asprintf("%s%s", a, b);
   struct fx f;
 
   fx_init(&f);

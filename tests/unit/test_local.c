@@ -1,11 +1,11 @@
-#include "compat.h"
+#include "base/compat.h"
 
 #include <ftw.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "local/local.h"
+#include "providers/local/local.h"
 #include "suites.h"
 
 /* Set around every starting call: a callback that sees it ran inside. */
@@ -40,7 +40,7 @@ struct list_res {
   size_t n;
   char ids[16][256];
   char names[16][256];
-  enum td_rtype types[16];
+  enum rtype types[16];
 };
 
 static void fx_init(struct fx *f)
@@ -182,7 +182,7 @@ static int run_list(struct fx *f, const char *tenant, struct list_res *x)
 static struct resource *service(const char *tenant, const char *id,
                                 const char *name, int port)
 {
-  return resource_new(TD_RT_SERVICE, id, "local", tenant, name,
+  return resource_new(RTYPE_SERVICE, id, "local", tenant, name,
                       json_pack("{s:s, s:s, s:i}", "name", name, "image",
                                 "nginx:1", "port", port));
 }
@@ -191,7 +191,7 @@ static struct resource *database(const char *tenant, const char *id,
                                  const char *name)
 {
   return resource_new(
-      TD_RT_DATABASE, id, "local", tenant, name,
+      RTYPE_DATABASE, id, "local", tenant, name,
       json_pack("{s:s, s:i}", "name", name, "connection_limit", 100));
 }
 
@@ -289,12 +289,12 @@ START_TEST(outputs_by_type)
 {
   struct fx f;
   struct resource *rs[] = {
-      resource_new(TD_RT_NETWORK, "network/acme", "local", "acme", "acme-net",
+      resource_new(RTYPE_NETWORK, "network/acme", "local", "acme", "acme-net",
                    json_pack("{s:s}", "cidr", "10.0.0.0/16")),
       database("acme", "database/acme.prod", "acme_prod"),
-      resource_new(TD_RT_BUCKET, "bucket/acme.assets", "local", "acme",
+      resource_new(RTYPE_BUCKET, "bucket/acme.assets", "local", "acme",
                    "acme-assets", NULL),
-      resource_new(TD_RT_ROUTE, "route/acme.www", "local", "acme",
+      resource_new(RTYPE_ROUTE, "route/acme.www", "local", "acme",
                    "www.acme.example", NULL),
   };
   struct res x;
@@ -538,13 +538,13 @@ START_TEST(list_owned_by_tenant)
   /* Sorted by type, then name. */
   ck_assert_str_eq(l.ids[0], "database/acme.prod");
   ck_assert_str_eq(l.names[0], "acme_prod");
-  ck_assert_int_eq(l.types[0], TD_RT_DATABASE);
+  ck_assert_int_eq(l.types[0], RTYPE_DATABASE);
   ck_assert_str_eq(l.ids[1], "bucket/acme.old");
   ck_assert_str_eq(l.names[1], "acme-old");
-  ck_assert_int_eq(l.types[1], TD_RT_BUCKET);
+  ck_assert_int_eq(l.types[1], RTYPE_BUCKET);
   ck_assert_str_eq(l.ids[2], "service/api.acme");
   ck_assert_str_eq(l.names[2], "api-acme");
-  ck_assert_int_eq(l.types[2], TD_RT_SERVICE);
+  ck_assert_int_eq(l.types[2], RTYPE_SERVICE);
 
   ck_assert_int_eq(run_list(&f, "globex", &l), PROVIDER_OK);
   ck_assert_uint_eq(l.n, 1);
@@ -692,7 +692,7 @@ START_TEST(service_without_port_is_invalid)
 {
   struct fx f;
   struct resource *r =
-      resource_new(TD_RT_SERVICE, "service/x", "local", "acme", "x", NULL);
+      resource_new(RTYPE_SERVICE, "service/x", "local", "acme", "x", NULL);
   struct res x;
   char *path;
 

@@ -1,10 +1,11 @@
-#include "compat.h"
+#include "base/compat.h"
+
+#include "base/strutil.h"
 
 #include <stdio.h>
 
-#include "manifest.h"
-#include "manifest_internal.h"
-#include "naming.h"
+#include "manifest/manifest.h"
+#include "model/naming.h"
 #include "suites.h"
 
 #define EXAMPLE "deploy/examples/tenants-repo"
@@ -45,9 +46,9 @@ START_TEST(loads_typed_values_with_positions)
 {
   struct manifest_files files = MANIFEST_FILES_INIT;
   struct manifest_repo *repo;
-  const struct td_tenant *t;
-  const struct td_env *e;
-  const struct td_app *app;
+  const struct mf_tenant *t;
+  const struct mf_env *e;
+  const struct mf_app *app;
 
   add(&files, "platform.yaml", platform_yaml);
   add(&files, "tenants/acme.yaml", tenant_yaml);
@@ -61,19 +62,19 @@ START_TEST(loads_typed_values_with_positions)
   ck_assert_uint_eq(t->meta.name.pos.line, 4);
   ck_assert_uint_eq(t->meta.name.pos.col, 9);
   ck_assert_uint_eq(t->spec.envs.n, 1);
-  e = td_tenant_env(t, 0);
+  e = mf_tenant_env(t, 0);
   ck_assert_str_eq(e->network.cidr.text, "10.1.0.0/16");
   ck_assert_uint_eq(e->network.cidr.addr, 0x0A010000);
   ck_assert_uint_eq(e->network.cidr.prefix, 16);
   ck_assert_uint_eq(e->network.cidr.pos.line, 9);
   ck_assert_uint_eq(e->network.cidr.pos.col, 23);
   ck_assert(e->database.obj.present);
-  ck_assert_int_eq(e->database.deletion_policy.v, TD_DELETE_DELETE);
+  ck_assert_int_eq(e->database.deletion_policy.v, DELETION_DELETE);
   ck_assert(e->bucket.obj.present);
   /* Defaults: the bucket inherits the tenant's Orphan. */
-  ck_assert_int_eq(e->bucket.deletion_policy.v, TD_DELETE_ORPHAN);
+  ck_assert_int_eq(e->bucket.deletion_policy.v, DELETION_ORPHAN);
   ck_assert_uint_eq(e->bucket.deletion_policy.pos.line, 0);
-  app = td_env_app(e, 0);
+  app = mf_env_app(e, 0);
   ck_assert_int_eq(app->port.v, 8080);
   ck_assert_uint_eq(app->port.pos.line, 15);
   ck_assert_int_eq(app->replicas.v, 1);
@@ -82,14 +83,14 @@ START_TEST(loads_typed_values_with_positions)
   ck_assert(app->dns.pub.v && app->dns.priv.v);
   /* Platform defaults. */
   {
-    const struct td_platform *p = repo->platform->u.platform;
+    const struct mf_platform *p = repo->platform->u.platform;
 
-    ck_assert_str_eq(p->spec.providers.by_type[TD_RT_DNS_RECORD].v, "local");
+    ck_assert_str_eq(p->spec.providers.by_type[RTYPE_DNS_RECORD].v, "local");
     ck_assert(p->spec.policies.prune.v);
     ck_assert_int_eq(p->spec.policies.max_delete_percent.v, 10);
     ck_assert_int_eq(p->spec.policies.resync_ms.v, 300000);
     ck_assert_int_eq(p->spec.policies.stall_after.v, 3);
-    ck_assert_int_eq(p->spec.policies.drift_policy.v, TD_DRIFT_CORRECT);
+    ck_assert_int_eq(p->spec.policies.drift_policy.v, MF_DRIFT_CORRECT);
   }
   manifest_repo_free(repo);
   manifest_files_release(&files);
@@ -100,7 +101,7 @@ START_TEST(builtin_catalog_applies_without_tiers_yaml)
 {
   struct manifest_files files = MANIFEST_FILES_INIT;
   struct manifest_repo *repo;
-  const struct td_tier *tier;
+  const struct mf_tier *tier;
 
   add(&files, "platform.yaml", platform_yaml);
   manifest_repo_load(&repo, &files, NULL);
@@ -111,7 +112,7 @@ START_TEST(builtin_catalog_applies_without_tiers_yaml)
   ck_assert_ptr_nonnull(tier);
   ck_assert_int_eq(tier->max_users.v, 500);
   ck_assert_int_eq(tier->backup.retention_days.v, 90);
-  ck_assert_int_eq(tier->backup.schedule.v, TD_BACKUP_DAILY);
+  ck_assert_int_eq(tier->backup.schedule.v, MF_BACKUP_DAILY);
   ck_assert_ptr_null(manifest_catalog_find(repo->catalog->u.catalog, "gold"));
   manifest_repo_free(repo);
   manifest_files_release(&files);
@@ -270,7 +271,7 @@ START_TEST(reload_reuses_unchanged_documents)
   ck_assert_ptr_eq(doc_at(repo, "tenants/alpha.yaml"), a);
   ck_assert_ptr_eq(doc_at(repo, "tenants/gamma.yaml"), bad);
   ck_assert_str_eq(doc_at(repo, "tenants/beta.yaml")->key, "b2");
-  ck_assert_str_eq(td_tenant_env(doc_at(repo, "tenants/beta.yaml")->u.tenant, 0)
+  ck_assert_str_eq(mf_tenant_env(doc_at(repo, "tenants/beta.yaml")->u.tenant, 0)
                        ->network.cidr.text,
                    "10.1.0.0/16");
   /* The overlap is reported at both, the unchanged alpha included. */
@@ -300,38 +301,39 @@ START_TEST(string_rules)
   uint32_t addr = 0;
   static const char *const keys[] = {"tier", "tenants", "environments"};
 
-  ck_assert(mf_is_label("a"));
-  ck_assert(mf_is_label("mwc-murata"));
-  ck_assert(!mf_is_label("-a"));
-  ck_assert(!mf_is_label("a-"));
-  ck_assert(!mf_is_label("A"));
-  ck_assert(!mf_is_label("a_b"));
-  ck_assert(!mf_is_label(""));
-  ck_assert(mf_is_label("a23456789012345678901234567890123456789012345678901"
-                        "234567890123"));
-  ck_assert(!mf_is_label("a234567890123456789012345678901234567890123456789"
-                         "01234567890123a"));
-  ck_assert(mf_is_dnsname("lb.pycom.io"));
-  ck_assert(!mf_is_dnsname("lb..io"));
-  ck_assert(!mf_is_dnsname("lb.io."));
-  ck_assert(mf_is_ipv4("10.0.0.1", &addr));
+  ck_assert(naming_is_label("a"));
+  ck_assert(naming_is_label("mwc-murata"));
+  ck_assert(!naming_is_label("-a"));
+  ck_assert(!naming_is_label("a-"));
+  ck_assert(!naming_is_label("A"));
+  ck_assert(!naming_is_label("a_b"));
+  ck_assert(!naming_is_label(""));
+  ck_assert(
+      naming_is_label("a23456789012345678901234567890123456789012345678901"
+                      "234567890123"));
+  ck_assert(!naming_is_label("a234567890123456789012345678901234567890123456789"
+                             "01234567890123a"));
+  ck_assert(naming_is_dnsname("lb.pycom.io"));
+  ck_assert(!naming_is_dnsname("lb..io"));
+  ck_assert(!naming_is_dnsname("lb.io."));
+  ck_assert(naming_is_ipv4("10.0.0.1", &addr));
   ck_assert_uint_eq(addr, 0x0A000001);
-  ck_assert(!mf_is_ipv4("10.0.0.01", NULL));
-  ck_assert(!mf_is_ipv4("10.0.0", NULL));
-  ck_assert(!mf_is_ipv4("256.0.0.1", NULL));
-  ck_assert_int_eq(mf_parse_duration("1h30m", &ms), 0);
+  ck_assert(!naming_is_ipv4("10.0.0.01", NULL));
+  ck_assert(!naming_is_ipv4("10.0.0", NULL));
+  ck_assert(!naming_is_ipv4("256.0.0.1", NULL));
+  ck_assert_int_eq(str_parse_duration("1h30m", &ms), 0);
   ck_assert_int_eq(ms, 5400000);
-  ck_assert_int_eq(mf_parse_duration("250ms", &ms), 0);
+  ck_assert_int_eq(str_parse_duration("250ms", &ms), 0);
   ck_assert_int_eq(ms, 250);
-  ck_assert_int_eq(mf_parse_duration("5 minutes", &ms), -1);
-  ck_assert_int_eq(mf_parse_duration("", &ms), -1);
-  ck_assert_int_eq(mf_parse_duration("10", &ms), -1);
-  ck_assert_int_eq(mf_parse_duration("99999999999999999999h", &ms), -1);
-  ck_assert_str_eq(mf_suggest("tire", keys, 3), "tier");
-  ck_assert_str_eq(mf_suggest("Tier", keys, 3), "tier");
-  ck_assert_str_eq(mf_suggest("enviroments", keys, 3), "environments");
-  ck_assert_ptr_null(mf_suggest("colour", keys, 3));
-  ck_assert_ptr_null(mf_suggest("ti", keys, 3));
+  ck_assert_int_eq(str_parse_duration("5 minutes", &ms), -1);
+  ck_assert_int_eq(str_parse_duration("", &ms), -1);
+  ck_assert_int_eq(str_parse_duration("10", &ms), -1);
+  ck_assert_int_eq(str_parse_duration("99999999999999999999h", &ms), -1);
+  ck_assert_str_eq(str_suggest("tire", keys, 3), "tier");
+  ck_assert_str_eq(str_suggest("Tier", keys, 3), "tier");
+  ck_assert_str_eq(str_suggest("enviroments", keys, 3), "environments");
+  ck_assert_ptr_null(str_suggest("colour", keys, 3));
+  ck_assert_ptr_null(str_suggest("ti", keys, 3));
 }
 END_TEST
 

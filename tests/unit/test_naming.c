@@ -1,6 +1,6 @@
-#include "compat.h"
+#include "base/compat.h"
 
-#include "naming.h"
+#include "model/naming.h"
 #include "suites.h"
 
 START_TEST(conventions)

@@ -2,11 +2,11 @@
  * Plans and the safety rules, one test per rule: each fails if its rule
  * is removed from plan.c.
  */
-#include "compat.h"
+#include "base/compat.h"
 
 #include <stdio.h>
 
-#include "plan.h"
+#include "engine/plan.h"
 #include "suites.h"
 
 static json_t *observed_map;
@@ -31,7 +31,7 @@ static void observe_as(const char *id, const char *tenant, json_t *spec)
 static struct resource *db(const char *id, int limit)
 {
   return resource_new(
-      TD_RT_DATABASE, id, "local", "acme", "acme_prod",
+      RTYPE_DATABASE, id, "local", "acme", "acme_prod",
       json_pack("{s:s, s:i}", "name", "acme_prod", "connection_limit", limit));
 }
 
@@ -79,7 +79,7 @@ START_TEST(create_update_noop_field_level)
 
   resource_set_add(&set, db("database/acme.prod", 200));
   resource_set_add(&set,
-                   resource_new(TD_RT_NETWORK, "network/acme.prod", "local",
+                   resource_new(RTYPE_NETWORK, "network/acme.prod", "local",
                                 "acme", "acme-prod",
                                 json_pack("{s:s}", "cidr", "10.0.0.0/16")));
   resource_add_dep(set.v[0], "network/acme.prod");
@@ -109,7 +109,7 @@ START_TEST(immutable_change_is_a_replace)
   struct tenant_plan *tp;
 
   resource_set_add(&set,
-                   resource_new(TD_RT_NETWORK, "network/acme.prod", "local",
+                   resource_new(RTYPE_NETWORK, "network/acme.prod", "local",
                                 "acme", "acme-prod",
                                 json_pack("{s:s}", "cidr", "10.1.0.0/16")));
   observe_as("network/acme.prod", "acme",

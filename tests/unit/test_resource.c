@@ -1,6 +1,6 @@
-#include "compat.h"
+#include "base/compat.h"
 
-#include "resource.h"
+#include "model/resource.h"
 #include "suites.h"
 
 START_TEST(marker_round_trip)
@@ -35,7 +35,7 @@ START_TEST(set_sorts_and_finds)
 
   for (size_t i = 0; i < ARRAY_SIZE(ids); i++)
     resource_set_add(
-        &s, resource_new(TD_RT_NETWORK, ids[i], "local", "t", "n", NULL));
+        &s, resource_new(RTYPE_NETWORK, ids[i], "local", "t", "n", NULL));
   resource_set_sort(&s);
   ck_assert_str_eq(s.v[0]->id, "bucket/z");
   ck_assert_str_eq(s.v[3]->id, "service/b");
@@ -85,9 +85,9 @@ START_TEST(refs)
   r = json_string("x");
   ck_assert_int_eq(resource_ref_parse(r, &id, &len, &out), -1);
   json_decref(r);
-  ck_assert(resource_attr_immutable(TD_RT_NETWORK, "cidr"));
-  ck_assert(!resource_attr_immutable(TD_RT_SERVICE, "image"));
-  ck_assert_int_eq(resource_type_parse("dns_record"), TD_RT_DNS_RECORD);
+  ck_assert(resource_attr_immutable(RTYPE_NETWORK, "cidr"));
+  ck_assert(!resource_attr_immutable(RTYPE_SERVICE, "image"));
+  ck_assert_int_eq(resource_type_parse("dns_record"), RTYPE_DNS_RECORD);
   ck_assert_int_eq(resource_type_parse("dns"), -1);
 }
 END_TEST

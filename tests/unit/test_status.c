@@ -1,4 +1,4 @@
-#include "compat.h"
+#include "base/compat.h"
 
 #include <dirent.h>
 #include <ftw.h>
@@ -6,8 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "error.h"
-#include "status.h"
+#include "base/error.h"
+#include "engine/status.h"
 #include "suites.h"
 
 static const char HASH_A[17] = "0123456789abcdef";

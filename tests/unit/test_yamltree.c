@@ -1,10 +1,10 @@
-#include "compat.h"
+#include "base/compat.h"
 
 #include <math.h>
 #include <stdio.h>
 
 #include "suites.h"
-#include "yamltree.h"
+#include "manifest/yamltree.h"
 
 static const struct yaml_limits limits = YAML_LIMITS_DEFAULT;
 

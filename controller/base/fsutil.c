@@ -1,0 +1,205 @@
+/*
+ * fsutil.c - see fsutil.h.
+ */
+#include "base/compat.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/error.h"
+#include "base/fsutil.h"
+
+int fs_errno_code(int e)
+{
+  if (e == EACCES || e == EPERM || e == EROFS)
+    return TD_EPERM;
+  if (e == ENOENT)
+    return TD_ENOTFOUND;
+  return TD_ERROR;
+}
+
+static int fail(int e, const char *what, const char *path)
+{
+  return td_error_code(fs_errno_code(e), "cannot %s %s: %s", what, path,
+                       strerror(e));
+}
+
+int fs_mkdir_p(const char *dir, mode_t mode)
+{
+  char *path = td_strdup(dir);
+  int err = 0;
+
+  for (char *p = path + 1; *p && err == 0; p++) {
+    if (*p != '/')
+      continue;
+    *p = '\0';
+    if (mkdir(path, mode) < 0 && errno != EEXIST)
+      err = fail(errno, "create directory", path);
+    *p = '/';
+  }
+  if (err == 0 && mkdir(path, mode) < 0 && errno != EEXIST)
+    err = fail(errno, "create directory", path);
+  free(path);
+  return err;
+}
+
+/* 0 or an errno. */
+static int write_all(int fd, const char *p, size_t len)
+{
+  while (len > 0) {
+    ssize_t n = write(fd, p, len);
+
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return errno;
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+int fs_write_atomic(const char *dir, const char *name, const char *data,
+                    size_t len, mode_t mode)
+{
+  char *tmp = td_asprintf("%s/.%s.XXXXXX", dir, name);
+  char *path = td_asprintf("%s/%s", dir, name);
+  int fd = -1, dfd = -1, e = 0;
+  const char *what = "write";
+  bool have_tmp = false;
+
+  fd = mkostemp(tmp, O_CLOEXEC);
+  if (fd < 0) {
+    e = errno;
+    goto out;
+  }
+  have_tmp = true;
+  /* mkstemp makes 0600; callers decide who may read. */
+  if (fchmod(fd, mode) < 0) {
+    e = errno;
+    goto out;
+  }
+  e = write_all(fd, data, len);
+  if (e == 0 && fsync(fd) < 0)
+    e = errno;
+  if (e)
+    goto out;
+  if (close(fd) < 0) {
+    fd = -1;
+    e = errno;
+    goto out;
+  }
+  fd = -1;
+  if (rename(tmp, path) < 0) {
+    e = errno;
+    goto out;
+  }
+  have_tmp = false;
+  /* The rename is durable only once the directory entry is. */
+  what = "sync the directory of";
+  dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0 || (fsync(dfd) < 0 && errno != EINVAL))
+    e = errno;
+out:
+  if (fd >= 0)
+    close(fd);
+  if (dfd >= 0)
+    close(dfd);
+  if (have_tmp)
+    unlink(tmp);
+  free(tmp);
+  if (e) {
+    int rc = fail(e, what, path);
+
+    free(path);
+    return rc;
+  }
+  free(path);
+  return 0;
+}
+
+int fs_read_capped(const char *path, size_t cap, char **out, size_t *len)
+{
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  size_t used = 0, alloc = 4096;
+  char *buf = NULL;
+  int err = 0;
+
+  *out = NULL;
+  *len = 0;
+  if (fd < 0)
+    return fail(errno, "open", path);
+  buf = td_malloc(alloc);
+  for (;;) {
+    ssize_t n;
+
+    if (used == alloc) {
+      if (used >= cap)
+        break;
+      alloc *= 2;
+      buf = td_realloc(buf, alloc);
+    }
+    n = read(fd, buf + used, (alloc < cap ? alloc : cap) - used);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      err = fail(errno, "read", path);
+      goto out;
+    }
+    if (n == 0)
+      break;
+    used += (size_t)n;
+    if (used >= cap)
+      break;
+  }
+  *out = buf;
+  *len = used;
+  buf = NULL;
+out:
+  free(buf);
+  close(fd);
+  return err;
+}
+
+bool fs_is_temp_name(const char *name, const char *suffix)
+{
+  size_t len = strlen(name), slen = strlen(suffix);
+
+  /* "." + at least one byte of stem + suffix + "." + six random bytes */
+  if (name[0] != '.' || len < 1 + 1 + slen + 7)
+    return false;
+  if (name[len - 7] != '.' || memcmp(name + len - 7 - slen, suffix, slen) != 0)
+    return false;
+  for (size_t i = len - 6; i < len; i++)
+    if (!isalnum((unsigned char)name[i]))
+      return false;
+  return true;
+}
+
+size_t fs_sweep_temp(const char *dir, const char *suffix, const char *spare)
+{
+  DIR *d = opendir(dir);
+  struct dirent *de;
+  size_t removed = 0;
+
+  assert(!spare || strlen(spare) == 6);
+  if (!d)
+    return 0;
+  while ((de = readdir(d)) != NULL) {
+    const char *name = de->d_name;
+
+    if (!fs_is_temp_name(name, suffix))
+      continue;
+    if (spare && strcmp(name + strlen(name) - 6, spare) == 0)
+      continue;
+    if (unlinkat(dirfd(d), name, 0) == 0)
+      removed++;
+  }
+  closedir(d);
+  return removed;
+}

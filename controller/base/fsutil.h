@@ -1,0 +1,49 @@
+/*
+ * fsutil.h - files that survive a crash whole.
+ *
+ * fs_write_atomic() writes a temp file ".<name>.XXXXXX" beside the target,
+ * syncs it, renames it over the target and syncs the directory, so a crash
+ * at any moment leaves either the old file or the new one, never a torn
+ * one.  A killed writer can leave its temp file behind; the one owner of a
+ * directory removes those with fs_sweep_temp() before it writes there.
+ *
+ * Functions return 0 or a TD code with the message in td_error_last():
+ * TD_EPERM when the file system refused access (a permission problem is
+ * not a full disk: callers do not retry it), TD_ENOTFOUND where said,
+ * TD_ERROR for the rest.  Messages name the path.  Safe on any thread.
+ */
+#ifndef TD_FSUTIL_H
+#define TD_FSUTIL_H
+
+#include "base/compat.h"
+
+#include <sys/types.h>
+
+/* Creates `dir` and missing parents with `mode`; 0 when it exists. */
+int fs_mkdir_p(const char *dir, mode_t mode);
+
+/* Replaces <dir>/<name> with `len` bytes of `data`, file mode `mode`. */
+int fs_write_atomic(const char *dir, const char *name, const char *data,
+                    size_t len, mode_t mode);
+
+/*
+ * Reads at most `cap` bytes of `path` into a malloc'd buffer: 0 when read
+ * (a file longer than `cap` is cut at `cap`; the caller checks *len),
+ * TD_ENOTFOUND when it does not exist.
+ */
+int fs_read_capped(const char *path, size_t cap, char **out, size_t *len);
+
+/* Whether `name` is a temp file fs_write_atomic() made for a target whose
+ * name ends in `suffix`: ".<stem><suffix>.XXXXXX". */
+bool fs_is_temp_name(const char *name, const char *suffix);
+
+/* Removes the temp files of targets ending in `suffix` from `dir`, which
+ * the caller owns (a dead writer's leftovers); a missing `dir` is fine.
+ * Names whose last six bytes are `spare` (NULL: none) are files the owner
+ * set aside on purpose and stay.  Returns how many were removed. */
+size_t fs_sweep_temp(const char *dir, const char *suffix, const char *spare);
+
+/* The TD code for an errno: TD_EPERM, TD_ENOTFOUND or TD_ERROR. */
+int fs_errno_code(int e);
+
+#endif

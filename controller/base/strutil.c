@@ -1,0 +1,113 @@
+/*
+ * strutil.c - see strutil.h.
+ */
+#include "base/compat.h"
+
+#include <strings.h>
+
+#include "base/strutil.h"
+
+/* Optimal string alignment distance, capped: only small ones matter. */
+static unsigned edit_distance(const char *a, const char *b)
+{
+  size_t la = strlen(a), lb = strlen(b);
+  unsigned d[3][65];
+  unsigned *prev2 = d[0], *prev = d[1], *cur = d[2];
+
+  if (la > 64 || lb > 64)
+    return 99;
+  for (size_t j = 0; j <= lb; j++)
+    prev[j] = (unsigned)j;
+  for (size_t i = 1; i <= la; i++) {
+    cur[0] = (unsigned)i;
+    for (size_t j = 1; j <= lb; j++) {
+      unsigned cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      unsigned v = prev[j] + 1;
+
+      if (cur[j - 1] + 1 < v)
+        v = cur[j - 1] + 1;
+      if (prev[j - 1] + cost < v)
+        v = prev[j - 1] + cost;
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+          prev2[j - 2] + 1 < v)
+        v = prev2[j - 2] + 1;
+      cur[j] = v;
+    }
+    {
+      unsigned *t = prev2;
+
+      prev2 = prev;
+      prev = cur;
+      cur = t;
+    }
+  }
+  return prev[lb];
+}
+
+const char *str_suggest(const char *word, const char *const *cands, size_t n)
+{
+  const char *best = NULL;
+  unsigned best_d = 99;
+  size_t len = strlen(word);
+
+  for (size_t i = 0; i < n; i++) {
+    unsigned dist;
+
+    if (strcasecmp(word, cands[i]) == 0)
+      return cands[i];
+    dist = edit_distance(word, cands[i]);
+    if (dist < best_d) {
+      best_d = dist;
+      best = cands[i];
+    }
+  }
+  if (best_d <= 2 && best_d * 3 <= len)
+    return best;
+  /* A prefix of a longer name: `dns` for `dns_record`. */
+  for (size_t i = 0; len >= 3 && i < n; i++)
+    if (strncmp(cands[i], word, len) == 0)
+      return cands[i];
+  return NULL;
+}
+
+int str_parse_duration(const char *s, int64_t *ms)
+{
+  int64_t total = 0;
+
+  if (!*s)
+    return -1;
+  while (*s) {
+    int64_t v = 0, unit;
+    int digits = 0;
+
+    while (*s >= '0' && *s <= '9') {
+      if (v > INT64_MAX / 10 - 9)
+        return -1;
+      v = v * 10 + (*s - '0');
+      digits++;
+      s++;
+    }
+    if (!digits)
+      return -1;
+    if (s[0] == 'm' && s[1] == 's') {
+      unit = 1;
+      s += 2;
+    } else if (*s == 's') {
+      unit = 1000;
+      s++;
+    } else if (*s == 'm') {
+      unit = 60 * 1000;
+      s++;
+    } else if (*s == 'h') {
+      unit = 3600 * 1000;
+      s++;
+    } else {
+      return -1;
+    }
+    if (v > (INT64_MAX - total) / unit)
+      return -1;
+    total += v * unit;
+  }
+  *ms = total;
+  return 0;
+}

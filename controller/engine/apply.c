@@ -1,0 +1,593 @@
+#include "base/compat.h"
+
+#include <stdio.h>
+
+#include "engine/apply.h"
+
+const char *const apply_state_names[] = {
+    "pending", "running", "done", "failed", "skipped", "held",
+};
+
+enum stage { STAGE_REMOVE, STAGE_WRITE, STAGE_HEALTH };
+
+struct job {
+  struct apply_run *run;
+  size_t plan;  /* index of its tenant plan */
+  bool written; /* the provider accepted the create/update */
+  const struct tenant_plan *tp;
+  const struct plan_action *a;
+  enum apply_state state;
+  enum stage stage;
+  size_t *dependents; /* job indices that wait for this one */
+  size_t ndependents;
+  size_t waiting; /* prerequisites not finished yet */
+  unsigned attempt;
+  bool begun;     /* a provider call was made for it */
+  bool cancelled; /* skipped because the run was cancelled */
+  uint64_t health_deadline;
+  uv_timer_t timer; /* backoff and health polls */
+  bool timer_live;
+  json_t *observed; /* latest from the provider; owned */
+  json_t *applied;  /* resolved spec sent; owned */
+  char *message;
+};
+
+struct apply_run {
+  uv_loop_t *loop;
+  struct apply_opts opts;
+  apply_done_fn done;
+  void *done_arg;
+  struct tenant_plan *const *plans;
+  size_t nplans;
+  size_t *plan_base; /* first job index of each plan */
+  size_t *by_addr;   /* plan indices sorted by their actions' address */
+  size_t **by_id;    /* per plan: job indices sorted by resource id */
+  struct job *jobs;
+  size_t njobs;
+  size_t *ready; /* FIFO ring of job indices */
+  size_t ready_head, ready_len;
+  unsigned running;
+  size_t finished;
+  uint64_t rng;
+  uv_timer_t kick; /* defers completion so done never runs inline */
+  size_t open_handles;
+  bool finishing;
+};
+
+/* The job of action `a`: the plan whose action array holds it, found by
+ * binary search over the arrays' addresses. */
+static struct job *job_of(const struct apply_run *run,
+                          const struct plan_action *a)
+{
+  size_t lo = 0, hi = run->nplans;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    const struct tenant_plan *tp = run->plans[run->by_addr[mid]];
+
+    if ((uintptr_t)a < (uintptr_t)tp->v)
+      hi = mid;
+    else if ((uintptr_t)a >= (uintptr_t)(tp->v + tp->n))
+      lo = mid + 1;
+    else
+      return &run->jobs[run->plan_base[run->by_addr[mid]] +
+                        (size_t)(a - tp->v)];
+  }
+  return NULL;
+}
+
+/* The job for `id` in the same tenant as plan p, or NULL. */
+static struct job *find_id(const struct apply_run *run, size_t p,
+                           const char *id, size_t idlen)
+{
+  const size_t *idx = run->by_id[p];
+  size_t lo = 0, hi = run->plans[p]->n;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    const char *mine = run->jobs[idx[mid]].a->res->id;
+    int c = strncmp(mine, id, idlen);
+
+    if (c == 0 && mine[idlen] != '\0')
+      c = 1;
+    if (c == 0)
+      return &run->jobs[idx[mid]];
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return NULL;
+}
+
+static void ready_push(struct apply_run *run, size_t j)
+{
+  run->ready[(run->ready_head + run->ready_len++) % run->njobs] = j;
+}
+
+static void pump(struct apply_run *run);
+static void start(struct job *j);
+
+static void on_closed(uv_handle_t *h)
+{
+  struct apply_run *run = h->data;
+
+  if (--run->open_handles == 0)
+    run->done(run, run->done_arg);
+}
+
+static void finish_run(struct apply_run *run)
+{
+  run->finishing = true;
+  run->open_handles = 1;
+  for (size_t i = 0; i < run->njobs; i++)
+    if (run->jobs[i].timer_live) {
+      run->jobs[i].timer_live = false;
+      run->jobs[i].timer.data = run;
+      run->open_handles++;
+      uv_close((uv_handle_t *)&run->jobs[i].timer, on_closed);
+    }
+  uv_close((uv_handle_t *)&run->kick, on_closed);
+}
+
+static void on_kick(uv_timer_t *t)
+{
+  struct apply_run *run = t->data;
+
+  if (run->finished == run->njobs && !run->finishing)
+    finish_run(run);
+  else
+    pump(run);
+}
+
+static void skip_dependents(struct job *j, const char *why);
+
+static void complete(struct job *j, enum apply_state state, char *message)
+{
+  struct apply_run *run = j->run;
+
+  assert(j->state == APPLY_PENDING || j->state == APPLY_RUNNING);
+  j->state = state;
+  free(j->message);
+  j->message = message;
+  run->finished++;
+  if (state == APPLY_FAILED || state == APPLY_SKIPPED) {
+    skip_dependents(j, j->a->res->id);
+  } else {
+    for (size_t d = 0; d < j->ndependents; d++) {
+      struct job *w = &run->jobs[j->dependents[d]];
+
+      if (w->state == APPLY_PENDING && --w->waiting == 0)
+        ready_push(run, j->dependents[d]);
+    }
+  }
+  if (run->opts.progress)
+    run->opts.progress(j->a, (int)state, j->message, run->finished, run->njobs,
+                       run->opts.progress_arg);
+  /* Defer: never finish or start more from inside a provider callback. */
+  uv_timer_start(&run->kick, on_kick, 0, 0);
+}
+
+static void skip_dependents(struct job *j, const char *why)
+{
+  for (size_t d = 0; d < j->ndependents; d++) {
+    struct job *w = &j->run->jobs[j->dependents[d]];
+    char buf[1024];
+
+    if (w->state != APPLY_PENDING)
+      continue;
+    snprintf(buf, sizeof(buf), "skipped: waits for %s, which did not apply",
+             why);
+    complete(w, APPLY_SKIPPED, td_strdup(buf));
+  }
+}
+
+static const json_t *lookup(const char *id, size_t idlen, void *arg)
+{
+  struct job *j = arg;
+  struct job *dep = find_id(j->run, j->plan, id, idlen);
+
+  if (!dep)
+    return NULL;
+  return dep->observed ? dep->observed : dep->a->observed;
+}
+
+static char *fmt_error(const struct provider_result *res)
+{
+  char buf[1024];
+
+  snprintf(buf, sizeof(buf), "%s: %s", provider_status_name(res->status),
+           res->message ? res->message : "");
+  return td_strdup(buf);
+}
+
+static bool is_healthy(const json_t *observed)
+{
+  return json_is_true(
+      json_object_get(json_object_get(observed, "outputs"), "healthy"));
+}
+
+static void on_timer(uv_timer_t *t)
+{
+  struct job *j = container_of(t, struct job, timer);
+
+  ready_push(j->run, (size_t)(j - j->run->jobs));
+  pump(j->run);
+}
+
+static void arm(struct job *j, uint64_t ms)
+{
+  if (!j->timer_live) {
+    uv_timer_init(j->run->loop, &j->timer);
+    j->timer_live = true;
+  }
+  uv_timer_start(&j->timer, on_timer, ms, 0);
+}
+
+static void on_result(struct provider *p, const struct provider_result *res,
+                      void *arg)
+{
+  struct job *j = arg;
+  struct apply_run *run = j->run;
+  const struct apply_opts *o = &run->opts;
+  static const struct provider_result gone = {PROVIDER_OK, NULL, NULL};
+
+  (void)p;
+  run->running--;
+  if (res->status == PROVIDER_OK && res->observed) {
+    json_decref(j->observed);
+    j->observed = json_deep_copy(res->observed);
+  }
+  if (res->status == PROVIDER_OK && j->stage == STAGE_WRITE)
+    j->written = true;
+  if (res->status == PROVIDER_NOT_FOUND && j->stage == STAGE_REMOVE)
+    res = &gone; /* deleting what is already gone succeeds */
+
+  if (j->stage == STAGE_HEALTH) {
+    if (res->status == PROVIDER_OK && is_healthy(res->observed)) {
+      complete(j, APPLY_DONE, NULL);
+    } else if (uv_now(run->loop) >= j->health_deadline) {
+      char buf[256];
+
+      snprintf(buf, sizeof(buf), "not healthy within %llu ms",
+               (unsigned long long)o->health_timeout_ms);
+      complete(j, APPLY_FAILED, td_strdup(buf));
+    } else {
+      arm(j, o->health_poll_ms);
+    }
+    return;
+  }
+  if (res->status == PROVIDER_TRANSIENT && ++j->attempt < o->max_attempts) {
+    uint64_t delay = o->backoff_ms << (j->attempt - 1);
+
+    if (delay > o->backoff_max_ms)
+      delay = o->backoff_max_ms;
+    /* Full jitter on half the delay: retries of many jobs spread out. */
+    delay = delay / 2 + td_rand(&run->rng) % (delay / 2 + 1);
+    arm(j, delay);
+    return;
+  }
+  if (res->status != PROVIDER_OK) {
+    complete(j, APPLY_FAILED, fmt_error(res));
+    return;
+  }
+  if (j->stage == STAGE_REMOVE && j->a->kind == PLAN_REPLACE) {
+    j->stage = STAGE_WRITE;
+    j->attempt = 0;
+    ready_push(run, (size_t)(j - run->jobs));
+    pump(run);
+    return;
+  }
+  if (j->stage == STAGE_WRITE && j->a->res->type == RTYPE_SERVICE &&
+      !is_healthy(j->observed)) {
+    j->stage = STAGE_HEALTH;
+    j->health_deadline = uv_now(run->loop) + o->health_timeout_ms;
+    arm(j, o->health_poll_ms);
+    return;
+  }
+  complete(j, APPLY_DONE, NULL);
+}
+
+static void start(struct job *j)
+{
+  struct apply_run *run = j->run;
+  const struct plan_action *a = j->a;
+  struct provider *p =
+      run->opts.provider(a->res->provider, run->opts.provider_arg);
+
+  if (!p) {
+    char buf[256];
+
+    snprintf(buf, sizeof(buf), "provider instance '%s' is not configured",
+             a->res->provider);
+    complete(j, APPLY_FAILED, td_strdup(buf));
+    return;
+  }
+  j->state = APPLY_RUNNING;
+  j->begun = true;
+  run->running++;
+  if (j->stage == STAGE_REMOVE) {
+    provider_remove(p, a->res, on_result, j);
+  } else if (j->stage == STAGE_HEALTH) {
+    provider_read(p, a->res, on_result, j);
+  } else {
+    bool unknown;
+
+    json_decref(j->applied);
+    j->applied = diff_resolve(a->res->spec, lookup, j, &unknown);
+    if (unknown) {
+      /* Never send a provider a null where a dependency's output goes. */
+      run->running--;
+      complete(j, APPLY_FAILED,
+               td_strdup("a referenced output is not known: a dependency "
+                         "does not exist"));
+      return;
+    }
+    if (a->kind == PLAN_UPDATE)
+      provider_update(p, a->res, j->applied, on_result, j);
+    else
+      provider_create(p, a->res, j->applied, on_result, j);
+  }
+}
+
+static void pump(struct apply_run *run)
+{
+  while (run->running < run->opts.concurrency && run->ready_len > 0) {
+    size_t j = run->ready[run->ready_head];
+
+    run->ready_head = (run->ready_head + 1) % run->njobs;
+    run->ready_len--;
+    if (!run->jobs[j].begun && run->opts.cancel &&
+        atomic_load(run->opts.cancel)) {
+      run->jobs[j].cancelled = true;
+      complete(&run->jobs[j], APPLY_SKIPPED,
+               td_strdup("not started: tenantd is shutting down"));
+      continue;
+    }
+    start(&run->jobs[j]);
+  }
+}
+
+static int rank(const struct resource *r)
+{
+  static const int ranks[RTYPE_COUNT] = {
+      [RTYPE_DNS_RECORD] = 0, [RTYPE_ROUTE] = 1,  [RTYPE_SERVICE] = 2,
+      [RTYPE_DATABASE] = 3,   [RTYPE_BUCKET] = 3, [RTYPE_NETWORK] = 4,
+  };
+
+  return ranks[r->type];
+}
+
+static void add_wait(struct apply_run *run, size_t waiter, struct job *on)
+{
+  struct job *w = &run->jobs[waiter];
+
+  if (on->state == APPLY_FAILED || on->state == APPLY_SKIPPED) {
+    if (w->state == APPLY_PENDING) {
+      char buf[1024];
+
+      snprintf(buf, sizeof(buf), "skipped: waits for %s, which did not apply",
+               on->a->res->id);
+      w->state = APPLY_SKIPPED;
+      w->message = td_strdup(buf);
+    }
+    return;
+  }
+  if (on->state == APPLY_HELD && !on->a->observed &&
+      on->a->kind != PLAN_DELETE) {
+    /* Held and absent: what waits for it cannot work either. */
+    if (w->state == APPLY_PENDING) {
+      char buf[1024];
+
+      snprintf(buf, sizeof(buf), "skipped: waits for %s, which is held",
+               on->a->res->id);
+      w->state = APPLY_SKIPPED;
+      w->message = td_strdup(buf);
+    }
+    return;
+  }
+  if (on->state != APPLY_PENDING)
+    return;
+  on->dependents =
+      td_realloc(on->dependents, (on->ndependents + 1) * sizeof(size_t));
+  on->dependents[on->ndependents++] = waiter;
+  w->waiting++;
+}
+
+static int by_res_id(const void *a, const void *b, void *arg)
+{
+  const struct apply_run *run = arg;
+  const struct job *x = &run->jobs[*(const size_t *)a];
+  const struct job *y = &run->jobs[*(const size_t *)b];
+
+  return strcmp(x->a->res->id, y->a->res->id);
+}
+
+static int by_plan_addr(const void *a, const void *b, void *arg)
+{
+  const struct apply_run *run = arg;
+  uintptr_t x = (uintptr_t)run->plans[*(const size_t *)a]->v;
+  uintptr_t y = (uintptr_t)run->plans[*(const size_t *)b]->v;
+
+  return x < y ? -1 : x > y;
+}
+
+static enum apply_state initial_state(const struct tenant_plan *tp,
+                                      const struct plan_action *a,
+                                      char **message)
+{
+  *message = NULL;
+  if (a->kind == PLAN_CONFLICT) {
+    *message = td_strdup(a->note ? a->note : "conflict");
+    return APPLY_FAILED;
+  }
+  if (a->held || tp->suspended || a->kind == PLAN_STALLED)
+    return APPLY_HELD;
+  if (a->kind == PLAN_NOOP || a->kind == PLAN_ORPHAN ||
+      (a->kind == PLAN_DELETE && !a->observed))
+    return APPLY_DONE;
+  return APPLY_PENDING;
+}
+
+int apply_start(struct apply_run **out, uv_loop_t *loop,
+                struct tenant_plan *const *plans, size_t nplans,
+                const struct apply_opts *opts, apply_done_fn done, void *arg)
+{
+  struct apply_run *run = td_calloc(1, sizeof(*run));
+  size_t total = 0;
+
+  assert(opts->version == APPLY_OPTS_VERSION && opts->provider);
+  run->loop = loop;
+  run->opts = *opts;
+  if (run->opts.concurrency == 0)
+    run->opts.concurrency = 1;
+  if (run->opts.max_attempts == 0)
+    run->opts.max_attempts = 1;
+  run->done = done;
+  run->done_arg = arg;
+  run->plans = plans;
+  run->nplans = nplans;
+  run->rng = opts->seed ? opts->seed : 0x9E3779B97F4A7C15ULL;
+  run->plan_base = td_calloc(nplans ? nplans : 1, sizeof(size_t));
+  run->by_id = td_calloc(nplans ? nplans : 1, sizeof(size_t *));
+  for (size_t p = 0; p < nplans; p++) {
+    run->plan_base[p] = total;
+    total += plans[p]->n;
+  }
+  run->njobs = total;
+  run->by_addr = td_malloc((nplans ? nplans : 1) * sizeof(size_t));
+  for (size_t p = 0; p < nplans; p++)
+    run->by_addr[p] = p;
+  if (nplans > 1)
+    qsort_r(run->by_addr, nplans, sizeof(size_t), by_plan_addr, run);
+  run->jobs = td_calloc(total ? total : 1, sizeof(*run->jobs));
+  run->ready = td_calloc(total ? total : 1, sizeof(size_t));
+
+  for (size_t p = 0; p < nplans; p++) {
+    const struct tenant_plan *tp = plans[p];
+
+    run->by_id[p] = td_malloc((tp->n ? tp->n : 1) * sizeof(size_t));
+    for (size_t k = 0; k < tp->n; k++) {
+      struct job *j = &run->jobs[run->plan_base[p] + k];
+
+      j->run = run;
+      j->plan = p;
+      j->tp = tp;
+      j->a = &tp->v[k];
+      j->state = initial_state(tp, j->a, &j->message);
+      j->stage = (j->a->kind == PLAN_DELETE || j->a->kind == PLAN_REPLACE)
+                     ? STAGE_REMOVE
+                     : STAGE_WRITE;
+      run->by_id[p][k] = run->plan_base[p] + k;
+    }
+    if (tp->n > 1)
+      qsort_r(run->by_id[p], tp->n, sizeof(size_t), by_res_id, run);
+  }
+
+  /* Plans list dependencies before dependents, so a prerequisite's
+   * initial state is settled when its dependents look at it. */
+  for (size_t p = 0; p < nplans; p++) {
+    const struct tenant_plan *tp = plans[p];
+
+    for (size_t k = 0; k < tp->n; k++) {
+      size_t ji = run->plan_base[p] + k;
+      struct job *j = &run->jobs[ji];
+      const struct resource *r = j->a->res;
+
+      if (j->a->kind == PLAN_DELETE) {
+        for (size_t o = 0; o < tp->n; o++) {
+          struct job *other = &run->jobs[run->plan_base[p] + o];
+
+          if (other->a->kind == PLAN_DELETE && rank(other->a->res) < rank(r))
+            add_wait(run, ji, other);
+        }
+        continue;
+      }
+      for (size_t d = 0; d < r->ndeps; d++) {
+        struct job *dep = find_id(run, p, r->deps[d], strlen(r->deps[d]));
+
+        if (dep && dep->a->kind != PLAN_DELETE)
+          add_wait(run, ji, dep);
+      }
+    }
+  }
+  for (size_t i = 0; i < total; i++) {
+    if (run->jobs[i].state != APPLY_PENDING)
+      run->finished++;
+    else if (run->jobs[i].waiting == 0)
+      ready_push(run, i);
+  }
+  uv_timer_init(loop, &run->kick);
+  run->kick.data = run;
+  uv_timer_start(&run->kick, on_kick, 0, 0);
+  *out = run;
+  return 0;
+}
+
+enum apply_state apply_action_state(const struct apply_run *run,
+                                    const struct plan_action *a)
+{
+  const struct job *j = job_of(run, a);
+
+  return j ? j->state : APPLY_PENDING;
+}
+
+const char *apply_action_message(const struct apply_run *run,
+                                 const struct plan_action *a)
+{
+  const struct job *j = job_of(run, a);
+
+  return j ? j->message : NULL;
+}
+
+const json_t *apply_action_observed(const struct apply_run *run,
+                                    const struct plan_action *a)
+{
+  const struct job *j = job_of(run, a);
+
+  return j ? j->observed : NULL;
+}
+
+const json_t *apply_action_applied(const struct apply_run *run,
+                                   const struct plan_action *a)
+{
+  const struct job *j = job_of(run, a);
+
+  return j ? j->applied : NULL;
+}
+
+void apply_run_free(struct apply_run *run)
+{
+  if (!run)
+    return;
+  for (size_t i = 0; i < run->njobs; i++) {
+    free(run->jobs[i].dependents);
+    free(run->jobs[i].message);
+    json_decref(run->jobs[i].observed);
+    json_decref(run->jobs[i].applied);
+  }
+  for (size_t p = 0; p < run->nplans; p++)
+    free(run->by_id[p]);
+  free(run->by_id);
+  free(run->by_addr);
+  free(run->plan_base);
+  free(run->jobs);
+  free(run->ready);
+  free(run);
+}
+
+bool apply_action_written(const struct apply_run *run,
+                          const struct plan_action *a)
+{
+  const struct job *j = job_of(run, a);
+
+  return j && j->written;
+}
+
+bool apply_action_cancelled(const struct apply_run *run,
+                            const struct plan_action *a)
+{
+  const struct job *j = job_of(run, a);
+
+  return j && j->cancelled;
+}

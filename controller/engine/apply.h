@@ -1,0 +1,102 @@
+/*
+ * apply.h - carries out plans on the libuv loop.
+ *
+ * Every action that changes something becomes a job.  A job starts when
+ * the jobs it waits for have succeeded: a resource's dependencies (and
+ * services it depends on must also be healthy); a delete waits for the
+ * deletes of what depends on it.  At most `concurrency` provider calls run
+ * at once, so independent branches proceed in parallel.  Transient errors
+ * are retried with exponential backoff and jitter; any other failure stops
+ * only the jobs that wait for it, which end as skipped.
+ *
+ *   struct apply_run *run;
+ *   apply_start(&run, loop, plans, n, &opts, done, arg);
+ *   uv_run(loop, UV_RUN_DEFAULT);        -- done(run, arg) is called once
+ *   ... apply_job_* to read results ...
+ *   apply_run_free(run);                 -- after done
+ *
+ * Plans must outlive the run; the run writes nothing into them.
+ */
+#ifndef TD_APPLY_H
+#define TD_APPLY_H
+
+#include "base/compat.h"
+
+#include <stdatomic.h>
+#include <uv.h>
+
+#include "engine/plan.h"
+#include "providers/provider.h"
+
+struct apply_opts {
+  unsigned version;
+  unsigned concurrency;  /* provider calls in flight */
+  unsigned max_attempts; /* per call, transient errors included */
+  uint64_t backoff_ms;   /* first retry delay; doubles, with jitter */
+  uint64_t backoff_max_ms;
+  uint64_t health_timeout_ms; /* a service must be healthy within this */
+  uint64_t health_poll_ms;
+  uint64_t seed; /* jitter */
+  /* The provider instance for a name, or NULL when not configured. */
+  struct provider *(*provider)(const char *instance, void *arg);
+  void *provider_arg;
+  /* Called as each job ends (progress display). */
+  void (*progress)(const struct plan_action *a, int state, const char *message,
+                   size_t done, size_t total, void *arg);
+  void *progress_arg;
+  /* Set (from any thread) to stop starting jobs: what has not begun ends
+   * as skipped; what has begun (a retry, a health wait, a replace's second
+   * half) runs to its end, so nothing is left half-done. */
+  const atomic_bool *cancel;
+};
+
+#define APPLY_OPTS_VERSION 1
+#define APPLY_OPTS_INIT                                                        \
+  {                                                                            \
+    APPLY_OPTS_VERSION, 8, 5, 100, 5000, 60000, 50, 1, NULL, NULL, NULL, NULL, \
+        NULL                                                                   \
+  }
+
+enum apply_state {
+  APPLY_PENDING,
+  APPLY_RUNNING,
+  APPLY_DONE, /* succeeded, or nothing to do */
+  APPLY_FAILED,
+  APPLY_SKIPPED, /* a job it waits for failed */
+  APPLY_HELD,    /* not applied by policy (suspend, report, stalled) */
+};
+
+extern const char *const apply_state_names[];
+
+struct apply_run;
+
+typedef void (*apply_done_fn)(struct apply_run *run, void *arg);
+
+int apply_start(struct apply_run **out, uv_loop_t *loop,
+                struct tenant_plan *const *plans, size_t nplans,
+                const struct apply_opts *opts, apply_done_fn done, void *arg);
+
+/* Results, for the action `a` of one of the plans. */
+enum apply_state apply_action_state(const struct apply_run *run,
+                                    const struct plan_action *a);
+/* Why it failed or was skipped; NULL otherwise.  Borrowed. */
+const char *apply_action_message(const struct apply_run *run,
+                                 const struct plan_action *a);
+/* Whether the provider accepted the write (it exists now), even if the
+ * job then failed its health gate. */
+bool apply_action_written(const struct apply_run *run,
+                          const struct plan_action *a);
+/* Whether it was skipped because the run was cancelled (not because
+ * something it waits for failed or is held). */
+bool apply_action_cancelled(const struct apply_run *run,
+                            const struct plan_action *a);
+/* What the provider returned last (resolved spec applied); borrowed. */
+const json_t *apply_action_observed(const struct apply_run *run,
+                                    const struct plan_action *a);
+/* The spec actually applied (references resolved); borrowed. */
+const json_t *apply_action_applied(const struct apply_run *run,
+                                   const struct plan_action *a);
+
+void apply_run_free(struct apply_run *run);
+
+#endif

@@ -1,0 +1,106 @@
+#include "base/compat.h"
+
+#include <stdio.h>
+
+#include "engine/diff.h"
+
+static json_t *resolve(const json_t *v, diff_lookup_fn lookup, void *arg,
+                       bool *unknown)
+{
+  const char *id, *output;
+  size_t idlen;
+
+  if (resource_ref_parse(v, &id, &idlen, &output) == 0) {
+    const json_t *obs = lookup(id, idlen, arg);
+    const json_t *val =
+        json_object_get(json_object_get(obs, "outputs"), output);
+
+    if (!val) {
+      *unknown = true;
+      return json_null();
+    }
+    return json_deep_copy(val);
+  }
+  if (json_is_object(v)) {
+    json_t *copy = json_object();
+    const char *key;
+    json_t *item;
+
+    json_object_foreach((json_t *)v, key, item)
+        json_object_set_new(copy, key, resolve(item, lookup, arg, unknown));
+    return copy;
+  }
+  if (json_is_array(v)) {
+    json_t *copy = json_array();
+    size_t i;
+    json_t *item;
+
+    json_array_foreach(v, i, item)
+        json_array_append_new(copy, resolve(item, lookup, arg, unknown));
+    return copy;
+  }
+  return json_deep_copy(v);
+}
+
+json_t *diff_resolve(const json_t *spec, diff_lookup_fn lookup, void *arg,
+                     bool *unknown)
+{
+  *unknown = false;
+  return resolve(spec, lookup, arg, unknown);
+}
+
+static int field_cmp(const void *a, const void *b)
+{
+  return strcmp(((const struct diff_field *)a)->attr,
+                ((const struct diff_field *)b)->attr);
+}
+
+void diff_specs(enum rtype type, const json_t *desired,
+                const json_t *observed_spec, struct diff_result *out)
+{
+  const char *key;
+  json_t *want;
+
+  memset(out, 0, sizeof(*out));
+  json_object_foreach((json_t *)desired, key, want)
+  {
+    json_t *have = json_object_get(observed_spec, key);
+    struct diff_field *f;
+
+    if (have && json_equal(want, have))
+      continue;
+    out->v = td_realloc(out->v, (out->n + 1) * sizeof(*out->v));
+    f = &out->v[out->n++];
+    f->attr = td_strdup(key);
+    f->desired = json_incref(want);
+    f->observed = json_incref(have);
+    f->immutable = resource_attr_immutable(type, key);
+    if (f->immutable)
+      out->replace = true;
+  }
+  /* jansson's iteration order is its hash order: sort for stable plans. */
+  if (out->n > 1)
+    qsort(out->v, out->n, sizeof(*out->v), field_cmp);
+}
+
+void diff_result_release(struct diff_result *d)
+{
+  for (size_t i = 0; i < d->n; i++) {
+    free(d->v[i].attr);
+    json_decref(d->v[i].desired);
+    json_decref(d->v[i].observed);
+  }
+  free(d->v);
+  memset(d, 0, sizeof(*d));
+}
+
+char *diff_value_text(const json_t *v)
+{
+  if (!v)
+    return td_strdup("(none)");
+  if (json_is_null(v))
+    return td_strdup("(known after apply)");
+  if (json_is_string(v))
+    return td_strdup(json_string_value(v));
+  return json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+}

@@ -1,0 +1,54 @@
+/*
+ * diff.h - desired against observed, attribute by attribute.
+ *
+ * Only attributes the desired spec holds are compared (tenantd manages
+ * nothing else).  References ({"$ref": "<id>#<output>"}) are resolved from
+ * the observed outputs of the resources they name; one whose target does
+ * not exist yet is "known after apply".  Providers normalise what they
+ * read, so equal here means equal at the backend.
+ */
+#ifndef TD_DIFF_H
+#define TD_DIFF_H
+
+#include "base/compat.h"
+
+#include <jansson.h>
+
+#include "model/resource.h"
+
+/* Looks up the observed object ({"spec", "outputs", "marker"}) of an id;
+ * NULL when the resource does not exist.  Borrowed. */
+typedef const json_t *(*diff_lookup_fn)(const char *id, size_t idlen,
+                                        void *arg);
+
+/*
+ * A copy of `spec` with every reference replaced by the output it names.
+ * Returns a new reference; *unknown is set when some output is not known
+ * yet (those values are left as null).
+ */
+json_t *diff_resolve(const json_t *spec, diff_lookup_fn lookup, void *arg,
+                     bool *unknown);
+
+struct diff_field {
+  char *attr;
+  json_t *desired;  /* owned reference; null when not known yet */
+  json_t *observed; /* owned reference; NULL when absent */
+  bool immutable;   /* a change here needs a replace */
+};
+
+struct diff_result {
+  struct diff_field *v;
+  size_t n;
+  bool replace; /* some changed attribute is immutable */
+};
+
+/* Fields of `desired` (resolved) that differ in `observed_spec`. */
+void diff_specs(enum rtype type, const json_t *desired,
+                const json_t *observed_spec, struct diff_result *out);
+
+void diff_result_release(struct diff_result *d);
+
+/* One value as short text for plans: strings bare, others as JSON. */
+char *diff_value_text(const json_t *v);
+
+#endif

@@ -1,0 +1,336 @@
+#include "base/compat.h"
+
+#include <stdio.h>
+
+#include "engine/plan.h"
+
+const char *const plan_kind_names[PLAN_KIND_COUNT] = {
+    "noop",   "create", "update",   "replace",
+    "delete", "orphan", "conflict", "stalled",
+};
+
+/* Deletes go dependents first: records, routes, services, then state. */
+static int delete_rank(enum rtype t)
+{
+  switch (t) {
+  case RTYPE_DNS_RECORD:
+    return 0;
+  case RTYPE_ROUTE:
+    return 1;
+  case RTYPE_SERVICE:
+    return 2;
+  case RTYPE_DATABASE:
+  case RTYPE_BUCKET:
+    return 3;
+  case RTYPE_NETWORK:
+  case RTYPE_COUNT:
+    break;
+  }
+  return 4;
+}
+
+static bool is_stateful(enum rtype t)
+{
+  return t == RTYPE_DATABASE || t == RTYPE_BUCKET;
+}
+
+struct lookup_arg {
+  plan_observed_fn fn;
+  void *arg;
+};
+
+static const json_t *lookup(const char *id, size_t idlen, void *arg)
+{
+  struct lookup_arg *la = arg;
+  char buf[1024];
+
+  if (idlen >= sizeof(buf))
+    return NULL;
+  memcpy(buf, id, idlen);
+  buf[idlen] = '\0';
+  return la->fn(buf, la->arg);
+}
+
+static bool marked_as(const json_t *observed, const char *id)
+{
+  char tenant[128], mid[1024];
+  const char *marker = json_string_value(json_object_get(observed, "marker"));
+
+  return resource_marker_parse(marker, tenant, sizeof(tenant), mid,
+                               sizeof(mid)) == 0 &&
+         strcmp(mid, id) == 0;
+}
+
+static struct plan_action *push(struct tenant_plan *tp)
+{
+  struct plan_action *a;
+
+  tp->v = td_realloc(tp->v, (tp->n + 1) * sizeof(*tp->v));
+  a = &tp->v[tp->n++];
+  memset(a, 0, sizeof(*a));
+  return a;
+}
+
+static char *stalled_note(const struct diff_result *d)
+{
+  char *want = diff_value_text(d->n ? d->v[0].desired : NULL);
+  char *have = diff_value_text(d->n ? d->v[0].observed : NULL);
+  char buf[1024];
+
+  snprintf(buf, sizeof(buf),
+           "%s keeps changing back (desired %s, observed %s); not corrected "
+           "again until the manifest changes",
+           d->n ? d->v[0].attr : "?", want, have);
+  free(want);
+  free(have);
+  return td_strdup(buf);
+}
+
+static void plan_desired(struct tenant_plan *tp, const struct plan_input *in,
+                         struct resource *r, struct lookup_arg *la)
+{
+  const json_t *obs = in->observed(r->id, in->arg);
+  const struct status_item *inv =
+      in->last ? tenant_status_inventory_find(in->last, r->id) : NULL;
+  struct plan_action *a = push(tp);
+  char hash[17];
+  bool unchanged;
+
+  a->res = r;
+  a->observed = obs ? json_incref((json_t *)obs) : NULL;
+  resource_spec_hash(r->spec, hash);
+  unchanged = inv && strcmp(inv->hash, hash) == 0;
+
+  if (!obs) {
+    a->kind = PLAN_CREATE;
+    /* It was applied as it is and is gone: deleted behind our back. */
+    a->drift = unchanged;
+  } else if (!marked_as(obs, r->id)) {
+    a->kind = PLAN_CONFLICT;
+    a->note = td_strdup(
+        r->adopt ? "exists without tenantd's marker; adopt is not supported "
+                   "by this provider yet, so it is left untouched"
+                 : "exists without tenantd's marker for this id: left "
+                   "untouched (set adopt: true to take it over)");
+  } else {
+    json_t *want = diff_resolve(r->spec, lookup, la, &a->unknown);
+
+    diff_specs(r->type, want, json_object_get(obs, "spec"), &a->diff);
+    json_decref(want);
+    if (a->diff.n == 0) {
+      a->kind = PLAN_NOOP;
+    } else if (a->diff.replace && is_stateful(r->type) &&
+               r->deletion != DELETION_DELETE) {
+      /* Replacing drops the data: never under the Orphan policy. */
+      a->kind = PLAN_CONFLICT;
+      a->drift = unchanged;
+      a->note = td_strdup("an immutable attribute differs, and replacing "
+                          "would delete this resource's data under "
+                          "deletionPolicy Orphan: left untouched");
+    } else {
+      a->kind = a->diff.replace ? PLAN_REPLACE : PLAN_UPDATE;
+      a->drift = unchanged;
+    }
+  }
+  if (a->drift) {
+    a->attempts = inv ? inv->corrections + 1 : 1;
+    if (inv && in->stall_after && inv->corrections >= in->stall_after &&
+        a->kind != PLAN_CREATE) {
+      a->kind = PLAN_STALLED;
+      a->note = stalled_note(&a->diff);
+    } else if (in->drift_report) {
+      a->held = true;
+      a->note = td_strdup("drift reported, not corrected (driftPolicy: "
+                          "report)");
+    }
+  }
+}
+
+static void plan_removed(struct tenant_plan *tp, const struct plan_input *in,
+                         const struct status_item *item)
+{
+  int type = resource_type_parse(item->type);
+  const json_t *obs = in->observed(item->id, in->arg);
+  struct plan_action *a;
+
+  if (type < 0)
+    return; /* a type this version does not know: leave it be */
+  a = push(tp);
+  a->res = resource_new((enum rtype)type, item->id, item->provider, in->tenant,
+                        item->name, NULL);
+  a->observed = obs ? json_incref((json_t *)obs) : NULL;
+  if (obs && !marked_as(obs, item->id)) {
+    a->kind = PLAN_CONFLICT;
+    a->note = td_strdup("not pruned: the provider does not show tenantd's "
+                        "marker for this id");
+  } else if (is_stateful((enum rtype)type) && !item->prune_delete) {
+    a->kind = PLAN_ORPHAN;
+    a->note = td_strdup("deletionPolicy Orphan: kept at the provider, no "
+                        "longer managed");
+  } else {
+    a->kind = PLAN_DELETE;
+    if (!obs) {
+      a->note = td_strdup("already absent");
+    } else if (in->no_prune) {
+      a->held = true;
+      a->note = td_strdup("not deleted: pruning is off (policies.prune: "
+                          "false); stays in the inventory");
+    }
+  }
+}
+
+/*
+ * Kahn's algorithm over the desired actions, taking ready nodes in id
+ * order so the same manifests always give the same plan.  A dependency on
+ * an id this tenant does not declare is ignored (validation rejects such
+ * manifests; compose never makes them).
+ */
+static void order(struct tenant_plan *tp, size_t ndesired)
+{
+  struct plan_action *sorted = td_malloc((tp->n ? tp->n : 1) * sizeof(*sorted));
+  size_t *indeg = td_calloc(ndesired ? ndesired : 1, sizeof(*indeg));
+  bool *done = td_calloc(ndesired ? ndesired : 1, sizeof(*done));
+  size_t out = 0;
+
+  for (size_t i = 0; i < ndesired; i++)
+    for (size_t d = 0; d < tp->v[i].res->ndeps; d++)
+      for (size_t j = 0; j < ndesired; j++)
+        if (strcmp(tp->v[j].res->id, tp->v[i].res->deps[d]) == 0) {
+          indeg[i]++;
+          break;
+        }
+  while (out < ndesired) {
+    size_t pick = SIZE_MAX;
+
+    for (size_t i = 0; i < ndesired; i++)
+      if (!done[i] && indeg[i] == 0) {
+        pick = i;
+        break;
+      }
+    if (pick == SIZE_MAX) /* a cycle: validation prevents it; keep order */
+      for (size_t i = 0; i < ndesired && pick == SIZE_MAX; i++)
+        if (!done[i])
+          pick = i;
+    done[pick] = true;
+    sorted[out++] = tp->v[pick];
+    for (size_t i = 0; i < ndesired; i++)
+      for (size_t d = 0; !done[i] && d < tp->v[i].res->ndeps; d++)
+        if (strcmp(tp->v[i].res->deps[d], tp->v[pick].res->id) == 0)
+          indeg[i]--;
+  }
+  /* Deletes after everything, dependents first, then by id. */
+  for (size_t rank = 0; rank <= 4; rank++)
+    for (size_t i = ndesired; i < tp->n; i++)
+      if ((size_t)delete_rank(tp->v[i].res->type) == rank)
+        sorted[out++] = tp->v[i];
+  assert(out == tp->n);
+  free(tp->v);
+  tp->v = sorted;
+  free(indeg);
+  free(done);
+}
+
+struct tenant_plan *plan_tenant(const struct plan_input *in)
+{
+  struct tenant_plan *tp = td_calloc(1, sizeof(*tp));
+  struct lookup_arg la = {in->observed, in->arg};
+  size_t ndesired = in->desired->n;
+
+  tp->tenant = td_strdup(in->tenant);
+  tp->suspended = in->suspended;
+  tp->drift_report = in->drift_report;
+  tp->managed = in->last ? in->last->ninventory : 0;
+
+  for (size_t i = 0; i < ndesired; i++)
+    plan_desired(tp, in, in->desired->v[i], &la);
+  in->desired->n = 0; /* the plan owns them now */
+  for (size_t i = 0; in->last && i < in->last->ninventory; i++) {
+    const struct status_item *item = &in->last->inventory[i];
+    bool wanted = false;
+
+    for (size_t j = 0; j < ndesired && !wanted; j++)
+      wanted = strcmp(tp->v[j].res->id, item->id) == 0;
+    if (!wanted)
+      plan_removed(tp, in, item);
+  }
+  order(tp, ndesired);
+
+  for (size_t i = 0; i < tp->n; i++) {
+    struct plan_action *a = &tp->v[i];
+
+    if (tp->suspended && a->kind != PLAN_NOOP)
+      a->held = true;
+    tp->count[a->kind]++;
+    if (a->drift)
+      tp->drifted++;
+  }
+  return tp;
+}
+
+struct tenant_plan *plan_tenant_hold(const char *tenant, const char *reason,
+                                     size_t managed)
+{
+  struct tenant_plan *tp = td_calloc(1, sizeof(*tp));
+
+  tp->tenant = td_strdup(tenant);
+  tp->held = true;
+  tp->held_reason = td_strdup(reason);
+  tp->managed = managed;
+  return tp;
+}
+
+void tenant_plan_free(struct tenant_plan *tp)
+{
+  if (!tp)
+    return;
+  for (size_t i = 0; i < tp->n; i++) {
+    resource_free(tp->v[i].res);
+    json_decref(tp->v[i].observed);
+    diff_result_release(&tp->v[i].diff);
+    free(tp->v[i].note);
+  }
+  free(tp->v);
+  free(tp->tenant);
+  free(tp->held_reason);
+  free(tp);
+}
+
+size_t tenant_plan_deletes(const struct tenant_plan *tp)
+{
+  size_t n = 0;
+
+  for (size_t i = 0; i < tp->n; i++)
+    if (!tp->v[i].held && !tp->suspended &&
+        ((tp->v[i].kind == PLAN_DELETE && tp->v[i].observed) ||
+         tp->v[i].kind == PLAN_REPLACE))
+      n++;
+  return n;
+}
+
+size_t tenant_plan_changes(const struct tenant_plan *tp)
+{
+  size_t n = 0;
+
+  for (size_t i = 0; i < tp->n; i++)
+    if (tp->v[i].kind != PLAN_NOOP && tp->v[i].kind != PLAN_CONFLICT &&
+        tp->v[i].kind != PLAN_STALLED && !tp->v[i].held)
+      n++;
+  return n;
+}
+
+int plan_guard(size_t deletes, size_t managed, int max_percent, long allow,
+               char *buf, size_t cap)
+{
+  /* deletes / managed > max_percent / 100, in integers. */
+  if (deletes == 0 || deletes * 100 <= (size_t)max_percent * managed)
+    return 0;
+  if (allow >= 0 && (size_t)allow == deletes)
+    return 0;
+  snprintf(buf, cap,
+           "refused: this pass would delete %zu of %zu managed resources, "
+           "more than maxDeletePercent (%d%%); allow exactly this many with "
+           "--allow-delete %zu or the trailer 'Tenantd-Allow-Delete: %zu' "
+           "on the manifest commit",
+           deletes, managed, max_percent, deletes, deletes);
+  return -1;
+}

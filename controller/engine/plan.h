@@ -1,0 +1,130 @@
+/*
+ * plan.h - what one pass would change, per tenant, with the safety rules.
+ *
+ * Input per tenant: the desired resources (compose), what providers
+ * observed for them and for every inventoried resource, and the last
+ * status (inventory).  Output: actions in an order apply can follow
+ * (creates and updates after their dependencies; deletes after
+ * everything else, dependents first), each with its field-level changes.
+ *
+ * Safety rules (DESIGN.md), each enforced here:
+ *  1. An invalid tenant is held: plan_tenant_hold() plans nothing for it.
+ *  2. Only inventoried resources are pruned, and only when the provider
+ *     shows tenantd's marker for that very id; others are reported.
+ *  3. database and bucket are orphaned, not deleted, unless their policy
+ *     (recorded in the inventory when applied) says Delete.
+ *  4. The blast-radius guard: plan_guard() refuses a pass whose deletes
+ *     exceed maxDeletePercent of the managed resources, unless the caller
+ *     allows exactly that many.
+ *  5. A suspended tenant is observed and reported; every action is held.
+ *  6. A resource corrected `stallAfter` times without staying converged is
+ *     Stalled: planned as such and not touched again.
+ *
+ * Ownership: a plan owns its actions, their resources and JSON values.
+ */
+#ifndef TD_PLAN_H
+#define TD_PLAN_H
+
+#include "base/compat.h"
+
+#include <jansson.h>
+
+#include "base/diag.h"
+#include "engine/diff.h"
+#include "model/resource.h"
+#include "engine/status.h"
+
+enum plan_kind {
+  PLAN_NOOP,
+  PLAN_CREATE,
+  PLAN_UPDATE,
+  PLAN_REPLACE,
+  PLAN_DELETE,
+  PLAN_ORPHAN,   /* leave it at the provider, stop managing it */
+  PLAN_CONFLICT, /* exists without our marker: reported, untouched */
+  PLAN_STALLED,  /* the convergence breaker tripped: untouched */
+  PLAN_KIND_COUNT
+};
+
+extern const char *const plan_kind_names[PLAN_KIND_COUNT];
+
+struct plan_action {
+  enum plan_kind kind;
+  struct resource *res; /* owned; synthesised from the inventory for
+                         * deletes */
+  json_t *observed;     /* owned; NULL when absent at the provider */
+  struct diff_result diff;
+  bool drift;        /* the spec did not change since the last apply */
+  bool unknown;      /* some value is known only after apply */
+  bool held;         /* suspended, or refused by the guard: not applied */
+  char *note;        /* why, for conflict / orphan / stalled; owned */
+  unsigned attempts; /* corrections so far (convergence breaker) */
+};
+
+struct tenant_plan {
+  char *tenant;
+  struct plan_action *v;
+  size_t n;
+  bool held;         /* invalid manifest: nothing planned */
+  char *held_reason; /* owned: "tenants/x.yaml:3:5: ..." */
+  bool suspended;
+  bool drift_report; /* driftPolicy: report: drift is not corrected */
+  size_t managed;    /* inventory size before the pass */
+  size_t count[PLAN_KIND_COUNT];
+  size_t drifted;
+};
+
+/* Looks up what a provider observed for an id (NULL when absent). */
+typedef const json_t *(*plan_observed_fn)(const char *id, void *arg);
+
+struct plan_input {
+  const char *tenant;
+  struct resource_set *desired;     /* sorted; resources are taken over */
+  const struct tenant_status *last; /* may be NULL (never applied) */
+  plan_observed_fn observed;
+  void *arg;
+  bool suspended;
+  bool drift_report;
+  bool no_prune; /* policies.prune: false: removed resources are held */
+  unsigned stall_after;
+};
+
+/* Builds a tenant's plan.  `in->desired` is emptied (ownership moves). */
+struct tenant_plan *plan_tenant(const struct plan_input *in);
+
+/* A held tenant: nothing is planned, `reason` says why. */
+struct tenant_plan *plan_tenant_hold(const char *tenant, const char *reason,
+                                     size_t managed);
+
+void tenant_plan_free(struct tenant_plan *tp);
+
+/* Deletes a pass would make (deletes and replaces). */
+size_t tenant_plan_deletes(const struct tenant_plan *tp);
+
+/*
+ * Safety rule 4 over a pass: refuses (returns -1, message in buf) when the
+ * deletes exceed max_percent of `managed`, unless allow == deletes.
+ * allow < 0 means no override.
+ */
+int plan_guard(size_t deletes, size_t managed, int max_percent, long allow,
+               char *buf, size_t cap);
+
+/* Pending changes (anything but noop). */
+size_t tenant_plan_changes(const struct tenant_plan *tp);
+
+enum plan_format { PLAN_TEXT, PLAN_MARKDOWN, PLAN_JSON };
+
+/* What a plan says besides the actions. */
+struct plan_report {
+  const char *refusal; /* the guard's refusal, or NULL */
+  size_t deletes, managed;
+  int max_percent;
+  const struct diag_list *diags; /* manifest problems to show, or NULL */
+};
+
+/* Prints plans grouped by tenant; deletions loud; the guard's verdict
+ * when the pass deletes anything. */
+void plan_print(struct tenant_plan *const *plans, size_t n,
+                enum plan_format fmt, const struct plan_report *rep, FILE *out);
+
+#endif

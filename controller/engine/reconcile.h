@@ -1,0 +1,149 @@
+/*
+ * reconcile.h - one pass: load, compose, observe, plan, and (for apply)
+ * apply, yielding each tenant's new status and what happened to it.
+ *
+ * The pass reads manifests from `files` (a git tree) or `dir`, and
+ * statuses through a status_store; it never writes a status itself.  It
+ * returns an outcome per tenant and the caller persists them: files in a
+ * directory, or one commit on the status branch (writeback.h).
+ *
+ * Safety first: a tenant whose manifest is invalid, or whose resources
+ * could not be observed, is held (nothing planned, nothing deleted); an
+ * invalid platform.yaml or tier catalog holds every tenant.  A tenant
+ * whose file is gone but who has a status is pruned, within the
+ * blast-radius guard.
+ *
+ * Cost follows the selection: with `only` set, just those tenants are
+ * composed, observed and planned; the rest of the repository is loaded for
+ * validation (cross-tenant rules) and nothing more.
+ */
+#ifndef TD_RECONCILE_H
+#define TD_RECONCILE_H
+
+#include "base/compat.h"
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdio.h>
+
+#include "manifest/manifest.h"
+#include "engine/plan.h"
+#include "engine/status.h"
+#include "base/strset.h"
+
+struct reconcile_opts {
+  unsigned version;
+  const struct manifest_files *files; /* the manifests, or NULL: read dir */
+  const char *dir;                    /* the manifest directory */
+  const char *source; /* what status records as applied: a commit id, or
+                         NULL for "dir:<absolute dir>" */
+  struct status_store *store;
+  /* Tenants to reconcile (by name or file stem), NULL for all. */
+  const struct strset *only;
+  /* Tenants whose manifests changed since their status's source; their
+   * status takes `source`.  NULL: all of them. */
+  const struct strset *changed;
+  /* Inventory entries of tenants outside `only`, for the guard's ratio. */
+  size_t managed_outside;
+  /* Set when the source could not be fetched: every tenant of the pass
+   * gets SourceError True with this message (its last good desired state
+   * is what the pass applies). */
+  const char *source_error;
+  const json_t *providers; /* {"<instance>": {"type": ..., ...}} */
+  bool apply;              /* false: plan only, change nothing */
+  long allow_delete;       /* --allow-delete N or the commit trailer, or -1 */
+  unsigned concurrency;
+  unsigned max_attempts;
+  uint64_t backoff_ms;
+  uint64_t health_timeout_ms;
+  enum plan_format format;   /* for plan output */
+  bool progress;             /* a line per finished resource (apply) */
+  bool print_diags;          /* manifest problems to `err` (text) */
+  bool plan_diags;           /* the problems of the pass's files, in the plan */
+  FILE *out;                 /* plans, progress, summary */
+  FILE *err;                 /* diagnostics */
+  const atomic_bool *cancel; /* stop starting changes (apply.h) */
+  /* A caller that passes again and again (the daemon) keeps the loaded
+   * manifests here: in, the previous pass's repo (or NULL), consumed;
+   * out, this pass's.  Unchanged files are then not parsed again
+   * (manifest_repo_reload).  NULL: loaded and freed within the pass. */
+  struct manifest_repo **model;
+};
+
+#define RECONCILE_OPTS_VERSION 3
+
+struct reconcile_summary {
+  size_t tenants, held, changes, applied, failed, skipped, conflicts, stalled,
+      drifted;
+  bool refused;
+};
+
+/* How a tenant's pass ended, from best to worst. */
+enum tenant_result {
+  RESULT_READY,
+  RESULT_SUSPENDED,
+  RESULT_STALLED,
+  RESULT_HELD,
+  RESULT_FAILED,
+  RESULT_REFUSED,
+  RESULT_COUNT
+};
+
+/* "ready", "suspended", "stalled", "held", "failed", "refused" */
+extern const char *const tenant_result_names[RESULT_COUNT];
+
+/* Counts of what a pass did to a tenant, for commit subjects. */
+enum outcome_count {
+  OUT_CREATED,
+  OUT_UPDATED,
+  OUT_REPLACED,
+  OUT_DELETED,
+  OUT_ORPHANED,
+  OUT_DRIFT_CORRECTED,
+  OUT_DRIFT_DETECTED,
+  OUT_FAILED,
+  OUT_COUNT_MAX
+};
+
+/* "created", "updated", ..., "drift corrected", ... */
+extern const char *const outcome_count_names[OUT_COUNT_MAX];
+
+struct reconcile_outcome {
+  char *tenant; /* owned */
+  /* The status to persist (owned), or NULL when the tenant's file is gone
+   * and nothing is left to manage: its status is to be removed. */
+  struct tenant_status *status;
+  bool changed;    /* differs from what the store held: persist it */
+  bool unwritable; /* the stored status could not be read: keep it as is */
+  enum tenant_result result;
+  size_t count[OUT_COUNT_MAX];
+  /* One line per event, "created service/web.prod.acme"; owned. */
+  char **events;
+  size_t nevents;
+};
+
+struct reconcile_report {
+  struct reconcile_outcome *v; /* sorted by tenant */
+  size_t n;
+  struct reconcile_summary sum;
+};
+
+/*
+ * 0 when the pass ran (see the report for how it went), -1 with
+ * td_error_last() when it could not start (unreadable dir, bad provider
+ * config).  The report is filled either way; release it.
+ */
+int reconcile_once(const struct reconcile_opts *o,
+                   struct reconcile_report *report);
+
+void reconcile_report_release(struct reconcile_report *report);
+
+/*
+ * Writes the changed statuses of a report to `dir` (removing those whose
+ * tenant is gone); the number that could not be written, each reported on
+ * `err`.
+ */
+size_t reconcile_report_write_dir(const struct reconcile_report *report,
+                                  const char *dir, FILE *err);
+
+#endif

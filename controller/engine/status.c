@@ -1,0 +1,1197 @@
+#include "base/compat.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/arena.h"
+#include "base/diag.h"
+#include "base/error.h"
+#include "base/fsutil.h"
+#include "engine/status.h"
+#include "manifest/yamltree.h"
+
+#define STATUS_API_VERSION "tenantd.io/v1"
+#define STATUS_KIND "TenantStatus"
+
+/* A status with ten thousand resources is about 2 MiB. */
+#define STATUS_MAX_BYTES ((size_t)16 * 1024 * 1024)
+
+/* Longest tenant name accepted for a file name: NAME_MAX less room for
+ * ".yaml" and the temporary file's suffix. */
+#define TENANT_NAME_MAX 200
+
+const char *const status_cond_names[STATUS_COND_COUNT] = {
+    "Ready",       "Reconciling",   "Stalled",
+    "SourceError", "DriftDetected", "Suspended",
+};
+
+/* ---- lifecycle ---- */
+
+struct tenant_status *tenant_status_new(const char *tenant)
+{
+  struct tenant_status *st = td_calloc(1, sizeof(*st));
+
+  assert(tenant);
+  st->tenant = td_strdup(tenant);
+  return st;
+}
+
+static void item_release(struct status_item *it)
+{
+  free(it->id);
+  free(it->type);
+  free(it->provider);
+  free(it->name);
+}
+
+static void stalled_release(struct status_stalled *s)
+{
+  free(s->id);
+  free(s->field);
+  free(s->desired);
+  free(s->observed);
+}
+
+void tenant_status_free(struct tenant_status *st)
+{
+  if (!st)
+    return;
+  free(st->tenant);
+  free(st->source);
+  free(st->last_change);
+  for (size_t i = 0; i < STATUS_COND_COUNT; i++) {
+    free(st->cond[i].reason);
+    free(st->cond[i].message);
+    free(st->cond[i].since);
+  }
+  for (size_t i = 0; i < st->ninventory; i++)
+    item_release(&st->inventory[i]);
+  free(st->inventory);
+  for (size_t i = 0; i < st->nstalled; i++)
+    stalled_release(&st->stalled[i]);
+  free(st->stalled);
+  free(st->last_error.message);
+  free(st->last_error.resource);
+  free(st->last_error.path);
+  free(st);
+}
+
+/*
+ * Replaces an owned optional string.  The copy is made before the old
+ * value is freed because callers may pass the slot's own value back.  An
+ * empty string is stored as NULL: the file writes both as "" and reads ""
+ * back as NULL, so memory and disk agree.
+ */
+static void replace_text(char **slot, const char *s)
+{
+  char *copy = s && *s ? td_strdup(s) : NULL;
+
+  free(*slot);
+  *slot = copy;
+}
+
+void tenant_status_set(struct tenant_status *st, enum status_cond c,
+                       bool status, const char *reason, const char *message,
+                       const char *now)
+{
+  struct status_condition *k;
+
+  assert(st && (unsigned)c < STATUS_COND_COUNT);
+  k = &st->cond[c];
+  if (!k->since || k->status != status)
+    replace_text(&k->since, now);
+  k->status = status;
+  replace_text(&k->reason, reason);
+  replace_text(&k->message, message);
+}
+
+/* ---- inventory ---- */
+
+/* Index of the first entry whose id is not below `id`. */
+static size_t inventory_lower_bound(const struct tenant_status *st,
+                                    const char *id, bool *found)
+{
+  size_t lo = 0, hi = st->ninventory;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+
+    if (strcmp(st->inventory[mid].id, id) < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  *found = lo < st->ninventory && strcmp(st->inventory[lo].id, id) == 0;
+  return lo;
+}
+
+/*
+ * A replaced entry starts afresh: prune_delete false (orphan, the safe
+ * side) and no corrections, which the caller sets on the returned entry.
+ */
+struct status_item *
+tenant_status_inventory_put(struct tenant_status *st, const char *id,
+                            const char *type, const char *provider,
+                            const char *name, const char hash[17])
+{
+  struct status_item item = {0};
+  bool found;
+  size_t i;
+
+  assert(st && id && *id);
+  /* Copies first: the arguments may point into the entry being replaced. */
+  item.id = td_strdup(id);
+  item.type = td_strdup(type ? type : "");
+  item.provider = td_strdup(provider ? provider : "");
+  item.name = td_strdup(name ? name : "");
+  snprintf(item.hash, sizeof(item.hash), "%.16s", hash ? hash : "");
+
+  i = inventory_lower_bound(st, id, &found);
+  if (found) {
+    item_release(&st->inventory[i]);
+    st->inventory[i] = item;
+    return &st->inventory[i];
+  }
+  st->inventory =
+      td_realloc(st->inventory, (st->ninventory + 1) * sizeof(*st->inventory));
+  memmove(&st->inventory[i + 1], &st->inventory[i],
+          (st->ninventory - i) * sizeof(*st->inventory));
+  st->inventory[i] = item;
+  st->ninventory++;
+  return &st->inventory[i];
+}
+
+void tenant_status_inventory_remove(struct tenant_status *st, const char *id)
+{
+  bool found;
+  size_t i = inventory_lower_bound(st, id, &found);
+
+  if (!found)
+    return;
+  item_release(&st->inventory[i]);
+  memmove(&st->inventory[i], &st->inventory[i + 1],
+          (st->ninventory - i - 1) * sizeof(*st->inventory));
+  st->ninventory--;
+}
+
+const struct status_item *
+tenant_status_inventory_find(const struct tenant_status *st, const char *id)
+{
+  bool found;
+  size_t i = inventory_lower_bound(st, id, &found);
+
+  return found ? &st->inventory[i] : NULL;
+}
+
+/* ---- format ---- */
+
+struct out {
+  char *buf;
+  size_t len, alloc;
+};
+
+static void out_add(struct out *o, const char *s, size_t n)
+{
+  if (o->len + n + 1 > o->alloc) {
+    while (o->len + n + 1 > o->alloc)
+      o->alloc = o->alloc ? 2 * o->alloc : 1024;
+    o->buf = td_realloc(o->buf, o->alloc);
+  }
+  memcpy(o->buf + o->len, s, n);
+  o->len += n;
+  o->buf[o->len] = '\0';
+}
+
+static void out_puts(struct out *o, const char *s)
+{
+  out_add(o, s, strlen(s));
+}
+
+static void out_utf8(struct out *o, uint32_t cp)
+{
+  char b[4];
+  size_t n;
+
+  if (cp < 0x80) {
+    b[0] = (char)cp;
+    n = 1;
+  } else if (cp < 0x800) {
+    b[0] = (char)(0xC0 | (cp >> 6));
+    b[1] = (char)(0x80 | (cp & 0x3F));
+    n = 2;
+  } else if (cp < 0x10000) {
+    b[0] = (char)(0xE0 | (cp >> 12));
+    b[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    b[2] = (char)(0x80 | (cp & 0x3F));
+    n = 3;
+  } else {
+    b[0] = (char)(0xF0 | (cp >> 18));
+    b[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    b[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    b[3] = (char)(0x80 | (cp & 0x3F));
+    n = 4;
+  }
+  out_add(o, b, n);
+}
+
+/*
+ * The code point at `s`, and its length in *n.  A byte that does not start
+ * valid UTF-8 (as yamltree accepts it) reads as U+FFFD and advances one, so
+ * a provider's stray bytes cannot make a file that fails to parse back;
+ * both the quoting decision and the output use the replaced text, which
+ * keeps format(parse(format(x))) identical to format(x).
+ */
+static uint32_t utf8_next(const unsigned char *s, size_t *n)
+{
+  unsigned char c = s[0];
+  size_t more;
+  uint32_t cp;
+
+  if (c < 0x80) {
+    *n = 1;
+    return c;
+  }
+  if (c >= 0xC2 && c <= 0xDF) {
+    more = 1;
+    cp = c & 0x1F;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    more = 2;
+    cp = c & 0x0F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    more = 3;
+    cp = c & 0x07;
+  } else {
+    goto bad;
+  }
+  /* A NUL terminator fails the continuation test, so this stops in time. */
+  for (size_t k = 1; k <= more; k++) {
+    if ((s[k] & 0xC0) != 0x80)
+      goto bad;
+    cp = (cp << 6) | (s[k] & 0x3F);
+  }
+  if ((more == 2 && cp < 0x800) ||
+      (more == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+      (cp >= 0xD800 && cp <= 0xDFFF))
+    goto bad;
+  *n = more + 1;
+  return cp;
+bad:
+  *n = 1;
+  return 0xFFFD;
+}
+
+/*
+ * Characters written as themselves.  The rest are escaped in double
+ * quotes: libyaml's reader refuses controls, U+FFFE and U+FFFF, and takes
+ * NEL, U+2028 and U+2029 for line breaks; a BOM is invisible in a diff.
+ */
+static bool cp_printable(uint32_t cp)
+{
+  if (cp >= 0x20 && cp <= 0x7E)
+    return true;
+  if (cp < 0xA0 || cp == 0x2028 || cp == 0x2029 || cp == 0xFEFF)
+    return false;
+  if ((cp >= 0xD800 && cp <= 0xDFFF) || cp == 0xFFFE || cp == 0xFFFF)
+    return false;
+  return cp <= 0x10FFFF;
+}
+
+/*
+ * Plain text that a YAML reader would not take for a string: the core
+ * schema's null, booleans and numbers, and for YAML 1.1 readers (PyYAML,
+ * older tools) yes/no/on/off, sexagesimal and underscored numbers and
+ * timestamps, so a time stays a quoted string for everyone.
+ */
+static bool looks_typed(const char *s)
+{
+  static const char *const words[] = {
+      "~",     "null", "Null", "NULL", "true", "True", "TRUE", "false", "False",
+      "FALSE", "y",    "Y",    "yes",  "Yes",  "YES",  "n",    "N",     "no",
+      "No",    "NO",   "on",   "On",   "ON",   "off",  "Off",  "OFF",
+  };
+  const char *p = s;
+
+  for (size_t i = 0; i < ARRAY_SIZE(words); i++)
+    if (strcmp(s, words[i]) == 0)
+      return true;
+  if (*p == '+' || *p == '-')
+    p++;
+  if (strcasecmp(p, ".inf") == 0 || strcasecmp(p, ".nan") == 0)
+    return true;
+  if (p[0] == '0' && (p[1] == 'x' || p[1] == 'o' || p[1] == 'b') && p[2] &&
+      strspn(p + 2, "0123456789abcdefABCDEF_") == strlen(p + 2))
+    return true;
+  if ((p[0] >= '0' && p[0] <= '9') ||
+      (p[0] == '.' && p[1] >= '0' && p[1] <= '9')) {
+    if (strspn(p, "0123456789_.:eE+-") == strlen(p))
+      return true;
+    if (strspn(p, "0123456789") == 4 && p[4] == '-')
+      return true;
+  }
+  return false;
+}
+
+/*
+ * Whether `s` can be written plain (unquoted) and read back as the same
+ * string.  Conservative: anything doubtful is quoted, which costs nothing.
+ */
+static bool plain_ok(const char *s)
+{
+  const unsigned char *p = (const unsigned char *)s;
+  uint32_t prev = 0;
+  size_t n;
+
+  if (!*s || strchr("-?:,[]{}#&*!|>'\"%@` ", s[0]) || looks_typed(s))
+    return false;
+  for (size_t i = 0; p[i]; i += n) {
+    uint32_t cp = utf8_next(p + i, &n);
+
+    if (!cp_printable(cp) || (cp < 0x80 && strchr(",[]{}", (int)cp)))
+      return false;
+    if ((cp == '#' && prev == ' ') || (cp == ' ' && prev == ':'))
+      return false;
+    prev = cp;
+  }
+  return prev != ' ' && prev != ':';
+}
+
+/* A string scalar, plain when safe, else double-quoted on one line. */
+static void put_scalar(struct out *o, const char *s)
+{
+  const unsigned char *p = (const unsigned char *)s;
+  bool quoted = !plain_ok(s);
+  size_t n;
+
+  if (quoted)
+    out_add(o, "\"", 1);
+  for (size_t i = 0; p[i]; i += n) {
+    uint32_t cp = utf8_next(p + i, &n);
+    char esc[16];
+
+    if (!quoted || (cp_printable(cp) && cp != '"' && cp != '\\')) {
+      out_utf8(o, cp);
+      continue;
+    }
+    switch (cp) {
+    case '"':
+      out_puts(o, "\\\"");
+      break;
+    case '\\':
+      out_puts(o, "\\\\");
+      break;
+    case '\n':
+      out_puts(o, "\\n");
+      break;
+    case '\t':
+      out_puts(o, "\\t");
+      break;
+    case '\r':
+      out_puts(o, "\\r");
+      break;
+    default:
+      if (cp < 0x100)
+        snprintf(esc, sizeof(esc), "\\x%02X", (unsigned)cp);
+      else if (cp < 0x10000)
+        snprintf(esc, sizeof(esc), "\\u%04X", (unsigned)cp);
+      else
+        snprintf(esc, sizeof(esc), "\\U%08X", (unsigned)cp);
+      out_puts(o, esc);
+      break;
+    }
+  }
+  if (quoted)
+    out_add(o, "\"", 1);
+}
+
+/* `<prefix><key>: <value>`, a NULL value written as "". */
+static void put_str(struct out *o, const char *prefix, const char *key,
+                    const char *value)
+{
+  out_puts(o, prefix);
+  out_puts(o, key);
+  out_puts(o, ": ");
+  put_scalar(o, value ? value : "");
+  out_puts(o, "\n");
+}
+
+/* `<prefix><key>: <yaml>`, for text that is already YAML. */
+static void put_raw(struct out *o, const char *prefix, const char *key,
+                    const char *yaml)
+{
+  out_puts(o, prefix);
+  out_puts(o, key);
+  out_puts(o, ": ");
+  out_puts(o, yaml);
+  out_puts(o, "\n");
+}
+
+static void put_uint(struct out *o, const char *prefix, const char *key,
+                     unsigned long v)
+{
+  char num[24];
+
+  snprintf(num, sizeof(num), "%lu", v);
+  put_raw(o, prefix, key, num);
+}
+
+/*
+ * The layout is fixed so that `git log -p` shows only what changed: keys
+ * in one order, one per line, every condition always listed, and optional
+ * strings (source, lastChange, reason, message, since) always present,
+ * written as "" when NULL or empty.  Parsing reads "" back as NULL.
+ * lastError's resource and path are the exception the format names:
+ * omitted when NULL, and line/column go with path.
+ */
+char *tenant_status_format(const struct tenant_status *st)
+{
+  struct out o = {0};
+  const struct status_error *e = &st->last_error;
+
+  out_puts(&o, "apiVersion: " STATUS_API_VERSION "\n");
+  out_puts(&o, "kind: " STATUS_KIND "\n");
+  put_str(&o, "", "tenant", st->tenant);
+  put_str(&o, "", "source", st->source);
+  put_str(&o, "", "lastChange", st->last_change);
+
+  out_puts(&o, "conditions:\n");
+  for (size_t i = 0; i < STATUS_COND_COUNT; i++) {
+    const struct status_condition *c = &st->cond[i];
+
+    put_raw(&o, "  - ", "type", status_cond_names[i]);
+    put_raw(&o, "    ", "status", c->status ? "\"True\"" : "\"False\"");
+    put_str(&o, "    ", "reason", c->reason);
+    put_str(&o, "    ", "message", c->message);
+    put_str(&o, "    ", "since", c->since);
+  }
+
+  out_puts(&o, st->ninventory ? "inventory:\n" : "inventory: []\n");
+  for (size_t i = 0; i < st->ninventory; i++) {
+    const struct status_item *it = &st->inventory[i];
+
+    put_str(&o, "  - ", "id", it->id);
+    put_str(&o, "    ", "type", it->type);
+    put_str(&o, "    ", "provider", it->provider);
+    put_str(&o, "    ", "name", it->name);
+    put_str(&o, "    ", "hash", it->hash);
+    put_raw(&o, "    ", "pruneDelete", it->prune_delete ? "true" : "false");
+    put_uint(&o, "    ", "corrections", it->corrections);
+  }
+
+  out_puts(&o, st->nstalled ? "stalled:\n" : "stalled: []\n");
+  for (size_t i = 0; i < st->nstalled; i++) {
+    const struct status_stalled *s = &st->stalled[i];
+
+    put_str(&o, "  - ", "id", s->id);
+    put_str(&o, "    ", "field", s->field);
+    put_str(&o, "    ", "desired", s->desired);
+    put_str(&o, "    ", "observed", s->observed);
+  }
+
+  if (!e->message || !*e->message) {
+    out_puts(&o, "lastError: null\n");
+  } else {
+    out_puts(&o, "lastError:\n");
+    put_str(&o, "  ", "message", e->message);
+    if (e->resource && *e->resource)
+      put_str(&o, "  ", "resource", e->resource);
+    if (e->path && *e->path) {
+      put_str(&o, "  ", "path", e->path);
+      put_uint(&o, "  ", "line", e->line);
+      put_uint(&o, "  ", "column", e->col);
+    }
+  }
+  return o.buf;
+}
+
+/* ---- parse ---- */
+
+/* What a parse is reading, for messages: "<name>:<line>:<col>: ...". */
+struct reader {
+  const char *name;
+};
+
+static int fail_at(const struct reader *r, const struct ynode *n,
+                   const char *fmt, ...) TD_PRINTF(3, 4);
+
+static int fail_at(const struct reader *r, const struct ynode *n,
+                   const char *fmt, ...)
+{
+  char msg[768];
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  return td_error("%s:%u:%u: %s", r->name, (unsigned)n->line, (unsigned)n->col,
+                  msg);
+}
+
+/* How much of a string field must be there. */
+enum need {
+  OPTIONAL, /* absent, null and "" all read as NULL */
+  PRESENT,  /* the key must be set; "" is kept as "" */
+  NONEMPTY, /* the key must be set to a non-empty string */
+};
+
+/*
+ * A string field of mapping `m`, named ctx.key in messages.  Any scalar is
+ * taken as the text written, so a hand-edited `source: 1234` still reads;
+ * collections and embedded NULs are refused.
+ */
+static int get_text(const struct reader *r, const struct ynode *m,
+                    const char *ctx, const char *key, enum need need,
+                    char **out)
+{
+  const struct ynode *v = ymap_get(m, key);
+  char field[96];
+
+  *out = NULL;
+  snprintf(field, sizeof(field), "%s%s%s", ctx, *ctx ? "." : "", key);
+  if (!v || (v->type == YNODE_SCALAR && v->scalar == YS_NULL)) {
+    if (need == OPTIONAL)
+      return 0;
+    return fail_at(r, v ? v : m, "%s is missing", field);
+  }
+  if (v->type != YNODE_SCALAR)
+    return fail_at(r, v, "%s must be a string, not %s", field,
+                   ynode_kind_name(v));
+  if (strlen(v->u.scalar.s) != v->u.scalar.len)
+    return fail_at(r, v, "%s contains a NUL character", field);
+  if (v->u.scalar.len == 0 && need == NONEMPTY)
+    return fail_at(r, v, "%s must not be empty", field);
+  if (v->u.scalar.len > 0 || need == PRESENT)
+    *out = td_strndup(v->u.scalar.s, v->u.scalar.len);
+  return 0;
+}
+
+/* An optional non-negative integer field, 0 when absent. */
+static int get_uint(const struct reader *r, const struct ynode *m,
+                    const char *ctx, const char *key, uint32_t max,
+                    uint32_t *out)
+{
+  const struct ynode *v = ymap_get(m, key);
+
+  *out = 0;
+  if (!v || (v->type == YNODE_SCALAR && v->scalar == YS_NULL))
+    return 0;
+  if (v->type != YNODE_SCALAR || v->scalar != YS_INT || v->u.scalar.v.i < 0 ||
+      v->u.scalar.v.i > (int64_t)max)
+    return fail_at(r, v, "%s%s%s must be an integer from 0 to %lu", ctx,
+                   *ctx ? "." : "", key, (unsigned long)max);
+  *out = (uint32_t)v->u.scalar.v.i;
+  return 0;
+}
+
+/* A list field: NULL and 0 when absent or null, else a sequence. */
+static int get_list(const struct reader *r, const struct ynode *m,
+                    const char *key, const struct ynode **out)
+{
+  const struct ynode *v = ymap_get(m, key);
+
+  *out = NULL;
+  if (!v || (v->type == YNODE_SCALAR && v->scalar == YS_NULL))
+    return 0;
+  if (v->type != YNODE_SEQ)
+    return fail_at(r, v, "%s must be a list, not %s", key, ynode_kind_name(v));
+  *out = v;
+  return 0;
+}
+
+static int item_map(const struct reader *r, const struct ynode *n,
+                    const char *ctx)
+{
+  if (n->type != YNODE_MAP)
+    return fail_at(r, n, "%s must be a mapping, not %s", ctx,
+                   ynode_kind_name(n));
+  return 0;
+}
+
+static int parse_condition(const struct reader *r, struct tenant_status *st,
+                           const struct ynode *n, size_t idx, bool seen[])
+{
+  char ctx[48];
+  const struct ynode *v;
+  char *type = NULL;
+  struct status_condition *c;
+  int k = -1, err;
+
+  snprintf(ctx, sizeof(ctx), "conditions[%zu]", idx);
+  err = item_map(r, n, ctx);
+  if (err < 0)
+    goto out;
+  err = get_text(r, n, ctx, "type", NONEMPTY, &type);
+  if (err < 0)
+    goto out;
+  for (int i = 0; i < STATUS_COND_COUNT; i++)
+    if (strcmp(type, status_cond_names[i]) == 0)
+      k = i;
+  v = ymap_get(n, "type");
+  if (k < 0) {
+    err = fail_at(r, v,
+                  "%s.type '%.40s' is not a condition type (Ready, "
+                  "Reconciling, Stalled, SourceError, DriftDetected, "
+                  "Suspended)",
+                  ctx, type);
+    goto out;
+  }
+  if (seen[k]) {
+    err = fail_at(r, v, "%s.type: condition %s is listed twice", ctx, type);
+    goto out;
+  }
+  seen[k] = true;
+  c = &st->cond[k];
+
+  /* "True"/"False" as written; a plain boolean is taken too. */
+  v = ymap_get(n, "status");
+  if (v && v->type == YNODE_SCALAR && v->scalar == YS_BOOL) {
+    c->status = v->u.scalar.v.b;
+  } else if (v && v->type == YNODE_SCALAR && v->scalar == YS_STR &&
+             (strcmp(v->u.scalar.s, "True") == 0 ||
+              strcmp(v->u.scalar.s, "False") == 0)) {
+    c->status = v->u.scalar.s[0] == 'T';
+  } else {
+    err = fail_at(r, v ? v : n, "%s.status must be \"True\" or \"False\"", ctx);
+    goto out;
+  }
+  err = get_text(r, n, ctx, "reason", OPTIONAL, &c->reason);
+  if (err == 0)
+    err = get_text(r, n, ctx, "message", OPTIONAL, &c->message);
+  if (err == 0)
+    err = get_text(r, n, ctx, "since", OPTIONAL, &c->since);
+out:
+  free(type);
+  return err;
+}
+
+static bool hash_ok(const char *h)
+{
+  return strlen(h) == 16 && strspn(h, "0123456789abcdef") == 16;
+}
+
+static int parse_item(const struct reader *r, struct status_item *it,
+                      const struct ynode *n, size_t idx)
+{
+  char ctx[48];
+  char *hash = NULL;
+  uint32_t corrections = 0;
+  const struct ynode *v;
+  int err;
+
+  snprintf(ctx, sizeof(ctx), "inventory[%zu]", idx);
+  err = item_map(r, n, ctx);
+  if (err == 0)
+    err = get_text(r, n, ctx, "id", NONEMPTY, &it->id);
+  if (err == 0)
+    err = get_text(r, n, ctx, "type", PRESENT, &it->type);
+  if (err == 0)
+    err = get_text(r, n, ctx, "provider", PRESENT, &it->provider);
+  if (err == 0)
+    err = get_text(r, n, ctx, "name", PRESENT, &it->name);
+  if (err == 0)
+    err = get_text(r, n, ctx, "hash", PRESENT, &hash);
+  if (err < 0)
+    goto out;
+  if (!hash_ok(hash)) {
+    err = fail_at(r, ymap_get(n, "hash"),
+                  "%s.hash must be 16 lowercase hex digits, not '%.40s'", ctx,
+                  hash);
+    goto out;
+  }
+  memcpy(it->hash, hash, sizeof(it->hash));
+
+  v = ymap_get(n, "pruneDelete");
+  if (v && v->type == YNODE_SCALAR && v->scalar == YS_NULL)
+    v = NULL;
+  if (v && !(v->type == YNODE_SCALAR && v->scalar == YS_BOOL)) {
+    err = fail_at(r, v, "%s.pruneDelete must be true or false", ctx);
+    goto out;
+  }
+  it->prune_delete = v && v->u.scalar.v.b;
+  err = get_uint(r, n, ctx, "corrections", UINT32_MAX, &corrections);
+  it->corrections = corrections;
+out:
+  free(hash);
+  return err;
+}
+
+static int parse_stalled(const struct reader *r, struct status_stalled *s,
+                         const struct ynode *n, size_t idx)
+{
+  char ctx[48];
+  int err;
+
+  snprintf(ctx, sizeof(ctx), "stalled[%zu]", idx);
+  err = item_map(r, n, ctx);
+  if (err == 0)
+    err = get_text(r, n, ctx, "id", NONEMPTY, &s->id);
+  if (err == 0)
+    err = get_text(r, n, ctx, "field", PRESENT, &s->field);
+  if (err == 0)
+    err = get_text(r, n, ctx, "desired", PRESENT, &s->desired);
+  if (err == 0)
+    err = get_text(r, n, ctx, "observed", PRESENT, &s->observed);
+  return err;
+}
+
+static int parse_last_error(const struct reader *r, struct status_error *e,
+                            const struct ynode *root)
+{
+  const struct ynode *n = ymap_get(root, "lastError");
+  int err;
+
+  if (!n || (n->type == YNODE_SCALAR && n->scalar == YS_NULL))
+    return 0;
+  err = item_map(r, n, "lastError");
+  if (err == 0)
+    err = get_text(r, n, "lastError", "message", NONEMPTY, &e->message);
+  if (err == 0)
+    err = get_text(r, n, "lastError", "resource", OPTIONAL, &e->resource);
+  if (err == 0)
+    err = get_text(r, n, "lastError", "path", OPTIONAL, &e->path);
+  if (err == 0)
+    err = get_uint(r, n, "lastError", "line", UINT32_MAX, &e->line);
+  if (err == 0)
+    err = get_uint(r, n, "lastError", "column", UINT32_MAX, &e->col);
+  return err;
+}
+
+static int item_cmp(const void *pa, const void *pb)
+{
+  const struct status_item *a = pa, *b = pb;
+
+  return strcmp(a->id, b->id);
+}
+
+/* Whole-content order, so equal entries are identical and qsort's
+ * instability cannot show. */
+static int stalled_cmp(const void *pa, const void *pb)
+{
+  const struct status_stalled *a = pa, *b = pb;
+  int c = strcmp(a->id, b->id);
+
+  if (c == 0)
+    c = strcmp(a->field, b->field);
+  if (c == 0)
+    c = strcmp(a->desired, b->desired);
+  if (c == 0)
+    c = strcmp(a->observed, b->observed);
+  return c;
+}
+
+static int parse_conditions(const struct reader *r, struct tenant_status *st,
+                            const struct ynode *root)
+{
+  const struct ynode *list;
+  bool seen[STATUS_COND_COUNT] = {false};
+  int err;
+
+  err = get_list(r, root, "conditions", &list);
+  for (uint32_t i = 0; err == 0 && list && i < list->u.coll.n; i++)
+    err = parse_condition(r, st, list->u.coll.v[i], i, seen);
+  return err;
+}
+
+/* Kept sorted in memory whatever order a hand edit left in the file. */
+static int parse_inventory(const struct reader *r, struct tenant_status *st,
+                           const struct ynode *root)
+{
+  const struct ynode *list;
+  int err;
+
+  err = get_list(r, root, "inventory", &list);
+  if (err < 0 || !list || list->u.coll.n == 0)
+    goto out;
+  st->inventory = td_calloc(list->u.coll.n, sizeof(*st->inventory));
+  st->ninventory = list->u.coll.n;
+  for (uint32_t i = 0; err == 0 && i < st->ninventory; i++)
+    err = parse_item(r, &st->inventory[i], list->u.coll.v[i], i);
+  if (err < 0)
+    goto out;
+  qsort(st->inventory, st->ninventory, sizeof(*st->inventory), item_cmp);
+  for (size_t i = 1; err == 0 && i < st->ninventory; i++)
+    if (strcmp(st->inventory[i - 1].id, st->inventory[i].id) == 0)
+      err = fail_at(r, list, "inventory lists '%.200s' twice",
+                    st->inventory[i].id);
+out:
+  return err;
+}
+
+static int parse_stalled_list(const struct reader *r, struct tenant_status *st,
+                              const struct ynode *root)
+{
+  const struct ynode *list;
+  int err;
+
+  err = get_list(r, root, "stalled", &list);
+  if (err < 0 || !list || list->u.coll.n == 0)
+    goto out;
+  st->stalled = td_calloc(list->u.coll.n, sizeof(*st->stalled));
+  st->nstalled = list->u.coll.n;
+  for (uint32_t i = 0; err == 0 && i < st->nstalled; i++)
+    err = parse_stalled(r, &st->stalled[i], list->u.coll.v[i], i);
+  if (err == 0)
+    qsort(st->stalled, st->nstalled, sizeof(*st->stalled), stalled_cmp);
+out:
+  return err;
+}
+
+/* Unknown keys are ignored, so an older tenantd reads a newer one's file. */
+static int parse_doc(const struct reader *r, const struct ynode *root,
+                     struct tenant_status **out)
+{
+  struct tenant_status *st = NULL;
+  char *kind = NULL, *api = NULL, *tenant = NULL;
+  int err;
+
+  if (root->type != YNODE_MAP) {
+    err = fail_at(r, root, "a status must be a mapping, not %s",
+                  ynode_kind_name(root));
+    goto out;
+  }
+  err = get_text(r, root, "", "kind", NONEMPTY, &kind);
+  if (err == 0 && strcmp(kind, STATUS_KIND) != 0)
+    err = fail_at(r, ymap_get(root, "kind"),
+                  "kind is '%.40s', expected " STATUS_KIND, kind);
+  if (err == 0)
+    err = get_text(r, root, "", "apiVersion", NONEMPTY, &api);
+  if (err == 0 && strcmp(api, STATUS_API_VERSION) != 0)
+    err = fail_at(r, ymap_get(root, "apiVersion"),
+                  "apiVersion is '%.40s', expected " STATUS_API_VERSION, api);
+  if (err == 0)
+    err = get_text(r, root, "", "tenant", NONEMPTY, &tenant);
+  if (err < 0)
+    goto out;
+
+  st = tenant_status_new(tenant);
+  err = get_text(r, root, "", "source", OPTIONAL, &st->source);
+  if (err == 0)
+    err = get_text(r, root, "", "lastChange", OPTIONAL, &st->last_change);
+  if (err == 0)
+    err = parse_conditions(r, st, root);
+  if (err == 0)
+    err = parse_inventory(r, st, root);
+  if (err == 0)
+    err = parse_stalled_list(r, st, root);
+  if (err == 0)
+    err = parse_last_error(r, &st->last_error, root);
+out:
+  free(kind);
+  free(api);
+  free(tenant);
+  if (err < 0) {
+    tenant_status_free(st);
+    st = NULL;
+  }
+  *out = st;
+  return err;
+}
+
+static int parse_named(const char *name, const char *text, size_t len,
+                       struct tenant_status **out)
+{
+  struct arena a = ARENA_INIT;
+  struct diag_list d = DIAG_LIST_INIT;
+  struct yaml_limits lim = YAML_LIMITS_DEFAULT;
+  struct reader r = {name};
+  struct ynode *root = NULL;
+  int err;
+
+  *out = NULL;
+  if (len > STATUS_MAX_BYTES) {
+    err =
+        td_error("%s: status is larger than %zu bytes", name, STATUS_MAX_BYTES);
+    goto out;
+  }
+  lim.max_bytes = STATUS_MAX_BYTES;
+  err = yaml_parse(&a, &lim, name, text, len, &root, &d);
+  if (err < 0) {
+    const struct diag *g = &d.v[0];
+
+    err = d.n ? td_error("%s:%u:%u: %s", g->path, (unsigned)g->line,
+                         (unsigned)g->col, g->msg)
+              : td_error("%s: not valid YAML", name);
+    goto out;
+  }
+  err = parse_doc(&r, root, out);
+out:
+  diag_list_release(&d);
+  arena_release(&a);
+  return err;
+}
+
+int tenant_status_parse_from(const char *origin, const char *text, size_t len,
+                             struct tenant_status **out)
+{
+  return parse_named(origin, text, len, out);
+}
+
+int tenant_status_parse(const char *text, size_t len,
+                        struct tenant_status **out)
+{
+  return parse_named("status", text, len, out);
+}
+
+/* ---- files ---- */
+
+/* Tenant names are DNS labels; anything that could leave the directory or
+ * hide in it is refused before it becomes a path. */
+static int check_tenant(const char *tenant)
+{
+  if (!tenant || !*tenant || tenant[0] == '.' || strchr(tenant, '/') ||
+      strlen(tenant) > TENANT_NAME_MAX)
+    return td_error_code(TD_EINVALID,
+                         "'%.64s' is not a valid tenant name for a status file",
+                         tenant ? tenant : "");
+  return 0;
+}
+
+static char *status_path(const char *dir, const char *tenant)
+{
+  size_t n = strlen(dir) + strlen(tenant) + sizeof("/.yaml");
+  char *p = td_malloc(n);
+
+  snprintf(p, n, "%s/%s.yaml", dir, tenant);
+  return p;
+}
+
+/* mkdir -p: every missing component, mode 0755. */
+static int make_dirs(const char *dir)
+{
+  struct stat sb;
+  int rc;
+
+  if (!*dir)
+    return td_error("no status directory given");
+  rc = fs_mkdir_p(dir, 0755);
+  if (rc < 0)
+    return rc;
+  if (stat(dir, &sb) < 0 || !S_ISDIR(sb.st_mode))
+    return td_error("%s is not a directory", dir);
+  return 0;
+}
+
+int tenant_status_write(const char *dir, const struct tenant_status *st)
+{
+  char *name = NULL, *text = NULL;
+  int err, rc;
+
+  assert(dir && st);
+  err = check_tenant(st->tenant);
+  if (err < 0)
+    return err;
+  err = make_dirs(dir);
+  if (err < 0)
+    return err;
+  name = td_asprintf("%s.yaml", st->tenant);
+  text = tenant_status_format(st);
+  /* A status holds no secrets: others may read it. */
+  rc = fs_write_atomic(dir, name, text, strlen(text), 0644);
+  if (rc < 0)
+    err = rc;
+  free(name);
+  free(text);
+  return err;
+}
+
+/* Reads all of fd, at most STATUS_MAX_BYTES; *buf is NUL-terminated. */
+static int read_capped(int fd, const char *path, size_t hint, char **buf,
+                       size_t *len)
+{
+  size_t alloc = (hint < STATUS_MAX_BYTES ? hint : STATUS_MAX_BYTES) + 2;
+  size_t n = 0;
+  char *p = td_malloc(alloc);
+  int err = 0;
+
+  for (;;) {
+    ssize_t got;
+
+    if (n + 1 == alloc) {
+      if (n > STATUS_MAX_BYTES) {
+        err = td_error("%s: status is larger than %zu bytes", path,
+                       STATUS_MAX_BYTES);
+        break;
+      }
+      alloc =
+          alloc * 2 < STATUS_MAX_BYTES + 2 ? alloc * 2 : STATUS_MAX_BYTES + 2;
+      p = td_realloc(p, alloc);
+    }
+    got = read(fd, p + n, alloc - 1 - n);
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got < 0) {
+      err = td_error("cannot read %s: %s", path, strerror(errno));
+      break;
+    }
+    if (got == 0)
+      break;
+    n += (size_t)got;
+  }
+  if (err == 0 && n > STATUS_MAX_BYTES)
+    err =
+        td_error("%s: status is larger than %zu bytes", path, STATUS_MAX_BYTES);
+  if (err < 0) {
+    free(p);
+    return err;
+  }
+  p[n] = '\0';
+  *buf = p;
+  *len = n;
+  return 0;
+}
+
+int tenant_status_read(const char *dir, const char *tenant,
+                       struct tenant_status **out)
+{
+  char *path = NULL, *text = NULL;
+  struct tenant_status *st = NULL;
+  struct stat sb;
+  size_t len = 0;
+  int fd = -1, err;
+
+  assert(dir && out);
+  *out = NULL;
+  err = check_tenant(tenant);
+  if (err < 0)
+    goto out;
+  path = status_path(dir, tenant);
+  /* O_NONBLOCK so a FIFO in its place cannot hang us before the check. */
+  fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0 && errno == ENOENT) {
+    err = td_error_code(TD_ENOTFOUND, "%s: no status yet", path);
+    goto out;
+  }
+  if (fd < 0 || fstat(fd, &sb) < 0) {
+    err = td_error("cannot open %s: %s", path, strerror(errno));
+    goto out;
+  }
+  if (!S_ISREG(sb.st_mode)) {
+    err = td_error("%s is not a regular file", path);
+    goto out;
+  }
+  err = read_capped(fd, path, (size_t)sb.st_size, &text, &len);
+  if (err == 0)
+    err = parse_named(path, text, len, &st);
+  if (err < 0)
+    goto out;
+  if (strcmp(st->tenant, tenant) != 0) {
+    err = td_error("%s: tenant is '%.64s', expected '%s'", path, st->tenant,
+                   tenant);
+    goto out;
+  }
+  *out = st;
+  st = NULL;
+out:
+  if (fd >= 0)
+    close(fd);
+  tenant_status_free(st);
+  free(text);
+  free(path);
+  return err;
+}
+
+int tenant_status_remove(const char *dir, const char *tenant)
+{
+  char *path;
+  int err = check_tenant(tenant);
+
+  if (err < 0)
+    return err;
+  path = status_path(dir, tenant);
+  if (unlink(path) < 0 && errno != ENOENT)
+    err = td_error("cannot remove %s: %s", path, strerror(errno));
+  free(path);
+  return err;
+}
+
+static int dir_store_read(struct status_store *s, const char *tenant,
+                          struct tenant_status **out)
+{
+  struct status_dir_store *ds = container_of(s, struct status_dir_store, base);
+
+  return tenant_status_read(ds->dir, tenant, out);
+}
+
+static int dir_store_list(struct status_store *s,
+                          void (*each)(const char *tenant, void *arg),
+                          void *arg)
+{
+  struct status_dir_store *ds = container_of(s, struct status_dir_store, base);
+  DIR *d = opendir(ds->dir);
+  struct dirent *de;
+
+  if (!d)
+    return errno == ENOENT
+               ? 0
+               : td_error("cannot read %s: %s", ds->dir, strerror(errno));
+  while ((de = readdir(d)) != NULL) {
+    size_t n = strlen(de->d_name);
+    char name[TENANT_NAME_MAX + 1];
+
+    /* A status writer killed before its rename left this: remove it. */
+    if (fs_is_temp_name(de->d_name, ".yaml")) {
+      unlinkat(dirfd(d), de->d_name, 0);
+      continue;
+    }
+    if (n <= 5 || strcmp(de->d_name + n - 5, ".yaml") != 0 ||
+        de->d_name[0] == '.' || n - 5 >= sizeof(name))
+      continue;
+    snprintf(name, sizeof(name), "%.*s", (int)(n - 5), de->d_name);
+    each(name, arg);
+  }
+  closedir(d);
+  return 0;
+}
+
+void status_dir_store_init(struct status_dir_store *s, const char *dir)
+{
+  s->base.read = dir_store_read;
+  s->base.list = dir_store_list;
+  s->dir = dir;
+}
+
+void status_now(char buf[32])
+{
+  time_t t = time(NULL);
+  struct tm tm;
+
+  gmtime_r(&t, &tm);
+  strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+void tenant_status_stalled_clear(struct tenant_status *st)
+{
+  for (size_t i = 0; i < st->nstalled; i++)
+    stalled_release(&st->stalled[i]);
+  free(st->stalled);
+  st->stalled = NULL;
+  st->nstalled = 0;
+}
+
+void tenant_status_stalled_add(struct tenant_status *st, const char *id,
+                               const char *field, const char *desired,
+                               const char *observed)
+{
+  struct status_stalled *s;
+  size_t i = st->nstalled;
+
+  st->stalled =
+      td_realloc(st->stalled, (st->nstalled + 1) * sizeof(*st->stalled));
+  /* Insertion keeps the list sorted by id, as the format expects. */
+  while (i > 0 && strcmp(st->stalled[i - 1].id, id) > 0) {
+    st->stalled[i] = st->stalled[i - 1];
+    i--;
+  }
+  s = &st->stalled[i];
+  s->id = td_strdup(id);
+  s->field = td_strdup(field ? field : "");
+  s->desired = td_strdup(desired ? desired : "");
+  s->observed = td_strdup(observed ? observed : "");
+  st->nstalled++;
+}

@@ -1,0 +1,73 @@
+/*
+ * gitpass.h - a reconcile pass whose manifests and status live in Git.
+ *
+ * apply: fetch (on the libuv threadpool), read the tracked branch's tip,
+ * pick the tenants to reconcile, reconcile them, commit their statuses to
+ * the status branch, note the manifest commit, push.
+ *
+ * Which tenants: those whose files changed between the manifest commit
+ * the last status commit names (Tenantd-Source) and the new tip -- every
+ * tenant when platform.yaml or tiers.yaml changed, on the first run, or
+ * with `all` -- plus every tenant whose status is not Ready or carries a
+ * SourceError, so a failed tenant is retried by the next pass.
+ *
+ * When the fetch fails, the last fetched tip is applied again with every
+ * tenant marked SourceError (safety rule 1: hold, never empty); its status
+ * commit waits in the mirror until the remote is back.
+ *
+ * plan: the tenants a ref changed since its merge base with `base`,
+ * planned against what the providers hold and the inventory on the status
+ * branch.  Nothing is written.
+ */
+#ifndef TD_GITPASS_H
+#define TD_GITPASS_H
+
+#include "base/compat.h"
+
+#include "engine/reconcile.h"
+#include "git/source.h"
+
+struct gitpass_opts {
+  unsigned version;
+  struct reconcile_opts rec; /* providers, concurrency, output... */
+  bool all;                  /* reconcile every tenant */
+  long allow_delete;         /* the CLI's --allow-delete, or -1 */
+  const char *ref;           /* plan: the ref to plan */
+  const char *base;          /* plan: the ref it merges into, NULL: branch */
+  /* The daemon's knobs; zero for the CLI's behaviour. */
+  const struct strset *extra; /* reconcile these too (resync, retries) */
+  bool no_retry;              /* do not add every tenant not Ready */
+  bool no_fetch;              /* apply the last fetched tip */
+  bool no_push;               /* commit status, keep it in the mirror */
+  /* The tip the caller last completed a pass on: when the tip is still
+   * that and nothing is selected, the pass stops after the fetch. */
+  const char *seen;
+  /* When set, receives the pass's report instead of it being released. */
+  struct reconcile_report *report;
+};
+
+#define GITPASS_OPTS_VERSION 1
+
+struct gitpass_result {
+  struct reconcile_summary sum;
+  char source[SOURCE_ID_LEN];        /* the manifest commit applied */
+  char status_commit[SOURCE_ID_LEN]; /* "" when nothing was committed */
+  bool source_error;                 /* the fetch failed */
+  bool pushed;                       /* the remote has every status */
+  size_t selected;                   /* tenants in the pass */
+  bool fetched;                      /* a fetch was made and succeeded */
+  double fetch_seconds;              /* how long the fetch took */
+  double commit_seconds; /* from the fetch done to the status commit */
+  double push_seconds;   /* pushing status and notes */
+  bool skipped;          /* nothing new, nothing selected */
+};
+
+/* 0 when the pass ran (see the result), -1 with td_error_last() when it
+ * could not (no snapshot at all, unreadable mirror). */
+int gitpass_apply(struct source *src, const struct gitpass_opts *o,
+                  struct gitpass_result *res);
+
+int gitpass_plan(struct source *src, const struct gitpass_opts *o,
+                 struct gitpass_result *res);
+
+#endif

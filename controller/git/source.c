@@ -1,0 +1,853 @@
+#include "base/compat.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <strings.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/error.h"
+#include "base/fsutil.h"
+#include "model/resource.h"
+#include "git/source_git.h"
+
+#define NOTES_REMOTE_REF "refs/tenantd/origin-notes"
+#define MAX_CREDENTIAL_TRIES 3
+
+struct source {
+  struct source_opts o;
+  char *url;    /* what libgit2 is given: may hold credentials */
+  char *shown;  /* the same without them */
+  char *secret; /* the password part of the URL, or NULL */
+  char *mirror; /* <cache>/<name>-<hash>.git */
+  int lock_fd;
+  git_repository *repo;
+  unsigned cred_tries;
+  bool push_rejected; /* the remote refused a ref update */
+  char push_why[256];
+  /* refspecs of a regular fetch, and the refs they fill */
+  char *spec[3];
+  char *dst[3];
+};
+
+/* ---- names, credentials, errors ---- */
+
+/* Replaces every occurrence of `secret` in `msg` with "***". */
+static void redact(char *msg, const char *secret)
+{
+  size_t n = secret ? strlen(secret) : 0;
+  char *p;
+
+  if (n < 3)
+    return;
+  while ((p = strstr(msg, secret)) != NULL) {
+    memcpy(p, "***", 3);
+    memmove(p + 3, p + n, strlen(p + n) + 1);
+  }
+}
+
+static void redact_all(const struct source *s, char *msg)
+{
+  const char *pw = getenv(s->o.password_env);
+
+  redact(msg, s->secret);
+  redact(msg, pw);
+}
+
+int source_git_error(struct source *s, const char *what)
+{
+  const git_error *e = git_error_last();
+  char msg[1024];
+
+  snprintf(msg, sizeof(msg), "%s: %s", what,
+           e && e->message ? e->message : "unknown git error");
+  redact_all(s, msg);
+  return td_error("%s", msg);
+}
+
+/*
+ * "https://user:token@host/x.git" -> shown "https://user:***@host/x.git",
+ * secret "token".  Paths and scp-like ssh URLs have no secret.
+ */
+static void split_url(struct source *s, const char *url)
+{
+  const char *scheme = strstr(url, "://");
+  const char *at, *colon, *slash;
+
+  s->shown = td_strdup(url);
+  if (!scheme)
+    return;
+  slash = strchr(scheme + 3, '/');
+  at = memchr(scheme + 3, '@',
+              slash ? (size_t)(slash - scheme - 3) : strlen(scheme + 3));
+  colon = at ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
+  /* https://TOKEN@host/...: a token given as the user name. */
+  if (at && !colon && strncmp(url, "http", 4) == 0) {
+    s->secret = td_strndup(scheme + 3, (size_t)(at - scheme - 3));
+    free(s->shown);
+    s->shown = td_asprintf("%.*s***%s", (int)(scheme + 3 - url), url, at);
+    return;
+  }
+  if (!colon)
+    return;
+  s->secret = td_strndup(colon + 1, (size_t)(at - colon - 1));
+  free(s->shown);
+  s->shown = td_asprintf("%.*s:***%s", (int)(colon - url), url, at);
+}
+
+static int on_credentials(git_credential **out, const char *url,
+                          const char *user_from_url, unsigned int allowed,
+                          void *payload)
+{
+  struct source *s = payload;
+  const char *user = getenv(s->o.username_env);
+
+  (void)url;
+  if (++s->cred_tries > MAX_CREDENTIAL_TRIES) {
+    git_error_set_str(GIT_ERROR_NET, "the remote refused the credentials");
+    return -1;
+  }
+  if (!user || !*user)
+    user = user_from_url;
+  /* libgit2 tried the URL's own credentials first. */
+  if (s->secret && (allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) &&
+      !getenv(s->o.password_env)) {
+    git_error_set_str(GIT_ERROR_NET,
+                      "the remote refused the credentials in the URL");
+    return -1;
+  }
+  if (allowed & GIT_CREDENTIAL_SSH_KEY) {
+    const char *pass =
+        s->o.ssh_passphrase_env ? getenv(s->o.ssh_passphrase_env) : NULL;
+
+    if (!user)
+      user = "git";
+    if (s->o.ssh_key)
+      return git_credential_ssh_key_new(out, user, NULL, s->o.ssh_key, pass);
+    return git_credential_ssh_key_from_agent(out, user);
+  }
+  if (allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) {
+    const char *pass = getenv(s->o.password_env);
+
+    if (!pass || !*pass) {
+      git_error_set(GIT_ERROR_NET,
+                    "the remote asks for credentials: set %s (and %s)",
+                    s->o.password_env, s->o.username_env);
+      return -1;
+    }
+    return git_credential_userpass_plaintext_new(out, user ? user : "git",
+                                                 pass);
+  }
+  if (allowed & GIT_CREDENTIAL_USERNAME)
+    return git_credential_username_new(out, user ? user : "git");
+  return GIT_PASSTHROUGH;
+}
+
+static void init_callbacks(struct source *s, git_remote_callbacks *cb)
+{
+  git_remote_init_callbacks(cb, GIT_REMOTE_CALLBACKS_VERSION);
+  cb->credentials = on_credentials;
+  cb->payload = s;
+  s->cred_tries = 0;
+}
+
+/* "<cache>/<last path component>-<hash of the URL>.git" */
+static char *mirror_path(const char *cache, const char *url)
+{
+  char hash[17], name[48];
+  const char *end = url + strlen(url), *start;
+  size_t n = 0;
+
+  while (end > url && end[-1] == '/')
+    end--;
+  if (end - url > 4 && strncmp(end - 4, ".git", 4) == 0)
+    end -= 4;
+  start = end;
+  while (start > url && start[-1] != '/' && start[-1] != ':')
+    start--;
+  for (const char *p = start; p < end && n < 40; p++)
+    name[n++] =
+        (char)((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                       (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'
+                   ? *p
+                   : '_');
+  name[n] = '\0';
+  resource_hash_hex(url, strlen(url), hash);
+  return td_asprintf("%s/%s-%s.git", cache, n ? name : "repo", hash);
+}
+
+/* ---- open, close ---- */
+
+int source_open(struct source **out, const struct source_opts *o)
+{
+  struct source *s;
+  char *lock = NULL;
+  int rc;
+
+  assert(o->version == SOURCE_OPTS_VERSION && o->url);
+  *out = NULL;
+  git_libgit2_init();
+  s = td_calloc(1, sizeof(*s));
+  s->o = *o;
+  s->lock_fd = -1;
+  if (!s->o.username_env)
+    s->o.username_env = "TENANTD_GIT_USERNAME";
+  if (!s->o.password_env)
+    s->o.password_env = "TENANTD_GIT_PASSWORD";
+  /* A relative path means the same repository from any directory. */
+  if (!strstr(o->url, "://") && o->url[0] != '/' && !strchr(o->url, '@')) {
+    /* Absolute even when it is missing now: the mirror's name must not
+     * change while the remote is away. */
+    char *abs = realpath(o->url, NULL);
+    char *cwd = abs ? NULL : getcwd(NULL, 0);
+
+    s->url = abs ? abs : td_asprintf("%s/%s", cwd ? cwd : ".", o->url);
+    free(cwd);
+  } else {
+    s->url = td_strdup(o->url);
+  }
+  split_url(s, s->url);
+  s->spec[0] = td_asprintf("+refs/heads/%s:refs/remotes/origin/%s", o->branch,
+                           o->branch);
+  s->spec[1] = td_asprintf("+refs/heads/%s:refs/remotes/origin/%s",
+                           o->status_branch, o->status_branch);
+  s->spec[2] = td_strdup("+" SOURCE_NOTES_REF ":" NOTES_REMOTE_REF);
+  for (size_t i = 0; i < 3; i++)
+    s->dst[i] = td_strdup(strchr(s->spec[i], ':') + 1);
+
+  rc = fs_mkdir_p(o->cache_dir, 0700);
+  if (rc < 0) {
+    rc = td_error("cache directory: %s", td_error_last());
+    goto fail;
+  }
+  s->mirror = mirror_path(o->cache_dir, s->shown);
+  lock = td_asprintf("%s.lock", s->mirror);
+  s->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (s->lock_fd < 0) {
+    rc = td_error("cannot open %s: %s", lock, strerror(errno));
+    goto fail;
+  }
+  if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+    rc = td_error_code(TD_ECONFLICT,
+                       "%s is in use by another tenantd process (%s)",
+                       s->mirror, strerror(errno));
+    goto fail;
+  }
+  if (git_repository_open_bare(&s->repo, s->mirror) < 0 &&
+      git_repository_init(&s->repo, s->mirror, 1) < 0) {
+    rc = source_git_error(s, s->mirror);
+    goto fail;
+  }
+  free(lock);
+  *out = s;
+  return 0;
+fail:
+  free(lock);
+  source_close(s);
+  return rc;
+}
+
+void source_close(struct source *s)
+{
+  if (!s)
+    return;
+  git_repository_free(s->repo);
+  if (s->lock_fd >= 0)
+    close(s->lock_fd); /* releases the flock */
+  for (size_t i = 0; i < 3; i++) {
+    free(s->spec[i]);
+    free(s->dst[i]);
+  }
+  free(s->url);
+  free(s->shown);
+  free(s->secret);
+  free(s->mirror);
+  free(s);
+  git_libgit2_shutdown();
+}
+
+void source_library_hold(void)
+{
+  git_libgit2_init();
+}
+
+void source_library_release(void)
+{
+  git_libgit2_shutdown();
+}
+
+git_repository *source_repo(struct source *s)
+{
+  return s->repo;
+}
+
+const struct source_opts *source_options(const struct source *s)
+{
+  return &s->o;
+}
+
+const char *source_url(const struct source *s)
+{
+  return s->shown;
+}
+
+int source_signature(struct source *s, git_signature **out)
+{
+  if (git_signature_now(out, s->o.author_name, s->o.author_email) < 0)
+    return source_git_error(s, "status commit author");
+  return 0;
+}
+
+int source_lookup_commit(struct source *s, const char *id, git_commit **out)
+{
+  git_oid oid;
+
+  if (git_oid_fromstr(&oid, id) < 0)
+    return td_error_code(TD_EINVALID, "'%.64s' is not a commit id", id);
+  if (git_commit_lookup(out, s->repo, &oid) < 0)
+    return td_error_code(TD_ENOTFOUND, "commit %.12s is not in the mirror", id);
+  return 0;
+}
+
+bool source_has_commit(struct source *s, const char *id)
+{
+  git_commit *c;
+
+  if (source_lookup_commit(s, id, &c) < 0)
+    return false;
+  git_commit_free(c);
+  return true;
+}
+
+/* ---- fetch ---- */
+
+/*
+ * An anonymous remote for the URL.  insteadOf rewriting is skipped: the
+ * mirror's config has none, and its lookup leaks in libgit2 1.5's regex
+ * matching (fixed upstream in 1.6).
+ */
+static int remote_new(struct source *s, git_remote **remote)
+{
+  git_remote_create_options ro;
+
+  git_remote_create_options_init(&ro, GIT_REMOTE_CREATE_OPTIONS_VERSION);
+  ro.repository = s->repo;
+  ro.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF |
+             GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
+  if (git_remote_create_with_opts(remote, s->url, &ro) < 0)
+    return source_git_error(s, s->shown);
+  return 0;
+}
+
+static int remote_connect(struct source *s, git_remote **remote,
+                          git_direction dir)
+{
+  git_remote_callbacks cb;
+  git_proxy_options proxy;
+
+  if (remote_new(s, remote) < 0)
+    return -1;
+  init_callbacks(s, &cb);
+  git_proxy_options_init(&proxy, GIT_PROXY_OPTIONS_VERSION);
+  proxy.type = GIT_PROXY_AUTO;
+  if (git_remote_connect(*remote, dir, &cb, &proxy, NULL) < 0) {
+    int rc = source_git_error(s, s->shown);
+
+    git_remote_free(*remote);
+    *remote = NULL;
+    return rc;
+  }
+  return 0;
+}
+
+static const git_remote_head *advertised(const git_remote_head **heads,
+                                         size_t n, const char *name)
+{
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(heads[i]->name, name) == 0)
+      return heads[i];
+  return NULL;
+}
+
+/* Downloads `specs` from a connected remote and updates their refs. */
+static int download(struct source *s, git_remote *remote,
+                    const char *const *specs, size_t n)
+{
+  git_fetch_options fo;
+  git_strarray arr = {(char **)specs, n};
+
+  git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
+  init_callbacks(s, &fo.callbacks);
+  fo.proxy_opts.type = GIT_PROXY_AUTO;
+  fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+  fo.update_fetchhead = 0;
+  if (git_remote_download(remote, &arr, &fo) < 0 ||
+      git_remote_update_tips(remote, &fo.callbacks, 0,
+                             GIT_REMOTE_DOWNLOAD_TAGS_NONE, NULL) < 0)
+    return source_git_error(s, s->shown);
+  return 0;
+}
+
+/* Does ref `name` in the mirror point at `oid` (or, oid NULL, not exist)? */
+static bool ref_is(struct source *s, const char *name, const git_oid *oid)
+{
+  git_oid have;
+
+  if (git_reference_name_to_id(&have, s->repo, name) < 0)
+    return oid == NULL;
+  return oid && git_oid_equal(&have, oid);
+}
+
+/* libgit2 calls a missing local repository an "unsupported URL
+ * protocol": say what is wrong instead. */
+static int local_path_check(struct source *s)
+{
+  const char *path = s->url;
+  struct stat st;
+
+  if (strncmp(path, "file://", 7) == 0)
+    path += 7;
+  else if (strstr(path, "://") || path[0] != '/')
+    return 0;
+  if (stat(path, &st) < 0)
+    return td_error("cannot reach %s: %s", s->shown, strerror(errno));
+  return 0;
+}
+
+int source_fetch(struct source *s)
+{
+  git_remote *remote = NULL;
+  const git_remote_head **heads;
+  size_t nheads;
+  char branch_ref[512];
+  bool current = true;
+  int rc;
+
+  rc = local_path_check(s);
+  if (rc == 0)
+    rc = remote_connect(s, &remote, GIT_DIRECTION_FETCH);
+  if (rc < 0)
+    return rc;
+  if (git_remote_ls(&heads, &nheads, remote) < 0) {
+    rc = source_git_error(s, s->shown);
+    goto out;
+  }
+  snprintf(branch_ref, sizeof(branch_ref), "refs/heads/%s", s->o.branch);
+  /* A missing branch is an error, never an empty desired state. */
+  if (!advertised(heads, nheads, branch_ref)) {
+    rc = td_error("%s has no branch '%s'", s->shown, s->o.branch);
+    goto out;
+  }
+  for (size_t i = 0; i < 3; i++) {
+    const char *src = s->spec[i] + 1;
+    size_t len = (size_t)(strchr(src, ':') - src);
+    char name[512];
+    const git_remote_head *h;
+
+    snprintf(name, sizeof(name), "%.*s", (int)len, src);
+    h = advertised(heads, nheads, name);
+    if (!ref_is(s, s->dst[i], h ? &h->oid : NULL)) {
+      current = false;
+      /* Gone at the remote (the status branch reset by hand): forget
+       * the copy, so what tenantd holds is pushed again. */
+      if (!h) {
+        git_reference *ref;
+
+        if (git_reference_lookup(&ref, s->repo, s->dst[i]) == 0) {
+          git_reference_delete(ref);
+          git_reference_free(ref);
+        }
+      }
+    }
+  }
+  /* The common case of a poll: nothing moved, nothing to download. */
+  if (!current)
+    rc = download(s, remote, (const char *const *)s->spec, 3);
+out:
+  git_remote_disconnect(remote);
+  git_remote_free(remote);
+  return rc;
+}
+
+int source_fetch_refspecs(struct source *s, const char *const *specs, size_t n)
+{
+  git_remote *remote = NULL;
+  int rc = remote_connect(s, &remote, GIT_DIRECTION_FETCH);
+
+  if (rc == 0)
+    rc = download(s, remote, specs, n);
+  if (remote) {
+    git_remote_disconnect(remote);
+    git_remote_free(remote);
+  }
+  return rc;
+}
+
+struct fetch_job {
+  uv_work_t req;
+  struct source *s;
+  source_fetch_cb done;
+  void *arg;
+  int rc;
+  char error[1024];
+};
+
+static void fetch_work(uv_work_t *req)
+{
+  struct fetch_job *j = container_of(req, struct fetch_job, req);
+
+  j->rc = source_fetch(j->s);
+  /* Error messages are per thread: copy it out. */
+  if (j->rc < 0)
+    snprintf(j->error, sizeof(j->error), "%s", td_error_last());
+}
+
+static void fetch_after(uv_work_t *req, int status)
+{
+  struct fetch_job *j = container_of(req, struct fetch_job, req);
+
+  if (status < 0 && j->rc == 0) {
+    j->rc = -1;
+    snprintf(j->error, sizeof(j->error), "fetch cancelled");
+  }
+  j->done(j->s, j->rc, j->rc < 0 ? j->error : NULL, j->arg);
+  free(j);
+}
+
+int source_fetch_start(uv_loop_t *loop, struct source *s, source_fetch_cb done,
+                       void *arg)
+{
+  struct fetch_job *j = td_calloc(1, sizeof(*j));
+  int rc;
+
+  j->s = s;
+  j->done = done;
+  j->arg = arg;
+  rc = uv_queue_work(loop, &j->req, fetch_work, fetch_after);
+  if (rc < 0) {
+    free(j);
+    return td_error("cannot queue a fetch: %s", uv_strerror(rc));
+  }
+  return 0;
+}
+
+/* ---- commits and trees ---- */
+
+int source_head(struct source *s, char id[SOURCE_ID_LEN])
+{
+  char ref[512];
+  git_oid oid;
+
+  snprintf(ref, sizeof(ref), "refs/remotes/origin/%s", s->o.branch);
+  if (git_reference_name_to_id(&oid, s->repo, ref) < 0)
+    return td_error_code(TD_ENOTFOUND, "branch '%s' of %s was never fetched",
+                         s->o.branch, s->shown);
+  git_oid_tostr(id, SOURCE_ID_LEN, &oid);
+  return 0;
+}
+
+static bool is_hex_id(const char *ref)
+{
+  size_t n = strspn(ref, "0123456789abcdef");
+
+  return n == 40 && ref[n] == '\0';
+}
+
+int source_fetch_ref(struct source *s, const char *ref, char id[SOURCE_ID_LEN])
+{
+  git_remote *remote = NULL;
+  const git_remote_head **heads;
+  size_t nheads;
+  const git_remote_head *h = NULL;
+  char name[512], spec[1100];
+  const char *specs[1] = {spec};
+  int rc;
+
+  if (is_hex_id(ref) && source_has_commit(s, ref)) {
+    memcpy(id, ref, SOURCE_ID_LEN);
+    return 0;
+  }
+  rc = remote_connect(s, &remote, GIT_DIRECTION_FETCH);
+  if (rc < 0)
+    return rc;
+  if (git_remote_ls(&heads, &nheads, remote) < 0) {
+    rc = source_git_error(s, s->shown);
+    goto out;
+  }
+  if (is_hex_id(ref)) {
+    /* A commit id: whichever advertised ref has it as its tip. */
+    for (size_t i = 0; i < nheads && !h; i++) {
+      char hex[SOURCE_ID_LEN];
+
+      git_oid_tostr(hex, sizeof(hex), &heads[i]->oid);
+      if (strcmp(hex, ref) == 0 && strncmp(heads[i]->name, "refs/", 5) == 0)
+        h = heads[i];
+    }
+  } else {
+    static const char *const prefixes[] = {"", "refs/heads/", "refs/tags/"};
+
+    for (size_t i = 0; i < ARRAY_SIZE(prefixes) && !h; i++) {
+      snprintf(name, sizeof(name), "%s%s", prefixes[i], ref);
+      h = advertised(heads, nheads, name);
+    }
+  }
+  if (!h) {
+    rc = td_error_code(TD_ENOTFOUND, "%s has no ref or commit '%.200s'",
+                       s->shown, ref);
+    goto out;
+  }
+  snprintf(spec, sizeof(spec), "+%s:refs/tenantd/plan/%s", h->name,
+           strncmp(h->name, "refs/", 5) == 0 ? h->name + 5 : h->name);
+  rc = download(s, remote, specs, 1);
+  if (rc == 0)
+    git_oid_tostr(id, SOURCE_ID_LEN, &h->oid);
+out:
+  git_remote_disconnect(remote);
+  git_remote_free(remote);
+  return rc;
+}
+
+int source_merge_base(struct source *s, const char *a, const char *b,
+                      char id[SOURCE_ID_LEN])
+{
+  git_oid oa, ob, base;
+
+  if (git_oid_fromstr(&oa, a) < 0 || git_oid_fromstr(&ob, b) < 0)
+    return td_error_code(TD_EINVALID, "not a commit id");
+  if (git_merge_base(&base, s->repo, &oa, &ob) < 0)
+    return td_error_code(TD_ENOTFOUND, "%.12s and %.12s share no history", a,
+                         b);
+  git_oid_tostr(id, SOURCE_ID_LEN, &base);
+  return 0;
+}
+
+static int commit_tree(struct source *s, const char *id, git_tree **tree)
+{
+  git_commit *c;
+  int rc = source_lookup_commit(s, id, &c);
+
+  if (rc < 0)
+    return rc;
+  if (git_commit_tree(tree, c) < 0)
+    rc = source_git_error(s, "tree");
+  git_commit_free(c);
+  return rc;
+}
+
+/* Appends a blob, cut at max_bytes + 1. */
+static int add_blob(struct source *s, struct manifest_files *files,
+                    const char *path, const git_tree_entry *e, size_t max_bytes,
+                    const struct manifest_repo *reuse)
+{
+  const struct manifest_doc *known;
+  char key[GIT_OID_HEXSZ + 1];
+  git_blob *blob;
+  size_t len;
+  char *data;
+
+  /* Held, never skipped: a tenant file that vanished would be pruned. */
+  if (git_tree_entry_filemode(e) == GIT_FILEMODE_LINK) {
+    manifest_files_add_unreadable(files, path,
+                                  "is a symbolic link; tenantd reads "
+                                  "manifests only from regular files");
+    return 0;
+  }
+  if (git_tree_entry_filemode(e) != GIT_FILEMODE_BLOB &&
+      git_tree_entry_filemode(e) != GIT_FILEMODE_BLOB_EXECUTABLE) {
+    manifest_files_add_unreadable(files, path,
+                                  "is not a regular file (a submodule?)");
+    return 0;
+  }
+  git_oid_tostr(key, sizeof(key), git_tree_entry_id(e));
+  known = reuse ? manifest_repo_find(reuse, path) : NULL;
+  if (known && strcmp(known->key, key) == 0) {
+    manifest_files_add_reused(files, path, key);
+    return 0;
+  }
+  if (git_blob_lookup(&blob, s->repo, git_tree_entry_id(e)) < 0)
+    return source_git_error(s, path);
+  len = (size_t)git_blob_rawsize(blob);
+  if (len > max_bytes + 1)
+    len = max_bytes + 1;
+  data = td_malloc(len + 1);
+  memcpy(data, git_blob_rawcontent(blob), len);
+  data[len] = '\0';
+  manifest_files_take(files, path, data, len);
+  memcpy(files->v[files->n - 1].key, key, sizeof(key));
+  git_blob_free(blob);
+  return 0;
+}
+
+int source_read_manifests(struct source *s, const char *commit,
+                          struct manifest_files *files, size_t max_bytes,
+                          const struct manifest_repo *reuse)
+{
+  static const char *const top[] = {"platform.yaml", "tiers.yaml"};
+  git_tree *root = NULL, *tenants = NULL;
+  const git_tree_entry *e;
+  int rc = commit_tree(s, commit, &root);
+
+  if (rc < 0)
+    return rc;
+  for (size_t i = 0; i < ARRAY_SIZE(top) && rc == 0; i++)
+    if ((e = git_tree_entry_byname(root, top[i])) != NULL)
+      rc = add_blob(s, files, top[i], e, max_bytes, reuse);
+  e = git_tree_entry_byname(root, "tenants");
+  if (rc == 0 && e && git_tree_entry_type(e) != GIT_OBJECT_TREE)
+    /* Every tenant would look deleted: refuse the snapshot instead. */
+    rc = td_error("commit %.12s: tenants/ is not a directory (a symbolic "
+                  "link or a submodule); nothing is read from it",
+                  commit);
+  if (rc == 0 && e && git_tree_entry_type(e) == GIT_OBJECT_TREE) {
+    if (git_tree_lookup(&tenants, s->repo, git_tree_entry_id(e)) < 0) {
+      rc = source_git_error(s, "tenants/");
+    } else {
+      size_t n = git_tree_entrycount(tenants);
+
+      for (size_t i = 0; i < n && rc == 0; i++) {
+        const git_tree_entry *te = git_tree_entry_byindex(tenants, i);
+        char path[512];
+
+        snprintf(path, sizeof(path), "tenants/%s", git_tree_entry_name(te));
+        if (manifest_path_kind(path) == MP_TENANT)
+          rc = add_blob(s, files, path, te, max_bytes, reuse);
+      }
+    }
+  }
+  git_tree_free(tenants);
+  git_tree_free(root);
+  return rc;
+}
+
+static void add_tenant_path(struct strset *tenants, const char *path)
+{
+  const char *name = path + strlen("tenants/");
+  const char *dot = strrchr(name, '.');
+
+  strset_addn(tenants, name, (size_t)(dot - name));
+}
+
+int source_changes(struct source *s, const char *from, const char *to,
+                   struct strset *tenants, bool *all)
+{
+  git_tree *a = NULL, *b = NULL;
+  git_diff *diff = NULL;
+  git_diff_options opts;
+  int rc;
+
+  *all = false;
+  if (!from || !source_has_commit(s, from)) {
+    *all = true;
+    return 0;
+  }
+  rc = commit_tree(s, from, &a);
+  if (rc == 0)
+    rc = commit_tree(s, to, &b);
+  git_diff_options_init(&opts, GIT_DIFF_OPTIONS_VERSION);
+  opts.flags = GIT_DIFF_SKIP_BINARY_CHECK;
+  if (rc == 0 && git_diff_tree_to_tree(&diff, s->repo, a, b, &opts) < 0)
+    rc = source_git_error(s, "diff");
+  for (size_t i = 0; rc == 0 && i < git_diff_num_deltas(diff); i++) {
+    const git_diff_delta *d = git_diff_get_delta(diff, i);
+    const char *paths[2] = {d->old_file.path, d->new_file.path};
+
+    for (size_t k = 0; k < 2; k++) {
+      switch (manifest_path_kind(paths[k])) {
+      case MP_PLATFORM:
+      case MP_TIERS:
+        *all = true;
+        break;
+      case MP_TENANT:
+        add_tenant_path(tenants, paths[k]);
+        break;
+      case MP_OTHER:
+        break;
+      }
+    }
+  }
+  strset_seal(tenants);
+  git_diff_free(diff);
+  git_tree_free(a);
+  git_tree_free(b);
+  return rc;
+}
+
+int source_trailer(struct source *s, const char *commit, const char *key,
+                   char *buf, size_t cap)
+{
+  git_commit *c;
+  git_message_trailer_array arr = {0};
+  int rc = source_lookup_commit(s, commit, &c);
+
+  if (rc < 0)
+    return rc;
+  rc = TD_ENOTFOUND;
+  if (git_message_trailers(&arr, git_commit_message(c)) == 0) {
+    for (size_t i = 0; i < arr.count; i++) {
+      if (strcasecmp(arr.trailers[i].key, key) == 0) {
+        snprintf(buf, cap, "%s", arr.trailers[i].value);
+        rc = 0;
+      }
+    }
+    git_message_trailer_array_free(&arr);
+  }
+  git_commit_free(c);
+  return rc;
+}
+
+int source_subject(struct source *s, const char *commit, char *buf, size_t cap)
+{
+  git_commit *c;
+  int rc = source_lookup_commit(s, commit, &c);
+
+  if (rc < 0)
+    return rc;
+  snprintf(buf, cap, "%s", git_commit_summary(c) ? git_commit_summary(c) : "");
+  git_commit_free(c);
+  return 0;
+}
+
+/* ---- push ---- */
+
+static int on_push_update(const char *ref, const char *status, void *payload)
+{
+  struct source *s = payload;
+
+  if (status) {
+    s->push_rejected = true;
+    snprintf(s->push_why, sizeof(s->push_why), "%s: %s", ref, status);
+  }
+  return 0;
+}
+
+int source_push(struct source *s, const char *const *specs, size_t n)
+{
+  git_remote *remote = NULL;
+  git_push_options po;
+  git_strarray arr = {(char **)specs, n};
+  int rc;
+
+  if (local_path_check(s) < 0 || remote_new(s, &remote) < 0)
+    return -1;
+  git_push_options_init(&po, GIT_PUSH_OPTIONS_VERSION);
+  init_callbacks(s, &po.callbacks);
+  po.callbacks.push_update_reference = on_push_update;
+  po.proxy_opts.type = GIT_PROXY_AUTO;
+  s->push_rejected = false;
+  rc = git_remote_push(remote, &arr, &po);
+  if (rc == GIT_ENONFASTFORWARD)
+    rc = td_error_code(TD_ECONFLICT, "%s moved on while tenantd wrote",
+                       s->shown);
+  else if (rc == 0 && s->push_rejected)
+    /* The server's own check, the last word when two writers race
+     * ("failed to update ref" when one moved it between our listing and
+     * our update).  A hook or a lock says the same: the caller fetches
+     * and retries only if the ref really moved. */
+    rc = td_error_code(TD_ECONFLICT, "%s refused %s", s->shown, s->push_why);
+  else if (rc < 0)
+    rc = source_git_error(s, s->shown);
+  git_remote_free(remote);
+  return rc;
+}

@@ -1,0 +1,1104 @@
+#include "base/compat.h"
+
+#include <stdio.h>
+#include <strings.h>
+
+#include "base/error.h"
+#include "base/fsutil.h"
+#include "git/source_git.h"
+#include "git/writeback.h"
+
+#define NOTES_REMOTE_REF "refs/tenantd/origin-notes"
+#define STATUS_DIR "status"
+#define PUSH_ATTEMPTS 5
+#define LAST_SOURCE_DEPTH 1000
+
+struct writeback {
+  struct status_store store;
+  struct source *src;
+  git_repository *repo;
+  char *local_ref;  /* refs/heads/<status branch> */
+  char *remote_ref; /* refs/remotes/origin/<status branch> */
+  char *fetch_spec[2];
+  git_tree *tree; /* status branch tip's tree, NULL when there is none */
+};
+
+/* ---- small helpers ---- */
+
+static bool ref_oid(git_repository *repo, const char *name, git_oid *out)
+{
+  return git_reference_name_to_id(out, repo, name) == 0;
+}
+
+static int set_ref(struct writeback *wb, const char *name, const git_oid *oid,
+                   const char *why)
+{
+  git_reference *ref;
+
+  if (git_reference_create(&ref, wb->repo, name, oid, 1, why) < 0)
+    return source_git_error(wb->src, name);
+  git_reference_free(ref);
+  return 0;
+}
+
+static int empty_tree(struct writeback *wb, git_tree **out)
+{
+  git_treebuilder *tb;
+  git_oid oid;
+  int rc = 0;
+
+  if (git_treebuilder_new(&tb, wb->repo, NULL) < 0 ||
+      git_treebuilder_write(&oid, tb) < 0 ||
+      git_tree_lookup(out, wb->repo, &oid) < 0)
+    rc = source_git_error(wb->src, "empty tree");
+  git_treebuilder_free(tb);
+  return rc;
+}
+
+/* The tree of the commit `ref` points at, or an empty one. */
+static int ref_tree(struct writeback *wb, const char *ref, git_tree **out)
+{
+  git_oid oid;
+  git_commit *c;
+  int rc = 0;
+
+  *out = NULL;
+  if (!ref_oid(wb->repo, ref, &oid))
+    return empty_tree(wb, out);
+  if (git_commit_lookup(&c, wb->repo, &oid) < 0)
+    return source_git_error(wb->src, ref);
+  if (git_commit_tree(out, c) < 0)
+    rc = source_git_error(wb->src, ref);
+  git_commit_free(c);
+  return rc;
+}
+
+static int refresh(struct writeback *wb)
+{
+  git_tree_free(wb->tree);
+  wb->tree = NULL;
+  return ref_tree(wb, wb->local_ref, &wb->tree);
+}
+
+static bool path_in(git_tree *tree, const char *path)
+{
+  git_tree_entry *e;
+
+  if (git_tree_entry_bypath(&e, tree, path) < 0)
+    return false;
+  git_tree_entry_free(e);
+  return true;
+}
+
+/* ---- replaying tenantd's commits on top of another writer's ---- */
+
+/* Commit `c` again on `base`: the files it changed, nothing else. */
+static int replay(struct writeback *wb, git_commit *c, git_oid *base)
+{
+  git_commit *parent = NULL, *onto = NULL;
+  git_tree *ptree = NULL, *ctree = NULL, *btree = NULL;
+  git_diff *diff = NULL;
+  git_tree_update *up = NULL;
+  git_signature *now = NULL;
+  git_oid tree_oid;
+  git_tree *newtree = NULL;
+  size_t n = 0;
+  int rc = -1;
+
+  if ((git_commit_parentcount(c) > 0 && git_commit_parent(&parent, c, 0) < 0) ||
+      (parent && git_commit_tree(&ptree, parent) < 0) ||
+      git_commit_tree(&ctree, c) < 0 ||
+      git_commit_lookup(&onto, wb->repo, base) < 0 ||
+      git_commit_tree(&btree, onto) < 0 ||
+      git_diff_tree_to_tree(&diff, wb->repo, ptree, ctree, NULL) < 0) {
+    rc = source_git_error(wb->src, "replay");
+    goto out;
+  }
+  up = td_calloc(git_diff_num_deltas(diff) + 1, sizeof(*up));
+  for (size_t i = 0; i < git_diff_num_deltas(diff); i++) {
+    const git_diff_delta *d = git_diff_get_delta(diff, i);
+
+    if (d->status == GIT_DELTA_DELETED) {
+      if (!path_in(btree, d->old_file.path))
+        continue;
+      up[n].action = GIT_TREE_UPDATE_REMOVE;
+      up[n++].path = d->old_file.path;
+    } else {
+      up[n].action = GIT_TREE_UPDATE_UPSERT;
+      up[n].id = d->new_file.id;
+      up[n].filemode = (git_filemode_t)d->new_file.mode;
+      up[n++].path = d->new_file.path;
+    }
+  }
+  if (git_tree_create_updated(&tree_oid, wb->repo, btree, n, up) < 0 ||
+      git_tree_lookup(&newtree, wb->repo, &tree_oid) < 0 ||
+      source_signature(wb->src, &now) < 0 ||
+      git_commit_create(base, wb->repo, NULL, git_commit_author(c), now, NULL,
+                        git_commit_message(c), newtree, 1,
+                        (const git_commit **)&onto) < 0) {
+    rc = source_git_error(wb->src, "replay");
+    goto out;
+  }
+  rc = 0;
+out:
+  git_signature_free(now);
+  git_tree_free(newtree);
+  free(up);
+  git_diff_free(diff);
+  git_tree_free(btree);
+  git_commit_free(onto);
+  git_tree_free(ctree);
+  git_tree_free(ptree);
+  git_commit_free(parent);
+  return rc;
+}
+
+/*
+ * Brings tenantd's ref `local` up to date with the fetched `remote`:
+ * fast-forward when it has nothing of its own, keep it when it is ahead,
+ * and replay its own commits on top when both moved.
+ */
+static int sync_ref(struct writeback *wb, const char *local, const char *remote)
+{
+  git_oid l, r, base;
+  git_revwalk *walk = NULL;
+  git_oid c;
+  int rc = 0;
+
+  if (!ref_oid(wb->repo, remote, &r))
+    return 0; /* nothing at the remote yet: ours is all there is */
+  if (!ref_oid(wb->repo, local, &l))
+    return set_ref(wb, local, &r, "tenantd: from the remote");
+  if (git_oid_equal(&l, &r) || git_graph_descendant_of(wb->repo, &l, &r) == 1)
+    return 0;
+  if (git_graph_descendant_of(wb->repo, &r, &l) == 1)
+    return set_ref(wb, local, &r, "tenantd: fast-forward");
+  base = r;
+  if (git_revwalk_new(&walk, wb->repo) < 0 ||
+      git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE) < 0 ||
+      git_revwalk_push(walk, &l) < 0 || git_revwalk_hide(walk, &r) < 0) {
+    rc = source_git_error(wb->src, "replay");
+    goto out;
+  }
+  while (rc == 0) {
+    git_commit *commit;
+    int next = git_revwalk_next(&c, walk);
+
+    if (next == GIT_ITEROVER)
+      break;
+    /* A walk that stops early must not move the ref: the commits not yet
+     * replayed hold inventory. */
+    if (next < 0 || git_commit_lookup(&commit, wb->repo, &c) < 0) {
+      rc = source_git_error(wb->src, "replay");
+      break;
+    }
+    rc = replay(wb, commit, &base);
+    git_commit_free(commit);
+  }
+  if (rc == 0)
+    rc = set_ref(wb, local, &base, "tenantd: replayed on the remote");
+out:
+  git_revwalk_free(walk);
+  return rc;
+}
+
+static int sync_all(struct writeback *wb)
+{
+  int rc = sync_ref(wb, wb->local_ref, wb->remote_ref);
+
+  if (rc == 0)
+    rc = sync_ref(wb, SOURCE_NOTES_REF, NOTES_REMOTE_REF);
+  if (rc == 0)
+    rc = refresh(wb);
+  return rc;
+}
+
+/* ---- the store ---- */
+
+static bool valid_tenant(const char *tenant)
+{
+  return tenant && *tenant && tenant[0] != '.' && !strchr(tenant, '/') &&
+         strlen(tenant) <= 200;
+}
+
+static int read_blob_status(struct writeback *wb, const char *tenant,
+                            const git_oid *blob_id, struct tenant_status **out)
+{
+  const struct source_opts *so = source_options(wb->src);
+  git_blob *blob;
+  char origin[512];
+  int rc;
+
+  snprintf(origin, sizeof(origin), "%s:" STATUS_DIR "/%s.yaml",
+           so->status_branch, tenant);
+  if (git_blob_lookup(&blob, wb->repo, blob_id) < 0)
+    return source_git_error(wb->src, origin);
+  rc = tenant_status_parse_from(origin, git_blob_rawcontent(blob),
+                                (size_t)git_blob_rawsize(blob), out);
+  git_blob_free(blob);
+  if (rc == 0 && strcmp((*out)->tenant, tenant) != 0) {
+    rc = td_error("%s: tenant is '%.64s', expected '%s'", origin,
+                  (*out)->tenant, tenant);
+    tenant_status_free(*out);
+    *out = NULL;
+  }
+  return rc;
+}
+
+static int store_read(struct status_store *s, const char *tenant,
+                      struct tenant_status **out)
+{
+  struct writeback *wb = container_of(s, struct writeback, store);
+  git_tree_entry *e;
+  char path[300];
+  int rc;
+
+  *out = NULL;
+  if (!valid_tenant(tenant))
+    return td_error_code(TD_EINVALID, "'%.64s' is not a tenant name", tenant);
+  snprintf(path, sizeof(path), STATUS_DIR "/%s.yaml", tenant);
+  if (git_tree_entry_bypath(&e, wb->tree, path) < 0)
+    return td_error_code(TD_ENOTFOUND, "%s: no status yet", path);
+  rc = read_blob_status(wb, tenant, git_tree_entry_id(e), out);
+  git_tree_entry_free(e);
+  return rc;
+}
+
+/* Calls fn for each status/<tenant>.yaml entry. */
+static int each_entry(struct writeback *wb,
+                      void (*fn)(struct writeback *wb, const char *tenant,
+                                 const git_tree_entry *e, void *arg),
+                      void *arg)
+{
+  git_tree_entry *dir;
+  git_tree *sub;
+  size_t n;
+
+  if (git_tree_entry_bypath(&dir, wb->tree, STATUS_DIR) < 0)
+    return 0;
+  if (git_tree_entry_type(dir) != GIT_OBJECT_TREE ||
+      git_tree_lookup(&sub, wb->repo, git_tree_entry_id(dir)) < 0) {
+    git_tree_entry_free(dir);
+    return 0;
+  }
+  n = git_tree_entrycount(sub);
+  for (size_t i = 0; i < n; i++) {
+    const git_tree_entry *e = git_tree_entry_byindex(sub, i);
+    const char *name = git_tree_entry_name(e);
+    size_t len = strlen(name);
+    char tenant[256];
+
+    if (len <= 5 || len - 5 >= sizeof(tenant) || name[0] == '.' ||
+        strcmp(name + len - 5, ".yaml") != 0 ||
+        git_tree_entry_type(e) != GIT_OBJECT_BLOB)
+      continue;
+    snprintf(tenant, sizeof(tenant), "%.*s", (int)(len - 5), name);
+    fn(wb, tenant, e, arg);
+  }
+  git_tree_free(sub);
+  git_tree_entry_free(dir);
+  return 0;
+}
+
+struct list_ctx {
+  void (*each)(const char *tenant, void *arg);
+  void *arg;
+};
+
+static void list_one(struct writeback *wb, const char *tenant,
+                     const git_tree_entry *e, void *arg)
+{
+  struct list_ctx *ctx = arg;
+
+  (void)wb;
+  (void)e;
+  ctx->each(tenant, ctx->arg);
+}
+
+static int store_list(struct status_store *s,
+                      void (*each)(const char *tenant, void *arg), void *arg)
+{
+  struct writeback *wb = container_of(s, struct writeback, store);
+  struct list_ctx ctx = {each, arg};
+
+  return each_entry(wb, list_one, &ctx);
+}
+
+struct scan_ctx {
+  writeback_each_fn each;
+  void *arg;
+};
+
+static void scan_one(struct writeback *wb, const char *tenant,
+                     const git_tree_entry *e, void *arg)
+{
+  struct scan_ctx *ctx = arg;
+  struct tenant_status *st = NULL;
+
+  if (read_blob_status(wb, tenant, git_tree_entry_id(e), &st) < 0)
+    ctx->each(tenant, NULL, td_error_last(), ctx->arg);
+  else
+    ctx->each(tenant, st, NULL, ctx->arg);
+  tenant_status_free(st);
+}
+
+int writeback_scan(struct writeback *wb, writeback_each_fn each, void *arg)
+{
+  struct scan_ctx ctx = {each, arg};
+
+  return each_entry(wb, scan_one, &ctx);
+}
+
+/* ---- summaries, cached by blob id ---- */
+
+#define SUMMARY_CACHE "tenantd-summaries"
+
+struct summary_entry {
+  git_oid blob;
+  struct status_summary sum;
+};
+
+struct summary_cache {
+  struct summary_entry *v; /* sorted by blob */
+  size_t n;
+  struct summary_entry *seen; /* this scan's, for the rewrite */
+  size_t nseen, alloc;
+  bool dirty;
+  writeback_summary_fn each;
+  void *arg;
+};
+
+static int entry_cmp(const void *a, const void *b)
+{
+  return git_oid_cmp(&((const struct summary_entry *)a)->blob,
+                     &((const struct summary_entry *)b)->blob);
+}
+
+/* Lines "<blob hex> <readable><ready><source error> <inventory>". */
+static void cache_load(struct summary_cache *c, const char *path)
+{
+  FILE *f = fopen(path, "r");
+  char hex[64], flags[8];
+  size_t alloc = 0, ninv;
+
+  while (f && fscanf(f, "%63s %7s %zu", hex, flags, &ninv) == 3) {
+    struct summary_entry e = {0};
+
+    if (strlen(flags) != 3 || git_oid_fromstr(&e.blob, hex) < 0)
+      break; /* a damaged cache is only a slower scan */
+    e.sum.readable = flags[0] == '1';
+    e.sum.ready = flags[1] == '1';
+    e.sum.source_error = flags[2] == '1';
+    e.sum.ninventory = ninv;
+    if (c->n == alloc) {
+      alloc = alloc ? 2 * alloc : 256;
+      c->v = td_realloc(c->v, alloc * sizeof(*c->v));
+    }
+    c->v[c->n++] = e;
+  }
+  if (f)
+    fclose(f);
+  if (c->n)
+    qsort(c->v, c->n, sizeof(*c->v), entry_cmp);
+}
+
+static void cache_store(struct summary_cache *c, const char *dir)
+{
+  struct {
+    char *p;
+    size_t n;
+  } m = {0};
+  FILE *f = open_memstream(&m.p, &m.n);
+
+  for (size_t i = 0; i < c->nseen; i++) {
+    const struct summary_entry *e = &c->seen[i];
+    char hex[SOURCE_ID_LEN];
+
+    git_oid_tostr(hex, sizeof(hex), &e->blob);
+    fprintf(f, "%s %d%d%d %zu\n", hex, e->sum.readable, e->sum.ready,
+            e->sum.source_error, e->sum.ninventory);
+  }
+  fclose(f);
+  /* Best effort: without it the next scan parses everything again. */
+  fs_write_atomic(dir, SUMMARY_CACHE, m.p, m.n, 0600);
+  free(m.p);
+}
+
+static void summary_one(struct writeback *wb, const char *tenant,
+                        const git_tree_entry *e, void *arg)
+{
+  struct summary_cache *c = arg;
+  struct summary_entry key = {.blob = *git_tree_entry_id(e)}, *hit;
+
+  hit = c->n ? bsearch(&key, c->v, c->n, sizeof(*c->v), entry_cmp) : NULL;
+  if (hit) {
+    key.sum = hit->sum;
+  } else {
+    struct tenant_status *st = NULL;
+
+    key.sum.readable = read_blob_status(wb, tenant, &key.blob, &st) == 0;
+    if (st) {
+      key.sum.ready = st->cond[STATUS_READY].status;
+      key.sum.source_error = st->cond[STATUS_SOURCE_ERROR].status;
+      key.sum.ninventory = st->ninventory;
+    }
+    tenant_status_free(st);
+    c->dirty = true;
+  }
+  if (c->nseen == c->alloc) {
+    c->alloc = c->alloc ? 2 * c->alloc : 256;
+    c->seen = td_realloc(c->seen, c->alloc * sizeof(*c->seen));
+  }
+  c->seen[c->nseen++] = key;
+  c->each(tenant, &key.sum, c->arg);
+}
+
+int writeback_summaries(struct writeback *wb, writeback_summary_fn each,
+                        void *arg)
+{
+  struct summary_cache c = {.each = each, .arg = arg};
+  const char *dir = git_repository_path(wb->repo);
+  char *path = td_asprintf("%s/%s", dir, SUMMARY_CACHE);
+  int rc;
+
+  cache_load(&c, path);
+  rc = each_entry(wb, summary_one, &c);
+  /* Rewritten with this scan's entries only, so it does not grow. */
+  if (rc == 0 && (c.dirty || c.nseen != c.n))
+    cache_store(&c, dir);
+  free(path);
+  free(c.v);
+  free(c.seen);
+  return rc;
+}
+
+struct status_store *writeback_store(struct writeback *wb)
+{
+  return &wb->store;
+}
+
+/* ---- open, close ---- */
+
+int writeback_open(struct writeback **out, struct source *src)
+{
+  const struct source_opts *so = source_options(src);
+  struct writeback *wb = td_calloc(1, sizeof(*wb));
+  int rc;
+
+  wb->store.read = store_read;
+  wb->store.list = store_list;
+  wb->src = src;
+  wb->repo = source_repo(src);
+  wb->local_ref = td_asprintf("refs/heads/%s", so->status_branch);
+  wb->remote_ref = td_asprintf("refs/remotes/origin/%s", so->status_branch);
+  wb->fetch_spec[0] =
+      td_asprintf("+refs/heads/%s:%s", so->status_branch, wb->remote_ref);
+  wb->fetch_spec[1] = td_strdup("+" SOURCE_NOTES_REF ":" NOTES_REMOTE_REF);
+  rc = sync_all(wb);
+  if (rc < 0) {
+    writeback_close(wb);
+    wb = NULL;
+  }
+  *out = wb;
+  return rc;
+}
+
+void writeback_close(struct writeback *wb)
+{
+  if (!wb)
+    return;
+  git_tree_free(wb->tree);
+  free(wb->local_ref);
+  free(wb->remote_ref);
+  free(wb->fetch_spec[0]);
+  free(wb->fetch_spec[1]);
+  free(wb);
+}
+
+/* ---- history ---- */
+
+/* The value of trailer `key` in `msg` into buf; false when absent. */
+static bool trailer(const char *msg, const char *key, char *buf, size_t cap)
+{
+  git_message_trailer_array arr = {0};
+  bool found = false;
+
+  if (git_message_trailers(&arr, msg) < 0)
+    return false;
+  for (size_t i = 0; i < arr.count; i++) {
+    if (strcasecmp(arr.trailers[i].key, key) == 0) {
+      snprintf(buf, cap, "%s", arr.trailers[i].value);
+      found = true;
+    }
+  }
+  git_message_trailer_array_free(&arr);
+  return found;
+}
+
+int writeback_last_source(struct writeback *wb, char id[SOURCE_ID_LEN])
+{
+  git_oid oid;
+  git_commit *c = NULL;
+
+  if (!ref_oid(wb->repo, wb->local_ref, &oid) ||
+      git_commit_lookup(&c, wb->repo, &oid) < 0)
+    return td_error_code(TD_ENOTFOUND, "no status commit yet");
+  for (int depth = 0; c && depth < LAST_SOURCE_DEPTH; depth++) {
+    char value[128];
+    git_commit *parent = NULL;
+
+    if (trailer(git_commit_message(c), "Tenantd-Source", value,
+                sizeof(value)) &&
+        strlen(value) == SOURCE_ID_LEN - 1) {
+      memcpy(id, value, SOURCE_ID_LEN);
+      git_commit_free(c);
+      return 0;
+    }
+    /* Another writer's commit: look further back. */
+    if (git_commit_parentcount(c) > 0)
+      git_commit_parent(&parent, c, 0);
+    git_commit_free(c);
+    c = parent;
+  }
+  git_commit_free(c);
+  return td_error_code(TD_ENOTFOUND, "no status commit names its source");
+}
+
+int writeback_log(struct writeback *wb, const char *tenant, size_t limit,
+                  void (*each)(const struct writeback_entry *e, void *arg),
+                  void *arg)
+{
+  git_revwalk *walk = NULL;
+  git_oid oid;
+  size_t shown = 0, plen = strlen(tenant);
+  int rc = 0;
+
+  if (!ref_oid(wb->repo, wb->local_ref, &oid))
+    return 0;
+  if (git_revwalk_new(&walk, wb->repo) < 0 ||
+      git_revwalk_sorting(walk, GIT_SORT_TIME) < 0 ||
+      git_revwalk_push(walk, &oid) < 0) {
+    git_revwalk_free(walk);
+    return source_git_error(wb->src, "log");
+  }
+  while ((limit == 0 || shown < limit) && git_revwalk_next(&oid, walk) == 0) {
+    git_commit *c;
+    git_message_trailer_array arr = {0};
+    bool mine = false;
+    char hex[SOURCE_ID_LEN], source[128] = "", result[64] = "";
+    const char **events = NULL;
+    size_t nevents = 0;
+    const char *msg, *line;
+
+    if (git_commit_lookup(&c, wb->repo, &oid) < 0)
+      continue;
+    msg = git_commit_message(c);
+    if (git_message_trailers(&arr, msg) == 0) {
+      for (size_t i = 0; i < arr.count; i++) {
+        const char *k = arr.trailers[i].key, *v = arr.trailers[i].value;
+
+        if (strcasecmp(k, "Tenantd-Tenant") == 0 && strcmp(v, tenant) == 0)
+          mine = true;
+        else if (strcasecmp(k, "Tenantd-Source") == 0)
+          snprintf(source, sizeof(source), "%s", v);
+        else if (strcasecmp(k, "Tenantd-Result") == 0)
+          snprintf(result, sizeof(result), "%s", v);
+      }
+      git_message_trailer_array_free(&arr);
+    }
+    if (!mine) {
+      git_commit_free(c);
+      continue;
+    }
+    /* Event lines "<tenant>: ..." of the body. */
+    char *copy = td_strdup(msg), *save = NULL;
+
+    for (line = strtok_r(copy, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+      if (strncmp(line, tenant, plen) == 0 && line[plen] == ':' &&
+          line[plen + 1] == ' ') {
+        events = td_realloc(events, (nevents + 1) * sizeof(*events));
+        events[nevents++] = line + plen + 2;
+      }
+    }
+    git_oid_tostr(hex, sizeof(hex), &oid);
+    each(&(struct writeback_entry){.id = hex,
+                                   /* the pass's time, not a replay's */
+                                   .time = git_commit_author(c)->when.time,
+                                   .subject = git_commit_summary(c),
+                                   .source = source,
+                                   .result = result,
+                                   .events = events,
+                                   .nevents = nevents},
+         arg);
+    free(events);
+    free(copy);
+    git_commit_free(c);
+    shown++;
+  }
+  git_revwalk_free(walk);
+  return rc;
+}
+
+/* ---- the commit of a pass ---- */
+
+static enum tenant_result worst(const struct reconcile_report *r,
+                                bool changed_only)
+{
+  enum tenant_result w = RESULT_READY;
+
+  for (size_t i = 0; i < r->n; i++)
+    if ((!changed_only || r->v[i].changed) && r->v[i].result > w)
+      w = r->v[i].result;
+  return w;
+}
+
+/* "2 created, 1 updated" over the changed outcomes; "" when none. */
+static void counts_text(const struct reconcile_report *r,
+                        const struct reconcile_outcome *only, char *buf,
+                        size_t cap)
+{
+  size_t used = 0;
+
+  buf[0] = '\0';
+  for (int k = 0; k < OUT_COUNT_MAX; k++) {
+    size_t total = 0;
+
+    for (size_t i = 0; i < r->n; i++)
+      if ((only ? &r->v[i] == only : r->v[i].changed))
+        total += r->v[i].count[k];
+    if (total && used < cap)
+      used += (size_t)snprintf(buf + used, cap - used, "%s%zu %s",
+                               used ? ", " : "", total, outcome_count_names[k]);
+  }
+}
+
+/* Does a changed status say the source could not be fetched? */
+static bool source_error(const struct reconcile_report *r)
+{
+  for (size_t i = 0; i < r->n; i++)
+    if (r->v[i].changed && r->v[i].status &&
+        r->v[i].status->cond[STATUS_SOURCE_ERROR].status)
+      return true;
+  return false;
+}
+
+char *writeback_message(const struct reconcile_report *r, const char *source)
+{
+  struct {
+    char *p;
+    size_t n;
+  } m = {0};
+  FILE *f;
+  size_t changed = 0;
+  const char *first = NULL;
+  char counts[512];
+
+  for (size_t i = 0; i < r->n; i++) {
+    if (!r->v[i].changed || r->v[i].unwritable)
+      continue;
+    if (!first)
+      first = r->v[i].tenant;
+    changed++;
+  }
+  if (!changed)
+    return NULL;
+  f = open_memstream(&m.p, &m.n);
+  counts_text(r, NULL, counts, sizeof(counts));
+  if (changed == 1)
+    fprintf(f, "reconcile %s: ", first);
+  else
+    fprintf(f, "reconcile %zu tenants: ", changed);
+  fputs(*counts           ? counts
+        : source_error(r) ? "source error"
+                          : tenant_result_names[worst(r, true)],
+        f);
+  fputs("\n\n", f);
+  for (size_t i = 0; i < r->n; i++) {
+    const struct reconcile_outcome *o = &r->v[i];
+
+    if (!o->changed || o->unwritable)
+      continue;
+    for (size_t k = 0; k < o->nevents; k++)
+      fprintf(f, "%s: %s\n", o->tenant, o->events[k]);
+    if (!o->nevents)
+      fprintf(f, "%s: %s, %zu resources, no resource changed\n", o->tenant,
+              tenant_result_names[o->result],
+              o->status ? o->status->ninventory : 0);
+  }
+  fprintf(f, "\nTenantd-Source: %s\n", source);
+  for (size_t i = 0; i < r->n; i++)
+    if (r->v[i].changed && !r->v[i].unwritable)
+      fprintf(f, "Tenantd-Tenant: %s\n", r->v[i].tenant);
+  fprintf(f, "Tenantd-Result: %s\n", tenant_result_names[worst(r, true)]);
+  fclose(f);
+  return m.p;
+}
+
+int writeback_commit(struct writeback *wb, const struct reconcile_report *r,
+                     const char *source, char id[SOURCE_ID_LEN])
+{
+  git_tree_update *up = td_calloc(r->n + 1, sizeof(*up));
+  char **paths = td_calloc(r->n + 1, sizeof(*paths));
+  char *msg = writeback_message(r, source);
+  git_signature *sig = NULL;
+  git_commit *parent = NULL;
+  git_tree *tree = NULL;
+  git_oid tree_oid, parent_oid, oid;
+  size_t n = 0;
+  int rc = 0;
+
+  if (!msg)
+    goto out;
+  for (size_t i = 0; i < r->n; i++) {
+    const struct reconcile_outcome *o = &r->v[i];
+
+    if (!o->changed || o->unwritable || !valid_tenant(o->tenant))
+      continue;
+    paths[n] = td_asprintf(STATUS_DIR "/%s.yaml", o->tenant);
+    up[n].path = paths[n];
+    if (o->status) {
+      char *text = tenant_status_format(o->status);
+
+      if (git_blob_create_from_buffer(&up[n].id, wb->repo, text, strlen(text)) <
+          0) {
+        free(text);
+        rc = source_git_error(wb->src, paths[n]);
+        n++;
+        goto out;
+      }
+      free(text);
+      up[n].action = GIT_TREE_UPDATE_UPSERT;
+      up[n].filemode = GIT_FILEMODE_BLOB;
+    } else if (path_in(wb->tree, paths[n])) {
+      up[n].action = GIT_TREE_UPDATE_REMOVE;
+    } else {
+      free(paths[n]);
+      continue;
+    }
+    n++;
+  }
+  if (n == 0)
+    goto out;
+  if (git_tree_create_updated(&tree_oid, wb->repo, wb->tree, n, up) < 0 ||
+      git_tree_lookup(&tree, wb->repo, &tree_oid) < 0) {
+    rc = source_git_error(wb->src, "status tree");
+    goto out;
+  }
+  if (ref_oid(wb->repo, wb->local_ref, &parent_oid) &&
+      git_commit_lookup(&parent, wb->repo, &parent_oid) < 0) {
+    rc = source_git_error(wb->src, wb->local_ref);
+    goto out;
+  }
+  if (source_signature(wb->src, &sig) < 0) {
+    rc = -1;
+    goto out;
+  }
+  if (git_commit_create(&oid, wb->repo, wb->local_ref, sig, sig, NULL, msg,
+                        tree, parent ? 1 : 0,
+                        (const git_commit **)&parent) < 0) {
+    rc = source_git_error(wb->src, "status commit");
+    goto out;
+  }
+  git_oid_tostr(id, SOURCE_ID_LEN, &oid);
+  rc = refresh(wb) < 0 ? -1 : 1;
+out:
+  for (size_t i = 0; i < n; i++)
+    free(paths[i]);
+  free(paths);
+  free(up);
+  free(msg);
+  git_signature_free(sig);
+  git_commit_free(parent);
+  git_tree_free(tree);
+  return rc;
+}
+
+/* ---- notes ---- */
+
+/* Note lines "<tenant>: ..." keyed by tenant. */
+struct note_lines {
+  char **v;
+  size_t n;
+};
+
+static enum tenant_result line_result(const char *line);
+
+/*
+ * Puts a tenant's line; takes `line`.  A line saying the commit was
+ * applied (ready) stands: later passes over the same commit are drift
+ * checks, whose story is on the status branch.  Any other line is
+ * replaced, so a retry that finally applies the commit says so.  Returns
+ * whether the note changed.
+ */
+static bool note_put(struct note_lines *nl, char *line, bool replace_ready)
+{
+  size_t klen = strcspn(line, ":");
+
+  for (size_t i = 0; i < nl->n; i++) {
+    if (strncmp(nl->v[i], line, klen) != 0 || nl->v[i][klen] != ':')
+      continue;
+    if ((!replace_ready && line_result(nl->v[i]) == RESULT_READY) ||
+        strcmp(nl->v[i], line) == 0) {
+      free(line);
+      return false;
+    }
+    free(nl->v[i]);
+    nl->v[i] = line;
+    return true;
+  }
+  nl->v = td_realloc(nl->v, (nl->n + 1) * sizeof(*nl->v));
+  nl->v[nl->n++] = line;
+  return true;
+}
+
+static int line_cmp(const void *a, const void *b)
+{
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* "acme: ready, 2 created" -> the result's rank (unknown words: ready). */
+static enum tenant_result line_result(const char *line)
+{
+  const char *p = strchr(line, ':');
+  size_t n;
+
+  if (!p)
+    return RESULT_READY;
+  p += 2;
+  n = strcspn(p, ",:");
+  for (int k = 0; k < RESULT_COUNT; k++)
+    if (strlen(tenant_result_names[k]) == n &&
+        strncmp(p, tenant_result_names[k], n) == 0)
+      return (enum tenant_result)k;
+  return RESULT_READY;
+}
+
+static char *outcome_line(const struct reconcile_report *r,
+                          const struct reconcile_outcome *o)
+{
+  char counts[512];
+
+  counts_text(r, o, counts, sizeof(counts));
+  if (o->result == RESULT_HELD || o->result == RESULT_REFUSED ||
+      o->result == RESULT_FAILED) {
+    const char *why = o->status && o->status->last_error.message
+                          ? o->status->last_error.message
+                          : (o->nevents ? o->events[o->nevents - 1] : "");
+
+    if (o->status && o->status->last_error.path)
+      return td_asprintf("%s: %s, %s:%u:%u: %s", o->tenant,
+                         tenant_result_names[o->result],
+                         o->status->last_error.path, o->status->last_error.line,
+                         o->status->last_error.col, why);
+    return td_asprintf("%s: %s, %s", o->tenant, tenant_result_names[o->result],
+                       why);
+  }
+  return td_asprintf("%s: %s, %s", o->tenant, tenant_result_names[o->result],
+                     *counts ? counts : "no change");
+}
+
+char *writeback_note_read(struct writeback *wb, const char *source)
+{
+  git_oid notes_oid, target;
+  git_commit *notes = NULL;
+  git_note *note = NULL;
+  char *text = NULL;
+
+  if (!ref_oid(wb->repo, SOURCE_NOTES_REF, &notes_oid) ||
+      git_oid_fromstr(&target, source) < 0 ||
+      git_commit_lookup(&notes, wb->repo, &notes_oid) < 0)
+    return NULL;
+  if (git_note_commit_read(&note, wb->repo, notes, &target) == 0)
+    text = td_strdup(git_note_message(note));
+  git_note_free(note);
+  git_commit_free(notes);
+  return text;
+}
+
+int writeback_note(struct writeback *wb, const char *source,
+                   const struct reconcile_report *r, const char *status_commit)
+{
+  struct note_lines nl = {0};
+  char *old = writeback_note_read(wb, source);
+  char *lines = old ? td_strdup(old) : NULL; /* tokenised below */
+  char *status_line = NULL, *text = NULL, *save = NULL;
+  struct {
+    char *p;
+    size_t n;
+  } m = {0};
+  FILE *f;
+  enum tenant_result w = RESULT_READY;
+  bool changed = false;
+  git_oid notes_oid, target, new_notes, blob;
+  git_commit *parent = NULL;
+  git_signature *sig = NULL;
+  int rc = 0;
+
+  /* What earlier passes on this commit said, then this pass over it. */
+  for (char *line = lines ? strtok_r(lines, "\n", &save) : NULL; line;
+       line = strtok_r(NULL, "\n", &save)) {
+    if (strncmp(line, "tenantd: ", 9) == 0 || line[0] == '(')
+      continue;
+    if (strncmp(line, "status: ", 8) == 0)
+      status_line = td_strdup(line);
+    else if (strchr(line, ':'))
+      note_put(&nl, td_strdup(line), true);
+  }
+  for (size_t i = 0; i < r->n; i++)
+    changed |= note_put(&nl, outcome_line(r, &r->v[i]), false);
+  if (status_commit && (changed || !status_line)) {
+    free(status_line);
+    status_line = td_asprintf("status: %s (%s)", status_commit,
+                              source_options(wb->src)->status_branch);
+  }
+  if (nl.n)
+    qsort(nl.v, nl.n, sizeof(*nl.v), line_cmp);
+  for (size_t i = 0; i < nl.n; i++)
+    if (line_result(nl.v[i]) > w)
+      w = line_result(nl.v[i]);
+
+  f = open_memstream(&m.p, &m.n);
+  fprintf(f, "tenantd: %s\n", tenant_result_names[w]);
+  if (status_line)
+    fprintf(f, "%s\n", status_line);
+  for (size_t i = 0; i < nl.n; i++)
+    fprintf(f, "%s\n", nl.v[i]);
+  if (!nl.n)
+    fputs("(no tenant affected)\n", f);
+  fclose(f);
+  text = m.p;
+
+  if (old && strcmp(old, text) == 0)
+    goto out; /* says nothing new */
+  if (git_oid_fromstr(&target, source) < 0) {
+    rc = td_error("'%.64s' is not a commit id", source);
+    goto out;
+  }
+  if (ref_oid(wb->repo, SOURCE_NOTES_REF, &notes_oid) &&
+      git_commit_lookup(&parent, wb->repo, &notes_oid) < 0) {
+    rc = source_git_error(wb->src, SOURCE_NOTES_REF);
+    goto out;
+  }
+  if (source_signature(wb->src, &sig) < 0) {
+    rc = -1;
+    goto out;
+  }
+  if (git_note_commit_create(&new_notes, &blob, wb->repo, parent, sig, sig,
+                             &target, text, 1) < 0) {
+    rc = source_git_error(wb->src, "note");
+    goto out;
+  }
+  rc = set_ref(wb, SOURCE_NOTES_REF, &new_notes, "tenantd: note");
+  if (rc == 0)
+    rc = 1;
+out:
+  git_signature_free(sig);
+  git_commit_free(parent);
+  for (size_t i = 0; i < nl.n; i++)
+    free(nl.v[i]);
+  free(nl.v);
+  free(status_line);
+  free(lines);
+  free(old);
+  free(text);
+  return rc;
+}
+
+/* ---- push ---- */
+
+/* Is local ref `a` ahead of (different from) the fetched copy `b`? */
+static bool ahead(struct writeback *wb, const char *a, const char *b)
+{
+  git_oid la, lb;
+
+  if (!ref_oid(wb->repo, a, &la))
+    return false;
+  return !ref_oid(wb->repo, b, &lb) || !git_oid_equal(&la, &lb);
+}
+
+/* After a refused push: fetch, and replay on what moved; -1 with the
+ * refusal when nothing moved. */
+static int retry_after_refusal(struct writeback *wb, const char *remote)
+{
+  char why[1024];
+  git_oid before, after;
+  bool had = ref_oid(wb->repo, remote, &before);
+  int rc;
+
+  snprintf(why, sizeof(why), "%s", td_error_last());
+  rc = source_fetch_refspecs(wb->src, (const char *const *)wb->fetch_spec, 2);
+  if (rc < 0)
+    return rc;
+  if (had == ref_oid(wb->repo, remote, &after) &&
+      (!had || git_oid_equal(&before, &after)))
+    return td_error("%s", why);
+  return sync_all(wb);
+}
+
+/*
+ * Pushes tenantd's ref `local` when it is ahead of the fetched `remote`;
+ * on a non-fast-forward, fetches both refs, replays and tries again.
+ */
+static int push_ref(struct writeback *wb, const char *local, const char *remote)
+{
+  char *spec = td_asprintf("%s:%s", local, local);
+  const char *specs[1] = {spec};
+  int rc = 0;
+
+  for (int attempt = 1; ahead(wb, local, remote); attempt++) {
+    git_oid oid;
+
+    rc = source_push(wb->src, specs, 1);
+    if (rc == 0) {
+      /* The remote now has what we have. */
+      if (ref_oid(wb->repo, local, &oid))
+        rc = set_ref(wb, remote, &oid, "tenantd: pushed");
+      break;
+    }
+    if (rc != TD_ECONFLICT)
+      break;
+    if (attempt == PUSH_ATTEMPTS) {
+      rc = td_error("not pushed after %d attempts: %s", attempt,
+                    td_error_last());
+      break;
+    }
+    /* Someone else pushed: take their commits, replay ours, retry.  If
+     * the remote did not move, the refusal was something else (a hook,
+     * a lock) that retrying will not cure. */
+    rc = retry_after_refusal(wb, remote);
+    if (rc < 0)
+      break;
+  }
+  free(spec);
+  return rc;
+}
+
+int writeback_push_status(struct writeback *wb)
+{
+  return push_ref(wb, wb->local_ref, wb->remote_ref);
+}
+
+int writeback_push_notes(struct writeback *wb)
+{
+  return push_ref(wb, SOURCE_NOTES_REF, NOTES_REMOTE_REF);
+}
+
+int writeback_push(struct writeback *wb)
+{
+  /* Status first: a note must never name a status commit the remote
+   * does not have. */
+  int rc = writeback_push_status(wb);
+
+  return rc < 0 ? rc : writeback_push_notes(wb);
+}
+
+int writeback_tip(struct writeback *wb, char id[SOURCE_ID_LEN])
+{
+  git_oid oid;
+
+  if (!ref_oid(wb->repo, wb->local_ref, &oid))
+    return td_error_code(TD_ENOTFOUND, "no status commit yet");
+  git_oid_tostr(id, SOURCE_ID_LEN, &oid);
+  return 0;
+}

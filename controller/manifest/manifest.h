@@ -1,0 +1,367 @@
+/*
+ * manifest.h - the desired model: Platform, TierCatalog and Tenants.
+ *
+ * A manifest repository is read into typed structs in which every value
+ * keeps its line and column, so any later stage can point a user at the
+ * exact place in their file.  The loader does not care where bytes come
+ * from: callers hand it (path, bytes) pairs from a directory today and from
+ * git trees later.
+ *
+ *   struct manifest_files files = MANIFEST_FILES_INIT;
+ *   manifest_files_read_dir(&files, "repo");            -- or from git
+ *   struct manifest_repo *repo;
+ *   manifest_repo_load(&repo, &files, NULL);
+ *   if (repo->diags.n) ...                              -- every problem
+ *   manifest_repo_free(repo);
+ *   manifest_files_release(&files);
+ *
+ * Ownership: the repo owns every model struct and string; each document
+ * (platform, catalog, each tenant) has its own arena, so one tenant can be
+ * replaced without touching the others.  Nothing points into `files`.
+ *
+ * A long-lived caller (the daemon) keeps the repo between passes and
+ * hands it to manifest_repo_reload(): documents whose bytes are unchanged
+ * (same path, same key: a git blob id) move into the new repo as they are,
+ * so a commit touching one tenant parses one file.  The rules across
+ * documents (unique names, overlapping networks) run over all of them.
+ *
+ * Values that were not written in the file have pos.line == 0 and carry
+ * their documented default after loading.
+ */
+#ifndef TD_MANIFEST_H
+#define TD_MANIFEST_H
+
+#include "base/compat.h"
+
+#include "base/arena.h"
+#include "base/diag.h"
+#include "manifest/yamltree.h"
+#include "model/resource.h"
+
+#define MANIFEST_API_VERSION "tenantd.io/v1"
+
+struct mf_str {
+  const char *v; /* NULL when absent */
+  struct src_pos pos;
+};
+
+struct mf_int {
+  int64_t v;
+  struct src_pos pos;
+};
+
+struct mf_num {
+  double v;
+  struct src_pos pos;
+};
+
+struct mf_bool {
+  bool v;
+  struct src_pos pos;
+};
+
+/* An enumerated string, stored as its index in the field's value list. */
+struct mf_enum {
+  int v;
+  struct src_pos pos;
+};
+
+struct mf_cidr {
+  uint32_t addr; /* host byte order */
+  uint8_t prefix;
+  const char *text;
+  struct src_pos pos;
+};
+
+/* A list of items whose type the field says; items live in the arena. */
+struct mf_list {
+  void *v;
+  uint32_t n;
+  struct src_pos pos;
+};
+
+/* The head of every optional mapping: was it written, and where. */
+struct mf_obj {
+  bool present;
+  struct src_pos pos;
+};
+
+struct mf_kv {
+  struct mf_str key, val;
+};
+
+struct mf_meta {
+  struct mf_obj obj;
+  struct mf_str name;
+  struct mf_list labels; /* struct mf_kv */
+};
+
+/* ---- Platform ---- */
+
+enum mf_drift_policy { MF_DRIFT_CORRECT, MF_DRIFT_REPORT };
+enum mf_backup_schedule { MF_BACKUP_HOURLY, MF_BACKUP_DAILY, MF_BACKUP_WEEKLY };
+
+struct mf_platform {
+  struct mf_str api_version, kind;
+  struct mf_meta meta;
+  struct mf_platform_spec {
+    struct mf_obj obj;
+    struct mf_domains {
+      struct mf_obj obj;
+      struct mf_str pub, priv;
+    } domains;
+    struct mf_ingress {
+      struct mf_obj obj;
+      struct mf_str pub;
+    } ingress;
+    struct mf_providers {
+      struct mf_obj obj;
+      struct mf_str by_type[RTYPE_COUNT]; /* default "local" */
+    } providers;
+    struct mf_policies {
+      struct mf_obj obj;
+      struct mf_bool prune;             /* default true */
+      struct mf_enum drift_policy;      /* default correct */
+      struct mf_int max_delete_percent; /* default 10 */
+      struct mf_int resync_ms;          /* default 5m */
+      struct mf_int stall_after;        /* default 3 */
+    } policies;
+  } spec;
+};
+
+/* ---- TierCatalog ---- */
+
+struct mf_tier {
+  struct mf_str name; /* the key in spec.tiers */
+  struct mf_str vm;
+  struct mf_int cpu, memory_mib, storage_gib, max_users;
+  struct mf_str database_class;
+  struct mf_bool database_ha;
+  struct mf_backup {
+    struct mf_obj obj;
+    struct mf_enum schedule;
+    struct mf_int retention_days;
+  } backup;
+  struct mf_list features; /* struct mf_str */
+  struct mf_num monthly_price;
+};
+
+struct mf_catalog {
+  struct mf_str api_version, kind;
+  struct mf_meta meta;
+  struct mf_catalog_spec {
+    struct mf_obj obj;
+    struct mf_list tiers; /* struct mf_tier */
+  } spec;
+};
+
+/* ---- Tenant ---- */
+
+struct mf_app {
+  struct mf_str name;
+  struct mf_str image;
+  struct mf_str endpoint;
+  struct mf_int port;
+  struct mf_int replicas; /* default 1 */
+  struct mf_health {
+    struct mf_obj obj;
+    struct mf_str path;
+    struct mf_int interval_s; /* default 10 */
+    struct mf_int timeout_s;  /* default 5 */
+  } health;
+  struct mf_dns {
+    struct mf_obj obj;
+    struct mf_bool pub, priv;
+    struct mf_list aliases; /* struct mf_str */
+  } dns;
+  struct mf_list depends_on; /* struct mf_str */
+};
+
+struct mf_env {
+  struct mf_str name;
+  struct mf_network {
+    struct mf_obj obj;
+    struct mf_cidr cidr;
+  } network;
+  struct mf_database {
+    struct mf_obj obj;
+    struct mf_enum deletion_policy; /* default: the tenant's */
+    struct mf_bool adopt;
+  } database;
+  struct mf_bucket {
+    struct mf_obj obj;
+    struct mf_bool versioning;
+    struct mf_enum deletion_policy; /* default: the tenant's */
+    struct mf_bool adopt;
+  } bucket;
+  struct mf_list apps; /* struct mf_app */
+};
+
+struct mf_tenant {
+  struct mf_str api_version, kind;
+  struct mf_meta meta;
+  struct mf_tenant_spec {
+    struct mf_obj obj;
+    struct mf_str display_name, tier, region, owner, cost_center;
+    struct mf_enum deletion_policy; /* default Orphan */
+    struct mf_bool suspend;
+    struct mf_list envs; /* struct mf_env */
+  } spec;
+};
+
+/* One loaded document: the model plus what it came from. */
+struct manifest_doc {
+  char *path;           /* relative to the repository root; owned */
+  char key[41];         /* the bytes' identity (a git blob id), or "" */
+  struct arena arena;   /* every string and list of the model */
+  struct diag_list own; /* what decoding this file alone found */
+  bool valid;           /* no diagnostic names this file */
+  union {
+    struct mf_platform *platform;
+    struct mf_catalog *catalog;
+    struct mf_tenant *tenant;
+  } u;
+};
+
+static inline const struct mf_env *mf_tenant_env(const struct mf_tenant *t,
+                                                 uint32_t i)
+{
+  return &((const struct mf_env *)t->spec.envs.v)[i];
+}
+
+static inline const struct mf_app *mf_env_app(const struct mf_env *e,
+                                              uint32_t i)
+{
+  return &((const struct mf_app *)e->apps.v)[i];
+}
+
+static inline const struct mf_tier *mf_catalog_tier(const struct mf_catalog *c,
+                                                    uint32_t i)
+{
+  return &((const struct mf_tier *)c->spec.tiers.v)[i];
+}
+
+static inline const struct mf_str *mf_str_at(const struct mf_list *l,
+                                             uint32_t i)
+{
+  return &((const struct mf_str *)l->v)[i];
+}
+
+/* ---- Input: (path, bytes) pairs, wherever they come from ---- */
+
+struct manifest_file {
+  char *path; /* relative, '/'-separated */
+  char *data;
+  size_t len;
+  /* Why the file could not be read (a symbolic link in a git tree), or
+   * NULL; the loader reports it at the file and holds what it holds. */
+  const char *problem;
+  /* The bytes' identity when known (a git blob id), or "". */
+  char key[41];
+  /* Not read: the previous repo's document with this path and key
+   * stands (manifest_repo_reload); data is NULL. */
+  bool reused;
+};
+
+struct manifest_files {
+  struct manifest_file *v;
+  size_t n, alloc;
+};
+
+/* clang-format off */
+#define MANIFEST_FILES_INIT {NULL, 0, 0}
+/* clang-format on */
+
+/* Copies path and bytes; replaces an existing entry of the same path. */
+void manifest_files_add(struct manifest_files *f, const char *path,
+                        const char *data, size_t len);
+
+/* Removes `path` if present. */
+void manifest_files_remove(struct manifest_files *f, const char *path);
+
+/*
+ * Reads platform.yaml, tiers.yaml and tenants/<name>.yaml|yml of `dir`;
+ * other files are ignored.  A file is read up to max_bytes + 1 bytes, so
+ * an oversized one is reported by the loader without being read whole.
+ * Returns 0, or -1 with td_error_last() set when `dir` cannot be read.
+ */
+int manifest_files_read_dir(struct manifest_files *f, const char *dir,
+                            size_t max_bytes);
+
+void manifest_files_release(struct manifest_files *f);
+
+/*
+ * Appends without looking for an existing entry (a tree listing has no
+ * duplicates), taking `data`: malloc'd, len + 1 bytes, NUL-terminated.
+ */
+void manifest_files_take(struct manifest_files *f, const char *path, char *data,
+                         size_t len);
+
+/* A file whose bytes the previous repo already holds, under `key`. */
+void manifest_files_add_reused(struct manifest_files *f, const char *path,
+                               const char *key);
+
+/* A manifest path that exists but cannot be read: `problem` (a static
+ * string) becomes its diagnostic, so it is held rather than missing. */
+void manifest_files_add_unreadable(struct manifest_files *f, const char *path,
+                                   const char *problem);
+
+/* What a repository path is to the loader: the rule every reader of a
+ * repository (directory, git tree, change detection) shares. */
+enum manifest_path_kind { MP_OTHER, MP_PLATFORM, MP_TIERS, MP_TENANT };
+enum manifest_path_kind manifest_path_kind(const char *path);
+
+/* ---- The repository ---- */
+
+struct manifest_opts {
+  unsigned version;
+  struct yaml_limits limits;
+};
+
+#define MANIFEST_OPTS_VERSION 1
+/* clang-format off */
+#define MANIFEST_OPTS_INIT {MANIFEST_OPTS_VERSION, YAML_LIMITS_DEFAULT}
+/* clang-format on */
+
+struct manifest_repo {
+  struct manifest_doc *platform; /* NULL when platform.yaml is missing */
+  struct manifest_doc *catalog;  /* tiers.yaml, or the built-in default */
+  struct manifest_doc **tenants; /* sorted by path */
+  size_t ntenants;
+  struct diag_list diags; /* every problem found, sorted */
+};
+
+/*
+ * Loads and validates everything in `files`.  Always returns a repo (NULL
+ * opts means defaults); problems are in repo->diags and each document's
+ * `valid` says whether it may be acted on.
+ */
+void manifest_repo_load(struct manifest_repo **out,
+                        const struct manifest_files *files,
+                        const struct manifest_opts *opts);
+
+/*
+ * The same, reusing the documents of `prev` (the repo of an earlier load,
+ * consumed: freed here) whose path and key match a file's; files marked
+ * `reused` must name such a document.  NULL prev is a plain load.
+ */
+void manifest_repo_reload(struct manifest_repo **out,
+                          const struct manifest_files *files,
+                          const struct manifest_opts *opts,
+                          struct manifest_repo *prev);
+
+/* The document read from `path` (platform, catalog or tenant), or NULL. */
+const struct manifest_doc *manifest_repo_find(const struct manifest_repo *repo,
+                                              const char *path);
+
+void manifest_repo_free(struct manifest_repo *repo);
+
+/* The tier named `name`, or NULL. */
+const struct mf_tier *manifest_catalog_find(const struct mf_catalog *c,
+                                            const char *name);
+
+/* The built-in tier catalog (schemas/tiers.yaml), as bytes. */
+extern const char manifest_default_tiers[];
+extern const size_t manifest_default_tiers_len;
+
+#endif

@@ -1,0 +1,718 @@
+/*
+ * rules.c - field string rules, and the checks that span documents: names
+ * against files, duplicate names, tiers, dependencies and their
+ * cycles, overlapping networks, derived names that collide, record names.
+ *
+ * Repository-wide checks sort instead of comparing every pair, so a
+ * 10,000-tenant repository costs n log n.
+ */
+#include "base/compat.h"
+
+#include "base/strutil.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "manifest/internal.h"
+#include "model/naming.h"
+
+void manifest__error(struct manifest__ctx *cx, const struct ynode *at,
+                     const char *fmt, ...)
+{
+  char msg[768];
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  diag_add(cx->diags, cx->path, at ? at->line : 0, at ? at->col : 0, "%s", msg);
+}
+
+int manifest__parse_cidr(struct manifest__ctx *cx, const struct ynode *n,
+                         struct mf_cidr *out)
+{
+  const char *s = n->u.scalar.s;
+  const char *slash = strchr(s, '/');
+  char addr_text[32], text[80];
+  uint32_t addr, mask;
+  unsigned prefix = 0;
+  size_t alen = slash ? (size_t)(slash - s) : 0;
+  const char *p;
+
+  manifest__value_text(text, sizeof(text), n);
+  if (!slash || alen >= sizeof(addr_text) || !slash[1])
+    goto bad;
+  memcpy(addr_text, s, alen);
+  addr_text[alen] = '\0';
+  if (!naming_is_ipv4(addr_text, &addr))
+    goto bad;
+  p = slash + 1;
+  if (p[0] == '0' && p[1])
+    goto bad;
+  for (; *p; p++) {
+    if (*p < '0' || *p > '9' || prefix > 32)
+      goto bad;
+    prefix = prefix * 10 + (unsigned)(*p - '0');
+  }
+  if (prefix > 32)
+    goto bad;
+  mask = prefix ? ~(uint32_t)0 << (32 - prefix) : 0;
+  if (addr & ~mask) {
+    uint32_t net = addr & mask;
+
+    manifest__error(
+        cx, n, "'%s' has host bits set (did you mean %u.%u.%u.%u/%u?)", text,
+        net >> 24, (net >> 16) & 255, (net >> 8) & 255, net & 255, prefix);
+    return -1;
+  }
+  out->addr = addr;
+  out->prefix = (uint8_t)prefix;
+  return 0;
+bad:
+  manifest__error(cx, n, "'%s' is not an IPv4 CIDR like 10.20.0.0/16", text);
+  return -1;
+}
+
+static bool is_endpoint(const char *s)
+{
+  const char *colon = strrchr(s, ':');
+  char host[256];
+  size_t hlen;
+  unsigned port = 0;
+  const char *p;
+
+  if (!colon || colon == s)
+    return false;
+  hlen = (size_t)(colon - s);
+  if (hlen >= sizeof(host))
+    return false;
+  memcpy(host, s, hlen);
+  host[hlen] = '\0';
+  if (!naming_is_dnsname(host) && !naming_is_ipv4(host, NULL))
+    return false;
+  p = colon + 1;
+  if (!*p || *p == '0')
+    return false;
+  for (; *p; p++) {
+    if (*p < '0' || *p > '9' || port > 65535)
+      return false;
+    port = port * 10 + (unsigned)(*p - '0');
+  }
+  return port >= 1 && port <= 65535;
+}
+
+int manifest__check_string(struct manifest__ctx *cx, enum manifest__check check,
+                           const char *key, const struct ynode *n)
+{
+  const char *s = n->u.scalar.s;
+  char text[80];
+
+  manifest__value_text(text, sizeof(text), n);
+  switch (check) {
+  case MF_CHECK_NONE:
+    return 0;
+  case MF_CHECK_LABEL: {
+    char what[80];
+
+    if (naming_is_label(s))
+      return 0;
+    /* "app name", "tier name", "dependsOn[0]" */
+    if (strcmp(key, "name") == 0 && cx->what &&
+        strcmp(cx->what, "metadata") == 0)
+      snprintf(what, sizeof(what), "metadata.name");
+    else if (strcmp(key, "name") == 0 && cx->what)
+      snprintf(what, sizeof(what), "%s name", cx->what);
+    else
+      snprintf(what, sizeof(what), "%s", key);
+    manifest__error(
+        cx, n,
+        "'%s' is not a valid %s: use 1 to 63 lowercase letters, digits "
+        "and '-', starting and ending with a letter or digit",
+        text, what);
+    return -1;
+  }
+  case MF_CHECK_DNSNAME:
+    if (naming_is_dnsname(s))
+      return 0;
+    manifest__error(
+        cx, n,
+        "'%s' is not a valid DNS name for %s: lowercase labels of 1 to "
+        "63 letters, digits and '-' joined by '.', at most 253 "
+        "characters",
+        text, key);
+    return -1;
+  case MF_CHECK_HOST:
+    if (naming_is_dnsname(s) || naming_is_ipv4(s, NULL))
+      return 0;
+    manifest__error(cx, n, "'%s' is not a DNS name or an IPv4 address for %s",
+                    text, key);
+    return -1;
+  case MF_CHECK_INSTANCE: {
+    if (naming_is_instance(s))
+      return 0;
+    manifest__error(
+        cx, n,
+        "'%s' is not a valid provider instance name for %s: use 1 to 63 "
+        "lowercase letters, digits, '-' and '_'",
+        text, key);
+    return -1;
+  }
+  case MF_CHECK_ENDPOINT:
+    if (is_endpoint(s))
+      return 0;
+    manifest__error(
+        cx, n,
+        "'%s' is not an endpoint like host:port (port 1 to 65535) for %s", text,
+        key);
+    return -1;
+  case MF_CHECK_URLPATH:
+    if (s[0] == '/')
+      return 0;
+    manifest__error(cx, n, "'%s' must start with '/' for %s", text, key);
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- repository-wide checks ---- */
+
+/* What claims a name; its words are made only when a collision is
+ * reported, so a clean repository formats nothing. */
+enum claim_kind {
+  CLAIM_TENANT,  /* a tenant's name */
+  CLAIM_DERIVED, /* an environment's network, bucket and database name */
+  CLAIM_PUBLIC,  /* an app's public record */
+  CLAIM_PRIVATE, /* an app's private record */
+  CLAIM_ALIAS,   /* an app's alias */
+};
+
+/* A name some document claims, with where it claims it. */
+struct claim {
+  const char *name; /* the claims list's arena, or the model's */
+  enum claim_kind kind;
+  /* Who claims it (borrowed from the model): equal owners may repeat a
+   * name.  An alias is its own owner, by its index. */
+  const char *tenant, *env, *app;
+  uint32_t alias;
+  const char *path;
+  struct src_pos pos;
+  uint32_t seq; /* insertion order: the first claim wins the message */
+};
+
+struct claims {
+  struct claim *v;
+  size_t n, alloc;
+  struct arena mem;
+};
+
+/* Adds a claim; `name` is copied when `copy` (a scratch buffer). */
+static struct claim *claim_add(struct claims *c, const char *name, bool copy,
+                               enum claim_kind kind, const char *path,
+                               struct src_pos pos)
+{
+  struct claim *x;
+
+  if (c->n == c->alloc) {
+    c->alloc = c->alloc ? c->alloc * 2 : 64;
+    c->v = td_realloc(c->v, c->alloc * sizeof(*c->v));
+  }
+  x = &c->v[c->n];
+  *x = (struct claim){.name = copy ? arena_strdup(&c->mem, name) : name,
+                      .kind = kind,
+                      .path = path,
+                      .pos = pos,
+                      .seq = (uint32_t)c->n};
+  c->n++;
+  return x;
+}
+
+static bool same_owner(const struct claim *a, const struct claim *b)
+{
+  if (a->kind != b->kind || strcmp(a->tenant, b->tenant) != 0 ||
+      strcmp(a->env, b->env) != 0)
+    return false;
+  if (a->kind == CLAIM_DERIVED)
+    return true;
+  return strcmp(a->app, b->app) == 0 &&
+         (a->kind != CLAIM_ALIAS || a->alias == b->alias);
+}
+
+/* "the public name of app 'api' in acme/staging", and the like. */
+static void claim_what(const struct claim *c, char *buf, size_t cap)
+{
+  switch (c->kind) {
+  case CLAIM_TENANT:
+    snprintf(buf, cap, "%s", c->path);
+    break;
+  case CLAIM_DERIVED:
+    snprintf(buf, cap, "tenant '%s' environment '%s'", c->tenant, c->env);
+    break;
+  case CLAIM_PUBLIC:
+    snprintf(buf, cap, "the public name of app '%s' in %s/%s", c->app,
+             c->tenant, c->env);
+    break;
+  case CLAIM_PRIVATE:
+    snprintf(buf, cap, "the private name of app '%s' in %s/%s", c->app,
+             c->tenant, c->env);
+    break;
+  case CLAIM_ALIAS:
+    snprintf(buf, cap, "an alias of app '%s' in %s/%s", c->app, c->tenant,
+             c->env);
+    break;
+  }
+}
+
+static int claim_cmp(const void *pa, const void *pb)
+{
+  const struct claim *a = pa, *b = pb;
+  int c = strcmp(a->name, b->name);
+
+  if (c)
+    return c;
+  /* Report at the later place in reading order, naming the earlier. */
+  c = strcmp(a->path, b->path);
+  if (c)
+    return c;
+  if (a->pos.line != b->pos.line)
+    return a->pos.line < b->pos.line ? -1 : 1;
+  if (a->pos.col != b->pos.col)
+    return a->pos.col < b->pos.col ? -1 : 1;
+  return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+static void claims_release(struct claims *c)
+{
+  free(c->v);
+  arena_release(&c->mem);
+}
+
+static void diag_at(struct manifest_repo *repo, const char *path,
+                    struct src_pos pos, const char *fmt, ...) TD_PRINTF(4, 5);
+
+static void diag_at(struct manifest_repo *repo, const char *path,
+                    struct src_pos pos, const char *fmt, ...)
+{
+  char msg[768];
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  diag_add(&repo->diags, path, pos.line, pos.col, "%s", msg);
+}
+
+/*
+ * Sorts claims and reports every name claimed by two different owners, at
+ * each claim, naming the earliest claim of another owner: both places get
+ * the error, so which file is read first decides nothing.  `fmt` takes the
+ * name, this claim, the other claim and the other's path, line, column.
+ */
+static void report_collisions(struct manifest_repo *repo, struct claims *c,
+                              const char *fmt)
+{
+  if (c->n > 1)
+    qsort(c->v, c->n, sizeof(*c->v), claim_cmp);
+  for (size_t i = 0; i < c->n;) {
+    size_t j = i + 1;
+
+    while (j < c->n && strcmp(c->v[j].name, c->v[i].name) == 0)
+      j++;
+    for (size_t k = i; j - i > 1 && k < j; k++) {
+      const struct claim *me = &c->v[k];
+
+      for (size_t o = i; o < j; o++) {
+        const struct claim *other = &c->v[o];
+        char mine[512], theirs[512];
+
+        if (same_owner(other, me))
+          continue;
+        claim_what(me, mine, sizeof(mine));
+        claim_what(other, theirs, sizeof(theirs));
+        diag_at(repo, me->path, me->pos, fmt, me->name, mine, theirs,
+                other->path, other->pos.line, other->pos.col);
+        break;
+      }
+    }
+    i = j;
+  }
+}
+
+static const char *file_stem(const char *path, char *buf, size_t cap)
+{
+  const char *base = strrchr(path, '/');
+  const char *dot;
+  size_t n;
+
+  base = base ? base + 1 : path;
+  dot = strrchr(base, '.');
+  n = dot ? (size_t)(dot - base) : strlen(base);
+  if (n >= cap)
+    n = cap - 1;
+  memcpy(buf, base, n);
+  buf[n] = '\0';
+  return buf;
+}
+
+/* Duplicate names in a list of structs whose first member is a mf_str. */
+static void check_unique(struct manifest_repo *repo, const char *path,
+                         const void *items, uint32_t n, size_t size,
+                         const char *what)
+{
+  for (uint32_t i = 1; i < n; i++) {
+    const struct mf_str *a = (const void *)((const char *)items + i * size);
+
+    if (!a->v)
+      continue;
+    for (uint32_t j = 0; j < i; j++) {
+      const struct mf_str *b = (const void *)((const char *)items + j * size);
+
+      if (b->v && strcmp(a->v, b->v) == 0) {
+        diag_at(repo, path, a->pos,
+                "duplicate %s '%s' (first at line %u, column %u)", what, a->v,
+                b->pos.line, b->pos.col);
+        break;
+      }
+    }
+  }
+}
+
+/* dependsOn: unknown apps and cycles, within one environment. */
+static void check_deps(struct manifest_repo *repo, const char *path,
+                       const struct mf_env *env)
+{
+  uint32_t n = env->apps.n;
+  uint8_t *state; /* 0 new, 1 on the stack, 2 done */
+  uint32_t *stack, *edge;
+
+  for (uint32_t i = 0; i < n; i++) {
+    const struct mf_app *a = mf_env_app(env, i);
+
+    for (uint32_t d = 0; d < a->depends_on.n; d++) {
+      const struct mf_str *dep = mf_str_at(&a->depends_on, d);
+      bool found = false;
+
+      /* A name that is not a label was reported where it was decoded. */
+      if (!dep->v || !naming_is_label(dep->v))
+        continue;
+      for (uint32_t j = 0; j < n && !found; j++)
+        found = mf_env_app(env, j)->name.v &&
+                strcmp(mf_env_app(env, j)->name.v, dep->v) == 0;
+      if (!found)
+        diag_at(repo, path, dep->pos,
+                "dependsOn names '%s', which is not an app of environment "
+                "'%s'",
+                dep->v, env->name.v ? env->name.v : "?");
+      else if (a->name.v && strcmp(dep->v, a->name.v) == 0)
+        diag_at(repo, path, dep->pos, "app '%s' depends on itself", dep->v);
+    }
+  }
+
+  /* Iterative depth-first search; the edge that closes a cycle reports. */
+  state = td_calloc(n ? n : 1, 1);
+  stack = td_calloc(n ? n : 1, sizeof(*stack));
+  edge = td_calloc(n ? n : 1, sizeof(*edge));
+  for (uint32_t root = 0; root < n; root++) {
+    uint32_t top = 0;
+
+    if (state[root])
+      continue;
+    stack[top] = root;
+    edge[top] = 0;
+    state[root] = 1;
+    top++;
+    while (top) {
+      uint32_t u = stack[top - 1];
+      const struct mf_app *a = mf_env_app(env, u);
+      uint32_t v = UINT32_MAX;
+      const struct mf_str *dep = NULL;
+
+      while (edge[top - 1] < a->depends_on.n && v == UINT32_MAX) {
+        dep = mf_str_at(&a->depends_on, edge[top - 1]++);
+        for (uint32_t j = 0; dep->v && j < n; j++)
+          if (mf_env_app(env, j)->name.v &&
+              strcmp(mf_env_app(env, j)->name.v, dep->v) == 0) {
+            v = j;
+            break;
+          }
+      }
+      if (v == UINT32_MAX) {
+        state[u] = 2;
+        top--;
+        continue;
+      }
+      if (v == u)
+        continue; /* reported above */
+      if (state[v] == 1) {
+        char chain[512];
+        size_t used = 0;
+        uint32_t k = top;
+
+        while (k > 0 && stack[k - 1] != v)
+          k--;
+        for (uint32_t s = k - 1; s < top && used < sizeof(chain) - 80; s++)
+          used += (size_t)snprintf(chain + used, sizeof(chain) - used, "%s -> ",
+                                   mf_env_app(env, stack[s])->name.v);
+        snprintf(chain + used, sizeof(chain) - used, "%s",
+                 mf_env_app(env, v)->name.v);
+        diag_at(repo, path, dep->pos, "dependsOn cycle: %s", chain);
+        continue;
+      }
+      if (state[v] == 0) {
+        state[v] = 1;
+        stack[top] = v;
+        edge[top] = 0;
+        top++;
+      }
+    }
+  }
+  free(state);
+  free(stack);
+  free(edge);
+}
+
+struct net {
+  uint32_t first, last;
+  const char *text, *tenant, *env, *path;
+  struct src_pos pos;
+};
+
+static int net_cmp(const void *pa, const void *pb)
+{
+  const struct net *a = pa, *b = pb;
+  int c;
+
+  if (a->first != b->first)
+    return a->first < b->first ? -1 : 1;
+  if (a->last != b->last)
+    return a->last > b->last ? -1 : 1; /* the wider one first */
+  c = strcmp(a->path, b->path);
+  if (c)
+    return c;
+  return a->pos.line < b->pos.line ? -1 : a->pos.line > b->pos.line;
+}
+
+/*
+ * Sweep over networks sorted by first address: each one overlaps the
+ * widest network seen so far exactly when it starts before that one ends.
+ * Both get the error, each naming the other.
+ */
+static void check_overlaps(struct manifest_repo *repo, struct net *nets,
+                           size_t n)
+{
+  const struct net *widest = NULL;
+
+  if (n > 1)
+    qsort(nets, n, sizeof(*nets), net_cmp);
+  for (size_t i = 0; i < n; i++) {
+    if (widest && nets[i].first <= widest->last) {
+      const struct net *a = widest, *b = &nets[i];
+
+      diag_at(repo, b->path, b->pos,
+              "network %s of tenant '%s' environment '%s' overlaps %s of "
+              "tenant '%s' environment '%s' (%s:%u:%u)",
+              b->text, b->tenant, b->env, a->text, a->tenant, a->env, a->path,
+              a->pos.line, a->pos.col);
+      diag_at(repo, a->path, a->pos,
+              "network %s of tenant '%s' environment '%s' overlaps %s of "
+              "tenant '%s' environment '%s' (%s:%u:%u)",
+              a->text, a->tenant, a->env, b->text, b->tenant, b->env, b->path,
+              b->pos.line, b->pos.col);
+    }
+    if (!widest || nets[i].last > widest->last)
+      widest = &nets[i];
+  }
+}
+
+static const struct manifest_doc *platform_doc(const struct manifest_repo *r)
+{
+  return r->platform && r->platform->u.platform ? r->platform : NULL;
+}
+
+void manifest__check_repo(struct manifest_repo *repo)
+{
+  const struct manifest_doc *pd = platform_doc(repo);
+  const struct mf_platform *plat = pd ? pd->u.platform : NULL;
+  const struct mf_catalog *cat =
+      repo->catalog && repo->catalog->valid ? repo->catalog->u.catalog : NULL;
+  const char *pub_zone = plat ? plat->spec.domains.pub.v : NULL;
+  const char *priv_zone = plat ? plat->spec.domains.priv.v : NULL;
+  bool have_ingress = plat && plat->spec.ingress.pub.v;
+  /* Without spec.domains at all, that one error says enough. */
+  bool check_zones = plat && plat->spec.domains.obj.present;
+  struct claims names = {0}, derived = {0}, records = {0};
+  struct net *nets = NULL;
+  size_t nnets = 0, nets_alloc = 0;
+
+  for (size_t ti = 0; ti < repo->ntenants; ti++) {
+    const struct manifest_doc *doc = repo->tenants[ti];
+    const struct mf_tenant *t = doc->u.tenant;
+    const char *path = doc->path;
+    const char *tname;
+    char stem[256];
+
+    if (!t || !t->meta.name.v)
+      continue;
+    tname = t->meta.name.v;
+    file_stem(path, stem, sizeof(stem));
+    if (strcmp(stem, tname) != 0)
+      diag_at(repo, path, t->meta.name.pos,
+              "metadata.name '%s' does not match the file name '%s'", tname,
+              stem);
+    claim_add(&names, tname, false, CLAIM_TENANT, path, t->meta.name.pos);
+
+    if (cat && t->spec.tier.v && !manifest_catalog_find(cat, t->spec.tier.v)) {
+      const char *cands[64];
+      size_t nc = 0;
+      const char *hint;
+      char list[512] = "";
+      size_t used = 0;
+
+      for (uint32_t i = 0; i < cat->spec.tiers.n; i++) {
+        const char *name = mf_catalog_tier(cat, i)->name.v;
+
+        if (!name)
+          continue;
+        if (nc < ARRAY_SIZE(cands))
+          cands[nc++] = name;
+        if (used < sizeof(list) - 80)
+          used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s",
+                                   used ? ", " : "", name);
+      }
+      hint = str_suggest(t->spec.tier.v, cands, nc);
+      if (hint)
+        diag_at(repo, path, t->spec.tier.pos,
+                "unknown tier '%s' (did you mean '%s'?)", t->spec.tier.v, hint);
+      else
+        diag_at(repo, path, t->spec.tier.pos,
+                "unknown tier '%s' (the catalog has: %s)", t->spec.tier.v,
+                list);
+    }
+
+    check_unique(repo, path, t->spec.envs.v, t->spec.envs.n,
+                 sizeof(struct mf_env), "environment");
+    for (uint32_t ei = 0; ei < t->spec.envs.n; ei++) {
+      const struct mf_env *e = mf_tenant_env(t, ei);
+      char buf[NAMING_MAX];
+      const char *ename = e->name.v;
+      struct claim *cl;
+      size_t len;
+
+      check_unique(repo, path, e->apps.v, e->apps.n, sizeof(struct mf_app),
+                   "app");
+      check_deps(repo, path, e);
+      if (!ename)
+        continue;
+
+      if (e->network.cidr.text) {
+        uint32_t size = e->network.cidr.prefix
+                            ? ~(~(uint32_t)0 << (32 - e->network.cidr.prefix))
+                            : UINT32_MAX;
+
+        if (nnets == nets_alloc) {
+          nets_alloc = nets_alloc ? nets_alloc * 2 : 64;
+          nets = td_realloc(nets, nets_alloc * sizeof(*nets));
+        }
+        nets[nnets++] = (struct net){e->network.cidr.addr,
+                                     e->network.cidr.addr + size,
+                                     e->network.cidr.text,
+                                     tname,
+                                     ename,
+                                     path,
+                                     e->network.cidr.pos};
+      }
+
+      /* Network, bucket and database names differ only in '-' vs '_':
+       * one check covers the three. */
+      len = naming_network(buf, tname, ename);
+      if (len > NAMING_RESOURCE_MAX)
+        diag_at(repo, path, e->name.pos,
+                "derived name '%s' (network, bucket; database with '_') is "
+                "%zu characters; the limit is %d (shorten the tenant or "
+                "environment name)",
+                buf, len, NAMING_RESOURCE_MAX);
+      cl = claim_add(&derived, buf, true, CLAIM_DERIVED, path, e->name.pos);
+      cl->tenant = tname;
+      cl->env = ename;
+
+      for (uint32_t ai = 0; ai < e->apps.n; ai++) {
+        const struct mf_app *a = mf_env_app(e, ai);
+
+        if (!a->name.v)
+          continue;
+        if (a->dns.pub.v && pub_zone) {
+          len = naming_record(buf, a->name.v, ename, tname, pub_zone);
+          if (len > NAMING_DNS_MAX)
+            diag_at(repo, path, a->dns.pub.pos,
+                    "public DNS name '%s' is %zu characters; the limit is %d",
+                    buf, len, NAMING_DNS_MAX);
+          cl = claim_add(&records, buf, true, CLAIM_PUBLIC, path,
+                         a->dns.pub.pos);
+          cl->tenant = tname;
+          cl->env = ename;
+          cl->app = a->name.v;
+        }
+        if (a->dns.pub.v && check_zones && !have_ingress)
+          diag_at(repo, path, a->dns.pub.pos,
+                  "app '%s' asks for a public record but platform.yaml has "
+                  "no spec.ingress.public to point it at",
+                  a->name.v);
+        if (a->dns.priv.v && check_zones && !priv_zone)
+          diag_at(repo, path, a->dns.priv.pos,
+                  "app '%s' asks for a private record but platform.yaml has "
+                  "no spec.domains.private",
+                  a->name.v);
+        if (a->dns.priv.v && priv_zone) {
+          len = naming_record(buf, a->name.v, ename, tname, priv_zone);
+          if (len > NAMING_DNS_MAX)
+            diag_at(repo, path, a->dns.priv.pos,
+                    "private DNS name '%s' is %zu characters; the limit is %d",
+                    buf, len, NAMING_DNS_MAX);
+          cl = claim_add(&records, buf, true, CLAIM_PRIVATE, path,
+                         a->dns.priv.pos);
+          cl->tenant = tname;
+          cl->env = ename;
+          cl->app = a->name.v;
+        }
+        for (uint32_t k = 0; k < a->dns.aliases.n; k++) {
+          const struct mf_str *al = mf_str_at(&a->dns.aliases, k);
+
+          /* Each alias is its own owner: a repeated alias is a conflict. */
+          if (!al->v)
+            continue;
+          cl = claim_add(&records, al->v, false, CLAIM_ALIAS, path, al->pos);
+          cl->tenant = tname;
+          cl->env = ename;
+          cl->app = a->name.v;
+          cl->alias = k;
+        }
+      }
+    }
+  }
+
+  /* Tenants: one name, one file.  Each file names the first other one. */
+  if (names.n > 1)
+    qsort(names.v, names.n, sizeof(*names.v), claim_cmp);
+  for (size_t i = 0; i < names.n; i++) {
+    const struct claim *me = &names.v[i], *other = NULL;
+
+    if (i > 0 && strcmp(names.v[i - 1].name, me->name) == 0)
+      other = &names.v[i - 1];
+    else if (i + 1 < names.n && strcmp(names.v[i + 1].name, me->name) == 0)
+      other = &names.v[i + 1];
+    if (other)
+      diag_at(repo, me->path, me->pos,
+              "tenant '%s' is also defined in %s:%u:%u", me->name, other->path,
+              other->pos.line, other->pos.col);
+  }
+  report_collisions(repo, &derived,
+                    "derived name '%s' (network, bucket; database with '_') "
+                    "belongs both to %s and to %s (%s:%u:%u)");
+  report_collisions(repo, &records,
+                    "DNS name '%s' is both %s and %s (%s:%u:%u)");
+  check_overlaps(repo, nets, nnets);
+
+  free(nets);
+  claims_release(&names);
+  claims_release(&derived);
+  claims_release(&records);
+}

@@ -1,0 +1,764 @@
+#include "base/compat.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <yaml.h>
+
+#include "manifest/yamltree.h"
+
+/* One open collection while events stream in. */
+struct frame {
+  struct ynode *node;
+  struct ynode **kids; /* malloc'd, moved into the arena on close */
+  size_t n, alloc;
+  char *anchor;  /* libyaml's copy, NULL when none */
+  uint64_t size; /* expanded size of the subtree so far */
+};
+
+struct anchor {
+  char *name; /* arena */
+  struct ynode *node;
+  uint64_t size;
+};
+
+struct builder {
+  struct arena *a;
+  const struct yaml_limits *lim;
+  const char *path;
+  const char *data;
+  size_t len;
+  struct diag_list *d;
+  struct frame *stack;
+  unsigned depth;
+  struct anchor *anchors;
+  unsigned nanchors;
+  uint64_t alias_nodes;
+  struct ynode *root;
+  uint64_t root_size;
+  bool failed;
+};
+
+static void fail(struct builder *b, uint32_t line, uint32_t col,
+                 const char *fmt, ...) TD_PRINTF(4, 5);
+
+static void fail(struct builder *b, uint32_t line, uint32_t col,
+                 const char *fmt, ...)
+{
+  char msg[512];
+  va_list ap;
+
+  if (b->failed)
+    return;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  diag_add(b->d, b->path, line, col, "%s", msg);
+  b->failed = true;
+}
+
+/* Line and column (1-based, in characters) of byte `off` of the input. */
+static void offset_pos(const char *data, size_t len, size_t off, uint32_t *line,
+                       uint32_t *col)
+{
+  uint32_t l = 1, c = 1;
+
+  if (off > len)
+    off = len;
+  for (size_t i = 0; i < off; i++) {
+    unsigned char ch = (unsigned char)data[i];
+
+    if (ch == '\n') {
+      l++;
+      c = 1;
+    } else if ((ch & 0xC0) != 0x80 &&
+               !(ch == '\r' && i + 1 < len && data[i + 1] == '\n')) {
+      c++;
+    }
+  }
+  *line = l;
+  *col = c;
+}
+
+/*
+ * Checks the bytes before libyaml sees them, so that binary files and bad
+ * encodings get a message that says what is wrong and exactly where.
+ * Returns the offset of the first bad byte, or len when all are good.
+ */
+static size_t check_bytes(const char *data, size_t len, const char **why)
+{
+  const unsigned char *p = (const unsigned char *)data;
+  size_t i = 0;
+
+  if (len >= 2 &&
+      ((p[0] == 0xFF && p[1] == 0xFE) || (p[0] == 0xFE && p[1] == 0xFF))) {
+    *why = "UTF-16 is not supported; save the file as UTF-8";
+    return 0;
+  }
+  while (i < len) {
+    unsigned char c = p[i];
+    size_t n;
+    uint32_t cp;
+
+    if (c == 0) {
+      *why = "binary file (NUL byte)";
+      return i;
+    }
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    if (c >= 0xC2 && c <= 0xDF) {
+      n = 1;
+      cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      n = 2;
+      cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      *why = "invalid UTF-8";
+      return i;
+    }
+    if (i + n >= len) {
+      *why = "invalid UTF-8 (truncated sequence)";
+      return i;
+    }
+    for (size_t k = 1; k <= n; k++) {
+      if ((p[i + k] & 0xC0) != 0x80) {
+        *why = "invalid UTF-8";
+        return i;
+      }
+      cp = (cp << 6) | (p[i + k] & 0x3F);
+    }
+    if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF)) {
+      *why = "invalid UTF-8 (overlong or surrogate)";
+      return i;
+    }
+    i += n + 1;
+  }
+  return len;
+}
+
+/* YAML 1.2 core schema resolution of a plain scalar. */
+static void resolve(struct ynode *n)
+{
+  const char *s = n->u.scalar.s;
+  size_t len = n->u.scalar.len;
+  char *end;
+
+  n->scalar = YS_STR;
+  if (len == 0 || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
+      strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0) {
+    n->scalar = YS_NULL;
+    return;
+  }
+  if (strcmp(s, "true") == 0 || strcmp(s, "True") == 0 ||
+      strcmp(s, "TRUE") == 0) {
+    n->scalar = YS_BOOL;
+    n->u.scalar.v.b = true;
+    return;
+  }
+  if (strcmp(s, "false") == 0 || strcmp(s, "False") == 0 ||
+      strcmp(s, "FALSE") == 0) {
+    n->scalar = YS_BOOL;
+    n->u.scalar.v.b = false;
+    return;
+  }
+
+  /* Integers: [-+]?[0-9]+ | 0o[0-7]+ | 0x[0-9a-fA-F]+ */
+  {
+    size_t i = (s[0] == '-' || s[0] == '+') ? 1 : 0;
+    int base = 10;
+    bool ok = i < len;
+
+    if (i == 0 && len > 2 && s[0] == '0' && (s[1] == 'o' || s[1] == 'x')) {
+      base = s[1] == 'o' ? 8 : 16;
+      i = 2;
+    }
+    for (size_t k = i; ok && k < len; k++) {
+      char c = s[k];
+
+      if (base == 10)
+        ok = c >= '0' && c <= '9';
+      else if (base == 8)
+        ok = c >= '0' && c <= '7';
+      else
+        ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+             (c >= 'A' && c <= 'F');
+    }
+    if (ok) {
+      errno = 0;
+      if (base == 10) {
+        long long v = strtoll(s, &end, 10);
+
+        if (errno == 0) {
+          n->scalar = YS_INT;
+          n->u.scalar.v.i = v;
+          return;
+        }
+      } else {
+        unsigned long long v = strtoull(s + 2, &end, base);
+
+        if (errno == 0 && v <= INT64_MAX) {
+          n->scalar = YS_INT;
+          n->u.scalar.v.i = (int64_t)v;
+          return;
+        }
+      }
+      /* Out of range: still a number to YAML, kept as a float. */
+      n->scalar = YS_FLOAT;
+      n->u.scalar.v.f = strtod(s, NULL);
+      return;
+    }
+  }
+
+  /* Floats: [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)? */
+  {
+    size_t i = (s[0] == '-' || s[0] == '+') ? 1 : 0;
+    size_t digits = 0;
+    bool ok = true;
+
+    if (strcmp(s + i, ".inf") == 0 || strcmp(s + i, ".Inf") == 0 ||
+        strcmp(s + i, ".INF") == 0) {
+      n->scalar = YS_FLOAT;
+      n->u.scalar.v.f = s[0] == '-' ? -INFINITY : INFINITY;
+      return;
+    }
+    if (strcmp(s, ".nan") == 0 || strcmp(s, ".NaN") == 0 ||
+        strcmp(s, ".NAN") == 0) {
+      n->scalar = YS_FLOAT;
+      n->u.scalar.v.f = NAN;
+      return;
+    }
+    while (i < len && s[i] >= '0' && s[i] <= '9') {
+      i++;
+      digits++;
+    }
+    if (i < len && s[i] == '.') {
+      i++;
+      while (i < len && s[i] >= '0' && s[i] <= '9') {
+        i++;
+        digits++;
+      }
+    }
+    if (digits == 0)
+      ok = false;
+    if (ok && i < len && (s[i] == 'e' || s[i] == 'E')) {
+      size_t exp = 0;
+
+      i++;
+      if (i < len && (s[i] == '-' || s[i] == '+'))
+        i++;
+      while (i < len && s[i] >= '0' && s[i] <= '9') {
+        i++;
+        exp++;
+      }
+      ok = exp > 0;
+    }
+    if (ok && i == len) {
+      n->scalar = YS_FLOAT;
+      n->u.scalar.v.f = strtod(s, NULL);
+      return;
+    }
+  }
+}
+
+static struct ynode *node_new(struct builder *b, enum ynode_type type,
+                              const yaml_mark_t *mark)
+{
+  struct ynode *n = arena_alloc(b->a, sizeof(*n));
+
+  n->type = (uint8_t)type;
+  n->line = (uint32_t)mark->line + 1;
+  n->col = (uint32_t)mark->column + 1;
+  return n;
+}
+
+static uint64_t sat_add(uint64_t x, uint64_t y)
+{
+  return x + y < x ? UINT64_MAX : x + y;
+}
+
+static void add_anchor(struct builder *b, const char *name, struct ynode *node,
+                       uint64_t size)
+{
+  struct anchor *x;
+
+  if (b->nanchors == b->lim->max_anchors) {
+    fail(b, node->line, node->col, "more than %u anchors in one file",
+         b->lim->max_anchors);
+    return;
+  }
+  if (!b->anchors)
+    b->anchors = td_calloc(b->lim->max_anchors, sizeof(*b->anchors));
+  x = &b->anchors[b->nanchors++];
+  x->name = arena_strdup(b->a, name);
+  x->node = node;
+  x->size = size;
+}
+
+static const struct anchor *find_anchor(const struct builder *b,
+                                        const char *name)
+{
+  /* The latest definition of a name wins, as YAML says. */
+  for (unsigned i = b->nanchors; i-- > 0;)
+    if (strcmp(b->anchors[i].name, name) == 0)
+      return &b->anchors[i];
+  return NULL;
+}
+
+/* Hands a finished node to its parent, or makes it the root. */
+static void attach(struct builder *b, struct ynode *n, uint64_t size)
+{
+  struct frame *f;
+
+  if (b->depth == 0) {
+    b->root = n;
+    b->root_size = size;
+    return;
+  }
+  f = &b->stack[b->depth - 1];
+  if (f->n == f->alloc) {
+    f->alloc = f->alloc ? f->alloc * 2 : 8;
+    f->kids = td_realloc(f->kids, f->alloc * sizeof(*f->kids));
+  }
+  f->kids[f->n++] = n;
+  f->size = sat_add(f->size, size);
+}
+
+static bool tag_ok(struct builder *b, const yaml_char_t *tag,
+                   const yaml_mark_t *m, const char *want)
+{
+  char full[64];
+
+  if (!tag)
+    return true;
+  snprintf(full, sizeof(full), "tag:yaml.org,2002:%s", want);
+  if (strcmp((const char *)tag, full) == 0)
+    return true;
+  fail(b, (uint32_t)m->line + 1, (uint32_t)m->column + 1,
+       "unsupported YAML tag '%s'", (const char *)tag);
+  return false;
+}
+
+/*
+ * An explicit core-schema tag: !!str makes a string of anything; !!int,
+ * !!float, !!bool and !!null must agree with what the text resolves to.
+ */
+static void apply_tag(struct builder *b, struct ynode *n, const char *tag)
+{
+  static const struct {
+    const char *name;
+    enum yscalar kind;
+  } tags[] = {
+      {"int", YS_INT},   {"float", YS_FLOAT}, {"bool", YS_BOOL},
+      {"null", YS_NULL}, {"str", YS_STR},
+  };
+  const char *prefix = "tag:yaml.org,2002:";
+  size_t plen = strlen(prefix);
+
+  if (strncmp(tag, prefix, plen) == 0) {
+    for (size_t i = 0; i < ARRAY_SIZE(tags); i++) {
+      if (strcmp(tag + plen, tags[i].name) != 0)
+        continue;
+      if (tags[i].kind == YS_STR)
+        return;
+      resolve(n);
+      if (tags[i].kind == YS_FLOAT && n->scalar == YS_INT) {
+        n->scalar = YS_FLOAT;
+        n->u.scalar.v.f = (double)n->u.scalar.v.i;
+      }
+      if (n->scalar != tags[i].kind)
+        fail(b, n->line, n->col, "'%s' is not a valid !!%s", n->u.scalar.s,
+             tags[i].name);
+      return;
+    }
+  }
+  fail(b, n->line, n->col, "unsupported YAML tag '%s'", tag);
+}
+
+static void on_scalar(struct builder *b, yaml_event_t *ev)
+{
+  struct ynode *n = node_new(b, YNODE_SCALAR, &ev->start_mark);
+  const char *tag = (const char *)ev->data.scalar.tag;
+
+  n->u.scalar.s = arena_strndup(b->a, (const char *)ev->data.scalar.value,
+                                ev->data.scalar.length);
+  n->u.scalar.len = (uint32_t)ev->data.scalar.length;
+  /* "!" is the non-specific tag of a quoted scalar: a string. */
+  if (tag && strcmp(tag, "!") != 0)
+    apply_tag(b, n, tag);
+  else if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !tag)
+    resolve(n);
+  if (b->failed)
+    return;
+  if (ev->data.scalar.anchor)
+    add_anchor(b, (const char *)ev->data.scalar.anchor, n, 1);
+  attach(b, n, 1);
+}
+
+static void on_alias(struct builder *b, yaml_event_t *ev)
+{
+  const char *name = (const char *)ev->data.alias.anchor;
+  const struct anchor *x = find_anchor(b, name);
+  uint32_t line = (uint32_t)ev->start_mark.line + 1;
+  uint32_t col = (uint32_t)ev->start_mark.column + 1;
+
+  if (!x) {
+    fail(b, line, col, "undefined alias '%s'", name);
+    return;
+  }
+  b->alias_nodes = sat_add(b->alias_nodes, x->size);
+  if (b->alias_nodes > b->lim->max_alias_nodes) {
+    fail(b, line, col, "alias expansion exceeds %llu nodes (an alias bomb?)",
+         (unsigned long long)b->lim->max_alias_nodes);
+    return;
+  }
+  attach(b, x->node, x->size);
+}
+
+static void on_start(struct builder *b, yaml_event_t *ev, bool map)
+{
+  const yaml_char_t *tag =
+      map ? ev->data.mapping_start.tag : ev->data.sequence_start.tag;
+  const yaml_char_t *anchor =
+      map ? ev->data.mapping_start.anchor : ev->data.sequence_start.anchor;
+  struct frame *f;
+
+  if (!tag_ok(b, tag, &ev->start_mark, map ? "map" : "seq"))
+    return;
+  if (b->depth == b->lim->max_depth) {
+    fail(b, (uint32_t)ev->start_mark.line + 1,
+         (uint32_t)ev->start_mark.column + 1, "nesting deeper than %u levels",
+         b->lim->max_depth);
+    return;
+  }
+  f = &b->stack[b->depth++];
+  memset(f, 0, sizeof(*f));
+  f->node = node_new(b, map ? YNODE_MAP : YNODE_SEQ, &ev->start_mark);
+  f->size = 1;
+  if (anchor)
+    f->anchor = td_strdup((const char *)anchor);
+}
+
+static void frame_release(struct frame *f)
+{
+  free(f->kids);
+  free(f->anchor);
+  f->kids = NULL;
+  f->anchor = NULL;
+}
+
+struct pair_ref {
+  const char *key;
+  uint32_t idx; /* position in the combined list */
+  bool merged;  /* came from a `<<` source */
+  struct ynode *k, *v;
+};
+
+static int pair_cmp(const void *pa, const void *pb)
+{
+  const struct pair_ref *a = pa, *b = pb;
+  int c = strcmp(a->key, b->key);
+
+  if (c)
+    return c;
+  return a->idx < b->idx ? -1 : a->idx > b->idx;
+}
+
+static int pair_idx_cmp(const void *pa, const void *pb)
+{
+  const struct pair_ref *a = pa, *b = pb;
+
+  return a->idx < b->idx ? -1 : a->idx > b->idx;
+}
+
+static bool is_merge_key(const struct ynode *k)
+{
+  return k->type == YNODE_SCALAR && k->scalar == YS_STR &&
+         strcmp(k->u.scalar.s, "<<") == 0;
+}
+
+/*
+ * Closes a mapping: keys must be scalars and unique; `<<` merge sources
+ * contribute the keys the mapping does not set itself, earlier sources
+ * first.  Sorting by key finds duplicates in n log n even for a hostile
+ * mapping with a hundred thousand keys.
+ */
+static void finish_map(struct builder *b, struct frame *f)
+{
+  struct pair_ref *refs = NULL;
+  size_t n = 0, alloc = f->n / 2 + 1, kept = 0;
+
+  if (f->n % 2) {
+    /* libyaml always pairs keys and values; a failure elsewhere got us here */
+    fail(b, f->node->line, f->node->col, "malformed mapping");
+    return;
+  }
+  refs = td_malloc(alloc * sizeof(*refs));
+  for (size_t i = 0; i < f->n && !b->failed; i += 2) {
+    struct ynode *k = f->kids[i], *v = f->kids[i + 1];
+
+    if (k->type != YNODE_SCALAR) {
+      fail(b, k->line, k->col, "mapping keys must be scalars");
+      break;
+    }
+    if (is_merge_key(k)) {
+      struct ynode **src = &v;
+      uint32_t nsrc = 1;
+
+      if (v->type == YNODE_SEQ) {
+        src = v->u.coll.v;
+        nsrc = v->u.coll.n;
+      }
+      for (uint32_t s = 0; s < nsrc && !b->failed; s++) {
+        const struct ynode *m = src[s];
+
+        if (m->type != YNODE_MAP) {
+          fail(b, k->line, k->col,
+               "a merge key ('<<') takes a mapping or a list of mappings");
+          break;
+        }
+        for (uint32_t j = 0; j < m->u.coll.n; j++) {
+          if (n == alloc) {
+            alloc *= 2;
+            refs = td_realloc(refs, alloc * sizeof(*refs));
+          }
+          refs[n] = (struct pair_ref){ymap_key(m, j)->u.scalar.s, (uint32_t)n,
+                                      true, ymap_key(m, j), ymap_value(m, j)};
+          n++;
+        }
+      }
+      continue;
+    }
+    if (n == alloc) {
+      alloc *= 2;
+      refs = td_realloc(refs, alloc * sizeof(*refs));
+    }
+    refs[n] = (struct pair_ref){k->u.scalar.s, (uint32_t)n, false, k, v};
+    n++;
+  }
+  if (b->failed)
+    goto out;
+
+  /*
+   * Merged pairs were appended in source order but must lose to explicit
+   * keys wherever they appear, so sort explicit ones first within a key.
+   */
+  qsort(refs, n, sizeof(*refs), pair_cmp);
+  for (size_t i = 0; i < n;) {
+    size_t j = i + 1, first = i;
+
+    while (j < n && strcmp(refs[j].key, refs[i].key) == 0)
+      j++;
+    for (size_t k = i; k < j; k++)
+      if (!refs[k].merged) {
+        first = k;
+        break;
+      }
+    for (size_t k = i; k < j; k++) {
+      if (k == first)
+        continue;
+      if (!refs[k].merged && !refs[first].merged) {
+        fail(b, refs[k].k->line, refs[k].k->col,
+             "duplicate key '%s' (first at line %u, column %u)", refs[k].key,
+             refs[first].k->line, refs[first].k->col);
+        goto out;
+      }
+      refs[k].key = NULL; /* shadowed */
+    }
+    i = j;
+  }
+  qsort(refs, n, sizeof(*refs), pair_idx_cmp);
+
+  f->node->u.coll.v = arena_alloc(b->a, 2 * n * sizeof(struct ynode *));
+  for (size_t i = 0; i < n; i++) {
+    if (!refs[i].key)
+      continue;
+    f->node->u.coll.v[2 * kept] = refs[i].k;
+    f->node->u.coll.v[2 * kept + 1] = refs[i].v;
+    kept++;
+  }
+  f->node->u.coll.n = (uint32_t)kept;
+out:
+  free(refs);
+}
+
+static void on_end(struct builder *b, bool map)
+{
+  struct frame *f = &b->stack[b->depth - 1];
+  struct ynode *n = f->node;
+  uint64_t size = f->size;
+
+  if (map) {
+    finish_map(b, f);
+  } else {
+    n->u.coll.v = arena_alloc(b->a, f->n * sizeof(struct ynode *));
+    if (f->n)
+      memcpy(n->u.coll.v, f->kids, f->n * sizeof(struct ynode *));
+    n->u.coll.n = (uint32_t)f->n;
+  }
+  if (!b->failed && f->anchor)
+    add_anchor(b, f->anchor, n, size);
+  frame_release(f);
+  b->depth--;
+  if (!b->failed)
+    attach(b, n, size);
+}
+
+static void parser_fail(struct builder *b, const yaml_parser_t *p)
+{
+  uint32_t line, col;
+  const char *what = p->problem ? p->problem : "unknown error";
+
+  if (p->error == YAML_READER_ERROR) {
+    offset_pos(b->data, b->len, p->problem_offset, &line, &col);
+    fail(b, line, col, "%s", what);
+    return;
+  }
+  line = (uint32_t)p->problem_mark.line + 1;
+  col = (uint32_t)p->problem_mark.column + 1;
+  if (p->context)
+    fail(b, line, col, "YAML syntax: %s %s (line %u, column %u)", what,
+         p->context, (unsigned)p->context_mark.line + 1,
+         (unsigned)p->context_mark.column + 1);
+  else
+    fail(b, line, col, "YAML syntax: %s", what);
+}
+
+int yaml_parse(struct arena *a, const struct yaml_limits *lim, const char *path,
+               const char *data, size_t len, struct ynode **root,
+               struct diag_list *d)
+{
+  struct builder b = {0};
+  yaml_parser_t parser;
+  yaml_event_t ev;
+  const char *why = NULL;
+  size_t bad;
+  int docs = 0;
+  bool done = false;
+
+  *root = NULL;
+  b.a = a;
+  b.lim = lim;
+  b.path = path;
+  b.data = data;
+  b.len = len;
+  b.d = d;
+
+  if (len > lim->max_bytes) {
+    diag_add(d, path, 1, 1, "file is larger than %zu bytes", lim->max_bytes);
+    return -1;
+  }
+  /* libyaml would count a UTF-8 byte order mark as a column. */
+  if (len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0) {
+    data += 3;
+    len -= 3;
+    b.data = data;
+    b.len = len;
+  }
+  bad = check_bytes(data, len, &why);
+  if (bad < len) {
+    uint32_t line, col;
+
+    offset_pos(data, len, bad, &line, &col);
+    diag_add(d, path, line, col, "%s", why);
+    return -1;
+  }
+
+  b.stack = td_calloc(lim->max_depth + 1, sizeof(*b.stack));
+  yaml_parser_initialize(&parser);
+  yaml_parser_set_encoding(&parser, YAML_UTF8_ENCODING);
+  yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
+
+  while (!done && !b.failed) {
+    if (!yaml_parser_parse(&parser, &ev)) {
+      parser_fail(&b, &parser);
+      break;
+    }
+    switch (ev.type) {
+    case YAML_DOCUMENT_START_EVENT:
+      if (++docs > 1)
+        fail(&b, (uint32_t)ev.start_mark.line + 1,
+             (uint32_t)ev.start_mark.column + 1,
+             "more than one YAML document in the file");
+      break;
+    case YAML_SCALAR_EVENT:
+      on_scalar(&b, &ev);
+      break;
+    case YAML_ALIAS_EVENT:
+      on_alias(&b, &ev);
+      break;
+    case YAML_SEQUENCE_START_EVENT:
+      on_start(&b, &ev, false);
+      break;
+    case YAML_MAPPING_START_EVENT:
+      on_start(&b, &ev, true);
+      break;
+    case YAML_SEQUENCE_END_EVENT:
+      on_end(&b, false);
+      break;
+    case YAML_MAPPING_END_EVENT:
+      on_end(&b, true);
+      break;
+    case YAML_STREAM_END_EVENT:
+      done = true;
+      break;
+    default:
+      break;
+    }
+    yaml_event_delete(&ev);
+  }
+  yaml_parser_delete(&parser);
+
+  while (b.depth > 0)
+    frame_release(&b.stack[--b.depth]);
+  free(b.stack);
+  free(b.anchors);
+  if (b.failed)
+    return -1;
+  if (!b.root) {
+    static const yaml_mark_t start = {0, 0, 0};
+
+    b.root = node_new(&b, YNODE_SCALAR, &start);
+    b.root->scalar = YS_NULL;
+    b.root->u.scalar.s = "";
+  }
+  *root = b.root;
+  return 0;
+}
+
+struct ynode *ymap_get(const struct ynode *m, const char *key)
+{
+  if (!m || m->type != YNODE_MAP)
+    return NULL;
+  for (uint32_t i = 0; i < m->u.coll.n; i++)
+    if (strcmp(ymap_key(m, i)->u.scalar.s, key) == 0)
+      return ymap_value(m, i);
+  return NULL;
+}
+
+const char *ynode_kind_name(const struct ynode *n)
+{
+  if (n->type == YNODE_MAP)
+    return "a mapping";
+  if (n->type == YNODE_SEQ)
+    return "a list";
+  switch ((enum yscalar)n->scalar) {
+  case YS_NULL:
+    return "null";
+  case YS_BOOL:
+    return "a boolean";
+  case YS_INT:
+    return "an integer";
+  case YS_FLOAT:
+    return "a number";
+  case YS_STR:
+    break;
+  }
+  return "a string";
+}

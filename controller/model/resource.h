@@ -1,0 +1,134 @@
+/*
+ * resource.h - a concrete resource: what compose produces, what providers
+ * create, read, update and delete, what diff compares.
+ *
+ * A resource is {id, type, provider, tenant, name, spec, deps, policy}.
+ *   id       stable address: "<type>/<key>", e.g. "database/acme.prod",
+ *            "dns_record/api.prod.acme.public".  Never changes while the
+ *            manifest keeps the thing; the inventory is keyed by it.
+ *   name     the external name at the provider, by the naming conventions.
+ *   spec     a JSON object holding only the attributes tenantd manages.  A
+ *            value {"$ref": "<id>#<output>"} is resolved at apply time from
+ *            the observed outputs of resource <id> (a dependency).
+ *   deps     ids this resource must wait for (created and healthy first,
+ *            deleted after it).
+ *
+ * Ownership: a resource owns its strings and holds one reference to its
+ * spec.  A resource_set owns its resources.
+ */
+#ifndef TD_RESOURCE_H
+#define TD_RESOURCE_H
+
+#include "base/compat.h"
+
+#include <jansson.h>
+
+#include "base/diag.h"
+
+/* The kinds of resource compose builds and providers manage. */
+enum rtype {
+  RTYPE_NETWORK,
+  RTYPE_DATABASE,
+  RTYPE_BUCKET,
+  RTYPE_SERVICE,
+  RTYPE_ROUTE,
+  RTYPE_DNS_RECORD,
+  RTYPE_COUNT
+};
+
+/* "network", "database", ...: the names manifests and ids use. */
+extern const char *const rtype_names[RTYPE_COUNT];
+
+/* What pruning does with a stateful resource the manifest dropped. */
+enum deletion_policy { DELETION_ORPHAN, DELETION_DELETE };
+
+/* The ownership marker's fields, as providers store them. */
+#define RESOURCE_MARKER_MANAGED_BY "tenantd"
+
+struct resource {
+  char *id;
+  enum rtype type;
+  char *provider; /* instance name from the Platform binding */
+  char *tenant;
+  char *name;   /* external name */
+  json_t *spec; /* owned reference */
+  char **deps;  /* ids */
+  size_t ndeps;
+  enum deletion_policy deletion;
+  bool adopt;
+  /* Where the manifest declares it, for errors: borrowed from the repo. */
+  const char *path;
+  struct src_pos pos;
+};
+
+struct resource_set {
+  struct resource **v; /* sorted by id once resource_set_sort() ran */
+  size_t n, alloc;
+};
+
+#define RESOURCE_SET_INIT \
+  {                       \
+    NULL, 0, 0            \
+  }
+
+/* A new resource; `spec` is stolen (may be NULL for an empty object). */
+struct resource *resource_new(enum rtype type, const char *id,
+                              const char *provider, const char *tenant,
+                              const char *name, json_t *spec);
+void resource_add_dep(struct resource *r, const char *id);
+void resource_free(struct resource *r);
+
+/* Takes ownership of r. */
+void resource_set_add(struct resource_set *s, struct resource *r);
+void resource_set_sort(struct resource_set *s);
+/* Binary search; the set must be sorted.  Borrowed, or NULL. */
+struct resource *resource_set_find(const struct resource_set *s,
+                                   const char *id);
+void resource_set_release(struct resource_set *s);
+
+/* "network", "database", ... and back; -1 when unknown. */
+const char *resource_type_name(enum rtype t);
+int resource_type_parse(const char *name);
+
+/*
+ * The ownership marker every resource tenantd creates carries:
+ * "managed-by=tenantd tenant=<t> id=<id>".  Written into `buf` of
+ * RESOURCE_MARKER_MAX bytes.
+ */
+#define RESOURCE_MARKER_MAX 640
+void resource_marker(char *buf, const char *tenant, const char *id);
+
+/* Parses a marker; 0 and the fields when it is tenantd's, -1 otherwise. */
+int resource_marker_parse(const char *text, char *tenant, size_t tcap, char *id,
+                          size_t icap);
+
+/*
+ * Per-type attribute rules.  Specs by type (compose builds them):
+ *   network     {name, cidr, region}                      immutable: cidr
+ *   database    {name, owner, connection_limit, class, ha,
+ *                backup_retention_days}                   immutable: name
+ *   bucket      {name, versioning, region}                immutable: name
+ *   service     {name, image, port, replicas, cpu, memory_mib,
+ *                health_path, health_interval_s, health_timeout_s,
+ *                network}                                 immutable: -
+ *   route       {hosts, upstream}                         immutable: -
+ *   dns_record  {name, type ("A" | "CNAME"), target, ttl} immutable: name
+ * Outputs (observed only): service {ip, port, address, healthy}, network
+ * {id}, database {host, port}, bucket {url}.
+ */
+bool resource_attr_immutable(enum rtype t, const char *attr);
+
+/* A reference value {"$ref": "<id>#<output>"}: 0 and its parts, or -1. */
+int resource_ref_parse(const json_t *v, const char **id, size_t *idlen,
+                       const char **output);
+
+/* {"$ref": "<id>#<output>"}, a new reference. */
+json_t *resource_ref(const char *id, const char *output);
+
+/* A stable hash of a spec (canonical JSON, sorted keys): 16 hex + NUL. */
+void resource_spec_hash(const json_t *spec, char out[17]);
+
+/* The same 64-bit FNV-1a over any bytes. */
+void resource_hash_hex(const void *data, size_t len, char out[17]);
+
+#endif

@@ -1,0 +1,509 @@
+#include "base/compat.h"
+
+#include "base/strutil.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#include "server/config.h"
+#include "base/error.h"
+#include "base/fsutil.h"
+#include "providers/provider.h"
+#include "manifest/yamltree.h"
+
+/* The config is small; past this it is not a config file. */
+#define CONFIG_MAX_BYTES (256 * 1024)
+
+struct cx {
+  const char *path;
+  struct diag_list *d;
+  struct config *c;
+};
+
+static void problem(struct cx *x, const struct ynode *n, const char *fmt, ...)
+    TD_PRINTF(3, 4);
+
+static void problem(struct cx *x, const struct ynode *n, const char *fmt, ...)
+{
+  char msg[512];
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  diag_add(x->d, x->path, n ? n->line : 0, n ? n->col : 0, "%s", msg);
+}
+
+/* ---- typed values ---- */
+
+static bool is_str(const struct ynode *n)
+{
+  return n->type == YNODE_SCALAR && n->scalar == YS_STR;
+}
+
+static void set_str(struct cx *x, const char *key, const struct ynode *n,
+                    char **out)
+{
+  if (!is_str(n) || n->u.scalar.len == 0) {
+    problem(x, n, "'%s' must be a non-empty string, not %s", key,
+            ynode_kind_name(n));
+    return;
+  }
+  free(*out);
+  *out = td_strdup(n->u.scalar.s);
+}
+
+/* Durations past this are mistakes, and would overflow the jitter. */
+#define DURATION_MAX_MS (30LL * 24 * 3600 * 1000)
+
+static void set_duration_min(struct cx *x, const char *key,
+                             const struct ynode *n, int64_t min_ms,
+                             uint64_t *out)
+{
+  int64_t ms;
+
+  if (!is_str(n) || str_parse_duration(n->u.scalar.s, &ms) < 0 || ms <= 0) {
+    problem(x, n, "'%s' must be a duration like 30s, 5m or 1h30m", key);
+    return;
+  }
+  if (ms < min_ms || ms > DURATION_MAX_MS) {
+    problem(x, n, "'%s' must be from %lldms to 30 days", key,
+            (long long)min_ms);
+    return;
+  }
+  *out = (uint64_t)ms;
+}
+
+static void set_duration(struct cx *x, const char *key, const struct ynode *n,
+                         uint64_t *out)
+{
+  set_duration_min(x, key, n, 1, out);
+}
+
+static void set_uint(struct cx *x, const char *key, const struct ynode *n,
+                     int64_t lo, int64_t hi, unsigned *out)
+{
+  if (n->type != YNODE_SCALAR || n->scalar != YS_INT || n->u.scalar.v.i < lo ||
+      n->u.scalar.v.i > hi) {
+    problem(x, n, "'%s' must be an integer from %lld to %lld", key,
+            (long long)lo, (long long)hi);
+    return;
+  }
+  *out = (unsigned)n->u.scalar.v.i;
+}
+
+static void set_bool(struct cx *x, const char *key, const struct ynode *n,
+                     bool *out)
+{
+  if (n->type != YNODE_SCALAR || n->scalar != YS_BOOL) {
+    problem(x, n, "'%s' must be true or false", key);
+    return;
+  }
+  *out = n->u.scalar.v.b;
+}
+
+/* A secret from the variable the value names; never the value itself. */
+static void set_secret(struct cx *x, const char *key, const struct ynode *n,
+                       char **out)
+{
+  const char *v;
+
+  if (!is_str(n) || n->u.scalar.len == 0) {
+    problem(x, n, "'%s' must name an environment variable", key);
+    return;
+  }
+  v = getenv(n->u.scalar.s);
+  if (!v || !*v) {
+    problem(x, n, "'%s': environment variable %s is not set", key,
+            n->u.scalar.s);
+    return;
+  }
+  free(*out);
+  *out = td_strdup(v);
+}
+
+/*
+ * Calls `each` for every pair of mapping `n`, after checking each key is
+ * one of `keys` (a NULL-terminated list); reports the others.
+ */
+typedef void (*pair_fn)(struct cx *x, const char *key, const struct ynode *v);
+
+static void walk(struct cx *x, const char *what, const struct ynode *n,
+                 const char *const *keys, pair_fn each)
+{
+  if (n->type != YNODE_MAP) {
+    problem(x, n, "'%s' must be a mapping, not %s", what, ynode_kind_name(n));
+    return;
+  }
+  for (uint32_t i = 0; i < n->u.coll.n; i++) {
+    const struct ynode *k = ymap_key(n, i);
+    const char *key = k->u.scalar.s;
+    size_t j;
+
+    for (j = 0; keys[j] && strcmp(keys[j], key) != 0; j++)
+      ;
+    if (!keys[j]) {
+      char expected[256] = "";
+
+      for (j = 0; keys[j]; j++)
+        snprintf(expected + strlen(expected),
+                 sizeof(expected) - strlen(expected), "%s%s", j ? ", " : "",
+                 keys[j]);
+      problem(x, k, "unknown key '%s' in %s (expected: %s)", key, what,
+              expected);
+      continue;
+    }
+    each(x, key, ymap_value(n, i));
+  }
+}
+
+/* ---- sections ---- */
+
+static void source_pair(struct cx *x, const char *key, const struct ynode *v)
+{
+  if (strcmp(key, "url") == 0)
+    set_str(x, key, v, &x->c->source.url);
+  else if (strcmp(key, "branch") == 0)
+    set_str(x, key, v, &x->c->source.branch);
+  else if (strcmp(key, "interval") == 0)
+    set_duration_min(x, key, v, 1000, &x->c->source.interval_ms);
+  else if (strcmp(key, "sshKey") == 0)
+    set_str(x, key, v, &x->c->source.ssh_key);
+}
+
+static void status_pair(struct cx *x, const char *key, const struct ynode *v)
+{
+  if (strcmp(key, "branch") == 0)
+    set_str(x, key, v, &x->c->status.branch);
+  else if (strcmp(key, "push") == 0)
+    set_bool(x, key, v, &x->c->status.push);
+}
+
+static void backoff_pair(struct cx *x, const char *key, const struct ynode *v)
+{
+  if (strcmp(key, "base") == 0)
+    set_duration_min(x, key, v, 100, &x->c->reconcile.backoff_base_ms);
+  else if (strcmp(key, "max") == 0)
+    set_duration(x, key, v, &x->c->reconcile.backoff_max_ms);
+}
+
+static void reconcile_pair(struct cx *x, const char *key, const struct ynode *v)
+{
+  static const char *const backoff_keys[] = {"base", "max", NULL};
+
+  if (strcmp(key, "resync") == 0)
+    set_duration_min(x, key, v, 1000, &x->c->reconcile.resync_ms);
+  else if (strcmp(key, "concurrency") == 0)
+    set_uint(x, key, v, 1, 4096, &x->c->reconcile.concurrency);
+  else if (strcmp(key, "batch") == 0)
+    set_uint(x, key, v, 1, 1000000, &x->c->reconcile.batch);
+  else if (strcmp(key, "backoff") == 0)
+    walk(x, "reconcile.backoff", v, backoff_keys, backoff_pair);
+  else if (strcmp(key, "shutdownTimeout") == 0)
+    set_duration(x, key, v, &x->c->reconcile.shutdown_timeout_ms);
+  else if (strcmp(key, "healthTimeout") == 0)
+    set_duration(x, key, v, &x->c->reconcile.health_timeout_ms);
+}
+
+/* "127.0.0.1:9400", "[::1]:9400", ":9400" (loopback); an IP address,
+ * since the server binds exactly what it is given. */
+static void set_listen(struct cx *x, const struct ynode *v)
+{
+  const char *s, *colon;
+  char host[64], addr[16];
+  size_t hlen;
+  long port = 0;
+  bool ok;
+
+  if (!is_str(v)) {
+    problem(x, v, "'listen' must be host:port, like 127.0.0.1:9400");
+    return;
+  }
+  s = v->u.scalar.s;
+  colon = strrchr(s, ':');
+  ok = colon && colon[1] &&
+       strspn(colon + 1, "0123456789") == strlen(colon + 1) &&
+       strlen(colon + 1) <= 5;
+  if (ok)
+    port = strtol(colon + 1, NULL, 10);
+  if (ok && colon == s) {
+    snprintf(host, sizeof(host), "127.0.0.1");
+  } else if (ok) {
+    bool bracket = s[0] == '[' && colon[-1] == ']';
+
+    hlen = (size_t)(colon - s) - (bracket ? 2 : 0);
+    ok = hlen > 0 && hlen < sizeof(host);
+    if (ok)
+      snprintf(host, sizeof(host), "%.*s", (int)hlen, s + bracket);
+  }
+  ok = ok && port <= 65535 &&
+       (uv_inet_pton(AF_INET, host, addr) == 0 ||
+        uv_inet_pton(AF_INET6, host, addr) == 0);
+  if (!ok) {
+    problem(x, v,
+            "'listen' must be an IP address and port, like 127.0.0.1:9400 "
+            "or [::1]:9400, not '%s'",
+            s);
+    return;
+  }
+  free(x->c->http.host);
+  x->c->http.host = td_strdup(host);
+  x->c->http.port = (int)port;
+}
+
+static void http_pair(struct cx *x, const char *key, const struct ynode *v)
+{
+  if (strcmp(key, "listen") == 0)
+    set_listen(x, v);
+  else if (strcmp(key, "webhookSecretEnv") == 0)
+    set_secret(x, key, v, &x->c->http.webhook_secret);
+  else if (strcmp(key, "apiTokenEnv") == 0)
+    set_secret(x, key, v, &x->c->http.api_token);
+}
+
+static void log_pair(struct cx *x, const char *key, const struct ynode *v)
+{
+  (void)key;
+  if (is_str(v) && strcmp(v->u.scalar.s, "logfmt") == 0)
+    x->c->log_format = LOG_FORMAT_LOGFMT;
+  else if (is_str(v) && strcmp(v->u.scalar.s, "json") == 0)
+    x->c->log_format = LOG_FORMAT_JSON;
+  else
+    problem(x, v, "'format' must be logfmt or json");
+}
+
+/* ---- providers: checked here for shape, by the provider for content ---- */
+
+static json_t *to_json(const struct ynode *n)
+{
+  json_t *j;
+
+  switch (n->type) {
+  case YNODE_MAP:
+    j = json_object();
+    for (uint32_t i = 0; i < n->u.coll.n; i++)
+      json_object_set_new(j, ymap_key(n, i)->u.scalar.s,
+                          to_json(ymap_value(n, i)));
+    return j;
+  case YNODE_SEQ:
+    j = json_array();
+    for (uint32_t i = 0; i < n->u.coll.n; i++)
+      json_array_append_new(j, to_json(n->u.coll.v[i]));
+    return j;
+  default:
+    switch (n->scalar) {
+    case YS_NULL:
+      return json_null();
+    case YS_BOOL:
+      return json_boolean(n->u.scalar.v.b);
+    case YS_INT:
+      return json_integer(n->u.scalar.v.i);
+    case YS_FLOAT:
+      return json_real(n->u.scalar.v.f);
+    default:
+      return json_stringn(n->u.scalar.s, n->u.scalar.len);
+    }
+  }
+}
+
+static void check_rate_limit(struct cx *x, const char *inst,
+                             const struct ynode *rl)
+{
+  const struct ynode *qps, *burst;
+
+  if (rl->type != YNODE_MAP) {
+    problem(x, rl, "providers.%s.rateLimit must be {qps: N, burst: M}", inst);
+    return;
+  }
+  for (uint32_t i = 0; i < rl->u.coll.n; i++) {
+    const char *k = ymap_key(rl, i)->u.scalar.s;
+
+    if (strcmp(k, "qps") != 0 && strcmp(k, "burst") != 0)
+      problem(x, ymap_key(rl, i),
+              "unknown key '%s' in providers.%s.rateLimit (expected: qps, "
+              "burst)",
+              k, inst);
+  }
+  qps = ymap_get(rl, "qps");
+  burst = ymap_get(rl, "burst");
+  if (!qps || qps->type != YNODE_SCALAR ||
+      (qps->scalar != YS_INT && qps->scalar != YS_FLOAT) ||
+      (qps->scalar == YS_INT
+           ? qps->u.scalar.v.i <= 0 || qps->u.scalar.v.i > 1000000
+           : !(qps->u.scalar.v.f >= 0.001 && qps->u.scalar.v.f <= 1e6)))
+    problem(x, qps ? qps : rl,
+            "providers.%s.rateLimit.qps must be a number from 0.001 to "
+            "1000000 (calls per second)",
+            inst);
+  if (burst && (burst->type != YNODE_SCALAR || burst->scalar != YS_INT ||
+                burst->u.scalar.v.i < 1 || burst->u.scalar.v.i > 100000))
+    problem(x, burst,
+            "providers.%s.rateLimit.burst must be an integer from "
+            "1 to 100000",
+            inst);
+}
+
+static void providers(struct cx *x, const struct ynode *n)
+{
+  if (n->type != YNODE_MAP) {
+    problem(x, n, "'providers' must be a mapping of instance names");
+    return;
+  }
+  for (uint32_t i = 0; i < n->u.coll.n; i++) {
+    const char *inst = ymap_key(n, i)->u.scalar.s;
+    const struct ynode *v = ymap_value(n, i), *type, *rl;
+
+    if (v->type != YNODE_MAP) {
+      problem(x, v, "providers.%s must be a mapping with a 'type'", inst);
+      continue;
+    }
+    type = ymap_get(v, "type");
+    if (!type)
+      problem(x, v, "providers.%s has no 'type' (local, ...)", inst);
+    else if (!is_str(type) || !provider_find_type(type->u.scalar.s))
+      problem(x, type, "providers.%s: unknown provider type '%s'", inst,
+              is_str(type) ? type->u.scalar.s : ynode_kind_name(type));
+    rl = ymap_get(v, "rateLimit");
+    if (rl)
+      check_rate_limit(x, inst, rl);
+    json_object_set_new(x->c->providers, inst, to_json(v));
+  }
+}
+
+static void root_pair(struct cx *x, const char *key, const struct ynode *v)
+{
+  static const char *const source_keys[] = {"url", "branch", "interval",
+                                            "sshKey", NULL};
+  static const char *const status_keys[] = {"branch", "push", NULL};
+  static const char *const reconcile_keys[] = {
+      "resync",          "concurrency",   "batch", "backoff",
+      "shutdownTimeout", "healthTimeout", NULL};
+  static const char *const http_keys[] = {"listen", "webhookSecretEnv",
+                                          "apiTokenEnv", NULL};
+  static const char *const log_keys[] = {"format", NULL};
+
+  if (strcmp(key, "source") == 0)
+    walk(x, "source", v, source_keys, source_pair);
+  else if (strcmp(key, "cacheDir") == 0)
+    set_str(x, key, v, &x->c->cache_dir);
+  else if (strcmp(key, "status") == 0)
+    walk(x, "status", v, status_keys, status_pair);
+  else if (strcmp(key, "reconcile") == 0)
+    walk(x, "reconcile", v, reconcile_keys, reconcile_pair);
+  else if (strcmp(key, "http") == 0)
+    walk(x, "http", v, http_keys, http_pair);
+  else if (strcmp(key, "log") == 0)
+    walk(x, "log", v, log_keys, log_pair);
+  else if (strcmp(key, "providers") == 0)
+    providers(x, v);
+}
+
+static struct config *defaults(const char *path)
+{
+  struct config *c = td_calloc(1, sizeof(*c));
+
+  c->path = td_strdup(path);
+  c->source.branch = td_strdup("main");
+  c->source.interval_ms = CONFIG_DEFAULT_INTERVAL_MS;
+  c->cache_dir = td_strdup("/var/cache/tenantd");
+  c->status.branch = td_strdup("tenantd/status");
+  c->status.push = true;
+  c->reconcile.resync_ms = CONFIG_DEFAULT_RESYNC_MS;
+  c->reconcile.concurrency = CONFIG_DEFAULT_CONCURRENCY;
+  c->reconcile.batch = CONFIG_DEFAULT_BATCH;
+  c->reconcile.backoff_base_ms = CONFIG_DEFAULT_BACKOFF_BASE_MS;
+  c->reconcile.backoff_max_ms = CONFIG_DEFAULT_BACKOFF_MAX_MS;
+  c->reconcile.shutdown_timeout_ms = CONFIG_DEFAULT_SHUTDOWN_MS;
+  c->reconcile.health_timeout_ms = 60000;
+  c->http.host = td_strdup("127.0.0.1");
+  c->http.port = 9400;
+  c->log_format = LOG_FORMAT_LOGFMT;
+  c->providers = json_object();
+  return c;
+}
+
+int config_parse(const char *path, const char *text, size_t len,
+                 struct config **out, struct diag_list *d)
+{
+  static const char *const root_keys[] = {"source",    "cacheDir", "status",
+                                          "reconcile", "http",     "log",
+                                          "providers", NULL};
+  struct yaml_limits lim = YAML_LIMITS_DEFAULT;
+  struct arena a = ARENA_INIT;
+  struct ynode *root;
+  struct cx x = {path, d, defaults(path)};
+  size_t before = d->n;
+
+  *out = NULL;
+  lim.max_bytes = CONFIG_MAX_BYTES;
+  if (yaml_parse(&a, &lim, path, text, len, &root, d) < 0)
+    goto fail;
+  if (root->type == YNODE_SCALAR && root->scalar == YS_NULL) {
+    problem(&x, NULL, "the config is empty; it needs at least source.url");
+    goto fail;
+  }
+  walk(&x, "the config", root, root_keys, root_pair);
+  if (root->type == YNODE_MAP && !x.c->source.url)
+    problem(&x, ymap_get(root, "source") ? ymap_get(root, "source") : root,
+            "source.url is required (the manifest repository)");
+  if (x.c->reconcile.backoff_max_ms < x.c->reconcile.backoff_base_ms)
+    problem(&x, root, "reconcile.backoff.max is shorter than its base");
+  if (root->type == YNODE_MAP && json_object_size(x.c->providers) == 0)
+    problem(&x, root,
+            "'providers' must name at least one provider "
+            "instance, like {local: {type: local, stateDir: DIR}}");
+  if (d->n > before)
+    goto fail;
+  arena_release(&a);
+  *out = x.c;
+  return 0;
+fail:
+  arena_release(&a);
+  config_free(x.c);
+  return -1;
+}
+
+int config_load(const char *path, struct config **out, struct diag_list *d)
+{
+  char *text = NULL;
+  size_t len = 0;
+  int rc;
+
+  *out = NULL;
+  rc = fs_read_capped(path, CONFIG_MAX_BYTES + 1, &text, &len);
+  if (rc < 0) {
+    diag_add(d, path, 0, 0, "%s",
+             rc == TD_ENOTFOUND ? "cannot open the config: no such file"
+                                : td_error_last());
+    return -1;
+  }
+  rc = config_parse(path, text, len, out, d);
+  free(text);
+  return rc;
+}
+
+static void wipe(char *secret)
+{
+  if (secret)
+    explicit_bzero(secret, strlen(secret));
+  free(secret);
+}
+
+void config_free(struct config *c)
+{
+  if (!c)
+    return;
+  free(c->path);
+  free(c->source.url);
+  free(c->source.branch);
+  free(c->source.ssh_key);
+  free(c->cache_dir);
+  free(c->status.branch);
+  free(c->http.host);
+  wipe(c->http.webhook_secret);
+  wipe(c->http.api_token);
+  json_decref(c->providers);
+  free(c);
+}

@@ -1,0 +1,88 @@
+/*
+ * config.h - the controller's configuration file.
+ *
+ * One YAML file describes the source, the status branch, the loop's
+ * timing, the HTTP endpoint, logging and the provider instances, for
+ * `tenantd run` and for `plan`/`apply --once --config`:
+ *
+ *   source:    {url: file:///srv/tenants.git, branch: main, interval: 30s}
+ *   cacheDir:  /var/cache/tenantd
+ *   status:    {branch: tenantd/status, push: true}
+ *   reconcile: {resync: 5m, concurrency: 8}
+ *   http:      {listen: 127.0.0.1:9400, webhookSecretEnv: ...,
+ *               apiTokenEnv: ...}
+ *   log:       {format: logfmt}
+ *   providers: {local: {type: local, stateDir: /var/lib/tenantd/local}}
+ *
+ * Every problem is reported at once, as "file:line:col: message", like a
+ * manifest's.  Secrets never appear in the file: keys ending in `Env`
+ * name environment variables, read when the file is loaded and kept only
+ * in memory (config_load fails if a named variable is unset or empty).
+ *
+ * A config is immutable once loaded; SIGHUP loads a new one and swaps it.
+ */
+#ifndef TD_CONFIG_H
+#define TD_CONFIG_H
+
+#include "base/compat.h"
+
+#include <jansson.h>
+
+#include "base/diag.h"
+#include "server/log.h"
+
+struct config {
+  char *path;
+  struct {
+    char *url, *branch, *ssh_key;
+    uint64_t interval_ms; /* poll period, jittered +-10% */
+  } source;
+  char *cache_dir;
+  struct {
+    char *branch;
+    bool push;
+  } status;
+  struct {
+    uint64_t resync_ms;   /* per-tenant drift check, jittered +-10% */
+    unsigned concurrency; /* provider calls in flight */
+    unsigned batch;       /* tenants per pass at most */
+    uint64_t backoff_base_ms, backoff_max_ms;
+    uint64_t shutdown_timeout_ms;
+    uint64_t health_timeout_ms;
+  } reconcile;
+  struct {
+    char *host;
+    int port;
+    char *webhook_secret; /* NULL: webhooks disabled; never printed */
+    char *api_token;      /* NULL: POST /api/v1/reconcile disabled */
+  } http;
+  enum log_format log_format;
+  /* {"<instance>": {"type": ..., ...}}, rateLimit included. */
+  json_t *providers;
+};
+
+/* clang-format off */
+#define CONFIG_DEFAULT_INTERVAL_MS      30000
+#define CONFIG_DEFAULT_RESYNC_MS        300000
+#define CONFIG_DEFAULT_CONCURRENCY      8
+#define CONFIG_DEFAULT_BATCH            500
+#define CONFIG_DEFAULT_BACKOFF_BASE_MS  5000
+#define CONFIG_DEFAULT_BACKOFF_MAX_MS   300000
+#define CONFIG_DEFAULT_SHUTDOWN_MS      60000
+#define CONFIG_DEFAULT_LISTEN           "127.0.0.1:9400"
+/* clang-format on */
+
+/*
+ * Loads `path`.  0 and *out set, or -1 with every problem in `d` (paths
+ * as given); a file that cannot be read is one diagnostic without a
+ * position.
+ */
+int config_load(const char *path, struct config **out, struct diag_list *d);
+
+/* The same from bytes already read (tests). */
+int config_parse(const char *path, const char *text, size_t len,
+                 struct config **out, struct diag_list *d);
+
+void config_free(struct config *c);
+
+#endif

@@ -1,0 +1,1102 @@
+#include "base/compat.h"
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "server/daemon.h"
+#include "base/error.h"
+#include "git/gitpass.h"
+#include "server/httpd.h"
+#include "server/log.h"
+#include "manifest/manifest.h"
+#include "server/metrics.h"
+#include "git/statusview.h"
+
+/* ---- state ---- */
+
+struct dtenant {
+  char *name;
+  uint64_t next_resync; /* loop time (ms) its resync is due */
+  uint64_t retry_at;    /* loop time of its backoff retry; 0: none */
+  unsigned failures;    /* in a row */
+  bool queued, inflight;
+  bool again; /* asked for while in flight: queue it when the pass ends */
+  enum tenant_result result;
+  json_t *row;  /* the tenant's line in GET /api/v1/tenants */
+  char *detail; /* GET /api/v1/tenants/<name>, JSON text */
+  size_t by_type[RTYPE_COUNT];
+};
+
+/* One pass on the worker thread.  Inputs are copies, outputs are read by
+ * the loop thread only after the thread has been joined. */
+struct pass {
+  uv_thread_t thread;
+  struct daemon *d;
+  /* in */
+  struct source_opts so;
+  char *url, *branch, *status_branch, *cache_dir, *ssh_key;
+  json_t *providers;
+  unsigned concurrency;
+  uint64_t health_timeout_ms;
+  struct strset batch;
+  bool fetch, all, push;
+  char seen[SOURCE_ID_LEN];
+  /* out */
+  int rc;
+  char error[1024];
+  struct gitpass_result res;
+  struct reconcile_report report;
+  char *log; /* the pass's diagnostics, one per line */
+  size_t loglen;
+  double seconds;
+};
+
+struct daemon {
+  uv_loop_t *loop;
+  struct config *cfg;
+  struct httpd *http;
+  uv_signal_t sig[3];
+  uv_timer_t poll, tick, deadline;
+  uv_async_t pass_done;
+  struct pass *pass;
+  atomic_bool cancel;
+
+  struct dtenant **t; /* sorted by name */
+  size_t nt, talloc;
+  struct dtenant **q; /* FIFO ring */
+  size_t qhead, qlen, qalloc;
+
+  bool want_fetch, want_all, ready, stopping;
+  /* The last fetch failed: once one succeeds, every tenant is passed
+   * again so none keeps a stale SourceError. */
+  bool stale;
+  unsigned pass_failures; /* passes in a row that could not run */
+  uint64_t hold_until;    /* no pass before this (loop ms) after those */
+  int exit_code;
+  char seen[SOURCE_ID_LEN];
+  char last_error[1024];
+  uint64_t rng;
+  /* The manifests as the last pass loaded them: only the pass thread
+   * touches it, and passes run one at a time. */
+  struct manifest_repo *model;
+
+  struct metrics *m;
+  struct metric *m_reconciles, *m_pass_seconds, *m_drift_detected,
+      *m_drift_corrected, *m_queue, *m_fetch_seconds, *m_fetch_last_ok,
+      *m_fetch_errors, *m_resources, *m_tenants, *m_webhooks, *m_passes, *m_up;
+};
+
+static const double pass_buckets[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1,
+                                      2.5,  5,    10,  30,   60,  300};
+static const double fetch_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                       0.5,   1,    2.5,   5,    10};
+
+static void dispatch(struct daemon *d);
+static void start_stop(struct daemon *d, const char *why);
+
+/* `ms` +- `percent`%. */
+static uint64_t jitter(struct daemon *d, uint64_t ms, unsigned percent)
+{
+  uint64_t span = ms * percent / 100;
+
+  if (span == 0)
+    return ms;
+  return ms - span + td_rand(&d->rng) % (2 * span + 1);
+}
+
+/* ---- the tenant table ---- */
+
+static int tenant_cmp(const void *key, const void *elem)
+{
+  return strcmp(key, (*(struct dtenant *const *)elem)->name);
+}
+
+/* The slot of `name` in the table, or NULL (bsearch may not be handed
+ * the NULL table of a daemon that has no tenant yet). */
+static struct dtenant **tenant_slot(struct daemon *d, const char *name)
+{
+  if (d->nt == 0)
+    return NULL;
+  return bsearch(name, d->t, d->nt, sizeof(*d->t), tenant_cmp);
+}
+
+static struct dtenant *tenant_find(struct daemon *d, const char *name)
+{
+  struct dtenant **p = tenant_slot(d, name);
+
+  return p ? *p : NULL;
+}
+
+static struct dtenant *tenant_get(struct daemon *d, const char *name)
+{
+  struct dtenant *t = tenant_find(d, name);
+  size_t at = 0;
+
+  if (t)
+    return t;
+  /* Passes report tenants sorted, so appending is the common case. */
+  at = d->nt;
+  while (at > 0 && strcmp(d->t[at - 1]->name, name) > 0)
+    at--;
+  if (d->nt == d->talloc) {
+    d->talloc = d->talloc ? 2 * d->talloc : 64;
+    d->t = td_realloc(d->t, d->talloc * sizeof(*d->t));
+  }
+  memmove(&d->t[at + 1], &d->t[at], (d->nt - at) * sizeof(*d->t));
+  t = td_calloc(1, sizeof(*t));
+  t->name = td_strdup(name);
+  d->t[at] = t;
+  d->nt++;
+  return t;
+}
+
+static void tenant_free(struct dtenant *t)
+{
+  free(t->name);
+  json_decref(t->row);
+  free(t->detail);
+  free(t);
+}
+
+/* A tenant whose file and resources are gone. */
+static void tenant_drop(struct daemon *d, const char *name)
+{
+  struct dtenant **p = tenant_slot(d, name);
+  size_t at;
+
+  if (!p)
+    return;
+  at = (size_t)(p - d->t);
+  /* A queued entry is skipped when popped; free it then. */
+  if ((*p)->queued) {
+    free((*p)->name);
+    (*p)->name = NULL;
+  } else {
+    tenant_free(*p);
+  }
+  memmove(&d->t[at], &d->t[at + 1], (d->nt - at - 1) * sizeof(*d->t));
+  d->nt--;
+}
+
+/* ---- the work queue ---- */
+
+static void enqueue(struct daemon *d, struct dtenant *t)
+{
+  if (t->inflight)
+    t->again = true;
+  if (t->queued || t->inflight)
+    return;
+  if (d->qlen == d->qalloc) {
+    size_t n = d->qalloc ? 2 * d->qalloc : 64;
+    struct dtenant **q = td_malloc(n * sizeof(*q));
+
+    for (size_t i = 0; i < d->qlen; i++)
+      q[i] = d->q[(d->qhead + i) % d->qalloc];
+    free(d->q);
+    d->q = q;
+    d->qhead = 0;
+    d->qalloc = n;
+  }
+  d->q[(d->qhead + d->qlen++) % d->qalloc] = t;
+  t->queued = true;
+}
+
+/* The next live tenant off the head, or NULL. */
+static struct dtenant *dequeue(struct daemon *d)
+{
+  while (d->qlen > 0) {
+    struct dtenant *t = d->q[d->qhead];
+
+    d->qhead = (d->qhead + 1) % d->qalloc;
+    d->qlen--;
+    t->queued = false;
+    if (t->name)
+      return t;
+    tenant_free(t); /* dropped while queued */
+  }
+  return NULL;
+}
+
+/* ---- passes (worker thread) ---- */
+
+static void pass_main(void *arg)
+{
+  struct pass *p = arg;
+  struct gitpass_opts go = {.version = GITPASS_OPTS_VERSION};
+  struct source *src = NULL;
+  FILE *err = open_memstream(&p->log, &p->loglen);
+  FILE *out = fopen("/dev/null", "w");
+  uint64_t t0 = uv_hrtime();
+
+  if (!err || !out)
+    abort();
+  go.rec.version = RECONCILE_OPTS_VERSION;
+  go.rec.providers = p->providers;
+  go.rec.concurrency = p->concurrency;
+  go.rec.max_attempts = 5;
+  go.rec.backoff_ms = 100;
+  go.rec.health_timeout_ms = p->health_timeout_ms;
+  go.rec.format = PLAN_TEXT;
+  go.rec.print_diags = true;
+  go.rec.out = out;
+  go.rec.err = err;
+  go.rec.cancel = &p->d->cancel;
+  go.rec.model = &p->d->model;
+  go.all = p->all;
+  go.allow_delete = -1;
+  go.extra = &p->batch;
+  go.no_retry = true;
+  go.no_fetch = !p->fetch;
+  go.no_push = !p->push;
+  go.seen = p->seen[0] ? p->seen : NULL;
+  go.report = &p->report;
+  p->rc = source_open(&src, &p->so);
+  if (p->rc == 0)
+    p->rc = gitpass_apply(src, &go, &p->res);
+  if (p->rc < 0)
+    snprintf(p->error, sizeof(p->error), "%s", td_error_last());
+  source_close(src);
+  fclose(err);
+  fclose(out);
+  p->seconds = (double)(uv_hrtime() - t0) / 1e9;
+  uv_async_send(&p->d->pass_done);
+}
+
+static char *dup_or_null(const char *s)
+{
+  return s ? td_strdup(s) : NULL;
+}
+
+static void pass_free(struct pass *p)
+{
+  free(p->url);
+  free(p->branch);
+  free(p->status_branch);
+  free(p->cache_dir);
+  free(p->ssh_key);
+  json_decref(p->providers);
+  strset_release(&p->batch);
+  reconcile_report_release(&p->report);
+  free(p->log);
+  free(p);
+}
+
+static void pass_start(struct daemon *d)
+{
+  const struct config *c = d->cfg;
+  struct pass *p = td_calloc(1, sizeof(*p));
+  struct dtenant *t;
+  char n[24];
+
+  p->d = d;
+  p->batch = (struct strset)STRSET_INIT;
+  p->url = td_strdup(c->source.url);
+  p->branch = td_strdup(c->source.branch);
+  p->status_branch = td_strdup(c->status.branch);
+  p->cache_dir = td_strdup(c->cache_dir);
+  p->ssh_key = dup_or_null(c->source.ssh_key);
+  p->so = (struct source_opts)SOURCE_OPTS_INIT;
+  p->so.url = p->url;
+  p->so.branch = p->branch;
+  p->so.status_branch = p->status_branch;
+  p->so.cache_dir = p->cache_dir;
+  p->so.ssh_key = p->ssh_key;
+  p->providers = json_deep_copy(c->providers);
+  p->concurrency = c->reconcile.concurrency;
+  p->health_timeout_ms = c->reconcile.health_timeout_ms;
+  p->push = c->status.push;
+  p->fetch = d->want_fetch;
+  p->all = d->want_all || (p->fetch && d->stale);
+  memcpy(p->seen, d->seen, sizeof(p->seen));
+  d->want_fetch = d->want_all = false;
+  while (p->batch.n < c->reconcile.batch && (t = dequeue(d)) != NULL) {
+    t->inflight = true;
+    strset_add(&p->batch, t->name);
+  }
+  strset_seal(&p->batch);
+  d->pass = p;
+  log_event(LOG_LEVEL_DEBUG, "pass started", "fetch",
+            p->fetch ? "true" : "false", "all", p->all ? "true" : "false",
+            "queued", log_u64(n, p->batch.n), NULL);
+  if (uv_thread_create(&p->thread, pass_main, p) != 0) {
+    log_event(LOG_LEVEL_ERROR, "cannot start a pass thread", NULL);
+    abort();
+  }
+}
+
+/* ---- pass results (loop thread) ---- */
+
+static bool backs_off(enum tenant_result r)
+{
+  return r == RESULT_FAILED || r == RESULT_STALLED;
+}
+
+/* base * 2^failures, at most max, +-20%. */
+static uint64_t backoff(struct daemon *d, unsigned failures)
+{
+  uint64_t delay = d->cfg->reconcile.backoff_base_ms;
+
+  for (unsigned i = 0; i < failures && delay < d->cfg->reconcile.backoff_max_ms;
+       i++)
+    delay *= 2;
+  if (delay > d->cfg->reconcile.backoff_max_ms)
+    delay = d->cfg->reconcile.backoff_max_ms;
+  return jitter(d, delay, 20);
+}
+
+static void tenant_update(struct daemon *d, struct dtenant *t,
+                          const struct reconcile_outcome *o)
+{
+  uint64_t now = uv_now(d->loop);
+  json_t *detail;
+
+  t->result = o->result;
+  t->next_resync = now + jitter(d, d->cfg->reconcile.resync_ms, 10);
+  if (backs_off(o->result)) {
+    t->retry_at = now + backoff(d, t->failures++);
+  } else {
+    t->failures = 0;
+    t->retry_at = 0;
+  }
+  json_decref(t->row);
+  if (o->unwritable) {
+    /* Its stored status could not be read: it stays as it is, and so
+     * does what the API shows of it. */
+    t->row = statusview_row(o->tenant, NULL, "its status could not be read");
+    return;
+  }
+  t->row = statusview_row(o->tenant, o->status, NULL);
+  detail = statusview_detail(o->status);
+  free(t->detail);
+  t->detail = json_dumps(detail, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  json_decref(detail);
+  memset(t->by_type, 0, sizeof(t->by_type));
+  for (size_t i = 0; i < o->status->ninventory; i++)
+    for (int k = 0; k < RTYPE_COUNT; k++)
+      if (strcmp(o->status->inventory[i].type, rtype_names[k]) == 0)
+        t->by_type[k]++;
+}
+
+static void recount(struct daemon *d)
+{
+  size_t by_type[RTYPE_COUNT] = {0}, by_result[RESULT_COUNT] = {0};
+
+  for (size_t i = 0; i < d->nt; i++) {
+    for (int k = 0; k < RTYPE_COUNT; k++)
+      by_type[k] += d->t[i]->by_type[k];
+    by_result[d->t[i]->result]++;
+  }
+  for (int k = 0; k < RTYPE_COUNT; k++)
+    metric_set(d->m_resources, rtype_names[k], (double)by_type[k]);
+  for (int r = 0; r < RESULT_COUNT; r++)
+    metric_set(d->m_tenants, tenant_result_names[r], (double)by_result[r]);
+}
+
+/* The pass's diagnostics, one event each. */
+static void log_lines(char *text, size_t len)
+{
+  char *line = text, *end = text + len;
+
+  while (line < end) {
+    char *nl = memchr(line, '\n', (size_t)(end - line));
+
+    if (nl)
+      *nl = '\0';
+    if (strncmp(line, "tenantd: ", 9) == 0)
+      line += 9;
+    if (*line)
+      log_event(LOG_LEVEL_WARN, line, NULL);
+    line = nl ? nl + 1 : end;
+  }
+}
+
+static void log_outcome(const struct pass *p, const struct reconcile_outcome *o)
+{
+  for (size_t e = 0; e < o->nevents; e++)
+    log_event(o->result == RESULT_READY ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
+              o->events[e], "tenant", o->tenant, "result",
+              tenant_result_names[o->result], "source", p->res.source, NULL);
+}
+
+static void on_pass_done(uv_async_t *a)
+{
+  struct daemon *d = a->data;
+  struct pass *p = d->pass;
+  const struct gitpass_result *r;
+  char n1[24], n2[24], n3[24], n4[24], secs[24], fsecs[24], csecs[24];
+  uint64_t now = uv_now(d->loop);
+
+  if (!p)
+    return;
+  r = &p->res;
+  uv_thread_join(&p->thread);
+  d->pass = NULL;
+  log_lines(p->log, p->loglen);
+  metric_observe(d->m_pass_seconds, NULL, p->seconds);
+  metric_add(d->m_passes, p->rc < 0 ? "error" : "ok", 1);
+  if (p->fetch) {
+    metric_observe(d->m_fetch_seconds, NULL, r->fetch_seconds);
+    if (r->fetched)
+      metric_set(d->m_fetch_last_ok, NULL, (double)time(NULL));
+    else
+      metric_add(d->m_fetch_errors, NULL, 1);
+  }
+  if (p->rc < 0) {
+    /* Nothing ran: ask again for what this pass was to do, after a
+     * backoff of its own so a broken mirror is not hammered. */
+    snprintf(d->last_error, sizeof(d->last_error), "%s", p->error);
+    log_event(LOG_LEVEL_ERROR, "pass failed", "error", p->error, NULL);
+    d->want_all |= p->all;
+    d->want_fetch |= p->fetch;
+    d->hold_until = now + backoff(d, d->pass_failures++);
+  } else if (!r->source_error) {
+    d->pass_failures = 0;
+    /* A commit not pushed yet: the next poll must not be skipped. */
+    if (r->pushed || !p->push)
+      memcpy(d->seen, r->source, sizeof(d->seen));
+    if (p->all)
+      d->stale = false;
+    if (!d->ready && (r->fetched || !p->fetch)) {
+      d->ready = true;
+      log_event(LOG_LEVEL_INFO, "ready", "source", r->source, NULL);
+    }
+    d->last_error[0] = '\0';
+  } else {
+    d->pass_failures = 0;
+    d->stale = true;
+    snprintf(d->last_error, sizeof(d->last_error), "%s",
+             "the source could not be fetched");
+  }
+
+  for (size_t i = 0; i < p->report.n; i++) {
+    const struct reconcile_outcome *o = &p->report.v[i];
+
+    if (!o->status && !o->unwritable) {
+      log_event(LOG_LEVEL_INFO, "tenant removed", "tenant", o->tenant, NULL);
+      tenant_drop(d, o->tenant);
+      continue;
+    }
+    tenant_update(d, tenant_get(d, o->tenant), o);
+    metric_add(d->m_reconciles, tenant_result_names[o->result], 1);
+    metric_add(
+        d->m_drift_detected, NULL,
+        (double)(o->count[OUT_DRIFT_DETECTED] + o->count[OUT_DRIFT_CORRECTED]));
+    metric_add(d->m_drift_corrected, NULL,
+               (double)o->count[OUT_DRIFT_CORRECTED]);
+    log_outcome(p, o);
+  }
+  /* Batch tenants the pass did not report: it failed (back off), or
+   * they have nothing left (next resync). */
+  for (size_t i = 0; i < p->batch.n; i++) {
+    struct dtenant *t = tenant_find(d, p->batch.v[i]);
+
+    if (!t)
+      continue;
+    if (p->rc < 0)
+      t->retry_at = now + backoff(d, t->failures++);
+    if (t->next_resync <= now)
+      t->next_resync = now + jitter(d, d->cfg->reconcile.resync_ms, 10);
+  }
+  for (size_t i = 0; i < d->nt; i++) {
+    struct dtenant *t = d->t[i];
+
+    if (!t->inflight)
+      continue;
+    t->inflight = false;
+    if (t->again) {
+      t->again = false;
+      enqueue(d, t);
+    }
+  }
+  recount(d);
+  if (!r->skipped || p->rc < 0)
+    log_event(p->rc < 0 || r->sum.failed || r->sum.refused ? LOG_LEVEL_WARN
+                                                           : LOG_LEVEL_INFO,
+              "pass done", "source", r->source[0] ? r->source : NULL,
+              "status_commit", r->status_commit[0] ? r->status_commit : NULL,
+              "tenants", log_u64(n1, r->selected), "changes",
+              log_u64(n2, r->sum.changes), "applied",
+              log_u64(n3, r->sum.applied), "failed", log_u64(n4, r->sum.failed),
+              "pushed", r->pushed ? "true" : "false", "seconds",
+              log_secs(secs, p->seconds), "fetch_seconds",
+              p->fetch ? log_secs(fsecs, r->fetch_seconds) : NULL,
+              "commit_seconds", log_secs(csecs, r->commit_seconds), NULL);
+  pass_free(p);
+  if (d->stopping) {
+    start_stop(d, NULL);
+    return;
+  }
+  dispatch(d);
+}
+
+/* ---- scheduling ---- */
+
+static void dispatch(struct daemon *d)
+{
+  if (d->pass || d->stopping || uv_now(d->loop) < d->hold_until)
+    return;
+  if (!d->want_fetch && !d->want_all && d->qlen == 0)
+    return;
+  pass_start(d);
+}
+
+static void on_tick(uv_timer_t *timer)
+{
+  struct daemon *d = timer->data;
+  uint64_t now = uv_now(d->loop);
+
+  for (size_t i = 0; i < d->nt; i++) {
+    struct dtenant *t = d->t[i];
+    uint64_t due = t->retry_at ? t->retry_at : t->next_resync;
+
+    if (!t->queued && !t->inflight && due && now >= due)
+      enqueue(d, t);
+  }
+  metric_set(d->m_queue, NULL, (double)d->qlen);
+  dispatch(d);
+}
+
+static void arm_poll(struct daemon *d);
+
+static void on_poll(uv_timer_t *timer)
+{
+  struct daemon *d = timer->data;
+
+  d->want_fetch = true;
+  dispatch(d);
+  arm_poll(d);
+}
+
+static void arm_poll(struct daemon *d)
+{
+  uv_timer_start(&d->poll, on_poll, jitter(d, d->cfg->source.interval_ms, 10),
+                 0);
+}
+
+static void arm_tick(struct daemon *d)
+{
+  uint64_t every = d->cfg->reconcile.resync_ms / 10;
+
+  if (every > 1000)
+    every = 1000;
+  if (every < 50)
+    every = 50;
+  uv_timer_start(&d->tick, on_tick, every, every);
+}
+
+/* ---- HTTP ---- */
+
+static void respond_json(struct httpd_response *resp, int status, json_t *j)
+{
+  char *text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+  json_decref(j);
+  resp->status = status;
+  resp->content_type = "application/json";
+  resp->body = text;
+  resp->body_len = strlen(text);
+}
+
+static void respond_error(struct httpd_response *resp, int status,
+                          const char *message)
+{
+  respond_json(resp, status, json_pack("{s:s}", "error", message));
+}
+
+/* Equal without telling, by timing, how much of it matched (nor its
+ * length: both sides are hashed first). */
+static bool secret_equal(const char *a, size_t alen, const char *b, size_t blen)
+{
+  unsigned char ha[SHA256_DIGEST_LENGTH], hb[SHA256_DIGEST_LENGTH];
+
+  SHA256((const unsigned char *)a, alen, ha);
+  SHA256((const unsigned char *)b, blen, hb);
+  return CRYPTO_memcmp(ha, hb, sizeof(ha)) == 0;
+}
+
+static int unhex(char c)
+{
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+/* Whether `sig` (hex, "sha256=" prefix optional) is the HMAC-SHA256 of
+ * the body under the secret. */
+static bool signature_valid(const char *secret, const struct httpd_request *r,
+                            const char *sig)
+{
+  unsigned char mac[EVP_MAX_MD_SIZE], given[SHA256_DIGEST_LENGTH];
+  unsigned int maclen = 0;
+
+  if (!sig)
+    return false;
+  if (strncmp(sig, "sha256=", 7) == 0)
+    sig += 7;
+  if (strlen(sig) != 2 * SHA256_DIGEST_LENGTH)
+    return false;
+  for (size_t i = 0; i < SHA256_DIGEST_LENGTH; i++) {
+    int hi = unhex(sig[2 * i]), lo = unhex(sig[2 * i + 1]);
+
+    if (hi < 0 || lo < 0)
+      return false;
+    given[i] = (unsigned char)(hi << 4 | lo);
+  }
+  if (!HMAC(EVP_sha256(), secret, (int)strlen(secret),
+            (const unsigned char *)r->body, r->body_len, mac, &maclen) ||
+      maclen != SHA256_DIGEST_LENGTH)
+    return false;
+  return CRYPTO_memcmp(mac, given, SHA256_DIGEST_LENGTH) == 0;
+}
+
+static void handle_hook(struct daemon *d, const struct httpd_request *req,
+                        const char *kind, struct httpd_response *resp)
+{
+  const char *sig;
+
+  if (strcmp(kind, "github") == 0)
+    sig = httpd_header(req, "X-Hub-Signature-256");
+  else if (strcmp(kind, "gitea") == 0)
+    sig = httpd_header(req, "X-Gitea-Signature");
+  else if (strcmp(kind, "generic") == 0)
+    sig = httpd_header(req, "X-Tenantd-Signature");
+  else
+    return respond_error(resp, 404, "no such webhook (github, gitea, generic)");
+  if (!d->cfg->http.webhook_secret)
+    return respond_error(resp, 404,
+                         "webhooks are off: no "
+                         "http.webhookSecretEnv in the config");
+  if (!signature_valid(d->cfg->http.webhook_secret, req, sig)) {
+    metric_add(d->m_webhooks, "rejected", 1);
+    log_event(LOG_LEVEL_WARN, "webhook rejected: bad signature", "source", kind,
+              "peer", req->peer, NULL);
+    return respond_error(resp, 401, "bad signature");
+  }
+  metric_add(d->m_webhooks, "accepted", 1);
+  log_event(LOG_LEVEL_INFO, "webhook accepted: fetching", "source", kind,
+            "peer", req->peer, NULL);
+  d->want_fetch = true;
+  dispatch(d);
+  respond_json(resp, 202, json_pack("{s:s}", "status", "fetch scheduled"));
+}
+
+static bool valid_tenant_name(const char *s, size_t n)
+{
+  if (n == 0 || n > 63)
+    return false;
+  for (size_t i = 0; i < n; i++)
+    if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
+          s[i] == '-'))
+      return false;
+  return true;
+}
+
+static void handle_reconcile(struct daemon *d, const struct httpd_request *req,
+                             struct httpd_response *resp)
+{
+  const char *auth = httpd_header(req, "Authorization");
+  const char *token = d->cfg->http.api_token, *q;
+  char name[64] = "";
+
+  if (!token)
+    return respond_error(resp, 404,
+                         "the API is off: no http.apiTokenEnv in "
+                         "the config");
+  if (!auth || strncmp(auth, "Bearer ", 7) != 0 ||
+      !secret_equal(auth + 7, strlen(auth + 7), token, strlen(token))) {
+    resp->www_authenticate = "Bearer realm=\"tenantd\"";
+    return respond_error(resp, 401, "a valid bearer token is required");
+  }
+  for (q = req->query; q && *q;) {
+    const char *amp = strchr(q, '&');
+    size_t len = amp ? (size_t)(amp - q) : strlen(q);
+
+    if (len >= 7 && strncmp(q, "tenant=", 7) == 0) {
+      if (!valid_tenant_name(q + 7, len - 7))
+        return respond_error(resp, 400, "tenant must be a tenant name");
+      snprintf(name, sizeof(name), "%.*s", (int)(len - 7), q + 7);
+    }
+    q = amp ? amp + 1 : NULL;
+  }
+  if (name[0]) {
+    struct dtenant *t = tenant_find(d, name);
+
+    if (!t)
+      return respond_error(resp, 404, "no such tenant");
+    enqueue(d, t);
+  } else {
+    d->want_all = true;
+  }
+  d->want_fetch = true;
+  log_event(LOG_LEVEL_INFO, "reconcile requested", "tenant",
+            name[0] ? name : "*", "peer", req->peer, NULL);
+  dispatch(d);
+  respond_json(resp, 202,
+               json_pack("{s:s, s:s}", "status", "queued", "tenant",
+                         name[0] ? name : "*"));
+}
+
+static void handle_tenants(struct daemon *d, const char *rest,
+                           struct httpd_response *resp)
+{
+  json_t *list;
+
+  if (*rest == '\0') {
+    list = json_array();
+    for (size_t i = 0; i < d->nt; i++)
+      if (d->t[i]->row)
+        json_array_append(list, d->t[i]->row);
+    return respond_json(resp, 200, list);
+  }
+  {
+    struct dtenant *t = tenant_find(d, rest + 1);
+
+    if (*rest != '/' || !t || !t->detail)
+      return respond_error(resp, 404, "no such tenant");
+    httpd_respond(resp, 200, "application/json", t->detail);
+  }
+}
+
+static void handle(const struct httpd_request *req, struct httpd_response *resp,
+                   void *arg)
+{
+  struct daemon *d = arg;
+  bool get =
+      strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+  bool post = strcmp(req->method, "POST") == 0;
+  const char *p = req->path;
+
+  if (strcmp(p, "/healthz") == 0 && get)
+    return httpd_respond(resp, 200, NULL, "ok\n");
+  if (strcmp(p, "/readyz") == 0 && get) {
+    char why[1200];
+
+    if (d->ready && !d->stopping)
+      return httpd_respond(resp, 200, NULL, "ready\n");
+    snprintf(why, sizeof(why), "not ready: %s\n",
+             d->stopping        ? "stopping"
+             : d->last_error[0] ? d->last_error
+                                : "no successful sync yet");
+    return httpd_respond(resp, 503, NULL, why);
+  }
+  if (strcmp(p, "/metrics") == 0 && get) {
+    char *text;
+
+    metric_set(d->m_queue, NULL, (double)d->qlen);
+    text = metrics_render(d->m);
+    resp->status = 200;
+    resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    resp->body = text;
+    resp->body_len = strlen(text);
+    return;
+  }
+  bool tenants =
+      strncmp(p, "/api/v1/tenants", 15) == 0 && (p[15] == '\0' || p[15] == '/');
+  bool writes =
+      strcmp(p, "/api/v1/reconcile") == 0 || strncmp(p, "/hooks/", 7) == 0;
+
+  if (tenants && get)
+    return handle_tenants(d, p + 15, resp);
+  if (writes && post && d->stopping)
+    return respond_error(resp, 503, "tenantd is stopping");
+  if (strcmp(p, "/api/v1/reconcile") == 0 && post)
+    return handle_reconcile(d, req, resp);
+  if (strncmp(p, "/hooks/", 7) == 0 && post)
+    return handle_hook(d, req, p + 7, resp);
+  if (strcmp(p, "/healthz") == 0 || strcmp(p, "/readyz") == 0 ||
+      strcmp(p, "/metrics") == 0 || tenants || writes)
+    return respond_error(resp, 405, "method not allowed");
+  respond_error(resp, 404, "not found");
+}
+
+/* ---- signals, reload, shutdown ---- */
+
+static void on_closed(uv_handle_t *h)
+{
+  (void)h;
+}
+
+static void on_http_closed(void *arg)
+{
+  (void)arg;
+}
+
+static void close_all(struct daemon *d)
+{
+  for (size_t i = 0; i < ARRAY_SIZE(d->sig); i++)
+    uv_close((uv_handle_t *)&d->sig[i], on_closed);
+  uv_close((uv_handle_t *)&d->poll, on_closed);
+  uv_close((uv_handle_t *)&d->tick, on_closed);
+  uv_close((uv_handle_t *)&d->deadline, on_closed);
+  uv_close((uv_handle_t *)&d->pass_done, on_closed);
+  if (d->http) {
+    httpd_close(d->http, on_http_closed, NULL);
+    d->http = NULL;
+  }
+}
+
+static void on_deadline(uv_timer_t *timer)
+{
+  struct daemon *d = timer->data;
+  char ms[24];
+
+  log_event(LOG_LEVEL_ERROR,
+            "shutdown timed out with a pass in flight; exiting", "timeout_ms",
+            log_u64(ms, d->cfg->reconcile.shutdown_timeout_ms), NULL);
+  _exit(1);
+}
+
+/* Begins (why set) or completes (why NULL, the pass ended) a shutdown. */
+static void start_stop(struct daemon *d, const char *why)
+{
+  if (why) {
+    if (d->stopping) {
+      log_event(LOG_LEVEL_ERROR, "second signal: exiting now", "signal", why,
+                NULL);
+      _exit(1);
+    }
+    d->stopping = true;
+    atomic_store(&d->cancel, true);
+    uv_timer_stop(&d->poll);
+    uv_timer_stop(&d->tick);
+    log_event(LOG_LEVEL_INFO, "stopping: finishing the pass in flight",
+              "signal", why, NULL);
+    if (d->pass) {
+      uv_timer_start(&d->deadline, on_deadline,
+                     d->cfg->reconcile.shutdown_timeout_ms, 0);
+      return;
+    }
+  }
+  log_event(LOG_LEVEL_INFO, "stopped", NULL);
+  close_all(d);
+}
+
+static void log_diags(const struct diag_list *dl)
+{
+  for (size_t i = 0; i < dl->n; i++) {
+    char where[4200];
+
+    if (dl->v[i].line)
+      snprintf(where, sizeof(where), "%s:%u:%u", dl->v[i].path, dl->v[i].line,
+               dl->v[i].col);
+    else
+      snprintf(where, sizeof(where), "%s", dl->v[i].path);
+    log_event(LOG_LEVEL_ERROR, dl->v[i].msg, "at", where, NULL);
+  }
+}
+
+static bool str_differs(const char *a, const char *b)
+{
+  return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+}
+
+static void reload(struct daemon *d, int log_override)
+{
+  struct diag_list dl = DIAG_LIST_INIT;
+  struct config *c, *old = d->cfg;
+  bool repoll;
+
+  if (d->stopping)
+    return;
+  if (config_load(old->path, &c, &dl) < 0) {
+    diag_sort(&dl);
+    log_diags(&dl);
+    log_event(LOG_LEVEL_ERROR, "reload failed: keeping the running config",
+              NULL);
+    diag_list_release(&dl);
+    return;
+  }
+  diag_list_release(&dl);
+  /* What the mirror and the listener were opened with stays. */
+  if (str_differs(c->source.url, old->source.url) ||
+      str_differs(c->source.branch, old->source.branch) ||
+      str_differs(c->cache_dir, old->cache_dir) ||
+      str_differs(c->status.branch, old->status.branch) ||
+      str_differs(c->http.host, old->http.host) ||
+      c->http.port != old->http.port)
+    log_event(LOG_LEVEL_WARN,
+              "source, cacheDir, status.branch and http.listen change on "
+              "restart only; keeping the running ones",
+              NULL);
+#define KEEP(field)        \
+  do {                     \
+    char *tmp_ = c->field; \
+    c->field = old->field; \
+    old->field = tmp_;     \
+  } while (0)
+  KEEP(source.url);
+  KEEP(source.branch);
+  KEEP(cache_dir);
+  KEEP(status.branch);
+  KEEP(http.host);
+#undef KEEP
+  c->http.port = old->http.port;
+  repoll = c->source.interval_ms != old->source.interval_ms;
+  config_free(old);
+  d->cfg = c;
+  log_setup(log_override >= 0 ? (enum log_format)log_override : c->log_format,
+            stderr);
+  if (repoll)
+    arm_poll(d);
+  arm_tick(d);
+  log_event(LOG_LEVEL_INFO, "config reloaded", "path", c->path, NULL);
+}
+
+static int log_override_value = -1;
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+  struct daemon *d = s->data;
+
+  if (signum == SIGHUP) {
+    reload(d, log_override_value);
+    return;
+  }
+  start_stop(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+/* ---- setup ---- */
+
+static void metrics_setup(struct daemon *d)
+{
+  struct metrics *m = metrics_new();
+
+  d->m = m;
+  d->m_up =
+      metrics_register(m, METRIC_GAUGE, "tenantd_build_info",
+                       "tenantd's version; always 1.", "version", NULL, 0);
+  metric_set(d->m_up, TD_VERSION, 1);
+  d->m_reconciles = metrics_register(
+      m, METRIC_COUNTER, "tenantd_reconciles_total",
+      "Tenant reconciles, by how they ended.", "result", NULL, 0);
+  for (int r = 0; r < RESULT_COUNT; r++)
+    metric_add(d->m_reconciles, tenant_result_names[r], 0);
+  d->m_pass_seconds = metrics_register(
+      m, METRIC_HISTOGRAM, "tenantd_reconcile_duration_seconds",
+      "Reconcile passes, from fetch to status pushed.", NULL, pass_buckets,
+      ARRAY_SIZE(pass_buckets));
+  d->m_passes =
+      metrics_register(m, METRIC_COUNTER, "tenantd_passes_total",
+                       "Passes, by whether they could run.", "result", NULL, 0);
+  d->m_drift_detected = metrics_register(
+      m, METRIC_COUNTER, "tenantd_drift_detected_total",
+      "Resources found changed behind tenantd's back.", NULL, NULL, 0);
+  metric_add(d->m_drift_detected, NULL, 0);
+  d->m_drift_corrected =
+      metrics_register(m, METRIC_COUNTER, "tenantd_drift_corrected_total",
+                       "Drifted resources brought back.", NULL, NULL, 0);
+  metric_add(d->m_drift_corrected, NULL, 0);
+  d->m_queue = metrics_register(m, METRIC_GAUGE, "tenantd_queue_depth",
+                                "Tenants waiting for a pass.", NULL, NULL, 0);
+  metric_set(d->m_queue, NULL, 0);
+  d->m_fetch_seconds = metrics_register(
+      m, METRIC_HISTOGRAM, "tenantd_source_fetch_duration_seconds",
+      "Fetches of the manifest repository.", NULL, fetch_buckets,
+      ARRAY_SIZE(fetch_buckets));
+  d->m_fetch_last_ok = metrics_register(
+      m, METRIC_GAUGE, "tenantd_source_last_success_timestamp_seconds",
+      "When the last fetch succeeded (Unix time).", NULL, NULL, 0);
+  metric_set(d->m_fetch_last_ok, NULL, 0);
+  d->m_fetch_errors =
+      metrics_register(m, METRIC_COUNTER, "tenantd_source_fetch_errors_total",
+                       "Fetches that failed.", NULL, NULL, 0);
+  metric_add(d->m_fetch_errors, NULL, 0);
+  d->m_resources = metrics_register(
+      m, METRIC_GAUGE, "tenantd_managed_resources",
+      "Resources in the tenants' inventories, by type.", "type", NULL, 0);
+  d->m_tenants = metrics_register(m, METRIC_GAUGE, "tenantd_tenants",
+                                  "Tenants by the result of their last pass.",
+                                  "result", NULL, 0);
+  d->m_webhooks =
+      metrics_register(m, METRIC_COUNTER, "tenantd_webhooks_total",
+                       "Webhook deliveries, by verdict.", "result", NULL, 0);
+  metric_add(d->m_webhooks, "accepted", 0);
+  metric_add(d->m_webhooks, "rejected", 0);
+  recount(d);
+}
+
+int daemon_run(const char *config_path, int log_format)
+{
+  struct diag_list dl = DIAG_LIST_INIT;
+  struct httpd_limits limits = HTTPD_LIMITS_DEFAULT;
+  static const int signums[] = {SIGTERM, SIGINT, SIGHUP};
+  struct daemon dd, *d = &dd;
+  uv_loop_t loop;
+  char port[16];
+
+  memset(d, 0, sizeof(*d));
+  log_override_value = log_format;
+  source_library_hold();
+  if (config_load(config_path, &d->cfg, &dl) < 0) {
+    diag_sort(&dl);
+    diag_print_text(&dl, stderr);
+    diag_list_release(&dl);
+    source_library_release();
+    return 1;
+  }
+  diag_list_release(&dl);
+  log_setup(log_format >= 0 ? (enum log_format)log_format : d->cfg->log_format,
+            stderr);
+  uv_loop_init(&loop);
+  d->loop = &loop;
+  d->rng = (uint64_t)uv_hrtime() | 1;
+  atomic_init(&d->cancel, false);
+  metrics_setup(d);
+  if (httpd_start(&d->http, &loop, d->cfg->http.host, d->cfg->http.port,
+                  &limits, handle, d) < 0) {
+    log_event(LOG_LEVEL_ERROR, "cannot serve HTTP", "error", td_error_last(),
+              NULL);
+    metrics_free(d->m);
+    config_free(d->cfg);
+    uv_loop_close(&loop);
+    source_library_release();
+    return 1;
+  }
+  for (size_t i = 0; i < ARRAY_SIZE(signums); i++) {
+    uv_signal_init(&loop, &d->sig[i]);
+    d->sig[i].data = d;
+    uv_signal_start(&d->sig[i], on_signal, signums[i]);
+  }
+  uv_timer_init(&loop, &d->poll);
+  uv_timer_init(&loop, &d->tick);
+  uv_timer_init(&loop, &d->deadline);
+  d->poll.data = d->tick.data = d->deadline.data = d;
+  uv_async_init(&loop, &d->pass_done, on_pass_done);
+  d->pass_done.data = d;
+  snprintf(port, sizeof(port), "%d", httpd_port(d->http));
+  log_event(LOG_LEVEL_INFO, "tenantd started", "version", TD_VERSION, "config",
+            d->cfg->path, "listen", d->cfg->http.host, "port", port, "webhooks",
+            d->cfg->http.webhook_secret ? "on" : "off", NULL);
+  /* The first pass: fetch and reconcile everyone (drift since last run). */
+  d->want_fetch = d->want_all = true;
+  dispatch(d);
+  arm_poll(d);
+  arm_tick(d);
+  uv_run(&loop, UV_RUN_DEFAULT);
+
+  while (dequeue(d)) /* frees tenants dropped while queued */
+    ;
+  free(d->q);
+  for (size_t i = 0; i < d->nt; i++)
+    tenant_free(d->t[i]);
+  free(d->t);
+  manifest_repo_free(d->model);
+  metrics_free(d->m);
+  config_free(d->cfg);
+  if (uv_loop_close(&loop) != 0)
+    log_event(LOG_LEVEL_WARN, "handles left open at exit", NULL);
+  source_library_release();
+  return d->exit_code;
+}

@@ -1,0 +1,79 @@
+/*
+ * curl_uv.h - HTTP requests for providers, on the controller's libuv loop.
+ *
+ * One libcurl multi handle per instance, driven by libuv: curl's sockets
+ * are watched with uv_poll and its timeouts with a uv_timer (the
+ * multi-socket API), so any number of requests run at once and none
+ * blocks the loop.
+ *
+ *   struct curl_uv *cu = curl_uv_new(loop);
+ *   curl_uv_send(cu, &req, done, arg);     -- done runs later, once
+ *   curl_uv_close(cu, closed, arg);        -- after the last done
+ *
+ * Every request has a timeout and a cap on the response size.  Outcomes
+ * are classified for the controller (provider.h):
+ *   refused, unreachable, timed out, 5xx, 429  -> PROVIDER_TRANSIENT
+ *   401, 403                                   -> PROVIDER_AUTH
+ *   404                                        -> PROVIDER_NOT_FOUND
+ *   409                                        -> PROVIDER_CONFLICT
+ *   3xx (not followed), other 4xx, a response
+ *   over the cap                               -> PROVIDER_INVALID
+ *   1xx, 2xx                                   -> PROVIDER_OK
+ * Proxies from the environment (http_proxy, ...) are used, except for
+ * loopback addresses.  curl_uv_close answers requests still in flight
+ * from inside the call.
+ * Messages name the method, the URL's path and the reason; request
+ * headers (where API keys go) are never part of one.
+ */
+#ifndef TD_CURL_UV_H
+#define TD_CURL_UV_H
+
+#include "base/compat.h"
+
+#include <uv.h>
+
+struct curl_uv;
+
+struct curl_uv_request {
+  const char *method;         /* "GET", "PATCH", ... */
+  const char *url;            /* full URL */
+  const char *const *headers; /* "Name: value" lines */
+  size_t nheaders;
+  const char *body; /* NULL: none */
+  size_t body_len;
+  uint64_t timeout_ms;       /* 0: 10 s */
+  size_t max_response_bytes; /* 0: 4 MiB */
+};
+
+struct curl_uv_response {
+  int status;       /* PROVIDER_OK or an error class */
+  long http_code;   /* 0 when there was no response */
+  const char *body; /* NUL-terminated; "" when none */
+  size_t body_len;
+  const char *message; /* why, when status < 0 */
+  /* The final response's status line and header lines as received
+   * ("HTTP/1.1 200 OK\r\nName: value\r\n..."), capped like the body;
+   * NUL-terminated, "" when none. */
+  const char *headers;
+  size_t headers_len;
+};
+
+/* `res` and what it points to are borrowed for the call. */
+typedef void (*curl_uv_cb)(const struct curl_uv_response *res, void *arg);
+
+struct curl_uv *curl_uv_new(uv_loop_t *loop);
+
+/* Copies what it needs from `req`; `done` runs on the loop, never from
+ * inside this call.  Not after curl_uv_close. */
+void curl_uv_send(struct curl_uv *cu, const struct curl_uv_request *req,
+                  curl_uv_cb done, void *arg);
+
+/* Requests still running are cancelled (their callbacks run with
+ * PROVIDER_TRANSIENT "cancelled"); `closed` runs once every handle is
+ * closed and cu is freed. */
+void curl_uv_close(struct curl_uv *cu, void (*closed)(void *arg), void *arg);
+
+/* The class of an HTTP status code (0: no response). */
+int curl_uv_classify(long http_code);
+
+#endif

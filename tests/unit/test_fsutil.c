@@ -1,0 +1,114 @@
+#include "base/compat.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/error.h"
+#include "base/fsutil.h"
+#include "suites.h"
+
+static void touch(const char *dir, const char *name)
+{
+  char *path = td_asprintf("%s/%s", dir, name);
+  FILE *f = fopen(path, "w");
+
+  ck_assert_ptr_nonnull(f);
+  fclose(f);
+  free(path);
+}
+
+static bool exists(const char *dir, const char *name)
+{
+  char *path = td_asprintf("%s/%s", dir, name);
+  bool yes = access(path, F_OK) == 0;
+
+  free(path);
+  return yes;
+}
+
+START_TEST(temp_names)
+{
+  ck_assert(fs_is_temp_name(".a.json.Ab3dE9", ".json"));
+  ck_assert(fs_is_temp_name(".api.staging.conf.XXXXXX", ".conf"));
+  /* the target itself, another suffix, a short or odd random part */
+  ck_assert(!fs_is_temp_name("a.json", ".json"));
+  ck_assert(!fs_is_temp_name(".a.yaml.Ab3dE9", ".json"));
+  ck_assert(!fs_is_temp_name(".a.json.Ab3dE", ".json"));
+  ck_assert(!fs_is_temp_name(".a.json.Ab3-E9", ".json"));
+  ck_assert(!fs_is_temp_name(".json.Ab3dE9", ".json"));
+  ck_assert(!fs_is_temp_name(".", ".json"));
+  ck_assert(!fs_is_temp_name("", ".json"));
+}
+END_TEST
+
+START_TEST(sweep_removes_only_leftovers)
+{
+  char *dir = test_tmpdir();
+
+  touch(dir, "a.conf");
+  touch(dir, ".a.conf.Q1w2E3");
+  touch(dir, ".b.conf.zzzzzz");
+  touch(dir, ".a.conf.failed");
+  touch(dir, ".hidden");
+  ck_assert_uint_eq(fs_sweep_temp(dir, ".conf", "failed"), 2);
+  ck_assert(exists(dir, "a.conf"));
+  ck_assert(exists(dir, ".a.conf.failed"));
+  ck_assert(exists(dir, ".hidden"));
+  ck_assert(!exists(dir, ".a.conf.Q1w2E3"));
+  ck_assert(!exists(dir, ".b.conf.zzzzzz"));
+  /* A missing directory is nothing to sweep. */
+  ck_assert_uint_eq(fs_sweep_temp("/nonexistent/td", ".conf", NULL), 0);
+  test_rm_rf(dir);
+  free(dir);
+}
+END_TEST
+
+START_TEST(codes_are_td_codes)
+{
+  char *dir = test_tmpdir(), *data = NULL, *nested, *under;
+  size_t len = 0;
+  int rc;
+
+  rc = fs_read_capped("/nonexistent/td/file", 10, &data, &len);
+  ck_assert_int_eq(rc, TD_ENOTFOUND);
+  ck_assert_ptr_null(data);
+  ck_assert_ptr_nonnull(strstr(td_error_last(), "/nonexistent/td/file"));
+
+  nested = td_asprintf("%s/a/b/c", dir);
+  ck_assert_int_eq(fs_mkdir_p(nested, 0700), 0);
+  ck_assert_int_eq(fs_mkdir_p(nested, 0700), 0);
+  ck_assert_int_eq(fs_write_atomic(nested, "f", "hello", 5, 0600), 0);
+  free(nested);
+  nested = td_asprintf("%s/a/b/c/f", dir);
+  ck_assert_int_eq(fs_read_capped(nested, 3, &data, &len), 0);
+  ck_assert_uint_eq(len, 3);
+  ck_assert(memcmp(data, "hel", 3) == 0);
+  free(data);
+
+  /* A directory under a file cannot exist: an error naming the path,
+   * never an errno that reads like a TD code. */
+  under = td_asprintf("%s/x", nested);
+  rc = fs_mkdir_p(under, 0700);
+  ck_assert_int_eq(rc, TD_ERROR);
+  ck_assert_ptr_nonnull(strstr(td_error_last(), "cannot create directory"));
+  ck_assert_ptr_nonnull(strstr(td_error_last(), under));
+  free(under);
+  free(nested);
+  test_rm_rf(dir);
+  free(dir);
+}
+END_TEST
+
+Suite *make_suite_fsutil(void)
+{
+  Suite *s = suite_create("fsutil");
+  TCase *tc = tcase_create("fsutil");
+
+  tcase_add_test(tc, temp_names);
+  tcase_add_test(tc, sweep_removes_only_leftovers);
+  tcase_add_test(tc, codes_are_td_codes);
+  suite_add_tcase(s, tc);
+  return s;
+}
