@@ -50,11 +50,13 @@ LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/default_tiers.o
 MAIN_OBJ   := $(BUILD)/cmd/tenantd/main.o
 TEST_SRC   := $(sort $(wildcard tests/unit/*.c))
 TEST_OBJ   := $(TEST_SRC:%.c=$(BUILD)/%.o)
+# tests/unit/test_<name>.c defines make_suite_<name>(); main.c runs them all.
+UNIT_SUITES := $(patsubst tests/unit/test_%.c,%,$(filter tests/unit/test_%.c,$(TEST_SRC)))
 
 BIN        := $(BUILD)/tenantd
 TEST_BIN   := $(BUILD)/test-unit
 
-.PHONY: all deps test check check-unit check-cli check-scenario check-git check-schema \
+.PHONY: FORCE all deps test check check-unit check-cli check-scenario check-git check-schema \
         check-daemon check-providers \
         demo bench fuzz \
         install uninstall format format-check clean
@@ -87,6 +89,14 @@ $(BUILD)/gen/default_tiers.c: schemas/tiers.yaml
 
 $(BUILD)/gen/default_tiers.o: $(BUILD)/gen/default_tiers.c
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+# Rewritten only when the list of suites changes.
+$(BUILD)/gen/unit_suites.h: FORCE
+	@mkdir -p $(@D)
+	@printf 'SUITE(%s)\n' $(UNIT_SUITES) > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+
+$(BUILD)/tests/unit/main.o: $(BUILD)/gen/unit_suites.h
 
 $(TEST_BIN): $(TEST_OBJ) $(BUILD)/libtenantd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(TEST_LIBS)

@@ -49,12 +49,11 @@ char *test_diags_text(const struct diag_list *d)
 int main(void)
 {
   static Suite *(*const suites[])(void) = {
-      make_suite_yamltree, make_suite_manifest, make_suite_fixtures,
-      make_suite_naming,   make_suite_resource, make_suite_compose,
-      make_suite_diff,     make_suite_plan,     make_suite_local,
-      make_suite_status,   make_suite_git,      make_suite_httpd,
-      make_suite_config,   make_suite_curl_uv,  make_suite_fsutil,
+#define SUITE(name) make_suite_##name,
+#include "unit_suites.h"
+#undef SUITE
   };
+
   SRunner *sr = srunner_create(NULL);
   int failed;
 

@@ -1,8 +1,9 @@
 /*
  * suites.h - every unit suite, and helpers the suites share.
  *
- * Each tests/unit/test_<module>.c exports make_suite_<module>(); main.c
- * runs them all.  Fixture paths are relative to TD_FIXTURES (the Makefile
+ * Each tests/unit/test_<module>.c exports make_suite_<module>(); the
+ * Makefile lists them in unit_suites.h and main.c runs them all, so a new
+ * suite is a new file and nothing else.  Fixture paths are relative to TD_FIXTURES (the Makefile
  * sets it to tests/fixtures).
  */
 #ifndef TD_TEST_SUITES_H
@@ -14,21 +15,10 @@
 
 #include "base/diag.h"
 
-Suite *make_suite_yamltree(void);
-Suite *make_suite_manifest(void);
-Suite *make_suite_fixtures(void);
-Suite *make_suite_naming(void);
-Suite *make_suite_resource(void);
-Suite *make_suite_compose(void);
-Suite *make_suite_diff(void);
-Suite *make_suite_plan(void);
-Suite *make_suite_local(void);
-Suite *make_suite_status(void);
-Suite *make_suite_git(void);
-Suite *make_suite_httpd(void);
-Suite *make_suite_config(void);
-Suite *make_suite_curl_uv(void);
-Suite *make_suite_fsutil(void);
+/* One declaration per tests/unit/test_<name>.c, listed by the Makefile. */
+#define SUITE(name) Suite *make_suite_##name(void);
+#include "unit_suites.h"
+#undef SUITE
 
 /* The fixtures directory. */
 const char *test_fixtures_dir(void);
