@@ -1030,6 +1030,8 @@ static void metrics_setup(struct daemon *d)
 int daemon_run(const char *config_path, int log_format)
 {
   struct diag_list dl = DIAG_LIST_INIT;
+  /* Health checks stay answerable however many connections others hold. */
+  static const char *const health_paths[] = {"/healthz", "/readyz", NULL};
   struct httpd_limits limits = HTTPD_LIMITS_DEFAULT;
   static const int signums[] = {SIGTERM, SIGINT, SIGHUP};
   struct daemon dd, *d = &dd;
@@ -1037,6 +1039,7 @@ int daemon_run(const char *config_path, int log_format)
   char port[16];
 
   memset(d, 0, sizeof(*d));
+  limits.reserved_paths = health_paths;
   log_override_value = log_format;
   source_library_hold();
   if (config_load(config_path, &d->cfg, &dl) < 0) {

@@ -5,7 +5,11 @@
  * buffers.  The handler runs inside http_parser_execute() from
  * on_message_complete, and its response is queued with uv_write() there
  * and then; libuv writes a stream's requests in order, so pipelined
- * requests are answered in order without a queue of our own.
+ * requests are answered in order without a queue of our own.  When a
+ * connection has too many answers on their way, on_message_complete
+ * pauses the parser: the bytes of the read not yet parsed are kept (at
+ * most one read's worth), reading stops, and on_write resumes parsing
+ * once the answers are out.
  *
  * Lifetimes: a conn is freed in the close callback of the last of its two
  * handles (socket and timer), the server in the close callback of its last
@@ -29,13 +33,18 @@
 #include "server/httpd.h"
 
 /* One read's worth.  A single buffer serves every connection: the parser
- * callbacks copy out all we keep before on_read returns. */
-#define READ_BUF_SIZE 65536
+ * callbacks copy out all we keep before on_read returns, and a paused
+ * parser keeps a copy of the rest, so this is also what one connection
+ * may hold of requests not yet parsed. */
+#define READ_BUF_SIZE 16384
 
-/* Response bytes libuv may hold for one connection before we stop reading
- * from it, so a client that pipelines without reading its answers cannot
- * make us buffer them without bound. */
-#define WRITE_HIGH_WATER (256 * 1024)
+/* Response bytes libuv may hold for one connection before we stop parsing
+ * and reading it, so a client that pipelines without reading its answers
+ * cannot make us buffer them without bound. */
+#define WRITE_HIGH_WATER (32 * 1024)
+
+/* A reserved slot's whole request must arrive within this. */
+#define RESERVED_TIMEOUT_MS 1000
 
 #define DEFAULT_CONTENT_TYPE "text/plain; charset=utf-8"
 
@@ -60,6 +69,7 @@ struct conn {
   uv_shutdown_t shutdown;
   http_parser parser;
   char peer[64];
+  char ip[48]; /* the peer's address without the port */
 
   /* The request being parsed: the URL and each header's name and value,
    * NUL-terminated, one after the other; at most max_header_bytes. */
@@ -72,6 +82,11 @@ struct conn {
   char *body; /* at most max_body_bytes, and room for a NUL */
   size_t body_len, body_alloc;
 
+  /* Received but not parsed while the parser is paused; malloc'd, at
+   * most READ_BUF_SIZE. */
+  char *held;
+  size_t held_len;
+
   int error_status; /* why a callback stopped the parser */
   unsigned nwrites; /* uv_write requests not yet called back */
   unsigned open_handles;
@@ -79,8 +94,9 @@ struct conn {
   bool finishing;  /* no more requests: close once the writes are out */
   bool draining;   /* write side shut down; reading until the client's EOF */
   bool eof;        /* the client shut down its side */
-  bool paused;     /* reading stopped until the writes drain */
+  bool paused;     /* parsing and reading stopped until the writes drain */
   bool closing;    /* uv_close() called on both handles */
+  bool reserved;   /* in a reserved slot: one request, reserved paths */
 };
 
 struct httpd {
@@ -91,8 +107,9 @@ struct httpd {
   void *arg;
   int port;
   struct conn *conns;
-  unsigned nconns;   /* in the list, closing or not */
-  unsigned nhandles; /* listener, conns and refused sockets not yet closed */
+  unsigned nconns;    /* in the list, closing or not */
+  unsigned nreserved; /* of which in reserved slots */
+  unsigned nhandles;  /* listener, conns and refused sockets not yet closed */
   bool closing;
   void (*close_cb)(void *arg);
   void *close_arg;
@@ -121,6 +138,8 @@ struct reply {
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 static void start_shutdown(struct conn *c);
 static void fail(struct conn *c, int status);
+static bool too_busy(const struct conn *c);
+static void resume(struct conn *c);
 
 /* ---- the server and its handles ---- */
 
@@ -163,6 +182,9 @@ static void conn_free(struct conn *c)
   if (c->next)
     c->next->prev = c->prev;
   h->nconns--;
+  if (c->reserved)
+    h->nreserved--;
+  free(c->held);
   free(c->head);
   free(c->fields);
   free(c->headers);
@@ -282,11 +304,8 @@ static void on_write(uv_write_t *req, int status)
     /* A client slowly reading a long answer is not idle. */
     if (!c->in_request)
       arm(c, c->h->limits.idle_timeout_ms);
-    if (c->paused &&
-        uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0) {
-      c->paused = false;
-      start_reading(c);
-    }
+    if (c->paused && !too_busy(c))
+      resume(c);
   }
 }
 
@@ -323,11 +342,6 @@ static void queue_write(struct conn *c, struct write_req *w, size_t len)
     return;
   }
   c->nwrites++;
-  if (!c->paused && !c->finishing &&
-      uv_stream_get_write_queue_size(s) > WRITE_HIGH_WATER) {
-    c->paused = true;
-    uv_read_stop(s);
-  }
 }
 
 static const char *reason_phrase(int status)
@@ -503,7 +517,9 @@ static int on_message_begin(http_parser *p)
   c->part = PART_NONE;
   c->nfields = 0;
   c->body_len = 0;
-  arm(c, c->h->limits.request_timeout_ms);
+  /* A reserved slot's deadline covers the whole of its one request. */
+  if (!c->reserved)
+    arm(c, c->h->limits.request_timeout_ms);
   return 0;
 }
 
@@ -649,16 +665,31 @@ static int build_request(struct conn *c, struct httpd_request *req)
   return 0;
 }
 
+/* Whether a reserved slot may answer `req`. */
+static bool reserved_path(const struct httpd *h,
+                          const struct httpd_request *req)
+{
+  if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
+    return false;
+  for (const char *const *p = h->limits.reserved_paths; p && *p; p++)
+    if (strcmp(*p, req->path) == 0)
+      return true;
+  return false;
+}
+
 /* Runs the handler and queues its answer; true when it was the last. */
 static bool respond(struct conn *c, const struct httpd_request *req)
 {
   const http_parser *p = &c->parser;
   struct httpd *h = c->h;
   struct httpd_response resp = {.status = 200};
-  bool close = !http_should_keep_alive(p) || p->upgrade;
+  bool close = !http_should_keep_alive(p) || p->upgrade || c->reserved;
   struct reply r;
 
-  h->handler(req, &resp, h->arg);
+  if (c->reserved && !reserved_path(h, req))
+    httpd_respond(&resp, 503, NULL, "busy\n");
+  else
+    h->handler(req, &resp, h->arg);
   r = (struct reply){
       .status = resp.status,
       .content_type = resp.content_type,
@@ -700,6 +731,11 @@ static int on_message_complete(http_parser *p)
     return -1;
   }
   arm(c, c->h->limits.idle_timeout_ms);
+  /* Enough answers on their way: parse no more until they are out. */
+  if (too_busy(c)) {
+    c->paused = true;
+    http_parser_pause(p, 1);
+  }
   return 0;
 }
 
@@ -715,17 +751,40 @@ static const http_parser_settings parser_settings = {
 
 /* ---- reading ---- */
 
+static bool too_busy(const struct conn *c)
+{
+  return c->nwrites >= c->h->limits.max_in_flight ||
+         uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp) >
+             WRITE_HIGH_WATER;
+}
+
+/* Keeps what the paused parser did not take, and stops reading. */
+static void hold(struct conn *c, const char *data, size_t len)
+{
+  char *copy = len ? td_malloc(len) : NULL;
+
+  if (len)
+    memcpy(copy, data, len); /* before freeing: data may be c->held */
+  free(c->held);
+  c->held = copy;
+  c->held_len = len;
+  uv_read_stop((uv_stream_t *)&c->tcp);
+}
+
 /* Parses what arrived, answering each request it completes. */
 static void feed(struct conn *c, const char *data, size_t len)
 {
   enum http_errno err;
+  size_t used;
 
   c->error_status = 0;
-  http_parser_execute(&c->parser, &parser_settings, data, len);
+  used = http_parser_execute(&c->parser, &parser_settings, data, len);
   if (c->closing || c->finishing)
     return;
   err = HTTP_PARSER_ERRNO(&c->parser);
-  if (c->error_status)
+  if (err == HPE_PAUSED)
+    hold(c, data + used, len - used);
+  else if (c->error_status)
     fail(c, c->error_status);
   else if (err == HPE_HEADER_OVERFLOW)
     fail(c, 431);
@@ -733,6 +792,23 @@ static void feed(struct conn *c, const char *data, size_t len)
     fail(c, 400);
   else if (c->parser.upgrade)
     finish(c);
+}
+
+/* The answers went out: parse what was held, then read again. */
+static void resume(struct conn *c)
+{
+  char *data = c->held;
+  size_t len = c->held_len;
+
+  c->paused = false;
+  c->held = NULL;
+  c->held_len = 0;
+  http_parser_pause(&c->parser, 0);
+  if (len)
+    feed(c, data, len);
+  free(data);
+  if (!c->closing && !c->finishing && !c->paused)
+    start_reading(c);
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
@@ -788,8 +864,34 @@ static void name_peer(struct conn *c)
   int len = sizeof(ss);
 
   snprintf(c->peer, sizeof(c->peer), "unknown");
-  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
-    format_addr(&ss, c->peer, sizeof(c->peer));
+  snprintf(c->ip, sizeof(c->ip), "unknown");
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)
+    return;
+  format_addr(&ss, c->peer, sizeof(c->peer));
+  if (ss.ss_family == AF_INET)
+    uv_ip4_name((const struct sockaddr_in *)&ss, c->ip, sizeof(c->ip));
+  else if (ss.ss_family == AF_INET6)
+    uv_ip6_name((const struct sockaddr_in6 *)&ss, c->ip, sizeof(c->ip));
+}
+
+/*
+ * Whether c may have a regular slot: fewer than max_connections taken,
+ * and fewer than max_per_peer from its address.  The list is at most
+ * max_connections + reserved_slots long.
+ */
+static bool regular_slot_free(const struct httpd *h, const struct conn *c)
+{
+  unsigned regular = 0, same_peer = 0;
+
+  for (const struct conn *o = h->conns; o; o = o->next) {
+    if (o == c || o->reserved || o->closing)
+      continue;
+    regular++;
+    if (strcmp(o->ip, c->ip) == 0)
+      same_peer++;
+  }
+  return regular < h->limits.max_connections &&
+         same_peer < h->limits.max_per_peer;
 }
 
 /* Taken off the backlog and closed, so it does not wait there. */
@@ -807,12 +909,14 @@ static void refuse(struct httpd *h)
 static void on_connection(uv_stream_t *server, int status)
 {
   struct httpd *h = container_of((uv_tcp_t *)server, struct httpd, listener);
+  unsigned cap = h->limits.max_connections +
+                 (h->limits.reserved_paths ? h->limits.reserved_slots : 0);
   struct conn *c;
 
   /* Out of descriptors and the like: libuv tries again later. */
   if (status < 0)
     return;
-  if (h->nconns >= h->limits.max_connections) {
+  if (h->nconns >= cap) {
     refuse(h);
     return;
   }
@@ -835,11 +939,19 @@ static void on_connection(uv_stream_t *server, int status)
     conn_close(c);
     return;
   }
+  name_peer(c);
+  if (!regular_slot_free(h, c)) {
+    if (!h->limits.reserved_paths || h->nreserved >= h->limits.reserved_slots) {
+      conn_close(c);
+      return;
+    }
+    c->reserved = true;
+    h->nreserved++;
+  }
   /* Answers are written whole; waiting for more to coalesce only adds a
    * delayed-ACK round trip to each one. */
   uv_tcp_nodelay(&c->tcp, 1);
-  name_peer(c);
-  arm(c, h->limits.idle_timeout_ms);
+  arm(c, c->reserved ? RESERVED_TIMEOUT_MS : h->limits.first_byte_timeout_ms);
   start_reading(c);
 }
 

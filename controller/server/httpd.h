@@ -12,12 +12,23 @@
  *     max_header_bytes (431), the body max_body_bytes (413, checked
  *     against Content-Length before any of the body is read, and as a
  *     chunked body grows);
- *   - a request must arrive whole within request_timeout_ms of its first
+ *   - a connection must send its first byte within first_byte_timeout_ms,
+ *     a request must arrive whole within request_timeout_ms of its first
  *     byte (slow clients get 408 and are closed), and an idle keep-alive
  *     connection is closed after idle_timeout_ms;
  *   - malformed requests get 400 and the connection is closed;
- *   - pipelined requests are answered in order, one response each;
- *   - past max_connections, new connections are accepted and closed.
+ *   - pipelined requests are answered in order, one response each; the
+ *     server stops parsing (and reading) a connection while it has
+ *     max_in_flight answers not yet sent or more than a few KiB queued,
+ *     so a client that sends requests and never reads the answers holds
+ *     a bounded amount of memory, whatever it sent;
+ *   - past max_connections in all, or max_per_peer from one address, a
+ *     new connection goes to one of reserved_slots kept for the paths in
+ *     reserved_paths (health checks): it must send one request within a
+ *     second, which is answered if its path is reserved and refused with
+ *     503 otherwise, and closed; with no slot free it is closed at once.
+ *     So a flood of connections cannot keep health checks from being
+ *     answered.
  * Error responses the server makes itself carry a short text body
  * ("payload too large\n") and close the connection after it is sent.
  *
@@ -63,13 +74,24 @@ typedef void (*httpd_handler)(const struct httpd_request *req,
 struct httpd_limits {
   size_t max_header_bytes;
   size_t max_body_bytes;
+  uint64_t first_byte_timeout_ms;
   uint64_t request_timeout_ms;
   uint64_t idle_timeout_ms;
   unsigned max_connections;
+  unsigned max_per_peer;  /* connections from one IP address */
+  unsigned max_in_flight; /* pipelined answers queued per connection */
+  unsigned reserved_slots;
+  /* Exact paths a reserved slot answers (GET and HEAD), NULL-terminated;
+   * NULL: no reserved slots. */
+  const char *const *reserved_paths;
 };
 
 /* clang-format off */
-#define HTTPD_LIMITS_DEFAULT {8192, 1024 * 1024, 10000, 60000, 256}
+#define HTTPD_LIMITS_DEFAULT                                              \
+  {.max_header_bytes = 8192, .max_body_bytes = 1024 * 1024,               \
+   .first_byte_timeout_ms = 5000, .request_timeout_ms = 10000,            \
+   .idle_timeout_ms = 60000, .max_connections = 256, .max_per_peer = 64,  \
+   .max_in_flight = 8, .reserved_slots = 16, .reserved_paths = NULL}
 /* clang-format on */
 
 struct httpd;

@@ -267,13 +267,13 @@ static char resp_buf[NBIG * (BIG_BODY + 256)];
 static void fx_init(struct fx *f)
 {
   memset(f, 0, sizeof(*f));
-  f->limits = (struct httpd_limits){
-      .max_header_bytes = 1024,
-      .max_body_bytes = 64,
-      .request_timeout_ms = 200,
-      .idle_timeout_ms = 300,
-      .max_connections = 4,
-  };
+  f->limits = (struct httpd_limits)HTTPD_LIMITS_DEFAULT;
+  f->limits.max_header_bytes = 1024;
+  f->limits.max_body_bytes = 64;
+  f->limits.first_byte_timeout_ms = 300;
+  f->limits.request_timeout_ms = 200;
+  f->limits.idle_timeout_ms = 300;
+  f->limits.max_connections = 4;
   f->cl.fd = -1;
   f->cl.resp = resp_buf;
   f->cl.cap = sizeof(resp_buf);
@@ -764,6 +764,143 @@ START_TEST(large_answers_pipelined_under_backpressure)
 }
 END_TEST
 
+/*
+ * A client pipelines many requests for large answers and never reads
+ * them: the server stops parsing once max_in_flight answers or a few
+ * KiB are on their way, instead of answering everything it was sent.
+ */
+static void run_flood_never_reading(struct fx *f)
+{
+  struct client *cl = &f->cl;
+  char req[64];
+
+  cl->fd = dial(cl->port, 4096);
+  if (cl->fd < 0) {
+    cl->end = END_NOCONN;
+    return;
+  }
+  for (int i = 0; i < 200; i++) {
+    int n = snprintf(req, sizeof(req),
+                     "GET /big/%d HTTP/1.1\r\nHost: x\r\n\r\n", i);
+
+    send_all(cl->fd, req, (size_t)n);
+  }
+  sleep_ms(500);
+  close(cl->fd);
+  cl->fd = -1;
+  cl->end = END_EOF;
+}
+
+START_TEST(pipelining_without_reading_is_bounded)
+{
+  struct fx f;
+
+  fx_init(&f);
+  f.limits.idle_timeout_ms = 5000;
+  f.limits.request_timeout_ms = 5000;
+  f.run = run_flood_never_reading;
+  fx_run(&f);
+  /* Answered until the kernel's socket buffers and the high-water mark
+   * are full (about ten answers here); without the pause, the one read
+   * that brought all 200 requests was answered whole, 50 MB queued. */
+  ck_assert_uint_ge(f.calls, 1);
+  ck_assert_uint_lt(f.calls, 50);
+}
+END_TEST
+
+/* Sends one request on a new connection and reads the reply whole. */
+static enum end probe(int port, const char *path, char *buf, size_t size,
+                      size_t *len)
+{
+  char req[128];
+  int fd = dial(port, 0), n;
+  enum end end;
+
+  *len = 0;
+  buf[0] = '\0';
+  if (fd < 0)
+    return END_NOCONN;
+  n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+  send_all(fd, req, (size_t)n);
+  end = read_reply(fd, buf, size, len, NULL);
+  close(fd);
+  return end;
+}
+
+static char probe_other[512], probe_health[512], probe_full[512];
+static enum end probe_ends[3];
+
+/* Fills every slot one address may have with connections that send
+ * nothing, then probes: the health path is still answered. */
+static void run_crowded(struct fx *f)
+{
+  struct client *cl = &f->cl;
+  int idle[8];
+  size_t len, n = f->limits.max_per_peer;
+
+  for (size_t i = 0; i < n; i++)
+    idle[i] = dial(cl->port, 0);
+  probe_ends[0] =
+      probe(cl->port, "/other", probe_other, sizeof(probe_other), &len);
+  probe_ends[1] =
+      probe(cl->port, "/healthz", probe_health, sizeof(probe_health), &len);
+  /* Reserved slots taken by connections that send nothing: refused. */
+  idle[n] = dial(cl->port, 0);
+  idle[n + 1] = dial(cl->port, 0);
+  probe_ends[2] =
+      probe(cl->port, "/healthz", probe_full, sizeof(probe_full), &len);
+  for (size_t i = 0; i < n + 2; i++)
+    if (idle[i] >= 0)
+      close(idle[i]);
+  cl->end = END_EOF;
+}
+
+START_TEST(health_is_answered_past_the_per_peer_limit)
+{
+  static const char *const reserved[] = {"/healthz", "/readyz", NULL};
+  char *busy = refusal(503, "Service Unavailable", "busy\n");
+  char *health = ok("GET /healthz ? x=- peer=ok n=0 body=\n", "close");
+  struct fx f;
+
+  fx_init(&f);
+  f.limits.max_connections = 100;
+  f.limits.max_per_peer = 3;
+  f.limits.reserved_slots = 2;
+  f.limits.reserved_paths = reserved;
+  f.limits.first_byte_timeout_ms = 5000;
+  f.limits.idle_timeout_ms = 5000;
+  f.run = run_crowded;
+  fx_run(&f);
+  ck_assert_int_eq(probe_ends[0], END_EOF);
+  ck_assert_str_eq(probe_other, busy);
+  ck_assert_int_eq(probe_ends[1], END_EOF);
+  ck_assert_str_eq(probe_health, health);
+  /* Closed at once, with its request unread: a reset, or an EOF. */
+  ck_assert(probe_ends[2] == END_EOF || probe_ends[2] == END_RESET);
+  ck_assert_str_eq(probe_full, "");
+  /* The handler saw the health check only. */
+  ck_assert_uint_eq(f.calls, 1);
+  free(busy);
+  free(health);
+}
+END_TEST
+
+/* A connection that sends nothing is closed after first_byte_timeout_ms,
+ * long before an idle keep-alive would be. */
+START_TEST(silent_connection_gets_the_short_timeout)
+{
+  struct fx f;
+
+  fx_init(&f);
+  f.limits.first_byte_timeout_ms = 100;
+  f.limits.idle_timeout_ms = 10000;
+  fx_run(&f);
+  ck_assert_int_eq(f.cl.end, END_EOF);
+  ck_assert_int_lt(f.cl.ms, CLIENT_TIMEOUT_MS);
+  ck_assert_uint_eq(f.calls, 0);
+}
+END_TEST
+
 /* A kept-alive connection with half a request in flight: closing the
  * server closes it too, and frees everything (ASan checks the latter). */
 START_TEST(close_with_open_connection)
@@ -835,6 +972,9 @@ Suite *make_suite_httpd(void)
   tcase_add_test(tc, large_answers_pipelined_under_backpressure);
   tcase_add_test(tc, close_with_open_connection);
   tcase_add_test(tc, handler_may_close_the_server);
+  tcase_add_test(tc, pipelining_without_reading_is_bounded);
+  tcase_add_test(tc, health_is_answered_past_the_per_peer_limit);
+  tcase_add_test(tc, silent_connection_gets_the_short_timeout);
   suite_add_tcase(s, tc);
   return s;
 }
