@@ -4,8 +4,10 @@
  * Every external name tenantd derives from a tenant, environment and app
  * comes from here, so the validator's collision checks and the resources
  * that compose builds can never disagree.  Each function writes a
- * NUL-terminated name into `buf` (NAMING_MAX bytes) and returns its length;
- * inputs are DNS labels and zones already validated.
+ * NUL-terminated name into `buf` (NAMING_MAX bytes) and returns its length.
+ * Names built from valid DNS labels and zones always fit; for others (a
+ * document that failed validation) a name that would not fit is returned
+ * as "" and 0, so callers skip it rather than act on a truncated name.
  */
 #ifndef TD_NAMING_H
 #define TD_NAMING_H
