@@ -1,12 +1,9 @@
 #include "base/compat.h"
 
 #include <jansson.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/sha.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -14,11 +11,13 @@
 #include "server/daemon.h"
 #include "base/error.h"
 #include "git/gitpass.h"
+#include "server/auth.h"
 #include "server/httpd.h"
 #include "server/log.h"
 #include "manifest/manifest.h"
 #include "server/metrics.h"
 #include "git/statusview.h"
+#include "server/webhook.h"
 
 /* ---- state ---- */
 
@@ -611,85 +610,45 @@ static void respond_error(struct httpd_response *resp, int status,
   respond_json(resp, status, json_pack("{s:s}", "error", message));
 }
 
-/* Equal without telling, by timing, how much of it matched (nor its
- * length: both sides are hashed first). */
-static bool secret_equal(const char *a, size_t alen, const char *b, size_t blen)
-{
-  unsigned char ha[SHA256_DIGEST_LENGTH], hb[SHA256_DIGEST_LENGTH];
-
-  SHA256((const unsigned char *)a, alen, ha);
-  SHA256((const unsigned char *)b, blen, hb);
-  return CRYPTO_memcmp(ha, hb, sizeof(ha)) == 0;
-}
-
-static int unhex(char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-/* Whether `sig` (hex, "sha256=" prefix optional) is the HMAC-SHA256 of
- * the body under the secret. */
-static bool signature_valid(const char *secret, const struct httpd_request *r,
-                            const char *sig)
-{
-  unsigned char mac[EVP_MAX_MD_SIZE], given[SHA256_DIGEST_LENGTH];
-  unsigned int maclen = 0;
-
-  if (!sig)
-    return false;
-  if (strncmp(sig, "sha256=", 7) == 0)
-    sig += 7;
-  if (strlen(sig) != 2 * SHA256_DIGEST_LENGTH)
-    return false;
-  for (size_t i = 0; i < SHA256_DIGEST_LENGTH; i++) {
-    int hi = unhex(sig[2 * i]), lo = unhex(sig[2 * i + 1]);
-
-    if (hi < 0 || lo < 0)
-      return false;
-    given[i] = (unsigned char)(hi << 4 | lo);
-  }
-  if (!HMAC(EVP_sha256(), secret, (int)strlen(secret),
-            (const unsigned char *)r->body, r->body_len, mac, &maclen) ||
-      maclen != SHA256_DIGEST_LENGTH)
-    return false;
-  return CRYPTO_memcmp(mac, given, SHA256_DIGEST_LENGTH) == 0;
-}
-
 static void handle_hook(struct daemon *d, const struct httpd_request *req,
                         const char *kind, struct httpd_response *resp)
 {
-  const char *sig;
+  struct webhook_result w;
 
-  if (strcmp(kind, "github") == 0)
-    sig = httpd_header(req, "X-Hub-Signature-256");
-  else if (strcmp(kind, "gitea") == 0)
-    sig = httpd_header(req, "X-Gitea-Signature");
-  else if (strcmp(kind, "generic") == 0)
-    sig = httpd_header(req, "X-Tenantd-Signature");
-  else
-    return respond_error(resp, 404, "no such webhook (github, gitea, generic)");
   if (!d->cfg->http.webhook_secret)
     return respond_error(resp, 404,
                          "webhooks are off: no "
                          "http.webhookSecretEnv in the config");
-  if (!signature_valid(d->cfg->http.webhook_secret, req, sig)) {
+  webhook_judge(kind, req, d->cfg->http.webhook_secret, d->cfg->source.branch,
+                &w);
+  switch (w.verdict) {
+  case WEBHOOK_UNKNOWN:
+    return respond_error(resp, w.status, w.reason);
+  case WEBHOOK_REJECTED:
     metric_add(d->m_webhooks, "rejected", 1);
-    log_event(LOG_LEVEL_WARN, "webhook rejected: bad signature", "source", kind,
-              "peer", req->peer, NULL);
-    return respond_error(resp, 401, "bad signature");
+    log_event(LOG_LEVEL_WARN, "webhook rejected", "source", kind, "reason",
+              w.reason, "peer", req->peer, NULL);
+    return respond_error(resp, w.status, w.reason);
+  case WEBHOOK_PING:
+  case WEBHOOK_IGNORED:
+    metric_add(d->m_webhooks, w.verdict == WEBHOOK_PING ? "ping" : "ignored",
+               1);
+    log_event(LOG_LEVEL_INFO, "webhook answered without a fetch", "source",
+              kind, "reason", w.reason, "ref", w.ref[0] ? w.ref : NULL, NULL);
+    return respond_json(
+        resp, w.status,
+        json_pack("{s:s, s:s}", "status",
+                  w.verdict == WEBHOOK_PING ? "pong" : "ignored", "reason",
+                  w.reason));
+  case WEBHOOK_FETCH:
+    break;
   }
   metric_add(d->m_webhooks, "accepted", 1);
   log_event(LOG_LEVEL_INFO, "webhook accepted: fetching", "source", kind,
             "peer", req->peer, NULL);
   d->want_fetch = true;
   dispatch(d);
-  respond_json(resp, 202, json_pack("{s:s}", "status", "fetch scheduled"));
+  respond_json(resp, w.status, json_pack("{s:s}", "status", w.reason));
 }
 
 static bool valid_tenant_name(const char *s, size_t n)
@@ -714,8 +673,7 @@ static void handle_reconcile(struct daemon *d, const struct httpd_request *req,
     return respond_error(resp, 404,
                          "the API is off: no http.apiTokenEnv in "
                          "the config");
-  if (!auth || strncmp(auth, "Bearer ", 7) != 0 ||
-      !secret_equal(auth + 7, strlen(auth + 7), token, strlen(token))) {
+  if (!auth_bearer_ok(auth, token)) {
     resp->www_authenticate = "Bearer realm=\"tenantd\"";
     return respond_error(resp, 401, "a valid bearer token is required");
   }
@@ -1024,6 +982,8 @@ static void metrics_setup(struct daemon *d)
                        "Webhook deliveries, by verdict.", "result", NULL, 0);
   metric_add(d->m_webhooks, "accepted", 0);
   metric_add(d->m_webhooks, "rejected", 0);
+  metric_add(d->m_webhooks, "ignored", 0);
+  metric_add(d->m_webhooks, "ping", 0);
   recount(d);
 }
 
@@ -1040,6 +1000,9 @@ int daemon_run(const char *config_path, int log_format)
 
   memset(d, 0, sizeof(*d));
   limits.reserved_paths = health_paths;
+  /* The daemon holds secrets in memory: no core file, no ptrace by other
+   * processes of the same user. */
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   log_override_value = log_format;
   source_library_hold();
   if (config_load(config_path, &d->cfg, &dl) < 0) {

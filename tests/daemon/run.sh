@@ -151,7 +151,34 @@ eq "webhook: bad signature fetched nothing" \
 eq "webhook: and applied nothing" "$(status_tip)" "$tip"
 eq "webhook: rejections counted" \
   "$(metric 'tenantd_webhooks_total{result="rejected"}')" 2
-# The same commit through GitHub's header, rightly signed.
+# A ping, a push to another branch, a GitLab token that is wrong: each
+# answered, none fetched.
+ping='{"zen":"Keep it logically awesome.","hook_id":1}'
+curl -s -o "$tmp/body" -w '%{http_code}' -X POST -H "X-GitHub-Event: ping" \
+  -H "X-Hub-Signature-256: sha256=$(sign "$ping" "$TENANTD_WEBHOOK_SECRET")" \
+  --data "$ping" "$url/hooks/github" >"$tmp/out"
+expect_out "webhook: github ping is 200" '^200$'
+expect_out "webhook: and says pong" '"pong"' "$tmp/body"
+other='{"ref":"refs/heads/feature"}'
+curl -s -o "$tmp/body" -w '%{http_code}' -X POST -H "X-GitHub-Event: push" \
+  -H "X-Hub-Signature-256: sha256=$(sign "$other" "$TENANTD_WEBHOOK_SECRET")" \
+  --data "$other" "$url/hooks/github" >"$tmp/out"
+expect_out "webhook: another branch is 202" '^202$'
+expect_out "webhook: and ignored" '"ignored"' "$tmp/body"
+curl -s -o "$tmp/body" -w '%{http_code}' -X POST -H "X-Gitlab-Event: Push Hook" \
+  -H "X-Gitlab-Token: wrong-secret" --data "$body" "$url/hooks/gitlab" >"$tmp/out"
+expect_out "webhook: gitlab wrong token is 401" '^401$'
+sleep 1
+eq "webhook: none of those fetched" \
+  "$(metric tenantd_source_fetch_duration_seconds_count)" "$fetches"
+eq "webhook: ping and ignored counted" \
+  "$(metric 'tenantd_webhooks_total{result="ping"}') $(metric 'tenantd_webhooks_total{result="ignored"}')" "1 1"
+# The same commit through GitLab's token, which is the secret itself.
+curl -s -o /dev/null -X POST -H "X-Gitlab-Event: Push Hook" \
+  -H "X-Gitlab-Token: $TENANTD_WEBHOOK_SECRET" --data "$body" "$url/hooks/gitlab"
+if wait_for 20 applied "$c2"; then ok; else bad "webhook: gitlab hook"; fi
+# And another through GitHub's header, rightly signed.
+c2=$(push_tier mwc-murata standard premium)
 curl -s -o /dev/null -X POST -H "X-GitHub-Event: push" \
   -H "X-Hub-Signature-256: sha256=$(sign "$body" "$TENANTD_WEBHOOK_SECRET")" \
   --data "$body" "$url/hooks/github"
