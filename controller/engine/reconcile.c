@@ -10,7 +10,6 @@
 #include <uv.h>
 
 #include "base/error.h"
-#include "base/fsutil.h"
 #include "engine/compose.h"
 #include "engine/observe.h"
 #include "engine/pass.h"
