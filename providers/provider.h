@@ -138,6 +138,17 @@ struct provider {
 /* The ops for a provider type, or NULL. */
 const struct provider_ops *provider_find_type(const char *type);
 
+/*
+ * Adds a type beside the built-in ones, for a program that brings its own
+ * backend (the unit tests' fake provider drives the engine this way).
+ * Call it from the loop thread before a pass; `ops` must outlive every
+ * pass.  0 when added or when exactly these ops are registered already;
+ * TD_ECONFLICT when another provider has the type; TD_ETOOBIG when
+ * PROVIDER_ADDED_MAX types were added.
+ */
+#define PROVIDER_ADDED_MAX 8
+int provider_register_type(const struct provider_ops *ops);
+
 /* ---- wrappers: callers never touch the table directly ---- */
 
 static inline int provider_open(struct provider **out,

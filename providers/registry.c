@@ -18,12 +18,32 @@ static const struct provider_ops *const types[] = {
     &powerdns_provider_ops,
 };
 
+/* Types registered at run time; found after the built-in ones. */
+static const struct provider_ops *added[PROVIDER_ADDED_MAX];
+static size_t nadded;
+
 const struct provider_ops *provider_find_type(const char *type)
 {
   for (size_t i = 0; i < ARRAY_SIZE(types); i++)
     if (strcmp(types[i]->type, type) == 0)
       return types[i];
+  for (size_t i = 0; i < nadded; i++)
+    if (strcmp(added[i]->type, type) == 0)
+      return added[i];
   return NULL;
+}
+
+int provider_register_type(const struct provider_ops *ops)
+{
+  const struct provider_ops *known = provider_find_type(ops->type);
+
+  assert(ops->version == PROVIDER_OPS_VERSION);
+  if (known)
+    return known == ops ? 0 : TD_ECONFLICT;
+  if (nadded == ARRAY_SIZE(added))
+    return TD_ETOOBIG;
+  added[nadded++] = ops;
+  return 0;
 }
 
 const char *provider_status_name(int status)

@@ -429,14 +429,14 @@ static enum apply_state initial_state(const struct tenant_plan *tp,
   return APPLY_PENDING;
 }
 
-int apply_start(struct apply_run **out, uv_loop_t *loop,
-                struct tenant_plan *const *plans, size_t nplans,
-                const struct apply_opts *opts, apply_done_fn done, void *arg)
+/* The run with its options settled and its per-plan indexes sized. */
+static struct apply_run *run_new(uv_loop_t *loop,
+                                 struct tenant_plan *const *plans,
+                                 size_t nplans, const struct apply_opts *opts,
+                                 apply_done_fn done, void *arg)
 {
   struct apply_run *run = td_calloc(1, sizeof(*run));
-  size_t total = 0;
 
-  assert(opts->version == APPLY_OPTS_VERSION && opts->provider);
   run->loop = loop;
   run->opts = *opts;
   if (run->opts.concurrency == 0)
@@ -451,67 +451,87 @@ int apply_start(struct apply_run **out, uv_loop_t *loop,
   run->plan_base = td_calloc(nplans ? nplans : 1, sizeof(size_t));
   run->by_id = td_calloc(nplans ? nplans : 1, sizeof(size_t *));
   for (size_t p = 0; p < nplans; p++) {
-    run->plan_base[p] = total;
-    total += plans[p]->n;
+    run->plan_base[p] = run->njobs;
+    run->njobs += plans[p]->n;
   }
-  run->njobs = total;
   run->by_addr = td_malloc((nplans ? nplans : 1) * sizeof(size_t));
   for (size_t p = 0; p < nplans; p++)
     run->by_addr[p] = p;
   if (nplans > 1)
     qsort_r(run->by_addr, nplans, sizeof(size_t), by_plan_addr, run);
-  run->jobs = td_calloc(total ? total : 1, sizeof(*run->jobs));
-  run->ready = td_calloc(total ? total : 1, sizeof(size_t));
+  run->jobs = td_calloc(run->njobs ? run->njobs : 1, sizeof(*run->jobs));
+  run->ready = td_calloc(run->njobs ? run->njobs : 1, sizeof(size_t));
+  return run;
+}
 
-  for (size_t p = 0; p < nplans; p++) {
-    const struct tenant_plan *tp = plans[p];
+/* A job per action of plan p, in its initial state, indexed by id. */
+static void make_jobs(struct apply_run *run, size_t p)
+{
+  const struct tenant_plan *tp = run->plans[p];
 
-    run->by_id[p] = td_malloc((tp->n ? tp->n : 1) * sizeof(size_t));
-    for (size_t k = 0; k < tp->n; k++) {
-      struct job *j = &run->jobs[run->plan_base[p] + k];
+  run->by_id[p] = td_malloc((tp->n ? tp->n : 1) * sizeof(size_t));
+  for (size_t k = 0; k < tp->n; k++) {
+    struct job *j = &run->jobs[run->plan_base[p] + k];
 
-      j->run = run;
-      j->plan = p;
-      j->tp = tp;
-      j->a = &tp->v[k];
-      j->state = initial_state(tp, j->a, &j->message);
-      j->stage = (j->a->kind == PLAN_DELETE || j->a->kind == PLAN_REPLACE)
-                     ? STAGE_REMOVE
-                     : STAGE_WRITE;
-      run->by_id[p][k] = run->plan_base[p] + k;
-    }
-    if (tp->n > 1)
-      qsort_r(run->by_id[p], tp->n, sizeof(size_t), by_res_id, run);
+    j->run = run;
+    j->plan = p;
+    j->tp = tp;
+    j->a = &tp->v[k];
+    j->state = initial_state(tp, j->a, &j->message);
+    j->stage = (j->a->kind == PLAN_DELETE || j->a->kind == PLAN_REPLACE)
+                   ? STAGE_REMOVE
+                   : STAGE_WRITE;
+    run->by_id[p][k] = run->plan_base[p] + k;
   }
+  if (tp->n > 1)
+    qsort_r(run->by_id[p], tp->n, sizeof(size_t), by_res_id, run);
+}
 
-  /* Plans list dependencies before dependents, so a prerequisite's
-   * initial state is settled when its dependents look at it. */
-  for (size_t p = 0; p < nplans; p++) {
-    const struct tenant_plan *tp = plans[p];
+/*
+ * What each job of plan p waits for: a delete, the deletes of what
+ * depends on it; anything else, its dependencies.  Plans list
+ * dependencies before dependents, so a prerequisite's initial state is
+ * settled when its dependents look at it.
+ */
+static void wire_waits(struct apply_run *run, size_t p)
+{
+  const struct tenant_plan *tp = run->plans[p];
 
-    for (size_t k = 0; k < tp->n; k++) {
-      size_t ji = run->plan_base[p] + k;
-      struct job *j = &run->jobs[ji];
-      const struct resource *r = j->a->res;
+  for (size_t k = 0; k < tp->n; k++) {
+    size_t ji = run->plan_base[p] + k;
+    const struct resource *r = run->jobs[ji].a->res;
 
-      if (j->a->kind == PLAN_DELETE) {
-        for (size_t o = 0; o < tp->n; o++) {
-          struct job *other = &run->jobs[run->plan_base[p] + o];
+    if (run->jobs[ji].a->kind == PLAN_DELETE) {
+      for (size_t o = 0; o < tp->n; o++) {
+        struct job *other = &run->jobs[run->plan_base[p] + o];
 
-          if (other->a->kind == PLAN_DELETE && rank(other->a->res) < rank(r))
-            add_wait(run, ji, other);
-        }
-        continue;
+        if (other->a->kind == PLAN_DELETE && rank(other->a->res) < rank(r))
+          add_wait(run, ji, other);
       }
-      for (size_t d = 0; d < r->ndeps; d++) {
-        struct job *dep = find_id(run, p, r->deps[d], strlen(r->deps[d]));
+      continue;
+    }
+    for (size_t d = 0; d < r->ndeps; d++) {
+      struct job *dep = find_id(run, p, r->deps[d], strlen(r->deps[d]));
 
-        if (dep && dep->a->kind != PLAN_DELETE)
-          add_wait(run, ji, dep);
-      }
+      if (dep && dep->a->kind != PLAN_DELETE)
+        add_wait(run, ji, dep);
     }
   }
-  for (size_t i = 0; i < total; i++) {
+}
+
+int apply_start(struct apply_run **out, uv_loop_t *loop,
+                struct tenant_plan *const *plans, size_t nplans,
+                const struct apply_opts *opts, apply_done_fn done, void *arg)
+{
+  struct apply_run *run;
+
+  assert(opts->version == APPLY_OPTS_VERSION && opts->provider);
+  run = run_new(loop, plans, nplans, opts, done, arg);
+  for (size_t p = 0; p < nplans; p++)
+    make_jobs(run, p);
+  for (size_t p = 0; p < nplans; p++)
+    wire_waits(run, p);
+  for (size_t i = 0; i < run->njobs; i++) {
     if (run->jobs[i].state != APPLY_PENDING)
       run->finished++;
     else if (run->jobs[i].waiting == 0)

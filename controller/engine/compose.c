@@ -50,114 +50,165 @@ static bool runs_here(const struct mf_env *e, const char *app)
   return false;
 }
 
+/* One app's names, shared by the resources composed for it. */
+struct app_ctx {
+  const struct mf_app *a;
+  const char *tname, *ename;
+  char key[NAMING_MAX];
+  char service_id[NAMING_MAX + 64];
+  char route_id[NAMING_MAX + 64];
+};
+
+/* The app's service, waiting for the environment's state and for the
+ * apps it depends on that run here. */
+static void compose_service(struct env_ctx *cx, const struct app_ctx *ac,
+                            const char *network_id, const char *database_id,
+                            const char *bucket_id)
+{
+  const struct mf_app *a = ac->a;
+  struct resource *r;
+
+  r = add(cx, RTYPE_SERVICE, ac->service_id, ac->key,
+          json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:s?, s:I, s:I, s:o}",
+                    "name", ac->key, "image", a->image.v, "port",
+                    (json_int_t)a->port.v, "replicas",
+                    (json_int_t)a->replicas.v, "cpu",
+                    (json_int_t)cx->tier->cpu.v, "memory_mib",
+                    (json_int_t)cx->tier->memory_mib.v, "health_path",
+                    a->health.path.v, "health_interval_s",
+                    (json_int_t)a->health.interval_s.v, "health_timeout_s",
+                    (json_int_t)a->health.timeout_s.v, "network",
+                    resource_ref(network_id, "id")),
+          a->name.pos);
+  resource_add_dep(r, network_id);
+  if (database_id)
+    resource_add_dep(r, database_id);
+  if (bucket_id)
+    resource_add_dep(r, bucket_id);
+  for (uint32_t i = 0; i < a->depends_on.n; i++) {
+    const char *dep_app = mf_str_at(&a->depends_on, i)->v;
+    char dep[NAMING_MAX], dep_id[NAMING_MAX + 64];
+
+    /* An app running elsewhere has no service to wait for. */
+    if (!runs_here(cx->e, dep_app))
+      continue;
+    naming_service(dep, dep_app, ac->ename, ac->tname);
+    snprintf(dep_id, sizeof(dep_id), "service/%s", dep);
+    resource_add_dep(r, dep_id);
+  }
+}
+
+/* The load-balancer route of a public app or one with aliases. */
+static void compose_route(struct env_ctx *cx, const struct app_ctx *ac)
+{
+  const struct mf_app *a = ac->a;
+  json_t *upstream, *hosts = json_array();
+  char name[NAMING_MAX];
+  struct resource *r;
+
+  if (a->dns.pub.v) {
+    naming_record(name, a->name.v, ac->ename, ac->tname,
+                  cx->plat->spec.domains.pub.v);
+    json_array_append_new(hosts, json_string(name));
+  }
+  for (uint32_t i = 0; i < a->dns.aliases.n; i++)
+    json_array_append_new(hosts, json_string(mf_str_at(&a->dns.aliases, i)->v));
+  upstream = a->image.v ? resource_ref(ac->service_id, "address")
+                        : json_string(a->endpoint.v);
+  r = add(cx, RTYPE_ROUTE, ac->route_id, ac->key,
+          json_pack("{s:o, s:o}", "hosts", hosts, "upstream", upstream),
+          a->dns.obj.pos);
+  if (a->image.v)
+    resource_add_dep(r, ac->service_id);
+}
+
+/* The public record, pointing at the ingress. */
+static void compose_public_record(struct env_ctx *cx, const struct app_ctx *ac,
+                                  const char *ingress)
+{
+  const struct mf_app *a = ac->a;
+  char id[NAMING_MAX + 64], name[NAMING_MAX];
+  struct resource *r;
+
+  naming_record(name, a->name.v, ac->ename, ac->tname,
+                cx->plat->spec.domains.pub.v);
+  snprintf(id, sizeof(id), "dns_record/%s.public", ac->key);
+  r = add(cx, RTYPE_DNS_RECORD, id, name,
+          record_spec(name, record_type(ingress), json_string(ingress)),
+          a->dns.pub.pos);
+  resource_add_dep(r, ac->route_id);
+}
+
+/* The private record: the service's address, or an outside app's host. */
+static void compose_private_record(struct env_ctx *cx, const struct app_ctx *ac)
+{
+  const struct mf_app *a = ac->a;
+  char id[NAMING_MAX + 64], name[NAMING_MAX];
+  const char *type = "A";
+  json_t *target;
+  struct resource *r;
+
+  naming_record(name, a->name.v, ac->ename, ac->tname,
+                cx->plat->spec.domains.priv.v);
+  snprintf(id, sizeof(id), "dns_record/%s.private", ac->key);
+  if (a->image.v) {
+    target = resource_ref(ac->service_id, "ip");
+  } else {
+    /* An outside app: its endpoint's host, without the port. */
+    char host[NAMING_MAX];
+    const char *colon = strrchr(a->endpoint.v, ':');
+    size_t n = colon ? (size_t)(colon - a->endpoint.v) : 0;
+
+    snprintf(host, sizeof(host), "%.*s", (int)n, a->endpoint.v);
+    type = record_type(host);
+    target = json_string(host);
+  }
+  r = add(cx, RTYPE_DNS_RECORD, id, name, record_spec(name, type, target),
+          a->dns.priv.pos);
+  if (a->image.v)
+    resource_add_dep(r, ac->service_id);
+}
+
+/* One record per alias, pointing at the ingress. */
+static void compose_alias_records(struct env_ctx *cx, const struct app_ctx *ac,
+                                  const char *ingress)
+{
+  const struct mf_app *a = ac->a;
+
+  for (uint32_t i = 0; i < a->dns.aliases.n; i++) {
+    const struct mf_str *al = mf_str_at(&a->dns.aliases, i);
+    char id[NAMING_MAX + 64];
+    struct resource *r;
+
+    snprintf(id, sizeof(id), "dns_record/%s.alias.%s", ac->key, al->v);
+    r = add(cx, RTYPE_DNS_RECORD, id, al->v,
+            record_spec(al->v, record_type(ingress), json_string(ingress)),
+            al->pos);
+    resource_add_dep(r, ac->route_id);
+  }
+}
+
 static void compose_app(struct env_ctx *cx, const struct mf_app *a,
                         const char *network_id, const char *database_id,
                         const char *bucket_id)
 {
-  const char *tname = cx->t->meta.name.v, *ename = cx->e->name.v;
   const char *ingress = cx->plat->spec.ingress.pub.v;
-  char key[NAMING_MAX], id[NAMING_MAX + 64], service_id[NAMING_MAX + 64];
-  char route_id[NAMING_MAX + 64], name[NAMING_MAX];
-  bool has_route = a->dns.pub.v || a->dns.aliases.n > 0;
-  json_t *upstream, *hosts;
-  struct resource *r;
+  struct app_ctx ac = {
+      .a = a, .tname = cx->t->meta.name.v, .ename = cx->e->name.v};
 
-  naming_service(key, a->name.v, ename, tname);
-  snprintf(service_id, sizeof(service_id), "service/%s", key);
-  snprintf(route_id, sizeof(route_id), "route/%s", key);
-
-  if (a->image.v) {
-    r = add(cx, RTYPE_SERVICE, service_id, key,
-            json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:s?, s:I, s:I, s:o}",
-                      "name", key, "image", a->image.v, "port",
-                      (json_int_t)a->port.v, "replicas",
-                      (json_int_t)a->replicas.v, "cpu",
-                      (json_int_t)cx->tier->cpu.v, "memory_mib",
-                      (json_int_t)cx->tier->memory_mib.v, "health_path",
-                      a->health.path.v, "health_interval_s",
-                      (json_int_t)a->health.interval_s.v, "health_timeout_s",
-                      (json_int_t)a->health.timeout_s.v, "network",
-                      resource_ref(network_id, "id")),
-            a->name.pos);
-    resource_add_dep(r, network_id);
-    if (database_id)
-      resource_add_dep(r, database_id);
-    if (bucket_id)
-      resource_add_dep(r, bucket_id);
-    for (uint32_t i = 0; i < a->depends_on.n; i++) {
-      const char *dep_app = mf_str_at(&a->depends_on, i)->v;
-      char dep[NAMING_MAX], dep_id[NAMING_MAX + 64];
-
-      /* An app running elsewhere has no service to wait for. */
-      if (!runs_here(cx->e, dep_app))
-        continue;
-      naming_service(dep, dep_app, ename, tname);
-      snprintf(dep_id, sizeof(dep_id), "service/%s", dep);
-      resource_add_dep(r, dep_id);
-    }
-  }
-
-  if (has_route) {
-    hosts = json_array();
-    if (a->dns.pub.v) {
-      naming_record(name, a->name.v, ename, tname,
-                    cx->plat->spec.domains.pub.v);
-      json_array_append_new(hosts, json_string(name));
-    }
-    for (uint32_t i = 0; i < a->dns.aliases.n; i++)
-      json_array_append_new(hosts,
-                            json_string(mf_str_at(&a->dns.aliases, i)->v));
-    upstream = a->image.v ? resource_ref(service_id, "address")
-                          : json_string(a->endpoint.v);
-    r = add(cx, RTYPE_ROUTE, route_id, key,
-            json_pack("{s:o, s:o}", "hosts", hosts, "upstream", upstream),
-            a->dns.obj.pos);
-    if (a->image.v)
-      resource_add_dep(r, service_id);
-  }
-
-  if (a->dns.pub.v && ingress) {
-    naming_record(name, a->name.v, ename, tname, cx->plat->spec.domains.pub.v);
-    snprintf(id, sizeof(id), "dns_record/%s.public", key);
-    r = add(cx, RTYPE_DNS_RECORD, id, name,
-            record_spec(name, record_type(ingress), json_string(ingress)),
-            a->dns.pub.pos);
-    resource_add_dep(r, route_id);
-  }
-
-  if (a->dns.priv.v && cx->plat->spec.domains.priv.v) {
-    json_t *target;
-    const char *type = "A";
-
-    naming_record(name, a->name.v, ename, tname, cx->plat->spec.domains.priv.v);
-    snprintf(id, sizeof(id), "dns_record/%s.private", key);
-    if (a->image.v) {
-      target = resource_ref(service_id, "ip");
-    } else {
-      /* An outside app: its endpoint's host, without the port. */
-      char host[NAMING_MAX];
-      const char *colon = strrchr(a->endpoint.v, ':');
-      size_t n = colon ? (size_t)(colon - a->endpoint.v) : 0;
-
-      snprintf(host, sizeof(host), "%.*s", (int)n, a->endpoint.v);
-      type = record_type(host);
-      target = json_string(host);
-    }
-    r = add(cx, RTYPE_DNS_RECORD, id, name, record_spec(name, type, target),
-            a->dns.priv.pos);
-    if (a->image.v)
-      resource_add_dep(r, service_id);
-  }
-
-  for (uint32_t i = 0; ingress && i < a->dns.aliases.n; i++) {
-    const struct mf_str *al = mf_str_at(&a->dns.aliases, i);
-
-    snprintf(id, sizeof(id), "dns_record/%s.alias.%s", key, al->v);
-    r = add(cx, RTYPE_DNS_RECORD, id, al->v,
-            record_spec(al->v, record_type(ingress), json_string(ingress)),
-            al->pos);
-    resource_add_dep(r, route_id);
-  }
+  naming_service(ac.key, a->name.v, ac.ename, ac.tname);
+  snprintf(ac.service_id, sizeof(ac.service_id), "service/%s", ac.key);
+  snprintf(ac.route_id, sizeof(ac.route_id), "route/%s", ac.key);
+  if (a->image.v)
+    compose_service(cx, &ac, network_id, database_id, bucket_id);
+  if (a->dns.pub.v || a->dns.aliases.n > 0)
+    compose_route(cx, &ac);
+  if (a->dns.pub.v && ingress)
+    compose_public_record(cx, &ac, ingress);
+  if (a->dns.priv.v && cx->plat->spec.domains.priv.v)
+    compose_private_record(cx, &ac);
+  if (ingress)
+    compose_alias_records(cx, &ac, ingress);
 }
 
 int compose_tenant(const struct manifest_repo *repo,

@@ -1,0 +1,416 @@
+/*
+ * outcome.c - what a pass did to one tenant: the events and counts of its
+ * actions, and its new status, built one concern at a time: where its
+ * source comes from, the inventory and stalled resources the actions
+ * leave, the Ready condition with the last error, the other conditions,
+ * and whether the status says anything new.
+ */
+#include "base/compat.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "base/strset.h"
+#include "engine/pass.h"
+
+const char *const tenant_result_names[RESULT_COUNT] = {
+    "ready", "suspended", "stalled", "held", "failed", "refused",
+};
+
+const char *const outcome_count_names[OUT_COUNT_MAX] = {
+    "created",  "updated",         "replaced",       "deleted",
+    "orphaned", "drift corrected", "drift detected", "failed",
+};
+
+/* What the actions of a tenant came to. */
+struct tally {
+  size_t failed, changed, stalled, interrupted;
+  const char *first_error; /* borrowed from the run */
+  const char *first_error_id;
+};
+
+static void event(struct reconcile_outcome *out, const char *fmt, ...)
+    TD_PRINTF(2, 3);
+
+static void event(struct reconcile_outcome *out, const char *fmt, ...)
+{
+  va_list ap;
+  char *line;
+
+  va_start(ap, fmt);
+  if (vasprintf(&line, fmt, ap) < 0)
+    abort();
+  va_end(ap);
+  out->events =
+      td_realloc(out->events, (out->nevents + 1) * sizeof(*out->events));
+  out->events[out->nevents++] = line;
+}
+
+static const char *cond_reason(bool ok, const char *yes, const char *no)
+{
+  return ok ? yes : no;
+}
+
+/* "updated <id> (attr, attr)": which fields an update changed. */
+static void update_event(struct reconcile_outcome *out,
+                         const struct plan_action *a)
+{
+  char fields[256] = "";
+  size_t used = 0;
+
+  for (size_t i = 0; i < a->diff.n && used < sizeof(fields) - 1; i++)
+    used += (size_t)snprintf(fields + used, sizeof(fields) - used, "%s%s",
+                             i ? ", " : "", a->diff.v[i].attr);
+  event(out, "updated %s (%s)", a->res->id, fields);
+}
+
+/* The event and count of an action that finished. */
+static void action_event(struct reconcile_outcome *out,
+                         const struct plan_action *a, enum apply_state s,
+                         const char *message)
+{
+  static const char *const verb[PLAN_KIND_COUNT] = {
+      [PLAN_CREATE] = "created",   [PLAN_UPDATE] = "updated",
+      [PLAN_REPLACE] = "replaced", [PLAN_DELETE] = "deleted",
+      [PLAN_ORPHAN] = "orphaned",
+  };
+  const char *id = a->res->id;
+
+  if (s == APPLY_FAILED || s == APPLY_SKIPPED) {
+    out->count[OUT_FAILED] += s == APPLY_FAILED;
+    event(out, "%s %s %s: %s", s == APPLY_FAILED ? "failed" : "skipped",
+          plan_kind_names[a->kind], id, message ? message : "");
+    return;
+  }
+  if (a->kind == PLAN_CONFLICT || a->kind == PLAN_STALLED) {
+    event(out, "%s %s: %s", plan_kind_names[a->kind], id,
+          a->note ? a->note : "");
+    return;
+  }
+  if (a->drift && a->held) {
+    out->count[OUT_DRIFT_DETECTED]++;
+    event(out, "drift detected %s (driftPolicy report: not corrected)", id);
+    return;
+  }
+  if (s != APPLY_DONE || !verb[a->kind])
+    return;
+  if (a->drift && (a->kind == PLAN_UPDATE || a->kind == PLAN_REPLACE ||
+                   a->kind == PLAN_CREATE)) {
+    out->count[OUT_DRIFT_CORRECTED]++;
+    event(out, "drift corrected %s (%s)", id, verb[a->kind]);
+    return;
+  }
+  out->count[a->kind == PLAN_CREATE    ? OUT_CREATED
+             : a->kind == PLAN_UPDATE  ? OUT_UPDATED
+             : a->kind == PLAN_REPLACE ? OUT_REPLACED
+             : a->kind == PLAN_DELETE  ? OUT_DELETED
+                                       : OUT_ORPHANED]++;
+  if (a->kind == PLAN_UPDATE && a->diff.n)
+    update_event(out, a);
+  else
+    event(out, "%s %s", verb[a->kind], id);
+}
+
+static void clear_error(struct status_error *e)
+{
+  free(e->message);
+  free(e->resource);
+  free(e->path);
+  memset(e, 0, sizeof(*e));
+}
+
+/*
+ * A status that could not be read is kept as it is: its inventory is what
+ * authorises pruning, so a person repairs it rather than tenantd
+ * replacing it with an empty one.
+ */
+static void keep_unreadable(const struct reconcile_opts *o,
+                            const struct tenant *t,
+                            struct reconcile_summary *sum)
+{
+  fprintf(o->err, "tenantd: %s: status not written: %s\n", t->name, t->hold);
+  t->out->unwritable = true;
+  t->out->result = RESULT_HELD;
+  event(t->out, "held: %s", t->hold);
+  sum->failed++;
+}
+
+/* The source the status records.  A held tenant still runs what it last
+ * applied, and so does one whose manifests did not change. */
+static void set_source(const struct reconcile_opts *o, const struct tenant *t,
+                       struct tenant_status *st, const char *refusal)
+{
+  bool take = !st->source || (!t->plan->held && !refusal &&
+                              (!o->changed || strset_has(o->changed, t->name)));
+
+  if (!take)
+    return;
+  free(st->source);
+  if (o->source) {
+    st->source = td_strdup(o->source);
+  } else {
+    char *abs = realpath(o->dir, NULL);
+
+    st->source = td_asprintf("dir:%s", abs ? abs : o->dir);
+    free(abs);
+  }
+}
+
+/* A resource the breaker stopped: both values, so a person can see what
+ * fights tenantd. */
+static void record_stalled(struct tenant_status *st,
+                           const struct plan_action *a)
+{
+  const struct diff_field *f = a->diff.n ? &a->diff.v[0] : NULL;
+  char *want =
+      f ? json_dumps(f->desired, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+  char *have = f && f->observed
+                   ? json_dumps(f->observed, JSON_ENCODE_ANY | JSON_COMPACT)
+                   : NULL;
+
+  tenant_status_stalled_add(st, a->res->id, f ? f->attr : "", want, have);
+  free(want);
+  free(have);
+}
+
+/* A resource now as the action left it, unless the entry says so already. */
+static void inventory_put(struct tenant_status *st, const struct plan_action *a)
+{
+  const struct status_item *old = tenant_status_inventory_find(st, a->res->id);
+  unsigned corrections = a->drift ? a->attempts : 0;
+  bool prune_delete = a->res->deletion == DELETION_DELETE;
+  struct status_item *it;
+  char hash[17];
+
+  resource_spec_hash(a->res->spec, hash);
+  if (old && strcmp(old->hash, hash) == 0 &&
+      old->prune_delete == prune_delete && old->corrections == corrections)
+    return;
+  it = tenant_status_inventory_put(st, a->res->id,
+                                   resource_type_name(a->res->type),
+                                   a->res->provider, a->res->name, hash);
+  it->prune_delete = prune_delete;
+  it->corrections = corrections;
+}
+
+/* The inventory after an action that took effect. */
+static void record_inventory(struct tenant_status *st,
+                             const struct plan_action *a, struct tally *n)
+{
+  switch (a->kind) {
+  case PLAN_DELETE:
+  case PLAN_ORPHAN:
+    tenant_status_inventory_remove(st, a->res->id);
+    n->changed++;
+    break;
+  case PLAN_CREATE:
+  case PLAN_UPDATE:
+  case PLAN_REPLACE:
+    n->changed++;
+    /* fall through */
+  case PLAN_NOOP:
+    inventory_put(st, a);
+    break;
+  case PLAN_CONFLICT:
+  case PLAN_STALLED:
+  case PLAN_KIND_COUNT:
+    break;
+  }
+}
+
+/*
+ * Counts a failed or skipped action, keeping the first error.  True when
+ * the resource exists all the same: written but never healthy, it must be
+ * inventoried or nothing could ever prune it.
+ */
+static bool record_failure(const struct apply_run *run,
+                           const struct plan_action *a, enum apply_state s,
+                           struct tally *n)
+{
+  if (s == APPLY_FAILED)
+    n->failed++;
+  else if (apply_action_cancelled(run, a))
+    n->interrupted++;
+  if (!n->first_error) {
+    n->first_error = apply_action_message(run, a);
+    n->first_error_id = a->res->id;
+  }
+  return apply_action_written(run, a);
+}
+
+/* Events, stalled resources and inventory, action by action. */
+static void record_actions(struct tenant_status *st, const struct tenant *t,
+                           const struct apply_run *run, struct tally *n)
+{
+  tenant_status_stalled_clear(st);
+  for (size_t k = 0; k < t->plan->n; k++) {
+    const struct plan_action *a = &t->plan->v[k];
+    enum apply_state s = apply_action_state(run, a);
+    bool exists = s == APPLY_DONE;
+
+    action_event(t->out, a, s, apply_action_message(run, a));
+    if (a->kind == PLAN_STALLED) {
+      record_stalled(st, a);
+      n->stalled++;
+    }
+    if (s == APPLY_FAILED || s == APPLY_SKIPPED)
+      exists = record_failure(run, a, s, n);
+    if (exists)
+      record_inventory(st, a, n);
+  }
+}
+
+/* Ready False: nothing was planned, say why and where. */
+static void ready_held(struct tenant_status *st, const struct tenant *t,
+                       const char *now)
+{
+  tenant_status_set(st, STATUS_READY, false,
+                    t->hold_at ? "InvalidManifest" : "Held", t->hold, now);
+  if (t->hold_at) {
+    st->last_error.message = td_strdup(t->hold_at->msg);
+    st->last_error.path = td_strdup(t->hold_at->path);
+    st->last_error.line = t->hold_at->line;
+    st->last_error.col = t->hold_at->col;
+  } else {
+    st->last_error.message = td_strdup(t->hold);
+  }
+  t->out->result = RESULT_HELD;
+  event(t->out, "held: %s", t->hold);
+}
+
+/* Ready False: the whole pass was refused, nothing changed. */
+static void ready_refused(struct tenant_status *st, const struct tenant *t,
+                          const char *refusal, const char *now)
+{
+  tenant_status_set(st, STATUS_READY, false, "DeleteGuard", refusal, now);
+  st->last_error.message = td_strdup(refusal);
+  t->out->result = RESULT_REFUSED;
+  event(t->out, "refused: %s", refusal);
+}
+
+/* Ready as the apply left it. */
+static void ready_applied(struct tenant_status *st, const struct tenant *t,
+                          const struct tally *n, const char *now)
+{
+  char msg[1024];
+
+  /* Not started because a shutdown stopped the pass midway. */
+  if (n->interrupted && !n->failed)
+    snprintf(msg, sizeof(msg),
+             "%zu resources, %zu changes not started (interrupted)",
+             st->ninventory, n->interrupted);
+  else
+    snprintf(msg, sizeof(msg), "%zu resources, %zu failed", st->ninventory,
+             n->failed);
+  tenant_status_set(st, STATUS_READY,
+                    n->failed == 0 && n->stalled == 0 && n->interrupted == 0,
+                    n->failed        ? "ApplyFailed"
+                    : n->interrupted ? "Interrupted"
+                                     : "Applied",
+                    msg, now);
+  st->last_error.message = n->first_error ? td_strdup(n->first_error) : NULL;
+  st->last_error.resource =
+      n->first_error_id ? td_strdup(n->first_error_id) : NULL;
+  t->out->result = n->failed || n->interrupted ? RESULT_FAILED
+                   : n->stalled                ? RESULT_STALLED
+                   : t->plan->suspended        ? RESULT_SUSPENDED
+                                               : RESULT_READY;
+}
+
+/* Every condition but Ready. */
+static void set_conditions(const struct reconcile_opts *o,
+                           struct tenant_status *st, const struct tenant *t,
+                           size_t stalled, const char *now)
+{
+  const struct tenant_plan *tp = t->plan;
+
+  tenant_status_set(st, STATUS_RECONCILING, false, "Idle", NULL, now);
+  tenant_status_set(st, STATUS_STALLED, stalled > 0,
+                    cond_reason(stalled > 0, "NotConverging", "Converging"),
+                    NULL, now);
+  if (o->source_error)
+    event(t->out, "source error, applying the last good manifests: %s",
+          o->source_error);
+  tenant_status_set(st, STATUS_SOURCE_ERROR, o->source_error != NULL,
+                    cond_reason(!o->source_error, "SourceRead", "FetchFailed"),
+                    o->source_error, now);
+  tenant_status_set(
+      st, STATUS_DRIFT_DETECTED, tp->drifted > 0,
+      cond_reason(tp->drifted > 0,
+                  tp->drift_report ? "DriftReported" : "DriftCorrected",
+                  "NoDrift"),
+      NULL, now);
+  tenant_status_set(st, STATUS_SUSPENDED, tp->suspended,
+                    cond_reason(tp->suspended, "Suspended", "Active"), NULL,
+                    now);
+}
+
+/* Gone from the manifests with nothing left to manage: no status. */
+static bool nothing_left(const struct tenant *t, const struct tenant_status *st,
+                         const char *refusal, const struct tally *n)
+{
+  return !t->doc && !t->plan->held && !refusal && st->ninventory == 0 &&
+         st->nstalled == 0 && n->failed == 0;
+}
+
+/* Whether the status is to be persisted: no heartbeat writes, only a
+ * status that says something new.  Consumes `before`. */
+static void settle(struct tenant *t, struct tenant_status *st, char *before,
+                   const char *refusal, const struct tally *n)
+{
+  struct reconcile_outcome *out = t->out;
+  char *after;
+
+  if (nothing_left(t, st, refusal, n)) {
+    out->status = NULL;
+    out->changed = before != NULL;
+    if (out->changed)
+      event(out, "removed: no manifest and nothing left to manage");
+    tenant_status_free(st);
+    free(before);
+    return;
+  }
+  after = tenant_status_format(st);
+  out->changed = !before || strcmp(before, after) != 0;
+  free(before);
+  free(after);
+}
+
+void reconcile__outcome(const struct reconcile_opts *o, struct tenant *t,
+                        const struct apply_run *run, const char *refusal,
+                        struct reconcile_summary *sum)
+{
+  struct tally n = {0};
+  struct tenant_status *st;
+  char now[32];
+  char *before;
+
+  if (t->status_unreadable) {
+    keep_unreadable(o, t, sum);
+    return;
+  }
+  before = t->last ? tenant_status_format(t->last) : NULL;
+  st = t->last ? t->last : tenant_status_new(t->name);
+  t->last = NULL;
+  t->out->status = st;
+  status_now(now);
+  set_source(o, t, st, refusal);
+  if (run)
+    record_actions(st, t, run, &n);
+  clear_error(&st->last_error);
+  if (t->plan->held)
+    ready_held(st, t, now);
+  else if (refusal)
+    ready_refused(st, t, refusal, now);
+  else
+    ready_applied(st, t, &n, now);
+  set_conditions(o, st, t, n.stalled, now);
+  if (n.changed) {
+    free(st->last_change);
+    st->last_change = td_strdup(now);
+  }
+  sum->applied += n.changed;
+  sum->failed += n.failed;
+  sum->stalled += n.stalled;
+  settle(t, st, before, refusal, &n);
+}

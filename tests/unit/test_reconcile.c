@@ -1,0 +1,729 @@
+/*
+ * Whole passes (reconcile_once) against the fake provider: the safety
+ * rules as a pass applies them, and what each tenant's outcome says
+ * (result, counts, events, status).  Manifests are written in memory;
+ * statuses live in an in-memory store that each pass reads and that the
+ * test updates from the pass's report, as the CLI and the daemon persist
+ * them.  reconcile_once fails when its loop does not close (handles left
+ * open), so every pass asserting rc == 0 asserts uv_loop_close() == 0.
+ */
+#include "base/compat.h"
+
+#include <stdio.h>
+
+#include "engine/reconcile.h"
+#include "fake_provider.h"
+#include "suites.h"
+
+#define NET "network/acme.prod"
+#define API "service/api.prod.acme"
+#define WEB "service/web.prod.acme"
+#define ROUTE "route/api.prod.acme"
+#define DNS "dns_record/api.prod.acme.public"
+
+/* The manifests of the next pass. */
+static struct manifest_files files;
+
+/* Statuses by tenant, as text, as a status branch would hold them. */
+static json_t *statuses;
+
+static json_t *providers;
+
+/* The last pass. */
+static struct reconcile_report report;
+static char *out_text, *err_text;
+
+/* ---- the status store ---- */
+
+static int store_read(struct status_store *s, const char *tenant,
+                      struct tenant_status **out)
+{
+  json_t *text = json_object_get(statuses, tenant);
+
+  (void)s;
+  if (!text)
+    return TD_ENOTFOUND;
+  return tenant_status_parse(json_string_value(text), json_string_length(text),
+                             out);
+}
+
+static int store_list(struct status_store *s,
+                      void (*each)(const char *tenant, void *arg), void *arg)
+{
+  const char *tenant;
+  json_t *text;
+
+  (void)s;
+  json_object_foreach(statuses, tenant, text)
+  {
+    each(tenant, arg);
+  }
+  return 0;
+}
+
+static struct status_store store = {store_read, store_list};
+
+static void persist(void)
+{
+  for (size_t i = 0; i < report.n; i++) {
+    const struct reconcile_outcome *o = &report.v[i];
+
+    if (!o->changed || o->unwritable)
+      continue;
+    if (o->status) {
+      char *text = tenant_status_format(o->status);
+
+      json_object_set_new(statuses, o->tenant, json_string(text));
+      free(text);
+    } else {
+      json_object_del(statuses, o->tenant);
+    }
+  }
+}
+
+/* ---- manifests ---- */
+
+static void put(const char *path, const char *text)
+{
+  manifest_files_add(&files, path, text, strlen(text));
+}
+
+static void platform(const char *drift, int max_delete, int stall_after)
+{
+  char text[1024];
+
+  snprintf(text, sizeof(text),
+           "apiVersion: tenantd.io/v1\n"
+           "kind: Platform\n"
+           "metadata:\n"
+           "  name: testplat\n"
+           "spec:\n"
+           "  domains:\n"
+           "    public: example.com\n"
+           "  ingress:\n"
+           "    public: lb.example.com\n"
+           "  policies:\n"
+           "    prune: true\n"
+           "    driftPolicy: %s\n"
+           "    maxDeletePercent: %d\n"
+           "    stallAfter: %d\n",
+           drift, max_delete, stall_after);
+  put("platform.yaml", text);
+}
+
+/* acme: a network, app api (service, route, public record), app web. */
+static void acme(bool suspend, bool with_api, const char *web_image)
+{
+  char text[2048];
+
+  snprintf(text, sizeof(text),
+           "apiVersion: tenantd.io/v1\n"
+           "kind: Tenant\n"
+           "metadata:\n"
+           "  name: acme\n"
+           "spec:\n"
+           "  tier: standard\n"
+           "  suspend: %s\n"
+           "  environments:\n"
+           "    - name: prod\n"
+           "      network:\n"
+           "        cidr: 10.10.0.0/16\n"
+           "      apps:\n"
+           "%s"
+           "        - name: web\n"
+           "          image: %s\n"
+           "          port: 3000\n"
+           "          replicas: 2\n",
+           suspend ? "true" : "false",
+           with_api ? "        - name: api\n"
+                      "          image: registry.example.com/acme/api:1.0.0\n"
+                      "          port: 8080\n"
+                      "          dns:\n"
+                      "            public: true\n"
+                    : "",
+           web_image);
+  put("tenants/acme.yaml", text);
+}
+
+static void setup(void)
+{
+  fake_reset();
+  fake_provider_register();
+  files = (struct manifest_files)MANIFEST_FILES_INIT;
+  statuses = json_object();
+  /* Every type binds to the instance "local" unless the Platform says
+   * otherwise: here that instance is the fake. */
+  providers = json_pack("{s:{s:s}}", "local", "type", "fake");
+  memset(&report, 0, sizeof(report));
+  out_text = err_text = NULL;
+  platform("correct", 10, 3);
+  acme(false, true, "registry.example.com/acme/web:1.0.0");
+}
+
+static void teardown(void)
+{
+  reconcile_report_release(&report);
+  free(out_text);
+  free(err_text);
+  manifest_files_release(&files);
+  json_decref(statuses);
+  json_decref(providers);
+  fake_reset();
+}
+
+/* ---- passes ---- */
+
+static struct reconcile_opts opts(bool apply)
+{
+  struct reconcile_opts o = {0};
+
+  o.version = RECONCILE_OPTS_VERSION;
+  o.files = &files;
+  o.source = "1111111111111111111111111111111111111111";
+  o.store = &store;
+  o.providers = providers;
+  o.apply = apply;
+  o.allow_delete = -1;
+  o.concurrency = 4;
+  o.max_attempts = 3;
+  o.backoff_ms = 1;
+  o.health_timeout_ms = 5000;
+  o.format = PLAN_TEXT;
+  return o;
+}
+
+/* Runs a pass and persists what it returns. */
+static void pass_with(struct reconcile_opts *o)
+{
+  size_t outlen = 0, errlen = 0;
+
+  reconcile_report_release(&report);
+  free(out_text);
+  free(err_text);
+  o->out = open_memstream(&out_text, &outlen);
+  o->err = open_memstream(&err_text, &errlen);
+  ck_assert_int_eq(reconcile_once(o, &report), 0);
+  fclose(o->out);
+  fclose(o->err);
+  persist();
+}
+
+static void apply_pass(void)
+{
+  struct reconcile_opts o = opts(true);
+
+  pass_with(&o);
+}
+
+static const struct reconcile_outcome *outcome(const char *tenant)
+{
+  for (size_t i = 0; i < report.n; i++)
+    if (strcmp(report.v[i].tenant, tenant) == 0)
+      return &report.v[i];
+  ck_abort_msg("no outcome for %s", tenant);
+  return NULL;
+}
+
+static bool has_event(const char *tenant, const char *line)
+{
+  const struct reconcile_outcome *o = outcome(tenant);
+
+  for (size_t i = 0; i < o->nevents; i++)
+    if (strcmp(o->events[i], line) == 0)
+      return true;
+  return false;
+}
+
+static bool has_event_prefix(const char *tenant, const char *prefix)
+{
+  const struct reconcile_outcome *o = outcome(tenant);
+
+  for (size_t i = 0; i < o->nevents; i++)
+    if (strncmp(o->events[i], prefix, strlen(prefix)) == 0)
+      return true;
+  return false;
+}
+
+static const struct status_condition *cond(const char *tenant,
+                                           enum status_cond c)
+{
+  const struct reconcile_outcome *o = outcome(tenant);
+
+  ck_assert_ptr_nonnull(o->status);
+  return &o->status->cond[c];
+}
+
+static json_t *spec_of(const char *id)
+{
+  return json_object_get((json_t *)fake_get(id), "spec");
+}
+
+/* Creates acme's five resources and checks that it converged. */
+static void converge(void)
+{
+  apply_pass();
+  ck_assert_int_eq(outcome("acme")->result, RESULT_READY);
+  ck_assert_uint_eq(fake_size(), 5);
+}
+
+START_TEST(reconcile_creates_dependencies_first_then_converges)
+{
+  const struct reconcile_outcome *o;
+  size_t writes;
+
+  apply_pass();
+  o = outcome("acme");
+  ck_assert_int_eq(o->result, RESULT_READY);
+  ck_assert(o->changed);
+  ck_assert_uint_eq(o->count[OUT_CREATED], 5);
+  ck_assert_uint_eq(o->nevents, 5);
+  ck_assert(has_event("acme", "created " NET));
+  ck_assert(has_event("acme", "created " DNS));
+  ck_assert_int_lt(fake_index(FAKE_CREATE, NET, 0),
+                   fake_index(FAKE_CREATE, API, 0));
+  ck_assert_int_lt(fake_index(FAKE_CREATE, API, 0),
+                   fake_index(FAKE_CREATE, ROUTE, 0));
+  ck_assert_int_lt(fake_index(FAKE_CREATE, ROUTE, 0),
+                   fake_index(FAKE_CREATE, DNS, 0));
+  ck_assert(cond("acme", STATUS_READY)->status);
+  ck_assert_str_eq(cond("acme", STATUS_READY)->reason, "Applied");
+  ck_assert_str_eq(cond("acme", STATUS_READY)->message,
+                   "5 resources, 0 failed");
+  ck_assert_uint_eq(o->status->ninventory, 5);
+  ck_assert_str_eq(o->status->source,
+                   "1111111111111111111111111111111111111111");
+  ck_assert_uint_eq(report.sum.applied, 5);
+
+  /* Converged: the next pass reads, writes nothing, says nothing new. */
+  writes = fake_writes();
+  apply_pass();
+  o = outcome("acme");
+  ck_assert_uint_eq(fake_writes(), writes);
+  ck_assert(!o->changed);
+  ck_assert_uint_eq(o->nevents, 0);
+  ck_assert_int_eq(o->result, RESULT_READY);
+}
+END_TEST
+
+START_TEST(reconcile_plan_only_changes_nothing)
+{
+  struct reconcile_opts o = opts(false);
+
+  pass_with(&o);
+  ck_assert_uint_eq(fake_writes(), 0);
+  ck_assert_uint_eq(fake_count(FAKE_READ, NULL), 5);
+  ck_assert_ptr_nonnull(strstr(out_text, "tenant acme: 5 to create"));
+  ck_assert_ptr_null(outcome("acme")->status);
+  ck_assert_uint_eq(report.sum.changes, 5);
+  ck_assert_uint_eq(json_object_size(statuses), 0);
+}
+END_TEST
+
+START_TEST(reconcile_failure_stops_only_what_depends_on_it)
+{
+  const struct reconcile_outcome *o;
+
+  fake_fault(API, FAKE_CREATE, PROVIDER_INVALID, -1);
+  apply_pass();
+  o = outcome("acme");
+  ck_assert_int_eq(o->result, RESULT_FAILED);
+  ck_assert_uint_eq(o->count[OUT_FAILED], 1);
+  ck_assert_uint_eq(o->count[OUT_CREATED], 2);
+  ck_assert(has_event("acme", "failed create " API
+                              ": invalid: injected invalid fault"));
+  ck_assert(has_event("acme",
+                      "skipped create " ROUTE ": skipped: waits for " API
+                      ", which did not apply"));
+  ck_assert(has_event("acme",
+                      "skipped create " DNS ": skipped: waits for " ROUTE
+                      ", which did not apply"));
+  ck_assert_ptr_nonnull(fake_get(WEB));
+  ck_assert_ptr_null(fake_get(ROUTE));
+  ck_assert(!cond("acme", STATUS_READY)->status);
+  ck_assert_str_eq(cond("acme", STATUS_READY)->reason, "ApplyFailed");
+  ck_assert_str_eq(cond("acme", STATUS_READY)->message,
+                   "2 resources, 1 failed");
+  ck_assert_str_eq(o->status->last_error.resource, API);
+  ck_assert_uint_eq(o->status->ninventory, 2);
+  ck_assert_uint_eq(report.sum.failed, 1);
+  ck_assert_uint_eq(report.sum.skipped, 2);
+  ck_assert_ptr_nonnull(
+      strstr(out_text, "failed   " API ": invalid: injected invalid fault\n"));
+}
+END_TEST
+
+START_TEST(reconcile_retries_transient_reads_with_backoff)
+{
+  struct reconcile_opts o = opts(true);
+  uint64_t t0, t1, t2;
+
+  fake_fault(NET, FAKE_READ, PROVIDER_TRANSIENT, 2);
+  o.backoff_ms = 10;
+  pass_with(&o);
+  ck_assert_uint_eq(fake_count(FAKE_READ, NET), 3);
+  t0 = fake_call_at((size_t)fake_index(FAKE_READ, NET, 0))->at;
+  t1 = fake_call_at((size_t)fake_index(FAKE_READ, NET, 1))->at;
+  t2 = fake_call_at((size_t)fake_index(FAKE_READ, NET, 2))->at;
+  ck_assert_uint_ge(t1 - t0, 10);
+  ck_assert_uint_ge(t2 - t1, 20);
+  ck_assert_int_eq(outcome("acme")->result, RESULT_READY);
+  ck_assert_uint_eq(fake_size(), 5);
+}
+END_TEST
+
+START_TEST(reconcile_transient_writes_retried_up_to_max_attempts)
+{
+  fake_fault(WEB, FAKE_CREATE, PROVIDER_TRANSIENT, 2);
+  fake_fault(API, FAKE_CREATE, PROVIDER_TRANSIENT, -1);
+  apply_pass();
+  ck_assert_uint_eq(fake_count(FAKE_CREATE, WEB), 3);
+  ck_assert_ptr_nonnull(fake_get(WEB));
+  ck_assert_uint_eq(fake_count(FAKE_CREATE, API), 3);
+  ck_assert(has_event("acme", "failed create " API
+                              ": transient: injected transient fault"));
+  ck_assert_int_eq(outcome("acme")->result, RESULT_FAILED);
+}
+END_TEST
+
+START_TEST(reconcile_unobservable_resource_holds_its_tenant)
+{
+  const struct reconcile_outcome *o;
+  size_t writes;
+
+  converge();
+  writes = fake_writes();
+  /* api is dropped, but one resource cannot be read: nothing moves. */
+  acme(false, false, "registry.example.com/acme/web:1.0.0");
+  fake_fault(NET, FAKE_READ, PROVIDER_AUTH, -1);
+  apply_pass();
+  o = outcome("acme");
+  ck_assert_int_eq(o->result, RESULT_HELD);
+  ck_assert_uint_eq(fake_writes(), writes);
+  ck_assert_uint_eq(fake_size(), 5);
+  ck_assert(has_event("acme",
+                      "held: cannot observe " NET ": auth: injected auth "
+                      "fault"));
+  ck_assert_str_eq(cond("acme", STATUS_READY)->reason, "Held");
+  ck_assert_uint_eq(o->status->ninventory, 5);
+  ck_assert_uint_eq(report.sum.held, 1);
+  ck_assert_ptr_nonnull(strstr(out_text, "held     tenant acme: cannot "
+                                         "observe " NET));
+}
+END_TEST
+
+START_TEST(reconcile_unconfigured_instance_holds_its_tenant)
+{
+  json_decref(providers);
+  providers = json_object();
+  apply_pass();
+  ck_assert_int_eq(outcome("acme")->result, RESULT_HELD);
+  ck_assert_uint_eq(fake_ncalls(), 0);
+  ck_assert(has_event_prefix("acme", "held: provider instance 'local' (for "));
+}
+END_TEST
+
+START_TEST(reconcile_invalid_manifest_holds_and_never_deletes)
+{
+  struct reconcile_opts o = opts(true);
+  const struct reconcile_outcome *out;
+  size_t writes;
+
+  converge();
+  writes = fake_writes();
+  put("tenants/acme.yaml", "apiVersion: tenantd.io/v1\n"
+                           "kind: Tenant\n"
+                           "metadata:\n"
+                           "  name: acme\n"
+                           "spec:\n"
+                           "  tier: standard\n"
+                           "  environments:\n"
+                           "    - name: prod\n"
+                           "      network:\n"
+                           "        cidr: 10.10.0.0/16\n"
+                           "      apps:\n"
+                           "        - name: web\n"
+                           "          image: web:2\n"
+                           "          port: 70000\n");
+  o.source = "2222222222222222222222222222222222222222";
+  pass_with(&o);
+  out = outcome("acme");
+  ck_assert_int_eq(out->result, RESULT_HELD);
+  ck_assert_uint_eq(fake_writes(), writes);
+  ck_assert_uint_eq(fake_count(FAKE_READ, NULL), 5); /* not even observed */
+  ck_assert_str_eq(cond("acme", STATUS_READY)->reason, "InvalidManifest");
+  ck_assert_str_eq(out->status->last_error.path, "tenants/acme.yaml");
+  ck_assert_uint_eq(out->status->last_error.line, 14);
+  /* It still runs what it last applied. */
+  ck_assert_str_eq(out->status->source,
+                   "1111111111111111111111111111111111111111");
+  ck_assert_uint_eq(out->status->ninventory, 5);
+}
+END_TEST
+
+START_TEST(reconcile_gone_tenant_not_pruned_beside_an_invalid_file)
+{
+  size_t writes;
+
+  converge();
+  writes = fake_writes();
+  manifest_files_remove(&files, "tenants/acme.yaml");
+  put("tenants/other.yaml", "kind: Tenant\nspec: [\n");
+  platform("correct", 100, 3);
+  apply_pass();
+  ck_assert_int_eq(outcome("acme")->result, RESULT_HELD);
+  ck_assert(has_event_prefix("acme", "held: not pruned while a file under "
+                                     "tenants/ is invalid"));
+  ck_assert_uint_eq(fake_writes(), writes);
+  ck_assert_uint_eq(fake_size(), 5);
+}
+END_TEST
+
+START_TEST(reconcile_gone_tenant_is_pruned_in_reverse)
+{
+  const struct reconcile_outcome *o;
+
+  converge();
+  manifest_files_remove(&files, "tenants/acme.yaml");
+  platform("correct", 100, 3);
+  apply_pass();
+  o = outcome("acme");
+  ck_assert_uint_eq(o->count[OUT_DELETED], 5);
+  ck_assert_uint_eq(fake_size(), 0);
+  ck_assert_int_lt(fake_index(FAKE_REMOVE, DNS, 0),
+                   fake_index(FAKE_REMOVE, ROUTE, 0));
+  ck_assert_int_lt(fake_index(FAKE_REMOVE, ROUTE, 0),
+                   fake_index(FAKE_REMOVE, API, 0));
+  ck_assert_int_lt(fake_index(FAKE_REMOVE, API, 0),
+                   fake_index(FAKE_REMOVE, NET, 0));
+  ck_assert_int_lt(fake_index(FAKE_REMOVE, WEB, 0),
+                   fake_index(FAKE_REMOVE, NET, 0));
+  /* Nothing left to manage: its status goes. */
+  ck_assert_ptr_null(o->status);
+  ck_assert(o->changed);
+  ck_assert(has_event("acme", "removed: no manifest and nothing left to "
+                              "manage"));
+  ck_assert_ptr_null(json_object_get(statuses, "acme"));
+}
+END_TEST
+
+START_TEST(reconcile_guard_refuses_a_large_delete)
+{
+  struct reconcile_opts o = opts(true);
+  const struct reconcile_outcome *out;
+  size_t writes;
+
+  converge();
+  writes = fake_writes();
+  /* Dropping api deletes 3 of 5 managed resources: over 10%. */
+  acme(false, false, "registry.example.com/acme/web:1.0.0");
+  pass_with(&o);
+  out = outcome("acme");
+  ck_assert(report.sum.refused);
+  ck_assert_int_eq(out->result, RESULT_REFUSED);
+  ck_assert_uint_eq(fake_writes(), writes);
+  ck_assert(has_event_prefix("acme", "refused: refused: this pass would "
+                                     "delete 3 of 5 managed resources"));
+  ck_assert_str_eq(cond("acme", STATUS_READY)->reason, "DeleteGuard");
+  ck_assert_ptr_nonnull(strstr(out_text, "refused"));
+
+  /* A different count does not unlock it. */
+  o.allow_delete = 2;
+  pass_with(&o);
+  ck_assert(report.sum.refused);
+  ck_assert_uint_eq(fake_writes(), writes);
+
+  /* Exactly that many does, and deletes go dependents first. */
+  o.allow_delete = 3;
+  pass_with(&o);
+  out = outcome("acme");
+  ck_assert(!report.sum.refused);
+  ck_assert_int_eq(out->result, RESULT_READY);
+  ck_assert_uint_eq(out->count[OUT_DELETED], 3);
+  ck_assert_int_lt(fake_index(FAKE_REMOVE, DNS, 0),
+                   fake_index(FAKE_REMOVE, ROUTE, 0));
+  ck_assert_int_lt(fake_index(FAKE_REMOVE, ROUTE, 0),
+                   fake_index(FAKE_REMOVE, API, 0));
+  ck_assert_uint_eq(fake_size(), 2);
+  ck_assert_uint_eq(out->status->ninventory, 2);
+}
+END_TEST
+
+START_TEST(reconcile_suspended_tenant_changes_nothing)
+{
+  const struct reconcile_outcome *o;
+  size_t writes;
+
+  converge();
+  writes = fake_writes();
+  acme(true, false, "registry.example.com/acme/web:2.0.0");
+  platform("correct", 100, 3);
+  fake_set(NET, "cidr", json_string("10.99.0.0/16"));
+  apply_pass();
+  o = outcome("acme");
+  ck_assert_int_eq(o->result, RESULT_SUSPENDED);
+  ck_assert_uint_eq(fake_writes(), writes);
+  ck_assert_uint_eq(fake_size(), 5);
+  ck_assert(cond("acme", STATUS_SUSPENDED)->status);
+  ck_assert_str_eq(cond("acme", STATUS_SUSPENDED)->reason, "Suspended");
+  ck_assert_uint_eq(o->count[OUT_DELETED] + o->count[OUT_UPDATED], 0);
+}
+END_TEST
+
+START_TEST(reconcile_breaker_stalls_a_resource_that_never_converges)
+{
+  const struct reconcile_outcome *o;
+
+  platform("correct", 10, 2);
+  fake_pin(WEB, "replicas", json_integer(7));
+  converge();
+  /* Two corrections that do not stay corrected... */
+  apply_pass();
+  ck_assert(has_event("acme", "drift corrected " WEB " (updated)"));
+  apply_pass();
+  ck_assert_uint_eq(fake_count(FAKE_UPDATE, WEB), 2);
+  ck_assert_int_eq(outcome("acme")->result, RESULT_READY);
+  /* ...and the breaker trips: no third update. */
+  apply_pass();
+  o = outcome("acme");
+  ck_assert_uint_eq(fake_count(FAKE_UPDATE, WEB), 2);
+  ck_assert_int_eq(o->result, RESULT_STALLED);
+  ck_assert(cond("acme", STATUS_STALLED)->status);
+  ck_assert_str_eq(cond("acme", STATUS_STALLED)->reason, "NotConverging");
+  ck_assert(!cond("acme", STATUS_READY)->status);
+  ck_assert_uint_eq(o->status->nstalled, 1);
+  ck_assert_str_eq(o->status->stalled[0].id, WEB);
+  ck_assert_str_eq(o->status->stalled[0].field, "replicas");
+  ck_assert_str_eq(o->status->stalled[0].desired, "2");
+  ck_assert_str_eq(o->status->stalled[0].observed, "7");
+  ck_assert(has_event_prefix("acme", "stalled " WEB ": replicas keeps "
+                                     "changing back"));
+  ck_assert_uint_eq(report.sum.stalled, 1);
+}
+END_TEST
+
+START_TEST(reconcile_drift_is_corrected)
+{
+  const struct reconcile_outcome *o;
+
+  converge();
+  fake_set(WEB, "replicas", json_integer(5));
+  apply_pass();
+  o = outcome("acme");
+  ck_assert_uint_eq(fake_count(FAKE_UPDATE, WEB), 1);
+  ck_assert_int_eq(
+      json_integer_value(json_object_get(spec_of(WEB), "replicas")), 2);
+  ck_assert_uint_eq(o->count[OUT_DRIFT_CORRECTED], 1);
+  ck_assert(has_event("acme", "drift corrected " WEB " (updated)"));
+  ck_assert(cond("acme", STATUS_DRIFT_DETECTED)->status);
+  ck_assert_str_eq(cond("acme", STATUS_DRIFT_DETECTED)->reason,
+                   "DriftCorrected");
+  ck_assert_int_eq(o->result, RESULT_READY);
+  ck_assert_uint_eq(report.sum.drifted, 1);
+
+  apply_pass();
+  ck_assert(!cond("acme", STATUS_DRIFT_DETECTED)->status);
+  ck_assert_str_eq(cond("acme", STATUS_DRIFT_DETECTED)->reason, "NoDrift");
+}
+END_TEST
+
+START_TEST(reconcile_drift_is_only_reported)
+{
+  const struct reconcile_outcome *o;
+
+  platform("report", 10, 3);
+  converge();
+  fake_set(WEB, "replicas", json_integer(5));
+  apply_pass();
+  o = outcome("acme");
+  ck_assert_uint_eq(fake_count(FAKE_UPDATE, NULL), 0);
+  ck_assert_int_eq(
+      json_integer_value(json_object_get(spec_of(WEB), "replicas")), 5);
+  ck_assert_uint_eq(o->count[OUT_DRIFT_DETECTED], 1);
+  ck_assert_uint_eq(o->count[OUT_DRIFT_CORRECTED], 0);
+  ck_assert(has_event("acme", "drift detected " WEB
+                              " (driftPolicy report: not corrected)"));
+  ck_assert(cond("acme", STATUS_DRIFT_DETECTED)->status);
+  ck_assert_str_eq(cond("acme", STATUS_DRIFT_DETECTED)->reason,
+                   "DriftReported");
+}
+END_TEST
+
+START_TEST(reconcile_unreadable_status_is_kept_as_it_is)
+{
+  const struct reconcile_outcome *o;
+
+  json_object_set_new(statuses, "acme", json_string("tenant: [\n"));
+  apply_pass();
+  o = outcome("acme");
+  ck_assert_int_eq(o->result, RESULT_HELD);
+  ck_assert(o->unwritable);
+  ck_assert_ptr_null(o->status);
+  ck_assert_uint_eq(fake_writes(), 0);
+  ck_assert_ptr_nonnull(strstr(err_text,
+                               "tenantd: acme: status not written: status "
+                               "unreadable: "));
+  ck_assert_str_eq(json_string_value(json_object_get(statuses, "acme")),
+                   "tenant: [\n");
+}
+END_TEST
+
+START_TEST(reconcile_outcomes_are_per_tenant)
+{
+  put("tenants/beta.yaml", "apiVersion: tenantd.io/v1\n"
+                           "kind: Tenant\n"
+                           "metadata:\n"
+                           "  name: beta\n"
+                           "spec:\n"
+                           "  tier: basic\n"
+                           "  environments:\n"
+                           "    - name: prod\n"
+                           "      network:\n"
+                           "        cidr: 10.20.0.0/16\n"
+                           "      apps:\n"
+                           "        - name: app\n"
+                           "          image: app:1\n"
+                           "          port: 8000\n");
+  fake_fault("service/app.prod.beta", FAKE_CREATE, PROVIDER_INVALID, -1);
+  apply_pass();
+  ck_assert_uint_eq(report.n, 2);
+  ck_assert_str_eq(report.v[0].tenant, "acme");
+  ck_assert_str_eq(report.v[1].tenant, "beta");
+  ck_assert_int_eq(outcome("acme")->result, RESULT_READY);
+  ck_assert_uint_eq(outcome("acme")->count[OUT_CREATED], 5);
+  ck_assert_int_eq(outcome("beta")->result, RESULT_FAILED);
+  ck_assert_uint_eq(outcome("beta")->count[OUT_CREATED], 1);
+  ck_assert_uint_eq(outcome("beta")->count[OUT_FAILED], 1);
+  ck_assert(has_event("beta", "created network/beta.prod"));
+  ck_assert(!has_event("acme", "created network/beta.prod"));
+  ck_assert_uint_eq(report.sum.tenants, 2);
+  ck_assert_uint_eq(report.sum.applied, 6);
+  ck_assert_uint_eq(report.sum.failed, 1);
+}
+END_TEST
+
+Suite *make_suite_reconcile(void)
+{
+  Suite *s = suite_create("reconcile");
+  TCase *tc = tcase_create("reconcile");
+
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, reconcile_creates_dependencies_first_then_converges);
+  tcase_add_test(tc, reconcile_plan_only_changes_nothing);
+  tcase_add_test(tc, reconcile_failure_stops_only_what_depends_on_it);
+  tcase_add_test(tc, reconcile_retries_transient_reads_with_backoff);
+  tcase_add_test(tc, reconcile_transient_writes_retried_up_to_max_attempts);
+  tcase_add_test(tc, reconcile_unobservable_resource_holds_its_tenant);
+  tcase_add_test(tc, reconcile_unconfigured_instance_holds_its_tenant);
+  tcase_add_test(tc, reconcile_invalid_manifest_holds_and_never_deletes);
+  tcase_add_test(tc, reconcile_gone_tenant_not_pruned_beside_an_invalid_file);
+  tcase_add_test(tc, reconcile_gone_tenant_is_pruned_in_reverse);
+  tcase_add_test(tc, reconcile_guard_refuses_a_large_delete);
+  tcase_add_test(tc, reconcile_suspended_tenant_changes_nothing);
+  tcase_add_test(tc, reconcile_breaker_stalls_a_resource_that_never_converges);
+  tcase_add_test(tc, reconcile_drift_is_corrected);
+  tcase_add_test(tc, reconcile_drift_is_only_reported);
+  tcase_add_test(tc, reconcile_unreadable_status_is_kept_as_it_is);
+  tcase_add_test(tc, reconcile_outcomes_are_per_tenant);
+  suite_add_tcase(s, tc);
+  return s;
+}
