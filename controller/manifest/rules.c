@@ -449,9 +449,14 @@ static void check_deps(struct manifest_repo *repo, const char *path,
 
         while (k > 0 && stack[k - 1] != v)
           k--;
-        for (uint32_t s = k - 1; s < top && used < sizeof(chain) - 80; s++)
+        /* Names that break the label rule are kept and may be long:
+         * `used` stays inside the buffer when snprintf truncates. */
+        for (uint32_t s = k - 1; s < top && used < sizeof(chain) - 80; s++) {
           used += (size_t)snprintf(chain + used, sizeof(chain) - used, "%s -> ",
                                    mf_env_app(env, stack[s])->name.v);
+          if (used >= sizeof(chain))
+            used = sizeof(chain) - 1;
+        }
         snprintf(chain + used, sizeof(chain) - used, "%s",
                  mf_env_app(env, v)->name.v);
         diag_at(repo, path, dep->pos, "dependsOn cycle: %s", chain);

@@ -337,6 +337,62 @@ START_TEST(string_rules)
 }
 END_TEST
 
+/* A tenant whose one environment holds `apps` (YAML flow items). */
+static void add_tenant_apps(struct manifest_files *f, const char *apps)
+{
+  char *text = NULL;
+
+  ck_assert_int_ge(
+      asprintf(&text,
+               "apiVersion: tenantd.io/v1\nkind: Tenant\n"
+               "metadata: {name: acme}\n"
+               "spec:\n  tier: basic\n  environments:\n"
+               "    - name: prod\n      network: {cidr: 10.1.0.0/16}\n"
+               "      apps: [%s]\n",
+               apps),
+      0);
+  add(f, "tenants/acme.yaml", text);
+  free(text);
+}
+
+/* Whether some diagnostic's message starts with `prefix`. */
+static bool has_diag(const struct diag_list *d, const char *prefix)
+{
+  for (size_t i = 0; i < d->n; i++)
+    if (strncmp(d->v[i].msg, prefix, strlen(prefix)) == 0)
+      return true;
+  return false;
+}
+
+/*
+ * App names that break the label rule are kept for the checks after
+ * decoding; a cycle between two long ones once wrote its chain past the
+ * end of the message buffer.
+ */
+START_TEST(dependency_cycle_of_long_names_stays_in_bounds)
+{
+  struct manifest_files files = MANIFEST_FILES_INIT;
+  struct manifest_repo *repo;
+  char a[601], b[601], apps[4096];
+
+  memset(a, 'a', sizeof(a) - 1);
+  a[sizeof(a) - 1] = '\0';
+  memset(b, 'b', sizeof(b) - 1);
+  b[sizeof(b) - 1] = '\0';
+  snprintf(apps, sizeof(apps),
+           "{name: %s, image: x, port: 1, dependsOn: [%s]}, "
+           "{name: %s, image: x, port: 1, dependsOn: [%s]}",
+           a, b, b, a);
+  add(&files, "platform.yaml", platform_yaml);
+  add_tenant_apps(&files, apps);
+  manifest_repo_load(&repo, &files, NULL);
+  ck_assert(!repo->tenants[0]->valid);
+  ck_assert(has_diag(&repo->diags, "dependsOn cycle: aaaa"));
+  manifest_repo_free(repo);
+  manifest_files_release(&files);
+}
+END_TEST
+
 Suite *make_suite_manifest(void)
 {
   Suite *s = suite_create("manifest");
@@ -351,6 +407,7 @@ Suite *make_suite_manifest(void)
   tcase_add_test(tc, string_rules);
   tcase_add_test(tc, reload_reuses_unchanged_documents);
   tcase_add_test(tc, sorted_diag_lookup);
+  tcase_add_test(tc, dependency_cycle_of_long_names_stays_in_bounds);
   suite_add_tcase(s, tc);
   return s;
 }
