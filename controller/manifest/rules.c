@@ -544,6 +544,11 @@ void manifest__check_repo(struct manifest_repo *repo)
   bool have_ingress = plat && plat->spec.ingress.pub.v;
   /* Without spec.domains at all, that one error says enough. */
   bool check_zones = plat && plat->spec.domains.obj.present;
+  /* naming.h builds names from labels and zones that keep their rules
+   * only; a part that breaks its rule was reported where it was decoded,
+   * and may be too long for any name built from it. */
+  bool pub_named = pub_zone && naming_is_dnsname(pub_zone);
+  bool priv_named = priv_zone && naming_is_dnsname(priv_zone);
   struct claims names = {0}, derived = {0}, records = {0};
   struct net *nets = NULL;
   size_t nnets = 0, nets_alloc = 0;
@@ -601,6 +606,7 @@ void manifest__check_repo(struct manifest_repo *repo)
       const char *ename = e->name.v;
       struct claim *cl;
       size_t len;
+      bool named;
 
       check_unique(repo, path, e->apps.v, e->apps.n, sizeof(struct mf_app),
                    "app");
@@ -628,23 +634,28 @@ void manifest__check_repo(struct manifest_repo *repo)
 
       /* Network, bucket and database names differ only in '-' vs '_':
        * one check covers the three. */
-      len = naming_network(buf, tname, ename);
-      if (len > NAMING_RESOURCE_MAX)
-        diag_at(repo, path, e->name.pos,
-                "derived name '%s' (network, bucket; database with '_') is "
-                "%zu characters; the limit is %d (shorten the tenant or "
-                "environment name)",
-                buf, len, NAMING_RESOURCE_MAX);
-      cl = claim_add(&derived, buf, true, CLAIM_DERIVED, path, e->name.pos);
-      cl->tenant = tname;
-      cl->env = ename;
+      named = naming_is_label(tname) && naming_is_label(ename);
+      if (named) {
+        len = naming_network(buf, tname, ename);
+        if (len > NAMING_RESOURCE_MAX)
+          diag_at(repo, path, e->name.pos,
+                  "derived name '%s' (network, bucket; database with '_') is "
+                  "%zu characters; the limit is %d (shorten the tenant or "
+                  "environment name)",
+                  buf, len, NAMING_RESOURCE_MAX);
+        cl = claim_add(&derived, buf, true, CLAIM_DERIVED, path, e->name.pos);
+        cl->tenant = tname;
+        cl->env = ename;
+      }
 
       for (uint32_t ai = 0; ai < e->apps.n; ai++) {
         const struct mf_app *a = mf_env_app(e, ai);
+        bool app_named;
 
         if (!a->name.v)
           continue;
-        if (a->dns.pub.v && pub_zone) {
+        app_named = named && naming_is_label(a->name.v);
+        if (a->dns.pub.v && pub_named && app_named) {
           len = naming_record(buf, a->name.v, ename, tname, pub_zone);
           if (len > NAMING_DNS_MAX)
             diag_at(repo, path, a->dns.pub.pos,
@@ -666,7 +677,7 @@ void manifest__check_repo(struct manifest_repo *repo)
                   "app '%s' asks for a private record but platform.yaml has "
                   "no spec.domains.private",
                   a->name.v);
-        if (a->dns.priv.v && priv_zone) {
+        if (a->dns.priv.v && priv_named && app_named) {
           len = naming_record(buf, a->name.v, ename, tname, priv_zone);
           if (len > NAMING_DNS_MAX)
             diag_at(repo, path, a->dns.priv.pos,

@@ -393,6 +393,67 @@ START_TEST(dependency_cycle_of_long_names_stays_in_bounds)
 }
 END_TEST
 
+/*
+ * Loads one tenant with one public and private app, named by the
+ * arguments, next to a platform whose zones are `zone`; returns whether
+ * no name was derived (no derived name or record was checked).
+ */
+static bool derives_no_names(const char *tenant, const char *env,
+                             const char *app, const char *zone)
+{
+  struct manifest_files files = MANIFEST_FILES_INIT;
+  struct manifest_repo *repo;
+  char *plat = NULL, *text = NULL;
+  bool none;
+
+  ck_assert_int_ge(asprintf(&plat,
+                            "apiVersion: tenantd.io/v1\nkind: Platform\n"
+                            "metadata: {name: test}\nspec:\n"
+                            "  domains: {public: %s, private: %s}\n"
+                            "  ingress: {public: lb.example.io}\n",
+                            zone, zone),
+                   0);
+  ck_assert_int_ge(asprintf(&text,
+                            "apiVersion: tenantd.io/v1\nkind: Tenant\n"
+                            "metadata: {name: %s}\nspec:\n  tier: basic\n"
+                            "  environments:\n    - name: %s\n"
+                            "      network: {cidr: 10.1.0.0/16}\n"
+                            "      apps: [{name: %s, image: x, port: 1,"
+                            " dns: {public: true, private: true}}]\n",
+                            tenant, env, app),
+                   0);
+  add(&files, "platform.yaml", plat);
+  add(&files, "tenants/acme.yaml", text);
+  manifest_repo_load(&repo, &files, NULL);
+  ck_assert(has_diag(&repo->diags, "'aaaa"));
+  none = !has_diag(&repo->diags, "derived name") &&
+         !has_diag(&repo->diags, "public DNS name") &&
+         !has_diag(&repo->diags, "private DNS name");
+  manifest_repo_free(repo);
+  manifest_files_release(&files);
+  free(plat);
+  free(text);
+  return none;
+}
+
+/*
+ * Names are derived only from labels and zones that keep their rules: a
+ * 600-character tenant, environment or app name, or zone, once reached
+ * the naming functions and failed their length assertion.
+ */
+START_TEST(long_invalid_names_derive_no_names)
+{
+  char longname[601];
+
+  memset(longname, 'a', sizeof(longname) - 1);
+  longname[sizeof(longname) - 1] = '\0';
+  ck_assert(derives_no_names(longname, "prod", "api", "example.io"));
+  ck_assert(derives_no_names("acme", longname, "api", "example.io"));
+  ck_assert(derives_no_names("acme", "prod", longname, "example.io"));
+  ck_assert(derives_no_names("acme", "prod", "api", longname));
+}
+END_TEST
+
 Suite *make_suite_manifest(void)
 {
   Suite *s = suite_create("manifest");
@@ -408,6 +469,7 @@ Suite *make_suite_manifest(void)
   tcase_add_test(tc, reload_reuses_unchanged_documents);
   tcase_add_test(tc, sorted_diag_lookup);
   tcase_add_test(tc, dependency_cycle_of_long_names_stays_in_bounds);
+  tcase_add_test(tc, long_invalid_names_derive_no_names);
   suite_add_tcase(s, tc);
   return s;
 }
