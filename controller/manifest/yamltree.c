@@ -143,6 +143,16 @@ static size_t check_bytes(const char *data, size_t len, const char **why)
   return len;
 }
 
+/* The value of validated octal digits, as a float past INT64_MAX. */
+static double octal_value(const char *digits)
+{
+  double v = 0;
+
+  for (; *digits; digits++)
+    v = v * 8 + (*digits - '0');
+  return v;
+}
+
 /* YAML 1.2 core schema resolution of a plain scalar. */
 static void resolve(struct ynode *n)
 {
@@ -209,9 +219,10 @@ static void resolve(struct ynode *n)
           return;
         }
       }
-      /* Out of range: still a number to YAML, kept as a float. */
+      /* Out of range: still a number to YAML, kept as a float.  strtod
+       * reads decimal and 0x, but would read 0o as a 0. */
       n->scalar = YS_FLOAT;
-      n->u.scalar.v.f = strtod(s, NULL);
+      n->u.scalar.v.f = base == 8 ? octal_value(s + 2) : strtod(s, NULL);
       return;
     }
   }

@@ -454,6 +454,30 @@ START_TEST(long_invalid_names_derive_no_names)
 }
 END_TEST
 
+/*
+ * An octal integer past INT64_MAX is a number too big to be an integer;
+ * it was read as 0, so `maxDeletePercent: 0o1000000000000000000000` was
+ * accepted as 0.
+ */
+START_TEST(octal_past_int64_is_not_zero)
+{
+  struct manifest_files files = MANIFEST_FILES_INIT;
+  struct manifest_repo *repo;
+  char plat[512];
+
+  snprintf(plat, sizeof(plat), "%s  policies: {maxDeletePercent: %s}\n",
+           platform_yaml, "0o1000000000000000000000");
+  add(&files, "platform.yaml", plat);
+  add(&files, "tenants/acme.yaml", tenant_yaml);
+  manifest_repo_load(&repo, &files, NULL);
+  ck_assert(!repo->platform->valid);
+  ck_assert(has_diag(&repo->diags,
+                     "'maxDeletePercent' must be an integer, not a number"));
+  manifest_repo_free(repo);
+  manifest_files_release(&files);
+}
+END_TEST
+
 Suite *make_suite_manifest(void)
 {
   Suite *s = suite_create("manifest");
@@ -470,6 +494,7 @@ Suite *make_suite_manifest(void)
   tcase_add_test(tc, sorted_diag_lookup);
   tcase_add_test(tc, dependency_cycle_of_long_names_stays_in_bounds);
   tcase_add_test(tc, long_invalid_names_derive_no_names);
+  tcase_add_test(tc, octal_past_int64_is_not_zero);
   suite_add_tcase(s, tc);
   return s;
 }
