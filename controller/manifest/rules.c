@@ -386,28 +386,32 @@ static void check_unique(struct manifest_repo *repo, const char *path,
   }
 }
 
-/* dependsOn: unknown apps and cycles, within one environment. */
-static void check_deps(struct manifest_repo *repo, const char *path,
-                       const struct mf_env *env)
+/* The index of the app of `env` named `name`, or UINT32_MAX. */
+static uint32_t app_index(const struct mf_env *env, const char *name)
 {
-  uint32_t n = env->apps.n;
-  uint8_t *state; /* 0 new, 1 on the stack, 2 done */
-  uint32_t *stack, *edge;
+  for (uint32_t j = 0; name && j < env->apps.n; j++) {
+    const char *other = mf_env_app(env, j)->name.v;
 
-  for (uint32_t i = 0; i < n; i++) {
+    if (other && strcmp(other, name) == 0)
+      return j;
+  }
+  return UINT32_MAX;
+}
+
+/* dependsOn names other apps of the same environment. */
+static void check_dep_names(struct manifest_repo *repo, const char *path,
+                            const struct mf_env *env)
+{
+  for (uint32_t i = 0; i < env->apps.n; i++) {
     const struct mf_app *a = mf_env_app(env, i);
 
     for (uint32_t d = 0; d < a->depends_on.n; d++) {
       const struct mf_str *dep = mf_str_at(&a->depends_on, d);
-      bool found = false;
 
       /* A name that is not a label was reported where it was decoded. */
       if (!dep->v || !naming_is_label(dep->v))
         continue;
-      for (uint32_t j = 0; j < n && !found; j++)
-        found = mf_env_app(env, j)->name.v &&
-                strcmp(mf_env_app(env, j)->name.v, dep->v) == 0;
-      if (!found)
+      if (app_index(env, dep->v) == UINT32_MAX)
         diag_at(repo, path, dep->pos,
                 "dependsOn names '%s', which is not an app of environment "
                 "'%s'",
@@ -416,11 +420,45 @@ static void check_deps(struct manifest_repo *repo, const char *path,
         diag_at(repo, path, dep->pos, "app '%s' depends on itself", dep->v);
     }
   }
+}
 
-  /* Iterative depth-first search; the edge that closes a cycle reports. */
-  state = td_calloc(n ? n : 1, 1);
-  stack = td_calloc(n ? n : 1, sizeof(*stack));
-  edge = td_calloc(n ? n : 1, sizeof(*edge));
+/*
+ * Reports the cycle that `dep`, an edge from the app on top of the search
+ * stack, closes by leading back to app `v` further down: "a -> b -> a".
+ */
+static void report_cycle(struct manifest_repo *repo, const char *path,
+                         const struct mf_env *env, const uint32_t *stack,
+                         uint32_t top, uint32_t v, const struct mf_str *dep)
+{
+  char chain[512];
+  size_t used = 0;
+  uint32_t k = top;
+
+  while (k > 0 && stack[k - 1] != v)
+    k--;
+  /* Names that break the label rule are kept and may be long: `used`
+   * stays inside the buffer when snprintf truncates. */
+  for (uint32_t s = k - 1; s < top && used < sizeof(chain) - 80; s++) {
+    used += (size_t)snprintf(chain + used, sizeof(chain) - used, "%s -> ",
+                             mf_env_app(env, stack[s])->name.v);
+    if (used >= sizeof(chain))
+      used = sizeof(chain) - 1;
+  }
+  snprintf(chain + used, sizeof(chain) - used, "%s",
+           mf_env_app(env, v)->name.v);
+  diag_at(repo, path, dep->pos, "dependsOn cycle: %s", chain);
+}
+
+/* Iterative depth-first search; the edge that closes a cycle reports. */
+static void check_dep_cycles(struct manifest_repo *repo, const char *path,
+                             const struct mf_env *env)
+{
+  uint32_t n = env->apps.n;
+  /* Per app: 0 not reached yet, 1 on the stack, 2 done. */
+  uint8_t *state = td_calloc(n ? n : 1, 1);
+  uint32_t *stack = td_calloc(n ? n : 1, sizeof(*stack));
+  uint32_t *edge = td_calloc(n ? n : 1, sizeof(*edge));
+
   for (uint32_t root = 0; root < n; root++) {
     uint32_t top = 0;
 
@@ -438,12 +476,7 @@ static void check_deps(struct manifest_repo *repo, const char *path,
 
       while (edge[top - 1] < a->depends_on.n && v == UINT32_MAX) {
         dep = mf_str_at(&a->depends_on, edge[top - 1]++);
-        for (uint32_t j = 0; dep->v && j < n; j++)
-          if (mf_env_app(env, j)->name.v &&
-              strcmp(mf_env_app(env, j)->name.v, dep->v) == 0) {
-            v = j;
-            break;
-          }
+        v = app_index(env, dep->v);
       }
       if (v == UINT32_MAX) {
         state[u] = 2;
@@ -451,25 +484,9 @@ static void check_deps(struct manifest_repo *repo, const char *path,
         continue;
       }
       if (v == u)
-        continue; /* reported above */
+        continue; /* reported by check_dep_names */
       if (state[v] == 1) {
-        char chain[512];
-        size_t used = 0;
-        uint32_t k = top;
-
-        while (k > 0 && stack[k - 1] != v)
-          k--;
-        /* Names that break the label rule are kept and may be long:
-         * `used` stays inside the buffer when snprintf truncates. */
-        for (uint32_t s = k - 1; s < top && used < sizeof(chain) - 80; s++) {
-          used += (size_t)snprintf(chain + used, sizeof(chain) - used, "%s -> ",
-                                   mf_env_app(env, stack[s])->name.v);
-          if (used >= sizeof(chain))
-            used = sizeof(chain) - 1;
-        }
-        snprintf(chain + used, sizeof(chain) - used, "%s",
-                 mf_env_app(env, v)->name.v);
-        diag_at(repo, path, dep->pos, "dependsOn cycle: %s", chain);
+        report_cycle(repo, path, env, stack, top, v, dep);
         continue;
       }
       if (state[v] == 0) {
@@ -735,7 +752,8 @@ static void check_env(struct repo_check *rc, const struct owner *tenant,
 
   check_unique(rc->repo, who.path, e->apps.v, e->apps.n, sizeof(struct mf_app),
                "app");
-  check_deps(rc->repo, who.path, e);
+  check_dep_names(rc->repo, who.path, e);
+  check_dep_cycles(rc->repo, who.path, e);
   if (!e->name.v)
     return;
   who.env = e->name.v;
