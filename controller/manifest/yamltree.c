@@ -153,129 +153,144 @@ static double octal_value(const char *digits)
   return v;
 }
 
-/* YAML 1.2 core schema resolution of a plain scalar. */
-static void resolve(struct ynode *n)
+/* The core schema's words: null, booleans. */
+static bool resolve_word(struct ynode *n)
 {
   const char *s = n->u.scalar.s;
-  size_t len = n->u.scalar.len;
-  char *end;
 
-  n->scalar = YS_STR;
-  if (len == 0 || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
+  if (n->u.scalar.len == 0 || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
       strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0) {
     n->scalar = YS_NULL;
-    return;
+    return true;
   }
   if (strcmp(s, "true") == 0 || strcmp(s, "True") == 0 ||
       strcmp(s, "TRUE") == 0) {
     n->scalar = YS_BOOL;
     n->u.scalar.v.b = true;
-    return;
+    return true;
   }
   if (strcmp(s, "false") == 0 || strcmp(s, "False") == 0 ||
       strcmp(s, "FALSE") == 0) {
     n->scalar = YS_BOOL;
     n->u.scalar.v.b = false;
+    return true;
+  }
+  return false;
+}
+
+/* Integers: [-+]?[0-9]+ | 0o[0-7]+ | 0x[0-9a-fA-F]+ */
+static bool resolve_int(struct ynode *n)
+{
+  const char *s = n->u.scalar.s;
+  size_t len = n->u.scalar.len;
+  size_t i = (s[0] == '-' || s[0] == '+') ? 1 : 0;
+  int base = 10;
+  bool ok = i < len;
+  char *end;
+
+  if (i == 0 && len > 2 && s[0] == '0' && (s[1] == 'o' || s[1] == 'x')) {
+    base = s[1] == 'o' ? 8 : 16;
+    i = 2;
+  }
+  for (size_t k = i; ok && k < len; k++) {
+    char c = s[k];
+
+    if (base == 10)
+      ok = c >= '0' && c <= '9';
+    else if (base == 8)
+      ok = c >= '0' && c <= '7';
+    else
+      ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+           (c >= 'A' && c <= 'F');
+  }
+  if (!ok)
+    return false;
+  errno = 0;
+  if (base == 10) {
+    long long v = strtoll(s, &end, 10);
+
+    if (errno == 0) {
+      n->scalar = YS_INT;
+      n->u.scalar.v.i = v;
+      return true;
+    }
+  } else {
+    unsigned long long v = strtoull(s + 2, &end, base);
+
+    if (errno == 0 && v <= INT64_MAX) {
+      n->scalar = YS_INT;
+      n->u.scalar.v.i = (int64_t)v;
+      return true;
+    }
+  }
+  /* Out of range: still a number to YAML, kept as a float.  strtod
+   * reads decimal and 0x, but would read 0o as a 0. */
+  n->scalar = YS_FLOAT;
+  n->u.scalar.v.f = base == 8 ? octal_value(s + 2) : strtod(s, NULL);
+  return true;
+}
+
+/* Floats: [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?, and the
+ * infinities and not-a-number. */
+static void resolve_float(struct ynode *n)
+{
+  const char *s = n->u.scalar.s;
+  size_t len = n->u.scalar.len;
+  size_t i = (s[0] == '-' || s[0] == '+') ? 1 : 0;
+  size_t digits = 0;
+
+  if (strcmp(s + i, ".inf") == 0 || strcmp(s + i, ".Inf") == 0 ||
+      strcmp(s + i, ".INF") == 0) {
+    n->scalar = YS_FLOAT;
+    n->u.scalar.v.f = s[0] == '-' ? -INFINITY : INFINITY;
     return;
   }
-
-  /* Integers: [-+]?[0-9]+ | 0o[0-7]+ | 0x[0-9a-fA-F]+ */
-  {
-    size_t i = (s[0] == '-' || s[0] == '+') ? 1 : 0;
-    int base = 10;
-    bool ok = i < len;
-
-    if (i == 0 && len > 2 && s[0] == '0' && (s[1] == 'o' || s[1] == 'x')) {
-      base = s[1] == 'o' ? 8 : 16;
-      i = 2;
-    }
-    for (size_t k = i; ok && k < len; k++) {
-      char c = s[k];
-
-      if (base == 10)
-        ok = c >= '0' && c <= '9';
-      else if (base == 8)
-        ok = c >= '0' && c <= '7';
-      else
-        ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-             (c >= 'A' && c <= 'F');
-    }
-    if (ok) {
-      errno = 0;
-      if (base == 10) {
-        long long v = strtoll(s, &end, 10);
-
-        if (errno == 0) {
-          n->scalar = YS_INT;
-          n->u.scalar.v.i = v;
-          return;
-        }
-      } else {
-        unsigned long long v = strtoull(s + 2, &end, base);
-
-        if (errno == 0 && v <= INT64_MAX) {
-          n->scalar = YS_INT;
-          n->u.scalar.v.i = (int64_t)v;
-          return;
-        }
-      }
-      /* Out of range: still a number to YAML, kept as a float.  strtod
-       * reads decimal and 0x, but would read 0o as a 0. */
-      n->scalar = YS_FLOAT;
-      n->u.scalar.v.f = base == 8 ? octal_value(s + 2) : strtod(s, NULL);
-      return;
-    }
+  if (strcmp(s, ".nan") == 0 || strcmp(s, ".NaN") == 0 ||
+      strcmp(s, ".NAN") == 0) {
+    n->scalar = YS_FLOAT;
+    n->u.scalar.v.f = NAN;
+    return;
   }
-
-  /* Floats: [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)? */
-  {
-    size_t i = (s[0] == '-' || s[0] == '+') ? 1 : 0;
-    size_t digits = 0;
-    bool ok = true;
-
-    if (strcmp(s + i, ".inf") == 0 || strcmp(s + i, ".Inf") == 0 ||
-        strcmp(s + i, ".INF") == 0) {
-      n->scalar = YS_FLOAT;
-      n->u.scalar.v.f = s[0] == '-' ? -INFINITY : INFINITY;
-      return;
-    }
-    if (strcmp(s, ".nan") == 0 || strcmp(s, ".NaN") == 0 ||
-        strcmp(s, ".NAN") == 0) {
-      n->scalar = YS_FLOAT;
-      n->u.scalar.v.f = NAN;
-      return;
-    }
+  while (i < len && s[i] >= '0' && s[i] <= '9') {
+    i++;
+    digits++;
+  }
+  if (i < len && s[i] == '.') {
+    i++;
     while (i < len && s[i] >= '0' && s[i] <= '9') {
       i++;
       digits++;
     }
-    if (i < len && s[i] == '.') {
-      i++;
-      while (i < len && s[i] >= '0' && s[i] <= '9') {
-        i++;
-        digits++;
-      }
-    }
-    if (digits == 0)
-      ok = false;
-    if (ok && i < len && (s[i] == 'e' || s[i] == 'E')) {
-      size_t exp = 0;
-
-      i++;
-      if (i < len && (s[i] == '-' || s[i] == '+'))
-        i++;
-      while (i < len && s[i] >= '0' && s[i] <= '9') {
-        i++;
-        exp++;
-      }
-      ok = exp > 0;
-    }
-    if (ok && i == len) {
-      n->scalar = YS_FLOAT;
-      n->u.scalar.v.f = strtod(s, NULL);
-      return;
-    }
   }
+  if (digits == 0)
+    return;
+  if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+    size_t exp = 0;
+
+    i++;
+    if (i < len && (s[i] == '-' || s[i] == '+'))
+      i++;
+    while (i < len && s[i] >= '0' && s[i] <= '9') {
+      i++;
+      exp++;
+    }
+    if (exp == 0)
+      return;
+  }
+  if (i != len)
+    return;
+  n->scalar = YS_FLOAT;
+  n->u.scalar.v.f = strtod(s, NULL);
+}
+
+/* YAML 1.2 core schema resolution of a plain scalar; a string unless it
+ * reads as one of the others. */
+static void resolve(struct ynode *n)
+{
+  n->scalar = YS_STR;
+  if (resolve_word(n) || resolve_int(n))
+    return;
+  resolve_float(n);
 }
 
 static struct ynode *node_new(struct builder *b, enum ynode_type type,
