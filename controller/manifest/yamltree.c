@@ -37,6 +37,7 @@ struct builder {
   uint64_t alias_nodes;
   struct ynode *root;
   uint64_t root_size;
+  int docs; /* documents started */
   bool failed;
 };
 
@@ -509,72 +510,77 @@ static bool is_merge_key(const struct ynode *k)
          strcmp(k->u.scalar.s, "<<") == 0;
 }
 
-/*
- * Closes a mapping: keys must be scalars and unique; `<<` merge sources
- * contribute the keys the mapping does not set itself, earlier sources
- * first.  Sorting by key finds duplicates in n log n even for a hostile
- * mapping with a hundred thousand keys.
- */
-static void finish_map(struct builder *b, struct frame *f)
-{
-  struct pair_ref *refs = NULL;
-  size_t n = 0, alloc = f->n / 2 + 1, kept = 0;
+/* The pairs of a mapping being closed: its own, then its merge sources'. */
+struct pairs {
+  struct pair_ref *v;
+  size_t n, alloc;
+};
 
-  if (f->n % 2) {
-    /* libyaml always pairs keys and values; a failure elsewhere got us here */
-    fail(b, f->node->line, f->node->col, "malformed mapping");
-    return;
+static void pairs_push(struct pairs *p, struct ynode *k, struct ynode *v,
+                       bool merged)
+{
+  if (p->n == p->alloc) {
+    p->alloc *= 2;
+    p->v = td_realloc(p->v, p->alloc * sizeof(*p->v));
   }
-  refs = td_malloc(alloc * sizeof(*refs));
+  p->v[p->n] = (struct pair_ref){k->u.scalar.s, (uint32_t)p->n, merged, k, v};
+  p->n++;
+}
+
+/* The pairs a `<<: v` contributes: v is a mapping or a list of them. */
+static void push_merged(struct builder *b, const struct ynode *k,
+                        struct ynode *v, struct pairs *p)
+{
+  struct ynode **src = &v;
+  uint32_t nsrc = 1;
+
+  if (v->type == YNODE_SEQ) {
+    src = v->u.coll.v;
+    nsrc = v->u.coll.n;
+  }
+  for (uint32_t s = 0; s < nsrc && !b->failed; s++) {
+    const struct ynode *m = src[s];
+
+    if (m->type != YNODE_MAP) {
+      fail(b, k->line, k->col,
+           "a merge key ('<<') takes a mapping or a list of mappings");
+      return;
+    }
+    for (uint32_t j = 0; j < m->u.coll.n; j++)
+      pairs_push(p, ymap_key(m, j), ymap_value(m, j), true);
+  }
+}
+
+/* Every pair of the frame, merge sources expanded in place; keys must be
+ * scalars. */
+static void collect_pairs(struct builder *b, const struct frame *f,
+                          struct pairs *p)
+{
   for (size_t i = 0; i < f->n && !b->failed; i += 2) {
     struct ynode *k = f->kids[i], *v = f->kids[i + 1];
 
     if (k->type != YNODE_SCALAR) {
       fail(b, k->line, k->col, "mapping keys must be scalars");
-      break;
+      return;
     }
-    if (is_merge_key(k)) {
-      struct ynode **src = &v;
-      uint32_t nsrc = 1;
-
-      if (v->type == YNODE_SEQ) {
-        src = v->u.coll.v;
-        nsrc = v->u.coll.n;
-      }
-      for (uint32_t s = 0; s < nsrc && !b->failed; s++) {
-        const struct ynode *m = src[s];
-
-        if (m->type != YNODE_MAP) {
-          fail(b, k->line, k->col,
-               "a merge key ('<<') takes a mapping or a list of mappings");
-          break;
-        }
-        for (uint32_t j = 0; j < m->u.coll.n; j++) {
-          if (n == alloc) {
-            alloc *= 2;
-            refs = td_realloc(refs, alloc * sizeof(*refs));
-          }
-          refs[n] = (struct pair_ref){ymap_key(m, j)->u.scalar.s, (uint32_t)n,
-                                      true, ymap_key(m, j), ymap_value(m, j)};
-          n++;
-        }
-      }
-      continue;
-    }
-    if (n == alloc) {
-      alloc *= 2;
-      refs = td_realloc(refs, alloc * sizeof(*refs));
-    }
-    refs[n] = (struct pair_ref){k->u.scalar.s, (uint32_t)n, false, k, v};
-    n++;
+    if (is_merge_key(k))
+      push_merged(b, k, v, p);
+    else
+      pairs_push(p, k, v, false);
   }
-  if (b->failed)
-    goto out;
+}
 
-  /*
-   * Merged pairs were appended in source order but must lose to explicit
-   * keys wherever they appear, so sort explicit ones first within a key.
-   */
+/*
+ * Drops (key := NULL) every pair another one shadows, and fails on a key
+ * the mapping sets twice itself.  Merged pairs were appended in source
+ * order but must lose to explicit keys wherever they appear, so sort
+ * explicit ones first within a key.  Leaves the pairs in their order.
+ */
+static void drop_shadowed(struct builder *b, struct pairs *p)
+{
+  struct pair_ref *refs = p->v;
+  size_t n = p->n;
+
   qsort(refs, n, sizeof(*refs), pair_cmp);
   for (size_t i = 0; i < n;) {
     size_t j = i + 1, first = i;
@@ -593,25 +599,50 @@ static void finish_map(struct builder *b, struct frame *f)
         fail(b, refs[k].k->line, refs[k].k->col,
              "duplicate key '%s' (first at line %u, column %u)", refs[k].key,
              refs[first].k->line, refs[first].k->col);
-        goto out;
+        return;
       }
       refs[k].key = NULL; /* shadowed */
     }
     i = j;
   }
   qsort(refs, n, sizeof(*refs), pair_idx_cmp);
+}
 
-  f->node->u.coll.v = arena_alloc(b->a, 2 * n * sizeof(struct ynode *));
-  for (size_t i = 0; i < n; i++) {
-    if (!refs[i].key)
+/*
+ * Closes a mapping: keys must be scalars and unique; `<<` merge sources
+ * contribute the keys the mapping does not set itself, earlier sources
+ * first.  Sorting by key finds duplicates in n log n even for a hostile
+ * mapping with a hundred thousand keys.
+ */
+static void finish_map(struct builder *b, struct frame *f)
+{
+  struct pairs p = {NULL, 0, f->n / 2 + 1};
+  struct ynode **kv;
+  size_t kept = 0;
+
+  if (f->n % 2) {
+    /* libyaml always pairs keys and values; a failure elsewhere got us here */
+    fail(b, f->node->line, f->node->col, "malformed mapping");
+    return;
+  }
+  p.v = td_malloc(p.alloc * sizeof(*p.v));
+  collect_pairs(b, f, &p);
+  if (!b->failed)
+    drop_shadowed(b, &p);
+  if (b->failed)
+    goto out;
+  kv = arena_alloc(b->a, 2 * p.n * sizeof(struct ynode *));
+  for (size_t i = 0; i < p.n; i++) {
+    if (!p.v[i].key)
       continue;
-    f->node->u.coll.v[2 * kept] = refs[i].k;
-    f->node->u.coll.v[2 * kept + 1] = refs[i].v;
+    kv[2 * kept] = p.v[i].k;
+    kv[2 * kept + 1] = p.v[i].v;
     kept++;
   }
+  f->node->u.coll.v = kv;
   f->node->u.coll.n = (uint32_t)kept;
 out:
-  free(refs);
+  free(p.v);
 }
 
 static void on_end(struct builder *b, bool map)
@@ -656,91 +687,110 @@ static void parser_fail(struct builder *b, const yaml_parser_t *p)
     fail(b, line, col, "YAML syntax: %s", what);
 }
 
+/*
+ * Refuses, with one diagnostic, what should never reach libyaml: files
+ * over the size limit, binary files and bad encodings.  Skips a UTF-8
+ * byte order mark, which libyaml would count as a column.
+ */
+static int check_input(const struct yaml_limits *lim, const char *path,
+                       const char **data, size_t *len, struct diag_list *d)
+{
+  const char *why = NULL;
+  size_t bad;
+
+  if (*len > lim->max_bytes) {
+    diag_add(d, path, 1, 1, "file is larger than %zu bytes", lim->max_bytes);
+    return -1;
+  }
+  if (*len >= 3 && memcmp(*data, "\xef\xbb\xbf", 3) == 0) {
+    *data += 3;
+    *len -= 3;
+  }
+  bad = check_bytes(*data, *len, &why);
+  if (bad < *len) {
+    uint32_t line, col;
+
+    offset_pos(*data, *len, bad, &line, &col);
+    diag_add(d, path, line, col, "%s", why);
+    return -1;
+  }
+  return 0;
+}
+
+/* Hands one event to the builder; true at the end of the stream. */
+static bool on_event(struct builder *b, yaml_event_t *ev)
+{
+  switch (ev->type) {
+  case YAML_DOCUMENT_START_EVENT:
+    if (++b->docs > 1)
+      fail(b, (uint32_t)ev->start_mark.line + 1,
+           (uint32_t)ev->start_mark.column + 1,
+           "more than one YAML document in the file");
+    break;
+  case YAML_SCALAR_EVENT:
+    on_scalar(b, ev);
+    break;
+  case YAML_ALIAS_EVENT:
+    on_alias(b, ev);
+    break;
+  case YAML_SEQUENCE_START_EVENT:
+    on_start(b, ev, false);
+    break;
+  case YAML_MAPPING_START_EVENT:
+    on_start(b, ev, true);
+    break;
+  case YAML_SEQUENCE_END_EVENT:
+    on_end(b, false);
+    break;
+  case YAML_MAPPING_END_EVENT:
+    on_end(b, true);
+    break;
+  case YAML_STREAM_END_EVENT:
+    return true;
+  default:
+    break;
+  }
+  return false;
+}
+
+/* Runs libyaml over the input until the stream ends or the build fails. */
+static void parse_events(struct builder *b)
+{
+  yaml_parser_t parser;
+  yaml_event_t ev;
+  bool done = false;
+
+  yaml_parser_initialize(&parser);
+  yaml_parser_set_encoding(&parser, YAML_UTF8_ENCODING);
+  yaml_parser_set_input_string(&parser, (const unsigned char *)b->data, b->len);
+  while (!done && !b->failed) {
+    if (!yaml_parser_parse(&parser, &ev)) {
+      parser_fail(b, &parser);
+      break;
+    }
+    done = on_event(b, &ev);
+    yaml_event_delete(&ev);
+  }
+  yaml_parser_delete(&parser);
+}
+
 int yaml_parse(struct arena *a, const struct yaml_limits *lim, const char *path,
                const char *data, size_t len, struct ynode **root,
                struct diag_list *d)
 {
   struct builder b = {0};
-  yaml_parser_t parser;
-  yaml_event_t ev;
-  const char *why = NULL;
-  size_t bad;
-  int docs = 0;
-  bool done = false;
 
   *root = NULL;
+  if (check_input(lim, path, &data, &len, d) < 0)
+    return -1;
   b.a = a;
   b.lim = lim;
   b.path = path;
   b.data = data;
   b.len = len;
   b.d = d;
-
-  if (len > lim->max_bytes) {
-    diag_add(d, path, 1, 1, "file is larger than %zu bytes", lim->max_bytes);
-    return -1;
-  }
-  /* libyaml would count a UTF-8 byte order mark as a column. */
-  if (len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0) {
-    data += 3;
-    len -= 3;
-    b.data = data;
-    b.len = len;
-  }
-  bad = check_bytes(data, len, &why);
-  if (bad < len) {
-    uint32_t line, col;
-
-    offset_pos(data, len, bad, &line, &col);
-    diag_add(d, path, line, col, "%s", why);
-    return -1;
-  }
-
   b.stack = td_calloc(lim->max_depth + 1, sizeof(*b.stack));
-  yaml_parser_initialize(&parser);
-  yaml_parser_set_encoding(&parser, YAML_UTF8_ENCODING);
-  yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
-
-  while (!done && !b.failed) {
-    if (!yaml_parser_parse(&parser, &ev)) {
-      parser_fail(&b, &parser);
-      break;
-    }
-    switch (ev.type) {
-    case YAML_DOCUMENT_START_EVENT:
-      if (++docs > 1)
-        fail(&b, (uint32_t)ev.start_mark.line + 1,
-             (uint32_t)ev.start_mark.column + 1,
-             "more than one YAML document in the file");
-      break;
-    case YAML_SCALAR_EVENT:
-      on_scalar(&b, &ev);
-      break;
-    case YAML_ALIAS_EVENT:
-      on_alias(&b, &ev);
-      break;
-    case YAML_SEQUENCE_START_EVENT:
-      on_start(&b, &ev, false);
-      break;
-    case YAML_MAPPING_START_EVENT:
-      on_start(&b, &ev, true);
-      break;
-    case YAML_SEQUENCE_END_EVENT:
-      on_end(&b, false);
-      break;
-    case YAML_MAPPING_END_EVENT:
-      on_end(&b, true);
-      break;
-    case YAML_STREAM_END_EVENT:
-      done = true;
-      break;
-    default:
-      break;
-    }
-    yaml_event_delete(&ev);
-  }
-  yaml_parser_delete(&parser);
-
+  parse_events(&b);
   while (b.depth > 0)
     frame_release(&b.stack[--b.depth]);
   free(b.stack);
