@@ -4,7 +4,8 @@
  * Each model struct has a `shape`: its fields, their types, whether they
  * are required, their ranges and string rules.  One walker applies a shape
  * to a mapping and reports, in one pass, every unknown field (with a "did
- * you mean"), wrong type, missing field and out-of-range value.  The JSON
+ * you mean"), wrong type, missing field and out-of-range value; each field
+ * type has one small decoder, picked from a table by the type.  The JSON
  * Schemas in schemas/ say the same things; tests/schema checks that they
  * agree.
  */
@@ -31,6 +32,7 @@ enum ftype {
   F_MAP,     /* mapping of label -> `sub`; the key lands in the first
               * member, a mf_str */
   F_STRMAP,  /* mapping of string -> string, as a list of mf_kv */
+  F_TYPE_COUNT
 };
 
 struct shape;
@@ -282,10 +284,6 @@ struct top {
 
 /* ---- walker ---- */
 
-struct dec {
-  struct manifest__ctx *cx;
-};
-
 static void quote_for_msg(char *out, size_t cap, const char *s)
 {
   size_t o = 0;
@@ -358,10 +356,19 @@ static const char *copy_str(struct manifest__ctx *cx, const struct ynode *n)
   return arena_strndup(cx->arena, n->u.scalar.s, n->u.scalar.len);
 }
 
+/*
+ * ---- one decoder per field type ----
+ *
+ * Each reads node `n` into `out` (the field's member of the struct being
+ * filled) or reports why it cannot; `key` names the field in messages.
+ * decode_field() picks one from `decoders`, indexed by the field's type.
+ */
+
 static void decode_str(struct manifest__ctx *cx, const struct field *f,
-                       const char *key, const struct ynode *n,
-                       struct mf_str *out)
+                       const char *key, const struct ynode *n, void *out)
 {
+  struct mf_str *o = out;
+
   if (!is_string(n)) {
     type_error(cx, key, n, "a string");
     return;
@@ -370,8 +377,8 @@ static void decode_str(struct manifest__ctx *cx, const struct field *f,
    * nothing acts on it, but the checks after this one still see it. */
   if (f->check != MF_CHECK_NONE)
     manifest__check_string(cx, f->check, key, n);
-  out->v = copy_str(cx, n);
-  out->pos = pos_of(n);
+  o->v = copy_str(cx, n);
+  o->pos = pos_of(n);
 }
 
 static bool as_integer(const struct ynode *n, int64_t *v)
@@ -392,253 +399,287 @@ static bool as_integer(const struct ynode *n, int64_t *v)
   return false;
 }
 
-static void decode_field(struct manifest__ctx *cx, const struct field *f,
-                         const char *key, const struct ynode *n, void *base)
+static void decode_int(struct manifest__ctx *cx, const struct field *f,
+                       const char *key, const struct ynode *n, void *out)
 {
-  void *p = (char *)base + f->off;
+  struct mf_int *o = out;
+  int64_t v;
 
-  switch (f->type) {
-  case F_STR:
-    decode_str(cx, f, key, n, p);
-    break;
-  case F_INT: {
-    struct mf_int *o = p;
-    int64_t v;
-
-    if (!as_integer(n, &v)) {
-      type_error(cx, key, n, "an integer");
-      break;
-    }
-    if (v < f->min || v > f->max) {
-      manifest__error(cx, n, "'%s' must be between %lld and %lld, not %lld",
-                      key, (long long)f->min, (long long)f->max, (long long)v);
-      break;
-    }
-    o->v = v;
-    o->pos = pos_of(n);
-    break;
+  if (!as_integer(n, &v)) {
+    type_error(cx, key, n, "an integer");
+    return;
   }
-  case F_NUM: {
-    struct mf_num *o = p;
-
-    if (n->type != YNODE_SCALAR ||
-        (n->scalar != YS_INT && n->scalar != YS_FLOAT)) {
-      type_error(cx, key, n, "a number");
-      break;
-    }
-    o->v = n->scalar == YS_INT ? (double)n->u.scalar.v.i : n->u.scalar.v.f;
-    if (!(o->v >= 0) || !isfinite(o->v)) {
-      manifest__error(cx, n, "'%s' must be a number of at least 0", key);
-      break;
-    }
-    o->pos = pos_of(n);
-    break;
+  if (v < f->min || v > f->max) {
+    manifest__error(cx, n, "'%s' must be between %lld and %lld, not %lld", key,
+                    (long long)f->min, (long long)f->max, (long long)v);
+    return;
   }
-  case F_BOOL: {
-    struct mf_bool *o = p;
+  o->v = v;
+  o->pos = pos_of(n);
+}
 
-    if (n->type != YNODE_SCALAR || n->scalar != YS_BOOL) {
-      if (is_string(n) && (strcasecmp(n->u.scalar.s, "yes") == 0 ||
-                           strcasecmp(n->u.scalar.s, "no") == 0 ||
-                           strcasecmp(n->u.scalar.s, "on") == 0 ||
-                           strcasecmp(n->u.scalar.s, "off") == 0))
-        manifest__error(cx, n,
-                        "'%s' must be a boolean, not a string (YAML 1.2 reads "
-                        "'%s' as text: write true or false)",
-                        key, n->u.scalar.s);
-      else
-        type_error(cx, key, n, "a boolean");
-      break;
-    }
-    o->v = n->u.scalar.v.b;
-    o->pos = pos_of(n);
-    break;
+static void decode_num(struct manifest__ctx *cx, const struct field *f,
+                       const char *key, const struct ynode *n, void *out)
+{
+  struct mf_num *o = out;
+
+  (void)f;
+  if (n->type != YNODE_SCALAR ||
+      (n->scalar != YS_INT && n->scalar != YS_FLOAT)) {
+    type_error(cx, key, n, "a number");
+    return;
   }
-  case F_ENUM: {
-    struct mf_enum *o = p;
-    char list[256] = "";
-    size_t used = 0;
-
-    if (!is_string(n)) {
-      type_error(cx, key, n, "a string");
-      break;
-    }
-    for (int i = 0; f->values[i]; i++) {
-      if (strcmp(f->values[i], n->u.scalar.s) == 0) {
-        o->v = i;
-        o->pos = pos_of(n);
-        return;
-      }
-      used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s",
-                               i ? ", " : "", f->values[i]);
-    }
-    {
-      char text[80];
-
-      manifest__value_text(text, sizeof(text), n);
-      manifest__error(cx, n, "'%s' must be one of %s, not '%s'", key, list,
-                      text);
-    }
-    break;
+  o->v = n->scalar == YS_INT ? (double)n->u.scalar.v.i : n->u.scalar.v.f;
+  if (!(o->v >= 0) || !isfinite(o->v)) {
+    manifest__error(cx, n, "'%s' must be a number of at least 0", key);
+    return;
   }
-  case F_DURATION: {
-    struct mf_int *o = p;
+  o->pos = pos_of(n);
+}
 
-    if (!is_string(n)) {
-      type_error(cx, key, n, "a string");
-      break;
-    }
-    if (str_parse_duration(n->u.scalar.s, &o->v) < 0) {
-      char text[80];
+static void decode_bool(struct manifest__ctx *cx, const struct field *f,
+                        const char *key, const struct ynode *n, void *out)
+{
+  struct mf_bool *o = out;
 
-      manifest__value_text(text, sizeof(text), n);
+  (void)f;
+  if (n->type != YNODE_SCALAR || n->scalar != YS_BOOL) {
+    if (is_string(n) && (strcasecmp(n->u.scalar.s, "yes") == 0 ||
+                         strcasecmp(n->u.scalar.s, "no") == 0 ||
+                         strcasecmp(n->u.scalar.s, "on") == 0 ||
+                         strcasecmp(n->u.scalar.s, "off") == 0))
       manifest__error(cx, n,
-                      "'%s' must be a duration like 30s, 5m or 1h30m, not '%s'",
-                      key, text);
-      o->v = 0;
-      break;
-    }
-    o->pos = pos_of(n);
-    break;
+                      "'%s' must be a boolean, not a string (YAML 1.2 reads "
+                      "'%s' as text: write true or false)",
+                      key, n->u.scalar.s);
+    else
+      type_error(cx, key, n, "a boolean");
+    return;
   }
-  case F_CIDR: {
-    struct mf_cidr *o = p;
+  o->v = n->u.scalar.v.b;
+  o->pos = pos_of(n);
+}
 
-    if (!is_string(n)) {
-      type_error(cx, key, n, "a string");
-      break;
-    }
-    if (manifest__parse_cidr(cx, n, o) < 0)
-      break;
-    o->text = copy_str(cx, n);
-    o->pos = pos_of(n);
-    break;
+static void decode_enum(struct manifest__ctx *cx, const struct field *f,
+                        const char *key, const struct ynode *n, void *out)
+{
+  struct mf_enum *o = out;
+  char list[256] = "", text[80];
+  size_t used = 0;
+
+  if (!is_string(n)) {
+    type_error(cx, key, n, "a string");
+    return;
   }
-  case F_OBJ: {
-    struct mf_obj *o = p;
-
-    if (n->type != YNODE_MAP) {
-      type_error(cx, key, n, "a mapping");
-      break;
+  for (int i = 0; f->values[i]; i++) {
+    if (strcmp(f->values[i], n->u.scalar.s) == 0) {
+      o->v = i;
+      o->pos = pos_of(n);
+      return;
     }
-    o->present = true;
-    o->pos = pos_of(n);
-    decode_obj(cx, f->sub, n, p);
-    break;
+    used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s",
+                             i ? ", " : "", f->values[i]);
   }
-  case F_LIST: {
-    struct mf_list *o = p;
+  manifest__value_text(text, sizeof(text), n);
+  manifest__error(cx, n, "'%s' must be one of %s, not '%s'", key, list, text);
+}
 
-    if (n->type != YNODE_SEQ) {
-      type_error(cx, key, n, "a list");
-      break;
-    }
-    o->pos = pos_of(n);
-    o->n = n->u.coll.n;
-    o->v = arena_alloc(cx->arena, (size_t)o->n * f->sub->size);
-    for (uint32_t i = 0; i < o->n; i++) {
-      const struct ynode *item = n->u.coll.v[i];
-      void *dst = (char *)o->v + (size_t)i * f->sub->size;
+static void decode_duration(struct manifest__ctx *cx, const struct field *f,
+                            const char *key, const struct ynode *n, void *out)
+{
+  struct mf_int *o = out;
+  char text[80];
 
-      if (item->type != YNODE_MAP) {
-        char what[64];
-
-        snprintf(what, sizeof(what), "%s[%u]", key, i);
-        type_error(cx, what, item, "a mapping");
-        continue;
-      }
-      decode_obj(cx, f->sub, item, dst);
-    }
-    break;
+  (void)f;
+  if (!is_string(n)) {
+    type_error(cx, key, n, "a string");
+    return;
   }
-  case F_STRLIST: {
-    struct mf_list *o = p;
-    struct mf_str *items;
+  if (str_parse_duration(n->u.scalar.s, &o->v) < 0) {
+    manifest__value_text(text, sizeof(text), n);
+    manifest__error(cx, n,
+                    "'%s' must be a duration like 30s, 5m or 1h30m, not '%s'",
+                    key, text);
+    o->v = 0;
+    return;
+  }
+  o->pos = pos_of(n);
+}
 
-    if (n->type != YNODE_SEQ) {
-      type_error(cx, key, n, "a list");
-      break;
-    }
-    o->pos = pos_of(n);
-    o->n = n->u.coll.n;
-    items = arena_alloc(cx->arena, (size_t)o->n * sizeof(*items));
-    o->v = items;
-    for (uint32_t i = 0; i < o->n; i++) {
+static void decode_cidr(struct manifest__ctx *cx, const struct field *f,
+                        const char *key, const struct ynode *n, void *out)
+{
+  struct mf_cidr *o = out;
+
+  (void)f;
+  if (!is_string(n)) {
+    type_error(cx, key, n, "a string");
+    return;
+  }
+  if (manifest__parse_cidr(cx, n, o) < 0)
+    return;
+  o->text = copy_str(cx, n);
+  o->pos = pos_of(n);
+}
+
+static void decode_object(struct manifest__ctx *cx, const struct field *f,
+                          const char *key, const struct ynode *n, void *out)
+{
+  struct mf_obj *o = out;
+
+  if (n->type != YNODE_MAP) {
+    type_error(cx, key, n, "a mapping");
+    return;
+  }
+  o->present = true;
+  o->pos = pos_of(n);
+  decode_obj(cx, f->sub, n, out);
+}
+
+/*
+ * What every list-like field starts with: a node of the right type (a
+ * sequence or a mapping), its place, and room in the document's arena for
+ * its items of `size` bytes.  False, reported, when the type is wrong.
+ */
+static bool list_start(struct manifest__ctx *cx, const char *key,
+                       const struct ynode *n, enum ynode_type type,
+                       struct mf_list *o, size_t size)
+{
+  if (n->type != type) {
+    type_error(cx, key, n, type == YNODE_SEQ ? "a list" : "a mapping");
+    return false;
+  }
+  o->pos = pos_of(n);
+  o->n = n->u.coll.n;
+  o->v = arena_alloc(cx->arena, (size_t)o->n * size);
+  return true;
+}
+
+static void decode_list(struct manifest__ctx *cx, const struct field *f,
+                        const char *key, const struct ynode *n, void *out)
+{
+  struct mf_list *o = out;
+
+  if (!list_start(cx, key, n, YNODE_SEQ, o, f->sub->size))
+    return;
+  for (uint32_t i = 0; i < o->n; i++) {
+    const struct ynode *item = n->u.coll.v[i];
+    void *dst = (char *)o->v + (size_t)i * f->sub->size;
+
+    if (item->type != YNODE_MAP) {
       char what[64];
 
       snprintf(what, sizeof(what), "%s[%u]", key, i);
-      decode_str(cx, f, what, n->u.coll.v[i], &items[i]);
+      type_error(cx, what, item, "a mapping");
+      continue;
     }
-    break;
+    decode_obj(cx, f->sub, item, dst);
   }
-  case F_MAP: {
-    struct mf_list *o = p;
+}
 
-    if (n->type != YNODE_MAP) {
-      type_error(cx, key, n, "a mapping");
-      break;
-    }
-    o->pos = pos_of(n);
-    o->n = n->u.coll.n;
-    o->v = arena_alloc(cx->arena, (size_t)o->n * f->sub->size);
-    if (o->n == 0)
-      manifest__error(cx, n, "'%s' must not be empty", key);
-    for (uint32_t i = 0; i < o->n; i++) {
-      const struct ynode *k = ymap_key(n, i), *v = ymap_value(n, i);
-      void *dst = (char *)o->v + (size_t)i * f->sub->size;
-      struct mf_str *name = dst; /* the first member, by convention */
+static void decode_strlist(struct manifest__ctx *cx, const struct field *f,
+                           const char *key, const struct ynode *n, void *out)
+{
+  struct mf_list *o = out;
+  struct mf_str *items;
 
-      if (!is_string(k)) {
-        type_error(cx, "name", k, "a string");
-        continue;
-      }
-      {
-        char what[64];
+  if (!list_start(cx, key, n, YNODE_SEQ, o, sizeof(*items)))
+    return;
+  items = o->v;
+  for (uint32_t i = 0; i < o->n; i++) {
+    char what[64];
 
-        snprintf(what, sizeof(what), "%s name", f->sub->what);
-        manifest__check_string(cx, f->check, what, k);
-      }
-      name->v = copy_str(cx, k);
-      name->pos = pos_of(k);
-      if (v->type != YNODE_MAP) {
-        type_error(cx, k->u.scalar.s, v, "a mapping");
-        continue;
-      }
-      decode_obj(cx, f->sub, v, dst);
-    }
-    break;
+    snprintf(what, sizeof(what), "%s[%u]", key, i);
+    decode_str(cx, f, what, n->u.coll.v[i], &items[i]);
   }
-  case F_STRMAP: {
-    struct mf_list *o = p;
-    struct mf_kv *kv;
+}
 
-    if (n->type != YNODE_MAP) {
-      type_error(cx, key, n, "a mapping");
-      break;
-    }
-    o->pos = pos_of(n);
-    o->n = n->u.coll.n;
-    kv = arena_alloc(cx->arena, (size_t)o->n * sizeof(*kv));
-    o->v = kv;
-    for (uint32_t i = 0; i < o->n; i++) {
-      const struct ynode *k = ymap_key(n, i), *v = ymap_value(n, i);
+static void decode_map(struct manifest__ctx *cx, const struct field *f,
+                       const char *key, const struct ynode *n, void *out)
+{
+  struct mf_list *o = out;
+  char what[64];
 
-      if (!is_string(k)) {
-        type_error(cx, "key", k, "a string");
-        continue;
-      }
-      kv[i].key.v = copy_str(cx, k);
-      kv[i].key.pos = pos_of(k);
-      if (!is_string(v)) {
-        type_error(cx, k->u.scalar.s, v, "a string");
-        continue;
-      }
-      kv[i].val.v = copy_str(cx, v);
-      kv[i].val.pos = pos_of(v);
+  if (!list_start(cx, key, n, YNODE_MAP, o, f->sub->size))
+    return;
+  if (o->n == 0)
+    manifest__error(cx, n, "'%s' must not be empty", key);
+  snprintf(what, sizeof(what), "%s name", f->sub->what);
+  for (uint32_t i = 0; i < o->n; i++) {
+    const struct ynode *k = ymap_key(n, i), *v = ymap_value(n, i);
+    void *dst = (char *)o->v + (size_t)i * f->sub->size;
+    struct mf_str *name = dst; /* the first member, by convention */
+
+    if (!is_string(k)) {
+      type_error(cx, "name", k, "a string");
+      continue;
     }
-    break;
+    manifest__check_string(cx, f->check, what, k);
+    name->v = copy_str(cx, k);
+    name->pos = pos_of(k);
+    if (v->type != YNODE_MAP) {
+      type_error(cx, k->u.scalar.s, v, "a mapping");
+      continue;
+    }
+    decode_obj(cx, f->sub, v, dst);
   }
+}
+
+static void decode_strmap(struct manifest__ctx *cx, const struct field *f,
+                          const char *key, const struct ynode *n, void *out)
+{
+  struct mf_list *o = out;
+  struct mf_kv *kv;
+
+  (void)f;
+  if (!list_start(cx, key, n, YNODE_MAP, o, sizeof(*kv)))
+    return;
+  kv = o->v;
+  for (uint32_t i = 0; i < o->n; i++) {
+    const struct ynode *k = ymap_key(n, i), *v = ymap_value(n, i);
+
+    if (!is_string(k)) {
+      type_error(cx, "key", k, "a string");
+      continue;
+    }
+    kv[i].key.v = copy_str(cx, k);
+    kv[i].key.pos = pos_of(k);
+    if (!is_string(v)) {
+      type_error(cx, k->u.scalar.s, v, "a string");
+      continue;
+    }
+    kv[i].val.v = copy_str(cx, v);
+    kv[i].val.pos = pos_of(v);
   }
+}
+
+typedef void decode_fn(struct manifest__ctx *cx, const struct field *f,
+                       const char *key, const struct ynode *n, void *out);
+
+/* clang-format off */
+static decode_fn *const decoders[] = {
+    [F_STR]      = decode_str,
+    [F_INT]      = decode_int,
+    [F_NUM]      = decode_num,
+    [F_BOOL]     = decode_bool,
+    [F_ENUM]     = decode_enum,
+    [F_DURATION] = decode_duration,
+    [F_CIDR]     = decode_cidr,
+    [F_OBJ]      = decode_object,
+    [F_LIST]     = decode_list,
+    [F_STRLIST]  = decode_strlist,
+    [F_MAP]      = decode_map,
+    [F_STRMAP]   = decode_strmap,
+};
+/* clang-format on */
+_Static_assert(ARRAY_SIZE(decoders) == F_TYPE_COUNT,
+               "every field type has a decoder");
+
+/* Reads `n` into the member of `base` that field `f` describes. */
+static void decode_field(struct manifest__ctx *cx, const struct field *f,
+                         const char *key, const struct ynode *n, void *base)
+{
+  decoders[f->type](cx, f, key, n, (char *)base + f->off);
 }
 
 static void unknown_field(struct manifest__ctx *cx, const struct shape *sh,

@@ -402,25 +402,17 @@ static int file_path_cmp(const void *pa, const void *pb)
   return strcmp((*a)->path, (*b)->path);
 }
 
-void manifest_repo_reload(struct manifest_repo **out,
-                          const struct manifest_files *files,
-                          const struct manifest_opts *opts,
-                          struct manifest_repo *prev)
+/* platform.yaml, and tiers.yaml or the built-in catalog in its place. */
+static void load_platform_and_catalog(struct manifest_repo *repo,
+                                      const struct manifest_files *files,
+                                      const struct manifest_opts *opts,
+                                      struct manifest_repo *prev,
+                                      struct arena *scratch)
 {
-  static const struct manifest_opts defaults = MANIFEST_OPTS_INIT;
-  struct manifest_repo *repo = td_calloc(1, sizeof(*repo));
-  struct arena scratch = ARENA_INIT;
-  const struct manifest_file *f;
-  const struct manifest_file **tenant_files;
-  size_t ntenants = 0;
+  const struct manifest_file *f = files_find(files, PLATFORM_PATH);
 
-  if (!opts)
-    opts = &defaults;
-  assert(opts->version == MANIFEST_OPTS_VERSION);
-
-  f = files_find(files, PLATFORM_PATH);
   if (f)
-    repo->platform = file_doc(repo, prev ? &prev->platform : NULL, &scratch,
+    repo->platform = file_doc(repo, prev ? &prev->platform : NULL, scratch,
                               opts, f, DOC_PLATFORM);
   else
     diag_add(&repo->diags, PLATFORM_PATH, 0, 0,
@@ -428,14 +420,25 @@ void manifest_repo_reload(struct manifest_repo **out,
 
   f = files_find(files, TIERS_PATH);
   if (f) {
-    repo->catalog = file_doc(repo, prev ? &prev->catalog : NULL, &scratch, opts,
+    repo->catalog = file_doc(repo, prev ? &prev->catalog : NULL, scratch, opts,
                              f, DOC_CATALOG);
   } else {
     repo->catalog =
-        load_doc(&scratch, opts, BUILTIN_TIERS_PATH, manifest_default_tiers,
+        load_doc(scratch, opts, BUILTIN_TIERS_PATH, manifest_default_tiers,
                  manifest_default_tiers_len, NULL, DOC_CATALOG);
     add_own_diags(repo, repo->catalog);
   }
+}
+
+/* The tenant files, in path order, each taking prev's document of the
+ * same path when its bytes are unchanged. */
+static void load_tenants(struct manifest_repo *repo,
+                         const struct manifest_files *files,
+                         const struct manifest_opts *opts,
+                         struct manifest_repo *prev, struct arena *scratch)
+{
+  const struct manifest_file **tenant_files;
+  size_t ntenants = 0;
 
   for (size_t i = 0; i < files->n; i++)
     if (is_tenant_path(files->v[i].path))
@@ -457,23 +460,18 @@ void manifest_repo_reload(struct manifest_repo **out,
     if (prev && k < prev->ntenants)
       slot = &prev->tenants[k];
     repo->tenants[repo->ntenants++] =
-        file_doc(repo, slot, &scratch, opts, tenant_files[i], DOC_TENANT);
+        file_doc(repo, slot, scratch, opts, tenant_files[i], DOC_TENANT);
     /* A taken slot is NULL: step past it. */
     if (slot && !*slot)
       k++;
   }
   free(tenant_files);
-  manifest_repo_free(prev);
-  arena_release(&scratch);
+}
 
-  /* The catalog's validity decides whether tiers can be checked. */
-  if (repo->catalog)
-    repo->catalog->valid =
-        repo->catalog->u.catalog &&
-        diag_count_path(&repo->diags, repo->catalog->path) == 0;
-  manifest__check_repo(repo);
-  diag_sort(&repo->diags);
-
+/* A document may be acted on when it decoded and no diagnostic, its own
+ * or a rule across documents, names its file.  `diags` is sorted. */
+static void mark_valid(struct manifest_repo *repo)
+{
   if (repo->platform)
     repo->platform->valid =
         repo->platform->u.platform &&
@@ -484,6 +482,34 @@ void manifest_repo_reload(struct manifest_repo **out,
     doc->valid =
         doc->u.tenant && !diag_sorted_has_path(&repo->diags, doc->path);
   }
+}
+
+void manifest_repo_reload(struct manifest_repo **out,
+                          const struct manifest_files *files,
+                          const struct manifest_opts *opts,
+                          struct manifest_repo *prev)
+{
+  static const struct manifest_opts defaults = MANIFEST_OPTS_INIT;
+  struct manifest_repo *repo = td_calloc(1, sizeof(*repo));
+  struct arena scratch = ARENA_INIT;
+
+  if (!opts)
+    opts = &defaults;
+  assert(opts->version == MANIFEST_OPTS_VERSION);
+
+  load_platform_and_catalog(repo, files, opts, prev, &scratch);
+  load_tenants(repo, files, opts, prev, &scratch);
+  manifest_repo_free(prev);
+  arena_release(&scratch);
+
+  /* The catalog's validity decides whether tiers can be checked. */
+  if (repo->catalog)
+    repo->catalog->valid =
+        repo->catalog->u.catalog &&
+        diag_count_path(&repo->diags, repo->catalog->path) == 0;
+  manifest__check_repo(repo);
+  diag_sort(&repo->diags);
+  mark_valid(repo);
   *out = repo;
 }
 

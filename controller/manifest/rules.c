@@ -205,9 +205,16 @@ struct claims {
   struct arena mem;
 };
 
-/* Adds a claim; `name` is copied when `copy` (a scratch buffer). */
+/* Where the walk over the tenants is: the file, and the names of the
+ * tenant, environment and app being checked (borrowed from the model). */
+struct owner {
+  const char *path;
+  const char *tenant, *env, *app;
+};
+
+/* Adds a claim by `who`; `name` is copied when `copy` (a scratch buffer). */
 static struct claim *claim_add(struct claims *c, const char *name, bool copy,
-                               enum claim_kind kind, const char *path,
+                               enum claim_kind kind, const struct owner *who,
                                struct src_pos pos)
 {
   struct claim *x;
@@ -219,7 +226,10 @@ static struct claim *claim_add(struct claims *c, const char *name, bool copy,
   x = &c->v[c->n];
   *x = (struct claim){.name = copy ? arena_strdup(&c->mem, name) : name,
                       .kind = kind,
-                      .path = path,
+                      .tenant = who->tenant,
+                      .env = who->env,
+                      .app = who->app,
+                      .path = who->path,
                       .pos = pos,
                       .seq = (uint32_t)c->n};
   c->n++;
@@ -376,28 +386,32 @@ static void check_unique(struct manifest_repo *repo, const char *path,
   }
 }
 
-/* dependsOn: unknown apps and cycles, within one environment. */
-static void check_deps(struct manifest_repo *repo, const char *path,
-                       const struct mf_env *env)
+/* The index of the app of `env` named `name`, or UINT32_MAX. */
+static uint32_t app_index(const struct mf_env *env, const char *name)
 {
-  uint32_t n = env->apps.n;
-  uint8_t *state; /* 0 new, 1 on the stack, 2 done */
-  uint32_t *stack, *edge;
+  for (uint32_t j = 0; name && j < env->apps.n; j++) {
+    const char *other = mf_env_app(env, j)->name.v;
 
-  for (uint32_t i = 0; i < n; i++) {
+    if (other && strcmp(other, name) == 0)
+      return j;
+  }
+  return UINT32_MAX;
+}
+
+/* dependsOn names other apps of the same environment. */
+static void check_dep_names(struct manifest_repo *repo, const char *path,
+                            const struct mf_env *env)
+{
+  for (uint32_t i = 0; i < env->apps.n; i++) {
     const struct mf_app *a = mf_env_app(env, i);
 
     for (uint32_t d = 0; d < a->depends_on.n; d++) {
       const struct mf_str *dep = mf_str_at(&a->depends_on, d);
-      bool found = false;
 
       /* A name that is not a label was reported where it was decoded. */
       if (!dep->v || !naming_is_label(dep->v))
         continue;
-      for (uint32_t j = 0; j < n && !found; j++)
-        found = mf_env_app(env, j)->name.v &&
-                strcmp(mf_env_app(env, j)->name.v, dep->v) == 0;
-      if (!found)
+      if (app_index(env, dep->v) == UINT32_MAX)
         diag_at(repo, path, dep->pos,
                 "dependsOn names '%s', which is not an app of environment "
                 "'%s'",
@@ -406,11 +420,45 @@ static void check_deps(struct manifest_repo *repo, const char *path,
         diag_at(repo, path, dep->pos, "app '%s' depends on itself", dep->v);
     }
   }
+}
 
-  /* Iterative depth-first search; the edge that closes a cycle reports. */
-  state = td_calloc(n ? n : 1, 1);
-  stack = td_calloc(n ? n : 1, sizeof(*stack));
-  edge = td_calloc(n ? n : 1, sizeof(*edge));
+/*
+ * Reports the cycle that `dep`, an edge from the app on top of the search
+ * stack, closes by leading back to app `v` further down: "a -> b -> a".
+ */
+static void report_cycle(struct manifest_repo *repo, const char *path,
+                         const struct mf_env *env, const uint32_t *stack,
+                         uint32_t top, uint32_t v, const struct mf_str *dep)
+{
+  char chain[512];
+  size_t used = 0;
+  uint32_t k = top;
+
+  while (k > 0 && stack[k - 1] != v)
+    k--;
+  /* Names that break the label rule are kept and may be long: `used`
+   * stays inside the buffer when snprintf truncates. */
+  for (uint32_t s = k - 1; s < top && used < sizeof(chain) - 80; s++) {
+    used += (size_t)snprintf(chain + used, sizeof(chain) - used, "%s -> ",
+                             mf_env_app(env, stack[s])->name.v);
+    if (used >= sizeof(chain))
+      used = sizeof(chain) - 1;
+  }
+  snprintf(chain + used, sizeof(chain) - used, "%s",
+           mf_env_app(env, v)->name.v);
+  diag_at(repo, path, dep->pos, "dependsOn cycle: %s", chain);
+}
+
+/* Iterative depth-first search; the edge that closes a cycle reports. */
+static void check_dep_cycles(struct manifest_repo *repo, const char *path,
+                             const struct mf_env *env)
+{
+  uint32_t n = env->apps.n;
+  /* Per app: 0 not reached yet, 1 on the stack, 2 done. */
+  uint8_t *state = td_calloc(n ? n : 1, 1);
+  uint32_t *stack = td_calloc(n ? n : 1, sizeof(*stack));
+  uint32_t *edge = td_calloc(n ? n : 1, sizeof(*edge));
+
   for (uint32_t root = 0; root < n; root++) {
     uint32_t top = 0;
 
@@ -428,12 +476,7 @@ static void check_deps(struct manifest_repo *repo, const char *path,
 
       while (edge[top - 1] < a->depends_on.n && v == UINT32_MAX) {
         dep = mf_str_at(&a->depends_on, edge[top - 1]++);
-        for (uint32_t j = 0; dep->v && j < n; j++)
-          if (mf_env_app(env, j)->name.v &&
-              strcmp(mf_env_app(env, j)->name.v, dep->v) == 0) {
-            v = j;
-            break;
-          }
+        v = app_index(env, dep->v);
       }
       if (v == UINT32_MAX) {
         state[u] = 2;
@@ -441,20 +484,9 @@ static void check_deps(struct manifest_repo *repo, const char *path,
         continue;
       }
       if (v == u)
-        continue; /* reported above */
+        continue; /* reported by check_dep_names */
       if (state[v] == 1) {
-        char chain[512];
-        size_t used = 0;
-        uint32_t k = top;
-
-        while (k > 0 && stack[k - 1] != v)
-          k--;
-        for (uint32_t s = k - 1; s < top && used < sizeof(chain) - 80; s++)
-          used += (size_t)snprintf(chain + used, sizeof(chain) - used, "%s -> ",
-                                   mf_env_app(env, stack[s])->name.v);
-        snprintf(chain + used, sizeof(chain) - used, "%s",
-                 mf_env_app(env, v)->name.v);
-        diag_at(repo, path, dep->pos, "dependsOn cycle: %s", chain);
+        report_cycle(repo, path, env, stack, top, v, dep);
         continue;
       }
       if (state[v] == 0) {
@@ -523,196 +555,273 @@ static void check_overlaps(struct manifest_repo *repo, struct net *nets,
   }
 }
 
+/* What the walk over the tenants gathers, and what it checks against. */
+struct repo_check {
+  struct manifest_repo *repo;
+  const struct mf_catalog *cat; /* NULL when tiers cannot be checked */
+  /* The zones record names are built in: NULL when absent, or when the
+   * zone breaks its rule (reported in platform.yaml; naming.h builds
+   * names from valid zones only). */
+  const char *pub_zone, *priv_zone;
+  /* Without spec.domains at all, that one error says enough. */
+  bool no_ingress;      /* public records with nothing to point at */
+  bool no_private_zone; /* private records with no zone to live in */
+  struct claims names, derived, records;
+  struct net *nets;
+  size_t nnets, nets_alloc;
+};
+
 static const struct manifest_doc *platform_doc(const struct manifest_repo *r)
 {
   return r->platform && r->platform->u.platform ? r->platform : NULL;
 }
 
-void manifest__check_repo(struct manifest_repo *repo)
+static const char *zone_for_names(const char *zone)
+{
+  return zone && naming_is_dnsname(zone) ? zone : NULL;
+}
+
+static void repo_check_init(struct repo_check *rc, struct manifest_repo *repo)
 {
   const struct manifest_doc *pd = platform_doc(repo);
   const struct mf_platform *plat = pd ? pd->u.platform : NULL;
-  const struct mf_catalog *cat =
-      repo->catalog && repo->catalog->valid ? repo->catalog->u.catalog : NULL;
-  const char *pub_zone = plat ? plat->spec.domains.pub.v : NULL;
-  const char *priv_zone = plat ? plat->spec.domains.priv.v : NULL;
-  bool have_ingress = plat && plat->spec.ingress.pub.v;
-  /* Without spec.domains at all, that one error says enough. */
   bool check_zones = plat && plat->spec.domains.obj.present;
-  struct claims names = {0}, derived = {0}, records = {0};
-  struct net *nets = NULL;
-  size_t nnets = 0, nets_alloc = 0;
 
-  for (size_t ti = 0; ti < repo->ntenants; ti++) {
-    const struct manifest_doc *doc = repo->tenants[ti];
-    const struct mf_tenant *t = doc->u.tenant;
-    const char *path = doc->path;
-    const char *tname;
-    char stem[256];
+  *rc = (struct repo_check){.repo = repo};
+  if (repo->catalog && repo->catalog->valid)
+    rc->cat = repo->catalog->u.catalog;
+  if (!plat)
+    return;
+  rc->pub_zone = zone_for_names(plat->spec.domains.pub.v);
+  rc->priv_zone = zone_for_names(plat->spec.domains.priv.v);
+  rc->no_ingress = check_zones && !plat->spec.ingress.pub.v;
+  rc->no_private_zone = check_zones && !plat->spec.domains.priv.v;
+}
 
-    if (!t || !t->meta.name.v)
+static void repo_check_release(struct repo_check *rc)
+{
+  free(rc->nets);
+  claims_release(&rc->names);
+  claims_release(&rc->derived);
+  claims_release(&rc->records);
+}
+
+/* A tenant's name must be its file's; the name is claimed, to be unique. */
+static void check_file_name(struct repo_check *rc, const struct owner *who,
+                            const struct mf_tenant *t)
+{
+  char stem[256];
+
+  file_stem(who->path, stem, sizeof(stem));
+  if (strcmp(stem, who->tenant) != 0)
+    diag_at(rc->repo, who->path, t->meta.name.pos,
+            "metadata.name '%s' does not match the file name '%s'", who->tenant,
+            stem);
+  claim_add(&rc->names, who->tenant, false, CLAIM_TENANT,
+            &(struct owner){.path = who->path}, t->meta.name.pos);
+}
+
+/* The tier must be in the catalog; the message offers the nearest. */
+static void check_tier(struct repo_check *rc, const char *path,
+                       const struct mf_tenant *t)
+{
+  const struct mf_catalog *cat = rc->cat;
+  const char *cands[64];
+  size_t nc = 0, used = 0;
+  const char *hint;
+  char list[512] = "";
+
+  if (!cat || !t->spec.tier.v || manifest_catalog_find(cat, t->spec.tier.v))
+    return;
+  for (uint32_t i = 0; i < cat->spec.tiers.n; i++) {
+    const char *name = mf_catalog_tier(cat, i)->name.v;
+
+    if (!name)
       continue;
-    tname = t->meta.name.v;
-    file_stem(path, stem, sizeof(stem));
-    if (strcmp(stem, tname) != 0)
-      diag_at(repo, path, t->meta.name.pos,
-              "metadata.name '%s' does not match the file name '%s'", tname,
-              stem);
-    claim_add(&names, tname, false, CLAIM_TENANT, path, t->meta.name.pos);
-
-    if (cat && t->spec.tier.v && !manifest_catalog_find(cat, t->spec.tier.v)) {
-      const char *cands[64];
-      size_t nc = 0;
-      const char *hint;
-      char list[512] = "";
-      size_t used = 0;
-
-      for (uint32_t i = 0; i < cat->spec.tiers.n; i++) {
-        const char *name = mf_catalog_tier(cat, i)->name.v;
-
-        if (!name)
-          continue;
-        if (nc < ARRAY_SIZE(cands))
-          cands[nc++] = name;
-        if (used < sizeof(list) - 80)
-          used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s",
-                                   used ? ", " : "", name);
-      }
-      hint = str_suggest(t->spec.tier.v, cands, nc);
-      if (hint)
-        diag_at(repo, path, t->spec.tier.pos,
-                "unknown tier '%s' (did you mean '%s'?)", t->spec.tier.v, hint);
-      else
-        diag_at(repo, path, t->spec.tier.pos,
-                "unknown tier '%s' (the catalog has: %s)", t->spec.tier.v,
-                list);
-    }
-
-    check_unique(repo, path, t->spec.envs.v, t->spec.envs.n,
-                 sizeof(struct mf_env), "environment");
-    for (uint32_t ei = 0; ei < t->spec.envs.n; ei++) {
-      const struct mf_env *e = mf_tenant_env(t, ei);
-      char buf[NAMING_MAX];
-      const char *ename = e->name.v;
-      struct claim *cl;
-      size_t len;
-
-      check_unique(repo, path, e->apps.v, e->apps.n, sizeof(struct mf_app),
-                   "app");
-      check_deps(repo, path, e);
-      if (!ename)
-        continue;
-
-      if (e->network.cidr.text) {
-        uint32_t size = e->network.cidr.prefix
-                            ? ~(~(uint32_t)0 << (32 - e->network.cidr.prefix))
-                            : UINT32_MAX;
-
-        if (nnets == nets_alloc) {
-          nets_alloc = nets_alloc ? nets_alloc * 2 : 64;
-          nets = td_realloc(nets, nets_alloc * sizeof(*nets));
-        }
-        nets[nnets++] = (struct net){e->network.cidr.addr,
-                                     e->network.cidr.addr + size,
-                                     e->network.cidr.text,
-                                     tname,
-                                     ename,
-                                     path,
-                                     e->network.cidr.pos};
-      }
-
-      /* Network, bucket and database names differ only in '-' vs '_':
-       * one check covers the three. */
-      len = naming_network(buf, tname, ename);
-      if (len > NAMING_RESOURCE_MAX)
-        diag_at(repo, path, e->name.pos,
-                "derived name '%s' (network, bucket; database with '_') is "
-                "%zu characters; the limit is %d (shorten the tenant or "
-                "environment name)",
-                buf, len, NAMING_RESOURCE_MAX);
-      cl = claim_add(&derived, buf, true, CLAIM_DERIVED, path, e->name.pos);
-      cl->tenant = tname;
-      cl->env = ename;
-
-      for (uint32_t ai = 0; ai < e->apps.n; ai++) {
-        const struct mf_app *a = mf_env_app(e, ai);
-
-        if (!a->name.v)
-          continue;
-        if (a->dns.pub.v && pub_zone) {
-          len = naming_record(buf, a->name.v, ename, tname, pub_zone);
-          if (len > NAMING_DNS_MAX)
-            diag_at(repo, path, a->dns.pub.pos,
-                    "public DNS name '%s' is %zu characters; the limit is %d",
-                    buf, len, NAMING_DNS_MAX);
-          cl = claim_add(&records, buf, true, CLAIM_PUBLIC, path,
-                         a->dns.pub.pos);
-          cl->tenant = tname;
-          cl->env = ename;
-          cl->app = a->name.v;
-        }
-        if (a->dns.pub.v && check_zones && !have_ingress)
-          diag_at(repo, path, a->dns.pub.pos,
-                  "app '%s' asks for a public record but platform.yaml has "
-                  "no spec.ingress.public to point it at",
-                  a->name.v);
-        if (a->dns.priv.v && check_zones && !priv_zone)
-          diag_at(repo, path, a->dns.priv.pos,
-                  "app '%s' asks for a private record but platform.yaml has "
-                  "no spec.domains.private",
-                  a->name.v);
-        if (a->dns.priv.v && priv_zone) {
-          len = naming_record(buf, a->name.v, ename, tname, priv_zone);
-          if (len > NAMING_DNS_MAX)
-            diag_at(repo, path, a->dns.priv.pos,
-                    "private DNS name '%s' is %zu characters; the limit is %d",
-                    buf, len, NAMING_DNS_MAX);
-          cl = claim_add(&records, buf, true, CLAIM_PRIVATE, path,
-                         a->dns.priv.pos);
-          cl->tenant = tname;
-          cl->env = ename;
-          cl->app = a->name.v;
-        }
-        for (uint32_t k = 0; k < a->dns.aliases.n; k++) {
-          const struct mf_str *al = mf_str_at(&a->dns.aliases, k);
-
-          /* Each alias is its own owner: a repeated alias is a conflict. */
-          if (!al->v)
-            continue;
-          cl = claim_add(&records, al->v, false, CLAIM_ALIAS, path, al->pos);
-          cl->tenant = tname;
-          cl->env = ename;
-          cl->app = a->name.v;
-          cl->alias = k;
-        }
-      }
-    }
+    if (nc < ARRAY_SIZE(cands))
+      cands[nc++] = name;
+    if (used < sizeof(list) - 80)
+      used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s",
+                               used ? ", " : "", name);
   }
+  hint = str_suggest(t->spec.tier.v, cands, nc);
+  if (hint)
+    diag_at(rc->repo, path, t->spec.tier.pos,
+            "unknown tier '%s' (did you mean '%s'?)", t->spec.tier.v, hint);
+  else
+    diag_at(rc->repo, path, t->spec.tier.pos,
+            "unknown tier '%s' (the catalog has: %s)", t->spec.tier.v, list);
+}
 
-  /* Tenants: one name, one file.  Each file names the first other one. */
-  if (names.n > 1)
-    qsort(names.v, names.n, sizeof(*names.v), claim_cmp);
-  for (size_t i = 0; i < names.n; i++) {
-    const struct claim *me = &names.v[i], *other = NULL;
+/* Gathers the environment's network for the overlap sweep. */
+static void add_network(struct repo_check *rc, const struct owner *who,
+                        const struct mf_cidr *cidr)
+{
+  uint32_t size =
+      cidr->prefix ? ~(~(uint32_t)0 << (32 - cidr->prefix)) : UINT32_MAX;
 
-    if (i > 0 && strcmp(names.v[i - 1].name, me->name) == 0)
-      other = &names.v[i - 1];
-    else if (i + 1 < names.n && strcmp(names.v[i + 1].name, me->name) == 0)
-      other = &names.v[i + 1];
+  if (!cidr->text)
+    return;
+  if (rc->nnets == rc->nets_alloc) {
+    rc->nets_alloc = rc->nets_alloc ? rc->nets_alloc * 2 : 64;
+    rc->nets = td_realloc(rc->nets, rc->nets_alloc * sizeof(*rc->nets));
+  }
+  rc->nets[rc->nnets++] = (struct net){.first = cidr->addr,
+                                       .last = cidr->addr + size,
+                                       .text = cidr->text,
+                                       .tenant = who->tenant,
+                                       .env = who->env,
+                                       .path = who->path,
+                                       .pos = cidr->pos};
+}
+
+/*
+ * Network, bucket and database names differ only in '-' vs '_': one
+ * length check and one claim cover the three.
+ */
+static void claim_derived(struct repo_check *rc, const struct owner *who,
+                          struct src_pos pos)
+{
+  char buf[NAMING_MAX];
+  size_t len = naming_network(buf, who->tenant, who->env);
+
+  if (len > NAMING_RESOURCE_MAX)
+    diag_at(rc->repo, who->path, pos,
+            "derived name '%s' (network, bucket; database with '_') is "
+            "%zu characters; the limit is %d (shorten the tenant or "
+            "environment name)",
+            buf, len, NAMING_RESOURCE_MAX);
+  claim_add(&rc->derived, buf, true, CLAIM_DERIVED, who, pos);
+}
+
+/* An app's public or private record name (`kind`), when `want` asks for
+ * it and there is a zone to build it in. */
+static void claim_record(struct repo_check *rc, const struct owner *who,
+                         enum claim_kind kind, const struct mf_bool *want,
+                         const char *zone)
+{
+  char buf[NAMING_MAX];
+  size_t len;
+
+  if (!want->v || !zone)
+    return;
+  len = naming_record(buf, who->app, who->env, who->tenant, zone);
+  if (len > NAMING_DNS_MAX)
+    diag_at(rc->repo, who->path, want->pos,
+            "%s DNS name '%s' is %zu characters; the limit is %d",
+            kind == CLAIM_PUBLIC ? "public" : "private", buf, len,
+            NAMING_DNS_MAX);
+  claim_add(&rc->records, buf, true, kind, who, want->pos);
+}
+
+/* The DNS names an app asks for: its records, and its aliases. */
+static void claim_app_names(struct repo_check *rc, const struct owner *who,
+                            const struct mf_app *a, bool named)
+{
+  if (named)
+    claim_record(rc, who, CLAIM_PUBLIC, &a->dns.pub, rc->pub_zone);
+  if (a->dns.pub.v && rc->no_ingress)
+    diag_at(rc->repo, who->path, a->dns.pub.pos,
+            "app '%s' asks for a public record but platform.yaml has "
+            "no spec.ingress.public to point it at",
+            a->name.v);
+  if (a->dns.priv.v && rc->no_private_zone)
+    diag_at(rc->repo, who->path, a->dns.priv.pos,
+            "app '%s' asks for a private record but platform.yaml has "
+            "no spec.domains.private",
+            a->name.v);
+  if (named)
+    claim_record(rc, who, CLAIM_PRIVATE, &a->dns.priv, rc->priv_zone);
+  for (uint32_t k = 0; k < a->dns.aliases.n; k++) {
+    const struct mf_str *al = mf_str_at(&a->dns.aliases, k);
+    struct claim *cl;
+
+    /* Each alias is its own owner: a repeated alias is a conflict. */
+    if (!al->v)
+      continue;
+    cl = claim_add(&rc->records, al->v, false, CLAIM_ALIAS, who, al->pos);
+    cl->alias = k;
+  }
+}
+
+static void check_env(struct repo_check *rc, const struct owner *tenant,
+                      const struct mf_env *e)
+{
+  struct owner who = *tenant;
+  bool named;
+
+  check_unique(rc->repo, who.path, e->apps.v, e->apps.n, sizeof(struct mf_app),
+               "app");
+  check_dep_names(rc->repo, who.path, e);
+  check_dep_cycles(rc->repo, who.path, e);
+  if (!e->name.v)
+    return;
+  who.env = e->name.v;
+  add_network(rc, &who, &e->network.cidr);
+  /* naming.h builds names from labels only; a name that breaks the rule
+   * was reported where it was decoded, and may be too long to build on. */
+  named = naming_is_label(who.tenant) && naming_is_label(who.env);
+  if (named)
+    claim_derived(rc, &who, e->name.pos);
+  for (uint32_t ai = 0; ai < e->apps.n; ai++) {
+    const struct mf_app *a = mf_env_app(e, ai);
+
+    if (!a->name.v)
+      continue;
+    who.app = a->name.v;
+    claim_app_names(rc, &who, a, named && naming_is_label(who.app));
+  }
+}
+
+static void check_tenant(struct repo_check *rc, const struct manifest_doc *doc)
+{
+  const struct mf_tenant *t = doc->u.tenant;
+  struct owner who = {.path = doc->path};
+
+  if (!t || !t->meta.name.v)
+    return;
+  who.tenant = t->meta.name.v;
+  check_file_name(rc, &who, t);
+  check_tier(rc, who.path, t);
+  check_unique(rc->repo, who.path, t->spec.envs.v, t->spec.envs.n,
+               sizeof(struct mf_env), "environment");
+  for (uint32_t ei = 0; ei < t->spec.envs.n; ei++)
+    check_env(rc, &who, mf_tenant_env(t, ei));
+}
+
+/* Tenants: one name, one file.  Each file names the first other one. */
+static void report_duplicate_tenants(struct manifest_repo *repo,
+                                     struct claims *names)
+{
+  if (names->n > 1)
+    qsort(names->v, names->n, sizeof(*names->v), claim_cmp);
+  for (size_t i = 0; i < names->n; i++) {
+    const struct claim *me = &names->v[i], *other = NULL;
+
+    if (i > 0 && strcmp(names->v[i - 1].name, me->name) == 0)
+      other = &names->v[i - 1];
+    else if (i + 1 < names->n && strcmp(names->v[i + 1].name, me->name) == 0)
+      other = &names->v[i + 1];
     if (other)
       diag_at(repo, me->path, me->pos,
               "tenant '%s' is also defined in %s:%u:%u", me->name, other->path,
               other->pos.line, other->pos.col);
   }
-  report_collisions(repo, &derived,
+}
+
+void manifest__check_repo(struct manifest_repo *repo)
+{
+  struct repo_check rc;
+
+  repo_check_init(&rc, repo);
+  for (size_t ti = 0; ti < repo->ntenants; ti++)
+    check_tenant(&rc, repo->tenants[ti]);
+  report_duplicate_tenants(repo, &rc.names);
+  report_collisions(repo, &rc.derived,
                     "derived name '%s' (network, bucket; database with '_') "
                     "belongs both to %s and to %s (%s:%u:%u)");
-  report_collisions(repo, &records,
+  report_collisions(repo, &rc.records,
                     "DNS name '%s' is both %s and %s (%s:%u:%u)");
-  check_overlaps(repo, nets, nnets);
-
-  free(nets);
-  claims_release(&names);
-  claims_release(&derived);
-  claims_release(&records);
+  check_overlaps(repo, rc.nets, rc.nnets);
+  repo_check_release(&rc);
 }

@@ -37,6 +37,7 @@ struct builder {
   uint64_t alias_nodes;
   struct ynode *root;
   uint64_t root_size;
+  int docs; /* documents started */
   bool failed;
 };
 
@@ -143,128 +144,154 @@ static size_t check_bytes(const char *data, size_t len, const char **why)
   return len;
 }
 
-/* YAML 1.2 core schema resolution of a plain scalar. */
-static void resolve(struct ynode *n)
+/* The value of validated octal digits, as a float past INT64_MAX. */
+static double octal_value(const char *digits)
+{
+  double v = 0;
+
+  for (; *digits; digits++)
+    v = v * 8 + (*digits - '0');
+  return v;
+}
+
+/* The core schema's words: null, booleans. */
+static bool resolve_word(struct ynode *n)
 {
   const char *s = n->u.scalar.s;
-  size_t len = n->u.scalar.len;
-  char *end;
 
-  n->scalar = YS_STR;
-  if (len == 0 || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
+  if (n->u.scalar.len == 0 || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
       strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0) {
     n->scalar = YS_NULL;
-    return;
+    return true;
   }
   if (strcmp(s, "true") == 0 || strcmp(s, "True") == 0 ||
       strcmp(s, "TRUE") == 0) {
     n->scalar = YS_BOOL;
     n->u.scalar.v.b = true;
-    return;
+    return true;
   }
   if (strcmp(s, "false") == 0 || strcmp(s, "False") == 0 ||
       strcmp(s, "FALSE") == 0) {
     n->scalar = YS_BOOL;
     n->u.scalar.v.b = false;
+    return true;
+  }
+  return false;
+}
+
+/* Integers: [-+]?[0-9]+ | 0o[0-7]+ | 0x[0-9a-fA-F]+ */
+static bool resolve_int(struct ynode *n)
+{
+  const char *s = n->u.scalar.s;
+  size_t len = n->u.scalar.len;
+  size_t i = (s[0] == '-' || s[0] == '+') ? 1 : 0;
+  int base = 10;
+  bool ok = i < len;
+  char *end;
+
+  if (i == 0 && len > 2 && s[0] == '0' && (s[1] == 'o' || s[1] == 'x')) {
+    base = s[1] == 'o' ? 8 : 16;
+    i = 2;
+  }
+  for (size_t k = i; ok && k < len; k++) {
+    char c = s[k];
+
+    if (base == 10)
+      ok = c >= '0' && c <= '9';
+    else if (base == 8)
+      ok = c >= '0' && c <= '7';
+    else
+      ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+           (c >= 'A' && c <= 'F');
+  }
+  if (!ok)
+    return false;
+  errno = 0;
+  if (base == 10) {
+    long long v = strtoll(s, &end, 10);
+
+    if (errno == 0) {
+      n->scalar = YS_INT;
+      n->u.scalar.v.i = v;
+      return true;
+    }
+  } else {
+    unsigned long long v = strtoull(s + 2, &end, base);
+
+    if (errno == 0 && v <= INT64_MAX) {
+      n->scalar = YS_INT;
+      n->u.scalar.v.i = (int64_t)v;
+      return true;
+    }
+  }
+  /* Out of range: still a number to YAML, kept as a float.  strtod
+   * reads decimal and 0x, but would read 0o as a 0. */
+  n->scalar = YS_FLOAT;
+  n->u.scalar.v.f = base == 8 ? octal_value(s + 2) : strtod(s, NULL);
+  return true;
+}
+
+/* Floats: [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?, and the
+ * infinities and not-a-number. */
+static void resolve_float(struct ynode *n)
+{
+  const char *s = n->u.scalar.s;
+  size_t len = n->u.scalar.len;
+  size_t i = (s[0] == '-' || s[0] == '+') ? 1 : 0;
+  size_t digits = 0;
+
+  if (strcmp(s + i, ".inf") == 0 || strcmp(s + i, ".Inf") == 0 ||
+      strcmp(s + i, ".INF") == 0) {
+    n->scalar = YS_FLOAT;
+    n->u.scalar.v.f = s[0] == '-' ? -INFINITY : INFINITY;
     return;
   }
-
-  /* Integers: [-+]?[0-9]+ | 0o[0-7]+ | 0x[0-9a-fA-F]+ */
-  {
-    size_t i = (s[0] == '-' || s[0] == '+') ? 1 : 0;
-    int base = 10;
-    bool ok = i < len;
-
-    if (i == 0 && len > 2 && s[0] == '0' && (s[1] == 'o' || s[1] == 'x')) {
-      base = s[1] == 'o' ? 8 : 16;
-      i = 2;
-    }
-    for (size_t k = i; ok && k < len; k++) {
-      char c = s[k];
-
-      if (base == 10)
-        ok = c >= '0' && c <= '9';
-      else if (base == 8)
-        ok = c >= '0' && c <= '7';
-      else
-        ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-             (c >= 'A' && c <= 'F');
-    }
-    if (ok) {
-      errno = 0;
-      if (base == 10) {
-        long long v = strtoll(s, &end, 10);
-
-        if (errno == 0) {
-          n->scalar = YS_INT;
-          n->u.scalar.v.i = v;
-          return;
-        }
-      } else {
-        unsigned long long v = strtoull(s + 2, &end, base);
-
-        if (errno == 0 && v <= INT64_MAX) {
-          n->scalar = YS_INT;
-          n->u.scalar.v.i = (int64_t)v;
-          return;
-        }
-      }
-      /* Out of range: still a number to YAML, kept as a float. */
-      n->scalar = YS_FLOAT;
-      n->u.scalar.v.f = strtod(s, NULL);
-      return;
-    }
+  if (strcmp(s, ".nan") == 0 || strcmp(s, ".NaN") == 0 ||
+      strcmp(s, ".NAN") == 0) {
+    n->scalar = YS_FLOAT;
+    n->u.scalar.v.f = NAN;
+    return;
   }
-
-  /* Floats: [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)? */
-  {
-    size_t i = (s[0] == '-' || s[0] == '+') ? 1 : 0;
-    size_t digits = 0;
-    bool ok = true;
-
-    if (strcmp(s + i, ".inf") == 0 || strcmp(s + i, ".Inf") == 0 ||
-        strcmp(s + i, ".INF") == 0) {
-      n->scalar = YS_FLOAT;
-      n->u.scalar.v.f = s[0] == '-' ? -INFINITY : INFINITY;
-      return;
-    }
-    if (strcmp(s, ".nan") == 0 || strcmp(s, ".NaN") == 0 ||
-        strcmp(s, ".NAN") == 0) {
-      n->scalar = YS_FLOAT;
-      n->u.scalar.v.f = NAN;
-      return;
-    }
+  while (i < len && s[i] >= '0' && s[i] <= '9') {
+    i++;
+    digits++;
+  }
+  if (i < len && s[i] == '.') {
+    i++;
     while (i < len && s[i] >= '0' && s[i] <= '9') {
       i++;
       digits++;
     }
-    if (i < len && s[i] == '.') {
-      i++;
-      while (i < len && s[i] >= '0' && s[i] <= '9') {
-        i++;
-        digits++;
-      }
-    }
-    if (digits == 0)
-      ok = false;
-    if (ok && i < len && (s[i] == 'e' || s[i] == 'E')) {
-      size_t exp = 0;
-
-      i++;
-      if (i < len && (s[i] == '-' || s[i] == '+'))
-        i++;
-      while (i < len && s[i] >= '0' && s[i] <= '9') {
-        i++;
-        exp++;
-      }
-      ok = exp > 0;
-    }
-    if (ok && i == len) {
-      n->scalar = YS_FLOAT;
-      n->u.scalar.v.f = strtod(s, NULL);
-      return;
-    }
   }
+  if (digits == 0)
+    return;
+  if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+    size_t exp = 0;
+
+    i++;
+    if (i < len && (s[i] == '-' || s[i] == '+'))
+      i++;
+    while (i < len && s[i] >= '0' && s[i] <= '9') {
+      i++;
+      exp++;
+    }
+    if (exp == 0)
+      return;
+  }
+  if (i != len)
+    return;
+  n->scalar = YS_FLOAT;
+  n->u.scalar.v.f = strtod(s, NULL);
+}
+
+/* YAML 1.2 core schema resolution of a plain scalar; a string unless it
+ * reads as one of the others. */
+static void resolve(struct ynode *n)
+{
+  n->scalar = YS_STR;
+  if (resolve_word(n) || resolve_int(n))
+    return;
+  resolve_float(n);
 }
 
 static struct ynode *node_new(struct builder *b, enum ynode_type type,
@@ -483,72 +510,77 @@ static bool is_merge_key(const struct ynode *k)
          strcmp(k->u.scalar.s, "<<") == 0;
 }
 
-/*
- * Closes a mapping: keys must be scalars and unique; `<<` merge sources
- * contribute the keys the mapping does not set itself, earlier sources
- * first.  Sorting by key finds duplicates in n log n even for a hostile
- * mapping with a hundred thousand keys.
- */
-static void finish_map(struct builder *b, struct frame *f)
-{
-  struct pair_ref *refs = NULL;
-  size_t n = 0, alloc = f->n / 2 + 1, kept = 0;
+/* The pairs of a mapping being closed: its own, then its merge sources'. */
+struct pairs {
+  struct pair_ref *v;
+  size_t n, alloc;
+};
 
-  if (f->n % 2) {
-    /* libyaml always pairs keys and values; a failure elsewhere got us here */
-    fail(b, f->node->line, f->node->col, "malformed mapping");
-    return;
+static void pairs_push(struct pairs *p, struct ynode *k, struct ynode *v,
+                       bool merged)
+{
+  if (p->n == p->alloc) {
+    p->alloc *= 2;
+    p->v = td_realloc(p->v, p->alloc * sizeof(*p->v));
   }
-  refs = td_malloc(alloc * sizeof(*refs));
+  p->v[p->n] = (struct pair_ref){k->u.scalar.s, (uint32_t)p->n, merged, k, v};
+  p->n++;
+}
+
+/* The pairs a `<<: v` contributes: v is a mapping or a list of them. */
+static void push_merged(struct builder *b, const struct ynode *k,
+                        struct ynode *v, struct pairs *p)
+{
+  struct ynode **src = &v;
+  uint32_t nsrc = 1;
+
+  if (v->type == YNODE_SEQ) {
+    src = v->u.coll.v;
+    nsrc = v->u.coll.n;
+  }
+  for (uint32_t s = 0; s < nsrc && !b->failed; s++) {
+    const struct ynode *m = src[s];
+
+    if (m->type != YNODE_MAP) {
+      fail(b, k->line, k->col,
+           "a merge key ('<<') takes a mapping or a list of mappings");
+      return;
+    }
+    for (uint32_t j = 0; j < m->u.coll.n; j++)
+      pairs_push(p, ymap_key(m, j), ymap_value(m, j), true);
+  }
+}
+
+/* Every pair of the frame, merge sources expanded in place; keys must be
+ * scalars. */
+static void collect_pairs(struct builder *b, const struct frame *f,
+                          struct pairs *p)
+{
   for (size_t i = 0; i < f->n && !b->failed; i += 2) {
     struct ynode *k = f->kids[i], *v = f->kids[i + 1];
 
     if (k->type != YNODE_SCALAR) {
       fail(b, k->line, k->col, "mapping keys must be scalars");
-      break;
+      return;
     }
-    if (is_merge_key(k)) {
-      struct ynode **src = &v;
-      uint32_t nsrc = 1;
-
-      if (v->type == YNODE_SEQ) {
-        src = v->u.coll.v;
-        nsrc = v->u.coll.n;
-      }
-      for (uint32_t s = 0; s < nsrc && !b->failed; s++) {
-        const struct ynode *m = src[s];
-
-        if (m->type != YNODE_MAP) {
-          fail(b, k->line, k->col,
-               "a merge key ('<<') takes a mapping or a list of mappings");
-          break;
-        }
-        for (uint32_t j = 0; j < m->u.coll.n; j++) {
-          if (n == alloc) {
-            alloc *= 2;
-            refs = td_realloc(refs, alloc * sizeof(*refs));
-          }
-          refs[n] = (struct pair_ref){ymap_key(m, j)->u.scalar.s, (uint32_t)n,
-                                      true, ymap_key(m, j), ymap_value(m, j)};
-          n++;
-        }
-      }
-      continue;
-    }
-    if (n == alloc) {
-      alloc *= 2;
-      refs = td_realloc(refs, alloc * sizeof(*refs));
-    }
-    refs[n] = (struct pair_ref){k->u.scalar.s, (uint32_t)n, false, k, v};
-    n++;
+    if (is_merge_key(k))
+      push_merged(b, k, v, p);
+    else
+      pairs_push(p, k, v, false);
   }
-  if (b->failed)
-    goto out;
+}
 
-  /*
-   * Merged pairs were appended in source order but must lose to explicit
-   * keys wherever they appear, so sort explicit ones first within a key.
-   */
+/*
+ * Drops (key := NULL) every pair another one shadows, and fails on a key
+ * the mapping sets twice itself.  Merged pairs were appended in source
+ * order but must lose to explicit keys wherever they appear, so sort
+ * explicit ones first within a key.  Leaves the pairs in their order.
+ */
+static void drop_shadowed(struct builder *b, struct pairs *p)
+{
+  struct pair_ref *refs = p->v;
+  size_t n = p->n;
+
   qsort(refs, n, sizeof(*refs), pair_cmp);
   for (size_t i = 0; i < n;) {
     size_t j = i + 1, first = i;
@@ -567,25 +599,50 @@ static void finish_map(struct builder *b, struct frame *f)
         fail(b, refs[k].k->line, refs[k].k->col,
              "duplicate key '%s' (first at line %u, column %u)", refs[k].key,
              refs[first].k->line, refs[first].k->col);
-        goto out;
+        return;
       }
       refs[k].key = NULL; /* shadowed */
     }
     i = j;
   }
   qsort(refs, n, sizeof(*refs), pair_idx_cmp);
+}
 
-  f->node->u.coll.v = arena_alloc(b->a, 2 * n * sizeof(struct ynode *));
-  for (size_t i = 0; i < n; i++) {
-    if (!refs[i].key)
+/*
+ * Closes a mapping: keys must be scalars and unique; `<<` merge sources
+ * contribute the keys the mapping does not set itself, earlier sources
+ * first.  Sorting by key finds duplicates in n log n even for a hostile
+ * mapping with a hundred thousand keys.
+ */
+static void finish_map(struct builder *b, struct frame *f)
+{
+  struct pairs p = {NULL, 0, f->n / 2 + 1};
+  struct ynode **kv;
+  size_t kept = 0;
+
+  if (f->n % 2) {
+    /* libyaml always pairs keys and values; a failure elsewhere got us here */
+    fail(b, f->node->line, f->node->col, "malformed mapping");
+    return;
+  }
+  p.v = td_malloc(p.alloc * sizeof(*p.v));
+  collect_pairs(b, f, &p);
+  if (!b->failed)
+    drop_shadowed(b, &p);
+  if (b->failed)
+    goto out;
+  kv = arena_alloc(b->a, 2 * p.n * sizeof(struct ynode *));
+  for (size_t i = 0; i < p.n; i++) {
+    if (!p.v[i].key)
       continue;
-    f->node->u.coll.v[2 * kept] = refs[i].k;
-    f->node->u.coll.v[2 * kept + 1] = refs[i].v;
+    kv[2 * kept] = p.v[i].k;
+    kv[2 * kept + 1] = p.v[i].v;
     kept++;
   }
+  f->node->u.coll.v = kv;
   f->node->u.coll.n = (uint32_t)kept;
 out:
-  free(refs);
+  free(p.v);
 }
 
 static void on_end(struct builder *b, bool map)
@@ -630,91 +687,110 @@ static void parser_fail(struct builder *b, const yaml_parser_t *p)
     fail(b, line, col, "YAML syntax: %s", what);
 }
 
+/*
+ * Refuses, with one diagnostic, what should never reach libyaml: files
+ * over the size limit, binary files and bad encodings.  Skips a UTF-8
+ * byte order mark, which libyaml would count as a column.
+ */
+static int check_input(const struct yaml_limits *lim, const char *path,
+                       const char **data, size_t *len, struct diag_list *d)
+{
+  const char *why = NULL;
+  size_t bad;
+
+  if (*len > lim->max_bytes) {
+    diag_add(d, path, 1, 1, "file is larger than %zu bytes", lim->max_bytes);
+    return -1;
+  }
+  if (*len >= 3 && memcmp(*data, "\xef\xbb\xbf", 3) == 0) {
+    *data += 3;
+    *len -= 3;
+  }
+  bad = check_bytes(*data, *len, &why);
+  if (bad < *len) {
+    uint32_t line, col;
+
+    offset_pos(*data, *len, bad, &line, &col);
+    diag_add(d, path, line, col, "%s", why);
+    return -1;
+  }
+  return 0;
+}
+
+/* Hands one event to the builder; true at the end of the stream. */
+static bool on_event(struct builder *b, yaml_event_t *ev)
+{
+  switch (ev->type) {
+  case YAML_DOCUMENT_START_EVENT:
+    if (++b->docs > 1)
+      fail(b, (uint32_t)ev->start_mark.line + 1,
+           (uint32_t)ev->start_mark.column + 1,
+           "more than one YAML document in the file");
+    break;
+  case YAML_SCALAR_EVENT:
+    on_scalar(b, ev);
+    break;
+  case YAML_ALIAS_EVENT:
+    on_alias(b, ev);
+    break;
+  case YAML_SEQUENCE_START_EVENT:
+    on_start(b, ev, false);
+    break;
+  case YAML_MAPPING_START_EVENT:
+    on_start(b, ev, true);
+    break;
+  case YAML_SEQUENCE_END_EVENT:
+    on_end(b, false);
+    break;
+  case YAML_MAPPING_END_EVENT:
+    on_end(b, true);
+    break;
+  case YAML_STREAM_END_EVENT:
+    return true;
+  default:
+    break;
+  }
+  return false;
+}
+
+/* Runs libyaml over the input until the stream ends or the build fails. */
+static void parse_events(struct builder *b)
+{
+  yaml_parser_t parser;
+  yaml_event_t ev;
+  bool done = false;
+
+  yaml_parser_initialize(&parser);
+  yaml_parser_set_encoding(&parser, YAML_UTF8_ENCODING);
+  yaml_parser_set_input_string(&parser, (const unsigned char *)b->data, b->len);
+  while (!done && !b->failed) {
+    if (!yaml_parser_parse(&parser, &ev)) {
+      parser_fail(b, &parser);
+      break;
+    }
+    done = on_event(b, &ev);
+    yaml_event_delete(&ev);
+  }
+  yaml_parser_delete(&parser);
+}
+
 int yaml_parse(struct arena *a, const struct yaml_limits *lim, const char *path,
                const char *data, size_t len, struct ynode **root,
                struct diag_list *d)
 {
   struct builder b = {0};
-  yaml_parser_t parser;
-  yaml_event_t ev;
-  const char *why = NULL;
-  size_t bad;
-  int docs = 0;
-  bool done = false;
 
   *root = NULL;
+  if (check_input(lim, path, &data, &len, d) < 0)
+    return -1;
   b.a = a;
   b.lim = lim;
   b.path = path;
   b.data = data;
   b.len = len;
   b.d = d;
-
-  if (len > lim->max_bytes) {
-    diag_add(d, path, 1, 1, "file is larger than %zu bytes", lim->max_bytes);
-    return -1;
-  }
-  /* libyaml would count a UTF-8 byte order mark as a column. */
-  if (len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0) {
-    data += 3;
-    len -= 3;
-    b.data = data;
-    b.len = len;
-  }
-  bad = check_bytes(data, len, &why);
-  if (bad < len) {
-    uint32_t line, col;
-
-    offset_pos(data, len, bad, &line, &col);
-    diag_add(d, path, line, col, "%s", why);
-    return -1;
-  }
-
   b.stack = td_calloc(lim->max_depth + 1, sizeof(*b.stack));
-  yaml_parser_initialize(&parser);
-  yaml_parser_set_encoding(&parser, YAML_UTF8_ENCODING);
-  yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
-
-  while (!done && !b.failed) {
-    if (!yaml_parser_parse(&parser, &ev)) {
-      parser_fail(&b, &parser);
-      break;
-    }
-    switch (ev.type) {
-    case YAML_DOCUMENT_START_EVENT:
-      if (++docs > 1)
-        fail(&b, (uint32_t)ev.start_mark.line + 1,
-             (uint32_t)ev.start_mark.column + 1,
-             "more than one YAML document in the file");
-      break;
-    case YAML_SCALAR_EVENT:
-      on_scalar(&b, &ev);
-      break;
-    case YAML_ALIAS_EVENT:
-      on_alias(&b, &ev);
-      break;
-    case YAML_SEQUENCE_START_EVENT:
-      on_start(&b, &ev, false);
-      break;
-    case YAML_MAPPING_START_EVENT:
-      on_start(&b, &ev, true);
-      break;
-    case YAML_SEQUENCE_END_EVENT:
-      on_end(&b, false);
-      break;
-    case YAML_MAPPING_END_EVENT:
-      on_end(&b, true);
-      break;
-    case YAML_STREAM_END_EVENT:
-      done = true;
-      break;
-    default:
-      break;
-    }
-    yaml_event_delete(&ev);
-  }
-  yaml_parser_delete(&parser);
-
+  parse_events(&b);
   while (b.depth > 0)
     frame_release(&b.stack[--b.depth]);
   free(b.stack);

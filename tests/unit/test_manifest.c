@@ -337,6 +337,147 @@ START_TEST(string_rules)
 }
 END_TEST
 
+/* A tenant whose one environment holds `apps` (YAML flow items). */
+static void add_tenant_apps(struct manifest_files *f, const char *apps)
+{
+  char *text = NULL;
+
+  ck_assert_int_ge(
+      asprintf(&text,
+               "apiVersion: tenantd.io/v1\nkind: Tenant\n"
+               "metadata: {name: acme}\n"
+               "spec:\n  tier: basic\n  environments:\n"
+               "    - name: prod\n      network: {cidr: 10.1.0.0/16}\n"
+               "      apps: [%s]\n",
+               apps),
+      0);
+  add(f, "tenants/acme.yaml", text);
+  free(text);
+}
+
+/* Whether some diagnostic's message starts with `prefix`. */
+static bool has_diag(const struct diag_list *d, const char *prefix)
+{
+  for (size_t i = 0; i < d->n; i++)
+    if (strncmp(d->v[i].msg, prefix, strlen(prefix)) == 0)
+      return true;
+  return false;
+}
+
+/*
+ * App names that break the label rule are kept for the checks after
+ * decoding; a cycle between two long ones once wrote its chain past the
+ * end of the message buffer.
+ */
+START_TEST(dependency_cycle_of_long_names_stays_in_bounds)
+{
+  struct manifest_files files = MANIFEST_FILES_INIT;
+  struct manifest_repo *repo;
+  char a[601], b[601], apps[4096];
+
+  memset(a, 'a', sizeof(a) - 1);
+  a[sizeof(a) - 1] = '\0';
+  memset(b, 'b', sizeof(b) - 1);
+  b[sizeof(b) - 1] = '\0';
+  snprintf(apps, sizeof(apps),
+           "{name: %s, image: x, port: 1, dependsOn: [%s]}, "
+           "{name: %s, image: x, port: 1, dependsOn: [%s]}",
+           a, b, b, a);
+  add(&files, "platform.yaml", platform_yaml);
+  add_tenant_apps(&files, apps);
+  manifest_repo_load(&repo, &files, NULL);
+  ck_assert(!repo->tenants[0]->valid);
+  ck_assert(has_diag(&repo->diags, "dependsOn cycle: aaaa"));
+  manifest_repo_free(repo);
+  manifest_files_release(&files);
+}
+END_TEST
+
+/*
+ * Loads one tenant with one public and private app, named by the
+ * arguments, next to a platform whose zones are `zone`; returns whether
+ * no name was derived (no derived name or record was checked).
+ */
+static bool derives_no_names(const char *tenant, const char *env,
+                             const char *app, const char *zone)
+{
+  struct manifest_files files = MANIFEST_FILES_INIT;
+  struct manifest_repo *repo;
+  char *plat = NULL, *text = NULL;
+  bool none;
+
+  ck_assert_int_ge(asprintf(&plat,
+                            "apiVersion: tenantd.io/v1\nkind: Platform\n"
+                            "metadata: {name: test}\nspec:\n"
+                            "  domains: {public: %s, private: %s}\n"
+                            "  ingress: {public: lb.example.io}\n",
+                            zone, zone),
+                   0);
+  ck_assert_int_ge(asprintf(&text,
+                            "apiVersion: tenantd.io/v1\nkind: Tenant\n"
+                            "metadata: {name: %s}\nspec:\n  tier: basic\n"
+                            "  environments:\n    - name: %s\n"
+                            "      network: {cidr: 10.1.0.0/16}\n"
+                            "      apps: [{name: %s, image: x, port: 1,"
+                            " dns: {public: true, private: true}}]\n",
+                            tenant, env, app),
+                   0);
+  add(&files, "platform.yaml", plat);
+  add(&files, "tenants/acme.yaml", text);
+  manifest_repo_load(&repo, &files, NULL);
+  ck_assert(has_diag(&repo->diags, "'aaaa"));
+  none = !has_diag(&repo->diags, "derived name") &&
+         !has_diag(&repo->diags, "public DNS name") &&
+         !has_diag(&repo->diags, "private DNS name");
+  manifest_repo_free(repo);
+  manifest_files_release(&files);
+  free(plat);
+  free(text);
+  return none;
+}
+
+/*
+ * Names are derived only from labels and zones that keep their rules: a
+ * 600-character tenant, environment or app name, or zone, once reached
+ * the naming functions and failed their length assertion.
+ */
+START_TEST(long_invalid_names_derive_no_names)
+{
+  char longname[601];
+
+  memset(longname, 'a', sizeof(longname) - 1);
+  longname[sizeof(longname) - 1] = '\0';
+  ck_assert(derives_no_names(longname, "prod", "api", "example.io"));
+  ck_assert(derives_no_names("acme", longname, "api", "example.io"));
+  ck_assert(derives_no_names("acme", "prod", longname, "example.io"));
+  ck_assert(derives_no_names("acme", "prod", "api", longname));
+}
+END_TEST
+
+/*
+ * An octal integer past INT64_MAX is a number too big to be an integer;
+ * it was read as 0, so `maxDeletePercent: 0o1000000000000000000000` was
+ * accepted as 0.
+ */
+START_TEST(octal_past_int64_is_not_zero)
+{
+  struct manifest_files files = MANIFEST_FILES_INIT;
+  struct manifest_repo *repo;
+  char plat[512];
+
+  snprintf(plat, sizeof(plat), "%s  policies: {maxDeletePercent: %s}\n",
+           platform_yaml, "0o1000000000000000000000");
+  add(&files, "platform.yaml", plat);
+  add(&files, "tenants/acme.yaml", tenant_yaml);
+  manifest_repo_load(&repo, &files, NULL);
+  ck_assert(!repo->platform->valid);
+  ck_assert(has_diag(&repo->diags,
+                     "'maxDeletePercent' must be an integer, not a number"));
+  manifest_repo_free(repo);
+  manifest_files_release(&files);
+}
+END_TEST
+
 Suite *make_suite_manifest(void)
 {
   Suite *s = suite_create("manifest");
@@ -351,6 +492,9 @@ Suite *make_suite_manifest(void)
   tcase_add_test(tc, string_rules);
   tcase_add_test(tc, reload_reuses_unchanged_documents);
   tcase_add_test(tc, sorted_diag_lookup);
+  tcase_add_test(tc, dependency_cycle_of_long_names_stays_in_bounds);
+  tcase_add_test(tc, long_invalid_names_derive_no_names);
+  tcase_add_test(tc, octal_past_int64_is_not_zero);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -84,6 +84,8 @@ START_TEST(scalars_follow_core_schema)
       {"a: +7", YS_INT},
       {"a: .5", YS_FLOAT},
       {"a: 99999999999999999999", YS_FLOAT},
+      {"a: 0o1000000000000000000000", YS_FLOAT},
+      {"a: 0x8000000000000000", YS_FLOAT},
       {"a: !!int 42", YS_INT},
       {"a: !!float 4", YS_FLOAT},
       {"a: !!bool true", YS_BOOL},
@@ -104,6 +106,12 @@ START_TEST(scalars_follow_core_schema)
   ck_assert_int_eq(ymap_get(parse_ok(&a, "a: 0x2a"), "a")->u.scalar.v.i, 42);
   ck_assert_int_eq(ymap_get(parse_ok(&a, "a: 0o17"), "a")->u.scalar.v.i, 15);
   ck_assert(isinf(ymap_get(parse_ok(&a, "a: -.inf"), "a")->u.scalar.v.f));
+  /* Past INT64_MAX, 8^21 and 16^15 * 8 are both 2^63, not 0. */
+  ck_assert(ymap_get(parse_ok(&a, "a: 0o1000000000000000000000"), "a")
+                ->u.scalar.v.f == ldexp(1, 63));
+  ck_assert(
+      ymap_get(parse_ok(&a, "a: 0x8000000000000000"), "a")->u.scalar.v.f ==
+      ldexp(1, 63));
   ck_assert(ymap_get(parse_ok(&a, "a: True"), "a")->u.scalar.v.b);
   arena_release(&a);
 }
