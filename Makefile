@@ -47,7 +47,8 @@ endif
 LIB_SRC    := $(sort $(wildcard controller/*/*.c) $(wildcard providers/*.c) \
                 $(wildcard providers/*/*.c))
 LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/default_tiers.o
-MAIN_OBJ   := $(BUILD)/cmd/tenantd/main.o
+MAIN_SRC   := $(sort $(wildcard cmd/tenantd/*.c))
+MAIN_OBJ   := $(MAIN_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC   := $(sort $(wildcard tests/unit/*.c))
 TEST_OBJ   := $(TEST_SRC:%.c=$(BUILD)/%.o)
 # tests/unit/test_<name>.c defines make_suite_<name>(); main.c runs them all.
@@ -206,7 +207,7 @@ uninstall:
 
 # ---- style ----
 
-FORMAT_SRC = $(sort $(wildcard cmd/*/*.c controller/*/*.[ch] providers/*.[ch] \
+FORMAT_SRC = $(sort $(wildcard cmd/*/*.[ch] controller/*/*.[ch] providers/*.[ch] \
                providers/*/*.[ch] tests/unit/*.[ch]))
 
 format:

@@ -72,6 +72,25 @@ struct reconcile_opts {
 
 #define RECONCILE_OPTS_VERSION 3
 
+/* The defaults of a pass, the one place they are written: the CLI, the
+ * daemon and a config file without these keys all start from them. */
+#define RECONCILE_DEFAULT_CONCURRENCY 8
+#define RECONCILE_DEFAULT_MAX_ATTEMPTS 5
+#define RECONCILE_DEFAULT_BACKOFF_MS 100
+#define RECONCILE_DEFAULT_HEALTH_TIMEOUT_MS 60000
+
+/* Every tenant, plan only, no --allow-delete, text plans, the defaults
+ * above; the caller adds the manifests, store, providers, out and err. */
+#define RECONCILE_OPTS_INIT                                   \
+  {                                                           \
+    .version = RECONCILE_OPTS_VERSION, .allow_delete = -1,    \
+    .concurrency = RECONCILE_DEFAULT_CONCURRENCY,             \
+    .max_attempts = RECONCILE_DEFAULT_MAX_ATTEMPTS,           \
+    .backoff_ms = RECONCILE_DEFAULT_BACKOFF_MS,               \
+    .health_timeout_ms = RECONCILE_DEFAULT_HEALTH_TIMEOUT_MS, \
+    .format = PLAN_TEXT                                       \
+  }
+
 struct reconcile_summary {
   size_t tenants, held, changes, applied, failed, skipped, conflicts, stalled,
       drifted;

@@ -107,140 +107,210 @@ static long allow_from_trailer(struct source *src, const char *commit, long cli)
 
 /* ---- apply ---- */
 
-int gitpass_apply(struct source *src, const struct gitpass_opts *o,
-                  struct gitpass_result *res)
-{
-  struct manifest_files files = MANIFEST_FILES_INIT;
-  struct strset changed = STRSET_INIT, only = STRSET_INIT;
-  struct scan sc = {0};
-  struct writeback *wb = NULL;
-  struct reconcile_opts rec = o->rec;
-  struct reconcile_report report = {0};
+/* One apply pass's state, from the fetch to the push. */
+struct apply_pass {
+  struct source *src;
+  const struct gitpass_opts *o;
+  struct gitpass_result *res;
+  FILE *err;
   struct fetch_wait fw;
-  char last[SOURCE_ID_LEN], push_error[1024] = "";
-  bool all_changed = false, everyone, committed;
-  uint64_t t_fetched, t_pushing;
-  int rc, push;
+  struct manifest_files files;
+  struct strset changed, only;
+  bool all_changed, everyone;
+  struct scan sc;
+  struct writeback *wb;
+  struct reconcile_report report;
+  uint64_t t_fetched;
+};
 
-  assert(o->version == GITPASS_OPTS_VERSION);
-  memset(res, 0, sizeof(*res));
-  memset(&fw, 0, sizeof(fw));
-  if (!o->no_fetch) {
+/* Fetches (unless told not to) and reads the tip to apply: the new one,
+ * or after a failed fetch the last good one. */
+static int fetch_tip(struct apply_pass *ap)
+{
+  struct gitpass_result *res = ap->res;
+  int rc;
+
+  if (!ap->o->no_fetch) {
     uint64_t t0 = uv_hrtime();
 
-    rc = fetch(src, &fw);
+    rc = fetch(ap->src, &ap->fw);
     res->fetch_seconds = (double)(uv_hrtime() - t0) / 1e9;
     res->fetched = rc == 0;
     if (rc < 0) {
       res->source_error = true;
-      fprintf(rec.err, "tenantd: source error: %s\n", fw.error);
+      fprintf(ap->err, "tenantd: source error: %s\n", ap->fw.error);
     }
   }
-  t_fetched = uv_hrtime();
-  rc = source_head(src, res->source);
-  if (rc < 0) {
-    rc = td_error("%s", fw.error[0] ? fw.error : td_error_last());
-    goto out;
-  }
+  ap->t_fetched = uv_hrtime();
+  rc = source_head(ap->src, res->source);
+  if (rc < 0)
+    return td_error("%s", ap->fw.error[0] ? ap->fw.error : td_error_last());
   if (res->source_error)
-    fprintf(rec.err,
+    fprintf(ap->err,
             "tenantd: holding the last good manifests (%.12s); nothing is "
             "deleted for want of them\n",
             res->source);
-  /* Nothing new and nothing asked for: a poll costs a fetch, no more. */
-  if (!o->all && !res->source_error && o->seen &&
-      strcmp(o->seen, res->source) == 0 && (!o->extra || o->extra->n == 0)) {
-    res->skipped = true;
-    rc = 0;
-    goto out;
-  }
-  rc = writeback_open(&wb, src);
+  return 0;
+}
+
+/* Nothing new and nothing asked for: a poll costs a fetch, no more. */
+static bool nothing_to_do(const struct apply_pass *ap)
+{
+  const struct gitpass_opts *o = ap->o;
+
+  return !o->all && !ap->res->source_error && o->seen &&
+         strcmp(o->seen, ap->res->source) == 0 &&
+         (!o->extra || o->extra->n == 0);
+}
+
+/* Reads the tip's manifests and picks the tenants to reconcile: those
+ * changed since the manifests the last status commit applied, the extra
+ * ones asked for and, unless no_retry, every one not Ready. */
+static int select_tenants(struct apply_pass *ap)
+{
+  const struct gitpass_opts *o = ap->o;
+  struct manifest_repo *model = o->rec.model ? *o->rec.model : NULL;
+  char last[SOURCE_ID_LEN];
+  int rc;
+
+  rc = writeback_open(&ap->wb, ap->src);
   if (rc == 0)
-    rc = source_read_manifests(src, res->source, &files,
-                               YAML_LIMITS_DEFAULT_MAX_BYTES,
-                               rec.model ? *rec.model : NULL);
+    rc = source_read_manifests(ap->src, ap->res->source, &ap->files,
+                               YAML_LIMITS_DEFAULT_MAX_BYTES, model);
   if (rc < 0)
-    goto out;
-
-  /* What changed since the manifests the last status commit applied. */
-  if (writeback_last_source(wb, last) == 0)
-    rc = source_changes(src, last, res->source, &changed, &all_changed);
+    return rc;
+  if (writeback_last_source(ap->wb, last) == 0)
+    rc = source_changes(ap->src, last, ap->res->source, &ap->changed,
+                        &ap->all_changed);
   else
-    all_changed = true;
+    ap->all_changed = true;
   if (rc < 0)
-    goto out;
-  everyone = o->all || all_changed || res->source_error;
-  if (!everyone) {
-    for (size_t i = 0; i < changed.n; i++)
-      strset_add(&only, changed.v[i]);
+    return rc;
+  ap->everyone = o->all || ap->all_changed || ap->res->source_error;
+  if (!ap->everyone) {
+    for (size_t i = 0; i < ap->changed.n; i++)
+      strset_add(&ap->only, ap->changed.v[i]);
     for (size_t i = 0; o->extra && i < o->extra->n; i++)
-      strset_add(&only, o->extra->v[i]);
+      strset_add(&ap->only, o->extra->v[i]);
   }
-  sc.only = everyone || o->no_retry ? NULL : &only;
-  rc = writeback_summaries(wb, scan_one, &sc);
+  ap->sc.only = ap->everyone || o->no_retry ? NULL : &ap->only;
+  rc = writeback_summaries(ap->wb, scan_one, &ap->sc);
   if (rc < 0)
-    goto out;
-  strset_seal(&only);
+    return rc;
+  strset_seal(&ap->only);
+  return 0;
+}
 
-  rec.files = &files;
-  rec.source = res->source;
-  rec.store = writeback_store(wb);
-  rec.only = everyone ? NULL : &only;
-  rec.changed = all_changed ? NULL : &changed;
-  rec.managed_outside = managed_outside(&sc, rec.only);
-  rec.source_error = res->source_error ? fw.error : NULL;
-  rec.allow_delete = allow_from_trailer(src, res->source, o->allow_delete);
+/* The reconcile pass over the selected tenants. */
+static int run_pass(struct apply_pass *ap)
+{
+  struct reconcile_opts rec = ap->o->rec;
+  int rc;
+
+  rec.files = &ap->files;
+  rec.source = ap->res->source;
+  rec.store = writeback_store(ap->wb);
+  rec.only = ap->everyone ? NULL : &ap->only;
+  rec.changed = ap->all_changed ? NULL : &ap->changed;
+  rec.managed_outside = managed_outside(&ap->sc, rec.only);
+  rec.source_error = ap->res->source_error ? ap->fw.error : NULL;
+  rec.allow_delete =
+      allow_from_trailer(ap->src, ap->res->source, ap->o->allow_delete);
   rec.apply = true;
-  rc = reconcile_once(&rec, &report);
-  res->sum = report.sum;
-  res->selected = report.n;
-  if (rc < 0)
-    goto out;
+  rc = reconcile_once(&rec, &ap->report);
+  ap->res->sum = ap->report.sum;
+  ap->res->selected = ap->report.n;
+  return rc;
+}
 
-  rc = writeback_commit(wb, &report, res->source, res->status_commit);
+/* Commits the statuses, notes the manifest commit and pushes both; a
+ * push that fails leaves them in the mirror for the next pass. */
+static int commit_and_push(struct apply_pass *ap)
+{
+  struct gitpass_result *res = ap->res;
+  bool no_push = ap->o->no_push, committed;
+  char push_error[1024] = "";
+  uint64_t t_pushing;
+  int rc, push;
+
+  rc = writeback_commit(ap->wb, &ap->report, res->source, res->status_commit);
   if (rc < 0)
-    goto out;
+    return rc;
   committed = rc == 1;
   res->status_commit[0] = '\0';
   t_pushing = uv_hrtime();
-  res->commit_seconds = (double)(t_pushing - t_fetched) / 1e9;
-  push = o->no_push ? 0 : writeback_push_status(wb);
+  res->commit_seconds = (double)(t_pushing - ap->t_fetched) / 1e9;
+  push = no_push ? 0 : writeback_push_status(ap->wb);
   if (push < 0)
     snprintf(push_error, sizeof(push_error), "%s", td_error_last());
   /* Pushing may have replayed it on another writer's: its id now. */
-  if (committed && writeback_tip(wb, res->status_commit) < 0)
+  if (committed && writeback_tip(ap->wb, res->status_commit) < 0)
     res->status_commit[0] = '\0';
   /* A note says how this commit was applied; not while it is stale. */
-  rc = 0;
-  if (!res->source_error)
-    rc = writeback_note(wb, res->source, &report,
+  if (!res->source_error) {
+    rc = writeback_note(ap->wb, res->source, &ap->report,
                         res->status_commit[0] ? res->status_commit : NULL);
-  if (rc < 0)
-    goto out;
-  rc = 0;
-  if (push == 0 && !o->no_push) {
-    push = writeback_push_notes(wb);
+    if (rc < 0)
+      return rc;
+  }
+  if (push == 0 && !no_push) {
+    push = writeback_push_notes(ap->wb);
     if (push < 0)
       snprintf(push_error, sizeof(push_error), "%s", td_error_last());
   }
-  res->pushed = push == 0 && !o->no_push;
+  res->pushed = push == 0 && !no_push;
   res->push_seconds = (double)(uv_hrtime() - t_pushing) / 1e9;
   if (push < 0)
-    fprintf(rec.err,
+    fprintf(ap->err,
             "tenantd: status not pushed, kept in the cache for the next "
             "run: %s\n",
             push_error);
-out:
-  if (o->report) {
-    *o->report = report;
-    memset(&report, 0, sizeof(report));
+  return 0;
+}
+
+static void apply_pass_release(struct apply_pass *ap)
+{
+  if (ap->o->report) {
+    *ap->o->report = ap->report;
+    memset(&ap->report, 0, sizeof(ap->report));
   }
-  reconcile_report_release(&report);
-  writeback_close(wb);
-  manifest_files_release(&files);
-  strset_release(&changed);
-  strset_release(&only);
-  scan_release(&sc);
+  reconcile_report_release(&ap->report);
+  writeback_close(ap->wb);
+  manifest_files_release(&ap->files);
+  strset_release(&ap->changed);
+  strset_release(&ap->only);
+  scan_release(&ap->sc);
+}
+
+int gitpass_apply(struct source *src, const struct gitpass_opts *o,
+                  struct gitpass_result *res)
+{
+  struct apply_pass ap = {.src = src, .o = o, .res = res, .err = o->rec.err};
+  int rc;
+
+  assert(o->version == GITPASS_OPTS_VERSION);
+  memset(res, 0, sizeof(*res));
+  res->result = PASS_ERROR;
+  ap.files = (struct manifest_files)MANIFEST_FILES_INIT;
+  ap.changed = (struct strset)STRSET_INIT;
+  ap.only = (struct strset)STRSET_INIT;
+  rc = fetch_tip(&ap);
+  if (rc == 0 && nothing_to_do(&ap)) {
+    res->skipped = true;
+    goto out;
+  }
+  if (rc == 0)
+    rc = select_tenants(&ap);
+  if (rc == 0)
+    rc = run_pass(&ap);
+  if (rc == 0)
+    rc = commit_and_push(&ap);
+out:
+  /* Kept is pushed, or in the mirror as asked, or nothing to keep. */
+  if (rc == 0)
+    res->result = pass_judge(PASS_MODE_APPLY, &res->sum, res->source_error,
+                             res->pushed || o->no_push || res->skipped);
+  apply_pass_release(&ap);
   return rc;
 }
 
@@ -262,6 +332,7 @@ int gitpass_plan(struct source *src, const struct gitpass_opts *o,
 
   assert(o->version == GITPASS_OPTS_VERSION && o->ref);
   memset(res, 0, sizeof(*res));
+  res->result = PASS_ERROR;
   /* A plan on stale data would mislead a reviewer: fail instead. */
   if (fetch(src, &fw) < 0)
     return td_error("source error: %s", fw.error);
@@ -303,11 +374,34 @@ int gitpass_plan(struct source *src, const struct gitpass_opts *o,
   rc = reconcile_once(&rec, &report);
   res->sum = report.sum;
   res->selected = report.n;
+  if (rc == 0)
+    res->result = pass_judge(PASS_MODE_PLAN_GATE, &res->sum, false, true);
 out:
   reconcile_report_release(&report);
   writeback_close(wb);
   manifest_files_release(&files);
   strset_release(&changed);
   scan_release(&sc);
+  return rc;
+}
+
+/* ---- reading the status branch ---- */
+
+int gitpass_open_status(struct source *src, FILE *err, struct writeback **out)
+{
+  char id[SOURCE_ID_LEN];
+  int rc;
+
+  *out = NULL;
+  if (source_fetch(src) == 0)
+    return writeback_open(out, src);
+  fprintf(err, "tenantd: showing the cached status: %s\n", td_error_last());
+  rc = writeback_open(out, src);
+  /* Nothing cached either: an error, not an empty table. */
+  if (rc == 0 && writeback_tip(*out, id) < 0) {
+    rc = td_error("no status of %s in the cache", source_url(src));
+    writeback_close(*out);
+    *out = NULL;
+  }
   return rc;
 }

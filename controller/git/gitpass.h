@@ -17,13 +17,22 @@
  *
  * plan: the tenants a ref changed since its merge base with `base`,
  * planned against what the providers hold and the inventory on the status
- * branch.  Nothing is written.
+ * branch.  Nothing is written.  A plan here gates a pull request, so a
+ * tenant held for an invalid manifest makes it unsettled
+ * (PASS_MODE_PLAN_GATE in engine/dirpass.h).
+ *
+ * Either way the result carries the pass's verdict (res->result), judged
+ * as the directory pass judges its own: pass_exit_code() turns it into
+ * the exit code.
  */
 #ifndef TD_GITPASS_H
 #define TD_GITPASS_H
 
 #include "base/compat.h"
 
+#include <stdio.h>
+
+#include "engine/dirpass.h"
 #include "engine/reconcile.h"
 #include "git/source.h"
 
@@ -60,6 +69,9 @@ struct gitpass_result {
   double commit_seconds; /* from the fetch done to the status commit */
   double push_seconds;   /* pushing status and notes */
   bool skipped;          /* nothing new, nothing selected */
+  /* The verdict: a pass not pushed (unless no_push) or on the last good
+   * manifests is unsettled; PASS_ERROR when the call returned -1. */
+  enum pass_result result;
 };
 
 /* 0 when the pass ran (see the result), -1 with td_error_last() when it
@@ -69,5 +81,15 @@ int gitpass_apply(struct source *src, const struct gitpass_opts *o,
 
 int gitpass_plan(struct source *src, const struct gitpass_opts *o,
                  struct gitpass_result *res);
+
+struct writeback;
+
+/*
+ * The status branch for reading, as fresh as it can be: fetched, or when
+ * the fetch fails (said on `err`), the copy last fetched into the mirror.
+ * 0 and *out set (writeback_close it), or -1 with td_error_last(): the
+ * mirror cannot be read, or the fetch failed and it holds no status.
+ */
+int gitpass_open_status(struct source *src, FILE *err, struct writeback **out);
 
 #endif

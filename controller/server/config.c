@@ -10,6 +10,8 @@
 #include "server/config.h"
 #include "base/error.h"
 #include "base/fsutil.h"
+#include "engine/reconcile.h"
+#include "git/source.h"
 #include "providers/provider.h"
 #include "manifest/yamltree.h"
 
@@ -400,23 +402,26 @@ static void root_pair(struct cx *x, const char *key, const struct ynode *v)
     providers(x, v);
 }
 
+/* The source's and the pass's defaults are theirs (git/source.h,
+ * engine/reconcile.h); what only the daemon has is CONFIG_DEFAULT_*. */
 static struct config *defaults(const char *path)
 {
+  const struct source_opts src = SOURCE_OPTS_INIT;
   struct config *c = td_calloc(1, sizeof(*c));
 
   c->path = td_strdup(path);
-  c->source.branch = td_strdup("main");
+  c->source.branch = td_strdup(src.branch);
   c->source.interval_ms = CONFIG_DEFAULT_INTERVAL_MS;
   c->cache_dir = td_strdup("/var/cache/tenantd");
-  c->status.branch = td_strdup("tenantd/status");
+  c->status.branch = td_strdup(src.status_branch);
   c->status.push = true;
   c->reconcile.resync_ms = CONFIG_DEFAULT_RESYNC_MS;
-  c->reconcile.concurrency = CONFIG_DEFAULT_CONCURRENCY;
+  c->reconcile.concurrency = RECONCILE_DEFAULT_CONCURRENCY;
   c->reconcile.batch = CONFIG_DEFAULT_BATCH;
   c->reconcile.backoff_base_ms = CONFIG_DEFAULT_BACKOFF_BASE_MS;
   c->reconcile.backoff_max_ms = CONFIG_DEFAULT_BACKOFF_MAX_MS;
   c->reconcile.shutdown_timeout_ms = CONFIG_DEFAULT_SHUTDOWN_MS;
-  c->reconcile.health_timeout_ms = 60000;
+  c->reconcile.health_timeout_ms = RECONCILE_DEFAULT_HEALTH_TIMEOUT_MS;
   c->http.host = td_strdup("127.0.0.1");
   c->http.port = 9400;
   c->log_format = LOG_FORMAT_LOGFMT;

@@ -61,10 +61,12 @@ struct config {
   json_t *providers;
 };
 
+/* Defaults only the config has; a pass's (concurrency, health timeout)
+ * are RECONCILE_DEFAULT_* (engine/reconcile.h), the source's branches
+ * SOURCE_OPTS_INIT's (git/source.h). */
 /* clang-format off */
 #define CONFIG_DEFAULT_INTERVAL_MS      30000
 #define CONFIG_DEFAULT_RESYNC_MS        300000
-#define CONFIG_DEFAULT_CONCURRENCY      8
 #define CONFIG_DEFAULT_BATCH            500
 #define CONFIG_DEFAULT_BACKOFF_BASE_MS  5000
 #define CONFIG_DEFAULT_BACKOFF_MAX_MS   300000

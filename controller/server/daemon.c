@@ -237,13 +237,10 @@ static void pass_main(void *arg)
 
   if (!err || !out)
     abort();
-  go.rec.version = RECONCILE_OPTS_VERSION;
+  go.rec = (struct reconcile_opts)RECONCILE_OPTS_INIT;
   go.rec.providers = p->providers;
   go.rec.concurrency = p->concurrency;
-  go.rec.max_attempts = 5;
-  go.rec.backoff_ms = 100;
   go.rec.health_timeout_ms = p->health_timeout_ms;
-  go.rec.format = PLAN_TEXT;
   go.rec.print_diags = true;
   go.rec.out = out;
   go.rec.err = err;

@@ -1,0 +1,51 @@
+/*
+ * view_args.h - what status and log share: their options and showing
+ * the status branch of the manifest repository (git/statusview.h).
+ *
+ *   struct view_args a;
+ *   view_args_init(&a);
+ *   r = view_args_parse(&a, "log", argc, argv, log_options, help);
+ *   if (r == ARGS_RUN)
+ *     rc = view_args_show(&a, show_log);
+ *   view_args_release(&a);
+ */
+#ifndef TD_VIEW_ARGS_H
+#define TD_VIEW_ARGS_H
+
+#include "base/compat.h"
+
+#include <stdio.h>
+
+#include "cmd/tenantd/args.h"
+#include "git/source.h"
+#include "git/writeback.h"
+#include "server/config.h"
+
+struct view_args {
+  struct source_opts src;
+  bool json;
+  long limit;         /* --limit, 0: all */
+  const char *tenant; /* the operand, or NULL */
+  struct config *cfg; /* --config: the source */
+};
+
+void view_args_init(struct view_args *a);
+
+/*
+ * Parses argv with the command's option table `opts`; options may follow
+ * the tenant (`tenantd log acme --limit 5`).  --repo (or --config) is
+ * required.  Prints `help` on --help.
+ */
+enum args_result view_args_parse(struct view_args *a, const char *cmd, int argc,
+                                 char **argv, const struct option *opts,
+                                 void (*help)(FILE *out));
+
+void view_args_release(struct view_args *a);
+
+/* Opens the status branch (gitpass_open_status) and runs show() on it;
+ * the exit code, errors reported on stderr. */
+int view_args_show(const struct view_args *a,
+                   int (*show)(struct writeback *wb,
+                               const struct view_args *a));
+
+#endif
