@@ -43,9 +43,6 @@ int rt_op_fail(struct rt_op *op, int status, const char *fmt, ...)
   va_list ap;
 
   assert(status < 0);
-  json_decref(op->observed);
-  op->observed = NULL;
-  drop_items(op);
   va_start(ap, fmt);
   vsnprintf(op->message, sizeof(op->message), fmt, ap);
   va_end(ap);

@@ -155,11 +155,13 @@ struct rt {
 
 /* ---- results ---- */
 
-/* Success; steals `observed` (may be NULL: remove). */
+/* Success; steals `observed` (NULL for remove and list_owned). */
 void rt_op_ok(struct rt_op *op, json_t *observed);
 
-/* Failure with a message; drops any observed value or items.  Returns
- * `status`, so a check can `return rt_op_fail(...)`. */
+/* Failure with a message (cut at RT_MESSAGE_MAX).  An observed value or
+ * items set before are not passed on (the op frees them); a later
+ * rt_op_ok makes it a success again.  Returns `status`, so a check can
+ * `return rt_op_fail(...)`. */
 int rt_op_fail(struct rt_op *op, int status, const char *fmt, ...)
     TD_PRINTF(3, 4);
 
