@@ -192,53 +192,33 @@ static int take_env(const char *provider, const struct opt *o, const json_t *v,
   return take_secret(provider, o, name, out, err, errcap);
 }
 
-static int take(const char *provider, const struct opt *o, const json_t *v,
-                void *out, char *err, size_t errcap)
-{
-  switch (o->type) {
-  case OPT_T_STRING:
-    return take_string(provider, o, v, out, err, errcap);
-  case OPT_T_UINT:
-    return take_uint(provider, o, v, out, err, errcap);
-  case OPT_T_NUMBER:
-    return take_number(provider, o, v, out, err, errcap);
-  case OPT_T_BOOL:
-    return take_bool(provider, o, v, out, err, errcap);
-  case OPT_T_ENUM:
-    return take_enum(provider, o, v, out, err, errcap);
-  case OPT_T_SECRET:
-    return take_env(provider, o, v, out, err, errcap);
-  }
-  assert(!"unknown option type");
-  return -1;
-}
+/* How each type takes a value, by enum opt_type. */
+static int (*const takers[])(const char *provider, const struct opt *o,
+                             const json_t *v, void *out, char *err,
+                             size_t errcap) = {
+    [OPT_T_STRING] = take_string, [OPT_T_UINT] = take_uint,
+    [OPT_T_NUMBER] = take_number, [OPT_T_BOOL] = take_bool,
+    [OPT_T_ENUM] = take_enum,     [OPT_T_SECRET] = take_env,
+};
 
-/* A missing key: its default, or the secret its default variable holds. */
-static int take_default(const char *provider, const struct opt *o, void *out,
-                        char *err, size_t errcap)
+/* A missing key's default as the JSON value it stands for (new), so it
+ * goes through the same checks; NULL when there is none. */
+static json_t *default_value(const struct opt *o)
 {
   switch (o->type) {
   case OPT_T_STRING:
-    if (o->def_str)
-      *(char **)field(out, o) = td_strdup(o->def_str);
-    break;
-  case OPT_T_UINT:
-    *(uint64_t *)field(out, o) = o->def_uint;
-    break;
-  case OPT_T_NUMBER:
-    *(double *)field(out, o) = o->def_num;
-    break;
-  case OPT_T_BOOL:
-    *(bool *)field(out, o) = o->def_int != 0;
-    break;
-  case OPT_T_ENUM:
-    *(int *)field(out, o) = o->def_int;
-    break;
   case OPT_T_SECRET:
-    assert(o->def_str);
-    return take_secret(provider, o, o->def_str, out, err, errcap);
+    return o->def_str ? json_string(o->def_str) : NULL;
+  case OPT_T_UINT:
+    return json_integer((json_int_t)o->def_uint);
+  case OPT_T_NUMBER:
+    return json_real(o->def_num);
+  case OPT_T_BOOL:
+    return json_boolean(o->def_int);
+  case OPT_T_ENUM:
+    return json_string(o->choices[o->def_int]);
   }
-  return 0;
+  return NULL;
 }
 
 int opt_parse(const char *provider, const struct opt *table, size_t n,
@@ -253,6 +233,7 @@ int opt_parse(const char *provider, const struct opt *table, size_t n,
   for (size_t i = 0; i < n; i++) {
     const struct opt *o = &table[i];
     const json_t *v = json_object_get(config, o->key);
+    json_t *def;
     int rc;
 
     if (!v && (o->flags & OPT_REQUIRED)) {
@@ -260,8 +241,11 @@ int opt_parse(const char *provider, const struct opt *table, size_t n,
                o->what ? " (" : "", o->what ? o->what : "", o->what ? ")" : "");
       return -1;
     }
-    rc = v ? take(provider, o, v, out, err, errcap)
-           : take_default(provider, o, out, err, errcap);
+    def = v ? NULL : default_value(o);
+    assert((size_t)o->type < ARRAY_SIZE(takers));
+    rc = v || def ? takers[o->type](provider, o, v ? v : def, out, err, errcap)
+                  : 0;
+    json_decref(def);
     if (rc < 0)
       return -1;
   }

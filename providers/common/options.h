@@ -18,7 +18,8 @@
  *
  *   OPT_STR     char *             a string; flags: OPT_NONEMPTY; at most
  *                                  `max` bytes (0: OPT_STRING_MAX)
- *   OPT_STR_IN  char *             the same, only of the bytes in `chars`
+ *   OPT_STR_IN  char *             the same, only of the bytes in `chars`,
+ *                                  with a default (`def`, may be NULL)
  *   OPT_UINT    uint64_t           an integer from `lo` to `hi`
  *   OPT_NUMBER  double             a number from `lo` to `hi`
  *   OPT_BOOL    bool               true or false
@@ -119,11 +120,11 @@ struct opt {
     .key = (k), .type = OPT_T_STRING, .flags = (fl),                           \
     .offset = OPT_FIELD_(st, field, char *), .max_len = (max), .what = (what_) \
   }
-#define OPT_STR_IN(k, st, field, fl, max, chars_, what_)       \
+#define OPT_STR_IN(k, st, field, fl, max, chars_, def, what_)  \
   {                                                            \
     .key = (k), .type = OPT_T_STRING, .flags = (fl),           \
     .offset = OPT_FIELD_(st, field, char *), .max_len = (max), \
-    .chars = (chars_), .what = (what_)                         \
+    .chars = (chars_), .def_str = (def), .what = (what_)       \
   }
 #define OPT_UINT(k, st, field, lo, hi, def)                                    \
   {                                                                            \

@@ -119,10 +119,7 @@ static void op_free(struct rt_op *op)
   drop_items(op);
   json_decref(op->observed);
   json_decref(op->spec);
-  free(op->id);
-  free(op->tenant);
-  free(op->name);
-  free(op);
+  free(op); /* and the strings stored after it */
 }
 
 static void answer(struct rt_op *op)
@@ -228,10 +225,35 @@ static void on_turn(uv_idle_t *h)
 
 /* ---- entry points ---- */
 
-static struct rt_op *op_new(struct rt *rt, enum rt_kind kind, void *arg)
+/* Copies `s` to *at, returning it; *at moves past it. */
+static char *store(char **at, const char *s)
 {
-  struct rt_op *op = td_calloc(1, rt->be->op_size);
+  size_t n = strlen(s) + 1;
+  char *out = memcpy(*at, s, n);
 
+  *at += n;
+  return out;
+}
+
+/* The op with copies of its strings after it: one allocation. */
+static struct rt_op *op_new(struct rt *rt, enum rt_kind kind, void *arg,
+                            const char *tenant, const struct resource *r)
+{
+  size_t size = rt->be->op_size + strlen(tenant) + 1;
+  struct rt_op *op;
+  char *at;
+
+  if (r)
+    size += strlen(r->id) + strlen(r->name) + 2;
+  op = td_calloc(1, size);
+  at = (char *)op + rt->be->op_size;
+  op->tenant = store(&at, tenant);
+  if (r) {
+    op->type = r->type;
+    op->id = store(&at, r->id);
+    op->name = store(&at, r->name);
+    resource_marker(op->marker, op->tenant, op->id);
+  }
   op->rt = rt;
   op->kind = kind;
   op->arg = arg;
@@ -263,14 +285,9 @@ static void start_resource_op(struct provider *p, enum rt_kind kind,
                               provider_cb cb, void *arg)
 {
   struct rt *rt = container_of(p, struct rt, base);
-  struct rt_op *op = op_new(rt, kind, arg);
+  struct rt_op *op = op_new(rt, kind, arg, r->tenant ? r->tenant : "", r);
 
   op->cb = cb;
-  op->type = r->type;
-  op->id = td_strdup(r->id);
-  op->tenant = td_strdup(r->tenant ? r->tenant : "");
-  op->name = td_strdup(r->name);
-  resource_marker(op->marker, op->tenant, op->id);
   if (spec)
     op->spec = json_deep_copy(spec);
   take_op(rt, op, r);
@@ -304,10 +321,9 @@ void rt_list_owned(struct provider *p, const char *tenant, provider_list_cb cb,
                    void *arg)
 {
   struct rt *rt = container_of(p, struct rt, base);
-  struct rt_op *op = op_new(rt, RT_LIST, arg);
+  struct rt_op *op = op_new(rt, RT_LIST, arg, tenant, NULL);
 
   op->list_cb = cb;
-  op->tenant = td_strdup(tenant);
   take_op(rt, op, NULL);
 }
 

@@ -19,15 +19,13 @@
  *     struct rt_op op;             -- first
  *     char *container;             -- the provider's own per-op state
  *   };
- *   static const struct rt_backend dock_backend = {
- *       .type = "docker",
- *       .instance_size = sizeof(struct dock), .op_size = sizeof(struct dock_op),
- *       .options = dock_options, .noptions = ARRAY_SIZE(dock_options),
- *       .open = dock_open, .check = dock_check, .start = dock_start,
- *       .shutdown = dock_shutdown, .release = dock_release,
- *       .op_release = dock_op_release,
- *   };
- *   RT_PROVIDER_OPS(docker_provider_ops, "docker", dock_backend);
+ *   RT_PROVIDER(docker_provider_ops, "docker", struct dock, struct dock_op,
+ *               dock_options, .open = dock_open, .check = dock_check,
+ *               .start = dock_start, .shutdown = dock_shutdown,
+ *               .release = dock_release, .op_release = dock_op_release);
+ *
+ * defines the backend table (struct rt_backend, below) and
+ * `docker_provider_ops`, whose entry points are the runtime's.
  *
  * The life of an op:
  *
@@ -83,13 +81,15 @@ struct rt_op {
   struct rt_op *next;
   enum rt_kind kind;
 
-  /* Inputs, owned by the op.  list_owned sets only `tenant`. */
+  /* Inputs, copied from the call; list_owned sets only `tenant`.  The
+   * strings are stored with the op (never free or reassign them); check
+   * may rewrite `name` in place, no longer. */
   enum rtype type;
   char *id;
   char *tenant;
-  char *name;                       /* external name; check may rewrite it */
+  char *name;                       /* external name */
   char marker[RESOURCE_MARKER_MAX]; /* of tenant and id */
-  json_t *spec;                     /* create, update: a deep copy */
+  json_t *spec;                     /* create, update: a deep copy, owned */
 
   /* The result, set through rt_op_ok / rt_op_fail / rt_op_add_item. */
   int status;
@@ -200,7 +200,7 @@ void rt_close(struct provider *p, provider_close_cb cb, void *arg);
 /*
  * Defines `const struct provider_ops name` for a backend: the "type" the
  * controller config names (a literal, equal to be.type) and the
- * runtime's entry points.
+ * runtime's entry points.  RT_PROVIDER below is the usual way in.
  */
 /* clang-format off */
 #define RT_PROVIDER_OPS(name, type_, be)                                     \
@@ -227,6 +227,26 @@ void rt_close(struct provider *p, provider_close_cb cb, void *arg);
       /* Waits for every op, shuts the backend down, frees. */               \
       .close = rt_close,                                                     \
   }
+
+/*
+ * A provider in one statement: its backend table and its provider_ops.
+ * `instance_t` and `op_t` are the provider's structs (embedding struct
+ * rt and struct rt_op first), `options_` its table of struct opt; the
+ * rest are the backend's calls as designated initializers:
+ *
+ *   RT_PROVIDER(docker_provider_ops, "docker", struct dock, struct dock_op,
+ *               dock_options, .open = dock_open, .start = dock_start,
+ *               .shutdown = dock_shutdown, .release = dock_release);
+ */
+#define RT_PROVIDER(name, type_, instance_t, op_t, options_, ...)            \
+  static const struct rt_backend name##_backend = {                          \
+      .type = type_,                                                         \
+      .instance_size = sizeof(instance_t),                                   \
+      .op_size = sizeof(op_t),                                               \
+      .options = options_,                                                   \
+      .noptions = ARRAY_SIZE(options_),                                      \
+      __VA_ARGS__};                                                          \
+  RT_PROVIDER_OPS(name, type_, name##_backend)
 /* clang-format on */
 
 #endif

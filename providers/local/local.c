@@ -427,60 +427,53 @@ static int do_read(struct job *j)
   return PROVIDER_OK;
 }
 
+/* Computes the outputs into `state`, writes it and makes it the result;
+ * takes `state` either way. */
+static int save(struct job *j, json_t *state)
+{
+  json_t *outputs = json_object_get(state, "outputs");
+  int status = compute_outputs(j, j->op.spec, outputs);
+
+  if (status == PROVIDER_OK)
+    status = write_state(j, state);
+  if (status == PROVIDER_OK)
+    rt_op_ok(&j->op, state);
+  else
+    json_decref(state);
+  return status;
+}
+
 static int do_create(struct job *j)
 {
-  json_t *old = NULL, *state = NULL;
+  json_t *old = NULL;
   int status = load_state(j, j->path, &old);
 
   if (status == PROVIDER_OK)
     status = check_owner(j, old);
   else if (status == PROVIDER_NOT_FOUND)
     status = PROVIDER_OK;
-  if (status < 0)
-    goto out;
-  state = json_pack("{s:s, s:O, s:o}", "marker", j->op.marker, "spec",
-                    j->op.spec, "outputs", json_object());
-  status = compute_outputs(j, j->op.spec, json_object_get(state, "outputs"));
-  if (status < 0)
-    goto out;
-  status = write_state(j, state);
-  if (status < 0)
-    goto out;
-  rt_op_ok(&j->op, state);
-  state = NULL;
-out:
   json_decref(old);
-  json_decref(state);
-  return status;
+  if (status < 0)
+    return status;
+  return save(j, json_pack("{s:s, s:O, s:o}", "marker", j->op.marker, "spec",
+                           j->op.spec, "outputs", json_object()));
 }
 
 static int do_update(struct job *j)
 {
-  json_t *state = NULL, *outputs;
+  json_t *state = NULL;
   int status = load_state(j, j->path, &state);
 
-  if (status < 0)
-    goto out;
-  status = check_owner(j, state);
-  if (status < 0)
-    goto out;
-  json_object_set(state, "spec", j->op.spec);
-  outputs = json_object_get(state, "outputs");
-  if (!outputs) {
-    outputs = json_object();
-    json_object_set_new(state, "outputs", outputs);
+  if (status == PROVIDER_OK)
+    status = check_owner(j, state);
+  if (status < 0) {
+    json_decref(state);
+    return status;
   }
-  status = compute_outputs(j, j->op.spec, outputs);
-  if (status < 0)
-    goto out;
-  status = write_state(j, state);
-  if (status < 0)
-    goto out;
-  rt_op_ok(&j->op, state);
-  state = NULL;
-out:
-  json_decref(state);
-  return status;
+  json_object_set(state, "spec", j->op.spec);
+  if (!json_object_get(state, "outputs"))
+    json_object_set_new(state, "outputs", json_object());
+  return save(j, state);
 }
 
 static int do_remove(struct job *j)
@@ -854,15 +847,6 @@ static int local_open(struct rt *rt, char *err, size_t errcap)
   return 0;
 }
 
-static const struct rt_backend local_backend = {
-    .type = "local",
-    .instance_size = sizeof(struct local),
-    .op_size = sizeof(struct job),
-    .options = local_options,
-    .noptions = ARRAY_SIZE(local_options),
-    .open = local_open,
-    .start = local_start,
-    .op_release = job_release,
-};
-
-RT_PROVIDER_OPS(local_provider_ops, "local", local_backend);
+RT_PROVIDER(local_provider_ops, "local", struct local, struct job,
+            local_options, .open = local_open, .start = local_start,
+            .op_release = job_release);

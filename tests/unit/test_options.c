@@ -25,7 +25,8 @@ static const struct opt table[] = {
             "a directory path"),
     OPT_STR("label", struct cfg, label, 0, 0, NULL),
     OPT_STR_IN("server", struct cfg, server, OPT_NONEMPTY, 0,
-               "abcdefghijklmnopqrstuvwxyz", "a server id such as \"local\""),
+               "abcdefghijklmnopqrstuvwxyz", "local",
+               "a server id such as \"local\""),
     OPT_UINT("timeoutMs", struct cfg, timeout_ms, 1, 600000, 5000),
     OPT_NUMBER("rate", struct cfg, rate, 0, 1, 0.25),
     OPT_BOOL("verbose", struct cfg, verbose, true),
@@ -58,7 +59,7 @@ START_TEST(defaults_and_values)
   ck_assert_str_eq(err, "");
   ck_assert_str_eq(c.dir, "/d");
   ck_assert_ptr_null(c.label);
-  ck_assert_ptr_null(c.server);
+  ck_assert_str_eq(c.server, "local");
   ck_assert_uint_eq(c.timeout_ms, 5000);
   ck_assert(c.rate == 0.25);
   ck_assert(c.verbose);

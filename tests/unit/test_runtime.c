@@ -156,21 +156,10 @@ static void tb_release(struct rt *rt)
     seen.released = true;
 }
 
-static const struct rt_backend tb_backend = {
-    .type = "test",
-    .instance_size = sizeof(struct tb),
-    .op_size = sizeof(struct tb_op),
-    .options = tb_options,
-    .noptions = ARRAY_SIZE(tb_options),
-    .open = tb_open,
-    .check = tb_check,
-    .start = tb_start,
-    .closing = tb_closing,
-    .shutdown = tb_shutdown,
-    .release = tb_release,
-};
-
-RT_PROVIDER_OPS(rt_test_provider_ops, "test", tb_backend);
+RT_PROVIDER(rt_test_provider_ops, "test", struct tb, struct tb_op, tb_options,
+            .open = tb_open, .check = tb_check, .start = tb_start,
+            .closing = tb_closing, .shutdown = tb_shutdown,
+            .release = tb_release);
 
 /* ---- the caller's side ---- */
 
