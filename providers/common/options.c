@@ -192,6 +192,19 @@ static int take_env(const char *provider, const struct opt *o, const json_t *v,
   return take_secret(provider, o, name, out, err, errcap);
 }
 
+static int take_json(const char *provider, const struct opt *o, const json_t *v,
+                     void *out, char *err, size_t errcap)
+{
+  json_t **dst = field(out, o);
+
+  (void)provider;
+  (void)err;
+  (void)errcap;
+  json_decref(*dst);
+  *dst = json_incref((json_t *)v);
+  return 0;
+}
+
 /* How each type takes a value, by enum opt_type. */
 static int (*const takers[])(const char *provider, const struct opt *o,
                              const json_t *v, void *out, char *err,
@@ -199,6 +212,7 @@ static int (*const takers[])(const char *provider, const struct opt *o,
     [OPT_T_STRING] = take_string, [OPT_T_UINT] = take_uint,
     [OPT_T_NUMBER] = take_number, [OPT_T_BOOL] = take_bool,
     [OPT_T_ENUM] = take_enum,     [OPT_T_SECRET] = take_env,
+    [OPT_T_JSON] = take_json,
 };
 
 /* A missing key's default as the JSON value it stands for (new), so it
@@ -217,6 +231,8 @@ static json_t *default_value(const struct opt *o)
     return json_boolean(o->def_int);
   case OPT_T_ENUM:
     return json_string(o->choices[o->def_int]);
+  case OPT_T_JSON:
+    return NULL;
   }
   return NULL;
 }
@@ -271,6 +287,11 @@ void opt_release(const struct opt *table, size_t n, void *out)
       free(sec->value);
       free(sec->name);
       sec->value = sec->name = NULL;
+    } else if (o->type == OPT_T_JSON) {
+      json_t **j = field(out, o);
+
+      json_decref(*j);
+      *j = NULL;
     }
   }
 }

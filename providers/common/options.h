@@ -30,15 +30,18 @@
  *                                  secret, is read at once; it must be set
  *                                  and not empty, and is never part of a
  *                                  message
+ *   OPT_JSON    json_t *           any JSON value, for open() to check (a
+ *                                  list, an object): a reference the
+ *                                  struct holds; NULL when absent
  *
  * `what`, where a macro takes it, is a few words for messages ("a
  * directory path", "the API key").  Flags (OPT_STR's `fl`): OPT_REQUIRED
  * makes a missing key an error; otherwise the field gets the
  * default (NULL for a string without one).
  *
- * Ownership: the strings opt_parse() stores (and a secret's name and
- * value) belong to the struct; opt_release() frees them, wiping secrets
- * first.  Call it with the same table, also after a failed opt_parse().
+ * Ownership: the strings opt_parse() stores (a secret's name and value,
+ * an OPT_JSON reference) belong to the struct; opt_release() frees them,
+ * wiping secrets first.  Call it with the same table, also after a failed opt_parse().
  *
  *   struct pdns { ...; char *url; uint64_t timeout_ms;
  *                 struct opt_secret api_key; };
@@ -72,7 +75,8 @@ enum opt_type {
   OPT_T_NUMBER,
   OPT_T_BOOL,
   OPT_T_ENUM,
-  OPT_T_SECRET
+  OPT_T_SECRET,
+  OPT_T_JSON
 };
 
 enum {
@@ -145,6 +149,11 @@ struct opt {
   {                                                                       \
     .key = (k), .type = OPT_T_ENUM, .offset = OPT_FIELD_(st, field, int), \
     .choices = (choices_), .def_int = (def)                               \
+  }
+#define OPT_JSON(k, st, field, fl, what_)                      \
+  {                                                            \
+    .key = (k), .type = OPT_T_JSON, .flags = (fl),             \
+    .offset = OPT_FIELD_(st, field, json_t *), .what = (what_) \
   }
 #define OPT_SECRET(k, st, field, def_var, what_)                              \
   {                                                                           \

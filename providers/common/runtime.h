@@ -41,10 +41,11 @@
  *      the last turn, oldest first, linked through op->next: the
  *      provider begins the work, alone or in batches.
  *   4. When done, on the loop thread: rt_op_ok(op, observed) or
- *      rt_op_fail(op, status, fmt, ...), then rt_op_deliver(op).  The
- *      runtime calls the op's callback on a later loop turn, in the order
- *      of rt_op_deliver calls, never from inside the call that started
- *      the op, then frees the op (op_release first).
+ *      rt_op_fail(op, status, fmt, ...) (a message naming the provider,
+ *      never a secret), then rt_op_deliver(op), also from inside start().
+ *      The runtime calls the op's callback on a later loop turn, in the
+ *      order of rt_op_deliver calls, never from inside the call that
+ *      started the op, then frees the op (op_release first).
  *
  * Threads: rt_op_ok, rt_op_fail and rt_op_add_item touch only the op, so
  * a threadpool job that owns the op may call them; everything else runs
@@ -112,8 +113,9 @@ struct rt_backend {
   size_t noptions;
 
   /* Optional.  After the options: checks what the table cannot, derives
-   * and sets up (handles, HTTP).  Returns 0, or -1 with a line in err;
-   * release() then runs all the same. */
+   * and sets up (handles, HTTP; rt->base.loop is the loop).  Returns 0,
+   * or -1 with a line in err; release() then runs all the same, so
+   * handles are set up last, once nothing can fail. */
   int (*open)(struct rt *rt, char *err, size_t errcap);
   /* Optional.  In the starting call (see above); returns PROVIDER_OK, or
    * the status of rt_op_fail() to have the op answered as it is. */

@@ -16,6 +16,7 @@ struct cfg {
   bool verbose;
   int mode;
   struct opt_secret key;
+  json_t *command;
 };
 
 static const char *const modes[] = {"all", "writes", NULL};
@@ -32,6 +33,7 @@ static const struct opt table[] = {
     OPT_BOOL("verbose", struct cfg, verbose, true),
     OPT_ENUM("mode", struct cfg, mode, modes, 1),
     OPT_SECRET("keyEnv", struct cfg, key, "TD_TEST_OPT_KEY", "the API key"),
+    OPT_JSON("command", struct cfg, command, 0, "a list of strings"),
 };
 
 /* Parses `text` into *c; the message (or "") goes to err. */
@@ -66,6 +68,7 @@ START_TEST(defaults_and_values)
   ck_assert_int_eq(c.mode, 1);
   ck_assert_str_eq(c.key.name, "TD_TEST_OPT_KEY");
   ck_assert_str_eq(c.key.value, SECRET);
+  ck_assert_ptr_null(c.command);
   opt_release(table, ARRAY_SIZE(table), &c);
   ck_assert_ptr_null(c.dir);
   ck_assert_ptr_null(c.key.value);
@@ -74,7 +77,7 @@ START_TEST(defaults_and_values)
   ck_assert_int_eq(parse("{\"dir\": \"/e\", \"label\": \"\", \"server\": "
                          "\"abc\", \"timeoutMs\": 600000, \"rate\": 1, "
                          "\"verbose\": false, \"mode\": \"all\", \"keyEnv\": "
-                         "\"TD_TEST_OPT_OTHER\"}",
+                         "\"TD_TEST_OPT_OTHER\", \"command\": [\"a\", 1]}",
                          &c, err, sizeof(err)),
                    0);
   ck_assert_str_eq(c.label, "");
@@ -85,6 +88,9 @@ START_TEST(defaults_and_values)
   ck_assert_int_eq(c.mode, 0);
   ck_assert_str_eq(c.key.name, "TD_TEST_OPT_OTHER");
   ck_assert_str_eq(c.key.value, "other");
+  /* Whatever it is, for open() to check: a reference the struct holds. */
+  ck_assert(json_is_array(c.command));
+  ck_assert_uint_eq(json_array_size(c.command), 2);
   opt_release(table, ARRAY_SIZE(table), &c);
   unsetenv("TD_TEST_OPT_OTHER");
   unsetenv("TD_TEST_OPT_KEY");
