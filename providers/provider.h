@@ -32,6 +32,14 @@
  *                       spec changes
  *   PROVIDER_AUTH       credentials refused
  *   PROVIDER_NOT_FOUND  read/delete of something that does not exist
+ *
+ * Writing a provider: do not implement this table by hand.  Write it on
+ * the runtime in providers/common/runtime.h, which implements every
+ * entry point once (ops, delivery on a later loop turn, in-flight
+ * counting, close after the last op, options from a table in
+ * options.h); the provider supplies open/check/start/shutdown/release
+ * calls and its mapping of resources.  providers/README.md walks through
+ * it.
  */
 #ifndef TD_PROVIDER_H
 #define TD_PROVIDER_H

@@ -65,23 +65,30 @@ int curl_uv_classify(long code)
 
 /* ---- one request ---- */
 
+/* Appends to a NUL-terminated buffer capped at the request's max_bytes;
+ * 0 (curl then stops with CURLE_WRITE_ERROR) when it would pass it. */
+static size_t append(struct request *r, char **buf, size_t *len, size_t *cap,
+                     const char *data, size_t n)
+{
+  if (*len + n > r->max_bytes) {
+    r->too_big = true;
+    return 0;
+  }
+  if (*len + n + 1 > *cap) {
+    *cap = (*len + n + 1) * 2;
+    *buf = td_realloc(*buf, *cap);
+  }
+  memcpy(*buf + *len, data, n);
+  *len += n;
+  (*buf)[*len] = '\0';
+  return n;
+}
+
 static size_t on_data(char *data, size_t size, size_t n, void *arg)
 {
   struct request *r = arg;
-  size_t len = size * n;
 
-  if (r->resp_len + len > r->max_bytes) {
-    r->too_big = true;
-    return 0; /* curl stops with CURLE_WRITE_ERROR */
-  }
-  if (r->resp_len + len + 1 > r->resp_cap) {
-    r->resp_cap = (r->resp_len + len + 1) * 2;
-    r->resp = td_realloc(r->resp, r->resp_cap);
-  }
-  memcpy(r->resp + r->resp_len, data, len);
-  r->resp_len += len;
-  r->resp[r->resp_len] = '\0';
-  return len;
+  return append(r, &r->resp, &r->resp_len, &r->resp_cap, data, size * n);
 }
 
 /* Keeps the last response's header block (an interim 1xx is replaced). */
@@ -92,18 +99,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 
   if (len >= 5 && memcmp(data, "HTTP/", 5) == 0)
     r->hdr_len = 0;
-  if (r->hdr_len + len > r->max_bytes) {
-    r->too_big = true;
-    return 0;
-  }
-  if (r->hdr_len + len + 1 > r->hdr_cap) {
-    r->hdr_cap = (r->hdr_len + len + 1) * 2;
-    r->hdr = td_realloc(r->hdr, r->hdr_cap);
-  }
-  memcpy(r->hdr + r->hdr_len, data, len);
-  r->hdr_len += len;
-  r->hdr[r->hdr_len] = '\0';
-  return len;
+  return append(r, &r->hdr, &r->hdr_len, &r->hdr_cap, data, len);
 }
 
 static void request_free(struct request *r)

@@ -1,35 +1,34 @@
 /*
  * local.c - the embedded simulated cloud (see local.h for the contract).
  *
- * Each operation becomes a job.  The loop thread decides whether the job
- * fails early (instance closing, injected fault, bad name); otherwise the
- * file work runs on the threadpool with only the job's own copies of its
- * inputs.  Jobs wait in the instance's queue until the loop is about to
- * poll (a prepare handle), then go to the threadpool in batches: reads
- * and lists together, up to BATCH_MAX a work item, so a pass observing
- * thousands of resources pays one thread handoff per batch, not per file;
- * writes one a work item, since each syncs to disk.  No callback runs
- * from the call that started its job.  With latencyMs the result waits on
- * the job's timer, so latency applies to every outcome.  The instance
- * counts jobs so close() can wait for them.
+ * Written on the provider runtime (providers/common/runtime.h): each
+ * operation is a job, an op of the runtime's.  start() gets the jobs of a
+ * loop turn together; it decides on the loop thread whether a job fails
+ * early (injected fault, bad name); otherwise the file work runs on the
+ * threadpool with only the job's own copies of its inputs.  Reads and
+ * lists go in batches, up to BATCH_MAX a work item, so a pass observing
+ * thousands of resources pays one thread handoff per batch, not per
+ * file; writes one a work item, since each syncs to disk.  With
+ * latencyMs the result waits on the job's timer, so latency applies to
+ * every outcome.
  */
 #include "base/compat.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "providers/local/local.h"
 #include "base/error.h"
 #include "base/fsutil.h"
+#include "base/strset.h"
 #include "model/naming.h"
 #include "model/resource.h"
-#include "base/strset.h"
+#include "providers/common/runtime.h"
+#include "providers/local/local.h"
 
 /* Bounds on what the config may ask for; beyond them it is a mistake. */
 #define MAX_LATENCY_MS 600000
@@ -45,68 +44,34 @@
 /* A list larger than this is a runaway state directory, not a tenant. */
 #define MAX_LIST 100000
 /* Reads and lists per threadpool work item, and how many work items a
- * flush aims to spread them over (libuv's default pool size). */
+ * turn aims to spread them over (libuv's default pool size). */
 #define BATCH_MAX 64
 #define BATCH_SPREAD 4
 
-struct job;
-
 struct local {
-  struct provider base; /* first: the controller only sees this */
+  struct rt rt; /* first: the runtime's */
+  /* Options (local.h). */
   char *state_dir;
   uint64_t latency_ms;
   uint64_t health_delay_ms;
   double fault_rate;
-  int fault_status; /* the PROVIDER_* class injected faults carry */
-  const char *fault_name;
+  int fault_class;   /* into fault_classes */
   char *fault_match; /* faults only for ids containing this; NULL: all */
-  bool fault_writes; /* faults only on create, update and remove */
-  uint64_t rng;      /* xorshift64* state, never zero */
-  size_t inflight;
-  bool closing;
-  provider_close_cb close_cb;
-  void *close_arg;
-  /* Defers the close callback off the close() call; live once closing. */
-  uv_timer_t close_timer;
-  /* Jobs started since the last flush, in order; flushed before the loop
-   * polls, by `flush` (active only while the queue holds jobs). */
-  struct job *queue, **queue_tail;
-  size_t nqueued;
-  uv_prepare_t flush;
-  int handles_open; /* close_timer and flush, until both are closed */
+  int fault_on;      /* FAULT_ON_ALL or FAULT_ON_WRITES */
+  uint64_t seed;
+  uint64_t rng; /* xorshift64* state, never zero */
 };
 
-enum op { OP_READ, OP_CREATE, OP_UPDATE, OP_REMOVE, OP_LIST };
-
 struct job {
-  struct local *lp; /* only touched on the loop thread */
-  enum op op;
-  struct job *next; /* in the instance's queue */
-  bool decided;     /* failed on the loop thread: no file work */
+  struct rt_op op;  /* first: the runtime's, with the resource's copies */
   uv_timer_t timer; /* delivers the result after latencyMs */
-  provider_cb cb;
-  provider_list_cb list_cb;
-  void *arg;
-
-  /* Inputs: the worker reads only these, all owned by the job. */
-  enum rtype type;
-  char *state_dir;
+  /* Inputs the worker reads besides the op's: all owned by the job, but
+   * state_dir, the instance's, which is never changed and outlives it. */
+  const char *state_dir;
   char *dir;  /* <stateDir>/<type> */
   char *path; /* <dir>/<name>.json */
-  char *name;
   char *stem; /* the file name without .json: the name, or shortened */
-  char *tenant;
-  char *id;
-  char marker[RESOURCE_MARKER_MAX];
-  json_t *spec; /* a deep copy */
   uint64_t health_delay_ms;
-
-  /* Results, handed to the loop thread by the after-work callback. */
-  int status;
-  char message[1024];
-  json_t *observed;
-  struct provider_owned *items; /* id and name strings owned here */
-  size_t nitems;
 };
 
 /* Jobs handed to the threadpool as one work item. */
@@ -116,30 +81,25 @@ struct batch {
   struct job *jobs[];
 };
 
-static const struct {
-  const char *name;
-  int status;
-} fault_classes[] = {
-    {"transient", PROVIDER_TRANSIENT},
-    {"conflict", PROVIDER_CONFLICT},
-    {"invalid", PROVIDER_INVALID},
-    {"auth", PROVIDER_AUTH},
+static const char *const fault_classes[] = {"transient", "conflict", "invalid",
+                                            "auth", NULL};
+static const int fault_statuses[] = {PROVIDER_TRANSIENT, PROVIDER_CONFLICT,
+                                     PROVIDER_INVALID, PROVIDER_AUTH};
+enum { FAULT_ON_ALL, FAULT_ON_WRITES };
+static const char *const fault_on_names[] = {"all", "writes", NULL};
+
+static const struct opt local_options[] = {
+    OPT_STR("stateDir", struct local, state_dir, OPT_REQUIRED | OPT_NONEMPTY,
+            MAX_STATE_DIR, "a directory path"),
+    OPT_UINT("latencyMs", struct local, latency_ms, 0, MAX_LATENCY_MS, 0),
+    OPT_UINT("healthDelayMs", struct local, health_delay_ms, 0,
+             MAX_HEALTH_DELAY_MS, 0),
+    OPT_UINT("seed", struct local, seed, 0, UINT64_MAX, 1),
+    OPT_NUMBER("faultRate", struct local, fault_rate, 0, 1, 0),
+    OPT_ENUM("faultClass", struct local, fault_class, fault_classes, 0),
+    OPT_STR("faultMatch", struct local, fault_match, OPT_NONEMPTY, 0, NULL),
+    OPT_ENUM("faultOn", struct local, fault_on, fault_on_names, FAULT_ON_ALL),
 };
-
-/* Records a failure in the job; returns the status for `return fail(...)`. */
-static int fail(struct job *j, int status, const char *fmt, ...)
-    TD_PRINTF(3, 4);
-
-static int fail(struct job *j, int status, const char *fmt, ...)
-{
-  va_list ap;
-
-  va_start(ap, fmt);
-  vsnprintf(j->message, sizeof(j->message), fmt, ap);
-  va_end(ap);
-  j->status = status;
-  return status;
-}
 
 /*
  * Permission problems are the local analogue of refused credentials; the
@@ -149,7 +109,8 @@ static int fail_errno(struct job *j, const char *what, const char *path, int e)
 {
   int status = e == EACCES || e == EPERM ? PROVIDER_AUTH : PROVIDER_TRANSIENT;
 
-  return fail(j, status, "local: %s %s: %s", what, path, strerror(e));
+  return rt_op_fail(&j->op, status, "local: %s %s: %s", what, path,
+                    strerror(e));
 }
 
 /* Wall-clock milliseconds: healthyAt outlives the process, in the file. */
@@ -172,23 +133,6 @@ static uint64_t splitmix64(uint64_t x)
   return x ^ (x >> 31);
 }
 
-static bool inject_fault(struct local *lp, const struct job *j)
-{
-  double u;
-
-  /* No draw at rate 0, so enabling faults never shifts other behaviour. */
-  if (lp->fault_rate <= 0)
-    return false;
-  /* Targeted faults: one resource fails while the rest of the graph is
-   * healthy, to test that a failure stops only what depends on it. */
-  if (lp->fault_match && (!j->id || !strstr(j->id, lp->fault_match)))
-    return false;
-  if (lp->fault_writes && (j->op == OP_READ || j->op == OP_LIST))
-    return false;
-  u = (double)(td_rand(&lp->rng) >> 11) * 0x1.0p-53;
-  return u < lp->fault_rate;
-}
-
 /* ---- state files (worker threads) ---- */
 
 /* A state file must have this shape for its marker and spec to mean
@@ -199,16 +143,17 @@ static int check_shape(struct job *j, const char *path, const json_t *state)
   const json_t *marker = json_object_get(state, "marker");
 
   if (!json_is_object(state))
-    return fail(j, PROVIDER_INVALID, "local: %s: not a JSON object", path);
+    return rt_op_fail(&j->op, PROVIDER_INVALID, "local: %s: not a JSON object",
+                      path);
   if (!json_is_object(json_object_get(state, "spec")))
-    return fail(j, PROVIDER_INVALID, "local: %s: \"spec\" is not an object",
-                path);
+    return rt_op_fail(&j->op, PROVIDER_INVALID,
+                      "local: %s: \"spec\" is not an object", path);
   if (outputs && !json_is_object(outputs))
-    return fail(j, PROVIDER_INVALID, "local: %s: \"outputs\" is not an object",
-                path);
+    return rt_op_fail(&j->op, PROVIDER_INVALID,
+                      "local: %s: \"outputs\" is not an object", path);
   if (marker && !json_is_string(marker))
-    return fail(j, PROVIDER_INVALID, "local: %s: \"marker\" is not a string",
-                path);
+    return rt_op_fail(&j->op, PROVIDER_INVALID,
+                      "local: %s: \"marker\" is not a string", path);
   return PROVIDER_OK;
 }
 
@@ -230,7 +175,8 @@ static int load_state(struct job *j, const char *path, json_t **out)
   fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT)
-      status = fail(j, PROVIDER_NOT_FOUND, "local: %s does not exist", path);
+      status = rt_op_fail(&j->op, PROVIDER_NOT_FOUND,
+                          "local: %s does not exist", path);
     else
       status = fail_errno(j, "cannot open", path, errno);
     goto out;
@@ -240,11 +186,13 @@ static int load_state(struct job *j, const char *path, json_t **out)
     goto out;
   }
   if (!S_ISREG(st.st_mode)) {
-    status = fail(j, PROVIDER_INVALID, "local: %s: not a regular file", path);
+    status = rt_op_fail(&j->op, PROVIDER_INVALID,
+                        "local: %s: not a regular file", path);
     goto out;
   }
   if (st.st_size > LOCAL_STATE_MAX) {
-    status = fail(j, PROVIDER_INVALID, "local: %s: state file too large", path);
+    status = rt_op_fail(&j->op, PROVIDER_INVALID,
+                        "local: %s: state file too large", path);
     goto out;
   }
   /* Sized by fstat; grown only if the file grows while we read, and never
@@ -269,15 +217,16 @@ static int load_state(struct job *j, const char *path, json_t **out)
       break;
     len += (size_t)n;
     if (len > LOCAL_STATE_MAX) {
-      status =
-          fail(j, PROVIDER_INVALID, "local: %s: state file too large", path);
+      status = rt_op_fail(&j->op, PROVIDER_INVALID,
+                          "local: %s: state file too large", path);
       goto out;
     }
   }
   state = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
   if (!state) {
-    status = fail(j, PROVIDER_INVALID, "local: %s: invalid JSON at line %d: %s",
-                  path, jerr.line, jerr.text);
+    status = rt_op_fail(&j->op, PROVIDER_INVALID,
+                        "local: %s: invalid JSON at line %d: %s", path,
+                        jerr.line, jerr.text);
     goto out;
   }
   status = check_shape(j, path, state);
@@ -336,14 +285,15 @@ static int write_state(struct job *j, const json_t *state)
     goto out;
   text = json_dumps(state, JSON_INDENT(2) | JSON_SORT_KEYS);
   if (!text) {
-    status = fail(j, PROVIDER_TRANSIENT, "local: cannot encode %s", j->path);
+    status = rt_op_fail(&j->op, PROVIDER_TRANSIENT, "local: cannot encode %s",
+                        j->path);
     goto out;
   }
   len = strlen(text);
   /* Never write what a read would refuse. */
   if (len + 1 > LOCAL_STATE_MAX) {
-    status =
-        fail(j, PROVIDER_INVALID, "local: %s: state file too large", j->path);
+    status = rt_op_fail(&j->op, PROVIDER_INVALID,
+                        "local: %s: state file too large", j->path);
     goto out;
   }
   text[len++] = '\n'; /* replaces the NUL: text is written by length */
@@ -353,7 +303,8 @@ static int write_state(struct job *j, const json_t *state)
     int rc = fs_write_atomic(j->dir, file, text, len, 0644);
 
     if (rc < 0)
-      status = fail(j, provider_status_of_fs(rc), "local: %s", td_error_last());
+      status = rt_op_fail(&j->op, provider_status_of_fs(rc), "local: %s",
+                          td_error_last());
     free(file);
   }
 out:
@@ -378,9 +329,9 @@ static int compute_outputs(struct job *j, const json_t *spec, json_t *outputs)
 {
   char buf[128];
 
-  switch (j->type) {
+  switch (j->op.type) {
   case RTYPE_NETWORK: {
-    json_t *key = json_pack("{s:s}", "name", j->name);
+    json_t *key = json_pack("{s:s}", "name", j->op.name);
     char hash[17];
 
     resource_spec_hash(key, hash);
@@ -394,7 +345,7 @@ static int compute_outputs(struct job *j, const json_t *spec, json_t *outputs)
     json_object_set_new(outputs, "port", json_integer(5432));
     break;
   case RTYPE_BUCKET: {
-    char *url = td_asprintf("local://bucket/%s", j->name);
+    char *url = td_asprintf("local://bucket/%s", j->op.name);
 
     json_object_set_new(outputs, "url", json_string(url));
     free(url);
@@ -402,7 +353,7 @@ static int compute_outputs(struct job *j, const json_t *spec, json_t *outputs)
   }
   case RTYPE_SERVICE: {
     const json_t *port = json_object_get(spec, "port");
-    uint64_t h = name_hash(j->name);
+    uint64_t h = name_hash(j->op.name);
     /* y in 1..254: never a network or broadcast address. */
     unsigned x = (unsigned)(h >> 8) & 0xff, y = 1 + (unsigned)(h % 254);
     json_int_t at = (json_int_t)(now_ms() + j->health_delay_ms);
@@ -410,9 +361,10 @@ static int compute_outputs(struct job *j, const json_t *spec, json_t *outputs)
 
     if (!json_is_integer(port) || json_integer_value(port) < 1 ||
         json_integer_value(port) > 65535)
-      return fail(j, PROVIDER_INVALID,
-                  "local: service %s: spec needs an integer port (1-65535)",
-                  j->name);
+      return rt_op_fail(
+          &j->op, PROVIDER_INVALID,
+          "local: service %s: spec needs an integer port (1-65535)",
+          j->op.name);
     snprintf(ip, sizeof(ip), "100.64.%u.%u", x, y);
     snprintf(buf, sizeof(buf), "%s:%lld", ip,
              (long long)json_integer_value(port));
@@ -439,7 +391,7 @@ static void refresh_health(struct job *j, json_t *state)
   json_t *outputs = json_object_get(state, "outputs");
   json_t *at = json_object_get(outputs, "healthyAt");
 
-  if (j->type != RTYPE_SERVICE || !json_is_integer(at))
+  if (j->op.type != RTYPE_SERVICE || !json_is_integer(at))
     return;
   json_object_set_new(
       outputs, "healthy",
@@ -454,11 +406,12 @@ static int check_owner(struct job *j, const json_t *state)
   char tenant[RESOURCE_MARKER_MAX], id[RESOURCE_MARKER_MAX];
 
   if (resource_marker_parse(marker, tenant, sizeof(tenant), id, sizeof(id)) < 0)
-    return fail(j, PROVIDER_CONFLICT,
-                "local: %s exists without a tenantd marker", j->path);
-  if (strcmp(tenant, j->tenant) != 0 || strcmp(id, j->id) != 0)
-    return fail(j, PROVIDER_CONFLICT,
-                "local: %s is held by another resource (%s)", j->path, marker);
+    return rt_op_fail(&j->op, PROVIDER_CONFLICT,
+                      "local: %s exists without a tenantd marker", j->path);
+  if (strcmp(tenant, j->op.tenant) != 0 || strcmp(id, j->op.id) != 0)
+    return rt_op_fail(&j->op, PROVIDER_CONFLICT,
+                      "local: %s is held by another resource (%s)", j->path,
+                      marker);
   return PROVIDER_OK;
 }
 
@@ -470,64 +423,57 @@ static int do_read(struct job *j)
   if (status < 0)
     return status;
   refresh_health(j, state);
-  j->observed = state;
+  rt_op_ok(&j->op, state);
   return PROVIDER_OK;
+}
+
+/* Computes the outputs into `state`, writes it and makes it the result;
+ * takes `state` either way. */
+static int save(struct job *j, json_t *state)
+{
+  json_t *outputs = json_object_get(state, "outputs");
+  int status = compute_outputs(j, j->op.spec, outputs);
+
+  if (status == PROVIDER_OK)
+    status = write_state(j, state);
+  if (status == PROVIDER_OK)
+    rt_op_ok(&j->op, state);
+  else
+    json_decref(state);
+  return status;
 }
 
 static int do_create(struct job *j)
 {
-  json_t *old = NULL, *state = NULL;
+  json_t *old = NULL;
   int status = load_state(j, j->path, &old);
 
   if (status == PROVIDER_OK)
     status = check_owner(j, old);
   else if (status == PROVIDER_NOT_FOUND)
     status = PROVIDER_OK;
-  if (status < 0)
-    goto out;
-  state = json_pack("{s:s, s:O, s:o}", "marker", j->marker, "spec", j->spec,
-                    "outputs", json_object());
-  status = compute_outputs(j, j->spec, json_object_get(state, "outputs"));
-  if (status < 0)
-    goto out;
-  status = write_state(j, state);
-  if (status < 0)
-    goto out;
-  j->observed = state;
-  state = NULL;
-out:
   json_decref(old);
-  json_decref(state);
-  return status;
+  if (status < 0)
+    return status;
+  return save(j, json_pack("{s:s, s:O, s:o}", "marker", j->op.marker, "spec",
+                           j->op.spec, "outputs", json_object()));
 }
 
 static int do_update(struct job *j)
 {
-  json_t *state = NULL, *outputs;
+  json_t *state = NULL;
   int status = load_state(j, j->path, &state);
 
-  if (status < 0)
-    goto out;
-  status = check_owner(j, state);
-  if (status < 0)
-    goto out;
-  json_object_set(state, "spec", j->spec);
-  outputs = json_object_get(state, "outputs");
-  if (!outputs) {
-    outputs = json_object();
-    json_object_set_new(state, "outputs", outputs);
+  if (status == PROVIDER_OK)
+    status = check_owner(j, state);
+  if (status < 0) {
+    json_decref(state);
+    return status;
   }
-  status = compute_outputs(j, j->spec, outputs);
-  if (status < 0)
-    goto out;
-  status = write_state(j, state);
-  if (status < 0)
-    goto out;
-  j->observed = state;
-  state = NULL;
-out:
-  json_decref(state);
-  return status;
+  json_object_set(state, "spec", j->op.spec);
+  if (!json_object_get(state, "outputs"))
+    json_object_set_new(state, "outputs", json_object());
+  return save(j, state);
 }
 
 static int do_remove(struct job *j)
@@ -541,24 +487,17 @@ static int do_remove(struct job *j)
   if (status < 0)
     goto out;
   if (unlink(j->path) < 0) {
-    status = errno == ENOENT ? fail(j, PROVIDER_NOT_FOUND,
-                                    "local: %s does not exist", j->path)
+    status = errno == ENOENT ? rt_op_fail(&j->op, PROVIDER_NOT_FOUND,
+                                          "local: %s does not exist", j->path)
                              : fail_errno(j, "cannot remove", j->path, errno);
     goto out;
   }
   status = fsync_dir(j, j->dir);
+  if (status == PROVIDER_OK)
+    rt_op_ok(&j->op, NULL);
 out:
   json_decref(state);
   return status;
-}
-
-static int by_type_name(const void *a, const void *b)
-{
-  const struct provider_owned *x = a, *y = b;
-
-  if (x->type != y->type)
-    return x->type < y->type ? -1 : 1;
-  return strcmp(x->name, y->name);
 }
 
 /* Whether `marker` is tenantd's and names `tenant`; its id goes to `id`. */
@@ -572,10 +511,10 @@ static bool marker_names_tenant(const char *marker, const char *tenant,
 }
 
 /* Scans one type directory, appending the tenant's files to the job. */
-static int list_dir(struct job *j, enum rtype type, size_t *alloc)
+static int list_dir(struct job *j, enum rtype type)
 {
   char *dir = td_asprintf("%s/%s", j->state_dir, resource_type_name(type));
-  char id[RESOURCE_MARKER_MAX];
+  char id[RESOURCE_MARKER_MAX], name[256];
   DIR *d = opendir(dir);
   int status = PROVIDER_OK;
   struct dirent *de;
@@ -590,7 +529,6 @@ static int list_dir(struct job *j, enum rtype type, size_t *alloc)
     char *path;
     json_t *state = NULL;
     const char *marker;
-    struct provider_owned *item;
     bool owned;
 
     errno = 0;
@@ -615,24 +553,18 @@ static int list_dir(struct job *j, enum rtype type, size_t *alloc)
     if (status < 0)
       break;
     marker = json_string_value(json_object_get(state, "marker"));
-    owned = marker_names_tenant(marker, j->tenant, id, sizeof(id));
+    owned = marker_names_tenant(marker, j->op.tenant, id, sizeof(id));
     json_decref(state);
     if (!owned)
       continue;
-    if (j->nitems == MAX_LIST) {
-      status =
-          fail(j, PROVIDER_INVALID, "local: %s: more than %d owned state files",
-               j->state_dir, MAX_LIST);
+    if (j->op.nitems == MAX_LIST) {
+      status = rt_op_fail(&j->op, PROVIDER_INVALID,
+                          "local: %s: more than %d owned state files",
+                          j->state_dir, MAX_LIST);
       break;
     }
-    if (j->nitems == *alloc) {
-      *alloc = *alloc ? *alloc * 2 : 16;
-      j->items = td_realloc(j->items, *alloc * sizeof(*j->items));
-    }
-    item = &j->items[j->nitems++];
-    item->id = td_strdup(id);
-    item->type = type;
-    item->name = td_strndup(de->d_name, len - 5);
+    snprintf(name, sizeof(name), "%.*s", (int)(len - 5), de->d_name);
+    rt_op_add_item(&j->op, id, type, name);
   }
 out:
   if (d)
@@ -643,36 +575,35 @@ out:
 
 static int do_list(struct job *j)
 {
-  size_t alloc = 0;
-
   for (int t = 0; t < RTYPE_COUNT; t++) {
-    int status = list_dir(j, (enum rtype)t, &alloc);
+    int status = list_dir(j, (enum rtype)t);
 
     if (status < 0)
       return status;
   }
-  if (j->nitems > 1)
-    qsort(j->items, j->nitems, sizeof(*j->items), by_type_name);
+  rt_op_sort_items(&j->op);
+  rt_op_ok(&j->op, NULL);
   return PROVIDER_OK;
 }
 
+/* Each do_ leaves its outcome in the op (rt_op_ok or rt_op_fail). */
 static void run_job(struct job *j)
 {
-  switch (j->op) {
-  case OP_READ:
-    j->status = do_read(j);
+  switch (j->op.kind) {
+  case RT_READ:
+    do_read(j);
     break;
-  case OP_CREATE:
-    j->status = do_create(j);
+  case RT_CREATE:
+    do_create(j);
     break;
-  case OP_UPDATE:
-    j->status = do_update(j);
+  case RT_UPDATE:
+    do_update(j);
     break;
-  case OP_REMOVE:
-    j->status = do_remove(j);
+  case RT_REMOVE:
+    do_remove(j);
     break;
-  case OP_LIST:
-    j->status = do_list(j);
+  case RT_LIST:
+    do_list(j);
     break;
   }
 }
@@ -687,115 +618,28 @@ static void work_cb(uv_work_t *req)
 
 /* ---- jobs (loop thread) ---- */
 
-static void free_items(struct job *j)
+static void on_latency_closed(uv_handle_t *h)
 {
-  for (size_t i = 0; i < j->nitems; i++) {
-    free((char *)j->items[i].id);
-    free((char *)j->items[i].name);
-  }
-  free(j->items);
-  j->items = NULL;
-  j->nitems = 0;
+  rt_op_deliver(&container_of((uv_timer_t *)h, struct job, timer)->op);
 }
 
-static void job_free(struct job *j)
+static void on_latency(uv_timer_t *t)
 {
-  free_items(j);
-  json_decref(j->observed);
-  json_decref(j->spec);
-  free(j->state_dir);
-  free(j->dir);
-  free(j->path);
-  free(j->name);
-  free(j->stem);
-  free(j->tenant);
-  free(j->id);
-  free(j);
+  uv_close((uv_handle_t *)t, on_latency_closed);
 }
 
-/* Sets a result decided on the loop thread, dropping any worker result. */
-static void set_result(struct job *j, int status, const char *message)
+/* Hands the job's outcome back, after latencyMs when set: latency
+ * applies to failures too. */
+static void finish(struct job *j)
 {
-  json_decref(j->observed);
-  j->observed = NULL;
-  free_items(j);
-  j->status = status;
-  snprintf(j->message, sizeof(j->message), "%s", message);
-}
+  struct local *lp = container_of(j->op.rt, struct local, rt);
 
-static void on_instance_closed(uv_handle_t *h)
-{
-  struct local *lp = h->data;
-
-  if (--lp->handles_open > 0)
-    return;
-  free(lp->base.instance);
-  free(lp->state_dir);
-  free(lp->fault_match);
-  free(lp);
-}
-
-static void on_close_timer(uv_timer_t *t)
-{
-  struct local *lp = container_of(t, struct local, close_timer);
-
-  /* An operation started after close() extends the wait; its end
-   * restarts this timer. */
-  if (lp->inflight > 0)
-    return;
-  lp->close_cb(&lp->base, lp->close_arg);
-  uv_close((uv_handle_t *)&lp->close_timer, on_instance_closed);
-  uv_close((uv_handle_t *)&lp->flush, on_instance_closed);
-}
-
-static void job_done(struct job *j)
-{
-  struct local *lp = j->lp;
-
-  job_free(j);
-  assert(lp->inflight > 0);
-  lp->inflight--;
-  if (lp->closing && lp->inflight == 0)
-    uv_timer_start(&lp->close_timer, on_close_timer, 0, 0);
-}
-
-static void on_job_closed(uv_handle_t *h)
-{
-  job_done(container_of((uv_timer_t *)h, struct job, timer));
-}
-
-static void answer(struct job *j)
-{
-  const char *message = j->status < 0 ? j->message : NULL;
-
-  if (j->op == OP_LIST) {
-    j->list_cb(&j->lp->base, j->status, message, j->items, j->nitems, j->arg);
-  } else {
-    struct provider_result res = {j->status, message, j->observed};
-
-    j->cb(&j->lp->base, &res, j->arg);
-  }
-}
-
-static void on_deliver(uv_timer_t *t)
-{
-  struct job *j = container_of(t, struct job, timer);
-
-  answer(j);
-  uv_close((uv_handle_t *)&j->timer, on_job_closed);
-}
-
-/* Called off the loop's flush or a work item's completion, never from the
- * call that started the job.  Latency applies to failures too. */
-static void deliver(struct job *j)
-{
-  if (j->lp->latency_ms == 0) {
-    answer(j);
-    job_done(j);
+  if (lp->latency_ms == 0) {
+    rt_op_deliver(&j->op);
     return;
   }
-  uv_timer_init(j->lp->base.loop, &j->timer);
-  uv_timer_start(&j->timer, on_deliver, j->lp->latency_ms, 0);
+  uv_timer_init(lp->rt.base.loop, &j->timer);
+  uv_timer_start(&j->timer, on_latency, lp->latency_ms, 0);
 }
 
 static void after_work_cb(uv_work_t *req, int status)
@@ -804,8 +648,8 @@ static void after_work_cb(uv_work_t *req, int status)
 
   for (size_t i = 0; i < b->n; i++) {
     if (status == UV_ECANCELED)
-      set_result(b->jobs[i], PROVIDER_TRANSIENT, "cancelled");
-    deliver(b->jobs[i]);
+      rt_op_fail(&b->jobs[i]->op, PROVIDER_TRANSIENT, "cancelled");
+    finish(b->jobs[i]);
   }
   free(b);
 }
@@ -820,61 +664,34 @@ static struct batch *batch_new(size_t cap)
 
 static void batch_submit(struct local *lp, struct batch *b)
 {
-  int err = uv_queue_work(lp->base.loop, &b->work, work_cb, after_work_cb);
+  int err = uv_queue_work(lp->rt.base.loop, &b->work, work_cb, after_work_cb);
 
   if (err == 0)
     return;
   for (size_t i = 0; i < b->n; i++) {
-    char buf[256];
-
-    snprintf(buf, sizeof(buf), "local: cannot queue work: %s",
-             uv_strerror(err));
-    set_result(b->jobs[i], PROVIDER_TRANSIENT, buf);
-    deliver(b->jobs[i]);
+    rt_op_fail(&b->jobs[i]->op, PROVIDER_TRANSIENT,
+               "local: cannot queue work: %s", uv_strerror(err));
+    finish(b->jobs[i]);
   }
   free(b);
 }
 
-/*
- * Before the loop polls: every queued job goes out.  Jobs decided on the
- * loop thread are answered here; reads and lists are spread over up to
- * BATCH_SPREAD work items of at most BATCH_MAX; each write is its own.
- */
-static void on_flush(uv_prepare_t *h)
+static bool inject_fault(struct local *lp, const struct rt_op *op)
 {
-  struct local *lp = h->data;
-  struct job *j = lp->queue;
-  size_t cap = (lp->nqueued + BATCH_SPREAD - 1) / BATCH_SPREAD;
-  struct batch *reads = NULL;
+  double u;
 
-  uv_prepare_stop(h);
-  lp->queue = NULL;
-  lp->queue_tail = &lp->queue;
-  lp->nqueued = 0;
-  cap = cap < 8 ? 8 : cap > BATCH_MAX ? BATCH_MAX : cap;
-  while (j) {
-    struct job *next = j->next;
-
-    if (j->decided) {
-      deliver(j);
-    } else if (j->op == OP_READ || j->op == OP_LIST) {
-      if (!reads)
-        reads = batch_new(cap);
-      reads->jobs[reads->n++] = j;
-      if (reads->n == cap) {
-        batch_submit(lp, reads);
-        reads = NULL;
-      }
-    } else {
-      struct batch *b = batch_new(1);
-
-      b->jobs[b->n++] = j;
-      batch_submit(lp, b);
-    }
-    j = next;
-  }
-  if (reads)
-    batch_submit(lp, reads);
+  /* No draw at rate 0, so enabling faults never shifts other behaviour. */
+  if (lp->fault_rate <= 0)
+    return false;
+  /* Targeted faults: one resource fails while the rest of the graph is
+   * healthy, to test that a failure stops only what depends on it. */
+  if (lp->fault_match && (!op->id || !strstr(op->id, lp->fault_match)))
+    return false;
+  if (lp->fault_on == FAULT_ON_WRITES &&
+      (op->kind == RT_READ || op->kind == RT_LIST))
+    return false;
+  u = (double)(td_rand(&lp->rng) >> 11) * 0x1.0p-53;
+  return u < lp->fault_rate;
 }
 
 /* Names become file names: keep them inside the type directory and away
@@ -894,84 +711,81 @@ static char *file_stem(const char *name)
                      (unsigned long long)name_hash(name));
 }
 
-static struct job *job_new(struct local *lp, enum op op, void *arg)
+/* Fails the job on the loop thread when it must not touch the files (an
+ * injected fault, a bad name), or fills in the rest of its inputs;
+ * true when it failed.  Faults are drawn in the order of the calls. */
+static bool decide(struct local *lp, struct job *j)
 {
-  struct job *j = td_calloc(1, sizeof(*j));
+  struct rt_op *op = &j->op;
 
-  j->lp = lp;
-  j->op = op;
-  j->arg = arg;
-  j->state_dir = td_strdup(lp->state_dir);
+  if (inject_fault(lp, op)) {
+    rt_op_fail(op, fault_statuses[lp->fault_class], "injected %s fault",
+               fault_classes[lp->fault_class]);
+    return true;
+  }
+  j->state_dir = lp->state_dir;
   j->health_delay_ms = lp->health_delay_ms;
-  lp->inflight++;
-  return j;
-}
-
-/* Decides early failures, then queues the job for the next flush. */
-static void job_start(struct job *j, const char *bad_name)
-{
-  struct local *lp = j->lp;
-  char buf[512];
-
-  if (lp->closing) {
-    set_result(j, PROVIDER_TRANSIENT, "provider closing");
-    j->decided = true;
-  } else if (inject_fault(lp, j)) {
-    snprintf(buf, sizeof(buf), "injected %s fault", lp->fault_name);
-    set_result(j, lp->fault_status, buf);
-    j->decided = true;
-  } else if (bad_name) {
-    snprintf(buf, sizeof(buf), "local: invalid name '%.200s'", bad_name);
-    set_result(j, PROVIDER_INVALID, buf);
-    j->decided = true;
+  if (op->kind == RT_LIST)
+    return false;
+  if (!valid_name(op->name)) {
+    rt_op_fail(op, PROVIDER_INVALID, "local: invalid name '%.200s'", op->name);
+    return true;
   }
-  *lp->queue_tail = j;
-  lp->queue_tail = &j->next;
-  if (lp->nqueued++ == 0)
-    uv_prepare_start(&lp->flush, on_flush);
-}
-
-static void start_resource_op(struct provider *p, enum op op,
-                              const struct resource *r, const json_t *spec,
-                              provider_cb cb, void *arg)
-{
-  struct local *lp = container_of(p, struct local, base);
-  struct job *j = job_new(lp, op, arg);
-  const char *type = resource_type_name(r->type);
-
-  j->cb = cb;
-  j->type = r->type;
-  j->name = td_strdup(r->name);
-  j->tenant = td_strdup(r->tenant);
-  j->id = td_strdup(r->id);
-  j->dir = td_asprintf("%s/%s", lp->state_dir, type);
-  j->stem = file_stem(r->name);
+  assert(!op->spec || json_is_object(op->spec));
+  j->dir = td_asprintf("%s/%s", lp->state_dir, resource_type_name(op->type));
+  j->stem = file_stem(op->name);
   j->path = td_asprintf("%s/%s.json", j->dir, j->stem);
-  if (spec)
-    j->spec = json_deep_copy(spec);
-  if (op == OP_CREATE)
-    resource_marker(j->marker, r->tenant, r->id);
-  job_start(j, valid_name(r->name) ? NULL : r->name);
+  return false;
 }
 
-/* ---- provider_ops ---- */
-
-static int parse_uint(const json_t *config, const char *key, uint64_t max,
-                      uint64_t *out, char *err, size_t errcap)
+/*
+ * The jobs of one loop turn: those decided on the loop thread are
+ * answered; reads and lists are spread over up to BATCH_SPREAD work items
+ * of at most BATCH_MAX; each write is its own.
+ */
+static void local_start(struct rt *rt, struct rt_op *ops, size_t n)
 {
-  const json_t *v = json_object_get(config, key);
+  struct local *lp = container_of(rt, struct local, rt);
+  size_t cap = (n + BATCH_SPREAD - 1) / BATCH_SPREAD;
+  struct batch *reads = NULL;
+  struct rt_op *next;
 
-  if (!v)
-    return 0;
-  if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-      (uint64_t)json_integer_value(v) > max) {
-    snprintf(err, errcap, "local: %s must be an integer between 0 and %llu",
-             key, (unsigned long long)max);
-    return -1;
+  cap = cap < 8 ? 8 : cap > BATCH_MAX ? BATCH_MAX : cap;
+  for (struct rt_op *op = ops; op; op = next) {
+    struct job *j = container_of(op, struct job, op);
+
+    next = op->next; /* the job may be answered below */
+    if (decide(lp, j)) {
+      finish(j);
+    } else if (op->kind == RT_READ || op->kind == RT_LIST) {
+      if (!reads)
+        reads = batch_new(cap);
+      reads->jobs[reads->n++] = j;
+      if (reads->n == cap) {
+        batch_submit(lp, reads);
+        reads = NULL;
+      }
+    } else {
+      struct batch *b = batch_new(1);
+
+      b->jobs[b->n++] = j;
+      batch_submit(lp, b);
+    }
   }
-  *out = (uint64_t)json_integer_value(v);
-  return 0;
+  if (reads)
+    batch_submit(lp, reads);
 }
+
+static void job_release(struct rt_op *op)
+{
+  struct job *j = container_of(op, struct job, op);
+
+  free(j->dir);
+  free(j->path);
+  free(j->stem);
+}
+
+/* ---- the instance ---- */
 
 /*
  * A writer killed between mkstemp and rename leaves ".<name>.json.XXXXXX"
@@ -1017,181 +831,22 @@ static void sweep_temp_files(const char *state_dir)
   }
 }
 
-static int local_open(struct provider **out, const char *instance,
-                      const json_t *config, uv_loop_t *loop, char *err,
-                      size_t errcap)
+/* The options are checked (local_options); this touches no file but the
+ * first open's sweep, so it cannot block for long. */
+static int local_open(struct rt *rt, char *err, size_t errcap)
 {
-  static const char *const known[] = {
-      "type", "stateDir",      "latencyMs",  "faultRate", "faultClass",
-      "seed", "healthDelayMs", "faultMatch", "faultOn",
-  };
-  struct local *lp = td_calloc(1, sizeof(*lp));
-  const char *key, *state_dir, *fault_class;
-  const json_t *v;
-  uint64_t seed = 1;
-  int rc = -1;
+  struct local *lp = container_of(rt, struct local, rt);
 
-  *out = NULL;
-  if (!json_is_object(config)) {
-    snprintf(err, errcap, "local: the config must be an object");
-    goto out;
-  }
-  json_object_foreach((json_t *)config, key, v)
-  {
-    size_t i = 0;
-
-    while (i < ARRAY_SIZE(known) && strcmp(known[i], key) != 0)
-      i++;
-    if (i == ARRAY_SIZE(known)) {
-      snprintf(err, errcap, "local: unknown option '%.100s'", key);
-      goto out;
-    }
-  }
-  state_dir = json_string_value(json_object_get(config, "stateDir"));
-  if (!state_dir || !*state_dir) {
-    snprintf(err, errcap, "local: stateDir is required (a directory path)");
-    goto out;
-  }
-  if (strlen(state_dir) > MAX_STATE_DIR) {
-    snprintf(err, errcap, "local: stateDir is longer than %d bytes",
-             MAX_STATE_DIR);
-    goto out;
-  }
-  if (parse_uint(config, "latencyMs", MAX_LATENCY_MS, &lp->latency_ms, err,
-                 errcap) < 0 ||
-      parse_uint(config, "healthDelayMs", MAX_HEALTH_DELAY_MS,
-                 &lp->health_delay_ms, err, errcap) < 0 ||
-      parse_uint(config, "seed", UINT64_MAX, &seed, err, errcap) < 0)
-    goto out;
-  v = json_object_get(config, "faultRate");
-  if (v && (!json_is_number(v) || json_number_value(v) < 0 ||
-            json_number_value(v) > 1)) {
-    snprintf(err, errcap, "local: faultRate must be a number between 0 and 1");
-    goto out;
-  }
-  lp->fault_rate = v ? json_number_value(v) : 0;
-  v = json_object_get(config, "faultClass");
-  fault_class = v ? json_string_value(v) : "transient";
-  for (size_t i = 0; fault_class && i < ARRAY_SIZE(fault_classes); i++) {
-    if (strcmp(fault_classes[i].name, fault_class) == 0) {
-      lp->fault_name = fault_classes[i].name;
-      lp->fault_status = fault_classes[i].status;
-    }
-  }
-  if (!lp->fault_name) {
-    snprintf(err, errcap,
-             "local: faultClass must be one of transient, conflict, "
-             "invalid, auth");
-    goto out;
-  }
-  v = json_object_get(config, "faultMatch");
-  if (v && (!json_is_string(v) || !*json_string_value(v))) {
-    snprintf(err, errcap, "local: faultMatch must be a non-empty string");
-    goto out;
-  }
-  lp->fault_match = v ? td_strdup(json_string_value(v)) : NULL;
-  v = json_object_get(config, "faultOn");
-  if (v &&
-      (!json_is_string(v) || (strcmp(json_string_value(v), "all") != 0 &&
-                              strcmp(json_string_value(v), "writes") != 0))) {
-    snprintf(err, errcap, "local: faultOn must be \"all\" or \"writes\"");
-    goto out;
-  }
-  lp->fault_writes = v && strcmp(json_string_value(v), "writes") == 0;
-  lp->rng = splitmix64(seed);
+  (void)err;
+  (void)errcap;
+  lp->rng = splitmix64(lp->seed);
   if (lp->rng == 0)
     lp->rng = 1; /* xorshift never leaves zero */
-  lp->state_dir = td_strdup(state_dir);
   if (first_open(lp->state_dir))
     sweep_temp_files(lp->state_dir);
-  lp->queue_tail = &lp->queue;
-  uv_prepare_init(loop, &lp->flush);
-  lp->flush.data = lp;
-  lp->handles_open = 2;
-  lp->base.ops = &local_provider_ops;
-  lp->base.instance = td_strdup(instance);
-  lp->base.loop = loop;
-  *out = &lp->base;
-  lp = NULL;
-  rc = 0;
-out:
-  if (lp) {
-    free(lp->fault_match);
-    free(lp->state_dir);
-    free(lp);
-  }
-  return rc;
+  return 0;
 }
 
-static void local_read(struct provider *p, const struct resource *r,
-                       provider_cb cb, void *arg)
-{
-  start_resource_op(p, OP_READ, r, NULL, cb, arg);
-}
-
-static void local_create(struct provider *p, const struct resource *r,
-                         const json_t *spec, provider_cb cb, void *arg)
-{
-  assert(json_is_object(spec));
-  start_resource_op(p, OP_CREATE, r, spec, cb, arg);
-}
-
-static void local_update(struct provider *p, const struct resource *r,
-                         const json_t *spec, provider_cb cb, void *arg)
-{
-  assert(json_is_object(spec));
-  start_resource_op(p, OP_UPDATE, r, spec, cb, arg);
-}
-
-static void local_remove(struct provider *p, const struct resource *r,
-                         provider_cb cb, void *arg)
-{
-  start_resource_op(p, OP_REMOVE, r, NULL, cb, arg);
-}
-
-static void local_list_owned(struct provider *p, const char *tenant,
-                             provider_list_cb cb, void *arg)
-{
-  struct local *lp = container_of(p, struct local, base);
-  struct job *j = job_new(lp, OP_LIST, arg);
-
-  j->list_cb = cb;
-  j->tenant = td_strdup(tenant);
-  job_start(j, NULL);
-}
-
-static void local_close(struct provider *p, provider_close_cb cb, void *arg)
-{
-  struct local *lp = container_of(p, struct local, base);
-
-  assert(!lp->closing);
-  lp->closing = true;
-  lp->close_cb = cb;
-  lp->close_arg = arg;
-  uv_timer_init(p->loop, &lp->close_timer);
-  lp->close_timer.data = lp;
-  /* With jobs in flight, the last one to end starts the timer. */
-  if (lp->inflight == 0)
-    uv_timer_start(&lp->close_timer, on_close_timer, 0, 0);
-}
-
-const struct provider_ops local_provider_ops = {
-    /* Checked by provider_open(). */
-    .version = PROVIDER_OPS_VERSION,
-    /* The "type" the controller config names. */
-    .type = "local",
-    /* Validates the options; touches no files, so it cannot block. */
-    .open = local_open,
-    /* The state file, with a service's health recomputed. */
-    .read = local_read,
-    /* Writes marker, spec and outputs; refuses names held by others. */
-    .create = local_create,
-    /* Replaces the spec of a file this resource owns. */
-    .update = local_update,
-    /* Unlinks a file this resource owns. */
-    .remove = local_remove,
-    /* Scans every type directory for the tenant's markers. */
-    .list_owned = local_list_owned,
-    /* Waits for jobs in flight, then frees the instance. */
-    .close = local_close,
-};
+RT_PROVIDER(local_provider_ops, "local", struct local, struct job,
+            local_options, .open = local_open, .start = local_start,
+            .op_release = job_release);

@@ -32,7 +32,8 @@
  *
  * Unknown options and values of the wrong type or range make open() fail
  * with a message in err, such as "local: faultRate must be a number
- * between 0 and 1".
+ * between 0 and 1" or "local: unknown option 'latencyMS' (did you mean
+ * 'latencyMs'?)".
  *
  * State layout: <stateDir>/<type>/<external name>.json, type as in
  * resource_type_name(), holding
@@ -81,9 +82,11 @@
  * the controller runs at most one at a time per resource.
  *
  * File work runs on the libuv threadpool; the loop thread only decides
- * faults and delivers results.  close() waits for every operation in
- * flight; operations started after it fail with PROVIDER_TRANSIENT
- * "provider closing".
+ * faults and delivers results.  The provider is written on the shared
+ * runtime (providers/common/runtime.h): close() waits for every
+ * operation in flight; operations started after it fail with
+ * PROVIDER_TRANSIENT "provider closing" (at once: latencyMs is for
+ * operations that run).
  */
 #ifndef TD_LOCAL_H
 #define TD_LOCAL_H

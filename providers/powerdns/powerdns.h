@@ -33,7 +33,8 @@
  *                                      and write then GETs the zone)
  *
  * Unknown options and values of the wrong type make open() fail with a
- * message in err.  The API key is read at open, sent only in the X-API-Key
+ * message in err ("powerdns: timeoutMs must be an integer between 1 and
+ * 600000").  The API key is read at open, sent only in the X-API-Key
  * header, and never appears in a message.
  *
  * Spec (as compose builds it):  {"name", "type": "A" | "AAAA" | "CNAME",
@@ -115,12 +116,13 @@
  * zone list and a GET or PATCH (404) is PROVIDER_TRANSIENT, and the zone
  * list is fetched again.
  *
- * Every callback runs on the loop, never from inside the call that
- * started the operation.  close() waits for every operation in flight,
- * then closes the HTTP handles and timers and calls its callback;
- * operations started after close() (even while it finishes) fail with
- * PROVIDER_TRANSIENT ("powerdns: the provider is closing"), answered on
- * the loop like any other, before close()'s callback.
+ * The provider is written on the shared runtime
+ * (providers/common/runtime.h): every callback runs on the loop, never
+ * from inside the call that started the operation.  close() waits for
+ * every operation in flight, then closes the HTTP handles and the timer
+ * and calls its callback; operations started after close() (even while
+ * it finishes) fail with PROVIDER_TRANSIENT "provider closing", answered
+ * on the loop like any other, before close()'s callback.
  */
 #ifndef TD_POWERDNS_H
 #define TD_POWERDNS_H

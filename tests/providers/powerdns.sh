@@ -405,7 +405,7 @@ cp "$tmp/good.yaml" "$cfg"
 sed -i 's/apiKeyEnv: PDNS_API_KEY/apiKeyEnv: TD_TEST_NO_SUCH_KEY/' "$cfg"
 apply
 eq "missing key refused" "$rc" 1
-expect_out "missing key named" 'TD_TEST_NO_SUCH_KEY is not set'
+expect_out "missing key named" 'TD_TEST_NO_SUCH_KEY \(apiKeyEnv\) is not set'
 sed -i 's/apiKeyEnv: TD_TEST_NO_SUCH_KEY/apiKeyEnv: TD_TEST_WRONG_KEY/' "$cfg"
 TD_TEST_WRONG_KEY="wrong-$key" apply
 eq "wrong key fails" "$rc" 1
