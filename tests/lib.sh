@@ -1,4 +1,5 @@
-# Shared helpers of the shell suites: counters, expectations, hermetic git.
+# Shared helpers of the shell suites: counters, expectations, hermetic git,
+# HTTP status codes, processes stopped on exit, nginx configs.
 # Source it after setting $tmp (a scratch directory the suite owns).
 # shellcheck shell=bash
 
@@ -18,14 +19,32 @@ bad() {
   echo "FAIL $*"
 }
 # expect_rc NAME WANT CMD...: stdout in $tmp/out, stderr in $tmp/err.
+# A suite may set, after sourcing this file:
+#   expect_timeout=SECONDS   every run is bounded (a run cut short exits
+#                            124, which no check expects);
+#   expect_merged=1          stderr goes to $tmp/out too, interleaved as
+#                            written ($tmp/err is then empty);
+#   expect_transcript=FILE   every run's stdout and stderr are appended
+#                            to FILE, e.g. to search them all for secrets.
+expect_timeout=
+expect_merged=
+expect_transcript=
 expect_rc() {
-  local name=$1 want=$2
+  local name=$1 want=$2 rc
   shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local rc=$?
+  [ -z "$expect_timeout" ] || set -- timeout "$expect_timeout" "$@"
+  if [ -n "$expect_merged" ]; then
+    "$@" >"$tmp/out" 2>&1
+    rc=$?
+    : >"$tmp/err"
+  else
+    "$@" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+  fi
+  [ -z "$expect_transcript" ] || cat "$tmp/out" "$tmp/err" >>"$expect_transcript"
   if [ "$rc" -eq "$want" ]; then ok; else
     bad "$name: exit $rc, want $want"
-    sed 's/^/    out: /' "$tmp/out" | tail -8
+    sed 's/^/    out: /' "$tmp/out" | tail -12
     sed 's/^/    err: /' "$tmp/err" | tail -8
   fi
 }
@@ -77,6 +96,70 @@ example_remote() {
   git -C "$W" add -A
   git -C "$W" commit -q -m "Tenants of the example"
   git -C "$W" push -q origin main
+}
+# http_code URL [CURL-ARGS...]: the HTTP status of a GET of URL, 000
+# when nothing answers; bounded by 3 s unless CURL-ARGS say otherwise.
+http_code() {
+  local url=$1
+  shift
+  curl -s -o /dev/null -w '%{http_code}' --max-time 3 "$@" "$url"
+}
+# Servers and other processes a suite starts in the background:
+#   track_pid PID          stop PID when the suite exits;
+#   stop_pid PID [SIGNAL]  stop it now (TERM by default), wait for it and
+#                          forget it, so the exit never signals a PID the
+#                          system has since given to another process;
+#   forget_pid PID         after waiting for it yourself;
+#   cleanup_on_exit        installs the EXIT trap: every tracked PID is
+#                          sent TERM and waited for, then $tmp is removed
+#                          (kept when KEEP_TMP is set, to look into).
+tracked_pids=()
+track_pid() { tracked_pids+=("$1"); }
+forget_pid() {
+  local i
+  for i in "${!tracked_pids[@]}"; do
+    [ "${tracked_pids[$i]}" != "$1" ] || unset "tracked_pids[$i]"
+  done
+}
+stop_pid() {
+  kill -s "${2:-TERM}" "$1" 2>/dev/null
+  wait "$1" 2>/dev/null
+  forget_pid "$1"
+}
+stop_tracked() {
+  local p
+  for p in "${tracked_pids[@]}"; do kill "$p" 2>/dev/null; done
+  for p in "${tracked_pids[@]}"; do wait "$p" 2>/dev/null; done
+  tracked_pids=()
+  [ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp"
+}
+cleanup_on_exit() { trap stop_tracked EXIT; }
+# nginx_conf DIR [ERROR-LOG-LEVEL] <HTTP: writes DIR/nginx.conf for an
+# nginx in the foreground with its pid, logs and temp files in DIR, one
+# worker, and the directives read from stdin inside http {}.  As root
+# the workers would run as nobody, who cannot reach a private temp dir:
+# they stay root then.
+nginx_conf() {
+  local dir=$1 level=${2:+ $2}
+  {
+    [ "$(id -u)" -ne 0 ] || echo "user root;"
+    cat <<EOF
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log$level;
+events { worker_connections 64; }
+http {
+  access_log $dir/access.log;
+  client_body_temp_path $dir/client_body;
+  proxy_temp_path $dir/proxy;
+  fastcgi_temp_path $dir/fastcgi;
+  uwsgi_temp_path $dir/uwsgi;
+  scgi_temp_path $dir/scgi;
+EOF
+    cat
+    echo "}"
+  } >"$dir/nginx.conf"
 }
 # free_port: a TCP port on 127.0.0.1 nobody listens on right now.
 free_port() {

@@ -9,45 +9,16 @@ root=$(cd "$here/../.." && pwd)
 example=$root/deploy/examples/tenants-repo
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
+# shellcheck source=../lib.sh
+. "$root/tests/lib.sh"
 
-# check NAME WANT_RC CMD...: runs CMD, keeps stdout/stderr in $tmp/out, err.
-check() {
-  local name=$1 want=$2
-  shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local rc=$?
-  if [ "$rc" -eq "$want" ]; then
-    pass=$((pass + 1))
-    return 0
-  fi
-  fail=$((fail + 1))
-  echo "FAIL $name: exit $rc, want $want"
-  sed 's/^/  stdout: /' "$tmp/out" | head -5
-  sed 's/^/  stderr: /' "$tmp/err" | head -5
-  return 1
-}
+expect_rc "valid example" 0 "$bin" validate "$example"
+expect_out "valid summary" '^.*tenants-repo: valid \(3 tenants\)$'
+expect_rc "valid json" 0 "$bin" validate --format json "$example"
+expect_out "valid json body" '"valid": true'
 
-# expect NAME FILE PATTERN: FILE ($tmp/out or $tmp/err) matches PATTERN.
-expect() {
-  if grep -qE -- "$3" "$2"; then
-    pass=$((pass + 1))
-  else
-    fail=$((fail + 1))
-    echo "FAIL $1: $(basename "$2") does not match: $3"
-    sed 's/^/  /' "$2" | head -5
-  fi
-}
-
-check "valid example" 0 "$bin" validate "$example"
-expect "valid summary" "$tmp/out" '^.*tenants-repo: valid \(3 tenants\)$'
-check "valid json" 0 "$bin" validate --format json "$example"
-expect "valid json body" "$tmp/out" '"valid": true'
-
-(cd "$example" && "$bin" validate >"$tmp/out" 2>&1)
-if [ $? -eq 0 ]; then pass=$((pass + 1)); else
-  fail=$((fail + 1)); echo "FAIL default dir is ."; fi
+if (cd "$example" && "$bin" validate >"$tmp/out" 2>&1); then ok; else
+  bad "default dir is ."; fi
 
 # An invalid repository: every problem, one per line, relative paths.
 cp -r "$example" "$tmp/repo"
@@ -64,93 +35,92 @@ spec:
       apps:
         - {name: api, image: x, port: "80"}
 EOF
-check "invalid repo" 1 "$bin" validate "$tmp/repo"
-expect "unknown field" "$tmp/err" \
-  "^tenants/bad.yaml:6:3: error: unknown field 'tire' \(did you mean 'tier'\?\)$"
-expect "missing tier" "$tmp/err" \
-  "^tenants/bad.yaml:6:3: error: missing required field 'tier' in spec$"
-expect "wrong type" "$tmp/err" \
-  "^tenants/bad.yaml:11:39: error: 'port' must be an integer, not a string$"
-[ "$(wc -l <"$tmp/err")" -eq 3 ] && pass=$((pass + 1)) || {
-  fail=$((fail + 1)); echo "FAIL invalid repo: want 3 lines"; cat "$tmp/err"; }
+expect_rc "invalid repo" 1 "$bin" validate "$tmp/repo"
+expect_out "unknown field" \
+  "^tenants/bad.yaml:6:3: error: unknown field 'tire' \(did you mean 'tier'\?\)$" "$tmp/err"
+expect_out "missing tier" \
+  "^tenants/bad.yaml:6:3: error: missing required field 'tier' in spec$" "$tmp/err"
+expect_out "wrong type" \
+  "^tenants/bad.yaml:11:39: error: 'port' must be an integer, not a string$" "$tmp/err"
+[ "$(wc -l <"$tmp/err")" -eq 3 ] && ok || {
+  bad "invalid repo: want 3 lines"; cat "$tmp/err"; }
 
-check "invalid json" 1 "$bin" validate --format json "$tmp/repo"
-expect "json valid false" "$tmp/out" '"valid": false'
-expect "json error" "$tmp/out" '"file": "tenants/bad.yaml"'
-expect "json line" "$tmp/out" '"line": 11'
-expect "json column" "$tmp/out" '"column": 39'
+expect_rc "invalid json" 1 "$bin" validate --format json "$tmp/repo"
+expect_out "json valid false" '"valid": false'
+expect_out "json error" '"file": "tenants/bad.yaml"'
+expect_out "json line" '"line": 11'
+expect_out "json column" '"column": 39'
 if command -v python3 >/dev/null; then
   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert len(d["errors"])==3' \
-    "$tmp/out" && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL json parse"; }
+    "$tmp/out" && ok || bad "json parse"
 fi
 
-check "missing dir" 1 "$bin" validate "$tmp/nope"
-expect "missing dir message" "$tmp/err" "^tenantd: cannot read $tmp/nope: "
+expect_rc "missing dir" 1 "$bin" validate "$tmp/nope"
+expect_out "missing dir message" "^tenantd: cannot read $tmp/nope: " "$tmp/err"
 mkdir "$tmp/empty"
-check "empty dir" 1 "$bin" validate "$tmp/empty"
-expect "no platform" "$tmp/err" \
-  '^platform.yaml: error: missing: every manifest repository needs a platform.yaml$'
+expect_rc "empty dir" 1 "$bin" validate "$tmp/empty"
+expect_out "no platform" \
+  '^platform.yaml: error: missing: every manifest repository needs a platform.yaml$' "$tmp/err"
 
 # Usage errors: exit 1 with a hint, never a crash.
-check "no args" 1 "$bin"
-expect "no args usage" "$tmp/err" '^Usage: tenantd <command>'
-check "unknown command" 1 "$bin" frobnicate
-expect "unknown command msg" "$tmp/err" "^tenantd: unknown command 'frobnicate'$"
-check "unknown top option" 1 "$bin" --frob
-expect "unknown top option msg" "$tmp/err" "^tenantd: unknown option '--frob'$"
-check "unknown option" 1 "$bin" validate --frob "$example"
-expect "unknown option msg" "$tmp/err" "^tenantd: unknown option '--frob'$"
-expect "unknown option hint" "$tmp/err" "^Try 'tenantd validate --help'.$"
-check "missing value" 1 "$bin" validate --format
-expect "missing value msg" "$tmp/err" "^tenantd: option '--format' needs a value$"
-check "bad format" 1 "$bin" validate --format yaml "$example"
-expect "bad format msg" "$tmp/err" "unknown format 'yaml'"
-check "extra argument" 1 "$bin" validate "$example" extra
-expect "extra argument msg" "$tmp/err" "unexpected argument 'extra'"
-check "version extra" 1 "$bin" version now
+expect_rc "no args" 1 "$bin"
+expect_out "no args usage" '^Usage: tenantd <command>' "$tmp/err"
+expect_rc "unknown command" 1 "$bin" frobnicate
+expect_out "unknown command msg" "^tenantd: unknown command 'frobnicate'$" "$tmp/err"
+expect_rc "unknown top option" 1 "$bin" --frob
+expect_out "unknown top option msg" "^tenantd: unknown option '--frob'$" "$tmp/err"
+expect_rc "unknown option" 1 "$bin" validate --frob "$example"
+expect_out "unknown option msg" "^tenantd: unknown option '--frob'$" "$tmp/err"
+expect_out "unknown option hint" "^Try 'tenantd validate --help'.$" "$tmp/err"
+expect_rc "missing value" 1 "$bin" validate --format
+expect_out "missing value msg" "^tenantd: option '--format' needs a value$" "$tmp/err"
+expect_rc "bad format" 1 "$bin" validate --format yaml "$example"
+expect_out "bad format msg" "unknown format 'yaml'" "$tmp/err"
+expect_rc "extra argument" 1 "$bin" validate "$example" extra
+expect_out "extra argument msg" "unexpected argument 'extra'" "$tmp/err"
+expect_rc "version extra" 1 "$bin" version now
 
 # Plan formats and the graph.
 S=(--state-dir "$tmp/state" --status-dir "$tmp/status")
-check "plan markdown" 0 "$bin" plan --format markdown "${S[@]}" "$example"
-expect "markdown heading" "$tmp/out" '^### mwc-murata$'
-expect "markdown diff block" "$tmp/out" '^```diff$'
-check "plan json" 0 "$bin" plan --format json "${S[@]}" "$example"
+expect_rc "plan markdown" 0 "$bin" plan --format markdown "${S[@]}" "$example"
+expect_out "markdown heading" '^### mwc-murata$'
+expect_out "markdown diff block" '^```diff$'
+expect_rc "plan json" 0 "$bin" plan --format json "${S[@]}" "$example"
 if command -v python3 >/dev/null; then
   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); t=[x for x in d["tenants"] if x["tenant"]=="mwc-murata"][0]; assert t["pending"]==11, t["pending"]; assert d["refused"] is False' \
-    "$tmp/out" && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL plan json content"; }
+    "$tmp/out" && ok || bad "plan json content"
 fi
 # After an apply every action is a no-op: the JSON lists none of them (and
 # a sanitizer build checks that skipping them frees what it made).
-check "apply for a no-op plan" 0 "$bin" apply --once "${S[@]}" "$example"
-check "plan json of no-ops" 0 "$bin" plan --format json "${S[@]}" "$example"
-expect "no actions listed" "$tmp/out" '"actions": \[\]'
-check "plan bad format" 1 "$bin" plan --format yaml "$example"
-check "apply needs --once" 1 "$bin" apply "${S[@]}" "$example"
-expect "apply --once hint" "$tmp/err" "apply needs --once"
-check "bad --set" 1 "$bin" plan --set latency=3 "$example"
-check "bad local option" 1 "$bin" plan --set local.latencyMS=3 "${S[@]}" "$example"
-expect "bad local option message" "$tmp/err" "unknown option 'latencyMS'"
-check "bad concurrency" 1 "$bin" apply --once --concurrency 0 "$example"
-check "graph" 0 "$bin" graph "$example"
-expect "graph is DOT" "$tmp/out" '^digraph tenantd \{$'
-expect "graph edge" "$tmp/out" '"service/api.staging.mwc-murata" -> "service/web.staging.mwc-murata";'
-check "graph invalid repo" 1 "$bin" graph "$tmp/repo"
-check "plan help" 0 "$bin" plan --help
-check "apply help" 0 "$bin" apply --help
-check "graph help" 0 "$bin" graph --help
+expect_rc "apply for a no-op plan" 0 "$bin" apply --once "${S[@]}" "$example"
+expect_rc "plan json of no-ops" 0 "$bin" plan --format json "${S[@]}" "$example"
+expect_out "no actions listed" '"actions": \[\]'
+expect_rc "plan bad format" 1 "$bin" plan --format yaml "$example"
+expect_rc "apply needs --once" 1 "$bin" apply "${S[@]}" "$example"
+expect_out "apply --once hint" "apply needs --once" "$tmp/err"
+expect_rc "bad --set" 1 "$bin" plan --set latency=3 "$example"
+expect_rc "bad local option" 1 "$bin" plan --set local.latencyMS=3 "${S[@]}" "$example"
+expect_out "bad local option message" "unknown option 'latencyMS'" "$tmp/err"
+expect_rc "bad concurrency" 1 "$bin" apply --once --concurrency 0 "$example"
+expect_rc "graph" 0 "$bin" graph "$example"
+expect_out "graph is DOT" '^digraph tenantd \{$'
+expect_out "graph edge" '"service/api.staging.mwc-murata" -> "service/web.staging.mwc-murata";'
+expect_rc "graph invalid repo" 1 "$bin" graph "$tmp/repo"
+expect_rc "plan help" 0 "$bin" plan --help
+expect_rc "apply help" 0 "$bin" apply --help
+expect_rc "graph help" 0 "$bin" graph --help
 
 # Help and version.
-check "help" 0 "$bin" --help
-expect "help lists validate" "$tmp/out" '^  validate '
-check "help -h" 0 "$bin" -h
-check "help command" 0 "$bin" help validate
-expect "help command body" "$tmp/out" '^Usage: tenantd validate'
-check "validate help" 0 "$bin" validate --help
-expect "validate help body" "$tmp/out" 'path:line:col: error: message'
-check "version" 0 "$bin" version
-expect "version body" "$tmp/out" '^tenantd [0-9]+\.[0-9]+\.[0-9]+'
-check "--version" 0 "$bin" --version
-check "version help" 0 "$bin" version --help
+expect_rc "help" 0 "$bin" --help
+expect_out "help lists validate" '^  validate '
+expect_rc "help -h" 0 "$bin" -h
+expect_rc "help command" 0 "$bin" help validate
+expect_out "help command body" '^Usage: tenantd validate'
+expect_rc "validate help" 0 "$bin" validate --help
+expect_out "validate help body" 'path:line:col: error: message'
+expect_rc "version" 0 "$bin" version
+expect_out "version body" '^tenantd [0-9]+\.[0-9]+\.[0-9]+'
+expect_rc "--version" 0 "$bin" --version
+expect_rc "version help" 0 "$bin" version --help
 
-echo "cli: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary cli

@@ -16,14 +16,10 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 example=$root/deploy/examples/tenants-repo
 backend=/usr/lib/git-core/git-http-backend
 tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+# Hermetic git, and the servers stopped on exit (tests/lib.sh).
+# shellcheck source=../lib.sh
+. "$root/tests/lib.sh"
+cleanup_on_exit
 
 for tool in fcgiwrap nginx openssl curl; do
   command -v "$tool" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin
@@ -34,10 +30,7 @@ for tool in fcgiwrap nginx openssl curl; do
 done
 [ -x "$backend" ] || { echo "git-http: no $backend"; exit 1; }
 
-# Hermetic git (tests/lib.sh), and no proxy between libgit2 (or curl) and
-# the local server.
-# shellcheck source=../lib.sh
-. "$root/tests/lib.sh"
+# No proxy between libgit2 (or curl) and the local server.
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
 unset TENANTD_GIT_USERNAME TENANTD_GIT_PASSWORD
 
@@ -45,21 +38,10 @@ user=tenantd
 pw=s3cr3t-t0ken-42
 wrong=wr0ng-pa55-99
 
-# lib.sh's expect_rc, bounded, and with stdout and stderr (both
-# also kept in $tmp/all, every run's output, searched for secrets at the end).
 # Every run is bounded: tenantd must never wait for ever on the server.
-expect_rc() {
-  local name=$1 want=$2
-  shift 2
-  timeout 20 "$@" >"$tmp/out" 2>"$tmp/err"
-  local rc=$?
-  cat "$tmp/out" "$tmp/err" >>"$tmp/all"
-  if [ "$rc" -eq "$want" ]; then ok; else
-    bad "$name: exit $rc, want $want"
-    sed 's/^/    out: /' "$tmp/out" | tail -8
-    sed 's/^/    err: /' "$tmp/err" | tail -8
-  fi
-}
+# Every run's output is kept in $tmp/all, searched for secrets at the end.
+expect_timeout=20
+expect_transcript=$tmp/all
 # expect_no_str NAME STRING FILE: FILE does not hold STRING (fixed string).
 expect_no_str() {
   if grep -qF -- "$2" "$3"; then
@@ -89,7 +71,7 @@ git -C "$W" push -q origin main
 # fcgiwrap in the foreground (in the background here), restricted to the
 # backend; its socket appears once it listens.
 fcgiwrap -s "unix:$tmp/fcgi.sock" -p "$backend" 2>"$tmp/fcgiwrap.log" &
-pids+=($!)
+track_pid $!
 for _ in $(seq 100); do
   [ -S "$tmp/fcgi.sock" ] && break
   sleep 0.05
@@ -101,26 +83,8 @@ if [ ! -S "$tmp/fcgi.sock" ]; then
 fi
 
 printf '%s:%s\n' "$user" "$(openssl passwd -apr1 "$pw")" >"$ngx/htpasswd"
-# As root the workers would run as nobody, who cannot reach the socket in
-# the private temp dir: keep them as root then.  Otherwise no user directive
-# (nginx runs as whoever starts it).
-user_line=
-[ "$(id -u)" -eq 0 ] && user_line="user root;"
 write_conf() { # PORT
-  cat >"$ngx/nginx.conf" <<EOF
-$user_line
-worker_processes 1;
-daemon off;
-pid $ngx/nginx.pid;
-error_log $ngx/error.log;
-events { worker_connections 64; }
-http {
-  access_log $ngx/access.log;
-  client_body_temp_path $ngx/client_body;
-  proxy_temp_path $ngx/proxy;
-  fastcgi_temp_path $ngx/fastcgi;
-  uwsgi_temp_path $ngx/uwsgi;
-  scgi_temp_path $ngx/scgi;
+  nginx_conf "$ngx" <<EOF
   client_max_body_size 0;
   server {
     listen 127.0.0.1:$1;
@@ -138,14 +102,13 @@ http {
       fastcgi_pass unix:$tmp/fcgi.sock;
     }
   }
-}
 EOF
 }
 # code PATH [CURL ARGS...]: the HTTP status of a GET.
 code() {
   local p=$1
   shift
-  curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$@" "http://127.0.0.1:$port$p"
+  http_code "http://127.0.0.1:$port$p" --max-time 2 "$@"
 }
 refs=/tenants.git/info/refs?service=git-upload-pack
 port=
@@ -154,6 +117,7 @@ for _ in 1 2 3 4 5; do
   write_conf "$try"
   nginx -p "$ngx" -e "$ngx/error.log" -c "$ngx/nginx.conf" 2>>"$ngx/stderr.log" &
   npid=$!
+  track_pid "$npid"
   port=$try
   for _ in $(seq 100); do
     kill -0 "$npid" 2>/dev/null || break
@@ -161,11 +125,9 @@ for _ in 1 2 3 4 5; do
     sleep 0.05
   done
   if kill -0 "$npid" 2>/dev/null && [ "$(code "$refs")" = 401 ]; then
-    pids+=("$npid")
     break
   fi
-  kill "$npid" 2>/dev/null
-  wait "$npid" 2>/dev/null
+  stop_pid "$npid"
   port=
 done
 if [ -z "$port" ]; then
@@ -326,7 +288,7 @@ main6b=$(rgit rev-parse main)
 touch "$tmp/mark6"
 timeout 20 "$bin" "${A[@]}" --repo "$url" --set local.latencyMs=300 >"$tmp/out6" 2>"$tmp/err6" &
 apid=$!
-pids+=("$apid")
+track_pid "$apid"
 # Until a state file is newer than the mark: the apply is past its fetch.
 seen=
 for _ in $(seq 150); do
@@ -342,6 +304,7 @@ other2=$(git -C "$O" rev-parse HEAD)
 kill -0 "$apid" 2>/dev/null && ok || bad "6 the apply ended before the other writer pushed (race not exercised)"
 wait "$apid"
 rc=$?
+forget_pid "$apid"
 cat "$tmp/out6" "$tmp/err6" >>"$tmp/all"
 eq "6 racing apply exit" "$rc" 0
 [ "$rc" -eq 0 ] || sed 's/^/    /' "$tmp/out6" "$tmp/err6" | tail -8

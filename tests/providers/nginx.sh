@@ -22,14 +22,16 @@ bin=$(realpath "${1:?usage: nginx.sh TENANTD}")
 root=$(cd "$(dirname "$0")/../.." && pwd)
 example=$root/deploy/examples/tenants-repo
 tmp=$(mktemp -d)
+# Hermetic git, and nginx stopped on exit (tests/lib.sh).
+# shellcheck source=../lib.sh
+. "$root/tests/lib.sh"
+cleanup_on_exit
 npid=
 stop_nginx() {
   [ -n "$npid" ] || return 0
-  kill "$npid" 2>/dev/null
-  wait "$npid" 2>/dev/null
+  stop_pid "$npid"
   npid=
 }
-trap 'stop_nginx; rm -rf "$tmp"' EXIT
 py=/usr/bin/python3
 [ -x "$py" ] || py=$(command -v python3 || true)
 
@@ -42,48 +44,20 @@ for tool in nginx curl; do
 done
 nginx_bin=$(command -v nginx)
 
-# shellcheck source=../lib.sh
-. "$root/tests/lib.sh"
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
 
 # Every tenantd run is bounded: a provider must never wait for ever.
-expect_rc() {
-  local name=$1 want=$2
-  shift 2
-  timeout 60 "$@" >"$tmp/out" 2>"$tmp/err"
-  local rc=$?
-  if [ "$rc" -eq "$want" ]; then ok; else
-    bad "$name: exit $rc, want $want"
-    sed 's/^/    out: /' "$tmp/out" | tail -12
-    sed 's/^/    err: /' "$tmp/err" | tail -8
-  fi
-}
+expect_timeout=60
 
 # ---- nginx ----
 ngx=$tmp/nginx
 sites=$ngx/sites
 mkdir -p "$sites"
-# As root the workers would run as nobody, who cannot reach the temp dir.
-user_line=
-[ "$(id -u)" -eq 0 ] && user_line="user root;"
 # Notice level logs each reload ("signal 1 (SIGHUP) received"); the
 # default server keeps hosts without a route away from the route files;
 # the bucket size is pinned so the long alias below fails on any CPU.
 write_conf() { # PORT
-  cat >"$ngx/nginx.conf" <<EOF
-$user_line
-worker_processes 1;
-daemon off;
-pid $ngx/nginx.pid;
-error_log $ngx/error.log notice;
-events { worker_connections 64; }
-http {
-  access_log $ngx/access.log;
-  client_body_temp_path $ngx/client_body;
-  proxy_temp_path $ngx/proxy;
-  fastcgi_temp_path $ngx/fastcgi;
-  uwsgi_temp_path $ngx/uwsgi;
-  scgi_temp_path $ngx/scgi;
+  nginx_conf "$ngx" notice <<EOF
   proxy_connect_timeout 2s;
   server_names_hash_bucket_size 64;
   server {
@@ -91,26 +65,21 @@ http {
     return 404;
   }
   include $sites/*.conf;
-}
 EOF
 }
 ngx_cmd=("$nginx_bin" -p "$ngx" -e "$ngx/error.log" -c "$ngx/nginx.conf")
 # code HOST: the status nginx answers for HOST.
-code() {
-  curl -s -o /dev/null -w '%{http_code}' --max-time 3 -H "Host: $1" \
-    "http://127.0.0.1:$port/"
-}
+code() { http_code "http://127.0.0.1:$port/" -H "Host: $1"; }
 start_nginx() {
   "${ngx_cmd[@]}" 2>>"$ngx/stderr.log" &
   npid=$!
+  track_pid "$npid"
   for _ in $(seq 100); do
     kill -0 "$npid" 2>/dev/null || break
     [ "$(code nowhere.example)" = 404 ] && return 0
     sleep 0.05
   done
-  kill "$npid" 2>/dev/null
-  wait "$npid" 2>/dev/null
-  npid=
+  stop_nginx
   return 1
 }
 port=

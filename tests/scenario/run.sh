@@ -10,45 +10,14 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 example=$root/deploy/examples/tenants-repo
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
+# shellcheck source=../lib.sh
+. "$root/tests/lib.sh"
+# The engine's progress (stdout) and its problems (stderr) are checked as
+# one transcript, in the order written.
+expect_merged=1
 # Debian's interpreter starts in milliseconds; a pyenv shim can take 0.4 s.
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
-
-ok() { pass=$((pass + 1)); }
-bad() {
-  fail=$((fail + 1))
-  echo "FAIL $*"
-}
-# expect_rc NAME WANT CMD...: output kept in $tmp/out.
-expect_rc() {
-  local name=$1 want=$2
-  shift 2
-  "$@" >"$tmp/out" 2>&1
-  local rc=$?
-  if [ "$rc" -eq "$want" ]; then ok; else
-    bad "$name: exit $rc, want $want"
-    sed 's/^/    /' "$tmp/out" | tail -15
-  fi
-}
-expect_out() { # NAME REGEX: $tmp/out matches
-  if grep -qE -- "$2" "$tmp/out"; then ok; else
-    bad "$1: output does not match: $2"
-    sed 's/^/    /' "$tmp/out" | tail -15
-  fi
-}
-expect_no_out() {
-  if grep -qE -- "$2" "$tmp/out"; then
-    bad "$1: output matches: $2"
-    sed 's/^/    /' "$tmp/out" | tail -15
-  else ok; fi
-}
-check() { # NAME CONDITION...
-  local name=$1
-  shift
-  if "$@"; then ok; else bad "$name"; fi
-}
 
 # A fresh world: a copy of the example, and empty state and status.
 fresh() {
@@ -371,5 +340,4 @@ after=$(find "$w/state" -name '*.json' | sed "s|$w/state/||" | sort)
 leftovers=$(find "$w/state" "$w/status" -name '.*' -type f | wc -l)
 [ "$leftovers" -eq 0 ] && ok || bad "kills left $leftovers temp files"
 
-echo "scenario: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary scenario

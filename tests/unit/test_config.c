@@ -1,18 +1,13 @@
 /*
- * The daemon's parts that need no server: the config file (defaults,
- * every problem with its position, secrets only through the environment),
- * the Prometheus exposition, logfmt/JSON lines, and the per-instance rate
- * limit.
+ * The daemon's config file: defaults, every problem with its position,
+ * secrets only through the environment.
  */
 #include "base/compat.h"
 
 #include <stdio.h>
-#include <uv.h>
 
 #include "server/config.h"
 #include "server/log.h"
-#include "server/metrics.h"
-#include "providers/common/ratelimit.h"
 #include "suites.h"
 
 static struct config *parse_ok(const char *text)
@@ -232,156 +227,6 @@ START_TEST(config_load_names_a_missing_file)
 }
 END_TEST
 
-/* ---- metrics ---- */
-
-START_TEST(metrics_render_prometheus_text)
-{
-  static const double b[] = {0.1, 1};
-  struct metrics *m = metrics_new();
-  struct metric *r = metrics_register(m, METRIC_COUNTER, "t_reconciles_total",
-                                      "Reconciles.", "result", NULL, 0);
-  struct metric *h = metrics_register(m, METRIC_HISTOGRAM, "t_seconds",
-                                      "Durations.", NULL, b, 2);
-  struct metric *g =
-      metrics_register(m, METRIC_GAUGE, "t_things", "Things.", "type", NULL, 0);
-  char *text;
-
-  metric_add(r, "ready", 2);
-  metric_add(r, "failed", 1);
-  metric_add(r, "ready", 1);
-  metric_observe(h, NULL, 0.05);
-  metric_observe(h, NULL, 0.5);
-  metric_observe(h, NULL, 7);
-  metric_set(g, "say \"hi\"\\", 4);
-  text = metrics_render(m);
-  ck_assert_str_eq(text, "# HELP t_reconciles_total Reconciles.\n"
-                         "# TYPE t_reconciles_total counter\n"
-                         "t_reconciles_total{result=\"ready\"} 3\n"
-                         "t_reconciles_total{result=\"failed\"} 1\n"
-                         "# HELP t_seconds Durations.\n"
-                         "# TYPE t_seconds histogram\n"
-                         "t_seconds_bucket{le=\"0.1\"} 1\n"
-                         "t_seconds_bucket{le=\"1\"} 2\n"
-                         "t_seconds_bucket{le=\"+Inf\"} 3\n"
-                         "t_seconds_sum 7.5499999999999998\n"
-                         "t_seconds_count 3\n"
-                         "# HELP t_things Things.\n"
-                         "# TYPE t_things gauge\n"
-                         "t_things{type=\"say \\\"hi\\\"\\\\\"} 4\n");
-  ck_assert(metric_get(r, "ready") == 3);
-  metric_clear(g);
-  ck_assert(metric_get(g, "say \"hi\"\\") == 0);
-  free(text);
-  metrics_free(m);
-}
-END_TEST
-
-/* ---- log lines ---- */
-
-START_TEST(log_lines_quote_what_needs_it)
-{
-  char *buf = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream(&buf, &len);
-
-  log_setup(LOG_FORMAT_LOGFMT, f);
-  log_event(LOG_LEVEL_INFO, "pass done", "tenant", "acme", "error",
-            "a \"b\"\nc=d", "skipped", NULL, "n", "3", NULL);
-  log_event(LOG_LEVEL_DEBUG, "not shown", NULL);
-  log_setup(LOG_FORMAT_JSON, f);
-  log_event(LOG_LEVEL_WARN, "x", "k", "line\n\"q\"", NULL);
-  fclose(f);
-  log_setup(LOG_FORMAT_LOGFMT, NULL);
-  ck_assert_ptr_nonnull(strstr(buf, " level=info msg=\"pass done\" "
-                                    "tenant=acme error=\"a \\\"b\\\"\\nc=d\" "
-                                    "n=3\n"));
-  ck_assert_ptr_null(strstr(buf, "not shown"));
-  ck_assert_ptr_null(strstr(buf, "skipped"));
-  ck_assert_ptr_nonnull(strstr(buf, ",\"level\":\"warn\",\"msg\":\"x\","
-                                    "\"k\":\"line\\n\\\"q\\\"\"}\n"));
-  ck_assert_ptr_eq(memchr(buf, '{', len), strstr(buf, "{\"ts\":\""));
-  free(buf);
-}
-END_TEST
-
-/* ---- the rate limit ---- */
-
-struct counter_provider {
-  struct provider base;
-  unsigned calls;
-  unsigned order[8];
-};
-
-static struct counter_provider counter;
-
-static void cp_read(struct provider *p, const struct resource *r,
-                    provider_cb cb, void *arg)
-{
-  struct provider_result res = {PROVIDER_OK, NULL, NULL};
-
-  counter.order[counter.calls++ % 8] = (unsigned)(uintptr_t)r;
-  cb(p, &res, arg);
-}
-
-static void cp_close(struct provider *p, provider_close_cb cb, void *arg)
-{
-  cb(p, arg);
-}
-
-static const struct provider_ops counter_ops = {
-    .version = PROVIDER_OPS_VERSION,
-    .type = "counter",
-    .read = cp_read,
-    .close = cp_close,
-};
-
-static void count_done(struct provider *p, const struct provider_result *res,
-                       void *arg)
-{
-  (void)p;
-  (void)res;
-  ++*(unsigned *)arg;
-}
-
-static void closed(struct provider *p, void *arg)
-{
-  (void)p;
-  *(bool *)arg = true;
-}
-
-/* A burst goes at once; the rest waits its turn, in order, and no faster
- * than the rate allows. */
-START_TEST(ratelimit_spaces_calls_in_order)
-{
-  uv_loop_t loop;
-  struct provider *p;
-  unsigned done = 0;
-  bool is_closed = false;
-  uint64_t t0;
-
-  uv_loop_init(&loop);
-  memset(&counter, 0, sizeof(counter));
-  counter.base.ops = &counter_ops;
-  counter.base.instance = "rl-test";
-  counter.base.loop = &loop;
-  p = ratelimit_wrap(&counter.base, 20, 2);
-  t0 = uv_hrtime();
-  for (uintptr_t i = 1; i <= 5; i++)
-    provider_read(p, (const struct resource *)i, count_done, &done);
-  ck_assert_uint_eq(counter.calls, 2); /* the burst, synchronously */
-  uv_run(&loop, UV_RUN_DEFAULT);
-  ck_assert_uint_eq(done, 5);
-  for (unsigned i = 0; i < 5; i++)
-    ck_assert_uint_eq(counter.order[i], i + 1);
-  /* Three calls past the burst at 20/s: at least 150 ms. */
-  ck_assert_uint_ge(uv_hrtime() - t0, 140 * 1000000ULL);
-  provider_close(p, closed, &is_closed);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  ck_assert(is_closed);
-  ck_assert_int_eq(uv_loop_close(&loop), 0);
-}
-END_TEST
-
 Suite *make_suite_config(void)
 {
   Suite *s = suite_create("config");
@@ -393,9 +238,6 @@ Suite *make_suite_config(void)
   tcase_add_test(tc, config_needs_a_source_and_a_provider);
   tcase_add_test(tc, config_refuses_what_would_break_the_loop);
   tcase_add_test(tc, config_load_names_a_missing_file);
-  tcase_add_test(tc, metrics_render_prometheus_text);
-  tcase_add_test(tc, log_lines_quote_what_needs_it);
-  tcase_add_test(tc, ratelimit_spaces_calls_in_order);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -1,8 +1,8 @@
 /*
- * The Git side: sets of names, the source mirror (fetch, trees, change
- * detection, credentials kept out of messages) and the status branch
- * (commit messages, notes merged across passes).  Repositories are real:
- * made with libgit2 in a temp dir and fetched over file://.
+ * The Git side: the source mirror (fetch, trees, change detection,
+ * credentials kept out of messages) and the status branch (commit
+ * messages, notes merged across passes).  Repositories are real: made
+ * with libgit2 in a temp dir and fetched over file://.
  */
 #include "base/compat.h"
 
@@ -18,50 +18,6 @@
 #include "base/strset.h"
 #include "suites.h"
 #include "git/writeback.h"
-
-START_TEST(strset_sorts_dedups_and_finds)
-{
-  struct strset s = STRSET_INIT;
-
-  strset_add(&s, "mwc-sequans");
-  strset_add(&s, "acme");
-  strset_addn(&s, "mwc-murata.yaml", 10);
-  strset_add(&s, "acme");
-  strset_seal(&s);
-  ck_assert_uint_eq(s.n, 3);
-  ck_assert_str_eq(s.v[0], "acme");
-  ck_assert_str_eq(s.v[1], "mwc-murata");
-  ck_assert(strset_has(&s, "mwc-sequans"));
-  ck_assert(!strset_has(&s, "mwc"));
-  strset_release(&s);
-  strset_seal(&s);
-  ck_assert(!strset_has(&s, "acme"));
-}
-END_TEST
-
-/* A zeroed set (inside a calloc'd struct) seals without handing qsort a
- * NULL base, which UBSan rejects. */
-START_TEST(strset_zeroed_seals_empty)
-{
-  struct strset z;
-
-  memset(&z, 0, sizeof(z));
-  strset_seal(&z);
-  ck_assert_uint_eq(z.n, 0);
-  ck_assert(!strset_has(&z, "acme"));
-  strset_release(&z);
-}
-END_TEST
-
-/* Context is added by formatting the last error into a new one. */
-START_TEST(error_context_keeps_the_cause)
-{
-  td_error("%s moved on", "file:///srv/tenants.git");
-  td_error("status not pushed after %d attempts: %s", 5, td_error_last());
-  ck_assert_str_eq(td_error_last(), "status not pushed after 5 attempts: "
-                                    "file:///srv/tenants.git moved on");
-}
-END_TEST
 
 /* ---- a remote made with libgit2 ---- */
 
@@ -520,9 +476,6 @@ Suite *make_suite_git(void)
   TCase *tc = tcase_create("core");
 
   tcase_set_timeout(tc, 30);
-  tcase_add_test(tc, strset_sorts_dedups_and_finds);
-  tcase_add_test(tc, strset_zeroed_seals_empty);
-  tcase_add_test(tc, error_context_keeps_the_cause);
   tcase_add_test(tc, source_reads_manifests_from_the_tree);
   tcase_add_test(tc, source_changes_name_the_tenants_touched);
   tcase_add_test(tc, source_missing_branch_is_an_error_not_empty);
