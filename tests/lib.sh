@@ -58,7 +58,9 @@ expect_out() {
 }
 expect_no_out() {
   local f=${3:-$tmp/out}
-  if grep -qE -- "$2" "$f"; then
+  if [ ! -e "$f" ]; then
+    bad "$1: $(basename "$f") does not exist"
+  elif grep -qE -- "$2" "$f"; then
     bad "$1: $(basename "$f") matches: $2"
     grep -E -- "$2" "$f" | sed 's/^/    /' | head -5
   else ok; fi

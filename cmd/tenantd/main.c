@@ -12,6 +12,7 @@
 #include <curl/curl.h>
 #include <getopt.h>
 #include <git2.h>
+#include <signal.h>
 #include <stdio.h>
 
 #include "cmd/tenantd/args.h"
@@ -109,6 +110,10 @@ int main(int argc, char **argv)
 {
   int rc;
 
+  /* A peer that closes a socket we write (an HTTP client of the daemon,
+   * a Git server under libgit2) is an error on that socket, never a
+   * signal that ends the process. */
+  signal(SIGPIPE, SIG_IGN);
   /* Both libraries' global state is set up here, before any thread
    * (passes run on workers) and released after the last user. */
   git_libgit2_init();

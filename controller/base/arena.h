@@ -10,8 +10,8 @@
  *   ...
  *   arena_release(&a);        -- everything above is gone
  *
- * arena_reset() keeps the first chunk for reuse, so a scratch arena that is
- * reset between files costs no system allocation in steady state.
+ * arena_reset() keeps the largest chunk for reuse, so a scratch arena that
+ * is reset between files soon costs no system allocation at all.
  */
 #ifndef TD_ARENA_H
 #define TD_ARENA_H

@@ -81,7 +81,7 @@ int str_parse_duration(const char *s, int64_t *ms)
     int digits = 0;
 
     while (*s >= '0' && *s <= '9') {
-      if (v > INT64_MAX / 10 - 9)
+      if (v > (INT64_MAX - (*s - '0')) / 10)
         return -1;
       v = v * 10 + (*s - '0');
       digits++;

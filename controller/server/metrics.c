@@ -132,16 +132,35 @@ double metric_get(const struct metric *x, const char *value)
 
 /* ---- rendering ---- */
 
+/* The shortest text that reads back as exactly v ("0.1", not
+ * "0.10000000000000001"), so a bucket's label names its own bound. */
+static void number_text(char buf[32], double v)
+{
+  if (isinf(v)) {
+    snprintf(buf, 32, "%s", v > 0 ? "+Inf" : "-Inf");
+    return;
+  }
+  if (isnan(v)) {
+    snprintf(buf, 32, "NaN");
+    return;
+  }
+  if (v == floor(v) && fabs(v) < 1e15) {
+    snprintf(buf, 32, "%.0f", v);
+    return;
+  }
+  for (int prec = 1; prec <= 17; prec++) {
+    snprintf(buf, 32, "%.*g", prec, v);
+    if (strtod(buf, NULL) == v)
+      return;
+  }
+}
+
 static void put_number(FILE *f, double v)
 {
-  if (isinf(v))
-    fputs(v > 0 ? "+Inf" : "-Inf", f);
-  else if (isnan(v))
-    fputs("NaN", f);
-  else if (v == floor(v) && fabs(v) < 1e15)
-    fprintf(f, "%.0f", v);
-  else
-    fprintf(f, "%.17g", v);
+  char buf[32];
+
+  number_text(buf, v);
+  fputs(buf, f);
 }
 
 static void put_label_value(FILE *f, const char *s)
@@ -184,7 +203,7 @@ static void render_histogram(FILE *f, const struct metric *x,
 
   for (size_t b = 0; b < x->nbounds; b++) {
     cum += s->buckets[b];
-    snprintf(le, sizeof(le), "%g", x->bounds[b]);
+    number_text(le, x->bounds[b]);
     put_name(f, x, "_bucket", s, le);
     fprintf(f, " %llu\n", (unsigned long long)cum);
   }

@@ -69,9 +69,13 @@ struct limited {
   unsigned burst;
   uv_timer_t timer;
   struct call *head, **tail;
+  bool closing; /* close() called: close once the queue is empty */
+  bool shut;    /* the timer is closing: no more waiting */
   provider_close_cb close_cb;
   void *close_arg;
 };
+
+static void timer_closed(uv_handle_t *h);
 
 static void forward(struct limited *l, struct call *c)
 {
@@ -99,6 +103,14 @@ static void forward(struct limited *l, struct call *c)
 
 static void on_timer(uv_timer_t *t);
 
+static void shut(struct limited *l)
+{
+  if (l->shut)
+    return;
+  l->shut = true;
+  uv_close((uv_handle_t *)&l->timer, timer_closed);
+}
+
 /* Sends what the bucket allows, in order; waits on the timer for the
  * rest. */
 static void drain(struct limited *l)
@@ -117,6 +129,10 @@ static void drain(struct limited *l)
       l->tail = &l->head;
     forward(l, c);
   }
+  /* Every call waited for went out: the inner provider answers them
+   * before its own close completes. */
+  if (l->closing)
+    shut(l);
 }
 
 static void on_timer(uv_timer_t *t)
@@ -129,6 +145,12 @@ static void submit(struct provider *p, struct call *c)
   struct limited *l = (struct limited *)p;
   bool idle = !l->head;
 
+  /* Past close, with nothing left to wait on: the inner provider, not yet
+   * closed, answers it (as "closing" once it is). */
+  if (l->shut) {
+    forward(l, c);
+    return;
+  }
   *l->tail = c;
   l->tail = &c->next;
   if (idle)
@@ -199,15 +221,18 @@ static void timer_closed(uv_handle_t *h)
   provider_close(l->inner, inner_closed, l);
 }
 
+/* Calls still waiting for a token keep their turn; the inner provider is
+ * closed once the last of them went out to it. */
 static void rl_close(struct provider *p, provider_close_cb cb, void *arg)
 {
   struct limited *l = (struct limited *)p;
 
-  /* The controller closes after the last callback: nothing is queued. */
-  assert(!l->head);
+  assert(!l->closing);
+  l->closing = true;
   l->close_cb = cb;
   l->close_arg = arg;
-  uv_close((uv_handle_t *)&l->timer, timer_closed);
+  if (!l->head)
+    shut(l);
 }
 
 static const struct provider_ops limited_ops = {

@@ -137,23 +137,16 @@ START_TEST(duration_overflow)
 }
 END_TEST
 
-/*
- * BUG: the digit loop refuses a number above INT64_MAX / 10 - 9 before
- * its last digit, so "9223372036854775807ms" (INT64_MAX, which fits in
- * 63 bits as strutil.h promises) and every count of ms from
- * 9223372036854775720 up are -1.  Only such huge totals are affected.
- *
- * START_TEST(duration_largest_number)
- * {
- *   int64_t ms = 0;
- *
- *   ck_assert_int_eq(str_parse_duration("9223372036854775807ms", &ms), 0);
- *   ck_assert(ms == INT64_MAX);
- *   ck_assert_int_eq(str_parse_duration("9223372036854775799ms", &ms), 0);
- *   ck_assert(ms == INT64_MAX - 8);
- * }
- * END_TEST
- */
+START_TEST(duration_largest_number)
+{
+  int64_t ms = 0;
+
+  ck_assert_int_eq(str_parse_duration("9223372036854775807ms", &ms), 0);
+  ck_assert(ms == INT64_MAX);
+  ck_assert_int_eq(str_parse_duration("9223372036854775799ms", &ms), 0);
+  ck_assert(ms == INT64_MAX - 8);
+}
+END_TEST
 
 Suite *make_suite_strutil(void)
 {
@@ -167,7 +160,7 @@ Suite *make_suite_strutil(void)
   tcase_add_test(tc, duration_units);
   tcase_add_test(tc, duration_malformed);
   tcase_add_test(tc, duration_overflow);
-  /* BUG, see above: tcase_add_test(tc, duration_largest_number); */
+  tcase_add_test(tc, duration_largest_number);
   suite_add_tcase(s, tc);
   return s;
 }
