@@ -99,7 +99,7 @@ curl -s -X POST -H "X-Tenantd-Signature: sha256=$sig" --data "$body" \
   "$api/hooks/generic" -o /dev/null -w "    HTTP %{http_code}\n"
 until_ok 30 sh -c "git --git-dir tenants.git log -1 --format=%B tenantd/status |
   grep -q 'Tenantd-Source: $head'"
-grep 'tenant=mwc-murata' tenantd.log | grep 'msg="updated' |
+grep 'tenant=mwc-murata' tenantd.log | grep 'action=updated' |
   cut -c1-150 | sed 's/^/    /'
 
 step "drift: someone lowers a database's connection limit by hand"
@@ -111,8 +111,8 @@ run grep connection_limit "$db"
 step "within one resync period (5s) tenantd notices and corrects it"
 until_ok 30 grep -q "$limit" "$db"
 run grep connection_limit "$db"
-until_ok 15 grep -q 'msg="drift corrected' tenantd.log
-grep 'msg="drift corrected' tenantd.log | cut -c1-150 | sed 's/^/    /'
+until_ok 15 grep -q 'action="drift corrected"' tenantd.log
+grep 'action="drift corrected"' tenantd.log | cut -c1-150 | sed 's/^/    /'
 
 step "git log tenantd/status: what tenantd did, one commit per pass"
 until_ok 15 sh -c "git --git-dir tenants.git log -1 --format=%B tenantd/status |

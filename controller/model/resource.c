@@ -105,8 +105,13 @@ const char *resource_type_name(enum rtype t)
 
 int resource_type_parse(const char *name)
 {
+  return resource_type_parse_n(name, strlen(name));
+}
+
+int resource_type_parse_n(const char *name, size_t len)
+{
   for (int i = 0; i < RTYPE_COUNT; i++)
-    if (strcmp(rtype_names[i], name) == 0)
+    if (strlen(rtype_names[i]) == len && memcmp(rtype_names[i], name, len) == 0)
       return i;
   return -1;
 }

@@ -89,6 +89,8 @@ void resource_set_release(struct resource_set *s);
 /* "network", "database", ... and back; -1 when unknown. */
 const char *resource_type_name(enum rtype t);
 int resource_type_parse(const char *name);
+/* The same for the first `len` bytes of `name`. */
+int resource_type_parse_n(const char *name, size_t len);
 
 /*
  * The ownership marker every resource tenantd creates carries:

@@ -77,8 +77,9 @@ struct daemon {
   /* The last fetch failed: once one succeeds, every tenant is passed
    * again so none keeps a stale SourceError. */
   bool stale;
-  unsigned pass_failures; /* passes in a row that could not run */
-  uint64_t hold_until;    /* no pass before this (loop ms) after those */
+  unsigned pass_failures;  /* passes in a row that could not run */
+  uint64_t hold_until;     /* no pass before this (loop ms) after those */
+  uint64_t log_flushed_at; /* loop ms of the last log_flush_suppressed */
   int exit_code;
   char seen[SOURCE_ID_LEN];
   char last_error[1024];
@@ -97,6 +98,9 @@ static const double pass_buckets[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1,
                                       2.5,  5,    10,  30,   60,  300};
 static const double fetch_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                        0.5,   1,    2.5,   5,    10};
+
+/* How often suppressed warnings are counted in the log, at most. */
+#define LOG_FLUSH_MS 10000
 
 static void dispatch(struct daemon *d);
 static void start_stop(struct daemon *d, const char *why);
@@ -290,7 +294,6 @@ static void pass_start(struct daemon *d)
   const struct config *c = d->cfg;
   struct pass *p = td_calloc(1, sizeof(*p));
   struct dtenant *t;
-  char n[24];
 
   p->d = d;
   p->batch = (struct strset)STRSET_INIT;
@@ -319,11 +322,10 @@ static void pass_start(struct daemon *d)
   }
   strset_seal(&p->batch);
   d->pass = p;
-  log_event(LOG_LEVEL_DEBUG, "pass started", "fetch",
-            p->fetch ? "true" : "false", "all", p->all ? "true" : "false",
-            "queued", log_u64(n, p->batch.n), NULL);
+  log_at(LOG_LEVEL_DEBUG, "pass started", LOG_B("fetch", p->fetch),
+         LOG_B("all", p->all), LOG_U("queued", p->batch.n));
   if (uv_thread_create(&p->thread, pass_main, p) != 0) {
-    log_event(LOG_LEVEL_ERROR, "cannot start a pass thread", NULL);
+    log_at(LOG_LEVEL_ERROR, "cannot start a pass thread");
     abort();
   }
 }
@@ -409,17 +411,82 @@ static void log_lines(char *text, size_t len)
     if (strncmp(line, "tenantd: ", 9) == 0)
       line += 9;
     if (*line)
-      log_event(LOG_LEVEL_WARN, line, NULL);
+      log_at(LOG_LEVEL_WARN, "pass problem", LOG_S("problem", line));
     line = nl ? nl + 1 : end;
   }
 }
 
+/*
+ * An event line ("created service/web.prod.acme", "failed database/x:
+ * why") as its action, resource and detail: the resource is the first
+ * word that is a resource id (<type>/<key>), the action what precedes
+ * it.  The parts point into `buf`, a copy of the line.
+ */
+static void event_parts(char *buf, const char **action, const char **resource,
+                        const char **detail)
+{
+  char *w = buf;
+
+  *action = *resource = *detail = NULL;
+  while (*w) {
+    char *end = w + strcspn(w, " "), *slash = memchr(w, '/', end - w);
+
+    if (slash && resource_type_parse_n(w, (size_t)(slash - w)) >= 0) {
+      char *colon = strstr(end[-1] == ':' ? end - 1 : end, ": ");
+
+      if (end[-1] == ':')
+        end--;
+      if (w > buf)
+        w[-1] = '\0', *action = buf;
+      *resource = w;
+      if (colon)
+        *detail = colon + 2;
+      else if (*end)
+        *detail = end + 1;
+      *end = '\0';
+      return;
+    }
+    w = *end ? end + 1 : end;
+  }
+  *detail = buf;
+}
+
 static void log_outcome(const struct pass *p, const struct reconcile_outcome *o)
 {
-  for (size_t e = 0; e < o->nevents; e++)
-    log_event(o->result == RESULT_READY ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
-              o->events[e], "tenant", o->tenant, "result",
-              tenant_result_names[o->result], "source", p->res.source, NULL);
+  enum log_level level =
+      o->result == RESULT_READY ? LOG_LEVEL_INFO : LOG_LEVEL_WARN;
+
+  for (size_t e = 0; e < o->nevents; e++) {
+    char *buf = td_strdup(o->events[e]);
+    const char *action, *resource, *detail;
+
+    event_parts(buf, &action, &resource, &detail);
+    log_at(level, "tenant event", LOG_S("tenant", o->tenant),
+           LOG_S("action", action), LOG_S("resource", resource),
+           LOG_S("detail", detail),
+           LOG_S("result", tenant_result_names[o->result]),
+           LOG_S("source", p->res.source));
+    free(buf);
+  }
+}
+
+static void log_pass_done(const struct pass *p)
+{
+  const struct gitpass_result *r = &p->res;
+  enum log_level level = p->rc < 0 || r->sum.failed || r->sum.refused
+                             ? LOG_LEVEL_WARN
+                             : LOG_LEVEL_INFO;
+  struct log_field fetch = LOG_SECS("fetch_seconds", r->fetch_seconds);
+
+  /* A pass that did not fetch has no fetch time: leave the field out. */
+  if (!p->fetch)
+    fetch = LOG_S("fetch_seconds", NULL);
+  log_at(level, "pass done", LOG_S("source", r->source[0] ? r->source : NULL),
+         LOG_S("status_commit", r->status_commit[0] ? r->status_commit : NULL),
+         LOG_U("tenants", r->selected), LOG_U("changes", r->sum.changes),
+         LOG_U("applied", r->sum.applied), LOG_U("failed", r->sum.failed),
+         LOG_B("pushed", r->pushed), LOG_SECS("seconds", p->seconds), fetch,
+         LOG_SECS("commit_seconds", r->commit_seconds));
 }
 
 static void on_pass_done(uv_async_t *a)
@@ -427,7 +494,6 @@ static void on_pass_done(uv_async_t *a)
   struct daemon *d = a->data;
   struct pass *p = d->pass;
   const struct gitpass_result *r;
-  char n1[24], n2[24], n3[24], n4[24], secs[24], fsecs[24], csecs[24];
   uint64_t now = uv_now(d->loop);
 
   if (!p)
@@ -449,7 +515,7 @@ static void on_pass_done(uv_async_t *a)
     /* Nothing ran: ask again for what this pass was to do, after a
      * backoff of its own so a broken mirror is not hammered. */
     snprintf(d->last_error, sizeof(d->last_error), "%s", p->error);
-    log_event(LOG_LEVEL_ERROR, "pass failed", "error", p->error, NULL);
+    log_at(LOG_LEVEL_ERROR, "pass failed", LOG_S("error", p->error));
     d->want_all |= p->all;
     d->want_fetch |= p->fetch;
     d->hold_until = now + backoff(d, d->pass_failures++);
@@ -462,7 +528,7 @@ static void on_pass_done(uv_async_t *a)
       d->stale = false;
     if (!d->ready && (r->fetched || !p->fetch)) {
       d->ready = true;
-      log_event(LOG_LEVEL_INFO, "ready", "source", r->source, NULL);
+      log_at(LOG_LEVEL_INFO, "ready", LOG_S("source", r->source));
     }
     d->last_error[0] = '\0';
   } else {
@@ -476,7 +542,7 @@ static void on_pass_done(uv_async_t *a)
     const struct reconcile_outcome *o = &p->report.v[i];
 
     if (!o->status && !o->unwritable) {
-      log_event(LOG_LEVEL_INFO, "tenant removed", "tenant", o->tenant, NULL);
+      log_at(LOG_LEVEL_INFO, "tenant removed", LOG_S("tenant", o->tenant));
       tenant_drop(d, o->tenant);
       continue;
     }
@@ -514,17 +580,7 @@ static void on_pass_done(uv_async_t *a)
   }
   recount(d);
   if (!r->skipped || p->rc < 0)
-    log_event(p->rc < 0 || r->sum.failed || r->sum.refused ? LOG_LEVEL_WARN
-                                                           : LOG_LEVEL_INFO,
-              "pass done", "source", r->source[0] ? r->source : NULL,
-              "status_commit", r->status_commit[0] ? r->status_commit : NULL,
-              "tenants", log_u64(n1, r->selected), "changes",
-              log_u64(n2, r->sum.changes), "applied",
-              log_u64(n3, r->sum.applied), "failed", log_u64(n4, r->sum.failed),
-              "pushed", r->pushed ? "true" : "false", "seconds",
-              log_secs(secs, p->seconds), "fetch_seconds",
-              p->fetch ? log_secs(fsecs, r->fetch_seconds) : NULL,
-              "commit_seconds", log_secs(csecs, r->commit_seconds), NULL);
+    log_pass_done(p);
   pass_free(p);
   if (d->stopping) {
     start_stop(d, NULL);
@@ -557,6 +613,11 @@ static void on_tick(uv_timer_t *timer)
       enqueue(d, t);
   }
   metric_set(d->m_queue, NULL, (double)d->qlen);
+  /* A flood of warnings that stopped still says how big it was. */
+  if (now >= d->log_flushed_at + LOG_FLUSH_MS) {
+    log_flush_suppressed();
+    d->log_flushed_at = now;
+  }
   dispatch(d);
 }
 
@@ -623,15 +684,16 @@ static void handle_hook(struct daemon *d, const struct httpd_request *req,
     return respond_error(resp, w.status, w.reason);
   case WEBHOOK_REJECTED:
     metric_add(d->m_webhooks, "rejected", 1);
-    log_event(LOG_LEVEL_WARN, "webhook rejected", "source", kind, "reason",
-              w.reason, "peer", req->peer, NULL);
+    log_at(LOG_LEVEL_WARN, "webhook rejected", LOG_S("source", kind),
+           LOG_S("reason", w.reason), LOG_S("peer", req->peer));
     return respond_error(resp, w.status, w.reason);
   case WEBHOOK_PING:
   case WEBHOOK_IGNORED:
     metric_add(d->m_webhooks, w.verdict == WEBHOOK_PING ? "ping" : "ignored",
                1);
-    log_event(LOG_LEVEL_INFO, "webhook answered without a fetch", "source",
-              kind, "reason", w.reason, "ref", w.ref[0] ? w.ref : NULL, NULL);
+    log_at(LOG_LEVEL_INFO, "webhook answered without a fetch",
+           LOG_S("source", kind), LOG_S("reason", w.reason),
+           LOG_S("ref", w.ref[0] ? w.ref : NULL));
     return respond_json(
         resp, w.status,
         json_pack("{s:s, s:s}", "status",
@@ -641,8 +703,8 @@ static void handle_hook(struct daemon *d, const struct httpd_request *req,
     break;
   }
   metric_add(d->m_webhooks, "accepted", 1);
-  log_event(LOG_LEVEL_INFO, "webhook accepted: fetching", "source", kind,
-            "peer", req->peer, NULL);
+  log_at(LOG_LEVEL_INFO, "webhook accepted: fetching", LOG_S("source", kind),
+         LOG_S("peer", req->peer));
   d->want_fetch = true;
   dispatch(d);
   respond_json(resp, w.status, json_pack("{s:s}", "status", w.reason));
@@ -695,8 +757,8 @@ static void handle_reconcile(struct daemon *d, const struct httpd_request *req,
     d->want_all = true;
   }
   d->want_fetch = true;
-  log_event(LOG_LEVEL_INFO, "reconcile requested", "tenant",
-            name[0] ? name : "*", "peer", req->peer, NULL);
+  log_at(LOG_LEVEL_INFO, "reconcile requested",
+         LOG_S("tenant", name[0] ? name : "*"), LOG_S("peer", req->peer));
   dispatch(d);
   respond_json(resp, 202,
                json_pack("{s:s, s:s}", "status", "queued", "tenant",
@@ -805,11 +867,9 @@ static void close_all(struct daemon *d)
 static void on_deadline(uv_timer_t *timer)
 {
   struct daemon *d = timer->data;
-  char ms[24];
 
-  log_event(LOG_LEVEL_ERROR,
-            "shutdown timed out with a pass in flight; exiting", "timeout_ms",
-            log_u64(ms, d->cfg->reconcile.shutdown_timeout_ms), NULL);
+  log_at(LOG_LEVEL_ERROR, "shutdown timed out with a pass in flight; exiting",
+         LOG_U("timeout_ms", d->cfg->reconcile.shutdown_timeout_ms));
   _exit(1);
 }
 
@@ -818,23 +878,23 @@ static void start_stop(struct daemon *d, const char *why)
 {
   if (why) {
     if (d->stopping) {
-      log_event(LOG_LEVEL_ERROR, "second signal: exiting now", "signal", why,
-                NULL);
+      log_at(LOG_LEVEL_ERROR, "second signal: exiting now",
+             LOG_S("signal", why));
       _exit(1);
     }
     d->stopping = true;
     atomic_store(&d->cancel, true);
     uv_timer_stop(&d->poll);
     uv_timer_stop(&d->tick);
-    log_event(LOG_LEVEL_INFO, "stopping: finishing the pass in flight",
-              "signal", why, NULL);
+    log_at(LOG_LEVEL_INFO, "stopping: finishing the pass in flight",
+           LOG_S("signal", why));
     if (d->pass) {
       uv_timer_start(&d->deadline, on_deadline,
                      d->cfg->reconcile.shutdown_timeout_ms, 0);
       return;
     }
   }
-  log_event(LOG_LEVEL_INFO, "stopped", NULL);
+  log_at(LOG_LEVEL_INFO, "stopped");
   close_all(d);
 }
 
@@ -848,7 +908,8 @@ static void log_diags(const struct diag_list *dl)
                dl->v[i].col);
     else
       snprintf(where, sizeof(where), "%s", dl->v[i].path);
-    log_event(LOG_LEVEL_ERROR, dl->v[i].msg, "at", where, NULL);
+    log_at(LOG_LEVEL_ERROR, "config problem", LOG_S("at", where),
+           LOG_S("problem", dl->v[i].msg));
   }
 }
 
@@ -868,8 +929,7 @@ static void reload(struct daemon *d, int log_override)
   if (config_load(old->path, &c, &dl) < 0) {
     diag_sort(&dl);
     log_diags(&dl);
-    log_event(LOG_LEVEL_ERROR, "reload failed: keeping the running config",
-              NULL);
+    log_at(LOG_LEVEL_ERROR, "reload failed: keeping the running config");
     diag_list_release(&dl);
     return;
   }
@@ -881,10 +941,8 @@ static void reload(struct daemon *d, int log_override)
       str_differs(c->status.branch, old->status.branch) ||
       str_differs(c->http.host, old->http.host) ||
       c->http.port != old->http.port)
-    log_event(LOG_LEVEL_WARN,
-              "source, cacheDir, status.branch and http.listen change on "
-              "restart only; keeping the running ones",
-              NULL);
+    log_at(LOG_LEVEL_WARN, "source, cacheDir, status.branch and http.listen "
+                           "change on restart only; keeping the running ones");
 #define KEEP(field)        \
   do {                     \
     char *tmp_ = c->field; \
@@ -901,12 +959,14 @@ static void reload(struct daemon *d, int log_override)
   repoll = c->source.interval_ms != old->source.interval_ms;
   config_free(old);
   d->cfg = c;
-  log_setup(log_override >= 0 ? (enum log_format)log_override : c->log_format,
-            stderr);
+  /* The level was checked at start; the environment does not change. */
+  (void)log_setup(log_override >= 0 ? (enum log_format)log_override
+                                    : c->log_format,
+                  stderr);
   if (repoll)
     arm_poll(d);
   arm_tick(d);
-  log_event(LOG_LEVEL_INFO, "config reloaded", "path", c->path, NULL);
+  log_at(LOG_LEVEL_INFO, "config reloaded", LOG_S("path", c->path));
 }
 
 static int log_override_value = -1;
@@ -993,7 +1053,6 @@ int daemon_run(const char *config_path, int log_format)
   static const int signums[] = {SIGTERM, SIGINT, SIGHUP};
   struct daemon dd, *d = &dd;
   uv_loop_t loop;
-  char port[16];
 
   memset(d, 0, sizeof(*d));
   limits.reserved_paths = health_paths;
@@ -1010,8 +1069,14 @@ int daemon_run(const char *config_path, int log_format)
     return 1;
   }
   diag_list_release(&dl);
-  log_setup(log_format >= 0 ? (enum log_format)log_format : d->cfg->log_format,
-            stderr);
+  if (log_setup(log_format >= 0 ? (enum log_format)log_format
+                                : d->cfg->log_format,
+                stderr) < 0) {
+    fprintf(stderr, "tenantd: %s\n", td_error_last());
+    config_free(d->cfg);
+    source_library_release();
+    return 1;
+  }
   uv_loop_init(&loop);
   d->loop = &loop;
   d->rng = (uint64_t)uv_hrtime() | 1;
@@ -1019,8 +1084,8 @@ int daemon_run(const char *config_path, int log_format)
   metrics_setup(d);
   if (httpd_start(&d->http, &loop, d->cfg->http.host, d->cfg->http.port,
                   &limits, handle, d) < 0) {
-    log_event(LOG_LEVEL_ERROR, "cannot serve HTTP", "error", td_error_last(),
-              NULL);
+    log_at(LOG_LEVEL_ERROR, "cannot serve HTTP",
+           LOG_S("error", td_error_last()));
     metrics_free(d->m);
     config_free(d->cfg);
     uv_loop_close(&loop);
@@ -1038,10 +1103,10 @@ int daemon_run(const char *config_path, int log_format)
   d->poll.data = d->tick.data = d->deadline.data = d;
   uv_async_init(&loop, &d->pass_done, on_pass_done);
   d->pass_done.data = d;
-  snprintf(port, sizeof(port), "%d", httpd_port(d->http));
-  log_event(LOG_LEVEL_INFO, "tenantd started", "version", TD_VERSION, "config",
-            d->cfg->path, "listen", d->cfg->http.host, "port", port, "webhooks",
-            d->cfg->http.webhook_secret ? "on" : "off", NULL);
+  log_at(LOG_LEVEL_INFO, "tenantd started", LOG_S("version", TD_VERSION),
+         LOG_S("config", d->cfg->path), LOG_S("listen", d->cfg->http.host),
+         LOG_I("port", httpd_port(d->http)),
+         LOG_B("webhooks", d->cfg->http.webhook_secret != NULL));
   /* The first pass: fetch and reconcile everyone (drift since last run). */
   d->want_fetch = d->want_all = true;
   dispatch(d);
@@ -1059,7 +1124,8 @@ int daemon_run(const char *config_path, int log_format)
   metrics_free(d->m);
   config_free(d->cfg);
   if (uv_loop_close(&loop) != 0)
-    log_event(LOG_LEVEL_WARN, "handles left open at exit", NULL);
+    log_at(LOG_LEVEL_WARN, "handles left open at exit");
+  log_release();
   source_library_release();
   return d->exit_code;
 }

@@ -1,9 +1,20 @@
+/*
+ * log.c - see log.h.
+ */
 #include "base/compat.h"
 
-#include <stdarg.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <time.h>
+#include <uv.h>
 
+#include "base/error.h"
 #include "server/log.h"
+
+/* Messages whose warnings are counted for rate limiting; past this many
+ * distinct ones, a new message is not limited (messages are the code's
+ * own strings, so there are far fewer). */
+#define LIMITED_MAX 64
 
 static enum log_format fmt = LOG_FORMAT_LOGFMT;
 static enum log_level min_level = LOG_LEVEL_INFO;
@@ -11,114 +22,267 @@ static FILE *sink;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
-void log_setup(enum log_format format, FILE *out)
+/* A token bucket per message: LOG_BURST tokens, one more each second. */
+struct limited {
+  char *msg; /* a copy */
+  enum log_level level;
+  double tokens;
+  uint64_t at; /* uv_hrtime() of the last refill */
+  uint64_t suppressed;
+};
+
+static struct limited limited[LIMITED_MAX];
+static size_t nlimited;
+
+void log_release(void)
+{
+  for (size_t i = 0; i < nlimited; i++)
+    free(limited[i].msg);
+  nlimited = 0;
+}
+
+int log_setup(enum log_format format, FILE *out)
 {
   const char *lvl = getenv("TENANTD_LOG_LEVEL");
 
   fmt = format;
   sink = out;
-  min_level =
-      lvl && strcmp(lvl, "debug") == 0 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
+  log_release();
+  min_level = LOG_LEVEL_INFO;
+  if (!lvl || !*lvl)
+    return 0;
+  for (size_t i = 0; i < ARRAY_SIZE(level_names); i++) {
+    if (strcmp(lvl, level_names[i]) == 0) {
+      min_level = (enum log_level)i;
+      return 0;
+    }
+  }
+  return td_error("TENANTD_LOG_LEVEL '%.40s' is not a level: use debug, "
+                  "info, warn or error",
+                  lvl);
 }
 
-const char *log_u64(char buf[24], uint64_t v)
+/* The length of the UTF-8 sequence at p (at most `left` bytes), or 0
+ * when it is not one: overlong forms, surrogates and values past
+ * U+10FFFF are not. */
+static size_t utf8_len(const unsigned char *p, size_t left)
 {
-  snprintf(buf, 24, "%llu", (unsigned long long)v);
-  return buf;
+  uint32_t c;
+  size_t n;
+
+  if (p[0] < 0x80)
+    return 1;
+  if (p[0] >= 0xc2 && p[0] <= 0xdf)
+    n = 2, c = p[0] & 0x1f;
+  else if (p[0] >= 0xe0 && p[0] <= 0xef)
+    n = 3, c = p[0] & 0x0f;
+  else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+    n = 4, c = p[0] & 0x07;
+  else
+    return 0;
+  if (n > left)
+    return 0;
+  for (size_t i = 1; i < n; i++) {
+    if ((p[i] & 0xc0) != 0x80)
+      return 0;
+    c = c << 6 | (p[i] & 0x3f);
+  }
+  if ((n == 3 && c < 0x800) || (n == 4 && c < 0x10000) || c > 0x10ffff ||
+      (c >= 0xd800 && c <= 0xdfff))
+    return 0;
+  return n;
 }
 
-const char *log_secs(char buf[24], double seconds)
+/* The body of a quoted value: \" \\ \n escaped, other control bytes and
+ * bytes that are not UTF-8 as \xNN (JSON: \u00NN for control bytes,
+ * "\\xNN" as text for the others). */
+static void put_escaped(FILE *f, const char *s, bool json)
 {
-  snprintf(buf, 24, "%.3f", seconds);
-  return buf;
+  const unsigned char *p = (const unsigned char *)s;
+  size_t left = strlen(s);
+
+  while (left > 0) {
+    size_t n = utf8_len(p, left);
+
+    if (n == 0)
+      fprintf(f, json ? "\\\\x%02x" : "\\x%02x", *p), n = 1;
+    else if (*p == '"' || *p == '\\')
+      fprintf(f, "\\%c", *p);
+    else if (*p == '\n')
+      fputs("\\n", f);
+    else if (*p < ' ' || *p == 0x7f)
+      fprintf(f, json ? "\\u%04x" : "\\x%02x", *p);
+    else
+      fwrite(p, 1, n, f);
+    p += n;
+    left -= n;
+  }
 }
 
-/* logfmt leaves a value bare when it has no space, quote, '=' or control
- * character; otherwise it is quoted with \" \\ \n escaped. */
+/* logfmt leaves a value bare when it is valid UTF-8 without space,
+ * control byte, quote, '=' or backslash; otherwise it is quoted. */
 static void put_logfmt(FILE *f, const char *s)
 {
-  bool bare = *s != '\0';
+  const unsigned char *p = (const unsigned char *)s;
+  size_t left = strlen(s), n;
+  bool bare = left > 0;
 
-  for (const char *p = s; *p && bare; p++)
-    if ((unsigned char)*p <= ' ' || *p == '"' || *p == '=' || *p == '\\')
+  for (; left > 0 && bare; p += n, left -= n) {
+    n = utf8_len(p, left);
+    if (n == 0 || *p <= ' ' || *p == 0x7f || *p == '"' || *p == '=' ||
+        *p == '\\')
       bare = false;
+  }
   if (bare) {
     fputs(s, f);
     return;
   }
   fputc('"', f);
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if (*p == '"' || *p == '\\')
-      fprintf(f, "\\%c", *p);
-    else if (*p == '\n')
-      fputs("\\n", f);
-    else if (*p < ' ')
-      fprintf(f, "\\x%02x", *p);
-    else
-      fputc(*p, f);
-  }
+  put_escaped(f, s, false);
   fputc('"', f);
 }
 
-static void put_json(FILE *f, const char *s)
+static void put_string(FILE *f, const char *s)
 {
-  fputc('"', f);
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if (*p == '"' || *p == '\\')
-      fprintf(f, "\\%c", *p);
-    else if (*p == '\n')
-      fputs("\\n", f);
-    else if (*p < ' ')
-      fprintf(f, "\\u%04x", *p);
-    else
-      fputc(*p, f);
+  if (fmt == LOG_FORMAT_JSON) {
+    fputc('"', f);
+    put_escaped(f, s, true);
+    fputc('"', f);
+  } else {
+    put_logfmt(f, s);
   }
-  fputc('"', f);
 }
 
-static void put_pair(FILE *f, bool first, const char *k, const char *v)
+static void put_key(FILE *f, bool first, const char *k)
 {
   if (fmt == LOG_FORMAT_JSON) {
     fputs(first ? "{" : ",", f);
-    put_json(f, k);
+    put_string(f, k);
     fputc(':', f);
-    put_json(f, v);
   } else {
     if (!first)
       fputc(' ', f);
     fputs(k, f);
     fputc('=', f);
-    put_logfmt(f, v);
   }
 }
 
-void log_event(enum log_level level, const char *msg, ...)
+static void put_field(FILE *f, const struct log_field *x)
 {
-  FILE *f = sink ? sink : stderr;
+  if (x->type == LOG_T_STR && !x->v.s)
+    return;
+  put_key(f, false, x->key);
+  switch (x->type) {
+  case LOG_T_STR:
+    put_string(f, x->v.s);
+    break;
+  case LOG_T_INT:
+    fprintf(f, "%" PRId64, x->v.i);
+    break;
+  case LOG_T_UINT:
+    fprintf(f, "%" PRIu64, x->v.u);
+    break;
+  case LOG_T_SECS:
+    fprintf(f, "%.3f", x->v.d);
+    break;
+  case LOG_T_BOOL:
+    fputs(x->v.b ? "true" : "false", f);
+    break;
+  }
+}
+
+static void put_head(FILE *f, enum log_level level, const char *msg)
+{
   struct timespec now;
   struct tm tm;
   char ts[80];
-  va_list ap;
-  const char *k;
 
-  if (level < min_level)
-    return;
   clock_gettime(CLOCK_REALTIME, &now);
   gmtime_r(&now.tv_sec, &tm);
   snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
            tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
            tm.tm_sec, (int)(now.tv_nsec / 1000000));
-  put_pair(f, true, "ts", ts);
-  put_pair(f, false, "level", level_names[level]);
-  put_pair(f, false, "msg", msg);
-  va_start(ap, msg);
-  while ((k = va_arg(ap, const char *)) != NULL) {
-    const char *v = va_arg(ap, const char *);
+  put_key(f, true, "ts");
+  put_string(f, ts);
+  put_key(f, false, "level");
+  put_string(f, level_names[level]);
+  put_key(f, false, "msg");
+  put_string(f, msg);
+}
 
-    if (v)
-      put_pair(f, false, k, v);
-  }
-  va_end(ap);
+static void put_end(FILE *f)
+{
   fputs(fmt == LOG_FORMAT_JSON ? "}\n" : "\n", f);
   fflush(f);
+}
+
+static struct limited *limited_of(enum log_level level, const char *msg)
+{
+  for (size_t i = 0; i < nlimited; i++)
+    if (limited[i].level == level && strcmp(limited[i].msg, msg) == 0)
+      return &limited[i];
+  if (nlimited == LIMITED_MAX)
+    return NULL;
+  limited[nlimited] =
+      (struct limited){td_strdup(msg), level, LOG_BURST, uv_hrtime(), 0};
+  return &limited[nlimited++];
+}
+
+/* Whether a warning or error may be written now; counts it when not. */
+static bool admit(struct limited *l)
+{
+  uint64_t now = uv_hrtime();
+
+  l->tokens += (double)(now - l->at) / 1e9;
+  if (l->tokens > LOG_BURST)
+    l->tokens = LOG_BURST;
+  l->at = now;
+  if (l->tokens < 1) {
+    l->suppressed++;
+    return false;
+  }
+  l->tokens -= 1;
+  return true;
+}
+
+void log_fields(enum log_level level, const char *msg,
+                const struct log_field *fields, size_t n)
+{
+  FILE *f = sink ? sink : stderr;
+  struct limited *l = NULL;
+
+  if (level < min_level)
+    return;
+  if (level >= LOG_LEVEL_WARN) {
+    l = limited_of(level, msg);
+    if (l && !admit(l))
+      return;
+  }
+  put_head(f, level, msg);
+  for (size_t i = 0; i < n; i++)
+    put_field(f, &fields[i]);
+  if (l && l->suppressed) {
+    struct log_field x = LOG_U("suppressed", l->suppressed);
+
+    put_field(f, &x);
+    l->suppressed = 0;
+  }
+  put_end(f);
+}
+
+void log_flush_suppressed(void)
+{
+  FILE *f = sink ? sink : stderr;
+
+  for (size_t i = 0; i < nlimited; i++) {
+    struct limited *l = &limited[i];
+    struct log_field x = LOG_U("suppressed", l->suppressed);
+
+    if (!l->suppressed)
+      continue;
+    put_head(f, l->level, l->msg);
+    put_field(f, &x);
+    put_end(f);
+    l->suppressed = 0;
+  }
 }

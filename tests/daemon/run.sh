@@ -99,7 +99,7 @@ config "$d/tenantd.yaml" 1h 1h
 start
 check "loop: healthz while starting" curl -sf "$url/healthz"
 if wait_for 30 ready; then ok; else bad "loop: not ready in 30 s"; fi
-expect_out "loop: started line" 'level=info msg="tenantd started" .*webhooks=on' "$d/log"
+expect_out "loop: started line" 'level=info msg="tenantd started" .*webhooks=true' "$d/log"
 expect_no_out "loop: no secret in the log" "$TENANTD_WEBHOOK_SECRET|$TENANTD_API_TOKEN" "$d/log"
 head=$(git -C "$W" rev-parse HEAD)
 if wait_for 10 applied "$head"; then ok; else bad "loop: first status commit"; fi
@@ -171,6 +171,21 @@ expect_out "webhook: gitlab wrong token is 401" '^401$'
 sleep 1
 eq "webhook: none of those fetched" \
   "$(metric tenantd_source_fetch_duration_seconds_count)" "$fetches"
+# A flood of badly signed deliveries: each refused, the log not flooded.
+before=$(grep -c 'msg="webhook rejected"' "$d/log")
+python3 - "$url" <<'EOF'
+import http.client, sys
+host, port = sys.argv[1].split("//")[1].split(":")
+c = http.client.HTTPConnection(host, int(port), timeout=10)
+for _ in range(2000):
+    c.request("POST", "/hooks/github", body=b"{}",
+              headers={"X-Hub-Signature-256": "sha256=" + "0" * 64})
+    r = c.getresponse(); r.read()
+    assert r.status == 401, r.status
+EOF
+check "webhook: a flood is refused" test $? -eq 0
+after=$(grep -c 'msg="webhook rejected"' "$d/log")
+check "webhook: and logged a few times, not 2000" test $((after - before)) -le 30
 eq "webhook: ping and ignored counted" \
   "$(metric 'tenantd_webhooks_total{result="ping"}') $(metric 'tenantd_webhooks_total{result="ignored"}')" "1 1"
 # The same commit through GitLab's token, which is the secret itself.
@@ -303,7 +318,7 @@ sed -i 's/"connection_limit": [0-9]*/"connection_limit": 5/' "$db"
 if wait_for 8 grep -q "$limit" "$db"; then ok; else bad "drift: not corrected within a resync period"; fi
 corrected() { test "$(metric tenantd_drift_corrected_total)" -ge 1; }
 if wait_for 5 corrected; then ok; else bad "drift: metric"; fi
-expect_out "drift: logged" 'msg="drift corrected database/' "$d/log"
+expect_out "drift: logged" 'msg="tenant event" tenant=[a-z-]+ action="drift corrected" resource=database/' "$d/log"
 if wait_for 10 sh -c "git --git-dir '$R' log -1 --format=%B tenantd/status | grep -q 'drift corrected'"; then ok; else
   bad "drift: status commit names the correction"
 fi
