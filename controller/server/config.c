@@ -263,6 +263,8 @@ static void http_pair(struct cx *x, const char *key, const struct ynode *v)
     set_secret(x, key, v, &x->c->http.webhook_secret);
   else if (strcmp(key, "apiTokenEnv") == 0)
     set_secret(x, key, v, &x->c->http.api_token);
+  else if (strcmp(key, "readTokenEnv") == 0)
+    set_secret(x, key, v, &x->c->http.read_token);
 }
 
 static void log_pair(struct cx *x, const char *key, const struct ynode *v)
@@ -383,7 +385,7 @@ static void root_pair(struct cx *x, const char *key, const struct ynode *v)
       "resync",          "concurrency",   "batch", "backoff",
       "shutdownTimeout", "healthTimeout", NULL};
   static const char *const http_keys[] = {"listen", "webhookSecretEnv",
-                                          "apiTokenEnv", NULL};
+                                          "apiTokenEnv", "readTokenEnv", NULL};
   static const char *const log_keys[] = {"format", NULL};
 
   if (strcmp(key, "source") == 0)
@@ -509,6 +511,7 @@ void config_free(struct config *c)
   free(c->http.host);
   wipe(c->http.webhook_secret);
   wipe(c->http.api_token);
+  wipe(c->http.read_token);
   json_decref(c->providers);
   free(c);
 }

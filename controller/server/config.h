@@ -55,6 +55,7 @@ struct config {
     int port;
     char *webhook_secret; /* NULL: webhooks disabled; never printed */
     char *api_token;      /* NULL: POST /api/v1/reconcile disabled */
+    char *read_token;     /* NULL: reads (metrics, tenants) are open */
   } http;
   enum log_format log_format;
   /* {"<instance>": {"type": ..., ...}}, rateLimit included. */

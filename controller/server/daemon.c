@@ -9,30 +9,14 @@
 #include <uv.h>
 
 #include "server/daemon.h"
+#include "server/daemon_internal.h"
 #include "base/error.h"
 #include "git/gitpass.h"
-#include "server/auth.h"
 #include "server/httpd.h"
 #include "server/log.h"
 #include "manifest/manifest.h"
 #include "server/metrics.h"
 #include "git/statusview.h"
-#include "server/webhook.h"
-
-/* ---- state ---- */
-
-struct dtenant {
-  char *name;
-  uint64_t next_resync; /* loop time (ms) its resync is due */
-  uint64_t retry_at;    /* loop time of its backoff retry; 0: none */
-  unsigned failures;    /* in a row */
-  bool queued, inflight;
-  bool again; /* asked for while in flight: queue it when the pass ends */
-  enum tenant_result result;
-  json_t *row;  /* the tenant's line in GET /api/v1/tenants */
-  char *detail; /* GET /api/v1/tenants/<name>, JSON text */
-  size_t by_type[RTYPE_COUNT];
-};
 
 /* One pass on the worker thread.  Inputs are copies, outputs are read by
  * the loop thread only after the thread has been joined. */
@@ -58,42 +42,6 @@ struct pass {
   double seconds;
 };
 
-struct daemon {
-  uv_loop_t *loop;
-  struct config *cfg;
-  struct httpd *http;
-  uv_signal_t sig[3];
-  uv_timer_t poll, tick, deadline;
-  uv_async_t pass_done;
-  struct pass *pass;
-  atomic_bool cancel;
-
-  struct dtenant **t; /* sorted by name */
-  size_t nt, talloc;
-  struct dtenant **q; /* FIFO ring */
-  size_t qhead, qlen, qalloc;
-
-  bool want_fetch, want_all, ready, stopping;
-  /* The last fetch failed: once one succeeds, every tenant is passed
-   * again so none keeps a stale SourceError. */
-  bool stale;
-  unsigned pass_failures;  /* passes in a row that could not run */
-  uint64_t hold_until;     /* no pass before this (loop ms) after those */
-  uint64_t log_flushed_at; /* loop ms of the last log_flush_suppressed */
-  int exit_code;
-  char seen[SOURCE_ID_LEN];
-  char last_error[1024];
-  uint64_t rng;
-  /* The manifests as the last pass loaded them: only the pass thread
-   * touches it, and passes run one at a time. */
-  struct manifest_repo *model;
-
-  struct metrics *m;
-  struct metric *m_reconciles, *m_pass_seconds, *m_drift_detected,
-      *m_drift_corrected, *m_queue, *m_fetch_seconds, *m_fetch_last_ok,
-      *m_fetch_errors, *m_resources, *m_tenants, *m_webhooks, *m_passes, *m_up;
-};
-
 static const double pass_buckets[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1,
                                       2.5,  5,    10,  30,   60,  300};
 static const double fetch_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
@@ -102,7 +50,6 @@ static const double fetch_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 /* How often suppressed warnings are counted in the log, at most. */
 #define LOG_FLUSH_MS 10000
 
-static void dispatch(struct daemon *d);
 static void start_stop(struct daemon *d, const char *why);
 
 /* `ms` +- `percent`%. */
@@ -131,7 +78,7 @@ static struct dtenant **tenant_slot(struct daemon *d, const char *name)
   return bsearch(name, d->t, d->nt, sizeof(*d->t), tenant_cmp);
 }
 
-static struct dtenant *tenant_find(struct daemon *d, const char *name)
+struct dtenant *daemon__tenant_find(struct daemon *d, const char *name)
 {
   struct dtenant **p = tenant_slot(d, name);
 
@@ -140,7 +87,7 @@ static struct dtenant *tenant_find(struct daemon *d, const char *name)
 
 static struct dtenant *tenant_get(struct daemon *d, const char *name)
 {
-  struct dtenant *t = tenant_find(d, name);
+  struct dtenant *t = daemon__tenant_find(d, name);
   size_t at = 0;
 
   if (t)
@@ -191,7 +138,7 @@ static void tenant_drop(struct daemon *d, const char *name)
 
 /* ---- the work queue ---- */
 
-static void enqueue(struct daemon *d, struct dtenant *t)
+void daemon__enqueue(struct daemon *d, struct dtenant *t)
 {
   if (t->inflight)
     t->again = true;
@@ -558,7 +505,7 @@ static void on_pass_done(uv_async_t *a)
   /* Batch tenants the pass did not report: it failed (back off), or
    * they have nothing left (next resync). */
   for (size_t i = 0; i < p->batch.n; i++) {
-    struct dtenant *t = tenant_find(d, p->batch.v[i]);
+    struct dtenant *t = daemon__tenant_find(d, p->batch.v[i]);
 
     if (!t)
       continue;
@@ -575,7 +522,7 @@ static void on_pass_done(uv_async_t *a)
     t->inflight = false;
     if (t->again) {
       t->again = false;
-      enqueue(d, t);
+      daemon__enqueue(d, t);
     }
   }
   recount(d);
@@ -586,12 +533,12 @@ static void on_pass_done(uv_async_t *a)
     start_stop(d, NULL);
     return;
   }
-  dispatch(d);
+  daemon__dispatch(d);
 }
 
 /* ---- scheduling ---- */
 
-static void dispatch(struct daemon *d)
+void daemon__dispatch(struct daemon *d)
 {
   if (d->pass || d->stopping || uv_now(d->loop) < d->hold_until)
     return;
@@ -610,7 +557,7 @@ static void on_tick(uv_timer_t *timer)
     uint64_t due = t->retry_at ? t->retry_at : t->next_resync;
 
     if (!t->queued && !t->inflight && due && now >= due)
-      enqueue(d, t);
+      daemon__enqueue(d, t);
   }
   metric_set(d->m_queue, NULL, (double)d->qlen);
   /* A flood of warnings that stopped still says how big it was. */
@@ -618,7 +565,7 @@ static void on_tick(uv_timer_t *timer)
     log_flush_suppressed();
     d->log_flushed_at = now;
   }
-  dispatch(d);
+  daemon__dispatch(d);
 }
 
 static void arm_poll(struct daemon *d);
@@ -628,7 +575,7 @@ static void on_poll(uv_timer_t *timer)
   struct daemon *d = timer->data;
 
   d->want_fetch = true;
-  dispatch(d);
+  daemon__dispatch(d);
   arm_poll(d);
 }
 
@@ -647,195 +594,6 @@ static void arm_tick(struct daemon *d)
   if (every < 50)
     every = 50;
   uv_timer_start(&d->tick, on_tick, every, every);
-}
-
-/* ---- HTTP ---- */
-
-static void respond_json(struct httpd_response *resp, int status, json_t *j)
-{
-  char *text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-
-  json_decref(j);
-  resp->status = status;
-  resp->content_type = "application/json";
-  resp->body = text;
-  resp->body_len = strlen(text);
-}
-
-static void respond_error(struct httpd_response *resp, int status,
-                          const char *message)
-{
-  respond_json(resp, status, json_pack("{s:s}", "error", message));
-}
-
-static void handle_hook(struct daemon *d, const struct httpd_request *req,
-                        const char *kind, struct httpd_response *resp)
-{
-  struct webhook_result w;
-
-  if (!d->cfg->http.webhook_secret)
-    return respond_error(resp, 404,
-                         "webhooks are off: no "
-                         "http.webhookSecretEnv in the config");
-  webhook_judge(kind, req, d->cfg->http.webhook_secret, d->cfg->source.branch,
-                &w);
-  switch (w.verdict) {
-  case WEBHOOK_UNKNOWN:
-    return respond_error(resp, w.status, w.reason);
-  case WEBHOOK_REJECTED:
-    metric_add(d->m_webhooks, "rejected", 1);
-    log_at(LOG_LEVEL_WARN, "webhook rejected", LOG_S("source", kind),
-           LOG_S("reason", w.reason), LOG_S("peer", req->peer));
-    return respond_error(resp, w.status, w.reason);
-  case WEBHOOK_PING:
-  case WEBHOOK_IGNORED:
-    metric_add(d->m_webhooks, w.verdict == WEBHOOK_PING ? "ping" : "ignored",
-               1);
-    log_at(LOG_LEVEL_INFO, "webhook answered without a fetch",
-           LOG_S("source", kind), LOG_S("reason", w.reason),
-           LOG_S("ref", w.ref[0] ? w.ref : NULL));
-    return respond_json(
-        resp, w.status,
-        json_pack("{s:s, s:s}", "status",
-                  w.verdict == WEBHOOK_PING ? "pong" : "ignored", "reason",
-                  w.reason));
-  case WEBHOOK_FETCH:
-    break;
-  }
-  metric_add(d->m_webhooks, "accepted", 1);
-  log_at(LOG_LEVEL_INFO, "webhook accepted: fetching", LOG_S("source", kind),
-         LOG_S("peer", req->peer));
-  d->want_fetch = true;
-  dispatch(d);
-  respond_json(resp, w.status, json_pack("{s:s}", "status", w.reason));
-}
-
-static bool valid_tenant_name(const char *s, size_t n)
-{
-  if (n == 0 || n > 63)
-    return false;
-  for (size_t i = 0; i < n; i++)
-    if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
-          s[i] == '-'))
-      return false;
-  return true;
-}
-
-static void handle_reconcile(struct daemon *d, const struct httpd_request *req,
-                             struct httpd_response *resp)
-{
-  const char *auth = httpd_header(req, "Authorization");
-  const char *token = d->cfg->http.api_token, *q;
-  char name[64] = "";
-
-  if (!token)
-    return respond_error(resp, 404,
-                         "the API is off: no http.apiTokenEnv in "
-                         "the config");
-  if (!auth_bearer_ok(auth, token)) {
-    resp->www_authenticate = "Bearer realm=\"tenantd\"";
-    return respond_error(resp, 401, "a valid bearer token is required");
-  }
-  for (q = req->query; q && *q;) {
-    const char *amp = strchr(q, '&');
-    size_t len = amp ? (size_t)(amp - q) : strlen(q);
-
-    if (len >= 7 && strncmp(q, "tenant=", 7) == 0) {
-      if (!valid_tenant_name(q + 7, len - 7))
-        return respond_error(resp, 400, "tenant must be a tenant name");
-      snprintf(name, sizeof(name), "%.*s", (int)(len - 7), q + 7);
-    }
-    q = amp ? amp + 1 : NULL;
-  }
-  if (name[0]) {
-    struct dtenant *t = tenant_find(d, name);
-
-    if (!t)
-      return respond_error(resp, 404, "no such tenant");
-    enqueue(d, t);
-  } else {
-    d->want_all = true;
-  }
-  d->want_fetch = true;
-  log_at(LOG_LEVEL_INFO, "reconcile requested",
-         LOG_S("tenant", name[0] ? name : "*"), LOG_S("peer", req->peer));
-  dispatch(d);
-  respond_json(resp, 202,
-               json_pack("{s:s, s:s}", "status", "queued", "tenant",
-                         name[0] ? name : "*"));
-}
-
-static void handle_tenants(struct daemon *d, const char *rest,
-                           struct httpd_response *resp)
-{
-  json_t *list;
-
-  if (*rest == '\0') {
-    list = json_array();
-    for (size_t i = 0; i < d->nt; i++)
-      if (d->t[i]->row)
-        json_array_append(list, d->t[i]->row);
-    return respond_json(resp, 200, list);
-  }
-  {
-    struct dtenant *t = tenant_find(d, rest + 1);
-
-    if (*rest != '/' || !t || !t->detail)
-      return respond_error(resp, 404, "no such tenant");
-    httpd_respond(resp, 200, "application/json", t->detail);
-  }
-}
-
-static void handle(const struct httpd_request *req, struct httpd_response *resp,
-                   void *arg)
-{
-  struct daemon *d = arg;
-  bool get =
-      strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
-  bool post = strcmp(req->method, "POST") == 0;
-  const char *p = req->path;
-
-  if (strcmp(p, "/healthz") == 0 && get)
-    return httpd_respond(resp, 200, NULL, "ok\n");
-  if (strcmp(p, "/readyz") == 0 && get) {
-    char why[1200];
-
-    if (d->ready && !d->stopping)
-      return httpd_respond(resp, 200, NULL, "ready\n");
-    snprintf(why, sizeof(why), "not ready: %s\n",
-             d->stopping        ? "stopping"
-             : d->last_error[0] ? d->last_error
-                                : "no successful sync yet");
-    return httpd_respond(resp, 503, NULL, why);
-  }
-  if (strcmp(p, "/metrics") == 0 && get) {
-    char *text;
-
-    metric_set(d->m_queue, NULL, (double)d->qlen);
-    text = metrics_render(d->m);
-    resp->status = 200;
-    resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
-    resp->body = text;
-    resp->body_len = strlen(text);
-    return;
-  }
-  bool tenants =
-      strncmp(p, "/api/v1/tenants", 15) == 0 && (p[15] == '\0' || p[15] == '/');
-  bool writes =
-      strcmp(p, "/api/v1/reconcile") == 0 || strncmp(p, "/hooks/", 7) == 0;
-
-  if (tenants && get)
-    return handle_tenants(d, p + 15, resp);
-  if (writes && post && d->stopping)
-    return respond_error(resp, 503, "tenantd is stopping");
-  if (strcmp(p, "/api/v1/reconcile") == 0 && post)
-    return handle_reconcile(d, req, resp);
-  if (strncmp(p, "/hooks/", 7) == 0 && post)
-    return handle_hook(d, req, p + 7, resp);
-  if (strcmp(p, "/healthz") == 0 || strcmp(p, "/readyz") == 0 ||
-      strcmp(p, "/metrics") == 0 || tenants || writes)
-    return respond_error(resp, 405, "method not allowed");
-  respond_error(resp, 404, "not found");
 }
 
 /* ---- signals, reload, shutdown ---- */
@@ -1083,7 +841,7 @@ int daemon_run(const char *config_path, int log_format)
   atomic_init(&d->cancel, false);
   metrics_setup(d);
   if (httpd_start(&d->http, &loop, d->cfg->http.host, d->cfg->http.port,
-                  &limits, handle, d) < 0) {
+                  &limits, api__handle, d) < 0) {
     log_at(LOG_LEVEL_ERROR, "cannot serve HTTP",
            LOG_S("error", td_error_last()));
     metrics_free(d->m);
@@ -1109,7 +867,7 @@ int daemon_run(const char *config_path, int log_format)
          LOG_B("webhooks", d->cfg->http.webhook_secret != NULL));
   /* The first pass: fetch and reconcile everyone (drift since last run). */
   d->want_fetch = d->want_all = true;
-  dispatch(d);
+  daemon__dispatch(d);
   arm_poll(d);
   arm_tick(d);
   uv_run(&loop, UV_RUN_DEFAULT);

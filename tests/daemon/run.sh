@@ -388,6 +388,27 @@ eq "recover: every tenant reconciled" "$(grep -o '"tenant":' "$tmp/out" | wc -l)
 stop
 eq "recover: SIGTERM exits 0" "$rc" 0
 
+# ==== reads behind a token (http.readTokenEnv) ====
+fresh reads
+config "$d/tenantd.yaml" 1h 1h
+sed -i 's/apiTokenEnv: TENANTD_API_TOKEN}/apiTokenEnv: TENANTD_API_TOKEN, readTokenEnv: TENANTD_READ_TOKEN}/' "$d/tenantd.yaml"
+export TENANTD_READ_TOKEN=read-token-for-tests
+start
+if wait_for 20 ready; then ok; else bad "reads: not ready"; fi
+eq "reads: health stays open" "$(http_code "$url/healthz")" 200
+eq "reads: metrics need the token" "$(http_code "$url/metrics")" 401
+eq "reads: tenants need the token" "$(http_code "$url/api/v1/tenants")" 401
+eq "reads: a wrong token is refused" \
+  "$(http_code "$url/metrics" -H 'Authorization: Bearer nope')" 401
+eq "reads: the read token reads" \
+  "$(http_code "$url/api/v1/tenants" -H "Authorization: Bearer $TENANTD_READ_TOKEN")" 200
+eq "reads: so does the API token" \
+  "$(http_code "$url/metrics" -H "Authorization: Bearer $TENANTD_API_TOKEN")" 200
+eq "reads: the read token does not operate" \
+  "$(http_code "$url/api/v1/reconcile" -X POST -H "Authorization: Bearer $TENANTD_READ_TOKEN")" 401
+stop
+unset TENANTD_READ_TOKEN
+
 # ==== the config: --check and bad files ====
 expect_rc "config: --check a good file" 0 "$bin" run --check --config "$tmp/loop/good.yaml"
 expect_out "config: valid" 'valid \(1 provider instance\)'

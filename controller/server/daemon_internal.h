@@ -1,0 +1,86 @@
+/*
+ * daemon_internal.h - shared by the daemon's files only: daemon.c (the
+ * loop, the queue and the passes) and api.c (the HTTP endpoints).  Loop
+ * thread only, like everything the daemon owns.
+ */
+#ifndef TD_DAEMON_INTERNAL_H
+#define TD_DAEMON_INTERNAL_H
+
+#include "base/compat.h"
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <uv.h>
+
+#include "engine/reconcile.h"
+#include "git/source.h"
+#include "manifest/manifest.h"
+#include "server/config.h"
+#include "server/httpd.h"
+#include "server/metrics.h"
+
+struct pass;
+
+struct dtenant {
+  char *name;
+  uint64_t next_resync; /* loop time (ms) its resync is due */
+  uint64_t retry_at;    /* loop time of its backoff retry; 0: none */
+  unsigned failures;    /* in a row */
+  bool queued, inflight;
+  bool again; /* asked for while in flight: queue it when the pass ends */
+  enum tenant_result result;
+  json_t *row;  /* the tenant's line in GET /api/v1/tenants */
+  char *detail; /* GET /api/v1/tenants/<name>, JSON text */
+  size_t by_type[RTYPE_COUNT];
+};
+
+struct daemon {
+  uv_loop_t *loop;
+  struct config *cfg;
+  struct httpd *http;
+  uv_signal_t sig[3];
+  uv_timer_t poll, tick, deadline;
+  uv_async_t pass_done;
+  struct pass *pass;
+  atomic_bool cancel;
+
+  struct dtenant **t; /* sorted by name */
+  size_t nt, talloc;
+  struct dtenant **q; /* FIFO ring */
+  size_t qhead, qlen, qalloc;
+
+  bool want_fetch, want_all, ready, stopping;
+  /* The last fetch failed: once one succeeds, every tenant is passed
+   * again so none keeps a stale SourceError. */
+  bool stale;
+  unsigned pass_failures;  /* passes in a row that could not run */
+  uint64_t hold_until;     /* no pass before this (loop ms) after those */
+  uint64_t log_flushed_at; /* loop ms of the last log_flush_suppressed */
+  int exit_code;
+  char seen[SOURCE_ID_LEN];
+  char last_error[1024];
+  uint64_t rng;
+  /* The manifests as the last pass loaded them: only the pass thread
+   * touches it, and passes run one at a time. */
+  struct manifest_repo *model;
+
+  struct metrics *m;
+  struct metric *m_reconciles, *m_pass_seconds, *m_drift_detected,
+      *m_drift_corrected, *m_queue, *m_fetch_seconds, *m_fetch_last_ok,
+      *m_fetch_errors, *m_resources, *m_tenants, *m_webhooks, *m_passes, *m_up;
+};
+
+/* The tenant of that name, or NULL. */
+struct dtenant *daemon__tenant_find(struct daemon *d, const char *name);
+
+/* Queues t for the next pass (once: a queued tenant stays in place). */
+void daemon__enqueue(struct daemon *d, struct dtenant *t);
+
+/* Starts a pass if one is wanted and none is running. */
+void daemon__dispatch(struct daemon *d);
+
+/* The HTTP server's handler (api.c); `arg` is the daemon. */
+void api__handle(const struct httpd_request *req, struct httpd_response *resp,
+                 void *arg);
+
+#endif
