@@ -111,3 +111,65 @@ int str_parse_duration(const char *s, int64_t *ms)
   *ms = total;
   return 0;
 }
+
+size_t str_utf8_seq(const unsigned char *p, size_t left)
+{
+  uint32_t c;
+  size_t n;
+
+  if (left == 0)
+    return 0;
+  if (p[0] < 0x80)
+    return 1;
+  if (p[0] >= 0xc2 && p[0] <= 0xdf)
+    n = 2, c = p[0] & 0x1f;
+  else if (p[0] >= 0xe0 && p[0] <= 0xef)
+    n = 3, c = p[0] & 0x0f;
+  else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+    n = 4, c = p[0] & 0x07;
+  else
+    return 0;
+  if (n > left)
+    return 0;
+  for (size_t i = 1; i < n; i++) {
+    if ((p[i] & 0xc0) != 0x80)
+      return 0;
+    c = c << 6 | (p[i] & 0x3f);
+  }
+  if ((n == 3 && c < 0x800) || (n == 4 && c < 0x10000) || c > 0x10ffff ||
+      (c >= 0xd800 && c <= 0xdfff))
+    return 0;
+  return n;
+}
+
+bool str_is_utf8(const char *s, size_t len)
+{
+  const unsigned char *p = (const unsigned char *)s;
+
+  while (len > 0) {
+    size_t n = str_utf8_seq(p, len);
+
+    if (n == 0)
+      return false;
+    p += n;
+    len -= n;
+  }
+  return true;
+}
+
+void str_sanitize(char *s)
+{
+  unsigned char *p = (unsigned char *)s;
+  size_t left = strlen(s);
+
+  while (left > 0) {
+    size_t n = str_utf8_seq(p, left);
+
+    if (n == 0 || (*p < ' ' && *p != '\t' && *p != '\n') || *p == 0x7f) {
+      *p = '?';
+      n = 1;
+    }
+    p += n;
+    left -= n;
+  }
+}

@@ -320,8 +320,13 @@ static void tenant_update(struct daemon *d, struct dtenant *t,
   }
   t->row = statusview_row(o->tenant, o->status, NULL);
   detail = statusview_detail(o->status);
+  /* A status whose text is not UTF-8 cannot be JSON: the tenant still has
+   * its row, saying so, rather than vanishing from the list. */
+  if (!t->row)
+    t->row = statusview_row(o->tenant, NULL, "its status is not valid UTF-8");
   free(t->detail);
-  t->detail = json_dumps(detail, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  t->detail =
+      detail ? json_dumps(detail, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
   json_decref(detail);
   memset(t->by_type, 0, sizeof(t->by_type));
   for (size_t i = 0; i < o->status->ninventory; i++)

@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "base/error.h"
+#include "base/strutil.h"
 #include "server/log.h"
 
 /* Messages whose warnings are counted for rate limiting; past this many
@@ -62,37 +63,6 @@ int log_setup(enum log_format format, FILE *out)
                   lvl);
 }
 
-/* The length of the UTF-8 sequence at p (at most `left` bytes), or 0
- * when it is not one: overlong forms, surrogates and values past
- * U+10FFFF are not. */
-static size_t utf8_len(const unsigned char *p, size_t left)
-{
-  uint32_t c;
-  size_t n;
-
-  if (p[0] < 0x80)
-    return 1;
-  if (p[0] >= 0xc2 && p[0] <= 0xdf)
-    n = 2, c = p[0] & 0x1f;
-  else if (p[0] >= 0xe0 && p[0] <= 0xef)
-    n = 3, c = p[0] & 0x0f;
-  else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-    n = 4, c = p[0] & 0x07;
-  else
-    return 0;
-  if (n > left)
-    return 0;
-  for (size_t i = 1; i < n; i++) {
-    if ((p[i] & 0xc0) != 0x80)
-      return 0;
-    c = c << 6 | (p[i] & 0x3f);
-  }
-  if ((n == 3 && c < 0x800) || (n == 4 && c < 0x10000) || c > 0x10ffff ||
-      (c >= 0xd800 && c <= 0xdfff))
-    return 0;
-  return n;
-}
-
 /* The body of a quoted value: \" \\ \n escaped, other control bytes and
  * bytes that are not UTF-8 as \xNN (JSON: \u00NN for control bytes,
  * "\\xNN" as text for the others). */
@@ -102,7 +72,7 @@ static void put_escaped(FILE *f, const char *s, bool json)
   size_t left = strlen(s);
 
   while (left > 0) {
-    size_t n = utf8_len(p, left);
+    size_t n = str_utf8_seq(p, left);
 
     if (n == 0)
       fprintf(f, json ? "\\\\x%02x" : "\\x%02x", *p), n = 1;
@@ -128,7 +98,7 @@ static void put_logfmt(FILE *f, const char *s)
   bool bare = left > 0;
 
   for (; left > 0 && bare; p += n, left -= n) {
-    n = utf8_len(p, left);
+    n = str_utf8_seq(p, left);
     if (n == 0 || *p <= ' ' || *p == 0x7f || *p == '"' || *p == '=' ||
         *p == '\\')
       bare = false;

@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "base/strutil.h"
 #include "providers/common/runtime.h"
 
 /* ---- results ---- */
@@ -46,6 +47,9 @@ int rt_op_fail(struct rt_op *op, int status, const char *fmt, ...)
   va_start(ap, fmt);
   vsnprintf(op->message, sizeof(op->message), fmt, ap);
   va_end(ap);
+  /* Servers say what they like: the message goes into status files and
+   * logs, which must stay valid UTF-8 (a cut sequence at the end too). */
+  str_sanitize(op->message);
   if (!op->message[0])
     snprintf(op->message, sizeof(op->message), "failed");
   op->status = status;

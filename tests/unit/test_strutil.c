@@ -148,6 +148,42 @@ START_TEST(duration_largest_number)
 }
 END_TEST
 
+START_TEST(utf8_valid_and_not)
+{
+  static const char *const good[] = {"",
+                                     "ascii",
+                                     "caf\xc3\xa9",
+                                     "\xe2\x82\xac",
+                                     "\xf0\x9f\x98\x80",
+                                     "\xef\xbf\xbf",
+                                     "\xf4\x8f\xbf\xbf"};
+  static const char *const bad[] = {"\xff",         "caf\xe9",
+                                    "\xc0\xaf",     "\xe0\x80\xaf",
+                                    "\xed\xa0\x80", "\xf4\x90\x80\x80",
+                                    "\xc3",         "\x80",
+                                    "\xe2\x82",     "\xf8\x88\x80\x80\x80"};
+
+  for (size_t i = 0; i < ARRAY_SIZE(good); i++)
+    ck_assert_msg(str_is_utf8(good[i], strlen(good[i])), "good %zu", i);
+  for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+    ck_assert_msg(!str_is_utf8(bad[i], strlen(bad[i])), "bad %zu", i);
+  /* A sequence cut by the length given is not one. */
+  ck_assert(!str_is_utf8("\xc3\xa9", 1));
+  ck_assert_uint_eq(str_utf8_seq((const unsigned char *)"\xe2\x82\xac", 3), 3);
+  ck_assert_uint_eq(str_utf8_seq((const unsigned char *)"x", 0), 0);
+}
+END_TEST
+
+START_TEST(sanitize_keeps_text_and_marks_the_rest)
+{
+  char a[] = "caf\xc3\xa9 \xff\xfe ok\tand\nlines \x1b[31m\x7f end \xe2\x82";
+
+  str_sanitize(a);
+  ck_assert_str_eq(a, "caf\xc3\xa9 ?? ok\tand\nlines ?[31m? end ??");
+  ck_assert(str_is_utf8(a, strlen(a)));
+}
+END_TEST
+
 Suite *make_suite_strutil(void)
 {
   Suite *s = suite_create("strutil");
@@ -161,6 +197,8 @@ Suite *make_suite_strutil(void)
   tcase_add_test(tc, duration_malformed);
   tcase_add_test(tc, duration_overflow);
   tcase_add_test(tc, duration_largest_number);
+  tcase_add_test(tc, utf8_valid_and_not);
+  tcase_add_test(tc, sanitize_keeps_text_and_marks_the_rest);
   suite_add_tcase(s, tc);
   return s;
 }
