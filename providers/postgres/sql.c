@@ -340,7 +340,10 @@ void pg__first_line(char *out, size_t cap, const char *msg)
   while (n > 0 && (msg[n - 1] == ' ' || msg[n - 1] == '\t' ||
                    msg[n - 1] == '\r' || msg[n - 1] == '.'))
     n--;
-  snprintf(out, cap, "%.*s", (int)n, n ? msg : "unknown error");
+  if (n == 0)
+    snprintf(out, cap, "unknown error");
+  else
+    snprintf(out, cap, "%.*s", (int)n, msg);
 }
 
 static bool is_state_char(char ch)
