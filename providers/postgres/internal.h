@@ -3,8 +3,10 @@
  * for the contract).
  *
  *   postgres.c  the instance (options, open, check, start, close) and the
- *               ops: each a small state machine of statements (probe,
- *               role, grant, create, comment, alter, drop, list);
+ *               ops: each create, update, remove and list a small state
+ *               machine of statements (probe, role, grant, create,
+ *               comment, alter, drop, list); the reads of a loop turn
+ *               answered by one catalog query (a read batch);
  *   pool.c      the pool: libpq's non-blocking connect driven by
  *               uv_poll, host names looked up on the threadpool, idle and
  *               busy connections, connect and statement timeouts, a
@@ -19,10 +21,10 @@
  *
  * The provider is written on the runtime (providers/common/runtime.h).
  * The pool runs *jobs*, one at a time per connection: a job is an op's
- * state machine (struct pg_op).  Given a connection, a job sends its next
- * statement (pg__send) or finishes and gives the connection back
- * (pg__release).  Everything
- * runs on the loop thread.
+ * state machine (struct pg_op) or a read batch (struct pg_batch).  Given
+ * a connection, a job sends its next statement (pg__send, pg__send_params)
+ * or finishes and gives the connection back (pg__release).  Everything
+ * here runs on the loop thread.
  */
 #ifndef TD_POSTGRES_INTERNAL_H
 #define TD_POSTGRES_INTERNAL_H
@@ -50,7 +52,7 @@ struct pg_job;
  * A unit of work for the pool.  step() runs with the connection the job
  * was given: `res` is NULL the first time, then the result of its last
  * statement (a success: errors go to fail()).  Every step ends in
- * pg__send, or in the job answering its ops and calling
+ * pg__send / pg__send_params, or in the job answering its ops and calling
  * pg__release(c).  fail() ends the job: `message` ("postgres: ...", or
  * "provider closing") says why; the pool keeps or drops the connection.
  */
@@ -106,7 +108,7 @@ enum pg_step {
 
 struct pg_op {
   struct rt_op base; /* first: kind, name, tenant, id, marker, spec */
-  struct pg_job job;
+  struct pg_job job; /* create, update, remove, list; reads batch */
   enum pg_step step;
   char *owner; /* spec.owner: create and update */
   long long conn_limit;
@@ -155,6 +157,11 @@ void pg__pool_shutdown(struct pg *pg);
  * transaction) for the connection's job.  `sql` is wiped and freed. */
 void pg__send(struct pg_conn *c, char *sql);
 
+/* Sends one statement with text parameters $1..$n (`values`, borrowed
+ * for the call); `sql` is freed. */
+void pg__send_params(struct pg_conn *c, char *sql, int n,
+                     const char *const *values);
+
 /* The connection's job is over: back to the pool, or dropped when it is
  * not fit for another. */
 void pg__release(struct pg_conn *c);
@@ -189,6 +196,7 @@ struct pg_quoter {
  * quoted.  A NULL `role` in the probe is the SQL NULL (no role wanted). */
 char *pg__sql_probe(const struct pg_quoter *q, const char *db,
                     const char *role);
+char *pg__sql_read_batch(size_t n);
 char *pg__sql_role(const struct pg_quoter *q, const char *role,
                    const char *verifier, const char *marker);
 char *pg__sql_grant(const struct pg_quoter *q, const char *role);
@@ -207,7 +215,8 @@ char *pg__sql_list(void);
 
 /* ---- sql.c: catalog rows ---- */
 
-/* A row of the probe (strings borrowed from the result). */
+/* A row of the probe or of a read batch (strings borrowed from the
+ * result). */
 struct pg_probe {
   bool db;
   const char *db_owner;
@@ -220,7 +229,8 @@ struct pg_probe {
   const char *datname;
 };
 
-/* Row `row` of a probe's result; -1 when its shape is not the probe's. */
+/* Row `row` of a probe's or a read batch's result; -1 when its shape is
+ * not the probe's. */
 int pg__probe_parse(const PGresult *res, int row, struct pg_probe *p);
 
 /* The tenantd marker in a comment, rebuilt into `marker` (tenant and id
@@ -255,6 +265,11 @@ void pg__first_line(char *out, size_t cap, const char *msg);
  * its first line without the SQLSTATE, which goes to `state` ("" when
  * there is none: a network failure). */
 void pg__connect_error(const char *msg, char *out, size_t cap, char state[6]);
+
+/* `msg` with its first `what` replaced by `own` (a batch's failure told
+ * as one of its ops'); `msg` as it is when `what` is not in it. */
+void pg__retarget(char *out, size_t cap, const char *msg, const char *what,
+                  const char *own);
 
 /* Replaces every occurrence of `secret` (3 bytes or more) in `buf` with
  * "***"; `buf` never grows. */

@@ -630,7 +630,8 @@ static void on_poll(uv_poll_t *h, int status, int events)
   dispatch(pg);
 }
 
-/* After PQsendQuery (`sent_ok`): flush, watch, time. */
+/* After PQsendQuery or PQsendQueryParams (`sent_ok`): flush, watch,
+ * time. */
 static void sent(struct pg_conn *c, int sent_ok)
 {
   int rc, err;
@@ -660,6 +661,17 @@ void pg__send(struct pg_conn *c, char *sql)
   c->state = C_BUSY;
   rc = PQsendQuery(c->pq, sql);
   explicit_bzero(sql, strlen(sql));
+  free(sql);
+  sent(c, rc);
+}
+
+void pg__send_params(struct pg_conn *c, char *sql, int n,
+                     const char *const *values)
+{
+  int rc;
+
+  c->state = C_BUSY;
+  rc = PQsendQueryParams(c->pq, sql, n, NULL, values, NULL, NULL, 0);
   free(sql);
   sent(c, rc);
 }

@@ -3,9 +3,12 @@
  * for the contract, internal.h for the split).
  *
  * Written on the provider runtime (providers/common/runtime.h): check()
- * takes the spec in the starting call; start() hands each op to the pool
- * as a job: a small state machine that runs one statement at a time on
- * one pooled connection (op_step), each state's statement built in sql.c.
+ * takes the spec in the starting call; start() gets the ops of a loop
+ * turn together.  Its reads become read batches: one catalog query for
+ * every database they name (up to BATCH_MAX a query), each read answered
+ * from its own row.  Every other op is a job of its own: a small state
+ * machine that runs one statement at a time on one pooled connection
+ * (op_step), each state's statement built in sql.c.
  */
 #include "base/compat.h"
 
@@ -22,6 +25,16 @@
 #define MAX_POOL 100
 #define DEFAULT_POOL 4
 #define MAX_LIST 100000
+/* Reads answered by one query; more in a turn make more queries, which
+ * run on connections of their own. */
+#define BATCH_MAX 512
+
+/* Reads of one loop turn, answered by one catalog query. */
+struct pg_batch {
+  struct pg_job job;
+  size_t n;
+  struct pg_op *ops[]; /* n of them */
+};
 
 /* ---- answers ---- */
 
@@ -289,13 +302,7 @@ static void after_probe(struct pg_op *op, struct pg_conn *c,
   struct pg_quoter q = quoter(c);
 
   op->db_existed = p->db;
-  if (op->base.kind == RT_READ) {
-    if (p->db)
-      rt_op_ok(&op->base, observed_on(c, p));
-    else
-      fail_not_found(op);
-    finish(op, c);
-  } else if (op->base.kind == RT_UPDATE && !p->db) {
+  if (op->base.kind == RT_UPDATE && !p->db) {
     fail_not_found(op);
     finish(op, c);
   } else if (p->db && !marked_as_this(op, p)) {
@@ -412,6 +419,84 @@ static void op_fail(struct pg_job *job, int status, const char *message)
   rt_op_deliver(&op->base);
 }
 
+/* ---- read batches ---- */
+
+/* Answers read `op` from its row of the batch's result. */
+static void answer_read(struct pg_op *op, struct pg_conn *c,
+                        const PGresult *res, int row)
+{
+  struct pg_probe p;
+
+  if (pg__probe_parse(res, row, &p) < 0)
+    fail_op(op, PROVIDER_INVALID,
+            "postgres: cannot read database \"%s\": unexpected reply",
+            op->base.name);
+  else if (!p.db)
+    fail_not_found(op);
+  else
+    rt_op_ok(&op->base, observed_on(c, &p));
+  rt_op_deliver(&op->base);
+}
+
+static void batch_step(struct pg_job *job, struct pg_conn *c,
+                       const PGresult *res)
+{
+  struct pg_batch *b = container_of(job, struct pg_batch, job);
+  const char **names;
+
+  if (res) {
+    bool whole = PQntuples(res) == (int)b->n;
+
+    for (size_t i = 0; i < b->n; i++)
+      answer_read(b->ops[i], c, res, whole ? (int)i : -1);
+    free(b);
+    pg__release(c);
+    return;
+  }
+  names = td_calloc(b->n, sizeof(*names));
+  for (size_t i = 0; i < b->n; i++)
+    names[i] = b->ops[i]->base.name;
+  pg__send_params(c, pg__sql_read_batch(b->n), (int)b->n, names);
+  free(names);
+}
+
+/*
+ * The batch's statement failed, or its connection: every read fails with
+ * the message, where each names its own database in place of the batch.
+ */
+static void batch_fail(struct pg_job *job, int status, const char *message)
+{
+  struct pg_batch *b = container_of(job, struct pg_batch, job);
+  char own[PG_WHAT_MAX], buf[RT_MESSAGE_MAX];
+
+  for (size_t i = 0; i < b->n; i++) {
+    struct pg_op *op = b->ops[i];
+
+    snprintf(own, sizeof(own), "cannot read database \"%s\"", op->base.name);
+    pg__retarget(buf, sizeof(buf), message, job->what, own);
+    fail_op(op, status, "%s", buf);
+    rt_op_deliver(&op->base);
+  }
+  free(b);
+}
+
+/* Submits the reads ops[0..n) as one batch. */
+static void submit_batch(struct pg *pg, struct pg_op **ops, size_t n)
+{
+  struct pg_batch *b = td_calloc(1, sizeof(*b) + n * sizeof(b->ops[0]));
+
+  b->job.step = batch_step;
+  b->job.fail = batch_fail;
+  b->n = n;
+  memcpy(b->ops, ops, n * sizeof(ops[0]));
+  if (n == 1)
+    snprintf(b->job.what, sizeof(b->job.what), "cannot read database \"%s\"",
+             ops[0]->base.name);
+  else
+    snprintf(b->job.what, sizeof(b->job.what), "cannot read %zu databases", n);
+  pg__submit(pg, &b->job);
+}
+
 /* ---- the instance ---- */
 
 static const struct opt pg_options[] = {
@@ -494,6 +579,15 @@ static int check_spec(struct pg_op *op, const json_t *spec)
   return PROVIDER_OK;
 }
 
+/* Frees what check_spec took. */
+static void pg_op_release(struct rt_op *base)
+{
+  struct pg_op *op = container_of(base, struct pg_op, base);
+
+  free(op->owner);
+  free(op->comment);
+}
+
 static int pg_check(struct rt_op *base, const struct resource *r)
 {
   struct pg_op *op = container_of(base, struct pg_op, base);
@@ -509,17 +603,27 @@ static int pg_check(struct rt_op *base, const struct resource *r)
   return base->spec ? check_spec(op, base->spec) : PROVIDER_OK;
 }
 
-/* Every op is a job of the pool. */
+/* The turn's reads go in batches; every other op is a job of its own. */
 static void pg_start(struct rt *rt, struct rt_op *ops, size_t n)
 {
   struct pg *pg = container_of(rt, struct pg, rt);
+  struct pg_op **reads = td_calloc(n, sizeof(*reads));
+  size_t nreads = 0;
   struct rt_op *next;
 
-  (void)n;
   for (struct rt_op *base = ops; base; base = next) {
+    struct pg_op *op = container_of(base, struct pg_op, base);
+
     next = base->next;
-    pg__submit(pg, &container_of(base, struct pg_op, base)->job);
+    if (base->kind == RT_READ)
+      reads[nreads++] = op;
+    else
+      pg__submit(pg, &op->job);
   }
+  for (size_t i = 0; i < nreads; i += BATCH_MAX)
+    submit_batch(pg, reads + i,
+                 nreads - i < BATCH_MAX ? nreads - i : BATCH_MAX);
+  free(reads);
 }
 
 static void pg_closing(struct rt *rt)
@@ -538,14 +642,6 @@ static void pg_release(struct rt *rt)
 
   pg__conninfo_release(&pg->ci);
   free(pg->slots);
-}
-
-static void pg_op_release(struct rt_op *base)
-{
-  struct pg_op *op = container_of(base, struct pg_op, base);
-
-  free(op->owner);
-  free(op->comment);
 }
 
 RT_PROVIDER(postgres_provider_ops, "postgres", struct pg, struct pg_op,

@@ -4,7 +4,8 @@
  *
  * Every name and text that goes into a statement goes through the
  * caller's quoting function (libpq's escaping, which depends on the
- * connection's encoding and settings).
+ * connection's encoding and settings); a read batch sends its names as
+ * parameters, unquoted.
  */
 #include "base/compat.h"
 
@@ -90,6 +91,31 @@ char *pg__sql_probe(const struct pg_quoter *q, const char *db, const char *role)
                " LEFT JOIN pg_catalog.pg_database d ON d.datname = %1$s"
                " LEFT JOIN pg_catalog.pg_roles r ON r.rolname = %2$s",
                {db, Q_LITERAL}, {role, Q_LITERAL});
+}
+
+/*
+ * The probe's columns for n databases named by $1..$n: one row each, in
+ * parameter order, whether or not it exists (the role columns empty).
+ * A name is cast to `name` as a literal would be, so it matches as the
+ * single probe does.
+ */
+char *pg__sql_read_batch(size_t n)
+{
+  static const char head[] =
+      DB_COLUMNS " false, NULL, false, d.datname FROM (VALUES ";
+  static const char tail[] =
+      ") AS a(i, n) LEFT JOIN pg_catalog.pg_database d ON d.datname = a.n"
+      " ORDER BY a.i";
+  size_t cap = sizeof(head) + sizeof(tail) + n * 48;
+  char *sql = td_calloc(1, cap);
+  size_t len = (size_t)snprintf(sql, cap, "%s", head);
+
+  for (size_t i = 1; i <= n; i++)
+    len +=
+        (size_t)snprintf(sql + len, cap - len, "%s(%zu, $%zu::pg_catalog.name)",
+                         i > 1 ? ", " : "", i, i);
+  snprintf(sql + len, cap - len, "%s", tail);
+  return sql;
 }
 
 /* One implicit transaction: a role never exists without its marker. */
@@ -377,6 +403,18 @@ void pg__connect_error(const char *msg, char *out, size_t cap, char state[6])
     }
   }
   snprintf(out, cap, "%s", line);
+}
+
+void pg__retarget(char *out, size_t cap, const char *msg, const char *what,
+                  const char *own)
+{
+  const char *at = *what ? strstr(msg, what) : NULL;
+
+  if (!at)
+    snprintf(out, cap, "%s", msg);
+  else
+    snprintf(out, cap, "%.*s%s%s", (int)(at - msg), msg, own,
+             at + strlen(what));
 }
 
 void pg__scrub(char *buf, const char *secret)

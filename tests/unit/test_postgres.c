@@ -178,6 +178,25 @@ START_TEST(unquotable_value_builds_nothing)
 }
 END_TEST
 
+START_TEST(read_batch_names_are_parameters)
+{
+  char *sql = pg__sql_read_batch(3);
+
+  /* One row per name, in the order given, whether it exists or not; the
+   * names are parameters, never in the text. */
+  ck_assert_ptr_nonnull(
+      strstr(sql, "FROM (VALUES (1, $1::pg_catalog.name), "
+                  "(2, $2::pg_catalog.name), (3, $3::pg_catalog.name)) "
+                  "AS a(i, n) LEFT JOIN pg_catalog.pg_database d ON "
+                  "d.datname = a.n ORDER BY a.i"));
+  ck_assert_ptr_null(strstr(sql, "$4"));
+  free(sql);
+  sql = pg__sql_read_batch(512);
+  ck_assert_ptr_nonnull(strstr(sql, "(512, $512::pg_catalog.name)) AS a"));
+  free(sql);
+}
+END_TEST
+
 /* ---- catalog rows ---- */
 
 /* A result of probe rows without a server; NULL cells are NULLs. */
@@ -390,6 +409,25 @@ START_TEST(connect_messages)
   ck_assert_str_eq(out, "syntax error");
   pg__first_line(out, sizeof(out), NULL);
   ck_assert_str_eq(out, "unknown error");
+}
+END_TEST
+
+START_TEST(batch_failure_told_per_read)
+{
+  char out[RT_MESSAGE_MAX];
+
+  pg__retarget(out, sizeof(out),
+               "postgres: h:5432: cannot read 3 databases: timed out after "
+               "60000 ms",
+               "cannot read 3 databases", "cannot read database \"a\"");
+  ck_assert_str_eq(out, "postgres: h:5432: cannot read database \"a\": timed "
+                        "out after 60000 ms");
+  /* A failure that names no statement (a refused connection) stays. */
+  pg__retarget(out, sizeof(out), "postgres: connection refused",
+               "cannot read 3 databases", "cannot read database \"a\"");
+  ck_assert_str_eq(out, "postgres: connection refused");
+  pg__retarget(out, sizeof(out), "provider closing", "", "x");
+  ck_assert_str_eq(out, "provider closing");
 }
 END_TEST
 
@@ -621,6 +659,7 @@ Suite *make_suite_postgres(void)
   tcase_add_test(tc, hostile_values_stay_values);
   tcase_add_test(tc, probe_and_lists);
   tcase_add_test(tc, unquotable_value_builds_nothing);
+  tcase_add_test(tc, read_batch_names_are_parameters);
   tcase_add_test(tc, comment_records_the_other_attributes);
   tcase_add_test(tc, unchanged_database_reads_as_desired);
   tcase_add_test(tc, what_a_comment_may_say);
@@ -628,6 +667,7 @@ Suite *make_suite_postgres(void)
   tcase_add_test(tc, markers);
   tcase_add_test(tc, error_classes);
   tcase_add_test(tc, connect_messages);
+  tcase_add_test(tc, batch_failure_told_per_read);
   tcase_add_test(tc, secrets_are_scrubbed);
   tcase_add_test(tc, options_are_checked);
   tcase_add_test(tc, default_variable);
