@@ -70,7 +70,9 @@
  *            holds none.  A database with no comment at all whose owner
  *            role carries a marker reports the role's marker: it is one
  *            tenantd created and lost the connection before commenting,
- *            and the next update writes the comment.
+ *            and the next update writes the comment.  The reads started
+ *            in one loop turn share one catalog query (up to 512
+ *            databases a query), each answered from its own row.
  *   create   CONFLICT, touching nothing, when the database exists without
  *            this resource's marker, or the role exists without it (or
  *            the creation races someone else's, SQLSTATE 42P04/42710).

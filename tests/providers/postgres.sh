@@ -3,11 +3,12 @@
 # `tenantd apply --once --config`, checked with psql: create from scratch
 # (database, owner, connection limit, markers), idempotence, drift of the
 # connection limit, the owner and the recorded attributes, a tier change,
-# conflicts with a hand-made database and a hand-made role, prune under
-# deletionPolicy Delete and Orphan (never a foreign or unmarked database),
-# the server going down and coming back, a server that never answers (a
-# connect timeout), bad credentials and options, and the conninfo password
-# never appearing anywhere tenantd writes.
+# hostile text quoted into a comment, the reads of a pass answered by one
+# catalog query, conflicts with a hand-made database and a hand-made role,
+# prune under deletionPolicy Delete and Orphan (never a foreign or
+# unmarked database), the server going down and coming back, a server
+# that never answers (a connect timeout), bad credentials and options, and
+# the conninfo password never appearing anywhere tenantd writes.
 # Usage: tests/providers/postgres.sh path/to/tenantd
 set -uo pipefail
 
@@ -198,6 +199,29 @@ eq "premium connection limit" "$(limit_of mwc_murata_staging)" 500
 comment_of mwc_murata_staging | grep -q '"class":"db-custom-2-4096"' && ok ||
   bad "premium class recorded"
 
+# ---- hostile text in a comment: libpq's quoting, checked by the server ----
+
+# The tier catalog's databaseClass is free text that lands in COMMENT ON
+# DATABASE: quotes, dollars, a backslash, a statement and a format.
+cp "$w/repo/tiers.yaml" "$tmp/tiers.orig"
+hostile="it's \$\$ ; DROP DATABASE mwc_murata_staging; -- \\ %s \"q\""
+"$py" - "$w/repo/tiers.yaml" "$hostile" <<'EOF'
+import sys
+path, value = sys.argv[1], sys.argv[2]
+text = open(path).read()
+text = text.replace("databaseClass: db-custom-2-4096",
+                    "databaseClass: '" + value.replace("'", "''") + "'")
+open(path, "w").write(text)
+EOF
+apply "apply a hostile database class" 0
+want=$("$py" -c 'import json, sys; print(json.dumps(sys.argv[1]))' "$hostile")
+comment_of mwc_murata_staging | grep -qF "\"class\":$want," && ok ||
+  bad "the hostile class is recorded as it is: $(comment_of mwc_murata_staging)"
+check "the hostile class dropped nothing" db_exists mwc_murata_staging
+plan "the hostile class reads back unchanged" 0
+cp "$tmp/tiers.orig" "$w/repo/tiers.yaml"
+apply "back to the plain class" 0
+
 # ---- conflicts: a hand-made database, a hand-made role ----
 
 sql "CREATE ROLE handmade"
@@ -215,6 +239,20 @@ cat >>"$w/repo/tenants/mwc-sequans.yaml" <<EOF
         cidr: 10.23.0.0/16
       database: {}
 EOF
+# The reads of a pass that arrive together share one catalog query, which
+# answers the absent (dev), the unmarked (qa) and the marked alike.
+sql "ALTER SYSTEM SET log_statement = 'all'" && sql "SELECT pg_reload_conf()" >/dev/null
+logged=$(wc -l <"$pgdir/server.log")
+plan "plan the new environments, every read at once" 2 --concurrency 4096
+sql "ALTER SYSTEM RESET log_statement" && sql "SELECT pg_reload_conf()" >/dev/null
+tail -n +"$((logged + 1))" "$pgdir/server.log" >"$tmp/statements.log"
+eq "one catalog query for every read" \
+  "$(grep -c 'execute <unnamed>: SELECT d.oid IS NOT NULL' "$tmp/statements.log")" 1
+expect_no_out "no read of its own" 'pg_catalog.pg_roles r ON' "$tmp/statements.log"
+expect_out "the unmarked database is a conflict" '^  ! +database/mwc-sequans.qa'
+expect_out "the absent database is to be created" '^  \+ +database/mwc-sequans.dev'
+expect_no_out "the marked one is unchanged" 'database/mwc-sequans.staging'
+expect_no_out "nothing else changes" '^tenant (mwc-murata|greenwood-high): [1-9]'
 apply "conflicts fail the apply" 1
 expect_out "hand-made database reported" '^conflict database/mwc-sequans.qa: exists without'
 expect_out "hand-made role reported" '^failed +database/mwc-sequans.dev: conflict: postgres: role "mwc_sequans_dev" exists without'
