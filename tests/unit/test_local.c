@@ -2,6 +2,7 @@
 
 #include <ftw.h>
 #include <stdio.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -632,6 +633,15 @@ static void on_wait(uv_timer_t *t)
   (void)t;
 }
 
+/* Wall-clock milliseconds, as the local provider keeps healthyAt. */
+static uint64_t wall_ms(void)
+{
+  struct timespec ts;
+
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 START_TEST(service_outputs_and_health)
 {
   struct fx f;
@@ -641,6 +651,7 @@ START_TEST(service_outputs_and_health)
   const json_t *o;
   char ip[32], address[64];
   unsigned a, b, c, d;
+  uint64_t wait_ms;
   uv_timer_t wait;
 
   fx_init(&f);
@@ -658,13 +669,27 @@ START_TEST(service_outputs_and_health)
   ck_assert_str_eq(json_string_value(json_object_get(o, "address")), address);
   res_release(&x);
 
-  ck_assert_int_eq(run_op(&f, READ, r, NULL, &x), PROVIDER_OK);
-  o = json_object_get(x.observed, "outputs");
-  ck_assert(json_is_false(json_object_get(o, "healthy")));
-  res_release(&x);
+  /* Health is a function of the wall clock: a read that ended before
+   * healthyAt must say false, one that began after it true, whatever
+   * the machine's load made of the time in between. */
+  {
+    uint64_t t0 = wall_ms(), t1, at;
+
+    ck_assert_int_eq(run_op(&f, READ, r, NULL, &x), PROVIDER_OK);
+    t1 = wall_ms();
+    o = json_object_get(x.observed, "outputs");
+    at = (uint64_t)json_integer_value(json_object_get(o, "healthyAt"));
+    ck_assert_uint_gt(at, 0);
+    if (t1 < at)
+      ck_assert(json_is_false(json_object_get(o, "healthy")));
+    if (t0 >= at)
+      ck_assert(json_is_true(json_object_get(o, "healthy")));
+    res_release(&x);
+    wait_ms = at > wall_ms() ? at - wall_ms() + 5 : 5;
+  }
 
   uv_timer_init(&f.loop, &wait);
-  uv_timer_start(&wait, on_wait, 60, 0);
+  uv_timer_start(&wait, on_wait, wait_ms, 0);
   uv_run(&f.loop, UV_RUN_DEFAULT);
   uv_close((uv_handle_t *)&wait, NULL);
   uv_run(&f.loop, UV_RUN_DEFAULT);
