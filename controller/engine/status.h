@@ -117,6 +117,10 @@ void tenant_status_stalled_add(struct tenant_status *st, const char *id,
 /* The YAML text, ending in a newline; caller frees. */
 char *tenant_status_format(const struct tenant_status *st);
 
+/* The largest status text read or parsed; a status with ten thousand
+ * resources is about 2 MiB. */
+#define STATUS_MAX_BYTES ((size_t)16 * 1024 * 1024)
+
 /* Parses what tenant_status_format wrote; -1 with td_error_last(). */
 int tenant_status_parse(const char *text, size_t len,
                         struct tenant_status **out);
