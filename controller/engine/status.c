@@ -10,9 +10,17 @@
 #include "base/error.h"
 #include "engine/status.h"
 #include "manifest/yamltree.h"
+#include "model/resource.h"
 
 #define STATUS_API_VERSION "tenantd.io/v1"
 #define STATUS_KIND "TenantStatus"
+
+/* A tenant name is a DNS label: at most 63 bytes.  With it, the marker
+ * built from the longest id an inventory may hold still fits. */
+_Static_assert(sizeof("managed-by=" RESOURCE_MARKER_MANAGED_BY " tenant= id=") +
+                       63 + STATUS_ID_MAX <=
+                   RESOURCE_MARKER_MAX,
+               "an inventory id's marker must fit RESOURCE_MARKER_MAX");
 
 const char *const status_cond_names[STATUS_COND_COUNT] = {
     "Ready",       "Reconciling",   "Stalled",
@@ -662,6 +670,48 @@ static bool hash_ok(const char *h)
   return strlen(h) == 16 && strspn(h, "0123456789abcdef") == 16;
 }
 
+/*
+ * An inventory id is "<type>/<key>" (STATUS_ID_MAX in status.h): anything
+ * else is refused, never cut or guessed at, and a message shows the id
+ * only once it is known to be printable.
+ */
+static int check_id(const struct reader *r, const struct ynode *n,
+                    const char *ctx, const struct status_item *it)
+{
+  const struct ynode *at = ymap_get(n, "id");
+  const char *id = it->id, *slash = strchr(id, '/');
+  size_t len = strlen(id);
+  char type[32];
+
+  if (len > STATUS_ID_MAX)
+    return fail_at(r, at, "%s.id is %zu bytes long; the limit is %d", ctx, len,
+                   STATUS_ID_MAX);
+  for (size_t i = 0; i < len; i++)
+    if ((unsigned char)id[i] < 0x20 || (unsigned char)id[i] >= 0x7f)
+      return fail_at(r, at,
+                     "%s.id holds the byte 0x%02X at %zu: an id is "
+                     "printable ASCII",
+                     ctx, (unsigned char)id[i], i);
+  snprintf(type, sizeof(type), "%.*s", slash ? (int)(slash - id) : (int)len,
+           id);
+  if (!slash || !slash[1] || resource_type_parse(type) < 0)
+    return fail_at(r, at,
+                   "%s.id '%.80s' is not <type>/<key> with a type of "
+                   "network, database, bucket, service, route, dns_record",
+                   ctx, id);
+  if (strspn(slash + 1, "abcdefghijklmnopqrstuvwxyz0123456789.-_") !=
+      strlen(slash + 1))
+    return fail_at(r, at,
+                   "%s.id '%.80s': the key after '/' may hold only "
+                   "lowercase letters, digits, '.', '-' and '_'",
+                   ctx, id);
+  if (strcmp(type, it->type) != 0)
+    return fail_at(r, ymap_get(n, "type"),
+                   "%s.type '%.40s' does not match the id '%.80s'", ctx,
+                   it->type, id);
+  return 0;
+}
+
 static int parse_item(const struct reader *r, struct status_item *it,
                       const struct ynode *n, size_t idx)
 {
@@ -683,6 +733,8 @@ static int parse_item(const struct reader *r, struct status_item *it,
     err = get_text(r, n, ctx, "name", PRESENT, &it->name);
   if (err == 0)
     err = get_text(r, n, ctx, "hash", PRESENT, &hash);
+  if (err == 0)
+    err = check_id(r, n, ctx, it);
   if (err < 0)
     goto out;
   if (!hash_ok(hash)) {

@@ -667,6 +667,39 @@ START_TEST(reconcile_unreadable_status_is_kept_as_it_is)
 }
 END_TEST
 
+/* An inventory entry another writer pushed with an id outside the
+ * grammar makes the status unreadable: the tenant is held, nothing is
+ * deleted, and the status is kept for a person to repair. */
+START_TEST(reconcile_bad_inventory_id_holds_the_tenant)
+{
+  const struct reconcile_outcome *o;
+  const char *text;
+  char *bad, *at;
+  size_t writes;
+
+  converge();
+  writes = fake_writes();
+  text = json_string_value(json_object_get(statuses, "acme"));
+  bad = td_strdup(text);
+  at = strstr(bad, "id: " ROUTE);
+  ck_assert_ptr_nonnull(at);
+  memcpy(at + 4, "route/a b", 9);
+  json_object_set_new(statuses, "acme", json_string(bad));
+  /* api dropped: without the hold, its resources would be pruned. */
+  acme(false, false, "registry.example.com/acme/web:1.0.0");
+  apply_pass();
+  o = outcome("acme");
+  ck_assert_int_eq(o->result, RESULT_HELD);
+  ck_assert(o->unwritable);
+  ck_assert_uint_eq(fake_writes(), writes);
+  ck_assert_uint_eq(fake_size(), 5);
+  ck_assert_ptr_nonnull(strstr(err_text, "status unreadable: status:"));
+  ck_assert_ptr_nonnull(strstr(err_text, "the key after '/' may hold only"));
+  ck_assert_str_eq(json_string_value(json_object_get(statuses, "acme")), bad);
+  free(bad);
+}
+END_TEST
+
 START_TEST(reconcile_outcomes_are_per_tenant)
 {
   put("tenants/beta.yaml", "apiVersion: tenantd.io/v1\n"
@@ -723,6 +756,7 @@ Suite *make_suite_reconcile(void)
   tcase_add_test(tc, reconcile_drift_is_corrected);
   tcase_add_test(tc, reconcile_drift_is_only_reported);
   tcase_add_test(tc, reconcile_unreadable_status_is_kept_as_it_is);
+  tcase_add_test(tc, reconcile_bad_inventory_id_holds_the_tenant);
   tcase_add_test(tc, reconcile_outcomes_are_per_tenant);
   suite_add_tcase(s, tc);
   return s;
