@@ -131,6 +131,8 @@ static void plan_desired(struct tenant_plan *tp, const struct plan_input *in,
       a->kind = a->diff.replace ? PLAN_REPLACE : PLAN_UPDATE;
       a->drift = unchanged;
     }
+    /* Ours, yet never recorded: a pass stopped between the two. */
+    a->adopted = !inv && a->kind != PLAN_CONFLICT;
   }
   if (a->drift) {
     a->attempts = inv ? inv->corrections + 1 : 1;

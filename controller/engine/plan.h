@@ -54,9 +54,14 @@ struct plan_action {
                          * deletes */
   json_t *observed;     /* owned; NULL when absent at the provider */
   struct diff_result diff;
-  bool drift;        /* the spec did not change since the last apply */
-  bool unknown;      /* some value is known only after apply */
-  bool held;         /* suspended, or refused by the guard: not applied */
+  bool drift;   /* the spec did not change since the last apply */
+  bool unknown; /* some value is known only after apply */
+  bool held;    /* suspended, or refused by the guard: not applied */
+  /* Found at the provider under this very id's marker but missing from
+   * the inventory: created by a pass that stopped before its status was
+   * written.  Applying takes it into the inventory (noop, update or
+   * replace as the diff says). */
+  bool adopted;
   char *note;        /* why, for conflict / orphan / stalled; owned */
   unsigned attempts; /* corrections so far (convergence breaker) */
 };

@@ -621,6 +621,18 @@ static void tenant_problems(struct pass *ps, const struct tenant_plan *tp)
   }
 }
 
+/* Resources taken into the inventory: not problems, but said. */
+static void tenant_adopted(struct pass *ps, const struct tenant_plan *tp)
+{
+  for (size_t k = 0; k < tp->n; k++)
+    if (tp->v[k].adopted &&
+        apply_action_state(ps->run, &tp->v[k]) == APPLY_DONE)
+      fprintf(ps->o->out,
+              "adopted  %s: created under its marker by an interrupted "
+              "pass\n",
+              tp->v[k].res->id);
+}
+
 /* After the progress lines, before the caller's summary. */
 static void report_problems(struct pass *ps)
 {
@@ -632,6 +644,7 @@ static void report_problems(struct pass *ps)
               tp->held_reason);
       continue;
     }
+    tenant_adopted(ps, tp);
     tenant_problems(ps, tp);
   }
 }

@@ -95,6 +95,9 @@ struct reconcile_summary {
   size_t tenants, held, changes, applied, failed, skipped, conflicts, stalled,
       drifted;
   bool refused;
+  /* Resources found created under their own marker by an interrupted pass
+   * and taken into the inventory (not counted in `applied`). */
+  size_t adopted;
 };
 
 /* How a tenant's pass ended, from best to worst. */
@@ -114,6 +117,7 @@ extern const char *const tenant_result_names[RESULT_COUNT];
 /* Counts of what a pass did to a tenant, for commit subjects. */
 enum outcome_count {
   OUT_CREATED,
+  OUT_ADOPTED, /* found created by an interrupted pass, now inventoried */
   OUT_UPDATED,
   OUT_REPLACED,
   OUT_DELETED,
@@ -124,7 +128,7 @@ enum outcome_count {
   OUT_COUNT_MAX
 };
 
-/* "created", "updated", ..., "drift corrected", ... */
+/* "created", "adopted", "updated", ..., "drift corrected", ... */
 extern const char *const outcome_count_names[OUT_COUNT_MAX];
 
 struct reconcile_outcome {

@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "engine/reconcile.h"
+#include "git/writeback.h"
 #include "fake_provider.h"
 #include "suites.h"
 
@@ -673,6 +674,56 @@ START_TEST(reconcile_unreadable_status_is_kept_as_it_is)
 }
 END_TEST
 
+/* A pass stopped after its creates and before its status: the next pass
+ * finds them under their own markers and says so, so that its counts
+ * add up to the inventory it writes. */
+START_TEST(reconcile_adopts_what_an_interrupted_pass_created)
+{
+  const struct reconcile_outcome *o;
+  char *message;
+
+  converge();
+  json_object_del(statuses, "acme");
+  fake_drop(DNS);
+  fake_set(WEB, "replicas", json_integer(1));
+  apply_pass();
+  o = outcome("acme");
+  ck_assert_int_eq(o->result, RESULT_READY);
+  ck_assert(o->changed);
+  ck_assert_uint_eq(o->count[OUT_CREATED], 1);
+  ck_assert_uint_eq(o->count[OUT_ADOPTED], 4);
+  ck_assert_uint_eq(o->count[OUT_UPDATED], 1);
+  ck_assert_uint_eq(o->status->ninventory, 5);
+  ck_assert_uint_eq(o->count[OUT_CREATED] + o->count[OUT_ADOPTED],
+                    o->status->ninventory);
+  ck_assert(has_event("acme", "adopted after an interrupted pass: " NET));
+  ck_assert(has_event("acme", "adopted after an interrupted pass: " API));
+  ck_assert(has_event("acme", "adopted after an interrupted pass: " ROUTE));
+  ck_assert(has_event("acme", "adopted after an interrupted pass: " WEB));
+  ck_assert(has_event("acme", "updated " WEB " (replicas)"));
+  ck_assert(has_event("acme", "created " DNS));
+  ck_assert_uint_eq(report.sum.adopted, 4);
+  ck_assert_uint_eq(report.sum.applied, 2);
+  ck_assert_ptr_nonnull(strstr(out_text, "adopted  " NET
+                                         ": created under its marker by an "
+                                         "interrupted pass\n"));
+  /* Commit subjects count them. */
+  message =
+      writeback_message(&report, "1111111111111111111111111111111111111111");
+  ck_assert_ptr_nonnull(message);
+  ck_assert_msg(strncmp(message,
+                        "reconcile acme: 1 created, 4 adopted, 1 updated\n",
+                        48) == 0,
+                "%s", message);
+  free(message);
+
+  /* Recorded: the next pass adopts nothing. */
+  apply_pass();
+  ck_assert_uint_eq(outcome("acme")->count[OUT_ADOPTED], 0);
+  ck_assert(!outcome("acme")->changed);
+}
+END_TEST
+
 /* An inventory entry another writer pushed with an id outside the
  * grammar makes the status unreadable: the tenant is held, nothing is
  * deleted, and the status is kept for a person to repair. */
@@ -762,6 +813,7 @@ Suite *make_suite_reconcile(void)
   tcase_add_test(tc, reconcile_drift_is_corrected);
   tcase_add_test(tc, reconcile_drift_is_only_reported);
   tcase_add_test(tc, reconcile_unreadable_status_is_kept_as_it_is);
+  tcase_add_test(tc, reconcile_adopts_what_an_interrupted_pass_created);
   tcase_add_test(tc, reconcile_bad_inventory_id_holds_the_tenant);
   tcase_add_test(tc, reconcile_outcomes_are_per_tenant);
   suite_add_tcase(s, tc);
