@@ -480,6 +480,7 @@ static void print_plans(struct pass *ps)
 {
   const struct reconcile_opts *o = ps->o;
   struct diag_list shown = DIAG_LIST_INIT;
+  struct plan_print_opts po = PLAN_PRINT_OPTS_INIT;
   struct plan_report rep = {.refusal = ps->refused ? ps->refusal : NULL,
                             .deletes = ps->deletes,
                             .managed = ps->managed,
@@ -491,7 +492,13 @@ static void print_plans(struct pass *ps)
     pass_diags(ps, &shown);
     rep.diags = &shown;
   }
-  plan_print(ps->plans, ps->nt, o->format, &rep, o->out);
+  rep.repository = o->plan_repository;
+  rep.base = o->plan_base;
+  rep.head = o->plan_head ? o->plan_head : o->files ? o->source : NULL;
+  rep.directory = o->files ? NULL : o->dir;
+  po.format = o->format;
+  po.max_bytes = o->plan_max_bytes;
+  plan_print(ps->plans, ps->nt, &po, &rep, o->out);
   diag_list_release(&shown);
 }
 

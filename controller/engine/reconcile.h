@@ -68,6 +68,15 @@ struct reconcile_opts {
    * out, this pass's.  Unchanged files are then not parsed again
    * (manifest_repo_reload).  NULL: loaded and freed within the pass. */
   struct manifest_repo **model;
+  /* Plan output (plan.h): the most bytes per Markdown part (0:
+   * PLAN_PART_MAX_DEFAULT), and where the manifests come from, for the
+   * header.  NULL: unknown, not shown; plan_head NULL takes `source` when
+   * the manifests come from `files` (a commit), and `dir` is shown
+   * otherwise.  The repository's URL is shown without credentials. */
+  size_t plan_max_bytes;
+  const char *plan_repository;
+  const char *plan_base;
+  const char *plan_head;
 };
 
 #define RECONCILE_OPTS_VERSION 3

@@ -112,7 +112,7 @@ check "version extra" 1 "$bin" version now
 # Plan formats and the graph.
 S=(--state-dir "$tmp/state" --status-dir "$tmp/status")
 check "plan markdown" 0 "$bin" plan --format markdown "${S[@]}" "$example"
-expect "markdown heading" "$tmp/out" '^### mwc-murata$'
+expect "markdown heading" "$tmp/out" '^<summary><b>mwc-murata</b>: 11 to create</summary>$'
 expect "markdown diff block" "$tmp/out" '^```diff$'
 check "plan json" 0 "$bin" plan --format json "${S[@]}" "$example"
 if command -v python3 >/dev/null; then
