@@ -24,6 +24,8 @@ struct job {
   unsigned attempt;
   bool begun;     /* a provider call was made for it */
   bool cancelled; /* skipped because the run was cancelled */
+  /* Skipped: the job it waited for, which did not apply (or is held). */
+  const struct job *cause;
   uint64_t health_deadline;
   uv_timer_t timer; /* backoff and health polls */
   bool timer_live;
@@ -140,7 +142,7 @@ static void on_kick(uv_timer_t *t)
     pump(run);
 }
 
-static void skip_dependents(struct job *j, const char *why);
+static void skip_dependents(struct job *j);
 
 static void complete(struct job *j, enum apply_state state, char *message)
 {
@@ -151,8 +153,12 @@ static void complete(struct job *j, enum apply_state state, char *message)
   free(j->message);
   j->message = message;
   run->finished++;
+  /* Reported before its dependents, so the counts shown only go up. */
+  if (run->opts.progress)
+    run->opts.progress(j->a, (int)state, j->message, run->finished, run->njobs,
+                       run->opts.progress_arg);
   if (state == APPLY_FAILED || state == APPLY_SKIPPED) {
-    skip_dependents(j, j->a->res->id);
+    skip_dependents(j);
   } else {
     for (size_t d = 0; d < j->ndependents; d++) {
       struct job *w = &run->jobs[j->dependents[d]];
@@ -161,24 +167,20 @@ static void complete(struct job *j, enum apply_state state, char *message)
         ready_push(run, j->dependents[d]);
     }
   }
-  if (run->opts.progress)
-    run->opts.progress(j->a, (int)state, j->message, run->finished, run->njobs,
-                       run->opts.progress_arg);
   /* Defer: never finish or start more from inside a provider callback. */
   uv_timer_start(&run->kick, on_kick, 0, 0);
 }
 
-static void skip_dependents(struct job *j, const char *why)
+static void skip_dependents(struct job *j)
 {
   for (size_t d = 0; d < j->ndependents; d++) {
     struct job *w = &j->run->jobs[j->dependents[d]];
-    char buf[1024];
 
     if (w->state != APPLY_PENDING)
       continue;
-    snprintf(buf, sizeof(buf), "skipped: waits for %s, which did not apply",
-             why);
-    complete(w, APPLY_SKIPPED, td_strdup(buf));
+    w->cause = j;
+    complete(w, APPLY_SKIPPED,
+             td_asprintf("waits for %s, which did not apply", j->a->res->id));
   }
 }
 
@@ -364,12 +366,10 @@ static void add_wait(struct apply_run *run, size_t waiter, struct job *on)
 
   if (on->state == APPLY_FAILED || on->state == APPLY_SKIPPED) {
     if (w->state == APPLY_PENDING) {
-      char buf[1024];
-
-      snprintf(buf, sizeof(buf), "skipped: waits for %s, which did not apply",
-               on->a->res->id);
       w->state = APPLY_SKIPPED;
-      w->message = td_strdup(buf);
+      w->cause = on;
+      w->message =
+          td_asprintf("waits for %s, which did not apply", on->a->res->id);
     }
     return;
   }
@@ -377,12 +377,9 @@ static void add_wait(struct apply_run *run, size_t waiter, struct job *on)
       on->a->kind != PLAN_DELETE) {
     /* Held and absent: what waits for it cannot work either. */
     if (w->state == APPLY_PENDING) {
-      char buf[1024];
-
-      snprintf(buf, sizeof(buf), "skipped: waits for %s, which is held",
-               on->a->res->id);
       w->state = APPLY_SKIPPED;
-      w->message = td_strdup(buf);
+      w->cause = on;
+      w->message = td_asprintf("waits for %s, which is held", on->a->res->id);
     }
     return;
   }
@@ -610,4 +607,12 @@ bool apply_action_cancelled(const struct apply_run *run,
   const struct job *j = job_of(run, a);
 
   return j && j->cancelled;
+}
+
+const struct plan_action *apply_action_cause(const struct apply_run *run,
+                                             const struct plan_action *a)
+{
+  const struct job *j = job_of(run, a);
+
+  return j && j->state == APPLY_SKIPPED && j->cause ? j->cause->a : NULL;
 }

@@ -90,6 +90,11 @@ bool apply_action_written(const struct apply_run *run,
  * something it waits for failed or is held). */
 bool apply_action_cancelled(const struct apply_run *run,
                             const struct plan_action *a);
+/* For a skipped action, the action it waited for that did not apply (or
+ * is held); NULL otherwise (not skipped, or skipped by a cancel).
+ * Following it until an action that was not skipped leads to the cause. */
+const struct plan_action *apply_action_cause(const struct apply_run *run,
+                                             const struct plan_action *a);
 /* What the provider returned last (resolved spec applied); borrowed. */
 const json_t *apply_action_observed(const struct apply_run *run,
                                     const struct plan_action *a);

@@ -18,13 +18,13 @@ const char *const tenant_result_names[RESULT_COUNT] = {
 };
 
 const char *const outcome_count_names[OUT_COUNT_MAX] = {
-    "created",  "updated",         "replaced",       "deleted",
+    "created",  "adopted",         "updated",        "replaced", "deleted",
     "orphaned", "drift corrected", "drift detected", "failed",
 };
 
 /* What the actions of a tenant came to. */
 struct tally {
-  size_t failed, changed, stalled, interrupted;
+  size_t failed, changed, stalled, interrupted, adopted;
   const char *first_error; /* borrowed from the run */
   const char *first_error_id;
 };
@@ -238,6 +238,19 @@ static bool record_failure(const struct apply_run *run,
   return apply_action_written(run, a);
 }
 
+/*
+ * A resource that was there already under its own marker, missing from
+ * the inventory: a pass created it and stopped before writing its status.
+ * It is said and counted, so the counts add up to the inventory.
+ */
+static void record_adopted(struct reconcile_outcome *out,
+                           const struct plan_action *a, struct tally *n)
+{
+  out->count[OUT_ADOPTED]++;
+  n->adopted++;
+  event(out, "adopted after an interrupted pass: %s", a->res->id);
+}
+
 /* Events, stalled resources and inventory, action by action. */
 static void record_actions(struct tenant_status *st, const struct tenant *t,
                            const struct apply_run *run, struct tally *n)
@@ -255,6 +268,8 @@ static void record_actions(struct tenant_status *st, const struct tenant *t,
     }
     if (s == APPLY_FAILED || s == APPLY_SKIPPED)
       exists = record_failure(run, a, s, n);
+    if (exists && a->adopted)
+      record_adopted(t->out, a, n);
     if (exists)
       record_inventory(st, a, n);
   }
@@ -405,11 +420,12 @@ void reconcile__outcome(const struct reconcile_opts *o, struct tenant *t,
   else
     ready_applied(st, t, &n, now);
   set_conditions(o, st, t, n.stalled, now);
-  if (n.changed) {
+  if (n.changed || n.adopted) {
     free(st->last_change);
     st->last_change = td_strdup(now);
   }
   sum->applied += n.changed;
+  sum->adopted += n.adopted;
   sum->failed += n.failed;
   sum->stalled += n.stalled;
   settle(t, st, before, refusal, &n);

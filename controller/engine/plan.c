@@ -86,6 +86,33 @@ static char *stalled_note(const struct diff_result *d)
   return td_strdup(buf);
 }
 
+/* A create changes every attribute it sets, from nothing to what is
+ * desired. */
+static void create_fields(struct plan_action *a, struct lookup_arg *la)
+{
+  json_t *want = diff_resolve(a->res->spec, lookup, la, &a->unknown);
+  size_t kept = 0;
+
+  diff_specs(a->res->type, want, NULL, &a->diff);
+  json_decref(want);
+  /* Nothing exists to replace. */
+  a->diff.replace = false;
+  for (size_t i = 0; i < a->diff.n; i++) {
+    struct diff_field *f = &a->diff.v[i];
+
+    /* A null in the spec itself leaves the attribute unset; a null from
+     * a reference is a value known after apply, and is shown. */
+    if (json_is_null(json_object_get(a->res->spec, f->attr))) {
+      free(f->attr);
+      json_decref(f->desired);
+      continue;
+    }
+    f->immutable = false;
+    a->diff.v[kept++] = *f;
+  }
+  a->diff.n = kept;
+}
+
 static void plan_desired(struct tenant_plan *tp, const struct plan_input *in,
                          struct resource *r, struct lookup_arg *la)
 {
@@ -105,6 +132,7 @@ static void plan_desired(struct tenant_plan *tp, const struct plan_input *in,
     a->kind = PLAN_CREATE;
     /* It was applied as it is and is gone: deleted behind our back. */
     a->drift = unchanged;
+    create_fields(a, la);
   } else if (!marked_as(obs, r->id)) {
     a->kind = PLAN_CONFLICT;
     a->note = td_strdup(
@@ -131,6 +159,8 @@ static void plan_desired(struct tenant_plan *tp, const struct plan_input *in,
       a->kind = a->diff.replace ? PLAN_REPLACE : PLAN_UPDATE;
       a->drift = unchanged;
     }
+    /* Ours, yet never recorded: a pass stopped between the two. */
+    a->adopted = !inv && a->kind != PLAN_CONFLICT;
   }
   if (a->drift) {
     a->attempts = inv ? inv->corrections + 1 : 1;

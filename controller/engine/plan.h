@@ -53,10 +53,17 @@ struct plan_action {
   struct resource *res; /* owned; synthesised from the inventory for
                          * deletes */
   json_t *observed;     /* owned; NULL when absent at the provider */
+  /* The attributes that change.  A create lists every attribute of the
+   * desired spec (references resolved), each with `observed` NULL. */
   struct diff_result diff;
-  bool drift;        /* the spec did not change since the last apply */
-  bool unknown;      /* some value is known only after apply */
-  bool held;         /* suspended, or refused by the guard: not applied */
+  bool drift;   /* the spec did not change since the last apply */
+  bool unknown; /* some value is known only after apply */
+  bool held;    /* suspended, or refused by the guard: not applied */
+  /* Found at the provider under this very id's marker but missing from
+   * the inventory: created by a pass that stopped before its status was
+   * written.  Applying takes it into the inventory (noop, update or
+   * replace as the diff says). */
+  bool adopted;
   char *note;        /* why, for conflict / orphan / stalled; owned */
   unsigned attempts; /* corrections so far (convergence breaker) */
 };
@@ -120,11 +127,69 @@ struct plan_report {
   size_t deletes, managed;
   int max_percent;
   const struct diag_list *diags; /* manifest problems to show, or NULL */
+  /* Where the manifests come from, for the header; each may be NULL.
+   * Credentials, a query and a fragment in `repository` are never
+   * printed. */
+  const char *repository; /* the Git repository's URL */
+  const char *base;       /* the commit compared against (a pull request's
+                           * base), full or short id */
+  const char *head;       /* the commit planned */
+  const char *directory;  /* the manifest directory, without Git */
 };
+
+/*
+ * Markdown (a pull-request comment) is cut into parts of at most
+ * `max_bytes` bytes each (so at most that many characters), to fit a
+ * comment's limit (65,536 on GitHub).  A part holds whole tenant sections;
+ * a section alone longer than a part is cut at a line, with a note saying
+ * how many lines were left out.
+ *
+ * When there is more than one part, each part begins with the line
+ *
+ *   <!-- tenantd plan part K/N -->
+ *
+ * (K from 1 to N), which GitHub does not render: a CI script splits the
+ * output before each such line and posts each piece as a comment.  A plan
+ * that fits in one part has no such line.  Every part says "part K of N"
+ * in its heading and repeats the source and the totals.
+ *
+ * Markdown shows only the tenants with something to say (a change, a
+ * conflict, a stalled resource, a held manifest), and counts the others
+ * on one line.  A section of more than PLAN_FOLD_LINES lines is folded
+ * (<details>), its summary still giving the tenant's counts, deletes in
+ * bold.  Changes are in a ```diff block: "+" create, "-" delete, a
+ * replace as a "-"/"+" pair, "!" update, conflict, stalled and orphan,
+ * with each changed attribute as a "-" old / "+" new pair.
+ *
+ * Text and JSON are never cut.  In every format a create lists its
+ * attributes (JSON: "changes" with "from": null), and an attribute whose
+ * name says it holds a secret (plan_attr_sensitive) shows as
+ * "(sensitive)", never its value.
+ */
+#define PLAN_PART_MAX_DEFAULT 60000
+#define PLAN_PART_MIN 4000 /* smaller limits are raised to this */
+#define PLAN_FOLD_LINES 20
+
+struct plan_print_opts {
+  unsigned version;
+  enum plan_format format;
+  size_t max_bytes; /* markdown: bytes per part; 0: PLAN_PART_MAX_DEFAULT */
+};
+
+#define PLAN_PRINT_OPTS_VERSION 1
+#define PLAN_PRINT_OPTS_INIT                                  \
+  {                                                           \
+    PLAN_PRINT_OPTS_VERSION, PLAN_TEXT, PLAN_PART_MAX_DEFAULT \
+  }
 
 /* Prints plans grouped by tenant; deletions loud; the guard's verdict
  * when the pass deletes anything. */
 void plan_print(struct tenant_plan *const *plans, size_t n,
-                enum plan_format fmt, const struct plan_report *rep, FILE *out);
+                const struct plan_print_opts *po, const struct plan_report *rep,
+                FILE *out);
+
+/* Whether an attribute's name says it holds a secret (a password, a
+ * token, a key): its value is then never printed. */
+bool plan_attr_sensitive(const char *attr);
 
 #endif

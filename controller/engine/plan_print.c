@@ -1,12 +1,60 @@
 /*
  * plan_print.c - plans for people (text, Markdown for pull requests) and
  * for programs (JSON).  Deletions are loud in every format.
+ *
+ * Markdown is built in memory first, as blocks (the manifest problems,
+ * the guard's verdict, one block per tenant), so that it can be cut into
+ * parts that fit a pull-request comment without splitting a tenant.
  */
 #include "base/compat.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 
 #include "engine/plan.h"
+
+/* The longest a repository URL or directory is shown: the header of every
+ * part must stay far below PLAN_PART_MIN. */
+#define SOURCE_SHOWN_MAX 200
+
+bool plan_attr_sensitive(const char *attr)
+{
+  static const char *const words[] = {
+      "password", "passwd",  "secret",     "token",       "apikey",
+      "api_key",  "api-key", "credential", "private_key", "privatekey",
+  };
+
+  for (size_t i = 0; i < ARRAY_SIZE(words); i++)
+    if (strcasestr(attr, words[i]))
+      return true;
+  return false;
+}
+
+/* An attribute's value as a plan shows it; caller frees. */
+static char *value_text(const char *attr, const json_t *v)
+{
+  if (v && plan_attr_sensitive(attr))
+    return td_strdup("(sensitive)");
+  return diff_value_text(v);
+}
+
+/* Whether an action is worth a line: a change, a problem, an adoption. */
+static bool shown(const struct plan_action *a)
+{
+  return a->kind != PLAN_NOOP || a->adopted;
+}
+
+static bool tenant_shown(const struct tenant_plan *tp)
+{
+  if (tp->held)
+    return true;
+  for (size_t k = 0; k < tp->n; k++)
+    if (shown(&tp->v[k]))
+      return true;
+  return false;
+}
+
+/* ---- text ---- */
 
 static const char *symbol(const struct plan_action *a)
 {
@@ -26,6 +74,7 @@ static const char *symbol(const struct plan_action *a)
   case PLAN_STALLED:
     return "x";
   case PLAN_NOOP:
+    return "=";
   case PLAN_KIND_COUNT:
     break;
   }
@@ -47,10 +96,13 @@ static void summary(const struct tenant_plan *tp, FILE *out)
     fprintf(out, " (%zu drifted)", tp->drifted);
 }
 
-static void action_lines(const struct plan_action *a, const char *indent,
-                         FILE *out)
+static const char adopt_note[] =
+    "adopt: created under tenantd's marker by a pass that stopped before "
+    "writing its status; applying records it";
+
+static void action_lines(const struct plan_action *a, FILE *out)
 {
-  fprintf(out, "%s%-3s %s", indent, symbol(a), a->res->id);
+  fprintf(out, "  %-3s %s", symbol(a), a->res->id);
   if (a->kind == PLAN_DELETE)
     fputs("   <-- DELETE", out);
   if (a->kind == PLAN_REPLACE)
@@ -61,95 +113,715 @@ static void action_lines(const struct plan_action *a, const char *indent,
     fputs("   (held)", out);
   fputc('\n', out);
   for (size_t f = 0; f < a->diff.n; f++) {
-    char *from = diff_value_text(a->diff.v[f].observed);
-    char *to = diff_value_text(a->diff.v[f].desired);
+    const struct diff_field *d = &a->diff.v[f];
+    char *to = value_text(d->attr, d->desired);
+    char *from;
 
-    fprintf(out, "%s      ~ %s: %s -> %s%s\n", indent, a->diff.v[f].attr, from,
-            to, a->diff.v[f].immutable ? " (forces replace)" : "");
+    if (a->kind == PLAN_CREATE) {
+      fprintf(out, "        + %s: %s\n", d->attr, to);
+      free(to);
+      continue;
+    }
+    from = value_text(d->attr, d->observed);
+    fprintf(out, "        ~ %s: %s -> %s%s\n", d->attr, from, to,
+            d->immutable ? " (forces replace)" : "");
     free(from);
     free(to);
   }
+  if (a->adopted)
+    fprintf(out, "        %s\n", adopt_note);
   if (a->note)
-    fprintf(out, "%s      %s\n", indent, a->note);
-}
-
-static void print_diags(const struct diag_list *d, bool markdown, FILE *out)
-{
-  if (!d || !d->n)
-    return;
-  fputs(markdown ? "### Manifest problems\n\n" : "manifest problems:\n", out);
-  for (size_t i = 0; i < d->n; i++) {
-    const struct diag *g = &d->v[i];
-
-    fprintf(out, markdown ? "- `%s:%u:%u`: %s\n" : "  %s:%u:%u: %s\n", g->path,
-            g->line, g->col, g->msg);
-  }
-  fputc('\n', out);
-}
-
-static void print_verdict(const struct plan_report *rep, bool markdown,
-                          FILE *out)
-{
-  if (rep->refusal) {
-    fprintf(out, markdown ? "> **%s**\n\n" : "%s\n\n", rep->refusal);
-    return;
-  }
-  if (!rep->deletes)
-    return;
-  fprintf(out,
-          markdown ? "> Deletes %zu of %zu managed resources: within "
-                     "maxDeletePercent (%d%%) or allowed.\n\n"
-                   : "deletes %zu of %zu managed resources: within "
-                     "maxDeletePercent (%d%%) or allowed\n\n",
-          rep->deletes, rep->managed, rep->max_percent);
+    fprintf(out, "        %s\n", a->note);
 }
 
 static void print_text(struct tenant_plan *const *plans, size_t n,
-                       const struct plan_report *rep, bool markdown, FILE *out)
+                       const struct plan_report *rep, FILE *out)
 {
   size_t changes = 0;
 
-  if (markdown)
-    fputs("## tenantd plan\n\n", out);
-  print_diags(rep->diags, markdown, out);
-  print_verdict(rep, markdown, out);
+  if (rep->diags && rep->diags->n) {
+    fputs("manifest problems:\n", out);
+    for (size_t i = 0; i < rep->diags->n; i++) {
+      const struct diag *g = &rep->diags->v[i];
+
+      fprintf(out, "  %s:%u:%u: %s\n", g->path, g->line, g->col, g->msg);
+    }
+    fputc('\n', out);
+  }
+  if (rep->refusal)
+    fprintf(out, "%s\n\n", rep->refusal);
+  else if (rep->deletes)
+    fprintf(out,
+            "deletes %zu of %zu managed resources: within maxDeletePercent "
+            "(%d%%) or allowed\n\n",
+            rep->deletes, rep->managed, rep->max_percent);
   for (size_t i = 0; i < n; i++) {
     const struct tenant_plan *tp = plans[i];
-    size_t shown = 0;
+    size_t lines = 0;
 
-    if (markdown)
-      fprintf(out, "### %s\n\n", tp->tenant);
-    else
-      fprintf(out, "tenant %s: ", tp->tenant);
+    fprintf(out, "tenant %s: ", tp->tenant);
     if (tp->held) {
       fprintf(out, "held, nothing changes: %s\n\n", tp->held_reason);
       continue;
     }
-    if (markdown)
-      fputs("**", out);
     if (tp->suspended)
       fputs("suspended (observed only): ", out);
     summary(tp, out);
-    if (markdown)
-      fputs("**", out);
     fputc('\n', out);
-    if (markdown)
-      fputs("\n```diff\n", out);
     for (size_t k = 0; k < tp->n; k++) {
-      if (tp->v[k].kind == PLAN_NOOP)
+      if (!shown(&tp->v[k]))
         continue;
-      action_lines(&tp->v[k], markdown ? "" : "  ", out);
-      shown++;
+      action_lines(&tp->v[k], out);
+      lines++;
     }
-    if (markdown)
-      fputs(shown ? "```\n" : "(no changes)\n```\n", out);
-    else if (!shown)
+    if (!lines)
       fputs("  no changes\n", out);
     fputc('\n', out);
     changes += tenant_plan_changes(tp);
   }
-  fprintf(out, markdown ? "%zu change%s pending.\n" : "%zu change%s pending\n",
-          changes, changes == 1 ? "" : "s");
+  fprintf(out, "%zu change%s pending\n", changes, changes == 1 ? "" : "s");
+}
+
+/* ---- totals, for the Markdown header and JSON ---- */
+
+struct totals {
+  size_t tenants, shown, changing, held;
+  size_t count[PLAN_KIND_COUNT];
+  size_t drifted, adopted, changes;
+};
+
+static void add_up(struct tenant_plan *const *plans, size_t n, struct totals *t)
+{
+  memset(t, 0, sizeof(*t));
+  t->tenants = n;
+  for (size_t i = 0; i < n; i++) {
+    const struct tenant_plan *tp = plans[i];
+    size_t changes = tenant_plan_changes(tp);
+
+    t->shown += tenant_shown(tp);
+    t->changing += changes > 0;
+    t->held += tp->held;
+    t->changes += changes;
+    t->drifted += tp->drifted;
+    for (int k = 0; k < PLAN_KIND_COUNT; k++)
+      t->count[k] += tp->count[k];
+    for (size_t k = 0; k < tp->n; k++)
+      t->adopted += tp->v[k].adopted;
+  }
+}
+
+/* ---- Markdown: text building ---- */
+
+/* A growing string. */
+struct sb {
+  char *p;
+  size_t n, cap;
+};
+
+static void sb_add(struct sb *b, const char *s, size_t n)
+{
+  if (b->n + n + 1 > b->cap) {
+    b->cap = (b->n + n + 1) * 2;
+    b->p = td_realloc(b->p, b->cap);
+  }
+  memcpy(b->p + b->n, s, n);
+  b->n += n;
+  b->p[b->n] = '\0';
+}
+
+static void sb_printf(struct sb *b, const char *fmt, ...) TD_PRINTF(2, 3);
+
+static void sb_printf(struct sb *b, const char *fmt, ...)
+{
+  va_list ap;
+  char *s;
+  int n;
+
+  va_start(ap, fmt);
+  n = vasprintf(&s, fmt, ap);
+  va_end(ap);
+  if (n < 0)
+    abort();
+  sb_add(b, s, (size_t)n);
+  free(s);
+}
+
+/* Hands the text over (never NULL) and empties the builder. */
+static char *sb_take(struct sb *b)
+{
+  char *p = b->p ? b->p : td_strdup("");
+
+  memset(b, 0, sizeof(*b));
+  return p;
+}
+
+/* Text inside a code block: one line stays one line, whatever it holds. */
+static void sb_code(struct sb *b, const char *s)
+{
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+
+    if (c < 0x20 || c == 0x7f)
+      sb_printf(b, "\\x%02X", c);
+    else
+      sb_add(b, s, 1);
+  }
+}
+
+/* Text outside code: markup and HTML in it are shown, not interpreted. */
+static void sb_inline(struct sb *b, const char *s, size_t max)
+{
+  size_t n = 0;
+
+  for (; *s && n < max; s++, n++) {
+    unsigned char c = (unsigned char)*s;
+
+    if (c < 0x20 || c == 0x7f)
+      sb_add(b, " ", 1);
+    else if (c == '<')
+      sb_add(b, "&lt;", 4);
+    else if (c == '>')
+      sb_add(b, "&gt;", 4);
+    else if (c == '&')
+      sb_add(b, "&amp;", 5);
+    else if (strchr("\\`*_[]|#~", c))
+      sb_printf(b, "\\%c", c);
+    else
+      sb_add(b, s, 1);
+  }
+  if (*s)
+    sb_add(b, "...", 3);
+}
+
+/* ---- Markdown: blocks ---- */
+
+/* A piece of the document that is never split across parts, only cut
+ * (at a line of `lines`) when it alone is longer than a part. */
+struct md_block {
+  char *head;   /* owned */
+  char **lines; /* owned, each ending in a newline */
+  size_t n;
+  char *tail;  /* owned */
+  bool code;   /* the lines are in a code block */
+  size_t size; /* bytes of head, lines and tail */
+};
+
+struct md_doc {
+  struct md_block *v;
+  size_t n;
+};
+
+static struct md_block *block_new(struct md_doc *d)
+{
+  struct md_block *b;
+
+  d->v = td_realloc(d->v, (d->n + 1) * sizeof(*d->v));
+  b = &d->v[d->n++];
+  memset(b, 0, sizeof(*b));
+  return b;
+}
+
+/* Adds the builder's text as a line (ending it) and empties it. */
+static void block_line(struct md_block *b, struct sb *line)
+{
+  sb_add(line, "\n", 1);
+  b->lines = td_realloc(b->lines, (b->n + 1) * sizeof(*b->lines));
+  b->lines[b->n++] = sb_take(line);
+}
+
+static void block_close(struct md_block *b, char *head, char *tail)
+{
+  b->head = head;
+  b->tail = tail;
+  b->size = strlen(head) + strlen(tail);
+  for (size_t i = 0; i < b->n; i++)
+    b->size += strlen(b->lines[i]);
+}
+
+static void doc_release(struct md_doc *d)
+{
+  for (size_t i = 0; i < d->n; i++) {
+    for (size_t k = 0; k < d->v[i].n; k++)
+      free(d->v[i].lines[k]);
+    free(d->v[i].lines);
+    free(d->v[i].head);
+    free(d->v[i].tail);
+  }
+  free(d->v);
+}
+
+static void diags_block(struct md_doc *d, const struct diag_list *g)
+{
+  struct md_block *b;
+  struct sb line = {0};
+
+  if (!g || !g->n)
+    return;
+  b = block_new(d);
+  for (size_t i = 0; i < g->n; i++) {
+    sb_printf(&line, "- `");
+    sb_code(&line, g->v[i].path);
+    sb_printf(&line, ":%u:%u`: ", g->v[i].line, g->v[i].col);
+    sb_inline(&line, g->v[i].msg, 1024);
+    block_line(b, &line);
+  }
+  block_close(b, td_strdup("### Manifest problems\n\n"), td_strdup("\n"));
+}
+
+static void verdict_block(struct md_doc *d, const struct plan_report *rep)
+{
+  struct md_block *b;
+  struct sb line = {0};
+
+  if (!rep->refusal && !rep->deletes)
+    return;
+  b = block_new(d);
+  if (rep->refusal) {
+    sb_add(&line, "> **", 4);
+    sb_inline(&line, rep->refusal, 1024);
+    sb_add(&line, "**", 2);
+  } else {
+    sb_printf(&line,
+              "> Deletes %zu of %zu managed resources: within "
+              "maxDeletePercent (%d%%) or allowed.",
+              rep->deletes, rep->managed, rep->max_percent);
+  }
+  block_line(b, &line);
+  block_close(b, td_strdup(""), td_strdup("\n"));
+}
+
+/* "11 to create, **2 to delete**": what is not zero; bold in HTML too. */
+static void md_counts(struct sb *b, const struct tenant_plan *tp, bool html)
+{
+  static const struct {
+    enum plan_kind kind;
+    const char *what;
+  } parts[] = {
+      {PLAN_CREATE, "to create"},   {PLAN_UPDATE, "to update"},
+      {PLAN_REPLACE, "to replace"}, {PLAN_DELETE, "to delete"},
+      {PLAN_ORPHAN, "to orphan"},   {PLAN_CONFLICT, "in conflict"},
+      {PLAN_STALLED, "stalled"},
+  };
+  const char *on = html ? "<b>" : "**", *off = html ? "</b>" : "**";
+  bool first = true;
+
+  if (tp->suspended)
+    sb_printf(b, "suspended, observed only: ");
+  for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
+    size_t c = tp->count[parts[i].kind];
+    bool loud = parts[i].kind == PLAN_DELETE || parts[i].kind == PLAN_REPLACE;
+
+    if (!c)
+      continue;
+    sb_printf(b, "%s%s%zu %s%s", first ? "" : ", ", loud ? on : "", c,
+              parts[i].what, loud ? off : "");
+    first = false;
+  }
+  if (first)
+    sb_printf(b, "nothing to change");
+  if (tp->drifted)
+    sb_printf(b, " (%zu drifted)", tp->drifted);
+}
+
+/* The resource's own line(s) in a diff block. */
+static void md_action_head(struct md_block *b, const struct plan_action *a)
+{
+  static const char *const word[PLAN_KIND_COUNT] = {
+      [PLAN_NOOP] = "adopt",        [PLAN_CREATE] = "create",
+      [PLAN_UPDATE] = "update",     [PLAN_REPLACE] = "replace",
+      [PLAN_DELETE] = "delete",     [PLAN_ORPHAN] = "orphan",
+      [PLAN_CONFLICT] = "conflict", [PLAN_STALLED] = "stalled",
+  };
+  static const char sign[PLAN_KIND_COUNT] = {
+      [PLAN_NOOP] = ' ',     [PLAN_CREATE] = '+',  [PLAN_UPDATE] = '!',
+      [PLAN_REPLACE] = '-',  [PLAN_DELETE] = '-',  [PLAN_ORPHAN] = '!',
+      [PLAN_CONFLICT] = '!', [PLAN_STALLED] = '!',
+  };
+  struct sb line = {0};
+
+  sb_printf(&line, "%c %-8s ", sign[a->kind], word[a->kind]);
+  sb_code(&line, a->res->id);
+  if (a->kind == PLAN_DELETE)
+    sb_printf(&line, "   <-- DELETE");
+  if (a->kind == PLAN_REPLACE)
+    sb_printf(&line, "   <-- REPLACE (delete, then create)");
+  if (a->drift)
+    sb_printf(&line, "   (drift)");
+  if (a->held)
+    sb_printf(&line, "   (held)");
+  block_line(b, &line);
+  if (a->kind == PLAN_REPLACE) {
+    sb_printf(&line, "+ %-8s ", word[a->kind]);
+    sb_code(&line, a->res->id);
+    block_line(b, &line);
+  }
+}
+
+/* An action in a diff block: its line, its attributes, its notes. */
+static void md_action(struct md_block *b, const struct plan_action *a)
+{
+  struct sb line = {0};
+
+  md_action_head(b, a);
+  for (size_t f = 0; f < a->diff.n; f++) {
+    const struct diff_field *d = &a->diff.v[f];
+    char *to = value_text(d->attr, d->desired);
+
+    if (a->kind != PLAN_CREATE) {
+      char *from = value_text(d->attr, d->observed);
+
+      sb_printf(&line, "-     %s: ", d->attr);
+      sb_code(&line, from);
+      block_line(b, &line);
+      free(from);
+    }
+    sb_printf(&line, "+     %s: ", d->attr);
+    sb_code(&line, to);
+    if (d->immutable)
+      sb_printf(&line, "   (forces replace)");
+    block_line(b, &line);
+    free(to);
+  }
+  if (a->adopted) {
+    sb_printf(&line, "          %s", adopt_note);
+    block_line(b, &line);
+  }
+  if (a->note) {
+    sb_printf(&line, "          ");
+    sb_code(&line, a->note);
+    block_line(b, &line);
+  }
+}
+
+static void tenant_block(struct md_doc *d, const struct tenant_plan *tp)
+{
+  struct md_block *b = block_new(d);
+  struct sb head = {0}, line = {0};
+
+  if (tp->held) {
+    sb_printf(&head, "### %s: held, nothing changes\n\n", tp->tenant);
+    sb_inline(&line, tp->held_reason, 1024);
+    block_line(b, &line);
+    block_close(b, sb_take(&head), td_strdup("\n"));
+    return;
+  }
+  b->code = true;
+  for (size_t k = 0; k < tp->n; k++)
+    if (shown(&tp->v[k]))
+      md_action(b, &tp->v[k]);
+  if (b->n > PLAN_FOLD_LINES) {
+    sb_printf(&head, "<details>\n<summary><b>%s</b>: ", tp->tenant);
+    md_counts(&head, tp, true);
+    sb_printf(&head, "</summary>\n\n```diff\n");
+    block_close(b, sb_take(&head), td_strdup("```\n\n</details>\n\n"));
+    return;
+  }
+  sb_printf(&head, "### %s: ", tp->tenant);
+  md_counts(&head, tp, false);
+  sb_printf(&head, "\n\n```diff\n");
+  block_close(b, sb_take(&head), td_strdup("```\n\n"));
+}
+
+/* ---- Markdown: the header every part repeats ---- */
+
+/* A URL without what must stay private: user and password, query,
+ * fragment.  Caller frees. */
+static char *url_shown(const char *url)
+{
+  const char *scheme = strstr(url, "://");
+  const char *host = scheme ? scheme + 3 : url;
+  const char *at = memchr(host, '@', strcspn(host, "/?#"));
+  struct sb b = {0};
+
+  if (scheme)
+    sb_add(&b, url, (size_t)(host - url));
+  if (scheme && at)
+    host = at + 1;
+  sb_add(&b, host, strcspn(host, "?#"));
+  return sb_take(&b);
+}
+
+/* Inline code; a commit id is cut to 12 characters. */
+static void sb_code_span(struct sb *b, const char *s, size_t max)
+{
+  char *text = td_strndup(s, strnlen(s, max));
+
+  for (char *p = text; *p; p++)
+    if (*p == '`')
+      *p = '\'';
+  sb_add(b, "`", 1);
+  sb_code(b, text);
+  sb_add(b, "`", 1);
+  free(text);
+}
+
+static void md_source(struct sb *b, const struct plan_report *rep)
+{
+  const char *base = rep->base, *head = rep->head;
+
+  if (rep->repository && strlen(rep->repository) <= SOURCE_SHOWN_MAX) {
+    char *url = url_shown(rep->repository);
+
+    sb_printf(b, "Repository ");
+    sb_code_span(b, url, SOURCE_SHOWN_MAX);
+    free(url);
+  } else if (rep->directory && strlen(rep->directory) <= SOURCE_SHOWN_MAX) {
+    sb_printf(b, "Directory ");
+    sb_code_span(b, rep->directory, SOURCE_SHOWN_MAX);
+  }
+  if (base && *base && head && *head) {
+    sb_printf(b, "%s", b->n ? ", " : "Commits ");
+    sb_code_span(b, base, 12);
+    sb_printf(b, "..");
+    sb_code_span(b, head, 12);
+  } else if (head && *head) {
+    sb_printf(b, "%s", b->n ? " at " : "Commit ");
+    sb_code_span(b, head, 12);
+  }
+  if (b->n)
+    sb_printf(b, "\n\n");
+}
+
+/* "Also: 1 tenant held, 2 in conflict.": what the table has no column
+ * for, when there is any. */
+static void md_also(struct sb *b, const struct totals *t)
+{
+  const struct {
+    size_t n;
+    const char *one, *many;
+  } items[] = {
+      {t->held, "tenant held", "tenants held"},
+      {t->count[PLAN_CONFLICT], "in conflict", "in conflict"},
+      {t->count[PLAN_STALLED], "stalled", "stalled"},
+      {t->count[PLAN_ORPHAN], "to orphan", "to orphan"},
+      {t->adopted, "to adopt", "to adopt"},
+  };
+  size_t start = b->n;
+
+  for (size_t i = 0; i < ARRAY_SIZE(items); i++)
+    if (items[i].n)
+      sb_printf(b, "%s%zu %s", b->n > start ? ", " : "Also: ", items[i].n,
+                items[i].n == 1 ? items[i].one : items[i].many);
+  if (b->n > start)
+    sb_printf(b, ".\n\n");
+}
+
+/* Source, totals and the unchanged tenants: the same in every part. */
+static char *md_common(const struct plan_report *rep, const struct totals *t)
+{
+  struct sb b = {0};
+
+  md_source(&b, rep);
+  sb_printf(&b,
+            "| Tenants | With changes | Create | Update | Replace | Delete "
+            "| Drift |\n"
+            "|---:|---:|---:|---:|---:|---:|---:|\n"
+            "| %zu | %zu | %zu | %zu | %zu | %s%zu%s | %zu |\n\n",
+            t->tenants, t->changing, t->count[PLAN_CREATE],
+            t->count[PLAN_UPDATE], t->count[PLAN_REPLACE],
+            t->count[PLAN_DELETE] ? "**" : "", t->count[PLAN_DELETE],
+            t->count[PLAN_DELETE] ? "**" : "", t->drifted);
+  md_also(&b, t);
+  if (t->tenants > t->shown)
+    sb_printf(&b, "%zu tenant%s without changes %s not listed.\n\n",
+              t->tenants - t->shown, t->tenants - t->shown == 1 ? "" : "s",
+              t->tenants - t->shown == 1 ? "is" : "are");
+  return sb_take(&b);
+}
+
+static char *md_header(const char *common, size_t k, size_t n)
+{
+  struct sb b = {0};
+
+  if (n > 1)
+    sb_printf(&b,
+              "<!-- tenantd plan part %zu/%zu -->\n"
+              "## tenantd plan (part %zu of %zu)\n\n",
+              k, n, k, n);
+  else
+    sb_printf(&b, "## tenantd plan\n\n");
+  sb_add(&b, common, strlen(common));
+  return sb_take(&b);
+}
+
+/* ---- Markdown: parts ---- */
+
+/* Where a block goes: its part, and how many of its lines fit. */
+struct md_place {
+  size_t part, keep;
+};
+
+static char *cut_note(const struct md_block *b, size_t keep)
+{
+  return td_asprintf("%s... %zu more lines not shown: this section alone "
+                     "is longer than a part (%zu bytes); tenantd plan "
+                     "--format text shows them\n",
+                     b->code ? "  " : "", b->n - keep, b->size);
+}
+
+/* The lines of b that fit `budget` with its head, tail and a note. */
+static size_t cut(const struct md_block *b, size_t budget)
+{
+  char *note = cut_note(b, 0);
+  size_t used = strlen(b->head) + strlen(b->tail) + strlen(note) + 8;
+  size_t keep = 0;
+
+  free(note);
+  while (keep < b->n && used + strlen(b->lines[keep]) <= budget)
+    used += strlen(b->lines[keep++]);
+  return keep;
+}
+
+/* Fills `at` for every block; returns the number of parts. */
+static size_t place(const struct md_doc *d, size_t budget, struct md_place *at)
+{
+  size_t part = 0, used = 0;
+
+  for (size_t i = 0; i < d->n; i++) {
+    size_t size = d->v[i].size;
+
+    if (used > 0 && used + size > budget) {
+      part++;
+      used = 0;
+    }
+    at[i].part = part;
+    at[i].keep = d->v[i].n;
+    if (size > budget) {
+      at[i].keep = cut(&d->v[i], budget);
+      size = budget;
+    }
+    used += size;
+  }
+  return part + 1;
+}
+
+static void write_block(const struct md_block *b, size_t keep, FILE *out)
+{
+  fputs(b->head, out);
+  for (size_t k = 0; k < keep; k++)
+    fputs(b->lines[k], out);
+  if (keep < b->n) {
+    char *note = cut_note(b, keep);
+
+    fputs(note, out);
+    free(note);
+  }
+  fputs(b->tail, out);
+}
+
+static void print_markdown(struct tenant_plan *const *plans, size_t n,
+                           const struct plan_report *rep, size_t max, FILE *out)
+{
+  struct md_doc d = {0};
+  struct md_place *at;
+  struct totals t;
+  char *common, *footer, *widest;
+  size_t budget, nparts;
+
+  add_up(plans, n, &t);
+  diags_block(&d, rep->diags);
+  verdict_block(&d, rep);
+  for (size_t i = 0; i < n; i++)
+    if (tenant_shown(plans[i]))
+      tenant_block(&d, plans[i]);
+  common = md_common(rep, &t);
+  footer = td_asprintf("%zu change%s pending.\n", t.changes,
+                       t.changes == 1 ? "" : "s");
+  /* No part has more parts than blocks: number the widest header so. */
+  widest = md_header(common, d.n ? d.n : 1, d.n ? d.n : 1);
+  budget = max - strlen(widest) - strlen(footer) - 32;
+  at = td_calloc(d.n ? d.n : 1, sizeof(*at));
+  nparts = place(&d, budget, at);
+  for (size_t k = 0, i = 0; k < nparts; k++) {
+    char *header = md_header(common, k + 1, nparts);
+
+    fputs(header, out);
+    free(header);
+    for (; i < d.n && at[i].part == k; i++)
+      write_block(&d.v[i], at[i].keep, out);
+    if (k + 1 == nparts)
+      fputs(footer, out);
+  }
+  free(at);
+  free(widest);
+  free(footer);
+  free(common);
+  doc_release(&d);
+}
+
+/* ---- JSON ---- */
+
+static json_t *json_action(const struct plan_action *a)
+{
+  json_t *fields = json_array();
+
+  for (size_t f = 0; f < a->diff.n; f++) {
+    const struct diff_field *d = &a->diff.v[f];
+    bool secret = plan_attr_sensitive(d->attr);
+    json_t *from = d->observed && secret ? json_string("(sensitive)")
+                                         : json_incref(d->observed);
+    json_t *to = d->desired && secret ? json_string("(sensitive)")
+                                      : json_incref(d->desired);
+
+    json_array_append_new(fields, json_pack("{s:s, s:o?, s:o?, s:b}", "attr",
+                                            d->attr, "from", from, "to", to,
+                                            "forcesReplace", d->immutable));
+  }
+  return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:s?, s:o}", "action",
+                   plan_kind_names[a->kind], "id", a->res->id, "type",
+                   resource_type_name(a->res->type), "name", a->res->name,
+                   "drift", a->drift, "held", a->held, "adopted", a->adopted,
+                   "note", a->note, "changes", fields);
+}
+
+static json_t *json_tenant(const struct tenant_plan *tp)
+{
+  json_t *t = json_object(), *actions = json_array();
+
+  json_object_set_new(t, "tenant", json_string(tp->tenant));
+  json_object_set_new(t, "held", json_boolean(tp->held));
+  if (tp->held_reason)
+    json_object_set_new(t, "heldReason", json_string(tp->held_reason));
+  json_object_set_new(t, "suspended", json_boolean(tp->suspended));
+  for (size_t k = 0; k < tp->n; k++)
+    if (shown(&tp->v[k]))
+      json_array_append_new(actions, json_action(&tp->v[k]));
+  json_object_set_new(t, "actions", actions);
+  json_object_set_new(t, "pending",
+                      json_integer((json_int_t)tenant_plan_changes(tp)));
+  return t;
+}
+
+static json_t *json_summary(const struct totals *t)
+{
+  return json_pack(
+      "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "tenants",
+      (json_int_t)t->tenants, "withChanges", (json_int_t)t->changing, "held",
+      (json_int_t)t->held, "create", (json_int_t)t->count[PLAN_CREATE],
+      "update", (json_int_t)t->count[PLAN_UPDATE], "replace",
+      (json_int_t)t->count[PLAN_REPLACE], "delete",
+      (json_int_t)t->count[PLAN_DELETE], "drift", (json_int_t)t->drifted,
+      "adopt", (json_int_t)t->adopted, "pending", (json_int_t)t->changes);
+}
+
+/* Where the manifests come from; the URL without credentials. */
+static json_t *json_source(const struct plan_report *rep)
+{
+  json_t *src = json_object();
+
+  if (rep->repository) {
+    char *url = url_shown(rep->repository);
+
+    json_object_set_new(src, "repository", json_string(url));
+    free(url);
+  }
+  if (rep->directory)
+    json_object_set_new(src, "directory", json_string(rep->directory));
+  if (rep->base)
+    json_object_set_new(src, "base", json_string(rep->base));
+  if (rep->head)
+    json_object_set_new(src, "head", json_string(rep->head));
+  return src;
 }
 
 static void print_json(struct tenant_plan *const *plans, size_t n,
@@ -157,42 +829,13 @@ static void print_json(struct tenant_plan *const *plans, size_t n,
 {
   const char *refusal = rep->refusal;
   json_t *root = json_object(), *tenants = json_array();
+  struct totals t;
 
-  for (size_t i = 0; i < n; i++) {
-    const struct tenant_plan *tp = plans[i];
-    json_t *t = json_object(), *actions = json_array();
-
-    json_object_set_new(t, "tenant", json_string(tp->tenant));
-    json_object_set_new(t, "held", json_boolean(tp->held));
-    if (tp->held_reason)
-      json_object_set_new(t, "heldReason", json_string(tp->held_reason));
-    json_object_set_new(t, "suspended", json_boolean(tp->suspended));
-    for (size_t k = 0; k < tp->n; k++) {
-      const struct plan_action *a = &tp->v[k];
-      json_t *fields;
-
-      if (a->kind == PLAN_NOOP)
-        continue;
-      fields = json_array();
-      for (size_t f = 0; f < a->diff.n; f++)
-        json_array_append_new(
-            fields,
-            json_pack("{s:s, s:O?, s:O?, s:b}", "attr", a->diff.v[f].attr,
-                      "from", a->diff.v[f].observed, "to", a->diff.v[f].desired,
-                      "forcesReplace", a->diff.v[f].immutable));
-      json_array_append_new(
-          actions,
-          json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:s?, s:o}", "action",
-                    plan_kind_names[a->kind], "id", a->res->id, "type",
-                    resource_type_name(a->res->type), "name", a->res->name,
-                    "drift", a->drift, "held", a->held, "note", a->note,
-                    "changes", fields));
-    }
-    json_object_set_new(t, "actions", actions);
-    json_object_set_new(t, "pending",
-                        json_integer((json_int_t)tenant_plan_changes(tp)));
-    json_array_append_new(tenants, t);
-  }
+  add_up(plans, n, &t);
+  for (size_t i = 0; i < n; i++)
+    json_array_append_new(tenants, json_tenant(plans[i]));
+  json_object_set_new(root, "source", json_source(rep));
+  json_object_set_new(root, "summary", json_summary(&t));
   json_object_set_new(root, "refused", json_boolean(refusal != NULL));
   if (refusal)
     json_object_set_new(root, "refusal", json_string(refusal));
@@ -218,10 +861,18 @@ static void print_json(struct tenant_plan *const *plans, size_t n,
 }
 
 void plan_print(struct tenant_plan *const *plans, size_t n,
-                enum plan_format fmt, const struct plan_report *rep, FILE *out)
+                const struct plan_print_opts *po, const struct plan_report *rep,
+                FILE *out)
 {
-  if (fmt == PLAN_JSON)
+  size_t max = po->max_bytes ? po->max_bytes : PLAN_PART_MAX_DEFAULT;
+
+  assert(po->version == PLAN_PRINT_OPTS_VERSION);
+  if (max < PLAN_PART_MIN)
+    max = PLAN_PART_MIN;
+  if (po->format == PLAN_JSON)
     print_json(plans, n, rep, out);
+  else if (po->format == PLAN_MARKDOWN)
+    print_markdown(plans, n, rep, max, out);
   else
-    print_text(plans, n, rep, fmt == PLAN_MARKDOWN, out);
+    print_text(plans, n, rep, out);
 }

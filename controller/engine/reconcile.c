@@ -480,6 +480,7 @@ static void print_plans(struct pass *ps)
 {
   const struct reconcile_opts *o = ps->o;
   struct diag_list shown = DIAG_LIST_INIT;
+  struct plan_print_opts po = PLAN_PRINT_OPTS_INIT;
   struct plan_report rep = {.refusal = ps->refused ? ps->refusal : NULL,
                             .deletes = ps->deletes,
                             .managed = ps->managed,
@@ -491,23 +492,31 @@ static void print_plans(struct pass *ps)
     pass_diags(ps, &shown);
     rep.diags = &shown;
   }
-  plan_print(ps->plans, ps->nt, o->format, &rep, o->out);
+  rep.repository = o->plan_repository;
+  rep.base = o->plan_base;
+  rep.head = o->plan_head ? o->plan_head : o->files ? o->source : NULL;
+  rep.directory = o->files ? NULL : o->dir;
+  po.format = o->format;
+  po.max_bytes = o->plan_max_bytes;
+  plan_print(ps->plans, ps->nt, &po, &rep, o->out);
   diag_list_release(&shown);
 }
 
 /* ---- apply ---- */
 
+/* One line per resource as it finishes; why it failed or was skipped
+ * comes once, with what it caused, after the last (report_problems). */
 static void on_progress(const struct plan_action *a, int state,
                         const char *message, size_t done, size_t total,
                         void *arg)
 {
   FILE *out = arg;
 
+  (void)message;
   if (state == APPLY_HELD || (state == APPLY_DONE && a->kind == PLAN_NOOP))
     return;
-  fprintf(out, "[%zu/%zu] %-8s %s %s%s%s\n", done, total,
-          plan_kind_names[a->kind], a->res->id, apply_state_names[state],
-          message ? ": " : "", message ? message : "");
+  fprintf(out, "[%zu/%zu] %-8s %s %s\n", done, total, plan_kind_names[a->kind],
+          a->res->id, apply_state_names[state]);
 }
 
 static void on_applied(struct apply_run *run, void *arg)
@@ -554,7 +563,84 @@ static void build_outcomes(struct pass *ps)
   }
 }
 
-/* What did not converge, after the progress lines: one line each. */
+/* ---- problems: what did not converge, each said once ---- */
+
+/* What a skipped action comes down to: the first action in the chain of
+ * what it waited for that was not skipped itself (or a itself, when it
+ * was skipped for another reason, such as a shutdown). */
+static const struct plan_action *root_cause(const struct apply_run *run,
+                                            const struct plan_action *a)
+{
+  const struct plan_action *c = a;
+
+  for (;;) {
+    const struct plan_action *next = apply_action_cause(run, c);
+
+    if (!next)
+      return c;
+    c = next;
+  }
+}
+
+/* A failure, a conflict or a stalled resource: what others are skipped
+ * for. */
+static bool is_root(const struct apply_run *run, const struct plan_action *a)
+{
+  return apply_action_state(run, a) == APPLY_FAILED || a->kind == PLAN_STALLED;
+}
+
+static void problem_line(const struct pass *ps, const struct plan_action *a,
+                         const char *indent)
+{
+  const char *what = a->kind == PLAN_CONFLICT  ? "conflict"
+                     : a->kind == PLAN_STALLED ? "stalled"
+                     : apply_action_state(ps->run, a) == APPLY_SKIPPED
+                         ? "skipped"
+                         : "failed";
+  const char *why =
+      a->kind == PLAN_STALLED ? a->note : apply_action_message(ps->run, a);
+
+  fprintf(ps->o->out, "%s%-8s %s: %s\n", indent, what, a->res->id,
+          why ? why : "");
+}
+
+/* A tenant's problems: each failure, with what was skipped because of it
+ * indented below it; what was skipped for another reason on its own. */
+static void tenant_problems(struct pass *ps, const struct tenant_plan *tp)
+{
+  const struct apply_run *run = ps->run;
+
+  for (size_t k = 0; k < tp->n; k++) {
+    const struct plan_action *a = &tp->v[k];
+    enum apply_state s = apply_action_state(run, a);
+
+    if (s == APPLY_SKIPPED)
+      ps->report->sum.skipped++;
+    if (is_root(run, a)) {
+      problem_line(ps, a, "");
+      for (size_t j = 0; j < tp->n; j++)
+        if (apply_action_state(run, &tp->v[j]) == APPLY_SKIPPED &&
+            root_cause(run, &tp->v[j]) == a)
+          problem_line(ps, &tp->v[j], "  ");
+    } else if (s == APPLY_SKIPPED && !is_root(run, root_cause(run, a))) {
+      problem_line(ps, a, "");
+    }
+  }
+}
+
+/* Resources taken into the inventory: not problems, but said. */
+static void tenant_adopted(struct pass *ps, const struct tenant_plan *tp)
+{
+  for (size_t k = 0; k < tp->n; k++)
+    if (tp->v[k].adopted &&
+        apply_action_state(ps->run, &tp->v[k]) == APPLY_DONE)
+      fprintf(ps->o->out,
+              "adopted  %s: created under its marker by an interrupted "
+              "pass\n",
+              tp->v[k].res->id);
+}
+
+/* After the progress lines, before the caller's summary. */
 static void report_problems(struct pass *ps)
 {
   for (size_t i = 0; ps->run && i < ps->nt; i++) {
@@ -565,22 +651,8 @@ static void report_problems(struct pass *ps)
               tp->held_reason);
       continue;
     }
-    for (size_t k = 0; k < tp->n; k++) {
-      const struct plan_action *a = &tp->v[k];
-      enum apply_state s = apply_action_state(ps->run, a);
-
-      if (s == APPLY_SKIPPED)
-        ps->report->sum.skipped++;
-      if (s == APPLY_FAILED || s == APPLY_SKIPPED || a->kind == PLAN_STALLED)
-        fprintf(ps->o->out, "%-8s %s: %s\n",
-                a->kind == PLAN_CONFLICT  ? "conflict"
-                : a->kind == PLAN_STALLED ? "stalled"
-                : s == APPLY_SKIPPED      ? "skipped"
-                                          : "failed",
-                a->res->id,
-                a->kind == PLAN_STALLED ? a->note
-                                        : apply_action_message(ps->run, a));
-    }
+    tenant_adopted(ps, tp);
+    tenant_problems(ps, tp);
   }
 }
 

@@ -68,6 +68,15 @@ struct reconcile_opts {
    * out, this pass's.  Unchanged files are then not parsed again
    * (manifest_repo_reload).  NULL: loaded and freed within the pass. */
   struct manifest_repo **model;
+  /* Plan output (plan.h): the most bytes per Markdown part (0:
+   * PLAN_PART_MAX_DEFAULT), and where the manifests come from, for the
+   * header.  NULL: unknown, not shown; plan_head NULL takes `source` when
+   * the manifests come from `files` (a commit), and `dir` is shown
+   * otherwise.  The repository's URL is shown without credentials. */
+  size_t plan_max_bytes;
+  const char *plan_repository;
+  const char *plan_base;
+  const char *plan_head;
 };
 
 #define RECONCILE_OPTS_VERSION 3
@@ -95,6 +104,9 @@ struct reconcile_summary {
   size_t tenants, held, changes, applied, failed, skipped, conflicts, stalled,
       drifted;
   bool refused;
+  /* Resources found created under their own marker by an interrupted pass
+   * and taken into the inventory (not counted in `applied`). */
+  size_t adopted;
 };
 
 /* How a tenant's pass ended, from best to worst. */
@@ -114,6 +126,7 @@ extern const char *const tenant_result_names[RESULT_COUNT];
 /* Counts of what a pass did to a tenant, for commit subjects. */
 enum outcome_count {
   OUT_CREATED,
+  OUT_ADOPTED, /* found created by an interrupted pass, now inventoried */
   OUT_UPDATED,
   OUT_REPLACED,
   OUT_DELETED,
@@ -124,7 +137,7 @@ enum outcome_count {
   OUT_COUNT_MAX
 };
 
-/* "created", "updated", ..., "drift corrected", ... */
+/* "created", "adopted", "updated", ..., "drift corrected", ... */
 extern const char *const outcome_count_names[OUT_COUNT_MAX];
 
 struct reconcile_outcome {

@@ -1,31 +1,26 @@
 #include "base/compat.h"
 
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "base/arena.h"
 #include "base/diag.h"
 #include "base/error.h"
-#include "base/fsutil.h"
 #include "engine/status.h"
 #include "manifest/yamltree.h"
+#include "model/resource.h"
 
 #define STATUS_API_VERSION "tenantd.io/v1"
 #define STATUS_KIND "TenantStatus"
 
-/* A status with ten thousand resources is about 2 MiB. */
-#define STATUS_MAX_BYTES ((size_t)16 * 1024 * 1024)
-
-/* Longest tenant name accepted for a file name: NAME_MAX less room for
- * ".yaml" and the temporary file's suffix. */
-#define TENANT_NAME_MAX 200
+/* A tenant name is a DNS label: at most 63 bytes.  With it, the marker
+ * built from the longest id an inventory may hold still fits. */
+_Static_assert(sizeof("managed-by=" RESOURCE_MARKER_MANAGED_BY " tenant= id=") +
+                       63 + STATUS_ID_MAX <=
+                   RESOURCE_MARKER_MAX,
+               "an inventory id's marker must fit RESOURCE_MARKER_MAX");
 
 const char *const status_cond_names[STATUS_COND_COUNT] = {
     "Ready",       "Reconciling",   "Stalled",
@@ -675,6 +670,48 @@ static bool hash_ok(const char *h)
   return strlen(h) == 16 && strspn(h, "0123456789abcdef") == 16;
 }
 
+/*
+ * An inventory id is "<type>/<key>" (STATUS_ID_MAX in status.h): anything
+ * else is refused, never cut or guessed at, and a message shows the id
+ * only once it is known to be printable.
+ */
+static int check_id(const struct reader *r, const struct ynode *n,
+                    const char *ctx, const struct status_item *it)
+{
+  const struct ynode *at = ymap_get(n, "id");
+  const char *id = it->id, *slash = strchr(id, '/');
+  size_t len = strlen(id);
+  char type[32];
+
+  if (len > STATUS_ID_MAX)
+    return fail_at(r, at, "%s.id is %zu bytes long; the limit is %d", ctx, len,
+                   STATUS_ID_MAX);
+  for (size_t i = 0; i < len; i++)
+    if ((unsigned char)id[i] < 0x20 || (unsigned char)id[i] >= 0x7f)
+      return fail_at(r, at,
+                     "%s.id holds the byte 0x%02X at %zu: an id is "
+                     "printable ASCII",
+                     ctx, (unsigned char)id[i], i);
+  snprintf(type, sizeof(type), "%.*s", slash ? (int)(slash - id) : (int)len,
+           id);
+  if (!slash || !slash[1] || resource_type_parse(type) < 0)
+    return fail_at(r, at,
+                   "%s.id '%.80s' is not <type>/<key> with a type of "
+                   "network, database, bucket, service, route, dns_record",
+                   ctx, id);
+  if (strspn(slash + 1, "abcdefghijklmnopqrstuvwxyz0123456789.-_") !=
+      strlen(slash + 1))
+    return fail_at(r, at,
+                   "%s.id '%.80s': the key after '/' may hold only "
+                   "lowercase letters, digits, '.', '-' and '_'",
+                   ctx, id);
+  if (strcmp(type, it->type) != 0)
+    return fail_at(r, ymap_get(n, "type"),
+                   "%s.type '%.40s' does not match the id '%.80s'", ctx,
+                   it->type, id);
+  return 0;
+}
+
 static int parse_item(const struct reader *r, struct status_item *it,
                       const struct ynode *n, size_t idx)
 {
@@ -696,6 +733,8 @@ static int parse_item(const struct reader *r, struct status_item *it,
     err = get_text(r, n, ctx, "name", PRESENT, &it->name);
   if (err == 0)
     err = get_text(r, n, ctx, "hash", PRESENT, &hash);
+  if (err == 0)
+    err = check_id(r, n, ctx, it);
   if (err < 0)
     goto out;
   if (!hash_ok(hash)) {
@@ -936,224 +975,6 @@ int tenant_status_parse(const char *text, size_t len,
                         struct tenant_status **out)
 {
   return parse_named("status", text, len, out);
-}
-
-/* ---- files ---- */
-
-/* Tenant names are DNS labels; anything that could leave the directory or
- * hide in it is refused before it becomes a path. */
-static int check_tenant(const char *tenant)
-{
-  if (!tenant || !*tenant || tenant[0] == '.' || strchr(tenant, '/') ||
-      strlen(tenant) > TENANT_NAME_MAX)
-    return td_error_code(TD_EINVALID,
-                         "'%.64s' is not a valid tenant name for a status file",
-                         tenant ? tenant : "");
-  return 0;
-}
-
-static char *status_path(const char *dir, const char *tenant)
-{
-  size_t n = strlen(dir) + strlen(tenant) + sizeof("/.yaml");
-  char *p = td_malloc(n);
-
-  snprintf(p, n, "%s/%s.yaml", dir, tenant);
-  return p;
-}
-
-/* mkdir -p: every missing component, mode 0755. */
-static int make_dirs(const char *dir)
-{
-  struct stat sb;
-  int rc;
-
-  if (!*dir)
-    return td_error("no status directory given");
-  rc = fs_mkdir_p(dir, 0755);
-  if (rc < 0)
-    return rc;
-  if (stat(dir, &sb) < 0 || !S_ISDIR(sb.st_mode))
-    return td_error("%s is not a directory", dir);
-  return 0;
-}
-
-int tenant_status_write(const char *dir, const struct tenant_status *st)
-{
-  char *name = NULL, *text = NULL;
-  int err, rc;
-
-  assert(dir && st);
-  err = check_tenant(st->tenant);
-  if (err < 0)
-    return err;
-  err = make_dirs(dir);
-  if (err < 0)
-    return err;
-  name = td_asprintf("%s.yaml", st->tenant);
-  text = tenant_status_format(st);
-  /* A status holds no secrets: others may read it. */
-  rc = fs_write_atomic(dir, name, text, strlen(text), 0644);
-  if (rc < 0)
-    err = rc;
-  free(name);
-  free(text);
-  return err;
-}
-
-/* Reads all of fd, at most STATUS_MAX_BYTES; *buf is NUL-terminated. */
-static int read_capped(int fd, const char *path, size_t hint, char **buf,
-                       size_t *len)
-{
-  size_t alloc = (hint < STATUS_MAX_BYTES ? hint : STATUS_MAX_BYTES) + 2;
-  size_t n = 0;
-  char *p = td_malloc(alloc);
-  int err = 0;
-
-  for (;;) {
-    ssize_t got;
-
-    if (n + 1 == alloc) {
-      if (n > STATUS_MAX_BYTES) {
-        err = td_error("%s: status is larger than %zu bytes", path,
-                       STATUS_MAX_BYTES);
-        break;
-      }
-      alloc =
-          alloc * 2 < STATUS_MAX_BYTES + 2 ? alloc * 2 : STATUS_MAX_BYTES + 2;
-      p = td_realloc(p, alloc);
-    }
-    got = read(fd, p + n, alloc - 1 - n);
-    if (got < 0 && errno == EINTR)
-      continue;
-    if (got < 0) {
-      err = td_error("cannot read %s: %s", path, strerror(errno));
-      break;
-    }
-    if (got == 0)
-      break;
-    n += (size_t)got;
-  }
-  if (err == 0 && n > STATUS_MAX_BYTES)
-    err =
-        td_error("%s: status is larger than %zu bytes", path, STATUS_MAX_BYTES);
-  if (err < 0) {
-    free(p);
-    return err;
-  }
-  p[n] = '\0';
-  *buf = p;
-  *len = n;
-  return 0;
-}
-
-int tenant_status_read(const char *dir, const char *tenant,
-                       struct tenant_status **out)
-{
-  char *path = NULL, *text = NULL;
-  struct tenant_status *st = NULL;
-  struct stat sb;
-  size_t len = 0;
-  int fd = -1, err;
-
-  assert(dir && out);
-  *out = NULL;
-  err = check_tenant(tenant);
-  if (err < 0)
-    goto out;
-  path = status_path(dir, tenant);
-  /* O_NONBLOCK so a FIFO in its place cannot hang us before the check. */
-  fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0 && errno == ENOENT) {
-    err = td_error_code(TD_ENOTFOUND, "%s: no status yet", path);
-    goto out;
-  }
-  if (fd < 0 || fstat(fd, &sb) < 0) {
-    err = td_error("cannot open %s: %s", path, strerror(errno));
-    goto out;
-  }
-  if (!S_ISREG(sb.st_mode)) {
-    err = td_error("%s is not a regular file", path);
-    goto out;
-  }
-  err = read_capped(fd, path, (size_t)sb.st_size, &text, &len);
-  if (err == 0)
-    err = parse_named(path, text, len, &st);
-  if (err < 0)
-    goto out;
-  if (strcmp(st->tenant, tenant) != 0) {
-    err = td_error("%s: tenant is '%.64s', expected '%s'", path, st->tenant,
-                   tenant);
-    goto out;
-  }
-  *out = st;
-  st = NULL;
-out:
-  if (fd >= 0)
-    close(fd);
-  tenant_status_free(st);
-  free(text);
-  free(path);
-  return err;
-}
-
-int tenant_status_remove(const char *dir, const char *tenant)
-{
-  char *path;
-  int err = check_tenant(tenant);
-
-  if (err < 0)
-    return err;
-  path = status_path(dir, tenant);
-  if (unlink(path) < 0 && errno != ENOENT)
-    err = td_error("cannot remove %s: %s", path, strerror(errno));
-  free(path);
-  return err;
-}
-
-static int dir_store_read(struct status_store *s, const char *tenant,
-                          struct tenant_status **out)
-{
-  struct status_dir_store *ds = container_of(s, struct status_dir_store, base);
-
-  return tenant_status_read(ds->dir, tenant, out);
-}
-
-static int dir_store_list(struct status_store *s,
-                          void (*each)(const char *tenant, void *arg),
-                          void *arg)
-{
-  struct status_dir_store *ds = container_of(s, struct status_dir_store, base);
-  DIR *d = opendir(ds->dir);
-  struct dirent *de;
-
-  if (!d)
-    return errno == ENOENT
-               ? 0
-               : td_error("cannot read %s: %s", ds->dir, strerror(errno));
-  while ((de = readdir(d)) != NULL) {
-    size_t n = strlen(de->d_name);
-    char name[TENANT_NAME_MAX + 1];
-
-    /* A status writer killed before its rename left this: remove it. */
-    if (fs_is_temp_name(de->d_name, ".yaml")) {
-      unlinkat(dirfd(d), de->d_name, 0);
-      continue;
-    }
-    if (n <= 5 || strcmp(de->d_name + n - 5, ".yaml") != 0 ||
-        de->d_name[0] == '.' || n - 5 >= sizeof(name))
-      continue;
-    snprintf(name, sizeof(name), "%.*s", (int)(n - 5), de->d_name);
-    each(name, arg);
-  }
-  closedir(d);
-  return 0;
-}
-
-void status_dir_store_init(struct status_dir_store *s, const char *dir)
-{
-  s->base.read = dir_store_read;
-  s->base.list = dir_store_list;
-  s->dir = dir;
 }
 
 void status_now(char buf[32])

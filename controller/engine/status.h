@@ -44,6 +44,17 @@ struct status_condition {
   char *since;   /* RFC 3339 UTC time the status last flipped; owned */
 };
 
+/*
+ * The longest inventory id a status may hold.  Ids read from a status are
+ * input (anyone who can push to the status branch writes them), so a
+ * parsed status holds only ids of the form "<type>/<key>": a resource
+ * type this version knows, a key of lowercase letters, digits, '.', '-'
+ * and '_', at most STATUS_ID_MAX bytes in all, so that the ownership
+ * marker built from one and a tenant name always fits
+ * RESOURCE_MARKER_MAX.  Any other id makes the status unreadable.
+ */
+#define STATUS_ID_MAX 512
+
 struct status_item {
   char *id;       /* resource id; owned */
   char *type;     /* "database", ... ; owned */
@@ -116,6 +127,10 @@ void tenant_status_stalled_add(struct tenant_status *st, const char *id,
 
 /* The YAML text, ending in a newline; caller frees. */
 char *tenant_status_format(const struct tenant_status *st);
+
+/* The largest status text read or parsed; a status with ten thousand
+ * resources is about 2 MiB. */
+#define STATUS_MAX_BYTES ((size_t)16 * 1024 * 1024)
 
 /* Parses what tenant_status_format wrote; -1 with td_error_last(). */
 int tenant_status_parse(const char *text, size_t len,

@@ -166,9 +166,9 @@ expect_rc "invalid error fails the apply" 1 "$bin" apply --once "${S[@]}" \
   --set local.faultRate=1 --set local.faultClass=invalid --set local.faultOn=writes \
   --set local.faultMatch=service/api.staging.mwc-murata "$w/repo"
 expect_out "the service failed" '^failed   service/api.staging.mwc-murata: invalid: injected invalid fault'
-expect_out "its route was skipped" '^skipped  route/api.staging.mwc-murata: skipped: waits for service/api.staging.mwc-murata'
-expect_out "dependsOn was skipped" '^skipped  service/web.staging.mwc-murata: '
-expect_out "records downstream skipped" '^skipped  dns_record/api.staging.mwc-murata.public: '
+expect_out "its route was skipped" '^  skipped  route/api.staging.mwc-murata: waits for service/api.staging.mwc-murata'
+expect_out "dependsOn was skipped" '^  skipped  service/web.staging.mwc-murata: '
+expect_out "records downstream skipped" '^  skipped  dns_record/api.staging.mwc-murata.public: '
 check "the database still applied" test -f "$w/state/database/mwc_murata_staging.json"
 check "other tenants applied" test -f "$w/state/service/api.staging.mwc-sequans.json"
 check "nothing after the failure" test ! -e "$w/state/route/api.staging.mwc-murata.json"
@@ -185,7 +185,7 @@ fresh 11
 expect_rc "health timeout fails" 1 "$bin" apply --once "${S[@]}" \
   --set local.healthDelayMs=60000 --health-timeout 200ms "$w/repo"
 expect_out "not healthy" '^failed   service/api.staging.mwc-murata: not healthy within 200 ms'
-expect_out "dependents of an unhealthy service skipped" '^skipped  route/api.staging.mwc-murata'
+expect_out "dependents of an unhealthy service skipped" '^  skipped  route/api.staging.mwc-murata'
 
 # ---- the convergence breaker ----
 fresh 12
@@ -273,7 +273,7 @@ cat >>"$w/repo/tenants/mwc-murata.yaml" <<'YAML'
           port: 9000
 YAML
 "$bin" apply --once "${S[@]}" "$w/repo" >"$tmp/out" 2>&1
-expect_out "dependent of a held network skipped" '^skipped  service/worker.staging.mwc-murata: skipped: waits for network/mwc-murata.staging, which is held'
+expect_out "dependent of a held network skipped" '^skipped  service/worker.staging.mwc-murata: waits for network/mwc-murata.staging, which is held'
 check "no service created without its network" test ! -e "$w/state/service/worker.staging.mwc-murata.json"
 expect_no_out "a held dependency is not an interrupted pass" 'Interrupted' "$w/status/mwc-murata.yaml"
 

@@ -276,12 +276,83 @@ START_TEST(apply_failure_stops_only_its_dependents)
   ck_assert_uint_eq(fake_count(FAKE_CREATE, "service/api.prod.acme"), 1);
   ck_assert_int_eq(state("route/api.prod.acme"), APPLY_SKIPPED);
   ck_assert_str_eq(message("route/api.prod.acme"),
-                   "skipped: waits for service/api.prod.acme, which did "
-                   "not apply");
+                   "waits for service/api.prod.acme, which did not apply");
   ck_assert_uint_eq(fake_count(FAKE_CREATE, "route/api.prod.acme"), 0);
   ck_assert_int_eq(state("network/acme.prod"), APPLY_DONE);
   ck_assert_int_eq(state("service/web.prod.acme"), APPLY_DONE);
   ck_assert_ptr_nonnull(fake_get("service/web.prod.acme"));
+  finish();
+}
+END_TEST
+
+/* Progress, as a person reads it: one report per job, counts that only
+ * go up, a failure before what it caused. */
+struct seen {
+  size_t done[16];
+  const struct plan_action *a[16];
+  size_t n;
+};
+
+static void on_progress(const struct plan_action *a, int st, const char *msg,
+                        size_t done, size_t total, void *arg)
+{
+  struct seen *seen = arg;
+
+  (void)st;
+  (void)msg;
+  (void)total;
+  ck_assert_uint_lt(seen->n, ARRAY_SIZE(seen->done));
+  seen->a[seen->n] = a;
+  seen->done[seen->n++] = done;
+}
+
+static size_t seen_at(const struct seen *seen, const char *id)
+{
+  for (size_t i = 0; i < seen->n; i++)
+    if (seen->a[i] == action(id))
+      return i;
+  ck_abort_msg("%s not reported", id);
+  return 0;
+}
+
+START_TEST(apply_reports_a_failure_before_its_dependents)
+{
+  struct resource_set set = RESOURCE_SET_INIT;
+  struct apply_opts ao = APPLY_OPTS_INIT;
+  struct seen seen = {0};
+  struct resource *r;
+
+  network(&set, "acme.prod");
+  resource_add_dep(service(&set, "api.prod.acme"), "network/acme.prod");
+  r = res(&set, RTYPE_ROUTE, "api.prod.acme", json_pack("{s:s}", "a", "b"));
+  resource_add_dep(r, "service/api.prod.acme");
+  r = res(&set, RTYPE_DNS_RECORD, "api.prod.acme.public",
+          json_pack("{s:s}", "a", "b"));
+  resource_add_dep(r, "route/api.prod.acme");
+  fake_fault("service/api.prod.acme", FAKE_CREATE, PROVIDER_INVALID, -1);
+  make_plan(&set, false);
+  ao.backoff_ms = 1;
+  ao.progress = on_progress;
+  ao.progress_arg = &seen;
+  apply_with(&ao);
+
+  ck_assert_uint_eq(seen.n, 4);
+  for (size_t i = 0; i < seen.n; i++)
+    ck_assert_uint_eq(seen.done[i], i + 1);
+  ck_assert_uint_lt(seen_at(&seen, "service/api.prod.acme"),
+                    seen_at(&seen, "route/api.prod.acme"));
+  ck_assert_uint_lt(seen_at(&seen, "route/api.prod.acme"),
+                    seen_at(&seen, "dns_record/api.prod.acme.public"));
+  /* What each skip waited for leads back to the failure. */
+  ck_assert_ptr_eq(apply_action_cause(run, action("route/api.prod.acme")),
+                   action("service/api.prod.acme"));
+  ck_assert_ptr_eq(
+      apply_action_cause(run, action("dns_record/api.prod.acme.public")),
+      action("route/api.prod.acme"));
+  ck_assert_ptr_null(apply_action_cause(run, action("service/api.prod.acme")));
+  ck_assert_ptr_null(apply_action_cause(run, action("network/acme.prod")));
+  ck_assert_str_eq(message("dns_record/api.prod.acme.public"),
+                   "waits for route/api.prod.acme, which did not apply");
   finish();
 }
 END_TEST
@@ -504,6 +575,7 @@ Suite *make_suite_apply(void)
   tcase_add_test(tc, apply_creates_dependencies_first);
   tcase_add_test(tc, apply_deletes_dependents_first);
   tcase_add_test(tc, apply_failure_stops_only_its_dependents);
+  tcase_add_test(tc, apply_reports_a_failure_before_its_dependents);
   tcase_add_test(tc, apply_retries_transient_errors_with_backoff);
   tcase_add_test(tc, apply_gives_up_after_max_attempts);
   tcase_add_test(tc, apply_bounds_concurrency);

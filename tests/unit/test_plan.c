@@ -298,6 +298,44 @@ START_TEST(deleted_behind_our_back_is_drift)
 }
 END_TEST
 
+/* Ours at the provider but not in the inventory: a pass created it and
+ * stopped before its status was written.  Applying records it. */
+START_TEST(marked_but_not_inventoried_is_adopted)
+{
+  struct resource_set set = RESOURCE_SET_INIT;
+  struct tenant_status *st = tenant_status_new("acme");
+  struct resource *r = db("database/acme.prod", 200);
+  struct tenant_plan *tp;
+
+  observe_as(r->id, "acme", json_deep_copy(r->spec));
+  resource_set_add(&set, r);
+  tp = make(&set, NULL, false, false);
+  ck_assert_int_eq(tp->v[0].kind, PLAN_NOOP);
+  ck_assert(tp->v[0].adopted);
+  ck_assert_uint_eq(tenant_plan_changes(tp), 0);
+  tenant_plan_free(tp);
+
+  /* Inventoried: nothing to adopt. */
+  r = db("database/acme.prod", 200);
+  inventory(st, r->id, "database", r->spec, false);
+  resource_set_add(&set, r);
+  tp = make(&set, st, false, false);
+  ck_assert(!tp->v[0].adopted);
+  tenant_plan_free(tp);
+
+  /* Someone else's: a conflict, never adopted. */
+  json_object_set_new(observed_map, "database/acme.prod",
+                      json_pack("{s:{s:i}}", "spec", "connection_limit", 5));
+  resource_set_add(&set, db("database/acme.prod", 200));
+  tp = make(&set, NULL, false, false);
+  ck_assert_int_eq(tp->v[0].kind, PLAN_CONFLICT);
+  ck_assert(!tp->v[0].adopted);
+  tenant_plan_free(tp);
+  tenant_status_free(st);
+  resource_set_release(&set);
+}
+END_TEST
+
 Suite *make_suite_plan(void)
 {
   Suite *s = suite_create("plan");
@@ -313,6 +351,7 @@ Suite *make_suite_plan(void)
   tcase_add_test(tc, suspend_holds_everything);
   tcase_add_test(tc, drift_corrected_reported_and_stalled);
   tcase_add_test(tc, deleted_behind_our_back_is_drift);
+  tcase_add_test(tc, marked_but_not_inventoried_is_adopted);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "engine/reconcile.h"
+#include "git/writeback.h"
 #include "fake_provider.h"
 #include "suites.h"
 
@@ -321,22 +322,22 @@ END_TEST
 
 START_TEST(reconcile_failure_stops_only_what_depends_on_it)
 {
+  struct reconcile_opts opt = opts(true);
   const struct reconcile_outcome *o;
 
   fake_fault(API, FAKE_CREATE, PROVIDER_INVALID, -1);
-  apply_pass();
+  opt.progress = true;
+  pass_with(&opt);
   o = outcome("acme");
   ck_assert_int_eq(o->result, RESULT_FAILED);
   ck_assert_uint_eq(o->count[OUT_FAILED], 1);
   ck_assert_uint_eq(o->count[OUT_CREATED], 2);
   ck_assert(has_event("acme", "failed create " API
                               ": invalid: injected invalid fault"));
-  ck_assert(has_event("acme",
-                      "skipped create " ROUTE ": skipped: waits for " API
-                      ", which did not apply"));
-  ck_assert(has_event("acme",
-                      "skipped create " DNS ": skipped: waits for " ROUTE
-                      ", which did not apply"));
+  ck_assert(has_event("acme", "skipped create " ROUTE ": waits for " API
+                              ", which did not apply"));
+  ck_assert(has_event("acme", "skipped create " DNS ": waits for " ROUTE
+                              ", which did not apply"));
   ck_assert_ptr_nonnull(fake_get(WEB));
   ck_assert_ptr_null(fake_get(ROUTE));
   ck_assert(!cond("acme", STATUS_READY)->status);
@@ -347,8 +348,14 @@ START_TEST(reconcile_failure_stops_only_what_depends_on_it)
   ck_assert_uint_eq(o->status->ninventory, 2);
   ck_assert_uint_eq(report.sum.failed, 1);
   ck_assert_uint_eq(report.sum.skipped, 2);
+  /* The failure once, what it caused below it, no reason repeated. */
   ck_assert_ptr_nonnull(
-      strstr(out_text, "failed   " API ": invalid: injected invalid fault\n"));
+      strstr(out_text,
+             "failed   " API ": invalid: injected invalid fault\n"
+             "  skipped  " ROUTE ": waits for " API ", which did not apply\n"
+             "  skipped  " DNS ": waits for " ROUTE ", which did not apply\n"));
+  ck_assert_ptr_nonnull(strstr(out_text, "] create   " API " failed\n"));
+  ck_assert_ptr_null(strstr(out_text, "skipped: "));
 }
 END_TEST
 
@@ -667,6 +674,89 @@ START_TEST(reconcile_unreadable_status_is_kept_as_it_is)
 }
 END_TEST
 
+/* A pass stopped after its creates and before its status: the next pass
+ * finds them under their own markers and says so, so that its counts
+ * add up to the inventory it writes. */
+START_TEST(reconcile_adopts_what_an_interrupted_pass_created)
+{
+  const struct reconcile_outcome *o;
+  char *message;
+
+  converge();
+  json_object_del(statuses, "acme");
+  fake_drop(DNS);
+  fake_set(WEB, "replicas", json_integer(1));
+  apply_pass();
+  o = outcome("acme");
+  ck_assert_int_eq(o->result, RESULT_READY);
+  ck_assert(o->changed);
+  ck_assert_uint_eq(o->count[OUT_CREATED], 1);
+  ck_assert_uint_eq(o->count[OUT_ADOPTED], 4);
+  ck_assert_uint_eq(o->count[OUT_UPDATED], 1);
+  ck_assert_uint_eq(o->status->ninventory, 5);
+  ck_assert_uint_eq(o->count[OUT_CREATED] + o->count[OUT_ADOPTED],
+                    o->status->ninventory);
+  ck_assert(has_event("acme", "adopted after an interrupted pass: " NET));
+  ck_assert(has_event("acme", "adopted after an interrupted pass: " API));
+  ck_assert(has_event("acme", "adopted after an interrupted pass: " ROUTE));
+  ck_assert(has_event("acme", "adopted after an interrupted pass: " WEB));
+  ck_assert(has_event("acme", "updated " WEB " (replicas)"));
+  ck_assert(has_event("acme", "created " DNS));
+  ck_assert_uint_eq(report.sum.adopted, 4);
+  ck_assert_uint_eq(report.sum.applied, 2);
+  ck_assert_ptr_nonnull(strstr(out_text, "adopted  " NET
+                                         ": created under its marker by an "
+                                         "interrupted pass\n"));
+  /* Commit subjects count them. */
+  message =
+      writeback_message(&report, "1111111111111111111111111111111111111111");
+  ck_assert_ptr_nonnull(message);
+  ck_assert_msg(strncmp(message,
+                        "reconcile acme: 1 created, 4 adopted, 1 updated\n",
+                        48) == 0,
+                "%s", message);
+  free(message);
+
+  /* Recorded: the next pass adopts nothing. */
+  apply_pass();
+  ck_assert_uint_eq(outcome("acme")->count[OUT_ADOPTED], 0);
+  ck_assert(!outcome("acme")->changed);
+}
+END_TEST
+
+/* An inventory entry another writer pushed with an id outside the
+ * grammar makes the status unreadable: the tenant is held, nothing is
+ * deleted, and the status is kept for a person to repair. */
+START_TEST(reconcile_bad_inventory_id_holds_the_tenant)
+{
+  const struct reconcile_outcome *o;
+  const char *text;
+  char *bad, *at;
+  size_t writes;
+
+  converge();
+  writes = fake_writes();
+  text = json_string_value(json_object_get(statuses, "acme"));
+  bad = td_strdup(text);
+  at = strstr(bad, "id: " ROUTE);
+  ck_assert_ptr_nonnull(at);
+  memcpy(at + 4, "route/a b", 9);
+  json_object_set_new(statuses, "acme", json_string(bad));
+  /* api dropped: without the hold, its resources would be pruned. */
+  acme(false, false, "registry.example.com/acme/web:1.0.0");
+  apply_pass();
+  o = outcome("acme");
+  ck_assert_int_eq(o->result, RESULT_HELD);
+  ck_assert(o->unwritable);
+  ck_assert_uint_eq(fake_writes(), writes);
+  ck_assert_uint_eq(fake_size(), 5);
+  ck_assert_ptr_nonnull(strstr(err_text, "status unreadable: status:"));
+  ck_assert_ptr_nonnull(strstr(err_text, "the key after '/' may hold only"));
+  ck_assert_str_eq(json_string_value(json_object_get(statuses, "acme")), bad);
+  free(bad);
+}
+END_TEST
+
 START_TEST(reconcile_outcomes_are_per_tenant)
 {
   put("tenants/beta.yaml", "apiVersion: tenantd.io/v1\n"
@@ -723,6 +813,8 @@ Suite *make_suite_reconcile(void)
   tcase_add_test(tc, reconcile_drift_is_corrected);
   tcase_add_test(tc, reconcile_drift_is_only_reported);
   tcase_add_test(tc, reconcile_unreadable_status_is_kept_as_it_is);
+  tcase_add_test(tc, reconcile_adopts_what_an_interrupted_pass_created);
+  tcase_add_test(tc, reconcile_bad_inventory_id_holds_the_tenant);
   tcase_add_test(tc, reconcile_outcomes_are_per_tenant);
   suite_add_tcase(s, tc);
   return s;

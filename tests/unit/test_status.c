@@ -8,6 +8,7 @@
 
 #include "base/error.h"
 #include "engine/status.h"
+#include "model/resource.h"
 #include "suites.h"
 
 static const char HASH_A[17] = "0123456789abcdef";
@@ -369,7 +370,8 @@ static const char *const special[] = {
     "{\"replicas\":3}",
 };
 
-/* A status with `s` in every kind of string field. */
+/* A status with `s` in every kind of string field but an inventory
+ * entry's id and type, which follow a grammar. */
 static struct tenant_status *status_with(const char *s)
 {
   struct tenant_status *st = tenant_status_new("acme");
@@ -377,7 +379,7 @@ static struct tenant_status *status_with(const char *s)
   st->source = td_strdup(s);
   st->last_change = td_strdup(s);
   tenant_status_set(st, STATUS_READY, true, s, s, s);
-  tenant_status_inventory_put(st, "service/x", s, s, s, HASH_A);
+  tenant_status_inventory_put(st, "service/x", "service", s, s, HASH_A);
   st->stalled = td_calloc(1, sizeof(*st->stalled));
   st->nstalled = 1;
   st->stalled[0].id = td_strdup(s);
@@ -781,10 +783,35 @@ START_TEST(parse_rejects)
       {"corrections: 2", "corrections: -2",
        "inventory[1].corrections must be an integer"},
       {"id: service/api.prod.acme\n    type: service",
-       "id: database/acme.prod\n    type: service",
+       "id: database/acme.prod\n    type: database",
        "inventory lists "
        "'database/acme.prod' "
        "twice"},
+      {"id: database/acme.prod", "id: widget/acme.prod",
+       "inventory[0].id 'widget/acme.prod' is not <type>/<key> with a type "
+       "of network, database"},
+      {"id: database/acme.prod", "id: database",
+       "inventory[0].id 'database' is not <type>/<key>"},
+      {"id: database/acme.prod", "id: database/",
+       "inventory[0].id 'database/' is not <type>/<key>"},
+      {"id: database/acme.prod", "id: /acme.prod",
+       "inventory[0].id '/acme.prod' is not <type>/<key>"},
+      {"id: database/acme.prod", "id: \"database/acme prod\"",
+       "inventory[0].id 'database/acme prod': the key after '/' may hold "
+       "only lowercase letters"},
+      {"id: database/acme.prod", "id: database/acme/prod",
+       "the key after '/' may hold only"},
+      {"id: database/acme.prod", "id: database/ACME",
+       "the key after '/' may hold only"},
+      {"id: database/acme.prod", "id: \"database/acme\\nprod\"",
+       "inventory[0].id holds the byte 0x0A at 13: an id is printable ASCII"},
+      {"id: database/acme.prod", "id: \"database/acme\\x7Fprod\"",
+       "inventory[0].id holds the byte 0x7F at 13"},
+      {"id: database/acme.prod", "id: \"database/acm\\u00e9\"",
+       "inventory[0].id holds the byte 0xC3 at 12"},
+      {"    type: database\n", "    type: bucket\n",
+       "inventory[0].type 'bucket' does not match the id "
+       "'database/acme.prod'"},
       {"inventory:\n", "inventory:\n  - just a string\n",
        "inventory[0] must be a mapping, not a string"},
       {"    field: replicas\n", "", "stalled[0].field is missing"},
@@ -815,6 +842,52 @@ START_TEST(parse_rejects)
                   td_error_last());
     free(text);
   }
+}
+END_TEST
+
+/* The longest id a status holds still makes a whole marker with the
+ * longest tenant name; one byte more and the status is refused. */
+START_TEST(inventory_id_length_is_bounded)
+{
+  char id[STATUS_ID_MAX + 2], tenant[64], marker[RESOURCE_MARKER_MAX];
+  char mtenant[RESOURCE_MARKER_MAX], mid[RESOURCE_MARKER_MAX];
+  struct tenant_status *st = tenant_status_new("acme"), *back;
+  char *text;
+  int rc;
+
+  memset(tenant, 't', 63);
+  tenant[63] = '\0';
+  memcpy(id, "service/", 8);
+  memset(id + 8, 'k', STATUS_ID_MAX - 8);
+  id[STATUS_ID_MAX] = '\0';
+  resource_marker(marker, tenant, id);
+  ck_assert_int_eq(
+      resource_marker_parse(marker, mtenant, sizeof(mtenant), mid, sizeof(mid)),
+      0);
+  ck_assert_str_eq(mid, id);
+  ck_assert_str_eq(mtenant, tenant);
+
+  tenant_status_inventory_put(st, id, "service", "local", "n", HASH_A);
+  text = tenant_status_format(st);
+  back = parse_ok(text);
+  ck_assert_str_eq(back->inventory[0].id, id);
+  tenant_status_free(back);
+  free(text);
+  tenant_status_free(st);
+
+  st = tenant_status_new("acme");
+  strcat(id, "k");
+  tenant_status_inventory_put(st, id, "service", "local", "n", HASH_A);
+  text = tenant_status_format(st);
+  back = (struct tenant_status *)1;
+  rc = tenant_status_parse(text, strlen(text), &back);
+  ck_assert_int_eq(rc, -1);
+  ck_assert_ptr_null(back);
+  ck_assert_ptr_nonnull(strstr(td_error_last(),
+                               "inventory[0].id is 513 bytes long; the limit "
+                               "is 512"));
+  free(text);
+  tenant_status_free(st);
 }
 END_TEST
 
@@ -1008,6 +1081,7 @@ Suite *make_suite_status(void)
   tcase_add_test(tc, inventory_sorted_ops);
   tcase_add_test(tc, write_read_files);
   tcase_add_test(tc, parse_rejects);
+  tcase_add_test(tc, inventory_id_length_is_bounded);
   tcase_add_test(tc, parse_rejects_documents);
   tcase_add_test(tc, garbage_never_crashes);
   tcase_add_test(tc, now_is_rfc3339_utc);
