@@ -236,7 +236,7 @@ static void defaults_tenant(struct mf_tenant *t)
 enum doc_kind { DOC_PLATFORM, DOC_CATALOG, DOC_TENANT };
 
 /* A document's own findings join the repo's, whether just decoded or
- * carried over from an earlier load. */
+ * carried over from an earlier load (escaped once already). */
 static void add_own_diags(struct manifest_repo *repo,
                           const struct manifest_doc *doc)
 {
@@ -264,7 +264,7 @@ static struct manifest_doc *load_doc(struct arena *scratch,
   cx.diags = &doc->own;
   cx.what = NULL;
   if (problem)
-    diag_add(&doc->own, path, 0, 0, "%s", problem);
+    yaml_diag_add(&doc->own, path, 0, 0, problem);
   else if (yaml_parse(scratch, &opts->limits, path, data, len, &root,
                       &doc->own) == 0) {
     switch (kind) {
@@ -415,8 +415,8 @@ static void load_platform_and_catalog(struct manifest_repo *repo,
     repo->platform = file_doc(repo, prev ? &prev->platform : NULL, scratch,
                               opts, f, DOC_PLATFORM);
   else
-    diag_add(&repo->diags, PLATFORM_PATH, 0, 0,
-             "missing: every manifest repository needs a platform.yaml");
+    yaml_diag_add(&repo->diags, PLATFORM_PATH, 0, 0,
+                  "missing: every manifest repository needs a platform.yaml");
 
   f = files_find(files, TIERS_PATH);
   if (f) {

@@ -478,6 +478,50 @@ START_TEST(octal_past_int64_is_not_zero)
 }
 END_TEST
 
+/* Whether every diagnostic's path and message is UTF-8 without control
+ * characters: what JSON output and log lines need. */
+static bool diags_are_clean(const struct diag_list *d)
+{
+  for (size_t i = 0; i < d->n; i++) {
+    const char *s[2] = {d->v[i].path, d->v[i].msg};
+
+    for (int k = 0; k < 2; k++) {
+      const unsigned char *p = (const unsigned char *)s[k];
+
+      for (size_t j = 0, len = strlen(s[k]); j < len;) {
+        size_t n = str_utf8_seq(p + j, len - j);
+
+        if (n == 0 || p[j] < 0x20 || p[j] == 0x7F)
+          return false;
+        j += n;
+      }
+    }
+  }
+  return true;
+}
+
+/* A value quoted in a message, or printed as it is, comes out escaped. */
+START_TEST(messages_quote_values_clean)
+{
+  struct manifest_files files = MANIFEST_FILES_INIT;
+  struct manifest_repo *repo;
+  char text[2048];
+  const char *from = "tier: basic", *at = strstr(tenant_yaml, from);
+
+  snprintf(text, sizeof(text), "%.*stier: \"\\e[2J\\u202eevil\\n\"%s",
+           (int)(at - tenant_yaml), tenant_yaml, at + strlen(from));
+  add(&files, "platform.yaml", platform_yaml);
+  add(&files, "tenants/acme.yaml", text);
+  manifest_repo_load(&repo, &files, NULL);
+  ck_assert_uint_eq(repo->diags.n, 1);
+  ck_assert(diags_are_clean(&repo->diags));
+  ck_assert_ptr_nonnull(
+      strstr(repo->diags.v[0].msg, "'\\x1b[2J\\u202eevil\\x0a'"));
+  manifest_repo_free(repo);
+  manifest_files_release(&files);
+}
+END_TEST
+
 Suite *make_suite_manifest(void)
 {
   Suite *s = suite_create("manifest");
@@ -495,6 +539,7 @@ Suite *make_suite_manifest(void)
   tcase_add_test(tc, dependency_cycle_of_long_names_stays_in_bounds);
   tcase_add_test(tc, long_invalid_names_derive_no_names);
   tcase_add_test(tc, octal_past_int64_is_not_zero);
+  tcase_add_test(tc, messages_quote_values_clean);
   suite_add_tcase(s, tc);
   return s;
 }
