@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "base/error.h"
-#include "base/fsutil.h"
 #include "manifest/internal.h"
 
 #define PLATFORM_PATH "platform.yaml"
@@ -92,85 +91,180 @@ void manifest_files_release(struct manifest_files *f)
   f->n = f->alloc = 0;
 }
 
-static int add_from_disk(struct manifest_files *f, const char *dir,
-                         const char *rel, size_t max_bytes, bool merge)
-{
-  char full[4096];
-  char *data;
-  size_t len;
-  int err;
+/* Why a path is held instead of read: the words Git mode uses. */
+#define LINK_PROBLEM \
+  "is a symbolic link; tenantd reads manifests only from regular files"
+#define NOT_FILE_PROBLEM "is not a regular file"
 
-  if ((size_t)snprintf(full, sizeof(full), "%s/%s", dir, rel) >= sizeof(full))
-    return td_error("path too long: %s/%s", dir, rel);
-  err = fs_read_capped(full, max_bytes + 1, &data, &len);
-  if (err == TD_ENOTFOUND)
-    return 0;
-  if (err < 0)
-    return err;
-  if (merge && files_find(f, rel)) {
-    manifest_files_add(f, rel, data, len);
-    free(data);
-    return 0;
+/* Adds `rel` (taking `data`, NUL-terminated, or a problem), replacing an
+ * entry of the same path when merging into a list that had entries. */
+static void files_put(struct manifest_files *f, const char *rel, char *data,
+                      size_t len, const char *problem, bool merge)
+{
+  struct manifest_file *x = merge ? files_find(f, rel) : NULL;
+
+  if (!x) {
+    files_append(f, rel, data, len);
+    x = &f->v[f->n - 1];
+  } else {
+    free(x->data);
+    x->data = data;
+    x->len = len;
+    x->key[0] = '\0';
+    x->reused = false;
   }
-  data = td_realloc(data, len + 1);
-  data[len] = '\0';
-  files_append(f, rel, data, len);
+  x->problem = problem;
+}
+
+/* Reads at most `cap` bytes of the open file `fd` into *out (malloc'd,
+ * NUL-terminated); a longer file is cut, for the loader to report. */
+static int read_capped(int fd, const char *dir, const char *rel, size_t cap,
+                       char **out, size_t *len)
+{
+  size_t used = 0, alloc = cap < 4096 ? cap + 1 : 4096;
+  char *buf = td_malloc(alloc);
+
+  for (;;) {
+    ssize_t n;
+
+    if (used == alloc - 1) {
+      if (used >= cap)
+        break;
+      alloc = alloc * 2 > cap + 1 ? cap + 1 : alloc * 2;
+      buf = td_realloc(buf, alloc);
+    }
+    n = read(fd, buf + used, alloc - 1 - used);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      free(buf);
+      return td_error("cannot read %s/%s: %s", dir, rel, strerror(errno));
+    }
+    if (n == 0)
+      break;
+    used += (size_t)n;
+  }
+  buf[used] = '\0';
+  *out = buf;
+  *len = used;
   return 0;
 }
 
-static bool is_manifest_name(const char *name)
+/*
+ * Reads the entry `name` of the open directory `dfd` as the repository
+ * path `rel`.  Nothing is checked before the open: openat() relative to
+ * the directory, with O_NOFOLLOW, refuses a symbolic link at the one step
+ * it takes, so no link swapped in can lead it out of the repository.  A
+ * link (to a file outside or inside, or dangling) and whatever is not a
+ * regular file are held with a problem, as Git mode holds them: never
+ * read through, never taken for missing.  O_NONBLOCK keeps a FIFO from
+ * blocking the open.
+ */
+static int add_entry(struct manifest_files *f, int dfd, const char *dir,
+                     const char *name, const char *rel, size_t max_bytes,
+                     bool merge)
 {
-  size_t n = strlen(name);
+  int fd = openat(dfd, name,
+                  O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  struct stat st;
+  char *data = NULL;
+  size_t len = 0;
+  int err = 0;
 
-  if (name[0] == '.')
-    return false;
-  return (n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
-         (n > 4 && strcmp(name + n - 4, ".yml") == 0);
+  if (fd < 0 && errno == ENOENT)
+    return 0;
+  if (fd < 0 && errno == ELOOP) {
+    files_put(f, rel, td_strdup(""), 0, LINK_PROBLEM, merge);
+    return 0;
+  }
+  if (fd < 0)
+    return td_error("cannot read %s/%s: %s", dir, rel, strerror(errno));
+  if (fstat(fd, &st) < 0) {
+    err = td_error("cannot read %s/%s: %s", dir, rel, strerror(errno));
+    goto out;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    files_put(f, rel, td_strdup(""), 0, NOT_FILE_PROBLEM, merge);
+    goto out;
+  }
+  err = read_capped(fd, dir, rel, max_bytes + 1, &data, &len);
+  if (err == 0)
+    files_put(f, rel, data, len, NULL, merge);
+out:
+  close(fd);
+  return err;
+}
+
+/*
+ * Opens <dir>/tenants, never through a link: every tenant would look
+ * deleted if it could not be read, so like Git mode the whole read is
+ * refused instead.  *tfd is -1 when there is no tenants directory.
+ */
+static int open_tenants(int dfd, const char *dir, int *tfd)
+{
+  struct stat st;
+
+  *tfd =
+      openat(dfd, "tenants", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (*tfd >= 0 || errno == ENOENT)
+    return 0;
+  if (fstatat(dfd, "tenants", &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+      S_ISLNK(st.st_mode))
+    return td_error("%s/tenants is a symbolic link; tenantd reads nothing "
+                    "through a link (make it a directory)",
+                    dir);
+  if (errno == ENOTDIR)
+    return td_error("%s/tenants is not a directory", dir);
+  return td_error("cannot read %s/tenants: %s", dir, strerror(errno));
+}
+
+/* The entries of tenants/ that manifest_path_kind() calls tenant files. */
+static int add_tenant_entries(struct manifest_files *f, int tfd,
+                              const char *dir, size_t max_bytes, bool merge)
+{
+  DIR *d = fdopendir(tfd);
+  struct dirent *de;
+  int err = 0;
+
+  if (!d) {
+    close(tfd);
+    return td_error("cannot read %s/tenants: %s", dir, strerror(errno));
+  }
+  while (err == 0 && (de = readdir(d)) != NULL) {
+    char rel[512];
+
+    if ((size_t)snprintf(rel, sizeof(rel), TENANTS_DIR "%s", de->d_name) >=
+        sizeof(rel))
+      continue;
+    if (manifest_path_kind(rel) == MP_TENANT)
+      err = add_entry(f, tfd, dir, de->d_name, rel, max_bytes, merge);
+  }
+  closedir(d);
+  return err;
 }
 
 int manifest_files_read_dir(struct manifest_files *f, const char *dir,
                             size_t max_bytes)
 {
-  char tdir[4096];
-  DIR *d;
-  struct dirent *de;
-  int err;
-  struct stat st;
   /* Into an empty list, paths from one listing cannot repeat: skip the
    * lookup that would make reading 10,000 tenants quadratic. */
   bool merge = f->n > 0;
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int tfd = -1;
+  int err;
 
-  if (stat(dir, &st) < 0)
-    return td_error("cannot read %s: %s", dir, strerror(errno));
-  if (!S_ISDIR(st.st_mode))
-    return td_error("%s is not a directory", dir);
-  err = add_from_disk(f, dir, PLATFORM_PATH, max_bytes, merge);
+  if (dfd < 0)
+    return errno == ENOTDIR
+               ? td_error("%s is not a directory", dir)
+               : td_error("cannot read %s: %s", dir, strerror(errno));
+  err = add_entry(f, dfd, dir, PLATFORM_PATH, PLATFORM_PATH, max_bytes, merge);
   if (err == 0)
-    err = add_from_disk(f, dir, TIERS_PATH, max_bytes, merge);
-  if (err < 0)
-    return err;
-  snprintf(tdir, sizeof(tdir), "%s/tenants", dir);
-  d = opendir(tdir);
-  if (!d)
-    return errno == ENOENT
-               ? 0
-               : td_error("cannot read %s: %s", tdir, strerror(errno));
-  while ((de = readdir(d)) != NULL) {
-    char rel[512];
-
-    if (!is_manifest_name(de->d_name))
-      continue;
-    if ((size_t)snprintf(rel, sizeof(rel), TENANTS_DIR "%s", de->d_name) >=
-        sizeof(rel))
-      continue;
-    if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN &&
-        de->d_type != DT_LNK)
-      continue;
-    err = add_from_disk(f, dir, rel, max_bytes, merge);
-    if (err < 0)
-      break;
-  }
-  closedir(d);
+    err = add_entry(f, dfd, dir, TIERS_PATH, TIERS_PATH, max_bytes, merge);
+  if (err == 0)
+    err = open_tenants(dfd, dir, &tfd);
+  if (err == 0 && tfd >= 0)
+    err = add_tenant_entries(f, tfd, dir, max_bytes, merge);
+  close(dfd);
   return err;
 }
 
@@ -285,6 +379,16 @@ static struct manifest_doc *load_doc(struct arena *scratch,
   }
   arena_reset(scratch);
   return doc;
+}
+
+static bool is_manifest_name(const char *name)
+{
+  size_t n = strlen(name);
+
+  if (name[0] == '.')
+    return false;
+  return (n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
+         (n > 4 && strcmp(name + n - 4, ".yml") == 0);
 }
 
 static bool is_tenant_path(const char *path)

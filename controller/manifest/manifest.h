@@ -283,7 +283,12 @@ void manifest_files_remove(struct manifest_files *f, const char *path);
  * Reads platform.yaml, tiers.yaml and tenants/<name>.yaml|yml of `dir`;
  * other files are ignored.  A file is read up to max_bytes + 1 bytes, so
  * an oversized one is reported by the loader without being read whole.
- * Returns 0, or -1 with td_error_last() set when `dir` cannot be read.
+ * Nothing is read through a symbolic link, as in Git mode: such a path
+ * (pointing outside the repository or inside, or dangling), or one that is
+ * not a regular file, is added as unreadable and held with its problem.
+ * Returns 0, or -1 with td_error_last() set when `dir` cannot be read, or
+ * when its tenants/ is a link or not a directory (every tenant would look
+ * deleted: the whole read is refused, as a Git snapshot is).
  */
 int manifest_files_read_dir(struct manifest_files *f, const char *dir,
                             size_t max_bytes);
