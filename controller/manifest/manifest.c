@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include "base/error.h"
+#include "base/strutil.h"
 #include "manifest/internal.h"
+#include "model/naming.h"
 
 #define PLATFORM_PATH "platform.yaml"
 #define TIERS_PATH "tiers.yaml"
@@ -381,31 +383,71 @@ static struct manifest_doc *load_doc(struct arena *scratch,
   return doc;
 }
 
-static bool is_manifest_name(const char *name)
+/* "tenants/<stem>.yaml" or .yml: the stem, or NULL for any other path.
+ * A stem starting with '.' is a hidden file, not a tenant's. */
+static const char *tenant_stem(const char *path, size_t *len)
 {
-  size_t n = strlen(name);
+  size_t n = strlen(TENANTS_DIR), plen = strlen(path);
+  const char *stem = path + n;
 
-  if (name[0] == '.')
-    return false;
-  return (n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
-         (n > 4 && strcmp(name + n - 4, ".yml") == 0);
-}
-
-static bool is_tenant_path(const char *path)
-{
-  size_t n = strlen(TENANTS_DIR);
-
-  return strncmp(path, TENANTS_DIR, n) == 0 && !strchr(path + n, '/') &&
-         is_manifest_name(path + n);
+  if (strncmp(path, TENANTS_DIR, n) != 0 || strchr(stem, '/') || stem[0] == '.')
+    return NULL;
+  if (plen > n + 5 && strcmp(path + plen - 5, ".yaml") == 0)
+    *len = plen - n - 5;
+  else if (plen > n + 4 && strcmp(path + plen - 4, ".yml") == 0)
+    *len = plen - n - 4;
+  else
+    return NULL;
+  return stem;
 }
 
 enum manifest_path_kind manifest_path_kind(const char *path)
 {
+  size_t len;
+
   if (strcmp(path, PLATFORM_PATH) == 0)
     return MP_PLATFORM;
   if (strcmp(path, TIERS_PATH) == 0)
     return MP_TIERS;
-  return is_tenant_path(path) ? MP_TENANT : MP_OTHER;
+  return tenant_stem(path, &len) ? MP_TENANT : MP_OTHER;
+}
+
+/*
+ * The one rule for the names of tenant files, shared by every reader
+ * through the loader: the stem of a tenant path must be a tenant name, a
+ * DNS label (so ASCII, so valid UTF-8).  Writes the name to `name` and
+ * returns NULL, or returns why the file names no tenant.
+ */
+static const char *tenant_name_problem(const char *path, char *name, size_t cap)
+{
+  size_t len;
+  const char *stem = tenant_stem(path, &len);
+
+  if (!stem)
+    return "not a tenant file";
+  if (!str_is_utf8(stem, len))
+    return "the file name is not valid UTF-8, so it is no tenant's name; "
+           "the file is not read";
+  if (len >= cap)
+    len = cap - 1;
+  memcpy(name, stem, len);
+  name[len] = '\0';
+  if (!naming_is_label(name))
+    return "the file name is not a tenant name (1 to 63 lowercase "
+           "letters, digits and '-', starting and ending with a letter or "
+           "digit); the file is not read";
+  return NULL;
+}
+
+bool manifest_path_tenant(const char *path, char *name, size_t cap)
+{
+  char buf[NAMING_RESOURCE_MAX + 2];
+
+  if (tenant_name_problem(path, buf, sizeof(buf)))
+    return false;
+  if (name && cap)
+    snprintf(name, cap, "%s", buf);
+  return true;
 }
 
 void manifest_files_take(struct manifest_files *f, const char *path, char *data,
@@ -544,13 +586,21 @@ static void load_tenants(struct manifest_repo *repo,
   const struct manifest_file **tenant_files;
   size_t ntenants = 0;
 
-  for (size_t i = 0; i < files->n; i++)
-    if (is_tenant_path(files->v[i].path))
-      ntenants++;
-  tenant_files = td_calloc(ntenants ? ntenants : 1, sizeof(*tenant_files));
-  for (size_t i = 0, k = 0; i < files->n; i++)
-    if (is_tenant_path(files->v[i].path))
-      tenant_files[k++] = &files->v[i];
+  tenant_files = td_calloc(files->n ? files->n : 1, sizeof(*tenant_files));
+  for (size_t i = 0; i < files->n; i++) {
+    char name[NAMING_RESOURCE_MAX + 2];
+    const char *why;
+
+    if (manifest_path_kind(files->v[i].path) != MP_TENANT)
+      continue;
+    why = tenant_name_problem(files->v[i].path, name, sizeof(name));
+    if (why) {
+      yaml_diag_add(&repo->diags, files->v[i].path, 0, 0, why);
+      repo->nrefused++;
+      continue;
+    }
+    tenant_files[ntenants++] = &files->v[i];
+  }
   qsort(tenant_files, ntenants, sizeof(*tenant_files), file_path_cmp);
   repo->tenants = td_calloc(ntenants ? ntenants : 1, sizeof(*repo->tenants));
   /* Both lists are sorted by path: one merge pairs each file with prev's

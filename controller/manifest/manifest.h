@@ -311,10 +311,25 @@ void manifest_files_add_reused(struct manifest_files *f, const char *path,
 void manifest_files_add_unreadable(struct manifest_files *f, const char *path,
                                    const char *problem);
 
-/* What a repository path is to the loader: the rule every reader of a
- * repository (directory, git tree, change detection) shares. */
+/*
+ * What a repository path is to the loader: the rule every reader of a
+ * repository (directory, git tree, change detection) shares.  MP_TENANT is
+ * tenants/<stem>.yaml or .yml, <stem> not starting with '.': a file every
+ * reader hands to the loader, whatever its stem.
+ */
 enum manifest_path_kind { MP_OTHER, MP_PLATFORM, MP_TIERS, MP_TENANT };
 enum manifest_path_kind manifest_path_kind(const char *path);
+
+/*
+ * Whether `path` is the file of a tenant, and of which: true for a
+ * tenant path whose stem is a tenant name (a DNS label: ASCII, so valid
+ * UTF-8), with that name written to `name` (NULL, or cap >= 64).  False
+ * for any other path, and for a tenant path with any other stem (bytes
+ * that are not UTF-8, uppercase, dots, ...): the loader reports such a
+ * file at its path and makes no document of it, so it is no tenant's,
+ * and a queue, a status or a log line keyed by tenant never sees it.
+ */
+bool manifest_path_tenant(const char *path, char *name, size_t cap);
 
 /* ---- The repository ---- */
 
@@ -333,6 +348,11 @@ struct manifest_repo {
   struct manifest_doc *catalog;  /* tiers.yaml, or the built-in default */
   struct manifest_doc **tenants; /* sorted by path */
   size_t ntenants;
+  /* Tenant paths refused for their name (see manifest_path_tenant()):
+   * each is a diagnostic at its path and has no document.  One may be a
+   * tenant's renamed file, so while any is there a caller must hold, not
+   * prune, a tenant that has no document, as it does for an invalid one. */
+  size_t nrefused;
   struct diag_list diags; /* every problem found, sorted */
 };
 

@@ -481,6 +481,53 @@ START_TEST(octal_past_int64_is_not_zero)
 }
 END_TEST
 
+START_TEST(tenant_file_names_are_tenant_names)
+{
+  static const struct {
+    const char *path;
+    bool tenant; /* the loader makes a tenant of it */
+  } cases[] = {
+      {"tenants/acme.yaml", true},
+      {"tenants/acme.yml", true},
+      {"tenants/a.yaml", true},
+      {"tenants/mwc-murata-2.yaml", true},
+      {"tenants/\xff\xfe.yaml", false},                 /* not UTF-8 */
+      {"tenants/acme\xff.yaml", false},                 /* not UTF-8 */
+      {"tenants/\xc0\xaf.yaml", false},                 /* overlong '/' */
+      {"tenants/\xe0\x80\xae\xe0\x80\xae.yaml", false}, /* overlong ".." */
+      {"tenants/\xed\xa0\x80.yaml", false},             /* a surrogate */
+      {"tenants/\xc3\xa9t\xc3\xa9.yaml", false},        /* UTF-8, not a label */
+      {"tenants/Acme.yaml", false},
+      {"tenants/acme.prod.yaml", false},
+      {"tenants/acme..yaml", false},
+      {"tenants/-acme.yaml", false},
+      {"tenants/acme_1.yaml", false},
+      {"tenants/acme\n.yaml", false},
+      {"tenants/"
+       "a123456789012345678901234567890123456789012345678901234567890123.yaml",
+       false},                       /* 64 characters */
+      {"tenants/.acme.yaml", false}, /* hidden: not a tenant path at all */
+      {"tenants/x/acme.yaml", false},
+      {"tenants/acme.json", false},
+      {"platform.yaml", false},
+  };
+  char name[64];
+
+  for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
+    ck_assert_msg(manifest_path_tenant(cases[i].path, name, sizeof(name)) ==
+                      cases[i].tenant,
+                  "case %zu", i);
+  ck_assert(manifest_path_tenant("tenants/mwc-murata.yml", name, sizeof(name)));
+  ck_assert_str_eq(name, "mwc-murata");
+  ck_assert(manifest_path_tenant("tenants/acme.yaml", NULL, 0));
+  /* Every reader hands such files to the loader, which refuses them. */
+  ck_assert_int_eq(manifest_path_kind("tenants/\xff\xfe.yaml"), MP_TENANT);
+  ck_assert_int_eq(manifest_path_kind("tenants/Acme.yaml"), MP_TENANT);
+  ck_assert_int_eq(manifest_path_kind("tenants/.acme.yaml"), MP_OTHER);
+  ck_assert_int_eq(manifest_path_kind("tenants/x/acme.yaml"), MP_OTHER);
+}
+END_TEST
+
 /* Whether every diagnostic's path and message is UTF-8 without control
  * characters: what JSON output and log lines need. */
 static bool diags_are_clean(const struct diag_list *d)
@@ -502,6 +549,49 @@ static bool diags_are_clean(const struct diag_list *d)
   }
   return true;
 }
+
+/*
+ * A file under tenants/ whose name is no tenant's is a problem at its
+ * path, escaped, and never a document: so no tenant is named after it,
+ * and the others load as if it were not there.
+ */
+START_TEST(loader_refuses_files_named_for_no_tenant)
+{
+  struct manifest_files files = MANIFEST_FILES_INIT;
+  struct manifest_repo *repo;
+
+  add(&files, "platform.yaml", platform_yaml);
+  add(&files, "tenants/acme.yaml", tenant_yaml);
+  add(&files, "tenants/\xff\xfe.yaml", tenant_yaml);
+  add(&files, "tenants/Acme.yaml", tenant_yaml);
+  manifest_files_add_unreadable(&files, "tenants/x\x1b.yaml",
+                                "is a symbolic link");
+  manifest_repo_load(&repo, &files, NULL);
+  ck_assert_uint_eq(repo->ntenants, 1);
+  ck_assert_str_eq(repo->tenants[0]->path, "tenants/acme.yaml");
+  ck_assert(repo->tenants[0]->valid);
+  ck_assert_uint_eq(repo->nrefused, 3);
+  ck_assert_uint_eq(repo->diags.n, 3);
+  ck_assert(diags_are_clean(&repo->diags));
+  ck_assert_uint_eq(diag_count_path(&repo->diags, "tenants/\\xff\\xfe.yaml"),
+                    1);
+  ck_assert_uint_eq(diag_count_path(&repo->diags, "tenants/x\\x1b.yaml"), 1);
+  ck_assert_uint_eq(diag_count_path(&repo->diags, "tenants/Acme.yaml"), 1);
+  ck_assert_uint_eq(repo->diags.v[0].line, 0);
+  ck_assert_ptr_null(manifest_repo_find(repo, "tenants/\xff\xfe.yaml"));
+
+  /* Once the file is gone nothing of it remains. */
+  manifest_files_remove(&files, "tenants/\xff\xfe.yaml");
+  manifest_files_remove(&files, "tenants/Acme.yaml");
+  manifest_files_remove(&files, "tenants/x\x1b.yaml");
+  manifest_repo_reload(&repo, &files, NULL, repo);
+  ck_assert_uint_eq(repo->ntenants, 1);
+  ck_assert_uint_eq(repo->nrefused, 0);
+  ck_assert_uint_eq(repo->diags.n, 0);
+  manifest_repo_free(repo);
+  manifest_files_release(&files);
+}
+END_TEST
 
 /* Writes `text` to <dir>/<rel>. */
 static void write_file(const char *dir, const char *rel, const char *text)
@@ -536,6 +626,37 @@ static char *make_repo(const char *dir)
   write_file(repo, "tenants/beta.yaml", beta);
   return td_strdup(repo);
 }
+
+/* The issue's replay: a file named with the bytes FF FE, in directory
+ * mode.  It is reported; acme and beta load as before and are valid. */
+START_TEST(read_dir_reports_a_file_name_that_is_not_utf8)
+{
+  struct manifest_files files = MANIFEST_FILES_INIT;
+  struct manifest_repo *repo;
+  char *tmp = test_tmpdir(), *dir = make_repo(tmp);
+  char *text;
+
+  write_file(dir, "tenants/\xff\xfe.yaml", tenant_yaml);
+  ck_assert_int_eq(manifest_files_read_dir(&files, dir, 1 << 20), 0);
+  ck_assert_uint_eq(files.n, 4);
+  manifest_repo_load(&repo, &files, NULL);
+  text = test_diags_text(&repo->diags);
+  ck_assert_str_eq(text, "tenants/\\xff\\xfe.yaml: error: the file name is "
+                         "not valid UTF-8, so it is no tenant's name; the "
+                         "file is not read\n");
+  free(text);
+  ck_assert_uint_eq(repo->ntenants, 2);
+  ck_assert_str_eq(repo->tenants[0]->u.tenant->meta.name.v, "acme");
+  ck_assert_str_eq(repo->tenants[1]->u.tenant->meta.name.v, "beta");
+  ck_assert(repo->tenants[0]->valid && repo->tenants[1]->valid);
+  ck_assert(repo->platform->valid && repo->catalog->valid);
+  manifest_repo_free(repo);
+  manifest_files_release(&files);
+  test_rm_rf(tmp);
+  free(dir);
+  free(tmp);
+}
+END_TEST
 
 /* The entry `rel` of the list: present, unread, held with `problem`. */
 static void assert_held(const struct manifest_files *f, const char *rel,
@@ -682,6 +803,9 @@ Suite *make_suite_manifest(void)
   tcase_add_test(tc, dependency_cycle_of_long_names_stays_in_bounds);
   tcase_add_test(tc, long_invalid_names_derive_no_names);
   tcase_add_test(tc, octal_past_int64_is_not_zero);
+  tcase_add_test(tc, tenant_file_names_are_tenant_names);
+  tcase_add_test(tc, loader_refuses_files_named_for_no_tenant);
+  tcase_add_test(tc, read_dir_reports_a_file_name_that_is_not_utf8);
   tcase_add_test(tc, read_dir_never_reads_through_a_link);
   tcase_add_test(tc, read_dir_refuses_a_linked_tenants_directory);
   tcase_add_test(tc, messages_quote_values_clean);
