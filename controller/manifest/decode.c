@@ -284,34 +284,13 @@ struct top {
 
 /* ---- walker ---- */
 
-static void quote_for_msg(char *out, size_t cap, const char *s)
-{
-  size_t o = 0;
-
-  for (size_t i = 0; s[i] && o + 4 < cap; i++) {
-    unsigned char c = (unsigned char)s[i];
-
-    if (o + 8 >= cap) {
-      memcpy(out + o, "...", 3);
-      o += 3;
-      break;
-    }
-    if (c < 0x20 || c == 0x7f) {
-      o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
-      continue;
-    }
-    out[o++] = (char)c;
-  }
-  out[o] = '\0';
-}
-
 void manifest__value_text(char *out, size_t cap, const struct ynode *n)
 {
   if (n->type != YNODE_SCALAR) {
     snprintf(out, cap, "%s", ynode_kind_name(n));
     return;
   }
-  quote_for_msg(out, cap, n->u.scalar.s);
+  yaml_text_escape(out, cap, n->u.scalar.s, n->u.scalar.len);
 }
 
 static void type_error(struct manifest__ctx *cx, const char *key,

@@ -42,7 +42,8 @@ int manifest__check_string(struct manifest__ctx *cx, enum manifest__check check,
 int manifest__parse_cidr(struct manifest__ctx *cx, const struct ynode *n,
                          struct mf_cidr *out);
 
-/* The text of a scalar (truncated, control bytes escaped) for messages. */
+/* The text of a scalar for messages: escaped and cut as
+ * yaml_text_escape() does, at most `cap` bytes with the NUL. */
 void manifest__value_text(char *out, size_t cap, const struct ynode *n);
 
 struct mf_platform *manifest__decode_platform(struct manifest__ctx *cx,

@@ -11,8 +11,9 @@
 #include <unistd.h>
 
 #include "base/error.h"
-#include "base/fsutil.h"
+#include "base/strutil.h"
 #include "manifest/internal.h"
+#include "model/naming.h"
 
 #define PLATFORM_PATH "platform.yaml"
 #define TIERS_PATH "tiers.yaml"
@@ -92,85 +93,180 @@ void manifest_files_release(struct manifest_files *f)
   f->n = f->alloc = 0;
 }
 
-static int add_from_disk(struct manifest_files *f, const char *dir,
-                         const char *rel, size_t max_bytes, bool merge)
-{
-  char full[4096];
-  char *data;
-  size_t len;
-  int err;
+/* Why a path is held instead of read: the words Git mode uses. */
+#define LINK_PROBLEM \
+  "is a symbolic link; tenantd reads manifests only from regular files"
+#define NOT_FILE_PROBLEM "is not a regular file"
 
-  if ((size_t)snprintf(full, sizeof(full), "%s/%s", dir, rel) >= sizeof(full))
-    return td_error("path too long: %s/%s", dir, rel);
-  err = fs_read_capped(full, max_bytes + 1, &data, &len);
-  if (err == TD_ENOTFOUND)
-    return 0;
-  if (err < 0)
-    return err;
-  if (merge && files_find(f, rel)) {
-    manifest_files_add(f, rel, data, len);
-    free(data);
-    return 0;
+/* Adds `rel` (taking `data`, NUL-terminated, or a problem), replacing an
+ * entry of the same path when merging into a list that had entries. */
+static void files_put(struct manifest_files *f, const char *rel, char *data,
+                      size_t len, const char *problem, bool merge)
+{
+  struct manifest_file *x = merge ? files_find(f, rel) : NULL;
+
+  if (!x) {
+    files_append(f, rel, data, len);
+    x = &f->v[f->n - 1];
+  } else {
+    free(x->data);
+    x->data = data;
+    x->len = len;
+    x->key[0] = '\0';
+    x->reused = false;
   }
-  data = td_realloc(data, len + 1);
-  data[len] = '\0';
-  files_append(f, rel, data, len);
+  x->problem = problem;
+}
+
+/* Reads at most `cap` bytes of the open file `fd` into *out (malloc'd,
+ * NUL-terminated); a longer file is cut, for the loader to report. */
+static int read_capped(int fd, const char *dir, const char *rel, size_t cap,
+                       char **out, size_t *len)
+{
+  size_t used = 0, alloc = cap < 4096 ? cap + 1 : 4096;
+  char *buf = td_malloc(alloc);
+
+  for (;;) {
+    ssize_t n;
+
+    if (used == alloc - 1) {
+      if (used >= cap)
+        break;
+      alloc = alloc * 2 > cap + 1 ? cap + 1 : alloc * 2;
+      buf = td_realloc(buf, alloc);
+    }
+    n = read(fd, buf + used, alloc - 1 - used);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      free(buf);
+      return td_error("cannot read %s/%s: %s", dir, rel, strerror(errno));
+    }
+    if (n == 0)
+      break;
+    used += (size_t)n;
+  }
+  buf[used] = '\0';
+  *out = buf;
+  *len = used;
   return 0;
 }
 
-static bool is_manifest_name(const char *name)
+/*
+ * Reads the entry `name` of the open directory `dfd` as the repository
+ * path `rel`.  Nothing is checked before the open: openat() relative to
+ * the directory, with O_NOFOLLOW, refuses a symbolic link at the one step
+ * it takes, so no link swapped in can lead it out of the repository.  A
+ * link (to a file outside or inside, or dangling) and whatever is not a
+ * regular file are held with a problem, as Git mode holds them: never
+ * read through, never taken for missing.  O_NONBLOCK keeps a FIFO from
+ * blocking the open.
+ */
+static int add_entry(struct manifest_files *f, int dfd, const char *dir,
+                     const char *name, const char *rel, size_t max_bytes,
+                     bool merge)
 {
-  size_t n = strlen(name);
+  int fd = openat(dfd, name,
+                  O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  struct stat st;
+  char *data = NULL;
+  size_t len = 0;
+  int err = 0;
 
-  if (name[0] == '.')
-    return false;
-  return (n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
-         (n > 4 && strcmp(name + n - 4, ".yml") == 0);
+  if (fd < 0 && errno == ENOENT)
+    return 0;
+  if (fd < 0 && errno == ELOOP) {
+    files_put(f, rel, td_strdup(""), 0, LINK_PROBLEM, merge);
+    return 0;
+  }
+  if (fd < 0)
+    return td_error("cannot read %s/%s: %s", dir, rel, strerror(errno));
+  if (fstat(fd, &st) < 0) {
+    err = td_error("cannot read %s/%s: %s", dir, rel, strerror(errno));
+    goto out;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    files_put(f, rel, td_strdup(""), 0, NOT_FILE_PROBLEM, merge);
+    goto out;
+  }
+  err = read_capped(fd, dir, rel, max_bytes + 1, &data, &len);
+  if (err == 0)
+    files_put(f, rel, data, len, NULL, merge);
+out:
+  close(fd);
+  return err;
+}
+
+/*
+ * Opens <dir>/tenants, never through a link: every tenant would look
+ * deleted if it could not be read, so like Git mode the whole read is
+ * refused instead.  *tfd is -1 when there is no tenants directory.
+ */
+static int open_tenants(int dfd, const char *dir, int *tfd)
+{
+  struct stat st;
+
+  *tfd =
+      openat(dfd, "tenants", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (*tfd >= 0 || errno == ENOENT)
+    return 0;
+  if (fstatat(dfd, "tenants", &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+      S_ISLNK(st.st_mode))
+    return td_error("%s/tenants is a symbolic link; tenantd reads nothing "
+                    "through a link (make it a directory)",
+                    dir);
+  if (errno == ENOTDIR)
+    return td_error("%s/tenants is not a directory", dir);
+  return td_error("cannot read %s/tenants: %s", dir, strerror(errno));
+}
+
+/* The entries of tenants/ that manifest_path_kind() calls tenant files. */
+static int add_tenant_entries(struct manifest_files *f, int tfd,
+                              const char *dir, size_t max_bytes, bool merge)
+{
+  DIR *d = fdopendir(tfd);
+  struct dirent *de;
+  int err = 0;
+
+  if (!d) {
+    close(tfd);
+    return td_error("cannot read %s/tenants: %s", dir, strerror(errno));
+  }
+  while (err == 0 && (de = readdir(d)) != NULL) {
+    char rel[512];
+
+    if ((size_t)snprintf(rel, sizeof(rel), TENANTS_DIR "%s", de->d_name) >=
+        sizeof(rel))
+      continue;
+    if (manifest_path_kind(rel) == MP_TENANT)
+      err = add_entry(f, tfd, dir, de->d_name, rel, max_bytes, merge);
+  }
+  closedir(d);
+  return err;
 }
 
 int manifest_files_read_dir(struct manifest_files *f, const char *dir,
                             size_t max_bytes)
 {
-  char tdir[4096];
-  DIR *d;
-  struct dirent *de;
-  int err;
-  struct stat st;
   /* Into an empty list, paths from one listing cannot repeat: skip the
    * lookup that would make reading 10,000 tenants quadratic. */
   bool merge = f->n > 0;
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int tfd = -1;
+  int err;
 
-  if (stat(dir, &st) < 0)
-    return td_error("cannot read %s: %s", dir, strerror(errno));
-  if (!S_ISDIR(st.st_mode))
-    return td_error("%s is not a directory", dir);
-  err = add_from_disk(f, dir, PLATFORM_PATH, max_bytes, merge);
+  if (dfd < 0)
+    return errno == ENOTDIR
+               ? td_error("%s is not a directory", dir)
+               : td_error("cannot read %s: %s", dir, strerror(errno));
+  err = add_entry(f, dfd, dir, PLATFORM_PATH, PLATFORM_PATH, max_bytes, merge);
   if (err == 0)
-    err = add_from_disk(f, dir, TIERS_PATH, max_bytes, merge);
-  if (err < 0)
-    return err;
-  snprintf(tdir, sizeof(tdir), "%s/tenants", dir);
-  d = opendir(tdir);
-  if (!d)
-    return errno == ENOENT
-               ? 0
-               : td_error("cannot read %s: %s", tdir, strerror(errno));
-  while ((de = readdir(d)) != NULL) {
-    char rel[512];
-
-    if (!is_manifest_name(de->d_name))
-      continue;
-    if ((size_t)snprintf(rel, sizeof(rel), TENANTS_DIR "%s", de->d_name) >=
-        sizeof(rel))
-      continue;
-    if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN &&
-        de->d_type != DT_LNK)
-      continue;
-    err = add_from_disk(f, dir, rel, max_bytes, merge);
-    if (err < 0)
-      break;
-  }
-  closedir(d);
+    err = add_entry(f, dfd, dir, TIERS_PATH, TIERS_PATH, max_bytes, merge);
+  if (err == 0)
+    err = open_tenants(dfd, dir, &tfd);
+  if (err == 0 && tfd >= 0)
+    err = add_tenant_entries(f, tfd, dir, max_bytes, merge);
+  close(dfd);
   return err;
 }
 
@@ -236,7 +332,7 @@ static void defaults_tenant(struct mf_tenant *t)
 enum doc_kind { DOC_PLATFORM, DOC_CATALOG, DOC_TENANT };
 
 /* A document's own findings join the repo's, whether just decoded or
- * carried over from an earlier load. */
+ * carried over from an earlier load (escaped once already). */
 static void add_own_diags(struct manifest_repo *repo,
                           const struct manifest_doc *doc)
 {
@@ -264,7 +360,7 @@ static struct manifest_doc *load_doc(struct arena *scratch,
   cx.diags = &doc->own;
   cx.what = NULL;
   if (problem)
-    diag_add(&doc->own, path, 0, 0, "%s", problem);
+    yaml_diag_add(&doc->own, path, 0, 0, problem);
   else if (yaml_parse(scratch, &opts->limits, path, data, len, &root,
                       &doc->own) == 0) {
     switch (kind) {
@@ -287,21 +383,71 @@ static struct manifest_doc *load_doc(struct arena *scratch,
   return doc;
 }
 
-static bool is_tenant_path(const char *path)
+/* "tenants/<stem>.yaml" or .yml: the stem, or NULL for any other path.
+ * A stem starting with '.' is a hidden file, not a tenant's. */
+static const char *tenant_stem(const char *path, size_t *len)
 {
-  size_t n = strlen(TENANTS_DIR);
+  size_t n = strlen(TENANTS_DIR), plen = strlen(path);
+  const char *stem = path + n;
 
-  return strncmp(path, TENANTS_DIR, n) == 0 && !strchr(path + n, '/') &&
-         is_manifest_name(path + n);
+  if (strncmp(path, TENANTS_DIR, n) != 0 || strchr(stem, '/') || stem[0] == '.')
+    return NULL;
+  if (plen > n + 5 && strcmp(path + plen - 5, ".yaml") == 0)
+    *len = plen - n - 5;
+  else if (plen > n + 4 && strcmp(path + plen - 4, ".yml") == 0)
+    *len = plen - n - 4;
+  else
+    return NULL;
+  return stem;
 }
 
 enum manifest_path_kind manifest_path_kind(const char *path)
 {
+  size_t len;
+
   if (strcmp(path, PLATFORM_PATH) == 0)
     return MP_PLATFORM;
   if (strcmp(path, TIERS_PATH) == 0)
     return MP_TIERS;
-  return is_tenant_path(path) ? MP_TENANT : MP_OTHER;
+  return tenant_stem(path, &len) ? MP_TENANT : MP_OTHER;
+}
+
+/*
+ * The one rule for the names of tenant files, shared by every reader
+ * through the loader: the stem of a tenant path must be a tenant name, a
+ * DNS label (so ASCII, so valid UTF-8).  Writes the name to `name` and
+ * returns NULL, or returns why the file names no tenant.
+ */
+static const char *tenant_name_problem(const char *path, char *name, size_t cap)
+{
+  size_t len;
+  const char *stem = tenant_stem(path, &len);
+
+  if (!stem)
+    return "not a tenant file";
+  if (!str_is_utf8(stem, len))
+    return "the file name is not valid UTF-8, so it is no tenant's name; "
+           "the file is not read";
+  if (len >= cap)
+    len = cap - 1;
+  memcpy(name, stem, len);
+  name[len] = '\0';
+  if (!naming_is_label(name))
+    return "the file name is not a tenant name (1 to 63 lowercase "
+           "letters, digits and '-', starting and ending with a letter or "
+           "digit); the file is not read";
+  return NULL;
+}
+
+bool manifest_path_tenant(const char *path, char *name, size_t cap)
+{
+  char buf[NAMING_RESOURCE_MAX + 2];
+
+  if (tenant_name_problem(path, buf, sizeof(buf)))
+    return false;
+  if (name && cap)
+    snprintf(name, cap, "%s", buf);
+  return true;
 }
 
 void manifest_files_take(struct manifest_files *f, const char *path, char *data,
@@ -415,8 +561,8 @@ static void load_platform_and_catalog(struct manifest_repo *repo,
     repo->platform = file_doc(repo, prev ? &prev->platform : NULL, scratch,
                               opts, f, DOC_PLATFORM);
   else
-    diag_add(&repo->diags, PLATFORM_PATH, 0, 0,
-             "missing: every manifest repository needs a platform.yaml");
+    yaml_diag_add(&repo->diags, PLATFORM_PATH, 0, 0,
+                  "missing: every manifest repository needs a platform.yaml");
 
   f = files_find(files, TIERS_PATH);
   if (f) {
@@ -440,13 +586,21 @@ static void load_tenants(struct manifest_repo *repo,
   const struct manifest_file **tenant_files;
   size_t ntenants = 0;
 
-  for (size_t i = 0; i < files->n; i++)
-    if (is_tenant_path(files->v[i].path))
-      ntenants++;
-  tenant_files = td_calloc(ntenants ? ntenants : 1, sizeof(*tenant_files));
-  for (size_t i = 0, k = 0; i < files->n; i++)
-    if (is_tenant_path(files->v[i].path))
-      tenant_files[k++] = &files->v[i];
+  tenant_files = td_calloc(files->n ? files->n : 1, sizeof(*tenant_files));
+  for (size_t i = 0; i < files->n; i++) {
+    char name[NAMING_RESOURCE_MAX + 2];
+    const char *why;
+
+    if (manifest_path_kind(files->v[i].path) != MP_TENANT)
+      continue;
+    why = tenant_name_problem(files->v[i].path, name, sizeof(name));
+    if (why) {
+      yaml_diag_add(&repo->diags, files->v[i].path, 0, 0, why);
+      repo->nrefused++;
+      continue;
+    }
+    tenant_files[ntenants++] = &files->v[i];
+  }
   qsort(tenant_files, ntenants, sizeof(*tenant_files), file_path_cmp);
   repo->tenants = td_calloc(ntenants ? ntenants : 1, sizeof(*repo->tenants));
   /* Both lists are sorted by path: one merge pairs each file with prev's

@@ -283,7 +283,12 @@ void manifest_files_remove(struct manifest_files *f, const char *path);
  * Reads platform.yaml, tiers.yaml and tenants/<name>.yaml|yml of `dir`;
  * other files are ignored.  A file is read up to max_bytes + 1 bytes, so
  * an oversized one is reported by the loader without being read whole.
- * Returns 0, or -1 with td_error_last() set when `dir` cannot be read.
+ * Nothing is read through a symbolic link, as in Git mode: such a path
+ * (pointing outside the repository or inside, or dangling), or one that is
+ * not a regular file, is added as unreadable and held with its problem.
+ * Returns 0, or -1 with td_error_last() set when `dir` cannot be read, or
+ * when its tenants/ is a link or not a directory (every tenant would look
+ * deleted: the whole read is refused, as a Git snapshot is).
  */
 int manifest_files_read_dir(struct manifest_files *f, const char *dir,
                             size_t max_bytes);
@@ -306,10 +311,25 @@ void manifest_files_add_reused(struct manifest_files *f, const char *path,
 void manifest_files_add_unreadable(struct manifest_files *f, const char *path,
                                    const char *problem);
 
-/* What a repository path is to the loader: the rule every reader of a
- * repository (directory, git tree, change detection) shares. */
+/*
+ * What a repository path is to the loader: the rule every reader of a
+ * repository (directory, git tree, change detection) shares.  MP_TENANT is
+ * tenants/<stem>.yaml or .yml, <stem> not starting with '.': a file every
+ * reader hands to the loader, whatever its stem.
+ */
 enum manifest_path_kind { MP_OTHER, MP_PLATFORM, MP_TIERS, MP_TENANT };
 enum manifest_path_kind manifest_path_kind(const char *path);
+
+/*
+ * Whether `path` is the file of a tenant, and of which: true for a
+ * tenant path whose stem is a tenant name (a DNS label: ASCII, so valid
+ * UTF-8), with that name written to `name` (NULL, or cap >= 64).  False
+ * for any other path, and for a tenant path with any other stem (bytes
+ * that are not UTF-8, uppercase, dots, ...): the loader reports such a
+ * file at its path and makes no document of it, so it is no tenant's,
+ * and a queue, a status or a log line keyed by tenant never sees it.
+ */
+bool manifest_path_tenant(const char *path, char *name, size_t cap);
 
 /* ---- The repository ---- */
 
@@ -328,6 +348,11 @@ struct manifest_repo {
   struct manifest_doc *catalog;  /* tiers.yaml, or the built-in default */
   struct manifest_doc **tenants; /* sorted by path */
   size_t ntenants;
+  /* Tenant paths refused for their name (see manifest_path_tenant()):
+   * each is a diagnostic at its path and has no document.  One may be a
+   * tenant's renamed file, so while any is there a caller must hold, not
+   * prune, a tenant that has no document, as it does for an invalid one. */
+  size_t nrefused;
   struct diag_list diags; /* every problem found, sorted */
 };
 

@@ -25,7 +25,7 @@ void manifest__error(struct manifest__ctx *cx, const struct ynode *at,
   va_start(ap, fmt);
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
-  diag_add(cx->diags, cx->path, at ? at->line : 0, at ? at->col : 0, "%s", msg);
+  yaml_diag_add(cx->diags, cx->path, at ? at->line : 0, at ? at->col : 0, msg);
 }
 
 int manifest__parse_cidr(struct manifest__ctx *cx, const struct ynode *n,
@@ -308,7 +308,7 @@ static void diag_at(struct manifest_repo *repo, const char *path,
   va_start(ap, fmt);
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
-  diag_add(&repo->diags, path, pos.line, pos.col, "%s", msg);
+  yaml_diag_add(&repo->diags, path, pos.line, pos.col, msg);
 }
 
 /*

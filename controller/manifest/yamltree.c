@@ -1,5 +1,7 @@
 #include "base/compat.h"
 
+#include "base/strutil.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -39,6 +41,8 @@ struct builder {
   uint64_t root_size;
   int docs; /* documents started */
   bool failed;
+  /* mark_offset()'s place: a character index and its byte offset. */
+  size_t cur_index, cur_off;
 };
 
 static void fail(struct builder *b, uint32_t line, uint32_t col,
@@ -55,7 +59,7 @@ static void fail(struct builder *b, uint32_t line, uint32_t col,
   va_start(ap, fmt);
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
-  diag_add(b->d, b->path, line, col, "%s", msg);
+  yaml_diag_add(b->d, b->path, line, col, msg);
   b->failed = true;
 }
 
@@ -83,6 +87,78 @@ static void offset_pos(const char *data, size_t len, size_t off, uint32_t *line,
 }
 
 /*
+ * What is wrong with the bytes at `p` (`left` >= 1) that are not UTF-8
+ * (str_utf8_seq() said 0), in the words the input check reports.
+ */
+static const char *utf8_problem(const unsigned char *p, size_t left)
+{
+  size_t need = p[0] >= 0xF0 ? 4 : p[0] >= 0xE0 ? 3 : 2;
+
+  if (p[0] < 0xC2 || p[0] > 0xF4)
+    return "invalid UTF-8";
+  if (need > left)
+    return "invalid UTF-8 (truncated sequence)";
+  for (size_t k = 1; k < need; k++)
+    if ((p[k] & 0xC0) != 0x80)
+      return "invalid UTF-8";
+  return "invalid UTF-8 (overlong or surrogate)";
+}
+
+/* The code point of the valid `n`-byte UTF-8 sequence at `p`. */
+static uint32_t code_point(const unsigned char *p, size_t n)
+{
+  uint32_t v = n == 1 ? p[0] : p[0] & (0x7Fu >> n);
+
+  for (size_t k = 1; k < n; k++)
+    v = (v << 6) | (p[k] & 0x3F);
+  return v;
+}
+
+/* Characters that print as nothing or move the text around: C1 controls,
+ * the line and paragraph separators and the bidirectional controls. */
+static bool is_invisible(uint32_t cp)
+{
+  return (cp >= 0x80 && cp <= 0x9F) || cp == 0x200E || cp == 0x200F ||
+         (cp >= 0x2028 && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+char *yaml_text_escape(char *out, size_t cap, const char *s, size_t len)
+{
+  size_t o = 0;
+
+  for (size_t i = 0; i < len;) {
+    const unsigned char *at = (const unsigned char *)s + i;
+    size_t n = str_utf8_seq(at, len - i);
+    uint32_t cp = n ? code_point(at, n) : 0;
+    char piece[16];
+    size_t plen;
+
+    if (n == 0) {
+      plen = (size_t)snprintf(piece, sizeof(piece), "\\x%02x", at[0]);
+      n = 1;
+    } else if (cp < 0x20 || cp == 0x7F) {
+      plen = (size_t)snprintf(piece, sizeof(piece), "\\x%02x", cp);
+    } else if (is_invisible(cp)) {
+      plen = (size_t)snprintf(piece, sizeof(piece), "\\u%04x", cp);
+    } else {
+      memcpy(piece, s + i, n);
+      plen = n;
+    }
+    /* Room for the piece, and then for "..." and the NUL. */
+    if (o + plen + 7 >= cap) {
+      memcpy(out + o, "...", 3);
+      o += 3;
+      break;
+    }
+    memcpy(out + o, piece, plen);
+    o += plen;
+    i += n;
+  }
+  out[o] = '\0';
+  return out;
+}
+
+/*
  * Checks the bytes before libyaml sees them, so that binary files and bad
  * encodings get a message that says what is wrong and exactly where.
  * Returns the offset of the first bad byte, or len when all are good.
@@ -98,48 +174,18 @@ static size_t check_bytes(const char *data, size_t len, const char **why)
     return 0;
   }
   while (i < len) {
-    unsigned char c = p[i];
     size_t n;
-    uint32_t cp;
 
-    if (c == 0) {
+    if (p[i] == 0) {
       *why = "binary file (NUL byte)";
       return i;
     }
-    if (c < 0x80) {
-      i++;
-      continue;
-    }
-    if (c >= 0xC2 && c <= 0xDF) {
-      n = 1;
-      cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      n = 2;
-      cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      n = 3;
-      cp = c & 0x07;
-    } else {
-      *why = "invalid UTF-8";
+    n = str_utf8_seq(p + i, len - i);
+    if (n == 0) {
+      *why = utf8_problem(p + i, len - i);
       return i;
     }
-    if (i + n >= len) {
-      *why = "invalid UTF-8 (truncated sequence)";
-      return i;
-    }
-    for (size_t k = 1; k <= n; k++) {
-      if ((p[i + k] & 0xC0) != 0x80) {
-        *why = "invalid UTF-8";
-        return i;
-      }
-      cp = (cp << 6) | (p[i + k] & 0x3F);
-    }
-    if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF)) {
-      *why = "invalid UTF-8 (overlong or surrogate)";
-      return i;
-    }
-    i += n + 1;
+    i += n;
   }
   return len;
 }
@@ -408,11 +454,196 @@ static void apply_tag(struct builder *b, struct ynode *n, const char *tag)
   fail(b, n->line, n->col, "unsupported YAML tag '%s'", tag);
 }
 
+/*
+ * The byte offset of a libyaml mark, whose index counts characters.
+ * Events come in source order, so a cursor moving forward keeps the walk
+ * linear however many marks are asked for.
+ */
+static size_t mark_offset(struct builder *b, const yaml_mark_t *m)
+{
+  if (m->index < b->cur_index) {
+    b->cur_index = 0;
+    b->cur_off = 0;
+  }
+  while (b->cur_index < m->index && b->cur_off < b->len) {
+    b->cur_off++;
+    while (b->cur_off < b->len &&
+           ((unsigned char)b->data[b->cur_off] & 0xC0) == 0x80)
+      b->cur_off++;
+    b->cur_index++;
+  }
+  return b->cur_off;
+}
+
+static bool is_blank(char c)
+{
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Past blanks, line breaks and comments, from `i`. */
+static size_t skip_space(const struct builder *b, size_t i)
+{
+  while (i < b->len) {
+    if (b->data[i] == '#')
+      while (i < b->len && b->data[i] != '\n')
+        i++;
+    else if (is_blank(b->data[i]))
+      i++;
+    else
+      break;
+  }
+  return i;
+}
+
+/* Whether the bytes at `s` (`n` left) are "%00": a URI escape of NUL. */
+static bool is_pct_nul(const char *s, size_t n)
+{
+  return n >= 3 && s[0] == '%' && s[1] == '0' && s[2] == '0';
+}
+
+/*
+ * The offset of a "%00" in the tag a node is written with, or SIZE_MAX.
+ * libyaml hands a tag over as a C string after decoding its URI escapes,
+ * so a NUL would cut it short unseen: "!!int%00x" would pass for !!int.
+ * The node's properties (an anchor, a tag, in either order) start at `m`.
+ */
+static size_t tag_nul_offset(struct builder *b, const yaml_mark_t *m)
+{
+  const char *s = b->data;
+  size_t i = mark_offset(b, m);
+
+  for (int prop = 0; prop < 2; prop++) {
+    bool verbatim;
+
+    i = skip_space(b, i);
+    if (i < b->len && s[i] == '&') {
+      while (i < b->len && !is_blank(s[i]) && !strchr(",[]{}", s[i]))
+        i++;
+      continue;
+    }
+    if (i >= b->len || s[i] != '!')
+      break;
+    verbatim = i + 1 < b->len && s[i + 1] == '<';
+    for (; i < b->len; i++) {
+      if (verbatim ? s[i] == '>'
+                   : is_blank(s[i]) || strchr(",[]{}", s[i]) != NULL)
+        break;
+      if (is_pct_nul(s + i, b->len - i))
+        return i;
+    }
+    break;
+  }
+  return SIZE_MAX;
+}
+
+/*
+ * The offset of a "%00" in a %TAG directive, whose prefix libyaml decodes
+ * into a C string as it does a tag.  Directives are the lines starting
+ * with '%' before the document's "---", which ends at `end`.
+ */
+static size_t directive_nul_offset(struct builder *b, const yaml_mark_t *end)
+{
+  const char *s = b->data;
+  size_t stop = mark_offset(b, end);
+
+  for (size_t i = 0; i < stop; i++) {
+    bool line_start = i == 0 || s[i - 1] == '\n';
+
+    if (!line_start || stop - i < 4 || memcmp(s + i, "%TAG", 4) != 0)
+      continue;
+    for (i += 4; i < stop && s[i] != '\n'; i++) {
+      if (s[i] == '#' && is_blank(s[i - 1]))
+        break;
+      if (is_pct_nul(s + i, stop - i))
+        return i;
+    }
+  }
+  return SIZE_MAX;
+}
+
+/* Fails at byte `off` of the input, or at the mark when it is SIZE_MAX. */
+static void fail_at(struct builder *b, size_t off, const yaml_mark_t *m,
+                    const char *msg)
+{
+  uint32_t line = (uint32_t)m->line + 1, col = (uint32_t)m->column + 1;
+
+  if (off != SIZE_MAX)
+    offset_pos(b->data, b->len, off, &line, &col);
+  fail(b, line, col, "%s", msg);
+}
+
+/* Whether a node's tag decodes a NUL; if so, fails at it. */
+static bool tag_has_nul(struct builder *b, const yaml_mark_t *m)
+{
+  size_t at = tag_nul_offset(b, m);
+
+  if (at == SIZE_MAX)
+    return false;
+  fail_at(b, at, m, "a YAML tag may not contain a NUL byte ('%00')");
+  return true;
+}
+
+/* The length of the escape after a backslash when it writes a NUL:
+ * \0, \x00, \u0000 or \U00000000. */
+static size_t nul_escape_len(const char *s, size_t n)
+{
+  static const char *const forms[] = {"0", "x00", "u0000", "U00000000"};
+
+  for (size_t k = 0; k < ARRAY_SIZE(forms); k++) {
+    size_t len = strlen(forms[k]);
+
+    if (n >= len && memcmp(s, forms[k], len) == 0)
+      return len;
+  }
+  return 0;
+}
+
+/*
+ * A scalar whose value holds a NUL would be cut short as a C string, so
+ * "acme\0/../x" would read as "acme": refused, at the escape that wrote
+ * the NUL.  A raw NUL byte never gets here (check_bytes); the escapes of a
+ * double-quoted scalar, which starts at the first '"' after the node's
+ * properties, are the only way to write one.
+ */
+static void refuse_nul(struct builder *b, const yaml_event_t *ev)
+{
+  const yaml_mark_t *m = &ev->start_mark;
+  const char *s = b->data;
+  size_t i = mark_offset(b, m);
+
+  while (i < b->len && s[i] != '"')
+    i++;
+  for (i++; i < b->len && s[i] != '"'; i++) {
+    size_t elen;
+    char msg[96];
+
+    if (s[i] != '\\')
+      continue;
+    elen = nul_escape_len(s + i + 1, b->len - i - 1);
+    if (elen) {
+      snprintf(msg, sizeof(msg),
+               "a NUL character ('\\%.*s') is not allowed in a key or value",
+               (int)elen, s + i + 1);
+      fail_at(b, i, m, msg);
+      return;
+    }
+    i++; /* the escaped character, which may be a quote */
+  }
+  fail_at(b, SIZE_MAX, m, "a NUL character is not allowed in a key or value");
+}
+
 static void on_scalar(struct builder *b, yaml_event_t *ev)
 {
-  struct ynode *n = node_new(b, YNODE_SCALAR, &ev->start_mark);
+  struct ynode *n;
   const char *tag = (const char *)ev->data.scalar.tag;
 
+  if (memchr(ev->data.scalar.value, 0, ev->data.scalar.length)) {
+    refuse_nul(b, ev);
+    return;
+  }
+  if (tag && tag_has_nul(b, &ev->start_mark))
+    return;
+  n = node_new(b, YNODE_SCALAR, &ev->start_mark);
   n->u.scalar.s = arena_strndup(b->a, (const char *)ev->data.scalar.value,
                                 ev->data.scalar.length);
   n->u.scalar.len = (uint32_t)ev->data.scalar.length;
@@ -456,6 +687,8 @@ static void on_start(struct builder *b, yaml_event_t *ev, bool map)
       map ? ev->data.mapping_start.anchor : ev->data.sequence_start.anchor;
   struct frame *f;
 
+  if (tag && tag_has_nul(b, &ev->start_mark))
+    return;
   if (!tag_ok(b, tag, &ev->start_mark, map ? "map" : "seq"))
     return;
   if (b->depth == b->lim->max_depth) {
@@ -699,7 +932,10 @@ static int check_input(const struct yaml_limits *lim, const char *path,
   size_t bad;
 
   if (*len > lim->max_bytes) {
-    diag_add(d, path, 1, 1, "file is larger than %zu bytes", lim->max_bytes);
+    char msg[64];
+
+    snprintf(msg, sizeof(msg), "file is larger than %zu bytes", lim->max_bytes);
+    yaml_diag_add(d, path, 1, 1, msg);
     return -1;
   }
   if (*len >= 3 && memcmp(*data, "\xef\xbb\xbf", 3) == 0) {
@@ -711,10 +947,20 @@ static int check_input(const struct yaml_limits *lim, const char *path,
     uint32_t line, col;
 
     offset_pos(*data, *len, bad, &line, &col);
-    diag_add(d, path, line, col, "%s", why);
+    yaml_diag_add(d, path, line, col, why);
     return -1;
   }
   return 0;
+}
+
+/* A %TAG prefix that decodes a NUL: refused where the "%00" is. */
+static void fail_directive_nul(struct builder *b, const yaml_event_t *ev)
+{
+  size_t at = directive_nul_offset(b, &ev->end_mark);
+
+  if (at != SIZE_MAX)
+    fail_at(b, at, &ev->start_mark,
+            "a %TAG directive may not contain a NUL byte ('%00')");
 }
 
 /* Hands one event to the builder; true at the end of the stream. */
@@ -726,6 +972,9 @@ static bool on_event(struct builder *b, yaml_event_t *ev)
       fail(b, (uint32_t)ev->start_mark.line + 1,
            (uint32_t)ev->start_mark.column + 1,
            "more than one YAML document in the file");
+    else if (ev->data.document_start.tag_directives.start !=
+             ev->data.document_start.tag_directives.end)
+      fail_directive_nul(b, ev);
     break;
   case YAML_SCALAR_EVENT:
     on_scalar(b, ev);
@@ -816,6 +1065,18 @@ struct ynode *ymap_get(const struct ynode *m, const char *key)
     if (strcmp(ymap_key(m, i)->u.scalar.s, key) == 0)
       return ymap_value(m, i);
   return NULL;
+}
+
+void yaml_diag_add(struct diag_list *d, const char *path, uint32_t line,
+                   uint32_t col, const char *msg)
+{
+  /* Room for a 255-byte file name escaped whole, and a message that
+   * diag_add() does not cut. */
+  char p[1100], m[1000];
+
+  yaml_text_escape(p, sizeof(p), path, strlen(path));
+  yaml_text_escape(m, sizeof(m), msg, strlen(msg));
+  diag_add(d, p, line, col, "%s", m);
 }
 
 const char *ynode_kind_name(const struct ynode *n)

@@ -12,6 +12,12 @@
  * `max_alias_nodes` ("billion laughs").  Aliases share the anchored node
  * instead of copying it; merge keys (`<<: *base`) are resolved.
  *
+ * Every scalar is valid UTF-8 and holds no NUL, so its C string is all of
+ * it: a NUL written as an escape ("a\0b") is refused at the escape, like
+ * a raw one, and so is a tag or %TAG prefix that decodes one ("%00").
+ * Diagnostics are valid UTF-8 without control characters, whatever the
+ * input: what they quote goes through yaml_text_escape().
+ *
  * Every node and string lives in the arena passed in; the tree is valid
  * until that arena is reset or released.  The bytes passed in are not
  * referenced after yaml_parse() returns.
@@ -94,5 +100,22 @@ struct ynode *ymap_get(const struct ynode *m, const char *key);
 
 /* "a string", "an integer", "a mapping", ... for messages. */
 const char *ynode_kind_name(const struct ynode *n);
+
+/*
+ * `len` bytes of `s` as text to quote in a message: bytes that are not
+ * UTF-8 and control characters become \xNN, invisible ones (C1 controls,
+ * line separators, bidirectional controls) \uNNNN, and the text is cut
+ * with "..." at a character boundary to fit `cap` (at least 16) with its
+ * NUL.  The result is valid UTF-8 whatever `s` holds.  Returns `out`.
+ */
+char *yaml_text_escape(char *out, size_t cap, const char *s, size_t len);
+
+/*
+ * diag_add() with `path` and `msg` escaped first, so that whatever a file
+ * holds or is named, the diagnostic is valid UTF-8 on one line.  Every
+ * diagnostic the manifest module makes goes through here.
+ */
+void yaml_diag_add(struct diag_list *d, const char *path, uint32_t line,
+                   uint32_t col, const char *msg);
 
 #endif

@@ -3,7 +3,10 @@
 #include "base/strutil.h"
 
 #include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "base/error.h"
 #include "manifest/manifest.h"
 #include "model/naming.h"
 #include "suites.h"
@@ -478,6 +481,311 @@ START_TEST(octal_past_int64_is_not_zero)
 }
 END_TEST
 
+START_TEST(tenant_file_names_are_tenant_names)
+{
+  static const struct {
+    const char *path;
+    bool tenant; /* the loader makes a tenant of it */
+  } cases[] = {
+      {"tenants/acme.yaml", true},
+      {"tenants/acme.yml", true},
+      {"tenants/a.yaml", true},
+      {"tenants/mwc-murata-2.yaml", true},
+      {"tenants/\xff\xfe.yaml", false},                 /* not UTF-8 */
+      {"tenants/acme\xff.yaml", false},                 /* not UTF-8 */
+      {"tenants/\xc0\xaf.yaml", false},                 /* overlong '/' */
+      {"tenants/\xe0\x80\xae\xe0\x80\xae.yaml", false}, /* overlong ".." */
+      {"tenants/\xed\xa0\x80.yaml", false},             /* a surrogate */
+      {"tenants/\xc3\xa9t\xc3\xa9.yaml", false},        /* UTF-8, not a label */
+      {"tenants/Acme.yaml", false},
+      {"tenants/acme.prod.yaml", false},
+      {"tenants/acme..yaml", false},
+      {"tenants/-acme.yaml", false},
+      {"tenants/acme_1.yaml", false},
+      {"tenants/acme\n.yaml", false},
+      {"tenants/"
+       "a123456789012345678901234567890123456789012345678901234567890123.yaml",
+       false},                       /* 64 characters */
+      {"tenants/.acme.yaml", false}, /* hidden: not a tenant path at all */
+      {"tenants/x/acme.yaml", false},
+      {"tenants/acme.json", false},
+      {"platform.yaml", false},
+  };
+  char name[64];
+
+  for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
+    ck_assert_msg(manifest_path_tenant(cases[i].path, name, sizeof(name)) ==
+                      cases[i].tenant,
+                  "case %zu", i);
+  ck_assert(manifest_path_tenant("tenants/mwc-murata.yml", name, sizeof(name)));
+  ck_assert_str_eq(name, "mwc-murata");
+  ck_assert(manifest_path_tenant("tenants/acme.yaml", NULL, 0));
+  /* Every reader hands such files to the loader, which refuses them. */
+  ck_assert_int_eq(manifest_path_kind("tenants/\xff\xfe.yaml"), MP_TENANT);
+  ck_assert_int_eq(manifest_path_kind("tenants/Acme.yaml"), MP_TENANT);
+  ck_assert_int_eq(manifest_path_kind("tenants/.acme.yaml"), MP_OTHER);
+  ck_assert_int_eq(manifest_path_kind("tenants/x/acme.yaml"), MP_OTHER);
+}
+END_TEST
+
+/* Whether every diagnostic's path and message is UTF-8 without control
+ * characters: what JSON output and log lines need. */
+static bool diags_are_clean(const struct diag_list *d)
+{
+  for (size_t i = 0; i < d->n; i++) {
+    const char *s[2] = {d->v[i].path, d->v[i].msg};
+
+    for (int k = 0; k < 2; k++) {
+      const unsigned char *p = (const unsigned char *)s[k];
+
+      for (size_t j = 0, len = strlen(s[k]); j < len;) {
+        size_t n = str_utf8_seq(p + j, len - j);
+
+        if (n == 0 || p[j] < 0x20 || p[j] == 0x7F)
+          return false;
+        j += n;
+      }
+    }
+  }
+  return true;
+}
+
+/*
+ * A file under tenants/ whose name is no tenant's is a problem at its
+ * path, escaped, and never a document: so no tenant is named after it,
+ * and the others load as if it were not there.
+ */
+START_TEST(loader_refuses_files_named_for_no_tenant)
+{
+  struct manifest_files files = MANIFEST_FILES_INIT;
+  struct manifest_repo *repo;
+
+  add(&files, "platform.yaml", platform_yaml);
+  add(&files, "tenants/acme.yaml", tenant_yaml);
+  add(&files, "tenants/\xff\xfe.yaml", tenant_yaml);
+  add(&files, "tenants/Acme.yaml", tenant_yaml);
+  manifest_files_add_unreadable(&files, "tenants/x\x1b.yaml",
+                                "is a symbolic link");
+  manifest_repo_load(&repo, &files, NULL);
+  ck_assert_uint_eq(repo->ntenants, 1);
+  ck_assert_str_eq(repo->tenants[0]->path, "tenants/acme.yaml");
+  ck_assert(repo->tenants[0]->valid);
+  ck_assert_uint_eq(repo->nrefused, 3);
+  ck_assert_uint_eq(repo->diags.n, 3);
+  ck_assert(diags_are_clean(&repo->diags));
+  ck_assert_uint_eq(diag_count_path(&repo->diags, "tenants/\\xff\\xfe.yaml"),
+                    1);
+  ck_assert_uint_eq(diag_count_path(&repo->diags, "tenants/x\\x1b.yaml"), 1);
+  ck_assert_uint_eq(diag_count_path(&repo->diags, "tenants/Acme.yaml"), 1);
+  ck_assert_uint_eq(repo->diags.v[0].line, 0);
+  ck_assert_ptr_null(manifest_repo_find(repo, "tenants/\xff\xfe.yaml"));
+
+  /* Once the file is gone nothing of it remains. */
+  manifest_files_remove(&files, "tenants/\xff\xfe.yaml");
+  manifest_files_remove(&files, "tenants/Acme.yaml");
+  manifest_files_remove(&files, "tenants/x\x1b.yaml");
+  manifest_repo_reload(&repo, &files, NULL, repo);
+  ck_assert_uint_eq(repo->ntenants, 1);
+  ck_assert_uint_eq(repo->nrefused, 0);
+  ck_assert_uint_eq(repo->diags.n, 0);
+  manifest_repo_free(repo);
+  manifest_files_release(&files);
+}
+END_TEST
+
+/* Writes `text` to <dir>/<rel>. */
+static void write_file(const char *dir, const char *rel, const char *text)
+{
+  char path[1024];
+  FILE *f;
+
+  snprintf(path, sizeof(path), "%s/%s", dir, rel);
+  f = fopen(path, "w");
+  ck_assert_ptr_nonnull(f);
+  fputs(text, f);
+  ck_assert_int_eq(fclose(f), 0);
+}
+
+/* A repository at <dir>/repo: the platform and tenants acme and beta. */
+static char *make_repo(const char *dir)
+{
+  char repo[1024], tenants[1100], beta[2048];
+  const char *from = "name: acme", *at = strstr(tenant_yaml, from);
+
+  snprintf(repo, sizeof(repo), "%s/repo", dir);
+  snprintf(tenants, sizeof(tenants), "%s/tenants", repo);
+  ck_assert_int_eq(mkdir(repo, 0755), 0);
+  ck_assert_int_eq(mkdir(tenants, 0755), 0);
+  write_file(repo, "platform.yaml", platform_yaml);
+  write_file(repo, "tenants/acme.yaml", tenant_yaml);
+  snprintf(beta, sizeof(beta), "%.*sname: beta%s", (int)(at - tenant_yaml),
+           tenant_yaml, at + strlen(from));
+  *strstr(beta, "10.1.0.0") = '\0';
+  snprintf(beta + strlen(beta), sizeof(beta) - strlen(beta), "10.2.0.0%s",
+           strstr(tenant_yaml, "10.1.0.0") + strlen("10.1.0.0"));
+  write_file(repo, "tenants/beta.yaml", beta);
+  return td_strdup(repo);
+}
+
+/* The issue's replay: a file named with the bytes FF FE, in directory
+ * mode.  It is reported; acme and beta load as before and are valid. */
+START_TEST(read_dir_reports_a_file_name_that_is_not_utf8)
+{
+  struct manifest_files files = MANIFEST_FILES_INIT;
+  struct manifest_repo *repo;
+  char *tmp = test_tmpdir(), *dir = make_repo(tmp);
+  char *text;
+
+  write_file(dir, "tenants/\xff\xfe.yaml", tenant_yaml);
+  ck_assert_int_eq(manifest_files_read_dir(&files, dir, 1 << 20), 0);
+  ck_assert_uint_eq(files.n, 4);
+  manifest_repo_load(&repo, &files, NULL);
+  text = test_diags_text(&repo->diags);
+  ck_assert_str_eq(text, "tenants/\\xff\\xfe.yaml: error: the file name is "
+                         "not valid UTF-8, so it is no tenant's name; the "
+                         "file is not read\n");
+  free(text);
+  ck_assert_uint_eq(repo->ntenants, 2);
+  ck_assert_str_eq(repo->tenants[0]->u.tenant->meta.name.v, "acme");
+  ck_assert_str_eq(repo->tenants[1]->u.tenant->meta.name.v, "beta");
+  ck_assert(repo->tenants[0]->valid && repo->tenants[1]->valid);
+  ck_assert(repo->platform->valid && repo->catalog->valid);
+  manifest_repo_free(repo);
+  manifest_files_release(&files);
+  test_rm_rf(tmp);
+  free(dir);
+  free(tmp);
+}
+END_TEST
+
+/* The entry `rel` of the list: present, unread, held with `problem`. */
+static void assert_held(const struct manifest_files *f, const char *rel,
+                        const char *problem)
+{
+  for (size_t i = 0; i < f->n; i++) {
+    if (strcmp(f->v[i].path, rel) != 0)
+      continue;
+    ck_assert_msg(f->v[i].problem && strstr(f->v[i].problem, problem), "%s",
+                  rel);
+    ck_assert_uint_eq(f->v[i].len, 0);
+    return;
+  }
+  ck_abort_msg("%s is missing", rel);
+}
+
+/*
+ * Directory mode reads nothing through a symbolic link, as Git mode: one
+ * to a file outside the repository, one inside it (the same rule, though
+ * it would be harmless), a dangling one; and what is not a regular file.
+ * Each is held with a problem at its path, not read and not missing, so
+ * its tenant keeps what it has.
+ */
+START_TEST(read_dir_never_reads_through_a_link)
+{
+  struct manifest_files files = MANIFEST_FILES_INIT;
+  struct manifest_repo *repo;
+  char *tmp = test_tmpdir(), *dir = make_repo(tmp);
+  char outside[1024], path[1200], *text;
+
+  snprintf(outside, sizeof(outside), "%s/outside.yaml", tmp);
+  write_file(tmp, "outside.yaml", "secret: from outside the repository\n");
+  snprintf(path, sizeof(path), "%s/tenants/evil.yaml", dir);
+  ck_assert_int_eq(symlink(outside, path), 0);
+  snprintf(path, sizeof(path), "%s/tiers.yaml", dir);
+  ck_assert_int_eq(symlink("../outside.yaml", path), 0);
+  snprintf(path, sizeof(path), "%s/tenants/inside.yaml", dir);
+  ck_assert_int_eq(symlink("beta.yaml", path), 0);
+  snprintf(path, sizeof(path), "%s/tenants/dangling.yaml", dir);
+  ck_assert_int_eq(symlink("nowhere.yaml", path), 0);
+  snprintf(path, sizeof(path), "%s/tenants/fifo.yaml", dir);
+  ck_assert_int_eq(mkfifo(path, 0644), 0);
+  snprintf(path, sizeof(path), "%s/tenants/dir.yaml", dir);
+  ck_assert_int_eq(mkdir(path, 0755), 0);
+
+  ck_assert_int_eq(manifest_files_read_dir(&files, dir, 1 << 20), 0);
+  assert_held(&files, "tiers.yaml", "symbolic link");
+  assert_held(&files, "tenants/evil.yaml", "symbolic link");
+  assert_held(&files, "tenants/inside.yaml", "symbolic link");
+  assert_held(&files, "tenants/dangling.yaml", "symbolic link");
+  assert_held(&files, "tenants/fifo.yaml", "not a regular file");
+  assert_held(&files, "tenants/dir.yaml", "not a regular file");
+  manifest_repo_load(&repo, &files, NULL);
+  text = test_diags_text(&repo->diags);
+  ck_assert_ptr_null(strstr(text, "secret"));
+  ck_assert_ptr_nonnull(strstr(
+      text, "tenants/evil.yaml: error: is a symbolic link; tenantd reads "
+            "manifests only from regular files\n"));
+  free(text);
+  ck_assert_uint_eq(repo->diags.n, 6);
+  ck_assert(!doc_at(repo, "tenants/evil.yaml")->valid);
+  ck_assert(!doc_at(repo, "tenants/inside.yaml")->valid);
+  ck_assert(doc_at(repo, "tenants/beta.yaml")->valid);
+  manifest_repo_free(repo);
+
+  /* Read over a list that has entries, a link replaces a readable file. */
+  manifest_files_release(&files);
+  add(&files, "tenants/evil.yaml", tenant_yaml);
+  ck_assert_int_eq(manifest_files_read_dir(&files, dir, 1 << 20), 0);
+  assert_held(&files, "tenants/evil.yaml", "symbolic link");
+  manifest_files_release(&files);
+  test_rm_rf(tmp);
+  free(dir);
+  free(tmp);
+}
+END_TEST
+
+/* A tenants/ that is a link, out of the repository or within it, is
+ * refused whole: read as empty, every tenant would look deleted. */
+START_TEST(read_dir_refuses_a_linked_tenants_directory)
+{
+  struct manifest_files files = MANIFEST_FILES_INIT;
+  char *tmp = test_tmpdir(), *dir = make_repo(tmp);
+  char from[1100], to[1100];
+
+  snprintf(from, sizeof(from), "%s/tenants", dir);
+  snprintf(to, sizeof(to), "%s/elsewhere", tmp);
+  ck_assert_int_eq(rename(from, to), 0);
+  ck_assert_int_eq(symlink(to, from), 0);
+  ck_assert_int_eq(manifest_files_read_dir(&files, dir, 1 << 20), -1);
+  ck_assert_ptr_nonnull(strstr(td_error_last(), "tenants is a symbolic link"));
+  ck_assert_int_eq(unlink(from), 0);
+  snprintf(to, sizeof(to), "%s/real-tenants", dir);
+  ck_assert_int_eq(mkdir(to, 0755), 0);
+  ck_assert_int_eq(symlink("real-tenants", from), 0);
+  ck_assert_int_eq(manifest_files_read_dir(&files, dir, 1 << 20), -1);
+  ck_assert_int_eq(unlink(from), 0);
+  write_file(dir, "tenants", "not a directory\n");
+  ck_assert_int_eq(manifest_files_read_dir(&files, dir, 1 << 20), -1);
+  ck_assert_ptr_nonnull(strstr(td_error_last(), "not a directory"));
+  manifest_files_release(&files);
+  test_rm_rf(tmp);
+  free(dir);
+  free(tmp);
+}
+END_TEST
+
+/* A value quoted in a message, or printed as it is, comes out escaped. */
+START_TEST(messages_quote_values_clean)
+{
+  struct manifest_files files = MANIFEST_FILES_INIT;
+  struct manifest_repo *repo;
+  char text[2048];
+  const char *from = "tier: basic", *at = strstr(tenant_yaml, from);
+
+  snprintf(text, sizeof(text), "%.*stier: \"\\e[2J\\u202eevil\\n\"%s",
+           (int)(at - tenant_yaml), tenant_yaml, at + strlen(from));
+  add(&files, "platform.yaml", platform_yaml);
+  add(&files, "tenants/acme.yaml", text);
+  manifest_repo_load(&repo, &files, NULL);
+  ck_assert_uint_eq(repo->diags.n, 1);
+  ck_assert(diags_are_clean(&repo->diags));
+  ck_assert_ptr_nonnull(
+      strstr(repo->diags.v[0].msg, "'\\x1b[2J\\u202eevil\\x0a'"));
+  manifest_repo_free(repo);
+  manifest_files_release(&files);
+}
+END_TEST
+
 Suite *make_suite_manifest(void)
 {
   Suite *s = suite_create("manifest");
@@ -495,6 +803,12 @@ Suite *make_suite_manifest(void)
   tcase_add_test(tc, dependency_cycle_of_long_names_stays_in_bounds);
   tcase_add_test(tc, long_invalid_names_derive_no_names);
   tcase_add_test(tc, octal_past_int64_is_not_zero);
+  tcase_add_test(tc, tenant_file_names_are_tenant_names);
+  tcase_add_test(tc, loader_refuses_files_named_for_no_tenant);
+  tcase_add_test(tc, read_dir_reports_a_file_name_that_is_not_utf8);
+  tcase_add_test(tc, read_dir_never_reads_through_a_link);
+  tcase_add_test(tc, read_dir_refuses_a_linked_tenants_directory);
+  tcase_add_test(tc, messages_quote_values_clean);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -822,7 +822,7 @@ START_TEST(parse_rejects)
        "lastError.line must be an integer"},
       {"lastError:\n", "lastError: [1]\nignored:\n",
        "lastError must be a mapping"},
-      {"tenant: acme", "tenant: \"a\\0b\"", "tenant contains a NUL"},
+      {"tenant: acme", "tenant: \"a\\0b\"", "a NUL character"},
       {"tenant: acme\n", "tenant: acme\ntenant: again\n", "duplicate key"},
       {"tenant: acme", "tenant: [unclosed", "status:"},
   };

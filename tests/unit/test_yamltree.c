@@ -1,5 +1,7 @@
 #include "base/compat.h"
 
+#include "base/strutil.h"
+
 #include <math.h>
 #include <stdio.h>
 
@@ -298,6 +300,134 @@ START_TEST(empty_and_bom_documents)
 }
 END_TEST
 
+/* Fails `text` (a C string) and returns "line:col: message". */
+static const char *fail_text(struct arena *a, const char *text)
+{
+  return parse_fail(a, text, strlen(text));
+}
+
+START_TEST(nul_in_a_scalar_is_refused_where_it_is_written)
+{
+  struct arena a = ARENA_INIT;
+  struct ynode *n;
+
+  /* Every escape that writes a NUL, in values and keys: at the escape. */
+  ck_assert_str_eq(fail_text(&a, "a: \"x\\0y\"\n"),
+                   "1:6: a NUL character ('\\0') is not allowed in a key or "
+                   "value");
+  ck_assert_str_eq(fail_text(&a, "name: \"mwc-murata\\0/../x\"\n"),
+                   "1:18: a NUL character ('\\0') is not allowed in a key or "
+                   "value");
+  ck_assert_str_eq(fail_text(&a, "\"k\\x00\": 1\n"),
+                   "1:3: a NUL character ('\\x00') is not allowed in a key or "
+                   "value");
+  ck_assert_str_eq(fail_text(&a, "a: [\"\xc3\xa9\", \"\\u0000\"]\n"),
+                   "1:11: a NUL character ('\\u0000') is not allowed in a key "
+                   "or value");
+  ck_assert_str_eq(fail_text(&a, "a: &x !!str \"\\\"\\U00000000\"\n"),
+                   "1:16: a NUL character ('\\U00000000') is not allowed in a "
+                   "key or value");
+  /* A double-quoted scalar over two lines: the escape's line and column. */
+  ck_assert_str_eq(fail_text(&a, "a: \"one\n  two \\0\"\n"),
+                   "2:7: a NUL character ('\\0') is not allowed in a key or "
+                   "value");
+  /* A raw NUL byte never reaches the parser. */
+  ck_assert_str_eq(parse_fail(&a, "a: \"x\0y\"\n", 9),
+                   "1:6: binary file (NUL byte)");
+  /* In single quotes a backslash is a backslash; other escapes are fine. */
+  n = parse_ok(&a, "a: 'x\\0y'\n");
+  ck_assert_uint_eq(ymap_get(n, "a")->u.scalar.len, 4);
+  n = parse_ok(&a, "a: \"\\x01\\u00e9\\\\0\"\n");
+  ck_assert_str_eq(ymap_get(n, "a")->u.scalar.s, "\x01\xc3\xa9\\0");
+  arena_release(&a);
+}
+END_TEST
+
+START_TEST(a_tag_that_decodes_a_nul_is_refused)
+{
+  struct arena a = ARENA_INIT;
+  struct ynode *n;
+
+  /* libyaml hands a tag over as a C string: "!!int%00x" would be !!int. */
+  ck_assert_str_eq(fail_text(&a, "a: !!int%00x 5\n"),
+                   "1:9: a YAML tag may not contain a NUL byte ('%00')");
+  ck_assert_str_eq(fail_text(&a, "a: &x !!str%00 b\n"),
+                   "1:12: a YAML tag may not contain a NUL byte ('%00')");
+  ck_assert_str_eq(
+      fail_text(&a, "a: [\xc3\xa9, !<tag:yaml.org,2002:str%00> b]\n"),
+      "1:31: a YAML tag may not contain a NUL byte ('%00')");
+  ck_assert_str_eq(fail_text(&a, "a: !!map%00\n  b: 1\n"),
+                   "1:9: a YAML tag may not contain a NUL byte ('%00')");
+  ck_assert_str_eq(fail_text(&a, "a: !!seq%00 [1]\n"),
+                   "1:9: a YAML tag may not contain a NUL byte ('%00')");
+  ck_assert_str_eq(fail_text(&a, "%TAG !e! tag:yaml.org,2002:%00\n---\n"
+                                 "a: !e!str b\n"),
+                   "1:28: a %TAG directive may not contain a NUL byte ('%00')");
+  /* "%00" outside a tag is text. */
+  n = parse_ok(&a, "a: !!str &x b%00\n");
+  ck_assert_str_eq(ymap_get(n, "a")->u.scalar.s, "b%00");
+  n = parse_ok(&a, "%TAG !e! tag:yaml.org,2002: # 100%00\n---\n"
+                   "a: !e!str \"%00\"\n");
+  ck_assert_str_eq(ymap_get(n, "a")->u.scalar.s, "%00");
+  arena_release(&a);
+}
+END_TEST
+
+/* Whether `s` is UTF-8 without control characters, C1 ones included. */
+static bool is_clean_text(const char *s)
+{
+  const unsigned char *p = (const unsigned char *)s;
+  size_t len = strlen(s);
+
+  for (size_t i = 0; i < len;) {
+    size_t n = str_utf8_seq(p + i, len - i);
+
+    if (n == 0 || p[i] < 0x20 || p[i] == 0x7F ||
+        (p[i] == 0xC2 && p[i + 1] <= 0x9F))
+      return false;
+    i += n;
+  }
+  return true;
+}
+
+START_TEST(text_for_messages_is_clean_utf8)
+{
+  struct arena a = ARENA_INIT;
+  char out[32];
+  const char *msg;
+
+  ck_assert_str_eq(yaml_text_escape(out, sizeof(out), "ok \xc3\xa9", 5),
+                   "ok \xc3\xa9");
+  ck_assert_str_eq(yaml_text_escape(out, sizeof(out), "a\xff\xfe\n\x1b[0", 7),
+                   "a\\xff\\xfe\\x0a\\x1b[0");
+  ck_assert_str_eq(
+      yaml_text_escape(out, sizeof(out), "\xc0\xaf\xed\xa0\x80", 5),
+      "\\xc0\\xaf\\xed\\xa0\\x80");
+  /* C1 controls and bidirectional overrides do not print as themselves. */
+  ck_assert_str_eq(yaml_text_escape(out, sizeof(out),
+                                    "\xc2\x9b"
+                                    "a\xe2\x80\xae",
+                                    6),
+                   "\\u009ba\\u202e");
+  ck_assert_str_eq(yaml_text_escape(out, sizeof(out), "a\0b", 3), "a\\x00b");
+  /* Cut between characters, never inside one. */
+  ck_assert_str_eq(yaml_text_escape(out, 16,
+                                    "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                                    "\xc3\xa9\xc3\xa9",
+                                    12),
+                   "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9...");
+  ck_assert(is_clean_text(out));
+  /* What the parser says about a value quotes it clean. */
+  msg = fail_text(&a, "\"a\\nb\\e[31m\": 1\n\"a\\nb\\e[31m\": 2\n");
+  ck_assert_str_eq(msg, "2:1: duplicate key 'a\\x0ab\\x1b[31m' (first at "
+                        "line 1, column 1)");
+  ck_assert(is_clean_text(msg));
+  msg = fail_text(&a, "a: !!int \"\\u202e\\x85\"\n");
+  ck_assert_str_eq(msg, "1:4: '\\u202e\\u0085' is not a valid !!int");
+  arena_release(&a);
+}
+END_TEST
+
 Suite *make_suite_yamltree(void)
 {
   Suite *s = suite_create("yamltree");
@@ -312,6 +442,9 @@ Suite *make_suite_yamltree(void)
   tcase_add_test(tc, hostile_input_is_refused);
   tcase_add_test(tc, syntax_errors_point_where_the_parser_stopped);
   tcase_add_test(tc, empty_and_bom_documents);
+  tcase_add_test(tc, nul_in_a_scalar_is_refused_where_it_is_written);
+  tcase_add_test(tc, a_tag_that_decodes_a_nul_is_refused);
+  tcase_add_test(tc, text_for_messages_is_clean_utf8);
   tcase_set_timeout(tc, 30);
   suite_add_tcase(s, tc);
   return s;
