@@ -333,6 +333,10 @@ static int gather(struct pass *ps)
                  repo->catalog->valid;
   bool any_invalid = false;
 
+  /* A file refused for its name (acme.yaml renamed Acme.yaml) may be a
+   * tenant whose file only seems gone: hold removals as for an invalid
+   * one. */
+  any_invalid = repo->nrefused > 0;
   for (size_t i = 0; i < repo->ntenants; i++)
     any_invalid |= !repo->tenants[i]->valid;
   for (size_t i = 0; i < repo->ntenants; i++)
@@ -466,7 +470,10 @@ static void pass_diags(const struct pass *ps, struct diag_list *out)
 
   for (size_t i = 0; i < d->n; i++) {
     const char *path = d->v[i].path;
-    bool show = manifest_path_kind(path) != MP_TENANT;
+    /* A file under tenants/ that names no tenant belongs to no one's
+     * selection: always shown. */
+    bool show = manifest_path_kind(path) != MP_TENANT ||
+                !manifest_path_tenant(path, NULL, 0);
 
     for (size_t k = 0; !show && k < ps->nt; k++)
       show = ps->t[k].doc && strcmp(ps->t[k].doc->path, path) == 0;

@@ -485,6 +485,30 @@ START_TEST(reconcile_gone_tenant_not_pruned_beside_an_invalid_file)
 }
 END_TEST
 
+/* acme.yaml renamed Acme.yaml: the file is refused for its name, and acme
+ * only seems gone.  Held, never pruned. */
+START_TEST(reconcile_renamed_file_holds_instead_of_pruning)
+{
+  char *text = NULL;
+  size_t writes;
+
+  converge();
+  writes = fake_writes();
+  for (size_t i = 0; i < files.n; i++)
+    if (strcmp(files.v[i].path, "tenants/acme.yaml") == 0)
+      text = td_strndup(files.v[i].data, files.v[i].len);
+  ck_assert_ptr_nonnull(text);
+  manifest_files_remove(&files, "tenants/acme.yaml");
+  put("tenants/Acme.yaml", text);
+  platform("correct", 100, 3);
+  apply_pass();
+  ck_assert_int_eq(outcome("acme")->result, RESULT_HELD);
+  ck_assert_uint_eq(fake_writes(), writes);
+  ck_assert_uint_eq(fake_size(), 5);
+  free(text);
+}
+END_TEST
+
 START_TEST(reconcile_gone_tenant_is_pruned_in_reverse)
 {
   const struct reconcile_outcome *o;
@@ -807,6 +831,7 @@ Suite *make_suite_reconcile(void)
   tcase_add_test(tc, reconcile_invalid_manifest_holds_and_never_deletes);
   tcase_add_test(tc, reconcile_gone_tenant_not_pruned_beside_an_invalid_file);
   tcase_add_test(tc, reconcile_gone_tenant_is_pruned_in_reverse);
+  tcase_add_test(tc, reconcile_renamed_file_holds_instead_of_pruning);
   tcase_add_test(tc, reconcile_guard_refuses_a_large_delete);
   tcase_add_test(tc, reconcile_suspended_tenant_changes_nothing);
   tcase_add_test(tc, reconcile_breaker_stalls_a_resource_that_never_converges);
