@@ -97,8 +97,9 @@ enum args_result args_set_local(const char *cmd, json_t *local, const char *arg)
 
 void args_git_defaults(struct source_opts *src)
 {
+  /* The cache is the user's (source_default_cache_dir), never the
+   * current directory. */
   *src = (struct source_opts)SOURCE_OPTS_INIT;
-  src->cache_dir = ARGS_DEFAULT_CACHE_DIR;
 }
 
 void args_git_config(struct source_opts *src, const struct config *c)

@@ -91,16 +91,14 @@ enum args_result args_set_local(const char *cmd, json_t *local,
 
 /* ---- the manifest repository in Git: --repo, --branch, ... ---- */
 
-#define ARGS_DEFAULT_CACHE_DIR ".tenantd/cache"
-
 /* clang-format off */
 #define ARGS_GIT_OPTIONS_HELP                                                 \
   "  --repo URL             the manifest repository in Git (file://, a\n"     \
   "                         path, https://, ssh://) instead of DIR\n"         \
   "  --branch B             its tracked branch (main)\n"                      \
   "  --status-branch S      where status is committed (tenantd/status)\n"     \
-  "  --cache-dir C          the mirror of the repository ("                   \
-  ARGS_DEFAULT_CACHE_DIR ")\n"                                                \
+  "  --cache-dir C          the mirror of the repository\n"                  \
+  "                         ($XDG_CACHE_HOME/tenantd, ~/.cache/tenantd)\n"   \
   "  --config FILE          take the source, status branch, cache and\n"      \
   "                         provider instances from a config file\n"
 /* clang-format on */
