@@ -62,8 +62,8 @@ static enum args_result parse(struct run_args *a, int argc, char **argv)
   bool failed;
   int c;
 
-  while (r == ARGS_RUN && (c = args_getopt("run", argc, argv, "+:h",
-                                           run_options, &failed)) != -1) {
+  while (r == ARGS_RUN &&
+         (c = args_getopt("run", argc, argv, run_options, &failed)) != -1) {
     if (failed)
       return ARGS_FAILED;
     switch (c) {
@@ -83,8 +83,8 @@ static enum args_result parse(struct run_args *a, int argc, char **argv)
   }
   if (r != ARGS_RUN)
     return r;
-  if (optind < argc)
-    return args_usage("run", "unexpected argument '%s'", argv[optind]);
+  if (args_operands("run", argc, argv, 0) != ARGS_RUN)
+    return ARGS_FAILED;
   if (!a->config)
     return args_usage("run", "%s", "--config FILE is required");
   return ARGS_RUN;

@@ -25,8 +25,8 @@ static enum args_result parse(int argc, char **argv)
   bool failed;
   int c;
 
-  while ((c = args_getopt("version", argc, argv, "+:h", version_options,
-                          &failed)) != -1) {
+  while ((c = args_getopt("version", argc, argv, version_options, &failed)) !=
+         -1) {
     if (failed)
       return ARGS_FAILED;
     if (c == 'h') {
@@ -34,9 +34,7 @@ static enum args_result parse(int argc, char **argv)
       return ARGS_HELP;
     }
   }
-  if (optind < argc)
-    return args_usage("version", "unexpected argument '%s'", argv[optind]);
-  return ARGS_RUN;
+  return args_operands("version", argc, argv, 0);
 }
 
 int cmd_version(int argc, char **argv)
