@@ -64,6 +64,7 @@ enum args_opt {
   OPT_CONFIG,
   OPT_LOG_FORMAT,
   OPT_CHECK,
+  OPT_STRICT,
 };
 
 /*

@@ -162,6 +162,30 @@ expect_rc "plan help" 0 "$bin" plan --help
 expect_rc "apply help" 0 "$bin" apply --help
 expect_rc "graph help" 0 "$bin" graph --help
 
+# run --check validates a config without its secrets: an unset variable
+# is a warning naming the key and the variable; --strict requires them,
+# and so does a real run.
+cat >"$tmp/secrets.yaml" <<'EOF'
+source: {url: file:///srv/tenants.git}
+http: {apiTokenEnv: TD_CLI_TOKEN}
+providers: {local: {type: local, stateDir: /tmp/unused}}
+EOF
+unset TD_CLI_TOKEN
+expect_rc "run --check without the secrets" 0 "$bin" run --check --config "$tmp/secrets.yaml"
+expect_out "run --check: valid" 'secrets.yaml: valid \(1 provider instance\)$'
+expect_out "run --check: the variable named" \
+  "secrets.yaml:2:21: warning: 'apiTokenEnv': environment variable TD_CLI_TOKEN is not set" "$tmp/err"
+expect_rc "run --check --strict without the secrets" 1 "$bin" run --check --strict --config "$tmp/secrets.yaml"
+expect_out "run --check --strict: an error" \
+  "secrets.yaml:2:21: error: 'apiTokenEnv': environment variable TD_CLI_TOKEN is not set" "$tmp/err"
+expect_rc "run without the secrets" 1 timeout 20 "$bin" run --config "$tmp/secrets.yaml"
+expect_out "run: the variable named" "TD_CLI_TOKEN is not set" "$tmp/err"
+expect_rc "run --strict alone" 1 "$bin" run --strict --config "$tmp/secrets.yaml"
+TD_CLI_TOKEN=cli-token-value expect_rc "run --check --strict with the secrets" 0 \
+  "$bin" run --check --strict --config "$tmp/secrets.yaml"
+expect_no_out "run --check: no secret value shown" 'cli-token-value'
+expect_no_out "run --check: no secret value on stderr" 'cli-token-value' "$tmp/err"
+
 # Help and version.
 expect_rc "help" 0 "$bin" --help
 expect_out "help lists validate" '^  validate '
