@@ -64,8 +64,32 @@ TEST_BIN   := $(BUILD)/test-unit
 
 all: $(BIN)
 
-$(BIN): $(MAIN_OBJ) $(BUILD)/libtenantd.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+# What `tenantd version` says about the build: the commit, from git in a
+# checkout (-dirty with uncommitted changes), else "unknown", and the date
+# of the link in UTC, or SOURCE_DATE_EPOCH's (reproducible builds).  The
+# commit file changes only with the commit, and buildinfo.c is written at
+# each link, so the date is when this binary was made.
+$(BUILD)/gen/commit: FORCE
+	@mkdir -p $(@D)
+	@c=unknown; \
+	if [ -e .git ] && h=$$(git rev-parse --short=12 HEAD 2>/dev/null); then \
+	  c=$$h; git diff --quiet HEAD -- 2>/dev/null || c=$$h-dirty; fi; \
+	echo "$$c" >$@.tmp; cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+
+BUILD_DATE_SH = if [ -n "$$SOURCE_DATE_EPOCH" ]; then \
+	  date -u -d "@$$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || \
+	  date -u -r "$$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ; \
+	else date -u +%Y-%m-%dT%H:%M:%SZ; fi
+
+$(BIN): $(MAIN_OBJ) $(BUILD)/libtenantd.a $(BUILD)/gen/commit
+	@{ echo '/* Written by the Makefile when it links tenantd. */'; \
+	  echo 'extern const char tenantd_build_commit[], tenantd_build_date[];'; \
+	  echo "const char tenantd_build_commit[] = \"$$(cat $(BUILD)/gen/commit)\";"; \
+	  echo "const char tenantd_build_date[] = \"$$($(BUILD_DATE_SH))\";"; \
+	} >$(BUILD)/gen/buildinfo.c
+	$(CC) $(ALL_CFLAGS) -c -o $(BUILD)/gen/buildinfo.o $(BUILD)/gen/buildinfo.c
+	$(CC) $(LDFLAGS) -o $@ $(MAIN_OBJ) $(BUILD)/gen/buildinfo.o \
+	  $(BUILD)/libtenantd.a $(LIBS)
 
 $(BUILD)/libtenantd.a: $(LIB_OBJ)
 	@rm -f $@

@@ -121,8 +121,10 @@ static int dispatch(int argc, char **argv)
   }
   if (is_help(argv[1]))
     return help(argc, argv);
+  opterr = 0;
+  optind = 1;
   if (strcmp(argv[1], "--version") == 0)
-    return cmd_version(1, argv);
+    return cmd_version(argc - 1, argv + 1);
   if (argv[1][0] == '-')
     return unknown_option(argv[1]);
   cmd = find_command(argv[1]);
@@ -130,8 +132,6 @@ static int dispatch(int argc, char **argv)
     return unknown_command(argv[1]);
   /* Commands parse their own argv, with the command name as argv[0];
    * they print their own messages for bad options. */
-  opterr = 0;
-  optind = 1;
   return cmd->run(argc - 1, argv + 1);
 }
 

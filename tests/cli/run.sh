@@ -196,7 +196,20 @@ expect_rc "validate help" 0 "$bin" validate --help
 expect_out "validate help body" 'path:line:col: error: message'
 expect_rc "version" 0 "$bin" version
 expect_out "version body" '^tenantd [0-9]+\.[0-9]+\.[0-9]+'
+expect_out "version commit" '^commit   ([0-9a-f]{12}(-dirty)?|unknown)$'
+expect_out "version date, UTC" '^built    [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$'
+for lib in libgit2 libuv libcurl libyaml jansson; do
+  expect_out "version of $lib" "^$lib +[0-9]+\.[0-9]+"
+done
 expect_rc "--version" 0 "$bin" --version
+expect_out "--version is version" '^built    '
 expect_rc "version help" 0 "$bin" version --help
+expect_rc "version json" 0 "$bin" version --format json
+if command -v python3 >/dev/null; then
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert set(d) == {"version","commit","built","libraries"}, d; assert sorted(d["libraries"]) == ["jansson","libcurl","libgit2","libuv","libyaml"], d; assert all(d["libraries"].values())' \
+    "$tmp/out" && ok || bad "version json content"
+fi
+expect_rc "--version json" 0 "$bin" --version --format json
+expect_out "--version json body" '"libraries"'
 
 summary cli
