@@ -18,8 +18,12 @@ void cmd_graph_help(FILE *out)
 {
   fputs("Usage: tenantd graph [DIR]\n"
         "\n"
-        "Prints the resource graph of the valid tenants in DIR as Graphviz\n"
-        "DOT (tenantd graph | dot -Tsvg > graph.svg).\n",
+        "Prints the resource graph of the valid tenants in DIR (default:\n"
+        "the current directory) as Graphviz DOT\n"
+        "(tenantd graph | dot -Tsvg > graph.svg).\n"
+        "\n"
+        "Options:\n"
+        "  -h, --help             show this help\n",
         out);
 }
 
