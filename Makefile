@@ -6,7 +6,8 @@
 #   make demo       deps, build, and run the quick start on the local provider
 #   make bench      benchmarks (tests/bench)
 #   make fuzz       fuzz the manifest loader (clang libFuzzer), FUZZ_TIME=60
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR= (binary, schemas, man page
+#                   tenantd(1), bash completion)
 #   make format     / format-check (clang-format)
 
 VERSION    := 0.1.0
@@ -25,7 +26,7 @@ DEB_PKGS   := gcc make pkg-config git libgit2-dev libyaml-dev \
               libhttp-parser-dev libpq-dev libssl-dev clang-format python3 \
               clang libclang-rt-14-dev nginx-light fcgiwrap openssl \
               prometheus curl pdns-server pdns-backend-sqlite3 dnsutils \
-              sqlite3 postgresql
+              sqlite3 postgresql man-db groff-base
 
 CFLAGS     ?= -O2 -g
 WARNINGS   := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 \
@@ -58,14 +59,38 @@ BIN        := $(BUILD)/tenantd
 TEST_BIN   := $(BUILD)/test-unit
 
 .PHONY: FORCE all deps test check check-unit check-cli check-scenario check-git check-schema \
-        check-daemon check-providers \
+        check-daemon check-providers check-newcomer \
         demo bench fuzz \
         install uninstall format format-check clean
 
 all: $(BIN)
 
-$(BIN): $(MAIN_OBJ) $(BUILD)/libtenantd.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+# What `tenantd version` says about the build: the commit, from git in a
+# checkout (-dirty with uncommitted changes), else "unknown", and the date
+# of the link in UTC, or SOURCE_DATE_EPOCH's (reproducible builds).  The
+# commit file changes only with the commit, and buildinfo.c is written at
+# each link, so the date is when this binary was made.
+$(BUILD)/gen/commit: FORCE
+	@mkdir -p $(@D)
+	@c=unknown; \
+	if [ -e .git ] && h=$$(git rev-parse --short=12 HEAD 2>/dev/null); then \
+	  c=$$h; git diff --quiet HEAD -- 2>/dev/null || c=$$h-dirty; fi; \
+	echo "$$c" >$@.tmp; cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+
+BUILD_DATE_SH = if [ -n "$$SOURCE_DATE_EPOCH" ]; then \
+	  date -u -d "@$$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || \
+	  date -u -r "$$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ; \
+	else date -u +%Y-%m-%dT%H:%M:%SZ; fi
+
+$(BIN): $(MAIN_OBJ) $(BUILD)/libtenantd.a $(BUILD)/gen/commit
+	@{ echo '/* Written by the Makefile when it links tenantd. */'; \
+	  echo 'extern const char tenantd_build_commit[], tenantd_build_date[];'; \
+	  echo "const char tenantd_build_commit[] = \"$$(cat $(BUILD)/gen/commit)\";"; \
+	  echo "const char tenantd_build_date[] = \"$$($(BUILD_DATE_SH))\";"; \
+	} >$(BUILD)/gen/buildinfo.c
+	$(CC) $(ALL_CFLAGS) -c -o $(BUILD)/gen/buildinfo.o $(BUILD)/gen/buildinfo.c
+	$(CC) $(LDFLAGS) -o $@ $(MAIN_OBJ) $(BUILD)/gen/buildinfo.o \
+	  $(BUILD)/libtenantd.a $(LIBS)
 
 $(BUILD)/libtenantd.a: $(LIB_OBJ)
 	@rm -f $@
@@ -132,14 +157,20 @@ export ASAN_OPTIONS  := detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
 
 # Every suite against one build (BUILD, SANITIZE select which).
-check: check-unit check-cli check-scenario check-git check-daemon \
-       check-providers
+check: check-unit check-cli check-newcomer check-scenario check-git \
+       check-daemon check-providers
 
 check-unit: $(TEST_BIN)
 	TD_FIXTURES=tests/fixtures $(if $(SANITIZE),CK_FORK=no) ./$(TEST_BIN)
 
 check-cli: $(BIN)
 	bash tests/cli/run.sh ./$(BIN)
+
+# A newcomer's first contact: the README's own commands in an empty
+# directory, then what `make install` ships (man page, completion).
+check-newcomer: $(BIN)
+	bash tests/newcomer/run.sh ./$(BIN)
+	bash tests/newcomer/package.sh ./$(BIN) $(BUILD) $(SANITIZE)
 
 check-scenario: $(BIN)
 	bash tests/scenario/run.sh ./$(BIN)
@@ -195,15 +226,23 @@ fuzz: build/fuzz/fuzz_manifest
 
 # ---- install ----
 
+COMPLETIONS_DIR = $(PREFIX)/share/bash-completion/completions
+MAN1_DIR        = $(PREFIX)/share/man/man1
+
 install: $(BIN)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/tenantd/schemas
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/tenantd/schemas \
+	  $(DESTDIR)$(COMPLETIONS_DIR) $(DESTDIR)$(MAN1_DIR)
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/tenantd
 	install -m 0644 schemas/*.json schemas/tiers.yaml \
 	  $(DESTDIR)$(PREFIX)/share/tenantd/schemas/
+	install -m 0644 deploy/completion/tenantd.bash \
+	  $(DESTDIR)$(COMPLETIONS_DIR)/tenantd
+	install -m 0644 deploy/man/tenantd.1 $(DESTDIR)$(MAN1_DIR)/tenantd.1
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/tenantd
 	rm -rf $(DESTDIR)$(PREFIX)/share/tenantd
+	rm -f $(DESTDIR)$(COMPLETIONS_DIR)/tenantd $(DESTDIR)$(MAN1_DIR)/tenantd.1
 
 # ---- style ----
 

@@ -6,8 +6,10 @@
 pass=0
 fail=0
 
-# Hermetic git: no system or user configuration, a fixed identity.
-export HOME=$tmp XDG_CONFIG_HOME=$tmp/.config GIT_CONFIG_NOSYSTEM=1
+# Hermetic git: no system or user configuration, a fixed identity; the
+# user's cache (tenantd's default Git mirrors) is the suite's too.
+export HOME=$tmp XDG_CONFIG_HOME=$tmp/.config XDG_CACHE_HOME=$tmp/.cache
+export GIT_CONFIG_NOSYSTEM=1
 export GIT_AUTHOR_NAME=Tester GIT_AUTHOR_EMAIL=tester@example.com
 export GIT_COMMITTER_NAME=Tester GIT_COMMITTER_EMAIL=tester@example.com
 export GIT_TERMINAL_PROMPT=0

@@ -9,29 +9,25 @@
 #define STR(x) #x
 #define XSTR(x) STR(x)
 
-/* clang-format off */
+/* apply's options, and no others: what only plan does (--format,
+ * --detailed-exitcode, --ref, --base) is a usage error here. */
 static const struct option apply_options[] = {
+    {"once", no_argument, NULL, OPT_ONCE},
     {"state-dir", required_argument, NULL, OPT_STATE_DIR},
     {"status-dir", required_argument, NULL, OPT_STATUS_DIR},
-    {"format", required_argument, NULL, OPT_FORMAT},
-    {"detailed-exitcode", no_argument, NULL, OPT_DETAILED},
     {"allow-delete", required_argument, NULL, OPT_ALLOW_DELETE},
     {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
-    {"set", required_argument, NULL, OPT_SET},
-    {"once", no_argument, NULL, OPT_ONCE},
     {"health-timeout", required_argument, NULL, OPT_HEALTH_TIMEOUT},
+    {"set", required_argument, NULL, OPT_SET},
     {"repo", required_argument, NULL, OPT_REPO},
     {"branch", required_argument, NULL, OPT_BRANCH},
     {"status-branch", required_argument, NULL, OPT_STATUS_BRANCH},
     {"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
     {"all", no_argument, NULL, OPT_ALL},
-    {"ref", required_argument, NULL, OPT_REF},
-    {"base", required_argument, NULL, OPT_BASE},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
-/* clang-format on */
 
 void cmd_apply_help(FILE *out)
 {

@@ -6,7 +6,11 @@
 #include "cmd/tenantd/cmd.h"
 #include "cmd/tenantd/pass_args.h"
 
-/* clang-format off */
+#define STR(x) #x
+#define XSTR(x) STR(x)
+
+/* plan's options, and no others: what only apply does (--once, --all,
+ * --health-timeout) is a usage error here. */
 static const struct option plan_options[] = {
     {"state-dir", required_argument, NULL, OPT_STATE_DIR},
     {"status-dir", required_argument, NULL, OPT_STATUS_DIR},
@@ -15,20 +19,16 @@ static const struct option plan_options[] = {
     {"allow-delete", required_argument, NULL, OPT_ALLOW_DELETE},
     {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
     {"set", required_argument, NULL, OPT_SET},
-    {"once", no_argument, NULL, OPT_ONCE},
-    {"health-timeout", required_argument, NULL, OPT_HEALTH_TIMEOUT},
     {"repo", required_argument, NULL, OPT_REPO},
     {"branch", required_argument, NULL, OPT_BRANCH},
     {"status-branch", required_argument, NULL, OPT_STATUS_BRANCH},
     {"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
-    {"all", no_argument, NULL, OPT_ALL},
     {"ref", required_argument, NULL, OPT_REF},
     {"base", required_argument, NULL, OPT_BASE},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
-/* clang-format on */
 
 void cmd_plan_help(FILE *out)
 {
@@ -53,11 +53,18 @@ void cmd_plan_help(FILE *out)
       "  --format F             text, markdown (for a pull request) or json\n"
       "  --detailed-exitcode    exit 2 when changes are pending, 0 when none\n"
       "  --allow-delete N       accept a pass deleting exactly N resources\n"
-      "  --set local.KEY=VALUE  a local provider option (latencyMs, "
-      "...)\n" ARGS_GIT_OPTIONS_HELP
-      "  --ref REF              the branch, ref or commit to plan (--repo)\n"
-      "  --base REF             what REF merges into (the tracked branch)\n"
-      "  -h, --help             show this help\n",
+      "  --concurrency N        provider reads at once "
+      "(" XSTR(
+          RECONCILE_DEFAULT_CONCURRENCY) ")\n"
+                                         "  --set local.KEY=VALUE  a local "
+                                         "provider option (latencyMs, "
+                                         "...)\n" ARGS_GIT_OPTIONS_HELP
+                                         "  --ref REF              the branch, "
+                                         "ref or commit to plan (--repo)\n"
+                                         "  --base REF             what REF "
+                                         "merges into (the tracked branch)\n"
+                                         "  -h, --help             show this "
+                                         "help\n",
       out);
 }
 

@@ -13,7 +13,6 @@ static const struct option status_options[] = {
     {"status-branch", required_argument, NULL, OPT_STATUS_BRANCH},
     {"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
     {"format", required_argument, NULL, OPT_FORMAT},
-    {"limit", required_argument, NULL, OPT_LIMIT},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},

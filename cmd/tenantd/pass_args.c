@@ -121,7 +121,7 @@ static enum args_result take_option(struct pass_args *a, const char *cmd,
   case OPT_HEALTH_TIMEOUT:
     return take_number(a, cmd, opt, arg);
   }
-  return ARGS_RUN; /* OPT_CONFIG: taken before the others */
+  return ARGS_RUN;
 }
 
 /* ---- the command line as a whole ---- */
@@ -149,31 +149,26 @@ enum args_result pass_args_parse(struct pass_args *a, const char *cmd, int argc,
                                  char **argv, const struct option *opts,
                                  void (*help)(FILE *out))
 {
-  const char *config = args_find_config(argc, argv);
-  enum args_result r = ARGS_RUN;
-  bool failed;
-  int c;
+  struct args_given *given = td_calloc((size_t)argc, sizeof(*given));
+  const char *config;
+  enum args_result r;
+  size_t n;
 
-  if (config)
+  /* The file first, then the command line over it, in any order. */
+  r = args_collect(cmd, argc, argv, opts, help, given, &n, &config);
+  if (r == ARGS_RUN && config)
     r = take_config(a, config);
-  while (r == ARGS_RUN &&
-         (c = args_getopt(cmd, argc, argv, "+:h", opts, &failed)) != -1) {
-    if (failed)
-      return ARGS_FAILED;
-    if (c == 'h') {
-      help(stdout);
-      return ARGS_HELP;
-    }
-    r = take_option(a, cmd, c, optarg);
-  }
+  for (size_t i = 0; r == ARGS_RUN && i < n; i++)
+    r = take_option(a, cmd, given[i].opt, given[i].arg);
+  free(given);
+  if (r == ARGS_RUN)
+    r = args_operands(cmd, argc, argv, 1);
   if (r != ARGS_RUN)
     return r;
   if (optind < argc) {
-    a->dir = argv[optind++];
+    a->dir = argv[optind];
     a->dir_given = true;
   }
-  if (optind < argc)
-    return args_usage(cmd, "unexpected argument '%s'", argv[optind]);
   r = check_combinations(a, cmd);
   if (r == ARGS_RUN && !json_object_get(a->local, "stateDir"))
     json_object_set_new(a->local, "stateDir", json_string(a->state_dir));

@@ -47,8 +47,10 @@ struct pass_args {
 void pass_args_init(struct pass_args *a);
 
 /*
- * Parses argv with the command's option table `opts` (any of the options
- * plan and apply know, and "help"); prints `help` on --help.
+ * Parses argv with the command's option table `opts` (those of the
+ * options plan and apply know that the command takes, and "help"; any
+ * other is a usage error); options may come before or after DIR.  Prints
+ * `help` on --help.
  */
 enum args_result pass_args_parse(struct pass_args *a, const char *cmd, int argc,
                                  char **argv, const struct option *opts,

@@ -31,40 +31,34 @@ static enum args_result take_option(struct view_args *a, const char *cmd,
   case OPT_LIMIT:
     return args_long(cmd, "--limit", arg, 0, 1000000, &a->limit);
   }
-  return ARGS_RUN; /* OPT_CONFIG: taken before the others */
+  return ARGS_RUN;
 }
 
 enum args_result view_args_parse(struct view_args *a, const char *cmd, int argc,
                                  char **argv, const struct option *opts,
                                  void (*help)(FILE *out))
 {
-  const char *config = args_find_config(argc, argv);
-  enum args_result r = ARGS_RUN;
-  bool failed;
-  int c;
+  struct args_given *given = td_calloc((size_t)argc, sizeof(*given));
+  const char *config;
+  enum args_result r;
+  size_t n;
 
-  if (config) {
-    if (args_load_config(config, &a->cfg) < 0)
-      return ARGS_FAILED;
-    args_git_config(&a->src, a->cfg);
+  /* The file first, then the command line over it, in any order. */
+  r = args_collect(cmd, argc, argv, opts, help, given, &n, &config);
+  if (r == ARGS_RUN && config) {
+    r = args_load_config(config, &a->cfg) < 0 ? ARGS_FAILED : ARGS_RUN;
+    if (r == ARGS_RUN)
+      args_git_config(&a->src, a->cfg);
   }
-  /* No '+': options may follow the tenant. */
-  while (r == ARGS_RUN &&
-         (c = args_getopt(cmd, argc, argv, ":h", opts, &failed)) != -1) {
-    if (failed)
-      return ARGS_FAILED;
-    if (c == 'h') {
-      help(stdout);
-      return ARGS_HELP;
-    }
-    r = take_option(a, cmd, c, optarg);
-  }
+  for (size_t i = 0; r == ARGS_RUN && i < n; i++)
+    r = take_option(a, cmd, given[i].opt, given[i].arg);
+  free(given);
+  if (r == ARGS_RUN)
+    r = args_operands(cmd, argc, argv, 1);
   if (r != ARGS_RUN)
     return r;
   if (optind < argc)
-    a->tenant = argv[optind++];
-  if (optind < argc)
-    return args_usage(cmd, "unexpected argument '%s'", argv[optind]);
+    a->tenant = argv[optind];
   if (!a->src.url)
     return args_usage(cmd, "%s", "--repo URL (or --config FILE) is required");
   return ARGS_RUN;

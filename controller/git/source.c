@@ -180,11 +180,28 @@ static char *mirror_path(const char *cache, const char *url)
 
 /* ---- open, close ---- */
 
+int source_default_cache_dir(char **out)
+{
+  const char *xdg = getenv("XDG_CACHE_HOME");
+  const char *home = getenv("HOME");
+
+  *out = NULL;
+  if (xdg && xdg[0] == '/')
+    *out = td_asprintf("%s/tenantd", xdg);
+  else if (home && home[0] == '/')
+    *out = td_asprintf("%s/.cache/tenantd", home);
+  else
+    return td_error_code(TD_ENOTFOUND,
+                         "no cache directory: set XDG_CACHE_HOME or HOME, "
+                         "or give one (--cache-dir)");
+  return 0;
+}
+
 int source_open(struct source **out, const struct source_opts *o)
 {
   struct source *s;
-  char *lock = NULL;
-  int rc;
+  char *lock = NULL, *cache = NULL;
+  int rc = 0;
 
   assert(o->version == SOURCE_OPTS_VERSION && o->url);
   *out = NULL;
@@ -217,12 +234,18 @@ int source_open(struct source **out, const struct source_opts *o)
   for (size_t i = 0; i < 3; i++)
     s->dst[i] = td_strdup(strchr(s->spec[i], ':') + 1);
 
-  rc = fs_mkdir_p(o->cache_dir, 0700);
+  if (o->cache_dir)
+    cache = td_strdup(o->cache_dir);
+  else
+    rc = source_default_cache_dir(&cache);
+  if (rc < 0)
+    goto fail;
+  rc = fs_mkdir_p(cache, 0700);
   if (rc < 0) {
     rc = td_error("cache directory: %s", td_error_last());
     goto fail;
   }
-  s->mirror = mirror_path(o->cache_dir, s->shown);
+  s->mirror = mirror_path(cache, s->shown);
   lock = td_asprintf("%s.lock", s->mirror);
   s->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (s->lock_fd < 0) {
@@ -241,10 +264,12 @@ int source_open(struct source **out, const struct source_opts *o)
     goto fail;
   }
   free(lock);
+  free(cache);
   *out = s;
   return 0;
 fail:
   free(lock);
+  free(cache);
   source_close(s);
   return rc;
 }

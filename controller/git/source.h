@@ -48,7 +48,8 @@ struct source_opts {
   const char *url;           /* file://, a path, https://, ssh:// */
   const char *branch;        /* tracked branch, "main" */
   const char *status_branch; /* "tenantd/status" */
-  const char *cache_dir;     /* mirrors live here, one per URL */
+  /* Mirrors live here, one per URL; NULL: source_default_cache_dir(). */
+  const char *cache_dir;
   /* https: user name and password (or token) from these variables;
    * default TENANTD_GIT_USERNAME, TENANTD_GIT_PASSWORD. */
   const char *username_env, *password_env;
@@ -61,9 +62,18 @@ struct source_opts {
 #define SOURCE_OPTS_VERSION 1
 /* clang-format off */
 #define SOURCE_OPTS_INIT {SOURCE_OPTS_VERSION, NULL, "main", \
-    "tenantd/status", ".tenantd/cache", NULL, NULL, NULL, NULL, "tenantd", \
+    "tenantd/status", NULL, NULL, NULL, NULL, NULL, "tenantd", \
     "tenantd@localhost"}
 /* clang-format on */
+
+/*
+ * The cache used when none is given: $XDG_CACHE_HOME/tenantd, or
+ * $HOME/.cache/tenantd when XDG_CACHE_HOME is unset or not an absolute
+ * path (the XDG base directories).  Never the current directory, so that
+ * a command that only reads (plan, status, log) writes nothing there.
+ * 0 and *out (malloc'd), or TD_ENOTFOUND when neither variable helps.
+ */
+int source_default_cache_dir(char **out);
 
 struct source;
 

@@ -22,6 +22,8 @@ struct cx {
   const char *path;
   struct diag_list *d;
   struct config *c;
+  unsigned flags;             /* CONFIG_* */
+  struct diag_list *warnings; /* with CONFIG_SECRETS_OPTIONAL */
 };
 
 static void problem(struct cx *x, const struct ynode *n, const char *fmt, ...)
@@ -117,6 +119,11 @@ static void set_secret(struct cx *x, const char *key, const struct ynode *n,
     return;
   }
   v = getenv(n->u.scalar.s);
+  if ((!v || !*v) && (x->flags & CONFIG_SECRETS_OPTIONAL)) {
+    diag_add(x->warnings, x->path, n->line, n->col,
+             "'%s': environment variable %s is not set", key, n->u.scalar.s);
+    return;
+  }
   if (!v || !*v) {
     problem(x, n, "'%s': environment variable %s is not set", key,
             n->u.scalar.s);
@@ -434,15 +441,23 @@ static struct config *defaults(const char *path)
 int config_parse(const char *path, const char *text, size_t len,
                  struct config **out, struct diag_list *d)
 {
+  return config_parse_flags(path, text, len, 0, out, d, NULL);
+}
+
+int config_parse_flags(const char *path, const char *text, size_t len,
+                       unsigned flags, struct config **out, struct diag_list *d,
+                       struct diag_list *warnings)
+{
   static const char *const root_keys[] = {"source",    "cacheDir", "status",
                                           "reconcile", "http",     "log",
                                           "providers", NULL};
   struct yaml_limits lim = YAML_LIMITS_DEFAULT;
   struct arena a = ARENA_INIT;
   struct ynode *root;
-  struct cx x = {path, d, defaults(path)};
+  struct cx x = {path, d, defaults(path), flags, warnings};
   size_t before = d->n;
 
+  assert(!(flags & CONFIG_SECRETS_OPTIONAL) || warnings);
   *out = NULL;
   lim.max_bytes = CONFIG_MAX_BYTES;
   if (yaml_parse(&a, &lim, path, text, len, &root, d) < 0)
@@ -474,6 +489,12 @@ fail:
 
 int config_load(const char *path, struct config **out, struct diag_list *d)
 {
+  return config_load_flags(path, 0, out, d, NULL);
+}
+
+int config_load_flags(const char *path, unsigned flags, struct config **out,
+                      struct diag_list *d, struct diag_list *warnings)
+{
   char *text = NULL;
   size_t len = 0;
   int rc;
@@ -486,7 +507,7 @@ int config_load(const char *path, struct config **out, struct diag_list *d)
                                 : td_error_last());
     return -1;
   }
-  rc = config_parse(path, text, len, out, d);
+  rc = config_parse_flags(path, text, len, flags, out, d, warnings);
   free(text);
   return rc;
 }

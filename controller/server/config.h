@@ -17,7 +17,9 @@
  * Every problem is reported at once, as "file:line:col: message", like a
  * manifest's.  Secrets never appear in the file: keys ending in `Env`
  * name environment variables, read when the file is loaded and kept only
- * in memory (config_load fails if a named variable is unset or empty).
+ * in memory (config_load fails if a named variable is unset or empty; a
+ * check that may run without them, run --check in CI, loads with
+ * CONFIG_SECRETS_OPTIONAL).
  *
  * A config is immutable once loaded; SIGHUP loads a new one and swaps it.
  */
@@ -85,6 +87,23 @@ int config_load(const char *path, struct config **out, struct diag_list *d);
 /* The same from bytes already read (tests). */
 int config_parse(const char *path, const char *text, size_t len,
                  struct config **out, struct diag_list *d);
+
+/*
+ * Flags of config_load_flags().  CONFIG_SECRETS_OPTIONAL: a variable a
+ * *Env key names that is unset or empty is a warning in `warnings`
+ * (naming the key and the variable), not an error, and that secret stays
+ * NULL.  For checking a config where its secrets are not (CI); a config
+ * loaded so is for looking at, never for running.
+ */
+enum { CONFIG_SECRETS_OPTIONAL = 1u << 0 };
+
+/* config_load() and config_parse() with flags; `warnings` may be NULL
+ * without CONFIG_SECRETS_OPTIONAL. */
+int config_load_flags(const char *path, unsigned flags, struct config **out,
+                      struct diag_list *d, struct diag_list *warnings);
+int config_parse_flags(const char *path, const char *text, size_t len,
+                       unsigned flags, struct config **out, struct diag_list *d,
+                       struct diag_list *warnings);
 
 void config_free(struct config *c);
 

@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -102,12 +103,16 @@ static const struct opt local_options[] = {
 };
 
 /*
- * Permission problems are the local analogue of refused credentials; the
- * rest (full disk, I/O errors) may pass, so the controller retries them.
+ * Permission problems are the local analogue of refused credentials, and
+ * a file where a directory of the path should be is a stateDir that
+ * cannot work: neither passes by itself, so neither is retried.  The rest
+ * (full disk, I/O errors) may pass, so the controller retries them.
  */
 static int fail_errno(struct job *j, const char *what, const char *path, int e)
 {
-  int status = e == EACCES || e == EPERM ? PROVIDER_AUTH : PROVIDER_TRANSIENT;
+  int status = e == EACCES || e == EPERM || e == EROFS ? PROVIDER_AUTH
+               : e == ENOTDIR                          ? PROVIDER_INVALID
+                                                       : PROVIDER_TRANSIENT;
 
   return rt_op_fail(&j->op, status, "local: %s %s: %s", what, path,
                     strerror(e));
@@ -255,15 +260,34 @@ static int fsync_dir(struct job *j, const char *dir)
   return status;
 }
 
-/* Creates `dir` if needed; a new entry is synced into `parent` so it
- * survives a crash together with the file about to be put in it. */
-static int ensure_dir(struct job *j, const char *dir, const char *parent)
+/*
+ * Creates the job's type directory with every missing parent, stateDir
+ * included, private (0700: the state says what every tenant runs).  The
+ * type directory's entry, and a new stateDir's, are synced into their
+ * parents so they survive a crash together with the file about to be put
+ * in them.
+ */
+static int ensure_dirs(struct job *j)
 {
-  if (mkdir(dir, 0755) == 0)
-    return parent ? fsync_dir(j, parent) : PROVIDER_OK;
-  if (errno == EEXIST)
+  struct stat sb;
+  bool new_root;
+  int status, rc;
+
+  if (stat(j->dir, &sb) == 0 && S_ISDIR(sb.st_mode))
     return PROVIDER_OK;
-  return fail_errno(j, "cannot create directory", dir, errno);
+  new_root = stat(j->state_dir, &sb) < 0;
+  rc = fs_mkdir_p(j->dir, 0700);
+  if (rc < 0)
+    return rt_op_fail(&j->op, provider_status_of_fs(rc), "local: %s",
+                      td_error_last());
+  status = fsync_dir(j, j->state_dir);
+  if (status == PROVIDER_OK && new_root) {
+    char *parent = td_strdup(j->state_dir);
+
+    status = fsync_dir(j, dirname(parent));
+    free(parent);
+  }
+  return status;
 }
 
 /*
@@ -277,10 +301,7 @@ static int write_state(struct job *j, const json_t *state)
   int status = PROVIDER_OK;
   size_t len;
 
-  status = ensure_dir(j, j->state_dir, NULL);
-  if (status < 0)
-    goto out;
-  status = ensure_dir(j, j->dir, j->state_dir);
+  status = ensure_dirs(j);
   if (status < 0)
     goto out;
   text = json_dumps(state, JSON_INDENT(2) | JSON_SORT_KEYS);

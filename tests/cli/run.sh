@@ -70,15 +70,67 @@ expect_out "unknown command msg" "^tenantd: unknown command 'frobnicate'$" "$tmp
 expect_rc "unknown top option" 1 "$bin" --frob
 expect_out "unknown top option msg" "^tenantd: unknown option '--frob'$" "$tmp/err"
 expect_rc "unknown option" 1 "$bin" validate --frob "$example"
-expect_out "unknown option msg" "^tenantd: unknown option '--frob'$" "$tmp/err"
+# A command's usage errors name the command (they said "tenantd:" alone).
+expect_out "unknown option msg" "^tenantd validate: unknown option '--frob'$" "$tmp/err"
 expect_out "unknown option hint" "^Try 'tenantd validate --help'.$" "$tmp/err"
 expect_rc "missing value" 1 "$bin" validate --format
-expect_out "missing value msg" "^tenantd: option '--format' needs a value$" "$tmp/err"
+expect_out "missing value msg" "^tenantd validate: option '--format' needs a value$" "$tmp/err"
 expect_rc "bad format" 1 "$bin" validate --format yaml "$example"
 expect_out "bad format msg" "unknown format 'yaml'" "$tmp/err"
 expect_rc "extra argument" 1 "$bin" validate "$example" extra
 expect_out "extra argument msg" "unexpected argument 'extra'" "$tmp/err"
 expect_rc "version extra" 1 "$bin" version now
+
+# Arguments as in every GNU tool: options anywhere, "--" ends them,
+# abbreviations while unambiguous, "did you mean" for a typo.  (Options
+# after the directory used to be refused as "unexpected argument".)
+expect_rc "option after the directory" 0 "$bin" validate "$example" --format json
+expect_out "option after the directory: json" '"valid": true'
+expect_rc "-- ends the options" 0 "$bin" validate --format=json -- "$example"
+expect_rc "abbreviated option" 0 "$bin" validate "$example" --form json
+expect_out "abbreviation is the option" '"valid": true'
+expect_rc "typo in a command" 1 "$bin" valdate "$example"
+expect_out "typo in a command: suggestion" \
+  "^tenantd: unknown command 'valdate' \(did you mean 'validate'\?\)$" "$tmp/err"
+expect_rc "typo in help's command" 1 "$bin" help planx
+expect_out "typo in help's command: suggestion" "did you mean 'plan'" "$tmp/err"
+expect_rc "typo before the command" 1 "$bin" --versoin
+expect_out "typo before the command: suggestion" "did you mean '--version'" "$tmp/err"
+expect_rc "typo in an option" 1 "$bin" plan "$example" --formt json
+expect_out "typo in an option: suggestion" \
+  "^tenantd plan: unknown option '--formt' \(did you mean '--format'\?\)$" "$tmp/err"
+expect_rc "ambiguous option" 1 "$bin" plan --stat x "$example"
+expect_out "ambiguous option: the candidates" \
+  "^tenantd plan: option '--stat' is ambiguous: --state-dir, --status-dir, --status-branch$" "$tmp/err"
+expect_rc "value for a flag" 1 "$bin" plan --detailed-exitcode=1 "$example"
+expect_out "value for a flag: said" "option '--detailed-exitcode' takes no value" "$tmp/err"
+expect_rc "unknown short option" 1 "$bin" graph -x "$example"
+expect_out "unknown short option: said" "^tenantd graph: unknown option '-x'$" "$tmp/err"
+
+# Each command takes its own options only (plan and apply shared one
+# table: apply --format json printed text, apply --ref was ignored).
+for o in "--format json" "--detailed-exitcode" "--ref x" "--base x"; do
+  # shellcheck disable=SC2086
+  expect_rc "apply refuses $o" 1 "$bin" apply --once "$example" $o
+  expect_out "apply refuses $o: named" "^tenantd apply: unknown option '${o%% *}'" "$tmp/err"
+done
+for o in "--once" "--health-timeout 5s"; do
+  # shellcheck disable=SC2086
+  expect_rc "plan refuses $o" 1 "$bin" plan "$example" $o
+  expect_out "plan refuses $o: named" "^tenantd plan: unknown option '${o%% *}'" "$tmp/err"
+done
+# plan has no --all: it abbreviates --allow-delete there, and says so.
+expect_rc "plan --all" 1 "$bin" plan "$example" --all
+expect_out "plan --all: the option it stands for" \
+  "^tenantd plan: option '--all' \(short for '--allow-delete'\) needs a value$" "$tmp/err"
+expect_rc "validate refuses --state-dir" 1 "$bin" validate --state-dir x "$example"
+expect_rc "status refuses --state-dir" 1 "$bin" status --repo x --state-dir y
+expect_out "status refuses --state-dir: named" "^tenantd status: unknown option '--state-dir'" "$tmp/err"
+# --config is read first wherever it stands, so a bad one is reported
+# even after the other options, and --help wins over it.
+expect_rc "--config after the options" 1 "$bin" plan "$example" --conf "$tmp/nope.yaml"
+expect_out "--config abbreviated is still read" "nope.yaml: error: cannot open the config" "$tmp/err"
+expect_rc "--help before a bad --config" 0 "$bin" plan --help --config "$tmp/nope.yaml"
 
 # Plan formats and the graph.
 S=(--state-dir "$tmp/state" --status-dir "$tmp/status")
@@ -110,6 +162,30 @@ expect_rc "plan help" 0 "$bin" plan --help
 expect_rc "apply help" 0 "$bin" apply --help
 expect_rc "graph help" 0 "$bin" graph --help
 
+# run --check validates a config without its secrets: an unset variable
+# is a warning naming the key and the variable; --strict requires them,
+# and so does a real run.
+cat >"$tmp/secrets.yaml" <<'EOF'
+source: {url: file:///srv/tenants.git}
+http: {apiTokenEnv: TD_CLI_TOKEN}
+providers: {local: {type: local, stateDir: /tmp/unused}}
+EOF
+unset TD_CLI_TOKEN
+expect_rc "run --check without the secrets" 0 "$bin" run --check --config "$tmp/secrets.yaml"
+expect_out "run --check: valid" 'secrets.yaml: valid \(1 provider instance\)$'
+expect_out "run --check: the variable named" \
+  "secrets.yaml:2:21: warning: 'apiTokenEnv': environment variable TD_CLI_TOKEN is not set" "$tmp/err"
+expect_rc "run --check --strict without the secrets" 1 "$bin" run --check --strict --config "$tmp/secrets.yaml"
+expect_out "run --check --strict: an error" \
+  "secrets.yaml:2:21: error: 'apiTokenEnv': environment variable TD_CLI_TOKEN is not set" "$tmp/err"
+expect_rc "run without the secrets" 1 timeout 20 "$bin" run --config "$tmp/secrets.yaml"
+expect_out "run: the variable named" "TD_CLI_TOKEN is not set" "$tmp/err"
+expect_rc "run --strict alone" 1 "$bin" run --strict --config "$tmp/secrets.yaml"
+TD_CLI_TOKEN=cli-token-value expect_rc "run --check --strict with the secrets" 0 \
+  "$bin" run --check --strict --config "$tmp/secrets.yaml"
+expect_no_out "run --check: no secret value shown" 'cli-token-value'
+expect_no_out "run --check: no secret value on stderr" 'cli-token-value' "$tmp/err"
+
 # Help and version.
 expect_rc "help" 0 "$bin" --help
 expect_out "help lists validate" '^  validate '
@@ -120,7 +196,20 @@ expect_rc "validate help" 0 "$bin" validate --help
 expect_out "validate help body" 'path:line:col: error: message'
 expect_rc "version" 0 "$bin" version
 expect_out "version body" '^tenantd [0-9]+\.[0-9]+\.[0-9]+'
+expect_out "version commit" '^commit   ([0-9a-f]{12}(-dirty)?|unknown)$'
+expect_out "version date, UTC" '^built    [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$'
+for lib in libgit2 libuv libcurl libyaml jansson; do
+  expect_out "version of $lib" "^$lib +[0-9]+\.[0-9]+"
+done
 expect_rc "--version" 0 "$bin" --version
+expect_out "--version is version" '^built    '
 expect_rc "version help" 0 "$bin" version --help
+expect_rc "version json" 0 "$bin" version --format json
+if command -v python3 >/dev/null; then
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert set(d) == {"version","commit","built","libraries"}, d; assert sorted(d["libraries"]) == ["jansson","libcurl","libgit2","libuv","libyaml"], d; assert all(d["libraries"].values())' \
+    "$tmp/out" && ok || bad "version json content"
+fi
+expect_rc "--version json" 0 "$bin" --version --format json
+expect_out "--version json body" '"libraries"'
 
 summary cli

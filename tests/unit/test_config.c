@@ -214,6 +214,52 @@ START_TEST(config_refuses_what_would_break_the_loop)
 }
 END_TEST
 
+/* A check may run where the secrets are not (CI): an unset variable is
+ * then a warning naming the key and the variable, never an error; a
+ * load for running still fails without it. */
+START_TEST(config_secrets_optional_for_a_check)
+{
+  static const char text[] =
+      "source: {url: file:///srv/t.git}\n"
+      "http: {apiTokenEnv: TD_TEST_API_TOKEN}\n"
+      "providers: {local: {type: local, stateDir: /tmp/x}}\n";
+  struct diag_list d = DIAG_LIST_INIT, w = DIAG_LIST_INIT;
+  struct config *c = NULL;
+  char *errors;
+
+  unsetenv("TD_TEST_API_TOKEN");
+  errors = parse_bad(text);
+  ck_assert_str_eq(errors, "tenantd.yaml:2:21: error: 'apiTokenEnv': "
+                           "environment variable TD_TEST_API_TOKEN is not "
+                           "set\n");
+  free(errors);
+
+  ck_assert_int_eq(config_parse_flags("tenantd.yaml", text, strlen(text),
+                                      CONFIG_SECRETS_OPTIONAL, &c, &d, &w),
+                   0);
+  ck_assert_uint_eq(d.n, 0);
+  ck_assert_uint_eq(w.n, 1);
+  ck_assert_uint_eq(w.v[0].line, 2);
+  ck_assert_str_eq(w.v[0].msg, "'apiTokenEnv': environment variable "
+                               "TD_TEST_API_TOKEN is not set");
+  ck_assert_ptr_null(c->http.api_token);
+  config_free(c);
+  diag_list_release(&w);
+
+  /* Set: no warning, and the secret is read. */
+  setenv("TD_TEST_API_TOKEN", "s3cret", 1);
+  ck_assert_int_eq(config_parse_flags("tenantd.yaml", text, strlen(text),
+                                      CONFIG_SECRETS_OPTIONAL, &c, &d, &w),
+                   0);
+  ck_assert_uint_eq(w.n, 0);
+  ck_assert_str_eq(c->http.api_token, "s3cret");
+  config_free(c);
+  unsetenv("TD_TEST_API_TOKEN");
+  diag_list_release(&w);
+  diag_list_release(&d);
+}
+END_TEST
+
 START_TEST(config_load_names_a_missing_file)
 {
   struct diag_list d = DIAG_LIST_INIT;
@@ -237,6 +283,7 @@ Suite *make_suite_config(void)
   tcase_add_test(tc, config_reports_every_problem_with_its_position);
   tcase_add_test(tc, config_needs_a_source_and_a_provider);
   tcase_add_test(tc, config_refuses_what_would_break_the_loop);
+  tcase_add_test(tc, config_secrets_optional_for_a_check);
   tcase_add_test(tc, config_load_names_a_missing_file);
   suite_add_tcase(s, tc);
   return s;

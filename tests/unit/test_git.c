@@ -246,6 +246,48 @@ START_TEST(source_mirror_is_locked)
 }
 END_TEST
 
+static void set_or_unset(const char *name, const char *value)
+{
+  if (value)
+    setenv(name, value, 1);
+  else
+    unsetenv(name);
+}
+
+/* Without a cache directory the mirrors go to the user's cache (XDG),
+ * never the current directory. */
+START_TEST(source_default_cache_is_the_users)
+{
+  char *xdg =
+      getenv("XDG_CACHE_HOME") ? td_strdup(getenv("XDG_CACHE_HOME")) : NULL;
+  char *home = getenv("HOME") ? td_strdup(getenv("HOME")) : NULL;
+  char *dir = NULL;
+
+  setenv("XDG_CACHE_HOME", "/x/cache", 1);
+  setenv("HOME", "/home/u", 1);
+  ck_assert_int_eq(source_default_cache_dir(&dir), 0);
+  ck_assert_str_eq(dir, "/x/cache/tenantd");
+  free(dir);
+  /* A relative XDG_CACHE_HOME is to be ignored (XDG base directories). */
+  setenv("XDG_CACHE_HOME", "cache", 1);
+  ck_assert_int_eq(source_default_cache_dir(&dir), 0);
+  ck_assert_str_eq(dir, "/home/u/.cache/tenantd");
+  free(dir);
+  unsetenv("XDG_CACHE_HOME");
+  ck_assert_int_eq(source_default_cache_dir(&dir), 0);
+  ck_assert_str_eq(dir, "/home/u/.cache/tenantd");
+  free(dir);
+  unsetenv("HOME");
+  ck_assert_int_eq(source_default_cache_dir(&dir), TD_ENOTFOUND);
+  ck_assert_ptr_null(dir);
+  ck_assert_ptr_nonnull(strstr(td_error_last(), "--cache-dir"));
+  set_or_unset("XDG_CACHE_HOME", xdg);
+  set_or_unset("HOME", home);
+  free(xdg);
+  free(home);
+}
+END_TEST
+
 START_TEST(source_keeps_credentials_out_of_messages)
 {
   struct fx f;
@@ -480,6 +522,7 @@ Suite *make_suite_git(void)
   tcase_add_test(tc, source_changes_name_the_tenants_touched);
   tcase_add_test(tc, source_missing_branch_is_an_error_not_empty);
   tcase_add_test(tc, source_mirror_is_locked);
+  tcase_add_test(tc, source_default_cache_is_the_users);
   tcase_add_test(tc, source_keeps_credentials_out_of_messages);
   tcase_add_test(tc, writeback_message_has_subject_events_and_trailers);
   tcase_add_test(tc, writeback_commits_and_merges_notes);
