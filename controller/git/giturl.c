@@ -69,12 +69,12 @@ static void parse_hostport(struct giturl *u, const char *s, size_t n)
     colon = memrchr(s, ':', n);
     u->host = td_strndup(s, colon ? (size_t)(colon - s) : n);
   }
+  /* A port that is no port stays 0: libgit2 refuses the URL anyway. */
   if (colon && colon + 1 < end && (size_t)(end - colon - 1) <= 5 &&
-      strspn(colon + 1, "0123456789") >= (size_t)(end - colon - 1))
+      strspn(colon + 1, "0123456789") >= (size_t)(end - colon - 1) &&
+      atoi(colon + 1) <= 65535)
     u->port = atoi(colon + 1);
-  if (colon && colon + 1 == end)
-    colon = NULL;
-  if (!colon)
+  if (!colon || colon + 1 == end)
     u->port = default_port(u->scheme);
 }
 
@@ -95,11 +95,14 @@ static void parse_scp_like(struct giturl *u, const char *url)
   u->port = 22;
 }
 
+static const char *marker_for(const char *const *secrets, size_t n);
+
 void giturl_parse(struct giturl *u, const char *url)
 {
   const char *sep = strstr(url, "://");
   const char *auth, *slash, *at, *colon;
-  size_t alen;
+  const char *secrets[GITURL_SECRETS_MAX];
+  size_t alen, n;
 
   memset(u, 0, sizeof(*u));
   if (!sep) {
@@ -138,10 +141,13 @@ void giturl_parse(struct giturl *u, const char *url)
     u->bare = td_asprintf("%.*s%s%s", (int)(auth - url), url, u->user_raw, at);
   else
     u->bare = td_asprintf("%.*s%s", (int)(auth - url), url, at + 1);
+  n = giturl_secrets(u, secrets);
   if (u->token_user)
-    u->shown = td_asprintf("%.*s***%s", (int)(auth - url), url, at);
+    u->shown = td_asprintf("%.*s%s%s", (int)(auth - url), url,
+                           marker_for(secrets, n), at);
   else if (colon)
-    u->shown = td_asprintf("%.*s:***%s", (int)(colon - url), url, at);
+    u->shown = td_asprintf("%.*s:%s%s", (int)(colon - url), url,
+                           marker_for(secrets, n), at);
   else
     u->shown = td_strdup(url);
 }
@@ -199,6 +205,23 @@ size_t giturl_secrets(const struct giturl *u, const char **out)
   return n;
 }
 
+/* What replaces a secret: the first of these that holds none. */
+static const char *marker_for(const char *const *secrets, size_t n)
+{
+  static const char *const markers[] = {"***", "[redacted]", "<secret>"};
+
+  for (size_t m = 0; m < ARRAY_SIZE(markers); m++) {
+    size_t i = 0;
+
+    while (i < n &&
+           !(secrets[i] && secrets[i][0] && strstr(markers[m], secrets[i])))
+      i++;
+    if (i == n)
+      return markers[m];
+  }
+  return "";
+}
+
 /* The longest secret `p` starts with; 0 when none. */
 static size_t match_at(const char *p, const char *const *secrets, size_t n)
 {
@@ -224,6 +247,7 @@ static bool holds_secret(const char *text, const char *const *secrets, size_t n)
 size_t redact_text(char *out, size_t cap, const char *msg,
                    const char *const *secrets, size_t n)
 {
+  const char *marker = marker_for(secrets, n);
   size_t o = 0;
 
   assert(cap > 0);
@@ -231,8 +255,8 @@ size_t redact_text(char *out, size_t cap, const char *msg,
     size_t len = match_at(p, secrets, n);
 
     if (len > 0) {
-      for (size_t k = 0; k < 3 && o + 1 < cap; k++)
-        out[o++] = '*';
+      for (const char *m = marker; *m && o + 1 < cap; m++)
+        out[o++] = *m;
       p += len;
     } else {
       out[o++] = *p++;

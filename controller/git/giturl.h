@@ -61,10 +61,11 @@ size_t giturl_secrets(const struct giturl *u, const char **out);
 /*
  * Copies `msg` into `out` (`cap` > 0 bytes, always NUL-terminated, cut
  * at cap - 1) with every occurrence of a non-empty secret replaced by
- * "***", in one left-to-right pass: a replacement is never scanned
- * again, so a secret such as "***" cannot loop.  Should the result still
- * hold a secret (pieces of the message meeting a "***"), the whole
- * message is withheld.  The output is at most three bytes per input
+ * "***" (by "[redacted]" when a secret is part of "***", as a password
+ * "***" or "*" is), in one left-to-right pass: a replacement is never
+ * scanned again, so such a secret cannot loop.  Should the result still
+ * hold a secret (pieces of the message meeting a replacement), the
+ * whole message is withheld.  The output is at most ten bytes per input
  * byte, or a fixed sentence.  Returns the output's length.
  */
 size_t redact_text(char *out, size_t cap, const char *msg,
