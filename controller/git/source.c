@@ -228,8 +228,10 @@ static char *mirror_path(const char *cache, const char *url)
 /* ---- open, close ---- */
 
 /*
- * Removes every "*.lock" under `dir` (the mirror, objects/ aside: git
- * locks refs, packed-refs, config, HEAD and the index, never objects).
+ * Removes every "*.lock" under `dir` (the mirror; of objects/ only
+ * objects/pack, where a pack's index is written under a lock: loose
+ * objects are never locked, and there are many).  Git locks refs,
+ * packed-refs, config, HEAD and the index.
  * Called with the mirror's flock held, when no live process can be
  * writing to it: such a file is a killed process's, and left there it
  * would fail every later ref update with "failed to lock file".
@@ -248,9 +250,14 @@ static void remove_stale_locks(const char *dir, int depth)
 
     if (e->d_name[0] == '.' && (n == 1 || (n == 2 && e->d_name[1] == '.')))
       continue;
-    if (depth == 0 && strcmp(e->d_name, "objects") == 0)
-      continue;
     path = td_asprintf("%s/%s", dir, e->d_name);
+    if (depth == 0 && strcmp(e->d_name, "objects") == 0) {
+      free(path);
+      path = td_asprintf("%s/objects/pack", dir);
+      remove_stale_locks(path, 31); /* this folder only */
+      free(path);
+      continue;
+    }
     if (e->d_type == DT_DIR || (e->d_type == DT_UNKNOWN &&
                                 lstat(path, &st) == 0 && S_ISDIR(st.st_mode)))
       remove_stale_locks(path, depth + 1);

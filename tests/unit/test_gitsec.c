@@ -108,6 +108,7 @@ START_TEST(source_removes_a_dead_writers_locks)
       "config.lock",
       "index.lock",
       "HEAD.lock",
+      "objects/pack/pack_git2_0123456789abidx.lock",
   };
   struct fx f;
   struct source *s;
