@@ -189,7 +189,8 @@ static int wait_fd(struct tstream *st, short events)
   }
 }
 
-/* Whether the operation lets us reach host:port. */
+/* Whether the operation forbids host:port: its host on another port.
+ * Says why, for libgit2 and for the caller. */
 static bool pinned_out(const char *host, const char *port)
 {
   struct gitstream_op *op = current;
@@ -216,8 +217,10 @@ static int connect_one(struct tstream *st, const struct addrinfo *ai)
     return -1;
   if (connect(st->s, ai->ai_addr, ai->ai_addrlen) == 0)
     return 0;
-  if (errno != EINPROGRESS || wait_fd(st, POLLOUT) < 0)
-    err = errno == EINPROGRESS ? ETIMEDOUT : errno;
+  if (errno != EINPROGRESS)
+    err = errno;
+  else if (wait_fd(st, POLLOUT) < 0)
+    err = ETIMEDOUT; /* wait_fd said why */
   else if (getsockopt(st->s, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
     err = errno;
   if (err == 0)

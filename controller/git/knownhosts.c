@@ -259,9 +259,9 @@ static int read_file(const char *path, char **text)
     *text = NULL;
     return td_error("%s is larger than %u bytes", path, KNOWNHOSTS_MAX_BYTES);
   }
+  /* NUL-terminated: a NUL inside ends the lines read, as for ssh. */
   *text = td_realloc(*text, len + 1);
   (*text)[len] = '\0';
-  /* A NUL inside ends the file: nothing past it is a line ssh reads. */
   return 0;
 }
 
