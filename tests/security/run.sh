@@ -162,7 +162,13 @@ for u in "http://127.0.0.1:$silent/t.git" "https://127.0.0.1:$silent/t.git" \
   "ssh://git@127.0.0.1:$silent/t.git" "git://127.0.0.1:$silent/t.git" \
   "http://127.0.0.1:$trickle_http/t.git" \
   "ssh://git@127.0.0.1:$trickle_ssh/t.git"; do
-  expect_rc "3 $u times out" 1 "$bin" "${A[@]}" --repo "$u"
+  # libgit2 1.5.1 leaks two strings on every ssh connection (its
+  # load_known_hosts() clears instead of disposing them): in a sanitized
+  # build, leak checking is off for ssh runs.
+  leaks=1
+  case $u in ssh:*) leaks=0 ;; esac
+  expect_rc "3 $u times out" 1 env ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=$leaks" \
+    "$bin" "${A[@]}" --repo "$u"
   within "3 $u within the timeout" 6
   expect_out "3 $u says so" "fetch from ${u//./\\.} timed out after 2s \\(source\\.timeout\\)" "$tmp/err"
 done
