@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/error.h"
@@ -965,13 +966,73 @@ static int on_push_update(const char *ref, const char *status, void *payload)
   return 0;
 }
 
+/*
+ * A push to a repository on this machine is libgit2 writing that
+ * repository's refs from our process: killed in the middle, it leaves
+ * the ref's lock file there, and every later push of the ref fails on
+ * it.  A live writer holds a ref lock for milliseconds, so one this old
+ * is a dead writer's and is removed; a younger one is waited for (a
+ * few seconds at most).  Only the refs tenantd pushes (its status
+ * branch and notes) are touched, never anyone else's.
+ */
+#define STALE_REMOTE_LOCK_MS 3000
+
+static void clear_remote_lock(const char *gitdir, const char *spec)
+{
+  const char *dst = strchr(spec, ':');
+  char *lock;
+  struct stat st;
+
+  if (!dst || strncmp(dst + 1, "refs/", 5) != 0 || strstr(dst, ".."))
+    return;
+  lock = td_asprintf("%s/%s.lock", gitdir, dst + 1);
+  for (int waits = 0; waits < STALE_REMOTE_LOCK_MS / 50 + 20 &&
+                      lstat(lock, &st) == 0 && S_ISREG(st.st_mode);
+       waits++) {
+    struct timespec now;
+    int64_t age_ms;
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    age_ms = (int64_t)(now.tv_sec - st.st_mtim.tv_sec) * 1000 +
+             (now.tv_nsec - st.st_mtim.tv_nsec) / 1000000;
+    if (age_ms >= STALE_REMOTE_LOCK_MS) {
+      unlink(lock);
+      break;
+    }
+    usleep(50 * 1000);
+  }
+  free(lock);
+}
+
+/* The git directory of a remote on this machine; NULL for others. */
+static char *local_gitdir(const struct source *s)
+{
+  const char *path = s->url;
+  char *dotgit;
+  struct stat st;
+
+  if (strncmp(path, "file://", 7) == 0)
+    path += 7;
+  else if (strstr(path, "://") || path[0] != '/')
+    return NULL;
+  dotgit = td_asprintf("%s/.git", path);
+  if (stat(dotgit, &st) == 0 && S_ISDIR(st.st_mode))
+    return dotgit;
+  free(dotgit);
+  return td_strdup(path);
+}
+
 static int push_specs(struct source *s, const char *const *specs, size_t n)
 {
   git_remote *remote = NULL;
   git_push_options po;
   git_strarray arr = {(char **)specs, n};
+  char *gitdir = local_gitdir(s);
   int rc;
 
+  for (size_t i = 0; gitdir && i < n; i++)
+    clear_remote_lock(gitdir, specs[i]);
+  free(gitdir);
   if (local_path_check(s) < 0 || remote_new(s, &remote) < 0)
     return -1;
   git_push_options_init(&po, GIT_PUSH_OPTIONS_VERSION);

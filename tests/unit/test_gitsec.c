@@ -234,6 +234,39 @@ START_TEST(source_messages_hold_no_password)
 }
 END_TEST
 
+/* A push to a repository on this machine killed in the middle leaves
+ * the remote's ref locked: an old lock is a dead writer's. */
+START_TEST(source_push_clears_a_dead_writers_remote_lock)
+{
+  static const char *const specs[] = {"refs/notes/tenantd:refs/notes/tenantd"};
+  struct fx f;
+  struct source *s;
+  char head[41], *cmd;
+  git_oid oid;
+  git_reference *ref = NULL;
+
+  fx_init(&f);
+  s = fx_open(&f, f.remote);
+  ck_assert_msg(source_fetch(s) == 0, "%s", td_error_last());
+  ck_assert_int_eq(source_head(s, head), 0);
+  ck_assert_int_eq(git_oid_fromstr(&oid, head), 0);
+  ck_assert_int_eq(git_reference_create(&ref, source_repo(s), SOURCE_NOTES_REF,
+                                        &oid, 1, "test"),
+                   0);
+  git_reference_free(ref);
+  plant(f.remote, "refs/notes/tenantd.lock");
+  cmd = td_asprintf("touch -d '-1 minute' '%s/refs/notes/tenantd.lock'",
+                    f.remote);
+  run(cmd);
+  free(cmd);
+  ck_assert_msg(source_push(s, specs, 1) == 0, "%s", td_error_last());
+  ck_assert(!exists(f.remote, "refs/notes/tenantd.lock"));
+  ck_assert(exists(f.remote, "refs/notes/tenantd"));
+  source_close(s);
+  fx_release(&f);
+}
+END_TEST
+
 /* The source.* keys of the controller's config that guard the source. */
 START_TEST(config_reads_the_source_security_keys)
 {
@@ -275,6 +308,7 @@ Suite *make_suite_gitsec(void)
 
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, source_removes_a_dead_writers_locks);
+  tcase_add_test(tc, source_push_clears_a_dead_writers_remote_lock);
   tcase_add_test(tc, source_fetch_gives_up_on_a_silent_server);
   tcase_add_test(tc, source_messages_hold_no_password);
   tcase_add_test(tc, config_reads_the_source_security_keys);
