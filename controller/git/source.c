@@ -8,7 +8,6 @@
 #include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "base/error.h"
@@ -968,40 +967,78 @@ static int on_push_update(const char *ref, const char *status, void *payload)
 
 /*
  * A push to a repository on this machine is libgit2 writing that
- * repository's refs from our process: killed in the middle, it leaves
- * the ref's lock file there, and every later push of the ref fails on
- * it.  A live writer holds a ref lock for milliseconds, so one this old
- * is a dead writer's and is removed; a younger one is waited for (a
- * few seconds at most).  Only the refs tenantd pushes (its status
- * branch and notes) are touched, never anyone else's.
+ * repository's refs from our own process: killed in the middle, it
+ * leaves the ref's lock file there, and every later push of the ref
+ * fails on it.  So such a push is journaled: under an flock on
+ * <gitdir>/tenantd-push (the kernel releases it when a process dies),
+ * the file names the refs of the push under way, and is emptied when
+ * the push returns.  A journal found non-empty is a dead push's: the
+ * locks of the refs it names are that push's, and are removed.  A lock
+ * held by anyone else (no journal names it) is left alone.
  */
-#define STALE_REMOTE_LOCK_MS 3000
+#define PUSH_JOURNAL_MAX 4096
 
-static void clear_remote_lock(const char *gitdir, const char *spec)
+static void unlock_dead_push(const char *gitdir, char *journal)
 {
-  const char *dst = strchr(spec, ':');
-  char *lock;
-  struct stat st;
+  char *save = NULL;
 
-  if (!dst || strncmp(dst + 1, "refs/", 5) != 0 || strstr(dst, ".."))
-    return;
-  lock = td_asprintf("%s/%s.lock", gitdir, dst + 1);
-  for (int waits = 0; waits < STALE_REMOTE_LOCK_MS / 50 + 20 &&
-                      lstat(lock, &st) == 0 && S_ISREG(st.st_mode);
-       waits++) {
-    struct timespec now;
-    int64_t age_ms;
+  for (char *line = strtok_r(journal, "\n", &save); line;
+       line = strtok_r(NULL, "\n", &save)) {
+    char *lock;
 
-    clock_gettime(CLOCK_REALTIME, &now);
-    age_ms = (int64_t)(now.tv_sec - st.st_mtim.tv_sec) * 1000 +
-             (now.tv_nsec - st.st_mtim.tv_nsec) / 1000000;
-    if (age_ms >= STALE_REMOTE_LOCK_MS) {
-      unlink(lock);
-      break;
-    }
-    usleep(50 * 1000);
+    if (strncmp(line, "refs/", 5) != 0 || strstr(line, ".."))
+      continue;
+    lock = td_asprintf("%s/%s.lock", gitdir, line);
+    unlink(lock);
+    free(lock);
   }
-  free(lock);
+}
+
+/* Takes the journal's flock, clears a dead push's locks and writes this
+ * push's refs; the descriptor to pass to push_journal_end, or -1. */
+static int push_journal_begin(const char *gitdir, const char *const *specs,
+                              size_t n)
+{
+  char *path = td_asprintf("%s/tenantd-push", gitdir);
+  char old[PUSH_JOURNAL_MAX + 1], now[PUSH_JOURNAL_MAX];
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  size_t len = 0;
+  ssize_t got;
+
+  free(path);
+  if (fd < 0)
+    return -1;
+  if (flock(fd, LOCK_EX) < 0) {
+    close(fd);
+    return -1;
+  }
+  got = pread(fd, old, PUSH_JOURNAL_MAX, 0);
+  old[got > 0 ? got : 0] = '\0';
+  unlock_dead_push(gitdir, old);
+  for (size_t i = 0; i < n; i++) {
+    const char *dst = strchr(specs[i], ':');
+    size_t k = dst ? strlen(dst + 1) : 0;
+
+    if (k > 0 && !strchr(dst, '\n') && len + k + 1 <= sizeof(now)) {
+      memcpy(now + len, dst + 1, k);
+      now[len + k] = '\n';
+      len += k + 1;
+    }
+  }
+  if (ftruncate(fd, 0) < 0 || pwrite(fd, now, len, 0) != (ssize_t)len) {
+    /* Unjournaled, a push killed now leaves its lock as before. */
+  }
+  return fd;
+}
+
+static void push_journal_end(int fd)
+{
+  if (fd < 0)
+    return;
+  if (ftruncate(fd, 0) < 0) {
+    /* Left as it is, it only costs the next push a needless unlink. */
+  }
+  close(fd); /* releases the flock */
 }
 
 /* The git directory of a remote on this machine; NULL for others. */
@@ -1028,13 +1065,15 @@ static int push_specs(struct source *s, const char *const *specs, size_t n)
   git_push_options po;
   git_strarray arr = {(char **)specs, n};
   char *gitdir = local_gitdir(s);
-  int rc;
+  int journal = -1, rc;
 
-  for (size_t i = 0; gitdir && i < n; i++)
-    clear_remote_lock(gitdir, specs[i]);
-  free(gitdir);
-  if (local_path_check(s) < 0 || remote_new(s, &remote) < 0)
+  if (local_path_check(s) < 0 || remote_new(s, &remote) < 0) {
+    free(gitdir);
     return -1;
+  }
+  if (gitdir)
+    journal = push_journal_begin(gitdir, specs, n);
+  free(gitdir);
   git_push_options_init(&po, GIT_PUSH_OPTIONS_VERSION);
   init_callbacks(s, &po.callbacks);
   po.callbacks.push_update_reference = on_push_update;
@@ -1042,6 +1081,7 @@ static int push_specs(struct source *s, const char *const *specs, size_t n)
   po.follow_redirects = GIT_REMOTE_REDIRECT_NONE;
   s->push_rejected = false;
   rc = git_remote_push(remote, &arr, &po);
+  push_journal_end(journal);
   if (rc == GIT_ENONFASTFORWARD)
     rc = td_error_code(TD_ECONFLICT, "%s moved on while tenantd wrote",
                        s->u.shown);

@@ -235,8 +235,8 @@ START_TEST(source_messages_hold_no_password)
 END_TEST
 
 /* A push to a repository on this machine killed in the middle leaves
- * the remote's ref locked: an old lock is a dead writer's. */
-START_TEST(source_push_clears_a_dead_writers_remote_lock)
+ * the remote's ref locked: the journal it left says the lock is its. */
+START_TEST(source_push_clears_a_dead_pushs_remote_lock)
 {
   static const char *const specs[] = {"refs/notes/tenantd:refs/notes/tenantd"};
   struct fx f;
@@ -254,9 +254,13 @@ START_TEST(source_push_clears_a_dead_writers_remote_lock)
                                         &oid, 1, "test"),
                    0);
   git_reference_free(ref);
+  /* Anyone else's lock (no journal names it) is respected. */
   plant(f.remote, "refs/notes/tenantd.lock");
-  cmd = td_asprintf("touch -d '-1 minute' '%s/refs/notes/tenantd.lock'",
-                    f.remote);
+  ck_assert_int_lt(source_push(s, specs, 1), 0);
+  ck_assert(exists(f.remote, "refs/notes/tenantd.lock"));
+  ck_assert(!exists(f.remote, "refs/notes/tenantd"));
+  /* A dead push's: its journal names the ref. */
+  cmd = td_asprintf("echo refs/notes/tenantd > '%s/tenantd-push'", f.remote);
   run(cmd);
   free(cmd);
   ck_assert_msg(source_push(s, specs, 1) == 0, "%s", td_error_last());
@@ -308,7 +312,7 @@ Suite *make_suite_gitsec(void)
 
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, source_removes_a_dead_writers_locks);
-  tcase_add_test(tc, source_push_clears_a_dead_writers_remote_lock);
+  tcase_add_test(tc, source_push_clears_a_dead_pushs_remote_lock);
   tcase_add_test(tc, source_fetch_gives_up_on_a_silent_server);
   tcase_add_test(tc, source_messages_hold_no_password);
   tcase_add_test(tc, config_reads_the_source_security_keys);
