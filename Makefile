@@ -5,7 +5,8 @@
 #   make test       deps, then every suite in a normal and an ASan+UBSan build
 #   make demo       deps, build, and run the quick start on the local provider
 #   make bench      benchmarks (tests/bench)
-#   make fuzz       fuzz the manifest loader (clang libFuzzer), FUZZ_TIME=60
+#   make fuzz       fuzz the manifest loader (clang libFuzzer), FUZZ_TIME=60;
+#                   build/fuzz/fuzz_redact fuzzes the redaction of secrets
 #   make install    PREFIX=/usr/local DESTDIR= (binary, schemas, man page
 #                   tenantd(1), bash completion)
 #   make format     / format-check (clang-format)
@@ -26,7 +27,7 @@ DEB_PKGS   := gcc make pkg-config git libgit2-dev libyaml-dev \
               libhttp-parser-dev libpq-dev libssl-dev clang-format python3 \
               clang libclang-rt-14-dev nginx-light fcgiwrap openssl \
               prometheus curl pdns-server pdns-backend-sqlite3 dnsutils \
-              sqlite3 postgresql man-db groff-base
+              sqlite3 postgresql man-db groff-base openssh-client
 
 CFLAGS     ?= -O2 -g
 WARNINGS   := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 \
@@ -59,7 +60,7 @@ BIN        := $(BUILD)/tenantd
 TEST_BIN   := $(BUILD)/test-unit
 
 .PHONY: FORCE all deps test check check-unit check-cli check-scenario check-git check-schema \
-        check-daemon check-providers check-newcomer \
+        check-daemon check-providers check-newcomer check-security \
         demo bench fuzz \
         install uninstall format format-check clean
 
@@ -158,7 +159,7 @@ export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
 
 # Every suite against one build (BUILD, SANITIZE select which).
 check: check-unit check-cli check-newcomer check-scenario check-git \
-       check-daemon check-providers
+       check-daemon check-providers check-security
 
 check-unit: $(TEST_BIN)
 	TD_FIXTURES=tests/fixtures $(if $(SANITIZE),CK_FORK=no) ./$(TEST_BIN)
@@ -181,6 +182,10 @@ check-git: $(BIN)
 
 check-daemon: $(BIN)
 	bash tests/daemon/run.sh ./$(BIN)
+
+# Replays of attacks on the Git source (hostile servers on 127.0.0.x).
+check-security: $(BIN)
+	bash tests/security/run.sh ./$(BIN)
 
 # Each provider against its real server, started on 127.0.0.1.
 check-providers: $(BIN)
@@ -216,6 +221,14 @@ build/fuzz/fuzz_manifest: tests/fuzz/fuzz_manifest.c $(FUZZ_SRC) \
 	clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \
 	  -Icontroller -I. $^ $(shell pkg-config --cflags --libs yaml-0.1 jansson) \
 	  -lm -o $@
+
+# Redaction of secrets from messages (controller/git/giturl.c): run it as
+# ./build/fuzz/fuzz_redact -max_total_time=60.
+build/fuzz/fuzz_redact: tests/fuzz/fuzz_redact.c controller/git/giturl.c \
+                        $(wildcard controller/base/*.c)
+	@mkdir -p $(@D)
+	clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \
+	  -Icontroller -I. $^ $(shell pkg-config --cflags --libs jansson) -o $@
 
 fuzz: build/fuzz/fuzz_manifest
 	@rm -rf build/fuzz/corpus && mkdir -p build/fuzz/corpus

@@ -208,6 +208,9 @@ void args_git_config(struct source_opts *src, const struct config *c)
   src->status_branch = c->status.branch;
   src->cache_dir = c->cache_dir;
   src->ssh_key = c->source.ssh_key;
+  src->allow_insecure = c->source.allow_insecure;
+  src->known_hosts = c->source.known_hosts;
+  src->timeout_ms = c->source.timeout_ms;
 }
 
 bool args_git_option(struct source_opts *src, int opt, const char *arg)

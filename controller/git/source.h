@@ -26,9 +26,18 @@
  * A source is used by one thread at a time (libgit2 objects are not
  * shared); the daemon runs these calls on the libuv threadpool.  The
  * mirror is locked (flock) while open, so two tenantd processes never
- * share one.  Credentials come from the environment, a key file or
- * ssh-agent, never from the repository, and are redacted from every
- * message.
+ * share one; lock files found in it at open are a killed process's and
+ * are removed.
+ *
+ * Hostile remotes: credentials (the URL's own, the environment's, a key
+ * file or ssh-agent; never the repository's) go only to the configured
+ * scheme, host and port, never over plain http to another machine
+ * unless allowed, and are redacted from every message, libgit2's
+ * included (giturl.h).  A redirect to another host or port is refused.
+ * An ssh server's host key must be in known_hosts (knownhosts.h).
+ * Every fetch, push and ls-remote ends within the timeout (gitstream.h):
+ * past it the connection is torn down and the call fails with -1, the
+ * mirror as it was.
  */
 #ifndef TD_SOURCE_H
 #define TD_SOURCE_H
@@ -57,13 +66,24 @@ struct source_opts {
    * the variable named here. */
   const char *ssh_key, *ssh_passphrase_env;
   const char *author_name, *author_email; /* of status commits */
+  /* Plain http:// carries credentials only to this machine (loopback)
+   * unless this is set (source.allowInsecure). */
+  bool allow_insecure;
+  /* ssh:// host keys must be in this OpenSSH known_hosts file; NULL:
+   * ~/.ssh/known_hosts (source.knownHosts). */
+  const char *known_hosts;
+  /* The longest one fetch, push or ls-remote may take, connecting
+   * included (source.timeout); 0: TENANTD_GIT_TIMEOUT when set (a
+   * duration), else SOURCE_DEFAULT_TIMEOUT_MS. */
+  uint64_t timeout_ms;
 };
 
-#define SOURCE_OPTS_VERSION 1
+#define SOURCE_DEFAULT_TIMEOUT_MS 60000
+#define SOURCE_OPTS_VERSION 2
 /* clang-format off */
 #define SOURCE_OPTS_INIT {SOURCE_OPTS_VERSION, NULL, "main", \
     "tenantd/status", NULL, NULL, NULL, NULL, NULL, "tenantd", \
-    "tenantd@localhost"}
+    "tenantd@localhost", false, NULL, 0}
 /* clang-format on */
 
 /*

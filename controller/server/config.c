@@ -180,6 +180,12 @@ static void source_pair(struct cx *x, const char *key, const struct ynode *v)
     set_duration_min(x, key, v, 1000, &x->c->source.interval_ms);
   else if (strcmp(key, "sshKey") == 0)
     set_str(x, key, v, &x->c->source.ssh_key);
+  else if (strcmp(key, "knownHosts") == 0)
+    set_str(x, key, v, &x->c->source.known_hosts);
+  else if (strcmp(key, "allowInsecure") == 0)
+    set_bool(x, key, v, &x->c->source.allow_insecure);
+  else if (strcmp(key, "timeout") == 0)
+    set_duration_min(x, key, v, 100, &x->c->source.timeout_ms);
 }
 
 static void status_pair(struct cx *x, const char *key, const struct ynode *v)
@@ -385,8 +391,9 @@ static void providers(struct cx *x, const struct ynode *n)
 
 static void root_pair(struct cx *x, const char *key, const struct ynode *v)
 {
-  static const char *const source_keys[] = {"url", "branch", "interval",
-                                            "sshKey", NULL};
+  static const char *const source_keys[] = {
+      "url",        "branch",        "interval", "sshKey",
+      "knownHosts", "allowInsecure", "timeout",  NULL};
   static const char *const status_keys[] = {"branch", "push", NULL};
   static const char *const reconcile_keys[] = {
       "resync",          "concurrency",   "batch", "backoff",
@@ -527,6 +534,7 @@ void config_free(struct config *c)
   free(c->source.url);
   free(c->source.branch);
   free(c->source.ssh_key);
+  free(c->source.known_hosts);
   free(c->cache_dir);
   free(c->status.branch);
   free(c->http.host);

@@ -5,7 +5,9 @@
  * timing, the HTTP endpoint, logging and the provider instances, for
  * `tenantd run` and for `plan`/`apply --once --config`:
  *
- *   source:    {url: file:///srv/tenants.git, branch: main, interval: 30s}
+ *   source:    {url: file:///srv/tenants.git, branch: main, interval: 30s,
+ *               timeout: 60s, knownHosts: ~/.ssh/known_hosts,
+ *               allowInsecure: false}
  *   cacheDir:  /var/cache/tenantd
  *   status:    {branch: tenantd/status, push: true}
  *   reconcile: {resync: 5m, concurrency: 8}
@@ -38,6 +40,13 @@ struct config {
   struct {
     char *url, *branch, *ssh_key;
     uint64_t interval_ms; /* poll period, jittered +-10% */
+    /* Git source security (source.h): credentials over plain http to
+     * another machine; the ssh known_hosts file (NULL: ~/.ssh/
+     * known_hosts); the longest a fetch or push may take (0: the
+     * source's default, SOURCE_DEFAULT_TIMEOUT_MS). */
+    bool allow_insecure;
+    char *known_hosts;
+    uint64_t timeout_ms;
   } source;
   char *cache_dir;
   struct {

@@ -25,7 +25,7 @@ struct pass {
   struct daemon *d;
   /* in */
   struct source_opts so;
-  char *url, *branch, *status_branch, *cache_dir, *ssh_key;
+  char *url, *branch, *status_branch, *cache_dir, *ssh_key, *known_hosts;
   json_t *providers;
   unsigned concurrency;
   uint64_t health_timeout_ms;
@@ -229,6 +229,7 @@ static void pass_free(struct pass *p)
   free(p->status_branch);
   free(p->cache_dir);
   free(p->ssh_key);
+  free(p->known_hosts);
   json_decref(p->providers);
   strset_release(&p->batch);
   reconcile_report_release(&p->report);
@@ -255,6 +256,10 @@ static void pass_start(struct daemon *d)
   p->so.status_branch = p->status_branch;
   p->so.cache_dir = p->cache_dir;
   p->so.ssh_key = p->ssh_key;
+  p->known_hosts = dup_or_null(c->source.known_hosts);
+  p->so.known_hosts = p->known_hosts;
+  p->so.allow_insecure = c->source.allow_insecure;
+  p->so.timeout_ms = c->source.timeout_ms;
   p->providers = json_deep_copy(c->providers);
   p->concurrency = c->reconcile.concurrency;
   p->health_timeout_ms = c->reconcile.health_timeout_ms;
