@@ -387,21 +387,55 @@ out:
 
 /* ---- reading the status branch ---- */
 
-int gitpass_open_status(struct source *src, FILE *err, struct writeback **out)
+/* The tenants whose files are in the manifests at `commit`. */
+static int manifest_tenants(struct source *src, const char *commit,
+                            struct strset *out)
+{
+  struct manifest_files files = MANIFEST_FILES_INIT;
+  int rc = source_read_manifests(src, commit, &files,
+                                 YAML_LIMITS_DEFAULT_MAX_BYTES, NULL);
+
+  for (size_t i = 0; rc == 0 && i < files.n; i++) {
+    const char *path = files.v[i].path;
+    const char *name = path + strlen("tenants/");
+    const char *dot = strrchr(name, '.');
+
+    if (manifest_path_kind(path) == MP_TENANT && dot)
+      strset_addn(out, name, (size_t)(dot - name));
+  }
+  strset_seal(out);
+  manifest_files_release(&files);
+  return rc;
+}
+
+int gitpass_view_open(struct source *src, FILE *err, struct gitpass_view *v)
 {
   char id[SOURCE_ID_LEN];
+  bool fetched;
   int rc;
 
-  *out = NULL;
-  if (source_fetch(src) == 0)
-    return writeback_open(out, src);
-  fprintf(err, "tenantd: showing the cached status: %s\n", td_error_last());
-  rc = writeback_open(out, src);
-  /* Nothing cached either: an error, not an empty table. */
-  if (rc == 0 && writeback_tip(*out, id) < 0) {
-    rc = td_error("no status of %s in the cache", source_url(src));
-    writeback_close(*out);
-    *out = NULL;
-  }
-  return rc;
+  memset(v, 0, sizeof(*v));
+  v->tenants = (struct strset)STRSET_INIT;
+  v->url = source_url(src);
+  v->status_branch = source_options(src)->status_branch;
+  fetched = source_fetch(src) == 0;
+  if (!fetched)
+    fprintf(err, "tenantd: showing the cached status: %s\n", td_error_last());
+  rc = writeback_open(&v->wb, src);
+  if (rc < 0)
+    return rc;
+  v->has_status = writeback_tip(v->wb, id) == 0;
+  if (source_head(src, v->head) < 0)
+    v->head[0] = '\0';
+  /* Nothing fetched and nothing cached: an error, not an empty table. */
+  if (!fetched && !v->has_status && !v->head[0])
+    return td_error("no status of %s in the cache", v->url);
+  return v->head[0] ? manifest_tenants(src, v->head, &v->tenants) : 0;
+}
+
+void gitpass_view_release(struct gitpass_view *v)
+{
+  writeback_close(v->wb);
+  strset_release(&v->tenants);
+  v->wb = NULL;
 }

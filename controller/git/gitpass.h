@@ -85,11 +85,25 @@ int gitpass_plan(struct source *src, const struct gitpass_opts *o,
 struct writeback;
 
 /*
- * The status branch for reading, as fresh as it can be: fetched, or when
- * the fetch fails (said on `err`), the copy last fetched into the mirror.
- * 0 and *out set (writeback_close it), or -1 with td_error_last(): the
- * mirror cannot be read, or the fetch failed and it holds no status.
+ * What `tenantd status` and `tenantd log` read (git/statusview.h): the
+ * status branch, as fresh as it can be -- fetched, or when the fetch
+ * fails (said on `err`), the copy last fetched into the mirror -- and the
+ * tenants in the manifests at the tracked branch's tip, so that a tenant
+ * never reconciled is shown too.  Reading writes nothing outside the
+ * mirror (the cache).
  */
-int gitpass_open_status(struct source *src, FILE *err, struct writeback **out);
+struct gitpass_view {
+  struct writeback *wb;      /* owned; the branch may have no commit */
+  bool has_status;           /* tenantd has written to the status branch */
+  char head[SOURCE_ID_LEN];  /* the tracked branch's tip, "" when none */
+  struct strset tenants;     /* the tenant files at head, by name */
+  const char *url;           /* borrowed: the URL without credentials */
+  const char *status_branch; /* borrowed */
+};
+
+/* 0 and *v filled (release it either way), or -1 with td_error_last():
+ * the mirror cannot be read, or the fetch failed and it holds nothing. */
+int gitpass_view_open(struct source *src, FILE *err, struct gitpass_view *v);
+void gitpass_view_release(struct gitpass_view *v);
 
 #endif

@@ -96,6 +96,8 @@ expect_rc "apply for a no-op plan" 0 "$bin" apply --once "${S[@]}" "$example"
 expect_rc "plan json of no-ops" 0 "$bin" plan --format json "${S[@]}" "$example"
 expect_out "no actions listed" '"actions": \[\]'
 expect_rc "plan bad format" 1 "$bin" plan --format yaml "$example"
+expect_rc "status --state unknown" 1 "$bin" status --repo "file://$tmp/none.git" --state Readdy
+expect_out "status --state suggests" "unknown state 'Readdy' \(did you mean 'Ready'\?\)" "$tmp/err"
 expect_rc "apply needs --once" 1 "$bin" apply "${S[@]}" "$example"
 expect_out "apply --once hint" "apply needs --once" "$tmp/err"
 expect_rc "bad --set" 1 "$bin" plan --set latency=3 "$example"
@@ -108,7 +110,22 @@ expect_out "graph edge" '"service/api.staging.mwc-murata" -> "service/web.stagin
 expect_rc "graph invalid repo" 1 "$bin" graph "$tmp/repo"
 expect_rc "plan help" 0 "$bin" plan --help
 expect_rc "apply help" 0 "$bin" apply --help
+expect_rc "status help" 0 "$bin" status --help
+expect_out "status help: the states" 'AwaitingFirstReconcile'
 expect_rc "graph help" 0 "$bin" graph --help
+
+# From Git: status shows a state per tenant, log names tenants.
+example_remote "$tmp/g"
+G=(--repo "$R" --cache-dir "$tmp/g/cache")
+GS=("${G[@]}" --state-dir "$tmp/g/state")
+expect_rc "git: status before any apply" 0 "$bin" status "${G[@]}"
+expect_out "git: each tenant awaits its first reconcile" '^mwc-murata +AwaitingFirstReconcile +- +- '
+expect_out "git: no status yet, said" 'no status yet: tenantd has not written to tenantd/status' "$tmp/err"
+expect_rc "git: apply" 0 "$bin" apply --once "${GS[@]}"
+expect_rc "git: status" 0 "$bin" status "${G[@]}"
+expect_out "git: a state per tenant" '^mwc-murata +Ready +[0-9a-f]{12} '
+expect_rc "git: log of a misspelt tenant" 1 "$bin" log "${G[@]}" mwc-murat
+expect_out "git: log suggests" "did you mean 'mwc-murata'" "$tmp/err"
 
 # Help and version.
 expect_rc "help" 0 "$bin" --help

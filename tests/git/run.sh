@@ -3,7 +3,8 @@
 # (status branch, trailers, notes, pushes), the tenants a commit touches,
 # concurrent writers on the status branch, an unreachable remote, invalid
 # manifests, force pushes, the delete guard's trailer, drift and --all, one
-# process per mirror, a refused push, other branch names, and plan --ref.
+# process per mirror, a refused push, other branch names, plan --ref,
+# status states and each tenant's own log.
 # Each block builds its own bare "remote" and working clone with the git CLI.
 # Usage: tests/git/run.sh path/to/tenantd
 set -uo pipefail
@@ -669,7 +670,7 @@ eq "13 plans left the status branch alone" "$(git ls-remote "$R" refs/heads/tena
 
 # ==== 14. status and log read the branch back ====
 expect_rc "14 status" 0 "$bin" status --repo "$R" --cache-dir "$C"
-expect_out "14 status row" '^mwc-sequans +True \(Applied\)'
+expect_out "14 status row" '^mwc-sequans +Ready +[0-9a-f]{12} '
 expect_rc "14 status json" 0 "$bin" status --repo "$R" --cache-dir "$C" --format json mwc-sequans
 expect_out "14 status json names the tenant" '"tenant": "mwc-sequans"'
 expect_rc "14 log" 0 "$bin" log --repo "$R" --cache-dir "$C" mwc-sequans --limit 1
@@ -691,5 +692,98 @@ expect_rc "15 link apply held" 1 "$bin" "${A[@]}" --allow-delete 6
 expect_out "15 held, says why" 'held +tenant mwc-sequans: tenants/mwc-sequans.yaml: is a symbolic link'
 eq "15 nothing deleted" "$(state_count)" "$n15"
 check "15 status kept" rgit cat-file -e tenantd/status:status/mwc-sequans.yaml
+
+# ==== 17. status: a state per tenant; log: each tenant's own result ====
+fresh t17
+V=(--repo "$R" --cache-dir "$C")
+mkdir -p "$d/cwd"
+cd "$d/cwd" || exit 1
+expect_rc "17 status before any apply" 0 "$bin" status "${V[@]}"
+cd "$root" || exit 1
+check "17 status writes nothing outside the cache" test -z "$(ls -A "$d/cwd")"
+expect_out "17 says there is no status yet" \
+  "no status yet: tenantd has not written to tenantd/status in .*remote\.git" "$tmp/err"
+expect_out "17 every tenant awaits" '^mwc-murata +AwaitingFirstReconcile +- +- +in the manifests at'
+eq "17 three rows" "$(grep -c AwaitingFirstReconcile "$tmp/out")" 3
+cd "$d/cwd" || exit 1
+expect_rc "17 log before any apply" 0 "$bin" log "${V[@]}" mwc-murata
+cd "$root" || exit 1
+check "17 log writes nothing outside the cache" test -z "$(ls -A "$d/cwd")"
+eq "17 an empty log" "$(cat "$tmp/out")" ""
+expect_out "17 the log says why" 'mwc-murata has no status commit yet' "$tmp/err"
+# A repository without tenants, never applied: nothing to show.
+E=$d/empty.git
+git init -q --bare -b main "$E"
+git -C "$W" push -q "$E" "$(git -C "$W" commit-tree -m empty "$(git -C "$W" mktree </dev/null)"):refs/heads/main"
+expect_rc "17 no status and no tenant" 1 "$bin" status --repo "$E" --cache-dir "$C"
+expect_out "17 said plainly" "^tenantd: no status yet: tenantd has not written to tenantd/status in .*empty\.git\$" "$tmp/err"
+"$bin" "${A[@]}" >/dev/null 2>&1
+main17a=$(rgit rev-parse main)
+# mwc-sequans suspended with a change that waits; mwc-murata invalid;
+# then zeta added and not yet applied.
+set_tier mwc-sequans basic premium
+sed -i 's/^  tier: premium$/&\n  suspend: true/' "$W/tenants/mwc-sequans.yaml"
+set_tier mwc-murata standard platinum
+commit_push "mwc-sequans suspended to premium, mwc-murata to a tier that does not exist"
+main17b=$(rgit rev-parse main)
+expect_rc "17 apply holds mwc-murata" 1 "$bin" "${A[@]}"
+sed 's/greenwood-high/zeta/g; s/10\.30\./10.98./; s/10\.31\./10.99./' \
+  "$W/tenants/greenwood-high.yaml" >"$W/tenants/zeta.yaml"
+commit_push "New tenant zeta"
+expect_rc "17 status" 0 "$bin" status "${V[@]}"
+expect_out "17 header" '^TENANT +STATE +APPLIED +SINCE +MESSAGE$'
+# A status names the last commit that changed its tenant's manifests.
+expect_out "17 ready" "^greenwood-high +Ready +${main17a:0:12} +20[0-9-]+T[0-9:]+Z +"
+expect_out "17 held, at the commit it runs, naming the file" \
+  "^mwc-murata +Held +${main17a:0:12} +20[0-9-]+T[0-9:]+Z +tenants/mwc-murata\.yaml:[0-9]+:[0-9]+: unknown tier 'platinum'"
+expect_out "17 suspended, at the commit it runs" "^mwc-sequans +Suspended +${main17a:0:12} "
+expect_out "17 never reconciled" '^zeta +AwaitingFirstReconcile +- +- +in the manifests at'
+eq "17 the status branch agrees on mwc-sequans' commit" \
+  "$(src_of <(rgit show tenantd/status:status/mwc-sequans.yaml))" "$main17a"
+expect_rc "17 --state" 0 "$bin" status "${V[@]}" --state held
+eq "17 --state held" "$(tail -n +2 "$tmp/out" | cut -d' ' -f1 | tr '\n' ' ')" "mwc-murata "
+expect_rc "17 --state list and --prefix" 0 "$bin" status "${V[@]}" --state Ready,suspended --prefix mwc-
+eq "17 --state list and --prefix rows" "$(tail -n +2 "$tmp/out" | cut -d' ' -f1 | tr '\n' ' ')" "mwc-sequans "
+expect_rc "17 unknown state" 1 "$bin" status "${V[@]}" --state helt
+expect_out "17 unknown state suggested" "unknown state 'helt' \(did you mean 'Held'\?\)" "$tmp/err"
+expect_rc "17 status json" 0 "$bin" status "${V[@]}" --format json
+if [ -n "$py" ]; then
+  eq "17 json states" "$("$py" -c '
+import json, sys
+rows = json.load(open(sys.argv[1]))
+print(" ".join("%s=%s" % (r["tenant"], r["state"]) for r in rows))' "$tmp/out" 2>&1)" \
+    "greenwood-high=Ready mwc-murata=Held mwc-sequans=Suspended zeta=AwaitingFirstReconcile"
+  eq "17 json fields" "$("$py" -c '
+import json, sys
+r = [r for r in json.load(open(sys.argv[1])) if r["tenant"] == "mwc-murata"][0]
+print(r["source"][:12], bool(r["since"]), r["message"].startswith("tenants/mwc-murata.yaml:"))' "$tmp/out" 2>&1)" \
+    "${main17a:0:12} True True"
+fi
+expect_rc "17 status of a tenant never reconciled" 0 "$bin" status "${V[@]}" zeta
+expect_out "17 its row" '^zeta +AwaitingFirstReconcile'
+expect_rc "17 status of a misspelt tenant" 1 "$bin" status "${V[@]}" mwc-murta
+expect_out "17 status suggests" "no tenant 'mwc-murta' .*\(did you mean 'mwc-murata'\?\)" "$tmp/err"
+# log: the commit's worst result is held, mwc-sequans' own is suspended.
+eq "17 the commit's worst result" \
+  "$(rgit log -1 --format='%(trailers:key=Tenantd-Result,valueonly)' tenantd/status | sed '/^$/d')" held
+expect_rc "17 log" 0 "$bin" log "${V[@]}" mwc-sequans --limit 1
+expect_out "17 log: its own result" "^20[0-9-]+T[0-9:]+Z  $(status_tip | cut -c1-12)  suspended +source ${main17b:0:12}\$"
+expect_out "17 log: its own events" '^    suspended, 6 resources, no resource changed$'
+expect_no_out "17 log: no other tenant's events" 'held|unknown tier'
+expect_rc "17 log json" 0 "$bin" log "${V[@]}" mwc-sequans --format json
+if [ -n "$py" ]; then
+  eq "17 log json results" "$("$py" -c '
+import json, sys
+e = json.load(open(sys.argv[1]))
+print(len(e), e[0]["result"], e[0]["passResult"], e[1]["result"])' "$tmp/out" 2>&1)" "2 suspended held ready"
+fi
+expect_rc "17 log of mwc-murata" 0 "$bin" log "${V[@]}" mwc-murata --limit 1
+expect_out "17 held in its own entry" '  held +source '
+expect_rc "17 log of an unknown tenant" 1 "$bin" log "${V[@]}" nope
+expect_out "17 log: unknown named" "no tenant 'nope' on tenantd/status or in the manifests" "$tmp/err"
+expect_rc "17 log of a misspelt tenant" 1 "$bin" log "${V[@]}" mwc-sequan
+expect_out "17 log suggests" "\(did you mean 'mwc-sequans'\?\)" "$tmp/err"
+expect_rc "17 log of a tenant never reconciled" 0 "$bin" log "${V[@]}" zeta
+expect_out "17 said on stderr" 'zeta has no status commit yet' "$tmp/err"
 
 summary git
