@@ -57,6 +57,8 @@ enum args_opt {
   OPT_CONFIG,
   OPT_LOG_FORMAT,
   OPT_CHECK,
+  OPT_CHANGED,
+  OPT_MAX_BYTES,
   OPT_STATE,
   OPT_PREFIX,
 };
