@@ -65,6 +65,10 @@ enum args_opt {
   OPT_LOG_FORMAT,
   OPT_CHECK,
   OPT_STRICT,
+  OPT_CHANGED,
+  OPT_MAX_BYTES,
+  OPT_STATE,
+  OPT_PREFIX,
 };
 
 /*

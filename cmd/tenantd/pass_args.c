@@ -69,6 +69,11 @@ static enum args_result take_number(struct pass_args *a, const char *cmd,
     if (r == ARGS_RUN)
       a->rec.concurrency = (unsigned)v;
     break;
+  case OPT_MAX_BYTES:
+    r = args_long(cmd, "--max-bytes", arg, PLAN_PART_MIN, 100000000, &v);
+    if (r == ARGS_RUN)
+      a->rec.plan_max_bytes = (size_t)v;
+    break;
   case OPT_HEALTH_TIMEOUT:
     if (str_parse_duration(arg, &ms) < 0 || ms <= 0)
       return args_usage(cmd,
@@ -91,6 +96,9 @@ static enum args_result take_option(struct pass_args *a, const char *cmd,
   switch (opt) {
   case OPT_ALL:
     a->all = true;
+    break;
+  case OPT_CHANGED:
+    a->changed = true;
     break;
   case OPT_REF:
     a->ref = arg;
@@ -119,6 +127,7 @@ static enum args_result take_option(struct pass_args *a, const char *cmd,
   case OPT_ALLOW_DELETE:
   case OPT_CONCURRENCY:
   case OPT_HEALTH_TIMEOUT:
+  case OPT_MAX_BYTES:
     return take_number(a, cmd, opt, arg);
   }
   return ARGS_RUN;
@@ -140,8 +149,15 @@ static enum args_result check_combinations(struct pass_args *a, const char *cmd)
   if (a->src.url && a->dir_given)
     return args_usage(cmd, "give a directory or --repo, not both ('%s')",
                       a->dir);
-  if (!a->src.url && (a->ref || a->base || a->all))
-    return args_usage(cmd, "%s", "--ref, --base and --all need --repo");
+  if (!a->src.url && (a->ref || a->base || a->all || a->changed))
+    return args_usage(cmd, "%s",
+                      "--ref, --base, --all and --changed need --repo");
+  if (a->all && a->changed)
+    return args_usage(cmd, "%s", "--all or --changed, not both");
+  if (a->ref && a->changed)
+    return args_usage(cmd, "%s",
+                      "--changed is for the tracked branch; --ref plans "
+                      "what REF changed");
   return ARGS_RUN;
 }
 
@@ -185,7 +201,7 @@ static int run_git(const struct pass_args *a, const struct reconcile_opts *rec,
   int rc;
 
   go.rec = *rec;
-  go.all = a->all;
+  go.all = !a->changed;
   go.allow_delete = rec->allow_delete;
   go.ref = a->ref;
   go.base = a->base;

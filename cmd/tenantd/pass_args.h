@@ -34,9 +34,12 @@ struct pass_args {
   const char *dir, *state_dir, *status_dir;
   struct source_opts src; /* src.url set: the manifests are in Git */
   const char *ref, *base;
-  bool all, detailed, once;
+  /* --changed: only the tenants changed since the last status commit
+   * and those not Ready (from Git); every tenant otherwise (--all). */
+  bool all, changed, detailed, once;
   /* The pass's options as given: allow_delete, concurrency,
-   * health_timeout_ms, format; the rest is set by pass_args_run. */
+   * health_timeout_ms, format, plan_max_bytes; the rest is set by
+   * pass_args_run. */
   struct reconcile_opts rec;
   json_t *local;      /* the local instance's config, owned */
   struct config *cfg; /* --config: the source and provider instances */

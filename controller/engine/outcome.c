@@ -135,13 +135,25 @@ static void keep_unreadable(const struct reconcile_opts *o,
   sum->failed++;
 }
 
-/* The source the status records.  A held tenant still runs what it last
- * applied, and so does one whose manifests did not change. */
+/* Whether a suspended tenant's plan held back a change: the new
+ * manifests were then not applied. */
+static bool suspended_change(const struct tenant_plan *tp)
+{
+  for (size_t i = 0; tp->suspended && i < tp->n; i++)
+    if (tp->v[i].kind != PLAN_NOOP)
+      return true;
+  return false;
+}
+
+/* The source the status records: the manifests the tenant runs.  A held
+ * tenant still runs what it last applied (none, before its first apply),
+ * and so do a suspended one whose change waits and one whose manifests
+ * did not change. */
 static void set_source(const struct reconcile_opts *o, const struct tenant *t,
                        struct tenant_status *st, const char *refusal)
 {
-  bool take = !st->source || (!t->plan->held && !refusal &&
-                              (!o->changed || strset_has(o->changed, t->name)));
+  bool take = !t->plan->held && !refusal && !suspended_change(t->plan) &&
+              (!st->source || !o->changed || strset_has(o->changed, t->name));
 
   if (!take)
     return;

@@ -18,14 +18,15 @@ _tenantd_options() {
   validate) echo "--format --help" ;;
   plan)
     echo "--state-dir --status-dir --format --detailed-exitcode" \
-      "--allow-delete --concurrency --set $git --ref --base --help"
+      "--allow-delete --concurrency --set $git --all --changed --max-bytes" \
+      "--ref --base --help"
     ;;
   apply)
     echo "--once --state-dir --status-dir --allow-delete --concurrency" \
-      "--health-timeout --set $git --all --help"
+      "--health-timeout --set $git --all --changed --help"
     ;;
   run) echo "--config --log-format --check --strict --help" ;;
-  status) echo "$git --format --help" ;;
+  status) echo "$git --format --state --prefix --help" ;;
   log) echo "$git --limit --format --help" ;;
   graph) echo "--help" ;;
   version) echo "--format --help" ;;
@@ -37,7 +38,8 @@ _tenantd_takes_value() {
   case $1 in
   --format | --state-dir | --status-dir | --allow-delete | --concurrency | \
     --set | --repo | --branch | --status-branch | --cache-dir | --config | \
-    --ref | --base | --health-timeout | --log-format | --limit)
+    --ref | --base | --health-timeout | --log-format | --limit | \
+    --max-bytes | --state | --prefix)
     return 0
     ;;
   esac

@@ -119,10 +119,11 @@ for o in "--once" "--health-timeout 5s"; do
   expect_rc "plan refuses $o" 1 "$bin" plan "$example" $o
   expect_out "plan refuses $o: named" "^tenantd plan: unknown option '${o%% *}'" "$tmp/err"
 done
-# plan has no --all: it abbreviates --allow-delete there, and says so.
-expect_rc "plan --all" 1 "$bin" plan "$example" --all
-expect_out "plan --all: the option it stands for" \
-  "^tenantd plan: option '--all' \(short for '--allow-delete'\) needs a value$" "$tmp/err"
+# An abbreviation that stands for one option says which when its value is
+# missing.
+expect_rc "plan --allow" 1 "$bin" plan "$example" --allow
+expect_out "plan --allow: the option it stands for" \
+  "^tenantd plan: option '--allow' \(short for '--allow-delete'\) needs a value$" "$tmp/err"
 expect_rc "validate refuses --state-dir" 1 "$bin" validate --state-dir x "$example"
 expect_rc "status refuses --state-dir" 1 "$bin" status --repo x --state-dir y
 expect_out "status refuses --state-dir: named" "^tenantd status: unknown option '--state-dir'" "$tmp/err"
@@ -147,7 +148,31 @@ fi
 expect_rc "apply for a no-op plan" 0 "$bin" apply --once "${S[@]}" "$example"
 expect_rc "plan json of no-ops" 0 "$bin" plan --format json "${S[@]}" "$example"
 expect_out "no actions listed" '"actions": \[\]'
+# apply's summary says what it adopted: resources a pass made whose
+# statuses were lost are taken back into the inventory.
+rm -rf "$tmp/status"
+expect_rc "apply after the statuses were lost" 0 "$bin" apply --once "${S[@]}" "$example"
+expect_out "adopted in the summary" \
+  '^3 tenants: 0 changed, 0 failed, 0 skipped, 0 conflicts, 0 stalled, 0 held, 29 adopted$'
+# Markdown in parts of at most --max-bytes bytes, for comment limits.
+F=(--state-dir "$tmp/fresh-state" --status-dir "$tmp/fresh-status")
+expect_rc "plan --max-bytes" 0 "$bin" plan --format markdown --max-bytes 4000 "${F[@]}" "$example"
+expect_out "markdown in parts" '^<!-- tenantd plan part 1/[2-9] -->$'
+eq "every part within --max-bytes" "$(awk '/^<!-- tenantd plan part/ { if (n > 4000) big++; n = 0 }
+  { n += length($0) + 1 } END { if (n > 4000) big++; print big + 0 }' "$tmp/out")" 0
+expect_rc "plan without --max-bytes: one part" 0 "$bin" plan --format markdown "${F[@]}" "$example"
+expect_no_out "one part" 'tenantd plan part'
+expect_rc "--max-bytes too small" 1 "$bin" plan --format markdown --max-bytes 100 "$example"
+expect_out "--max-bytes range" "^tenantd plan: --max-bytes needs a number from 4000 to " "$tmp/err"
 expect_rc "plan bad format" 1 "$bin" plan --format yaml "$example"
+# --changed and --all select among a Git repository's tenants.
+expect_rc "--changed needs --repo" 1 "$bin" apply --once --changed "${S[@]}" "$example"
+expect_out "--changed needs --repo: said" 'need --repo' "$tmp/err"
+expect_rc "--all and --changed" 1 "$bin" apply --once --all --changed --repo "file://$tmp/none.git"
+expect_out "--all and --changed: said" 'not both' "$tmp/err"
+expect_rc "--changed with --ref" 1 "$bin" plan --changed --ref x --repo "file://$tmp/none.git"
+expect_rc "status --state unknown" 1 "$bin" status --repo "file://$tmp/none.git" --state Readdy
+expect_out "status --state suggests" "unknown state 'Readdy' \(did you mean 'Ready'\?\)" "$tmp/err"
 expect_rc "apply needs --once" 1 "$bin" apply "${S[@]}" "$example"
 expect_out "apply --once hint" "apply needs --once" "$tmp/err"
 expect_rc "bad --set" 1 "$bin" plan --set latency=3 "$example"
@@ -159,7 +184,11 @@ expect_out "graph is DOT" '^digraph tenantd \{$'
 expect_out "graph edge" '"service/api.staging.mwc-murata" -> "service/web.staging.mwc-murata";'
 expect_rc "graph invalid repo" 1 "$bin" graph "$tmp/repo"
 expect_rc "plan help" 0 "$bin" plan --help
+expect_out "plan help: --changed" '^  --changed '
 expect_rc "apply help" 0 "$bin" apply --help
+expect_out "apply help: every tenant" 'Reconciles every tenant once'
+expect_rc "status help" 0 "$bin" status --help
+expect_out "status help: the states" 'AwaitingFirstReconcile'
 expect_rc "graph help" 0 "$bin" graph --help
 
 # run --check validates a config without its secrets: an unset variable
@@ -185,6 +214,25 @@ TD_CLI_TOKEN=cli-token-value expect_rc "run --check --strict with the secrets" 0
   "$bin" run --check --strict --config "$tmp/secrets.yaml"
 expect_no_out "run --check: no secret value shown" 'cli-token-value'
 expect_no_out "run --check: no secret value on stderr" 'cli-token-value' "$tmp/err"
+# From Git, the reproductions of what operators expect: apply and plan
+# mean every tenant, status shows a state per tenant, log names tenants.
+example_remote "$tmp/g"
+G=(--repo "$R" --cache-dir "$tmp/g/cache")
+GS=("${G[@]}" --state-dir "$tmp/g/state")
+expect_rc "git: status before any apply" 0 "$bin" status "${G[@]}"
+expect_out "git: each tenant awaits its first reconcile" '^mwc-murata +AwaitingFirstReconcile +- +- '
+expect_out "git: no status yet, said" 'no status yet: tenantd has not written to tenantd/status' "$tmp/err"
+expect_rc "git: apply" 0 "$bin" apply --once "${GS[@]}"
+db=$tmp/g/state/database/mwc_murata_staging.json
+sed -i 's/"connection_limit": [0-9]*/"connection_limit": 3/' "$db"
+expect_rc "git: plan sees drift" 2 "$bin" plan "${GS[@]}" --detailed-exitcode
+expect_out "git: plan marks it" 'database/mwc-murata.staging +\(drift\)'
+expect_rc "git: apply corrects drift" 0 "$bin" apply --once "${GS[@]}"
+grep -q '"connection_limit": 200,' "$db" && ok || bad "git: apply left the drift"
+expect_rc "git: status" 0 "$bin" status "${G[@]}"
+expect_out "git: a state per tenant" '^mwc-murata +Ready +[0-9a-f]{12} '
+expect_rc "git: log of a misspelt tenant" 1 "$bin" log "${G[@]}" mwc-murat
+expect_out "git: log suggests" "did you mean 'mwc-murata'" "$tmp/err"
 
 # Help and version.
 expect_rc "help" 0 "$bin" --help
