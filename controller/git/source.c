@@ -928,7 +928,10 @@ int source_changes(struct source *s, const char *from, const char *to,
         *all = true;
         break;
       case MP_TENANT:
-        add_tenant_path(tenants, paths[k]);
+        /* A file named for no tenant (Acme.yaml) is no tenant's change:
+         * the loader refuses it, and the pass holds removals for it. */
+        if (manifest_path_tenant(paths[k], NULL, 0))
+          add_tenant_path(tenants, paths[k]);
         break;
       case MP_OTHER:
         break;

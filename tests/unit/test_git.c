@@ -175,12 +175,15 @@ START_TEST(source_changes_name_the_tenants_touched)
                                     "README.md", "changed\n"};
   static const char *const gone[] = {"tenants/acme.yaml", NULL};
   static const char *const plat[] = {"platform.yaml", "kind: Platform\nx: 1\n"};
+  static const char *const bad[] = {"tenants/Zeta.yaml", "kind: Tenant\n"};
+  char c5[41];
 
   fx_init(&f);
   fx_commit(&f, "first", GIT_FILEMODE_BLOB, first, ARRAY_SIZE(first) / 2, c1);
   fx_commit(&f, "beta", GIT_FILEMODE_BLOB, one, 2, c2);
   fx_commit(&f, "acme gone", GIT_FILEMODE_BLOB, gone, 1, c3);
   fx_commit(&f, "platform", GIT_FILEMODE_BLOB, plat, 1, c4);
+  fx_commit(&f, "a file named for no tenant", GIT_FILEMODE_BLOB, bad, 1, c5);
   s = fx_open(&f);
   ck_assert_int_eq(source_fetch(s), 0);
 
@@ -197,6 +200,11 @@ START_TEST(source_changes_name_the_tenants_touched)
   strset_release(&t);
   ck_assert_int_eq(source_changes(s, c3, c4, &t, &all), 0);
   ck_assert(all);
+  strset_release(&t);
+  /* Zeta.yaml names no tenant: no ghost tenant "Zeta" is queued. */
+  ck_assert_int_eq(source_changes(s, c4, c5, &t, &all), 0);
+  ck_assert(!all);
+  ck_assert_uint_eq(t.n, 0);
   strset_release(&t);
   /* Nothing to compare with: everything. */
   ck_assert_int_eq(source_changes(s, NULL, c2, &t, &all), 0);
