@@ -5,8 +5,9 @@
 #   make test       deps, then every suite in a normal and an ASan+UBSan build
 #   make demo       deps, build, and run the quick start on the local provider
 #   make bench      benchmarks (tests/bench)
-#   make fuzz       fuzz the manifest loader (clang libFuzzer), FUZZ_TIME=60;
-#                   build/fuzz/fuzz_redact fuzzes the redaction of secrets
+#   make fuzz       run every fuzz target (clang libFuzzer), FUZZ_TIME=60
+#                   seconds each: manifests, config, status files, HTTP,
+#                   webhooks, URL redaction
 #   make install    PREFIX=/usr/local DESTDIR= (binary, schemas, man page
 #                   tenantd(1), bash completion)
 #   make format     / format-check (clang-format)
@@ -61,7 +62,7 @@ TEST_BIN   := $(BUILD)/test-unit
 
 .PHONY: FORCE all deps test check check-unit check-cli check-scenario check-git check-schema \
         check-daemon check-providers check-newcomer check-security \
-        demo bench fuzz \
+        demo bench fuzz fuzz-build fuzz-smoke \
         install uninstall format format-check clean
 
 all: $(BIN)
@@ -196,7 +197,7 @@ check-schema: $(BIN)
 	bash tests/schema/check.sh ./$(BIN) tests/fixtures
 
 test: deps
-	$(MAKE) --no-print-directory check check-schema
+	$(MAKE) --no-print-directory check check-schema fuzz-smoke
 	$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 check
 
 demo: deps $(BIN)
@@ -209,33 +210,66 @@ $(BUILD)/bench/yaml_floor: tests/bench/yaml_floor.c
 bench: deps $(BIN) $(BUILD)/bench/yaml_floor
 	bash tests/bench/run.sh ./$(BIN) ./$(BUILD)/bench/yaml_floor
 
-# ---- fuzzing (clang's libFuzzer with ASan and UBSan; not part of test) ----
+# ---- fuzzing (clang's libFuzzer with ASan and UBSan) ----
+#
+# Every tests/fuzz/fuzz_<name>.c is a target, linked against the whole
+# library built by clang with the fuzzer's instrumentation; its seeds are
+# tests/fuzz/corpus/<name>/.  `make fuzz` runs each for FUZZ_TIME seconds
+# over a copy of its corpus; `make fuzz-smoke` (part of `make test`)
+# builds them all and runs each over its corpus and a few seconds more,
+# so no target can rot.
 
-FUZZ_TIME ?= 60
-FUZZ_SRC   = $(wildcard controller/base/*.c controller/model/*.c \
-               controller/manifest/*.c)
+FUZZ_TIME    ?= 60
+FUZZ_SMOKE   ?= 3
+FUZZ_DIR     := build/fuzz
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
+FUZZ_CFLAGS  := -std=gnu11 -g -O1 -fno-omit-frame-pointer \
+                -fsanitize=fuzzer-no-link,address,undefined \
+                -Icontroller -I. -I$(FUZZ_DIR)/gen $(shell pkg-config --cflags $(PKGS))
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_DIR)/%.o) $(FUZZ_DIR)/gen/default_tiers.o
 
-build/fuzz/fuzz_manifest: tests/fuzz/fuzz_manifest.c $(FUZZ_SRC) \
-                          $(BUILD)/gen/default_tiers.c
+$(FUZZ_DIR)/%.o: %.c
 	@mkdir -p $(@D)
-	clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \
-	  -Icontroller -I. $^ $(shell pkg-config --cflags --libs yaml-0.1 jansson) \
-	  -lm -o $@
+	clang $(FUZZ_CFLAGS) -DTD_VERSION='"$(VERSION)"' -c -o $@ $<
 
-# Redaction of secrets from messages (controller/git/giturl.c): run it as
-# ./build/fuzz/fuzz_redact -max_total_time=60.
-build/fuzz/fuzz_redact: tests/fuzz/fuzz_redact.c controller/git/giturl.c \
-                        $(wildcard controller/base/*.c)
+$(FUZZ_DIR)/gen/default_tiers.c: $(BUILD)/gen/default_tiers.c
 	@mkdir -p $(@D)
-	clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \
-	  -Icontroller -I. $^ $(shell pkg-config --cflags --libs jansson) -o $@
+	cp $< $@
 
-fuzz: build/fuzz/fuzz_manifest
-	@rm -rf build/fuzz/corpus && mkdir -p build/fuzz/corpus
-	@find tests/fixtures -name '*.y*ml' | while read -r f; do \
-	  cp "$$f" "build/fuzz/corpus/$$(echo "$$f" | tr / _)"; done
-	./build/fuzz/fuzz_manifest -max_total_time=$(FUZZ_TIME) -max_len=65536 \
-	  -rss_limit_mb=2048 build/fuzz/corpus
+$(FUZZ_DIR)/gen/default_tiers.o: $(FUZZ_DIR)/gen/default_tiers.c
+	clang $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_DIR)/libtenantd.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DIR)/libtenantd.a
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_DIR)/libtenantd.a \
+	  $(LIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+# Each target over its corpus, then FUZZ_SMOKE seconds of new inputs.
+fuzz-smoke: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  rm -rf $(FUZZ_DIR)/run/$$t && mkdir -p $(FUZZ_DIR)/run/$$t; \
+	  cp -r tests/fuzz/corpus/$$t/. $(FUZZ_DIR)/run/$$t/ 2>/dev/null || true; \
+	  echo "fuzz-smoke: $$t"; \
+	  ./$(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_SMOKE) -max_len=65536 \
+	    -rss_limit_mb=2048 -print_final_stats=0 $(FUZZ_DIR)/run/$$t \
+	    >$(FUZZ_DIR)/run/$$t.log 2>&1 || { tail -40 $(FUZZ_DIR)/run/$$t.log; \
+	    exit 1; }; \
+	done
+
+fuzz: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  rm -rf $(FUZZ_DIR)/run/$$t && mkdir -p $(FUZZ_DIR)/run/$$t; \
+	  cp -r tests/fuzz/corpus/$$t/. $(FUZZ_DIR)/run/$$t/ 2>/dev/null || true; \
+	  echo "fuzz: $$t for $(FUZZ_TIME) s"; \
+	  ./$(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_TIME) -max_len=65536 \
+	    -rss_limit_mb=2048 $(FUZZ_DIR)/run/$$t; \
+	done
 
 # ---- install ----
 
