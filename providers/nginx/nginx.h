@@ -92,27 +92,32 @@
  * restored.
  *
  * Semantics beyond provider.h:
- *   read     NOT_FOUND when there is no file.  A file without a tenantd
- *            marker is returned without "marker" (a conflict for the
- *            controller), its spec parsed from its directives.  A marked
- *            file exactly as tenantd writes it returns the spec of its
- *            "# spec:" line; a file edited by hand returns what its
- *            server_name and proxy_pass say, and when those still match,
- *            an upstream of "<upstream> (edited by hand)", so any edit is
- *            drift the controller corrects; an unedited file still marked
- *            pending returns "<upstream> (pending)", drift too.  Outputs:
- * {"url": "http://<first host>"}. create   CONFLICT when the file exists
- * without this resource's marker (nothing is touched); a file with its own
- * marker is overwritten. update   NOT_FOUND when absent; CONFLICT unless marked
- * as this resource. remove   NOT_FOUND when absent; CONFLICT unless marked as
- * this resource; deletes the file, then tests, reloads, verifies. list_owned
- * every *.conf file in sitesDir whose marker names the tenant (type route, name
- * = the file name without .conf). Permission errors are PROVIDER_AUTH, other
- * I/O errors PROVIDER_TRANSIENT. Temp files a killed writer left behind
+ *   read        NOT_FOUND when there is no file.  A file without a tenantd
+ *               marker is returned without "marker" (a conflict for the
+ *               controller), its spec parsed from its directives.  A
+ *               marked file exactly as tenantd writes it returns the spec
+ *               of its "# spec:" line; a file edited by hand returns what
+ *               its server_name and proxy_pass say, and when those still
+ *               match, an upstream of "<upstream> (edited by hand)", so
+ *               any edit is drift the controller corrects; an unedited
+ *               file still marked pending returns "<upstream> (pending)",
+ *               drift too.  Outputs: {"url": "http://<first host>"}.
+ *   create      CONFLICT when the file exists without this resource's
+ *               marker (nothing is touched); a file with its own marker
+ *               is overwritten.
+ *   update      NOT_FOUND when absent; CONFLICT unless marked as this
+ *               resource.
+ *   remove      NOT_FOUND when absent; CONFLICT unless marked as this
+ *               resource; deletes the file, then tests, reloads, verifies.
+ *   list_owned  every *.conf file in sitesDir whose marker names the
+ *               tenant (type route, name = the file name without .conf),
+ *               by name.
+ * Permission errors are PROVIDER_AUTH, other I/O errors
+ * PROVIDER_TRANSIENT.  Temp files a killed writer left behind
  * (".<name>.conf.XXXXXX") are removed at open (".failed" files are not).
- * close() waits for every operation in flight (a cycle finishes); operations
- * started after it, even while it releases the instance, fail with
- * PROVIDER_TRANSIENT "provider closing" (delivered before its callback runs).
+ * close() waits for every operation in flight (a cycle finishes);
+ * operations started after it fail with PROVIDER_TRANSIENT "provider
+ * closing", delivered before its callback runs.
  */
 #ifndef TD_NGINX_H
 #define TD_NGINX_H
