@@ -2,7 +2,7 @@
  * cycle.c - the nginx provider's writes (see nginx.h for the contract):
  * one cycle at a time takes every waiting write, does the file work on
  * the threadpool (files.c), runs `nginx -t` and `nginx -s reload`
- * (proc.c) and polls nginx through curl_uv until the change is served.
+ * (proc.c) and asks nginx until the change is served (verify.c).
  *
  * A cycle walks its stages one callback at a time: each stage's work
  * (a threadpool job, a command, the polls) ends in a callback that picks
@@ -11,14 +11,9 @@
  */
 #include "base/compat.h"
 
-#include <ctype.h>
 #include <stdio.h>
-#include <strings.h>
 
 #include "providers/nginx/internal.h"
-
-#define POLL_MS 20
-#define VERIFY_RESPONSE_MAX (64 * 1024)
 
 enum stage {
   ST_APPLY_ALL,   /* every write of the batch on disk */
@@ -102,45 +97,14 @@ static void finalize(struct ngx_cycle *cy)
   finish_cycle(cy);
 }
 
-/* ---- verification: nginx itself says which route serves a host ---- */
-
-static const char *skip_blank(const char *p, const char *end)
-{
-  while (p < end && (*p == ' ' || *p == '\t'))
-    p++;
-  return p;
-}
-
-/* Does the response carry header `name` with exactly `want`? */
-static bool header_is(const char *headers, const char *name, const char *want)
-{
-  size_t n = strlen(name), wlen = strlen(want);
-  const char *p = headers;
-
-  while (p && *p) {
-    const char *e = strchr(p, '\n');
-    const char *end = e ? e : p + strlen(p);
-
-    if ((size_t)(end - p) > n && strncasecmp(p, name, n) == 0 && p[n] == ':') {
-      const char *v = skip_blank(p + n + 1, end);
-      const char *ve = end;
-
-      while (ve > v && isspace((unsigned char)ve[-1]))
-        ve--;
-      if ((size_t)(ve - v) == wlen && memcmp(v, want, wlen) == 0)
-        return true;
-    }
-    p = e ? e + 1 : NULL;
-  }
-  return false;
-}
+/* ---- verification (verify.c) ---- */
 
 /*
  * The last verification ends the cycle.  A file nginx did not serve in
  * time is taken back: on disk it would read as applied, and the next pass
  * would take a route nginx never loaded for converged.
  */
-static void verified(struct ngx_op *op)
+void ngx__verified(struct ngx_op *op)
 {
   struct ngx_cycle *cy = ngx_of(op)->cycle;
 
@@ -156,86 +120,17 @@ static void verified(struct ngx_op *op)
   finalize(cy);
 }
 
-static void verify_poll(struct ngx_op *op);
-
-static void on_poll_timer(uv_timer_t *t)
+size_t ngx__cycle_ops(struct ngx *ng, struct ngx_op ***ops)
 {
-  struct ngx *ng = container_of(t, struct ngx, poll);
-  struct ngx_cycle *cy = ng->cycle;
-
-  for (size_t i = 0; cy && i < cy->n; i++) {
-    if (cy->ops[i]->poll_due) {
-      cy->ops[i]->poll_due = false;
-      verify_poll(cy->ops[i]);
-    }
-  }
+  *ops = ng->cycle ? ng->cycle->ops : NULL;
+  return ng->cycle ? ng->cycle->n : 0;
 }
 
-/* The op's verification fails: not served within the time allowed. */
-static void verify_timeout(struct ngx_op *op,
-                           const struct curl_uv_response *res)
+/* Whether the write is to be verified: kept in the reload, with hosts to
+ * ask (a removed file's may have none). */
+static bool to_verify(const struct ngx_op *op)
 {
-  char last[600];
-
-  if (res->http_code)
-    snprintf(last, sizeof(last), "HTTP %ld without it", res->http_code);
-  else
-    snprintf(last, sizeof(last), "%s",
-             res->message ? res->message : "no response");
-  rt_op_fail(&op->base, PROVIDER_TRANSIENT,
-             "nginx: %s %s route %s within %llu ms of the reload (last "
-             "answer: %s); the previous file is put back",
-             op->verify_host,
-             op->base.kind == RT_REMOVE ? "still served by" : "not served by",
-             op->base.id, (unsigned long long)ngx_of(op)->verify_timeout_ms,
-             last);
-}
-
-static void on_verify_response(const struct curl_uv_response *res, void *arg)
-{
-  struct ngx_op *op = arg;
-  struct ngx *ng = ngx_of(op);
-  const char *headers = res->headers ? res->headers : "";
-  bool served;
-
-  if (op->base.kind == RT_REMOVE)
-    served = res->http_code != 0 &&
-             !header_is(headers, "X-Tenantd-Route", op->base.id);
-  else
-    served = header_is(headers, "X-Tenantd-Route", op->base.id) &&
-             header_is(headers, "X-Tenantd-Revision", op->revision);
-  if (served) {
-    op->applied = false; /* final: nothing to take back */
-    verified(op);
-    return;
-  }
-  if (uv_now(ng->rt.base.loop) >= op->deadline) {
-    verify_timeout(op, res);
-    verified(op);
-    return;
-  }
-  op->poll_due = true;
-  if (!uv_is_active((uv_handle_t *)&ng->poll))
-    uv_timer_start(&ng->poll, on_poll_timer, POLL_MS, 0);
-}
-
-static void verify_poll(struct ngx_op *op)
-{
-  struct ngx *ng = ngx_of(op);
-  uint64_t now = uv_now(ng->rt.base.loop);
-  char *host = td_asprintf("Host: %s", op->verify_host);
-  const char *headers[] = {host};
-  struct curl_uv_request req = {
-      .method = "HEAD",
-      .url = ng->verify_url,
-      .headers = headers,
-      .nheaders = 1,
-      .timeout_ms = op->deadline > now ? op->deadline - now : 1,
-      .max_response_bytes = VERIFY_RESPONSE_MAX,
-  };
-
-  curl_uv_send(ng->cu, &req, on_verify_response, op);
-  free(host);
+  return op->kept && json_array_size(op->hosts) > 0;
 }
 
 /* ---- reload ---- */
@@ -256,7 +151,7 @@ static void after_reload(int status, const char *message, void *arg)
   }
   cy->stage = ST_VERIFY;
   for (size_t i = 0; i < cy->n; i++) {
-    if (cy->ops[i]->kept && cy->ops[i]->verify_host)
+    if (to_verify(cy->ops[i]))
       cy->verifying++;
     else
       cy->ops[i]->applied = false; /* nothing to verify: final */
@@ -265,14 +160,9 @@ static void after_reload(int status, const char *message, void *arg)
     finalize(cy);
     return;
   }
-  for (size_t i = 0; i < cy->n; i++) {
-    struct ngx_op *op = cy->ops[i];
-
-    if (!op->kept || !op->verify_host)
-      continue;
-    op->deadline = now + cy->ng->verify_timeout_ms;
-    verify_poll(op);
-  }
+  for (size_t i = 0; i < cy->n; i++)
+    if (to_verify(cy->ops[i]))
+      ngx__verify_start(cy->ops[i], now);
 }
 
 static void reload(struct ngx_cycle *cy)

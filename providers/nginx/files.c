@@ -227,8 +227,8 @@ static int put_file(struct ngx_op *op, const char *old, size_t old_len)
                           "nginx: %s does not exist", op->path);
       return fail_errno(op, "cannot remove", op->path, errno);
     }
-    free(op->verify_host);
-    op->verify_host = ngx__first_host(old, old_len);
+    json_decref(op->hosts);
+    op->hosts = ngx__hosts_of(old, old_len);
     return PROVIDER_OK;
   }
   if (mkdir(dir, 0755) < 0 && errno != EEXIST)

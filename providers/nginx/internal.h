@@ -11,6 +11,8 @@
  *   files.c   the file work of ops and cycles, on the threadpool: reads,
  *             lists, writes that keep what they replace, restores,
  *             ".failed" files;
+ *   verify.c  asking nginx, after a reload, which route serves each host
+ *             of a write, until the answer is the new one and stays so;
  *   proc.c    nginx commands: uv_spawn, stderr collected and summarised,
  *             a time limit;
  *   render.c  the route file: what a spec may hold, rendering, parsing
@@ -45,12 +47,43 @@
 #define NGX_MAX_LIST 100000
 /* A revision: 16 lower-case hex digits. */
 #define NGX_REVISION_LEN 16
+/*
+ * How long every host of a write must keep answering with the new route
+ * before it counts as served.  nginx's master lets the old workers accept
+ * for 100 ms after it started the new ones (a fixed sleep in its reload);
+ * this covers that and the time a loaded machine takes to run them.
+ */
+#define NGX_SETTLE_MS 250
 
 /* What an observed upstream gets appended so it diffs as drift. */
 #define NGX_EDITED " (edited by hand)"
 #define NGX_PENDING " (pending)"
 
 struct ngx_cycle;
+struct ngx_op;
+
+/* A write's verification, judged a round at a time (verify.c). */
+struct ngx_verify {
+  size_t nhosts;    /* each asked once a round */
+  size_t answered;  /* answers of the round so far */
+  bool round_right; /* every one of them was right */
+  bool steady;      /* a run of right rounds is on ... */
+  uint64_t since;   /* ... since the end of its first round */
+  uint64_t deadline;
+};
+
+enum ngx_verdict {
+  NGX_VERIFY_ASKING, /* the round waits for more answers */
+  NGX_VERIFY_AGAIN,  /* another round, after a pause */
+  NGX_VERIFY_SERVED, /* right, and steadily */
+  NGX_VERIFY_LATE,   /* the deadline passed first */
+};
+
+/* One host's request of a round: the callback's argument. */
+struct ngx_ask {
+  struct ngx_op *op;
+  size_t host; /* into op->hosts */
+};
 
 struct ngx {
   struct rt rt; /* first: the runtime's */
@@ -93,10 +126,16 @@ struct ngx_op {
   bool had_old;
   char *old_text; /* the file it replaced, to restore */
   size_t old_len;
-  char *verify_host;      /* the first host, asked for after the reload */
   char restore_err[1024]; /* set when a file could not be put back */
-  uint64_t deadline;
-  bool poll_due; /* its next verification poll waits for the timer */
+
+  /* Verification: every host of the route (of the old file, for a
+   * remove), asked after the reload. */
+  json_t *hosts;
+  struct ngx_ask *asks; /* one a host */
+  struct ngx_verify verify;
+  bool poll_due; /* its next round waits for the timer */
+  char wrong_host[NGX_MAX_HOST + 1];
+  char wrong_answer[600];
 };
 
 static inline struct ngx *ngx_of(const struct ngx_op *op)
@@ -159,8 +198,9 @@ json_t *ngx__observe(const char *text, size_t len, const char *listen);
 /* {"spec", "outputs": {"url"}, "marker"?} (new); steals `spec`. */
 json_t *ngx__observed_new(json_t *spec, const char *marker);
 
-/* The first host a file serves (malloc'd), or NULL. */
-char *ngx__first_host(const char *text, size_t len);
+/* The hosts a file serves (a new array of plain DNS names; maybe empty):
+ * its spec line's when valid, else its server_name's. */
+json_t *ngx__hosts_of(const char *text, size_t len);
 
 /* ---- files.c: file work, on the threadpool ---- */
 
@@ -194,6 +234,29 @@ void ngx__run(struct ngx *ng, const char *what, const char *const *extra,
 /* nginx's output as one line: its error lines when it has some. */
 void ngx__summarize(const char *out, size_t len, char *buf, size_t cap);
 
+/* ---- verify.c: asking nginx ---- */
+
+/* Does the response carry header `name` (any case) with exactly `want`? */
+bool ngx__header_is(const char *headers, const char *name, const char *want);
+
+/* Whether an answer for a host shows the write served: the route and
+ * revision written, or after a remove (`removed`) a response without
+ * the route. */
+bool ngx__answer_right(bool removed, const char *id, const char *revision,
+                       long http_code, const char *headers);
+
+/* Judging: a round of `nhosts` answers at a time; the write is served once
+ * a run of rounds with every answer right has lasted NGX_SETTLE_MS, late
+ * when `deadline` (uv_now's clock) comes first. */
+void ngx__verify_init(struct ngx_verify *v, size_t nhosts, uint64_t deadline);
+enum ngx_verdict ngx__verify_answer(struct ngx_verify *v, bool right,
+                                    uint64_t now);
+
+/* Asks nginx about every host in op->hosts (not empty) until the write is
+ * served or late; then calls ngx__verified(op), the op failed when late,
+ * with no request of it in flight. */
+void ngx__verify_start(struct ngx_op *op, uint64_t now);
+
 /* ---- cycle.c: writes ---- */
 
 /* Queues a write; the writes waiting when a cycle starts share it. */
@@ -201,5 +264,11 @@ void ngx__write(struct ngx *ng, struct ngx_op *op);
 
 /* Starts a cycle with the writes waiting, unless one is running. */
 void ngx__cycle_start(struct ngx *ng);
+
+/* The ops of the running cycle (none when there is none). */
+size_t ngx__cycle_ops(struct ngx *ng, struct ngx_op ***ops);
+
+/* A write's verification ended (verify.c). */
+void ngx__verified(struct ngx_op *op);
 
 #endif

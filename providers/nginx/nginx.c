@@ -70,8 +70,7 @@ static int take_spec(struct ngx_op *op)
   op->text = ngx__render(&r, listen, &op->text_len);
   r.pending = false;
   op->final_text = ngx__render(&r, listen, &op->final_len);
-  op->verify_host = td_strdup(json_string_value(
-      json_array_get(json_object_get(base->spec, "hosts"), 0)));
+  op->hosts = json_incref(json_object_get(base->spec, "hosts"));
   return PROVIDER_OK;
 }
 
@@ -153,7 +152,8 @@ static void ngx_op_release(struct rt_op *base)
   free(op->text);
   free(op->final_text);
   free(op->old_text);
-  free(op->verify_host);
+  json_decref(op->hosts);
+  free(op->asks);
 }
 
 /* ---- the instance ---- */

@@ -26,7 +26,9 @@
  *                             a hostname or [IPv6]) every server block
  *                             listens on, and where routes are verified
  *    "verifyTimeoutMs": 5000} how long after a reload nginx may take to
- *                             serve a changed route (integer, 1 to 600000)
+ *                             serve a changed route (integer, 1 to
+ *                             600000); it must then go on serving it for
+ *                             250 ms more (step 4 below)
  *
  * Unknown options and values of the wrong type make open() fail with a
  * message in err, such as "nginx: listen must be host:port".
@@ -70,15 +72,21 @@
  *      with nginx's message (a refused config is never left in place);
  *   3. runs `nginx -s reload`; when that fails (nginx not running), the
  *      files are restored and the writes end PROVIDER_TRANSIENT;
- *   4. verifies: HEAD http://<listen>/ with "Host: <first host>", every
- *      ~20 ms, until the response carries "X-Tenantd-Route: <id>" and the
- *      revision just written (after a remove: until it no longer names
- *      the route).  Any HTTP status counts, a 502 from an unreachable
- *      upstream included; the upstream must answer or fail within
- *      verifyTimeoutMs (keep proxy_connect_timeout below it).  A write
- *      not served in time ends PROVIDER_TRANSIENT and its previous file
- *      is put back, so the next pass tries again instead of reading a
- *      route nginx never loaded as converged;
+ *   4. verifies: HEAD http://<listen>/ with "Host: <host>" for every host
+ *      of the route, aliases included (after a remove: every host of the
+ *      removed file), each on a new connection, in rounds ~20 ms apart,
+ *      until every response carries "X-Tenantd-Route: <id>" and the
+ *      revision just written (after a remove: no longer names the
+ *      route), and goes on doing so for 250 ms: a reload lets nginx's
+ *      old workers accept connections, with the old config, for about
+ *      100 ms after the new workers answer, so one answer proves
+ *      nothing; a wrong answer starts the 250 ms again.  Any HTTP status
+ *      counts, a 502 from an unreachable upstream included; the upstream
+ *      must answer or fail within verifyTimeoutMs (keep
+ *      proxy_connect_timeout below it).  A write not served in time ends
+ *      PROVIDER_TRANSIENT and its previous file is put back, so the next
+ *      pass tries again instead of reading a route nginx never loaded as
+ *      converged;
  *   5. rewrites each file nginx serves without its pending line (a
  *      comment: no reload).
  * A file still pending (tenantd stopped mid-cycle) reads as drift, so the

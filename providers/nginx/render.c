@@ -462,18 +462,23 @@ json_t *ngx__observe(const char *text, size_t len, const char *listen)
   return obs;
 }
 
-char *ngx__first_host(const char *text, size_t len)
+json_t *ngx__hosts_of(const char *text, size_t len)
 {
   struct ngx_scan s;
-  const json_t *hosts;
-  const char *h;
-  char *out = NULL;
+  const json_t *hosts, *h;
+  json_t *out = json_array();
+  size_t i;
 
   ngx__scan(text, len, &s);
   hosts = s.route.spec ? json_object_get(s.route.spec, "hosts") : s.hosts;
-  h = json_string_value(json_array_get(hosts, 0));
-  if (h && ngx__valid_hostname(h, strlen(h)))
-    out = td_strdup(h);
+  json_array_foreach(hosts, i, h)
+  {
+    const char *name = json_string_value(h);
+
+    if (name && ngx__valid_hostname(name, strlen(name)) &&
+        json_array_size(out) < NGX_MAX_HOSTS)
+      json_array_append_new(out, json_string(name));
+  }
   ngx__scan_release(&s);
   return out;
 }

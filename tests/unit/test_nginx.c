@@ -410,15 +410,150 @@ START_TEST(observe_reads_what_nginx_would)
 }
 END_TEST
 
-START_TEST(first_host_of_a_file)
+START_TEST(hosts_of_a_file)
 {
   size_t len;
-  char *text = acme_file(false, &len), *h = ngx__first_host(text, len);
+  char *text = acme_file(false, &len), *edited;
+  json_t *hosts = ngx__hosts_of(text, len);
 
-  ck_assert_str_eq(h, "api.staging.acme.example");
-  free(h);
-  ck_assert_ptr_null(ngx__first_host("server { server_name $x; }", 26));
+  ck_assert_uint_eq(json_array_size(hosts), 2);
+  ck_assert_str_eq(json_string_value(json_array_get(hosts, 0)),
+                   "api.staging.acme.example");
+  ck_assert_str_eq(json_string_value(json_array_get(hosts, 1)),
+                   "api.acme.example");
+  json_decref(hosts);
+  /* Without a spec line: server_name's plain names. */
+  edited = replace(text, "# spec: ", "# nothing: ");
+  hosts = ngx__hosts_of(edited, strlen(edited));
+  ck_assert_uint_eq(json_array_size(hosts), 2);
+  json_decref(hosts);
+  free(edited);
+  edited = td_strdup("server {\n  server_name $x a.example;\n}\n");
+  hosts = ngx__hosts_of(edited, strlen(edited));
+  free(edited);
+  ck_assert_uint_eq(json_array_size(hosts), 1);
+  ck_assert_str_eq(json_string_value(json_array_get(hosts, 0)), "a.example");
+  json_decref(hosts);
   free(text);
+}
+END_TEST
+
+/* ---- verification ---- */
+
+#define ROUTE_ID "route/api.staging.acme"
+#define NEW_REV "00000000000000b2"
+
+static const char answer_new[] = "HTTP/1.1 502 Bad Gateway\r\n"
+                                 "Server: nginx\r\n"
+                                 "X-Tenantd-Route: " ROUTE_ID "\r\n"
+                                 "X-Tenantd-Revision: " NEW_REV "\r\n";
+static const char answer_old[] = "HTTP/1.1 200 OK\r\n"
+                                 "x-tenantd-route: " ROUTE_ID "\r\n"
+                                 "x-tenantd-revision: 00000000000000a1\r\n";
+static const char answer_none[] = "HTTP/1.1 404 Not Found\r\n"
+                                  "Server: nginx\r\n";
+
+START_TEST(answers_are_judged_by_route_and_revision)
+{
+  /* A write: its route and the revision just written, any status. */
+  ck_assert(ngx__answer_right(false, ROUTE_ID, NEW_REV, 502, answer_new));
+  ck_assert(!ngx__answer_right(false, ROUTE_ID, NEW_REV, 200, answer_old));
+  ck_assert(!ngx__answer_right(false, ROUTE_ID, NEW_REV, 404, answer_none));
+  ck_assert(!ngx__answer_right(false, "route/other", NEW_REV, 502, answer_new));
+  ck_assert(!ngx__answer_right(false, ROUTE_ID, NEW_REV, 0, ""));
+  /* A remove: any response without the route. */
+  ck_assert(ngx__answer_right(true, ROUTE_ID, "", 404, answer_none));
+  ck_assert(!ngx__answer_right(true, ROUTE_ID, "", 200, answer_old));
+  ck_assert(!ngx__answer_right(true, ROUTE_ID, "", 0, ""));
+  /* Header names in any case; values exactly. */
+  ck_assert(ngx__header_is(answer_old, "X-Tenantd-Route", ROUTE_ID));
+  ck_assert(!ngx__header_is(answer_old, "X-Tenantd-Route", "route/api"));
+  ck_assert(
+      !ngx__header_is("X-Tenantd-Route-X: a\r\n", "X-Tenantd-Route", "a"));
+}
+END_TEST
+
+/* Feeds one round of answers (1 right, 0 wrong) at `now`. */
+static enum ngx_verdict round_at(struct ngx_verify *v, const char *answers,
+                                 uint64_t now)
+{
+  enum ngx_verdict last = NGX_VERIFY_ASKING;
+
+  for (const char *a = answers; *a; a++) {
+    ck_assert_int_eq(last, NGX_VERIFY_ASKING);
+    last = ngx__verify_answer(v, *a == '1', now);
+  }
+  return last;
+}
+
+START_TEST(one_new_answer_is_not_served)
+{
+  struct ngx_verify v;
+  uint64_t t;
+
+  /* nginx answers with the new config at once, and keeps doing so: still
+   * the write waits out the handover before it counts as served. */
+  ngx__verify_init(&v, 1, 5000 + NGX_SETTLE_MS);
+  ck_assert_int_eq(round_at(&v, "1", 0), NGX_VERIFY_AGAIN);
+  for (t = 20; t < NGX_SETTLE_MS; t += 20)
+    ck_assert_int_eq(round_at(&v, "1", t), NGX_VERIFY_AGAIN);
+  ck_assert_int_eq(round_at(&v, "1", t), NGX_VERIFY_SERVED);
+}
+END_TEST
+
+START_TEST(an_old_worker_answer_starts_again)
+{
+  struct ngx_verify v;
+  uint64_t t;
+
+  /* New, new, then an old worker still accepting: the run restarts. */
+  ngx__verify_init(&v, 1, 5000 + NGX_SETTLE_MS);
+  ck_assert_int_eq(round_at(&v, "1", 0), NGX_VERIFY_AGAIN);
+  ck_assert_int_eq(round_at(&v, "1", 20), NGX_VERIFY_AGAIN);
+  ck_assert_int_eq(round_at(&v, "0", 90), NGX_VERIFY_AGAIN);
+  ck_assert_int_eq(round_at(&v, "1", 110), NGX_VERIFY_AGAIN);
+  for (t = 130; t < 110 + NGX_SETTLE_MS; t += 20)
+    ck_assert_int_eq(round_at(&v, "1", t), NGX_VERIFY_AGAIN);
+  ck_assert_int_eq(round_at(&v, "1", t), NGX_VERIFY_SERVED);
+}
+END_TEST
+
+START_TEST(every_host_must_be_served)
+{
+  struct ngx_verify v;
+  uint64_t t;
+
+  /* The first host is served, the alias never: late, never served. */
+  ngx__verify_init(&v, 2, 1000);
+  for (t = 0; t < 1000; t += 20) {
+    ck_assert_int_eq(ngx__verify_answer(&v, true, t), NGX_VERIFY_ASKING);
+    ck_assert_int_eq(ngx__verify_answer(&v, false, t), NGX_VERIFY_AGAIN);
+  }
+  ck_assert_int_eq(ngx__verify_answer(&v, true, t), NGX_VERIFY_ASKING);
+  ck_assert_int_eq(ngx__verify_answer(&v, false, t), NGX_VERIFY_LATE);
+
+  /* Both served: served once steady, whatever order the answers came. */
+  ngx__verify_init(&v, 3, 5000);
+  ck_assert_int_eq(round_at(&v, "101", 0), NGX_VERIFY_AGAIN);
+  ck_assert_int_eq(round_at(&v, "111", 20), NGX_VERIFY_AGAIN);
+  ck_assert_int_eq(round_at(&v, "111", 20 + NGX_SETTLE_MS - 1),
+                   NGX_VERIFY_AGAIN);
+  ck_assert_int_eq(round_at(&v, "111", 20 + NGX_SETTLE_MS), NGX_VERIFY_SERVED);
+}
+END_TEST
+
+START_TEST(late_when_never_steady)
+{
+  struct ngx_verify v;
+
+  ngx__verify_init(&v, 1, 300);
+  ck_assert_int_eq(round_at(&v, "0", 0), NGX_VERIFY_AGAIN);
+  ck_assert_int_eq(round_at(&v, "0", 299), NGX_VERIFY_AGAIN);
+  ck_assert_int_eq(round_at(&v, "0", 300), NGX_VERIFY_LATE);
+  /* Right only near the deadline: not steady long enough. */
+  ngx__verify_init(&v, 1, 300);
+  ck_assert_int_eq(round_at(&v, "1", 200), NGX_VERIFY_AGAIN);
+  ck_assert_int_eq(round_at(&v, "1", 300), NGX_VERIFY_LATE);
 }
 END_TEST
 
@@ -514,22 +649,39 @@ struct res {
   int status;
   char message[1024];
   json_t *observed;
+  uint64_t at; /* uv_now when it was answered */
 };
 
-static void fx_init(struct fx *f)
+/* The loop and directory made; the instance opened with `command` and
+ * `listen` (verifyTimeoutMs when not 0). */
+static void fx_open(struct fx *f, const char *command, const char *listen,
+                    int verify_ms)
 {
   json_t *cfg;
   char err[512] = "";
 
-  ck_assert_int_eq(uv_loop_init(&f->loop), 0);
-  snprintf(f->dir, sizeof(f->dir), "/tmp/td-nginx-XXXXXX");
-  ck_assert_ptr_nonnull(mkdtemp(f->dir));
   cfg = json_pack("{s:s, s:s, s:[s], s:s}", "type", "nginx", "sitesDir", f->dir,
-                  "command", "/nonexistent/nginx", "listen", LISTEN);
+                  "command", command, "listen", listen);
+  if (verify_ms)
+    json_object_set_new(cfg, "verifyTimeoutMs", json_integer(verify_ms));
   ck_assert_int_eq(provider_open(&f->p, &nginx_provider_ops, "edge", cfg,
                                  &f->loop, err, sizeof(err)),
                    0);
   json_decref(cfg);
+}
+
+static void fx_begin(struct fx *f)
+{
+  ck_assert_int_eq(uv_loop_init(&f->loop), 0);
+  snprintf(f->dir, sizeof(f->dir), "/tmp/td-nginx-XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(f->dir));
+}
+
+/* An instance whose nginx cannot run. */
+static void fx_init(struct fx *f)
+{
+  fx_begin(f);
+  fx_open(f, "/nonexistent/nginx", LISTEN, 0);
 }
 
 static void on_closed(struct provider *p, void *arg)
@@ -701,6 +853,220 @@ START_TEST(create_without_nginx_is_taken_back)
 }
 END_TEST
 
+/* ---- verification against a fake nginx ----
+ *
+ * nginx -t and nginx -s reload are /bin/true; "nginx" is a server on the
+ * test's loop that answers each request, on a new connection each, from
+ * a script: 'N' answers as the new config (the route and the revision of
+ * the file on disk), 'O' as the old one (no route), one letter a request
+ * per host; past the end of the script the last letter repeats.  So a
+ * reload's handover, old workers still accepting after a new one
+ * answered, and an alias nginx does not serve are played exactly.
+ */
+
+struct fake {
+  uv_tcp_t server;
+  const char *dir;
+  const char *script[2]; /* per host: the first host, the alias */
+  size_t asked[2];
+  uint64_t last_old; /* uv_now of the last 'O' answer */
+  bool any_old;
+  uv_loop_t *loop;
+};
+
+struct fake_conn {
+  uv_tcp_t tcp;
+  struct fake *fk;
+  char buf[4096];
+  size_t len;
+  uv_write_t write;
+  char *response;
+};
+
+static void fake_conn_closed(uv_handle_t *h)
+{
+  struct fake_conn *c = h->data;
+
+  free(c->response);
+  free(c);
+}
+
+static void fake_written(uv_write_t *w, int status)
+{
+  struct fake_conn *c = w->data;
+
+  (void)status;
+  uv_close((uv_handle_t *)&c->tcp, fake_conn_closed);
+}
+
+/* The response the script says for the request in c->buf. */
+static char *fake_answer(struct fake *fk, const char *request)
+{
+  size_t host = strstr(request, "Host: api.acme.example") ? 1 : 0;
+  const char *script = fk->script[host];
+  size_t n = strlen(script), i = fk->asked[host]++;
+  char *path, text[NGX_FILE_MAX + 1];
+  struct ngx_scan s;
+  size_t len;
+  FILE *in;
+  char *out;
+
+  if (script[i < n ? i : n - 1] == 'O') {
+    fk->last_old = uv_now(fk->loop);
+    fk->any_old = true;
+    return td_strdup("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n"
+                     "Connection: close\r\n\r\n");
+  }
+  path = td_asprintf("%s/api.staging.acme.conf", fk->dir);
+  in = fopen(path, "r");
+  ck_assert_ptr_nonnull(in);
+  len = fread(text, 1, NGX_FILE_MAX, in);
+  fclose(in);
+  free(path);
+  ngx__scan(text, len, &s);
+  out = td_asprintf("HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n"
+                    "Connection: close\r\nX-Tenantd-Route: %s\r\n"
+                    "X-Tenantd-Revision: %s\r\n\r\n",
+                    s.route.id, s.route.revision);
+  ngx__scan_release(&s);
+  return out;
+}
+
+static void fake_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf)
+{
+  struct fake_conn *c = h->data;
+
+  (void)size;
+  *buf = uv_buf_init(c->buf + c->len, (unsigned)(sizeof(c->buf) - 1 - c->len));
+}
+
+static void fake_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+  struct fake_conn *c = st->data;
+  uv_buf_t out;
+
+  (void)buf;
+  if (n < 0) {
+    uv_close((uv_handle_t *)&c->tcp, fake_conn_closed);
+    return;
+  }
+  c->len += (size_t)n;
+  c->buf[c->len] = '\0';
+  if (!strstr(c->buf, "\r\n\r\n"))
+    return;
+  uv_read_stop(st);
+  c->response = fake_answer(c->fk, c->buf);
+  out = uv_buf_init(c->response, (unsigned)strlen(c->response));
+  c->write.data = c;
+  uv_write(&c->write, st, &out, 1, fake_written);
+}
+
+static void fake_accept(uv_stream_t *server, int status)
+{
+  struct fake *fk = server->data;
+  struct fake_conn *c = td_calloc(1, sizeof(*c));
+
+  ck_assert_int_eq(status, 0);
+  c->fk = fk;
+  uv_tcp_init(fk->loop, &c->tcp);
+  c->tcp.data = c;
+  ck_assert_int_eq(uv_accept(server, (uv_stream_t *)&c->tcp), 0);
+  uv_read_start((uv_stream_t *)&c->tcp, fake_alloc, fake_read);
+}
+
+/* Starts the fake on a free port; its host:port in `listen`. */
+static void fake_start(struct fake *fk, struct fx *f, char *listen, size_t cap)
+{
+  struct sockaddr_in addr;
+  struct sockaddr_storage bound;
+  int len = sizeof(bound);
+
+  fk->loop = &f->loop;
+  fk->dir = f->dir;
+  uv_ip4_addr("127.0.0.1", 0, &addr);
+  uv_tcp_init(&f->loop, &fk->server);
+  fk->server.data = fk;
+  ck_assert_int_eq(uv_tcp_bind(&fk->server, (struct sockaddr *)&addr, 0), 0);
+  ck_assert_int_eq(uv_listen((uv_stream_t *)&fk->server, 64, fake_accept), 0);
+  uv_tcp_getsockname(&fk->server, (struct sockaddr *)&bound, &len);
+  snprintf(listen, cap, "127.0.0.1:%d",
+           ntohs(((struct sockaddr_in *)&bound)->sin_port));
+}
+
+static void fake_stop(struct fake *fk)
+{
+  uv_close((uv_handle_t *)&fk->server, NULL);
+}
+
+static void on_res_at(struct provider *p, const struct provider_result *r,
+                      void *arg)
+{
+  struct res *x = arg;
+
+  on_res(p, r, arg);
+  x->at = uv_now(p->loop);
+}
+
+/* Creates the acme route against the fake; the result in *x. */
+static void create_against(struct fx *f, struct fake *fk, int verify_ms,
+                           struct res *x)
+{
+  struct resource *r = acme_route();
+  char listen[64];
+
+  fx_begin(f);
+  fake_start(fk, f, listen, sizeof(listen));
+  fx_open(f, "/bin/true", listen, verify_ms);
+  provider_create(f->p, r, r->spec, on_res_at, x);
+  while (!x->done)
+    uv_run(&f->loop, UV_RUN_ONCE);
+  fake_stop(fk);
+  resource_free(r);
+}
+
+START_TEST(served_only_after_the_handover)
+{
+  /* A new worker answers first, then old workers still accept for a
+   * while, as during nginx's reload: the write is answered only once the
+   * new config has answered steadily after the last old answer. */
+  struct fake fk = {.script = {"NNOOONOONNNN", "NOONNONN"}};
+  struct fx f;
+  struct res x = {0};
+
+  create_against(&f, &fk, 0, &x);
+  ck_assert_msg(x.status == PROVIDER_OK, "%s", x.message);
+  ck_assert(fk.any_old);
+  ck_assert_msg(x.at >= fk.last_old + NGX_SETTLE_MS,
+                "answered %llu ms after the last old answer",
+                (unsigned long long)(x.at - fk.last_old));
+  /* Every host was asked, the alias too. */
+  ck_assert_uint_ge(fk.asked[1], 8);
+  json_decref(x.observed);
+  fx_release(&f);
+}
+END_TEST
+
+START_TEST(an_alias_not_served_fails_the_write)
+{
+  /* The first host is served, the alias never: not served, taken back. */
+  struct fake fk = {.script = {"N", "O"}};
+  struct fx f;
+  struct res x = {0};
+  char *path;
+  struct stat st;
+
+  create_against(&f, &fk, 300, &x);
+  ck_assert_int_eq(x.status, PROVIDER_TRANSIENT);
+  ck_assert_msg(strstr(x.message, "nginx: api.acme.example not served by "
+                                  "route route/api.staging.acme within 300 ms"),
+                "%s", x.message);
+  path = td_asprintf("%s/api.staging.acme.conf", f.dir);
+  ck_assert_int_eq(stat(path, &st), -1);
+  free(path);
+  fx_release(&f);
+}
+END_TEST
+
 Suite *make_suite_nginx(void)
 {
   Suite *s = suite_create("nginx");
@@ -714,13 +1080,20 @@ Suite *make_suite_nginx(void)
   tcase_add_test(tc, check_spec_refuses_syntax);
   tcase_add_test(tc, check_spec_host_limits);
   tcase_add_test(tc, observe_reads_what_nginx_would);
-  tcase_add_test(tc, first_host_of_a_file);
+  tcase_add_test(tc, hosts_of_a_file);
+  tcase_add_test(tc, answers_are_judged_by_route_and_revision);
+  tcase_add_test(tc, one_new_answer_is_not_served);
+  tcase_add_test(tc, an_old_worker_answer_starts_again);
+  tcase_add_test(tc, every_host_must_be_served);
+  tcase_add_test(tc, late_when_never_steady);
   tcase_add_test(tc, summarize_keeps_errors);
   tcase_add_test(tc, open_rejects_bad_options);
   tcase_add_test(tc, read_a_file_tenantd_wrote);
   tcase_add_test(tc, list_owned_by_marker);
   tcase_add_test(tc, writes_refused_before_any_file);
   tcase_add_test(tc, create_without_nginx_is_taken_back);
+  tcase_add_test(tc, served_only_after_the_handover);
+  tcase_add_test(tc, an_alias_not_served_fails_the_write);
   suite_add_tcase(s, tc);
   return s;
 }
