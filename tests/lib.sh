@@ -138,13 +138,17 @@ stop_tracked() {
   [ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp"
 }
 cleanup_on_exit() { trap stop_tracked EXIT; }
-# nginx_conf DIR [ERROR-LOG-LEVEL] <HTTP: writes DIR/nginx.conf for an
-# nginx in the foreground with its pid, logs and temp files in DIR, one
-# worker, and the directives read from stdin inside http {}.  As root
+# nginx_conf DIR [ERROR-LOG-LEVEL [ACCESS-LOG-FORMAT]] <HTTP: writes
+# DIR/nginx.conf for an nginx in the foreground with its pid, logs and
+# temp files in DIR, one worker, and the directives read from stdin inside
+# http {}.  As root
 # the workers would run as nobody, who cannot reach a private temp dir:
 # they stay root then.
 nginx_conf() {
-  local dir=$1 level=${2:+ $2}
+  local dir=$1 level=${2:+ $2} format=${3:-}
+  local access="access_log $dir/access.log;"
+  [ -z "$format" ] ||
+    access="log_format suite '$format'; access_log $dir/access.log suite;"
   {
     [ "$(id -u)" -ne 0 ] || echo "user root;"
     cat <<EOF
@@ -154,7 +158,7 @@ pid $dir/nginx.pid;
 error_log $dir/error.log$level;
 events { worker_connections 64; }
 http {
-  access_log $dir/access.log;
+  $access
   client_body_temp_path $dir/client_body;
   proxy_temp_path $dir/proxy;
   fastcgi_temp_path $dir/fastcgi;
