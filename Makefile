@@ -3,6 +3,7 @@
 #   make            build build/tenantd
 #   make deps       install the Debian packages and npm modules everything needs
 #   make test       deps, then every suite in a normal and an ASan+UBSan build
+#   make test-stress  make test three times in a row on a loaded machine
 #   make demo       deps, build, and run the quick start on the local provider
 #   make bench      benchmarks (tests/bench)
 #   make fuzz       run every fuzz target (clang libFuzzer), FUZZ_TIME=60
@@ -62,7 +63,7 @@ TEST_BIN   := $(BUILD)/test-unit
 
 .PHONY: FORCE all deps test check check-unit check-cli check-scenario check-git check-schema \
         check-daemon check-providers check-newcomer check-security \
-        demo bench fuzz fuzz-build fuzz-smoke \
+        demo bench fuzz fuzz-build fuzz-smoke test-stress \
         install uninstall format format-check clean
 
 all: $(BIN)
@@ -199,6 +200,14 @@ check-schema: $(BIN)
 test: deps
 	$(MAKE) --no-print-directory check check-schema fuzz-smoke
 	$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 check
+
+# make test three times in a row while two busy loops load the machine:
+# a suite that passes only on an idle machine is a flaky suite.
+test-stress: deps
+	@bash -c 'for i in 1 2; do (while :; do :; done) & done; \
+	  trap "kill \$$(jobs -p) 2>/dev/null" EXIT; \
+	  for run in 1 2 3; do echo "test-stress: run $$run of 3"; \
+	    $(MAKE) --no-print-directory test || exit 1; done'
 
 demo: deps $(BIN)
 	bash deploy/demo.sh ./$(BIN)

@@ -227,7 +227,9 @@ git -C "$O" pull -q --rebase origin tenantd/status
 set_tier mwc-murata standard premium
 commit_push "mwc-murata to premium"
 touch "$tmp/mark5"
-"$bin" "${A[@]}" --set local.latencyMs=150 >"$tmp/out" 2>"$tmp/err" &
+# One call at a time, each slow: the window between the first state
+# write and the push is seconds long, even on a loaded machine.
+"$bin" "${A[@]}" --concurrency 1 --set local.latencyMs=700 >"$tmp/out" 2>"$tmp/err" &
 pid=$!
 wait_for_state_write "$tmp/mark5"
 echo "second note" >>"$O/notes.txt"
@@ -506,7 +508,7 @@ eq "10 DriftDetected" "$(cond "$tmp/st" DriftDetected)" True
 set_tier acme premium standard
 commit_push "acme to standard"
 touch "$tmp/mark10"
-"$bin" "${AC[@]}" --set local.latencyMs=150 >"$tmp/out1" 2>&1 &
+"$bin" "${AC[@]}" --concurrency 1 --set local.latencyMs=700 >"$tmp/out1" 2>&1 &
 pid=$!
 wait_for_state_write "$tmp/mark10"
 expect_rc "10 second process on the mirror" 1 "$bin" "${AC[@]}"
