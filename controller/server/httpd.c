@@ -46,6 +46,9 @@
 /* A reserved slot's whole request must arrive within this. */
 #define RESERVED_TIMEOUT_MS 1000
 
+/* Reserved slots one address may hold at once. */
+#define RESERVED_PER_PEER 2
+
 #define DEFAULT_CONTENT_TYPE "text/plain; charset=utf-8"
 
 /* Where the bytes a parser callback delivers belong. */
@@ -108,7 +111,7 @@ struct httpd {
   int port;
   struct conn *conns;
   unsigned nconns;    /* in the list, closing or not */
-  unsigned nreserved; /* of which in reserved slots */
+  unsigned nreserved; /* of which in reserved slots, not closing */
   unsigned nhandles;  /* listener, conns and refused sockets not yet closed */
   bool closing;
   void (*close_cb)(void *arg);
@@ -182,8 +185,6 @@ static void conn_free(struct conn *c)
   if (c->next)
     c->next->prev = c->prev;
   h->nconns--;
-  if (c->reserved)
-    h->nreserved--;
   free(c->held);
   free(c->head);
   free(c->fields);
@@ -208,6 +209,10 @@ static void conn_close(struct conn *c)
   if (c->closing)
     return;
   c->closing = true;
+  /* Its reserved slot is free at once: a closing connection reads and
+   * answers nothing more. */
+  if (c->reserved)
+    c->h->nreserved--;
   uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
   uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
 }
@@ -906,11 +911,65 @@ static void refuse(struct httpd *h)
   uv_close((uv_handle_t *)t, refused_closed);
 }
 
+/* Reserved connections from c's address (c itself excluded). */
+static unsigned reserved_from(const struct httpd *h, const struct conn *c)
+{
+  unsigned n = 0;
+
+  for (const struct conn *o = h->conns; o; o = o->next)
+    if (o != c && o->reserved && !o->closing && strcmp(o->ip, c->ip) == 0)
+      n++;
+  return n;
+}
+
+/*
+ * A reserved slot for c, fairly shared among addresses: at most
+ * RESERVED_PER_PEER per address, and when all are taken, the oldest of
+ * the address holding the most gives its slot up if that address holds
+ * more than c's would.  So connections flooding in from a few addresses
+ * cannot keep a health check from another address out, however fast
+ * they come back.
+ */
+static bool take_reserved_slot(struct httpd *h, struct conn *c)
+{
+  struct conn *victim = NULL;
+  unsigned mine, most = 0;
+
+  if (!h->limits.reserved_paths)
+    return false;
+  mine = reserved_from(h, c);
+  if (mine >= RESERVED_PER_PEER)
+    return false;
+  if (h->nreserved >= h->limits.reserved_slots) {
+    /* The list is newest first: the last one seen is the oldest. */
+    for (struct conn *o = h->conns; o; o = o->next) {
+      unsigned n;
+
+      if (o == c || !o->reserved || o->closing)
+        continue;
+      n = reserved_from(h, o) + 1;
+      if (n >= most) {
+        most = n;
+        victim = o;
+      }
+    }
+    if (!victim || most <= mine + 1)
+      return false;
+    conn_close(victim);
+  }
+  c->reserved = true;
+  h->nreserved++;
+  return true;
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
   struct httpd *h = container_of((uv_tcp_t *)server, struct httpd, listener);
+  /* With reserved slots, one more than the slots: a newcomer may take a
+   * reserved slot from a flooding address.  Connections closing still
+   * count until freed, so this bounds what the server holds. */
   unsigned cap = h->limits.max_connections +
-                 (h->limits.reserved_paths ? h->limits.reserved_slots : 0);
+                 (h->limits.reserved_paths ? 2 * h->limits.reserved_slots : 0);
   struct conn *c;
 
   /* Out of descriptors and the like: libuv tries again later. */
@@ -940,13 +999,9 @@ static void on_connection(uv_stream_t *server, int status)
     return;
   }
   name_peer(c);
-  if (!regular_slot_free(h, c)) {
-    if (!h->limits.reserved_paths || h->nreserved >= h->limits.reserved_slots) {
-      conn_close(c);
-      return;
-    }
-    c->reserved = true;
-    h->nreserved++;
+  if (!regular_slot_free(h, c) && !take_reserved_slot(h, c)) {
+    conn_close(c);
+    return;
   }
   /* Answers are written whole; waiting for more to coalesce only adds a
    * delayed-ACK round trip to each one. */

@@ -91,7 +91,7 @@ struct httpd_limits {
   {.max_header_bytes = 8192, .max_body_bytes = 1024 * 1024,               \
    .first_byte_timeout_ms = 5000, .request_timeout_ms = 10000,            \
    .idle_timeout_ms = 60000, .max_connections = 256, .max_per_peer = 64,  \
-   .max_in_flight = 8, .reserved_slots = 16, .reserved_paths = NULL}
+   .max_in_flight = 8, .reserved_slots = 64, .reserved_paths = NULL}
 /* clang-format on */
 
 struct httpd;
