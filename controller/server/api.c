@@ -70,18 +70,25 @@ static void get_healthz(struct daemon *d, const struct httpd_request *req,
   httpd_respond(resp, 200, NULL, "ok\n");
 }
 
+static bool may_read(const struct daemon *d, const struct httpd_request *req);
+
 static void get_readyz(struct daemon *d, const struct httpd_request *req,
                        const char *rest, struct httpd_response *resp)
 {
   char why[1200];
+  const char *error = d->last_error;
 
-  (void)req, (void)rest;
+  (void)rest;
   if (d->ready && !d->stopping)
     return httpd_respond(resp, 200, NULL, "ready\n");
+  /* The route is public: with reads behind a token, the last error (URLs
+   * without credentials, paths) is for those who may read. */
+  if (error[0] && !may_read(d, req))
+    error = "the last pass failed (the reason is for readers)";
   snprintf(why, sizeof(why), "not ready: %s\n",
-           d->stopping        ? "stopping"
-           : d->last_error[0] ? d->last_error
-                              : "no successful sync yet");
+           d->stopping ? "stopping"
+           : error[0]  ? error
+                       : "no successful sync yet");
   httpd_respond(resp, 503, NULL, why);
 }
 
@@ -245,19 +252,29 @@ static bool method_matches(const struct route *r, const char *method)
          (strcmp(r->method, "GET") == 0 && strcmp(method, "HEAD") == 0);
 }
 
+/* Whether the request carries what reads need (anything, when reads are
+ * open). */
+static bool may_read(const struct daemon *d, const struct httpd_request *req)
+{
+  const char *auth = httpd_header(req, "Authorization");
+  const char *api = d->cfg->http.api_token, *read = d->cfg->http.read_token;
+
+  return !read || auth_bearer_ok(auth, read) || auth_bearer_ok(auth, api);
+}
+
 /* Whether the request may go on; when not, the answer is set. */
 static bool allowed(struct daemon *d, const struct route *r,
                     const struct httpd_request *req,
                     struct httpd_response *resp)
 {
   const char *auth = httpd_header(req, "Authorization");
-  const char *api = d->cfg->http.api_token, *read = d->cfg->http.read_token;
+  const char *api = d->cfg->http.api_token;
 
   switch (r->role) {
   case ROLE_PUBLIC:
     return true;
   case ROLE_READ:
-    if (!read || auth_bearer_ok(auth, read) || auth_bearer_ok(auth, api))
+    if (may_read(d, req))
       return true;
     break;
   case ROLE_OPERATE:

@@ -4,6 +4,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -709,7 +710,8 @@ static void reload(struct daemon *d, int log_override)
       str_differs(c->status.branch, old->status.branch) ||
       str_differs(c->http.host, old->http.host) ||
       c->http.port != old->http.port)
-    log_at(LOG_LEVEL_WARN, "source, cacheDir, status.branch and http.listen "
+    log_at(LOG_LEVEL_WARN, "source.url, source.branch, cacheDir, status.branch "
+                           "and http.listen "
                            "change on restart only; keeping the running ones");
 #define KEEP(field)        \
   do {                     \
@@ -812,6 +814,23 @@ static void metrics_setup(struct daemon *d)
   recount(d);
 }
 
+/*
+ * Every connection, reserved health-check slots included, is a file
+ * descriptor, as are the provider sockets, the Git mirror and the state
+ * files.  A common soft limit of 1,024 would make accept() fail under a
+ * flood of clients, health checks with it: take what the hard limit
+ * allows, up to 65,536.
+ */
+static void raise_fd_limit(void)
+{
+  struct rlimit rl;
+
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+    return;
+  rl.rlim_cur = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
+  setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 int daemon_run(const char *config_path, int log_format)
 {
   struct diag_list dl = DIAG_LIST_INIT;
@@ -827,6 +846,7 @@ int daemon_run(const char *config_path, int log_format)
   /* The daemon holds secrets in memory: no core file, no ptrace by other
    * processes of the same user. */
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  raise_fd_limit();
   log_override_value = log_format;
   source_library_hold();
   if (config_load(config_path, &d->cfg, &dl) < 0) {

@@ -6,7 +6,8 @@ flood.py HOST PORT READY-FILE [IDLE PIPELINED DRIP]
 Opens IDLE connections that send nothing, PIPELINED connections that each
 send 64 KiB of pipelined "GET /metrics" and never read the answers, and
 DRIP connections that send a request one byte every half second, from
-twenty loopback addresses (127.0.0.10 to .29, as many attacking pods);
+a hundred loopback addresses (127.0.0.10 to .109, as many attacking
+pods: more than the reserved slots, so those fill and are fought over);
 touches READY-FILE once all are open and keeps them until it is killed,
 reopening any the server closes (as a real attacker would).
 """
@@ -30,7 +31,7 @@ dials = 0
 def dial(kind):
     global dials
     dials += 1
-    source = ("127.0.0.%d" % (10 + dials % 20), 0)
+    source = ("127.0.0.%d" % (10 + dials % 100), 0)
     try:
         s = socket.create_connection((host, port), timeout=2,
                                      source_address=source)

@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 
+#include "base/strutil.h"
 #include "server/config.h"
 #include "server/log.h"
 #include "suites.h"
@@ -260,6 +261,29 @@ START_TEST(config_secrets_optional_for_a_check)
 }
 END_TEST
 
+/* A long value of many-byte characters, quoted in a message cut at its
+ * buffer's end, used to leave half a character there. */
+START_TEST(config_messages_stay_utf8)
+{
+  struct diag_list d = DIAG_LIST_INIT;
+  struct config *c = NULL;
+  char text[1024];
+  size_t n = 0;
+
+  n += (size_t)snprintf(text + n, sizeof(text) - n, "http: {listen: \"");
+  for (int i = 0; i < 200; i++)
+    n += (size_t)snprintf(text + n, sizeof(text) - n, "\xe2\x82\xac");
+  n += (size_t)snprintf(text + n, sizeof(text) - n,
+                        "\"}\nsource: {url: x}\n"
+                        "providers: {local: {type: local, stateDir: /x}}\n");
+  ck_assert_int_eq(config_parse("c.yaml", text, n, &c, &d), -1);
+  ck_assert_uint_ge(d.n, 1);
+  for (size_t i = 0; i < d.n; i++)
+    ck_assert(str_is_utf8(d.v[i].msg, strlen(d.v[i].msg)));
+  diag_list_release(&d);
+}
+END_TEST
+
 START_TEST(config_load_names_a_missing_file)
 {
   struct diag_list d = DIAG_LIST_INIT;
@@ -285,6 +309,7 @@ Suite *make_suite_config(void)
   tcase_add_test(tc, config_refuses_what_would_break_the_loop);
   tcase_add_test(tc, config_secrets_optional_for_a_check);
   tcase_add_test(tc, config_load_names_a_missing_file);
+  tcase_add_test(tc, config_messages_stay_utf8);
   suite_add_tcase(s, tc);
   return s;
 }

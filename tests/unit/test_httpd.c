@@ -965,6 +965,95 @@ START_TEST(health_from_another_address_evicts_a_flooder)
 }
 END_TEST
 
+static char body_answer[512];
+
+static void run_body_in_reserved(struct fx *f)
+{
+  struct client *cl = &f->cl;
+  int idle = dial(cl->port, 0), fd;
+  size_t len = 0;
+  char req[] =
+      "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
+
+  sleep_ms(50);
+  fd = dial(cl->port, 0);
+  body_answer[0] = '\0';
+  if (fd >= 0) {
+    send_all(fd, req, strlen(req));
+    read_reply(fd, body_answer, sizeof(body_answer), &len, NULL);
+    close(fd);
+  }
+  if (idle >= 0)
+    close(idle);
+  cl->end = END_EOF;
+}
+
+static char stale_health[512];
+static enum end stale_end;
+
+/* Reserved slots held by two addresses, one each, that never send a
+ * request: a health check from a third still gets in, once they are
+ * past the stale mark. */
+static void run_reserved_by_idlers(struct fx *f)
+{
+  struct client *cl = &f->cl;
+  int fds[3], fd;
+  size_t len = 0;
+  char req[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+
+  fds[0] = dial(cl->port, 0);
+  fds[1] = dial_from(cl->port, 0, "127.0.0.3");
+  fds[2] = dial_from(cl->port, 0, "127.0.0.4");
+  sleep_ms(400);
+  fd = dial_from(cl->port, 0, "127.0.0.2");
+  stale_end = END_NOCONN;
+  if (fd >= 0) {
+    send_all(fd, req, strlen(req));
+    stale_end = read_reply(fd, stale_health, sizeof(stale_health), &len, NULL);
+    close(fd);
+  }
+  for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
+    if (fds[i] >= 0)
+      close(fds[i]);
+  cl->end = END_EOF;
+}
+
+START_TEST(health_takes_a_slot_held_without_a_request)
+{
+  static const char *const reserved[] = {"/healthz", NULL};
+  struct fx f;
+
+  fx_init(&f);
+  f.limits.max_connections = 1;
+  f.limits.reserved_slots = 2;
+  f.limits.reserved_paths = reserved;
+  f.limits.first_byte_timeout_ms = 5000;
+  f.limits.idle_timeout_ms = 5000;
+  f.run = run_reserved_by_idlers;
+  fx_run(&f);
+  ck_assert_int_eq(stale_end, END_EOF);
+  ck_assert_ptr_nonnull(strstr(stale_health, "HTTP/1.1 200 OK"));
+  ck_assert_uint_eq(f.calls, 1);
+}
+END_TEST
+
+/* A health check's slot has no room for a body. */
+START_TEST(reserved_slot_refuses_a_body)
+{
+  static const char *const reserved[] = {"/healthz", NULL};
+  struct fx f;
+
+  fx_init(&f);
+  f.limits.max_connections = 1;
+  f.limits.reserved_slots = 2;
+  f.limits.reserved_paths = reserved;
+  f.run = run_body_in_reserved;
+  fx_run(&f);
+  ck_assert_ptr_nonnull(strstr(body_answer, "HTTP/1.1 413 "));
+  ck_assert_uint_eq(f.calls, 0);
+}
+END_TEST
+
 /* A connection that sends nothing is closed after first_byte_timeout_ms,
  * long before an idle keep-alive would be. */
 START_TEST(silent_connection_gets_the_short_timeout)
@@ -1056,6 +1145,8 @@ Suite *make_suite_httpd(void)
   tcase_add_test(tc, health_is_answered_past_the_per_peer_limit);
   tcase_add_test(tc, silent_connection_gets_the_short_timeout);
   tcase_add_test(tc, health_from_another_address_evicts_a_flooder);
+  tcase_add_test(tc, health_takes_a_slot_held_without_a_request);
+  tcase_add_test(tc, reserved_slot_refuses_a_body);
   suite_add_tcase(s, tc);
   return s;
 }
