@@ -361,8 +361,9 @@ static char *url_path(const char *url)
   return td_strndup(p, strcspn(p, "?#"));
 }
 
-void curl_uv_send(struct curl_uv *cu, const struct curl_uv_request *req,
-                  curl_uv_cb done, void *arg)
+struct curl_uv_req *curl_uv_send(struct curl_uv *cu,
+                                 const struct curl_uv_request *req,
+                                 curl_uv_cb done, void *arg)
 {
   struct request *r = td_calloc(1, sizeof(*r));
 
@@ -424,12 +425,36 @@ void curl_uv_send(struct curl_uv *cu, const struct curl_uv_request *req,
     r->next = cu->refused;
     cu->refused = r;
     uv_timer_start(&cu->timer, on_timeout, 0, 0);
-    return;
+    return (struct curl_uv_req *)r;
   }
   r->next = cu->requests;
   if (r->next)
     r->next->prev = r;
   cu->requests = r;
+  return (struct curl_uv_req *)r;
+}
+
+void curl_uv_cancel(struct curl_uv *cu, struct curl_uv_req *req)
+{
+  struct request *r = (struct request *)req, **at = &cu->refused;
+  struct curl_uv_response res = {
+      .status = PROVIDER_TRANSIENT,
+      .body = "",
+      .headers = "",
+      .message = "cancelled",
+  };
+
+  while (*at && *at != r)
+    at = &(*at)->next;
+  if (*at) {
+    *at = r->next; /* refused by curl: never added */
+  } else {
+    curl_multi_remove_handle(cu->multi, r->easy);
+    unlink_request(r);
+  }
+  curl_easy_cleanup(r->easy);
+  r->done(&res, r->arg);
+  request_free(r);
 }
 
 static void timer_closed(uv_handle_t *h)

@@ -82,10 +82,20 @@ typedef void (*curl_uv_cb)(const struct curl_uv_response *res, void *arg);
 
 struct curl_uv *curl_uv_new(uv_loop_t *loop);
 
+/* A request in flight, for curl_uv_cancel: valid until its done runs. */
+struct curl_uv_req;
+
 /* Copies what it needs from `req`; `done` runs on the loop, never from
- * inside this call.  Not after curl_uv_close. */
-void curl_uv_send(struct curl_uv *cu, const struct curl_uv_request *req,
-                  curl_uv_cb done, void *arg);
+ * inside this call.  Not after curl_uv_close.  The handle returned may
+ * be ignored. */
+struct curl_uv_req *curl_uv_send(struct curl_uv *cu,
+                                 const struct curl_uv_request *req,
+                                 curl_uv_cb done, void *arg);
+
+/* Ends a request before its time (a stream nobody reads any more): its
+ * done runs inside this call with PROVIDER_TRANSIENT "cancelled".  Not
+ * from inside that request's own on_body or done. */
+void curl_uv_cancel(struct curl_uv *cu, struct curl_uv_req *req);
 
 /* Requests still running are cancelled (their callbacks run with
  * PROVIDER_TRANSIENT "cancelled"); `closed` runs once every handle is

@@ -247,6 +247,43 @@ START_TEST(curl_uv_close_cancels_in_flight)
 }
 END_TEST
 
+/* A request cancelled is answered at once; the instance goes on. */
+START_TEST(curl_uv_cancel_ends_one)
+{
+  uv_loop_t loop;
+  struct curl_uv *cu;
+  struct curl_uv_req *req;
+  struct outcome gone = {0}, next = {0};
+  struct curl_uv_request r = {.method = "GET", .timeout_ms = 5000};
+  char url[64];
+  bool closed = false;
+
+  uv_loop_init(&loop);
+  snprintf(url, sizeof(url), "http://127.0.0.1:%d/slow", silent_port(&loop));
+  r.url = url;
+  cu = curl_uv_new(&loop);
+  pending++;
+  req = curl_uv_send(cu, &r, on_done, &gone);
+  uv_run(&loop, UV_RUN_NOWAIT);
+  curl_uv_cancel(cu, req);
+  ck_assert(gone.done);
+  ck_assert_int_eq(gone.status, PROVIDER_TRANSIENT);
+  ck_assert_str_eq(gone.message, "cancelled");
+  snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", dead_port(&loop));
+  send_one(cu, "GET", url, NULL, 0, 2000, &next);
+  while (pending > 0)
+    uv_run(&loop, UV_RUN_ONCE);
+  ck_assert_int_eq(next.status, PROVIDER_TRANSIENT); /* refused */
+  curl_uv_close(cu, closed_flag, &closed);
+  uv_close((uv_handle_t *)&silent, NULL);
+  if (silent_peer.loop)
+    uv_close((uv_handle_t *)&silent_peer, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ck_assert(closed);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
 /* A proxy from the environment never carries loopback calls, and the
  * environment's no_proxy still counts (setting curl's own no-proxy list
  * replaces it unless it is kept). */
@@ -474,6 +511,7 @@ Suite *make_suite_curl_uv(void)
   tcase_add_test(tc, curl_uv_close_cancels_in_flight);
   tcase_add_test(tc, curl_uv_proxy_spares_loopback_and_no_proxy);
   tcase_add_test(tc, curl_uv_unix_socket_and_streaming);
+  tcase_add_test(tc, curl_uv_cancel_ends_one);
   suite_add_tcase(s, tc);
   return s;
 }
