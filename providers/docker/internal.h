@@ -10,8 +10,9 @@
  *              time, shared by every op that needs it);
  *   mapping.c  what needs no I/O: request bodies, labels, container
  *              lists parsed into replicas, observed specs, the plan of a
- *              convergence, image references, credentials, query
- *              strings (unit-tested);
+ *              convergence, query strings (unit-tested);
+ *   images.c   image references, registry credentials, pull errors
+ *              (unit-tested);
  *   service.c  service operations: read, converge (create, update) with
  *              rolling updates, remove;
  *   network.c  network operations;
@@ -213,7 +214,7 @@ void dk__plan(const struct dk_family *f, const char *hash, long want,
               struct dk_plan *out);
 void dk__plan_release(struct dk_plan *p);
 
-/* ---- images and credentials ---- */
+/* ---- images.c: images and credentials ---- */
 
 /* The repository and the tag (or digest) of an image reference, for a
  * pull; "latest" when it names none.  False when it does not fit. */
