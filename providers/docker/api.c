@@ -197,10 +197,14 @@ static void on_pulled(const struct curl_uv_response *res, void *arg)
   if (res->status < 0) {
     json = res->body_len ? json_loadb(res->body, res->body_len, 0, NULL) : NULL;
     why = dk__api_message(json) ? dk__api_message(json) : res->message;
-    status = res->status == PROVIDER_NOT_FOUND ? PROVIDER_INVALID
-             : res->status == PROVIDER_TRANSIENT && res->http_code == 0
-                 ? PROVIDER_TRANSIENT
-                 : dk__pull_class(why);
+    /* No answer at all: the API, not the image; a 404: no such image
+     * (Docker says so before it streams); else the words say. */
+    if (res->http_code == 0)
+      status = res->status;
+    else if (res->status == PROVIDER_NOT_FOUND)
+      status = PROVIDER_INVALID;
+    else
+      status = dk__pull_class(why);
   } else if (p->err[0]) {
     why = p->err;
     status = dk__pull_class(why);

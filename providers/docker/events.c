@@ -39,7 +39,7 @@ struct dk_events {
   char *line;
   size_t len;
   bool skipping;
-  json_t *died; /* container id -> exit code */
+  json_t *died; /* container id -> [exit code, time (ns)] */
   struct dk_wake retry;
 };
 
@@ -53,6 +53,7 @@ static void on_event(struct dk_events *ev, const char *text, size_t len)
   const char *id = json_string_value(json_object_get(actor, "ID"));
   const char *code = json_string_value(
       json_object_get(json_object_get(actor, "Attributes"), "exitCode"));
+  json_int_t at = json_integer_value(json_object_get(e, "timeNano"));
 
   if (!id)
     id = json_string_value(json_object_get(e, "id"));
@@ -61,8 +62,10 @@ static void on_event(struct dk_events *ev, const char *text, size_t len)
        strcmp(action, "destroy") == 0)) {
     if (json_object_size(ev->died) >= MAX_DEATHS)
       json_object_clear(ev->died);
+    /* The latest death says most; "die" carries the exit code. */
     if (!json_object_get(ev->died, id) || strcmp(action, "die") == 0)
-      json_object_set_new(ev->died, id, json_integer(code ? atoi(code) : -1));
+      json_object_set_new(ev->died, id,
+                          json_pack("[i, I]", code ? atoi(code) : -1, at));
   }
   json_decref(e);
 }
@@ -156,13 +159,16 @@ void dk__events_unfollow(struct dk *dk)
     curl_uv_cancel(dk->cu, ev->req); /* on_end clears it */
 }
 
-bool dk__events_died(struct dk *dk, const char *id, int *exit_code)
+bool dk__events_died(struct dk *dk, const char *id, int64_t after_ns,
+                     int *exit_code)
 {
   const json_t *v = dk->events ? json_object_get(dk->events->died, id) : NULL;
 
-  if (!v)
+  /* The stream replays a second back: an earlier death (a stop before
+   * this start) is not this run's. */
+  if (!v || json_integer_value(json_array_get(v, 1)) < after_ns)
     return false;
-  *exit_code = (int)json_integer_value(v);
+  *exit_code = (int)json_integer_value(json_array_get(v, 0));
   return true;
 }
 

@@ -204,7 +204,7 @@ static void ready_probe(struct dk_op *op)
   struct dk_roll *rl = op->roll;
   int code;
 
-  if (dk__events_died(dk, rl->id, &code)) {
+  if (dk__events_died(dk, rl->id, rl->since_ns, &code)) {
     snprintf(rl->why, sizeof(rl->why), "it exited with code %d", code);
     rl->ready(op, false);
   } else if (!path_of(rl->tmpl)) {

@@ -350,12 +350,11 @@ void dk__probe_family(struct dk_op *op, void (*probed)(struct dk_op *op));
  * `why`). */
 struct dk_roll {
   long ordinal;
-  size_t replica; /* in op->fam, or DK_NONE: made by this op */
   char id[80];
   char name[256];
   unsigned host_port;
   const json_t *tmpl; /* borrowed from the op */
-  bool created;       /* by this op */
+  int64_t since_ns;   /* when this op began with it (wall clock) */
   uint64_t deadline;
   char why[256];
   void (*ready)(struct dk_op *op, bool ready);
@@ -373,8 +372,11 @@ void dk__mark_fresh(struct dk *dk, const char *container_id);
  * after the last. */
 void dk__events_follow(struct dk *dk);
 void dk__events_unfollow(struct dk *dk);
-/* Whether container `id` died since following began: its exit code. */
-bool dk__events_died(struct dk *dk, const char *id, int *exit_code);
+/* Whether container `id` died at or after `after_ns` (ns since the
+ * epoch, CLOCK_REALTIME as the Engine API stamps events): its exit
+ * code. */
+bool dk__events_died(struct dk *dk, const char *id, int64_t after_ns,
+                     int *exit_code);
 /* Stops following (shutdown); the stream's request is cancelled by
  * curl_uv_close. */
 void dk__events_stop(struct dk *dk);

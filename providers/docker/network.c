@@ -132,7 +132,8 @@ static bool orphaned(const struct dk_op *op, const json_t *c)
   const json_t *labels = json_object_get(c, "Labels");
   const json_t *nets =
       json_object_get(json_object_get(c, "NetworkSettings"), "Networks");
-  json_t *tmpl = json_loads(str_of(labels, DK_LABEL_SPEC) ?: "", 0, NULL);
+  const char *spec = str_of(labels, DK_LABEL_SPEC);
+  json_t *tmpl = spec ? json_loads(spec, 0, NULL) : NULL;
   const char *want = str_of(tmpl, "network");
   bool yes =
       want && strcmp(want, op->owner.name) == 0 && json_object_size(nets) == 0;
@@ -273,13 +274,13 @@ static void on_users(struct dk_op *op, const struct dk_resp *res, void *ctx)
 
     if (!dk__labels_marker(labels, marker) || !str_of(c, "Id") ||
         strcmp(tenant, op->owner.tenant) != 0) {
-      dk__stage_fail(
-          op, PROVIDER_CONFLICT,
-          "docker: network %s is used by container %s, which "
-          "is not this tenant's: left untouched",
-          op->owner.name,
-          json_string_value(json_array_get(json_object_get(c, "Names"), 0))
-              ?: "?");
+      const char *who =
+          json_string_value(json_array_get(json_object_get(c, "Names"), 0));
+
+      dk__stage_fail(op, PROVIDER_CONFLICT,
+                     "docker: network %s is used by container %s, which "
+                     "is not this tenant's: left untouched",
+                     op->owner.name, who ? who : "?");
       continue;
     }
     dk__stage_add(op);

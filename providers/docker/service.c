@@ -12,6 +12,7 @@
 #include "base/compat.h"
 
 #include <stdio.h>
+#include <time.h>
 
 #include "providers/docker/internal.h"
 
@@ -270,7 +271,9 @@ static void new_created(struct dk_op *op, const struct dk_resp *res, void *ctx)
   const char *id = json_string_value(json_object_get(res->json, "Id"));
   char *path;
 
-  if (res->status == PROVIDER_CONFLICT) {
+  /* Docker says 409; Podman 500, "that name is already in use". */
+  if (res->status == PROVIDER_CONFLICT ||
+      (res->status < 0 && strstr(res->message, "already in use"))) {
     path = td_asprintf("/containers/%s/json", n->name);
     dk__api(dk_of(op), op, "GET", path, NULL, new_existing, n);
     free(path);
@@ -375,6 +378,14 @@ static void converge_plan(struct dk_op *op)
 
 /* ---- converge: stage 2, the rolling update ---- */
 
+static int64_t wall_ns(void)
+{
+  struct timespec ts;
+
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static void rolled(struct dk_op *op)
 {
   if (failed(op))
@@ -465,8 +476,8 @@ static void roll_next(struct dk_op *op)
     dk__events_follow(dk_of(op));
   }
   rl = op->roll = td_calloc(1, sizeof(*rl));
+  rl->since_ns = wall_ns();
   rl->ordinal = s->ordinal;
-  rl->replica = s->replica;
   rl->tmpl = op->tmpl;
   if (s->replica != DK_NONE && op->fam.v[s->replica].state == DK_RUNNING) {
     /* An interrupted pass started it: it still has to pass. */

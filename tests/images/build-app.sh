@@ -7,16 +7,17 @@
 #   GET /         {"tenant","env","app","version","db"} from TENANTD_TENANT,
 #                 TENANTD_ENV, TENANTD_APP, APP_VERSION and TENANTD_DB_HOST
 #
-# Usage: tests/images/build-app.sh TAG [VERSION] [--broken]
+# Usage: tests/images/build-app.sh TAG [VERSION] [--broken | --slow]
 #   TAG       the image's name, e.g. localhost/tenant-app:1
 #   VERSION   baked in as APP_VERSION's default (the env may override it)
 #   --broken  /health answers 404: the app runs but never passes its check
+#   --slow    /health passes only 3 s after the start (a slow boot)
 # Runs `podman build --pull=never --network none` with whatever
 # CONTAINERS_CONF / CONTAINERS_STORAGE_CONF the caller exported, so a test
 # builds into its own storage.  Nothing is pulled: the base is scratch.
 set -euo pipefail
 
-tag=${1:?usage: build-app.sh TAG [VERSION] [--broken]}
+tag=${1:?usage: build-app.sh TAG [VERSION] [--broken | --slow]}
 version=${2:-1}
 broken=${3:-}
 busybox=/bin/busybox
@@ -29,7 +30,10 @@ ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT
 cp "$busybox" "$ctx/busybox"
 health='echo ok >/www/health'
-[ "$broken" = --broken ] && health=': no health page'
+case $broken in
+  --broken) health=': no health page' ;;
+  --slow) health='(/bin/busybox sleep 3; echo ok >/www/health) &' ;;
+esac
 cat >"$ctx/entry.sh" <<SCRIPT
 #!/bin/busybox sh
 # Written at start, so the page says what this container was given.
