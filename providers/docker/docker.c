@@ -229,6 +229,12 @@ static int dk_open(struct rt *rt, char *err, size_t errcap)
     snprintf(err, errcap, "docker: socket must be an absolute path");
     return -1;
   }
+  /* A stop waits this long inside its request. */
+  if (dk->timeout_ms <= dk->stop_timeout_s * 1000) {
+    snprintf(err, errcap,
+             "docker: timeoutMs must be longer than stopTimeoutSeconds");
+    return -1;
+  }
   dk->queue_tail = &dk->queue_head;
   dk->fresh = json_object();
   /* Handles last: nothing can fail after them. */

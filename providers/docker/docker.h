@@ -22,7 +22,8 @@
  *                                    {"identitytoken"}); never logged
  *    "maxParallel": 8,               Engine API requests in flight at once
  *                                    (1 to 64)
- *    "timeoutMs": 60000,             per API request (1000 to 600000)
+ *    "timeoutMs": 60000,             per API request (1000 to 600000;
+ *                                    longer than stopTimeoutSeconds)
  *    "pullTimeoutMs": 600000,        per image pull (1000 to 3600000)
  *    "healthTimeoutMs": 60000,       how long a new replica of a rolling
  *                                    update may take to pass its health

@@ -536,6 +536,13 @@ START_TEST(options)
                              &p, err, sizeof(err)),
                    -1);
   ck_assert_str_eq(err, "docker: hostAddress must be an IPv4 or IPv6 address");
+  ck_assert_int_eq(open_with(&loop,
+                             "{\"type\": \"docker\", \"socket\": \"/x.sock\", "
+                             "\"timeoutMs\": 5000, \"stopTimeoutSeconds\": 30}",
+                             &p, err, sizeof(err)),
+                   -1);
+  ck_assert_str_eq(err,
+                   "docker: timeoutMs must be longer than stopTimeoutSeconds");
   unsetenv("TD_TEST_REGISTRY_AUTH");
   ck_assert_int_eq(open_with(&loop,
                              "{\"type\": \"docker\", \"socket\": \"/x.sock\", "
