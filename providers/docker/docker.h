@@ -85,8 +85,9 @@
  * http://hostAddress:<published port><health_path> within
  * health_timeout_s; only 2xx passes.  A replica failing a probe is probed
  * again, health_interval_s apart, until it passes or has failed
- * healthFailures times in a row: then it is failing.  A replica started
- * by this instance within those intervals is starting, not failing.  The
+ * healthFailures times in a row: then it is failing.  A replica this
+ * instance started (in this pass) is starting, not failing: it is not
+ * restarted before the engine's health gate has had its time.  The
  * observed spec is what the containers were created from (their
  * tenantd.spec label): an attribute on which the replicas disagree reads
  * as "mixed: <a> | <b>", so a half-finished update always differs from

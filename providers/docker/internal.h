@@ -362,7 +362,8 @@ struct dk_roll {
 void dk__wait_ready(struct dk_op *op,
                     void (*ready)(struct dk_op *op, bool ready));
 
-/* The fail state of a replica this instance started: the time it did. */
+/* Records that this instance started container `id`: until the pass
+ * ends, its failed probes mean starting, not failing. */
 void dk__mark_fresh(struct dk *dk, const char *container_id);
 
 /* ---- events.c ---- */
