@@ -186,6 +186,9 @@ json_t *dk__service_observed(const struct dk_family *f,
 json_t *dk__network_observed(const json_t *net, const char *name,
                              const char *region);
 
+/* The Engine API's "message" of an error body, or NULL.  Borrowed. */
+const char *dk__api_message(const json_t *body);
+
 /* ---- the plan of a convergence ---- */
 
 enum dk_act {
@@ -231,9 +234,6 @@ bool dk__pull_error(const char *line, size_t len, char *err, size_t cap);
 /* The class of a pull's error: PROVIDER_INVALID (no such image or
  * registry), PROVIDER_AUTH (a refused credential), else transient. */
 int dk__pull_class(const char *message);
-
-/* The Engine API's "message" of an error body, or NULL.  Borrowed. */
-const char *dk__api_message(const json_t *body);
 
 /* ---- the instance ---- */
 
