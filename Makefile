@@ -29,7 +29,9 @@ DEB_PKGS   := gcc make pkg-config git libgit2-dev libyaml-dev \
               libhttp-parser-dev libpq-dev libssl-dev clang-format python3 \
               clang libclang-rt-14-dev nginx-light fcgiwrap openssl \
               prometheus curl pdns-server pdns-backend-sqlite3 dnsutils \
-              sqlite3 postgresql man-db groff-base openssh-client
+              sqlite3 postgresql man-db groff-base openssh-client podman runc \
+              crun busybox-static catatonit uidmap slirp4netns \
+              containernetworking-plugins iproute2
 
 CFLAGS     ?= -O2 -g
 WARNINGS   := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 \
@@ -63,7 +65,7 @@ TEST_BIN   := $(BUILD)/test-unit
 
 .PHONY: FORCE all deps test check check-unit check-cli check-scenario check-git check-schema \
         check-daemon check-providers check-newcomer check-security \
-        demo bench fuzz fuzz-build fuzz-smoke test-stress \
+        check-docker demo bench fuzz fuzz-build fuzz-smoke test-stress \
         install uninstall format format-check clean
 
 all: $(BIN)
@@ -161,7 +163,7 @@ export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
 
 # Every suite against one build (BUILD, SANITIZE select which).
 check: check-unit check-cli check-newcomer check-scenario check-git \
-       check-daemon check-providers check-security
+       check-daemon check-providers check-docker check-security
 
 check-unit: $(TEST_BIN)
 	TD_FIXTURES=tests/fixtures $(if $(SANITIZE),CK_FORK=no) ./$(TEST_BIN)
@@ -191,8 +193,14 @@ check-security: $(BIN)
 
 # Each provider against its real server, started on 127.0.0.1.
 check-providers: $(BIN)
-	@set -e; for t in $(sort $(wildcard tests/providers/*.sh)); do \
+	@set -e; for t in $(sort $(filter-out tests/providers/docker.sh, \
+	    $(wildcard tests/providers/*.sh))); do \
 	  bash $$t ./$(BIN); done
+
+# Containers through the Engine API: a private Podman service (its own
+# config, storage and networks), test images built offline.
+check-docker: $(BIN)
+	bash tests/providers/docker.sh ./$(BIN)
 
 check-schema: $(BIN)
 	bash tests/schema/check.sh ./$(BIN) tests/fixtures

@@ -40,6 +40,14 @@
 
 #define MANIFEST_API_VERSION "tenantd.io/v1"
 
+/* An app's `env`: at most this many variables, names of at most
+ * MF_ENV_NAME_MAX bytes, values of at most MF_ENV_VALUE_MAX characters;
+ * names starting with MF_ENV_RESERVED are tenantd's own. */
+#define MF_ENV_MAX 128
+#define MF_ENV_NAME_MAX 128
+#define MF_ENV_VALUE_MAX 4096
+#define MF_ENV_RESERVED "TENANTD_"
+
 struct mf_str {
   const char *v; /* NULL when absent */
   struct src_pos pos;
@@ -163,6 +171,10 @@ struct mf_app {
   struct mf_str endpoint;
   struct mf_int port;
   struct mf_int replicas; /* default 1 */
+  /* The app's own environment variables (struct mf_kv): names as
+   * MF_ENV_NAME_MAX and the rules in decode.c say, never TENANTD_*
+   * (tenantd sets those), values plain text, never secrets. */
+  struct mf_list env;
   struct mf_health {
     struct mf_obj obj;
     struct mf_str path;
