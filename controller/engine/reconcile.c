@@ -13,6 +13,7 @@
 #include "engine/compose.h"
 #include "engine/observe.h"
 #include "engine/pass.h"
+#include "providers/common/callstats.h"
 #include "providers/common/ratelimit.h"
 #include "providers/provider.h"
 
@@ -76,6 +77,8 @@ static int open_instance(struct pass *ps, const char *name, const json_t *cfg)
   json_decref(own);
   if (rc < 0)
     return td_error("provider instance '%s': %s", name, err);
+  /* Counted inside the rate limit: a call's time is the provider's own. */
+  in->p = callstats_wrap(in->p);
   if (limit) {
     json_t *burst = json_object_get(limit, "burst");
 
