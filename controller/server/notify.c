@@ -556,6 +556,14 @@ static void on_sent(const struct curl_uv_response *res, void *arg)
     free_retired(n, t);
 }
 
+/* A retry that a newer message of its tenant overtook (sent, or
+ * waiting): it would arrive after it, saying something no longer true. */
+static bool superseded(const struct tstate *s, const struct msg *m)
+{
+  return m->attempt > 0 && s &&
+         (s->waiting || !s->last_sent || strcmp(s->last_sent, m->state) != 0);
+}
+
 static void deliver(struct notify *n, struct msg *m)
 {
   struct target *t = m->t;
@@ -566,6 +574,15 @@ static void deliver(struct notify *n, struct msg *m)
   char *hdr[HEADERS_MAX], *url = NULL, *body;
   size_t nhdr = 0;
 
+  if (superseded(s, m)) {
+    count(n, t, "superseded");
+    log_at(LOG_LEVEL_INFO, "notification superseded by a newer one",
+           LOG_S("target", t->cfg.name), LOG_S("tenant", m->tenant),
+           LOG_S("state", m->state));
+    msg_unlink(n, m);
+    msg_free(m);
+    return;
+  }
   /* The first attempt is the transition's message: the tenant's interval
    * starts, and a later change is a new message. */
   if (m->attempt == 0) {

@@ -36,7 +36,9 @@
  *     flapping tenant does not flood anyone;
  *   - a failed delivery (unreachable, timed out, 5xx, 429) is retried
  *     after backoff.base, doubling up to backoff.max, `attempts` times
- *     in all; another answer (a 4xx) is final.
+ *     in all; another answer (a 4xx) is final; a retry that a newer
+ *     message of the same tenant overtook is dropped, so messages never
+ *     arrive out of order.
  * At most NOTIFY_QUEUE_MAX messages wait per target; past that the
  * oldest waiting one is dropped, logged and counted.
  *
@@ -74,7 +76,8 @@ struct notify_event {
 bool notify_wanted(const char *previous, const char *state);
 
 /* `targets` are copied.  `counter` is a counter family labelled
- * "target,result" (sent, retried, failed, dropped), or NULL. */
+ * "target,result" (sent, retried, failed, dropped, superseded), or
+ * NULL. */
 struct notify *notify_new(uv_loop_t *loop, const struct config_notify *targets,
                           size_t ntargets, struct metric *counter);
 

@@ -389,6 +389,31 @@ START_TEST(retries_with_backoff_then_gives_up)
 }
 END_TEST
 
+/* A retry overtaken by a newer message of its tenant is dropped: the
+ * receiver never hears Failed after Ready. */
+START_TEST(an_overtaken_retry_is_dropped)
+{
+  struct world w;
+  bool ready_seen = false;
+
+  world_open(&w, 500, 10);
+  event(&w, "Ready", "Failed");
+  run_for(&w, 30);
+  event(&w, "Failed", "Ready");
+  run_for(&w, 800);
+  ck_assert_int_ge(rx.got, 3);
+  for (size_t i = 0; i < rx.got && i < 16; i++) {
+    bool failed = strstr(rx.bodies[i], "\"state\":\"Failed\"") != NULL;
+
+    ck_assert_msg(!(ready_seen && failed), "Failed after Ready: %s",
+                  rx.bodies[i]);
+    ready_seen |= !failed;
+  }
+  ck_assert(counted(&w, "superseded") == 1);
+  world_close(&w);
+}
+END_TEST
+
 /* A 4xx is the receiver's final word: no retry. */
 START_TEST(client_error_is_final)
 {
@@ -462,6 +487,7 @@ Suite *make_suite_notify(void)
   tcase_add_test(tc, one_message_per_change);
   tcase_add_test(tc, flapping_is_held_to_the_interval);
   tcase_add_test(tc, retries_with_backoff_then_gives_up);
+  tcase_add_test(tc, an_overtaken_retry_is_dropped);
   tcase_add_test(tc, client_error_is_final);
   tcase_add_test(tc, forget_and_close_with_work_pending);
   tcase_add_test(tc, reconfigure_keeps_unchanged_targets);
