@@ -97,6 +97,7 @@ static const char *const drift_values[] = {"correct", "report", NULL};
 static const char *const deletion_values[] = {"Orphan", "Delete", NULL};
 static const char *const schedule_values[] = {"hourly", "daily", "weekly",
                                               NULL};
+static const char *const price_basis_values[] = {"tenant", "environment", NULL};
 
 /* ---- shapes ---- */
 
@@ -177,8 +178,25 @@ SHAPE(tier_shape, "tier", struct mf_tier, tier_fields);
 
 static const struct field catalog_spec_fields[] = {
     MAP("tiers", struct mf_catalog_spec, tiers, true, tier_shape),
+    STR("currency", struct mf_catalog_spec, currency, false, MF_CHECK_NONE),
+    ENUM("priceBasis", struct mf_catalog_spec, price_basis, false,
+         price_basis_values),
 };
-SHAPE(catalog_spec_shape, "spec", struct mf_catalog_spec, catalog_spec_fields);
+
+/* A currency is an ISO 4217 code: three capital letters. */
+static void catalog_spec_post(struct manifest__ctx *cx, const struct ynode *m,
+                              void *out)
+{
+  const char *cur = ((struct mf_catalog_spec *)out)->currency.v;
+
+  if (cur &&
+      (strlen(cur) != 3 || strspn(cur, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != 3))
+    manifest__error(cx, ymap_get(m, "currency"),
+                    "'currency' must be an ISO 4217 code of three capital "
+                    "letters, like USD or EUR");
+}
+SHAPE_POST(catalog_spec_shape, "spec", struct mf_catalog_spec,
+           catalog_spec_fields, catalog_spec_post);
 
 static const struct field health_fields[] = {
     STR("path", struct mf_health, path, true, MF_CHECK_URLPATH),

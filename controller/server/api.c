@@ -2,11 +2,14 @@
  * api.c - the daemon's HTTP endpoints, one table of routes.
  *
  * Each route names the role a caller needs:
- *   public   /healthz, /readyz (kubelet and load balancers ask them), and
- *            the webhooks, which prove the shared secret themselves;
- *   read     GET /metrics and /api/v1/tenants...: open unless the config
- *            names a read token (http.readTokenEnv), then that token or
- *            the API token;
+ *   public   /healthz, /readyz (kubelet and load balancers ask them), the
+ *            webhooks, which prove the shared secret themselves, and the
+ *            status page, /, which holds no data: it asks the read
+ *            routes from the browser, with the token it is given;
+ *   read     GET /metrics, /api/v1/tenants..., /api/v1/events,
+ *            /api/v1/costs and /api/v1/infrastructure/...: open unless
+ *            the config names a read token (http.readTokenEnv), then
+ *            that token or the API token;
  *   operate  POST /api/v1/reconcile: the API token (http.apiTokenEnv);
  *            without one configured the route is off (404).
  * A token is presented as "Authorization: Bearer <token>" and compared in
@@ -144,6 +147,7 @@ static void get_metrics(struct daemon *d, const struct httpd_request *req,
 
   (void)req, (void)rest;
   metric_set(d->m_queue, NULL, (double)d->qlen);
+  fleet__metrics(d);
   text = metrics_render(d->m);
   resp->status = 200;
   resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -227,6 +231,13 @@ static const struct route routes[] = {
     {"GET", "/readyz", false, ROLE_PUBLIC, get_readyz},
     {"GET", "/metrics", false, ROLE_READ, get_metrics},
     {"GET", "/api/v1/tenants", true, ROLE_READ, get_tenants},
+    {"GET", "/api/v1/events", false, ROLE_READ, fleet__get_events},
+    {"GET", "/api/v1/costs", false, ROLE_READ, fleet__get_costs},
+    {"GET", "/api/v1/infrastructure/status", false, ROLE_READ,
+     fleet__get_status},
+    {"GET", "/api/v1/infrastructure/capacity", false, ROLE_READ,
+     fleet__get_capacity},
+    {"GET", "/", false, ROLE_PUBLIC, fleet__get_page},
     {"POST", "/api/v1/reconcile", false, ROLE_OPERATE, post_reconcile},
     {"POST", "/hooks", true, ROLE_PUBLIC, post_hook},
 };

@@ -148,6 +148,7 @@ struct reply {
   int status;
   const char *content_type;
   const char *www_authenticate;
+  const char *headers; /* "Name: value\r\n" lines, or NULL */
   const char *body;
   size_t body_len;
   bool head;       /* answers HEAD: headers only */
@@ -436,14 +437,20 @@ static void send_reply(struct conn *c, const struct reply *r)
   size_t len;
 
   assert(r->status >= 100 && r->status <= 999);
+  const char *more = r->headers ? r->headers : "";
+  size_t nmore = strlen(more);
+
   assert(!strpbrk(type, "\r\n") && !(auth && strpbrk(auth, "\r\n")));
+  /* Whole lines, and none empty: the handler cannot end the header. */
+  assert(nmore == 0 || (more[0] != '\r' && !strstr(more, "\n\r") &&
+                        nmore >= 2 && strcmp(more + nmore - 2, "\r\n") == 0));
   if (!no_length)
     snprintf(length, sizeof(length), "Content-Length: %zu\r\n", r->body_len);
   w = wr_new(body_len, &len,
              "HTTP/1.1 %d %s\r\n"
              "Content-Type: %s\r\n"
-             "%s%s%s%s%s\r\n",
-             r->status, reason_phrase(r->status), type, length,
+             "%s%s%s%s%s%s\r\n",
+             r->status, reason_phrase(r->status), type, length, more,
              auth ? "WWW-Authenticate: " : "", auth ? auth : "",
              auth ? "\r\n" : "",
              r->close        ? "Connection: close\r\n"
@@ -768,6 +775,7 @@ static bool respond(struct conn *c, const struct httpd_request *req)
       .status = resp.status,
       .content_type = resp.content_type,
       .www_authenticate = resp.www_authenticate,
+      .headers = resp.headers,
       .body = resp.body,
       .body_len = resp.body ? resp.body_len : 0,
       .head = p->method == HTTP_HEAD,

@@ -72,6 +72,9 @@ struct httpd_response {
   char *body;               /* malloc'd, owned by the server once set */
   size_t body_len;
   const char *www_authenticate; /* set on 401 responses that want it */
+  /* More header lines, each "Name: value\r\n", or NULL; borrowed: text
+   * that outlives the handler's call (static, or the server's arg's). */
+  const char *headers;
 };
 
 typedef void (*httpd_handler)(const struct httpd_request *req,
