@@ -64,10 +64,10 @@ UNIT_SUITES := $(patsubst tests/unit/test_%.c,%,$(filter tests/unit/test_%.c,$(T
 BIN        := $(BUILD)/tenantd
 TEST_BIN   := $(BUILD)/test-unit
 
-.PHONY: FORCE all deps test check check-unit check-cli check-scenario check-git check-schema \
+.PHONY: FORCE all deps test test-plain test-asan test-stress check \
+        check-unit check-cli check-scenario check-git check-schema \
         check-daemon check-providers check-newcomer check-security \
         check-docker check-fleet demo bench fuzz fuzz-build fuzz-smoke \
-        test-stress \
         install uninstall format format-check clean
 
 all: $(BIN)
@@ -228,9 +228,19 @@ check-docker: $(BIN)
 check-schema: $(BIN)
 	bash tests/schema/check.sh ./$(BIN) tests/fixtures
 
+# The plain build's suites and the sanitized build's run side by side,
+# one job each: a suite spends most of its time waiting on its servers,
+# so the two halves take little more than the longer one.  Each half's
+# output is printed whole when it ends.
 test: deps
-	$(MAKE) --no-print-directory check check-schema fuzz-smoke
-	$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 check
+	$(MAKE) --no-print-directory -j2 --output-sync=recurse test-plain \
+	  test-asan
+
+test-plain:
+	$(MAKE) --no-print-directory -j1 check check-schema fuzz-smoke
+
+test-asan:
+	$(MAKE) --no-print-directory -j1 BUILD=build/asan SANITIZE=1 check
 
 # make test three times in a row while two busy loops load the machine:
 # a suite that passes only on an idle machine is a flaky suite.

@@ -892,20 +892,19 @@ out:
   return err;
 }
 
-/* The tier and its monthly cost, when recorded. */
+/* The tier and its monthly cost, when recorded.  The cost only informs:
+ * one that cannot be read is left out, never a reason to hold the tenant
+ * as an unreadable status would. */
 static int parse_tier(const struct reader *r, struct tenant_status *st,
                       const struct ynode *root)
 {
-  char *cost = NULL;
+  const struct ynode *cost = ymap_get(root, "monthlyCost");
   int err = get_text(r, root, "", "tier", OPTIONAL, &st->tier);
 
-  if (err == 0)
-    err = get_text(r, root, "", "monthlyCost", OPTIONAL, &cost);
-  if (err == 0 && cost && manifest_money_parse(cost, &st->monthly_cost) < 0)
-    err = fail_at(r, ymap_get(root, "monthlyCost"),
-                  "monthlyCost must be an amount like 149 or 9.99");
-  st->has_cost = err == 0 && cost && st->tier;
-  free(cost);
+  st->has_cost = err == 0 && st->tier && cost && cost->type == YNODE_SCALAR &&
+                 manifest_money_parse(cost->u.scalar.s, &st->monthly_cost) == 0;
+  if (!st->has_cost)
+    st->monthly_cost = 0;
   return err;
 }
 

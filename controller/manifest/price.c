@@ -8,9 +8,12 @@
 
 #include "manifest/manifest.h"
 
-/* Past this many cents an amount is not a price but a mistake, and it
- * still sums exactly in an int64_t over millions of tenants. */
-#define MONEY_MAX_CENTS 1000000000000000LL
+/* Past this many cents (a billion a month) an amount is not a price but
+ * a mistake; sums past int64_t are caught where they are made. */
+#define MONEY_MAX_CENTS 100000000000LL
+/* What is read back (a tenant's cost, a price times its environments):
+ * far past any real amount, far short of int64_t. */
+#define MONEY_PARSE_MAX_CENTS 1000000000000000LL
 
 const char *manifest_catalog_currency(const struct mf_catalog *c)
 {
@@ -40,8 +43,9 @@ int manifest_tenant_monthly(const struct mf_catalog *c,
   *cents = 0;
   if (!tier || manifest_tier_price(tier, &price) < 0)
     return TD_ENOTFOUND;
-  if (c->spec.price_basis.v == MF_PRICE_PER_ENVIRONMENT)
-    price *= (int64_t)t->spec.envs.n;
+  if (c->spec.price_basis.v == MF_PRICE_PER_ENVIRONMENT &&
+      __builtin_mul_overflow(price, (int64_t)t->spec.envs.n, &price))
+    return TD_ENOTFOUND;
   *cents = price;
   return 0;
 }
@@ -70,7 +74,7 @@ int manifest_money_parse(const char *s, int64_t *cents)
   s += neg;
   for (; *s >= '0' && *s <= '9'; s++, digits++) {
     whole = whole * 10 + (*s - '0');
-    if (whole > MONEY_MAX_CENTS / 100)
+    if (whole > MONEY_PARSE_MAX_CENTS / 100)
       return TD_EINVALID;
   }
   if (*s == '.') {

@@ -179,7 +179,7 @@ static void get_tenants(struct daemon *d, const struct httpd_request *req,
 
 /* The `tenant` query parameter into name ("" when absent): -1 when it is
  * there but not a tenant name. */
-static int query_tenant(const char *q, char name[64])
+int daemon__query_tenant(const char *q, char name[64])
 {
   name[0] = '\0';
   while (q && *q) {
@@ -204,7 +204,7 @@ static void post_reconcile(struct daemon *d, const struct httpd_request *req,
   char name[64];
 
   (void)rest;
-  if (query_tenant(req->query, name) < 0)
+  if (daemon__query_tenant(req->query, name) < 0)
     return respond_error(resp, 400, "tenant must be a tenant name");
   if (name[0]) {
     struct dtenant *t = daemon__tenant_find(d, name);

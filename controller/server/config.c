@@ -2,6 +2,7 @@
 
 #include "base/strutil.h"
 
+#include <curl/curl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -409,42 +410,55 @@ static void providers(struct cx *x, const struct ynode *n)
 static const char *const notify_types[] = {"webhook", "slack", "commit-status",
                                            NULL};
 
-/* An http(s) URL without spaces or control characters.  A target that
- * sends a token (commit-status) uses plain http only on this machine. */
-/* Whether the host a URL names after its scheme is this machine. */
+/* Whether a host (as libcurl parses it: IPv6 in brackets) is this
+ * machine. */
 static bool loopback_host(const char *host)
 {
-  size_t n = host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":/?#");
+  size_t n = strlen(host);
 
-  if (n == 9 && strncmp(host, "localhost", 9) == 0)
-    return true;
-  if (n == 5 && strncmp(host, "[::1]", 5) == 0)
+  if (strcmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0)
     return true;
   return n > 4 && strncmp(host, "127.", 4) == 0 &&
          strspn(host, "0123456789.") == n;
 }
 
-static void set_url(struct cx *x, const struct ynode *v, char **out)
+/*
+ * What is wrong with a target's URL, from the file or from urlEnv, or
+ * NULL: it is http(s), at most 2,048 bytes, without spaces, control
+ * characters or user info (curl would send that as credentials, and
+ * `http://localhost:1@elsewhere/` must not pass for this machine); a
+ * target that sends a token (commit-status) uses plain http only on this
+ * machine.  The answer never quotes the URL: from urlEnv it is a secret.
+ */
+static const char *url_problem(const char *s, enum config_notify_type type)
 {
-  const char *s;
-  bool https, ok, loopback;
+  const char *bad = "notify url must be an http:// or https:// URL";
+  char *scheme = NULL, *host = NULL, *user = NULL;
+  const char *why = NULL;
+  CURLU *u;
+  bool ok = strlen(s) <= 2048;
 
-  set_str(x, "url", v, out);
-  s = *out;
-  if (!s)
-    return;
-  https = strncmp(s, "https://", 8) == 0;
-  ok = (https || strncmp(s, "http://", 7) == 0) && strlen(s) <= 2048;
   for (const char *p = s; ok && *p; p++)
     ok = (unsigned char)*p > ' ' && *p != 0x7f;
-  loopback = ok && !https && loopback_host(s + 7);
   if (!ok)
-    problem(x, v, "notify url must be an http:// or https:// URL");
-  else if (!https && !loopback &&
-           x->target->type == CONFIG_NOTIFY_COMMIT_STATUS)
-    problem(x, v,
-            "a commit-status target sends a token: its url must be "
-            "https:// (or http:// on this machine)");
+    return bad;
+  u = curl_url();
+  if (!u || curl_url_set(u, CURLUPART_URL, s, 0) != CURLUE_OK ||
+      curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+      curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+      (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0))
+    why = bad;
+  else if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK)
+    why = "notify url must not carry a user name or password";
+  else if (type == CONFIG_NOTIFY_COMMIT_STATUS &&
+           strcmp(scheme, "https") != 0 && !loopback_host(host))
+    why = "a commit-status target sends a token: its url must be "
+          "https:// (or http:// on this machine)";
+  curl_free(scheme);
+  curl_free(host);
+  curl_free(user);
+  curl_url_cleanup(u);
+  return why;
 }
 
 static void notify_backoff_pair(struct cx *x, const char *key,
@@ -478,7 +492,7 @@ static void notify_pair(struct cx *x, const char *key, const struct ynode *v)
     if (t->name && !naming_is_label(t->name))
       problem(x, v, "notify name must be a DNS label, like ops-webhook");
   } else if (strcmp(key, "url") == 0) {
-    set_url(x, v, &t->url);
+    set_str(x, key, v, &t->url);
   } else if (strcmp(key, "urlEnv") == 0) {
     set_secret(x, key, v, &t->url);
   } else if (strcmp(key, "secretEnv") == 0) {
@@ -513,6 +527,7 @@ static void notify_target(struct cx *x, const struct ynode *n, size_t i)
                                      "minInterval", "timeout",   NULL};
   struct config_notify *t = &x->c->notify[i];
   const struct ynode *type = n->type == YNODE_MAP ? ymap_get(n, "type") : NULL;
+  const char *why;
 
   t->min_interval_ms = CONFIG_NOTIFY_MIN_INTERVAL_MS;
   t->attempts = CONFIG_NOTIFY_ATTEMPTS;
@@ -531,6 +546,9 @@ static void notify_target(struct cx *x, const struct ynode *n, size_t i)
             "commit-status)");
   if (!ymap_get(n, "url") == !ymap_get(n, "urlEnv"))
     problem(x, n, "a notify target needs one of url and urlEnv");
+  else if (t->url && (why = url_problem(t->url, t->type)))
+    problem(x, ymap_get(n, "url") ? ymap_get(n, "url") : ymap_get(n, "urlEnv"),
+            "%s", why);
   if (t->type == CONFIG_NOTIFY_COMMIT_STATUS &&
       (!ymap_get(n, "repository") || !ymap_get(n, "secretEnv")))
     problem(x, n,

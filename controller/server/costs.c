@@ -26,6 +26,12 @@ static json_t *tier_prices(const struct mf_catalog *cat)
   return tiers;
 }
 
+static int entry_cmp(const void *a, const void *b)
+{
+  return strcmp(((const struct costs_tenant *)a)->name,
+                ((const struct costs_tenant *)b)->name);
+}
+
 struct costs *costs_new(const struct manifest_repo *repo)
 {
   const struct mf_catalog *cat;
@@ -54,9 +60,13 @@ struct costs *costs_new(const struct manifest_repo *repo)
     e->tier = td_strdup(t->spec.tier.v);
     e->environments = t->spec.envs.n;
     e->priced = cat && manifest_tenant_monthly(cat, t, &e->monthly) == 0;
-    if (e->priced)
-      c->total += e->monthly;
+    /* A total past int64_t is no total: it stays at the largest. */
+    if (e->priced && __builtin_add_overflow(c->total, e->monthly, &c->total))
+      c->total = INT64_MAX;
   }
+  /* The documents come in path order, which is not name order
+   * ("a-b.yaml" before "a.yaml"); costs_find() searches by name. */
+  qsort(c->v, c->n, sizeof(*c->v), entry_cmp);
   return c;
 }
 
@@ -100,7 +110,9 @@ static json_t *tiers_json(const struct costs *c)
     for (size_t i = 0; i < c->n; i++)
       if (strcmp(c->v[i].tier, name) == 0) {
         tenants++;
-        sum += c->v[i].priced ? c->v[i].monthly : 0;
+        if (c->v[i].priced &&
+            __builtin_add_overflow(sum, c->v[i].monthly, &sum))
+          sum = INT64_MAX;
       }
     json_object_set_new(entry, "tenants", json_integer((json_int_t)tenants));
     json_object_set_new(entry, "monthly", costs_amount(sum));

@@ -79,6 +79,10 @@ struct daemon {
 /* The tenant of that name, or NULL. */
 struct dtenant *daemon__tenant_find(struct daemon *d, const char *name);
 
+/* api.c: the `tenant` query parameter into name ("" when absent); -1
+ * when it is there but not a tenant name. */
+int daemon__query_tenant(const char *q, char name[64]);
+
 /* Queues t for the next pass (once: a queued tenant stays in place). */
 void daemon__enqueue(struct daemon *d, struct dtenant *t);
 

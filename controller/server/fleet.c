@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "base/error.h"
 #include "git/giturl.h"
 #include "git/statusview.h"
 #include "model/naming.h"
@@ -445,8 +446,11 @@ void fleet__metrics(struct daemon *d)
   struct procstats ps;
 
   call_metrics(f);
-  if (procstats_read(&ps) < 0)
+  if (procstats_read(&ps) < 0) {
+    log_at(LOG_LEVEL_WARN, "process figures unavailable",
+           LOG_S("error", td_error_last()));
     return;
+  }
   metric_store_v(f->m_cpu, NULL, ps.cpu_seconds);
   metric_set(f->m_rss, NULL, ps.resident_bytes);
   metric_set(f->m_vm, NULL, ps.virtual_bytes);
@@ -594,17 +598,11 @@ void fleet__get_capacity(struct daemon *d, const struct httpd_request *req,
 void fleet__get_events(struct daemon *d, const struct httpd_request *req,
                        const char *rest, struct httpd_response *resp)
 {
-  const char *q = req->query, *p = strstr(q, "tenant=");
-  char name[64] = "";
-  size_t len = 0;
+  char name[64];
   json_t *rec, *events;
 
   (void)rest;
-  if (p && (p == q || p[-1] == '&'))
-    len = strcspn(p + 7, "&");
-  if (len > 0 && len < sizeof(name))
-    snprintf(name, sizeof(name), "%.*s", (int)len, p + 7);
-  if (!name[0] || !naming_is_label(name))
+  if (daemon__query_tenant(req->query, name) < 0 || !name[0])
     return respond(resp, 400,
                    json_pack("{s:s}", "error", "tenant must be a tenant name"));
   rec = json_object_get(d->fleet->tenants, name);

@@ -62,6 +62,7 @@ struct notify {
   struct msg *head; /* waiting and in flight, oldest first */
   struct metric *counter;
   uint64_t seq, origin;
+  uint64_t rng; /* xorshift64* state for retry jitter, never zero */
   bool closing;
   int open_handles; /* the timer and curl_uv, until closed */
   void (*closed)(void *arg);
@@ -433,7 +434,7 @@ static void bound_queue(struct notify *n, struct target *t)
 }
 
 static void enqueue(struct notify *n, struct target *t, struct tstate *s,
-                    const struct notify_event *ev)
+                    const char *previous, const struct notify_event *ev)
 {
   uint64_t now = uv_now(n->loop);
   struct msg *m = td_calloc(1, sizeof(*m)), **tail = &n->head;
@@ -441,7 +442,7 @@ static void enqueue(struct notify *n, struct target *t, struct tstate *s,
   m->n = n;
   m->t = t;
   m->tenant = td_strdup(ev->tenant);
-  m->previous = dup_or_null(ev->previous);
+  m->previous = dup_or_null(previous);
   set_content(m, ev);
   snprintf(m->id, sizeof(m->id), "%llx-%llu", (unsigned long long)n->origin,
            (unsigned long long)++n->seq);
@@ -462,11 +463,12 @@ static void target_event(struct notify *n, struct target *t,
 {
   struct tstate *s = tstate_get(t, ev->tenant);
   struct msg *m = s->waiting;
+  const char *known;
 
   if (m) {
     /* What the receiver knows now: the state last sent, or where the
      * waiting message's change began. */
-    const char *known = s->last_sent ? s->last_sent : m->previous;
+    known = s->last_sent ? s->last_sent : m->previous;
 
     if (!notify_wanted(known, ev->state))
       drop_waiting(n, m);
@@ -474,8 +476,12 @@ static void target_event(struct notify *n, struct target *t,
       set_content(m, ev);
     return;
   }
-  if (notify_wanted(ev->previous, ev->state))
-    enqueue(n, t, s, ev);
+  /* Against what this receiver was told, not the tenant's last state
+   * here: Failed, Suspended, Ready is a recovery to announce, and
+   * Failed, Unknown, Failed is no news. */
+  known = s->last_sent ? s->last_sent : ev->previous;
+  if (notify_wanted(known, ev->state))
+    enqueue(n, t, s, known, ev);
 }
 
 void notify_event(struct notify *n, const struct notify_event *ev)
@@ -499,13 +505,20 @@ static void free_retired(struct notify *n, struct target *t)
     }
 }
 
-static uint64_t backoff(const struct target *t, unsigned attempt)
+/* Doubling from the base up to the cap, then spread by up to a fifth
+ * either way: the retries of a fleet-wide failure must not come back as
+ * one burst. */
+static uint64_t backoff(struct notify *n, const struct target *t,
+                        unsigned attempt)
 {
-  uint64_t delay = t->cfg.backoff_base_ms;
+  uint64_t delay = t->cfg.backoff_base_ms, span;
 
   for (unsigned i = 1; i < attempt && delay < t->cfg.backoff_max_ms; i++)
     delay *= 2;
-  return delay < t->cfg.backoff_max_ms ? delay : t->cfg.backoff_max_ms;
+  if (delay > t->cfg.backoff_max_ms)
+    delay = t->cfg.backoff_max_ms;
+  span = delay / 5;
+  return delay - span + td_rand(&n->rng) % (2 * span + 1);
 }
 
 /* How a delivery ended: done (sent, refused for good, or given up), or
@@ -544,16 +557,16 @@ static void on_sent(const struct curl_uv_response *res, void *arg)
   if (retry) {
     struct msg **tail = &n->head;
 
-    m->due = uv_now(n->loop) + backoff(t, m->attempt);
+    m->due = uv_now(n->loop) + backoff(n, t, m->attempt);
     while (*tail)
       tail = &(*tail)->next;
     *tail = m;
-    arm(n);
   } else {
     msg_free(m);
   }
   if (t->retired && t->inflight == 0)
     free_retired(n, t);
+  arm(n); /* a slot of the target's is free */
 }
 
 /* A retry that a newer message of its tenant overtook (sent, or
@@ -622,6 +635,14 @@ static void deliver(struct notify *n, struct msg *m)
   free(body);
 }
 
+/* A target gets a few requests at once, not one per failing tenant: a
+ * fleet-wide outage must not open thousands of sockets (and file
+ * descriptors the daemon needs) to one receiver. */
+static bool may_go(const struct msg *m, uint64_t now)
+{
+  return m->due <= now && m->t->inflight < NOTIFY_INFLIGHT_MAX;
+}
+
 static void on_timer(uv_timer_t *timer)
 {
   struct notify *n = timer->data;
@@ -630,7 +651,7 @@ static void on_timer(uv_timer_t *timer)
 
   for (; m; m = next) {
     next = m->next;
-    if (m->due <= now)
+    if (may_go(m, now))
       deliver(n, m);
   }
   arm(n);
@@ -643,8 +664,9 @@ static void arm(struct notify *n)
 
   if (n->closing)
     return;
+  /* A target at its cap is woken by its next answer (on_sent). */
   for (struct msg *m = n->head; m; m = m->next)
-    if (m->due < due)
+    if (m->due < due && m->t->inflight < NOTIFY_INFLIGHT_MAX)
       due = m->due;
   if (due == UINT64_MAX)
     uv_timer_stop(&n->timer);
@@ -662,6 +684,7 @@ struct notify *notify_new(uv_loop_t *loop, const struct config_notify *targets,
   n->loop = loop;
   n->counter = counter;
   n->origin = uv_hrtime();
+  n->rng = n->origin | 1;
   n->cu = curl_uv_new(loop);
   uv_timer_init(loop, &n->timer);
   n->timer.data = n;

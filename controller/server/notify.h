@@ -35,12 +35,18 @@
  *     when the tenant is back where the last message left it, so a
  *     flapping tenant does not flood anyone;
  *   - a failed delivery (unreachable, timed out, 5xx, 429) is retried
- *     after backoff.base, doubling up to backoff.max, `attempts` times
- *     in all; another answer (a 4xx) is final; a retry that a newer
+ *     after backoff.base, doubling up to backoff.max, each delay spread
+ *     by up to a fifth either way, `attempts` times in all; another
+ *     answer (a 4xx) is final; a retry that a newer
  *     message of the same tenant overtook is dropped, so messages never
  *     arrive out of order.
+ * A transition is judged against what the target was last sent, not
+ * the tenant's previous state here (Failed, Suspended, Ready announces
+ * the recovery; Failed, Unknown, Failed is no news).
  * At most NOTIFY_QUEUE_MAX messages wait per target; past that the
- * oldest waiting one is dropped, logged and counted.
+ * oldest waiting one is dropped, logged and counted.  At most
+ * NOTIFY_INFLIGHT_MAX requests per target are in flight; the rest wait
+ * their turn.
  *
  * Nothing blocks: requests go through curl_uv on the loop, and no pass
  * waits for them.  Nothing secret goes out or into the log: bodies hold
@@ -60,6 +66,7 @@
 #include "server/metrics.h"
 
 #define NOTIFY_QUEUE_MAX 1000
+#define NOTIFY_INFLIGHT_MAX 4
 
 struct notify;
 

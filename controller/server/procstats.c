@@ -10,8 +10,10 @@
 #include "base/fsutil.h"
 #include "server/procstats.h"
 
-/* /proc/self/stat and /proc/stat are a few KiB; more is not procfs. */
-#define PROC_MAX_BYTES (64 * 1024)
+/* /proc/self/stat is well under a KiB; /proc/stat grows with CPUs and
+ * interrupts (its "intr" line, before "btime", runs to hundreds of KiB
+ * on large hosts).  More than this is not procfs. */
+#define PROC_MAX_BYTES (4 * 1024 * 1024)
 
 int procstats_parse(const char *self_stat, const char *stat, long ticks,
                     long page, struct procstats *out)

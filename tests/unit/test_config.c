@@ -334,15 +334,18 @@ START_TEST(config_reads_notify_targets)
                    500);
   config_free(c);
 
+  setenv("TD_TEST_BAD_URL", "gopher://hooks.example/secret", 1);
   out = parse_bad("source: {url: file:///srv/t.git}\n"
                   "providers:\n"
                   "  local: {type: local, capacity: -1}\n"
                   "notify:\n"
                   "  - {type: pager, url: http://127.0.0.1/x}\n"
                   "  - {type: webhook}\n"
-                  "  - {type: webhook, url: ftp://x, urlEnv: X}\n"
+                  "  - {type: webhook, url: ftp://x}\n"
                   "  - {type: commit-status, url: http://git.example}\n"
-                  "  - {type: slack, url: https://h/x, colour: red}\n");
+                  "  - {type: slack, url: https://h/x, colour: red}\n"
+                  "  - {type: commit-status, url: 'http://localhost:1@evil/'}\n"
+                  "  - {type: webhook, urlEnv: TD_TEST_BAD_URL}\n");
   ck_assert_msg(strstr(out, "tenantd.yaml:3:34: error: providers.local."
                             "capacity must be an integer"),
                 "%s", out);
@@ -363,10 +366,21 @@ START_TEST(config_reads_notify_targets)
                 "%s", out);
   ck_assert_msg(strstr(out, "tenantd.yaml:9:37: error: unknown key 'colour'"),
                 "%s", out);
+  /* User info is refused: it would pass an elsewhere host off as this
+   * machine, and curl would send it as credentials. */
+  ck_assert_msg(strstr(out, "tenantd.yaml:10:32: error: notify url must not "
+                            "carry a user name or password"),
+                "%s", out);
+  /* A URL from the environment is checked the same, never quoted. */
+  ck_assert_msg(strstr(out, "tenantd.yaml:11:29: error: notify url must be an "
+                            "http:// or https:// URL"),
+                "%s", out);
+  ck_assert_ptr_null(strstr(out, "gopher"));
   ck_assert_ptr_null(strstr(out, "notify-key"));
   free(out);
   unsetenv("TD_TEST_NOTIFY_KEY");
   unsetenv("TD_TEST_SLACK_URL");
+  unsetenv("TD_TEST_BAD_URL");
 }
 END_TEST
 

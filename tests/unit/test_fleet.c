@@ -177,21 +177,26 @@ START_TEST(costs_of_the_fleet)
       T("c", "premium",
         "    - {name: s, network: {cidr: 10.3.0.0/16}}\n"
         "    - {name: p, network: {cidr: 10.4.0.0/16}}\n"));
+  /* Path order ("c-x.yaml" before "c.yaml") is not name order. */
+  add(&files, "tenants/c-x.yaml",
+      T("c-x", "basic", "    - {name: s, network: {cidr: 10.5.0.0/16}}\n"));
   add(&files, "tenants/d.yaml", T("d", "free", "    []\n"));
   add(&files, "tenants/e.yaml", T("e", "platinum", "    []\n"));
   manifest_repo_load(&repo, &files, NULL);
   manifest_files_release(&files);
 
   c = costs_new(repo);
-  ck_assert_int_eq(c->n, 4);
+  ck_assert_int_eq(c->n, 5);
   ck_assert_int_eq(c->invalid, 1);
-  ck_assert_int_eq(c->total, 14900 + 4900 + 2 * 39950);
+  ck_assert_int_eq(c->total, 14900 + 2 * 4900 + 2 * 39950);
   ck_assert_ptr_nonnull(costs_find(c, "c"));
+  ck_assert_ptr_nonnull(costs_find(c, "c-x"));
+  ck_assert_ptr_nonnull(costs_find(c, "d"));
   ck_assert_ptr_null(costs_find(c, "e"));
   j = costs_json(c);
   text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(12));
   ck_assert_msg(strstr(text, "\"currency\":\"EUR\",\"priceBasis\":"
-                             "\"environment\",\"total\":997"),
+                             "\"environment\",\"total\":1046"),
                 "%s", text);
   ck_assert_msg(strstr(text, "\"premium\":{\"monthlyPrice\":399.5,"
                              "\"tenants\":1,\"monthly\":799}"),
@@ -206,8 +211,11 @@ START_TEST(costs_of_the_fleet)
   ck_assert_int_eq(json_integer_value(json_object_get(
                        json_array_get(tenants, 2), "environments")),
                    2);
+  ck_assert_str_eq(
+      json_string_value(json_object_get(json_array_get(tenants, 3), "name")),
+      "c-x");
   ck_assert(
-      json_is_null(json_object_get(json_array_get(tenants, 3), "monthly")));
+      json_is_null(json_object_get(json_array_get(tenants, 4), "monthly")));
   free(text);
   json_decref(j);
   costs_free(c);
