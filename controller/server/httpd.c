@@ -97,6 +97,14 @@ struct conn {
   bool paused;     /* parsing and reading stopped until the writes drain */
   bool closing;    /* uv_close() called on both handles */
   bool reserved;   /* in a reserved slot: one request, reserved paths */
+  /* The answer the handler deferred (httpd_defer); parsing waits. */
+  struct httpd_deferred *deferred;
+};
+
+/* An answer to come, and how it must be sent. */
+struct httpd_deferred {
+  struct conn *c; /* NULL once the connection is gone */
+  bool head, close, keep_alive;
 };
 
 struct httpd {
@@ -184,6 +192,8 @@ static void conn_free(struct conn *c)
   h->nconns--;
   if (c->reserved)
     h->nreserved--;
+  if (c->deferred)
+    c->deferred->c = NULL;
   free(c->held);
   free(c->head);
   free(c->fields);
@@ -700,9 +710,22 @@ static bool respond(struct conn *c, const struct httpd_request *req)
       .close = close,
       .keep_alive = !close && p->http_major == 1 && p->http_minor == 0,
   };
-  /* The handler may have closed the server, and with it this conn. */
-  if (!c->closing)
+  if (resp.deferred) {
+    struct httpd_deferred *d = resp.deferred;
+
+    d->head = r.head;
+    d->close = r.close;
+    d->keep_alive = r.keep_alive;
+    /* The handler may have closed the server, and with it this conn:
+     * the answer then finds no one. */
+    if (!c->closing) {
+      d->c = c;
+      c->deferred = d;
+    }
+  } else if (!c->closing) {
+    /* The handler may have closed the server, and with it this conn. */
     send_reply(c, &r);
+  }
   free(resp.body);
   return close;
 }
@@ -726,6 +749,13 @@ static int on_message_complete(http_parser *p)
   c->body_alloc = 0;
   if (c->closing)
     return -1;
+  if (c->deferred) {
+    /* Nothing more until the answer: its caller bounds the time. */
+    uv_timer_stop(&c->timer);
+    c->paused = true;
+    http_parser_pause(p, 1);
+    return 0;
+  }
   if (last) {
     finish(c);
     return -1;
@@ -753,7 +783,7 @@ static const http_parser_settings parser_settings = {
 
 static bool too_busy(const struct conn *c)
 {
-  return c->nwrites >= c->h->limits.max_in_flight ||
+  return c->deferred || c->nwrites >= c->h->limits.max_in_flight ||
          uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp) >
              WRITE_HIGH_WATER;
 }
@@ -1065,6 +1095,47 @@ void httpd_respond(struct httpd_response *resp, int status,
     resp->content_type = content_type;
   resp->body = td_strdup(text);
   resp->body_len = strlen(text);
+}
+
+struct httpd_deferred *httpd_defer(struct httpd_response *resp)
+{
+  assert(!resp->deferred);
+  resp->deferred = td_calloc(1, sizeof(*resp->deferred));
+  return resp->deferred;
+}
+
+void httpd_deferred_answer(struct httpd_deferred *d,
+                           struct httpd_response *resp)
+{
+  struct conn *c = d->c;
+  struct reply r = {
+      .status = resp->status,
+      .content_type = resp->content_type,
+      .www_authenticate = resp->www_authenticate,
+      .body = resp->body,
+      .body_len = resp->body ? resp->body_len : 0,
+      .head = d->head,
+      .close = d->close,
+      .keep_alive = d->keep_alive,
+  };
+
+  free(d);
+  if (c)
+    c->deferred = NULL;
+  if (c && !c->closing)
+    send_reply(c, &r);
+  free(resp->body);
+  resp->body = NULL;
+  if (!c || c->closing)
+    return;
+  if (r.close) {
+    finish(c);
+    return;
+  }
+  arm(c, c->h->limits.idle_timeout_ms);
+  /* Requests that came while it waited: parsed once the writes allow. */
+  if (c->paused && !too_busy(c))
+    resume(c);
 }
 
 void httpd_close(struct httpd *h, void (*cb)(void *arg), void *arg)
