@@ -253,8 +253,13 @@ static bool plain_safe(const char *s)
 
   if (n == 0 || n > 1024 || looks_typed(s))
     return false;
+  /* A digit first: plain only when some character rules out a number
+   * (10.0.0.0/16, not 1.5 or 0x1F or 1e5). */
+  if (s[0] >= '0' && s[0] <= '9' &&
+      strspn(s, "0123456789abcdefABCDEFxXoO.+-_") == n)
+    return false;
   if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') ||
-        s[0] == '_' || s[0] == '/'))
+        (s[0] >= '0' && s[0] <= '9') || s[0] == '_' || s[0] == '/'))
     return false;
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];

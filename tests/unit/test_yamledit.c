@@ -245,7 +245,8 @@ START_TEST(json_is_written_as_block_yaml)
       "  \"labels\": {}, \"aliases\": [],"
       "  \"environments\": [{\"name\": \"prod\", \"database\": {},"
       "   \"apps\": [{\"name\": \"web\", \"port\": 8080,"
-      "     \"dependsOn\": [\"api\", \"no\"], \"note\": \"yes: really\"}]}]}}",
+      "     \"dependsOn\": [\"api\", \"no\"], \"note\": \"yes: really\","
+      "     \"cidr\": \"10.1.0.0/16\", \"version\": \"1.5\"}]}]}}",
       0, &err);
   char *yaml;
 
@@ -270,7 +271,9 @@ START_TEST(json_is_written_as_block_yaml)
                          "          dependsOn:\n"
                          "            - api\n"
                          "            - no\n"
-                         "          note: \"yes: really\"\n");
+                         "          note: \"yes: really\"\n"
+                         "          cidr: 10.1.0.0/16\n"
+                         "          version: \"1.5\"\n");
   free(yaml);
   json_decref(doc);
 }
