@@ -374,8 +374,12 @@ static int validate(struct run *r)
 
 static char *message(const struct run *r)
 {
+  static const char *const verbs[] = {"add", "replace", "change", "remove"};
   const struct manifestwrite_request *rq = r->rq;
-  char *subject = td_strdup(rq->subject), *msg, *allow = NULL;
+  char *subject = rq->subject ? td_strdup(rq->subject)
+                              : td_asprintf("api: %s tenant %s", verbs[rq->op],
+                                            r->res->tenant);
+  char *msg, *allow = NULL;
 
   for (char *p = subject; *p; p++)
     if (*p == '\n' || *p == '\r')

@@ -80,9 +80,10 @@ struct manifestwrite_request {
   bool document_json;
   const struct mw_set *sets; /* MW_PATCH */
   size_t nsets;
-  /* The commit: its subject ("api: suspend acme"), who asked (the
-   * author), what was asked ("PATCH /api/v1/tenants/acme", a line of the
-   * body) and the request's id (the Tenantd-Request trailer). */
+  /* The commit: its subject ("api: suspend acme"; NULL: "api: add
+   * tenant acme", or replace, change, remove), who asked (the author),
+   * what was asked ("PATCH /api/v1/tenants/acme", a line of the body)
+   * and the request's id (the Tenantd-Request trailer). */
   const char *subject;
   const char *author_name, *author_email;
   const char *origin;

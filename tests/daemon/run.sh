@@ -404,8 +404,8 @@ eq "reads: the read token reads" \
   "$(http_code "$url/api/v1/tenants" -H "Authorization: Bearer $TENANTD_READ_TOKEN")" 200
 eq "reads: so does the API token" \
   "$(http_code "$url/metrics" -H "Authorization: Bearer $TENANTD_API_TOKEN")" 200
-eq "reads: the read token does not operate" \
-  "$(http_code "$url/api/v1/reconcile" -X POST -H "Authorization: Bearer $TENANTD_READ_TOKEN")" 401
+eq "reads: the read token does not operate (403)" \
+  "$(http_code "$url/api/v1/reconcile" -X POST -H "Authorization: Bearer $TENANTD_READ_TOKEN")" 403
 stop
 unset TENANTD_READ_TOKEN
 
