@@ -62,7 +62,7 @@ BIN        := $(BUILD)/tenantd
 TEST_BIN   := $(BUILD)/test-unit
 
 .PHONY: FORCE all deps test check check-unit check-cli check-scenario check-git check-schema \
-        check-daemon check-providers check-newcomer check-security \
+        check-daemon check-mgmt check-providers check-newcomer check-security \
         demo bench fuzz fuzz-build fuzz-smoke test-stress \
         install uninstall format format-check clean
 
@@ -161,7 +161,7 @@ export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
 
 # Every suite against one build (BUILD, SANITIZE select which).
 check: check-unit check-cli check-newcomer check-scenario check-git \
-       check-daemon check-providers check-security
+       check-daemon check-mgmt check-providers check-security
 
 check-unit: $(TEST_BIN)
 	TD_FIXTURES=tests/fixtures $(if $(SANITIZE),CK_FORK=no) ./$(TEST_BIN)
@@ -184,6 +184,11 @@ check-git: $(BIN)
 
 check-daemon: $(BIN)
 	bash tests/daemon/run.sh ./$(BIN)
+
+# The management API end to end: tenant changes as commits, tokens, the
+# commands on the API.
+check-mgmt: $(BIN)
+	bash tests/mgmt/run.sh ./$(BIN)
 
 # Replays of attacks on the Git source (hostile servers on 127.0.0.x).
 check-security: $(BIN)
