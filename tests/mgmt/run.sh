@@ -311,6 +311,27 @@ eq "branch: the mode in the answer" "$(field mode)" branch
 sleep 1
 is_state mwc-murata Ready && ok || bad "branch: nothing applied from the branch"
 stop
+eq "branch: SIGTERM exits 0" "$rc" 0
+
+# ==== SIGTERM with a write in flight: it ends, is answered, then exit ====
+
+fresh term
+config
+sed -i "s|stateDir: $d/state}|stateDir: $d/state, latencyMs: 400}|" "$d/tenantd.yaml"
+start term
+curl -s -o "$tmp/term-body" -w '%{http_code}' --max-time 30 -X PATCH \
+  -H "Authorization: Bearer $alice" --data '{"tier": "premium"}' \
+  "$url/api/v1/tenants/mwc-murata" >"$tmp/term-code" &
+writer=$!
+if wait_for 10 grep -q 'msg="api write requested"' "$d/log"; then ok; else bad "term: no write"; fi
+stop
+wait "$writer"
+eq "term: SIGTERM exits 0" "$rc" 0
+eq "term: the write in flight was answered" "$(cat "$tmp/term-code")" 202
+eq "term: and is on main" "$(main_tip)" \
+  "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["commit"])' "$tmp/term-body")"
+awk '/msg="api write done"/ { w = NR } /msg=stopped/ { s = NR } END { exit !(w && s > w) }' "$d/log" &&
+  ok || bad "term: stopped only after the write"
 
 # ==== the config ====
 printf -- '- {name: x, role: admin, sha256: abc}\n' >"$d/tokens.yaml"
@@ -324,5 +345,6 @@ start off
 eq "off: 404" "$(api POST /api/v1/tenants "$TENANTD_API_TOKEN" --data-binary @"$tmp/newco.yaml")" 404
 expect_out "off: says why" 'no token has the write role' "$tmp/body"
 stop
+eq "off: SIGTERM exits 0" "$rc" 0
 
 summary mgmt
