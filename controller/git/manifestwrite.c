@@ -710,13 +710,33 @@ int manifestwrite_run(struct manifestwrite *w,
   if (rc == 0) {
     res->status = MW_COMMITTED;
     res->message[0] = '\0';
-    if (rq->providers)
-      plan(&r);
   }
   manifest_files_release(&r.files);
   source_close(r.src);
   free(r.doc);
   free(r.old);
   free(r.text);
+  return 0;
+}
+
+int manifestwrite_plan(struct manifestwrite *w,
+                       const struct manifestwrite_request *rq,
+                       struct manifestwrite_result *res)
+{
+  struct run r = {.w = w, .rq = rq, .res = res};
+  int rc;
+
+  assert(res->status == MW_COMMITTED && rq->providers);
+  r.files = (struct manifest_files)MANIFEST_FILES_INIT;
+  rc = source_open(&r.src, &w->o);
+  if (rc == 0)
+    rc = source_read_manifests(r.src, res->commit, &r.files,
+                               YAML_LIMITS_DEFAULT_MAX_BYTES, w->model);
+  if (rc == 0)
+    plan(&r);
+  else
+    snprintf(res->plan_error, sizeof(res->plan_error), "%s", td_error_last());
+  manifest_files_release(&r.files);
+  source_close(r.src);
   return 0;
 }

@@ -31,6 +31,8 @@
  *      were is applied to the new text, and anything else is a conflict,
  *      answered as such (MW_CONFLICT) with nothing written.  Another
  *      writer's commit is never lost, and neither is this one silently;
+ * and, as a call of its own (the daemon makes it when no pass is touching
+ * the providers), manifestwrite_plan():
  *   6. plan the tenant at the new commit against what the providers hold
  *      (as `tenantd plan --format json` prints it), for the answer.
  *
@@ -40,6 +42,8 @@
  *   struct manifestwrite *w;
  *   manifestwrite_new(&w, &source_opts);   -- copies what it needs
  *   manifestwrite_run(w, &rq, &res);       -- any one thread at a time
+ *   if (res.status == MW_COMMITTED)
+ *     manifestwrite_plan(w, &rq, &res);    -- res.plan, or res.plan_error
  *   ... res.status, res.commit, res.plan ...
  *   manifestwrite_result_release(&res);
  *   manifestwrite_free(w);
@@ -93,8 +97,8 @@ struct manifestwrite_request {
   bool to_branch;
   /* The Tenantd-Allow-Delete trailer (the blast-radius override), or -1. */
   long allow_delete;
-  /* The plan: provider instances ({"<name>": {"type": ...}}, borrowed)
-   * and calls in flight.  NULL providers: no plan. */
+  /* manifestwrite_plan(): provider instances ({"<name>": {"type":
+   * ...}}, borrowed) and calls in flight. */
   const json_t *providers;
   unsigned concurrency;
   /* For tests: called after each commit is made, before it is pushed
@@ -151,6 +155,16 @@ int manifestwrite_new(struct manifestwrite **out, const struct source_opts *o);
 int manifestwrite_run(struct manifestwrite *w,
                       const struct manifestwrite_request *rq,
                       struct manifestwrite_result *res);
+
+/*
+ * Plans the tenant at res->commit (res->status MW_COMMITTED) with
+ * rq->providers, into res->plan (JSON text) or res->plan_error.  The
+ * providers are opened for reading; the caller keeps passes away from
+ * them meanwhile (the daemon does).  Returns 0.
+ */
+int manifestwrite_plan(struct manifestwrite *w,
+                       const struct manifestwrite_request *rq,
+                       struct manifestwrite_result *res);
 
 void manifestwrite_result_release(struct manifestwrite_result *res);
 

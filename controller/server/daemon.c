@@ -552,7 +552,11 @@ static void on_pass_done(uv_async_t *a)
 
 void daemon__dispatch(struct daemon *d)
 {
-  if (d->pass || d->stopping || uv_now(d->loop) < d->hold_until)
+  if (d->pass || d->stopping)
+    return;
+  /* A write's plan reads the providers as a pass does: it goes first.
+   * Answering a write can start a pass already (its tenant's). */
+  if (mgmt_dispatch(d->mgmt) || d->pass || uv_now(d->loop) < d->hold_until)
     return;
   if (!d->want_fetch && !d->want_all && d->qlen == 0)
     return;

@@ -2,11 +2,14 @@
  * mgmt.c - see mgmt.h.
  *
  * A request is checked on the loop (its name, its body's shape), becomes
- * a job holding copies of everything it needs, and waits in a FIFO; the
- * job at the head runs manifestwrite_run() on the threadpool, and its
- * after-work callback answers the deferred request, logs it, queues the
- * pass and starts the next.  So one write runs at a time and the writer's
- * state (its mirror, its loaded manifests) is never shared.
+ * a job holding copies of everything it needs, and waits in a FIFO.  The
+ * job at the head runs in two phases on the threadpool: the commit
+ * (manifestwrite_run(), Git only, beside passes), then the plan
+ * (manifestwrite_plan(), which reads the providers: it waits for the pass
+ * under way to end, and passes wait for it, through daemon__dispatch()
+ * asking mgmt_dispatch()).  Then the answer, the log line, the pass for
+ * the tenant, and the next job.  So one write runs at a time and the
+ * writer's state (its mirror, its loaded manifests) is never shared.
  */
 #include "base/compat.h"
 
@@ -25,8 +28,16 @@
 #define PATCH_SETS_MAX 32
 #define REQUEST_ID_LEN 16
 
+/* Where the running job is. */
+enum phase {
+  PHASE_COMMIT,    /* manifestwrite_run() on the threadpool */
+  PHASE_PLAN_WAIT, /* committed; the plan waits for the providers */
+  PHASE_PLAN,      /* manifestwrite_plan() on the threadpool */
+};
+
 struct job {
   uv_work_t work;
+  enum phase phase;
   struct mgmt *m;
   struct job *next;
   struct httpd_deferred *answer;
@@ -161,7 +172,10 @@ static void work(uv_work_t *w)
 {
   struct job *j = container_of(w, struct job, work);
 
-  manifestwrite_run(j->m->w, &j->rq, &j->res);
+  if (j->phase == PHASE_COMMIT)
+    manifestwrite_run(j->m->w, &j->rq, &j->res);
+  else
+    manifestwrite_plan(j->m->w, &j->rq, &j->res);
 }
 
 static void log_done(const struct job *j)
@@ -181,7 +195,8 @@ static void log_done(const struct job *j)
 }
 
 /* A commit on the tracked branch: fetch it and pass the tenant (a new
- * one is found by the fetch, as the commit changed its file). */
+ * one is found by the fetch, as the commit changed its file).  The
+ * caller dispatches. */
 static void queue_pass(struct daemon *d, const char *tenant)
 {
   struct dtenant *t = daemon__tenant_find(d, tenant);
@@ -189,32 +204,88 @@ static void queue_pass(struct daemon *d, const char *tenant)
   d->want_fetch = true;
   if (t)
     daemon__enqueue(d, t);
-  daemon__dispatch(d);
+}
+
+/*
+ * Answers the running job (once: it is freed here) and starts the next.
+ * `dispatch`: then let the daemon start the pass queued here, or finish
+ * its stop; false when the caller is the daemon itself, in
+ * daemon__dispatch() or starting its stop.
+ */
+static void finish(struct mgmt *m, bool dispatch)
+{
+  struct job *j = m->running;
+  struct httpd_response resp = {.status = 200};
+  bool stopping = m->d->stopping;
+
+  m->running = NULL;
+  log_done(j);
+  metric_add(m->m_writes, status_names[j->res.status], 1);
+  set_json(&resp, status_codes[j->res.status], result_json(j));
+  httpd_deferred_answer(j->answer, &resp);
+  if (j->res.status == MW_COMMITTED && j->mode == CONFIG_API_DIRECT &&
+      !stopping)
+    queue_pass(m->d, j->res.tenant);
+  job_free(j);
+  start_next(m);
+  if (!dispatch)
+    return;
+  if (stopping)
+    daemon__write_done(m->d);
+  else
+    daemon__dispatch(m->d);
 }
 
 static void after_work(uv_work_t *w, int status)
 {
   struct job *j = container_of(w, struct job, work);
   struct mgmt *m = j->m;
-  struct httpd_response resp = {.status = 200};
+  struct manifestwrite_result *r = &j->res;
 
-  m->running = NULL;
-  if (status < 0) {
-    j->res.status = MW_ERROR;
-    snprintf(j->res.message, sizeof(j->res.message),
-             "the write was "
-             "cancelled");
+  if (status < 0 && j->phase == PHASE_COMMIT) {
+    r->status = MW_ERROR;
+    snprintf(r->message, sizeof(r->message), "the write was cancelled");
+  } else if (status < 0) {
+    snprintf(r->plan_error, sizeof(r->plan_error), "the plan was cancelled");
   }
-  log_done(j);
-  metric_add(m->m_writes, status_names[j->res.status], 1);
-  set_json(&resp, status_codes[j->res.status], result_json(j));
-  httpd_deferred_answer(j->answer, &resp);
-  if (j->res.status == MW_COMMITTED && j->mode == CONFIG_API_DIRECT &&
-      !m->d->stopping)
-    queue_pass(m->d, j->res.tenant);
-  job_free(j);
-  start_next(m);
-  daemon__write_done(m->d);
+  if (j->phase == PHASE_COMMIT && r->status == MW_COMMITTED) {
+    if (!m->d->stopping) {
+      /* The plan, once no pass holds the providers; before the pass
+       * that applies the commit. */
+      log_at(LOG_LEVEL_DEBUG, "api write committed", LOG_S("tenant", r->tenant),
+             LOG_S("request", j->id), LOG_S("commit", r->commit),
+             LOG_B("pass_running", m->d->pass));
+      j->phase = PHASE_PLAN_WAIT;
+      daemon__dispatch(m->d);
+      return;
+    }
+    snprintf(r->plan_error, sizeof(r->plan_error), "tenantd is stopping");
+  }
+  finish(m, true);
+}
+
+bool mgmt_dispatch(struct mgmt *m)
+{
+  struct job *j = m ? m->running : NULL;
+  int rc;
+
+  if (!j || j->phase == PHASE_COMMIT)
+    return false;
+  if (j->phase == PHASE_PLAN)
+    return true;
+  log_at(LOG_LEVEL_DEBUG, "api write planning", LOG_S("tenant", j->res.tenant),
+         LOG_S("request", j->id), LOG_S("commit", j->res.commit));
+  j->phase = PHASE_PLAN;
+  rc = uv_queue_work(m->d->loop, &j->work, work, after_work);
+  if (rc < 0) {
+    /* Not expected of a loop that runs: the commit is answered alone,
+     * and the caller goes on to its pass. */
+    snprintf(j->res.plan_error, sizeof(j->res.plan_error), "cannot queue: %s",
+             uv_strerror(rc));
+    finish(m, false);
+    return false;
+  }
+  return true;
 }
 
 static void start_next(struct mgmt *m)
@@ -230,14 +301,14 @@ static void start_next(struct mgmt *m)
   m->waiting--;
   m->running = j;
   j->started = uv_hrtime();
+  j->phase = PHASE_COMMIT;
   rc = uv_queue_work(m->d->loop, &j->work, work, after_work);
   if (rc < 0) {
     /* Not expected of a loop that runs; answered as a failure. */
-    m->running = NULL;
     j->res.status = MW_ERROR;
     snprintf(j->res.message, sizeof(j->res.message), "cannot queue: %s",
              uv_strerror(rc));
-    after_work(&j->work, 0);
+    finish(m, true);
   }
 }
 
@@ -297,6 +368,13 @@ bool mgmt_busy(const struct mgmt *m)
 
 void mgmt_stop(struct mgmt *m)
 {
+  /* A plan not started is left out: the commit is answered alone (the
+   * next start's first pass applies it). */
+  if (m && m->running && m->running->phase == PHASE_PLAN_WAIT) {
+    snprintf(m->running->res.plan_error, sizeof(m->running->res.plan_error),
+             "tenantd is stopping");
+    finish(m, false);
+  }
   while (m && m->head) {
     struct job *j = m->head;
     struct httpd_response resp = {.status = 200};

@@ -18,8 +18,11 @@
  *
  * The answer is deferred (httpd_defer) while the Git work runs on the
  * libuv threadpool, one request at a time in arrival order (at most
- * MGMT_QUEUE_MAX waiting; past that 503).  It is
+ * MGMT_QUEUE_MAX waiting; past that 503).  A commit made, its plan waits
+ * for the pass under way, and passes wait for the plan: both open the
+ * providers.  The answer is
  *   202 {"status": "committed", "commit", "branch", "plan", ...}
+ *       ("plan": null and "planError" when it could not be made)
  *   200 {"status": "unchanged"}        the file already says so
  *   400 a request that is not one (a hostile name, a bad body)
  *   404 no such tenant   409 it exists, or the file changed under it
@@ -48,12 +51,20 @@ struct mgmt *mgmt_new(struct daemon *d);
 /* Frees m; nothing may be in flight (mgmt_busy() false). */
 void mgmt_free(struct mgmt *m);
 
-/* Whether a write is running on the threadpool. */
+/* Whether a write is under way (running, or its plan waiting). */
 bool mgmt_busy(const struct mgmt *m);
 
 /* Stopping: the writes not started are answered 503; the one running
- * ends and is answered. */
+ * ends and is answered (a plan not started yet is left out). */
 void mgmt_stop(struct mgmt *m);
+
+/*
+ * For daemon__dispatch(), when no pass runs: starts the plan of a write
+ * that waits for the providers.  True while a plan waits or runs: the
+ * pass must wait, as a write's plan opens the same providers (their
+ * sweeps of temp files must not meet a pass's writes).
+ */
+bool mgmt_dispatch(struct mgmt *m);
 
 /* The routes (api.c's table); `rest` is what follows /api/v1/tenants. */
 void mgmt_post_tenant(struct daemon *d, const struct httpd_request *req,

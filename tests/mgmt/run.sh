@@ -313,6 +313,42 @@ is_state mwc-murata Ready && ok || bad "branch: nothing applied from the branch"
 stop
 eq "branch: SIGTERM exits 0" "$rc" 0
 
+# ==== a write's plan and the passes take turns on the providers ====
+
+# events FROM: the passes and the write after the log line FROM, one
+# letter each: pass Started and Done, write Requested, Committed,
+# Planning, and done (Written).
+events() {
+  awk -v from="$1" '
+    index($0, from) { on = 1; next }
+    !on { next }
+    /msg="pass started"/ { printf "S" }
+    /msg="pass done"/ || /msg="pass failed"/ { printf "D" }
+    /msg="api write requested"/ { printf "R" }
+    /msg="api write committed"/ { printf "C" }
+    /msg="api write planning"/ { printf "P" }
+    /msg="api write done"/ { printf "W" }
+  ' "$d/log"
+}
+seen() { events 'msg="reconcile requested"' | grep -q "$1"; }
+
+fresh turns
+config
+sed -i "s|stateDir: $d/state}|stateDir: $d/state, latencyMs: 400}|" "$d/tenantd.yaml"
+TENANTD_LOG_LEVEL=debug start turns
+eq "turns: a pass of everyone" "$(api POST /api/v1/reconcile $ops)" 202
+if wait_for 10 seen S; then ok; else bad "turns: no pass"; fi
+eq "turns: a write while it runs" \
+  "$(api PATCH /api/v1/tenants/mwc-sequans $alice --data '{"tier": "standard"}')" 202
+expect_out "turns: the plan is in the answer" '"plan":\{' "$tmp/body"
+if wait_for 10 seen WS; then ok; else bad "turns: no pass after the write"; fi
+# Committed during the pass; planned after it; the tenant's pass after
+# the answer.
+eq "turns: the plan waits for the pass, the next pass for the plan" \
+  "$(events 'msg="reconcile requested"' | cut -c1-7)" SRCDPWS
+stop
+eq "turns: SIGTERM exits 0" "$rc" 0
+
 # ==== SIGTERM with a write in flight: it ends, is answered, then exit ====
 
 fresh term

@@ -238,6 +238,8 @@ START_TEST(a_new_tenant_is_one_commit_by_who_asked_with_its_plan)
   rq.providers = f.providers;
   rq.allow_delete = 2;
   run(&f, &rq, &res, MW_COMMITTED);
+  ck_assert_ptr_null(res.plan);
+  ck_assert_int_eq(manifestwrite_plan(f.w, &rq, &res), 0);
   ck_assert_str_eq(res.tenant, "newco");
   ck_assert_str_eq(res.path, "tenants/newco.yaml");
   ck_assert_str_eq(res.base, f.first);
