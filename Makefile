@@ -29,7 +29,9 @@ DEB_PKGS   := gcc make pkg-config git libgit2-dev libyaml-dev \
               libhttp-parser-dev libpq-dev libssl-dev clang-format python3 \
               clang libclang-rt-14-dev nginx-light fcgiwrap openssl \
               prometheus curl pdns-server pdns-backend-sqlite3 dnsutils \
-              sqlite3 postgresql man-db groff-base openssh-client
+              sqlite3 postgresql man-db groff-base openssh-client podman runc \
+              crun busybox-static catatonit uidmap slirp4netns \
+              containernetworking-plugins iproute2 chromium
 
 CFLAGS     ?= -O2 -g
 WARNINGS   := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 \
@@ -50,7 +52,8 @@ endif
 
 LIB_SRC    := $(sort $(wildcard controller/*/*.c) $(wildcard providers/*.c) \
                 $(wildcard providers/*/*.c))
-LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/default_tiers.o
+LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/default_tiers.o \
+              $(BUILD)/gen/status_page.o
 MAIN_SRC   := $(sort $(wildcard cmd/tenantd/*.c))
 MAIN_OBJ   := $(MAIN_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC   := $(sort $(wildcard tests/unit/*.c))
@@ -63,7 +66,8 @@ TEST_BIN   := $(BUILD)/test-unit
 
 .PHONY: FORCE all deps test check check-unit check-cli check-scenario check-git check-schema \
         check-daemon check-mgmt check-providers check-newcomer check-security \
-        demo bench fuzz fuzz-build fuzz-smoke test-stress \
+        check-docker check-fleet demo bench fuzz fuzz-build fuzz-smoke \
+        test-stress \
         install uninstall format format-check clean
 
 all: $(BIN)
@@ -119,6 +123,22 @@ $(BUILD)/gen/default_tiers.c: schemas/tiers.yaml
 $(BUILD)/gen/default_tiers.o: $(BUILD)/gen/default_tiers.c
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
+# The status page (GET /), compiled in for the same reason.
+$(BUILD)/gen/status_page.c: controller/server/page.html
+	@mkdir -p $(@D)
+	@{ echo '/* Generated from controller/server/page.html by the Makefile. */'; \
+	  echo '#include <stddef.h>'; \
+	  echo 'extern const char server_status_page[];'; \
+	  echo 'extern const size_t server_status_page_len;'; \
+	  echo 'const char server_status_page[] = {'; \
+	  od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '0};'; \
+	  echo 'const size_t server_status_page_len ='; \
+	  echo '    sizeof(server_status_page) - 1;'; } > $@
+
+$(BUILD)/gen/status_page.o: $(BUILD)/gen/status_page.c
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
 # Rewritten only when the list of suites changes.
 $(BUILD)/gen/unit_suites.h: FORCE
 	@mkdir -p $(@D)
@@ -161,7 +181,8 @@ export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
 
 # Every suite against one build (BUILD, SANITIZE select which).
 check: check-unit check-cli check-newcomer check-scenario check-git \
-       check-daemon check-mgmt check-providers check-security
+       check-daemon check-mgmt check-providers check-docker check-security \
+       check-fleet
 
 check-unit: $(TEST_BIN)
 	TD_FIXTURES=tests/fixtures $(if $(SANITIZE),CK_FORK=no) ./$(TEST_BIN)
@@ -190,14 +211,25 @@ check-daemon: $(BIN)
 check-mgmt: $(BIN)
 	bash tests/mgmt/run.sh ./$(BIN)
 
+# Costs, platform status, metrics, notifications to a receiver on
+# 127.0.0.1, and the status page in headless Chromium.
+check-fleet: $(BIN)
+	bash tests/fleet/run.sh ./$(BIN)
+
 # Replays of attacks on the Git source (hostile servers on 127.0.0.x).
 check-security: $(BIN)
 	bash tests/security/run.sh ./$(BIN)
 
 # Each provider against its real server, started on 127.0.0.1.
 check-providers: $(BIN)
-	@set -e; for t in $(sort $(wildcard tests/providers/*.sh)); do \
+	@set -e; for t in $(sort $(filter-out tests/providers/docker.sh, \
+	    $(wildcard tests/providers/*.sh))); do \
 	  bash $$t ./$(BIN); done
+
+# Containers through the Engine API: a private Podman service (its own
+# config, storage and networks), test images built offline.
+check-docker: $(BIN)
+	bash tests/providers/docker.sh ./$(BIN)
 
 check-schema: $(BIN)
 	bash tests/schema/check.sh ./$(BIN) tests/fixtures
@@ -241,7 +273,8 @@ FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 FUZZ_CFLAGS  := -std=gnu11 -g -O1 -fno-omit-frame-pointer \
                 -fsanitize=fuzzer-no-link,address,undefined \
                 -Icontroller -I. -I$(FUZZ_DIR)/gen $(shell pkg-config --cflags $(PKGS))
-FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_DIR)/%.o) $(FUZZ_DIR)/gen/default_tiers.o
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_DIR)/%.o) $(FUZZ_DIR)/gen/default_tiers.o \
+                $(FUZZ_DIR)/gen/status_page.o
 
 $(FUZZ_DIR)/%.o: %.c
 	@mkdir -p $(@D)
@@ -252,6 +285,13 @@ $(FUZZ_DIR)/gen/default_tiers.c: $(BUILD)/gen/default_tiers.c
 	cp $< $@
 
 $(FUZZ_DIR)/gen/default_tiers.o: $(FUZZ_DIR)/gen/default_tiers.c
+	clang $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_DIR)/gen/status_page.c: $(BUILD)/gen/status_page.c
+	@mkdir -p $(@D)
+	cp $< $@
+
+$(FUZZ_DIR)/gen/status_page.o: $(FUZZ_DIR)/gen/status_page.c
 	clang $(FUZZ_CFLAGS) -c -o $@ $<
 
 $(FUZZ_DIR)/libtenantd.a: $(FUZZ_LIB_OBJ)

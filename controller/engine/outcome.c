@@ -168,6 +168,21 @@ static void set_source(const struct reconcile_opts *o, const struct tenant *t,
   }
 }
 
+/* The tier the tenant now runs and what it costs, when its manifests
+ * were applied (not held, refused, or waiting while suspended). */
+static void set_tier(const struct tenant *t, struct tenant_status *st,
+                     const char *refusal)
+{
+  const struct plan_cost *c = &t->plan->cost;
+
+  if (t->plan->held || refusal || suspended_change(t->plan) || !c->to_tier)
+    return;
+  free(st->tier);
+  st->tier = td_strdup(c->to_tier);
+  st->has_cost = c->to_known;
+  st->monthly_cost = c->to;
+}
+
 /* A resource the breaker stopped: both values, so a person can see what
  * fights tenantd. */
 static void record_stalled(struct tenant_status *st,
@@ -422,6 +437,7 @@ void reconcile__outcome(const struct reconcile_opts *o, struct tenant *t,
   t->out->status = st;
   status_now(now);
   set_source(o, t, st, refusal);
+  set_tier(t, st, refusal);
   if (run)
     record_actions(st, t, run, &n);
   clear_error(&st->last_error);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "engine/plan.h"
+#include "manifest/manifest.h"
 
 /* The longest a repository URL or directory is shown: the header of every
  * part must stay far below PLAN_PART_MIN. */
@@ -46,12 +47,69 @@ static bool shown(const struct plan_action *a)
 
 static bool tenant_shown(const struct tenant_plan *tp)
 {
-  if (tp->held)
+  int64_t delta;
+
+  if (tp->held || plan_cost_changes(&tp->cost, &delta))
     return true;
   for (size_t k = 0; k < tp->n; k++)
     if (shown(&tp->v[k]))
       return true;
   return false;
+}
+
+/* ---- costs ---- */
+
+#define ARROW "\xe2\x86\x92" /* U+2192, a rightwards arrow */
+
+/* "+250" or "-149": a change of cost, signed. */
+#define SIGNED_MONEY_MAX (MANIFEST_MONEY_TEXT_MAX + 1)
+static void signed_money(int64_t cents, char buf[SIGNED_MONEY_MAX])
+{
+  char mag[MANIFEST_MONEY_TEXT_MAX];
+
+  manifest_money_text(cents, mag);
+  snprintf(buf, SIGNED_MONEY_MAX, "%s%s", cents > 0 ? "+" : "", mag);
+}
+
+/*
+ * "+250/month: standard → premium", "+149/month: new tenant, standard",
+ * "-49/month: basic, tenant removed", "+149/month: standard, 149 → 298";
+ * false (and "") when the plan does not change what the tenant costs.
+ */
+static bool cost_line(const struct plan_cost *c, char *buf, size_t cap)
+{
+  char change[SIGNED_MONEY_MAX], from[MANIFEST_MONEY_TEXT_MAX],
+      to[MANIFEST_MONEY_TEXT_MAX];
+  const char *ft = c->from_tier ? c->from_tier : "?";
+  const char *tt = c->to_tier ? c->to_tier : "?";
+  int64_t delta;
+
+  *buf = '\0';
+  if (!plan_cost_changes(c, &delta))
+    return false;
+  signed_money(delta, change);
+  manifest_money_text(c->from, from);
+  manifest_money_text(c->to, to);
+  if (c->is_new)
+    snprintf(buf, cap, "%s/month: new tenant, %s", change, tt);
+  else if (c->removed)
+    snprintf(buf, cap, "%s/month: %s, tenant removed", change, ft);
+  else if (strcmp(ft, tt) != 0)
+    snprintf(buf, cap, "%s/month: %s " ARROW " %s", change, ft, tt);
+  else
+    snprintf(buf, cap, "%s/month: %s, %s " ARROW " %s", change, tt, from, to);
+  return true;
+}
+
+/* The change of cost over the plan's tenants. */
+static int64_t cost_total(struct tenant_plan *const *plans, size_t n)
+{
+  int64_t sum = 0, delta;
+
+  for (size_t i = 0; i < n; i++)
+    if (plan_cost_changes(&plans[i]->cost, &delta))
+      sum += delta;
+  return sum;
 }
 
 /* ---- text ---- */
@@ -137,6 +195,8 @@ static void action_lines(const struct plan_action *a, FILE *out)
 static void print_text(struct tenant_plan *const *plans, size_t n,
                        const struct plan_report *rep, FILE *out)
 {
+  int64_t total = cost_total(plans, n);
+  char cost[256], money[SIGNED_MONEY_MAX];
   size_t changes = 0;
 
   if (rep->diags && rep->diags->n) {
@@ -168,6 +228,8 @@ static void print_text(struct tenant_plan *const *plans, size_t n,
       fputs("suspended (observed only): ", out);
     summary(tp, out);
     fputc('\n', out);
+    if (cost_line(&tp->cost, cost, sizeof(cost)))
+      fprintf(out, "  cost %s\n", cost);
     for (size_t k = 0; k < tp->n; k++) {
       if (!shown(&tp->v[k]))
         continue;
@@ -180,6 +242,10 @@ static void print_text(struct tenant_plan *const *plans, size_t n,
     changes += tenant_plan_changes(tp);
   }
   fprintf(out, "%zu change%s pending\n", changes, changes == 1 ? "" : "s");
+  signed_money(total, money);
+  if (total)
+    fprintf(out, "monthly cost %s %s\n", money,
+            rep->currency ? rep->currency : "");
 }
 
 /* ---- totals, for the Markdown header and JSON ---- */
@@ -188,12 +254,14 @@ struct totals {
   size_t tenants, shown, changing, held;
   size_t count[PLAN_KIND_COUNT];
   size_t drifted, adopted, changes;
+  int64_t cost_change; /* cents a month */
 };
 
 static void add_up(struct tenant_plan *const *plans, size_t n, struct totals *t)
 {
   memset(t, 0, sizeof(*t));
   t->tenants = n;
+  t->cost_change = cost_total(plans, n);
   for (size_t i = 0; i < n; i++) {
     const struct tenant_plan *tp = plans[i];
     size_t changes = tenant_plan_changes(tp);
@@ -497,6 +565,7 @@ static void tenant_block(struct md_doc *d, const struct tenant_plan *tp)
 {
   struct md_block *b = block_new(d);
   struct sb head = {0}, line = {0};
+  char cost[256];
 
   if (tp->held) {
     sb_printf(&head, "### %s: held, nothing changes\n\n", tp->tenant);
@@ -509,15 +578,20 @@ static void tenant_block(struct md_doc *d, const struct tenant_plan *tp)
   for (size_t k = 0; k < tp->n; k++)
     if (shown(&tp->v[k]))
       md_action(b, &tp->v[k]);
+  cost_line(&tp->cost, cost, sizeof(cost));
   if (b->n > PLAN_FOLD_LINES) {
     sb_printf(&head, "<details>\n<summary><b>%s</b>: ", tp->tenant);
     md_counts(&head, tp, true);
+    if (*cost)
+      sb_printf(&head, "; <b>%s</b>", cost);
     sb_printf(&head, "</summary>\n\n```diff\n");
     block_close(b, sb_take(&head), td_strdup("```\n\n</details>\n\n"));
     return;
   }
   sb_printf(&head, "### %s: ", tp->tenant);
   md_counts(&head, tp, false);
+  if (*cost)
+    sb_printf(&head, "; **%s**", cost);
   sb_printf(&head, "\n\n```diff\n");
   block_close(b, sb_take(&head), td_strdup("```\n\n"));
 }
@@ -622,6 +696,13 @@ static char *md_common(const struct plan_report *rep, const struct totals *t)
             t->count[PLAN_DELETE] ? "**" : "", t->count[PLAN_DELETE],
             t->count[PLAN_DELETE] ? "**" : "", t->drifted);
   md_also(&b, t);
+  if (t->cost_change) {
+    char money[SIGNED_MONEY_MAX];
+
+    signed_money(t->cost_change, money);
+    sb_printf(&b, "Monthly cost: **%s%s%s**.\n\n", money,
+              rep->currency ? " " : "", rep->currency ? rep->currency : "");
+  }
   if (t->tenants > t->shown)
     sb_printf(&b, "%zu tenant%s without changes %s not listed.\n\n",
               t->tenants - t->shown, t->tenants - t->shown == 1 ? "" : "s",
@@ -774,6 +855,32 @@ static json_t *json_action(const struct plan_action *a)
                    "note", a->note, "changes", fields);
 }
 
+/* An amount as a JSON number: an integer when it is whole. */
+static json_t *json_money(int64_t cents)
+{
+  if (cents % 100 == 0)
+    return json_integer((json_int_t)(cents / 100));
+  return json_real((double)cents / 100);
+}
+
+/* {"from", "to", "change", "fromTier", "toTier", "text"}, a side null
+ * when it cannot be said. */
+static json_t *json_cost(const struct plan_cost *c)
+{
+  int64_t delta;
+  char text[256];
+  bool changes = plan_cost_changes(c, &delta);
+
+  cost_line(c, text, sizeof(text));
+  return json_pack("{s:o, s:o, s:o, s:s?, s:s?, s:s?}", "from",
+                   c->from_known ? json_money(c->from) : json_null(), "to",
+                   c->to_known ? json_money(c->to) : json_null(), "change",
+                   c->from_known && c->to_known ? json_money(delta)
+                                                : json_null(),
+                   "fromTier", c->from_tier, "toTier", c->to_tier, "text",
+                   changes ? text : NULL);
+}
+
 static json_t *json_tenant(const struct tenant_plan *tp)
 {
   json_t *t = json_object(), *actions = json_array();
@@ -789,6 +896,7 @@ static json_t *json_tenant(const struct tenant_plan *tp)
   json_object_set_new(t, "actions", actions);
   json_object_set_new(t, "pending",
                       json_integer((json_int_t)tenant_plan_changes(tp)));
+  json_object_set_new(t, "cost", tp->held ? json_null() : json_cost(&tp->cost));
   return t;
 }
 
@@ -836,6 +944,9 @@ static void print_json(struct tenant_plan *const *plans, size_t n,
     json_array_append_new(tenants, json_tenant(plans[i]));
   json_object_set_new(root, "source", json_source(rep));
   json_object_set_new(root, "summary", json_summary(&t));
+  json_object_set_new(root, "cost",
+                      json_pack("{s:s?, s:o}", "currency", rep->currency,
+                                "monthlyChange", json_money(t.cost_change)));
   json_object_set_new(root, "refused", json_boolean(refusal != NULL));
   if (refusal)
     json_object_set_new(root, "refusal", json_string(refusal));

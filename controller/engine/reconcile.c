@@ -13,6 +13,7 @@
 #include "engine/compose.h"
 #include "engine/observe.h"
 #include "engine/pass.h"
+#include "providers/common/callstats.h"
 #include "providers/common/ratelimit.h"
 #include "providers/provider.h"
 
@@ -64,16 +65,20 @@ static int open_instance(struct pass *ps, const char *name, const json_t *cfg)
   if (!ops)
     return td_error("provider instance '%s': unknown type '%s'", name,
                     type ? type : "(none)");
-  /* rateLimit is the controller's; the provider sees the rest. */
-  if (limit) {
+  /* rateLimit and capacity are the controller's; the provider sees the
+   * rest. */
+  if (limit || json_object_get(cfg, "capacity")) {
     own = json_copy((json_t *)cfg);
     json_object_del(own, "rateLimit");
+    json_object_del(own, "capacity");
   }
   rc = provider_open(&in->p, ops, name, own ? own : cfg, &ps->loop, err,
                      sizeof(err));
   json_decref(own);
   if (rc < 0)
     return td_error("provider instance '%s': %s", name, err);
+  /* Counted inside the rate limit: a call's time is the provider's own. */
+  in->p = callstats_wrap(in->p);
   if (limit) {
     json_t *burst = json_object_get(limit, "burst");
 
@@ -397,6 +402,34 @@ static const struct mf_platform *platform(const struct pass *ps)
   return p && p->valid ? p->u.platform : NULL;
 }
 
+static const struct mf_catalog *catalog(const struct pass *ps)
+{
+  const struct manifest_doc *c = ps->repo->catalog;
+
+  return c && c->valid ? c->u.catalog : NULL;
+}
+
+/* What the tenant cost as last applied, and what its manifests cost. */
+static void plan_cost(const struct pass *ps, const struct tenant *t,
+                      struct plan_cost *c)
+{
+  const struct mf_tenant *mt = t->doc ? t->doc->u.tenant : NULL;
+
+  c->is_new = !t->last;
+  c->from_known = !t->last || (t->last->tier && t->last->has_cost);
+  if (t->last && t->last->tier && t->last->has_cost) {
+    c->from = t->last->monthly_cost;
+    c->from_tier = td_strdup(t->last->tier);
+  }
+  c->removed = !t->doc;
+  c->to_known = !t->doc;
+  if (mt && mt->spec.tier.v && catalog(ps) &&
+      manifest_catalog_find(catalog(ps), mt->spec.tier.v)) {
+    c->to_tier = td_strdup(mt->spec.tier.v);
+    c->to_known = manifest_tenant_monthly(catalog(ps), mt, &c->to) == 0;
+  }
+}
+
 static void plan_one(struct pass *ps, struct tenant *t)
 {
   const struct mf_platform *plat = platform(ps);
@@ -418,6 +451,7 @@ static void plan_one(struct pass *ps, struct tenant *t)
   in.stall_after = plat ? (unsigned)plat->spec.policies.stall_after.v : 3;
   in.no_prune = plat && !plat->spec.policies.prune.v;
   t->plan = plan_tenant(&in);
+  plan_cost(ps, t, &t->plan->cost);
 }
 
 /* A plan per tenant, and the report's entry for each, with its sums. */
@@ -503,6 +537,7 @@ static void print_plans(struct pass *ps)
   rep.base = o->plan_base;
   rep.head = o->plan_head ? o->plan_head : o->files ? o->source : NULL;
   rep.directory = o->files ? NULL : o->dir;
+  rep.currency = manifest_catalog_currency(catalog(ps));
   po.format = o->format;
   po.max_bytes = o->plan_max_bytes;
   plan_print(ps->plans, ps->nt, &po, &rep, o->out);

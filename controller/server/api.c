@@ -2,11 +2,15 @@
  * api.c - the daemon's HTTP endpoints, one table of routes.
  *
  * Each route names the role a caller needs (auth.h):
- *   none     /healthz, /readyz (kubelet and load balancers ask them), and
- *            the webhooks, which prove the shared secret themselves;
- *   read     GET /metrics and /api/v1/...: open unless the config names a
- *            read token (http.readTokenEnv) or a tokens file
- *            (http.tokensFile); then any token;
+ *   none     /healthz, /readyz (kubelet and load balancers ask them), the
+ *            webhooks, which prove the shared secret themselves, and the
+ *            status page, /, which holds no data: it asks the read
+ *            routes from the browser, with the token it is given;
+ *   read     GET /metrics, /api/v1/tenants..., /api/v1/reconcile,
+ *            /api/v1/events, /api/v1/costs and /api/v1/infrastructure/...:
+ *            open unless the config names a read token
+ *            (http.readTokenEnv) or a tokens file (http.tokensFile); then
+ *            any token;
  *   operate  POST /api/v1/reconcile: a token with the operate or write
  *            role;
  *   write    the management API (mgmt.h): a token with the write role.
@@ -72,18 +76,25 @@ static void get_healthz(struct daemon *d, const struct httpd_request *req,
   httpd_respond(resp, 200, NULL, "ok\n");
 }
 
+static bool may_read(const struct daemon *d, const struct httpd_request *req);
+
 static void get_readyz(struct daemon *d, const struct httpd_request *req,
                        const char *rest, struct httpd_response *resp)
 {
   char why[1200];
+  const char *error = d->last_error;
 
-  (void)req, (void)rest;
+  (void)rest;
   if (d->ready && !d->stopping)
     return httpd_respond(resp, 200, NULL, "ready\n");
+  /* The route is public: with reads behind a token, the last error (URLs
+   * without credentials, paths) is for those who may read. */
+  if (error[0] && !may_read(d, req))
+    error = "the last pass failed (the reason is for readers)";
   snprintf(why, sizeof(why), "not ready: %s\n",
-           d->stopping        ? "stopping"
-           : d->last_error[0] ? d->last_error
-                              : "no successful sync yet");
+           d->stopping ? "stopping"
+           : error[0]  ? error
+                       : "no successful sync yet");
   httpd_respond(resp, 503, NULL, why);
 }
 
@@ -139,6 +150,7 @@ static void get_metrics(struct daemon *d, const struct httpd_request *req,
 
   (void)req, (void)rest;
   metric_set(d->m_queue, NULL, (double)d->qlen);
+  fleet__metrics(d);
   text = metrics_render(d->m);
   resp->status = 200;
   resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -236,6 +248,13 @@ static const struct route routes[] = {
     {"PUT", "/api/v1/tenants", true, AUTH_ROLE_WRITE, mgmt_put_tenant},
     {"PATCH", "/api/v1/tenants", true, AUTH_ROLE_WRITE, mgmt_patch_tenant},
     {"DELETE", "/api/v1/tenants", true, AUTH_ROLE_WRITE, mgmt_delete_tenant},
+    {"GET", "/api/v1/events", false, AUTH_ROLE_READ, fleet__get_events},
+    {"GET", "/api/v1/costs", false, AUTH_ROLE_READ, fleet__get_costs},
+    {"GET", "/api/v1/infrastructure/status", false, AUTH_ROLE_READ,
+     fleet__get_status},
+    {"GET", "/api/v1/infrastructure/capacity", false, AUTH_ROLE_READ,
+     fleet__get_capacity},
+    {"GET", "/", false, AUTH_ROLE_NONE, fleet__get_page},
     {"POST", "/api/v1/reconcile", false, AUTH_ROLE_OPERATE, post_reconcile},
     {"GET", "/api/v1/reconcile", false, AUTH_ROLE_READ, mgmt_get_reconcile},
     {"POST", "/hooks", true, AUTH_ROLE_NONE, post_hook},
@@ -260,6 +279,16 @@ static bool method_matches(const struct route *r, const char *method)
 {
   return strcmp(r->method, method) == 0 ||
          (strcmp(r->method, "GET") == 0 && strcmp(method, "HEAD") == 0);
+}
+
+/* Whether the request carries what reads need (anything, when reads are
+ * open). */
+static bool may_read(const struct daemon *d, const struct httpd_request *req)
+{
+  /* Every role includes read. */
+  return d->cfg->http.reads_open ||
+         auth_tokens_match(&d->cfg->http.tokens,
+                           httpd_header(req, "Authorization")) != NULL;
 }
 
 /* Whether the request may go on; when not, the answer is set. */

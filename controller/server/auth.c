@@ -5,6 +5,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
+#include <strings.h>
 
 #include "base/arena.h"
 #include "base/error.h"
@@ -23,12 +24,23 @@ bool auth_secret_equal(const char *a, size_t alen, const char *b, size_t blen)
   return CRYPTO_memcmp(ha, hb, sizeof(ha)) == 0;
 }
 
+/* The token of "Bearer <token>", or NULL.  The scheme is
+ * case-insensitive (RFC 9110), spaces after it are not part of the
+ * token. */
+static const char *bearer(const char *header)
+{
+  if (!header || strncasecmp(header, "Bearer ", 7) != 0)
+    return NULL;
+  header += 7;
+  return header + strspn(header, " ");
+}
+
 bool auth_bearer_ok(const char *header, const char *token)
 {
-  if (!header || !token || strncmp(header, "Bearer ", 7) != 0)
+  header = bearer(header);
+  if (!header || !token)
     return false;
-  return auth_secret_equal(header + 7, strlen(header + 7), token,
-                           strlen(token));
+  return auth_secret_equal(header, strlen(header), token, strlen(token));
 }
 
 const char *auth_role_name(enum auth_role r)
@@ -245,9 +257,10 @@ const struct auth_token *auth_tokens_match(const struct auth_tokens *t,
   unsigned char digest[AUTH_DIGEST_LEN];
   const struct auth_token *found = NULL;
 
-  if (!header || strncmp(header, "Bearer ", 7) != 0 || !header[7])
+  header = bearer(header);
+  if (!header || !header[0])
     return NULL;
-  SHA256((const unsigned char *)header + 7, strlen(header + 7), digest);
+  SHA256((const unsigned char *)header, strlen(header), digest);
   /* Every entry, whatever matched before: the time says nothing. */
   for (size_t i = 0; i < t->n; i++)
     if (CRYPTO_memcmp(digest, t->v[i].digest, AUTH_DIGEST_LEN) == 0)

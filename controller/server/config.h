@@ -15,7 +15,10 @@
  *               apiTokenEnv: ..., tokensFile: tokens.yaml}
  *   api:       {mode: direct}         -- or branch
  *   log:       {format: logfmt}
- *   providers: {local: {type: local, stateDir: /var/lib/tenantd/local}}
+ *   providers: {local: {type: local, stateDir: /var/lib/tenantd/local,
+ *                       capacity: 5000}}
+ *   notify:    [{type: webhook, url: https://hooks.example/tenantd,
+ *                secretEnv: TENANTD_NOTIFY_SECRET}]
  *
  * Every problem is reported at once, as "file:line:col: message", like a
  * manifest's.  Secrets never appear in the file: keys ending in `Env`
@@ -41,6 +44,29 @@
 enum config_api_mode {
   CONFIG_API_DIRECT, /* to the tracked branch */
   CONFIG_API_BRANCH, /* each to a new branch tenantd/api/<tenant>-<id> */
+};
+
+/* Where notifications of tenants' state changes go (server/notify.h). */
+enum config_notify_type {
+  CONFIG_NOTIFY_WEBHOOK,      /* JSON, signed with HMAC-SHA256 */
+  CONFIG_NOTIFY_SLACK,        /* a Slack-compatible incoming webhook */
+  CONFIG_NOTIFY_COMMIT_STATUS /* GitHub/Gitea commit statuses */
+};
+
+struct config_notify {
+  char *name; /* `name`, or "<type>-<position from 1>" */
+  enum config_notify_type type;
+  /* `url`, or the value of the variable `urlEnv` names (a Slack URL is
+   * itself a secret): never logged, only the name is. */
+  char *url;
+  char *secret;             /* `secretEnv`'s value or NULL: the HMAC key
+                     * (webhook), the API token (commit-status) */
+  char *repository;         /* commit-status: "owner/name" */
+  char *context;            /* commit-status: the status' context prefix */
+  uint64_t min_interval_ms; /* per tenant, at most one message per this */
+  unsigned attempts;        /* deliveries tried before giving up */
+  uint64_t backoff_base_ms, backoff_max_ms;
+  uint64_t timeout_ms; /* per delivery */
 };
 
 struct config {
@@ -88,8 +114,12 @@ struct config {
     enum config_api_mode mode;
   } api;
   enum log_format log_format;
-  /* {"<instance>": {"type": ..., ...}}, rateLimit included. */
+  /* {"<instance>": {"type": ..., ...}}, rateLimit and capacity (the most
+   * resources the instance should hold, for GET
+   * /api/v1/infrastructure/capacity) included. */
   json_t *providers;
+  struct config_notify *notify;
+  size_t nnotify;
 };
 
 /* Defaults only the config has; a pass's (concurrency, health timeout)
@@ -103,6 +133,12 @@ struct config {
 #define CONFIG_DEFAULT_BACKOFF_MAX_MS   300000
 #define CONFIG_DEFAULT_SHUTDOWN_MS      60000
 #define CONFIG_DEFAULT_LISTEN           "127.0.0.1:9400"
+#define CONFIG_NOTIFY_MAX               16
+#define CONFIG_NOTIFY_MIN_INTERVAL_MS   60000
+#define CONFIG_NOTIFY_ATTEMPTS          5
+#define CONFIG_NOTIFY_BACKOFF_BASE_MS   1000
+#define CONFIG_NOTIFY_BACKOFF_MAX_MS    60000
+#define CONFIG_NOTIFY_TIMEOUT_MS        10000
 /* clang-format on */
 
 /*

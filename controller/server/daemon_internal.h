@@ -1,8 +1,9 @@
 /*
  * daemon_internal.h - shared by the daemon's files only: daemon.c (the
- * loop, the queue and the passes), api.c (the HTTP endpoints) and mgmt.c
- * (the management API).  Loop thread only, like everything the daemon
- * owns.
+ * loop, the queue and the passes), api.c (the HTTP endpoints), mgmt.c
+ * (the management API) and fleet.c (costs, platform status,
+ * notifications, the status page).  Loop thread only, like everything
+ * the daemon owns.
  */
 #ifndef TD_DAEMON_INTERNAL_H
 #define TD_DAEMON_INTERNAL_H
@@ -14,6 +15,7 @@
 #include <uv.h>
 
 #include "engine/reconcile.h"
+#include "git/gitpass.h"
 #include "git/source.h"
 #include "manifest/manifest.h"
 #include "server/config.h"
@@ -22,6 +24,8 @@
 
 struct pass;
 struct mgmt;
+struct fleet;
+struct costs;
 
 struct dtenant {
   char *name;
@@ -68,6 +72,8 @@ struct daemon {
   struct manifest_repo *model;
   struct mgmt *mgmt; /* the management API: writes, one at a time */
 
+  struct fleet *fleet; /* fleet.c: costs, platform status, notifications */
+
   struct metrics *m;
   struct metric *m_reconciles, *m_pass_seconds, *m_drift_detected,
       *m_drift_corrected, *m_queue, *m_fetch_seconds, *m_fetch_last_ok,
@@ -89,5 +95,37 @@ void daemon__write_done(struct daemon *d);
 /* The HTTP server's handler (api.c); `arg` is the daemon. */
 void api__handle(const struct httpd_request *req, struct httpd_response *resp,
                  void *arg);
+
+/*
+ * The fleet (fleet.c), at the daemon's hooks: setup after the metrics
+ * registry exists; each tenant a pass reported (after its row is set);
+ * a tenant dropped; the pass's end, taking the costs of the manifests it
+ * loaded (NULL: unchanged); a reloaded config; before /metrics renders;
+ * the shutdown (close: its requests end) and after the loop (free).
+ */
+void fleet__setup(struct daemon *d);
+void fleet__tenant_update(struct daemon *d, const struct dtenant *t,
+                          const struct reconcile_outcome *o);
+void fleet__tenant_drop(struct daemon *d, const char *name);
+void fleet__pass_done(struct daemon *d, struct costs *costs,
+                      const struct gitpass_result *r, int rc, bool fetch,
+                      double seconds);
+void fleet__reload(struct daemon *d);
+void fleet__metrics(struct daemon *d);
+void fleet__close(struct daemon *d);
+void fleet__free(struct daemon *d);
+
+/* Its routes (api.c's table): GET /api/v1/costs, /api/v1/infrastructure/
+ * status and /capacity, /api/v1/events?tenant=NAME, and the page, /. */
+void fleet__get_costs(struct daemon *d, const struct httpd_request *req,
+                      const char *rest, struct httpd_response *resp);
+void fleet__get_status(struct daemon *d, const struct httpd_request *req,
+                       const char *rest, struct httpd_response *resp);
+void fleet__get_capacity(struct daemon *d, const struct httpd_request *req,
+                         const char *rest, struct httpd_response *resp);
+void fleet__get_events(struct daemon *d, const struct httpd_request *req,
+                       const char *rest, struct httpd_response *resp);
+void fleet__get_page(struct daemon *d, const struct httpd_request *req,
+                     const char *rest, struct httpd_response *resp);
 
 #endif

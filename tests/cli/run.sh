@@ -136,7 +136,7 @@ expect_rc "--help before a bad --config" 0 "$bin" plan --help --config "$tmp/nop
 # Plan formats and the graph.
 S=(--state-dir "$tmp/state" --status-dir "$tmp/status")
 expect_rc "plan markdown" 0 "$bin" plan --format markdown "${S[@]}" "$example"
-expect_out "markdown heading" '^<summary><b>mwc-murata</b>: 11 to create</summary>$'
+expect_out "markdown heading" '^<summary><b>mwc-murata</b>: 11 to create; <b>\+149/month: new tenant, standard</b></summary>$'
 expect_out "markdown diff block" '^```diff$'
 expect_rc "plan json" 0 "$bin" plan --format json "${S[@]}" "$example"
 if command -v python3 >/dev/null; then

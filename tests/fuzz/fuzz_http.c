@@ -56,6 +56,22 @@ static void setup(void)
   F.port = httpd_port(F.h);
 }
 
+static void count_one(uv_handle_t *h, void *arg)
+{
+  if (!uv_is_closing(h))
+    (*(unsigned *)arg)++;
+}
+
+/* Open handles on the loop: the listener, and a connection's two while
+ * it lives. */
+static unsigned count_handles(void)
+{
+  unsigned n = 0;
+
+  uv_walk(&F.loop, count_one, &n);
+  return n;
+}
+
 /* Reads what is there; false once the server closed the connection. */
 static bool drain(int fd)
 {
@@ -103,8 +119,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
   }
   close(fd);
-  /* Let the server see the close and free the connection. */
-  for (int i = 0; i < 100; i++)
+  /* Let the server see the close and free the connection: then only the
+   * listener is left on the loop, or a connection outlived its socket. */
+  for (int i = 0; i < 200 && count_handles() > 1; i++)
     uv_run(&F.loop, UV_RUN_NOWAIT);
+  if (count_handles() != 1) {
+    fprintf(stderr, "%u handles left after the connection closed\n",
+            count_handles());
+    abort();
+  }
   return 0;
 }

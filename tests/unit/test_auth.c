@@ -68,7 +68,9 @@ START_TEST(a_tokens_file_gives_names_roles_and_digests)
   ck_assert_ptr_nonnull(who);
   ck_assert_str_eq(who->name, "grafana");
   ck_assert_ptr_eq(auth_tokens_match(&t, "Bearer alice-token"), &t.v[0]);
+  ck_assert_ptr_eq(auth_tokens_match(&t, "bearer  alice-token"), &t.v[0]);
   ck_assert_ptr_null(auth_tokens_match(&t, "Bearer alice-tokenX"));
+  ck_assert_ptr_null(auth_tokens_match(&t, "Bearer alice-token "));
   ck_assert_ptr_null(auth_tokens_match(&t, "Bearer "));
   ck_assert_ptr_null(auth_tokens_match(&t, "alice-token"));
   ck_assert_ptr_null(auth_tokens_match(&t, NULL));
@@ -200,6 +202,32 @@ START_TEST(the_config_reads_the_tokens_file_beside_it)
 }
 END_TEST
 
+START_TEST(bearer_scheme_any_case_token_exact)
+{
+  ck_assert(auth_bearer_ok("Bearer s3cret", "s3cret"));
+  ck_assert(auth_bearer_ok("bearer s3cret", "s3cret"));
+  ck_assert(auth_bearer_ok("BEARER   s3cret", "s3cret"));
+  ck_assert(!auth_bearer_ok("Bearer S3cret", "s3cret"));
+  ck_assert(!auth_bearer_ok("Bearer s3cre", "s3cret"));
+  ck_assert(!auth_bearer_ok("Bearer s3cret ", "s3cret"));
+  ck_assert(!auth_bearer_ok("Basic s3cret", "s3cret"));
+  ck_assert(!auth_bearer_ok("Bearers3cret", "s3cret"));
+  ck_assert(!auth_bearer_ok("Bearer ", "s3cret"));
+  ck_assert(!auth_bearer_ok(NULL, "s3cret"));
+  ck_assert(!auth_bearer_ok("Bearer s3cret", NULL));
+}
+END_TEST
+
+START_TEST(secrets_compared_whole)
+{
+  ck_assert(auth_secret_equal("abc", 3, "abc", 3));
+  ck_assert(!auth_secret_equal("abc", 3, "abd", 3));
+  ck_assert(!auth_secret_equal("abc", 3, "abc", 2));
+  ck_assert(!auth_secret_equal("abc\0x", 5, "abc\0y", 5));
+  ck_assert(auth_secret_equal("", 0, "", 0));
+}
+END_TEST
+
 Suite *make_suite_auth(void)
 {
   Suite *s = suite_create("auth");
@@ -208,6 +236,8 @@ Suite *make_suite_auth(void)
   tcase_add_test(tc, a_tokens_file_gives_names_roles_and_digests);
   tcase_add_test(tc, every_problem_has_its_position);
   tcase_add_test(tc, the_config_reads_the_tokens_file_beside_it);
+  tcase_add_test(tc, bearer_scheme_any_case_token_exact);
+  tcase_add_test(tc, secrets_compared_whole);
   suite_add_tcase(s, tc);
   return s;
 }
