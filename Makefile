@@ -66,7 +66,7 @@ TEST_BIN   := $(BUILD)/test-unit
 
 .PHONY: FORCE all deps test test-plain test-asan test-stress check \
         check-unit check-cli check-scenario check-git check-schema \
-        check-daemon check-providers check-newcomer check-security \
+        check-daemon check-mgmt check-providers check-newcomer check-security \
         check-docker check-fleet demo bench fuzz fuzz-build fuzz-smoke \
         install uninstall format format-check clean
 
@@ -181,7 +181,8 @@ export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
 
 # Every suite against one build (BUILD, SANITIZE select which).
 check: check-unit check-cli check-newcomer check-scenario check-git \
-       check-daemon check-providers check-docker check-security check-fleet
+       check-daemon check-mgmt check-providers check-docker check-security \
+       check-fleet
 
 check-unit: $(TEST_BIN)
 	TD_FIXTURES=tests/fixtures $(if $(SANITIZE),CK_FORK=no) ./$(TEST_BIN)
@@ -204,6 +205,11 @@ check-git: $(BIN)
 
 check-daemon: $(BIN)
 	bash tests/daemon/run.sh ./$(BIN)
+
+# The management API end to end: tenant changes as commits, tokens, the
+# commands on the API.
+check-mgmt: $(BIN)
+	bash tests/mgmt/run.sh ./$(BIN)
 
 # Costs, platform status, metrics, notifications to a receiver on
 # 127.0.0.1, and the status page in headless Chromium.

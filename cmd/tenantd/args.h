@@ -69,6 +69,9 @@ enum args_opt {
   OPT_MAX_BYTES,
   OPT_STATE,
   OPT_PREFIX,
+  OPT_SERVER,
+  OPT_WAIT,
+  OPT_TIMEOUT,
 };
 
 /*

@@ -58,6 +58,15 @@ void cmd_log_help(FILE *out);
 int cmd_graph(int argc, char **argv);
 void cmd_graph_help(FILE *out);
 
+int cmd_reconcile(int argc, char **argv);
+void cmd_reconcile_help(FILE *out);
+
+int cmd_suspend(int argc, char **argv);
+void cmd_suspend_help(FILE *out);
+
+int cmd_resume(int argc, char **argv);
+void cmd_resume_help(FILE *out);
+
 int cmd_version(int argc, char **argv);
 void cmd_version_help(FILE *out);
 

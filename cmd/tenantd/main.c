@@ -33,6 +33,12 @@ static const struct cmd commands[] = {
      cmd_log_help},
     {"graph", cmd_graph, "print the resource graph as Graphviz DOT",
      cmd_graph_help},
+    {"reconcile", cmd_reconcile, "ask the daemon to reconcile a tenant now",
+     cmd_reconcile_help},
+    {"suspend", cmd_suspend, "suspend a tenant: a commit through the daemon",
+     cmd_suspend_help},
+    {"resume", cmd_resume, "resume a suspended tenant: a commit, likewise",
+     cmd_resume_help},
     {"version", cmd_version, "print the version", cmd_version_help},
 };
 

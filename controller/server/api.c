@@ -1,19 +1,23 @@
 /*
  * api.c - the daemon's HTTP endpoints, one table of routes.
  *
- * Each route names the role a caller needs:
- *   public   /healthz, /readyz (kubelet and load balancers ask them), the
+ * Each route names the role a caller needs (auth.h):
+ *   none     /healthz, /readyz (kubelet and load balancers ask them), the
  *            webhooks, which prove the shared secret themselves, and the
  *            status page, /, which holds no data: it asks the read
  *            routes from the browser, with the token it is given;
- *   read     GET /metrics, /api/v1/tenants..., /api/v1/events,
- *            /api/v1/costs and /api/v1/infrastructure/...: open unless
- *            the config names a read token (http.readTokenEnv), then
- *            that token or the API token;
- *   operate  POST /api/v1/reconcile: the API token (http.apiTokenEnv);
- *            without one configured the route is off (404).
- * A token is presented as "Authorization: Bearer <token>" and compared in
- * constant time.  Loop thread only, like the daemon.
+ *   read     GET /metrics, /api/v1/tenants..., /api/v1/reconcile,
+ *            /api/v1/events, /api/v1/costs and /api/v1/infrastructure/...:
+ *            open unless the config names a read token
+ *            (http.readTokenEnv) or a tokens file (http.tokensFile); then
+ *            any token;
+ *   operate  POST /api/v1/reconcile: a token with the operate or write
+ *            role;
+ *   write    the management API (mgmt.h): a token with the write role.
+ * A route whose role no configured token has is off (404).  A token is
+ * presented as "Authorization: Bearer <token>" and compared in constant
+ * time; one without the role gets 403, a missing or unknown one 401.
+ * Loop thread only, like the daemon.
  */
 #include "base/compat.h"
 
@@ -25,9 +29,8 @@
 #include "server/auth.h"
 #include "server/daemon_internal.h"
 #include "server/log.h"
+#include "server/mgmt.h"
 #include "server/webhook.h"
-
-enum role { ROLE_PUBLIC, ROLE_READ, ROLE_OPERATE };
 
 /* `rest` is what follows the route's path (a prefix route's tail). */
 typedef void (*route_fn)(struct daemon *d, const struct httpd_request *req,
@@ -37,7 +40,7 @@ struct route {
   const char *method; /* "GET" also answers HEAD */
   const char *path;
   bool prefix; /* path/... matches too */
-  enum role role;
+  enum auth_role role;
   route_fn fn;
 };
 
@@ -201,14 +204,17 @@ int daemon__query_tenant(const char *q, char name[64])
 static void post_reconcile(struct daemon *d, const struct httpd_request *req,
                            const char *rest, struct httpd_response *resp)
 {
+  const struct auth_token *who = auth_tokens_match(
+      &d->cfg->http.tokens, httpd_header(req, "Authorization"));
+  struct dtenant *t = NULL;
   char name[64];
+  json_t *answer;
 
   (void)rest;
   if (daemon__query_tenant(req->query, name) < 0)
     return respond_error(resp, 400, "tenant must be a tenant name");
   if (name[0]) {
-    struct dtenant *t = daemon__tenant_find(d, name);
-
+    t = daemon__tenant_find(d, name);
     if (!t)
       return respond_error(resp, 404, "no such tenant");
     daemon__enqueue(d, t);
@@ -217,29 +223,41 @@ static void post_reconcile(struct daemon *d, const struct httpd_request *req,
   }
   d->want_fetch = true;
   log_at(LOG_LEVEL_INFO, "reconcile requested",
-         LOG_S("tenant", name[0] ? name : "*"), LOG_S("peer", req->peer));
+         LOG_S("tenant", name[0] ? name : "*"),
+         LOG_S("token", who ? who->name : NULL), LOG_S("peer", req->peer));
+  answer = json_pack("{s:s, s:s}", "status", "queued", "tenant",
+                     name[0] ? name : "*");
+  /* The pass that answers this one: the next to end, or the one after
+   * when a pass of the tenant is already under way. */
+  if (t)
+    json_object_set_new(
+        answer, "pass",
+        json_integer((json_int_t)(t->passes + (t->inflight ? 2 : 1))));
   daemon__dispatch(d);
-  respond_json(resp, 202,
-               json_pack("{s:s, s:s}", "status", "queued", "tenant",
-                         name[0] ? name : "*"));
+  respond_json(resp, 202, answer);
 }
 
 /* ---- routing ---- */
 
 static const struct route routes[] = {
-    {"GET", "/healthz", false, ROLE_PUBLIC, get_healthz},
-    {"GET", "/readyz", false, ROLE_PUBLIC, get_readyz},
-    {"GET", "/metrics", false, ROLE_READ, get_metrics},
-    {"GET", "/api/v1/tenants", true, ROLE_READ, get_tenants},
-    {"GET", "/api/v1/events", false, ROLE_READ, fleet__get_events},
-    {"GET", "/api/v1/costs", false, ROLE_READ, fleet__get_costs},
-    {"GET", "/api/v1/infrastructure/status", false, ROLE_READ,
+    {"GET", "/healthz", false, AUTH_ROLE_NONE, get_healthz},
+    {"GET", "/readyz", false, AUTH_ROLE_NONE, get_readyz},
+    {"GET", "/metrics", false, AUTH_ROLE_READ, get_metrics},
+    {"GET", "/api/v1/tenants", true, AUTH_ROLE_READ, get_tenants},
+    {"POST", "/api/v1/tenants", false, AUTH_ROLE_WRITE, mgmt_post_tenant},
+    {"PUT", "/api/v1/tenants", true, AUTH_ROLE_WRITE, mgmt_put_tenant},
+    {"PATCH", "/api/v1/tenants", true, AUTH_ROLE_WRITE, mgmt_patch_tenant},
+    {"DELETE", "/api/v1/tenants", true, AUTH_ROLE_WRITE, mgmt_delete_tenant},
+    {"GET", "/api/v1/events", false, AUTH_ROLE_READ, fleet__get_events},
+    {"GET", "/api/v1/costs", false, AUTH_ROLE_READ, fleet__get_costs},
+    {"GET", "/api/v1/infrastructure/status", false, AUTH_ROLE_READ,
      fleet__get_status},
-    {"GET", "/api/v1/infrastructure/capacity", false, ROLE_READ,
+    {"GET", "/api/v1/infrastructure/capacity", false, AUTH_ROLE_READ,
      fleet__get_capacity},
-    {"GET", "/", false, ROLE_PUBLIC, fleet__get_page},
-    {"POST", "/api/v1/reconcile", false, ROLE_OPERATE, post_reconcile},
-    {"POST", "/hooks", true, ROLE_PUBLIC, post_hook},
+    {"GET", "/", false, AUTH_ROLE_NONE, fleet__get_page},
+    {"POST", "/api/v1/reconcile", false, AUTH_ROLE_OPERATE, post_reconcile},
+    {"GET", "/api/v1/reconcile", false, AUTH_ROLE_READ, mgmt_get_reconcile},
+    {"POST", "/hooks", true, AUTH_ROLE_NONE, post_hook},
 };
 
 /* Whether `path` is the route's, and what follows it. */
@@ -267,10 +285,10 @@ static bool method_matches(const struct route *r, const char *method)
  * open). */
 static bool may_read(const struct daemon *d, const struct httpd_request *req)
 {
-  const char *auth = httpd_header(req, "Authorization");
-  const char *api = d->cfg->http.api_token, *read = d->cfg->http.read_token;
-
-  return !read || auth_bearer_ok(auth, read) || auth_bearer_ok(auth, api);
+  /* Every role includes read. */
+  return d->cfg->http.reads_open ||
+         auth_tokens_match(&d->cfg->http.tokens,
+                           httpd_header(req, "Authorization")) != NULL;
 }
 
 /* Whether the request may go on; when not, the answer is set. */
@@ -278,30 +296,39 @@ static bool allowed(struct daemon *d, const struct route *r,
                     const struct httpd_request *req,
                     struct httpd_response *resp)
 {
-  const char *auth = httpd_header(req, "Authorization");
-  const char *api = d->cfg->http.api_token;
+  const struct auth_tokens *tokens = &d->cfg->http.tokens;
+  const struct auth_token *who;
+  char why[200];
 
-  switch (r->role) {
-  case ROLE_PUBLIC:
+  if (r->role == AUTH_ROLE_NONE ||
+      (r->role == AUTH_ROLE_READ && d->cfg->http.reads_open))
     return true;
-  case ROLE_READ:
-    if (may_read(d, req))
-      return true;
-    break;
-  case ROLE_OPERATE:
-    if (!api) {
-      respond_error(resp, 404,
-                    "the API is off: no http.apiTokenEnv in "
-                    "the config");
-      return false;
-    }
-    if (auth_bearer_ok(auth, api))
-      return true;
-    break;
+  if (!auth_tokens_any(tokens, r->role)) {
+    snprintf(why, sizeof(why),
+             "this API is off: no token has the %s role "
+             "(http.apiTokenEnv, http.tokensFile)",
+             auth_role_name(r->role));
+    respond_error(resp, 404, why);
+    return false;
   }
-  resp->www_authenticate = "Bearer realm=\"tenantd\"";
-  respond_error(resp, 401, "a valid bearer token is required");
-  return false;
+  who = auth_tokens_match(tokens, httpd_header(req, "Authorization"));
+  if (!who) {
+    resp->www_authenticate = "Bearer realm=\"tenantd\"";
+    respond_error(resp, 401, "a valid bearer token is required");
+    return false;
+  }
+  if (who->role < r->role) {
+    log_at(LOG_LEVEL_WARN, "api request refused", LOG_S("token", who->name),
+           LOG_S("role", auth_role_name(who->role)),
+           LOG_S("needs", auth_role_name(r->role)),
+           LOG_S("method", req->method), LOG_S("path", req->path),
+           LOG_S("peer", req->peer));
+    snprintf(why, sizeof(why), "token '%s' has the %s role; this needs %s",
+             who->name, auth_role_name(who->role), auth_role_name(r->role));
+    respond_error(resp, 403, why);
+    return false;
+  }
+  return true;
 }
 
 void api__handle(const struct httpd_request *req, struct httpd_response *resp,
@@ -321,7 +348,7 @@ void api__handle(const struct httpd_request *req, struct httpd_response *resp,
       continue;
     if (!allowed(d, r, req, resp))
       return;
-    if (d->stopping && strcmp(r->method, "POST") == 0)
+    if (d->stopping && strcmp(r->method, "GET") != 0)
       return respond_error(resp, 503, "tenantd is stopping");
     return r->fn(d, req, rest, resp);
   }

@@ -27,6 +27,7 @@ struct cx {
   unsigned flags;               /* CONFIG_* */
   struct diag_list *warnings;   /* with CONFIG_SECRETS_OPTIONAL */
   struct config_notify *target; /* the notify target being read */
+  struct src_pos tokens_at;     /* where http.tokensFile is written */
 };
 
 static void problem(struct cx *x, const struct ynode *n, const char *fmt, ...)
@@ -281,6 +282,60 @@ static void http_pair(struct cx *x, const char *key, const struct ynode *v)
     set_secret(x, key, v, &x->c->http.api_token);
   else if (strcmp(key, "readTokenEnv") == 0)
     set_secret(x, key, v, &x->c->http.read_token);
+  else if (strcmp(key, "tokensFile") == 0) {
+    set_str(x, key, v, &x->c->http.tokens_file);
+    x->tokens_at = (struct src_pos){v->line, v->col};
+  }
+}
+
+static void api_pair(struct cx *x, const char *key, const struct ynode *v)
+{
+  (void)key;
+  if (is_str(v) && strcmp(v->u.scalar.s, "direct") == 0)
+    x->c->api.mode = CONFIG_API_DIRECT;
+  else if (is_str(v) && strcmp(v->u.scalar.s, "branch") == 0)
+    x->c->api.mode = CONFIG_API_BRANCH;
+  else
+    problem(x, v,
+            "'mode' must be direct (commits to the tracked branch) or "
+            "branch (a branch per change, for review)");
+}
+
+/*
+ * The API's tokens: the tokens file's (a relative path is the config
+ * file's neighbour), then those of apiTokenEnv and readTokenEnv, under
+ * names of their own that the file may not take.
+ */
+static void tokens(struct cx *x)
+{
+  struct config *c = x->c;
+  const char *slash = strrchr(x->path, '/');
+  char *file = NULL;
+
+  if (c->http.tokens_file) {
+    if (c->http.tokens_file[0] == '/' || !slash)
+      file = td_strdup(c->http.tokens_file);
+    else
+      file = td_asprintf("%.*s/%s", (int)(slash - x->path), x->path,
+                         c->http.tokens_file);
+    auth_tokens_load(&c->http.tokens, file, x->d);
+    free(file);
+  }
+  for (int i = 0; i < 2; i++) {
+    const char *name = i == 0 ? "api" : "read";
+    const char *secret = i == 0 ? c->http.api_token : c->http.read_token;
+
+    if (!secret)
+      continue;
+    if (auth_tokens_find(&c->http.tokens, name))
+      diag_add(x->d, x->path, x->tokens_at.line, x->tokens_at.col,
+               "the tokens file names a token '%s', the name of "
+               "http.%sTokenEnv's",
+               name, name);
+    auth_tokens_add_secret(&c->http.tokens, name,
+                           i == 0 ? AUTH_ROLE_WRITE : AUTH_ROLE_READ, secret);
+  }
+  c->http.reads_open = !c->http.read_token && !c->http.tokens_file;
 }
 
 static void log_pair(struct cx *x, const char *key, const struct ynode *v)
@@ -594,9 +649,11 @@ static void root_pair(struct cx *x, const char *key, const struct ynode *v)
   static const char *const reconcile_keys[] = {
       "resync",          "concurrency",   "batch", "backoff",
       "shutdownTimeout", "healthTimeout", NULL};
-  static const char *const http_keys[] = {"listen", "webhookSecretEnv",
-                                          "apiTokenEnv", "readTokenEnv", NULL};
+  static const char *const http_keys[] = {"listen",      "webhookSecretEnv",
+                                          "apiTokenEnv", "readTokenEnv",
+                                          "tokensFile",  NULL};
   static const char *const log_keys[] = {"format", NULL};
+  static const char *const api_keys[] = {"mode", NULL};
 
   if (strcmp(key, "source") == 0)
     walk(x, "source", v, source_keys, source_pair);
@@ -610,6 +667,8 @@ static void root_pair(struct cx *x, const char *key, const struct ynode *v)
     walk(x, "http", v, http_keys, http_pair);
   else if (strcmp(key, "log") == 0)
     walk(x, "log", v, log_keys, log_pair);
+  else if (strcmp(key, "api") == 0)
+    walk(x, "api", v, api_keys, api_pair);
   else if (strcmp(key, "providers") == 0)
     providers(x, v);
   else if (strcmp(key, "notify") == 0)
@@ -653,13 +712,13 @@ int config_parse_flags(const char *path, const char *text, size_t len,
                        unsigned flags, struct config **out, struct diag_list *d,
                        struct diag_list *warnings)
 {
-  static const char *const root_keys[] = {"source",    "cacheDir", "status",
-                                          "reconcile", "http",     "log",
-                                          "providers", "notify",   NULL};
+  static const char *const root_keys[] = {
+      "source", "cacheDir",  "status", "reconcile", "http",
+      "log",    "providers", "api",    "notify",    NULL};
   struct yaml_limits lim = YAML_LIMITS_DEFAULT;
   struct arena a = ARENA_INIT;
   struct ynode *root;
-  struct cx x = {path, d, defaults(path), flags, warnings, NULL};
+  struct cx x = {path, d, defaults(path), flags, warnings, NULL, {0, 0}};
   size_t before = d->n;
 
   assert(!(flags & CONFIG_SECRETS_OPTIONAL) || warnings);
@@ -681,6 +740,8 @@ int config_parse_flags(const char *path, const char *text, size_t len,
     problem(&x, root,
             "'providers' must name at least one provider "
             "instance, like {local: {type: local, stateDir: DIR}}");
+  if (d->n == before)
+    tokens(&x);
   if (d->n > before)
     goto fail;
   arena_release(&a);
@@ -739,6 +800,8 @@ void config_free(struct config *c)
   wipe(c->http.webhook_secret);
   wipe(c->http.api_token);
   wipe(c->http.read_token);
+  free(c->http.tokens_file);
+  auth_tokens_release(&c->http.tokens);
   json_decref(c->providers);
   for (size_t i = 0; i < c->nnotify; i++) {
     free(c->notify[i].name);

@@ -12,7 +12,8 @@
  *   status:    {branch: tenantd/status, push: true}
  *   reconcile: {resync: 5m, concurrency: 8}
  *   http:      {listen: 127.0.0.1:9400, webhookSecretEnv: ...,
- *               apiTokenEnv: ...}
+ *               apiTokenEnv: ..., tokensFile: tokens.yaml}
+ *   api:       {mode: direct}         -- or branch
  *   log:       {format: logfmt}
  *   providers: {local: {type: local, stateDir: /var/lib/tenantd/local,
  *                       capacity: 5000}}
@@ -36,7 +37,14 @@
 #include <jansson.h>
 
 #include "base/diag.h"
+#include "server/auth.h"
 #include "server/log.h"
+
+/* Where the management API's commits go (api.mode). */
+enum config_api_mode {
+  CONFIG_API_DIRECT, /* to the tracked branch */
+  CONFIG_API_BRANCH, /* each to a new branch tenantd/api/<tenant>-<id> */
+};
 
 /* Where notifications of tenants' state changes go (server/notify.h). */
 enum config_notify_type {
@@ -93,7 +101,18 @@ struct config {
     char *webhook_secret; /* NULL: webhooks disabled; never printed */
     char *api_token;      /* NULL: POST /api/v1/reconcile disabled */
     char *read_token;     /* NULL: reads (metrics, tenants) are open */
+    char *tokens_file;    /* http.tokensFile, as written; NULL: none */
+    /*
+     * Every token the API knows: the tokens file's, then "api" (write)
+     * from apiTokenEnv and "read" (read) from readTokenEnv.  Reads are
+     * open when neither readTokenEnv nor tokensFile is set (reads_open).
+     */
+    struct auth_tokens tokens;
+    bool reads_open;
   } http;
+  struct {
+    enum config_api_mode mode;
+  } api;
   enum log_format log_format;
   /* {"<instance>": {"type": ..., ...}}, rateLimit and capacity (the most
    * resources the instance should hold, for GET

@@ -18,6 +18,7 @@
 #include "server/log.h"
 #include "manifest/manifest.h"
 #include "server/metrics.h"
+#include "server/mgmt.h"
 #include "git/statusview.h"
 
 /* One pass on the worker thread.  Inputs are copies, outputs are read by
@@ -315,6 +316,7 @@ static void tenant_update(struct daemon *d, struct dtenant *t,
   json_t *detail;
 
   t->result = o->result;
+  t->passes++;
   t->next_resync = now + jitter(d, d->cfg->reconcile.resync_ms, 10);
   if (backs_off(o->result)) {
     t->retry_at = now + backoff(d, t->failures++);
@@ -550,7 +552,7 @@ static void on_pass_done(uv_async_t *a)
     log_pass_done(p);
   pass_free(p);
   if (d->stopping) {
-    start_stop(d, NULL);
+    daemon__write_done(d);
     return;
   }
   daemon__dispatch(d);
@@ -560,7 +562,11 @@ static void on_pass_done(uv_async_t *a)
 
 void daemon__dispatch(struct daemon *d)
 {
-  if (d->pass || d->stopping || uv_now(d->loop) < d->hold_until)
+  if (d->pass || d->stopping)
+    return;
+  /* A write's plan reads the providers as a pass does: it goes first.
+   * Answering a write can start a pass already (its tenant's). */
+  if (mgmt_dispatch(d->mgmt) || d->pass || uv_now(d->loop) < d->hold_until)
     return;
   if (!d->want_fetch && !d->want_all && d->qlen == 0)
     return;
@@ -652,7 +658,20 @@ static void on_deadline(uv_timer_t *timer)
   _exit(1);
 }
 
-/* Begins (why set) or completes (why NULL, the pass ended) a shutdown. */
+/* A pass or an API write under way: a stop waits for it. */
+static bool busy(const struct daemon *d)
+{
+  return d->pass || mgmt_busy(d->mgmt);
+}
+
+void daemon__write_done(struct daemon *d)
+{
+  if (d->stopping && !busy(d))
+    start_stop(d, NULL);
+}
+
+/* Begins (why set) or completes (why NULL, nothing under way) a
+ * shutdown. */
 static void start_stop(struct daemon *d, const char *why)
 {
   if (why) {
@@ -667,7 +686,8 @@ static void start_stop(struct daemon *d, const char *why)
     uv_timer_stop(&d->tick);
     log_at(LOG_LEVEL_INFO, "stopping: finishing the pass in flight",
            LOG_S("signal", why));
-    if (d->pass) {
+    mgmt_stop(d->mgmt);
+    if (busy(d)) {
       uv_timer_start(&d->deadline, on_deadline,
                      d->cfg->reconcile.shutdown_timeout_ms, 0);
       return;
@@ -881,10 +901,12 @@ int daemon_run(const char *config_path, int log_format)
   d->rng = (uint64_t)uv_hrtime() | 1;
   atomic_init(&d->cancel, false);
   metrics_setup(d);
+  d->mgmt = mgmt_new(d);
   if (httpd_start(&d->http, &loop, d->cfg->http.host, d->cfg->http.port,
                   &limits, api__handle, d) < 0) {
     log_at(LOG_LEVEL_ERROR, "cannot serve HTTP",
            LOG_S("error", td_error_last()));
+    mgmt_free(d->mgmt);
     metrics_free(d->m);
     config_free(d->cfg);
     uv_loop_close(&loop);
@@ -921,6 +943,7 @@ int daemon_run(const char *config_path, int log_format)
     tenant_free(d->t[i]);
   free(d->t);
   manifest_repo_free(d->model);
+  mgmt_free(d->mgmt);
   fleet__free(d);
   metrics_free(d->m);
   config_free(d->cfg);

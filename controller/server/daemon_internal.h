@@ -1,8 +1,9 @@
 /*
  * daemon_internal.h - shared by the daemon's files only: daemon.c (the
- * loop, the queue and the passes), api.c (the HTTP endpoints) and
- * fleet.c (costs, platform status, notifications, the status page).
- * Loop thread only, like everything the daemon owns.
+ * loop, the queue and the passes), api.c (the HTTP endpoints), mgmt.c
+ * (the management API) and fleet.c (costs, platform status,
+ * notifications, the status page).  Loop thread only, like everything
+ * the daemon owns.
  */
 #ifndef TD_DAEMON_INTERNAL_H
 #define TD_DAEMON_INTERNAL_H
@@ -22,6 +23,7 @@
 #include "server/metrics.h"
 
 struct pass;
+struct mgmt;
 struct fleet;
 struct costs;
 
@@ -33,8 +35,9 @@ struct dtenant {
   bool queued, inflight;
   bool again; /* asked for while in flight: queue it when the pass ends */
   enum tenant_result result;
-  json_t *row;  /* the tenant's line in GET /api/v1/tenants */
-  char *detail; /* GET /api/v1/tenants/<name>, JSON text */
+  uint64_t passes; /* passes that reported it, since start */
+  json_t *row;     /* the tenant's line in GET /api/v1/tenants */
+  char *detail;    /* GET /api/v1/tenants/<name>, JSON text */
   size_t by_type[RTYPE_COUNT];
 };
 
@@ -67,6 +70,7 @@ struct daemon {
   /* The manifests as the last pass loaded them: only the pass thread
    * touches it, and passes run one at a time. */
   struct manifest_repo *model;
+  struct mgmt *mgmt; /* the management API: writes, one at a time */
 
   struct fleet *fleet; /* fleet.c: costs, platform status, notifications */
 
@@ -88,6 +92,9 @@ void daemon__enqueue(struct daemon *d, struct dtenant *t);
 
 /* Starts a pass if one is wanted and none is running. */
 void daemon__dispatch(struct daemon *d);
+
+/* A write of the management API ended: a stop waiting for it ends. */
+void daemon__write_done(struct daemon *d);
 
 /* The HTTP server's handler (api.c); `arg` is the daemon. */
 void api__handle(const struct httpd_request *req, struct httpd_response *resp,

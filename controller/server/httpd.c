@@ -11,6 +11,9 @@
  * most one read's worth), reading stops, and on_write resumes parsing
  * once the answers are out.
  *
+ * Who gets a connection slot is httpd_accept.c's; what the two share,
+ * httpd_internal.h.
+ *
  * Lifetimes: a conn is freed in the close callback of the last of its two
  * handles (socket and timer), the server in the close callback of its last
  * handle once httpd_close() has been called.  Everything in between only
@@ -31,28 +34,12 @@
 
 #include "base/error.h"
 #include "server/httpd.h"
-
-/* One read's worth.  A single buffer serves every connection: the parser
- * callbacks copy out all we keep before on_read returns, and a paused
- * parser keeps a copy of the rest, so this is also what one connection
- * may hold of requests not yet parsed. */
-#define READ_BUF_SIZE 16384
+#include "server/httpd_internal.h"
 
 /* Response bytes libuv may hold for one connection before we stop parsing
  * and reading it, so a client that pipelines without reading its answers
  * cannot make us buffer them without bound. */
 #define WRITE_HIGH_WATER (32 * 1024)
-
-/* A reserved slot's whole request must arrive within this. */
-#define RESERVED_TIMEOUT_MS 1000
-
-/* Reserved slots one address may hold at once. */
-#define RESERVED_PER_PEER 2
-
-/* A reserved connection held this long without a whole request is not a
- * health check (those arrive in one packet): its slot goes to a
- * newcomer when all are taken. */
-#define RESERVED_STALE_MS 250
 
 /* Response bytes queued for all connections together; past it, the
  * connection holding the most is closed.  Each connection is bounded
@@ -60,80 +47,6 @@
 #define QUEUED_MAX (64 * 1024 * 1024)
 
 #define DEFAULT_CONTENT_TYPE "text/plain; charset=utf-8"
-
-/* Where the bytes a parser callback delivers belong. */
-enum part {
-  PART_NONE,  /* nothing of this request yet */
-  PART_URL,   /* the request target */
-  PART_FIELD, /* a header name */
-  PART_VALUE, /* a header value */
-  PART_DONE,  /* headers complete */
-};
-
-struct field {
-  size_t name, value; /* offsets into conn.head */
-};
-
-struct conn {
-  struct httpd *h;
-  struct conn *prev, *next;
-  uv_tcp_t tcp;
-  uv_timer_t timer; /* idle, request or closing deadline */
-  uv_shutdown_t shutdown;
-  http_parser parser;
-  char peer[64];
-  char ip[48]; /* the peer's address without the port */
-
-  /* The request being parsed: the URL and each header's name and value,
-   * NUL-terminated, one after the other; at most max_header_bytes. */
-  char *head;
-  size_t head_len, head_alloc;
-  enum part part;
-  struct field *fields;
-  struct httpd_header *headers; /* as many as fields, filled at the end */
-  size_t nfields, fields_alloc;
-  char *body; /* at most max_body_bytes, and room for a NUL */
-  size_t body_len, body_alloc;
-
-  /* Received but not parsed while the parser is paused; malloc'd, at
-   * most READ_BUF_SIZE. */
-  char *held;
-  size_t held_len;
-
-  int error_status; /* why a callback stopped the parser */
-  unsigned nwrites; /* uv_write requests not yet called back */
-  size_t queued;    /* bytes of those requests */
-  unsigned open_handles;
-  bool in_request;   /* between on_message_begin and the response */
-  bool finishing;    /* no more requests: close once the writes are out */
-  bool draining;     /* write side shut down; reading until the client's EOF */
-  bool eof;          /* the client shut down its side */
-  bool paused;       /* parsing and reading stopped until the writes drain */
-  bool closing;      /* uv_close() called on both handles */
-  bool reserved;     /* in a reserved slot: one request, reserved paths */
-  bool short_drain;  /* was reserved: finishing gets a reserved slot's time */
-  uint64_t accepted; /* uv_now() at accept */
-};
-
-struct httpd {
-  uv_loop_t *loop;
-  uv_tcp_t listener;
-  struct httpd_limits limits;
-  httpd_handler handler;
-  void *arg;
-  int port;
-  struct conn *conns;
-  unsigned nconns;    /* in the list, closing or not */
-  unsigned nclosing;  /* of which closing */
-  unsigned ndraining; /* of which answered in a reserved slot, not closing */
-  unsigned nreserved; /* of which in reserved slots, not closing */
-  size_t queued;      /* response bytes queued for all connections */
-  unsigned nhandles;  /* listener, conns and refused sockets not yet closed */
-  bool closing;
-  void (*close_cb)(void *arg);
-  void *close_arg;
-  char rbuf[READ_BUF_SIZE];
-};
 
 /* A uv_write request and the bytes it sends, freed together in on_write. */
 struct write_req {
@@ -182,7 +95,7 @@ static void listener_closed(uv_handle_t *handle)
   put_handle(container_of((uv_tcp_t *)handle, struct httpd, listener));
 }
 
-static void refused_closed(uv_handle_t *handle)
+void httpd__refused_closed(uv_handle_t *handle)
 {
   struct httpd *h = handle->data;
 
@@ -204,6 +117,8 @@ static void conn_free(struct conn *c)
     c->next->prev = c->prev;
   h->nconns--;
   h->nclosing--;
+  if (c->deferred)
+    c->deferred->c = NULL;
   free(c->held);
   free(c->head);
   free(c->fields);
@@ -223,7 +138,7 @@ static void conn_handle_closed(uv_handle_t *handle)
 
 /* Closes at once, whatever is in flight; write callbacks still run (with
  * UV_ECANCELED) before the close callbacks free c. */
-static void conn_close(struct conn *c)
+void httpd__conn_close(struct conn *c)
 {
   if (c->closing)
     return;
@@ -248,10 +163,10 @@ static void on_timer(uv_timer_t *t)
   if (c->in_request && !c->finishing)
     fail(c, 408);
   else
-    conn_close(c);
+    httpd__conn_close(c);
 }
 
-static void arm(struct conn *c, uint64_t ms)
+void httpd__arm(struct conn *c, uint64_t ms)
 {
   uv_timer_start(&c->timer, on_timer, ms, 0);
 }
@@ -270,10 +185,10 @@ static uint64_t drain_ms(const struct conn *c)
   return c->short_drain ? RESERVED_TIMEOUT_MS : c->h->limits.request_timeout_ms;
 }
 
-static void start_reading(struct conn *c)
+void httpd__start_reading(struct conn *c)
 {
   if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
-    conn_close(c);
+    httpd__conn_close(c);
 }
 
 /*
@@ -298,7 +213,7 @@ static void finish(struct conn *c)
     c->h->ndraining++;
   }
   uv_read_stop((uv_stream_t *)&c->tcp);
-  arm(c, drain_ms(c));
+  httpd__arm(c, drain_ms(c));
   if (c->nwrites == 0)
     start_shutdown(c);
 }
@@ -310,22 +225,22 @@ static void on_shutdown(uv_shutdown_t *req, int status)
   if (c->closing)
     return;
   if (status < 0 || c->eof) {
-    conn_close(c);
+    httpd__conn_close(c);
     return;
   }
   c->draining = true;
-  start_reading(c);
+  httpd__start_reading(c);
 }
 
 static void start_shutdown(struct conn *c)
 {
   if (c->eof) {
-    conn_close(c);
+    httpd__conn_close(c);
     return;
   }
-  arm(c, drain_ms(c));
+  httpd__arm(c, drain_ms(c));
   if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) < 0)
-    conn_close(c);
+    httpd__conn_close(c);
 }
 
 /* ---- responses ---- */
@@ -342,14 +257,14 @@ static void on_write(uv_write_t *req, int status)
   if (c->closing)
     return;
   if (status < 0) {
-    conn_close(c);
+    httpd__conn_close(c);
   } else if (c->finishing) {
     if (c->nwrites == 0)
       start_shutdown(c);
   } else {
     /* A client slowly reading a long answer is not idle. */
     if (!c->in_request)
-      arm(c, c->h->limits.idle_timeout_ms);
+      httpd__arm(c, c->h->limits.idle_timeout_ms);
     if (c->paused && !too_busy(c))
       resume(c);
   }
@@ -392,7 +307,7 @@ static void shed(struct httpd *h)
     if (!worst || worst->queued == 0)
       return;
     pending -= worst->queued;
-    conn_close(worst);
+    httpd__conn_close(worst);
   }
 }
 
@@ -405,7 +320,7 @@ static void queue_write(struct conn *c, struct write_req *w, size_t len)
   w->len = len;
   if (uv_write(&w->req, s, &buf, 1, on_write) < 0) {
     free(w);
-    conn_close(c);
+    httpd__conn_close(c);
     return;
   }
   c->nwrites++;
@@ -596,7 +511,7 @@ static int on_message_begin(http_parser *p)
   c->body_len = 0;
   /* A reserved slot's deadline covers the whole of its one request. */
   if (!c->reserved)
-    arm(c, c->h->limits.request_timeout_ms);
+    httpd__arm(c, c->h->limits.request_timeout_ms);
   return 0;
 }
 
@@ -782,9 +697,22 @@ static bool respond(struct conn *c, const struct httpd_request *req)
       .close = close,
       .keep_alive = !close && p->http_major == 1 && p->http_minor == 0,
   };
-  /* The handler may have closed the server, and with it this conn. */
-  if (!c->closing)
+  if (resp.deferred) {
+    struct httpd_deferred *d = resp.deferred;
+
+    d->head = r.head;
+    d->close = r.close;
+    d->keep_alive = r.keep_alive;
+    /* The handler may have closed the server, and with it this conn:
+     * the answer then finds no one. */
+    if (!c->closing) {
+      d->c = c;
+      c->deferred = d;
+    }
+  } else if (!c->closing) {
+    /* The handler may have closed the server, and with it this conn. */
     send_reply(c, &r);
+  }
   free(resp.body);
   return close;
 }
@@ -808,11 +736,18 @@ static int on_message_complete(http_parser *p)
   c->body_alloc = 0;
   if (c->closing)
     return -1;
+  if (c->deferred) {
+    /* Nothing more until the answer: its caller bounds the time. */
+    uv_timer_stop(&c->timer);
+    c->paused = true;
+    http_parser_pause(p, 1);
+    return 0;
+  }
   if (last) {
     finish(c);
     return -1;
   }
-  arm(c, c->h->limits.idle_timeout_ms);
+  httpd__arm(c, c->h->limits.idle_timeout_ms);
   /* Enough answers on their way: parse no more until they are out. */
   if (too_busy(c)) {
     c->paused = true;
@@ -835,7 +770,7 @@ static const http_parser_settings parser_settings = {
 
 static bool too_busy(const struct conn *c)
 {
-  return c->nwrites >= c->h->limits.max_in_flight ||
+  return c->deferred || c->nwrites >= c->h->limits.max_in_flight ||
          uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp) >
              WRITE_HIGH_WATER;
 }
@@ -890,7 +825,7 @@ static void resume(struct conn *c)
     feed(c, data, len);
   free(data);
   if (!c->closing && !c->finishing && !c->paused)
-    start_reading(c);
+    httpd__start_reading(c);
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
@@ -901,7 +836,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     return;
   if (nread < 0) {
     if (nread != UV_EOF || c->draining || c->in_request || c->nwrites == 0) {
-      conn_close(c);
+      httpd__conn_close(c);
       return;
     }
     /* Half-closed after its last request: the answers still go out. */
@@ -911,230 +846,6 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
   }
   if (nread > 0 && !c->draining)
     feed(c, buf->base, (size_t)nread);
-}
-
-/* ---- accepting ---- */
-
-/* "1.2.3.4:5" or "[::1]:5"; the port alone when `text` is NULL. */
-static int format_addr(const struct sockaddr_storage *ss, char *text,
-                       size_t size)
-{
-  char ip[INET6_ADDRSTRLEN] = "";
-  int port = -1;
-
-  if (ss->ss_family == AF_INET) {
-    const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-
-    uv_ip4_name(in, ip, sizeof(ip));
-    port = ntohs(in->sin_port);
-    if (text)
-      snprintf(text, size, "%s:%d", ip, port);
-  } else if (ss->ss_family == AF_INET6) {
-    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-
-    uv_ip6_name(in6, ip, sizeof(ip));
-    port = ntohs(in6->sin6_port);
-    if (text)
-      snprintf(text, size, "[%s]:%d", ip, port);
-  }
-  return port;
-}
-
-static void name_peer(struct conn *c)
-{
-  struct sockaddr_storage ss;
-  int len = sizeof(ss);
-
-  snprintf(c->peer, sizeof(c->peer), "unknown");
-  snprintf(c->ip, sizeof(c->ip), "unknown");
-  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)
-    return;
-  format_addr(&ss, c->peer, sizeof(c->peer));
-  if (ss.ss_family == AF_INET)
-    uv_ip4_name((const struct sockaddr_in *)&ss, c->ip, sizeof(c->ip));
-  else if (ss.ss_family == AF_INET6) {
-    /* One host may own a whole /64: count its prefix, not each address. */
-    const uint8_t *a = ((const struct sockaddr_in6 *)&ss)->sin6_addr.s6_addr;
-
-    snprintf(c->ip, sizeof(c->ip), "%02x%02x:%02x%02x:%02x%02x:%02x%02x::/64",
-             a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]);
-  }
-}
-
-/*
- * Whether c may have a regular slot: fewer than max_connections taken,
- * and fewer than max_per_peer from its address.  The list is at most
- * max_connections + reserved_slots long.
- */
-static bool regular_slot_free(const struct httpd *h, const struct conn *c)
-{
-  unsigned regular = 0, same_peer = 0;
-
-  for (const struct conn *o = h->conns; o; o = o->next) {
-    if (o == c || o->reserved || o->closing)
-      continue;
-    regular++;
-    if (strcmp(o->ip, c->ip) == 0)
-      same_peer++;
-  }
-  return regular < h->limits.max_connections &&
-         same_peer < h->limits.max_per_peer;
-}
-
-/* Taken off the backlog and closed, so it does not wait there. */
-static void refuse(struct httpd *h)
-{
-  uv_tcp_t *t = td_malloc(sizeof(*t));
-
-  uv_tcp_init(h->loop, t);
-  t->data = h;
-  h->nhandles++;
-  uv_accept((uv_stream_t *)&h->listener, (uv_stream_t *)t);
-  uv_close((uv_handle_t *)t, refused_closed);
-}
-
-/* Reserved connections from c's address (c itself excluded). */
-static unsigned reserved_from(const struct httpd *h, const struct conn *c)
-{
-  unsigned n = 0;
-
-  for (const struct conn *o = h->conns; o; o = o->next)
-    if (o != c && o->reserved && strcmp(o->ip, c->ip) == 0)
-      n++;
-  return n;
-}
-
-/* The oldest reserved connection held past RESERVED_STALE_MS, or NULL.
- * The list is newest first: the last one found is the oldest. */
-static struct conn *stale_reserved(const struct httpd *h)
-{
-  uint64_t now = uv_now(h->loop);
-  struct conn *oldest = NULL;
-
-  for (struct conn *o = h->conns; o; o = o->next)
-    if (o->reserved && now - o->accepted >= RESERVED_STALE_MS)
-      oldest = o;
-  return oldest;
-}
-
-/* A reserved connection of the address holding the most, if that is more
- * than `mine` + 1 (what c's address would then hold). */
-static struct conn *crowding_reserved(const struct httpd *h, unsigned mine)
-{
-  struct conn *victim = NULL;
-  unsigned most = 0;
-
-  for (struct conn *o = h->conns; o; o = o->next) {
-    unsigned n;
-
-    if (!o->reserved)
-      continue;
-    n = reserved_from(h, o) + 1;
-    if (n >= most) {
-      most = n;
-      victim = o;
-    }
-  }
-  return most > mine + 1 ? victim : NULL;
-}
-
-/*
- * A reserved slot for c.  One address holds at most RESERVED_PER_PEER;
- * when all are taken, c takes the slot of the oldest connection that has
- * held one past RESERVED_STALE_MS without a whole request (a health check
- * sends its request at once), else of the address holding the most.  So
- * connections flooding in cannot keep a health check out, however many
- * addresses they come from and however fast they come back.
- */
-static bool take_reserved_slot(struct httpd *h, struct conn *c)
-{
-  struct conn *victim;
-  unsigned mine;
-
-  if (!h->limits.reserved_paths)
-    return false;
-  mine = reserved_from(h, c);
-  if (mine >= RESERVED_PER_PEER)
-    return false;
-  if (h->nreserved >= h->limits.reserved_slots) {
-    victim = stale_reserved(h);
-    if (!victim)
-      victim = crowding_reserved(h, mine);
-    if (!victim)
-      return false;
-    conn_close(victim);
-  }
-  c->reserved = true;
-  h->nreserved++;
-  return true;
-}
-
-/* The list is newest first: the last draining one is the oldest. */
-static void close_oldest_draining(struct httpd *h)
-{
-  struct conn *oldest = NULL;
-
-  for (struct conn *o = h->conns; o; o = o->next)
-    if (o->short_drain && !o->closing)
-      oldest = o;
-  if (oldest)
-    conn_close(oldest);
-}
-
-static void on_connection(uv_stream_t *server, int status)
-{
-  struct httpd *h = container_of((uv_tcp_t *)server, struct httpd, listener);
-  /* Connections in slots: the slots, and one more that may take a
-   * reserved slot from a flooder.  Not counted: those refused after
-   * accept, closing until the next loop turn frees them (bounded by what
-   * one turn accepts, the listen backlog), and those answered in a
-   * reserved slot, waiting a moment for their client to close (bounded
-   * below); or a storm of reconnects would crowd a health check out. */
-  unsigned slots = h->limits.max_connections +
-                   (h->limits.reserved_paths ? h->limits.reserved_slots : 0);
-  struct conn *c;
-
-  /* Out of descriptors and the like: libuv tries again later. */
-  if (status < 0)
-    return;
-  if (h->nconns - h->nclosing - h->ndraining > slots) {
-    refuse(h);
-    return;
-  }
-  /* Answered health checks waiting for their client to close: a short
-   * wait each, but a flood of them must not grow without bound. */
-  if (h->ndraining > 2 * h->limits.reserved_slots)
-    close_oldest_draining(h);
-  c = td_calloc(1, sizeof(*c));
-  c->h = h;
-  c->accepted = uv_now(h->loop);
-  uv_tcp_init(h->loop, &c->tcp);
-  uv_timer_init(h->loop, &c->timer);
-  c->tcp.data = c;
-  c->timer.data = c;
-  c->open_handles = 2;
-  c->next = h->conns;
-  if (h->conns)
-    h->conns->prev = c;
-  h->conns = c;
-  h->nconns++;
-  h->nhandles++;
-  http_parser_init(&c->parser, HTTP_REQUEST);
-  c->parser.data = c;
-  if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
-    conn_close(c);
-    return;
-  }
-  name_peer(c);
-  if (!regular_slot_free(h, c) && !take_reserved_slot(h, c)) {
-    conn_close(c);
-    return;
-  }
-  /* Answers are written whole; waiting for more to coalesce only adds a
-   * delayed-ACK round trip to each one. */
-  uv_tcp_nodelay(&c->tcp, 1);
-  arm(c, c->reserved ? RESERVED_TIMEOUT_MS : h->limits.first_byte_timeout_ms);
-  start_reading(c);
 }
 
 /* ---- the public side ---- */
@@ -1167,7 +878,7 @@ static int open_listener(const struct sockaddr *addr, int *fd_out, int *port)
     close(fd);
     return err;
   }
-  *port = format_addr(&ss, NULL, 0);
+  *port = httpd__format_addr(&ss, NULL, 0);
   *fd_out = fd;
   return 0;
 }
@@ -1212,7 +923,8 @@ int httpd_start(struct httpd **out, uv_loop_t *loop, const char *host, int port,
   if (err < 0)
     close(fd);
   else
-    err = uv_listen((uv_stream_t *)&h->listener, SOMAXCONN, on_connection);
+    err =
+        uv_listen((uv_stream_t *)&h->listener, SOMAXCONN, httpd__on_connection);
   if (err < 0) {
     /* Not expected of a socket that listens already; h goes in the close
      * callback, when the loop next runs. */
@@ -1251,6 +963,48 @@ void httpd_respond(struct httpd_response *resp, int status,
   resp->body_len = strlen(text);
 }
 
+struct httpd_deferred *httpd_defer(struct httpd_response *resp)
+{
+  assert(!resp->deferred);
+  resp->deferred = td_calloc(1, sizeof(*resp->deferred));
+  return resp->deferred;
+}
+
+void httpd_deferred_answer(struct httpd_deferred *d,
+                           struct httpd_response *resp)
+{
+  struct conn *c = d->c;
+  struct reply r = {
+      .status = resp->status,
+      .content_type = resp->content_type,
+      .www_authenticate = resp->www_authenticate,
+      .headers = resp->headers,
+      .body = resp->body,
+      .body_len = resp->body ? resp->body_len : 0,
+      .head = d->head,
+      .close = d->close,
+      .keep_alive = d->keep_alive,
+  };
+
+  free(d);
+  if (c)
+    c->deferred = NULL;
+  if (c && !c->closing)
+    send_reply(c, &r);
+  free(resp->body);
+  resp->body = NULL;
+  if (!c || c->closing)
+    return;
+  if (r.close) {
+    finish(c);
+    return;
+  }
+  httpd__arm(c, c->h->limits.idle_timeout_ms);
+  /* Requests that came while it waited: parsed once the writes allow. */
+  if (c->paused && !too_busy(c))
+    resume(c);
+}
+
 void httpd_close(struct httpd *h, void (*cb)(void *arg), void *arg)
 {
   assert(!h->closing);
@@ -1259,5 +1013,5 @@ void httpd_close(struct httpd *h, void (*cb)(void *arg), void *arg)
   h->close_arg = arg;
   uv_close((uv_handle_t *)&h->listener, listener_closed);
   for (struct conn *c = h->conns; c; c = c->next)
-    conn_close(c);
+    httpd__conn_close(c);
 }

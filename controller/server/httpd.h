@@ -75,6 +75,7 @@ struct httpd_response {
   /* More header lines, each "Name: value\r\n", or NULL; borrowed: text
    * that outlives the handler's call (static, or the server's arg's). */
   const char *headers;
+  struct httpd_deferred *deferred; /* set by httpd_defer() */
 };
 
 typedef void (*httpd_handler)(const struct httpd_request *req,
@@ -124,6 +125,22 @@ const char *httpd_header(const struct httpd_request *req, const char *name);
  * body set before); a NULL content_type leaves the content type as is. */
 void httpd_respond(struct httpd_response *resp, int status,
                    const char *content_type, const char *text);
+
+/*
+ * Defers the answer to the request being handled: the handler returns
+ * without one, and the server sends what httpd_deferred_answer() gives
+ * later, on the loop thread.  Until then the connection reads and parses
+ * nothing more (pipelined requests wait and are answered in order after
+ * it), and no timer closes it: the caller bounds how long it takes.  If
+ * the connection is gone when the answer comes (the client left, the
+ * server closed), the answer is dropped.  Every deferral is answered
+ * exactly once; the handle is the server's until then.
+ */
+struct httpd_deferred *httpd_defer(struct httpd_response *resp);
+
+/* Sends resp (its body taken over) as the deferred answer; frees d. */
+void httpd_deferred_answer(struct httpd_deferred *d,
+                           struct httpd_response *resp);
 
 /* Stops listening and closes every connection; `cb` runs once everything
  * is closed and h is freed. */

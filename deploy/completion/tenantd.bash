@@ -9,7 +9,8 @@
 # that they agree.
 # shellcheck shell=bash
 
-_tenantd_commands="validate plan apply run status log graph version help"
+_tenantd_commands="validate plan apply run status log graph reconcile suspend resume
+  version help"
 
 # The options of command $1, as its --help lists them.
 _tenantd_options() {
@@ -29,6 +30,8 @@ _tenantd_options() {
   status) echo "$git --format --state --prefix --help" ;;
   log) echo "$git --limit --format --help" ;;
   graph) echo "--help" ;;
+  reconcile) echo "--server --wait --timeout --help" ;;
+  suspend | resume) echo "--server --help" ;;
   version) echo "--format --help" ;;
   esac
 }
@@ -39,7 +42,7 @@ _tenantd_takes_value() {
   --format | --state-dir | --status-dir | --allow-delete | --concurrency | \
     --set | --repo | --branch | --status-branch | --cache-dir | --config | \
     --ref | --base | --health-timeout | --log-format | --limit | \
-    --max-bytes | --state | --prefix)
+    --max-bytes | --state | --prefix | --server | --timeout)
     return 0
     ;;
   esac

@@ -215,7 +215,7 @@ expect_rc "api: an empty tenant" 0 curl -s -o "$tmp/body" -w '%{http_code}' -X P
 expect_out "api: 400 for an empty tenant" '^400$'
 expect_rc "api: a path that only starts like one" 0 curl -s -o "$tmp/body" -w '%{http_code}' "$url/api/v1/tenantsX"
 expect_out "api: 404 for it" '^404$'
-expect_rc "api: GET on reconcile" 0 curl -s -o "$tmp/body" -w '%{http_code}' "$url/api/v1/reconcile"
+expect_rc "api: PUT on reconcile" 0 curl -s -o "$tmp/body" -w '%{http_code}' -X PUT "$url/api/v1/reconcile"
 expect_out "api: 405 for the wrong method" '^405$'
 
 # Metrics: valid exposition, the families the issue names.
@@ -404,8 +404,8 @@ eq "reads: the read token reads" \
   "$(http_code "$url/api/v1/tenants" -H "Authorization: Bearer $TENANTD_READ_TOKEN")" 200
 eq "reads: so does the API token" \
   "$(http_code "$url/metrics" -H "Authorization: Bearer $TENANTD_API_TOKEN")" 200
-eq "reads: the read token does not operate" \
-  "$(http_code "$url/api/v1/reconcile" -X POST -H "Authorization: Bearer $TENANTD_READ_TOKEN")" 401
+eq "reads: the read token does not operate (403)" \
+  "$(http_code "$url/api/v1/reconcile" -X POST -H "Authorization: Bearer $TENANTD_READ_TOKEN")" 403
 stop
 unset TENANTD_READ_TOKEN
 
