@@ -286,9 +286,11 @@ FUZZ_CFLAGS  := -std=gnu11 -g -O1 -fno-omit-frame-pointer \
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_DIR)/%.o) $(FUZZ_DIR)/gen/default_tiers.o \
                 $(FUZZ_DIR)/gen/status_page.o
 
+# -MMD: an object is rebuilt when a header it includes changes, or a
+# struct's layout would differ between objects of one target.
 $(FUZZ_DIR)/%.o: %.c
 	@mkdir -p $(@D)
-	clang $(FUZZ_CFLAGS) -DTD_VERSION='"$(VERSION)"' -c -o $@ $<
+	clang $(FUZZ_CFLAGS) -MMD -MP -DTD_VERSION='"$(VERSION)"' -c -o $@ $<
 
 $(FUZZ_DIR)/gen/default_tiers.c: $(BUILD)/gen/default_tiers.c
 	@mkdir -p $(@D)
@@ -369,4 +371,5 @@ format-check:
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(TEST_OBJ:.o=.d) \
+         $(FUZZ_LIB_OBJ:.o=.d)

@@ -16,7 +16,7 @@
 #   - the status page in headless Chromium: the tenants by state, a
 #     filter and a tenant's detail from the URL fragment, the token from
 #     the fragment, markup in a message shown as text, never run; a
-#     screenshot kept in the suite's temp directory (KEEP_TMP=1 keeps it).
+#     screenshot kept as build/artifacts/status-page.png (beside the binary).
 # Usage: tests/fleet/run.sh path/to/tenantd
 set -uo pipefail
 
@@ -355,7 +355,10 @@ timeout 60 "$chromium" --headless --no-sandbox --disable-gpu \
   --window-size=1200,800 --screenshot="$tmp/status-page.png" \
   "$url/#token=$TENANTD_READ_TOKEN&tenant=mwc-murata" >/dev/null 2>&1
 check "page: screenshot" test -s "$tmp/status-page.png"
-[ -z "${KEEP_TMP:-}" ] || echo "fleet: screenshot in $tmp/status-page.png"
+# Kept beside the build as the suite's artifact.
+art="$(dirname "$bin")/artifacts"
+mkdir -p "$art" && cp "$tmp/status-page.png" "$art/status-page.png" &&
+  echo "fleet: screenshot in $art/status-page.png"
 
 # ==== a tenant removed: its series go ====
 
