@@ -190,8 +190,8 @@ START_TEST(apply_creates_dependencies_first)
   resource_add_dep(svc, "network/acme.prod");
   resource_add_dep(svc, "database/acme.prod");
   route = res(&set, RTYPE_ROUTE, "api.prod.acme",
-              json_pack("{s:o}", "upstream",
-                        resource_ref("service/api.prod.acme", "address")));
+              json_pack("{s:o}", "upstreams",
+                        resource_ref("service/api.prod.acme", "addresses")));
   resource_add_dep(route, "service/api.prod.acme");
   dns = res(&set, RTYPE_DNS_RECORD, "api.prod.acme.public",
             json_pack("{s:s}", "target", "lb.example.com"));
@@ -209,14 +209,16 @@ START_TEST(apply_creates_dependencies_first)
                    created_at("route/api.prod.acme"));
   ck_assert_int_lt(created_at("route/api.prod.acme"),
                    created_at("dns_record/api.prod.acme.public"));
-  /* The route got the address the service's create returned. */
-  ck_assert_str_eq(
-      json_string_value(json_object_get(
-          json_object_get(fake_get("route/api.prod.acme"), "spec"),
-          "upstream")),
-      json_string_value(json_object_get(
+  /* The route got the addresses the service's create returned: a list
+   * resolved as a whole. */
+  ck_assert(json_equal(
+      json_object_get(json_object_get(fake_get("route/api.prod.acme"), "spec"),
+                      "upstreams"),
+      json_object_get(
           json_object_get(fake_get("service/api.prod.acme"), "outputs"),
-          "address")));
+          "addresses")));
+  ck_assert(json_is_array(json_object_get(
+      json_object_get(fake_get("route/api.prod.acme"), "spec"), "upstreams")));
   ck_assert_uint_eq(fake_writes(), 5);
   finish();
 }
@@ -262,8 +264,8 @@ START_TEST(apply_failure_stops_only_its_dependents)
   resource_add_dep(service(&set, "api.prod.acme"), "network/acme.prod");
   resource_add_dep(service(&set, "web.prod.acme"), "network/acme.prod");
   r = res(&set, RTYPE_ROUTE, "api.prod.acme",
-          json_pack("{s:o}", "upstream",
-                    resource_ref("service/api.prod.acme", "address")));
+          json_pack("{s:o}", "upstreams",
+                    resource_ref("service/api.prod.acme", "addresses")));
   resource_add_dep(r, "service/api.prod.acme");
   fake_fault("service/api.prod.acme", FAKE_CREATE, PROVIDER_INVALID, -1);
   make_plan(&set, false);
