@@ -27,6 +27,9 @@ struct job {
   /* Skipped: the job it waited for, which did not apply (or is held). */
   const struct job *cause;
   uint64_t health_deadline;
+  /* uv_now of its first provider call, of its health wait's start (0:
+   * none) and of its end. */
+  uint64_t started_at, health_at, ended_at;
   uv_timer_t timer; /* backoff and health polls */
   bool timer_live;
   json_t *observed; /* latest from the provider; owned */
@@ -51,7 +54,8 @@ struct apply_run {
   unsigned running;
   size_t finished;
   uint64_t rng;
-  uv_timer_t kick; /* defers completion so done never runs inline */
+  uint64_t started_at; /* uv_now when the run started */
+  uv_timer_t kick;     /* defers completion so done never runs inline */
   size_t open_handles;
   bool finishing;
 };
@@ -150,6 +154,7 @@ static void complete(struct job *j, enum apply_state state, char *message)
 
   assert(j->state == APPLY_PENDING || j->state == APPLY_RUNNING);
   j->state = state;
+  j->ended_at = uv_now(run->loop);
   free(j->message);
   j->message = message;
   run->finished++;
@@ -283,7 +288,8 @@ static void on_result(struct provider *p, const struct provider_result *res,
   if (j->stage == STAGE_WRITE && j->a->res->type == RTYPE_SERVICE &&
       !is_healthy(j->observed)) {
     j->stage = STAGE_HEALTH;
-    j->health_deadline = uv_now(run->loop) + o->health_timeout_ms;
+    j->health_at = uv_now(run->loop);
+    j->health_deadline = j->health_at + o->health_timeout_ms;
     arm(j, o->health_poll_ms);
     return;
   }
@@ -306,6 +312,8 @@ static void start(struct job *j)
     return;
   }
   j->state = APPLY_RUNNING;
+  if (!j->begun)
+    j->started_at = uv_now(run->loop);
   j->begun = true;
   run->running++;
   if (j->stage == STAGE_REMOVE) {
@@ -534,6 +542,7 @@ int apply_start(struct apply_run **out, uv_loop_t *loop,
     else if (run->jobs[i].waiting == 0)
       ready_push(run, i);
   }
+  run->started_at = uv_now(loop);
   uv_timer_init(loop, &run->kick);
   run->kick.data = run;
   uv_timer_start(&run->kick, on_kick, 0, 0);
@@ -615,4 +624,18 @@ const struct plan_action *apply_action_cause(const struct apply_run *run,
   const struct job *j = job_of(run, a);
 
   return j && j->state == APPLY_SKIPPED && j->cause ? j->cause->a : NULL;
+}
+
+bool apply_action_timing(const struct apply_run *run,
+                         const struct plan_action *a, struct apply_timing *out)
+{
+  const struct job *j = job_of(run, a);
+
+  memset(out, 0, sizeof(*out));
+  if (!j || !j->begun || (j->state != APPLY_DONE && j->state != APPLY_FAILED))
+    return false;
+  out->start_ms = j->started_at - run->started_at;
+  out->took_ms = j->ended_at - j->started_at;
+  out->health_ms = j->health_at ? j->ended_at - j->health_at : 0;
+  return true;
 }

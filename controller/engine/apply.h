@@ -102,6 +102,18 @@ const json_t *apply_action_observed(const struct apply_run *run,
 const json_t *apply_action_applied(const struct apply_run *run,
                                    const struct plan_action *a);
 
+/* Where an action's time went, in ms of the loop's clock. */
+struct apply_timing {
+  uint64_t start_ms;  /* from the run's start to its first provider call */
+  uint64_t took_ms;   /* from that call to its end, retries included */
+  uint64_t health_ms; /* of which waiting for a service to turn healthy */
+};
+
+/* The timing of an action that made provider calls and ended done or
+ * failed: true and *out; false (*out zeroed) for any other. */
+bool apply_action_timing(const struct apply_run *run,
+                         const struct plan_action *a, struct apply_timing *out);
+
 void apply_run_free(struct apply_run *run);
 
 #endif
