@@ -8,7 +8,11 @@ const char *const apply_state_names[] = {
     "pending", "running", "done", "failed", "skipped", "held",
 };
 
-enum stage { STAGE_REMOVE, STAGE_WRITE, STAGE_HEALTH };
+/* STAGE_RECHECK: an action planned as a no-op whose spec refers to the
+ * outputs of a dependency this run writes; once that is done, the spec is
+ * resolved again and written only when the outputs changed it (a route
+ * after its service's replicas were replaced). */
+enum stage { STAGE_REMOVE, STAGE_WRITE, STAGE_HEALTH, STAGE_RECHECK };
 
 struct job {
   struct apply_run *run;
@@ -183,6 +187,11 @@ static void skip_dependents(struct job *j)
 
     if (w->state != APPLY_PENDING)
       continue;
+    /* A no-op stays one: what it refers to was not changed. */
+    if (w->stage == STAGE_RECHECK) {
+      complete(w, APPLY_DONE, NULL);
+      continue;
+    }
     w->cause = j;
     complete(w, APPLY_SKIPPED,
              td_asprintf("waits for %s, which did not apply", j->a->res->id));
@@ -296,12 +305,40 @@ static void on_result(struct provider *p, const struct provider_result *res,
   complete(j, APPLY_DONE, NULL);
 }
 
+/*
+ * A no-op's spec resolved again with what its dependencies returned: true
+ * when it now differs from what the provider holds, j->applied set, and
+ * the job becomes an update; false when nothing is to be written.
+ */
+static bool recheck(struct job *j)
+{
+  struct diff_result d;
+  bool unknown, changed;
+
+  json_decref(j->applied);
+  j->applied = diff_resolve(j->a->res->spec, lookup, j, &unknown);
+  if (unknown)
+    return false;
+  diff_specs(j->a->res->type, j->applied,
+             json_object_get(j->a->observed, "spec"), &d);
+  changed = d.n > 0 && !d.replace;
+  diff_result_release(&d);
+  if (changed)
+    j->stage = STAGE_WRITE;
+  return changed;
+}
+
 static void start(struct job *j)
 {
   struct apply_run *run = j->run;
   const struct plan_action *a = j->a;
   struct provider *p =
       run->opts.provider(a->res->provider, run->opts.provider_arg);
+
+  if (j->stage == STAGE_RECHECK && !recheck(j)) {
+    complete(j, APPLY_DONE, NULL);
+    return;
+  }
 
   if (!p) {
     char buf[256];
@@ -333,7 +370,7 @@ static void start(struct job *j)
                          "does not exist"));
       return;
     }
-    if (a->kind == PLAN_UPDATE)
+    if (a->kind == PLAN_UPDATE || a->kind == PLAN_NOOP)
       provider_update(p, a->res, j->applied, on_result, j);
     else
       provider_create(p, a->res, j->applied, on_result, j);
@@ -349,6 +386,10 @@ static void pump(struct apply_run *run)
     run->ready_len--;
     if (!run->jobs[j].begun && run->opts.cancel &&
         atomic_load(run->opts.cancel)) {
+      if (run->jobs[j].stage == STAGE_RECHECK) {
+        complete(&run->jobs[j], APPLY_DONE, NULL);
+        continue;
+      }
       run->jobs[j].cancelled = true;
       complete(&run->jobs[j], APPLY_SKIPPED,
                td_strdup("not started: tenantd is shutting down"));
@@ -372,6 +413,8 @@ static void add_wait(struct apply_run *run, size_t waiter, struct job *on)
 {
   struct job *w = &run->jobs[waiter];
 
+  if (w->stage == STAGE_RECHECK && on->state != APPLY_PENDING)
+    return; /* nothing it refers to changes in this run */
   if (on->state == APPLY_FAILED || on->state == APPLY_SKIPPED) {
     if (w->state == APPLY_PENDING) {
       w->state = APPLY_SKIPPED;
@@ -492,6 +535,44 @@ static void make_jobs(struct apply_run *run, size_t p)
     qsort_r(run->by_id[p], tp->n, sizeof(size_t), by_res_id, run);
 }
 
+static bool has_ref(const json_t *v)
+{
+  const char *id, *output, *key;
+  size_t idlen, i;
+  json_t *item;
+
+  if (resource_ref_parse(v, &id, &idlen, &output) == 0)
+    return true;
+  json_object_foreach((json_t *)v, key, item) if (has_ref(item)) return true;
+  json_array_foreach(v, i, item) if (has_ref(item)) return true;
+  return false;
+}
+
+/* The no-ops of plan p that refer to outputs of a dependency this run
+ * writes: they wait for it, then are checked again (STAGE_RECHECK). */
+static void mark_rechecks(struct apply_run *run, size_t p)
+{
+  const struct tenant_plan *tp = run->plans[p];
+
+  for (size_t k = 0; k < tp->n; k++) {
+    struct job *j = &run->jobs[run->plan_base[p] + k];
+    const struct resource *r = j->a->res;
+
+    if (j->a->kind != PLAN_NOOP || j->state != APPLY_DONE || !j->a->observed ||
+        !has_ref(r->spec))
+      continue;
+    for (size_t d = 0; d < r->ndeps; d++) {
+      struct job *dep = find_id(run, p, r->deps[d], strlen(r->deps[d]));
+
+      if (dep && dep->state == APPLY_PENDING && dep->a->kind != PLAN_DELETE) {
+        j->state = APPLY_PENDING;
+        j->stage = STAGE_RECHECK;
+        break;
+      }
+    }
+  }
+}
+
 /*
  * What each job of plan p waits for: a delete, the deletes of what
  * depends on it; anything else, its dependencies.  Plans list
@@ -534,6 +615,8 @@ int apply_start(struct apply_run **out, uv_loop_t *loop,
   run = run_new(loop, plans, nplans, opts, done, arg);
   for (size_t p = 0; p < nplans; p++)
     make_jobs(run, p);
+  for (size_t p = 0; p < nplans; p++)
+    mark_rechecks(run, p);
   for (size_t p = 0; p < nplans; p++)
     wire_waits(run, p);
   for (size_t i = 0; i < run->njobs; i++) {

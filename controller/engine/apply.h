@@ -7,7 +7,11 @@
  * deletes of what depends on it.  At most `concurrency` provider calls run
  * at once, so independent branches proceed in parallel.  Transient errors
  * are retried with exponential backoff and jitter; any other failure stops
- * only the jobs that wait for it, which end as skipped.
+ * only the jobs that wait for it, which end as skipped.  An action planned
+ * as a no-op whose spec refers to outputs of a dependency the run writes
+ * waits for it, is resolved again, and is written as an update when those
+ * outputs changed it (a route after its service's replicas were
+ * replaced); apply_action_written() then says so.
  *
  *   struct apply_run *run;
  *   apply_start(&run, loop, plans, n, &opts, done, arg);

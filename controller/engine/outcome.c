@@ -141,6 +141,33 @@ static void action_event(struct reconcile_outcome *out,
     event(out, "%s %s%s", verb[a->kind], id, timing);
 }
 
+/*
+ * A no-op written after all: what it refers to changed in this pass (a
+ * route whose service's replicas were replaced), so apply resolved it
+ * again.  Said and counted as an update, with the fields that changed.
+ */
+static void refreshed_event(struct reconcile_outcome *out,
+                            const struct apply_run *run,
+                            const struct plan_action *a,
+                            const struct apply_timing *tm)
+{
+  char fields[256] = "", timing[TIMING_MAX] = "";
+  struct diff_result d;
+  size_t used = 0;
+
+  diff_specs(a->res->type, apply_action_applied(run, a),
+             json_object_get(a->observed, "spec"), &d);
+  for (size_t i = 0; i < d.n && used < sizeof(fields) - 1; i++)
+    used += (size_t)snprintf(fields + used, sizeof(fields) - used, "%s%s",
+                             i ? ", " : "", d.v[i].attr);
+  diff_result_release(&d);
+  if (tm)
+    timing_text(timing, tm);
+  out->count[OUT_UPDATED]++;
+  event(out, "updated %s (%s, after what it refers to changed)%s", a->res->id,
+        fields, timing);
+}
+
 static void clear_error(struct status_error *e)
 {
   free(e->message);
@@ -324,8 +351,14 @@ static void record_actions(struct tenant_status *st, const struct tenant *t,
     n->timed |= timed;
     if (timed && tm.start_ms + tm.took_ms > n->last_end_ms)
       n->last_end_ms = tm.start_ms + tm.took_ms;
-    action_event(t->out, a, s, apply_action_message(run, a),
-                 timed ? &tm : NULL);
+    if (a->kind == PLAN_NOOP && s == APPLY_DONE &&
+        apply_action_written(run, a)) {
+      refreshed_event(t->out, run, a, timed ? &tm : NULL);
+      n->changed++;
+    } else {
+      action_event(t->out, a, s, apply_action_message(run, a),
+                   timed ? &tm : NULL);
+    }
     if (a->kind == PLAN_STALLED) {
       record_stalled(st, a);
       n->stalled++;

@@ -10,7 +10,9 @@
 # those times.  Then the world is asked directly: psql sees the database,
 # Podman the containers, dig answers the public name with the ingress,
 # and curl through nginx with the public Host header gets the frontend's
-# own answer (its tenant, environment, app and version).
+# own answer (its tenant, environment, app and version).  A second pass
+# changes nothing; an update of the frontend replaces its replica, and the
+# route follows the new address in the same pass.
 # Usage: tests/providers/seed.sh path/to/tenantd
 set -uo pipefail
 
@@ -292,6 +294,22 @@ expect_out "the route proxies to the replica's address" \
 
 expect_rc "second apply" 0 "$bin" apply --once --config "$cfg" --health-timeout 30s
 expect_out "second apply: nothing changed" '^1 tenant: 0 changed, 0 failed'
+
+# ---- an update of the frontend: its replica is replaced, and the route
+# follows its new address in the same pass ----
+
+sed -i 's/APP_VERSION: "7"/APP_VERSION: "8"/' "$W/tenants/$T.yaml"
+git -C "$W" commit -q -am "Tenant $T: the frontend's version 8"
+git -C "$W" push -q origin main
+expect_rc "update" 0 "$bin" apply --once --config "$cfg" --health-timeout 30s
+rgit log -1 --format=%B tenantd/status >"$tmp/body"
+expect_out "update: the route follows the new replica" \
+  "^$T: updated route/web\\.prod\\.$T \\(upstreams, after what it refers to changed\\) in " \
+  "$tmp/body"
+curl -s --max-time 5 -H "Host: $name" "http://127.0.0.1:$ngx_port/" >"$tmp/page"
+expect_out "update: nginx reaches the new version" '"app":"web","version":"8"' "$tmp/page"
+expect_rc "after the update: nothing pending" 0 "$bin" plan --config "$cfg" \
+  --detailed-exitcode
 
 echo "seed: the pass took $((took_ms / 1000)).$(printf '%03d' $((took_ms % 1000))) s"
 summary seed

@@ -224,6 +224,69 @@ START_TEST(apply_creates_dependencies_first)
 }
 END_TEST
 
+/* One pass over a service and its route, the service as given. */
+static void route_pass(const char *image, int port)
+{
+  struct resource_set set = RESOURCE_SET_INIT;
+  struct resource *route;
+
+  apply_run_free(run);
+  tenant_plan_free(plan);
+  run = NULL;
+  plan = NULL;
+  res(&set, RTYPE_SERVICE, "api.prod.acme",
+      json_pack("{s:s, s:i}", "image", image, "port", port));
+  route = res(&set, RTYPE_ROUTE, "api.prod.acme",
+              json_pack("{s:o}", "upstreams",
+                        resource_ref("service/api.prod.acme", "addresses")));
+  resource_add_dep(route, "service/api.prod.acme");
+  make_plan(&set, false);
+  apply_plan();
+}
+
+#define RT "route/api.prod.acme"
+
+/* A route planned as a no-op is written in the same run when its
+ * service's update changed the addresses it refers to; not otherwise. */
+START_TEST(apply_rewrites_a_noop_whose_references_changed)
+{
+  const json_t *ups;
+
+  route_pass("app:1", 8080);
+  ck_assert_uint_eq(fake_count(FAKE_CREATE, RT), 1);
+
+  route_pass("app:1", 9090);
+  ck_assert_int_eq(action(RT)->kind, PLAN_NOOP);
+  ck_assert_int_eq(action("service/api.prod.acme")->kind, PLAN_UPDATE);
+  ck_assert_int_eq(state(RT), APPLY_DONE);
+  ck_assert(apply_action_written(run, action(RT)));
+  ck_assert_uint_eq(fake_count(FAKE_UPDATE, RT), 1);
+  ck_assert_int_gt(fake_index(FAKE_UPDATE, RT, 0),
+                   fake_index(FAKE_UPDATE, "service/api.prod.acme", 0));
+  ups = json_object_get(json_object_get(fake_get(RT), "spec"), "upstreams");
+  ck_assert(strstr(json_string_value(json_array_get(ups, 0)), ":9090"));
+
+  /* Nothing changed: the route is not looked at again. */
+  route_pass("app:1", 9090);
+  ck_assert(!apply_action_written(run, action(RT)));
+  /* The service changed, its addresses did not: nothing written. */
+  route_pass("app:2", 9090);
+  ck_assert_int_eq(action("service/api.prod.acme")->kind, PLAN_UPDATE);
+  ck_assert_int_eq(state(RT), APPLY_DONE);
+  ck_assert(!apply_action_written(run, action(RT)));
+  ck_assert_uint_eq(fake_count(FAKE_UPDATE, RT), 1);
+
+  /* The service's update failed: the route stays a no-op, done. */
+  fake_fault("service/api.prod.acme", FAKE_UPDATE, PROVIDER_INVALID, -1);
+  route_pass("app:3", 7070);
+  ck_assert_int_eq(state("service/api.prod.acme"), APPLY_FAILED);
+  ck_assert_int_eq(state(RT), APPLY_DONE);
+  ck_assert(!apply_action_written(run, action(RT)));
+  ck_assert_uint_eq(fake_count(FAKE_UPDATE, RT), 1);
+  finish();
+}
+END_TEST
+
 START_TEST(apply_deletes_dependents_first)
 {
   struct resource_set none = RESOURCE_SET_INIT;
@@ -575,6 +638,7 @@ Suite *make_suite_apply(void)
 
   tcase_add_checked_fixture(tc, setup, NULL);
   tcase_add_test(tc, apply_creates_dependencies_first);
+  tcase_add_test(tc, apply_rewrites_a_noop_whose_references_changed);
   tcase_add_test(tc, apply_deletes_dependents_first);
   tcase_add_test(tc, apply_failure_stops_only_its_dependents);
   tcase_add_test(tc, apply_reports_a_failure_before_its_dependents);
