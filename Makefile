@@ -67,7 +67,8 @@ TEST_BIN   := $(BUILD)/test-unit
 .PHONY: FORCE all deps test test-plain test-asan test-stress check \
         check-unit check-cli check-scenario check-git check-schema \
         check-daemon check-mgmt check-providers check-newcomer check-security \
-        check-docker check-fleet demo bench fuzz fuzz-build fuzz-smoke \
+        check-docker check-seed check-fleet demo bench fuzz fuzz-build \
+        fuzz-smoke \
         install uninstall format format-check clean
 
 all: $(BIN)
@@ -181,8 +182,8 @@ export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
 
 # Every suite against one build (BUILD, SANITIZE select which).
 check: check-unit check-cli check-newcomer check-scenario check-git \
-       check-daemon check-mgmt check-providers check-docker check-security \
-       check-fleet
+       check-daemon check-mgmt check-providers check-docker check-seed \
+       check-security check-fleet
 
 check-unit: $(TEST_BIN)
 	TD_FIXTURES=tests/fixtures $(if $(SANITIZE),CK_FORK=no) ./$(TEST_BIN)
@@ -222,14 +223,20 @@ check-security: $(BIN)
 
 # Each provider against its real server, started on 127.0.0.1.
 check-providers: $(BIN)
-	@set -e; for t in $(sort $(filter-out tests/providers/docker.sh, \
-	    $(wildcard tests/providers/*.sh))); do \
+	@set -e; for t in $(sort $(filter-out tests/providers/docker.sh \
+	    tests/providers/seed.sh, $(wildcard tests/providers/*.sh))); do \
 	  bash $$t ./$(BIN); done
 
 # Containers through the Engine API: a private Podman service (its own
 # config, storage and networks), test images built offline.
 check-docker: $(BIN)
 	bash tests/providers/docker.sh ./$(BIN)
+
+# The seed workflow end to end: one tenant pushed to a Git remote, its
+# containers (Podman), database (PostgreSQL), route (nginx) and record
+# (PowerDNS) all real; Ready with each step's time in the status commit.
+check-seed: $(BIN)
+	bash tests/providers/seed.sh ./$(BIN)
 
 check-schema: $(BIN)
 	bash tests/schema/check.sh ./$(BIN) tests/fixtures

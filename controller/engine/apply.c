@@ -8,7 +8,11 @@ const char *const apply_state_names[] = {
     "pending", "running", "done", "failed", "skipped", "held",
 };
 
-enum stage { STAGE_REMOVE, STAGE_WRITE, STAGE_HEALTH };
+/* STAGE_RECHECK: an action planned as a no-op whose spec refers to the
+ * outputs of a dependency this run writes; once that is done, the spec is
+ * resolved again and written only when the outputs changed it (a route
+ * after its service's replicas were replaced). */
+enum stage { STAGE_REMOVE, STAGE_WRITE, STAGE_HEALTH, STAGE_RECHECK };
 
 struct job {
   struct apply_run *run;
@@ -27,6 +31,9 @@ struct job {
   /* Skipped: the job it waited for, which did not apply (or is held). */
   const struct job *cause;
   uint64_t health_deadline;
+  /* uv_now of its first provider call, of its health wait's start (0:
+   * none) and of its end. */
+  uint64_t started_at, health_at, ended_at;
   uv_timer_t timer; /* backoff and health polls */
   bool timer_live;
   json_t *observed; /* latest from the provider; owned */
@@ -51,7 +58,8 @@ struct apply_run {
   unsigned running;
   size_t finished;
   uint64_t rng;
-  uv_timer_t kick; /* defers completion so done never runs inline */
+  uint64_t started_at; /* uv_now when the run started */
+  uv_timer_t kick;     /* defers completion so done never runs inline */
   size_t open_handles;
   bool finishing;
 };
@@ -150,6 +158,7 @@ static void complete(struct job *j, enum apply_state state, char *message)
 
   assert(j->state == APPLY_PENDING || j->state == APPLY_RUNNING);
   j->state = state;
+  j->ended_at = uv_now(run->loop);
   free(j->message);
   j->message = message;
   run->finished++;
@@ -178,6 +187,11 @@ static void skip_dependents(struct job *j)
 
     if (w->state != APPLY_PENDING)
       continue;
+    /* A no-op stays one: what it refers to was not changed. */
+    if (w->stage == STAGE_RECHECK) {
+      complete(w, APPLY_DONE, NULL);
+      continue;
+    }
     w->cause = j;
     complete(w, APPLY_SKIPPED,
              td_asprintf("waits for %s, which did not apply", j->a->res->id));
@@ -283,11 +297,35 @@ static void on_result(struct provider *p, const struct provider_result *res,
   if (j->stage == STAGE_WRITE && j->a->res->type == RTYPE_SERVICE &&
       !is_healthy(j->observed)) {
     j->stage = STAGE_HEALTH;
-    j->health_deadline = uv_now(run->loop) + o->health_timeout_ms;
+    j->health_at = uv_now(run->loop);
+    j->health_deadline = j->health_at + o->health_timeout_ms;
     arm(j, o->health_poll_ms);
     return;
   }
   complete(j, APPLY_DONE, NULL);
+}
+
+/*
+ * A no-op's spec resolved again with what its dependencies returned: true
+ * when it now differs from what the provider holds, j->applied set, and
+ * the job becomes an update; false when nothing is to be written.
+ */
+static bool recheck(struct job *j)
+{
+  struct diff_result d;
+  bool unknown, changed;
+
+  json_decref(j->applied);
+  j->applied = diff_resolve(j->a->res->spec, lookup, j, &unknown);
+  if (unknown)
+    return false;
+  diff_specs(j->a->res->type, j->applied,
+             json_object_get(j->a->observed, "spec"), &d);
+  changed = d.n > 0 && !d.replace;
+  diff_result_release(&d);
+  if (changed)
+    j->stage = STAGE_WRITE;
+  return changed;
 }
 
 static void start(struct job *j)
@@ -296,6 +334,11 @@ static void start(struct job *j)
   const struct plan_action *a = j->a;
   struct provider *p =
       run->opts.provider(a->res->provider, run->opts.provider_arg);
+
+  if (j->stage == STAGE_RECHECK && !recheck(j)) {
+    complete(j, APPLY_DONE, NULL);
+    return;
+  }
 
   if (!p) {
     char buf[256];
@@ -306,6 +349,8 @@ static void start(struct job *j)
     return;
   }
   j->state = APPLY_RUNNING;
+  if (!j->begun)
+    j->started_at = uv_now(run->loop);
   j->begun = true;
   run->running++;
   if (j->stage == STAGE_REMOVE) {
@@ -325,7 +370,7 @@ static void start(struct job *j)
                          "does not exist"));
       return;
     }
-    if (a->kind == PLAN_UPDATE)
+    if (a->kind == PLAN_UPDATE || a->kind == PLAN_NOOP)
       provider_update(p, a->res, j->applied, on_result, j);
     else
       provider_create(p, a->res, j->applied, on_result, j);
@@ -341,6 +386,10 @@ static void pump(struct apply_run *run)
     run->ready_len--;
     if (!run->jobs[j].begun && run->opts.cancel &&
         atomic_load(run->opts.cancel)) {
+      if (run->jobs[j].stage == STAGE_RECHECK) {
+        complete(&run->jobs[j], APPLY_DONE, NULL);
+        continue;
+      }
       run->jobs[j].cancelled = true;
       complete(&run->jobs[j], APPLY_SKIPPED,
                td_strdup("not started: tenantd is shutting down"));
@@ -364,6 +413,8 @@ static void add_wait(struct apply_run *run, size_t waiter, struct job *on)
 {
   struct job *w = &run->jobs[waiter];
 
+  if (w->stage == STAGE_RECHECK && on->state != APPLY_PENDING)
+    return; /* nothing it refers to changes in this run */
   if (on->state == APPLY_FAILED || on->state == APPLY_SKIPPED) {
     if (w->state == APPLY_PENDING) {
       w->state = APPLY_SKIPPED;
@@ -484,6 +535,44 @@ static void make_jobs(struct apply_run *run, size_t p)
     qsort_r(run->by_id[p], tp->n, sizeof(size_t), by_res_id, run);
 }
 
+static bool has_ref(const json_t *v)
+{
+  const char *id, *output, *key;
+  size_t idlen, i;
+  json_t *item;
+
+  if (resource_ref_parse(v, &id, &idlen, &output) == 0)
+    return true;
+  json_object_foreach((json_t *)v, key, item) if (has_ref(item)) return true;
+  json_array_foreach(v, i, item) if (has_ref(item)) return true;
+  return false;
+}
+
+/* The no-ops of plan p that refer to outputs of a dependency this run
+ * writes: they wait for it, then are checked again (STAGE_RECHECK). */
+static void mark_rechecks(struct apply_run *run, size_t p)
+{
+  const struct tenant_plan *tp = run->plans[p];
+
+  for (size_t k = 0; k < tp->n; k++) {
+    struct job *j = &run->jobs[run->plan_base[p] + k];
+    const struct resource *r = j->a->res;
+
+    if (j->a->kind != PLAN_NOOP || j->state != APPLY_DONE || !j->a->observed ||
+        !has_ref(r->spec))
+      continue;
+    for (size_t d = 0; d < r->ndeps; d++) {
+      struct job *dep = find_id(run, p, r->deps[d], strlen(r->deps[d]));
+
+      if (dep && dep->state == APPLY_PENDING && dep->a->kind != PLAN_DELETE) {
+        j->state = APPLY_PENDING;
+        j->stage = STAGE_RECHECK;
+        break;
+      }
+    }
+  }
+}
+
 /*
  * What each job of plan p waits for: a delete, the deletes of what
  * depends on it; anything else, its dependencies.  Plans list
@@ -527,6 +616,8 @@ int apply_start(struct apply_run **out, uv_loop_t *loop,
   for (size_t p = 0; p < nplans; p++)
     make_jobs(run, p);
   for (size_t p = 0; p < nplans; p++)
+    mark_rechecks(run, p);
+  for (size_t p = 0; p < nplans; p++)
     wire_waits(run, p);
   for (size_t i = 0; i < run->njobs; i++) {
     if (run->jobs[i].state != APPLY_PENDING)
@@ -534,6 +625,7 @@ int apply_start(struct apply_run **out, uv_loop_t *loop,
     else if (run->jobs[i].waiting == 0)
       ready_push(run, i);
   }
+  run->started_at = uv_now(loop);
   uv_timer_init(loop, &run->kick);
   run->kick.data = run;
   uv_timer_start(&run->kick, on_kick, 0, 0);
@@ -615,4 +707,18 @@ const struct plan_action *apply_action_cause(const struct apply_run *run,
   const struct job *j = job_of(run, a);
 
   return j && j->state == APPLY_SKIPPED && j->cause ? j->cause->a : NULL;
+}
+
+bool apply_action_timing(const struct apply_run *run,
+                         const struct plan_action *a, struct apply_timing *out)
+{
+  const struct job *j = job_of(run, a);
+
+  memset(out, 0, sizeof(*out));
+  if (!j || !j->begun || (j->state != APPLY_DONE && j->state != APPLY_FAILED))
+    return false;
+  out->start_ms = j->started_at - run->started_at;
+  out->took_ms = j->ended_at - j->started_at;
+  out->health_ms = j->health_at ? j->ended_at - j->health_at : 0;
+  return true;
 }

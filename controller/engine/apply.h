@@ -7,7 +7,11 @@
  * deletes of what depends on it.  At most `concurrency` provider calls run
  * at once, so independent branches proceed in parallel.  Transient errors
  * are retried with exponential backoff and jitter; any other failure stops
- * only the jobs that wait for it, which end as skipped.
+ * only the jobs that wait for it, which end as skipped.  An action planned
+ * as a no-op whose spec refers to outputs of a dependency the run writes
+ * waits for it, is resolved again, and is written as an update when those
+ * outputs changed it (a route after its service's replicas were
+ * replaced); apply_action_written() then says so.
  *
  *   struct apply_run *run;
  *   apply_start(&run, loop, plans, n, &opts, done, arg);
@@ -101,6 +105,18 @@ const json_t *apply_action_observed(const struct apply_run *run,
 /* The spec actually applied (references resolved); borrowed. */
 const json_t *apply_action_applied(const struct apply_run *run,
                                    const struct plan_action *a);
+
+/* Where an action's time went, in ms of the loop's clock. */
+struct apply_timing {
+  uint64_t start_ms;  /* from the run's start to its first provider call */
+  uint64_t took_ms;   /* from that call to its end, retries included */
+  uint64_t health_ms; /* of which waiting for a service to turn healthy */
+};
+
+/* The timing of an action that made provider calls and ended done or
+ * failed: true and *out; false (*out zeroed) for any other. */
+bool apply_action_timing(const struct apply_run *run,
+                         const struct plan_action *a, struct apply_timing *out);
 
 void apply_run_free(struct apply_run *run);
 

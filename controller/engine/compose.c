@@ -134,11 +134,12 @@ static void compose_service(struct env_ctx *cx, const struct app_ctx *ac,
   }
 }
 
-/* The load-balancer route of a public app or one with aliases. */
+/* The load-balancer route of a public app or one with aliases: to every
+ * replica of its service, or to an outside app's endpoint. */
 static void compose_route(struct env_ctx *cx, const struct app_ctx *ac)
 {
   const struct mf_app *a = ac->a;
-  json_t *upstream, *hosts = json_array();
+  json_t *upstreams, *hosts = json_array();
   char name[NAMING_MAX];
   struct resource *r;
 
@@ -149,10 +150,10 @@ static void compose_route(struct env_ctx *cx, const struct app_ctx *ac)
   }
   for (uint32_t i = 0; i < a->dns.aliases.n; i++)
     json_array_append_new(hosts, json_string(mf_str_at(&a->dns.aliases, i)->v));
-  upstream = a->image.v ? resource_ref(ac->service_id, "address")
-                        : json_string(a->endpoint.v);
+  upstreams = a->image.v ? resource_ref(ac->service_id, "addresses")
+                         : json_pack("[s]", a->endpoint.v);
   r = add(cx, RTYPE_ROUTE, ac->route_id, ac->key,
-          json_pack("{s:o, s:o}", "hosts", hosts, "upstream", upstream),
+          json_pack("{s:o, s:o}", "hosts", hosts, "upstreams", upstreams),
           a->dns.obj.pos);
   if (a->image.v)
     resource_add_dep(r, ac->service_id);

@@ -42,6 +42,8 @@
  */
 #define MAX_STEM 200
 #define STEM_KEEP (MAX_STEM - 17)
+/* A service's addresses: one a replica, at most this many. */
+#define LOCAL_MAX_REPLICAS 1000
 /* A list larger than this is a runaway state directory, not a tenant. */
 #define MAX_LIST 100000
 /* Reads and lists per threadpool work item, and how many work items a
@@ -345,6 +347,48 @@ static uint64_t name_hash(const char *name)
   return h;
 }
 
+/* Replica `ordinal`'s address on the simulated network: 100.64.x.y from
+ * the name (and the ordinal after the first), so the first is what a
+ * service had before it had replicas. */
+static void replica_ip(char *buf, size_t cap, const char *name, long ordinal)
+{
+  char key[NAMING_MAX + 32];
+  uint64_t h;
+  unsigned x, y;
+
+  if (ordinal == 0)
+    snprintf(key, sizeof(key), "%s", name);
+  else
+    snprintf(key, sizeof(key), "%s-%ld", name, ordinal);
+  h = name_hash(key);
+  /* y in 1..254: never a network or broadcast address. */
+  x = (unsigned)(h >> 8) & 0xff;
+  y = 1 + (unsigned)(h % 254);
+  snprintf(buf, cap, "100.64.%u.%u", x, y);
+}
+
+/* Every replica's "ip:port", for routes: "replicas" of them (1 when the
+ * spec says none, at most LOCAL_MAX_REPLICAS). */
+static json_t *replica_addresses(const char *name, const json_t *spec)
+{
+  json_int_t port = json_integer_value(json_object_get(spec, "port"));
+  json_int_t n = json_integer_value(json_object_get(spec, "replicas"));
+  json_t *addrs = json_array();
+
+  if (n < 1)
+    n = 1;
+  if (n > LOCAL_MAX_REPLICAS)
+    n = LOCAL_MAX_REPLICAS;
+  for (long i = 0; i < (long)n; i++) {
+    char ip[32], buf[64];
+
+    replica_ip(ip, sizeof(ip), name, i);
+    snprintf(buf, sizeof(buf), "%s:%lld", ip, (long long)port);
+    json_array_append_new(addrs, json_string(buf));
+  }
+  return addrs;
+}
+
 /* Sets the computed outputs into `outputs`, leaving other keys alone. */
 static int compute_outputs(struct job *j, const json_t *spec, json_t *outputs)
 {
@@ -374,9 +418,6 @@ static int compute_outputs(struct job *j, const json_t *spec, json_t *outputs)
   }
   case RTYPE_SERVICE: {
     const json_t *port = json_object_get(spec, "port");
-    uint64_t h = name_hash(j->op.name);
-    /* y in 1..254: never a network or broadcast address. */
-    unsigned x = (unsigned)(h >> 8) & 0xff, y = 1 + (unsigned)(h % 254);
     json_int_t at = (json_int_t)(now_ms() + j->health_delay_ms);
     char ip[32];
 
@@ -386,13 +427,15 @@ static int compute_outputs(struct job *j, const json_t *spec, json_t *outputs)
           &j->op, PROVIDER_INVALID,
           "local: service %s: spec needs an integer port (1-65535)",
           j->op.name);
-    snprintf(ip, sizeof(ip), "100.64.%u.%u", x, y);
+    replica_ip(ip, sizeof(ip), j->op.name, 0);
     snprintf(buf, sizeof(buf), "%s:%lld", ip,
              (long long)json_integer_value(port));
     json_object_set_new(outputs, "ip", json_string(ip));
     json_object_set_new(outputs, "port",
                         json_integer(json_integer_value(port)));
     json_object_set_new(outputs, "address", json_string(buf));
+    json_object_set_new(outputs, "addresses",
+                        replica_addresses(j->op.name, spec));
     json_object_set_new(outputs, "healthyAt", json_integer(at));
     json_object_set_new(outputs, "healthy",
                         json_boolean(j->health_delay_ms == 0));
@@ -406,13 +449,22 @@ static int compute_outputs(struct job *j, const json_t *spec, json_t *outputs)
   return PROVIDER_OK;
 }
 
-/* Health is a function of time, so it is recomputed on every read. */
+/* Health is a function of time, so it is recomputed on every read.  A
+ * service written before its outputs had "addresses" gets them from its
+ * spec, so its route can be written. */
 static void refresh_health(struct job *j, json_t *state)
 {
   json_t *outputs = json_object_get(state, "outputs");
   json_t *at = json_object_get(outputs, "healthyAt");
 
-  if (j->op.type != RTYPE_SERVICE || !json_is_integer(at))
+  if (j->op.type != RTYPE_SERVICE)
+    return;
+  if (json_is_string(json_object_get(outputs, "address")) &&
+      !json_object_get(outputs, "addresses"))
+    json_object_set_new(
+        outputs, "addresses",
+        replica_addresses(j->op.name, json_object_get(state, "spec")));
+  if (!json_is_integer(at))
     return;
   json_object_set_new(
       outputs, "healthy",

@@ -58,7 +58,9 @@
  *   database    {"host": "127.0.0.1", "port": 5432}
  *   bucket      {"url": "local://bucket/<name>"}
  *   service     {"ip": "100.64.x.y", "port": <spec port>,
- *                "address": "<ip>:<port>", "healthy": bool,
+ *                "address": "<ip>:<port>", "addresses": one "<ip>:<port>"
+ *                a replica (the first is "address"; the others' ips
+ *                come from the name and the ordinal), "healthy": bool,
  *                "healthyAt": <ms since the epoch>}
  *   route, dns_record  {}
  * A service's "healthy" is recomputed on every read as now >= healthyAt;

@@ -43,6 +43,11 @@
 /* Tenants and ids: both fit a marker of RESOURCE_MARKER_MAX. */
 #define NGX_MAX_TOKEN 256
 #define NGX_MAX_HOSTS 64
+/* A route's upstream servers, one a replica (manifests allow 100): with
+ * NGX_MAX_HOSTS long names, a file stays under NGX_FILE_MAX. */
+#define NGX_MAX_UPSTREAMS 128
+/* "tenantd." and a route id with '/' made '.'. */
+#define NGX_MAX_UPSTREAM_NAME (RESOURCE_MARKER_MAX + 16)
 #define NGX_MAX_HOST 253
 #define NGX_MAX_LIST 100000
 /* A revision: 16 lower-case hex digits. */
@@ -149,7 +154,7 @@ static inline struct ngx *ngx_of(const struct ngx_op *op)
 struct ngx_route {
   char tenant[RESOURCE_MARKER_MAX];
   char id[RESOURCE_MARKER_MAX];
-  json_t *spec; /* {"hosts": [...], "upstream": "host:port"}, owned */
+  json_t *spec; /* {"hosts": [...], "upstreams": ["host:port"]}, owned */
   char revision[NGX_REVISION_LEN + 1];
   bool pending; /* "# state: pending": maybe never loaded by nginx */
 };
@@ -159,7 +164,10 @@ struct ngx_scan {
   bool marked;            /* route.tenant and route.id are set */
   struct ngx_route route; /* spec: only a valid "# spec:" line */
   json_t *hosts;          /* server_name's values, when present */
-  char *upstream;         /* proxy_pass's, without "http://", when present */
+  char *block;            /* the first upstream block's name, if any */
+  json_t *servers;        /* its server directives' addresses */
+  bool in_block;          /* scanning inside it */
+  char *proxy;            /* proxy_pass's, without "http://", when present */
 };
 
 /* A plain DNS name: labels of letters, digits and '-', joined by dots. */
@@ -174,6 +182,11 @@ bool ngx__valid_token(const char *s, size_t max, bool slash);
 
 /* 0 when `spec` is a route spec tenantd can write; else -1 and why. */
 int ngx__check_spec(const json_t *spec, char *msg, size_t cap);
+
+/* The name of a route's upstream block: "tenantd." and its id with '/'
+ * made '.' (ids are unique, so names are), into buf of
+ * NGX_MAX_UPSTREAM_NAME. */
+void ngx__upstream_name(char *buf, size_t cap, const char *id);
 
 /* The file tenantd writes for `r` (a checked spec); malloc'd, its length
  * in *len. */

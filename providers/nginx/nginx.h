@@ -1,8 +1,9 @@
 /*
  * nginx.h - load-balancer routes as nginx server blocks.
  *
- * A `route` resource (spec {"hosts": [name, aliases...], "upstream":
- * "host:port"}) becomes one file, <sitesDir>/<external name>.conf, that
+ * A `route` resource (spec {"hosts": [name, aliases...], "upstreams":
+ * ["host:port", ...]}: every replica of its service, or an outside app's
+ * endpoint) becomes one file, <sitesDir>/<external name>.conf, that
  * the operator's nginx includes (an `include` of sitesDir's "*.conf"
  * inside its http block).  Every change is checked with `nginx -t` before nginx
  * is told to reload, and verified afterwards by asking nginx itself for the
@@ -36,15 +37,18 @@
  * A route file (written atomically: temp file, fsync, rename):
  *
  *   # managed-by=tenantd tenant=<t> id=<id>
- *   # spec: {"hosts":[...],"upstream":"..."}     compact, sorted keys
+ *   # spec: {"hosts":[...],"upstreams":[...]}   compact, sorted keys
  *   # revision: <16 hex digits>                  random, per write
  *   # state: pending                 until nginx is seen serving it
  *   # Written by tenantd: edits here are reverted on the next reconcile.
+ *   upstream tenantd.<id, '/' made '.'> {
+ *     server <upstream>;             one line per upstream, in order
+ *   }
  *   server {
  *     listen <listen>;
  *     server_name <hosts, in order>;
  *     location / {
- *       proxy_pass http://<upstream>;
+ *       proxy_pass http://tenantd.<id, '/' made '.'>;
  *       proxy_set_header Host $host;
  *       add_header X-Tenantd-Route <id> always;
  *       add_header X-Tenantd-Revision <revision> always;
@@ -52,10 +56,10 @@
  *   }
  *
  * Spec values are checked before anything is written: hosts must be 1 to
- * 64 plain DNS names (letters, digits, '-', '.'), the upstream host:port,
- * and nothing else is accepted (PROVIDER_INVALID), so no spec can inject
- * nginx configuration.  External names must be usable as file names (the
- * same characters, '_' allowed, not starting with '.').
+ * 64 plain DNS names (letters, digits, '-', '.'), the upstreams 1 to 128
+ * host:port, and nothing else is accepted (PROVIDER_INVALID), so no spec
+ * can inject nginx configuration.  External names must be usable as file
+ * names (the same characters, '_' allowed, not starting with '.').
  *
  * Writes (create, update, remove) are serialised per instance and
  * coalesced: the writes waiting when a cycle starts share one `nginx -t`
@@ -106,10 +110,15 @@
  *               marked file exactly as tenantd writes it returns the spec
  *               of its "# spec:" line; a file edited by hand returns what
  *               its server_name and proxy_pass say, and when those still
- *               match, an upstream of "<upstream> (edited by hand)", so
- *               any edit is drift the controller corrects; an unedited
- *               file still marked pending returns "<upstream> (pending)",
- *               drift too.  Outputs: {"url": "http://<first host>"}.
+ *               match, its last upstream as "<upstream> (edited by
+ *               hand)", so any edit is drift the controller corrects; an
+ *               unedited file still marked pending has its last upstream
+ *               read "<upstream> (pending)", drift too.  The upstreams
+ *               of directives are the servers of the upstream block that
+ *               proxy_pass names, or proxy_pass's host:port alone (a
+ *               file written before routes had upstream blocks reads so,
+ *               and is rewritten).  Outputs: {"url": "http://<first
+ *               host>"}.
  *   create      CONFLICT when the file exists without this resource's
  *               marker (nothing is touched); a file with its own marker
  *               is overwritten.

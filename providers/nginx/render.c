@@ -113,9 +113,32 @@ static int check_hosts(const json_t *hosts, char *msg, size_t cap)
   return 0;
 }
 
+static int check_upstreams(const json_t *ups, char *msg, size_t cap)
+{
+  const json_t *v;
+  size_t i;
+
+  if (!json_is_array(ups) || json_array_size(ups) == 0 ||
+      json_array_size(ups) > NGX_MAX_UPSTREAMS) {
+    snprintf(msg, cap, "upstreams must be a list of 1 to %d host:port",
+             NGX_MAX_UPSTREAMS);
+    return -1;
+  }
+  json_array_foreach(ups, i, v)
+  {
+    const char *u = json_string_value(v);
+
+    if (!u || strlen(u) != json_string_length(v) || !ngx__valid_hostport(u)) {
+      snprintf(msg, cap, "upstream '%.200s' is not host:port",
+               u ? u : "(not a string)");
+      return -1;
+    }
+  }
+  return 0;
+}
+
 int ngx__check_spec(const json_t *spec, char *msg, size_t cap)
 {
-  const json_t *upstream = json_object_get(spec, "upstream");
   const char *key;
   const json_t *v;
 
@@ -125,22 +148,22 @@ int ngx__check_spec(const json_t *spec, char *msg, size_t cap)
   }
   json_object_foreach((json_t *)spec, key, v)
   {
-    if (strcmp(key, "hosts") != 0 && strcmp(key, "upstream") != 0) {
+    if (strcmp(key, "hosts") != 0 && strcmp(key, "upstreams") != 0) {
       snprintf(msg, cap, "unknown route attribute '%.100s'", key);
       return -1;
     }
   }
   if (check_hosts(json_object_get(spec, "hosts"), msg, cap) < 0)
     return -1;
-  if (!json_is_string(upstream) ||
-      strlen(json_string_value(upstream)) != json_string_length(upstream) ||
-      !ngx__valid_hostport(json_string_value(upstream))) {
-    snprintf(msg, cap, "upstream '%.200s' is not host:port",
-             json_is_string(upstream) ? json_string_value(upstream)
-                                      : "(not a string)");
-    return -1;
-  }
-  return 0;
+  return check_upstreams(json_object_get(spec, "upstreams"), msg, cap);
+}
+
+void ngx__upstream_name(char *buf, size_t cap, const char *id)
+{
+  size_t n = (size_t)snprintf(buf, cap, "tenantd.");
+  for (const char *p = id; *p && n + 1 < cap; p++)
+    buf[n++] = *p == '/' ? '.' : *p;
+  buf[n < cap ? n : cap - 1] = '\0';
 }
 
 /* ---- rendering ---- */
@@ -150,7 +173,8 @@ char *ngx__render(const struct ngx_route *r, const char *listen, size_t *len)
   char marker[RESOURCE_MARKER_MAX];
   char *spec_text = json_dumps(r->spec, JSON_COMPACT | JSON_SORT_KEYS);
   const json_t *hosts = json_object_get(r->spec, "hosts"), *h;
-  char *text = NULL;
+  const json_t *ups = json_object_get(r->spec, "upstreams"), *u;
+  char *text = NULL, up[NGX_MAX_UPSTREAM_NAME];
   size_t i;
   FILE *f;
 
@@ -160,6 +184,7 @@ char *ngx__render(const struct ngx_route *r, const char *listen, size_t *len)
   if (!f)
     abort();
   resource_marker(marker, r->tenant, r->id);
+  ngx__upstream_name(up, sizeof(up), r->id);
   fprintf(f,
           "# %s\n"
           "# spec: %s\n"
@@ -167,10 +192,15 @@ char *ngx__render(const struct ngx_route *r, const char *listen, size_t *len)
           "%s"
           "# Written by tenantd: edits here are reverted on the next "
           "reconcile.\n"
+          "upstream %s {\n",
+          marker, spec_text, r->revision, r->pending ? PENDING_LINE : "", up);
+  json_array_foreach(ups, i, u)
+      fprintf(f, "  server %s;\n", json_string_value(u));
+  fprintf(f,
+          "}\n"
           "server {\n"
           "  listen %s;\n"
           "  server_name",
-          marker, spec_text, r->revision, r->pending ? PENDING_LINE : "",
           listen);
   json_array_foreach(hosts, i, h) fprintf(f, " %s", json_string_value(h));
   fprintf(f,
@@ -182,8 +212,7 @@ char *ngx__render(const struct ngx_route *r, const char *listen, size_t *len)
           "    add_header X-Tenantd-Revision %s always;\n"
           "  }\n"
           "}\n",
-          json_string_value(json_object_get(r->spec, "upstream")), r->id,
-          r->revision);
+          up, r->id, r->revision);
   if (fclose(f) != 0)
     abort();
   free(spec_text);
@@ -202,7 +231,9 @@ void ngx__scan_release(struct ngx_scan *s)
 {
   ngx__route_release(&s->route);
   json_decref(s->hosts);
-  free(s->upstream);
+  json_decref(s->servers);
+  free(s->block);
+  free(s->proxy);
   memset(s, 0, sizeof(*s));
 }
 
@@ -290,10 +321,46 @@ static void scan_header_line(struct ngx_scan *s, const char *p, const char *end)
   free(line);
 }
 
+/* The first word of a directive's value. */
+static const char *first_word(const char *v, const char *v_end)
+{
+  while (v < v_end && !isspace((unsigned char)*v))
+    v++;
+  return v;
+}
+
+/* "upstream <name> {" opens the first upstream block; its "server"
+ * lines, up to "}", are its servers. */
+static bool scan_upstream_line(struct ngx_scan *s, const char *p,
+                               const char *end)
+{
+  const char *v, *v_end;
+
+  if (s->in_block) {
+    if (*p == '}') {
+      s->in_block = false;
+    } else if (directive(p, end, "server", &v, &v_end) &&
+               json_array_size(s->servers) < SCAN_HOSTS_MAX) {
+      json_array_append_new(s->servers,
+                            file_string(v, (size_t)(first_word(v, v_end) - v)));
+    }
+    return true;
+  }
+  if (s->block || !directive(p, end, "upstream", &v, &v_end) ||
+      !memchr(v, '{', (size_t)(v_end - v)))
+    return false;
+  s->block = td_strndup(v, (size_t)(first_word(v, v_end) - v));
+  s->servers = json_array();
+  s->in_block = true;
+  return true;
+}
+
 static void scan_body_line(struct ngx_scan *s, const char *p, const char *end)
 {
   const char *v, *v_end;
 
+  if (scan_upstream_line(s, p, end))
+    return;
   if (!s->hosts && directive(p, end, "server_name", &v, &v_end)) {
     s->hosts = json_array();
     while (v < v_end && json_array_size(s->hosts) < SCAN_HOSTS_MAX) {
@@ -304,15 +371,16 @@ static void scan_body_line(struct ngx_scan *s, const char *p, const char *end)
       json_array_append_new(s->hosts, file_string(v, (size_t)(w - v)));
       v = skip_blank(w, v_end);
     }
-  } else if (!s->upstream && directive(p, end, "proxy_pass", &v, &v_end)) {
+  } else if (!s->proxy && directive(p, end, "proxy_pass", &v, &v_end)) {
     if ((size_t)(v_end - v) >= 7 && memcmp(v, "http://", 7) == 0)
       v += 7;
-    s->upstream = td_strndup(v, (size_t)(v_end - v));
+    s->proxy = td_strndup(v, (size_t)(v_end - v));
   }
 }
 
 /* The marker, spec, revision and state of the leading comment block; then
- * the server_name and proxy_pass directives. */
+ * the first upstream block's servers, and the server_name and proxy_pass
+ * directives. */
 void ngx__scan(const char *text, size_t len, struct ngx_scan *out)
 {
   const char *p = text, *end = text + len;
@@ -389,30 +457,43 @@ json_t *ngx__observed_new(json_t *spec, const char *marker)
   return obs;
 }
 
-/* The spec the directives give (new). */
+/* The spec the directives give (new): the servers of the upstream block
+ * proxy_pass names, or proxy_pass's own host:port. */
 static json_t *directive_spec(const struct ngx_scan *s)
 {
   json_t *spec = json_object();
 
   if (s->hosts)
     json_object_set(spec, "hosts", s->hosts);
-  if (s->upstream)
-    json_object_set_new(spec, "upstream",
-                        file_string(s->upstream, strlen(s->upstream)));
+  if (s->proxy && s->block && strcmp(s->proxy, s->block) == 0)
+    json_object_set(spec, "upstreams", s->servers);
+  else if (s->proxy)
+    json_object_set_new(
+        spec, "upstreams",
+        json_pack("[o]", file_string(s->proxy, strlen(s->proxy))));
   return spec;
 }
 
-/* Appends `suffix` to a spec's upstream, so the spec diffs as drift. */
-static void suffix_upstream(json_t *spec, const char *upstream,
-                            const char *suffix)
+/* Appends `suffix` to the last of a spec's upstreams (a copy), so the
+ * spec diffs as drift. */
+static void suffix_upstreams(json_t *spec, const char *suffix)
 {
-  char *s = td_asprintf("%s%s", upstream, suffix);
+  json_t *ups = json_deep_copy(json_object_get(spec, "upstreams"));
+  size_t n = json_array_size(ups);
+  const char *last = json_string_value(json_array_get(ups, n ? n - 1 : 0));
+  char *s = td_asprintf("%s%s", last ? last : "", suffix);
 
-  json_object_set_new(spec, "upstream", file_string(s, strlen(s)));
+  if (!ups)
+    ups = json_array();
+  if (last)
+    json_array_set_new(ups, n - 1, file_string(s, strlen(s)));
+  else
+    json_array_append_new(ups, file_string(s, strlen(s)));
+  json_object_set_new(spec, "upstreams", ups);
   free(s);
 }
 
-/* A file tenantd wrote reads as its spec, with its upstream marked
+/* A file tenantd wrote reads as its spec, with its upstreams marked
  * pending while it is: drift, so the next pass writes it again. */
 static json_t *route_spec(const struct ngx_route *r)
 {
@@ -421,8 +502,7 @@ static json_t *route_spec(const struct ngx_route *r)
   if (!r->pending)
     return json_incref(r->spec);
   spec = json_deep_copy(r->spec);
-  suffix_upstream(spec, json_string_value(json_object_get(r->spec, "upstream")),
-                  NGX_PENDING);
+  suffix_upstreams(spec, NGX_PENDING);
   return spec;
 }
 
@@ -433,8 +513,8 @@ static json_t *edited_spec(const struct ngx_scan *s)
   json_t *spec = directive_spec(s);
   bool visible = s->route.spec && !json_equal(spec, s->route.spec);
 
-  if (!visible && s->upstream)
-    suffix_upstream(spec, s->upstream, NGX_EDITED);
+  if (!visible && json_object_get(spec, "upstreams"))
+    suffix_upstreams(spec, NGX_EDITED);
   return spec;
 }
 

@@ -269,3 +269,4 @@ done
   echo "- apply: \`tenantd apply --once --concurrency C --set local.latencyMs=20 DIR\` on 10 tenants (C <= 8) or 100 (C >= 32)"
 } >"$here/RESULTS.md"
 echo "wrote tests/bench/RESULTS.md"
+bash "$here/docker.sh" "$bin" || exit 1 # containers: tests/bench/DOCKER.md

@@ -101,7 +101,8 @@ eq "1 Tenantd-Result ready" \
 rgit log -1 --format=%s tenantd/status >"$tmp/subj"
 expect_out "1 subject" '^reconcile 3 tenants: 29 created$' "$tmp/subj"
 rgit log -1 --format=%b tenantd/status >"$tmp/body"
-expect_out "1 body event line" '^mwc-sequans: created network/mwc-sequans\.staging$' "$tmp/body"
+expect_out "1 body event line" '^mwc-sequans: created network/mwc-sequans\.staging in [0-9]+\.[0-9]{2} s \(\+[0-9]+\.[0-9]{2} s to \+[0-9]+\.[0-9]{2} s\)$' "$tmp/body"
+expect_out "1 body: ready, and when" '^mwc-sequans: ready [0-9]+\.[0-9]{2} s into the pass$' "$tmp/body"
 if rgit notes --ref=tenantd show main >"$tmp/note" 2>&1; then ok; else bad "1 no note on main"; fi
 eq "1 note first line" "$(head -1 "$tmp/note")" "tenantd: ready"
 eq "1 note names the status commit" "$(sed -n 2p "$tmp/note")" \
@@ -155,7 +156,7 @@ rgit log -1 --format=%s tenantd/status >"$tmp/subj"
 expect_out "3 subject" '^reconcile mwc-sequans: [0-9]+ updated$' "$tmp/subj"
 rgit log -1 --format=%b tenantd/status >"$tmp/body"
 expect_out "3 database event" \
-  '^mwc-sequans: updated database/mwc-sequans\.staging \(backup_retention_days, class, connection_limit\)$' "$tmp/body"
+  '^mwc-sequans: updated database/mwc-sequans\.staging \(backup_retention_days, class, connection_limit\) in [0-9.]+ s \(\+[0-9.]+ s to \+[0-9.]+ s\)$' "$tmp/body"
 expect_no_out "3 no other tenant in the body" '^(mwc-murata|greenwood-high):' "$tmp/body"
 grep -q '"cpu": 2' "$S/service/api.staging.mwc-sequans.json" && ok ||
   bad "3 premium cpu applied to the service"

@@ -214,7 +214,10 @@ done
 eq "a host without a route gets no route" "$(route nowhere.example)" ""
 f=$sites/api.staging.mwc-murata.conf
 expect_out "marker in the header" '^# managed-by=tenantd tenant=mwc-murata id=route/api.staging.mwc-murata$' "$f"
-expect_out "spec in the header" '^# spec: \{"hosts":\["api.staging.mwc-murata.pycom.io","api.mwc.murata.example"\],"upstream":"100\.64\.[0-9]+\.[0-9]+:8080"\}$' "$f"
+expect_out "spec in the header" '^# spec: \{"hosts":\["api.staging.mwc-murata.pycom.io","api.mwc.murata.example"\],"upstreams":\["100\.64\.[0-9]+\.[0-9]+:8080","100\.64\.[0-9]+\.[0-9]+:8080"\]\}$' "$f"
+# Both replicas of the service, in one upstream block proxy_pass names.
+eq "a server per replica" "$(grep -c '^  server 100\.64\.[0-9]*\.[0-9]*:8080;$' "$f")" 2
+expect_out "proxied to the upstream block" '^    proxy_pass http://tenantd\.route\.api\.staging\.mwc-murata;$' "$f"
 expect_out "server_name in order" '^  server_name api.staging.mwc-murata.pycom.io api.mwc.murata.example;$' "$f"
 r1=$(($(reloads) - r0))
 check "first apply: $r1 reloads for 5 routes" test "$r1" -ge 1 -a "$r1" -le 2
@@ -233,13 +236,13 @@ eq "second apply: same nginx master" "$(cat "$ngx/nginx.pid")" "$master"
 eq "second apply: files untouched" "$(cd "$sites" && md5sum -- *.conf)" "$sums"
 
 # ---- drift: an edited upstream, an edit elsewhere, a deleted file ----
-upstream=$(sed -n 's/^    proxy_pass http:\/\/\(.*\);$/\1/p' "$f")
-sed -i 's/^    proxy_pass .*/    proxy_pass http:\/\/127.0.0.1:9;/' "$f"
+upstream=$(sed -n 's/^  server \(.*\);$/\1/p' "$f" | tail -1)
+sed -i "s/^  server $upstream;/  server 127.0.0.1:9;/" "$f"
 sed -i '/X-Tenantd-Revision/d' "$sites/portal.staging.greenwood-high.conf"
 rm "$sites/web.staging.mwc-murata.conf"
 hand_reload web.staging.mwc-murata.pycom.io ""
 expect_rc "plan shows drift" 2 "$bin" "${P[@]}" --detailed-exitcode "$repo"
-expect_out "drift: upstream" "~ upstream: 127.0.0.1:9 -> $upstream"
+expect_out "drift: upstream" "~ upstreams: \[\"[0-9.:]+\",\"127.0.0.1:9\"\] -> \[\"[0-9.:]+\",\"$upstream\"\]"
 expect_out "drift: edit elsewhere" 'route/portal.staging.greenwood-high +\(drift\)'
 expect_out "drift: deleted file" '\+ +route/web.staging.mwc-murata +\(drift\)'
 r1=$(reloads)
@@ -249,7 +252,7 @@ handed_over "drift"
 served_steadily "drift: deleted route served again" web.staging.mwc-murata.pycom.io route/web.staging.mwc-murata
 expect_out "drift: 3 corrected" '^3 tenants: 3 changed, 0 failed'
 eq "drift: one reload for three routes" "$(($(reloads) - r1))" 1
-expect_out "drift: upstream restored" "^    proxy_pass http://$upstream;\$" "$f"
+expect_out "drift: upstream restored" "^  server $upstream;\$" "$f"
 expect_out "drift: edit reverted" 'X-Tenantd-Revision' "$sites/portal.staging.greenwood-high.conf"
 expect_rc "after drift: nothing pending" 0 "$bin" "${P[@]}" --detailed-exitcode "$repo"
 
@@ -465,7 +468,7 @@ eq "crash: no reload" "$(reloads)" "$r1"
 eq "crash: nginx does not serve it" "$(route api3.murata.example)" ""
 write_config ""
 expect_rc "crash: plan shows drift" 2 "$bin" "${P[@]}" --detailed-exitcode "$repo"
-expect_out "crash: pending is drift" '~ upstream: [0-9.:]+ \(pending\) -> [0-9.:]+$'
+expect_out "crash: pending is drift" '~ upstreams: \["[0-9.:]+","[0-9.:]+ \(pending\)"\] -> \["[0-9.:]+","[0-9.:]+"\]$'
 note_workers
 expect_rc "crash: the next apply" 0 "$bin" "${A[@]}" "$repo"
 handed_over "crash: the next apply"

@@ -74,8 +74,9 @@ static json_t *outputs_of(const struct resource *r, const json_t *spec)
   case RTYPE_SERVICE:
     snprintf(buf, sizeof(buf), "100.64.0.%zu:%lld", strlen(r->name) % 250,
              (long long)port);
-    return json_pack("{s:s%, s:I, s:s, s:b}", "ip", buf, strcspn(buf, ":"),
-                     "port", port, "address", buf, "healthy", 1);
+    return json_pack("{s:s%, s:I, s:s, s:[s], s:b}", "ip", buf,
+                     strcspn(buf, ":"), "port", port, "address", buf,
+                     "addresses", buf, "healthy", 1);
   case RTYPE_NETWORK:
     snprintf(buf, sizeof(buf), "net-%s", r->name);
     return json_pack("{s:s}", "id", buf);

@@ -22,7 +22,8 @@
  * The store holds per id what a read returns, {"spec", "outputs",
  * "marker"}: create puts the spec it is given with tenantd's marker and
  * the outputs below; update replaces the spec; remove deletes the entry.
- * Outputs: service {"ip", "port", "address", "healthy"}, network {"id"},
+ * Outputs: service {"ip", "port", "address", "addresses" (the address
+ * alone), "healthy"}, network {"id"},
  * database {"host", "port"}, bucket {"url"}, others {}.
  *
  * Semantics as local.h describes them: create is CONFLICT over an entry

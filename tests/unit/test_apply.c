@@ -190,8 +190,8 @@ START_TEST(apply_creates_dependencies_first)
   resource_add_dep(svc, "network/acme.prod");
   resource_add_dep(svc, "database/acme.prod");
   route = res(&set, RTYPE_ROUTE, "api.prod.acme",
-              json_pack("{s:o}", "upstream",
-                        resource_ref("service/api.prod.acme", "address")));
+              json_pack("{s:o}", "upstreams",
+                        resource_ref("service/api.prod.acme", "addresses")));
   resource_add_dep(route, "service/api.prod.acme");
   dns = res(&set, RTYPE_DNS_RECORD, "api.prod.acme.public",
             json_pack("{s:s}", "target", "lb.example.com"));
@@ -209,15 +209,80 @@ START_TEST(apply_creates_dependencies_first)
                    created_at("route/api.prod.acme"));
   ck_assert_int_lt(created_at("route/api.prod.acme"),
                    created_at("dns_record/api.prod.acme.public"));
-  /* The route got the address the service's create returned. */
-  ck_assert_str_eq(
-      json_string_value(json_object_get(
-          json_object_get(fake_get("route/api.prod.acme"), "spec"),
-          "upstream")),
-      json_string_value(json_object_get(
+  /* The route got the addresses the service's create returned: a list
+   * resolved as a whole. */
+  ck_assert(json_equal(
+      json_object_get(json_object_get(fake_get("route/api.prod.acme"), "spec"),
+                      "upstreams"),
+      json_object_get(
           json_object_get(fake_get("service/api.prod.acme"), "outputs"),
-          "address")));
+          "addresses")));
+  ck_assert(json_is_array(json_object_get(
+      json_object_get(fake_get("route/api.prod.acme"), "spec"), "upstreams")));
   ck_assert_uint_eq(fake_writes(), 5);
+  finish();
+}
+END_TEST
+
+/* One pass over a service and its route, the service as given. */
+static void route_pass(const char *image, int port)
+{
+  struct resource_set set = RESOURCE_SET_INIT;
+  struct resource *route;
+
+  apply_run_free(run);
+  tenant_plan_free(plan);
+  run = NULL;
+  plan = NULL;
+  res(&set, RTYPE_SERVICE, "api.prod.acme",
+      json_pack("{s:s, s:i}", "image", image, "port", port));
+  route = res(&set, RTYPE_ROUTE, "api.prod.acme",
+              json_pack("{s:o}", "upstreams",
+                        resource_ref("service/api.prod.acme", "addresses")));
+  resource_add_dep(route, "service/api.prod.acme");
+  make_plan(&set, false);
+  apply_plan();
+}
+
+#define RT "route/api.prod.acme"
+
+/* A route planned as a no-op is written in the same run when its
+ * service's update changed the addresses it refers to; not otherwise. */
+START_TEST(apply_rewrites_a_noop_whose_references_changed)
+{
+  const json_t *ups;
+
+  route_pass("app:1", 8080);
+  ck_assert_uint_eq(fake_count(FAKE_CREATE, RT), 1);
+
+  route_pass("app:1", 9090);
+  ck_assert_int_eq(action(RT)->kind, PLAN_NOOP);
+  ck_assert_int_eq(action("service/api.prod.acme")->kind, PLAN_UPDATE);
+  ck_assert_int_eq(state(RT), APPLY_DONE);
+  ck_assert(apply_action_written(run, action(RT)));
+  ck_assert_uint_eq(fake_count(FAKE_UPDATE, RT), 1);
+  ck_assert_int_gt(fake_index(FAKE_UPDATE, RT, 0),
+                   fake_index(FAKE_UPDATE, "service/api.prod.acme", 0));
+  ups = json_object_get(json_object_get(fake_get(RT), "spec"), "upstreams");
+  ck_assert(strstr(json_string_value(json_array_get(ups, 0)), ":9090"));
+
+  /* Nothing changed: the route is not looked at again. */
+  route_pass("app:1", 9090);
+  ck_assert(!apply_action_written(run, action(RT)));
+  /* The service changed, its addresses did not: nothing written. */
+  route_pass("app:2", 9090);
+  ck_assert_int_eq(action("service/api.prod.acme")->kind, PLAN_UPDATE);
+  ck_assert_int_eq(state(RT), APPLY_DONE);
+  ck_assert(!apply_action_written(run, action(RT)));
+  ck_assert_uint_eq(fake_count(FAKE_UPDATE, RT), 1);
+
+  /* The service's update failed: the route stays a no-op, done. */
+  fake_fault("service/api.prod.acme", FAKE_UPDATE, PROVIDER_INVALID, -1);
+  route_pass("app:3", 7070);
+  ck_assert_int_eq(state("service/api.prod.acme"), APPLY_FAILED);
+  ck_assert_int_eq(state(RT), APPLY_DONE);
+  ck_assert(!apply_action_written(run, action(RT)));
+  ck_assert_uint_eq(fake_count(FAKE_UPDATE, RT), 1);
   finish();
 }
 END_TEST
@@ -262,8 +327,8 @@ START_TEST(apply_failure_stops_only_its_dependents)
   resource_add_dep(service(&set, "api.prod.acme"), "network/acme.prod");
   resource_add_dep(service(&set, "web.prod.acme"), "network/acme.prod");
   r = res(&set, RTYPE_ROUTE, "api.prod.acme",
-          json_pack("{s:o}", "upstream",
-                    resource_ref("service/api.prod.acme", "address")));
+          json_pack("{s:o}", "upstreams",
+                    resource_ref("service/api.prod.acme", "addresses")));
   resource_add_dep(r, "service/api.prod.acme");
   fake_fault("service/api.prod.acme", FAKE_CREATE, PROVIDER_INVALID, -1);
   make_plan(&set, false);
@@ -573,6 +638,7 @@ Suite *make_suite_apply(void)
 
   tcase_add_checked_fixture(tc, setup, NULL);
   tcase_add_test(tc, apply_creates_dependencies_first);
+  tcase_add_test(tc, apply_rewrites_a_noop_whose_references_changed);
   tcase_add_test(tc, apply_deletes_dependents_first);
   tcase_add_test(tc, apply_failure_stops_only_its_dependents);
   tcase_add_test(tc, apply_reports_a_failure_before_its_dependents);

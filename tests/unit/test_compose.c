@@ -110,8 +110,8 @@ START_TEST(murata_graph)
   r = resource_set_find(&set, "route/api.staging.mwc-murata");
   ck_assert_uint_eq(json_array_size(json_object_get(r->spec, "hosts")), 2);
   ck_assert_str_eq(json_string_value(json_object_get(
-                       json_object_get(r->spec, "upstream"), "$ref")),
-                   "service/api.staging.mwc-murata#address");
+                       json_object_get(r->spec, "upstreams"), "$ref")),
+                   "service/api.staging.mwc-murata#addresses");
   ck_assert_str_eq(r->provider, "local");
 
   resource_set_release(&set);

@@ -786,6 +786,54 @@ START_TEST(service_outputs_and_health)
 }
 END_TEST
 
+/* One address a replica, the first being "address"; a state written
+ * before services had "addresses" gets them when read. */
+START_TEST(service_addresses_one_a_replica)
+{
+  struct fx f;
+  struct resource *r = resource_new(
+      RTYPE_SERVICE, "service/api.acme", "local", "acme", "api-acme",
+      json_pack("{s:s, s:i, s:i}", "name", "api-acme", "port", 8080, "replicas",
+                3));
+  const json_t *o, *addrs;
+  json_t *state;
+  char *path, *text;
+  struct res x;
+
+  fx_init(&f);
+  fx_open(&f, "{}");
+  ck_assert_int_eq(run_op(&f, CREATE, r, NULL, &x), PROVIDER_OK);
+  o = json_object_get(x.observed, "outputs");
+  addrs = json_object_get(o, "addresses");
+  ck_assert_uint_eq(json_array_size(addrs), 3);
+  ck_assert_str_eq(json_string_value(json_array_get(addrs, 0)),
+                   json_string_value(json_object_get(o, "address")));
+  ck_assert_str_ne(json_string_value(json_array_get(addrs, 0)),
+                   json_string_value(json_array_get(addrs, 1)));
+  ck_assert(strstr(json_string_value(json_array_get(addrs, 2)), ":8080"));
+  res_release(&x);
+
+  path = state_path(&f, "service", "api-acme");
+  text = slurp(path);
+  state = json_loads(text, 0, NULL);
+  ck_assert_ptr_nonnull(state);
+  json_object_del(json_object_get(state, "outputs"), "addresses");
+  free(text);
+  text = json_dumps(state, JSON_SORT_KEYS | JSON_INDENT(2));
+  put_file(&f, "service", "api-acme", text);
+  ck_assert_int_eq(run_op(&f, READ, r, NULL, &x), PROVIDER_OK);
+  ck_assert_uint_eq(json_array_size(json_object_get(
+                        json_object_get(x.observed, "outputs"), "addresses")),
+                    3);
+  res_release(&x);
+  json_decref(state);
+  free(text);
+  free(path);
+  resource_free(r);
+  fx_release(&f);
+}
+END_TEST
+
 START_TEST(service_without_port_is_invalid)
 {
   struct fx f;
@@ -1172,6 +1220,7 @@ Suite *make_suite_local(void)
   tcase_add_test(tc, oversized_file_is_invalid);
   tcase_add_test(tc, bad_names_are_invalid);
   tcase_add_test(tc, service_outputs_and_health);
+  tcase_add_test(tc, service_addresses_one_a_replica);
   tcase_add_test(tc, service_without_port_is_invalid);
   tcase_add_test(tc, fault_always_conflict);
   tcase_add_test(tc, fault_rate_is_seeded);

@@ -31,8 +31,8 @@ static char *acme_file(bool pending, size_t *len)
   char *text;
 
   route_set(&r, "acme", "route/api.staging.acme",
-            "{\"upstream\": \"10.0.0.7:8080\", \"hosts\": "
-            "[\"api.staging.acme.example\", \"api.acme.example\"]}",
+            "{\"upstreams\": [\"10.0.0.7:8080\", \"10.0.0.8:8080\"], "
+            "\"hosts\": [\"api.staging.acme.example\", \"api.acme.example\"]}",
             REV, pending);
   text = ngx__render(&r, LISTEN, len);
   ngx__route_release(&r);
@@ -42,15 +42,19 @@ static char *acme_file(bool pending, size_t *len)
 static const char acme_text[] =
     "# managed-by=tenantd tenant=acme id=route/api.staging.acme\n"
     "# spec: {\"hosts\":[\"api.staging.acme.example\",\"api.acme.example\"],"
-    "\"upstream\":\"10.0.0.7:8080\"}\n"
+    "\"upstreams\":[\"10.0.0.7:8080\",\"10.0.0.8:8080\"]}\n"
     "# revision: 0123456789abcdef\n"
     "%s"
     "# Written by tenantd: edits here are reverted on the next reconcile.\n"
+    "upstream tenantd.route.api.staging.acme {\n"
+    "  server 10.0.0.7:8080;\n"
+    "  server 10.0.0.8:8080;\n"
+    "}\n"
     "server {\n"
     "  listen 127.0.0.1:8088;\n"
     "  server_name api.staging.acme.example api.acme.example;\n"
     "  location / {\n"
-    "    proxy_pass http://10.0.0.7:8080;\n"
+    "    proxy_pass http://tenantd.route.api.staging.acme;\n"
     "    proxy_set_header Host $host;\n"
     "    add_header X-Tenantd-Route route/api.staging.acme always;\n"
     "    add_header X-Tenantd-Revision 0123456789abcdef always;\n"
@@ -142,7 +146,8 @@ static json_t *rnd_upstream(void)
 static void rnd_route(struct ngx_route *r)
 {
   size_t nhosts = rnd(10) == 0 ? NGX_MAX_HOSTS : 1 + rnd(5);
-  json_t *hosts = json_array();
+  size_t nups = rnd(10) == 0 ? NGX_MAX_UPSTREAMS : 1 + rnd(4);
+  json_t *hosts = json_array(), *ups = json_array();
   char name[NGX_MAX_STEM + 1];
 
   memset(r, 0, sizeof(*r));
@@ -156,7 +161,9 @@ static void rnd_route(struct ngx_route *r)
     rnd_host(host);
     json_array_append_new(hosts, json_string(host));
   }
-  r->spec = json_pack("{s:o, s:o}", "hosts", hosts, "upstream", rnd_upstream());
+  for (size_t i = 0; i < nups; i++)
+    json_array_append_new(ups, rnd_upstream());
+  r->spec = json_pack("{s:o, s:o}", "hosts", hosts, "upstreams", ups);
   rnd_chars(r->revision, NGX_REVISION_LEN, "0123456789abcdef");
   r->pending = rnd(2);
 }
@@ -218,8 +225,12 @@ START_TEST(parse_refuses_what_tenantd_does_not_write)
       {"}\n", "}\ninclude /etc/passwd;\n"},
       {"server {\n", "server {\n  return 200;\n"},
       {"10.0.0.7:8080;", "10.0.0.7:8080; return 200;"},
+      {"  server 10.0.0.8", "  server 10.0.0.9:1;\n  server 10.0.0.8"},
+      {"}\nserver {", "  keepalive 2;\n}\nserver {"},
       /* A value changed behind the spec line. */
-      {"http://10.0.0.7:8080", "http://127.0.0.1:9"},
+      {"http://tenantd.route.api.staging.acme", "http://127.0.0.1:9"},
+      {"server 10.0.0.8:8080", "server 127.0.0.1:9"},
+      {"upstream tenantd.route.api", "upstream other.route.api"},
       {"server_name api.staging", "server_name evil.example api.staging"},
       /* Values that nginx would read as syntax, in the spec line too. */
       {"\"api.acme.example\"]", "\"api.acme.example;\"]"},
@@ -244,7 +255,9 @@ START_TEST(parse_refuses_what_tenantd_does_not_write)
       {"# revision: 0123456789abcdef\n", ""},
       {"# spec: ", "# spec: {\"extra\": 1} "},
       {"# Written", "# state: pending\n# state: pending\n# Written"},
-      {"\"upstream\"", "\"upstream\":\"a:1\",\"upstream\""},
+      {"\"upstreams\"", "\"upstreams\":[\"a:1\"],\"upstreams\""},
+      {"\"upstreams\":[", "\"upstreams\":[\"a:1\",\"b:2\","},
+      {"\"upstreams\":[\"10.0.0.7:8080\",", "\"upstreams\":["},
   };
   char *text;
   size_t len;
@@ -281,29 +294,34 @@ START_TEST(check_spec_refuses_syntax)
   static const char *const bad[] = {
       "[]",
       "{\"hosts\": [\"a.example\"]}",
-      "{\"upstream\": \"a:1\"}",
-      "{\"hosts\": [], \"upstream\": \"a:1\"}",
-      "{\"hosts\": \"a.example\", \"upstream\": \"a:1\"}",
-      "{\"hosts\": [1], \"upstream\": \"a:1\"}",
-      "{\"hosts\": [\"a.example\"], \"upstream\": \"a:1\", \"x\": 1}",
-      "{\"hosts\": [\"a;b\"], \"upstream\": \"a:1\"}",
-      "{\"hosts\": [\"a{\"], \"upstream\": \"a:1\"}",
-      "{\"hosts\": [\"a}\"], \"upstream\": \"a:1\"}",
-      "{\"hosts\": [\"a\\nb\"], \"upstream\": \"a:1\"}",
-      "{\"hosts\": [\"a\\rb\"], \"upstream\": \"a:1\"}",
-      "{\"hosts\": [\"a\\u0000b\"], \"upstream\": \"a:1\"}",
-      "{\"hosts\": [\"$host\"], \"upstream\": \"a:1\"}",
-      "{\"hosts\": [\"a..b\"], \"upstream\": \"a:1\"}",
-      "{\"hosts\": [\".a\"], \"upstream\": \"a:1\"}",
-      "{\"hosts\": [\"a.example\"], \"upstream\": \"a\"}",
-      "{\"hosts\": [\"a.example\"], \"upstream\": \"a:0\"}",
-      "{\"hosts\": [\"a.example\"], \"upstream\": \"a:65536\"}",
-      "{\"hosts\": [\"a.example\"], \"upstream\": \"a:1;\"}",
-      "{\"hosts\": [\"a.example\"], \"upstream\": \"a:1 b\"}",
-      "{\"hosts\": [\"a.example\"], \"upstream\": \"a:1\\u0000x\"}",
-      "{\"hosts\": [\"a.example\"], \"upstream\": \"[]:1\"}",
-      "{\"hosts\": [\"a.example\"], \"upstream\": \"[::1;]:1\"}",
-      "{\"hosts\": [\"a.example\"], \"upstream\": \"%s:%n\"}",
+      "{\"hosts\": [\"a.example\"], \"upstream\": \"a:1\"}",
+      "{\"hosts\": [\"a.example\"], \"upstreams\": []}",
+      "{\"hosts\": [\"a.example\"], \"upstreams\": \"a:1\"}",
+      "{\"hosts\": [\"a.example\"], \"upstreams\": [\"a:1\", 2]}",
+      "{\"hosts\": [\"a.example\"], \"upstreams\": [\"a:1\", \"b\"]}",
+      "{\"upstreams\": [\"a:1\"]}",
+      "{\"hosts\": [], \"upstreams\": [\"a:1\"]}",
+      "{\"hosts\": \"a.example\", \"upstreams\": [\"a:1\"]}",
+      "{\"hosts\": [1], \"upstreams\": [\"a:1\"]}",
+      "{\"hosts\": [\"a.example\"], \"upstreams\": [\"a:1\"], \"x\": 1}",
+      "{\"hosts\": [\"a;b\"], \"upstreams\": [\"a:1\"]}",
+      "{\"hosts\": [\"a{\"], \"upstreams\": [\"a:1\"]}",
+      "{\"hosts\": [\"a}\"], \"upstreams\": [\"a:1\"]}",
+      "{\"hosts\": [\"a\\nb\"], \"upstreams\": [\"a:1\"]}",
+      "{\"hosts\": [\"a\\rb\"], \"upstreams\": [\"a:1\"]}",
+      "{\"hosts\": [\"a\\u0000b\"], \"upstreams\": [\"a:1\"]}",
+      "{\"hosts\": [\"$host\"], \"upstreams\": [\"a:1\"]}",
+      "{\"hosts\": [\"a..b\"], \"upstreams\": [\"a:1\"]}",
+      "{\"hosts\": [\".a\"], \"upstreams\": [\"a:1\"]}",
+      "{\"hosts\": [\"a.example\"], \"upstreams\": [\"a\"]}",
+      "{\"hosts\": [\"a.example\"], \"upstreams\": [\"a:0\"]}",
+      "{\"hosts\": [\"a.example\"], \"upstreams\": [\"a:65536\"]}",
+      "{\"hosts\": [\"a.example\"], \"upstreams\": [\"a:1;\"]}",
+      "{\"hosts\": [\"a.example\"], \"upstreams\": [\"a:1 b\"]}",
+      "{\"hosts\": [\"a.example\"], \"upstreams\": [\"a:1\\u0000x\"]}",
+      "{\"hosts\": [\"a.example\"], \"upstreams\": [\"[]:1\"]}",
+      "{\"hosts\": [\"a.example\"], \"upstreams\": [\"[::1;]:1\"]}",
+      "{\"hosts\": [\"a.example\"], \"upstreams\": [\"%s:%n\"]}",
   };
   char msg[256];
 
@@ -320,7 +338,7 @@ END_TEST
 
 START_TEST(check_spec_host_limits)
 {
-  json_t *spec = json_pack("{s:[], s:s}", "hosts", "upstream", "[::1]:80");
+  json_t *spec = json_pack("{s:[], s:[s]}", "hosts", "upstreams", "[::1]:80");
   json_t *hosts = json_object_get(spec, "hosts");
   char label[64], msg[256];
 
@@ -344,6 +362,23 @@ START_TEST(check_spec_host_limits)
 }
 END_TEST
 
+START_TEST(check_spec_upstream_limits)
+{
+  json_t *spec = json_pack("{s:[s], s:[]}", "hosts", "a.example", "upstreams");
+  json_t *ups = json_object_get(spec, "upstreams");
+  char msg[256];
+
+  for (int i = 0; i < NGX_MAX_UPSTREAMS; i++)
+    json_array_append_new(ups,
+                          json_sprintf("10.0.%d.%d:8080", i / 250, i % 250));
+  ck_assert_int_eq(ngx__check_spec(spec, msg, sizeof(msg)), 0);
+  json_array_append_new(ups, json_string("10.1.0.1:8080"));
+  ck_assert_int_lt(ngx__check_spec(spec, msg, sizeof(msg)), 0);
+  ck_assert_str_eq(msg, "upstreams must be a list of 1 to 128 host:port");
+  json_decref(spec);
+}
+END_TEST
+
 /* ---- the observed state of a file ---- */
 
 static json_t *observe(const char *text)
@@ -354,20 +389,28 @@ static json_t *observe(const char *text)
   return obs;
 }
 
-static const char *obs_upstream(const json_t *obs)
+/* The observed upstreams as compact JSON, in `buf`. */
+static const char *obs_upstreams(const json_t *obs, char *buf, size_t cap)
 {
-  return json_string_value(
-      json_object_get(json_object_get(obs, "spec"), "upstream"));
+  char *text =
+      json_dumps(json_object_get(json_object_get(obs, "spec"), "upstreams"),
+                 JSON_COMPACT | JSON_ENCODE_ANY);
+
+  snprintf(buf, cap, "%s", text ? text : "(none)");
+  free(text);
+  return buf;
 }
+
+#define ACME_UPS "\"10.0.0.7:8080\",\"10.0.0.8:8080\""
 
 START_TEST(observe_reads_what_nginx_would)
 {
   size_t len;
-  char *text = acme_file(false, &len), *edited;
+  char *text = acme_file(false, &len), *edited, buf[256];
   json_t *obs = observe(text);
 
   /* As written: the spec line, the marker, the first host's URL. */
-  ck_assert_str_eq(obs_upstream(obs), "10.0.0.7:8080");
+  ck_assert_str_eq(obs_upstreams(obs, buf, sizeof(buf)), "[" ACME_UPS "]");
   ck_assert_str_eq(json_string_value(json_object_get(obs, "marker")),
                    "managed-by=tenantd tenant=acme id=route/api.staging.acme");
   ck_assert_str_eq(json_string_value(
@@ -375,17 +418,27 @@ START_TEST(observe_reads_what_nginx_would)
                    "http://api.staging.acme.example");
   json_decref(obs);
 
-  /* An upstream edited by hand shows as what nginx serves. */
-  edited = replace(text, "http://10.0.0.7:8080", "http://127.0.0.1:9");
+  /* A proxy_pass edited by hand shows as what nginx serves. */
+  edited = replace(text, "http://tenantd.route.api.staging.acme",
+                   "http://127.0.0.1:9");
   obs = observe(edited);
-  ck_assert_str_eq(obs_upstream(obs), "127.0.0.1:9");
+  ck_assert_str_eq(obs_upstreams(obs, buf, sizeof(buf)), "[\"127.0.0.1:9\"]");
+  json_decref(obs);
+  free(edited);
+
+  /* So does a server of the upstream block. */
+  edited = replace(text, "server 10.0.0.8:8080", "server 127.0.0.1:9 down");
+  obs = observe(edited);
+  ck_assert_str_eq(obs_upstreams(obs, buf, sizeof(buf)),
+                   "[\"10.0.0.7:8080\",\"127.0.0.1:9\"]");
   json_decref(obs);
   free(edited);
 
   /* An edit the directives do not show is marked. */
   edited = replace(text, "    proxy_set_header", "    return 200;\n    x");
   obs = observe(edited);
-  ck_assert_str_eq(obs_upstream(obs), "10.0.0.7:8080" NGX_EDITED);
+  ck_assert_str_eq(obs_upstreams(obs, buf, sizeof(buf)),
+                   "[\"10.0.0.7:8080\",\"10.0.0.8:8080" NGX_EDITED "\"]");
   json_decref(obs);
   free(edited);
 
@@ -393,7 +446,7 @@ START_TEST(observe_reads_what_nginx_would)
   edited = replace(text, "# managed-by=tenantd", "# managed-by=me");
   obs = observe(edited);
   ck_assert_ptr_null(json_object_get(obs, "marker"));
-  ck_assert_str_eq(obs_upstream(obs), "10.0.0.7:8080");
+  ck_assert_str_eq(obs_upstreams(obs, buf, sizeof(buf)), "[" ACME_UPS "]");
   ck_assert_uint_eq(
       json_array_size(json_object_get(json_object_get(obs, "spec"), "hosts")),
       2);
@@ -404,9 +457,36 @@ START_TEST(observe_reads_what_nginx_would)
   /* Pending: drift until nginx is seen serving it. */
   text = acme_file(true, &len);
   obs = observe(text);
-  ck_assert_str_eq(obs_upstream(obs), "10.0.0.7:8080" NGX_PENDING);
+  ck_assert_str_eq(obs_upstreams(obs, buf, sizeof(buf)),
+                   "[\"10.0.0.7:8080\",\"10.0.0.8:8080" NGX_PENDING "\"]");
   json_decref(obs);
   free(text);
+}
+END_TEST
+
+/* A file written before routes had upstream blocks reads as its
+ * proxy_pass alone, marked edited: drift, rewritten by the next pass. */
+START_TEST(observe_a_file_of_the_old_format)
+{
+  static const char old[] =
+      "# managed-by=tenantd tenant=acme id=route/api.staging.acme\n"
+      "# spec: {\"hosts\":[\"api.acme.example\"],"
+      "\"upstream\":\"10.0.0.7:8080\"}\n"
+      "# revision: 0123456789abcdef\n"
+      "server {\n"
+      "  listen 127.0.0.1:8088;\n"
+      "  server_name api.acme.example;\n"
+      "  location / {\n"
+      "    proxy_pass http://10.0.0.7:8080;\n"
+      "  }\n"
+      "}\n";
+  json_t *obs = observe(old);
+  char buf[256];
+
+  ck_assert_ptr_nonnull(json_object_get(obs, "marker"));
+  ck_assert_str_eq(obs_upstreams(obs, buf, sizeof(buf)),
+                   "[\"10.0.0.7:8080" NGX_EDITED "\"]");
+  json_decref(obs);
 }
 END_TEST
 
@@ -724,10 +804,11 @@ static void on_res(struct provider *p, const struct provider_result *r,
 
 static struct resource *acme_route(void)
 {
-  return resource_new(
-      RTYPE_ROUTE, "route/api.staging.acme", "edge", "acme", "api.staging.acme",
-      json_pack("{s:[s, s], s:s}", "hosts", "api.staging.acme.example",
-                "api.acme.example", "upstream", "10.0.0.7:8080"));
+  return resource_new(RTYPE_ROUTE, "route/api.staging.acme", "edge", "acme",
+                      "api.staging.acme",
+                      json_pack("{s:[s, s], s:[s, s]}", "hosts",
+                                "api.staging.acme.example", "api.acme.example",
+                                "upstreams", "10.0.0.7:8080", "10.0.0.8:8080"));
 }
 
 static void write_file(const struct fx *f, const char *name, const char *text)
@@ -809,8 +890,8 @@ START_TEST(writes_refused_before_any_file)
 {
   struct fx f;
   struct resource *r = acme_route();
-  json_t *bad = json_pack("{s:[s], s:s}", "hosts", "a.example; include /x",
-                          "upstream", "10.0.0.7:8080");
+  json_t *bad = json_pack("{s:[s], s:[s]}", "hosts", "a.example; include /x",
+                          "upstreams", "10.0.0.7:8080");
   struct res x = {0}, y = {0};
 
   fx_init(&f);
@@ -1079,7 +1160,9 @@ Suite *make_suite_nginx(void)
   tcase_add_test(tc, parse_refuses_oversize_files);
   tcase_add_test(tc, check_spec_refuses_syntax);
   tcase_add_test(tc, check_spec_host_limits);
+  tcase_add_test(tc, check_spec_upstream_limits);
   tcase_add_test(tc, observe_reads_what_nginx_would);
+  tcase_add_test(tc, observe_a_file_of_the_old_format);
   tcase_add_test(tc, hosts_of_a_file);
   tcase_add_test(tc, answers_are_judged_by_route_and_revision);
   tcase_add_test(tc, one_new_answer_is_not_served);
