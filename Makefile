@@ -29,7 +29,8 @@ DEB_PKGS   := gcc make pkg-config git libgit2-dev libyaml-dev \
               libhttp-parser-dev libpq-dev libssl-dev clang-format python3 \
               clang libclang-rt-14-dev nginx-light fcgiwrap openssl \
               prometheus curl pdns-server pdns-backend-sqlite3 dnsutils \
-              sqlite3 postgresql man-db groff-base openssh-client podman runc \
+              sqlite3 postgresql man-db groff-base openssh-client gnupg gpgv \
+              podman runc \
               crun busybox-static catatonit uidmap slirp4netns \
               containernetworking-plugins iproute2 chromium
 
@@ -66,7 +67,7 @@ TEST_BIN   := $(BUILD)/test-unit
 
 .PHONY: FORCE all deps test check check-unit check-cli check-scenario check-git check-schema \
         check-daemon check-providers check-newcomer check-security \
-        check-docker check-fleet demo bench fuzz fuzz-build fuzz-smoke \
+        check-docker check-fleet check-trust demo bench fuzz fuzz-build fuzz-smoke \
         test-stress \
         install uninstall format format-check clean
 
@@ -181,7 +182,8 @@ export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
 
 # Every suite against one build (BUILD, SANITIZE select which).
 check: check-unit check-cli check-newcomer check-scenario check-git \
-       check-daemon check-providers check-docker check-security check-fleet
+       check-daemon check-providers check-docker check-security check-fleet \
+       check-trust
 
 check-unit: $(TEST_BIN)
 	TD_FIXTURES=tests/fixtures $(if $(SANITIZE),CK_FORK=no) ./$(TEST_BIN)
@@ -209,6 +211,11 @@ check-daemon: $(BIN)
 # 127.0.0.1, and the status page in headless Chromium.
 check-fleet: $(BIN)
 	bash tests/fleet/run.sh ./$(BIN)
+
+# Signed sources and approvals: ssh and OpenPGP keys made by the suite,
+# through apply, plan and the daemon.
+check-trust: $(BIN)
+	bash tests/trust/run.sh ./$(BIN)
 
 # Replays of attacks on the Git source (hostile servers on 127.0.0.x).
 check-security: $(BIN)

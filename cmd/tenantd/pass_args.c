@@ -197,6 +197,8 @@ static int run_git(const struct pass_args *a, const struct reconcile_opts *rec,
                    struct pass_outcome *out)
 {
   struct gitpass_opts go = {.version = GITPASS_OPTS_VERSION};
+  struct verify_keys verify, approval;
+  struct strset gated = STRSET_INIT;
   struct source *src;
   int rc;
 
@@ -205,12 +207,28 @@ static int run_git(const struct pass_args *a, const struct reconcile_opts *rec,
   go.allow_delete = rec->allow_delete;
   go.ref = a->ref;
   go.base = a->base;
+  go.seen_approved = -1;
+  if (a->cfg && a->cfg->source.verify.set) {
+    verify.format = (enum verify_format)a->cfg->source.verify.format;
+    verify.keys = a->cfg->source.verify.keys;
+    go.verify = &verify;
+  }
+  if (a->cfg && a->cfg->approval.keys.set) {
+    approval.format = (enum verify_format)a->cfg->approval.keys.format;
+    approval.keys = a->cfg->approval.keys.keys;
+    go.approval = &approval;
+    for (size_t i = 0; i < a->cfg->approval.nenvironments; i++)
+      strset_add(&gated, a->cfg->approval.environments[i]);
+    strset_seal(&gated);
+    go.gated = &gated;
+  }
   rc = source_open(&src, &a->src);
   if (rc == 0) {
     rc = rec->apply ? gitpass_apply(src, &go, &out->git)
                     : gitpass_plan(src, &go, &out->git);
     source_close(src);
   }
+  strset_release(&gated);
   out->sum = out->git.sum;
   out->result = out->git.result;
   return rc;
