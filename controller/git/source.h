@@ -79,6 +79,9 @@ struct source_opts {
   /* Fetch the approval tags too (every tag under refs/tags/approved/, as the remote has
    * them: one deleted there is deleted in the mirror), for approval. */
   bool fetch_approvals;
+  /* An ssh private key that signs the status commits (status.signingKey),
+   * or NULL: unsigned. */
+  const char *signing_key;
 };
 
 #define SOURCE_DEFAULT_TIMEOUT_MS 60000
@@ -86,7 +89,7 @@ struct source_opts {
 /* clang-format off */
 #define SOURCE_OPTS_INIT {SOURCE_OPTS_VERSION, NULL, "main", \
     "tenantd/status", NULL, NULL, NULL, NULL, NULL, "tenantd", \
-    "tenantd@localhost", false, NULL, 0, false}
+    "tenantd@localhost", false, NULL, 0, false, NULL}
 /* clang-format on */
 
 /*

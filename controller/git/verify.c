@@ -870,6 +870,34 @@ int verify_signers(const struct verify_keys *k, char *buf, size_t cap)
   return rc;
 }
 
+int verify_sign(const char *key, const char *data, size_t len, char **sig)
+{
+  struct capture out, err;
+  char why[256], msg[256];
+  int64_t status = -1;
+  char *argv[] = {"ssh-keygen", "-Y", "sign",      "-n",
+                  "git",        "-f", (char *)key, NULL};
+  int rc = 0;
+
+  *sig = NULL;
+  capture_init(&out, VERIFY_MAX_SIGNATURE);
+  capture_init(&err, VERIFY_MAX_OUTPUT);
+  if (run(argv, data, len, &out, &err, &status, why, sizeof(why)) < 0) {
+    rc = td_error("status.signingKey %s: %s", key, why);
+  } else if (status != 0 || out.overflow ||
+             !starts(out.buf, out.len, SSH_BEGIN)) {
+    first_line(&err, msg, sizeof(msg));
+    rc = td_error("status.signingKey %s: cannot sign%s%s", key,
+                  *msg ? ": " : "", msg);
+  } else {
+    *sig = out.buf;
+    out.buf = NULL;
+  }
+  capture_release(&out);
+  capture_release(&err);
+  return rc;
+}
+
 void verify_describe(const struct verify_result *r, char *buf, size_t cap)
 {
   switch (r->verdict) {

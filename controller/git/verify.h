@@ -1,6 +1,7 @@
 /*
  * verify.h - signatures on manifest commits and approval tags, checked
- * against keys that live with the controller (never in the repository).
+ * against keys that live with the controller (never in the repository);
+ * and the signature of tenantd's own status commits (verify_sign).
  *
  * Two formats, as git writes them:
  *   ssh      an OpenSSH allowed_signers file (`ssh-keygen -Y verify`
@@ -108,6 +109,14 @@ int verify_tag_split(const char *raw, size_t len, size_t *payload_len,
  * An unreadable file is TD_ERROR naming it.
  */
 int verify_signers(const struct verify_keys *k, char *buf, size_t cap);
+
+/*
+ * Signs `data` with the ssh private key file `key` (`ssh-keygen -Y sign`,
+ * namespace git), as git does for gpg.format ssh: 0 and *sig, the armored
+ * signature (caller frees), or TD_ERROR naming the key.  The key must be
+ * usable without a passphrase.
+ */
+int verify_sign(const char *key, const char *data, size_t len, char **sig);
 
 /* "signed by alice@example.com (SHA256:...)" and the like, into buf. */
 void verify_describe(const struct verify_result *r, char *buf, size_t cap);

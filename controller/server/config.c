@@ -279,6 +279,8 @@ static void status_pair(struct cx *x, const char *key, const struct ynode *v)
     set_str(x, key, v, &x->c->status.branch);
   else if (strcmp(key, "push") == 0)
     set_bool(x, key, v, &x->c->status.push);
+  else if (strcmp(key, "signingKey") == 0)
+    set_str(x, key, v, &x->c->status.signing_key);
 }
 
 static void backoff_pair(struct cx *x, const char *key, const struct ynode *v)
@@ -657,7 +659,8 @@ static void root_pair(struct cx *x, const char *key, const struct ynode *v)
       "allowInsecure", "timeout", "verify",   NULL};
   static const char *const approval_keys[] = {"environments", "format", "keys",
                                               NULL};
-  static const char *const status_keys[] = {"branch", "push", NULL};
+  static const char *const status_keys[] = {"branch", "push", "signingKey",
+                                            NULL};
   static const char *const reconcile_keys[] = {
       "resync",          "concurrency",   "batch", "backoff",
       "shutdownTimeout", "healthTimeout", NULL};
@@ -813,6 +816,7 @@ void config_free(struct config *c)
   free(c->approval.keys.keys);
   free(c->cache_dir);
   free(c->status.branch);
+  free(c->status.signing_key);
   free(c->http.host);
   wipe(c->http.webhook_secret);
   wipe(c->http.api_token);

@@ -10,7 +10,8 @@
  *               allowInsecure: false,
  *               verify: {format: ssh, keys: /etc/tenantd/allowed_signers}}
  *   cacheDir:  /var/cache/tenantd
- *   status:    {branch: tenantd/status, push: true}
+ *   status:    {branch: tenantd/status, push: true,
+ *               signingKey: /etc/tenantd/status_ed25519}
  *   reconcile: {resync: 5m, concurrency: 8}
  *   http:      {listen: 127.0.0.1:9400, webhookSecretEnv: ...,
  *               apiTokenEnv: ...}
@@ -99,6 +100,7 @@ struct config {
   struct {
     char *branch;
     bool push;
+    char *signing_key; /* ssh private key signing status commits, or NULL */
   } status;
   struct {
     uint64_t resync_ms;   /* per-tenant drift check, jittered +-10% */

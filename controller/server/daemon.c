@@ -27,7 +27,8 @@ struct pass {
   struct daemon *d;
   /* in */
   struct source_opts so;
-  char *url, *branch, *status_branch, *cache_dir, *ssh_key, *known_hosts;
+  char *url, *branch, *status_branch, *cache_dir, *ssh_key, *known_hosts,
+      *signing_key;
   json_t *providers;
   unsigned concurrency;
   uint64_t health_timeout_ms;
@@ -244,6 +245,7 @@ static void pass_free(struct pass *p)
   free(p->cache_dir);
   free(p->ssh_key);
   free(p->known_hosts);
+  free(p->signing_key);
   free(p->verify_keys);
   free(p->approval_keys);
   strset_release(&p->gated);
@@ -299,6 +301,8 @@ static void pass_start(struct daemon *d)
   p->so.allow_insecure = c->source.allow_insecure;
   p->so.timeout_ms = c->source.timeout_ms;
   p->so.fetch_approvals = p->approval_keys != NULL;
+  p->signing_key = dup_or_null(c->status.signing_key);
+  p->so.signing_key = p->signing_key;
   p->providers = json_deep_copy(c->providers);
   p->concurrency = c->reconcile.concurrency;
   p->health_timeout_ms = c->reconcile.health_timeout_ms;

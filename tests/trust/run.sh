@@ -13,7 +13,8 @@
 #  - plans say it: the head's signature, "needs approval", who approves;
 #  - the daemon: /readyz stays ready while untrusted, the metric counts
 #    it, an approval tag pushed later applies production on the webhook;
-#  - status commits signed with status.signingKey verify with git.
+#  - status commits signed with status.signingKey verify with git; a
+#    key that cannot sign fails the pass rather than commit unsigned.
 # Usage: tests/trust/run.sh path/to/tenantd
 set -uo pipefail
 
@@ -298,6 +299,25 @@ as carol -C "$W" commit -q -S --allow-empty -m "approve portal 5.0.4"
 git -C "$W" push -q origin main
 expect_rc "signed commit: applied" 0 apply
 eq "signed commit: production applied" "$(svc_image portal.production.greenwood-high)" registry.pycom.io/edu/portal:5.0.4
+
+# ==== status commits signed (status.signingKey) ====
+
+ssh-keygen -q -t ed25519 -N '' -C tenantd -f "$k/status"
+echo "tenantd@localhost $(cut -d' ' -f1,2 "$k/status.pub")" >"$k/status_signers"
+sed -i "s|^status: {branch: tenantd/status, push: true}|status: {branch: tenantd/status, push: true, signingKey: $k/status}|" "$d/tenantd.yaml"
+sed -i 's/"connection_limit": *[0-9]*/"connection_limit": 4/' "$db"
+expect_rc "signed status: drift corrected" 0 apply
+rgit -c "gpg.ssh.allowedSignersFile=$k/status_signers" log -1 --show-signature tenantd/status >"$tmp/out" 2>&1
+expect_out "signed status: git log --show-signature" 'Good "git" signature for tenantd@localhost'
+check "signed status: git verify-commit" \
+  rgit -c "gpg.ssh.allowedSignersFile=$k/status_signers" verify-commit tenantd/status
+tip=$(rgit rev-parse tenantd/status)
+sed -i "s|signingKey: $k/status}|signingKey: $k/nokey}|" "$d/tenantd.yaml"
+sed -i 's/"connection_limit": *[0-9]*/"connection_limit": 4/' "$db"
+expect_rc "signing key missing: the pass fails" 1 apply
+expect_out "signing key missing: named" "status.signingKey $k/nokey" "$tmp/err"
+eq "signing key missing: no unsigned status commit" "$(rgit rev-parse tenantd/status)" "$tip"
+sed -i "s|signingKey: $k/nokey}|signingKey: $k/status}|" "$d/tenantd.yaml"
 
 # ==== the daemon ====
 

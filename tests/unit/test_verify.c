@@ -223,6 +223,31 @@ START_TEST(ssh_hostile_signatures)
 }
 END_TEST
 
+START_TEST(ssh_sign_then_verify)
+{
+  struct world w;
+  struct verify_result r;
+  struct verify_keys k;
+  char *key, *sig = NULL;
+  static const char data[] = "tree 0\n\nstatus\n";
+
+  world_init(&w);
+  k = (struct verify_keys){VERIFY_SSH, w.allowed};
+  key = td_asprintf("%s/alice", w.dir);
+  ck_assert_int_eq(verify_sign(key, data, strlen(data), &sig), 0);
+  verify_buffer(&k, data, strlen(data), sig, strlen(sig), &r);
+  ck_assert_int_eq(r.verdict, VERIFY_GOOD);
+  free(sig);
+  free(key);
+  key = td_asprintf("%s/nobody", w.dir);
+  ck_assert_int_eq(verify_sign(key, data, strlen(data), &sig), TD_ERROR);
+  ck_assert_ptr_null(sig);
+  ck_assert_msg(strstr(td_error_last(), key), "%s", td_error_last());
+  free(key);
+  world_release(&w);
+}
+END_TEST
+
 START_TEST(ssh_keys_file_missing_is_named)
 {
   struct verify_keys k = {VERIFY_SSH, "/nonexistent/allowed_signers"};
@@ -440,6 +465,7 @@ Suite *make_suite_verify(void)
   tcase_add_test(tc, tag_split_edge_cases);
   tcase_add_test(tc, ssh_good_bad_unknown);
   tcase_add_test(tc, ssh_hostile_signatures);
+  tcase_add_test(tc, ssh_sign_then_verify);
   tcase_add_test(tc, ssh_keys_file_missing_is_named);
   tcase_add_test(tc, ssh_signers_are_the_principals);
   tcase_add_test(tc, describe_says_who);
