@@ -8,7 +8,7 @@
 #   make bench      benchmarks (tests/bench)
 #   make fuzz       run every fuzz target (clang libFuzzer), FUZZ_TIME=60
 #                   seconds each: manifests, config, status files, HTTP,
-#                   webhooks, URL redaction
+#                   webhooks, URL redaction, tag signatures
 #   make install    PREFIX=/usr/local DESTDIR= (binary, schemas, man page
 #                   tenantd(1), bash completion)
 #   make format     / format-check (clang-format)
