@@ -157,9 +157,13 @@ static bool suspended_change(const struct tenant_plan *tp)
 static void set_source(const struct reconcile_opts *o, const struct tenant *t,
                        struct tenant_status *st, const char *refusal)
 {
-  bool take = !t->plan->held && !refusal && !suspended_change(t->plan) &&
-              !t->plan->awaiting &&
-              (!st->source || !o->changed || strset_has(o->changed, t->name));
+  /* A tenant whose changes waited for an approval ran the commit before
+   * them, whatever changed since: it takes this one once applied. */
+  bool waited = st->cond[STATUS_AWAITING_APPROVAL].status;
+  bool take =
+      !t->plan->held && !refusal && !suspended_change(t->plan) &&
+      !t->plan->awaiting &&
+      (!st->source || !o->changed || waited || strset_has(o->changed, t->name));
 
   if (!take)
     return;
@@ -445,10 +449,14 @@ static void set_trust(const struct reconcile_opts *o, struct tenant_status *st,
     free(msg);
   } else if ((tr && tr->gated) ||
              STATUS_COND_LISTED(st, STATUS_AWAITING_APPROVAL)) {
+    bool approved = tr && tr->gated && tr->approved;
+
     tenant_status_set(st, STATUS_AWAITING_APPROVAL, false,
-                      tr && tr->gated && tr->approved ? "Approved"
-                                                      : "NothingWaiting",
-                      NULL, now);
+                      approved ? "Approved" : "NothingWaiting",
+                      approved && tr->approved_by && *tr->approved_by
+                          ? tr->approved_by
+                          : NULL,
+                      now);
   }
 }
 

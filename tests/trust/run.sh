@@ -299,6 +299,8 @@ as carol -C "$W" commit -q -S --allow-empty -m "approve portal 5.0.4"
 git -C "$W" push -q origin main
 expect_rc "signed commit: applied" 0 apply
 eq "signed commit: production applied" "$(svc_image portal.production.greenwood-high)" registry.pycom.io/edu/portal:5.0.4
+status_of greenwood-high >"$tmp/out"
+expect_out "signed commit: the tenant runs the approved commit" "^source: \"?$(git -C "$W" rev-parse HEAD)"
 
 # ==== status commits signed (status.signingKey) ====
 
@@ -389,6 +391,9 @@ git -C "$W" push -q origin approved/portal
 eq "daemon: tag webhook accepted" "$(hook refs/tags/approved/portal)" 202
 if wait_for 30 state_is greenwood-high Ready; then ok; else bad "daemon: approval not applied"; fi
 eq "daemon: production applied" "$(svc_image portal.production.greenwood-high)" registry.pycom.io/edu/portal:5.0.4
+rgit show tenantd/status:status/greenwood-high.yaml >"$tmp/out"
+expect_out "daemon: the tenant runs the approved commit" "^source: \"?$change"
+expect_out "daemon: approved by the tag" 'message: "?approved by tag approved/portal, signed by carol@example.com'
 eq "daemon: awaiting gauge back to 0" "$(metric tenantd_tenants_awaiting_approval)" 0
 stop_pid $pid
 
