@@ -487,30 +487,38 @@ out:
   return rc;
 }
 
-/* The value after "[GNUPG:] <word> " in gpgv's status lines, to the end
- * of its line; "" when absent. */
-static void pgp_status(const char *out, const char *word, char *buf, size_t cap)
+/* The status line "[GNUPG:] <word> ..." of gpgv's output: what follows
+ * the word, to the end of its line, into buf (true); only whole lines
+ * count, so a user id can never pass for a status. */
+static bool pgp_status(const char *out, const char *word, char *buf, size_t cap)
 {
   char key[64];
-  const char *p;
-  size_t n;
+  size_t klen;
 
-  snprintf(key, sizeof(key), "[GNUPG:] %s ", word);
+  snprintf(key, sizeof(key), "[GNUPG:] %s", word);
+  klen = strlen(key);
   buf[0] = '\0';
-  p = strstr(out, key);
-  if (!p)
-    return;
-  p += strlen(key);
-  n = strcspn(p, "\n");
-  snprintf(buf, cap, "%.*s", (int)(n < cap ? n : cap - 1), p);
+  for (const char *line = out; *line;) {
+    size_t n = strcspn(line, "\n");
+
+    if (n >= klen && memcmp(line, key, klen) == 0 &&
+        (line[klen] == ' ' || line[klen] == '\n' || line[klen] == '\0')) {
+      const char *v = line + klen + (line[klen] == ' ');
+      size_t vn = n - (size_t)(v - line);
+
+      snprintf(buf, cap, "%.*s", (int)(vn < cap ? vn : cap - 1), v);
+      return true;
+    }
+    line += n + (line[n] == '\n');
+  }
+  return false;
 }
 
 static bool pgp_has(const char *out, const char *word)
 {
-  char key[64];
+  char buf[8];
 
-  snprintf(key, sizeof(key), "[GNUPG:] %s", word);
-  return strstr(out, key) != NULL;
+  return pgp_status(out, word, buf, sizeof(buf));
 }
 
 static void pgp_check(const struct verify_keys *k, struct scratch *s,
@@ -533,10 +541,10 @@ static void pgp_check(const struct verify_keys *k, struct scratch *s,
   pgp_status(out.buf, "VALIDSIG", line, sizeof(line));
   snprintf(r->fingerprint, sizeof(r->fingerprint), "%.*s",
            (int)strcspn(line, " "), line);
+  /* "GOODSIG <long key id> <user id>": the user id names the signer. */
   pgp_status(out.buf, "GOODSIG", line, sizeof(line));
-  if (line[0])
-    snprintf(r->signer, sizeof(r->signer), "%s",
-             line + strcspn(line, " ") + (line[strcspn(line, " ")] ? 1 : 0));
+  if (strchr(line, ' '))
+    snprintf(r->signer, sizeof(r->signer), "%s", strchr(line, ' ') + 1);
   if (status == 0 && pgp_has(out.buf, "GOODSIG") && r->fingerprint[0]) {
     say(r, VERIFY_GOOD, "signed by %s (%s)", r->signer, r->fingerprint);
   } else if (pgp_has(out.buf, "NO_PUBKEY")) {
@@ -591,9 +599,14 @@ void verify_buffer(const struct verify_keys *k, const char *data, size_t len,
     return;
   }
   /* The keys file is said by name when it is missing. */
-  if (stat(k->keys, &st) < 0 || !S_ISREG(st.st_mode)) {
+  if (stat(k->keys, &st) < 0) {
     say(r, VERIFY_ERROR, "cannot verify: keys file %s: %s", k->keys,
-        errno ? strerror(errno) : "not a regular file");
+        strerror(errno));
+    return;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    say(r, VERIFY_ERROR, "cannot verify: keys file %s: not a regular file",
+        k->keys);
     return;
   }
   if (scratch_open(&s, sig, siglen, why, sizeof(why)) < 0) {
