@@ -7,9 +7,12 @@
 #    changed or deleted; signed by an unknown key, held; a bad signature,
 #    held; signed by a trusted key, applied; a force-push to an unsigned
 #    commit, held; a missing keys file, held and named;
-#  - a forged Approved-by trailer approves nothing; staging proceeds while
-#    production waits (AwaitingApproval); approval by a signed tag and by
-#    a signed commit; drift in production is corrected without approval;
+#  - a forged Approved-by trailer approves nothing (in a commit signed by
+#    a committer, and unsigned without source.verify), nor an unsigned,
+#    lightweight or wrongly signed tag; staging proceeds while production
+#    waits (AwaitingApproval); approval by a signed tag and by a signed
+#    commit; a tag deleted at the remote approves nothing more; drift in
+#    production is corrected without approval;
 #  - plans say it: the head's signature, "needs approval", who approves;
 #  - the daemon: /readyz stays ready while untrusted, the metric counts
 #    it, an approval tag pushed later applies production on the webhook;
@@ -49,8 +52,9 @@ as() {
 
 # ---- a world: remote, clone, config ----
 
-# fresh NAME [EXTRA-CONFIG]: $d, $R, $W and $d/tenantd.yaml; the first
-# commit of the example is signed by alice.
+# fresh NAME [EXTRA-CONFIG [noverify]]: $d, $R, $W and $d/tenantd.yaml
+# (with source.verify by the committers' keys unless "noverify"); the
+# first commit of the example is signed by alice.
 fresh() {
   d=$tmp/$1
   R=$d/remote.git
@@ -63,9 +67,10 @@ fresh() {
   git -C "$W" add -A
   as alice -C "$W" commit -q -S -m "Tenants of the example"
   git -C "$W" push -q origin main
+  local verify=", verify: {format: ssh, keys: $k/committers}"
+  [ "${3:-}" != noverify ] || verify=""
   cat >"$d/tenantd.yaml" <<EOF
-source: {url: file://$R, branch: main, interval: 1h,
-         verify: {format: ssh, keys: $k/committers}}
+source: {url: file://$R, branch: main, interval: 1h$verify}
 cacheDir: $d/cache
 status: {branch: tenantd/status, push: true}
 reconcile: {resync: 1h, backoff: {base: 1s, max: 2s}}
@@ -206,6 +211,7 @@ gpg --batch --passphrase '' --quick-gen-key 'Eve <eve@example.com>' ed25519 sign
 gpg --armor --export dave@example.com >"$k/dave.asc"
 dave=$(gpg --with-colons --list-keys dave@example.com | awk -F: '/^fpr/ {print $10; exit}')
 sed -i "s|verify: {format: ssh, keys: $k/committers}|verify: {format: openpgp, keys: $k/dave.asc}|" "$d/tenantd.yaml"
+grep -q "format: openpgp" "$d/tenantd.yaml" || bad "openpgp: config not rewritten"
 git -C "$W" -c user.signingkey=dave@example.com commit -q -S --allow-empty -m "dave signs"
 git -C "$W" push -q origin main
 expect_rc "openpgp: signed by a key of the ring, applied" 0 apply
@@ -320,6 +326,40 @@ expect_rc "signing key missing: the pass fails" 1 apply
 expect_out "signing key missing: named" "status.signingKey $k/nokey" "$tmp/err"
 eq "signing key missing: no unsigned status commit" "$(rgit rev-parse tenantd/status)" "$tip"
 sed -i "s|signingKey: $k/nokey}|signingKey: $k/status}|" "$d/tenantd.yaml"
+
+# Approval alone (no source.verify): an unsigned commit whose trailer
+# names an approver approves nothing either.
+fresh trailer "approval: {environments: [production], format: ssh, keys: $k/approvers}" noverify
+as carol -C "$W" tag -s -m ok approved/initial HEAD
+git -C "$W" push -q origin approved/initial
+expect_rc "trailer world: applied" 0 apply
+image greenwood-high 1 registry.pycom.io/edu/portal:6.0.0
+git -C "$W" commit -q -am "portal 6 in production
+
+Approved-by: carol@example.com
+Tenantd-Approved: yes"
+git -C "$W" push -q origin main
+expect_rc "unsigned trailer: production waits" 1 apply
+eq "unsigned trailer: not applied" "$(svc_image portal.production.greenwood-high)" registry.pycom.io/edu/portal:5.0.3
+status_of greenwood-high >"$tmp/out"
+expect_out "unsigned trailer: AwaitingApproval" 'reason: AwaitingApproval'
+expect_no_out "unsigned trailer: no SourceUntrusted without verify" 'type: SourceUntrusted'
+# A lightweight tag approves nothing; carol's signed tag does.
+git -C "$W" tag approved/light
+git -C "$W" push -q origin approved/light
+expect_rc "lightweight tag: still waits" 1 apply
+as carol -C "$W" tag -s -m ok approved/six HEAD
+git -C "$W" push -q origin approved/six
+expect_rc "signed tag: applied" 0 apply
+eq "signed tag: production applied" "$(svc_image portal.production.greenwood-high)" registry.pycom.io/edu/portal:6.0.0
+# A withdrawn approval (the tag deleted at the remote) approves nothing
+# more: the next gated change waits again.
+git -C "$W" push -q origin :refs/tags/approved/six
+image greenwood-high 1 registry.pycom.io/edu/portal:6.0.1
+git -C "$W" commit -q -am "portal 6.0.1"
+git -C "$W" push -q origin main
+expect_rc "next change: waits" 1 apply
+check "withdrawn tag: gone from the mirror" test -z "$(git --git-dir "$(ls -d "$d"/cache/*.git)" tag -l approved/six)"
 
 # ==== the daemon ====
 
