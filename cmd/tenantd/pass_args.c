@@ -146,6 +146,13 @@ static enum args_result check_combinations(struct pass_args *a, const char *cmd)
    * providers. */
   if (a->cfg && a->dir_given && !a->repo_given)
     a->src.url = NULL;
+  /* Signatures are on Git commits: a directory would bypass them. */
+  if (a->cfg && !a->src.url && strcmp(cmd, "apply") == 0 &&
+      (a->cfg->source.verify.set || a->cfg->approval.keys.set))
+    return args_usage(cmd, "%s",
+                      "the config sets source.verify or approval, which "
+                      "check Git commits: apply from Git (--repo, or the "
+                      "config's source.url), not a directory");
   if (a->src.url && a->dir_given)
     return args_usage(cmd, "give a directory or --repo, not both ('%s')",
                       a->dir);

@@ -360,6 +360,9 @@ git -C "$W" commit -q -am "portal 6.0.1"
 git -C "$W" push -q origin main
 expect_rc "next change: waits" 1 apply
 check "withdrawn tag: gone from the mirror" test -z "$(git --git-dir "$(ls -d "$d"/cache/*.git)" tag -l approved/six)"
+expect_rc "a directory is not applied past approval" 1 \
+  "$bin" apply --once "$W" --config "$d/tenantd.yaml"
+expect_out "a directory: says why" 'source.verify or approval, which check Git commits' "$tmp/err"
 
 # ==== the daemon ====
 
