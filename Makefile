@@ -8,7 +8,7 @@
 #   make bench      benchmarks (tests/bench)
 #   make fuzz       run every fuzz target (clang libFuzzer), FUZZ_TIME=60
 #                   seconds each: manifests, config, status files, HTTP,
-#                   webhooks, URL redaction
+#                   webhooks, URL redaction, tag signatures
 #   make install    PREFIX=/usr/local DESTDIR= (binary, schemas, man page
 #                   tenantd(1), bash completion)
 #   make format     / format-check (clang-format)
@@ -29,7 +29,8 @@ DEB_PKGS   := gcc make pkg-config git libgit2-dev libyaml-dev \
               libhttp-parser-dev libpq-dev libssl-dev clang-format python3 \
               clang libclang-rt-14-dev nginx-light fcgiwrap openssl \
               prometheus curl pdns-server pdns-backend-sqlite3 dnsutils \
-              sqlite3 postgresql man-db groff-base openssh-client podman runc \
+              sqlite3 postgresql man-db groff-base openssh-client gnupg gpgv \
+              podman runc \
               crun busybox-static catatonit uidmap slirp4netns \
               containernetworking-plugins iproute2 chromium
 
@@ -67,8 +68,8 @@ TEST_BIN   := $(BUILD)/test-unit
 .PHONY: FORCE all deps test test-plain test-asan test-stress check \
         check-unit check-cli check-scenario check-git check-schema \
         check-daemon check-mgmt check-providers check-newcomer check-security \
-        check-docker check-seed check-fleet demo bench fuzz fuzz-build \
-        fuzz-smoke \
+        check-docker check-seed check-fleet check-trust demo bench fuzz \
+        fuzz-build fuzz-smoke \
         install uninstall format format-check clean
 
 all: $(BIN)
@@ -183,7 +184,7 @@ export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
 # Every suite against one build (BUILD, SANITIZE select which).
 check: check-unit check-cli check-newcomer check-scenario check-git \
        check-daemon check-mgmt check-providers check-docker check-seed \
-       check-security check-fleet
+       check-security check-fleet check-trust
 
 check-unit: $(TEST_BIN)
 	TD_FIXTURES=tests/fixtures $(if $(SANITIZE),CK_FORK=no) ./$(TEST_BIN)
@@ -216,6 +217,11 @@ check-mgmt: $(BIN)
 # 127.0.0.1, and the status page in headless Chromium.
 check-fleet: $(BIN)
 	bash tests/fleet/run.sh ./$(BIN)
+
+# Signed sources and approvals: ssh and OpenPGP keys made by the suite,
+# through apply, plan and the daemon.
+check-trust: $(BIN)
+	bash tests/trust/run.sh ./$(BIN)
 
 # Replays of attacks on the Git source (hostile servers on 127.0.0.x).
 check-security: $(BIN)

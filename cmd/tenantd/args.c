@@ -211,6 +211,8 @@ void args_git_config(struct source_opts *src, const struct config *c)
   src->allow_insecure = c->source.allow_insecure;
   src->known_hosts = c->source.known_hosts;
   src->timeout_ms = c->source.timeout_ms;
+  src->fetch_approvals = c->approval.keys.set;
+  src->signing_key = c->status.signing_key;
 }
 
 bool args_git_option(struct source_opts *src, int opt, const char *arg)

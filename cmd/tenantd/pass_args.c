@@ -146,6 +146,13 @@ static enum args_result check_combinations(struct pass_args *a, const char *cmd)
    * providers. */
   if (a->cfg && a->dir_given && !a->repo_given)
     a->src.url = NULL;
+  /* Signatures are on Git commits: a directory would bypass them. */
+  if (a->cfg && !a->src.url && strcmp(cmd, "apply") == 0 &&
+      (a->cfg->source.verify.set || a->cfg->approval.keys.set))
+    return args_usage(cmd, "%s",
+                      "the config sets source.verify or approval, which "
+                      "check Git commits: apply from Git (--repo, or the "
+                      "config's source.url), not a directory");
   if (a->src.url && a->dir_given)
     return args_usage(cmd, "give a directory or --repo, not both ('%s')",
                       a->dir);
@@ -197,6 +204,8 @@ static int run_git(const struct pass_args *a, const struct reconcile_opts *rec,
                    struct pass_outcome *out)
 {
   struct gitpass_opts go = {.version = GITPASS_OPTS_VERSION};
+  struct verify_keys verify, approval;
+  struct strset gated = STRSET_INIT;
   struct source *src;
   int rc;
 
@@ -205,12 +214,28 @@ static int run_git(const struct pass_args *a, const struct reconcile_opts *rec,
   go.allow_delete = rec->allow_delete;
   go.ref = a->ref;
   go.base = a->base;
+  go.seen_approved = -1;
+  if (a->cfg && a->cfg->source.verify.set) {
+    verify.format = (enum verify_format)a->cfg->source.verify.format;
+    verify.keys = a->cfg->source.verify.keys;
+    go.verify = &verify;
+  }
+  if (a->cfg && a->cfg->approval.keys.set) {
+    approval.format = (enum verify_format)a->cfg->approval.keys.format;
+    approval.keys = a->cfg->approval.keys.keys;
+    go.approval = &approval;
+    for (size_t i = 0; i < a->cfg->approval.nenvironments; i++)
+      strset_add(&gated, a->cfg->approval.environments[i]);
+    strset_seal(&gated);
+    go.gated = &gated;
+  }
   rc = source_open(&src, &a->src);
   if (rc == 0) {
     rc = rec->apply ? gitpass_apply(src, &go, &out->git)
                     : gitpass_plan(src, &go, &out->git);
     source_close(src);
   }
+  strset_release(&gated);
   out->sum = out->git.sum;
   out->result = out->git.result;
   return rc;

@@ -469,7 +469,7 @@ static enum apply_state initial_state(const struct tenant_plan *tp,
     *message = td_strdup(a->note ? a->note : "conflict");
     return APPLY_FAILED;
   }
-  if (a->held || tp->suspended || a->kind == PLAN_STALLED)
+  if (a->held || a->needs_approval || tp->suspended || a->kind == PLAN_STALLED)
     return APPLY_HELD;
   if (a->kind == PLAN_NOOP || a->kind == PLAN_ORPHAN ||
       (a->kind == PLAN_DELETE && !a->observed))

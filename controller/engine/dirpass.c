@@ -7,7 +7,8 @@
 
 static bool settled(const struct reconcile_summary *sum)
 {
-  return !sum->failed && !sum->conflicts && !sum->held && !sum->stalled;
+  return !sum->failed && !sum->conflicts && !sum->held && !sum->stalled &&
+         !sum->awaiting;
 }
 
 enum pass_result pass_judge(enum pass_mode mode,

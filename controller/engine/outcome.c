@@ -12,6 +12,7 @@
 
 #include "base/strset.h"
 #include "engine/pass.h"
+#include "model/naming.h"
 
 const char *const tenant_result_names[RESULT_COUNT] = {
     "ready", "suspended", "stalled", "held", "failed", "refused",
@@ -104,6 +105,10 @@ static void action_event(struct reconcile_outcome *out,
   const char *id = a->res->id;
   char timing[TIMING_MAX] = "";
 
+  if (a->needs_approval) {
+    event(out, "awaiting approval: %s %s", plan_kind_names[a->kind], id);
+    return;
+  }
   if (tm)
     timing_text(timing, tm);
   if (s == APPLY_FAILED || s == APPLY_SKIPPED) {
@@ -209,8 +214,13 @@ static bool suspended_change(const struct tenant_plan *tp)
 static void set_source(const struct reconcile_opts *o, const struct tenant *t,
                        struct tenant_status *st, const char *refusal)
 {
-  bool take = !t->plan->held && !refusal && !suspended_change(t->plan) &&
-              (!st->source || !o->changed || strset_has(o->changed, t->name));
+  /* A tenant whose changes waited for an approval ran the commit before
+   * them, whatever changed since: it takes this one once applied. */
+  bool waited = st->cond[STATUS_AWAITING_APPROVAL].status;
+  bool take =
+      !t->plan->held && !refusal && !suspended_change(t->plan) &&
+      !t->plan->awaiting &&
+      (!st->source || !o->changed || waited || strset_has(o->changed, t->name));
 
   if (!take)
     return;
@@ -232,7 +242,8 @@ static void set_tier(const struct tenant *t, struct tenant_status *st,
 {
   const struct plan_cost *c = &t->plan->cost;
 
-  if (t->plan->held || refusal || suspended_change(t->plan) || !c->to_tier)
+  if (t->plan->held || refusal || suspended_change(t->plan) ||
+      t->plan->awaiting || !c->to_tier)
     return;
   free(st->tier);
   st->tier = td_strdup(c->to_tier);
@@ -377,7 +388,10 @@ static void ready_held(struct tenant_status *st, const struct tenant *t,
                        const char *now)
 {
   tenant_status_set(st, STATUS_READY, false,
-                    t->hold_at ? "InvalidManifest" : "Held", t->hold, now);
+                    t->untrusted ? "SourceUntrusted"
+                    : t->hold_at ? "InvalidManifest"
+                                 : "Held",
+                    t->hold, now);
   if (t->hold_at) {
     st->last_error.message = td_strdup(t->hold_at->msg);
     st->last_error.path = td_strdup(t->hold_at->path);
@@ -400,8 +414,60 @@ static void ready_refused(struct tenant_status *st, const struct tenant *t,
   event(t->out, "refused: %s", refusal);
 }
 
+/* "production, staging": the environments whose changes wait. */
+static void awaiting_envs(const struct tenant_plan *tp, char *buf, size_t cap)
+{
+  struct strset envs = STRSET_INIT;
+  size_t used = 0;
+
+  buf[0] = '\0';
+  for (size_t i = 0; i < tp->n; i++) {
+    char env[NAMING_MAX];
+
+    if (tp->v[i].needs_approval &&
+        naming_id_environment(tp->v[i].res->id, env, sizeof(env)))
+      strset_add(&envs, env);
+  }
+  strset_seal(&envs);
+  for (size_t i = 0; i < envs.n && used < cap; i++)
+    used += (size_t)snprintf(buf + used, cap - used, "%s%s", i ? ", " : "",
+                             envs.v[i]);
+  strset_release(&envs);
+}
+
+/* What waits for an approver, and who may give it. */
+static char *awaiting_message(const struct reconcile_opts *o,
+                              const struct tenant_plan *tp)
+{
+  const struct reconcile_trust *tr = o->trust;
+  char envs[256];
+
+  awaiting_envs(tp, envs, sizeof(envs));
+  return td_asprintf(
+      "%zu %s to %s %s for approval of commit %.12s by an approver (%s): "
+      "an approver signs the commit or pushes a signed tag "
+      "approved/<name> on it",
+      tp->awaiting, tp->awaiting == 1 ? "change" : "changes", envs,
+      tp->awaiting == 1 ? "waits" : "wait", tr && tr->commit ? tr->commit : "?",
+      tr && tr->approvers && *tr->approvers ? tr->approvers : "none known");
+}
+
+/* Ready False: changes to a gated environment wait, the rest applied. */
+static void ready_awaiting(const struct reconcile_opts *o,
+                           struct tenant_status *st, const struct tenant *t,
+                           const char *now)
+{
+  char *msg = awaiting_message(o, t->plan);
+
+  tenant_status_set(st, STATUS_READY, false, "AwaitingApproval", msg, now);
+  free(st->last_error.message);
+  st->last_error.message = msg;
+  t->out->result = RESULT_HELD;
+}
+
 /* Ready as the apply left it. */
-static void ready_applied(struct tenant_status *st, const struct tenant *t,
+static void ready_applied(const struct reconcile_opts *o,
+                          struct tenant_status *st, const struct tenant *t,
                           const struct tally *n, const char *now)
 {
   char msg[1024];
@@ -430,6 +496,41 @@ static void ready_applied(struct tenant_status *st, const struct tenant *t,
   /* The last step of the chain: when the tenant was whole again. */
   if (t->out->result == RESULT_READY && n->timed)
     event(t->out, "ready %.2f s into the pass", (double)n->last_end_ms / 1000);
+  if (t->plan->awaiting && t->out->result == RESULT_READY)
+    ready_awaiting(o, st, t, now);
+}
+
+/* SourceUntrusted and AwaitingApproval, when they are configured (or
+ * were, and are now cleared). */
+static void set_trust(const struct reconcile_opts *o, struct tenant_status *st,
+                      const struct tenant *t, const char *now)
+{
+  const struct reconcile_trust *tr = o->trust;
+  const struct tenant_plan *tp = t->plan;
+
+  if ((tr && tr->verify) || STATUS_COND_LISTED(st, STATUS_SOURCE_UNTRUSTED))
+    tenant_status_set(st, STATUS_SOURCE_UNTRUSTED, t->untrusted,
+                      t->untrusted       ? "Untrusted"
+                      : tr && tr->verify ? "Verified"
+                                         : "NotVerified",
+                      t->untrusted ? t->hold : NULL, now);
+  if (tp->awaiting) {
+    char *msg = awaiting_message(o, tp);
+
+    tenant_status_set(st, STATUS_AWAITING_APPROVAL, true, "AwaitingApproval",
+                      msg, now);
+    free(msg);
+  } else if ((tr && tr->gated) ||
+             STATUS_COND_LISTED(st, STATUS_AWAITING_APPROVAL)) {
+    bool approved = tr && tr->gated && tr->approved;
+
+    tenant_status_set(st, STATUS_AWAITING_APPROVAL, false,
+                      approved ? "Approved" : "NothingWaiting",
+                      approved && tr->approved_by && *tr->approved_by
+                          ? tr->approved_by
+                          : NULL,
+                      now);
+  }
 }
 
 /* Every condition but Ready. */
@@ -519,8 +620,9 @@ void reconcile__outcome(const struct reconcile_opts *o, struct tenant *t,
   else if (refusal)
     ready_refused(st, t, refusal, now);
   else
-    ready_applied(st, t, &n, now);
+    ready_applied(o, st, t, &n, now);
   set_conditions(o, st, t, n.stalled, now);
+  set_trust(o, st, t, now);
   if (n.changed || n.adopted) {
     free(st->last_change);
     st->last_change = td_strdup(now);

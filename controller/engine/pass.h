@@ -27,6 +27,7 @@ struct tenant {
   char *hold;                  /* why nothing is planned */
   const struct diag *hold_at;  /* the manifest problem behind it, if any */
   bool status_unreadable;      /* never overwrite what we could not read */
+  bool untrusted;              /* held: the source is not trusted */
   struct tenant_plan *plan;
   struct reconcile_outcome *out;
 };

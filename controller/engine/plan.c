@@ -338,7 +338,7 @@ size_t tenant_plan_deletes(const struct tenant_plan *tp)
   size_t n = 0;
 
   for (size_t i = 0; i < tp->n; i++)
-    if (!tp->v[i].held && !tp->suspended &&
+    if (!tp->v[i].held && !tp->suspended && !tp->v[i].needs_approval &&
         ((tp->v[i].kind == PLAN_DELETE && tp->v[i].observed) ||
          tp->v[i].kind == PLAN_REPLACE))
       n++;

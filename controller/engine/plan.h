@@ -59,6 +59,9 @@ struct plan_action {
   bool drift;   /* the spec did not change since the last apply */
   bool unknown; /* some value is known only after apply */
   bool held;    /* suspended, or refused by the guard: not applied */
+  /* A change to an approval-gated environment of a commit no approver
+   * signed: planned, not applied (counted as a change, not a delete). */
+  bool needs_approval;
   /* Found at the provider under this very id's marker but missing from
    * the inventory: created by a pass that stopped before its status was
    * written.  Applying takes it into the inventory (noop, update or
@@ -94,6 +97,7 @@ struct tenant_plan {
   size_t managed;    /* inventory size before the pass */
   size_t count[PLAN_KIND_COUNT];
   size_t drifted;
+  size_t awaiting;       /* actions that need approval */
   struct plan_cost cost; /* filled by the caller, after planning */
 };
 
@@ -156,6 +160,10 @@ struct plan_report {
   const char *head;       /* the commit planned */
   const char *directory;  /* the manifest directory, without Git */
   const char *currency;   /* of the costs (the catalog's), or NULL */
+  /* Trust: how the head is signed ("signed by ...", "not signed"), and
+   * who may approve the changes that need approval; NULL: not said. */
+  const char *signature;
+  const char *approvers;
 };
 
 /*

@@ -169,6 +169,8 @@ static void action_lines(const struct plan_action *a, FILE *out)
     fputs("   (drift)", out);
   if (a->held)
     fputs("   (held)", out);
+  if (a->needs_approval)
+    fputs("   (needs approval)", out);
   fputc('\n', out);
   for (size_t f = 0; f < a->diff.n; f++) {
     const struct diff_field *d = &a->diff.v[f];
@@ -197,7 +199,7 @@ static void print_text(struct tenant_plan *const *plans, size_t n,
 {
   int64_t total = cost_total(plans, n);
   char cost[256], money[SIGNED_MONEY_MAX];
-  size_t changes = 0;
+  size_t changes = 0, awaiting;
 
   if (rep->diags && rep->diags->n) {
     fputs("manifest problems:\n", out);
@@ -208,6 +210,8 @@ static void print_text(struct tenant_plan *const *plans, size_t n,
     }
     fputc('\n', out);
   }
+  if (rep->signature)
+    fprintf(out, "head commit: %s\n\n", rep->signature);
   if (rep->refusal)
     fprintf(out, "%s\n\n", rep->refusal);
   else if (rep->deletes)
@@ -242,6 +246,14 @@ static void print_text(struct tenant_plan *const *plans, size_t n,
     changes += tenant_plan_changes(tp);
   }
   fprintf(out, "%zu change%s pending\n", changes, changes == 1 ? "" : "s");
+  awaiting = 0;
+  for (size_t i = 0; i < n; i++)
+    awaiting += plans[i]->awaiting;
+  if (awaiting)
+    fprintf(out, "%zu need%s approval by one of: %s\n", awaiting,
+            awaiting == 1 ? "s" : "",
+            rep->approvers && *rep->approvers ? rep->approvers
+                                              : "(no approver key)");
   signed_money(total, money);
   if (total)
     fprintf(out, "monthly cost %s %s\n", money,
@@ -253,7 +265,7 @@ static void print_text(struct tenant_plan *const *plans, size_t n,
 struct totals {
   size_t tenants, shown, changing, held;
   size_t count[PLAN_KIND_COUNT];
-  size_t drifted, adopted, changes;
+  size_t drifted, adopted, changes, awaiting;
   int64_t cost_change; /* cents a month */
 };
 
@@ -271,6 +283,7 @@ static void add_up(struct tenant_plan *const *plans, size_t n, struct totals *t)
     t->held += tp->held;
     t->changes += changes;
     t->drifted += tp->drifted;
+    t->awaiting += tp->awaiting;
     for (int k = 0; k < PLAN_KIND_COUNT; k++)
       t->count[k] += tp->count[k];
     for (size_t k = 0; k < tp->n; k++)
@@ -517,6 +530,8 @@ static void md_action_head(struct md_block *b, const struct plan_action *a)
     sb_printf(&line, "   (drift)");
   if (a->held)
     sb_printf(&line, "   (held)");
+  if (a->needs_approval)
+    sb_printf(&line, "   (needs approval)");
   block_line(b, &line);
   if (a->kind == PLAN_REPLACE) {
     sb_printf(&line, "+ %-8s ", word[a->kind]);
@@ -680,12 +695,37 @@ static void md_also(struct sb *b, const struct totals *t)
     sb_printf(b, ".\n\n");
 }
 
+/* Whether the head is signed and by whom, and who may approve what
+ * waits. */
+static void md_trust(struct sb *b, const struct plan_report *rep,
+                     const struct totals *t)
+{
+  if (rep->signature) {
+    sb_printf(b, "Head commit: ");
+    sb_inline(b, rep->signature, 300);
+    sb_printf(b, ".\n\n");
+  }
+  if (t->awaiting) {
+    sb_printf(b,
+              "**%zu change%s need%s approval** (gated environments) "
+              "by one of: ",
+              t->awaiting, t->awaiting == 1 ? "" : "s",
+              t->awaiting == 1 ? "s" : "");
+    sb_inline(b,
+              rep->approvers && *rep->approvers ? rep->approvers
+                                                : "(no approver key)",
+              600);
+    sb_printf(b, ".\n\n");
+  }
+}
+
 /* Source, totals and the unchanged tenants: the same in every part. */
 static char *md_common(const struct plan_report *rep, const struct totals *t)
 {
   struct sb b = {0};
 
   md_source(&b, rep);
+  md_trust(&b, rep, t);
   sb_printf(&b,
             "| Tenants | With changes | Create | Update | Replace | Delete "
             "| Drift |\n"
@@ -848,11 +888,12 @@ static json_t *json_action(const struct plan_action *a)
                                             d->attr, "from", from, "to", to,
                                             "forcesReplace", d->immutable));
   }
-  return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:s?, s:o}", "action",
-                   plan_kind_names[a->kind], "id", a->res->id, "type",
+  return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:s?, s:o}",
+                   "action", plan_kind_names[a->kind], "id", a->res->id, "type",
                    resource_type_name(a->res->type), "name", a->res->name,
-                   "drift", a->drift, "held", a->held, "adopted", a->adopted,
-                   "note", a->note, "changes", fields);
+                   "drift", a->drift, "held", a->held, "needsApproval",
+                   a->needs_approval, "adopted", a->adopted, "note", a->note,
+                   "changes", fields);
 }
 
 /* An amount as a JSON number: an integer when it is whole. */
@@ -947,6 +988,12 @@ static void print_json(struct tenant_plan *const *plans, size_t n,
   json_object_set_new(root, "cost",
                       json_pack("{s:s?, s:o}", "currency", rep->currency,
                                 "monthlyChange", json_money(t.cost_change)));
+  if (rep->signature || t.awaiting)
+    json_object_set_new(root, "trust",
+                        json_pack("{s:s?, s:I, s:s?}", "signature",
+                                  rep->signature, "needsApproval",
+                                  (json_int_t)t.awaiting, "approvers",
+                                  t.awaiting ? rep->approvers : NULL));
   json_object_set_new(root, "refused", json_boolean(refusal != NULL));
   if (refusal)
     json_object_set_new(root, "refusal", json_string(refusal));

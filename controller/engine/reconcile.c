@@ -13,6 +13,7 @@
 #include "engine/compose.h"
 #include "engine/observe.h"
 #include "engine/pass.h"
+#include "model/naming.h"
 #include "providers/common/callstats.h"
 #include "providers/common/ratelimit.h"
 #include "providers/provider.h"
@@ -315,6 +316,11 @@ static void prepare(struct pass *ps, struct tenant *t, bool base_ok,
                     bool any_invalid)
 {
   read_status(ps, t);
+  /* An untrusted source says nothing about what any tenant wants. */
+  if (ps->o->trust && ps->o->trust->untrusted && !t->hold) {
+    hold(t, ps->o->trust->untrusted);
+    t->untrusted = true;
+  }
   /*
    * A tenant with a status but no manifest is pruned, unless some tenant
    * file is invalid: that file may be this tenant under another name.
@@ -430,6 +436,46 @@ static void plan_cost(const struct pass *ps, const struct tenant *t,
   }
 }
 
+/* Is this action a change an approver must sign first?  A drift
+ * correction restores the spec last applied, which was approved when it
+ * was applied: it is not gated. */
+static bool gated(const struct reconcile_trust *tr, const struct plan_action *a)
+{
+  char env[NAMING_MAX];
+
+  if (a->drift || a->held)
+    return false;
+  switch (a->kind) {
+  case PLAN_CREATE:
+  case PLAN_UPDATE:
+  case PLAN_REPLACE:
+  case PLAN_DELETE:
+  case PLAN_ORPHAN:
+    break;
+  default:
+    return false;
+  }
+  /* A delete of what is already gone changes nothing. */
+  if (a->kind == PLAN_DELETE && !a->observed)
+    return false;
+  return naming_id_environment(a->res->id, env, sizeof(env)) > 0 &&
+         strset_has(tr->gated, env);
+}
+
+/* Safety rule 9: changes to gated environments wait for an approval. */
+static void gate(const struct pass *ps, struct tenant_plan *tp)
+{
+  const struct reconcile_trust *tr = ps->o->trust;
+
+  if (!tr || !tr->gated || tr->approved)
+    return;
+  for (size_t i = 0; i < tp->n; i++)
+    if (gated(tr, &tp->v[i])) {
+      tp->v[i].needs_approval = true;
+      tp->awaiting++;
+    }
+}
+
 static void plan_one(struct pass *ps, struct tenant *t)
 {
   const struct mf_platform *plat = platform(ps);
@@ -451,6 +497,7 @@ static void plan_one(struct pass *ps, struct tenant *t)
   in.stall_after = plat ? (unsigned)plat->spec.policies.stall_after.v : 3;
   in.no_prune = plat && !plat->spec.policies.prune.v;
   t->plan = plan_tenant(&in);
+  gate(ps, t->plan);
   plan_cost(ps, t, &t->plan->cost);
 }
 
@@ -478,6 +525,8 @@ static void make_plans(struct pass *ps)
     sum->changes += tenant_plan_changes(tp);
     sum->conflicts += tp->count[PLAN_CONFLICT];
     sum->drifted += tp->drifted;
+    sum->awaiting += tp->awaiting > 0;
+    sum->awaiting_changes += tp->awaiting;
   }
 }
 
@@ -538,6 +587,10 @@ static void print_plans(struct pass *ps)
   rep.head = o->plan_head ? o->plan_head : o->files ? o->source : NULL;
   rep.directory = o->files ? NULL : o->dir;
   rep.currency = manifest_catalog_currency(catalog(ps));
+  if (o->trust) {
+    rep.signature = o->trust->signature;
+    rep.approvers = o->trust->gated ? o->trust->approvers : NULL;
+  }
   po.format = o->format;
   po.max_bytes = o->plan_max_bytes;
   plan_print(ps->plans, ps->nt, &po, &rep, o->out);

@@ -31,6 +31,32 @@
 #include "engine/status.h"
 #include "base/strset.h"
 
+/*
+ * Trust in the manifests (safety rules 8 and 9), judged by the Git pass
+ * (git/verify.h) and handed down as plain words.  Each string is
+ * borrowed for the pass.
+ */
+struct reconcile_trust {
+  /* source.verify is configured: every status keeps SourceUntrusted. */
+  bool verify;
+  /* Set when the commit is not trusted: every tenant of the pass is held
+   * (nothing planned, nothing deleted) with SourceUntrusted True and
+   * this message. */
+  const char *untrusted;
+  /* Approval: the gated environments (NULL: no gating).  A change there
+   * (create, update, replace, delete, orphan; not a drift correction,
+   * which restores the spec last applied, approved then) is held as
+   * needing approval unless `approved`. */
+  const struct strset *gated;
+  bool approved;
+  const char *approved_by; /* who approved, for messages ("" when not) */
+  const char *approvers;   /* who may approve, for plans and messages */
+  const char *commit;      /* the manifest commit judged */
+  /* How the head is signed, for plan headers: "signed by ..." or "not
+   * signed"; NULL: not checked. */
+  const char *signature;
+};
+
 struct reconcile_opts {
   unsigned version;
   const struct manifest_files *files; /* the manifests, or NULL: read dir */
@@ -77,9 +103,10 @@ struct reconcile_opts {
   const char *plan_repository;
   const char *plan_base;
   const char *plan_head;
+  const struct reconcile_trust *trust; /* NULL: nothing is verified */
 };
 
-#define RECONCILE_OPTS_VERSION 3
+#define RECONCILE_OPTS_VERSION 4
 
 /* The defaults of a pass, the one place they are written: the CLI, the
  * daemon and a config file without these keys all start from them. */
@@ -103,6 +130,8 @@ struct reconcile_opts {
 struct reconcile_summary {
   size_t tenants, held, changes, applied, failed, skipped, conflicts, stalled,
       drifted;
+  /* Tenants with changes that wait for an approver, and those changes. */
+  size_t awaiting, awaiting_changes;
   bool refused;
   /* Resources found created under their own marker by an interrupted pass
    * and taken into the inventory (not counted in `applied`). */

@@ -24,8 +24,8 @@ _Static_assert(sizeof("managed-by=" RESOURCE_MARKER_MANAGED_BY " tenant= id=") +
                "an inventory id's marker must fit RESOURCE_MARKER_MAX");
 
 const char *const status_cond_names[STATUS_COND_COUNT] = {
-    "Ready",       "Reconciling",   "Stalled",
-    "SourceError", "DriftDetected", "Suspended",
+    "Ready",         "Reconciling", "Stalled",         "SourceError",
+    "DriftDetected", "Suspended",   "SourceUntrusted", "AwaitingApproval",
 };
 
 /* ---- lifecycle ---- */
@@ -470,6 +470,8 @@ char *tenant_status_format(const struct tenant_status *st)
   for (size_t i = 0; i < STATUS_COND_COUNT; i++) {
     const struct status_condition *c = &st->cond[i];
 
+    if (!STATUS_COND_LISTED(st, i))
+      continue;
     put_raw(&o, "  - ", "type", status_cond_names[i]);
     put_raw(&o, "    ", "status", c->status ? "\"True\"" : "\"False\"");
     put_str(&o, "    ", "reason", c->reason);
@@ -643,7 +645,7 @@ static int parse_condition(const struct reader *r, struct tenant_status *st,
     err = fail_at(r, v,
                   "%s.type '%.40s' is not a condition type (Ready, "
                   "Reconciling, Stalled, SourceError, DriftDetected, "
-                  "Suspended)",
+                  "Suspended, SourceUntrusted, AwaitingApproval)",
                   ctx, type);
     goto out;
   }

@@ -30,11 +30,23 @@ enum status_cond {
   STATUS_SOURCE_ERROR,
   STATUS_DRIFT_DETECTED,
   STATUS_SUSPENDED,
+  /* Trust (safety rules 8 and 9): listed only once set, that is when
+   * source.verify or approval is configured, so that statuses written
+   * without them keep their text. */
+  STATUS_SOURCE_UNTRUSTED,
+  STATUS_AWAITING_APPROVAL,
   STATUS_COND_COUNT
 };
 
+/* The conditions every status lists; the others only once set. */
+#define STATUS_COND_ALWAYS STATUS_SOURCE_UNTRUSTED
+
+/* Whether a status lists condition c (always, or set at least once). */
+#define STATUS_COND_LISTED(st, c) \
+  ((c) < STATUS_COND_ALWAYS || (st)->cond[(c)].reason != NULL)
+
 /* "Ready", "Reconciling", "Stalled", "SourceError", "DriftDetected",
- * "Suspended" */
+ * "Suspended", "SourceUntrusted", "AwaitingApproval" */
 extern const char *const status_cond_names[STATUS_COND_COUNT];
 
 struct status_condition {

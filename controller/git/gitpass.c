@@ -105,6 +105,72 @@ static long allow_from_trailer(struct source *src, const char *commit, long cli)
   return *value && !*end && v >= 0 ? v : -1;
 }
 
+/* ---- trust ---- */
+
+/* What the pass tells the reconciler about its commit, with the text its
+ * borrowed strings point into. */
+struct trust {
+  struct reconcile_trust rt;
+  char untrusted[768];
+  char signature[600];
+  char approvers[600];
+  char approved_by[600];
+};
+
+/* Judges `commit` by the keys of the options; fills t and the result. */
+static void judge(struct source *src, const struct gitpass_opts *o,
+                  const char *commit, struct trust *t,
+                  struct gitpass_result *res)
+{
+  struct verify_result r;
+
+  memset(t, 0, sizeof(*t));
+  t->rt.commit = commit;
+  if (o->verify) {
+    verify_commit(src, commit, o->verify, &r);
+    t->rt.verify = true;
+    verify_describe(&r, t->signature, sizeof(t->signature));
+    t->rt.signature = t->signature;
+    snprintf(res->verdict, sizeof(res->verdict), "%s", r.reason);
+    if (r.verdict != VERIFY_GOOD) {
+      snprintf(t->untrusted, sizeof(t->untrusted),
+               "source untrusted: commit %.12s: %s", commit, r.reason);
+      t->rt.untrusted = t->untrusted;
+      res->untrusted = true;
+    }
+  }
+  if (!o->approval || !o->gated)
+    return;
+  verify_approval(src, commit, o->approval, &r);
+  res->approved = r.verdict == VERIFY_GOOD;
+  if (!o->verify) {
+    verify_describe(&r, t->signature, sizeof(t->signature));
+    t->rt.signature = t->signature;
+  }
+  if (verify_signers(o->approval, t->approvers, sizeof(t->approvers)) < 0)
+    snprintf(t->approvers, sizeof(t->approvers), "(%s)", td_error_last());
+  if (res->approved)
+    verify_describe(&r, t->approved_by, sizeof(t->approved_by));
+  t->rt.gated = o->gated;
+  t->rt.approved = res->approved;
+  t->rt.approved_by = t->approved_by;
+  t->rt.approvers = t->approvers;
+}
+
+/* Was the commit the last pass applied refused by source.verify?  Its
+ * tenants were all held for it, so a trusted commit passes them all. */
+static bool last_untrusted(struct source *src, const struct gitpass_opts *o,
+                           const char *last, const char *tip)
+{
+  struct verify_result r;
+
+  if (!o->verify || !last[0] || strcmp(last, tip) == 0 ||
+      !source_has_commit(src, last))
+    return false;
+  verify_commit(src, last, o->verify, &r);
+  return r.verdict != VERIFY_GOOD;
+}
+
 /* ---- apply ---- */
 
 /* One apply pass's state, from the fetch to the push. */
@@ -123,6 +189,8 @@ struct apply_pass {
   uint64_t t_fetched;
   bool planning;            /* plan the tip: change nothing */
   char last[SOURCE_ID_LEN]; /* the last status commit's source, or "" */
+  struct trust trust;
+  bool newly_approved; /* approved since the caller's last pass */
 };
 
 /* Fetches (unless told not to) and reads the tip to apply: the new one,
@@ -168,6 +236,17 @@ static bool nothing_to_do(const struct apply_pass *ap)
          (!o->extra || o->extra->n == 0);
 }
 
+/* The same once the approval is judged: a tag approving the tip since
+ * the caller's last pass is something new. */
+static bool still_nothing_to_do(struct apply_pass *ap)
+{
+  const struct gitpass_opts *o = ap->o;
+
+  ap->newly_approved =
+      o->approval && ap->res->approved && o->seen_approved == 0;
+  return nothing_to_do(ap) && !ap->newly_approved;
+}
+
 /* Reads the tip's manifests and picks the tenants to reconcile: those
  * changed since the manifests the last status commit applied, the extra
  * ones asked for and, unless no_retry, every one not Ready. */
@@ -190,6 +269,11 @@ static int select_tenants(struct apply_pass *ap)
     ap->all_changed = true;
   if (rc < 0)
     return rc;
+  /* What changed since an untrusted commit says nothing: it was never
+   * applied.  Every tenant then, as from the start. */
+  if (ap->res->untrusted ||
+      last_untrusted(ap->src, o, ap->last, ap->res->source))
+    ap->all_changed = true;
   ap->everyone = o->all || ap->all_changed || ap->res->source_error;
   if (!ap->everyone) {
     for (size_t i = 0; i < ap->changed.n; i++)
@@ -197,7 +281,8 @@ static int select_tenants(struct apply_pass *ap)
     for (size_t i = 0; o->extra && i < o->extra->n; i++)
       strset_add(&ap->only, o->extra->v[i]);
   }
-  ap->sc.only = ap->everyone || o->no_retry ? NULL : &ap->only;
+  ap->sc.only =
+      ap->everyone || (o->no_retry && !ap->newly_approved) ? NULL : &ap->only;
   rc = writeback_summaries(ap->wb, scan_one, &ap->sc);
   if (rc < 0)
     return rc;
@@ -225,6 +310,7 @@ static int run_pass(struct apply_pass *ap)
   rec.allow_delete =
       allow_from_trailer(ap->src, ap->res->source, ap->o->allow_delete);
   rec.apply = !ap->planning;
+  rec.trust = &ap->trust.rt;
   if (ap->planning) {
     rec.plan_diags = true;
     rec.print_diags = false;
@@ -319,7 +405,14 @@ int gitpass_apply(struct source *src, const struct gitpass_opts *o,
 
   apply_pass_init(&ap, src, o, res);
   rc = fetch_tip(&ap);
-  if (rc == 0 && nothing_to_do(&ap)) {
+  /* Only an approval can be new on a tip already passed. */
+  if (rc == 0 && nothing_to_do(&ap) && !o->approval) {
+    res->skipped = true;
+    goto out;
+  }
+  if (rc == 0)
+    judge(src, o, res->source, &ap.trust, res);
+  if (rc == 0 && still_nothing_to_do(&ap)) {
     res->skipped = true;
     goto out;
   }
@@ -354,6 +447,8 @@ static int plan_tip(struct source *src, const struct gitpass_opts *o,
   apply_pass_init(&ap, src, o, res);
   ap.planning = true;
   rc = fetch_tip(&ap);
+  if (rc == 0)
+    judge(src, o, res->source, &ap.trust, res);
   if (rc == 0)
     rc = select_tenants(&ap);
   if (rc == 0)
@@ -408,11 +503,14 @@ static int plan_ref(struct source *src, const struct gitpass_opts *o,
   struct writeback *wb = NULL;
   struct reconcile_opts rec = o->rec;
   struct reconcile_report report = {0};
+  struct trust trust;
   int rc;
 
   memset(res, 0, sizeof(*res));
   res->result = PASS_ERROR;
   rc = resolve_ref(src, o, res, &rp);
+  if (rc == 0)
+    judge(src, o, res->source, &trust, res);
   if (rc == 0)
     rc = writeback_open(&wb, src);
   if (rc == 0)
@@ -427,6 +525,10 @@ static int plan_ref(struct source *src, const struct gitpass_opts *o,
   rec.files = &files;
   rec.source = res->source;
   rec.store = writeback_store(wb);
+  rec.trust = &trust.rt;
+  /* An untrusted ref says nothing any tenant may want: all are held. */
+  if (res->untrusted)
+    rp.all_changed = true;
   rec.only = rp.all_changed ? NULL : &rp.changed;
   rec.changed = rp.all_changed ? NULL : &rp.changed;
   rec.managed_outside = managed_outside(&sc, rec.only);

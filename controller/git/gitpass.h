@@ -33,6 +33,15 @@
  * manifests come from (rec.plan_repository, plan_base, plan_head: the
  * URL without credentials, the commit compared with, the commit planned).
  *
+ * Trust: with `verify`, the commit applied or planned is checked first
+ * (git/verify.h); one that fails holds every tenant of the pass, which is
+ * then every tenant, with SourceUntrusted (nothing is deleted).  When the
+ * commit last applied was untrusted and this one is trusted, every
+ * tenant is passed again.  With `approval`, changes to gated
+ * environments are planned as needing approval until the commit is
+ * approved; once it is (a signed tag pushed later), the next pass on the
+ * same tip retries every tenant not Ready.
+ *
  * Either way the result carries the pass's verdict (res->result), judged
  * as the directory pass judges its own: pass_exit_code() turns it into
  * the exit code.
@@ -47,6 +56,7 @@
 #include "engine/dirpass.h"
 #include "engine/reconcile.h"
 #include "git/source.h"
+#include "git/verify.h"
 
 struct gitpass_opts {
   unsigned version;
@@ -65,9 +75,21 @@ struct gitpass_opts {
   const char *seen;
   /* When set, receives the pass's report instead of it being released. */
   struct reconcile_report *report;
+  /* Trust (safety rules 8 and 9; NULL: off).  `verify`: the commit
+   * applied (or planned) must be signed by one of these keys, or every
+   * tenant is held as SourceUntrusted.  `approval` with `gated`: changes
+   * to those environments wait for a commit signed by one of these keys
+   * or a signed tag under refs/tags/approved/ on it. */
+  const struct verify_keys *verify;
+  const struct verify_keys *approval;
+  const struct strset *gated;
+  /* Whether the tip the caller last completed was approved (-1: not
+   * known).  An approval that arrived since (a tag) makes a pass on the
+   * same tip, retrying every tenant not Ready. */
+  int seen_approved;
 };
 
-#define GITPASS_OPTS_VERSION 1
+#define GITPASS_OPTS_VERSION 2
 
 struct gitpass_result {
   struct reconcile_summary sum;
@@ -81,6 +103,9 @@ struct gitpass_result {
   double commit_seconds; /* from the fetch done to the status commit */
   double push_seconds;   /* pushing status and notes */
   bool skipped;          /* nothing new, nothing selected */
+  bool untrusted;        /* source.verify refused the commit */
+  bool approved;         /* the commit is approved (approval configured) */
+  char verdict[512];     /* the signature's verdict, "" when unchecked */
   /* The verdict: a pass not pushed (unless no_push) or on the last good
    * manifests is unsettled; PASS_ERROR when the call returned -1. */
   enum pass_result result;

@@ -584,6 +584,34 @@ static int local_path_check(struct source *s)
   return 0;
 }
 
+#define APPROVED_REFS "refs/tags/approved/"
+#define APPROVALS "+" APPROVED_REFS "*:" APPROVED_REFS "*"
+
+/* Are the approval tags in the mirror those the remote advertises?  Ones
+ * the remote no longer has are deleted here: a withdrawn approval
+ * approves nothing. */
+static bool approvals_current(struct source *s, const git_remote_head **heads,
+                              size_t nheads)
+{
+  git_reference_iterator *it = NULL;
+  git_reference *ref;
+  bool current = true;
+
+  for (size_t i = 0; i < nheads; i++)
+    if (strncmp(heads[i]->name, APPROVED_REFS, strlen(APPROVED_REFS)) == 0 &&
+        !ref_is(s, heads[i]->name, &heads[i]->oid))
+      current = false;
+  if (git_reference_iterator_glob_new(&it, s->repo, APPROVED_REFS "*") < 0)
+    return current;
+  while (git_reference_next(&ref, it) == 0) {
+    if (!advertised(heads, nheads, git_reference_name(ref)))
+      git_reference_delete(ref);
+    git_reference_free(ref);
+  }
+  git_reference_iterator_free(it);
+  return current;
+}
+
 static int fetch_tips(struct source *s)
 {
   git_remote *remote = NULL;
@@ -630,9 +658,14 @@ static int fetch_tips(struct source *s)
       }
     }
   }
+  if (s->o.fetch_approvals && !approvals_current(s, heads, nheads))
+    current = false;
   /* The common case of a poll: nothing moved, nothing to download. */
-  if (!current)
-    rc = download(s, remote, (const char *const *)s->spec, 3);
+  if (!current) {
+    const char *specs[4] = {s->spec[0], s->spec[1], s->spec[2], APPROVALS};
+
+    rc = download(s, remote, specs, s->o.fetch_approvals ? 4 : 3);
+  }
 out:
   git_remote_disconnect(remote);
   git_remote_free(remote);

@@ -76,14 +76,20 @@ struct source_opts {
    * included (source.timeout); 0: TENANTD_GIT_TIMEOUT when set (a
    * duration), else SOURCE_DEFAULT_TIMEOUT_MS. */
   uint64_t timeout_ms;
+  /* Fetch the approval tags too (every tag under refs/tags/approved/, as the remote has
+   * them: one deleted there is deleted in the mirror), for approval. */
+  bool fetch_approvals;
+  /* An ssh private key that signs the status commits (status.signingKey),
+   * or NULL: unsigned. */
+  const char *signing_key;
 };
 
 #define SOURCE_DEFAULT_TIMEOUT_MS 60000
-#define SOURCE_OPTS_VERSION 2
+#define SOURCE_OPTS_VERSION 3
 /* clang-format off */
 #define SOURCE_OPTS_INIT {SOURCE_OPTS_VERSION, NULL, "main", \
     "tenantd/status", NULL, NULL, NULL, NULL, NULL, "tenantd", \
-    "tenantd@localhost", false, NULL, 0}
+    "tenantd@localhost", false, NULL, 0, false, NULL}
 /* clang-format on */
 
 /*
@@ -116,7 +122,8 @@ const struct source_opts *source_options(const struct source *s);
 const char *source_url(const struct source *s);
 
 /*
- * Fetches the tracked branch, the status branch and the notes.  When the
+ * Fetches the tracked branch, the status branch and the notes (and the
+ * approval tags when asked).  When the
  * remote advertises the same tips the mirror already has, nothing is
  * downloaded.  -1 with td_error_last() when the remote cannot be reached
  * or does not have the branch: the mirror keeps what it had.

@@ -34,6 +34,9 @@ enum tenant_state statusview_state(const struct tenant_status *st)
   if (!st)
     return TENANT_UNKNOWN;
   ready = &st->cond[STATUS_READY];
+  /* The source is not trusted: every tenant is held for it. */
+  if (!ready->status && st->cond[STATUS_SOURCE_UNTRUSTED].status)
+    return TENANT_SOURCE_UNTRUSTED;
   /* Nothing was changed: an invalid manifest, unobservable resources, a
    * pass the delete guard refused (outcome.c names these reasons). */
   if (!ready->status &&
@@ -45,6 +48,8 @@ enum tenant_state statusview_state(const struct tenant_status *st)
     return TENANT_FAILED;
   if (st->cond[STATUS_STALLED].status)
     return TENANT_STALLED;
+  if (st->cond[STATUS_AWAITING_APPROVAL].status)
+    return TENANT_AWAITING_APPROVAL;
   if (!ready->status)
     return TENANT_FAILED;
   if (st->cond[STATUS_SUSPENDED].status)
@@ -64,8 +69,9 @@ int statusview_state_parse(const char *name)
  * decide it (RFC 3339 UTC times compare as text); NULL when unknown. */
 static const char *state_since(const struct tenant_status *st)
 {
-  static const enum status_cond decide[] = {STATUS_READY, STATUS_STALLED,
-                                            STATUS_SUSPENDED};
+  static const enum status_cond decide[] = {
+      STATUS_READY, STATUS_STALLED, STATUS_SUSPENDED, STATUS_SOURCE_UNTRUSTED,
+      STATUS_AWAITING_APPROVAL};
   const char *since = NULL;
 
   for (size_t i = 0; i < ARRAY_SIZE(decide); i++) {
@@ -122,6 +128,14 @@ static char *state_message(const struct tenant_status *st,
     return error_message(st);
   case TENANT_STALLED:
     return stalled_message(st);
+  case TENANT_SOURCE_UNTRUSTED:
+  case TENANT_AWAITING_APPROVAL: {
+    const struct status_condition *c =
+        &st->cond[state == TENANT_SOURCE_UNTRUSTED ? STATUS_SOURCE_UNTRUSTED
+                                                   : STATUS_AWAITING_APPROVAL];
+
+    return td_strdup(c->message ? c->message : "");
+  }
   case TENANT_SUSPENDED:
     return td_asprintf("suspended (spec.suspend): observed, nothing "
                        "changed; %zu resources",
@@ -191,12 +205,13 @@ json_t *statusview_detail(const struct tenant_status *st)
   json_t *conds = json_object(), *inv = json_array(), *stalled = json_array();
 
   for (int c = 0; c < STATUS_COND_COUNT; c++)
-    json_object_set_new(conds, status_cond_names[c],
-                        json_pack("{s:s, s:s?, s:s?, s:s?}", "status",
-                                  st->cond[c].status ? "True" : "False",
-                                  "reason", st->cond[c].reason, "message",
-                                  st->cond[c].message, "since",
-                                  st->cond[c].since));
+    if (STATUS_COND_LISTED(st, c))
+      json_object_set_new(conds, status_cond_names[c],
+                          json_pack("{s:s, s:s?, s:s?, s:s?}", "status",
+                                    st->cond[c].status ? "True" : "False",
+                                    "reason", st->cond[c].reason, "message",
+                                    st->cond[c].message, "since",
+                                    st->cond[c].since));
   for (size_t i = 0; i < st->ninventory; i++) {
     const struct status_item *it = &st->inventory[i];
 

@@ -23,10 +23,11 @@
  *   Suspended               spec.suspend: true: observed, nothing changed
  *   Ready                   converged
  *   AwaitingFirstReconcile  in the manifests at the tip, no status yet
- *   SourceUntrusted         reserved: the tip is not signed by a trusted
- *                           key (safety rule 8)
- *   AwaitingApproval        reserved: a change to an approval-gated
- *                           environment waits for an approver (rule 9)
+ *   SourceUntrusted         the tip is not signed by a trusted key
+ *                           (safety rule 8): nothing was changed
+ *   AwaitingApproval        a change to an approval-gated environment
+ *                           waits for an approver (rule 9); the other
+ *                           environments were applied
  *   Unknown                 its status file cannot be read
  *
  * APPLIED is the manifest commit the tenant runs: for a held tenant, or a

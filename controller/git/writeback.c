@@ -6,6 +6,7 @@
 #include "base/error.h"
 #include "base/fsutil.h"
 #include "git/source_git.h"
+#include "git/verify.h"
 #include "git/writeback.h"
 
 #define NOTES_REMOTE_REF "refs/tenantd/origin-notes"
@@ -90,6 +91,40 @@ static bool path_in(git_tree *tree, const char *path)
   return true;
 }
 
+/*
+ * A commit of tenantd's (not on any ref yet), signed with
+ * status.signingKey when there is one, so that readers of the status
+ * branch can check who wrote it.
+ */
+static int make_commit(struct writeback *wb, git_oid *out,
+                       const git_signature *author,
+                       const git_signature *committer, const char *msg,
+                       git_tree *tree, size_t nparents,
+                       const git_commit **parents)
+{
+  const char *key = source_options(wb->src)->signing_key;
+  git_buf buf = GIT_BUF_INIT;
+  char *sig = NULL;
+  int rc = 0;
+
+  if (!key) {
+    if (git_commit_create(out, wb->repo, NULL, author, committer, NULL, msg,
+                          tree, nparents, parents) < 0)
+      rc = source_git_error(wb->src, "status commit");
+    return rc;
+  }
+  if (git_commit_create_buffer(&buf, wb->repo, author, committer, NULL, msg,
+                               tree, nparents, parents) < 0)
+    return source_git_error(wb->src, "status commit");
+  rc = verify_sign(key, buf.ptr, buf.size, &sig);
+  if (rc == 0 &&
+      git_commit_create_with_signature(out, wb->repo, buf.ptr, sig, NULL) < 0)
+    rc = source_git_error(wb->src, "signed status commit");
+  free(sig);
+  git_buf_dispose(&buf);
+  return rc;
+}
+
 /* ---- replaying tenantd's commits on top of another writer's ---- */
 
 /* Commit `c` again on `base`: the files it changed, nothing else. */
@@ -132,13 +167,13 @@ static int replay(struct writeback *wb, git_commit *c, git_oid *base)
   }
   if (git_tree_create_updated(&tree_oid, wb->repo, btree, n, up) < 0 ||
       git_tree_lookup(&newtree, wb->repo, &tree_oid) < 0 ||
-      source_signature(wb->src, &now) < 0 ||
-      git_commit_create(base, wb->repo, NULL, git_commit_author(c), now, NULL,
-                        git_commit_message(c), newtree, 1,
-                        (const git_commit **)&onto) < 0) {
+      source_signature(wb->src, &now) < 0) {
     rc = source_git_error(wb->src, "replay");
     goto out;
   }
+  if (make_commit(wb, base, git_commit_author(c), now, git_commit_message(c),
+                  newtree, 1, (const git_commit **)&onto) < 0)
+    goto out;
   rc = 0;
 out:
   git_signature_free(now);
@@ -841,10 +876,10 @@ int writeback_commit(struct writeback *wb, const struct reconcile_report *r,
     rc = -1;
     goto out;
   }
-  if (git_commit_create(&oid, wb->repo, wb->local_ref, sig, sig, NULL, msg,
-                        tree, parent ? 1 : 0,
-                        (const git_commit **)&parent) < 0) {
-    rc = source_git_error(wb->src, "status commit");
+  if (make_commit(wb, &oid, sig, sig, msg, tree, parent ? 1 : 0,
+                  (const git_commit **)&parent) < 0 ||
+      set_ref(wb, wb->local_ref, &oid, "tenantd: status") < 0) {
+    rc = -1;
     goto out;
   }
   git_oid_tostr(id, SOURCE_ID_LEN, &oid);

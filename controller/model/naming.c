@@ -138,3 +138,25 @@ bool naming_is_instance(const char *s)
     ok = is_lower_alnum(s[i]) || s[i] == '-' || s[i] == '_';
   return ok;
 }
+
+size_t naming_id_environment(const char *id, char *buf, size_t cap)
+{
+  const char *key = strchr(id, '/');
+  const char *env, *end;
+  size_t n;
+
+  buf[0] = '\0';
+  if (!key)
+    return 0;
+  env = strchr(key + 1, '.');
+  if (!env)
+    return 0;
+  env++;
+  end = strchr(env, '.');
+  n = end ? (size_t)(end - env) : strlen(env);
+  if (n == 0 || n >= cap)
+    return 0;
+  memcpy(buf, env, n);
+  buf[n] = '\0';
+  return n;
+}

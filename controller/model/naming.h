@@ -39,6 +39,15 @@ size_t naming_service(char *buf, const char *app, const char *env,
 size_t naming_record(char *buf, const char *app, const char *env,
                      const char *tenant, const char *zone);
 
+/*
+ * The environment a resource id belongs to: every id compose builds has
+ * the environment as the second label of its key ("network/<tenant>.
+ * <env>", "service/<app>.<env>.<tenant>", "dns_record/<app>.<env>.
+ * <tenant>.public").  Its length, or 0 ("" in buf) when the id has none
+ * or it does not fit `cap`.
+ */
+size_t naming_id_environment(const char *id, char *buf, size_t cap);
+
 /* A DNS label: lowercase letters, digits and inner hyphens, 1-63. */
 bool naming_is_label(const char *s);
 

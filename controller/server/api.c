@@ -110,6 +110,14 @@ static void post_hook(struct daemon *d, const struct httpd_request *req,
                          "http.webhookSecretEnv in the config");
   webhook_judge(kind, req, d->cfg->http.webhook_secret, d->cfg->source.branch,
                 &w);
+  /* An approval tag pushed: the tip is the same, its approval may not
+   * be. */
+  if (w.verdict == WEBHOOK_IGNORED && d->cfg->approval.keys.set &&
+      strncmp(w.ref, "refs/tags/approved/", 19) == 0) {
+    w.verdict = WEBHOOK_FETCH;
+    w.status = 202;
+    w.reason = "fetch scheduled: an approval tag";
+  }
   switch (w.verdict) {
   case WEBHOOK_UNKNOWN:
     return respond_error(resp, w.status, w.reason);

@@ -13,6 +13,7 @@
 #include "base/fsutil.h"
 #include "engine/reconcile.h"
 #include "git/source.h"
+#include "git/verify.h"
 #include "providers/provider.h"
 #include "manifest/yamltree.h"
 #include "model/naming.h"
@@ -28,6 +29,7 @@ struct cx {
   struct diag_list *warnings;   /* with CONFIG_SECRETS_OPTIONAL */
   struct config_notify *target; /* the notify target being read */
   struct src_pos tokens_at;     /* where http.tokensFile is written */
+  struct config_keys *keys;     /* the keys being read */
 };
 
 static void problem(struct cx *x, const struct ynode *n, const char *fmt, ...)
@@ -172,6 +174,41 @@ static void walk(struct cx *x, const char *what, const struct ynode *n,
   }
 }
 
+/* ---- signing keys ---- */
+
+static struct config_keys *keys_target(struct cx *x);
+
+static void keys_pair(struct cx *x, const char *key, const struct ynode *v)
+{
+  struct config_keys *k = keys_target(x);
+
+  if (strcmp(key, "format") == 0) {
+    if (is_str(v) && strcmp(v->u.scalar.s, "ssh") == 0)
+      k->format = VERIFY_SSH;
+    else if (is_str(v) && strcmp(v->u.scalar.s, "openpgp") == 0)
+      k->format = VERIFY_OPENPGP;
+    else
+      problem(x, v, "'format' must be ssh or openpgp");
+  } else if (strcmp(key, "keys") == 0) {
+    set_str(x, key, v, &k->keys);
+  }
+}
+
+/* A {format, keys} mapping; both are required. */
+static void keys_section(struct cx *x, const char *what, const struct ynode *n,
+                         const char *const *keys, pair_fn each)
+{
+  walk(x, what, n, keys, each);
+  if (n->type != YNODE_MAP)
+    return;
+  if (!ymap_get(n, "format") || !ymap_get(n, "keys"))
+    problem(x, n,
+            "'%s' needs format (ssh or openpgp) and keys (an "
+            "allowed_signers file, or an armored OpenPGP keyring)",
+            what);
+  keys_target(x)->set = true;
+}
+
 /* ---- sections ---- */
 
 static void source_pair(struct cx *x, const char *key, const struct ynode *v)
@@ -190,6 +227,52 @@ static void source_pair(struct cx *x, const char *key, const struct ynode *v)
     set_bool(x, key, v, &x->c->source.allow_insecure);
   else if (strcmp(key, "timeout") == 0)
     set_duration_min(x, key, v, 100, &x->c->source.timeout_ms);
+  else if (strcmp(key, "verify") == 0) {
+    static const char *const keys[] = {"format", "keys", NULL};
+
+    x->keys = &x->c->source.verify;
+    keys_section(x, "source.verify", v, keys, keys_pair);
+  }
+}
+
+static struct config_keys *keys_target(struct cx *x)
+{
+  return x->keys;
+}
+
+static void approval_envs(struct cx *x, const struct ynode *v)
+{
+  if (v->type != YNODE_SEQ || v->u.coll.n == 0 ||
+      v->u.coll.n > CONFIG_APPROVAL_ENVS_MAX) {
+    problem(x, v,
+            "'environments' must be a list of 1 to %d environment names, "
+            "like [production]",
+            CONFIG_APPROVAL_ENVS_MAX);
+    return;
+  }
+  x->c->approval.environments =
+      td_calloc(v->u.coll.n + 1, sizeof(*x->c->approval.environments));
+  for (uint32_t i = 0; i < v->u.coll.n; i++) {
+    const struct ynode *e = v->u.coll.v[i];
+
+    if (!is_str(e) || !naming_is_label(e->u.scalar.s)) {
+      problem(x, e,
+              "an approval environment must be an environment name "
+              "(a DNS label)");
+      continue;
+    }
+    x->c->approval.environments[x->c->approval.nenvironments++] =
+        td_strdup(e->u.scalar.s);
+  }
+}
+
+static void approval_pair(struct cx *x, const char *key, const struct ynode *v)
+{
+  x->keys = &x->c->approval.keys;
+  if (strcmp(key, "environments") == 0)
+    approval_envs(x, v);
+  else
+    keys_pair(x, key, v);
 }
 
 static void status_pair(struct cx *x, const char *key, const struct ynode *v)
@@ -198,6 +281,8 @@ static void status_pair(struct cx *x, const char *key, const struct ynode *v)
     set_str(x, key, v, &x->c->status.branch);
   else if (strcmp(key, "push") == 0)
     set_bool(x, key, v, &x->c->status.push);
+  else if (strcmp(key, "signingKey") == 0)
+    set_str(x, key, v, &x->c->status.signing_key);
 }
 
 static void backoff_pair(struct cx *x, const char *key, const struct ynode *v)
@@ -643,9 +728,12 @@ static void notify_list(struct cx *x, const struct ynode *n)
 static void root_pair(struct cx *x, const char *key, const struct ynode *v)
 {
   static const char *const source_keys[] = {
-      "url",        "branch",        "interval", "sshKey",
-      "knownHosts", "allowInsecure", "timeout",  NULL};
-  static const char *const status_keys[] = {"branch", "push", NULL};
+      "url",           "branch",  "interval", "sshKey", "knownHosts",
+      "allowInsecure", "timeout", "verify",   NULL};
+  static const char *const approval_keys[] = {"environments", "format", "keys",
+                                              NULL};
+  static const char *const status_keys[] = {"branch", "push", "signingKey",
+                                            NULL};
   static const char *const reconcile_keys[] = {
       "resync",          "concurrency",   "batch", "backoff",
       "shutdownTimeout", "healthTimeout", NULL};
@@ -673,6 +761,12 @@ static void root_pair(struct cx *x, const char *key, const struct ynode *v)
     providers(x, v);
   else if (strcmp(key, "notify") == 0)
     notify_list(x, v);
+  else if (strcmp(key, "approval") == 0) {
+    x->keys = &x->c->approval.keys;
+    keys_section(x, "approval", v, approval_keys, approval_pair);
+    if (v->type == YNODE_MAP && !ymap_get(v, "environments"))
+      problem(x, v, "'approval' needs environments, like [production]");
+  }
 }
 
 /* The source's and the pass's defaults are theirs (git/source.h,
@@ -714,11 +808,12 @@ int config_parse_flags(const char *path, const char *text, size_t len,
 {
   static const char *const root_keys[] = {
       "source", "cacheDir",  "status", "reconcile", "http",
-      "log",    "providers", "api",    "notify",    NULL};
+      "log",    "providers", "api",    "notify",    "approval",
+      NULL};
   struct yaml_limits lim = YAML_LIMITS_DEFAULT;
   struct arena a = ARENA_INIT;
   struct ynode *root;
-  struct cx x = {path, d, defaults(path), flags, warnings, NULL, {0, 0}};
+  struct cx x = {path, d, defaults(path), flags, warnings, NULL, {0, 0}, NULL};
   size_t before = d->n;
 
   assert(!(flags & CONFIG_SECRETS_OPTIONAL) || warnings);
@@ -794,8 +889,14 @@ void config_free(struct config *c)
   free(c->source.branch);
   free(c->source.ssh_key);
   free(c->source.known_hosts);
+  free(c->source.verify.keys);
+  for (size_t i = 0; i < c->approval.nenvironments; i++)
+    free(c->approval.environments[i]);
+  free(c->approval.environments);
+  free(c->approval.keys.keys);
   free(c->cache_dir);
   free(c->status.branch);
+  free(c->status.signing_key);
   free(c->http.host);
   wipe(c->http.webhook_secret);
   wipe(c->http.api_token);

@@ -7,14 +7,18 @@
  *
  *   source:    {url: file:///srv/tenants.git, branch: main, interval: 30s,
  *               timeout: 60s, knownHosts: ~/.ssh/known_hosts,
- *               allowInsecure: false}
+ *               allowInsecure: false,
+ *               verify: {format: ssh, keys: /etc/tenantd/allowed_signers}}
  *   cacheDir:  /var/cache/tenantd
- *   status:    {branch: tenantd/status, push: true}
+ *   status:    {branch: tenantd/status, push: true,
+ *               signingKey: /etc/tenantd/status_ed25519}
  *   reconcile: {resync: 5m, concurrency: 8}
  *   http:      {listen: 127.0.0.1:9400, webhookSecretEnv: ...,
  *               apiTokenEnv: ..., tokensFile: tokens.yaml}
  *   api:       {mode: direct}         -- or branch
  *   log:       {format: logfmt}
+ *   approval:  {environments: [production], format: ssh,
+ *               keys: /etc/tenantd/approvers}
  *   providers: {local: {type: local, stateDir: /var/lib/tenantd/local,
  *                       capacity: 5000}}
  *   notify:    [{type: webhook, url: https://hooks.example/tenantd,
@@ -69,6 +73,15 @@ struct config_notify {
   uint64_t timeout_ms; /* per delivery */
 };
 
+/* Keys that sign (git/verify.h): format and the file that holds them. */
+struct config_keys {
+  bool set;
+  int format; /* enum verify_format */
+  char *keys; /* absolute or relative to the working directory */
+};
+
+#define CONFIG_APPROVAL_ENVS_MAX 64
+
 struct config {
   char *path;
   struct {
@@ -81,11 +94,21 @@ struct config {
     bool allow_insecure;
     char *known_hosts;
     uint64_t timeout_ms;
+    /* source.verify: only a tip signed by these keys is applied. */
+    struct config_keys verify;
   } source;
+  /* approval: changes to these environments wait for a signature by
+   * these keys, on the commit or on a tag under refs/tags/approved/. */
+  struct {
+    char **environments;
+    size_t nenvironments;
+    struct config_keys keys;
+  } approval;
   char *cache_dir;
   struct {
     char *branch;
     bool push;
+    char *signing_key; /* ssh private key signing status commits, or NULL */
   } status;
   struct {
     uint64_t resync_ms;   /* per-tenant drift check, jittered +-10% */

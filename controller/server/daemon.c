@@ -28,13 +28,19 @@ struct pass {
   struct daemon *d;
   /* in */
   struct source_opts so;
-  char *url, *branch, *status_branch, *cache_dir, *ssh_key, *known_hosts;
+  char *url, *branch, *status_branch, *cache_dir, *ssh_key, *known_hosts,
+      *signing_key;
   json_t *providers;
   unsigned concurrency;
   uint64_t health_timeout_ms;
   struct strset batch;
   bool fetch, all, push;
   char seen[SOURCE_ID_LEN];
+  int seen_approved;
+  /* trust: copies of the config's keys and gated environments */
+  struct verify_keys verify, approval;
+  char *verify_keys, *approval_keys;
+  struct strset gated;
   /* out */
   int rc;
   char error[1024];
@@ -208,7 +214,11 @@ static void pass_main(void *arg)
   go.no_fetch = !p->fetch;
   go.no_push = !p->push;
   go.seen = p->seen[0] ? p->seen : NULL;
+  go.seen_approved = p->seen_approved;
   go.report = &p->report;
+  go.verify = p->verify_keys ? &p->verify : NULL;
+  go.approval = p->approval_keys ? &p->approval : NULL;
+  go.gated = p->approval_keys ? &p->gated : NULL;
   p->rc = source_open(&src, &p->so);
   if (p->rc == 0)
     p->rc = gitpass_apply(src, &go, &p->res);
@@ -236,12 +246,34 @@ static void pass_free(struct pass *p)
   free(p->cache_dir);
   free(p->ssh_key);
   free(p->known_hosts);
+  free(p->signing_key);
+  free(p->verify_keys);
+  free(p->approval_keys);
+  strset_release(&p->gated);
   json_decref(p->providers);
   strset_release(&p->batch);
   reconcile_report_release(&p->report);
   free(p->log);
   costs_free(p->costs);
   free(p);
+}
+
+/* The config's signing keys, copied for the pass's thread. */
+static void pass_trust(struct pass *p, const struct config *c)
+{
+  if (c->source.verify.set) {
+    p->verify_keys = td_strdup(c->source.verify.keys);
+    p->verify.format = (enum verify_format)c->source.verify.format;
+    p->verify.keys = p->verify_keys;
+  }
+  if (c->approval.keys.set) {
+    p->approval_keys = td_strdup(c->approval.keys.keys);
+    p->approval.format = (enum verify_format)c->approval.keys.format;
+    p->approval.keys = p->approval_keys;
+    for (size_t i = 0; i < c->approval.nenvironments; i++)
+      strset_add(&p->gated, c->approval.environments[i]);
+  }
+  strset_seal(&p->gated);
 }
 
 static void pass_start(struct daemon *d)
@@ -252,6 +284,8 @@ static void pass_start(struct daemon *d)
 
   p->d = d;
   p->batch = (struct strset)STRSET_INIT;
+  p->gated = (struct strset)STRSET_INIT;
+  pass_trust(p, c);
   p->url = td_strdup(c->source.url);
   p->branch = td_strdup(c->source.branch);
   p->status_branch = td_strdup(c->status.branch);
@@ -267,6 +301,9 @@ static void pass_start(struct daemon *d)
   p->so.known_hosts = p->known_hosts;
   p->so.allow_insecure = c->source.allow_insecure;
   p->so.timeout_ms = c->source.timeout_ms;
+  p->so.fetch_approvals = p->approval_keys != NULL;
+  p->signing_key = dup_or_null(c->status.signing_key);
+  p->so.signing_key = p->signing_key;
   p->providers = json_deep_copy(c->providers);
   p->concurrency = c->reconcile.concurrency;
   p->health_timeout_ms = c->reconcile.health_timeout_ms;
@@ -274,6 +311,7 @@ static void pass_start(struct daemon *d)
   p->fetch = d->want_fetch;
   p->all = d->want_all || (p->fetch && d->stale);
   memcpy(p->seen, d->seen, sizeof(p->seen));
+  p->seen_approved = d->seen_approved;
   d->want_fetch = d->want_all = false;
   while (p->batch.n < c->reconcile.batch && (t = dequeue(d)) != NULL) {
     t->inflight = true;
@@ -351,8 +389,13 @@ static void tenant_update(struct daemon *d, struct dtenant *t,
 static void recount(struct daemon *d)
 {
   size_t by_type[RTYPE_COUNT] = {0}, by_result[RESULT_COUNT] = {0};
+  size_t awaiting = 0;
 
   for (size_t i = 0; i < d->nt; i++) {
+    const char *state =
+        json_string_value(json_object_get(d->t[i]->row, "state"));
+
+    awaiting += state && strcmp(state, "AwaitingApproval") == 0;
     for (int k = 0; k < RTYPE_COUNT; k++)
       by_type[k] += d->t[i]->by_type[k];
     by_result[d->t[i]->result]++;
@@ -361,6 +404,7 @@ static void recount(struct daemon *d)
     metric_set(d->m_resources, rtype_names[k], (double)by_type[k]);
   for (int r = 0; r < RESULT_COUNT; r++)
     metric_set(d->m_tenants, tenant_result_names[r], (double)by_result[r]);
+  metric_set(d->m_awaiting, NULL, (double)awaiting);
 }
 
 /* The pass's diagnostics, one event each. */
@@ -487,8 +531,16 @@ static void on_pass_done(uv_async_t *a)
   } else if (!r->source_error) {
     d->pass_failures = 0;
     /* A commit not pushed yet: the next poll must not be skipped. */
-    if (r->pushed || !p->push)
+    if (r->pushed || !p->push) {
       memcpy(d->seen, r->source, sizeof(d->seen));
+      d->seen_approved = r->approved;
+    }
+    if (r->untrusted && !r->skipped) {
+      metric_add(d->m_untrusted, NULL, 1);
+      log_at(LOG_LEVEL_WARN, "source untrusted: every tenant held",
+             LOG_S("source", r->source), LOG_S("reason", r->verdict));
+    }
+
     if (p->all)
       d->stale = false;
     if (!d->ready && (r->fetched || !p->fetch)) {
@@ -829,6 +881,16 @@ static void metrics_setup(struct daemon *d)
       metrics_register(m, METRIC_COUNTER, "tenantd_source_fetch_errors_total",
                        "Fetches that failed.", NULL, NULL, 0);
   metric_add(d->m_fetch_errors, NULL, 0);
+  d->m_untrusted = metrics_register(
+      m, METRIC_COUNTER, "tenantd_source_untrusted_total",
+      "Passes that held every tenant: the commit was not signed by a "
+      "trusted key (source.verify).",
+      NULL, NULL, 0);
+  metric_add(d->m_untrusted, NULL, 0);
+  d->m_awaiting = metrics_register(
+      m, METRIC_GAUGE, "tenantd_tenants_awaiting_approval",
+      "Tenants whose changes wait for an approver.", NULL, NULL, 0);
+  metric_set(d->m_awaiting, NULL, 0);
   d->m_resources = metrics_register(
       m, METRIC_GAUGE, "tenantd_managed_resources",
       "Resources in the tenants' inventories, by type.", "type", NULL, 0);
@@ -899,6 +961,7 @@ int daemon_run(const char *config_path, int log_format)
   uv_loop_init(&loop);
   d->loop = &loop;
   d->rng = (uint64_t)uv_hrtime() | 1;
+  d->seen_approved = -1;
   atomic_init(&d->cancel, false);
   metrics_setup(d);
   d->mgmt = mgmt_new(d);

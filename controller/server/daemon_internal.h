@@ -65,6 +65,7 @@ struct daemon {
   uint64_t log_flushed_at; /* loop ms of the last log_flush_suppressed */
   int exit_code;
   char seen[SOURCE_ID_LEN];
+  int seen_approved; /* was `seen` approved? -1: not known */
   char last_error[1024];
   uint64_t rng;
   /* The manifests as the last pass loaded them: only the pass thread
@@ -77,7 +78,8 @@ struct daemon {
   struct metrics *m;
   struct metric *m_reconciles, *m_pass_seconds, *m_drift_detected,
       *m_drift_corrected, *m_queue, *m_fetch_seconds, *m_fetch_last_ok,
-      *m_fetch_errors, *m_resources, *m_tenants, *m_webhooks, *m_passes, *m_up;
+      *m_fetch_errors, *m_resources, *m_tenants, *m_webhooks, *m_passes, *m_up,
+      *m_untrusted, *m_awaiting;
 };
 
 /* The tenant of that name, or NULL. */

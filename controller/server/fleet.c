@@ -190,6 +190,8 @@ static void set_conditions(struct fleet *f, const char *tenant, json_t *rec,
     const char *now = st->cond[c].status ? "True" : "False";
     const char *was = json_string_value(json_object_get(conds, type));
 
+    if (!STATUS_COND_LISTED(st, c))
+      continue;
     if (was && strcmp(was, now) == 0)
       continue;
     if (was)

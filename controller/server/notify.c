@@ -69,8 +69,8 @@ struct notify {
   void *closed_arg;
 };
 
-static const char *const wanted_states[] = {"Failed", "Stalled", "Held",
-                                            "AwaitingApproval"};
+static const char *const wanted_states[] = {
+    "Failed", "Stalled", "Held", "AwaitingApproval", "SourceUntrusted"};
 
 static bool is_bad(const char *state)
 {
@@ -181,7 +181,7 @@ static const char *commit_state(const char *state)
 {
   if (strcmp(state, "Ready") == 0)
     return "success";
-  if (strcmp(state, "Held") == 0)
+  if (strcmp(state, "Held") == 0 || strcmp(state, "SourceUntrusted") == 0)
     return "error";
   if (strcmp(state, "AwaitingApproval") == 0)
     return "pending";

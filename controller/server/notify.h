@@ -25,8 +25,9 @@
  *   notify_forget(n, "acme");               -- a tenant that is gone
  *   notify_close(n, closed, arg);           -- at shutdown
  *
- * What is sent: a tenant turning Failed, Stalled, Held or
- * AwaitingApproval, and one of those recovering to Ready (notify_wanted).
+ * What is sent: a tenant turning Failed, Stalled, Held, AwaitingApproval
+ * or SourceUntrusted, and one of those recovering to Ready
+ * (notify_wanted).
  * Per target and tenant:
  *   - one message per transition;
  *   - at most one message per minInterval: a change within it waits for

@@ -46,6 +46,8 @@ START_TEST(news_is_a_turn_for_the_worse_or_a_recovery)
   ck_assert(notify_wanted("Ready", "Held"));
   ck_assert(notify_wanted("Suspended", "Stalled"));
   ck_assert(notify_wanted("Ready", "AwaitingApproval"));
+  ck_assert(notify_wanted("Ready", "SourceUntrusted"));
+  ck_assert(notify_wanted("SourceUntrusted", "Ready"));
   ck_assert(notify_wanted("Failed", "Stalled"));
   ck_assert(notify_wanted(NULL, "Failed"));
   ck_assert(notify_wanted("Failed", "Ready"));

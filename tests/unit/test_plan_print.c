@@ -367,6 +367,53 @@ START_TEST(markdown_header_totals_and_changed_tenants_only)
 }
 END_TEST
 
+/* A plan whose update needs an approver, in every format. */
+START_TEST(needs_approval_in_every_format)
+{
+  struct plan_report rep = {
+      .max_percent = 10,
+      .signature = "signed by alice@example.com (SHA256:abc)",
+      .approvers = "carol@example.com",
+  };
+  struct tenant_plan *tp;
+  char *text;
+
+  tp = updating("alpha");
+  tp->v[0].needs_approval = true;
+  tp->awaiting = 1;
+  text = print(&tp, 1, PLAN_TEXT, 0, &rep);
+  ck_assert_msg(strstr(text, "head commit: signed by alice@example.com "
+                             "(SHA256:abc)\n"),
+                "%s", text);
+  ck_assert_msg(strstr(text, "database/alpha.prod   (needs approval)\n"), "%s",
+                text);
+  ck_assert_msg(strstr(text, "1 needs approval by one of: carol@example.com"),
+                "%s", text);
+  free(text);
+
+  tp = updating("alpha");
+  tp->v[0].needs_approval = true;
+  tp->awaiting = 1;
+  text = print(&tp, 1, PLAN_MARKDOWN, 0, &rep);
+  ck_assert_msg(strstr(text, "Head commit: signed by alice@example.com "
+                             "(SHA256:abc).\n\n"
+                             "**1 change needs approval** (gated "
+                             "environments) by one of: carol@example.com."),
+                "%s", text);
+  ck_assert_msg(strstr(text, "(needs approval)"), "%s", text);
+  free(text);
+
+  tp = updating("alpha");
+  tp->v[0].needs_approval = true;
+  tp->awaiting = 1;
+  text = print(&tp, 1, PLAN_JSON, 0, &rep);
+  ck_assert_msg(strstr(text, "\"needsApproval\": true"), "%s", text);
+  ck_assert_msg(strstr(text, "\"approvers\": \"carol@example.com\""), "%s",
+                text);
+  free(text);
+}
+END_TEST
+
 START_TEST(markdown_directory_and_held_tenant)
 {
   struct tenant_plan *plans[] = {
@@ -696,6 +743,7 @@ Suite *make_suite_plan_print(void)
   tcase_add_test(tc, json_lists_a_create_from_null);
   tcase_add_test(tc, markdown_header_totals_and_changed_tenants_only);
   tcase_add_test(tc, markdown_directory_and_held_tenant);
+  tcase_add_test(tc, needs_approval_in_every_format);
   tcase_add_test(tc, markdown_folds_a_long_section_and_flags_deletes);
   tcase_add_test(tc, markdown_parts_hold_whole_tenants);
   tcase_add_test(tc, markdown_cuts_a_section_longer_than_a_part);

@@ -703,6 +703,123 @@ START_TEST(reconcile_drift_is_corrected)
 }
 END_TEST
 
+/* Approval: prod is gated and the commit is not approved. */
+static struct reconcile_trust gated_trust(struct strset *gated, bool approved)
+{
+  struct reconcile_trust tr = {0};
+
+  strset_add(gated, "prod");
+  strset_seal(gated);
+  tr.gated = gated;
+  tr.approved = approved;
+  tr.approvers = "carol@example.com";
+  tr.commit = "1111111111111111111111111111111111111111";
+  return tr;
+}
+
+START_TEST(reconcile_gated_changes_wait_for_approval)
+{
+  struct strset gated = STRSET_INIT;
+  struct reconcile_trust tr = gated_trust(&gated, false);
+  struct reconcile_opts o;
+
+  converge();
+  /* A new image: an update in prod, which waits. */
+  acme(false, true, "registry.example.com/acme/web:2.0.0");
+  o = opts(true);
+  o.trust = &tr;
+  pass_with(&o);
+  ck_assert_uint_eq(fake_count(FAKE_UPDATE, WEB), 0);
+  ck_assert(has_event("acme", "awaiting approval: update " WEB));
+  ck_assert(!cond("acme", STATUS_READY)->status);
+  ck_assert_str_eq(cond("acme", STATUS_READY)->reason, "AwaitingApproval");
+  ck_assert(cond("acme", STATUS_AWAITING_APPROVAL)->status);
+  ck_assert_msg(strstr(cond("acme", STATUS_AWAITING_APPROVAL)->message,
+                       "1 change to prod waits for approval of commit "
+                       "111111111111 by an approver (carol@example.com)"),
+                "%s", cond("acme", STATUS_AWAITING_APPROVAL)->message);
+  ck_assert_uint_eq(report.sum.awaiting, 1);
+  ck_assert_uint_eq(report.sum.awaiting_changes, 1);
+  /* The source is the commit it ran before, not this one. */
+  ck_assert_str_eq(outcome("acme")->status->source,
+                   "1111111111111111111111111111111111111111");
+
+  /* Drift in prod toward the applied spec is corrected all the same. */
+  fake_set(API, "replicas", json_integer(7));
+  pass_with(&o);
+  ck_assert_uint_eq(fake_count(FAKE_UPDATE, API), 1);
+  ck_assert_uint_eq(fake_count(FAKE_UPDATE, WEB), 0);
+
+  /* Approved: applied, and the condition says so. */
+  tr.approved = true;
+  tr.approved_by = "signed by carol@example.com (SHA256:x)";
+  o.source = "2222222222222222222222222222222222222222";
+  pass_with(&o);
+  ck_assert_uint_eq(fake_count(FAKE_UPDATE, WEB), 1);
+  ck_assert(cond("acme", STATUS_READY)->status);
+  ck_assert(!cond("acme", STATUS_AWAITING_APPROVAL)->status);
+  ck_assert_str_eq(cond("acme", STATUS_AWAITING_APPROVAL)->reason, "Approved");
+  ck_assert_str_eq(outcome("acme")->status->source,
+                   "2222222222222222222222222222222222222222");
+  strset_release(&gated);
+}
+END_TEST
+
+START_TEST(reconcile_gates_only_the_gated_environment)
+{
+  struct strset gated = STRSET_INIT;
+  struct reconcile_trust tr = {0};
+  struct reconcile_opts o = opts(true);
+
+  /* Gating "staging" leaves acme's prod alone. */
+  strset_add(&gated, "staging");
+  strset_seal(&gated);
+  tr.gated = &gated;
+  o.trust = &tr;
+  pass_with(&o);
+  ck_assert_uint_eq(fake_size(), 5);
+  ck_assert(cond("acme", STATUS_READY)->status);
+  ck_assert_str_eq(cond("acme", STATUS_AWAITING_APPROVAL)->reason,
+                   "NothingWaiting");
+  strset_release(&gated);
+}
+END_TEST
+
+START_TEST(reconcile_untrusted_source_holds_everything)
+{
+  struct reconcile_trust tr = {0};
+  struct reconcile_opts o;
+
+  converge();
+  /* The api app gone from the manifests: nothing is deleted. */
+  acme(false, false, "registry.example.com/acme/web:2.0.0");
+  tr.verify = true;
+  tr.untrusted = "source untrusted: commit 333333333333: not signed";
+  o = opts(true);
+  o.trust = &tr;
+  /* Even allowed, the deletes do not happen while untrusted. */
+  o.allow_delete = 3;
+  pass_with(&o);
+  ck_assert_uint_eq(fake_size(), 5);
+  ck_assert_uint_eq(fake_count(FAKE_REMOVE, API), 0);
+  ck_assert_uint_eq(fake_count(FAKE_UPDATE, WEB), 0);
+  ck_assert_int_eq(outcome("acme")->result, RESULT_HELD);
+  ck_assert_str_eq(cond("acme", STATUS_READY)->reason, "SourceUntrusted");
+  ck_assert(cond("acme", STATUS_SOURCE_UNTRUSTED)->status);
+  ck_assert_str_eq(cond("acme", STATUS_SOURCE_UNTRUSTED)->message,
+                   tr.untrusted);
+  ck_assert_uint_eq(report.sum.held, 1);
+
+  /* Trusted again: applied, the condition cleared. */
+  tr.untrusted = NULL;
+  pass_with(&o);
+  ck_assert_uint_eq(fake_count(FAKE_UPDATE, WEB), 1);
+  ck_assert_uint_eq(fake_count(FAKE_REMOVE, API), 1);
+  ck_assert(!cond("acme", STATUS_SOURCE_UNTRUSTED)->status);
+  ck_assert_str_eq(cond("acme", STATUS_SOURCE_UNTRUSTED)->reason, "Verified");
+}
+END_TEST
+
 START_TEST(reconcile_drift_is_only_reported)
 {
   const struct reconcile_outcome *o;
@@ -884,6 +1001,9 @@ Suite *make_suite_reconcile(void)
   tcase_add_test(tc, reconcile_held_before_its_first_apply_runs_nothing);
   tcase_add_test(tc, reconcile_breaker_stalls_a_resource_that_never_converges);
   tcase_add_test(tc, reconcile_drift_is_corrected);
+  tcase_add_test(tc, reconcile_gated_changes_wait_for_approval);
+  tcase_add_test(tc, reconcile_gates_only_the_gated_environment);
+  tcase_add_test(tc, reconcile_untrusted_source_holds_everything);
   tcase_add_test(tc, reconcile_drift_is_only_reported);
   tcase_add_test(tc, reconcile_unreadable_status_is_kept_as_it_is);
   tcase_add_test(tc, reconcile_adopts_what_an_interrupted_pass_created);
