@@ -807,9 +807,8 @@ int config_parse_flags(const char *path, const char *text, size_t len,
                        struct diag_list *warnings)
 {
   static const char *const root_keys[] = {
-      "source", "cacheDir",  "status", "reconcile", "http",
-      "log",    "providers", "api",    "notify",    "approval",
-      NULL};
+      "source",    "cacheDir", "status", "reconcile", "http", "log",
+      "providers", "api",      "notify", "approval",  NULL};
   struct yaml_limits lim = YAML_LIMITS_DEFAULT;
   struct arena a = ARENA_INIT;
   struct ynode *root;

@@ -1,0 +1,216 @@
+/*
+ * source_read.c - reading what a commit holds, for source.h: its
+ * manifests, the tenants it changed, its trailers and subject, merge
+ * bases.  The mirror's lifecycle, fetch and push are in source.c.
+ */
+#include "base/compat.h"
+
+#include <stdio.h>
+
+#include "base/error.h"
+#include "base/strset.h"
+#include "base/strutil.h"
+#include "git/source_git.h"
+
+int source_merge_base(struct source *s, const char *a, const char *b,
+                      char id[SOURCE_ID_LEN])
+{
+  git_oid oa, ob, base;
+
+  if (git_oid_fromstr(&oa, a) < 0 || git_oid_fromstr(&ob, b) < 0)
+    return td_error_code(TD_EINVALID, "not a commit id");
+  if (git_merge_base(&base, source_repo(s), &oa, &ob) < 0)
+    return td_error_code(TD_ENOTFOUND, "%.12s and %.12s share no history", a,
+                         b);
+  git_oid_tostr(id, SOURCE_ID_LEN, &base);
+  return 0;
+}
+
+static int commit_tree(struct source *s, const char *id, git_tree **tree)
+{
+  git_commit *c;
+  int rc = source_lookup_commit(s, id, &c);
+
+  if (rc < 0)
+    return rc;
+  if (git_commit_tree(tree, c) < 0)
+    rc = source_git_error(s, "tree");
+  git_commit_free(c);
+  return rc;
+}
+
+/* Appends a blob, cut at max_bytes + 1. */
+static int add_blob(struct source *s, struct manifest_files *files,
+                    const char *path, const git_tree_entry *e, size_t max_bytes,
+                    const struct manifest_repo *reuse)
+{
+  const struct manifest_doc *known;
+  char key[GIT_OID_HEXSZ + 1];
+  git_blob *blob;
+  size_t len;
+  char *data;
+
+  /* Held, never skipped: a tenant file that vanished would be pruned. */
+  if (git_tree_entry_filemode(e) == GIT_FILEMODE_LINK) {
+    manifest_files_add_unreadable(files, path,
+                                  "is a symbolic link; tenantd reads "
+                                  "manifests only from regular files");
+    return 0;
+  }
+  if (git_tree_entry_filemode(e) != GIT_FILEMODE_BLOB &&
+      git_tree_entry_filemode(e) != GIT_FILEMODE_BLOB_EXECUTABLE) {
+    manifest_files_add_unreadable(files, path,
+                                  "is not a regular file (a submodule?)");
+    return 0;
+  }
+  git_oid_tostr(key, sizeof(key), git_tree_entry_id(e));
+  known = reuse ? manifest_repo_find(reuse, path) : NULL;
+  if (known && strcmp(known->key, key) == 0) {
+    manifest_files_add_reused(files, path, key);
+    return 0;
+  }
+  if (git_blob_lookup(&blob, source_repo(s), git_tree_entry_id(e)) < 0)
+    return source_git_error(s, path);
+  len = (size_t)git_blob_rawsize(blob);
+  if (len > max_bytes + 1)
+    len = max_bytes + 1;
+  data = td_malloc(len + 1);
+  memcpy(data, git_blob_rawcontent(blob), len);
+  data[len] = '\0';
+  manifest_files_take(files, path, data, len);
+  memcpy(files->v[files->n - 1].key, key, sizeof(key));
+  git_blob_free(blob);
+  return 0;
+}
+
+int source_read_manifests(struct source *s, const char *commit,
+                          struct manifest_files *files, size_t max_bytes,
+                          const struct manifest_repo *reuse)
+{
+  static const char *const top[] = {"platform.yaml", "tiers.yaml"};
+  git_tree *root = NULL, *tenants = NULL;
+  const git_tree_entry *e;
+  int rc = commit_tree(s, commit, &root);
+
+  if (rc < 0)
+    return rc;
+  for (size_t i = 0; i < ARRAY_SIZE(top) && rc == 0; i++)
+    if ((e = git_tree_entry_byname(root, top[i])) != NULL)
+      rc = add_blob(s, files, top[i], e, max_bytes, reuse);
+  e = git_tree_entry_byname(root, "tenants");
+  if (rc == 0 && e && git_tree_entry_type(e) != GIT_OBJECT_TREE)
+    /* Every tenant would look deleted: refuse the snapshot instead. */
+    rc = td_error("commit %.12s: tenants/ is not a directory (a symbolic "
+                  "link or a submodule); nothing is read from it",
+                  commit);
+  if (rc == 0 && e && git_tree_entry_type(e) == GIT_OBJECT_TREE) {
+    if (git_tree_lookup(&tenants, source_repo(s), git_tree_entry_id(e)) < 0) {
+      rc = source_git_error(s, "tenants/");
+    } else {
+      size_t n = git_tree_entrycount(tenants);
+
+      for (size_t i = 0; i < n && rc == 0; i++) {
+        const git_tree_entry *te = git_tree_entry_byindex(tenants, i);
+        char path[512];
+
+        snprintf(path, sizeof(path), "tenants/%s", git_tree_entry_name(te));
+        if (manifest_path_kind(path) == MP_TENANT)
+          rc = add_blob(s, files, path, te, max_bytes, reuse);
+      }
+    }
+  }
+  git_tree_free(tenants);
+  git_tree_free(root);
+  return rc;
+}
+
+static void add_tenant_path(struct strset *tenants, const char *path)
+{
+  const char *name = path + strlen("tenants/");
+  const char *dot = strrchr(name, '.');
+
+  strset_addn(tenants, name, (size_t)(dot - name));
+}
+
+int source_changes(struct source *s, const char *from, const char *to,
+                   struct strset *tenants, bool *all)
+{
+  git_tree *a = NULL, *b = NULL;
+  git_diff *diff = NULL;
+  git_diff_options opts;
+  int rc;
+
+  *all = false;
+  if (!from || !source_has_commit(s, from)) {
+    *all = true;
+    return 0;
+  }
+  rc = commit_tree(s, from, &a);
+  if (rc == 0)
+    rc = commit_tree(s, to, &b);
+  git_diff_options_init(&opts, GIT_DIFF_OPTIONS_VERSION);
+  opts.flags = GIT_DIFF_SKIP_BINARY_CHECK;
+  if (rc == 0 && git_diff_tree_to_tree(&diff, source_repo(s), a, b, &opts) < 0)
+    rc = source_git_error(s, "diff");
+  for (size_t i = 0; rc == 0 && i < git_diff_num_deltas(diff); i++) {
+    const git_diff_delta *d = git_diff_get_delta(diff, i);
+    const char *paths[2] = {d->old_file.path, d->new_file.path};
+
+    for (size_t k = 0; k < 2; k++) {
+      switch (manifest_path_kind(paths[k])) {
+      case MP_PLATFORM:
+      case MP_TIERS:
+        *all = true;
+        break;
+      case MP_TENANT:
+        /* A file named for no tenant (Acme.yaml) is no tenant's change:
+         * the loader refuses it, and the pass holds removals for it. */
+        if (manifest_path_tenant(paths[k], NULL, 0))
+          add_tenant_path(tenants, paths[k]);
+        break;
+      case MP_OTHER:
+        break;
+      }
+    }
+  }
+  strset_seal(tenants);
+  git_diff_free(diff);
+  git_tree_free(a);
+  git_tree_free(b);
+  return rc;
+}
+
+int source_trailer(struct source *s, const char *commit, const char *key,
+                   char *buf, size_t cap)
+{
+  git_commit *c;
+  git_message_trailer_array arr = {0};
+  int rc = source_lookup_commit(s, commit, &c);
+
+  if (rc < 0)
+    return rc;
+  rc = TD_ENOTFOUND;
+  if (git_message_trailers(&arr, git_commit_message(c)) == 0) {
+    for (size_t i = 0; i < arr.count; i++) {
+      if (strcasecmp(arr.trailers[i].key, key) == 0) {
+        snprintf(buf, cap, "%s", arr.trailers[i].value);
+        rc = 0;
+      }
+    }
+    git_message_trailer_array_free(&arr);
+  }
+  git_commit_free(c);
+  return rc;
+}
+
+int source_subject(struct source *s, const char *commit, char *buf, size_t cap)
+{
+  git_commit *c;
+  int rc = source_lookup_commit(s, commit, &c);
+
+  if (rc < 0)
+    return rc;
+  snprintf(buf, cap, "%s", git_commit_summary(c) ? git_commit_summary(c) : "");
+  git_commit_free(c);
+  return 0;
+}
