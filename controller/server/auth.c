@@ -81,29 +81,13 @@ static bool email_ok(const char *s)
   return true;
 }
 
-static int hex_digit(char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 static bool digest_parse(const char *hex, unsigned char out[AUTH_DIGEST_LEN])
 {
-  if (strlen(hex) != 2 * AUTH_DIGEST_LEN)
-    return false;
-  for (size_t i = 0; i < AUTH_DIGEST_LEN; i++) {
-    int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
+  size_t len = 0;
 
-    if (hi < 0 || lo < 0)
-      return false;
-    out[i] = (unsigned char)(hi << 4 | lo);
-  }
-  return true;
+  return strlen(hex) == 2 * AUTH_DIGEST_LEN &&
+         OPENSSL_hexstr2buf_ex(out, AUTH_DIGEST_LEN, &len, hex, '\0') == 1 &&
+         len == AUTH_DIGEST_LEN;
 }
 
 static bool is_str(const struct ynode *n)

@@ -31,17 +31,6 @@ static const struct kind kinds[] = {
     {"generic", "X-Tenantd-Signature", false, NULL, NULL, NULL},
 };
 
-static int unhex(char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 /* Whether `sig` (hex, "sha256=" prefix optional) is the HMAC-SHA256 of
  * the body under the secret. */
 static bool hmac_valid(const char *secret, const struct httpd_request *r,
@@ -49,20 +38,16 @@ static bool hmac_valid(const char *secret, const struct httpd_request *r,
 {
   unsigned char mac[EVP_MAX_MD_SIZE], given[SHA256_DIGEST_LENGTH];
   unsigned int maclen = 0;
+  size_t len = 0;
 
   if (!sig)
     return false;
   if (strncmp(sig, "sha256=", 7) == 0)
     sig += 7;
-  if (strlen(sig) != 2 * SHA256_DIGEST_LENGTH)
+  if (strlen(sig) != 2 * SHA256_DIGEST_LENGTH ||
+      OPENSSL_hexstr2buf_ex(given, sizeof(given), &len, sig, '\0') != 1 ||
+      len != SHA256_DIGEST_LENGTH)
     return false;
-  for (size_t i = 0; i < SHA256_DIGEST_LENGTH; i++) {
-    int hi = unhex(sig[2 * i]), lo = unhex(sig[2 * i + 1]);
-
-    if (hi < 0 || lo < 0)
-      return false;
-    given[i] = (unsigned char)(hi << 4 | lo);
-  }
   if (!HMAC(EVP_sha256(), secret, (int)strlen(secret),
             (const unsigned char *)r->body, r->body_len, mac, &maclen) ||
       maclen != SHA256_DIGEST_LENGTH)
