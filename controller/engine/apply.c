@@ -29,8 +29,9 @@ struct job {
   uint64_t health_deadline;
   uv_timer_t timer; /* backoff and health polls */
   bool timer_live;
-  json_t *observed; /* latest from the provider; owned */
-  json_t *applied;  /* resolved spec sent; owned */
+  /* The outputs of what the provider returned last (a reference): all
+   * that dependents and the health gate read of it. */
+  json_t *outputs;
   char *message;
 };
 
@@ -191,7 +192,8 @@ static const json_t *lookup(const char *id, size_t idlen, void *arg)
 
   if (!dep)
     return NULL;
-  return dep->observed ? dep->observed : dep->a->observed;
+  return dep->outputs ? dep->outputs
+                      : json_object_get(dep->a->observed, "outputs");
 }
 
 static char *fmt_error(const struct provider_result *res)
@@ -203,10 +205,9 @@ static char *fmt_error(const struct provider_result *res)
   return td_strdup(buf);
 }
 
-static bool is_healthy(const json_t *observed)
+static bool is_healthy(const json_t *outputs)
 {
-  return json_is_true(
-      json_object_get(json_object_get(observed, "outputs"), "healthy"));
+  return json_is_true(json_object_get(outputs, "healthy"));
 }
 
 static void on_timer(uv_timer_t *t)
@@ -237,8 +238,12 @@ static void on_result(struct provider *p, const struct provider_result *res,
   (void)p;
   run->running--;
   if (res->status == PROVIDER_OK && res->observed) {
-    json_decref(j->observed);
-    j->observed = json_deep_copy(res->observed);
+    json_t *outputs = json_object_get(res->observed, "outputs");
+
+    /* A reference to the outputs only: a provider never changes what it
+     * delivered, and the rest (its spec, its marker) is not needed. */
+    json_decref(j->outputs);
+    j->outputs = outputs ? json_incref(outputs) : json_object();
   }
   if (res->status == PROVIDER_OK && j->stage == STAGE_WRITE)
     j->written = true;
@@ -246,7 +251,8 @@ static void on_result(struct provider *p, const struct provider_result *res,
     res = &gone; /* deleting what is already gone succeeds */
 
   if (j->stage == STAGE_HEALTH) {
-    if (res->status == PROVIDER_OK && is_healthy(res->observed)) {
+    if (res->status == PROVIDER_OK &&
+        is_healthy(json_object_get(res->observed, "outputs"))) {
       complete(j, APPLY_DONE, NULL);
     } else if (uv_now(run->loop) >= j->health_deadline) {
       char buf[256];
@@ -281,7 +287,7 @@ static void on_result(struct provider *p, const struct provider_result *res,
     return;
   }
   if (j->stage == STAGE_WRITE && j->a->res->type == RTYPE_SERVICE &&
-      !is_healthy(j->observed)) {
+      !is_healthy(j->outputs)) {
     j->stage = STAGE_HEALTH;
     j->health_deadline = uv_now(run->loop) + o->health_timeout_ms;
     arm(j, o->health_poll_ms);
@@ -314,11 +320,12 @@ static void start(struct job *j)
     provider_read(p, a->res, on_result, j);
   } else {
     bool unknown;
+    /* The provider keeps what it needs of it (a copy, or a reference). */
+    json_t *applied = diff_resolve(a->res->spec, lookup, j, &unknown);
 
-    json_decref(j->applied);
-    j->applied = diff_resolve(a->res->spec, lookup, j, &unknown);
     if (unknown) {
       /* Never send a provider a null where a dependency's output goes. */
+      json_decref(applied);
       run->running--;
       complete(j, APPLY_FAILED,
                td_strdup("a referenced output is not known: a dependency "
@@ -326,9 +333,10 @@ static void start(struct job *j)
       return;
     }
     if (a->kind == PLAN_UPDATE)
-      provider_update(p, a->res, j->applied, on_result, j);
+      provider_update(p, a->res, applied, on_result, j);
     else
-      provider_create(p, a->res, j->applied, on_result, j);
+      provider_create(p, a->res, applied, on_result, j);
+    json_decref(applied);
   }
 }
 
@@ -557,22 +565,6 @@ const char *apply_action_message(const struct apply_run *run,
   return j ? j->message : NULL;
 }
 
-const json_t *apply_action_observed(const struct apply_run *run,
-                                    const struct plan_action *a)
-{
-  const struct job *j = job_of(run, a);
-
-  return j ? j->observed : NULL;
-}
-
-const json_t *apply_action_applied(const struct apply_run *run,
-                                   const struct plan_action *a)
-{
-  const struct job *j = job_of(run, a);
-
-  return j ? j->applied : NULL;
-}
-
 void apply_run_free(struct apply_run *run)
 {
   if (!run)
@@ -580,8 +572,7 @@ void apply_run_free(struct apply_run *run)
   for (size_t i = 0; i < run->njobs; i++) {
     free(run->jobs[i].dependents);
     free(run->jobs[i].message);
-    json_decref(run->jobs[i].observed);
-    json_decref(run->jobs[i].applied);
+    json_decref(run->jobs[i].outputs);
   }
   for (size_t p = 0; p < run->nplans; p++)
     free(run->by_id[p]);

@@ -95,12 +95,6 @@ bool apply_action_cancelled(const struct apply_run *run,
  * Following it until an action that was not skipped leads to the cause. */
 const struct plan_action *apply_action_cause(const struct apply_run *run,
                                              const struct plan_action *a);
-/* What the provider returned last (resolved spec applied); borrowed. */
-const json_t *apply_action_observed(const struct apply_run *run,
-                                    const struct plan_action *a);
-/* The spec actually applied (references resolved); borrowed. */
-const json_t *apply_action_applied(const struct apply_run *run,
-                                   const struct plan_action *a);
 
 void apply_run_free(struct apply_run *run);
 

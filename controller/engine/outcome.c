@@ -182,7 +182,10 @@ static void inventory_put(struct tenant_status *st, const struct plan_action *a)
   struct status_item *it;
   char hash[17];
 
-  resource_spec_hash(a->res->spec, hash);
+  if (a->hash[0])
+    memcpy(hash, a->hash, sizeof(hash));
+  else
+    resource_spec_hash(a->res->spec, hash);
   if (old && strcmp(old->hash, hash) == 0 &&
       old->prune_delete == prune_delete && old->corrections == corrections)
     return;

@@ -66,6 +66,9 @@ struct plan_action {
   bool adopted;
   char *note;        /* why, for conflict / orphan / stalled; owned */
   unsigned attempts; /* corrections so far (convergence breaker) */
+  /* resource_spec_hash() of the desired spec, as the inventory records
+   * it; "" for a resource no longer desired. */
+  char hash[17];
 };
 
 struct tenant_plan {

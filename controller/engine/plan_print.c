@@ -17,16 +17,40 @@
  * part must stay far below PLAN_PART_MIN. */
 #define SOURCE_SHOWN_MAX 200
 
+/* The words that mark a secret, lowercase; matched anywhere in a name,
+ * whatever its case. */
+static const char *const sensitive_words[] = {
+    "password", "passwd",  "secret",     "token",       "apikey",
+    "api_key",  "api-key", "credential", "private_key", "privatekey",
+};
+
 bool plan_attr_sensitive(const char *attr)
 {
-  static const char *const words[] = {
-      "password", "passwd",  "secret",     "token",       "apikey",
-      "api_key",  "api-key", "credential", "private_key", "privatekey",
-  };
+  char low[128];
+  size_t n = strlen(attr);
 
-  for (size_t i = 0; i < ARRAY_SIZE(words); i++)
-    if (strcasestr(attr, words[i]))
-      return true;
+  /* Every attribute of every create passes here: lowercase once and
+   * compare where a word can start, rather than strcasestr per word. */
+  if (n >= sizeof(low)) {
+    for (size_t i = 0; i < ARRAY_SIZE(sensitive_words); i++)
+      if (strcasestr(attr, sensitive_words[i]))
+        return true;
+    return false;
+  }
+  for (size_t i = 0; i <= n; i++)
+    low[i] = (char)(attr[i] >= 'A' && attr[i] <= 'Z' ? attr[i] - 'A' + 'a'
+                                                     : attr[i]);
+  for (size_t i = 0; i < n; i++) {
+    if (!strchr("pstac", low[i]))
+      continue;
+    for (size_t k = 0; k < ARRAY_SIZE(sensitive_words); k++) {
+      const char *w = sensitive_words[k];
+      size_t wl = strlen(w);
+
+      if (w[0] == low[i] && wl <= n - i && memcmp(low + i, w, wl) == 0)
+        return true;
+    }
+  }
   return false;
 }
 

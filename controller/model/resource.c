@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 
+#include "base/strutil.h"
 #include "model/resource.h"
 
 struct resource *resource_new(enum rtype type, const char *id,
@@ -176,14 +177,239 @@ void resource_hash_hex(const void *data, size_t len, char out[17])
   snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 
-/* Over canonical JSON (sorted keys), so equal specs hash equal. */
+/* ---- canonical JSON ---- */
+
+/*
+ * Canonical JSON is what json_dumps() writes with JSON_COMPACT |
+ * JSON_SORT_KEYS | JSON_ENCODE_ANY, byte for byte: the inventory's hashes
+ * were taken over that text, so they must not change.  Walking the value
+ * writes the same bytes into an FNV-1a state (and a buffer, when the text
+ * is wanted) without building the text in a malloc'd string first.
+ */
+struct canon {
+  uint64_t h;
+  char *buf; /* NULL: the hash only */
+  size_t len, cap;
+  bool failed; /* jansson would fail to encode: the text is NULL */
+};
+
+#define FNV_OFFSET 0xcbf29ce484222325ULL
+#define FNV_PRIME 0x100000001b3ULL
+
+static void put(struct canon *c, const char *s, size_t n)
+{
+  const unsigned char *p = (const unsigned char *)s;
+  uint64_t h = c->h;
+
+  for (size_t i = 0; i < n; i++) {
+    h ^= p[i];
+    h *= FNV_PRIME;
+  }
+  c->h = h;
+  if (!c->buf)
+    return;
+  if (c->len + n + 1 > c->cap) {
+    while (c->len + n + 1 > c->cap)
+      c->cap *= 2;
+    c->buf = td_realloc(c->buf, c->cap);
+  }
+  memcpy(c->buf + c->len, s, n);
+  c->len += n;
+}
+
+/* A string as jansson escapes it: quotes, backslashes and control bytes;
+ * every other valid UTF-8 sequence as it is. */
+static void put_string(struct canon *c, const char *s, size_t len)
+{
+  const unsigned char *p = (const unsigned char *)s;
+  size_t run = 0, i = 0;
+
+  put(c, "\"", 1);
+  while (i < len) {
+    unsigned char b = p[i];
+    char esc[8];
+    size_t n;
+
+    if (b >= 0x80) {
+      n = str_utf8_seq(p + i, len - i);
+      if (n == 0) {
+        c->failed = true;
+        return;
+      }
+      i += n;
+      run += n;
+      continue;
+    }
+    if (b != '\\' && b != '"' && b >= 0x20) {
+      i++;
+      run++;
+      continue;
+    }
+    put(c, s + i - run, run);
+    run = 0;
+    switch (b) {
+    case '\\':
+      put(c, "\\\\", 2);
+      break;
+    case '"':
+      put(c, "\\\"", 2);
+      break;
+    case '\b':
+      put(c, "\\b", 2);
+      break;
+    case '\f':
+      put(c, "\\f", 2);
+      break;
+    case '\n':
+      put(c, "\\n", 2);
+      break;
+    case '\r':
+      put(c, "\\r", 2);
+      break;
+    case '\t':
+      put(c, "\\t", 2);
+      break;
+    default:
+      snprintf(esc, sizeof(esc), "\\u%04X", (unsigned)b);
+      put(c, esc, 6);
+      break;
+    }
+    i++;
+  }
+  put(c, s + i - run, run);
+  put(c, "\"", 1);
+}
+
+struct key_ref {
+  const char *key;
+  size_t len;
+};
+
+/* jansson's order for sorted keys: bytes, then length. */
+static int key_ref_cmp(const struct key_ref *a, const struct key_ref *b)
+{
+  int r = memcmp(a->key, b->key, a->len < b->len ? a->len : b->len);
+
+  if (r)
+    return r;
+  return a->len < b->len ? -1 : a->len > b->len;
+}
+
+static void put_value(struct canon *c, const json_t *v, unsigned depth);
+
+static void put_object(struct canon *c, const json_t *v, unsigned depth)
+{
+  struct key_ref small[16], *keys = small;
+  size_t n = json_object_size(v), i = 0;
+  const char *key;
+  size_t key_len;
+  json_t *item;
+
+  if (n > ARRAY_SIZE(small))
+    keys = td_malloc(n * sizeof(*keys));
+  json_object_keylen_foreach((json_t *)v, key, key_len, item)
+  {
+    struct key_ref k = {key, key_len};
+    size_t at = i++;
+
+    /* Insertion sort: specs have a handful of keys. */
+    while (at > 0 && key_ref_cmp(&keys[at - 1], &k) > 0) {
+      keys[at] = keys[at - 1];
+      at--;
+    }
+    keys[at] = k;
+  }
+  put(c, "{", 1);
+  for (i = 0; i < n && !c->failed; i++) {
+    if (i)
+      put(c, ",", 1);
+    put_string(c, keys[i].key, keys[i].len);
+    put(c, ":", 1);
+    put_value(c, json_object_getn(v, keys[i].key, keys[i].len), depth + 1);
+  }
+  put(c, "}", 1);
+  if (keys != small)
+    free(keys);
+}
+
+static void put_value(struct canon *c, const json_t *v, unsigned depth)
+{
+  char buf[64];
+  int n;
+
+  /* A value nested this deep is a cycle or an attack; jansson refuses
+   * cycles, and nothing tenantd builds comes near it. */
+  if (!v || depth > 2048 || c->failed) {
+    c->failed = true;
+    return;
+  }
+  switch (json_typeof(v)) {
+  case JSON_NULL:
+    put(c, "null", 4);
+    break;
+  case JSON_TRUE:
+    put(c, "true", 4);
+    break;
+  case JSON_FALSE:
+    put(c, "false", 5);
+    break;
+  case JSON_INTEGER:
+    n = snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT,
+                 json_integer_value(v));
+    put(c, buf, (size_t)n);
+    break;
+  case JSON_REAL: {
+    /* Rare in specs: jansson's own formatting, whatever its version. */
+    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+    if (!text)
+      c->failed = true;
+    else
+      put(c, text, strlen(text));
+    free(text);
+    break;
+  }
+  case JSON_STRING:
+    put_string(c, json_string_value(v), json_string_length(v));
+    break;
+  case JSON_ARRAY:
+    put(c, "[", 1);
+    for (size_t i = 0; i < json_array_size(v) && !c->failed; i++) {
+      if (i)
+        put(c, ",", 1);
+      put_value(c, json_array_get(v, i), depth + 1);
+    }
+    put(c, "]", 1);
+    break;
+  case JSON_OBJECT:
+    put_object(c, v, depth);
+    break;
+  }
+}
+
+/* Over canonical JSON (sorted keys), so equal specs hash equal.  A value
+ * jansson cannot encode hashes as the empty text, as it always did. */
 void resource_spec_hash(const json_t *spec, char out[17])
 {
-  char *text =
-      json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+  struct canon c = {.h = FNV_OFFSET};
 
-  resource_hash_hex(text, text ? strlen(text) : 0, out);
-  free(text);
+  put_value(&c, spec, 0);
+  snprintf(out, 17, "%016llx",
+           (unsigned long long)(c.failed ? FNV_OFFSET : c.h));
+}
+
+char *resource_canonical_json(const json_t *v)
+{
+  struct canon c = {.h = FNV_OFFSET, .cap = 64};
+
+  c.buf = td_malloc(c.cap);
+  put_value(&c, v, 0);
+  if (c.failed) {
+    free(c.buf);
+    return NULL;
+  }
+  c.buf[c.len] = '\0';
+  return c.buf;
 }
 
 bool resource_attr_immutable(enum rtype t, const char *attr)

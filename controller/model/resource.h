@@ -127,8 +127,17 @@ int resource_ref_parse(const json_t *v, const char **id, size_t *idlen,
 /* {"$ref": "<id>#<output>"}, a new reference. */
 json_t *resource_ref(const char *id, const char *output);
 
-/* A stable hash of a spec (canonical JSON, sorted keys): 16 hex + NUL. */
+/*
+ * A stable hash of a spec: 64-bit FNV-1a over its canonical JSON (what
+ * json_dumps() writes with JSON_COMPACT | JSON_SORT_KEYS |
+ * JSON_ENCODE_ANY), as 16 hex digits and a NUL.  Computed by walking the
+ * value: no text is built.
+ */
 void resource_spec_hash(const json_t *spec, char out[17]);
+
+/* The canonical JSON text itself (caller frees), or NULL when jansson
+ * could not encode the value either (a string that is not UTF-8). */
+char *resource_canonical_json(const json_t *v);
 
 /* The same 64-bit FNV-1a over any bytes. */
 void resource_hash_hex(const void *data, size_t len, char out[17]);
