@@ -27,6 +27,7 @@ struct tenant {
   char *hold;                  /* why nothing is planned */
   const struct diag *hold_at;  /* the manifest problem behind it, if any */
   bool status_unreadable;      /* never overwrite what we could not read */
+  bool status_read;            /* `last` was read when it was gathered */
   struct tenant_plan *plan;
   struct reconcile_outcome *out;
 };

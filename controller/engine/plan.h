@@ -191,6 +191,18 @@ void plan_print(struct tenant_plan *const *plans, size_t n,
                 const struct plan_print_opts *po, const struct plan_report *rep,
                 FILE *out);
 
+/*
+ * Text, piece by piece, for a caller that prints tenants as it plans them
+ * (a pass planning its tenants a window at a time): the head (manifest
+ * problems and the guard's verdict), each tenant's section, and the last
+ * line.  plan_print() in PLAN_TEXT writes exactly these three in a row.
+ * plan_print_text_tenant() returns the tenant's pending changes, for the
+ * last line.
+ */
+void plan_print_text_head(const struct plan_report *rep, FILE *out);
+size_t plan_print_text_tenant(const struct tenant_plan *tp, FILE *out);
+void plan_print_text_foot(size_t changes, FILE *out);
+
 /* Whether an attribute's name says it holds a secret (a password, a
  * token, a key): its value is then never printed. */
 bool plan_attr_sensitive(const char *attr);

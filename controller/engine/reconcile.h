@@ -77,7 +77,16 @@ struct reconcile_opts {
   const char *plan_repository;
   const char *plan_base;
   const char *plan_head;
+  /* Applying: the plans of a refused pass are not printed (a caller that
+   * throws `out` away, the daemon), so none is kept for it. */
+  bool quiet_plans;
+  /* Tenants composed, observed and planned at a time (0: the default,
+   * RECONCILE_WINDOW).  Only memory and the moments of I/O depend on it:
+   * plans, statuses and events are the same whatever it is. */
+  size_t window;
 };
+
+#define RECONCILE_WINDOW 256
 
 #define RECONCILE_OPTS_VERSION 3
 

@@ -25,6 +25,18 @@ START_TEST(marker_round_trip)
   ck_assert_int_eq(resource_marker_parse("managed-by=tenantd tenant=a id=b",
                                          tenant, 1, id, sizeof(id)),
                    -1);
+  {
+    /* Cut where snprintf would cut it. */
+    char longid[800], want[RESOURCE_MARKER_MAX];
+
+    memset(longid, 'x', sizeof(longid) - 1);
+    longid[sizeof(longid) - 1] = '\0';
+    resource_marker(buf, "acme", longid);
+    memcpy(want, "managed-by=tenantd tenant=acme id=", 34);
+    memcpy(want + 34, longid, sizeof(want) - 35);
+    want[sizeof(want) - 1] = '\0';
+    ck_assert_str_eq(buf, want);
+  }
 }
 END_TEST
 
