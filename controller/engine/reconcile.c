@@ -984,21 +984,25 @@ void reconcile_report_release(struct reconcile_report *report)
 size_t reconcile_report_write_dir(const struct reconcile_report *report,
                                   const char *dir, FILE *err)
 {
-  size_t failed = 0;
+  struct status_change *v = td_calloc(report->n + 1, sizeof(*v));
+  size_t n = 0, failed = 0;
 
   for (size_t i = 0; i < report->n; i++) {
     const struct reconcile_outcome *out = &report->v[i];
-    int rc;
 
     if (!out->changed || out->unwritable)
       continue;
-    rc = out->status ? tenant_status_write(dir, out->status)
-                     : tenant_status_remove(dir, out->tenant);
-    if (rc < 0) {
+    v[n].tenant = out->tenant;
+    v[n++].st = out->status;
+  }
+  /* Two flushes for the pass, not two a tenant. */
+  tenant_status_write_all(dir, v, n);
+  for (size_t i = 0; i < n; i++)
+    if (v[i].rc < 0) {
       /* Without its status the next pass cannot prune safely. */
-      fprintf(err, "tenantd: %s\n", td_error_last());
+      fprintf(err, "tenantd: %s\n", v[i].error);
       failed++;
     }
-  }
+  free(v);
   return failed;
 }

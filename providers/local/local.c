@@ -8,14 +8,20 @@
  * threadpool with only the job's own copies of its inputs.  Reads and
  * lists go in batches, up to BATCH_MAX a work item, so a pass observing
  * thousands of resources pays one thread handoff per batch, not per
- * file; writes one a work item, since each syncs to disk.  With
- * latencyMs the result waits on the job's timer, so latency applies to
- * every outcome.
+ * file.  Writes go in batches too, and a batch flushes the disk once in
+ * all, not twice a file: every temp file is written, one syncfs() makes
+ * them durable, then the renames (and removals).  A crash leaves old or
+ * new files, never torn ones: no file is renamed before its bytes are on
+ * disk.  The renames are made durable by the next batch's flush, and by
+ * one at close for the last of them, before a pass records anything.
+ * With latencyMs the result waits on the job's timer, so latency applies
+ * to every outcome.
  */
 #include "base/compat.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -47,6 +53,8 @@
  * turn aims to spread them over (libuv's default pool size). */
 #define BATCH_MAX 64
 #define BATCH_SPREAD 4
+/* Writes per work item: one flush for all of them. */
+#define WRITE_BATCH_MAX 128
 
 struct local {
   struct rt rt; /* first: the runtime's */
@@ -60,23 +68,37 @@ struct local {
   int fault_on;      /* FAULT_ON_ALL or FAULT_ON_WRITES */
   uint64_t seed;
   uint64_t rng; /* xorshift64* state, never zero */
+  /* Renames and removals done, and those a flush has made durable, by
+   * count: workers update them, close flushes what is left. */
+  atomic_uint_fast64_t renamed, flushed;
+  uv_work_t flush;
 };
 
 struct job {
   struct rt_op op;  /* first: the runtime's, with the resource's copies */
   uv_timer_t timer; /* delivers the result after latencyMs */
   /* Inputs the worker reads besides the op's: all owned by the job, but
-   * state_dir, the instance's, which is never changed and outlives it. */
+   * state_dir, the instance's, which is never changed and outlives it.
+   * dir, path and stem share one allocation, at dir. */
   const char *state_dir;
   char *dir;  /* <stateDir>/<type> */
-  char *path; /* <dir>/<name>.json */
+  char *path; /* <dir>/<stem>.json */
   char *stem; /* the file name without .json: the name, or shortened */
   uint64_t health_delay_ms;
+  /* A write in its batch: the new state and its text, then the temp
+   * file it was written to; or a removal, once allowed. */
+  json_t *state;
+  char *text;
+  size_t len;
+  char *tmp;
+  bool unlink;
+  bool done, waited; /* the work is done; latencyMs has passed */
 };
 
-/* Jobs handed to the threadpool as one work item. */
+/* Jobs handed to the threadpool as one work item: reads, or writes. */
 struct batch {
   uv_work_t work;
+  bool writes;
   size_t n;
   struct job *jobs[];
 };
@@ -242,74 +264,31 @@ out:
   return status;
 }
 
-static int fsync_dir(struct job *j, const char *dir)
+/* The text of the job's new state, for its batch to write; takes
+ * `state` either way. */
+static int render_state(struct job *j, json_t *state)
 {
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  int status = PROVIDER_OK;
-
-  if (fd < 0)
-    return fail_errno(j, "cannot open directory", dir, errno);
-  if (fsync(fd) < 0)
-    status = fail_errno(j, "cannot sync directory", dir, errno);
-  close(fd);
-  return status;
-}
-
-/* Creates `dir` if needed; a new entry is synced into `parent` so it
- * survives a crash together with the file about to be put in it. */
-static int ensure_dir(struct job *j, const char *dir, const char *parent)
-{
-  if (mkdir(dir, 0755) == 0)
-    return parent ? fsync_dir(j, parent) : PROVIDER_OK;
-  if (errno == EEXIST)
-    return PROVIDER_OK;
-  return fail_errno(j, "cannot create directory", dir, errno);
-}
-
-/*
- * Replaces the job's state file with `state`: a temp file in the same
- * directory (so rename is atomic), synced before the rename, and the
- * directory synced after it, so a crash leaves the old or the new file.
- */
-static int write_state(struct job *j, const json_t *state)
-{
-  char *text = NULL;
-  int status = PROVIDER_OK;
+  char *text = json_dumps(state, JSON_INDENT(2) | JSON_SORT_KEYS);
   size_t len;
 
-  status = ensure_dir(j, j->state_dir, NULL);
-  if (status < 0)
-    goto out;
-  status = ensure_dir(j, j->dir, j->state_dir);
-  if (status < 0)
-    goto out;
-  text = json_dumps(state, JSON_INDENT(2) | JSON_SORT_KEYS);
   if (!text) {
-    status = rt_op_fail(&j->op, PROVIDER_TRANSIENT, "local: cannot encode %s",
-                        j->path);
-    goto out;
+    json_decref(state);
+    return rt_op_fail(&j->op, PROVIDER_TRANSIENT, "local: cannot encode %s",
+                      j->path);
   }
   len = strlen(text);
   /* Never write what a read would refuse. */
   if (len + 1 > LOCAL_STATE_MAX) {
-    status = rt_op_fail(&j->op, PROVIDER_INVALID,
-                        "local: %s: state file too large", j->path);
-    goto out;
+    free(text);
+    json_decref(state);
+    return rt_op_fail(&j->op, PROVIDER_INVALID,
+                      "local: %s: state file too large", j->path);
   }
   text[len++] = '\n'; /* replaces the NUL: text is written by length */
-  {
-    char *file = td_asprintf("%s.json", j->stem);
-    /* 0644: state files are meant to be read and edited by people. */
-    int rc = fs_write_atomic(j->dir, file, text, len, 0644);
-
-    if (rc < 0)
-      status = rt_op_fail(&j->op, provider_status_of_fs(rc), "local: %s",
-                          td_error_last());
-    free(file);
-  }
-out:
-  free(text);
-  return status;
+  j->state = state;
+  j->text = text;
+  j->len = len;
+  return PROVIDER_OK;
 }
 
 /* FNV-1a: small, stable across builds, good enough to spread addresses. */
@@ -427,20 +406,18 @@ static int do_read(struct job *j)
   return PROVIDER_OK;
 }
 
-/* Computes the outputs into `state`, writes it and makes it the result;
- * takes `state` either way. */
+/* Computes the outputs into `state` and renders it for the batch to
+ * write; takes `state` either way. */
 static int save(struct job *j, json_t *state)
 {
   json_t *outputs = json_object_get(state, "outputs");
   int status = compute_outputs(j, j->op.spec, outputs);
 
-  if (status == PROVIDER_OK)
-    status = write_state(j, state);
-  if (status == PROVIDER_OK)
-    rt_op_ok(&j->op, state);
-  else
+  if (status < 0) {
     json_decref(state);
-  return status;
+    return status;
+  }
+  return render_state(j, state);
 }
 
 static int do_create(struct job *j)
@@ -448,10 +425,14 @@ static int do_create(struct job *j)
   json_t *old = NULL;
   int status = load_state(j, j->path, &old);
 
-  if (status == PROVIDER_OK)
+  if (status == PROVIDER_OK) {
     status = check_owner(j, old);
-  else if (status == PROVIDER_NOT_FOUND)
+  } else if (status == PROVIDER_NOT_FOUND) {
+    /* Absent is what a create expects: the op is not failed. */
+    j->op.status = PROVIDER_OK;
+    j->op.message[0] = '\0';
     status = PROVIDER_OK;
+  }
   json_decref(old);
   if (status < 0)
     return status;
@@ -476,27 +457,18 @@ static int do_update(struct job *j)
   return save(j, state);
 }
 
+/* Allowed once the file carries this resource's marker; its batch
+ * removes it. */
 static int do_remove(struct job *j)
 {
   json_t *state = NULL;
   int status = load_state(j, j->path, &state);
 
-  if (status < 0)
-    goto out;
-  status = check_owner(j, state);
-  if (status < 0)
-    goto out;
-  if (unlink(j->path) < 0) {
-    status = errno == ENOENT ? rt_op_fail(&j->op, PROVIDER_NOT_FOUND,
-                                          "local: %s does not exist", j->path)
-                             : fail_errno(j, "cannot remove", j->path, errno);
-    goto out;
-  }
-  status = fsync_dir(j, j->dir);
   if (status == PROVIDER_OK)
-    rt_op_ok(&j->op, NULL);
-out:
+    status = check_owner(j, state);
   json_decref(state);
+  if (status == PROVIDER_OK)
+    j->unlink = true;
   return status;
 }
 
@@ -586,7 +558,8 @@ static int do_list(struct job *j)
   return PROVIDER_OK;
 }
 
-/* Each do_ leaves its outcome in the op (rt_op_ok or rt_op_fail). */
+/* Each do_ leaves its outcome in the op (rt_op_ok or rt_op_fail), or,
+ * for a write, what its batch is to write. */
 static void run_job(struct job *j)
 {
   switch (j->op.kind) {
@@ -608,10 +581,179 @@ static void run_job(struct job *j)
   }
 }
 
+/* ---- a batch of writes (worker thread) ---- */
+
+/* The state directory and the type directories of the batch's writes
+ * exist (a new one is made durable by the batch's first flush). */
+static void ensure_dirs(struct batch *b)
+{
+  const char *done[RTYPE_COUNT + 1] = {0};
+  size_t ndone = 0;
+
+  for (size_t i = 0; i < b->n; i++) {
+    struct job *j = b->jobs[i];
+    bool seen = false;
+
+    if (!j->text)
+      continue;
+    for (size_t k = 0; k < ndone && !seen; k++)
+      seen = strcmp(done[k], j->dir) == 0;
+    if (seen)
+      continue;
+    if (ndone == 0 && mkdir(j->state_dir, 0755) < 0 && errno != EEXIST)
+      fail_errno(j, "cannot create directory", j->state_dir, errno);
+    else if (mkdir(j->dir, 0755) < 0 && errno != EEXIST)
+      fail_errno(j, "cannot create directory", j->dir, errno);
+    else if (ndone < ARRAY_SIZE(done))
+      done[ndone++] = j->dir;
+  }
+}
+
+/* A write that failed lets go of what it was to write. */
+static void drop_write(struct job *j)
+{
+  if (j->tmp) {
+    unlink(j->tmp);
+    free(j->tmp);
+    j->tmp = NULL;
+  }
+  json_decref(j->state);
+  j->state = NULL;
+  free(j->text);
+  j->text = NULL;
+  j->unlink = false;
+}
+
+/* A flush failed: every write of the batch still going fails with it. */
+static void fail_flush(struct batch *b, const char *state_dir)
+{
+  const char *why = td_error_last();
+
+  for (size_t i = 0; i < b->n; i++) {
+    struct job *j = b->jobs[i];
+
+    if (!j->tmp)
+      continue;
+    rt_op_fail(&j->op, PROVIDER_TRANSIENT, "local: %s: %s", state_dir, why);
+    drop_write(j);
+  }
+}
+
+static struct local *batch_local(const struct batch *b)
+{
+  return container_of(b->jobs[0]->op.rt, struct local, rt);
+}
+
+/* syncfs: everything written and renamed before it is durable after. */
+static int flush_all(struct local *lp, const char *state_dir)
+{
+  uint_fast64_t renamed = atomic_load(&lp->renamed);
+  int rc = fs_sync(state_dir);
+
+  if (rc == 0) {
+    uint_fast64_t done = atomic_load(&lp->flushed);
+
+    while (done < renamed &&
+           !atomic_compare_exchange_weak(&lp->flushed, &done, renamed))
+      ;
+  }
+  return rc;
+}
+
+/* Writes every temp file, then one flush; false when nothing is left. */
+static bool write_temps(struct batch *b, const char *state_dir)
+{
+  bool any = false;
+
+  ensure_dirs(b);
+  for (size_t i = 0; i < b->n; i++) {
+    struct job *j = b->jobs[i];
+    char *file;
+    int rc;
+
+    if (!j->text)
+      continue;
+    if (j->op.status < 0) {
+      drop_write(j);
+      continue;
+    }
+    file = td_asprintf("%s.json", j->stem);
+    /* 0644: state files are meant to be read and edited by people. */
+    rc = fs_write_temp(j->dir, file, j->text, j->len, 0644, &j->tmp);
+    free(file);
+    if (rc < 0) {
+      rt_op_fail(&j->op, provider_status_of_fs(rc), "local: %s",
+                 td_error_last());
+      drop_write(j);
+      continue;
+    }
+    any = true;
+  }
+  if (any && flush_all(batch_local(b), state_dir) < 0) {
+    fail_flush(b, state_dir);
+    any = false;
+  }
+  return any;
+}
+
+/* The renames and removals; each is answered after its own.  The next
+ * flush (another batch's, or close's) makes them durable. */
+static void commit_batch(struct batch *b)
+{
+  struct local *lp = batch_local(b);
+
+  for (size_t i = 0; i < b->n; i++) {
+    struct job *j = b->jobs[i];
+
+    if (j->tmp) {
+      if (rename(j->tmp, j->path) < 0) {
+        fail_errno(j, "cannot replace", j->path, errno);
+        drop_write(j);
+        continue;
+      }
+      free(j->tmp);
+      j->tmp = NULL;
+      atomic_fetch_add(&lp->renamed, 1);
+      rt_op_ok(&j->op, j->state);
+      j->state = NULL;
+    } else if (j->unlink && j->op.status >= 0) {
+      if (unlink(j->path) < 0) {
+        if (errno == ENOENT)
+          rt_op_fail(&j->op, PROVIDER_NOT_FOUND, "local: %s does not exist",
+                     j->path);
+        else
+          fail_errno(j, "cannot remove", j->path, errno);
+        continue;
+      }
+      atomic_fetch_add(&lp->renamed, 1);
+      rt_op_ok(&j->op, NULL);
+    }
+    free(j->text);
+    j->text = NULL;
+  }
+}
+
+static void run_writes(struct batch *b)
+{
+  const char *state_dir = b->n ? b->jobs[0]->state_dir : NULL;
+  bool removals = false;
+
+  for (size_t i = 0; i < b->n; i++) {
+    run_job(b->jobs[i]);
+    removals |= b->jobs[i]->unlink;
+  }
+  if (write_temps(b, state_dir) || removals)
+    commit_batch(b);
+}
+
 static void work_cb(uv_work_t *req)
 {
   struct batch *b = container_of(req, struct batch, work);
 
+  if (b->writes) {
+    run_writes(b);
+    return;
+  }
   for (size_t i = 0; i < b->n; i++)
     run_job(b->jobs[i]);
 }
@@ -625,21 +767,34 @@ static void on_latency_closed(uv_handle_t *h)
 
 static void on_latency(uv_timer_t *t)
 {
-  uv_close((uv_handle_t *)t, on_latency_closed);
+  struct job *j = container_of(t, struct job, timer);
+
+  j->waited = true;
+  if (j->done)
+    uv_close((uv_handle_t *)t, on_latency_closed);
 }
 
-/* Hands the job's outcome back, after latencyMs when set: latency
- * applies to failures too. */
+/* With latencyMs, a job's clock starts when it is started: the work runs
+ * meanwhile, as a remote API's would. */
+static void start_clock(struct local *lp, struct job *j)
+{
+  if (lp->latency_ms == 0)
+    return;
+  uv_timer_init(lp->rt.base.loop, &j->timer);
+  uv_timer_start(&j->timer, on_latency, lp->latency_ms, 0);
+}
+
+/* Hands the job's outcome back, once latencyMs has passed since it was
+ * started: latency applies to failures too. */
 static void finish(struct job *j)
 {
   struct local *lp = container_of(j->op.rt, struct local, rt);
 
-  if (lp->latency_ms == 0) {
+  j->done = true;
+  if (lp->latency_ms == 0)
     rt_op_deliver(&j->op);
-    return;
-  }
-  uv_timer_init(lp->rt.base.loop, &j->timer);
-  uv_timer_start(&j->timer, on_latency, lp->latency_ms, 0);
+  else if (j->waited)
+    uv_close((uv_handle_t *)&j->timer, on_latency_closed);
 }
 
 static void after_work_cb(uv_work_t *req, int status)
@@ -654,11 +809,12 @@ static void after_work_cb(uv_work_t *req, int status)
   free(b);
 }
 
-static struct batch *batch_new(size_t cap)
+static struct batch *batch_new(size_t cap, bool writes)
 {
   struct batch *b = td_malloc(sizeof(*b) + cap * sizeof(b->jobs[0]));
 
   b->n = 0;
+  b->writes = writes;
   return b;
 }
 
@@ -703,12 +859,36 @@ static bool valid_name(const char *name)
   return len > 0 && len <= NAMING_MAX && name[0] != '.' && !strchr(name, '/');
 }
 
-static char *file_stem(const char *name)
+/* <stateDir>/<type>, <dir>/<stem>.json and the stem, in one allocation
+ * at j->dir: a pass makes a job per resource. */
+static void job_paths(struct local *lp, struct job *j)
 {
-  if (strlen(name) <= MAX_STEM)
-    return td_strdup(name);
-  return td_asprintf("%.*s~%016llx", STEM_KEEP, name,
-                     (unsigned long long)name_hash(name));
+  const char *type = resource_type_name(j->op.type);
+  const char *name = j->op.name;
+  char shortened[MAX_STEM + 1];
+  const char *stem = name;
+  size_t dl, sl;
+  char *at;
+
+  if (strlen(name) > MAX_STEM) {
+    snprintf(shortened, sizeof(shortened), "%.*s~%016llx", STEM_KEEP, name,
+             (unsigned long long)name_hash(name));
+    stem = shortened;
+  }
+  dl = strlen(lp->state_dir) + 1 + strlen(type);
+  sl = strlen(stem);
+  at = td_malloc((dl + 1) + (dl + 1 + sl + 5 + 1) + (sl + 1));
+  j->dir = at;
+  memcpy(at, lp->state_dir, strlen(lp->state_dir));
+  at[strlen(lp->state_dir)] = '/';
+  memcpy(at + strlen(lp->state_dir) + 1, type, strlen(type) + 1);
+  j->path = at + dl + 1;
+  memcpy(j->path, j->dir, dl);
+  j->path[dl] = '/';
+  memcpy(j->path + dl + 1, stem, sl);
+  memcpy(j->path + dl + 1 + sl, ".json", 6);
+  j->stem = j->path + dl + 1 + sl + 6;
+  memcpy(j->stem, stem, sl + 1);
 }
 
 /* Fails the job on the loop thread when it must not touch the files (an
@@ -732,22 +912,35 @@ static bool decide(struct local *lp, struct job *j)
     return true;
   }
   assert(!op->spec || json_is_object(op->spec));
-  j->dir = td_asprintf("%s/%s", lp->state_dir, resource_type_name(op->type));
-  j->stem = file_stem(op->name);
-  j->path = td_asprintf("%s/%s.json", j->dir, j->stem);
+  job_paths(lp, j);
   return false;
+}
+
+/* Adds j to the open batch `*b` (of reads or of writes), submitting the
+ * batch once it holds `cap`. */
+static void batch_put(struct local *lp, struct batch **b, struct job *j,
+                      size_t cap, bool writes)
+{
+  if (!*b)
+    *b = batch_new(cap, writes);
+  (*b)->jobs[(*b)->n++] = j;
+  if ((*b)->n == cap) {
+    batch_submit(lp, *b);
+    *b = NULL;
+  }
 }
 
 /*
  * The jobs of one loop turn: those decided on the loop thread are
- * answered; reads and lists are spread over up to BATCH_SPREAD work items
- * of at most BATCH_MAX; each write is its own.
+ * answered; reads and lists are spread over up to BATCH_SPREAD work
+ * items of at most BATCH_MAX; writes go together, WRITE_BATCH_MAX a work
+ * item, since each work item flushes the disk once.
  */
 static void local_start(struct rt *rt, struct rt_op *ops, size_t n)
 {
   struct local *lp = container_of(rt, struct local, rt);
   size_t cap = (n + BATCH_SPREAD - 1) / BATCH_SPREAD;
-  struct batch *reads = NULL;
+  struct batch *reads = NULL, *writes = NULL;
   struct rt_op *next;
 
   cap = cap < 8 ? 8 : cap > BATCH_MAX ? BATCH_MAX : cap;
@@ -755,34 +948,31 @@ static void local_start(struct rt *rt, struct rt_op *ops, size_t n)
     struct job *j = container_of(op, struct job, op);
 
     next = op->next; /* the job may be answered below */
-    if (decide(lp, j)) {
+    start_clock(lp, j);
+    if (decide(lp, j))
       finish(j);
-    } else if (op->kind == RT_READ || op->kind == RT_LIST) {
-      if (!reads)
-        reads = batch_new(cap);
-      reads->jobs[reads->n++] = j;
-      if (reads->n == cap) {
-        batch_submit(lp, reads);
-        reads = NULL;
-      }
-    } else {
-      struct batch *b = batch_new(1);
-
-      b->jobs[b->n++] = j;
-      batch_submit(lp, b);
-    }
+    else if (op->kind == RT_READ || op->kind == RT_LIST)
+      batch_put(lp, &reads, j, cap, false);
+    else
+      batch_put(lp, &writes, j, cap, true);
   }
   if (reads)
     batch_submit(lp, reads);
+  if (writes)
+    batch_submit(lp, writes);
 }
 
 static void job_release(struct rt_op *op)
 {
   struct job *j = container_of(op, struct job, op);
 
+  /* A batch that never ran (cancelled) leaves its writes here. */
+  if (j->tmp)
+    unlink(j->tmp);
+  free(j->tmp);
+  free(j->text);
+  json_decref(j->state);
   free(j->dir);
-  free(j->path);
-  free(j->stem);
 }
 
 /* ---- the instance ---- */
@@ -847,6 +1037,31 @@ static int local_open(struct rt *rt, char *err, size_t errcap)
   return 0;
 }
 
+static void flush_work(uv_work_t *req)
+{
+  struct local *lp = container_of(req, struct local, flush);
+
+  /* Nothing to report it to: the renames stay as they are, whole. */
+  (void)flush_all(lp, lp->state_dir);
+}
+
+static void flush_done(uv_work_t *req, int status)
+{
+  (void)status;
+  rt_shutdown_done(&container_of(req, struct local, flush)->rt);
+}
+
+/* Every op is answered: the last renames are made durable before the
+ * caller records them (a pass writes statuses after closing). */
+static void local_shutdown(struct rt *rt)
+{
+  struct local *lp = container_of(rt, struct local, rt);
+
+  if (atomic_load(&lp->flushed) >= atomic_load(&lp->renamed) ||
+      uv_queue_work(rt->base.loop, &lp->flush, flush_work, flush_done) != 0)
+    rt_shutdown_done(rt);
+}
+
 RT_PROVIDER(local_provider_ops, "local", struct local, struct job,
             local_options, .open = local_open, .start = local_start,
-            .op_release = job_release);
+            .shutdown = local_shutdown, .op_release = job_release);

@@ -1,11 +1,13 @@
 #include "base/compat.h"
 
+#include <dirent.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/fsutil.h"
 #include "providers/local/local.h"
 #include "suites.h"
 
@@ -820,6 +822,92 @@ START_TEST(latency_delays_callbacks)
 }
 END_TEST
 
+/* Names of the files in `dir` that start with '.' (temp files). */
+static size_t dot_files(const char *dir)
+{
+  DIR *d = opendir(dir);
+  struct dirent *de;
+  size_t n = 0;
+
+  while (d && (de = readdir(d)) != NULL)
+    if (de->d_name[0] == '.' && strcmp(de->d_name, ".") != 0 &&
+        strcmp(de->d_name, "..") != 0)
+      n++;
+  if (d)
+    closedir(d);
+  return n;
+}
+
+/*
+ * Writes of one turn go to disk as a batch (two flushes in all); each
+ * still gets its own answer: creates, an update, a removal, a create
+ * refused for another resource's file, a removal of a missing file.  No
+ * temp file is left behind, and every file is whole.
+ */
+START_TEST(batched_writes_keep_their_results)
+{
+  enum { N = 40 };
+  struct fx f;
+  struct resource *rs[N], *mine, *theirs, *gone;
+  struct res xs[N], xu = {0}, xr = {0}, xc = {0}, xg = {0};
+  char *dir;
+
+  fx_init(&f);
+  fx_open(&f, NULL);
+  mine = service("acme", "service/mine.acme", "mine-acme", 90);
+  ck_assert_int_eq(run_op(&f, CREATE, mine, NULL, &xu), PROVIDER_OK);
+  res_release(&xu);
+  theirs = service("beta", "service/theirs.beta", "mine-acme", 91);
+  gone = service("acme", "service/gone.acme", "gone-acme", 92);
+  memset(xs, 0, sizeof(xs));
+  for (int i = 0; i < N; i++) {
+    char id[64], name[64];
+
+    snprintf(id, sizeof(id), "service/b%d.acme", i);
+    snprintf(name, sizeof(name), "b%d-acme", i);
+    rs[i] = service("acme", id, name, 2000 + i);
+    START(provider_create(f.p, rs[i], rs[i]->spec, on_res, &xs[i]));
+  }
+  START(provider_update(f.p, mine, mine->spec, on_res, &xu));
+  START(provider_create(f.p, theirs, theirs->spec, on_res, &xc));
+  START(provider_remove(f.p, gone, on_res, &xg));
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  for (int i = 0; i < N; i++) {
+    char *path = state_path(&f, "service", rs[i]->name);
+    char *text = NULL;
+    size_t len = 0;
+    json_t *state;
+
+    ck_assert_int_eq(xs[i].status, PROVIDER_OK);
+    ck_assert_int_eq(fs_read_capped(path, LOCAL_STATE_MAX, &text, &len), 0);
+    state = json_loadb(text, len, 0, NULL);
+    ck_assert(json_equal(json_object_get(state, "spec"), rs[i]->spec));
+    ck_assert(json_equal(state, xs[i].observed));
+    json_decref(state);
+    free(text);
+    free(path);
+    res_release(&xs[i]);
+    resource_free(rs[i]);
+  }
+  ck_assert_int_eq(xu.status, PROVIDER_OK);
+  ck_assert_int_eq(xc.status, PROVIDER_CONFLICT);
+  ck_assert_int_eq(xg.status, PROVIDER_NOT_FOUND);
+  /* Then a removal in a batch of its own. */
+  ck_assert_int_eq(run_op(&f, REMOVE, mine, NULL, &xr), PROVIDER_OK);
+  dir = td_asprintf("%s/service", f.dir);
+  ck_assert_uint_eq(dot_files(dir), 0);
+  free(dir);
+  res_release(&xu);
+  res_release(&xr);
+  res_release(&xc);
+  res_release(&xg);
+  resource_free(mine);
+  resource_free(theirs);
+  resource_free(gone);
+  fx_release(&f);
+}
+END_TEST
+
 #define NCONC 200
 
 START_TEST(many_concurrent_creates)
@@ -1106,6 +1194,7 @@ Suite *make_suite_local(void)
   tcase_add_test(tc, open_rejects_bad_config);
   tcase_add_test(tc, registry_finds_local);
   tcase_add_test(tc, close_waits_and_refuses);
+  tcase_add_test(tc, batched_writes_keep_their_results);
   tcase_add_test(tc, close_idle_is_deferred);
   suite_add_tcase(s, tc);
   return s;

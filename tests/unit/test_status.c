@@ -648,6 +648,51 @@ static void write_file(const char *path, const char *text)
   ck_assert_int_eq(fclose(f), 0);
 }
 
+/* Many writes and removals together: each as tenant_status_write() and
+ * tenant_status_remove() would have done it, each with its own rc. */
+START_TEST(write_all_files_together)
+{
+  char *dir = test_tmpdir(), *sub = td_asprintf("%s/s", dir), *names;
+  struct tenant_status *a = full_status(), *b = full_status(), *back = NULL;
+  struct status_change v[4];
+
+  free(b->tenant);
+  b->tenant = td_strdup("beta");
+  ck_assert_int_eq(tenant_status_write(sub, b), 0);
+  free(b->tenant);
+  b->tenant = td_strdup("gamma");
+  memset(v, 0, sizeof(v));
+  v[0] = (struct status_change){.tenant = "acme", .st = a};
+  v[1] = (struct status_change){.tenant = "beta", .st = NULL};
+  v[2] = (struct status_change){.tenant = "gamma", .st = b};
+  v[3] = (struct status_change){.tenant = "../evil", .st = a};
+  tenant_status_write_all(sub, v, 4);
+  ck_assert_int_eq(v[0].rc, 0);
+  ck_assert_int_eq(v[1].rc, 0);
+  ck_assert_int_eq(v[2].rc, 0);
+  ck_assert_int_eq(v[3].rc, TD_EINVALID);
+  ck_assert_ptr_nonnull(strstr(v[3].error, "evil"));
+  ck_assert_int_eq(tenant_status_read(sub, "acme", &back), 0);
+  assert_status_eq(a, back);
+  tenant_status_free(back);
+  ck_assert_int_eq(tenant_status_read(sub, "gamma", &back), 0);
+  assert_status_eq(b, back);
+  tenant_status_free(back);
+  names = list_dir(sub);
+  ck_assert_str_eq(names, "acme.yaml gamma.yaml");
+  free(names);
+  /* Removing what is not there is fine. */
+  v[0] = (struct status_change){.tenant = "beta", .st = NULL};
+  tenant_status_write_all(sub, v, 1);
+  ck_assert_int_eq(v[0].rc, 0);
+  tenant_status_free(a);
+  tenant_status_free(b);
+  test_rm_rf(dir);
+  free(dir);
+  free(sub);
+}
+END_TEST
+
 START_TEST(write_read_files)
 {
   char root[] = "/tmp/td-status-XXXXXX";
@@ -1085,6 +1130,7 @@ Suite *make_suite_status(void)
   tcase_add_test(tc, parse_rejects_documents);
   tcase_add_test(tc, garbage_never_crashes);
   tcase_add_test(tc, now_is_rfc3339_utc);
+  tcase_add_test(tc, write_all_files_together);
   tcase_add_test(tc, stalled_list_stays_sorted_and_round_trips);
   suite_add_tcase(s, tc);
   return s;
