@@ -1010,6 +1010,90 @@ static void try_parse(const char *data, size_t len)
   tenant_status_free(st);
 }
 
+/* Strings a status may hold: empty, typed-looking, quotes, escapes,
+ * controls, non-ASCII, stray bytes. */
+static const char *some_text(void)
+{
+  static const char *const texts[] = {"",
+                                      "plain",
+                                      "true",
+                                      "0123",
+                                      "a: b",
+                                      "# x",
+                                      "\"quoted\"",
+                                      "back\\slash",
+                                      "tab\there",
+                                      "line\nbreak",
+                                      "\x01",
+                                      "caf\xc3\xa9",
+                                      "\xe2\x80\xa8",
+                                      "\xef\xbb\xbf",
+                                      "\xff\xfe",
+                                      "- dash",
+                                      " lead",
+                                      "trail ",
+                                      "2026-11-23",
+                                      "~",
+                                      "{x}",
+                                      "100%",
+                                      "it's",
+                                      "\xf0\x9f\x98\x80"};
+
+  return texts[rng() % ARRAY_SIZE(texts)];
+}
+
+/*
+ * The canonical layout is read without YAML; anything it takes must be
+ * what the YAML reading takes.  The same text with a comment after it is
+ * read as YAML: both readings must agree, on every random status.
+ */
+START_TEST(canonical_reading_agrees_with_yaml)
+{
+  rng_state = 0xfeedfacecafebeefULL;
+  for (int i = 0; i < 600; i++) {
+    struct tenant_status *st = tenant_status_new(i % 7 ? "acme" : "0123");
+    struct tenant_status *fast = NULL, *slow = NULL;
+    char *text, *commented;
+    int rcf, rcs;
+
+    st->source = rng() % 3 ? td_strdup(some_text()) : NULL;
+    st->last_change = rng() % 2 ? td_strdup("2026-11-23T10:00:00Z") : NULL;
+    for (int c = 0; c < STATUS_COND_COUNT; c++)
+      tenant_status_set(st, (enum status_cond)c, rng() & 1, some_text(),
+                        some_text(), some_text());
+    for (int k = (int)(rng() % 4); k > 0; k--) {
+      char id[64];
+
+      snprintf(id, sizeof(id), "service/s%d.acme", (int)(rng() % 50));
+      tenant_status_inventory_put(st, id, rng() % 9 ? "service" : "route",
+                                  some_text(), some_text(),
+                                  rng() % 9 ? HASH_A : "xyz");
+    }
+    for (int k = (int)(rng() % 3); k > 0; k--)
+      tenant_status_stalled_add(st, rng() % 2 ? "service/a.b" : "route/c",
+                                some_text(), some_text(), some_text());
+    if (rng() % 2) {
+      st->last_error.message = td_strdup(some_text());
+      st->last_error.resource = rng() % 2 ? td_strdup(some_text()) : NULL;
+      st->last_error.path = rng() % 2 ? td_strdup(some_text()) : NULL;
+      st->last_error.line = (uint32_t)(rng() % 100);
+    }
+    text = tenant_status_format(st);
+    commented = td_asprintf("%s# a comment\n", text);
+    rcf = tenant_status_parse(text, strlen(text), &fast);
+    rcs = tenant_status_parse(commented, strlen(commented), &slow);
+    ck_assert_int_eq(rcf, rcs);
+    if (rcf == 0)
+      assert_status_eq(fast, slow);
+    tenant_status_free(fast);
+    tenant_status_free(slow);
+    tenant_status_free(st);
+    free(text);
+    free(commented);
+  }
+}
+END_TEST
+
 START_TEST(garbage_never_crashes)
 {
   static const char yamlish[] = "\n :-\"'#[]{}&*!|>%@`,?\\\t0aZ~.";
@@ -1129,6 +1213,7 @@ Suite *make_suite_status(void)
   tcase_add_test(tc, inventory_id_length_is_bounded);
   tcase_add_test(tc, parse_rejects_documents);
   tcase_add_test(tc, garbage_never_crashes);
+  tcase_add_test(tc, canonical_reading_agrees_with_yaml);
   tcase_add_test(tc, now_is_rfc3339_utc);
   tcase_add_test(tc, write_all_files_together);
   tcase_add_test(tc, stalled_list_stays_sorted_and_round_trips);
