@@ -480,6 +480,7 @@ static void doc_free(struct manifest_doc *doc)
     return;
   arena_release(&doc->arena);
   diag_list_release(&doc->own);
+  manifest__rules_free(doc->rules);
   free(doc->path);
   free(doc);
 }
@@ -638,6 +639,30 @@ static void mark_valid(struct manifest_repo *repo)
   }
 }
 
+/* Whether the platform and the catalog are the ones prev was checked
+ * against (moved over unchanged, or the built-in catalog both times). */
+static bool same_base(const struct manifest_repo *repo,
+                      const struct manifest_doc *prev_platform,
+                      const struct manifest_doc *prev_catalog)
+{
+  bool builtin = repo->catalog && prev_catalog &&
+                 strcmp(repo->catalog->path, BUILTIN_TIERS_PATH) == 0 &&
+                 strcmp(prev_catalog->path, BUILTIN_TIERS_PATH) == 0;
+
+  return repo->platform == prev_platform &&
+         (repo->catalog == prev_catalog || builtin);
+}
+
+/* prev's tenant documents that were not moved over leave the index
+ * before they are freed with prev. */
+static void drop_from_index(struct manifest_repo *repo,
+                            const struct manifest_repo *prev)
+{
+  for (size_t i = 0; repo->index && i < prev->ntenants; i++)
+    if (prev->tenants[i] && prev->tenants[i]->rules)
+      manifest__index_drop(repo->index, prev->tenants[i]->rules);
+}
+
 void manifest_repo_reload(struct manifest_repo **out,
                           const struct manifest_files *files,
                           const struct manifest_opts *opts,
@@ -646,6 +671,9 @@ void manifest_repo_reload(struct manifest_repo **out,
   static const struct manifest_opts defaults = MANIFEST_OPTS_INIT;
   struct manifest_repo *repo = td_calloc(1, sizeof(*repo));
   struct arena scratch = ARENA_INIT;
+  const struct manifest_doc *prev_platform = prev ? prev->platform : NULL;
+  const struct manifest_doc *prev_catalog = prev ? prev->catalog : NULL;
+  bool base_changed = true;
 
   if (!opts)
     opts = &defaults;
@@ -653,6 +681,13 @@ void manifest_repo_reload(struct manifest_repo **out,
 
   load_platform_and_catalog(repo, files, opts, prev, &scratch);
   load_tenants(repo, files, opts, prev, &scratch);
+  if (prev) {
+    /* The index moves over with the documents it holds. */
+    repo->index = prev->index;
+    prev->index = NULL;
+    drop_from_index(repo, prev);
+    base_changed = !same_base(repo, prev_platform, prev_catalog);
+  }
   manifest_repo_free(prev);
   arena_release(&scratch);
 
@@ -661,7 +696,7 @@ void manifest_repo_reload(struct manifest_repo **out,
     repo->catalog->valid =
         repo->catalog->u.catalog &&
         diag_count_path(&repo->diags, repo->catalog->path) == 0;
-  manifest__check_repo(repo);
+  manifest__check_repo(repo, base_changed);
   diag_sort(&repo->diags);
   mark_valid(repo);
   *out = repo;
@@ -690,5 +725,6 @@ void manifest_repo_free(struct manifest_repo *repo)
     doc_free(repo->tenants[i]);
   free(repo->tenants);
   diag_list_release(&repo->diags);
+  manifest__index_free(repo->index);
   free(repo);
 }
