@@ -1,5 +1,6 @@
 #include "base/compat.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <strings.h>
 
@@ -21,6 +22,8 @@ struct writeback {
   char *remote_ref; /* refs/remotes/origin/<status branch> */
   char *fetch_spec[2];
   git_tree *tree; /* status branch tip's tree, NULL when there is none */
+  /* Its status/ directory, or NULL: looked up once, not per tenant. */
+  git_tree *status_tree;
 };
 
 /* ---- small helpers ---- */
@@ -75,9 +78,20 @@ static int ref_tree(struct writeback *wb, const char *ref, git_tree **out)
 
 static int refresh(struct writeback *wb)
 {
+  const git_tree_entry *dir;
+  int rc;
+
   git_tree_free(wb->tree);
-  wb->tree = NULL;
-  return ref_tree(wb, wb->local_ref, &wb->tree);
+  git_tree_free(wb->status_tree);
+  wb->tree = wb->status_tree = NULL;
+  rc = ref_tree(wb, wb->local_ref, &wb->tree);
+  if (rc < 0)
+    return rc;
+  dir = git_tree_entry_byname(wb->tree, STATUS_DIR);
+  if (dir && git_tree_entry_type(dir) == GIT_OBJECT_TREE &&
+      git_tree_lookup(&wb->status_tree, wb->repo, git_tree_entry_id(dir)) < 0)
+    return source_git_error(wb->src, STATUS_DIR);
+  return 0;
 }
 
 static bool path_in(git_tree *tree, const char *path)
@@ -249,19 +263,21 @@ static int store_read(struct status_store *s, const char *tenant,
                       struct tenant_status **out)
 {
   struct writeback *wb = container_of(s, struct writeback, store);
-  git_tree_entry *e;
-  char path[300];
-  int rc;
+  const git_tree_entry *e;
+  char name[300];
 
   *out = NULL;
   if (!valid_tenant(tenant))
     return td_error_code(TD_EINVALID, "'%.64s' is not a tenant name", tenant);
-  snprintf(path, sizeof(path), STATUS_DIR "/%s.yaml", tenant);
-  if (git_tree_entry_bypath(&e, wb->tree, path) < 0)
-    return td_error_code(TD_ENOTFOUND, "%s: no status yet", path);
-  rc = read_blob_status(wb, tenant, git_tree_entry_id(e), out);
-  git_tree_entry_free(e);
-  return rc;
+  snprintf(name, sizeof(name), "%s.yaml", tenant);
+  /* A binary search in the directory read once, not a walk per read. */
+  e = wb->status_tree ? git_tree_entry_byname(wb->status_tree, name) : NULL;
+  if (!e)
+    return td_error_code(TD_ENOTFOUND, STATUS_DIR "/%s: no status yet", name);
+  /* Something else by that name is no status, and not its absence. */
+  if (git_tree_entry_type(e) != GIT_OBJECT_BLOB)
+    return td_error(STATUS_DIR "/%s is not a file", name);
+  return read_blob_status(wb, tenant, git_tree_entry_id(e), out);
 }
 
 /* Calls fn for each status/<tenant>.yaml entry. */
@@ -270,17 +286,11 @@ static int each_entry(struct writeback *wb,
                                  const git_tree_entry *e, void *arg),
                       void *arg)
 {
-  git_tree_entry *dir;
-  git_tree *sub;
+  git_tree *sub = wb->status_tree;
   size_t n;
 
-  if (git_tree_entry_bypath(&dir, wb->tree, STATUS_DIR) < 0)
+  if (!sub)
     return 0;
-  if (git_tree_entry_type(dir) != GIT_OBJECT_TREE ||
-      git_tree_lookup(&sub, wb->repo, git_tree_entry_id(dir)) < 0) {
-    git_tree_entry_free(dir);
-    return 0;
-  }
   n = git_tree_entrycount(sub);
   for (size_t i = 0; i < n; i++) {
     const git_tree_entry *e = git_tree_entry_byindex(sub, i);
@@ -295,8 +305,6 @@ static int each_entry(struct writeback *wb,
     snprintf(tenant, sizeof(tenant), "%.*s", (int)(len - 5), name);
     fn(wb, tenant, e, arg);
   }
-  git_tree_free(sub);
-  git_tree_entry_free(dir);
   return 0;
 }
 
@@ -349,60 +357,150 @@ int writeback_scan(struct writeback *wb, writeback_each_fn each, void *arg)
   return each_entry(wb, scan_one, &ctx);
 }
 
-/* ---- summaries, cached by blob id ---- */
+/* ---- summaries: an index kept for the process's life ---- */
 
+/*
+ * A summary is a function of a status blob's bytes, so summaries are kept
+ * by blob id and never go stale.  The index lives as long as the process
+ * (the daemon opens a writeback per pass) and is saved in the mirror for
+ * the next process.  Besides, the last scan's answer is kept with the id
+ * of the status directory it read, and a commit made here updates both in
+ * place: a pass after a one-tenant commit replays the summaries without
+ * reading the directory, let alone a status.
+ */
 #define SUMMARY_CACHE "tenantd-summaries"
+/* Summaries found and not yet saved that make a save worth its cost. */
+#define SUMMARY_SAVE_AFTER 64
 
 struct summary_entry {
   git_oid blob;
   struct status_summary sum;
+  bool used; /* a slot of the table that holds an entry */
 };
 
-struct summary_cache {
-  struct summary_entry *v; /* sorted by blob */
-  size_t n;
-  struct summary_entry *seen; /* this scan's, for the rewrite */
-  size_t nseen, alloc;
-  bool dirty;
-  writeback_summary_fn each;
-  void *arg;
+/* The last scan: each status file, in the directory's order. */
+struct summary_row {
+  char *tenant;
+  git_oid blob;
+  struct status_summary sum;
 };
 
-static int entry_cmp(const void *a, const void *b)
+static struct {
+  pthread_mutex_t lock;
+  char *path; /* the cache file of the mirror this index is for */
+  struct summary_entry *slots; /* open addressing by blob id */
+  size_t nslots, used;
+  size_t unsaved; /* entries the file does not have */
+  bool scanned;   /* the rows below are valid for `dir` */
+  git_oid dir;    /* the status directory's tree they were read from */
+  struct summary_row *rows;
+  size_t nrows, rows_alloc;
+} sums = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static size_t slot_of(const git_oid *blob, size_t nslots)
 {
-  return git_oid_cmp(&((const struct summary_entry *)a)->blob,
-                     &((const struct summary_entry *)b)->blob);
+  uint64_t h;
+
+  memcpy(&h, blob->id, sizeof(h));
+  return (size_t)(h % nslots);
+}
+
+static struct summary_entry *sums_find(const git_oid *blob)
+{
+  if (!sums.nslots)
+    return NULL;
+  for (size_t i = slot_of(blob, sums.nslots);; i = (i + 1) % sums.nslots) {
+    if (!sums.slots[i].used)
+      return NULL;
+    if (git_oid_equal(&sums.slots[i].blob, blob))
+      return &sums.slots[i];
+  }
+}
+
+static void sums_put(const git_oid *blob, const struct status_summary *sum,
+                     bool unsaved);
+
+static void sums_grow(void)
+{
+  struct summary_entry *old = sums.slots;
+  size_t nold = sums.nslots;
+
+  sums.nslots = nold ? 2 * nold : 1024;
+  sums.slots = td_calloc(sums.nslots, sizeof(*sums.slots));
+  sums.used = 0;
+  for (size_t i = 0; i < nold; i++)
+    if (old[i].used)
+      sums_put(&old[i].blob, &old[i].sum, false);
+  free(old);
+}
+
+static void sums_put(const git_oid *blob, const struct status_summary *sum,
+                     bool unsaved)
+{
+  struct summary_entry *e = sums_find(blob);
+
+  if (e) {
+    e->sum = *sum;
+    return;
+  }
+  if ((sums.used + 1) * 2 > sums.nslots)
+    sums_grow();
+  for (size_t i = slot_of(blob, sums.nslots);; i = (i + 1) % sums.nslots)
+    if (!sums.slots[i].used) {
+      sums.slots[i] = (struct summary_entry){*blob, *sum, true};
+      sums.used++;
+      sums.unsaved += unsaved;
+      return;
+    }
+}
+
+static void rows_clear(void)
+{
+  for (size_t i = 0; i < sums.nrows; i++)
+    free(sums.rows[i].tenant);
+  sums.nrows = 0;
+  sums.scanned = false;
+}
+
+static void sums_reset(const char *path)
+{
+  rows_clear();
+  free(sums.rows);
+  free(sums.slots);
+  free(sums.path);
+  sums.rows = NULL;
+  sums.rows_alloc = 0;
+  sums.slots = NULL;
+  sums.nslots = sums.used = sums.unsaved = 0;
+  sums.path = td_strdup(path);
 }
 
 /* Lines "<blob hex> <readable><ready><source error> <inventory>". */
-static void cache_load(struct summary_cache *c, const char *path)
+static void sums_load(const char *path)
 {
   FILE *f = fopen(path, "r");
   char hex[64], flags[8];
-  size_t alloc = 0, ninv;
+  size_t ninv;
 
   while (f && fscanf(f, "%63s %7s %zu", hex, flags, &ninv) == 3) {
-    struct summary_entry e = {0};
+    struct status_summary sum = {0};
+    git_oid blob;
 
-    if (strlen(flags) != 3 || git_oid_fromstr(&e.blob, hex) < 0)
+    if (strlen(flags) != 3 || git_oid_fromstr(&blob, hex) < 0)
       break; /* a damaged cache is only a slower scan */
-    e.sum.readable = flags[0] == '1';
-    e.sum.ready = flags[1] == '1';
-    e.sum.source_error = flags[2] == '1';
-    e.sum.ninventory = ninv;
-    if (c->n == alloc) {
-      alloc = alloc ? 2 * alloc : 256;
-      c->v = td_realloc(c->v, alloc * sizeof(*c->v));
-    }
-    c->v[c->n++] = e;
+    sum.readable = flags[0] == '1';
+    sum.ready = flags[1] == '1';
+    sum.source_error = flags[2] == '1';
+    sum.ninventory = ninv;
+    sums_put(&blob, &sum, false);
   }
   if (f)
     fclose(f);
-  if (c->n)
-    qsort(c->v, c->n, sizeof(*c->v), entry_cmp);
 }
 
-static void cache_store(struct summary_cache *c, const char *dir)
+/* The file gets the entries of the last scan: it does not grow with
+ * statuses that are gone. */
+static void sums_save(const char *dir)
 {
   struct {
     char *p;
@@ -410,66 +508,212 @@ static void cache_store(struct summary_cache *c, const char *dir)
   } m = {0};
   FILE *f = open_memstream(&m.p, &m.n);
 
-  for (size_t i = 0; i < c->nseen; i++) {
-    const struct summary_entry *e = &c->seen[i];
+  for (size_t i = 0; i < sums.nrows; i++) {
+    const struct summary_row *r = &sums.rows[i];
     char hex[SOURCE_ID_LEN];
 
-    git_oid_tostr(hex, sizeof(hex), &e->blob);
-    fprintf(f, "%s %d%d%d %zu\n", hex, e->sum.readable, e->sum.ready,
-            e->sum.source_error, e->sum.ninventory);
+    git_oid_tostr(hex, sizeof(hex), &r->blob);
+    fprintf(f, "%s %d%d%d %zu\n", hex, r->sum.readable, r->sum.ready,
+            r->sum.source_error, r->sum.ninventory);
   }
   fclose(f);
-  /* Best effort: without it the next scan parses everything again. */
-  fs_write_atomic(dir, SUMMARY_CACHE, m.p, m.n, 0600);
+  /* Best effort: without it the next process reads more statuses. */
+  if (fs_write_atomic(dir, SUMMARY_CACHE, m.p, m.n, 0600) == 0)
+    sums.unsaved = 0;
   free(m.p);
+}
+
+/* The index belongs to one mirror at a time. */
+static void sums_attach(struct writeback *wb)
+{
+  const char *dir = git_repository_path(wb->repo);
+  char *path = td_asprintf("%s/%s", dir, SUMMARY_CACHE);
+
+  if (!sums.path || strcmp(sums.path, path) != 0) {
+    sums_reset(path);
+    sums_load(path);
+  }
+  free(path);
+}
+
+static struct status_summary summary_of(const struct tenant_status *st)
+{
+  struct status_summary sum = {.readable = st != NULL};
+
+  if (st) {
+    sum.ready = st->cond[STATUS_READY].status;
+    sum.source_error = st->cond[STATUS_SOURCE_ERROR].status;
+    sum.ninventory = st->ninventory;
+  }
+  return sum;
+}
+
+static void row_add(const char *tenant, const git_oid *blob,
+                    const struct status_summary *sum)
+{
+  if (sums.nrows == sums.rows_alloc) {
+    sums.rows_alloc = sums.rows_alloc ? 2 * sums.rows_alloc : 256;
+    sums.rows = td_realloc(sums.rows, sums.rows_alloc * sizeof(*sums.rows));
+  }
+  sums.rows[sums.nrows++] =
+      (struct summary_row){td_strdup(tenant), *blob, *sum};
 }
 
 static void summary_one(struct writeback *wb, const char *tenant,
                         const git_tree_entry *e, void *arg)
 {
-  struct summary_cache *c = arg;
-  struct summary_entry key = {.blob = *git_tree_entry_id(e)}, *hit;
+  const git_oid *blob = git_tree_entry_id(e);
+  const struct summary_entry *hit = sums_find(blob);
+  struct status_summary sum;
 
-  hit = c->n ? bsearch(&key, c->v, c->n, sizeof(*c->v), entry_cmp) : NULL;
+  (void)arg;
   if (hit) {
-    key.sum = hit->sum;
+    sum = hit->sum;
   } else {
     struct tenant_status *st = NULL;
 
-    key.sum.readable = read_blob_status(wb, tenant, &key.blob, &st) == 0;
-    if (st) {
-      key.sum.ready = st->cond[STATUS_READY].status;
-      key.sum.source_error = st->cond[STATUS_SOURCE_ERROR].status;
-      key.sum.ninventory = st->ninventory;
-    }
+    /* An unreadable one is summarised as such (st stays NULL). */
+    (void)read_blob_status(wb, tenant, blob, &st);
+    sum = summary_of(st);
     tenant_status_free(st);
-    c->dirty = true;
+    sums_put(blob, &sum, true);
   }
-  if (c->nseen == c->alloc) {
-    c->alloc = c->alloc ? 2 * c->alloc : 256;
-    c->seen = td_realloc(c->seen, c->alloc * sizeof(*c->seen));
-  }
-  c->seen[c->nseen++] = key;
-  c->each(tenant, &key.sum, c->arg);
+  row_add(tenant, blob, &sum);
+}
+
+/* The id of the status directory, or zeros when there is none. */
+static git_oid status_dir_id(const struct writeback *wb)
+{
+  git_oid zero = {{0}};
+
+  return wb->status_tree ? *git_tree_id(wb->status_tree) : zero;
+}
+
+/* Reads the directory into the rows (summaries from the index where it
+ * has them), and saves the index when enough is new. */
+static int sums_scan(struct writeback *wb)
+{
+  int rc;
+
+  rows_clear();
+  rc = each_entry(wb, summary_one, NULL);
+  sums.scanned = rc == 0;
+  sums.dir = status_dir_id(wb);
+  /* Statuses read here would be read again by the next process. */
+  if (rc == 0 && sums.unsaved > 0)
+    sums_save(git_repository_path(wb->repo));
+  return rc;
 }
 
 int writeback_summaries(struct writeback *wb, writeback_summary_fn each,
                         void *arg)
 {
-  struct summary_cache c = {.each = each, .arg = arg};
-  const char *dir = git_repository_path(wb->repo);
-  char *path = td_asprintf("%s/%s", dir, SUMMARY_CACHE);
-  int rc;
+  git_oid dir = status_dir_id(wb);
+  int rc = 0;
 
-  cache_load(&c, path);
-  rc = each_entry(wb, summary_one, &c);
-  /* Rewritten with this scan's entries only, so it does not grow. */
-  if (rc == 0 && (c.dirty || c.nseen != c.n))
-    cache_store(&c, dir);
-  free(path);
-  free(c.v);
-  free(c.seen);
+  pthread_mutex_lock(&sums.lock);
+  sums_attach(wb);
+  /* The directory as last read (or as a commit here left it): replay. */
+  if (!sums.scanned || !git_oid_equal(&sums.dir, &dir))
+    rc = sums_scan(wb);
+  for (size_t i = 0; rc == 0 && i < sums.nrows; i++)
+    each(sums.rows[i].tenant, &sums.rows[i].sum, arg);
+  pthread_mutex_unlock(&sums.lock);
   return rc;
+}
+
+void writeback_summaries_forget(void)
+{
+  pthread_mutex_lock(&sums.lock);
+  sums_reset("");
+  free(sums.path);
+  sums.path = NULL;
+  pthread_mutex_unlock(&sums.lock);
+}
+
+/* The rows' order is the directory's: entries sorted by file name. */
+static size_t row_lower_bound(const char *file)
+{
+  size_t lo = 0, hi = sums.nrows;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    char name[300];
+
+    snprintf(name, sizeof(name), "%s.yaml", sums.rows[mid].tenant);
+    if (strcmp(name, file) < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+/* A status a commit made here wrote (st) or removed (st NULL). */
+static void rows_update(const char *tenant, const git_oid *blob,
+                        const struct tenant_status *st)
+{
+  char file[300];
+  size_t at;
+  bool found;
+
+  snprintf(file, sizeof(file), "%s.yaml", tenant);
+  at = row_lower_bound(file);
+  found = at < sums.nrows && strcmp(sums.rows[at].tenant, tenant) == 0;
+  if (!st) {
+    if (found) {
+      free(sums.rows[at].tenant);
+      memmove(&sums.rows[at], &sums.rows[at + 1],
+              (sums.nrows - at - 1) * sizeof(*sums.rows));
+      sums.nrows--;
+    }
+    return;
+  }
+  if (!found) {
+    if (sums.nrows == sums.rows_alloc) {
+      sums.rows_alloc = sums.rows_alloc ? 2 * sums.rows_alloc : 256;
+      sums.rows = td_realloc(sums.rows, sums.rows_alloc * sizeof(*sums.rows));
+    }
+    memmove(&sums.rows[at + 1], &sums.rows[at],
+            (sums.nrows - at) * sizeof(*sums.rows));
+    sums.rows[at].tenant = td_strdup(tenant);
+    sums.nrows++;
+  }
+  sums.rows[at].blob = *blob;
+  sums.rows[at].sum = summary_of(st);
+}
+
+/* A commit made here of `n` statuses: tenant[i] written (st[i], as the
+ * blob blobs[i]) or removed (st[i] NULL).  The index learns them, and its
+ * rows stay in step with the directory without reading it again. */
+static void sums_committed(struct writeback *wb, const git_oid *before,
+                           const char *const *tenant,
+                           const struct tenant_status *const *st,
+                           const git_tree_update *up, size_t n)
+{
+  bool follow;
+
+  pthread_mutex_lock(&sums.lock);
+  sums_attach(wb);
+  follow = sums.scanned && git_oid_equal(&sums.dir, before);
+  for (size_t i = 0; i < n; i++) {
+    if (st[i]) {
+      struct status_summary sum = summary_of(st[i]);
+
+      sums_put(&up[i].id, &sum, true);
+    }
+    if (follow)
+      rows_update(tenant[i], &up[i].id, st[i]);
+  }
+  if (follow)
+    sums.dir = status_dir_id(wb);
+  else
+    sums.scanned = false;
+  /* A big commit (a first run) is worth saving for the next process. */
+  if (sums.unsaved >= SUMMARY_SAVE_AFTER &&
+      (sums.scanned || sums_scan(wb) == 0))
+    sums_save(git_repository_path(wb->repo));
+  pthread_mutex_unlock(&sums.lock);
 }
 
 struct status_store *writeback_store(struct writeback *wb)
@@ -508,6 +752,7 @@ void writeback_close(struct writeback *wb)
   if (!wb)
     return;
   git_tree_free(wb->tree);
+  git_tree_free(wb->status_tree);
   free(wb->local_ref);
   free(wb->remote_ref);
   free(wb->fetch_spec[0]);
@@ -740,6 +985,9 @@ int writeback_commit(struct writeback *wb, const struct reconcile_report *r,
 {
   git_tree_update *up = td_calloc(r->n + 1, sizeof(*up));
   char **paths = td_calloc(r->n + 1, sizeof(*paths));
+  const char **tenants = td_calloc(r->n + 1, sizeof(*tenants));
+  const struct tenant_status **sts = td_calloc(r->n + 1, sizeof(*sts));
+  git_oid before = status_dir_id(wb);
   char *msg = writeback_message(r, source);
   git_signature *sig = NULL;
   git_commit *parent = NULL;
@@ -757,6 +1005,8 @@ int writeback_commit(struct writeback *wb, const struct reconcile_report *r,
       continue;
     paths[n] = td_asprintf(STATUS_DIR "/%s.yaml", o->tenant);
     up[n].path = paths[n];
+    tenants[n] = o->tenant;
+    sts[n] = o->status;
     if (o->status) {
       char *text = tenant_status_format(o->status);
 
@@ -802,10 +1052,14 @@ int writeback_commit(struct writeback *wb, const struct reconcile_report *r,
   }
   git_oid_tostr(id, SOURCE_ID_LEN, &oid);
   rc = refresh(wb) < 0 ? -1 : 1;
+  if (rc == 1)
+    sums_committed(wb, &before, tenants, sts, up, n);
 out:
   for (size_t i = 0; i < n; i++)
     free(paths[i]);
   free(paths);
+  free(tenants);
+  free(sts);
   free(up);
   free(msg);
   git_signature_free(sig);
@@ -816,13 +1070,39 @@ out:
 
 /* ---- notes ---- */
 
-/* Note lines "<tenant>: ..." keyed by tenant. */
+/* Note lines "<tenant>: ...", kept sorted by tenant (the text before the
+ * first ':'): a note on a commit that touched every tenant has a line for
+ * each of ten thousand, and a pass looks up only its own. */
 struct note_lines {
   char **v;
-  size_t n;
+  size_t n, alloc;
 };
 
 static enum tenant_result line_result(const char *line);
+
+/* The first line whose tenant is not below `line`'s; *found when equal. */
+static size_t note_find(const struct note_lines *nl, const char *line,
+                        bool *found)
+{
+  size_t klen = strcspn(line, ":"), lo = 0, hi = nl->n;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    const char *other = nl->v[mid];
+    size_t olen = strcspn(other, ":");
+    int c = memcmp(other, line, olen < klen ? olen : klen);
+
+    if (c == 0)
+      c = olen < klen ? -1 : olen > klen;
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  *found = lo < nl->n && strcspn(nl->v[lo], ":") == klen &&
+           memcmp(nl->v[lo], line, klen) == 0;
+  return lo;
+}
 
 /*
  * Puts a tenant's line; takes `line`.  A line saying the commit was
@@ -833,11 +1113,10 @@ static enum tenant_result line_result(const char *line);
  */
 static bool note_put(struct note_lines *nl, char *line, bool replace_ready)
 {
-  size_t klen = strcspn(line, ":");
+  bool found;
+  size_t i = note_find(nl, line, &found);
 
-  for (size_t i = 0; i < nl->n; i++) {
-    if (strncmp(nl->v[i], line, klen) != 0 || nl->v[i][klen] != ':')
-      continue;
+  if (found) {
     if ((!replace_ready && line_result(nl->v[i]) == RESULT_READY) ||
         strcmp(nl->v[i], line) == 0) {
       free(line);
@@ -847,14 +1126,58 @@ static bool note_put(struct note_lines *nl, char *line, bool replace_ready)
     nl->v[i] = line;
     return true;
   }
-  nl->v = td_realloc(nl->v, (nl->n + 1) * sizeof(*nl->v));
-  nl->v[nl->n++] = line;
+  if (nl->n == nl->alloc) {
+    nl->alloc = nl->alloc ? 2 * nl->alloc : 64;
+    nl->v = td_realloc(nl->v, nl->alloc * sizeof(*nl->v));
+  }
+  memmove(&nl->v[i + 1], &nl->v[i], (nl->n - i) * sizeof(*nl->v));
+  nl->v[i] = line;
+  nl->n++;
   return true;
 }
 
 static int line_cmp(const void *a, const void *b)
 {
   return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A line of an earlier note, and where it was in it. */
+struct old_line {
+  char *line;
+  size_t seq;
+};
+
+static int old_line_cmp(const void *pa, const void *pb)
+{
+  const struct old_line *a = pa, *b = pb;
+  size_t al = strcspn(a->line, ":"), bl = strcspn(b->line, ":");
+  int c = memcmp(a->line, b->line, al < bl ? al : bl);
+
+  if (c == 0)
+    c = al < bl ? -1 : al > bl;
+  if (c == 0)
+    c = a->seq < b->seq ? -1 : a->seq > b->seq;
+  return c;
+}
+
+/* An earlier note's lines, sorted by tenant; of a tenant's lines (a hand
+ * edit may repeat one) the last stands, as if each were put in turn. */
+static void note_take_old(struct note_lines *nl, struct old_line *v, size_t n)
+{
+  if (n > 1)
+    qsort(v, n, sizeof(*v), old_line_cmp);
+  nl->v = td_calloc(n ? n : 1, sizeof(*nl->v));
+  nl->alloc = n ? n : 1;
+  for (size_t i = 0; i < n; i++) {
+    bool last = i + 1 == n ||
+                strcspn(v[i].line, ":") != strcspn(v[i + 1].line, ":") ||
+                memcmp(v[i].line, v[i + 1].line, strcspn(v[i].line, ":")) != 0;
+
+    if (last)
+      nl->v[nl->n++] = v[i].line;
+    else
+      free(v[i].line);
+  }
 }
 
 /* "acme: ready, 2 created" -> the result's rank (unknown words: ready). */
@@ -920,6 +1243,8 @@ int writeback_note(struct writeback *wb, const char *source,
                    const struct reconcile_report *r, const char *status_commit)
 {
   struct note_lines nl = {0};
+  struct old_line *old_lines = NULL;
+  size_t nold = 0, old_alloc = 0;
   char *old = writeback_note_read(wb, source);
   char *lines = old ? td_strdup(old) : NULL; /* tokenised below */
   char *status_line = NULL, *text = NULL, *save = NULL;
@@ -940,11 +1265,21 @@ int writeback_note(struct writeback *wb, const char *source,
        line = strtok_r(NULL, "\n", &save)) {
     if (strncmp(line, "tenantd: ", 9) == 0 || line[0] == '(')
       continue;
-    if (strncmp(line, "status: ", 8) == 0)
+    if (strncmp(line, "status: ", 8) == 0) {
+      free(status_line);
       status_line = td_strdup(line);
-    else if (strchr(line, ':'))
-      note_put(&nl, td_strdup(line), true);
+    } else if (strchr(line, ':')) {
+      if (nold == old_alloc) {
+        old_alloc = old_alloc ? 2 * old_alloc : 64;
+        old_lines = td_realloc(old_lines, old_alloc * sizeof(*old_lines));
+      }
+      old_lines[nold].line = td_strdup(line);
+      old_lines[nold].seq = nold;
+      nold++;
+    }
   }
+  note_take_old(&nl, old_lines, nold);
+  free(old_lines);
   for (size_t i = 0; i < r->n; i++)
     changed |= note_put(&nl, outcome_line(r, &r->v[i]), false);
   if (status_commit && (changed || !status_line)) {
