@@ -966,6 +966,23 @@ out:
   return pass_release(&ps, err);
 }
 
+int reconcile_check_providers(const json_t *providers)
+{
+  struct reconcile_opts o = RECONCILE_OPTS_INIT;
+  struct pass ps;
+  int err;
+
+  memset(&ps, 0, sizeof(ps));
+  o.providers = providers;
+  ps.o = &o;
+  uv_loop_init(&ps.loop);
+  err = open_providers(&ps);
+  close_providers(&ps);
+  if (uv_loop_close(&ps.loop) != 0 && err == 0)
+    err = td_error("internal: handles left open on the loop");
+  return err;
+}
+
 void reconcile_report_release(struct reconcile_report *report)
 {
   for (size_t i = 0; i < report->n; i++) {

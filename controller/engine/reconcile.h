@@ -180,6 +180,14 @@ int reconcile_once(const struct reconcile_opts *o,
 void reconcile_report_release(struct reconcile_report *report);
 
 /*
+ * Opens every provider instance of `providers` (as a pass would) and
+ * closes it again: 0, or -1 with td_error_last() naming the instance a
+ * pass could not open.  For a caller that says it is ready before its
+ * first pass (the daemon).
+ */
+int reconcile_check_providers(const json_t *providers);
+
+/*
  * Writes the changed statuses of a report to `dir` (removing those whose
  * tenant is gone); the number that could not be written, each reported on
  * `err`.
