@@ -27,12 +27,18 @@ struct job {
   /* Skipped: the job it waited for, which did not apply (or is held). */
   const struct job *cause;
   uint64_t health_deadline;
-  uv_timer_t timer; /* backoff and health polls */
-  bool timer_live;
+  /* Backoff and health polls; made for the few jobs that wait, since a
+   * run of a first apply has hundreds of thousands of jobs. */
+  struct job_timer *timer;
   /* The outputs of what the provider returned last (a reference): all
    * that dependents and the health gate read of it. */
   json_t *outputs;
   char *message;
+};
+
+struct job_timer {
+  uv_timer_t t;
+  struct job *j;
 };
 
 struct apply_run {
@@ -52,7 +58,8 @@ struct apply_run {
   unsigned running;
   size_t finished;
   uint64_t rng;
-  uv_timer_t kick; /* defers completion so done never runs inline */
+  uv_timer_t kick;    /* defers completion so done never runs inline */
+  json_t *no_outputs; /* what a job that returned no outputs holds */
   size_t open_handles;
   bool finishing;
 };
@@ -115,6 +122,8 @@ static void on_closed(uv_handle_t *h)
 {
   struct apply_run *run = h->data;
 
+  if (h != (uv_handle_t *)&run->kick)
+    free(container_of((uv_timer_t *)h, struct job_timer, t));
   if (--run->open_handles == 0)
     run->done(run, run->done_arg);
 }
@@ -124,11 +133,11 @@ static void finish_run(struct apply_run *run)
   run->finishing = true;
   run->open_handles = 1;
   for (size_t i = 0; i < run->njobs; i++)
-    if (run->jobs[i].timer_live) {
-      run->jobs[i].timer_live = false;
-      run->jobs[i].timer.data = run;
+    if (run->jobs[i].timer) {
+      run->jobs[i].timer->t.data = run;
       run->open_handles++;
-      uv_close((uv_handle_t *)&run->jobs[i].timer, on_closed);
+      uv_close((uv_handle_t *)&run->jobs[i].timer->t, on_closed);
+      run->jobs[i].timer = NULL;
     }
   uv_close((uv_handle_t *)&run->kick, on_closed);
 }
@@ -151,6 +160,8 @@ static void complete(struct job *j, enum apply_state state, char *message)
 
   assert(j->state == APPLY_PENDING || j->state == APPLY_RUNNING);
   j->state = state;
+  /* Its spec goes back to text once it is done with. */
+  resource_spec_unload(j->a->res);
   free(j->message);
   j->message = message;
   run->finished++;
@@ -212,7 +223,7 @@ static bool is_healthy(const json_t *outputs)
 
 static void on_timer(uv_timer_t *t)
 {
-  struct job *j = container_of(t, struct job, timer);
+  struct job *j = container_of(t, struct job_timer, t)->j;
 
   ready_push(j->run, (size_t)(j - j->run->jobs));
   pump(j->run);
@@ -220,11 +231,12 @@ static void on_timer(uv_timer_t *t)
 
 static void arm(struct job *j, uint64_t ms)
 {
-  if (!j->timer_live) {
-    uv_timer_init(j->run->loop, &j->timer);
-    j->timer_live = true;
+  if (!j->timer) {
+    j->timer = td_calloc(1, sizeof(*j->timer));
+    j->timer->j = j;
+    uv_timer_init(j->run->loop, &j->timer->t);
   }
-  uv_timer_start(&j->timer, on_timer, ms, 0);
+  uv_timer_start(&j->timer->t, on_timer, ms, 0);
 }
 
 static void on_result(struct provider *p, const struct provider_result *res,
@@ -240,10 +252,12 @@ static void on_result(struct provider *p, const struct provider_result *res,
   if (res->status == PROVIDER_OK && res->observed) {
     json_t *outputs = json_object_get(res->observed, "outputs");
 
-    /* A reference to the outputs only: a provider never changes what it
-     * delivered, and the rest (its spec, its marker) is not needed. */
+    /* The outputs only (the rest is not needed), copied: they are small,
+     * and what the provider made on its worker thread goes back now, not
+     * at the end of a run of hundreds of thousands of jobs. */
     json_decref(j->outputs);
-    j->outputs = outputs ? json_incref(outputs) : json_object();
+    j->outputs = json_object_size(outputs) ? json_deep_copy(outputs)
+                                           : json_incref(run->no_outputs);
   }
   if (res->status == PROVIDER_OK && j->stage == STAGE_WRITE)
     j->written = true;
@@ -314,6 +328,8 @@ static void start(struct job *j)
   j->state = APPLY_RUNNING;
   j->begun = true;
   run->running++;
+  /* A provider may read the resource's spec while the job runs. */
+  resource_spec_load(a->res);
   if (j->stage == STAGE_REMOVE) {
     provider_remove(p, a->res, on_result, j);
   } else if (j->stage == STAGE_HEALTH) {
@@ -465,6 +481,7 @@ static struct apply_run *run_new(uv_loop_t *loop,
   if (nplans > 1)
     qsort_r(run->by_addr, nplans, sizeof(size_t), by_plan_addr, run);
   run->jobs = td_calloc(run->njobs ? run->njobs : 1, sizeof(*run->jobs));
+  run->no_outputs = json_object();
   run->ready = td_calloc(run->njobs ? run->njobs : 1, sizeof(size_t));
   return run;
 }
@@ -576,6 +593,7 @@ void apply_run_free(struct apply_run *run)
   }
   for (size_t p = 0; p < run->nplans; p++)
     free(run->by_id[p]);
+  json_decref(run->no_outputs);
   free(run->by_id);
   free(run->by_addr);
   free(run->plan_base);

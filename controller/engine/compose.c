@@ -15,6 +15,7 @@ struct env_ctx {
   const struct mf_tenant *t;
   const struct mf_env *e;
   const char *path;
+  struct resource_pool *pool;
   struct resource_set *out;
 };
 
@@ -22,8 +23,8 @@ static struct resource *add(struct env_ctx *cx, enum rtype type, const char *id,
                             const char *name, json_t *spec, struct src_pos pos)
 {
   const char *provider = cx->plat->spec.providers.by_type[type].v;
-  struct resource *r =
-      resource_new(type, id, provider, cx->t->meta.name.v, name, spec);
+  struct resource *r = resource_new_in(cx->pool, type, id, provider,
+                                       cx->t->meta.name.v, name, spec);
 
   r->path = cx->path;
   r->pos = pos;
@@ -246,6 +247,13 @@ static void compose_app(struct env_ctx *cx, const struct mf_app *a,
 int compose_tenant(const struct manifest_repo *repo,
                    const struct manifest_doc *doc, struct resource_set *out)
 {
+  return compose_tenant_in(repo, doc, NULL, out);
+}
+
+int compose_tenant_in(const struct manifest_repo *repo,
+                      const struct manifest_doc *doc,
+                      struct resource_pool *pool, struct resource_set *out)
+{
   const struct mf_tenant *t = doc->u.tenant;
   struct env_ctx cx = {0};
 
@@ -261,6 +269,7 @@ int compose_tenant(const struct manifest_repo *repo,
     return td_error("%s: unknown tier '%s'", doc->path, t->spec.tier.v);
   cx.t = t;
   cx.path = doc->path;
+  cx.pool = pool;
   cx.out = out;
 
   for (uint32_t i = 0; i < t->spec.envs.n; i++) {

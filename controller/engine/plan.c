@@ -196,8 +196,8 @@ static void plan_removed(struct tenant_plan *tp, const struct plan_input *in,
   if (type < 0)
     return; /* a type this version does not know: leave it be */
   a = push(tp);
-  a->res = resource_new((enum rtype)type, item->id, item->provider, in->tenant,
-                        item->name, NULL);
+  a->res = resource_new_in(in->pool, (enum rtype)type, item->id, item->provider,
+                           in->tenant, item->name, NULL);
   a->observed = obs ? json_incref((json_t *)obs) : NULL;
   if (obs && !marked_as(obs, item->id)) {
     a->kind = PLAN_CONFLICT;

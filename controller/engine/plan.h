@@ -97,6 +97,8 @@ struct plan_input {
   bool drift_report;
   bool no_prune; /* policies.prune: false: removed resources are held */
   unsigned stall_after;
+  /* Where the resources of removed items are made (NULL: malloc). */
+  struct resource_pool *pool;
 };
 
 /* Builds a tenant's plan.  `in->desired` is emptied (ownership moves). */

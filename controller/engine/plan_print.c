@@ -241,6 +241,20 @@ static void field_line(const struct plan_action *a, const struct diff_field *d,
       value_str(d->attr, d->desired, tobuf, sizeof(tobuf), &to_owned);
 
   if (a->kind == PLAN_CREATE) {
+    char line[512];
+    size_t al = strlen(d->attr), tl = strlen(to);
+
+    /* A million of these in a large first plan: one write each. */
+    if (10 + al + 2 + tl + 1 <= sizeof(line)) {
+      memcpy(line, "        + ", 10);
+      memcpy(line + 10, d->attr, al);
+      memcpy(line + 10 + al, ": ", 2);
+      memcpy(line + 12 + al, to, tl);
+      line[12 + al + tl] = '\n';
+      fwrite_unlocked(line, 1, 13 + al + tl, out);
+      free(to_owned);
+      return;
+    }
     put(out, "        + ");
     put(out, d->attr);
     put(out, ": ");

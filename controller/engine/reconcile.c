@@ -46,6 +46,11 @@ struct pass {
   bool keep_fields; /* a plan printed whole at the end needs its fields */
   json_t *present;  /* what an observed value shrinks to when only its
                      * presence matters */
+  /* Where the pass's resources are made: one for the pass, or one for
+   * each window when nothing of a window outlives it (plans written out
+   * and not applied). */
+  struct resource_pool *pool;
+  bool pool_per_window;
 };
 
 /* ---- providers ---- */
@@ -149,6 +154,9 @@ static int load(struct pass *ps)
   } else {
     manifest_repo_load(&ps->repo, files, &mopts);
   }
+  /* Nothing points into the files once loaded: their bytes go now, not
+   * at the end of the pass. */
+  manifest_files_release(&ps->own);
   if (o->print_diags)
     diag_print_text(&ps->repo->diags, o->err);
   return 0;
@@ -302,7 +310,7 @@ static const char *base_path(const struct manifest_repo *repo)
 }
 
 /* Everything inventoried but no longer desired is read too. */
-static void gather_removed(struct tenant *t)
+static void gather_removed(struct pass *ps, struct tenant *t)
 {
   for (size_t k = 0; !t->hold && t->last && k < t->last->ninventory; k++) {
     const struct status_item *it = &t->last->inventory[k];
@@ -311,8 +319,8 @@ static void gather_removed(struct tenant *t)
     if (type < 0 || resource_set_find(&t->desired, it->id))
       continue;
     resource_set_add(&t->removed,
-                     resource_new((enum rtype)type, it->id, it->provider,
-                                  t->name, it->name, NULL));
+                     resource_new_in(ps->pool, (enum rtype)type, it->id,
+                                     it->provider, t->name, it->name, NULL));
   }
 }
 
@@ -333,10 +341,11 @@ static void prepare(struct pass *ps, struct tenant *t)
             "be this tenant)");
   if (!base_ok && !t->hold)
     hold_invalid(ps, t, base_path(ps->repo));
-  if (!t->hold && t->doc && compose_tenant(ps->repo, t->doc, &t->desired) < 0)
+  if (!t->hold && t->doc &&
+      compose_tenant_in(ps->repo, t->doc, ps->pool, &t->desired) < 0)
     hold(t, td_error_last());
   resource_set_sort(&t->desired);
-  gather_removed(t);
+  gather_removed(ps, t);
   t->observed = json_object();
 }
 
@@ -536,6 +545,7 @@ static void plan_one(struct pass *ps, struct tenant *t)
       plat && plat->spec.policies.drift_policy.v == MF_DRIFT_REPORT;
   in.stall_after = plat ? (unsigned)plat->spec.policies.stall_after.v : 3;
   in.no_prune = plat && !plat->spec.policies.prune.v;
+  in.pool = ps->pool;
   t->plan = plan_tenant(&in);
 }
 
@@ -595,6 +605,8 @@ static void retain(struct pass *ps, size_t i)
   struct tenant *t = &ps->t[i];
   struct tenant_plan *tp = t->plan;
 
+  /* A held tenant's plan did not take its desired resources. */
+  resource_set_release(&t->desired);
   resource_set_release(&t->removed);
   json_decref(t->observed);
   t->observed = NULL;
@@ -611,7 +623,11 @@ static void retain(struct pass *ps, size_t i)
   for (size_t k = 0; k < tp->n; k++) {
     struct plan_action *a = &tp->v[k];
 
-    if (!sends_spec(ps, tp, a)) {
+    /* Kept as text until its job starts: a first apply sends hundreds
+     * of thousands of specs. */
+    if (sends_spec(ps, tp, a)) {
+      resource_spec_stash(a->res);
+    } else {
       json_decref(a->res->spec);
       a->res->spec = NULL;
     }
@@ -661,15 +677,23 @@ static void make_plans(struct pass *ps)
   ps->plans = td_calloc(ps->nt ? ps->nt : 1, sizeof(*ps->plans));
   ps->managed = ps->o->managed_outside;
   spill_open(ps);
+  ps->pool_per_window = ps->spill && !ps->o->apply;
   while (lo < ps->nt) {
     size_t hi = lo, resources = 0;
 
+    if (!ps->pool)
+      ps->pool = resource_pool_new();
     while (hi < ps->nt && hi - lo < window && resources < WINDOW_RESOURCES) {
       prepare(ps, &ps->t[hi]);
       resources += ps->t[hi].desired.n + ps->t[hi].removed.n;
       hi++;
     }
     plan_window(ps, lo, hi);
+    /* Nothing of the window is left: its resources go in one step. */
+    if (ps->pool_per_window) {
+      resource_pool_free(ps->pool);
+      ps->pool = NULL;
+    }
     lo = hi;
   }
 }
@@ -928,6 +952,8 @@ static int pass_release(struct pass *ps, int err)
   for (size_t i = 0; i < ps->nt; i++)
     tenant_release(&ps->t[i]);
   free(ps->t);
+  /* After every resource made in it was let go of. */
+  resource_pool_free(ps->pool);
   json_decref(ps->index);
   json_decref(ps->present);
   if (ps->spill)

@@ -355,6 +355,10 @@ static struct manifest_doc *load_doc(struct arena *scratch,
 
   doc->path = td_strdup(path);
   doc->own = (struct diag_list)DIAG_LIST_INIT;
+  /* A decoded model takes about two and a half times its text: one
+   * chunk, not the three or four the arena would grow through. */
+  arena_reserve(&doc->arena,
+                len * 3 + 512 < 256 * 1024 ? len * 3 + 512 : 256 * 1024);
   cx.path = doc->path;
   cx.arena = &doc->arena;
   cx.diags = &doc->own;

@@ -5,6 +5,97 @@
 #include "base/strutil.h"
 #include "model/resource.h"
 
+/* ---- pools: an arena, and a set of interned strings ---- */
+
+struct resource_pool {
+  struct arena mem;
+  const char **set; /* open addressing; NULL: free */
+  size_t nset, used;
+};
+
+struct resource_pool *resource_pool_new(void)
+{
+  struct resource_pool *p = td_calloc(1, sizeof(*p));
+
+  p->mem = (struct arena)ARENA_INIT;
+  return p;
+}
+
+void resource_pool_free(struct resource_pool *p)
+{
+  if (!p)
+    return;
+  arena_release(&p->mem);
+  free(p->set);
+  free(p);
+}
+
+static uint64_t str_hash(const char *s)
+{
+  uint64_t h = 0xcbf29ce484222325ULL;
+
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+  return h;
+}
+
+static void pool_grow(struct resource_pool *p)
+{
+  const char **old = p->set;
+  size_t nold = p->nset;
+
+  p->nset = nold ? 2 * nold : 1024;
+  p->set = td_calloc(p->nset, sizeof(*p->set));
+  for (size_t i = 0; i < nold; i++) {
+    size_t at;
+
+    if (!old[i])
+      continue;
+    for (at = str_hash(old[i]) % p->nset; p->set[at]; at = (at + 1) % p->nset)
+      ;
+    p->set[at] = old[i];
+  }
+  free(old);
+}
+
+/* The pool's copy of s, made once. */
+static const char *intern(struct resource_pool *p, const char *s)
+{
+  size_t at;
+
+  if ((p->used + 1) * 2 > p->nset)
+    pool_grow(p);
+  for (at = str_hash(s) % p->nset; p->set[at]; at = (at + 1) % p->nset)
+    if (strcmp(p->set[at], s) == 0)
+      return p->set[at];
+  p->set[at] = arena_strdup(&p->mem, s);
+  p->used++;
+  return p->set[at];
+}
+
+struct resource *resource_new_in(struct resource_pool *p, enum rtype type,
+                                 const char *id, const char *provider,
+                                 const char *tenant, const char *name,
+                                 json_t *spec)
+{
+  struct resource *r;
+
+  if (!p)
+    return resource_new(type, id, provider, tenant, name, spec);
+  r = arena_alloc(&p->mem, sizeof(*r));
+  r->pool = p;
+  r->type = type;
+  /* The pool's strings are never changed: the casts only fit them to
+   * the struct a malloc'd resource shares. */
+  r->id = (char *)intern(p, id);
+  r->provider = (char *)intern(p, provider);
+  r->tenant = (char *)intern(p, tenant);
+  r->name = arena_strdup(&p->mem, name);
+  r->spec = spec ? spec : json_object();
+  r->deletion = DELETION_DELETE;
+  return r;
+}
+
 struct resource *resource_new(enum rtype type, const char *id,
                               const char *provider, const char *tenant,
                               const char *name, json_t *spec)
@@ -26,6 +117,16 @@ void resource_add_dep(struct resource *r, const char *id)
   for (size_t i = 0; i < r->ndeps; i++)
     if (strcmp(r->deps[i], id) == 0)
       return;
+  if (r->pool) {
+    /* Grown by copying in the arena: a resource has a handful. */
+    char **deps = arena_alloc(&r->pool->mem, (r->ndeps + 1) * sizeof(*deps));
+
+    if (r->ndeps)
+      memcpy(deps, r->deps, r->ndeps * sizeof(*deps));
+    deps[r->ndeps++] = (char *)intern(r->pool, id);
+    r->deps = deps;
+    return;
+  }
   r->deps = td_realloc(r->deps, (r->ndeps + 1) * sizeof(*r->deps));
   r->deps[r->ndeps++] = td_strdup(id);
 }
@@ -34,15 +135,48 @@ void resource_free(struct resource *r)
 {
   if (!r)
     return;
+  json_decref(r->spec);
+  free(r->spec_text);
+  if (r->pool)
+    return;
   for (size_t i = 0; i < r->ndeps; i++)
     free(r->deps[i]);
   free(r->deps);
-  json_decref(r->spec);
   free(r->id);
   free(r->provider);
   free(r->tenant);
   free(r->name);
   free(r);
+}
+
+void resource_spec_stash(struct resource *r)
+{
+  char *text;
+
+  if (r->spec_text || !r->spec)
+    return;
+  text = resource_canonical_json(r->spec);
+  /* What cannot be written as text stays as it is. */
+  if (!text)
+    return;
+  r->spec_text = text;
+  json_decref(r->spec);
+  r->spec = NULL;
+}
+
+const json_t *resource_spec_load(struct resource *r)
+{
+  if (!r->spec && r->spec_text)
+    r->spec = json_loads(r->spec_text, JSON_ALLOW_NUL, NULL);
+  return r->spec;
+}
+
+void resource_spec_unload(struct resource *r)
+{
+  if (!r->spec_text)
+    return;
+  json_decref(r->spec);
+  r->spec = NULL;
 }
 
 void resource_set_add(struct resource_set *s, struct resource *r)

@@ -746,16 +746,44 @@ static void run_writes(struct batch *b)
     commit_batch(b);
 }
 
+/* Whether a read's type directory is missing (then so is its file): a
+ * first plan reads hundreds of thousands of files of an empty state, and
+ * asks once a batch per directory, not once a file. */
+static bool dir_missing(struct job *j, const char **seen, bool *missing,
+                        size_t *nseen)
+{
+  struct stat st;
+
+  for (size_t k = 0; k < *nseen; k++)
+    if (strcmp(seen[k], j->dir) == 0)
+      return missing[k];
+  if (*nseen == RTYPE_COUNT)
+    return false;
+  seen[*nseen] = j->dir;
+  missing[*nseen] = stat(j->dir, &st) < 0 && errno == ENOENT;
+  return missing[(*nseen)++];
+}
+
 static void work_cb(uv_work_t *req)
 {
   struct batch *b = container_of(req, struct batch, work);
+  const char *seen[RTYPE_COUNT];
+  bool missing[RTYPE_COUNT];
+  size_t nseen = 0;
 
   if (b->writes) {
     run_writes(b);
     return;
   }
-  for (size_t i = 0; i < b->n; i++)
-    run_job(b->jobs[i]);
+  for (size_t i = 0; i < b->n; i++) {
+    struct job *j = b->jobs[i];
+
+    if (j->op.kind == RT_READ && dir_missing(j, seen, missing, &nseen))
+      rt_op_fail(&j->op, PROVIDER_NOT_FOUND, "local: %s does not exist",
+                 j->path);
+    else
+      run_job(j);
+  }
 }
 
 /* ---- jobs (loop thread) ---- */

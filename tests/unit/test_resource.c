@@ -217,6 +217,39 @@ START_TEST(canonical_json_is_jansson_s)
 }
 END_TEST
 
+/* A stashed spec comes back equal, as often as it is loaded. */
+START_TEST(spec_stashed_as_text)
+{
+  struct resource *r = resource_new(
+      RTYPE_SERVICE, "service/a", "local", "t", "a",
+      json_pack("{s:i, s:s, s:b, s:[s], s:f, s:o}", "port", 80, "name",
+                "caf\xc3\xa9\n", "ha", 1, "hosts", "x", "ratio", 0.5, "network",
+                resource_ref("network/t.prod", "id")));
+  json_t *orig = json_deep_copy(r->spec);
+  char h1[17], h2[17];
+
+  resource_spec_hash(r->spec, h1);
+  resource_spec_stash(r);
+  ck_assert_ptr_null(r->spec);
+  ck_assert_ptr_nonnull(r->spec_text);
+  for (int i = 0; i < 2; i++) {
+    ck_assert(json_equal(resource_spec_load(r), orig));
+    resource_spec_hash(r->spec, h2);
+    ck_assert_str_eq(h1, h2);
+    resource_spec_unload(r);
+    ck_assert_ptr_null(r->spec);
+  }
+  json_decref(orig);
+  resource_free(r);
+  /* Never stashed: load and unload leave it be. */
+  r = resource_new(RTYPE_ROUTE, "route/a", "local", "t", "a", NULL);
+  ck_assert_ptr_nonnull(resource_spec_load(r));
+  resource_spec_unload(r);
+  ck_assert_ptr_nonnull(r->spec);
+  resource_free(r);
+}
+END_TEST
+
 Suite *make_suite_resource(void)
 {
   Suite *s = suite_create("resource");
@@ -227,6 +260,7 @@ Suite *make_suite_resource(void)
   tcase_add_test(tc, spec_hash_ignores_key_order);
   tcase_add_test(tc, refs);
   tcase_add_test(tc, canonical_json_is_jansson_s);
+  tcase_add_test(tc, spec_stashed_as_text);
   suite_add_tcase(s, tc);
   return s;
 }
