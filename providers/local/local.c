@@ -53,8 +53,12 @@
  * turn aims to spread them over (libuv's default pool size). */
 #define BATCH_MAX 64
 #define BATCH_SPREAD 4
-/* Writes per work item: one flush for all of them. */
-#define WRITE_BATCH_MAX 128
+/* Writes per work item: one flush for all of them.  At most
+ * WRITE_STREAMS work items of writes run at once; writes that come
+ * meanwhile wait and go together in the next (a group commit), so the
+ * busier the provider, the more writes share a flush. */
+#define WRITE_BATCH_MAX 256
+#define WRITE_STREAMS 2
 
 struct local {
   struct rt rt; /* first: the runtime's */
@@ -72,6 +76,10 @@ struct local {
    * count: workers update them, close flushes what is left. */
   atomic_uint_fast64_t renamed, flushed;
   uv_work_t flush;
+  /* Writes waiting for a stream (loop thread only), in call order. */
+  struct job **waiting;
+  size_t nwaiting, waiting_alloc;
+  unsigned streams; /* work items of writes running */
 };
 
 struct job {
@@ -825,9 +833,14 @@ static void finish(struct job *j)
     uv_close((uv_handle_t *)&j->timer, on_latency_closed);
 }
 
+static void write_more(struct local *lp);
+
 static void after_work_cb(uv_work_t *req, int status)
 {
   struct batch *b = container_of(req, struct batch, work);
+  struct local *lp =
+      b->n ? container_of(b->jobs[0]->op.rt, struct local, rt) : NULL;
+  bool writes = b->writes;
 
   for (size_t i = 0; i < b->n; i++) {
     if (status == UV_ECANCELED)
@@ -835,6 +848,10 @@ static void after_work_cb(uv_work_t *req, int status)
     finish(b->jobs[i]);
   }
   free(b);
+  if (writes && lp) {
+    lp->streams--;
+    write_more(lp);
+  }
 }
 
 static struct batch *batch_new(size_t cap, bool writes)
@@ -857,6 +874,8 @@ static void batch_submit(struct local *lp, struct batch *b)
                "local: cannot queue work: %s", uv_strerror(err));
     finish(b->jobs[i]);
   }
+  if (b->writes)
+    lp->streams--;
   free(b);
 }
 
@@ -958,17 +977,50 @@ static void batch_put(struct local *lp, struct batch **b, struct job *j,
   }
 }
 
+/* Starts what waits to be written, WRITE_BATCH_MAX a work item (each
+ * flushes the disk once), while a stream is free. */
+static void write_more(struct local *lp)
+{
+  size_t at = 0;
+
+  while (at < lp->nwaiting && lp->streams < WRITE_STREAMS) {
+    size_t n = lp->nwaiting - at;
+    struct batch *b;
+
+    if (n > WRITE_BATCH_MAX)
+      n = WRITE_BATCH_MAX;
+    b = batch_new(n, true);
+    memcpy(b->jobs, lp->waiting + at, n * sizeof(*b->jobs));
+    b->n = n;
+    at += n;
+    lp->streams++;
+    batch_submit(lp, b);
+  }
+  memmove(lp->waiting, lp->waiting + at,
+          (lp->nwaiting - at) * sizeof(*lp->waiting));
+  lp->nwaiting -= at;
+}
+
+static void wait_to_write(struct local *lp, struct job *j)
+{
+  if (lp->nwaiting == lp->waiting_alloc) {
+    lp->waiting_alloc = lp->waiting_alloc ? 2 * lp->waiting_alloc : 64;
+    lp->waiting =
+        td_realloc(lp->waiting, lp->waiting_alloc * sizeof(*lp->waiting));
+  }
+  lp->waiting[lp->nwaiting++] = j;
+}
+
 /*
  * The jobs of one loop turn: those decided on the loop thread are
  * answered; reads and lists are spread over up to BATCH_SPREAD work
- * items of at most BATCH_MAX; writes go together, WRITE_BATCH_MAX a work
- * item, since each work item flushes the disk once.
+ * items of at most BATCH_MAX; writes wait for a stream (write_more).
  */
 static void local_start(struct rt *rt, struct rt_op *ops, size_t n)
 {
   struct local *lp = container_of(rt, struct local, rt);
   size_t cap = (n + BATCH_SPREAD - 1) / BATCH_SPREAD;
-  struct batch *reads = NULL, *writes = NULL;
+  struct batch *reads = NULL;
   struct rt_op *next;
 
   cap = cap < 8 ? 8 : cap > BATCH_MAX ? BATCH_MAX : cap;
@@ -982,12 +1034,11 @@ static void local_start(struct rt *rt, struct rt_op *ops, size_t n)
     else if (op->kind == RT_READ || op->kind == RT_LIST)
       batch_put(lp, &reads, j, cap, false);
     else
-      batch_put(lp, &writes, j, cap, true);
+      wait_to_write(lp, j);
   }
   if (reads)
     batch_submit(lp, reads);
-  if (writes)
-    batch_submit(lp, writes);
+  write_more(lp);
 }
 
 static void job_release(struct rt_op *op)
@@ -1090,6 +1141,12 @@ static void local_shutdown(struct rt *rt)
     rt_shutdown_done(rt);
 }
 
+static void local_release(struct rt *rt)
+{
+  free(container_of(rt, struct local, rt)->waiting);
+}
+
 RT_PROVIDER(local_provider_ops, "local", struct local, struct job,
             local_options, .open = local_open, .start = local_start,
-            .shutdown = local_shutdown, .op_release = job_release);
+            .shutdown = local_shutdown, .release = local_release,
+            .op_release = job_release);

@@ -944,6 +944,57 @@ START_TEST(many_concurrent_creates)
 END_TEST
 
 /*
+ * More writes at once than the write streams take: those beyond wait and
+ * go in the next batches, each still answered once, every file whole and
+ * no temp file left.
+ */
+#define NWAIT 700
+
+START_TEST(writes_beyond_the_streams_wait)
+{
+  struct fx f;
+  struct resource **rs = td_calloc(NWAIT, sizeof(*rs));
+  struct res *xs = td_calloc(NWAIT, sizeof(*xs));
+  char *dir;
+
+  fx_init(&f);
+  fx_open(&f, NULL);
+  for (int i = 0; i < NWAIT; i++) {
+    char id[64], name[64];
+
+    snprintf(id, sizeof(id), "service/w%d.acme", i);
+    snprintf(name, sizeof(name), "w%d-acme", i);
+    rs[i] = service("acme", id, name, 3000 + i);
+    START(provider_create(f.p, rs[i], rs[i]->spec, on_res, &xs[i]));
+  }
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  for (int i = 0; i < NWAIT; i++) {
+    char *path = state_path(&f, "service", rs[i]->name);
+    char *text = NULL;
+    size_t len = 0;
+    json_t *state;
+
+    ck_assert(xs[i].done);
+    ck_assert_int_eq(xs[i].status, PROVIDER_OK);
+    ck_assert_int_eq(fs_read_capped(path, LOCAL_STATE_MAX, &text, &len), 0);
+    state = json_loadb(text, len, 0, NULL);
+    ck_assert(json_equal(json_object_get(state, "spec"), rs[i]->spec));
+    json_decref(state);
+    free(text);
+    free(path);
+    res_release(&xs[i]);
+    resource_free(rs[i]);
+  }
+  dir = td_asprintf("%s/service", f.dir);
+  ck_assert_uint_eq(dot_files(dir), 0);
+  free(dir);
+  free(xs);
+  free(rs);
+  fx_release(&f);
+}
+END_TEST
+
+/*
  * Reads go to the threadpool in batches: in one flush, present, absent
  * and unreadable files, a bad name (decided on the loop thread), writes
  * and a list each get their own answer, exactly once.
@@ -1195,6 +1246,7 @@ Suite *make_suite_local(void)
   tcase_add_test(tc, registry_finds_local);
   tcase_add_test(tc, close_waits_and_refuses);
   tcase_add_test(tc, batched_writes_keep_their_results);
+  tcase_add_test(tc, writes_beyond_the_streams_wait);
   tcase_add_test(tc, close_idle_is_deferred);
   suite_add_tcase(s, tc);
   return s;
