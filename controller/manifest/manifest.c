@@ -119,11 +119,14 @@ static void files_put(struct manifest_files *f, const char *rel, char *data,
 }
 
 /* Reads at most `cap` bytes of the open file `fd` into *out (malloc'd,
- * NUL-terminated); a longer file is cut, for the loader to report. */
+ * NUL-terminated); a longer file is cut, for the loader to report.  The
+ * buffer starts at the size fstat gave (`hint`), plus room to see the
+ * file is done: ten thousand small files cost their bytes, not 4 KiB
+ * each. */
 static int read_capped(int fd, const char *dir, const char *rel, size_t cap,
-                       char **out, size_t *len)
+                       size_t hint, char **out, size_t *len)
 {
-  size_t used = 0, alloc = cap < 4096 ? cap + 1 : 4096;
+  size_t used = 0, alloc = hint < cap ? hint + 2 : cap + 1;
   char *buf = td_malloc(alloc);
 
   for (;;) {
@@ -189,7 +192,8 @@ static int add_entry(struct manifest_files *f, int dfd, const char *dir,
     files_put(f, rel, td_strdup(""), 0, NOT_FILE_PROBLEM, merge);
     goto out;
   }
-  err = read_capped(fd, dir, rel, max_bytes + 1, &data, &len);
+  err =
+      read_capped(fd, dir, rel, max_bytes + 1, (size_t)st.st_size, &data, &len);
   if (err == 0)
     files_put(f, rel, data, len, NULL, merge);
 out:
@@ -355,10 +359,10 @@ static struct manifest_doc *load_doc(struct arena *scratch,
 
   doc->path = td_strdup(path);
   doc->own = (struct diag_list)DIAG_LIST_INIT;
-  /* A decoded model takes about two and a half times its text: one
+  /* A decoded model takes up to about twice its text and a little: one
    * chunk, not the three or four the arena would grow through. */
   arena_reserve(&doc->arena,
-                len * 3 + 512 < 256 * 1024 ? len * 3 + 512 : 256 * 1024);
+                len * 2 + 1024 < 256 * 1024 ? len * 2 + 1024 : 256 * 1024);
   cx.path = doc->path;
   cx.arena = &doc->arena;
   cx.diags = &doc->own;

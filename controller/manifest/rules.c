@@ -608,6 +608,8 @@ static struct manifest__rules *check_tenant(struct repo_check *rc,
   rc->r = td_calloc(1, sizeof(*rc->r));
   rc->r->diags = (struct diag_list)DIAG_LIST_INIT;
   rc->r->mem = (struct arena)ARENA_INIT;
+  /* A tenant copies a dozen names or so: a small first chunk. */
+  rc->r->mem.next_size = 512;
   if (!t || !t->meta.name.v)
     return rc->r;
   who.tenant = t->meta.name.v;
