@@ -648,9 +648,30 @@ static void spill_open(struct pass *ps)
   ps->keep_fields = printed && o->format != PLAN_TEXT;
   if (!printed || o->format != PLAN_TEXT)
     return;
+  /* An unlinked temp file, so a plan of a million lines is not held in
+   * memory; in memory when there is no place for one. */
+  ps->spill = tmpfile();
+  if (ps->spill)
+    return;
   ps->spill = open_memstream(&ps->spill_text, &ps->spill_len);
   if (!ps->spill)
     abort();
+}
+
+/* The spilled text, to `out`. */
+static void spill_copy(struct pass *ps, FILE *out)
+{
+  char buf[65536];
+  size_t n;
+
+  fflush(ps->spill);
+  if (ps->spill_text || ps->spill_len) {
+    fwrite(ps->spill_text, 1, ps->spill_len, out);
+    return;
+  }
+  rewind(ps->spill);
+  while ((n = fread(buf, 1, sizeof(buf), ps->spill)) > 0)
+    fwrite(buf, 1, n, out);
 }
 
 static void plan_window(struct pass *ps, size_t lo, size_t hi)
@@ -758,8 +779,7 @@ static void print_plans(struct pass *ps)
   po.max_bytes = o->plan_max_bytes;
   if (ps->spill) {
     plan_print_text_head(&rep, o->out);
-    fflush(ps->spill);
-    fwrite(ps->spill_text, 1, ps->spill_len, o->out);
+    spill_copy(ps, o->out);
     plan_print_text_foot(ps->spill_changes, o->out);
   } else {
     plan_print(ps->plans, ps->nt, &po, &rep, o->out);
