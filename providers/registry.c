@@ -4,6 +4,7 @@
  */
 #include "base/compat.h"
 
+#include "providers/docker/docker.h"
 #include "providers/local/local.h"
 #include "providers/nginx/nginx.h"
 #include "providers/postgres/postgres.h"
@@ -12,10 +13,8 @@
 
 /* A new provider type is one line here and its ops in providers/<type>/. */
 static const struct provider_ops *const types[] = {
-    &local_provider_ops,
-    &nginx_provider_ops,
-    &postgres_provider_ops,
-    &powerdns_provider_ops,
+    &docker_provider_ops,   &local_provider_ops,    &nginx_provider_ops,
+    &postgres_provider_ops, &powerdns_provider_ops,
 };
 
 /* Types registered at run time; found after the built-in ones. */

@@ -6,8 +6,10 @@
 pass=0
 fail=0
 
-# Hermetic git: no system or user configuration, a fixed identity.
-export HOME=$tmp XDG_CONFIG_HOME=$tmp/.config GIT_CONFIG_NOSYSTEM=1
+# Hermetic git: no system or user configuration, a fixed identity; the
+# user's cache (tenantd's default Git mirrors) is the suite's too.
+export HOME=$tmp XDG_CONFIG_HOME=$tmp/.config XDG_CACHE_HOME=$tmp/.cache
+export GIT_CONFIG_NOSYSTEM=1
 export GIT_AUTHOR_NAME=Tester GIT_AUTHOR_EMAIL=tester@example.com
 export GIT_COMMITTER_NAME=Tester GIT_COMMITTER_EMAIL=tester@example.com
 export GIT_TERMINAL_PROMPT=0
@@ -136,13 +138,17 @@ stop_tracked() {
   [ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp"
 }
 cleanup_on_exit() { trap stop_tracked EXIT; }
-# nginx_conf DIR [ERROR-LOG-LEVEL] <HTTP: writes DIR/nginx.conf for an
-# nginx in the foreground with its pid, logs and temp files in DIR, one
-# worker, and the directives read from stdin inside http {}.  As root
+# nginx_conf DIR [ERROR-LOG-LEVEL [ACCESS-LOG-FORMAT]] <HTTP: writes
+# DIR/nginx.conf for an nginx in the foreground with its pid, logs and
+# temp files in DIR, one worker, and the directives read from stdin inside
+# http {}.  As root
 # the workers would run as nobody, who cannot reach a private temp dir:
 # they stay root then.
 nginx_conf() {
-  local dir=$1 level=${2:+ $2}
+  local dir=$1 level=${2:+ $2} format=${3:-}
+  local access="access_log $dir/access.log;"
+  [ -z "$format" ] ||
+    access="log_format suite '$format'; access_log $dir/access.log suite;"
   {
     [ "$(id -u)" -ne 0 ] || echo "user root;"
     cat <<EOF
@@ -152,7 +158,7 @@ pid $dir/nginx.pid;
 error_log $dir/error.log$level;
 events { worker_connections 64; }
 http {
-  access_log $dir/access.log;
+  $access
   client_body_temp_path $dir/client_body;
   proxy_temp_path $dir/proxy;
   fastcgi_temp_path $dir/fastcgi;

@@ -3,16 +3,22 @@
  * getopt_long with tenantd's messages, numbers, --config, --set, and the
  * options that name a manifest repository in Git.
  *
- * Each command owns its option table (struct option[], ids from enum
- * args_opt for long-only options) and parses in three steps:
+ * Arguments work as in every GNU tool: options may come before or after
+ * the operands (getopt_long permutes), "--" ends the options, a long
+ * option may be abbreviated while it stays unambiguous, and a mistyped one
+ * gets "did you mean".  Each command owns its option table (struct
+ * option[], ids from enum args_opt for long-only options, "help" as 'h')
+ * and accepts nothing else; it parses in three steps:
  *
- *   while ((c = args_getopt(cmd, argc, argv, "+:h", opts, &failed)) != -1)
+ *   while ((c = args_getopt(cmd, argc, argv, opts, &failed)) != -1)
  *     ... one case per option ...
  *   ... operands from argv[optind] ...
  *   ... checks of combinations ...
  *
- * ending in an args_result: run the command, or exit (args_exit_code)
- * because help was printed or an error was reported.
+ * or, when --config must be read before the other options whatever their
+ * order, with args_collect().  Either ends in an args_result: run the
+ * command, or exit (args_exit_code) because help was printed or an error
+ * was reported.
  */
 #ifndef TD_ARGS_H
 #define TD_ARGS_H
@@ -21,6 +27,7 @@
 
 #include <getopt.h>
 #include <jansson.h>
+#include <stdio.h>
 
 #include "git/source.h"
 #include "server/config.h"
@@ -57,29 +64,54 @@ enum args_opt {
   OPT_CONFIG,
   OPT_LOG_FORMAT,
   OPT_CHECK,
+  OPT_STRICT,
+  OPT_CHANGED,
+  OPT_MAX_BYTES,
+  OPT_STATE,
+  OPT_PREFIX,
 };
 
 /*
- * Prints "tenantd: <fmt with arg>" and where to find help (the command's,
- * or with `cmd` NULL tenantd's) on stderr; ARGS_FAILED.
+ * Prints "tenantd <cmd>: <message>" (with `cmd` NULL, "tenantd: ...") and
+ * where to find help, the command's or tenantd's, on stderr; ARGS_FAILED.
  */
-enum args_result args_usage(const char *cmd, const char *fmt, const char *arg);
+enum args_result args_usage(const char *cmd, const char *fmt, ...)
+    TD_PRINTF(2, 3);
 
 /*
- * getopt_long with tenantd's messages (opterr must be 0): an unknown
- * option or a missing value is reported as a usage error of `cmd` and
- * sets *failed.
+ * getopt_long over `longopts` and -h, permuting (opterr must be 0, optind
+ * 1 at the start): an unknown, ambiguous or misused option, or a missing
+ * value, is reported as a usage error of `cmd`, with the option meant
+ * when one is close, and sets *failed.
  */
-int args_getopt(const char *cmd, int argc, char **argv, const char *shortopts,
+int args_getopt(const char *cmd, int argc, char **argv,
                 const struct option *longopts, bool *failed);
+
+/* One option as given on the command line. */
+struct args_given {
+  int opt;
+  const char *arg;
+};
+
+/*
+ * Reads the whole command line with args_getopt(): --config's value (the
+ * last one given) into *config, every other option into `given` (room for
+ * argc entries) in order, *n of them; the operands are left in
+ * argv[optind..].  Prints `help` on --help.  So a command loads the file
+ * before it applies the options, wherever they stand.
+ */
+enum args_result args_collect(const char *cmd, int argc, char **argv,
+                              const struct option *opts,
+                              void (*help)(FILE *out), struct args_given *given,
+                              size_t *n, const char **config);
+
+/* ARGS_RUN when argv[optind..] holds at most `max` operands; else a usage
+ * error naming the first one too many. */
+enum args_result args_operands(const char *cmd, int argc, char **argv, int max);
 
 /* `text` as a number from lo to hi for option `opt`, or a usage error. */
 enum args_result args_long(const char *cmd, const char *opt, const char *text,
                            long lo, long hi, long *out);
-
-/* The value of --config in argv, looked for before the other options so
- * that they override what the file says; NULL when not given. */
-const char *args_find_config(int argc, char **argv);
 
 /* Loads a config file, printing its problems: 0, or -1 reported. */
 int args_load_config(const char *path, struct config **out);
@@ -91,16 +123,14 @@ enum args_result args_set_local(const char *cmd, json_t *local,
 
 /* ---- the manifest repository in Git: --repo, --branch, ... ---- */
 
-#define ARGS_DEFAULT_CACHE_DIR ".tenantd/cache"
-
 /* clang-format off */
 #define ARGS_GIT_OPTIONS_HELP                                                 \
   "  --repo URL             the manifest repository in Git (file://, a\n"     \
   "                         path, https://, ssh://) instead of DIR\n"         \
   "  --branch B             its tracked branch (main)\n"                      \
   "  --status-branch S      where status is committed (tenantd/status)\n"     \
-  "  --cache-dir C          the mirror of the repository ("                   \
-  ARGS_DEFAULT_CACHE_DIR ")\n"                                                \
+  "  --cache-dir C          the mirror of the repository\n"                  \
+  "                         ($XDG_CACHE_HOME/tenantd, ~/.cache/tenantd)\n"   \
   "  --config FILE          take the source, status branch, cache and\n"      \
   "                         provider instances from a config file\n"
 /* clang-format on */

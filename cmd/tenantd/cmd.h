@@ -24,6 +24,12 @@
  * from their pass (pass_exit_code), which adds 2, changes pending. */
 enum { CMD_EXIT_OK = PASS_EXIT_OK, CMD_EXIT_FAIL = PASS_EXIT_FAIL };
 
+/* The build, written by the Makefile when it links tenantd: the commit
+ * ("unknown" outside a Git checkout, "-dirty" with uncommitted changes)
+ * and the date in UTC (SOURCE_DATE_EPOCH's when set). */
+extern const char tenantd_build_commit[];
+extern const char tenantd_build_date[];
+
 struct cmd {
   const char *name;
   int (*run)(int argc, char **argv);

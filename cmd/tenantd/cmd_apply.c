@@ -9,73 +9,68 @@
 #define STR(x) #x
 #define XSTR(x) STR(x)
 
-/* clang-format off */
+/* apply's options, and no others: what only plan does (--format,
+ * --detailed-exitcode, --ref, --base) is a usage error here. */
 static const struct option apply_options[] = {
+    {"once", no_argument, NULL, OPT_ONCE},
     {"state-dir", required_argument, NULL, OPT_STATE_DIR},
     {"status-dir", required_argument, NULL, OPT_STATUS_DIR},
-    {"format", required_argument, NULL, OPT_FORMAT},
-    {"detailed-exitcode", no_argument, NULL, OPT_DETAILED},
     {"allow-delete", required_argument, NULL, OPT_ALLOW_DELETE},
     {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
-    {"set", required_argument, NULL, OPT_SET},
-    {"once", no_argument, NULL, OPT_ONCE},
     {"health-timeout", required_argument, NULL, OPT_HEALTH_TIMEOUT},
+    {"set", required_argument, NULL, OPT_SET},
     {"repo", required_argument, NULL, OPT_REPO},
     {"branch", required_argument, NULL, OPT_BRANCH},
     {"status-branch", required_argument, NULL, OPT_STATUS_BRANCH},
     {"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
     {"all", no_argument, NULL, OPT_ALL},
-    {"ref", required_argument, NULL, OPT_REF},
-    {"base", required_argument, NULL, OPT_BASE},
+    {"changed", no_argument, NULL, OPT_CHANGED},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
-/* clang-format on */
 
+/* clang-format off */
 void cmd_apply_help(FILE *out)
 {
   fputs(
       "Usage: tenantd apply --once [DIR] [options]\n"
-      "       tenantd apply --once --repo URL [--all] [options]\n"
+      "       tenantd apply --once --repo URL [--changed] [options]\n"
       "\n"
-      "Reconciles once: observes, plans and applies the difference, then\n"
-      "writes each tenant's status.  Prints a line per resource and a\n"
-      "summary.  Exit status 0 when everything converged, 1 otherwise.\n"
+      "Reconciles every tenant once: observes, plans and applies the\n"
+      "difference (drift made by hand included), then writes each\n"
+      "tenant's status.  Prints a line per resource and a summary.  Exit\n"
+      "status 0 when everything converged, 1 otherwise.\n"
       "\n"
-      "With --repo: fetches the tracked branch, reconciles the tenants\n"
-      "its new commits touched (every tenant on the first run, when\n"
-      "platform.yaml or tiers.yaml changed, or with --all) and those not\n"
-      "yet Ready, commits their status to the status branch, notes the\n"
-      "manifest commit under refs/notes/tenantd and pushes both.  The\n"
-      "trailer 'Tenantd-Allow-Delete: N' on the manifest commit works as\n"
-      "--allow-delete N.  If the fetch fails, the last fetched manifests\n"
-      "are applied again and every tenant is marked SourceError.\n"
+      "With --repo (or --config): fetches the tracked branch, reconciles\n"
+      "every tenant, commits the statuses that changed to the status\n"
+      "branch, notes the manifest commit under refs/notes/tenantd and\n"
+      "pushes both.  --changed, for CI on merge, reconciles only the\n"
+      "tenants the new commits touched (all of them when platform.yaml or\n"
+      "tiers.yaml changed, or on the first run) and those not yet Ready.\n"
+      "The trailer 'Tenantd-Allow-Delete: N' on the manifest commit works\n"
+      "as --allow-delete N.  If the fetch fails, the last fetched\n"
+      "manifests are applied again and every tenant is marked SourceError.\n"
       "\n"
       "Options:\n"
       "  --once                 required: one pass (the daemon is 'run')\n"
       "  --state-dir D          the local provider's state "
       "(" PASS_ARGS_DEFAULT_STATE_DIR ")\n"
-      "  --status-dir S         status files (" PASS_ARGS_DEFAULT_STATUS_DIR
-      ")\n"
+      "  --status-dir S         status files (" PASS_ARGS_DEFAULT_STATUS_DIR ")\n"
       "  --allow-delete N       accept a pass deleting exactly N resources\n"
       "  --concurrency N        provider calls at once "
-      "(" XSTR(
-          RECONCILE_DEFAULT_CONCURRENCY) ")\n"
-                                         "  --health-timeout DUR   how long a "
-                                         "service may take to turn healthy\n"
-                                         "  --set local.KEY=VALUE  a local "
-                                         "provider option (latencyMs,\n"
-                                         "                         faultRate, "
-                                         "faultClass, seed, "
-                                         "healthDelayMs)"
-                                         "\n" ARGS_GIT_OPTIONS_HELP
-                                         "  --all                  reconcile "
-                                         "every tenant (drift check)\n"
-                                         "  -h, --help             show this "
-                                         "help\n",
+      "(" XSTR(RECONCILE_DEFAULT_CONCURRENCY) ")\n"
+      "  --health-timeout DUR   how long a service may take to turn healthy\n"
+      "  --set local.KEY=VALUE  a local provider option (latencyMs,\n"
+      "                         faultRate, faultClass, seed, healthDelayMs)\n"
+      ARGS_GIT_OPTIONS_HELP
+      "  --changed              only the tenants changed since the last\n"
+      "                         status commit, and those not Ready (--repo)\n"
+      "  --all                  every tenant (the default)\n"
+      "  -h, --help             show this help\n",
       out);
 }
+/* clang-format on */
 
 /* The summary line and, with --repo, where the source and status are. */
 static void print_outcome(const struct pass_args *a,
@@ -85,9 +80,9 @@ static void print_outcome(const struct pass_args *a,
   const struct gitpass_result *git = &out->git;
 
   printf("%zu tenant%s: %zu changed, %zu failed, %zu skipped, "
-         "%zu conflicts, %zu stalled, %zu held%s\n",
+         "%zu conflicts, %zu stalled, %zu held, %zu adopted%s\n",
          sum->tenants, sum->tenants == 1 ? "" : "s", sum->applied, sum->failed,
-         sum->skipped, sum->conflicts, sum->stalled, sum->held,
+         sum->skipped, sum->conflicts, sum->stalled, sum->held, sum->adopted,
          sum->refused ? " (refused by the delete guard)" : "");
   if (!a->src.url)
     return;

@@ -18,8 +18,12 @@ void cmd_graph_help(FILE *out)
 {
   fputs("Usage: tenantd graph [DIR]\n"
         "\n"
-        "Prints the resource graph of the valid tenants in DIR as Graphviz\n"
-        "DOT (tenantd graph | dot -Tsvg > graph.svg).\n",
+        "Prints the resource graph of the valid tenants in DIR (default:\n"
+        "the current directory) as Graphviz DOT\n"
+        "(tenantd graph | dot -Tsvg > graph.svg).\n"
+        "\n"
+        "Options:\n"
+        "  -h, --help             show this help\n",
         out);
 }
 
@@ -28,8 +32,7 @@ static enum args_result parse(const char **dir, int argc, char **argv)
   bool failed;
   int c;
 
-  while ((c = args_getopt("graph", argc, argv, "+:h", graph_options,
-                          &failed)) != -1) {
+  while ((c = args_getopt("graph", argc, argv, graph_options, &failed)) != -1) {
     if (failed)
       return ARGS_FAILED;
     if (c == 'h') {
@@ -37,10 +40,10 @@ static enum args_result parse(const char **dir, int argc, char **argv)
       return ARGS_HELP;
     }
   }
+  if (args_operands("graph", argc, argv, 1) != ARGS_RUN)
+    return ARGS_FAILED;
   if (optind < argc)
-    *dir = argv[optind++];
-  if (optind < argc)
-    return args_usage("graph", "unexpected argument '%s'", argv[optind]);
+    *dir = argv[optind];
   return ARGS_RUN;
 }
 

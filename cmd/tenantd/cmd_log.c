@@ -25,9 +25,12 @@ void cmd_log_help(FILE *out)
       "Usage: tenantd log --repo URL TENANT [--limit N] [--format text|json]\n"
       "\n"
       "Shows what tenantd did to TENANT, newest first: one entry per\n"
-      "status commit (time, commit, result, manifest commit applied)\n"
-      "with its event lines.  The same history as\n"
+      "status commit (time, commit, TENANT's own result in it, the\n"
+      "manifest commit of the pass) with TENANT's event lines.  The same\n"
+      "history as\n"
       "  git log tenantd/status -- status/TENANT.yaml\n"
+      "An unknown TENANT is an error (with a close name suggested); one\n"
+      "in the manifests that was never reconciled has an empty log.\n"
       "\n"
       "Options:\n" ARGS_GIT_OPTIONS_HELP
       "  --limit N              at most N entries (all)\n"
@@ -36,9 +39,10 @@ void cmd_log_help(FILE *out)
       out);
 }
 
-static int show_log(struct writeback *wb, const struct view_args *a)
+static int show_log(const struct gitpass_view *v, const struct view_args *a)
 {
-  return statusview_log(wb, a->tenant, (size_t)a->limit, a->json, stdout);
+  return statusview_log(v, a->tenant, (size_t)a->limit, a->json, stdout,
+                        stderr);
 }
 
 int cmd_log(int argc, char **argv)

@@ -42,8 +42,8 @@ static enum args_result parse(struct validate_args *a, int argc, char **argv)
   bool failed;
   int c;
 
-  while ((c = args_getopt("validate", argc, argv, "+:h", validate_options,
-                          &failed)) != -1) {
+  while ((c = args_getopt("validate", argc, argv, validate_options, &failed)) !=
+         -1) {
     if (failed)
       return ARGS_FAILED;
     switch (c) {
@@ -59,10 +59,10 @@ static enum args_result parse(struct validate_args *a, int argc, char **argv)
       return ARGS_HELP;
     }
   }
+  if (args_operands("validate", argc, argv, 1) != ARGS_RUN)
+    return ARGS_FAILED;
   if (optind < argc)
-    a->dir = argv[optind++];
-  if (optind < argc)
-    return args_usage("validate", "unexpected argument '%s'", argv[optind]);
+    a->dir = argv[optind];
   return ARGS_RUN;
 }
 

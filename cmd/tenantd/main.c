@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdio.h>
 
+#include "base/strutil.h"
 #include "cmd/tenantd/args.h"
 #include "cmd/tenantd/cmd.h"
 
@@ -43,6 +44,34 @@ static const struct cmd *find_command(const char *name)
   return NULL;
 }
 
+/* A usage error for a command that does not exist, with the closest. */
+static int unknown_command(const char *name)
+{
+  const char *names[ARRAY_SIZE(commands) + 1];
+  const char *meant;
+
+  for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+    names[i] = commands[i].name;
+  names[ARRAY_SIZE(commands)] = "help";
+  meant = str_suggest(name, names, ARRAY_SIZE(names));
+  if (meant)
+    return args_exit_code(args_usage(
+        NULL, "unknown command '%s' (did you mean '%s'?)", name, meant));
+  return args_exit_code(args_usage(NULL, "unknown command '%s'", name));
+}
+
+/* The same for an option before the command. */
+static int unknown_option(const char *opt)
+{
+  static const char *const names[] = {"--help", "--version"};
+  const char *meant = str_suggest(opt, names, ARRAY_SIZE(names));
+
+  if (meant)
+    return args_exit_code(args_usage(
+        NULL, "unknown option '%s' (did you mean '%s'?)", opt, meant));
+  return args_exit_code(args_usage(NULL, "unknown option '%s'", opt));
+}
+
 static void main_help(FILE *out)
 {
   fputs("Usage: tenantd <command> [options]\n"
@@ -68,7 +97,7 @@ static int help(int argc, char **argv)
   if (argc > 2 && strcmp(argv[1], "help") == 0) {
     cmd = find_command(argv[2]);
     if (!cmd)
-      return args_exit_code(args_usage(NULL, "unknown command '%s'", argv[2]));
+      return unknown_command(argv[2]);
     cmd->help(stdout);
     return CMD_EXIT_OK;
   }
@@ -92,17 +121,17 @@ static int dispatch(int argc, char **argv)
   }
   if (is_help(argv[1]))
     return help(argc, argv);
-  if (strcmp(argv[1], "--version") == 0)
-    return cmd_version(1, argv);
-  if (argv[1][0] == '-')
-    return args_exit_code(args_usage(NULL, "unknown option '%s'", argv[1]));
-  cmd = find_command(argv[1]);
-  if (!cmd)
-    return args_exit_code(args_usage(NULL, "unknown command '%s'", argv[1]));
-  /* Commands parse their own argv, with the command name as argv[0];
-   * they print their own messages for bad options. */
   opterr = 0;
   optind = 1;
+  if (strcmp(argv[1], "--version") == 0)
+    return cmd_version(argc - 1, argv + 1);
+  if (argv[1][0] == '-')
+    return unknown_option(argv[1]);
+  cmd = find_command(argv[1]);
+  if (!cmd)
+    return unknown_command(argv[1]);
+  /* Commands parse their own argv, with the command name as argv[0];
+   * they print their own messages for bad options. */
   return cmd->run(argc - 1, argv + 1);
 }
 

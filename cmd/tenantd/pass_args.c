@@ -69,6 +69,11 @@ static enum args_result take_number(struct pass_args *a, const char *cmd,
     if (r == ARGS_RUN)
       a->rec.concurrency = (unsigned)v;
     break;
+  case OPT_MAX_BYTES:
+    r = args_long(cmd, "--max-bytes", arg, PLAN_PART_MIN, 100000000, &v);
+    if (r == ARGS_RUN)
+      a->rec.plan_max_bytes = (size_t)v;
+    break;
   case OPT_HEALTH_TIMEOUT:
     if (str_parse_duration(arg, &ms) < 0 || ms <= 0)
       return args_usage(cmd,
@@ -91,6 +96,9 @@ static enum args_result take_option(struct pass_args *a, const char *cmd,
   switch (opt) {
   case OPT_ALL:
     a->all = true;
+    break;
+  case OPT_CHANGED:
+    a->changed = true;
     break;
   case OPT_REF:
     a->ref = arg;
@@ -119,9 +127,10 @@ static enum args_result take_option(struct pass_args *a, const char *cmd,
   case OPT_ALLOW_DELETE:
   case OPT_CONCURRENCY:
   case OPT_HEALTH_TIMEOUT:
+  case OPT_MAX_BYTES:
     return take_number(a, cmd, opt, arg);
   }
-  return ARGS_RUN; /* OPT_CONFIG: taken before the others */
+  return ARGS_RUN;
 }
 
 /* ---- the command line as a whole ---- */
@@ -140,8 +149,15 @@ static enum args_result check_combinations(struct pass_args *a, const char *cmd)
   if (a->src.url && a->dir_given)
     return args_usage(cmd, "give a directory or --repo, not both ('%s')",
                       a->dir);
-  if (!a->src.url && (a->ref || a->base || a->all))
-    return args_usage(cmd, "%s", "--ref, --base and --all need --repo");
+  if (!a->src.url && (a->ref || a->base || a->all || a->changed))
+    return args_usage(cmd, "%s",
+                      "--ref, --base, --all and --changed need --repo");
+  if (a->all && a->changed)
+    return args_usage(cmd, "%s", "--all or --changed, not both");
+  if (a->ref && a->changed)
+    return args_usage(cmd, "%s",
+                      "--changed is for the tracked branch; --ref plans "
+                      "what REF changed");
   return ARGS_RUN;
 }
 
@@ -149,31 +165,26 @@ enum args_result pass_args_parse(struct pass_args *a, const char *cmd, int argc,
                                  char **argv, const struct option *opts,
                                  void (*help)(FILE *out))
 {
-  const char *config = args_find_config(argc, argv);
-  enum args_result r = ARGS_RUN;
-  bool failed;
-  int c;
+  struct args_given *given = td_calloc((size_t)argc, sizeof(*given));
+  const char *config;
+  enum args_result r;
+  size_t n;
 
-  if (config)
+  /* The file first, then the command line over it, in any order. */
+  r = args_collect(cmd, argc, argv, opts, help, given, &n, &config);
+  if (r == ARGS_RUN && config)
     r = take_config(a, config);
-  while (r == ARGS_RUN &&
-         (c = args_getopt(cmd, argc, argv, "+:h", opts, &failed)) != -1) {
-    if (failed)
-      return ARGS_FAILED;
-    if (c == 'h') {
-      help(stdout);
-      return ARGS_HELP;
-    }
-    r = take_option(a, cmd, c, optarg);
-  }
+  for (size_t i = 0; r == ARGS_RUN && i < n; i++)
+    r = take_option(a, cmd, given[i].opt, given[i].arg);
+  free(given);
+  if (r == ARGS_RUN)
+    r = args_operands(cmd, argc, argv, 1);
   if (r != ARGS_RUN)
     return r;
   if (optind < argc) {
-    a->dir = argv[optind++];
+    a->dir = argv[optind];
     a->dir_given = true;
   }
-  if (optind < argc)
-    return args_usage(cmd, "unexpected argument '%s'", argv[optind]);
   r = check_combinations(a, cmd);
   if (r == ARGS_RUN && !json_object_get(a->local, "stateDir"))
     json_object_set_new(a->local, "stateDir", json_string(a->state_dir));
@@ -190,7 +201,7 @@ static int run_git(const struct pass_args *a, const struct reconcile_opts *rec,
   int rc;
 
   go.rec = *rec;
-  go.all = a->all;
+  go.all = !a->changed;
   go.allow_delete = rec->allow_delete;
   go.ref = a->ref;
   go.base = a->base;

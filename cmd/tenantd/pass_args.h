@@ -34,9 +34,12 @@ struct pass_args {
   const char *dir, *state_dir, *status_dir;
   struct source_opts src; /* src.url set: the manifests are in Git */
   const char *ref, *base;
-  bool all, detailed, once;
+  /* --changed: only the tenants changed since the last status commit
+   * and those not Ready (from Git); every tenant otherwise (--all). */
+  bool all, changed, detailed, once;
   /* The pass's options as given: allow_delete, concurrency,
-   * health_timeout_ms, format; the rest is set by pass_args_run. */
+   * health_timeout_ms, format, plan_max_bytes; the rest is set by
+   * pass_args_run. */
   struct reconcile_opts rec;
   json_t *local;      /* the local instance's config, owned */
   struct config *cfg; /* --config: the source and provider instances */
@@ -47,8 +50,10 @@ struct pass_args {
 void pass_args_init(struct pass_args *a);
 
 /*
- * Parses argv with the command's option table `opts` (any of the options
- * plan and apply know, and "help"); prints `help` on --help.
+ * Parses argv with the command's option table `opts` (those of the
+ * options plan and apply know that the command takes, and "help"; any
+ * other is a usage error); options may come before or after DIR.  Prints
+ * `help` on --help.
  */
 enum args_result pass_args_parse(struct pass_args *a, const char *cmd, int argc,
                                  char **argv, const struct option *opts,

@@ -17,16 +17,18 @@
 #include <stdio.h>
 
 #include "cmd/tenantd/args.h"
+#include "git/gitpass.h"
 #include "git/source.h"
-#include "git/writeback.h"
+#include "git/statusview.h"
 #include "server/config.h"
 
 struct view_args {
   struct source_opts src;
   bool json;
-  long limit;         /* --limit, 0: all */
-  const char *tenant; /* the operand, or NULL */
-  struct config *cfg; /* --config: the source */
+  long limit;                      /* --limit, 0: all */
+  const char *tenant;              /* the operand, or NULL */
+  struct statusview_filter filter; /* status: --state, --prefix */
+  struct config *cfg;              /* --config: the source */
 };
 
 void view_args_init(struct view_args *a);
@@ -42,10 +44,11 @@ enum args_result view_args_parse(struct view_args *a, const char *cmd, int argc,
 
 void view_args_release(struct view_args *a);
 
-/* Opens the status branch (gitpass_open_status) and runs show() on it;
- * the exit code, errors reported on stderr. */
+/* Opens the status branch and the manifests' tenants
+ * (gitpass_view_open) and runs show() on them; the exit code, errors
+ * reported on stderr. */
 int view_args_show(const struct view_args *a,
-                   int (*show)(struct writeback *wb,
+                   int (*show)(const struct gitpass_view *v,
                                const struct view_args *a));
 
 #endif

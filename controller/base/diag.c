@@ -4,6 +4,7 @@
 #include <stdarg.h>
 
 #include "base/diag.h"
+#include "base/strutil.h"
 
 void diag_add(struct diag_list *d, const char *path, uint32_t line,
               uint32_t col, const char *fmt, ...)
@@ -19,8 +20,13 @@ void diag_add(struct diag_list *d, const char *path, uint32_t line,
   va_start(ap, fmt);
   vsnprintf(buf, sizeof(buf), fmt, ap);
   va_end(ap);
+  /* A message cut at the buffer's end may end inside a character, and a
+   * value quoted in it may hold anything: what is kept is valid UTF-8,
+   * fit for a terminal, a log line or JSON. */
+  str_sanitize(buf);
   x = &d->v[d->n++];
   x->path = arena_strdup(&d->mem, path);
+  str_sanitize((char *)x->path);
   x->line = line;
   x->col = col;
   x->msg = arena_strdup(&d->mem, buf);

@@ -90,6 +90,41 @@ struct app_ctx {
   char route_id[NAMING_MAX + 64];
 };
 
+/*
+ * What the app's containers find in their environment: the app's own
+ * `env`, then who they are (TENANTD_TENANT, TENANTD_ENV, TENANTD_APP)
+ * and, with a database, where it is and as whom to connect.  Host and
+ * port are the database's outputs (references resolved at apply time);
+ * its name and user are the names compose gives it (naming.h), known
+ * now.  No password: secrets never come from the manifest repository.
+ */
+static json_t *service_env(const struct app_ctx *ac, const char *database_id)
+{
+  const struct mf_app *a = ac->a;
+  json_t *env = json_object();
+
+  for (uint32_t i = 0; i < a->env.n; i++) {
+    const struct mf_kv *kv = &((const struct mf_kv *)a->env.v)[i];
+
+    json_object_set_new(env, kv->key.v, json_string(kv->val.v));
+  }
+  json_object_set_new(env, "TENANTD_TENANT", json_string(ac->tname));
+  json_object_set_new(env, "TENANTD_ENV", json_string(ac->ename));
+  json_object_set_new(env, "TENANTD_APP", json_string(a->name.v));
+  if (database_id) {
+    char db[NAMING_MAX];
+
+    naming_database(db, ac->tname, ac->ename);
+    json_object_set_new(env, "TENANTD_DB_HOST",
+                        resource_ref(database_id, "host"));
+    json_object_set_new(env, "TENANTD_DB_PORT",
+                        resource_ref(database_id, "port"));
+    json_object_set_new(env, "TENANTD_DB_NAME", json_string(db));
+    json_object_set_new(env, "TENANTD_DB_USER", json_string(db));
+  }
+  return env;
+}
+
 /* The app's service, waiting for the environment's state and for the
  * apps it depends on that run here. */
 static void compose_service(struct env_ctx *cx, const struct app_ctx *ac,
@@ -101,6 +136,7 @@ static void compose_service(struct env_ctx *cx, const struct app_ctx *ac,
   struct resource *r;
 
   set_int(spec, "cpu", cx->tier->cpu.v);
+  set_new(spec, "env", service_env(ac, database_id));
   set_int(spec, "health_interval_s", a->health.interval_s.v);
   if (a->health.path.v)
     set_str(spec, "health_path", a->health.path.v);

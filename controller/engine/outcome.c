@@ -135,13 +135,25 @@ static void keep_unreadable(const struct reconcile_opts *o,
   sum->failed++;
 }
 
-/* The source the status records.  A held tenant still runs what it last
- * applied, and so does one whose manifests did not change. */
+/* Whether a suspended tenant's plan held back a change: the new
+ * manifests were then not applied. */
+static bool suspended_change(const struct tenant_plan *tp)
+{
+  for (size_t i = 0; tp->suspended && i < tp->n; i++)
+    if (tp->v[i].kind != PLAN_NOOP)
+      return true;
+  return false;
+}
+
+/* The source the status records: the manifests the tenant runs.  A held
+ * tenant still runs what it last applied (none, before its first apply),
+ * and so do a suspended one whose change waits and one whose manifests
+ * did not change. */
 static void set_source(const struct reconcile_opts *o, const struct tenant *t,
                        struct tenant_status *st, const char *refusal)
 {
-  bool take = !st->source || (!t->plan->held && !refusal &&
-                              (!o->changed || strset_has(o->changed, t->name)));
+  bool take = !t->plan->held && !refusal && !suspended_change(t->plan) &&
+              (!st->source || !o->changed || strset_has(o->changed, t->name));
 
   if (!take)
     return;
@@ -154,6 +166,21 @@ static void set_source(const struct reconcile_opts *o, const struct tenant *t,
     st->source = td_asprintf("dir:%s", abs ? abs : o->dir);
     free(abs);
   }
+}
+
+/* The tier the tenant now runs and what it costs, when its manifests
+ * were applied (not held, refused, or waiting while suspended). */
+static void set_tier(const struct tenant *t, struct tenant_status *st,
+                     const char *refusal)
+{
+  const struct plan_cost *c = &t->plan->cost;
+
+  if (t->plan->held || refusal || suspended_change(t->plan) || !c->to_tier)
+    return;
+  free(st->tier);
+  st->tier = td_strdup(c->to_tier);
+  st->has_cost = c->to_known;
+  st->monthly_cost = c->to;
 }
 
 /* A resource the breaker stopped: both values, so a person can see what
@@ -413,6 +440,7 @@ void reconcile__outcome(const struct reconcile_opts *o, struct tenant *t,
   t->out->status = st;
   status_now(now);
   set_source(o, t, st, refusal);
+  set_tier(t, st, refusal);
   if (run)
     record_actions(st, t, run, &n);
   clear_error(&st->last_error);

@@ -366,7 +366,15 @@ void tenant_plan_free(struct tenant_plan *tp)
   free(tp->v);
   free(tp->tenant);
   free(tp->held_reason);
+  free(tp->cost.from_tier);
+  free(tp->cost.to_tier);
   free(tp);
+}
+
+bool plan_cost_changes(const struct plan_cost *c, int64_t *change)
+{
+  *change = c->from_known && c->to_known ? c->to - c->from : 0;
+  return *change != 0;
 }
 
 size_t tenant_plan_deletes(const struct tenant_plan *tp)

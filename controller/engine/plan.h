@@ -71,6 +71,21 @@ struct plan_action {
   char hash[17];
 };
 
+/*
+ * What a tenant costs a month before and after the plan, in cents
+ * (manifest.h's prices).  `from` is what its status recorded when it
+ * was last applied (0 for a tenant never applied: `is_new`); `to` is
+ * what its manifests say (0 for a tenant whose file is gone:
+ * `removed`).  A side that cannot be said (a status from before costs
+ * were recorded, a tier without a price) is not known, and a plan then
+ * shows no cost line.  Tiers are NULL when there is none.
+ */
+struct plan_cost {
+  bool from_known, to_known, is_new, removed;
+  int64_t from, to;
+  char *from_tier, *to_tier; /* owned */
+};
+
 struct tenant_plan {
   char *tenant;
   struct plan_action *v;
@@ -82,7 +97,12 @@ struct tenant_plan {
   size_t managed;    /* inventory size before the pass */
   size_t count[PLAN_KIND_COUNT];
   size_t drifted;
+  struct plan_cost cost; /* filled by the caller, after planning */
 };
+
+/* Whether a plan changes what the tenant costs: both sides known and
+ * different.  *change is to - from. */
+bool plan_cost_changes(const struct plan_cost *c, int64_t *change);
 
 /* Looks up what a provider observed for an id (NULL when absent). */
 typedef const json_t *(*plan_observed_fn)(const char *id, void *arg);
@@ -140,6 +160,7 @@ struct plan_report {
                            * base), full or short id */
   const char *head;       /* the commit planned */
   const char *directory;  /* the manifest directory, without Git */
+  const char *currency;   /* of the costs (the catalog's), or NULL */
 };
 
 /*
@@ -165,6 +186,11 @@ struct plan_report {
  * bold.  Changes are in a ```diff block: "+" create, "-" delete, a
  * replace as a "-"/"+" pair, "!" update, conflict, stalled and orphan,
  * with each changed attribute as a "-" old / "+" new pair.
+ *
+ * Every format says how a plan changes what a tenant costs a month
+ * (struct plan_cost): "+250/month: standard → premium", and the sum over
+ * the plan's tenants; JSON gives each tenant's "cost" (null when it
+ * cannot be said).
  *
  * Text and JSON are never cut.  In every format a create lists its
  * attributes (JSON: "changes" with "from": null), and an attribute whose
@@ -198,12 +224,14 @@ void plan_print(struct tenant_plan *const *plans, size_t n,
  * (a pass planning its tenants a window at a time): the head (manifest
  * problems and the guard's verdict), each tenant's section, and the last
  * line.  plan_print() in PLAN_TEXT writes exactly these three in a row.
- * plan_print_text_tenant() returns the tenant's pending changes, for the
- * last line.
+ * plan_print_text_tenant() returns the tenant's pending changes and adds
+ * how it changes the monthly cost (cents) to *cost, for the last lines.
  */
 void plan_print_text_head(const struct plan_report *rep, FILE *out);
-size_t plan_print_text_tenant(const struct tenant_plan *tp, FILE *out);
-void plan_print_text_foot(size_t changes, FILE *out);
+size_t plan_print_text_tenant(const struct tenant_plan *tp, int64_t *cost,
+                              FILE *out);
+void plan_print_text_foot(const struct plan_report *rep, size_t changes,
+                          int64_t cost, FILE *out);
 
 /* Whether an attribute's name says it holds a secret (a password, a
  * token, a key): its value is then never printed. */

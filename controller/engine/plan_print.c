@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "engine/plan.h"
+#include "manifest/manifest.h"
 
 /* The longest a repository URL or directory is shown: the header of every
  * part must stay far below PLAN_PART_MIN. */
@@ -100,12 +101,69 @@ static bool shown(const struct plan_action *a)
 
 static bool tenant_shown(const struct tenant_plan *tp)
 {
-  if (tp->held)
+  int64_t delta;
+
+  if (tp->held || plan_cost_changes(&tp->cost, &delta))
     return true;
   for (size_t k = 0; k < tp->n; k++)
     if (shown(&tp->v[k]))
       return true;
   return false;
+}
+
+/* ---- costs ---- */
+
+#define ARROW "\xe2\x86\x92" /* U+2192, a rightwards arrow */
+
+/* "+250" or "-149": a change of cost, signed. */
+#define SIGNED_MONEY_MAX (MANIFEST_MONEY_TEXT_MAX + 1)
+static void signed_money(int64_t cents, char buf[SIGNED_MONEY_MAX])
+{
+  char mag[MANIFEST_MONEY_TEXT_MAX];
+
+  manifest_money_text(cents, mag);
+  snprintf(buf, SIGNED_MONEY_MAX, "%s%s", cents > 0 ? "+" : "", mag);
+}
+
+/*
+ * "+250/month: standard → premium", "+149/month: new tenant, standard",
+ * "-49/month: basic, tenant removed", "+149/month: standard, 149 → 298";
+ * false (and "") when the plan does not change what the tenant costs.
+ */
+static bool cost_line(const struct plan_cost *c, char *buf, size_t cap)
+{
+  char change[SIGNED_MONEY_MAX], from[MANIFEST_MONEY_TEXT_MAX],
+      to[MANIFEST_MONEY_TEXT_MAX];
+  const char *ft = c->from_tier ? c->from_tier : "?";
+  const char *tt = c->to_tier ? c->to_tier : "?";
+  int64_t delta;
+
+  *buf = '\0';
+  if (!plan_cost_changes(c, &delta))
+    return false;
+  signed_money(delta, change);
+  manifest_money_text(c->from, from);
+  manifest_money_text(c->to, to);
+  if (c->is_new)
+    snprintf(buf, cap, "%s/month: new tenant, %s", change, tt);
+  else if (c->removed)
+    snprintf(buf, cap, "%s/month: %s, tenant removed", change, ft);
+  else if (strcmp(ft, tt) != 0)
+    snprintf(buf, cap, "%s/month: %s " ARROW " %s", change, ft, tt);
+  else
+    snprintf(buf, cap, "%s/month: %s, %s " ARROW " %s", change, tt, from, to);
+  return true;
+}
+
+/* The change of cost over the plan's tenants. */
+static int64_t cost_total(struct tenant_plan *const *plans, size_t n)
+{
+  int64_t sum = 0, delta;
+
+  for (size_t i = 0; i < n; i++)
+    if (plan_cost_changes(&plans[i]->cost, &delta))
+      sum += delta;
+  return sum;
 }
 
 /* ---- text ---- */
@@ -328,9 +386,15 @@ void plan_print_text_head(const struct plan_report *rep, FILE *out)
             rep->deletes, rep->managed, rep->max_percent);
 }
 
-size_t plan_print_text_tenant(const struct tenant_plan *tp, FILE *out)
+size_t plan_print_text_tenant(const struct tenant_plan *tp, int64_t *cost,
+                              FILE *out)
 {
+  char line[256];
   size_t lines = 0;
+  int64_t delta;
+
+  if (plan_cost_changes(&tp->cost, &delta))
+    *cost += delta;
 
   flockfile(out);
   put(out, "tenant ");
@@ -347,6 +411,11 @@ size_t plan_print_text_tenant(const struct tenant_plan *tp, FILE *out)
     put(out, "suspended (observed only): ");
   summary(tp, out);
   fputc_unlocked('\n', out);
+  if (cost_line(&tp->cost, line, sizeof(line))) {
+    put(out, "  cost ");
+    put(out, line);
+    fputc_unlocked('\n', out);
+  }
   for (size_t k = 0; k < tp->n; k++) {
     if (!shown(&tp->v[k]))
       continue;
@@ -360,20 +429,28 @@ size_t plan_print_text_tenant(const struct tenant_plan *tp, FILE *out)
   return tenant_plan_changes(tp);
 }
 
-void plan_print_text_foot(size_t changes, FILE *out)
+void plan_print_text_foot(const struct plan_report *rep, size_t changes,
+                          int64_t cost, FILE *out)
 {
+  char money[SIGNED_MONEY_MAX];
+
   fprintf(out, "%zu change%s pending\n", changes, changes == 1 ? "" : "s");
+  signed_money(cost, money);
+  if (cost)
+    fprintf(out, "monthly cost %s %s\n", money,
+            rep->currency ? rep->currency : "");
 }
 
 static void print_text(struct tenant_plan *const *plans, size_t n,
                        const struct plan_report *rep, FILE *out)
 {
   size_t changes = 0;
+  int64_t cost = 0;
 
   plan_print_text_head(rep, out);
   for (size_t i = 0; i < n; i++)
-    changes += plan_print_text_tenant(plans[i], out);
-  plan_print_text_foot(changes, out);
+    changes += plan_print_text_tenant(plans[i], &cost, out);
+  plan_print_text_foot(rep, changes, cost, out);
 }
 
 /* ---- totals, for the Markdown header and JSON ---- */
@@ -382,12 +459,14 @@ struct totals {
   size_t tenants, shown, changing, held;
   size_t count[PLAN_KIND_COUNT];
   size_t drifted, adopted, changes;
+  int64_t cost_change; /* cents a month */
 };
 
 static void add_up(struct tenant_plan *const *plans, size_t n, struct totals *t)
 {
   memset(t, 0, sizeof(*t));
   t->tenants = n;
+  t->cost_change = cost_total(plans, n);
   for (size_t i = 0; i < n; i++) {
     const struct tenant_plan *tp = plans[i];
     size_t changes = tenant_plan_changes(tp);
@@ -691,6 +770,7 @@ static void tenant_block(struct md_doc *d, const struct tenant_plan *tp)
 {
   struct md_block *b = block_new(d);
   struct sb head = {0}, line = {0};
+  char cost[256];
 
   if (tp->held) {
     sb_printf(&head, "### %s: held, nothing changes\n\n", tp->tenant);
@@ -703,15 +783,20 @@ static void tenant_block(struct md_doc *d, const struct tenant_plan *tp)
   for (size_t k = 0; k < tp->n; k++)
     if (shown(&tp->v[k]))
       md_action(b, &tp->v[k]);
+  cost_line(&tp->cost, cost, sizeof(cost));
   if (b->n > PLAN_FOLD_LINES) {
     sb_printf(&head, "<details>\n<summary><b>%s</b>: ", tp->tenant);
     md_counts(&head, tp, true);
+    if (*cost)
+      sb_printf(&head, "; <b>%s</b>", cost);
     sb_printf(&head, "</summary>\n\n```diff\n");
     block_close(b, sb_take(&head), td_strdup("```\n\n</details>\n\n"));
     return;
   }
   sb_printf(&head, "### %s: ", tp->tenant);
   md_counts(&head, tp, false);
+  if (*cost)
+    sb_printf(&head, "; **%s**", cost);
   sb_printf(&head, "\n\n```diff\n");
   block_close(b, sb_take(&head), td_strdup("```\n\n"));
 }
@@ -816,6 +901,13 @@ static char *md_common(const struct plan_report *rep, const struct totals *t)
             t->count[PLAN_DELETE] ? "**" : "", t->count[PLAN_DELETE],
             t->count[PLAN_DELETE] ? "**" : "", t->drifted);
   md_also(&b, t);
+  if (t->cost_change) {
+    char money[SIGNED_MONEY_MAX];
+
+    signed_money(t->cost_change, money);
+    sb_printf(&b, "Monthly cost: **%s%s%s**.\n\n", money,
+              rep->currency ? " " : "", rep->currency ? rep->currency : "");
+  }
   if (t->tenants > t->shown)
     sb_printf(&b, "%zu tenant%s without changes %s not listed.\n\n",
               t->tenants - t->shown, t->tenants - t->shown == 1 ? "" : "s",
@@ -968,6 +1060,32 @@ static json_t *json_action(const struct plan_action *a)
                    "note", a->note, "changes", fields);
 }
 
+/* An amount as a JSON number: an integer when it is whole. */
+static json_t *json_money(int64_t cents)
+{
+  if (cents % 100 == 0)
+    return json_integer((json_int_t)(cents / 100));
+  return json_real((double)cents / 100);
+}
+
+/* {"from", "to", "change", "fromTier", "toTier", "text"}, a side null
+ * when it cannot be said. */
+static json_t *json_cost(const struct plan_cost *c)
+{
+  int64_t delta;
+  char text[256];
+  bool changes = plan_cost_changes(c, &delta);
+
+  cost_line(c, text, sizeof(text));
+  return json_pack("{s:o, s:o, s:o, s:s?, s:s?, s:s?}", "from",
+                   c->from_known ? json_money(c->from) : json_null(), "to",
+                   c->to_known ? json_money(c->to) : json_null(), "change",
+                   c->from_known && c->to_known ? json_money(delta)
+                                                : json_null(),
+                   "fromTier", c->from_tier, "toTier", c->to_tier, "text",
+                   changes ? text : NULL);
+}
+
 static json_t *json_tenant(const struct tenant_plan *tp)
 {
   json_t *t = json_object(), *actions = json_array();
@@ -983,6 +1101,7 @@ static json_t *json_tenant(const struct tenant_plan *tp)
   json_object_set_new(t, "actions", actions);
   json_object_set_new(t, "pending",
                       json_integer((json_int_t)tenant_plan_changes(tp)));
+  json_object_set_new(t, "cost", tp->held ? json_null() : json_cost(&tp->cost));
   return t;
 }
 
@@ -1030,6 +1149,9 @@ static void print_json(struct tenant_plan *const *plans, size_t n,
     json_array_append_new(tenants, json_tenant(plans[i]));
   json_object_set_new(root, "source", json_source(rep));
   json_object_set_new(root, "summary", json_summary(&t));
+  json_object_set_new(root, "cost",
+                      json_pack("{s:s?, s:o}", "currency", rep->currency,
+                                "monthlyChange", json_money(t.cost_change)));
   json_object_set_new(root, "refused", json_boolean(refusal != NULL));
   if (refusal)
     json_object_set_new(root, "refusal", json_string(refusal));

@@ -13,6 +13,7 @@
 #include "engine/compose.h"
 #include "engine/observe.h"
 #include "engine/pass.h"
+#include "providers/common/callstats.h"
 #include "providers/common/ratelimit.h"
 #include "providers/provider.h"
 
@@ -43,8 +44,9 @@ struct pass {
   FILE *spill;
   char *spill_text;
   size_t spill_len, spill_changes;
-  bool keep_fields; /* a plan printed whole at the end needs its fields */
-  json_t *present;  /* what an observed value shrinks to when only its
+  int64_t spill_cost; /* the plan's change of monthly cost, cents */
+  bool keep_fields;   /* a plan printed whole at the end needs its fields */
+  json_t *present;    /* what an observed value shrinks to when only its
                      * presence matters */
   /* Where the pass's resources are made: one for the pass, or one for
    * each window when nothing of a window outlives it (plans written out
@@ -78,16 +80,20 @@ static int open_instance(struct pass *ps, const char *name, const json_t *cfg)
   if (!ops)
     return td_error("provider instance '%s': unknown type '%s'", name,
                     type ? type : "(none)");
-  /* rateLimit is the controller's; the provider sees the rest. */
-  if (limit) {
+  /* rateLimit and capacity are the controller's; the provider sees the
+   * rest. */
+  if (limit || json_object_get(cfg, "capacity")) {
     own = json_copy((json_t *)cfg);
     json_object_del(own, "rateLimit");
+    json_object_del(own, "capacity");
   }
   rc = provider_open(&in->p, ops, name, own ? own : cfg, &ps->loop, err,
                      sizeof(err));
   json_decref(own);
   if (rc < 0)
     return td_error("provider instance '%s': %s", name, err);
+  /* Counted inside the rate limit: a call's time is the provider's own. */
+  in->p = callstats_wrap(in->p);
   if (limit) {
     json_t *burst = json_object_get(limit, "burst");
 
@@ -525,6 +531,34 @@ static const struct mf_platform *platform(const struct pass *ps)
   return p && p->valid ? p->u.platform : NULL;
 }
 
+static const struct mf_catalog *catalog(const struct pass *ps)
+{
+  const struct manifest_doc *c = ps->repo->catalog;
+
+  return c && c->valid ? c->u.catalog : NULL;
+}
+
+/* What the tenant cost as last applied, and what its manifests cost. */
+static void plan_cost(const struct pass *ps, const struct tenant *t,
+                      struct plan_cost *c)
+{
+  const struct mf_tenant *mt = t->doc ? t->doc->u.tenant : NULL;
+
+  c->is_new = !t->last;
+  c->from_known = !t->last || (t->last->tier && t->last->has_cost);
+  if (t->last && t->last->tier && t->last->has_cost) {
+    c->from = t->last->monthly_cost;
+    c->from_tier = td_strdup(t->last->tier);
+  }
+  c->removed = !t->doc;
+  c->to_known = !t->doc;
+  if (mt && mt->spec.tier.v && catalog(ps) &&
+      manifest_catalog_find(catalog(ps), mt->spec.tier.v)) {
+    c->to_tier = td_strdup(mt->spec.tier.v);
+    c->to_known = manifest_tenant_monthly(catalog(ps), mt, &c->to) == 0;
+  }
+}
+
 static void plan_one(struct pass *ps, struct tenant *t)
 {
   const struct mf_platform *plat = platform(ps);
@@ -547,6 +581,7 @@ static void plan_one(struct pass *ps, struct tenant *t)
   in.no_prune = plat && !plat->spec.policies.prune.v;
   in.pool = ps->pool;
   t->plan = plan_tenant(&in);
+  plan_cost(ps, t, &t->plan->cost);
 }
 
 /* ---- windows: compose, observe and plan a few hundred tenants at a
@@ -681,7 +716,8 @@ static void plan_window(struct pass *ps, size_t lo, size_t hi)
     plan_one(ps, &ps->t[i]);
     account(ps, i);
     if (ps->spill)
-      ps->spill_changes += plan_print_text_tenant(ps->t[i].plan, ps->spill);
+      ps->spill_changes +=
+          plan_print_text_tenant(ps->t[i].plan, &ps->spill_cost, ps->spill);
     retain(ps, i);
   }
 }
@@ -775,12 +811,13 @@ static void print_plans(struct pass *ps)
   rep.base = o->plan_base;
   rep.head = o->plan_head ? o->plan_head : o->files ? o->source : NULL;
   rep.directory = o->files ? NULL : o->dir;
+  rep.currency = manifest_catalog_currency(catalog(ps));
   po.format = o->format;
   po.max_bytes = o->plan_max_bytes;
   if (ps->spill) {
     plan_print_text_head(&rep, o->out);
     spill_copy(ps, o->out);
-    plan_print_text_foot(ps->spill_changes, o->out);
+    plan_print_text_foot(&rep, ps->spill_changes, ps->spill_cost, o->out);
   } else {
     plan_print(ps->plans, ps->nt, &po, &rep, o->out);
   }

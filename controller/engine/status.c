@@ -9,6 +9,7 @@
 #include "base/diag.h"
 #include "base/error.h"
 #include "engine/status.h"
+#include "manifest/manifest.h"
 #include "manifest/yamltree.h"
 #include "model/resource.h"
 
@@ -61,6 +62,7 @@ void tenant_status_free(struct tenant_status *st)
   free(st->tenant);
   free(st->source);
   free(st->last_change);
+  free(st->tier);
   for (size_t i = 0; i < STATUS_COND_COUNT; i++) {
     free(st->cond[i].reason);
     free(st->cond[i].message);
@@ -465,8 +467,9 @@ static void put_uint(struct out *o, const char *prefix, const char *key,
  * in one order, one per line, every condition always listed, and optional
  * strings (source, lastChange, reason, message, since) always present,
  * written as "" when NULL or empty.  Parsing reads "" back as NULL.
- * lastError's resource and path are the exception the format names:
- * omitted when NULL, and line/column go with path.
+ * The exceptions are omitted when NULL, so older statuses keep their
+ * text: tier and monthlyCost (which goes with tier), and lastError's
+ * resource and path (line/column go with path).
  */
 char *tenant_status_format(const struct tenant_status *st)
 {
@@ -478,6 +481,14 @@ char *tenant_status_format(const struct tenant_status *st)
   put_str(&o, "", "tenant", st->tenant);
   put_str(&o, "", "source", st->source);
   put_str(&o, "", "lastChange", st->last_change);
+  if (st->tier) {
+    char cost[MANIFEST_MONEY_TEXT_MAX];
+
+    put_str(&o, "", "tier", st->tier);
+    manifest_money_text(st->monthly_cost, cost);
+    if (st->has_cost)
+      put_raw(&o, "", "monthlyCost", cost);
+  }
 
   out_puts(&o, "conditions:\n");
   for (size_t i = 0; i < STATUS_COND_COUNT; i++) {
@@ -905,6 +916,23 @@ out:
   return err;
 }
 
+/* The tier and its monthly cost, when recorded. */
+static int parse_tier(const struct reader *r, struct tenant_status *st,
+                      const struct ynode *root)
+{
+  char *cost = NULL;
+  int err = get_text(r, root, "", "tier", OPTIONAL, &st->tier);
+
+  if (err == 0)
+    err = get_text(r, root, "", "monthlyCost", OPTIONAL, &cost);
+  if (err == 0 && cost && manifest_money_parse(cost, &st->monthly_cost) < 0)
+    err = fail_at(r, ymap_get(root, "monthlyCost"),
+                  "monthlyCost must be an amount like 149 or 9.99");
+  st->has_cost = err == 0 && cost && st->tier;
+  free(cost);
+  return err;
+}
+
 /* Unknown keys are ignored, so an older tenantd reads a newer one's file. */
 static int parse_doc(const struct reader *r, const struct ynode *root,
                      struct tenant_status **out)
@@ -936,6 +964,8 @@ static int parse_doc(const struct reader *r, const struct ynode *root,
   err = get_text(r, root, "", "source", OPTIONAL, &st->source);
   if (err == 0)
     err = get_text(r, root, "", "lastChange", OPTIONAL, &st->last_change);
+  if (err == 0)
+    err = parse_tier(r, st, root);
   if (err == 0)
     err = parse_conditions(r, st, root);
   if (err == 0)
@@ -1257,6 +1287,29 @@ static bool fast_last_error(struct lines *l, struct status_error *e)
   return true;
 }
 
+/* The tier and its monthly cost, when the status records them. */
+static bool fast_tier(struct lines *l, struct tenant_status *st)
+{
+  char cost[MANIFEST_MONEY_TEXT_MAX];
+  const char *v;
+  size_t n;
+
+  if (!next_starts(l, "tier: "))
+    return true;
+  if (!field(l, "", "tier", false, &st->tier) || !st->tier)
+    return false;
+  if (!next_starts(l, "monthlyCost: "))
+    return true;
+  if (!line_key(l, "", "monthlyCost", &v, &n) || n >= sizeof(cost))
+    return false;
+  memcpy(cost, v, n);
+  cost[n] = '\0';
+  if (manifest_money_parse(cost, &st->monthly_cost) < 0)
+    return false;
+  st->has_cost = true;
+  return true;
+}
+
 /* The canonical layout read, or NULL to read it as YAML. */
 static struct tenant_status *fast_parse(const char *text, size_t len)
 {
@@ -1270,7 +1323,7 @@ static struct tenant_status *fast_parse(const char *text, size_t len)
        field(&l, "", "tenant", false, &st->tenant) && st->tenant &&
        field(&l, "", "source", false, &st->source) &&
        field(&l, "", "lastChange", false, &st->last_change) &&
-       fast_conditions(&l, st) && fast_inventory(&l, st) &&
+       fast_tier(&l, st) && fast_conditions(&l, st) && fast_inventory(&l, st) &&
        fast_stalled(&l, st) && fast_last_error(&l, &st->last_error) &&
        l.p == l.end;
   if (ok) {

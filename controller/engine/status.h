@@ -88,6 +88,13 @@ struct tenant_status {
   char *tenant;      /* owned */
   char *source;      /* commit id applied, or "dir:<path>"; owned */
   char *last_change; /* RFC 3339 UTC of the last change applied; owned */
+  /* The tier of the manifests the tenant runs, and what they cost a
+   * month by the catalog when applied, in cents (manifest.h's prices).
+   * tier NULL: not recorded yet (a status written before tenantd kept
+   * it); has_cost false: the tier has no monthlyPrice. */
+  char *tier; /* owned */
+  bool has_cost;
+  int64_t monthly_cost;
   struct status_condition cond[STATUS_COND_COUNT];
   struct status_item *inventory; /* sorted by id */
   size_t ninventory;

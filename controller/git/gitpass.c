@@ -121,6 +121,8 @@ struct apply_pass {
   struct writeback *wb;
   struct reconcile_report report;
   uint64_t t_fetched;
+  bool planning;            /* plan the tip: change nothing */
+  char last[SOURCE_ID_LEN]; /* the last status commit's source, or "" */
 };
 
 /* Fetches (unless told not to) and reads the tip to apply: the new one,
@@ -136,6 +138,9 @@ static int fetch_tip(struct apply_pass *ap)
     rc = fetch(ap->src, &ap->fw);
     res->fetch_seconds = (double)(uv_hrtime() - t0) / 1e9;
     res->fetched = rc == 0;
+    /* A plan on stale data would mislead its reader: fail instead. */
+    if (rc < 0 && ap->planning)
+      return td_error("source error: %s", ap->fw.error);
     if (rc < 0) {
       res->source_error = true;
       fprintf(ap->err, "tenantd: source error: %s\n", ap->fw.error);
@@ -170,7 +175,6 @@ static int select_tenants(struct apply_pass *ap)
 {
   const struct gitpass_opts *o = ap->o;
   struct manifest_repo *model = o->rec.model ? *o->rec.model : NULL;
-  char last[SOURCE_ID_LEN];
   int rc;
 
   rc = writeback_open(&ap->wb, ap->src);
@@ -179,8 +183,8 @@ static int select_tenants(struct apply_pass *ap)
                                YAML_LIMITS_DEFAULT_MAX_BYTES, model);
   if (rc < 0)
     return rc;
-  if (writeback_last_source(ap->wb, last) == 0)
-    rc = source_changes(ap->src, last, ap->res->source, &ap->changed,
+  if (writeback_last_source(ap->wb, ap->last) == 0)
+    rc = source_changes(ap->src, ap->last, ap->res->source, &ap->changed,
                         &ap->all_changed);
   else
     ap->all_changed = true;
@@ -201,12 +205,16 @@ static int select_tenants(struct apply_pass *ap)
   return 0;
 }
 
-/* The reconcile pass over the selected tenants. */
+/* The reconcile pass over the selected tenants: applied, or planned. */
 static int run_pass(struct apply_pass *ap)
 {
   struct reconcile_opts rec = ap->o->rec;
   int rc;
 
+  rec.plan_repository = source_url(ap->src);
+  rec.plan_head = ap->res->source;
+  /* A selection by change is relative to what was last applied. */
+  rec.plan_base = !ap->everyone && ap->last[0] ? ap->last : NULL;
   rec.files = &ap->files;
   rec.source = ap->res->source;
   rec.store = writeback_store(ap->wb);
@@ -216,7 +224,11 @@ static int run_pass(struct apply_pass *ap)
   rec.source_error = ap->res->source_error ? ap->fw.error : NULL;
   rec.allow_delete =
       allow_from_trailer(ap->src, ap->res->source, ap->o->allow_delete);
-  rec.apply = true;
+  rec.apply = !ap->planning;
+  if (ap->planning) {
+    rec.plan_diags = true;
+    rec.print_diags = false;
+  }
   rc = reconcile_once(&rec, &ap->report);
   ap->res->sum = ap->report.sum;
   ap->res->selected = ap->report.n;
@@ -282,18 +294,30 @@ static void apply_pass_release(struct apply_pass *ap)
   scan_release(&ap->sc);
 }
 
+static void apply_pass_init(struct apply_pass *ap, struct source *src,
+                            const struct gitpass_opts *o,
+                            struct gitpass_result *res)
+{
+  assert(o->version == GITPASS_OPTS_VERSION);
+  memset(ap, 0, sizeof(*ap));
+  ap->src = src;
+  ap->o = o;
+  ap->res = res;
+  ap->err = o->rec.err;
+  ap->files = (struct manifest_files)MANIFEST_FILES_INIT;
+  ap->changed = (struct strset)STRSET_INIT;
+  ap->only = (struct strset)STRSET_INIT;
+  memset(res, 0, sizeof(*res));
+  res->result = PASS_ERROR;
+}
+
 int gitpass_apply(struct source *src, const struct gitpass_opts *o,
                   struct gitpass_result *res)
 {
-  struct apply_pass ap = {.src = src, .o = o, .res = res, .err = o->rec.err};
+  struct apply_pass ap;
   int rc;
 
-  assert(o->version == GITPASS_OPTS_VERSION);
-  memset(res, 0, sizeof(*res));
-  res->result = PASS_ERROR;
-  ap.files = (struct manifest_files)MANIFEST_FILES_INIT;
-  ap.changed = (struct strset)STRSET_INIT;
-  ap.only = (struct strset)STRSET_INIT;
+  apply_pass_init(&ap, src, o, res);
   rc = fetch_tip(&ap);
   if (rc == 0 && nothing_to_do(&ap)) {
     res->skipped = true;
@@ -316,40 +340,79 @@ out:
 
 /* ---- plan ---- */
 
-int gitpass_plan(struct source *src, const struct gitpass_opts *o,
-                 struct gitpass_result *res)
+/*
+ * The tracked branch's tip against what the providers hold: the tenants
+ * an apply would take (every one, or with `all` false those changed since
+ * the last status commit and those not Ready), nothing written.
+ */
+static int plan_tip(struct source *src, const struct gitpass_opts *o,
+                    struct gitpass_result *res)
 {
-  struct manifest_files files = MANIFEST_FILES_INIT;
-  struct strset changed = STRSET_INIT;
-  struct scan sc = {0};
-  struct writeback *wb = NULL;
-  struct reconcile_opts rec = o->rec;
-  struct reconcile_report report = {0};
-  struct fetch_wait fw;
-  char head[SOURCE_ID_LEN], base[SOURCE_ID_LEN], mb[SOURCE_ID_LEN];
-  bool all_changed = false;
+  struct apply_pass ap;
   int rc;
 
-  assert(o->version == GITPASS_OPTS_VERSION && o->ref);
-  memset(res, 0, sizeof(*res));
-  res->result = PASS_ERROR;
+  apply_pass_init(&ap, src, o, res);
+  ap.planning = true;
+  rc = fetch_tip(&ap);
+  if (rc == 0)
+    rc = select_tenants(&ap);
+  if (rc == 0)
+    rc = run_pass(&ap);
+  if (rc == 0)
+    res->result = pass_judge(PASS_MODE_PLAN, &res->sum, false, true);
+  apply_pass_release(&ap);
+  return rc;
+}
+
+/* A ref's commit, the commit it is compared with (its merge base with
+ * `base`, or the tracked branch) and the tenants it changed since. */
+struct ref_plan {
+  char head[SOURCE_ID_LEN], base[SOURCE_ID_LEN], mb[SOURCE_ID_LEN];
+  struct strset changed;
+  bool all_changed;
+};
+
+static int resolve_ref(struct source *src, const struct gitpass_opts *o,
+                       struct gitpass_result *res, struct ref_plan *rp)
+{
+  struct fetch_wait fw;
+  int rc;
+
   /* A plan on stale data would mislead a reviewer: fail instead. */
   if (fetch(src, &fw) < 0)
     return td_error("source error: %s", fw.error);
-  rc = source_head(src, head);
+  rc = source_head(src, rp->head);
   if (rc == 0)
     rc = source_fetch_ref(src, o->ref, res->source);
   if (rc == 0) {
     if (o->base)
-      rc = source_fetch_ref(src, o->base, base);
+      rc = source_fetch_ref(src, o->base, rp->base);
     else
-      memcpy(base, head, sizeof(base));
+      memcpy(rp->base, rp->head, sizeof(rp->base));
   }
   if (rc < 0)
     return rc;
-  if (source_merge_base(src, base, res->source, mb) < 0)
-    memcpy(mb, base, sizeof(mb));
-  rc = source_changes(src, mb, res->source, &changed, &all_changed);
+  if (source_merge_base(src, rp->base, res->source, rp->mb) < 0)
+    memcpy(rp->mb, rp->base, sizeof(rp->mb));
+  return source_changes(src, rp->mb, res->source, &rp->changed,
+                        &rp->all_changed);
+}
+
+/* A pull request's plan: the tenants `ref` changed since it left `base`. */
+static int plan_ref(struct source *src, const struct gitpass_opts *o,
+                    struct gitpass_result *res)
+{
+  struct manifest_files files = MANIFEST_FILES_INIT;
+  struct ref_plan rp = {.changed = STRSET_INIT};
+  struct scan sc = {0};
+  struct writeback *wb = NULL;
+  struct reconcile_opts rec = o->rec;
+  struct reconcile_report report = {0};
+  int rc;
+
+  memset(res, 0, sizeof(*res));
+  res->result = PASS_ERROR;
+  rc = resolve_ref(src, o, res, &rp);
   if (rc == 0)
     rc = writeback_open(&wb, src);
   if (rc == 0)
@@ -364,13 +427,16 @@ int gitpass_plan(struct source *src, const struct gitpass_opts *o,
   rec.files = &files;
   rec.source = res->source;
   rec.store = writeback_store(wb);
-  rec.only = all_changed ? NULL : &changed;
-  rec.changed = all_changed ? NULL : &changed;
+  rec.only = rp.all_changed ? NULL : &rp.changed;
+  rec.changed = rp.all_changed ? NULL : &rp.changed;
   rec.managed_outside = managed_outside(&sc, rec.only);
   rec.allow_delete = allow_from_trailer(src, res->source, o->allow_delete);
   rec.apply = false;
   rec.plan_diags = true;
   rec.print_diags = false;
+  rec.plan_repository = source_url(src);
+  rec.plan_base = rp.mb;
+  rec.plan_head = res->source;
   rc = reconcile_once(&rec, &report);
   res->sum = report.sum;
   res->selected = report.n;
@@ -380,28 +446,69 @@ out:
   reconcile_report_release(&report);
   writeback_close(wb);
   manifest_files_release(&files);
-  strset_release(&changed);
+  strset_release(&rp.changed);
   scan_release(&sc);
   return rc;
 }
 
+int gitpass_plan(struct source *src, const struct gitpass_opts *o,
+                 struct gitpass_result *res)
+{
+  assert(o->version == GITPASS_OPTS_VERSION);
+  return o->ref ? plan_ref(src, o, res) : plan_tip(src, o, res);
+}
+
 /* ---- reading the status branch ---- */
 
-int gitpass_open_status(struct source *src, FILE *err, struct writeback **out)
+/* The tenants whose files are in the manifests at `commit`. */
+static int manifest_tenants(struct source *src, const char *commit,
+                            struct strset *out)
+{
+  struct manifest_files files = MANIFEST_FILES_INIT;
+  int rc = source_read_manifests(src, commit, &files,
+                                 YAML_LIMITS_DEFAULT_MAX_BYTES, NULL);
+
+  for (size_t i = 0; rc == 0 && i < files.n; i++) {
+    const char *path = files.v[i].path;
+    const char *name = path + strlen("tenants/");
+    const char *dot = strrchr(name, '.');
+
+    if (manifest_path_kind(path) == MP_TENANT && dot)
+      strset_addn(out, name, (size_t)(dot - name));
+  }
+  strset_seal(out);
+  manifest_files_release(&files);
+  return rc;
+}
+
+int gitpass_view_open(struct source *src, FILE *err, struct gitpass_view *v)
 {
   char id[SOURCE_ID_LEN];
+  bool fetched;
   int rc;
 
-  *out = NULL;
-  if (source_fetch(src) == 0)
-    return writeback_open(out, src);
-  fprintf(err, "tenantd: showing the cached status: %s\n", td_error_last());
-  rc = writeback_open(out, src);
-  /* Nothing cached either: an error, not an empty table. */
-  if (rc == 0 && writeback_tip(*out, id) < 0) {
-    rc = td_error("no status of %s in the cache", source_url(src));
-    writeback_close(*out);
-    *out = NULL;
-  }
-  return rc;
+  memset(v, 0, sizeof(*v));
+  v->tenants = (struct strset)STRSET_INIT;
+  v->url = source_url(src);
+  v->status_branch = source_options(src)->status_branch;
+  fetched = source_fetch(src) == 0;
+  if (!fetched)
+    fprintf(err, "tenantd: showing the cached status: %s\n", td_error_last());
+  rc = writeback_open(&v->wb, src);
+  if (rc < 0)
+    return rc;
+  v->has_status = writeback_tip(v->wb, id) == 0;
+  if (source_head(src, v->head) < 0)
+    v->head[0] = '\0';
+  /* Nothing fetched and nothing cached: an error, not an empty table. */
+  if (!fetched && !v->has_status && !v->head[0])
+    return td_error("no status of %s in the cache", v->url);
+  return v->head[0] ? manifest_tenants(src, v->head, &v->tenants) : 0;
+}
+
+void gitpass_view_release(struct gitpass_view *v)
+{
+  writeback_close(v->wb);
+  strset_release(&v->tenants);
+  v->wb = NULL;
 }

@@ -5,21 +5,33 @@
  * pick the tenants to reconcile, reconcile them, commit their statuses to
  * the status branch, note the manifest commit, push.
  *
- * Which tenants: those whose files changed between the manifest commit
- * the last status commit names (Tenantd-Source) and the new tip -- every
- * tenant when platform.yaml or tiers.yaml changed, on the first run, or
- * with `all` -- plus every tenant whose status is not Ready or carries a
- * SourceError, so a failed tenant is retried by the next pass.
+ * Which tenants: with `all` (what `tenantd apply --once` does unless told
+ * --changed), every one, so that drift made by hand is corrected.
+ * Without it (the daemon's incremental passes, `--changed` for CI on
+ * merge), those whose files changed between the manifest commit the last
+ * status commit names (Tenantd-Source) and the new tip -- every tenant
+ * when platform.yaml or tiers.yaml changed, or on the first run -- plus
+ * every tenant whose status is not Ready or carries a SourceError, so a
+ * failed tenant is retried by the next pass.
  *
  * When the fetch fails, the last fetched tip is applied again with every
  * tenant marked SourceError (safety rule 1: hold, never empty); its status
  * commit waits in the mirror until the remote is back.
  *
- * plan: the tenants a ref changed since its merge base with `base`,
- * planned against what the providers hold and the inventory on the status
- * branch.  Nothing is written.  A plan here gates a pull request, so a
- * tenant held for an invalid manifest makes it unsettled
- * (PASS_MODE_PLAN_GATE in engine/dirpass.h).
+ * plan, without `ref`: the tracked branch's tip, fetched, planned for the
+ * tenants apply would take (as above, by `all`) against what the
+ * providers hold, so drift shows; a failed fetch is an error, never a plan
+ * of stale manifests.  Judged as a directory's plan (PASS_MODE_PLAN).
+ *
+ * plan, with `ref`: the tenants a ref changed since its merge base with
+ * `base`, planned against what the providers hold and the inventory on
+ * the status branch.  A plan here gates a pull request, so a tenant held
+ * for an invalid manifest makes it unsettled (PASS_MODE_PLAN_GATE in
+ * engine/dirpass.h).
+ *
+ * Either plan writes nothing, and tells the plan printer where its
+ * manifests come from (rec.plan_repository, plan_base, plan_head: the
+ * URL without credentials, the commit compared with, the commit planned).
  *
  * Either way the result carries the pass's verdict (res->result), judged
  * as the directory pass judges its own: pass_exit_code() turns it into
@@ -39,9 +51,9 @@
 struct gitpass_opts {
   unsigned version;
   struct reconcile_opts rec; /* providers, concurrency, output... */
-  bool all;                  /* reconcile every tenant */
+  bool all;                  /* every tenant, not only the changed ones */
   long allow_delete;         /* the CLI's --allow-delete, or -1 */
-  const char *ref;           /* plan: the ref to plan */
+  const char *ref;           /* plan: the ref to plan, NULL: the tip */
   const char *base;          /* plan: the ref it merges into, NULL: branch */
   /* The daemon's knobs; zero for the CLI's behaviour. */
   const struct strset *extra; /* reconcile these too (resync, retries) */
@@ -85,11 +97,25 @@ int gitpass_plan(struct source *src, const struct gitpass_opts *o,
 struct writeback;
 
 /*
- * The status branch for reading, as fresh as it can be: fetched, or when
- * the fetch fails (said on `err`), the copy last fetched into the mirror.
- * 0 and *out set (writeback_close it), or -1 with td_error_last(): the
- * mirror cannot be read, or the fetch failed and it holds no status.
+ * What `tenantd status` and `tenantd log` read (git/statusview.h): the
+ * status branch, as fresh as it can be -- fetched, or when the fetch
+ * fails (said on `err`), the copy last fetched into the mirror -- and the
+ * tenants in the manifests at the tracked branch's tip, so that a tenant
+ * never reconciled is shown too.  Reading writes nothing outside the
+ * mirror (the cache).
  */
-int gitpass_open_status(struct source *src, FILE *err, struct writeback **out);
+struct gitpass_view {
+  struct writeback *wb;      /* owned; the branch may have no commit */
+  bool has_status;           /* tenantd has written to the status branch */
+  char head[SOURCE_ID_LEN];  /* the tracked branch's tip, "" when none */
+  struct strset tenants;     /* the tenant files at head, by name */
+  const char *url;           /* borrowed: the URL without credentials */
+  const char *status_branch; /* borrowed */
+};
+
+/* 0 and *v filled (release it either way), or -1 with td_error_last():
+ * the mirror cannot be read, or the fetch failed and it holds nothing. */
+int gitpass_view_open(struct source *src, FILE *err, struct gitpass_view *v);
+void gitpass_view_release(struct gitpass_view *v);
 
 #endif

@@ -1,7 +1,9 @@
 #include "base/compat.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <strings.h>
 #include <sys/file.h>
@@ -10,7 +12,11 @@
 
 #include "base/error.h"
 #include "base/fsutil.h"
+#include "base/strutil.h"
 #include "model/resource.h"
+#include "git/gitstream.h"
+#include "git/giturl.h"
+#include "git/knownhosts.h"
 #include "git/source_git.h"
 
 #define NOTES_REMOTE_REF "refs/tenantd/origin-notes"
@@ -18,13 +24,16 @@
 
 struct source {
   struct source_opts o;
-  char *url;    /* what libgit2 is given: may hold credentials */
-  char *shown;  /* the same without them */
-  char *secret; /* the password part of the URL, or NULL */
-  char *mirror; /* <cache>/<name>-<hash>.git */
+  struct giturl u; /* the URL taken apart; u.shown is the one messages show */
+  char *url;       /* what libgit2 is given: never holds a password */
+  char *mirror;    /* <cache>/<name>-<hash>.git */
+  char *known_hosts;
+  uint64_t timeout_ms;
   int lock_fd;
   git_repository *repo;
   unsigned cred_tries;
+  bool url_creds_offered;
+  char why[768];      /* this module's own reason for refusing, "" when none */
   bool push_rejected; /* the remote refused a ref update */
   char push_why[256];
   /* refspecs of a regular fetch, and the refs they fill */
@@ -34,26 +43,24 @@ struct source {
 
 /* ---- names, credentials, errors ---- */
 
-/* Replaces every occurrence of `secret` in `msg` with "***". */
-static void redact(char *msg, const char *secret)
+/* Copies msg into out with every credential tenantd knows of replaced. */
+static void redact_all(const struct source *s, char *out, size_t cap,
+                       const char *msg)
 {
-  size_t n = secret ? strlen(secret) : 0;
-  char *p;
+  const char *secrets[GITURL_SECRETS_MAX + 1];
+  size_t n = giturl_secrets(&s->u, secrets);
 
-  if (n < 3)
-    return;
-  while ((p = strstr(msg, secret)) != NULL) {
-    memcpy(p, "***", 3);
-    memmove(p + 3, p + n, strlen(p + n) + 1);
-  }
+  secrets[n++] = getenv(s->o.password_env);
+  redact_text(out, cap, msg, secrets, n);
 }
 
-static void redact_all(const struct source *s, char *msg)
+/* td_error() with a message that may quote a URL or the server. */
+static int error_redacted(struct source *s, int code, const char *msg)
 {
-  const char *pw = getenv(s->o.password_env);
+  char clean[1024];
 
-  redact(msg, s->secret);
-  redact(msg, pw);
+  redact_all(s, clean, sizeof(clean), msg);
+  return td_error_code(code, "%s", clean);
 }
 
 int source_git_error(struct source *s, const char *what)
@@ -61,40 +68,72 @@ int source_git_error(struct source *s, const char *what)
   const git_error *e = git_error_last();
   char msg[1024];
 
+  /* Our own callbacks' reasons first: libgit2 may say less. */
   snprintf(msg, sizeof(msg), "%s: %s", what,
-           e && e->message ? e->message : "unknown git error");
-  redact_all(s, msg);
-  return td_error("%s", msg);
+           s->why[0]         ? s->why
+           : e && e->message ? e->message
+                             : "unknown git error");
+  return error_redacted(s, TD_ERROR, msg);
+}
+
+/* Refuses a callback's request, saying why; returns -1 for libgit2. */
+static int refuse(struct source *s, const char *why)
+{
+  snprintf(s->why, sizeof(s->why), "%s", why);
+  git_error_set_str(GIT_ERROR_NET, s->why);
+  return -1;
+}
+
+static bool is_http(const struct source *s)
+{
+  return s->u.scheme && (strcmp(s->u.scheme, "http") == 0 ||
+                         strcmp(s->u.scheme, "https") == 0);
 }
 
 /*
- * "https://user:token@host/x.git" -> shown "https://user:***@host/x.git",
- * secret "token".  Paths and scp-like ssh URLs have no secret.
+ * Credentials go to the configured URL only.  libgit2 1.5 names the
+ * configured URL here even after a redirect (the redirect policy and
+ * the stream's pin keep other hosts and ports away, see remote_connect
+ * and gitstream.h); this check keeps any other URL out should that
+ * change.  Plain http crosses the network in clear text: only to this
+ * machine, unless the operator allowed it.
  */
-static void split_url(struct source *s, const char *url)
+static int may_send_credentials(struct source *s, const char *url)
 {
-  const char *scheme = strstr(url, "://");
-  const char *at, *colon, *slash;
+  if (!url || strcmp(url, s->url) != 0)
+    return refuse(s, "the remote asked for credentials for another URL; "
+                     "none sent");
+  if (s->u.scheme && strcmp(s->u.scheme, "http") == 0 && !s->o.allow_insecure &&
+      !giturl_is_loopback(&s->u))
+    return refuse(s, "the remote asks for credentials over plain http to "
+                     "another machine; none sent (use https, or set "
+                     "source.allowInsecure: true)");
+  return 0;
+}
 
-  s->shown = td_strdup(url);
-  if (!scheme)
-    return;
-  slash = strchr(scheme + 3, '/');
-  at = memchr(scheme + 3, '@',
-              slash ? (size_t)(slash - scheme - 3) : strlen(scheme + 3));
-  colon = at ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
-  /* https://TOKEN@host/...: a token given as the user name. */
-  if (at && !colon && strncmp(url, "http", 4) == 0) {
-    s->secret = td_strndup(scheme + 3, (size_t)(at - scheme - 3));
-    free(s->shown);
-    s->shown = td_asprintf("%.*s***%s", (int)(scheme + 3 - url), url, at);
-    return;
+static int userpass(struct source *s, git_credential **out)
+{
+  const char *user = getenv(s->o.username_env);
+  const char *pass = getenv(s->o.password_env);
+  char msg[256];
+
+  /* The URL's own first, once; then the environment's. */
+  if (!s->url_creds_offered && (s->u.password || s->u.token_user)) {
+    s->url_creds_offered = true;
+    return git_credential_userpass_plaintext_new(
+        out, s->u.user, s->u.password ? s->u.password : "");
   }
-  if (!colon)
-    return;
-  s->secret = td_strndup(colon + 1, (size_t)(at - colon - 1));
-  free(s->shown);
-  s->shown = td_asprintf("%.*s:***%s", (int)(colon - url), url, at);
+  if (s->url_creds_offered && (!pass || !*pass))
+    return refuse(s, "the remote refused the credentials in the URL");
+  if (!pass || !*pass) {
+    snprintf(msg, sizeof(msg),
+             "the remote asks for credentials: set %s (and %s)",
+             s->o.password_env, s->o.username_env);
+    return refuse(s, msg);
+  }
+  if (!user || !*user)
+    user = s->u.user && !s->u.token_user ? s->u.user : "git";
+  return git_credential_userpass_plaintext_new(out, user, pass);
 }
 
 static int on_credentials(git_credential **out, const char *url,
@@ -104,53 +143,61 @@ static int on_credentials(git_credential **out, const char *url,
   struct source *s = payload;
   const char *user = getenv(s->o.username_env);
 
-  (void)url;
-  if (++s->cred_tries > MAX_CREDENTIAL_TRIES) {
-    git_error_set_str(GIT_ERROR_NET, "the remote refused the credentials");
+  if (++s->cred_tries > MAX_CREDENTIAL_TRIES)
+    return refuse(s, "the remote refused the credentials");
+  if (may_send_credentials(s, url) < 0)
     return -1;
-  }
   if (!user || !*user)
-    user = user_from_url;
-  /* libgit2 tried the URL's own credentials first. */
-  if (s->secret && (allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) &&
-      !getenv(s->o.password_env)) {
-    git_error_set_str(GIT_ERROR_NET,
-                      "the remote refused the credentials in the URL");
-    return -1;
-  }
-  if (allowed & GIT_CREDENTIAL_SSH_KEY) {
+    user = user_from_url ? user_from_url : "git";
+  if ((allowed & GIT_CREDENTIAL_SSH_KEY) && !is_http(s)) {
     const char *pass =
         s->o.ssh_passphrase_env ? getenv(s->o.ssh_passphrase_env) : NULL;
 
-    if (!user)
-      user = "git";
     if (s->o.ssh_key)
       return git_credential_ssh_key_new(out, user, NULL, s->o.ssh_key, pass);
     return git_credential_ssh_key_from_agent(out, user);
   }
-  if (allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) {
-    const char *pass = getenv(s->o.password_env);
-
-    if (!pass || !*pass) {
-      git_error_set(GIT_ERROR_NET,
-                    "the remote asks for credentials: set %s (and %s)",
-                    s->o.password_env, s->o.username_env);
-      return -1;
-    }
-    return git_credential_userpass_plaintext_new(out, user ? user : "git",
-                                                 pass);
-  }
+  if (allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT)
+    return userpass(s, out);
   if (allowed & GIT_CREDENTIAL_USERNAME)
-    return git_credential_username_new(out, user ? user : "git");
+    return git_credential_username_new(out, user);
   return GIT_PASSTHROUGH;
+}
+
+/*
+ * An ssh server's host key must be in the known_hosts file; TLS
+ * certificates are left to libgit2's own verification (a pass-through
+ * keeps its verdict).
+ */
+static int on_certificate(git_cert *cert, int valid, const char *host,
+                          void *payload)
+{
+  struct source *s = payload;
+  const git_cert_hostkey *hk = (const git_cert_hostkey *)cert;
+
+  (void)valid;
+  if (cert->cert_type != GIT_CERT_HOSTKEY_LIBSSH2)
+    return GIT_PASSTHROUGH;
+  if (!(hk->type & GIT_CERT_SSH_RAW) || !hk->hostkey)
+    return refuse(s, "the ssh server's host key cannot be checked: "
+                     "libgit2 did not pass it on");
+  if (knownhosts_check(s->known_hosts, host, s->u.port,
+                       (const unsigned char *)hk->hostkey,
+                       hk->hostkey_len) < 0) {
+    refuse(s, td_error_last());
+    return GIT_ECERTIFICATE;
+  }
+  return 0;
 }
 
 static void init_callbacks(struct source *s, git_remote_callbacks *cb)
 {
   git_remote_init_callbacks(cb, GIT_REMOTE_CALLBACKS_VERSION);
   cb->credentials = on_credentials;
+  cb->certificate_check = on_certificate;
   cb->payload = s;
   s->cred_tries = 0;
+  s->url_creds_offered = false;
 }
 
 /* "<cache>/<last path component>-<hash of the URL>.git" */
@@ -180,11 +227,110 @@ static char *mirror_path(const char *cache, const char *url)
 
 /* ---- open, close ---- */
 
+int source_default_cache_dir(char **out)
+{
+  const char *xdg = getenv("XDG_CACHE_HOME");
+  const char *home = getenv("HOME");
+
+  *out = NULL;
+  if (xdg && xdg[0] == '/')
+    *out = td_asprintf("%s/tenantd", xdg);
+  else if (home && home[0] == '/')
+    *out = td_asprintf("%s/.cache/tenantd", home);
+  else
+    return td_error_code(TD_ENOTFOUND,
+                         "no cache directory: set XDG_CACHE_HOME or HOME, "
+                         "or give one (--cache-dir)");
+  return 0;
+}
+
+/*
+ * Removes every "*.lock" under `dir` (the mirror; of objects/ only
+ * objects/pack, where a pack's index is written under a lock: loose
+ * objects are never locked, and there are many).  Git locks refs,
+ * packed-refs, config, HEAD and the index.
+ * Called with the mirror's flock held, when no live process can be
+ * writing to it: such a file is a killed process's, and left there it
+ * would fail every later ref update with "failed to lock file".
+ */
+static void remove_stale_locks(const char *dir, int depth)
+{
+  DIR *d = depth < 32 ? opendir(dir) : NULL;
+  struct dirent *e;
+  struct stat st;
+
+  if (!d)
+    return;
+  while ((e = readdir(d)) != NULL) {
+    size_t n = strlen(e->d_name);
+    char *path;
+
+    if (e->d_name[0] == '.' && (n == 1 || (n == 2 && e->d_name[1] == '.')))
+      continue;
+    path = td_asprintf("%s/%s", dir, e->d_name);
+    if (depth == 0 && strcmp(e->d_name, "objects") == 0) {
+      free(path);
+      path = td_asprintf("%s/objects/pack", dir);
+      remove_stale_locks(path, 31); /* this folder only */
+      free(path);
+      continue;
+    }
+    if (e->d_type == DT_DIR || (e->d_type == DT_UNKNOWN &&
+                                lstat(path, &st) == 0 && S_ISDIR(st.st_mode)))
+      remove_stale_locks(path, depth + 1);
+    else if (n > 5 && strcmp(e->d_name + n - 5, ".lock") == 0)
+      unlink(path);
+    free(path);
+  }
+  closedir(d);
+}
+
+/* "<home>/<rel>", home from $HOME or the password database. */
+static char *home_path(const char *rel)
+{
+  const char *home = getenv("HOME");
+  struct passwd *pw = home && *home ? NULL : getpwuid(getuid());
+
+  if (pw && pw->pw_dir)
+    home = pw->pw_dir;
+  return td_asprintf("%s/%s", home && *home ? home : "", rel);
+}
+
+static char *default_known_hosts(void)
+{
+  return home_path(".ssh/known_hosts");
+}
+
+/* The known_hosts file and the timeout, from the options or defaults. */
+static int open_settings(struct source *s)
+{
+  const char *env = getenv("TENANTD_GIT_TIMEOUT");
+  int64_t ms = 0;
+
+  if (!s->o.known_hosts)
+    s->known_hosts = default_known_hosts();
+  else if (strncmp(s->o.known_hosts, "~/", 2) == 0)
+    s->known_hosts = home_path(s->o.known_hosts + 2);
+  else
+    s->known_hosts = td_strdup(s->o.known_hosts);
+  s->timeout_ms = s->o.timeout_ms;
+  if (!s->timeout_ms && env && *env) {
+    if (str_parse_duration(env, &ms) < 0 || ms <= 0)
+      return td_error("TENANTD_GIT_TIMEOUT: '%.40s' is not a duration "
+                      "like 30s or 2m",
+                      env);
+    s->timeout_ms = (uint64_t)ms;
+  }
+  if (!s->timeout_ms)
+    s->timeout_ms = SOURCE_DEFAULT_TIMEOUT_MS;
+  return gitstream_register();
+}
+
 int source_open(struct source **out, const struct source_opts *o)
 {
   struct source *s;
-  char *lock = NULL;
-  int rc;
+  char *lock = NULL, *cache = NULL, *full;
+  int rc = 0;
 
   assert(o->version == SOURCE_OPTS_VERSION && o->url);
   *out = NULL;
@@ -203,12 +349,14 @@ int source_open(struct source **out, const struct source_opts *o)
     char *abs = realpath(o->url, NULL);
     char *cwd = abs ? NULL : getcwd(NULL, 0);
 
-    s->url = abs ? abs : td_asprintf("%s/%s", cwd ? cwd : ".", o->url);
+    full = abs ? abs : td_asprintf("%s/%s", cwd ? cwd : ".", o->url);
     free(cwd);
   } else {
-    s->url = td_strdup(o->url);
+    full = td_strdup(o->url);
   }
-  split_url(s, s->url);
+  giturl_parse(&s->u, full);
+  free(full);
+  s->url = td_strdup(s->u.bare);
   s->spec[0] = td_asprintf("+refs/heads/%s:refs/remotes/origin/%s", o->branch,
                            o->branch);
   s->spec[1] = td_asprintf("+refs/heads/%s:refs/remotes/origin/%s",
@@ -217,12 +365,21 @@ int source_open(struct source **out, const struct source_opts *o)
   for (size_t i = 0; i < 3; i++)
     s->dst[i] = td_strdup(strchr(s->spec[i], ':') + 1);
 
-  rc = fs_mkdir_p(o->cache_dir, 0700);
+  rc = open_settings(s);
+  if (rc < 0)
+    goto fail;
+  if (o->cache_dir)
+    cache = td_strdup(o->cache_dir);
+  else
+    rc = source_default_cache_dir(&cache);
+  if (rc < 0)
+    goto fail;
+  rc = fs_mkdir_p(cache, 0700);
   if (rc < 0) {
     rc = td_error("cache directory: %s", td_error_last());
     goto fail;
   }
-  s->mirror = mirror_path(o->cache_dir, s->shown);
+  s->mirror = mirror_path(cache, s->u.shown);
   lock = td_asprintf("%s.lock", s->mirror);
   s->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (s->lock_fd < 0) {
@@ -235,16 +392,20 @@ int source_open(struct source **out, const struct source_opts *o)
                        s->mirror, strerror(errno));
     goto fail;
   }
+  /* Ours alone now: any lock file in it is a dead process's. */
+  remove_stale_locks(s->mirror, 0);
   if (git_repository_open_bare(&s->repo, s->mirror) < 0 &&
       git_repository_init(&s->repo, s->mirror, 1) < 0) {
     rc = source_git_error(s, s->mirror);
     goto fail;
   }
   free(lock);
+  free(cache);
   *out = s;
   return 0;
 fail:
   free(lock);
+  free(cache);
   source_close(s);
   return rc;
 }
@@ -261,8 +422,8 @@ void source_close(struct source *s)
     free(s->dst[i]);
   }
   free(s->url);
-  free(s->shown);
-  free(s->secret);
+  giturl_release(&s->u);
+  free(s->known_hosts);
   free(s->mirror);
   free(s);
   git_libgit2_shutdown();
@@ -290,7 +451,7 @@ const struct source_opts *source_options(const struct source *s)
 
 const char *source_url(const struct source *s)
 {
-  return s->shown;
+  return s->u.shown;
 }
 
 int source_signature(struct source *s, git_signature **out)
@@ -337,23 +498,29 @@ static int remote_new(struct source *s, git_remote **remote)
   ro.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF |
              GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
   if (git_remote_create_with_opts(remote, s->url, &ro) < 0)
-    return source_git_error(s, s->shown);
+    return source_git_error(s, s->u.shown);
   return 0;
 }
 
+/*
+ * Redirects: GIT_REMOTE_REDIRECT_NONE makes libgit2 refuse one to
+ * another host at every stage (its default follows the first request's
+ * anywhere, credentials included).  It still follows one to another
+ * port of the same host: the stream's pin refuses that connection.
+ */
 static int remote_connect(struct source *s, git_remote **remote,
                           git_direction dir)
 {
-  git_remote_callbacks cb;
-  git_proxy_options proxy;
+  git_remote_connect_options co;
 
   if (remote_new(s, remote) < 0)
     return -1;
-  init_callbacks(s, &cb);
-  git_proxy_options_init(&proxy, GIT_PROXY_OPTIONS_VERSION);
-  proxy.type = GIT_PROXY_AUTO;
-  if (git_remote_connect(*remote, dir, &cb, &proxy, NULL) < 0) {
-    int rc = source_git_error(s, s->shown);
+  git_remote_connect_options_init(&co, GIT_REMOTE_CONNECT_OPTIONS_VERSION);
+  init_callbacks(s, &co.callbacks);
+  co.proxy_opts.type = GIT_PROXY_AUTO;
+  co.follow_redirects = GIT_REMOTE_REDIRECT_NONE;
+  if (git_remote_connect_ext(*remote, dir, &co) < 0) {
+    int rc = source_git_error(s, s->u.shown);
 
     git_remote_free(*remote);
     *remote = NULL;
@@ -381,12 +548,13 @@ static int download(struct source *s, git_remote *remote,
   git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
   init_callbacks(s, &fo.callbacks);
   fo.proxy_opts.type = GIT_PROXY_AUTO;
+  fo.follow_redirects = GIT_REMOTE_REDIRECT_NONE;
   fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
   fo.update_fetchhead = 0;
   if (git_remote_download(remote, &arr, &fo) < 0 ||
       git_remote_update_tips(remote, &fo.callbacks, 0,
                              GIT_REMOTE_DOWNLOAD_TAGS_NONE, NULL) < 0)
-    return source_git_error(s, s->shown);
+    return source_git_error(s, s->u.shown);
   return 0;
 }
 
@@ -412,11 +580,11 @@ static int local_path_check(struct source *s)
   else if (strstr(path, "://") || path[0] != '/')
     return 0;
   if (stat(path, &st) < 0)
-    return td_error("cannot reach %s: %s", s->shown, strerror(errno));
+    return td_error("cannot reach %s: %s", s->u.shown, strerror(errno));
   return 0;
 }
 
-int source_fetch(struct source *s)
+static int fetch_tips(struct source *s)
 {
   git_remote *remote = NULL;
   const git_remote_head **heads;
@@ -431,13 +599,13 @@ int source_fetch(struct source *s)
   if (rc < 0)
     return rc;
   if (git_remote_ls(&heads, &nheads, remote) < 0) {
-    rc = source_git_error(s, s->shown);
+    rc = source_git_error(s, s->u.shown);
     goto out;
   }
   snprintf(branch_ref, sizeof(branch_ref), "refs/heads/%s", s->o.branch);
   /* A missing branch is an error, never an empty desired state. */
   if (!advertised(heads, nheads, branch_ref)) {
-    rc = td_error("%s has no branch '%s'", s->shown, s->o.branch);
+    rc = td_error("%s has no branch '%s'", s->u.shown, s->o.branch);
     goto out;
   }
   for (size_t i = 0; i < 3; i++) {
@@ -471,7 +639,7 @@ out:
   return rc;
 }
 
-int source_fetch_refspecs(struct source *s, const char *const *specs, size_t n)
+static int fetch_specs(struct source *s, const char *const *specs, size_t n)
 {
   git_remote *remote = NULL;
   int rc = remote_connect(s, &remote, GIT_DIRECTION_FETCH);
@@ -543,7 +711,7 @@ int source_head(struct source *s, char id[SOURCE_ID_LEN])
   snprintf(ref, sizeof(ref), "refs/remotes/origin/%s", s->o.branch);
   if (git_reference_name_to_id(&oid, s->repo, ref) < 0)
     return td_error_code(TD_ENOTFOUND, "branch '%s' of %s was never fetched",
-                         s->o.branch, s->shown);
+                         s->o.branch, s->u.shown);
   git_oid_tostr(id, SOURCE_ID_LEN, &oid);
   return 0;
 }
@@ -555,7 +723,7 @@ static bool is_hex_id(const char *ref)
   return n == 40 && ref[n] == '\0';
 }
 
-int source_fetch_ref(struct source *s, const char *ref, char id[SOURCE_ID_LEN])
+static int fetch_ref(struct source *s, const char *ref, char id[SOURCE_ID_LEN])
 {
   git_remote *remote = NULL;
   const git_remote_head **heads;
@@ -573,7 +741,7 @@ int source_fetch_ref(struct source *s, const char *ref, char id[SOURCE_ID_LEN])
   if (rc < 0)
     return rc;
   if (git_remote_ls(&heads, &nheads, remote) < 0) {
-    rc = source_git_error(s, s->shown);
+    rc = source_git_error(s, s->u.shown);
     goto out;
   }
   if (is_hex_id(ref)) {
@@ -595,7 +763,7 @@ int source_fetch_ref(struct source *s, const char *ref, char id[SOURCE_ID_LEN])
   }
   if (!h) {
     rc = td_error_code(TD_ENOTFOUND, "%s has no ref or commit '%.200s'",
-                       s->shown, ref);
+                       s->u.shown, ref);
     goto out;
   }
   snprintf(spec, sizeof(spec), "+%s:refs/tenantd/plan/%s", h->name,
@@ -760,7 +928,10 @@ int source_changes(struct source *s, const char *from, const char *to,
         *all = true;
         break;
       case MP_TENANT:
-        add_tenant_path(tenants, paths[k]);
+        /* A file named for no tenant (Acme.yaml) is no tenant's change:
+         * the loader refuses it, and the pass holds removals for it. */
+        if (manifest_path_tenant(paths[k], NULL, 0))
+          add_tenant_path(tenants, paths[k]);
         break;
       case MP_OTHER:
         break;
@@ -822,32 +993,195 @@ static int on_push_update(const char *ref, const char *status, void *payload)
   return 0;
 }
 
-int source_push(struct source *s, const char *const *specs, size_t n)
+/*
+ * A push to a repository on this machine is libgit2 writing that
+ * repository's refs from our own process: killed in the middle, it
+ * leaves the ref's lock file there, and every later push of the ref
+ * fails on it.  So such a push is journaled: under an flock on
+ * <gitdir>/tenantd-push (the kernel releases it when a process dies),
+ * the file names the refs of the push under way, and is emptied when
+ * the push returns.  A journal found non-empty is a dead push's: the
+ * locks of the refs it names are that push's, and are removed.  A lock
+ * held by anyone else (no journal names it) is left alone.
+ */
+#define PUSH_JOURNAL_MAX 4096
+
+static void unlock_dead_push(const char *gitdir, char *journal)
+{
+  char *save = NULL;
+
+  for (char *line = strtok_r(journal, "\n", &save); line;
+       line = strtok_r(NULL, "\n", &save)) {
+    char *lock;
+
+    if (strncmp(line, "refs/", 5) != 0 || strstr(line, ".."))
+      continue;
+    lock = td_asprintf("%s/%s.lock", gitdir, line);
+    unlink(lock);
+    free(lock);
+  }
+}
+
+/* Takes the journal's flock, clears a dead push's locks and writes this
+ * push's refs; the descriptor to pass to push_journal_end, or -1. */
+static int push_journal_begin(const char *gitdir, const char *const *specs,
+                              size_t n)
+{
+  char *path = td_asprintf("%s/tenantd-push", gitdir);
+  char old[PUSH_JOURNAL_MAX + 1], now[PUSH_JOURNAL_MAX];
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  size_t len = 0;
+  ssize_t got;
+
+  free(path);
+  if (fd < 0)
+    return -1;
+  if (flock(fd, LOCK_EX) < 0) {
+    close(fd);
+    return -1;
+  }
+  got = pread(fd, old, PUSH_JOURNAL_MAX, 0);
+  old[got > 0 ? got : 0] = '\0';
+  unlock_dead_push(gitdir, old);
+  for (size_t i = 0; i < n; i++) {
+    const char *dst = strchr(specs[i], ':');
+    size_t k = dst ? strlen(dst + 1) : 0;
+
+    if (k > 0 && !strchr(dst, '\n') && len + k + 1 <= sizeof(now)) {
+      memcpy(now + len, dst + 1, k);
+      now[len + k] = '\n';
+      len += k + 1;
+    }
+  }
+  if (ftruncate(fd, 0) < 0 || pwrite(fd, now, len, 0) != (ssize_t)len) {
+    /* Unjournaled, a push killed now leaves its lock as before. */
+  }
+  return fd;
+}
+
+static void push_journal_end(int fd)
+{
+  if (fd < 0)
+    return;
+  if (ftruncate(fd, 0) < 0) {
+    /* Left as it is, it only costs the next push a needless unlink. */
+  }
+  close(fd); /* releases the flock */
+}
+
+/* The git directory of a remote on this machine; NULL for others. */
+static char *local_gitdir(const struct source *s)
+{
+  const char *path = s->url;
+  char *dotgit;
+  struct stat st;
+
+  if (strncmp(path, "file://", 7) == 0)
+    path += 7;
+  else if (strstr(path, "://") || path[0] != '/')
+    return NULL;
+  dotgit = td_asprintf("%s/.git", path);
+  if (stat(dotgit, &st) == 0 && S_ISDIR(st.st_mode))
+    return dotgit;
+  free(dotgit);
+  return td_strdup(path);
+}
+
+static int push_specs(struct source *s, const char *const *specs, size_t n)
 {
   git_remote *remote = NULL;
   git_push_options po;
   git_strarray arr = {(char **)specs, n};
-  int rc;
+  char *gitdir = local_gitdir(s);
+  int journal = -1, rc;
 
-  if (local_path_check(s) < 0 || remote_new(s, &remote) < 0)
+  if (local_path_check(s) < 0 || remote_new(s, &remote) < 0) {
+    free(gitdir);
     return -1;
+  }
+  if (gitdir)
+    journal = push_journal_begin(gitdir, specs, n);
+  free(gitdir);
   git_push_options_init(&po, GIT_PUSH_OPTIONS_VERSION);
   init_callbacks(s, &po.callbacks);
   po.callbacks.push_update_reference = on_push_update;
   po.proxy_opts.type = GIT_PROXY_AUTO;
+  po.follow_redirects = GIT_REMOTE_REDIRECT_NONE;
   s->push_rejected = false;
   rc = git_remote_push(remote, &arr, &po);
+  push_journal_end(journal);
   if (rc == GIT_ENONFASTFORWARD)
     rc = td_error_code(TD_ECONFLICT, "%s moved on while tenantd wrote",
-                       s->shown);
+                       s->u.shown);
   else if (rc == 0 && s->push_rejected)
     /* The server's own check, the last word when two writers race
      * ("failed to update ref" when one moved it between our listing and
      * our update).  A hook or a lock says the same: the caller fetches
      * and retries only if the ref really moved. */
-    rc = td_error_code(TD_ECONFLICT, "%s refused %s", s->shown, s->push_why);
+    rc = td_error_code(TD_ECONFLICT, "%s refused %s", s->u.shown, s->push_why);
   else if (rc < 0)
-    rc = source_git_error(s, s->shown);
+    rc = source_git_error(s, s->u.shown);
   git_remote_free(remote);
   return rc;
+}
+
+/* ---- network operations: each within source.timeout ---- */
+
+static void op_begin(struct source *s, struct gitstream_op *op)
+{
+  s->why[0] = '\0';
+  gitstream_begin(op, s->timeout_ms, s->u.port ? s->u.host : NULL, s->u.port);
+}
+
+/* Ends an operation: a failure past its deadline is a timeout, and says
+ * so (libgit2 only saw a connection torn down). */
+static int op_end(struct source *s, struct gitstream_op *op, int rc,
+                  const char *verb)
+{
+  uint64_t ms = s->timeout_ms;
+  char t[32];
+
+  gitstream_end(op);
+  s->why[0] = '\0'; /* said already: no later message may repeat it */
+  if (rc != TD_ERROR || !gitstream_expired(op))
+    return rc;
+  if (ms % 1000 == 0)
+    snprintf(t, sizeof(t), "%llus", (unsigned long long)(ms / 1000));
+  else
+    snprintf(t, sizeof(t), "%llums", (unsigned long long)ms);
+  return td_error("%s %s timed out after %s (source.timeout); the mirror "
+                  "keeps what it had",
+                  verb, s->u.shown, t);
+}
+
+int source_fetch(struct source *s)
+{
+  struct gitstream_op op;
+
+  op_begin(s, &op);
+  return op_end(s, &op, fetch_tips(s), "fetch from");
+}
+
+int source_fetch_refspecs(struct source *s, const char *const *specs, size_t n)
+{
+  struct gitstream_op op;
+
+  op_begin(s, &op);
+  return op_end(s, &op, fetch_specs(s, specs, n), "fetch from");
+}
+
+int source_fetch_ref(struct source *s, const char *ref, char id[SOURCE_ID_LEN])
+{
+  struct gitstream_op op;
+
+  op_begin(s, &op);
+  return op_end(s, &op, fetch_ref(s, ref, id), "fetch from");
+}
+
+int source_push(struct source *s, const char *const *specs, size_t n)
+{
+  struct gitstream_op op;
+
+  op_begin(s, &op);
+  return op_end(s, &op, push_specs(s, specs, n), "push to");
 }

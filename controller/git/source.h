@@ -26,9 +26,18 @@
  * A source is used by one thread at a time (libgit2 objects are not
  * shared); the daemon runs these calls on the libuv threadpool.  The
  * mirror is locked (flock) while open, so two tenantd processes never
- * share one.  Credentials come from the environment, a key file or
- * ssh-agent, never from the repository, and are redacted from every
- * message.
+ * share one; lock files found in it at open are a killed process's and
+ * are removed.
+ *
+ * Hostile remotes: credentials (the URL's own, the environment's, a key
+ * file or ssh-agent; never the repository's) go only to the configured
+ * scheme, host and port, never over plain http to another machine
+ * unless allowed, and are redacted from every message, libgit2's
+ * included (giturl.h).  A redirect to another host or port is refused.
+ * An ssh server's host key must be in known_hosts (knownhosts.h).
+ * Every fetch, push and ls-remote ends within the timeout (gitstream.h):
+ * past it the connection is torn down and the call fails with -1, the
+ * mirror as it was.
  */
 #ifndef TD_SOURCE_H
 #define TD_SOURCE_H
@@ -48,7 +57,8 @@ struct source_opts {
   const char *url;           /* file://, a path, https://, ssh:// */
   const char *branch;        /* tracked branch, "main" */
   const char *status_branch; /* "tenantd/status" */
-  const char *cache_dir;     /* mirrors live here, one per URL */
+  /* Mirrors live here, one per URL; NULL: source_default_cache_dir(). */
+  const char *cache_dir;
   /* https: user name and password (or token) from these variables;
    * default TENANTD_GIT_USERNAME, TENANTD_GIT_PASSWORD. */
   const char *username_env, *password_env;
@@ -56,14 +66,34 @@ struct source_opts {
    * the variable named here. */
   const char *ssh_key, *ssh_passphrase_env;
   const char *author_name, *author_email; /* of status commits */
+  /* Plain http:// carries credentials only to this machine (loopback)
+   * unless this is set (source.allowInsecure). */
+  bool allow_insecure;
+  /* ssh:// host keys must be in this OpenSSH known_hosts file; NULL:
+   * ~/.ssh/known_hosts (source.knownHosts). */
+  const char *known_hosts;
+  /* The longest one fetch, push or ls-remote may take, connecting
+   * included (source.timeout); 0: TENANTD_GIT_TIMEOUT when set (a
+   * duration), else SOURCE_DEFAULT_TIMEOUT_MS. */
+  uint64_t timeout_ms;
 };
 
-#define SOURCE_OPTS_VERSION 1
+#define SOURCE_DEFAULT_TIMEOUT_MS 60000
+#define SOURCE_OPTS_VERSION 2
 /* clang-format off */
 #define SOURCE_OPTS_INIT {SOURCE_OPTS_VERSION, NULL, "main", \
-    "tenantd/status", ".tenantd/cache", NULL, NULL, NULL, NULL, "tenantd", \
-    "tenantd@localhost"}
+    "tenantd/status", NULL, NULL, NULL, NULL, NULL, "tenantd", \
+    "tenantd@localhost", false, NULL, 0}
 /* clang-format on */
+
+/*
+ * The cache used when none is given: $XDG_CACHE_HOME/tenantd, or
+ * $HOME/.cache/tenantd when XDG_CACHE_HOME is unset or not an absolute
+ * path (the XDG base directories).  Never the current directory, so that
+ * a command that only reads (plan, status, log) writes nothing there.
+ * 0 and *out (malloc'd), or TD_ENOTFOUND when neither variable helps.
+ */
+int source_default_cache_dir(char **out);
 
 struct source;
 

@@ -809,15 +809,104 @@ int writeback_last_source(struct writeback *wb, char id[SOURCE_ID_LEN])
   return td_error_code(TD_ENOTFOUND, "no status commit names its source");
 }
 
+/* Whether a commit's trailers name `tenant`; its source and result. */
+static bool log_trailers(const char *msg, const char *tenant, char *source,
+                         size_t scap, char *result, size_t rcap)
+{
+  git_message_trailer_array arr = {0};
+  bool mine = false;
+
+  if (git_message_trailers(&arr, msg) < 0)
+    return false;
+  for (size_t i = 0; i < arr.count; i++) {
+    const char *k = arr.trailers[i].key, *v = arr.trailers[i].value;
+
+    if (strcasecmp(k, "Tenantd-Tenant") == 0 && strcmp(v, tenant) == 0)
+      mine = true;
+    else if (strcasecmp(k, "Tenantd-Source") == 0)
+      snprintf(source, scap, "%s", v);
+    else if (strcasecmp(k, "Tenantd-Result") == 0)
+      snprintf(result, rcap, "%s", v);
+  }
+  git_message_trailer_array_free(&arr);
+  return mine;
+}
+
+/* The tenant's status in a commit's tree: 0 and *out (NULL with *removed
+ * when the commit has none), or -1 when it cannot be read. */
+static int log_status(struct writeback *wb, git_commit *c, const char *tenant,
+                      struct tenant_status **out, bool *removed)
+{
+  git_tree *tree = NULL;
+  git_tree_entry *e = NULL;
+  char path[300];
+  int rc = 0;
+
+  *out = NULL;
+  *removed = false;
+  snprintf(path, sizeof(path), STATUS_DIR "/%s.yaml", tenant);
+  if (git_commit_tree(&tree, c) < 0)
+    return source_git_error(wb->src, "log");
+  if (git_tree_entry_bypath(&e, tree, path) < 0)
+    *removed = true;
+  else
+    rc = read_blob_status(wb, tenant, git_tree_entry_id(e), out);
+  git_tree_entry_free(e);
+  git_tree_free(tree);
+  return rc;
+}
+
+/* Calls each() for one commit of the tenant's, with its own events. */
+static void log_one(struct writeback *wb, git_commit *c, const char *tenant,
+                    const char *source, const char *result,
+                    void (*each)(const struct writeback_entry *e, void *arg),
+                    void *arg)
+{
+  size_t plen = strlen(tenant), nevents = 0;
+  char *copy = td_strdup(git_commit_message(c)), *save = NULL, *line;
+  const char **events = NULL;
+  struct tenant_status *st = NULL;
+  char hex[SOURCE_ID_LEN];
+  bool removed = false;
+
+  /* Event lines "<tenant>: ..." of the body. */
+  for (line = strtok_r(copy, "\n", &save); line;
+       line = strtok_r(NULL, "\n", &save)) {
+    if (strncmp(line, tenant, plen) == 0 && line[plen] == ':' &&
+        line[plen + 1] == ' ') {
+      events = td_realloc(events, (nevents + 1) * sizeof(*events));
+      events[nevents++] = line + plen + 2;
+    }
+  }
+  /* An unreadable status is shown as such, not as the end of the log. */
+  log_status(wb, c, tenant, &st, &removed);
+  git_oid_tostr(hex, sizeof(hex), git_commit_id(c));
+  each(&(struct writeback_entry){.id = hex,
+                                 /* the pass's time, not a replay's */
+                                 .time = git_commit_author(c)->when.time,
+                                 .subject = git_commit_summary(c),
+                                 .source = source,
+                                 .result = result,
+                                 .events = events,
+                                 .nevents = nevents,
+                                 .status = st,
+                                 .removed = removed},
+       arg);
+  tenant_status_free(st);
+  free(events);
+  free(copy);
+}
+
 int writeback_log(struct writeback *wb, const char *tenant, size_t limit,
                   void (*each)(const struct writeback_entry *e, void *arg),
                   void *arg)
 {
   git_revwalk *walk = NULL;
   git_oid oid;
-  size_t shown = 0, plen = strlen(tenant);
-  int rc = 0;
+  size_t shown = 0;
 
+  if (!valid_tenant(tenant))
+    return td_error_code(TD_EINVALID, "'%.64s' is not a tenant name", tenant);
   if (!ref_oid(wb->repo, wb->local_ref, &oid))
     return 0;
   if (git_revwalk_new(&walk, wb->repo) < 0 ||
@@ -827,62 +916,20 @@ int writeback_log(struct writeback *wb, const char *tenant, size_t limit,
     return source_git_error(wb->src, "log");
   }
   while ((limit == 0 || shown < limit) && git_revwalk_next(&oid, walk) == 0) {
+    char source[128] = "", result[64] = "";
     git_commit *c;
-    git_message_trailer_array arr = {0};
-    bool mine = false;
-    char hex[SOURCE_ID_LEN], source[128] = "", result[64] = "";
-    const char **events = NULL;
-    size_t nevents = 0;
-    const char *msg, *line;
 
     if (git_commit_lookup(&c, wb->repo, &oid) < 0)
       continue;
-    msg = git_commit_message(c);
-    if (git_message_trailers(&arr, msg) == 0) {
-      for (size_t i = 0; i < arr.count; i++) {
-        const char *k = arr.trailers[i].key, *v = arr.trailers[i].value;
-
-        if (strcasecmp(k, "Tenantd-Tenant") == 0 && strcmp(v, tenant) == 0)
-          mine = true;
-        else if (strcasecmp(k, "Tenantd-Source") == 0)
-          snprintf(source, sizeof(source), "%s", v);
-        else if (strcasecmp(k, "Tenantd-Result") == 0)
-          snprintf(result, sizeof(result), "%s", v);
-      }
-      git_message_trailer_array_free(&arr);
+    if (log_trailers(git_commit_message(c), tenant, source, sizeof(source),
+                     result, sizeof(result))) {
+      log_one(wb, c, tenant, source, result, each, arg);
+      shown++;
     }
-    if (!mine) {
-      git_commit_free(c);
-      continue;
-    }
-    /* Event lines "<tenant>: ..." of the body. */
-    char *copy = td_strdup(msg), *save = NULL;
-
-    for (line = strtok_r(copy, "\n", &save); line;
-         line = strtok_r(NULL, "\n", &save)) {
-      if (strncmp(line, tenant, plen) == 0 && line[plen] == ':' &&
-          line[plen + 1] == ' ') {
-        events = td_realloc(events, (nevents + 1) * sizeof(*events));
-        events[nevents++] = line + plen + 2;
-      }
-    }
-    git_oid_tostr(hex, sizeof(hex), &oid);
-    each(&(struct writeback_entry){.id = hex,
-                                   /* the pass's time, not a replay's */
-                                   .time = git_commit_author(c)->when.time,
-                                   .subject = git_commit_summary(c),
-                                   .source = source,
-                                   .result = result,
-                                   .events = events,
-                                   .nevents = nevents},
-         arg);
-    free(events);
-    free(copy);
     git_commit_free(c);
-    shown++;
   }
   git_revwalk_free(walk);
-  return rc;
+  return 0;
 }
 
 /* ---- the commit of a pass ---- */

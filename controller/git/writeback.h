@@ -124,12 +124,18 @@ struct writeback_entry {
   int64_t time;              /* seconds since the epoch */
   const char *subject;       /* first line */
   const char *source;        /* Tenantd-Source, or "" */
-  const char *result;        /* Tenantd-Result, or "" */
+  const char *result;        /* Tenantd-Result: the worst of the commit */
   const char *const *events; /* the tenant's event lines, prefix removed */
   size_t nevents;
+  /* The tenant's own status as this commit left it (borrowed for the
+   * call), NULL when the commit removed it (`removed`) or it cannot be
+   * read. */
+  const struct tenant_status *status;
+  bool removed;
 };
 
-/* Newest first, at most `limit` entries (0: all). */
+/* The commits naming `tenant` in a Tenantd-Tenant trailer, newest first,
+ * at most `limit` entries (0: all). */
 int writeback_log(struct writeback *wb, const char *tenant, size_t limit,
                   void (*each)(const struct writeback_entry *e, void *arg),
                   void *arg);

@@ -13,6 +13,7 @@
 
 #include "base/strutil.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 
@@ -96,6 +97,7 @@ static const char *const drift_values[] = {"correct", "report", NULL};
 static const char *const deletion_values[] = {"Orphan", "Delete", NULL};
 static const char *const schedule_values[] = {"hourly", "daily", "weekly",
                                               NULL};
+static const char *const price_basis_values[] = {"tenant", "environment", NULL};
 
 /* ---- shapes ---- */
 
@@ -176,8 +178,25 @@ SHAPE(tier_shape, "tier", struct mf_tier, tier_fields);
 
 static const struct field catalog_spec_fields[] = {
     MAP("tiers", struct mf_catalog_spec, tiers, true, tier_shape),
+    STR("currency", struct mf_catalog_spec, currency, false, MF_CHECK_NONE),
+    ENUM("priceBasis", struct mf_catalog_spec, price_basis, false,
+         price_basis_values),
 };
-SHAPE(catalog_spec_shape, "spec", struct mf_catalog_spec, catalog_spec_fields);
+
+/* A currency is an ISO 4217 code: three capital letters. */
+static void catalog_spec_post(struct manifest__ctx *cx, const struct ynode *m,
+                              void *out)
+{
+  const char *cur = ((struct mf_catalog_spec *)out)->currency.v;
+
+  if (cur &&
+      (strlen(cur) != 3 || strspn(cur, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != 3))
+    manifest__error(cx, ymap_get(m, "currency"),
+                    "'currency' must be an ISO 4217 code of three capital "
+                    "letters, like USD or EUR");
+}
+SHAPE_POST(catalog_spec_shape, "spec", struct mf_catalog_spec,
+           catalog_spec_fields, catalog_spec_post);
 
 static const struct field health_fields[] = {
     STR("path", struct mf_health, path, true, MF_CHECK_URLPATH),
@@ -199,10 +218,72 @@ static const struct field app_fields[] = {
     STR("endpoint", struct mf_app, endpoint, false, MF_CHECK_ENDPOINT),
     INT("port", struct mf_app, port, false, 1, 65535),
     INT("replicas", struct mf_app, replicas, false, 1, 100),
+    STRMAP("env", struct mf_app, env),
     OBJ("healthCheck", struct mf_app, health, false, health_shape),
     OBJ("dns", struct mf_app, dns, false, dns_shape),
     STRLIST("dependsOn", struct mf_app, depends_on, MF_CHECK_LABEL),
 };
+
+static bool is_string(const struct ynode *n);
+
+/* An environment variable's name as a shell takes it. */
+static bool env_name_ok(const char *s)
+{
+  if (!(isalpha((unsigned char)*s) || *s == '_'))
+    return false;
+  for (; *s; s++)
+    if (!(isalnum((unsigned char)*s) || *s == '_'))
+      return false;
+  return true;
+}
+
+/* Characters, not bytes, as JSON Schema's maxLength counts them. */
+static size_t utf8_chars(const char *s)
+{
+  size_t n = 0;
+
+  for (; *s; s++)
+    n += ((unsigned char)*s & 0xc0) != 0x80;
+  return n;
+}
+
+/*
+ * An app's `env`: what decode_strmap cannot say.  Names a container can
+ * take, none of tenantd's own, values of a bounded size; only for an app
+ * tenantd runs.  (Secrets do not belong here: manifests are read by
+ * everyone who can read the repository.)
+ */
+static void env_post(struct manifest__ctx *cx, const struct ynode *env)
+{
+  char text[80];
+
+  if (env->type != YNODE_MAP)
+    return; /* decode_strmap said so */
+  if (env->u.coll.n > MF_ENV_MAX)
+    manifest__error(cx, env, "'env' must have at most %d variables, not %u",
+                    MF_ENV_MAX, env->u.coll.n);
+  for (uint32_t i = 0; i < env->u.coll.n; i++) {
+    const struct ynode *k = ymap_key(env, i), *v = ymap_value(env, i);
+
+    if (!is_string(k))
+      continue;
+    manifest__value_text(text, sizeof(text), k);
+    if (!env_name_ok(k->u.scalar.s) || k->u.scalar.len > MF_ENV_NAME_MAX)
+      manifest__error(cx, k,
+                      "'%s' is not an environment variable name: a letter or "
+                      "'_', then letters, digits and '_', at most %d",
+                      text, MF_ENV_NAME_MAX);
+    else if (strncmp(k->u.scalar.s, MF_ENV_RESERVED, strlen(MF_ENV_RESERVED)) ==
+             0)
+      manifest__error(cx, k,
+                      "'%s': names starting with " MF_ENV_RESERVED
+                      " are set by tenantd",
+                      text);
+    if (is_string(v) && utf8_chars(v->u.scalar.s) > MF_ENV_VALUE_MAX)
+      manifest__error(cx, v, "the value of '%s' is longer than %d characters",
+                      text, MF_ENV_VALUE_MAX);
+  }
+}
 
 /* An app runs from an image on a port, or lives elsewhere at an endpoint. */
 static void app_post(struct manifest__ctx *cx, const struct ynode *m, void *out)
@@ -210,6 +291,7 @@ static void app_post(struct manifest__ctx *cx, const struct ynode *m, void *out)
   const struct ynode *image = ymap_get(m, "image");
   const struct ynode *endpoint = ymap_get(m, "endpoint");
   const struct ynode *port = ymap_get(m, "port");
+  const struct ynode *env = ymap_get(m, "env");
   const char *name = ((struct mf_app *)out)->name.v;
 
   if (!name)
@@ -230,6 +312,12 @@ static void app_post(struct manifest__ctx *cx, const struct ynode *m, void *out)
         cx, port,
         "'port' is not allowed with 'endpoint' (the port goes in the "
         "endpoint)");
+  if (env && endpoint && !image)
+    manifest__error(cx, env,
+                    "'env' is only for an app tenantd runs (one with "
+                    "'image')");
+  if (env)
+    env_post(cx, env);
 }
 SHAPE_POST(app_shape, "app", struct mf_app, app_fields, app_post);
 

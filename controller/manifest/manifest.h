@@ -41,6 +41,14 @@
 
 #define MANIFEST_API_VERSION "tenantd.io/v1"
 
+/* An app's `env`: at most this many variables, names of at most
+ * MF_ENV_NAME_MAX bytes, values of at most MF_ENV_VALUE_MAX characters;
+ * names starting with MF_ENV_RESERVED are tenantd's own. */
+#define MF_ENV_MAX 128
+#define MF_ENV_NAME_MAX 128
+#define MF_ENV_VALUE_MAX 4096
+#define MF_ENV_RESERVED "TENANTD_"
+
 struct mf_str {
   const char *v; /* NULL when absent */
   struct src_pos pos;
@@ -100,6 +108,9 @@ struct mf_meta {
 /* ---- Platform ---- */
 
 enum mf_drift_policy { MF_DRIFT_CORRECT, MF_DRIFT_REPORT };
+/* What a tier's monthlyPrice is for: each tenant, or each of its
+ * environments (spec.priceBasis of the catalog). */
+enum mf_price_basis { MF_PRICE_PER_TENANT, MF_PRICE_PER_ENVIRONMENT };
 enum mf_backup_schedule { MF_BACKUP_HOURLY, MF_BACKUP_DAILY, MF_BACKUP_WEEKLY };
 
 struct mf_platform {
@@ -152,7 +163,9 @@ struct mf_catalog {
   struct mf_meta meta;
   struct mf_catalog_spec {
     struct mf_obj obj;
-    struct mf_list tiers; /* struct mf_tier */
+    struct mf_list tiers;       /* struct mf_tier */
+    struct mf_str currency;     /* ISO 4217 code; default USD */
+    struct mf_enum price_basis; /* enum mf_price_basis; default tenant */
   } spec;
 };
 
@@ -164,6 +177,10 @@ struct mf_app {
   struct mf_str endpoint;
   struct mf_int port;
   struct mf_int replicas; /* default 1 */
+  /* The app's own environment variables (struct mf_kv): names as
+   * MF_ENV_NAME_MAX and the rules in decode.c say, never TENANTD_*
+   * (tenantd sets those), values plain text, never secrets. */
+  struct mf_list env;
   struct mf_health {
     struct mf_obj obj;
     struct mf_str path;
@@ -392,6 +409,38 @@ void manifest_repo_free(struct manifest_repo *repo);
 /* The tier named `name`, or NULL. */
 const struct mf_tier *manifest_catalog_find(const struct mf_catalog *c,
                                             const char *name);
+
+/* ---- Prices (price.c) ---- */
+
+/*
+ * Money is counted in cents (hundredths of the currency's unit), so that
+ * sums over thousands of tenants are exact: a catalog price is rounded
+ * to the cent when it is read.
+ */
+#define MANIFEST_CURRENCY_DEFAULT "USD"
+
+/* The catalog's currency: spec.currency, or MANIFEST_CURRENCY_DEFAULT. */
+const char *manifest_catalog_currency(const struct mf_catalog *c);
+
+/* A tier's monthlyPrice in cents; TD_ENOTFOUND when it has none. */
+int manifest_tier_price(const struct mf_tier *tier, int64_t *cents);
+
+/*
+ * What tenant `t` costs a month by catalog `c`: its tier's monthlyPrice,
+ * times its environments when the catalog's priceBasis is environment
+ * (a tenant without environments then costs nothing).  TD_ENOTFOUND when
+ * the tier is not in the catalog or has no monthlyPrice.
+ */
+int manifest_tenant_monthly(const struct mf_catalog *c,
+                            const struct mf_tenant *t, int64_t *cents);
+
+/* An amount as people write it: "149", "9.99", "-250", "0.5" is "0.50". */
+#define MANIFEST_MONEY_TEXT_MAX 32
+void manifest_money_text(int64_t cents, char buf[MANIFEST_MONEY_TEXT_MAX]);
+
+/* Reads what manifest_money_text wrote (an optional '-', digits, and at
+ * most two decimals); TD_EINVALID for anything else or past 10^15. */
+int manifest_money_parse(const char *s, int64_t *cents);
 
 /* The built-in tier catalog (schemas/tiers.yaml), as bytes. */
 extern const char manifest_default_tiers[];

@@ -148,11 +148,18 @@ int resource_marker_parse(const char *text, char *tenant, size_t tcap, char *id,
  *   bucket      {name, versioning, region}                immutable: name
  *   service     {name, image, port, replicas, cpu, memory_mib,
  *                health_path, health_interval_s, health_timeout_s,
- *                network}                                 immutable: -
+ *                network, env}                            immutable: -
  *   route       {hosts, upstream}                         immutable: -
  *   dns_record  {name, type ("A" | "CNAME"), target, ttl} immutable: name
- * Outputs (observed only): service {ip, port, address, healthy}, network
- * {id}, database {host, port}, bucket {url}.
+ * A service's env is an object of variable name -> value: the app's own
+ * `env` (strings), TENANTD_TENANT, TENANTD_ENV, TENANTD_APP, and with a
+ * database TENANTD_DB_HOST and TENANTD_DB_PORT (references to the
+ * database's outputs: a string and an integer once resolved),
+ * TENANTD_DB_NAME and TENANTD_DB_USER.  Values are never secrets.
+ * Outputs (observed only): service {ip, port, address, healthy; a
+ * provider running replicas adds addresses: every replica's
+ * "host:port", address being the first}, network {id}, database {host,
+ * port; postgres adds database, user}, bucket {url}.
  */
 bool resource_attr_immutable(enum rtype t, const char *attr);
 

@@ -2,11 +2,14 @@
  * api.c - the daemon's HTTP endpoints, one table of routes.
  *
  * Each route names the role a caller needs:
- *   public   /healthz, /readyz (kubelet and load balancers ask them), and
- *            the webhooks, which prove the shared secret themselves;
- *   read     GET /metrics and /api/v1/tenants...: open unless the config
- *            names a read token (http.readTokenEnv), then that token or
- *            the API token;
+ *   public   /healthz, /readyz (kubelet and load balancers ask them), the
+ *            webhooks, which prove the shared secret themselves, and the
+ *            status page, /, which holds no data: it asks the read
+ *            routes from the browser, with the token it is given;
+ *   read     GET /metrics, /api/v1/tenants..., /api/v1/events,
+ *            /api/v1/costs and /api/v1/infrastructure/...: open unless
+ *            the config names a read token (http.readTokenEnv), then
+ *            that token or the API token;
  *   operate  POST /api/v1/reconcile: the API token (http.apiTokenEnv);
  *            without one configured the route is off (404).
  * A token is presented as "Authorization: Bearer <token>" and compared in
@@ -70,18 +73,25 @@ static void get_healthz(struct daemon *d, const struct httpd_request *req,
   httpd_respond(resp, 200, NULL, "ok\n");
 }
 
+static bool may_read(const struct daemon *d, const struct httpd_request *req);
+
 static void get_readyz(struct daemon *d, const struct httpd_request *req,
                        const char *rest, struct httpd_response *resp)
 {
   char why[1200];
+  const char *error = d->last_error;
 
-  (void)req, (void)rest;
+  (void)rest;
   if (d->ready && !d->stopping)
     return httpd_respond(resp, 200, NULL, "ready\n");
+  /* The route is public: with reads behind a token, the last error (URLs
+   * without credentials, paths) is for those who may read. */
+  if (error[0] && !may_read(d, req))
+    error = "the last pass failed (the reason is for readers)";
   snprintf(why, sizeof(why), "not ready: %s\n",
-           d->stopping        ? "stopping"
-           : d->last_error[0] ? d->last_error
-                              : "no successful sync yet");
+           d->stopping ? "stopping"
+           : error[0]  ? error
+                       : "no successful sync yet");
   httpd_respond(resp, 503, NULL, why);
 }
 
@@ -137,6 +147,7 @@ static void get_metrics(struct daemon *d, const struct httpd_request *req,
 
   (void)req, (void)rest;
   metric_set(d->m_queue, NULL, (double)d->qlen);
+  fleet__metrics(d);
   text = metrics_render(d->m);
   resp->status = 200;
   resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -220,6 +231,13 @@ static const struct route routes[] = {
     {"GET", "/readyz", false, ROLE_PUBLIC, get_readyz},
     {"GET", "/metrics", false, ROLE_READ, get_metrics},
     {"GET", "/api/v1/tenants", true, ROLE_READ, get_tenants},
+    {"GET", "/api/v1/events", false, ROLE_READ, fleet__get_events},
+    {"GET", "/api/v1/costs", false, ROLE_READ, fleet__get_costs},
+    {"GET", "/api/v1/infrastructure/status", false, ROLE_READ,
+     fleet__get_status},
+    {"GET", "/api/v1/infrastructure/capacity", false, ROLE_READ,
+     fleet__get_capacity},
+    {"GET", "/", false, ROLE_PUBLIC, fleet__get_page},
     {"POST", "/api/v1/reconcile", false, ROLE_OPERATE, post_reconcile},
     {"POST", "/hooks", true, ROLE_PUBLIC, post_hook},
 };
@@ -245,19 +263,29 @@ static bool method_matches(const struct route *r, const char *method)
          (strcmp(r->method, "GET") == 0 && strcmp(method, "HEAD") == 0);
 }
 
+/* Whether the request carries what reads need (anything, when reads are
+ * open). */
+static bool may_read(const struct daemon *d, const struct httpd_request *req)
+{
+  const char *auth = httpd_header(req, "Authorization");
+  const char *api = d->cfg->http.api_token, *read = d->cfg->http.read_token;
+
+  return !read || auth_bearer_ok(auth, read) || auth_bearer_ok(auth, api);
+}
+
 /* Whether the request may go on; when not, the answer is set. */
 static bool allowed(struct daemon *d, const struct route *r,
                     const struct httpd_request *req,
                     struct httpd_response *resp)
 {
   const char *auth = httpd_header(req, "Authorization");
-  const char *api = d->cfg->http.api_token, *read = d->cfg->http.read_token;
+  const char *api = d->cfg->http.api_token;
 
   switch (r->role) {
   case ROLE_PUBLIC:
     return true;
   case ROLE_READ:
-    if (!read || auth_bearer_ok(auth, read) || auth_bearer_ok(auth, api))
+    if (may_read(d, req))
       return true;
     break;
   case ROLE_OPERATE:

@@ -5,6 +5,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
+#include <strings.h>
 
 #include "server/auth.h"
 
@@ -19,8 +20,11 @@ bool auth_secret_equal(const char *a, size_t alen, const char *b, size_t blen)
 
 bool auth_bearer_ok(const char *header, const char *token)
 {
-  if (!header || !token || strncmp(header, "Bearer ", 7) != 0)
+  /* The scheme is case-insensitive (RFC 9110), spaces after it are not
+   * part of the token. */
+  if (!header || !token || strncasecmp(header, "Bearer ", 7) != 0)
     return false;
-  return auth_secret_equal(header + 7, strlen(header + 7), token,
-                           strlen(token));
+  header += 7;
+  header += strspn(header, " ");
+  return auth_secret_equal(header, strlen(header), token, strlen(token));
 }

@@ -14,6 +14,7 @@
 #include "git/source.h"
 #include "providers/provider.h"
 #include "manifest/yamltree.h"
+#include "model/naming.h"
 
 /* The config is small; past this it is not a config file. */
 #define CONFIG_MAX_BYTES (256 * 1024)
@@ -22,6 +23,9 @@ struct cx {
   const char *path;
   struct diag_list *d;
   struct config *c;
+  unsigned flags;               /* CONFIG_* */
+  struct diag_list *warnings;   /* with CONFIG_SECRETS_OPTIONAL */
+  struct config_notify *target; /* the notify target being read */
 };
 
 static void problem(struct cx *x, const struct ynode *n, const char *fmt, ...)
@@ -117,6 +121,11 @@ static void set_secret(struct cx *x, const char *key, const struct ynode *n,
     return;
   }
   v = getenv(n->u.scalar.s);
+  if ((!v || !*v) && (x->flags & CONFIG_SECRETS_OPTIONAL)) {
+    diag_add(x->warnings, x->path, n->line, n->col,
+             "'%s': environment variable %s is not set", key, n->u.scalar.s);
+    return;
+  }
   if (!v || !*v) {
     problem(x, n, "'%s': environment variable %s is not set", key,
             n->u.scalar.s);
@@ -173,6 +182,12 @@ static void source_pair(struct cx *x, const char *key, const struct ynode *v)
     set_duration_min(x, key, v, 1000, &x->c->source.interval_ms);
   else if (strcmp(key, "sshKey") == 0)
     set_str(x, key, v, &x->c->source.ssh_key);
+  else if (strcmp(key, "knownHosts") == 0)
+    set_str(x, key, v, &x->c->source.known_hosts);
+  else if (strcmp(key, "allowInsecure") == 0)
+    set_bool(x, key, v, &x->c->source.allow_insecure);
+  else if (strcmp(key, "timeout") == 0)
+    set_duration_min(x, key, v, 100, &x->c->source.timeout_ms);
 }
 
 static void status_pair(struct cx *x, const char *key, const struct ynode *v)
@@ -349,6 +364,18 @@ static void check_rate_limit(struct cx *x, const char *inst,
             inst);
 }
 
+/* capacity: N, the most resources the instance should hold. */
+static void check_capacity(struct cx *x, const char *inst,
+                           const struct ynode *cap)
+{
+  if (cap && (cap->type != YNODE_SCALAR || cap->scalar != YS_INT ||
+              cap->u.scalar.v.i < 1 || cap->u.scalar.v.i > 1000000000))
+    problem(x, cap,
+            "providers.%s.capacity must be an integer from 1 to 1000000000 "
+            "(resources)",
+            inst);
+}
+
 static void providers(struct cx *x, const struct ynode *n)
 {
   if (n->type != YNODE_MAP) {
@@ -372,14 +399,179 @@ static void providers(struct cx *x, const struct ynode *n)
     rl = ymap_get(v, "rateLimit");
     if (rl)
       check_rate_limit(x, inst, rl);
+    check_capacity(x, inst, ymap_get(v, "capacity"));
     json_object_set_new(x->c->providers, inst, to_json(v));
   }
 }
 
+/* ---- notify: a list of targets ---- */
+
+static const char *const notify_types[] = {"webhook", "slack", "commit-status",
+                                           NULL};
+
+/* An http(s) URL without spaces or control characters.  A target that
+ * sends a token (commit-status) uses plain http only on this machine. */
+/* Whether the host a URL names after its scheme is this machine. */
+static bool loopback_host(const char *host)
+{
+  size_t n = host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":/?#");
+
+  if (n == 9 && strncmp(host, "localhost", 9) == 0)
+    return true;
+  if (n == 5 && strncmp(host, "[::1]", 5) == 0)
+    return true;
+  return n > 4 && strncmp(host, "127.", 4) == 0 &&
+         strspn(host, "0123456789.") == n;
+}
+
+static void set_url(struct cx *x, const struct ynode *v, char **out)
+{
+  const char *s;
+  bool https, ok, loopback;
+
+  set_str(x, "url", v, out);
+  s = *out;
+  if (!s)
+    return;
+  https = strncmp(s, "https://", 8) == 0;
+  ok = (https || strncmp(s, "http://", 7) == 0) && strlen(s) <= 2048;
+  for (const char *p = s; ok && *p; p++)
+    ok = (unsigned char)*p > ' ' && *p != 0x7f;
+  loopback = ok && !https && loopback_host(s + 7);
+  if (!ok)
+    problem(x, v, "notify url must be an http:// or https:// URL");
+  else if (!https && !loopback &&
+           x->target->type == CONFIG_NOTIFY_COMMIT_STATUS)
+    problem(x, v,
+            "a commit-status target sends a token: its url must be "
+            "https:// (or http:// on this machine)");
+}
+
+static void notify_backoff_pair(struct cx *x, const char *key,
+                                const struct ynode *v)
+{
+  struct config_notify *t = x->target;
+
+  if (strcmp(key, "base") == 0)
+    set_duration_min(x, key, v, 10, &t->backoff_base_ms);
+  else if (strcmp(key, "max") == 0)
+    set_duration_min(x, key, v, 10, &t->backoff_max_ms);
+}
+
+static void notify_type(struct cx *x, const struct ynode *v)
+{
+  for (int i = 0; notify_types[i]; i++)
+    if (is_str(v) && strcmp(v->u.scalar.s, notify_types[i]) == 0) {
+      x->target->type = (enum config_notify_type)i;
+      return;
+    }
+  problem(x, v, "notify type must be webhook, slack or commit-status");
+}
+
+static void notify_pair(struct cx *x, const char *key, const struct ynode *v)
+{
+  static const char *const backoff_keys[] = {"base", "max", NULL};
+  struct config_notify *t = x->target;
+
+  if (strcmp(key, "name") == 0) {
+    set_str(x, key, v, &t->name);
+    if (t->name && !naming_is_label(t->name))
+      problem(x, v, "notify name must be a DNS label, like ops-webhook");
+  } else if (strcmp(key, "url") == 0) {
+    set_url(x, v, &t->url);
+  } else if (strcmp(key, "urlEnv") == 0) {
+    set_secret(x, key, v, &t->url);
+  } else if (strcmp(key, "secretEnv") == 0) {
+    set_secret(x, key, v, &t->secret);
+  } else if (strcmp(key, "repository") == 0) {
+    set_str(x, key, v, &t->repository);
+    if (t->repository &&
+        (strspn(t->repository, "abcdefghijklmnopqrstuvwxyz"
+                               "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./") !=
+             strlen(t->repository) ||
+         !strchr(t->repository, '/') || strstr(t->repository, "..")))
+      problem(x, v, "notify repository must be owner/name");
+  } else if (strcmp(key, "context") == 0) {
+    set_str(x, key, v, &t->context);
+  } else if (strcmp(key, "minInterval") == 0) {
+    set_duration_min(x, key, v, 10, &t->min_interval_ms);
+  } else if (strcmp(key, "attempts") == 0) {
+    set_uint(x, key, v, 1, 100, &t->attempts);
+  } else if (strcmp(key, "backoff") == 0) {
+    walk(x, "notify backoff", v, backoff_keys, notify_backoff_pair);
+  } else if (strcmp(key, "timeout") == 0) {
+    set_duration_min(x, key, v, 100, &t->timeout_ms);
+  }
+}
+
+/* One target: its type first, since what else it needs depends on it. */
+static void notify_target(struct cx *x, const struct ynode *n, size_t i)
+{
+  static const char *const keys[] = {"type",        "name",      "url",
+                                     "urlEnv",      "secretEnv", "context",
+                                     "repository",  "attempts",  "backoff",
+                                     "minInterval", "timeout",   NULL};
+  struct config_notify *t = &x->c->notify[i];
+  const struct ynode *type = n->type == YNODE_MAP ? ymap_get(n, "type") : NULL;
+
+  t->min_interval_ms = CONFIG_NOTIFY_MIN_INTERVAL_MS;
+  t->attempts = CONFIG_NOTIFY_ATTEMPTS;
+  t->backoff_base_ms = CONFIG_NOTIFY_BACKOFF_BASE_MS;
+  t->backoff_max_ms = CONFIG_NOTIFY_BACKOFF_MAX_MS;
+  t->timeout_ms = CONFIG_NOTIFY_TIMEOUT_MS;
+  x->target = t;
+  if (type)
+    notify_type(x, type);
+  walk(x, "a notify target", n, keys, notify_pair);
+  if (n->type != YNODE_MAP)
+    return;
+  if (!type)
+    problem(x, n,
+            "a notify target needs a type (webhook, slack or "
+            "commit-status)");
+  if (!ymap_get(n, "url") == !ymap_get(n, "urlEnv"))
+    problem(x, n, "a notify target needs one of url and urlEnv");
+  if (t->type == CONFIG_NOTIFY_COMMIT_STATUS &&
+      (!ymap_get(n, "repository") || !ymap_get(n, "secretEnv")))
+    problem(x, n,
+            "a commit-status target needs repository (owner/name) "
+            "and secretEnv (the API token)");
+  if (t->backoff_max_ms < t->backoff_base_ms)
+    problem(x, n, "notify backoff.max is shorter than its base");
+  if (!t->name)
+    t->name = td_asprintf("%s-%zu", notify_types[t->type], i + 1);
+  if (!t->context)
+    t->context = td_strdup("tenantd");
+}
+
+static void notify_list(struct cx *x, const struct ynode *n)
+{
+  if (n->type != YNODE_SEQ) {
+    problem(x, n,
+            "'notify' must be a list of targets, like [{type: "
+            "webhook, url: https://...}]");
+    return;
+  }
+  if (n->u.coll.n > CONFIG_NOTIFY_MAX) {
+    problem(x, n, "'notify' may list at most %d targets", CONFIG_NOTIFY_MAX);
+    return;
+  }
+  x->c->notify = td_calloc(n->u.coll.n + 1, sizeof(*x->c->notify));
+  x->c->nnotify = n->u.coll.n;
+  for (uint32_t i = 0; i < n->u.coll.n; i++)
+    notify_target(x, n->u.coll.v[i], i);
+  for (size_t i = 0; i < x->c->nnotify; i++)
+    for (size_t k = 0; k < i; k++)
+      if (strcmp(x->c->notify[i].name, x->c->notify[k].name) == 0)
+        problem(x, n->u.coll.v[i], "two notify targets are named '%s'",
+                x->c->notify[i].name);
+}
+
 static void root_pair(struct cx *x, const char *key, const struct ynode *v)
 {
-  static const char *const source_keys[] = {"url", "branch", "interval",
-                                            "sshKey", NULL};
+  static const char *const source_keys[] = {
+      "url",        "branch",        "interval", "sshKey",
+      "knownHosts", "allowInsecure", "timeout",  NULL};
   static const char *const status_keys[] = {"branch", "push", NULL};
   static const char *const reconcile_keys[] = {
       "resync",          "concurrency",   "batch", "backoff",
@@ -402,6 +594,8 @@ static void root_pair(struct cx *x, const char *key, const struct ynode *v)
     walk(x, "log", v, log_keys, log_pair);
   else if (strcmp(key, "providers") == 0)
     providers(x, v);
+  else if (strcmp(key, "notify") == 0)
+    notify_list(x, v);
 }
 
 /* The source's and the pass's defaults are theirs (git/source.h,
@@ -434,15 +628,23 @@ static struct config *defaults(const char *path)
 int config_parse(const char *path, const char *text, size_t len,
                  struct config **out, struct diag_list *d)
 {
+  return config_parse_flags(path, text, len, 0, out, d, NULL);
+}
+
+int config_parse_flags(const char *path, const char *text, size_t len,
+                       unsigned flags, struct config **out, struct diag_list *d,
+                       struct diag_list *warnings)
+{
   static const char *const root_keys[] = {"source",    "cacheDir", "status",
                                           "reconcile", "http",     "log",
-                                          "providers", NULL};
+                                          "providers", "notify",   NULL};
   struct yaml_limits lim = YAML_LIMITS_DEFAULT;
   struct arena a = ARENA_INIT;
   struct ynode *root;
-  struct cx x = {path, d, defaults(path)};
+  struct cx x = {path, d, defaults(path), flags, warnings, NULL};
   size_t before = d->n;
 
+  assert(!(flags & CONFIG_SECRETS_OPTIONAL) || warnings);
   *out = NULL;
   lim.max_bytes = CONFIG_MAX_BYTES;
   if (yaml_parse(&a, &lim, path, text, len, &root, d) < 0)
@@ -474,6 +676,12 @@ fail:
 
 int config_load(const char *path, struct config **out, struct diag_list *d)
 {
+  return config_load_flags(path, 0, out, d, NULL);
+}
+
+int config_load_flags(const char *path, unsigned flags, struct config **out,
+                      struct diag_list *d, struct diag_list *warnings)
+{
   char *text = NULL;
   size_t len = 0;
   int rc;
@@ -486,7 +694,7 @@ int config_load(const char *path, struct config **out, struct diag_list *d)
                                 : td_error_last());
     return -1;
   }
-  rc = config_parse(path, text, len, out, d);
+  rc = config_parse_flags(path, text, len, flags, out, d, warnings);
   free(text);
   return rc;
 }
@@ -506,6 +714,7 @@ void config_free(struct config *c)
   free(c->source.url);
   free(c->source.branch);
   free(c->source.ssh_key);
+  free(c->source.known_hosts);
   free(c->cache_dir);
   free(c->status.branch);
   free(c->http.host);
@@ -513,5 +722,13 @@ void config_free(struct config *c)
   wipe(c->http.api_token);
   wipe(c->http.read_token);
   json_decref(c->providers);
+  for (size_t i = 0; i < c->nnotify; i++) {
+    free(c->notify[i].name);
+    wipe(c->notify[i].url);
+    wipe(c->notify[i].secret);
+    free(c->notify[i].repository);
+    free(c->notify[i].context);
+  }
+  free(c->notify);
   free(c);
 }

@@ -4,11 +4,13 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "server/daemon.h"
+#include "server/costs.h"
 #include "server/daemon_internal.h"
 #include "base/error.h"
 #include "git/gitpass.h"
@@ -26,7 +28,7 @@ struct pass {
   struct daemon *d;
   /* in */
   struct source_opts so;
-  char *url, *branch, *status_branch, *cache_dir, *ssh_key;
+  char *url, *branch, *status_branch, *cache_dir, *ssh_key, *known_hosts;
   json_t *providers;
   unsigned concurrency;
   uint64_t health_timeout_ms;
@@ -44,6 +46,7 @@ struct pass {
   char *log; /* the pass's diagnostics, one per line */
   size_t loglen;
   double seconds;
+  struct costs *costs; /* of the manifests it leaves loaded (fleet.c) */
 };
 
 static const double pass_buckets[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1,
@@ -256,6 +259,8 @@ static void pass_main(void *arg)
   if (p->rc < 0)
     snprintf(p->error, sizeof(p->error), "%s", td_error_last());
   source_close(src);
+  /* This thread owns the manifests until the pass ends. */
+  p->costs = costs_new(p->d->model);
   fclose(err);
   fclose(out);
   p->seconds = (double)(uv_hrtime() - t0) / 1e9;
@@ -274,11 +279,13 @@ static void pass_free(struct pass *p)
   free(p->status_branch);
   free(p->cache_dir);
   free(p->ssh_key);
+  free(p->known_hosts);
   json_decref(p->providers);
   strset_release(&p->batch);
   daemon__load_release(&p->ld);
   reconcile_report_release(&p->report);
   free(p->log);
+  costs_free(p->costs);
   free(p);
 }
 
@@ -312,6 +319,10 @@ static void pass_start(struct daemon *d)
   p->so.status_branch = p->status_branch;
   p->so.cache_dir = p->cache_dir;
   p->so.ssh_key = p->ssh_key;
+  p->known_hosts = dup_or_null(c->source.known_hosts);
+  p->so.known_hosts = p->known_hosts;
+  p->so.allow_insecure = c->source.allow_insecure;
+  p->so.timeout_ms = c->source.timeout_ms;
   p->providers = json_deep_copy(c->providers);
   p->concurrency = c->reconcile.concurrency;
   p->health_timeout_ms = c->reconcile.health_timeout_ms;
@@ -705,9 +716,11 @@ static void on_pass_done(uv_async_t *a)
     if (!o->status && !o->unwritable) {
       log_at(LOG_LEVEL_INFO, "tenant removed", LOG_S("tenant", o->tenant));
       tenant_drop(d, o->tenant);
+      fleet__tenant_drop(d, o->tenant);
       continue;
     }
     tenant_update(d, tenant_get(d, o->tenant), o);
+    fleet__tenant_update(d, daemon__tenant_find(d, o->tenant), o);
     metric_add(d->m_reconciles, tenant_result_names[o->result], 1);
     metric_add(
         d->m_drift_detected, NULL,
@@ -740,6 +753,8 @@ static void on_pass_done(uv_async_t *a)
     }
   }
   recount(d);
+  fleet__pass_done(d, p->costs, r, p->rc, p->fetch, p->seconds);
+  p->costs = NULL;
   if (!r->skipped || p->rc < 0)
     log_pass_done(p);
   pass_free(p);
@@ -873,6 +888,7 @@ static void close_all(struct daemon *d)
   uv_close((uv_handle_t *)&d->tick, on_closed);
   uv_close((uv_handle_t *)&d->deadline, on_closed);
   uv_close((uv_handle_t *)&d->pass_done, on_closed);
+  fleet__close(d);
   if (d->http) {
     httpd_close(d->http, on_http_closed, NULL);
     d->http = NULL;
@@ -956,7 +972,8 @@ static void reload(struct daemon *d, int log_override)
       str_differs(c->status.branch, old->status.branch) ||
       str_differs(c->http.host, old->http.host) ||
       c->http.port != old->http.port)
-    log_at(LOG_LEVEL_WARN, "source, cacheDir, status.branch and http.listen "
+    log_at(LOG_LEVEL_WARN, "source.url, source.branch, cacheDir, status.branch "
+                           "and http.listen "
                            "change on restart only; keeping the running ones");
 #define KEEP(field)        \
   do {                     \
@@ -974,6 +991,7 @@ static void reload(struct daemon *d, int log_override)
   repoll = c->source.interval_ms != old->source.interval_ms;
   config_free(old);
   d->cfg = c;
+  fleet__reload(d);
   /* The level was checked at start; the environment does not change. */
   (void)log_setup(log_override >= 0 ? (enum log_format)log_override
                                     : c->log_format,
@@ -1064,6 +1082,23 @@ static void metrics_setup(struct daemon *d)
   recount(d);
 }
 
+/*
+ * Every connection, reserved health-check slots included, is a file
+ * descriptor, as are the provider sockets, the Git mirror and the state
+ * files.  A common soft limit of 1,024 would make accept() fail under a
+ * flood of clients, health checks with it: take what the hard limit
+ * allows, up to 65,536.
+ */
+static void raise_fd_limit(void)
+{
+  struct rlimit rl;
+
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+    return;
+  rl.rlim_cur = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
+  setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 int daemon_run(const char *config_path, int log_format)
 {
   struct diag_list dl = DIAG_LIST_INIT;
@@ -1079,6 +1114,7 @@ int daemon_run(const char *config_path, int log_format)
   /* The daemon holds secrets in memory: no core file, no ptrace by other
    * processes of the same user. */
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  raise_fd_limit();
   log_override_value = log_format;
   source_library_hold();
   if (config_load(config_path, &d->cfg, &dl) < 0) {
@@ -1112,6 +1148,7 @@ int daemon_run(const char *config_path, int log_format)
     source_library_release();
     return 1;
   }
+  fleet__setup(d);
   for (size_t i = 0; i < ARRAY_SIZE(signums); i++) {
     uv_signal_init(&loop, &d->sig[i]);
     d->sig[i].data = d;
@@ -1143,6 +1180,7 @@ int daemon_run(const char *config_path, int log_format)
     tenant_free(d->t[i]);
   free(d->t);
   manifest_repo_free(d->model);
+  fleet__free(d);
   metrics_free(d->m);
   config_free(d->cfg);
   if (uv_loop_close(&loop) != 0)

@@ -25,8 +25,9 @@
  * SIGTERM/SIGINT: stop starting provider calls, let calls in flight end,
  * write and push status, exit 0; past reconcile.shutdownTimeout, or on a
  * second signal, exit 1 at once.  SIGHUP reloads the config (an invalid
- * one is reported and the running one kept; source, cacheDir, status and
- * http.listen need a restart).
+ * one is reported and the running one kept; source.url, source.branch,
+ * cacheDir, status.branch and http.listen need a restart, the rest takes
+ * effect at the next pass).
  */
 #ifndef TD_DAEMON_H
 #define TD_DAEMON_H

@@ -1,9 +1,10 @@
 /*
  * daemon_internal.h - shared by the daemon's files only: daemon.c (the
  * loop, the queue and the passes), daemon_load.c (what is known before
- * the first pass) and api.c (the HTTP endpoints).  Loop thread only, like
- * everything the daemon owns, but daemon__load(), which runs on the pass
- * thread.
+ * the first pass), api.c (the HTTP endpoints) and fleet.c (costs,
+ * platform status, notifications, the status page).  Loop thread only,
+ * like everything the daemon owns, but daemon__load(), which runs on the
+ * pass thread.
  */
 #ifndef TD_DAEMON_INTERNAL_H
 #define TD_DAEMON_INTERNAL_H
@@ -16,6 +17,7 @@
 
 #include "base/strset.h"
 #include "engine/reconcile.h"
+#include "git/gitpass.h"
 #include "git/source.h"
 #include "manifest/manifest.h"
 #include "server/config.h"
@@ -23,6 +25,8 @@
 #include "server/metrics.h"
 
 struct pass;
+struct fleet;
+struct costs;
 
 struct dtenant {
   char *name;
@@ -75,6 +79,8 @@ struct daemon {
   /* The manifests as the last pass loaded them: only the pass thread
    * touches it, and passes run one at a time. */
   struct manifest_repo *model;
+
+  struct fleet *fleet; /* fleet.c: costs, platform status, notifications */
 
   struct metrics *m;
   struct metric *m_reconciles, *m_pass_seconds, *m_drift_detected,
@@ -139,5 +145,37 @@ void daemon__dispatch(struct daemon *d);
 /* The HTTP server's handler (api.c); `arg` is the daemon. */
 void api__handle(const struct httpd_request *req, struct httpd_response *resp,
                  void *arg);
+
+/*
+ * The fleet (fleet.c), at the daemon's hooks: setup after the metrics
+ * registry exists; each tenant a pass reported (after its row is set);
+ * a tenant dropped; the pass's end, taking the costs of the manifests it
+ * loaded (NULL: unchanged); a reloaded config; before /metrics renders;
+ * the shutdown (close: its requests end) and after the loop (free).
+ */
+void fleet__setup(struct daemon *d);
+void fleet__tenant_update(struct daemon *d, const struct dtenant *t,
+                          const struct reconcile_outcome *o);
+void fleet__tenant_drop(struct daemon *d, const char *name);
+void fleet__pass_done(struct daemon *d, struct costs *costs,
+                      const struct gitpass_result *r, int rc, bool fetch,
+                      double seconds);
+void fleet__reload(struct daemon *d);
+void fleet__metrics(struct daemon *d);
+void fleet__close(struct daemon *d);
+void fleet__free(struct daemon *d);
+
+/* Its routes (api.c's table): GET /api/v1/costs, /api/v1/infrastructure/
+ * status and /capacity, /api/v1/events?tenant=NAME, and the page, /. */
+void fleet__get_costs(struct daemon *d, const struct httpd_request *req,
+                      const char *rest, struct httpd_response *resp);
+void fleet__get_status(struct daemon *d, const struct httpd_request *req,
+                       const char *rest, struct httpd_response *resp);
+void fleet__get_capacity(struct daemon *d, const struct httpd_request *req,
+                         const char *rest, struct httpd_response *resp);
+void fleet__get_events(struct daemon *d, const struct httpd_request *req,
+                       const char *rest, struct httpd_response *resp);
+void fleet__get_page(struct daemon *d, const struct httpd_request *req,
+                     const char *rest, struct httpd_response *resp);
 
 #endif

@@ -46,6 +46,19 @@
 /* A reserved slot's whole request must arrive within this. */
 #define RESERVED_TIMEOUT_MS 1000
 
+/* Reserved slots one address may hold at once. */
+#define RESERVED_PER_PEER 2
+
+/* A reserved connection held this long without a whole request is not a
+ * health check (those arrive in one packet): its slot goes to a
+ * newcomer when all are taken. */
+#define RESERVED_STALE_MS 250
+
+/* Response bytes queued for all connections together; past it, the
+ * connection holding the most is closed.  Each connection is bounded
+ * already; this bounds the sum when many read slowly. */
+#define QUEUED_MAX (64 * 1024 * 1024)
+
 #define DEFAULT_CONTENT_TYPE "text/plain; charset=utf-8"
 
 /* Where the bytes a parser callback delivers belong. */
@@ -89,14 +102,17 @@ struct conn {
 
   int error_status; /* why a callback stopped the parser */
   unsigned nwrites; /* uv_write requests not yet called back */
+  size_t queued;    /* bytes of those requests */
   unsigned open_handles;
-  bool in_request; /* between on_message_begin and the response */
-  bool finishing;  /* no more requests: close once the writes are out */
-  bool draining;   /* write side shut down; reading until the client's EOF */
-  bool eof;        /* the client shut down its side */
-  bool paused;     /* parsing and reading stopped until the writes drain */
-  bool closing;    /* uv_close() called on both handles */
-  bool reserved;   /* in a reserved slot: one request, reserved paths */
+  bool in_request;   /* between on_message_begin and the response */
+  bool finishing;    /* no more requests: close once the writes are out */
+  bool draining;     /* write side shut down; reading until the client's EOF */
+  bool eof;          /* the client shut down its side */
+  bool paused;       /* parsing and reading stopped until the writes drain */
+  bool closing;      /* uv_close() called on both handles */
+  bool reserved;     /* in a reserved slot: one request, reserved paths */
+  bool short_drain;  /* was reserved: finishing gets a reserved slot's time */
+  uint64_t accepted; /* uv_now() at accept */
 };
 
 struct httpd {
@@ -108,7 +124,10 @@ struct httpd {
   int port;
   struct conn *conns;
   unsigned nconns;    /* in the list, closing or not */
-  unsigned nreserved; /* of which in reserved slots */
+  unsigned nclosing;  /* of which closing */
+  unsigned ndraining; /* of which answered in a reserved slot, not closing */
+  unsigned nreserved; /* of which in reserved slots, not closing */
+  size_t queued;      /* response bytes queued for all connections */
   unsigned nhandles;  /* listener, conns and refused sockets not yet closed */
   bool closing;
   void (*close_cb)(void *arg);
@@ -120,6 +139,7 @@ struct httpd {
 struct write_req {
   uv_write_t req;
   struct conn *c;
+  size_t len;
   char data[];
 };
 
@@ -128,6 +148,7 @@ struct reply {
   int status;
   const char *content_type;
   const char *www_authenticate;
+  const char *headers; /* "Name: value\r\n" lines, or NULL */
   const char *body;
   size_t body_len;
   bool head;       /* answers HEAD: headers only */
@@ -182,8 +203,7 @@ static void conn_free(struct conn *c)
   if (c->next)
     c->next->prev = c->prev;
   h->nconns--;
-  if (c->reserved)
-    h->nreserved--;
+  h->nclosing--;
   free(c->held);
   free(c->head);
   free(c->fields);
@@ -208,6 +228,15 @@ static void conn_close(struct conn *c)
   if (c->closing)
     return;
   c->closing = true;
+  c->h->nclosing++;
+  if (c->short_drain)
+    c->h->ndraining--;
+  /* Its reserved slot is free at once: a closing connection reads and
+   * answers nothing more. */
+  if (c->reserved) {
+    c->reserved = false;
+    c->h->nreserved--;
+  }
   uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
   uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
 }
@@ -235,6 +264,12 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
   *buf = uv_buf_init(c->h->rbuf, sizeof(c->h->rbuf));
 }
 
+/* How long a finishing connection may take to see its answers out. */
+static uint64_t drain_ms(const struct conn *c)
+{
+  return c->short_drain ? RESERVED_TIMEOUT_MS : c->h->limits.request_timeout_ms;
+}
+
 static void start_reading(struct conn *c)
 {
   if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
@@ -253,8 +288,17 @@ static void finish(struct conn *c)
   if (c->closing || c->finishing)
     return;
   c->finishing = true;
+  /* A reserved slot serves one request: answered, it is free for the
+   * next health check, and what is left of the connection gets no more
+   * than a reserved slot's time. */
+  if (c->reserved) {
+    c->reserved = false;
+    c->h->nreserved--;
+    c->short_drain = true;
+    c->h->ndraining++;
+  }
   uv_read_stop((uv_stream_t *)&c->tcp);
-  arm(c, c->h->limits.request_timeout_ms);
+  arm(c, drain_ms(c));
   if (c->nwrites == 0)
     start_shutdown(c);
 }
@@ -279,7 +323,7 @@ static void start_shutdown(struct conn *c)
     conn_close(c);
     return;
   }
-  arm(c, c->h->limits.request_timeout_ms);
+  arm(c, drain_ms(c));
   if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) < 0)
     conn_close(c);
 }
@@ -291,6 +335,8 @@ static void on_write(uv_write_t *req, int status)
   struct write_req *w = container_of(req, struct write_req, req);
   struct conn *c = w->c;
 
+  c->queued -= w->len;
+  c->h->queued -= w->len;
   free(w);
   c->nwrites--;
   if (c->closing)
@@ -330,18 +376,43 @@ static TD_PRINTF(3, 4) struct write_req *wr_new(size_t extra, size_t *len,
   return w;
 }
 
+/* Closes the connection with the most bytes queued, the slowest reader,
+ * until the server holds less than QUEUED_MAX.  Closing cancels its
+ * writes; their callbacks give the bytes back. */
+static void shed(struct httpd *h)
+{
+  size_t pending = h->queued;
+
+  while (pending > QUEUED_MAX) {
+    struct conn *worst = NULL;
+
+    for (struct conn *o = h->conns; o; o = o->next)
+      if (!o->closing && (!worst || o->queued > worst->queued))
+        worst = o;
+    if (!worst || worst->queued == 0)
+      return;
+    pending -= worst->queued;
+    conn_close(worst);
+  }
+}
+
 static void queue_write(struct conn *c, struct write_req *w, size_t len)
 {
   uv_buf_t buf = uv_buf_init(w->data, len);
   uv_stream_t *s = (uv_stream_t *)&c->tcp;
 
   w->c = c;
+  w->len = len;
   if (uv_write(&w->req, s, &buf, 1, on_write) < 0) {
     free(w);
     conn_close(c);
     return;
   }
   c->nwrites++;
+  c->queued += len;
+  c->h->queued += len;
+  if (c->h->queued > QUEUED_MAX)
+    shed(c->h);
 }
 
 static const char *reason_phrase(int status)
@@ -366,14 +437,20 @@ static void send_reply(struct conn *c, const struct reply *r)
   size_t len;
 
   assert(r->status >= 100 && r->status <= 999);
+  const char *more = r->headers ? r->headers : "";
+  size_t nmore = strlen(more);
+
   assert(!strpbrk(type, "\r\n") && !(auth && strpbrk(auth, "\r\n")));
+  /* Whole lines, and none empty: the handler cannot end the header. */
+  assert(nmore == 0 || (more[0] != '\r' && !strstr(more, "\n\r") &&
+                        nmore >= 2 && strcmp(more + nmore - 2, "\r\n") == 0));
   if (!no_length)
     snprintf(length, sizeof(length), "Content-Length: %zu\r\n", r->body_len);
   w = wr_new(body_len, &len,
              "HTTP/1.1 %d %s\r\n"
              "Content-Type: %s\r\n"
-             "%s%s%s%s%s\r\n",
-             r->status, reason_phrase(r->status), type, length,
+             "%s%s%s%s%s%s\r\n",
+             r->status, reason_phrase(r->status), type, length, more,
              auth ? "WWW-Authenticate: " : "", auth ? auth : "",
              auth ? "\r\n" : "",
              r->close        ? "Connection: close\r\n"
@@ -576,13 +653,14 @@ static int on_headers_complete(http_parser *p)
 
   if (switch_part(c, PART_DONE) < 0)
     return -1;
+  /* A health check has no body to send: a reserved slot takes none. */
+  if (c->reserved)
+    max = 0;
   if (p->flags & F_CONTENTLENGTH) {
     if (p->content_length > max) {
       c->error_status = 413;
       return -1;
     }
-    if (p->content_length > 0)
-      body_reserve(c, (size_t)p->content_length);
   }
   maybe_continue(c);
   return c->closing ? -1 : 0;
@@ -593,8 +671,11 @@ static int on_headers_complete(http_parser *p)
 static int on_body(http_parser *p, const char *at, size_t len)
 {
   struct conn *c = parser_conn(p);
+  size_t max = c->reserved ? 0 : c->h->limits.max_body_bytes;
 
-  if (len > c->h->limits.max_body_bytes - c->body_len) {
+  /* The buffer grows as bytes arrive, never ahead of them from a
+   * Content-Length a client may never fill. */
+  if (len > max - c->body_len) {
     c->error_status = 413;
     return -1;
   }
@@ -694,6 +775,7 @@ static bool respond(struct conn *c, const struct httpd_request *req)
       .status = resp.status,
       .content_type = resp.content_type,
       .www_authenticate = resp.www_authenticate,
+      .headers = resp.headers,
       .body = resp.body,
       .body_len = resp.body ? resp.body_len : 0,
       .head = p->method == HTTP_HEAD,
@@ -870,8 +952,13 @@ static void name_peer(struct conn *c)
   format_addr(&ss, c->peer, sizeof(c->peer));
   if (ss.ss_family == AF_INET)
     uv_ip4_name((const struct sockaddr_in *)&ss, c->ip, sizeof(c->ip));
-  else if (ss.ss_family == AF_INET6)
-    uv_ip6_name((const struct sockaddr_in6 *)&ss, c->ip, sizeof(c->ip));
+  else if (ss.ss_family == AF_INET6) {
+    /* One host may own a whole /64: count its prefix, not each address. */
+    const uint8_t *a = ((const struct sockaddr_in6 *)&ss)->sin6_addr.s6_addr;
+
+    snprintf(c->ip, sizeof(c->ip), "%02x%02x:%02x%02x:%02x%02x:%02x%02x::/64",
+             a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]);
+  }
 }
 
 /*
@@ -906,22 +993,121 @@ static void refuse(struct httpd *h)
   uv_close((uv_handle_t *)t, refused_closed);
 }
 
+/* Reserved connections from c's address (c itself excluded). */
+static unsigned reserved_from(const struct httpd *h, const struct conn *c)
+{
+  unsigned n = 0;
+
+  for (const struct conn *o = h->conns; o; o = o->next)
+    if (o != c && o->reserved && strcmp(o->ip, c->ip) == 0)
+      n++;
+  return n;
+}
+
+/* The oldest reserved connection held past RESERVED_STALE_MS, or NULL.
+ * The list is newest first: the last one found is the oldest. */
+static struct conn *stale_reserved(const struct httpd *h)
+{
+  uint64_t now = uv_now(h->loop);
+  struct conn *oldest = NULL;
+
+  for (struct conn *o = h->conns; o; o = o->next)
+    if (o->reserved && now - o->accepted >= RESERVED_STALE_MS)
+      oldest = o;
+  return oldest;
+}
+
+/* A reserved connection of the address holding the most, if that is more
+ * than `mine` + 1 (what c's address would then hold). */
+static struct conn *crowding_reserved(const struct httpd *h, unsigned mine)
+{
+  struct conn *victim = NULL;
+  unsigned most = 0;
+
+  for (struct conn *o = h->conns; o; o = o->next) {
+    unsigned n;
+
+    if (!o->reserved)
+      continue;
+    n = reserved_from(h, o) + 1;
+    if (n >= most) {
+      most = n;
+      victim = o;
+    }
+  }
+  return most > mine + 1 ? victim : NULL;
+}
+
+/*
+ * A reserved slot for c.  One address holds at most RESERVED_PER_PEER;
+ * when all are taken, c takes the slot of the oldest connection that has
+ * held one past RESERVED_STALE_MS without a whole request (a health check
+ * sends its request at once), else of the address holding the most.  So
+ * connections flooding in cannot keep a health check out, however many
+ * addresses they come from and however fast they come back.
+ */
+static bool take_reserved_slot(struct httpd *h, struct conn *c)
+{
+  struct conn *victim;
+  unsigned mine;
+
+  if (!h->limits.reserved_paths)
+    return false;
+  mine = reserved_from(h, c);
+  if (mine >= RESERVED_PER_PEER)
+    return false;
+  if (h->nreserved >= h->limits.reserved_slots) {
+    victim = stale_reserved(h);
+    if (!victim)
+      victim = crowding_reserved(h, mine);
+    if (!victim)
+      return false;
+    conn_close(victim);
+  }
+  c->reserved = true;
+  h->nreserved++;
+  return true;
+}
+
+/* The list is newest first: the last draining one is the oldest. */
+static void close_oldest_draining(struct httpd *h)
+{
+  struct conn *oldest = NULL;
+
+  for (struct conn *o = h->conns; o; o = o->next)
+    if (o->short_drain && !o->closing)
+      oldest = o;
+  if (oldest)
+    conn_close(oldest);
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
   struct httpd *h = container_of((uv_tcp_t *)server, struct httpd, listener);
-  unsigned cap = h->limits.max_connections +
-                 (h->limits.reserved_paths ? h->limits.reserved_slots : 0);
+  /* Connections in slots: the slots, and one more that may take a
+   * reserved slot from a flooder.  Not counted: those refused after
+   * accept, closing until the next loop turn frees them (bounded by what
+   * one turn accepts, the listen backlog), and those answered in a
+   * reserved slot, waiting a moment for their client to close (bounded
+   * below); or a storm of reconnects would crowd a health check out. */
+  unsigned slots = h->limits.max_connections +
+                   (h->limits.reserved_paths ? h->limits.reserved_slots : 0);
   struct conn *c;
 
   /* Out of descriptors and the like: libuv tries again later. */
   if (status < 0)
     return;
-  if (h->nconns >= cap) {
+  if (h->nconns - h->nclosing - h->ndraining > slots) {
     refuse(h);
     return;
   }
+  /* Answered health checks waiting for their client to close: a short
+   * wait each, but a flood of them must not grow without bound. */
+  if (h->ndraining > 2 * h->limits.reserved_slots)
+    close_oldest_draining(h);
   c = td_calloc(1, sizeof(*c));
   c->h = h;
+  c->accepted = uv_now(h->loop);
   uv_tcp_init(h->loop, &c->tcp);
   uv_timer_init(h->loop, &c->timer);
   c->tcp.data = c;
@@ -940,13 +1126,9 @@ static void on_connection(uv_stream_t *server, int status)
     return;
   }
   name_peer(c);
-  if (!regular_slot_free(h, c)) {
-    if (!h->limits.reserved_paths || h->nreserved >= h->limits.reserved_slots) {
-      conn_close(c);
-      return;
-    }
-    c->reserved = true;
-    h->nreserved++;
+  if (!regular_slot_free(h, c) && !take_reserved_slot(h, c)) {
+    conn_close(c);
+    return;
   }
   /* Answers are written whole; waiting for more to coalesce only adds a
    * delayed-ACK round trip to each one. */
@@ -1002,6 +1184,8 @@ int httpd_start(struct httpd **out, uv_loop_t *loop, const char *host, int port,
   int err;
 
   assert(port >= 0 && port <= 65535);
+  assert(limits->max_in_flight > 0 && limits->max_connections > 0);
+  assert(!limits->reserved_paths || limits->reserved_slots > 0);
   *out = NULL;
   snprintf(where, sizeof(where), "%s%s%s:%d", v6 ? "[" : "", host,
            v6 ? "]" : "", port);

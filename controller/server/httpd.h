@@ -24,11 +24,17 @@
  *     a bounded amount of memory, whatever it sent;
  *   - past max_connections in all, or max_per_peer from one address, a
  *     new connection goes to one of reserved_slots kept for the paths in
- *     reserved_paths (health checks): it must send one request within a
- *     second, which is answered if its path is reserved and refused with
- *     503 otherwise, and closed; with no slot free it is closed at once.
- *     So a flood of connections cannot keep health checks from being
- *     answered.
+ *     reserved_paths (health checks): it must send one request, without a
+ *     body, within a second; the request is answered if its path is
+ *     reserved and refused with 503 otherwise, the slot is free again,
+ *     and the connection gets another second to close.  One address
+ *     holds at most two reserved slots; when all are taken, a newcomer
+ *     takes the slot of the oldest one held a quarter second without a
+ *     request, else of the address holding the most.  So a flood of
+ *     connections, from however many addresses, cannot keep health
+ *     checks from being answered;
+ *   - the answers queued for all clients together stay under 64 MiB: past
+ *     it, the client holding the most is disconnected.
  * Error responses the server makes itself carry a short text body
  * ("payload too large\n") and close the connection after it is sent.
  *
@@ -66,6 +72,9 @@ struct httpd_response {
   char *body;               /* malloc'd, owned by the server once set */
   size_t body_len;
   const char *www_authenticate; /* set on 401 responses that want it */
+  /* More header lines, each "Name: value\r\n", or NULL; borrowed: text
+   * that outlives the handler's call (static, or the server's arg's). */
+  const char *headers;
 };
 
 typedef void (*httpd_handler)(const struct httpd_request *req,
@@ -91,7 +100,7 @@ struct httpd_limits {
   {.max_header_bytes = 8192, .max_body_bytes = 1024 * 1024,               \
    .first_byte_timeout_ms = 5000, .request_timeout_ms = 10000,            \
    .idle_timeout_ms = 60000, .max_connections = 256, .max_per_peer = 64,  \
-   .max_in_flight = 8, .reserved_slots = 16, .reserved_paths = NULL}
+   .max_in_flight = 8, .reserved_slots = 256, .reserved_paths = NULL}
 /* clang-format on */
 
 struct httpd;

@@ -215,16 +215,31 @@ static bool admit(struct limited *l)
   return true;
 }
 
+/* What a warning is limited by: its message, and its tenant if it names
+ * one, so one tenant's flood never hides another tenant's failure. */
+static void limit_key(char *key, size_t cap, const char *msg,
+                      const struct log_field *fields, size_t n)
+{
+  const char *tenant = NULL;
+
+  for (size_t i = 0; i < n; i++)
+    if (fields[i].type == LOG_T_STR && strcmp(fields[i].key, "tenant") == 0)
+      tenant = fields[i].v.s;
+  snprintf(key, cap, "%s%s%s", msg, tenant ? "\n" : "", tenant ? tenant : "");
+}
+
 void log_fields(enum log_level level, const char *msg,
                 const struct log_field *fields, size_t n)
 {
   FILE *f = sink ? sink : stderr;
   struct limited *l = NULL;
+  char key[512];
 
   if (level < min_level)
     return;
   if (level >= LOG_LEVEL_WARN) {
-    l = limited_of(level, msg);
+    limit_key(key, sizeof(key), msg, fields, n);
+    l = limited_of(level, key);
     if (l && !admit(l))
       return;
   }
@@ -250,7 +265,15 @@ void log_flush_suppressed(void)
 
     if (!l->suppressed)
       continue;
+    char *nl = strchr(l->msg, '\n');
+    struct log_field t = LOG_S("tenant", nl ? nl + 1 : NULL);
+
+    if (nl)
+      *nl = '\0';
     put_head(f, l->level, l->msg);
+    if (nl)
+      *nl = '\n';
+    put_field(f, &t);
     put_field(f, &x);
     put_end(f);
     l->suppressed = 0;

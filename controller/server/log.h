@@ -22,10 +22,11 @@
  * JSON).  A NULL string value is left out.  Callers never pass secrets:
  * URLs reach the log through source_url(), which hides credentials.
  *
- * Warnings and errors are rate-limited per message: a burst of
- * LOG_BURST lines, then one per second; the next line of that message
- * says how many were suppressed ("suppressed=N").  So messages are fixed
- * strings, and what varies goes in fields.  Debug events are
+ * Warnings and errors are rate-limited per message (and per tenant, for
+ * events that name one): a burst of LOG_BURST lines, then one per second;
+ * the next line of that message says how many were suppressed
+ * ("suppressed=N").  So messages are fixed strings, and what varies goes
+ * in fields.  Debug events are
  * dropped unless TENANTD_LOG_LEVEL=debug.  Loop thread only.
  */
 #ifndef TD_LOG_H

@@ -41,6 +41,8 @@ struct request {
   char *hdr; /* the response's header lines */
   size_t hdr_len, hdr_cap;
   bool too_big;
+  bool (*on_body)(const char *data, size_t len, void *arg);
+  bool stopped; /* on_body said to stop */
   char error[CURL_ERROR_SIZE];
   curl_uv_cb done;
   void *arg;
@@ -87,7 +89,17 @@ static size_t append(struct request *r, char **buf, size_t *len, size_t *cap,
 static size_t on_data(char *data, size_t size, size_t n, void *arg)
 {
   struct request *r = arg;
+  long code = 0;
 
+  if (r->on_body) {
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
+    if (code >= 200 && code < 300) {
+      if (r->on_body(data, size * n, r->arg))
+        return size * n;
+      r->stopped = true;
+      return 0;
+    }
+  }
   return append(r, &r->resp, &r->resp_len, &r->resp_cap, data, size * n);
 }
 
@@ -142,6 +154,11 @@ static void finish(struct request *r, CURLcode rc)
     res.status = PROVIDER_INVALID;
     snprintf(msg, sizeof(msg), "%s %s: response larger than %zu bytes",
              r->method, r->path, r->max_bytes);
+    res.message = msg;
+  } else if (r->stopped) {
+    res.status = PROVIDER_INVALID;
+    snprintf(msg, sizeof(msg), "%s %s: stopped by its reader", r->method,
+             r->path);
     res.message = msg;
   } else if (rc != CURLE_OK) {
     /* Refused, unreachable, timed out, reset: try again later. */
@@ -344,8 +361,9 @@ static char *url_path(const char *url)
   return td_strndup(p, strcspn(p, "?#"));
 }
 
-void curl_uv_send(struct curl_uv *cu, const struct curl_uv_request *req,
-                  curl_uv_cb done, void *arg)
+struct curl_uv_req *curl_uv_send(struct curl_uv *cu,
+                                 const struct curl_uv_request *req,
+                                 curl_uv_cb done, void *arg)
 {
   struct request *r = td_calloc(1, sizeof(*r));
 
@@ -356,6 +374,7 @@ void curl_uv_send(struct curl_uv *cu, const struct curl_uv_request *req,
   r->path = url_path(req->url);
   r->max_bytes =
       req->max_response_bytes ? req->max_response_bytes : DEFAULT_MAX_BYTES;
+  r->on_body = req->on_body;
   r->easy = curl_easy_init();
   if (!r->easy)
     abort();
@@ -380,8 +399,14 @@ void curl_uv_send(struct curl_uv *cu, const struct curl_uv_request *req,
    * loop must not stall on a DNS outage. */
   curl_easy_setopt(r->easy, CURLOPT_QUICK_EXIT, 1L);
   /* A proxy from the environment may serve the rest, never loopback;
-   * setting the option replaces no_proxy, so it is kept. */
-  curl_easy_setopt(r->easy, CURLOPT_NOPROXY, cu->noproxy);
+   * setting the option replaces no_proxy, so it is kept.  A unix socket
+   * is local by nature: no proxy at all. */
+  if (req->unix_socket) {
+    curl_easy_setopt(r->easy, CURLOPT_UNIX_SOCKET_PATH, req->unix_socket);
+    curl_easy_setopt(r->easy, CURLOPT_NOPROXY, "*");
+  } else {
+    curl_easy_setopt(r->easy, CURLOPT_NOPROXY, cu->noproxy);
+  }
   curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
   if (strcmp(req->method, "HEAD") == 0)
     curl_easy_setopt(r->easy, CURLOPT_NOBODY, 1L);
@@ -400,12 +425,36 @@ void curl_uv_send(struct curl_uv *cu, const struct curl_uv_request *req,
     r->next = cu->refused;
     cu->refused = r;
     uv_timer_start(&cu->timer, on_timeout, 0, 0);
-    return;
+    return (struct curl_uv_req *)r;
   }
   r->next = cu->requests;
   if (r->next)
     r->next->prev = r;
   cu->requests = r;
+  return (struct curl_uv_req *)r;
+}
+
+void curl_uv_cancel(struct curl_uv *cu, struct curl_uv_req *req)
+{
+  struct request *r = (struct request *)req, **at = &cu->refused;
+  struct curl_uv_response res = {
+      .status = PROVIDER_TRANSIENT,
+      .body = "",
+      .headers = "",
+      .message = "cancelled",
+  };
+
+  while (*at && *at != r)
+    at = &(*at)->next;
+  if (*at) {
+    *at = r->next; /* refused by curl: never added */
+  } else {
+    curl_multi_remove_handle(cu->multi, r->easy);
+    unlink_request(r);
+  }
+  curl_easy_cleanup(r->easy);
+  r->done(&res, r->arg);
+  request_free(r);
 }
 
 static void timer_closed(uv_handle_t *h)

@@ -24,6 +24,21 @@
  * from inside the call.
  * Messages name the method, the URL's path and the reason; request
  * headers (where API keys go) are never part of one.
+ *
+ * Two things a local API needs (the Docker Engine API, for one):
+ *   - `unix_socket`: the request goes over that unix socket instead of
+ *     TCP; the URL's host then only fills the Host header, and no proxy
+ *     is ever used.
+ *   - `on_body`: a streamed response (an event stream, a pull's
+ *     progress).  A 2xx response's body is handed to on_body as it
+ *     arrives, chunk by chunk, and is not kept: the response's body is
+ *     then "" and max_response_bytes does not apply (on_body keeps what
+ *     it needs, capped).  Any other status keeps its body as usual, for
+ *     the message.  on_body runs on the loop thread from inside curl: it
+ *     must not call curl_uv_send or curl_uv_close (defer those to a
+ *     timer or to done).  It returns true to go on, false to stop the
+ *     transfer, which then ends as PROVIDER_INVALID "stopped by its
+ *     reader".  done still runs once, last.
  */
 #ifndef TD_CURL_UV_H
 #define TD_CURL_UV_H
@@ -43,6 +58,10 @@ struct curl_uv_request {
   size_t body_len;
   uint64_t timeout_ms;       /* 0: 10 s */
   size_t max_response_bytes; /* 0: 4 MiB */
+  const char *unix_socket;   /* NULL: TCP; else the socket's path */
+  /* NULL: the body is kept; else a 2xx body streams here (above); `arg`
+   * is done's. */
+  bool (*on_body)(const char *data, size_t len, void *arg);
 };
 
 struct curl_uv_response {
@@ -63,10 +82,20 @@ typedef void (*curl_uv_cb)(const struct curl_uv_response *res, void *arg);
 
 struct curl_uv *curl_uv_new(uv_loop_t *loop);
 
+/* A request in flight, for curl_uv_cancel: valid until its done runs. */
+struct curl_uv_req;
+
 /* Copies what it needs from `req`; `done` runs on the loop, never from
- * inside this call.  Not after curl_uv_close. */
-void curl_uv_send(struct curl_uv *cu, const struct curl_uv_request *req,
-                  curl_uv_cb done, void *arg);
+ * inside this call.  Not after curl_uv_close.  The handle returned may
+ * be ignored. */
+struct curl_uv_req *curl_uv_send(struct curl_uv *cu,
+                                 const struct curl_uv_request *req,
+                                 curl_uv_cb done, void *arg);
+
+/* Ends a request before its time (a stream nobody reads any more): its
+ * done runs inside this call with PROVIDER_TRANSIENT "cancelled".  Not
+ * from inside that request's own on_body or done. */
+void curl_uv_cancel(struct curl_uv *cu, struct curl_uv_req *req);
 
 /* Requests still running are cancelled (their callbacks run with
  * PROVIDER_TRANSIENT "cancelled"); `closed` runs once every handle is

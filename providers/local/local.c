@@ -132,12 +132,16 @@ static const struct opt local_options[] = {
 };
 
 /*
- * Permission problems are the local analogue of refused credentials; the
- * rest (full disk, I/O errors) may pass, so the controller retries them.
+ * Permission problems are the local analogue of refused credentials, and
+ * a file where a directory of the path should be is a stateDir that
+ * cannot work: neither passes by itself, so neither is retried.  The rest
+ * (full disk, I/O errors) may pass, so the controller retries them.
  */
 static int fail_errno(struct job *j, const char *what, const char *path, int e)
 {
-  int status = e == EACCES || e == EPERM ? PROVIDER_AUTH : PROVIDER_TRANSIENT;
+  int status = e == EACCES || e == EPERM || e == EROFS ? PROVIDER_AUTH
+               : e == ENOTDIR                          ? PROVIDER_INVALID
+                                                       : PROVIDER_TRANSIENT;
 
   return rt_op_fail(&j->op, status, "local: %s %s: %s", what, path,
                     strerror(e));
@@ -591,16 +595,22 @@ static void run_job(struct job *j)
 
 /* ---- a batch of writes (worker thread) ---- */
 
-/* The state directory and the type directories of the batch's writes
- * exist (a new one is made durable by the batch's first flush). */
+/*
+ * The type directories of the batch's writes exist, made with every
+ * missing parent, stateDir included, private (0700: the state says what
+ * every tenant runs).  The batch's flush makes new entries durable with
+ * the files put in them.  A write whose directory cannot be made fails.
+ */
 static void ensure_dirs(struct batch *b)
 {
-  const char *done[RTYPE_COUNT + 1] = {0};
+  const char *done[RTYPE_COUNT] = {0};
   size_t ndone = 0;
 
   for (size_t i = 0; i < b->n; i++) {
     struct job *j = b->jobs[i];
+    struct stat sb;
     bool seen = false;
+    int rc;
 
     if (!j->text)
       continue;
@@ -608,11 +618,15 @@ static void ensure_dirs(struct batch *b)
       seen = strcmp(done[k], j->dir) == 0;
     if (seen)
       continue;
-    if (ndone == 0 && mkdir(j->state_dir, 0755) < 0 && errno != EEXIST)
-      fail_errno(j, "cannot create directory", j->state_dir, errno);
-    else if (mkdir(j->dir, 0755) < 0 && errno != EEXIST)
-      fail_errno(j, "cannot create directory", j->dir, errno);
-    else if (ndone < ARRAY_SIZE(done))
+    if (stat(j->dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+      rc = fs_mkdir_p(j->dir, 0700);
+      if (rc < 0) {
+        rt_op_fail(&j->op, provider_status_of_fs(rc), "local: %s",
+                   td_error_last());
+        continue;
+      }
+    }
+    if (ndone < ARRAY_SIZE(done))
       done[ndone++] = j->dir;
   }
 }

@@ -10,8 +10,9 @@
  * Options (the instance's entry in the controller config, borrowed):
  *
  *   {"type": "local",
- *    "stateDir": "/var/lib/tenantd/local",  required; created on demand
- *                                           (its parent must exist)
+ *    "stateDir": "/var/lib/tenantd/local",  required; created with its
+ *                             parents (mode 0700) by the first write, never
+ *                             by a read: an absent one holds nothing
  *    "latencyMs": 0,          every callback, failures included, comes at
  *                             least this long after the call, and after
  *                             the work is done: the work runs meanwhile,
@@ -80,7 +81,9 @@
  *            the tenant, sorted by type then name; one unreadable file
  *            fails the whole list (unknown is not absent).
  * External names containing '/' or starting with '.' are PROVIDER_INVALID.
- * Permission errors are PROVIDER_AUTH, other I/O errors PROVIDER_TRANSIENT.
+ * Permission errors are PROVIDER_AUTH, a file where a directory of
+ * stateDir's path should be PROVIDER_INVALID (neither is retried: neither
+ * passes by itself), other I/O errors PROVIDER_TRANSIENT.
  * Operations on the same resource are not serialised against each other:
  * the controller runs at most one at a time per resource.
  *

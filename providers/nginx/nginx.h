@@ -26,7 +26,9 @@
  *                             a hostname or [IPv6]) every server block
  *                             listens on, and where routes are verified
  *    "verifyTimeoutMs": 5000} how long after a reload nginx may take to
- *                             serve a changed route (integer, 1 to 600000)
+ *                             serve a changed route (integer, 1 to
+ *                             600000); it must then go on serving it for
+ *                             250 ms more (step 4 below)
  *
  * Unknown options and values of the wrong type make open() fail with a
  * message in err, such as "nginx: listen must be host:port".
@@ -70,15 +72,21 @@
  *      with nginx's message (a refused config is never left in place);
  *   3. runs `nginx -s reload`; when that fails (nginx not running), the
  *      files are restored and the writes end PROVIDER_TRANSIENT;
- *   4. verifies: HEAD http://<listen>/ with "Host: <first host>", every
- *      ~20 ms, until the response carries "X-Tenantd-Route: <id>" and the
- *      revision just written (after a remove: until it no longer names
- *      the route).  Any HTTP status counts, a 502 from an unreachable
- *      upstream included; the upstream must answer or fail within
- *      verifyTimeoutMs (keep proxy_connect_timeout below it).  A write
- *      not served in time ends PROVIDER_TRANSIENT and its previous file
- *      is put back, so the next pass tries again instead of reading a
- *      route nginx never loaded as converged;
+ *   4. verifies: HEAD http://<listen>/ with "Host: <host>" for every host
+ *      of the route, aliases included (after a remove: every host of the
+ *      removed file), each on a new connection, in rounds ~20 ms apart,
+ *      until every response carries "X-Tenantd-Route: <id>" and the
+ *      revision just written (after a remove: no longer names the
+ *      route), and goes on doing so for 250 ms: a reload lets nginx's
+ *      old workers accept connections, with the old config, for about
+ *      100 ms after the new workers answer, so one answer proves
+ *      nothing; a wrong answer starts the 250 ms again.  Any HTTP status
+ *      counts, a 502 from an unreachable upstream included; the upstream
+ *      must answer or fail within verifyTimeoutMs (keep
+ *      proxy_connect_timeout below it).  A write not served in time ends
+ *      PROVIDER_TRANSIENT and its previous file is put back, so the next
+ *      pass tries again instead of reading a route nginx never loaded as
+ *      converged;
  *   5. rewrites each file nginx serves without its pending line (a
  *      comment: no reload).
  * A file still pending (tenantd stopped mid-cycle) reads as drift, so the
@@ -92,27 +100,32 @@
  * restored.
  *
  * Semantics beyond provider.h:
- *   read     NOT_FOUND when there is no file.  A file without a tenantd
- *            marker is returned without "marker" (a conflict for the
- *            controller), its spec parsed from its directives.  A marked
- *            file exactly as tenantd writes it returns the spec of its
- *            "# spec:" line; a file edited by hand returns what its
- *            server_name and proxy_pass say, and when those still match,
- *            an upstream of "<upstream> (edited by hand)", so any edit is
- *            drift the controller corrects; an unedited file still marked
- *            pending returns "<upstream> (pending)", drift too.  Outputs:
- * {"url": "http://<first host>"}. create   CONFLICT when the file exists
- * without this resource's marker (nothing is touched); a file with its own
- * marker is overwritten. update   NOT_FOUND when absent; CONFLICT unless marked
- * as this resource. remove   NOT_FOUND when absent; CONFLICT unless marked as
- * this resource; deletes the file, then tests, reloads, verifies. list_owned
- * every *.conf file in sitesDir whose marker names the tenant (type route, name
- * = the file name without .conf). Permission errors are PROVIDER_AUTH, other
- * I/O errors PROVIDER_TRANSIENT. Temp files a killed writer left behind
+ *   read        NOT_FOUND when there is no file.  A file without a tenantd
+ *               marker is returned without "marker" (a conflict for the
+ *               controller), its spec parsed from its directives.  A
+ *               marked file exactly as tenantd writes it returns the spec
+ *               of its "# spec:" line; a file edited by hand returns what
+ *               its server_name and proxy_pass say, and when those still
+ *               match, an upstream of "<upstream> (edited by hand)", so
+ *               any edit is drift the controller corrects; an unedited
+ *               file still marked pending returns "<upstream> (pending)",
+ *               drift too.  Outputs: {"url": "http://<first host>"}.
+ *   create      CONFLICT when the file exists without this resource's
+ *               marker (nothing is touched); a file with its own marker
+ *               is overwritten.
+ *   update      NOT_FOUND when absent; CONFLICT unless marked as this
+ *               resource.
+ *   remove      NOT_FOUND when absent; CONFLICT unless marked as this
+ *               resource; deletes the file, then tests, reloads, verifies.
+ *   list_owned  every *.conf file in sitesDir whose marker names the
+ *               tenant (type route, name = the file name without .conf),
+ *               by name.
+ * Permission errors are PROVIDER_AUTH, other I/O errors
+ * PROVIDER_TRANSIENT.  Temp files a killed writer left behind
  * (".<name>.conf.XXXXXX") are removed at open (".failed" files are not).
- * close() waits for every operation in flight (a cycle finishes); operations
- * started after it, even while it releases the instance, fail with
- * PROVIDER_TRANSIENT "provider closing" (delivered before its callback runs).
+ * close() waits for every operation in flight (a cycle finishes);
+ * operations started after it fail with PROVIDER_TRANSIENT "provider
+ * closing", delivered before its callback runs.
  */
 #ifndef TD_NGINX_H
 #define TD_NGINX_H

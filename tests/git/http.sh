@@ -223,7 +223,7 @@ unset TENANTD_GIT_USERNAME TENANTD_GIT_PASSWORD
 set_tier mwc-sequans basic premium
 commit_push "mwc-sequans to premium"
 main5=$(rgit rev-parse main)
-expect_rc "5 apply, password in the URL" 0 "$bin" "${A[@]}" --repo "$url_pw"
+expect_rc "5 apply, password in the URL" 0 "$bin" "${A[@]}" --repo "$url_pw" --changed
 expect_out "5 one tenant" '^1 tenants?: [1-9][0-9]* changed, 0 failed'
 expect_out "5 new status commit" "^source ${main5:0:12}; status commit [0-9a-f]{12}\$"
 eq "5 one new commit on the server" "$(rgit rev-list --count "$st3..tenantd/status")" 1
@@ -359,6 +359,12 @@ expect_rc "7 status without credentials" 0 env -u TENANTD_GIT_PASSWORD -u TENANT
 expect_out "7 says the copy is cached" 'showing the cached status' "$tmp/err"
 expect_out "7 says why" 'asks for credentials: set TENANTD_GIT_PASSWORD' "$tmp/err"
 expect_out "7 cached copy lists the tenants" 'greenwood-high'
+# The tip planned over HTTP with the password in the URL: the plan names
+# the repository without it.
+expect_rc "7 plan of the tip, password in the URL" 0 "$bin" plan --repo "$url_pw" \
+  --cache-dir "$C" --state-dir "$S" --format markdown
+expect_out "7 the plan names the repository without credentials" \
+  "^Repository \`http://127\\.0\\.0\\.1:$port/tenants\\.git\` at \`[0-9a-f]{12}\`\$"
 
 # ==== secrets: no run ever printed a password ====
 expect_no_str "no output holds the password" "$pw" "$tmp/all"

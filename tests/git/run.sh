@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # End-to-end behaviour of tenantd against a real Git remote: apply --repo
-# (status branch, trailers, notes, pushes), the tenants a commit touches,
-# concurrent writers on the status branch, an unreachable remote, invalid
-# manifests, force pushes, the delete guard's trailer, drift and --all, one
-# process per mirror, a refused push, other branch names, and plan --ref.
+# (status branch, trailers, notes, pushes), the tenants a commit touches
+# (--changed), concurrent writers on the status branch, an unreachable
+# remote, invalid manifests, force pushes, the delete guard's trailer,
+# drift, one process per mirror, a refused push, other branch names,
+# plan --ref, plan and apply of every tenant by default, status states and
+# each tenant's own log.
 # Each block builds its own bare "remote" and working clone with the git CLI.
 # Usage: tests/git/run.sh path/to/tenantd
 set -uo pipefail
@@ -26,6 +28,8 @@ fresh() {
   S=$d/state
   example_remote "$d"
   A=(apply --once --repo "$R" --cache-dir "$C" --state-dir "$S")
+  # CI on merge: only the tenants changed since the last status commit.
+  AC=("${A[@]}" --changed)
 }
 rgit() { git --git-dir "$R" "$@"; }
 wgit() { git -C "$W" "$@"; }
@@ -135,7 +139,7 @@ touch "$tmp/mark3"
 set_tier mwc-sequans basic premium
 commit_push "mwc-sequans to premium"
 main3=$(rgit rev-parse main)
-expect_rc "3 apply one tenant" 0 "$bin" "${A[@]}"
+expect_rc "3 apply one tenant" 0 "$bin" "${AC[@]}"
 expect_out "3 one tenant visited" '^1 tenants?: [1-9][0-9]* changed, 0 failed'
 expect_out "3 summary names source" "^source ${main3:0:12}; status commit [0-9a-f]{12}\$"
 eq "3 exactly one new status commit" "$(rgit rev-list --count "$st1..tenantd/status")" 1
@@ -171,7 +175,7 @@ st_before=$(status_tip)
 echo "# Tenants" >"$W/README.md"
 commit_push "Add a README"
 main4=$(rgit rev-parse main)
-expect_rc "4 README apply" 0 "$bin" "${A[@]}"
+expect_rc "4 README apply" 0 "$bin" "${AC[@]}"
 expect_out "4 no tenant visited" '^0 tenants: 0 changed'
 expect_out "4 status unchanged" "^source ${main4:0:12}; status unchanged\$"
 eq "4 no status commit" "$(status_tip)" "$st_before"
@@ -179,7 +183,7 @@ if rgit notes --ref=tenantd show main >"$tmp/note" 2>&1; then ok; else bad "4 no
 eq "4 note ready" "$(head -1 "$tmp/note")" "tenantd: ready"
 expect_out "4 note says no tenant affected" '\(no tenant affected\)' "$tmp/note"
 notes_before=$(notes_tip)
-expect_rc "4 rerun" 0 "$bin" "${A[@]}"
+expect_rc "4 rerun" 0 "$bin" "${AC[@]}"
 expect_out "4 rerun unchanged" 'status unchanged$'
 eq "4 rerun adds no status commit" "$(status_tip)" "$st_before"
 eq "4 rerun adds no note" "$(notes_tip)" "$notes_before"
@@ -187,7 +191,7 @@ eq "4 rerun adds no note" "$(notes_tip)" "$notes_before"
 # moved main, but the last status commit's source is older).
 set_tier mwc-murata standard premium
 commit_push "mwc-murata to premium"
-expect_rc "4 change after README" 0 "$bin" "${A[@]}"
+expect_rc "4 change after README" 0 "$bin" "${AC[@]}"
 expect_out "4 change after README visits one" '^1 tenants?: [1-9]'
 grep -q '"connection_limit": 500' "$S/database/mwc_murata_staging.json" && ok ||
   bad "4 change after the README commit applied"
@@ -223,7 +227,9 @@ git -C "$O" pull -q --rebase origin tenantd/status
 set_tier mwc-murata standard premium
 commit_push "mwc-murata to premium"
 touch "$tmp/mark5"
-"$bin" "${A[@]}" --set local.latencyMs=150 >"$tmp/out" 2>"$tmp/err" &
+# One call at a time, each slow: the window between the first state
+# write and the push is seconds long, even on a loaded machine.
+"$bin" "${A[@]}" --concurrency 1 --set local.latencyMs=700 >"$tmp/out" 2>"$tmp/err" &
 pid=$!
 wait_for_state_write "$tmp/mark5"
 echo "second note" >>"$O/notes.txt"
@@ -363,7 +369,7 @@ set_tier mwc-murata standard premium
 wgit commit -q -am "mwc-murata to premium (rewritten history)"
 wgit push -q --force origin main
 main8=$(rgit rev-parse main)
-expect_rc "8 apply after force push" 0 "$bin" "${A[@]}"
+expect_rc "8 apply after force push" 0 "$bin" "${AC[@]}"
 expect_out "8 both tenants visited" '^2 tenants: '
 grep -q '"cpu": 1,' "$S/service/api.staging.mwc-sequans.json" && ok ||
   bad "8 the dropped change reverted (cpu back to 1)"
@@ -447,7 +453,7 @@ commit_push "mwc-sequans to premium"
 set_tier mwc-murata standard premium
 commit_push "mwc-murata to premium"
 st1=$(status_tip)
-expect_rc "10 two commits" 0 "$bin" "${A[@]}"
+expect_rc "10 two commits" 0 "$bin" "${AC[@]}"
 expect_out "10 two tenants visited" '^2 tenants: [1-9]'
 eq "10 one status commit for both" "$(rgit rev-list --count "$st1..tenantd/status")" 1
 eq "10 both trailers" \
@@ -458,7 +464,7 @@ expect_out "10 subject counts tenants" '^reconcile 2 tenants: [0-9]+ updated$' "
 # A new tenant: only it is visited, and created.
 sed 's/mwc-sequans/acme/; s/10\.21\./10.77./' "$W/tenants/mwc-sequans.yaml" >"$W/tenants/acme.yaml"
 commit_push "New tenant acme"
-expect_rc "10 new tenant" 0 "$bin" "${A[@]}"
+expect_rc "10 new tenant" 0 "$bin" "${AC[@]}"
 expect_out "10 only the new tenant" '^1 tenants?: [1-9][0-9]* changed'
 check "10 new tenant created" test -f "$S/service/api.staging.acme.json"
 check "10 new tenant's status" rgit cat-file -e tenantd/status:status/acme.yaml
@@ -468,28 +474,29 @@ expect_out "10 subject of a creation" '^reconcile acme: [0-9]+ created$' "$tmp/s
 echo "# reviewed" >>"$W/tenants/greenwood-high.yaml"
 commit_push "Comment in greenwood-high"
 sums_before=$(state_sum .)
-expect_rc "10 comment only" 0 "$bin" "${A[@]}"
+expect_rc "10 comment only" 0 "$bin" "${AC[@]}"
 expect_out "10 comment visits the tenant" '^1 tenants?: 0 changed'
 eq "10 comment changes no state" "$(state_sum .)" "$sums_before"
 # platform.yaml or tiers.yaml changed: every tenant is visited.
 sed -i 's/resync: 5m/resync: 6m/' "$W/platform.yaml"
 commit_push "Resync every 6 minutes"
-expect_rc "10 platform change" 0 "$bin" "${A[@]}"
+expect_rc "10 platform change" 0 "$bin" "${AC[@]}"
 expect_out "10 platform change visits all" '^4 tenants: '
 sed -i '/^    basic:/,/^    standard:/ s/maxUsers: 50$/maxUsers: 60/; /^    premium:/,/^    enterprise:/ s/cpu: 2$/cpu: 3/' "$W/tiers.yaml"
 commit_push "Premium gets 3 CPUs"
-expect_rc "10 tiers change" 0 "$bin" "${A[@]}"
+expect_rc "10 tiers change" 0 "$bin" "${AC[@]}"
 expect_out "10 tiers change visits all" '^4 tenants: [1-9]'
 grep -q '"cpu": 3' "$S/service/api.staging.mwc-sequans.json" && ok ||
   bad "10 the new tier catalog applied"
 # Drift: a deleted state file is corrected on a pass over its tenant only.
 rm "$S/service/api.staging.mwc-sequans.json"
 st1=$(status_tip)
-expect_rc "10 drift, no commit" 0 "$bin" "${A[@]}"
+expect_rc "10 drift, no commit" 0 "$bin" "${AC[@]}"
 expect_out "10 drift: nothing to visit" '^0 tenants: '
-check "10 drift not looked for without --all" test ! -e "$S/service/api.staging.mwc-sequans.json"
-expect_rc "10 drift, --all" 0 "$bin" "${A[@]}" --all
-check "10 --all corrects the drift" test -f "$S/service/api.staging.mwc-sequans.json"
+check "10 drift not looked for with --changed" test ! -e "$S/service/api.staging.mwc-sequans.json"
+expect_rc "10 drift, a plain apply" 0 "$bin" "${A[@]}"
+expect_out "10 a plain apply visits every tenant" '^4 tenants: [1-9][0-9]* changed'
+check "10 a plain apply corrects the drift" test -f "$S/service/api.staging.mwc-sequans.json"
 eq "10 drift: one status commit" "$(rgit rev-list --count "$st1..tenantd/status")" 1
 eq "10 drift: only that tenant's status" \
   "$(rgit show --format= --name-only tenantd/status | tr '\n' ' ')" "status/mwc-sequans.yaml "
@@ -501,10 +508,10 @@ eq "10 DriftDetected" "$(cond "$tmp/st" DriftDetected)" True
 set_tier acme premium standard
 commit_push "acme to standard"
 touch "$tmp/mark10"
-"$bin" "${A[@]}" --set local.latencyMs=150 >"$tmp/out1" 2>&1 &
+"$bin" "${AC[@]}" --concurrency 1 --set local.latencyMs=700 >"$tmp/out1" 2>&1 &
 pid=$!
 wait_for_state_write "$tmp/mark10"
-expect_rc "10 second process on the mirror" 1 "$bin" "${A[@]}"
+expect_rc "10 second process on the mirror" 1 "$bin" "${AC[@]}"
 expect_out "10 mirror in use" 'in use by another tenantd process' "$tmp/err"
 wait "$pid"
 eq "10 the first process finished" "$?" 0
@@ -669,7 +676,7 @@ eq "13 plans left the status branch alone" "$(git ls-remote "$R" refs/heads/tena
 
 # ==== 14. status and log read the branch back ====
 expect_rc "14 status" 0 "$bin" status --repo "$R" --cache-dir "$C"
-expect_out "14 status row" '^mwc-sequans +True \(Applied\)'
+expect_out "14 status row" '^mwc-sequans +Ready +[0-9a-f]{12} '
 expect_rc "14 status json" 0 "$bin" status --repo "$R" --cache-dir "$C" --format json mwc-sequans
 expect_out "14 status json names the tenant" '"tenant": "mwc-sequans"'
 expect_rc "14 log" 0 "$bin" log --repo "$R" --cache-dir "$C" mwc-sequans --limit 1
@@ -691,5 +698,147 @@ expect_rc "15 link apply held" 1 "$bin" "${A[@]}" --allow-delete 6
 expect_out "15 held, says why" 'held +tenant mwc-sequans: tenants/mwc-sequans.yaml: is a symbolic link'
 eq "15 nothing deleted" "$(state_count)" "$n15"
 check "15 status kept" rgit cat-file -e tenantd/status:status/mwc-sequans.yaml
+
+# ==== 16. every tenant by default: drift made by hand ====
+# apply --once and plan mean the whole repository, as an operator expects;
+# --changed keeps the fast selection for CI on merge.
+fresh t16
+"$bin" "${A[@]}" >/dev/null 2>&1
+main16=$(rgit rev-parse main)
+st1=$(status_tip)
+P16=(plan --repo "$R" --cache-dir "$C" --state-dir "$S")
+sed -i 's/"connection_limit": [0-9]*/"connection_limit": 3/' "$S/database/mwc_murata_staging.json"
+expect_rc "16 plan of the tip exits 2 on drift" 2 "$bin" "${P16[@]}" --detailed-exitcode
+expect_out "16 the drift marked" '^  ~ +database/mwc-murata\.staging +\(drift\)$'
+expect_out "16 the drifted value" 'connection_limit: 3 -> 200'
+expect_out "16 every tenant planned" '^tenant greenwood-high: '
+expect_out "16 one change pending" '^1 change pending$'
+expect_rc "16 plan --changed: nothing changed since the last pass" 0 \
+  "$bin" "${P16[@]}" --changed --detailed-exitcode
+expect_out "16 plan --changed pending" '^0 changes pending$'
+expect_rc "16 plan markdown" 0 "$bin" "${P16[@]}" --format markdown
+expect_out "16 markdown names the repository and the commit" \
+  "^Repository \`[^\`]*remote\.git\` at \`${main16:0:12}\`\$"
+expect_rc "16 plan json" 0 "$bin" "${P16[@]}" --format json
+if [ -n "$py" ]; then
+  eq "16 json source" "$("$py" -c 'import json,sys; d=json.load(open(sys.argv[1]))["source"]; print(d.get("head"), "repository" in d)' "$tmp/out" 2>&1)" \
+    "$main16 True"
+fi
+eq "16 plans committed nothing" "$(status_tip)" "$st1"
+grep -q '"connection_limit": 3,' "$S/database/mwc_murata_staging.json" && ok ||
+  bad "16 a plan changed the database"
+expect_rc "16 apply --changed" 0 "$bin" "${AC[@]}"
+expect_out "16 apply --changed visits nobody" '^0 tenants: '
+grep -q '"connection_limit": 3,' "$S/database/mwc_murata_staging.json" && ok ||
+  bad "16 apply --changed corrected drift it was not asked to look for"
+expect_rc "16 a plain apply" 0 "$bin" "${A[@]}"
+expect_out "16 every tenant visited" '^3 tenants: 1 changed, 0 failed, .*, 0 adopted$'
+grep -q '"connection_limit": 200,' "$S/database/mwc_murata_staging.json" && ok ||
+  bad "16 a plain apply left the drift"
+rgit log -1 --format=%B tenantd/status >"$tmp/body"
+expect_out "16 drift corrected, on the branch" \
+  '^mwc-murata: drift corrected database/mwc-murata\.staging' "$tmp/body"
+expect_rc "16 plan after the correction" 0 "$bin" "${P16[@]}" --detailed-exitcode
+expect_rc "16 --all names the default" 0 "$bin" "${A[@]}" --all
+expect_out "16 --all visits every tenant" '^3 tenants: '
+expect_rc "16 --all with --changed" 1 "$bin" "${A[@]}" --all --changed
+expect_out "16 says which" 'not both' "$tmp/err"
+expect_rc "16 --changed with --ref" 1 "$bin" "${P16[@]}" --ref main --changed
+# A fresh status branch over resources a pass made: adopted, and said.
+expect_rc "16 a new status branch adopts" 0 "$bin" "${A[@]}" --status-branch other/status
+expect_out "16 adopted in the summary" '^3 tenants: 0 changed, .*, 29 adopted$'
+
+# ==== 17. status: a state per tenant; log: each tenant's own result ====
+fresh t17
+V=(--repo "$R" --cache-dir "$C")
+mkdir -p "$d/cwd"
+cd "$d/cwd" || exit 1
+expect_rc "17 status before any apply" 0 "$bin" status "${V[@]}"
+cd "$root" || exit 1
+check "17 status writes nothing outside the cache" test -z "$(ls -A "$d/cwd")"
+expect_out "17 says there is no status yet" \
+  "no status yet: tenantd has not written to tenantd/status in .*remote\.git" "$tmp/err"
+expect_out "17 every tenant awaits" '^mwc-murata +AwaitingFirstReconcile +- +- +in the manifests at'
+eq "17 three rows" "$(grep -c AwaitingFirstReconcile "$tmp/out")" 3
+cd "$d/cwd" || exit 1
+expect_rc "17 log before any apply" 0 "$bin" log "${V[@]}" mwc-murata
+cd "$root" || exit 1
+check "17 log writes nothing outside the cache" test -z "$(ls -A "$d/cwd")"
+eq "17 an empty log" "$(cat "$tmp/out")" ""
+expect_out "17 the log says why" 'mwc-murata has no status commit yet' "$tmp/err"
+# A repository without tenants, never applied: nothing to show.
+E=$d/empty.git
+git init -q --bare -b main "$E"
+git -C "$W" push -q "$E" "$(git -C "$W" commit-tree -m empty "$(git -C "$W" mktree </dev/null)"):refs/heads/main"
+expect_rc "17 no status and no tenant" 1 "$bin" status --repo "$E" --cache-dir "$C"
+expect_out "17 said plainly" "^tenantd: no status yet: tenantd has not written to tenantd/status in .*empty\.git\$" "$tmp/err"
+"$bin" "${A[@]}" >/dev/null 2>&1
+main17a=$(rgit rev-parse main)
+# mwc-sequans suspended with a change that waits; mwc-murata invalid;
+# then zeta added and not yet applied.
+set_tier mwc-sequans basic premium
+sed -i 's/^  tier: premium$/&\n  suspend: true/' "$W/tenants/mwc-sequans.yaml"
+set_tier mwc-murata standard platinum
+commit_push "mwc-sequans suspended to premium, mwc-murata to a tier that does not exist"
+main17b=$(rgit rev-parse main)
+expect_rc "17 apply holds mwc-murata" 1 "$bin" "${A[@]}"
+sed 's/greenwood-high/zeta/g; s/10\.30\./10.98./; s/10\.31\./10.99./' \
+  "$W/tenants/greenwood-high.yaml" >"$W/tenants/zeta.yaml"
+commit_push "New tenant zeta"
+expect_rc "17 status" 0 "$bin" status "${V[@]}"
+expect_out "17 header" '^TENANT +STATE +APPLIED +SINCE +MESSAGE$'
+# A status names the last commit that changed its tenant's manifests.
+expect_out "17 ready" "^greenwood-high +Ready +${main17a:0:12} +20[0-9-]+T[0-9:]+Z +"
+expect_out "17 held, at the commit it runs, naming the file" \
+  "^mwc-murata +Held +${main17a:0:12} +20[0-9-]+T[0-9:]+Z +tenants/mwc-murata\.yaml:[0-9]+:[0-9]+: unknown tier 'platinum'"
+expect_out "17 suspended, at the commit it runs" "^mwc-sequans +Suspended +${main17a:0:12} "
+expect_out "17 never reconciled" '^zeta +AwaitingFirstReconcile +- +- +in the manifests at'
+eq "17 the status branch agrees on mwc-sequans' commit" \
+  "$(src_of <(rgit show tenantd/status:status/mwc-sequans.yaml))" "$main17a"
+expect_rc "17 --state" 0 "$bin" status "${V[@]}" --state held
+eq "17 --state held" "$(tail -n +2 "$tmp/out" | cut -d' ' -f1 | tr '\n' ' ')" "mwc-murata "
+expect_rc "17 --state list and --prefix" 0 "$bin" status "${V[@]}" --state Ready,suspended --prefix mwc-
+eq "17 --state list and --prefix rows" "$(tail -n +2 "$tmp/out" | cut -d' ' -f1 | tr '\n' ' ')" "mwc-sequans "
+expect_rc "17 unknown state" 1 "$bin" status "${V[@]}" --state helt
+expect_out "17 unknown state suggested" "unknown state 'helt' \(did you mean 'Held'\?\)" "$tmp/err"
+expect_rc "17 status json" 0 "$bin" status "${V[@]}" --format json
+if [ -n "$py" ]; then
+  eq "17 json states" "$("$py" -c '
+import json, sys
+rows = json.load(open(sys.argv[1]))
+print(" ".join("%s=%s" % (r["tenant"], r["state"]) for r in rows))' "$tmp/out" 2>&1)" \
+    "greenwood-high=Ready mwc-murata=Held mwc-sequans=Suspended zeta=AwaitingFirstReconcile"
+  eq "17 json fields" "$("$py" -c '
+import json, sys
+r = [r for r in json.load(open(sys.argv[1])) if r["tenant"] == "mwc-murata"][0]
+print(r["source"][:12], bool(r["since"]), r["message"].startswith("tenants/mwc-murata.yaml:"))' "$tmp/out" 2>&1)" \
+    "${main17a:0:12} True True"
+fi
+expect_rc "17 status of a tenant never reconciled" 0 "$bin" status "${V[@]}" zeta
+expect_out "17 its row" '^zeta +AwaitingFirstReconcile'
+expect_rc "17 status of a misspelt tenant" 1 "$bin" status "${V[@]}" mwc-murta
+expect_out "17 status suggests" "no tenant 'mwc-murta' .*\(did you mean 'mwc-murata'\?\)" "$tmp/err"
+# log: the commit's worst result is held, mwc-sequans' own is suspended.
+eq "17 the commit's worst result" \
+  "$(rgit log -1 --format='%(trailers:key=Tenantd-Result,valueonly)' tenantd/status | sed '/^$/d')" held
+expect_rc "17 log" 0 "$bin" log "${V[@]}" mwc-sequans --limit 1
+expect_out "17 log: its own result" "^20[0-9-]+T[0-9:]+Z  $(status_tip | cut -c1-12)  suspended +source ${main17b:0:12}\$"
+expect_out "17 log: its own events" '^    suspended, 6 resources, no resource changed$'
+expect_no_out "17 log: no other tenant's events" 'held|unknown tier'
+expect_rc "17 log json" 0 "$bin" log "${V[@]}" mwc-sequans --format json
+if [ -n "$py" ]; then
+  eq "17 log json results" "$("$py" -c '
+import json, sys
+e = json.load(open(sys.argv[1]))
+print(len(e), e[0]["result"], e[0]["passResult"], e[1]["result"])' "$tmp/out" 2>&1)" "2 suspended held ready"
+fi
+expect_rc "17 log of mwc-murata" 0 "$bin" log "${V[@]}" mwc-murata --limit 1
+expect_out "17 held in its own entry" '  held +source '
+expect_rc "17 log of an unknown tenant" 1 "$bin" log "${V[@]}" nope
+expect_out "17 log: unknown named" "no tenant 'nope' on tenantd/status or in the manifests" "$tmp/err"
+expect_rc "17 log of a misspelt tenant" 1 "$bin" log "${V[@]}" mwc-sequan
+expect_out "17 log suggests" "\(did you mean 'mwc-sequans'\?\)" "$tmp/err"
+expect_rc "17 log of a tenant never reconciled" 0 "$bin" log "${V[@]}" zeta
+expect_out "17 said on stderr" 'zeta has no status commit yet' "$tmp/err"
 
 summary git

@@ -14,7 +14,11 @@
 # next apply; a file that cannot be restored moved out of nginx's glob;
 # nginx that cannot run, and a reload that never takes (transient, file
 # taken back); prune; nginx down (transient, exit 1) and back; the options
-# checked at open.
+# checked at open.  After every apply that reloads, no worker of the old
+# config may still accept connections and every host of the changed routes,
+# aliases included, answers with its route request after request: tenantd
+# answers only once nginx has handed over (its master lets the old workers
+# accept for 100 ms after the new ones start).
 # Usage: tests/providers/nginx.sh path/to/tenantd
 set -uo pipefail
 
@@ -54,10 +58,12 @@ ngx=$tmp/nginx
 sites=$ngx/sites
 mkdir -p "$sites"
 # Notice level logs each reload ("signal 1 (SIGHUP) received"); the
-# default server keeps hosts without a route away from the route files;
-# the bucket size is pinned so the long alias below fails on any CPU.
+# access log says when each request ended and how long it took, which
+# worker answered and with which route; the default server keeps hosts
+# without a route away from the route files; the bucket size is pinned so
+# the long alias below fails on any CPU.
 write_conf() { # PORT
-  nginx_conf "$ngx" notice <<EOF
+  nginx_conf "$ngx" notice '$msec $request_time $pid $request_method $host [$sent_http_x_tenantd_route] [$sent_http_x_tenantd_revision]' <<EOF
   proxy_connect_timeout 2s;
   server_names_hash_bucket_size 64;
   server {
@@ -103,11 +109,50 @@ route() {
     "http://127.0.0.1:$port/" | tr -d '\r' |
     sed -n 's/^[Xx]-[Tt]enantd-[Rr]oute: *//p'
 }
-# Reloads nginx behind tenantd's back, and waits until the new config
-# serves: HOST answers with route ID ("" for none).
+# The pids of nginx's workers that accept connections: not those shutting
+# down after a reload (nginx retitles them before it closes their
+# sockets), nor exited ones.
+accepting_workers() {
+  local m
+  m=$(cat "$ngx/nginx.pid" 2>/dev/null) || return 0
+  ps -o pid=,args= --ppid "$m" | sed -n 's/^ *\([0-9]*\) nginx: worker process$/\1/p'
+}
+# workers_gone PIDS: none of them accepts connections any more.
+workers_gone() {
+  local now p
+  now=$(accepting_workers)
+  for p in $1; do
+    if grep -qx "$p" <<<"$now"; then return 1; fi
+  done
+  return 0
+}
+# note_workers, then handed_over NAME after an apply that reloads: the
+# workers of the config before it no longer accept connections.
+note_workers() { workers_before=$(accepting_workers); }
+handed_over() {
+  check "$1: no worker of the old config accepts" workers_gone "$workers_before"
+}
+# served_steadily NAME HOST ID: request after request, each on a new
+# connection (so each may reach any worker), HOST answers with route ID
+# ("" for none).
+served_steadily() {
+  local urls=() got
+  for _ in $(seq 20); do urls+=(-o /dev/null "http://127.0.0.1:$port/"); done
+  got=$(curl -s --max-time 10 -H "Host: $2" -H "Connection: close" \
+    -w '%header{x-tenantd-route}\n' "${urls[@]}" | sort | uniq -c |
+    sed 's/^ *//')
+  eq "$1" "$got" "20 $3"
+}
+# Reloads nginx behind tenantd's back, and waits until the old workers
+# stopped accepting and the new config serves: HOST answers with route ID
+# ("" for none).
 hand_reload() { # HOST ID
+  local old
+  old=$(accepting_workers)
   "${ngx_cmd[@]}" -s reload 2>/dev/null
-  wait_for 5 test_route "$1" "$2"
+  if ! wait_for 5 workers_gone "$old" || ! wait_for 5 test_route "$1" "$2"; then
+    bad "hand reload: $1 does not answer '$2'"
+  fi
 }
 test_route() { [ "$(route "$1")" = "$2" ]; }
 temp_files() { find "$sites" -name '.*' -type f | wc -l; }
@@ -157,12 +202,14 @@ declare -A host_route=(
   [api.staging.mwc-sequans.pycom.io]=route/api.staging.mwc-sequans
 )
 r0=$(reloads)
+note_workers
 expect_rc "first apply" 0 "$bin" "${A[@]}" "$repo"
+handed_over "first apply"
 expect_out "first apply summary" '^3 tenants: [0-9]+ changed, 0 failed, 0 skipped, 0 conflicts'
 expect_out "routes created" '^\[[0-9]+/[0-9]+\] create +route/api.staging.mwc-murata done'
 eq "one file per route" "$(find "$sites" -name '*.conf' | wc -l)" 5
 for h in "${!host_route[@]}"; do
-  eq "first apply: $h served" "$(route "$h")" "${host_route[$h]}"
+  served_steadily "first apply: $h served" "$h" "${host_route[$h]}"
 done
 eq "a host without a route gets no route" "$(route nowhere.example)" ""
 f=$sites/api.staging.mwc-murata.conf
@@ -196,12 +243,14 @@ expect_out "drift: upstream" "~ upstream: 127.0.0.1:9 -> $upstream"
 expect_out "drift: edit elsewhere" 'route/portal.staging.greenwood-high +\(drift\)'
 expect_out "drift: deleted file" '\+ +route/web.staging.mwc-murata +\(drift\)'
 r1=$(reloads)
+note_workers
 expect_rc "apply corrects drift" 0 "$bin" "${A[@]}" "$repo"
+handed_over "drift"
+served_steadily "drift: deleted route served again" web.staging.mwc-murata.pycom.io route/web.staging.mwc-murata
 expect_out "drift: 3 corrected" '^3 tenants: 3 changed, 0 failed'
 eq "drift: one reload for three routes" "$(($(reloads) - r1))" 1
 expect_out "drift: upstream restored" "^    proxy_pass http://$upstream;\$" "$f"
 expect_out "drift: edit reverted" 'X-Tenantd-Revision' "$sites/portal.staging.greenwood-high.conf"
-eq "drift: deleted route served again" "$(route web.staging.mwc-murata.pycom.io)" route/web.staging.mwc-murata
 expect_rc "after drift: nothing pending" 0 "$bin" "${P[@]}" --detailed-exitcode "$repo"
 
 # ---- an unmarked file at a route's name is a conflict, left alone ----
@@ -225,11 +274,13 @@ hand_reload "$docs" hand-made
 expect_rc "conflict: apply fails" 1 "$bin" "${A[@]}" "$repo"
 expect_out "conflict: reported" '^conflict route/docs.staging.mwc-sequans: .*without'
 check "conflict: file untouched" cmp -s "$tmp/hand.conf" "$sites/docs.staging.mwc-sequans.conf"
-eq "conflict: nginx still serves it" "$(route "$docs")" hand-made
+served_steadily "conflict: nginx still serves it" "$docs" hand-made
 rm "$sites/docs.staging.mwc-sequans.conf"
 hand_reload "$docs" ""
+note_workers
 expect_rc "conflict gone: apply" 0 "$bin" "${A[@]}" "$repo"
-eq "conflict gone: route served" "$(route "$docs")" route/docs.staging.mwc-sequans
+handed_over "conflict gone"
+served_steadily "conflict gone: route served" "$docs" route/docs.staging.mwc-sequans
 
 # ---- a spec nginx refuses fails alone; the rest of the batch applies ----
 long=a-very-long-alias-for-the-murata-api-that-nginx-refuses.beyond-the-server-names-hash-bucket.murata.example
@@ -240,12 +291,14 @@ sed -i "s/aliases: \[api.mwc.murata.example\]/aliases: [api.mwc.murata.example, 
 sed -i 's/aliases: \[portal.greenwood-high.example\]/aliases: [portal.greenwood-high.example, www.greenwood-high.example]/' \
   "$repo/tenants/greenwood-high.yaml"
 r1=$(reloads)
+note_workers
 expect_rc "refused spec: apply fails" 1 "$bin" "${A[@]}" "$repo"
+handed_over "refused spec"
+served_steadily "refused spec: new alias of the other route served" www.greenwood-high.example route/portal.production.greenwood-high
 expect_out "refused spec: invalid with nginx's message" '^failed +route/api.staging.mwc-murata: invalid: nginx -t: .*server_names_hash'
 expect_out "refused spec: the other route applied" '^\[[0-9]+/[0-9]+\] update +route/portal.production.greenwood-high done'
 check "refused spec: previous file restored" cmp -s "$tmp/murata.conf" "$f"
 eq "refused spec: old hosts still served" "$(route api.mwc.murata.example)" route/api.staging.mwc-murata
-eq "refused spec: new alias of the other route served" "$(route www.greenwood-high.example)" route/portal.production.greenwood-high
 eq "refused spec: one reload" "$(($(reloads) - r1))" 1
 check "refused spec: nginx -t passes" "${ngx_cmd[@]}" -t
 eq "refused spec: no temp files" "$(temp_files)" 0
@@ -273,9 +326,12 @@ eq "broken file: new alias not served" "$(route web.murata.example)" ""
 eq "broken file: no temp files" "$(temp_files)" 0
 check "broken file: left where it was" test -f "$sites/zz-broken.conf"
 rm "$sites/zz-broken.conf"
+note_workers
 expect_rc "broken file gone: apply" 0 "$bin" "${A[@]}" "$repo"
+handed_over "broken file gone"
+served_steadily "broken file gone: new alias served" web.murata.example route/web.staging.mwc-murata
 expect_out "broken file gone: converged" '^3 tenants: [0-9]+ changed, 0 failed'
-eq "broken file gone: new alias served" "$(route web.murata.example)" route/web.staging.mwc-murata
+served_steadily "broken file gone: first host served" web.staging.mwc-murata.pycom.io route/web.staging.mwc-murata
 
 # ---- a wrapper as the nginx command: it records nginx's environment and
 # which files are pending at `nginx -t`; on request it kills tenantd there
@@ -318,15 +374,82 @@ add_api_alias() { # HOST
 # new file is pending during nginx -t, unmarked once served ----
 wrap_config
 add_api_alias api2.murata.example
+note_workers
 expect_rc "env: apply" 0 env PDNS_API_KEY=s3cret-pdns TENANTD_TEST_TOKEN=s3cret-token \
   LANG=C TZ=UTC "$bin" "${A[@]}" "$repo"
-eq "env: nginx served the new alias" "$(route api2.murata.example)" route/api.staging.mwc-murata
+handed_over "env"
+served_steadily "env: nginx served the new alias" api2.murata.example route/api.staging.mwc-murata
 expect_out "env: PATH passed" '^PATH=.' "$tmp/wrap-env"
 expect_out "env: LANG passed" '^LANG=C$' "$tmp/wrap-env"
 expect_no_out "env: no secret reaches nginx" 's3cret|PDNS_API_KEY|TENANTD_TEST_TOKEN' "$tmp/wrap-env"
 expect_out "pending: the new file is marked during nginx -t" "/api.staging.mwc-murata.conf\$" "$tmp/wrap-pending"
 expect_no_out "pending: unmarked once served" '^# state:' "$f"
 expect_rc "pending: nothing pending after" 0 "$bin" "${P[@]}" --detailed-exitcode "$repo"
+
+# ---- a reload command that returns only once nginx's new workers run (as
+# one over ssh or docker exec would), with traffic on the alias it adds:
+# both generations of workers accept for a while, and tenantd may report
+# the change only once no worker answers with the old config.  nginx's
+# access log says it: no request for the alias that began after tenantd's
+# last verification request got an old answer ----
+late=$tmp/nginx-late
+cat >"$late" <<EOF
+#!/bin/bash
+case " \$* " in
+*" reload "*)
+  m=\$(cat "$ngx/nginx.pid")
+  old=\$(ps -o pid= --ppid "\$m")
+  "$nginx_bin" "\$@" || exit
+  for _ in \$(seq 400); do
+    for p in \$(ps -o pid= --ppid "\$m"); do
+      grep -qw "\$p" <<<"\$old" || exit 0
+    done
+    sleep 0.005
+  done
+  exit 0 ;;
+esac
+exec "$nginx_bin" "\$@"
+EOF
+chmod +x "$late"
+# probe HOST: requests HOST over and over, each on a new connection, until
+# $tmp/probe-stop exists.
+probe() {
+  local urls=()
+  for _ in $(seq 10); do urls+=(-o /dev/null "http://127.0.0.1:$port/"); done
+  while [ ! -e "$tmp/probe-stop" ]; do
+    curl -s --max-time 5 -H "Host: $1" -H "Connection: close" "${urls[@]}"
+  done
+}
+# stale_after_verify HOST ID REV: how many requests for HOST began after
+# the last verification request for route ID at revision REV ended, and
+# were answered otherwise.
+stale_after_verify() {
+  awk -v host="$1" -v id="[$2]" -v rev="[$3]" '
+    $4 == "HEAD" && $6 == id && $7 == rev && $1 > verified { verified = $1 }
+    $4 == "GET" && $5 == host { start[n] = $1 - $2; got[n++] = $6 " " $7 }
+    END {
+      for (i = 0; i < n; i++)
+        if (start[i] > verified && got[i] != id " " rev) stale++
+      print stale + 0
+    }' "$ngx/access.log"
+}
+write_config ""
+sed -i 's|^    command: \["[^"]*"|    command: ["'"$late"'"|' "$cfg"
+add_api_alias api5.murata.example
+rm -f "$tmp/probe-stop"
+: >"$ngx/access.log"
+probe api5.murata.example &
+prober=$!
+note_workers
+expect_rc "late reload: apply" 0 "$bin" "${A[@]}" "$repo"
+handed_over "late reload"
+touch "$tmp/probe-stop"
+wait "$prober"
+rev=$(sed -n 's/^# revision: //p' "$f")
+eq "late reload: no old answer after tenantd's verification" \
+  "$(stale_after_verify api5.murata.example route/api.staging.mwc-murata "$rev")" 0
+check "late reload: the alias was probed" grep -q ' GET api5.murata.example ' "$ngx/access.log"
+served_steadily "late reload: the new alias served" api5.murata.example route/api.staging.mwc-murata
 
 # ---- tenantd killed during nginx -t: the file stays, marked pending; it
 # reads as drift, and the next apply loads it ----
@@ -343,8 +466,10 @@ eq "crash: nginx does not serve it" "$(route api3.murata.example)" ""
 write_config ""
 expect_rc "crash: plan shows drift" 2 "$bin" "${P[@]}" --detailed-exitcode "$repo"
 expect_out "crash: pending is drift" '~ upstream: [0-9.:]+ \(pending\) -> [0-9.:]+$'
+note_workers
 expect_rc "crash: the next apply" 0 "$bin" "${A[@]}" "$repo"
-eq "crash: the next apply serves it" "$(route api3.murata.example)" route/api.staging.mwc-murata
+handed_over "crash: the next apply"
+served_steadily "crash: the next apply serves it" api3.murata.example route/api.staging.mwc-murata
 expect_no_out "crash: unmarked once served" '^# state:' "$f"
 expect_rc "crash: nothing pending after" 0 "$bin" "${P[@]}" --detailed-exitcode "$repo"
 
@@ -355,7 +480,9 @@ cp "$g" "$tmp/g.conf"
 sed -e '/^# revision:/a # state: pending' \
   -e 's|^    proxy_pass .*|    proxy_pass http://127.0.0.1:99999;|' "$tmp/g.conf" >"$g"
 check "refused pending: nginx -t fails" test "$("${ngx_cmd[@]}" -t 2>&1 | grep -c 'invalid port')" -ge 1
+note_workers
 expect_rc "refused pending: apply repairs it" 0 "$bin" "${A[@]}" "$repo"
+handed_over "refused pending"
 expect_out "refused pending: one route rewritten" '^3 tenants: 1 changed, 0 failed'
 check "refused pending: nginx -t passes" "${ngx_cmd[@]}" -t
 expect_no_out "refused pending: unmarked" '^# state:' "$g"
@@ -373,8 +500,10 @@ check "failed restore: out of the glob" test ! -e "$f" -a -e "$sites/.api.stagin
 check "failed restore: nginx -t passes" "${ngx_cmd[@]}" -t
 eq "failed restore: no reload" "$(reloads)" "$r1"
 write_config ""
+note_workers
 expect_rc "failed restore: the next apply" 0 "$bin" "${A[@]}" "$repo"
-eq "failed restore: the next apply serves it" "$(route api4.murata.example)" route/api.staging.mwc-murata
+handed_over "failed restore: the next apply"
+served_steadily "failed restore: the next apply serves it" api4.murata.example route/api.staging.mwc-murata
 check "failed restore: the moved file is kept" test -e "$sites/.api.staging.mwc-murata.conf.failed"
 rm -rf "$sites/.api.staging.mwc-murata.conf.failed"
 
@@ -394,8 +523,10 @@ expect_rc "not served: apply fails" 1 "$bin" "${A[@]}" "$repo"
 expect_out "not served: transient" '^failed +route/web.staging.mwc-murata: transient: .*not served by route route/web.staging.mwc-murata within 300 ms'
 check "not served: file taken back" test ! -e "$sites/web.staging.mwc-murata.conf"
 write_config ""
+note_workers
 expect_rc "real nginx again: apply" 0 "$bin" "${A[@]}" "$repo"
-eq "real nginx again: route served" "$(route web.staging.mwc-murata.pycom.io)" route/web.staging.mwc-murata
+handed_over "real nginx again"
+served_steadily "real nginx again: route served" web.staging.mwc-murata.pycom.io route/web.staging.mwc-murata
 
 # ---- prune: an app removed from the manifest loses its route ----
 cp "$example/tenants/mwc-sequans.yaml" "$repo/tenants/mwc-sequans.yaml"
@@ -403,9 +534,11 @@ cp "$example/tenants/mwc-sequans.yaml" "$repo/tenants/mwc-sequans.yaml"
 n=$(sed -nE 's/^tenant mwc-sequans: .* ([0-9]+) to delete.*/\1/p' "$tmp/out")
 expect_out "prune: planned" '^  - +route/docs.staging.mwc-sequans'
 r1=$(reloads)
+note_workers
 expect_rc "prune: apply" 0 "$bin" "${A[@]}" --allow-delete "${n:-0}" "$repo"
+handed_over "prune"
+served_steadily "prune: host no longer routed" "$docs" ""
 check "prune: file gone" test ! -e "$sites/docs.staging.mwc-sequans.conf"
-eq "prune: host no longer routed" "$(route "$docs")" ""
 eq "prune: one reload" "$(($(reloads) - r1))" 1
 
 # ---- nginx down: transient, exit 1; back up: converges ----
@@ -415,9 +548,11 @@ expect_rc "nginx down: apply fails" 1 "$bin" "${A[@]}" "$repo"
 expect_out "nginx down: transient" '^failed +route/web.staging.mwc-murata: transient: nginx -s reload'
 check "nginx down: unloaded file taken back" test ! -e "$sites/web.staging.mwc-murata.conf"
 start_nginx || bad "nginx restarts"
+note_workers
 expect_rc "nginx back: apply converges" 0 "$bin" "${A[@]}" "$repo"
+handed_over "nginx back"
+served_steadily "nginx back: route served" web.staging.mwc-murata.pycom.io route/web.staging.mwc-murata
 expect_out "nginx back: summary" '^3 tenants: 1 changed, 0 failed'
-eq "nginx back: route served" "$(route web.staging.mwc-murata.pycom.io)" route/web.staging.mwc-murata
 for h in "${!host_route[@]}"; do
   eq "at the end: $h served" "$(route "$h")" "${host_route[$h]}"
 done

@@ -6,7 +6,8 @@
 # hostile text quoted into a comment, the reads of a pass answered by one
 # catalog query, conflicts with a hand-made database and a hand-made role,
 # prune under deletionPolicy Delete and Orphan (never a foreign or
-# unmarked database), the server going down and coming back, a server
+# unmarked database), the server going down and coming back, drift made
+# with psql planned and corrected from Git by default, a server
 # that never answers (a connect timeout), bad credentials and options, and
 # the conninfo password never appearing anywhere tenantd writes.
 # Usage: tests/providers/postgres.sh path/to/tenantd
@@ -322,6 +323,37 @@ check "nothing dropped while down" db_exists mwc_murata_staging
 apply "converges once the server is back" 0
 eq "the pending change applied" "$(limit_of mwc_murata_staging)" 200
 plan "nothing left to do" 0
+
+# ---- from Git: drift made with psql, planned and corrected by default ----
+
+# The manifests in a bare remote, the same instances in a config that
+# names it: plan and apply --once --config mean every tenant.
+git init -q --bare -b main "$w/remote.git"
+git clone -q "$w/remote.git" "$w/wc" 2>/dev/null
+cp -r "$w/repo"/. "$w/wc"/
+git -C "$w/wc" add -A && git -C "$w/wc" commit -q -m "Tenants" &&
+  git -C "$w/wc" push -q origin HEAD:main
+gcfg=$w/git.yaml
+sed "s|^source: .*|source: {url: file://$w/remote.git}\ncacheDir: $w/cache|" "$cfg" >"$gcfg"
+git_run() { # NAME WANT apply|plan ARGS...
+  local name=$1 want=$2 cmd=$3
+  shift 3
+  expect_rc "$name" "$want" "$bin" "$cmd" --config "$gcfg" "$@"
+  cat "$tmp/out" "$tmp/err" >>"$tmp/all.log"
+}
+# A new status branch: what the directory passes made is adopted.
+git_run "git: first apply adopts" 0 apply --once
+expect_out "git: adopted" '^2 tenants: 0 changed, .*, [1-9][0-9]* adopted$'
+git_run "git: converged" 0 plan --detailed-exitcode
+sql "ALTER DATABASE mwc_murata_staging CONNECTION LIMIT 3"
+git_run "git: plan shows the drift" 2 plan --detailed-exitcode
+expect_out "git: the drift marked" 'database/mwc-murata.staging +\(drift\)'
+expect_out "git: the drifted limit" '~ connection_limit: 3 -> 200'
+git_run "git: plan --changed does not look" 0 plan --detailed-exitcode --changed
+eq "git: plans left the limit" "$(limit_of mwc_murata_staging)" 3
+git_run "git: a plain apply corrects it" 0 apply --once
+eq "git: limit corrected" "$(limit_of mwc_murata_staging)" 200
+git_run "git: converged again" 0 plan --detailed-exitcode
 
 # ---- a server that accepts and never answers: a timeout, transient ----
 

@@ -76,6 +76,24 @@ START_TEST(murata_graph)
     ck_assert(waits);
   }
 
+  /* Who and where the containers are: the database's host and port
+   * resolve at apply time, its name and user are known now. */
+  {
+    const json_t *env = json_object_get(r->spec, "env");
+
+    ck_assert_str_eq(json_string_value(json_object_get(env, "TENANTD_TENANT")),
+                     "mwc-murata");
+    ck_assert_str_eq(json_string_value(json_object_get(env, "TENANTD_ENV")),
+                     "staging");
+    ck_assert_str_eq(json_string_value(json_object_get(env, "TENANTD_APP")),
+                     "web");
+    ck_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(env, "TENANTD_DB_PORT"), "$ref")),
+                     "database/mwc-murata.staging#port");
+    ck_assert_str_eq(json_string_value(json_object_get(env, "TENANTD_DB_USER")),
+                     "mwc_murata_staging");
+  }
+
   r = resource_set_find(&set, "dns_record/api.staging.mwc-murata.public");
   ck_assert_str_eq(r->name, "api.staging.mwc-murata.pycom.io");
   ck_assert_str_eq(json_string_value(json_object_get(r->spec, "type")),
@@ -95,6 +113,55 @@ START_TEST(murata_graph)
                        json_object_get(r->spec, "upstream"), "$ref")),
                    "service/api.staging.mwc-murata#address");
   ck_assert_str_eq(r->provider, "local");
+
+  resource_set_release(&set);
+  manifest_repo_free(repo);
+  manifest_files_release(&files);
+}
+END_TEST
+
+/* An app's own env goes into its service's spec beside tenantd's; an
+ * environment without a database gets no TENANTD_DB_*. */
+START_TEST(service_env_from_manifest)
+{
+  struct manifest_files files = MANIFEST_FILES_INIT;
+  struct manifest_repo *repo;
+  struct resource_set set = RESOURCE_SET_INIT;
+  const json_t *env;
+  char dir[1024], path[1200], *data;
+  size_t len;
+  FILE *f;
+
+  snprintf(dir, sizeof(dir), "%s/base", test_fixtures_dir());
+  ck_assert_int_eq(manifest_files_read_dir(&files, dir, 1 << 20), 0);
+  snprintf(path, sizeof(path), "%s/valid/app-env/tenants/acme.yaml",
+           test_fixtures_dir());
+  f = fopen(path, "r");
+  ck_assert_ptr_nonnull(f);
+  data = td_malloc(1 << 16);
+  len = fread(data, 1, 1 << 16, f);
+  fclose(f);
+  manifest_files_add(&files, "tenants/acme.yaml", data, len);
+  free(data);
+  manifest_repo_load(&repo, &files, NULL);
+  ck_assert_uint_eq(repo->diags.n, 0);
+  ck_assert_int_eq(compose_tenant(repo, doc_named(repo, "acme"), &set), 0);
+  resource_set_sort(&set);
+
+  env = json_object_get(resource_set_find(&set, "service/api.prod.acme")->spec,
+                        "env");
+  ck_assert_str_eq(json_string_value(json_object_get(env, "LOG_LEVEL")),
+                   "debug");
+  ck_assert_str_eq(json_string_value(json_object_get(env, "FEATURE_X")),
+                   "true");
+  ck_assert_str_eq(json_string_value(json_object_get(env, "_private")), "");
+  ck_assert_str_eq(json_string_value(json_object_get(env, "TENANTD_APP")),
+                   "api");
+  ck_assert_ptr_nonnull(json_object_get(env, "TENANTD_DB_HOST"));
+  env = json_object_get(
+      resource_set_find(&set, "service/api.staging.acme")->spec, "env");
+  ck_assert_uint_eq(json_object_size(env), 3);
+  ck_assert_ptr_null(json_object_get(env, "TENANTD_DB_HOST"));
 
   resource_set_release(&set);
   manifest_repo_free(repo);
@@ -132,6 +199,7 @@ Suite *make_suite_compose(void)
   TCase *tc = tcase_create("compose");
 
   tcase_add_test(tc, murata_graph);
+  tcase_add_test(tc, service_env_from_manifest);
   tcase_add_test(tc, dot_output_is_graphviz);
   suite_add_tcase(s, tc);
   return s;

@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 
+#include "base/strutil.h"
 #include "server/config.h"
 #include "server/log.h"
 #include "suites.h"
@@ -214,6 +215,75 @@ START_TEST(config_refuses_what_would_break_the_loop)
 }
 END_TEST
 
+/* A check may run where the secrets are not (CI): an unset variable is
+ * then a warning naming the key and the variable, never an error; a
+ * load for running still fails without it. */
+START_TEST(config_secrets_optional_for_a_check)
+{
+  static const char text[] =
+      "source: {url: file:///srv/t.git}\n"
+      "http: {apiTokenEnv: TD_TEST_API_TOKEN}\n"
+      "providers: {local: {type: local, stateDir: /tmp/x}}\n";
+  struct diag_list d = DIAG_LIST_INIT, w = DIAG_LIST_INIT;
+  struct config *c = NULL;
+  char *errors;
+
+  unsetenv("TD_TEST_API_TOKEN");
+  errors = parse_bad(text);
+  ck_assert_str_eq(errors, "tenantd.yaml:2:21: error: 'apiTokenEnv': "
+                           "environment variable TD_TEST_API_TOKEN is not "
+                           "set\n");
+  free(errors);
+
+  ck_assert_int_eq(config_parse_flags("tenantd.yaml", text, strlen(text),
+                                      CONFIG_SECRETS_OPTIONAL, &c, &d, &w),
+                   0);
+  ck_assert_uint_eq(d.n, 0);
+  ck_assert_uint_eq(w.n, 1);
+  ck_assert_uint_eq(w.v[0].line, 2);
+  ck_assert_str_eq(w.v[0].msg, "'apiTokenEnv': environment variable "
+                               "TD_TEST_API_TOKEN is not set");
+  ck_assert_ptr_null(c->http.api_token);
+  config_free(c);
+  diag_list_release(&w);
+
+  /* Set: no warning, and the secret is read. */
+  setenv("TD_TEST_API_TOKEN", "s3cret", 1);
+  ck_assert_int_eq(config_parse_flags("tenantd.yaml", text, strlen(text),
+                                      CONFIG_SECRETS_OPTIONAL, &c, &d, &w),
+                   0);
+  ck_assert_uint_eq(w.n, 0);
+  ck_assert_str_eq(c->http.api_token, "s3cret");
+  config_free(c);
+  unsetenv("TD_TEST_API_TOKEN");
+  diag_list_release(&w);
+  diag_list_release(&d);
+}
+END_TEST
+
+/* A long value of many-byte characters, quoted in a message cut at its
+ * buffer's end, used to leave half a character there. */
+START_TEST(config_messages_stay_utf8)
+{
+  struct diag_list d = DIAG_LIST_INIT;
+  struct config *c = NULL;
+  char text[1024];
+  size_t n = 0;
+
+  n += (size_t)snprintf(text + n, sizeof(text) - n, "http: {listen: \"");
+  for (int i = 0; i < 200; i++)
+    n += (size_t)snprintf(text + n, sizeof(text) - n, "\xe2\x82\xac");
+  n += (size_t)snprintf(text + n, sizeof(text) - n,
+                        "\"}\nsource: {url: x}\n"
+                        "providers: {local: {type: local, stateDir: /x}}\n");
+  ck_assert_int_eq(config_parse("c.yaml", text, n, &c, &d), -1);
+  ck_assert_uint_ge(d.n, 1);
+  for (size_t i = 0; i < d.n; i++)
+    ck_assert(str_is_utf8(d.v[i].msg, strlen(d.v[i].msg)));
+  diag_list_release(&d);
+}
+END_TEST
+
 START_TEST(config_load_names_a_missing_file)
 {
   struct diag_list d = DIAG_LIST_INIT;
@@ -227,6 +297,79 @@ START_TEST(config_load_names_a_missing_file)
 }
 END_TEST
 
+/* Notification targets: defaults, secrets from the environment (a Slack
+ * URL too), and each mistake where it is. */
+START_TEST(config_reads_notify_targets)
+{
+  struct config *c;
+  char *out;
+
+  setenv("TD_TEST_NOTIFY_KEY", "notify-key", 1);
+  setenv("TD_TEST_SLACK_URL", "https://hooks.example/T1/B2/xyz", 1);
+  c = parse_ok("source: {url: file:///srv/t.git}\n"
+               "providers:\n"
+               "  local: {type: local, stateDir: /tmp/x, capacity: 500}\n"
+               "notify:\n"
+               "  - {type: webhook, url: http://127.0.0.1:9/h,\n"
+               "     secretEnv: TD_TEST_NOTIFY_KEY, minInterval: 2s}\n"
+               "  - {type: slack, urlEnv: TD_TEST_SLACK_URL, name: chat}\n"
+               "  - {type: commit-status, url: https://api.github.com,\n"
+               "     repository: ops/tenants, secretEnv: TD_TEST_NOTIFY_KEY,\n"
+               "     backoff: {base: 2s, max: 1m}, attempts: 3}\n");
+  ck_assert_int_eq(c->nnotify, 3);
+  ck_assert_str_eq(c->notify[0].name, "webhook-1");
+  ck_assert_str_eq(c->notify[0].secret, "notify-key");
+  ck_assert_int_eq(c->notify[0].min_interval_ms, 2000);
+  ck_assert_int_eq(c->notify[0].attempts, CONFIG_NOTIFY_ATTEMPTS);
+  ck_assert_str_eq(c->notify[1].name, "chat");
+  ck_assert_str_eq(c->notify[1].url, "https://hooks.example/T1/B2/xyz");
+  ck_assert_int_eq(c->notify[1].min_interval_ms, CONFIG_NOTIFY_MIN_INTERVAL_MS);
+  ck_assert_int_eq(c->notify[2].type, CONFIG_NOTIFY_COMMIT_STATUS);
+  ck_assert_str_eq(c->notify[2].repository, "ops/tenants");
+  ck_assert_str_eq(c->notify[2].context, "tenantd");
+  ck_assert_int_eq(c->notify[2].backoff_base_ms, 2000);
+  ck_assert_int_eq(c->notify[2].attempts, 3);
+  ck_assert_int_eq(json_integer_value(json_object_get(
+                       json_object_get(c->providers, "local"), "capacity")),
+                   500);
+  config_free(c);
+
+  out = parse_bad("source: {url: file:///srv/t.git}\n"
+                  "providers:\n"
+                  "  local: {type: local, capacity: -1}\n"
+                  "notify:\n"
+                  "  - {type: pager, url: http://127.0.0.1/x}\n"
+                  "  - {type: webhook}\n"
+                  "  - {type: webhook, url: ftp://x, urlEnv: X}\n"
+                  "  - {type: commit-status, url: http://git.example}\n"
+                  "  - {type: slack, url: https://h/x, colour: red}\n");
+  ck_assert_msg(strstr(out, "tenantd.yaml:3:34: error: providers.local."
+                            "capacity must be an integer"),
+                "%s", out);
+  ck_assert_msg(strstr(out, "tenantd.yaml:5:12: error: notify type must be "
+                            "webhook, slack or commit-status"),
+                "%s", out);
+  ck_assert_msg(strstr(out, "tenantd.yaml:6:5: error: a notify target needs "
+                            "one of url and urlEnv"),
+                "%s", out);
+  ck_assert_msg(strstr(out, "tenantd.yaml:7:26: error: notify url must be an "
+                            "http:// or https:// URL"),
+                "%s", out);
+  ck_assert_msg(strstr(out, "tenantd.yaml:8:32: error: a commit-status "
+                            "target sends a token"),
+                "%s", out);
+  ck_assert_msg(strstr(out, "tenantd.yaml:8:5: error: a commit-status target "
+                            "needs repository"),
+                "%s", out);
+  ck_assert_msg(strstr(out, "tenantd.yaml:9:37: error: unknown key 'colour'"),
+                "%s", out);
+  ck_assert_ptr_null(strstr(out, "notify-key"));
+  free(out);
+  unsetenv("TD_TEST_NOTIFY_KEY");
+  unsetenv("TD_TEST_SLACK_URL");
+}
+END_TEST
+
 Suite *make_suite_config(void)
 {
   Suite *s = suite_create("config");
@@ -237,7 +380,10 @@ Suite *make_suite_config(void)
   tcase_add_test(tc, config_reports_every_problem_with_its_position);
   tcase_add_test(tc, config_needs_a_source_and_a_provider);
   tcase_add_test(tc, config_refuses_what_would_break_the_loop);
+  tcase_add_test(tc, config_secrets_optional_for_a_check);
   tcase_add_test(tc, config_load_names_a_missing_file);
+  tcase_add_test(tc, config_messages_stay_utf8);
+  tcase_add_test(tc, config_reads_notify_targets);
   suite_add_tcase(s, tc);
   return s;
 }

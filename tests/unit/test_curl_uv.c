@@ -80,8 +80,14 @@ static void send_one(struct curl_uv *cu, const char *method, const char *url,
 {
   static const char *const headers[] = {"X-Test: yes",
                                         "X-API-Key: do-not-print-me"};
-  struct curl_uv_request req = {
-      method, url, headers, 2, body, body ? strlen(body) : 0, timeout_ms, cap};
+  struct curl_uv_request req = {.method = method,
+                                .url = url,
+                                .headers = headers,
+                                .nheaders = 2,
+                                .body = body,
+                                .body_len = body ? strlen(body) : 0,
+                                .timeout_ms = timeout_ms,
+                                .max_response_bytes = cap};
 
   pending++;
   in_send = true;
@@ -241,6 +247,43 @@ START_TEST(curl_uv_close_cancels_in_flight)
 }
 END_TEST
 
+/* A request cancelled is answered at once; the instance goes on. */
+START_TEST(curl_uv_cancel_ends_one)
+{
+  uv_loop_t loop;
+  struct curl_uv *cu;
+  struct curl_uv_req *req;
+  struct outcome gone = {0}, next = {0};
+  struct curl_uv_request r = {.method = "GET", .timeout_ms = 5000};
+  char url[64];
+  bool closed = false;
+
+  uv_loop_init(&loop);
+  snprintf(url, sizeof(url), "http://127.0.0.1:%d/slow", silent_port(&loop));
+  r.url = url;
+  cu = curl_uv_new(&loop);
+  pending++;
+  req = curl_uv_send(cu, &r, on_done, &gone);
+  uv_run(&loop, UV_RUN_NOWAIT);
+  curl_uv_cancel(cu, req);
+  ck_assert(gone.done);
+  ck_assert_int_eq(gone.status, PROVIDER_TRANSIENT);
+  ck_assert_str_eq(gone.message, "cancelled");
+  snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", dead_port(&loop));
+  send_one(cu, "GET", url, NULL, 0, 2000, &next);
+  while (pending > 0)
+    uv_run(&loop, UV_RUN_ONCE);
+  ck_assert_int_eq(next.status, PROVIDER_TRANSIENT); /* refused */
+  curl_uv_close(cu, closed_flag, &closed);
+  uv_close((uv_handle_t *)&silent, NULL);
+  if (silent_peer.loop)
+    uv_close((uv_handle_t *)&silent_peer, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ck_assert(closed);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
 /* A proxy from the environment never carries loopback calls, and the
  * environment's no_proxy still counts (setting curl's own no-proxy list
  * replaces it unless it is kept). */
@@ -282,6 +325,182 @@ START_TEST(curl_uv_proxy_spares_loopback_and_no_proxy)
 }
 END_TEST
 
+/* ---- over a unix socket, streamed ---- */
+
+/* A one-request-per-connection HTTP server on a unix socket: enough of
+ * the Docker Engine API's shape (a plain answer, an error with a JSON
+ * message, a chunked stream of lines). */
+struct pipe_peer {
+  uv_pipe_t pipe;
+  char req[2048];
+  size_t len;
+  bool answered;
+};
+
+static uv_pipe_t pipe_server;
+
+static void peer_closed(uv_handle_t *h)
+{
+  free(h->data);
+}
+
+static void peer_alloc(uv_handle_t *h, size_t want, uv_buf_t *buf)
+{
+  struct pipe_peer *p = h->data;
+
+  (void)want;
+  *buf = uv_buf_init(p->req + p->len, (unsigned)(sizeof(p->req) - 1 - p->len));
+}
+
+static void peer_wrote(uv_write_t *w, int status)
+{
+  (void)status;
+  free(w->data);
+  free(w);
+}
+
+static void peer_send(struct pipe_peer *p, const char *text)
+{
+  uv_write_t *w = td_calloc(1, sizeof(*w));
+  uv_buf_t buf;
+
+  w->data = td_strdup(text);
+  buf = uv_buf_init(w->data, (unsigned)strlen(text));
+  uv_write(w, (uv_stream_t *)&p->pipe, &buf, 1, peer_wrote);
+}
+
+static void peer_answer(struct pipe_peer *p)
+{
+  if (strncmp(p->req, "GET /stream ", 12) == 0 ||
+      strncmp(p->req, "GET /stop ", 10) == 0) {
+    peer_send(p, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                 "Connection: close\r\n\r\n");
+    peer_send(p, "6\r\nline1\n\r\n");
+    peer_send(p, "c\r\nline2\nline3\n\r\n");
+    peer_send(p, "0\r\n\r\n");
+  } else if (strncmp(p->req, "GET /err ", 9) == 0) {
+    peer_send(p, "HTTP/1.1 404 Not Found\r\nContent-Length: 25\r\n"
+                 "Connection: close\r\n\r\n"
+                 "{\"message\":\"no such one\"}");
+  } else {
+    peer_send(p, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+                 "Connection: close\r\n\r\nhello");
+  }
+}
+
+static void peer_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+  struct pipe_peer *p = s->data;
+
+  (void)buf;
+  if (n < 0) {
+    uv_close((uv_handle_t *)s, peer_closed);
+    return;
+  }
+  p->len += (size_t)n;
+  p->req[p->len] = '\0';
+  if (!p->answered && strstr(p->req, "\r\n\r\n")) {
+    p->answered = true;
+    peer_answer(p);
+  }
+}
+
+static void on_pipe_conn(uv_stream_t *s, int status)
+{
+  struct pipe_peer *p = td_calloc(1, sizeof(*p));
+
+  ck_assert_int_eq(status, 0);
+  uv_pipe_init(s->loop, &p->pipe, 0);
+  p->pipe.data = p;
+  ck_assert_int_eq(uv_accept(s, (uv_stream_t *)&p->pipe), 0);
+  uv_read_start((uv_stream_t *)&p->pipe, peer_alloc, peer_read);
+}
+
+struct streamed {
+  struct outcome o;
+  char got[256];
+  size_t chunks;
+  bool stop;
+};
+
+static bool on_chunk(const char *data, size_t len, void *arg)
+{
+  struct streamed *st = arg;
+  size_t have = strlen(st->got);
+
+  ck_assert(!st->o.done);
+  snprintf(st->got + have, sizeof(st->got) - have, "%.*s", (int)len, data);
+  st->chunks++;
+  return !st->stop;
+}
+
+static void on_stream_done(const struct curl_uv_response *res, void *arg)
+{
+  on_done(res, &((struct streamed *)arg)->o);
+}
+
+static void send_unix(struct curl_uv *cu, const char *sock, const char *path,
+                      struct streamed *st)
+{
+  char url[128];
+  struct curl_uv_request req = {.method = "GET", .url = url};
+
+  snprintf(url, sizeof(url), "http://localhost%s", path);
+  req.unix_socket = sock;
+  req.on_body = on_chunk;
+  pending++;
+  curl_uv_send(cu, &req, on_stream_done, st);
+}
+
+START_TEST(curl_uv_unix_socket_and_streaming)
+{
+  uv_loop_t loop;
+  struct curl_uv *cu;
+  struct streamed plain = {0}, stream = {0}, err = {0}, stop = {.stop = true};
+  char *dir = test_tmpdir(), sock[512];
+  bool closed = false;
+
+  uv_loop_init(&loop);
+  snprintf(sock, sizeof(sock), "%s/api.sock", dir);
+  uv_pipe_init(&loop, &pipe_server, 0);
+  ck_assert_int_eq(uv_pipe_bind(&pipe_server, sock), 0);
+  ck_assert_int_eq(uv_listen((uv_stream_t *)&pipe_server, 8, on_pipe_conn), 0);
+  setenv("http_proxy", "http://127.0.0.1:9", 1); /* never used here */
+  cu = curl_uv_new(&loop);
+  send_unix(cu, sock, "/ok", &plain);
+  send_unix(cu, sock, "/stream", &stream);
+  send_unix(cu, sock, "/err", &err);
+  send_unix(cu, sock, "/stop", &stop);
+  while (pending > 0)
+    uv_run(&loop, UV_RUN_ONCE);
+  unsetenv("http_proxy");
+
+  /* A 2xx body streams to the reader and is not kept. */
+  ck_assert_int_eq(plain.o.status, PROVIDER_OK);
+  ck_assert_str_eq(plain.got, "hello");
+  ck_assert_str_eq(plain.o.body, "");
+  ck_assert_int_eq(stream.o.status, PROVIDER_OK);
+  ck_assert_str_eq(stream.got, "line1\nline2\nline3\n");
+  ck_assert_uint_ge(stream.chunks, 1);
+  /* An error's body is kept for the message, never streamed. */
+  ck_assert_int_eq(err.o.status, PROVIDER_NOT_FOUND);
+  ck_assert_str_eq(err.got, "");
+  ck_assert_ptr_nonnull(strstr(err.o.message, "no such one"));
+  /* A reader that stops ends the transfer, said so. */
+  ck_assert_int_eq(stop.o.status, PROVIDER_INVALID);
+  ck_assert_str_eq(stop.o.message, "GET /stop: stopped by its reader");
+  ck_assert_uint_eq(stop.chunks, 1);
+
+  curl_uv_close(cu, closed_flag, &closed);
+  uv_close((uv_handle_t *)&pipe_server, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ck_assert(closed);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+  test_rm_rf(dir);
+  free(dir);
+}
+END_TEST
+
 Suite *make_suite_curl_uv(void)
 {
   Suite *s = suite_create("curl_uv");
@@ -291,6 +510,8 @@ Suite *make_suite_curl_uv(void)
   tcase_add_test(tc, curl_uv_requests_and_classifies);
   tcase_add_test(tc, curl_uv_close_cancels_in_flight);
   tcase_add_test(tc, curl_uv_proxy_spares_loopback_and_no_proxy);
+  tcase_add_test(tc, curl_uv_unix_socket_and_streaming);
+  tcase_add_test(tc, curl_uv_cancel_ends_one);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -175,12 +175,15 @@ START_TEST(source_changes_name_the_tenants_touched)
                                     "README.md", "changed\n"};
   static const char *const gone[] = {"tenants/acme.yaml", NULL};
   static const char *const plat[] = {"platform.yaml", "kind: Platform\nx: 1\n"};
+  static const char *const bad[] = {"tenants/Zeta.yaml", "kind: Tenant\n"};
+  char c5[41];
 
   fx_init(&f);
   fx_commit(&f, "first", GIT_FILEMODE_BLOB, first, ARRAY_SIZE(first) / 2, c1);
   fx_commit(&f, "beta", GIT_FILEMODE_BLOB, one, 2, c2);
   fx_commit(&f, "acme gone", GIT_FILEMODE_BLOB, gone, 1, c3);
   fx_commit(&f, "platform", GIT_FILEMODE_BLOB, plat, 1, c4);
+  fx_commit(&f, "a file named for no tenant", GIT_FILEMODE_BLOB, bad, 1, c5);
   s = fx_open(&f);
   ck_assert_int_eq(source_fetch(s), 0);
 
@@ -197,6 +200,11 @@ START_TEST(source_changes_name_the_tenants_touched)
   strset_release(&t);
   ck_assert_int_eq(source_changes(s, c3, c4, &t, &all), 0);
   ck_assert(all);
+  strset_release(&t);
+  /* Zeta.yaml names no tenant: no ghost tenant "Zeta" is queued. */
+  ck_assert_int_eq(source_changes(s, c4, c5, &t, &all), 0);
+  ck_assert(!all);
+  ck_assert_uint_eq(t.n, 0);
   strset_release(&t);
   /* Nothing to compare with: everything. */
   ck_assert_int_eq(source_changes(s, NULL, c2, &t, &all), 0);
@@ -243,6 +251,48 @@ START_TEST(source_mirror_is_locked)
   again = fx_open(&f);
   source_close(again);
   fx_free(&f);
+}
+END_TEST
+
+static void set_or_unset(const char *name, const char *value)
+{
+  if (value)
+    setenv(name, value, 1);
+  else
+    unsetenv(name);
+}
+
+/* Without a cache directory the mirrors go to the user's cache (XDG),
+ * never the current directory. */
+START_TEST(source_default_cache_is_the_users)
+{
+  char *xdg =
+      getenv("XDG_CACHE_HOME") ? td_strdup(getenv("XDG_CACHE_HOME")) : NULL;
+  char *home = getenv("HOME") ? td_strdup(getenv("HOME")) : NULL;
+  char *dir = NULL;
+
+  setenv("XDG_CACHE_HOME", "/x/cache", 1);
+  setenv("HOME", "/home/u", 1);
+  ck_assert_int_eq(source_default_cache_dir(&dir), 0);
+  ck_assert_str_eq(dir, "/x/cache/tenantd");
+  free(dir);
+  /* A relative XDG_CACHE_HOME is to be ignored (XDG base directories). */
+  setenv("XDG_CACHE_HOME", "cache", 1);
+  ck_assert_int_eq(source_default_cache_dir(&dir), 0);
+  ck_assert_str_eq(dir, "/home/u/.cache/tenantd");
+  free(dir);
+  unsetenv("XDG_CACHE_HOME");
+  ck_assert_int_eq(source_default_cache_dir(&dir), 0);
+  ck_assert_str_eq(dir, "/home/u/.cache/tenantd");
+  free(dir);
+  unsetenv("HOME");
+  ck_assert_int_eq(source_default_cache_dir(&dir), TD_ENOTFOUND);
+  ck_assert_ptr_null(dir);
+  ck_assert_ptr_nonnull(strstr(td_error_last(), "--cache-dir"));
+  set_or_unset("XDG_CACHE_HOME", xdg);
+  set_or_unset("HOME", home);
+  free(xdg);
+  free(home);
 }
 END_TEST
 
@@ -509,6 +559,7 @@ Suite *make_suite_git(void)
   tcase_add_test(tc, source_changes_name_the_tenants_touched);
   tcase_add_test(tc, source_missing_branch_is_an_error_not_empty);
   tcase_add_test(tc, source_mirror_is_locked);
+  tcase_add_test(tc, source_default_cache_is_the_users);
   tcase_add_test(tc, source_keeps_credentials_out_of_messages);
   tcase_add_test(tc, writeback_message_has_subject_events_and_trailers);
   tcase_add_test(tc, writeback_commits_and_merges_notes);

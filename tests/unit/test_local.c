@@ -355,6 +355,79 @@ START_TEST(read_missing_is_not_found)
 }
 END_TEST
 
+/* Opens with stateDir <f->dir>/<sub>, which need not exist. */
+static void fx_open_under(struct fx *f, const char *sub)
+{
+  json_t *cfg =
+      json_pack("{s:s, s:s++}", "type", "local", "stateDir", f->dir, "/", sub);
+  char err[512] = "";
+
+  ck_assert_int_eq(provider_open(&f->p, &local_provider_ops, "local", cfg,
+                                 &f->loop, err, sizeof(err)),
+                   0);
+  json_decref(cfg);
+}
+
+/* The first write makes stateDir with its parents, private; reads and
+ * lists of an absent stateDir find nothing and make nothing. */
+START_TEST(state_dir_made_with_parents)
+{
+  struct fx f;
+  struct resource *r = database("acme", "database/acme.prod", "acme_prod");
+  struct list_res l;
+  struct res x;
+  struct stat sb;
+  char path[256];
+
+  fx_init(&f);
+  fx_open_under(&f, "a/b/c");
+  ck_assert_int_eq(run_op(&f, READ, r, NULL, &x), PROVIDER_NOT_FOUND);
+  ck_assert_int_eq(run_list(&f, "acme", &l), PROVIDER_OK);
+  ck_assert_uint_eq(l.n, 0);
+  snprintf(path, sizeof(path), "%s/a", f.dir);
+  ck_assert(!exists(path));
+
+  ck_assert_int_eq(run_op(&f, CREATE, r, NULL, &x), PROVIDER_OK);
+  res_release(&x);
+  snprintf(path, sizeof(path), "%s/a/b/c/database/acme_prod.json", f.dir);
+  ck_assert(exists(path));
+  snprintf(path, sizeof(path), "%s/a/b/c", f.dir);
+  ck_assert_int_eq(stat(path, &sb), 0);
+  ck_assert_uint_eq(sb.st_mode & 0777, 0700);
+  ck_assert_int_eq(run_op(&f, READ, r, NULL, &x), PROVIDER_OK);
+  res_release(&x);
+  resource_free(r);
+  fx_release(&f);
+}
+END_TEST
+
+/* A file where stateDir should be cannot pass by itself: invalid, not
+ * transient (which would be retried), naming the file. */
+START_TEST(file_in_the_way_is_invalid)
+{
+  struct fx f;
+  struct resource *r = database("acme", "database/acme.prod", "acme_prod");
+  struct res x;
+  char path[256];
+  FILE *fp;
+
+  fx_init(&f);
+  snprintf(path, sizeof(path), "%s/a", f.dir);
+  fp = fopen(path, "w");
+  ck_assert_ptr_nonnull(fp);
+  fclose(fp);
+  fx_open_under(&f, "a/state");
+  ck_assert_int_eq(run_op(&f, READ, r, NULL, &x), PROVIDER_INVALID);
+  ck_assert_ptr_nonnull(strstr(x.message, "Not a directory"));
+  res_release(&x);
+  ck_assert_int_eq(run_op(&f, CREATE, r, NULL, &x), PROVIDER_INVALID);
+  ck_assert_ptr_nonnull(strstr(x.message, path));
+  res_release(&x);
+  resource_free(r);
+  fx_release(&f);
+}
+END_TEST
+
 START_TEST(create_over_unmarked_is_conflict)
 {
   static const char hand[] = "{\"spec\": {\"name\": \"acme_prod\"}}\n";
@@ -1225,6 +1298,8 @@ Suite *make_suite_local(void)
   tcase_add_test(tc, create_read_round_trip);
   tcase_add_test(tc, outputs_by_type);
   tcase_add_test(tc, read_missing_is_not_found);
+  tcase_add_test(tc, state_dir_made_with_parents);
+  tcase_add_test(tc, file_in_the_way_is_invalid);
   tcase_add_test(tc, create_over_unmarked_is_conflict);
   tcase_add_test(tc, create_over_other_marker_is_conflict);
   tcase_add_test(tc, update_replaces_spec_keeps_marker);

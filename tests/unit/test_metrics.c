@@ -302,6 +302,106 @@ START_TEST(metrics_many_families_and_series)
 }
 END_TEST
 
+/* A family of several labels: values in the order the labels were named,
+ * each escaped; a histogram's le comes last. */
+START_TEST(metrics_several_labels)
+{
+  static const double b[] = {0.5};
+  struct metrics *m = metrics_new();
+  struct metric *c = metrics_register(m, METRIC_COUNTER, "t_calls_total",
+                                      "Calls.", "instance,operation", NULL, 0);
+  struct metric *h = metrics_register(m, METRIC_HISTOGRAM, "t_call_seconds",
+                                      "Latency.", "instance,operation", b, 1);
+
+  metric_add_v(c, (const char *[]){"pg", "read"}, 2);
+  metric_add_v(c, (const char *[]){"pg", "create"}, 1);
+  metric_add_v(c, (const char *[]){"pg", "read"}, 1);
+  metric_add_v(c, (const char *[]){"d\"q", "read"}, 1);
+  metric_observe_v(h, (const char *[]){"pg", "read"}, 0.25);
+  metric_observe_v(h, (const char *[]){"pg", "read"}, 2);
+  ck_assert(metric_get_v(c, (const char *[]){"pg", "read"}) == 3);
+  ck_assert(metric_get_v(c, (const char *[]){"read", "pg"}) == 0);
+  assert_render(m, "# HELP t_calls_total Calls.\n"
+                   "# TYPE t_calls_total counter\n"
+                   "t_calls_total{instance=\"pg\",operation=\"read\"} 3\n"
+                   "t_calls_total{instance=\"pg\",operation=\"create\"} 1\n"
+                   "t_calls_total{instance=\"d\\\"q\",operation=\"read\"} 1\n"
+                   "# HELP t_call_seconds Latency.\n"
+                   "# TYPE t_call_seconds histogram\n"
+                   "t_call_seconds_bucket{instance=\"pg\",operation=\"read\","
+                   "le=\"0.5\"} 1\n"
+                   "t_call_seconds_bucket{instance=\"pg\",operation=\"read\","
+                   "le=\"+Inf\"} 2\n"
+                   "t_call_seconds_sum{instance=\"pg\",operation=\"read\"} "
+                   "2.25\n"
+                   "t_call_seconds_count{instance=\"pg\",operation=\"read\"} "
+                   "2\n");
+  metrics_free(m);
+}
+END_TEST
+
+/* A removed series is gone from the render and from the count, and comes
+ * back fresh when used again; totals kept elsewhere are stored whole. */
+START_TEST(metrics_remove_and_store)
+{
+  static const double b[] = {1, 2};
+  static const uint64_t per[] = {3, 1};
+  struct metrics *m = metrics_new();
+  struct metric *g = metrics_register(m, METRIC_GAUGE, "t_cond", "C.",
+                                      "tenant,type,status", NULL, 0);
+  struct metric *h =
+      metrics_register(m, METRIC_HISTOGRAM, "t_h", "H.", NULL, b, 2);
+
+  metric_set_v(g, (const char *[]){"a", "Ready", "True"}, 1);
+  metric_set_v(g, (const char *[]){"b", "Ready", "False"}, 1);
+  metric_remove_v(g, (const char *[]){"a", "Ready", "True"});
+  metric_remove_v(g, (const char *[]){"a", "Ready", "True"});
+  ck_assert_int_eq(metric_series_count(g), 1);
+  metric_set_v(g, (const char *[]){"a", "Ready", "False"}, 1);
+  metric_histogram_store_v(h, NULL, per, 5, 7.5);
+  assert_render(m, "# HELP t_cond C.\n"
+                   "# TYPE t_cond gauge\n"
+                   "t_cond{tenant=\"b\",type=\"Ready\",status=\"False\"} 1\n"
+                   "t_cond{tenant=\"a\",type=\"Ready\",status=\"False\"} 1\n"
+                   "# HELP t_h H.\n"
+                   "# TYPE t_h histogram\n"
+                   "t_h_bucket{le=\"1\"} 3\n"
+                   "t_h_bucket{le=\"2\"} 4\n"
+                   "t_h_bucket{le=\"+Inf\"} 5\n"
+                   "t_h_sum 7.5\n"
+                   "t_h_count 5\n");
+  metrics_free(m);
+}
+END_TEST
+
+/* Ten thousand tenants come and go: the family keeps only the live ones,
+ * in order, and finds each at once. */
+START_TEST(metrics_many_series_bounded)
+{
+  struct metrics *m = metrics_new();
+  struct metric *g =
+      metrics_register(m, METRIC_GAUGE, "t_cost", "C.", "tenant", NULL, 0);
+  char name[32];
+  char *text;
+
+  for (int round = 0; round < 3; round++)
+    for (int i = 0; i < 10000; i++) {
+      snprintf(name, sizeof(name), "t%05d", i);
+      metric_set(g, name, i);
+      if (i % 2)
+        metric_remove(g, name);
+    }
+  ck_assert_int_eq(metric_series_count(g), 5000);
+  ck_assert(metric_get(g, "t09998") == 9998);
+  ck_assert(metric_get(g, "t09999") == 0);
+  text = metrics_render(m);
+  ck_assert(strstr(text, "t_cost{tenant=\"t00000\"} 0\nt_cost{tenant="
+                         "\"t00002\"} 2\n"));
+  free(text);
+  metrics_free(m);
+}
+END_TEST
+
 Suite *make_suite_metrics(void)
 {
   Suite *s = suite_create("metrics");
@@ -316,6 +416,9 @@ Suite *make_suite_metrics(void)
   tcase_add_test(tc, metrics_escape_label_values);
   tcase_add_test(tc, metrics_order_and_clear);
   tcase_add_test(tc, metrics_many_families_and_series);
+  tcase_add_test(tc, metrics_several_labels);
+  tcase_add_test(tc, metrics_remove_and_store);
+  tcase_add_test(tc, metrics_many_series_bounded);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -600,6 +600,45 @@ START_TEST(reconcile_suspended_tenant_changes_nothing)
 }
 END_TEST
 
+START_TEST(reconcile_suspended_tenant_keeps_the_source_it_applied)
+{
+  struct reconcile_opts o;
+
+  converge();
+  /* A new commit changes the tenant while it is suspended: its change
+   * waits, so the status still names the commit it runs. */
+  acme(true, false, "registry.example.com/acme/web:2.0.0");
+  o = opts(true);
+  o.source = "3333333333333333333333333333333333333333";
+  pass_with(&o);
+  ck_assert_int_eq(outcome("acme")->result, RESULT_SUSPENDED);
+  ck_assert_str_eq(outcome("acme")->status->source,
+                   "1111111111111111111111111111111111111111");
+  /* Suspended with nothing to change, a commit is what it runs. */
+  acme(true, true, "registry.example.com/acme/web:1.0.0");
+  o.source = "4444444444444444444444444444444444444444";
+  pass_with(&o);
+  ck_assert_int_eq(outcome("acme")->result, RESULT_SUSPENDED);
+  ck_assert_str_eq(outcome("acme")->status->source,
+                   "4444444444444444444444444444444444444444");
+}
+END_TEST
+
+START_TEST(reconcile_held_before_its_first_apply_runs_nothing)
+{
+  /* Never applied, and its resources cannot be observed: its status
+   * names no source, since it runs none. */
+  fake_fault(NET, FAKE_READ, PROVIDER_AUTH, 1);
+  apply_pass();
+  ck_assert_int_eq(outcome("acme")->result, RESULT_HELD);
+  ck_assert_ptr_null(outcome("acme")->status->source);
+  apply_pass();
+  ck_assert_int_eq(outcome("acme")->result, RESULT_READY);
+  ck_assert_str_eq(outcome("acme")->status->source,
+                   "1111111111111111111111111111111111111111");
+}
+END_TEST
+
 START_TEST(reconcile_breaker_stalls_a_resource_that_never_converges)
 {
   const struct reconcile_outcome *o;
@@ -1046,6 +1085,8 @@ Suite *make_suite_reconcile(void)
   tcase_add_test(tc, reconcile_renamed_file_holds_instead_of_pruning);
   tcase_add_test(tc, reconcile_guard_refuses_a_large_delete);
   tcase_add_test(tc, reconcile_suspended_tenant_changes_nothing);
+  tcase_add_test(tc, reconcile_suspended_tenant_keeps_the_source_it_applied);
+  tcase_add_test(tc, reconcile_held_before_its_first_apply_runs_nothing);
   tcase_add_test(tc, reconcile_breaker_stalls_a_resource_that_never_converges);
   tcase_add_test(tc, reconcile_drift_is_corrected);
   tcase_add_test(tc, reconcile_drift_is_only_reported);

@@ -172,6 +172,10 @@ static void assert_status_eq(const struct tenant_status *a,
   ck_assert_str_eq(a->tenant, b->tenant);
   ck_assert_pstr_eq(a->source, b->source);
   ck_assert_pstr_eq(a->last_change, b->last_change);
+  ck_assert_pstr_eq(a->tier, b->tier);
+  ck_assert_int_eq(a->has_cost, b->has_cost);
+  if (a->has_cost)
+    ck_assert_int_eq(a->monthly_cost, b->monthly_cost);
   for (size_t i = 0; i < STATUS_COND_COUNT; i++) {
     ck_assert_int_eq(a->cond[i].status, b->cond[i].status);
     ck_assert_pstr_eq(a->cond[i].reason, b->cond[i].reason);
@@ -1058,6 +1062,12 @@ START_TEST(canonical_reading_agrees_with_yaml)
 
     st->source = rng() % 3 ? td_strdup(some_text()) : NULL;
     st->last_change = rng() % 2 ? td_strdup("2026-11-23T10:00:00Z") : NULL;
+    /* The tier and its cost, as a status records them (or not). */
+    if (rng() % 3) {
+      st->tier = td_strdup(rng() % 4 ? "premium" : some_text());
+      st->has_cost = rng() % 3 != 0;
+      st->monthly_cost = (int64_t)(rng() % 100000);
+    }
     for (int c = 0; c < STATUS_COND_COUNT; c++)
       tenant_status_set(st, (enum status_cond)c, rng() & 1, some_text(),
                         some_text(), some_text());

@@ -1,0 +1,216 @@
+/*
+ * verify.c - after a reload, nginx itself is asked which route serves
+ * each host of a write, until the answer is the new one and stays so.
+ *
+ * Why "stays so": on a reload nginx's master starts workers with the new
+ * config, sleeps 100 ms, and only then tells the old workers to stop
+ * accepting.  In between both generations accept connections on the same
+ * socket, so one answer from a new worker proves nothing about the next
+ * connection, which an old worker may take and answer with the old
+ * config.  So every host of the route is asked (an alias is served by
+ * the same config as the first host only once no old worker answers for
+ * either), each time on a new connection (a kept-alive one would keep
+ * asking the same worker), once a round; a write is served when a run of
+ * rounds in which every answer was right has lasted NGX_SETTLE_MS, and
+ * any wrong answer starts the run again.
+ *
+ * The judging of answers and rounds is pure (ngx__answer_right,
+ * ngx__verify_answer) so the unit tests drive it with any sequence of
+ * answers; the rest sends the requests through curl_uv and paces the
+ * rounds with the instance's timer.
+ */
+#include "base/compat.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <strings.h>
+
+#include "providers/nginx/internal.h"
+
+#define POLL_MS 20
+#define VERIFY_RESPONSE_MAX (64 * 1024)
+
+/* ---- judging answers (pure) ---- */
+
+static const char *skip_blank(const char *p, const char *end)
+{
+  while (p < end && (*p == ' ' || *p == '\t'))
+    p++;
+  return p;
+}
+
+bool ngx__header_is(const char *headers, const char *name, const char *want)
+{
+  size_t n = strlen(name), wlen = strlen(want);
+  const char *p = headers;
+
+  while (p && *p) {
+    const char *e = strchr(p, '\n');
+    const char *end = e ? e : p + strlen(p);
+
+    if ((size_t)(end - p) > n && strncasecmp(p, name, n) == 0 && p[n] == ':') {
+      const char *v = skip_blank(p + n + 1, end);
+      const char *ve = end;
+
+      while (ve > v && isspace((unsigned char)ve[-1]))
+        ve--;
+      if ((size_t)(ve - v) == wlen && memcmp(v, want, wlen) == 0)
+        return true;
+    }
+    p = e ? e + 1 : NULL;
+  }
+  return false;
+}
+
+bool ngx__answer_right(bool removed, const char *id, const char *revision,
+                       long http_code, const char *headers)
+{
+  if (removed)
+    return http_code != 0 && !ngx__header_is(headers, "X-Tenantd-Route", id);
+  return ngx__header_is(headers, "X-Tenantd-Route", id) &&
+         ngx__header_is(headers, "X-Tenantd-Revision", revision);
+}
+
+void ngx__verify_init(struct ngx_verify *v, size_t nhosts, uint64_t deadline)
+{
+  memset(v, 0, sizeof(*v));
+  v->nhosts = nhosts;
+  v->deadline = deadline;
+  v->round_right = true;
+}
+
+enum ngx_verdict ngx__verify_answer(struct ngx_verify *v, bool right,
+                                    uint64_t now)
+{
+  assert(v->answered < v->nhosts);
+  v->round_right = v->round_right && right;
+  if (++v->answered < v->nhosts)
+    return NGX_VERIFY_ASKING;
+  if (!v->round_right) {
+    v->steady = false;
+  } else if (!v->steady) {
+    v->steady = true;
+    v->since = now;
+  } else if (now - v->since >= NGX_SETTLE_MS) {
+    return NGX_VERIFY_SERVED;
+  }
+  /* The next round starts afresh. */
+  v->answered = 0;
+  v->round_right = true;
+  return now >= v->deadline ? NGX_VERIFY_LATE : NGX_VERIFY_AGAIN;
+}
+
+/* ---- asking nginx ---- */
+
+static void ask_all(struct ngx_op *op);
+
+static void on_poll_timer(uv_timer_t *t)
+{
+  struct ngx *ng = container_of(t, struct ngx, poll);
+  struct ngx_op **ops = NULL;
+  size_t n = ngx__cycle_ops(ng, &ops);
+
+  for (size_t i = 0; i < n; i++) {
+    if (ops[i]->poll_due) {
+      ops[i]->poll_due = false;
+      ask_all(ops[i]);
+    }
+  }
+}
+
+/* Not served in time: the op fails with the last wrong answer. */
+static void fail_late(struct ngx_op *op)
+{
+  rt_op_fail(&op->base, PROVIDER_TRANSIENT,
+             "nginx: %s %s route %s within %llu ms of the reload (last "
+             "answer: %s); the previous file is put back",
+             op->wrong_host[0] ? op->wrong_host : "(every host)",
+             op->base.kind == RT_REMOVE ? "still served by" : "not served by",
+             op->base.id, (unsigned long long)ngx_of(op)->verify_timeout_ms,
+             op->wrong_answer[0] ? op->wrong_answer : "right, not for long");
+}
+
+/* Keeps what a wrong answer was, for the message when time runs out. */
+static void note_wrong(struct ngx_op *op, const char *host,
+                       const struct curl_uv_response *res)
+{
+  snprintf(op->wrong_host, sizeof(op->wrong_host), "%s", host);
+  if (res->http_code)
+    snprintf(op->wrong_answer, sizeof(op->wrong_answer), "HTTP %ld without it",
+             res->http_code);
+  else
+    snprintf(op->wrong_answer, sizeof(op->wrong_answer), "%s",
+             res->message ? res->message : "no response");
+}
+
+static void on_answer(const struct curl_uv_response *res, void *arg)
+{
+  struct ngx_ask *ask = arg;
+  struct ngx_op *op = ask->op;
+  struct ngx *ng = ngx_of(op);
+  const char *host = json_string_value(json_array_get(op->hosts, ask->host));
+  bool right =
+      ngx__answer_right(op->base.kind == RT_REMOVE, op->base.id, op->revision,
+                        res->http_code, res->headers ? res->headers : "");
+
+  if (!right)
+    note_wrong(op, host, res);
+  switch (ngx__verify_answer(&op->verify, right, uv_now(ng->rt.base.loop))) {
+  case NGX_VERIFY_ASKING:
+    return;
+  case NGX_VERIFY_SERVED:
+    op->applied = false; /* final: nothing to take back */
+    ngx__verified(op);
+    return;
+  case NGX_VERIFY_LATE:
+    fail_late(op);
+    ngx__verified(op);
+    return;
+  case NGX_VERIFY_AGAIN:
+    op->poll_due = true;
+    if (!uv_is_active((uv_handle_t *)&ng->poll))
+      uv_timer_start(&ng->poll, on_poll_timer, POLL_MS, 0);
+    return;
+  }
+}
+
+/* One round: every host asked at once, each on a new connection. */
+static void ask_all(struct ngx_op *op)
+{
+  struct ngx *ng = ngx_of(op);
+  uint64_t now = uv_now(ng->rt.base.loop);
+
+  for (size_t i = 0; i < op->verify.nhosts; i++) {
+    char *host = td_asprintf("Host: %s",
+                             json_string_value(json_array_get(op->hosts, i)));
+    const char *headers[] = {host, "Connection: close"};
+    struct curl_uv_request req = {
+        .method = "HEAD",
+        .url = ng->verify_url,
+        .headers = headers,
+        .nheaders = ARRAY_SIZE(headers),
+        .timeout_ms = op->verify.deadline > now ? op->verify.deadline - now : 1,
+        .max_response_bytes = VERIFY_RESPONSE_MAX,
+    };
+
+    curl_uv_send(ng->cu, &req, on_answer, &op->asks[i]);
+    free(host);
+  }
+}
+
+void ngx__verify_start(struct ngx_op *op, uint64_t now)
+{
+  size_t n = json_array_size(op->hosts);
+
+  assert(n > 0);
+  free(op->asks);
+  op->asks = td_calloc(n, sizeof(*op->asks));
+  for (size_t i = 0; i < n; i++) {
+    op->asks[i].op = op;
+    op->asks[i].host = i;
+  }
+  /* verifyTimeoutMs to be served, then the run of right rounds. */
+  ngx__verify_init(&op->verify, n,
+                   now + ngx_of(op)->verify_timeout_ms + NGX_SETTLE_MS);
+  ask_all(op);
+}
