@@ -8,23 +8,11 @@
 #include "base/fsutil.h"
 #include "git/source_git.h"
 #include "git/writeback.h"
+#include "git/writeback_internal.h"
 
 #define NOTES_REMOTE_REF "refs/tenantd/origin-notes"
-#define STATUS_DIR "status"
 #define PUSH_ATTEMPTS 5
 #define LAST_SOURCE_DEPTH 1000
-
-struct writeback {
-  struct status_store store;
-  struct source *src;
-  git_repository *repo;
-  char *local_ref;  /* refs/heads/<status branch> */
-  char *remote_ref; /* refs/remotes/origin/<status branch> */
-  char *fetch_spec[2];
-  git_tree *tree; /* status branch tip's tree, NULL when there is none */
-  /* Its status/ directory, or NULL: looked up once, not per tenant. */
-  git_tree *status_tree;
-};
 
 /* ---- small helpers ---- */
 
@@ -235,8 +223,9 @@ static bool valid_tenant(const char *tenant)
          strlen(tenant) <= 200;
 }
 
-static int read_blob_status(struct writeback *wb, const char *tenant,
-                            const git_oid *blob_id, struct tenant_status **out)
+int writeback__read_blob_status(struct writeback *wb, const char *tenant,
+                                const git_oid *blob_id,
+                                struct tenant_status **out)
 {
   const struct source_opts *so = source_options(wb->src);
   git_blob *blob;
@@ -277,14 +266,14 @@ static int store_read(struct status_store *s, const char *tenant,
   /* Something else by that name is no status, and not its absence. */
   if (git_tree_entry_type(e) != GIT_OBJECT_BLOB)
     return td_error(STATUS_DIR "/%s is not a file", name);
-  return read_blob_status(wb, tenant, git_tree_entry_id(e), out);
+  return writeback__read_blob_status(wb, tenant, git_tree_entry_id(e), out);
 }
 
 /* Calls fn for each status/<tenant>.yaml entry. */
-static int each_entry(struct writeback *wb,
-                      void (*fn)(struct writeback *wb, const char *tenant,
-                                 const git_tree_entry *e, void *arg),
-                      void *arg)
+int writeback__each_entry(struct writeback *wb,
+                          void (*fn)(struct writeback *wb, const char *tenant,
+                                     const git_tree_entry *e, void *arg),
+                          void *arg)
 {
   git_tree *sub = wb->status_tree;
   size_t n;
@@ -329,7 +318,7 @@ static int store_list(struct status_store *s,
   struct writeback *wb = container_of(s, struct writeback, store);
   struct list_ctx ctx = {each, arg};
 
-  return each_entry(wb, list_one, &ctx);
+  return writeback__each_entry(wb, list_one, &ctx);
 }
 
 struct scan_ctx {
@@ -343,7 +332,7 @@ static void scan_one(struct writeback *wb, const char *tenant,
   struct scan_ctx *ctx = arg;
   struct tenant_status *st = NULL;
 
-  if (read_blob_status(wb, tenant, git_tree_entry_id(e), &st) < 0)
+  if (writeback__read_blob_status(wb, tenant, git_tree_entry_id(e), &st) < 0)
     ctx->each(tenant, NULL, td_error_last(), ctx->arg);
   else
     ctx->each(tenant, st, NULL, ctx->arg);
@@ -354,366 +343,7 @@ int writeback_scan(struct writeback *wb, writeback_each_fn each, void *arg)
 {
   struct scan_ctx ctx = {each, arg};
 
-  return each_entry(wb, scan_one, &ctx);
-}
-
-/* ---- summaries: an index kept for the process's life ---- */
-
-/*
- * A summary is a function of a status blob's bytes, so summaries are kept
- * by blob id and never go stale.  The index lives as long as the process
- * (the daemon opens a writeback per pass) and is saved in the mirror for
- * the next process.  Besides, the last scan's answer is kept with the id
- * of the status directory it read, and a commit made here updates both in
- * place: a pass after a one-tenant commit replays the summaries without
- * reading the directory, let alone a status.
- */
-#define SUMMARY_CACHE "tenantd-summaries"
-/* Summaries found and not yet saved that make a save worth its cost. */
-#define SUMMARY_SAVE_AFTER 64
-
-struct summary_entry {
-  git_oid blob;
-  struct status_summary sum;
-  bool used; /* a slot of the table that holds an entry */
-};
-
-/* The last scan: each status file, in the directory's order. */
-struct summary_row {
-  char *tenant;
-  git_oid blob;
-  struct status_summary sum;
-};
-
-static struct {
-  pthread_mutex_t lock;
-  char *path; /* the cache file of the mirror this index is for */
-  struct summary_entry *slots; /* open addressing by blob id */
-  size_t nslots, used;
-  size_t unsaved; /* entries the file does not have */
-  bool scanned;   /* the rows below are valid for `dir` */
-  git_oid dir;    /* the status directory's tree they were read from */
-  struct summary_row *rows;
-  size_t nrows, rows_alloc;
-} sums = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-static size_t slot_of(const git_oid *blob, size_t nslots)
-{
-  uint64_t h;
-
-  memcpy(&h, blob->id, sizeof(h));
-  return (size_t)(h % nslots);
-}
-
-static struct summary_entry *sums_find(const git_oid *blob)
-{
-  if (!sums.nslots)
-    return NULL;
-  for (size_t i = slot_of(blob, sums.nslots);; i = (i + 1) % sums.nslots) {
-    if (!sums.slots[i].used)
-      return NULL;
-    if (git_oid_equal(&sums.slots[i].blob, blob))
-      return &sums.slots[i];
-  }
-}
-
-static void sums_put(const git_oid *blob, const struct status_summary *sum,
-                     bool unsaved);
-
-static void sums_grow(void)
-{
-  struct summary_entry *old = sums.slots;
-  size_t nold = sums.nslots;
-
-  sums.nslots = nold ? 2 * nold : 1024;
-  sums.slots = td_calloc(sums.nslots, sizeof(*sums.slots));
-  sums.used = 0;
-  for (size_t i = 0; i < nold; i++)
-    if (old[i].used)
-      sums_put(&old[i].blob, &old[i].sum, false);
-  free(old);
-}
-
-static void sums_put(const git_oid *blob, const struct status_summary *sum,
-                     bool unsaved)
-{
-  struct summary_entry *e = sums_find(blob);
-
-  if (e) {
-    e->sum = *sum;
-    return;
-  }
-  if ((sums.used + 1) * 2 > sums.nslots)
-    sums_grow();
-  for (size_t i = slot_of(blob, sums.nslots);; i = (i + 1) % sums.nslots)
-    if (!sums.slots[i].used) {
-      sums.slots[i] = (struct summary_entry){*blob, *sum, true};
-      sums.used++;
-      sums.unsaved += unsaved;
-      return;
-    }
-}
-
-static void rows_clear(void)
-{
-  for (size_t i = 0; i < sums.nrows; i++)
-    free(sums.rows[i].tenant);
-  sums.nrows = 0;
-  sums.scanned = false;
-}
-
-static void sums_reset(const char *path)
-{
-  rows_clear();
-  free(sums.rows);
-  free(sums.slots);
-  free(sums.path);
-  sums.rows = NULL;
-  sums.rows_alloc = 0;
-  sums.slots = NULL;
-  sums.nslots = sums.used = sums.unsaved = 0;
-  sums.path = td_strdup(path);
-}
-
-/* Lines "<blob hex> <readable><ready><source error> <inventory>". */
-static void sums_load(const char *path)
-{
-  FILE *f = fopen(path, "r");
-  char hex[64], flags[8];
-  size_t ninv;
-
-  while (f && fscanf(f, "%63s %7s %zu", hex, flags, &ninv) == 3) {
-    struct status_summary sum = {0};
-    git_oid blob;
-
-    if (strlen(flags) != 3 || git_oid_fromstr(&blob, hex) < 0)
-      break; /* a damaged cache is only a slower scan */
-    sum.readable = flags[0] == '1';
-    sum.ready = flags[1] == '1';
-    sum.source_error = flags[2] == '1';
-    sum.ninventory = ninv;
-    sums_put(&blob, &sum, false);
-  }
-  if (f)
-    fclose(f);
-}
-
-/* The file gets the entries of the last scan: it does not grow with
- * statuses that are gone. */
-static void sums_save(const char *dir)
-{
-  struct {
-    char *p;
-    size_t n;
-  } m = {0};
-  FILE *f = open_memstream(&m.p, &m.n);
-
-  for (size_t i = 0; i < sums.nrows; i++) {
-    const struct summary_row *r = &sums.rows[i];
-    char hex[SOURCE_ID_LEN];
-
-    git_oid_tostr(hex, sizeof(hex), &r->blob);
-    fprintf(f, "%s %d%d%d %zu\n", hex, r->sum.readable, r->sum.ready,
-            r->sum.source_error, r->sum.ninventory);
-  }
-  fclose(f);
-  /* Best effort: without it the next process reads more statuses. */
-  if (fs_write_atomic(dir, SUMMARY_CACHE, m.p, m.n, 0600) == 0)
-    sums.unsaved = 0;
-  free(m.p);
-}
-
-/* The index belongs to one mirror at a time. */
-static void sums_attach(struct writeback *wb)
-{
-  const char *dir = git_repository_path(wb->repo);
-  char *path = td_asprintf("%s/%s", dir, SUMMARY_CACHE);
-
-  if (!sums.path || strcmp(sums.path, path) != 0) {
-    sums_reset(path);
-    sums_load(path);
-  }
-  free(path);
-}
-
-static struct status_summary summary_of(const struct tenant_status *st)
-{
-  struct status_summary sum = {.readable = st != NULL};
-
-  if (st) {
-    sum.ready = st->cond[STATUS_READY].status;
-    sum.source_error = st->cond[STATUS_SOURCE_ERROR].status;
-    sum.ninventory = st->ninventory;
-  }
-  return sum;
-}
-
-static void row_add(const char *tenant, const git_oid *blob,
-                    const struct status_summary *sum)
-{
-  if (sums.nrows == sums.rows_alloc) {
-    sums.rows_alloc = sums.rows_alloc ? 2 * sums.rows_alloc : 256;
-    sums.rows = td_realloc(sums.rows, sums.rows_alloc * sizeof(*sums.rows));
-  }
-  sums.rows[sums.nrows++] =
-      (struct summary_row){td_strdup(tenant), *blob, *sum};
-}
-
-static void summary_one(struct writeback *wb, const char *tenant,
-                        const git_tree_entry *e, void *arg)
-{
-  const git_oid *blob = git_tree_entry_id(e);
-  const struct summary_entry *hit = sums_find(blob);
-  struct status_summary sum;
-
-  (void)arg;
-  if (hit) {
-    sum = hit->sum;
-  } else {
-    struct tenant_status *st = NULL;
-
-    /* An unreadable one is summarised as such (st stays NULL). */
-    (void)read_blob_status(wb, tenant, blob, &st);
-    sum = summary_of(st);
-    tenant_status_free(st);
-    sums_put(blob, &sum, true);
-  }
-  row_add(tenant, blob, &sum);
-}
-
-/* The id of the status directory, or zeros when there is none. */
-static git_oid status_dir_id(const struct writeback *wb)
-{
-  git_oid zero = {{0}};
-
-  return wb->status_tree ? *git_tree_id(wb->status_tree) : zero;
-}
-
-/* Reads the directory into the rows (summaries from the index where it
- * has them), and saves the index when enough is new. */
-static int sums_scan(struct writeback *wb)
-{
-  int rc;
-
-  rows_clear();
-  rc = each_entry(wb, summary_one, NULL);
-  sums.scanned = rc == 0;
-  sums.dir = status_dir_id(wb);
-  /* Statuses read here would be read again by the next process. */
-  if (rc == 0 && sums.unsaved > 0)
-    sums_save(git_repository_path(wb->repo));
-  return rc;
-}
-
-int writeback_summaries(struct writeback *wb, writeback_summary_fn each,
-                        void *arg)
-{
-  git_oid dir = status_dir_id(wb);
-  int rc = 0;
-
-  pthread_mutex_lock(&sums.lock);
-  sums_attach(wb);
-  /* The directory as last read (or as a commit here left it): replay. */
-  if (!sums.scanned || !git_oid_equal(&sums.dir, &dir))
-    rc = sums_scan(wb);
-  for (size_t i = 0; rc == 0 && i < sums.nrows; i++)
-    each(sums.rows[i].tenant, &sums.rows[i].sum, arg);
-  pthread_mutex_unlock(&sums.lock);
-  return rc;
-}
-
-void writeback_summaries_forget(void)
-{
-  pthread_mutex_lock(&sums.lock);
-  sums_reset("");
-  free(sums.path);
-  sums.path = NULL;
-  pthread_mutex_unlock(&sums.lock);
-}
-
-/* The rows' order is the directory's: entries sorted by file name. */
-static size_t row_lower_bound(const char *file)
-{
-  size_t lo = 0, hi = sums.nrows;
-
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    char name[300];
-
-    snprintf(name, sizeof(name), "%s.yaml", sums.rows[mid].tenant);
-    if (strcmp(name, file) < 0)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo;
-}
-
-/* A status a commit made here wrote (st) or removed (st NULL). */
-static void rows_update(const char *tenant, const git_oid *blob,
-                        const struct tenant_status *st)
-{
-  char file[300];
-  size_t at;
-  bool found;
-
-  snprintf(file, sizeof(file), "%s.yaml", tenant);
-  at = row_lower_bound(file);
-  found = at < sums.nrows && strcmp(sums.rows[at].tenant, tenant) == 0;
-  if (!st) {
-    if (found) {
-      free(sums.rows[at].tenant);
-      memmove(&sums.rows[at], &sums.rows[at + 1],
-              (sums.nrows - at - 1) * sizeof(*sums.rows));
-      sums.nrows--;
-    }
-    return;
-  }
-  if (!found) {
-    if (sums.nrows == sums.rows_alloc) {
-      sums.rows_alloc = sums.rows_alloc ? 2 * sums.rows_alloc : 256;
-      sums.rows = td_realloc(sums.rows, sums.rows_alloc * sizeof(*sums.rows));
-    }
-    memmove(&sums.rows[at + 1], &sums.rows[at],
-            (sums.nrows - at) * sizeof(*sums.rows));
-    sums.rows[at].tenant = td_strdup(tenant);
-    sums.nrows++;
-  }
-  sums.rows[at].blob = *blob;
-  sums.rows[at].sum = summary_of(st);
-}
-
-/* A commit made here of `n` statuses: tenant[i] written (st[i], as the
- * blob blobs[i]) or removed (st[i] NULL).  The index learns them, and its
- * rows stay in step with the directory without reading it again. */
-static void sums_committed(struct writeback *wb, const git_oid *before,
-                           const char *const *tenant,
-                           const struct tenant_status *const *st,
-                           const git_tree_update *up, size_t n)
-{
-  bool follow;
-
-  pthread_mutex_lock(&sums.lock);
-  sums_attach(wb);
-  follow = sums.scanned && git_oid_equal(&sums.dir, before);
-  for (size_t i = 0; i < n; i++) {
-    if (st[i]) {
-      struct status_summary sum = summary_of(st[i]);
-
-      sums_put(&up[i].id, &sum, true);
-    }
-    if (follow)
-      rows_update(tenant[i], &up[i].id, st[i]);
-  }
-  if (follow)
-    sums.dir = status_dir_id(wb);
-  else
-    sums.scanned = false;
-  /* A big commit (a first run) is worth saving for the next process. */
-  if (sums.unsaved >= SUMMARY_SAVE_AFTER &&
-      (sums.scanned || sums_scan(wb) == 0))
-    sums_save(git_repository_path(wb->repo));
-  pthread_mutex_unlock(&sums.lock);
+  return writeback__each_entry(wb, scan_one, &ctx);
 }
 
 struct status_store *writeback_store(struct writeback *wb)
@@ -850,7 +480,7 @@ static int log_status(struct writeback *wb, git_commit *c, const char *tenant,
   if (git_tree_entry_bypath(&e, tree, path) < 0)
     *removed = true;
   else
-    rc = read_blob_status(wb, tenant, git_tree_entry_id(e), out);
+    rc = writeback__read_blob_status(wb, tenant, git_tree_entry_id(e), out);
   git_tree_entry_free(e);
   git_tree_free(tree);
   return rc;
@@ -1034,7 +664,7 @@ int writeback_commit(struct writeback *wb, const struct reconcile_report *r,
   char **paths = td_calloc(r->n + 1, sizeof(*paths));
   const char **tenants = td_calloc(r->n + 1, sizeof(*tenants));
   const struct tenant_status **sts = td_calloc(r->n + 1, sizeof(*sts));
-  git_oid before = status_dir_id(wb);
+  git_oid before = writeback__status_dir_id(wb);
   char *msg = writeback_message(r, source);
   git_signature *sig = NULL;
   git_commit *parent = NULL;
@@ -1100,7 +730,7 @@ int writeback_commit(struct writeback *wb, const struct reconcile_report *r,
   git_oid_tostr(id, SOURCE_ID_LEN, &oid);
   rc = refresh(wb) < 0 ? -1 : 1;
   if (rc == 1)
-    sums_committed(wb, &before, tenants, sts, up, n);
+    writeback__sums_committed(wb, &before, tenants, sts, up, n);
 out:
   for (size_t i = 0; i < n; i++)
     free(paths[i]);
