@@ -1010,6 +1010,9 @@ static void write_more(struct local *lp)
     lp->streams++;
     batch_submit(lp, b);
   }
+  /* Nothing may have waited yet: then there is no queue to move. */
+  if (at == 0)
+    return;
   memmove(lp->waiting, lp->waiting + at,
           (lp->nwaiting - at) * sizeof(*lp->waiting));
   lp->nwaiting -= at;
