@@ -107,7 +107,9 @@ static void add_unapplied(struct daemon_load *l,
 {
   size_t known = l->n;
 
-  qsort(l->v, l->n, sizeof(*l->v), by_name);
+  /* No status read yet: no list to sort (and qsort of NULL is UB). */
+  if (known > 1)
+    qsort(l->v, l->n, sizeof(*l->v), by_name);
   for (size_t i = 0; i < repo->ntenants; i++) {
     char name[64];
     struct loaded_tenant key = {.name = name}, *t;
@@ -120,7 +122,8 @@ static void add_unapplied(struct daemon_load *l,
     t->row = statusview_row(name, NULL, "not reconciled yet");
     t->result = RESULT_READY;
   }
-  qsort(l->v, l->n, sizeof(*l->v), by_name);
+  if (l->n > 1)
+    qsort(l->v, l->n, sizeof(*l->v), by_name);
 }
 
 /* The manifests of `head`, reusing what the daemon loaded before. */
