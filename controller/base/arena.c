@@ -91,6 +91,12 @@ char *arena_printf(struct arena *a, const char *fmt, ...)
   return p;
 }
 
+void arena_reserve(struct arena *a, size_t n)
+{
+  if (!a->head && n > a->next_size)
+    a->next_size = (n + ALIGN - 1) & ~(ALIGN - 1);
+}
+
 void arena_reset(struct arena *a)
 {
   struct arena_chunk *c = a->head, *keep = NULL;

@@ -36,6 +36,11 @@ char *arena_strndup(struct arena *a, const char *s, size_t n);
 char *arena_strdup(struct arena *a, const char *s);
 char *arena_printf(struct arena *a, const char *fmt, ...) TD_PRINTF(2, 3);
 
+/* Sizes the arena's first chunk to hold at least `n` bytes (before the
+ * first allocation; afterwards it changes nothing): a caller that knows
+ * roughly what it will need saves the chunks it would grow through. */
+void arena_reserve(struct arena *a, size_t n);
+
 void arena_reset(struct arena *a);
 void arena_release(struct arena *a);
 

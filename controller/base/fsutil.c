@@ -123,6 +123,49 @@ out:
   return 0;
 }
 
+int fs_write_temp(const char *dir, const char *name, const char *data,
+                  size_t len, mode_t mode, char **tmp)
+{
+  char *path = td_asprintf("%s/.%s.XXXXXX", dir, name);
+  int fd = mkostemp(path, O_CLOEXEC), e = 0;
+
+  *tmp = NULL;
+  if (fd < 0) {
+    e = errno;
+    goto out;
+  }
+  /* mkstemp makes 0600; callers decide who may read. */
+  if (fchmod(fd, mode) < 0)
+    e = errno;
+  if (e == 0)
+    e = write_all(fd, data, len);
+  if (close(fd) < 0 && e == 0)
+    e = errno;
+  if (e)
+    unlink(path);
+out:
+  if (e) {
+    int rc = fail(e, "write", path);
+
+    free(path);
+    return rc;
+  }
+  *tmp = path;
+  return 0;
+}
+
+int fs_sync(const char *path)
+{
+  int fd = open(path, O_RDONLY | O_CLOEXEC), e = 0;
+
+  if (fd < 0)
+    return fail(errno, "open", path);
+  if (syncfs(fd) < 0)
+    e = errno;
+  close(fd);
+  return e ? fail(e, "sync the file system of", path) : 0;
+}
+
 int fs_read_capped(const char *path, size_t cap, char **out, size_t *len)
 {
   int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -27,6 +27,21 @@ int fs_write_atomic(const char *dir, const char *name, const char *data,
                     size_t len, mode_t mode);
 
 /*
+ * The same for many files with two flushes in all, rather than two per
+ * file: fs_write_temp() writes the temp file (not synced) and hands back
+ * its path; once every temp file of a batch is written, one fs_sync()
+ * makes them durable; then each is renamed over its target, and one more
+ * fs_sync() makes the renames durable.  A crash at any moment still
+ * leaves old or new files, never torn ones: no temp file is renamed
+ * before its bytes are on disk.
+ */
+int fs_write_temp(const char *dir, const char *name, const char *data,
+                  size_t len, mode_t mode, char **tmp);
+
+/* Flushes the file system that holds `path` (syncfs). */
+int fs_sync(const char *path);
+
+/*
  * Reads at most `cap` bytes of `path` into a malloc'd buffer: 0 when read
  * (a file longer than `cap` is cut at `cap`; the caller checks *len),
  * TD_ENOTFOUND when it does not exist.

@@ -34,11 +34,20 @@ struct job {
   /* uv_now of its first provider call, of its health wait's start (0:
    * none) and of its end. */
   uint64_t started_at, health_at, ended_at;
-  uv_timer_t timer; /* backoff and health polls */
-  bool timer_live;
-  json_t *observed; /* latest from the provider; owned */
-  json_t *applied;  /* resolved spec sent; owned */
+  /* Backoff and health polls; made for the few jobs that wait, since a
+   * run of a first apply has hundreds of thousands of jobs. */
+  struct job_timer *timer;
+  /* The outputs of what the provider returned last (a reference): all
+   * that dependents and the health gate read of it. */
+  json_t *outputs;
   char *message;
+  /* STAGE_RECHECK that became a write: the fields that changed; owned. */
+  char *refreshed;
+};
+
+struct job_timer {
+  uv_timer_t t;
+  struct job *j;
 };
 
 struct apply_run {
@@ -60,6 +69,7 @@ struct apply_run {
   uint64_t rng;
   uint64_t started_at; /* uv_now when the run started */
   uv_timer_t kick;     /* defers completion so done never runs inline */
+  json_t *no_outputs;  /* what a job that returned no outputs holds */
   size_t open_handles;
   bool finishing;
 };
@@ -122,6 +132,8 @@ static void on_closed(uv_handle_t *h)
 {
   struct apply_run *run = h->data;
 
+  if (h != (uv_handle_t *)&run->kick)
+    free(container_of((uv_timer_t *)h, struct job_timer, t));
   if (--run->open_handles == 0)
     run->done(run, run->done_arg);
 }
@@ -131,11 +143,11 @@ static void finish_run(struct apply_run *run)
   run->finishing = true;
   run->open_handles = 1;
   for (size_t i = 0; i < run->njobs; i++)
-    if (run->jobs[i].timer_live) {
-      run->jobs[i].timer_live = false;
-      run->jobs[i].timer.data = run;
+    if (run->jobs[i].timer) {
+      run->jobs[i].timer->t.data = run;
       run->open_handles++;
-      uv_close((uv_handle_t *)&run->jobs[i].timer, on_closed);
+      uv_close((uv_handle_t *)&run->jobs[i].timer->t, on_closed);
+      run->jobs[i].timer = NULL;
     }
   uv_close((uv_handle_t *)&run->kick, on_closed);
 }
@@ -159,6 +171,8 @@ static void complete(struct job *j, enum apply_state state, char *message)
   assert(j->state == APPLY_PENDING || j->state == APPLY_RUNNING);
   j->state = state;
   j->ended_at = uv_now(run->loop);
+  /* Its spec goes back to text once it is done with. */
+  resource_spec_unload(j->a->res);
   free(j->message);
   j->message = message;
   run->finished++;
@@ -205,7 +219,8 @@ static const json_t *lookup(const char *id, size_t idlen, void *arg)
 
   if (!dep)
     return NULL;
-  return dep->observed ? dep->observed : dep->a->observed;
+  return dep->outputs ? dep->outputs
+                      : json_object_get(dep->a->observed, "outputs");
 }
 
 static char *fmt_error(const struct provider_result *res)
@@ -217,15 +232,14 @@ static char *fmt_error(const struct provider_result *res)
   return td_strdup(buf);
 }
 
-static bool is_healthy(const json_t *observed)
+static bool is_healthy(const json_t *outputs)
 {
-  return json_is_true(
-      json_object_get(json_object_get(observed, "outputs"), "healthy"));
+  return json_is_true(json_object_get(outputs, "healthy"));
 }
 
 static void on_timer(uv_timer_t *t)
 {
-  struct job *j = container_of(t, struct job, timer);
+  struct job *j = container_of(t, struct job_timer, t)->j;
 
   ready_push(j->run, (size_t)(j - j->run->jobs));
   pump(j->run);
@@ -233,11 +247,12 @@ static void on_timer(uv_timer_t *t)
 
 static void arm(struct job *j, uint64_t ms)
 {
-  if (!j->timer_live) {
-    uv_timer_init(j->run->loop, &j->timer);
-    j->timer_live = true;
+  if (!j->timer) {
+    j->timer = td_calloc(1, sizeof(*j->timer));
+    j->timer->j = j;
+    uv_timer_init(j->run->loop, &j->timer->t);
   }
-  uv_timer_start(&j->timer, on_timer, ms, 0);
+  uv_timer_start(&j->timer->t, on_timer, ms, 0);
 }
 
 static void on_result(struct provider *p, const struct provider_result *res,
@@ -251,8 +266,14 @@ static void on_result(struct provider *p, const struct provider_result *res,
   (void)p;
   run->running--;
   if (res->status == PROVIDER_OK && res->observed) {
-    json_decref(j->observed);
-    j->observed = json_deep_copy(res->observed);
+    json_t *outputs = json_object_get(res->observed, "outputs");
+
+    /* The outputs only (the rest is not needed), copied: they are small,
+     * and what the provider made on its worker thread goes back now, not
+     * at the end of a run of hundreds of thousands of jobs. */
+    json_decref(j->outputs);
+    j->outputs = json_object_size(outputs) ? json_deep_copy(outputs)
+                                           : json_incref(run->no_outputs);
   }
   if (res->status == PROVIDER_OK && j->stage == STAGE_WRITE)
     j->written = true;
@@ -260,7 +281,8 @@ static void on_result(struct provider *p, const struct provider_result *res,
     res = &gone; /* deleting what is already gone succeeds */
 
   if (j->stage == STAGE_HEALTH) {
-    if (res->status == PROVIDER_OK && is_healthy(res->observed)) {
+    if (res->status == PROVIDER_OK &&
+        is_healthy(json_object_get(res->observed, "outputs"))) {
       complete(j, APPLY_DONE, NULL);
     } else if (uv_now(run->loop) >= j->health_deadline) {
       char buf[256];
@@ -295,7 +317,7 @@ static void on_result(struct provider *p, const struct provider_result *res,
     return;
   }
   if (j->stage == STAGE_WRITE && j->a->res->type == RTYPE_SERVICE &&
-      !is_healthy(j->observed)) {
+      !is_healthy(j->outputs)) {
     j->stage = STAGE_HEALTH;
     j->health_at = uv_now(run->loop);
     j->health_deadline = j->health_at + o->health_timeout_ms;
@@ -307,24 +329,37 @@ static void on_result(struct provider *p, const struct provider_result *res,
 
 /*
  * A no-op's spec resolved again with what its dependencies returned: true
- * when it now differs from what the provider holds, j->applied set, and
- * the job becomes an update; false when nothing is to be written.
+ * when it now differs from what the provider holds, and the job becomes
+ * an update (start() resolves it again to send it); false when nothing
+ * is to be written.
  */
 static bool recheck(struct job *j)
 {
   struct diff_result d;
   bool unknown, changed;
+  json_t *applied;
 
-  json_decref(j->applied);
-  j->applied = diff_resolve(j->a->res->spec, lookup, j, &unknown);
-  if (unknown)
+  applied = diff_resolve(resource_spec_load(j->a->res), lookup, j, &unknown);
+  if (unknown) {
+    json_decref(applied);
     return false;
-  diff_specs(j->a->res->type, j->applied,
-             json_object_get(j->a->observed, "spec"), &d);
+  }
+  diff_specs(j->a->res->type, applied, json_object_get(j->a->observed, "spec"),
+             &d);
   changed = d.n > 0 && !d.replace;
-  diff_result_release(&d);
-  if (changed)
+  if (changed) {
+    char fields[256] = "";
+    size_t used = 0;
+
+    for (size_t i = 0; i < d.n && used < sizeof(fields) - 1; i++)
+      used += (size_t)snprintf(fields + used, sizeof(fields) - used, "%s%s",
+                               i ? ", " : "", d.v[i].attr);
+    free(j->refreshed);
+    j->refreshed = td_strdup(fields);
     j->stage = STAGE_WRITE;
+  }
+  diff_result_release(&d);
+  json_decref(applied);
   return changed;
 }
 
@@ -353,17 +388,20 @@ static void start(struct job *j)
     j->started_at = uv_now(run->loop);
   j->begun = true;
   run->running++;
+  /* A provider may read the resource's spec while the job runs. */
+  resource_spec_load(a->res);
   if (j->stage == STAGE_REMOVE) {
     provider_remove(p, a->res, on_result, j);
   } else if (j->stage == STAGE_HEALTH) {
     provider_read(p, a->res, on_result, j);
   } else {
     bool unknown;
+    /* The provider keeps what it needs of it (a copy, or a reference). */
+    json_t *applied = diff_resolve(a->res->spec, lookup, j, &unknown);
 
-    json_decref(j->applied);
-    j->applied = diff_resolve(a->res->spec, lookup, j, &unknown);
     if (unknown) {
       /* Never send a provider a null where a dependency's output goes. */
+      json_decref(applied);
       run->running--;
       complete(j, APPLY_FAILED,
                td_strdup("a referenced output is not known: a dependency "
@@ -371,9 +409,10 @@ static void start(struct job *j)
       return;
     }
     if (a->kind == PLAN_UPDATE || a->kind == PLAN_NOOP)
-      provider_update(p, a->res, j->applied, on_result, j);
+      provider_update(p, a->res, applied, on_result, j);
     else
-      provider_create(p, a->res, j->applied, on_result, j);
+      provider_create(p, a->res, applied, on_result, j);
+    json_decref(applied);
   }
 }
 
@@ -508,6 +547,7 @@ static struct apply_run *run_new(uv_loop_t *loop,
   if (nplans > 1)
     qsort_r(run->by_addr, nplans, sizeof(size_t), by_plan_addr, run);
   run->jobs = td_calloc(run->njobs ? run->njobs : 1, sizeof(*run->jobs));
+  run->no_outputs = json_object();
   run->ready = td_calloc(run->njobs ? run->njobs : 1, sizeof(size_t));
   return run;
 }
@@ -558,15 +598,18 @@ static void mark_rechecks(struct apply_run *run, size_t p)
     struct job *j = &run->jobs[run->plan_base[p] + k];
     const struct resource *r = j->a->res;
 
-    if (j->a->kind != PLAN_NOOP || j->state != APPLY_DONE || !j->a->observed ||
-        !has_ref(r->spec))
+    if (j->a->kind != PLAN_NOOP || j->state != APPLY_DONE || !j->a->observed)
       continue;
     for (size_t d = 0; d < r->ndeps; d++) {
       struct job *dep = find_id(run, p, r->deps[d], strlen(r->deps[d]));
 
       if (dep && dep->state == APPLY_PENDING && dep->a->kind != PLAN_DELETE) {
-        j->state = APPLY_PENDING;
-        j->stage = STAGE_RECHECK;
+        /* The spec, if stashed, only for the few that wait on a write. */
+        if (has_ref(resource_spec_load(j->a->res))) {
+          j->state = APPLY_PENDING;
+          j->stage = STAGE_RECHECK;
+        }
+        resource_spec_unload(j->a->res);
         break;
       }
     }
@@ -649,22 +692,6 @@ const char *apply_action_message(const struct apply_run *run,
   return j ? j->message : NULL;
 }
 
-const json_t *apply_action_observed(const struct apply_run *run,
-                                    const struct plan_action *a)
-{
-  const struct job *j = job_of(run, a);
-
-  return j ? j->observed : NULL;
-}
-
-const json_t *apply_action_applied(const struct apply_run *run,
-                                   const struct plan_action *a)
-{
-  const struct job *j = job_of(run, a);
-
-  return j ? j->applied : NULL;
-}
-
 void apply_run_free(struct apply_run *run)
 {
   if (!run)
@@ -672,11 +699,12 @@ void apply_run_free(struct apply_run *run)
   for (size_t i = 0; i < run->njobs; i++) {
     free(run->jobs[i].dependents);
     free(run->jobs[i].message);
-    json_decref(run->jobs[i].observed);
-    json_decref(run->jobs[i].applied);
+    free(run->jobs[i].refreshed);
+    json_decref(run->jobs[i].outputs);
   }
   for (size_t p = 0; p < run->nplans; p++)
     free(run->by_id[p]);
+  json_decref(run->no_outputs);
   free(run->by_id);
   free(run->by_addr);
   free(run->plan_base);
@@ -707,6 +735,14 @@ const struct plan_action *apply_action_cause(const struct apply_run *run,
   const struct job *j = job_of(run, a);
 
   return j && j->state == APPLY_SKIPPED && j->cause ? j->cause->a : NULL;
+}
+
+const char *apply_action_refreshed(const struct apply_run *run,
+                                   const struct plan_action *a)
+{
+  const struct job *j = job_of(run, a);
+
+  return j ? j->refreshed : NULL;
 }
 
 bool apply_action_timing(const struct apply_run *run,

@@ -86,6 +86,10 @@ enum apply_state apply_action_state(const struct apply_run *run,
 /* Why it failed or was skipped; NULL otherwise.  Borrowed. */
 const char *apply_action_message(const struct apply_run *run,
                                  const struct plan_action *a);
+/* A no-op written after all (what it refers to changed in this run): the
+ * fields that changed, comma-separated; NULL otherwise.  Borrowed. */
+const char *apply_action_refreshed(const struct apply_run *run,
+                                   const struct plan_action *a);
 /* Whether the provider accepted the write (it exists now), even if the
  * job then failed its health gate. */
 bool apply_action_written(const struct apply_run *run,
@@ -99,12 +103,6 @@ bool apply_action_cancelled(const struct apply_run *run,
  * Following it until an action that was not skipped leads to the cause. */
 const struct plan_action *apply_action_cause(const struct apply_run *run,
                                              const struct plan_action *a);
-/* What the provider returned last (resolved spec applied); borrowed. */
-const json_t *apply_action_observed(const struct apply_run *run,
-                                    const struct plan_action *a);
-/* The spec actually applied (references resolved); borrowed. */
-const json_t *apply_action_applied(const struct apply_run *run,
-                                   const struct plan_action *a);
 
 /* Where an action's time went, in ms of the loop's clock. */
 struct apply_timing {

@@ -15,6 +15,7 @@ struct env_ctx {
   const struct mf_tenant *t;
   const struct mf_env *e;
   const char *path;
+  struct resource_pool *pool;
   struct resource_set *out;
 };
 
@@ -22,13 +23,38 @@ static struct resource *add(struct env_ctx *cx, enum rtype type, const char *id,
                             const char *name, json_t *spec, struct src_pos pos)
 {
   const char *provider = cx->plat->spec.providers.by_type[type].v;
-  struct resource *r =
-      resource_new(type, id, provider, cx->t->meta.name.v, name, spec);
+  struct resource *r = resource_new_in(cx->pool, type, id, provider,
+                                       cx->t->meta.name.v, name, spec);
 
   r->path = cx->path;
   r->pos = pos;
   resource_set_add(cx->out, r);
   return r;
+}
+
+/*
+ * Specs are built key by key, in sorted order: a spec is hashed and its
+ * attributes are listed sorted, and keys that come sorted need no sort.
+ * The keys are constants, so they skip jansson's key check.
+ */
+static void set_str(json_t *o, const char *key, const char *v)
+{
+  json_object_set_new_nocheck(o, key, json_string(v));
+}
+
+static void set_int(json_t *o, const char *key, json_int_t v)
+{
+  json_object_set_new_nocheck(o, key, json_integer(v));
+}
+
+static void set_bool(json_t *o, const char *key, bool v)
+{
+  json_object_set_new_nocheck(o, key, json_boolean(v));
+}
+
+static void set_new(json_t *o, const char *key, json_t *v)
+{
+  json_object_set_new_nocheck(o, key, v);
 }
 
 static const char *record_type(const char *target)
@@ -38,8 +64,13 @@ static const char *record_type(const char *target)
 
 static json_t *record_spec(const char *name, const char *type, json_t *target)
 {
-  return json_pack("{s:s, s:s, s:o, s:i}", "name", name, "type", type, "target",
-                   target, "ttl", RECORD_TTL);
+  json_t *spec = json_object();
+
+  set_str(spec, "name", name);
+  set_new(spec, "target", target);
+  set_int(spec, "ttl", RECORD_TTL);
+  set_str(spec, "type", type);
+  return spec;
 }
 
 static bool runs_here(const struct mf_env *e, const char *app)
@@ -101,21 +132,22 @@ static void compose_service(struct env_ctx *cx, const struct app_ctx *ac,
                             const char *bucket_id)
 {
   const struct mf_app *a = ac->a;
+  json_t *spec = json_object();
   struct resource *r;
 
-  r = add(
-      cx, RTYPE_SERVICE, ac->service_id, ac->key,
-      json_pack(
-          "{s:s, s:s, s:I, s:I, s:I, s:I, s:s?, s:I, s:I, s:o, "
-          "s:o}",
-          "name", ac->key, "image", a->image.v, "port", (json_int_t)a->port.v,
-          "replicas", (json_int_t)a->replicas.v, "cpu",
-          (json_int_t)cx->tier->cpu.v, "memory_mib",
-          (json_int_t)cx->tier->memory_mib.v, "health_path", a->health.path.v,
-          "health_interval_s", (json_int_t)a->health.interval_s.v,
-          "health_timeout_s", (json_int_t)a->health.timeout_s.v, "network",
-          resource_ref(network_id, "id"), "env", service_env(ac, database_id)),
-      a->name.pos);
+  set_int(spec, "cpu", cx->tier->cpu.v);
+  set_new(spec, "env", service_env(ac, database_id));
+  set_int(spec, "health_interval_s", a->health.interval_s.v);
+  if (a->health.path.v)
+    set_str(spec, "health_path", a->health.path.v);
+  set_int(spec, "health_timeout_s", a->health.timeout_s.v);
+  set_str(spec, "image", a->image.v);
+  set_int(spec, "memory_mib", cx->tier->memory_mib.v);
+  set_str(spec, "name", ac->key);
+  set_new(spec, "network", resource_ref(network_id, "id"));
+  set_int(spec, "port", a->port.v);
+  set_int(spec, "replicas", a->replicas.v);
+  r = add(cx, RTYPE_SERVICE, ac->service_id, ac->key, spec, a->name.pos);
   resource_add_dep(r, network_id);
   if (database_id)
     resource_add_dep(r, database_id);
@@ -139,7 +171,7 @@ static void compose_service(struct env_ctx *cx, const struct app_ctx *ac,
 static void compose_route(struct env_ctx *cx, const struct app_ctx *ac)
 {
   const struct mf_app *a = ac->a;
-  json_t *upstreams, *hosts = json_array();
+  json_t *upstreams, *spec, *hosts = json_array();
   char name[NAMING_MAX];
   struct resource *r;
 
@@ -152,9 +184,10 @@ static void compose_route(struct env_ctx *cx, const struct app_ctx *ac)
     json_array_append_new(hosts, json_string(mf_str_at(&a->dns.aliases, i)->v));
   upstreams = a->image.v ? resource_ref(ac->service_id, "addresses")
                          : json_pack("[s]", a->endpoint.v);
-  r = add(cx, RTYPE_ROUTE, ac->route_id, ac->key,
-          json_pack("{s:o, s:o}", "hosts", hosts, "upstreams", upstreams),
-          a->dns.obj.pos);
+  spec = json_object();
+  set_new(spec, "hosts", hosts);
+  set_new(spec, "upstreams", upstreams);
+  r = add(cx, RTYPE_ROUTE, ac->route_id, ac->key, spec, a->dns.obj.pos);
   if (a->image.v)
     resource_add_dep(r, ac->service_id);
 }
@@ -251,6 +284,13 @@ static void compose_app(struct env_ctx *cx, const struct mf_app *a,
 int compose_tenant(const struct manifest_repo *repo,
                    const struct manifest_doc *doc, struct resource_set *out)
 {
+  return compose_tenant_in(repo, doc, NULL, out);
+}
+
+int compose_tenant_in(const struct manifest_repo *repo,
+                      const struct manifest_doc *doc,
+                      struct resource_pool *pool, struct resource_set *out)
+{
   const struct mf_tenant *t = doc->u.tenant;
   struct env_ctx cx = {0};
 
@@ -266,6 +306,7 @@ int compose_tenant(const struct manifest_repo *repo,
     return td_error("%s: unknown tier '%s'", doc->path, t->spec.tier.v);
   cx.t = t;
   cx.path = doc->path;
+  cx.pool = pool;
   cx.out = out;
 
   for (uint32_t i = 0; i < t->spec.envs.n; i++) {
@@ -274,7 +315,9 @@ int compose_tenant(const struct manifest_repo *repo,
     char ws[NAMING_MAX], name[NAMING_MAX];
     char network_id[NAMING_MAX + 16], database_id[NAMING_MAX + 16];
     char bucket_id[NAMING_MAX + 16];
+    const char *region = t->spec.region.v ? t->spec.region.v : "";
     struct resource *r;
+    json_t *spec;
 
     cx.e = e;
     naming_workspace(ws, tname, e->name.v);
@@ -283,20 +326,22 @@ int compose_tenant(const struct manifest_repo *repo,
     snprintf(bucket_id, sizeof(bucket_id), "bucket/%s", ws);
 
     naming_network(name, tname, e->name.v);
-    add(&cx, RTYPE_NETWORK, network_id, name,
-        json_pack("{s:s, s:s, s:s}", "name", name, "cidr", e->network.cidr.text,
-                  "region", t->spec.region.v ? t->spec.region.v : ""),
-        e->network.cidr.pos);
+    spec = json_object();
+    set_str(spec, "cidr", e->network.cidr.text);
+    set_str(spec, "name", name);
+    set_str(spec, "region", region);
+    add(&cx, RTYPE_NETWORK, network_id, name, spec, e->network.cidr.pos);
 
     if (e->database.obj.present) {
       naming_database(name, tname, e->name.v);
-      r = add(&cx, RTYPE_DATABASE, database_id, name,
-              json_pack("{s:s, s:s, s:I, s:s, s:b, s:I}", "name", name, "owner",
-                        name, "connection_limit",
-                        (json_int_t)cx.tier->max_users.v, "class",
-                        cx.tier->database_class.v, "ha", cx.tier->database_ha.v,
-                        "backup_retention_days",
-                        (json_int_t)cx.tier->backup.retention_days.v),
+      spec = json_object();
+      set_int(spec, "backup_retention_days", cx.tier->backup.retention_days.v);
+      set_str(spec, "class", cx.tier->database_class.v);
+      set_int(spec, "connection_limit", cx.tier->max_users.v);
+      set_bool(spec, "ha", cx.tier->database_ha.v);
+      set_str(spec, "name", name);
+      set_str(spec, "owner", name);
+      r = add(&cx, RTYPE_DATABASE, database_id, name, spec,
               e->database.obj.pos);
       r->deletion = (enum deletion_policy)e->database.deletion_policy.v;
       r->adopt = e->database.adopt.v;
@@ -304,11 +349,11 @@ int compose_tenant(const struct manifest_repo *repo,
     }
     if (e->bucket.obj.present) {
       naming_bucket(name, tname, e->name.v);
-      r = add(&cx, RTYPE_BUCKET, bucket_id, name,
-              json_pack("{s:s, s:b, s:s}", "name", name, "versioning",
-                        e->bucket.versioning.v, "region",
-                        t->spec.region.v ? t->spec.region.v : ""),
-              e->bucket.obj.pos);
+      spec = json_object();
+      set_str(spec, "name", name);
+      set_str(spec, "region", region);
+      set_bool(spec, "versioning", e->bucket.versioning.v);
+      r = add(&cx, RTYPE_BUCKET, bucket_id, name, spec, e->bucket.obj.pos);
       r->deletion = (enum deletion_policy)e->bucket.deletion_policy.v;
       r->adopt = e->bucket.adopt.v;
       resource_add_dep(r, network_id);

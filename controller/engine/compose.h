@@ -28,6 +28,11 @@
 int compose_tenant(const struct manifest_repo *repo,
                    const struct manifest_doc *doc, struct resource_set *out);
 
+/* The same, the resources made in `pool` (NULL: with malloc). */
+int compose_tenant_in(const struct manifest_repo *repo,
+                      const struct manifest_doc *doc,
+                      struct resource_pool *pool, struct resource_set *out);
+
 /* The graph as Graphviz DOT, one cluster per tenant. */
 void compose_write_dot(const struct resource_set *set, FILE *out);
 

@@ -4,6 +4,32 @@
 
 #include "engine/diff.h"
 
+/* Whether a value holds a reference anywhere. */
+static bool has_ref(const json_t *v)
+{
+  const char *id, *output;
+  size_t idlen, i;
+  const char *key;
+  json_t *item;
+
+  if (resource_ref_parse(v, &id, &idlen, &output) == 0)
+    return true;
+  if (json_is_object(v)) {
+    json_object_foreach((json_t *)v, key, item)
+    {
+      if (has_ref(item))
+        return true;
+    }
+  } else if (json_is_array(v)) {
+    json_array_foreach(v, i, item)
+    {
+      if (has_ref(item))
+        return true;
+    }
+  }
+  return false;
+}
+
 static json_t *resolve(const json_t *v, diff_lookup_fn lookup, void *arg,
                        bool *unknown)
 {
@@ -11,16 +37,18 @@ static json_t *resolve(const json_t *v, diff_lookup_fn lookup, void *arg,
   size_t idlen;
 
   if (resource_ref_parse(v, &id, &idlen, &output) == 0) {
-    const json_t *obs = lookup(id, idlen, arg);
-    const json_t *val =
-        json_object_get(json_object_get(obs, "outputs"), output);
+    const json_t *val = json_object_get(lookup(id, idlen, arg), output);
 
     if (!val) {
       *unknown = true;
       return json_null();
     }
-    return json_deep_copy(val);
+    return json_incref((json_t *)val);
   }
+  /* What holds no reference is shared, not copied: a spec is read, never
+   * changed, once composed. */
+  if (!has_ref(v))
+    return json_incref((json_t *)v);
   if (json_is_object(v)) {
     json_t *copy = json_object();
     const char *key;
@@ -39,7 +67,7 @@ static json_t *resolve(const json_t *v, diff_lookup_fn lookup, void *arg,
         json_array_append_new(copy, resolve(item, lookup, arg, unknown));
     return copy;
   }
-  return json_deep_copy(v);
+  return json_incref((json_t *)v);
 }
 
 json_t *diff_resolve(const json_t *spec, diff_lookup_fn lookup, void *arg,
@@ -47,6 +75,12 @@ json_t *diff_resolve(const json_t *spec, diff_lookup_fn lookup, void *arg,
 {
   *unknown = false;
   return resolve(spec, lookup, arg, unknown);
+}
+
+json_t *diff_resolve_value(const json_t *v, diff_lookup_fn lookup, void *arg,
+                           bool *unknown)
+{
+  return resolve(v, lookup, arg, unknown);
 }
 
 static int field_cmp(const void *a, const void *b)
@@ -69,7 +103,10 @@ void diff_specs(enum rtype type, const json_t *desired,
 
     if (have && json_equal(want, have))
       continue;
-    out->v = td_realloc(out->v, (out->n + 1) * sizeof(*out->v));
+    /* Sized for every attribute at the first difference: no realloc per
+     * field, and nothing allocated when nothing differs. */
+    if (!out->v)
+      out->v = td_calloc(json_object_size(desired), sizeof(*out->v));
     f = &out->v[out->n++];
     f->attr = td_strdup(key);
     f->desired = json_incref(want);
@@ -102,5 +139,10 @@ char *diff_value_text(const json_t *v)
     return td_strdup("(known after apply)");
   if (json_is_string(v))
     return td_strdup(json_string_value(v));
-  return json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+  if (json_is_integer(v))
+    return td_asprintf("%" JSON_INTEGER_FORMAT, json_integer_value(v));
+  if (json_is_boolean(v))
+    return td_strdup(json_is_true(v) ? "true" : "false");
+  /* What json_dumps() writes with sorted keys, compact. */
+  return resource_canonical_json(v);
 }

@@ -16,18 +16,25 @@
 
 #include "model/resource.h"
 
-/* Looks up the observed object ({"spec", "outputs", "marker"}) of an id;
- * NULL when the resource does not exist.  Borrowed. */
+/* Looks up the observed outputs of an id (the "outputs" object of what a
+ * provider returned); NULL when the resource does not exist or has none.
+ * Borrowed. */
 typedef const json_t *(*diff_lookup_fn)(const char *id, size_t idlen,
                                         void *arg);
 
 /*
- * A copy of `spec` with every reference replaced by the output it names.
- * Returns a new reference; *unknown is set when some output is not known
- * yet (those values are left as null).
+ * `spec` with every reference replaced by the output it names.  Returns a
+ * new reference; *unknown is set when some output is not known yet (those
+ * values are left as null).  What holds no reference is shared with
+ * `spec` (and outputs with what `lookup` returned), not copied: the
+ * result is read-only.
  */
 json_t *diff_resolve(const json_t *spec, diff_lookup_fn lookup, void *arg,
                      bool *unknown);
+
+/* The same for one value; *unknown is only ever set, never cleared. */
+json_t *diff_resolve_value(const json_t *v, diff_lookup_fn lookup, void *arg,
+                           bool *unknown);
 
 struct diff_field {
   char *attr;

@@ -156,21 +156,14 @@ static void refreshed_event(struct reconcile_outcome *out,
                             const struct plan_action *a,
                             const struct apply_timing *tm)
 {
-  char fields[256] = "", timing[TIMING_MAX] = "";
-  struct diff_result d;
-  size_t used = 0;
+  const char *fields = apply_action_refreshed(run, a);
+  char timing[TIMING_MAX] = "";
 
-  diff_specs(a->res->type, apply_action_applied(run, a),
-             json_object_get(a->observed, "spec"), &d);
-  for (size_t i = 0; i < d.n && used < sizeof(fields) - 1; i++)
-    used += (size_t)snprintf(fields + used, sizeof(fields) - used, "%s%s",
-                             i ? ", " : "", d.v[i].attr);
-  diff_result_release(&d);
   if (tm)
     timing_text(timing, tm);
   out->count[OUT_UPDATED]++;
   event(out, "updated %s (%s, after what it refers to changed)%s", a->res->id,
-        fields, timing);
+        fields ? fields : "", timing);
 }
 
 static void clear_error(struct status_error *e)
@@ -277,7 +270,10 @@ static void inventory_put(struct tenant_status *st, const struct plan_action *a)
   struct status_item *it;
   char hash[17];
 
-  resource_spec_hash(a->res->spec, hash);
+  if (a->hash[0])
+    memcpy(hash, a->hash, sizeof(hash));
+  else
+    resource_spec_hash(a->res->spec, hash);
   if (old && strcmp(old->hash, hash) == 0 &&
       old->prune_delete == prune_delete && old->corrections == corrections)
     return;

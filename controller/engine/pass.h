@@ -28,6 +28,7 @@ struct tenant {
   const struct diag *hold_at;  /* the manifest problem behind it, if any */
   bool status_unreadable;      /* never overwrite what we could not read */
   bool untrusted;              /* held: the source is not trusted */
+  bool status_read;            /* `last` was read when it was gathered */
   struct tenant_plan *plan;
   struct reconcile_outcome *out;
 };

@@ -48,7 +48,7 @@ static const json_t *lookup(const char *id, size_t idlen, void *arg)
     return NULL;
   memcpy(buf, id, idlen);
   buf[idlen] = '\0';
-  return la->fn(buf, la->arg);
+  return json_object_get(la->fn(buf, la->arg), "outputs");
 }
 
 static bool marked_as(const json_t *observed, const char *id)
@@ -61,12 +61,11 @@ static bool marked_as(const json_t *observed, const char *id)
          strcmp(mid, id) == 0;
 }
 
+/* Actions go into room plan_tenant() sized for every one of them. */
 static struct plan_action *push(struct tenant_plan *tp)
 {
-  struct plan_action *a;
+  struct plan_action *a = &tp->v[tp->n++];
 
-  tp->v = td_realloc(tp->v, (tp->n + 1) * sizeof(*tp->v));
-  a = &tp->v[tp->n++];
   memset(a, 0, sizeof(*a));
   return a;
 }
@@ -86,31 +85,43 @@ static char *stalled_note(const struct diff_result *d)
   return td_strdup(buf);
 }
 
+static int field_cmp(const void *a, const void *b)
+{
+  return strcmp(((const struct diff_field *)a)->attr,
+                ((const struct diff_field *)b)->attr);
+}
+
 /* A create changes every attribute it sets, from nothing to what is
- * desired. */
+ * desired: each value shared with the spec, references resolved.  A null
+ * in the spec itself leaves the attribute unset; a null from a reference
+ * is a value known after apply, and is shown. */
 static void create_fields(struct plan_action *a, struct lookup_arg *la)
 {
-  json_t *want = diff_resolve(a->res->spec, lookup, la, &a->unknown);
-  size_t kept = 0;
+  const json_t *spec = a->res->spec;
+  size_t n = json_object_size(spec), kept = 0;
+  bool sorted = true;
+  const char *key;
+  json_t *v;
 
-  diff_specs(a->res->type, want, NULL, &a->diff);
-  json_decref(want);
-  /* Nothing exists to replace. */
-  a->diff.replace = false;
-  for (size_t i = 0; i < a->diff.n; i++) {
-    struct diff_field *f = &a->diff.v[i];
+  a->diff = (struct diff_result){0};
+  if (n == 0)
+    return;
+  a->diff.v = td_calloc(n, sizeof(*a->diff.v));
+  json_object_foreach((json_t *)spec, key, v)
+  {
+    struct diff_field *f;
 
-    /* A null in the spec itself leaves the attribute unset; a null from
-     * a reference is a value known after apply, and is shown. */
-    if (json_is_null(json_object_get(a->res->spec, f->attr))) {
-      free(f->attr);
-      json_decref(f->desired);
+    if (json_is_null(v))
       continue;
-    }
-    f->immutable = false;
-    a->diff.v[kept++] = *f;
+    f = &a->diff.v[kept++];
+    f->attr = td_strdup(key);
+    f->desired = diff_resolve_value(v, lookup, la, &a->unknown);
+    if (kept > 1 && strcmp(a->diff.v[kept - 2].attr, f->attr) > 0)
+      sorted = false;
   }
   a->diff.n = kept;
+  if (!sorted)
+    qsort(a->diff.v, kept, sizeof(*a->diff.v), field_cmp);
 }
 
 static void plan_desired(struct tenant_plan *tp, const struct plan_input *in,
@@ -120,13 +131,12 @@ static void plan_desired(struct tenant_plan *tp, const struct plan_input *in,
   const struct status_item *inv =
       in->last ? tenant_status_inventory_find(in->last, r->id) : NULL;
   struct plan_action *a = push(tp);
-  char hash[17];
   bool unchanged;
 
   a->res = r;
   a->observed = obs ? json_incref((json_t *)obs) : NULL;
-  resource_spec_hash(r->spec, hash);
-  unchanged = inv && strcmp(inv->hash, hash) == 0;
+  resource_spec_hash(r->spec, a->hash);
+  unchanged = inv && strcmp(inv->hash, a->hash) == 0;
 
   if (!obs) {
     a->kind = PLAN_CREATE;
@@ -186,8 +196,8 @@ static void plan_removed(struct tenant_plan *tp, const struct plan_input *in,
   if (type < 0)
     return; /* a type this version does not know: leave it be */
   a = push(tp);
-  a->res = resource_new((enum rtype)type, item->id, item->provider, in->tenant,
-                        item->name, NULL);
+  a->res = resource_new_in(in->pool, (enum rtype)type, item->id, item->provider,
+                           in->tenant, item->name, NULL);
   a->observed = obs ? json_incref((json_t *)obs) : NULL;
   if (obs && !marked_as(obs, item->id)) {
     a->kind = PLAN_CONFLICT;
@@ -209,26 +219,60 @@ static void plan_removed(struct tenant_plan *tp, const struct plan_input *in,
   }
 }
 
+/* The desired action with id `id`: they are sorted by id. */
+static size_t action_index(const struct tenant_plan *tp, size_t ndesired,
+                           const char *id)
+{
+  size_t lo = 0, hi = ndesired;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = strcmp(tp->v[mid].res->id, id);
+
+    if (c == 0)
+      return mid;
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return SIZE_MAX;
+}
+
 /*
  * Kahn's algorithm over the desired actions, taking ready nodes in id
  * order so the same manifests always give the same plan.  A dependency on
  * an id this tenant does not declare is ignored (validation rejects such
- * manifests; compose never makes them).
+ * manifests; compose never makes them).  Dependencies are looked up once,
+ * as indexes; the rest is integer work.
  */
 static void order(struct tenant_plan *tp, size_t ndesired)
 {
+  size_t n1 = ndesired ? ndesired : 1;
   struct plan_action *sorted = td_malloc((tp->n ? tp->n : 1) * sizeof(*sorted));
-  size_t *indeg = td_calloc(ndesired ? ndesired : 1, sizeof(*indeg));
-  bool *done = td_calloc(ndesired ? ndesired : 1, sizeof(*done));
+  size_t *indeg = td_calloc(n1, sizeof(*indeg));
+  size_t *first = td_calloc(n1 + 1, sizeof(*first));
+  size_t *edge, nedges = 0;
+  bool *done = td_calloc(n1, sizeof(*done));
   size_t out = 0;
 
   for (size_t i = 0; i < ndesired; i++)
-    for (size_t d = 0; d < tp->v[i].res->ndeps; d++)
-      for (size_t j = 0; j < ndesired; j++)
-        if (strcmp(tp->v[j].res->id, tp->v[i].res->deps[d]) == 0) {
-          indeg[i]++;
-          break;
-        }
+    nedges += tp->v[i].res->ndeps;
+  /* edge[first[i] .. first[i + 1]): the actions i waits for. */
+  edge = td_malloc((nedges ? nedges : 1) * sizeof(*edge));
+  nedges = 0;
+  for (size_t i = 0; i < ndesired; i++) {
+    first[i] = nedges;
+    for (size_t d = 0; d < tp->v[i].res->ndeps; d++) {
+      size_t j = action_index(tp, ndesired, tp->v[i].res->deps[d]);
+
+      if (j != SIZE_MAX) {
+        edge[nedges++] = j;
+        indeg[i]++;
+      }
+    }
+  }
+  first[ndesired] = nedges;
   while (out < ndesired) {
     size_t pick = SIZE_MAX;
 
@@ -244,8 +288,8 @@ static void order(struct tenant_plan *tp, size_t ndesired)
     done[pick] = true;
     sorted[out++] = tp->v[pick];
     for (size_t i = 0; i < ndesired; i++)
-      for (size_t d = 0; !done[i] && d < tp->v[i].res->ndeps; d++)
-        if (strcmp(tp->v[i].res->deps[d], tp->v[pick].res->id) == 0)
+      for (size_t e = first[i]; !done[i] && e < first[i + 1]; e++)
+        if (edge[e] == pick)
           indeg[i]--;
   }
   /* Deletes after everything, dependents first, then by id. */
@@ -257,6 +301,8 @@ static void order(struct tenant_plan *tp, size_t ndesired)
   free(tp->v);
   tp->v = sorted;
   free(indeg);
+  free(first);
+  free(edge);
   free(done);
 }
 
@@ -270,17 +316,15 @@ struct tenant_plan *plan_tenant(const struct plan_input *in)
   tp->suspended = in->suspended;
   tp->drift_report = in->drift_report;
   tp->managed = in->last ? in->last->ninventory : 0;
+  /* Room for every desired and every inventoried resource. */
+  tp->v = td_calloc(ndesired + tp->managed + 1, sizeof(*tp->v));
 
   for (size_t i = 0; i < ndesired; i++)
     plan_desired(tp, in, in->desired->v[i], &la);
   in->desired->n = 0; /* the plan owns them now */
   for (size_t i = 0; in->last && i < in->last->ninventory; i++) {
     const struct status_item *item = &in->last->inventory[i];
-    bool wanted = false;
-
-    for (size_t j = 0; j < ndesired && !wanted; j++)
-      wanted = strcmp(tp->v[j].res->id, item->id) == 0;
-    if (!wanted)
+    if (action_index(tp, ndesired, item->id) == SIZE_MAX)
       plan_removed(tp, in, item);
   }
   order(tp, ndesired);

@@ -69,6 +69,9 @@ struct plan_action {
   bool adopted;
   char *note;        /* why, for conflict / orphan / stalled; owned */
   unsigned attempts; /* corrections so far (convergence breaker) */
+  /* resource_spec_hash() of the desired spec, as the inventory records
+   * it; "" for a resource no longer desired. */
+  char hash[17];
 };
 
 /*
@@ -118,6 +121,8 @@ struct plan_input {
   bool drift_report;
   bool no_prune; /* policies.prune: false: removed resources are held */
   unsigned stall_after;
+  /* Where the resources of removed items are made (NULL: malloc). */
+  struct resource_pool *pool;
 };
 
 /* Builds a tenant's plan.  `in->desired` is emptied (ownership moves). */
@@ -221,6 +226,26 @@ struct plan_print_opts {
 void plan_print(struct tenant_plan *const *plans, size_t n,
                 const struct plan_print_opts *po, const struct plan_report *rep,
                 FILE *out);
+
+/*
+ * Text, piece by piece, for a caller that prints tenants as it plans them
+ * (a pass planning its tenants a window at a time): the head (manifest
+ * problems and the guard's verdict), each tenant's section, and the last
+ * line.  plan_print() in PLAN_TEXT writes exactly these three in a row.
+ * plan_print_text_tenant() returns the tenant's pending changes and adds
+ * to *sums how it changes the monthly cost and what of it awaits
+ * approval, for the last lines.
+ */
+struct plan_text_sums {
+  int64_t cost;    /* cents a month */
+  size_t awaiting; /* changes that need an approval */
+};
+
+void plan_print_text_head(const struct plan_report *rep, FILE *out);
+size_t plan_print_text_tenant(const struct tenant_plan *tp,
+                              struct plan_text_sums *sums, FILE *out);
+void plan_print_text_foot(const struct plan_report *rep, size_t changes,
+                          const struct plan_text_sums *sums, FILE *out);
 
 /* Whether an attribute's name says it holds a secret (a password, a
  * token, a key): its value is then never printed. */

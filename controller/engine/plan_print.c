@@ -18,17 +18,71 @@
  * part must stay far below PLAN_PART_MIN. */
 #define SOURCE_SHOWN_MAX 200
 
+/* The words that mark a secret, lowercase; matched anywhere in a name,
+ * whatever its case. */
+static const char *const sensitive_words[] = {
+    "password", "passwd",  "secret",     "token",       "apikey",
+    "api_key",  "api-key", "credential", "private_key", "privatekey",
+};
+
+static bool attr_sensitive(const char *attr)
+{
+  char low[128];
+  size_t n = strlen(attr);
+
+  /* Every attribute of every create passes here: lowercase once and
+   * compare where a word can start, rather than strcasestr per word. */
+  if (n >= sizeof(low)) {
+    for (size_t i = 0; i < ARRAY_SIZE(sensitive_words); i++)
+      if (strcasestr(attr, sensitive_words[i]))
+        return true;
+    return false;
+  }
+  for (size_t i = 0; i <= n; i++)
+    low[i] = (char)(attr[i] >= 'A' && attr[i] <= 'Z' ? attr[i] - 'A' + 'a'
+                                                     : attr[i]);
+  for (size_t i = 0; i < n; i++) {
+    if (!strchr("pstac", low[i]))
+      continue;
+    for (size_t k = 0; k < ARRAY_SIZE(sensitive_words); k++) {
+      const char *w = sensitive_words[k];
+      size_t wl = strlen(w);
+
+      if (w[0] == low[i] && wl <= n - i && memcmp(low + i, w, wl) == 0)
+        return true;
+    }
+  }
+  return false;
+}
+
+/*
+ * Every attribute of every create of a plan passes here, and plans name
+ * a handful of attributes: a small cache per thread answers most of them.
+ */
+#define SENSITIVE_CACHE 64
+#define SENSITIVE_CACHED_LEN 40
+
 bool plan_attr_sensitive(const char *attr)
 {
-  static const char *const words[] = {
-      "password", "passwd",  "secret",     "token",       "apikey",
-      "api_key",  "api-key", "credential", "private_key", "privatekey",
-  };
+  static __thread struct {
+    char name[SENSITIVE_CACHED_LEN];
+    bool sensitive;
+  } cache[SENSITIVE_CACHE];
+  size_t n = strlen(attr);
+  uint32_t h = 2166136261u;
+  bool answer;
 
-  for (size_t i = 0; i < ARRAY_SIZE(words); i++)
-    if (strcasestr(attr, words[i]))
-      return true;
-  return false;
+  if (n >= SENSITIVE_CACHED_LEN || n == 0)
+    return attr_sensitive(attr);
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ (unsigned char)attr[i]) * 16777619u;
+  h %= SENSITIVE_CACHE;
+  if (strcmp(cache[h].name, attr) == 0)
+    return cache[h].sensitive;
+  answer = attr_sensitive(attr);
+  memcpy(cache[h].name, attr, n + 1);
+  cache[h].sensitive = answer;
+  return answer;
 }
 
 /* An attribute's value as a plan shows it; caller frees. */
@@ -139,68 +193,183 @@ static const char *symbol(const struct plan_action *a)
   return " ";
 }
 
+/* ---- text: written with unlocked stdio, a tenant at a time, since a
+ * plan of ten thousand tenants is a million lines ---- */
+
+static void put(FILE *out, const char *s)
+{
+  fputs_unlocked(s, out);
+}
+
+static void put_size(FILE *out, size_t v)
+{
+  char buf[24], *p = buf + sizeof(buf);
+
+  *--p = '\0';
+  do {
+    *--p = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  put(out, p);
+}
+
+/* A value as the text plan shows it: borrowed from v or written into
+ * buf, or malloc'd into *owned (the caller frees it). */
+static const char *value_str(const char *attr, const json_t *v, char *buf,
+                             size_t cap, char **owned)
+{
+  *owned = NULL;
+  if (!v)
+    return "(none)";
+  if (plan_attr_sensitive(attr))
+    return "(sensitive)";
+  switch (json_typeof(v)) {
+  case JSON_NULL:
+    return "(known after apply)";
+  case JSON_STRING:
+    return json_string_value(v);
+  case JSON_TRUE:
+    return "true";
+  case JSON_FALSE:
+    return "false";
+  case JSON_INTEGER: {
+    json_int_t i = json_integer_value(v);
+    unsigned long long u =
+        i < 0 ? 0ULL - (unsigned long long)i : (unsigned long long)i;
+    char *p = buf + cap;
+
+    *--p = '\0';
+    do {
+      *--p = (char)('0' + u % 10);
+      u /= 10;
+    } while (u);
+    if (i < 0)
+      *--p = '-';
+    return p;
+  }
+  case JSON_REAL:
+  case JSON_ARRAY:
+  case JSON_OBJECT:
+    break;
+  }
+  *owned = diff_value_text(v);
+  return *owned ? *owned : "(null)";
+}
+
 static void summary(const struct tenant_plan *tp, FILE *out)
 {
-  fprintf(out, "%zu to create, %zu to update, %zu to replace, %zu to delete",
-          tp->count[PLAN_CREATE], tp->count[PLAN_UPDATE],
-          tp->count[PLAN_REPLACE], tp->count[PLAN_DELETE]);
-  if (tp->count[PLAN_ORPHAN])
-    fprintf(out, ", %zu to orphan", tp->count[PLAN_ORPHAN]);
-  if (tp->count[PLAN_CONFLICT])
-    fprintf(out, ", %zu in conflict", tp->count[PLAN_CONFLICT]);
-  if (tp->count[PLAN_STALLED])
-    fprintf(out, ", %zu stalled", tp->count[PLAN_STALLED]);
-  if (tp->drifted)
-    fprintf(out, " (%zu drifted)", tp->drifted);
+  static const struct {
+    enum plan_kind kind;
+    const char *head, *tail;
+    bool always;
+  } parts[] = {
+      {PLAN_CREATE, "", " to create", true},
+      {PLAN_UPDATE, ", ", " to update", true},
+      {PLAN_REPLACE, ", ", " to replace", true},
+      {PLAN_DELETE, ", ", " to delete", true},
+      {PLAN_ORPHAN, ", ", " to orphan", false},
+      {PLAN_CONFLICT, ", ", " in conflict", false},
+      {PLAN_STALLED, ", ", " stalled", false},
+  };
+
+  for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
+    if (!parts[i].always && !tp->count[parts[i].kind])
+      continue;
+    put(out, parts[i].head);
+    put_size(out, tp->count[parts[i].kind]);
+    put(out, parts[i].tail);
+  }
+  if (tp->drifted) {
+    put(out, " (");
+    put_size(out, tp->drifted);
+    put(out, " drifted)");
+  }
 }
 
 static const char adopt_note[] =
     "adopt: created under tenantd's marker by a pass that stopped before "
     "writing its status; applying records it";
 
-static void action_lines(const struct plan_action *a, FILE *out)
+static void field_line(const struct plan_action *a, const struct diff_field *d,
+                       FILE *out)
 {
-  fprintf(out, "  %-3s %s", symbol(a), a->res->id);
-  if (a->kind == PLAN_DELETE)
-    fputs("   <-- DELETE", out);
-  if (a->kind == PLAN_REPLACE)
-    fputs("   <-- REPLACE (delete, then create)", out);
-  if (a->drift)
-    fputs("   (drift)", out);
-  if (a->held)
-    fputs("   (held)", out);
-  if (a->needs_approval)
-    fputs("   (needs approval)", out);
-  fputc('\n', out);
-  for (size_t f = 0; f < a->diff.n; f++) {
-    const struct diff_field *d = &a->diff.v[f];
-    char *to = value_text(d->attr, d->desired);
-    char *from;
+  char tobuf[32], frombuf[32];
+  char *to_owned, *from_owned = NULL;
+  const char *to =
+      value_str(d->attr, d->desired, tobuf, sizeof(tobuf), &to_owned);
 
-    if (a->kind == PLAN_CREATE) {
-      fprintf(out, "        + %s: %s\n", d->attr, to);
-      free(to);
-      continue;
+  if (a->kind == PLAN_CREATE) {
+    char line[512];
+    size_t al = strlen(d->attr), tl = strlen(to);
+
+    /* A million of these in a large first plan: one write each. */
+    if (10 + al + 2 + tl + 1 <= sizeof(line)) {
+      memcpy(line, "        + ", 10);
+      memcpy(line + 10, d->attr, al);
+      memcpy(line + 10 + al, ": ", 2);
+      memcpy(line + 12 + al, to, tl);
+      line[12 + al + tl] = '\n';
+      fwrite_unlocked(line, 1, 13 + al + tl, out);
+      free(to_owned);
+      return;
     }
-    from = value_text(d->attr, d->observed);
-    fprintf(out, "        ~ %s: %s -> %s%s\n", d->attr, from, to,
-            d->immutable ? " (forces replace)" : "");
-    free(from);
-    free(to);
+    put(out, "        + ");
+    put(out, d->attr);
+    put(out, ": ");
+    put(out, to);
+  } else {
+    put(out, "        ~ ");
+    put(out, d->attr);
+    put(out, ": ");
+    put(out,
+        value_str(d->attr, d->observed, frombuf, sizeof(frombuf), &from_owned));
+    put(out, " -> ");
+    put(out, to);
+    if (d->immutable)
+      put(out, " (forces replace)");
   }
-  if (a->adopted)
-    fprintf(out, "        %s\n", adopt_note);
-  if (a->note)
-    fprintf(out, "        %s\n", a->note);
+  fputc_unlocked('\n', out);
+  free(to_owned);
+  free(from_owned);
 }
 
-static void print_text(struct tenant_plan *const *plans, size_t n,
-                       const struct plan_report *rep, FILE *out)
+static void action_lines(const struct plan_action *a, FILE *out)
 {
-  int64_t total = cost_total(plans, n);
-  char cost[256], money[SIGNED_MONEY_MAX];
-  size_t changes = 0, awaiting;
+  const char *sym = symbol(a);
 
+  put(out, "  ");
+  put(out, sym);
+  /* "%-3s " */
+  for (size_t pad = strlen(sym); pad < 4; pad++)
+    fputc_unlocked(' ', out);
+  put(out, a->res->id);
+  if (a->kind == PLAN_DELETE)
+    put(out, "   <-- DELETE");
+  if (a->kind == PLAN_REPLACE)
+    put(out, "   <-- REPLACE (delete, then create)");
+  if (a->drift)
+    put(out, "   (drift)");
+  if (a->held)
+    put(out, "   (held)");
+  if (a->needs_approval)
+    put(out, "   (needs approval)");
+  fputc_unlocked('\n', out);
+  for (size_t f = 0; f < a->diff.n; f++)
+    field_line(a, &a->diff.v[f], out);
+  if (a->adopted) {
+    put(out, "        ");
+    put(out, adopt_note);
+    fputc_unlocked('\n', out);
+  }
+  if (a->note) {
+    put(out, "        ");
+    put(out, a->note);
+    fputc_unlocked('\n', out);
+  }
+}
+
+void plan_print_text_head(const struct plan_report *rep, FILE *out)
+{
   if (rep->diags && rep->diags->n) {
     fputs("manifest problems:\n", out);
     for (size_t i = 0; i < rep->diags->n; i++) {
@@ -219,45 +388,80 @@ static void print_text(struct tenant_plan *const *plans, size_t n,
             "deletes %zu of %zu managed resources: within maxDeletePercent "
             "(%d%%) or allowed\n\n",
             rep->deletes, rep->managed, rep->max_percent);
-  for (size_t i = 0; i < n; i++) {
-    const struct tenant_plan *tp = plans[i];
-    size_t lines = 0;
+}
 
-    fprintf(out, "tenant %s: ", tp->tenant);
-    if (tp->held) {
-      fprintf(out, "held, nothing changes: %s\n\n", tp->held_reason);
-      continue;
-    }
-    if (tp->suspended)
-      fputs("suspended (observed only): ", out);
-    summary(tp, out);
-    fputc('\n', out);
-    if (cost_line(&tp->cost, cost, sizeof(cost)))
-      fprintf(out, "  cost %s\n", cost);
-    for (size_t k = 0; k < tp->n; k++) {
-      if (!shown(&tp->v[k]))
-        continue;
-      action_lines(&tp->v[k], out);
-      lines++;
-    }
-    if (!lines)
-      fputs("  no changes\n", out);
-    fputc('\n', out);
-    changes += tenant_plan_changes(tp);
+size_t plan_print_text_tenant(const struct tenant_plan *tp,
+                              struct plan_text_sums *sums, FILE *out)
+{
+  char line[256];
+  size_t lines = 0;
+  int64_t delta;
+
+  if (plan_cost_changes(&tp->cost, &delta))
+    sums->cost += delta;
+  sums->awaiting += tp->awaiting;
+
+  flockfile(out);
+  put(out, "tenant ");
+  put(out, tp->tenant);
+  put(out, ": ");
+  if (tp->held) {
+    put(out, "held, nothing changes: ");
+    put(out, tp->held_reason);
+    put(out, "\n\n");
+    funlockfile(out);
+    return tenant_plan_changes(tp);
   }
+  if (tp->suspended)
+    put(out, "suspended (observed only): ");
+  summary(tp, out);
+  fputc_unlocked('\n', out);
+  if (cost_line(&tp->cost, line, sizeof(line))) {
+    put(out, "  cost ");
+    put(out, line);
+    fputc_unlocked('\n', out);
+  }
+  for (size_t k = 0; k < tp->n; k++) {
+    if (!shown(&tp->v[k]))
+      continue;
+    action_lines(&tp->v[k], out);
+    lines++;
+  }
+  if (!lines)
+    put(out, "  no changes\n");
+  fputc_unlocked('\n', out);
+  funlockfile(out);
+  return tenant_plan_changes(tp);
+}
+
+void plan_print_text_foot(const struct plan_report *rep, size_t changes,
+                          const struct plan_text_sums *sums, FILE *out)
+{
+  char money[SIGNED_MONEY_MAX];
+  int64_t cost = sums->cost;
+
   fprintf(out, "%zu change%s pending\n", changes, changes == 1 ? "" : "s");
-  awaiting = 0;
-  for (size_t i = 0; i < n; i++)
-    awaiting += plans[i]->awaiting;
-  if (awaiting)
-    fprintf(out, "%zu need%s approval by one of: %s\n", awaiting,
-            awaiting == 1 ? "s" : "",
+  if (sums->awaiting)
+    fprintf(out, "%zu need%s approval by one of: %s\n", sums->awaiting,
+            sums->awaiting == 1 ? "s" : "",
             rep->approvers && *rep->approvers ? rep->approvers
                                               : "(no approver key)");
-  signed_money(total, money);
-  if (total)
+  signed_money(cost, money);
+  if (cost)
     fprintf(out, "monthly cost %s %s\n", money,
             rep->currency ? rep->currency : "");
+}
+
+static void print_text(struct tenant_plan *const *plans, size_t n,
+                       const struct plan_report *rep, FILE *out)
+{
+  size_t changes = 0;
+  struct plan_text_sums sums = {0};
+
+  plan_print_text_head(rep, out);
+  for (size_t i = 0; i < n; i++)
+    changes += plan_print_text_tenant(plans[i], &sums, out);
+  plan_print_text_foot(rep, changes, &sums, out);
 }
 
 /* ---- totals, for the Markdown header and JSON ---- */

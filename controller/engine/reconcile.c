@@ -28,6 +28,7 @@ struct pass {
   uv_loop_t loop;
   struct manifest_files own; /* the manifests read from o->dir */
   struct manifest_repo *repo;
+  bool any_invalid; /* a tenant file is invalid or refused: hold prunes */
   struct instance *inst;
   size_t ninst;
   struct tenant *t;
@@ -39,6 +40,20 @@ struct pass {
   bool refused;
   char refusal[512];
   struct apply_run *run;
+  /* Text plans are written a window at a time into `spill`, so a plan
+   * needs none of its actions once written; printed after the guard. */
+  FILE *spill;
+  char *spill_text;
+  size_t spill_len, spill_changes;
+  struct plan_text_sums spill_sums; /* cost change, changes awaiting */
+  bool keep_fields; /* a plan printed whole at the end needs its fields */
+  json_t *present;  /* what an observed value shrinks to when only its
+                     * presence matters */
+  /* Where the pass's resources are made: one for the pass, or one for
+   * each window when nothing of a window outlives it (plans written out
+   * and not applied). */
+  struct resource_pool *pool;
+  bool pool_per_window;
 };
 
 /* ---- providers ---- */
@@ -146,6 +161,9 @@ static int load(struct pass *ps)
   } else {
     manifest_repo_load(&ps->repo, files, &mopts);
   }
+  /* Nothing points into the files once loaded: their bytes go now, not
+   * at the end of the pass. */
+  manifest_files_release(&ps->own);
   if (o->print_diags)
     diag_print_text(&ps->repo->diags, o->err);
   return 0;
@@ -166,7 +184,6 @@ static struct tenant *tenant_add(struct pass *ps, const char *name)
   t = &ps->t[ps->nt++];
   memset(t, 0, sizeof(*t));
   t->name = td_strdup(name);
-  t->observed = json_object();
   return t;
 }
 
@@ -278,9 +295,12 @@ static void add_listed(const char *name, void *arg)
 /* Its last status; one that cannot be read holds the tenant. */
 static void read_status(struct pass *ps, struct tenant *t)
 {
-  int rc = ps->o->store->read(ps->o->store, t->name, &t->last);
+  int rc;
   char why[1024];
 
+  if (t->status_read)
+    return;
+  rc = ps->o->store->read(ps->o->store, t->name, &t->last);
   if (rc < 0 && rc != TD_ENOTFOUND) {
     snprintf(why, sizeof(why), "status unreadable: %s", td_error_last());
     hold(t, why);
@@ -297,7 +317,7 @@ static const char *base_path(const struct manifest_repo *repo)
 }
 
 /* Everything inventoried but no longer desired is read too. */
-static void gather_removed(struct tenant *t)
+static void gather_removed(struct pass *ps, struct tenant *t)
 {
   for (size_t k = 0; !t->hold && t->last && k < t->last->ninventory; k++) {
     const struct status_item *it = &t->last->inventory[k];
@@ -306,15 +326,18 @@ static void gather_removed(struct tenant *t)
     if (type < 0 || resource_set_find(&t->desired, it->id))
       continue;
     resource_set_add(&t->removed,
-                     resource_new((enum rtype)type, it->id, it->provider,
-                                  t->name, it->name, NULL));
+                     resource_new_in(ps->pool, (enum rtype)type, it->id,
+                                     it->provider, t->name, it->name, NULL));
   }
 }
 
 /* What the tenant wants and had, or why it is held. */
-static void prepare(struct pass *ps, struct tenant *t, bool base_ok,
-                    bool any_invalid)
+static void prepare(struct pass *ps, struct tenant *t)
 {
+  const struct manifest_repo *repo = ps->repo;
+  bool base_ok = repo->platform && repo->platform->valid && repo->catalog &&
+                 repo->catalog->valid;
+
   read_status(ps, t);
   /* An untrusted source says nothing about what any tenant wants. */
   if (ps->o->trust && ps->o->trust->untrusted && !t->hold) {
@@ -325,44 +348,150 @@ static void prepare(struct pass *ps, struct tenant *t, bool base_ok,
    * A tenant with a status but no manifest is pruned, unless some tenant
    * file is invalid: that file may be this tenant under another name.
    */
-  if (!t->doc && any_invalid)
+  if (!t->doc && ps->any_invalid)
     hold(t, "not pruned while a file under tenants/ is invalid (it may "
             "be this tenant)");
   if (!base_ok && !t->hold)
     hold_invalid(ps, t, base_path(ps->repo));
-  if (!t->hold && t->doc && compose_tenant(ps->repo, t->doc, &t->desired) < 0)
+  if (!t->hold && t->doc &&
+      compose_tenant_in(ps->repo, t->doc, ps->pool, &t->desired) < 0)
     hold(t, td_error_last());
   resource_set_sort(&t->desired);
-  gather_removed(t);
+  gather_removed(ps, t);
+  t->observed = json_object();
 }
 
-/* Tenants from the manifests and from the status store. */
+/* Whether any tenant file is invalid, or refused for its name (acme.yaml
+ * renamed Acme.yaml may be a tenant whose file only seems gone): removals
+ * are then held as for an invalid one. */
+static bool some_file_invalid(const struct manifest_repo *repo)
+{
+  if (repo->nrefused > 0)
+    return true;
+  for (size_t i = 0; i < repo->ntenants; i++)
+    if (!repo->tenants[i]->valid)
+      return true;
+  return false;
+}
+
+static int doc_path_cmp(const void *pa, const void *pb)
+{
+  const struct manifest_doc *const *a = pa, *const *b = pb;
+
+  return strcmp((*a)->path, (*b)->path);
+}
+
+/* A status-only tenant's name as the store lists it: "<name>.yaml". */
+static int status_name_cmp(const void *pa, const void *pb)
+{
+  const char *const *a = pa, *const *b = pb;
+  char x[300], y[300];
+
+  snprintf(x, sizeof(x), "%s.yaml", *a);
+  snprintf(y, sizeof(y), "%s.yaml", *b);
+  return strcmp(x, y);
+}
+
+/*
+ * The tenants of a selection, found by name instead of by walking the
+ * repository and the store: a commit touching one tenant of ten thousand
+ * costs one tenant.  The order is the walk's: documents by path, then
+ * tenants known only to the store, in the store's order.
+ */
+static void gather_selected(struct pass *ps)
+{
+  const struct manifest_repo *repo = ps->repo;
+  const struct strset *only = ps->o->only;
+  const struct manifest_doc **docs;
+  char **missing;
+  size_t ndocs = 0, nmissing = 0;
+
+  docs = td_calloc(2 * only->n + repo->ntenants + 1, sizeof(*docs));
+  missing = td_calloc(only->n + 1, sizeof(*missing));
+  for (size_t i = 0; i < only->n; i++) {
+    static const char *const ext[] = {".yaml", ".yml"};
+    bool found = false;
+
+    for (size_t k = 0; k < ARRAY_SIZE(ext); k++) {
+      char path[320];
+      const struct manifest_doc *doc;
+
+      snprintf(path, sizeof(path), "tenants/%s%s", only->v[i], ext[k]);
+      doc = manifest_repo_find(repo, path);
+      /* An invalid one is gathered below, with every invalid one. */
+      if (doc && doc->valid) {
+        docs[ndocs++] = doc;
+        found = true;
+      }
+    }
+    if (!found)
+      missing[nmissing++] = only->v[i];
+  }
+  /* An invalid file may name any tenant inside: those go through the
+   * walk's own rule, one by one; there are few. */
+  for (size_t i = 0; i < repo->ntenants; i++)
+    if (!repo->tenants[i]->valid)
+      docs[ndocs++] = repo->tenants[i];
+  qsort(docs, ndocs, sizeof(*docs), doc_path_cmp);
+  for (size_t i = 0; i < ndocs; i++)
+    if (i == 0 || docs[i] != docs[i - 1])
+      gather_doc(ps, docs[i]);
+  /* Names without a valid document: a status makes them tenants. */
+  qsort(missing, nmissing, sizeof(*missing), status_name_cmp);
+  for (size_t i = 0; i < nmissing; i++) {
+    struct tenant_status *st = NULL;
+    int rc;
+
+    if (json_object_get(ps->index, missing[i]))
+      continue;
+    rc = ps->o->store->read(ps->o->store, missing[i], &st);
+    if (rc == TD_ENOTFOUND)
+      continue;
+    {
+      struct tenant *t = tenant_add(ps, missing[i]);
+      char why[1024];
+
+      t->last = st;
+      t->status_read = true;
+      if (rc < 0) {
+        snprintf(why, sizeof(why), "status unreadable: %s", td_error_last());
+        hold(t, why);
+        t->status_unreadable = true;
+      }
+    }
+  }
+  free(docs);
+  free(missing);
+}
+
+/* Above this share of the repository, a selection is walked like all. */
+static bool select_by_name(const struct pass *ps)
+{
+  const struct strset *only = ps->o->only;
+
+  return only && only->n * 8 < ps->repo->ntenants;
+}
+
+/* Tenants from the manifests and from the status store: names and
+ * documents only; each is read and composed with its window. */
 static int gather(struct pass *ps)
 {
   const struct manifest_repo *repo = ps->repo;
-  bool base_ok = repo->platform && repo->platform->valid && repo->catalog &&
-                 repo->catalog->valid;
-  bool any_invalid = false;
 
-  /* A file refused for its name (acme.yaml renamed Acme.yaml) may be a
-   * tenant whose file only seems gone: hold removals as for an invalid
-   * one. */
-  any_invalid = repo->nrefused > 0;
-  for (size_t i = 0; i < repo->ntenants; i++)
-    any_invalid |= !repo->tenants[i]->valid;
+  ps->any_invalid = some_file_invalid(repo);
+  if (select_by_name(ps)) {
+    gather_selected(ps);
+    return 0;
+  }
   for (size_t i = 0; i < repo->ntenants; i++)
     gather_doc(ps, repo->tenants[i]);
-  if (ps->o->store->list(ps->o->store, add_listed, ps) < 0)
-    return -1;
-  for (size_t i = 0; i < ps->nt; i++)
-    prepare(ps, &ps->t[i], base_ok, any_invalid);
-  return 0;
+  return ps->o->store->list(ps->o->store, add_listed, ps);
 }
 
 /* ---- observe ---- */
 
-/* Every desired and removed resource of every tenant, tenant by tenant. */
-static void observe(struct pass *ps)
+/* Every desired and removed resource of the window's tenants. */
+static void observe(struct pass *ps, size_t lo, size_t hi)
 {
   struct observe_opts oo = {
       .concurrency = ps->o->concurrency,
@@ -374,11 +503,11 @@ static void observe(struct pass *ps)
   struct observe_read *reads;
   size_t n = 0;
 
-  for (size_t i = 0; i < ps->nt; i++)
+  for (size_t i = lo; i < hi; i++)
     n += ps->t[i].desired.n + ps->t[i].removed.n;
   reads = td_calloc(n ? n : 1, sizeof(*reads));
   n = 0;
-  for (size_t i = 0; i < ps->nt; i++) {
+  for (size_t i = lo; i < hi; i++) {
     struct tenant *t = &ps->t[i];
 
     for (size_t k = 0; k < t->desired.n; k++)
@@ -496,37 +625,182 @@ static void plan_one(struct pass *ps, struct tenant *t)
       plat && plat->spec.policies.drift_policy.v == MF_DRIFT_REPORT;
   in.stall_after = plat ? (unsigned)plat->spec.policies.stall_after.v : 3;
   in.no_prune = plat && !plat->spec.policies.prune.v;
+  in.pool = ps->pool;
   t->plan = plan_tenant(&in);
   gate(ps, t->plan);
   plan_cost(ps, t, &t->plan->cost);
 }
 
-/* A plan per tenant, and the report's entry for each, with its sums. */
-static void make_plans(struct pass *ps)
+/* ---- windows: compose, observe and plan a few hundred tenants at a
+ * time, keeping of each only what printing, apply and status need ---- */
+
+/* A window also ends once it holds this many resources. */
+#define WINDOW_RESOURCES 4096
+
+/* The report's entry for tenant i, and its plan's part of the sums. */
+static void account(struct pass *ps, size_t i)
 {
   struct reconcile_report *report = ps->report;
   struct reconcile_summary *sum = &report->sum;
+  struct tenant_plan *tp = ps->t[i].plan;
+
+  ps->plans[i] = tp;
+  ps->t[i].out = &report->v[i];
+  report->v[i].tenant = td_strdup(ps->t[i].name);
+  ps->deletes += tenant_plan_deletes(tp);
+  ps->managed += tp->managed;
+  sum->tenants++;
+  sum->held += tp->held;
+  sum->changes += tenant_plan_changes(tp);
+  sum->conflicts += tp->count[PLAN_CONFLICT];
+  sum->drifted += tp->drifted;
+  sum->awaiting += tp->awaiting > 0;
+  sum->awaiting_changes += tp->awaiting;
+}
+
+/* Whether apply will send this action's spec to a provider. */
+static bool sends_spec(const struct pass *ps, const struct tenant_plan *tp,
+                       const struct plan_action *a)
+{
+  return ps->o->apply && !a->held && !tp->suspended &&
+         (a->kind == PLAN_CREATE || a->kind == PLAN_UPDATE ||
+          a->kind == PLAN_REPLACE);
+}
+
+/* What an observed value is needed for once planned: its outputs (what
+ * dependents' references resolve to) and that it exists. */
+static json_t *shrink_observed(struct pass *ps, json_t *obs)
+{
+  json_t *outputs = json_object_get(obs, "outputs"), *kept;
+
+  if (json_object_size(outputs) > 0) {
+    kept = json_object();
+    json_object_set_nocheck(kept, "outputs", outputs);
+  } else {
+    kept = json_incref(ps->present);
+  }
+  json_decref(obs);
+  return kept;
+}
+
+/* A planned tenant, cut down to what is left to do with it. */
+static void retain(struct pass *ps, size_t i)
+{
+  struct tenant *t = &ps->t[i];
+  struct tenant_plan *tp = t->plan;
+
+  /* A held tenant's plan did not take its desired resources. */
+  resource_set_release(&t->desired);
+  resource_set_release(&t->removed);
+  json_decref(t->observed);
+  t->observed = NULL;
+  if (!ps->o->apply) {
+    tenant_status_free(t->last);
+    t->last = NULL;
+  }
+  /* Written out already, and nothing applies it. */
+  if (ps->spill && !ps->o->apply) {
+    tenant_plan_free(tp);
+    t->plan = ps->plans[i] = NULL;
+    return;
+  }
+  for (size_t k = 0; k < tp->n; k++) {
+    struct plan_action *a = &tp->v[k];
+
+    /* Kept as text until its job starts: a first apply sends hundreds
+     * of thousands of specs. */
+    if (sends_spec(ps, tp, a)) {
+      resource_spec_stash(a->res);
+    } else {
+      json_decref(a->res->spec);
+      a->res->spec = NULL;
+    }
+    if (a->observed)
+      a->observed = shrink_observed(ps, a->observed);
+    /* A create's fields are its spec's: printed already, or never. */
+    if (a->kind == PLAN_CREATE && !ps->keep_fields)
+      diff_result_release(&a->diff);
+  }
+}
+
+/* Where text plans wait for the guard's verdict, which comes first. */
+static void spill_open(struct pass *ps)
+{
+  const struct reconcile_opts *o = ps->o;
+  bool printed = !o->apply || !o->quiet_plans;
+
+  ps->keep_fields = printed && o->format != PLAN_TEXT;
+  if (!printed || o->format != PLAN_TEXT)
+    return;
+  /* An unlinked temp file, so a plan of a million lines is not held in
+   * memory; in memory when there is no place for one. */
+  ps->spill = tmpfile();
+  if (ps->spill)
+    return;
+  ps->spill = open_memstream(&ps->spill_text, &ps->spill_len);
+  if (!ps->spill)
+    abort();
+}
+
+/* The spilled text, to `out`. */
+static void spill_copy(struct pass *ps, FILE *out)
+{
+  char buf[65536];
+  size_t n;
+
+  fflush(ps->spill);
+  if (ps->spill_text || ps->spill_len) {
+    fwrite(ps->spill_text, 1, ps->spill_len, out);
+    return;
+  }
+  rewind(ps->spill);
+  while ((n = fread(buf, 1, sizeof(buf), ps->spill)) > 0)
+    fwrite(buf, 1, n, out);
+}
+
+static void plan_window(struct pass *ps, size_t lo, size_t hi)
+{
+  observe(ps, lo, hi);
+  for (size_t i = lo; i < hi; i++) {
+    plan_one(ps, &ps->t[i]);
+    account(ps, i);
+    if (ps->spill)
+      ps->spill_changes +=
+          plan_print_text_tenant(ps->t[i].plan, &ps->spill_sums, ps->spill);
+    retain(ps, i);
+  }
+}
+
+/* A plan per tenant, window by window, and the report's entry for each,
+ * with its sums. */
+static void make_plans(struct pass *ps)
+{
+  struct reconcile_report *report = ps->report;
+  size_t lo = 0, window = ps->o->window ? ps->o->window : RECONCILE_WINDOW;
 
   report->v = td_calloc(ps->nt ? ps->nt : 1, sizeof(*report->v));
   report->n = ps->nt;
   ps->plans = td_calloc(ps->nt ? ps->nt : 1, sizeof(*ps->plans));
   ps->managed = ps->o->managed_outside;
-  for (size_t i = 0; i < ps->nt; i++) {
-    struct tenant_plan *tp;
+  spill_open(ps);
+  ps->pool_per_window = ps->spill && !ps->o->apply;
+  while (lo < ps->nt) {
+    size_t hi = lo, resources = 0;
 
-    plan_one(ps, &ps->t[i]);
-    tp = ps->plans[i] = ps->t[i].plan;
-    ps->t[i].out = &report->v[i];
-    report->v[i].tenant = td_strdup(ps->t[i].name);
-    ps->deletes += tenant_plan_deletes(tp);
-    ps->managed += tp->managed;
-    sum->tenants++;
-    sum->held += tp->held;
-    sum->changes += tenant_plan_changes(tp);
-    sum->conflicts += tp->count[PLAN_CONFLICT];
-    sum->drifted += tp->drifted;
-    sum->awaiting += tp->awaiting > 0;
-    sum->awaiting_changes += tp->awaiting;
+    if (!ps->pool)
+      ps->pool = resource_pool_new();
+    while (hi < ps->nt && hi - lo < window && resources < WINDOW_RESOURCES) {
+      prepare(ps, &ps->t[hi]);
+      resources += ps->t[hi].desired.n + ps->t[hi].removed.n;
+      hi++;
+    }
+    plan_window(ps, lo, hi);
+    /* Nothing of the window is left: its resources go in one step. */
+    if (ps->pool_per_window) {
+      resource_pool_free(ps->pool);
+      ps->pool = NULL;
+    }
+    lo = hi;
   }
 }
 
@@ -576,7 +850,7 @@ static void print_plans(struct pass *ps)
                             .managed = ps->managed,
                             .max_percent = max_delete_percent(ps)};
 
-  if (o->apply && !ps->refused)
+  if (o->apply && (!ps->refused || o->quiet_plans))
     return;
   if (o->plan_diags) {
     pass_diags(ps, &shown);
@@ -593,7 +867,13 @@ static void print_plans(struct pass *ps)
   }
   po.format = o->format;
   po.max_bytes = o->plan_max_bytes;
-  plan_print(ps->plans, ps->nt, &po, &rep, o->out);
+  if (ps->spill) {
+    plan_print_text_head(&rep, o->out);
+    spill_copy(ps, o->out);
+    plan_print_text_foot(&rep, ps->spill_changes, &ps->spill_sums, o->out);
+  } else {
+    plan_print(ps->plans, ps->nt, &po, &rep, o->out);
+  }
   diag_list_release(&shown);
 }
 
@@ -769,6 +1049,7 @@ static void pass_init(struct pass *ps, const struct reconcile_opts *o,
   ps->report = report;
   ps->own = (struct manifest_files)MANIFEST_FILES_INIT;
   ps->index = json_object();
+  ps->present = json_object();
   uv_loop_init(&ps->loop);
 }
 
@@ -781,7 +1062,13 @@ static int pass_release(struct pass *ps, int err)
   for (size_t i = 0; i < ps->nt; i++)
     tenant_release(&ps->t[i]);
   free(ps->t);
+  /* After every resource made in it was let go of. */
+  resource_pool_free(ps->pool);
   json_decref(ps->index);
+  json_decref(ps->present);
+  if (ps->spill)
+    fclose(ps->spill);
+  free(ps->spill_text);
   if (ps->o->model && ps->repo)
     *ps->o->model = ps->repo;
   else
@@ -802,7 +1089,6 @@ int reconcile_once(const struct reconcile_opts *o,
   pass_init(&ps, o, report);
   if (load(&ps) < 0 || open_providers(&ps) < 0 || gather(&ps) < 0)
     goto out;
-  observe(&ps);
   make_plans(&ps);
   guard(&ps);
   print_plans(&ps);
@@ -814,6 +1100,23 @@ int reconcile_once(const struct reconcile_opts *o,
 out:
   close_providers(&ps);
   return pass_release(&ps, err);
+}
+
+int reconcile_check_providers(const json_t *providers)
+{
+  struct reconcile_opts o = RECONCILE_OPTS_INIT;
+  struct pass ps;
+  int err;
+
+  memset(&ps, 0, sizeof(ps));
+  o.providers = providers;
+  ps.o = &o;
+  uv_loop_init(&ps.loop);
+  err = open_providers(&ps);
+  close_providers(&ps);
+  if (uv_loop_close(&ps.loop) != 0 && err == 0)
+    err = td_error("internal: handles left open on the loop");
+  return err;
 }
 
 void reconcile_report_release(struct reconcile_report *report)
@@ -834,21 +1137,25 @@ void reconcile_report_release(struct reconcile_report *report)
 size_t reconcile_report_write_dir(const struct reconcile_report *report,
                                   const char *dir, FILE *err)
 {
-  size_t failed = 0;
+  struct status_change *v = td_calloc(report->n + 1, sizeof(*v));
+  size_t n = 0, failed = 0;
 
   for (size_t i = 0; i < report->n; i++) {
     const struct reconcile_outcome *out = &report->v[i];
-    int rc;
 
     if (!out->changed || out->unwritable)
       continue;
-    rc = out->status ? tenant_status_write(dir, out->status)
-                     : tenant_status_remove(dir, out->tenant);
-    if (rc < 0) {
+    v[n].tenant = out->tenant;
+    v[n++].st = out->status;
+  }
+  /* Two flushes for the pass, not two a tenant. */
+  tenant_status_write_all(dir, v, n);
+  for (size_t i = 0; i < n; i++)
+    if (v[i].rc < 0) {
       /* Without its status the next pass cannot prune safely. */
-      fprintf(err, "tenantd: %s\n", td_error_last());
+      fprintf(err, "tenantd: %s\n", v[i].error);
       failed++;
     }
-  }
+  free(v);
   return failed;
 }

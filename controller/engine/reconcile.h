@@ -104,9 +104,18 @@ struct reconcile_opts {
   const char *plan_base;
   const char *plan_head;
   const struct reconcile_trust *trust; /* NULL: nothing is verified */
+  /* Applying: the plans of a refused pass are not printed (a caller that
+   * throws `out` away, the daemon), so none is kept for it. */
+  bool quiet_plans;
+  /* Tenants composed, observed and planned at a time (0: the default,
+   * RECONCILE_WINDOW).  Only memory and the moments of I/O depend on it:
+   * plans, statuses and events are the same whatever it is. */
+  size_t window;
 };
 
-#define RECONCILE_OPTS_VERSION 4
+#define RECONCILE_WINDOW 256
+
+#define RECONCILE_OPTS_VERSION 5
 
 /* The defaults of a pass, the one place they are written: the CLI, the
  * daemon and a config file without these keys all start from them. */
@@ -198,6 +207,14 @@ int reconcile_once(const struct reconcile_opts *o,
                    struct reconcile_report *report);
 
 void reconcile_report_release(struct reconcile_report *report);
+
+/*
+ * Opens every provider instance of `providers` (as a pass would) and
+ * closes it again: 0, or -1 with td_error_last() naming the instance a
+ * pass could not open.  For a caller that says it is ready before its
+ * first pass (the daemon).
+ */
+int reconcile_check_providers(const json_t *providers);
 
 /*
  * Writes the changed statuses of a report to `dir` (removing those whose

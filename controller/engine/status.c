@@ -9,12 +9,10 @@
 #include "base/diag.h"
 #include "base/error.h"
 #include "engine/status.h"
+#include "engine/status_internal.h"
 #include "manifest/manifest.h"
 #include "manifest/yamltree.h"
 #include "model/resource.h"
-
-#define STATUS_API_VERSION "tenantd.io/v1"
-#define STATUS_KIND "TenantStatus"
 
 /* A tenant name is a DNS label: at most 63 bytes.  With it, the marker
  * built from the longest id an inventory may hold still fits. */
@@ -189,29 +187,12 @@ tenant_status_inventory_find(const struct tenant_status *st, const char *id)
 
 /* ---- format ---- */
 
-struct out {
-  char *buf;
-  size_t len, alloc;
-};
-
-static void out_add(struct out *o, const char *s, size_t n)
+static void out_puts(struct status__out *o, const char *s)
 {
-  if (o->len + n + 1 > o->alloc) {
-    while (o->len + n + 1 > o->alloc)
-      o->alloc = o->alloc ? 2 * o->alloc : 1024;
-    o->buf = td_realloc(o->buf, o->alloc);
-  }
-  memcpy(o->buf + o->len, s, n);
-  o->len += n;
-  o->buf[o->len] = '\0';
+  status__out_add(o, s, strlen(s));
 }
 
-static void out_puts(struct out *o, const char *s)
-{
-  out_add(o, s, strlen(s));
-}
-
-static void out_utf8(struct out *o, uint32_t cp)
+void status__out_utf8(struct status__out *o, uint32_t cp)
 {
   char b[4];
   size_t n;
@@ -235,7 +216,7 @@ static void out_utf8(struct out *o, uint32_t cp)
     b[3] = (char)(0x80 | (cp & 0x3F));
     n = 4;
   }
-  out_add(o, b, n);
+  status__out_add(o, b, n);
 }
 
 /*
@@ -315,9 +296,11 @@ static bool looks_typed(const char *s)
   };
   const char *p = s;
 
-  for (size_t i = 0; i < ARRAY_SIZE(words); i++)
-    if (strcmp(s, words[i]) == 0)
-      return true;
+  /* Every word starts with one of these and has at most five bytes. */
+  if (strchr("~nNtTfFyYoO", s[0]) && strlen(s) <= 5)
+    for (size_t i = 0; i < ARRAY_SIZE(words); i++)
+      if (strcmp(s, words[i]) == 0)
+        return true;
   if (*p == '+' || *p == '-')
     p++;
   if (strcasecmp(p, ".inf") == 0 || strcasecmp(p, ".nan") == 0)
@@ -335,6 +318,20 @@ static bool looks_typed(const char *s)
   return false;
 }
 
+/* Whether s is printable ASCII throughout (its length in *len): then
+ * every byte is a character written as itself. */
+static bool printable_ascii(const char *s, size_t *len)
+{
+  const unsigned char *p = (const unsigned char *)s;
+  size_t i = 0;
+
+  for (; p[i]; i++)
+    if (p[i] < 0x20 || p[i] > 0x7E)
+      return false;
+  *len = i;
+  return true;
+}
+
 /*
  * Whether `s` can be written plain (unquoted) and read back as the same
  * string.  Conservative: anything doubtful is quoted, which costs nothing.
@@ -348,9 +345,12 @@ static bool plain_ok(const char *s)
   if (!*s || strchr("-?:,[]{}#&*!|>'\"%@` ", s[0]) || looks_typed(s))
     return false;
   for (size_t i = 0; p[i]; i += n) {
-    uint32_t cp = utf8_next(p + i, &n);
+    uint32_t cp = p[i] < 0x80 ? (n = 1, p[i]) : utf8_next(p + i, &n);
 
-    if (!cp_printable(cp) || (cp < 0x80 && strchr(",[]{}", (int)cp)))
+    if (!cp_printable(cp))
+      return false;
+    if (cp < 0x80 &&
+        (cp == ',' || cp == '[' || cp == ']' || cp == '{' || cp == '}'))
       return false;
     if ((cp == '#' && prev == ' ') || (cp == ' ' && prev == ':'))
       return false;
@@ -360,20 +360,25 @@ static bool plain_ok(const char *s)
 }
 
 /* A string scalar, plain when safe, else double-quoted on one line. */
-static void put_scalar(struct out *o, const char *s)
+static void put_scalar(struct status__out *o, const char *s)
 {
   const unsigned char *p = (const unsigned char *)s;
   bool quoted = !plain_ok(s);
-  size_t n;
+  size_t n, len;
 
+  /* The common case: plain ASCII, written as it is. */
+  if (!quoted && printable_ascii(s, &len)) {
+    status__out_add(o, s, len);
+    return;
+  }
   if (quoted)
-    out_add(o, "\"", 1);
+    status__out_add(o, "\"", 1);
   for (size_t i = 0; p[i]; i += n) {
     uint32_t cp = utf8_next(p + i, &n);
     char esc[16];
 
     if (!quoted || (cp_printable(cp) && cp != '"' && cp != '\\')) {
-      out_utf8(o, cp);
+      status__out_utf8(o, cp);
       continue;
     }
     switch (cp) {
@@ -404,11 +409,11 @@ static void put_scalar(struct out *o, const char *s)
     }
   }
   if (quoted)
-    out_add(o, "\"", 1);
+    status__out_add(o, "\"", 1);
 }
 
 /* `<prefix><key>: <value>`, a NULL value written as "". */
-static void put_str(struct out *o, const char *prefix, const char *key,
+static void put_str(struct status__out *o, const char *prefix, const char *key,
                     const char *value)
 {
   out_puts(o, prefix);
@@ -419,7 +424,7 @@ static void put_str(struct out *o, const char *prefix, const char *key,
 }
 
 /* `<prefix><key>: <yaml>`, for text that is already YAML. */
-static void put_raw(struct out *o, const char *prefix, const char *key,
+static void put_raw(struct status__out *o, const char *prefix, const char *key,
                     const char *yaml)
 {
   out_puts(o, prefix);
@@ -429,7 +434,7 @@ static void put_raw(struct out *o, const char *prefix, const char *key,
   out_puts(o, "\n");
 }
 
-static void put_uint(struct out *o, const char *prefix, const char *key,
+static void put_uint(struct status__out *o, const char *prefix, const char *key,
                      unsigned long v)
 {
   char num[24];
@@ -449,7 +454,7 @@ static void put_uint(struct out *o, const char *prefix, const char *key,
  */
 char *tenant_status_format(const struct tenant_status *st)
 {
-  struct out o = {0};
+  struct status__out o = {0};
   const struct status_error *e = &st->last_error;
 
   out_puts(&o, "apiVersion: " STATUS_API_VERSION "\n");
@@ -678,7 +683,7 @@ out:
   return err;
 }
 
-static bool hash_ok(const char *h)
+bool status__hash_ok(const char *h)
 {
   return strlen(h) == 16 && strspn(h, "0123456789abcdef") == 16;
 }
@@ -750,7 +755,7 @@ static int parse_item(const struct reader *r, struct status_item *it,
     err = check_id(r, n, ctx, it);
   if (err < 0)
     goto out;
-  if (!hash_ok(hash)) {
+  if (!status__hash_ok(hash)) {
     err = fail_at(r, ymap_get(n, "hash"),
                   "%s.hash must be 16 lowercase hex digits, not '%.40s'", ctx,
                   hash);
@@ -823,7 +828,7 @@ static int item_cmp(const void *pa, const void *pb)
 
 /* Whole-content order, so equal entries are identical and qsort's
  * instability cannot show. */
-static int stalled_cmp(const void *pa, const void *pb)
+int status__stalled_cmp(const void *pa, const void *pb)
 {
   const struct status_stalled *a = pa, *b = pb;
   int c = strcmp(a->id, b->id);
@@ -889,7 +894,7 @@ static int parse_stalled_list(const struct reader *r, struct tenant_status *st,
   for (uint32_t i = 0; err == 0 && i < st->nstalled; i++)
     err = parse_stalled(r, &st->stalled[i], list->u.coll.v[i], i);
   if (err == 0)
-    qsort(st->stalled, st->nstalled, sizeof(*st->stalled), stalled_cmp);
+    qsort(st->stalled, st->nstalled, sizeof(*st->stalled), status__stalled_cmp);
 out:
   return err;
 }
@@ -979,6 +984,9 @@ static int parse_named(const char *name, const char *text, size_t len,
         td_error("%s: status is larger than %zu bytes", name, STATUS_MAX_BYTES);
     goto out;
   }
+  *out = status__canon_parse(text, len);
+  if (*out)
+    return 0;
   lim.max_bytes = STATUS_MAX_BYTES;
   err = yaml_parse(&a, &lim, name, text, len, &root, &d);
   if (err < 0) {

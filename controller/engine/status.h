@@ -167,6 +167,23 @@ int tenant_status_read(const char *dir, const char *tenant,
 /* Removes <dir>/<tenant>.yaml; 0 when it was not there. */
 int tenant_status_remove(const char *dir, const char *tenant);
 
+/* One status file to write (st set) or remove (st NULL). */
+struct status_change {
+  const char *tenant;
+  const struct tenant_status *st; /* borrowed */
+  int rc;                         /* out: 0, or a TD code ... */
+  char error[512];                /* ... and why */
+};
+
+/*
+ * Writes and removes many status files of `dir` at once, as atomically as
+ * tenant_status_write() each, with two flushes in all rather than two a
+ * file (fsutil.h: temp files, a flush, the renames and removals, a
+ * flush).  Each change's rc says how it went.
+ */
+void tenant_status_write_all(const char *dir, struct status_change *v,
+                             size_t n);
+
 /*
  * Where statuses are kept, as the reconciler reads them: a directory
  * (below) or the status branch (writeback.h).  The reconciler only reads;

@@ -79,6 +79,92 @@ int tenant_status_write(const char *dir, const struct tenant_status *st)
   return err;
 }
 
+static void change_failed(struct status_change *c, int rc)
+{
+  c->rc = rc < 0 ? rc : TD_ERROR;
+  snprintf(c->error, sizeof(c->error), "%s", td_error_last());
+}
+
+/* The temp file of each write; false when none was written. */
+static bool write_temps(const char *dir, struct status_change *v, size_t n,
+                        char **tmp)
+{
+  bool any = false;
+  int rc;
+
+  for (size_t i = 0; i < n; i++) {
+    char *name, *text;
+
+    v[i].rc = 0;
+    v[i].error[0] = '\0';
+    rc = check_tenant(v[i].tenant);
+    if (rc < 0) {
+      change_failed(&v[i], rc);
+      continue;
+    }
+    if (!v[i].st)
+      continue;
+    rc = make_dirs(dir);
+    if (rc < 0) {
+      change_failed(&v[i], rc);
+      continue;
+    }
+    name = td_asprintf("%s.yaml", v[i].tenant);
+    text = tenant_status_format(v[i].st);
+    /* A status holds no secrets: others may read it. */
+    rc = fs_write_temp(dir, name, text, strlen(text), 0644, &tmp[i]);
+    free(name);
+    free(text);
+    if (rc < 0)
+      change_failed(&v[i], rc);
+    else
+      any = true;
+  }
+  return any;
+}
+
+void tenant_status_write_all(const char *dir, struct status_change *v, size_t n)
+{
+  char **tmp = td_calloc(n ? n : 1, sizeof(*tmp));
+  bool any = write_temps(dir, v, n, tmp), moved = false;
+  int rc = any ? fs_sync(dir) : 0;
+
+  for (size_t i = 0; i < n; i++) {
+    char *path;
+
+    if (v[i].rc < 0)
+      continue;
+    /* Not flushed: never renamed.  A removal needs no flush first. */
+    if (tmp[i] && rc < 0) {
+      unlink(tmp[i]);
+      change_failed(&v[i], rc);
+      continue;
+    }
+    path = status_path(dir, v[i].tenant);
+    if (tmp[i] ? rename(tmp[i], path) < 0
+               : unlink(path) < 0 && errno != ENOENT) {
+      int e = errno;
+
+      if (tmp[i])
+        unlink(tmp[i]);
+      v[i].rc = td_error_code(fs_errno_code(e), "cannot %s %s: %s",
+                              tmp[i] ? "replace" : "remove", path, strerror(e));
+      change_failed(&v[i], v[i].rc);
+    } else {
+      moved = true;
+    }
+    free(path);
+  }
+  /* The renames and removals are durable once the directory is. */
+  if (moved && fs_sync(dir) < 0)
+    for (size_t i = 0; i < n; i++)
+      if (v[i].rc == 0)
+        change_failed(&v[i], TD_ERROR);
+  for (size_t i = 0; i < n; i++)
+    free(tmp[i]);
+  free(tmp);
+}
+
 /* Reads all of fd, at most STATUS_MAX_BYTES; *buf is NUL-terminated. */
 static int read_capped(int fd, const char *path, size_t hint, char **buf,
                        size_t *len)

@@ -1,5 +1,6 @@
 #include "base/compat.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <strings.h>
 
@@ -8,21 +9,11 @@
 #include "git/source_git.h"
 #include "git/verify.h"
 #include "git/writeback.h"
+#include "git/writeback_internal.h"
 
 #define NOTES_REMOTE_REF "refs/tenantd/origin-notes"
-#define STATUS_DIR "status"
 #define PUSH_ATTEMPTS 5
 #define LAST_SOURCE_DEPTH 1000
-
-struct writeback {
-  struct status_store store;
-  struct source *src;
-  git_repository *repo;
-  char *local_ref;  /* refs/heads/<status branch> */
-  char *remote_ref; /* refs/remotes/origin/<status branch> */
-  char *fetch_spec[2];
-  git_tree *tree; /* status branch tip's tree, NULL when there is none */
-};
 
 /* ---- small helpers ---- */
 
@@ -76,9 +67,20 @@ static int ref_tree(struct writeback *wb, const char *ref, git_tree **out)
 
 static int refresh(struct writeback *wb)
 {
+  const git_tree_entry *dir;
+  int rc;
+
   git_tree_free(wb->tree);
-  wb->tree = NULL;
-  return ref_tree(wb, wb->local_ref, &wb->tree);
+  git_tree_free(wb->status_tree);
+  wb->tree = wb->status_tree = NULL;
+  rc = ref_tree(wb, wb->local_ref, &wb->tree);
+  if (rc < 0)
+    return rc;
+  dir = git_tree_entry_byname(wb->tree, STATUS_DIR);
+  if (dir && git_tree_entry_type(dir) == GIT_OBJECT_TREE &&
+      git_tree_lookup(&wb->status_tree, wb->repo, git_tree_entry_id(dir)) < 0)
+    return source_git_error(wb->src, STATUS_DIR);
+  return 0;
 }
 
 static bool path_in(git_tree *tree, const char *path)
@@ -256,8 +258,9 @@ static bool valid_tenant(const char *tenant)
          strlen(tenant) <= 200;
 }
 
-static int read_blob_status(struct writeback *wb, const char *tenant,
-                            const git_oid *blob_id, struct tenant_status **out)
+int writeback__read_blob_status(struct writeback *wb, const char *tenant,
+                                const git_oid *blob_id,
+                                struct tenant_status **out)
 {
   const struct source_opts *so = source_options(wb->src);
   git_blob *blob;
@@ -284,38 +287,34 @@ static int store_read(struct status_store *s, const char *tenant,
                       struct tenant_status **out)
 {
   struct writeback *wb = container_of(s, struct writeback, store);
-  git_tree_entry *e;
-  char path[300];
-  int rc;
+  const git_tree_entry *e;
+  char name[300];
 
   *out = NULL;
   if (!valid_tenant(tenant))
     return td_error_code(TD_EINVALID, "'%.64s' is not a tenant name", tenant);
-  snprintf(path, sizeof(path), STATUS_DIR "/%s.yaml", tenant);
-  if (git_tree_entry_bypath(&e, wb->tree, path) < 0)
-    return td_error_code(TD_ENOTFOUND, "%s: no status yet", path);
-  rc = read_blob_status(wb, tenant, git_tree_entry_id(e), out);
-  git_tree_entry_free(e);
-  return rc;
+  snprintf(name, sizeof(name), "%s.yaml", tenant);
+  /* A binary search in the directory read once, not a walk per read. */
+  e = wb->status_tree ? git_tree_entry_byname(wb->status_tree, name) : NULL;
+  if (!e)
+    return td_error_code(TD_ENOTFOUND, STATUS_DIR "/%s: no status yet", name);
+  /* Something else by that name is no status, and not its absence. */
+  if (git_tree_entry_type(e) != GIT_OBJECT_BLOB)
+    return td_error(STATUS_DIR "/%s is not a file", name);
+  return writeback__read_blob_status(wb, tenant, git_tree_entry_id(e), out);
 }
 
 /* Calls fn for each status/<tenant>.yaml entry. */
-static int each_entry(struct writeback *wb,
-                      void (*fn)(struct writeback *wb, const char *tenant,
-                                 const git_tree_entry *e, void *arg),
-                      void *arg)
+int writeback__each_entry(struct writeback *wb,
+                          void (*fn)(struct writeback *wb, const char *tenant,
+                                     const git_tree_entry *e, void *arg),
+                          void *arg)
 {
-  git_tree_entry *dir;
-  git_tree *sub;
+  git_tree *sub = wb->status_tree;
   size_t n;
 
-  if (git_tree_entry_bypath(&dir, wb->tree, STATUS_DIR) < 0)
+  if (!sub)
     return 0;
-  if (git_tree_entry_type(dir) != GIT_OBJECT_TREE ||
-      git_tree_lookup(&sub, wb->repo, git_tree_entry_id(dir)) < 0) {
-    git_tree_entry_free(dir);
-    return 0;
-  }
   n = git_tree_entrycount(sub);
   for (size_t i = 0; i < n; i++) {
     const git_tree_entry *e = git_tree_entry_byindex(sub, i);
@@ -330,8 +329,6 @@ static int each_entry(struct writeback *wb,
     snprintf(tenant, sizeof(tenant), "%.*s", (int)(len - 5), name);
     fn(wb, tenant, e, arg);
   }
-  git_tree_free(sub);
-  git_tree_entry_free(dir);
   return 0;
 }
 
@@ -356,7 +353,7 @@ static int store_list(struct status_store *s,
   struct writeback *wb = container_of(s, struct writeback, store);
   struct list_ctx ctx = {each, arg};
 
-  return each_entry(wb, list_one, &ctx);
+  return writeback__each_entry(wb, list_one, &ctx);
 }
 
 struct scan_ctx {
@@ -370,7 +367,7 @@ static void scan_one(struct writeback *wb, const char *tenant,
   struct scan_ctx *ctx = arg;
   struct tenant_status *st = NULL;
 
-  if (read_blob_status(wb, tenant, git_tree_entry_id(e), &st) < 0)
+  if (writeback__read_blob_status(wb, tenant, git_tree_entry_id(e), &st) < 0)
     ctx->each(tenant, NULL, td_error_last(), ctx->arg);
   else
     ctx->each(tenant, st, NULL, ctx->arg);
@@ -381,130 +378,7 @@ int writeback_scan(struct writeback *wb, writeback_each_fn each, void *arg)
 {
   struct scan_ctx ctx = {each, arg};
 
-  return each_entry(wb, scan_one, &ctx);
-}
-
-/* ---- summaries, cached by blob id ---- */
-
-#define SUMMARY_CACHE "tenantd-summaries"
-
-struct summary_entry {
-  git_oid blob;
-  struct status_summary sum;
-};
-
-struct summary_cache {
-  struct summary_entry *v; /* sorted by blob */
-  size_t n;
-  struct summary_entry *seen; /* this scan's, for the rewrite */
-  size_t nseen, alloc;
-  bool dirty;
-  writeback_summary_fn each;
-  void *arg;
-};
-
-static int entry_cmp(const void *a, const void *b)
-{
-  return git_oid_cmp(&((const struct summary_entry *)a)->blob,
-                     &((const struct summary_entry *)b)->blob);
-}
-
-/* Lines "<blob hex> <readable><ready><source error> <inventory>". */
-static void cache_load(struct summary_cache *c, const char *path)
-{
-  FILE *f = fopen(path, "r");
-  char hex[64], flags[8];
-  size_t alloc = 0, ninv;
-
-  while (f && fscanf(f, "%63s %7s %zu", hex, flags, &ninv) == 3) {
-    struct summary_entry e = {0};
-
-    if (strlen(flags) != 3 || git_oid_fromstr(&e.blob, hex) < 0)
-      break; /* a damaged cache is only a slower scan */
-    e.sum.readable = flags[0] == '1';
-    e.sum.ready = flags[1] == '1';
-    e.sum.source_error = flags[2] == '1';
-    e.sum.ninventory = ninv;
-    if (c->n == alloc) {
-      alloc = alloc ? 2 * alloc : 256;
-      c->v = td_realloc(c->v, alloc * sizeof(*c->v));
-    }
-    c->v[c->n++] = e;
-  }
-  if (f)
-    fclose(f);
-  if (c->n)
-    qsort(c->v, c->n, sizeof(*c->v), entry_cmp);
-}
-
-static void cache_store(struct summary_cache *c, const char *dir)
-{
-  struct {
-    char *p;
-    size_t n;
-  } m = {0};
-  FILE *f = open_memstream(&m.p, &m.n);
-
-  for (size_t i = 0; i < c->nseen; i++) {
-    const struct summary_entry *e = &c->seen[i];
-    char hex[SOURCE_ID_LEN];
-
-    git_oid_tostr(hex, sizeof(hex), &e->blob);
-    fprintf(f, "%s %d%d%d %zu\n", hex, e->sum.readable, e->sum.ready,
-            e->sum.source_error, e->sum.ninventory);
-  }
-  fclose(f);
-  /* Best effort: without it the next scan parses everything again. */
-  fs_write_atomic(dir, SUMMARY_CACHE, m.p, m.n, 0600);
-  free(m.p);
-}
-
-static void summary_one(struct writeback *wb, const char *tenant,
-                        const git_tree_entry *e, void *arg)
-{
-  struct summary_cache *c = arg;
-  struct summary_entry key = {.blob = *git_tree_entry_id(e)}, *hit;
-
-  hit = c->n ? bsearch(&key, c->v, c->n, sizeof(*c->v), entry_cmp) : NULL;
-  if (hit) {
-    key.sum = hit->sum;
-  } else {
-    struct tenant_status *st = NULL;
-
-    key.sum.readable = read_blob_status(wb, tenant, &key.blob, &st) == 0;
-    if (st) {
-      key.sum.ready = st->cond[STATUS_READY].status;
-      key.sum.source_error = st->cond[STATUS_SOURCE_ERROR].status;
-      key.sum.ninventory = st->ninventory;
-    }
-    tenant_status_free(st);
-    c->dirty = true;
-  }
-  if (c->nseen == c->alloc) {
-    c->alloc = c->alloc ? 2 * c->alloc : 256;
-    c->seen = td_realloc(c->seen, c->alloc * sizeof(*c->seen));
-  }
-  c->seen[c->nseen++] = key;
-  c->each(tenant, &key.sum, c->arg);
-}
-
-int writeback_summaries(struct writeback *wb, writeback_summary_fn each,
-                        void *arg)
-{
-  struct summary_cache c = {.each = each, .arg = arg};
-  const char *dir = git_repository_path(wb->repo);
-  char *path = td_asprintf("%s/%s", dir, SUMMARY_CACHE);
-  int rc;
-
-  cache_load(&c, path);
-  rc = each_entry(wb, summary_one, &c);
-  /* Rewritten with this scan's entries only, so it does not grow. */
-  if (rc == 0 && (c.dirty || c.nseen != c.n))
-    cache_store(&c, dir);
-  free(path);
-  free(c.v);
-  free(c.seen);
-  return rc;
+  return writeback__each_entry(wb, scan_one, &ctx);
 }
 
 struct status_store *writeback_store(struct writeback *wb)
@@ -543,6 +417,7 @@ void writeback_close(struct writeback *wb)
   if (!wb)
     return;
   git_tree_free(wb->tree);
+  git_tree_free(wb->status_tree);
   free(wb->local_ref);
   free(wb->remote_ref);
   free(wb->fetch_spec[0]);
@@ -640,7 +515,7 @@ static int log_status(struct writeback *wb, git_commit *c, const char *tenant,
   if (git_tree_entry_bypath(&e, tree, path) < 0)
     *removed = true;
   else
-    rc = read_blob_status(wb, tenant, git_tree_entry_id(e), out);
+    rc = writeback__read_blob_status(wb, tenant, git_tree_entry_id(e), out);
   git_tree_entry_free(e);
   git_tree_free(tree);
   return rc;
@@ -822,6 +697,9 @@ int writeback_commit(struct writeback *wb, const struct reconcile_report *r,
 {
   git_tree_update *up = td_calloc(r->n + 1, sizeof(*up));
   char **paths = td_calloc(r->n + 1, sizeof(*paths));
+  const char **tenants = td_calloc(r->n + 1, sizeof(*tenants));
+  const struct tenant_status **sts = td_calloc(r->n + 1, sizeof(*sts));
+  git_oid before = writeback__status_dir_id(wb);
   char *msg = writeback_message(r, source);
   git_signature *sig = NULL;
   git_commit *parent = NULL;
@@ -839,6 +717,8 @@ int writeback_commit(struct writeback *wb, const struct reconcile_report *r,
       continue;
     paths[n] = td_asprintf(STATUS_DIR "/%s.yaml", o->tenant);
     up[n].path = paths[n];
+    tenants[n] = o->tenant;
+    sts[n] = o->status;
     if (o->status) {
       char *text = tenant_status_format(o->status);
 
@@ -884,10 +764,14 @@ int writeback_commit(struct writeback *wb, const struct reconcile_report *r,
   }
   git_oid_tostr(id, SOURCE_ID_LEN, &oid);
   rc = refresh(wb) < 0 ? -1 : 1;
+  if (rc == 1)
+    writeback__sums_committed(wb, &before, tenants, sts, up, n);
 out:
   for (size_t i = 0; i < n; i++)
     free(paths[i]);
   free(paths);
+  free(tenants);
+  free(sts);
   free(up);
   free(msg);
   git_signature_free(sig);
@@ -898,13 +782,39 @@ out:
 
 /* ---- notes ---- */
 
-/* Note lines "<tenant>: ..." keyed by tenant. */
+/* Note lines "<tenant>: ...", kept sorted by tenant (the text before the
+ * first ':'): a note on a commit that touched every tenant has a line for
+ * each of ten thousand, and a pass looks up only its own. */
 struct note_lines {
   char **v;
-  size_t n;
+  size_t n, alloc;
 };
 
 static enum tenant_result line_result(const char *line);
+
+/* The first line whose tenant is not below `line`'s; *found when equal. */
+static size_t note_find(const struct note_lines *nl, const char *line,
+                        bool *found)
+{
+  size_t klen = strcspn(line, ":"), lo = 0, hi = nl->n;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    const char *other = nl->v[mid];
+    size_t olen = strcspn(other, ":");
+    int c = memcmp(other, line, olen < klen ? olen : klen);
+
+    if (c == 0)
+      c = olen < klen ? -1 : olen > klen;
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  *found = lo < nl->n && strcspn(nl->v[lo], ":") == klen &&
+           memcmp(nl->v[lo], line, klen) == 0;
+  return lo;
+}
 
 /*
  * Puts a tenant's line; takes `line`.  A line saying the commit was
@@ -915,11 +825,10 @@ static enum tenant_result line_result(const char *line);
  */
 static bool note_put(struct note_lines *nl, char *line, bool replace_ready)
 {
-  size_t klen = strcspn(line, ":");
+  bool found;
+  size_t i = note_find(nl, line, &found);
 
-  for (size_t i = 0; i < nl->n; i++) {
-    if (strncmp(nl->v[i], line, klen) != 0 || nl->v[i][klen] != ':')
-      continue;
+  if (found) {
     if ((!replace_ready && line_result(nl->v[i]) == RESULT_READY) ||
         strcmp(nl->v[i], line) == 0) {
       free(line);
@@ -929,14 +838,58 @@ static bool note_put(struct note_lines *nl, char *line, bool replace_ready)
     nl->v[i] = line;
     return true;
   }
-  nl->v = td_realloc(nl->v, (nl->n + 1) * sizeof(*nl->v));
-  nl->v[nl->n++] = line;
+  if (nl->n == nl->alloc) {
+    nl->alloc = nl->alloc ? 2 * nl->alloc : 64;
+    nl->v = td_realloc(nl->v, nl->alloc * sizeof(*nl->v));
+  }
+  memmove(&nl->v[i + 1], &nl->v[i], (nl->n - i) * sizeof(*nl->v));
+  nl->v[i] = line;
+  nl->n++;
   return true;
 }
 
 static int line_cmp(const void *a, const void *b)
 {
   return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A line of an earlier note, and where it was in it. */
+struct old_line {
+  char *line;
+  size_t seq;
+};
+
+static int old_line_cmp(const void *pa, const void *pb)
+{
+  const struct old_line *a = pa, *b = pb;
+  size_t al = strcspn(a->line, ":"), bl = strcspn(b->line, ":");
+  int c = memcmp(a->line, b->line, al < bl ? al : bl);
+
+  if (c == 0)
+    c = al < bl ? -1 : al > bl;
+  if (c == 0)
+    c = a->seq < b->seq ? -1 : a->seq > b->seq;
+  return c;
+}
+
+/* An earlier note's lines, sorted by tenant; of a tenant's lines (a hand
+ * edit may repeat one) the last stands, as if each were put in turn. */
+static void note_take_old(struct note_lines *nl, struct old_line *v, size_t n)
+{
+  if (n > 1)
+    qsort(v, n, sizeof(*v), old_line_cmp);
+  nl->v = td_calloc(n ? n : 1, sizeof(*nl->v));
+  nl->alloc = n ? n : 1;
+  for (size_t i = 0; i < n; i++) {
+    bool last = i + 1 == n ||
+                strcspn(v[i].line, ":") != strcspn(v[i + 1].line, ":") ||
+                memcmp(v[i].line, v[i + 1].line, strcspn(v[i].line, ":")) != 0;
+
+    if (last)
+      nl->v[nl->n++] = v[i].line;
+    else
+      free(v[i].line);
+  }
 }
 
 /* "acme: ready, 2 created" -> the result's rank (unknown words: ready). */
@@ -1002,6 +955,8 @@ int writeback_note(struct writeback *wb, const char *source,
                    const struct reconcile_report *r, const char *status_commit)
 {
   struct note_lines nl = {0};
+  struct old_line *old_lines = NULL;
+  size_t nold = 0, old_alloc = 0;
   char *old = writeback_note_read(wb, source);
   char *lines = old ? td_strdup(old) : NULL; /* tokenised below */
   char *status_line = NULL, *text = NULL, *save = NULL;
@@ -1022,11 +977,21 @@ int writeback_note(struct writeback *wb, const char *source,
        line = strtok_r(NULL, "\n", &save)) {
     if (strncmp(line, "tenantd: ", 9) == 0 || line[0] == '(')
       continue;
-    if (strncmp(line, "status: ", 8) == 0)
+    if (strncmp(line, "status: ", 8) == 0) {
+      free(status_line);
       status_line = td_strdup(line);
-    else if (strchr(line, ':'))
-      note_put(&nl, td_strdup(line), true);
+    } else if (strchr(line, ':')) {
+      if (nold == old_alloc) {
+        old_alloc = old_alloc ? 2 * old_alloc : 64;
+        old_lines = td_realloc(old_lines, old_alloc * sizeof(*old_lines));
+      }
+      old_lines[nold].line = td_strdup(line);
+      old_lines[nold].seq = nold;
+      nold++;
+    }
   }
+  note_take_old(&nl, old_lines, nold);
+  free(old_lines);
   for (size_t i = 0; i < r->n; i++)
     changed |= note_put(&nl, outcome_line(r, &r->v[i]), false);
   if (status_commit && (changed || !status_line)) {

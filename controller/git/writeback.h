@@ -66,15 +66,23 @@ struct status_summary {
 
 /*
  * Calls each() with the summary of every status on the branch.  Summaries
- * are cached in the mirror by blob id: a blob never changes, so the cache
- * cannot go stale, and a pass over 10,000 tenants parses only the statuses
- * that changed since the last one.
+ * are kept by blob id (a blob never changes, so they cannot go stale) in
+ * an index that lives as long as the process and is saved in the mirror
+ * for the next one: a pass over 10,000 tenants parses only the statuses
+ * it has not seen.  The index also keeps the last answer with the status
+ * directory it came from, and writeback_commit() updates both: after a
+ * commit made here, the next call replays the summaries without reading
+ * the directory.  Safe from any thread (one index, locked).
  */
 typedef void (*writeback_summary_fn)(const char *tenant,
                                      const struct status_summary *sum,
                                      void *arg);
 int writeback_summaries(struct writeback *wb, writeback_summary_fn each,
                         void *arg);
+
+/* Forgets the index in memory, as a new process starts without it: the
+ * next call reads the mirror's file (for tests). */
+void writeback_summaries_forget(void);
 
 /* The Tenantd-Source of the newest status commit that has one; the
  * manifest commit the last changing pass applied.  TD_ENOTFOUND when the

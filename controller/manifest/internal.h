@@ -53,8 +53,73 @@ struct mf_catalog *manifest__decode_catalog(struct manifest__ctx *cx,
 struct mf_tenant *manifest__decode_tenant(struct manifest__ctx *cx,
                                           const struct ynode *root);
 
-/* Checks that span documents: names, tiers, dependencies, CIDRs, derived
- * names.  Adds to repo->diags. */
-void manifest__check_repo(struct manifest_repo *repo);
+/*
+ * Checks that span documents: names, tiers, dependencies, CIDRs, derived
+ * names.  Adds to repo->diags.  What a tenant document claims (its name,
+ * its derived and DNS names, its networks) and what its own rules find
+ * are worked out once per document and kept with it; the claims of every
+ * document are kept in repo->index, which a reload carries over, so a
+ * reload that changed one document checks one document.  `base_changed`:
+ * the platform or the catalog is not the one the index was built with,
+ * and everything is checked again.
+ */
+void manifest__check_repo(struct manifest_repo *repo, bool base_changed);
+
+/* ---- what documents claim, and the index over them (rules.c, index.c) */
+
+enum manifest__claim_kind {
+  CLAIM_TENANT,  /* a tenant's name */
+  CLAIM_DERIVED, /* an environment's network, bucket and database name */
+  CLAIM_PUBLIC,  /* an app's public record */
+  CLAIM_PRIVATE, /* an app's private record */
+  CLAIM_ALIAS,   /* an app's alias */
+};
+
+/* A name some document claims, with where it claims it.  Strings are the
+ * document's (its model, or its rules' arena). */
+struct manifest__claim {
+  const char *name;
+  enum manifest__claim_kind kind;
+  /* Who claims it: equal owners may repeat a name.  An alias is its own
+   * owner, by its index. */
+  const char *tenant, *env, *app;
+  uint32_t alias;
+  const char *path;
+  struct src_pos pos;
+  uint32_t seq; /* order within the document: the first claim wins */
+};
+
+/* A network, as the overlap sweep sees it. */
+struct manifest__net {
+  uint32_t first, last;
+  const char *text, *tenant, *env, *path;
+  struct src_pos pos;
+};
+
+/* A tenant document's rules: what they found in it alone, and what it
+ * claims across documents; owned by the document (manifest_doc.rules). */
+struct manifest__rules {
+  struct diag_list diags;
+  struct manifest__claim *claims;
+  size_t nclaims, claims_alloc;
+  struct manifest__net *nets;
+  size_t nnets, nets_alloc;
+  struct arena mem; /* copies of claimed names */
+};
+
+void manifest__rules_free(struct manifest__rules *r);
+
+/* The claims of every document, by name, and the networks in order, with
+ * the names claimed twice or more kept at hand (index.c). */
+struct manifest__index *manifest__index_new(void);
+void manifest__index_free(struct manifest__index *ix);
+/* A document's rules in or out; out before the document is freed. */
+void manifest__index_add(struct manifest__index *ix,
+                         const struct manifest__rules *r);
+void manifest__index_drop(struct manifest__index *ix,
+                          const struct manifest__rules *r);
+/* The collisions, duplicates and overlaps there are, into `out`: work in
+ * proportion to the problems, not to the documents. */
+void manifest__index_report(struct manifest__index *ix, struct diag_list *out);
 
 #endif

@@ -119,11 +119,14 @@ static void files_put(struct manifest_files *f, const char *rel, char *data,
 }
 
 /* Reads at most `cap` bytes of the open file `fd` into *out (malloc'd,
- * NUL-terminated); a longer file is cut, for the loader to report. */
+ * NUL-terminated); a longer file is cut, for the loader to report.  The
+ * buffer starts at the size fstat gave (`hint`), plus room to see the
+ * file is done: ten thousand small files cost their bytes, not 4 KiB
+ * each. */
 static int read_capped(int fd, const char *dir, const char *rel, size_t cap,
-                       char **out, size_t *len)
+                       size_t hint, char **out, size_t *len)
 {
-  size_t used = 0, alloc = cap < 4096 ? cap + 1 : 4096;
+  size_t used = 0, alloc = hint < cap ? hint + 2 : cap + 1;
   char *buf = td_malloc(alloc);
 
   for (;;) {
@@ -189,7 +192,8 @@ static int add_entry(struct manifest_files *f, int dfd, const char *dir,
     files_put(f, rel, td_strdup(""), 0, NOT_FILE_PROBLEM, merge);
     goto out;
   }
-  err = read_capped(fd, dir, rel, max_bytes + 1, &data, &len);
+  err =
+      read_capped(fd, dir, rel, max_bytes + 1, (size_t)st.st_size, &data, &len);
   if (err == 0)
     files_put(f, rel, data, len, NULL, merge);
 out:
@@ -355,6 +359,10 @@ static struct manifest_doc *load_doc(struct arena *scratch,
 
   doc->path = td_strdup(path);
   doc->own = (struct diag_list)DIAG_LIST_INIT;
+  /* A decoded model takes up to about twice its text and a little: one
+   * chunk, not the three or four the arena would grow through. */
+  arena_reserve(&doc->arena,
+                len * 2 + 1024 < 256 * 1024 ? len * 2 + 1024 : 256 * 1024);
   cx.path = doc->path;
   cx.arena = &doc->arena;
   cx.diags = &doc->own;
@@ -480,6 +488,7 @@ static void doc_free(struct manifest_doc *doc)
     return;
   arena_release(&doc->arena);
   diag_list_release(&doc->own);
+  manifest__rules_free(doc->rules);
   free(doc->path);
   free(doc);
 }
@@ -638,6 +647,30 @@ static void mark_valid(struct manifest_repo *repo)
   }
 }
 
+/* Whether the platform and the catalog are the ones prev was checked
+ * against (moved over unchanged, or the built-in catalog both times). */
+static bool same_base(const struct manifest_repo *repo,
+                      const struct manifest_doc *prev_platform,
+                      const struct manifest_doc *prev_catalog)
+{
+  bool builtin = repo->catalog && prev_catalog &&
+                 strcmp(repo->catalog->path, BUILTIN_TIERS_PATH) == 0 &&
+                 strcmp(prev_catalog->path, BUILTIN_TIERS_PATH) == 0;
+
+  return repo->platform == prev_platform &&
+         (repo->catalog == prev_catalog || builtin);
+}
+
+/* prev's tenant documents that were not moved over leave the index
+ * before they are freed with prev. */
+static void drop_from_index(struct manifest_repo *repo,
+                            const struct manifest_repo *prev)
+{
+  for (size_t i = 0; repo->index && i < prev->ntenants; i++)
+    if (prev->tenants[i] && prev->tenants[i]->rules)
+      manifest__index_drop(repo->index, prev->tenants[i]->rules);
+}
+
 void manifest_repo_reload(struct manifest_repo **out,
                           const struct manifest_files *files,
                           const struct manifest_opts *opts,
@@ -646,6 +679,9 @@ void manifest_repo_reload(struct manifest_repo **out,
   static const struct manifest_opts defaults = MANIFEST_OPTS_INIT;
   struct manifest_repo *repo = td_calloc(1, sizeof(*repo));
   struct arena scratch = ARENA_INIT;
+  const struct manifest_doc *prev_platform = prev ? prev->platform : NULL;
+  const struct manifest_doc *prev_catalog = prev ? prev->catalog : NULL;
+  bool base_changed = true;
 
   if (!opts)
     opts = &defaults;
@@ -653,6 +689,13 @@ void manifest_repo_reload(struct manifest_repo **out,
 
   load_platform_and_catalog(repo, files, opts, prev, &scratch);
   load_tenants(repo, files, opts, prev, &scratch);
+  if (prev) {
+    /* The index moves over with the documents it holds. */
+    repo->index = prev->index;
+    prev->index = NULL;
+    drop_from_index(repo, prev);
+    base_changed = !same_base(repo, prev_platform, prev_catalog);
+  }
   manifest_repo_free(prev);
   arena_release(&scratch);
 
@@ -661,7 +704,7 @@ void manifest_repo_reload(struct manifest_repo **out,
     repo->catalog->valid =
         repo->catalog->u.catalog &&
         diag_count_path(&repo->diags, repo->catalog->path) == 0;
-  manifest__check_repo(repo);
+  manifest__check_repo(repo, base_changed);
   diag_sort(&repo->diags);
   mark_valid(repo);
   *out = repo;
@@ -690,5 +733,6 @@ void manifest_repo_free(struct manifest_repo *repo)
     doc_free(repo->tenants[i]);
   free(repo->tenants);
   diag_list_release(&repo->diags);
+  manifest__index_free(repo->index);
   free(repo);
 }

@@ -23,7 +23,8 @@
  * hands it to manifest_repo_reload(): documents whose bytes are unchanged
  * (same path, same key: a git blob id) move into the new repo as they are,
  * so a commit touching one tenant parses one file.  The rules across
- * documents (unique names, overlapping networks) run over all of them.
+ * documents (unique names, overlapping networks) are kept as indexes that
+ * move with them: such a reload checks the one file against them.
  *
  * Values that were not written in the file have pos.line == 0 and carry
  * their documented default after loading.
@@ -226,13 +227,18 @@ struct mf_tenant {
   } spec;
 };
 
+struct manifest__rules;
+struct manifest__index;
+
 /* One loaded document: the model plus what it came from. */
 struct manifest_doc {
   char *path;           /* relative to the repository root; owned */
   char key[41];         /* the bytes' identity (a git blob id), or "" */
   struct arena arena;   /* every string and list of the model */
   struct diag_list own; /* what decoding this file alone found */
-  bool valid;           /* no diagnostic names this file */
+  /* A tenant's rules, worked out once (internal to manifest/). */
+  struct manifest__rules *rules;
+  bool valid; /* no diagnostic names this file */
   union {
     struct mf_platform *platform;
     struct mf_catalog *catalog;
@@ -371,6 +377,8 @@ struct manifest_repo {
    * prune, a tenant that has no document, as it does for an invalid one. */
   size_t nrefused;
   struct diag_list diags; /* every problem found, sorted */
+  /* The rules across documents, kept between loads (internal). */
+  struct manifest__index *index;
 };
 
 /*

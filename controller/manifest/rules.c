@@ -174,133 +174,73 @@ int manifest__check_string(struct manifest__ctx *cx, enum manifest__check check,
   return 0;
 }
 
-/* ---- repository-wide checks ---- */
+/* ---- a tenant's rules: what it claims, and what it alone breaks ---- */
 
-/* What claims a name; its words are made only when a collision is
- * reported, so a clean repository formats nothing. */
-enum claim_kind {
-  CLAIM_TENANT,  /* a tenant's name */
-  CLAIM_DERIVED, /* an environment's network, bucket and database name */
-  CLAIM_PUBLIC,  /* an app's public record */
-  CLAIM_PRIVATE, /* an app's private record */
-  CLAIM_ALIAS,   /* an app's alias */
-};
-
-/* A name some document claims, with where it claims it. */
-struct claim {
-  const char *name; /* the claims list's arena, or the model's */
-  enum claim_kind kind;
-  /* Who claims it (borrowed from the model): equal owners may repeat a
-   * name.  An alias is its own owner, by its index. */
-  const char *tenant, *env, *app;
-  uint32_t alias;
-  const char *path;
-  struct src_pos pos;
-  uint32_t seq; /* insertion order: the first claim wins the message */
-};
-
-struct claims {
-  struct claim *v;
-  size_t n, alloc;
-  struct arena mem;
-};
-
-/* Where the walk over the tenants is: the file, and the names of the
- * tenant, environment and app being checked (borrowed from the model). */
+/* Where the walk over a tenant is: the file, and the names of the tenant,
+ * environment and app being checked (borrowed from the model). */
 struct owner {
   const char *path;
   const char *tenant, *env, *app;
 };
 
-/* Adds a claim by `who`; `name` is copied when `copy` (a scratch buffer). */
-static struct claim *claim_add(struct claims *c, const char *name, bool copy,
-                               enum claim_kind kind, const struct owner *who,
-                               struct src_pos pos)
-{
-  struct claim *x;
+/* What a document is checked against (the platform and the catalog), and
+ * where its findings go. */
+struct repo_check {
+  const struct mf_catalog *cat; /* NULL when tiers cannot be checked */
+  /* The zones record names are built in: NULL when absent, or when the
+   * zone breaks its rule (reported in platform.yaml; naming.h builds
+   * names from valid zones only). */
+  const char *pub_zone, *priv_zone;
+  /* Without spec.domains at all, that one error says enough. */
+  bool no_ingress;           /* public records with nothing to point at */
+  bool no_private_zone;      /* private records with no zone to live in */
+  struct manifest__rules *r; /* the document's, being filled */
+};
 
-  if (c->n == c->alloc) {
-    c->alloc = c->alloc ? c->alloc * 2 : 64;
-    c->v = td_realloc(c->v, c->alloc * sizeof(*c->v));
+/* Adds a claim by `who`; `name` is copied when `copy` (a scratch buffer). */
+static struct manifest__claim *claim_add(struct repo_check *rc,
+                                         const char *name, bool copy,
+                                         enum manifest__claim_kind kind,
+                                         const struct owner *who,
+                                         struct src_pos pos)
+{
+  struct manifest__rules *r = rc->r;
+  struct manifest__claim *x;
+
+  if (r->nclaims == r->claims_alloc) {
+    r->claims_alloc = r->claims_alloc ? r->claims_alloc * 2 : 16;
+    r->claims = td_realloc(r->claims, r->claims_alloc * sizeof(*r->claims));
   }
-  x = &c->v[c->n];
-  *x = (struct claim){.name = copy ? arena_strdup(&c->mem, name) : name,
-                      .kind = kind,
-                      .tenant = who->tenant,
-                      .env = who->env,
-                      .app = who->app,
-                      .path = who->path,
-                      .pos = pos,
-                      .seq = (uint32_t)c->n};
-  c->n++;
+  x = &r->claims[r->nclaims];
+  *x = (struct manifest__claim){.name =
+                                    copy ? arena_strdup(&r->mem, name) : name,
+                                .kind = kind,
+                                .tenant = who->tenant,
+                                .env = who->env,
+                                .app = who->app,
+                                .path = who->path,
+                                .pos = pos,
+                                .seq = (uint32_t)r->nclaims};
+  r->nclaims++;
   return x;
 }
 
-static bool same_owner(const struct claim *a, const struct claim *b)
+void manifest__rules_free(struct manifest__rules *r)
 {
-  if (a->kind != b->kind || strcmp(a->tenant, b->tenant) != 0 ||
-      strcmp(a->env, b->env) != 0)
-    return false;
-  if (a->kind == CLAIM_DERIVED)
-    return true;
-  return strcmp(a->app, b->app) == 0 &&
-         (a->kind != CLAIM_ALIAS || a->alias == b->alias);
+  if (!r)
+    return;
+  diag_list_release(&r->diags);
+  free(r->claims);
+  free(r->nets);
+  arena_release(&r->mem);
+  free(r);
 }
 
-/* "the public name of app 'api' in acme/staging", and the like. */
-static void claim_what(const struct claim *c, char *buf, size_t cap)
-{
-  switch (c->kind) {
-  case CLAIM_TENANT:
-    snprintf(buf, cap, "%s", c->path);
-    break;
-  case CLAIM_DERIVED:
-    snprintf(buf, cap, "tenant '%s' environment '%s'", c->tenant, c->env);
-    break;
-  case CLAIM_PUBLIC:
-    snprintf(buf, cap, "the public name of app '%s' in %s/%s", c->app,
-             c->tenant, c->env);
-    break;
-  case CLAIM_PRIVATE:
-    snprintf(buf, cap, "the private name of app '%s' in %s/%s", c->app,
-             c->tenant, c->env);
-    break;
-  case CLAIM_ALIAS:
-    snprintf(buf, cap, "an alias of app '%s' in %s/%s", c->app, c->tenant,
-             c->env);
-    break;
-  }
-}
+static void diag_at(struct repo_check *rc, const char *path, struct src_pos pos,
+                    const char *fmt, ...) TD_PRINTF(4, 5);
 
-static int claim_cmp(const void *pa, const void *pb)
-{
-  const struct claim *a = pa, *b = pb;
-  int c = strcmp(a->name, b->name);
-
-  if (c)
-    return c;
-  /* Report at the later place in reading order, naming the earlier. */
-  c = strcmp(a->path, b->path);
-  if (c)
-    return c;
-  if (a->pos.line != b->pos.line)
-    return a->pos.line < b->pos.line ? -1 : 1;
-  if (a->pos.col != b->pos.col)
-    return a->pos.col < b->pos.col ? -1 : 1;
-  return a->seq < b->seq ? -1 : a->seq > b->seq;
-}
-
-static void claims_release(struct claims *c)
-{
-  free(c->v);
-  arena_release(&c->mem);
-}
-
-static void diag_at(struct manifest_repo *repo, const char *path,
-                    struct src_pos pos, const char *fmt, ...) TD_PRINTF(4, 5);
-
-static void diag_at(struct manifest_repo *repo, const char *path,
-                    struct src_pos pos, const char *fmt, ...)
+static void diag_at(struct repo_check *rc, const char *path, struct src_pos pos,
+                    const char *fmt, ...)
 {
   char msg[768];
   va_list ap;
@@ -308,43 +248,7 @@ static void diag_at(struct manifest_repo *repo, const char *path,
   va_start(ap, fmt);
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
-  yaml_diag_add(&repo->diags, path, pos.line, pos.col, msg);
-}
-
-/*
- * Sorts claims and reports every name claimed by two different owners, at
- * each claim, naming the earliest claim of another owner: both places get
- * the error, so which file is read first decides nothing.  `fmt` takes the
- * name, this claim, the other claim and the other's path, line, column.
- */
-static void report_collisions(struct manifest_repo *repo, struct claims *c,
-                              const char *fmt)
-{
-  if (c->n > 1)
-    qsort(c->v, c->n, sizeof(*c->v), claim_cmp);
-  for (size_t i = 0; i < c->n;) {
-    size_t j = i + 1;
-
-    while (j < c->n && strcmp(c->v[j].name, c->v[i].name) == 0)
-      j++;
-    for (size_t k = i; j - i > 1 && k < j; k++) {
-      const struct claim *me = &c->v[k];
-
-      for (size_t o = i; o < j; o++) {
-        const struct claim *other = &c->v[o];
-        char mine[512], theirs[512];
-
-        if (same_owner(other, me))
-          continue;
-        claim_what(me, mine, sizeof(mine));
-        claim_what(other, theirs, sizeof(theirs));
-        diag_at(repo, me->path, me->pos, fmt, me->name, mine, theirs,
-                other->path, other->pos.line, other->pos.col);
-        break;
-      }
-    }
-    i = j;
-  }
+  yaml_diag_add(&rc->r->diags, path, pos.line, pos.col, msg);
 }
 
 static const char *file_stem(const char *path, char *buf, size_t cap)
@@ -364,7 +268,7 @@ static const char *file_stem(const char *path, char *buf, size_t cap)
 }
 
 /* Duplicate names in a list of structs whose first member is a mf_str. */
-static void check_unique(struct manifest_repo *repo, const char *path,
+static void check_unique(struct repo_check *rc, const char *path,
                          const void *items, uint32_t n, size_t size,
                          const char *what)
 {
@@ -377,7 +281,7 @@ static void check_unique(struct manifest_repo *repo, const char *path,
       const struct mf_str *b = (const void *)((const char *)items + j * size);
 
       if (b->v && strcmp(a->v, b->v) == 0) {
-        diag_at(repo, path, a->pos,
+        diag_at(rc, path, a->pos,
                 "duplicate %s '%s' (first at line %u, column %u)", what, a->v,
                 b->pos.line, b->pos.col);
         break;
@@ -399,7 +303,7 @@ static uint32_t app_index(const struct mf_env *env, const char *name)
 }
 
 /* dependsOn names other apps of the same environment. */
-static void check_dep_names(struct manifest_repo *repo, const char *path,
+static void check_dep_names(struct repo_check *rc, const char *path,
                             const struct mf_env *env)
 {
   for (uint32_t i = 0; i < env->apps.n; i++) {
@@ -412,12 +316,12 @@ static void check_dep_names(struct manifest_repo *repo, const char *path,
       if (!dep->v || !naming_is_label(dep->v))
         continue;
       if (app_index(env, dep->v) == UINT32_MAX)
-        diag_at(repo, path, dep->pos,
+        diag_at(rc, path, dep->pos,
                 "dependsOn names '%s', which is not an app of environment "
                 "'%s'",
                 dep->v, env->name.v ? env->name.v : "?");
       else if (a->name.v && strcmp(dep->v, a->name.v) == 0)
-        diag_at(repo, path, dep->pos, "app '%s' depends on itself", dep->v);
+        diag_at(rc, path, dep->pos, "app '%s' depends on itself", dep->v);
     }
   }
 }
@@ -426,7 +330,7 @@ static void check_dep_names(struct manifest_repo *repo, const char *path,
  * Reports the cycle that `dep`, an edge from the app on top of the search
  * stack, closes by leading back to app `v` further down: "a -> b -> a".
  */
-static void report_cycle(struct manifest_repo *repo, const char *path,
+static void report_cycle(struct repo_check *rc, const char *path,
                          const struct mf_env *env, const uint32_t *stack,
                          uint32_t top, uint32_t v, const struct mf_str *dep)
 {
@@ -446,11 +350,11 @@ static void report_cycle(struct manifest_repo *repo, const char *path,
   }
   snprintf(chain + used, sizeof(chain) - used, "%s",
            mf_env_app(env, v)->name.v);
-  diag_at(repo, path, dep->pos, "dependsOn cycle: %s", chain);
+  diag_at(rc, path, dep->pos, "dependsOn cycle: %s", chain);
 }
 
 /* Iterative depth-first search; the edge that closes a cycle reports. */
-static void check_dep_cycles(struct manifest_repo *repo, const char *path,
+static void check_dep_cycles(struct repo_check *rc, const char *path,
                              const struct mf_env *env)
 {
   uint32_t n = env->apps.n;
@@ -486,7 +390,7 @@ static void check_dep_cycles(struct manifest_repo *repo, const char *path,
       if (v == u)
         continue; /* reported by check_dep_names */
       if (state[v] == 1) {
-        report_cycle(repo, path, env, stack, top, v, dep);
+        report_cycle(rc, path, env, stack, top, v, dep);
         continue;
       }
       if (state[v] == 0) {
@@ -502,92 +406,20 @@ static void check_dep_cycles(struct manifest_repo *repo, const char *path,
   free(edge);
 }
 
-struct net {
-  uint32_t first, last;
-  const char *text, *tenant, *env, *path;
-  struct src_pos pos;
-};
-
-static int net_cmp(const void *pa, const void *pb)
-{
-  const struct net *a = pa, *b = pb;
-  int c;
-
-  if (a->first != b->first)
-    return a->first < b->first ? -1 : 1;
-  if (a->last != b->last)
-    return a->last > b->last ? -1 : 1; /* the wider one first */
-  c = strcmp(a->path, b->path);
-  if (c)
-    return c;
-  return a->pos.line < b->pos.line ? -1 : a->pos.line > b->pos.line;
-}
-
-/*
- * Sweep over networks sorted by first address: each one overlaps the
- * widest network seen so far exactly when it starts before that one ends.
- * Both get the error, each naming the other.
- */
-static void check_overlaps(struct manifest_repo *repo, struct net *nets,
-                           size_t n)
-{
-  const struct net *widest = NULL;
-
-  if (n > 1)
-    qsort(nets, n, sizeof(*nets), net_cmp);
-  for (size_t i = 0; i < n; i++) {
-    if (widest && nets[i].first <= widest->last) {
-      const struct net *a = widest, *b = &nets[i];
-
-      diag_at(repo, b->path, b->pos,
-              "network %s of tenant '%s' environment '%s' overlaps %s of "
-              "tenant '%s' environment '%s' (%s:%u:%u)",
-              b->text, b->tenant, b->env, a->text, a->tenant, a->env, a->path,
-              a->pos.line, a->pos.col);
-      diag_at(repo, a->path, a->pos,
-              "network %s of tenant '%s' environment '%s' overlaps %s of "
-              "tenant '%s' environment '%s' (%s:%u:%u)",
-              a->text, a->tenant, a->env, b->text, b->tenant, b->env, b->path,
-              b->pos.line, b->pos.col);
-    }
-    if (!widest || nets[i].last > widest->last)
-      widest = &nets[i];
-  }
-}
-
-/* What the walk over the tenants gathers, and what it checks against. */
-struct repo_check {
-  struct manifest_repo *repo;
-  const struct mf_catalog *cat; /* NULL when tiers cannot be checked */
-  /* The zones record names are built in: NULL when absent, or when the
-   * zone breaks its rule (reported in platform.yaml; naming.h builds
-   * names from valid zones only). */
-  const char *pub_zone, *priv_zone;
-  /* Without spec.domains at all, that one error says enough. */
-  bool no_ingress;      /* public records with nothing to point at */
-  bool no_private_zone; /* private records with no zone to live in */
-  struct claims names, derived, records;
-  struct net *nets;
-  size_t nnets, nets_alloc;
-};
-
-static const struct manifest_doc *platform_doc(const struct manifest_repo *r)
-{
-  return r->platform && r->platform->u.platform ? r->platform : NULL;
-}
-
 static const char *zone_for_names(const char *zone)
 {
   return zone && naming_is_dnsname(zone) ? zone : NULL;
 }
 
-static void repo_check_init(struct repo_check *rc, struct manifest_repo *repo)
+/* What every tenant is checked against: the platform and the catalog. */
+static void repo_check_init(struct repo_check *rc,
+                            const struct manifest_repo *repo)
 {
-  const struct manifest_doc *pd = platform_doc(repo);
-  const struct mf_platform *plat = pd ? pd->u.platform : NULL;
+  const struct mf_platform *plat =
+      repo->platform ? repo->platform->u.platform : NULL;
   bool check_zones = plat && plat->spec.domains.obj.present;
 
-  *rc = (struct repo_check){.repo = repo};
+  *rc = (struct repo_check){0};
   if (repo->catalog && repo->catalog->valid)
     rc->cat = repo->catalog->u.catalog;
   if (!plat)
@@ -598,14 +430,6 @@ static void repo_check_init(struct repo_check *rc, struct manifest_repo *repo)
   rc->no_private_zone = check_zones && !plat->spec.domains.priv.v;
 }
 
-static void repo_check_release(struct repo_check *rc)
-{
-  free(rc->nets);
-  claims_release(&rc->names);
-  claims_release(&rc->derived);
-  claims_release(&rc->records);
-}
-
 /* A tenant's name must be its file's; the name is claimed, to be unique. */
 static void check_file_name(struct repo_check *rc, const struct owner *who,
                             const struct mf_tenant *t)
@@ -614,10 +438,10 @@ static void check_file_name(struct repo_check *rc, const struct owner *who,
 
   file_stem(who->path, stem, sizeof(stem));
   if (strcmp(stem, who->tenant) != 0)
-    diag_at(rc->repo, who->path, t->meta.name.pos,
+    diag_at(rc, who->path, t->meta.name.pos,
             "metadata.name '%s' does not match the file name '%s'", who->tenant,
             stem);
-  claim_add(&rc->names, who->tenant, false, CLAIM_TENANT,
+  claim_add(rc, who->tenant, false, CLAIM_TENANT,
             &(struct owner){.path = who->path}, t->meta.name.pos);
 }
 
@@ -646,10 +470,10 @@ static void check_tier(struct repo_check *rc, const char *path,
   }
   hint = str_suggest(t->spec.tier.v, cands, nc);
   if (hint)
-    diag_at(rc->repo, path, t->spec.tier.pos,
+    diag_at(rc, path, t->spec.tier.pos,
             "unknown tier '%s' (did you mean '%s'?)", t->spec.tier.v, hint);
   else
-    diag_at(rc->repo, path, t->spec.tier.pos,
+    diag_at(rc, path, t->spec.tier.pos,
             "unknown tier '%s' (the catalog has: %s)", t->spec.tier.v, list);
 }
 
@@ -657,22 +481,23 @@ static void check_tier(struct repo_check *rc, const char *path,
 static void add_network(struct repo_check *rc, const struct owner *who,
                         const struct mf_cidr *cidr)
 {
+  struct manifest__rules *r = rc->r;
   uint32_t size =
       cidr->prefix ? ~(~(uint32_t)0 << (32 - cidr->prefix)) : UINT32_MAX;
 
   if (!cidr->text)
     return;
-  if (rc->nnets == rc->nets_alloc) {
-    rc->nets_alloc = rc->nets_alloc ? rc->nets_alloc * 2 : 64;
-    rc->nets = td_realloc(rc->nets, rc->nets_alloc * sizeof(*rc->nets));
+  if (r->nnets == r->nets_alloc) {
+    r->nets_alloc = r->nets_alloc ? r->nets_alloc * 2 : 4;
+    r->nets = td_realloc(r->nets, r->nets_alloc * sizeof(*r->nets));
   }
-  rc->nets[rc->nnets++] = (struct net){.first = cidr->addr,
-                                       .last = cidr->addr + size,
-                                       .text = cidr->text,
-                                       .tenant = who->tenant,
-                                       .env = who->env,
-                                       .path = who->path,
-                                       .pos = cidr->pos};
+  r->nets[r->nnets++] = (struct manifest__net){.first = cidr->addr,
+                                               .last = cidr->addr + size,
+                                               .text = cidr->text,
+                                               .tenant = who->tenant,
+                                               .env = who->env,
+                                               .path = who->path,
+                                               .pos = cidr->pos};
 }
 
 /*
@@ -686,19 +511,19 @@ static void claim_derived(struct repo_check *rc, const struct owner *who,
   size_t len = naming_network(buf, who->tenant, who->env);
 
   if (len > NAMING_RESOURCE_MAX)
-    diag_at(rc->repo, who->path, pos,
+    diag_at(rc, who->path, pos,
             "derived name '%s' (network, bucket; database with '_') is "
             "%zu characters; the limit is %d (shorten the tenant or "
             "environment name)",
             buf, len, NAMING_RESOURCE_MAX);
-  claim_add(&rc->derived, buf, true, CLAIM_DERIVED, who, pos);
+  claim_add(rc, buf, true, CLAIM_DERIVED, who, pos);
 }
 
 /* An app's public or private record name (`kind`), when `want` asks for
  * it and there is a zone to build it in. */
 static void claim_record(struct repo_check *rc, const struct owner *who,
-                         enum claim_kind kind, const struct mf_bool *want,
-                         const char *zone)
+                         enum manifest__claim_kind kind,
+                         const struct mf_bool *want, const char *zone)
 {
   char buf[NAMING_MAX];
   size_t len;
@@ -707,11 +532,11 @@ static void claim_record(struct repo_check *rc, const struct owner *who,
     return;
   len = naming_record(buf, who->app, who->env, who->tenant, zone);
   if (len > NAMING_DNS_MAX)
-    diag_at(rc->repo, who->path, want->pos,
+    diag_at(rc, who->path, want->pos,
             "%s DNS name '%s' is %zu characters; the limit is %d",
             kind == CLAIM_PUBLIC ? "public" : "private", buf, len,
             NAMING_DNS_MAX);
-  claim_add(&rc->records, buf, true, kind, who, want->pos);
+  claim_add(rc, buf, true, kind, who, want->pos);
 }
 
 /* The DNS names an app asks for: its records, and its aliases. */
@@ -721,12 +546,12 @@ static void claim_app_names(struct repo_check *rc, const struct owner *who,
   if (named)
     claim_record(rc, who, CLAIM_PUBLIC, &a->dns.pub, rc->pub_zone);
   if (a->dns.pub.v && rc->no_ingress)
-    diag_at(rc->repo, who->path, a->dns.pub.pos,
+    diag_at(rc, who->path, a->dns.pub.pos,
             "app '%s' asks for a public record but platform.yaml has "
             "no spec.ingress.public to point it at",
             a->name.v);
   if (a->dns.priv.v && rc->no_private_zone)
-    diag_at(rc->repo, who->path, a->dns.priv.pos,
+    diag_at(rc, who->path, a->dns.priv.pos,
             "app '%s' asks for a private record but platform.yaml has "
             "no spec.domains.private",
             a->name.v);
@@ -734,12 +559,12 @@ static void claim_app_names(struct repo_check *rc, const struct owner *who,
     claim_record(rc, who, CLAIM_PRIVATE, &a->dns.priv, rc->priv_zone);
   for (uint32_t k = 0; k < a->dns.aliases.n; k++) {
     const struct mf_str *al = mf_str_at(&a->dns.aliases, k);
-    struct claim *cl;
+    struct manifest__claim *cl;
 
     /* Each alias is its own owner: a repeated alias is a conflict. */
     if (!al->v)
       continue;
-    cl = claim_add(&rc->records, al->v, false, CLAIM_ALIAS, who, al->pos);
+    cl = claim_add(rc, al->v, false, CLAIM_ALIAS, who, al->pos);
     cl->alias = k;
   }
 }
@@ -750,10 +575,10 @@ static void check_env(struct repo_check *rc, const struct owner *tenant,
   struct owner who = *tenant;
   bool named;
 
-  check_unique(rc->repo, who.path, e->apps.v, e->apps.n, sizeof(struct mf_app),
+  check_unique(rc, who.path, e->apps.v, e->apps.n, sizeof(struct mf_app),
                "app");
-  check_dep_names(rc->repo, who.path, e);
-  check_dep_cycles(rc->repo, who.path, e);
+  check_dep_names(rc, who.path, e);
+  check_dep_cycles(rc, who.path, e);
   if (!e->name.v)
     return;
   who.env = e->name.v;
@@ -773,55 +598,56 @@ static void check_env(struct repo_check *rc, const struct owner *tenant,
   }
 }
 
-static void check_tenant(struct repo_check *rc, const struct manifest_doc *doc)
+/* A tenant document's rules, against the platform and catalog of rc. */
+static struct manifest__rules *check_tenant(struct repo_check *rc,
+                                            const struct manifest_doc *doc)
 {
   const struct mf_tenant *t = doc->u.tenant;
   struct owner who = {.path = doc->path};
 
+  rc->r = td_calloc(1, sizeof(*rc->r));
+  rc->r->diags = (struct diag_list)DIAG_LIST_INIT;
+  rc->r->mem = (struct arena)ARENA_INIT;
+  /* A tenant copies a dozen names or so: a small first chunk. */
+  rc->r->mem.next_size = 512;
   if (!t || !t->meta.name.v)
-    return;
+    return rc->r;
   who.tenant = t->meta.name.v;
   check_file_name(rc, &who, t);
   check_tier(rc, who.path, t);
-  check_unique(rc->repo, who.path, t->spec.envs.v, t->spec.envs.n,
+  check_unique(rc, who.path, t->spec.envs.v, t->spec.envs.n,
                sizeof(struct mf_env), "environment");
   for (uint32_t ei = 0; ei < t->spec.envs.n; ei++)
     check_env(rc, &who, mf_tenant_env(t, ei));
+  return rc->r;
 }
 
-/* Tenants: one name, one file.  Each file names the first other one. */
-static void report_duplicate_tenants(struct manifest_repo *repo,
-                                     struct claims *names)
-{
-  if (names->n > 1)
-    qsort(names->v, names->n, sizeof(*names->v), claim_cmp);
-  for (size_t i = 0; i < names->n; i++) {
-    const struct claim *me = &names->v[i], *other = NULL;
-
-    if (i > 0 && strcmp(names->v[i - 1].name, me->name) == 0)
-      other = &names->v[i - 1];
-    else if (i + 1 < names->n && strcmp(names->v[i + 1].name, me->name) == 0)
-      other = &names->v[i + 1];
-    if (other)
-      diag_at(repo, me->path, me->pos,
-              "tenant '%s' is also defined in %s:%u:%u", me->name, other->path,
-              other->pos.line, other->pos.col);
-  }
-}
-
-void manifest__check_repo(struct manifest_repo *repo)
+void manifest__check_repo(struct manifest_repo *repo, bool base_changed)
 {
   struct repo_check rc;
 
   repo_check_init(&rc, repo);
-  for (size_t ti = 0; ti < repo->ntenants; ti++)
-    check_tenant(&rc, repo->tenants[ti]);
-  report_duplicate_tenants(repo, &rc.names);
-  report_collisions(repo, &rc.derived,
-                    "derived name '%s' (network, bucket; database with '_') "
-                    "belongs both to %s and to %s (%s:%u:%u)");
-  report_collisions(repo, &rc.records,
-                    "DNS name '%s' is both %s and %s (%s:%u:%u)");
-  check_overlaps(repo, rc.nets, rc.nnets);
-  repo_check_release(&rc);
+  /* Another platform or catalog: every tenant is checked again. */
+  if (!repo->index || base_changed) {
+    manifest__index_free(repo->index);
+    repo->index = manifest__index_new();
+    for (size_t i = 0; i < repo->ntenants; i++) {
+      manifest__rules_free(repo->tenants[i]->rules);
+      repo->tenants[i]->rules = NULL;
+    }
+  }
+  for (size_t i = 0; i < repo->ntenants; i++) {
+    struct manifest_doc *doc = repo->tenants[i];
+    const struct diag_list *d;
+
+    if (!doc->rules) {
+      doc->rules = check_tenant(&rc, doc);
+      manifest__index_add(repo->index, doc->rules);
+    }
+    d = &doc->rules->diags;
+    for (size_t k = 0; k < d->n; k++)
+      diag_add(&repo->diags, d->v[k].path, d->v[k].line, d->v[k].col, "%s",
+               d->v[k].msg);
+  }
+  manifest__index_report(repo->index, &repo->diags);
 }

@@ -23,6 +23,7 @@
 
 #include <jansson.h>
 
+#include "base/arena.h"
 #include "base/diag.h"
 
 /* The kinds of resource compose builds and providers manage. */
@@ -51,14 +52,20 @@ struct resource {
   char *provider; /* instance name from the Platform binding */
   char *tenant;
   char *name;   /* external name */
-  json_t *spec; /* owned reference */
-  char **deps;  /* ids */
+  json_t *spec; /* owned reference; NULL while stashed (below) */
+  /* The spec as canonical JSON text while `spec` is let go of, to hold a
+   * pass's specs in a seventh of the memory; owned, or NULL. */
+  char *spec_text;
+  char **deps; /* ids */
   size_t ndeps;
   enum deletion_policy deletion;
   bool adopt;
   /* Where the manifest declares it, for errors: borrowed from the repo. */
   const char *path;
   struct src_pos pos;
+  /* Made in this pool (then its strings and deps are the pool's), or
+   * NULL: made with malloc. */
+  struct resource_pool *pool;
 };
 
 struct resource_set {
@@ -76,7 +83,36 @@ struct resource *resource_new(enum rtype type, const char *id,
                               const char *provider, const char *tenant,
                               const char *name, json_t *spec);
 void resource_add_dep(struct resource *r, const char *id);
+/* Frees a resource made with malloc; of one made in a pool, only what is
+ * not the pool's (its spec). */
 void resource_free(struct resource *r);
+
+/*
+ * Resources that live and die together (a pass's, or a window's): made
+ * in one arena, with their ids, tenants and providers interned (a
+ * dependency is the very string of the id it names), freed in one step
+ * with the pool, after every resource_free() of them.  One thread at a
+ * time.
+ */
+struct resource_pool;
+
+struct resource_pool *resource_pool_new(void);
+void resource_pool_free(struct resource_pool *p);
+/* As resource_new(), in `p` (NULL: with malloc). */
+struct resource *resource_new_in(struct resource_pool *p, enum rtype type,
+                                 const char *id, const char *provider,
+                                 const char *tenant, const char *name,
+                                 json_t *spec);
+
+/*
+ * A spec kept as text until it is needed: stash lets go of r->spec and
+ * keeps its canonical JSON; load makes r->spec again from it (an equal
+ * value, keys in sorted order) and returns it; unload lets go of it
+ * again.  Load and unload do nothing to a resource that is not stashed.
+ */
+void resource_spec_stash(struct resource *r);
+const json_t *resource_spec_load(struct resource *r);
+void resource_spec_unload(struct resource *r);
 
 /* Takes ownership of r. */
 void resource_set_add(struct resource_set *s, struct resource *r);
@@ -136,8 +172,17 @@ int resource_ref_parse(const json_t *v, const char **id, size_t *idlen,
 /* {"$ref": "<id>#<output>"}, a new reference. */
 json_t *resource_ref(const char *id, const char *output);
 
-/* A stable hash of a spec (canonical JSON, sorted keys): 16 hex + NUL. */
+/*
+ * A stable hash of a spec: 64-bit FNV-1a over its canonical JSON (what
+ * json_dumps() writes with JSON_COMPACT | JSON_SORT_KEYS |
+ * JSON_ENCODE_ANY), as 16 hex digits and a NUL.  Computed by walking the
+ * value: no text is built.
+ */
 void resource_spec_hash(const json_t *spec, char out[17]);
+
+/* The canonical JSON text itself (caller frees), or NULL when jansson
+ * could not encode the value either (a string that is not UTF-8). */
+char *resource_canonical_json(const json_t *v);
 
 /* The same 64-bit FNV-1a over any bytes. */
 void resource_hash_hex(const void *data, size_t len, char out[17]);

@@ -20,6 +20,7 @@
 #include "server/metrics.h"
 #include "server/mgmt.h"
 #include "git/statusview.h"
+#include "model/naming.h"
 
 /* One pass on the worker thread.  Inputs are copies, outputs are read by
  * the loop thread only after the thread has been joined. */
@@ -35,6 +36,8 @@ struct pass {
   uint64_t health_timeout_ms;
   struct strset batch;
   bool fetch, all, push;
+  bool load; /* not a pass: daemon__load(), before the first one */
+  bool rows; /* not a pass: daemon__rows() for `batch` */
   char seen[SOURCE_ID_LEN];
   int seen_approved;
   /* trust: copies of the config's keys and gated environments */
@@ -42,6 +45,7 @@ struct pass {
   char *verify_keys, *approval_keys;
   struct strset gated;
   /* out */
+  struct daemon_load ld;
   int rc;
   char error[1024];
   struct gitpass_result res;
@@ -134,6 +138,8 @@ static void tenant_drop(struct daemon *d, const char *name)
 
   if (!p)
     return;
+  if ((*p)->row_todo)
+    d->rows_todo--;
   at = (size_t)(p - d->t);
   /* A queued entry is skipped when popped; free it then. */
   if ((*p)->queued) {
@@ -187,15 +193,52 @@ static struct dtenant *dequeue(struct daemon *d)
 
 /* ---- passes (worker thread) ---- */
 
+static void load_main(struct pass *p)
+{
+  uint64_t t0 = uv_hrtime();
+
+  p->ld.so = &p->so;
+  p->ld.providers = p->providers;
+  p->ld.fetch = p->fetch;
+  p->ld.push = p->push;
+  p->ld.model = &p->d->model;
+  p->rc = daemon__load(&p->ld);
+  if (p->rc < 0)
+    snprintf(p->error, sizeof(p->error), "%s", p->ld.error);
+  p->seconds = (double)(uv_hrtime() - t0) / 1e9;
+  uv_async_send(&p->d->pass_done);
+}
+
+static void rows_main(struct pass *p)
+{
+  uint64_t t0 = uv_hrtime();
+
+  p->ld.so = &p->so;
+  p->rc = daemon__rows(&p->ld, &p->batch);
+  if (p->rc < 0)
+    snprintf(p->error, sizeof(p->error), "%s", p->ld.error);
+  p->seconds = (double)(uv_hrtime() - t0) / 1e9;
+  uv_async_send(&p->d->pass_done);
+}
+
 static void pass_main(void *arg)
 {
   struct pass *p = arg;
   struct gitpass_opts go = {.version = GITPASS_OPTS_VERSION};
   struct source *src = NULL;
   FILE *err = open_memstream(&p->log, &p->loglen);
-  FILE *out = fopen("/dev/null", "w");
+  FILE *out;
   uint64_t t0 = uv_hrtime();
 
+  if (p->load || p->rows) {
+    fclose(err);
+    if (p->load)
+      load_main(p);
+    else
+      rows_main(p);
+    return;
+  }
+  out = fopen("/dev/null", "w");
   if (!err || !out)
     abort();
   go.rec = (struct reconcile_opts)RECONCILE_OPTS_INIT;
@@ -207,6 +250,8 @@ static void pass_main(void *arg)
   go.rec.err = err;
   go.rec.cancel = &p->d->cancel;
   go.rec.model = &p->d->model;
+  /* Nobody reads a refused pass's plans here: its outcome is logged. */
+  go.rec.quiet_plans = true;
   go.all = p->all;
   go.allow_delete = -1;
   go.extra = &p->batch;
@@ -252,6 +297,7 @@ static void pass_free(struct pass *p)
   strset_release(&p->gated);
   json_decref(p->providers);
   strset_release(&p->batch);
+  daemon__load_release(&p->ld);
   reconcile_report_release(&p->report);
   free(p->log);
   costs_free(p->costs);
@@ -274,6 +320,17 @@ static void pass_trust(struct pass *p, const struct config *c)
       strset_add(&p->gated, c->approval.environments[i]);
   }
   strset_seal(&p->gated);
+}
+
+/* Statuses the API has no row of yet: read a chunk at a time, so a
+ * webhook waits for at most a chunk. */
+#define ROWS_CHUNK 200
+
+static void rows_chunk(struct daemon *d, struct strset *names)
+{
+  for (size_t i = 0; i < d->nt && names->n < ROWS_CHUNK; i++)
+    if (d->t[i]->row_todo && !d->t[i]->inflight)
+      strset_add(names, d->t[i]->name);
 }
 
 static void pass_start(struct daemon *d)
@@ -309,18 +366,26 @@ static void pass_start(struct daemon *d)
   p->health_timeout_ms = c->reconcile.health_timeout_ms;
   p->push = c->status.push;
   p->fetch = d->want_fetch;
-  p->all = d->want_all || (p->fetch && d->stale);
+  p->load = !d->loaded;
+  /* Statuses are read for the API when there is nothing else to do. */
+  p->rows = !p->load && !d->want_fetch && !d->want_all && d->qlen == 0;
+  p->all = !p->load && !p->rows && (d->want_all || (p->fetch && d->stale));
   memcpy(p->seen, d->seen, sizeof(p->seen));
   p->seen_approved = d->seen_approved;
-  d->want_fetch = d->want_all = false;
-  while (p->batch.n < c->reconcile.batch && (t = dequeue(d)) != NULL) {
+  if (!p->load && !p->rows)
+    d->want_fetch = d->want_all = false;
+  if (p->rows)
+    rows_chunk(d, &p->batch);
+  while (!p->load && !p->rows && p->batch.n < c->reconcile.batch &&
+         (t = dequeue(d)) != NULL) {
     t->inflight = true;
     strset_add(&p->batch, t->name);
   }
   strset_seal(&p->batch);
   d->pass = p;
-  log_at(LOG_LEVEL_DEBUG, "pass started", LOG_B("fetch", p->fetch),
-         LOG_B("all", p->all), LOG_U("queued", p->batch.n));
+  log_at(LOG_LEVEL_DEBUG, p->load ? "load started" : "pass started",
+         LOG_B("fetch", p->fetch), LOG_B("all", p->all),
+         LOG_U("queued", p->batch.n));
   if (uv_thread_create(&p->thread, pass_main, p) != 0) {
     log_at(LOG_LEVEL_ERROR, "cannot start a pass thread");
     abort();
@@ -355,6 +420,11 @@ static void tenant_update(struct daemon *d, struct dtenant *t,
 
   t->result = o->result;
   t->passes++;
+  t->checked_at = now;
+  if (t->row_todo) {
+    t->row_todo = false;
+    d->rows_todo--;
+  }
   t->next_resync = now + jitter(d, d->cfg->reconcile.resync_ms, 10);
   if (backs_off(o->result)) {
     t->retry_at = now + backoff(d, t->failures++);
@@ -498,6 +568,137 @@ static void log_pass_done(const struct pass *p)
          LOG_SECS("commit_seconds", r->commit_seconds));
 }
 
+/* Each tenant the load found, with its row for the API and its next
+ * resync: spread evenly over one period, so drift checks come at a steady
+ * pace rather than all at once. */
+static void install_tenants(struct daemon *d, struct daemon_load *ld,
+                            uint64_t now)
+{
+  uint64_t resync = d->cfg->reconcile.resync_ms;
+
+  for (size_t i = 0; i < ld->n; i++) {
+    struct loaded_tenant *l = &ld->v[i];
+    struct dtenant *t = tenant_get(d, l->name);
+
+    json_decref(t->row);
+    free(t->detail);
+    t->row = l->row;
+    t->detail = l->detail;
+    l->row = NULL;
+    l->detail = NULL;
+    memcpy(t->by_type, l->by_type, sizeof(t->by_type));
+    t->result = l->result;
+    t->row_todo = !t->row;
+    d->rows_todo += t->row_todo;
+    t->next_resync = now + resync * (i + 1) / (ld->n + 1);
+    if (l->retry)
+      daemon__enqueue(d, t);
+  }
+  /* What changed while nobody watched is passed now. */
+  for (size_t i = 0; !ld->all && i < ld->changed.n; i++) {
+    const char *name = ld->changed.v[i];
+
+    if (naming_is_label(name))
+      daemon__enqueue(d, tenant_get(d, name));
+  }
+  d->want_all |= ld->all;
+}
+
+/* A chunk of statuses read: each tenant not passed meanwhile gets its
+ * row, detail and result from its status. */
+static void rows_done(struct daemon *d, struct pass *p)
+{
+  if (p->rc < 0) {
+    log_at(LOG_LEVEL_WARN, "statuses not read", LOG_S("error", p->error));
+    d->hold_until = uv_now(d->loop) + backoff(d, d->pass_failures++);
+  }
+  for (size_t i = 0; i < p->ld.n; i++) {
+    struct loaded_tenant *l = &p->ld.v[i];
+    struct dtenant *t = daemon__tenant_find(d, l->name);
+
+    if (!t || !t->row_todo)
+      continue;
+    t->row = l->row;
+    t->detail = l->detail;
+    l->row = NULL;
+    l->detail = NULL;
+    memcpy(t->by_type, l->by_type, sizeof(t->by_type));
+    t->result = l->result;
+    t->row_todo = false;
+    d->rows_todo--;
+  }
+  /* A status that vanished meanwhile leaves nothing to read. */
+  for (size_t i = 0; p->rc == 0 && i < p->batch.n; i++) {
+    struct dtenant *t = daemon__tenant_find(d, p->batch.v[i]);
+
+    if (t && t->row_todo) {
+      t->row_todo = false;
+      d->rows_todo--;
+    }
+  }
+  if (d->rows_todo == 0)
+    log_at(LOG_LEVEL_INFO, "statuses read", LOG_U("tenants", d->nt));
+  recount(d);
+  pass_free(p);
+  if (d->stopping) {
+    start_stop(d, NULL);
+    return;
+  }
+  daemon__dispatch(d);
+}
+
+/* The load at start is done: ready, or backing off to try again. */
+static void load_done(struct daemon *d, struct pass *p)
+{
+  struct daemon_load *ld = &p->ld;
+  uint64_t now = uv_now(d->loop);
+
+  metric_add(d->m_passes, p->rc < 0 ? "error" : "ok", 1);
+  if (p->fetch && p->rc == 0) {
+    metric_observe(d->m_fetch_seconds, NULL, ld->fetch_seconds);
+    if (ld->fetched)
+      metric_set(d->m_fetch_last_ok, NULL, (double)time(NULL));
+    else
+      metric_add(d->m_fetch_errors, NULL, 1);
+  }
+  if (p->rc < 0) {
+    snprintf(d->last_error, sizeof(d->last_error), "%s", p->error);
+    log_at(LOG_LEVEL_ERROR, "pass failed", LOG_S("error", p->error));
+    d->hold_until = now + backoff(d, d->pass_failures++);
+  } else {
+    d->pass_failures = 0;
+    d->loaded = true;
+    d->want_load = false;
+    install_tenants(d, ld, now);
+    if (ld->push_error[0])
+      log_at(LOG_LEVEL_WARN, "status not pushed",
+             LOG_S("error", ld->push_error));
+    if (ld->fetched || !p->fetch) {
+      d->want_fetch = false;
+      memcpy(d->seen, ld->head, sizeof(d->seen));
+      d->ready = true;
+      d->last_error[0] = '\0';
+      log_at(LOG_LEVEL_INFO, "ready", LOG_S("source", ld->head),
+             LOG_U("tenants", d->nt),
+             LOG_SECS("seconds", (double)(now - d->started_at) / 1e3));
+    } else {
+      /* The mirror's last tip is loaded, but it may be stale: a pass
+       * fetches again, and everyone is passed once one succeeds. */
+      d->stale = true;
+      snprintf(d->last_error, sizeof(d->last_error), "%s",
+               "the source could not be fetched");
+      log_at(LOG_LEVEL_WARN, "source error", LOG_S("error", ld->fetch_error));
+    }
+    recount(d);
+  }
+  pass_free(p);
+  if (d->stopping) {
+    start_stop(d, NULL);
+    return;
+  }
+  daemon__dispatch(d);
+}
+
 static void on_pass_done(uv_async_t *a)
 {
   struct daemon *d = a->data;
@@ -510,6 +711,14 @@ static void on_pass_done(uv_async_t *a)
   r = &p->res;
   uv_thread_join(&p->thread);
   d->pass = NULL;
+  if (p->load) {
+    load_done(d, p);
+    return;
+  }
+  if (p->rows) {
+    rows_done(d, p);
+    return;
+  }
   log_lines(p->log, p->loglen);
   metric_observe(d->m_pass_seconds, NULL, p->seconds);
   metric_add(d->m_passes, p->rc < 0 ? "error" : "ok", 1);
@@ -620,15 +829,60 @@ void daemon__dispatch(struct daemon *d)
    * Answering a write can start a pass already (its tenant's). */
   if (mgmt_dispatch(d->mgmt) || d->pass || uv_now(d->loop) < d->hold_until)
     return;
-  if (!d->want_fetch && !d->want_all && d->qlen == 0)
+  if (!d->want_load && !d->want_fetch && !d->want_all && d->qlen == 0 &&
+      d->rows_todo == 0)
     return;
   pass_start(d);
+}
+
+/* A tenth of the resync period, within [50 ms, 1 s]. */
+static uint64_t tick_ms(const struct daemon *d)
+{
+  uint64_t every = d->cfg->reconcile.resync_ms / 10;
+
+  if (every > 1000)
+    every = 1000;
+  if (every < 50)
+    every = 50;
+  return every;
+}
+
+/*
+ * The share of tenants checked for drift (passed) within the last resync
+ * period: it climbs from 0 to 1 over the first period after start, and
+ * stays near 1 while the resync keeps up.  The first climb is logged by
+ * tenths, then once whole.
+ */
+static void resync_progress(struct daemon *d, size_t checked, uint64_t now)
+{
+  double share = d->nt ? (double)checked / (double)d->nt : 1;
+  unsigned step = (unsigned)(share * 10);
+
+  metric_set(d->m_resync, NULL, share);
+  if (d->resync_done || !d->loaded)
+    return;
+  if (step > d->resync_steps) {
+    d->resync_steps = step;
+    if (checked < d->nt)
+      log_at(LOG_LEVEL_INFO, "resync progress", LOG_U("checked", checked),
+             LOG_U("tenants", d->nt));
+  }
+  if (checked == d->nt) {
+    d->resync_done = true;
+    log_at(LOG_LEVEL_INFO, "resync done", LOG_U("tenants", d->nt),
+           LOG_SECS("seconds", (double)(now - d->started_at) / 1e3));
+  }
 }
 
 static void on_tick(uv_timer_t *timer)
 {
   struct daemon *d = timer->data;
   uint64_t now = uv_now(d->loop);
+  /* A tenant is due again resync +-10% after its pass, and ticks come
+   * this often: checked within the period, with room for both. */
+  uint64_t period = d->cfg->reconcile.resync_ms +
+                    d->cfg->reconcile.resync_ms / 10 + tick_ms(d);
+  size_t checked = 0;
 
   for (size_t i = 0; i < d->nt; i++) {
     struct dtenant *t = d->t[i];
@@ -636,7 +890,9 @@ static void on_tick(uv_timer_t *timer)
 
     if (!t->queued && !t->inflight && due && now >= due)
       daemon__enqueue(d, t);
+    checked += t->checked_at && now - t->checked_at <= period;
   }
+  resync_progress(d, checked, now);
   metric_set(d->m_queue, NULL, (double)d->qlen);
   /* A flood of warnings that stopped still says how big it was. */
   if (now >= d->log_flushed_at + LOG_FLUSH_MS) {
@@ -665,12 +921,8 @@ static void arm_poll(struct daemon *d)
 
 static void arm_tick(struct daemon *d)
 {
-  uint64_t every = d->cfg->reconcile.resync_ms / 10;
+  uint64_t every = tick_ms(d);
 
-  if (every > 1000)
-    every = 1000;
-  if (every < 50)
-    every = 50;
   uv_timer_start(&d->tick, on_tick, every, every);
 }
 
@@ -897,6 +1149,11 @@ static void metrics_setup(struct daemon *d)
   d->m_tenants = metrics_register(m, METRIC_GAUGE, "tenantd_tenants",
                                   "Tenants by the result of their last pass.",
                                   "result", NULL, 0);
+  d->m_resync = metrics_register(
+      m, METRIC_GAUGE, "tenantd_resync_progress",
+      "Share of tenants checked for drift within the last resync period.", NULL,
+      NULL, 0);
+  metric_set(d->m_resync, NULL, 0);
   d->m_webhooks =
       metrics_register(m, METRIC_COUNTER, "tenantd_webhooks_total",
                        "Webhook deliveries, by verdict.", "result", NULL, 0);
@@ -992,8 +1249,10 @@ int daemon_run(const char *config_path, int log_format)
          LOG_S("config", d->cfg->path), LOG_S("listen", d->cfg->http.host),
          LOG_I("port", httpd_port(d->http)),
          LOG_B("webhooks", d->cfg->http.webhook_secret != NULL));
-  /* The first pass: fetch and reconcile everyone (drift since last run). */
-  d->want_fetch = d->want_all = true;
+  /* First the load: manifests and the status branch, then ready; drift
+   * is found by the resync, spread over its period. */
+  d->want_load = d->want_fetch = true;
+  d->started_at = uv_now(&loop);
   daemon__dispatch(d);
   arm_poll(d);
   arm_tick(d);

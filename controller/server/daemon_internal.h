@@ -1,9 +1,10 @@
 /*
  * daemon_internal.h - shared by the daemon's files only: daemon.c (the
- * loop, the queue and the passes), api.c (the HTTP endpoints), mgmt.c
- * (the management API) and fleet.c (costs, platform status,
- * notifications, the status page).  Loop thread only, like everything
- * the daemon owns.
+ * loop, the queue and the passes), daemon_load.c (what is known before
+ * the first pass), api.c (the HTTP endpoints), mgmt.c (the management
+ * API) and fleet.c (costs, platform status, notifications, the status
+ * page).  Loop thread only, like everything the daemon owns, but
+ * daemon__load(), which runs on the pass thread.
  */
 #ifndef TD_DAEMON_INTERNAL_H
 #define TD_DAEMON_INTERNAL_H
@@ -14,6 +15,7 @@
 #include <stdatomic.h>
 #include <uv.h>
 
+#include "base/strset.h"
 #include "engine/reconcile.h"
 #include "git/gitpass.h"
 #include "git/source.h"
@@ -39,6 +41,8 @@ struct dtenant {
   json_t *row;     /* the tenant's line in GET /api/v1/tenants */
   char *detail;    /* GET /api/v1/tenants/<name>, JSON text */
   size_t by_type[RTYPE_COUNT];
+  uint64_t checked_at; /* loop time of its last pass; 0: none yet */
+  bool row_todo;       /* has a status the daemon has not read yet */
 };
 
 struct daemon {
@@ -57,6 +61,13 @@ struct daemon {
   size_t qhead, qlen, qalloc;
 
   bool want_fetch, want_all, ready, stopping;
+  /* Before any pass: the manifests and the status branch are loaded
+   * (daemon__load), then the daemon is ready; want_load until then. */
+  bool want_load, loaded;
+  size_t rows_todo;      /* tenants whose status is not read yet */
+  uint64_t started_at;   /* loop ms */
+  unsigned resync_steps; /* tenths of the first resync logged */
+  bool resync_done;      /* every tenant checked once since start */
   /* The last fetch failed: once one succeeds, every tenant is passed
    * again so none keeps a stale SourceError. */
   bool stale;
@@ -79,8 +90,52 @@ struct daemon {
   struct metric *m_reconciles, *m_pass_seconds, *m_drift_detected,
       *m_drift_corrected, *m_queue, *m_fetch_seconds, *m_fetch_last_ok,
       *m_fetch_errors, *m_resources, *m_tenants, *m_webhooks, *m_passes, *m_up,
-      *m_untrusted, *m_awaiting;
+      *m_untrusted, *m_awaiting, *m_resync;
 };
+
+/* A tenant as the status branch (or, without a status, the manifests)
+ * knows it before its first pass. */
+struct loaded_tenant {
+  char *name;
+  json_t *row;  /* as dtenant's; NULL until its status is read */
+  char *detail; /* NULL without a status */
+  size_t by_type[RTYPE_COUNT];
+  enum tenant_result result;
+  bool has_status;
+  bool retry; /* failed, stalled or a source error: pass it at once */
+};
+
+/* daemon__load's inputs (borrowed) and outputs. */
+struct daemon_load {
+  const struct source_opts *so;
+  const json_t *providers;
+  bool fetch, push;
+  struct manifest_repo **model; /* in and out, as reconcile_opts.model */
+  /* out */
+  char head[SOURCE_ID_LEN];
+  bool fetched;
+  double fetch_seconds;
+  char fetch_error[1024], push_error[1024], error[1024];
+  bool all;                /* every tenant changed (or no status yet) */
+  struct strset changed;   /* tenant files changed since the status's */
+  struct loaded_tenant *v; /* sorted by name */
+  size_t n, alloc;
+};
+
+/*
+ * On the pass thread: checks that the provider instances open, fetches
+ * (when asked), loads the manifests of the tip into *model, reads every
+ * status on the branch and what changed since the manifests it records,
+ * and pushes status commits a run before left unpushed.  0, or -1 with
+ * the reason in l->error.  Release with daemon__load_release().
+ */
+int daemon__load(struct daemon_load *l);
+
+/* On the pass thread: the rows, details and results of the tenants
+ * `names` from their statuses (l->so in; l->v out, l->error on -1). */
+int daemon__rows(struct daemon_load *l, const struct strset *names);
+
+void daemon__load_release(struct daemon_load *l);
 
 /* The tenant of that name, or NULL. */
 struct dtenant *daemon__tenant_find(struct daemon *d, const char *name);

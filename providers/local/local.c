@@ -8,16 +8,21 @@
  * threadpool with only the job's own copies of its inputs.  Reads and
  * lists go in batches, up to BATCH_MAX a work item, so a pass observing
  * thousands of resources pays one thread handoff per batch, not per
- * file; writes one a work item, since each syncs to disk.  With
- * latencyMs the result waits on the job's timer, so latency applies to
- * every outcome.
+ * file.  Writes go in batches too, and a batch flushes the disk once in
+ * all, not twice a file: every temp file is written, one syncfs() makes
+ * them durable, then the renames (and removals).  A crash leaves old or
+ * new files, never torn ones: no file is renamed before its bytes are on
+ * disk.  The renames are made durable by the next batch's flush, and by
+ * one at close for the last of them, before a pass records anything.
+ * With latencyMs the result waits on the job's timer, so latency applies
+ * to every outcome.
  */
 #include "base/compat.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -50,6 +55,12 @@
  * turn aims to spread them over (libuv's default pool size). */
 #define BATCH_MAX 64
 #define BATCH_SPREAD 4
+/* Writes per work item: one flush for all of them.  At most
+ * WRITE_STREAMS work items of writes run at once; writes that come
+ * meanwhile wait and go together in the next (a group commit), so the
+ * busier the provider, the more writes share a flush. */
+#define WRITE_BATCH_MAX 256
+#define WRITE_STREAMS 2
 
 struct local {
   struct rt rt; /* first: the runtime's */
@@ -63,23 +74,41 @@ struct local {
   int fault_on;      /* FAULT_ON_ALL or FAULT_ON_WRITES */
   uint64_t seed;
   uint64_t rng; /* xorshift64* state, never zero */
+  /* Renames and removals done, and those a flush has made durable, by
+   * count: workers update them, close flushes what is left. */
+  atomic_uint_fast64_t renamed, flushed;
+  uv_work_t flush;
+  /* Writes waiting for a stream (loop thread only), in call order. */
+  struct job **waiting;
+  size_t nwaiting, waiting_alloc;
+  unsigned streams; /* work items of writes running */
 };
 
 struct job {
   struct rt_op op;  /* first: the runtime's, with the resource's copies */
   uv_timer_t timer; /* delivers the result after latencyMs */
   /* Inputs the worker reads besides the op's: all owned by the job, but
-   * state_dir, the instance's, which is never changed and outlives it. */
+   * state_dir, the instance's, which is never changed and outlives it.
+   * dir, path and stem share one allocation, at dir. */
   const char *state_dir;
   char *dir;  /* <stateDir>/<type> */
-  char *path; /* <dir>/<name>.json */
+  char *path; /* <dir>/<stem>.json */
   char *stem; /* the file name without .json: the name, or shortened */
   uint64_t health_delay_ms;
+  /* A write in its batch: the new state and its text, then the temp
+   * file it was written to; or a removal, once allowed. */
+  json_t *state;
+  char *text;
+  size_t len;
+  char *tmp;
+  bool unlink;
+  bool done, waited; /* the work is done; latencyMs has passed */
 };
 
-/* Jobs handed to the threadpool as one work item. */
+/* Jobs handed to the threadpool as one work item: reads, or writes. */
 struct batch {
   uv_work_t work;
+  bool writes;
   size_t n;
   struct job *jobs[];
 };
@@ -249,90 +278,31 @@ out:
   return status;
 }
 
-static int fsync_dir(struct job *j, const char *dir)
+/* The text of the job's new state, for its batch to write; takes
+ * `state` either way. */
+static int render_state(struct job *j, json_t *state)
 {
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  int status = PROVIDER_OK;
-
-  if (fd < 0)
-    return fail_errno(j, "cannot open directory", dir, errno);
-  if (fsync(fd) < 0)
-    status = fail_errno(j, "cannot sync directory", dir, errno);
-  close(fd);
-  return status;
-}
-
-/*
- * Creates the job's type directory with every missing parent, stateDir
- * included, private (0700: the state says what every tenant runs).  The
- * type directory's entry, and a new stateDir's, are synced into their
- * parents so they survive a crash together with the file about to be put
- * in them.
- */
-static int ensure_dirs(struct job *j)
-{
-  struct stat sb;
-  bool new_root;
-  int status, rc;
-
-  if (stat(j->dir, &sb) == 0 && S_ISDIR(sb.st_mode))
-    return PROVIDER_OK;
-  new_root = stat(j->state_dir, &sb) < 0;
-  rc = fs_mkdir_p(j->dir, 0700);
-  if (rc < 0)
-    return rt_op_fail(&j->op, provider_status_of_fs(rc), "local: %s",
-                      td_error_last());
-  status = fsync_dir(j, j->state_dir);
-  if (status == PROVIDER_OK && new_root) {
-    char *parent = td_strdup(j->state_dir);
-
-    status = fsync_dir(j, dirname(parent));
-    free(parent);
-  }
-  return status;
-}
-
-/*
- * Replaces the job's state file with `state`: a temp file in the same
- * directory (so rename is atomic), synced before the rename, and the
- * directory synced after it, so a crash leaves the old or the new file.
- */
-static int write_state(struct job *j, const json_t *state)
-{
-  char *text = NULL;
-  int status = PROVIDER_OK;
+  char *text = json_dumps(state, JSON_INDENT(2) | JSON_SORT_KEYS);
   size_t len;
 
-  status = ensure_dirs(j);
-  if (status < 0)
-    goto out;
-  text = json_dumps(state, JSON_INDENT(2) | JSON_SORT_KEYS);
   if (!text) {
-    status = rt_op_fail(&j->op, PROVIDER_TRANSIENT, "local: cannot encode %s",
-                        j->path);
-    goto out;
+    json_decref(state);
+    return rt_op_fail(&j->op, PROVIDER_TRANSIENT, "local: cannot encode %s",
+                      j->path);
   }
   len = strlen(text);
   /* Never write what a read would refuse. */
   if (len + 1 > LOCAL_STATE_MAX) {
-    status = rt_op_fail(&j->op, PROVIDER_INVALID,
-                        "local: %s: state file too large", j->path);
-    goto out;
+    free(text);
+    json_decref(state);
+    return rt_op_fail(&j->op, PROVIDER_INVALID,
+                      "local: %s: state file too large", j->path);
   }
   text[len++] = '\n'; /* replaces the NUL: text is written by length */
-  {
-    char *file = td_asprintf("%s.json", j->stem);
-    /* 0644: state files are meant to be read and edited by people. */
-    int rc = fs_write_atomic(j->dir, file, text, len, 0644);
-
-    if (rc < 0)
-      status = rt_op_fail(&j->op, provider_status_of_fs(rc), "local: %s",
-                          td_error_last());
-    free(file);
-  }
-out:
-  free(text);
-  return status;
+  j->state = state;
+  j->text = text;
+  j->len = len;
+  return PROVIDER_OK;
 }
 
 /* FNV-1a: small, stable across builds, good enough to spread addresses. */
@@ -500,20 +470,18 @@ static int do_read(struct job *j)
   return PROVIDER_OK;
 }
 
-/* Computes the outputs into `state`, writes it and makes it the result;
- * takes `state` either way. */
+/* Computes the outputs into `state` and renders it for the batch to
+ * write; takes `state` either way. */
 static int save(struct job *j, json_t *state)
 {
   json_t *outputs = json_object_get(state, "outputs");
   int status = compute_outputs(j, j->op.spec, outputs);
 
-  if (status == PROVIDER_OK)
-    status = write_state(j, state);
-  if (status == PROVIDER_OK)
-    rt_op_ok(&j->op, state);
-  else
+  if (status < 0) {
     json_decref(state);
-  return status;
+    return status;
+  }
+  return render_state(j, state);
 }
 
 static int do_create(struct job *j)
@@ -521,10 +489,14 @@ static int do_create(struct job *j)
   json_t *old = NULL;
   int status = load_state(j, j->path, &old);
 
-  if (status == PROVIDER_OK)
+  if (status == PROVIDER_OK) {
     status = check_owner(j, old);
-  else if (status == PROVIDER_NOT_FOUND)
+  } else if (status == PROVIDER_NOT_FOUND) {
+    /* Absent is what a create expects: the op is not failed. */
+    j->op.status = PROVIDER_OK;
+    j->op.message[0] = '\0';
     status = PROVIDER_OK;
+  }
   json_decref(old);
   if (status < 0)
     return status;
@@ -549,27 +521,18 @@ static int do_update(struct job *j)
   return save(j, state);
 }
 
+/* Allowed once the file carries this resource's marker; its batch
+ * removes it. */
 static int do_remove(struct job *j)
 {
   json_t *state = NULL;
   int status = load_state(j, j->path, &state);
 
-  if (status < 0)
-    goto out;
-  status = check_owner(j, state);
-  if (status < 0)
-    goto out;
-  if (unlink(j->path) < 0) {
-    status = errno == ENOENT ? rt_op_fail(&j->op, PROVIDER_NOT_FOUND,
-                                          "local: %s does not exist", j->path)
-                             : fail_errno(j, "cannot remove", j->path, errno);
-    goto out;
-  }
-  status = fsync_dir(j, j->dir);
   if (status == PROVIDER_OK)
-    rt_op_ok(&j->op, NULL);
-out:
+    status = check_owner(j, state);
   json_decref(state);
+  if (status == PROVIDER_OK)
+    j->unlink = true;
   return status;
 }
 
@@ -659,7 +622,8 @@ static int do_list(struct job *j)
   return PROVIDER_OK;
 }
 
-/* Each do_ leaves its outcome in the op (rt_op_ok or rt_op_fail). */
+/* Each do_ leaves its outcome in the op (rt_op_ok or rt_op_fail), or,
+ * for a write, what its batch is to write. */
 static void run_job(struct job *j)
 {
   switch (j->op.kind) {
@@ -681,12 +645,219 @@ static void run_job(struct job *j)
   }
 }
 
+/* ---- a batch of writes (worker thread) ---- */
+
+/*
+ * The type directories of the batch's writes exist, made with every
+ * missing parent, stateDir included, private (0700: the state says what
+ * every tenant runs).  The batch's flush makes new entries durable with
+ * the files put in them.  A write whose directory cannot be made fails.
+ */
+static void ensure_dirs(struct batch *b)
+{
+  const char *done[RTYPE_COUNT] = {0};
+  size_t ndone = 0;
+
+  for (size_t i = 0; i < b->n; i++) {
+    struct job *j = b->jobs[i];
+    struct stat sb;
+    bool seen = false;
+    int rc;
+
+    if (!j->text)
+      continue;
+    for (size_t k = 0; k < ndone && !seen; k++)
+      seen = strcmp(done[k], j->dir) == 0;
+    if (seen)
+      continue;
+    if (stat(j->dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+      rc = fs_mkdir_p(j->dir, 0700);
+      if (rc < 0) {
+        rt_op_fail(&j->op, provider_status_of_fs(rc), "local: %s",
+                   td_error_last());
+        continue;
+      }
+    }
+    if (ndone < ARRAY_SIZE(done))
+      done[ndone++] = j->dir;
+  }
+}
+
+/* A write that failed lets go of what it was to write. */
+static void drop_write(struct job *j)
+{
+  if (j->tmp) {
+    unlink(j->tmp);
+    free(j->tmp);
+    j->tmp = NULL;
+  }
+  json_decref(j->state);
+  j->state = NULL;
+  free(j->text);
+  j->text = NULL;
+  j->unlink = false;
+}
+
+/* A flush failed: every write of the batch still going fails with it. */
+static void fail_flush(struct batch *b, const char *state_dir)
+{
+  const char *why = td_error_last();
+
+  for (size_t i = 0; i < b->n; i++) {
+    struct job *j = b->jobs[i];
+
+    if (!j->tmp)
+      continue;
+    rt_op_fail(&j->op, PROVIDER_TRANSIENT, "local: %s: %s", state_dir, why);
+    drop_write(j);
+  }
+}
+
+static struct local *batch_local(const struct batch *b)
+{
+  return container_of(b->jobs[0]->op.rt, struct local, rt);
+}
+
+/* syncfs: everything written and renamed before it is durable after. */
+static int flush_all(struct local *lp, const char *state_dir)
+{
+  uint_fast64_t renamed = atomic_load(&lp->renamed);
+  int rc = fs_sync(state_dir);
+
+  if (rc == 0) {
+    uint_fast64_t done = atomic_load(&lp->flushed);
+
+    while (done < renamed &&
+           !atomic_compare_exchange_weak(&lp->flushed, &done, renamed))
+      ;
+  }
+  return rc;
+}
+
+/* Writes every temp file, then one flush; false when nothing is left. */
+static bool write_temps(struct batch *b, const char *state_dir)
+{
+  bool any = false;
+
+  ensure_dirs(b);
+  for (size_t i = 0; i < b->n; i++) {
+    struct job *j = b->jobs[i];
+    char *file;
+    int rc;
+
+    if (!j->text)
+      continue;
+    if (j->op.status < 0) {
+      drop_write(j);
+      continue;
+    }
+    file = td_asprintf("%s.json", j->stem);
+    /* 0644: state files are meant to be read and edited by people. */
+    rc = fs_write_temp(j->dir, file, j->text, j->len, 0644, &j->tmp);
+    free(file);
+    if (rc < 0) {
+      rt_op_fail(&j->op, provider_status_of_fs(rc), "local: %s",
+                 td_error_last());
+      drop_write(j);
+      continue;
+    }
+    any = true;
+  }
+  if (any && flush_all(batch_local(b), state_dir) < 0) {
+    fail_flush(b, state_dir);
+    any = false;
+  }
+  return any;
+}
+
+/* The renames and removals; each is answered after its own.  The next
+ * flush (another batch's, or close's) makes them durable. */
+static void commit_batch(struct batch *b)
+{
+  struct local *lp = batch_local(b);
+
+  for (size_t i = 0; i < b->n; i++) {
+    struct job *j = b->jobs[i];
+
+    if (j->tmp) {
+      if (rename(j->tmp, j->path) < 0) {
+        fail_errno(j, "cannot replace", j->path, errno);
+        drop_write(j);
+        continue;
+      }
+      free(j->tmp);
+      j->tmp = NULL;
+      atomic_fetch_add(&lp->renamed, 1);
+      rt_op_ok(&j->op, j->state);
+      j->state = NULL;
+    } else if (j->unlink && j->op.status >= 0) {
+      if (unlink(j->path) < 0) {
+        if (errno == ENOENT)
+          rt_op_fail(&j->op, PROVIDER_NOT_FOUND, "local: %s does not exist",
+                     j->path);
+        else
+          fail_errno(j, "cannot remove", j->path, errno);
+        continue;
+      }
+      atomic_fetch_add(&lp->renamed, 1);
+      rt_op_ok(&j->op, NULL);
+    }
+    free(j->text);
+    j->text = NULL;
+  }
+}
+
+static void run_writes(struct batch *b)
+{
+  const char *state_dir = b->n ? b->jobs[0]->state_dir : NULL;
+  bool removals = false;
+
+  for (size_t i = 0; i < b->n; i++) {
+    run_job(b->jobs[i]);
+    removals |= b->jobs[i]->unlink;
+  }
+  if (write_temps(b, state_dir) || removals)
+    commit_batch(b);
+}
+
+/* Whether a read's type directory is missing (then so is its file): a
+ * first plan reads hundreds of thousands of files of an empty state, and
+ * asks once a batch per directory, not once a file. */
+static bool dir_missing(struct job *j, const char **seen, bool *missing,
+                        size_t *nseen)
+{
+  struct stat st;
+
+  for (size_t k = 0; k < *nseen; k++)
+    if (strcmp(seen[k], j->dir) == 0)
+      return missing[k];
+  if (*nseen == RTYPE_COUNT)
+    return false;
+  seen[*nseen] = j->dir;
+  missing[*nseen] = stat(j->dir, &st) < 0 && errno == ENOENT;
+  return missing[(*nseen)++];
+}
+
 static void work_cb(uv_work_t *req)
 {
   struct batch *b = container_of(req, struct batch, work);
+  const char *seen[RTYPE_COUNT];
+  bool missing[RTYPE_COUNT];
+  size_t nseen = 0;
 
-  for (size_t i = 0; i < b->n; i++)
-    run_job(b->jobs[i]);
+  if (b->writes) {
+    run_writes(b);
+    return;
+  }
+  for (size_t i = 0; i < b->n; i++) {
+    struct job *j = b->jobs[i];
+
+    if (j->op.kind == RT_READ && dir_missing(j, seen, missing, &nseen))
+      rt_op_fail(&j->op, PROVIDER_NOT_FOUND, "local: %s does not exist",
+                 j->path);
+    else
+      run_job(j);
+  }
 }
 
 /* ---- jobs (loop thread) ---- */
@@ -698,26 +869,44 @@ static void on_latency_closed(uv_handle_t *h)
 
 static void on_latency(uv_timer_t *t)
 {
-  uv_close((uv_handle_t *)t, on_latency_closed);
+  struct job *j = container_of(t, struct job, timer);
+
+  j->waited = true;
+  if (j->done)
+    uv_close((uv_handle_t *)t, on_latency_closed);
 }
 
-/* Hands the job's outcome back, after latencyMs when set: latency
- * applies to failures too. */
-static void finish(struct job *j)
+/* With latencyMs, a job's clock starts when it is started: the work runs
+ * meanwhile, as a remote API's would. */
+static void start_clock(struct local *lp, struct job *j)
 {
-  struct local *lp = container_of(j->op.rt, struct local, rt);
-
-  if (lp->latency_ms == 0) {
-    rt_op_deliver(&j->op);
+  if (lp->latency_ms == 0)
     return;
-  }
   uv_timer_init(lp->rt.base.loop, &j->timer);
   uv_timer_start(&j->timer, on_latency, lp->latency_ms, 0);
 }
 
+/* Hands the job's outcome back, once latencyMs has passed since it was
+ * started: latency applies to failures too. */
+static void finish(struct job *j)
+{
+  struct local *lp = container_of(j->op.rt, struct local, rt);
+
+  j->done = true;
+  if (lp->latency_ms == 0)
+    rt_op_deliver(&j->op);
+  else if (j->waited)
+    uv_close((uv_handle_t *)&j->timer, on_latency_closed);
+}
+
+static void write_more(struct local *lp);
+
 static void after_work_cb(uv_work_t *req, int status)
 {
   struct batch *b = container_of(req, struct batch, work);
+  struct local *lp =
+      b->n ? container_of(b->jobs[0]->op.rt, struct local, rt) : NULL;
+  bool writes = b->writes;
 
   for (size_t i = 0; i < b->n; i++) {
     if (status == UV_ECANCELED)
@@ -725,13 +914,18 @@ static void after_work_cb(uv_work_t *req, int status)
     finish(b->jobs[i]);
   }
   free(b);
+  if (writes && lp) {
+    lp->streams--;
+    write_more(lp);
+  }
 }
 
-static struct batch *batch_new(size_t cap)
+static struct batch *batch_new(size_t cap, bool writes)
 {
   struct batch *b = td_malloc(sizeof(*b) + cap * sizeof(b->jobs[0]));
 
   b->n = 0;
+  b->writes = writes;
   return b;
 }
 
@@ -746,6 +940,8 @@ static void batch_submit(struct local *lp, struct batch *b)
                "local: cannot queue work: %s", uv_strerror(err));
     finish(b->jobs[i]);
   }
+  if (b->writes)
+    lp->streams--;
   free(b);
 }
 
@@ -776,12 +972,36 @@ static bool valid_name(const char *name)
   return len > 0 && len <= NAMING_MAX && name[0] != '.' && !strchr(name, '/');
 }
 
-static char *file_stem(const char *name)
+/* <stateDir>/<type>, <dir>/<stem>.json and the stem, in one allocation
+ * at j->dir: a pass makes a job per resource. */
+static void job_paths(struct local *lp, struct job *j)
 {
-  if (strlen(name) <= MAX_STEM)
-    return td_strdup(name);
-  return td_asprintf("%.*s~%016llx", STEM_KEEP, name,
-                     (unsigned long long)name_hash(name));
+  const char *type = resource_type_name(j->op.type);
+  const char *name = j->op.name;
+  char shortened[MAX_STEM + 1];
+  const char *stem = name;
+  size_t dl, sl;
+  char *at;
+
+  if (strlen(name) > MAX_STEM) {
+    snprintf(shortened, sizeof(shortened), "%.*s~%016llx", STEM_KEEP, name,
+             (unsigned long long)name_hash(name));
+    stem = shortened;
+  }
+  dl = strlen(lp->state_dir) + 1 + strlen(type);
+  sl = strlen(stem);
+  at = td_malloc((dl + 1) + (dl + 1 + sl + 5 + 1) + (sl + 1));
+  j->dir = at;
+  memcpy(at, lp->state_dir, strlen(lp->state_dir));
+  at[strlen(lp->state_dir)] = '/';
+  memcpy(at + strlen(lp->state_dir) + 1, type, strlen(type) + 1);
+  j->path = at + dl + 1;
+  memcpy(j->path, j->dir, dl);
+  j->path[dl] = '/';
+  memcpy(j->path + dl + 1, stem, sl);
+  memcpy(j->path + dl + 1 + sl, ".json", 6);
+  j->stem = j->path + dl + 1 + sl + 6;
+  memcpy(j->stem, stem, sl + 1);
 }
 
 /* Fails the job on the loop thread when it must not touch the files (an
@@ -805,16 +1025,65 @@ static bool decide(struct local *lp, struct job *j)
     return true;
   }
   assert(!op->spec || json_is_object(op->spec));
-  j->dir = td_asprintf("%s/%s", lp->state_dir, resource_type_name(op->type));
-  j->stem = file_stem(op->name);
-  j->path = td_asprintf("%s/%s.json", j->dir, j->stem);
+  job_paths(lp, j);
   return false;
+}
+
+/* Adds j to the open batch `*b` (of reads or of writes), submitting the
+ * batch once it holds `cap`. */
+static void batch_put(struct local *lp, struct batch **b, struct job *j,
+                      size_t cap, bool writes)
+{
+  if (!*b)
+    *b = batch_new(cap, writes);
+  (*b)->jobs[(*b)->n++] = j;
+  if ((*b)->n == cap) {
+    batch_submit(lp, *b);
+    *b = NULL;
+  }
+}
+
+/* Starts what waits to be written, WRITE_BATCH_MAX a work item (each
+ * flushes the disk once), while a stream is free. */
+static void write_more(struct local *lp)
+{
+  size_t at = 0;
+
+  while (at < lp->nwaiting && lp->streams < WRITE_STREAMS) {
+    size_t n = lp->nwaiting - at;
+    struct batch *b;
+
+    if (n > WRITE_BATCH_MAX)
+      n = WRITE_BATCH_MAX;
+    b = batch_new(n, true);
+    memcpy(b->jobs, lp->waiting + at, n * sizeof(*b->jobs));
+    b->n = n;
+    at += n;
+    lp->streams++;
+    batch_submit(lp, b);
+  }
+  /* Nothing may have waited yet: then there is no queue to move. */
+  if (at == 0)
+    return;
+  memmove(lp->waiting, lp->waiting + at,
+          (lp->nwaiting - at) * sizeof(*lp->waiting));
+  lp->nwaiting -= at;
+}
+
+static void wait_to_write(struct local *lp, struct job *j)
+{
+  if (lp->nwaiting == lp->waiting_alloc) {
+    lp->waiting_alloc = lp->waiting_alloc ? 2 * lp->waiting_alloc : 64;
+    lp->waiting =
+        td_realloc(lp->waiting, lp->waiting_alloc * sizeof(*lp->waiting));
+  }
+  lp->waiting[lp->nwaiting++] = j;
 }
 
 /*
  * The jobs of one loop turn: those decided on the loop thread are
- * answered; reads and lists are spread over up to BATCH_SPREAD work items
- * of at most BATCH_MAX; each write is its own.
+ * answered; reads and lists are spread over up to BATCH_SPREAD work
+ * items of at most BATCH_MAX; writes wait for a stream (write_more).
  */
 static void local_start(struct rt *rt, struct rt_op *ops, size_t n)
 {
@@ -828,34 +1097,30 @@ static void local_start(struct rt *rt, struct rt_op *ops, size_t n)
     struct job *j = container_of(op, struct job, op);
 
     next = op->next; /* the job may be answered below */
-    if (decide(lp, j)) {
+    start_clock(lp, j);
+    if (decide(lp, j))
       finish(j);
-    } else if (op->kind == RT_READ || op->kind == RT_LIST) {
-      if (!reads)
-        reads = batch_new(cap);
-      reads->jobs[reads->n++] = j;
-      if (reads->n == cap) {
-        batch_submit(lp, reads);
-        reads = NULL;
-      }
-    } else {
-      struct batch *b = batch_new(1);
-
-      b->jobs[b->n++] = j;
-      batch_submit(lp, b);
-    }
+    else if (op->kind == RT_READ || op->kind == RT_LIST)
+      batch_put(lp, &reads, j, cap, false);
+    else
+      wait_to_write(lp, j);
   }
   if (reads)
     batch_submit(lp, reads);
+  write_more(lp);
 }
 
 static void job_release(struct rt_op *op)
 {
   struct job *j = container_of(op, struct job, op);
 
+  /* A batch that never ran (cancelled) leaves its writes here. */
+  if (j->tmp)
+    unlink(j->tmp);
+  free(j->tmp);
+  free(j->text);
+  json_decref(j->state);
   free(j->dir);
-  free(j->path);
-  free(j->stem);
 }
 
 /* ---- the instance ---- */
@@ -920,6 +1185,37 @@ static int local_open(struct rt *rt, char *err, size_t errcap)
   return 0;
 }
 
+static void flush_work(uv_work_t *req)
+{
+  struct local *lp = container_of(req, struct local, flush);
+
+  /* Nothing to report it to: the renames stay as they are, whole. */
+  (void)flush_all(lp, lp->state_dir);
+}
+
+static void flush_done(uv_work_t *req, int status)
+{
+  (void)status;
+  rt_shutdown_done(&container_of(req, struct local, flush)->rt);
+}
+
+/* Every op is answered: the last renames are made durable before the
+ * caller records them (a pass writes statuses after closing). */
+static void local_shutdown(struct rt *rt)
+{
+  struct local *lp = container_of(rt, struct local, rt);
+
+  if (atomic_load(&lp->flushed) >= atomic_load(&lp->renamed) ||
+      uv_queue_work(rt->base.loop, &lp->flush, flush_work, flush_done) != 0)
+    rt_shutdown_done(rt);
+}
+
+static void local_release(struct rt *rt)
+{
+  free(container_of(rt, struct local, rt)->waiting);
+}
+
 RT_PROVIDER(local_provider_ops, "local", struct local, struct job,
             local_options, .open = local_open, .start = local_start,
+            .shutdown = local_shutdown, .release = local_release,
             .op_release = job_release);

@@ -14,8 +14,9 @@
  *                             parents (mode 0700) by the first write, never
  *                             by a read: an absent one holds nothing
  *    "latencyMs": 0,          every callback, failures included, comes at
- *                             least this long after the work is done
- *                             (integer, 0 to 600000)
+ *                             least this long after the call, and after
+ *                             the work is done: the work runs meanwhile,
+ *                             as a remote API's (integer, 0 to 600000)
  *    "faultRate": 0.0,        probability that an operation fails without
  *                             touching the state (number, 0 to 1)
  *    "faultClass": "transient",  class of injected faults: "transient",
@@ -44,8 +45,10 @@
  *    "spec":    {...}}
  *
  * written with sorted keys, two-space indent and a trailing newline.  Files
- * are replaced atomically (temp file, fsync, rename, fsync of the
- * directory), so a crash leaves either the old or the new content.  Files
+ * are replaced atomically, so a crash leaves either the old or the new
+ * content: the writes of a batch go to temp files, one syncfs() makes them
+ * durable, then they are renamed (and removals unlinked), and one more
+ * syncfs() makes that durable before any of them is answered.  Files
  * whose names start with '.' (temp files) or do not end in ".json" are
  * ignored.  A file that is not a JSON object with an object "spec" (and,
  * when present, an object "outputs" and a string "marker"), or that is

@@ -154,6 +154,23 @@ START_TEST(arena_release_and_again)
 }
 END_TEST
 
+/* A reserve sizes the first chunk, and only the first. */
+START_TEST(arena_reserve_sizes_the_first_chunk)
+{
+  struct arena a = ARENA_INIT;
+
+  arena_reserve(&a, 5000);
+  for (int i = 0; i < 30; i++) /* 30 blocks of at most 128 bytes */
+    arena_alloc(&a, 100);
+  ck_assert_uint_ge(a.total, 5000);
+  ck_assert_uint_lt(a.total, 6000); /* one chunk held all of it */
+  arena_reserve(&a, 1 << 20);       /* too late: nothing changes */
+  arena_alloc(&a, 16);
+  ck_assert_uint_lt(a.total, 1 << 20);
+  arena_release(&a);
+}
+END_TEST
+
 Suite *make_suite_arena(void)
 {
   Suite *s = suite_create("arena");
@@ -164,6 +181,7 @@ Suite *make_suite_arena(void)
   tcase_add_test(tc, arena_strings);
   tcase_add_test(tc, arena_reset_reuses_memory);
   tcase_add_test(tc, arena_release_and_again);
+  tcase_add_test(tc, arena_reserve_sizes_the_first_chunk);
   suite_add_tcase(s, tc);
   return s;
 }

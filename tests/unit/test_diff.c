@@ -11,7 +11,7 @@ static const json_t *lookup(const char *id, size_t idlen, void *arg)
 
   (void)arg;
   snprintf(buf, sizeof(buf), "%.*s", (int)idlen, id);
-  return json_object_get(world, buf);
+  return json_object_get(json_object_get(world, buf), "outputs");
 }
 
 START_TEST(resolves_refs_and_marks_unknown)

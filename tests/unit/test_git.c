@@ -497,12 +497,13 @@ START_TEST(writeback_commits_and_merges_notes)
       TD_EINVALID);
 
   /* Summaries: parsed once, then read from the cache by blob id. */
+  writeback_summaries_forget();
   ck_assert_int_eq(writeback_summaries(wb, sum_count, &sums), 0);
   ck_assert_uint_eq(sums.n, 2);
   ck_assert(sums.ready[0] && !sums.ready[1]); /* acme, beta (failed) */
   {
     /* The cache lives in the mirror: change acme's count there; a scan
-     * that trusts it by blob id reports the changed count. */
+     * by the next process trusts it by blob id and reports that count. */
     char *cmd = td_asprintf("sed -i 's/ 110 0$/ 110 7/' %s/*.git/%s", f.cache,
                             "tenantd-summaries");
 
@@ -511,7 +512,35 @@ START_TEST(writeback_commits_and_merges_notes)
   }
   memset(&sums, 0, sizeof(sums));
   ck_assert_int_eq(writeback_summaries(wb, sum_count, &sums), 0);
+  ck_assert_uint_eq(sums.inventory, 0);
+  writeback_summaries_forget();
+  memset(&sums, 0, sizeof(sums));
+  ck_assert_int_eq(writeback_summaries(wb, sum_count, &sums), 0);
   ck_assert_uint_eq(sums.inventory, 7);
+
+  /* A commit made here: the next scan has it without reading anything;
+   * a new tenant, a changed one and a removed one. */
+  reconcile_report_release(&r);
+  r.v = td_calloc(3, sizeof(*r.v));
+  r.n = 3;
+  outcome(&r.v[0], "aaa", RESULT_READY, NULL, 0);
+  r.v[0].status->cond[STATUS_READY].status = true;
+  outcome(&r.v[1], "acme", RESULT_READY, NULL, 0);
+  outcome(&r.v[2], "beta", RESULT_READY, NULL, 0);
+  tenant_status_free(r.v[2].status);
+  r.v[2].status = NULL;
+  ck_assert_int_eq(writeback_commit(wb, &r, c1, commit), 1);
+  memset(&sums, 0, sizeof(sums));
+  ck_assert_int_eq(writeback_summaries(wb, sum_count, &sums), 0);
+  ck_assert_uint_eq(sums.n, 2);
+  ck_assert(sums.ready[0] && !sums.ready[1]); /* aaa, acme (no longer) */
+  /* And the next process reads the same from the branch. */
+  writeback_summaries_forget();
+  memset(&sums, 0, sizeof(sums));
+  ck_assert_int_eq(writeback_summaries(wb, sum_count, &sums), 0);
+  ck_assert_uint_eq(sums.n, 2);
+  ck_assert(sums.ready[0] && !sums.ready[1]);
+  writeback_summaries_forget();
   ck_assert_int_eq(writeback_push(wb), 0);
   reconcile_report_release(&r);
   writeback_close(wb);

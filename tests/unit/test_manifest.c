@@ -9,6 +9,7 @@
 #include "base/error.h"
 #include "manifest/manifest.h"
 #include "model/naming.h"
+#include "model/resource.h"
 #include "suites.h"
 
 #define EXAMPLE "deploy/examples/tenants-repo"
@@ -295,6 +296,150 @@ START_TEST(reload_reuses_unchanged_documents)
   manifest_repo_free(repo);
   manifest_files_release(&one);
   manifest_files_release(&two);
+}
+END_TEST
+
+/* ---- a reload checks what changed, and says what a fresh load says ---- */
+
+static uint64_t rules_rng = 42;
+
+static size_t pick(size_t n)
+{
+  return (size_t)(td_rand(&rules_rng) % n);
+}
+
+/* A tenant file for `name` with random trouble in it: a name that is not
+ * the file's, networks that overlap others, aliases and names others
+ * claim, an unknown tier, a dependency cycle, repeated environments. */
+static char *random_tenant(const char *name)
+{
+  static const char *const cidrs[] = {"10.1.0.0/16", "10.1.0.0/24",
+                                      "10.2.0.0/16", "10.0.0.0/8",
+                                      "10.3.4.0/24", "192.168.0.0/24"};
+  static const char *const aliases[] = {"a.example.io", "b.example.io",
+                                        "api.prod.t1.example.io"};
+  /* "t1-b" with "prod" and "t1" with "b-prod" derive the same name. */
+  static const char *const names[] = {"t1", "t2", "t1-b", "x"};
+  static const char *const env_names[] = {"prod", "staging", "b-prod"};
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  size_t envs = 1 + pick(2);
+
+  fprintf(f,
+          "apiVersion: tenantd.io/v1\nkind: Tenant\nmetadata: {name: %s}\n"
+          "spec:\n  tier: %s\n  environments:\n",
+          pick(6) ? name : names[pick(4)], pick(8) ? "basic" : "basci");
+  for (size_t e = 0; e < envs; e++) {
+    fprintf(f, "    - name: %s\n      network: {cidr: %s}\n      apps:\n",
+            pick(3) ? env_names[e] : env_names[pick(3)], cidrs[pick(6)]);
+    const char *pub = pick(2) ? "true" : "false";
+    const char *priv = pick(2) ? "true" : "false";
+
+    if (pick(3) == 0)
+      fprintf(f,
+              "        - name: api\n          image: r/api:1\n"
+              "          port: 80\n          dns: {public: %s, private: %s, "
+              "aliases: [%s]}\n",
+              pub, priv, aliases[pick(3)]);
+    else
+      fprintf(f,
+              "        - name: api\n          image: r/api:1\n"
+              "          port: 80\n          dns: {public: %s, private: %s}\n",
+              pub, priv);
+    if (pick(6) == 0)
+      fprintf(f, "          dependsOn: [web]\n        - name: web\n"
+                 "          image: r/web:1\n          port: 80\n"
+                 "          dependsOn: [api]\n");
+  }
+  fclose(f);
+  return text;
+}
+
+/* The repository's files with keys: a file's key is its text's hash. */
+static void put_keyed(struct manifest_files *f, const char *path,
+                      const char *text)
+{
+  add(f, path, text);
+  resource_hash_hex(text, strlen(text), f->v[f->n - 1].key);
+}
+
+/* Every diagnostic, and which files are valid, as one text. */
+static char *repo_text(const struct manifest_repo *r)
+{
+  char *d = test_diags_text(&r->diags), *all;
+  size_t n = strlen(d) + r->ntenants + 8;
+
+  all = td_malloc(n + 1);
+  snprintf(all, n, "%s|", d);
+  for (size_t i = 0; i < r->ntenants; i++)
+    strcat(all, r->tenants[i]->valid ? "1" : "0");
+  free(d);
+  return all;
+}
+
+START_TEST(reload_rules_match_a_fresh_load)
+{
+  static const char *const platforms[] = {
+      platform_yaml,
+      "apiVersion: tenantd.io/v1\nkind: Platform\nmetadata: {name: p2}\n"
+      "spec:\n  domains: {public: example.io}\n"
+      "  ingress: {public: lb.example.io}\n"};
+  static const char *const kinds[] = {
+      "overlaps",     "is both",         "also defined",  "belongs both",
+      "unknown tier", "dependsOn cycle", "does not match"};
+  size_t seen[ARRAY_SIZE(kinds)] = {0};
+  char *texts[12] = {0};
+  const char *platform = platforms[0];
+  struct manifest_repo *kept = NULL;
+
+  for (int step = 0; step < 400; step++) {
+    struct manifest_files files = MANIFEST_FILES_INIT;
+    struct manifest_repo *fresh;
+    char *a, *b;
+    size_t t = pick(ARRAY_SIZE(texts));
+
+    /* One change a step: a tenant written, rewritten or removed, or
+     * (now and then) another platform. */
+    if (pick(20) == 0) {
+      platform = platforms[pick(2)];
+    } else if (pick(5) == 0) {
+      free(texts[t]);
+      texts[t] = NULL;
+    } else {
+      char name[16];
+
+      snprintf(name, sizeof(name), "t%zu", t);
+      free(texts[t]);
+      texts[t] = random_tenant(name);
+    }
+    put_keyed(&files, "platform.yaml", platform);
+    for (size_t i = 0; i < ARRAY_SIZE(texts); i++) {
+      char path[32];
+
+      if (!texts[i])
+        continue;
+      snprintf(path, sizeof(path), "tenants/t%zu.yaml", i);
+      put_keyed(&files, path, texts[i]);
+    }
+    manifest_repo_reload(&kept, &files, NULL, kept);
+    manifest_repo_load(&fresh, &files, NULL);
+    a = repo_text(kept);
+    b = repo_text(fresh);
+    ck_assert_str_eq(a, b);
+    for (size_t k = 0; k < ARRAY_SIZE(kinds); k++)
+      seen[k] += strstr(a, kinds[k]) != NULL;
+    free(a);
+    free(b);
+    manifest_repo_free(fresh);
+    manifest_files_release(&files);
+  }
+  manifest_repo_free(kept);
+  for (size_t i = 0; i < ARRAY_SIZE(texts); i++)
+    free(texts[i]);
+  /* The walk met every kind of problem, and often. */
+  for (size_t k = 0; k < ARRAY_SIZE(kinds); k++)
+    ck_assert_msg(seen[k] > 10, "%s: %zu", kinds[k], seen[k]);
 }
 END_TEST
 
@@ -799,6 +944,7 @@ Suite *make_suite_manifest(void)
   tcase_add_test(tc, read_dir_reports_what_it_cannot_read);
   tcase_add_test(tc, string_rules);
   tcase_add_test(tc, reload_reuses_unchanged_documents);
+  tcase_add_test(tc, reload_rules_match_a_fresh_load);
   tcase_add_test(tc, sorted_diag_lookup);
   tcase_add_test(tc, dependency_cycle_of_long_names_stays_in_bounds);
   tcase_add_test(tc, long_invalid_names_derive_no_names);

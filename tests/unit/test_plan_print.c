@@ -252,6 +252,18 @@ START_TEST(secrets_never_printed)
   ck_assert(plan_attr_sensitive("apiToken"));
   ck_assert(plan_attr_sensitive("client_secret"));
   ck_assert(!plan_attr_sensitive("connection_limit"));
+  ck_assert(plan_attr_sensitive("X_API-KEY"));
+  ck_assert(plan_attr_sensitive("PrivateKey"));
+  ck_assert(!plan_attr_sensitive("tok"));
+  {
+    char longname[300];
+
+    memset(longname, 'a', sizeof(longname));
+    longname[sizeof(longname) - 1] = '\0';
+    ck_assert(!plan_attr_sensitive(longname));
+    memcpy(longname + 200, "PASSWD", 6);
+    ck_assert(plan_attr_sensitive(longname));
+  }
   for (size_t i = 0; i < ARRAY_SIZE(fmts); i++) {
     struct tenant_plan *plans[2];
     char *text;

@@ -25,6 +25,18 @@ START_TEST(marker_round_trip)
   ck_assert_int_eq(resource_marker_parse("managed-by=tenantd tenant=a id=b",
                                          tenant, 1, id, sizeof(id)),
                    -1);
+  {
+    /* Cut where snprintf would cut it. */
+    char longid[800], want[RESOURCE_MARKER_MAX];
+
+    memset(longid, 'x', sizeof(longid) - 1);
+    longid[sizeof(longid) - 1] = '\0';
+    resource_marker(buf, "acme", longid);
+    memcpy(want, "managed-by=tenantd tenant=acme id=", 34);
+    memcpy(want + 34, longid, sizeof(want) - 35);
+    want[sizeof(want) - 1] = '\0';
+    ck_assert_str_eq(buf, want);
+  }
 }
 END_TEST
 
@@ -92,6 +104,152 @@ START_TEST(refs)
 }
 END_TEST
 
+/* The walk writes exactly what json_dumps() writes, so hashes recorded
+ * in inventories before it stay the same. */
+static void same_as_jansson(const json_t *v)
+{
+  const size_t flags = JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY;
+  char *want = json_dumps(v, flags), *got = resource_canonical_json(v);
+  char hw[17], hg[17];
+
+  if (want)
+    ck_assert_str_eq(got, want);
+  else
+    ck_assert_ptr_null(got);
+  resource_hash_hex(want ? want : "", want ? strlen(want) : 0, hw);
+  resource_spec_hash(v, hg);
+  ck_assert_str_eq(hg, hw);
+  free(want);
+  free(got);
+}
+
+/* A random value: keys and strings with escapes, controls, NULs and
+ * multi-byte characters; numbers at their limits; nesting. */
+static json_t *random_value(uint64_t *rng, int depth)
+{
+  static const char *const pieces[] = {"a",
+                                       "b",
+                                       "ab",
+                                       "",
+                                       "\"",
+                                       "\\",
+                                       "/",
+                                       "\n",
+                                       "\x01",
+                                       "\x1f",
+                                       "\x7f",
+                                       "\xc3\xa9",
+                                       "\xe2\x82\xac",
+                                       "\xf0\x9f\x98\x80",
+                                       " ",
+                                       "Z",
+                                       "name",
+                                       "na"};
+  unsigned kind = (unsigned)(td_rand(rng) % (depth > 3 ? 6 : 8));
+  char buf[64] = "";
+
+  switch (kind) {
+  case 0:
+    return json_null();
+  case 1:
+    return json_boolean(td_rand(rng) & 1);
+  case 2: {
+    static const json_int_t ints[] = {0, -1, 1, 42, INT64_MAX, INT64_MIN};
+
+    return json_integer(ints[td_rand(rng) % ARRAY_SIZE(ints)]);
+  }
+  case 3: {
+    static const double reals[] = {0.5, -1.25, 1e300, 3.0, 1e-7, 123456789.0};
+
+    return json_real(reals[td_rand(rng) % ARRAY_SIZE(reals)]);
+  }
+  case 4:
+  case 5: {
+    size_t n = td_rand(rng) % 5, len;
+
+    for (size_t i = 0; i < n; i++)
+      strcat(buf, pieces[td_rand(rng) % ARRAY_SIZE(pieces)]);
+    len = strlen(buf);
+    /* A NUL inside the string, where jansson allows one. */
+    if (kind == 5 && len)
+      buf[td_rand(rng) % len] = '\0';
+    return json_stringn(buf, len);
+  }
+  case 6: {
+    json_t *a = json_array();
+    size_t n = td_rand(rng) % 4;
+
+    for (size_t i = 0; i < n; i++)
+      json_array_append_new(a, random_value(rng, depth + 1));
+    return a;
+  }
+  default: {
+    json_t *o = json_object();
+    size_t n = td_rand(rng) % 20;
+
+    for (size_t i = 0; i < n; i++) {
+      buf[0] = '\0';
+      for (size_t k = td_rand(rng) % 3 + 1; k > 0; k--)
+        strcat(buf, pieces[td_rand(rng) % ARRAY_SIZE(pieces)]);
+      json_object_set_new(o, buf, random_value(rng, depth + 1));
+    }
+    return o;
+  }
+  }
+}
+
+START_TEST(canonical_json_is_jansson_s)
+{
+  uint64_t rng = 12345;
+  json_t *bad;
+
+  for (int i = 0; i < 3000; i++) {
+    json_t *v = random_value(&rng, 0);
+
+    same_as_jansson(v);
+    json_decref(v);
+  }
+  /* Text jansson cannot encode hashes as the empty text, as before. */
+  bad = json_pack("{s:o}", "x", json_stringn_nocheck("\xff", 1));
+  same_as_jansson(bad);
+  json_decref(bad);
+  same_as_jansson(NULL);
+}
+END_TEST
+
+/* A stashed spec comes back equal, as often as it is loaded. */
+START_TEST(spec_stashed_as_text)
+{
+  struct resource *r = resource_new(
+      RTYPE_SERVICE, "service/a", "local", "t", "a",
+      json_pack("{s:i, s:s, s:b, s:[s], s:f, s:o}", "port", 80, "name",
+                "caf\xc3\xa9\n", "ha", 1, "hosts", "x", "ratio", 0.5, "network",
+                resource_ref("network/t.prod", "id")));
+  json_t *orig = json_deep_copy(r->spec);
+  char h1[17], h2[17];
+
+  resource_spec_hash(r->spec, h1);
+  resource_spec_stash(r);
+  ck_assert_ptr_null(r->spec);
+  ck_assert_ptr_nonnull(r->spec_text);
+  for (int i = 0; i < 2; i++) {
+    ck_assert(json_equal(resource_spec_load(r), orig));
+    resource_spec_hash(r->spec, h2);
+    ck_assert_str_eq(h1, h2);
+    resource_spec_unload(r);
+    ck_assert_ptr_null(r->spec);
+  }
+  json_decref(orig);
+  resource_free(r);
+  /* Never stashed: load and unload leave it be. */
+  r = resource_new(RTYPE_ROUTE, "route/a", "local", "t", "a", NULL);
+  ck_assert_ptr_nonnull(resource_spec_load(r));
+  resource_spec_unload(r);
+  ck_assert_ptr_nonnull(r->spec);
+  resource_free(r);
+}
+END_TEST
+
 Suite *make_suite_resource(void)
 {
   Suite *s = suite_create("resource");
@@ -101,6 +259,8 @@ Suite *make_suite_resource(void)
   tcase_add_test(tc, set_sorts_and_finds);
   tcase_add_test(tc, spec_hash_ignores_key_order);
   tcase_add_test(tc, refs);
+  tcase_add_test(tc, canonical_json_is_jansson_s);
+  tcase_add_test(tc, spec_stashed_as_text);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -172,6 +172,10 @@ static void assert_status_eq(const struct tenant_status *a,
   ck_assert_str_eq(a->tenant, b->tenant);
   ck_assert_pstr_eq(a->source, b->source);
   ck_assert_pstr_eq(a->last_change, b->last_change);
+  ck_assert_pstr_eq(a->tier, b->tier);
+  ck_assert_int_eq(a->has_cost, b->has_cost);
+  if (a->has_cost)
+    ck_assert_int_eq(a->monthly_cost, b->monthly_cost);
   for (size_t i = 0; i < STATUS_COND_COUNT; i++) {
     ck_assert_int_eq(a->cond[i].status, b->cond[i].status);
     ck_assert_pstr_eq(a->cond[i].reason, b->cond[i].reason);
@@ -648,6 +652,51 @@ static void write_file(const char *path, const char *text)
   ck_assert_int_eq(fclose(f), 0);
 }
 
+/* Many writes and removals together: each as tenant_status_write() and
+ * tenant_status_remove() would have done it, each with its own rc. */
+START_TEST(write_all_files_together)
+{
+  char *dir = test_tmpdir(), *sub = td_asprintf("%s/s", dir), *names;
+  struct tenant_status *a = full_status(), *b = full_status(), *back = NULL;
+  struct status_change v[4];
+
+  free(b->tenant);
+  b->tenant = td_strdup("beta");
+  ck_assert_int_eq(tenant_status_write(sub, b), 0);
+  free(b->tenant);
+  b->tenant = td_strdup("gamma");
+  memset(v, 0, sizeof(v));
+  v[0] = (struct status_change){.tenant = "acme", .st = a};
+  v[1] = (struct status_change){.tenant = "beta", .st = NULL};
+  v[2] = (struct status_change){.tenant = "gamma", .st = b};
+  v[3] = (struct status_change){.tenant = "../evil", .st = a};
+  tenant_status_write_all(sub, v, 4);
+  ck_assert_int_eq(v[0].rc, 0);
+  ck_assert_int_eq(v[1].rc, 0);
+  ck_assert_int_eq(v[2].rc, 0);
+  ck_assert_int_eq(v[3].rc, TD_EINVALID);
+  ck_assert_ptr_nonnull(strstr(v[3].error, "evil"));
+  ck_assert_int_eq(tenant_status_read(sub, "acme", &back), 0);
+  assert_status_eq(a, back);
+  tenant_status_free(back);
+  ck_assert_int_eq(tenant_status_read(sub, "gamma", &back), 0);
+  assert_status_eq(b, back);
+  tenant_status_free(back);
+  names = list_dir(sub);
+  ck_assert_str_eq(names, "acme.yaml gamma.yaml");
+  free(names);
+  /* Removing what is not there is fine. */
+  v[0] = (struct status_change){.tenant = "beta", .st = NULL};
+  tenant_status_write_all(sub, v, 1);
+  ck_assert_int_eq(v[0].rc, 0);
+  tenant_status_free(a);
+  tenant_status_free(b);
+  test_rm_rf(dir);
+  free(dir);
+  free(sub);
+}
+END_TEST
+
 START_TEST(write_read_files)
 {
   char root[] = "/tmp/td-status-XXXXXX";
@@ -965,6 +1014,96 @@ static void try_parse(const char *data, size_t len)
   tenant_status_free(st);
 }
 
+/* Strings a status may hold: empty, typed-looking, quotes, escapes,
+ * controls, non-ASCII, stray bytes. */
+static const char *some_text(void)
+{
+  static const char *const texts[] = {"",
+                                      "plain",
+                                      "true",
+                                      "0123",
+                                      "a: b",
+                                      "# x",
+                                      "\"quoted\"",
+                                      "back\\slash",
+                                      "tab\there",
+                                      "line\nbreak",
+                                      "\x01",
+                                      "caf\xc3\xa9",
+                                      "\xe2\x80\xa8",
+                                      "\xef\xbb\xbf",
+                                      "\xff\xfe",
+                                      "- dash",
+                                      " lead",
+                                      "trail ",
+                                      "2026-11-23",
+                                      "~",
+                                      "{x}",
+                                      "100%",
+                                      "it's",
+                                      "\xf0\x9f\x98\x80"};
+
+  return texts[rng() % ARRAY_SIZE(texts)];
+}
+
+/*
+ * The canonical layout is read without YAML; anything it takes must be
+ * what the YAML reading takes.  The same text with a comment after it is
+ * read as YAML: both readings must agree, on every random status.
+ */
+START_TEST(canonical_reading_agrees_with_yaml)
+{
+  rng_state = 0xfeedfacecafebeefULL;
+  for (int i = 0; i < 600; i++) {
+    struct tenant_status *st = tenant_status_new(i % 7 ? "acme" : "0123");
+    struct tenant_status *fast = NULL, *slow = NULL;
+    char *text, *commented;
+    int rcf, rcs;
+
+    st->source = rng() % 3 ? td_strdup(some_text()) : NULL;
+    st->last_change = rng() % 2 ? td_strdup("2026-11-23T10:00:00Z") : NULL;
+    /* The tier and its cost, as a status records them (or not). */
+    if (rng() % 3) {
+      st->tier = td_strdup(rng() % 4 ? "premium" : some_text());
+      st->has_cost = rng() % 3 != 0;
+      st->monthly_cost = (int64_t)(rng() % 100000);
+    }
+    for (int c = 0; c < STATUS_COND_COUNT; c++)
+      tenant_status_set(st, (enum status_cond)c, rng() & 1, some_text(),
+                        some_text(), some_text());
+    for (int k = (int)(rng() % 4); k > 0; k--) {
+      char id[64];
+
+      snprintf(id, sizeof(id), "service/s%d.acme", (int)(rng() % 50));
+      tenant_status_inventory_put(st, id, rng() % 9 ? "service" : "route",
+                                  some_text(), some_text(),
+                                  rng() % 9 ? HASH_A : "xyz");
+    }
+    for (int k = (int)(rng() % 3); k > 0; k--)
+      tenant_status_stalled_add(st, rng() % 2 ? "service/a.b" : "route/c",
+                                some_text(), some_text(), some_text());
+    if (rng() % 2) {
+      st->last_error.message = td_strdup(some_text());
+      st->last_error.resource = rng() % 2 ? td_strdup(some_text()) : NULL;
+      st->last_error.path = rng() % 2 ? td_strdup(some_text()) : NULL;
+      st->last_error.line = (uint32_t)(rng() % 100);
+    }
+    text = tenant_status_format(st);
+    commented = td_asprintf("%s# a comment\n", text);
+    rcf = tenant_status_parse(text, strlen(text), &fast);
+    rcs = tenant_status_parse(commented, strlen(commented), &slow);
+    ck_assert_int_eq(rcf, rcs);
+    if (rcf == 0)
+      assert_status_eq(fast, slow);
+    tenant_status_free(fast);
+    tenant_status_free(slow);
+    tenant_status_free(st);
+    free(text);
+    free(commented);
+  }
+}
+END_TEST
+
 START_TEST(garbage_never_crashes)
 {
   static const char yamlish[] = "\n :-\"'#[]{}&*!|>%@`,?\\\t0aZ~.";
@@ -1084,7 +1223,9 @@ Suite *make_suite_status(void)
   tcase_add_test(tc, inventory_id_length_is_bounded);
   tcase_add_test(tc, parse_rejects_documents);
   tcase_add_test(tc, garbage_never_crashes);
+  tcase_add_test(tc, canonical_reading_agrees_with_yaml);
   tcase_add_test(tc, now_is_rfc3339_utc);
+  tcase_add_test(tc, write_all_files_together);
   tcase_add_test(tc, stalled_list_stays_sorted_and_round_trips);
   suite_add_tcase(s, tc);
   return s;

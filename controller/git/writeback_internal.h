@@ -1,0 +1,58 @@
+/*
+ * writeback_internal.h - shared by writeback.c (the status branch: store,
+ * history, commits, notes, push) and summaries.c (the index of status
+ * summaries kept between passes).
+ */
+#ifndef TD_WRITEBACK_INTERNAL_H
+#define TD_WRITEBACK_INTERNAL_H
+
+#include "base/compat.h"
+
+#include <git2.h>
+
+#include "engine/status.h"
+#include "git/writeback.h"
+
+#define STATUS_DIR "status"
+
+struct writeback {
+  struct status_store store;
+  struct source *src;
+  git_repository *repo;
+  char *local_ref;  /* refs/heads/<status branch> */
+  char *remote_ref; /* refs/remotes/origin/<status branch> */
+  char *fetch_spec[2];
+  git_tree *tree; /* status branch tip's tree, NULL when there is none */
+  /* Its status/ directory, or NULL: looked up once, not per tenant. */
+  git_tree *status_tree;
+};
+
+/* The id of the status directory, or zeros when there is none. */
+static inline git_oid writeback__status_dir_id(const struct writeback *wb)
+{
+  git_oid zero = {{0}};
+
+  return wb->status_tree ? *git_tree_id(wb->status_tree) : zero;
+}
+
+/* Calls fn for each status file of the status directory, by tenant. */
+int writeback__each_entry(struct writeback *wb,
+                          void (*fn)(struct writeback *wb, const char *tenant,
+                                     const git_tree_entry *e, void *arg),
+                          void *arg);
+
+/* The status of `tenant` stored as the blob `blob_id`: 0, or negative
+ * with a message, *out then NULL. */
+int writeback__read_blob_status(struct writeback *wb, const char *tenant,
+                                const git_oid *blob_id,
+                                struct tenant_status **out);
+
+/* A commit made here of `n` statuses: tenant[i] written (st[i], as the
+ * blob up[i].id) or removed (st[i] NULL), on the status directory
+ * `before`; the summaries learn them. */
+void writeback__sums_committed(struct writeback *wb, const git_oid *before,
+                               const char *const *tenant,
+                               const struct tenant_status *const *st,
+                               const git_tree_update *up, size_t n);
+
+#endif
