@@ -498,7 +498,7 @@ START_TEST(requests_in_flight_are_capped)
   struct world w;
   struct silent sl;
   struct config_notify t;
-  char url[64], name[16];
+  char url[64], name[32];
 
   world_open(&w, 200, 10);
   silent_open(&sl, &w.loop);
