@@ -1,10 +1,11 @@
 /*
  * daemon_internal.h - shared by the daemon's files only: daemon.c (the
  * loop, the queue and the passes), daemon_load.c (what is known before
- * the first pass), api.c (the HTTP endpoints), mgmt.c (the management
- * API) and fleet.c (costs, platform status, notifications, the status
- * page).  Loop thread only, like everything the daemon owns, but
- * daemon__load(), which runs on the pass thread.
+ * the first pass), daemon_report.c (its metrics and log lines), api.c
+ * (the HTTP endpoints), mgmt.c (the management API) and fleet.c (costs,
+ * platform status, notifications, the status page).  Loop thread only,
+ * like everything the daemon owns, but daemon__load(), which runs on the
+ * pass thread.
  */
 #ifndef TD_DAEMON_INTERNAL_H
 #define TD_DAEMON_INTERNAL_H
@@ -143,6 +144,17 @@ struct dtenant *daemon__tenant_find(struct daemon *d, const char *name);
 /* api.c: the `tenant` query parameter into name ("" when absent); -1
  * when it is there but not a tenant name. */
 int daemon__query_tenant(const char *q, char name[64]);
+
+/* daemon_report.c: the daemon's metrics, registered; the tenants' and
+ * resources' gauges counted again; and a pass's log lines: its problems
+ * (`text`, a line each, is cut into lines in place), each tenant's
+ * events, and the line that ends it. */
+void daemon__metrics_setup(struct daemon *d);
+void daemon__recount(struct daemon *d);
+void daemon__log_problems(char *text, size_t len);
+void daemon__log_outcome(const char *source, const struct reconcile_outcome *o);
+void daemon__log_pass_done(const struct gitpass_result *r, int rc, bool fetched,
+                           double seconds);
 
 /* Queues t for the next pass (once: a queued tenant stays in place). */
 void daemon__enqueue(struct daemon *d, struct dtenant *t);

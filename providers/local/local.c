@@ -34,84 +34,7 @@
 #include "model/naming.h"
 #include "model/resource.h"
 #include "providers/common/runtime.h"
-#include "providers/local/local.h"
-
-/* Bounds on what the config may ask for; beyond them it is a mistake. */
-#define MAX_LATENCY_MS 600000
-#define MAX_HEALTH_DELAY_MS 86400000
-#define MAX_STATE_DIR 3000
-/*
- * File names must leave room in 255 bytes for ".<stem>.json.XXXXXX".  A
- * longer external name (a DNS name may have 253 characters) is stored
- * under its first STEM_KEEP bytes, '~' and a 16-digit hash of the whole.
- */
-#define MAX_STEM 200
-#define STEM_KEEP (MAX_STEM - 17)
-/* A service's addresses: one a replica, at most this many. */
-#define LOCAL_MAX_REPLICAS 1000
-/* A list larger than this is a runaway state directory, not a tenant. */
-#define MAX_LIST 100000
-/* Reads and lists per threadpool work item, and how many work items a
- * turn aims to spread them over (libuv's default pool size). */
-#define BATCH_MAX 64
-#define BATCH_SPREAD 4
-/* Writes per work item: one flush for all of them.  At most
- * WRITE_STREAMS work items of writes run at once; writes that come
- * meanwhile wait and go together in the next (a group commit), so the
- * busier the provider, the more writes share a flush. */
-#define WRITE_BATCH_MAX 256
-#define WRITE_STREAMS 2
-
-struct local {
-  struct rt rt; /* first: the runtime's */
-  /* Options (local.h). */
-  char *state_dir;
-  uint64_t latency_ms;
-  uint64_t health_delay_ms;
-  double fault_rate;
-  int fault_class;   /* into fault_classes */
-  char *fault_match; /* faults only for ids containing this; NULL: all */
-  int fault_on;      /* FAULT_ON_ALL or FAULT_ON_WRITES */
-  uint64_t seed;
-  uint64_t rng; /* xorshift64* state, never zero */
-  /* Renames and removals done, and those a flush has made durable, by
-   * count: workers update them, close flushes what is left. */
-  atomic_uint_fast64_t renamed, flushed;
-  uv_work_t flush;
-  /* Writes waiting for a stream (loop thread only), in call order. */
-  struct job **waiting;
-  size_t nwaiting, waiting_alloc;
-  unsigned streams; /* work items of writes running */
-};
-
-struct job {
-  struct rt_op op;  /* first: the runtime's, with the resource's copies */
-  uv_timer_t timer; /* delivers the result after latencyMs */
-  /* Inputs the worker reads besides the op's: all owned by the job, but
-   * state_dir, the instance's, which is never changed and outlives it.
-   * dir, path and stem share one allocation, at dir. */
-  const char *state_dir;
-  char *dir;  /* <stateDir>/<type> */
-  char *path; /* <dir>/<stem>.json */
-  char *stem; /* the file name without .json: the name, or shortened */
-  uint64_t health_delay_ms;
-  /* A write in its batch: the new state and its text, then the temp
-   * file it was written to; or a removal, once allowed. */
-  json_t *state;
-  char *text;
-  size_t len;
-  char *tmp;
-  bool unlink;
-  bool done, waited; /* the work is done; latencyMs has passed */
-};
-
-/* Jobs handed to the threadpool as one work item: reads, or writes. */
-struct batch {
-  uv_work_t work;
-  bool writes;
-  size_t n;
-  struct job *jobs[];
-};
+#include "providers/local/internal.h"
 
 static const char *const fault_classes[] = {"transient", "conflict", "invalid",
                                             "auth", NULL};
@@ -139,7 +62,7 @@ static const struct opt local_options[] = {
  * cannot work: neither passes by itself, so neither is retried.  The rest
  * (full disk, I/O errors) may pass, so the controller retries them.
  */
-static int fail_errno(struct job *j, const char *what, const char *path, int e)
+int local__fail_errno(struct job *j, const char *what, const char *path, int e)
 {
   int status = e == EACCES || e == EPERM || e == EROFS ? PROVIDER_AUTH
                : e == ENOTDIR                          ? PROVIDER_INVALID
@@ -147,15 +70,6 @@ static int fail_errno(struct job *j, const char *what, const char *path, int e)
 
   return rt_op_fail(&j->op, status, "local: %s %s: %s", what, path,
                     strerror(e));
-}
-
-/* Wall-clock milliseconds: healthyAt outlives the process, in the file. */
-static uint64_t now_ms(void)
-{
-  struct timespec ts;
-
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* ---- the fault sequence (loop thread only) ---- */
@@ -167,278 +81,6 @@ static uint64_t splitmix64(uint64_t x)
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
   return x ^ (x >> 31);
-}
-
-/* ---- state files (worker threads) ---- */
-
-/* A state file must have this shape for its marker and spec to mean
- * anything; anything else was edited by hand and is reported. */
-static int check_shape(struct job *j, const char *path, const json_t *state)
-{
-  const json_t *outputs = json_object_get(state, "outputs");
-  const json_t *marker = json_object_get(state, "marker");
-
-  if (!json_is_object(state))
-    return rt_op_fail(&j->op, PROVIDER_INVALID, "local: %s: not a JSON object",
-                      path);
-  if (!json_is_object(json_object_get(state, "spec")))
-    return rt_op_fail(&j->op, PROVIDER_INVALID,
-                      "local: %s: \"spec\" is not an object", path);
-  if (outputs && !json_is_object(outputs))
-    return rt_op_fail(&j->op, PROVIDER_INVALID,
-                      "local: %s: \"outputs\" is not an object", path);
-  if (marker && !json_is_string(marker))
-    return rt_op_fail(&j->op, PROVIDER_INVALID,
-                      "local: %s: \"marker\" is not a string", path);
-  return PROVIDER_OK;
-}
-
-/*
- * Reads and parses one state file into *out (owned by the caller).
- * PROVIDER_NOT_FOUND when absent; the size cap is checked both against
- * fstat and while reading, since the file may grow in between.
- */
-static int load_state(struct job *j, const char *path, json_t **out)
-{
-  char *buf = NULL;
-  size_t len = 0, cap;
-  int fd = -1, status = PROVIDER_OK;
-  struct stat st;
-  json_error_t jerr;
-  json_t *state = NULL;
-
-  *out = NULL;
-  fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT)
-      status = rt_op_fail(&j->op, PROVIDER_NOT_FOUND,
-                          "local: %s does not exist", path);
-    else
-      status = fail_errno(j, "cannot open", path, errno);
-    goto out;
-  }
-  if (fstat(fd, &st) < 0) {
-    status = fail_errno(j, "cannot stat", path, errno);
-    goto out;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    status = rt_op_fail(&j->op, PROVIDER_INVALID,
-                        "local: %s: not a regular file", path);
-    goto out;
-  }
-  if (st.st_size > LOCAL_STATE_MAX) {
-    status = rt_op_fail(&j->op, PROVIDER_INVALID,
-                        "local: %s: state file too large", path);
-    goto out;
-  }
-  /* Sized by fstat; grown only if the file grows while we read, and never
-   * past the cap plus the one byte that shows it was exceeded. */
-  cap = (size_t)st.st_size + 1;
-  buf = td_malloc(cap);
-  for (;;) {
-    ssize_t n;
-
-    if (len == cap) {
-      cap = cap * 2 > LOCAL_STATE_MAX + 1 ? LOCAL_STATE_MAX + 1 : cap * 2;
-      buf = td_realloc(buf, cap);
-    }
-    n = read(fd, buf + len, cap - len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      status = fail_errno(j, "cannot read", path, errno);
-      goto out;
-    }
-    if (n == 0)
-      break;
-    len += (size_t)n;
-    if (len > LOCAL_STATE_MAX) {
-      status = rt_op_fail(&j->op, PROVIDER_INVALID,
-                          "local: %s: state file too large", path);
-      goto out;
-    }
-  }
-  state = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
-  if (!state) {
-    status = rt_op_fail(&j->op, PROVIDER_INVALID,
-                        "local: %s: invalid JSON at line %d: %s", path,
-                        jerr.line, jerr.text);
-    goto out;
-  }
-  status = check_shape(j, path, state);
-  if (status < 0)
-    goto out;
-  *out = state;
-  state = NULL;
-out:
-  json_decref(state);
-  free(buf);
-  if (fd >= 0)
-    close(fd);
-  return status;
-}
-
-/* The text of the job's new state, for its batch to write; takes
- * `state` either way. */
-static int render_state(struct job *j, json_t *state)
-{
-  char *text = json_dumps(state, JSON_INDENT(2) | JSON_SORT_KEYS);
-  size_t len;
-
-  if (!text) {
-    json_decref(state);
-    return rt_op_fail(&j->op, PROVIDER_TRANSIENT, "local: cannot encode %s",
-                      j->path);
-  }
-  len = strlen(text);
-  /* Never write what a read would refuse. */
-  if (len + 1 > LOCAL_STATE_MAX) {
-    free(text);
-    json_decref(state);
-    return rt_op_fail(&j->op, PROVIDER_INVALID,
-                      "local: %s: state file too large", j->path);
-  }
-  text[len++] = '\n'; /* replaces the NUL: text is written by length */
-  j->state = state;
-  j->text = text;
-  j->len = len;
-  return PROVIDER_OK;
-}
-
-/* FNV-1a: small, stable across builds, good enough to spread addresses. */
-static uint64_t name_hash(const char *name)
-{
-  uint64_t h = 0xcbf29ce484222325ULL;
-
-  for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
-    h ^= *p;
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
-
-/* Replica `ordinal`'s address on the simulated network: 100.64.x.y from
- * the name (and the ordinal after the first), so the first is what a
- * service had before it had replicas. */
-static void replica_ip(char *buf, size_t cap, const char *name, long ordinal)
-{
-  char key[NAMING_MAX + 32];
-  uint64_t h;
-  unsigned x, y;
-
-  if (ordinal == 0)
-    snprintf(key, sizeof(key), "%s", name);
-  else
-    snprintf(key, sizeof(key), "%s-%ld", name, ordinal);
-  h = name_hash(key);
-  /* y in 1..254: never a network or broadcast address. */
-  x = (unsigned)(h >> 8) & 0xff;
-  y = 1 + (unsigned)(h % 254);
-  snprintf(buf, cap, "100.64.%u.%u", x, y);
-}
-
-/* Every replica's "ip:port", for routes: "replicas" of them (1 when the
- * spec says none, at most LOCAL_MAX_REPLICAS). */
-static json_t *replica_addresses(const char *name, const json_t *spec)
-{
-  json_int_t port = json_integer_value(json_object_get(spec, "port"));
-  json_int_t n = json_integer_value(json_object_get(spec, "replicas"));
-  json_t *addrs = json_array();
-
-  if (n < 1)
-    n = 1;
-  if (n > LOCAL_MAX_REPLICAS)
-    n = LOCAL_MAX_REPLICAS;
-  for (long i = 0; i < (long)n; i++) {
-    char ip[32], buf[64];
-
-    replica_ip(ip, sizeof(ip), name, i);
-    snprintf(buf, sizeof(buf), "%s:%lld", ip, (long long)port);
-    json_array_append_new(addrs, json_string(buf));
-  }
-  return addrs;
-}
-
-/* Sets the computed outputs into `outputs`, leaving other keys alone. */
-static int compute_outputs(struct job *j, const json_t *spec, json_t *outputs)
-{
-  char buf[128];
-
-  switch (j->op.type) {
-  case RTYPE_NETWORK: {
-    json_t *key = json_pack("{s:s}", "name", j->op.name);
-    char hash[17];
-
-    resource_spec_hash(key, hash);
-    json_decref(key);
-    snprintf(buf, sizeof(buf), "net-%.8s", hash);
-    json_object_set_new(outputs, "id", json_string(buf));
-    break;
-  }
-  case RTYPE_DATABASE:
-    json_object_set_new(outputs, "host", json_string("127.0.0.1"));
-    json_object_set_new(outputs, "port", json_integer(5432));
-    break;
-  case RTYPE_BUCKET: {
-    char *url = td_asprintf("local://bucket/%s", j->op.name);
-
-    json_object_set_new(outputs, "url", json_string(url));
-    free(url);
-    break;
-  }
-  case RTYPE_SERVICE: {
-    const json_t *port = json_object_get(spec, "port");
-    json_int_t at = (json_int_t)(now_ms() + j->health_delay_ms);
-    char ip[32];
-
-    if (!json_is_integer(port) || json_integer_value(port) < 1 ||
-        json_integer_value(port) > 65535)
-      return rt_op_fail(
-          &j->op, PROVIDER_INVALID,
-          "local: service %s: spec needs an integer port (1-65535)",
-          j->op.name);
-    replica_ip(ip, sizeof(ip), j->op.name, 0);
-    snprintf(buf, sizeof(buf), "%s:%lld", ip,
-             (long long)json_integer_value(port));
-    json_object_set_new(outputs, "ip", json_string(ip));
-    json_object_set_new(outputs, "port",
-                        json_integer(json_integer_value(port)));
-    json_object_set_new(outputs, "address", json_string(buf));
-    json_object_set_new(outputs, "addresses",
-                        replica_addresses(j->op.name, spec));
-    json_object_set_new(outputs, "healthyAt", json_integer(at));
-    json_object_set_new(outputs, "healthy",
-                        json_boolean(j->health_delay_ms == 0));
-    break;
-  }
-  case RTYPE_ROUTE:
-  case RTYPE_DNS_RECORD:
-  case RTYPE_COUNT:
-    break;
-  }
-  return PROVIDER_OK;
-}
-
-/* Health is a function of time, so it is recomputed on every read.  A
- * service written before its outputs had "addresses" gets them from its
- * spec, so its route can be written. */
-static void refresh_health(struct job *j, json_t *state)
-{
-  json_t *outputs = json_object_get(state, "outputs");
-  json_t *at = json_object_get(outputs, "healthyAt");
-
-  if (j->op.type != RTYPE_SERVICE)
-    return;
-  if (json_is_string(json_object_get(outputs, "address")) &&
-      !json_object_get(outputs, "addresses"))
-    json_object_set_new(
-        outputs, "addresses",
-        replica_addresses(j->op.name, json_object_get(state, "spec")));
-  if (!json_is_integer(at))
-    return;
-  json_object_set_new(
-      outputs, "healthy",
-      json_boolean((json_int_t)now_ms() >= json_integer_value(at)));
 }
 
 /* PROVIDER_OK when the file carries this resource's marker; else says
@@ -461,11 +103,11 @@ static int check_owner(struct job *j, const json_t *state)
 static int do_read(struct job *j)
 {
   json_t *state = NULL;
-  int status = load_state(j, j->path, &state);
+  int status = local__load_state(j, j->path, &state);
 
   if (status < 0)
     return status;
-  refresh_health(j, state);
+  local__refresh_health(j, state);
   rt_op_ok(&j->op, state);
   return PROVIDER_OK;
 }
@@ -475,19 +117,19 @@ static int do_read(struct job *j)
 static int save(struct job *j, json_t *state)
 {
   json_t *outputs = json_object_get(state, "outputs");
-  int status = compute_outputs(j, j->op.spec, outputs);
+  int status = local__compute_outputs(j, j->op.spec, outputs);
 
   if (status < 0) {
     json_decref(state);
     return status;
   }
-  return render_state(j, state);
+  return local__render_state(j, state);
 }
 
 static int do_create(struct job *j)
 {
   json_t *old = NULL;
-  int status = load_state(j, j->path, &old);
+  int status = local__load_state(j, j->path, &old);
 
   if (status == PROVIDER_OK) {
     status = check_owner(j, old);
@@ -507,7 +149,7 @@ static int do_create(struct job *j)
 static int do_update(struct job *j)
 {
   json_t *state = NULL;
-  int status = load_state(j, j->path, &state);
+  int status = local__load_state(j, j->path, &state);
 
   if (status == PROVIDER_OK)
     status = check_owner(j, state);
@@ -526,7 +168,7 @@ static int do_update(struct job *j)
 static int do_remove(struct job *j)
 {
   json_t *state = NULL;
-  int status = load_state(j, j->path, &state);
+  int status = local__load_state(j, j->path, &state);
 
   if (status == PROVIDER_OK)
     status = check_owner(j, state);
@@ -557,7 +199,7 @@ static int list_dir(struct job *j, enum rtype type)
 
   if (!d) {
     if (errno != ENOENT)
-      status = fail_errno(j, "cannot open directory", dir, errno);
+      status = local__fail_errno(j, "cannot open directory", dir, errno);
     goto out;
   }
   for (;;) {
@@ -571,7 +213,7 @@ static int list_dir(struct job *j, enum rtype type)
     de = readdir(d);
     if (!de) {
       if (errno)
-        status = fail_errno(j, "cannot read directory", dir, errno);
+        status = local__fail_errno(j, "cannot read directory", dir, errno);
       break;
     }
     len = strlen(de->d_name);
@@ -579,7 +221,7 @@ static int list_dir(struct job *j, enum rtype type)
         strcmp(de->d_name + len - 5, ".json") != 0)
       continue;
     path = td_asprintf("%s/%s", dir, de->d_name);
-    status = load_state(j, path, &state);
+    status = local__load_state(j, path, &state);
     free(path);
     if (status == PROVIDER_NOT_FOUND) {
       /* Removed since readdir saw it: it is simply gone. */
@@ -781,7 +423,7 @@ static void commit_batch(struct batch *b)
 
     if (j->tmp) {
       if (rename(j->tmp, j->path) < 0) {
-        fail_errno(j, "cannot replace", j->path, errno);
+        local__fail_errno(j, "cannot replace", j->path, errno);
         drop_write(j);
         continue;
       }
@@ -796,7 +438,7 @@ static void commit_batch(struct batch *b)
           rt_op_fail(&j->op, PROVIDER_NOT_FOUND, "local: %s does not exist",
                      j->path);
         else
-          fail_errno(j, "cannot remove", j->path, errno);
+          local__fail_errno(j, "cannot remove", j->path, errno);
         continue;
       }
       atomic_fetch_add(&lp->renamed, 1);
@@ -985,7 +627,7 @@ static void job_paths(struct local *lp, struct job *j)
 
   if (strlen(name) > MAX_STEM) {
     snprintf(shortened, sizeof(shortened), "%.*s~%016llx", STEM_KEEP, name,
-             (unsigned long long)name_hash(name));
+             (unsigned long long)local__name_hash(name));
     stem = shortened;
   }
   dl = strlen(lp->state_dir) + 1 + strlen(type);

@@ -1,0 +1,122 @@
+/*
+ * internal.h - shared by the local provider's files only: local.c (the
+ * instance, its jobs, batches and the threadpool) and state.c (the state
+ * files: reading, checking, rendering, and the outputs computed from a
+ * spec).  See local.h for what the provider does.
+ */
+#ifndef TD_LOCAL_INTERNAL_H
+#define TD_LOCAL_INTERNAL_H
+
+#include "base/compat.h"
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <uv.h>
+
+#include "providers/common/runtime.h"
+#include "providers/local/local.h"
+
+/* Bounds on what the config may ask for; beyond them it is a mistake. */
+#define MAX_LATENCY_MS 600000
+#define MAX_HEALTH_DELAY_MS 86400000
+#define MAX_STATE_DIR 3000
+/*
+ * File names must leave room in 255 bytes for ".<stem>.json.XXXXXX".  A
+ * longer external name (a DNS name may have 253 characters) is stored
+ * under its first STEM_KEEP bytes, '~' and a 16-digit hash of the whole.
+ */
+#define MAX_STEM 200
+#define STEM_KEEP (MAX_STEM - 17)
+/* A service's addresses: one a replica, at most this many. */
+#define LOCAL_MAX_REPLICAS 1000
+/* A list larger than this is a runaway state directory, not a tenant. */
+#define MAX_LIST 100000
+/* Reads and lists per threadpool work item, and how many work items a
+ * turn aims to spread them over (libuv's default pool size). */
+#define BATCH_MAX 64
+#define BATCH_SPREAD 4
+/* Writes per work item: one flush for all of them.  At most
+ * WRITE_STREAMS work items of writes run at once; writes that come
+ * meanwhile wait and go together in the next (a group commit), so the
+ * busier the provider, the more writes share a flush. */
+#define WRITE_BATCH_MAX 256
+#define WRITE_STREAMS 2
+
+struct local {
+  struct rt rt; /* first: the runtime's */
+  /* Options (local.h). */
+  char *state_dir;
+  uint64_t latency_ms;
+  uint64_t health_delay_ms;
+  double fault_rate;
+  int fault_class;   /* into fault_classes */
+  char *fault_match; /* faults only for ids containing this; NULL: all */
+  int fault_on;      /* FAULT_ON_ALL or FAULT_ON_WRITES */
+  uint64_t seed;
+  uint64_t rng; /* xorshift64* state, never zero */
+  /* Renames and removals done, and those a flush has made durable, by
+   * count: workers update them, close flushes what is left. */
+  atomic_uint_fast64_t renamed, flushed;
+  uv_work_t flush;
+  /* Writes waiting for a stream (loop thread only), in call order. */
+  struct job **waiting;
+  size_t nwaiting, waiting_alloc;
+  unsigned streams; /* work items of writes running */
+};
+
+struct job {
+  struct rt_op op;  /* first: the runtime's, with the resource's copies */
+  uv_timer_t timer; /* delivers the result after latencyMs */
+  /* Inputs the worker reads besides the op's: all owned by the job, but
+   * state_dir, the instance's, which is never changed and outlives it.
+   * dir, path and stem share one allocation, at dir. */
+  const char *state_dir;
+  char *dir;  /* <stateDir>/<type> */
+  char *path; /* <dir>/<stem>.json */
+  char *stem; /* the file name without .json: the name, or shortened */
+  uint64_t health_delay_ms;
+  /* A write in its batch: the new state and its text, then the temp
+   * file it was written to; or a removal, once allowed. */
+  json_t *state;
+  char *text;
+  size_t len;
+  char *tmp;
+  bool unlink;
+  bool done, waited; /* the work is done; latencyMs has passed */
+};
+
+/* Jobs handed to the threadpool as one work item: reads, or writes. */
+struct batch {
+  uv_work_t work;
+  bool writes;
+  size_t n;
+  struct job *jobs[];
+};
+
+/* Fails j's op with what errno `e` means for it (permissions are AUTH, a
+ * file in the path INVALID, the rest TRANSIENT); returns the status. */
+int local__fail_errno(struct job *j, const char *what, const char *path, int e);
+
+/*
+ * Reads and parses one state file into *out (owned by the caller).
+ * PROVIDER_NOT_FOUND when absent; a file too large or not of the state
+ * file's shape is PROVIDER_INVALID, named.  Worker threads.
+ */
+int local__load_state(struct job *j, const char *path, json_t **out);
+
+/* The text of the job's new state, for its batch to write; takes
+ * `state` either way. */
+int local__render_state(struct job *j, json_t *state);
+
+/* FNV-1a of a name: stable across builds, for file names and addresses. */
+uint64_t local__name_hash(const char *name);
+
+/* Sets the outputs computed from `spec` into `outputs`, leaving other
+ * keys alone; PROVIDER_INVALID for a spec they cannot come from. */
+int local__compute_outputs(struct job *j, const json_t *spec, json_t *outputs);
+
+/* A service's health, recomputed from the clock on every read (and its
+ * "addresses" filled in for files written before they existed). */
+void local__refresh_health(struct job *j, json_t *state);
+
+#endif
