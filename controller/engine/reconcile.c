@@ -667,6 +667,23 @@ static bool sends_spec(const struct pass *ps, const struct tenant_plan *tp,
           a->kind == PLAN_REPLACE);
 }
 
+/* Whether apply may check a no-op again: it refers to a dependency this
+ * pass writes (a route to a service whose replicas are replaced), so
+ * once that is done its spec is resolved again and compared with what
+ * the provider holds, which both must be kept for it. */
+static bool may_recheck(const struct pass *ps, const struct tenant_plan *tp,
+                        const struct plan_action *a)
+{
+  if (!ps->o->apply || a->kind != PLAN_NOOP || !a->observed)
+    return false;
+  for (size_t d = 0; d < a->res->ndeps; d++)
+    for (size_t k = 0; k < tp->n; k++)
+      if (sends_spec(ps, tp, &tp->v[k]) &&
+          strcmp(tp->v[k].res->id, a->res->deps[d]) == 0)
+        return true;
+  return false;
+}
+
 /* What an observed value is needed for once planned: its outputs (what
  * dependents' references resolve to) and that it exists. */
 static json_t *shrink_observed(struct pass *ps, json_t *obs)
@@ -706,16 +723,17 @@ static void retain(struct pass *ps, size_t i)
   }
   for (size_t k = 0; k < tp->n; k++) {
     struct plan_action *a = &tp->v[k];
+    bool recheck = may_recheck(ps, tp, a);
 
     /* Kept as text until its job starts: a first apply sends hundreds
      * of thousands of specs. */
-    if (sends_spec(ps, tp, a)) {
+    if (sends_spec(ps, tp, a) || recheck) {
       resource_spec_stash(a->res);
     } else {
       json_decref(a->res->spec);
       a->res->spec = NULL;
     }
-    if (a->observed)
+    if (a->observed && !recheck)
       a->observed = shrink_observed(ps, a->observed);
     /* A create's fields are its spec's: printed already, or never. */
     if (a->kind == PLAN_CREATE && !ps->keep_fields)
