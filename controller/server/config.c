@@ -718,9 +718,11 @@ static void notify_list(struct cx *x, const struct ynode *n)
   x->c->nnotify = n->u.coll.n;
   for (uint32_t i = 0; i < n->u.coll.n; i++)
     notify_target(x, n->u.coll.v[i], i);
+  /* A target that is not a mapping was reported, and has no name. */
   for (size_t i = 0; i < x->c->nnotify; i++)
-    for (size_t k = 0; k < i; k++)
-      if (strcmp(x->c->notify[i].name, x->c->notify[k].name) == 0)
+    for (size_t k = 0; k < i && x->c->notify[i].name; k++)
+      if (x->c->notify[k].name &&
+          strcmp(x->c->notify[i].name, x->c->notify[k].name) == 0)
         problem(x, n->u.coll.v[i], "two notify targets are named '%s'",
                 x->c->notify[i].name);
 }

@@ -376,6 +376,17 @@ START_TEST(config_reads_notify_targets)
                             "http:// or https:// URL"),
                 "%s", out);
   ck_assert_ptr_null(strstr(out, "gopher"));
+  free(out);
+
+  /* A target that is not a mapping: said, and the names of the others
+   * are still compared (no name to compare it by). */
+  out = parse_bad("source: {url: file:///srv/t.git}\n"
+                  "notify:\n"
+                  "  - {type: webhook, name: ops, url: http://127.0.0.1/x}\n"
+                  "  - ci\n"
+                  "  - {type: webhook, name: ops, url: http://127.0.0.1/y}\n");
+  ck_assert_msg(strstr(out, "tenantd.yaml:4:5: error:"), "%s", out);
+  ck_assert_msg(strstr(out, "two notify targets are named 'ops'"), "%s", out);
   ck_assert_ptr_null(strstr(out, "notify-key"));
   free(out);
   unsetenv("TD_TEST_NOTIFY_KEY");
