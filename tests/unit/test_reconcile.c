@@ -9,6 +9,8 @@
  */
 #include "base/compat.h"
 
+#include <ctype.h>
+
 #include <stdio.h>
 
 #include "engine/reconcile.h"
@@ -1036,6 +1038,32 @@ static char *digest(void)
   return text;
 }
 
+/* The clock's part of a text taken out in place: each step's time
+ * (" in 0.01 s (+0.00 s to +0.01 s)") and when the tenant was ready. */
+static void strip_times(char *s)
+{
+  char *r = s, *w = s;
+
+  while (*r) {
+    char *nl = strchr(r, '\n'), *end;
+
+    if (strncmp(r, " in ", 4) == 0 && isdigit((unsigned char)r[4]) &&
+        (end = strchr(r, ')')) != NULL && (!nl || end < nl)) {
+      r = end + 1;
+      continue;
+    }
+    if (strncmp(r, "ready ", 6) == 0 && isdigit((unsigned char)r[6]) &&
+        (end = strstr(r, " s into the pass")) != NULL && (!nl || end < nl)) {
+      memcpy(w, "ready", 5);
+      w += 5;
+      r = end + 2;
+      continue;
+    }
+    *w++ = *r++;
+  }
+  *w = '\0';
+}
+
 /* A world of 21 tenants applied, then changed: n05 moves tier, n11 and
  * `gone` (n12..n12+gone-1) lose their files, a create fails.  Returns the
  * second pass's digest and output (`format`, applying or planning). */
@@ -1084,6 +1112,9 @@ static char *changed_world(size_t window, bool apply, enum plan_format format,
   pass_with(&o);
   d = digest();
   *out_copy = td_strdup(out_text);
+  /* The steps' times differ from run to run, and more so under load. */
+  strip_times(d);
+  strip_times(*out_copy);
   return d;
 }
 
