@@ -1,10 +1,15 @@
 /* tenantd run: the controller (server/daemon.h). */
 #include "base/compat.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <unistd.h>
 
+#include "base/error.h"
 #include "cmd/tenantd/args.h"
 #include "cmd/tenantd/cmd.h"
+#include "git/verify.h"
+#include "server/config.h"
 #include "server/daemon.h"
 
 static const struct option run_options[] = {
@@ -41,9 +46,11 @@ void cmd_run_help(FILE *out)
         "                         deploy/config.example.yaml)\n"
         "  --log-format F         logfmt (default) or json; overrides the "
         "config\n"
-        "  --check                validate the config and exit; a secret\n"
-        "                         variable that is not set (a *Env key) is\n"
-        "                         a warning, so CI can check the file\n"
+        "  --check                validate the config and the files it\n"
+        "                         names (keys files, the signing key) and\n"
+        "                         exit; a secret variable that is not set\n"
+        "                         (a *Env key) is a warning, so CI can\n"
+        "                         check the file\n"
         "  --strict               with --check: every secret variable\n"
         "                         must be set, as for running\n"
         "  -h, --help             show this help\n",
@@ -100,8 +107,46 @@ static enum args_result parse(struct run_args *a, int argc, char **argv)
   return ARGS_RUN;
 }
 
+/* One keys file of the config (source.verify, approval): it must read as
+ * its format says, as the first pass would find out otherwise.  0 or -1,
+ * the error printed. */
+static int check_keys(const char *path, const char *key,
+                      const struct config_keys *ck)
+{
+  struct verify_keys k = {(enum verify_format)ck->format, ck->keys};
+  char signers[512];
+
+  if (!ck->set)
+    return 0;
+  if (verify_signers(&k, signers, sizeof(signers)) < 0) {
+    fprintf(stderr, "%s: %s: %s\n", path, key, td_error_last());
+    return -1;
+  }
+  printf("%s: %s: %s signers: %s\n", path, key, verify_format_names[ck->format],
+         *signers ? signers : "none");
+  return 0;
+}
+
+/* The files the config names beyond itself.  0 or -1. */
+static int check_files(const struct config *cfg)
+{
+  int rc = 0;
+
+  if (check_keys(cfg->path, "source.verify", &cfg->source.verify) < 0)
+    rc = -1;
+  if (check_keys(cfg->path, "approval", &cfg->approval.keys) < 0)
+    rc = -1;
+  if (cfg->status.signing_key && access(cfg->status.signing_key, R_OK) < 0) {
+    fprintf(stderr, "%s: status.signingKey %s: %s\n", cfg->path,
+            cfg->status.signing_key, strerror(errno));
+    rc = -1;
+  }
+  return rc;
+}
+
 /*
- * --check: the config loads; how many provider instances it names.  A
+ * --check: the config loads, the files it names read as they must; how
+ * many provider instances it names.  A
  * secret variable that is not set is a warning (the check may run where
  * the secrets are not), an error with --strict as when running.
  */
@@ -121,6 +166,8 @@ static int check_config(const char *path, bool strict)
     fprintf(stderr, "%s:%u:%u: warning: %s (--strict requires it)\n",
             warnings.v[i].path, warnings.v[i].line, warnings.v[i].col,
             warnings.v[i].msg);
+  if (rc == 0)
+    rc = check_files(cfg);
   if (rc == 0) {
     n = json_object_size(cfg->providers);
     printf("%s: valid (%zu provider instance%s)\n", path, n, n == 1 ? "" : "s");

@@ -101,6 +101,8 @@ svc_image() { # APP.ENV.TENANT: the image the local provider runs
 # ==== signed source: apply --once ====
 
 fresh cli
+expect_rc "run --check: the keys files read" 0 "$bin" run --check --config "$d/tenantd.yaml"
+expect_out "run --check: names the signers" 'source.verify: ssh signers: .*alice@example.com'
 expect_rc "signed: the first commit applies" 0 apply
 expect_out "signed: resources created" 'create +network/'
 
@@ -233,6 +235,8 @@ git -C "$W" -c user.signingkey=dave@example.com commit -q -S --allow-empty -m "d
 git -C "$W" push -q origin main
 expect_rc "openpgp: a bad keyring, held" 1 apply
 expect_out "openpgp: the keyring named" "keys file $k/bad.asc is not an armored OpenPGP keyring"
+expect_rc "run --check: a bad keyring is an error" 1 "$bin" run --check --config "$d/tenantd.yaml"
+expect_out "run --check: the keyring named" "source.verify: keys file $k/bad.asc: not an armored OpenPGP keyring" "$tmp/err"
 unset GNUPGHOME
 
 # ==== approval: staging proceeds, production waits ====
@@ -324,6 +328,8 @@ sed -i "s|signingKey: $k/status}|signingKey: $k/nokey}|" "$d/tenantd.yaml"
 sed -i 's/"connection_limit": *[0-9]*/"connection_limit": 4/' "$db"
 expect_rc "signing key missing: the pass fails" 1 apply
 expect_out "signing key missing: named" "status.signingKey $k/nokey" "$tmp/err"
+expect_rc "run --check: a missing signing key is an error" 1 "$bin" run --check --config "$d/tenantd.yaml"
+expect_out "run --check: the signing key named" "status.signingKey $k/nokey: No such file" "$tmp/err"
 eq "signing key missing: no unsigned status commit" "$(rgit rev-parse tenantd/status)" "$tip"
 sed -i "s|signingKey: $k/nokey}|signingKey: $k/status}|" "$d/tenantd.yaml"
 
