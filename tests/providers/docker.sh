@@ -36,37 +36,19 @@ for tool in podman runc curl python3; do
   fi
 done
 
-P=$tmp/podman
-mkdir -p "$P/tmp" "$P/net" "$P/root" "$P/run"
-export CONTAINERS_CONF=$P/containers.conf
-export CONTAINERS_STORAGE_CONF=$P/storage.conf
-export CONTAINERS_REGISTRIES_CONF=$P/registries.conf
-sock=$P/podman.sock
-pod_pid=""
+# shellcheck source=../podman.sh
+. "$root/tests/podman.sh"
 reg_pid=""
 
 # Networks live on the host: this run's names and subnets are its own.
 sfx=$(printf '%04x' $((RANDOM % 65536)))
-sub=""
-for _ in $(seq 50); do
-  n=$((RANDOM % 200 + 30))
-  if ! ip -4 route 2>/dev/null | grep -q "^10\.$n\."; then
-    sub=$n
-    break
-  fi
-done
-[ -n "$sub" ] || sub=$((RANDOM % 200 + 30))
 A=acme$sfx
 B=beta$sfx
 G=gamma$sfx
 
 cleanup() {
-  podman rm -af -t 0 >/dev/null 2>&1
-  for n in $(podman network ls -q 2>/dev/null); do
-    [ "$n" = "tdd$sfx" ] || podman network rm -f "$n" >/dev/null 2>&1
-  done
+  podman_private_stop
   [ -n "$reg_pid" ] && kill "$reg_pid" 2>/dev/null && wait "$reg_pid" 2>/dev/null
-  [ -n "$pod_pid" ] && kill "$pod_pid" 2>/dev/null && wait "$pod_pid" 2>/dev/null
   stop_tracked
 }
 trap cleanup EXIT
@@ -74,57 +56,12 @@ trap cleanup EXIT
 # ---- Podman, private ----
 
 reg_port=$(free_port)
-cat >"$P/containers.conf" <<EOF
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-lock_type = "file"
-tmp_dir = "$P/tmp"
-[network]
-network_config_dir = "$P/net"
-default_network = "tdd$sfx"
-EOF
-cat >"$P/storage.conf" <<EOF
-[storage]
-driver = "vfs"
-graphroot = "$P/root"
-runroot = "$P/run"
-EOF
-cat >"$P/registries.conf" <<EOF
-unqualified-search-registries = []
-[[registry]]
-location = "127.0.0.1:$reg_port"
-insecure = true
-EOF
-cat >"$P/net/tdd$sfx.conflist" <<EOF
-{"cniVersion": "0.4.0", "name": "tdd$sfx", "plugins": [
-  {"type": "bridge", "bridge": "tdd$sfx", "isGateway": true,
-   "ipMasq": false, "hairpinMode": true,
-   "ipam": {"type": "host-local", "routes": [{"dst": "0.0.0.0/0"}],
-            "ranges": [[{"subnet": "10.$sub.250.0/24",
-                         "gateway": "10.$sub.250.1"}]]}},
-  {"type": "portmap", "capabilities": {"portMappings": true}},
-  {"type": "firewall"}, {"type": "tuning"}]}
-EOF
-
-pod_start() {
-  podman system service --time=0 "unix://$sock" >>"$P/service.log" 2>&1 &
-  pod_pid=$!
-  wait_for 30 curl -sf --unix-socket "$sock" http://d/_ping
-}
-pod_stop() {
-  kill "$pod_pid" 2>/dev/null
-  wait "$pod_pid" 2>/dev/null
-  pod_pid=""
-}
-if ! pod_start; then
+if ! podman_private "$tmp/p" "tdd$sfx" "127.0.0.1:$reg_port"; then
   echo "docker: podman system service did not start"
-  tail -5 "$P/service.log"
   exit 1
 fi
+sub=$pod_octet
+sock=$pod_sock
 
 img=localhost/tdd-app
 for v in 1 2; do
@@ -490,12 +427,12 @@ eq "acme untouched" "$(count "$(svc api "$A")")" 2
 
 # ---- 13. the API socket gone ----
 
-pod_stop
+podman_service_stop
 apply "socket gone" 1
 expect_out "transient" "transient"
 eq "nothing deleted" "$(count "$(svc api "$A")")" 2
 check "replicas serve without the API" page "$a0"
-pod_start || bad "podman service restart"
+podman_service_start || bad "podman service restart"
 apply "recovered" 0
 plan_rc "converged after recovery" 0
 
