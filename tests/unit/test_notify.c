@@ -198,7 +198,8 @@ END_TEST
 /* ---- delivery, against a receiver on the same loop ---- */
 
 struct receiver {
-  int status; /* what it answers */
+  int status;        /* what it answers */
+  char location[96]; /* a redirect's Location header line, or "" */
   size_t got;
   char bodies[16][512];
   char delivery[16][64];
@@ -221,6 +222,8 @@ static void receive(const struct httpd_request *req,
   }
   rx.got++;
   httpd_respond(resp, rx.status, NULL, "ok\n");
+  if (*rx.location)
+    resp->headers = rx.location;
 }
 
 struct world {
@@ -534,6 +537,39 @@ START_TEST(client_error_is_final)
 }
 END_TEST
 
+/* 429 means "later": retried like a server error. */
+START_TEST(too_many_requests_is_retried)
+{
+  struct world w;
+
+  world_open(&w, 429, 10);
+  event(&w, "Ready", "Failed");
+  run_for(&w, 800);
+  ck_assert_int_eq(rx.got, 3);
+  ck_assert_str_eq(rx.delivery[0], rx.delivery[2]);
+  ck_assert(counted(&w, "retried") == 2);
+  ck_assert(counted(&w, "failed") == 1);
+  world_close(&w);
+}
+END_TEST
+
+/* A redirect is not followed (it could lead the signed body anywhere)
+ * and not retried: the message did not arrive, once. */
+START_TEST(redirect_is_final_and_not_followed)
+{
+  struct world w;
+
+  world_open(&w, 307, 10);
+  snprintf(rx.location, sizeof(rx.location), "Location: %s/moved\r\n", w.url);
+  event(&w, "Ready", "Stalled");
+  run_for(&w, 400);
+  ck_assert_int_eq(rx.got, 1);
+  ck_assert(counted(&w, "failed") == 1);
+  ck_assert(counted(&w, "retried") == 0);
+  world_close(&w);
+}
+END_TEST
+
 /* A tenant forgotten drops its waiting message; closing with a request
  * in flight and one waiting leaves nothing behind. */
 START_TEST(forget_and_close_with_work_pending)
@@ -597,6 +633,8 @@ Suite *make_suite_notify(void)
   tcase_add_test(tc, news_against_what_was_sent);
   tcase_add_test(tc, requests_in_flight_are_capped);
   tcase_add_test(tc, client_error_is_final);
+  tcase_add_test(tc, too_many_requests_is_retried);
+  tcase_add_test(tc, redirect_is_final_and_not_followed);
   tcase_add_test(tc, forget_and_close_with_work_pending);
   tcase_add_test(tc, reconfigure_keeps_unchanged_targets);
   suite_add_tcase(s, tc);
