@@ -71,7 +71,6 @@ void cmd_plan_help(FILE *out)
       "  --changed              only the tenants changed since the last\n"
       "                         status commit, and those not Ready (--repo)\n"
       "  --all                  every tenant (the default)\n"
-      "  --max-bytes N          markdown parts of at most N bytes (60000)\n"
       "  --ref REF              the branch, ref or commit to plan (--repo)\n"
       "  --base REF             what REF merges into (the tracked branch)\n"
       "  -h, --help             show this help\n",

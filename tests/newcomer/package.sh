@@ -71,6 +71,8 @@ for c in "${commands[@]}"; do
     [ "$o" = --help ] && continue
     check "man: $c $o" grep -qF -- "$(roff "$o")" "$tmp/section"
   done
+  eq "help: $c lists each option once" "$("$bin" "$c" --help |
+    grep -oE '^ +(-h, )?--[a-z-]+' | sort | uniq -d | tr -d ' ')" ""
   eq "completion: the options of $c are its --help's" \
     "$(completion_options "$c" | tr '\n' ' ')" "$(help_options "$c" | tr '\n' ' ')"
 done
