@@ -96,6 +96,11 @@ typedef void (*provider_list_cb)(struct provider *p, int status,
 
 typedef void (*provider_close_cb)(struct provider *p, void *arg);
 
+/* Something of `tenant`'s changed at the backend; `what` says what, for
+ * the log ("container web-0-1a2b3c4d died").  Both borrowed. */
+typedef void (*provider_watch_cb)(struct provider *p, const char *tenant,
+                                  const char *what, void *arg);
+
 #define PROVIDER_OPS_VERSION 1
 
 struct provider_ops {
@@ -132,6 +137,18 @@ struct provider_ops {
 
   /* Releases the instance after in-flight callbacks have run. */
   void (*close)(struct provider *p, provider_close_cb cb, void *arg);
+
+  /*
+   * Optional: NULL when the backend has no feed of its changes.  Follows
+   * that feed until close: cb runs on the loop thread for each change to
+   * something carrying a tenant's marker, whoever made it, the
+   * controller included (a pass that follows its own change finds
+   * nothing to do).  The daemon opens an instance for this alone, beside
+   * the passes', and keeps it while it runs, so drift made by hand is
+   * corrected within seconds instead of at the next resync.  Returns 0,
+   * or -1 with td_error() set.
+   */
+  int (*watch)(struct provider *p, provider_watch_cb cb, void *arg);
 };
 
 /* Every instance embeds this first. */
@@ -192,6 +209,18 @@ static inline void provider_remove(struct provider *p, const struct resource *r,
                                    provider_cb cb, void *arg)
 {
   p->ops->remove(p, r, cb, arg);
+}
+
+/* Whether instances of the type can watch (provider_watch). */
+static inline bool provider_type_watches(const struct provider_ops *ops)
+{
+  return ops->watch != NULL;
+}
+
+static inline int provider_watch(struct provider *p, provider_watch_cb cb,
+                                 void *arg)
+{
+  return p->ops->watch(p, cb, arg);
 }
 
 static inline void provider_list_owned(struct provider *p, const char *tenant,

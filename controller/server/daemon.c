@@ -830,6 +830,7 @@ static void close_all(struct daemon *d)
   uv_close((uv_handle_t *)&d->deadline, on_closed);
   uv_close((uv_handle_t *)&d->pass_done, on_closed);
   fleet__close(d);
+  daemon__watch_close(d);
   if (d->http) {
     httpd_close(d->http, on_http_closed, NULL);
     d->http = NULL;
@@ -947,6 +948,8 @@ static void reload(struct daemon *d, int log_override)
   config_free(old);
   d->cfg = c;
   fleet__reload(d);
+  daemon__watch_close(d);
+  daemon__watch_open(d);
   /* The level was checked at start; the environment does not change. */
   (void)log_setup(log_override >= 0 ? (enum log_format)log_override
                                     : c->log_format,
@@ -1042,6 +1045,7 @@ int daemon_run(const char *config_path, int log_format)
     return 1;
   }
   fleet__setup(d);
+  daemon__watch_open(d);
   for (size_t i = 0; i < ARRAY_SIZE(signums); i++) {
     uv_signal_init(&loop, &d->sig[i]);
     d->sig[i].data = d;
@@ -1075,6 +1079,7 @@ int daemon_run(const char *config_path, int log_format)
   manifest_repo_free(d->model);
   mgmt_free(d->mgmt);
   fleet__free(d);
+  daemon__watch_free(d);
   metrics_free(d->m);
   config_free(d->cfg);
   if (uv_loop_close(&loop) != 0)

@@ -2,8 +2,9 @@
  * daemon_internal.h - shared by the daemon's files only: daemon.c (the
  * loop, the queue and the passes), daemon_load.c (what is known before
  * the first pass), daemon_report.c (its metrics and log lines), api.c
- * (the HTTP endpoints), mgmt.c (the management API) and fleet.c (costs,
- * platform status, notifications, the status page).  Loop thread only,
+ * (the HTTP endpoints), mgmt.c (the management API), fleet.c (costs,
+ * platform status, notifications, the status page) and daemon_watch.c
+ * (the providers' feeds of changes).  Loop thread only,
  * like everything the daemon owns, but daemon__load(), which runs on the
  * pass thread.
  */
@@ -29,6 +30,7 @@ struct pass;
 struct mgmt;
 struct fleet;
 struct costs;
+struct daemon_watch;
 
 struct dtenant {
   char *name;
@@ -86,6 +88,7 @@ struct daemon {
   struct mgmt *mgmt; /* the management API: writes, one at a time */
 
   struct fleet *fleet; /* fleet.c: costs, platform status, notifications */
+  struct daemon_watch *watch; /* daemon_watch.c */
 
   struct metrics *m;
   struct metric *m_reconciles, *m_pass_seconds, *m_drift_detected,
@@ -164,6 +167,14 @@ void daemon__dispatch(struct daemon *d);
 
 /* A write of the management API ended: a stop waiting for it ends. */
 void daemon__write_done(struct daemon *d);
+
+/* daemon_watch.c: opens a watching instance of each configured provider
+ * that can watch (at start, and after a reload once the old ones are
+ * closed); closes them (shutdown, reload); frees what is left once the
+ * loop has ended. */
+void daemon__watch_open(struct daemon *d);
+void daemon__watch_close(struct daemon *d);
+void daemon__watch_free(struct daemon *d);
 
 /* The HTTP server's handler (api.c); `arg` is the daemon. */
 void api__handle(const struct httpd_request *req, struct httpd_response *resp,

@@ -206,6 +206,10 @@ void rt_close(struct provider *p, provider_close_cb cb, void *arg);
  */
 /* clang-format off */
 #define RT_PROVIDER_OPS(name, type_, be)                                     \
+  RT_PROVIDER_OPS_WATCHING(name, type_, be, NULL)
+/* The same, for a backend with a feed of its changes: `watch_` is the
+ * provider_ops' watch entry (provider.h), called with the instance. */
+#define RT_PROVIDER_OPS_WATCHING(name, type_, be, watch_)                     \
   extern const struct provider_ops name;                                     \
   static int name##_open(struct provider **out, const char *instance,        \
                          const json_t *config, uv_loop_t *loop, char *err,   \
@@ -228,6 +232,8 @@ void rt_close(struct provider *p, provider_close_cb cb, void *arg);
       .list_owned = rt_list_owned,                                           \
       /* Waits for every op, shuts the backend down, frees. */               \
       .close = rt_close,                                                     \
+      /* NULL, or the backend's own. */                                      \
+      .watch = watch_,                                                       \
   }
 
 /*

@@ -357,7 +357,20 @@ static void dk_op_release(struct rt_op *base)
   json_decref(op->lists[1]);
 }
 
-RT_PROVIDER(docker_provider_ops, "docker", struct dk, struct dk_op, dk_options,
-            .open = dk_open, .check = dk_check, .start = dk_start,
-            .shutdown = dk_shutdown, .release = dk_release,
-            .op_release = dk_op_release);
+static const struct rt_backend dk_backend = {
+    .type = "docker",
+    .instance_size = sizeof(struct dk),
+    .op_size = sizeof(struct dk_op),
+    .options = dk_options,
+    .noptions = ARRAY_SIZE(dk_options),
+    .open = dk_open,
+    .check = dk_check,
+    .start = dk_start,
+    .shutdown = dk_shutdown,
+    .release = dk_release,
+    .op_release = dk_op_release,
+};
+
+/* Its event stream tells the daemon of containers killed by hand. */
+RT_PROVIDER_OPS_WATCHING(docker_provider_ops, "docker", dk_backend,
+                         dk__events_watch);

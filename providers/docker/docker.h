@@ -130,6 +130,10 @@
  * Errors: a socket that refuses or is missing, timeouts and 5xx are
  * PROVIDER_TRANSIENT; the Engine API's own message is in every error.
  *
+ * watch (provider.h): the daemon's own instance follows the Engine API's
+ * event stream while it runs and tells it of each container of tenantd's
+ * that dies, is removed or paused, with its tenant (events.c).
+ *
  * Written on the provider runtime (providers/common/runtime.h): every
  * answer comes on a later loop turn; close() waits for the operations in
  * flight, then stops the event stream and the timers.

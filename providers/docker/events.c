@@ -10,17 +10,21 @@
  * and dk__events_unfollow): a pass ends when its loop has nothing left
  * to do, and an open stream would keep it going.
  *
- * What it cannot do: make the controller look at a tenant sooner.  A
- * provider instance lives for one pass (the engine opens and closes the
- * providers of each pass), and provider.h has no way to ask for a
- * tenant's resync; a container killed between passes is found by the
- * next resync's read.
+ * A pass's instance lives for the pass.  The daemon keeps one more
+ * instance for provider_watch (dk__events_watch): its stream stays open
+ * while the daemon runs, and each container of tenantd's that dies, is
+ * removed or paused is told to the daemon with its tenant, which then
+ * passes that tenant at once: a container killed by hand comes back
+ * within seconds, not at the next resync.  Reconnects resume from the
+ * last event's second, so nothing between two streams is lost (an event
+ * of that second may come twice; the daemon asks once).
  */
 #include "base/compat.h"
 
 #include <stdio.h>
 #include <time.h>
 
+#include "base/error.h"
 #include "providers/docker/internal.h"
 
 /* How long one stream request may stay open, and the wait before the
@@ -30,9 +34,13 @@
 /* Deaths remembered: an instance lives for a pass. */
 #define MAX_DEATHS 4096
 
+/* What a watch is told of. */
+static const char *const watched_actions[] = {"die", "oom", "destroy", "pause"};
+
 struct dk_events {
   struct dk *dk;
-  long long since;         /* the first follow's time: replayed on reconnects */
+  long long since;         /* replayed from on reconnects: the first follow's
+                              time, then the last event's */
   unsigned users;          /* ops that wait on it */
   struct curl_uv_req *req; /* the stream, while open */
   bool stopping;
@@ -45,18 +53,41 @@ struct dk_events {
 
 static void follow(struct dk_events *ev);
 
+/* A watched action on one of tenantd's containers: the watch's
+ * callback hears of its tenant. */
+static void tell(struct dk_events *ev, const char *action, const json_t *attrs)
+{
+  const char *tenant =
+      json_string_value(json_object_get(attrs, DK_LABEL_TENANT));
+  const char *name = json_string_value(json_object_get(attrs, "name"));
+  char what[160];
+  size_t i;
+
+  for (i = 0; i < ARRAY_SIZE(watched_actions); i++)
+    if (strcmp(action, watched_actions[i]) == 0)
+      break;
+  if (i == ARRAY_SIZE(watched_actions) || !tenant || !*tenant)
+    return;
+  snprintf(what, sizeof(what), "container %.100s: %s", name ? name : "?",
+           strcmp(action, "die") == 0 ? "died" : action);
+  ev->dk->watch_cb(&ev->dk->rt.base, tenant, what, ev->dk->watch_arg);
+}
+
 static void on_event(struct dk_events *ev, const char *text, size_t len)
 {
   json_t *e = json_loadb(text, len, 0, NULL);
   const char *action = json_string_value(json_object_get(e, "Action"));
   const json_t *actor = json_object_get(e, "Actor");
+  const json_t *attrs = json_object_get(actor, "Attributes");
   const char *id = json_string_value(json_object_get(actor, "ID"));
-  const char *code = json_string_value(
-      json_object_get(json_object_get(actor, "Attributes"), "exitCode"));
+  const char *code = json_string_value(json_object_get(attrs, "exitCode"));
   json_int_t at = json_integer_value(json_object_get(e, "timeNano"));
+  json_int_t secs = json_integer_value(json_object_get(e, "time"));
 
   if (!id)
     id = json_string_value(json_object_get(e, "id"));
+  if (secs > ev->since)
+    ev->since = secs;
   if (id && action &&
       (strcmp(action, "die") == 0 || strcmp(action, "oom") == 0 ||
        strcmp(action, "destroy") == 0)) {
@@ -67,6 +98,8 @@ static void on_event(struct dk_events *ev, const char *text, size_t len)
       json_object_set_new(ev->died, id,
                           json_pack("[i, I]", code ? atoi(code) : -1, at));
   }
+  if (action && ev->dk->watch_cb)
+    tell(ev, action, attrs);
   json_decref(e);
 }
 
@@ -170,6 +203,19 @@ bool dk__events_died(struct dk *dk, const char *id, int64_t after_ns,
     return false;
   *exit_code = (int)json_integer_value(json_array_get(v, 0));
   return true;
+}
+
+int dk__events_watch(struct provider *p, provider_watch_cb cb, void *arg)
+{
+  struct dk *dk = container_of(p, struct dk, rt.base);
+
+  if (dk->watch_cb)
+    return td_error("docker %s: already watching", p->instance);
+  dk->watch_cb = cb;
+  dk->watch_arg = arg;
+  /* Never unfollowed: the stream stays open until shutdown. */
+  dk__events_follow(dk);
+  return 0;
 }
 
 void dk__events_stop(struct dk *dk)

@@ -261,6 +261,9 @@ struct dk {
   json_t *fresh;
   /* events.c */
   struct dk_events *events;
+  /* provider_watch: told of each change to tenantd's containers. */
+  provider_watch_cb watch_cb;
+  void *watch_arg;
   unsigned handles; /* open while shutting down */
 };
 
@@ -378,6 +381,9 @@ void dk__events_unfollow(struct dk *dk);
  * code. */
 bool dk__events_died(struct dk *dk, const char *id, int64_t after_ns,
                      int *exit_code);
+/* provider_watch: follows the stream until shutdown, telling cb of each
+ * container of tenantd's that dies, is removed or paused (docker.h). */
+int dk__events_watch(struct provider *p, provider_watch_cb cb, void *arg);
 /* Stops following (shutdown); the stream's request is cancelled by
  * curl_uv_close. */
 void dk__events_stop(struct dk *dk);

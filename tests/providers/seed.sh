@@ -12,7 +12,9 @@
 # and curl through nginx with the public Host header gets the frontend's
 # own answer (its tenant, environment, app and version).  A second pass
 # changes nothing; an update of the frontend replaces its replica, and the
-# route follows the new address in the same pass.
+# route follows the new address in the same pass.  Last, the daemon: a
+# replica killed by hand is back within seconds, told by the event
+# stream, long before the resync.
 # Usage: tests/providers/seed.sh path/to/tenantd
 set -uo pipefail
 
@@ -310,6 +312,43 @@ curl -s --max-time 5 -H "Host: $name" "http://127.0.0.1:$ngx_port/" >"$tmp/page"
 expect_out "update: nginx reaches the new version" '"app":"web","version":"8"' "$tmp/page"
 expect_rc "after the update: nothing pending" 0 "$bin" plan --config "$cfg" \
   --detailed-exitcode
+
+# ---- the daemon: a replica killed by hand is back within seconds, long
+# before the resync (an hour): the provider's event stream tells the
+# daemon which tenant to look at ----
+
+port=$(free_port)
+sed -i 's|^source: {url: "file://\(.*\)", branch: main}$|source: {url: "file://\1", branch: main, interval: 1h}|' "$cfg"
+cat >>"$cfg" <<EOF
+http: {listen: "127.0.0.1:$port"}
+reconcile: {resync: 1h, healthTimeout: 30s}
+EOF
+"$bin" run --config "$cfg" >"$tmp/daemon.log" 2>&1 &
+dpid=$!
+track_pid "$dpid"
+check "daemon ready" wait_for 60 curl -sf "http://127.0.0.1:$port/readyz"
+expect_out "daemon: watching the docker provider" \
+  'msg="watching provider" provider=docker type=docker' "$tmp/daemon.log"
+web0=$(podman ps --filter "label=tenantd.id=service/web.prod.$T" --format '{{.Names}}' | head -1)
+status_tip=$(rgit rev-parse tenantd/status)
+podman kill "$web0" >/dev/null
+# answers ID: a replica of the service runs and answers.
+answers() {
+  local c
+  c=$(podman ps --filter "label=tenantd.id=$1" --format '{{.Names}}' | head -1)
+  [ -n "$c" ] &&
+    curl -sf -m 2 "127.0.0.1:$(podman port "$c" 8080/tcp | sed 's/.*://')/" >/dev/null
+}
+check "killed replica: back before any resync" wait_for 60 answers "service/web.prod.$T"
+expect_out "killed replica: the event named it" \
+  "msg=\"provider event\" tenant=$T provider=docker event=\"container $web0: died\"" \
+  "$tmp/daemon.log"
+status_moved() { [ "$(rgit rev-parse tenantd/status)" != "$status_tip" ]; }
+check "killed replica: a status commit follows" wait_for 30 status_moved
+rgit log -1 --format=%B tenantd/status >"$tmp/body"
+expect_out "killed replica: the status commit says it was corrected" \
+  "^$T: drift corrected service/web\\.prod\\.$T \\(updated\\)" "$tmp/body"
+stop_pid "$dpid"
 
 echo "seed: the pass took $((took_ms / 1000)).$(printf '%03d' $((took_ms % 1000))) s"
 summary seed
