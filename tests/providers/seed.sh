@@ -348,7 +348,10 @@ check "killed replica: a status commit follows" wait_for 30 status_moved
 rgit log -1 --format=%B tenantd/status >"$tmp/body"
 expect_out "killed replica: the status commit says it was corrected" \
   "^$T: drift corrected service/web\\.prod\\.$T \\(updated\\)" "$tmp/body"
-stop_pid "$dpid"
+kill -TERM "$dpid"
+wait "$dpid"
+eq "daemon: exit status (the watch closed, nothing leaked)" "$?" 0
+forget_pid "$dpid"
 
 echo "seed: the pass took $((took_ms / 1000)).$(printf '%03d' $((took_ms % 1000))) s"
 summary seed
