@@ -135,7 +135,10 @@ static void plan_desired(struct tenant_plan *tp, const struct plan_input *in,
 
   a->res = r;
   a->observed = obs ? json_incref((json_t *)obs) : NULL;
-  resource_spec_hash(r->spec, a->hash);
+  /* Walking every spec is a tenth of a cold plan: taken when compared
+   * or recorded. */
+  if (inv || !in->show_only)
+    resource_spec_hash(r->spec, a->hash);
   unchanged = inv && strcmp(inv->hash, a->hash) == 0;
 
   if (!obs) {
