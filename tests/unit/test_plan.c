@@ -336,6 +336,42 @@ START_TEST(shown_plans_hash_what_they_compare)
 }
 END_TEST
 
+static struct resource *net(const char *id)
+{
+  return resource_new(RTYPE_NETWORK, id, "local", "acme", id + 8, NULL);
+}
+
+/* Dependencies first, else by id; a cycle (which validation prevents)
+ * is broken at its smallest id, and nothing is lost. */
+START_TEST(order_is_dependencies_then_ids)
+{
+  static const char *const want[] = {"network/c", "network/d", "network/a",
+                                     "network/b", "network/z", "network/x",
+                                     "network/y"};
+  static const char *const ids[] = {"network/a", "network/b", "network/c",
+                                    "network/d", "network/x", "network/y",
+                                    "network/z"};
+  struct resource_set set = RESOURCE_SET_INIT;
+  struct tenant_plan *tp;
+
+  for (size_t i = 0; i < ARRAY_SIZE(ids); i++)
+    resource_set_add(&set, net(ids[i]));
+  resource_add_dep(set.v[0], "network/d");
+  resource_add_dep(set.v[1], "network/a");
+  resource_add_dep(set.v[1], "network/gone");
+  resource_add_dep(set.v[4], "network/y");
+  resource_add_dep(set.v[5], "network/x");
+  resource_add_dep(set.v[4], "network/d");
+  resource_add_dep(set.v[6], "network/b");
+  tp = make(&set, NULL, false, false);
+  ck_assert_uint_eq(tp->n, ARRAY_SIZE(want));
+  for (size_t i = 0; i < ARRAY_SIZE(want); i++)
+    ck_assert_str_eq(tp->v[i].res->id, want[i]);
+  tenant_plan_free(tp);
+  resource_set_release(&set);
+}
+END_TEST
+
 /* Ours at the provider but not in the inventory: a pass created it and
  * stopped before its status was written.  Applying records it. */
 START_TEST(marked_but_not_inventoried_is_adopted)
@@ -390,6 +426,7 @@ Suite *make_suite_plan(void)
   tcase_add_test(tc, drift_corrected_reported_and_stalled);
   tcase_add_test(tc, deleted_behind_our_back_is_drift);
   tcase_add_test(tc, shown_plans_hash_what_they_compare);
+  tcase_add_test(tc, order_is_dependencies_then_ids);
   tcase_add_test(tc, marked_but_not_inventoried_is_adopted);
   suite_add_tcase(s, tc);
   return s;
