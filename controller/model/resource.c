@@ -626,6 +626,15 @@ json_t *resource_ref(const char *id, const char *output)
 {
   char buf[512];
 
+  json_t *text, *ref;
+
   snprintf(buf, sizeof(buf), "%s#%s", id, output);
-  return json_pack("{s:s}", "$ref", buf);
+  /* What json_pack("{s:s}") makes, without parsing its format: compose
+   * makes one for most resources. */
+  text = json_string(buf);
+  if (!text)
+    return NULL;
+  ref = json_object();
+  json_object_set_new_nocheck(ref, "$ref", text);
+  return ref;
 }
