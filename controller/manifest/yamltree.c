@@ -175,7 +175,19 @@ static size_t check_bytes(const char *data, size_t len, const char **why)
   }
   while (i < len) {
     size_t n;
+    uint64_t w;
 
+    /* Eight bytes at a time while they are ASCII and none is NUL:
+     * manifests are nearly all ASCII. */
+    while (len - i >= 8) {
+      memcpy(&w, p + i, 8);
+      if ((w & 0x8080808080808080ULL) ||
+          ((w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL))
+        break;
+      i += 8;
+    }
+    if (i == len)
+      break;
     if (p[i] == 0) {
       *why = "binary file (NUL byte)";
       return i;

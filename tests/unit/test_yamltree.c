@@ -218,6 +218,26 @@ START_TEST(aliases_share_and_bombs_fail_fast)
 }
 END_TEST
 
+/* A NUL or a bad byte after long ASCII runs is found where it is. */
+START_TEST(bad_bytes_found_after_ascii_runs)
+{
+  static const char nul[] = "abcdefghij: klmnopqrstuvwxyz\n"
+                            "second-line: 0123456789abc\0def\n";
+  static const char bad[] = "abcdefghij: klmnopqrstuvwxyz\n"
+                            "ok: \xc3\xa9t\xc3\xa9 and more ascii text\n"
+                            "third: abcdefghijklmnop\xff\n";
+  struct arena a = ARENA_INIT;
+  const char *msg = parse_fail(&a, nul, sizeof(nul) - 1);
+
+  ck_assert_str_eq(msg, "2:27: binary file (NUL byte)");
+  msg = parse_fail(&a, bad, sizeof(bad) - 1);
+  ck_assert_msg(strncmp(msg, "3:24: ", 6) == 0, "got %s", msg);
+  ck_assert_ptr_nonnull(parse_ok(&a, "k: \xc3\xa9t\xc3\xa9 \xe2\x82\xac "
+                                     "0123456789\n"));
+  arena_release(&a);
+}
+END_TEST
+
 /* Anchors by the hundred resolve, each to its own node, up to the cap;
  * one more is refused. */
 START_TEST(many_anchors_up_to_the_cap)
@@ -476,6 +496,7 @@ Suite *make_suite_yamltree(void)
   tcase_add_test(tc, merge_keys_fill_in_what_is_missing);
   tcase_add_test(tc, aliases_share_and_bombs_fail_fast);
   tcase_add_test(tc, many_anchors_up_to_the_cap);
+  tcase_add_test(tc, bad_bytes_found_after_ascii_runs);
   tcase_add_test(tc, hostile_input_is_refused);
   tcase_add_test(tc, syntax_errors_point_where_the_parser_stopped);
   tcase_add_test(tc, empty_and_bom_documents);
