@@ -98,30 +98,28 @@ static int field_cmp(const void *a, const void *b)
 static void create_fields(struct plan_action *a, struct lookup_arg *la)
 {
   const json_t *spec = a->res->spec;
-  size_t n = json_object_size(spec), kept = 0;
   bool sorted = true;
   const char *key;
+  size_t key_len;
   json_t *v;
 
   a->diff = (struct diff_result){0};
-  if (n == 0)
+  if (json_object_size(spec) == 0)
     return;
-  a->diff.v = td_calloc(n, sizeof(*a->diff.v));
-  json_object_foreach((json_t *)spec, key, v)
+  diff_result_new_v(&a->diff, spec);
+  json_object_keylen_foreach((json_t *)spec, key, key_len, v)
   {
     struct diff_field *f;
 
     if (json_is_null(v))
       continue;
-    f = &a->diff.v[kept++];
-    f->attr = td_strdup(key);
+    f = diff_field_set(&a->diff, key, key_len);
     f->desired = diff_resolve_value(v, lookup, la, &a->unknown);
-    if (kept > 1 && strcmp(a->diff.v[kept - 2].attr, f->attr) > 0)
+    if (a->diff.n > 1 && strcmp(a->diff.v[a->diff.n - 2].attr, f->attr) > 0)
       sorted = false;
   }
-  a->diff.n = kept;
   if (!sorted)
-    qsort(a->diff.v, kept, sizeof(*a->diff.v), field_cmp);
+    qsort(a->diff.v, a->diff.n, sizeof(*a->diff.v), field_cmp);
 }
 
 static void plan_desired(struct tenant_plan *tp, const struct plan_input *in,
