@@ -156,6 +156,10 @@ struct provider {
   const struct provider_ops *ops;
   char *instance;
   uv_loop_t *loop;
+  /* How many reads the instance answers together, as one call (one
+   * query, one threadpool job): a caller bounding its calls in flight
+   * may keep this many reads in flight for each.  0 counts as 1. */
+  unsigned read_batch;
 };
 
 /* ---- registry ---- */
@@ -185,6 +189,11 @@ static inline int provider_open(struct provider **out,
   return ops->open(out, instance, config, loop, err, errcap);
 }
 
+/* The reads that count as one call of `p` (struct provider). */
+static inline unsigned provider_read_batch(const struct provider *p)
+{
+  return p->read_batch ? p->read_batch : 1;
+}
 static inline void provider_read(struct provider *p, const struct resource *r,
                                  provider_cb cb, void *arg)
 {

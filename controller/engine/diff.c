@@ -83,6 +83,36 @@ json_t *diff_resolve_value(const json_t *v, diff_lookup_fn lookup, void *arg,
   return resolve(v, lookup, arg, unknown);
 }
 
+void diff_result_new_v(struct diff_result *d, const json_t *spec)
+{
+  size_t n = json_object_size(spec), names = 0;
+  const char *key;
+  size_t key_len;
+  json_t *v;
+
+  json_object_keylen_foreach((json_t *)spec, key, key_len, v)
+  {
+    (void)key;
+    (void)v;
+    names += key_len + 1;
+  }
+  d->v = td_calloc(1, n * sizeof(*d->v) + names + 1);
+  d->n = 0;
+  d->next_name = (char *)(d->v + n);
+}
+
+struct diff_field *diff_field_set(struct diff_result *d, const char *attr,
+                                  size_t len)
+{
+  struct diff_field *f = &d->v[d->n++];
+
+  memcpy(d->next_name, attr, len);
+  d->next_name[len] = '\0';
+  f->attr = d->next_name;
+  d->next_name += len + 1;
+  return f;
+}
+
 static int field_cmp(const void *a, const void *b)
 {
   return strcmp(((const struct diff_field *)a)->attr,
@@ -95,8 +125,10 @@ void diff_specs(enum rtype type, const json_t *desired,
   const char *key;
   json_t *want;
 
+  size_t key_len;
+
   memset(out, 0, sizeof(*out));
-  json_object_foreach((json_t *)desired, key, want)
+  json_object_keylen_foreach((json_t *)desired, key, key_len, want)
   {
     json_t *have = json_object_get(observed_spec, key);
     struct diff_field *f;
@@ -106,9 +138,8 @@ void diff_specs(enum rtype type, const json_t *desired,
     /* Sized for every attribute at the first difference: no realloc per
      * field, and nothing allocated when nothing differs. */
     if (!out->v)
-      out->v = td_calloc(json_object_size(desired), sizeof(*out->v));
-    f = &out->v[out->n++];
-    f->attr = td_strdup(key);
+      diff_result_new_v(out, desired);
+    f = diff_field_set(out, key, key_len);
     f->desired = json_incref(want);
     f->observed = json_incref(have);
     f->immutable = resource_attr_immutable(type, key);
@@ -123,7 +154,6 @@ void diff_specs(enum rtype type, const json_t *desired,
 void diff_result_release(struct diff_result *d)
 {
   for (size_t i = 0; i < d->n; i++) {
-    free(d->v[i].attr);
     json_decref(d->v[i].desired);
     json_decref(d->v[i].observed);
   }

@@ -37,6 +37,8 @@ json_t *diff_resolve_value(const json_t *v, diff_lookup_fn lookup, void *arg,
                            bool *unknown);
 
 struct diff_field {
+  /* The attribute's name: in the result's own block (diff_result_new_v),
+   * freed with it, never alone. */
   char *attr;
   json_t *desired;  /* owned reference; null when not known yet */
   json_t *observed; /* owned reference; NULL when absent */
@@ -44,10 +46,21 @@ struct diff_field {
 };
 
 struct diff_result {
-  struct diff_field *v;
+  struct diff_field *v; /* one block with the fields' names */
   size_t n;
-  bool replace; /* some changed attribute is immutable */
+  bool replace;    /* some changed attribute is immutable */
+  char *next_name; /* in v's block: where diff_field_set copies to */
 };
+
+/*
+ * Room for the fields of a result with an attribute of each of `spec`'s
+ * keys at most: the fields and their names in one allocation (a cold
+ * plan lists millions of attributes).  Sets d->v, zeroed; diff_field_set
+ * fills the next field, its name copied into the block.
+ */
+void diff_result_new_v(struct diff_result *d, const json_t *spec);
+struct diff_field *diff_field_set(struct diff_result *d, const char *attr,
+                                  size_t len);
 
 /* Fields of `desired` (resolved) that differ in `observed_spec`. */
 void diff_specs(enum rtype type, const json_t *desired,

@@ -4,11 +4,21 @@
 
 #include "engine/observe.h"
 
+/*
+ * Reads in flight are counted in calls: a provider that answers
+ * read_batch reads together (provider.h) lets read_batch of them count
+ * as one, so a cold pass hands the local provider thousands of reads a
+ * turn, not `concurrency`, and pays a thread hand-off per thousand.  A
+ * call is CALL_UNITS; a read costs its share, rounded up.
+ */
+#define CALL_UNITS 4096u
+
 /* One resource's read, with its retries. */
 struct job {
   struct observer *ob;
   const struct observe_read *rd;
   unsigned attempt;
+  unsigned cost;    /* in CALL_UNITS, while running */
   uv_timer_t timer; /* backoff before a retry */
   bool timer_live;
 };
@@ -17,7 +27,8 @@ struct observer {
   uv_loop_t *loop;
   struct observe_opts o;
   struct job *jobs;
-  size_t n, next, running;
+  size_t n, next;
+  uint64_t running, limit; /* in CALL_UNITS */
 };
 
 static void hold(const struct observe_read *rd, const char *why)
@@ -31,32 +42,46 @@ static void read_next(struct observer *ob);
 static void on_read(struct provider *p, const struct provider_result *res,
                     void *arg);
 
-/* Starts a read; false (and the tenant held) when there is no provider. */
-static bool read_start(struct job *j)
+/* The job's provider; NULL (and the tenant held) when not configured. */
+static struct provider *job_provider(struct job *j)
 {
   struct observer *ob = j->ob;
   const struct resource *r = j->rd->r;
   struct provider *p = ob->o.provider(r->provider, ob->o.provider_arg);
+  char why[512];
 
-  if (!p) {
-    char why[512];
+  if (p)
+    return p;
+  snprintf(why, sizeof(why),
+           "provider instance '%s' (for %s) is not configured", r->provider,
+           r->id);
+  hold(j->rd, why);
+  return NULL;
+}
 
-    snprintf(why, sizeof(why),
-             "provider instance '%s' (for %s) is not configured", r->provider,
-             r->id);
-    hold(j->rd, why);
-    return false;
-  }
-  ob->running++;
-  provider_read(p, r, on_read, j);
-  return true;
+/* A read's share of a call of p's, rounded up. */
+static unsigned read_cost(const struct provider *p)
+{
+  unsigned batch = provider_read_batch(p);
+
+  return batch >= CALL_UNITS ? 1 : (CALL_UNITS + batch - 1) / batch;
+}
+
+static void read_start(struct job *j, struct provider *p)
+{
+  j->cost = read_cost(p);
+  j->ob->running += j->cost;
+  provider_read(p, j->rd->r, on_read, j);
 }
 
 static void on_retry(uv_timer_t *t)
 {
   struct job *j = container_of(t, struct job, timer);
+  struct provider *p = job_provider(j);
 
-  if (!read_start(j))
+  if (p)
+    read_start(j, p);
+  else
     read_next(j->ob);
 }
 
@@ -78,7 +103,7 @@ static void on_read(struct provider *p, const struct provider_result *res,
   const struct observe_read *rd = j->rd;
 
   (void)p;
-  j->ob->running--;
+  j->ob->running -= j->cost;
   if (res->status == PROVIDER_TRANSIENT &&
       ++j->attempt < j->ob->o.max_attempts) {
     retry_later(j);
@@ -100,15 +125,20 @@ static void on_read(struct provider *p, const struct provider_result *res,
   read_next(j->ob);
 }
 
+/* Starts reads in order while calls are free; at least one when none
+ * runs.  Iterative, not recursive: thousands of unconfigured instances
+ * must not grow the stack. */
 static void read_next(struct observer *ob)
 {
-  while (ob->next < ob->n && ob->running < ob->o.concurrency) {
-    struct job *j = &ob->jobs[ob->next++];
+  while (ob->next < ob->n && ob->running < ob->limit) {
+    struct job *j = &ob->jobs[ob->next];
+    struct provider *p = *j->rd->hold ? NULL : job_provider(j);
 
-    /* Iterative, not recursive: thousands of unconfigured instances
-     * must not grow the stack. */
-    if (*j->rd->hold || !read_start(j))
-      continue;
+    if (p && ob->running > 0 && ob->running + read_cost(p) > ob->limit)
+      break;
+    ob->next++;
+    if (p)
+      read_start(j, p);
   }
 }
 
@@ -124,6 +154,7 @@ void observe_run(uv_loop_t *loop, const struct observe_read *reads, size_t n,
 
   if (ob.o.concurrency == 0)
     ob.o.concurrency = 1;
+  ob.limit = (uint64_t)ob.o.concurrency * CALL_UNITS;
   ob.jobs = td_calloc(n ? n : 1, sizeof(*ob.jobs));
   for (size_t i = 0; i < n; i++)
     ob.jobs[i] = (struct job){.ob = &ob, .rd = &reads[i]};

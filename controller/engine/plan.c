@@ -98,30 +98,28 @@ static int field_cmp(const void *a, const void *b)
 static void create_fields(struct plan_action *a, struct lookup_arg *la)
 {
   const json_t *spec = a->res->spec;
-  size_t n = json_object_size(spec), kept = 0;
   bool sorted = true;
   const char *key;
+  size_t key_len;
   json_t *v;
 
   a->diff = (struct diff_result){0};
-  if (n == 0)
+  if (json_object_size(spec) == 0)
     return;
-  a->diff.v = td_calloc(n, sizeof(*a->diff.v));
-  json_object_foreach((json_t *)spec, key, v)
+  diff_result_new_v(&a->diff, spec);
+  json_object_keylen_foreach((json_t *)spec, key, key_len, v)
   {
     struct diff_field *f;
 
     if (json_is_null(v))
       continue;
-    f = &a->diff.v[kept++];
-    f->attr = td_strdup(key);
+    f = diff_field_set(&a->diff, key, key_len);
     f->desired = diff_resolve_value(v, lookup, la, &a->unknown);
-    if (kept > 1 && strcmp(a->diff.v[kept - 2].attr, f->attr) > 0)
+    if (a->diff.n > 1 && strcmp(a->diff.v[a->diff.n - 2].attr, f->attr) > 0)
       sorted = false;
   }
-  a->diff.n = kept;
   if (!sorted)
-    qsort(a->diff.v, kept, sizeof(*a->diff.v), field_cmp);
+    qsort(a->diff.v, a->diff.n, sizeof(*a->diff.v), field_cmp);
 }
 
 static void plan_desired(struct tenant_plan *tp, const struct plan_input *in,
@@ -135,7 +133,10 @@ static void plan_desired(struct tenant_plan *tp, const struct plan_input *in,
 
   a->res = r;
   a->observed = obs ? json_incref((json_t *)obs) : NULL;
-  resource_spec_hash(r->spec, a->hash);
+  /* Walking every spec is a tenth of a cold plan: taken when compared
+   * or recorded. */
+  if (inv || !in->show_only)
+    resource_spec_hash(r->spec, a->hash);
   unchanged = inv && strcmp(inv->hash, a->hash) == 0;
 
   if (!obs) {
@@ -239,58 +240,110 @@ static size_t action_index(const struct tenant_plan *tp, size_t ndesired,
   return SIZE_MAX;
 }
 
+/* A min-heap of action indexes: the ready actions, smallest first. */
+struct ready {
+  size_t *v, n;
+};
+
+static void ready_push(struct ready *h, size_t x)
+{
+  size_t at = h->n++;
+
+  while (at > 0 && h->v[(at - 1) / 2] > x) {
+    h->v[at] = h->v[(at - 1) / 2];
+    at = (at - 1) / 2;
+  }
+  h->v[at] = x;
+}
+
+static size_t ready_pop(struct ready *h)
+{
+  size_t top = h->v[0], x = h->v[--h->n], at = 0;
+
+  for (;;) {
+    size_t c = 2 * at + 1;
+
+    if (c >= h->n)
+      break;
+    if (c + 1 < h->n && h->v[c + 1] < h->v[c])
+      c++;
+    if (h->v[c] >= x)
+      break;
+    h->v[at] = h->v[c];
+    at = c;
+  }
+  if (h->n)
+    h->v[at] = x;
+  return top;
+}
+
 /*
  * Kahn's algorithm over the desired actions, taking ready nodes in id
- * order so the same manifests always give the same plan.  A dependency on
- * an id this tenant does not declare is ignored (validation rejects such
- * manifests; compose never makes them).  Dependencies are looked up once,
- * as indexes; the rest is integer work.
+ * order (the smallest ready index, from a heap) so the same manifests
+ * always give the same plan.  A dependency on an id this tenant does not
+ * declare is ignored (validation rejects such manifests; compose never
+ * makes them).  Dependencies are looked up once, as indexes, and kept
+ * both ways; the rest is integer work in proportion to the edges.
  */
 static void order(struct tenant_plan *tp, size_t ndesired)
 {
   size_t n1 = ndesired ? ndesired : 1;
   struct plan_action *sorted = td_malloc((tp->n ? tp->n : 1) * sizeof(*sorted));
   size_t *indeg = td_calloc(n1, sizeof(*indeg));
+  /* by[first[j] .. first[j + 1]): the actions that wait for j. */
   size_t *first = td_calloc(n1 + 1, sizeof(*first));
-  size_t *edge, nedges = 0;
+  size_t *wait, *by, nedges = 0, out = 0, lowest = 0;
   bool *done = td_calloc(n1, sizeof(*done));
-  size_t out = 0;
+  struct ready ready = {td_malloc(n1 * sizeof(size_t)), 0};
 
   for (size_t i = 0; i < ndesired; i++)
     nedges += tp->v[i].res->ndeps;
-  /* edge[first[i] .. first[i + 1]): the actions i waits for. */
-  edge = td_malloc((nedges ? nedges : 1) * sizeof(*edge));
+  /* wait[k]: the action edge k's waiter waits for, in waiter order. */
+  wait = td_malloc((2 * nedges + 1) * sizeof(*wait));
+  by = wait + nedges;
   nedges = 0;
-  for (size_t i = 0; i < ndesired; i++) {
-    first[i] = nedges;
+  for (size_t i = 0; i < ndesired; i++)
     for (size_t d = 0; d < tp->v[i].res->ndeps; d++) {
       size_t j = action_index(tp, ndesired, tp->v[i].res->deps[d]);
 
       if (j != SIZE_MAX) {
-        edge[nedges++] = j;
+        wait[nedges++] = j;
         indeg[i]++;
+        first[j + 1]++;
       }
     }
+  for (size_t j = 0; j < ndesired; j++)
+    first[j + 1] += first[j];
+  {
+    size_t *fill = td_malloc(n1 * sizeof(*fill)), k = 0;
+
+    memcpy(fill, first, n1 * sizeof(*fill));
+    for (size_t i = 0; i < ndesired; i++)
+      for (size_t e = 0; e < indeg[i]; e++)
+        by[fill[wait[k++]]++] = i;
+    free(fill);
   }
-  first[ndesired] = nedges;
+  for (size_t i = 0; i < ndesired; i++)
+    if (indeg[i] == 0)
+      ready_push(&ready, i);
   while (out < ndesired) {
     size_t pick = SIZE_MAX;
 
-    for (size_t i = 0; i < ndesired; i++)
-      if (!done[i] && indeg[i] == 0) {
-        pick = i;
-        break;
-      }
-    if (pick == SIZE_MAX) /* a cycle: validation prevents it; keep order */
-      for (size_t i = 0; i < ndesired && pick == SIZE_MAX; i++)
-        if (!done[i])
-          pick = i;
+    while (ready.n > 0 && pick == SIZE_MAX) {
+      pick = ready_pop(&ready);
+      if (done[pick])
+        pick = SIZE_MAX;
+    }
+    if (pick == SIZE_MAX) { /* a cycle: validation prevents it; keep order */
+      while (done[lowest])
+        lowest++;
+      pick = lowest;
+    }
     done[pick] = true;
     sorted[out++] = tp->v[pick];
-    for (size_t i = 0; i < ndesired; i++)
-      for (size_t e = first[i]; !done[i] && e < first[i + 1]; e++)
-        if (edge[e] == pick)
-          indeg[i]--;
+    for (size_t e = first[pick]; e < first[pick + 1]; e++)
+      if (!done[by[e]] && --indeg[by[e]] == 0)
+        ready_push(&ready, by[e]);
   }
   /* Deletes after everything, dependents first, then by id. */
   for (size_t rank = 0; rank <= 4; rank++)
@@ -302,8 +355,9 @@ static void order(struct tenant_plan *tp, size_t ndesired)
   tp->v = sorted;
   free(indeg);
   free(first);
-  free(edge);
+  free(wait);
   free(done);
+  free(ready.v);
 }
 
 struct tenant_plan *plan_tenant(const struct plan_input *in)

@@ -70,7 +70,8 @@ struct plan_action {
   char *note;        /* why, for conflict / orphan / stalled; owned */
   unsigned attempts; /* corrections so far (convergence breaker) */
   /* resource_spec_hash() of the desired spec, as the inventory records
-   * it; "" for a resource no longer desired. */
+   * it; "" for a resource no longer desired, and for one without an
+   * inventory entry in a plan only shown (plan_input.show_only). */
   char hash[17];
 };
 
@@ -123,6 +124,10 @@ struct plan_input {
   unsigned stall_after;
   /* Where the resources of removed items are made (NULL: malloc). */
   struct resource_pool *pool;
+  /* The plan is only shown, never applied: a desired action's hash is
+   * taken only where an inventory entry is compared with it (else
+   * ""), since only apply records it. */
+  bool show_only;
 };
 
 /* Builds a tenant's plan.  `in->desired` is emptied (ownership moves). */

@@ -626,6 +626,7 @@ static void plan_one(struct pass *ps, struct tenant *t)
   in.stall_after = plat ? (unsigned)plat->spec.policies.stall_after.v : 3;
   in.no_prune = plat && !plat->spec.policies.prune.v;
   in.pool = ps->pool;
+  in.show_only = !ps->o->apply;
   t->plan = plan_tenant(&in);
   gate(ps, t->plan);
   plan_cost(ps, t, &t->plan->cost);

@@ -21,18 +21,32 @@
 /* Which table a claim goes to, and how its collisions read. */
 enum group { GROUP_NAMES, GROUP_DERIVED, GROUP_RECORDS, GROUP_COUNT };
 
+/* A claimed name and its claims.  The key is the name of one of them
+ * (they are equal), so it lives as long as the node; the first two
+ * claims are held inline, as most names have one. */
 struct knode {
-  char *key;
+  const char *key;
+  uint64_t hash;
   enum group group;
-  const struct manifest__claim **v;
+  const struct manifest__claim **v; /* inl, or malloc'd past two */
+  const struct manifest__claim *inl[2];
   size_t n, alloc;
-  size_t hot; /* position in ix->hot + 1; 0 while claimed once */
-  struct knode *next;
+  size_t hot;         /* position in ix->hot + 1; 0 while claimed once */
+  struct knode *next; /* in its bucket, or on the free list */
 };
 
 struct ktable {
   struct knode **b;
   size_t nb, n;
+};
+
+/* Nodes are made in slabs and reused from a free list: a repository of
+ * 10,000 tenants claims half a million names, made and freed in bulk. */
+#define SLAB_NODES 1024
+
+struct slab {
+  struct slab *next;
+  struct knode nodes[SLAB_NODES];
 };
 
 struct manifest__index {
@@ -42,6 +56,9 @@ struct manifest__index {
   const struct manifest__net **nets; /* sorted as the sweep reads them */
   size_t nnets, nets_alloc;
   bool overlaps; /* the networks may overlap: sweep them at the report */
+  struct slab *slabs;
+  size_t slab_used; /* nodes of slabs (the newest) handed out */
+  struct knode *free_nodes;
 };
 
 static enum group group_of(enum manifest__claim_kind k)
@@ -60,16 +77,17 @@ void manifest__index_free(struct manifest__index *ix)
 {
   if (!ix)
     return;
-  for (int g = 0; g < GROUP_COUNT; g++) {
-    for (size_t i = 0; i < ix->t[g].nb; i++)
-      for (struct knode *k = ix->t[g].b[i], *next; k; k = next) {
-        next = k->next;
-        free(k->key);
-        free(k->v);
-        free(k);
-      }
-    free(ix->t[g].b);
+  for (struct slab *s = ix->slabs, *next; s; s = next) {
+    size_t used = s == ix->slabs ? ix->slab_used : SLAB_NODES;
+
+    next = s->next;
+    for (size_t i = 0; i < used; i++)
+      if (s->nodes[i].v != s->nodes[i].inl)
+        free(s->nodes[i].v);
+    free(s);
   }
+  for (int g = 0; g < GROUP_COUNT; g++)
+    free(ix->t[g].b);
   free(ix->hot);
   free(ix->nets);
   free(ix);
@@ -86,6 +104,37 @@ static uint64_t hash_str(const char *s)
   return h;
 }
 
+static struct knode *node_new(struct manifest__index *ix)
+{
+  struct knode *k = ix->free_nodes;
+
+  if (k) {
+    ix->free_nodes = k->next;
+  } else {
+    if (!ix->slabs || ix->slab_used == SLAB_NODES) {
+      struct slab *s = td_malloc(sizeof(*s));
+
+      s->next = ix->slabs;
+      ix->slabs = s;
+      ix->slab_used = 0;
+    }
+    k = &ix->slabs->nodes[ix->slab_used++];
+  }
+  memset(k, 0, sizeof(*k));
+  k->v = k->inl;
+  k->alloc = ARRAY_SIZE(k->inl);
+  return k;
+}
+
+static void node_free(struct manifest__index *ix, struct knode *k)
+{
+  if (k->v != k->inl)
+    free(k->v);
+  k->v = k->inl;
+  k->next = ix->free_nodes;
+  ix->free_nodes = k;
+}
+
 static void table_grow(struct ktable *t)
 {
   size_t nb = t->nb ? 2 * t->nb : 1024;
@@ -93,7 +142,7 @@ static void table_grow(struct ktable *t)
 
   for (size_t i = 0; i < t->nb; i++)
     for (struct knode *k = t->b[i], *next; k; k = next) {
-      size_t at = hash_str(k->key) % nb;
+      size_t at = k->hash % nb;
 
       next = k->next;
       k->next = b[at];
@@ -104,27 +153,31 @@ static void table_grow(struct ktable *t)
   t->nb = nb;
 }
 
-/* The node of `key`; made when `make`, else NULL when there is none.
- * *slot is where it hangs, for unlinking. */
-static struct knode *table_get(struct ktable *t, const char *key, bool make,
-                               struct knode ***slot)
+/* The node of `key`; made (keyed by `key`, which must outlive it) when
+ * `make`, else NULL when there is none.  *slot is where it hangs, for
+ * unlinking. */
+static struct knode *table_get(struct manifest__index *ix, struct ktable *t,
+                               const char *key, bool make, struct knode ***slot)
 {
   struct knode **at, *k;
+  uint64_t h;
 
   if (make && (t->n + 1) * 2 > t->nb)
     table_grow(t);
   if (!t->nb)
     return NULL;
-  at = &t->b[hash_str(key) % t->nb];
+  h = hash_str(key);
+  at = &t->b[h % t->nb];
   for (; *at; at = &(*at)->next)
-    if (strcmp((*at)->key, key) == 0) {
+    if ((*at)->hash == h && strcmp((*at)->key, key) == 0) {
       *slot = at;
       return *at;
     }
   if (!make)
     return NULL;
-  k = td_calloc(1, sizeof(*k));
-  k->key = td_strdup(key);
+  k = node_new(ix);
+  k->key = key;
+  k->hash = h;
   *at = k;
   *slot = at;
   t->n++;
@@ -154,12 +207,18 @@ static void claim_in(struct manifest__index *ix,
                      const struct manifest__claim *c)
 {
   enum group g = group_of(c->kind);
-  struct knode **slot, *k = table_get(&ix->t[g], c->name, true, &slot);
+  struct knode **slot, *k = table_get(ix, &ix->t[g], c->name, true, &slot);
 
   k->group = g;
   if (k->n == k->alloc) {
-    k->alloc = k->alloc ? 2 * k->alloc : 2;
-    k->v = td_realloc(k->v, k->alloc * sizeof(*k->v));
+    const struct manifest__claim **v;
+
+    k->alloc *= 2;
+    v = td_malloc(k->alloc * sizeof(*v));
+    memcpy(v, k->v, k->n * sizeof(*v));
+    if (k->v != k->inl)
+      free(k->v);
+    k->v = v;
   }
   k->v[k->n++] = c;
   if (k->n == 2)
@@ -170,7 +229,7 @@ static void claim_out(struct manifest__index *ix,
                       const struct manifest__claim *c)
 {
   enum group g = group_of(c->kind);
-  struct knode **slot, *k = table_get(&ix->t[g], c->name, false, &slot);
+  struct knode **slot, *k = table_get(ix, &ix->t[g], c->name, false, &slot);
 
   if (!k)
     return;
@@ -184,9 +243,10 @@ static void claim_out(struct manifest__index *ix,
   if (k->n == 0) {
     *slot = k->next;
     ix->t[g].n--;
-    free(k->key);
-    free(k->v);
-    free(k);
+    node_free(ix, k);
+  } else if (k->key == c->name) {
+    /* The key was this claim's copy, which goes with its document. */
+    k->key = k->v[0]->name;
   }
 }
 
@@ -257,6 +317,14 @@ static void net_out(struct manifest__index *ix, const struct manifest__net *n)
       ix->nnets--;
       return;
     }
+}
+
+void manifest__index_reserve(struct manifest__index *ix, const size_t claims[3])
+{
+  /* In the order of enum group. */
+  for (int g = 0; g < GROUP_COUNT; g++)
+    while ((ix->t[g].n + claims[g]) * 2 > ix->t[g].nb)
+      table_grow(&ix->t[g]);
 }
 
 void manifest__index_add(struct manifest__index *ix,

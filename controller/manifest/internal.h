@@ -113,6 +113,10 @@ void manifest__rules_free(struct manifest__rules *r);
  * the names claimed twice or more kept at hand (index.c). */
 struct manifest__index *manifest__index_new(void);
 void manifest__index_free(struct manifest__index *ix);
+/* Room for this many more claims of tenant names, derived names and DNS
+ * names, so adding them grows nothing. */
+void manifest__index_reserve(struct manifest__index *ix,
+                             const size_t claims[3]);
 /* A document's rules in or out; out before the document is freed. */
 void manifest__index_add(struct manifest__index *ix,
                          const struct manifest__rules *r);

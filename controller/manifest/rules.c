@@ -622,9 +622,34 @@ static struct manifest__rules *check_tenant(struct repo_check *rc,
   return rc->r;
 }
 
+/* Checks the documents not checked yet, marking them in `fresh`, and
+ * makes room in the index for their claims at once: half a million
+ * names grow no table on the way. */
+static void check_new(struct repo_check *rc, struct manifest_repo *repo,
+                      bool *fresh)
+{
+  size_t claims[3] = {0};
+
+  for (size_t i = 0; i < repo->ntenants; i++) {
+    struct manifest_doc *doc = repo->tenants[i];
+
+    if (doc->rules)
+      continue;
+    doc->rules = check_tenant(rc, doc);
+    fresh[i] = true;
+    for (size_t k = 0; k < doc->rules->nclaims; k++) {
+      enum manifest__claim_kind kind = doc->rules->claims[k].kind;
+
+      claims[kind == CLAIM_TENANT ? 0 : kind == CLAIM_DERIVED ? 1 : 2]++;
+    }
+  }
+  manifest__index_reserve(repo->index, claims);
+}
+
 void manifest__check_repo(struct manifest_repo *repo, bool base_changed)
 {
   struct repo_check rc;
+  bool *fresh;
 
   repo_check_init(&rc, repo);
   /* Another platform or catalog: every tenant is checked again. */
@@ -636,18 +661,19 @@ void manifest__check_repo(struct manifest_repo *repo, bool base_changed)
       repo->tenants[i]->rules = NULL;
     }
   }
+  fresh = td_calloc(repo->ntenants + 1, sizeof(*fresh));
+  check_new(&rc, repo, fresh);
   for (size_t i = 0; i < repo->ntenants; i++) {
     struct manifest_doc *doc = repo->tenants[i];
     const struct diag_list *d;
 
-    if (!doc->rules) {
-      doc->rules = check_tenant(&rc, doc);
+    if (fresh[i])
       manifest__index_add(repo->index, doc->rules);
-    }
     d = &doc->rules->diags;
     for (size_t k = 0; k < d->n; k++)
       diag_add(&repo->diags, d->v[k].path, d->v[k].line, d->v[k].col, "%s",
                d->v[k].msg);
   }
+  free(fresh);
   manifest__index_report(repo->index, &repo->diags);
 }

@@ -35,7 +35,7 @@ struct builder {
   struct frame *stack;
   unsigned depth;
   struct anchor *anchors;
-  unsigned nanchors;
+  unsigned nanchors, anchors_alloc;
   uint64_t alias_nodes;
   struct ynode *root;
   uint64_t root_size;
@@ -175,7 +175,19 @@ static size_t check_bytes(const char *data, size_t len, const char **why)
   }
   while (i < len) {
     size_t n;
+    uint64_t w;
 
+    /* Eight bytes at a time while they are ASCII and none is NUL:
+     * manifests are nearly all ASCII. */
+    while (len - i >= 8) {
+      memcpy(&w, p + i, 8);
+      if ((w & 0x8080808080808080ULL) ||
+          ((w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL))
+        break;
+      i += 8;
+    }
+    if (i == len)
+      break;
     if (p[i] == 0) {
       *why = "binary file (NUL byte)";
       return i;
@@ -366,8 +378,13 @@ static void add_anchor(struct builder *b, const char *name, struct ynode *node,
          b->lim->max_anchors);
     return;
   }
-  if (!b->anchors)
-    b->anchors = td_calloc(b->lim->max_anchors, sizeof(*b->anchors));
+  /* Grown as used: a file with one anchor must not pay for the cap. */
+  if (b->nanchors == b->anchors_alloc) {
+    b->anchors_alloc = b->anchors_alloc ? 2 * b->anchors_alloc : 8;
+    if (b->anchors_alloc > b->lim->max_anchors)
+      b->anchors_alloc = b->lim->max_anchors;
+    b->anchors = td_realloc(b->anchors, b->anchors_alloc * sizeof(*b->anchors));
+  }
   x = &b->anchors[b->nanchors++];
   x->name = arena_strdup(b->a, name);
   x->node = node;

@@ -11,6 +11,9 @@ struct resource_pool {
   struct arena mem;
   const char **set; /* open addressing; NULL: free */
   size_t nset, used;
+  /* The strings interned last as a provider and as a tenant: every
+   * resource of a tenant names the same ones. */
+  const char *last_provider, *last_tenant;
 };
 
 struct resource_pool *resource_pool_new(void)
@@ -59,6 +62,17 @@ static void pool_grow(struct resource_pool *p)
 }
 
 /* The pool's copy of s, made once. */
+static const char *intern(struct resource_pool *p, const char *s);
+
+/* The same, first asking the string interned last in its place. */
+static const char *intern_again(struct resource_pool *p, const char **last,
+                                const char *s)
+{
+  if (!*last || strcmp(*last, s) != 0)
+    *last = intern(p, s);
+  return *last;
+}
+
 static const char *intern(struct resource_pool *p, const char *s)
 {
   size_t at;
@@ -88,8 +102,8 @@ struct resource *resource_new_in(struct resource_pool *p, enum rtype type,
   /* The pool's strings are never changed: the casts only fit them to
    * the struct a malloc'd resource shares. */
   r->id = (char *)intern(p, id);
-  r->provider = (char *)intern(p, provider);
-  r->tenant = (char *)intern(p, tenant);
+  r->provider = (char *)intern_again(p, &p->last_provider, provider);
+  r->tenant = (char *)intern_again(p, &p->last_tenant, tenant);
   r->name = arena_strdup(&p->mem, name);
   r->spec = spec ? spec : json_object();
   r->deletion = DELETION_DELETE;
@@ -626,6 +640,15 @@ json_t *resource_ref(const char *id, const char *output)
 {
   char buf[512];
 
+  json_t *text, *ref;
+
   snprintf(buf, sizeof(buf), "%s#%s", id, output);
-  return json_pack("{s:s}", "$ref", buf);
+  /* What json_pack("{s:s}") makes, without parsing its format: compose
+   * makes one for most resources. */
+  text = json_string(buf);
+  if (!text)
+    return NULL;
+  ref = json_object();
+  json_object_set_new_nocheck(ref, "$ref", text);
+  return ref;
 }

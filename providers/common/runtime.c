@@ -360,6 +360,7 @@ int rt_open(const struct provider_ops *ops, const struct rt_backend *be,
   rt->base.ops = ops;
   rt->base.instance = td_strdup(instance);
   rt->base.loop = loop;
+  rt->base.read_batch = be->read_batch;
   rt->started_tail = &rt->started;
   rt->done_tail = &rt->done;
   if (opt_parse(be->type, be->options, be->noptions, config, rt, err, errcap) <

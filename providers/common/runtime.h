@@ -111,6 +111,9 @@ struct rt_backend {
   size_t op_size;       /* of its op struct, which embeds rt_op first */
   const struct opt *options; /* parsed into the instance before open */
   size_t noptions;
+  /* Reads start() answers together as one call (provider.h's
+   * read_batch); 0 counts as 1. */
+  unsigned read_batch;
 
   /* Optional.  After the options: checks what the table cannot, derives
    * and sets up (handles, HTTP; rt->base.loop is the loop).  Returns 0,

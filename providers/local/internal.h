@@ -32,9 +32,13 @@
 /* A list larger than this is a runaway state directory, not a tenant. */
 #define MAX_LIST 100000
 /* Reads and lists per threadpool work item, and how many work items a
- * turn aims to spread them over (libuv's default pool size). */
-#define BATCH_MAX 64
+ * turn aims to spread them over (libuv's default pool size).  The
+ * controller may keep READ_BATCH reads in flight per call it allows
+ * (provider.h's read_batch): a cold pass's window of reads then goes in
+ * a few work items, a thread hand-off each, not one per handful. */
+#define BATCH_MAX 1024
 #define BATCH_SPREAD 4
+#define READ_BATCH 512
 /* Writes per work item: one flush for all of them.  At most
  * WRITE_STREAMS work items of writes run at once; writes that come
  * meanwhile wait and go together in the next (a group commit), so the

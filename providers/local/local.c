@@ -858,6 +858,6 @@ static void local_release(struct rt *rt)
 }
 
 RT_PROVIDER(local_provider_ops, "local", struct local, struct job,
-            local_options, .open = local_open, .start = local_start,
-            .shutdown = local_shutdown, .release = local_release,
-            .op_release = job_release);
+            local_options, .read_batch = READ_BATCH, .open = local_open,
+            .start = local_start, .shutdown = local_shutdown,
+            .release = local_release, .op_release = job_release);

@@ -35,11 +35,15 @@ static struct resource *db(const char *id, int limit)
       json_pack("{s:s, s:i}", "name", "acme_prod", "connection_limit", limit));
 }
 
+static bool show_only;
+
 static struct tenant_plan *make(struct resource_set *desired,
                                 const struct tenant_status *last,
                                 bool suspended, bool report)
 {
   struct plan_input in = {0};
+
+  in.show_only = show_only;
 
   resource_set_sort(desired);
   in.tenant = "acme";
@@ -65,6 +69,7 @@ static void inventory(struct tenant_status *st, const char *id,
 static void setup(void)
 {
   observed_map = json_object();
+  show_only = false;
 }
 
 static void teardown(void)
@@ -298,6 +303,75 @@ START_TEST(deleted_behind_our_back_is_drift)
 }
 END_TEST
 
+/* A plan only shown hashes a spec only to compare it with the
+ * inventory: drift is found all the same; one to apply hashes all. */
+START_TEST(shown_plans_hash_what_they_compare)
+{
+  struct resource_set set = RESOURCE_SET_INIT;
+  struct tenant_status *st = tenant_status_new("acme");
+  struct resource *r = db("database/acme.prod", 200);
+  struct tenant_plan *tp;
+  char want[17];
+
+  resource_spec_hash(r->spec, want);
+  inventory(st, r->id, "database", r->spec, false);
+  resource_set_add(&set, r);
+  resource_set_add(&set, db("database/acme.qa", 20));
+  show_only = true;
+  tp = make(&set, st, false, false);
+  ck_assert_str_eq(tp->v[0].res->id, "database/acme.prod");
+  ck_assert(tp->v[0].drift);
+  ck_assert_str_eq(tp->v[0].hash, want);
+  ck_assert_str_eq(tp->v[1].hash, "");
+  ck_assert_int_eq(tp->v[1].kind, PLAN_CREATE);
+  tenant_plan_free(tp);
+  resource_set_release(&set);
+  resource_set_add(&set, db("database/acme.qa", 20));
+  show_only = false;
+  tp = make(&set, st, false, false);
+  ck_assert_uint_eq(strlen(tp->v[0].hash), 16);
+  tenant_plan_free(tp);
+  tenant_status_free(st);
+  resource_set_release(&set);
+}
+END_TEST
+
+static struct resource *net(const char *id)
+{
+  return resource_new(RTYPE_NETWORK, id, "local", "acme", id + 8, NULL);
+}
+
+/* Dependencies first, else by id; a cycle (which validation prevents)
+ * is broken at its smallest id, and nothing is lost. */
+START_TEST(order_is_dependencies_then_ids)
+{
+  static const char *const want[] = {"network/c", "network/d", "network/a",
+                                     "network/b", "network/z", "network/x",
+                                     "network/y"};
+  static const char *const ids[] = {"network/a", "network/b", "network/c",
+                                    "network/d", "network/x", "network/y",
+                                    "network/z"};
+  struct resource_set set = RESOURCE_SET_INIT;
+  struct tenant_plan *tp;
+
+  for (size_t i = 0; i < ARRAY_SIZE(ids); i++)
+    resource_set_add(&set, net(ids[i]));
+  resource_add_dep(set.v[0], "network/d");
+  resource_add_dep(set.v[1], "network/a");
+  resource_add_dep(set.v[1], "network/gone");
+  resource_add_dep(set.v[4], "network/y");
+  resource_add_dep(set.v[5], "network/x");
+  resource_add_dep(set.v[4], "network/d");
+  resource_add_dep(set.v[6], "network/b");
+  tp = make(&set, NULL, false, false);
+  ck_assert_uint_eq(tp->n, ARRAY_SIZE(want));
+  for (size_t i = 0; i < ARRAY_SIZE(want); i++)
+    ck_assert_str_eq(tp->v[i].res->id, want[i]);
+  tenant_plan_free(tp);
+  resource_set_release(&set);
+}
+END_TEST
+
 /* Ours at the provider but not in the inventory: a pass created it and
  * stopped before its status was written.  Applying records it. */
 START_TEST(marked_but_not_inventoried_is_adopted)
@@ -351,6 +425,8 @@ Suite *make_suite_plan(void)
   tcase_add_test(tc, suspend_holds_everything);
   tcase_add_test(tc, drift_corrected_reported_and_stalled);
   tcase_add_test(tc, deleted_behind_our_back_is_drift);
+  tcase_add_test(tc, shown_plans_hash_what_they_compare);
+  tcase_add_test(tc, order_is_dependencies_then_ids);
   tcase_add_test(tc, marked_but_not_inventoried_is_adopted);
   suite_add_tcase(s, tc);
   return s;

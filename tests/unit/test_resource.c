@@ -250,12 +250,49 @@ START_TEST(spec_stashed_as_text)
 }
 END_TEST
 
+/* A pool's strings are interned: equal strings are one copy, whatever
+ * order tenants and providers come in; each resource keeps its own. */
+START_TEST(pool_interns_names)
+{
+  struct resource_pool *p = resource_pool_new();
+  static const char *const tenants[] = {"acme", "acme", "beta",
+                                        "acme", "beta", "gamma"};
+  static const char *const providers[] = {"local", "dns",   "dns",
+                                          "local", "local", "dns"};
+  struct resource *r[ARRAY_SIZE(tenants)];
+
+  for (size_t i = 0; i < ARRAY_SIZE(tenants); i++) {
+    char id[32], tenant[16], provider[16];
+
+    /* Copies on the stack: the pool must not keep the caller's. */
+    snprintf(id, sizeof(id), "network/n%zu", i);
+    snprintf(tenant, sizeof(tenant), "%s", tenants[i]);
+    snprintf(provider, sizeof(provider), "%s", providers[i]);
+    r[i] = resource_new_in(p, RTYPE_NETWORK, id, provider, tenant, "n", NULL);
+  }
+  for (size_t i = 0; i < ARRAY_SIZE(tenants); i++) {
+    ck_assert_str_eq(r[i]->tenant, tenants[i]);
+    ck_assert_str_eq(r[i]->provider, providers[i]);
+    for (size_t k = 0; k < i; k++) {
+      ck_assert((r[i]->tenant == r[k]->tenant) ==
+                (strcmp(tenants[i], tenants[k]) == 0));
+      ck_assert((r[i]->provider == r[k]->provider) ==
+                (strcmp(providers[i], providers[k]) == 0));
+    }
+  }
+  for (size_t i = 0; i < ARRAY_SIZE(tenants); i++)
+    resource_free(r[i]);
+  resource_pool_free(p);
+}
+END_TEST
+
 Suite *make_suite_resource(void)
 {
   Suite *s = suite_create("resource");
   TCase *tc = tcase_create("resource");
 
   tcase_add_test(tc, marker_round_trip);
+  tcase_add_test(tc, pool_interns_names);
   tcase_add_test(tc, set_sorts_and_finds);
   tcase_add_test(tc, spec_hash_ignores_key_order);
   tcase_add_test(tc, refs);

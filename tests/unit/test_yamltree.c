@@ -218,6 +218,62 @@ START_TEST(aliases_share_and_bombs_fail_fast)
 }
 END_TEST
 
+/* A NUL or a bad byte after long ASCII runs is found where it is. */
+START_TEST(bad_bytes_found_after_ascii_runs)
+{
+  static const char nul[] = "abcdefghij: klmnopqrstuvwxyz\n"
+                            "second-line: 0123456789abc\0def\n";
+  static const char bad[] = "abcdefghij: klmnopqrstuvwxyz\n"
+                            "ok: \xc3\xa9t\xc3\xa9 and more ascii text\n"
+                            "third: abcdefghijklmnop\xff\n";
+  struct arena a = ARENA_INIT;
+  const char *msg = parse_fail(&a, nul, sizeof(nul) - 1);
+
+  ck_assert_str_eq(msg, "2:27: binary file (NUL byte)");
+  msg = parse_fail(&a, bad, sizeof(bad) - 1);
+  ck_assert_msg(strncmp(msg, "3:24: ", 6) == 0, "got %s", msg);
+  ck_assert_ptr_nonnull(parse_ok(&a, "k: \xc3\xa9t\xc3\xa9 \xe2\x82\xac "
+                                     "0123456789\n"));
+  arena_release(&a);
+}
+END_TEST
+
+/* Anchors by the hundred resolve, each to its own node, up to the cap;
+ * one more is refused. */
+START_TEST(many_anchors_up_to_the_cap)
+{
+  struct yaml_limits lim = YAML_LIMITS_DEFAULT;
+  struct diag_list d = DIAG_LIST_INIT;
+  struct arena a = ARENA_INIT;
+  struct ynode *root = NULL;
+  size_t cap = 300 * 32, len = 0;
+  char *text = td_malloc(cap);
+
+  lim.max_anchors = 200;
+  for (int i = 0; i < 200; i++)
+    len += (size_t)snprintf(text + len, cap - len, "a%d: &x%d %d\n", i, i, i);
+  for (int i = 0; i < 200; i += 7)
+    len += (size_t)snprintf(text + len, cap - len, "b%d: *x%d\n", i, i);
+  ck_assert_int_eq(yaml_parse(&a, &lim, "f.yaml", text, len, &root, &d), 0);
+  for (int i = 0; i < 200; i += 7) {
+    char ak[16], bk[16];
+
+    snprintf(ak, sizeof(ak), "a%d", i);
+    snprintf(bk, sizeof(bk), "b%d", i);
+    ck_assert_ptr_eq(ymap_get(root, ak), ymap_get(root, bk));
+    ck_assert_int_eq(ymap_get(root, bk)->u.scalar.v.i, i);
+  }
+  len += (size_t)snprintf(text + len, cap - len, "c: &one more\n");
+  root = NULL;
+  ck_assert_int_eq(yaml_parse(&a, &lim, "f.yaml", text, len, &root, &d), -1);
+  ck_assert_uint_eq(d.n, 1);
+  ck_assert_str_eq(d.v[0].msg, "more than 200 anchors in one file");
+  diag_list_release(&d);
+  arena_release(&a);
+  free(text);
+}
+END_TEST
+
 START_TEST(hostile_input_is_refused)
 {
   struct arena a = ARENA_INIT;
@@ -439,6 +495,8 @@ Suite *make_suite_yamltree(void)
   tcase_add_test(tc, many_keys_are_checked_in_n_log_n);
   tcase_add_test(tc, merge_keys_fill_in_what_is_missing);
   tcase_add_test(tc, aliases_share_and_bombs_fail_fast);
+  tcase_add_test(tc, many_anchors_up_to_the_cap);
+  tcase_add_test(tc, bad_bytes_found_after_ascii_runs);
   tcase_add_test(tc, hostile_input_is_refused);
   tcase_add_test(tc, syntax_errors_point_where_the_parser_stopped);
   tcase_add_test(tc, empty_and_bom_documents);
