@@ -74,18 +74,20 @@ static size_t entry_end(const char *buf, size_t len, size_t at,
   return (size_t)(nul - buf) + 1 + RAW_ID_LEN;
 }
 
-/* Indexes kept.buf's entries; false when one is not a file's. */
+/* Indexes kept.buf's entries; false when one is not a file's, or they
+ * are not in Git's order (a tree written by hand): libgit2 sorts them. */
 static bool index_entries(void)
 {
-  const char *name;
+  const char *name, *last = NULL;
 
   kept.n = 0;
   for (size_t at = 0; at < kept.len;) {
     size_t end = entry_end(kept.buf, kept.len, at, &name);
 
-    if (!end)
+    if (!end || (last && strcmp(last, name) >= 0))
       return false;
     off_push(at);
+    last = name;
     at = end;
   }
   return true;
