@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <strings.h>
@@ -326,6 +327,108 @@ static int open_settings(struct source *s)
   return gitstream_register();
 }
 
+/* ---- repositories kept open while the library is held ---- */
+
+/*
+ * A process that holds the library (the daemon) opens and closes the
+ * same mirror for every pass.  Opening it again each time throws away
+ * libgit2's object cache, so every pass read and inflated the same large
+ * trees (tenants/ and status/ at 10,000 tenants) again.  Instead, a
+ * closed source leaves its repository here, and the next open of the
+ * same mirror takes it back once it holds the mirror's flock: the flock
+ * still makes one user at a time, and objects never change, so what the
+ * cache holds stays true; refs are read from the disk each time.
+ */
+#define PARKED_MAX 4
+/* Trees up to this size stay in the object cache (libgit2 keeps only
+ * those under 4 KiB): a status/ or tenants/ tree of 10,000 entries is
+ * about 400 KiB. */
+#define TREE_CACHE_LIMIT (8u << 20)
+
+static struct {
+  pthread_mutex_t lock;
+  unsigned holds;
+  bool tuned;
+  struct {
+    char *mirror;
+    git_repository *repo;
+  } v[PARKED_MAX];
+  size_t n;
+} parked = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* The repository parked for `mirror`, taken; NULL when none is. */
+static git_repository *unpark(const char *mirror)
+{
+  git_repository *repo = NULL;
+
+  pthread_mutex_lock(&parked.lock);
+  for (size_t i = 0; i < parked.n; i++) {
+    if (strcmp(parked.v[i].mirror, mirror) != 0)
+      continue;
+    repo = parked.v[i].repo;
+    free(parked.v[i].mirror);
+    parked.v[i] = parked.v[--parked.n];
+    break;
+  }
+  pthread_mutex_unlock(&parked.lock);
+  return repo;
+}
+
+/* Parks repo for the next open of `mirror`; false when the library is
+ * not held or there is no room (the caller frees it then). */
+static bool park(const char *mirror, git_repository *repo)
+{
+  bool kept = false;
+
+  pthread_mutex_lock(&parked.lock);
+  if (parked.holds > 0 && parked.n < PARKED_MAX) {
+    parked.v[parked.n].mirror = td_strdup(mirror);
+    parked.v[parked.n++].repo = repo;
+    kept = true;
+  }
+  pthread_mutex_unlock(&parked.lock);
+  return kept;
+}
+
+/*
+ * Process-wide settings, once: large trees are cached (above), and
+ * objects read from the mirror are not hashed again on every read.  Git
+ * itself does not either: what comes from a remote is checked when its
+ * pack is indexed, and what tenantd writes it hashed itself.
+ */
+static void tune_library(void)
+{
+  if (parked.tuned)
+    return;
+  parked.tuned = true;
+  git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, GIT_OBJECT_TREE,
+                   (size_t)TREE_CACHE_LIMIT);
+  git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 0);
+}
+
+void source_library_hold(void)
+{
+  git_libgit2_init();
+  pthread_mutex_lock(&parked.lock);
+  parked.holds++;
+  tune_library();
+  pthread_mutex_unlock(&parked.lock);
+}
+
+void source_library_release(void)
+{
+  pthread_mutex_lock(&parked.lock);
+  if (parked.holds > 0 && --parked.holds == 0) {
+    for (size_t i = 0; i < parked.n; i++) {
+      git_repository_free(parked.v[i].repo);
+      free(parked.v[i].mirror);
+    }
+    parked.n = 0;
+  }
+  pthread_mutex_unlock(&parked.lock);
+  git_libgit2_shutdown();
+}
+
 int source_open(struct source **out, const struct source_opts *o)
 {
   struct source *s;
@@ -394,7 +497,8 @@ int source_open(struct source **out, const struct source_opts *o)
   }
   /* Ours alone now: any lock file in it is a dead process's. */
   remove_stale_locks(s->mirror, 0);
-  if (git_repository_open_bare(&s->repo, s->mirror) < 0 &&
+  s->repo = unpark(s->mirror);
+  if (!s->repo && git_repository_open_bare(&s->repo, s->mirror) < 0 &&
       git_repository_init(&s->repo, s->mirror, 1) < 0) {
     rc = source_git_error(s, s->mirror);
     goto fail;
@@ -414,7 +518,9 @@ void source_close(struct source *s)
 {
   if (!s)
     return;
-  git_repository_free(s->repo);
+  /* Parked before the flock goes: the next holder of it finds it. */
+  if (s->repo && !(s->lock_fd >= 0 && park(s->mirror, s->repo)))
+    git_repository_free(s->repo);
   if (s->lock_fd >= 0)
     close(s->lock_fd); /* releases the flock */
   for (size_t i = 0; i < 3; i++) {
@@ -426,16 +532,6 @@ void source_close(struct source *s)
   free(s->known_hosts);
   free(s->mirror);
   free(s);
-  git_libgit2_shutdown();
-}
-
-void source_library_hold(void)
-{
-  git_libgit2_init();
-}
-
-void source_library_release(void)
-{
   git_libgit2_shutdown();
 }
 

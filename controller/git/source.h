@@ -107,7 +107,9 @@ struct source;
  * libgit2 lives from the first source_open to the last source_close.  A
  * process whose sources open and close on threads that come and go (the
  * daemon's passes) holds it for its whole life instead, so no thread's
- * libgit2 state outlives the library.
+ * libgit2 state outlives the library.  While it is held, a closed
+ * source's repository stays open, with its object cache, for the next
+ * open of the same mirror (source.c); the last release frees them.
  */
 void source_library_hold(void);
 void source_library_release(void);

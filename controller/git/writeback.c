@@ -742,11 +742,15 @@ int writeback_commit(struct writeback *wb, const struct reconcile_report *r,
   }
   if (n == 0)
     goto out;
-  if (git_tree_create_updated(&tree_oid, wb->repo, wb->tree, n, up) < 0 ||
-      git_tree_lookup(&tree, wb->repo, &tree_oid) < 0) {
+  rc = writeback__tree_updated(wb, up, n, &tree_oid);
+  if (rc == TD_ENOTFOUND)
+    rc = git_tree_create_updated(&tree_oid, wb->repo, wb->tree, n, up) < 0
+             ? source_git_error(wb->src, "status tree")
+             : 0;
+  if (rc == 0 && git_tree_lookup(&tree, wb->repo, &tree_oid) < 0)
     rc = source_git_error(wb->src, "status tree");
+  if (rc < 0)
     goto out;
-  }
   if (ref_oid(wb->repo, wb->local_ref, &parent_oid) &&
       git_commit_lookup(&parent, wb->repo, &parent_oid) < 0) {
     rc = source_git_error(wb->src, wb->local_ref);

@@ -1,7 +1,8 @@
 /*
  * writeback_internal.h - shared by writeback.c (the status branch: store,
- * history, commits, notes, push) and summaries.c (the index of status
- * summaries kept between passes).
+ * history, commits, notes, push), summaries.c (the index of status
+ * summaries kept between passes) and statustree.c (the status directory's
+ * tree, kept between passes).
  */
 #ifndef TD_WRITEBACK_INTERNAL_H
 #define TD_WRITEBACK_INTERNAL_H
@@ -54,5 +55,15 @@ void writeback__sums_committed(struct writeback *wb, const git_oid *before,
                                const char *const *tenant,
                                const struct tenant_status *const *st,
                                const git_tree_update *up, size_t n);
+
+/*
+ * statustree.c: the new root tree of a commit of `n` updates of status
+ * files (paths "status/<tenant>.yaml", as git_tree_create_updated()
+ * takes them) on wb's tree, into *out.  TD_ENOTFOUND when this way does
+ * not apply (no status directory yet, one that holds anything but files,
+ * or one the updates empty): the caller builds it with libgit2 then.
+ */
+int writeback__tree_updated(struct writeback *wb, const git_tree_update *up,
+                            size_t n, git_oid *out);
 
 #endif

@@ -114,6 +114,7 @@ static struct dtenant *tenant_get(struct daemon *d, const char *name)
   t->name = td_strdup(name);
   d->t[at] = t;
   d->nt++;
+  daemon__tally(d, t, 1);
   return t;
 }
 
@@ -135,6 +136,7 @@ static void tenant_drop(struct daemon *d, const char *name)
     return;
   if ((*p)->row_todo)
     d->rows_todo--;
+  daemon__tally(d, *p, -1);
   at = (size_t)(p - d->t);
   /* A queued entry is skipped when popped; free it then. */
   if ((*p)->queued) {
@@ -197,6 +199,8 @@ static void load_main(struct pass *p)
   p->ld.fetch = p->fetch;
   p->ld.push = p->push;
   p->ld.model = &p->d->model;
+  /* The manifests are loaded again: the next pass prices them. */
+  p->d->costs_source[0] = '\0';
   p->rc = daemon__load(&p->ld);
   if (p->rc < 0)
     snprintf(p->error, sizeof(p->error), "%s", p->ld.error);
@@ -265,8 +269,13 @@ static void pass_main(void *arg)
   if (p->rc < 0)
     snprintf(p->error, sizeof(p->error), "%s", td_error_last());
   source_close(src);
-  /* This thread owns the manifests until the pass ends. */
-  p->costs = costs_new(p->d->model);
+  /* This thread owns the manifests until the pass ends.  The same source
+   * gives the same manifests, and so the same costs: no new snapshot. */
+  if (p->rc < 0 || strcmp(p->res.source, p->d->costs_source) != 0) {
+    p->costs = costs_new(p->d->model);
+    snprintf(p->d->costs_source, sizeof(p->d->costs_source), "%s",
+             p->rc < 0 || !p->costs ? "" : p->res.source);
+  }
   fclose(err);
   fclose(out);
   p->seconds = (double)(uv_hrtime() - t0) / 1e9;
@@ -407,8 +416,8 @@ static uint64_t backoff(struct daemon *d, unsigned failures)
   return jitter(d, delay, 20);
 }
 
-static void tenant_update(struct daemon *d, struct dtenant *t,
-                          const struct reconcile_outcome *o)
+static void tenant_set(struct daemon *d, struct dtenant *t,
+                       const struct reconcile_outcome *o)
 {
   uint64_t now = uv_now(d->loop);
   json_t *detail;
@@ -451,6 +460,14 @@ static void tenant_update(struct daemon *d, struct dtenant *t,
         t->by_type[k]++;
 }
 
+static void tenant_update(struct daemon *d, struct dtenant *t,
+                          const struct reconcile_outcome *o)
+{
+  daemon__tally(d, t, -1);
+  tenant_set(d, t, o);
+  daemon__tally(d, t, 1);
+}
+
 /* Each tenant the load found, with its row for the API and its next
  * resync: spread evenly over one period, so drift checks come at a steady
  * pace rather than all at once. */
@@ -463,6 +480,7 @@ static void install_tenants(struct daemon *d, struct daemon_load *ld,
     struct loaded_tenant *l = &ld->v[i];
     struct dtenant *t = tenant_get(d, l->name);
 
+    daemon__tally(d, t, -1);
     json_decref(t->row);
     free(t->detail);
     t->row = l->row;
@@ -473,6 +491,7 @@ static void install_tenants(struct daemon *d, struct daemon_load *ld,
     t->result = l->result;
     t->row_todo = !t->row;
     d->rows_todo += t->row_todo;
+    daemon__tally(d, t, 1);
     t->next_resync = now + resync * (i + 1) / (ld->n + 1);
     if (l->retry)
       daemon__enqueue(d, t);
@@ -501,6 +520,8 @@ static void rows_done(struct daemon *d, struct pass *p)
 
     if (!t || !t->row_todo)
       continue;
+    daemon__tally(d, t, -1);
+    json_decref(t->row);
     t->row = l->row;
     t->detail = l->detail;
     l->row = NULL;
@@ -509,6 +530,7 @@ static void rows_done(struct daemon *d, struct pass *p)
     t->result = l->result;
     t->row_todo = false;
     d->rows_todo--;
+    daemon__tally(d, t, 1);
   }
   /* A status that vanished meanwhile leaves nothing to read. */
   for (size_t i = 0; p->rc == 0 && i < p->batch.n; i++) {

@@ -85,6 +85,12 @@ struct daemon {
   /* The manifests as the last pass loaded them: only the pass thread
    * touches it, and passes run one at a time. */
   struct manifest_repo *model;
+  /* The source the last costs snapshot was taken from (pass thread
+   * only): a pass on the same manifests takes none. */
+  char costs_source[SOURCE_ID_LEN];
+  /* Every tenant's share of the resource and tenant gauges, kept as
+   * passes change them (daemon__tally) so no pass recounts them all. */
+  size_t n_by_type[RTYPE_COUNT], n_by_result[RESULT_COUNT], n_awaiting;
   struct mgmt *mgmt; /* the management API: writes, one at a time */
 
   struct fleet *fleet; /* fleet.c: costs, platform status, notifications */
@@ -149,11 +155,15 @@ struct dtenant *daemon__tenant_find(struct daemon *d, const char *name);
 int daemon__query_tenant(const char *q, char name[64]);
 
 /* daemon_report.c: the daemon's metrics, registered; the tenants' and
- * resources' gauges counted again; and a pass's log lines: its problems
+ * resources' gauges set from their totals; and a pass's log lines: its problems
  * (`text`, a line each, is cut into lines in place), each tenant's
  * events, and the line that ends it. */
 void daemon__metrics_setup(struct daemon *d);
 void daemon__recount(struct daemon *d);
+/* A tenant's share of those gauges: added (sign > 0) once its row,
+ * counts and result are set, taken away (sign < 0) before they change
+ * or it goes, so that daemon__recount() only publishes the totals. */
+void daemon__tally(struct daemon *d, const struct dtenant *t, int sign);
 void daemon__log_problems(char *text, size_t len);
 void daemon__log_outcome(const char *source, const struct reconcile_outcome *o);
 void daemon__log_pass_done(const struct gitpass_result *r, int rc, bool fetched,

@@ -19,25 +19,32 @@ static const double pass_buckets[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1,
 static const double fetch_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                        0.5,   1,    2.5,   5,    10};
 
+void daemon__tally(struct daemon *d, const struct dtenant *t, int sign)
+{
+  const char *state = json_string_value(json_object_get(t->row, "state"));
+  bool awaiting = state && strcmp(state, "AwaitingApproval") == 0;
+
+  /* Taken away exactly as it was added: the totals never go below. */
+  if (sign > 0) {
+    d->n_awaiting += awaiting;
+    for (int k = 0; k < RTYPE_COUNT; k++)
+      d->n_by_type[k] += t->by_type[k];
+    d->n_by_result[t->result]++;
+    return;
+  }
+  d->n_awaiting -= awaiting;
+  for (int k = 0; k < RTYPE_COUNT; k++)
+    d->n_by_type[k] -= t->by_type[k];
+  d->n_by_result[t->result]--;
+}
+
 void daemon__recount(struct daemon *d)
 {
-  size_t by_type[RTYPE_COUNT] = {0}, by_result[RESULT_COUNT] = {0};
-  size_t awaiting = 0;
-
-  for (size_t i = 0; i < d->nt; i++) {
-    const char *state =
-        json_string_value(json_object_get(d->t[i]->row, "state"));
-
-    awaiting += state && strcmp(state, "AwaitingApproval") == 0;
-    for (int k = 0; k < RTYPE_COUNT; k++)
-      by_type[k] += d->t[i]->by_type[k];
-    by_result[d->t[i]->result]++;
-  }
   for (int k = 0; k < RTYPE_COUNT; k++)
-    metric_set(d->m_resources, rtype_names[k], (double)by_type[k]);
+    metric_set(d->m_resources, rtype_names[k], (double)d->n_by_type[k]);
   for (int r = 0; r < RESULT_COUNT; r++)
-    metric_set(d->m_tenants, tenant_result_names[r], (double)by_result[r]);
-  metric_set(d->m_awaiting, NULL, (double)awaiting);
+    metric_set(d->m_tenants, tenant_result_names[r], (double)d->n_by_result[r]);
+  metric_set(d->m_awaiting, NULL, (double)d->n_awaiting);
 }
 
 /* The pass's diagnostics, one event each. */

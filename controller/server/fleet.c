@@ -39,6 +39,9 @@ struct fleet {
   /* name -> {"state", "conditions": {type: "True"|"False"},
    *          "providers": {instance: {type: n}}, "events": [...]} */
   json_t *tenants;
+  /* {instance: resources} over every tenant's "providers", kept as
+   * tenants change so a pass's end does not add them all up again. */
+  json_t *instances;
   json_t *last_pass; /* the answer's "lastPass", or NULL */
   char fetch_at[32], fetch_ok_at[32];
   bool fetch_failed;
@@ -81,6 +84,7 @@ void fleet__setup(struct daemon *d)
 
   d->fleet = f;
   f->tenants = json_object();
+  f->instances = json_object();
   f->m_condition = metrics_register(
       m, METRIC_GAUGE, "tenantd_tenant_condition",
       "Each tenant's status conditions: 1 for the status it has.",
@@ -162,6 +166,7 @@ void fleet__free(struct daemon *d)
     return;
   costs_free(f->costs);
   json_decref(f->tenants);
+  json_decref(f->instances);
   json_decref(f->last_pass);
   free(f);
   d->fleet = NULL;
@@ -221,6 +226,31 @@ static json_t *by_provider(const struct tenant_status *st)
   return p;
 }
 
+/* Adds a tenant's resources (its record's "providers") to the totals by
+ * instance, or with sign < 0 takes them away; an instance no tenant has
+ * a resource on leaves them. */
+static void count_instances(struct fleet *f, json_t *providers, int sign)
+{
+  const char *iname, *type;
+  json_t *inst, *n;
+
+  json_object_foreach(providers, iname, inst)
+  {
+    json_int_t sum = 0, was;
+
+    json_object_foreach(inst, type, n)
+    {
+      sum += json_integer_value(n);
+    }
+    was = json_integer_value(json_object_get(f->instances, iname));
+    sum = sign < 0 ? was - sum : was + sum;
+    if (sum > 0)
+      json_object_set_new(f->instances, iname, json_integer(sum));
+    else
+      json_object_del(f->instances, iname);
+  }
+}
+
 static json_t *tenant_record(struct fleet *f, const char *name)
 {
   json_t *rec = json_object_get(f->tenants, name);
@@ -278,7 +308,9 @@ void fleet__tenant_update(struct daemon *d, const struct dtenant *t,
   if (o->unwritable || !o->status)
     return;
   set_conditions(f, o->tenant, rec, o->status);
+  count_instances(f, json_object_get(rec, "providers"), -1);
   json_object_set_new(rec, "providers", by_provider(o->status));
+  count_instances(f, json_object_get(rec, "providers"), 1);
 }
 
 void fleet__tenant_drop(struct daemon *d, const char *name)
@@ -294,26 +326,34 @@ void fleet__tenant_drop(struct daemon *d, const char *name)
     metric_remove_v(f->m_condition,
                     (const char *[]){name, type, json_string_value(status)});
   }
+  count_instances(
+      f, json_object_get(json_object_get(f->tenants, name), "providers"), -1);
   json_object_del(f->tenants, name);
   notify_forget(f->notify, name);
 }
 
 /* ---- the end of a pass ---- */
 
+/* Both snapshots are sorted by name: a merge of the two touches only
+ * the series of the tenants whose cost came, went or moved. */
 static void update_costs(struct fleet *f, struct costs *costs)
 {
   struct costs *old = f->costs;
+  size_t i = 0, j = 0, nold = old ? old->n : 0;
 
-  for (size_t i = 0; old && i < old->n; i++) {
-    const struct costs_tenant *now = costs_find(costs, old->v[i].name);
+  while (i < nold || j < costs->n) {
+    const struct costs_tenant *a = i < nold ? &old->v[i] : NULL;
+    const struct costs_tenant *b = j < costs->n ? &costs->v[j] : NULL;
+    int c = !a ? 1 : !b ? -1 : strcmp(a->name, b->name);
 
-    if (old->v[i].priced && (!now || !now->priced))
-      metric_remove(f->m_cost, old->v[i].name);
+    if (c <= 0 && a->priced && (c < 0 || !b->priced))
+      metric_remove(f->m_cost, a->name);
+    if (c >= 0 && b->priced &&
+        (c > 0 || !a->priced || a->monthly != b->monthly))
+      metric_set(f->m_cost, b->name, (double)b->monthly / 100);
+    i += c <= 0;
+    j += c >= 0;
   }
-  for (size_t i = 0; costs && i < costs->n; i++)
-    if (costs->v[i].priced)
-      metric_set(f->m_cost, costs->v[i].name,
-                 (double)costs->v[i].monthly / 100);
   costs_free(old);
   f->costs = costs;
 }
@@ -362,7 +402,7 @@ static json_t *resources_by_instance(const struct fleet *f, json_t **by_type)
 static void update_providers(struct daemon *d)
 {
   struct fleet *f = d->fleet;
-  json_t *sums = resources_by_instance(f, NULL), *cfg, *sum;
+  json_t *cfg, *sum;
   const char *name;
 
   metric_clear(f->m_provider_resources);
@@ -375,12 +415,10 @@ static void update_providers(struct daemon *d)
       metric_set(f->m_provider_capacity, name, (double)json_integer_value(cap));
     metric_set(f->m_provider_resources, name, 0);
   }
-  json_object_foreach(sums, name, sum)
+  json_object_foreach(f->instances, name, sum)
   {
-    metric_set(f->m_provider_resources, name,
-               (double)json_integer_value(json_object_get(sum, "total")));
+    metric_set(f->m_provider_resources, name, (double)json_integer_value(sum));
   }
-  json_decref(sums);
 }
 
 void fleet__pass_done(struct daemon *d, struct costs *costs,

@@ -180,10 +180,39 @@ static void put_head(FILE *f, enum log_level level, const char *msg)
   put_string(f, msg);
 }
 
+/* A line is put together in memory and written at once: stderr is not
+ * buffered, and put piece by piece a pass's lines cost a write(2) for
+ * every key, quote and value (about a hundred a line). */
+struct line {
+  FILE *f;
+  char *buf;
+  size_t len;
+};
+
+static FILE *line_open(struct line *ln)
+{
+  ln->buf = NULL;
+  ln->len = 0;
+  ln->f = open_memstream(&ln->buf, &ln->len);
+  return ln->f ? ln->f : (sink ? sink : stderr);
+}
+
 static void put_end(FILE *f)
 {
   fputs(fmt == LOG_FORMAT_JSON ? "}\n" : "\n", f);
   fflush(f);
+}
+
+static void line_write(struct line *ln)
+{
+  FILE *out = sink ? sink : stderr;
+
+  if (!ln->f)
+    return;
+  fclose(ln->f);
+  fwrite(ln->buf, 1, ln->len, out);
+  fflush(out);
+  free(ln->buf);
 }
 
 static struct limited *limited_of(enum log_level level, const char *msg)
@@ -231,8 +260,9 @@ static void limit_key(char *key, size_t cap, const char *msg,
 void log_fields(enum log_level level, const char *msg,
                 const struct log_field *fields, size_t n)
 {
-  FILE *f = sink ? sink : stderr;
   struct limited *l = NULL;
+  struct line ln;
+  FILE *f;
   char key[512];
 
   if (level < min_level)
@@ -243,6 +273,7 @@ void log_fields(enum log_level level, const char *msg,
     if (l && !admit(l))
       return;
   }
+  f = line_open(&ln);
   put_head(f, level, msg);
   for (size_t i = 0; i < n; i++)
     put_field(f, &fields[i]);
@@ -253,18 +284,20 @@ void log_fields(enum log_level level, const char *msg,
     l->suppressed = 0;
   }
   put_end(f);
+  line_write(&ln);
 }
 
 void log_flush_suppressed(void)
 {
-  FILE *f = sink ? sink : stderr;
-
   for (size_t i = 0; i < nlimited; i++) {
     struct limited *l = &limited[i];
     struct log_field x = LOG_U("suppressed", l->suppressed);
+    struct line ln;
+    FILE *f;
 
     if (!l->suppressed)
       continue;
+    f = line_open(&ln);
     char *nl = strchr(l->msg, '\n');
     struct log_field t = LOG_S("tenant", nl ? nl + 1 : NULL);
 
@@ -276,6 +309,7 @@ void log_flush_suppressed(void)
     put_field(f, &t);
     put_field(f, &x);
     put_end(f);
+    line_write(&ln);
     l->suppressed = 0;
   }
 }

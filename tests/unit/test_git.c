@@ -549,6 +549,157 @@ START_TEST(writeback_commits_and_merges_notes)
 }
 END_TEST
 
+/* The status entries of the branch's tip, in order, as "name=<blob>"
+ * lines; and whether libgit2 builds the same tree from them. */
+static char *status_entries(git_repository *repo, bool *same)
+{
+  git_oid tip, rebuilt;
+  git_commit *c;
+  git_tree *root, *dir;
+  git_tree_entry *e;
+  git_treebuilder *tb;
+  char *out = td_strdup("");
+
+  ck_assert_int_eq(
+      git_reference_name_to_id(&tip, repo, "refs/heads/tenantd/status"), 0);
+  ck_assert_int_eq(git_commit_lookup(&c, repo, &tip), 0);
+  ck_assert_int_eq(git_commit_tree(&root, c), 0);
+  ck_assert_int_eq(git_tree_entry_bypath(&e, root, "status"), 0);
+  ck_assert_int_eq(git_tree_lookup(&dir, repo, git_tree_entry_id(e)), 0);
+  ck_assert_int_eq(git_treebuilder_new(&tb, repo, NULL), 0);
+  for (size_t i = 0; i < git_tree_entrycount(dir); i++) {
+    const git_tree_entry *x = git_tree_entry_byindex(dir, i);
+    char *more = td_asprintf("%s%s\n", out, git_tree_entry_name(x));
+
+    free(out);
+    out = more;
+    ck_assert_int_eq(git_treebuilder_insert(NULL, tb, git_tree_entry_name(x),
+                                            git_tree_entry_id(x),
+                                            git_tree_entry_filemode(x)),
+                     0);
+  }
+  ck_assert_int_eq(git_treebuilder_write(&rebuilt, tb), 0);
+  *same = git_oid_equal(&rebuilt, git_tree_id(dir));
+  git_treebuilder_free(tb);
+  git_tree_free(dir);
+  git_tree_entry_free(e);
+  git_tree_free(root);
+  git_commit_free(c);
+  return out;
+}
+
+START_TEST(writeback_edits_the_status_directory_in_place)
+{
+  struct fx f;
+  struct source *s;
+  struct writeback *wb;
+  struct reconcile_report r = {0};
+  static const char *const names[] = {"acme", "beta", "a", "zz"};
+  struct tenant_status *st;
+  git_repository *mirror;
+  char c1[41], commit[41], *list;
+  bool same = false;
+
+  fx_init(&f);
+  fx_commit(&f, "first", GIT_FILEMODE_BLOB, first, ARRAY_SIZE(first) / 2, c1);
+  s = fx_open(&f);
+  ck_assert_int_eq(source_fetch(s), 0);
+  ck_assert_int_eq(writeback_open(&wb, s), 0);
+  r.v = td_calloc(ARRAY_SIZE(names), sizeof(*r.v));
+  r.n = 3;
+  for (size_t i = 0; i < r.n; i++)
+    outcome(&r.v[i], names[i], RESULT_READY, NULL, 0);
+  ck_assert_int_eq(writeback_commit(wb, &r, c1, commit), 1);
+  reconcile_report_release(&r);
+
+  /* A new tenant sorted before another it prefixes ("a-b.yaml" comes
+   * before "a.yaml"), one changed, one removed, one added at the end. */
+  r.v = td_calloc(4, sizeof(*r.v));
+  r.n = 4;
+  outcome(&r.v[0], "zz", RESULT_READY, NULL, 0);
+  outcome(&r.v[1], "a-b", RESULT_READY, NULL, 0);
+  outcome(&r.v[2], "acme", RESULT_FAILED, NULL, 0);
+  outcome(&r.v[3], "beta", RESULT_READY, NULL, 0);
+  tenant_status_free(r.v[3].status);
+  r.v[3].status = NULL;
+  ck_assert_int_eq(writeback_commit(wb, &r, c1, commit), 1);
+  reconcile_report_release(&r);
+  {
+    /* The mirror, read by libgit2 alone. */
+    char *cmd = td_asprintf("ls -d %s/*.git", f.cache);
+    FILE *p = popen(cmd, "r");
+    char line[512] = "";
+
+    ck_assert_ptr_nonnull(fgets(line, sizeof(line), p));
+    pclose(p);
+    free(cmd);
+    line[strcspn(line, "\n")] = '\0';
+    ck_assert_int_eq(git_repository_open_bare(&mirror, line), 0);
+  }
+  list = status_entries(mirror, &same);
+  ck_assert_str_eq(list, "a-b.yaml\na.yaml\nacme.yaml\nzz.yaml\n");
+  ck_assert(same);
+  free(list);
+  /* What it holds reads back. */
+  ck_assert_int_eq(writeback_store(wb)->read(writeback_store(wb), "a-b", &st),
+                   0);
+  ck_assert_str_eq(st->tenant, "a-b");
+  tenant_status_free(st);
+  ck_assert_int_eq(writeback_store(wb)->read(writeback_store(wb), "beta", &st),
+                   TD_ENOTFOUND);
+
+  /* Removing every tenant leaves no directory, as libgit2 would. */
+  r.v = td_calloc(4, sizeof(*r.v));
+  r.n = 4;
+  for (size_t i = 0; i < r.n; i++) {
+    outcome(&r.v[i],
+            i == 0   ? "a-b"
+            : i == 1 ? "a"
+            : i == 2 ? "acme"
+                     : "zz",
+            RESULT_READY, NULL, 0);
+    tenant_status_free(r.v[i].status);
+    r.v[i].status = NULL;
+  }
+  ck_assert_int_eq(writeback_commit(wb, &r, c1, commit), 1);
+  reconcile_report_release(&r);
+  ck_assert_int_eq(writeback_store(wb)->read(writeback_store(wb), "a", &st),
+                   TD_ENOTFOUND);
+  git_repository_free(mirror);
+  writeback_close(wb);
+  source_close(s);
+  fx_free(&f);
+}
+END_TEST
+
+START_TEST(source_held_library_reopens_the_same_mirror)
+{
+  struct fx f;
+  struct source *s;
+  static const char *const more[] = {"tenants/gamma.yaml", "kind: Tenant\n"};
+  char c1[41], c2[41], head[41];
+
+  fx_init(&f);
+  source_library_hold();
+  fx_commit(&f, "first", GIT_FILEMODE_BLOB, first, ARRAY_SIZE(first) / 2, c1);
+  s = fx_open(&f);
+  ck_assert_int_eq(source_fetch(s), 0);
+  ck_assert_int_eq(source_head(s, head), 0);
+  ck_assert_str_eq(head, c1);
+  source_close(s);
+  /* Parked, it still holds no lock: a new open takes the mirror, and
+   * what the remote gained since is fetched and read. */
+  fx_commit(&f, "second", GIT_FILEMODE_BLOB, more, 1, c2);
+  s = fx_open(&f);
+  ck_assert_int_eq(source_fetch(s), 0);
+  ck_assert_int_eq(source_head(s, head), 0);
+  ck_assert_str_eq(head, c2);
+  source_close(s);
+  source_library_release();
+  fx_free(&f);
+}
+END_TEST
+
 Suite *make_suite_git(void)
 {
   Suite *s = suite_create("git");
@@ -563,6 +714,8 @@ Suite *make_suite_git(void)
   tcase_add_test(tc, source_keeps_credentials_out_of_messages);
   tcase_add_test(tc, writeback_message_has_subject_events_and_trailers);
   tcase_add_test(tc, writeback_commits_and_merges_notes);
+  tcase_add_test(tc, writeback_edits_the_status_directory_in_place);
+  tcase_add_test(tc, source_held_library_reopens_the_same_mirror);
   suite_add_tcase(s, tc);
   return s;
 }
