@@ -31,20 +31,22 @@
 #define LOCAL_MAX_REPLICAS 1000
 /* A list larger than this is a runaway state directory, not a tenant. */
 #define MAX_LIST 100000
-/* Reads and lists per threadpool work item, and how many work items a
- * turn aims to spread them over (libuv's default pool size).  The
- * controller may keep READ_BATCH reads in flight per call it allows
- * (provider.h's read_batch): a cold pass's window of reads then goes in
- * a few work items, a thread hand-off each, not one per handful. */
+/* Reads and lists per threadpool work item, writes to prepare per work
+ * item, and how many work items a turn aims to spread each over
+ * (libuv's default pool size).  The controller may keep READ_BATCH reads
+ * in flight per call it allows (provider.h's read_batch): a cold pass's
+ * window of reads then goes in a few work items, a thread hand-off each,
+ * not one per handful.  Writes go in smaller items, so the first are
+ * ready for a flush early. */
 #define BATCH_MAX 1024
+#define PREPARE_BATCH_MAX 64
 #define BATCH_SPREAD 4
 #define READ_BATCH 512
-/* Writes per work item: one flush for all of them.  At most
- * WRITE_STREAMS work items of writes run at once; writes that come
- * meanwhile wait and go together in the next (a group commit), so the
- * busier the provider, the more writes share a flush. */
-#define WRITE_BATCH_MAX 256
-#define WRITE_STREAMS 2
+/* Flushes running at once.  A flush takes every write whose temp file is
+ * written by the time it starts (a group commit), so the busier the
+ * provider, the more writes share one; writes prepared meanwhile wait
+ * for the next. */
+#define FLUSH_STREAMS 2
 
 struct local {
   struct rt rt; /* first: the runtime's */
@@ -60,12 +62,13 @@ struct local {
   uint64_t rng; /* xorshift64* state, never zero */
   /* Renames and removals done, and those a flush has made durable, by
    * count: workers update them, close flushes what is left. */
-  atomic_uint_fast64_t renamed, flushed;
+  atomic_uint_fast64_t placed, covered;
   uv_work_t flush;
-  /* Writes waiting for a stream (loop thread only), in call order. */
-  struct job **waiting;
-  size_t nwaiting, waiting_alloc;
-  unsigned streams; /* work items of writes running */
+  /* Writes whose temp files are written, and removals allowed, that wait
+   * for a flush (loop thread only), in the order they were prepared. */
+  struct job **ready;
+  size_t nready, ready_alloc;
+  unsigned flushing; /* flush work items running */
 };
 
 struct job {
@@ -79,8 +82,8 @@ struct job {
   char *path; /* <dir>/<stem>.json */
   char *stem; /* the file name without .json: the name, or shortened */
   uint64_t health_delay_ms;
-  /* A write in its batch: the new state and its text, then the temp
-   * file it was written to; or a removal, once allowed. */
+  /* A write: the new state and its text, then the temp file it was
+   * written to; or a removal, once allowed. */
   json_t *state;
   char *text;
   size_t len;
@@ -89,10 +92,14 @@ struct job {
   bool done, waited; /* the work is done; latencyMs has passed */
 };
 
-/* Jobs handed to the threadpool as one work item: reads, or writes. */
+/* What a work item does with its jobs: read (and list); prepare writes
+ * (check, render, write the temp files); or flush them into place. */
+enum batch_kind { BATCH_READS, BATCH_PREPARE, BATCH_FLUSH };
+
+/* Jobs handed to the threadpool as one work item. */
 struct batch {
   uv_work_t work;
-  bool writes;
+  enum batch_kind kind;
   size_t n;
   struct job *jobs[];
 };

@@ -8,12 +8,15 @@
  * threadpool with only the job's own copies of its inputs.  Reads and
  * lists go in batches, up to BATCH_MAX a work item, so a pass observing
  * thousands of resources pays one thread handoff per batch, not per
- * file.  Writes go in batches too, and a batch flushes the disk once in
- * all, not twice a file: every temp file is written, one syncfs() makes
- * them durable, then the renames (and removals).  A crash leaves old or
- * new files, never torn ones: no file is renamed before its bytes are on
- * disk.  The renames are made durable by the next batch's flush, and by
- * one at close for the last of them, before a pass records anything.
+ * file.  Writes are prepared the same way (checked, rendered, written to
+ * temp files, not synced), then flushed in groups: a flush takes every
+ * write prepared by the time it starts, one syncfs() makes their temp
+ * files durable, then the renames (and removals), each answered.  Writes
+ * prepared while a flush runs go in the next, so the busier the provider,
+ * the more writes share a flush.  A crash leaves old or new files, never
+ * torn ones: no file is renamed before its bytes are on disk.  The renames
+ * are made durable by the next flush, and by one at close for the last of
+ * them, before a pass records anything.
  * With latencyMs the result waits on the job's timer, so latency applies
  * to every outcome.
  */
@@ -21,8 +24,8 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <stdatomic.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -287,13 +290,13 @@ static void run_job(struct job *j)
   }
 }
 
-/* ---- a batch of writes (worker thread) ---- */
+/* ---- writes (worker threads) ---- */
 
 /*
  * The type directories of the batch's writes exist, made with every
  * missing parent, stateDir included, private (0700: the state says what
- * every tenant runs).  The batch's flush makes new entries durable with
- * the files put in them.  A write whose directory cannot be made fails.
+ * every tenant runs).  The flush makes new entries durable with the
+ * files put in them.  A write whose directory cannot be made fails.
  */
 static void ensure_dirs(struct batch *b)
 {
@@ -340,6 +343,41 @@ static void drop_write(struct job *j)
   j->unlink = false;
 }
 
+/*
+ * Checks and renders each write, then writes its temp file, not synced:
+ * the flush it joins makes it durable before renaming it.  What is left
+ * to flush has a temp file, or is a removal allowed; the rest failed.
+ */
+static void prepare_writes(struct batch *b)
+{
+  for (size_t i = 0; i < b->n; i++)
+    run_job(b->jobs[i]);
+  ensure_dirs(b);
+  for (size_t i = 0; i < b->n; i++) {
+    struct job *j = b->jobs[i];
+    char *file;
+    int rc;
+
+    if (!j->text)
+      continue;
+    if (j->op.status < 0) {
+      drop_write(j);
+      continue;
+    }
+    file = td_asprintf("%s.json", j->stem);
+    /* 0644: state files are meant to be read and edited by people. */
+    rc = fs_write_temp(j->dir, file, j->text, j->len, 0644, &j->tmp);
+    free(file);
+    free(j->text);
+    j->text = NULL;
+    if (rc < 0) {
+      rt_op_fail(&j->op, provider_status_of_fs(rc), "local: %s",
+                 td_error_last());
+      drop_write(j);
+    }
+  }
+}
+
 /* A flush failed: every write of the batch still going fails with it. */
 static void fail_flush(struct batch *b, const char *state_dir)
 {
@@ -360,61 +398,25 @@ static struct local *batch_local(const struct batch *b)
   return container_of(b->jobs[0]->op.rt, struct local, rt);
 }
 
-/* syncfs: everything written and renamed before it is durable after. */
+/* syncfs: everything written, renamed and removed before it began is
+ * durable once it has ended. */
 static int flush_all(struct local *lp, const char *state_dir)
 {
-  uint_fast64_t renamed = atomic_load(&lp->renamed);
+  uint_fast64_t placed = atomic_load(&lp->placed);
   int rc = fs_sync(state_dir);
 
   if (rc == 0) {
-    uint_fast64_t done = atomic_load(&lp->flushed);
+    uint_fast64_t done = atomic_load(&lp->covered);
 
-    while (done < renamed &&
-           !atomic_compare_exchange_weak(&lp->flushed, &done, renamed))
+    while (done < placed &&
+           !atomic_compare_exchange_weak(&lp->covered, &done, placed))
       ;
   }
   return rc;
 }
 
-/* Writes every temp file, then one flush; false when nothing is left. */
-static bool write_temps(struct batch *b, const char *state_dir)
-{
-  bool any = false;
-
-  ensure_dirs(b);
-  for (size_t i = 0; i < b->n; i++) {
-    struct job *j = b->jobs[i];
-    char *file;
-    int rc;
-
-    if (!j->text)
-      continue;
-    if (j->op.status < 0) {
-      drop_write(j);
-      continue;
-    }
-    file = td_asprintf("%s.json", j->stem);
-    /* 0644: state files are meant to be read and edited by people. */
-    rc = fs_write_temp(j->dir, file, j->text, j->len, 0644, &j->tmp);
-    free(file);
-    if (rc < 0) {
-      rt_op_fail(&j->op, provider_status_of_fs(rc), "local: %s",
-                 td_error_last());
-      drop_write(j);
-      continue;
-    }
-    any = true;
-  }
-  if (any && flush_all(batch_local(b), state_dir) < 0) {
-    fail_flush(b, state_dir);
-    any = false;
-  }
-  return any;
-}
-
-/* The renames and removals; each is answered after its own.  The next
- * flush (another batch's, or close's) makes them durable. */
-static void commit_batch(struct batch *b)
+/* The renames and removals, each answered once done. */
+static void place(struct batch *b)
 {
   struct local *lp = batch_local(b);
 
@@ -429,10 +431,9 @@ static void commit_batch(struct batch *b)
       }
       free(j->tmp);
       j->tmp = NULL;
-      atomic_fetch_add(&lp->renamed, 1);
       rt_op_ok(&j->op, j->state);
       j->state = NULL;
-    } else if (j->unlink && j->op.status >= 0) {
+    } else if (j->unlink) {
       if (unlink(j->path) < 0) {
         if (errno == ENOENT)
           rt_op_fail(&j->op, PROVIDER_NOT_FOUND, "local: %s does not exist",
@@ -441,26 +442,35 @@ static void commit_batch(struct batch *b)
           local__fail_errno(j, "cannot remove", j->path, errno);
         continue;
       }
-      atomic_fetch_add(&lp->renamed, 1);
       rt_op_ok(&j->op, NULL);
+    } else {
+      continue;
     }
-    free(j->text);
-    j->text = NULL;
+    atomic_fetch_add(&lp->placed, 1);
   }
 }
 
-static void run_writes(struct batch *b)
+/*
+ * A group of prepared writes into place: one syncfs() makes every temp
+ * file durable (all were written before it began), then the renames and
+ * removals, each answered.  A crash leaves old or new files, never torn
+ * ones.  The next flush, which begins at once while writes keep coming,
+ * makes the renames durable, and close() flushes once more when one is
+ * left uncovered, before the caller records anything.
+ */
+static void flush_writes(struct batch *b)
 {
-  const char *state_dir = b->n ? b->jobs[0]->state_dir : NULL;
-  bool removals = false;
+  const char *state_dir = b->jobs[0]->state_dir;
+  bool temps = false;
 
-  for (size_t i = 0; i < b->n; i++) {
-    run_job(b->jobs[i]);
-    removals |= b->jobs[i]->unlink;
-  }
-  if (write_temps(b, state_dir) || removals)
-    commit_batch(b);
+  for (size_t i = 0; i < b->n && !temps; i++)
+    temps = b->jobs[i]->tmp != NULL;
+  if (temps && flush_all(batch_local(b), state_dir) < 0)
+    fail_flush(b, state_dir);
+  place(b);
 }
+
+/* ---- reads (worker threads) ---- */
 
 /* Whether a read's type directory is missing (then so is its file): a
  * first plan reads hundreds of thousands of files of an empty state, and
@@ -480,17 +490,12 @@ static bool dir_missing(struct job *j, const char **seen, bool *missing,
   return missing[(*nseen)++];
 }
 
-static void work_cb(uv_work_t *req)
+static void read_batch(struct batch *b)
 {
-  struct batch *b = container_of(req, struct batch, work);
   const char *seen[RTYPE_COUNT];
   bool missing[RTYPE_COUNT];
   size_t nseen = 0;
 
-  if (b->writes) {
-    run_writes(b);
-    return;
-  }
   for (size_t i = 0; i < b->n; i++) {
     struct job *j = b->jobs[i];
 
@@ -499,6 +504,23 @@ static void work_cb(uv_work_t *req)
                  j->path);
     else
       run_job(j);
+  }
+}
+
+static void work_cb(uv_work_t *req)
+{
+  struct batch *b = container_of(req, struct batch, work);
+
+  switch (b->kind) {
+  case BATCH_READS:
+    read_batch(b);
+    break;
+  case BATCH_PREPARE:
+    prepare_writes(b);
+    break;
+  case BATCH_FLUSH:
+    flush_writes(b);
+    break;
   }
 }
 
@@ -541,36 +563,55 @@ static void finish(struct job *j)
     uv_close((uv_handle_t *)&j->timer, on_latency_closed);
 }
 
-static void write_more(struct local *lp);
+static void flush_more(struct local *lp);
+
+/* A prepared write waits for the next flush; the rest are answered. */
+static void after_prepare(struct local *lp, struct job *j)
+{
+  if (j->op.status < 0 || (!j->tmp && !j->unlink)) {
+    finish(j);
+    return;
+  }
+  if (lp->nready == lp->ready_alloc) {
+    lp->ready_alloc = lp->ready_alloc ? 2 * lp->ready_alloc : 64;
+    lp->ready = td_realloc(lp->ready, lp->ready_alloc * sizeof(*lp->ready));
+  }
+  lp->ready[lp->nready++] = j;
+}
 
 static void after_work_cb(uv_work_t *req, int status)
 {
   struct batch *b = container_of(req, struct batch, work);
-  struct local *lp =
-      b->n ? container_of(b->jobs[0]->op.rt, struct local, rt) : NULL;
-  bool writes = b->writes;
+  struct local *lp = container_of(b->jobs[0]->op.rt, struct local, rt);
+  enum batch_kind kind = b->kind;
 
   for (size_t i = 0; i < b->n; i++) {
+    struct job *j = b->jobs[i];
+
     if (status == UV_ECANCELED)
-      rt_op_fail(&b->jobs[i]->op, PROVIDER_TRANSIENT, "cancelled");
-    finish(b->jobs[i]);
+      rt_op_fail(&j->op, PROVIDER_TRANSIENT, "cancelled");
+    if (kind == BATCH_PREPARE && status != UV_ECANCELED)
+      after_prepare(lp, j);
+    else
+      finish(j);
   }
   free(b);
-  if (writes && lp) {
-    lp->streams--;
-    write_more(lp);
-  }
+  if (kind == BATCH_FLUSH)
+    lp->flushing--;
+  if (kind != BATCH_READS)
+    flush_more(lp);
 }
 
-static struct batch *batch_new(size_t cap, bool writes)
+static struct batch *batch_new(size_t cap, enum batch_kind kind)
 {
   struct batch *b = td_malloc(sizeof(*b) + cap * sizeof(b->jobs[0]));
 
   b->n = 0;
-  b->writes = writes;
+  b->kind = kind;
   return b;
 }
 
+/* Queues a batch (never empty); if it cannot be, its jobs fail. */
 static void batch_submit(struct local *lp, struct batch *b)
 {
   int err = uv_queue_work(lp->rt.base.loop, &b->work, work_cb, after_work_cb);
@@ -582,8 +623,8 @@ static void batch_submit(struct local *lp, struct batch *b)
                "local: cannot queue work: %s", uv_strerror(err));
     finish(b->jobs[i]);
   }
-  if (b->writes)
-    lp->streams--;
+  if (b->kind == BATCH_FLUSH)
+    lp->flushing--;
   free(b);
 }
 
@@ -674,10 +715,10 @@ static bool decide(struct local *lp, struct job *j)
 /* Adds j to the open batch `*b` (of reads or of writes), submitting the
  * batch once it holds `cap`. */
 static void batch_put(struct local *lp, struct batch **b, struct job *j,
-                      size_t cap, bool writes)
+                      size_t cap, enum batch_kind kind)
 {
   if (!*b)
-    *b = batch_new(cap, writes);
+    *b = batch_new(cap, kind);
   (*b)->jobs[(*b)->n++] = j;
   if ((*b)->n == cap) {
     batch_submit(lp, *b);
@@ -685,56 +726,39 @@ static void batch_put(struct local *lp, struct batch **b, struct job *j,
   }
 }
 
-/* Starts what waits to be written, WRITE_BATCH_MAX a work item (each
- * flushes the disk once), while a stream is free. */
-static void write_more(struct local *lp)
+/* Every prepared write goes in the next flush, while a stream is free:
+ * a flush is sized by what waits for it, not by a fixed count. */
+static void flush_more(struct local *lp)
 {
-  size_t at = 0;
+  while (lp->nready > 0 && lp->flushing < FLUSH_STREAMS) {
+    struct batch *b = batch_new(lp->nready, BATCH_FLUSH);
 
-  while (at < lp->nwaiting && lp->streams < WRITE_STREAMS) {
-    size_t n = lp->nwaiting - at;
-    struct batch *b;
-
-    if (n > WRITE_BATCH_MAX)
-      n = WRITE_BATCH_MAX;
-    b = batch_new(n, true);
-    memcpy(b->jobs, lp->waiting + at, n * sizeof(*b->jobs));
-    b->n = n;
-    at += n;
-    lp->streams++;
+    memcpy(b->jobs, lp->ready, lp->nready * sizeof(*b->jobs));
+    b->n = lp->nready;
+    lp->nready = 0;
+    lp->flushing++;
     batch_submit(lp, b);
   }
-  /* Nothing may have waited yet: then there is no queue to move. */
-  if (at == 0)
-    return;
-  memmove(lp->waiting, lp->waiting + at,
-          (lp->nwaiting - at) * sizeof(*lp->waiting));
-  lp->nwaiting -= at;
-}
-
-static void wait_to_write(struct local *lp, struct job *j)
-{
-  if (lp->nwaiting == lp->waiting_alloc) {
-    lp->waiting_alloc = lp->waiting_alloc ? 2 * lp->waiting_alloc : 64;
-    lp->waiting =
-        td_realloc(lp->waiting, lp->waiting_alloc * sizeof(*lp->waiting));
-  }
-  lp->waiting[lp->nwaiting++] = j;
 }
 
 /*
  * The jobs of one loop turn: those decided on the loop thread are
- * answered; reads and lists are spread over up to BATCH_SPREAD work
- * items of at most BATCH_MAX; writes wait for a stream (write_more).
+ * answered; reads and lists, and writes to prepare, are spread over up
+ * to BATCH_SPREAD work items each, of at most BATCH_MAX reads or
+ * PREPARE_BATCH_MAX writes; prepared writes then wait for a flush
+ * (flush_more).
  */
 static void local_start(struct rt *rt, struct rt_op *ops, size_t n)
 {
   struct local *lp = container_of(rt, struct local, rt);
   size_t cap = (n + BATCH_SPREAD - 1) / BATCH_SPREAD;
-  struct batch *reads = NULL;
+  size_t read_cap = cap < 8 ? 8 : cap > BATCH_MAX ? BATCH_MAX : cap;
+  size_t write_cap = cap < 8                   ? 8
+                     : cap > PREPARE_BATCH_MAX ? PREPARE_BATCH_MAX
+                                               : cap;
+  struct batch *reads = NULL, *writes = NULL;
   struct rt_op *next;
 
-  cap = cap < 8 ? 8 : cap > BATCH_MAX ? BATCH_MAX : cap;
   for (struct rt_op *op = ops; op; op = next) {
     struct job *j = container_of(op, struct job, op);
 
@@ -743,20 +767,21 @@ static void local_start(struct rt *rt, struct rt_op *ops, size_t n)
     if (decide(lp, j))
       finish(j);
     else if (op->kind == RT_READ || op->kind == RT_LIST)
-      batch_put(lp, &reads, j, cap, false);
+      batch_put(lp, &reads, j, read_cap, BATCH_READS);
     else
-      wait_to_write(lp, j);
+      batch_put(lp, &writes, j, write_cap, BATCH_PREPARE);
   }
   if (reads)
     batch_submit(lp, reads);
-  write_more(lp);
+  if (writes)
+    batch_submit(lp, writes);
 }
 
 static void job_release(struct rt_op *op)
 {
   struct job *j = container_of(op, struct job, op);
 
-  /* A batch that never ran (cancelled) leaves its writes here. */
+  /* A write whose flush never ran (cancelled) leaves its temp file. */
   if (j->tmp)
     unlink(j->tmp);
   free(j->tmp);
@@ -841,20 +866,20 @@ static void flush_done(uv_work_t *req, int status)
   rt_shutdown_done(&container_of(req, struct local, flush)->rt);
 }
 
-/* Every op is answered: the last renames are made durable before the
- * caller records them (a pass writes statuses after closing). */
+/* Every op is answered: the last renames and removals are made durable
+ * before the caller records them (a pass writes statuses after closing). */
 static void local_shutdown(struct rt *rt)
 {
   struct local *lp = container_of(rt, struct local, rt);
 
-  if (atomic_load(&lp->flushed) >= atomic_load(&lp->renamed) ||
+  if (atomic_load(&lp->covered) >= atomic_load(&lp->placed) ||
       uv_queue_work(rt->base.loop, &lp->flush, flush_work, flush_done) != 0)
     rt_shutdown_done(rt);
 }
 
 static void local_release(struct rt *rt)
 {
-  free(container_of(rt, struct local, rt)->waiting);
+  free(container_of(rt, struct local, rt)->ready);
 }
 
 RT_PROVIDER(local_provider_ops, "local", struct local, struct job,

@@ -1,7 +1,7 @@
 /*
  * The local provider's batches: writes of a turn share a flush, writes
- * beyond the streams wait for the next batch, reads go in batches; each
- * call still gets its own answer, exactly once.
+ * prepared while a flush runs wait for the next, reads go in batches;
+ * each call still gets its own answer, exactly once.
  */
 #include "base/compat.h"
 
@@ -34,7 +34,7 @@ static size_t dot_files(const char *dir)
 }
 
 /*
- * Writes of one turn go to disk as a batch (two flushes in all); each
+ * Writes of one turn go to disk together (two flushes a group); each
  * still gets its own answer: creates, an update, a removal, a create
  * refused for another resource's file, a removal of a missing file.  No
  * temp file is left behind, and every file is whole.
@@ -139,13 +139,13 @@ START_TEST(many_concurrent_creates)
 END_TEST
 
 /*
- * More writes at once than the write streams take: those beyond wait and
- * go in the next batches, each still answered once, every file whole and
- * no temp file left.
+ * Many more writes at once than a turn's work items take: those prepared
+ * while a flush runs wait and go in the next, each still answered once,
+ * every file whole and no temp file left.
  */
 #define NWAIT 700
 
-START_TEST(writes_beyond_the_streams_wait)
+START_TEST(writes_beyond_a_flush_wait)
 {
   struct fx f;
   struct resource **rs = td_calloc(NWAIT, sizeof(*rs));
@@ -269,7 +269,7 @@ Suite *make_suite_local_batch(void)
 
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, batched_writes_keep_their_results);
-  tcase_add_test(tc, writes_beyond_the_streams_wait);
+  tcase_add_test(tc, writes_beyond_a_flush_wait);
   tcase_add_test(tc, many_concurrent_creates);
   tcase_add_test(tc, batched_reads_keep_their_results);
   suite_add_tcase(s, tc);

@@ -288,7 +288,11 @@ START_TEST(reconcile_creates_dependencies_first_then_converges)
   ck_assert(has_event("acme", "created " NET));
   ck_assert(has_event("acme", "created " DNS));
   ck_assert(has_event_prefix("acme", "created " NET " in 0."));
-  ck_assert_str_eq(o->events[5], "ready 0.00 s into the pass");
+  /* When it was ready depends on the machine: only the shape is fixed. */
+  ck_assert_msg(strncmp(o->events[5], "ready 0.", 8) == 0 &&
+                    strcmp(o->events[5] + strlen(o->events[5]) - 16,
+                           " s into the pass") == 0,
+                "%s", o->events[5]);
   ck_assert_int_lt(fake_index(FAKE_CREATE, NET, 0),
                    fake_index(FAKE_CREATE, API, 0));
   ck_assert_int_lt(fake_index(FAKE_CREATE, API, 0),

@@ -1,0 +1,398 @@
+/*
+ * The local provider's durability, checked against the system calls
+ * themselves.  syncfs, rename and unlink are wrapped here (this
+ * executable's definitions come before the C library's) and, while a test
+ * watches a state directory, each is recorded:
+ *
+ *   - a flush (syncfs) notes, as it begins, the temp files of the state
+ *     directory and what they hold; once it has ended, that content is
+ *     durable;
+ *   - a temp file renamed into place must hold what an ended flush saw
+ *     in it: no file is put in place before its bytes are on disk;
+ *   - a rename or removal of a state file notes how many flushes had
+ *     begun; by the time close() calls back, a flush that began after
+ *     each has ended: what a pass applied is on disk before it records it.
+ */
+#include "base/compat.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "base/fsutil.h"
+#include "model/resource.h"
+#include "providers/local/local.h"
+#include "local_fx.h"
+#include "suites.h"
+
+#define MAX_SEEN 1024
+#define MAX_PLACED 1024
+#define MAX_TEXT 4096
+
+/* A temp file as a flush saw it when it began. */
+struct seen {
+  char path[512];
+  char text[MAX_TEXT];
+  unsigned flush; /* the ordinal of that flush */
+};
+
+/* A state file renamed into place or removed. */
+struct placed {
+  char path[512];
+  unsigned begun; /* flushes begun by then */
+};
+
+static struct watch {
+  pthread_mutex_t lock;
+  char dir[64];     /* the state directory watched; "" when none */
+  unsigned begun;   /* flushes begun */
+  unsigned covered; /* the highest ordinal of a flush that has ended */
+  struct seen *flushed;
+  size_t nflushed;
+  struct placed placed[MAX_PLACED];
+  size_t nplaced;
+  unsigned early; /* renames of a temp file no ended flush covered */
+  char why[600];
+} w = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* The file's first MAX_TEXT - 1 bytes, NUL-terminated; "" when absent. */
+static void read_text(const char *path, char *buf)
+{
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  ssize_t n = fd < 0 ? 0 : read(fd, buf, MAX_TEXT - 1);
+
+  buf[n > 0 ? n : 0] = '\0';
+  if (fd >= 0)
+    close(fd);
+}
+
+static bool watched(const char *path)
+{
+  size_t len = strlen(w.dir);
+
+  return len > 0 && strncmp(path, w.dir, len) == 0 && path[len] == '/';
+}
+
+static bool is_temp(const char *path)
+{
+  const char *base = strrchr(path, '/');
+
+  return base && base[1] == '.';
+}
+
+/* The temp files under the watched directory, as they are now. */
+static size_t snapshot(struct seen *out, unsigned flush)
+{
+  size_t n = 0;
+
+  for (int t = 0; t < RTYPE_COUNT; t++) {
+    char dir[256];
+    DIR *d;
+    struct dirent *de;
+
+    snprintf(dir, sizeof(dir), "%s/%s", w.dir, rtype_names[t]);
+    d = opendir(dir);
+    while (d && (de = readdir(d)) != NULL && n < MAX_SEEN) {
+      if (de->d_name[0] != '.' || !strcmp(de->d_name, ".") ||
+          !strcmp(de->d_name, ".."))
+        continue;
+      snprintf(out[n].path, sizeof(out[n].path), "%s/%s", dir, de->d_name);
+      read_text(out[n].path, out[n].text);
+      out[n++].flush = flush;
+    }
+    if (d)
+      closedir(d);
+  }
+  return n;
+}
+
+/* What an ended flush saw is durable; a later flush's view wins. */
+static void keep(const struct seen *s)
+{
+  for (size_t i = 0; i < w.nflushed; i++)
+    if (!strcmp(w.flushed[i].path, s->path)) {
+      if (s->flush > w.flushed[i].flush)
+        w.flushed[i] = *s;
+      return;
+    }
+  if (w.nflushed < MAX_SEEN)
+    w.flushed[w.nflushed++] = *s;
+}
+
+int syncfs(int fd)
+{
+  static int (*real)(int);
+  struct seen *snap = NULL;
+  size_t n = 0;
+  unsigned me;
+  bool watching;
+  int rc;
+
+  if (!real)
+    real = (int (*)(int))dlsym(RTLD_NEXT, "syncfs");
+  pthread_mutex_lock(&w.lock);
+  watching = w.dir[0] != '\0';
+  me = ++w.begun;
+  if (watching) {
+    snap = td_calloc(MAX_SEEN, sizeof(*snap));
+    n = snapshot(snap, me);
+  }
+  pthread_mutex_unlock(&w.lock);
+  rc = real(fd);
+  pthread_mutex_lock(&w.lock);
+  if (rc == 0) {
+    for (size_t i = 0; i < n; i++)
+      keep(&snap[i]);
+    if (me > w.covered)
+      w.covered = me;
+  }
+  pthread_mutex_unlock(&w.lock);
+  free(snap);
+  return rc;
+}
+
+static void note_placed(const char *path)
+{
+  if (w.nplaced < MAX_PLACED) {
+    snprintf(w.placed[w.nplaced].path, sizeof(w.placed[0].path), "%s", path);
+    w.placed[w.nplaced++].begun = w.begun;
+  }
+}
+
+/* Whether the temp file `from` holds what an ended flush saw in it. */
+static bool covered_temp(const char *from)
+{
+  char now[MAX_TEXT];
+
+  read_text(from, now);
+  for (size_t i = 0; i < w.nflushed; i++)
+    if (!strcmp(w.flushed[i].path, from))
+      return now[0] && !strcmp(w.flushed[i].text, now);
+  return false;
+}
+
+int rename(const char *from, const char *to)
+{
+  static int (*real)(const char *, const char *);
+  int rc;
+
+  if (!real)
+    real = (int (*)(const char *, const char *))dlsym(RTLD_NEXT, "rename");
+  pthread_mutex_lock(&w.lock);
+  if (watched(to) && is_temp(from) && !covered_temp(from)) {
+    w.early++;
+    snprintf(w.why, sizeof(w.why), "renamed before flushed: %s", to);
+  }
+  rc = real(from, to);
+  if (rc == 0 && watched(to))
+    note_placed(to);
+  pthread_mutex_unlock(&w.lock);
+  return rc;
+}
+
+int unlink(const char *path)
+{
+  static int (*real)(const char *);
+  int rc;
+
+  if (!real)
+    real = (int (*)(const char *))dlsym(RTLD_NEXT, "unlink");
+  pthread_mutex_lock(&w.lock);
+  rc = real(path);
+  if (rc == 0 && watched(path) && !is_temp(path))
+    note_placed(path);
+  pthread_mutex_unlock(&w.lock);
+  return rc;
+}
+
+static void watch(const char *dir)
+{
+  pthread_mutex_lock(&w.lock);
+  snprintf(w.dir, sizeof(w.dir), "%s", dir ? dir : "");
+  if (dir && !w.flushed)
+    w.flushed = td_calloc(MAX_SEEN, sizeof(*w.flushed));
+  if (!dir) {
+    free(w.flushed);
+    w.flushed = NULL;
+    w.nflushed = 0;
+  }
+  pthread_mutex_unlock(&w.lock);
+}
+
+/* Whether the last placing of `path` is covered by an ended flush. */
+static bool durable(const char *path)
+{
+  bool found = false, ok = false;
+
+  pthread_mutex_lock(&w.lock);
+  for (size_t i = w.nplaced; i-- > 0 && !found;)
+    if (!strcmp(w.placed[i].path, path)) {
+      found = true;
+      ok = w.covered > w.placed[i].begun;
+    }
+  pthread_mutex_unlock(&w.lock);
+  return found && ok;
+}
+
+/* How many renames and removals no ended flush covers. */
+static size_t uncovered(void)
+{
+  size_t n = 0;
+
+  pthread_mutex_lock(&w.lock);
+  for (size_t i = 0; i < w.nplaced; i++)
+    n += w.covered <= w.placed[i].begun;
+  pthread_mutex_unlock(&w.lock);
+  return n;
+}
+
+/* A write or removal; its file is in place (or gone) when answered. */
+struct call {
+  struct fx *f;
+  struct resource *r;
+  struct res x;
+  bool removal;
+  bool in_place; /* as it was answered */
+};
+
+static void on_call(struct provider *p, const struct provider_result *r,
+                    void *arg)
+{
+  struct call *c = arg;
+  char *path = state_path(c->f, "service", c->r->name);
+
+  c->in_place = exists(path) != c->removal;
+  free(path);
+  on_res(p, r, &c->x);
+}
+
+static void on_closed(struct provider *p, void *arg)
+{
+  (void)p;
+  /* Counted here, in the callback: nothing may be left to flush. */
+  *(size_t *)arg = uncovered();
+}
+
+enum { N = 150 };
+
+static void start_all(struct call *cs, size_t n, enum op op)
+{
+  in_call = true;
+  for (size_t i = 0; i < n; i++) {
+    memset(&cs[i].x, 0, sizeof(cs[i].x));
+    cs[i].removal = op == REMOVE;
+    if (op == CREATE)
+      provider_create(cs[i].f->p, cs[i].r, cs[i].r->spec, on_call, &cs[i]);
+    else if (op == UPDATE)
+      provider_update(cs[i].f->p, cs[i].r, cs[i].r->spec, on_call, &cs[i]);
+    else
+      provider_remove(cs[i].f->p, cs[i].r, on_call, &cs[i]);
+  }
+  in_call = false;
+}
+
+static void check_all(struct call *cs, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    ck_assert(cs[i].x.done);
+    ck_assert_int_eq(cs[i].x.status, PROVIDER_OK);
+    ck_assert_msg(cs[i].in_place, "%s answered before it was in place",
+                  cs[i].r->name);
+    res_release(&cs[i].x);
+  }
+}
+
+/*
+ * Creates in one turn, then updates, removals and more creates together:
+ * every file is renamed into place only after a flush covered its temp
+ * file, each is in place when answered, the writes share flushes rather
+ * than taking one each, and once close() calls back every rename and
+ * removal is covered by a flush.
+ */
+START_TEST(applied_writes_are_durable)
+{
+  struct fx f;
+  struct call *cs = td_calloc(2 * N, sizeof(*cs));
+  size_t left = SIZE_MAX;
+
+  fx_init(&f);
+  fx_open(&f, NULL);
+  for (size_t i = 0; i < 2 * N; i++) {
+    char id[64], name[64];
+
+    snprintf(id, sizeof(id), "service/d%zu.acme", i);
+    snprintf(name, sizeof(name), "d%zu-acme", i);
+    cs[i].f = &f;
+    cs[i].r = service("acme", id, name, 4000 + (int)i);
+  }
+  watch(f.dir);
+  start_all(cs, N, CREATE);
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  check_all(cs, N);
+  ck_assert_uint_lt(w.begun, N / 4);
+  /* A third updated, a third removed, and N more created, together. */
+  for (size_t i = 0; i < N / 3; i++)
+    json_object_set_new(cs[i].r->spec, "port", json_integer(5000 + (int)i));
+  start_all(cs, N / 3, UPDATE);
+  start_all(cs + N / 3, N / 3, REMOVE);
+  start_all(cs + N, N, CREATE);
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  check_all(cs, N / 3);
+  check_all(cs + N / 3, N / 3);
+  check_all(cs + N, N);
+  ck_assert_msg(w.early == 0, "%u early renames (%s)", w.early, w.why);
+  ck_assert_uint_eq(w.nplaced, N + N / 3 + N / 3 + N);
+  START(provider_close(f.p, on_closed, &left));
+  f.p = NULL;
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  ck_assert_uint_eq(left, 0);
+  watch(NULL);
+  for (size_t i = 0; i < 2 * N; i++)
+    resource_free(cs[i].r);
+  free(cs);
+  fx_release(&f);
+}
+END_TEST
+
+/* The checks themselves: a file renamed in place of a temp file no flush
+ * saw complete is caught. */
+START_TEST(an_early_rename_is_caught)
+{
+  struct fx f;
+  char dir[128], tmp[192], dst[192];
+  int fd;
+
+  fx_init(&f);
+  snprintf(dir, sizeof(dir), "%s/service", f.dir);
+  ck_assert_int_eq(fs_mkdir_p(dir, 0700), 0);
+  watch(f.dir);
+  snprintf(tmp, sizeof(tmp), "%s/.x.json.AAAAAA", dir);
+  snprintf(dst, sizeof(dst), "%s/x.json", dir);
+  fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  ck_assert_int_ge(fd, 0);
+  ck_assert_int_eq(write(fd, "{}\n", 3), 3);
+  close(fd);
+  ck_assert_int_eq(rename(tmp, dst), 0);
+  ck_assert_uint_eq(w.early, 1);
+  ck_assert(!durable(dst));
+  ck_assert_int_eq(fs_sync(dst), 0);
+  ck_assert(durable(dst));
+  watch(NULL);
+  fx_release(&f);
+}
+END_TEST
+
+Suite *make_suite_local_durable(void)
+{
+  Suite *s = suite_create("local_durable");
+  TCase *tc = tcase_create("durable");
+
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, applied_writes_are_durable);
+  tcase_add_test(tc, an_early_rename_is_caught);
+  suite_add_tcase(s, tc);
+  return s;
+}
