@@ -11,13 +11,17 @@ struct job {
   unsigned attempt;
   uv_timer_t timer; /* backoff before a retry */
   bool timer_live;
+  bool uncounted; /* its provider batches: outside the concurrency */
 };
 
 struct observer {
   uv_loop_t *loop;
   struct observe_opts o;
   struct job *jobs;
-  size_t n, next, running;
+  /* Reads start in order: those of providers that batch (provider.h)
+   * all at once from `bnext`, the others `concurrency` at a time from
+   * `next`; each cursor skips the other's. */
+  size_t n, next, bnext, running;
 };
 
 static void hold(const struct observe_read *rd, const char *why)
@@ -47,7 +51,9 @@ static bool read_start(struct job *j)
     hold(j->rd, why);
     return false;
   }
-  ob->running++;
+  j->uncounted = p->batches;
+  if (!j->uncounted)
+    ob->running++;
   provider_read(p, r, on_read, j);
   return true;
 }
@@ -78,7 +84,8 @@ static void on_read(struct provider *p, const struct provider_result *res,
   const struct observe_read *rd = j->rd;
 
   (void)p;
-  j->ob->running--;
+  if (!j->uncounted)
+    j->ob->running--;
   if (res->status == PROVIDER_TRANSIENT &&
       ++j->attempt < j->ob->o.max_attempts) {
     retry_later(j);
@@ -100,14 +107,28 @@ static void on_read(struct provider *p, const struct provider_result *res,
   read_next(j->ob);
 }
 
+/* True when job j's reads go to a provider that batches them. */
+static bool batched(const struct observer *ob, const struct job *j)
+{
+  struct provider *p = ob->o.provider(j->rd->r->provider, ob->o.provider_arg);
+
+  return p && p->batches;
+}
+
 static void read_next(struct observer *ob)
 {
+  /* Iterative, not recursive: thousands of unconfigured instances
+   * must not grow the stack. */
+  while (ob->bnext < ob->n) {
+    struct job *j = &ob->jobs[ob->bnext++];
+
+    if (batched(ob, j) && !*j->rd->hold)
+      read_start(j);
+  }
   while (ob->next < ob->n && ob->running < ob->o.concurrency) {
     struct job *j = &ob->jobs[ob->next++];
 
-    /* Iterative, not recursive: thousands of unconfigured instances
-     * must not grow the stack. */
-    if (*j->rd->hold || !read_start(j))
+    if (batched(ob, j) || *j->rd->hold || !read_start(j))
       continue;
   }
 }

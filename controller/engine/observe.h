@@ -2,7 +2,9 @@
  * observe.h - asks the providers what exists for a pass's resources.
  *
  * Each read asks one provider instance about one resource.  At most
- * `concurrency` reads run at once (0 counts as 1).  A transient error is
+ * `concurrency` reads run at once (0 counts as 1), but an instance that
+ * batches (provider.batches) gets all of its reads at once, outside that
+ * count: it answers many with one request.  A transient error is
  * retried after backoff_ms, doubling each time, until `max_attempts` reads
  * were made.  An answer lands in the read's `observed` object, under the
  * resource's id, as a copy of what the provider returned; NOT_FOUND is

@@ -215,6 +215,7 @@ struct provider *callstats_wrap(struct provider *inner)
   c->base.ops = &counted_ops;
   c->base.instance = td_strdup(inner->instance);
   c->base.loop = inner->loop;
+  c->base.batches = inner->batches;
   c->inner = inner;
   return &c->base;
 }

@@ -254,6 +254,7 @@ struct provider *ratelimit_wrap(struct provider *inner, double qps,
   l->base.ops = &limited_ops;
   l->base.instance = td_strdup(inner->instance);
   l->base.loop = inner->loop;
+  l->base.batches = inner->batches;
   l->inner = inner;
   l->qps = qps;
   l->burst = burst ? burst : 1;
