@@ -417,17 +417,31 @@ bench_postgres() {
     say "initdb failed"
     return 1
   }
-  setpriv --reuid=postgres --regid=postgres --clear-groups --reset-env \
-    "$pgbin/postgres" -D "$pg/data" -c listen_addresses=127.0.0.1 \
-    -p "$port" -k "$pg" -c fsync=off >>"$pg/server.log" 2>&1 &
-  pid=$!
-  track_pid "$pid"
-  wait_for 15 pg_isready -q -h 127.0.0.1 -p "$port" || {
-    say "postgres did not start"
-    return 1
+  pg_start() {
+    setpriv --reuid=postgres --regid=postgres --clear-groups --reset-env \
+      "$pgbin/postgres" -D "$pg/data" -c listen_addresses=127.0.0.1 \
+      -p "$port" -k "$pg" -c fsync=off >>"$pg/server.log" 2>&1 &
+    pid=$!
+    track_pid "$pid"
+    wait_for 15 pg_isready -q -h 127.0.0.1 -p "$port" || {
+      say "postgres did not start"
+      return 1
+    }
   }
   sql() { psql -h "$pg" -p "$port" -U postgres -d postgres -XqtA -c "$1"; }
+  pg_start || return 1
   sql "CREATE ROLE tenantd CREATEDB CREATEROLE LOGIN" >/dev/null
+  # Back to this cluster before each first apply: a copy of its data
+  # directory, far quicker than 200 DROP DATABASEs (a checkpoint each).
+  stop_pid "$pid" INT
+  cp -a "$pg/data" "$pg/clean"
+  pg_reset() {
+    stop_pid "$pid" INT
+    rm -rf "$pg/data"
+    cp -a "$pg/clean" "$pg/data"
+    pg_start
+  }
+  pg_start || return 1
   export TENANTD_PG_CONNINFO="host=127.0.0.1 port=$port dbname=postgres user=tenantd"
   local repo=$tmp/pg-repo cfg=$tmp/pg.yaml
   gen "$n" "$repo" pg
@@ -454,13 +468,6 @@ EOF
     sql "SELECT pg_reload_conf()" >/dev/null
   }
   stmts() { tail -n +$((logged + 1)) "$pg/server.log" | grep -c "$1"; }
-  drop_all() {
-    sql "SELECT datname FROM pg_database WHERE datname LIKE 't%_staging'" |
-      sed 's/.*/DROP DATABASE "&";/' >"$tmp/drop.sql"
-    sql "SELECT rolname FROM pg_roles WHERE rolname LIKE 't%_staging'" |
-      sed 's/.*/DROP ROLE "&";/' >>"$tmp/drop.sql"
-    psql -h "$pg" -p "$port" -U postgres -d postgres -Xq -f "$tmp/drop.sql" >/dev/null
-  }
   # The native apply: what a DBA's script does for the same databases.
   for i in $(seq 0 $((n - 1))); do
     local d
@@ -473,10 +480,10 @@ EOF
   local sent
   : >"$tmp/first" && : >"$tmp/base-create"
   for r in $(seq "$RUNS"); do
-    drop_all
+    pg_reset || return 1
     timed "$tmp/base-create" psql -h 127.0.0.1 -p "$port" -U tenantd \
       -d postgres -Xq -f "$tmp/native.sql"
-    drop_all
+    pg_reset || return 1
     rm -rf "$tmp/pg-state" "$tmp/pg-status"
     [ "$r" = 1 ] && stmt_on
     timed "$tmp/first" "${A[@]}"
