@@ -5,7 +5,8 @@
 #   make test       deps, then every suite in a normal and an ASan+UBSan build
 #   make test-stress  make test three times in a row on a loaded machine
 #   make demo       deps, build, and run the quick start on the local provider
-#   make bench      benchmarks (tests/bench)
+#   make bench      benchmarks (tests/bench), bench-providers included
+#   make bench-providers  PowerDNS, nginx and PostgreSQL at scale
 #   make fuzz       run every fuzz target (clang libFuzzer), FUZZ_TIME=60
 #                   seconds each: manifests, config, status files, HTTP,
 #                   webhooks, URL redaction, tag signatures
@@ -68,7 +69,8 @@ TEST_BIN   := $(BUILD)/test-unit
 .PHONY: FORCE all deps test test-plain test-asan test-stress check \
         check-unit check-cli check-scenario check-git check-schema \
         check-daemon check-mgmt check-providers check-newcomer check-security \
-        check-docker check-seed check-fleet check-trust demo bench fuzz \
+        check-docker check-seed check-fleet check-trust demo bench \
+        bench-providers fuzz \
         fuzz-build fuzz-smoke \
         install uninstall format format-check clean
 
@@ -279,6 +281,14 @@ $(BUILD)/bench/yaml_floor: tests/bench/yaml_floor.c
 
 bench: deps $(BIN) $(BUILD)/bench/yaml_floor
 	bash tests/bench/run.sh ./$(BIN) ./$(BUILD)/bench/yaml_floor
+	$(MAKE) --no-print-directory bench-providers
+
+# The real providers at scale against their servers' own clients
+# (PowerDNS, nginx, PostgreSQL on 127.0.0.1); rows to BENCH_PROVIDERS_OUT
+# (stdout when empty), in the table format of tests/bench/run.sh.
+BENCH_PROVIDERS_OUT ?=
+bench-providers: $(BIN)
+	bash tests/bench/providers.sh ./$(BIN) $(BENCH_PROVIDERS_OUT)
 
 # ---- fuzzing (clang's libFuzzer with ASan and UBSan) ----
 #

@@ -160,6 +160,15 @@ struct provider {
    * query, one threadpool job): a caller bounding its calls in flight
    * may keep this many reads in flight for each.  0 counts as 1. */
   unsigned read_batch;
+  /*
+   * Set at open by a provider that answers many calls with one request
+   * (a catalog query for every read, a zone's GET, one nginx test and
+   * reload for every write) and bounds what it sends itself.  A pass
+   * then hands it every call that is ready, outside its concurrency:
+   * counted against it, calls would reach the provider `concurrency` at
+   * a time, one batch each.  Wrappers copy it from what they wrap.
+   */
+  bool batches;
 };
 
 /* ---- registry ---- */

@@ -27,6 +27,7 @@ struct job {
   size_t waiting; /* prerequisites not finished yet */
   unsigned attempt;
   bool begun;     /* a provider call was made for it */
+  bool uncounted; /* its call in flight is outside the concurrency */
   bool cancelled; /* skipped because the run was cancelled */
   /* Skipped: the job it waited for, which did not apply (or is held). */
   const struct job *cause;
@@ -64,6 +65,10 @@ struct apply_run {
   size_t njobs;
   size_t *ready; /* FIFO ring of job indices */
   size_t ready_head, ready_len;
+  /* Likewise, the jobs of providers that batch (provider.h), started
+   * whatever the concurrency. */
+  size_t *batched;
+  size_t batched_head, batched_len;
   unsigned running;
   size_t finished;
   uint64_t rng;
@@ -120,9 +125,21 @@ static struct job *find_id(const struct apply_run *run, size_t p,
   return NULL;
 }
 
+/* True when job j's provider batches its calls (provider.h). */
+static bool batches(const struct apply_run *run, size_t j)
+{
+  const struct resource *r = run->jobs[j].a->res;
+  struct provider *p = run->opts.provider(r->provider, run->opts.provider_arg);
+
+  return p && p->batches;
+}
+
 static void ready_push(struct apply_run *run, size_t j)
 {
-  run->ready[(run->ready_head + run->ready_len++) % run->njobs] = j;
+  if (batches(run, j))
+    run->batched[(run->batched_head + run->batched_len++) % run->njobs] = j;
+  else
+    run->ready[(run->ready_head + run->ready_len++) % run->njobs] = j;
 }
 
 static void pump(struct apply_run *run);
@@ -264,7 +281,8 @@ static void on_result(struct provider *p, const struct provider_result *res,
   static const struct provider_result gone = {PROVIDER_OK, NULL, NULL};
 
   (void)p;
-  run->running--;
+  if (!j->uncounted)
+    run->running--;
   if (res->status == PROVIDER_OK && res->observed) {
     json_t *outputs = json_object_get(res->observed, "outputs");
 
@@ -387,7 +405,9 @@ static void start(struct job *j)
   if (!j->begun)
     j->started_at = uv_now(run->loop);
   j->begun = true;
-  run->running++;
+  j->uncounted = p->batches;
+  if (!j->uncounted)
+    run->running++;
   /* A provider may read the resource's spec while the job runs. */
   resource_spec_load(a->res);
   if (j->stage == STAGE_REMOVE) {
@@ -402,7 +422,8 @@ static void start(struct job *j)
     if (unknown) {
       /* Never send a provider a null where a dependency's output goes. */
       json_decref(applied);
-      run->running--;
+      if (!j->uncounted)
+        run->running--;
       complete(j, APPLY_FAILED,
                td_strdup("a referenced output is not known: a dependency "
                          "does not exist"));
@@ -416,25 +437,39 @@ static void start(struct job *j)
   }
 }
 
+/* Starts job j taken from a ready queue, unless the run was cancelled
+ * before it began. */
+static void take(struct apply_run *run, size_t j)
+{
+  if (!run->jobs[j].begun && run->opts.cancel &&
+      atomic_load(run->opts.cancel)) {
+    if (run->jobs[j].stage == STAGE_RECHECK) {
+      complete(&run->jobs[j], APPLY_DONE, NULL);
+      return;
+    }
+    run->jobs[j].cancelled = true;
+    complete(&run->jobs[j], APPLY_SKIPPED,
+             td_strdup("not started: tenantd is shutting down"));
+    return;
+  }
+  start(&run->jobs[j]);
+}
+
 static void pump(struct apply_run *run)
 {
+  while (run->batched_len > 0) {
+    size_t j = run->batched[run->batched_head];
+
+    run->batched_head = (run->batched_head + 1) % run->njobs;
+    run->batched_len--;
+    take(run, j);
+  }
   while (run->running < run->opts.concurrency && run->ready_len > 0) {
     size_t j = run->ready[run->ready_head];
 
     run->ready_head = (run->ready_head + 1) % run->njobs;
     run->ready_len--;
-    if (!run->jobs[j].begun && run->opts.cancel &&
-        atomic_load(run->opts.cancel)) {
-      if (run->jobs[j].stage == STAGE_RECHECK) {
-        complete(&run->jobs[j], APPLY_DONE, NULL);
-        continue;
-      }
-      run->jobs[j].cancelled = true;
-      complete(&run->jobs[j], APPLY_SKIPPED,
-               td_strdup("not started: tenantd is shutting down"));
-      continue;
-    }
-    start(&run->jobs[j]);
+    take(run, j);
   }
 }
 
@@ -549,6 +584,7 @@ static struct apply_run *run_new(uv_loop_t *loop,
   run->jobs = td_calloc(run->njobs ? run->njobs : 1, sizeof(*run->jobs));
   run->no_outputs = json_object();
   run->ready = td_calloc(run->njobs ? run->njobs : 1, sizeof(size_t));
+  run->batched = td_calloc(run->njobs ? run->njobs : 1, sizeof(size_t));
   return run;
 }
 
@@ -710,6 +746,7 @@ void apply_run_free(struct apply_run *run)
   free(run->plan_base);
   free(run->jobs);
   free(run->ready);
+  free(run->batched);
   free(run);
 }
 

@@ -5,9 +5,11 @@
  * the jobs it waits for have succeeded: a resource's dependencies (and
  * services it depends on must also be healthy); a delete waits for the
  * deletes of what depends on it.  At most `concurrency` provider calls run
- * at once, so independent branches proceed in parallel.  Transient errors
- * are retried with exponential backoff and jitter; any other failure stops
- * only the jobs that wait for it, which end as skipped.  An action planned
+ * at once, so independent branches proceed in parallel; an instance that
+ * batches (provider.batches) gets every job of its that is ready, outside
+ * that count.  Transient errors are retried with exponential backoff and
+ * jitter; any other failure stops only the jobs that wait for it, which
+ * end as skipped.  An action planned
  * as a no-op whose spec refers to outputs of a dependency the run writes
  * waits for it, is resolved again, and is written as an update when those
  * outputs changed it (a route after its service's replicas were

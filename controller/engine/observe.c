@@ -27,7 +27,10 @@ struct observer {
   uv_loop_t *loop;
   struct observe_opts o;
   struct job *jobs;
-  size_t n, next;
+  /* Reads start in order: those of providers that batch (provider.h)
+   * all at once from `bnext`, the others within the limit from `next`;
+   * each cursor skips the other's. */
+  size_t n, next, bnext;
   uint64_t running, limit; /* in CALL_UNITS */
 };
 
@@ -59,11 +62,14 @@ static struct provider *job_provider(struct job *j)
   return NULL;
 }
 
-/* A read's share of a call of p's, rounded up. */
+/* A read's share of a call of p's, rounded up; none for a provider that
+ * batches, which bounds what it sends itself. */
 static unsigned read_cost(const struct provider *p)
 {
   unsigned batch = provider_read_batch(p);
 
+  if (p->batches)
+    return 0;
   return batch >= CALL_UNITS ? 1 : (CALL_UNITS + batch - 1) / batch;
 }
 
@@ -130,10 +136,21 @@ static void on_read(struct provider *p, const struct provider_result *res,
  * must not grow the stack. */
 static void read_next(struct observer *ob)
 {
+  while (ob->bnext < ob->n) {
+    struct job *j = &ob->jobs[ob->bnext++];
+    struct provider *p = ob->o.provider(j->rd->r->provider, ob->o.provider_arg);
+
+    if (p && p->batches && !*j->rd->hold)
+      read_start(j, p);
+  }
   while (ob->next < ob->n && ob->running < ob->limit) {
     struct job *j = &ob->jobs[ob->next];
     struct provider *p = *j->rd->hold ? NULL : job_provider(j);
 
+    if (p && p->batches) {
+      ob->next++;
+      continue;
+    }
     if (p && ob->running > 0 && ob->running + read_cost(p) > ob->limit)
       break;
     ob->next++;

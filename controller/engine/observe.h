@@ -4,7 +4,9 @@
  * Each read asks one provider instance about one resource.  At most
  * `concurrency` calls run at once (0 counts as 1), a call being one read,
  * or read_batch reads of a provider that answers them together
- * (provider.h): those go to it in bulk.  A transient error is
+ * (provider.h): those go to it in bulk.  An instance that batches
+ * (provider.batches) gets all of its reads at once, outside that count:
+ * it answers many with one request.  A transient error is
  * retried after backoff_ms, doubling each time, until `max_attempts` reads
  * were made.  An answer lands in the read's `observed` object, under the
  * resource's id, as a copy of what the provider returned; NOT_FOUND is

@@ -216,6 +216,7 @@ struct provider *callstats_wrap(struct provider *inner)
   c->base.instance = td_strdup(inner->instance);
   c->base.loop = inner->loop;
   c->base.read_batch = inner->read_batch;
+  c->base.batches = inner->batches;
   c->inner = inner;
   return &c->base;
 }

@@ -255,6 +255,7 @@ struct provider *ratelimit_wrap(struct provider *inner, double qps,
   l->base.instance = td_strdup(inner->instance);
   l->base.loop = inner->loop;
   l->base.read_batch = inner->read_batch;
+  l->base.batches = inner->batches;
   l->inner = inner;
   l->qps = qps;
   l->burst = burst ? burst : 1;

@@ -211,6 +211,9 @@ static int ngx_open(struct rt *rt, char *err, size_t errcap)
 {
   struct ngx *ng = container_of(rt, struct ngx, rt);
 
+  /* One cycle (a test, a reload) takes every waiting write: the pass
+   * hands over every write at once, so a pass is one cycle. */
+  rt->base.batches = true;
   if (take_command(ng, err, errcap) < 0)
     return -1;
   if (!ngx__valid_hostport(ng->listen)) {

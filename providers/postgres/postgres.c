@@ -512,6 +512,9 @@ static int pg_open(struct rt *rt, char *err, size_t errcap)
 {
   struct pg *pg = container_of(rt, struct pg, rt);
   const char *env = pg->conninfo.name;
+  /* One catalog query answers a turn's reads, and the pool bounds the
+   * statements: the pass may hand over every call at once. */
+  rt->base.batches = true;
 
   switch (pg__conninfo_parse(pg->conninfo.value, &pg->ci)) {
   case -1:

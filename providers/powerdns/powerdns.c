@@ -586,6 +586,9 @@ static int pdns_open(struct rt *rt, char *err, size_t errcap)
   const char *url = pd->url;
   size_t url_len = strlen(url);
 
+  /* A zone's GET answers its reads, a PATCH carries its writes: the
+   * pass hands over every call at once. */
+  rt->base.batches = true;
   if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
     snprintf(err, errcap,
              "powerdns: url must be http://HOST:PORT or https://...");

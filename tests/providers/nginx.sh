@@ -565,4 +565,60 @@ expect_out "last apply: 0 changed" '^3 tenants: 0 changed, 0 failed'
 eq "last apply: no reload" "$(reloads)" "$r1"
 eq "no temp files at the end" "$(temp_files)" 0
 
+# ---- many routes at a low concurrency: one test and one reload a pass ----
+# The provider batches (provider.h): the pass hands it every route that
+# is ready at once, whatever --concurrency says, and one cycle takes
+# them all.  nginx's runs are counted by a wrapper that logs each.
+L=$tmp/many
+mkdir -p "$L/tenants"
+cp "$repo/platform.yaml" "$repo/tiers.yaml" "$L/"
+nmany=40
+for i in $(seq 1 $nmany); do
+  cat >"$L/tenants/many-$i.yaml" <<EOF
+apiVersion: tenantd.io/v1
+kind: Tenant
+metadata:
+  name: many-$i
+spec:
+  tier: basic
+  owner: ops@many.example
+  environments:
+    - name: staging
+      network:
+        cidr: 10.$((100 + i)).0.0/16
+      apps:
+        - name: web
+          endpoint: 127.0.0.1:9
+          dns: {public: true, aliases: [many-$i.example]}
+EOF
+done
+counting=$tmp/nginx-counting
+cat >"$counting" <<EOF
+#!/bin/sh
+echo "\$*" >>"$tmp/runs.log"
+exec "$nginx_bin" "\$@"
+EOF
+chmod +x "$counting"
+: >"$tmp/runs.log"
+mcfg=$tmp/many.yaml
+sed -e "s|^    command: \[\"[^\"]*\"|    command: [\"$counting\"|" \
+  -e "s|stateDir: \"$tmp/state\"|stateDir: \"$tmp/state-many\"|" "$cfg" >"$mcfg"
+MA=(apply --once --concurrency 2 --config "$mcfg" --status-dir "$tmp/status-many")
+r1=$(reloads)
+note_workers
+expect_rc "many routes: apply" 0 "$bin" "${MA[@]}" "$L"
+handed_over "many routes"
+expect_out "many routes: every route created" "^$nmany tenants: $((nmany * 4)) changed, 0 failed"
+eq "many routes: one nginx -t" "$(grep -c -- ' -t' "$tmp/runs.log")" 1
+eq "many routes: one reload run" "$(grep -c -- '-s reload' "$tmp/runs.log")" 1
+eq "many routes: one reload" "$(($(reloads) - r1))" 1
+for i in 1 17 $nmany; do
+  eq "many routes: many-$i served" "$(route "many-$i.example")" \
+    "route/web.staging.many-$i"
+done
+: >"$tmp/runs.log"
+expect_rc "many routes: again" 0 "$bin" "${MA[@]}" "$L"
+expect_out "many routes: nothing to do" "^$nmany tenants: 0 changed, 0 failed"
+eq "many routes: no nginx run" "$(wc -l <"$tmp/runs.log")" 0
+
 summary "providers/nginx"

@@ -2,7 +2,9 @@
  * The executor (apply.c) against the fake provider: dependencies before
  * dependents, deletes in reverse, a failure stopping only what waits for
  * it, transient errors retried with backoff up to max_attempts, bounded
- * concurrency, the health gate, replaces, cancellation and suspension.
+ * concurrency (and the calls of a provider that batches, outside it; the
+ * observer's reads too), the health gate, replaces, cancellation and
+ * suspension.
  * Plans are built by plan_tenant() from what the fake store holds, as a
  * pass would build them.
  */
@@ -12,6 +14,7 @@
 #include <uv.h>
 
 #include "engine/apply.h"
+#include "engine/observe.h"
 #include "engine/plan.h"
 #include "fake_provider.h"
 #include "suites.h"
@@ -491,6 +494,90 @@ START_TEST(apply_bounds_concurrency)
 }
 END_TEST
 
+/* A provider that batches its calls (provider.h) gets every ready call
+ * at once: outside the concurrency, which still bounds the others. */
+START_TEST(apply_hands_a_batching_provider_every_ready_call)
+{
+  struct resource_set set = RESOURCE_SET_INIT;
+  struct apply_opts ao = APPLY_OPTS_INIT;
+
+  for (int i = 0; i < 12; i++) {
+    char key[32];
+
+    snprintf(key, sizeof(key), "acme.env%02d", i);
+    network(&set, key);
+  }
+  make_plan(&set, false);
+  fake_set_latency(2);
+  fake->batches = true;
+  ao.concurrency = 3;
+  apply_with(&ao);
+
+  ck_assert_uint_eq(fake_max_in_flight(), 12);
+  ck_assert_uint_eq(fake_size(), 12);
+  for (int i = 0; i < 12; i++) {
+    char id[64];
+
+    snprintf(id, sizeof(id), "network/acme.env%02d", i);
+    ck_assert_int_eq(state(id), APPLY_DONE);
+  }
+  finish();
+}
+END_TEST
+
+/* The second instance of observe_hands_a_batching_provider_every_read. */
+static struct provider *plain;
+
+static struct provider *fake_or_plain(const char *instance, void *arg)
+{
+  if (strcmp(instance, "plain") == 0)
+    return plain;
+  return provider_of(instance, arg);
+}
+
+/* Reads go `concurrency` at a time, but an instance that batches them
+ * (provider.h) gets all of its reads at once: 12 reads of the batching
+ * instance and at most 2 of the other are in flight together. */
+START_TEST(observe_hands_a_batching_provider_every_read)
+{
+  struct observe_opts oo = {.concurrency = 2, .max_attempts = 1};
+  struct resource *rs[16];
+  struct observe_read reads[16];
+  json_t *observed = json_object(), *cfg = json_object();
+  char *hold = NULL, err[256];
+  bool closed = false;
+
+  ck_assert_int_eq(provider_open(&plain, &fake_provider_ops, "plain", cfg,
+                                 &loop, err, sizeof(err)),
+                   0);
+  json_decref(cfg);
+  fake->batches = true;
+  for (int i = 0; i < 16; i++) {
+    char key[32], id[64];
+
+    snprintf(key, sizeof(key), "acme.env%02d", i);
+    snprintf(id, sizeof(id), "network/%s", key);
+    rs[i] = resource_new(RTYPE_NETWORK, id, i < 12 ? "fake" : "plain", "acme",
+                         key, json_pack("{s:s}", "cidr", "10.0.0.0/16"));
+    reads[i] = (struct observe_read){rs[i], observed, &hold};
+  }
+  fake_set_latency(2);
+  oo.provider = fake_or_plain;
+  observe_run(&loop, reads, 16, &oo);
+
+  ck_assert_uint_eq(fake_count(FAKE_READ, NULL), 16);
+  ck_assert_uint_eq(fake_max_in_flight(), 14);
+  ck_assert_ptr_null(hold);
+  for (int i = 0; i < 16; i++)
+    resource_free(rs[i]);
+  json_decref(observed);
+  provider_close(plain, on_closed, &closed);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ck_assert(closed);
+  finish();
+}
+END_TEST
+
 START_TEST(apply_waits_for_a_healthy_service)
 {
   struct resource_set set = RESOURCE_SET_INIT;
@@ -644,7 +731,9 @@ Suite *make_suite_apply(void)
   tcase_add_test(tc, apply_reports_a_failure_before_its_dependents);
   tcase_add_test(tc, apply_retries_transient_errors_with_backoff);
   tcase_add_test(tc, apply_gives_up_after_max_attempts);
+  tcase_add_test(tc, apply_hands_a_batching_provider_every_ready_call);
   tcase_add_test(tc, apply_bounds_concurrency);
+  tcase_add_test(tc, observe_hands_a_batching_provider_every_read);
   tcase_add_test(tc, apply_waits_for_a_healthy_service);
   tcase_add_test(tc, apply_fails_a_service_never_healthy);
   tcase_add_test(tc, apply_replaces_by_removing_then_creating);
