@@ -786,6 +786,37 @@ out:
 
 /* ---- notes ---- */
 
+/*
+ * With status.signingKey, the notes commit libgit2 made (unsigned, on no
+ * ref) is made again, signed: the same tree, parent, author and message.
+ * So `git verify-commit refs/notes/tenantd` checks like the status
+ * branch.  *oid becomes the signed commit's.
+ */
+static int sign_notes(struct writeback *wb, git_oid *oid)
+{
+  git_commit *c = NULL, *parent = NULL;
+  git_tree *tree = NULL;
+  const git_commit *parents[1];
+  int rc;
+
+  if (!source_options(wb->src)->signing_key)
+    return 0;
+  if (git_commit_lookup(&c, wb->repo, oid) < 0 ||
+      git_commit_tree(&tree, c) < 0 ||
+      (git_commit_parentcount(c) > 0 && git_commit_parent(&parent, c, 0) < 0)) {
+    rc = source_git_error(wb->src, "note");
+    goto out;
+  }
+  parents[0] = parent;
+  rc = make_commit(wb, oid, git_commit_author(c), git_commit_committer(c),
+                   git_commit_message(c), tree, parent ? 1 : 0, parents);
+out:
+  git_tree_free(tree);
+  git_commit_free(parent);
+  git_commit_free(c);
+  return rc;
+}
+
 /* Note lines "<tenant>: ...", kept sorted by tenant (the text before the
  * first ':'): a note on a commit that touched every tenant has a line for
  * each of ten thousand, and a pass looks up only its own. */
@@ -1040,7 +1071,9 @@ int writeback_note(struct writeback *wb, const char *source,
     rc = source_git_error(wb->src, "note");
     goto out;
   }
-  rc = set_ref(wb, SOURCE_NOTES_REF, &new_notes, "tenantd: note");
+  rc = sign_notes(wb, &new_notes);
+  if (rc == 0)
+    rc = set_ref(wb, SOURCE_NOTES_REF, &new_notes, "tenantd: note");
   if (rc == 0)
     rc = 1;
 out:

@@ -323,6 +323,14 @@ rgit -c "gpg.ssh.allowedSignersFile=$k/status_signers" log -1 --show-signature t
 expect_out "signed status: git log --show-signature" 'Good "git" signature for tenantd@localhost'
 check "signed status: git verify-commit" \
   rgit -c "gpg.ssh.allowedSignersFile=$k/status_signers" verify-commit tenantd/status
+# A new commit: its note is new, so the notes ref moves.
+as alice -C "$W" commit -q -S --allow-empty -m "alice signs again"
+git -C "$W" push -q origin main
+expect_rc "signed notes: a new commit applied" 0 apply
+check "signed notes: git verify-commit" \
+  rgit -c "gpg.ssh.allowedSignersFile=$k/status_signers" verify-commit refs/notes/tenantd
+rgit notes --ref=tenantd show "$(git -C "$W" rev-parse HEAD)" >"$tmp/out" 2>&1
+expect_out "signed notes: the note still reads" '^status: [0-9a-f]+ \(tenantd/status\)'
 tip=$(rgit rev-parse tenantd/status)
 sed -i "s|signingKey: $k/status}|signingKey: $k/nokey}|" "$d/tenantd.yaml"
 sed -i 's/"connection_limit": *[0-9]*/"connection_limit": 4/' "$db"
