@@ -281,7 +281,6 @@ $(BUILD)/bench/yaml_floor: tests/bench/yaml_floor.c
 
 bench: deps $(BIN) $(BUILD)/bench/yaml_floor
 	bash tests/bench/run.sh ./$(BIN) ./$(BUILD)/bench/yaml_floor
-	$(MAKE) --no-print-directory bench-providers
 
 # The real providers at scale against their servers' own clients
 # (PowerDNS, nginx, PostgreSQL on 127.0.0.1); rows to BENCH_PROVIDERS_OUT

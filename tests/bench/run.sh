@@ -19,11 +19,15 @@
 #             and git ls-remote of the same bare remote
 #   apply     provider calls per second on the local provider at 20 ms a
 #             call, by concurrency, vs the ideal concurrency / latency
+#   providers PowerDNS, nginx and PostgreSQL at scale, against their own
+#             clients (tests/bench/providers.sh)
 #
 # Usage: tests/bench/run.sh TENANTD YAML_FLOOR
 # Environment: BENCH_NS ("100 1000 10000"), BENCH_RUNS (3), BENCH_COMMITS
 # (30: webhook latency commits per repository), BENCH_INCR (7: one-tenant
-# commits per repository), BENCH_FIRST_CONCURRENCY (64)
+# commits per repository), BENCH_FIRST_CONCURRENCY (64),
+# BENCH_SKIP_PROVIDERS (set: not the real providers), and
+# tests/bench/providers.sh's own
 set -uo pipefail
 
 bin=$(realpath "${1:?usage: run.sh TENANTD YAML_FLOOR}")
@@ -334,6 +338,18 @@ if [ -d /dev/shm ] && [ -w /dev/shm ]; then
   rm -rf "$shm"
 fi
 
+# ---- the real providers at scale (tests/bench/providers.sh) ----
+# Their own table in RESULTS.md: each server is started here on
+# 127.0.0.1, and every row names its command and its baseline.
+prov_rows=()
+if [ -z "${BENCH_SKIP_PROVIDERS:-}" ]; then
+  if bash "$here/providers.sh" "$bin" "$tmp/providers.rows"; then
+    mapfile -t prov_rows < <(tail -n +2 "$tmp/providers.rows")
+  else
+    echo "bench: the providers' benchmark failed" >&2
+  fi
+fi
+
 # ---- RESULTS.md ----
 # target MEASURE VALUE TARGET CONDITION: a line of the targets table; the
 # condition is awk's, on the figures.
@@ -395,11 +411,24 @@ target() {
   echo "would: pushes to a bare remote, signed webhooks, its own log and"
   echo "metrics."
   echo
-  echo "Not measured here: the real providers (PowerDNS, PostgreSQL, nginx)"
-  echo "at scale.  Their servers start in the provider suites"
-  echo "(\`make check-providers\`) with a handful of tenants; a run at"
-  echo "10,000 tenants needs each server sized and tuned for it, and is left"
-  echo "for a later step."
+  echo "## The real providers at scale"
+  echo
+  echo "\`tests/bench/providers.sh\` (\`make bench-providers\` runs it alone):"
+  echo "PowerDNS, nginx and PostgreSQL started here on 127.0.0.1, each set"
+  echo "against its own client doing the same work in the same run.  Observe"
+  echo "is a \`tenantd plan\` with everything applied; every tenant also has"
+  echo "a network (and, but for PostgreSQL, a route or records) on the local"
+  echo "provider, whose share is in every tenantd figure.  The request rows"
+  echo "count what the server saw (PowerDNS's log, each nginx run, PostgreSQL's"
+  echo "log_statement), against what a pass should send."
+  echo
+  if [ "${#prov_rows[@]}" -gt 0 ]; then
+    echo "| measure | N | tenantd | baseline | ratio | command |"
+    echo "|---|---|---|---|---|---|"
+    for r in "${prov_rows[@]}"; do echo "| ${r//|/ | } |"; done
+  else
+    echo "Not measured in this run (BENCH_SKIP_PROVIDERS, or it failed)."
+  fi
 } >"$here/RESULTS.md"
 echo "wrote tests/bench/RESULTS.md ($(((SECONDS - t_start) / 60)) min)"
 bash "$here/docker.sh" "$bin" || exit 1 # containers: tests/bench/DOCKER.md
