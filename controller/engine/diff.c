@@ -83,9 +83,17 @@ json_t *diff_resolve_value(const json_t *v, diff_lookup_fn lookup, void *arg,
   return resolve(v, lookup, arg, unknown);
 }
 
-void diff_result_new_v(struct diff_result *d, const json_t *spec)
+void diff_result_new_v(struct diff_result *d, size_t n, size_t names)
 {
-  size_t n = json_object_size(spec), names = 0;
+  d->v = td_calloc(1, n * sizeof(*d->v) + names + 1);
+  d->n = 0;
+  d->next_name = (char *)(d->v + n);
+}
+
+/* Room for a field of each key of `spec`. */
+static void new_v_for(struct diff_result *d, const json_t *spec)
+{
+  size_t names = 0;
   const char *key;
   size_t key_len;
   json_t *v;
@@ -96,9 +104,7 @@ void diff_result_new_v(struct diff_result *d, const json_t *spec)
     (void)v;
     names += key_len + 1;
   }
-  d->v = td_calloc(1, n * sizeof(*d->v) + names + 1);
-  d->n = 0;
-  d->next_name = (char *)(d->v + n);
+  diff_result_new_v(d, json_object_size(spec), names);
 }
 
 struct diff_field *diff_field_set(struct diff_result *d, const char *attr,
@@ -138,7 +144,7 @@ void diff_specs(enum rtype type, const json_t *desired,
     /* Sized for every attribute at the first difference: no realloc per
      * field, and nothing allocated when nothing differs. */
     if (!out->v)
-      diff_result_new_v(out, desired);
+      new_v_for(out, desired);
     f = diff_field_set(out, key, key_len);
     f->desired = json_incref(want);
     f->observed = json_incref(have);

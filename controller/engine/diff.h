@@ -53,12 +53,12 @@ struct diff_result {
 };
 
 /*
- * Room for the fields of a result with an attribute of each of `spec`'s
- * keys at most: the fields and their names in one allocation (a cold
- * plan lists millions of attributes).  Sets d->v, zeroed; diff_field_set
- * fills the next field, its name copied into the block.
+ * Room for `n` fields whose names take `names` bytes with their NULs:
+ * the fields and their names in one allocation (a cold plan lists
+ * millions of attributes).  Sets d->v, zeroed; diff_field_set fills the
+ * next field, its name copied into the block.
  */
-void diff_result_new_v(struct diff_result *d, const json_t *spec);
+void diff_result_new_v(struct diff_result *d, size_t n, size_t names);
 struct diff_field *diff_field_set(struct diff_result *d, const char *attr,
                                   size_t len);
 

@@ -94,32 +94,46 @@ static int field_cmp(const void *a, const void *b)
 /* A create changes every attribute it sets, from nothing to what is
  * desired: each value shared with the spec, references resolved.  A null
  * in the spec itself leaves the attribute unset; a null from a reference
- * is a value known after apply, and is shown. */
+ * is a value known after apply, and is shown.  The spec is walked once:
+ * its keys are gathered to size the result. */
 static void create_fields(struct plan_action *a, struct lookup_arg *la)
 {
+  struct key {
+    const char *name;
+    size_t len;
+    json_t *value;
+  } small[32], *keys = small;
   const json_t *spec = a->res->spec;
+  size_t n = json_object_size(spec), names = 0, kept = 0;
   bool sorted = true;
   const char *key;
   size_t key_len;
   json_t *v;
 
   a->diff = (struct diff_result){0};
-  if (json_object_size(spec) == 0)
+  if (n == 0)
     return;
-  diff_result_new_v(&a->diff, spec);
+  if (n > ARRAY_SIZE(small))
+    keys = td_malloc(n * sizeof(*keys));
   json_object_keylen_foreach((json_t *)spec, key, key_len, v)
   {
-    struct diff_field *f;
-
     if (json_is_null(v))
       continue;
-    f = diff_field_set(&a->diff, key, key_len);
-    f->desired = diff_resolve_value(v, lookup, la, &a->unknown);
-    if (a->diff.n > 1 && strcmp(a->diff.v[a->diff.n - 2].attr, f->attr) > 0)
+    keys[kept++] = (struct key){key, key_len, v};
+    names += key_len + 1;
+  }
+  diff_result_new_v(&a->diff, kept, names);
+  for (size_t i = 0; i < kept; i++) {
+    struct diff_field *f = diff_field_set(&a->diff, keys[i].name, keys[i].len);
+
+    f->desired = diff_resolve_value(keys[i].value, lookup, la, &a->unknown);
+    if (i > 0 && strcmp(a->diff.v[i - 1].attr, f->attr) > 0)
       sorted = false;
   }
   if (!sorted)
     qsort(a->diff.v, a->diff.n, sizeof(*a->diff.v), field_cmp);
+  if (keys != small)
+    free(keys);
 }
 
 static void plan_desired(struct tenant_plan *tp, const struct plan_input *in,
@@ -277,6 +291,30 @@ static size_t ready_pop(struct ready *h)
   return top;
 }
 
+/* v[k] becomes what v[perm[k]] was, cycle by cycle; perm is used up. */
+static void permute(struct plan_action *v, size_t *perm, size_t n)
+{
+  for (size_t start = 0; start < n; start++) {
+    struct plan_action first;
+    size_t k = start;
+
+    if (perm[start] == SIZE_MAX)
+      continue;
+    first = v[start];
+    for (;;) {
+      size_t from = perm[k];
+
+      perm[k] = SIZE_MAX;
+      if (from == start) {
+        v[k] = first;
+        break;
+      }
+      v[k] = v[from];
+      k = from;
+    }
+  }
+}
+
 /*
  * Kahn's algorithm over the desired actions, taking ready nodes in id
  * order (the smallest ready index, from a heap) so the same manifests
@@ -288,7 +326,8 @@ static size_t ready_pop(struct ready *h)
 static void order(struct tenant_plan *tp, size_t ndesired)
 {
   size_t n1 = ndesired ? ndesired : 1;
-  struct plan_action *sorted = td_malloc((tp->n ? tp->n : 1) * sizeof(*sorted));
+  /* perm[k]: the action that goes k-th; applied in place at the end. */
+  size_t *perm = td_malloc((tp->n ? tp->n : 1) * sizeof(*perm));
   size_t *indeg = td_calloc(n1, sizeof(*indeg));
   /* by[first[j] .. first[j + 1]): the actions that wait for j. */
   size_t *first = td_calloc(n1 + 1, sizeof(*first));
@@ -340,7 +379,7 @@ static void order(struct tenant_plan *tp, size_t ndesired)
       pick = lowest;
     }
     done[pick] = true;
-    sorted[out++] = tp->v[pick];
+    perm[out++] = pick;
     for (size_t e = first[pick]; e < first[pick + 1]; e++)
       if (!done[by[e]] && --indeg[by[e]] == 0)
         ready_push(&ready, by[e]);
@@ -349,10 +388,10 @@ static void order(struct tenant_plan *tp, size_t ndesired)
   for (size_t rank = 0; rank <= 4; rank++)
     for (size_t i = ndesired; i < tp->n; i++)
       if ((size_t)delete_rank(tp->v[i].res->type) == rank)
-        sorted[out++] = tp->v[i];
+        perm[out++] = i;
   assert(out == tp->n);
-  free(tp->v);
-  tp->v = sorted;
+  permute(tp->v, perm, tp->n);
+  free(perm);
   free(indeg);
   free(first);
   free(wait);
