@@ -56,7 +56,8 @@ static int walk(const char *dir)
     snprintf(path, sizeof(path), "%s/%s", dir, ent->d_name);
     if (ent->d_type == DT_DIR)
       rc |= walk(path);
-    else if (n > 5 && strcmp(ent->d_name + n - 5, ".yaml") == 0)
+    else if ((n > 5 && strcmp(ent->d_name + n - 5, ".yaml") == 0) ||
+             (n > 4 && strcmp(ent->d_name + n - 4, ".yml") == 0))
       rc |= parse(path);
   }
   closedir(d);
