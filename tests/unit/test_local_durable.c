@@ -208,17 +208,17 @@ int unlink(const char *path)
   return rc;
 }
 
+/* Starts watching `dir` from a clean record (the suites may share a
+ * process), or stops with NULL. */
 static void watch(const char *dir)
 {
   pthread_mutex_lock(&w.lock);
   snprintf(w.dir, sizeof(w.dir), "%s", dir ? dir : "");
-  if (dir && !w.flushed)
-    w.flushed = td_calloc(MAX_SEEN, sizeof(*w.flushed));
-  if (!dir) {
-    free(w.flushed);
-    w.flushed = NULL;
-    w.nflushed = 0;
-  }
+  free(w.flushed);
+  w.flushed = dir ? td_calloc(MAX_SEEN, sizeof(*w.flushed)) : NULL;
+  w.nflushed = w.nplaced = 0;
+  w.begun = w.covered = w.early = 0;
+  w.why[0] = '\0';
   pthread_mutex_unlock(&w.lock);
 }
 
