@@ -338,7 +338,8 @@ EOF
   "${ncmd[@]}" 2>>"$ngx/stderr.log" &
   pid=$!
   track_pid "$pid"
-  wait_for 10 test "$(http_code "http://127.0.0.1:$port/")" = 404 || {
+  serving() { [ "$(http_code "http://127.0.0.1:$port/")" = 404 ]; }
+  wait_for 10 serving || {
     say "nginx did not start"
     return 1
   }

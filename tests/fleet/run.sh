@@ -137,12 +137,13 @@ reconcile() { # TENANT
     "$url/api/v1/reconcile?tenant=$1" >/dev/null
 }
 reloads() { grep -c 'msg="config reloaded"' "$d/log"; }
+more_reloads() { [ "$(reloads)" -gt "$1" ]; } # N: reloaded since N
 reload() { # FAULT: the config with FAULT, reloaded
   local n
   n=$(reloads)
   config "$1"
   kill -HUP "$pid"
-  wait_for 5 test "$(reloads)" -gt "$n" || bad "reload: not reloaded"
+  wait_for 5 more_reloads "$n" || bad "reload: not reloaded"
 }
 # received PATH-PREFIX [TENANT STATE]: messages received on paths so
 # beginning (by tenant and state when given; a commit status by its
