@@ -163,8 +163,15 @@ void str_sanitize(char *s)
   size_t left = strlen(s);
 
   while (left > 0) {
-    size_t n = str_utf8_seq(p, left);
+    size_t n;
 
+    /* Printable ASCII, nearly every byte of a message, is kept as is. */
+    if (*p >= ' ' && *p < 0x7f) {
+      p++;
+      left--;
+      continue;
+    }
+    n = str_utf8_seq(p, left);
     if (n == 0 || (*p < ' ' && *p != '\t' && *p != '\n') || *p == 0x7f) {
       *p = '?';
       n = 1;

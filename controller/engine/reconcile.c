@@ -635,8 +635,12 @@ static void plan_one(struct pass *ps, struct tenant *t)
 /* ---- windows: compose, observe and plan a few hundred tenants at a
  * time, keeping of each only what printing, apply and status need ---- */
 
-/* A window also ends once it holds this many resources. */
-#define WINDOW_RESOURCES 4096
+/* A window also ends once it holds this many resources: small enough
+ * that its composed resources, observations and plans stay in cache
+ * (4096 cost 8% more CPU on a cold plan of 10,000 tenants), yet still
+ * a full batch of the local provider's reads and many times the observe
+ * concurrency. */
+#define WINDOW_RESOURCES 512
 
 /* The report's entry for tenant i, and its plan's part of the sums. */
 static void account(struct pass *ps, size_t i)

@@ -201,11 +201,15 @@ struct status_store {
 
 struct status_dir_store {
   struct status_store base;
-  const char *dir; /* borrowed */
+  const char *dir;  /* borrowed */
+  bool listed_none; /* the last listing found no status */
 };
 
 /* A store over <dir>/<tenant>.yaml; listing also sweeps the temp files a
- * killed writer left. */
+ * killed writer left.  Once a listing finds no status (or no directory),
+ * reads answer TD_ENOTFOUND without touching the disk until the next
+ * listing: the store is a pass's view, and the pass writes its statuses
+ * only after it has read them all. */
 void status_dir_store_init(struct status_dir_store *s, const char *dir);
 
 /* Current time as RFC 3339 UTC ("2026-11-23T10:00:00Z") into buf[32]. */

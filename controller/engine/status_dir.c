@@ -279,7 +279,18 @@ static int dir_store_read(struct status_store *s, const char *tenant,
                           struct tenant_status **out)
 {
   struct status_dir_store *ds = container_of(s, struct status_dir_store, base);
+  int err;
 
+  /* A listing found no status: a cold plan of many tenants opens no
+   * file for each. */
+  if (ds->listed_none) {
+    *out = NULL;
+    err = check_tenant(tenant);
+    if (err == 0)
+      err = td_error_code(TD_ENOTFOUND, "%s/%s.yaml: no status yet", ds->dir,
+                          tenant);
+    return err;
+  }
   return tenant_status_read(ds->dir, tenant, out);
 }
 
@@ -290,11 +301,15 @@ static int dir_store_list(struct status_store *s,
   struct status_dir_store *ds = container_of(s, struct status_dir_store, base);
   DIR *d = opendir(ds->dir);
   struct dirent *de;
+  size_t listed = 0;
 
-  if (!d)
-    return errno == ENOENT
-               ? 0
-               : td_error("cannot read %s: %s", ds->dir, strerror(errno));
+  ds->listed_none = false;
+  if (!d) {
+    if (errno != ENOENT)
+      return td_error("cannot read %s: %s", ds->dir, strerror(errno));
+    ds->listed_none = true;
+    return 0;
+  }
   while ((de = readdir(d)) != NULL) {
     size_t n = strlen(de->d_name);
     char name[TENANT_NAME_MAX + 1];
@@ -309,8 +324,10 @@ static int dir_store_list(struct status_store *s,
       continue;
     snprintf(name, sizeof(name), "%.*s", (int)(n - 5), de->d_name);
     each(name, arg);
+    listed++;
   }
   closedir(d);
+  ds->listed_none = listed == 0;
   return 0;
 }
 
@@ -319,4 +336,5 @@ void status_dir_store_init(struct status_dir_store *s, const char *dir)
   s->base.read = dir_store_read;
   s->base.list = dir_store_list;
   s->dir = dir;
+  s->listed_none = false;
 }

@@ -249,7 +249,13 @@ static struct rt_op *op_new(struct rt *rt, enum rt_kind kind, void *arg,
 
   if (r)
     size += strlen(r->id) + strlen(r->name) + 2;
-  op = td_calloc(1, size);
+  /* Zeroed but for the marker and message buffers (see runtime.h): the
+   * provider's part after the runtime's is zeroed too. */
+  op = td_malloc(size);
+  memset(op, 0, offsetof(struct rt_op, marker));
+  op->marker[0] = '\0';
+  op->message[0] = '\0';
+  memset(op + 1, 0, rt->be->op_size - sizeof(*op));
   at = (char *)op + rt->be->op_size;
   op->tenant = store(&at, tenant);
   if (r) {

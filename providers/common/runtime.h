@@ -88,21 +88,24 @@ struct rt_op {
   enum rtype type;
   char *id;
   char *tenant;
-  char *name;                       /* external name */
-  char marker[RESOURCE_MARKER_MAX]; /* of tenant and id */
-  json_t *spec;                     /* create, update: a deep copy, owned */
+  char *name;   /* external name */
+  json_t *spec; /* create, update: a deep copy, owned */
 
   /* The result, set through rt_op_ok / rt_op_fail / rt_op_add_item. */
   int status;
   json_t *observed;
   struct provider_owned *items; /* id and name strings owned here */
   size_t nitems, items_cap;
-  char message[RT_MESSAGE_MAX];
 
   /* The caller's. */
   provider_cb cb;
   provider_list_cb list_cb;
   void *arg;
+
+  /* The two buffers come last: an op is zeroed up to them, and they are
+   * only emptied, since every call makes an op and few fail. */
+  char marker[RESOURCE_MARKER_MAX]; /* the input: of tenant and id */
+  char message[RT_MESSAGE_MAX];     /* the result's, when it failed */
 };
 
 struct rt_backend {

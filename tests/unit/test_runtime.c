@@ -39,6 +39,7 @@ static struct {
 struct tb_op {
   struct rt_op op;
   uv_timer_t timer;
+  int mine; /* the backend's own state: set when answered */
 };
 
 static const struct opt tb_options[] = {
@@ -63,6 +64,12 @@ static int tb_open(struct rt *rt, char *err, size_t errcap)
 static int tb_check(struct rt_op *op, const struct resource *r)
 {
   ck_assert(in_call);
+  /* A new op starts zeroed, the backend's part too, and with an empty
+   * message, however the memory of an op answered before was left. */
+  ck_assert_int_eq(container_of(op, struct tb_op, op)->mine, 0);
+  ck_assert_int_eq(op->status, 0);
+  ck_assert(!op->observed && !op->items && op->nitems == 0);
+  ck_assert_str_eq(op->message, "");
   if (r && strncmp(r->name, "bad", 3) == 0)
     return rt_op_fail(op, PROVIDER_INVALID, "test: bad name '%s'", r->name);
   return PROVIDER_OK;
@@ -70,6 +77,7 @@ static int tb_check(struct rt_op *op, const struct resource *r)
 
 static void finish(struct rt_op *op)
 {
+  container_of(op, struct tb_op, op)->mine = 1;
   if (op->kind == RT_LIST) {
     rt_op_add_item(op, "z/2", RTYPE_SERVICE, "b");
     rt_op_add_item(op, "z/1", RTYPE_NETWORK, "z");

@@ -778,6 +778,54 @@ START_TEST(write_read_files)
 }
 END_TEST
 
+static void count_listed(const char *tenant, void *arg)
+{
+  (void)tenant;
+  (*(size_t *)arg)++;
+}
+
+/* The directory store: after a listing that found no status, reads say
+ * not found (and still refuse bad names) without opening files; a
+ * listing that finds one reads the files again. */
+START_TEST(dir_store_after_empty_listing)
+{
+  char root[] = "/tmp/td-status-XXXXXX";
+  char dir[256];
+  struct status_dir_store ds;
+  struct tenant_status *st = full_status(), *back = NULL;
+  size_t n = 0;
+
+  ck_assert_ptr_nonnull(mkdtemp(root));
+  snprintf(dir, sizeof(dir), "%s/status", root);
+  status_dir_store_init(&ds, dir);
+
+  /* No directory yet: listed empty, then not found with a message. */
+  ck_assert_int_eq(ds.base.list(&ds.base, count_listed, &n), 0);
+  ck_assert_uint_eq(n, 0);
+  back = (struct tenant_status *)1;
+  ck_assert_int_eq(ds.base.read(&ds.base, "acme", &back), TD_ENOTFOUND);
+  ck_assert_ptr_null(back);
+  ck_assert_ptr_nonnull(strstr(td_error_last(), "acme.yaml"));
+  ck_assert_int_eq(ds.base.read(&ds.base, "a/b", &back), TD_EINVALID);
+
+  /* A status written after that listing shows from the next one on. */
+  ck_assert_int_eq(tenant_status_write(dir, st), 0);
+  ck_assert_int_eq(ds.base.list(&ds.base, count_listed, &n), 0);
+  ck_assert_uint_eq(n, 1);
+  ck_assert_int_eq(ds.base.read(&ds.base, "acme", &back), 0);
+  assert_status_eq(st, back);
+  tenant_status_free(back);
+  ck_assert_int_eq(ds.base.read(&ds.base, "nobody", &back), TD_ENOTFOUND);
+
+  /* Reads before any listing always go to the files. */
+  status_dir_store_init(&ds, dir);
+  ck_assert_int_eq(ds.base.read(&ds.base, "acme", &back), 0);
+  tenant_status_free(back);
+  tenant_status_free(st);
+  ck_assert_int_eq(nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+}
+END_TEST
+
 /* FULL_TEXT with the first occurrence of `from` replaced by `to`. */
 static char *edit(const char *from, const char *to)
 {
@@ -1219,6 +1267,7 @@ Suite *make_suite_status(void)
   tcase_add_test(tc, set_keeps_since_until_flip);
   tcase_add_test(tc, inventory_sorted_ops);
   tcase_add_test(tc, write_read_files);
+  tcase_add_test(tc, dir_store_after_empty_listing);
   tcase_add_test(tc, parse_rejects);
   tcase_add_test(tc, inventory_id_length_is_bounded);
   tcase_add_test(tc, parse_rejects_documents);
