@@ -169,6 +169,35 @@ EOF
     echo "}"
   } >"$dir/nginx.conf"
 }
+# pdns_conf DIR KEY DNS-PORT HTTP-PORT: a PowerDNS server's config dir:
+# DIR/pdns.conf for pdns_server in the foreground on 127.0.0.1, its sqlite
+# backend (DIR/pdns.sqlite3, schema loaded), the API on HTTP-PORT with
+# KEY, and each API request in DIR/log (the bench counts them there).
+pdns_conf() {
+  local dir=$1 key=$2 dns_port=$3 http_port=$4
+  mkdir -p "$dir"
+  cat >"$dir/pdns.conf" <<EOF
+launch=gsqlite3
+gsqlite3-database=$dir/pdns.sqlite3
+local-address=127.0.0.1
+local-port=$dns_port
+socket-dir=$dir
+daemon=no
+guardian=no
+disable-syslog=yes
+api=yes
+api-key=$key
+webserver=yes
+webserver-address=127.0.0.1
+webserver-port=$http_port
+webserver-allow-from=127.0.0.0/8
+webserver-loglevel=normal
+loglevel=6
+security-poll-suffix=
+EOF
+  sqlite3 "$dir/pdns.sqlite3" \
+    </usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql
+}
 # free_port: a TCP port on 127.0.0.1 nobody listens on right now.
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

@@ -53,27 +53,7 @@ api=http://127.0.0.1:$http_port/api/v1/servers/localhost
 # ---- the server ----
 
 pd=$tmp/pdns
-mkdir -p "$pd"
-cat >"$pd/pdns.conf" <<EOF
-launch=gsqlite3
-gsqlite3-database=$pd/pdns.sqlite3
-local-address=127.0.0.1
-local-port=$dns_port
-socket-dir=$pd
-daemon=no
-guardian=no
-disable-syslog=yes
-api=yes
-api-key=$key
-webserver=yes
-webserver-address=127.0.0.1
-webserver-port=$http_port
-webserver-allow-from=127.0.0.0/8
-webserver-loglevel=normal
-loglevel=6
-security-poll-suffix=
-EOF
-sqlite3 "$pd/pdns.sqlite3" </usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql
+pdns_conf "$pd" "$key" "$dns_port" "$http_port"
 
 pdns_start() {
   pdns_server --config-dir="$pd" >>"$pd/log" 2>&1 &

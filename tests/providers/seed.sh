@@ -87,29 +87,11 @@ export TENANTD_PG_CONNINFO="host=127.0.0.1 port=$pg_port dbname=postgres user=te
 # ---- PowerDNS: the public zone ----
 
 pd=$tmp/pdns
-mkdir -p "$pd"
 key="pdns-key-$RANDOM$RANDOM"
 export PDNS_API_KEY=$key
 dns_port=$(free_port)
 pdns_http=$(free_port)
-cat >"$pd/pdns.conf" <<EOF
-launch=gsqlite3
-gsqlite3-database=$pd/pdns.sqlite3
-local-address=127.0.0.1
-local-port=$dns_port
-socket-dir=$pd
-daemon=no
-guardian=no
-disable-syslog=yes
-api=yes
-api-key=$key
-webserver=yes
-webserver-address=127.0.0.1
-webserver-port=$pdns_http
-webserver-allow-from=127.0.0.0/8
-security-poll-suffix=
-EOF
-sqlite3 "$pd/pdns.sqlite3" </usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql
+pdns_conf "$pd" "$key" "$dns_port" "$pdns_http"
 pdns_server --config-dir="$pd" >>"$pd/log" 2>&1 &
 track_pid $!
 api=http://127.0.0.1:$pdns_http/api/v1/servers/localhost
