@@ -169,6 +169,15 @@ struct provider {
    * a time, one batch each.  Wrappers copy it from what they wrap.
    */
   bool batches;
+  /*
+   * Set at open by a provider whose reads take no round trip (files on
+   * this host, not a server behind a network).  A pass observes such
+   * instances in small windows, which keep its working set in cache; a
+   * window of reads that cross a network costs a round trip however
+   * small, so when any instance of the pass lacks this the windows are
+   * large.  Wrappers copy it from what they wrap.
+   */
+  bool reads_nearby;
 };
 
 /* ---- registry ---- */

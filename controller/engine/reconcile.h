@@ -108,8 +108,10 @@ struct reconcile_opts {
    * throws `out` away, the daemon), so none is kept for it. */
   bool quiet_plans;
   /* Tenants composed, observed and planned at a time (0: the default,
-   * RECONCILE_WINDOW).  Only memory and the moments of I/O depend on it:
-   * plans, statuses and events are the same whatever it is. */
+   * RECONCILE_WINDOW); a window also ends at a few hundred resources when
+   * every instance reads nearby (provider.h), a few thousand otherwise.
+   * Only memory and the moments of I/O depend on it: plans, statuses and
+   * events are the same whatever it is. */
   size_t window;
 };
 

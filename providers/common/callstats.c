@@ -217,6 +217,7 @@ struct provider *callstats_wrap(struct provider *inner)
   c->base.loop = inner->loop;
   c->base.read_batch = inner->read_batch;
   c->base.batches = inner->batches;
+  c->base.reads_nearby = inner->reads_nearby;
   c->inner = inner;
   return &c->base;
 }

@@ -256,6 +256,7 @@ struct provider *ratelimit_wrap(struct provider *inner, double qps,
   l->base.loop = inner->loop;
   l->base.read_batch = inner->read_batch;
   l->base.batches = inner->batches;
+  l->base.reads_nearby = inner->reads_nearby;
   l->inner = inner;
   l->qps = qps;
   l->burst = burst ? burst : 1;

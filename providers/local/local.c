@@ -849,6 +849,8 @@ static int local_open(struct rt *rt, char *err, size_t errcap)
     lp->rng = 1; /* xorshift never leaves zero */
   if (first_open(lp->state_dir))
     sweep_temp_files(lp->state_dir);
+  /* An injected latency stands for a server's round trip. */
+  rt->base.reads_nearby = lp->latency_ms == 0;
   return 0;
 }
 

@@ -254,6 +254,9 @@ static int fake_open(struct provider **out, const char *instance,
   f->base.ops = &fake_provider_ops;
   f->base.instance = td_strdup(instance);
   f->base.loop = loop;
+  /* As a provider says it at open (provider.h). */
+  f->base.batches = json_is_true(json_object_get(config, "batches"));
+  f->base.reads_nearby = json_is_true(json_object_get(config, "readsNearby"));
   *out = &f->base;
   return 0;
 }

@@ -19,6 +19,9 @@
  *   fake_count(FAKE_CREATE, "service/api.prod.acme")   -- calls made
  *   fake_reset();                     -- frees everything
  *
+ * Its config may say {"batches": true} and {"readsNearby": true}: the
+ * instance then says so at open (provider.h).
+ *
  * The store holds per id what a read returns, {"spec", "outputs",
  * "marker"}: create puts the spec it is given with tenantd's marker and
  * the outputs below; update replaces the spec; remove deletes the entry.

@@ -249,6 +249,38 @@ START_TEST(reconcile_selection_by_name_finds_what_the_walk_finds)
 }
 END_TEST
 
+/* Reads in flight at most during a plan of acme and 150 tenants of four
+ * resources each (605 reads), from an instance that batches and reads
+ * nearby or not. */
+static size_t most_reads_at_once(bool nearby)
+{
+  struct reconcile_opts o;
+
+  fake_reset();
+  json_decref(providers);
+  providers = json_pack("{s:{s:s,s:b,s:b}}", "local", "type", "fake", "batches",
+                        1, "readsNearby", nearby);
+  many(150, "basic");
+  o = opts(false);
+  pass_with(&o);
+  ck_assert_uint_eq(report.sum.tenants, 151);
+  ck_assert_uint_eq(fake_count(FAKE_READ, NULL), 605);
+  return fake_max_in_flight();
+}
+
+/* Windows of nearby reads end at about 512 resources, to stay in cache;
+ * reads that cross a network cost a round trip a window, so then one
+ * window takes every tenant here. */
+START_TEST(reconcile_windows_are_small_only_when_reads_are_nearby)
+{
+  size_t near = most_reads_at_once(true);
+
+  ck_assert_uint_ge(near, 512);
+  ck_assert_uint_lt(near, 520);
+  ck_assert_uint_eq(most_reads_at_once(false), 605);
+}
+END_TEST
+
 Suite *make_suite_reconcile_windows(void)
 {
   Suite *s = suite_create("reconcile_windows");
@@ -258,6 +290,7 @@ Suite *make_suite_reconcile_windows(void)
   tcase_add_test(tc, reconcile_windows_change_nothing_but_memory);
   tcase_add_test(tc, reconcile_refused_pass_prints_the_same_plans_in_windows);
   tcase_add_test(tc, reconcile_selection_by_name_finds_what_the_walk_finds);
+  tcase_add_test(tc, reconcile_windows_are_small_only_when_reads_are_nearby);
   suite_add_tcase(s, tc);
   return s;
 }
