@@ -610,24 +610,30 @@ static enum tenant_result worst(const struct reconcile_report *r,
   return w;
 }
 
-/* "2 created, 1 updated" over the changed outcomes; "" when none. */
+/* "2 created, 1 updated" over the changed outcomes, or over `only`'s
+ * alone; "" when none.  A note has a line for each of up to ten
+ * thousand tenants, so a line's counts are its outcome's, not a scan of
+ * the report. */
 static void counts_text(const struct reconcile_report *r,
                         const struct reconcile_outcome *only, char *buf,
                         size_t cap)
 {
-  size_t used = 0;
+  size_t total[OUT_COUNT_MAX] = {0}, used = 0;
 
-  buf[0] = '\0';
-  for (int k = 0; k < OUT_COUNT_MAX; k++) {
-    size_t total = 0;
+  for (size_t i = 0; i < (only ? 1 : r->n); i++) {
+    const struct reconcile_outcome *o = only ? only : &r->v[i];
 
-    for (size_t i = 0; i < r->n; i++)
-      if ((only ? &r->v[i] == only : r->v[i].changed))
-        total += r->v[i].count[k];
-    if (total && used < cap)
-      used += (size_t)snprintf(buf + used, cap - used, "%s%zu %s",
-                               used ? ", " : "", total, outcome_count_names[k]);
+    if (!only && !o->changed)
+      continue;
+    for (int k = 0; k < OUT_COUNT_MAX; k++)
+      total[k] += o->count[k];
   }
+  buf[0] = '\0';
+  for (int k = 0; k < OUT_COUNT_MAX; k++)
+    if (total[k] && used < cap)
+      used +=
+          (size_t)snprintf(buf + used, cap - used, "%s%zu %s", used ? ", " : "",
+                           total[k], outcome_count_names[k]);
 }
 
 /* Does a changed status say the source could not be fetched? */

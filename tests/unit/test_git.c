@@ -549,6 +549,52 @@ START_TEST(writeback_commits_and_merges_notes)
 }
 END_TEST
 
+/* Each tenant's line of a note counts its own outcome, the unchanged
+ * ones' too, never its neighbours'; the commit's subject counts the
+ * changed ones together. */
+START_TEST(writeback_note_lines_count_their_own_outcome)
+{
+  struct fx f;
+  struct source *s;
+  struct writeback *wb;
+  struct reconcile_report r = {0};
+  char c1[41], commit[41], *note, *msg;
+
+  fx_init(&f);
+  fx_commit(&f, "first", GIT_FILEMODE_BLOB, first, ARRAY_SIZE(first) / 2, c1);
+  s = fx_open(&f);
+  ck_assert_int_eq(source_fetch(s), 0);
+  ck_assert_int_eq(writeback_open(&wb, s), 0);
+  r.v = td_calloc(4, sizeof(*r.v));
+  r.n = 4;
+  outcome(&r.v[0], "acme", RESULT_READY, NULL, 0);
+  r.v[0].count[OUT_CREATED] = 3;
+  r.v[0].count[OUT_UPDATED] = 1;
+  outcome(&r.v[1], "beta", RESULT_READY, NULL, 0);
+  r.v[1].count[OUT_DELETED] = 2;
+  outcome(&r.v[2], "gamma", RESULT_READY, NULL, 0);
+  outcome(&r.v[3], "delta", RESULT_READY, NULL, 0);
+  r.v[3].count[OUT_CREATED] = 5;
+  r.v[3].changed = false;
+  msg = writeback_message(&r, c1);
+  ck_assert_ptr_nonnull(
+      strstr(msg, "reconcile 3 tenants: 3 created, 1 updated, 2 deleted\n"));
+  free(msg);
+  ck_assert_int_eq(writeback_commit(wb, &r, c1, commit), 1);
+  ck_assert_int_eq(writeback_note(wb, c1, &r, commit), 1);
+  note = writeback_note_read(wb, c1);
+  ck_assert_ptr_nonnull(strstr(note, "acme: ready, 3 created, 1 updated\n"));
+  ck_assert_ptr_nonnull(strstr(note, "beta: ready, 2 deleted\n"));
+  ck_assert_ptr_nonnull(strstr(note, "gamma: ready, no change\n"));
+  ck_assert_ptr_nonnull(strstr(note, "delta: ready, 5 created\n"));
+  free(note);
+  reconcile_report_release(&r);
+  writeback_close(wb);
+  source_close(s);
+  fx_free(&f);
+}
+END_TEST
+
 /* The status entries of the branch's tip, in order, as "name=<blob>"
  * lines; and whether libgit2 builds the same tree from them. */
 static char *status_entries(git_repository *repo, bool *same)
@@ -714,6 +760,7 @@ Suite *make_suite_git(void)
   tcase_add_test(tc, source_keeps_credentials_out_of_messages);
   tcase_add_test(tc, writeback_message_has_subject_events_and_trailers);
   tcase_add_test(tc, writeback_commits_and_merges_notes);
+  tcase_add_test(tc, writeback_note_lines_count_their_own_outcome);
   tcase_add_test(tc, writeback_edits_the_status_directory_in_place);
   tcase_add_test(tc, source_held_library_reopens_the_same_mirror);
   suite_add_tcase(s, tc);
