@@ -6,9 +6,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "base/error.h"
 #include "base/strutil.h"
@@ -513,6 +515,33 @@ static struct manifest_doc **tenant_slot(const struct manifest_repo *repo,
   return NULL;
 }
 
+/* prev's document for f, taken over (its slot emptied), when the file
+ * carries the key prev's was read from; NULL otherwise. */
+static struct manifest_doc *take_prev(struct manifest_doc **slot,
+                                      const struct manifest_file *f)
+{
+  struct manifest_doc *doc = NULL;
+
+  if (f->key[0] && slot && *slot && strcmp((*slot)->path, f->path) == 0 &&
+      strcmp((*slot)->key, f->key) == 0) {
+    doc = *slot;
+    *slot = NULL;
+  }
+  return doc;
+}
+
+/* The caller promised a document prev does not have. */
+static struct manifest_doc *load_unreusable(struct arena *scratch,
+                                            const struct manifest_opts *opts,
+                                            const char *path,
+                                            enum doc_kind kind)
+{
+  return load_doc(scratch, opts, path, "", 0,
+                  "internal: no earlier copy of this file to reuse; it is "
+                  "held until the next full read",
+                  kind);
+}
+
 /*
  * The document for one file: prev's, taken over, when the file carries
  * the key prev's was read from; otherwise decoded now.  Its own findings
@@ -523,19 +552,11 @@ file_doc(struct manifest_repo *repo, struct manifest_doc **slot,
          struct arena *scratch, const struct manifest_opts *opts,
          const struct manifest_file *f, enum doc_kind kind)
 {
-  struct manifest_doc *doc;
+  struct manifest_doc *doc = take_prev(slot, f);
 
-  if (f->key[0] && slot && *slot && strcmp((*slot)->path, f->path) == 0 &&
-      strcmp((*slot)->key, f->key) == 0) {
-    doc = *slot;
-    *slot = NULL;
-  } else if (f->reused) {
-    /* The caller promised a document prev does not have. */
-    doc = load_doc(scratch, opts, f->path, "", 0,
-                   "internal: no earlier copy of this file to reuse; it is "
-                   "held until the next full read",
-                   kind);
-  } else {
+  if (!doc && f->reused) {
+    doc = load_unreusable(scratch, opts, f->path, kind);
+  } else if (!doc) {
     doc = load_doc(scratch, opts, f->path, f->data, f->len, f->problem, kind);
     memcpy(doc->key, f->key, sizeof(doc->key));
   }
@@ -585,17 +606,83 @@ static void load_platform_and_catalog(struct manifest_repo *repo,
   }
 }
 
-/* The tenant files, in path order, each taking prev's document of the
- * same path when its bytes are unchanged. */
-static void load_tenants(struct manifest_repo *repo,
-                         const struct manifest_files *files,
-                         const struct manifest_opts *opts,
-                         struct manifest_repo *prev, struct arena *scratch)
-{
-  const struct manifest_file **tenant_files;
-  size_t ntenants = 0;
+/*
+ * Tenant files are decoded by several threads at once: a cold load of
+ * ten thousand files is mostly libyaml, and each file decodes alone,
+ * into its own document.  Each thread takes DECODE_CHUNK files at a
+ * time, so uneven files still share the work out evenly.
+ */
+#define DECODE_CHUNK 16
+#define DECODE_THREADS_MAX 4
+#define DECODE_MIN_FILES 64
 
-  tenant_files = td_calloc(files->n ? files->n : 1, sizeof(*tenant_files));
+struct decode_job {
+  const struct manifest_opts *opts;
+  const struct manifest_file **files;
+  struct manifest_doc **docs; /* files[i]'s document, made here */
+  size_t n;
+  atomic_size_t next;
+};
+
+static void decode_some(struct decode_job *job)
+{
+  struct arena scratch = ARENA_INIT;
+
+  for (;;) {
+    size_t at = atomic_fetch_add(&job->next, DECODE_CHUNK);
+
+    if (at >= job->n)
+      break;
+    for (size_t i = at; i < job->n && i < at + DECODE_CHUNK; i++) {
+      const struct manifest_file *f = job->files[i];
+
+      job->docs[i] = load_doc(&scratch, job->opts, f->path, f->data, f->len,
+                              f->problem, DOC_TENANT);
+      memcpy(job->docs[i]->key, f->key, sizeof(job->docs[i]->key));
+    }
+  }
+  arena_release(&scratch);
+}
+
+static void decode_thread(void *arg)
+{
+  decode_some(arg);
+}
+
+static unsigned decode_threads(const struct manifest_opts *opts, size_t n)
+{
+  unsigned t = opts->threads;
+
+  if (t == 0)
+    t = n < DECODE_MIN_FILES ? 1 : uv_available_parallelism();
+  return t < 1 ? 1 : t > DECODE_THREADS_MAX ? DECODE_THREADS_MAX : t;
+}
+
+/* Decodes job's files on this thread and up to nthreads - 1 others; a
+ * thread that cannot start leaves its share to those that did. */
+static void decode_all(struct decode_job *job, unsigned nthreads)
+{
+  uv_thread_t tid[DECODE_THREADS_MAX];
+  unsigned started = 0;
+
+  for (unsigned k = 1; k < nthreads; k++)
+    if (uv_thread_create(&tid[started], decode_thread, job) == 0)
+      started++;
+  decode_some(job);
+  for (unsigned k = 0; k < started; k++)
+    uv_thread_join(&tid[k]);
+}
+
+/* The tenant files' paths in order; those whose names are refused are
+ * reported and left out. */
+static const struct manifest_file **
+tenant_files(struct manifest_repo *repo, const struct manifest_files *files,
+             size_t *n)
+{
+  const struct manifest_file **v =
+      td_calloc(files->n ? files->n : 1, sizeof(*v));
+
+  *n = 0;
   for (size_t i = 0; i < files->n; i++) {
     char name[NAMING_RESOURCE_MAX + 2];
     const char *why;
@@ -608,27 +695,62 @@ static void load_tenants(struct manifest_repo *repo,
       repo->nrefused++;
       continue;
     }
-    tenant_files[ntenants++] = &files->v[i];
+    v[(*n)++] = &files->v[i];
   }
-  qsort(tenant_files, ntenants, sizeof(*tenant_files), file_path_cmp);
+  qsort(v, *n, sizeof(*v), file_path_cmp);
+  return v;
+}
+
+/* The tenant files, in path order, each taking prev's document of the
+ * same path when its bytes are unchanged; the others are decoded (on
+ * several threads), then every document's findings join the repo's in
+ * path order. */
+static void load_tenants(struct manifest_repo *repo,
+                         const struct manifest_files *files,
+                         const struct manifest_opts *opts,
+                         struct manifest_repo *prev, struct arena *scratch)
+{
+  size_t ntenants = 0, *at;
+  const struct manifest_file **tf = tenant_files(repo, files, &ntenants);
+  struct decode_job job = {.opts = opts};
+
   repo->tenants = td_calloc(ntenants ? ntenants : 1, sizeof(*repo->tenants));
+  job.files = td_calloc(ntenants ? ntenants : 1, sizeof(*job.files));
+  job.docs = td_calloc(ntenants ? ntenants : 1, sizeof(*job.docs));
+  at = td_calloc(ntenants ? ntenants : 1, sizeof(*at));
   /* Both lists are sorted by path: one merge pairs each file with prev's
    * document of the same path. */
   for (size_t i = 0, k = 0; i < ntenants; i++) {
-    struct manifest_doc **slot = NULL;
+    struct manifest_doc **slot = NULL, *doc;
 
     while (prev && k < prev->ntenants &&
-           strcmp(prev->tenants[k]->path, tenant_files[i]->path) < 0)
+           strcmp(prev->tenants[k]->path, tf[i]->path) < 0)
       k++;
     if (prev && k < prev->ntenants)
       slot = &prev->tenants[k];
-    repo->tenants[repo->ntenants++] =
-        file_doc(repo, slot, scratch, opts, tenant_files[i], DOC_TENANT);
+    doc = take_prev(slot, tf[i]);
     /* A taken slot is NULL: step past it. */
     if (slot && !*slot)
       k++;
+    if (!doc && tf[i]->reused)
+      doc = load_unreusable(scratch, opts, tf[i]->path, DOC_TENANT);
+    if (!doc) {
+      at[job.n] = i;
+      job.files[job.n++] = tf[i];
+    }
+    repo->tenants[i] = doc;
   }
-  free(tenant_files);
+  atomic_init(&job.next, 0);
+  decode_all(&job, decode_threads(opts, job.n));
+  for (size_t j = 0; j < job.n; j++)
+    repo->tenants[at[j]] = job.docs[j];
+  repo->ntenants = ntenants;
+  for (size_t i = 0; i < ntenants; i++)
+    add_own_diags(repo, repo->tenants[i]);
+  free(at);
+  free(job.docs);
+  free(job.files);
+  free(tf);
 }
 
 /* A document may be acted on when it decoded and no diagnostic, its own

@@ -443,6 +443,68 @@ START_TEST(reload_rules_match_a_fresh_load)
 }
 END_TEST
 
+/*
+ * Tenant files decode on several threads; what comes out does not depend
+ * on how many: the same documents in path order, the same findings in
+ * the same order, the same valid files, and a reload that takes half the
+ * documents over says what a load on one thread says.
+ */
+START_TEST(load_is_the_same_on_any_number_of_threads)
+{
+  static const unsigned threads[] = {1, 2, 4, 0, 9};
+  struct manifest_files files = MANIFEST_FILES_INIT;
+  struct manifest_files half = MANIFEST_FILES_INIT;
+  struct manifest_opts opts = MANIFEST_OPTS_INIT;
+  struct manifest_repo *one, *kept = NULL;
+  char *want, *got;
+
+  put_keyed(&files, "platform.yaml", platform_yaml);
+  put_keyed(&half, "platform.yaml", platform_yaml);
+  for (size_t i = 0; i < 300; i++) {
+    char name[16], path[32], *text;
+
+    snprintf(name, sizeof(name), "t%zu", i);
+    snprintf(path, sizeof(path), "tenants/t%zu.yaml", i);
+    text = i % 37 == 5 ? td_strdup("kind: [") : random_tenant(name);
+    put_keyed(&files, path, text);
+    if (i % 2)
+      put_keyed(&half, path, text);
+    free(text);
+  }
+  opts.threads = 1;
+  manifest_repo_load(&one, &files, &opts);
+  ck_assert_uint_eq(one->ntenants, 300);
+  want = repo_text(one);
+  ck_assert_ptr_nonnull(strstr(want, "tenants/t5.yaml"));
+  for (size_t k = 0; k < ARRAY_SIZE(threads); k++) {
+    struct manifest_repo *many;
+
+    opts.threads = threads[k];
+    manifest_repo_load(&many, &files, &opts);
+    got = repo_text(many);
+    ck_assert_str_eq(got, want);
+    for (size_t i = 0; i < many->ntenants; i++) {
+      ck_assert_str_eq(many->tenants[i]->path, one->tenants[i]->path);
+      ck_assert_str_eq(many->tenants[i]->key, one->tenants[i]->key);
+      ck_assert_uint_eq(many->tenants[i]->own.n, one->tenants[i]->own.n);
+    }
+    free(got);
+    manifest_repo_free(many);
+  }
+  opts.threads = 3;
+  manifest_repo_reload(&kept, &half, &opts, NULL);
+  manifest_repo_reload(&kept, &files, &opts, kept);
+  got = repo_text(kept);
+  ck_assert_str_eq(got, want);
+  free(got);
+  free(want);
+  manifest_repo_free(kept);
+  manifest_repo_free(one);
+  manifest_files_release(&half);
+  manifest_files_release(&files);
+}
+END_TEST
+
 START_TEST(string_rules)
 {
   int64_t ms = 0;
@@ -945,6 +1007,7 @@ Suite *make_suite_manifest(void)
   tcase_add_test(tc, string_rules);
   tcase_add_test(tc, reload_reuses_unchanged_documents);
   tcase_add_test(tc, reload_rules_match_a_fresh_load);
+  tcase_add_test(tc, load_is_the_same_on_any_number_of_threads);
   tcase_add_test(tc, sorted_diag_lookup);
   tcase_add_test(tc, dependency_cycle_of_long_names_stays_in_bounds);
   tcase_add_test(tc, long_invalid_names_derive_no_names);
