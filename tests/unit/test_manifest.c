@@ -943,6 +943,65 @@ END_TEST
 
 /* A tenants/ that is a link, out of the repository or within it, is
  * refused whole: read as empty, every tenant would look deleted. */
+/* Many tenant files are read on several threads: each file's bytes
+ * land at its own path, links and what is not a file are held as with
+ * a few, other names are skipped, and a read over a list that has
+ * entries still replaces them. */
+START_TEST(read_dir_reads_many_files_each_at_its_path)
+{
+  struct manifest_files files = MANIFEST_FILES_INIT;
+  char *tmp = test_tmpdir(), *dir = make_repo(tmp);
+  char path[1200], rel[64], text[128];
+  size_t tenants = 0;
+
+  for (int i = 0; i < 300; i++) {
+    snprintf(rel, sizeof(rel), "tenants/m%03d.yaml", i);
+    snprintf(text, sizeof(text), "# file %d\n%.*s", i, i % 50, tenant_yaml);
+    write_file(dir, rel, text);
+  }
+  write_file(dir, "tenants/.hidden.yaml", "x");
+  write_file(dir, "tenants/notes.txt", "x");
+  snprintf(path, sizeof(path), "%s/tenants/link.yaml", dir);
+  ck_assert_int_eq(symlink("m001.yaml", path), 0);
+  snprintf(path, sizeof(path), "%s/tenants/dir.yaml", dir);
+  ck_assert_int_eq(mkdir(path, 0755), 0);
+
+  ck_assert_int_eq(manifest_files_read_dir(&files, dir, 1 << 20), 0);
+  for (size_t i = 0; i < files.n; i++)
+    tenants += strncmp(files.v[i].path, "tenants/", 8) == 0;
+  /* m000..m299, link, dir, and make_repo's own tenants. */
+  ck_assert_uint_ge(tenants, 302);
+  for (size_t i = 0; i < files.n; i++) {
+    int k;
+
+    ck_assert_ptr_null(strstr(files.v[i].path, ".hidden"));
+    ck_assert_ptr_null(strstr(files.v[i].path, "notes"));
+    if (sscanf(files.v[i].path, "tenants/m%03d.yaml", &k) != 1)
+      continue;
+    snprintf(text, sizeof(text), "# file %d\n%.*s", k, k % 50, tenant_yaml);
+    ck_assert_str_eq(files.v[i].data, text);
+    ck_assert_uint_eq(files.v[i].len, strlen(text));
+    ck_assert_ptr_null(files.v[i].problem);
+  }
+  assert_held(&files, "tenants/link.yaml", "symbolic link");
+  assert_held(&files, "tenants/dir.yaml", "not a regular file");
+
+  /* Over a list that has entries: each is replaced by what is read. */
+  manifest_files_release(&files);
+  add(&files, "tenants/m007.yaml", "stale");
+  add(&files, "tenants/link.yaml", tenant_yaml);
+  ck_assert_int_eq(manifest_files_read_dir(&files, dir, 1 << 20), 0);
+  assert_held(&files, "tenants/link.yaml", "symbolic link");
+  for (size_t i = 0; i < files.n; i++)
+    if (strcmp(files.v[i].path, "tenants/m007.yaml") == 0)
+      ck_assert_ptr_nonnull(strstr(files.v[i].data, "# file 7\n"));
+  manifest_files_release(&files);
+  test_rm_rf(tmp);
+  free(dir);
+  free(tmp);
+}
+END_TEST
+
 START_TEST(read_dir_refuses_a_linked_tenants_directory)
 {
   struct manifest_files files = MANIFEST_FILES_INIT;
@@ -1016,6 +1075,7 @@ Suite *make_suite_manifest(void)
   tcase_add_test(tc, loader_refuses_files_named_for_no_tenant);
   tcase_add_test(tc, read_dir_reports_a_file_name_that_is_not_utf8);
   tcase_add_test(tc, read_dir_never_reads_through_a_link);
+  tcase_add_test(tc, read_dir_reads_many_files_each_at_its_path);
   tcase_add_test(tc, read_dir_refuses_a_linked_tenants_directory);
   tcase_add_test(tc, messages_quote_values_clean);
   suite_add_tcase(s, tc);
