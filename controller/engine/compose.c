@@ -33,13 +33,23 @@ static struct resource *add(struct env_ctx *cx, enum rtype type, const char *id,
 }
 
 /*
+ * A string of the manifest's, or made of its names: the loader hands
+ * over only valid UTF-8 without a NUL (yamltree.h), so jansson's check
+ * of every byte is skipped, for the hundreds of thousands compose makes.
+ */
+static json_t *str(const char *v)
+{
+  return json_string_nocheck(v);
+}
+
+/*
  * Specs are built key by key, in sorted order: a spec is hashed and its
  * attributes are listed sorted, and keys that come sorted need no sort.
  * The keys are constants, so they skip jansson's key check.
  */
 static void set_str(json_t *o, const char *key, const char *v)
 {
-  json_object_set_new_nocheck(o, key, json_string(v));
+  json_object_set_new_nocheck(o, key, str(v));
 }
 
 static void set_int(json_t *o, const char *key, json_int_t v)
@@ -106,21 +116,21 @@ static json_t *service_env(const struct app_ctx *ac, const char *database_id)
   for (uint32_t i = 0; i < a->env.n; i++) {
     const struct mf_kv *kv = &((const struct mf_kv *)a->env.v)[i];
 
-    json_object_set_new(env, kv->key.v, json_string(kv->val.v));
+    json_object_set_new_nocheck(env, kv->key.v, str(kv->val.v));
   }
-  json_object_set_new(env, "TENANTD_TENANT", json_string(ac->tname));
-  json_object_set_new(env, "TENANTD_ENV", json_string(ac->ename));
-  json_object_set_new(env, "TENANTD_APP", json_string(a->name.v));
+  json_object_set_new_nocheck(env, "TENANTD_TENANT", str(ac->tname));
+  json_object_set_new_nocheck(env, "TENANTD_ENV", str(ac->ename));
+  json_object_set_new_nocheck(env, "TENANTD_APP", str(a->name.v));
   if (database_id) {
     char db[NAMING_MAX];
 
     naming_database(db, ac->tname, ac->ename);
-    json_object_set_new(env, "TENANTD_DB_HOST",
-                        resource_ref(database_id, "host"));
-    json_object_set_new(env, "TENANTD_DB_PORT",
-                        resource_ref(database_id, "port"));
-    json_object_set_new(env, "TENANTD_DB_NAME", json_string(db));
-    json_object_set_new(env, "TENANTD_DB_USER", json_string(db));
+    json_object_set_new_nocheck(env, "TENANTD_DB_HOST",
+                                resource_ref(database_id, "host"));
+    json_object_set_new_nocheck(env, "TENANTD_DB_PORT",
+                                resource_ref(database_id, "port"));
+    json_object_set_new_nocheck(env, "TENANTD_DB_NAME", str(db));
+    json_object_set_new_nocheck(env, "TENANTD_DB_USER", str(db));
   }
   return env;
 }
@@ -178,10 +188,10 @@ static void compose_route(struct env_ctx *cx, const struct app_ctx *ac)
   if (a->dns.pub.v) {
     naming_record(name, a->name.v, ac->ename, ac->tname,
                   cx->plat->spec.domains.pub.v);
-    json_array_append_new(hosts, json_string(name));
+    json_array_append_new(hosts, str(name));
   }
   for (uint32_t i = 0; i < a->dns.aliases.n; i++)
-    json_array_append_new(hosts, json_string(mf_str_at(&a->dns.aliases, i)->v));
+    json_array_append_new(hosts, str(mf_str_at(&a->dns.aliases, i)->v));
   upstreams = a->image.v ? resource_ref(ac->service_id, "addresses")
                          : json_pack("[s]", a->endpoint.v);
   spec = json_object();
@@ -204,7 +214,7 @@ static void compose_public_record(struct env_ctx *cx, const struct app_ctx *ac,
                 cx->plat->spec.domains.pub.v);
   snprintf(id, sizeof(id), "dns_record/%s.public", ac->key);
   r = add(cx, RTYPE_DNS_RECORD, id, name,
-          record_spec(name, record_type(ingress), json_string(ingress)),
+          record_spec(name, record_type(ingress), str(ingress)),
           a->dns.pub.pos);
   resource_add_dep(r, ac->route_id);
 }
@@ -252,8 +262,7 @@ static void compose_alias_records(struct env_ctx *cx, const struct app_ctx *ac,
 
     snprintf(id, sizeof(id), "dns_record/%s.alias.%s", ac->key, al->v);
     r = add(cx, RTYPE_DNS_RECORD, id, al->v,
-            record_spec(al->v, record_type(ingress), json_string(ingress)),
-            al->pos);
+            record_spec(al->v, record_type(ingress), str(ingress)), al->pos);
     resource_add_dep(r, ac->route_id);
   }
 }

@@ -4,30 +4,70 @@
 
 #include "engine/diff.h"
 
-/* Whether a value holds a reference anywhere. */
-static bool has_ref(const json_t *v)
-{
-  const char *id, *output;
-  size_t idlen, i;
-  const char *key;
-  json_t *item;
+static json_t *resolve(const json_t *v, diff_lookup_fn lookup, void *arg,
+                       bool *unknown);
 
-  if (resource_ref_parse(v, &id, &idlen, &output) == 0)
-    return true;
-  if (json_is_object(v)) {
-    json_object_foreach((json_t *)v, key, item)
-    {
-      if (has_ref(item))
-        return true;
+/*
+ * An object's members resolved, in one walk: NULL while none changed
+ * (what holds no reference is shared, not copied: a spec is read, never
+ * changed, once composed); at the first that did, a copy is made with
+ * the members before it, in their order, and the rest go into it.
+ */
+static json_t *resolve_object(const json_t *v, diff_lookup_fn lookup, void *arg,
+                              bool *unknown)
+{
+  json_t *copy = NULL, *item;
+  const char *key;
+  size_t key_len;
+
+  json_object_keylen_foreach((json_t *)v, key, key_len, item)
+  {
+    json_t *r = resolve(item, lookup, arg, unknown);
+
+    if (!copy && r == item) {
+      json_decref(r);
+      continue;
     }
-  } else if (json_is_array(v)) {
-    json_array_foreach(v, i, item)
-    {
-      if (has_ref(item))
-        return true;
+    if (!copy) {
+      const char *k;
+      size_t kl;
+      json_t *before;
+
+      copy = json_object();
+      json_object_keylen_foreach((json_t *)v, k, kl, before)
+      {
+        if (kl == key_len && memcmp(k, key, kl) == 0)
+          break;
+        json_object_setn_nocheck(copy, k, kl, before);
+      }
     }
+    json_object_setn_new_nocheck(copy, key, key_len, r);
   }
-  return false;
+  return copy;
+}
+
+/* The same for an array's items. */
+static json_t *resolve_array(const json_t *v, diff_lookup_fn lookup, void *arg,
+                             bool *unknown)
+{
+  json_t *copy = NULL;
+
+  for (size_t i = 0; i < json_array_size(v); i++) {
+    json_t *item = json_array_get(v, i);
+    json_t *r = resolve(item, lookup, arg, unknown);
+
+    if (!copy && r == item) {
+      json_decref(r);
+      continue;
+    }
+    if (!copy) {
+      copy = json_array();
+      for (size_t k = 0; k < i; k++)
+        json_array_append(copy, json_array_get(v, k));
+    }
+    json_array_append_new(copy, r);
+  }
+  return copy;
 }
 
 static json_t *resolve(const json_t *v, diff_lookup_fn lookup, void *arg,
@@ -35,6 +75,7 @@ static json_t *resolve(const json_t *v, diff_lookup_fn lookup, void *arg,
 {
   const char *id, *output;
   size_t idlen;
+  json_t *copy = NULL;
 
   if (resource_ref_parse(v, &id, &idlen, &output) == 0) {
     const json_t *val = json_object_get(lookup(id, idlen, arg), output);
@@ -45,29 +86,11 @@ static json_t *resolve(const json_t *v, diff_lookup_fn lookup, void *arg,
     }
     return json_incref((json_t *)val);
   }
-  /* What holds no reference is shared, not copied: a spec is read, never
-   * changed, once composed. */
-  if (!has_ref(v))
-    return json_incref((json_t *)v);
-  if (json_is_object(v)) {
-    json_t *copy = json_object();
-    const char *key;
-    json_t *item;
-
-    json_object_foreach((json_t *)v, key, item)
-        json_object_set_new(copy, key, resolve(item, lookup, arg, unknown));
-    return copy;
-  }
-  if (json_is_array(v)) {
-    json_t *copy = json_array();
-    size_t i;
-    json_t *item;
-
-    json_array_foreach(v, i, item)
-        json_array_append_new(copy, resolve(item, lookup, arg, unknown));
-    return copy;
-  }
-  return json_incref((json_t *)v);
+  if (json_is_object(v))
+    copy = resolve_object(v, lookup, arg, unknown);
+  else if (json_is_array(v))
+    copy = resolve_array(v, lookup, arg, unknown);
+  return copy ? copy : json_incref((json_t *)v);
 }
 
 json_t *diff_resolve(const json_t *spec, diff_lookup_fn lookup, void *arg,

@@ -43,6 +43,7 @@ struct pass {
   /* Text plans are written a window at a time into `spill`, so a plan
    * needs none of its actions once written; printed after the guard. */
   FILE *spill;
+  char *spill_buf; /* its stdio buffer, when a file */
   char *spill_text;
   size_t spill_len, spill_changes;
   struct plan_text_sums spill_sums; /* cost change, changes awaiting */
@@ -759,6 +760,8 @@ static void retain(struct pass *ps, size_t i)
 }
 
 /* Where text plans wait for the guard's verdict, which comes first. */
+#define SPILL_BUFFER (256 * 1024)
+
 static void spill_open(struct pass *ps)
 {
   const struct reconcile_opts *o = ps->o;
@@ -770,8 +773,13 @@ static void spill_open(struct pass *ps)
   /* An unlinked temp file, so a plan of a million lines is not held in
    * memory; in memory when there is no place for one. */
   ps->spill = tmpfile();
-  if (ps->spill)
+  if (ps->spill) {
+    /* A large plan is a hundred megabytes: written in big pieces, not
+     * in stdio's 4 KiB, it costs hundreds of writes, not thousands. */
+    ps->spill_buf = td_malloc(SPILL_BUFFER);
+    setvbuf(ps->spill, ps->spill_buf, _IOFBF, SPILL_BUFFER);
     return;
+  }
   ps->spill = open_memstream(&ps->spill_text, &ps->spill_len);
   if (!ps->spill)
     abort();
@@ -1104,6 +1112,7 @@ static int pass_release(struct pass *ps, int err)
   json_decref(ps->present);
   if (ps->spill)
     fclose(ps->spill);
+  free(ps->spill_buf);
   free(ps->spill_text);
   if (ps->o->model && ps->repo)
     *ps->o->model = ps->repo;

@@ -6,9 +6,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "base/error.h"
 #include "base/strutil.h"
@@ -19,6 +21,38 @@
 #define TIERS_PATH "tiers.yaml"
 #define TENANTS_DIR "tenants/"
 #define BUILTIN_TIERS_PATH "<built-in>/tiers.yaml"
+
+/* ---- work shared out over threads ---- */
+
+#define POOL_THREADS_MAX 4
+#define POOL_MIN_ITEMS 64
+
+/* Threads for n independent items: `want`, or with 0 one per CPU (one
+ * for a few items), at most POOL_THREADS_MAX. */
+static unsigned pool_threads(unsigned want, size_t n)
+{
+  unsigned t = want;
+
+  if (t == 0)
+    t = n < POOL_MIN_ITEMS ? 1 : uv_available_parallelism();
+  return t < 1 ? 1 : t > POOL_THREADS_MAX ? POOL_THREADS_MAX : t;
+}
+
+/* Runs fn(job) on this thread and on nthreads - 1 others, which share
+ * the job's items out themselves; a thread that cannot start leaves its
+ * share to those that did. */
+static void on_threads(void (*fn)(void *), void *job, unsigned nthreads)
+{
+  uv_thread_t tid[POOL_THREADS_MAX];
+  unsigned started = 0;
+
+  for (unsigned k = 1; k < nthreads; k++)
+    if (uv_thread_create(&tid[started], fn, job) == 0)
+      started++;
+  fn(job);
+  for (unsigned k = 0; k < started; k++)
+    uv_thread_join(&tid[k]);
+}
 
 /* ---- files ---- */
 
@@ -122,9 +156,8 @@ static void files_put(struct manifest_files *f, const char *rel, char *data,
  * NUL-terminated); a longer file is cut, for the loader to report.  The
  * buffer starts at the size fstat gave (`hint`), plus room to see the
  * file is done: ten thousand small files cost their bytes, not 4 KiB
- * each. */
-static int read_capped(int fd, const char *dir, const char *rel, size_t cap,
-                       size_t hint, char **out, size_t *len)
+ * each.  Returns 0 or an errno. */
+static int read_capped(int fd, size_t cap, size_t hint, char **out, size_t *len)
 {
   size_t used = 0, alloc = hint < cap ? hint + 2 : cap + 1;
   char *buf = td_malloc(alloc);
@@ -142,8 +175,10 @@ static int read_capped(int fd, const char *dir, const char *rel, size_t cap,
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0) {
+      int err = errno;
+
       free(buf);
-      return td_error("cannot read %s/%s: %s", dir, rel, strerror(errno));
+      return err;
     }
     if (n == 0)
       break;
@@ -155,50 +190,72 @@ static int read_capped(int fd, const char *dir, const char *rel, size_t cap,
   return 0;
 }
 
+/* What reading one directory entry found, on whichever thread read it:
+ * the error is kept as an errno, for the caller's thread to report. */
+struct entry_read {
+  char *data; /* malloc'd, NUL-terminated; NULL when absent */
+  size_t len;
+  const char *problem; /* held: a link, not a regular file */
+  int err;             /* errno of a failed read, or 0 */
+};
+
 /*
- * Reads the entry `name` of the open directory `dfd` as the repository
- * path `rel`.  Nothing is checked before the open: openat() relative to
- * the directory, with O_NOFOLLOW, refuses a symbolic link at the one step
- * it takes, so no link swapped in can lead it out of the repository.  A
- * link (to a file outside or inside, or dangling) and whatever is not a
- * regular file are held with a problem, as Git mode holds them: never
- * read through, never taken for missing.  O_NONBLOCK keeps a FIFO from
- * blocking the open.
+ * Reads the entry `name` of the open directory `dfd`.  Nothing is
+ * checked before the open: openat() relative to the directory, with
+ * O_NOFOLLOW, refuses a symbolic link at the one step it takes, so no
+ * link swapped in can lead it out of the repository.  A link (to a file
+ * outside or inside, or dangling) and whatever is not a regular file are
+ * held with a problem, as Git mode holds them: never read through, never
+ * taken for missing.  O_NONBLOCK keeps a FIFO from blocking the open.
  */
-static int add_entry(struct manifest_files *f, int dfd, const char *dir,
-                     const char *name, const char *rel, size_t max_bytes,
-                     bool merge)
+static void read_entry(int dfd, const char *name, size_t max_bytes,
+                       struct entry_read *r)
 {
   int fd = openat(dfd, name,
                   O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   struct stat st;
-  char *data = NULL;
-  size_t len = 0;
-  int err = 0;
 
-  if (fd < 0 && errno == ENOENT)
-    return 0;
-  if (fd < 0 && errno == ELOOP) {
-    files_put(f, rel, td_strdup(""), 0, LINK_PROBLEM, merge);
-    return 0;
+  memset(r, 0, sizeof(*r));
+  if (fd < 0) {
+    if (errno == ELOOP)
+      r->problem = LINK_PROBLEM;
+    else if (errno != ENOENT)
+      r->err = errno;
+    return;
   }
-  if (fd < 0)
-    return td_error("cannot read %s/%s: %s", dir, rel, strerror(errno));
-  if (fstat(fd, &st) < 0) {
-    err = td_error("cannot read %s/%s: %s", dir, rel, strerror(errno));
-    goto out;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    files_put(f, rel, td_strdup(""), 0, NOT_FILE_PROBLEM, merge);
-    goto out;
-  }
-  err =
-      read_capped(fd, dir, rel, max_bytes + 1, (size_t)st.st_size, &data, &len);
-  if (err == 0)
-    files_put(f, rel, data, len, NULL, merge);
-out:
+  if (fstat(fd, &st) < 0)
+    r->err = errno;
+  else if (!S_ISREG(st.st_mode))
+    r->problem = NOT_FILE_PROBLEM;
+  else
+    r->err =
+        read_capped(fd, max_bytes + 1, (size_t)st.st_size, &r->data, &r->len);
   close(fd);
-  return err;
+}
+
+/* Puts what read_entry() found into the list as the repository path
+ * `rel`; an error is reported (and `r` freed) instead. */
+static int put_entry(struct manifest_files *f, const char *dir, const char *rel,
+                     struct entry_read *r, bool merge)
+{
+  if (r->err) {
+    free(r->data);
+    return td_error("cannot read %s/%s: %s", dir, rel, strerror(r->err));
+  }
+  if (r->problem)
+    files_put(f, rel, td_strdup(""), 0, r->problem, merge);
+  else if (r->data)
+    files_put(f, rel, r->data, r->len, NULL, merge);
+  return 0;
+}
+
+static int add_entry(struct manifest_files *f, int dfd, const char *dir,
+                     const char *name, size_t max_bytes, bool merge)
+{
+  struct entry_read r;
+
+  read_entry(dfd, name, max_bytes, &r);
+  return put_entry(f, dir, name, &r, merge);
 }
 
 /*
@@ -224,28 +281,95 @@ static int open_tenants(int dfd, const char *dir, int *tfd)
   return td_error("cannot read %s/tenants: %s", dir, strerror(errno));
 }
 
-/* The entries of tenants/ that manifest_path_kind() calls tenant files. */
-static int add_tenant_entries(struct manifest_files *f, int tfd,
-                              const char *dir, size_t max_bytes, bool merge)
+/*
+ * Tenant files are read by several threads at once, like they are
+ * decoded (below): each takes READ_CHUNK entries at a time.  They are
+ * put into the list in the listing's order afterwards, and the first
+ * entry that failed, in that order, is the error, as if read one by
+ * one.
+ */
+#define READ_CHUNK 32
+
+struct read_job {
+  int dfd;
+  size_t max_bytes;
+  char **names;
+  struct entry_read *v;
+  size_t n;
+  atomic_size_t next;
+};
+
+static void read_some(void *arg)
+{
+  struct read_job *job = arg;
+
+  for (;;) {
+    size_t at = atomic_fetch_add(&job->next, READ_CHUNK);
+
+    if (at >= job->n)
+      break;
+    for (size_t i = at; i < job->n && i < at + READ_CHUNK; i++)
+      read_entry(job->dfd, job->names[i], job->max_bytes, &job->v[i]);
+  }
+}
+
+/* The entries of tenants/ that manifest_path_kind() calls tenant files,
+ * with room for their reads. */
+static int list_tenant_entries(int tfd, const char *dir, struct read_job *job)
 {
   DIR *d = fdopendir(tfd);
   struct dirent *de;
-  int err = 0;
+  size_t alloc = 0;
 
   if (!d) {
     close(tfd);
     return td_error("cannot read %s/tenants: %s", dir, strerror(errno));
   }
-  while (err == 0 && (de = readdir(d)) != NULL) {
+  while ((de = readdir(d)) != NULL) {
     char rel[512];
 
     if ((size_t)snprintf(rel, sizeof(rel), TENANTS_DIR "%s", de->d_name) >=
-        sizeof(rel))
+            sizeof(rel) ||
+        manifest_path_kind(rel) != MP_TENANT)
       continue;
-    if (manifest_path_kind(rel) == MP_TENANT)
-      err = add_entry(f, tfd, dir, de->d_name, rel, max_bytes, merge);
+    if (job->n == alloc) {
+      alloc = alloc ? alloc * 2 : 64;
+      job->names = td_realloc(job->names, alloc * sizeof(*job->names));
+    }
+    job->names[job->n++] = td_strdup(de->d_name);
   }
+  job->dfd = dup(dirfd(d));
   closedir(d);
+  if (job->dfd < 0)
+    return td_error("cannot read %s/tenants: %s", dir, strerror(errno));
+  return 0;
+}
+
+static int add_tenant_entries(struct manifest_files *f, int tfd,
+                              const char *dir, size_t max_bytes, bool merge)
+{
+  struct read_job job = {.dfd = -1, .max_bytes = max_bytes};
+  int err = list_tenant_entries(tfd, dir, &job);
+
+  if (err == 0) {
+    job.v = td_calloc(job.n ? job.n : 1, sizeof(*job.v));
+    atomic_init(&job.next, 0);
+    on_threads(read_some, &job, pool_threads(0, job.n));
+  }
+  for (size_t i = 0; i < job.n; i++) {
+    char rel[512];
+
+    snprintf(rel, sizeof(rel), TENANTS_DIR "%s", job.names[i]);
+    if (err == 0 && job.v)
+      err = put_entry(f, dir, rel, &job.v[i], merge);
+    else if (job.v)
+      free(job.v[i].data);
+    free(job.names[i]);
+  }
+  if (job.dfd >= 0)
+    close(job.dfd);
+  free(job.v);
+  free(job.names);
   return err;
 }
 
@@ -263,9 +387,9 @@ int manifest_files_read_dir(struct manifest_files *f, const char *dir,
     return errno == ENOTDIR
                ? td_error("%s is not a directory", dir)
                : td_error("cannot read %s: %s", dir, strerror(errno));
-  err = add_entry(f, dfd, dir, PLATFORM_PATH, PLATFORM_PATH, max_bytes, merge);
+  err = add_entry(f, dfd, dir, PLATFORM_PATH, max_bytes, merge);
   if (err == 0)
-    err = add_entry(f, dfd, dir, TIERS_PATH, TIERS_PATH, max_bytes, merge);
+    err = add_entry(f, dfd, dir, TIERS_PATH, max_bytes, merge);
   if (err == 0)
     err = open_tenants(dfd, dir, &tfd);
   if (err == 0 && tfd >= 0)
@@ -513,6 +637,33 @@ static struct manifest_doc **tenant_slot(const struct manifest_repo *repo,
   return NULL;
 }
 
+/* prev's document for f, taken over (its slot emptied), when the file
+ * carries the key prev's was read from; NULL otherwise. */
+static struct manifest_doc *take_prev(struct manifest_doc **slot,
+                                      const struct manifest_file *f)
+{
+  struct manifest_doc *doc = NULL;
+
+  if (f->key[0] && slot && *slot && strcmp((*slot)->path, f->path) == 0 &&
+      strcmp((*slot)->key, f->key) == 0) {
+    doc = *slot;
+    *slot = NULL;
+  }
+  return doc;
+}
+
+/* The caller promised a document prev does not have. */
+static struct manifest_doc *load_unreusable(struct arena *scratch,
+                                            const struct manifest_opts *opts,
+                                            const char *path,
+                                            enum doc_kind kind)
+{
+  return load_doc(scratch, opts, path, "", 0,
+                  "internal: no earlier copy of this file to reuse; it is "
+                  "held until the next full read",
+                  kind);
+}
+
 /*
  * The document for one file: prev's, taken over, when the file carries
  * the key prev's was read from; otherwise decoded now.  Its own findings
@@ -523,19 +674,11 @@ file_doc(struct manifest_repo *repo, struct manifest_doc **slot,
          struct arena *scratch, const struct manifest_opts *opts,
          const struct manifest_file *f, enum doc_kind kind)
 {
-  struct manifest_doc *doc;
+  struct manifest_doc *doc = take_prev(slot, f);
 
-  if (f->key[0] && slot && *slot && strcmp((*slot)->path, f->path) == 0 &&
-      strcmp((*slot)->key, f->key) == 0) {
-    doc = *slot;
-    *slot = NULL;
-  } else if (f->reused) {
-    /* The caller promised a document prev does not have. */
-    doc = load_doc(scratch, opts, f->path, "", 0,
-                   "internal: no earlier copy of this file to reuse; it is "
-                   "held until the next full read",
-                   kind);
-  } else {
+  if (!doc && f->reused) {
+    doc = load_unreusable(scratch, opts, f->path, kind);
+  } else if (!doc) {
     doc = load_doc(scratch, opts, f->path, f->data, f->len, f->problem, kind);
     memcpy(doc->key, f->key, sizeof(doc->key));
   }
@@ -585,17 +728,53 @@ static void load_platform_and_catalog(struct manifest_repo *repo,
   }
 }
 
-/* The tenant files, in path order, each taking prev's document of the
- * same path when its bytes are unchanged. */
-static void load_tenants(struct manifest_repo *repo,
-                         const struct manifest_files *files,
-                         const struct manifest_opts *opts,
-                         struct manifest_repo *prev, struct arena *scratch)
-{
-  const struct manifest_file **tenant_files;
-  size_t ntenants = 0;
+/*
+ * Tenant files are decoded by several threads at once: a cold load of
+ * ten thousand files is mostly libyaml, and each file decodes alone,
+ * into its own document.  Each thread takes DECODE_CHUNK files at a
+ * time, so uneven files still share the work out evenly.
+ */
+#define DECODE_CHUNK 16
 
-  tenant_files = td_calloc(files->n ? files->n : 1, sizeof(*tenant_files));
+struct decode_job {
+  const struct manifest_opts *opts;
+  const struct manifest_file **files;
+  struct manifest_doc **docs; /* files[i]'s document, made here */
+  size_t n;
+  atomic_size_t next;
+};
+
+static void decode_some(void *arg)
+{
+  struct decode_job *job = arg;
+  struct arena scratch = ARENA_INIT;
+
+  for (;;) {
+    size_t at = atomic_fetch_add(&job->next, DECODE_CHUNK);
+
+    if (at >= job->n)
+      break;
+    for (size_t i = at; i < job->n && i < at + DECODE_CHUNK; i++) {
+      const struct manifest_file *f = job->files[i];
+
+      job->docs[i] = load_doc(&scratch, job->opts, f->path, f->data, f->len,
+                              f->problem, DOC_TENANT);
+      memcpy(job->docs[i]->key, f->key, sizeof(job->docs[i]->key));
+    }
+  }
+  arena_release(&scratch);
+}
+
+/* The tenant files' paths in order; those whose names are refused are
+ * reported and left out. */
+static const struct manifest_file **
+tenant_files(struct manifest_repo *repo, const struct manifest_files *files,
+             size_t *n)
+{
+  const struct manifest_file **v =
+      td_calloc(files->n ? files->n : 1, sizeof(*v));
+
+  *n = 0;
   for (size_t i = 0; i < files->n; i++) {
     char name[NAMING_RESOURCE_MAX + 2];
     const char *why;
@@ -608,27 +787,62 @@ static void load_tenants(struct manifest_repo *repo,
       repo->nrefused++;
       continue;
     }
-    tenant_files[ntenants++] = &files->v[i];
+    v[(*n)++] = &files->v[i];
   }
-  qsort(tenant_files, ntenants, sizeof(*tenant_files), file_path_cmp);
+  qsort(v, *n, sizeof(*v), file_path_cmp);
+  return v;
+}
+
+/* The tenant files, in path order, each taking prev's document of the
+ * same path when its bytes are unchanged; the others are decoded (on
+ * several threads), then every document's findings join the repo's in
+ * path order. */
+static void load_tenants(struct manifest_repo *repo,
+                         const struct manifest_files *files,
+                         const struct manifest_opts *opts,
+                         struct manifest_repo *prev, struct arena *scratch)
+{
+  size_t ntenants = 0, *at;
+  const struct manifest_file **tf = tenant_files(repo, files, &ntenants);
+  struct decode_job job = {.opts = opts};
+
   repo->tenants = td_calloc(ntenants ? ntenants : 1, sizeof(*repo->tenants));
+  job.files = td_calloc(ntenants ? ntenants : 1, sizeof(*job.files));
+  job.docs = td_calloc(ntenants ? ntenants : 1, sizeof(*job.docs));
+  at = td_calloc(ntenants ? ntenants : 1, sizeof(*at));
   /* Both lists are sorted by path: one merge pairs each file with prev's
    * document of the same path. */
   for (size_t i = 0, k = 0; i < ntenants; i++) {
-    struct manifest_doc **slot = NULL;
+    struct manifest_doc **slot = NULL, *doc;
 
     while (prev && k < prev->ntenants &&
-           strcmp(prev->tenants[k]->path, tenant_files[i]->path) < 0)
+           strcmp(prev->tenants[k]->path, tf[i]->path) < 0)
       k++;
     if (prev && k < prev->ntenants)
       slot = &prev->tenants[k];
-    repo->tenants[repo->ntenants++] =
-        file_doc(repo, slot, scratch, opts, tenant_files[i], DOC_TENANT);
+    doc = take_prev(slot, tf[i]);
     /* A taken slot is NULL: step past it. */
     if (slot && !*slot)
       k++;
+    if (!doc && tf[i]->reused)
+      doc = load_unreusable(scratch, opts, tf[i]->path, DOC_TENANT);
+    if (!doc) {
+      at[job.n] = i;
+      job.files[job.n++] = tf[i];
+    }
+    repo->tenants[i] = doc;
   }
-  free(tenant_files);
+  atomic_init(&job.next, 0);
+  on_threads(decode_some, &job, pool_threads(opts->threads, job.n));
+  for (size_t j = 0; j < job.n; j++)
+    repo->tenants[at[j]] = job.docs[j];
+  repo->ntenants = ntenants;
+  for (size_t i = 0; i < ntenants; i++)
+    add_own_diags(repo, repo->tenants[i]);
+  free(at);
+  free(job.docs);
+  free(job.files);
+  free(tf);
 }
 
 /* A document may be acted on when it decoded and no diagnostic, its own

@@ -359,11 +359,14 @@ bool manifest_path_tenant(const char *path, char *name, size_t cap);
 struct manifest_opts {
   unsigned version;
   struct yaml_limits limits;
+  /* Threads that decode tenant files (at most 4); 0: as many as there
+   * are CPUs, one for a few files.  The result is the same for any. */
+  unsigned threads;
 };
 
 #define MANIFEST_OPTS_VERSION 1
 /* clang-format off */
-#define MANIFEST_OPTS_INIT {MANIFEST_OPTS_VERSION, YAML_LIMITS_DEFAULT}
+#define MANIFEST_OPTS_INIT {MANIFEST_OPTS_VERSION, YAML_LIMITS_DEFAULT, 0}
 /* clang-format on */
 
 struct manifest_repo {

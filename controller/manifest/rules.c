@@ -28,6 +28,14 @@ void manifest__error(struct manifest__ctx *cx, const struct ynode *at,
   yaml_diag_add(cx->diags, cx->path, at ? at->line : 0, at ? at->col : 0, msg);
 }
 
+/* The value as a message quotes it: made only for the message, since
+ * every string of every manifest is checked and nearly all pass. */
+static const char *quoted(char *out, size_t cap, const struct ynode *n)
+{
+  manifest__value_text(out, cap, n);
+  return out;
+}
+
 int manifest__parse_cidr(struct manifest__ctx *cx, const struct ynode *n,
                          struct mf_cidr *out)
 {
@@ -39,7 +47,6 @@ int manifest__parse_cidr(struct manifest__ctx *cx, const struct ynode *n,
   size_t alen = slash ? (size_t)(slash - s) : 0;
   const char *p;
 
-  manifest__value_text(text, sizeof(text), n);
   if (!slash || alen >= sizeof(addr_text) || !slash[1])
     goto bad;
   memcpy(addr_text, s, alen);
@@ -60,16 +67,18 @@ int manifest__parse_cidr(struct manifest__ctx *cx, const struct ynode *n,
   if (addr & ~mask) {
     uint32_t net = addr & mask;
 
-    manifest__error(
-        cx, n, "'%s' has host bits set (did you mean %u.%u.%u.%u/%u?)", text,
-        net >> 24, (net >> 16) & 255, (net >> 8) & 255, net & 255, prefix);
+    manifest__error(cx, n,
+                    "'%s' has host bits set (did you mean %u.%u.%u.%u/%u?)",
+                    quoted(text, sizeof(text), n), net >> 24, (net >> 16) & 255,
+                    (net >> 8) & 255, net & 255, prefix);
     return -1;
   }
   out->addr = addr;
   out->prefix = (uint8_t)prefix;
   return 0;
 bad:
-  manifest__error(cx, n, "'%s' is not an IPv4 CIDR like 10.20.0.0/16", text);
+  manifest__error(cx, n, "'%s' is not an IPv4 CIDR like 10.20.0.0/16",
+                  quoted(text, sizeof(text), n));
   return -1;
 }
 
@@ -107,7 +116,6 @@ int manifest__check_string(struct manifest__ctx *cx, enum manifest__check check,
   const char *s = n->u.scalar.s;
   char text[80];
 
-  manifest__value_text(text, sizeof(text), n);
   switch (check) {
   case MF_CHECK_NONE:
     return 0;
@@ -128,7 +136,7 @@ int manifest__check_string(struct manifest__ctx *cx, enum manifest__check check,
         cx, n,
         "'%s' is not a valid %s: use 1 to 63 lowercase letters, digits "
         "and '-', starting and ending with a letter or digit",
-        text, what);
+        quoted(text, sizeof(text), n), what);
     return -1;
   }
   case MF_CHECK_DNSNAME:
@@ -139,13 +147,13 @@ int manifest__check_string(struct manifest__ctx *cx, enum manifest__check check,
         "'%s' is not a valid DNS name for %s: lowercase labels of 1 to "
         "63 letters, digits and '-' joined by '.', at most 253 "
         "characters",
-        text, key);
+        quoted(text, sizeof(text), n), key);
     return -1;
   case MF_CHECK_HOST:
     if (naming_is_dnsname(s) || naming_is_ipv4(s, NULL))
       return 0;
     manifest__error(cx, n, "'%s' is not a DNS name or an IPv4 address for %s",
-                    text, key);
+                    quoted(text, sizeof(text), n), key);
     return -1;
   case MF_CHECK_INSTANCE: {
     if (naming_is_instance(s))
@@ -154,7 +162,7 @@ int manifest__check_string(struct manifest__ctx *cx, enum manifest__check check,
         cx, n,
         "'%s' is not a valid provider instance name for %s: use 1 to 63 "
         "lowercase letters, digits, '-' and '_'",
-        text, key);
+        quoted(text, sizeof(text), n), key);
     return -1;
   }
   case MF_CHECK_ENDPOINT:
@@ -162,13 +170,14 @@ int manifest__check_string(struct manifest__ctx *cx, enum manifest__check check,
       return 0;
     manifest__error(
         cx, n,
-        "'%s' is not an endpoint like host:port (port 1 to 65535) for %s", text,
-        key);
+        "'%s' is not an endpoint like host:port (port 1 to 65535) for %s",
+        quoted(text, sizeof(text), n), key);
     return -1;
   case MF_CHECK_URLPATH:
     if (s[0] == '/')
       return 0;
-    manifest__error(cx, n, "'%s' must start with '/' for %s", text, key);
+    manifest__error(cx, n, "'%s' must start with '/' for %s",
+                    quoted(text, sizeof(text), n), key);
     return -1;
   }
   return 0;

@@ -347,6 +347,10 @@ static void resolve_float(struct ynode *n)
 static void resolve(struct ynode *n)
 {
   n->scalar = YS_STR;
+  /* Most plain scalars are keys and names: one whose first character
+   * starts no null, boolean or number is a string at once. */
+  if (n->u.scalar.len > 0 && !strchr("~nNtTfF0123456789+-.", n->u.scalar.s[0]))
+    return;
   if (resolve_word(n) || resolve_int(n))
     return;
   resolve_float(n);

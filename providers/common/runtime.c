@@ -56,6 +56,30 @@ int rt_op_fail(struct rt_op *op, int status, const char *fmt, ...)
   return status;
 }
 
+int rt_op_fail_text(struct rt_op *op, int status, const char *head,
+                    const char *text, const char *tail)
+{
+  const char *parts[] = {head, text, tail};
+  size_t used = 0;
+
+  assert(status < 0);
+  for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
+    size_t n = strlen(parts[i]);
+
+    if (n > sizeof(op->message) - 1 - used)
+      n = sizeof(op->message) - 1 - used;
+    memcpy(op->message + used, parts[i], n);
+    used += n;
+  }
+  op->message[used] = '\0';
+  /* As rt_op_fail() leaves it. */
+  str_sanitize(op->message);
+  if (!op->message[0])
+    snprintf(op->message, sizeof(op->message), "failed");
+  op->status = status;
+  return status;
+}
+
 void rt_op_add_item(struct rt_op *op, const char *id, enum rtype type,
                     const char *name)
 {

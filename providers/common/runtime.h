@@ -173,6 +173,12 @@ void rt_op_ok(struct rt_op *op, json_t *observed);
 int rt_op_fail(struct rt_op *op, int status, const char *fmt, ...)
     TD_PRINTF(3, 4);
 
+/* rt_op_fail() with the message `head`, `text` and `tail` joined, not
+ * formatted: for a message made for each of many ops (a first plan's
+ * reads of what does not exist yet). */
+int rt_op_fail_text(struct rt_op *op, int status, const char *head,
+                    const char *text, const char *tail);
+
 /* Appends one owned item to a list_owned op (strings copied). */
 void rt_op_add_item(struct rt_op *op, const char *id, enum rtype type,
                     const char *name);

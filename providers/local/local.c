@@ -500,8 +500,8 @@ static void read_batch(struct batch *b)
     struct job *j = b->jobs[i];
 
     if (j->op.kind == RT_READ && dir_missing(j, seen, missing, &nseen))
-      rt_op_fail(&j->op, PROVIDER_NOT_FOUND, "local: %s does not exist",
-                 j->path);
+      rt_op_fail_text(&j->op, PROVIDER_NOT_FOUND, "local: ", j->path,
+                      " does not exist");
     else
       run_job(j);
   }

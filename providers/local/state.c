@@ -69,8 +69,8 @@ int local__load_state(struct job *j, const char *path, json_t **out)
   fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT)
-      status = rt_op_fail(&j->op, PROVIDER_NOT_FOUND,
-                          "local: %s does not exist", path);
+      status = rt_op_fail_text(&j->op, PROVIDER_NOT_FOUND, "local: ", path,
+                               " does not exist");
     else
       status = local__fail_errno(j, "cannot open", path, errno);
     goto out;

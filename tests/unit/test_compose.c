@@ -169,6 +169,54 @@ START_TEST(service_env_from_manifest)
 }
 END_TEST
 
+/* Text from the manifest goes into specs as written, whatever its
+ * characters (the loader passes only valid UTF-8): a spec dumps to JSON
+ * that reads back the same. */
+START_TEST(manifest_text_reaches_specs_unchanged)
+{
+  static const char value[] = "Gr\xc3\xbc\xc3\x9f"
+                              "e \xe2\x9c\x93 "
+                              "\xe6\x97\xa5\xf0\x9f\x98\x80";
+  struct manifest_files files = MANIFEST_FILES_INIT;
+  struct manifest_repo *repo;
+  struct resource_set set = RESOURCE_SET_INIT;
+  const struct resource *r;
+  char dir[1024], text[2048], *dumped;
+  json_t *back;
+
+  snprintf(dir, sizeof(dir), "%s/base", test_fixtures_dir());
+  ck_assert_int_eq(manifest_files_read_dir(&files, dir, 1 << 20), 0);
+  snprintf(text, sizeof(text),
+           "apiVersion: tenantd.io/v1\nkind: Tenant\nmetadata: {name: acme}\n"
+           "spec:\n  tier: standard\n  environments:\n    - name: prod\n"
+           "      network: {cidr: 10.10.0.0/16}\n      apps:\n"
+           "        - name: api\n          image: r/api:1\n"
+           "          port: 80\n          env: {GREETING: \"%s\"}\n",
+           value);
+  manifest_files_remove(&files, "tenants/acme.yaml");
+  manifest_files_add(&files, "tenants/acme.yaml", text, strlen(text));
+  manifest_repo_load(&repo, &files, NULL);
+  ck_assert_uint_eq(repo->diags.n, 0);
+  ck_assert_int_eq(compose_tenant(repo, doc_named(repo, "acme"), &set), 0);
+  resource_set_sort(&set);
+  r = resource_set_find(&set, "service/api.prod.acme");
+  ck_assert_ptr_nonnull(r);
+  ck_assert_str_eq(json_string_value(json_object_get(
+                       json_object_get(r->spec, "env"), "GREETING")),
+                   value);
+  dumped = json_dumps(r->spec, JSON_COMPACT | JSON_SORT_KEYS);
+  ck_assert_ptr_nonnull(dumped);
+  back = json_loads(dumped, 0, NULL);
+  ck_assert_ptr_nonnull(back);
+  ck_assert(json_equal(back, r->spec));
+  json_decref(back);
+  free(dumped);
+  resource_set_release(&set);
+  manifest_repo_free(repo);
+  manifest_files_release(&files);
+}
+END_TEST
+
 START_TEST(dot_output_is_graphviz)
 {
   struct manifest_files files = MANIFEST_FILES_INIT;
@@ -200,6 +248,7 @@ Suite *make_suite_compose(void)
 
   tcase_add_test(tc, murata_graph);
   tcase_add_test(tc, service_env_from_manifest);
+  tcase_add_test(tc, manifest_text_reaches_specs_unchanged);
   tcase_add_test(tc, dot_output_is_graphviz);
   suite_add_tcase(s, tc);
   return s;

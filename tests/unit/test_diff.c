@@ -41,6 +41,57 @@ START_TEST(resolves_refs_and_marks_unknown)
 }
 END_TEST
 
+/* A resolved spec shares what holds no reference and copies the rest,
+ * members in their order, however deep the reference and wherever it
+ * sits among its siblings. */
+START_TEST(resolve_copies_only_the_way_to_a_reference)
+{
+  json_t *spec = json_pack(
+      "{s:{s:s, s:o, s:n, s:[i, o, s]}, s:{s:s}, s:[s, s], s:n, s:o}", "env",
+      "A", "1", "HOST", resource_ref("database/d", "host"), "NONE", "LIST", 1,
+      resource_ref("database/d", "port"), "z", "plain", "k", "v", "hosts", "a",
+      "b", "empty", "last", resource_ref("database/d", "host"));
+  json_t *want = json_pack(
+      "{s:{s:s, s:s, s:n, s:[i, i, s]}, s:{s:s}, s:[s, s], s:n, s:s}", "env",
+      "A", "1", "HOST", "10.0.0.9", "NONE", "LIST", 1, 5432, "z", "plain", "k",
+      "v", "hosts", "a", "b", "empty", "last", "10.0.0.9");
+  json_t *out, *env;
+  const char *key;
+  json_t *v;
+  const char *order[] = {"A", "HOST", "NONE", "LIST"};
+  size_t i = 0;
+  bool unknown;
+
+  world = json_pack("{s:{s:{s:s, s:i}}}", "database/d", "outputs", "host",
+                    "10.0.0.9", "port", 5432);
+  out = diff_resolve(spec, lookup, NULL, &unknown);
+  ck_assert(!unknown);
+  ck_assert(json_equal(out, want));
+  ck_assert_ptr_ne(out, spec);
+  ck_assert_ptr_eq(json_object_get(out, "plain"),
+                   json_object_get(spec, "plain"));
+  ck_assert_ptr_eq(json_object_get(out, "hosts"),
+                   json_object_get(spec, "hosts"));
+  env = json_object_get(out, "env");
+  ck_assert_ptr_ne(env, json_object_get(spec, "env"));
+  ck_assert_ptr_eq(json_object_get(env, "A"),
+                   json_object_get(json_object_get(spec, "env"), "A"));
+  json_object_foreach(env, key, v)
+  {
+    (void)v;
+    ck_assert_str_eq(key, order[i++]);
+  }
+  json_decref(out);
+  /* Without a reference, the spec itself. */
+  out = diff_resolve(json_object_get(spec, "plain"), lookup, NULL, &unknown);
+  ck_assert_ptr_eq(out, json_object_get(spec, "plain"));
+  json_decref(out);
+  json_decref(want);
+  json_decref(spec);
+  json_decref(world);
+}
+END_TEST
+
 START_TEST(compares_only_managed_attributes_sorted)
 {
   json_t *want = json_pack("{s:s, s:i, s:b}", "name", "n", "ttl", 300, "z", 1);
@@ -78,6 +129,7 @@ Suite *make_suite_diff(void)
   TCase *tc = tcase_create("diff");
 
   tcase_add_test(tc, resolves_refs_and_marks_unknown);
+  tcase_add_test(tc, resolve_copies_only_the_way_to_a_reference);
   tcase_add_test(tc, compares_only_managed_attributes_sorted);
   suite_add_tcase(s, tc);
   return s;

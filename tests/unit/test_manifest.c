@@ -443,6 +443,68 @@ START_TEST(reload_rules_match_a_fresh_load)
 }
 END_TEST
 
+/*
+ * Tenant files decode on several threads; what comes out does not depend
+ * on how many: the same documents in path order, the same findings in
+ * the same order, the same valid files, and a reload that takes half the
+ * documents over says what a load on one thread says.
+ */
+START_TEST(load_is_the_same_on_any_number_of_threads)
+{
+  static const unsigned threads[] = {1, 2, 4, 0, 9};
+  struct manifest_files files = MANIFEST_FILES_INIT;
+  struct manifest_files half = MANIFEST_FILES_INIT;
+  struct manifest_opts opts = MANIFEST_OPTS_INIT;
+  struct manifest_repo *one, *kept = NULL;
+  char *want, *got;
+
+  put_keyed(&files, "platform.yaml", platform_yaml);
+  put_keyed(&half, "platform.yaml", platform_yaml);
+  for (size_t i = 0; i < 300; i++) {
+    char name[16], path[32], *text;
+
+    snprintf(name, sizeof(name), "t%zu", i);
+    snprintf(path, sizeof(path), "tenants/t%zu.yaml", i);
+    text = i % 37 == 5 ? td_strdup("kind: [") : random_tenant(name);
+    put_keyed(&files, path, text);
+    if (i % 2)
+      put_keyed(&half, path, text);
+    free(text);
+  }
+  opts.threads = 1;
+  manifest_repo_load(&one, &files, &opts);
+  ck_assert_uint_eq(one->ntenants, 300);
+  want = repo_text(one);
+  ck_assert_ptr_nonnull(strstr(want, "tenants/t5.yaml"));
+  for (size_t k = 0; k < ARRAY_SIZE(threads); k++) {
+    struct manifest_repo *many;
+
+    opts.threads = threads[k];
+    manifest_repo_load(&many, &files, &opts);
+    got = repo_text(many);
+    ck_assert_str_eq(got, want);
+    for (size_t i = 0; i < many->ntenants; i++) {
+      ck_assert_str_eq(many->tenants[i]->path, one->tenants[i]->path);
+      ck_assert_str_eq(many->tenants[i]->key, one->tenants[i]->key);
+      ck_assert_uint_eq(many->tenants[i]->own.n, one->tenants[i]->own.n);
+    }
+    free(got);
+    manifest_repo_free(many);
+  }
+  opts.threads = 3;
+  manifest_repo_reload(&kept, &half, &opts, NULL);
+  manifest_repo_reload(&kept, &files, &opts, kept);
+  got = repo_text(kept);
+  ck_assert_str_eq(got, want);
+  free(got);
+  free(want);
+  manifest_repo_free(kept);
+  manifest_repo_free(one);
+  manifest_files_release(&half);
+  manifest_files_release(&files);
+}
+END_TEST
+
 START_TEST(string_rules)
 {
   int64_t ms = 0;
@@ -881,6 +943,65 @@ END_TEST
 
 /* A tenants/ that is a link, out of the repository or within it, is
  * refused whole: read as empty, every tenant would look deleted. */
+/* Many tenant files are read on several threads: each file's bytes
+ * land at its own path, links and what is not a file are held as with
+ * a few, other names are skipped, and a read over a list that has
+ * entries still replaces them. */
+START_TEST(read_dir_reads_many_files_each_at_its_path)
+{
+  struct manifest_files files = MANIFEST_FILES_INIT;
+  char *tmp = test_tmpdir(), *dir = make_repo(tmp);
+  char path[1200], rel[64], text[128];
+  size_t tenants = 0;
+
+  for (int i = 0; i < 300; i++) {
+    snprintf(rel, sizeof(rel), "tenants/m%03d.yaml", i);
+    snprintf(text, sizeof(text), "# file %d\n%.*s", i, i % 50, tenant_yaml);
+    write_file(dir, rel, text);
+  }
+  write_file(dir, "tenants/.hidden.yaml", "x");
+  write_file(dir, "tenants/notes.txt", "x");
+  snprintf(path, sizeof(path), "%s/tenants/link.yaml", dir);
+  ck_assert_int_eq(symlink("m001.yaml", path), 0);
+  snprintf(path, sizeof(path), "%s/tenants/dir.yaml", dir);
+  ck_assert_int_eq(mkdir(path, 0755), 0);
+
+  ck_assert_int_eq(manifest_files_read_dir(&files, dir, 1 << 20), 0);
+  for (size_t i = 0; i < files.n; i++)
+    tenants += strncmp(files.v[i].path, "tenants/", 8) == 0;
+  /* m000..m299, link, dir, and make_repo's own tenants. */
+  ck_assert_uint_ge(tenants, 302);
+  for (size_t i = 0; i < files.n; i++) {
+    int k;
+
+    ck_assert_ptr_null(strstr(files.v[i].path, ".hidden"));
+    ck_assert_ptr_null(strstr(files.v[i].path, "notes"));
+    if (sscanf(files.v[i].path, "tenants/m%03d.yaml", &k) != 1)
+      continue;
+    snprintf(text, sizeof(text), "# file %d\n%.*s", k, k % 50, tenant_yaml);
+    ck_assert_str_eq(files.v[i].data, text);
+    ck_assert_uint_eq(files.v[i].len, strlen(text));
+    ck_assert_ptr_null(files.v[i].problem);
+  }
+  assert_held(&files, "tenants/link.yaml", "symbolic link");
+  assert_held(&files, "tenants/dir.yaml", "not a regular file");
+
+  /* Over a list that has entries: each is replaced by what is read. */
+  manifest_files_release(&files);
+  add(&files, "tenants/m007.yaml", "stale");
+  add(&files, "tenants/link.yaml", tenant_yaml);
+  ck_assert_int_eq(manifest_files_read_dir(&files, dir, 1 << 20), 0);
+  assert_held(&files, "tenants/link.yaml", "symbolic link");
+  for (size_t i = 0; i < files.n; i++)
+    if (strcmp(files.v[i].path, "tenants/m007.yaml") == 0)
+      ck_assert_ptr_nonnull(strstr(files.v[i].data, "# file 7\n"));
+  manifest_files_release(&files);
+  test_rm_rf(tmp);
+  free(dir);
+  free(tmp);
+}
+END_TEST
+
 START_TEST(read_dir_refuses_a_linked_tenants_directory)
 {
   struct manifest_files files = MANIFEST_FILES_INIT;
@@ -945,6 +1066,7 @@ Suite *make_suite_manifest(void)
   tcase_add_test(tc, string_rules);
   tcase_add_test(tc, reload_reuses_unchanged_documents);
   tcase_add_test(tc, reload_rules_match_a_fresh_load);
+  tcase_add_test(tc, load_is_the_same_on_any_number_of_threads);
   tcase_add_test(tc, sorted_diag_lookup);
   tcase_add_test(tc, dependency_cycle_of_long_names_stays_in_bounds);
   tcase_add_test(tc, long_invalid_names_derive_no_names);
@@ -953,6 +1075,7 @@ Suite *make_suite_manifest(void)
   tcase_add_test(tc, loader_refuses_files_named_for_no_tenant);
   tcase_add_test(tc, read_dir_reports_a_file_name_that_is_not_utf8);
   tcase_add_test(tc, read_dir_never_reads_through_a_link);
+  tcase_add_test(tc, read_dir_reads_many_files_each_at_its_path);
   tcase_add_test(tc, read_dir_refuses_a_linked_tenants_directory);
   tcase_add_test(tc, messages_quote_values_clean);
   suite_add_tcase(s, tc);

@@ -282,6 +282,44 @@ static struct resource *res_new(const char *name)
 
 /* ---- tests ---- */
 
+/* A joined message is what the same pieces formatted give: cut at the
+ * buffer's end (a character cut there made valid), bad bytes escaped,
+ * "failed" for nothing. */
+START_TEST(joined_message_is_the_formatted_one)
+{
+  static const char *const texts[] = {
+      "/var/lib/tenantd/network/acme-prod.json",
+      "caf\xc3\xa9 \xff\xfe bad bytes",
+      "",
+  };
+  static struct rt_op a, b;
+  char long_text[RT_MESSAGE_MAX + 16];
+
+  for (size_t i = 0; i < ARRAY_SIZE(texts); i++) {
+    ck_assert_int_eq(rt_op_fail_text(&a, PROVIDER_NOT_FOUND,
+                                     "local: ", texts[i], " does not exist"),
+                     PROVIDER_NOT_FOUND);
+    rt_op_fail(&b, PROVIDER_NOT_FOUND, "local: %s does not exist", texts[i]);
+    ck_assert_str_eq(a.message, b.message);
+    ck_assert_int_eq(a.status, PROVIDER_NOT_FOUND);
+  }
+  /* Two-byte characters across the end of the buffer. */
+  for (size_t i = 0; i + 2 < sizeof(long_text); i += 2)
+    memcpy(long_text + i, "\xc3\xa9", 2);
+  long_text[sizeof(long_text) - 2] = '\0';
+  for (size_t shift = 0; shift < 3; shift++) {
+    const char *head = shift == 0 ? "" : shift == 1 ? "x" : "xy";
+
+    rt_op_fail_text(&a, PROVIDER_INVALID, head, long_text, " tail");
+    rt_op_fail(&b, PROVIDER_INVALID, "%s%s tail", head, long_text);
+    ck_assert_str_eq(a.message, b.message);
+    ck_assert_uint_lt(strlen(a.message), RT_MESSAGE_MAX);
+  }
+  rt_op_fail_text(&a, PROVIDER_INVALID, "", "", "");
+  ck_assert_str_eq(a.message, "failed");
+}
+END_TEST
+
 START_TEST(answered_after_the_call)
 {
   struct fx f;
@@ -520,6 +558,7 @@ Suite *make_suite_runtime(void)
   TCase *tc = tcase_create("runtime");
 
   tcase_set_timeout(tc, 30);
+  tcase_add_test(tc, joined_message_is_the_formatted_one);
   tcase_add_test(tc, answered_after_the_call);
   tcase_add_test(tc, delivery_is_fifo);
   tcase_add_test(tc, ops_started_by_callbacks_batch);

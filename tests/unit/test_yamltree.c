@@ -119,6 +119,45 @@ START_TEST(scalars_follow_core_schema)
 }
 END_TEST
 
+/* A plain scalar is a string at once unless its first character can
+ * start a null, a boolean or a number; those that can still resolve by
+ * the whole text. */
+START_TEST(first_character_decides_only_strings)
+{
+  static const struct {
+    const char *text;
+    enum yscalar kind;
+  } cases[] = {
+      {"a: Null", YS_NULL},   {"a: NULL", YS_NULL},   {"a: True", YS_BOOL},
+      {"a: TRUE", YS_BOOL},   {"a: false", YS_BOOL},  {"a: False", YS_BOOL},
+      {"a: +.inf", YS_FLOAT}, {"a: .INF", YS_FLOAT},  {"a: .NaN", YS_FLOAT},
+      {"a: .NAN", YS_FLOAT},  {"a: 0", YS_INT},       {"a: -0x1", YS_STR},
+      {"a: 9.", YS_FLOAT},    {"a: -1E-3", YS_FLOAT}, {"a: nullable", YS_STR},
+      {"a: Nil", YS_STR},     {"a: tru", YS_STR},     {"a: Trueish", YS_STR},
+      {"a: f", YS_STR},       {"a: FALSEY", YS_STR},  {"a: ~x", YS_STR},
+      {"a: +", YS_STR},       {"a: -x", YS_STR},      {"a: .", YS_STR},
+      {"a: .5x", YS_STR},     {"a: x1", YS_STR},      {"a: Y", YS_STR},
+      {"a: inf", YS_STR},     {"a: nan", YS_STR},     {"a: é1", YS_STR},
+      {"a: _1", YS_STR},      {"a: $1", YS_STR},      {"a: api", YS_STR},
+  };
+  struct arena a = ARENA_INIT;
+
+  for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+    struct ynode *v = ymap_get(parse_ok(&a, cases[i].text), "a");
+
+    ck_assert_ptr_nonnull(v);
+    ck_assert_msg(v->scalar == cases[i].kind, "%s: got kind %d, want %d",
+                  cases[i].text, v->scalar, cases[i].kind);
+  }
+  /* Keys resolve too: a key "true" is a boolean, "name" a string. */
+  ck_assert_int_eq(ymap_key(parse_ok(&a, "true: 1\nname: 2"), 0)->scalar,
+                   YS_BOOL);
+  ck_assert_int_eq(ymap_key(parse_ok(&a, "true: 1\nname: 2"), 1)->scalar,
+                   YS_STR);
+  arena_release(&a);
+}
+END_TEST
+
 START_TEST(positions_are_one_based_characters)
 {
   struct arena a = ARENA_INIT;
@@ -490,6 +529,7 @@ Suite *make_suite_yamltree(void)
   TCase *tc = tcase_create("parse");
 
   tcase_add_test(tc, scalars_follow_core_schema);
+  tcase_add_test(tc, first_character_decides_only_strings);
   tcase_add_test(tc, positions_are_one_based_characters);
   tcase_add_test(tc, duplicate_keys_fail_at_the_second);
   tcase_add_test(tc, many_keys_are_checked_in_n_log_n);
