@@ -1,5 +1,7 @@
 #include "base/compat.h"
 
+#include <stdio.h>
+
 #include "model/naming.h"
 #include "suites.h"
 
@@ -63,6 +65,43 @@ START_TEST(collisions_are_possible_and_symmetric)
 }
 END_TEST
 
+/* Names are joined by hand: every length up to and past the limit gives
+ * what snprintf would, or "" and 0 where that would not fit, and a
+ * missing part reads as glibc prints it. */
+START_TEST(names_join_as_snprintf_would)
+{
+  char buf[NAMING_MAX], want[3 * NAMING_MAX], *part = td_malloc(NAMING_MAX);
+
+  for (size_t len = 0; len < NAMING_MAX; len++) {
+    size_t n;
+
+    memset(part, 'a' + (char)(len % 26), len);
+    part[len] = '\0';
+    snprintf(want, sizeof(want), "%s.%s.%s.%s", "api", part, "acme", "x.io");
+    n = naming_record(buf, "api", part, "acme", "x.io");
+    if (strlen(want) >= NAMING_MAX) {
+      ck_assert_uint_eq(n, 0);
+      ck_assert_str_eq(buf, "");
+    } else {
+      ck_assert_uint_eq(n, strlen(want));
+      ck_assert_str_eq(buf, want);
+    }
+    snprintf(want, sizeof(want), "%s_%s", part, "prod");
+    for (char *c = want; *c; c++)
+      if (*c == '-')
+        *c = '_';
+    n = naming_database(buf, part, "prod");
+    ck_assert_uint_eq(n, strlen(want) < NAMING_MAX ? strlen(want) : 0);
+    ck_assert_str_eq(buf, strlen(want) < NAMING_MAX ? want : "");
+  }
+  ck_assert_uint_eq(naming_service(buf, "api", NULL, "acme"), 15);
+  ck_assert_str_eq(buf, "api.(null).acme");
+  ck_assert_uint_eq(naming_workspace(buf, "", ""), 1);
+  ck_assert_str_eq(buf, ".");
+  free(part);
+}
+END_TEST
+
 Suite *make_suite_naming(void)
 {
   Suite *s = suite_create("naming");
@@ -71,6 +110,7 @@ Suite *make_suite_naming(void)
   tcase_add_test(tc, conventions);
   tcase_add_test(tc, collisions_are_possible_and_symmetric);
   tcase_add_test(tc, names_that_do_not_fit_are_empty);
+  tcase_add_test(tc, names_join_as_snprintf_would);
   suite_add_tcase(s, tc);
   return s;
 }
