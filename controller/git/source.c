@@ -19,28 +19,8 @@
 #include "git/giturl.h"
 #include "git/knownhosts.h"
 #include "git/source_git.h"
-
-#define NOTES_REMOTE_REF "refs/tenantd/origin-notes"
+#include "git/source_internal.h"
 #define MAX_CREDENTIAL_TRIES 3
-
-struct source {
-  struct source_opts o;
-  struct giturl u; /* the URL taken apart; u.shown is the one messages show */
-  char *url;       /* what libgit2 is given: never holds a password */
-  char *mirror;    /* <cache>/<name>-<hash>.git */
-  char *known_hosts;
-  uint64_t timeout_ms;
-  int lock_fd;
-  git_repository *repo;
-  unsigned cred_tries;
-  bool url_creds_offered;
-  char why[768];      /* this module's own reason for refusing, "" when none */
-  bool push_rejected; /* the remote refused a ref update */
-  char push_why[256];
-  /* refspecs of a regular fetch, and the refs they fill */
-  char *spec[3];
-  char *dst[3];
-};
 
 /* ---- names, credentials, errors ---- */
 
@@ -344,6 +324,10 @@ static int open_settings(struct source *s)
  * those under 4 KiB): a status/ or tenants/ tree of 10,000 entries is
  * about 400 KiB. */
 #define TREE_CACHE_LIMIT (8u << 20)
+/* Commits too: the status commit of a first apply lists every event
+ * (19 MiB at 10,000 tenants), and every pass reads the status branch's
+ * tip; uncached, an idle daemon spent a quarter of a CPU parsing it. */
+#define COMMIT_CACHE_LIMIT (64u << 20)
 
 static struct {
   pthread_mutex_t lock;
@@ -391,10 +375,12 @@ static bool park(const char *mirror, git_repository *repo)
 }
 
 /*
- * Process-wide settings, once: large trees are cached (above), and
- * objects read from the mirror are not hashed again on every read.  Git
- * itself does not either: what comes from a remote is checked when its
- * pack is indexed, and what tenantd writes it hashed itself.
+ * Process-wide settings, once: large trees and commits are cached
+ * (above), and objects read from the mirror are not hashed again on
+ * every read.  Git itself does not either: what comes from a remote is
+ * checked when its pack is indexed, and what tenantd writes it hashed
+ * itself (and objects copied from a local remote are hashed as they are
+ * written: source_local.c).
  */
 static void tune_library(void)
 {
@@ -403,6 +389,8 @@ static void tune_library(void)
   parked.tuned = true;
   git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, GIT_OBJECT_TREE,
                    (size_t)TREE_CACHE_LIMIT);
+  git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, GIT_OBJECT_COMMIT,
+                   (size_t)COMMIT_CACHE_LIMIT);
   git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 0);
 }
 
@@ -680,7 +668,6 @@ static int local_path_check(struct source *s)
   return 0;
 }
 
-#define APPROVED_REFS "refs/tags/approved/"
 #define APPROVALS "+" APPROVED_REFS "*:" APPROVED_REFS "*"
 
 /* Are the approval tags in the mirror those the remote advertises?  Ones
@@ -708,6 +695,17 @@ static bool approvals_current(struct source *s, const git_remote_head **heads,
   return current;
 }
 
+/* The fetch from a repository on this machine, by copying objects;
+ * 1: through the transport instead. */
+static int local_fetch(struct source *s)
+{
+  char *gitdir = source__local_gitdir(s);
+  int rc = gitdir ? source__local_fetch(s, gitdir) : 1;
+
+  free(gitdir);
+  return rc;
+}
+
 static int fetch_tips(struct source *s)
 {
   git_remote *remote = NULL;
@@ -719,7 +717,10 @@ static int fetch_tips(struct source *s)
 
   rc = local_path_check(s);
   if (rc == 0)
-    rc = remote_connect(s, &remote, GIT_DIRECTION_FETCH);
+    rc = local_fetch(s);
+  if (rc <= 0)
+    return rc;
+  rc = remote_connect(s, &remote, GIT_DIRECTION_FETCH);
   if (rc < 0)
     return rc;
   if (git_remote_ls(&heads, &nheads, remote) < 0) {
@@ -995,47 +996,62 @@ static void push_journal_end(int fd)
   close(fd); /* releases the flock */
 }
 
-/* The git directory of a remote on this machine; NULL for others. */
-static char *local_gitdir(const struct source *s)
-{
-  const char *path = s->url;
-  char *dotgit;
-  struct stat st;
-
-  if (strncmp(path, "file://", 7) == 0)
-    path += 7;
-  else if (strstr(path, "://") || path[0] != '/')
-    return NULL;
-  dotgit = td_asprintf("%s/.git", path);
-  if (stat(dotgit, &st) == 0 && S_ISDIR(st.st_mode))
-    return dotgit;
-  free(dotgit);
-  return td_strdup(path);
-}
-
-static int push_specs(struct source *s, const char *const *specs, size_t n)
+/* A push through libgit2's transport: GIT_ENONFASTFORWARD, or
+ * libgit2's error. */
+static int transport_push(struct source *s, const char *const *specs, size_t n)
 {
   git_remote *remote = NULL;
   git_push_options po;
   git_strarray arr = {(char **)specs, n};
-  char *gitdir = local_gitdir(s);
-  int journal = -1, rc;
+  int rc = remote_new(s, &remote);
 
-  if (local_path_check(s) < 0 || remote_new(s, &remote) < 0) {
-    free(gitdir);
-    return -1;
-  }
-  if (gitdir)
-    journal = push_journal_begin(gitdir, specs, n);
-  free(gitdir);
+  if (rc < 0)
+    return rc;
   git_push_options_init(&po, GIT_PUSH_OPTIONS_VERSION);
   init_callbacks(s, &po.callbacks);
   po.callbacks.push_update_reference = on_push_update;
   po.proxy_opts.type = GIT_PROXY_AUTO;
   po.follow_redirects = GIT_REMOTE_REDIRECT_NONE;
-  s->push_rejected = false;
   rc = git_remote_push(remote, &arr, &po);
+  git_remote_free(remote);
+  return rc;
+}
+
+/* The push to a bare repository on this machine, by copying objects;
+ * 1: through the transport instead. */
+static int local_push(struct source *s, const char *gitdir,
+                      const char *const *specs, size_t n)
+{
+  git_repository *remote = NULL;
+  int rc;
+
+  if (git_repository_open_ext(&remote, gitdir, GIT_REPOSITORY_OPEN_NO_SEARCH,
+                              NULL) < 0)
+    return 1; /* the transport says why, as it always did */
+  rc = source__local_push(s, remote, specs, n);
+  git_repository_free(remote);
+  return rc;
+}
+
+static int push_specs(struct source *s, const char *const *specs, size_t n)
+{
+  char *gitdir = source__local_gitdir(s);
+  int journal = -1, rc;
+
+  if (local_path_check(s) < 0) {
+    free(gitdir);
+    return -1;
+  }
+  if (gitdir)
+    journal = push_journal_begin(gitdir, specs, n);
+  s->push_rejected = false;
+  rc = gitdir ? local_push(s, gitdir, specs, n) : 1;
+  if (rc == 1) {
+    s->push_rejected = false;
+    rc = transport_push(s, specs, n);
+  }
   push_journal_end(journal);
+  free(gitdir);
   if (rc == GIT_ENONFASTFORWARD)
     rc = td_error_code(TD_ECONFLICT, "%s moved on while tenantd wrote",
                        s->u.shown);
@@ -1047,7 +1063,6 @@ static int push_specs(struct source *s, const char *const *specs, size_t n)
     rc = td_error_code(TD_ECONFLICT, "%s refused %s", s->u.shown, s->push_why);
   else if (rc < 0)
     rc = source_git_error(s, s->u.shown);
-  git_remote_free(remote);
   return rc;
 }
 

@@ -15,6 +15,8 @@
 #include "base/fsutil.h"
 #include "engine/reconcile.h"
 #include "git/source.h"
+#include "git/source_git.h"
+#include "git/source_internal.h"
 #include "base/strset.h"
 #include "suites.h"
 #include "git/writeback.h"
@@ -746,6 +748,154 @@ START_TEST(source_held_library_reopens_the_same_mirror)
 }
 END_TEST
 
+/* ---- a remote on this machine: objects copied, no pack ---- */
+
+static size_t packs_in(const char *objects_dir)
+{
+  char *cmd =
+      td_asprintf("ls %s/pack 2>/dev/null | grep -c '\\.pack$'", objects_dir);
+  FILE *p = popen(cmd, "r");
+  unsigned long n = 0;
+
+  ck_assert_ptr_nonnull(p);
+  ck_assert_int_eq(fscanf(p, "%lu", &n), 1);
+  pclose(p);
+  free(cmd);
+  return n;
+}
+
+/* A commit in `repo` on `ref` with `parent`'s tree and `parent` as its
+ * only parent. */
+static void child_commit(git_repository *repo, const char *ref,
+                         const git_oid *parent_id, const char *msg,
+                         git_oid *out)
+{
+  git_commit *parent;
+  git_tree *tree;
+  git_signature *sig;
+
+  ck_assert_int_eq(git_commit_lookup(&parent, repo, parent_id), 0);
+  ck_assert_int_eq(git_commit_tree(&tree, parent), 0);
+  ck_assert_int_eq(git_signature_now(&sig, "td", "td@example.com"), 0);
+  ck_assert_int_eq(git_commit_create(out, repo, ref, sig, sig, NULL, msg, tree,
+                                     1, (const git_commit **)&parent),
+                   0);
+  git_signature_free(sig);
+  git_tree_free(tree);
+  git_commit_free(parent);
+}
+
+START_TEST(source_local_fetch_copies_objects_without_a_pack)
+{
+  struct fx f;
+  struct source *s;
+  struct strset changed = STRSET_INIT;
+  struct manifest_files files = MANIFEST_FILES_INIT;
+  static const char *const more[] = {"tenants/gamma.yaml", "kind: Tenant\n"};
+  char c1[41], c2[41], head[41], *objects;
+  bool all = true;
+
+  fx_init(&f);
+  fx_commit(&f, "first", GIT_FILEMODE_BLOB, first, ARRAY_SIZE(first) / 2, c1);
+  s = fx_open(&f);
+  ck_assert_int_eq(source_fetch(s), 0);
+  fx_commit(&f, "second", GIT_FILEMODE_BLOB, more, 1, c2);
+  ck_assert_int_eq(source_fetch(s), 0);
+  ck_assert_int_eq(source_head(s, head), 0);
+  ck_assert_str_eq(head, c2);
+  /* Every object is there to read: the changed tree and file too. */
+  ck_assert_int_eq(source_changes(s, c1, c2, &changed, &all), 0);
+  ck_assert(!all);
+  ck_assert_uint_eq(changed.n, 1);
+  ck_assert_str_eq(changed.v[0], "gamma");
+  ck_assert_int_eq(
+      source_read_manifests(s, c2, &files, YAML_LIMITS_DEFAULT_MAX_BYTES, NULL),
+      0);
+  ck_assert_uint_ge(files.n, 1);
+  ck_assert_str_eq(files.v[files.n - 1].path, "tenants/gamma.yaml");
+  ck_assert_str_eq(files.v[files.n - 1].data, "kind: Tenant\n");
+  objects = td_asprintf("%s/objects", git_repository_path(source_repo(s)));
+  ck_assert_uint_eq(packs_in(objects), 0);
+  free(objects);
+  manifest_files_release(&files);
+  strset_release(&changed);
+  source_close(s);
+  fx_free(&f);
+}
+END_TEST
+
+START_TEST(source_local_copy_gives_up_past_its_limit)
+{
+  struct fx f;
+  struct source *s;
+  git_repository *mirror;
+  git_odb *odb;
+  git_oid tip;
+  char c1[41];
+
+  fx_init(&f);
+  fx_commit(&f, "first", GIT_FILEMODE_BLOB, first, ARRAY_SIZE(first) / 2, c1);
+  s = fx_open(&f);
+  mirror = source_repo(s);
+  ck_assert_int_eq(git_oid_fromstr(&tip, c1), 0);
+  /* A commit, three trees and six files: more than 3, nothing written. */
+  ck_assert_int_eq(source__copy_objects(f.repo, mirror, &tip, 3), 1);
+  ck_assert_int_eq(git_repository_odb(&odb, mirror), 0);
+  ck_assert(!git_odb_exists(odb, &tip));
+  ck_assert_int_eq(source__copy_objects(f.repo, mirror, &tip, 100), 0);
+  ck_assert(git_odb_exists(odb, &tip));
+  /* Present already: nothing to copy, whatever the limit. */
+  ck_assert_int_eq(source__copy_objects(f.repo, mirror, &tip, 1), 0);
+  git_odb_free(odb);
+  source_close(s);
+  fx_free(&f);
+}
+END_TEST
+
+START_TEST(source_local_push_only_fast_forwards)
+{
+  struct fx f;
+  struct source *s;
+  git_repository *mirror;
+  git_oid base, mine, theirs, other, now;
+  const char *specs[1];
+  char c1[41], c3[41];
+  static const char *const more[] = {"tenants/gamma.yaml", "kind: Tenant\n"};
+
+  fx_init(&f);
+  fx_commit(&f, "first", GIT_FILEMODE_BLOB, first, ARRAY_SIZE(first) / 2, c1);
+  s = fx_open(&f);
+  mirror = source_repo(s);
+  ck_assert_int_eq(source_fetch(s), 0);
+  ck_assert_int_eq(git_oid_fromstr(&base, c1), 0);
+  child_commit(mirror, "refs/heads/x", &base, "mine", &mine);
+  specs[0] = "refs/heads/x:refs/heads/main";
+  ck_assert_msg(source_push(s, specs, 1) == 0, "%s", td_error_last());
+  ck_assert_int_eq(git_reference_name_to_id(&now, f.repo, "refs/heads/main"),
+                   0);
+  ck_assert(git_oid_equal(&now, &mine));
+  /* The remote moves on; a commit on the old tip is not a fast-forward
+   * and leaves the remote as it was. */
+  fx_commit(&f, "theirs", GIT_FILEMODE_BLOB, more, 1, c3);
+  ck_assert_int_eq(git_oid_fromstr(&theirs, c3), 0);
+  child_commit(mirror, "refs/heads/y", &mine, "other", &other);
+  specs[0] = "refs/heads/y:refs/heads/main";
+  ck_assert_int_eq(source_push(s, specs, 1), TD_ECONFLICT);
+  ck_assert_int_eq(git_reference_name_to_id(&now, f.repo, "refs/heads/main"),
+                   0);
+  ck_assert(git_oid_equal(&now, &theirs));
+  /* A new ref is created, with its objects. */
+  specs[0] = "refs/heads/y:refs/heads/other";
+  ck_assert_msg(source_push(s, specs, 1) == 0, "%s", td_error_last());
+  ck_assert_int_eq(git_reference_name_to_id(&now, f.repo, "refs/heads/other"),
+                   0);
+  ck_assert(git_oid_equal(&now, &other));
+  ck_assert_uint_eq(packs_in(f.remote), 0);
+  source_close(s);
+  fx_free(&f);
+}
+END_TEST
+
 Suite *make_suite_git(void)
 {
   Suite *s = suite_create("git");
@@ -763,6 +913,9 @@ Suite *make_suite_git(void)
   tcase_add_test(tc, writeback_note_lines_count_their_own_outcome);
   tcase_add_test(tc, writeback_edits_the_status_directory_in_place);
   tcase_add_test(tc, source_held_library_reopens_the_same_mirror);
+  tcase_add_test(tc, source_local_fetch_copies_objects_without_a_pack);
+  tcase_add_test(tc, source_local_copy_gives_up_past_its_limit);
+  tcase_add_test(tc, source_local_push_only_fast_forwards);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -1,0 +1,525 @@
+/*
+ * source_local.c - fetch and push between repositories on this machine
+ * by copying the objects that differ (source_internal.h says why).
+ */
+#include "base/compat.h"
+
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "base/error.h"
+#include "git/source_git.h"
+#include "git/source_internal.h"
+
+/* ---- copying objects ---- */
+
+/* Trees nest this deep at most before the transport is left to judge. */
+#define COPY_MAX_DEPTH 64
+
+/*
+ * The objects to copy, in the order they are written (every object
+ * after those it names), and the set of every object already judged
+ * (to write, or present already): an open-addressed table that grows.
+ */
+struct copy {
+  git_repository *from;
+  git_odb *from_odb, *to_odb;
+  size_t max;
+  git_oid *v; /* to write, in order */
+  size_t n, alloc;
+  git_oid *seen; /* judged */
+  size_t nseen, cap;
+  bool over; /* more than max: give up, write nothing */
+};
+
+static size_t oid_hash(const git_oid *id)
+{
+  size_t h;
+
+  memcpy(&h, id->id, sizeof(h));
+  return h;
+}
+
+static void seen_put(git_oid *table, size_t cap, const git_oid *id)
+{
+  size_t i = oid_hash(id) & (cap - 1);
+
+  while (!git_oid_is_zero(&table[i]))
+    i = (i + 1) & (cap - 1);
+  git_oid_cpy(&table[i], id);
+}
+
+static void seen_grow(struct copy *c)
+{
+  size_t cap = c->cap ? 2 * c->cap : 256;
+  git_oid *table = td_calloc(cap, sizeof(*table));
+
+  for (size_t i = 0; i < c->cap; i++)
+    if (!git_oid_is_zero(&c->seen[i]))
+      seen_put(table, cap, &c->seen[i]);
+  free(c->seen);
+  c->seen = table;
+  c->cap = cap;
+}
+
+/* Adds `id` to the judged set; false when it was there already.  More
+ * objects judged than a few times max: give up. */
+static bool judge_once(struct copy *c, const git_oid *id)
+{
+  size_t i;
+
+  if (c->nseen >= 4 * c->max) {
+    c->over = true;
+    return false;
+  }
+  if (2 * (c->nseen + 1) > c->cap)
+    seen_grow(c);
+  for (i = oid_hash(id) & (c->cap - 1); !git_oid_is_zero(&c->seen[i]);
+       i = (i + 1) & (c->cap - 1))
+    if (git_oid_equal(&c->seen[i], id))
+      return false;
+  git_oid_cpy(&c->seen[i], id);
+  c->nseen++;
+  return true;
+}
+
+/* Does the receiving side lack `id`?  (Judged once per object.) */
+static bool wanted(struct copy *c, const git_oid *id)
+{
+  if (!judge_once(c, id))
+    return false;
+  return !git_odb_exists(c->to_odb, id);
+}
+
+static void emit(struct copy *c, const git_oid *id)
+{
+  if (c->n == c->max) {
+    c->over = true;
+    return;
+  }
+  if (c->n == c->alloc) {
+    c->alloc = c->alloc ? 2 * c->alloc : 16;
+    c->v = td_realloc(c->v, c->alloc * sizeof(*c->v));
+  }
+  git_oid_cpy(&c->v[c->n++], id);
+}
+
+static const git_tree_entry *same_entry(const git_tree *hint,
+                                        const git_tree_entry *e)
+{
+  const git_tree_entry *h =
+      hint ? git_tree_entry_byname(hint, git_tree_entry_name(e)) : NULL;
+
+  if (h && git_oid_equal(git_tree_entry_id(h), git_tree_entry_id(e)))
+    return h;
+  return NULL;
+}
+
+/*
+ * Collects tree `id` (known wanted) and what it names, against `hint`,
+ * the same path's tree in the first parent (NULL: none): an entry equal
+ * to the hint's is present on the receiving side or collected with the
+ * parent already.
+ */
+static int collect_tree(struct copy *c, const git_oid *id, const git_tree *hint,
+                        unsigned depth)
+{
+  git_tree *tree = NULL;
+  int rc;
+
+  if (depth > COPY_MAX_DEPTH) {
+    c->over = true;
+    return 0;
+  }
+  rc = git_tree_lookup(&tree, c->from, id);
+  for (size_t i = 0; rc == 0 && !c->over && i < git_tree_entrycount(tree);
+       i++) {
+    const git_tree_entry *e = git_tree_entry_byindex(tree, i);
+    const git_oid *eid = git_tree_entry_id(e);
+    git_object_t type = git_tree_entry_type(e);
+    const git_tree_entry *h;
+    git_tree *sub = NULL;
+
+    /* A submodule's commit lives in another repository. */
+    if (type == GIT_OBJECT_COMMIT || same_entry(hint, e) || !wanted(c, eid))
+      continue;
+    if (type != GIT_OBJECT_TREE) {
+      emit(c, eid);
+      continue;
+    }
+    h = hint ? git_tree_entry_byname(hint, git_tree_entry_name(e)) : NULL;
+    if (h && git_tree_entry_type(h) == GIT_OBJECT_TREE)
+      rc = git_tree_lookup(&sub, c->from, git_tree_entry_id(h));
+    if (rc == 0)
+      rc = collect_tree(c, eid, sub, depth + 1);
+    git_tree_free(sub);
+  }
+  git_tree_free(tree);
+  if (rc == 0)
+    emit(c, id);
+  return rc;
+}
+
+/* Collects commit `id` (known wanted), its parents wanted already. */
+static int collect_commit(struct copy *c, const git_oid *id)
+{
+  git_commit *commit = NULL, *parent = NULL;
+  git_tree *hint = NULL;
+  const git_oid *tree;
+  int rc = git_commit_lookup(&commit, c->from, id);
+
+  if (rc < 0)
+    return rc;
+  tree = git_commit_tree_id(commit);
+  if (git_commit_parentcount(commit) > 0 &&
+      git_commit_parent(&parent, commit, 0) == 0)
+    git_commit_tree(&hint, parent);
+  if (wanted(c, tree))
+    rc = collect_tree(c, tree, hint, 0);
+  git_tree_free(hint);
+  git_commit_free(parent);
+  git_commit_free(commit);
+  if (rc == 0)
+    emit(c, id);
+  return rc;
+}
+
+/*
+ * The commits from `tip` (known wanted) back to those the receiving side
+ * has, parents first: a depth-first walk that collects a commit once
+ * all its parents are done.  A commit met again is judged already.
+ */
+static int collect_history(struct copy *c, const git_oid *tip)
+{
+  struct frame {
+    git_oid id;
+    bool expanded;
+  } * stack;
+  size_t top = 0, cap = 64;
+  int rc = 0;
+
+  stack = td_calloc(cap, sizeof(*stack));
+  git_oid_cpy(&stack[top++].id, tip);
+  while (top > 0 && rc == 0 && !c->over) {
+    struct frame *f = &stack[top - 1];
+    git_commit *commit = NULL;
+
+    if (f->expanded) {
+      rc = collect_commit(c, &f->id);
+      top--;
+      continue;
+    }
+    /* The tip is judged by the caller, every other commit here. */
+    if (top > 1 && !wanted(c, &f->id)) {
+      top--;
+      continue;
+    }
+    f->expanded = true;
+    rc = git_commit_lookup(&commit, c->from, &f->id);
+    for (unsigned i = 0; rc == 0 && i < git_commit_parentcount(commit); i++) {
+      if (top == 2 * c->max) {
+        c->over = true;
+        break;
+      }
+      if (top == cap) {
+        cap *= 2;
+        stack = td_realloc(stack, cap * sizeof(*stack));
+      }
+      git_oid_cpy(&stack[top].id, git_commit_parent_id(commit, i));
+      stack[top++].expanded = false;
+    }
+    git_commit_free(commit);
+  }
+  free(stack);
+  return rc;
+}
+
+/* Collects `id` of any type (known wanted): a tag names its target. */
+static int collect(struct copy *c, const git_oid *id, unsigned depth)
+{
+  git_object_t type;
+  size_t len;
+  git_tag *tag = NULL;
+  int rc = git_odb_read_header(&len, &type, c->from_odb, id);
+
+  if (rc < 0)
+    return rc;
+  switch (type) {
+  case GIT_OBJECT_COMMIT:
+    return collect_history(c, id);
+  case GIT_OBJECT_TREE:
+    return collect_tree(c, id, NULL, 0);
+  case GIT_OBJECT_TAG:
+    if (depth > COPY_MAX_DEPTH) {
+      c->over = true;
+      return 0;
+    }
+    rc = git_tag_lookup(&tag, c->from, id);
+    if (rc == 0 && wanted(c, git_tag_target_id(tag)))
+      rc = collect(c, git_tag_target_id(tag), depth + 1);
+    git_tag_free(tag);
+    if (rc == 0)
+      emit(c, id);
+    return rc;
+  default:
+    emit(c, id);
+    return 0;
+  }
+}
+
+/* Writes the collected objects in order, each checked against its id. */
+static int write_all(struct copy *c)
+{
+  int rc = 0;
+
+  for (size_t i = 0; rc == 0 && i < c->n; i++) {
+    git_odb_object *obj = NULL;
+    git_oid got;
+
+    rc = git_odb_read(&obj, c->from_odb, &c->v[i]);
+    if (rc == 0)
+      rc = git_odb_write(&got, c->to_odb, git_odb_object_data(obj),
+                         git_odb_object_size(obj), git_odb_object_type(obj));
+    if (rc == 0 && !git_oid_equal(&got, &c->v[i])) {
+      char hex[GIT_OID_HEXSZ + 1];
+
+      git_oid_tostr(hex, sizeof(hex), &c->v[i]);
+      git_error_set(GIT_ERROR_ODB,
+                    "object %s is corrupt: its content "
+                    "does not hash to its id",
+                    hex);
+      rc = -1;
+    }
+    git_odb_object_free(obj);
+  }
+  return rc;
+}
+
+int source__copy_objects(git_repository *from, git_repository *to,
+                         const git_oid *tip, size_t max)
+{
+  struct copy c = {.from = from, .max = max};
+  int rc;
+
+  rc = git_repository_odb(&c.from_odb, from);
+  if (rc == 0)
+    rc = git_repository_odb(&c.to_odb, to);
+  if (rc < 0)
+    goto out;
+  if (wanted(&c, tip))
+    rc = collect(&c, tip, 0);
+  if (rc == 0 && c.over)
+    rc = 1;
+  if (rc == 0)
+    rc = write_all(&c);
+out:
+  free(c.v);
+  free(c.seen);
+  git_odb_free(c.from_odb);
+  git_odb_free(c.to_odb);
+  return rc;
+}
+
+/* ---- fetch ---- */
+
+char *source__local_gitdir(const struct source *s)
+{
+  const char *path = s->url;
+  char *dotgit;
+  struct stat st;
+
+  if (strncmp(path, "file://", 7) == 0)
+    path += 7;
+  else if (strstr(path, "://") || path[0] != '/')
+    return NULL;
+  dotgit = td_asprintf("%s/.git", path);
+  if (stat(dotgit, &st) == 0 && S_ISDIR(st.st_mode))
+    return dotgit;
+  free(dotgit);
+  return td_strdup(path);
+}
+
+/* Sets the mirror's `dst` to the remote's `id` (NULL: deletes it), the
+ * objects copied first; 1 when there are too many to copy. */
+static int mirror_ref(struct source *s, git_repository *remote, const char *dst,
+                      const git_oid *id)
+{
+  git_reference *ref = NULL;
+  git_oid have;
+  int rc;
+
+  if (git_reference_name_to_id(&have, s->repo, dst) == 0 && id &&
+      git_oid_equal(&have, id))
+    return 0;
+  if (!id) {
+    if (git_reference_lookup(&ref, s->repo, dst) == 0) {
+      git_reference_delete(ref);
+      git_reference_free(ref);
+    }
+    return 0;
+  }
+  rc = source__copy_objects(remote, s->repo, id, SOURCE_COPY_MAX);
+  if (rc == 0)
+    rc = git_reference_create(&ref, s->repo, dst, id, 1, "tenantd: fetch");
+  git_reference_free(ref);
+  return rc;
+}
+
+/* The remote's approval tags into the mirror; those gone there go
+ * here too (a withdrawn approval approves nothing). */
+static int mirror_approvals(struct source *s, git_repository *remote)
+{
+  git_reference_iterator *it = NULL;
+  git_reference *ref;
+  git_oid id;
+  int rc = git_reference_iterator_glob_new(&it, remote, APPROVED_REFS "*");
+
+  while (rc == 0 && (rc = git_reference_next(&ref, it)) == 0) {
+    const char *name = git_reference_name(ref);
+
+    if (git_reference_name_to_id(&id, remote, name) == 0)
+      rc = mirror_ref(s, remote, name, &id);
+    git_reference_free(ref);
+  }
+  git_reference_iterator_free(it);
+  it = NULL;
+  if (rc == GIT_ITEROVER)
+    rc = git_reference_iterator_glob_new(&it, s->repo, APPROVED_REFS "*");
+  while (rc == 0 && (rc = git_reference_next(&ref, it)) == 0) {
+    if (git_reference_name_to_id(&id, remote, git_reference_name(ref)) < 0)
+      git_reference_delete(ref);
+    git_reference_free(ref);
+  }
+  git_reference_iterator_free(it);
+  return rc == GIT_ITEROVER ? 0 : rc;
+}
+
+int source__local_fetch(struct source *s, const char *gitdir)
+{
+  git_repository *remote = NULL;
+  char branch_ref[512];
+  git_oid id;
+  int rc;
+
+  if (git_repository_open_ext(&remote, gitdir, GIT_REPOSITORY_OPEN_NO_SEARCH,
+                              NULL) < 0)
+    return 1; /* the transport says why, as it always did */
+  snprintf(branch_ref, sizeof(branch_ref), "refs/heads/%s", s->o.branch);
+  /* A missing branch is an error, never an empty desired state. */
+  if (git_reference_name_to_id(&id, remote, branch_ref) < 0) {
+    rc = td_error("%s has no branch '%s'", s->u.shown, s->o.branch);
+    goto out;
+  }
+  rc = 0;
+  for (size_t i = 0; rc == 0 && i < 3; i++) {
+    const char *src = s->spec[i] + 1;
+    char name[512];
+
+    snprintf(name, sizeof(name), "%.*s", (int)(strchr(src, ':') - src), src);
+    rc = mirror_ref(s, remote, s->dst[i],
+                    git_reference_name_to_id(&id, remote, name) == 0 ? &id
+                                                                     : NULL);
+  }
+  if (rc == 0 && s->o.fetch_approvals)
+    rc = mirror_approvals(s, remote);
+  if (rc < 0)
+    rc = source_git_error(s, s->u.shown);
+out:
+  git_repository_free(remote);
+  return rc;
+}
+
+/* ---- push ---- */
+
+/* Commits walked looking for the remote's tip among the local one's
+ * ancestors before asking libgit2, whose check may walk all history. */
+#define ANCESTOR_WALK_MAX 256
+
+/* Is `theirs` `local` or one of its ancestors (and so a fast-forward)? */
+static bool fast_forward(git_repository *repo, const git_oid *local,
+                         const git_oid *theirs)
+{
+  git_oid queue[ANCESTOR_WALK_MAX];
+  size_t head = 0, tail = 0;
+  git_odb *odb = NULL;
+  bool have;
+
+  if (git_repository_odb(&odb, repo) < 0)
+    return false;
+  have = git_odb_exists(odb, theirs);
+  git_odb_free(odb);
+  if (!have)
+    return false;
+  git_oid_cpy(&queue[tail++], local);
+  while (head < tail) {
+    git_commit *commit = NULL;
+
+    if (git_oid_equal(&queue[head], theirs))
+      return true;
+    if (git_commit_lookup(&commit, repo, &queue[head++]) < 0)
+      return false;
+    for (unsigned i = 0; i < git_commit_parentcount(commit); i++) {
+      if (tail == ANCESTOR_WALK_MAX) {
+        git_commit_free(commit);
+        return git_graph_descendant_of(repo, local, theirs) == 1;
+      }
+      git_oid_cpy(&queue[tail++], git_commit_parent_id(commit, i));
+    }
+    git_commit_free(commit);
+  }
+  return false;
+}
+
+/* Pushes one "src:dst"; a refusal sets s->push_rejected. */
+static int push_one(struct source *s, git_repository *remote, const char *spec)
+{
+  const char *colon = strchr(spec, ':');
+  char src[512];
+  git_oid local, theirs;
+  bool exists;
+  int rc;
+
+  if (!colon || spec[0] == '+' || colon == spec ||
+      (size_t)(colon - spec) >= sizeof(src))
+    return 1;
+  snprintf(src, sizeof(src), "%.*s", (int)(colon - spec), spec);
+  if (git_reference_name_to_id(&local, s->repo, src) < 0)
+    return 1;
+  exists = git_reference_name_to_id(&theirs, remote, colon + 1) == 0;
+  if (exists && git_oid_equal(&local, &theirs))
+    return 0;
+  /* Only a fast-forward, as the transport checks it. */
+  if (exists && !fast_forward(s->repo, &local, &theirs)) {
+    git_error_set_str(GIT_ERROR_REFERENCE,
+                      "the remote's ref is not an ancestor of the local one");
+    return GIT_ENONFASTFORWARD;
+  }
+  rc = source__copy_objects(s->repo, remote, &local, SOURCE_COPY_MAX);
+  if (rc != 0)
+    return rc;
+  /* Under the ref's lock, and only from the value judged above. */
+  if (exists)
+    rc = git_reference_create_matching(NULL, remote, colon + 1, &local, 1,
+                                       &theirs, NULL);
+  else
+    rc = git_reference_create(NULL, remote, colon + 1, &local, 0, NULL);
+  if (rc == GIT_EMODIFIED || rc == GIT_EEXISTS || rc == GIT_ELOCKED) {
+    s->push_rejected = true;
+    snprintf(s->push_why, sizeof(s->push_why), "%s: failed to update ref",
+             colon + 1);
+    rc = 0;
+  }
+  return rc;
+}
+
+int source__local_push(struct source *s, git_repository *remote,
+                       const char *const *specs, size_t n)
+{
+  int rc = 0;
+
+  if (!git_repository_is_bare(remote))
+    return 1;
+  for (size_t i = 0; rc == 0 && i < n && !s->push_rejected; i++)
+    rc = push_one(s, remote, specs[i]);
+  return rc;
+}
