@@ -1012,6 +1012,10 @@ static int transport_push(struct source *s, const char *const *specs, size_t n)
   po.callbacks.push_update_reference = on_push_update;
   po.proxy_opts.type = GIT_PROXY_AUTO;
   po.follow_redirects = GIT_REMOTE_REDIRECT_NONE;
+  /* The pack's delta search on every CPU (0: as many threads as CPUs):
+   * the status commit of a first apply at 10,000 tenants sends 10,000
+   * new files, and that search was a third of its push. */
+  po.pb_parallelism = 0;
   rc = git_remote_push(remote, &arr, &po);
   git_remote_free(remote);
   return rc;
