@@ -113,7 +113,7 @@ cold() {
   row "cold pass$label CPU, user+sys (s)" "$n" "$(fmt "$cpu" %.3f)" "$(fmt "$fcpu" %.4f) (yaml parse)" "$(ratio "$cpu" "$fcpu")" "$cmd"
   row "cold pass$label peak RSS (MB)" "$n" "$((rss / 1024))" " " " " "$cmd"
   if [ "$n" = "$large" ]; then
-    T[cold$shape]=$(fmt "$wall" %.2f)
+    T[cold$shape]=$(fmt "$wall" %.3f)
     T[cold_rss$shape]=$((rss / 1024))
     T[cold_x$shape]=$(ratio "$wall" "$fwall")
   fi
