@@ -3,7 +3,8 @@
  * actions, and its new status, built one concern at a time: where its
  * source comes from, the inventory and stalled resources the actions
  * leave, the Ready condition with the last error, the other conditions,
- * and whether the status says anything new.
+ * and whether the status says anything new; last, for the pass's output,
+ * what did not converge, each said once.
  */
 #include "base/compat.h"
 
@@ -628,4 +629,90 @@ void reconcile__outcome(const struct reconcile_opts *o, struct tenant *t,
   sum->failed += n.failed;
   sum->stalled += n.stalled;
   settle(t, st, before, refusal, &n);
+}
+
+/* ---- problems: what did not converge, each said once ---- */
+
+/* What a skipped action comes down to: the first action in the chain of
+ * what it waited for that was not skipped itself (or a itself, when it
+ * was skipped for another reason, such as a shutdown). */
+static const struct plan_action *root_cause(const struct apply_run *run,
+                                            const struct plan_action *a)
+{
+  const struct plan_action *c = a;
+
+  for (;;) {
+    const struct plan_action *next = apply_action_cause(run, c);
+
+    if (!next)
+      return c;
+    c = next;
+  }
+}
+
+/* A failure, a conflict or a stalled resource: what others are skipped
+ * for. */
+static bool is_root(const struct apply_run *run, const struct plan_action *a)
+{
+  return apply_action_state(run, a) == APPLY_FAILED || a->kind == PLAN_STALLED;
+}
+
+static void problem_line(FILE *out, const struct apply_run *run,
+                         const struct plan_action *a, const char *indent)
+{
+  const char *what = a->kind == PLAN_CONFLICT                      ? "conflict"
+                     : a->kind == PLAN_STALLED                     ? "stalled"
+                     : apply_action_state(run, a) == APPLY_SKIPPED ? "skipped"
+                                                                   : "failed";
+  const char *why =
+      a->kind == PLAN_STALLED ? a->note : apply_action_message(run, a);
+
+  fprintf(out, "%s%-8s %s: %s\n", indent, what, a->res->id, why ? why : "");
+}
+
+/* A tenant's problems: each failure, with what was skipped because of it
+ * indented below it; what was skipped for another reason on its own. */
+static void tenant_problems(FILE *out, const struct apply_run *run,
+                            const struct tenant_plan *tp, size_t *skipped)
+{
+
+  for (size_t k = 0; k < tp->n; k++) {
+    const struct plan_action *a = &tp->v[k];
+    enum apply_state s = apply_action_state(run, a);
+
+    if (s == APPLY_SKIPPED)
+      (*skipped)++;
+    if (is_root(run, a)) {
+      problem_line(out, run, a, "");
+      for (size_t j = 0; j < tp->n; j++)
+        if (apply_action_state(run, &tp->v[j]) == APPLY_SKIPPED &&
+            root_cause(run, &tp->v[j]) == a)
+          problem_line(out, run, &tp->v[j], "  ");
+    } else if (s == APPLY_SKIPPED && !is_root(run, root_cause(run, a))) {
+      problem_line(out, run, a, "");
+    }
+  }
+}
+
+/* Resources taken into the inventory: not problems, but said. */
+static void tenant_adopted(FILE *out, const struct apply_run *run,
+                           const struct tenant_plan *tp)
+{
+  for (size_t k = 0; k < tp->n; k++)
+    if (tp->v[k].adopted && apply_action_state(run, &tp->v[k]) == APPLY_DONE)
+      fprintf(out,
+              "adopted  %s: created under its marker by an interrupted "
+              "pass\n",
+              tp->v[k].res->id);
+}
+
+void reconcile__problems(FILE *out, const struct apply_run *run,
+                         const struct tenant_plan *tp, size_t *skipped)
+{
+  if (tp->held) {
+    fprintf(out, "held     tenant %s: %s\n", tp->tenant, tp->held_reason);
+    return;
+  }
+  tenant_adopted(out, run, tp);
+  tenant_problems(out, run, tp, skipped);
 }

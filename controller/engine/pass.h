@@ -2,7 +2,8 @@
  * pass.h - a tenant as one reconcile pass carries it, shared by the
  * engine's files that make up the pass: reconcile.c runs the phases
  * (gather, observe, plan, apply) and outcome.c turns what they left into
- * the tenant's outcome.  Internal to controller/engine/.
+ * the tenant's outcome and says what did not converge.  Internal to
+ * controller/engine/.
  *
  * A tenant owns everything it points to except `doc` (the pass's
  * manifests) and `out` (the report's entry).
@@ -13,6 +14,7 @@
 #include "base/compat.h"
 
 #include <jansson.h>
+#include <stdio.h>
 
 #include "engine/apply.h"
 #include "engine/reconcile.h"
@@ -42,5 +44,15 @@ struct tenant {
 void reconcile__outcome(const struct reconcile_opts *o, struct tenant *t,
                         const struct apply_run *run, const char *refusal,
                         struct reconcile_summary *sum);
+
+/*
+ * Prints to `out` what in tenant plan `tp` did not converge in `run`:
+ * why a held tenant was held; else what was adopted, then each failure,
+ * conflict or stalled resource with what was skipped because of it
+ * indented below it, and what was skipped for another reason on its
+ * own.  Adds the skipped actions to `*skipped`.
+ */
+void reconcile__problems(FILE *out, const struct apply_run *run,
+                         const struct tenant_plan *tp, size_t *skipped);
 
 #endif

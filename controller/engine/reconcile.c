@@ -982,97 +982,14 @@ static void build_outcomes(struct pass *ps)
   }
 }
 
-/* ---- problems: what did not converge, each said once ---- */
-
-/* What a skipped action comes down to: the first action in the chain of
- * what it waited for that was not skipped itself (or a itself, when it
- * was skipped for another reason, such as a shutdown). */
-static const struct plan_action *root_cause(const struct apply_run *run,
-                                            const struct plan_action *a)
-{
-  const struct plan_action *c = a;
-
-  for (;;) {
-    const struct plan_action *next = apply_action_cause(run, c);
-
-    if (!next)
-      return c;
-    c = next;
-  }
-}
-
-/* A failure, a conflict or a stalled resource: what others are skipped
- * for. */
-static bool is_root(const struct apply_run *run, const struct plan_action *a)
-{
-  return apply_action_state(run, a) == APPLY_FAILED || a->kind == PLAN_STALLED;
-}
-
-static void problem_line(const struct pass *ps, const struct plan_action *a,
-                         const char *indent)
-{
-  const char *what = a->kind == PLAN_CONFLICT  ? "conflict"
-                     : a->kind == PLAN_STALLED ? "stalled"
-                     : apply_action_state(ps->run, a) == APPLY_SKIPPED
-                         ? "skipped"
-                         : "failed";
-  const char *why =
-      a->kind == PLAN_STALLED ? a->note : apply_action_message(ps->run, a);
-
-  fprintf(ps->o->out, "%s%-8s %s: %s\n", indent, what, a->res->id,
-          why ? why : "");
-}
-
-/* A tenant's problems: each failure, with what was skipped because of it
- * indented below it; what was skipped for another reason on its own. */
-static void tenant_problems(struct pass *ps, const struct tenant_plan *tp)
-{
-  const struct apply_run *run = ps->run;
-
-  for (size_t k = 0; k < tp->n; k++) {
-    const struct plan_action *a = &tp->v[k];
-    enum apply_state s = apply_action_state(run, a);
-
-    if (s == APPLY_SKIPPED)
-      ps->report->sum.skipped++;
-    if (is_root(run, a)) {
-      problem_line(ps, a, "");
-      for (size_t j = 0; j < tp->n; j++)
-        if (apply_action_state(run, &tp->v[j]) == APPLY_SKIPPED &&
-            root_cause(run, &tp->v[j]) == a)
-          problem_line(ps, &tp->v[j], "  ");
-    } else if (s == APPLY_SKIPPED && !is_root(run, root_cause(run, a))) {
-      problem_line(ps, a, "");
-    }
-  }
-}
-
-/* Resources taken into the inventory: not problems, but said. */
-static void tenant_adopted(struct pass *ps, const struct tenant_plan *tp)
-{
-  for (size_t k = 0; k < tp->n; k++)
-    if (tp->v[k].adopted &&
-        apply_action_state(ps->run, &tp->v[k]) == APPLY_DONE)
-      fprintf(ps->o->out,
-              "adopted  %s: created under its marker by an interrupted "
-              "pass\n",
-              tp->v[k].res->id);
-}
+/* ---- problems ---- */
 
 /* After the progress lines, before the caller's summary. */
 static void report_problems(struct pass *ps)
 {
-  for (size_t i = 0; ps->run && i < ps->nt; i++) {
-    const struct tenant_plan *tp = ps->t[i].plan;
-
-    if (tp->held) {
-      fprintf(ps->o->out, "held     tenant %s: %s\n", tp->tenant,
-              tp->held_reason);
-      continue;
-    }
-    tenant_adopted(ps, tp);
-    tenant_problems(ps, tp);
-  }
+  for (size_t i = 0; ps->run && i < ps->nt; i++)
+    reconcile__problems(ps->o->out, ps->run, ps->t[i].plan,
+                        &ps->report->sum.skipped);
 }
 
 static int outcome_cmp(const void *pa, const void *pb)
