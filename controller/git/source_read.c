@@ -39,11 +39,31 @@ static int commit_tree(struct source *s, const char *id, git_tree **tree)
   return rc;
 }
 
-/* Appends a blob, cut at max_bytes + 1. */
-static int add_blob(struct source *s, struct manifest_files *files,
-                    const char *path, const git_tree_entry *e, size_t max_bytes,
-                    const struct manifest_repo *reuse)
+/* Where a tree's files go, and what an earlier read already holds. */
+struct blob_sink {
+  struct manifest_files *files;
+  size_t max_bytes;
+  const struct manifest_repo *reuse;
+  size_t hint; /* manifest_repo_find_tenant's, through tenants/ */
+};
+
+/* prev's document with the path, if any. */
+static const struct manifest_doc *known_doc(struct blob_sink *to,
+                                            const char *path)
 {
+  if (!to->reuse)
+    return NULL;
+  if (strncmp(path, "tenants/", 8) == 0)
+    return manifest_repo_find_tenant(to->reuse, path, &to->hint);
+  return manifest_repo_find(to->reuse, path);
+}
+
+/* Appends a blob, cut at max_bytes + 1. */
+static int add_blob(struct source *s, struct blob_sink *to, const char *path,
+                    const git_tree_entry *e)
+{
+  struct manifest_files *files = to->files;
+  size_t max_bytes = to->max_bytes;
   const struct manifest_doc *known;
   char key[GIT_OID_HEXSZ + 1];
   git_blob *blob;
@@ -64,7 +84,7 @@ static int add_blob(struct source *s, struct manifest_files *files,
     return 0;
   }
   git_oid_tostr(key, sizeof(key), git_tree_entry_id(e));
-  known = reuse ? manifest_repo_find(reuse, path) : NULL;
+  known = known_doc(to, path);
   if (known && strcmp(known->key, key) == 0) {
     manifest_files_add_reused(files, path, key);
     return 0;
@@ -88,6 +108,7 @@ int source_read_manifests(struct source *s, const char *commit,
                           const struct manifest_repo *reuse)
 {
   static const char *const top[] = {"platform.yaml", "tiers.yaml"};
+  struct blob_sink to = {files, max_bytes, reuse, 0};
   git_tree *root = NULL, *tenants = NULL;
   const git_tree_entry *e;
   int rc = commit_tree(s, commit, &root);
@@ -96,7 +117,7 @@ int source_read_manifests(struct source *s, const char *commit,
     return rc;
   for (size_t i = 0; i < ARRAY_SIZE(top) && rc == 0; i++)
     if ((e = git_tree_entry_byname(root, top[i])) != NULL)
-      rc = add_blob(s, files, top[i], e, max_bytes, reuse);
+      rc = add_blob(s, &to, top[i], e);
   e = git_tree_entry_byname(root, "tenants");
   if (rc == 0 && e && git_tree_entry_type(e) != GIT_OBJECT_TREE)
     /* Every tenant would look deleted: refuse the snapshot instead. */
@@ -108,14 +129,19 @@ int source_read_manifests(struct source *s, const char *commit,
       rc = source_git_error(s, "tenants/");
     } else {
       size_t n = git_tree_entrycount(tenants);
+      char path[512] = "tenants/";
 
       for (size_t i = 0; i < n && rc == 0; i++) {
         const git_tree_entry *te = git_tree_entry_byindex(tenants, i);
-        char path[512];
+        const char *name = git_tree_entry_name(te);
+        size_t len = strlen(name);
 
-        snprintf(path, sizeof(path), "tenants/%s", git_tree_entry_name(te));
+        /* Longer than any tenant's name: not a tenant file. */
+        if (len >= sizeof(path) - 8)
+          continue;
+        memcpy(path + 8, name, len + 1);
         if (manifest_path_kind(path) == MP_TENANT)
-          rc = add_blob(s, files, path, te, max_bytes, reuse);
+          rc = add_blob(s, &to, path, te);
       }
     }
   }

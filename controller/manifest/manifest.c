@@ -937,6 +937,22 @@ const struct manifest_doc *manifest_repo_find(const struct manifest_repo *repo,
   return slot ? *slot : NULL;
 }
 
+const struct manifest_doc *
+manifest_repo_find_tenant(const struct manifest_repo *repo, const char *path,
+                          size_t *hint)
+{
+  struct manifest_doc **slot;
+
+  if (*hint < repo->ntenants && repo->tenants[*hint] &&
+      strcmp(repo->tenants[*hint]->path, path) == 0)
+    return repo->tenants[(*hint)++];
+  slot = tenant_slot(repo, path);
+  if (!slot)
+    return NULL;
+  *hint = (size_t)(slot - repo->tenants) + 1;
+  return *slot;
+}
+
 void manifest_repo_free(struct manifest_repo *repo)
 {
   if (!repo)

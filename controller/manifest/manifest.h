@@ -407,6 +407,15 @@ void manifest_repo_reload(struct manifest_repo **out,
 const struct manifest_doc *manifest_repo_find(const struct manifest_repo *repo,
                                               const char *path);
 
+/*
+ * The tenant document at `path`, for a caller asking in path order (a
+ * tree listing): `*hint` (0 at first) is where the last one was found,
+ * so the next is one comparison away instead of a search.
+ */
+const struct manifest_doc *
+manifest_repo_find_tenant(const struct manifest_repo *repo, const char *path,
+                          size_t *hint);
+
 void manifest_repo_free(struct manifest_repo *repo);
 
 /* The tier named `name`, or NULL. */

@@ -242,6 +242,40 @@ static const struct manifest_doc *doc_at(const struct manifest_repo *r,
   return d;
 }
 
+/* Asked in path order, each document is found where the last ended;
+ * asked out of order, or for a path no document has, it is still the
+ * same answer as a search. */
+START_TEST(find_tenant_follows_path_order)
+{
+  static const char *const names[] = {"alpha", "beta", "delta", "gamma"};
+  static const char *const asks[] = {
+      "tenants/alpha.yaml", "tenants/beta.yaml",  "tenants/charlie.yaml",
+      "tenants/delta.yaml", "tenants/gamma.yaml", "tenants/zulu.yaml",
+      "tenants/beta.yaml",  "tenants/alpha.yaml", "tenants/gamma.yaml",
+      "platform.yaml"};
+  struct manifest_files files = MANIFEST_FILES_INIT;
+  struct manifest_repo *repo;
+  size_t hint = 0;
+
+  add(&files, "platform.yaml", platform_yaml);
+  for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+    add_tenant(&files, names[i], (int)i + 1, names[i]);
+  manifest_repo_load(&repo, &files, NULL);
+  ck_assert_uint_eq(repo->ntenants, ARRAY_SIZE(names));
+  for (size_t i = 0; i < ARRAY_SIZE(asks); i++) {
+    const struct manifest_doc *want = manifest_repo_find(repo, asks[i]);
+
+    if (strcmp(asks[i], "platform.yaml") == 0)
+      want = NULL; /* not a tenant's */
+    ck_assert_ptr_eq(manifest_repo_find_tenant(repo, asks[i], &hint), want);
+    if (want)
+      ck_assert_str_eq(want->path, asks[i]);
+  }
+  manifest_repo_free(repo);
+  manifest_files_release(&files);
+}
+END_TEST
+
 /*
  * A reload keeps the documents whose key is unchanged (the same objects,
  * not parsed again), parses the rest, carries each kept document's own
@@ -1064,6 +1098,7 @@ Suite *make_suite_manifest(void)
   tcase_add_test(tc, example_repository_is_valid);
   tcase_add_test(tc, read_dir_reports_what_it_cannot_read);
   tcase_add_test(tc, string_rules);
+  tcase_add_test(tc, find_tenant_follows_path_order);
   tcase_add_test(tc, reload_reuses_unchanged_documents);
   tcase_add_test(tc, reload_rules_match_a_fresh_load);
   tcase_add_test(tc, load_is_the_same_on_any_number_of_threads);
