@@ -4,8 +4,10 @@
  */
 #include "base/compat.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/error.h"
 #include "git/source_git.h"
@@ -22,7 +24,7 @@
  * (to write, or present already): an open-addressed table that grows.
  */
 struct copy {
-  git_repository *from;
+  git_repository *from, *to;
   git_odb *from_odb, *to_odb;
   size_t max;
   git_oid *v; /* to write, in order */
@@ -104,15 +106,27 @@ static void emit(struct copy *c, const git_oid *id)
   git_oid_cpy(&c->v[c->n++], id);
 }
 
-static const git_tree_entry *same_entry(const git_tree *hint,
+/*
+ * The hint's entry named as `e`.  Both trees are sorted alike and mostly
+ * hold the same names, so the entry at `*at` (then the one after it, for
+ * a name the new tree dropped) is tried before a search.
+ */
+static const git_tree_entry *hint_entry(const git_tree *hint, size_t *at,
                                         const git_tree_entry *e)
 {
-  const git_tree_entry *h =
-      hint ? git_tree_entry_byname(hint, git_tree_entry_name(e)) : NULL;
+  const char *name = git_tree_entry_name(e);
 
-  if (h && git_oid_equal(git_tree_entry_id(h), git_tree_entry_id(e)))
-    return h;
-  return NULL;
+  if (!hint)
+    return NULL;
+  for (size_t k = *at; k < *at + 2 && k < git_tree_entrycount(hint); k++) {
+    const git_tree_entry *h = git_tree_entry_byindex(hint, k);
+
+    if (strcmp(git_tree_entry_name(h), name) == 0) {
+      *at = k + 1;
+      return h;
+    }
+  }
+  return git_tree_entry_byname(hint, name);
 }
 
 /*
@@ -132,22 +146,22 @@ static int collect_tree(struct copy *c, const git_oid *id, const git_tree *hint,
     return 0;
   }
   rc = git_tree_lookup(&tree, c->from, id);
-  for (size_t i = 0; rc == 0 && !c->over && i < git_tree_entrycount(tree);
-       i++) {
+  for (size_t i = 0, at = 0;
+       rc == 0 && !c->over && i < git_tree_entrycount(tree); i++) {
     const git_tree_entry *e = git_tree_entry_byindex(tree, i);
     const git_oid *eid = git_tree_entry_id(e);
     git_object_t type = git_tree_entry_type(e);
-    const git_tree_entry *h;
+    const git_tree_entry *h = hint_entry(hint, &at, e);
     git_tree *sub = NULL;
 
     /* A submodule's commit lives in another repository. */
-    if (type == GIT_OBJECT_COMMIT || same_entry(hint, e) || !wanted(c, eid))
+    if (type == GIT_OBJECT_COMMIT ||
+        (h && git_oid_equal(git_tree_entry_id(h), eid)) || !wanted(c, eid))
       continue;
     if (type != GIT_OBJECT_TREE) {
       emit(c, eid);
       continue;
     }
-    h = hint ? git_tree_entry_byname(hint, git_tree_entry_name(e)) : NULL;
     if (h && git_tree_entry_type(h) == GIT_OBJECT_TREE)
       rc = git_tree_lookup(&sub, c->from, git_tree_entry_id(h));
     if (rc == 0)
@@ -267,6 +281,71 @@ static int collect(struct copy *c, const git_oid *id, unsigned depth)
   }
 }
 
+static int corrupt(const git_oid *id)
+{
+  char hex[GIT_OID_HEXSZ + 1];
+
+  git_oid_tostr(hex, sizeof(hex), id);
+  git_error_set(GIT_ERROR_ODB,
+                "object %s is corrupt: its content does not hash to its id",
+                hex);
+  return -1;
+}
+
+/* Where `id` is, or would be, a loose object of `repo`. */
+static char *loose_path(git_repository *repo, const git_oid *id, bool dir)
+{
+  char hex[GIT_OID_HEXSZ + 1];
+
+  git_oid_tostr(hex, sizeof(hex), id);
+  return dir ? td_asprintf("%sobjects/%.2s", git_repository_path(repo), hex)
+             : td_asprintf("%sobjects/%.2s/%s", git_repository_path(repo), hex,
+                           hex + 2);
+}
+
+/*
+ * `id`'s loose file in `from`, linked into `to` as it is, then read back
+ * there and checked against its id (`to` had no other copy, so the read
+ * is of that file); a file that fails is removed.  Nothing is deflated
+ * again: a tree of 10,000 entries costs more to deflate than to check.
+ * Loose objects are never changed in place, so a hard link is a copy,
+ * as git's own local clone makes them.  0 when done; 1 when `from` has
+ * no such file or it cannot be linked (another file system): the caller
+ * copies the object through the odb then.
+ */
+static int link_loose(struct copy *c, const git_oid *id)
+{
+  char *src = loose_path(c->from, id, false);
+  char *dst = loose_path(c->to, id, false);
+  git_odb_object *obj = NULL;
+  git_oid got;
+  int rc = 0, e = link(src, dst) < 0 ? errno : 0;
+
+  if (e == ENOENT) {
+    char *dir = loose_path(c->to, id, true);
+
+    (void)mkdir(dir, 0777);
+    free(dir);
+    e = link(src, dst) < 0 ? errno : 0;
+  }
+  if (e != 0 && e != EEXIST)
+    rc = 1;
+  if (rc == 0) {
+    rc = git_odb_read(&obj, c->to_odb, id);
+    if (rc == 0 &&
+        (git_odb_hash(&got, git_odb_object_data(obj), git_odb_object_size(obj),
+                      git_odb_object_type(obj)) < 0 ||
+         !git_oid_equal(&got, id)))
+      rc = corrupt(id);
+    if (rc < 0)
+      unlink(dst);
+    git_odb_object_free(obj);
+  }
+  free(src);
+  free(dst);
+  return rc;
+}
+
 /* Writes the collected objects in order, each checked against its id. */
 static int write_all(struct copy *c)
 {
@@ -276,20 +355,15 @@ static int write_all(struct copy *c)
     git_odb_object *obj = NULL;
     git_oid got;
 
+    rc = link_loose(c, &c->v[i]);
+    if (rc <= 0)
+      continue;
     rc = git_odb_read(&obj, c->from_odb, &c->v[i]);
     if (rc == 0)
       rc = git_odb_write(&got, c->to_odb, git_odb_object_data(obj),
                          git_odb_object_size(obj), git_odb_object_type(obj));
-    if (rc == 0 && !git_oid_equal(&got, &c->v[i])) {
-      char hex[GIT_OID_HEXSZ + 1];
-
-      git_oid_tostr(hex, sizeof(hex), &c->v[i]);
-      git_error_set(GIT_ERROR_ODB,
-                    "object %s is corrupt: its content "
-                    "does not hash to its id",
-                    hex);
-      rc = -1;
-    }
+    if (rc == 0 && !git_oid_equal(&got, &c->v[i]))
+      rc = corrupt(&c->v[i]);
     git_odb_object_free(obj);
   }
   return rc;
@@ -298,7 +372,7 @@ static int write_all(struct copy *c)
 int source__copy_objects(git_repository *from, git_repository *to,
                          const git_oid *tip, size_t max)
 {
-  struct copy c = {.from = from, .max = max};
+  struct copy c = {.from = from, .to = to, .max = max};
   int rc;
 
   rc = git_repository_odb(&c.from_odb, from);

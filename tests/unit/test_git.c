@@ -896,6 +896,90 @@ START_TEST(source_local_push_only_fast_forwards)
 }
 END_TEST
 
+/* The loose file of `id` in `repo`, and its inode (0: none). */
+static ino_t loose_inode(git_repository *repo, const git_oid *id, char **path)
+{
+  char hex[GIT_OID_HEXSZ + 1];
+  struct stat st;
+
+  git_oid_tostr(hex, sizeof(hex), id);
+  *path =
+      td_asprintf("%sobjects/%.2s/%s", git_repository_path(repo), hex, hex + 2);
+  return stat(*path, &st) == 0 ? st.st_ino : 0;
+}
+
+START_TEST(source_local_copy_links_loose_files_and_checks_them)
+{
+  struct fx f;
+  struct source *s;
+  git_repository *mirror;
+  git_odb *odb;
+  git_oid tip, blob, platform;
+  static const char delta[] = "kind: Tenant # delta\n";
+  static const char *const more[] = {"tenants/delta.yaml", delta};
+  char c1[41], c2[41], *in_remote, *in_mirror, *bytes;
+  size_t len;
+
+  fx_init(&f);
+  fx_commit(&f, "first", GIT_FILEMODE_BLOB, first, ARRAY_SIZE(first) / 2, c1);
+  s = fx_open(&f);
+  mirror = source_repo(s);
+  ck_assert_int_eq(git_repository_odb(&odb, mirror), 0);
+  /* The remote's loose file is the mirror's: nothing inflated and
+   * deflated again. */
+  ck_assert_int_eq(git_oid_fromstr(&tip, c1), 0);
+  ck_assert_int_eq(source__copy_objects(f.repo, mirror, &tip, 100), 0);
+  ck_assert_int_eq(
+      git_odb_hash(&platform, "kind: Platform\n", 15, GIT_OBJECT_BLOB), 0);
+  {
+    ino_t there = loose_inode(f.repo, &platform, &in_remote);
+
+    ck_assert_uint_ne(there, 0);
+    ck_assert_uint_eq(there, loose_inode(mirror, &platform, &in_mirror));
+    free(in_mirror);
+  }
+
+  /* A loose file whose bytes are another object's is refused, and not
+   * left in the mirror: ids are what signatures vouch for. */
+  fx_commit(&f, "second", GIT_FILEMODE_BLOB, more, 1, c2);
+  ck_assert_int_eq(git_odb_hash(&blob, delta, strlen(delta), GIT_OBJECT_BLOB),
+                   0);
+  free(in_remote);
+  ck_assert_uint_ne(loose_inode(f.repo, &blob, &in_remote), 0);
+  {
+    char *platform_file;
+
+    (void)loose_inode(f.repo, &platform, &platform_file);
+    ck_assert_int_eq(fs_read_capped(platform_file, 1 << 20, &bytes, &len), 0);
+    free(platform_file);
+  }
+  {
+    FILE *fp;
+
+    ck_assert_int_eq(unlink(in_remote), 0);
+    fp = fopen(in_remote, "wb");
+    ck_assert_ptr_nonnull(fp);
+    ck_assert_uint_eq(fwrite(bytes, 1, len, fp), len);
+    ck_assert_int_eq(fclose(fp), 0);
+  }
+  free(bytes);
+  ck_assert_int_eq(git_oid_fromstr(&tip, c2), 0);
+  /* As the daemon reads: libgit2 does not check what it reads. */
+  git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 0);
+  ck_assert_int_eq(source__copy_objects(f.repo, mirror, &tip, 100), -1);
+  git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 1);
+  ck_assert_ptr_nonnull(strstr(git_error_last()->message, "corrupt"));
+  ck_assert_uint_eq(loose_inode(mirror, &blob, &in_mirror), 0);
+  ck_assert(!git_odb_exists(odb, &blob));
+  ck_assert(!git_odb_exists(odb, &tip));
+  free(in_mirror);
+  free(in_remote);
+  git_odb_free(odb);
+  source_close(s);
+  fx_free(&f);
+}
+END_TEST
+
 Suite *make_suite_git(void)
 {
   Suite *s = suite_create("git");
@@ -916,6 +1000,7 @@ Suite *make_suite_git(void)
   tcase_add_test(tc, source_local_fetch_copies_objects_without_a_pack);
   tcase_add_test(tc, source_local_copy_gives_up_past_its_limit);
   tcase_add_test(tc, source_local_push_only_fast_forwards);
+  tcase_add_test(tc, source_local_copy_links_loose_files_and_checks_them);
   suite_add_tcase(s, tc);
   return s;
 }
