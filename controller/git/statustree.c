@@ -239,10 +239,10 @@ int writeback__tree_updated(struct writeback *wb, const git_tree_update *up,
   int rc = TD_ENOTFOUND;
 
   pthread_mutex_lock(&kept.lock);
-  if (!wb->status_tree || !edits_of(up, n, e))
+  if (git_oid_is_zero(&wb->status_id) || !edits_of(up, n, e))
     goto out;
-  if ((!kept.valid || !git_oid_equal(&kept.id, git_tree_id(wb->status_tree))) &&
-      !load(wb->repo, git_tree_id(wb->status_tree)))
+  if ((!kept.valid || !git_oid_equal(&kept.id, &wb->status_id)) &&
+      !load(wb->repo, &wb->status_id))
     goto out;
   splice_edits(e, n, &buf, &len);
   /* An empty directory is no directory: libgit2 drops it. */
@@ -263,5 +263,25 @@ out:
   pthread_mutex_unlock(&kept.lock);
   free(buf);
   free(e);
+  return rc;
+}
+
+int writeback__kept_entry(const git_oid *dir, const char *name, git_oid *blob)
+{
+  int rc = 1;
+
+  pthread_mutex_lock(&kept.lock);
+  if (kept.valid && git_oid_equal(&kept.id, dir)) {
+    size_t i = lower_bound(name);
+
+    rc = TD_ENOTFOUND;
+    if (i < kept.n && entry_name_cmp(i, name) == 0) {
+      const char *at = kept.buf + kept.off[i] + BLOB_MODE_LEN;
+
+      git_oid_fromraw(blob, (const unsigned char *)at + strlen(at) + 1);
+      rc = 0;
+    }
+  }
+  pthread_mutex_unlock(&kept.lock);
   return rc;
 }

@@ -68,18 +68,38 @@ static int ref_tree(struct writeback *wb, const char *ref, git_tree **out)
 static int refresh(struct writeback *wb)
 {
   const git_tree_entry *dir;
+  git_odb *odb;
+  bool found;
   int rc;
 
   git_tree_free(wb->tree);
   git_tree_free(wb->status_tree);
   wb->tree = wb->status_tree = NULL;
+  memset(&wb->status_id, 0, sizeof(wb->status_id));
   rc = ref_tree(wb, wb->local_ref, &wb->tree);
   if (rc < 0)
     return rc;
-  dir = git_tree_entry_byname(wb->tree, STATUS_DIR);
-  if (dir && git_tree_entry_type(dir) == GIT_OBJECT_TREE &&
-      git_tree_lookup(&wb->status_tree, wb->repo, git_tree_entry_id(dir)) < 0)
+  dir = wb->tree ? git_tree_entry_byname(wb->tree, STATUS_DIR) : NULL;
+  if (!dir || git_tree_entry_type(dir) != GIT_OBJECT_TREE)
+    return 0;
+  wb->status_id = *git_tree_entry_id(dir);
+  /* Parsed when first walked; a mirror that lost it is an error now. */
+  if (git_repository_odb(&odb, wb->repo) < 0)
     return source_git_error(wb->src, STATUS_DIR);
+  found = git_odb_exists(odb, &wb->status_id);
+  git_odb_free(odb);
+  if (!found)
+    return td_error("%s: the tree of %s/ is missing from the mirror",
+                    wb->local_ref, STATUS_DIR);
+  return 0;
+}
+
+int writeback__status_dir(struct writeback *wb, git_tree **out)
+{
+  if (!wb->status_tree && !git_oid_is_zero(&wb->status_id) &&
+      git_tree_lookup(&wb->status_tree, wb->repo, &wb->status_id) < 0)
+    return source_git_error(wb->src, STATUS_DIR);
+  *out = wb->status_tree;
   return 0;
 }
 
@@ -288,14 +308,27 @@ static int store_read(struct status_store *s, const char *tenant,
 {
   struct writeback *wb = container_of(s, struct writeback, store);
   const git_tree_entry *e;
+  git_tree *dir;
+  git_oid blob;
   char name[300];
+  int rc;
 
   *out = NULL;
   if (!valid_tenant(tenant))
     return td_error_code(TD_EINVALID, "'%.64s' is not a tenant name", tenant);
   snprintf(name, sizeof(name), "%s.yaml", tenant);
+  if (git_oid_is_zero(&wb->status_id))
+    return td_error_code(TD_ENOTFOUND, STATUS_DIR "/%s: no status yet", name);
+  /* What this process committed last is at hand without parsing it. */
+  rc = writeback__kept_entry(&wb->status_id, name, &blob);
+  if (rc == 0)
+    return writeback__read_blob_status(wb, tenant, &blob, out);
+  if (rc == TD_ENOTFOUND)
+    return td_error_code(TD_ENOTFOUND, STATUS_DIR "/%s: no status yet", name);
   /* A binary search in the directory read once, not a walk per read. */
-  e = wb->status_tree ? git_tree_entry_byname(wb->status_tree, name) : NULL;
+  if (writeback__status_dir(wb, &dir) < 0)
+    return -1;
+  e = dir ? git_tree_entry_byname(dir, name) : NULL;
   if (!e)
     return td_error_code(TD_ENOTFOUND, STATUS_DIR "/%s: no status yet", name);
   /* Something else by that name is no status, and not its absence. */
@@ -310,9 +343,11 @@ int writeback__each_entry(struct writeback *wb,
                                      const git_tree_entry *e, void *arg),
                           void *arg)
 {
-  git_tree *sub = wb->status_tree;
+  git_tree *sub;
   size_t n;
 
+  if (writeback__status_dir(wb, &sub) < 0)
+    return -1;
   if (!sub)
     return 0;
   n = git_tree_entrycount(sub);

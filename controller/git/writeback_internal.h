@@ -24,17 +24,23 @@ struct writeback {
   char *remote_ref; /* refs/remotes/origin/<status branch> */
   char *fetch_spec[2];
   git_tree *tree; /* status branch tip's tree, NULL when there is none */
-  /* Its status/ directory, or NULL: looked up once, not per tenant. */
+  /* Its status/ directory's id, zeros when there is none; the tree is
+   * parsed (once, not per tenant) only when something walks it: a read
+   * of a few statuses after a commit finds them in statustree.c's copy.
+   * Use writeback__status_dir(). */
+  git_oid status_id;
   git_tree *status_tree;
 };
 
 /* The id of the status directory, or zeros when there is none. */
 static inline git_oid writeback__status_dir_id(const struct writeback *wb)
 {
-  git_oid zero = {{0}};
-
-  return wb->status_tree ? *git_tree_id(wb->status_tree) : zero;
+  return wb->status_id;
 }
+
+/* The status directory's tree: 0 and *out (NULL when there is none), or
+ * negative with a message. */
+int writeback__status_dir(struct writeback *wb, git_tree **out);
 
 /* Calls fn for each status file of the status directory, by tenant. */
 int writeback__each_entry(struct writeback *wb,
@@ -65,5 +71,11 @@ void writeback__sums_committed(struct writeback *wb, const git_oid *before,
  */
 int writeback__tree_updated(struct writeback *wb, const git_tree_update *up,
                             size_t n, git_oid *out);
+
+/* statustree.c: the blob of `name` ("<tenant>.yaml") in the status
+ * directory `dir`, when the kept copy is of `dir`: 0 with *blob,
+ * TD_ENOTFOUND when it has no such file; 1 when the kept copy cannot
+ * say (it is of another directory): the caller reads the tree then. */
+int writeback__kept_entry(const git_oid *dir, const char *name, git_oid *blob);
 
 #endif

@@ -20,6 +20,7 @@
 #include "base/strset.h"
 #include "suites.h"
 #include "git/writeback.h"
+#include "git/writeback_internal.h"
 
 /* ---- a remote made with libgit2 ---- */
 
@@ -720,6 +721,92 @@ START_TEST(writeback_edits_the_status_directory_in_place)
 }
 END_TEST
 
+/* A commit through wb of `n` tenants, each Ready. */
+static void commit_ready(struct writeback *wb, const char *const *names,
+                         size_t n, const char *source)
+{
+  struct reconcile_report r = {0};
+  char commit[41];
+
+  r.v = td_calloc(n, sizeof(*r.v));
+  r.n = n;
+  for (size_t i = 0; i < n; i++)
+    outcome(&r.v[i], names[i], RESULT_READY, NULL, 0);
+  ck_assert_int_eq(writeback_commit(wb, &r, source, commit), 1);
+  reconcile_report_release(&r);
+}
+
+static void read_back(struct writeback *wb, const char *tenant, int want)
+{
+  struct tenant_status *st = NULL;
+  int rc = writeback_store(wb)->read(writeback_store(wb), tenant, &st);
+
+  ck_assert_msg(rc == want, "%s: %d: %s", tenant, rc, td_error_last());
+  if (rc == 0)
+    ck_assert_str_eq(st->tenant, tenant);
+  tenant_status_free(st);
+}
+
+/*
+ * The statuses a commit wrote read back in the next pass from the copy
+ * of the status directory the commit kept, without the tree parsed; and
+ * from the tree once that copy is another directory's (another mirror's
+ * commit here).
+ */
+START_TEST(writeback_reads_statuses_from_the_kept_directory)
+{
+  static const char *const ours[] = {"acme", "beta", "gamma"};
+  static const char *const theirs[] = {"other"};
+  struct fx f, g;
+  struct source *s, *t;
+  struct writeback *wb, *wb2;
+  git_oid dir, blob;
+  char c1[41], c2[41];
+
+  fx_init(&f);
+  fx_init(&g);
+  fx_commit(&f, "first", GIT_FILEMODE_BLOB, first, ARRAY_SIZE(first) / 2, c1);
+  fx_commit(&g, "first", GIT_FILEMODE_BLOB, first, ARRAY_SIZE(first) / 2, c2);
+  s = fx_open(&f);
+  t = fx_open(&g);
+  ck_assert_int_eq(source_fetch(s), 0);
+  ck_assert_int_eq(source_fetch(t), 0);
+  ck_assert_int_eq(writeback_open(&wb, s), 0);
+  commit_ready(wb, ours, 2, c1);
+  commit_ready(wb, ours + 2, 1, c1); /* spliced into the kept copy */
+  writeback_close(wb);
+
+  ck_assert_int_eq(writeback_open(&wb, s), 0);
+  dir = writeback__status_dir_id(wb);
+  ck_assert_int_eq(writeback__kept_entry(&dir, "gamma.yaml", &blob), 0);
+  ck_assert_int_eq(writeback__kept_entry(&dir, "delta.yaml", &blob),
+                   TD_ENOTFOUND);
+  ck_assert(wb->status_tree == NULL);
+  read_back(wb, "acme", 0);
+  read_back(wb, "gamma", 0);
+  read_back(wb, "delta", TD_ENOTFOUND);
+  ck_assert(wb->status_tree == NULL);
+
+  /* Another directory kept now (g's second commit: its first had no
+   * directory to splice into): wb reads its own from its tree. */
+  ck_assert_int_eq(writeback_open(&wb2, t), 0);
+  commit_ready(wb2, theirs, 1, c2);
+  commit_ready(wb2, theirs, 1, c2);
+  ck_assert_int_eq(writeback__kept_entry(&dir, "gamma.yaml", &blob), 1);
+  read_back(wb, "beta", 0);
+  read_back(wb, "delta", TD_ENOTFOUND);
+  ck_assert(wb->status_tree != NULL);
+  read_back(wb2, "other", 0);
+  read_back(wb2, "acme", TD_ENOTFOUND);
+  writeback_close(wb2);
+  writeback_close(wb);
+  source_close(t);
+  source_close(s);
+  fx_free(&g);
+  fx_free(&f);
+}
+END_TEST
+
 START_TEST(source_held_library_reopens_the_same_mirror)
 {
   struct fx f;
@@ -996,6 +1083,7 @@ Suite *make_suite_git(void)
   tcase_add_test(tc, writeback_commits_and_merges_notes);
   tcase_add_test(tc, writeback_note_lines_count_their_own_outcome);
   tcase_add_test(tc, writeback_edits_the_status_directory_in_place);
+  tcase_add_test(tc, writeback_reads_statuses_from_the_kept_directory);
   tcase_add_test(tc, source_held_library_reopens_the_same_mirror);
   tcase_add_test(tc, source_local_fetch_copies_objects_without_a_pack);
   tcase_add_test(tc, source_local_copy_gives_up_past_its_limit);
