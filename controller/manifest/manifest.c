@@ -773,6 +773,7 @@ tenant_files(struct manifest_repo *repo, const struct manifest_files *files,
 {
   const struct manifest_file **v =
       td_calloc(files->n ? files->n : 1, sizeof(*v));
+  bool sorted = true;
 
   *n = 0;
   for (size_t i = 0; i < files->n; i++) {
@@ -788,8 +789,12 @@ tenant_files(struct manifest_repo *repo, const struct manifest_files *files,
       continue;
     }
     v[(*n)++] = &files->v[i];
+    if (*n > 1 && sorted && strcmp(v[*n - 2]->path, v[*n - 1]->path) > 0)
+      sorted = false;
   }
-  qsort(v, *n, sizeof(*v), file_path_cmp);
+  /* A tree's listing comes sorted already; a directory's seldom does. */
+  if (!sorted)
+    qsort(v, *n, sizeof(*v), file_path_cmp);
   return v;
 }
 
