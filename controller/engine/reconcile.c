@@ -151,20 +151,26 @@ static int load(struct pass *ps)
   const struct manifest_files *files = o->files;
   const struct manifest_opts mopts = MANIFEST_OPTS_INIT;
 
-  if (!files) {
-    if (manifest_files_read_dir(&ps->own, o->dir, mopts.limits.max_bytes) < 0)
-      return -1;
-    files = &ps->own;
-  }
-  if (o->model) {
-    manifest_repo_reload(&ps->repo, files, &mopts, *o->model);
+  if (o->model && *o->model && o->model_current) {
+    /* The same commit as the model's: nothing to read or check again. */
+    ps->repo = *o->model;
     *o->model = NULL;
   } else {
-    manifest_repo_load(&ps->repo, files, &mopts);
+    if (!files) {
+      if (manifest_files_read_dir(&ps->own, o->dir, mopts.limits.max_bytes) < 0)
+        return -1;
+      files = &ps->own;
+    }
+    if (o->model) {
+      manifest_repo_reload(&ps->repo, files, &mopts, *o->model);
+      *o->model = NULL;
+    } else {
+      manifest_repo_load(&ps->repo, files, &mopts);
+    }
+    /* Nothing points into the files once loaded: their bytes go now,
+     * not at the end of the pass. */
+    manifest_files_release(&ps->own);
   }
-  /* Nothing points into the files once loaded: their bytes go now, not
-   * at the end of the pass. */
-  manifest_files_release(&ps->own);
   if (o->print_diags)
     diag_print_text(&ps->repo->diags, o->err);
   return 0;

@@ -94,6 +94,9 @@ struct reconcile_opts {
    * out, this pass's.  Unchanged files are then not parsed again
    * (manifest_repo_reload).  NULL: loaded and freed within the pass. */
   struct manifest_repo **model;
+  /* *model holds the manifests of `files` already (loaded from the same
+   * commit): it is used as it is, and `files` is not read. */
+  bool model_current;
   /* Plan output (plan.h): the most bytes per Markdown part (0:
    * PLAN_PART_MAX_DEFAULT), and where the manifests come from, for the
    * header.  NULL: unknown, not shown; plan_head NULL takes `source` when

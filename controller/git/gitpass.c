@@ -191,6 +191,7 @@ struct apply_pass {
   char last[SOURCE_ID_LEN]; /* the last status commit's source, or "" */
   struct trust trust;
   bool newly_approved; /* approved since the caller's last pass */
+  bool model_current;  /* the caller's model is of this commit already */
 };
 
 /* Fetches (unless told not to) and reads the tip to apply: the new one,
@@ -256,8 +257,10 @@ static int select_tenants(struct apply_pass *ap)
   struct manifest_repo *model = o->rec.model ? *o->rec.model : NULL;
   int rc;
 
+  /* A resync pass on the commit the last pass loaded reads nothing. */
+  ap->model_current = model && strcmp(model->commit, ap->res->source) == 0;
   rc = writeback_open(&ap->wb, ap->src);
-  if (rc == 0)
+  if (rc == 0 && !ap->model_current)
     rc = source_read_manifests(ap->src, ap->res->source, &ap->files,
                                YAML_LIMITS_DEFAULT_MAX_BYTES, model);
   if (rc < 0)
@@ -315,7 +318,12 @@ static int run_pass(struct apply_pass *ap)
     rec.plan_diags = true;
     rec.print_diags = false;
   }
+  rec.model_current = ap->model_current;
   rc = reconcile_once(&rec, &ap->report);
+  /* The model left is this commit's (a pass fails after loading it). */
+  if (rec.model && *rec.model)
+    snprintf((*rec.model)->commit, sizeof((*rec.model)->commit), "%s",
+             ap->res->source);
   ap->res->sum = ap->report.sum;
   ap->res->selected = ap->report.n;
   return rc;

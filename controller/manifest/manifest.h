@@ -382,6 +382,10 @@ struct manifest_repo {
   struct diag_list diags; /* every problem found, sorted */
   /* The rules across documents, kept between loads (internal). */
   struct manifest__index *index;
+  /* The commit the files came from, when the caller says (a reload
+   * starts it empty): a caller holding the repo between passes knows
+   * then that the same commit needs no reading again. */
+  char commit[41];
 };
 
 /*

@@ -137,6 +137,7 @@ static int load_manifests(struct daemon_load *l, struct source *src)
 
   if (rc == 0) {
     manifest_repo_reload(&repo, &files, &mopts, *l->model);
+    snprintf(repo->commit, sizeof(repo->commit), "%s", l->head);
     *l->model = repo;
   }
   manifest_files_release(&files);

@@ -114,6 +114,45 @@ START_TEST(reconcile_creates_dependencies_first_then_converges)
 }
 END_TEST
 
+/*
+ * A caller that keeps the manifests between passes (the daemon) and
+ * passes again on the same commit says so: the model is used as it is,
+ * and the files (empty here) are not read.  Said falsely of new files,
+ * they would be ignored: the promise is the caller's.
+ */
+START_TEST(reconcile_current_model_is_used_as_it_is)
+{
+  struct manifest_repo *model = NULL;
+  struct manifest_files none = MANIFEST_FILES_INIT;
+  struct reconcile_opts o = opts(true);
+  const struct manifest_repo *first;
+
+  o.model = &model;
+  pass_with(&o);
+  ck_assert_int_eq(outcome("acme")->result, RESULT_READY);
+  ck_assert_ptr_nonnull(model);
+  first = model;
+
+  o = opts(true);
+  o.model = &model;
+  o.model_current = true;
+  o.files = &none;
+  pass_with(&o);
+  ck_assert_ptr_eq(model, first);
+  ck_assert_int_eq(outcome("acme")->result, RESULT_READY);
+  ck_assert_uint_eq(fake_size(), 5);
+
+  /* Not current: the files are read, and the model is theirs. */
+  o = opts(false);
+  o.model = &model;
+  o.files = &none;
+  pass_with(&o);
+  ck_assert_ptr_ne(model, first);
+  ck_assert_uint_eq(model->ntenants, 0);
+  manifest_repo_free(model);
+}
+END_TEST
+
 START_TEST(reconcile_plan_only_changes_nothing)
 {
   struct reconcile_opts o = opts(false);
@@ -810,6 +849,7 @@ Suite *make_suite_reconcile(void)
   tcase_add_test(tc, reconcile_adopts_what_an_interrupted_pass_created);
   tcase_add_test(tc, reconcile_bad_inventory_id_holds_the_tenant);
   tcase_add_test(tc, reconcile_outcomes_are_per_tenant);
+  tcase_add_test(tc, reconcile_current_model_is_used_as_it_is);
   suite_add_tcase(s, tc);
   return s;
 }
