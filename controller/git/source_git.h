@@ -31,4 +31,13 @@ int source_signature(struct source *s, git_signature **out);
 /* Parses a hex commit id and looks the commit up. */
 int source_lookup_commit(struct source *s, const char *id, git_commit **out);
 
+/*
+ * The entry of `tree` named `name`, or NULL, for a caller walking another
+ * tree sorted alike that mostly holds the same names: the entry at `*at`,
+ * then the next (a name the other tree dropped), is tried before a
+ * search; `*at` (0 at first) moves past what is found.
+ */
+const git_tree_entry *source_entry_near(const git_tree *tree, size_t *at,
+                                        const char *name);
+
 #endif

@@ -107,29 +107,6 @@ static void emit(struct copy *c, const git_oid *id)
 }
 
 /*
- * The hint's entry named as `e`.  Both trees are sorted alike and mostly
- * hold the same names, so the entry at `*at` (then the one after it, for
- * a name the new tree dropped) is tried before a search.
- */
-static const git_tree_entry *hint_entry(const git_tree *hint, size_t *at,
-                                        const git_tree_entry *e)
-{
-  const char *name = git_tree_entry_name(e);
-
-  if (!hint)
-    return NULL;
-  for (size_t k = *at; k < *at + 2 && k < git_tree_entrycount(hint); k++) {
-    const git_tree_entry *h = git_tree_entry_byindex(hint, k);
-
-    if (strcmp(git_tree_entry_name(h), name) == 0) {
-      *at = k + 1;
-      return h;
-    }
-  }
-  return git_tree_entry_byname(hint, name);
-}
-
-/*
  * Collects tree `id` (known wanted) and what it names, against `hint`,
  * the same path's tree in the first parent (NULL: none): an entry equal
  * to the hint's is present on the receiving side or collected with the
@@ -151,7 +128,8 @@ static int collect_tree(struct copy *c, const git_oid *id, const git_tree *hint,
     const git_tree_entry *e = git_tree_entry_byindex(tree, i);
     const git_oid *eid = git_tree_entry_id(e);
     git_object_t type = git_tree_entry_type(e);
-    const git_tree_entry *h = hint_entry(hint, &at, e);
+    const git_tree_entry *h =
+        hint ? source_entry_near(hint, &at, git_tree_entry_name(e)) : NULL;
     git_tree *sub = NULL;
 
     /* A submodule's commit lives in another repository. */

@@ -26,6 +26,20 @@ int source_merge_base(struct source *s, const char *a, const char *b,
   return 0;
 }
 
+const git_tree_entry *source_entry_near(const git_tree *tree, size_t *at,
+                                        const char *name)
+{
+  for (size_t k = *at; k < *at + 2 && k < git_tree_entrycount(tree); k++) {
+    const git_tree_entry *e = git_tree_entry_byindex(tree, k);
+
+    if (strcmp(git_tree_entry_name(e), name) == 0) {
+      *at = k + 1;
+      return e;
+    }
+  }
+  return git_tree_entry_byname(tree, name);
+}
+
 static int commit_tree(struct source *s, const char *id, git_tree **tree)
 {
   git_commit *c;
@@ -45,7 +59,30 @@ struct blob_sink {
   size_t max_bytes;
   const struct manifest_repo *reuse;
   size_t hint; /* manifest_repo_find_tenant's, through tenants/ */
+  /* The tenants/ tree reuse was read from (NULL: unknown), and where a
+   * walk of the new one is in it. */
+  git_tree *was;
+  size_t was_at;
 };
+
+static bool regular(const git_tree_entry *e)
+{
+  return git_tree_entry_filemode(e) == GIT_FILEMODE_BLOB ||
+         git_tree_entry_filemode(e) == GIT_FILEMODE_BLOB_EXECUTABLE;
+}
+
+/* Whether tenants/ entry `e` is the same regular file in the tree reuse
+ * was read from: reuse's document is then its, unlooked at. */
+static bool unchanged(struct blob_sink *to, const git_tree_entry *e)
+{
+  const git_tree_entry *w;
+
+  if (!to->was)
+    return false;
+  w = source_entry_near(to->was, &to->was_at, git_tree_entry_name(e));
+  return w && regular(w) &&
+         git_oid_equal(git_tree_entry_id(w), git_tree_entry_id(e));
+}
 
 /* prev's document with the path, if any. */
 static const struct manifest_doc *known_doc(struct blob_sink *to,
@@ -60,7 +97,7 @@ static const struct manifest_doc *known_doc(struct blob_sink *to,
 
 /* Appends a blob, cut at max_bytes + 1. */
 static int add_blob(struct source *s, struct blob_sink *to, const char *path,
-                    const git_tree_entry *e)
+                    const git_tree_entry *e, bool tenant)
 {
   struct manifest_files *files = to->files;
   size_t max_bytes = to->max_bytes;
@@ -77,13 +114,16 @@ static int add_blob(struct source *s, struct blob_sink *to, const char *path,
                                   "manifests only from regular files");
     return 0;
   }
-  if (git_tree_entry_filemode(e) != GIT_FILEMODE_BLOB &&
-      git_tree_entry_filemode(e) != GIT_FILEMODE_BLOB_EXECUTABLE) {
+  if (!regular(e)) {
     manifest_files_add_unreadable(files, path,
                                   "is not a regular file (a submodule?)");
     return 0;
   }
   git_oid_tostr(key, sizeof(key), git_tree_entry_id(e));
+  if (tenant && unchanged(to, e)) {
+    manifest_files_add_reused(files, path, key);
+    return 0;
+  }
   known = known_doc(to, path);
   if (known && strcmp(known->key, key) == 0) {
     manifest_files_add_reused(files, path, key);
@@ -103,21 +143,41 @@ static int add_blob(struct source *s, struct blob_sink *to, const char *path,
   return 0;
 }
 
+/* The tenants/ tree of `commit`, NULL when there is none to be had. */
+static git_tree *tenants_tree(struct source *s, const char *commit)
+{
+  git_tree *root = NULL, *tree = NULL;
+  const git_tree_entry *e;
+
+  if (commit_tree(s, commit, &root) == 0 &&
+      (e = git_tree_entry_byname(root, "tenants")) != NULL &&
+      git_tree_entry_type(e) == GIT_OBJECT_TREE &&
+      git_tree_lookup(&tree, source_repo(s), git_tree_entry_id(e)) < 0)
+    tree = NULL;
+  git_tree_free(root);
+  git_error_clear();
+  td_error_clear();
+  return tree;
+}
+
 int source_read_manifests(struct source *s, const char *commit,
                           struct manifest_files *files, size_t max_bytes,
                           const struct manifest_repo *reuse)
 {
   static const char *const top[] = {"platform.yaml", "tiers.yaml"};
-  struct blob_sink to = {files, max_bytes, reuse, 0};
+  struct blob_sink to = {files, max_bytes, reuse, 0, NULL, 0};
   git_tree *root = NULL, *tenants = NULL;
   const git_tree_entry *e;
   int rc = commit_tree(s, commit, &root);
 
   if (rc < 0)
     return rc;
+  /* What the earlier read came from: its unchanged files are known so. */
+  if (reuse && reuse->commit[0])
+    to.was = tenants_tree(s, reuse->commit);
   for (size_t i = 0; i < ARRAY_SIZE(top) && rc == 0; i++)
     if ((e = git_tree_entry_byname(root, top[i])) != NULL)
-      rc = add_blob(s, &to, top[i], e);
+      rc = add_blob(s, &to, top[i], e, false);
   e = git_tree_entry_byname(root, "tenants");
   if (rc == 0 && e && git_tree_entry_type(e) != GIT_OBJECT_TREE)
     /* Every tenant would look deleted: refuse the snapshot instead. */
@@ -141,10 +201,11 @@ int source_read_manifests(struct source *s, const char *commit,
           continue;
         memcpy(path + 8, name, len + 1);
         if (manifest_path_kind(path) == MP_TENANT)
-          rc = add_blob(s, &to, path, te);
+          rc = add_blob(s, &to, path, te, true);
       }
     }
   }
+  git_tree_free(to.was);
   git_tree_free(tenants);
   git_tree_free(root);
   return rc;

@@ -167,6 +167,77 @@ START_TEST(source_reads_manifests_from_the_tree)
 }
 END_TEST
 
+/* The file of `files` at `path`; fails the test when none. */
+static const struct manifest_file *file_at(const struct manifest_files *files,
+                                           const char *path)
+{
+  for (size_t i = 0; i < files->n; i++)
+    if (strcmp(files->v[i].path, path) == 0)
+      return &files->v[i];
+  ck_abort_msg("no %s", path);
+  return NULL;
+}
+
+/*
+ * A read that reuses a model knows the files unchanged since the commit
+ * the model was read from without looking at its documents: the same
+ * name, id and a regular file both times.  A link turned into a file
+ * with the same bytes is read, as is a new name for old bytes.
+ */
+START_TEST(source_read_reuses_what_the_models_commit_had)
+{
+  static const char *const links[] = {"tenants/link.yaml", "acme.yaml"};
+  static const char *const second[] = {
+      "tenants/acme.yaml",  "kind: Tenant # changed\n",
+      "tenants/beta.yml",   NULL,
+      "tenants/gamma.yaml", "kind: Tenant\n",
+      "tenants/link.yaml",  "acme.yaml"};
+  struct fx f;
+  struct manifest_files files = MANIFEST_FILES_INIT;
+  struct manifest_repo *model;
+  struct source *s;
+  char c1[41], c2[41], c3[41];
+
+  fx_init(&f);
+  fx_commit(&f, "first", GIT_FILEMODE_BLOB, first, ARRAY_SIZE(first) / 2, c1);
+  fx_commit(&f, "a link", GIT_FILEMODE_LINK, links, 1, c2);
+  fx_commit(&f, "second", GIT_FILEMODE_BLOB, second, ARRAY_SIZE(second) / 2,
+            c3);
+  s = fx_open(&f);
+  ck_assert_int_eq(source_fetch(s), 0);
+  ck_assert_int_eq(source_read_manifests(s, c2, &files, 1024, NULL), 0);
+  manifest_repo_load(&model, &files, NULL);
+  manifest_files_release(&files);
+  memcpy(model->commit, c2, sizeof(model->commit));
+
+  ck_assert_int_eq(source_read_manifests(s, c3, &files, 1024, model), 0);
+  ck_assert_uint_eq(files.n, 4);
+  ck_assert(file_at(&files, "platform.yaml")->reused);
+  ck_assert(!file_at(&files, "tenants/acme.yaml")->reused);
+  ck_assert(!file_at(&files, "tenants/gamma.yaml")->reused);
+  ck_assert_str_eq(file_at(&files, "tenants/gamma.yaml")->data,
+                   "kind: Tenant\n");
+  ck_assert(!file_at(&files, "tenants/link.yaml")->reused);
+  ck_assert_str_eq(file_at(&files, "tenants/link.yaml")->data, "acme.yaml");
+  manifest_repo_reload(&model, &files, NULL, model);
+  manifest_files_release(&files);
+  memcpy(model->commit, c3, sizeof(model->commit));
+
+  /* Nothing changed since: every file reused, and the reload agrees. */
+  ck_assert_int_eq(source_read_manifests(s, c3, &files, 1024, model), 0);
+  for (size_t i = 0; i < files.n; i++)
+    ck_assert_msg(files.v[i].reused, "%s", files.v[i].path);
+  manifest_repo_reload(&model, &files, NULL, model);
+  ck_assert_uint_eq(model->ntenants, 3);
+  for (size_t i = 0; i < model->diags.n; i++)
+    ck_assert_ptr_null(strstr(model->diags.v[i].msg, "internal"));
+  manifest_repo_free(model);
+  manifest_files_release(&files);
+  source_close(s);
+  fx_free(&f);
+}
+END_TEST
+
 START_TEST(source_changes_name_the_tenants_touched)
 {
   struct fx f;
@@ -1074,6 +1145,7 @@ Suite *make_suite_git(void)
 
   tcase_set_timeout(tc, 30);
   tcase_add_test(tc, source_reads_manifests_from_the_tree);
+  tcase_add_test(tc, source_read_reuses_what_the_models_commit_had);
   tcase_add_test(tc, source_changes_name_the_tenants_touched);
   tcase_add_test(tc, source_missing_branch_is_an_error_not_empty);
   tcase_add_test(tc, source_mirror_is_locked);
