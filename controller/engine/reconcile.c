@@ -159,6 +159,8 @@ static int load(struct pass *ps)
   if (o->model) {
     manifest_repo_reload(&ps->repo, files, &mopts, *o->model);
     *o->model = NULL;
+  } else if (files == &ps->own) {
+    manifest_repo_load_consume(&ps->repo, &ps->own, &mopts);
   } else {
     manifest_repo_load(&ps->repo, files, &mopts);
   }
