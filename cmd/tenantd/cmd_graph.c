@@ -74,7 +74,7 @@ int cmd_graph(int argc, char **argv)
     fprintf(stderr, "tenantd: %s\n", td_error_last());
     goto out;
   }
-  manifest_repo_load(&repo, &files, &mopts);
+  manifest_repo_load_consume(&repo, &files, &mopts);
   diag_print_text(&repo->diags, stderr);
   if (compose_valid(repo, &set) < 0) {
     fprintf(stderr, "tenantd: %s\n", td_error_last());

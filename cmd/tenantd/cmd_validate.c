@@ -81,7 +81,7 @@ int cmd_validate(int argc, char **argv)
     fprintf(stderr, "tenantd: %s\n", td_error_last());
     goto out;
   }
-  manifest_repo_load(&repo, &files, &mopts);
+  manifest_repo_load_consume(&repo, &files, &mopts);
   if (a.json) {
     diag_print_json(&repo->diags, stdout);
   } else {

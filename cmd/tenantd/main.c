@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdio.h>
 
+#include "base/jsoncache.h"
 #include "base/strutil.h"
 #include "cmd/tenantd/args.h"
 #include "cmd/tenantd/cmd.h"
@@ -149,6 +150,8 @@ int main(int argc, char **argv)
    * a Git server under libgit2) is an error on that socket, never a
    * signal that ends the process. */
   signal(SIGPIPE, SIG_IGN);
+  /* Before any JSON value is made: jansson's allocator is global. */
+  jsoncache_install();
   /* Both libraries' global state is set up here, before any thread
    * (passes run on workers) and released after the last user. */
   git_libgit2_init();
@@ -156,5 +159,6 @@ int main(int argc, char **argv)
   rc = dispatch(argc, argv);
   curl_global_cleanup();
   git_libgit2_shutdown();
+  jsoncache_flush();
   return rc;
 }

@@ -157,6 +157,15 @@ bool str_is_utf8(const char *s, size_t len)
   return true;
 }
 
+/* Whether any of the 8 bytes in w is below ' ' or above '~' (exact: the
+ * borrows and carries only ever flag bytes beside one that is). */
+static bool word_unprintable(uint64_t w)
+{
+  const uint64_t ones = 0x0101010101010101ULL, highs = ones * 0x80;
+
+  return (((w - ones * ' ') & ~w) | ((w + ones * (127 - '~')) | w)) & highs;
+}
+
 void str_sanitize(char *s)
 {
   unsigned char *p = (unsigned char *)s;
@@ -164,8 +173,18 @@ void str_sanitize(char *s)
 
   while (left > 0) {
     size_t n;
+    uint64_t w;
 
-    /* Printable ASCII, nearly every byte of a message, is kept as is. */
+    /* Printable ASCII, nearly every byte of a message, is kept as is:
+     * eight bytes at a time while all are. */
+    if (left >= 8) {
+      memcpy(&w, p, sizeof(w));
+      if (!word_unprintable(w)) {
+        p += 8;
+        left -= 8;
+        continue;
+      }
+    }
     if (*p >= ' ' && *p < 0x7f) {
       p++;
       left--;

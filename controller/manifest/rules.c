@@ -628,6 +628,13 @@ static struct manifest__rules *check_tenant(struct repo_check *rc,
                sizeof(struct mf_env), "environment");
   for (uint32_t ei = 0; ei < t->spec.envs.n; ei++)
     check_env(rc, &who, mf_tenant_env(t, ei));
+  /* Claims are kept as long as the document: without the room doubling
+   * left, which is a quarter of them on average. */
+  if (rc->r->nclaims && rc->r->nclaims < rc->r->claims_alloc) {
+    rc->r->claims_alloc = rc->r->nclaims;
+    rc->r->claims =
+        td_realloc(rc->r->claims, rc->r->nclaims * sizeof(*rc->r->claims));
+  }
   return rc->r;
 }
 

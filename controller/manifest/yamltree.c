@@ -13,8 +13,7 @@
 /* One open collection while events stream in. */
 struct frame {
   struct ynode *node;
-  struct ynode **kids; /* malloc'd, moved into the arena on close */
-  size_t n, alloc;
+  size_t base;   /* where its kids start in the builder's kids */
   char *anchor;  /* libyaml's copy, NULL when none */
   uint64_t size; /* expanded size of the subtree so far */
 };
@@ -34,6 +33,12 @@ struct builder {
   struct diag_list *d;
   struct frame *stack;
   unsigned depth;
+  /* The kids of every open collection, each frame's above its parent's
+   * (a collection closes before its parent takes another kid): one
+   * array for the file, not one per collection.  Moved into the arena
+   * when their collection closes. */
+  struct ynode **kids;
+  size_t nkids, kids_alloc;
   struct anchor *anchors;
   unsigned nanchors, anchors_alloc;
   uint64_t alias_nodes;
@@ -216,8 +221,13 @@ static double octal_value(const char *digits)
 static bool resolve_word(struct ynode *n)
 {
   const char *s = n->u.scalar.s;
+  size_t len = n->u.scalar.len;
 
-  if (n->u.scalar.len == 0 || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
+  /* Only words of 0, 1, 4 or 5 characters are any: most keys ("network",
+   * "features", "replicas") are told at once. */
+  if (len != 0 && len != 1 && len != 4 && len != 5)
+    return false;
+  if (len == 0 || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
       strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0) {
     n->scalar = YS_NULL;
     return true;
@@ -298,14 +308,15 @@ static void resolve_float(struct ynode *n)
   size_t i = (s[0] == '-' || s[0] == '+') ? 1 : 0;
   size_t digits = 0;
 
-  if (strcmp(s + i, ".inf") == 0 || strcmp(s + i, ".Inf") == 0 ||
-      strcmp(s + i, ".INF") == 0) {
+  if (s[i] == '.' &&
+      (strcmp(s + i, ".inf") == 0 || strcmp(s + i, ".Inf") == 0 ||
+       strcmp(s + i, ".INF") == 0)) {
     n->scalar = YS_FLOAT;
     n->u.scalar.v.f = s[0] == '-' ? -INFINITY : INFINITY;
     return;
   }
-  if (strcmp(s, ".nan") == 0 || strcmp(s, ".NaN") == 0 ||
-      strcmp(s, ".NAN") == 0) {
+  if (s[0] == '.' && (strcmp(s, ".nan") == 0 || strcmp(s, ".NaN") == 0 ||
+                      strcmp(s, ".NAN") == 0)) {
     n->scalar = YS_FLOAT;
     n->u.scalar.v.f = NAN;
     return;
@@ -416,11 +427,11 @@ static void attach(struct builder *b, struct ynode *n, uint64_t size)
     return;
   }
   f = &b->stack[b->depth - 1];
-  if (f->n == f->alloc) {
-    f->alloc = f->alloc ? f->alloc * 2 : 8;
-    f->kids = td_realloc(f->kids, f->alloc * sizeof(*f->kids));
+  if (b->nkids == b->kids_alloc) {
+    b->kids_alloc = b->kids_alloc ? b->kids_alloc * 2 : 64;
+    b->kids = td_realloc(b->kids, b->kids_alloc * sizeof(*b->kids));
   }
-  f->kids[f->n++] = n;
+  b->kids[b->nkids++] = n;
   f->size = sat_add(f->size, size);
 }
 
@@ -720,18 +731,19 @@ static void on_start(struct builder *b, yaml_event_t *ev, bool map)
   }
   f = &b->stack[b->depth++];
   memset(f, 0, sizeof(*f));
+  f->base = b->nkids;
   f->node = node_new(b, map ? YNODE_MAP : YNODE_SEQ, &ev->start_mark);
   f->size = 1;
   if (anchor)
     f->anchor = td_strdup((const char *)anchor);
 }
 
-static void frame_release(struct frame *f)
+/* Closes frame f: its kids leave the builder's. */
+static void frame_release(struct builder *b, struct frame *f)
 {
-  free(f->kids);
   free(f->anchor);
-  f->kids = NULL;
   f->anchor = NULL;
+  b->nkids = f->base;
 }
 
 struct pair_ref {
@@ -807,11 +819,11 @@ static void push_merged(struct builder *b, const struct ynode *k,
 
 /* Every pair of the frame, merge sources expanded in place; keys must be
  * scalars. */
-static void collect_pairs(struct builder *b, const struct frame *f,
-                          struct pairs *p)
+static void collect_pairs(struct builder *b, struct ynode *const *kids,
+                          size_t n, struct pairs *p)
 {
-  for (size_t i = 0; i < f->n && !b->failed; i += 2) {
-    struct ynode *k = f->kids[i], *v = f->kids[i + 1];
+  for (size_t i = 0; i < n && !b->failed; i += 2) {
+    struct ynode *k = kids[i], *v = kids[i + 1];
 
     if (k->type != YNODE_SCALAR) {
       fail(b, k->line, k->col, "mapping keys must be scalars");
@@ -862,6 +874,31 @@ static void drop_shadowed(struct builder *b, struct pairs *p)
   qsort(refs, n, sizeof(*refs), pair_idx_cmp);
 }
 
+/* Pairs at most a plain mapping of a few keys has. */
+#define PLAIN_MAP_MAX 16
+
+/*
+ * Whether the mapping is small and plain, as nearly every mapping of a
+ * manifest is: scalar keys, no merge key, none repeated.  Its pairs then
+ * stand as written, found with a few comparisons instead of two sorts;
+ * any other mapping takes the general path, which words every error.
+ */
+static bool plain_map(struct ynode *const *kids, size_t n)
+{
+  if (n / 2 > PLAIN_MAP_MAX)
+    return false;
+  for (size_t i = 0; i < n; i += 2) {
+    const struct ynode *k = kids[i];
+
+    if (k->type != YNODE_SCALAR || is_merge_key(k))
+      return false;
+    for (size_t j = 0; j < i; j += 2)
+      if (strcmp(kids[j]->u.scalar.s, k->u.scalar.s) == 0)
+        return false;
+  }
+  return true;
+}
+
 /*
  * Closes a mapping: keys must be scalars and unique; `<<` merge sources
  * contribute the keys the mapping does not set itself, earlier sources
@@ -870,17 +907,27 @@ static void drop_shadowed(struct builder *b, struct pairs *p)
  */
 static void finish_map(struct builder *b, struct frame *f)
 {
-  struct pairs p = {NULL, 0, f->n / 2 + 1};
+  struct ynode *const *kids = b->kids + f->base;
+  size_t n = b->nkids - f->base;
+  struct pairs p = {NULL, 0, n / 2 + 1};
   struct ynode **kv;
   size_t kept = 0;
 
-  if (f->n % 2) {
+  if (n % 2) {
     /* libyaml always pairs keys and values; a failure elsewhere got us here */
     fail(b, f->node->line, f->node->col, "malformed mapping");
     return;
   }
+  if (plain_map(kids, n)) {
+    kv = arena_alloc(b->a, n * sizeof(struct ynode *));
+    if (n)
+      memcpy(kv, kids, n * sizeof(struct ynode *));
+    f->node->u.coll.v = kv;
+    f->node->u.coll.n = (uint32_t)(n / 2);
+    return;
+  }
   p.v = td_malloc(p.alloc * sizeof(*p.v));
-  collect_pairs(b, f, &p);
+  collect_pairs(b, kids, n, &p);
   if (!b->failed)
     drop_shadowed(b, &p);
   if (b->failed)
@@ -908,14 +955,16 @@ static void on_end(struct builder *b, bool map)
   if (map) {
     finish_map(b, f);
   } else {
-    n->u.coll.v = arena_alloc(b->a, f->n * sizeof(struct ynode *));
-    if (f->n)
-      memcpy(n->u.coll.v, f->kids, f->n * sizeof(struct ynode *));
-    n->u.coll.n = (uint32_t)f->n;
+    size_t nk = b->nkids - f->base;
+
+    n->u.coll.v = arena_alloc(b->a, nk * sizeof(struct ynode *));
+    if (nk)
+      memcpy(n->u.coll.v, b->kids + f->base, nk * sizeof(struct ynode *));
+    n->u.coll.n = (uint32_t)nk;
   }
   if (!b->failed && f->anchor)
     add_anchor(b, f->anchor, n, size);
-  frame_release(f);
+  frame_release(b, f);
   b->depth--;
   if (!b->failed)
     attach(b, n, size);
@@ -1062,8 +1111,9 @@ int yaml_parse(struct arena *a, const struct yaml_limits *lim, const char *path,
   b.stack = td_calloc(lim->max_depth + 1, sizeof(*b.stack));
   parse_events(&b);
   while (b.depth > 0)
-    frame_release(&b.stack[--b.depth]);
+    frame_release(&b, &b.stack[--b.depth]);
   free(b.stack);
+  free(b.kids);
   free(b.anchors);
   if (b.failed)
     return -1;

@@ -3,6 +3,7 @@
 #include <ftw.h>
 #include <stdio.h>
 
+#include "base/jsoncache.h"
 #include "suites.h"
 
 const char *test_fixtures_dir(void)
@@ -57,10 +58,13 @@ int main(void)
   SRunner *sr = srunner_create(NULL);
   int failed;
 
+  /* As tenantd runs: jansson on the block cache (not under ASan). */
+  jsoncache_install();
   for (size_t i = 0; i < ARRAY_SIZE(suites); i++)
     srunner_add_suite(sr, suites[i]());
   srunner_run_all(sr, CK_NORMAL);
   failed = srunner_ntests_failed(sr);
   srunner_free(sr);
+  jsoncache_flush();
   return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

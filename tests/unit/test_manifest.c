@@ -539,6 +539,56 @@ START_TEST(load_is_the_same_on_any_number_of_threads)
 }
 END_TEST
 
+/*
+ * A consuming load says what a plain load says, on any number of
+ * threads, and leaves no tenant file's bytes behind; platform.yaml and
+ * tiers.yaml stay as they were.
+ */
+START_TEST(consuming_load_frees_tenant_bytes_and_says_the_same)
+{
+  static const unsigned threads[] = {1, 3};
+
+  for (size_t k = 0; k < ARRAY_SIZE(threads); k++) {
+    struct manifest_files files = MANIFEST_FILES_INIT;
+    struct manifest_opts opts = MANIFEST_OPTS_INIT;
+    struct manifest_repo *plain, *consumed;
+    char *want, *got;
+
+    put_keyed(&files, "platform.yaml", platform_yaml);
+    for (size_t i = 0; i < 100; i++) {
+      char name[16], path[32], *text;
+
+      snprintf(name, sizeof(name), "t%zu", i);
+      snprintf(path, sizeof(path), "tenants/t%zu.yaml", i);
+      text = i % 29 == 3 ? td_strdup("kind: [") : random_tenant(name);
+      put_keyed(&files, path, text);
+      free(text);
+    }
+    opts.threads = threads[k];
+    manifest_repo_load(&plain, &files, &opts);
+    want = repo_text(plain);
+    manifest_repo_load_consume(&consumed, &files, &opts);
+    got = repo_text(consumed);
+    ck_assert_str_eq(got, want);
+    ck_assert_uint_eq(consumed->ntenants, plain->ntenants);
+    for (size_t i = 0; i < consumed->ntenants; i++)
+      ck_assert_str_eq(consumed->tenants[i]->key, plain->tenants[i]->key);
+    for (size_t i = 0; i < files.n; i++) {
+      bool tenant = strncmp(files.v[i].path, "tenants/", 8) == 0;
+
+      ck_assert_int_eq(files.v[i].data == NULL, tenant);
+      if (tenant)
+        ck_assert_uint_eq(files.v[i].len, 0);
+    }
+    free(got);
+    free(want);
+    manifest_repo_free(consumed);
+    manifest_repo_free(plain);
+    manifest_files_release(&files);
+  }
+}
+END_TEST
+
 START_TEST(string_rules)
 {
   int64_t ms = 0;
@@ -1102,6 +1152,7 @@ Suite *make_suite_manifest(void)
   tcase_add_test(tc, reload_reuses_unchanged_documents);
   tcase_add_test(tc, reload_rules_match_a_fresh_load);
   tcase_add_test(tc, load_is_the_same_on_any_number_of_threads);
+  tcase_add_test(tc, consuming_load_frees_tenant_bytes_and_says_the_same);
   tcase_add_test(tc, sorted_diag_lookup);
   tcase_add_test(tc, dependency_cycle_of_long_names_stays_in_bounds);
   tcase_add_test(tc, long_invalid_names_derive_no_names);

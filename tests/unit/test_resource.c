@@ -104,6 +104,26 @@ START_TEST(refs)
 }
 END_TEST
 
+/* A reference whose text would not fit is cut where snprintf() cuts it. */
+START_TEST(long_refs_are_cut_as_before)
+{
+  char id[700], want[sizeof(id) + 8];
+
+  for (size_t len = 500; len < sizeof(id); len += 3) {
+    json_t *r;
+
+    memset(id, 'x', len);
+    id[len] = '\0';
+    r = resource_ref(id, "host");
+    /* The cut: 511 bytes and the NUL. */
+    snprintf(want, sizeof(want), "%s#%s", id, "host");
+    want[511] = '\0';
+    ck_assert_str_eq(json_string_value(json_object_get(r, "$ref")), want);
+    json_decref(r);
+  }
+}
+END_TEST
+
 /* The walk writes exactly what json_dumps() writes, so hashes recorded
  * in inventories before it stay the same. */
 static void same_as_jansson(const json_t *v)
@@ -198,6 +218,24 @@ static json_t *random_value(uint64_t *rng, int depth)
   }
 }
 
+/* Every byte value, anywhere in a run of plain text, is written as
+ * jansson writes it: plain text is read eight bytes at a time. */
+START_TEST(canonical_json_each_byte_anywhere)
+{
+  for (unsigned b = 0; b < 256; b++)
+    for (size_t at = 0; at < 19; at++) {
+      char s[19];
+      json_t *v;
+
+      memset(s, 'a', sizeof(s));
+      s[at] = (char)b;
+      v = json_stringn_nocheck(s, sizeof(s));
+      same_as_jansson(v);
+      json_decref(v);
+    }
+}
+END_TEST
+
 START_TEST(canonical_json_is_jansson_s)
 {
   uint64_t rng = 12345;
@@ -286,6 +324,31 @@ START_TEST(pool_interns_names)
 }
 END_TEST
 
+/* Thousands of ids of every length: each interned once, as the set grows. */
+START_TEST(pool_interns_many_ids)
+{
+  struct resource_pool *p = resource_pool_new();
+  enum { N = 3000 };
+  struct resource **r = td_calloc(N, sizeof(*r));
+
+  for (size_t i = 0; i < N; i++) {
+    char id[64];
+
+    snprintf(id, sizeof(id), "service/%.*s%zu", (int)(i % 40),
+             "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz", i % 1000);
+    r[i] = resource_new_in(p, RTYPE_SERVICE, id, "local", "t", "n", NULL);
+    ck_assert_str_eq(r[i]->id, id);
+  }
+  for (size_t i = 0; i < N; i++)
+    for (size_t k = i % 1000; k < N; k += 1000)
+      ck_assert((r[i]->id == r[k]->id) == (strcmp(r[i]->id, r[k]->id) == 0));
+  for (size_t i = 0; i < N; i++)
+    resource_free(r[i]);
+  free(r);
+  resource_pool_free(p);
+}
+END_TEST
+
 Suite *make_suite_resource(void)
 {
   Suite *s = suite_create("resource");
@@ -297,6 +360,9 @@ Suite *make_suite_resource(void)
   tcase_add_test(tc, spec_hash_ignores_key_order);
   tcase_add_test(tc, refs);
   tcase_add_test(tc, canonical_json_is_jansson_s);
+  tcase_add_test(tc, canonical_json_each_byte_anywhere);
+  tcase_add_test(tc, long_refs_are_cut_as_before);
+  tcase_add_test(tc, pool_interns_many_ids);
   tcase_add_test(tc, spec_stashed_as_text);
   suite_add_tcase(s, tc);
   return s;

@@ -184,6 +184,27 @@ START_TEST(sanitize_keeps_text_and_marks_the_rest)
 }
 END_TEST
 
+/* Every byte value, at every place in a run of printable text, becomes
+ * what it becomes alone: text is read eight bytes at a time, and what a
+ * word holds must not hide a byte or mark one beside it. */
+START_TEST(sanitize_each_byte_anywhere_in_a_word)
+{
+  for (unsigned b = 1; b < 256; b++)
+    for (size_t at = 0; at < 19; at++) {
+      char s[20], want[20], alone[2] = {(char)b, '\0'};
+
+      memset(s, 'a', 19);
+      s[19] = '\0';
+      s[at] = (char)b;
+      str_sanitize(alone);
+      memcpy(want, s, sizeof(want));
+      want[at] = alone[0];
+      str_sanitize(s);
+      ck_assert_msg(strcmp(s, want) == 0, "byte %u at %zu", b, at);
+    }
+}
+END_TEST
+
 Suite *make_suite_strutil(void)
 {
   Suite *s = suite_create("strutil");
@@ -199,6 +220,7 @@ Suite *make_suite_strutil(void)
   tcase_add_test(tc, duration_largest_number);
   tcase_add_test(tc, utf8_valid_and_not);
   tcase_add_test(tc, sanitize_keeps_text_and_marks_the_rest);
+  tcase_add_test(tc, sanitize_each_byte_anywhere_in_a_word);
   suite_add_tcase(s, tc);
   return s;
 }

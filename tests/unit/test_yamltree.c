@@ -191,6 +191,49 @@ START_TEST(duplicate_keys_fail_at_the_second)
 }
 END_TEST
 
+/*
+ * Mappings of any size keep their pairs in order, and a repeated key is
+ * reported at its second place whatever the size (small mappings are
+ * checked without sorting); with two keys repeated, the one first in
+ * byte order is reported, as the sorting check always did.
+ */
+START_TEST(mappings_of_every_size_keep_order_and_find_repeats)
+{
+  struct arena a = ARENA_INIT;
+  char text[1024], want[128];
+
+  for (size_t n = 1; n <= 20; n++) {
+    size_t len = 0;
+    struct ynode *root;
+
+    for (size_t i = 0; i < n; i++)
+      len += (size_t)sprintf(text + len, "k%02zu: %zu\n", n - i, i);
+    root = parse_ok(&a, text);
+    ck_assert_uint_eq(root->u.coll.n, n);
+    for (size_t i = 0; i < n; i++) {
+      char key[24];
+
+      snprintf(key, sizeof(key), "k%02zu", n - i);
+      ck_assert_str_eq(ymap_key(root, (uint32_t)i)->u.scalar.s, key);
+      ck_assert_int_eq(ymap_value(root, (uint32_t)i)->u.scalar.v.i, (int)i);
+    }
+    for (size_t dup = 0; dup < n; dup++) {
+      size_t at = len;
+
+      at += (size_t)sprintf(text + at, "k%02zu: again\n", n - dup);
+      snprintf(want, sizeof(want),
+               "%zu:1: duplicate key 'k%02zu' (first at line %zu, column 1)",
+               n + 1, n - dup, dup + 1);
+      ck_assert_str_eq(parse_fail(&a, text, at), want);
+    }
+    arena_reset(&a);
+  }
+  ck_assert_str_eq(parse_fail(&a, "b: 1\na: 1\nb: 2\na: 2\n", 20),
+                   "4:1: duplicate key 'a' (first at line 2, column 1)");
+  arena_release(&a);
+}
+END_TEST
+
 START_TEST(many_keys_are_checked_in_n_log_n)
 {
   struct arena a = ARENA_INIT;
@@ -532,6 +575,7 @@ Suite *make_suite_yamltree(void)
   tcase_add_test(tc, first_character_decides_only_strings);
   tcase_add_test(tc, positions_are_one_based_characters);
   tcase_add_test(tc, duplicate_keys_fail_at_the_second);
+  tcase_add_test(tc, mappings_of_every_size_keep_order_and_find_repeats);
   tcase_add_test(tc, many_keys_are_checked_in_n_log_n);
   tcase_add_test(tc, merge_keys_fill_in_what_is_missing);
   tcase_add_test(tc, aliases_share_and_bombs_fail_fast);
