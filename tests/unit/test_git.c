@@ -250,7 +250,7 @@ START_TEST(source_changes_name_the_tenants_touched)
   static const char *const gone[] = {"tenants/acme.yaml", NULL};
   static const char *const plat[] = {"platform.yaml", "kind: Platform\nx: 1\n"};
   static const char *const bad[] = {"tenants/Zeta.yaml", "kind: Tenant\n"};
-  char c5[41];
+  char c5[41], c6[41];
 
   fx_init(&f);
   fx_commit(&f, "first", GIT_FILEMODE_BLOB, first, ARRAY_SIZE(first) / 2, c1);
@@ -258,6 +258,7 @@ START_TEST(source_changes_name_the_tenants_touched)
   fx_commit(&f, "acme gone", GIT_FILEMODE_BLOB, gone, 1, c3);
   fx_commit(&f, "platform", GIT_FILEMODE_BLOB, plat, 1, c4);
   fx_commit(&f, "a file named for no tenant", GIT_FILEMODE_BLOB, bad, 1, c5);
+  fx_commit(&f, "beta executable", GIT_FILEMODE_BLOB_EXECUTABLE, one, 1, c6);
   s = fx_open(&f);
   ck_assert_int_eq(source_fetch(s), 0);
 
@@ -279,6 +280,12 @@ START_TEST(source_changes_name_the_tenants_touched)
   ck_assert_int_eq(source_changes(s, c4, c5, &t, &all), 0);
   ck_assert(!all);
   ck_assert_uint_eq(t.n, 0);
+  strset_release(&t);
+  /* The same bytes made executable are a change too, as git sees it. */
+  ck_assert_int_eq(source_changes(s, c5, c6, &t, &all), 0);
+  ck_assert(!all);
+  ck_assert_uint_eq(t.n, 1);
+  ck_assert_str_eq(t.v[0], "beta");
   strset_release(&t);
   /* Nothing to compare with: everything. */
   ck_assert_int_eq(source_changes(s, NULL, c2, &t, &all), 0);
