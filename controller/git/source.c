@@ -506,6 +506,8 @@ void source_close(struct source *s)
 {
   if (!s)
     return;
+  source_stage_end(s);
+  source__pack_release(&s->staged);
   /* Parked before the flock goes: the next holder of it finds it. */
   if (s->repo && !(s->lock_fd >= 0 && park(s->mirror, s->repo)))
     git_repository_free(s->repo);

@@ -25,6 +25,28 @@ int source_fetch_refspecs(struct source *s, const char *const *specs, size_t n);
  */
 int source_push(struct source *s, const char *const *specs, size_t n);
 
+/*
+ * Staging: the objects of a commit of thousands of new files, kept in
+ * memory and landed in the mirror as one pack.  Written loose, each
+ * file is compressed and created on its own, then read back and packed
+ * again for the push; staged, it is packed once, and the pack is kept
+ * for the next push of the commit, which hands it as it is to a
+ * repository on this machine (source_internal.h).
+ *
+ *   source_stage_begin(s, nfiles, &repo);  -- where to write the objects
+ *   ... blobs, trees, the commit, written in repo ...
+ *   source_stage_land(s, &commit);  -- into the mirror, before any ref
+ *   source_stage_end(s);            -- always; drops what is not landed
+ *
+ * For a few files, or too many to stage, repo is the mirror itself and
+ * landing does nothing.  Objects in repo that the commit does not reach
+ * are dropped, as are all of them when it is not landed: a ref may name
+ * the commit only once landing returned 0.
+ */
+int source_stage_begin(struct source *s, size_t nfiles, git_repository **repo);
+int source_stage_land(struct source *s, const git_oid *commit);
+void source_stage_end(struct source *s);
+
 /* A signature for commits tenantd makes, dated now; caller frees. */
 int source_signature(struct source *s, git_signature **out);
 

@@ -16,6 +16,14 @@
 #define NOTES_REMOTE_REF "refs/tenantd/origin-notes"
 #define APPROVED_REFS "refs/tags/approved/"
 
+/* A pack built once, kept to be handed on as it is: the objects it
+ * holds (sorted) and its bytes. */
+struct source_pack {
+  git_oid *ids;
+  size_t n;
+  git_buf data;
+};
+
 struct source {
   struct source_opts o;
   struct giturl u; /* the URL taken apart; u.shown is the one messages show */
@@ -33,6 +41,10 @@ struct source {
   /* refspecs of a regular fetch, and the refs they fill */
   char *spec[3];
   char *dst[3];
+  /* While objects are staged (source_stage_begin), the repository they
+   * are written to; the last pack landed, for the push. */
+  git_repository *stage;
+  struct source_pack staged;
 };
 
 /*
@@ -46,16 +58,26 @@ struct source {
  * objects it names (so an object present means everything it names is
  * present, as Git assumes), and each checked against its id.  A tree is
  * walked against its first parent's tree, so an unchanged subtree or
- * file costs nothing.  Past SOURCE_COPY_MAX objects (a first fetch) the
- * pack is the better tool: the caller falls back to the transport.
+ * file costs nothing.  Past SOURCE_LOOSE_MAX objects (a first fetch, a
+ * status commit of every tenant) a file each costs more than a pack:
+ * the same objects go as one pack, built by libgit2's pack builder and
+ * indexed by the other side whole, each then checked to be there.  Past
+ * SOURCE_COPY_MAX the caller falls back to the transport.
  */
-#define SOURCE_COPY_MAX 2048
+#define SOURCE_LOOSE_MAX 2048
+#define SOURCE_COPY_MAX (256 * 1024)
 
-/* Copies what `tip` needs from `from` into `to`.  0 done (or nothing to
- * copy), 1 more than `max` objects: nothing written, -1 with libgit2's
- * error set. */
+/* Copies what `tip` needs from `from` into `to`: loose up to
+ * `loose_max` objects, else as a pack: `ready` when it holds every
+ * object to copy (it may hold more), else one built now.  0 done (or
+ * nothing to copy), 1 more than `max` objects: nothing written, -1 with
+ * libgit2's error set. */
 int source__copy_objects(git_repository *from, git_repository *to,
-                         const git_oid *tip, size_t max);
+                         const git_oid *tip, size_t loose_max, size_t max,
+                         const struct source_pack *ready);
+
+/* Drops a kept pack. */
+void source__pack_release(struct source_pack *p);
 
 /* The git directory of a remote on this machine; NULL for others. */
 char *source__local_gitdir(const struct source *s);

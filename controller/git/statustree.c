@@ -176,14 +176,14 @@ static void splice_edits(const struct edit *e, size_t ne, char **out,
   put(out, len, &cap, kept.buf + from, kept.len - from);
 }
 
-/* Writes the tree `buf` into the repository's objects. */
-static int write_tree(struct writeback *wb, const char *buf, size_t len,
-                      git_oid *out)
+/* Writes the tree `buf` into the objects of `repo`. */
+static int write_tree(struct writeback *wb, git_repository *repo,
+                      const char *buf, size_t len, git_oid *out)
 {
   git_odb *odb = NULL;
   int rc = 0;
 
-  if (git_repository_odb(&odb, wb->repo) < 0 ||
+  if (git_repository_odb(&odb, repo) < 0 ||
       git_odb_write(out, odb, buf, len, GIT_OBJECT_TREE) < 0)
     rc = source_git_error(wb->src, "status tree");
   git_odb_free(odb);
@@ -191,12 +191,13 @@ static int write_tree(struct writeback *wb, const char *buf, size_t len,
 }
 
 /* The root tree: the branch tip's, with status/ now `dir`. */
-static int write_root(struct writeback *wb, const git_oid *dir, git_oid *out)
+static int write_root(struct writeback *wb, git_repository *repo,
+                      const git_oid *dir, git_oid *out)
 {
   git_treebuilder *tb = NULL;
   int rc = 0;
 
-  if (git_treebuilder_new(&tb, wb->repo, wb->tree) < 0 ||
+  if (git_treebuilder_new(&tb, repo, wb->tree) < 0 ||
       git_treebuilder_insert(NULL, tb, STATUS_DIR, dir, GIT_FILEMODE_TREE) <
           0 ||
       git_treebuilder_write(out, tb) < 0)
@@ -229,8 +230,8 @@ static bool edits_of(const git_tree_update *up, size_t n, struct edit *e)
   return true;
 }
 
-int writeback__tree_updated(struct writeback *wb, const git_tree_update *up,
-                            size_t n, git_oid *out)
+int writeback__tree_updated(struct writeback *wb, git_repository *repo,
+                            const git_tree_update *up, size_t n, git_oid *out)
 {
   struct edit *e = td_calloc(n + 1, sizeof(*e));
   char *buf = NULL;
@@ -242,15 +243,15 @@ int writeback__tree_updated(struct writeback *wb, const git_tree_update *up,
   if (git_oid_is_zero(&wb->status_id) || !edits_of(up, n, e))
     goto out;
   if ((!kept.valid || !git_oid_equal(&kept.id, &wb->status_id)) &&
-      !load(wb->repo, &wb->status_id))
+      !load(repo, &wb->status_id))
     goto out;
   splice_edits(e, n, &buf, &len);
   /* An empty directory is no directory: libgit2 drops it. */
   if (len == 0)
     goto out;
-  rc = write_tree(wb, buf, len, &dir);
+  rc = write_tree(wb, repo, buf, len, &dir);
   if (rc == 0)
-    rc = write_root(wb, &dir, out);
+    rc = write_root(wb, repo, &dir, out);
   if (rc == 0) {
     free(kept.buf);
     kept.buf = buf;

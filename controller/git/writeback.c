@@ -116,7 +116,8 @@ static bool path_in(git_tree *tree, const char *path)
 /*
  * A commit of tenantd's (not on any ref yet), signed with
  * status.signingKey when there is one, so that readers of the status
- * branch can check who wrote it.
+ * branch can check who wrote it.  It is written where `tree` was looked
+ * up (the mirror, or a stage of it), as are the parents.
  */
 static int make_commit(struct writeback *wb, git_oid *out,
                        const git_signature *author,
@@ -125,22 +126,23 @@ static int make_commit(struct writeback *wb, git_oid *out,
                        const git_commit **parents)
 {
   const char *key = source_options(wb->src)->signing_key;
+  git_repository *repo = git_tree_owner(tree);
   git_buf buf = GIT_BUF_INIT;
   char *sig = NULL;
   int rc = 0;
 
   if (!key) {
-    if (git_commit_create(out, wb->repo, NULL, author, committer, NULL, msg,
-                          tree, nparents, parents) < 0)
+    if (git_commit_create(out, repo, NULL, author, committer, NULL, msg, tree,
+                          nparents, parents) < 0)
       rc = source_git_error(wb->src, "status commit");
     return rc;
   }
-  if (git_commit_create_buffer(&buf, wb->repo, author, committer, NULL, msg,
-                               tree, nparents, parents) < 0)
+  if (git_commit_create_buffer(&buf, repo, author, committer, NULL, msg, tree,
+                               nparents, parents) < 0)
     return source_git_error(wb->src, "status commit");
   rc = verify_sign(key, buf.ptr, buf.size, &sig);
   if (rc == 0 &&
-      git_commit_create_with_signature(out, wb->repo, buf.ptr, sig, NULL) < 0)
+      git_commit_create_with_signature(out, repo, buf.ptr, sig, NULL) < 0)
     rc = source_git_error(wb->src, "signed status commit");
   free(sig);
   git_buf_dispose(&buf);
@@ -634,194 +636,153 @@ int writeback_log(struct writeback *wb, const char *tenant, size_t limit,
 
 /* ---- the commit of a pass ---- */
 
-static enum tenant_result worst(const struct reconcile_report *r,
-                                bool changed_only)
+/* The status files of a commit: each written (a blob) or removed. */
+struct updates {
+  git_tree_update *up;
+  char **paths;
+  const char **tenants;
+  const struct tenant_status **sts;
+  size_t n;
+};
+
+static void updates_init(struct updates *u, size_t cap)
 {
-  enum tenant_result w = RESULT_READY;
+  u->up = td_calloc(cap + 1, sizeof(*u->up));
+  u->paths = td_calloc(cap + 1, sizeof(*u->paths));
+  u->tenants = td_calloc(cap + 1, sizeof(*u->tenants));
+  u->sts = td_calloc(cap + 1, sizeof(*u->sts));
+  u->n = 0;
+}
+
+static void updates_release(struct updates *u)
+{
+  for (size_t i = 0; i < u->n; i++)
+    free(u->paths[i]);
+  free(u->paths);
+  free(u->tenants);
+  free(u->sts);
+  free(u->up);
+}
+
+static bool to_commit(const struct reconcile_outcome *o)
+{
+  return o->changed && !o->unwritable && valid_tenant(o->tenant);
+}
+
+/* How many status files a commit of the pass writes. */
+static size_t files_written(const struct reconcile_report *r)
+{
+  size_t n = 0;
 
   for (size_t i = 0; i < r->n; i++)
-    if ((!changed_only || r->v[i].changed) && r->v[i].result > w)
-      w = r->v[i].result;
-  return w;
+    n += to_commit(&r->v[i]) && r->v[i].status;
+  return n;
 }
 
-/* "2 created, 1 updated" over the changed outcomes, or over `only`'s
- * alone; "" when none.  A note has a line for each of up to ten
- * thousand tenants, so a line's counts are its outcome's, not a scan of
- * the report. */
-static void counts_text(const struct reconcile_report *r,
-                        const struct reconcile_outcome *only, char *buf,
-                        size_t cap)
+/* The changed statuses of the pass as updates, their blobs written in
+ * `repo`. */
+static int write_updates(struct writeback *wb, git_repository *repo,
+                         const struct reconcile_report *r, struct updates *u)
 {
-  size_t total[OUT_COUNT_MAX] = {0}, used = 0;
-
-  for (size_t i = 0; i < (only ? 1 : r->n); i++) {
-    const struct reconcile_outcome *o = only ? only : &r->v[i];
-
-    if (!only && !o->changed)
-      continue;
-    for (int k = 0; k < OUT_COUNT_MAX; k++)
-      total[k] += o->count[k];
-  }
-  buf[0] = '\0';
-  for (int k = 0; k < OUT_COUNT_MAX; k++)
-    if (total[k] && used < cap)
-      used +=
-          (size_t)snprintf(buf + used, cap - used, "%s%zu %s", used ? ", " : "",
-                           total[k], outcome_count_names[k]);
-}
-
-/* Does a changed status say the source could not be fetched? */
-static bool source_error(const struct reconcile_report *r)
-{
-  for (size_t i = 0; i < r->n; i++)
-    if (r->v[i].changed && r->v[i].status &&
-        r->v[i].status->cond[STATUS_SOURCE_ERROR].status)
-      return true;
-  return false;
-}
-
-char *writeback_message(const struct reconcile_report *r, const char *source)
-{
-  struct {
-    char *p;
-    size_t n;
-  } m = {0};
-  FILE *f;
-  size_t changed = 0;
-  const char *first = NULL;
-  char counts[512];
-
-  for (size_t i = 0; i < r->n; i++) {
-    if (!r->v[i].changed || r->v[i].unwritable)
-      continue;
-    if (!first)
-      first = r->v[i].tenant;
-    changed++;
-  }
-  if (!changed)
-    return NULL;
-  f = open_memstream(&m.p, &m.n);
-  counts_text(r, NULL, counts, sizeof(counts));
-  if (changed == 1)
-    fprintf(f, "reconcile %s: ", first);
-  else
-    fprintf(f, "reconcile %zu tenants: ", changed);
-  fputs(*counts           ? counts
-        : source_error(r) ? "source error"
-                          : tenant_result_names[worst(r, true)],
-        f);
-  fputs("\n\n", f);
   for (size_t i = 0; i < r->n; i++) {
     const struct reconcile_outcome *o = &r->v[i];
+    git_tree_update *up = &u->up[u->n];
+    char *path;
 
-    if (!o->changed || o->unwritable)
+    if (!to_commit(o))
       continue;
-    for (size_t k = 0; k < o->nevents; k++)
-      fprintf(f, "%s: %s\n", o->tenant, o->events[k]);
-    if (!o->nevents)
-      fprintf(f, "%s: %s, %zu resources, no resource changed\n", o->tenant,
-              tenant_result_names[o->result],
-              o->status ? o->status->ninventory : 0);
+    path = td_asprintf(STATUS_DIR "/%s.yaml", o->tenant);
+    if (o->status) {
+      char *text = tenant_status_format(o->status);
+      int rc = git_blob_create_from_buffer(&up->id, repo, text, strlen(text));
+
+      free(text);
+      if (rc < 0) {
+        rc = source_git_error(wb->src, path);
+        free(path);
+        return rc;
+      }
+      up->action = GIT_TREE_UPDATE_UPSERT;
+      up->filemode = GIT_FILEMODE_BLOB;
+    } else if (path_in(wb->tree, path)) {
+      up->action = GIT_TREE_UPDATE_REMOVE;
+    } else {
+      free(path);
+      continue;
+    }
+    up->path = u->paths[u->n] = path;
+    u->tenants[u->n] = o->tenant;
+    u->sts[u->n++] = o->status;
   }
-  fprintf(f, "\nTenantd-Source: %s\n", source);
-  for (size_t i = 0; i < r->n; i++)
-    if (r->v[i].changed && !r->v[i].unwritable)
-      fprintf(f, "Tenantd-Tenant: %s\n", r->v[i].tenant);
-  fprintf(f, "Tenantd-Result: %s\n", tenant_result_names[worst(r, true)]);
-  fclose(f);
-  return m.p;
+  return 0;
+}
+
+/* The commit of the updates on the branch's tip, written in `repo`. */
+static int write_commit(struct writeback *wb, git_repository *repo,
+                        const struct updates *u, const char *msg, git_oid *oid)
+{
+  git_signature *sig = NULL;
+  git_commit *parent = NULL;
+  git_tree *tree = NULL;
+  git_oid tree_oid, parent_oid;
+  int rc = writeback__tree_updated(wb, repo, u->up, u->n, &tree_oid);
+
+  if (rc == TD_ENOTFOUND)
+    rc = git_tree_create_updated(&tree_oid, repo, wb->tree, u->n, u->up) < 0
+             ? source_git_error(wb->src, "status tree")
+             : 0;
+  if (rc == 0 && git_tree_lookup(&tree, repo, &tree_oid) < 0)
+    rc = source_git_error(wb->src, "status tree");
+  if (rc == 0 && ref_oid(wb->repo, wb->local_ref, &parent_oid) &&
+      git_commit_lookup(&parent, repo, &parent_oid) < 0)
+    rc = source_git_error(wb->src, wb->local_ref);
+  if (rc == 0 && source_signature(wb->src, &sig) < 0)
+    rc = -1;
+  if (rc == 0 && make_commit(wb, oid, sig, sig, msg, tree, parent ? 1 : 0,
+                             (const git_commit **)&parent) < 0)
+    rc = -1;
+  git_signature_free(sig);
+  git_commit_free(parent);
+  git_tree_free(tree);
+  return rc;
 }
 
 int writeback_commit(struct writeback *wb, const struct reconcile_report *r,
                      const char *source, char id[SOURCE_ID_LEN])
 {
-  git_tree_update *up = td_calloc(r->n + 1, sizeof(*up));
-  char **paths = td_calloc(r->n + 1, sizeof(*paths));
-  const char **tenants = td_calloc(r->n + 1, sizeof(*tenants));
-  const struct tenant_status **sts = td_calloc(r->n + 1, sizeof(*sts));
+  struct updates u;
   git_oid before = writeback__status_dir_id(wb);
   char *msg = writeback_message(r, source);
-  git_signature *sig = NULL;
-  git_commit *parent = NULL;
-  git_tree *tree = NULL;
-  git_oid tree_oid, parent_oid, oid;
-  size_t n = 0;
+  git_repository *repo = NULL;
+  git_oid oid;
   int rc = 0;
 
+  updates_init(&u, r->n);
   if (!msg)
     goto out;
-  for (size_t i = 0; i < r->n; i++) {
-    const struct reconcile_outcome *o = &r->v[i];
-
-    if (!o->changed || o->unwritable || !valid_tenant(o->tenant))
-      continue;
-    paths[n] = td_asprintf(STATUS_DIR "/%s.yaml", o->tenant);
-    up[n].path = paths[n];
-    tenants[n] = o->tenant;
-    sts[n] = o->status;
-    if (o->status) {
-      char *text = tenant_status_format(o->status);
-
-      if (git_blob_create_from_buffer(&up[n].id, wb->repo, text, strlen(text)) <
-          0) {
-        free(text);
-        rc = source_git_error(wb->src, paths[n]);
-        n++;
-        goto out;
-      }
-      free(text);
-      up[n].action = GIT_TREE_UPDATE_UPSERT;
-      up[n].filemode = GIT_FILEMODE_BLOB;
-    } else if (path_in(wb->tree, paths[n])) {
-      up[n].action = GIT_TREE_UPDATE_REMOVE;
-    } else {
-      free(paths[n]);
-      continue;
-    }
-    n++;
-  }
-  if (n == 0)
-    goto out;
-  rc = writeback__tree_updated(wb, up, n, &tree_oid);
-  if (rc == TD_ENOTFOUND)
-    rc = git_tree_create_updated(&tree_oid, wb->repo, wb->tree, n, up) < 0
-             ? source_git_error(wb->src, "status tree")
-             : 0;
-  if (rc == 0 && git_tree_lookup(&tree, wb->repo, &tree_oid) < 0)
-    rc = source_git_error(wb->src, "status tree");
-  if (rc < 0)
-    goto out;
-  if (ref_oid(wb->repo, wb->local_ref, &parent_oid) &&
-      git_commit_lookup(&parent, wb->repo, &parent_oid) < 0) {
-    rc = source_git_error(wb->src, wb->local_ref);
-    goto out;
-  }
-  if (source_signature(wb->src, &sig) < 0) {
+  /* Thousands of new files (a first pass) are staged and land in the
+   * mirror as one pack, before the branch names the commit. */
+  rc = source_stage_begin(wb->src, files_written(r), &repo);
+  if (rc == 0)
+    rc = write_updates(wb, repo, r, &u);
+  if (rc == 0 && u.n > 0)
+    rc = write_commit(wb, repo, &u, msg, &oid);
+  if (rc == 0 && u.n > 0 && source_stage_land(wb->src, &oid) < 0)
     rc = -1;
+  source_stage_end(wb->src);
+  if (rc < 0 || u.n == 0)
     goto out;
-  }
-  if (make_commit(wb, &oid, sig, sig, msg, tree, parent ? 1 : 0,
-                  (const git_commit **)&parent) < 0 ||
-      set_ref(wb, wb->local_ref, &oid, "tenantd: status") < 0) {
+  if (set_ref(wb, wb->local_ref, &oid, "tenantd: status") < 0) {
     rc = -1;
     goto out;
   }
   git_oid_tostr(id, SOURCE_ID_LEN, &oid);
   rc = refresh(wb) < 0 ? -1 : 1;
   if (rc == 1)
-    writeback__sums_committed(wb, &before, tenants, sts, up, n);
+    writeback__sums_committed(wb, &before, u.tenants, u.sts, u.up, u.n);
 out:
-  for (size_t i = 0; i < n; i++)
-    free(paths[i]);
-  free(paths);
-  free(tenants);
-  free(sts);
-  free(up);
+  updates_release(&u);
   free(msg);
-  git_signature_free(sig);
-  git_commit_free(parent);
-  git_tree_free(tree);
   return rc;
 }
 
@@ -990,7 +951,7 @@ static char *outcome_line(const struct reconcile_report *r,
 {
   char counts[512];
 
-  counts_text(r, o, counts, sizeof(counts));
+  writeback__counts_text(r, o, counts, sizeof(counts));
   if (o->result == RESULT_HELD || o->result == RESULT_REFUSED ||
       o->result == RESULT_FAILED) {
     const char *why = o->status && o->status->last_error.message

@@ -1,8 +1,8 @@
 /*
  * writeback_internal.h - shared by writeback.c (the status branch: store,
- * history, commits, notes, push), summaries.c (the index of status
- * summaries kept between passes) and statustree.c (the status directory's
- * tree, kept between passes).
+ * history, commits, notes, push), statusmsg.c (commit messages),
+ * summaries.c (the index of status summaries kept between passes) and
+ * statustree.c (the status directory's tree, kept between passes).
  */
 #ifndef TD_WRITEBACK_INTERNAL_H
 #define TD_WRITEBACK_INTERNAL_H
@@ -62,15 +62,24 @@ void writeback__sums_committed(struct writeback *wb, const git_oid *before,
                                const struct tenant_status *const *st,
                                const git_tree_update *up, size_t n);
 
+/* statusmsg.c: "2 created, 1 updated" over the changed outcomes, or over
+ * `only`'s alone; "" when none.  A note has a line for each of up to ten
+ * thousand tenants, so a line's counts are its outcome's, not a scan of
+ * the report. */
+void writeback__counts_text(const struct reconcile_report *r,
+                            const struct reconcile_outcome *only, char *buf,
+                            size_t cap);
+
 /*
  * statustree.c: the new root tree of a commit of `n` updates of status
  * files (paths "status/<tenant>.yaml", as git_tree_create_updated()
- * takes them) on wb's tree, into *out.  TD_ENOTFOUND when this way does
+ * takes them) on wb's tree, written in `repo` (the mirror or a stage of
+ * it, source_git.h), into *out.  TD_ENOTFOUND when this way does
  * not apply (no status directory yet, one that holds anything but files,
  * or one the updates empty): the caller builds it with libgit2 then.
  */
-int writeback__tree_updated(struct writeback *wb, const git_tree_update *up,
-                            size_t n, git_oid *out);
+int writeback__tree_updated(struct writeback *wb, git_repository *repo,
+                            const git_tree_update *up, size_t n, git_oid *out);
 
 /* statustree.c: the blob of `name` ("<tenant>.yaml") in the status
  * directory `dir`, when the kept copy is of `dir`: 0 with *blob,

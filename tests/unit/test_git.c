@@ -1004,13 +1004,14 @@ START_TEST(source_local_copy_gives_up_past_its_limit)
   mirror = source_repo(s);
   ck_assert_int_eq(git_oid_fromstr(&tip, c1), 0);
   /* A commit, three trees and six files: more than 3, nothing written. */
-  ck_assert_int_eq(source__copy_objects(f.repo, mirror, &tip, 3), 1);
+  ck_assert_int_eq(source__copy_objects(f.repo, mirror, &tip, 3, 3, NULL), 1);
   ck_assert_int_eq(git_repository_odb(&odb, mirror), 0);
   ck_assert(!git_odb_exists(odb, &tip));
-  ck_assert_int_eq(source__copy_objects(f.repo, mirror, &tip, 100), 0);
+  ck_assert_int_eq(source__copy_objects(f.repo, mirror, &tip, 100, 100, NULL),
+                   0);
   ck_assert(git_odb_exists(odb, &tip));
   /* Present already: nothing to copy, whatever the limit. */
-  ck_assert_int_eq(source__copy_objects(f.repo, mirror, &tip, 1), 0);
+  ck_assert_int_eq(source__copy_objects(f.repo, mirror, &tip, 1, 1, NULL), 0);
   git_odb_free(odb);
   source_close(s);
   fx_free(&f);
@@ -1093,7 +1094,8 @@ START_TEST(source_local_copy_links_loose_files_and_checks_them)
   /* The remote's loose file is the mirror's: nothing inflated and
    * deflated again. */
   ck_assert_int_eq(git_oid_fromstr(&tip, c1), 0);
-  ck_assert_int_eq(source__copy_objects(f.repo, mirror, &tip, 100), 0);
+  ck_assert_int_eq(source__copy_objects(f.repo, mirror, &tip, 100, 100, NULL),
+                   0);
   ck_assert_int_eq(
       git_odb_hash(&platform, "kind: Platform\n", 15, GIT_OBJECT_BLOB), 0);
   {
@@ -1131,7 +1133,8 @@ START_TEST(source_local_copy_links_loose_files_and_checks_them)
   ck_assert_int_eq(git_oid_fromstr(&tip, c2), 0);
   /* As the daemon reads: libgit2 does not check what it reads. */
   git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 0);
-  ck_assert_int_eq(source__copy_objects(f.repo, mirror, &tip, 100), -1);
+  ck_assert_int_eq(source__copy_objects(f.repo, mirror, &tip, 100, 100, NULL),
+                   -1);
   git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 1);
   ck_assert_ptr_nonnull(strstr(git_error_last()->message, "corrupt"));
   ck_assert_uint_eq(loose_inode(mirror, &blob, &in_mirror), 0);
@@ -1140,6 +1143,265 @@ START_TEST(source_local_copy_links_loose_files_and_checks_them)
   free(in_mirror);
   free(in_remote);
   git_odb_free(odb);
+  source_close(s);
+  fx_free(&f);
+}
+END_TEST
+
+/* Objects stored loose under objects_dir. */
+static size_t loose_in(const char *objects_dir)
+{
+  char *cmd = td_asprintf(
+      "find %s -path '*/objects/[0-9a-f][0-9a-f]/*' -type f | wc -l",
+      objects_dir);
+  FILE *p = popen(cmd, "r");
+  unsigned long n = 0;
+
+  ck_assert_ptr_nonnull(p);
+  ck_assert_int_eq(fscanf(p, "%lu", &n), 1);
+  pclose(p);
+  free(cmd);
+  return n;
+}
+
+/* The names of the packs under objects_dir, one a line. */
+static char *pack_names(const char *objects_dir)
+{
+  char *cmd = td_asprintf("ls %s/pack 2>/dev/null | grep '\\.pack$'; true",
+                          objects_dir);
+  FILE *p = popen(cmd, "r");
+  char line[256], *out = td_strdup("");
+
+  ck_assert_ptr_nonnull(p);
+  while (fgets(line, sizeof(line), p)) {
+    char *more = td_asprintf("%s%s", out, line);
+
+    free(out);
+    out = more;
+  }
+  pclose(p);
+  free(cmd);
+  return out;
+}
+
+static int copy_same(const git_oid *id, void *payload)
+{
+  git_odb *const *odb = payload; /* {from, to} */
+  git_odb_object *a, *b;
+
+  ck_assert_int_eq(git_odb_read(&a, odb[0], id), 0);
+  ck_assert_int_eq(git_odb_read(&b, odb[1], id), 0);
+  ck_assert_uint_eq(git_odb_object_size(a), git_odb_object_size(b));
+  ck_assert(memcmp(git_odb_object_data(a), git_odb_object_data(b),
+                   git_odb_object_size(a)) == 0);
+  git_odb_object_free(a);
+  git_odb_object_free(b);
+  return 0;
+}
+
+START_TEST(source_local_copy_past_the_loose_limit_is_one_pack)
+{
+  struct fx f;
+  struct source *s;
+  git_repository *mirror;
+  git_odb *odb[2];
+  git_oid tip;
+  char c1[41], *objects;
+
+  fx_init(&f);
+  fx_commit(&f, "first", GIT_FILEMODE_BLOB, first, ARRAY_SIZE(first) / 2, c1);
+  s = fx_open(&f);
+  mirror = source_repo(s);
+  objects = td_asprintf("%s/objects", git_repository_path(mirror));
+  ck_assert_int_eq(git_oid_fromstr(&tip, c1), 0);
+  /* Ten objects, more than 3 to write loose: one pack, nothing loose,
+   * and every object of the remote reads the same in the mirror. */
+  ck_assert_int_eq(source__copy_objects(f.repo, mirror, &tip, 3, 100, NULL), 0);
+  ck_assert_uint_eq(packs_in(objects), 1);
+  ck_assert_uint_eq(loose_in(objects), 0);
+  ck_assert_int_eq(git_repository_odb(&odb[0], f.repo), 0);
+  ck_assert_int_eq(git_repository_odb(&odb[1], mirror), 0);
+  ck_assert_int_eq(git_odb_foreach(odb[0], copy_same, odb), 0);
+  git_odb_free(odb[0]);
+  git_odb_free(odb[1]);
+  free(objects);
+  source_close(s);
+  fx_free(&f);
+}
+END_TEST
+
+/* A pass's report of `n` tenants t00000.., each changed, from `from`. */
+static void many_outcomes(struct reconcile_report *r, size_t from, size_t n,
+                          const char *tag)
+{
+  r->v = td_calloc(n, sizeof(*r->v));
+  r->n = n;
+  for (size_t i = 0; i < n; i++) {
+    char name[16];
+
+    snprintf(name, sizeof(name), "t%05zu", from + i);
+    outcome(&r->v[i], name, RESULT_READY, NULL, 0);
+    r->v[i].status->last_error.message = td_strdup(tag);
+  }
+}
+
+/* The status branch's tip in `repo` holds each status of `r`, as
+ * formatted, and its root tree is `*root` (set when zero). */
+static void holds_statuses(git_repository *repo,
+                           const struct reconcile_report *r, git_oid *root)
+{
+  git_oid tip;
+  git_commit *c;
+  git_tree *tree;
+
+  ck_assert_int_eq(
+      git_reference_name_to_id(&tip, repo, "refs/heads/tenantd/status"), 0);
+  ck_assert_int_eq(git_commit_lookup(&c, repo, &tip), 0);
+  ck_assert_int_eq(git_commit_tree(&tree, c), 0);
+  if (git_oid_is_zero(root))
+    *root = *git_tree_id(tree);
+  ck_assert(git_oid_equal(root, git_tree_id(tree)));
+  for (size_t i = 0; i < r->n; i++) {
+    char *path = td_asprintf("status/%s.yaml", r->v[i].tenant);
+    char *text = tenant_status_format(r->v[i].status);
+    git_tree_entry *e;
+    git_blob *b;
+
+    ck_assert_int_eq(git_tree_entry_bypath(&e, tree, path), 0);
+    ck_assert_int_eq(git_blob_lookup(&b, repo, git_tree_entry_id(e)), 0);
+    ck_assert_uint_eq(git_blob_rawsize(b), strlen(text));
+    ck_assert(memcmp(git_blob_rawcontent(b), text, strlen(text)) == 0);
+    git_blob_free(b);
+    git_tree_entry_free(e);
+    free(text);
+    free(path);
+  }
+  git_tree_free(tree);
+  git_commit_free(c);
+}
+
+#define MANY (SOURCE_LOOSE_MAX + 52)
+
+/*
+ * A commit of thousands of statuses lands in the mirror as one pack
+ * (nothing loose), holds the same tree as the same statuses committed a
+ * few at a time (written loose), and is pushed as that same pack.
+ */
+START_TEST(writeback_stages_a_large_commit_as_one_pack)
+{
+  struct fx f, g;
+  struct source *s, *t;
+  struct writeback *wb, *wb2;
+  struct reconcile_report r = {0}, part = {0};
+  git_oid root = {{0}}, root2 = {{0}};
+  char c1[41], c2[41], commit[41], *objects, *before, *after, *fresh, *cmd;
+
+  fx_init(&f);
+  fx_commit(&f, "first", GIT_FILEMODE_BLOB, first, ARRAY_SIZE(first) / 2, c1);
+  s = fx_open(&f);
+  ck_assert_int_eq(source_fetch(s), 0);
+  ck_assert_int_eq(writeback_open(&wb, s), 0);
+  objects = td_asprintf("%s/objects", git_repository_path(source_repo(s)));
+  before = pack_names(objects);
+  ck_assert_uint_eq(loose_in(objects), 10);
+  many_outcomes(&r, 0, MANY, "staged");
+  ck_assert_int_eq(writeback_commit(wb, &r, c1, commit), 1);
+  ck_assert_uint_eq(loose_in(objects), 10);
+  after = pack_names(objects);
+  ck_assert_uint_eq(packs_in(objects), 1);
+  ck_assert_str_eq(before, "");
+  holds_statuses(source_repo(s), &r, &root);
+  ck_assert_int_eq(writeback_push(wb), 0);
+  /* The remote has the pack the mirror has, byte for byte (a pack is
+   * named by its checksum), and reads the same. */
+  cmd = td_asprintf("%s/objects", f.remote);
+  fresh = pack_names(cmd);
+  free(cmd);
+  ck_assert_ptr_nonnull(strstr(fresh, after));
+  holds_statuses(f.repo, &r, &root);
+  free(fresh);
+
+  /* The same statuses a few at a time: written loose, the same tree. */
+  fx_init(&g);
+  fx_commit(&g, "first", GIT_FILEMODE_BLOB, first, ARRAY_SIZE(first) / 2, c2);
+  t = fx_open(&g);
+  ck_assert_int_eq(source_fetch(t), 0);
+  ck_assert_int_eq(writeback_open(&wb2, t), 0);
+  for (size_t from = 0; from < MANY; from += MANY / 4 + 1) {
+    size_t n = from + MANY / 4 + 1 > MANY ? MANY - from : MANY / 4 + 1;
+
+    many_outcomes(&part, from, n, "staged");
+    ck_assert_int_eq(writeback_commit(wb2, &part, c1, commit), 1);
+    reconcile_report_release(&part);
+  }
+  holds_statuses(source_repo(t), &r, &root2);
+  ck_assert(git_oid_equal(&root, &root2));
+  reconcile_report_release(&r);
+  free(before);
+  free(after);
+  free(objects);
+  writeback_close(wb2);
+  source_close(t);
+  fx_free(&g);
+  writeback_close(wb);
+  source_close(s);
+  fx_free(&f);
+}
+END_TEST
+
+/*
+ * A staged commit that cannot be made (its signing key is missing) fails
+ * whole: the branch stays where it was and nothing is left in the mirror;
+ * with the key fixed, the same statuses commit.  A later commit not yet
+ * pushed with it goes in a pack of the push's own making: the remote has
+ * everything.
+ */
+START_TEST(writeback_staged_commit_fails_whole)
+{
+  struct source_opts o = SOURCE_OPTS_INIT;
+  struct fx f;
+  struct source *s;
+  struct writeback *wb;
+  struct reconcile_report r = {0}, more = {0};
+  git_oid root = {{0}};
+  char c1[41], commit[41], *objects, *packs;
+
+  fx_init(&f);
+  fx_commit(&f, "first", GIT_FILEMODE_BLOB, first, ARRAY_SIZE(first) / 2, c1);
+  o.url = f.url;
+  o.cache_dir = f.cache;
+  o.signing_key = "/nonexistent/tenantd-key";
+  ck_assert_int_eq(source_open(&s, &o), 0);
+  ck_assert_int_eq(source_fetch(s), 0);
+  ck_assert_int_eq(writeback_open(&wb, s), 0);
+  objects = td_asprintf("%s/objects", git_repository_path(source_repo(s)));
+  many_outcomes(&r, 0, MANY, "first try");
+  ck_assert_int_eq(writeback_commit(wb, &r, c1, commit), -1);
+  ck_assert_ptr_nonnull(strstr(td_error_last(), "signingKey"));
+  ck_assert_int_eq(writeback_tip(wb, commit), TD_ENOTFOUND);
+  ck_assert_uint_eq(loose_in(objects), 10);
+  packs = pack_names(objects);
+  ck_assert_str_eq(packs, "");
+  free(packs);
+  writeback_close(wb);
+  source_close(s);
+
+  s = fx_open(&f);
+  ck_assert_int_eq(writeback_open(&wb, s), 0);
+  ck_assert_int_eq(writeback_commit(wb, &r, c1, commit), 1);
+  holds_statuses(source_repo(s), &r, &root);
+
+  /* One more commit on top, then the push of both. */
+  many_outcomes(&more, 7, 1, "second");
+  ck_assert_int_eq(writeback_commit(wb, &more, c1, commit), 1);
+  ck_assert_int_eq(writeback_push(wb), 0);
+  memset(&root, 0, sizeof(root));
+  holds_statuses(source_repo(s), &more, &root);
+  holds_statuses(f.repo, &more, &root);
+  reconcile_report_release(&more);
+  reconcile_report_release(&r);
+  free(objects);
+  writeback_close(wb);
   source_close(s);
   fx_free(&f);
 }
@@ -1168,6 +1430,9 @@ Suite *make_suite_git(void)
   tcase_add_test(tc, source_local_copy_gives_up_past_its_limit);
   tcase_add_test(tc, source_local_push_only_fast_forwards);
   tcase_add_test(tc, source_local_copy_links_loose_files_and_checks_them);
+  tcase_add_test(tc, source_local_copy_past_the_loose_limit_is_one_pack);
+  tcase_add_test(tc, writeback_stages_a_large_commit_as_one_pack);
+  tcase_add_test(tc, writeback_staged_commit_fails_whole);
   suite_add_tcase(s, tc);
   return s;
 }
