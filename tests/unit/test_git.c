@@ -300,6 +300,33 @@ START_TEST(source_changes_name_the_tenants_touched)
 }
 END_TEST
 
+/* The mirror keeps a narrow delta window for the packs built from it,
+ * unless the operator set one. */
+START_TEST(source_mirror_narrows_the_delta_window)
+{
+  struct fx f;
+  struct source *s;
+  git_config *cfg;
+  int64_t v = 0;
+
+  fx_init(&f);
+  s = fx_open(&f);
+  ck_assert_int_eq(git_repository_config(&cfg, source_repo(s)), 0);
+  ck_assert_int_eq(git_config_get_int64(&v, cfg, "pack.windowMemory"), 0);
+  ck_assert_int_eq(v, 1);
+  ck_assert_int_eq(git_config_set_int64(cfg, "pack.windowMemory", 1 << 20), 0);
+  git_config_free(cfg);
+  source_close(s);
+  s = fx_open(&f);
+  ck_assert_int_eq(git_repository_config(&cfg, source_repo(s)), 0);
+  ck_assert_int_eq(git_config_get_int64(&v, cfg, "pack.windowMemory"), 0);
+  ck_assert_int_eq(v, 1 << 20);
+  git_config_free(cfg);
+  source_close(s);
+  fx_free(&f);
+}
+END_TEST
+
 START_TEST(source_missing_branch_is_an_error_not_empty)
 {
   struct fx f;
@@ -1416,6 +1443,7 @@ Suite *make_suite_git(void)
   tcase_add_test(tc, source_reads_manifests_from_the_tree);
   tcase_add_test(tc, source_read_reuses_what_the_models_commit_had);
   tcase_add_test(tc, source_changes_name_the_tenants_touched);
+  tcase_add_test(tc, source_mirror_narrows_the_delta_window);
   tcase_add_test(tc, source_missing_branch_is_an_error_not_empty);
   tcase_add_test(tc, source_mirror_is_locked);
   tcase_add_test(tc, source_default_cache_is_the_users);
