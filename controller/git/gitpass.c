@@ -261,8 +261,8 @@ static int select_tenants(struct apply_pass *ap)
   ap->model_current = model && strcmp(model->commit, ap->res->source) == 0;
   rc = writeback_open(&ap->wb, ap->src);
   if (rc == 0 && !ap->model_current)
-    rc = source_read_manifests(ap->src, ap->res->source, &ap->files,
-                               YAML_LIMITS_DEFAULT_MAX_BYTES, model);
+    rc = source_read_manifest_changes(ap->src, ap->res->source, &ap->files,
+                                      YAML_LIMITS_DEFAULT_MAX_BYTES, model);
   if (rc < 0)
     return rc;
   if (writeback_last_source(ap->wb, ap->last) == 0)
@@ -522,9 +522,9 @@ static int plan_ref(struct source *src, const struct gitpass_opts *o,
   if (rc == 0)
     rc = writeback_open(&wb, src);
   if (rc == 0)
-    rc = source_read_manifests(src, res->source, &files,
-                               YAML_LIMITS_DEFAULT_MAX_BYTES,
-                               rec.model ? *rec.model : NULL);
+    rc = source_read_manifest_changes(src, res->source, &files,
+                                      YAML_LIMITS_DEFAULT_MAX_BYTES,
+                                      rec.model ? *rec.model : NULL);
   if (rc == 0)
     rc = writeback_summaries(wb, scan_one, &sc);
   if (rc < 0)

@@ -170,6 +170,20 @@ int source_read_manifests(struct source *s, const char *commit,
                           const struct manifest_repo *reuse);
 
 /*
+ * The same, as a listing of changes when it can be one: with `reuse`
+ * loaded from reuse->commit, only the tenant files that differ from that
+ * commit's are read, and those it had and `commit` has not are listed
+ * gone; files->delta_of is then `reuse` (see manifest.h).  Otherwise
+ * (no reuse, no commit recorded, no tenants/ either side) everything is
+ * listed, as source_read_manifests() does.  The listing is for
+ * manifest_repo_reload() with `reuse`.
+ */
+int source_read_manifest_changes(struct source *s, const char *commit,
+                                 struct manifest_files *files,
+                                 size_t max_bytes,
+                                 const struct manifest_repo *reuse);
+
+/*
  * What changed between two commits' trees (from NULL: everything): the
  * tenant files touched, by file stem, into `tenants`; *all is set when
  * platform.yaml or tiers.yaml changed, or `from` is not in the mirror

@@ -160,9 +160,44 @@ static git_tree *tenants_tree(struct source *s, const char *commit)
   return tree;
 }
 
-int source_read_manifests(struct source *s, const char *commit,
+/* The tenant files of `tenants` into the sink: every one, or for a
+ * listing of changes only those that differ from the tree reuse was read
+ * from (to->was), then those that tree has and this one does not. */
+static int read_tenants(struct source *s, struct blob_sink *to,
+                        const git_tree *tenants, bool delta)
+{
+  size_t n = git_tree_entrycount(tenants), at = 0;
+  char path[512] = "tenants/";
+  int rc = 0;
+
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    const git_tree_entry *te = git_tree_entry_byindex(tenants, i);
+    const char *name = git_tree_entry_name(te);
+    size_t len = strlen(name);
+
+    /* Longer than any tenant's name: not a tenant file. */
+    if (len >= sizeof(path) - 8 || (delta && regular(te) && unchanged(to, te)))
+      continue;
+    memcpy(path + 8, name, len + 1);
+    if (manifest_path_kind(path) == MP_TENANT)
+      rc = add_blob(s, to, path, te, true);
+  }
+  for (size_t i = 0; delta && i < git_tree_entrycount(to->was); i++) {
+    const char *name = git_tree_entry_name(git_tree_entry_byindex(to->was, i));
+    size_t len = strlen(name);
+
+    if (len >= sizeof(path) - 8 || source_entry_near(tenants, &at, name))
+      continue;
+    memcpy(path + 8, name, len + 1);
+    if (manifest_path_kind(path) == MP_TENANT)
+      manifest_files_add_gone(to->files, path);
+  }
+  return rc;
+}
+
+static int read_manifests(struct source *s, const char *commit,
                           struct manifest_files *files, size_t max_bytes,
-                          const struct manifest_repo *reuse)
+                          const struct manifest_repo *reuse, bool changes)
 {
   static const char *const top[] = {"platform.yaml", "tiers.yaml"};
   struct blob_sink to = {files, max_bytes, reuse, 0, NULL, 0};
@@ -188,27 +223,32 @@ int source_read_manifests(struct source *s, const char *commit,
     if (git_tree_lookup(&tenants, source_repo(s), git_tree_entry_id(e)) < 0) {
       rc = source_git_error(s, "tenants/");
     } else {
-      size_t n = git_tree_entrycount(tenants);
-      char path[512] = "tenants/";
-
-      for (size_t i = 0; i < n && rc == 0; i++) {
-        const git_tree_entry *te = git_tree_entry_byindex(tenants, i);
-        const char *name = git_tree_entry_name(te);
-        size_t len = strlen(name);
-
-        /* Longer than any tenant's name: not a tenant file. */
-        if (len >= sizeof(path) - 8)
-          continue;
-        memcpy(path + 8, name, len + 1);
-        if (manifest_path_kind(path) == MP_TENANT)
-          rc = add_blob(s, &to, path, te, true);
-      }
+      /* Changes need both trees; without the old one, everything. */
+      changes = changes && to.was;
+      rc = read_tenants(s, &to, tenants, changes);
+      if (rc == 0 && changes)
+        files->delta_of = reuse;
     }
   }
   git_tree_free(to.was);
   git_tree_free(tenants);
   git_tree_free(root);
   return rc;
+}
+
+int source_read_manifests(struct source *s, const char *commit,
+                          struct manifest_files *files, size_t max_bytes,
+                          const struct manifest_repo *reuse)
+{
+  return read_manifests(s, commit, files, max_bytes, reuse, false);
+}
+
+int source_read_manifest_changes(struct source *s, const char *commit,
+                                 struct manifest_files *files,
+                                 size_t max_bytes,
+                                 const struct manifest_repo *reuse)
+{
+  return read_manifests(s, commit, files, max_bytes, reuse, true);
 }
 
 static void add_tenant_path(struct strset *tenants, const char *path)

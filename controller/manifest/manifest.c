@@ -83,6 +83,7 @@ static void files_append(struct manifest_files *f, const char *path, char *data,
   x->problem = NULL;
   x->key[0] = '\0';
   x->reused = false;
+  x->gone = false;
 }
 
 void manifest_files_add(struct manifest_files *f, const char *path,
@@ -103,6 +104,7 @@ void manifest_files_add(struct manifest_files *f, const char *path,
   x->problem = NULL;
   x->key[0] = '\0';
   x->reused = false;
+  x->gone = false;
 }
 
 void manifest_files_remove(struct manifest_files *f, const char *path)
@@ -125,6 +127,7 @@ void manifest_files_release(struct manifest_files *f)
   free(f->v);
   f->v = NULL;
   f->n = f->alloc = 0;
+  f->delta_of = NULL;
 }
 
 /* Why a path is held instead of read: the words Git mode uses. */
@@ -148,6 +151,7 @@ static void files_put(struct manifest_files *f, const char *rel, char *data,
     x->len = len;
     x->key[0] = '\0';
     x->reused = false;
+    x->gone = false;
   }
   x->problem = problem;
 }
@@ -599,6 +603,12 @@ void manifest_files_add_reused(struct manifest_files *f, const char *path,
   x->reused = true;
 }
 
+void manifest_files_add_gone(struct manifest_files *f, const char *path)
+{
+  files_append(f, path, NULL, 0);
+  f->v[f->n - 1].gone = true;
+}
+
 void manifest_files_add_unreadable(struct manifest_files *f, const char *path,
                                    const char *problem)
 {
@@ -709,6 +719,8 @@ static void load_platform_and_catalog(struct manifest_repo *repo,
 {
   const struct manifest_file *f = files_find(files, PLATFORM_PATH);
 
+  if (f && f->gone)
+    f = NULL;
   if (f)
     repo->platform = file_doc(repo, prev ? &prev->platform : NULL, scratch,
                               opts, f, DOC_PLATFORM);
@@ -717,6 +729,8 @@ static void load_platform_and_catalog(struct manifest_repo *repo,
                   "missing: every manifest repository needs a platform.yaml");
 
   f = files_find(files, TIERS_PATH);
+  if (f && f->gone)
+    f = NULL;
   if (f) {
     repo->catalog = file_doc(repo, prev ? &prev->catalog : NULL, scratch, opts,
                              f, DOC_CATALOG);
@@ -783,8 +797,19 @@ static void decode_some(void *arg)
   arena_release(&scratch);
 }
 
-/* The tenant files' paths in order; those whose names are refused are
- * reported and left out. */
+/* A tenant path refused for its name: reported at the path, recorded. */
+static void refuse(struct manifest_repo *repo, const char *path,
+                   const char *why)
+{
+  yaml_diag_add(&repo->diags, path, 0, 0, why);
+  repo->refused =
+      td_realloc(repo->refused, (repo->nrefused + 1) * sizeof(*repo->refused));
+  repo->refused[repo->nrefused++] = td_strdup(path);
+}
+
+/* The tenant files' paths in order, those gone from a listing of
+ * changes included; those whose names are refused are reported and left
+ * out. */
 static const struct manifest_file **
 tenant_files(struct manifest_repo *repo, const struct manifest_files *files,
              size_t *n)
@@ -800,10 +825,11 @@ tenant_files(struct manifest_repo *repo, const struct manifest_files *files,
 
     if (manifest_path_kind(files->v[i].path) != MP_TENANT)
       continue;
-    why = tenant_name_problem(files->v[i].path, name, sizeof(name));
+    why = files->v[i].gone
+              ? NULL
+              : tenant_name_problem(files->v[i].path, name, sizeof(name));
     if (why) {
-      yaml_diag_add(&repo->diags, files->v[i].path, 0, 0, why);
-      repo->nrefused++;
+      refuse(repo, files->v[i].path, why);
       continue;
     }
     v[(*n)++] = &files->v[i];
@@ -816,53 +842,81 @@ tenant_files(struct manifest_repo *repo, const struct manifest_files *files,
   return v;
 }
 
-/* The tenant files, in path order, each taking prev's document of the
+/* prev's refused paths that a listing of changes does not name are
+ * still there, unchanged, so still refused. */
+static void carry_refused(struct manifest_repo *repo,
+                          const struct manifest_files *files,
+                          const struct manifest_repo *prev)
+{
+  for (size_t i = 0; i < prev->nrefused; i++) {
+    char name[NAMING_RESOURCE_MAX + 2];
+    const char *why = tenant_name_problem(prev->refused[i], name, sizeof(name));
+
+    if (why && !files_find(files, prev->refused[i]))
+      refuse(repo, prev->refused[i], why);
+  }
+}
+
+/*
+ * The tenant files, in path order, each taking prev's document of the
  * same path when its bytes are unchanged; the others are decoded (on
  * several threads), then every document's findings join the repo's in
- * path order. */
+ * path order.  For a listing of changes, prev's documents that no file
+ * names move over as they are, and those of files gone stay behind.
+ */
 static void load_tenants(struct manifest_repo *repo,
                          const struct manifest_files *files,
                          const struct manifest_opts *opts,
                          struct manifest_repo *prev, struct arena *scratch,
                          bool consume)
 {
-  size_t ntenants = 0, *at;
-  const struct manifest_file **tf = tenant_files(repo, files, &ntenants);
+  bool delta = files->delta_of != NULL;
+  size_t nfiles = 0, np = prev ? prev->ntenants : 0, cap, n = 0, k = 0, *at;
+  const struct manifest_file **tf = tenant_files(repo, files, &nfiles);
   struct decode_job job = {.opts = opts, .consume = consume};
 
-  repo->tenants = td_calloc(ntenants ? ntenants : 1, sizeof(*repo->tenants));
-  job.files = td_calloc(ntenants ? ntenants : 1, sizeof(*job.files));
-  job.docs = td_calloc(ntenants ? ntenants : 1, sizeof(*job.docs));
-  at = td_calloc(ntenants ? ntenants : 1, sizeof(*at));
+  cap = nfiles + (delta ? np : 0);
+  repo->tenants = td_calloc(cap ? cap : 1, sizeof(*repo->tenants));
+  job.files = td_calloc(nfiles ? nfiles : 1, sizeof(*job.files));
+  job.docs = td_calloc(nfiles ? nfiles : 1, sizeof(*job.docs));
+  at = td_calloc(nfiles ? nfiles : 1, sizeof(*at));
   /* Both lists are sorted by path: one merge pairs each file with prev's
    * document of the same path. */
-  for (size_t i = 0, k = 0; i < ntenants; i++) {
+  for (size_t i = 0; i < nfiles; i++) {
     struct manifest_doc **slot = NULL, *doc;
 
-    while (prev && k < prev->ntenants &&
-           strcmp(prev->tenants[k]->path, tf[i]->path) < 0)
-      k++;
-    if (prev && k < prev->ntenants)
-      slot = &prev->tenants[k];
+    for (; k < np && strcmp(prev->tenants[k]->path, tf[i]->path) < 0; k++)
+      if (delta) {
+        repo->tenants[n++] = prev->tenants[k];
+        prev->tenants[k] = NULL;
+      }
+    /* prev's document of this path is taken or replaced, never carried. */
+    if (k < np && strcmp(prev->tenants[k]->path, tf[i]->path) == 0)
+      slot = &prev->tenants[k++];
+    if (tf[i]->gone)
+      continue;
     doc = take_prev(slot, tf[i]);
-    /* A taken slot is NULL: step past it. */
-    if (slot && !*slot)
-      k++;
     if (!doc && tf[i]->reused)
       doc = load_unreusable(scratch, opts, tf[i]->path, DOC_TENANT);
     if (!doc) {
-      at[job.n] = i;
+      at[job.n] = n;
       job.files[job.n++] = tf[i];
     }
-    repo->tenants[i] = doc;
+    repo->tenants[n++] = doc;
+  }
+  for (; delta && k < np; k++) {
+    repo->tenants[n++] = prev->tenants[k];
+    prev->tenants[k] = NULL;
   }
   atomic_init(&job.next, 0);
   on_threads(decode_some, &job, pool_threads(opts->threads, job.n));
   for (size_t j = 0; j < job.n; j++)
     repo->tenants[at[j]] = job.docs[j];
-  repo->ntenants = ntenants;
-  for (size_t i = 0; i < ntenants; i++)
+  repo->ntenants = n;
+  for (size_t i = 0; i < n; i++)
     add_own_diags(repo, repo->tenants[i]);
+  if (delta)
+    carry_refused(repo, files, prev);
   free(at);
   free(job.docs);
   free(job.files);
@@ -924,6 +978,8 @@ static void reload(struct manifest_repo **out,
   if (!opts)
     opts = &defaults;
   assert(opts->version == MANIFEST_OPTS_VERSION);
+  /* A listing of changes means nothing against another repo. */
+  assert(!files->delta_of || files->delta_of == prev);
 
   load_platform_and_catalog(repo, files, opts, prev, &scratch);
   load_tenants(repo, files, opts, prev, &scratch, consume);
@@ -1001,6 +1057,9 @@ void manifest_repo_free(struct manifest_repo *repo)
   for (size_t i = 0; i < repo->ntenants; i++)
     doc_free(repo->tenants[i]);
   free(repo->tenants);
+  for (size_t i = 0; i < repo->nrefused; i++)
+    free(repo->refused[i]);
+  free(repo->refused);
   diag_list_release(&repo->diags);
   manifest__index_free(repo->index);
   free(repo);

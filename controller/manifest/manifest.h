@@ -284,15 +284,28 @@ struct manifest_file {
   /* Not read: the previous repo's document with this path and key
    * stands (manifest_repo_reload); data is NULL. */
   bool reused;
+  /* No longer there (in a listing of changes): the previous repo's
+   * document with this path goes; data is NULL. */
+  bool gone;
 };
 
 struct manifest_files {
   struct manifest_file *v;
   size_t n, alloc;
+  /*
+   * NULL for a listing of everything.  Otherwise the listing holds only
+   * the tenant files that changed since this repo was loaded (from its
+   * `commit`), and those `gone`: every tenant document of it that no
+   * entry names stands as it is.  platform.yaml and tiers.yaml are
+   * listed either way.  Such a listing is for manifest_repo_reload()
+   * with this very repo as prev; at 10,000 tenants a one-file commit
+   * then costs one file, not a walk of every document.
+   */
+  const struct manifest_repo *delta_of;
 };
 
 /* clang-format off */
-#define MANIFEST_FILES_INIT {NULL, 0, 0}
+#define MANIFEST_FILES_INIT {NULL, 0, 0, NULL}
 /* clang-format on */
 
 /* Copies path and bytes; replaces an existing entry of the same path. */
@@ -328,6 +341,9 @@ void manifest_files_take(struct manifest_files *f, const char *path, char *data,
 /* A file whose bytes the previous repo already holds, under `key`. */
 void manifest_files_add_reused(struct manifest_files *f, const char *path,
                                const char *key);
+
+/* A file of the repo the listing is a delta of that is gone. */
+void manifest_files_add_gone(struct manifest_files *f, const char *path);
 
 /* A manifest path that exists but cannot be read: `problem` (a static
  * string) becomes its diagnostic, so it is held rather than missing. */
@@ -378,6 +394,7 @@ struct manifest_repo {
    * each is a diagnostic at its path and has no document.  One may be a
    * tenant's renamed file, so while any is there a caller must hold, not
    * prune, a tenant that has no document, as it does for an invalid one. */
+  char **refused; /* their paths, owned */
   size_t nrefused;
   struct diag_list diags; /* every problem found, sorted */
   /* The rules across documents, kept between loads (internal). */
@@ -408,9 +425,11 @@ void manifest_repo_load_consume(struct manifest_repo **out,
                                 const struct manifest_opts *opts);
 
 /*
- * The same as manifest_repo_load(), reusing the documents of `prev` (the repo of an earlier load,
- * consumed: freed here) whose path and key match a file's; files marked
- * `reused` must name such a document.  NULL prev is a plain load.
+ * The same as manifest_repo_load(), reusing the documents of `prev` (the
+ * repo of an earlier load, consumed: freed here) whose path and key match
+ * a file's; files marked `reused` must name such a document.  NULL prev
+ * is a plain load.  A listing of changes (files->delta_of) must be of
+ * prev: its unnamed tenant documents, and its refused paths, stand.
  */
 void manifest_repo_reload(struct manifest_repo **out,
                           const struct manifest_files *files,

@@ -238,6 +238,96 @@ START_TEST(source_read_reuses_what_the_models_commit_had)
 }
 END_TEST
 
+/*
+ * A listing of changes against a model names only the tenant files that
+ * differ from the model's commit: changed, new, no longer regular files,
+ * and those gone.  Reloaded onto the model, it gives what a full read of
+ * the same commit loads.  Without a commit recorded it lists everything.
+ */
+START_TEST(source_read_changes_lists_what_differs_from_the_models_commit)
+{
+  static const char *const refused[] = {"tenants/Zeta.yaml", "kind: Tenant\n"};
+  static const char *const links[] = {"tenants/link.yaml", "acme.yaml"};
+  static const char *const second[] = {
+      "tenants/acme.yaml",  "kind: Tenant # changed\n",
+      "tenants/beta.yml",   NULL,
+      "tenants/gamma.yaml", "kind: Tenant\n"};
+  struct fx f;
+  struct manifest_files files = MANIFEST_FILES_INIT;
+  struct manifest_repo *model, *full;
+  const struct manifest_doc *gamma;
+  struct source *s;
+  char c1[41], c2[41], c3[41], c4[41];
+
+  fx_init(&f);
+  fx_commit(&f, "first", GIT_FILEMODE_BLOB, first, ARRAY_SIZE(first) / 2, c1);
+  fx_commit(&f, "refused", GIT_FILEMODE_BLOB, refused, 1, c2);
+  fx_commit(&f, "a link", GIT_FILEMODE_LINK, links, 1, c3);
+  fx_commit(&f, "second", GIT_FILEMODE_BLOB, second, ARRAY_SIZE(second) / 2,
+            c4);
+  s = fx_open(&f);
+  ck_assert_int_eq(source_fetch(s), 0);
+  ck_assert_int_eq(source_read_manifests(s, c2, &files, 1024, NULL), 0);
+  manifest_repo_load(&model, &files, NULL);
+  manifest_files_release(&files);
+  ck_assert_uint_eq(model->nrefused, 1);
+
+  /* No commit recorded: everything, as a full read. */
+  ck_assert_int_eq(source_read_manifest_changes(s, c4, &files, 1024, model),
+                   0);
+  ck_assert_ptr_null(files.delta_of);
+  ck_assert_uint_eq(files.n, 5);
+  manifest_files_release(&files);
+
+  memcpy(model->commit, c2, sizeof(model->commit));
+  ck_assert_int_eq(source_read_manifest_changes(s, c4, &files, 1024, model),
+                   0);
+  ck_assert_ptr_eq(files.delta_of, model);
+  /* platform.yaml, acme changed, gamma new, the link, beta gone; not
+   * Zeta.yaml, which is as it was. */
+  ck_assert_uint_eq(files.n, 5);
+  ck_assert(file_at(&files, "platform.yaml")->reused);
+  ck_assert_str_eq(file_at(&files, "tenants/acme.yaml")->data,
+                   "kind: Tenant # changed\n");
+  ck_assert_str_eq(file_at(&files, "tenants/gamma.yaml")->data,
+                   "kind: Tenant\n");
+  ck_assert_ptr_nonnull(
+      strstr(file_at(&files, "tenants/link.yaml")->problem, "symbolic link"));
+  ck_assert(file_at(&files, "tenants/beta.yml")->gone);
+  manifest_repo_reload(&model, &files, NULL, model);
+  manifest_files_release(&files);
+  memcpy(model->commit, c4, sizeof(model->commit));
+
+  ck_assert_int_eq(source_read_manifests(s, c4, &files, 1024, NULL), 0);
+  manifest_repo_load(&full, &files, NULL);
+  manifest_files_release(&files);
+  ck_assert_uint_eq(model->ntenants, full->ntenants);
+  for (size_t i = 0; i < full->ntenants; i++)
+    ck_assert_str_eq(model->tenants[i]->path, full->tenants[i]->path);
+  ck_assert_uint_eq(model->nrefused, 1);
+  ck_assert_uint_eq(model->diags.n, full->diags.n);
+  for (size_t i = 0; i < full->diags.n; i++) {
+    ck_assert_str_eq(model->diags.v[i].path, full->diags.v[i].path);
+    ck_assert_str_eq(model->diags.v[i].msg, full->diags.v[i].msg);
+  }
+  manifest_repo_free(full);
+
+  /* Nothing changed since: only the top file, every document kept. */
+  gamma = manifest_repo_find(model, "tenants/gamma.yaml");
+  ck_assert_int_eq(source_read_manifest_changes(s, c4, &files, 1024, model),
+                   0);
+  ck_assert_ptr_eq(files.delta_of, model);
+  ck_assert_uint_eq(files.n, 2); /* platform.yaml and the link */
+  manifest_repo_reload(&model, &files, NULL, model);
+  ck_assert_ptr_eq(manifest_repo_find(model, "tenants/gamma.yaml"), gamma);
+  ck_assert_uint_eq(model->ntenants, 3);
+  manifest_repo_free(model);
+  manifest_files_release(&files);
+  source_close(s);
+  fx_free(&f);
+}
+END_TEST
+
 START_TEST(source_changes_name_the_tenants_touched)
 {
   struct fx f;
@@ -1442,6 +1532,7 @@ Suite *make_suite_git(void)
   tcase_set_timeout(tc, 30);
   tcase_add_test(tc, source_reads_manifests_from_the_tree);
   tcase_add_test(tc, source_read_reuses_what_the_models_commit_had);
+  tcase_add_test(tc, source_read_changes_lists_what_differs_from_the_models_commit);
   tcase_add_test(tc, source_changes_name_the_tenants_touched);
   tcase_add_test(tc, source_mirror_narrows_the_delta_window);
   tcase_add_test(tc, source_missing_branch_is_an_error_not_empty);

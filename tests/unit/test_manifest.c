@@ -884,6 +884,93 @@ START_TEST(loader_refuses_files_named_for_no_tenant)
 }
 END_TEST
 
+/* Whether two repos found the same problems, in the same order. */
+static void same_diags(const struct manifest_repo *a,
+                       const struct manifest_repo *b)
+{
+  ck_assert_uint_eq(a->diags.n, b->diags.n);
+  for (size_t i = 0; i < a->diags.n; i++) {
+    ck_assert_str_eq(a->diags.v[i].path, b->diags.v[i].path);
+    ck_assert_uint_eq(a->diags.v[i].line, b->diags.v[i].line);
+    ck_assert_uint_eq(a->diags.v[i].col, b->diags.v[i].col);
+    ck_assert_str_eq(a->diags.v[i].msg, b->diags.v[i].msg);
+  }
+}
+
+/*
+ * A listing of changes names only what changed: every other tenant
+ * document moves over as it is (the same object), a file gone takes its
+ * document with it, and a refused name no entry names is still refused.
+ * The rules across documents see the moved ones: the result is what a
+ * full listing of the same files loads.
+ */
+START_TEST(reload_of_changes_moves_what_no_file_names)
+{
+  struct manifest_files all = MANIFEST_FILES_INIT, ch = MANIFEST_FILES_INIT;
+  struct manifest_repo *repo, *full;
+  const struct manifest_doc *alpha;
+
+  add(&all, "platform.yaml", platform_yaml);
+  snprintf(all.v[0].key, sizeof(all.v[0].key), "p1");
+  add_tenant(&all, "alpha", 1, "a1");
+  add_tenant(&all, "beta", 2, "b1");
+  add_tenant(&all, "gamma", 3, "g1");
+  add(&all, "tenants/Acme.yaml", tenant_yaml);
+  manifest_repo_load(&repo, &all, NULL);
+  ck_assert_uint_eq(repo->ntenants, 3);
+  ck_assert_uint_eq(repo->nrefused, 1);
+  alpha = doc_at(repo, "tenants/alpha.yaml");
+
+  /* beta now overlaps alpha's network, gamma is gone, delta is new. */
+  add(&ch, "platform.yaml", platform_yaml);
+  snprintf(ch.v[0].key, sizeof(ch.v[0].key), "p1");
+  ch.v[0].reused = true;
+  free(ch.v[0].data);
+  ch.v[0].data = NULL;
+  add_tenant(&ch, "beta", 1, "b2");
+  manifest_files_add_gone(&ch, "tenants/gamma.yaml");
+  add_tenant(&ch, "delta", 4, "d1");
+  ch.delta_of = repo;
+  manifest_repo_reload(&repo, &ch, NULL, repo);
+  ck_assert_ptr_eq(doc_at(repo, "tenants/alpha.yaml"), alpha);
+  ck_assert_uint_eq(repo->ntenants, 3);
+  ck_assert_str_eq(repo->tenants[0]->path, "tenants/alpha.yaml");
+  ck_assert_str_eq(repo->tenants[1]->path, "tenants/beta.yaml");
+  ck_assert_str_eq(repo->tenants[2]->path, "tenants/delta.yaml");
+  ck_assert_ptr_null(manifest_repo_find(repo, "tenants/gamma.yaml"));
+  ck_assert_str_eq(doc_at(repo, "tenants/beta.yaml")->key, "b2");
+  ck_assert(!doc_at(repo, "tenants/beta.yaml")->valid);
+  ck_assert(doc_at(repo, "tenants/delta.yaml")->valid);
+  ck_assert_uint_eq(repo->nrefused, 1);
+  ck_assert_str_eq(repo->refused[0], "tenants/Acme.yaml");
+  ck_assert_uint_eq(diag_count_path(&repo->diags, "tenants/Acme.yaml"), 1);
+  ck_assert_uint_gt(diag_count_path(&repo->diags, "tenants/beta.yaml"), 0);
+
+  /* The same files listed in full load to the same problems. */
+  manifest_files_remove(&all, "tenants/beta.yaml");
+  manifest_files_remove(&all, "tenants/gamma.yaml");
+  add_tenant(&all, "beta", 1, "b2");
+  add_tenant(&all, "delta", 4, "d1");
+  manifest_repo_load(&full, &all, NULL);
+  same_diags(repo, full);
+  ck_assert_uint_eq(full->ntenants, repo->ntenants);
+  manifest_repo_free(full);
+
+  /* The refused file gone: nothing of it remains. */
+  manifest_files_release(&ch);
+  add(&ch, "platform.yaml", platform_yaml);
+  manifest_files_add_gone(&ch, "tenants/Acme.yaml");
+  ch.delta_of = repo;
+  manifest_repo_reload(&repo, &ch, NULL, repo);
+  ck_assert_uint_eq(repo->nrefused, 0);
+  ck_assert_uint_eq(diag_count_path(&repo->diags, "tenants/Acme.yaml"), 0);
+  ck_assert_uint_eq(repo->ntenants, 3);
+  manifest_repo_free(repo);
+  manifest_files_release(&ch);
+  manifest_files_release(&all);
+}
+END_TEST
+
 /* Writes `text` to <dir>/<rel>. */
 static void write_file(const char *dir, const char *rel, const char *text)
 {
@@ -1150,6 +1237,7 @@ Suite *make_suite_manifest(void)
   tcase_add_test(tc, string_rules);
   tcase_add_test(tc, find_tenant_follows_path_order);
   tcase_add_test(tc, reload_reuses_unchanged_documents);
+  tcase_add_test(tc, reload_of_changes_moves_what_no_file_names);
   tcase_add_test(tc, reload_rules_match_a_fresh_load);
   tcase_add_test(tc, load_is_the_same_on_any_number_of_threads);
   tcase_add_test(tc, consuming_load_frees_tenant_bytes_and_says_the_same);
