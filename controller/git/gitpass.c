@@ -46,12 +46,16 @@ static int fetch(struct source *src, struct fetch_wait *fw)
 
 /* ---- selection ---- */
 
-/* Every status on the branch: who needs a retry, and inventory sizes. */
+/* Every status on the branch: who needs a retry, and how many inventory
+ * entries the tenants outside the pass hold (the deletion guard's
+ * ratio).  A walk of 10,000 statuses copies nothing. */
 struct scan {
-  struct strset *only; /* grows with tenants that need a retry */
-  char **names;        /* tenant of each count */
-  size_t *counts;      /* its inventory entries */
-  size_t n, alloc;
+  /* The pass's tenants before the scan, sealed; NULL: every one. */
+  const struct strset *within;
+  /* Grows with the tenants outside `within` that need a retry (NULL:
+   * no retries); they join the pass. */
+  struct strset *retry;
+  size_t outside;
 };
 
 static void scan_one(const char *tenant, const struct status_summary *sum,
@@ -59,35 +63,13 @@ static void scan_one(const char *tenant, const struct status_summary *sum,
 {
   struct scan *sc = arg;
 
+  if (!sc->within || strset_has(sc->within, tenant))
+    return;
   /* Not Ready, or a source error to clear: reconcile it again. */
-  if (sc->only && (!sum->readable || !sum->ready || sum->source_error))
-    strset_add(sc->only, tenant);
-  if (sc->n == sc->alloc) {
-    sc->alloc = sc->alloc ? 2 * sc->alloc : 64;
-    sc->counts = td_realloc(sc->counts, sc->alloc * sizeof(*sc->counts));
-    sc->names = td_realloc(sc->names, sc->alloc * sizeof(*sc->names));
-  }
-  sc->names[sc->n] = td_strdup(tenant);
-  sc->counts[sc->n++] = sum->ninventory;
-}
-
-/* Inventory entries of the tenants outside `only`. */
-static size_t managed_outside(const struct scan *sc, const struct strset *only)
-{
-  size_t total = 0;
-
-  for (size_t i = 0; i < sc->n; i++)
-    if (only && !strset_has(only, sc->names[i]))
-      total += sc->counts[i];
-  return total;
-}
-
-static void scan_release(struct scan *sc)
-{
-  for (size_t i = 0; i < sc->n; i++)
-    free(sc->names[i]);
-  free(sc->names);
-  free(sc->counts);
+  if (sc->retry && (!sum->readable || !sum->ready || sum->source_error))
+    strset_add(sc->retry, tenant);
+  else
+    sc->outside += sum->ninventory;
 }
 
 static long allow_from_trailer(struct source *src, const char *commit, long cli)
@@ -184,6 +166,7 @@ struct apply_pass {
   struct strset changed, only;
   bool all_changed, everyone;
   struct scan sc;
+  struct strset retry;
   struct writeback *wb;
   struct reconcile_report report;
   uint64_t t_fetched;
@@ -283,12 +266,15 @@ static int select_tenants(struct apply_pass *ap)
       strset_add(&ap->only, ap->changed.v[i]);
     for (size_t i = 0; o->extra && i < o->extra->n; i++)
       strset_add(&ap->only, o->extra->v[i]);
+    strset_seal(&ap->only);
+    ap->sc.within = &ap->only;
   }
-  ap->sc.only =
-      ap->everyone || (o->no_retry && !ap->newly_approved) ? NULL : &ap->only;
+  ap->sc.retry = o->no_retry && !ap->newly_approved ? NULL : &ap->retry;
   rc = writeback_summaries(ap->wb, scan_one, &ap->sc);
   if (rc < 0)
     return rc;
+  for (size_t i = 0; i < ap->retry.n; i++)
+    strset_add(&ap->only, ap->retry.v[i]);
   strset_seal(&ap->only);
   return 0;
 }
@@ -308,7 +294,7 @@ static int run_pass(struct apply_pass *ap)
   rec.store = writeback_store(ap->wb);
   rec.only = ap->everyone ? NULL : &ap->only;
   rec.changed = ap->all_changed ? NULL : &ap->changed;
-  rec.managed_outside = managed_outside(&ap->sc, rec.only);
+  rec.managed_outside = ap->sc.outside;
   rec.source_error = ap->res->source_error ? ap->fw.error : NULL;
   rec.allow_delete =
       allow_from_trailer(ap->src, ap->res->source, ap->o->allow_delete);
@@ -385,7 +371,7 @@ static void apply_pass_release(struct apply_pass *ap)
   manifest_files_release(&ap->files);
   strset_release(&ap->changed);
   strset_release(&ap->only);
-  scan_release(&ap->sc);
+  strset_release(&ap->retry);
 }
 
 static void apply_pass_init(struct apply_pass *ap, struct source *src,
@@ -401,6 +387,7 @@ static void apply_pass_init(struct apply_pass *ap, struct source *src,
   ap->files = (struct manifest_files)MANIFEST_FILES_INIT;
   ap->changed = (struct strset)STRSET_INIT;
   ap->only = (struct strset)STRSET_INIT;
+  ap->retry = (struct strset)STRSET_INIT;
   memset(res, 0, sizeof(*res));
   res->result = PASS_ERROR;
 }
@@ -525,6 +512,11 @@ static int plan_ref(struct source *src, const struct gitpass_opts *o,
     rc = source_read_manifest_changes(src, res->source, &files,
                                       YAML_LIMITS_DEFAULT_MAX_BYTES,
                                       rec.model ? *rec.model : NULL);
+  /* An untrusted ref says nothing any tenant may want: all are held. */
+  if (rc == 0 && res->untrusted)
+    rp.all_changed = true;
+  rec.only = rp.all_changed ? NULL : &rp.changed;
+  sc.within = rec.only;
   if (rc == 0)
     rc = writeback_summaries(wb, scan_one, &sc);
   if (rc < 0)
@@ -534,12 +526,8 @@ static int plan_ref(struct source *src, const struct gitpass_opts *o,
   rec.source = res->source;
   rec.store = writeback_store(wb);
   rec.trust = &trust.rt;
-  /* An untrusted ref says nothing any tenant may want: all are held. */
-  if (res->untrusted)
-    rp.all_changed = true;
-  rec.only = rp.all_changed ? NULL : &rp.changed;
   rec.changed = rp.all_changed ? NULL : &rp.changed;
-  rec.managed_outside = managed_outside(&sc, rec.only);
+  rec.managed_outside = sc.outside;
   rec.allow_delete = allow_from_trailer(src, res->source, o->allow_delete);
   rec.apply = false;
   rec.plan_diags = true;
@@ -557,7 +545,6 @@ out:
   writeback_close(wb);
   manifest_files_release(&files);
   strset_release(&rp.changed);
-  scan_release(&sc);
   return rc;
 }
 

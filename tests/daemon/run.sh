@@ -240,6 +240,31 @@ gt0() { awk -v v="$1" 'BEGIN { exit !(v > 0) }'; }
 check "metrics: reconciles counted" gt0 "$(metric 'tenantd_reconciles_total{result="ready"}')"
 check "metrics: last fetch time set" gt0 "$(metric tenantd_source_last_success_timestamp_seconds)"
 
+# A commit deleting a tenant: the pass is of that tenant alone, and the
+# delete guard's whole is still every managed resource (one state file
+# each), the other tenants' counted from their statuses.
+managed=$(find "$d/state" -name '*.json' | wc -l)
+git -C "$W" rm -q tenants/mwc-sequans.yaml
+git -C "$W" commit -q -m "Remove mwc-sequans"
+git -C "$W" push -q origin main
+c3=$(git -C "$W" rev-parse HEAD)
+curl -s -o /dev/null -X POST \
+  -H "X-Tenantd-Signature: sha256=$(sign "$body" "$TENANTD_WEBHOOK_SECRET")" \
+  --data "$body" "$url/hooks/generic"
+if wait_for 20 applied "$c3"; then ok; else bad "guard: the deleting commit's pass"; fi
+rgit show tenantd/status:status/mwc-sequans.yaml >"$tmp/out" 2>&1
+expect_out "guard: the whole is every managed resource" "would delete [0-9]+ of $managed managed"
+eq "guard: nothing deleted" "$(find "$d/state" -name '*.json' | wc -l)" "$managed"
+git -C "$W" revert --no-edit HEAD >/dev/null
+git -C "$W" push -q origin main
+c3=$(git -C "$W" rev-parse HEAD)
+curl -s -o /dev/null -X POST \
+  -H "X-Tenantd-Signature: sha256=$(sign "$body" "$TENANTD_WEBHOOK_SECRET")" \
+  --data "$body" "$url/hooks/generic"
+if wait_for 20 applied "$c3"; then ok; else bad "guard: the file back"; fi
+rgit show tenantd/status:status/mwc-sequans.yaml >"$tmp/out" 2>&1
+expect_no_out "guard: and its tenant no longer refused" "DeleteGuard"
+
 # ---- the HTTP server under abuse ----
 raw() { # BYTES: sends them raw, prints what comes back
   python3 - "$url" "$1" <<'EOF'

@@ -656,6 +656,9 @@ wgit push -q origin drop
 "$bin" "${P[@]}" --ref drop >"$tmp/out" 2>&1
 expect_out "13 delete guard verdict in the plan" 'refused: this pass would delete [0-9]+ of [0-9]+ managed'
 n=$(sed -nE 's/.*would delete ([0-9]+) of.*/\1/p' "$tmp/out" | head -1)
+# The ratio's whole is every managed resource, the tenants the branch
+# did not touch too: each is one state file.
+expect_out "13 the guard counts every managed resource" "would delete ${n:-0} of $(find "$S" -name '*.json' | wc -l) managed" "$tmp/out"
 if [ -n "$py" ]; then
   "$bin" "${P[@]}" --ref drop --format json >"$tmp/out" 2>/dev/null
   eq "13 json refused" "$("$py" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["refused"], d["deletes"])' "$tmp/out" 2>&1)" "True ${n:-?}"
