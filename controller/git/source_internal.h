@@ -69,12 +69,15 @@ struct source {
 
 /* Copies what `tip` needs from `from` into `to`: loose up to
  * `loose_max` objects, else as a pack: `ready` when it holds every
- * object to copy (it may hold more), else one built now.  0 done (or
- * nothing to copy), 1 more than `max` objects: nothing written, -1 with
- * libgit2's error set. */
+ * object to copy (it may hold more), else one built now.  With `check`
+ * a loose file linked over is read back and hashed (a fetch: the remote
+ * is not trusted); without, it is linked unread (a push: the mirror's
+ * objects were checked as they came in, or hashed as tenantd wrote
+ * them).  0 done (or nothing to copy), 1 more than `max` objects:
+ * nothing written, -1 with libgit2's error set. */
 int source__copy_objects(git_repository *from, git_repository *to,
                          const git_oid *tip, size_t loose_max, size_t max,
-                         const struct source_pack *ready);
+                         const struct source_pack *ready, bool check);
 
 /* Drops a kept pack. */
 void source__pack_release(struct source_pack *p);

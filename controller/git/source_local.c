@@ -38,7 +38,8 @@ struct copy {
   size_t n, alloc;
   git_oid *seen; /* judged */
   size_t nseen, cap;
-  bool over; /* more than max: give up, write nothing */
+  bool over;  /* more than max: give up, write nothing */
+  bool check; /* read back what is linked (source__copy_objects) */
 };
 
 static size_t oid_hash(const git_oid *id)
@@ -291,9 +292,10 @@ static char *loose_path(git_repository *repo, const git_oid *id, bool dir)
 }
 
 /*
- * `id`'s loose file in `from`, linked into `to` as it is, then read back
- * there and checked against its id (`to` had no other copy, so the read
- * is of that file); a file that fails is removed.  Nothing is deflated
+ * `id`'s loose file in `from`, linked into `to` as it is, then (with
+ * c->check) read back there and checked against its id (`to` had no
+ * other copy, so the read is of that file); a file that fails is
+ * removed.  Nothing is deflated
  * again: a tree of 10,000 entries costs more to deflate than to check.
  * Loose objects are never changed in place, so a hard link is a copy,
  * as git's own local clone makes them.  0 when done; 1 when `from` has
@@ -317,7 +319,7 @@ static int link_loose(struct copy *c, const git_oid *id)
   }
   if (e != 0 && e != EEXIST)
     rc = 1;
-  if (rc == 0) {
+  if (rc == 0 && c->check) {
     rc = git_odb_read(&obj, c->to_odb, id);
     if (rc == 0 &&
         (git_odb_hash(&got, git_odb_object_data(obj), git_odb_object_size(obj),
@@ -460,9 +462,10 @@ static void copy_release(struct copy *c)
 
 int source__copy_objects(git_repository *from, git_repository *to,
                          const git_oid *tip, size_t loose_max, size_t max,
-                         const struct source_pack *ready)
+                         const struct source_pack *ready, bool check)
 {
-  struct copy c = {.from = from, .max = max, .names = ARENA_INIT};
+  struct copy c = {
+      .from = from, .max = max, .names = ARENA_INIT, .check = check};
   struct source_pack built = {.data = GIT_BUF_INIT};
   int rc = copy_collect(&c, to, tip);
 
@@ -586,7 +589,7 @@ static int mirror_ref(struct source *s, git_repository *remote, const char *dst,
     return 0;
   }
   rc = source__copy_objects(remote, s->repo, id, SOURCE_LOOSE_MAX,
-                            SOURCE_COPY_MAX, NULL);
+                            SOURCE_COPY_MAX, NULL, true);
   if (rc == 0)
     rc = git_reference_create(&ref, s->repo, dst, id, 1, "tenantd: fetch");
   git_reference_free(ref);
@@ -723,7 +726,7 @@ static int push_one(struct source *s, git_repository *remote, const char *spec)
     return GIT_ENONFASTFORWARD;
   }
   rc = source__copy_objects(s->repo, remote, &local, SOURCE_LOOSE_MAX,
-                            SOURCE_COPY_MAX, &s->staged);
+                            SOURCE_COPY_MAX, &s->staged, false);
   if (rc != 0)
     return rc;
   /* Under the ref's lock, and only from the value judged above. */

@@ -1121,14 +1121,14 @@ START_TEST(source_local_copy_gives_up_past_its_limit)
   mirror = source_repo(s);
   ck_assert_int_eq(git_oid_fromstr(&tip, c1), 0);
   /* A commit, three trees and six files: more than 3, nothing written. */
-  ck_assert_int_eq(source__copy_objects(f.repo, mirror, &tip, 3, 3, NULL), 1);
+  ck_assert_int_eq(source__copy_objects(f.repo, mirror, &tip, 3, 3, NULL, true), 1);
   ck_assert_int_eq(git_repository_odb(&odb, mirror), 0);
   ck_assert(!git_odb_exists(odb, &tip));
-  ck_assert_int_eq(source__copy_objects(f.repo, mirror, &tip, 100, 100, NULL),
+  ck_assert_int_eq(source__copy_objects(f.repo, mirror, &tip, 100, 100, NULL, true),
                    0);
   ck_assert(git_odb_exists(odb, &tip));
   /* Present already: nothing to copy, whatever the limit. */
-  ck_assert_int_eq(source__copy_objects(f.repo, mirror, &tip, 1, 1, NULL), 0);
+  ck_assert_int_eq(source__copy_objects(f.repo, mirror, &tip, 1, 1, NULL, true), 0);
   git_odb_free(odb);
   source_close(s);
   fx_free(&f);
@@ -1211,7 +1211,7 @@ START_TEST(source_local_copy_links_loose_files_and_checks_them)
   /* The remote's loose file is the mirror's: nothing inflated and
    * deflated again. */
   ck_assert_int_eq(git_oid_fromstr(&tip, c1), 0);
-  ck_assert_int_eq(source__copy_objects(f.repo, mirror, &tip, 100, 100, NULL),
+  ck_assert_int_eq(source__copy_objects(f.repo, mirror, &tip, 100, 100, NULL, true),
                    0);
   ck_assert_int_eq(
       git_odb_hash(&platform, "kind: Platform\n", 15, GIT_OBJECT_BLOB), 0);
@@ -1250,13 +1250,20 @@ START_TEST(source_local_copy_links_loose_files_and_checks_them)
   ck_assert_int_eq(git_oid_fromstr(&tip, c2), 0);
   /* As the daemon reads: libgit2 does not check what it reads. */
   git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 0);
-  ck_assert_int_eq(source__copy_objects(f.repo, mirror, &tip, 100, 100, NULL),
+  ck_assert_int_eq(source__copy_objects(f.repo, mirror, &tip, 100, 100, NULL, true),
                    -1);
   git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 1);
   ck_assert_ptr_nonnull(strstr(git_error_last()->message, "corrupt"));
   ck_assert_uint_eq(loose_inode(mirror, &blob, &in_mirror), 0);
   ck_assert(!git_odb_exists(odb, &blob));
   ck_assert(!git_odb_exists(odb, &tip));
+  free(in_mirror);
+  /* Unchecked (a push of the mirror's own objects): linked unread. */
+  ck_assert_int_eq(
+      source__copy_objects(f.repo, mirror, &tip, 100, 100, NULL, false), 0);
+  ck_assert_uint_eq(loose_inode(mirror, &blob, &in_mirror),
+                    loose_inode(f.repo, &blob, &bytes));
+  free(bytes);
   free(in_mirror);
   free(in_remote);
   git_odb_free(odb);
@@ -1333,7 +1340,7 @@ START_TEST(source_local_copy_past_the_loose_limit_is_one_pack)
   ck_assert_int_eq(git_oid_fromstr(&tip, c1), 0);
   /* Ten objects, more than 3 to write loose: one pack, nothing loose,
    * and every object of the remote reads the same in the mirror. */
-  ck_assert_int_eq(source__copy_objects(f.repo, mirror, &tip, 3, 100, NULL), 0);
+  ck_assert_int_eq(source__copy_objects(f.repo, mirror, &tip, 3, 100, NULL, true), 0);
   ck_assert_uint_eq(packs_in(objects), 1);
   ck_assert_uint_eq(loose_in(objects), 0);
   ck_assert_int_eq(git_repository_odb(&odb[0], f.repo), 0);
