@@ -36,6 +36,7 @@ struct costs *costs_new(const struct manifest_repo *repo)
 {
   const struct mf_catalog *cat;
   struct costs *c;
+  bool sorted = true;
 
   if (!repo)
     return NULL;
@@ -46,6 +47,7 @@ struct costs *costs_new(const struct manifest_repo *repo)
       cat && cat->spec.price_basis.v == MF_PRICE_PER_ENVIRONMENT;
   c->tiers = tier_prices(cat);
   c->v = td_calloc(repo->ntenants + 1, sizeof(*c->v));
+  c->text = (struct arena)ARENA_INIT;
   for (size_t i = 0; i < repo->ntenants; i++) {
     const struct manifest_doc *doc = repo->tenants[i];
     const struct mf_tenant *t = doc->u.tenant;
@@ -56,17 +58,23 @@ struct costs *costs_new(const struct manifest_repo *repo)
       continue;
     }
     e = &c->v[c->n++];
-    e->name = td_strdup(t->meta.name.v);
-    e->tier = td_strdup(t->spec.tier.v);
+    e->name = arena_strdup(&c->text, t->meta.name.v);
+    /* A fleet has a few tiers: one copy each in a row of the same. */
+    e->tier = c->n > 1 && strcmp(e[-1].tier, t->spec.tier.v) == 0
+                  ? e[-1].tier
+                  : arena_strdup(&c->text, t->spec.tier.v);
+    if (c->n > 1 && sorted && strcmp(e[-1].name, e->name) > 0)
+      sorted = false;
     e->environments = t->spec.envs.n;
     e->priced = cat && manifest_tenant_monthly(cat, t, &e->monthly) == 0;
     /* A total past int64_t is no total: it stays at the largest. */
     if (e->priced && __builtin_add_overflow(c->total, e->monthly, &c->total))
       c->total = INT64_MAX;
   }
-  /* The documents come in path order, which is not name order
+  /* The documents come in path order, which is not always name order
    * ("a-b.yaml" before "a.yaml"); costs_find() searches by name. */
-  qsort(c->v, c->n, sizeof(*c->v), entry_cmp);
+  if (!sorted)
+    qsort(c->v, c->n, sizeof(*c->v), entry_cmp);
   return c;
 }
 
@@ -74,10 +82,7 @@ void costs_free(struct costs *c)
 {
   if (!c)
     return;
-  for (size_t i = 0; i < c->n; i++) {
-    free(c->v[i].name);
-    free(c->v[i].tier);
-  }
+  arena_release(&c->text);
   free(c->v);
   free(c->currency);
   json_decref(c->tiers);

@@ -34,6 +34,7 @@ struct costs_tenant {
 };
 
 struct costs {
+  struct arena text; /* the tenants' names and tiers */
   char *currency;
   bool per_environment;
   struct costs_tenant *v; /* sorted by name */
