@@ -363,6 +363,13 @@ START_TEST(source_changes_name_the_tenants_touched)
   ck_assert_uint_eq(t.n, 2);
   ck_assert_str_eq(t.v[0], "acme");
   strset_release(&t);
+  /* And one that appears, the other way round. */
+  ck_assert_int_eq(source_changes(s, c3, c1, &t, &all), 0);
+  ck_assert(!all);
+  ck_assert_uint_eq(t.n, 2);
+  ck_assert_str_eq(t.v[0], "acme");
+  ck_assert_str_eq(t.v[1], "beta");
+  strset_release(&t);
   ck_assert_int_eq(source_changes(s, c3, c4, &t, &all), 0);
   ck_assert(all);
   strset_release(&t);
