@@ -36,48 +36,52 @@ void rt_op_ok(struct rt_op *op, json_t *observed)
   json_decref(op->observed);
   op->observed = observed;
   op->status = PROVIDER_OK;
-  op->message[0] = '\0';
+  free(op->message);
+  op->message = NULL;
+}
+
+/* The op's message from `text` (cut already), sanitized: servers say
+ * what they like, and the message goes into status files and logs, which
+ * must stay valid UTF-8 (a cut sequence at the end too). */
+static int set_message(struct rt_op *op, int status, char *text)
+{
+  str_sanitize(text);
+  free(op->message);
+  op->message = td_strdup(text[0] ? text : "failed");
+  op->status = status;
+  return status;
 }
 
 int rt_op_fail(struct rt_op *op, int status, const char *fmt, ...)
 {
+  char text[RT_MESSAGE_MAX];
   va_list ap;
 
   assert(status < 0);
   va_start(ap, fmt);
-  vsnprintf(op->message, sizeof(op->message), fmt, ap);
+  vsnprintf(text, sizeof(text), fmt, ap);
   va_end(ap);
-  /* Servers say what they like: the message goes into status files and
-   * logs, which must stay valid UTF-8 (a cut sequence at the end too). */
-  str_sanitize(op->message);
-  if (!op->message[0])
-    snprintf(op->message, sizeof(op->message), "failed");
-  op->status = status;
-  return status;
+  return set_message(op, status, text);
 }
 
 int rt_op_fail_text(struct rt_op *op, int status, const char *head,
                     const char *text, const char *tail)
 {
   const char *parts[] = {head, text, tail};
+  char joined[RT_MESSAGE_MAX];
   size_t used = 0;
 
   assert(status < 0);
   for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
     size_t n = strlen(parts[i]);
 
-    if (n > sizeof(op->message) - 1 - used)
-      n = sizeof(op->message) - 1 - used;
-    memcpy(op->message + used, parts[i], n);
+    if (n > sizeof(joined) - 1 - used)
+      n = sizeof(joined) - 1 - used;
+    memcpy(joined + used, parts[i], n);
     used += n;
   }
-  op->message[used] = '\0';
-  /* As rt_op_fail() leaves it. */
-  str_sanitize(op->message);
-  if (!op->message[0])
-    snprintf(op->message, sizeof(op->message), "failed");
-  op->status = status;
-  return status;
+  joined[used] = '\0';
+  return set_message(op, status, joined);
 }
 
 void rt_op_add_item(struct rt_op *op, const char *id, enum rtype type,
@@ -125,8 +129,8 @@ void rt_op_deliver(struct rt_op *op)
 {
   struct rt *rt = op->rt;
 
-  if (op->status < 0 && !op->message[0])
-    snprintf(op->message, sizeof(op->message), "failed");
+  if (op->status < 0 && !op->message)
+    op->message = td_strdup("failed");
   op->next = NULL;
   *rt->done_tail = op;
   rt->done_tail = &op->next;
@@ -147,6 +151,7 @@ static void op_free(struct rt_op *op)
   drop_items(op);
   json_decref(op->observed);
   json_decref(op->spec);
+  free(op->message);
   free(op); /* and the strings stored after it */
 }
 
@@ -154,7 +159,7 @@ static void answer(struct rt_op *op)
 {
   struct rt *rt = op->rt;
   bool ok = op->status >= 0;
-  const char *message = ok ? NULL : op->message;
+  const char *message = ok ? NULL : op->message ? op->message : "failed";
 
   if (op->kind == RT_LIST) {
     op->list_cb(&rt->base, op->status, message, ok ? op->items : NULL,
@@ -267,27 +272,28 @@ static char *store(char **at, const char *s)
 static struct rt_op *op_new(struct rt *rt, enum rt_kind kind, void *arg,
                             const char *tenant, const struct resource *r)
 {
+  char marker[RESOURCE_MARKER_MAX] = "";
   size_t size = rt->be->op_size + strlen(tenant) + 1;
   struct rt_op *op;
   char *at;
 
-  if (r)
+  if (r) {
+    resource_marker(marker, tenant, r->id);
     size += strlen(r->id) + strlen(r->name) + 2;
-  /* Zeroed but for the marker and message buffers (see runtime.h): the
-   * provider's part after the runtime's is zeroed too. */
+  }
+  size += strlen(marker) + 1;
+  /* Zeroed, the provider's part after the runtime's too; the strings
+   * follow it. */
   op = td_malloc(size);
-  memset(op, 0, offsetof(struct rt_op, marker));
-  op->marker[0] = '\0';
-  op->message[0] = '\0';
-  memset(op + 1, 0, rt->be->op_size - sizeof(*op));
+  memset(op, 0, rt->be->op_size);
   at = (char *)op + rt->be->op_size;
   op->tenant = store(&at, tenant);
   if (r) {
     op->type = r->type;
     op->id = store(&at, r->id);
     op->name = store(&at, r->name);
-    resource_marker(op->marker, op->tenant, op->id);
   }
+  op->marker = store(&at, marker);
   op->rt = rt;
   op->kind = kind;
   op->arg = arg;

@@ -102,10 +102,13 @@ struct rt_op {
   provider_list_cb list_cb;
   void *arg;
 
-  /* The two buffers come last: an op is zeroed up to them, and they are
-   * only emptied, since every call makes an op and few fail. */
-  char marker[RESOURCE_MARKER_MAX]; /* the input: of tenant and id */
-  char message[RT_MESSAGE_MAX];     /* the result's, when it failed */
+  /* The input: of tenant and id ("" for a list), stored after the op
+   * with the strings above, at most RESOURCE_MARKER_MAX bytes. */
+  const char *marker;
+  /* The result's when it failed, malloc'd to its length (at most
+   * RT_MESSAGE_MAX - 1 bytes); NULL otherwise.  An op holds no buffer
+   * for it: a first plan keeps thousands of reads in flight at once. */
+  char *message;
 };
 
 struct rt_backend {

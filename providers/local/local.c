@@ -138,8 +138,7 @@ static int do_create(struct job *j)
     status = check_owner(j, old);
   } else if (status == PROVIDER_NOT_FOUND) {
     /* Absent is what a create expects: the op is not failed. */
-    j->op.status = PROVIDER_OK;
-    j->op.message[0] = '\0';
+    rt_op_ok(&j->op, NULL);
     status = PROVIDER_OK;
   }
   json_decref(old);

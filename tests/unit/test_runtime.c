@@ -64,12 +64,21 @@ static int tb_open(struct rt *rt, char *err, size_t errcap)
 static int tb_check(struct rt_op *op, const struct resource *r)
 {
   ck_assert(in_call);
-  /* A new op starts zeroed, the backend's part too, and with an empty
-   * message, however the memory of an op answered before was left. */
+  /* A new op starts zeroed, the backend's part too, and with no
+   * message, however the memory of an op answered before was left; its
+   * marker is the resource's (a list's is empty). */
   ck_assert_int_eq(container_of(op, struct tb_op, op)->mine, 0);
   ck_assert_int_eq(op->status, 0);
   ck_assert(!op->observed && !op->items && op->nitems == 0);
-  ck_assert_str_eq(op->message, "");
+  ck_assert_ptr_null(op->message);
+  if (r) {
+    char want[RESOURCE_MARKER_MAX];
+
+    resource_marker(want, op->tenant, op->id);
+    ck_assert_str_eq(op->marker, want);
+  } else {
+    ck_assert_str_eq(op->marker, "");
+  }
   if (r && strncmp(r->name, "bad", 3) == 0)
     return rt_op_fail(op, PROVIDER_INVALID, "test: bad name '%s'", r->name);
   return PROVIDER_OK;
@@ -317,6 +326,11 @@ START_TEST(joined_message_is_the_formatted_one)
   }
   rt_op_fail_text(&a, PROVIDER_INVALID, "", "", "");
   ck_assert_str_eq(a.message, "failed");
+  /* A success after a failure holds no message. */
+  rt_op_ok(&a, NULL);
+  ck_assert_ptr_null(a.message);
+  ck_assert_int_eq(a.status, PROVIDER_OK);
+  rt_op_ok(&b, NULL);
 }
 END_TEST
 
