@@ -65,12 +65,9 @@ static void finish_cycle(struct ngx_cycle *cy)
                base->kind == RT_REMOVE
                    ? NULL
                    : ngx__observed_new(json_incref(base->spec), base->marker));
-    if (base->status < 0 && op->restore_err[0]) {
-      size_t n = strlen(base->message);
-
-      snprintf(base->message + n, sizeof(base->message) - n, "; %s",
-               op->restore_err);
-    }
+    if (base->status < 0 && op->restore_err[0])
+      rt_op_fail(base, base->status, "%s; %s",
+                 base->message ? base->message : "failed", op->restore_err);
     rt_op_deliver(base);
   }
   free(cy->ops);
