@@ -85,6 +85,13 @@ metric() { # NAME-WITH-LABELS: its value, 0 when absent
   curl -sf "$url/metrics" | awk -v m="$1" '$1 == m { print $2; f = 1 }
     END { if (!f) print 0 }'
 }
+announce() { # pushes $W's main and sends the signed generic webhook; prints HEAD
+  git -C "$W" push -q origin main
+  curl -s -o /dev/null -X POST \
+    -H "X-Tenantd-Signature: sha256=$(sign '{"ref":"refs/heads/main"}' "$TENANTD_WEBHOOK_SECRET")" \
+    --data '{"ref":"refs/heads/main"}' "$url/hooks/generic"
+  git -C "$W" rev-parse HEAD
+}
 push_tier() { # TENANT FROM TO
   sed -i "s/tier: $2/tier: $3/" "$W/tenants/$1.yaml"
   git -C "$W" commit -q -am "$1: $3 tier"
@@ -246,21 +253,13 @@ check "metrics: last fetch time set" gt0 "$(metric tenantd_source_last_success_t
 managed=$(find "$d/state" -name '*.json' | wc -l)
 git -C "$W" rm -q tenants/mwc-sequans.yaml
 git -C "$W" commit -q -m "Remove mwc-sequans"
-git -C "$W" push -q origin main
-c3=$(git -C "$W" rev-parse HEAD)
-curl -s -o /dev/null -X POST \
-  -H "X-Tenantd-Signature: sha256=$(sign "$body" "$TENANTD_WEBHOOK_SECRET")" \
-  --data "$body" "$url/hooks/generic"
+c3=$(announce)
 if wait_for 20 applied "$c3"; then ok; else bad "guard: the deleting commit's pass"; fi
 rgit show tenantd/status:status/mwc-sequans.yaml >"$tmp/out" 2>&1
 expect_out "guard: the whole is every managed resource" "would delete [0-9]+ of $managed managed"
 eq "guard: nothing deleted" "$(find "$d/state" -name '*.json' | wc -l)" "$managed"
 git -C "$W" revert --no-edit HEAD >/dev/null
-git -C "$W" push -q origin main
-c3=$(git -C "$W" rev-parse HEAD)
-curl -s -o /dev/null -X POST \
-  -H "X-Tenantd-Signature: sha256=$(sign "$body" "$TENANTD_WEBHOOK_SECRET")" \
-  --data "$body" "$url/hooks/generic"
+c3=$(announce)
 if wait_for 20 applied "$c3"; then ok; else bad "guard: the file back"; fi
 rgit show tenantd/status:status/mwc-sequans.yaml >"$tmp/out" 2>&1
 expect_no_out "guard: and its tenant no longer refused" "DeleteGuard"
