@@ -801,9 +801,13 @@ static void decode_some(void *arg)
 static void refuse(struct manifest_repo *repo, const char *path,
                    const char *why)
 {
+  size_t n = repo->nrefused;
+
   yaml_diag_add(&repo->diags, path, 0, 0, why);
-  repo->refused =
-      td_realloc(repo->refused, (repo->nrefused + 1) * sizeof(*repo->refused));
+  /* Grown by doubling: at 0, 1, 2, 4, ... entries. */
+  if ((n & (n - 1)) == 0)
+    repo->refused =
+        td_realloc(repo->refused, (n ? 2 * n : 1) * sizeof(*repo->refused));
   repo->refused[repo->nrefused++] = td_strdup(path);
 }
 
