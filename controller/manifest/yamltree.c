@@ -907,8 +907,9 @@ static bool plain_map(struct ynode *const *kids, size_t n)
  */
 static void finish_map(struct builder *b, struct frame *f)
 {
-  struct ynode *const *kids = b->kids + f->base;
   size_t n = b->nkids - f->base;
+  /* No children yet anywhere: kids is NULL, and NULL + 0 is undefined. */
+  struct ynode *const *kids = n ? b->kids + f->base : NULL;
   struct pairs p = {NULL, 0, n / 2 + 1};
   struct ynode **kv;
   size_t kept = 0;
