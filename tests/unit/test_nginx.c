@@ -939,7 +939,8 @@ END_TEST
  * nginx -t and nginx -s reload are /bin/true; "nginx" is a server on the
  * test's loop that answers each request, on a new connection each, from
  * a script: 'N' answers as the new config (the route and the revision of
- * the file on disk), 'O' as the old one (no route), one letter a request
+ * the file on disk), 'O' as the old one (no route), 'S' not at all (the
+ * connection stays open until the client leaves), one letter a request
  * per host; past the end of the script the last letter repeats.  So a
  * reload's handover, old workers still accepting after a new one
  * answered, and an alias nginx does not serve are played exactly.
@@ -962,6 +963,7 @@ struct fake_conn {
   size_t len;
   uv_write_t write;
   char *response;
+  bool asked;
 };
 
 static void fake_conn_closed(uv_handle_t *h)
@@ -980,7 +982,8 @@ static void fake_written(uv_write_t *w, int status)
   uv_close((uv_handle_t *)&c->tcp, fake_conn_closed);
 }
 
-/* The response the script says for the request in c->buf. */
+/* The response the script says for the request in c->buf; NULL for
+ * none. */
 static char *fake_answer(struct fake *fk, const char *request)
 {
   size_t host = strstr(request, "Host: api.acme.example") ? 1 : 0;
@@ -992,6 +995,8 @@ static char *fake_answer(struct fake *fk, const char *request)
   FILE *in;
   char *out;
 
+  if (script[i < n ? i : n - 1] == 'S')
+    return NULL;
   if (script[i < n ? i : n - 1] == 'O') {
     fk->last_old = uv_now(fk->loop);
     fk->any_old = true;
@@ -1033,10 +1038,13 @@ static void fake_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
   }
   c->len += (size_t)n;
   c->buf[c->len] = '\0';
-  if (!strstr(c->buf, "\r\n\r\n"))
+  if (c->asked || !strstr(c->buf, "\r\n\r\n"))
     return;
-  uv_read_stop(st);
+  c->asked = true;
   c->response = fake_answer(c->fk, c->buf);
+  if (!c->response)
+    return; /* silent: read on, to see the client leave */
+  uv_read_stop(st);
   out = uv_buf_init(c->response, (unsigned)strlen(c->response));
   c->write.data = c;
   uv_write(&c->write, st, &out, 1, fake_written);
@@ -1148,6 +1156,28 @@ START_TEST(an_alias_not_served_fails_the_write)
 }
 END_TEST
 
+START_TEST(the_window_ending_does_not_hide_the_wrong_host)
+{
+  /* The alias answers as the old config; the first host answers once,
+   * then not at all, so the window ends with its request still out.
+   * That request is cut short last, and the message still names the
+   * host that answered wrong, with its answer. */
+  struct fake fk = {.script = {"NS", "O"}};
+  struct fx f;
+  struct res x = {0};
+
+  create_against(&f, &fk, 300, &x);
+  ck_assert_int_eq(x.status, PROVIDER_TRANSIENT);
+  ck_assert_uint_ge(fk.asked[0], 2);
+  ck_assert_msg(strstr(x.message, "nginx: api.acme.example not served by "
+                                  "route route/api.staging.acme within 300 ms "
+                                  "of the reload (last answer: HTTP 404 "
+                                  "without it)"),
+                "%s", x.message);
+  fx_release(&f);
+}
+END_TEST
+
 Suite *make_suite_nginx(void)
 {
   Suite *s = suite_create("nginx");
@@ -1177,6 +1207,7 @@ Suite *make_suite_nginx(void)
   tcase_add_test(tc, create_without_nginx_is_taken_back);
   tcase_add_test(tc, served_only_after_the_handover);
   tcase_add_test(tc, an_alias_not_served_fails_the_write);
+  tcase_add_test(tc, the_window_ending_does_not_hide_the_wrong_host);
   suite_add_tcase(s, tc);
   return s;
 }
