@@ -682,8 +682,10 @@ static void on_scalar(struct builder *b, yaml_event_t *ev)
   /* "!" is the non-specific tag of a quoted scalar: a string. */
   if (tag && strcmp(tag, "!") != 0)
     apply_tag(b, n, tag);
-  else if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !tag)
+  else if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !tag) {
     resolve(n);
+    n->merge = strcmp(n->u.scalar.s, "<<") == 0;
+  }
   if (b->failed)
     return;
   if (ev->data.scalar.anchor)
@@ -772,8 +774,7 @@ static int pair_idx_cmp(const void *pa, const void *pb)
 
 static bool is_merge_key(const struct ynode *k)
 {
-  return k->type == YNODE_SCALAR && k->scalar == YS_STR &&
-         strcmp(k->u.scalar.s, "<<") == 0;
+  return k->type == YNODE_SCALAR && k->merge;
 }
 
 /* The pairs of a mapping being closed: its own, then its merge sources'. */

@@ -44,6 +44,9 @@ enum yscalar {
 struct ynode {
   uint8_t type;   /* enum ynode_type */
   uint8_t scalar; /* enum yscalar, for YNODE_SCALAR */
+  /* A plain, untagged `<<`: a merge key where it is a key.  A quoted
+   * "<<" is an ordinary string. */
+  bool merge;
   uint32_t line;  /* 1-based */
   uint32_t col;   /* 1-based, characters */
   union {

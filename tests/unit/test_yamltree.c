@@ -272,6 +272,31 @@ START_TEST(merge_keys_fill_in_what_is_missing)
 }
 END_TEST
 
+START_TEST(only_a_plain_merge_key_merges)
+{
+  /* YAML merges on the plain key alone: a quoted "<<", or one tagged a
+   * string, is an ordinary key holding its value, never expanded. */
+  static const char *const texts[] = {
+      "base: &b {x: 1}\nout:\n  \"<<\": *b\n",
+      "base: &b {x: 1}\nout:\n  '<<': *b\n",
+      "base: &b {x: 1}\nout:\n  !!str <<: *b\n",
+      "base: &b {x: 1}\nout: {\"<<\": *b}\n",
+  };
+
+  for (size_t i = 0; i < ARRAY_SIZE(texts); i++) {
+    struct arena a = ARENA_INIT;
+    struct ynode *out = ymap_get(parse_ok(&a, texts[i]), "out");
+    const struct ynode *v = ymap_get(out, "<<");
+
+    ck_assert_msg(v != NULL, "case %zu: the key is gone", i);
+    ck_assert_uint_eq(out->u.coll.n, 1);
+    ck_assert_ptr_null(ymap_get(out, "x"));
+    ck_assert_int_eq(v->type, YNODE_MAP);
+    arena_release(&a);
+  }
+}
+END_TEST
+
 START_TEST(aliases_share_and_bombs_fail_fast)
 {
   struct arena a = ARENA_INIT;
@@ -578,6 +603,7 @@ Suite *make_suite_yamltree(void)
   tcase_add_test(tc, mappings_of_every_size_keep_order_and_find_repeats);
   tcase_add_test(tc, many_keys_are_checked_in_n_log_n);
   tcase_add_test(tc, merge_keys_fill_in_what_is_missing);
+  tcase_add_test(tc, only_a_plain_merge_key_merges);
   tcase_add_test(tc, aliases_share_and_bombs_fail_fast);
   tcase_add_test(tc, many_anchors_up_to_the_cap);
   tcase_add_test(tc, bad_bytes_found_after_ascii_runs);
