@@ -155,8 +155,6 @@ static int load(struct pass *ps)
     /* The same commit as the model's: nothing to read or check again. */
     ps->repo = *o->model;
     *o->model = NULL;
-  } else if (files == &ps->own) {
-    manifest_repo_load_consume(&ps->repo, &ps->own, &mopts);
   } else {
     if (!files) {
       if (manifest_files_read_dir(&ps->own, o->dir, mopts.limits.max_bytes) < 0)
@@ -166,6 +164,10 @@ static int load(struct pass *ps)
     if (o->model) {
       manifest_repo_reload(&ps->repo, files, &mopts, *o->model);
       *o->model = NULL;
+    } else if (files == &ps->own) {
+      /* The bytes are the pass's own: each file's go once it is decoded,
+       * so a large repository's text and model are never both held. */
+      manifest_repo_load_consume(&ps->repo, &ps->own, &mopts);
     } else {
       manifest_repo_load(&ps->repo, files, &mopts);
     }
