@@ -408,6 +408,10 @@ struct curl_uv_req *curl_uv_send(struct curl_uv *cu,
     curl_easy_setopt(r->easy, CURLOPT_NOPROXY, cu->noproxy);
   }
   curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+  if (req->fresh_connection) {
+    curl_easy_setopt(r->easy, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(r->easy, CURLOPT_FORBID_REUSE, 1L);
+  }
   if (strcmp(req->method, "HEAD") == 0)
     curl_easy_setopt(r->easy, CURLOPT_NOBODY, 1L);
   if (req->body) {

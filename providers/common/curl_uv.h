@@ -59,6 +59,10 @@ struct curl_uv_request {
   uint64_t timeout_ms;       /* 0: 10 s */
   size_t max_response_bytes; /* 0: 4 MiB */
   const char *unix_socket;   /* NULL: TCP; else the socket's path */
+  /* A connection of its own, opened for this request and closed after
+   * it: no connection is looked for among those open (which costs a walk
+   * of every connection to the host) and none is kept. */
+  bool fresh_connection;
   /* NULL: the body is kept; else a 2xx body streams here (above); `arg`
    * is done's. */
   bool (*on_body)(const char *data, size_t len, void *arg);

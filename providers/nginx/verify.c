@@ -199,6 +199,7 @@ static void ask_all(struct ngx_op *op)
         .nheaders = ARRAY_SIZE(headers),
         .timeout_ms = op->verify.deadline > now ? op->verify.deadline - now : 1,
         .max_response_bytes = VERIFY_RESPONSE_MAX,
+        .fresh_connection = true,
     };
 
     curl_uv_send(ng->cu, &req, on_answer, &op->asks[i]);

@@ -501,6 +501,142 @@ START_TEST(curl_uv_unix_socket_and_streaming)
 }
 END_TEST
 
+/* A keep-alive server that counts its connections and the requests and
+ * ends (the client leaving) it saw. */
+struct kept {
+  uv_tcp_t server;
+  unsigned accepted, requests, ended;
+};
+
+struct kept_conn {
+  uv_tcp_t tcp;
+  struct kept *k;
+  char buf[2048];
+  size_t len;
+  uv_write_t write;
+};
+
+static void kept_conn_closed(uv_handle_t *h)
+{
+  free(h->data);
+}
+
+static void kept_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf)
+{
+  struct kept_conn *c = h->data;
+
+  (void)size;
+  *buf = uv_buf_init(c->buf + c->len, (unsigned)(sizeof(c->buf) - 1 - c->len));
+}
+
+static void kept_written(uv_write_t *w, int status)
+{
+  (void)w;
+  (void)status;
+}
+
+static void kept_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+  static char answer[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  struct kept_conn *c = st->data;
+  uv_buf_t out = uv_buf_init(answer, sizeof(answer) - 1);
+
+  (void)buf;
+  if (n < 0) {
+    c->k->ended++;
+    uv_close((uv_handle_t *)&c->tcp, kept_conn_closed);
+    return;
+  }
+  c->len += (size_t)n;
+  c->buf[c->len] = '\0';
+  /* One request at a time: the client waits for each answer. */
+  if (!strstr(c->buf, "\r\n\r\n"))
+    return;
+  c->k->requests++;
+  c->len = 0;
+  uv_write(&c->write, st, &out, 1, kept_written);
+}
+
+static void kept_accept(uv_stream_t *server, int status)
+{
+  struct kept *k = server->data;
+  struct kept_conn *c = td_calloc(1, sizeof(*c));
+
+  ck_assert_int_eq(status, 0);
+  c->k = k;
+  uv_tcp_init(server->loop, &c->tcp);
+  c->tcp.data = c;
+  ck_assert_int_eq(uv_accept(server, (uv_stream_t *)&c->tcp), 0);
+  k->accepted++;
+  uv_read_start((uv_stream_t *)&c->tcp, kept_alloc, kept_read);
+}
+
+static int kept_start(struct kept *k, uv_loop_t *loop)
+{
+  struct sockaddr_in a;
+  struct sockaddr_storage got;
+  int len = sizeof(got);
+
+  uv_tcp_init(loop, &k->server);
+  k->server.data = k;
+  uv_ip4_addr("127.0.0.1", 0, &a);
+  ck_assert_int_eq(uv_tcp_bind(&k->server, (const struct sockaddr *)&a, 0), 0);
+  ck_assert_int_eq(uv_listen((uv_stream_t *)&k->server, 8, kept_accept), 0);
+  uv_tcp_getsockname(&k->server, (struct sockaddr *)&got, &len);
+  return ntohs(((struct sockaddr_in *)&got)->sin_port);
+}
+
+/* Three requests one after the other; what the server saw. */
+static void three_in_turn(bool fresh, struct kept *k)
+{
+  uv_loop_t loop;
+  struct curl_uv *cu;
+  char url[64];
+  bool closed = false;
+
+  uv_loop_init(&loop);
+  snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", kept_start(k, &loop));
+  cu = curl_uv_new(&loop);
+  for (int i = 0; i < 3; i++) {
+    struct curl_uv_request req = {
+        .method = "HEAD", .url = url, .fresh_connection = fresh};
+    struct outcome o = {0};
+
+    pending++;
+    curl_uv_send(cu, &req, on_done, &o);
+    while (!o.done)
+      uv_run(&loop, UV_RUN_ONCE);
+    ck_assert_int_eq(o.status, PROVIDER_OK);
+  }
+  /* A fresh connection is closed after its answer; let the server see
+   * each close before the instance closes the rest. */
+  for (int i = 0; i < 1000 && fresh && k->ended < 3; i++) {
+    uv_run(&loop, UV_RUN_NOWAIT);
+    uv_sleep(1);
+  }
+  curl_uv_close(cu, closed_flag, &closed);
+  uv_close((uv_handle_t *)&k->server, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ck_assert(closed);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+
+START_TEST(curl_uv_fresh_connection_is_its_own)
+{
+  struct kept reused = {0}, fresh = {0};
+
+  /* By default a kept-alive connection serves the next request. */
+  three_in_turn(false, &reused);
+  ck_assert_uint_eq(reused.requests, 3);
+  ck_assert_uint_eq(reused.accepted, 1);
+  /* A fresh connection is opened for each and closed after it. */
+  three_in_turn(true, &fresh);
+  ck_assert_uint_eq(fresh.requests, 3);
+  ck_assert_uint_eq(fresh.accepted, 3);
+  ck_assert_uint_eq(fresh.ended, 3);
+}
+END_TEST
+
 Suite *make_suite_curl_uv(void)
 {
   Suite *s = suite_create("curl_uv");
@@ -512,6 +648,7 @@ Suite *make_suite_curl_uv(void)
   tcase_add_test(tc, curl_uv_proxy_spares_loopback_and_no_proxy);
   tcase_add_test(tc, curl_uv_unix_socket_and_streaming);
   tcase_add_test(tc, curl_uv_cancel_ends_one);
+  tcase_add_test(tc, curl_uv_fresh_connection_is_its_own);
   suite_add_tcase(s, tc);
   return s;
 }
