@@ -123,19 +123,26 @@ static void on_silent(uv_stream_t *s, int status)
   ck_assert_int_eq(uv_accept(s, (uv_stream_t *)&silent_peer), 0);
 }
 
-static int silent_port(uv_loop_t *loop)
+/* `server` listening on a free loopback port, which it returns. */
+static int listen_local(uv_loop_t *loop, uv_tcp_t *server,
+                        uv_connection_cb on_conn)
 {
   struct sockaddr_in a;
   struct sockaddr_storage got;
   int len = sizeof(got);
 
-  memset(&silent_peer, 0, sizeof(silent_peer));
-  uv_tcp_init(loop, &silent);
+  uv_tcp_init(loop, server);
   uv_ip4_addr("127.0.0.1", 0, &a);
-  ck_assert_int_eq(uv_tcp_bind(&silent, (const struct sockaddr *)&a, 0), 0);
-  ck_assert_int_eq(uv_listen((uv_stream_t *)&silent, 4, on_silent), 0);
-  uv_tcp_getsockname(&silent, (struct sockaddr *)&got, &len);
+  ck_assert_int_eq(uv_tcp_bind(server, (const struct sockaddr *)&a, 0), 0);
+  ck_assert_int_eq(uv_listen((uv_stream_t *)server, 8, on_conn), 0);
+  uv_tcp_getsockname(server, (struct sockaddr *)&got, &len);
   return ntohs(((struct sockaddr_in *)&got)->sin_port);
+}
+
+static int silent_port(uv_loop_t *loop)
+{
+  memset(&silent_peer, 0, sizeof(silent_peer));
+  return listen_local(loop, &silent, on_silent);
 }
 
 static void closed_flag(void *arg)
@@ -573,17 +580,10 @@ static void kept_accept(uv_stream_t *server, int status)
 
 static int kept_start(struct kept *k, uv_loop_t *loop)
 {
-  struct sockaddr_in a;
-  struct sockaddr_storage got;
-  int len = sizeof(got);
+  int port = listen_local(loop, &k->server, kept_accept);
 
-  uv_tcp_init(loop, &k->server);
   k->server.data = k;
-  uv_ip4_addr("127.0.0.1", 0, &a);
-  ck_assert_int_eq(uv_tcp_bind(&k->server, (const struct sockaddr *)&a, 0), 0);
-  ck_assert_int_eq(uv_listen((uv_stream_t *)&k->server, 8, kept_accept), 0);
-  uv_tcp_getsockname(&k->server, (struct sockaddr *)&got, &len);
-  return ntohs(((struct sockaddr_in *)&got)->sin_port);
+  return port;
 }
 
 /* Three requests one after the other; what the server saw. */
