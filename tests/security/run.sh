@@ -325,8 +325,12 @@ expect_rc "4 a pass with one change" 0 "$bin" "${A[@]}"
 pass_ms=$((($(date +%s%N) - t0) / 1000000))
 [ "$pass_ms" -ge 20 ] || pass_ms=20
 RANDOM=4242
-killed=0
-for i in $(seq 50); do
+# A kill lands only while the pass still runs, and passes on a loaded
+# machine vary about the one measured above: the trials go on until
+# ten kills have landed (at least 50 trials, at most 300).
+killed=0 i=0
+while [ "$i" -lt 50 ] || { [ "$killed" -lt 10 ] && [ "$i" -lt 300 ]; }; do
+  i=$((i + 1))
   bump $((10 + i))
   "$bin" "${A[@]}" >/dev/null 2>&1 &
   victim=$!
@@ -338,8 +342,8 @@ for i in $(seq 50); do
   expect_no_out "4 trial $i: pushed" 'not pushed|failed to lock'
   expect_no_out "4 trial $i: no lock error" 'failed to lock|locked' "$tmp/err"
 done
-check "4 trials killed a running pass ($killed)" test "$killed" -ge 10
-check "4 the last commit is applied" grep -q 'portal:5.0.60' -r "$S"
+check "4 trials killed a running pass ($killed of $i)" test "$killed" -ge 10
+check "4 the last commit is applied" grep -q "portal:5.0.$((10 + i))" -r "$S"
 
 # ==== 5. a thousand hostile HTTP clients ====
 # Idle connections, pipelining clients that never read, slow drips, from
