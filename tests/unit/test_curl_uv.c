@@ -523,11 +523,6 @@ struct kept_conn {
   uv_write_t write;
 };
 
-static void kept_conn_closed(uv_handle_t *h)
-{
-  free(h->data);
-}
-
 static void kept_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf)
 {
   struct kept_conn *c = h->data;
@@ -551,7 +546,7 @@ static void kept_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
   (void)buf;
   if (n < 0) {
     c->k->ended++;
-    uv_close((uv_handle_t *)&c->tcp, kept_conn_closed);
+    uv_close((uv_handle_t *)&c->tcp, peer_closed);
     return;
   }
   c->len += (size_t)n;
