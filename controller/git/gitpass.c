@@ -46,9 +46,9 @@ static int fetch(struct source *src, struct fetch_wait *fw)
 
 /* ---- selection ---- */
 
-/* Every status on the branch: who needs a retry, and how many inventory
- * entries the tenants outside the pass hold (the deletion guard's
- * ratio).  A walk of 10,000 statuses copies nothing. */
+/* Of the statuses outside the pass: who needs a retry, and how many
+ * inventory entries the rest hold (the deletion guard's ratio), kept by
+ * the summaries' index as totals (writeback_summaries_outside). */
 struct scan {
   /* The pass's tenants before the scan, sealed; NULL: every one. */
   const struct strset *within;
@@ -57,20 +57,6 @@ struct scan {
   struct strset *retry;
   size_t outside;
 };
-
-static void scan_one(const char *tenant, const struct status_summary *sum,
-                     void *arg)
-{
-  struct scan *sc = arg;
-
-  if (!sc->within || strset_has(sc->within, tenant))
-    return;
-  /* Not Ready, or a source error to clear: reconcile it again. */
-  if (sc->retry && (!sum->readable || !sum->ready || sum->source_error))
-    strset_add(sc->retry, tenant);
-  else
-    sc->outside += sum->ninventory;
-}
 
 static long allow_from_trailer(struct source *src, const char *commit, long cli)
 {
@@ -270,7 +256,8 @@ static int select_tenants(struct apply_pass *ap)
     ap->sc.within = &ap->only;
   }
   ap->sc.retry = o->no_retry && !ap->newly_approved ? NULL : &ap->retry;
-  rc = writeback_summaries(ap->wb, scan_one, &ap->sc);
+  rc = writeback_summaries_outside(ap->wb, ap->sc.within, ap->sc.retry,
+                                   &ap->sc.outside);
   if (rc < 0)
     return rc;
   for (size_t i = 0; i < ap->retry.n; i++)
@@ -518,7 +505,7 @@ static int plan_ref(struct source *src, const struct gitpass_opts *o,
   rec.only = rp.all_changed ? NULL : &rp.changed;
   sc.within = rec.only;
   if (rc == 0)
-    rc = writeback_summaries(wb, scan_one, &sc);
+    rc = writeback_summaries_outside(wb, sc.within, sc.retry, &sc.outside);
   if (rc < 0)
     goto out;
 

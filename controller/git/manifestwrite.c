@@ -557,20 +557,6 @@ static int after_refusal(struct run *r)
 
 /* ---- the plan ---- */
 
-struct outside {
-  const char *tenant;
-  size_t managed;
-};
-
-static void count_outside(const char *tenant, const struct status_summary *sum,
-                          void *arg)
-{
-  struct outside *o = arg;
-
-  if (strcmp(tenant, o->tenant) != 0)
-    o->managed += sum->ninventory;
-}
-
 /* The tenant at the new commit against what the providers hold. */
 static void plan(struct run *r)
 {
@@ -579,7 +565,7 @@ static void plan(struct run *r)
   struct reconcile_opts rec = RECONCILE_OPTS_INIT;
   struct reconcile_report report = {0};
   struct strset only = STRSET_INIT;
-  struct outside o = {res->tenant, 0};
+  size_t outside = 0;
   struct writeback *wb = NULL;
   char *out = NULL, *err = NULL;
   size_t out_len = 0, err_len = 0;
@@ -593,13 +579,13 @@ static void plan(struct run *r)
   strset_seal(&only);
   rc = writeback_open(&wb, r->src);
   if (rc == 0)
-    rc = writeback_summaries(wb, count_outside, &o);
+    rc = writeback_summaries_outside(wb, &only, NULL, &outside);
   if (rc == 0) {
     rec.files = &r->files;
     rec.source = res->commit;
     rec.store = writeback_store(wb);
     rec.only = rec.changed = &only;
-    rec.managed_outside = o.managed;
+    rec.managed_outside = outside;
     rec.providers = rq->providers;
     rec.allow_delete = rq->allow_delete;
     if (rq->concurrency)

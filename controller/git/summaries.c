@@ -25,6 +25,9 @@
 #define SUMMARY_CACHE "tenantd-summaries"
 /* Summaries found and not yet saved that make a save worth its cost. */
 #define SUMMARY_SAVE_AFTER 64
+/* A pass of more tenants than this, and more than a sixteenth of the
+ * fleet, walks the rows rather than look each of its own up. */
+#define OUTSIDE_LOOKUPS_MAX 64
 
 struct summary_entry {
   git_oid blob;
@@ -49,6 +52,9 @@ static struct {
   git_oid dir;    /* the status directory's tree they were read from */
   struct summary_row *rows;
   size_t nrows, rows_alloc;
+  /* Over the rows, kept in step with them: the inventory entries, and
+   * how many are not Ready (or unreadable, or hold a source error). */
+  size_t inventory, unready;
 } sums = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static size_t slot_of(const git_oid *blob, size_t nslots)
@@ -108,11 +114,24 @@ static void sums_put(const git_oid *blob, const struct status_summary *sum,
     }
 }
 
+static bool unready(const struct status_summary *sum)
+{
+  return !sum->readable || !sum->ready || sum->source_error;
+}
+
+/* A row's summary joins (sign 1) or leaves (-1) the totals. */
+static void totals_count(const struct status_summary *sum, int sign)
+{
+  sums.inventory += (size_t)sign * sum->ninventory;
+  sums.unready += (size_t)sign * unready(sum);
+}
+
 static void rows_clear(void)
 {
   for (size_t i = 0; i < sums.nrows; i++)
     free(sums.rows[i].tenant);
   sums.nrows = 0;
+  sums.inventory = sums.unready = 0;
   sums.scanned = false;
 }
 
@@ -211,6 +230,7 @@ static void row_add(const char *tenant, const git_oid *blob,
   }
   sums.rows[sums.nrows++] =
       (struct summary_row){td_strdup(tenant), *blob, *sum};
+  totals_count(sum, 1);
 }
 
 static void summary_one(struct writeback *wb, const char *tenant,
@@ -268,6 +288,70 @@ int writeback_summaries(struct writeback *wb, writeback_summary_fn each,
   return rc;
 }
 
+static size_t row_lower_bound(const char *file);
+
+/* The row of `tenant`, or NULL. */
+static const struct summary_row *row_find(const char *tenant)
+{
+  char file[300];
+  size_t at;
+
+  snprintf(file, sizeof(file), "%s.yaml", tenant);
+  at = row_lower_bound(file);
+  return at < sums.nrows && strcmp(sums.rows[at].tenant, tenant) == 0
+             ? &sums.rows[at]
+             : NULL;
+}
+
+/* The walk writeback_summaries_outside() stands for. */
+static void outside_walk(const struct strset *within, struct strset *retry,
+                         size_t *outside)
+{
+  for (size_t i = 0; i < sums.nrows; i++) {
+    const struct summary_row *r = &sums.rows[i];
+
+    if (strset_has(within, r->tenant))
+      continue;
+    if (retry && unready(&r->sum))
+      strset_add(retry, r->tenant);
+    else
+      *outside += r->sum.ninventory;
+  }
+}
+
+int writeback_summaries_outside(struct writeback *wb,
+                                const struct strset *within,
+                                struct strset *retry, size_t *outside)
+{
+  git_oid dir = writeback__status_dir_id(wb);
+  int rc = 0;
+
+  *outside = 0;
+  pthread_mutex_lock(&sums.lock);
+  sums_attach(wb);
+  if (!sums.scanned || !git_oid_equal(&sums.dir, &dir))
+    rc = sums_scan(wb);
+  if (rc < 0 || !within) {
+    pthread_mutex_unlock(&sums.lock);
+    return rc;
+  }
+  /* Some status to retry, or much of the fleet within: walk them all. */
+  if ((retry && sums.unready > 0) ||
+      (within->n > OUTSIDE_LOOKUPS_MAX && within->n * 16 > sums.nrows)) {
+    outside_walk(within, retry, outside);
+  } else {
+    *outside = sums.inventory;
+    for (size_t i = 0; i < within->n; i++) {
+      const struct summary_row *r = row_find(within->v[i]);
+
+      if (r)
+        *outside -= r->sum.ninventory;
+    }
+  }
+  pthread_mutex_unlock(&sums.lock);
+  return rc;
+}
+
 void writeback_summaries_forget(void)
 {
   pthread_mutex_lock(&sums.lock);
@@ -306,6 +390,8 @@ static void rows_update(const char *tenant, const git_oid *blob,
   snprintf(file, sizeof(file), "%s.yaml", tenant);
   at = row_lower_bound(file);
   found = at < sums.nrows && strcmp(sums.rows[at].tenant, tenant) == 0;
+  if (found)
+    totals_count(&sums.rows[at].sum, -1);
   if (!st) {
     if (found) {
       free(sums.rows[at].tenant);
@@ -327,6 +413,7 @@ static void rows_update(const char *tenant, const git_oid *blob,
   }
   sums.rows[at].blob = *blob;
   sums.rows[at].sum = summary_of(st);
+  totals_count(&sums.rows[at].sum, 1);
 }
 
 /* A commit made here of `n` statuses: tenant[i] written (st[i], as the

@@ -80,6 +80,19 @@ typedef void (*writeback_summary_fn)(const char *tenant,
 int writeback_summaries(struct writeback *wb, writeback_summary_fn each,
                         void *arg);
 
+/*
+ * What a pass over the tenants `within` (sealed; NULL: all of them) needs
+ * of every other status, as writeback_summaries() would tell it: those
+ * not Ready, unreadable or holding a source error go to `retry` (NULL: no
+ * retries, they count as the rest do), and *outside gets the inventory
+ * of the rest.  The index keeps both totals as it changes, so while every
+ * other status is Ready (a fleet at rest) this costs the size of
+ * `within`, not of the fleet.
+ */
+int writeback_summaries_outside(struct writeback *wb,
+                                const struct strset *within,
+                                struct strset *retry, size_t *outside);
+
 /* Forgets the index in memory, as a new process starts without it: the
  * next call reads the mirror's file (for tests). */
 void writeback_summaries_forget(void);

@@ -754,6 +754,129 @@ START_TEST(writeback_commits_and_merges_notes)
 }
 END_TEST
 
+/* An outcome of `tenant` whose status holds `k` inventory entries. */
+static void outcome_holding(struct reconcile_outcome *o, const char *tenant,
+                            bool ready, size_t k)
+{
+  outcome(o, tenant, ready ? RESULT_READY : RESULT_FAILED, NULL, 0);
+  o->status->cond[STATUS_READY].status = ready;
+  o->status->inventory = td_calloc(k + 1, sizeof(*o->status->inventory));
+  for (size_t i = 0; i < k; i++) {
+    struct status_item *it = &o->status->inventory[i];
+
+    it->id = td_asprintf("network/%s.e%zu", tenant, i);
+    it->type = td_strdup("network");
+    it->provider = td_strdup("local");
+    it->name = td_asprintf("%s-e%zu", tenant, i);
+    snprintf(it->hash, sizeof(it->hash), "%016zx", i);
+  }
+  o->status->ninventory = k;
+}
+
+struct outside_walk {
+  const struct strset *within;
+  struct strset retry;
+  size_t outside; /* of the Ready ones */
+  size_t all;     /* of every one */
+};
+
+/* What writeback_summaries_outside() answers, found by walking every
+ * summary: its oracle. */
+static void walk_outside(const char *tenant, const struct status_summary *sum,
+                         void *arg)
+{
+  struct outside_walk *w = arg;
+
+  if (strset_has(w->within, tenant))
+    return;
+  w->all += sum->ninventory;
+  if (!sum->readable || !sum->ready || sum->source_error)
+    strset_add(&w->retry, tenant);
+  else
+    w->outside += sum->ninventory;
+}
+
+/* Asks for what lies outside {acme, nobody}: with retries and without,
+ * each equal to the walk's answer; returns the inventory outside. */
+static size_t check_outside(struct writeback *wb, const char *retried)
+{
+  struct strset within = STRSET_INIT, retry = STRSET_INIT;
+  struct outside_walk w = {&within, STRSET_INIT, 0, 0};
+  size_t outside = 99, all = 99;
+
+  strset_add(&within, "acme");
+  strset_add(&within, "nobody");
+  strset_seal(&within);
+  ck_assert_int_eq(writeback_summaries(wb, walk_outside, &w), 0);
+  strset_seal(&w.retry);
+  ck_assert_int_eq(writeback_summaries_outside(wb, &within, &retry, &outside),
+                   0);
+  strset_seal(&retry);
+  ck_assert_uint_eq(outside, w.outside);
+  ck_assert_uint_eq(retry.n, w.retry.n);
+  ck_assert_uint_eq(retry.n, retried ? 1 : 0);
+  if (retried)
+    ck_assert_str_eq(retry.v[0], retried);
+  /* Without retries, the unready count as the rest do. */
+  ck_assert_int_eq(writeback_summaries_outside(wb, &within, NULL, &all), 0);
+  ck_assert_uint_eq(all, w.all);
+  /* A pass over every tenant has nobody outside. */
+  ck_assert_int_eq(writeback_summaries_outside(wb, NULL, &retry, &all), 0);
+  ck_assert_uint_eq(all, 0);
+  strset_release(&within);
+  strset_release(&retry);
+  strset_release(&w.retry);
+  return outside;
+}
+
+/* The inventory outside a pass and the tenants to retry come from totals
+ * the summaries' index keeps, and agree with a walk of every status:
+ * after a scan, after a commit made here (a tenant added, one changed,
+ * one removed), and for the next process. */
+START_TEST(summaries_keep_what_lies_outside_a_pass)
+{
+  struct fx f;
+  struct source *s;
+  struct writeback *wb;
+  struct reconcile_report r = {0};
+  char c1[41], commit[41];
+
+  fx_init(&f);
+  fx_commit(&f, "first", GIT_FILEMODE_BLOB, first, ARRAY_SIZE(first) / 2, c1);
+  s = fx_open(&f);
+  ck_assert_int_eq(source_fetch(s), 0);
+  ck_assert_int_eq(writeback_open(&wb, s), 0);
+  r.v = td_calloc(3, sizeof(*r.v));
+  r.n = 3;
+  outcome_holding(&r.v[0], "acme", true, 3);
+  outcome_holding(&r.v[1], "beta", false, 2);
+  outcome_holding(&r.v[2], "gamma", true, 5);
+  ck_assert_int_eq(writeback_commit(wb, &r, c1, commit), 1);
+  writeback_summaries_forget();
+  /* beta is not Ready: retried; gamma's 5 lie outside. */
+  ck_assert_uint_eq(check_outside(wb, "beta"), 5);
+
+  /* beta Ready now, gamma gone, delta new: nothing to retry. */
+  reconcile_report_release(&r);
+  r.v = td_calloc(3, sizeof(*r.v));
+  r.n = 3;
+  outcome_holding(&r.v[0], "beta", true, 2);
+  outcome_holding(&r.v[1], "delta", true, 4);
+  outcome(&r.v[2], "gamma", RESULT_READY, NULL, 0);
+  tenant_status_free(r.v[2].status);
+  r.v[2].status = NULL;
+  ck_assert_int_eq(writeback_commit(wb, &r, c1, commit), 1);
+  ck_assert_uint_eq(check_outside(wb, NULL), 6);
+  writeback_summaries_forget();
+  ck_assert_uint_eq(check_outside(wb, NULL), 6);
+  writeback_summaries_forget();
+  reconcile_report_release(&r);
+  writeback_close(wb);
+  source_close(s);
+  fx_free(&f);
+}
+END_TEST
+
 /* Each tenant's line of a note counts its own outcome, the unchanged
  * ones' too, never its neighbours'; the commit's subject counts the
  * changed ones together. */
@@ -1555,6 +1678,7 @@ Suite *make_suite_git(void)
   tcase_add_test(tc, source_keeps_credentials_out_of_messages);
   tcase_add_test(tc, writeback_message_has_subject_events_and_trailers);
   tcase_add_test(tc, writeback_commits_and_merges_notes);
+  tcase_add_test(tc, summaries_keep_what_lies_outside_a_pass);
   tcase_add_test(tc, writeback_note_lines_count_their_own_outcome);
   tcase_add_test(tc, writeback_edits_the_status_directory_in_place);
   tcase_add_test(tc, writeback_reads_statuses_from_the_kept_directory);
