@@ -25,7 +25,7 @@
 #
 # Usage: tests/bench/run.sh TENANTD YAML_FLOOR
 # Environment: BENCH_NS ("100 1000 10000"), BENCH_RUNS (3), BENCH_COMMITS
-# (30: webhook latency commits per repository), BENCH_INCR (7: one-tenant
+# (30: webhook latency commits per repository), BENCH_INCR (15: one-tenant
 # commits per repository), BENCH_FIRST_CONCURRENCY (64),
 # BENCH_SKIP_PROVIDERS (set: not the real providers), and
 # tests/bench/providers.sh's own
@@ -37,7 +37,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 NS=${BENCH_NS:-"100 1000 10000"}
 RUNS=${BENCH_RUNS:-3}
 COMMITS=${BENCH_COMMITS:-30}
-INCR=${BENCH_INCR:-7}
+INCR=${BENCH_INCR:-15}
 FIRSTC=${BENCH_FIRST_CONCURRENCY:-64}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tenantd-bench.XXXXXX")
 dpid=""
@@ -223,7 +223,7 @@ settled() {
   done
 }
 
-declare -A incr incr_cpu start_ms start_rss
+declare -A incr incr_q incr_cpu start_ms start_rss
 hz=$(getconf CLK_TCK)
 fcmd="\`tenantd apply --once --concurrency $FIRSTC --repo file://REMOTE --cache-dir C --state-dir S\` on \`gen.py $large\`"
 for n in $NS; do
@@ -261,6 +261,7 @@ for n in $NS; do
   incr_cpu[$n]=$(awk -v a="$c0" -v b="$(cpu_ticks)" -v hz="$hz" -v k="$INCR" \
     'BEGIN { printf "%.1f", (b - a) * 1000 / hz / k }')
   incr[$n]=$(median <"$d/incr")
+  incr_q[$n]="$(pct 25 <"$d/incr")-$(pct 75 <"$d/incr")"
   if [ "$n" = "$large" ] || [ "$n" = "$small" ]; then
     : >"$d/lat"
     for i in $(seq $((INCR + 1)) $((INCR + COMMITS))); do
@@ -311,7 +312,7 @@ for n in $NS; do
 done
 icmd="\`tenantd run\` as above; after each push of \`gen.py N WC --touch K\` (or \`--restore K\`), a signed POST /hooks/generic; \`commit_seconds\` of the daemon's \"pass done\" line for that commit, median of $INCR"
 for n in $NS; do
-  row "one-tenant commit: fetch done to status commit (s)" "$n" "${incr[$n]}" "${incr[$small]} (N=$small)" "$(ratio "${incr[$n]}" "${incr[$small]}")" "$icmd"
+  row "one-tenant commit: fetch done to status commit (s)" "$n" "${incr[$n]}" "${incr[$small]} (N=$small)" "$(ratio "${incr[$n]}" "${incr[$small]}")" "$icmd (quartiles ${incr_q[$n]})"
 done
 ccmd="\`tenantd run\` as above, the same commits; the daemon's user + system time (/proc/PID/stat) over the $INCR commits, from the push's webhook to the status commit pushed, fetch and push included, divided by $INCR; the paced resync's work meanwhile (resync 1h) is in it"
 for n in $NS; do
