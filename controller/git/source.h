@@ -179,8 +179,7 @@ int source_read_manifests(struct source *s, const char *commit,
  * manifest_repo_reload() with `reuse`.
  */
 int source_read_manifest_changes(struct source *s, const char *commit,
-                                 struct manifest_files *files,
-                                 size_t max_bytes,
+                                 struct manifest_files *files, size_t max_bytes,
                                  const struct manifest_repo *reuse);
 
 /*

@@ -244,8 +244,7 @@ int source_read_manifests(struct source *s, const char *commit,
 }
 
 int source_read_manifest_changes(struct source *s, const char *commit,
-                                 struct manifest_files *files,
-                                 size_t max_bytes,
+                                 struct manifest_files *files, size_t max_bytes,
                                  const struct manifest_repo *reuse)
 {
   return read_manifests(s, commit, files, max_bytes, reuse, true);

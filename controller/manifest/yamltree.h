@@ -47,8 +47,8 @@ struct ynode {
   /* A plain, untagged `<<`: a merge key where it is a key.  A quoted
    * "<<" is an ordinary string. */
   bool merge;
-  uint32_t line;  /* 1-based */
-  uint32_t col;   /* 1-based, characters */
+  uint32_t line; /* 1-based */
+  uint32_t col;  /* 1-based, characters */
   union {
     struct {
       const char *s; /* NUL-terminated text as written (unescaped) */

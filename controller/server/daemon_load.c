@@ -132,9 +132,8 @@ static int load_manifests(struct daemon_load *l, struct source *src)
   struct manifest_files files = MANIFEST_FILES_INIT;
   const struct manifest_opts mopts = MANIFEST_OPTS_INIT;
   struct manifest_repo *repo = NULL;
-  int rc = source_read_manifest_changes(src, l->head, &files,
-                                        YAML_LIMITS_DEFAULT_MAX_BYTES,
-                                        *l->model);
+  int rc = source_read_manifest_changes(
+      src, l->head, &files, YAML_LIMITS_DEFAULT_MAX_BYTES, *l->model);
 
   if (rc == 0) {
     manifest_repo_reload(&repo, &files, &mopts, *l->model);
