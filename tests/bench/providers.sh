@@ -63,11 +63,14 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 fmt() { awk -v v="$1" -v f="$2" 'BEGIN { printf f, v }'; }
 per() { awk -v v="$1" -v n="$2" 'BEGIN { printf "%.1f", v * 1e6 / n }'; }
-# timed FILE CMD...: runs CMD, "<wall s> <peak RSS KiB> <cpu s>" appended
-# to FILE (measure.py); its output in $tmp/cmd.out.
+# timed FILE CMD...: runs CMD, after a sync, "<wall s> <peak RSS KiB>
+# <cpu s>" appended to FILE (measure.py); its output in $tmp/cmd.out.
 timed() {
   local f=$1
   shift
+  # What ran before (a build, the bench's own setup) leaves its writes
+  # to the command's flushes otherwise.
+  sync
   python3 "$here/measure.py" "$tmp/measure" "$@"
   cat "$tmp/measure" >>"$f"
   rm -f "$tmp/measure"

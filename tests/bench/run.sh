@@ -71,12 +71,15 @@ pct() { # P: the P-th percentile of stdin
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 fmt() { awk -v v="$1" -v f="$2" 'BEGIN { printf f, v }'; }
-# timed OUT CMD...: runs CMD, "<wall s> <peak RSS KiB> <cpu s>" appended
-# to OUT (tests/bench/measure.py: microseconds, getrusage); its output
-# in $tmp/cmd.out.
+# timed OUT CMD...: runs CMD, after a sync, "<wall s> <peak RSS KiB> <cpu
+# s>" appended to OUT (tests/bench/measure.py: microseconds, getrusage);
+# its output in $tmp/cmd.out.
 timed() {
   local out=$1
   shift
+  # What ran before (a build, the bench's own setup) leaves its writes
+  # to the command's flushes otherwise.
+  sync
   python3 "$here/measure.py" "$tmp/measure" "$@"
   cat "$tmp/measure" >>"$out"
   rm -f "$tmp/measure"
@@ -195,6 +198,9 @@ commit() {
   git -C "$d/wc" commit -q -am "commit $i" >/dev/null
   git -C "$d/wc" push -q origin HEAD:main
   head=$(git -C "$d/wc" rev-parse HEAD)
+  # The working copy's and the push's writes are the bench's, not the
+  # daemon's to flush.
+  sync
 }
 # applied: waits, without polling, for the daemon's "pass done" line of
 # $head, logged once its status commit is pushed; prints that line.  A
@@ -278,7 +284,7 @@ for n in $NS; do
     p99=$(pct 99 <"$d/lat")
     T[p50_$n]=$((p50 / 1000))
     T[p99_$n]=$((p99 / 1000))
-    lcmd="signed POST /hooks/generic after a push of \`gen.py $n WC --touch K\`, to the daemon's \"pass done\" line (status pushed), followed with \`tail -F\`; checked with \`git log -1 tenantd/status\` on the remote ($(wc -l <"$d/lat") commits)"
+    lcmd="signed POST /hooks/generic after a push of \`gen.py $n WC --touch K\` and a \`sync\`, to the daemon's \"pass done\" line (status pushed), followed with \`tail -F\`; checked with \`git log -1 tenantd/status\` on the remote ($(wc -l <"$d/lat") commits)"
     later_row "webhook to status commit p50 (ms)" "$n" "$((p50 / 1000))" "100 (aim)" "$(ratio "$((p50 / 1000))" 100)" "$lcmd"
     later_row "webhook to status commit p99 (ms)" "$n" "$((p99 / 1000))" "250 (aim)" "$(ratio "$((p99 / 1000))" 250)" "$lcmd"
   fi
@@ -310,7 +316,7 @@ for n in $NS; do
   row "daemon start to /readyz (s)" "$n" "$(fmt "${start_ms[$n]}" %d | awk '{ printf "%.2f", $1 / 1000 }')" " " " " "$scmd"
   row "daemon peak RSS at /readyz (MB)" "$n" "${start_rss[$n]}" " " " " "$scmd"
 done
-icmd="\`tenantd run\` as above; after each push of \`gen.py N WC --touch K\` (or \`--restore K\`), a signed POST /hooks/generic; \`commit_seconds\` of the daemon's \"pass done\" line for that commit, median of $INCR"
+icmd="\`tenantd run\` as above; after each push of \`gen.py N WC --touch K\` (or \`--restore K\`) and a \`sync\`, a signed POST /hooks/generic; \`commit_seconds\` of the daemon's \"pass done\" line for that commit, median of $INCR"
 for n in $NS; do
   row "one-tenant commit: fetch done to status commit (s)" "$n" "${incr[$n]}" "${incr[$small]} (N=$small)" "$(ratio "${incr[$n]}" "${incr[$small]}")" "$icmd (quartiles ${incr_q[$n]})"
 done
