@@ -32,6 +32,119 @@ static int entry_cmp(const void *a, const void *b)
                 ((const struct costs_tenant *)b)->name);
 }
 
+/*
+ * The names and tiers of snapshots.  A snapshot made from another holds
+ * a text of its own (the changed tenants' strings) whose parent is the
+ * other's; a text lives while a snapshot or a child holds it.  Past
+ * COSTS_TEXT_DEPTH parents a snapshot copies every string afresh, so the
+ * chain, and the strings of tenants long changed, stay few.
+ */
+struct costs_text {
+  atomic_uint refs;
+  unsigned depth;
+  struct costs_text *parent;
+  struct arena a;
+};
+#define COSTS_TEXT_DEPTH 16
+
+static struct costs_text *text_new(struct costs_text *parent)
+{
+  struct costs_text *t = td_calloc(1, sizeof(*t));
+
+  atomic_init(&t->refs, 1);
+  t->a = (struct arena)ARENA_INIT;
+  if (parent) {
+    atomic_fetch_add(&parent->refs, 1);
+    t->parent = parent;
+    t->depth = parent->depth + 1;
+  }
+  return t;
+}
+
+static void text_unref(struct costs_text *t)
+{
+  while (t && atomic_fetch_sub(&t->refs, 1) == 1) {
+    struct costs_text *parent = t->parent;
+
+    arena_release(&t->a);
+    free(t);
+    t = parent;
+  }
+}
+
+/* What the prices come from: the catalog's bytes and whether it is
+ * valid; "" when that cannot be told (a catalog read with no key). */
+static void catalog_id(const struct manifest_repo *repo, char *out, size_t cap)
+{
+  const struct manifest_doc *cat = repo->catalog;
+
+  if (!cat)
+    snprintf(out, cap, "none");
+  else if (cat->key[0])
+    snprintf(out, cap, "%s %d", cat->key, cat->valid);
+  else if (strncmp(cat->path, "<built-in>", 10) == 0)
+    snprintf(out, cap, "%s %d", cat->path, cat->valid);
+  else
+    out[0] = '\0';
+}
+
+/* A snapshot of repo's catalog, with room for its tenants; no text. */
+static struct costs *snapshot(const struct manifest_repo *repo,
+                              const struct mf_catalog **catp)
+{
+  const struct mf_catalog *cat =
+      repo->catalog && repo->catalog->valid ? repo->catalog->u.catalog : NULL;
+  struct costs *c = td_calloc(1, sizeof(*c));
+
+  atomic_init(&c->refs, 1);
+  c->currency = td_strdup(manifest_catalog_currency(cat));
+  c->per_environment =
+      cat && cat->spec.price_basis.v == MF_PRICE_PER_ENVIRONMENT;
+  c->tiers = tier_prices(cat);
+  catalog_id(repo, c->catalog, sizeof(c->catalog));
+  c->v = td_calloc(repo->ntenants + 1, sizeof(*c->v));
+  c->docs = td_calloc(repo->ntenants + 1, sizeof(*c->docs));
+  c->ndocs = repo->ntenants;
+  *catp = cat;
+  return c;
+}
+
+/* Whether the document is a tenant the snapshot lists. */
+static bool listed(const struct manifest_doc *doc)
+{
+  const struct mf_tenant *t = doc->u.tenant;
+
+  return doc->valid && t && t->meta.name.v && t->spec.tier.v;
+}
+
+/* The entry of a listed document, its strings in `text`; `tier`, when
+ * it names the same tier, is used instead of a new copy. */
+static void entry_of(const struct manifest_doc *doc,
+                     const struct mf_catalog *cat, struct arena *text,
+                     const char *tier, struct costs_tenant *e)
+{
+  const struct mf_tenant *t = doc->u.tenant;
+
+  e->name = arena_strdup(text, t->meta.name.v);
+  /* A fleet has a few tiers: one copy each in a row of the same. */
+  e->tier = tier && strcmp(tier, t->spec.tier.v) == 0
+                ? (char *)tier
+                : arena_strdup(text, t->spec.tier.v);
+  e->environments = t->spec.envs.n;
+  e->priced = cat && manifest_tenant_monthly(cat, t, &e->monthly) == 0;
+}
+
+/* The total over the priced entries; past int64_t it stays at the
+ * largest. */
+static void add_up(struct costs *c)
+{
+  c->total = 0;
+  for (size_t i = 0; i < c->n; i++)
+    if (c->v[i].priced &&
+        __builtin_add_overflow(c->total, c->v[i].monthly, &c->total))
+      c->total = INT64_MAX;
+}
+
 struct costs *costs_new(const struct manifest_repo *repo)
 {
   const struct mf_catalog *cat;
@@ -40,50 +153,100 @@ struct costs *costs_new(const struct manifest_repo *repo)
 
   if (!repo)
     return NULL;
-  cat = repo->catalog && repo->catalog->valid ? repo->catalog->u.catalog : NULL;
-  c = td_calloc(1, sizeof(*c));
-  c->currency = td_strdup(manifest_catalog_currency(cat));
-  c->per_environment =
-      cat && cat->spec.price_basis.v == MF_PRICE_PER_ENVIRONMENT;
-  c->tiers = tier_prices(cat);
-  c->v = td_calloc(repo->ntenants + 1, sizeof(*c->v));
-  c->text = (struct arena)ARENA_INIT;
+  c = snapshot(repo, &cat);
+  c->text = text_new(NULL);
   for (size_t i = 0; i < repo->ntenants; i++) {
     const struct manifest_doc *doc = repo->tenants[i];
-    const struct mf_tenant *t = doc->u.tenant;
-    struct costs_tenant *e;
+    struct costs_tenant *e = &c->v[c->n];
 
-    if (!doc->valid || !t || !t->meta.name.v || !t->spec.tier.v) {
+    memcpy(c->docs[i].key, doc->key, sizeof(c->docs[i].key));
+    c->docs[i].entry = COSTS_NO_ENTRY;
+    if (!listed(doc)) {
       c->invalid++;
       continue;
     }
-    e = &c->v[c->n++];
-    e->name = arena_strdup(&c->text, t->meta.name.v);
-    /* A fleet has a few tiers: one copy each in a row of the same. */
-    e->tier = c->n > 1 && strcmp(e[-1].tier, t->spec.tier.v) == 0
-                  ? e[-1].tier
-                  : arena_strdup(&c->text, t->spec.tier.v);
-    if (c->n > 1 && sorted && strcmp(e[-1].name, e->name) > 0)
+    entry_of(doc, cat, &c->text->a, c->n ? e[-1].tier : NULL, e);
+    e->doc = (uint32_t)i;
+    if (c->n > 0 && sorted && strcmp(e[-1].name, e->name) > 0)
       sorted = false;
-    e->environments = t->spec.envs.n;
-    e->priced = cat && manifest_tenant_monthly(cat, t, &e->monthly) == 0;
-    /* A total past int64_t is no total: it stays at the largest. */
-    if (e->priced && __builtin_add_overflow(c->total, e->monthly, &c->total))
-      c->total = INT64_MAX;
+    c->n++;
   }
   /* The documents come in path order, which is not always name order
    * ("a-b.yaml" before "a.yaml"); costs_find() searches by name. */
   if (!sorted)
     qsort(c->v, c->n, sizeof(*c->v), entry_cmp);
+  for (size_t k = 0; k < c->n; k++)
+    c->docs[c->v[k].doc].entry = (uint32_t)k;
+  add_up(c);
+  return c;
+}
+
+/* prev's entries, those of changed documents worked out again into c;
+ * false when a change moves an entry (a tenant renamed, one now valid or
+ * no longer): then the order is no longer prev's. */
+static bool patch(struct costs *c, const struct costs *prev,
+                  const struct manifest_repo *repo,
+                  const struct mf_catalog *cat)
+{
+  memcpy(c->v, prev->v, prev->n * sizeof(*c->v));
+  c->n = prev->n;
+  c->invalid = prev->invalid;
+  for (size_t i = 0; i < repo->ntenants; i++) {
+    const struct manifest_doc *doc = repo->tenants[i];
+    const struct costs_doc *was = &prev->docs[i];
+    bool had = was->entry != COSTS_NO_ENTRY;
+    struct costs_tenant e;
+
+    memcpy(c->docs[i].key, doc->key, sizeof(c->docs[i].key));
+    c->docs[i].entry = was->entry;
+    if (listed(doc) != had)
+      return false;
+    if (!had || (doc->key[0] && strcmp(doc->key, was->key) == 0))
+      continue;
+    entry_of(doc, cat, &c->text->a, NULL, &e);
+    if (strcmp(e.name, prev->v[was->entry].name) != 0)
+      return false;
+    e.doc = (uint32_t)i;
+    c->v[was->entry] = e;
+  }
+  add_up(c);
+  return true;
+}
+
+struct costs *costs_next(const struct costs *prev,
+                         const struct manifest_repo *repo)
+{
+  const struct mf_catalog *cat;
+  struct costs *c;
+
+  if (!repo)
+    return NULL;
+  if (!prev || prev->ndocs != repo->ntenants || !prev->catalog[0] ||
+      prev->text->depth >= COSTS_TEXT_DEPTH)
+    return costs_new(repo);
+  c = snapshot(repo, &cat);
+  c->text = text_new(prev->text);
+  if (strcmp(c->catalog, prev->catalog) != 0 || !patch(c, prev, repo, cat)) {
+    costs_free(c);
+    return costs_new(repo);
+  }
+  return c;
+}
+
+struct costs *costs_ref(struct costs *c)
+{
+  if (c)
+    atomic_fetch_add(&c->refs, 1);
   return c;
 }
 
 void costs_free(struct costs *c)
 {
-  if (!c)
+  if (!c || atomic_fetch_sub(&c->refs, 1) != 1)
     return;
-  arena_release(&c->text);
+  text_unref(c->text);
   free(c->v);
+  free(c->docs);
   free(c->currency);
   json_decref(c->tiers);
   free(c);

@@ -272,7 +272,9 @@ static void pass_main(void *arg)
   /* This thread owns the manifests until the pass ends.  The same source
    * gives the same manifests, and so the same costs: no new snapshot. */
   if (p->rc < 0 || strcmp(p->res.source, p->d->costs_source) != 0) {
-    p->costs = costs_new(p->d->model);
+    p->costs = costs_next(p->d->costs_base, p->d->model);
+    costs_free(p->d->costs_base);
+    p->d->costs_base = costs_ref(p->costs);
     snprintf(p->d->costs_source, sizeof(p->d->costs_source), "%s",
              p->rc < 0 || !p->costs ? "" : p->res.source);
   }
@@ -1099,6 +1101,7 @@ int daemon_run(const char *config_path, int log_format)
     tenant_free(d->t[i]);
   free(d->t);
   manifest_repo_free(d->model);
+  costs_free(d->costs_base);
   mgmt_free(d->mgmt);
   fleet__free(d);
   daemon__watch_free(d);

@@ -86,8 +86,10 @@ struct daemon {
    * touches it, and passes run one at a time. */
   struct manifest_repo *model;
   /* The source the last costs snapshot was taken from (pass thread
-   * only): a pass on the same manifests takes none. */
+   * only): a pass on the same manifests takes none.  That snapshot, a
+   * reference of the pass thread's, is what the next is made from. */
   char costs_source[SOURCE_ID_LEN];
+  struct costs *costs_base;
   /* Every tenant's share of the resource and tenant gauges, kept as
    * passes change them (daemon__tally) so no pass recounts them all. */
   size_t n_by_type[RTYPE_COUNT], n_by_result[RESULT_COUNT], n_awaiting;

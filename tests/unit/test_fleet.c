@@ -7,6 +7,7 @@
 #include "base/compat.h"
 
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <uv.h>
 
@@ -229,6 +230,159 @@ START_TEST(costs_of_the_fleet)
 }
 END_TEST
 
+/* ---- costs made from the last snapshot ---- */
+
+#define PRICED(price)                                                      \
+  "apiVersion: tenantd.io/v1\nkind: TierCatalog\nmetadata: {name: c}\n"    \
+  "spec:\n  tiers:\n"                                                      \
+  "    basic: {cpu: 1, memoryMiB: 1, storageGiB: 1, databaseClass: x,\n"   \
+  "      maxUsers: 1, backup: {schedule: daily, retentionDays: 1},\n"      \
+  "      monthlyPrice: " price "}\n"                                       \
+  "    premium: {cpu: 1, memoryMiB: 1, storageGiB: 1, databaseClass: x,\n" \
+  "      maxUsers: 1, backup: {schedule: daily, retentionDays: 1},\n"      \
+  "      monthlyPrice: 399}\n"
+
+/* A file carrying a key, as files read from git do: the FNV-1a hash of
+ * its bytes, so the same bytes have the same key. */
+static void add_keyed(struct manifest_files *f, const char *path,
+                      const char *text)
+{
+  uint64_t h = 1469598103934665603ull;
+
+  for (const char *p = text; *p; p++)
+    h = (h ^ (unsigned char)*p) * 1099511628211ull;
+  add(f, path, text);
+  snprintf(f->v[f->n - 1].key, sizeof(f->v[0].key), "%040llx",
+           (unsigned long long)h);
+}
+
+/* The fleet: catalog `cat`, then tenants (path, text) up to a NULL. */
+static struct manifest_repo *fleet_of(const char *cat, ...)
+{
+  struct manifest_files files = MANIFEST_FILES_INIT;
+  struct manifest_repo *repo;
+  const char *path;
+  va_list ap;
+
+  add_keyed(&files, "platform.yaml",
+            "apiVersion: tenantd.io/v1\nkind: Platform\nmetadata: {name: p}\n"
+            "spec: {domains: {public: example.com}}\n");
+  add_keyed(&files, "tiers.yaml", cat);
+  va_start(ap, cat);
+  while ((path = va_arg(ap, const char *)) != NULL)
+    add_keyed(&files, path, va_arg(ap, const char *));
+  va_end(ap);
+  manifest_repo_load(&repo, &files, NULL);
+  manifest_files_release(&files);
+  return repo;
+}
+
+/* costs_next(prev, repo) answers as costs_new(repo) does; returns it. */
+static struct costs *next_as_new(struct costs *prev,
+                                 const struct manifest_repo *repo)
+{
+  struct costs *next = costs_next(prev, repo), *fresh = costs_new(repo);
+  json_t *a = costs_json(next), *b = costs_json(fresh);
+  char *ta = json_dumps(a, JSON_COMPACT | JSON_SORT_KEYS);
+  char *tb = json_dumps(b, JSON_COMPACT | JSON_SORT_KEYS);
+
+  ck_assert_str_eq(ta, tb);
+  ck_assert_uint_eq(next->n, fresh->n);
+  for (size_t i = 0; i < next->n; i++)
+    ck_assert_ptr_eq(costs_find(next, fresh->v[i].name), &next->v[i]);
+  free(ta);
+  free(tb);
+  json_decref(a);
+  json_decref(b);
+  costs_free(fresh);
+  return next;
+}
+
+#define NET(n) "    - {name: s" #n ", network: {cidr: 10." #n ".0.0/16}}\n"
+
+/*
+ * A snapshot made from the last one keeps the entries of tenants whose
+ * files did not change (their very strings) and works out the others:
+ * one tenant moved to another tier.  Whatever else changes (a tenant
+ * added, renamed or made invalid, the catalog's prices) it answers as a
+ * snapshot made from nothing, and it outlives the one it came from.
+ */
+START_TEST(costs_next_keeps_what_did_not_change)
+{
+  struct manifest_repo *r1, *r2, *r;
+  struct costs *c1, *c2, *c;
+  const char *a1;
+
+  r1 = fleet_of(PRICED("49"), "tenants/a.yaml", T("a", "basic", NET(1)),
+                "tenants/b.yaml", T("b", "basic", NET(2)), "tenants/b-x.yaml",
+                T("b-x", "premium", NET(3) NET(4)), NULL);
+  c1 = costs_next(NULL, r1);
+  ck_assert_int_eq(c1->total, 4900 + 4900 + 39900);
+  a1 = costs_find(c1, "a")->name;
+  r2 = fleet_of(PRICED("49"), "tenants/a.yaml", T("a", "basic", NET(1)),
+                "tenants/b.yaml", T("b", "premium", NET(2)), "tenants/b-x.yaml",
+                T("b-x", "premium", NET(3) NET(4)), NULL);
+  c2 = next_as_new(c1, r2);
+  ck_assert_int_eq(c2->total, 4900 + 39900 + 39900);
+  /* a's entry is c1's; b's was worked out again. */
+  ck_assert_ptr_eq(costs_find(c2, "a")->name, a1);
+  ck_assert_ptr_ne(costs_find(c2, "b")->name, costs_find(c1, "b")->name);
+  costs_free(c1);
+  ck_assert_str_eq(costs_find(c2, "a")->name, "a");
+  ck_assert_str_eq(costs_find(c2, "b")->tier, "premium");
+
+  /* Added, renamed (b0 takes b's place among the files, not among the
+   * names), made invalid (an unknown tier), repriced. */
+  r = fleet_of(PRICED("49"), "tenants/a.yaml", T("a", "basic", NET(1)),
+               "tenants/b.yaml", T("b", "premium", NET(2)), "tenants/b-x.yaml",
+               T("b-x", "premium", NET(3) NET(4)), "tenants/c.yaml",
+               T("c", "basic", NET(5)), NULL);
+  c = next_as_new(c2, r);
+  costs_free(c);
+  manifest_repo_free(r);
+  r = fleet_of(PRICED("49"), "tenants/a.yaml", T("a", "basic", NET(1)),
+               "tenants/b-x.yaml", T("b-x", "premium", NET(3) NET(4)),
+               "tenants/b0.yaml", T("b0", "premium", NET(2)), NULL);
+  c = next_as_new(c2, r);
+  costs_free(c);
+  manifest_repo_free(r);
+  r = fleet_of(PRICED("49"), "tenants/a.yaml", T("a", "basic", NET(1)),
+               "tenants/b.yaml", T("b", "gold", NET(2)), "tenants/b-x.yaml",
+               T("b-x", "premium", NET(3) NET(4)), NULL);
+  c = next_as_new(c2, r);
+  ck_assert_uint_eq(c->invalid, 1);
+  costs_free(c);
+  manifest_repo_free(r);
+  r = fleet_of(PRICED("59"), "tenants/a.yaml", T("a", "basic", NET(1)),
+               "tenants/b.yaml", T("b", "premium", NET(2)), "tenants/b-x.yaml",
+               T("b-x", "premium", NET(3) NET(4)), NULL);
+  c = next_as_new(c2, r);
+  ck_assert_int_eq(c->total, 5900 + 39900 + 39900);
+  costs_free(c);
+  manifest_repo_free(r);
+
+  /* Forty passes, each made from the last, b's tier back and forth. */
+  c = costs_ref(c2);
+  for (int i = 0; i < 40; i++) {
+    struct costs *n;
+
+    r = fleet_of(PRICED("49"), "tenants/a.yaml", T("a", "basic", NET(1)),
+                 "tenants/b.yaml",
+                 i % 2 ? T("b", "premium", NET(2)) : T("b", "basic", NET(2)),
+                 "tenants/b-x.yaml", T("b-x", "premium", NET(3) NET(4)), NULL);
+    n = next_as_new(c, r);
+    ck_assert_int_eq(n->total, (i % 2 ? 39900 : 4900) + 4900 + 39900);
+    costs_free(c);
+    c = n;
+    manifest_repo_free(r);
+  }
+  costs_free(c);
+  costs_free(c2);
+  manifest_repo_free(r1);
+  manifest_repo_free(r2);
+}
+END_TEST
+
 Suite *make_suite_fleet(void)
 {
   Suite *s = suite_create("fleet");
@@ -237,6 +391,7 @@ Suite *make_suite_fleet(void)
   tcase_add_test(tc, provider_calls_are_counted);
   tcase_add_test(tc, process_figures_from_proc);
   tcase_add_test(tc, costs_of_the_fleet);
+  tcase_add_test(tc, costs_next_keeps_what_did_not_change);
   suite_add_tcase(s, tc);
   return s;
 }
