@@ -197,11 +197,15 @@ static bool patch(struct costs *c, const struct costs *prev,
     bool had = was->entry != COSTS_NO_ENTRY;
     struct costs_tenant e;
 
+    bool same = doc->key[0] && strcmp(doc->key, was->key) == 0;
+
     memcpy(c->docs[i].key, doc->key, sizeof(c->docs[i].key));
     c->docs[i].entry = was->entry;
-    if (listed(doc) != had)
+    /* The same bytes decode the same: only the rules across documents
+     * can have made it valid or not since. */
+    if ((same && had ? doc->valid : listed(doc)) != had)
       return false;
-    if (!had || (doc->key[0] && strcmp(doc->key, was->key) == 0))
+    if (!had || same)
       continue;
     entry_of(doc, cat, &c->text->a, NULL, &e);
     if (strcmp(e.name, prev->v[was->entry].name) != 0)

@@ -256,17 +256,22 @@ static void add_keyed(struct manifest_files *f, const char *path,
            (unsigned long long)h);
 }
 
-/* The fleet: catalog `cat`, then tenants (path, text) up to a NULL. */
-static struct manifest_repo *fleet_of(const char *cat, ...)
+#define PLATFORM(domains)                                            \
+  "apiVersion: tenantd.io/v1\nkind: Platform\nmetadata: {name: p}\n" \
+  "spec: {domains: {public: example.com" domains "}}\n"
+#define PRIVATE ", private: corp.internal"
+
+/* The fleet: the platform, catalog `cat`, then tenants (path, text) up
+ * to a NULL. */
+static struct manifest_repo *fleet_of(const char *platform, const char *cat,
+                                      ...)
 {
   struct manifest_files files = MANIFEST_FILES_INIT;
   struct manifest_repo *repo;
   const char *path;
   va_list ap;
 
-  add_keyed(&files, "platform.yaml",
-            "apiVersion: tenantd.io/v1\nkind: Platform\nmetadata: {name: p}\n"
-            "spec: {domains: {public: example.com}}\n");
+  add_keyed(&files, "platform.yaml", platform);
   add_keyed(&files, "tiers.yaml", cat);
   va_start(ap, cat);
   while ((path = va_arg(ap, const char *)) != NULL)
@@ -299,6 +304,11 @@ static struct costs *next_as_new(struct costs *prev,
 }
 
 #define NET(n) "    - {name: s" #n ", network: {cidr: 10." #n ".0.0/16}}\n"
+/* a's environment: an app with a private record, which needs the
+ * platform's private zone. */
+#define NET_A                                                           \
+  "    - {name: s1, network: {cidr: 10.1.0.0/16}, apps: [{name: api,\n" \
+  "       image: r.example/a:1, port: 80, dns: {private: true}}]}\n"
 
 /*
  * A snapshot made from the last one keeps the entries of tenants whose
@@ -313,14 +323,16 @@ START_TEST(costs_next_keeps_what_did_not_change)
   struct costs *c1, *c2, *c;
   const char *a1;
 
-  r1 = fleet_of(PRICED("49"), "tenants/a.yaml", T("a", "basic", NET(1)),
-                "tenants/b.yaml", T("b", "basic", NET(2)), "tenants/b-x.yaml",
+  r1 = fleet_of(PLATFORM(PRIVATE), PRICED("49"), "tenants/a.yaml",
+                T("a", "basic", NET_A), "tenants/b.yaml",
+                T("b", "basic", NET(2)), "tenants/b-x.yaml",
                 T("b-x", "premium", NET(3) NET(4)), NULL);
   c1 = costs_next(NULL, r1);
   ck_assert_int_eq(c1->total, 4900 + 4900 + 39900);
   a1 = costs_find(c1, "a")->name;
-  r2 = fleet_of(PRICED("49"), "tenants/a.yaml", T("a", "basic", NET(1)),
-                "tenants/b.yaml", T("b", "premium", NET(2)), "tenants/b-x.yaml",
+  r2 = fleet_of(PLATFORM(PRIVATE), PRICED("49"), "tenants/a.yaml",
+                T("a", "basic", NET_A), "tenants/b.yaml",
+                T("b", "premium", NET(2)), "tenants/b-x.yaml",
                 T("b-x", "premium", NET(3) NET(4)), NULL);
   c2 = next_as_new(c1, r2);
   ck_assert_int_eq(c2->total, 4900 + 39900 + 39900);
@@ -332,29 +344,53 @@ START_TEST(costs_next_keeps_what_did_not_change)
   ck_assert_str_eq(costs_find(c2, "b")->tier, "premium");
 
   /* Added, renamed (b0 takes b's place among the files, not among the
-   * names), made invalid (an unknown tier), repriced. */
-  r = fleet_of(PRICED("49"), "tenants/a.yaml", T("a", "basic", NET(1)),
-               "tenants/b.yaml", T("b", "premium", NET(2)), "tenants/b-x.yaml",
+   * names), made invalid (an unknown tier, or another's network),
+   * repriced. */
+  r = fleet_of(PLATFORM(PRIVATE), PRICED("49"), "tenants/a.yaml",
+               T("a", "basic", NET_A), "tenants/b.yaml",
+               T("b", "premium", NET(2)), "tenants/b-x.yaml",
                T("b-x", "premium", NET(3) NET(4)), "tenants/c.yaml",
                T("c", "basic", NET(5)), NULL);
   c = next_as_new(c2, r);
   costs_free(c);
   manifest_repo_free(r);
-  r = fleet_of(PRICED("49"), "tenants/a.yaml", T("a", "basic", NET(1)),
-               "tenants/b-x.yaml", T("b-x", "premium", NET(3) NET(4)),
-               "tenants/b0.yaml", T("b0", "premium", NET(2)), NULL);
+  r = fleet_of(PLATFORM(PRIVATE), PRICED("49"), "tenants/a.yaml",
+               T("a", "basic", NET_A), "tenants/b-x.yaml",
+               T("b-x", "premium", NET(3) NET(4)), "tenants/b0.yaml",
+               T("b0", "premium", NET(2)), NULL);
   c = next_as_new(c2, r);
   costs_free(c);
   manifest_repo_free(r);
-  r = fleet_of(PRICED("49"), "tenants/a.yaml", T("a", "basic", NET(1)),
-               "tenants/b.yaml", T("b", "gold", NET(2)), "tenants/b-x.yaml",
-               T("b-x", "premium", NET(3) NET(4)), NULL);
+  r = fleet_of(PLATFORM(PRIVATE), PRICED("49"), "tenants/a.yaml",
+               T("a", "basic", NET_A), "tenants/b.yaml", T("b", "gold", NET(2)),
+               "tenants/b-x.yaml", T("b-x", "premium", NET(3) NET(4)), NULL);
   c = next_as_new(c2, r);
   ck_assert_uint_eq(c->invalid, 1);
   costs_free(c);
   manifest_repo_free(r);
-  r = fleet_of(PRICED("59"), "tenants/a.yaml", T("a", "basic", NET(1)),
-               "tenants/b.yaml", T("b", "premium", NET(2)), "tenants/b-x.yaml",
+  /* The platform no longer has a private zone: a's file is the same, and
+   * its private record makes it invalid now. */
+  r = fleet_of(PLATFORM(""), PRICED("49"), "tenants/a.yaml",
+               T("a", "basic", NET_A), "tenants/b.yaml",
+               T("b", "premium", NET(2)), "tenants/b-x.yaml",
+               T("b-x", "premium", NET(3) NET(4)), NULL);
+  c = next_as_new(c2, r);
+  ck_assert_ptr_null(costs_find(c, "a"));
+  costs_free(c);
+  manifest_repo_free(r);
+  /* b's network now overlaps a's: a's file is the same, but it is no
+   * longer valid. */
+  r = fleet_of(PLATFORM(PRIVATE), PRICED("49"), "tenants/a.yaml",
+               T("a", "basic", NET_A), "tenants/b.yaml",
+               T("b", "premium", NET(1)), "tenants/b-x.yaml",
+               T("b-x", "premium", NET(3) NET(4)), NULL);
+  c = next_as_new(c2, r);
+  ck_assert_ptr_null(costs_find(c, "a"));
+  costs_free(c);
+  manifest_repo_free(r);
+  r = fleet_of(PLATFORM(PRIVATE), PRICED("59"), "tenants/a.yaml",
+               T("a", "basic", NET_A), "tenants/b.yaml",
+               T("b", "premium", NET(2)), "tenants/b-x.yaml",
                T("b-x", "premium", NET(3) NET(4)), NULL);
   c = next_as_new(c2, r);
   ck_assert_int_eq(c->total, 5900 + 39900 + 39900);
@@ -366,8 +402,8 @@ START_TEST(costs_next_keeps_what_did_not_change)
   for (int i = 0; i < 40; i++) {
     struct costs *n;
 
-    r = fleet_of(PRICED("49"), "tenants/a.yaml", T("a", "basic", NET(1)),
-                 "tenants/b.yaml",
+    r = fleet_of(PLATFORM(PRIVATE), PRICED("49"), "tenants/a.yaml",
+                 T("a", "basic", NET_A), "tenants/b.yaml",
                  i % 2 ? T("b", "premium", NET(2)) : T("b", "basic", NET(2)),
                  "tenants/b-x.yaml", T("b-x", "premium", NET(3) NET(4)), NULL);
     n = next_as_new(c, r);
