@@ -288,19 +288,15 @@ int writeback_summaries(struct writeback *wb, writeback_summary_fn each,
   return rc;
 }
 
-static size_t row_lower_bound(const char *file);
+static size_t row_at(const char *tenant, bool *found);
 
 /* The row of `tenant`, or NULL. */
 static const struct summary_row *row_find(const char *tenant)
 {
-  char file[300];
-  size_t at;
+  bool found;
+  size_t at = row_at(tenant, &found);
 
-  snprintf(file, sizeof(file), "%s.yaml", tenant);
-  at = row_lower_bound(file);
-  return at < sums.nrows && strcmp(sums.rows[at].tenant, tenant) == 0
-             ? &sums.rows[at]
-             : NULL;
+  return found ? &sums.rows[at] : NULL;
 }
 
 /* The walk writeback_summaries_outside() stands for. */
@@ -379,17 +375,24 @@ static size_t row_lower_bound(const char *file)
   return lo;
 }
 
+/* Where the row of `tenant` is, or would go. */
+static size_t row_at(const char *tenant, bool *found)
+{
+  char file[300];
+  size_t at;
+
+  snprintf(file, sizeof(file), "%s.yaml", tenant);
+  at = row_lower_bound(file);
+  *found = at < sums.nrows && strcmp(sums.rows[at].tenant, tenant) == 0;
+  return at;
+}
+
 /* A status a commit made here wrote (st) or removed (st NULL). */
 static void rows_update(const char *tenant, const git_oid *blob,
                         const struct tenant_status *st)
 {
-  char file[300];
-  size_t at;
   bool found;
-
-  snprintf(file, sizeof(file), "%s.yaml", tenant);
-  at = row_lower_bound(file);
-  found = at < sums.nrows && strcmp(sums.rows[at].tenant, tenant) == 0;
+  size_t at = row_at(tenant, &found);
   if (found)
     totals_count(&sums.rows[at].sum, -1);
   if (!st) {
