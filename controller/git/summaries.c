@@ -271,17 +271,24 @@ static int sums_scan(struct writeback *wb)
   return rc;
 }
 
-int writeback_summaries(struct writeback *wb, writeback_summary_fn each,
-                        void *arg)
+/* Locks the index and brings its rows to wb's status directory: those
+ * of the directory as last read (or as a commit here left it) stand. */
+static int sums_current(struct writeback *wb)
 {
   git_oid dir = writeback__status_dir_id(wb);
-  int rc = 0;
 
   pthread_mutex_lock(&sums.lock);
   sums_attach(wb);
-  /* The directory as last read (or as a commit here left it): replay. */
-  if (!sums.scanned || !git_oid_equal(&sums.dir, &dir))
-    rc = sums_scan(wb);
+  if (sums.scanned && git_oid_equal(&sums.dir, &dir))
+    return 0;
+  return sums_scan(wb);
+}
+
+int writeback_summaries(struct writeback *wb, writeback_summary_fn each,
+                        void *arg)
+{
+  int rc = sums_current(wb);
+
   for (size_t i = 0; rc == 0 && i < sums.nrows; i++)
     each(sums.rows[i].tenant, &sums.rows[i].sum, arg);
   pthread_mutex_unlock(&sums.lock);
@@ -319,14 +326,9 @@ int writeback_summaries_outside(struct writeback *wb,
                                 const struct strset *within,
                                 struct strset *retry, size_t *outside)
 {
-  git_oid dir = writeback__status_dir_id(wb);
-  int rc = 0;
+  int rc = sums_current(wb);
 
   *outside = 0;
-  pthread_mutex_lock(&sums.lock);
-  sums_attach(wb);
-  if (!sums.scanned || !git_oid_equal(&sums.dir, &dir))
-    rc = sums_scan(wb);
   if (rc < 0 || !within) {
     pthread_mutex_unlock(&sums.lock);
     return rc;
