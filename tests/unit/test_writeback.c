@@ -641,6 +641,96 @@ static void holds_statuses(git_repository *repo,
 
 #define MANY (SOURCE_LOOSE_MAX + 52)
 
+/* The file of the one pack named in `names` (as gfx_pack_names gives
+ * them) under objects_dir: its device and inode. */
+static struct stat pack_file(const char *objects_dir, const char *names)
+{
+  char *path = td_asprintf("%s/pack/%.*s", objects_dir,
+                           (int)strcspn(names, "\n"), names);
+  struct stat st;
+
+  ck_assert_int_eq(stat(path, &st), 0);
+  free(path);
+  return st;
+}
+
+/* Commits MANY statuses through f's mirror and pushes them:
+ * the remote then holds every status, and exactly one pack more, the
+ * one the commit staged in the mirror (a pack is named by its
+ * checksum).  Returns the mirror's pack file and sets *remote_st to the
+ * remote's. */
+static struct stat push_staged(struct gfx *f, struct stat *remote_st)
+{
+  struct reconcile_report r = {0};
+  struct source *s;
+  struct writeback *wb;
+  git_oid root = {{0}};
+  char c1[41], commit[41], *objects, *remote, *staged, *pushed;
+  struct stat mirror_st;
+  size_t had;
+
+  gfx_commit_first(f, c1);
+  s = gfx_open(f);
+  ck_assert_int_eq(source_fetch(s), 0);
+  ck_assert_int_eq(writeback_open(&wb, s), 0);
+  objects = td_asprintf("%s/objects", git_repository_path(source_repo(s)));
+  remote = td_asprintf("%s/objects", f->remote);
+  many_outcomes(&r, 0, MANY, "staged");
+  ck_assert_int_eq(writeback_commit(wb, &r, c1, commit), 1);
+  staged = gfx_pack_names(objects);
+  ck_assert_uint_eq(gfx_packs_in(objects), 1);
+  had = gfx_packs_in(remote);
+  ck_assert_int_eq(writeback_push(wb), 0);
+  pushed = gfx_pack_names(remote);
+  ck_assert_uint_eq(gfx_packs_in(remote), had + 1);
+  ck_assert_ptr_nonnull(strstr(pushed, staged));
+  holds_statuses(f->repo, &r, &root);
+  mirror_st = pack_file(objects, staged);
+  *remote_st = pack_file(remote, staged);
+  reconcile_report_release(&r);
+  free(pushed);
+  free(staged);
+  free(remote);
+  free(objects);
+  writeback_close(wb);
+  source_close(s);
+  return mirror_st;
+}
+
+/*
+ * The pushed pack is the mirror's own file, linked: it is never indexed
+ * a second time.  Where it cannot be linked (the mirror on another file
+ * system: tmpfs), it is indexed into the remote, under the same name.
+ */
+START_TEST(writeback_push_links_the_staged_pack)
+{
+  struct gfx f, g;
+  struct stat m, r;
+  char shm[] = "/dev/shm/td-mirror-XXXXXX";
+  char *cmd;
+
+  gfx_init(&f);
+  m = push_staged(&f, &r);
+  ck_assert_uint_eq(m.st_dev, r.st_dev);
+  ck_assert_uint_eq(m.st_ino, r.st_ino);
+  ck_assert_uint_eq(r.st_nlink, 2);
+  gfx_free(&f);
+
+  gfx_init(&g);
+  ck_assert_ptr_nonnull(mkdtemp(shm));
+  snprintf(g.cache, sizeof(g.cache), "%s", shm);
+  m = push_staged(&g, &r);
+  /* Two file systems, or this case proves nothing. */
+  ck_assert_uint_ne(m.st_dev, r.st_dev);
+  ck_assert_uint_eq(r.st_nlink, 1);
+  ck_assert_uint_eq(m.st_size, r.st_size);
+  cmd = td_asprintf("rm -rf '%s'", shm);
+  ck_assert_int_eq(system(cmd), 0);
+  free(cmd);
+  gfx_free(&g);
+}
+END_TEST
+
 /*
  * A commit of thousands of statuses lands in the mirror as one pack
  * (nothing loose), holds the same tree as the same statuses committed a
@@ -779,6 +869,7 @@ Suite *make_suite_writeback(void)
   tcase_add_test(tc, writeback_edits_the_status_directory_in_place);
   tcase_add_test(tc, writeback_reads_statuses_from_the_kept_directory);
   tcase_add_test(tc, writeback_stages_a_large_commit_as_one_pack);
+  tcase_add_test(tc, writeback_push_links_the_staged_pack);
   tcase_add_test(tc, writeback_staged_commit_fails_whole);
   suite_add_tcase(s, tc);
   return s;
