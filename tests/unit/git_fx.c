@@ -142,6 +142,14 @@ size_t gfx_loose_in(const char *objects_dir)
       objects_dir));
 }
 
+size_t gfx_deltas_in(const char *objects_dir)
+{
+  return count_of(td_asprintf(
+      "for i in %s/pack/*.idx; do git verify-pack -v \"$i\"; done | "
+      "awk 'NF == 7' | wc -l",
+      objects_dir));
+}
+
 char *gfx_pack_names(const char *objects_dir)
 {
   char *cmd = td_asprintf("ls %s/pack 2>/dev/null | grep '\\.pack$'; true",

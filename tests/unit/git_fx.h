@@ -40,10 +40,11 @@ void gfx_outcome(struct reconcile_outcome *o, const char *tenant,
                  enum tenant_result result, const char *const *events,
                  size_t n);
 
-/* Packs, loose objects, and the packs' names (one a line; malloc'd)
- * under objects_dir. */
+/* Packs, loose objects, objects stored as deltas (by git verify-pack),
+ * and the packs' names (one a line; malloc'd) under objects_dir. */
 size_t gfx_packs_in(const char *objects_dir);
 size_t gfx_loose_in(const char *objects_dir);
+size_t gfx_deltas_in(const char *objects_dir);
 char *gfx_pack_names(const char *objects_dir);
 
 #endif

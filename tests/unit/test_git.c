@@ -752,6 +752,52 @@ START_TEST(source_local_copy_past_the_loose_limit_is_one_pack)
 }
 END_TEST
 
+/*
+ * A fetch packs the remote's objects with the mirror's settings, not the
+ * remote's: here the remote's would find no delta at all (libgit2 takes
+ * its size limit for delta candidates from pack.deltaCacheSize), while
+ * the mirror's find one between files this alike.
+ */
+START_TEST(source_fetch_packs_with_the_mirrors_settings)
+{
+  struct gfx f;
+  struct source *s;
+  git_config *cfg;
+  const char *files[2 * 12];
+  char *text[12], c1[41], *objects;
+  git_oid tip;
+
+  gfx_init(&f);
+  for (size_t i = 0; i < 12; i++) {
+    char name[32];
+
+    snprintf(name, sizeof(name), "tenants/t%02zu.yaml", i);
+    text[i] = td_asprintf("kind: Tenant\nname: t%02zu\n%0600d\n", i, 7);
+    files[2 * i] = td_strdup(name);
+    files[2 * i + 1] = text[i];
+  }
+  gfx_commit(&f, "alike", GIT_FILEMODE_BLOB, files, 12, c1);
+  ck_assert_int_eq(git_repository_config(&cfg, f.repo), 0);
+  ck_assert_int_eq(git_config_set_int64(cfg, "pack.deltaCacheSize", 0), 0);
+  git_config_free(cfg);
+  s = gfx_open(&f);
+  objects = td_asprintf("%s/objects", git_repository_path(source_repo(s)));
+  ck_assert_int_eq(git_oid_fromstr(&tip, c1), 0);
+  ck_assert_int_eq(
+      source__copy_objects(f.repo, source_repo(s), &tip, 3, 100, NULL, true),
+      0);
+  ck_assert_uint_eq(gfx_packs_in(objects), 1);
+  ck_assert_uint_gt(gfx_deltas_in(objects), 0);
+  for (size_t i = 0; i < 12; i++) {
+    free((char *)files[2 * i]);
+    free(text[i]);
+  }
+  free(objects);
+  source_close(s);
+  gfx_free(&f);
+}
+END_TEST
+
 Suite *make_suite_git(void)
 {
   Suite *s = suite_create("git");
@@ -774,6 +820,7 @@ Suite *make_suite_git(void)
   tcase_add_test(tc, source_local_push_only_fast_forwards);
   tcase_add_test(tc, source_local_copy_links_loose_files_and_checks_them);
   tcase_add_test(tc, source_local_copy_past_the_loose_limit_is_one_pack);
+  tcase_add_test(tc, source_fetch_packs_with_the_mirrors_settings);
   suite_add_tcase(s, tc);
   return s;
 }
