@@ -20,6 +20,11 @@ bad() {
   fail=$((fail + 1))
   echo "FAIL $*"
 }
+# bad_log NAME FILE: a failure, and FILE's last lines, the daemon's say.
+bad_log() {
+  bad "$1"
+  tail -n 30 "$2" 2>/dev/null | sed 's/^/    log: /'
+}
 # expect_rc NAME WANT CMD...: stdout in $tmp/out, stderr in $tmp/err.
 # A suite may set, after sourcing this file:
 #   expect_timeout=SECONDS   every run is bounded (a run cut short exits
@@ -85,6 +90,21 @@ wait_for() {
     [ "$SECONDS" -lt "$deadline" ] || return 1
     sleep 0.1
   done
+}
+# started_port LOG PID: the port of the daemon PID, from the "tenantd
+# started" line it writes to LOG; waits for it up to 30 s while PID
+# lives (a daemon under a sanitizer on a loaded machine starts slowly),
+# and fails without printing one otherwise.
+started_port() {
+  local deadline=$((SECONDS + 30)) port
+  while :; do
+    port=$(sed -n 's/.*msg="tenantd started".* port=\([0-9]*\).*/\1/p' \
+      "$1" | tail -1)
+    [ -n "$port" ] && break
+    kill -0 "$2" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 0.1
+  done
+  echo "$port"
 }
 # example_remote DIR: DIR/remote.git, a bare remote whose main holds the
 # example manifests, and DIR/wc, a clone to commit to; sets R and W.

@@ -57,13 +57,8 @@ start() {
   "$bin" run --config "$d/tenantd.yaml" 2>>"$d/log" &
   pid=$!
   pids+=("$pid")
-  local port=""
-  for _ in $(seq 100); do
-    port=$(sed -n 's/.*msg="tenantd started".* port=\([0-9]*\).*/\1/p' \
-      "$d/log" | tail -1)
-    [ -n "$port" ] && break
-    sleep 0.1
-  done
+  local port
+  port=$(started_port "$d/log" "$pid")
   url=http://127.0.0.1:$port
 }
 ready() { curl -sf "$url/readyz"; }
@@ -105,7 +100,7 @@ fresh loop
 config "$d/tenantd.yaml" 1h 1h
 start
 check "loop: healthz while starting" curl -sf "$url/healthz"
-if wait_for 30 ready; then ok; else bad "loop: not ready in 30 s"; fi
+if wait_for 30 ready; then ok; else bad_log "loop: not ready in 30 s" "$d/log"; fi
 expect_out "loop: started line" 'level=info msg="tenantd started" .*webhooks=true' "$d/log"
 expect_no_out "loop: no secret in the log" "$TENANTD_WEBHOOK_SECRET|$TENANTD_API_TOKEN" "$d/log"
 head=$(git -C "$W" rev-parse HEAD)
@@ -333,7 +328,7 @@ expect_out "loop: says it stopped" '"msg":"stopped"' "$d/log"
 fresh drift
 config "$d/tenantd.yaml" 1h 2s
 start
-if wait_for 30 ready; then ok; else bad "drift: not ready"; fi
+if wait_for 30 ready; then ok; else bad_log "drift: not ready" "$d/log"; fi
 db=$d/state/database/mwc_murata_staging.json
 if wait_for 10 test -f "$db"; then ok; else bad "drift: no database file"; fi
 limit=$(grep -o '"connection_limit": [0-9]*' "$db")
@@ -369,7 +364,7 @@ expect_out "term: the status says Interrupted, not Ready" 'Interrupted'
 # Restart without latency: it converges.
 config "$d/tenantd.yaml" 1h 1h
 start
-if wait_for 30 ready; then ok; else bad "term: restart not ready"; fi
+if wait_for 30 ready; then ok; else bad_log "term: restart not ready" "$d/log"; fi
 if wait_for 30 sh -c "curl -sf '$url/api/v1/tenants' | grep -qv '\"ready\":\"False\"'"; then ok; else bad "term: not converged"; fi
 curl -sf "$url/api/v1/tenants" >"$tmp/out"
 expect_no_out "term: every tenant ready" '"ready":"False"'
@@ -405,7 +400,7 @@ expect_rc "recover: not ready" 0 curl -s -o "$tmp/body" -w '%{http_code}' "$url/
 expect_out "recover: 503 until a pass runs" '^503$'
 cp "$d/good.yaml" "$d/tenantd.yaml"
 kill -HUP "$pid"
-if wait_for 15 ready; then ok; else bad "recover: not ready after the fix"; fi
+if wait_for 15 ready; then ok; else bad_log "recover: not ready after the fix" "$d/log"; fi
 # The first pass that runs is the full one the failed ones were to be.
 curl -sf "$url/api/v1/tenants" >"$tmp/out"
 eq "recover: every tenant reconciled" "$(grep -o '"tenant":' "$tmp/out" | wc -l)" 3
@@ -418,7 +413,7 @@ config "$d/tenantd.yaml" 1h 1h
 sed -i 's/apiTokenEnv: TENANTD_API_TOKEN}/apiTokenEnv: TENANTD_API_TOKEN, readTokenEnv: TENANTD_READ_TOKEN}/' "$d/tenantd.yaml"
 export TENANTD_READ_TOKEN=read-token-for-tests
 start
-if wait_for 20 ready; then ok; else bad "reads: not ready"; fi
+if wait_for 20 ready; then ok; else bad_log "reads: not ready" "$d/log"; fi
 eq "reads: health stays open" "$(http_code "$url/healthz")" 200
 eq "reads: metrics need the token" "$(http_code "$url/metrics")" 401
 eq "reads: tenants need the token" "$(http_code "$url/api/v1/tenants")" 401

@@ -118,12 +118,7 @@ config ""
 "$bin" run --config "$d/tenantd.yaml" 2>>"$d/log" &
 pid=$!
 track_pid "$pid"
-port=""
-for _ in $(seq 100); do
-  port=$(sed -n 's/.*msg="tenantd started".* port=\([0-9]*\).*/\1/p' "$d/log" | head -1)
-  [ -n "$port" ] && break
-  sleep 0.1
-done
+port=$(started_port "$d/log" "$pid")
 url=http://127.0.0.1:$port
 auth=(-H "Authorization: Bearer $TENANTD_READ_TOKEN")
 api() { curl -sf "${auth[@]}" "$url$1"; }
@@ -172,7 +167,7 @@ EOF
 
 received_is() { [ "$(received "$1")" = "$2" ]; } # PATH-PREFIX N
 
-if wait_for 30 ready; then ok; else bad "daemon: not ready in 30 s"; fi
+if wait_for 30 ready; then ok; else bad_log "daemon: not ready in 30 s" "$d/log"; fi
 if wait_for 10 is_state mwc-sequans Ready; then ok; else bad "daemon: first pass"; fi
 
 # ==== costs, platform, metrics ====

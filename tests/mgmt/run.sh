@@ -61,15 +61,12 @@ start() {
   "$bin" run --config "$d/tenantd.yaml" 2>>"$d/log" &
   pid=$!
   track_pid "$pid"
-  local port=""
-  for _ in $(seq 100); do
-    port=$(sed -n 's/.*msg="tenantd started".* port=\([0-9]*\).*/\1/p' \
-      "$d/log" | tail -1)
-    [ -n "$port" ] && break
-    sleep 0.1
-  done
+  local port
+  port=$(started_port "$d/log" "$pid")
   url=http://127.0.0.1:$port
-  if wait_for 30 curl -sf "$url/readyz"; then ok; else bad "$1: not ready"; fi
+  if [ -n "$port" ] && wait_for 30 curl -sf "$url/readyz"; then ok; else
+    bad_log "$1: not ready" "$d/log"
+  fi
 }
 stop() {
   kill -TERM "$pid"

@@ -226,12 +226,8 @@ start_daemon() {
   "$bin" run --config "$1" 2>>"$2" &
   pid=$!
   pids+=("$pid")
-  local hp=""
-  for _ in $(seq 100); do
-    hp=$(sed -n 's/.*msg="tenantd started".* port=\([0-9]*\).*/\1/p' "$2" | tail -1)
-    [ -n "$hp" ] && break
-    sleep 0.1
-  done
+  local hp
+  hp=$(started_port "$2" "$pid")
   url=http://127.0.0.1:$hp
 }
 log=$d/daemon.log

@@ -387,12 +387,7 @@ git -C "$W" push -q origin approved/initial
 "$bin" run --config "$d/tenantd.yaml" 2>>"$d/log" &
 pid=$!
 track_pid $pid
-port=""
-for _ in $(seq 100); do
-  port=$(sed -n 's/.*msg="tenantd started".* port=\([0-9]*\).*/\1/p' "$d/log" | tail -1)
-  [ -n "$port" ] && break
-  sleep 0.1
-done
+port=$(started_port "$d/log" "$pid")
 url=http://127.0.0.1:$port
 sign() { printf '%s' "$1" | openssl dgst -sha256 -hmac "$2" | sed 's/^.* //'; }
 hook() { # REF
@@ -409,7 +404,7 @@ applied() { rgit log -1 --format=%B tenantd/status 2>/dev/null | grep -q "^Tenan
 state_is() { # TENANT STATE
   curl -sf "$url/api/v1/tenants/$1" | grep -q "\"state\":\"$2\""
 }
-if wait_for 30 curl -sf "$url/readyz"; then ok; else bad "daemon: not ready"; fi
+if wait_for 30 curl -sf "$url/readyz"; then ok; else bad_log "daemon: not ready" "$d/log"; fi
 head=$(git -C "$W" rev-parse HEAD)
 if wait_for 30 applied "$head"; then ok; else bad "daemon: first pass"; fi
 check "daemon: production approved by the tag" test -e "$d/state/service/portal.production.greenwood-high.json"
