@@ -885,6 +885,35 @@ static bool note_put(struct note_lines *nl, char *line, bool replace_ready)
   return true;
 }
 
+/* Whether the note has a line for `tenant`. */
+static bool note_has(const struct note_lines *nl, const char *tenant)
+{
+  char *key = td_asprintf("%s:", tenant);
+  bool found;
+
+  note_find(nl, key, &found);
+  free(key);
+  return found;
+}
+
+/*
+ * An outcome that says nothing about the commit: the tenant was found
+ * Ready as its status already said, and nothing was done to it (a paced
+ * resync's, or a retry's of nothing).  Noted on a commit without a line
+ * for its tenant, every resync pass after a commit rewrote that commit's
+ * note and pushed it: at 10,000 tenants one a second, for the hour the
+ * resync takes to go round, the note growing to 10,000 lines.
+ */
+static bool found_as_it_was(const struct reconcile_outcome *o)
+{
+  if (o->changed || o->result != RESULT_READY)
+    return false;
+  for (size_t k = 0; k < OUT_COUNT_MAX; k++)
+    if (o->count[k])
+      return false;
+  return true;
+}
+
 static int line_cmp(const void *a, const void *b)
 {
   return strcmp(*(char *const *)a, *(char *const *)b);
@@ -1029,8 +1058,11 @@ int writeback_note(struct writeback *wb, const char *source,
   }
   note_take_old(&nl, old_lines, nold);
   free(old_lines);
-  for (size_t i = 0; i < r->n; i++)
+  for (size_t i = 0; i < r->n; i++) {
+    if (found_as_it_was(&r->v[i]) && !note_has(&nl, r->v[i].tenant))
+      continue;
     changed |= note_put(&nl, outcome_line(r, &r->v[i]), false);
+  }
   if (status_commit && (changed || !status_line)) {
     free(status_line);
     status_line = td_asprintf("status: %s (%s)", status_commit,

@@ -380,6 +380,78 @@ START_TEST(writeback_note_lines_count_their_own_outcome)
 }
 END_TEST
 
+/* A report of one outcome: `tenant` with `result`, `created` resources
+ * created, and whether its status changed. */
+static void one_outcome(struct reconcile_report *r, const char *tenant,
+                        enum tenant_result result, size_t created,
+                        bool changed)
+{
+  reconcile_report_release(r);
+  r->v = td_calloc(1, sizeof(*r->v));
+  r->n = 1;
+  gfx_outcome(&r->v[0], tenant, result, NULL, 0);
+  r->v[0].count[OUT_CREATED] = created;
+  r->v[0].changed = changed;
+}
+
+/*
+ * A tenant a pass found as its status already said, Ready with nothing
+ * done (a paced resync's), gets no line in a note that has none for it:
+ * the note is not written again, nor pushed.  A line it has is still
+ * brought up to date, and anything else is noted as before.
+ */
+START_TEST(writeback_note_leaves_out_tenants_found_as_they_were)
+{
+  struct gfx f;
+  struct source *s;
+  struct writeback *wb;
+  struct reconcile_report r = {0};
+  char c1[41], commit[41], *note;
+
+  gfx_init(&f);
+  gfx_commit_first(&f, c1);
+  s = gfx_open(&f);
+  ck_assert_int_eq(source_fetch(s), 0);
+  ck_assert_int_eq(writeback_open(&wb, s), 0);
+  one_outcome(&r, "acme", RESULT_READY, 1, true);
+  ck_assert_int_eq(writeback_commit(wb, &r, c1, commit), 1);
+  ck_assert_int_eq(writeback_note(wb, c1, &r, commit), 1);
+
+  /* Resync passes: beta as it was, then acme as it was. */
+  one_outcome(&r, "beta", RESULT_READY, 0, false);
+  ck_assert_int_eq(writeback_note(wb, c1, &r, NULL), 0);
+  one_outcome(&r, "acme", RESULT_READY, 0, false);
+  ck_assert_int_eq(writeback_note(wb, c1, &r, NULL), 0);
+  note = writeback_note_read(wb, c1);
+  ck_assert_ptr_null(strstr(note, "beta"));
+  ck_assert_ptr_nonnull(strstr(note, "acme: ready, 1 created\n"));
+  free(note);
+
+  /* Found failing, then healed: both are news for the note. */
+  one_outcome(&r, "beta", RESULT_FAILED, 0, false);
+  ck_assert_int_eq(writeback_note(wb, c1, &r, NULL), 1);
+  one_outcome(&r, "beta", RESULT_READY, 0, false);
+  ck_assert_int_eq(writeback_note(wb, c1, &r, NULL), 1);
+  note = writeback_note_read(wb, c1);
+  ck_assert_ptr_nonnull(strstr(note, "beta: ready, no change\n"));
+  free(note);
+
+  /* A changed status, or work done, is noted even with nothing else. */
+  one_outcome(&r, "gamma", RESULT_READY, 0, true);
+  ck_assert_int_eq(writeback_note(wb, c1, &r, NULL), 1);
+  one_outcome(&r, "delta", RESULT_READY, 2, false);
+  ck_assert_int_eq(writeback_note(wb, c1, &r, NULL), 1);
+  note = writeback_note_read(wb, c1);
+  ck_assert_ptr_nonnull(strstr(note, "gamma: ready, no change\n"));
+  ck_assert_ptr_nonnull(strstr(note, "delta: ready, 2 created\n"));
+  free(note);
+  reconcile_report_release(&r);
+  writeback_close(wb);
+  source_close(s);
+  gfx_free(&f);
+}
+END_TEST
+
 /* The status entries of the branch's tip, in order, as "name=<blob>"
  * lines; and whether libgit2 builds the same tree from them. */
 static char *status_entries(git_repository *repo, bool *same)
@@ -866,6 +938,7 @@ Suite *make_suite_writeback(void)
   tcase_add_test(tc, writeback_commits_and_merges_notes);
   tcase_add_test(tc, summaries_keep_what_lies_outside_a_pass);
   tcase_add_test(tc, writeback_note_lines_count_their_own_outcome);
+  tcase_add_test(tc, writeback_note_leaves_out_tenants_found_as_they_were);
   tcase_add_test(tc, writeback_edits_the_status_directory_in_place);
   tcase_add_test(tc, writeback_reads_statuses_from_the_kept_directory);
   tcase_add_test(tc, writeback_stages_a_large_commit_as_one_pack);
