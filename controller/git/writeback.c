@@ -17,13 +17,13 @@
 
 /* ---- small helpers ---- */
 
-static bool ref_oid(git_repository *repo, const char *name, git_oid *out)
+bool writeback__ref_oid(git_repository *repo, const char *name, git_oid *out)
 {
   return git_reference_name_to_id(out, repo, name) == 0;
 }
 
-static int set_ref(struct writeback *wb, const char *name, const git_oid *oid,
-                   const char *why)
+int writeback__set_ref(struct writeback *wb, const char *name,
+                       const git_oid *oid, const char *why)
 {
   git_reference *ref;
 
@@ -55,7 +55,7 @@ static int ref_tree(struct writeback *wb, const char *ref, git_tree **out)
   int rc = 0;
 
   *out = NULL;
-  if (!ref_oid(wb->repo, ref, &oid))
+  if (!writeback__ref_oid(wb->repo, ref, &oid))
     return empty_tree(wb, out);
   if (git_commit_lookup(&c, wb->repo, &oid) < 0)
     return source_git_error(wb->src, ref);
@@ -119,11 +119,11 @@ static bool path_in(git_tree *tree, const char *path)
  * branch can check who wrote it.  It is written where `tree` was looked
  * up (the mirror, or a stage of it), as are the parents.
  */
-static int make_commit(struct writeback *wb, git_oid *out,
-                       const git_signature *author,
-                       const git_signature *committer, const char *msg,
-                       git_tree *tree, size_t nparents,
-                       const git_commit **parents)
+int writeback__make_commit(struct writeback *wb, git_oid *out,
+                           const git_signature *author,
+                           const git_signature *committer, const char *msg,
+                           git_tree *tree, size_t nparents,
+                           const git_commit **parents)
 {
   const char *key = source_options(wb->src)->signing_key;
   git_repository *repo = git_tree_owner(tree);
@@ -195,8 +195,9 @@ static int replay(struct writeback *wb, git_commit *c, git_oid *base)
     rc = source_git_error(wb->src, "replay");
     goto out;
   }
-  if (make_commit(wb, base, git_commit_author(c), now, git_commit_message(c),
-                  newtree, 1, (const git_commit **)&onto) < 0)
+  if (writeback__make_commit(wb, base, git_commit_author(c), now,
+                             git_commit_message(c), newtree, 1,
+                             (const git_commit **)&onto) < 0)
     goto out;
   rc = 0;
 out:
@@ -224,14 +225,14 @@ static int sync_ref(struct writeback *wb, const char *local, const char *remote)
   git_oid c;
   int rc = 0;
 
-  if (!ref_oid(wb->repo, remote, &r))
+  if (!writeback__ref_oid(wb->repo, remote, &r))
     return 0; /* nothing at the remote yet: ours is all there is */
-  if (!ref_oid(wb->repo, local, &l))
-    return set_ref(wb, local, &r, "tenantd: from the remote");
+  if (!writeback__ref_oid(wb->repo, local, &l))
+    return writeback__set_ref(wb, local, &r, "tenantd: from the remote");
   if (git_oid_equal(&l, &r) || git_graph_descendant_of(wb->repo, &l, &r) == 1)
     return 0;
   if (git_graph_descendant_of(wb->repo, &r, &l) == 1)
-    return set_ref(wb, local, &r, "tenantd: fast-forward");
+    return writeback__set_ref(wb, local, &r, "tenantd: fast-forward");
   base = r;
   if (git_revwalk_new(&walk, wb->repo) < 0 ||
       git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE) < 0 ||
@@ -255,7 +256,8 @@ static int sync_ref(struct writeback *wb, const char *local, const char *remote)
     git_commit_free(commit);
   }
   if (rc == 0)
-    rc = set_ref(wb, local, &base, "tenantd: replayed on the remote");
+    rc =
+        writeback__set_ref(wb, local, &base, "tenantd: replayed on the remote");
 out:
   git_revwalk_free(walk);
   return rc;
@@ -487,7 +489,7 @@ int writeback_last_source(struct writeback *wb, char id[SOURCE_ID_LEN])
   git_oid oid;
   git_commit *c = NULL;
 
-  if (!ref_oid(wb->repo, wb->local_ref, &oid) ||
+  if (!writeback__ref_oid(wb->repo, wb->local_ref, &oid) ||
       git_commit_lookup(&c, wb->repo, &oid) < 0)
     return td_error_code(TD_ENOTFOUND, "no status commit yet");
   for (int depth = 0; c && depth < LAST_SOURCE_DEPTH; depth++) {
@@ -609,7 +611,7 @@ int writeback_log(struct writeback *wb, const char *tenant, size_t limit,
 
   if (!valid_tenant(tenant))
     return td_error_code(TD_EINVALID, "'%.64s' is not a tenant name", tenant);
-  if (!ref_oid(wb->repo, wb->local_ref, &oid))
+  if (!writeback__ref_oid(wb->repo, wb->local_ref, &oid))
     return 0;
   if (git_revwalk_new(&walk, wb->repo) < 0 ||
       git_revwalk_sorting(walk, GIT_SORT_TIME) < 0 ||
@@ -733,12 +735,13 @@ static int write_commit(struct writeback *wb, git_repository *repo,
              : 0;
   if (rc == 0 && git_tree_lookup(&tree, repo, &tree_oid) < 0)
     rc = source_git_error(wb->src, "status tree");
-  if (rc == 0 && ref_oid(wb->repo, wb->local_ref, &parent_oid) &&
+  if (rc == 0 && writeback__ref_oid(wb->repo, wb->local_ref, &parent_oid) &&
       git_commit_lookup(&parent, repo, &parent_oid) < 0)
     rc = source_git_error(wb->src, wb->local_ref);
   if (rc == 0 && source_signature(wb->src, &sig) < 0)
     rc = -1;
-  if (rc == 0 && make_commit(wb, oid, sig, sig, msg, tree, parent ? 1 : 0,
+  if (rc == 0 &&
+      writeback__make_commit(wb, oid, sig, sig, msg, tree, parent ? 1 : 0,
                              (const git_commit **)&parent) < 0)
     rc = -1;
   git_signature_free(sig);
@@ -772,7 +775,7 @@ int writeback_commit(struct writeback *wb, const struct reconcile_report *r,
   source_stage_end(wb->src);
   if (rc < 0 || u.n == 0)
     goto out;
-  if (set_ref(wb, wb->local_ref, &oid, "tenantd: status") < 0) {
+  if (writeback__set_ref(wb, wb->local_ref, &oid, "tenantd: status") < 0) {
     rc = -1;
     goto out;
   }
@@ -786,343 +789,6 @@ out:
   return rc;
 }
 
-/* ---- notes ---- */
-
-/*
- * With status.signingKey, the notes commit libgit2 made (unsigned, on no
- * ref) is made again, signed: the same tree, parent, author and message.
- * So `git verify-commit refs/notes/tenantd` checks like the status
- * branch.  *oid becomes the signed commit's.
- */
-static int sign_notes(struct writeback *wb, git_oid *oid)
-{
-  git_commit *c = NULL, *parent = NULL;
-  git_tree *tree = NULL;
-  const git_commit *parents[1];
-  int rc;
-
-  if (!source_options(wb->src)->signing_key)
-    return 0;
-  if (git_commit_lookup(&c, wb->repo, oid) < 0 ||
-      git_commit_tree(&tree, c) < 0 ||
-      (git_commit_parentcount(c) > 0 && git_commit_parent(&parent, c, 0) < 0)) {
-    rc = source_git_error(wb->src, "note");
-    goto out;
-  }
-  parents[0] = parent;
-  rc = make_commit(wb, oid, git_commit_author(c), git_commit_committer(c),
-                   git_commit_message(c), tree, parent ? 1 : 0, parents);
-out:
-  git_tree_free(tree);
-  git_commit_free(parent);
-  git_commit_free(c);
-  return rc;
-}
-
-/* Note lines "<tenant>: ...", kept sorted by tenant (the text before the
- * first ':'): a note on a commit that touched every tenant has a line for
- * each of ten thousand, and a pass looks up only its own. */
-struct note_lines {
-  char **v;
-  size_t n, alloc;
-};
-
-static enum tenant_result line_result(const char *line);
-
-/* The first line whose tenant is not below `line`'s; *found when equal. */
-static size_t note_find(const struct note_lines *nl, const char *line,
-                        bool *found)
-{
-  size_t klen = strcspn(line, ":"), lo = 0, hi = nl->n;
-
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    const char *other = nl->v[mid];
-    size_t olen = strcspn(other, ":");
-    int c = memcmp(other, line, olen < klen ? olen : klen);
-
-    if (c == 0)
-      c = olen < klen ? -1 : olen > klen;
-    if (c < 0)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  *found = lo < nl->n && strcspn(nl->v[lo], ":") == klen &&
-           memcmp(nl->v[lo], line, klen) == 0;
-  return lo;
-}
-
-/*
- * Puts a tenant's line; takes `line`.  A line saying the commit was
- * applied (ready) stands: later passes over the same commit are drift
- * checks, whose story is on the status branch.  Any other line is
- * replaced, so a retry that finally applies the commit says so.  Returns
- * whether the note changed.
- */
-static bool note_put(struct note_lines *nl, char *line, bool replace_ready)
-{
-  bool found;
-  size_t i = note_find(nl, line, &found);
-
-  if (found) {
-    if ((!replace_ready && line_result(nl->v[i]) == RESULT_READY) ||
-        strcmp(nl->v[i], line) == 0) {
-      free(line);
-      return false;
-    }
-    free(nl->v[i]);
-    nl->v[i] = line;
-    return true;
-  }
-  if (nl->n == nl->alloc) {
-    nl->alloc = nl->alloc ? 2 * nl->alloc : 64;
-    nl->v = td_realloc(nl->v, nl->alloc * sizeof(*nl->v));
-  }
-  memmove(&nl->v[i + 1], &nl->v[i], (nl->n - i) * sizeof(*nl->v));
-  nl->v[i] = line;
-  nl->n++;
-  return true;
-}
-
-/* Whether the note has a line for `tenant`. */
-static bool note_has(const struct note_lines *nl, const char *tenant)
-{
-  char *key = td_asprintf("%s:", tenant);
-  bool found;
-
-  note_find(nl, key, &found);
-  free(key);
-  return found;
-}
-
-/*
- * An outcome that says nothing about the commit: the tenant was found
- * Ready as its status already said, and nothing was done to it (a paced
- * resync's, or a retry's of nothing).  Noted on a commit without a line
- * for its tenant, every resync pass after a commit rewrote that commit's
- * note and pushed it: at 10,000 tenants one a second, for the hour the
- * resync takes to go round, the note growing to 10,000 lines.
- */
-static bool found_as_it_was(const struct reconcile_outcome *o)
-{
-  if (o->changed || o->result != RESULT_READY)
-    return false;
-  for (size_t k = 0; k < OUT_COUNT_MAX; k++)
-    if (o->count[k])
-      return false;
-  return true;
-}
-
-static int line_cmp(const void *a, const void *b)
-{
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* A line of an earlier note, and where it was in it. */
-struct old_line {
-  char *line;
-  size_t seq;
-};
-
-static int old_line_cmp(const void *pa, const void *pb)
-{
-  const struct old_line *a = pa, *b = pb;
-  size_t al = strcspn(a->line, ":"), bl = strcspn(b->line, ":");
-  int c = memcmp(a->line, b->line, al < bl ? al : bl);
-
-  if (c == 0)
-    c = al < bl ? -1 : al > bl;
-  if (c == 0)
-    c = a->seq < b->seq ? -1 : a->seq > b->seq;
-  return c;
-}
-
-/* An earlier note's lines, sorted by tenant; of a tenant's lines (a hand
- * edit may repeat one) the last stands, as if each were put in turn. */
-static void note_take_old(struct note_lines *nl, struct old_line *v, size_t n)
-{
-  if (n > 1)
-    qsort(v, n, sizeof(*v), old_line_cmp);
-  nl->v = td_calloc(n ? n : 1, sizeof(*nl->v));
-  nl->alloc = n ? n : 1;
-  for (size_t i = 0; i < n; i++) {
-    bool last = i + 1 == n ||
-                strcspn(v[i].line, ":") != strcspn(v[i + 1].line, ":") ||
-                memcmp(v[i].line, v[i + 1].line, strcspn(v[i].line, ":")) != 0;
-
-    if (last)
-      nl->v[nl->n++] = v[i].line;
-    else
-      free(v[i].line);
-  }
-}
-
-/* "acme: ready, 2 created" -> the result's rank (unknown words: ready). */
-static enum tenant_result line_result(const char *line)
-{
-  const char *p = strchr(line, ':');
-  size_t n;
-
-  if (!p)
-    return RESULT_READY;
-  p += 2;
-  n = strcspn(p, ",:");
-  for (int k = 0; k < RESULT_COUNT; k++)
-    if (strlen(tenant_result_names[k]) == n &&
-        strncmp(p, tenant_result_names[k], n) == 0)
-      return (enum tenant_result)k;
-  return RESULT_READY;
-}
-
-static char *outcome_line(const struct reconcile_report *r,
-                          const struct reconcile_outcome *o)
-{
-  char counts[512];
-
-  writeback__counts_text(r, o, counts, sizeof(counts));
-  if (o->result == RESULT_HELD || o->result == RESULT_REFUSED ||
-      o->result == RESULT_FAILED) {
-    const char *why = o->status && o->status->last_error.message
-                          ? o->status->last_error.message
-                          : (o->nevents ? o->events[o->nevents - 1] : "");
-
-    if (o->status && o->status->last_error.path)
-      return td_asprintf("%s: %s, %s:%u:%u: %s", o->tenant,
-                         tenant_result_names[o->result],
-                         o->status->last_error.path, o->status->last_error.line,
-                         o->status->last_error.col, why);
-    return td_asprintf("%s: %s, %s", o->tenant, tenant_result_names[o->result],
-                       why);
-  }
-  return td_asprintf("%s: %s, %s", o->tenant, tenant_result_names[o->result],
-                     *counts ? counts : "no change");
-}
-
-char *writeback_note_read(struct writeback *wb, const char *source)
-{
-  git_oid notes_oid, target;
-  git_commit *notes = NULL;
-  git_note *note = NULL;
-  char *text = NULL;
-
-  if (!ref_oid(wb->repo, SOURCE_NOTES_REF, &notes_oid) ||
-      git_oid_fromstr(&target, source) < 0 ||
-      git_commit_lookup(&notes, wb->repo, &notes_oid) < 0)
-    return NULL;
-  if (git_note_commit_read(&note, wb->repo, notes, &target) == 0)
-    text = td_strdup(git_note_message(note));
-  git_note_free(note);
-  git_commit_free(notes);
-  return text;
-}
-
-int writeback_note(struct writeback *wb, const char *source,
-                   const struct reconcile_report *r, const char *status_commit)
-{
-  struct note_lines nl = {0};
-  struct old_line *old_lines = NULL;
-  size_t nold = 0, old_alloc = 0;
-  char *old = writeback_note_read(wb, source);
-  char *lines = old ? td_strdup(old) : NULL; /* tokenised below */
-  char *status_line = NULL, *text = NULL, *save = NULL;
-  struct {
-    char *p;
-    size_t n;
-  } m = {0};
-  FILE *f;
-  enum tenant_result w = RESULT_READY;
-  bool changed = false;
-  git_oid notes_oid, target, new_notes, blob;
-  git_commit *parent = NULL;
-  git_signature *sig = NULL;
-  int rc = 0;
-
-  /* What earlier passes on this commit said, then this pass over it. */
-  for (char *line = lines ? strtok_r(lines, "\n", &save) : NULL; line;
-       line = strtok_r(NULL, "\n", &save)) {
-    if (strncmp(line, "tenantd: ", 9) == 0 || line[0] == '(')
-      continue;
-    if (strncmp(line, "status: ", 8) == 0) {
-      free(status_line);
-      status_line = td_strdup(line);
-    } else if (strchr(line, ':')) {
-      if (nold == old_alloc) {
-        old_alloc = old_alloc ? 2 * old_alloc : 64;
-        old_lines = td_realloc(old_lines, old_alloc * sizeof(*old_lines));
-      }
-      old_lines[nold].line = td_strdup(line);
-      old_lines[nold].seq = nold;
-      nold++;
-    }
-  }
-  note_take_old(&nl, old_lines, nold);
-  free(old_lines);
-  for (size_t i = 0; i < r->n; i++) {
-    if (found_as_it_was(&r->v[i]) && !note_has(&nl, r->v[i].tenant))
-      continue;
-    changed |= note_put(&nl, outcome_line(r, &r->v[i]), false);
-  }
-  if (status_commit && (changed || !status_line)) {
-    free(status_line);
-    status_line = td_asprintf("status: %s (%s)", status_commit,
-                              source_options(wb->src)->status_branch);
-  }
-  if (nl.n)
-    qsort(nl.v, nl.n, sizeof(*nl.v), line_cmp);
-  for (size_t i = 0; i < nl.n; i++)
-    if (line_result(nl.v[i]) > w)
-      w = line_result(nl.v[i]);
-
-  f = open_memstream(&m.p, &m.n);
-  fprintf(f, "tenantd: %s\n", tenant_result_names[w]);
-  if (status_line)
-    fprintf(f, "%s\n", status_line);
-  for (size_t i = 0; i < nl.n; i++)
-    fprintf(f, "%s\n", nl.v[i]);
-  if (!nl.n)
-    fputs("(no tenant affected)\n", f);
-  fclose(f);
-  text = m.p;
-
-  if (old && strcmp(old, text) == 0)
-    goto out; /* says nothing new */
-  if (git_oid_fromstr(&target, source) < 0) {
-    rc = td_error("'%.64s' is not a commit id", source);
-    goto out;
-  }
-  if (ref_oid(wb->repo, SOURCE_NOTES_REF, &notes_oid) &&
-      git_commit_lookup(&parent, wb->repo, &notes_oid) < 0) {
-    rc = source_git_error(wb->src, SOURCE_NOTES_REF);
-    goto out;
-  }
-  if (source_signature(wb->src, &sig) < 0) {
-    rc = -1;
-    goto out;
-  }
-  if (git_note_commit_create(&new_notes, &blob, wb->repo, parent, sig, sig,
-                             &target, text, 1) < 0) {
-    rc = source_git_error(wb->src, "note");
-    goto out;
-  }
-  rc = sign_notes(wb, &new_notes);
-  if (rc == 0)
-    rc = set_ref(wb, SOURCE_NOTES_REF, &new_notes, "tenantd: note");
-  if (rc == 0)
-    rc = 1;
-out:
-  git_signature_free(sig);
-  git_commit_free(parent);
-  for (size_t i = 0; i < nl.n; i++)
-    free(nl.v[i]);
-  free(nl.v);
-  free(status_line);
-  free(lines);
-  free(old);
-  free(text);
-  return rc;
-}
-
 /* ---- push ---- */
 
 /* Is local ref `a` ahead of (different from) the fetched copy `b`? */
@@ -1130,9 +796,9 @@ static bool ahead(struct writeback *wb, const char *a, const char *b)
 {
   git_oid la, lb;
 
-  if (!ref_oid(wb->repo, a, &la))
+  if (!writeback__ref_oid(wb->repo, a, &la))
     return false;
-  return !ref_oid(wb->repo, b, &lb) || !git_oid_equal(&la, &lb);
+  return !writeback__ref_oid(wb->repo, b, &lb) || !git_oid_equal(&la, &lb);
 }
 
 /* After a refused push: fetch, and replay on what moved; -1 with the
@@ -1141,14 +807,14 @@ static int retry_after_refusal(struct writeback *wb, const char *remote)
 {
   char why[1024];
   git_oid before, after;
-  bool had = ref_oid(wb->repo, remote, &before);
+  bool had = writeback__ref_oid(wb->repo, remote, &before);
   int rc;
 
   snprintf(why, sizeof(why), "%s", td_error_last());
   rc = source_fetch_refspecs(wb->src, (const char *const *)wb->fetch_spec, 2);
   if (rc < 0)
     return rc;
-  if (had == ref_oid(wb->repo, remote, &after) &&
+  if (had == writeback__ref_oid(wb->repo, remote, &after) &&
       (!had || git_oid_equal(&before, &after)))
     return td_error("%s", why);
   return sync_all(wb);
@@ -1170,8 +836,8 @@ static int push_ref(struct writeback *wb, const char *local, const char *remote)
     rc = source_push(wb->src, specs, 1);
     if (rc == 0) {
       /* The remote now has what we have. */
-      if (ref_oid(wb->repo, local, &oid))
-        rc = set_ref(wb, remote, &oid, "tenantd: pushed");
+      if (writeback__ref_oid(wb->repo, local, &oid))
+        rc = writeback__set_ref(wb, remote, &oid, "tenantd: pushed");
       break;
     }
     if (rc != TD_ECONFLICT)
@@ -1215,7 +881,7 @@ int writeback_tip(struct writeback *wb, char id[SOURCE_ID_LEN])
 {
   git_oid oid;
 
-  if (!ref_oid(wb->repo, wb->local_ref, &oid))
+  if (!writeback__ref_oid(wb->repo, wb->local_ref, &oid))
     return td_error_code(TD_ENOTFOUND, "no status commit yet");
   git_oid_tostr(id, SOURCE_ID_LEN, &oid);
   return 0;

@@ -1,8 +1,9 @@
 /*
  * writeback_internal.h - shared by writeback.c (the status branch: store,
- * history, commits, notes, push), statusmsg.c (commit messages),
- * summaries.c (the index of status summaries kept between passes) and
- * statustree.c (the status directory's tree, kept between passes).
+ * history, commits, push), writeback_notes.c (the notes on manifest
+ * commits), statusmsg.c (commit messages), summaries.c (the index of
+ * status summaries kept between passes) and statustree.c (the status
+ * directory's tree, kept between passes).
  */
 #ifndef TD_WRITEBACK_INTERNAL_H
 #define TD_WRITEBACK_INTERNAL_H
@@ -31,6 +32,19 @@ struct writeback {
   git_oid status_id;
   git_tree *status_tree;
 };
+
+/* writeback.c's helpers for writeback_notes.c: a ref's target (false
+ * when there is none); a ref set, with a message naming it on failure;
+ * a commit made, signed with status.signingKey when there is one, in
+ * the repository `tree` belongs to. */
+bool writeback__ref_oid(git_repository *repo, const char *name, git_oid *out);
+int writeback__set_ref(struct writeback *wb, const char *name,
+                       const git_oid *oid, const char *why);
+int writeback__make_commit(struct writeback *wb, git_oid *out,
+                           const git_signature *author,
+                           const git_signature *committer, const char *msg,
+                           git_tree *tree, size_t nparents,
+                           const git_commit **parents);
 
 /* The id of the status directory, or zeros when there is none. */
 static inline git_oid writeback__status_dir_id(const struct writeback *wb)

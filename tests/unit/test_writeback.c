@@ -380,18 +380,32 @@ START_TEST(writeback_note_lines_count_their_own_outcome)
 }
 END_TEST
 
-/* A report of one outcome: `tenant` with `result`, `created` resources
- * created, and whether its status changed. */
-static void one_outcome(struct reconcile_report *r, const char *tenant,
-                        enum tenant_result result, size_t created,
-                        bool changed)
+/* A pass over `c1` of one outcome, `tenant` with `result`, `created`
+ * resources created and its status `changed` or not, merged into the
+ * note: writeback_note()'s answer. */
+static int note_pass(struct writeback *wb, const char *c1, const char *tenant,
+                     enum tenant_result result, size_t created, bool changed)
 {
-  reconcile_report_release(r);
-  r->v = td_calloc(1, sizeof(*r->v));
-  r->n = 1;
-  gfx_outcome(&r->v[0], tenant, result, NULL, 0);
-  r->v[0].count[OUT_CREATED] = created;
-  r->v[0].changed = changed;
+  struct reconcile_report r = {0};
+  int rc;
+
+  r.v = td_calloc(1, sizeof(*r.v));
+  r.n = 1;
+  gfx_outcome(&r.v[0], tenant, result, NULL, 0);
+  r.v[0].count[OUT_CREATED] = created;
+  r.v[0].changed = changed;
+  rc = writeback_note(wb, c1, &r, NULL);
+  reconcile_report_release(&r);
+  return rc;
+}
+
+static bool note_says(struct writeback *wb, const char *c1, const char *what)
+{
+  char *note = writeback_note_read(wb, c1);
+  bool says = note && strstr(note, what);
+
+  free(note);
+  return says;
 }
 
 /*
@@ -405,47 +419,32 @@ START_TEST(writeback_note_leaves_out_tenants_found_as_they_were)
   struct gfx f;
   struct source *s;
   struct writeback *wb;
-  struct reconcile_report r = {0};
-  char c1[41], commit[41], *note;
+  char c1[41];
 
   gfx_init(&f);
   gfx_commit_first(&f, c1);
   s = gfx_open(&f);
   ck_assert_int_eq(source_fetch(s), 0);
   ck_assert_int_eq(writeback_open(&wb, s), 0);
-  one_outcome(&r, "acme", RESULT_READY, 1, true);
-  ck_assert_int_eq(writeback_commit(wb, &r, c1, commit), 1);
-  ck_assert_int_eq(writeback_note(wb, c1, &r, commit), 1);
+  ck_assert_int_eq(note_pass(wb, c1, "acme", RESULT_READY, 1, true), 1);
 
   /* Resync passes: beta as it was, then acme as it was. */
-  one_outcome(&r, "beta", RESULT_READY, 0, false);
-  ck_assert_int_eq(writeback_note(wb, c1, &r, NULL), 0);
-  one_outcome(&r, "acme", RESULT_READY, 0, false);
-  ck_assert_int_eq(writeback_note(wb, c1, &r, NULL), 0);
-  note = writeback_note_read(wb, c1);
-  ck_assert_ptr_null(strstr(note, "beta"));
-  ck_assert_ptr_nonnull(strstr(note, "acme: ready, 1 created\n"));
-  free(note);
+  ck_assert_int_eq(note_pass(wb, c1, "beta", RESULT_READY, 0, false), 0);
+  ck_assert_int_eq(note_pass(wb, c1, "acme", RESULT_READY, 0, false), 0);
+  ck_assert(!note_says(wb, c1, "beta"));
+  ck_assert(note_says(wb, c1, "acme: ready, 1 created\n"));
 
   /* Found failing, then healed: both are news for the note. */
-  one_outcome(&r, "beta", RESULT_FAILED, 0, false);
-  ck_assert_int_eq(writeback_note(wb, c1, &r, NULL), 1);
-  one_outcome(&r, "beta", RESULT_READY, 0, false);
-  ck_assert_int_eq(writeback_note(wb, c1, &r, NULL), 1);
-  note = writeback_note_read(wb, c1);
-  ck_assert_ptr_nonnull(strstr(note, "beta: ready, no change\n"));
-  free(note);
+  ck_assert_int_eq(note_pass(wb, c1, "beta", RESULT_FAILED, 0, false), 1);
+  ck_assert(note_says(wb, c1, "beta: failed"));
+  ck_assert_int_eq(note_pass(wb, c1, "beta", RESULT_READY, 0, false), 1);
+  ck_assert(note_says(wb, c1, "beta: ready, no change\n"));
 
   /* A changed status, or work done, is noted even with nothing else. */
-  one_outcome(&r, "gamma", RESULT_READY, 0, true);
-  ck_assert_int_eq(writeback_note(wb, c1, &r, NULL), 1);
-  one_outcome(&r, "delta", RESULT_READY, 2, false);
-  ck_assert_int_eq(writeback_note(wb, c1, &r, NULL), 1);
-  note = writeback_note_read(wb, c1);
-  ck_assert_ptr_nonnull(strstr(note, "gamma: ready, no change\n"));
-  ck_assert_ptr_nonnull(strstr(note, "delta: ready, 2 created\n"));
-  free(note);
-  reconcile_report_release(&r);
+  ck_assert_int_eq(note_pass(wb, c1, "gamma", RESULT_READY, 0, true), 1);
+  ck_assert_int_eq(note_pass(wb, c1, "delta", RESULT_READY, 2, false), 1);
+  ck_assert(note_says(wb, c1, "gamma: ready, no change\n"));
+  ck_assert(note_says(wb, c1, "delta: ready, 2 created\n"));
   writeback_close(wb);
   source_close(s);
   gfx_free(&f);
