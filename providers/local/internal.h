@@ -47,6 +47,12 @@
  * provider, the more writes share one; writes prepared meanwhile wait
  * for the next. */
 #define FLUSH_STREAMS 2
+/* A flush of at most this many temp files syncs each of them, so it
+ * waits for its own bytes and nobody else's; a larger one syncs the
+ * file system in one call. */
+#define SYNC_FILES_MAX 64
+/* In `unsynced`: a directory was made (stateDir or a type directory). */
+#define DIRS_MADE (1u << RTYPE_COUNT)
 
 struct local {
   struct rt rt; /* first: the runtime's */
@@ -60,9 +66,11 @@ struct local {
   int fault_on;      /* FAULT_ON_ALL or FAULT_ON_WRITES */
   uint64_t seed;
   uint64_t rng; /* xorshift64* state, never zero */
-  /* Renames and removals done, and those a flush has made durable, by
-   * count: workers update them, close flushes what is left. */
-  atomic_uint_fast64_t placed, covered;
+  /* What no flush has made durable yet: a bit (1u << type) for each
+   * type directory with renames or removals, and DIRS_MADE once a
+   * directory was made.  Workers set and take bits; close flushes what
+   * is left. */
+  atomic_uint unsynced;
   uv_work_t flush;
   /* Writes whose temp files are written, and removals allowed, that wait
    * for a flush (loop thread only), in the order they were prepared. */

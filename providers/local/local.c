@@ -10,13 +10,16 @@
  * thousands of resources pays one thread handoff per batch, not per
  * file.  Writes are prepared the same way (checked, rendered, written to
  * temp files, not synced), then flushed in groups: a flush takes every
- * write prepared by the time it starts, one syncfs() makes their temp
- * files durable, then the renames (and removals), each answered.  Writes
- * prepared while a flush runs go in the next, so the busier the provider,
- * the more writes share a flush.  A crash leaves old or new files, never
- * torn ones: no file is renamed before its bytes are on disk.  The renames
- * are made durable by the next flush, and by one at close for the last of
- * them, before a pass records anything.
+ * write prepared by the time it starts, makes their temp files durable,
+ * then the renames (and removals), each answered.  Up to SYNC_FILES_MAX
+ * temp files are synced one by one, so a pass that changes a tenant
+ * waits for its own few files, not for every byte the host has yet to
+ * write; more take one syncfs().  Writes prepared while a flush runs go
+ * in the next, so the busier the provider, the more writes share a
+ * flush.  A crash leaves old or new files, never torn ones: no file is
+ * renamed before its bytes are on disk.  The renames are made durable
+ * by the next flush (their directories synced), and by one at close for
+ * the last of them, before a pass records anything.
  * With latencyMs the result waits on the job's timer, so latency applies
  * to every outcome.
  */
@@ -291,6 +294,11 @@ static void run_job(struct job *j)
 
 /* ---- writes (worker threads) ---- */
 
+static struct local *batch_local(const struct batch *b)
+{
+  return container_of(b->jobs[0]->op.rt, struct local, rt);
+}
+
 /*
  * The type directories of the batch's writes exist, made with every
  * missing parent, stateDir included, private (0700: the state says what
@@ -321,6 +329,8 @@ static void ensure_dirs(struct batch *b)
                    td_error_last());
         continue;
       }
+      /* Its entry, and any parent's, go with the next syncfs(). */
+      atomic_fetch_or(&batch_local(b)->unsynced, DIRS_MADE);
     }
     if (ndone < ARRAY_SIZE(done))
       done[ndone++] = j->dir;
@@ -392,26 +402,55 @@ static void fail_flush(struct batch *b, const char *state_dir)
   }
 }
 
-static struct local *batch_local(const struct batch *b)
+/*
+ * Makes the renames, removals and directories made so far durable: the
+ * type directories they were done in are synced, or the file system is
+ * when `all` says so or a directory was made (its entry is in its
+ * parent, perhaps above stateDir).  What fails stays for the next.
+ */
+static int sync_placed(struct local *lp, const char *state_dir, bool all)
 {
-  return container_of(b->jobs[0]->op.rt, struct local, rt);
+  unsigned pending = atomic_exchange(&lp->unsynced, 0);
+  int rc = 0;
+
+  if (all || (pending & DIRS_MADE)) {
+    rc = fs_sync(state_dir);
+  } else {
+    for (int t = 0; t < RTYPE_COUNT && rc == 0; t++) {
+      char *dir;
+
+      if (!(pending & (1u << t)))
+        continue;
+      dir = td_asprintf("%s/%s", state_dir, rtype_names[t]);
+      rc = fs_sync_dir(dir);
+      free(dir);
+    }
+  }
+  if (rc < 0)
+    atomic_fetch_or(&lp->unsynced, pending);
+  return rc;
 }
 
-/* syncfs: everything written, renamed and removed before it began is
- * durable once it has ended. */
-static int flush_all(struct local *lp, const char *state_dir)
+/*
+ * Makes the batch's `temps` temp files durable, and what earlier flushes
+ * placed: file by file when they are few and no directory is new, else
+ * with one syncfs(), which covers all of it.
+ */
+static int sync_batch(struct batch *b, size_t temps)
 {
-  uint_fast64_t placed = atomic_load(&lp->placed);
-  int rc = fs_sync(state_dir);
+  struct local *lp = batch_local(b);
+  const char *state_dir = b->jobs[0]->state_dir;
+  char *paths[SYNC_FILES_MAX];
+  size_t n = 0;
+  int rc;
 
-  if (rc == 0) {
-    uint_fast64_t done = atomic_load(&lp->covered);
-
-    while (done < placed &&
-           !atomic_compare_exchange_weak(&lp->covered, &done, placed))
-      ;
-  }
-  return rc;
+  if (temps > SYNC_FILES_MAX || (atomic_load(&lp->unsynced) & DIRS_MADE))
+    return sync_placed(lp, state_dir, true);
+  for (size_t i = 0; i < b->n; i++)
+    if (b->jobs[i]->tmp)
+      paths[n++] = b->jobs[i]->tmp;
+  rc = fs_sync_files(paths, n);
+  return rc < 0 ? rc : sync_placed(lp, state_dir, false);
 }
 
 /* The renames and removals, each answered once done. */
@@ -445,26 +484,26 @@ static void place(struct batch *b)
     } else {
       continue;
     }
-    atomic_fetch_add(&lp->placed, 1);
+    atomic_fetch_or(&lp->unsynced, 1u << j->op.type);
   }
 }
 
 /*
- * A group of prepared writes into place: one syncfs() makes every temp
- * file durable (all were written before it began), then the renames and
- * removals, each answered.  A crash leaves old or new files, never torn
- * ones.  The next flush, which begins at once while writes keep coming,
- * makes the renames durable, and close() flushes once more when one is
- * left uncovered, before the caller records anything.
+ * A group of prepared writes into place: every temp file is made durable
+ * (sync_batch), then the renames and removals, each answered.  A crash
+ * leaves old or new files, never torn ones.  The next flush, which begins
+ * at once while writes keep coming, makes the renames durable, and
+ * close() flushes once more when one is left uncovered, before the
+ * caller records anything.
  */
 static void flush_writes(struct batch *b)
 {
   const char *state_dir = b->jobs[0]->state_dir;
-  bool temps = false;
+  size_t temps = 0;
 
-  for (size_t i = 0; i < b->n && !temps; i++)
-    temps = b->jobs[i]->tmp != NULL;
-  if (temps && flush_all(batch_local(b), state_dir) < 0)
+  for (size_t i = 0; i < b->n; i++)
+    temps += b->jobs[i]->tmp != NULL;
+  if (temps > 0 && sync_batch(b, temps) < 0)
     fail_flush(b, state_dir);
   place(b);
 }
@@ -858,7 +897,7 @@ static void flush_work(uv_work_t *req)
   struct local *lp = container_of(req, struct local, flush);
 
   /* Nothing to report it to: the renames stay as they are, whole. */
-  (void)flush_all(lp, lp->state_dir);
+  (void)sync_placed(lp, lp->state_dir, false);
 }
 
 static void flush_done(uv_work_t *req, int status)
@@ -873,7 +912,7 @@ static void local_shutdown(struct rt *rt)
 {
   struct local *lp = container_of(rt, struct local, rt);
 
-  if (atomic_load(&lp->covered) >= atomic_load(&lp->placed) ||
+  if (atomic_load(&lp->unsynced) == 0 ||
       uv_queue_work(rt->base.loop, &lp->flush, flush_work, flush_done) != 0)
     rt_shutdown_done(rt);
 }

@@ -101,6 +101,42 @@ START_TEST(codes_are_td_codes)
 }
 END_TEST
 
+/* Syncing files and a directory leaves them as they are; a file or a
+ * directory that is not there, or a file taken for a directory, is an
+ * error that names it. */
+START_TEST(sync_files_and_dirs)
+{
+  char *dir = test_tmpdir(), *data = NULL;
+  char *paths[3];
+  size_t len = 0;
+
+  ck_assert_int_eq(fs_write_temp(dir, "a", "alpha", 5, 0644, &paths[0]), 0);
+  ck_assert_int_eq(fs_write_temp(dir, "b", "beta", 4, 0644, &paths[1]), 0);
+  ck_assert_int_eq(fs_sync_files(paths, 2), 0);
+  ck_assert_int_eq(fs_sync_files(paths, 0), 0);
+  ck_assert_int_eq(fs_read_capped(paths[1], 16, &data, &len), 0);
+  ck_assert_uint_eq(len, 4);
+  ck_assert(memcmp(data, "beta", 4) == 0);
+  free(data);
+  ck_assert_int_eq(fs_sync_dir(dir), 0);
+
+  paths[2] = td_asprintf("%s/.gone.XXXXXX", dir);
+  ck_assert_int_eq(fs_sync_files(paths, 3), TD_ENOTFOUND);
+  ck_assert_ptr_nonnull(strstr(td_error_last(), paths[2]));
+  free(paths[2]);
+  paths[2] = td_asprintf("%s/missing", dir);
+  ck_assert_int_eq(fs_sync_dir(paths[2]), TD_ENOTFOUND);
+  ck_assert_ptr_nonnull(strstr(td_error_last(), paths[2]));
+  /* A file is not a directory. */
+  ck_assert_int_eq(fs_sync_dir(paths[0]), TD_ERROR);
+  ck_assert_ptr_nonnull(strstr(td_error_last(), paths[0]));
+  for (size_t i = 0; i < ARRAY_SIZE(paths); i++)
+    free(paths[i]);
+  test_rm_rf(dir);
+  free(dir);
+}
+END_TEST
+
 Suite *make_suite_fsutil(void)
 {
   Suite *s = suite_create("fsutil");
@@ -109,6 +145,7 @@ Suite *make_suite_fsutil(void)
   tcase_add_test(tc, temp_names);
   tcase_add_test(tc, sweep_removes_only_leftovers);
   tcase_add_test(tc, codes_are_td_codes);
+  tcase_add_test(tc, sync_files_and_dirs);
   suite_add_tcase(s, tc);
   return s;
 }
