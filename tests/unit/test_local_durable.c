@@ -468,9 +468,9 @@ START_TEST(applied_writes_are_durable)
   start_all(cs, N, CREATE);
   uv_run(&f.loop, UV_RUN_DEFAULT);
   check_all(cs, N);
-  /* The writes share flushes: no more than one sync a file. */
-  ck_assert_uint_lt(w.syncfs + w.dirsyncs, N / 4);
-  ck_assert_uint_le(w.filesyncs, N);
+  /* The writes share flushes: a busy provider syncs the file system for
+   * many files at once rather than each file. */
+  ck_assert_uint_lt(w.syncfs + w.dirsyncs + w.filesyncs, N / 4);
   /* A third updated, a third removed, and N more created, together. */
   for (size_t i = 0; i < N / 3; i++)
     json_object_set_new(cs[i].r->spec, "port", json_integer(5000 + (int)i));
