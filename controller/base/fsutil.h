@@ -45,10 +45,11 @@ int fs_sync(const char *path);
 /*
  * Makes the bytes of each of the `n` files durable (fdatasync), their
  * writebacks started together first so that they share the disk's time.
- * Unlike fs_sync() it waits for these files alone, not for whatever
- * else the file system holds unwritten; for a few files it is the
- * cheaper of the two, for thousands fs_sync() is.  Their names in
- * their directories are not made durable: fs_sync_dir() does that.
+ * Unlike fs_sync() it does not write out everything else the file
+ * system holds unwritten (a journalling file system's commit may still
+ * wait for some of it); for a few files it is the cheaper of the two,
+ * for dozens fs_sync() is.  Their names in their directories are not
+ * made durable: fs_sync_dir() does that.
  */
 int fs_sync_files(char *const *paths, size_t n);
 
