@@ -69,7 +69,7 @@ int fs_write_atomic(const char *dir, const char *name, const char *data,
 {
   char *tmp = td_asprintf("%s/.%s.XXXXXX", dir, name);
   char *path = td_asprintf("%s/%s", dir, name);
-  int fd = -1, dfd = -1, e = 0;
+  int fd = -1, e = 0;
   const char *what = "write";
   bool have_tmp = false;
 
@@ -100,16 +100,9 @@ int fs_write_atomic(const char *dir, const char *name, const char *data,
     goto out;
   }
   have_tmp = false;
-  /* The rename is durable only once the directory entry is. */
-  what = "sync the directory of";
-  dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0 || (fsync(dfd) < 0 && errno != EINVAL))
-    e = errno;
 out:
   if (fd >= 0)
     close(fd);
-  if (dfd >= 0)
-    close(dfd);
   if (have_tmp)
     unlink(tmp);
   free(tmp);
@@ -120,7 +113,8 @@ out:
     return rc;
   }
   free(path);
-  return 0;
+  /* The rename is durable only once the directory entry is. */
+  return fs_sync_dir(dir);
 }
 
 int fs_write_temp(const char *dir, const char *name, const char *data,
