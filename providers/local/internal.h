@@ -55,6 +55,12 @@
  * time made a busy provider a quarter slower (the first apply, and 128
  * calls at once), whose flushes are larger than this. */
 #define SYNC_FILES_MAX 8
+/* A batch of at most this many jobs, when the instance has no work on
+ * the threadpool and no latencyMs, runs on the loop's thread instead:
+ * a pass that changes one tenant then does its few reads and writes
+ * without a thread hand-off, each of which costs two wake-ups (a few
+ * milliseconds on a loaded machine, more than the work itself). */
+#define INLINE_MAX 8
 /* In `unsynced`: a directory was made (stateDir or a type directory). */
 #define DIRS_MADE (1u << RTYPE_COUNT)
 
@@ -81,6 +87,7 @@ struct local {
   struct job **ready;
   size_t nready, ready_alloc;
   unsigned flushing; /* flush work items running */
+  unsigned pooled;   /* work items on the threadpool */
 };
 
 struct job {
@@ -112,6 +119,7 @@ enum batch_kind { BATCH_READS, BATCH_PREPARE, BATCH_FLUSH };
 struct batch {
   uv_work_t work;
   enum batch_kind kind;
+  bool pooled; /* on the threadpool, not run on the loop's thread */
   size_t n;
   struct job *jobs[];
 };

@@ -20,6 +20,11 @@
  * renamed before its bytes are on disk.  The renames are made durable
  * by the next flush (their directories synced), and by one at close for
  * the last of them, before a pass records anything.
+ * A small batch (INLINE_MAX jobs) when nothing else of the instance's
+ * is on the threadpool and no latencyMs is set runs on the loop's thread
+ * instead: a pass that changes one tenant reads, writes and syncs its
+ * few files without a hand-off, and the closing sync of their
+ * directories is made the same way.
  * With latencyMs the result waits on the job's timer, so latency applies
  * to every outcome.
  */
@@ -623,6 +628,8 @@ static void after_work_cb(uv_work_t *req, int status)
   struct local *lp = container_of(b->jobs[0]->op.rt, struct local, rt);
   enum batch_kind kind = b->kind;
 
+  if (b->pooled)
+    lp->pooled--;
   for (size_t i = 0; i < b->n; i++) {
     struct job *j = b->jobs[i];
 
@@ -649,13 +656,39 @@ static struct batch *batch_new(size_t cap, enum batch_kind kind)
   return b;
 }
 
-/* Queues a batch (never empty); if it cannot be, its jobs fail. */
+/* Whether a batch runs on the loop's thread: a small one, when nothing
+ * of this instance's is on the threadpool (so nothing of its runs
+ * alongside and no order changes) and no latencyMs is simulated (whose
+ * timers a blocked loop would delay).  A flush then blocks the loop for
+ * the sync of a few files; the pass would wait for it anyway.  A list,
+ * which reads a whole type directory, always goes to a worker. */
+static bool runs_inline(const struct local *lp, const struct batch *b)
+{
+  if (b->n > INLINE_MAX || lp->pooled > 0 || lp->latency_ms > 0)
+    return false;
+  for (size_t i = 0; i < b->n; i++)
+    if (b->jobs[i]->op.kind == RT_LIST)
+      return false;
+  return true;
+}
+
+/* Runs or queues a batch (never empty); if it cannot be queued, its jobs
+ * fail. */
 static void batch_submit(struct local *lp, struct batch *b)
 {
-  int err = uv_queue_work(lp->rt.base.loop, &b->work, work_cb, after_work_cb);
+  int err;
 
-  if (err == 0)
+  b->pooled = !runs_inline(lp, b);
+  if (!b->pooled) {
+    work_cb(&b->work);
+    after_work_cb(&b->work, 0);
     return;
+  }
+  err = uv_queue_work(lp->rt.base.loop, &b->work, work_cb, after_work_cb);
+  if (err == 0) {
+    lp->pooled++;
+    return;
+  }
   for (size_t i = 0; i < b->n; i++) {
     rt_op_fail(&b->jobs[i]->op, PROVIDER_TRANSIENT,
                "local: cannot queue work: %s", uv_strerror(err));
@@ -907,12 +940,19 @@ static void flush_done(uv_work_t *req, int status)
 }
 
 /* Every op is answered: the last renames and removals are made durable
- * before the caller records them (a pass writes statuses after closing). */
+ * before the caller records them (a pass writes statuses after closing).
+ * Nothing of the instance's is on the threadpool by now: a few type
+ * directories to sync are synced here, a file system on a worker. */
 static void local_shutdown(struct rt *rt)
 {
   struct local *lp = container_of(rt, struct local, rt);
+  unsigned pending = atomic_load(&lp->unsynced);
 
-  if (atomic_load(&lp->unsynced) == 0 ||
+  if (pending != 0 && !(pending & DIRS_MADE)) {
+    (void)sync_placed(lp, lp->state_dir, false);
+    pending = 0;
+  }
+  if (pending == 0 ||
       uv_queue_work(rt->base.loop, &lp->flush, flush_work, flush_done) != 0)
     rt_shutdown_done(rt);
 }

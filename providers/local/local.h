@@ -95,8 +95,10 @@
  * Operations on the same resource are not serialised against each other:
  * the controller runs at most one at a time per resource.
  *
- * File work runs on the libuv threadpool; the loop thread only decides
- * faults and delivers results.  The provider is written on the shared
+ * File work runs on the libuv threadpool, but for a few files when the
+ * instance is otherwise idle and no latencyMs is set: those are read,
+ * written and synced on the loop's thread, which then blocks for the
+ * sync of a few files.  The provider is written on the shared
  * runtime (providers/common/runtime.h): close() waits for every
  * operation in flight; operations started after it fail with
  * PROVIDER_TRANSIENT "provider closing" (at once: latencyMs is for

@@ -15,6 +15,10 @@
  *     its directory, that began after it has ended.  By the time close()
  *     calls back every one is: what a pass applied is on disk before it
  *     records it.
+ *
+ * Each sync, and each opendir of a directory under the watched one (a
+ * list's), also notes whether it ran on the thread that watches (the
+ * loop's) or on a worker of the threadpool.
  */
 #include "base/compat.h"
 
@@ -61,6 +65,9 @@ static struct watch {
   size_t nplaced;
   unsigned early; /* renames of a temp file no ended flush covered */
   char why[600];
+  pthread_t loop;                       /* the thread that called watch() */
+  unsigned off_loop;                    /* syncs on any other thread */
+  unsigned listings, listings_off_loop; /* directories read, on others */
 } w = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* The file's first MAX_TEXT - 1 bytes, NUL-terminated; "" when absent. */
@@ -88,11 +95,15 @@ static bool is_temp(const char *path)
   return base && base[1] == '.';
 }
 
+/* Set while this thread reads directories for the record itself. */
+static __thread bool recording;
+
 /* The temp files under the watched directory, as they are now. */
 static size_t snapshot(struct seen *out, unsigned flush)
 {
   size_t n = 0;
 
+  recording = true;
   for (int t = 0; t < RTYPE_COUNT; t++) {
     char dir[256];
     DIR *d;
@@ -111,6 +122,7 @@ static size_t snapshot(struct seen *out, unsigned flush)
     if (d)
       closedir(d);
   }
+  recording = false;
   return n;
 }
 
@@ -180,6 +192,7 @@ int syncfs(int fd)
   watching = w.dir[0] != '\0';
   me = ++w.begun;
   w.syncfs++;
+  w.off_loop += !pthread_equal(pthread_self(), w.loop);
   if (watching) {
     snap = td_calloc(MAX_SEEN, sizeof(*snap));
     n = snapshot(snap, me);
@@ -233,6 +246,7 @@ static int sync_one(int fd, int (*real)(int))
     return real(fd);
   pthread_mutex_lock(&w.lock);
   me = ++w.begun;
+  w.off_loop += !pthread_equal(pthread_self(), w.loop);
   if (is_dir) {
     w.dirsyncs++;
   } else {
@@ -340,6 +354,24 @@ int unlink(const char *path)
   return rc;
 }
 
+/* A directory read under the watched one: a list's. */
+DIR *opendir(const char *path)
+{
+  static DIR *(*real)(const char *);
+
+  if (!real)
+    real = (DIR * (*)(const char *)) dlsym(RTLD_NEXT, "opendir");
+  if (recording)
+    return real(path);
+  pthread_mutex_lock(&w.lock);
+  if (watched(path)) {
+    w.listings++;
+    w.listings_off_loop += !pthread_equal(pthread_self(), w.loop);
+  }
+  pthread_mutex_unlock(&w.lock);
+  return real(path);
+}
+
 /* Starts watching `dir` from a clean record (the suites may share a
  * process), or stops with NULL. */
 static void watch(const char *dir)
@@ -355,6 +387,8 @@ static void watch(const char *dir)
   w.nflushed = w.nplaced = 0;
   w.begun = w.syncfs = w.filesyncs = w.dirsyncs = w.early = 0;
   w.why[0] = '\0';
+  w.loop = pthread_self();
+  w.off_loop = w.listings = w.listings_off_loop = 0;
   pthread_mutex_unlock(&w.lock);
 }
 
@@ -471,6 +505,8 @@ START_TEST(applied_writes_are_durable)
   /* The writes share flushes: a busy provider syncs the file system for
    * many files at once rather than each file. */
   ck_assert_uint_lt(w.syncfs + w.dirsyncs + w.filesyncs, N / 4);
+  /* So many writes are flushed by a worker, not on the loop's thread. */
+  ck_assert_uint_gt(w.off_loop, 0);
   /* A third updated, a third removed, and N more created, together. */
   for (size_t i = 0; i < N / 3; i++)
     json_object_set_new(cs[i].r->spec, "port", json_integer(5000 + (int)i));
@@ -496,9 +532,11 @@ START_TEST(applied_writes_are_durable)
 }
 END_TEST
 
-/* Runs the calls to their answers, closes the instance and opens it again;
- * the renames, removals and directories left uncovered at close. */
-static size_t run_and_close(struct fx *f, struct call *cs, size_t n, enum op op)
+/* Runs the calls to their answers, closes the instance and opens it again
+ * with the options `extra`; the renames, removals and directories left
+ * uncovered at close. */
+static size_t run_and_close(struct fx *f, struct call *cs, size_t n, enum op op,
+                            const char *extra)
 {
   size_t left = SIZE_MAX;
 
@@ -508,14 +546,15 @@ static size_t run_and_close(struct fx *f, struct call *cs, size_t n, enum op op)
   START(provider_close(f->p, on_closed, &left));
   f->p = NULL;
   uv_run(&f->loop, UV_RUN_DEFAULT);
-  fx_open(f, NULL);
+  fx_open(f, extra);
   return left;
 }
 
 /*
  * A pass that changes a few files in directories that exist syncs those
  * files and their directories, never the whole file system: it does not
- * wait for whatever else the host has yet to write.  The first pass,
+ * wait for whatever else the host has yet to write.  It does so on the
+ * loop's thread, with no hand-off to a worker and back.  The first pass,
  * which makes the state directory's directories, makes them durable too.
  */
 START_TEST(a_small_pass_syncs_only_its_files)
@@ -535,23 +574,69 @@ START_TEST(a_small_pass_syncs_only_its_files)
     cs[i].f = &f;
     cs[i].r = service("acme", id, name, 4000 + (int)i);
   }
-  ck_assert_uint_eq(run_and_close(&f, cs, ARRAY_SIZE(cs), CREATE), 0);
+  ck_assert_uint_eq(run_and_close(&f, cs, ARRAY_SIZE(cs), CREATE, NULL), 0);
   ck_assert_uint_ge(w.nplaced, ARRAY_SIZE(cs) + 1); /* service/ made */
   before = w.syncfs;
-  w.filesyncs = w.dirsyncs = 0;
+  w.filesyncs = w.dirsyncs = w.off_loop = 0;
   for (size_t i = 0; i < ARRAY_SIZE(cs); i++)
     json_object_set_new(cs[i].r->spec, "port", json_integer(5000 + (int)i));
-  ck_assert_uint_eq(run_and_close(&f, cs, ARRAY_SIZE(cs), UPDATE), 0);
+  ck_assert_uint_eq(run_and_close(&f, cs, ARRAY_SIZE(cs), UPDATE, NULL), 0);
   ck_assert_msg(w.early == 0, "%u early renames (%s)", w.early, w.why);
   ck_assert_uint_eq(w.syncfs, before);
   ck_assert_uint_eq(w.filesyncs, ARRAY_SIZE(cs));
   ck_assert_uint_ge(w.dirsyncs, 1);
+  ck_assert_uint_eq(w.off_loop, 0);
   for (size_t i = 0; i < ARRAY_SIZE(cs); i++) {
     char *path = state_path(&f, "service", cs[i].r->name);
 
     ck_assert_msg(durable(path), "%s not durable", path);
     free(path);
   }
+  /* A list reads whole directories: never on the loop's thread. */
+  {
+    struct list_res lx = {0};
+
+    w.listings = w.listings_off_loop = 0; /* not the first open's sweep */
+    ck_assert_int_eq(run_list(&f, "acme", &lx), PROVIDER_OK);
+    ck_assert_uint_gt(w.listings, 0);
+    ck_assert_uint_eq(w.listings_off_loop, w.listings);
+    ck_assert_uint_eq(lx.n, ARRAY_SIZE(cs));
+  }
+  watch(NULL);
+  for (size_t i = 0; i < ARRAY_SIZE(cs); i++)
+    resource_free(cs[i].r);
+  fx_release(&f);
+}
+END_TEST
+
+/* With latencyMs the loop keeps its timers: even a small pass's files
+ * are synced by a worker. */
+#define LATENCY "{\"latencyMs\": 1}"
+
+START_TEST(with_latency_a_small_pass_syncs_on_a_worker)
+{
+  struct fx f;
+  struct call cs[3] = {{0}};
+
+  fx_init(&f);
+  watch(f.dir);
+  fx_open(&f, LATENCY);
+  for (size_t i = 0; i < ARRAY_SIZE(cs); i++) {
+    char id[64], name[64];
+
+    snprintf(id, sizeof(id), "service/l%zu.acme", i);
+    snprintf(name, sizeof(name), "l%zu-acme", i);
+    cs[i].f = &f;
+    cs[i].r = service("acme", id, name, 4000 + (int)i);
+  }
+  ck_assert_uint_eq(run_and_close(&f, cs, ARRAY_SIZE(cs), CREATE, LATENCY), 0);
+  w.filesyncs = w.off_loop = 0;
+  for (size_t i = 0; i < ARRAY_SIZE(cs); i++)
+    json_object_set_new(cs[i].r->spec, "port", json_integer(5000 + (int)i));
+  ck_assert_uint_eq(run_and_close(&f, cs, ARRAY_SIZE(cs), UPDATE, LATENCY), 0);
+  ck_assert_msg(w.early == 0, "%u early renames (%s)", w.early, w.why);
+  ck_assert_uint_eq(w.filesyncs, ARRAY_SIZE(cs));
+  ck_assert_uint_ge(w.off_loop, ARRAY_SIZE(cs));
   watch(NULL);
   for (size_t i = 0; i < ARRAY_SIZE(cs); i++)
     resource_free(cs[i].r);
@@ -595,6 +680,7 @@ Suite *make_suite_local_durable(void)
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, applied_writes_are_durable);
   tcase_add_test(tc, a_small_pass_syncs_only_its_files);
+  tcase_add_test(tc, with_latency_a_small_pass_syncs_on_a_worker);
   tcase_add_test(tc, an_early_rename_is_caught);
   suite_add_tcase(s, tc);
   return s;
