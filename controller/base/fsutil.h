@@ -30,8 +30,9 @@ int fs_write_atomic(const char *dir, const char *name, const char *data,
  * The same for many files with two flushes in all, rather than two per
  * file: fs_write_temp() writes the temp file (not synced) and hands back
  * its path; once every temp file of a batch is written, one fs_sync()
- * makes them durable; then each is renamed over its target, and one more
- * fs_sync() makes the renames durable.  A crash at any moment still
+ * makes them durable (or, for a few, fs_sync_files()); then each is
+ * renamed over its target, and one more fs_sync() (or fs_sync_dir() of
+ * a directory that was there before) makes the renames durable.  A crash at any moment still
  * leaves old or new files, never torn ones: no temp file is renamed
  * before its bytes are on disk.
  */
@@ -52,6 +53,12 @@ int fs_sync(const char *path);
  * made durable: fs_sync_dir() does that.
  */
 int fs_sync_files(char *const *paths, size_t n);
+
+/* Up to this many files, fs_sync_files() is the cheaper: measured here,
+ * 8 files one by one cost about what one fs_sync() does when nothing
+ * else is unwritten (2.6 against 2.2 ms), and less when something is;
+ * 64 one by one made a busy writer a quarter slower. */
+#define FS_SYNC_FILES_FEW 8
 
 /* Makes the entries of `dir` durable (fsync of the directory): the
  * renames and removals done in it, and the files made there. */

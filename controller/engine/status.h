@@ -179,7 +179,9 @@ struct status_change {
  * Writes and removes many status files of `dir` at once, as atomically as
  * tenant_status_write() each, with two flushes in all rather than two a
  * file (fsutil.h: temp files, a flush, the renames and removals, a
- * flush).  Each change's rc says how it went.
+ * flush).  When `dir` exists and at most FS_SYNC_FILES_FEW files are
+ * written, the flushes are of those files and of `dir`, not of the
+ * whole file system.  Each change's rc says how it went.
  */
 void tenant_status_write_all(const char *dir, struct status_change *v,
                              size_t n);

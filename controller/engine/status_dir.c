@@ -123,11 +123,35 @@ static bool write_temps(const char *dir, struct status_change *v, size_t n,
   return any;
 }
 
+/*
+ * Makes the `n` temp files durable: a few one by one when the directory
+ * was there before (a pass that changes a few tenants then waits for its
+ * own bytes, not for everything the file system has yet to write), the
+ * rest with one flush of the file system.
+ */
+static int sync_temps(const char *dir, char **tmp, size_t n, bool existed)
+{
+  char *few[FS_SYNC_FILES_FEW];
+  size_t k = 0;
+
+  for (size_t i = 0; i < n; i++) {
+    if (!tmp[i])
+      continue;
+    if (!existed || k == FS_SYNC_FILES_FEW)
+      return fs_sync(dir);
+    few[k++] = tmp[i];
+  }
+  return fs_sync_files(few, k);
+}
+
 void tenant_status_write_all(const char *dir, struct status_change *v, size_t n)
 {
   char **tmp = td_calloc(n ? n : 1, sizeof(*tmp));
+  struct stat sb;
+  /* A directory made now has its name in its parent to make durable. */
+  bool existed = stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode);
   bool any = write_temps(dir, v, n, tmp), moved = false;
-  int rc = any ? fs_sync(dir) : 0;
+  int rc = any ? sync_temps(dir, tmp, n, existed) : 0;
 
   for (size_t i = 0; i < n; i++) {
     char *path;
@@ -155,8 +179,9 @@ void tenant_status_write_all(const char *dir, struct status_change *v, size_t n)
     }
     free(path);
   }
-  /* The renames and removals are durable once the directory is. */
-  if (moved && fs_sync(dir) < 0)
+  /* The renames and removals are durable once the directory is (and
+   * a new directory once the file system is). */
+  if (moved && (existed ? fs_sync_dir(dir) : fs_sync(dir)) < 0)
     for (size_t i = 0; i < n; i++)
       if (v[i].rc == 0)
         change_failed(&v[i], TD_ERROR);

@@ -8,6 +8,7 @@
 #define TD_LOCAL_INTERNAL_H
 
 #include "base/compat.h"
+#include "base/fsutil.h"
 
 #include <jansson.h>
 #include <stdatomic.h>
@@ -49,12 +50,10 @@
 #define FLUSH_STREAMS 2
 /* A flush of at most this many temp files syncs each of them, so it
  * waits for its own bytes and nobody else's; a larger one syncs the
- * file system in one call.  Measured here, syncing 8 files one by one
- * costs about what one syncfs() does when nothing else is unwritten
- * (2.6 against 2.2 ms), and less when something is; at 64 a file at a
- * time made a busy provider a quarter slower (the first apply, and 128
- * calls at once), whose flushes are larger than this. */
-#define SYNC_FILES_MAX 8
+ * file system in one call (fsutil.h has the figures; at 64 a file at a
+ * time made a busy provider a quarter slower: the first apply, and 128
+ * calls at once, whose flushes are larger than this). */
+#define SYNC_FILES_MAX FS_SYNC_FILES_FEW
 /* A batch of at most this many jobs, when the instance has no work on
  * the threadpool and no latencyMs, runs on the loop's thread instead:
  * a pass that changes one tenant then does its few reads and writes

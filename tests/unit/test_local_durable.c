@@ -34,6 +34,7 @@
 #include "model/resource.h"
 #include "providers/local/local.h"
 #include "local_fx.h"
+#include "status_fx.h"
 #include "suites.h"
 
 #define MAX_SEEN 1024
@@ -98,18 +99,22 @@ static bool is_temp(const char *path)
 /* Set while this thread reads directories for the record itself. */
 static __thread bool recording;
 
-/* The temp files under the watched directory, as they are now. */
+/* The temp files under the watched directory, as they are now: in it
+ * (a status directory's) and in its type directories (a provider's). */
 static size_t snapshot(struct seen *out, unsigned flush)
 {
   size_t n = 0;
 
   recording = true;
-  for (int t = 0; t < RTYPE_COUNT; t++) {
+  for (int t = -1; t < RTYPE_COUNT; t++) {
     char dir[256];
     DIR *d;
     struct dirent *de;
 
-    snprintf(dir, sizeof(dir), "%s/%s", w.dir, rtype_names[t]);
+    if (t < 0)
+      snprintf(dir, sizeof(dir), "%s", w.dir);
+    else
+      snprintf(dir, sizeof(dir), "%s/%s", w.dir, rtype_names[t]);
     d = opendir(dir);
     while (d && (de = readdir(d)) != NULL && n < MAX_SEEN) {
       if (de->d_name[0] != '.' || !strcmp(de->d_name, ".") ||
@@ -644,6 +649,60 @@ START_TEST(with_latency_a_small_pass_syncs_on_a_worker)
 }
 END_TEST
 
+/* tenant_status_write_all() of the statuses of `tenants` ("t0", "t1",
+ * ...) into `dir`; each must succeed. */
+static void write_statuses(const char *dir, size_t tenants)
+{
+  struct status_change v[16];
+  struct tenant_status *st[16];
+
+  ck_assert_uint_le(tenants, ARRAY_SIZE(v));
+  for (size_t i = 0; i < tenants; i++) {
+    st[i] = full_status();
+    free(st[i]->tenant);
+    st[i]->tenant = td_asprintf("t%zu", i);
+    v[i] = (struct status_change){.tenant = st[i]->tenant, .st = st[i]};
+  }
+  tenant_status_write_all(dir, v, tenants);
+  for (size_t i = 0; i < tenants; i++) {
+    ck_assert_msg(v[i].rc == 0, "%s", v[i].error);
+    tenant_status_free(st[i]);
+  }
+}
+
+/*
+ * The status directory of a pass without a repository: a few statuses
+ * written where the directory exists are synced file by file, then the
+ * directory, never the whole file system; many take one file system
+ * flush for their bytes (a directory made then takes one for the names
+ * too, which covers its own entry in its parent).
+ */
+START_TEST(a_few_statuses_sync_only_their_files)
+{
+  char *root = test_tmpdir(), *dir = td_asprintf("%s/status", root);
+
+  ck_assert_int_eq(mkdir(dir, 0755), 0);
+  watch(dir);
+  write_statuses(dir, 3);
+  ck_assert_msg(w.early == 0, "%u early renames (%s)", w.early, w.why);
+  ck_assert_uint_eq(w.syncfs, 0);
+  ck_assert_uint_eq(w.filesyncs, 3);
+  ck_assert_uint_eq(w.dirsyncs, 1);
+  ck_assert_uint_eq(uncovered(), 0);
+  watch(dir);
+  write_statuses(dir, FS_SYNC_FILES_FEW + 1);
+  ck_assert_msg(w.early == 0, "%u early renames (%s)", w.early, w.why);
+  ck_assert_uint_eq(w.syncfs, 1);
+  ck_assert_uint_eq(w.filesyncs, 0);
+  ck_assert_uint_eq(w.dirsyncs, 1);
+  ck_assert_uint_eq(uncovered(), 0);
+  watch(NULL);
+  test_rm_rf(root);
+  free(root);
+  free(dir);
+}
+END_TEST
+
 /* The checks themselves: a file renamed in place of a temp file no flush
  * saw complete is caught. */
 START_TEST(an_early_rename_is_caught)
@@ -681,6 +740,7 @@ Suite *make_suite_local_durable(void)
   tcase_add_test(tc, applied_writes_are_durable);
   tcase_add_test(tc, a_small_pass_syncs_only_its_files);
   tcase_add_test(tc, with_latency_a_small_pass_syncs_on_a_worker);
+  tcase_add_test(tc, a_few_statuses_sync_only_their_files);
   tcase_add_test(tc, an_early_rename_is_caught);
   suite_add_tcase(s, tc);
   return s;
