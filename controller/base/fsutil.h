@@ -32,9 +32,9 @@ int fs_write_atomic(const char *dir, const char *name, const char *data,
  * its path; once every temp file of a batch is written, one fs_sync()
  * makes them durable (or, for a few, fs_sync_files()); then each is
  * renamed over its target, and one more fs_sync() (or fs_sync_dir() of
- * a directory that was there before) makes the renames durable.  A crash at any moment still
- * leaves old or new files, never torn ones: no temp file is renamed
- * before its bytes are on disk.
+ * a directory that was there before) makes the renames durable.  A
+ * crash at any moment still leaves old or new files, never torn ones:
+ * no temp file is renamed before its bytes are on disk.
  */
 int fs_write_temp(const char *dir, const char *name, const char *data,
                   size_t len, mode_t mode, char **tmp);

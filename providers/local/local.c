@@ -24,7 +24,8 @@
  * is on the threadpool and no latencyMs is set runs on the loop's thread
  * instead: a pass that changes one tenant reads, writes and syncs its
  * few files without a hand-off, and the closing sync of their
- * directories is made the same way.
+ * directories is made the same way.  Lists, and syncs of the whole file
+ * system (after a directory was made), always go to a worker.
  * With latencyMs the result waits on the job's timer, so latency applies
  * to every outcome.
  */
@@ -661,10 +662,13 @@ static struct batch *batch_new(size_t cap, enum batch_kind kind)
  * alongside and no order changes) and no latencyMs is simulated (whose
  * timers a blocked loop would delay).  A flush then blocks the loop for
  * the sync of a few files; the pass would wait for it anyway.  A list,
- * which reads a whole type directory, always goes to a worker. */
-static bool runs_inline(const struct local *lp, const struct batch *b)
+ * which reads a whole type directory, and a flush that must sync the
+ * file system (a directory was made) go to a worker. */
+static bool runs_inline(struct local *lp, const struct batch *b)
 {
   if (b->n > INLINE_MAX || lp->pooled > 0 || lp->latency_ms > 0)
+    return false;
+  if (b->kind == BATCH_FLUSH && (atomic_load(&lp->unsynced) & DIRS_MADE))
     return false;
   for (size_t i = 0; i < b->n; i++)
     if (b->jobs[i]->op.kind == RT_LIST)
