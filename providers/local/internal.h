@@ -87,6 +87,7 @@ struct local {
   size_t nready, ready_alloc;
   unsigned flushing; /* flush work items running */
   unsigned pooled;   /* work items on the threadpool */
+  bool small_turn;   /* the turn start() is in has INLINE_MAX jobs at most */
 };
 
 struct job {

@@ -660,13 +660,17 @@ static struct batch *batch_new(size_t cap, enum batch_kind kind)
 /* Whether a batch runs on the loop's thread: a small one, when nothing
  * of this instance's is on the threadpool (so nothing of its runs
  * alongside and no order changes) and no latencyMs is simulated (whose
- * timers a blocked loop would delay).  A flush then blocks the loop for
- * the sync of a few files; the pass would wait for it anyway.  A list,
+ * timers a blocked loop would delay); reads and writes to prepare only
+ * when their whole turn is small, so a larger turn's batches still run
+ * side by side and share a flush.  A flush then blocks the loop for the
+ * sync of a few files; the pass would wait for it anyway.  A list,
  * which reads a whole type directory, and a flush that must sync the
  * file system (a directory was made) go to a worker. */
 static bool runs_inline(struct local *lp, const struct batch *b)
 {
   if (b->n > INLINE_MAX || lp->pooled > 0 || lp->latency_ms > 0)
+    return false;
+  if (b->kind != BATCH_FLUSH && !lp->small_turn)
     return false;
   if (b->kind == BATCH_FLUSH && (atomic_load(&lp->unsynced) & DIRS_MADE))
     return false;
@@ -834,6 +838,7 @@ static void local_start(struct rt *rt, struct rt_op *ops, size_t n)
   struct batch *reads = NULL, *writes = NULL;
   struct rt_op *next;
 
+  lp->small_turn = n <= INLINE_MAX;
   for (struct rt_op *op = ops; op; op = next) {
     struct job *j = container_of(op, struct job, op);
 

@@ -622,6 +622,30 @@ START_TEST(a_small_pass_syncs_only_its_files)
 }
 END_TEST
 
+/* A turn of more writes than INLINE_MAX, in directories that exist, is
+ * prepared and flushed by workers, not batch after batch on the loop. */
+START_TEST(a_larger_turn_goes_to_workers)
+{
+  struct fx f;
+  struct call cs[20] = {{0}};
+
+  fx_init(&f);
+  watch(f.dir);
+  fx_open(&f, NULL);
+  services_of(&f, cs, ARRAY_SIZE(cs), "m");
+  ck_assert_uint_eq(run_and_close(&f, cs, ARRAY_SIZE(cs), CREATE, NULL), 0);
+  w.off_loop = 0;
+  move_ports(cs, ARRAY_SIZE(cs));
+  ck_assert_uint_eq(run_and_close(&f, cs, ARRAY_SIZE(cs), UPDATE, NULL), 0);
+  ck_assert_msg(w.early == 0, "%u early renames (%s)", w.early, w.why);
+  ck_assert_uint_ge(w.off_loop, 1);
+  watch(NULL);
+  for (size_t i = 0; i < ARRAY_SIZE(cs); i++)
+    resource_free(cs[i].r);
+  fx_release(&f);
+}
+END_TEST
+
 /* With latencyMs the loop keeps its timers: even a small pass's files
  * are synced by a worker. */
 #define LATENCY "{\"latencyMs\": 1}"
@@ -739,6 +763,7 @@ Suite *make_suite_local_durable(void)
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, applied_writes_are_durable);
   tcase_add_test(tc, a_small_pass_syncs_only_its_files);
+  tcase_add_test(tc, a_larger_turn_goes_to_workers);
   tcase_add_test(tc, with_latency_a_small_pass_syncs_on_a_worker);
   tcase_add_test(tc, a_few_statuses_sync_only_their_files);
   tcase_add_test(tc, an_early_rename_is_caught);
