@@ -148,6 +148,43 @@ out:
   return 0;
 }
 
+int fs_write_unnamed(const char *dir, const char *data, size_t len,
+                     mode_t mode, int *fd)
+{
+  int f = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, mode), e;
+
+  *fd = -1;
+  if (f < 0) {
+    e = errno;
+    /* EISDIR: a kernel that predates O_TMPFILE; EOPNOTSUPP: a file
+     * system without it. */
+    if (e == EOPNOTSUPP || e == EISDIR || e == EINVAL || e == EMFILE ||
+        e == ENFILE)
+      return 1;
+    return fail(e, "write a file in", dir);
+  }
+  /* The umask narrows O_TMPFILE's mode; callers decide who may read. */
+  e = fchmod(f, mode) < 0 ? errno : 0;
+  if (e == 0)
+    e = write_all(f, data, len);
+  if (e) {
+    close(f);
+    return fail(e, "write a file in", dir);
+  }
+  *fd = f;
+  return 0;
+}
+
+int fs_link_unnamed(int fd, const char *path)
+{
+  char self[48];
+
+  /* Linking a descriptor by itself (AT_EMPTY_PATH) takes a privilege;
+   * through /proc it takes none. */
+  snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+  return linkat(AT_FDCWD, self, AT_FDCWD, path, AT_SYMLINK_FOLLOW);
+}
+
 int fs_sync(const char *path)
 {
   int fd = open(path, O_RDONLY | O_CLOEXEC), e = 0;
@@ -183,6 +220,17 @@ int fs_sync_files(char *const *paths, size_t n)
     if (e)
       return fail(e, "sync", paths[i]);
   }
+  return 0;
+}
+
+int fs_sync_fds(const int *fds, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    (void)sync_file_range(fds[i], 0, 0, SYNC_FILE_RANGE_WRITE);
+  for (size_t i = 0; i < n; i++)
+    if (fdatasync(fds[i]) < 0)
+      return td_error_code(fs_errno_code(errno), "cannot sync a new file: %s",
+                           strerror(errno));
   return 0;
 }
 

@@ -39,6 +39,31 @@ int fs_write_atomic(const char *dir, const char *name, const char *data,
 int fs_write_temp(const char *dir, const char *name, const char *data,
                   size_t len, mode_t mode, char **tmp);
 
+/*
+ * For a file that does not exist yet, fs_write_unnamed() writes its
+ * bytes to a file with no name in `dir` (O_TMPFILE), not synced, and
+ * leaves *fd open on it; once they are durable (fs_sync(), or
+ * fs_sync_fds()), fs_link_unnamed() gives it its name.  Until then it is
+ * in no directory: a crash or a close frees it and leaves nothing
+ * behind, and making it takes no entry in `dir` to add and then rename
+ * away, which at thousands of files is a third of the file system's
+ * work.  Returns 1, with *fd -1 and nothing made, when this file system
+ * or process cannot make one (no O_TMPFILE, no descriptor free): the
+ * caller writes a temp file with fs_write_temp() instead.
+ */
+int fs_write_unnamed(const char *dir, const char *data, size_t len,
+                     mode_t mode, int *fd);
+
+/*
+ * Names the file fs_write_unnamed() made `path`, which must not exist:
+ * 0, or -1 with errno set as link(2) sets it (EEXIST: something took
+ * the name meanwhile, and is left as it is).  The new entry is durable
+ * once `path`'s directory is synced, but the file's link count is in
+ * its inode, which on a file system without a journal only fs_sync()
+ * writes: callers make a linked file durable with fs_sync().
+ */
+int fs_link_unnamed(int fd, const char *path);
+
 /* Flushes the file system that holds `path` (syncfs): everything written
  * there before it began, by anyone, is durable once it returns. */
 int fs_sync(const char *path);
@@ -53,6 +78,9 @@ int fs_sync(const char *path);
  * made durable: fs_sync_dir() does that.
  */
 int fs_sync_files(char *const *paths, size_t n);
+
+/* The same for files open on `fds` (the unnamed files above). */
+int fs_sync_fds(const int *fds, size_t n);
 
 /* Up to this many files, fs_sync_files() is the cheaper: measured here,
  * 8 files one by one cost about what one fs_sync() does when nothing

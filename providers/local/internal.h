@@ -60,8 +60,17 @@
  * without a thread hand-off, each of which costs two wake-ups (a few
  * milliseconds on a loaded machine, more than the work itself). */
 #define INLINE_MAX 8
-/* In `unsynced`: a directory was made (stateDir or a type directory). */
+/* Unnamed files an instance holds open at once, each a descriptor from
+ * its write to its flush; past it new files take temp names, so a pass
+ * at a high concurrency leaves the process's other descriptors (often
+ * 1024 in all: sockets, repositories) their room. */
+#define UNNAMED_MAX 256
+/* In `unsynced`: a directory was made (stateDir or a type directory);
+ * a new file was linked into place, whose link count only a file system
+ * sync is sure to write (fsutil.h).  Either takes a syncfs(). */
 #define DIRS_MADE (1u << RTYPE_COUNT)
+#define FILES_LINKED (1u << (RTYPE_COUNT + 1))
+#define SYNC_ALL (DIRS_MADE | FILES_LINKED)
 
 struct local {
   struct rt rt; /* first: the runtime's */
@@ -88,6 +97,8 @@ struct local {
   unsigned flushing; /* flush work items running */
   unsigned pooled;   /* work items on the threadpool */
   bool small_turn;   /* the turn start() is in has INLINE_MAX jobs at most */
+  bool unnamed_ok;   /* new files may be written unnamed (fsutil.h) */
+  atomic_uint unnamed_open; /* unnamed files open, up to UNNAMED_MAX */
 };
 
 struct job {
@@ -102,11 +113,15 @@ struct job {
   char *stem; /* the file name without .json: the name, or shortened */
   uint64_t health_delay_ms;
   /* A write: the new state and its text, then the temp file it was
-   * written to; or a removal, once allowed. */
+   * written to (tmp), or, for a file that did not exist, the unnamed
+   * file open on fd; or a removal, once allowed. */
   json_t *state;
   char *text;
   size_t len;
   char *tmp;
+  int fd;
+  bool unnamed; /* fd is open on the unnamed file */
+  bool absent;  /* a create that found no file */
   bool unlink;
   bool done, waited; /* the work is done; latencyMs has passed */
 };

@@ -9,23 +9,26 @@
  * lists go in batches, up to BATCH_MAX a work item, so a pass observing
  * thousands of resources pays one thread handoff per batch, not per
  * file.  Writes are prepared the same way (checked, rendered, written to
- * temp files, not synced), then flushed in groups: a flush takes every
- * write prepared by the time it starts, makes their temp files durable,
- * then the renames (and removals), each answered.  Up to SYNC_FILES_MAX
- * temp files are synced one by one, so a pass that changes a tenant
- * waits for its own few files, not for every byte the host has yet to
- * write; more take one syncfs().  Writes prepared while a flush runs go
- * in the next, so the busier the provider, the more writes share a
- * flush.  A crash leaves old or new files, never torn ones: no file is
- * renamed before its bytes are on disk.  The renames are made durable
- * by the next flush (their directories synced), and by one at close for
- * the last of them, before a pass records anything.
+ * temp files, not synced: a file that did not exist to an unnamed one,
+ * fsutil.h's fs_write_unnamed), then flushed in groups: a flush takes
+ * every write prepared by the time it starts, makes their temp files
+ * durable, then the renames, links (and removals), each answered.  Up
+ * to SYNC_FILES_MAX temp files are synced one by one, so a pass that
+ * changes a tenant waits for its own few files, not for every byte the
+ * host has yet to write; more take one syncfs().  Writes prepared while
+ * a flush runs go in the next, so the busier the provider, the more
+ * writes share a flush.  A crash leaves old or new files, never torn
+ * ones: no file is renamed or linked before its bytes are on disk.  The
+ * renames are made durable by the next flush (their directories synced;
+ * after links or a directory made, the file system), and by one at close
+ * for the last of them, before a pass records anything.
  * A small batch (INLINE_MAX jobs) when nothing else of the instance's
  * is on the threadpool and no latencyMs is set runs on the loop's thread
  * instead: a pass that changes one tenant reads, writes and syncs its
  * few files without a hand-off, and the closing sync of their
  * directories is made the same way.  Lists, and syncs of the whole file
- * system (after a directory was made), always go to a worker.
+ * system (after a directory was made or files linked), always go to a
+ * worker.
  * With latencyMs the result waits on the job's timer, so latency applies
  * to every outcome.
  */
@@ -149,6 +152,7 @@ static int do_create(struct job *j)
     /* Absent is what a create expects: the op is not failed. */
     rt_op_ok(&j->op, NULL);
     status = PROVIDER_OK;
+    j->absent = true;
   }
   json_decref(old);
   if (status < 0)
@@ -343,9 +347,26 @@ static void ensure_dirs(struct batch *b)
   }
 }
 
+/* Whether the write has a temp file, named or not, to put in place. */
+static bool has_temp(const struct job *j)
+{
+  return j->tmp || j->unnamed;
+}
+
+static void close_unnamed(struct job *j)
+{
+  if (j->unnamed) {
+    close(j->fd);
+    j->unnamed = false;
+    atomic_fetch_sub(&container_of(j->op.rt, struct local, rt)->unnamed_open,
+                     1);
+  }
+}
+
 /* A write that failed lets go of what it was to write. */
 static void drop_write(struct job *j)
 {
+  close_unnamed(j);
   if (j->tmp) {
     unlink(j->tmp);
     free(j->tmp);
@@ -358,13 +379,36 @@ static void drop_write(struct job *j)
   j->unlink = false;
 }
 
+/* Writes a new file's bytes unnamed (fsutil.h): 0, or 1 when the
+ * caller writes a named temp file instead, or a TD code. */
+static int write_unnamed(struct local *lp, struct job *j)
+{
+  int rc;
+
+  if (!j->absent || !lp->unnamed_ok)
+    return 1;
+  if (atomic_fetch_add(&lp->unnamed_open, 1) >= UNNAMED_MAX) {
+    atomic_fetch_sub(&lp->unnamed_open, 1);
+    return 1;
+  }
+  rc = fs_write_unnamed(j->dir, j->text, j->len, 0644, &j->fd);
+  j->unnamed = rc == 0;
+  if (!j->unnamed)
+    atomic_fetch_sub(&lp->unnamed_open, 1);
+  return rc;
+}
+
 /*
  * Checks and renders each write, then writes its temp file, not synced:
- * the flush it joins makes it durable before renaming it.  What is left
- * to flush has a temp file, or is a removal allowed; the rest failed.
+ * the flush it joins makes it durable before putting it in place.  A
+ * file that did not exist is written unnamed, where the file system
+ * can.  What is left to flush has a temp file, or is a removal allowed;
+ * the rest failed.
  */
 static void prepare_writes(struct batch *b)
 {
+  struct local *lp = batch_local(b);
+
   for (size_t i = 0; i < b->n; i++)
     run_job(b->jobs[i]);
   ensure_dirs(b);
@@ -379,10 +423,13 @@ static void prepare_writes(struct batch *b)
       drop_write(j);
       continue;
     }
-    file = td_asprintf("%s.json", j->stem);
     /* 0644: state files are meant to be read and edited by people. */
-    rc = fs_write_temp(j->dir, file, j->text, j->len, 0644, &j->tmp);
-    free(file);
+    rc = write_unnamed(lp, j);
+    if (rc == 1) {
+      file = td_asprintf("%s.json", j->stem);
+      rc = fs_write_temp(j->dir, file, j->text, j->len, 0644, &j->tmp);
+      free(file);
+    }
     free(j->text);
     j->text = NULL;
     if (rc < 0) {
@@ -401,7 +448,7 @@ static void fail_flush(struct batch *b, const char *state_dir)
   for (size_t i = 0; i < b->n; i++) {
     struct job *j = b->jobs[i];
 
-    if (!j->tmp)
+    if (!has_temp(j))
       continue;
     rt_op_fail(&j->op, PROVIDER_TRANSIENT, "local: %s: %s", state_dir, why);
     drop_write(j);
@@ -419,7 +466,7 @@ static int sync_placed(struct local *lp, const char *state_dir, bool all)
   unsigned pending = atomic_exchange(&lp->unsynced, 0);
   int rc = 0;
 
-  if (all || (pending & DIRS_MADE)) {
+  if (all || (pending & SYNC_ALL)) {
     rc = fs_sync(state_dir);
   } else {
     for (int t = 0; t < RTYPE_COUNT && rc == 0; t++) {
@@ -447,19 +494,48 @@ static int sync_batch(struct batch *b, size_t temps)
   struct local *lp = batch_local(b);
   const char *state_dir = b->jobs[0]->state_dir;
   char *paths[SYNC_FILES_MAX];
-  size_t n = 0;
+  int fds[SYNC_FILES_MAX];
+  size_t n = 0, nfds = 0;
   int rc;
 
-  if (temps > SYNC_FILES_MAX || (atomic_load(&lp->unsynced) & DIRS_MADE))
+  if (temps > SYNC_FILES_MAX || (atomic_load(&lp->unsynced) & SYNC_ALL))
     return sync_placed(lp, state_dir, true);
-  for (size_t i = 0; i < b->n; i++)
-    if (b->jobs[i]->tmp)
+  for (size_t i = 0; i < b->n; i++) {
+    if (b->jobs[i]->unnamed)
+      fds[nfds++] = b->jobs[i]->fd;
+    else if (b->jobs[i]->tmp)
       paths[n++] = b->jobs[i]->tmp;
+  }
   rc = fs_sync_files(paths, n);
+  if (rc == 0)
+    rc = fs_sync_fds(fds, nfds);
   return rc < 0 ? rc : sync_placed(lp, state_dir, false);
 }
 
-/* The renames and removals, each answered once done. */
+/* A new file's name given to its unnamed file.  Taken meanwhile (by
+ * hand, or another tenant's resource of the same name), the name is
+ * left to what took it and the create fails, to be tried again: the
+ * next try reads what is there and judges whose it is. */
+static bool link_new(struct local *lp, struct job *j)
+{
+  int e;
+
+  if (fs_link_unnamed(j->fd, j->path) == 0) {
+    close_unnamed(j);
+    atomic_fetch_or(&lp->unsynced, FILES_LINKED);
+    return true;
+  }
+  e = errno;
+  if (e == EEXIST)
+    rt_op_fail(&j->op, PROVIDER_TRANSIENT,
+               "local: %s appeared while it was being created", j->path);
+  else
+    local__fail_errno(j, "cannot create", j->path, e);
+  drop_write(j);
+  return false;
+}
+
+/* The links, renames and removals, each answered once done. */
 static void place(struct batch *b)
 {
   struct local *lp = batch_local(b);
@@ -467,7 +543,12 @@ static void place(struct batch *b)
   for (size_t i = 0; i < b->n; i++) {
     struct job *j = b->jobs[i];
 
-    if (j->tmp) {
+    if (j->unnamed) {
+      if (!link_new(lp, j))
+        continue;
+      rt_op_ok(&j->op, j->state);
+      j->state = NULL;
+    } else if (j->tmp) {
       if (rename(j->tmp, j->path) < 0) {
         local__fail_errno(j, "cannot replace", j->path, errno);
         drop_write(j);
@@ -508,7 +589,7 @@ static void flush_writes(struct batch *b)
   size_t temps = 0;
 
   for (size_t i = 0; i < b->n; i++)
-    temps += b->jobs[i]->tmp != NULL;
+    temps += has_temp(b->jobs[i]);
   if (temps > 0 && sync_batch(b, temps) < 0)
     fail_flush(b, state_dir);
   place(b);
@@ -612,7 +693,7 @@ static void flush_more(struct local *lp);
 /* A prepared write waits for the next flush; the rest are answered. */
 static void after_prepare(struct local *lp, struct job *j)
 {
-  if (j->op.status < 0 || (!j->tmp && !j->unlink)) {
+  if (j->op.status < 0 || (!has_temp(j) && !j->unlink)) {
     finish(j);
     return;
   }
@@ -672,7 +753,7 @@ static bool runs_inline(struct local *lp, const struct batch *b)
     return false;
   if (b->kind != BATCH_FLUSH && !lp->small_turn)
     return false;
-  if (b->kind == BATCH_FLUSH && (atomic_load(&lp->unsynced) & DIRS_MADE))
+  if (b->kind == BATCH_FLUSH && (atomic_load(&lp->unsynced) & SYNC_ALL))
     return false;
   for (size_t i = 0; i < b->n; i++)
     if (b->jobs[i]->op.kind == RT_LIST)
@@ -862,6 +943,7 @@ static void job_release(struct rt_op *op)
   struct job *j = container_of(op, struct job, op);
 
   /* A write whose flush never ran (cancelled) leaves its temp file. */
+  close_unnamed(j);
   if (j->tmp)
     unlink(j->tmp);
   free(j->tmp);
@@ -929,6 +1011,8 @@ static int local_open(struct rt *rt, char *err, size_t errcap)
     lp->rng = 1; /* xorshift never leaves zero */
   if (first_open(lp->state_dir))
     sweep_temp_files(lp->state_dir);
+  /* Unnamed files are named through /proc (fsutil.h). */
+  lp->unnamed_ok = access("/proc/self/fd", X_OK) == 0;
   /* An injected latency stands for a server's round trip. */
   rt->base.reads_nearby = lp->latency_ms == 0;
   return 0;
@@ -957,7 +1041,7 @@ static void local_shutdown(struct rt *rt)
   struct local *lp = container_of(rt, struct local, rt);
   unsigned pending = atomic_load(&lp->unsynced);
 
-  if (pending != 0 && !(pending & DIRS_MADE)) {
+  if (pending != 0 && !(pending & SYNC_ALL)) {
     (void)sync_placed(lp, lp->state_dir, false);
     pending = 0;
   }

@@ -46,15 +46,19 @@
  *
  * written with sorted keys, two-space indent and a trailing newline.  Files
  * are replaced atomically, so a crash leaves either the old or the new
- * content: writes go to temp files as they come; a flush takes every one
- * written by then and makes them durable (a few, each with fdatasync(),
- * so a small pass does not wait on the rest of the host's writes; many,
- * or any in a directory just made, with one syncfs()), then they are
- * renamed (and removals unlinked) and answered.  Writes that come during
- * a flush go in the next, which also makes the earlier renames durable
- * (their directories synced); close() makes the last of them durable
- * before its callback, so what a pass applied is on disk before the pass
- * records it.  Files
+ * content: writes go to temp files as they come (a file that does not
+ * exist yet to an unnamed one, where the file system has O_TMPFILE: a
+ * crash leaves nothing of it); a flush takes every one written by then
+ * and makes them durable (a few, each with fdatasync(), so a small pass
+ * does not wait on the rest of the host's writes; many, or any in a
+ * directory just made, with one syncfs()), then they are renamed or
+ * linked (and removals unlinked) and answered.  A name another writer
+ * took between a create's read and its link is left to it: the create
+ * fails as TRANSIENT, and its retry reads what is there.  Writes that
+ * come during a flush go in the next, which also makes the earlier
+ * renames durable (their directories synced, or the file system after
+ * links); close() makes the last of them durable before its callback,
+ * so what a pass applied is on disk before the pass records it.  Files
  * whose names start with '.' (temp files) or do not end in ".json" are
  * ignored.  A file that is not a JSON object with an object "spec" (and,
  * when present, an object "outputs" and a string "marker"), or that is

@@ -1,5 +1,6 @@
 #include "base/compat.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -137,6 +138,81 @@ START_TEST(sync_files_and_dirs)
 }
 END_TEST
 
+/* Whether `dir` holds nothing but "." and "..". */
+static size_t entries(const char *dir)
+{
+  DIR *d = opendir(dir);
+  struct dirent *de;
+  size_t n = 0;
+
+  ck_assert_ptr_nonnull(d);
+  while ((de = readdir(d)) != NULL)
+    n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+  closedir(d);
+  return n;
+}
+
+/*
+ * An unnamed file takes no name until it is linked: with its bytes and
+ * its mode whatever the umask; one closed unlinked leaves nothing; a
+ * name taken meanwhile is refused (EEXIST) and keeps what it holds.
+ */
+START_TEST(unnamed_files)
+{
+  char *dir = test_tmpdir(), *path = td_asprintf("%s/a.json", dir);
+  char *data = NULL;
+  size_t len = 0;
+  struct stat st;
+  mode_t old = umask(077);
+  int fd = -2, rc;
+
+  rc = fs_write_unnamed(dir, "alpha", 5, 0644, &fd);
+  umask(old);
+  if (rc == 1) { /* this file system cannot: the caller's fallback */
+    ck_assert_int_eq(fd, -1);
+    goto out;
+  }
+  ck_assert_int_eq(rc, 0);
+  ck_assert_int_ge(fd, 0);
+  ck_assert_uint_eq(entries(dir), 0);
+  ck_assert_int_eq(fs_sync_fds(&fd, 1), 0);
+  ck_assert_int_eq(fs_link_unnamed(fd, path), 0);
+  close(fd);
+  ck_assert_int_eq(fs_read_capped(path, 16, &data, &len), 0);
+  ck_assert_uint_eq(len, 5);
+  ck_assert(memcmp(data, "alpha", 5) == 0);
+  free(data);
+  ck_assert_int_eq(stat(path, &st), 0);
+  ck_assert_uint_eq(st.st_mode & 0777, 0644);
+
+  /* The name is taken: refused, and what holds it stays. */
+  ck_assert_int_eq(fs_write_unnamed(dir, "beta", 4, 0644, &fd), 0);
+  ck_assert_int_eq(fs_link_unnamed(fd, path), -1);
+  ck_assert_int_eq(errno, EEXIST);
+  close(fd);
+  ck_assert_int_eq(fs_read_capped(path, 16, &data, &len), 0);
+  ck_assert(len == 5 && memcmp(data, "alpha", 5) == 0);
+  free(data);
+  ck_assert_uint_eq(entries(dir), 1);
+
+  /* Closed before it was named: nothing is left. */
+  ck_assert_int_eq(fs_write_unnamed(dir, "gamma", 5, 0644, &fd), 0);
+  close(fd);
+  ck_assert_uint_eq(entries(dir), 1);
+
+  /* A directory that is not there is an error that names it. */
+  free(path);
+  path = td_asprintf("%s/missing", dir);
+  ck_assert_int_eq(fs_write_unnamed(path, "x", 1, 0644, &fd), TD_ENOTFOUND);
+  ck_assert_int_eq(fd, -1);
+  ck_assert_ptr_nonnull(strstr(td_error_last(), path));
+out:
+  test_rm_rf(dir);
+  free(path);
+  free(dir);
+}
+END_TEST
+
 Suite *make_suite_fsutil(void)
 {
   Suite *s = suite_create("fsutil");
@@ -146,6 +222,7 @@ Suite *make_suite_fsutil(void)
   tcase_add_test(tc, sweep_removes_only_leftovers);
   tcase_add_test(tc, codes_are_td_codes);
   tcase_add_test(tc, sync_files_and_dirs);
+  tcase_add_test(tc, unnamed_files);
   suite_add_tcase(s, tc);
   return s;
 }

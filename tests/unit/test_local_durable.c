@@ -1,15 +1,17 @@
 /*
  * The local provider's durability, checked against the system calls
- * themselves.  syncfs, fdatasync, fsync, mkdir, rename and unlink are
- * wrapped here (this executable's definitions come before the C
- * library's) and, while a test watches a state directory, each is
+ * themselves.  syncfs, fdatasync, fsync, mkdir, rename, linkat, unlink
+ * and open are wrapped here (this executable's definitions come before
+ * the C library's) and, while a test watches a state directory, each is
  * recorded:
  *
  *   - a syncfs notes, as it begins, the temp files of the state directory
- *     and what they hold; once it has ended, that content is durable; so
+ *     and what they hold, the unnamed ones (O_TMPFILE) this process has
+ *     open there included; once it has ended, that content is durable; so
  *     is a temp file's once an fdatasync (or fsync) of it has ended;
- *   - a temp file renamed into place must hold what an ended sync saw in
- *     it: no file is put in place before its bytes are on disk;
+ *   - a temp file renamed, or an unnamed one linked, into place must hold
+ *     what an ended sync saw in it: no file is put in place before its
+ *     bytes are on disk;
  *   - a rename or removal of a state file, and a directory made, note how
  *     many syncs had begun; it is durable once a syncfs, or an fsync of
  *     its directory, that began after it has ended.  By the time close()
@@ -25,7 +27,9 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -66,6 +70,9 @@ static struct watch {
   size_t nplaced;
   unsigned early; /* renames of a temp file no ended flush covered */
   char why[600];
+  unsigned renames, links; /* temp files put in place, each way */
+  char squat[512]; /* a name to take just before a link to it */
+  bool no_tmpfile; /* open(O_TMPFILE) fails as without file system support */
   pthread_t loop;                       /* the thread that called watch() */
   unsigned off_loop;                    /* syncs on any other thread */
   unsigned listings, listings_off_loop; /* directories read, on others */
@@ -89,15 +96,53 @@ static bool watched(const char *path)
   return len > 0 && strncmp(path, w.dir, len) == 0 && path[len] == '/';
 }
 
+/* The name of an unnamed file, as /proc shows it: "<dir>/#<inode>
+ * (deleted)". */
+static bool is_unnamed(const char *path)
+{
+  const char *base = strrchr(path, '/');
+  size_t len = strlen(path);
+
+  return base && base[1] == '#' && len > 10 &&
+         !strcmp(path + len - 10, " (deleted)");
+}
+
 static bool is_temp(const char *path)
 {
   const char *base = strrchr(path, '/');
 
-  return base && base[1] == '.';
+  return base && (base[1] == '.' || is_unnamed(path));
 }
 
 /* Set while this thread reads directories for the record itself. */
 static __thread bool recording;
+
+/* The unnamed files under the watched directory that this process has
+ * open, as they are now: each named as /proc shows it. */
+static size_t snapshot_unnamed(struct seen *out, size_t n, unsigned flush)
+{
+  DIR *d = opendir("/proc/self/fd");
+  struct dirent *de;
+
+  while (d && (de = readdir(d)) != NULL && n < MAX_SEEN) {
+    char link[300], path[512];
+    ssize_t len;
+
+    snprintf(link, sizeof(link), "/proc/self/fd/%s", de->d_name);
+    len = readlink(link, path, sizeof(path) - 1);
+    if (len < 0)
+      continue;
+    path[len] = '\0';
+    if (!watched(path) || !is_unnamed(path))
+      continue;
+    snprintf(out[n].path, sizeof(out[n].path), "%s", path);
+    read_text(link, out[n].text);
+    out[n++].flush = flush;
+  }
+  if (d)
+    closedir(d);
+  return n;
+}
 
 /* The temp files under the watched directory, as they are now: in it
  * (a status directory's) and in its type directories (a provider's). */
@@ -127,6 +172,7 @@ static size_t snapshot(struct seen *out, unsigned flush)
     if (d)
       closedir(d);
   }
+  n = snapshot_unnamed(out, n, flush);
   recording = false;
   return n;
 }
@@ -241,7 +287,7 @@ static bool watched_fd(int fd, char *path, size_t size, bool *is_dir)
  * began. */
 static int sync_one(int fd, int (*real)(int))
 {
-  char path[512];
+  char path[512], link[64];
   struct seen one = {0};
   bool is_dir = false;
   unsigned me;
@@ -257,7 +303,9 @@ static int sync_one(int fd, int (*real)(int))
   } else {
     w.filesyncs++;
     snprintf(one.path, sizeof(one.path), "%s", path);
-    read_text(path, one.text);
+    /* Through the descriptor: an unnamed file has no path to open. */
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    read_text(link, one.text);
     one.flush = me;
   }
   pthread_mutex_unlock(&w.lock);
@@ -298,14 +346,15 @@ static void note_placed(const char *path)
   }
 }
 
-/* Whether the temp file `from` holds what an ended flush saw in it. */
-static bool covered_temp(const char *from)
+/* Whether the temp file `name`, read at `at` (its path, or its
+ * descriptor's link), holds what an ended flush saw in it. */
+static bool covered_temp(const char *name, const char *at)
 {
   char now[MAX_TEXT];
 
-  read_text(from, now);
+  read_text(at, now);
   for (size_t i = 0; i < w.nflushed; i++)
-    if (!strcmp(w.flushed[i].path, from))
+    if (!strcmp(w.flushed[i].path, name))
       return now[0] && !strcmp(w.flushed[i].text, now);
   return false;
 }
@@ -318,15 +367,85 @@ int rename(const char *from, const char *to)
   if (!real)
     real = (int (*)(const char *, const char *))dlsym(RTLD_NEXT, "rename");
   pthread_mutex_lock(&w.lock);
-  if (watched(to) && is_temp(from) && !covered_temp(from)) {
+  if (watched(to) && is_temp(from) && !covered_temp(from, from)) {
     w.early++;
     snprintf(w.why, sizeof(w.why), "renamed before flushed: %s", to);
   }
   rc = real(from, to);
-  if (rc == 0 && watched(to))
+  if (rc == 0 && watched(to)) {
+    w.renames += is_temp(from);
     note_placed(to);
+  }
   pthread_mutex_unlock(&w.lock);
   return rc;
+}
+
+/* Another writer takes `path` (squat), with a state file of its own. */
+#define SQUATTER "{\"spec\": {\"by\": \"hand\"}}\n"
+
+static void take_name(const char *path)
+{
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+
+  ck_assert_int_ge(fd, 0);
+  ck_assert_int_eq(write(fd, SQUATTER, strlen(SQUATTER)),
+                   (ssize_t)strlen(SQUATTER));
+  close(fd);
+}
+
+/* An unnamed file linked into place through /proc. */
+int linkat(int fromdir, const char *from, int todir, const char *to, int flags)
+{
+  static int (*real)(int, const char *, int, const char *, int);
+  char name[512];
+  ssize_t n;
+  int rc;
+
+  if (!real)
+    real = (int (*)(int, const char *, int, const char *, int))dlsym(
+        RTLD_NEXT, "linkat");
+  pthread_mutex_lock(&w.lock);
+  if (watched(to) && (n = readlink(from, name, sizeof(name) - 1)) > 0) {
+    name[n] = '\0';
+    if (is_temp(name) && !covered_temp(name, from)) {
+      w.early++;
+      snprintf(w.why, sizeof(w.why), "linked before flushed: %s", to);
+    }
+  }
+  if (w.squat[0] && !strcmp(to, w.squat)) {
+    take_name(to);
+    w.squat[0] = '\0';
+  }
+  rc = real(fromdir, from, todir, to, flags);
+  if (rc == 0 && watched(to)) {
+    w.links++;
+    note_placed(to);
+  }
+  pthread_mutex_unlock(&w.lock);
+  return rc;
+}
+
+/* Without O_TMPFILE, when a test asks for a file system without it. */
+int open(const char *path, int flags, ...)
+{
+  static int (*real)(const char *, int, ...);
+  mode_t mode = 0;
+
+  if (!real)
+    real = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open");
+  if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) {
+    va_list ap;
+
+    va_start(ap, flags);
+    mode = (mode_t)va_arg(ap, int);
+    va_end(ap);
+  }
+  if ((flags & O_TMPFILE) == O_TMPFILE &&
+      __atomic_load_n(&w.no_tmpfile, __ATOMIC_RELAXED)) {
+    errno = EOPNOTSUPP;
+    return -1;
+  }
+  return real(path, flags, mode);
 }
 
 int mkdir(const char *path, mode_t mode)
@@ -391,7 +510,9 @@ static void watch(const char *dir)
   w.flushed = dir ? td_calloc(MAX_SEEN, sizeof(*w.flushed)) : NULL;
   w.nflushed = w.nplaced = 0;
   w.begun = w.syncfs = w.filesyncs = w.dirsyncs = w.early = 0;
-  w.why[0] = '\0';
+  w.renames = w.links = 0;
+  w.why[0] = w.squat[0] = '\0';
+  w.no_tmpfile = false;
   w.loop = pthread_self();
   w.off_loop = w.listings = w.listings_off_loop = 0;
   pthread_mutex_unlock(&w.lock);
@@ -521,6 +642,9 @@ START_TEST(applied_writes_are_durable)
   start_all(cs, N, CREATE);
   uv_run(&f.loop, UV_RUN_DEFAULT);
   check_all(cs, N);
+  /* New files are written unnamed and linked: no temp name to rename. */
+  ck_assert_uint_eq(w.links, N);
+  ck_assert_uint_eq(w.renames, 0);
   /* The writes share flushes: a busy provider syncs the file system for
    * many files at once rather than each file. */
   ck_assert_uint_lt(w.syncfs + w.dirsyncs + w.filesyncs, N / 4);
@@ -536,6 +660,9 @@ START_TEST(applied_writes_are_durable)
   check_all(cs + N / 3, N / 3);
   check_all(cs + N, N);
   ck_assert_msg(w.early == 0, "%u early renames (%s)", w.early, w.why);
+  /* Updates replace their files through temp names. */
+  ck_assert_uint_eq(w.links, 2 * N);
+  ck_assert_uint_eq(w.renames, N / 3);
   /* Each write and removal, and service/ made. */
   ck_assert_uint_eq(w.nplaced, N + N / 3 + N / 3 + N + 1);
   START(provider_close(f.p, on_closed, &left));
@@ -673,6 +800,105 @@ START_TEST(with_latency_a_small_pass_syncs_on_a_worker)
 }
 END_TEST
 
+/*
+ * A few new files in a directory that exists are linked into place
+ * unnamed, each after its bytes were synced; their link counts live in
+ * their inodes, which a directory's sync may not write (ext4 without a
+ * journal), so close() syncs the file system for them, on a worker.
+ */
+START_TEST(new_files_take_a_file_system_sync_at_close)
+{
+  struct fx f;
+  struct call cs[4] = {{0}};
+
+  fx_init(&f);
+  watch(f.dir);
+  fx_open(&f, NULL);
+  services_of(&f, cs, ARRAY_SIZE(cs), "n");
+  ck_assert_uint_eq(run_and_close(&f, cs, 1, CREATE, NULL), 0);
+  w.syncfs = w.filesyncs = w.off_loop = w.links = w.renames = 0;
+  ck_assert_uint_eq(run_and_close(&f, cs + 1, 3, CREATE, NULL), 0);
+  ck_assert_msg(w.early == 0, "%u early links (%s)", w.early, w.why);
+  ck_assert_uint_eq(w.links, 3);
+  ck_assert_uint_eq(w.renames, 0);
+  ck_assert_uint_eq(w.filesyncs, 3);
+  ck_assert_uint_eq(w.syncfs, 1);
+  ck_assert_uint_ge(w.off_loop, 1);
+  for (size_t i = 1; i < ARRAY_SIZE(cs); i++) {
+    char *path = state_path(&f, "service", cs[i].r->name);
+
+    ck_assert_msg(durable(path), "%s not durable", path);
+    free(path);
+  }
+  watch(NULL);
+  for (size_t i = 0; i < ARRAY_SIZE(cs); i++)
+    resource_free(cs[i].r);
+  fx_release(&f);
+}
+END_TEST
+
+/*
+ * A name taken between a create's read and its link (by hand, or by
+ * another writer) keeps what took it: the create fails, to be tried
+ * again, and the try finds a file that is not tenantd's.
+ */
+START_TEST(a_name_taken_meanwhile_is_left_alone)
+{
+  struct fx f;
+  struct call c = {0};
+  char *path, text[MAX_TEXT];
+
+  fx_init(&f);
+  watch(f.dir);
+  fx_open(&f, NULL);
+  services_of(&f, &c, 1, "q");
+  path = state_path(&f, "service", c.r->name);
+  snprintf(w.squat, sizeof(w.squat), "%s", path);
+  start_all(&c, 1, CREATE);
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  ck_assert(c.x.done);
+  ck_assert_int_eq(c.x.status, PROVIDER_TRANSIENT);
+  ck_assert_ptr_nonnull(strstr(c.x.message, "appeared"));
+  res_release(&c.x);
+  read_text(path, text);
+  ck_assert_str_eq(text, SQUATTER);
+  start_all(&c, 1, CREATE);
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  ck_assert_int_eq(c.x.status, PROVIDER_CONFLICT);
+  ck_assert_ptr_nonnull(strstr(c.x.message, "without a tenantd marker"));
+  res_release(&c.x);
+  read_text(path, text);
+  ck_assert_str_eq(text, SQUATTER);
+  watch(NULL);
+  free(path);
+  resource_free(c.r);
+  fx_release(&f);
+}
+END_TEST
+
+/* A file system without unnamed files: new files take temp names, and
+ * are just as durable. */
+START_TEST(without_unnamed_files_new_files_are_renamed)
+{
+  struct fx f;
+  struct call cs[12] = {{0}};
+
+  fx_init(&f);
+  watch(f.dir);
+  w.no_tmpfile = true;
+  fx_open(&f, NULL);
+  services_of(&f, cs, ARRAY_SIZE(cs), "r");
+  ck_assert_uint_eq(run_and_close(&f, cs, ARRAY_SIZE(cs), CREATE, NULL), 0);
+  ck_assert_msg(w.early == 0, "%u early renames (%s)", w.early, w.why);
+  ck_assert_uint_eq(w.links, 0);
+  ck_assert_uint_eq(w.renames, ARRAY_SIZE(cs));
+  watch(NULL);
+  for (size_t i = 0; i < ARRAY_SIZE(cs); i++)
+    resource_free(cs[i].r);
+  fx_release(&f);
+}
+END_TEST
+
 /* tenant_status_write_all() of the statuses of `tenants` ("t0", "t1",
  * ...) into `dir`; each must succeed. */
 static void write_statuses(const char *dir, size_t tenants)
@@ -765,6 +991,9 @@ Suite *make_suite_local_durable(void)
   tcase_add_test(tc, a_small_pass_syncs_only_its_files);
   tcase_add_test(tc, a_larger_turn_goes_to_workers);
   tcase_add_test(tc, with_latency_a_small_pass_syncs_on_a_worker);
+  tcase_add_test(tc, new_files_take_a_file_system_sync_at_close);
+  tcase_add_test(tc, a_name_taken_meanwhile_is_left_alone);
+  tcase_add_test(tc, without_unnamed_files_new_files_are_renamed);
   tcase_add_test(tc, a_few_statuses_sync_only_their_files);
   tcase_add_test(tc, an_early_rename_is_caught);
   suite_add_tcase(s, tc);
