@@ -120,8 +120,9 @@ struct job {
   size_t len;
   char *tmp;
   int fd;
+  bool slot;    /* holds one of the instance's UNNAMED_MAX */
   bool unnamed; /* fd is open on the unnamed file */
-  bool absent;  /* a create that found no file */
+  bool unread;  /* a create that did not read its name first */
   bool unlink;
   bool done, waited; /* the work is done; latencyMs has passed */
 };

@@ -52,9 +52,10 @@
  * and makes them durable (a few, each with fdatasync(), so a small pass
  * does not wait on the rest of the host's writes; many, or any in a
  * directory just made, with one syncfs()), then they are renamed or
- * linked (and removals unlinked) and answered.  A name another writer
- * took between a create's read and its link is left to it: the create
- * fails as TRANSIENT, and its retry reads what is there.  Writes that
+ * linked (and removals unlinked) and answered.  A create that links
+ * reads nothing first; a name taken by then is judged as one read first
+ * is: a file not tenantd's, or another resource's, stays as it is and
+ * the create is a CONFLICT; the resource's own is replaced.  Writes that
  * come during a flush go in the next, which also makes the earlier
  * renames durable (their directories synced, or the file system after
  * links); close() makes the last of them durable before its callback,

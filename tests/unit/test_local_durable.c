@@ -72,6 +72,7 @@ static struct watch {
   char why[600];
   unsigned renames, links; /* temp files put in place, each way */
   char squat[512]; /* a name to take just before a link to it */
+  char squat_text[MAX_TEXT]; /* with this */
   bool no_tmpfile; /* open(O_TMPFILE) fails as without file system support */
   pthread_t loop;                       /* the thread that called watch() */
   unsigned off_loop;                    /* syncs on any other thread */
@@ -380,16 +381,16 @@ int rename(const char *from, const char *to)
   return rc;
 }
 
-/* Another writer takes `path` (squat), with a state file of its own. */
+/* A state file tenantd did not write. */
 #define SQUATTER "{\"spec\": {\"by\": \"hand\"}}\n"
 
-static void take_name(const char *path)
+/* Another writer takes `path`, with `text`. */
+static void take_name(const char *path, const char *text)
 {
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 
   ck_assert_int_ge(fd, 0);
-  ck_assert_int_eq(write(fd, SQUATTER, strlen(SQUATTER)),
-                   (ssize_t)strlen(SQUATTER));
+  ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
   close(fd);
 }
 
@@ -413,7 +414,7 @@ int linkat(int fromdir, const char *from, int todir, const char *to, int flags)
     }
   }
   if (w.squat[0] && !strcmp(to, w.squat)) {
-    take_name(to);
+    take_name(to, w.squat_text);
     w.squat[0] = '\0';
   }
   rc = real(fromdir, from, todir, to, flags);
@@ -838,60 +839,91 @@ START_TEST(new_files_take_a_file_system_sync_at_close)
 END_TEST
 
 /*
- * A name taken between a create's read and its link (by hand, or by
- * another writer) keeps what took it: the create fails, to be tried
- * again, and the try finds a file that is not tenantd's.
+ * A create links its new file without reading the name first; a name
+ * taken by then (by hand, by another writer) keeps what took it, and the
+ * create fails as a create that read it would have.  One that holds the
+ * resource's own file (an earlier try's, never answered) is replaced,
+ * its bytes synced before the rename like any other.
  */
-START_TEST(a_name_taken_meanwhile_is_left_alone)
+START_TEST(a_name_taken_meanwhile_is_judged)
 {
   struct fx f;
-  struct call c = {0};
-  char *path, text[MAX_TEXT];
+  struct call cs[2] = {{0}};
+  char *path, *own, text[MAX_TEXT], marker[RESOURCE_MARKER_MAX];
+  size_t left = SIZE_MAX;
 
   fx_init(&f);
   watch(f.dir);
   fx_open(&f, NULL);
-  services_of(&f, &c, 1, "q");
-  path = state_path(&f, "service", c.r->name);
+  services_of(&f, cs, 2, "q");
+  path = state_path(&f, "service", cs[0].r->name);
   snprintf(w.squat, sizeof(w.squat), "%s", path);
-  start_all(&c, 1, CREATE);
+  snprintf(w.squat_text, sizeof(w.squat_text), "%s", SQUATTER);
+  start_all(cs, 1, CREATE);
   uv_run(&f.loop, UV_RUN_DEFAULT);
-  ck_assert(c.x.done);
-  ck_assert_int_eq(c.x.status, PROVIDER_TRANSIENT);
-  ck_assert_ptr_nonnull(strstr(c.x.message, "appeared"));
-  res_release(&c.x);
+  ck_assert(cs[0].x.done);
+  ck_assert_int_eq(cs[0].x.status, PROVIDER_CONFLICT);
+  ck_assert_ptr_nonnull(strstr(cs[0].x.message, "without a tenantd marker"));
+  res_release(&cs[0].x);
   read_text(path, text);
   ck_assert_str_eq(text, SQUATTER);
-  start_all(&c, 1, CREATE);
+
+  own = state_path(&f, "service", cs[1].r->name);
+  snprintf(w.squat, sizeof(w.squat), "%s", own);
+  resource_marker(marker, "acme", cs[1].r->id);
+  snprintf(w.squat_text, sizeof(w.squat_text),
+           "{\"marker\": \"%s\", \"spec\": {}}\n", marker);
+  start_all(cs + 1, 1, CREATE);
   uv_run(&f.loop, UV_RUN_DEFAULT);
-  ck_assert_int_eq(c.x.status, PROVIDER_CONFLICT);
-  ck_assert_ptr_nonnull(strstr(c.x.message, "without a tenantd marker"));
-  res_release(&c.x);
-  read_text(path, text);
-  ck_assert_str_eq(text, SQUATTER);
+  check_all(cs + 1, 1);
+  ck_assert_msg(w.early == 0, "%u early renames (%s)", w.early, w.why);
+  ck_assert_uint_eq(w.renames, 1);
+  read_text(own, text);
+  ck_assert_ptr_nonnull(strstr(text, "\"port\": 4001"));
+  START(provider_close(f.p, on_closed, &left));
+  f.p = NULL;
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  ck_assert_uint_eq(left, 0);
+  ck_assert(durable(own));
   watch(NULL);
   free(path);
-  resource_free(c.r);
+  free(own);
+  for (size_t i = 0; i < ARRAY_SIZE(cs); i++)
+    resource_free(cs[i].r);
   fx_release(&f);
 }
 END_TEST
 
 /* A file system without unnamed files: new files take temp names, and
- * are just as durable. */
+ * are just as durable; a create then reads its name before it writes,
+ * and leaves a file that is not tenantd's as it is. */
 START_TEST(without_unnamed_files_new_files_are_renamed)
 {
   struct fx f;
   struct call cs[12] = {{0}};
+  char *dir, *path, text[MAX_TEXT];
 
   fx_init(&f);
   watch(f.dir);
   w.no_tmpfile = true;
   fx_open(&f, NULL);
   services_of(&f, cs, ARRAY_SIZE(cs), "r");
-  ck_assert_uint_eq(run_and_close(&f, cs, ARRAY_SIZE(cs), CREATE, NULL), 0);
+  dir = td_asprintf("%s/service", f.dir);
+  ck_assert_int_eq(fs_mkdir_p(dir, 0700), 0);
+  path = state_path(&f, "service", cs[0].r->name);
+  take_name(path, SQUATTER);
+  start_all(cs, ARRAY_SIZE(cs), CREATE);
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  ck_assert_int_eq(cs[0].x.status, PROVIDER_CONFLICT);
+  res_release(&cs[0].x);
+  read_text(path, text);
+  ck_assert_str_eq(text, SQUATTER);
+  check_all(cs + 1, ARRAY_SIZE(cs) - 1);
   ck_assert_msg(w.early == 0, "%u early renames (%s)", w.early, w.why);
   ck_assert_uint_eq(w.links, 0);
-  ck_assert_uint_eq(w.renames, ARRAY_SIZE(cs));
+  ck_assert_uint_eq(w.renames, ARRAY_SIZE(cs) - 1);
+  free(path);
+  free(dir);
   watch(NULL);
   for (size_t i = 0; i < ARRAY_SIZE(cs); i++)
     resource_free(cs[i].r);
@@ -992,7 +1024,7 @@ Suite *make_suite_local_durable(void)
   tcase_add_test(tc, a_larger_turn_goes_to_workers);
   tcase_add_test(tc, with_latency_a_small_pass_syncs_on_a_worker);
   tcase_add_test(tc, new_files_take_a_file_system_sync_at_close);
-  tcase_add_test(tc, a_name_taken_meanwhile_is_left_alone);
+  tcase_add_test(tc, a_name_taken_meanwhile_is_judged);
   tcase_add_test(tc, without_unnamed_files_new_files_are_renamed);
   tcase_add_test(tc, a_few_statuses_sync_only_their_files);
   tcase_add_test(tc, an_early_rename_is_caught);
