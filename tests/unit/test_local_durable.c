@@ -602,6 +602,26 @@ static void check_all(struct call *cs, size_t n)
   }
 }
 
+/* Stops watching; lets go of the n calls' resources and the fixture. */
+static void release_calls(struct fx *f, struct call *cs, size_t n)
+{
+  watch(NULL);
+  for (size_t i = 0; i < n; i++)
+    resource_free(cs[i].r);
+  fx_release(f);
+}
+
+/* Each of the n calls' state files is durable. */
+static void assert_durable(struct fx *f, const struct call *cs, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    char *path = state_path(f, "service", cs[i].r->name);
+
+    ck_assert_msg(durable(path), "%s not durable", path);
+    free(path);
+  }
+}
+
 /* n calls on services "<prefix><i>-acme" of tenant acme. */
 static void services_of(struct fx *f, struct call *cs, size_t n,
                         const char *prefix)
@@ -670,11 +690,8 @@ START_TEST(applied_writes_are_durable)
   f.p = NULL;
   uv_run(&f.loop, UV_RUN_DEFAULT);
   ck_assert_uint_eq(left, 0);
-  watch(NULL);
-  for (size_t i = 0; i < 2 * N; i++)
-    resource_free(cs[i].r);
+  release_calls(&f, cs, 2 * N);
   free(cs);
-  fx_release(&f);
 }
 END_TEST
 
@@ -727,12 +744,7 @@ START_TEST(a_small_pass_syncs_only_its_files)
   ck_assert_uint_eq(w.filesyncs, ARRAY_SIZE(cs));
   ck_assert_uint_ge(w.dirsyncs, 1);
   ck_assert_uint_eq(w.off_loop, 0);
-  for (size_t i = 0; i < ARRAY_SIZE(cs); i++) {
-    char *path = state_path(&f, "service", cs[i].r->name);
-
-    ck_assert_msg(durable(path), "%s not durable", path);
-    free(path);
-  }
+  assert_durable(&f, cs, ARRAY_SIZE(cs));
   /* A list reads whole directories: never on the loop's thread. */
   {
     struct list_res lx = {0};
@@ -743,10 +755,7 @@ START_TEST(a_small_pass_syncs_only_its_files)
     ck_assert_uint_eq(w.listings_off_loop, w.listings);
     ck_assert_uint_eq(lx.n, ARRAY_SIZE(cs));
   }
-  watch(NULL);
-  for (size_t i = 0; i < ARRAY_SIZE(cs); i++)
-    resource_free(cs[i].r);
-  fx_release(&f);
+  release_calls(&f, cs, ARRAY_SIZE(cs));
 }
 END_TEST
 
@@ -767,10 +776,7 @@ START_TEST(a_larger_turn_goes_to_workers)
   ck_assert_uint_eq(run_and_close(&f, cs, ARRAY_SIZE(cs), UPDATE, NULL), 0);
   ck_assert_msg(w.early == 0, "%u early renames (%s)", w.early, w.why);
   ck_assert_uint_ge(w.off_loop, 1);
-  watch(NULL);
-  for (size_t i = 0; i < ARRAY_SIZE(cs); i++)
-    resource_free(cs[i].r);
-  fx_release(&f);
+  release_calls(&f, cs, ARRAY_SIZE(cs));
 }
 END_TEST
 
@@ -794,10 +800,7 @@ START_TEST(with_latency_a_small_pass_syncs_on_a_worker)
   ck_assert_msg(w.early == 0, "%u early renames (%s)", w.early, w.why);
   ck_assert_uint_eq(w.filesyncs, ARRAY_SIZE(cs));
   ck_assert_uint_ge(w.off_loop, ARRAY_SIZE(cs));
-  watch(NULL);
-  for (size_t i = 0; i < ARRAY_SIZE(cs); i++)
-    resource_free(cs[i].r);
-  fx_release(&f);
+  release_calls(&f, cs, ARRAY_SIZE(cs));
 }
 END_TEST
 
@@ -825,16 +828,8 @@ START_TEST(new_files_take_a_file_system_sync_at_close)
   ck_assert_uint_eq(w.filesyncs, 3);
   ck_assert_uint_eq(w.syncfs, 1);
   ck_assert_uint_ge(w.off_loop, 1);
-  for (size_t i = 1; i < ARRAY_SIZE(cs); i++) {
-    char *path = state_path(&f, "service", cs[i].r->name);
-
-    ck_assert_msg(durable(path), "%s not durable", path);
-    free(path);
-  }
-  watch(NULL);
-  for (size_t i = 0; i < ARRAY_SIZE(cs); i++)
-    resource_free(cs[i].r);
-  fx_release(&f);
+  assert_durable(&f, cs + 1, ARRAY_SIZE(cs) - 1);
+  release_calls(&f, cs, ARRAY_SIZE(cs));
 }
 END_TEST
 
@@ -885,12 +880,9 @@ START_TEST(a_name_taken_meanwhile_is_judged)
   uv_run(&f.loop, UV_RUN_DEFAULT);
   ck_assert_uint_eq(left, 0);
   ck_assert(durable(own));
-  watch(NULL);
   free(path);
   free(own);
-  for (size_t i = 0; i < ARRAY_SIZE(cs); i++)
-    resource_free(cs[i].r);
-  fx_release(&f);
+  release_calls(&f, cs, ARRAY_SIZE(cs));
 }
 END_TEST
 
@@ -924,10 +916,7 @@ START_TEST(without_unnamed_files_new_files_are_renamed)
   ck_assert_uint_eq(w.renames, ARRAY_SIZE(cs) - 1);
   free(path);
   free(dir);
-  watch(NULL);
-  for (size_t i = 0; i < ARRAY_SIZE(cs); i++)
-    resource_free(cs[i].r);
-  fx_release(&f);
+  release_calls(&f, cs, ARRAY_SIZE(cs));
 }
 END_TEST
 
