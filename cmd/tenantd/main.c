@@ -11,7 +11,6 @@
 
 #include <curl/curl.h>
 #include <getopt.h>
-#include <git2.h>
 #include <signal.h>
 #include <stdio.h>
 
@@ -19,6 +18,7 @@
 #include "base/strutil.h"
 #include "cmd/tenantd/args.h"
 #include "cmd/tenantd/cmd.h"
+#include "git/source.h"
 
 static const struct cmd commands[] = {
     {"validate", cmd_validate,
@@ -152,13 +152,13 @@ int main(int argc, char **argv)
   signal(SIGPIPE, SIG_IGN);
   /* Before any JSON value is made: jansson's allocator is global. */
   jsoncache_install();
-  /* Both libraries' global state is set up here, before any thread
-   * (passes run on workers) and released after the last user. */
-  git_libgit2_init();
+  /* libcurl's global state is set up here, before any thread (passes
+   * run on workers), and released after the last user; libgit2's at its
+   * first use (source.h), which a command on a directory never makes. */
   curl_global_init(CURL_GLOBAL_DEFAULT);
   rc = dispatch(argc, argv);
   curl_global_cleanup();
-  git_libgit2_shutdown();
+  source_library_exit();
   jsoncache_flush();
   return rc;
 }

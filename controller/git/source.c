@@ -415,8 +415,33 @@ static void tune_library(void)
   git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 0);
 }
 
+/*
+ * libgit2's set-up parses the system's CA certificates (its TLS here is
+ * mbedTLS's: about 9 ms at every start), which a command that never opens
+ * a repository (plan or validate of a directory) has no use for.  So the
+ * process takes its own hold on the library at its first use, not at
+ * start, and keeps it until source_library_exit(): a command that opens
+ * sources one after another sets the library up once.
+ */
+static pthread_once_t first_use = PTHREAD_ONCE_INIT;
+static bool used;
+
+static void use_library(void)
+{
+  git_libgit2_init();
+  used = true;
+}
+
+void source_library_exit(void)
+{
+  if (used)
+    git_libgit2_shutdown();
+  used = false;
+}
+
 void source_library_hold(void)
 {
+  pthread_once(&first_use, use_library);
   git_libgit2_init();
   pthread_mutex_lock(&parked.lock);
   parked.holds++;
@@ -446,6 +471,7 @@ int source_open(struct source **out, const struct source_opts *o)
 
   assert(o->version == SOURCE_OPTS_VERSION && o->url);
   *out = NULL;
+  pthread_once(&first_use, use_library);
   git_libgit2_init();
   s = td_calloc(1, sizeof(*s));
   s->o = *o;

@@ -114,6 +114,12 @@ struct source;
 void source_library_hold(void);
 void source_library_release(void);
 
+/* The process's own hold on libgit2, taken at its first source_open() or
+ * source_library_hold() (not at start: setting the library up costs a
+ * parse of the system's CA certificates), is given back here, once, as
+ * the process ends. */
+void source_library_exit(void);
+
 /* Opens (creating if needed) and locks the mirror for o->url. */
 int source_open(struct source **out, const struct source_opts *o);
 void source_close(struct source *s);
