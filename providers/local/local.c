@@ -498,10 +498,11 @@ static void fail_flush(struct batch *b, const char *state_dir)
 }
 
 /*
- * Makes the renames, removals and directories made so far durable: the
- * type directories they were done in are synced, or the file system is
- * when `all` says so or a directory was made (its entry is in its
- * parent, perhaps above stateDir).  What fails stays for the next.
+ * Makes the renames, links, removals and directories made so far
+ * durable: the type directories they were done in are synced, or the
+ * file system is when `all` says so, a directory was made (its entry is
+ * in its parent, perhaps above stateDir) or a file linked (its link
+ * count is in its inode).  What fails stays for the next.
  */
 static int sync_placed(struct local *lp, const char *state_dir, bool all)
 {
