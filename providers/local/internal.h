@@ -113,7 +113,7 @@ struct job {
   char *stem; /* the file name without .json: the name, or shortened */
   uint64_t health_delay_ms;
   /* A write: the new state and its text, then the temp file it was
-   * written to (tmp), or, for a file that did not exist, the unnamed
+   * written to (tmp), or, for a create holding a slot, the unnamed
    * file open on fd; or a removal, once allowed. */
   json_t *state;
   char *text;

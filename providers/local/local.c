@@ -559,33 +559,24 @@ static int sync_batch(struct batch *b, size_t temps)
  * A create whose name was taken when it came to link: what holds it is
  * judged as a create that reads first judges it (check_create), and is
  * left as it is unless it is this resource's own file (an earlier try's,
- * never answered), which is replaced through a temp file, synced first
- * like every other.  False when the job failed.
+ * never answered), which fs_write_atomic() replaces, synced before its
+ * rename like every other.  False when the job failed.
  */
 static bool replace_taken(struct job *j)
 {
-  char *file, *paths[1];
+  char *file;
   int rc;
 
   close_unnamed(j);
   if (check_create(j) < 0)
     return false;
   file = td_asprintf("%s.json", j->stem);
-  rc = fs_write_temp(j->dir, file, j->text, j->len, 0644, &j->tmp);
+  rc = fs_write_atomic(j->dir, file, j->text, j->len, 0644);
   free(file);
-  paths[0] = j->tmp;
-  if (rc == 0)
-    rc = fs_sync_files(paths, 1);
   if (rc < 0)
     rt_op_fail(&j->op, provider_status_of_fs(rc), "local: %s",
                td_error_last());
-  else if (rename(j->tmp, j->path) < 0)
-    rc = local__fail_errno(j, "cannot replace", j->path, errno);
-  if (rc < 0)
-    return false;
-  free(j->tmp);
-  j->tmp = NULL;
-  return true;
+  return rc == 0;
 }
 
 /* A new file's name given to its unnamed file, or, taken meanwhile, to
