@@ -53,6 +53,17 @@ struct mf_catalog *manifest__decode_catalog(struct manifest__ctx *cx,
 struct mf_tenant *manifest__decode_tenant(struct manifest__ctx *cx,
                                           const struct ynode *root);
 
+/* ---- work shared out over threads (manifest.c) ---- */
+
+/* Threads for n independent items: `want`, or with 0 one per CPU (one
+ * for a few items), at most four. */
+unsigned manifest__pool_threads(unsigned want, size_t n);
+
+/* Runs fn(job) on this thread and on nthreads - 1 others, which share
+ * the job's items out themselves; a thread that cannot start leaves its
+ * share to those that did. */
+void manifest__on_threads(void (*fn)(void *), void *job, unsigned nthreads);
+
 /*
  * Checks that span documents: names, tiers, dependencies, CIDRs, derived
  * names.  Adds to repo->diags.  What a tenant document claims (its name,
@@ -61,9 +72,13 @@ struct mf_tenant *manifest__decode_tenant(struct manifest__ctx *cx,
  * document are kept in repo->index, which a reload carries over, so a
  * reload that changed one document checks one document.  `base_changed`:
  * the platform or the catalog is not the one the index was built with,
- * and everything is checked again.
+ * and everything is checked again.  The documents not checked yet are
+ * checked on `threads` threads (0: manifest__pool_threads()'s choice);
+ * the index takes their claims in path order, so the findings do not
+ * depend on the threads.
  */
-void manifest__check_repo(struct manifest_repo *repo, bool base_changed);
+void manifest__check_repo(struct manifest_repo *repo, bool base_changed,
+                          unsigned threads);
 
 /* ---- what documents claim, and the index over them (rules.c, index.c) */
 

@@ -27,9 +27,7 @@
 #define POOL_THREADS_MAX 4
 #define POOL_MIN_ITEMS 64
 
-/* Threads for n independent items: `want`, or with 0 one per CPU (one
- * for a few items), at most POOL_THREADS_MAX. */
-static unsigned pool_threads(unsigned want, size_t n)
+unsigned manifest__pool_threads(unsigned want, size_t n)
 {
   unsigned t = want;
 
@@ -38,14 +36,13 @@ static unsigned pool_threads(unsigned want, size_t n)
   return t < 1 ? 1 : t > POOL_THREADS_MAX ? POOL_THREADS_MAX : t;
 }
 
-/* Runs fn(job) on this thread and on nthreads - 1 others, which share
- * the job's items out themselves; a thread that cannot start leaves its
- * share to those that did. */
-static void on_threads(void (*fn)(void *), void *job, unsigned nthreads)
+void manifest__on_threads(void (*fn)(void *), void *job, unsigned nthreads)
 {
   uv_thread_t tid[POOL_THREADS_MAX];
   unsigned started = 0;
 
+  if (nthreads > POOL_THREADS_MAX)
+    nthreads = POOL_THREADS_MAX;
   for (unsigned k = 1; k < nthreads; k++)
     if (uv_thread_create(&tid[started], fn, job) == 0)
       started++;
@@ -358,7 +355,7 @@ static int add_tenant_entries(struct manifest_files *f, int tfd,
   if (err == 0) {
     job.v = td_calloc(job.n ? job.n : 1, sizeof(*job.v));
     atomic_init(&job.next, 0);
-    on_threads(read_some, &job, pool_threads(0, job.n));
+    manifest__on_threads(read_some, &job, manifest__pool_threads(0, job.n));
   }
   for (size_t i = 0; i < job.n; i++) {
     char rel[512];
@@ -913,7 +910,8 @@ static void load_tenants(struct manifest_repo *repo,
     prev->tenants[k] = NULL;
   }
   atomic_init(&job.next, 0);
-  on_threads(decode_some, &job, pool_threads(opts->threads, job.n));
+  manifest__on_threads(decode_some, &job,
+                       manifest__pool_threads(opts->threads, job.n));
   for (size_t j = 0; j < job.n; j++)
     repo->tenants[at[j]] = job.docs[j];
   repo->ntenants = n;
@@ -1002,7 +1000,7 @@ static void reload(struct manifest_repo **out,
     repo->catalog->valid =
         repo->catalog->u.catalog &&
         diag_count_path(&repo->diags, repo->catalog->path) == 0;
-  manifest__check_repo(repo, base_changed);
+  manifest__check_repo(repo, base_changed, opts->threads);
   diag_sort(&repo->diags);
   mark_valid(repo);
   *out = repo;

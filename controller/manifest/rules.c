@@ -11,6 +11,7 @@
 #include "base/strutil.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 
 #include "manifest/internal.h"
@@ -638,23 +639,58 @@ static struct manifest__rules *check_tenant(struct repo_check *rc,
   return rc->r;
 }
 
+/* The documents not checked yet, shared out over threads, CHECK_CHUNK at
+ * a time; each thread checks against its own copy of the repo_check. */
+#define CHECK_CHUNK 32
+
+struct check_job {
+  const struct repo_check *rc;
+  struct manifest_repo *repo;
+  bool *fresh;
+  atomic_size_t next;
+};
+
+static void check_some(void *arg)
+{
+  struct check_job *job = arg;
+  struct repo_check rc = *job->rc;
+  size_t n = job->repo->ntenants;
+
+  for (;;) {
+    size_t at = atomic_fetch_add(&job->next, CHECK_CHUNK);
+
+    if (at >= n)
+      break;
+    for (size_t i = at; i < n && i < at + CHECK_CHUNK; i++) {
+      struct manifest_doc *doc = job->repo->tenants[i];
+
+      if (doc->rules)
+        continue;
+      doc->rules = check_tenant(&rc, doc);
+      job->fresh[i] = true;
+    }
+  }
+}
+
 /* Checks the documents not checked yet, marking them in `fresh`, and
  * makes room in the index for their claims at once: half a million
  * names grow no table on the way. */
-static void check_new(struct repo_check *rc, struct manifest_repo *repo,
-                      bool *fresh)
+static void check_new(const struct repo_check *rc, struct manifest_repo *repo,
+                      bool *fresh, unsigned threads)
 {
-  size_t claims[3] = {0};
+  struct check_job job = {.rc = rc, .repo = repo, .fresh = fresh};
+  size_t claims[3] = {0}, unchecked = 0;
 
+  for (size_t i = 0; i < repo->ntenants; i++)
+    unchecked += repo->tenants[i]->rules == NULL;
+  atomic_init(&job.next, 0);
+  manifest__on_threads(check_some, &job,
+                       manifest__pool_threads(threads, unchecked));
   for (size_t i = 0; i < repo->ntenants; i++) {
-    struct manifest_doc *doc = repo->tenants[i];
+    const struct manifest__rules *r = repo->tenants[i]->rules;
 
-    if (doc->rules)
-      continue;
-    doc->rules = check_tenant(rc, doc);
-    fresh[i] = true;
-    for (size_t k = 0; k < doc->rules->nclaims; k++) {
-      enum manifest__claim_kind kind = doc->rules->claims[k].kind;
+    for (size_t k = 0; fresh[i] && k < r->nclaims; k++) {
+      enum manifest__claim_kind kind = r->claims[k].kind;
 
       claims[kind == CLAIM_TENANT ? 0 : kind == CLAIM_DERIVED ? 1 : 2]++;
     }
@@ -662,7 +698,8 @@ static void check_new(struct repo_check *rc, struct manifest_repo *repo,
   manifest__index_reserve(repo->index, claims);
 }
 
-void manifest__check_repo(struct manifest_repo *repo, bool base_changed)
+void manifest__check_repo(struct manifest_repo *repo, bool base_changed,
+                          unsigned threads)
 {
   struct repo_check rc;
   bool *fresh;
@@ -678,7 +715,7 @@ void manifest__check_repo(struct manifest_repo *repo, bool base_changed)
     }
   }
   fresh = td_calloc(repo->ntenants + 1, sizeof(*fresh));
-  check_new(&rc, repo, fresh);
+  check_new(&rc, repo, fresh, threads);
   for (size_t i = 0; i < repo->ntenants; i++) {
     struct manifest_doc *doc = repo->tenants[i];
     const struct diag_list *d;

@@ -478,9 +478,10 @@ START_TEST(reload_rules_match_a_fresh_load)
 END_TEST
 
 /*
- * Tenant files decode on several threads; what comes out does not depend
- * on how many: the same documents in path order, the same findings in
- * the same order, the same valid files, and a reload that takes half the
+ * Tenant files decode, and are checked, on several threads; what comes
+ * out does not depend on how many: the same documents in path order, the
+ * same findings in the same order (a document's own, and those across
+ * documents), the same valid files, and a reload that takes half the
  * documents over says what a load on one thread says.
  */
 START_TEST(load_is_the_same_on_any_number_of_threads)
@@ -510,6 +511,9 @@ START_TEST(load_is_the_same_on_any_number_of_threads)
   ck_assert_uint_eq(one->ntenants, 300);
   want = repo_text(one);
   ck_assert_ptr_nonnull(strstr(want, "tenants/t5.yaml"));
+  /* Findings across documents, whose claims the threads work out. */
+  ck_assert_ptr_nonnull(strstr(want, "overlaps"));
+  ck_assert_ptr_nonnull(strstr(want, "also defined"));
   for (size_t k = 0; k < ARRAY_SIZE(threads); k++) {
     struct manifest_repo *many;
 
