@@ -148,8 +148,8 @@ out:
   return 0;
 }
 
-int fs_write_unnamed(const char *dir, const char *data, size_t len,
-                     mode_t mode, int *fd)
+int fs_write_unnamed(const char *dir, const char *data, size_t len, mode_t mode,
+                     int *fd)
 {
   int f = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, mode), e;
 

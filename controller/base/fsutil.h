@@ -51,8 +51,8 @@ int fs_write_temp(const char *dir, const char *name, const char *data,
  * or process cannot make one (no O_TMPFILE, no descriptor free): the
  * caller writes a temp file with fs_write_temp() instead.
  */
-int fs_write_unnamed(const char *dir, const char *data, size_t len,
-                     mode_t mode, int *fd);
+int fs_write_unnamed(const char *dir, const char *data, size_t len, mode_t mode,
+                     int *fd);
 
 /*
  * Names the file fs_write_unnamed() made `path`, which must not exist:

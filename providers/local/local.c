@@ -456,8 +456,7 @@ static bool write_temp(struct job *j)
   free(j->text);
   j->text = NULL;
   if (rc < 0)
-    rt_op_fail(&j->op, provider_status_of_fs(rc), "local: %s",
-               td_error_last());
+    rt_op_fail(&j->op, provider_status_of_fs(rc), "local: %s", td_error_last());
   return rc == 0;
 }
 
@@ -574,8 +573,7 @@ static bool replace_taken(struct job *j)
   rc = fs_write_atomic(j->dir, file, j->text, j->len, 0644);
   free(file);
   if (rc < 0)
-    rt_op_fail(&j->op, provider_status_of_fs(rc), "local: %s",
-               td_error_last());
+    rt_op_fail(&j->op, provider_status_of_fs(rc), "local: %s", td_error_last());
   return rc == 0;
 }
 

@@ -70,12 +70,12 @@ static struct watch {
   size_t nplaced;
   unsigned early; /* renames of a temp file no ended flush covered */
   char why[600];
-  unsigned renames, links; /* temp files put in place, each way */
-  char squat[512]; /* a name to take just before a link to it */
+  unsigned renames, links;   /* temp files put in place, each way */
+  char squat[512];           /* a name to take just before a link to it */
   char squat_text[MAX_TEXT]; /* with this */
-  bool no_tmpfile; /* open(O_TMPFILE) fails as without file system support */
-  pthread_t loop;                       /* the thread that called watch() */
-  unsigned off_loop;                    /* syncs on any other thread */
+  bool no_tmpfile;   /* open(O_TMPFILE) fails as without file system support */
+  pthread_t loop;    /* the thread that called watch() */
+  unsigned off_loop; /* syncs on any other thread */
   unsigned listings, listings_off_loop; /* directories read, on others */
 } w = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -403,8 +403,8 @@ int linkat(int fromdir, const char *from, int todir, const char *to, int flags)
   int rc;
 
   if (!real)
-    real = (int (*)(int, const char *, int, const char *, int))dlsym(
-        RTLD_NEXT, "linkat");
+    real = (int (*)(int, const char *, int, const char *, int))dlsym(RTLD_NEXT,
+                                                                     "linkat");
   pthread_mutex_lock(&w.lock);
   if (watched(to) && (n = readlink(from, name, sizeof(name) - 1)) > 0) {
     name[n] = '\0';
