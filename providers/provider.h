@@ -73,8 +73,10 @@ static inline int provider_status_of_fs(int td_code)
 struct provider;
 
 struct provider_result {
-  int status;             /* PROVIDER_OK or an error class */
-  const char *message;    /* why, when status < 0; never holds a secret */
+  int status; /* PROVIDER_OK or an error class */
+  /* Why, when status < 0; never holds a secret.  NULL for a read's
+   * PROVIDER_NOT_FOUND, which is an answer: the thing is absent. */
+  const char *message;
   const json_t *observed; /* read/create/update: what now exists */
 };
 

@@ -244,8 +244,9 @@ static char *fmt_error(const struct provider_result *res)
 {
   char buf[1024];
 
-  snprintf(buf, sizeof(buf), "%s: %s", provider_status_name(res->status),
-           res->message ? res->message : "");
+  /* A read that found nothing says no more than that. */
+  snprintf(buf, sizeof(buf), "%s%s%s", provider_status_name(res->status),
+           res->message ? ": " : "", res->message ? res->message : "");
   return td_strdup(buf);
 }
 

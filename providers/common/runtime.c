@@ -52,6 +52,23 @@ static int set_message(struct rt_op *op, int status, char *text)
   return status;
 }
 
+void rt_op_absent(struct rt_op *op)
+{
+  assert(op->kind == RT_READ);
+  json_decref(op->observed);
+  op->observed = NULL;
+  op->status = PROVIDER_NOT_FOUND;
+  free(op->message);
+  op->message = NULL;
+}
+
+/* Whether the op is a read that found nothing (rt_op_absent()). */
+static bool absent(const struct rt_op *op)
+{
+  return op->kind == RT_READ && op->status == PROVIDER_NOT_FOUND &&
+         !op->message;
+}
+
 int rt_op_fail(struct rt_op *op, int status, const char *fmt, ...)
 {
   char text[RT_MESSAGE_MAX];
@@ -129,7 +146,7 @@ void rt_op_deliver(struct rt_op *op)
 {
   struct rt *rt = op->rt;
 
-  if (op->status < 0 && !op->message)
+  if (op->status < 0 && !op->message && !absent(op))
     op->message = td_strdup("failed");
   op->next = NULL;
   *rt->done_tail = op;
@@ -159,7 +176,9 @@ static void answer(struct rt_op *op)
 {
   struct rt *rt = op->rt;
   bool ok = op->status >= 0;
-  const char *message = ok ? NULL : op->message ? op->message : "failed";
+  const char *message = ok || absent(op) ? NULL
+                        : op->message    ? op->message
+                                         : "failed";
 
   if (op->kind == RT_LIST) {
     op->list_cb(&rt->base, op->status, message, ok ? op->items : NULL,

@@ -691,8 +691,7 @@ static void read_batch(struct batch *b)
     struct job *j = b->jobs[i];
 
     if (j->op.kind == RT_READ && dir_missing(j, seen, missing, &nseen))
-      rt_op_fail_text(&j->op, PROVIDER_NOT_FOUND, "local: ", j->path,
-                      " does not exist");
+      rt_op_absent(&j->op);
     else
       run_job(j);
   }

@@ -53,7 +53,8 @@ static int check_shape(struct job *j, const char *path, const json_t *state)
 
 /*
  * Reads and parses one state file into *out (owned by the caller).
- * PROVIDER_NOT_FOUND when absent; the size cap is checked both against
+ * PROVIDER_NOT_FOUND when absent (for a read, with no message:
+ * rt_op_absent()); the size cap is checked both against
  * fstat and while reading, since the file may grow in between.
  */
 int local__load_state(struct job *j, const char *path, json_t **out)
@@ -68,7 +69,10 @@ int local__load_state(struct job *j, const char *path, json_t **out)
   *out = NULL;
   fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    if (errno == ENOENT)
+    if (errno == ENOENT && j->op.kind == RT_READ) {
+      rt_op_absent(&j->op);
+      status = PROVIDER_NOT_FOUND;
+    } else if (errno == ENOENT)
       status = rt_op_fail_text(&j->op, PROVIDER_NOT_FOUND, "local: ", path,
                                " does not exist");
     else

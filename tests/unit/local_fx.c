@@ -81,9 +81,11 @@ void on_res(struct provider *p, const struct provider_result *r, void *arg)
   x->done = true;
   x->status = r->status;
   snprintf(x->message, sizeof(x->message), "%s", r->message ? r->message : "");
+  x->has_message = r->message != NULL;
   x->observed = r->observed ? json_deep_copy(r->observed) : NULL;
   x->at = uv_now(p->loop);
-  if (r->status < 0)
+  /* Every failure says why; a read that found nothing is an answer. */
+  if (r->status < 0 && r->status != PROVIDER_NOT_FOUND)
     ck_assert_ptr_nonnull(r->message);
 }
 

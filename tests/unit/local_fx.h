@@ -32,6 +32,7 @@ struct res {
   bool done;
   int status;
   char message[1024];
+  bool has_message; /* the result had one (a read's NOT_FOUND has none) */
   json_t *observed; /* a deep copy, owned */
   uint64_t at;      /* uv_now when the callback ran */
 };

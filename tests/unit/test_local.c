@@ -118,6 +118,8 @@ START_TEST(read_missing_is_not_found)
   fx_open(&f, NULL);
   ck_assert_int_eq(run_op(&f, READ, r, NULL, &x), PROVIDER_NOT_FOUND);
   ck_assert_ptr_null(x.observed);
+  /* Absent is an answer: no message is made for it. */
+  ck_assert(!x.has_message);
   res_release(&x);
   resource_free(r);
   fx_release(&f);
@@ -320,6 +322,9 @@ START_TEST(update_missing_is_not_found)
   fx_init(&f);
   fx_open(&f, NULL);
   ck_assert_int_eq(run_op(&f, UPDATE, r, NULL, &x), PROVIDER_NOT_FOUND);
+  /* An update of what is gone is a failure, and says which file. */
+  ck_assert(x.has_message);
+  ck_assert_ptr_nonnull(strstr(x.message, "acme_prod.json does not exist"));
   res_release(&x);
   resource_free(r);
   fx_release(&f);
@@ -344,8 +349,11 @@ START_TEST(remove_deletes)
   res_release(&x);
   ck_assert(!exists(path));
   ck_assert_int_eq(run_op(&f, REMOVE, r, NULL, &x), PROVIDER_NOT_FOUND);
+  ck_assert(x.has_message);
   res_release(&x);
+  /* The type's directory is there, the file is not. */
   ck_assert_int_eq(run_op(&f, READ, r, NULL, &x), PROVIDER_NOT_FOUND);
+  ck_assert(!x.has_message);
   res_release(&x);
   free(path);
   resource_free(r);

@@ -95,6 +95,8 @@ static void finish(struct rt_op *op)
     rt_op_ok(op, NULL);
   } else if (op->kind == RT_REMOVE) {
     rt_op_fail(op, PROVIDER_NOT_FOUND, "test: %s does not exist", op->name);
+  } else if (op->kind == RT_READ && strncmp(op->name, "gone", 4) == 0) {
+    rt_op_absent(op);
   } else {
     rt_op_ok(op,
              json_pack("{s:s, s:s}", "name", op->name, "marker", op->marker));
@@ -190,6 +192,7 @@ struct ans {
   bool done;
   int status;
   char message[256];
+  bool has_message;
   char name[64];
   size_t seq;
   size_t nitems;
@@ -250,11 +253,12 @@ static void on_res(struct provider *p, const struct provider_result *r,
   a->seq = answers++;
   a->status = r->status;
   snprintf(a->message, sizeof(a->message), "%s", r->message ? r->message : "");
+  a->has_message = r->message != NULL;
   snprintf(a->name, sizeof(a->name), "%s",
            r->observed ? json_string_value(json_object_get(r->observed, "name"))
                        : "");
   if (r->status < 0) {
-    ck_assert_ptr_nonnull(r->message);
+    ck_assert(r->message || r->status == PROVIDER_NOT_FOUND);
     ck_assert_ptr_null(r->observed);
   }
 }
@@ -338,7 +342,8 @@ START_TEST(answered_after_the_call)
 {
   struct fx f;
   struct resource *r = res_new("api"), *bad = res_new("bad-one");
-  struct ans a[5];
+  struct resource *gone = res_new("gone");
+  struct ans a[6];
 
   memset(a, 0, sizeof(a));
   fx_open(&f, "{\"type\": \"test\"}");
@@ -348,6 +353,7 @@ START_TEST(answered_after_the_call)
   START(provider_remove(f.p, r, on_res, &a[2]));
   START(provider_list_owned(f.p, "acme", on_list, &a[3]));
   START(provider_update(f.p, bad, bad->spec, on_res, &a[4]));
+  START(provider_read(f.p, gone, on_res, &a[5]));
   for (size_t i = 0; i < ARRAY_SIZE(a); i++)
     ck_assert(!a[i].done);
   uv_run(&f.loop, UV_RUN_DEFAULT);
@@ -367,11 +373,17 @@ START_TEST(answered_after_the_call)
   /* Refused by check: answered the same way, never started. */
   ck_assert_int_eq(a[4].status, PROVIDER_INVALID);
   ck_assert_str_eq(a[4].message, "test: bad name 'bad-one'");
-  ck_assert_uint_eq(seen.started, 4);
+  /* A read that found nothing: absent, with no message, where a remove
+   * of what is gone said why it failed. */
+  ck_assert_int_eq(a[5].status, PROVIDER_NOT_FOUND);
+  ck_assert(!a[5].has_message);
+  ck_assert(a[2].has_message);
+  ck_assert_uint_eq(seen.started, 5);
   ck_assert_uint_eq(seen.start_calls, 1);
   fx_close(&f);
   resource_free(r);
   resource_free(bad);
+  resource_free(gone);
 }
 END_TEST
 
