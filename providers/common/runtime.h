@@ -47,9 +47,9 @@
  *      order of rt_op_deliver calls, never from inside the call that
  *      started the op, then frees the op (op_release first).
  *
- * Threads: rt_op_ok, rt_op_fail and rt_op_add_item touch only the op, so
- * a threadpool job that owns the op may call them; everything else runs
- * on the loop thread.
+ * Threads: rt_op_ok, rt_op_fail, rt_op_absent and rt_op_add_item touch
+ * only the op, so a threadpool job that owns the op may call them;
+ * everything else runs on the loop thread.
  *
  * Close: provider_close() marks the instance closing (and calls the
  * optional closing() hook, where a provider may fail ops it queued but
