@@ -3,6 +3,7 @@
  */
 #include "base/compat.h"
 
+#include <stdarg.h>
 #include <strings.h>
 
 #include "base/strutil.h"
@@ -198,4 +199,24 @@ void str_sanitize(char *s)
     p += n;
     left -= n;
   }
+}
+
+size_t str_join(char *out, size_t cap, ...)
+{
+  size_t len = 0;
+  const char *s;
+  va_list ap;
+
+  va_start(ap, cap);
+  while ((s = va_arg(ap, const char *)) != NULL) {
+    size_t n = strlen(s);
+
+    if (cap > 0 && len < cap - 1)
+      memcpy(out + len, s, n < cap - 1 - len ? n : cap - 1 - len);
+    len += n;
+  }
+  va_end(ap);
+  if (cap > 0)
+    out[len < cap - 1 ? len : cap - 1] = '\0';
+  return len;
 }

@@ -4,6 +4,7 @@
 
 #include "engine/compose.h"
 #include "base/error.h"
+#include "base/strutil.h"
 #include "model/naming.h"
 
 /* Records point at the ingress with A for an address, CNAME for a name. */
@@ -171,7 +172,7 @@ static void compose_service(struct env_ctx *cx, const struct app_ctx *ac,
     if (!runs_here(cx->e, dep_app))
       continue;
     naming_service(dep, dep_app, ac->ename, ac->tname);
-    snprintf(dep_id, sizeof(dep_id), "service/%s", dep);
+    str_join(dep_id, sizeof(dep_id), "service/", dep, NULL);
     resource_add_dep(r, dep_id);
   }
 }
@@ -212,7 +213,7 @@ static void compose_public_record(struct env_ctx *cx, const struct app_ctx *ac,
 
   naming_record(name, a->name.v, ac->ename, ac->tname,
                 cx->plat->spec.domains.pub.v);
-  snprintf(id, sizeof(id), "dns_record/%s.public", ac->key);
+  str_join(id, sizeof(id), "dns_record/", ac->key, ".public", NULL);
   r = add(cx, RTYPE_DNS_RECORD, id, name,
           record_spec(name, record_type(ingress), str(ingress)),
           a->dns.pub.pos);
@@ -230,7 +231,7 @@ static void compose_private_record(struct env_ctx *cx, const struct app_ctx *ac)
 
   naming_record(name, a->name.v, ac->ename, ac->tname,
                 cx->plat->spec.domains.priv.v);
-  snprintf(id, sizeof(id), "dns_record/%s.private", ac->key);
+  str_join(id, sizeof(id), "dns_record/", ac->key, ".private", NULL);
   if (a->image.v) {
     target = resource_ref(ac->service_id, "ip");
   } else {
@@ -260,7 +261,7 @@ static void compose_alias_records(struct env_ctx *cx, const struct app_ctx *ac,
     char id[NAMING_MAX + 64];
     struct resource *r;
 
-    snprintf(id, sizeof(id), "dns_record/%s.alias.%s", ac->key, al->v);
+    str_join(id, sizeof(id), "dns_record/", ac->key, ".alias.", al->v, NULL);
     r = add(cx, RTYPE_DNS_RECORD, id, al->v,
             record_spec(al->v, record_type(ingress), str(ingress)), al->pos);
     resource_add_dep(r, ac->route_id);
@@ -276,8 +277,8 @@ static void compose_app(struct env_ctx *cx, const struct mf_app *a,
       .a = a, .tname = cx->t->meta.name.v, .ename = cx->e->name.v};
 
   naming_service(ac.key, a->name.v, ac.ename, ac.tname);
-  snprintf(ac.service_id, sizeof(ac.service_id), "service/%s", ac.key);
-  snprintf(ac.route_id, sizeof(ac.route_id), "route/%s", ac.key);
+  str_join(ac.service_id, sizeof(ac.service_id), "service/", ac.key, NULL);
+  str_join(ac.route_id, sizeof(ac.route_id), "route/", ac.key, NULL);
   if (a->image.v)
     compose_service(cx, &ac, network_id, database_id, bucket_id);
   if (a->dns.pub.v || a->dns.aliases.n > 0)
@@ -330,9 +331,9 @@ int compose_tenant_in(const struct manifest_repo *repo,
 
     cx.e = e;
     naming_workspace(ws, tname, e->name.v);
-    snprintf(network_id, sizeof(network_id), "network/%s", ws);
-    snprintf(database_id, sizeof(database_id), "database/%s", ws);
-    snprintf(bucket_id, sizeof(bucket_id), "bucket/%s", ws);
+    str_join(network_id, sizeof(network_id), "network/", ws, NULL);
+    str_join(database_id, sizeof(database_id), "database/", ws, NULL);
+    str_join(bucket_id, sizeof(bucket_id), "bucket/", ws, NULL);
 
     naming_network(name, tname, e->name.v);
     spec = json_object();

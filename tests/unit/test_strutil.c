@@ -174,6 +174,33 @@ START_TEST(utf8_valid_and_not)
 }
 END_TEST
 
+/* A join is what snprintf of "%s%s%s" gives, at every capacity: the
+ * same bytes, cut in the same place, and the same length returned. */
+START_TEST(join_is_snprintf_of_the_parts)
+{
+  static const char *const parts[][3] = {
+      {"service/", "web.prod.acme", ""},
+      {"dns_record/", "api.qa.b", ".alias.x.example"},
+      {"", "", ""},
+  };
+
+  for (size_t p = 0; p < ARRAY_SIZE(parts); p++)
+    for (size_t cap = 0; cap < 48; cap++) {
+      char got[48], want[48];
+      size_t n;
+      int w;
+
+      memset(got, 'X', sizeof(got));
+      memset(want, 'X', sizeof(want));
+      n = str_join(got, cap, parts[p][0], parts[p][1], parts[p][2], NULL);
+      w = snprintf(want, cap, "%s%s%s", parts[p][0], parts[p][1], parts[p][2]);
+      ck_assert_uint_eq(n, (size_t)w);
+      /* Nothing past the capacity is touched. */
+      ck_assert_mem_eq(got, want, sizeof(got));
+    }
+}
+END_TEST
+
 START_TEST(sanitize_keeps_text_and_marks_the_rest)
 {
   char a[] = "caf\xc3\xa9 \xff\xfe ok\tand\nlines \x1b[31m\x7f end \xe2\x82";
@@ -221,6 +248,7 @@ Suite *make_suite_strutil(void)
   tcase_add_test(tc, utf8_valid_and_not);
   tcase_add_test(tc, sanitize_keeps_text_and_marks_the_rest);
   tcase_add_test(tc, sanitize_each_byte_anywhere_in_a_word);
+  tcase_add_test(tc, join_is_snprintf_of_the_parts);
   suite_add_tcase(s, tc);
   return s;
 }
