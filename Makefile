@@ -259,7 +259,8 @@ test: deps
 	  test-asan
 
 test-plain:
-	$(MAKE) --no-print-directory -j1 check check-schema fuzz-smoke
+	$(MAKE) --no-print-directory -j1 check check-schema fuzz-smoke \
+	  format-check
 
 test-asan:
 	$(MAKE) --no-print-directory -j1 BUILD=build/asan SANITIZE=1 check
