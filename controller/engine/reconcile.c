@@ -377,12 +377,7 @@ static void prepare(struct pass *ps, struct tenant *t)
  * are then held as for an invalid one. */
 static bool some_file_invalid(const struct manifest_repo *repo)
 {
-  if (repo->nrefused > 0)
-    return true;
-  for (size_t i = 0; i < repo->ntenants; i++)
-    if (!repo->tenants[i]->valid)
-      return true;
-  return false;
+  return repo->nrefused > 0 || repo->ninvalid > 0;
 }
 
 static int doc_path_cmp(const void *pa, const void *pb)

@@ -933,11 +933,13 @@ static void mark_valid(struct manifest_repo *repo)
     repo->platform->valid =
         repo->platform->u.platform &&
         !diag_sorted_has_path(&repo->diags, repo->platform->path);
+  repo->ninvalid = 0;
   for (size_t i = 0; i < repo->ntenants; i++) {
     struct manifest_doc *doc = repo->tenants[i];
 
     doc->valid =
         doc->u.tenant && !diag_sorted_has_path(&repo->diags, doc->path);
+    repo->ninvalid += !doc->valid;
   }
 }
 

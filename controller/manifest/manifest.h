@@ -396,6 +396,7 @@ struct manifest_repo {
    * prune, a tenant that has no document, as it does for an invalid one. */
   char **refused; /* their paths, owned */
   size_t nrefused;
+  size_t ninvalid; /* tenant documents not valid (decoded with problems) */
   struct diag_list diags; /* every problem found, sorted */
   /* The rules across documents, kept between loads (internal). */
   struct manifest__index *index;

@@ -491,6 +491,7 @@ START_TEST(load_is_the_same_on_any_number_of_threads)
   struct manifest_files half = MANIFEST_FILES_INIT;
   struct manifest_opts opts = MANIFEST_OPTS_INIT;
   struct manifest_repo *one, *kept = NULL;
+  size_t invalid = 0;
   char *want, *got;
 
   put_keyed(&files, "platform.yaml", platform_yaml);
@@ -514,6 +515,11 @@ START_TEST(load_is_the_same_on_any_number_of_threads)
   /* Findings across documents, whose claims the threads work out. */
   ck_assert_ptr_nonnull(strstr(want, "overlaps"));
   ck_assert_ptr_nonnull(strstr(want, "also defined"));
+  /* The repository counts its documents that are not valid. */
+  for (size_t i = 0; i < one->ntenants; i++)
+    invalid += !one->tenants[i]->valid;
+  ck_assert_uint_ge(invalid, 300 / 37);
+  ck_assert_uint_eq(one->ninvalid, invalid);
   for (size_t k = 0; k < ARRAY_SIZE(threads); k++) {
     struct manifest_repo *many;
 
@@ -521,6 +527,7 @@ START_TEST(load_is_the_same_on_any_number_of_threads)
     manifest_repo_load(&many, &files, &opts);
     got = repo_text(many);
     ck_assert_str_eq(got, want);
+    ck_assert_uint_eq(many->ninvalid, invalid);
     for (size_t i = 0; i < many->ntenants; i++) {
       ck_assert_str_eq(many->tenants[i]->path, one->tenants[i]->path);
       ck_assert_str_eq(many->tenants[i]->key, one->tenants[i]->key);
@@ -532,6 +539,7 @@ START_TEST(load_is_the_same_on_any_number_of_threads)
   opts.threads = 3;
   manifest_repo_reload(&kept, &half, &opts, NULL);
   manifest_repo_reload(&kept, &files, &opts, kept);
+  ck_assert_uint_eq(kept->ninvalid, invalid);
   got = repo_text(kept);
   ck_assert_str_eq(got, want);
   free(got);
