@@ -36,6 +36,7 @@
 
 #include "base/fsutil.h"
 #include "model/resource.h"
+#include "providers/local/internal.h"
 #include "providers/local/local.h"
 #include "local_fx.h"
 #include "status_fx.h"
@@ -73,9 +74,16 @@ static struct watch {
   unsigned renames, links;   /* temp files put in place, each way */
   char squat[512];           /* a name to take just before a link to it */
   char squat_text[MAX_TEXT]; /* with this */
-  bool no_tmpfile;   /* open(O_TMPFILE) fails as without file system support */
-  pthread_t loop;    /* the thread that called watch() */
-  unsigned off_loop; /* syncs on any other thread */
+  bool no_tmpfile; /* open(O_TMPFILE) fails as without file system support */
+  /* While set, a flush's sync on a worker waits until `hold_for` new
+   * files are open unnamed and `hold_total` new files are written in all
+   * (unnamed or under temp names); `held` records how many unnamed ones
+   * it saw at most, and whether it gave up after HOLD_MS. */
+  size_t hold_for, hold_total;
+  size_t held_unnamed_max;
+  bool held_too_long;
+  pthread_t loop;                       /* the thread that called watch() */
+  unsigned off_loop;                    /* syncs on any other thread */
   unsigned listings, listings_off_loop; /* directories read, on others */
 } w = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -224,6 +232,72 @@ static void cover(const char *dir, unsigned me)
   }
 }
 
+/* How long a held flush waits before the test gives up on it. */
+#define HOLD_MS 20000
+
+/* The new files being written under the watched directory, as they are
+ * now: those this process has open unnamed (by their /proc names, no
+ * file opened: a descriptor opened to read one would count twice), and
+ * those under temp names. */
+static void count_new_files(size_t *unnamed, size_t *named)
+{
+  DIR *d;
+  struct dirent *de;
+
+  *unnamed = *named = 0;
+  recording = true;
+  d = opendir("/proc/self/fd");
+  while (d && (de = readdir(d)) != NULL) {
+    char link[300], path[512];
+    ssize_t len;
+
+    snprintf(link, sizeof(link), "/proc/self/fd/%s", de->d_name);
+    len = readlink(link, path, sizeof(path) - 1);
+    if (len < 0)
+      continue;
+    path[len] = '\0';
+    *unnamed += watched(path) && is_unnamed(path);
+  }
+  if (d)
+    closedir(d);
+  for (int t = 0; t < RTYPE_COUNT; t++) {
+    char dir[256];
+
+    snprintf(dir, sizeof(dir), "%s/%s", w.dir, rtype_names[t]);
+    d = opendir(dir);
+    while (d && (de = readdir(d)) != NULL)
+      *named += de->d_name[0] == '.' && strcmp(de->d_name, ".") != 0 &&
+                strcmp(de->d_name, "..") != 0;
+    if (d)
+      closedir(d);
+  }
+  recording = false;
+}
+
+/* Holds a flush on a worker while the test asks (w.hold_for). */
+static void hold_flush(void)
+{
+  uint64_t start = uv_hrtime();
+  size_t unnamed, named;
+
+  if (pthread_equal(pthread_self(), w.loop))
+    return;
+  while (__atomic_load_n(&w.hold_for, __ATOMIC_ACQUIRE)) {
+    pthread_mutex_lock(&w.lock);
+    count_new_files(&unnamed, &named);
+    if (unnamed > w.held_unnamed_max)
+      w.held_unnamed_max = unnamed;
+    if (unnamed == w.hold_for && unnamed + named >= w.hold_total)
+      __atomic_store_n(&w.hold_for, 0, __ATOMIC_RELEASE);
+    else if (uv_hrtime() - start > HOLD_MS * 1000000ULL) {
+      w.held_too_long = true;
+      __atomic_store_n(&w.hold_for, 0, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&w.lock);
+    usleep(1000);
+  }
+}
+
 int syncfs(int fd)
 {
   static int (*real)(int);
@@ -240,6 +314,7 @@ int syncfs(int fd)
    * provider's flush. */
   if (!of_watched_dir(fd))
     return real(fd);
+  hold_flush();
   pthread_mutex_lock(&w.lock);
   watching = w.dir[0] != '\0';
   me = ++w.begun;
@@ -296,6 +371,8 @@ static int sync_one(int fd, int (*real)(int))
 
   if (!watched_fd(fd, path, sizeof(path), &is_dir))
     return real(fd);
+  if (!is_dir)
+    hold_flush();
   pthread_mutex_lock(&w.lock);
   me = ++w.begun;
   w.off_loop += !pthread_equal(pthread_self(), w.loop);
@@ -514,6 +591,8 @@ static void watch(const char *dir)
   w.renames = w.links = 0;
   w.why[0] = w.squat[0] = '\0';
   w.no_tmpfile = false;
+  w.hold_for = w.hold_total = w.held_unnamed_max = 0;
+  w.held_too_long = false;
   w.loop = pthread_self();
   w.off_loop = w.listings = w.listings_off_loop = 0;
   pthread_mutex_unlock(&w.lock);
@@ -920,6 +999,57 @@ START_TEST(without_unnamed_files_new_files_are_renamed)
 }
 END_TEST
 
+/*
+ * An instance holds at most UNNAMED_MAX new files open unnamed; past
+ * that, new files take temp names, so a pass at a high concurrency
+ * leaves the process's other descriptors their room.  The first flushes
+ * are held until every create is written: then exactly UNNAMED_MAX are
+ * open unnamed and the rest are under temp names.  Once let go, each
+ * file is linked or renamed into place after a flush covered it, and
+ * all are durable when close() calls back.
+ */
+START_TEST(unnamed_files_are_bounded)
+{
+  enum { MANY = UNNAMED_MAX + 144 };
+  struct fx f;
+  struct call *cs = td_calloc(MANY, sizeof(*cs));
+  size_t left = SIZE_MAX;
+  int probe = -1;
+
+  fx_init(&f);
+  fx_open(&f, NULL);
+  /* Only where the file system makes unnamed files at all. */
+  if (fs_write_unnamed(f.dir, "x", 1, 0600, &probe) != 0) {
+    fx_release(&f);
+    free(cs);
+    return;
+  }
+  close(probe);
+  services_of(&f, cs, MANY, "u");
+  watch(f.dir);
+  w.hold_total = MANY;
+  __atomic_store_n(&w.hold_for, UNNAMED_MAX, __ATOMIC_RELEASE);
+  start_all(cs, MANY, CREATE);
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  ck_assert_msg(!w.held_too_long,
+                "the flush was held %d s: %zu unnamed files at most",
+                HOLD_MS / 1000, w.held_unnamed_max);
+  check_all(cs, MANY);
+  ck_assert_uint_eq(w.held_unnamed_max, UNNAMED_MAX);
+  ck_assert_uint_eq(w.links, UNNAMED_MAX);
+  ck_assert_uint_eq(w.renames, MANY - UNNAMED_MAX);
+  ck_assert_msg(w.early == 0, "%u early renames (%s)", w.early, w.why);
+  /* Linked files are durable once close() calls back. */
+  START(provider_close(f.p, on_closed, &left));
+  f.p = NULL;
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  ck_assert_uint_eq(left, 0);
+  assert_durable(&f, cs, MANY);
+  release_calls(&f, cs, MANY);
+  free(cs);
+}
+END_TEST
+
 /* tenant_status_write_all() of the statuses of `tenants` ("t0", "t1",
  * ...) into `dir`; each must succeed. */
 static void write_statuses(const char *dir, size_t tenants)
@@ -1015,6 +1145,7 @@ Suite *make_suite_local_durable(void)
   tcase_add_test(tc, new_files_take_a_file_system_sync_at_close);
   tcase_add_test(tc, a_name_taken_meanwhile_is_judged);
   tcase_add_test(tc, without_unnamed_files_new_files_are_renamed);
+  tcase_add_test(tc, unnamed_files_are_bounded);
   tcase_add_test(tc, a_few_statuses_sync_only_their_files);
   tcase_add_test(tc, an_early_rename_is_caught);
   suite_add_tcase(s, tc);
