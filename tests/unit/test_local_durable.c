@@ -715,6 +715,17 @@ static void services_of(struct fx *f, struct call *cs, size_t n,
   }
 }
 
+/* A fixture whose state directory is watched from before it is opened
+ * (with the options `extra`), and n calls on services of `prefix`. */
+static void watched_services(struct fx *f, struct call *cs, size_t n,
+                             const char *prefix, const char *extra)
+{
+  fx_init(f);
+  watch(f->dir);
+  fx_open(f, extra);
+  services_of(f, cs, n, prefix);
+}
+
 /* A new port for each of the n services: an update pass's change. */
 static void move_ports(struct call *cs, size_t n)
 {
@@ -805,10 +816,7 @@ START_TEST(a_small_pass_syncs_only_its_files)
   struct call cs[3] = {{0}};
   unsigned before;
 
-  fx_init(&f);
-  watch(f.dir);
-  fx_open(&f, NULL);
-  services_of(&f, cs, ARRAY_SIZE(cs), "s");
+  watched_services(&f, cs, ARRAY_SIZE(cs), "s", NULL);
   ck_assert_uint_eq(run_and_close(&f, cs, ARRAY_SIZE(cs), CREATE, NULL), 0);
   ck_assert_uint_ge(w.nplaced, ARRAY_SIZE(cs) + 1); /* service/ made */
   /* The file system flush a new directory takes runs on a worker. */
@@ -845,10 +853,7 @@ START_TEST(a_larger_turn_goes_to_workers)
   struct fx f;
   struct call cs[20] = {{0}};
 
-  fx_init(&f);
-  watch(f.dir);
-  fx_open(&f, NULL);
-  services_of(&f, cs, ARRAY_SIZE(cs), "m");
+  watched_services(&f, cs, ARRAY_SIZE(cs), "m", NULL);
   ck_assert_uint_eq(run_and_close(&f, cs, ARRAY_SIZE(cs), CREATE, NULL), 0);
   w.off_loop = 0;
   move_ports(cs, ARRAY_SIZE(cs));
@@ -868,10 +873,7 @@ START_TEST(with_latency_a_small_pass_syncs_on_a_worker)
   struct fx f;
   struct call cs[3] = {{0}};
 
-  fx_init(&f);
-  watch(f.dir);
-  fx_open(&f, LATENCY);
-  services_of(&f, cs, ARRAY_SIZE(cs), "l");
+  watched_services(&f, cs, ARRAY_SIZE(cs), "l", LATENCY);
   ck_assert_uint_eq(run_and_close(&f, cs, ARRAY_SIZE(cs), CREATE, LATENCY), 0);
   w.filesyncs = w.off_loop = 0;
   move_ports(cs, ARRAY_SIZE(cs));
@@ -894,10 +896,7 @@ START_TEST(new_files_take_a_file_system_sync_at_close)
   struct fx f;
   struct call cs[4] = {{0}};
 
-  fx_init(&f);
-  watch(f.dir);
-  fx_open(&f, NULL);
-  services_of(&f, cs, ARRAY_SIZE(cs), "n");
+  watched_services(&f, cs, ARRAY_SIZE(cs), "n", NULL);
   ck_assert_uint_eq(run_and_close(&f, cs, 1, CREATE, NULL), 0);
   w.syncfs = w.filesyncs = w.off_loop = w.links = w.renames = 0;
   ck_assert_uint_eq(run_and_close(&f, cs + 1, 3, CREATE, NULL), 0);
@@ -926,10 +925,7 @@ START_TEST(a_name_taken_meanwhile_is_judged)
   char *path, *own, text[MAX_TEXT], marker[RESOURCE_MARKER_MAX];
   size_t left = SIZE_MAX;
 
-  fx_init(&f);
-  watch(f.dir);
-  fx_open(&f, NULL);
-  services_of(&f, cs, 2, "q");
+  watched_services(&f, cs, 2, "q", NULL);
   path = state_path(&f, "service", cs[0].r->name);
   snprintf(w.squat, sizeof(w.squat), "%s", path);
   snprintf(w.squat_text, sizeof(w.squat_text), "%s", SQUATTER);
