@@ -280,8 +280,13 @@ $(BUILD)/bench/yaml_floor: tests/bench/yaml_floor.c
 	@mkdir -p $(@D)
 	$(CC) -O2 -o $@ $< $(shell pkg-config --cflags --libs yaml-0.1)
 
-bench: deps $(BIN) $(BUILD)/bench/yaml_floor
-	bash tests/bench/run.sh ./$(BIN) ./$(BUILD)/bench/yaml_floor
+$(BUILD)/bench/status_floor: tests/bench/status_floor.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -o $@ $< $(shell pkg-config --cflags --libs libgit2)
+
+bench: deps $(BIN) $(BUILD)/bench/yaml_floor $(BUILD)/bench/status_floor
+	bash tests/bench/run.sh ./$(BIN) ./$(BUILD)/bench/yaml_floor \
+	  ./$(BUILD)/bench/status_floor
 
 # The real providers at scale against their servers' own clients
 # (PowerDNS, nginx, PostgreSQL on 127.0.0.1); rows to BENCH_PROVIDERS_OUT
