@@ -41,6 +41,7 @@ struct ngx_cycle {
   size_t fs_lo, fs_hi;  /* the ops it covers */
   size_t solo;          /* the op tried alone */
   size_t verifying;     /* verifications in flight */
+  struct ngx_settle settle;
   uv_work_t work;
   int test_status; /* how the last nginx -t failed */
   char test_msg[1024];
@@ -121,6 +122,12 @@ size_t ngx__cycle_ops(struct ngx *ng, struct ngx_op ***ops)
 {
   *ops = ng->cycle ? ng->cycle->ops : NULL;
   return ng->cycle ? ng->cycle->n : 0;
+}
+
+struct ngx_settle *ngx__cycle_settle(struct ngx *ng)
+{
+  assert(ng->cycle);
+  return &ng->cycle->settle;
 }
 
 /* Whether the write is to be verified: kept in the reload, with hosts to

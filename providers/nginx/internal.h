@@ -67,6 +67,15 @@
 struct ngx_cycle;
 struct ngx_op;
 
+/* What the writes of one reload learn together (verify.c): the handover
+ * from the old workers to the new is the same for all of them. */
+struct ngx_settle {
+  /* The write whose run of right rounds times the handover: the first
+   * with a right round, as only a new worker answers it so. */
+  const struct ngx_verify *probe;
+  bool done; /* that run lasted NGX_SETTLE_MS: no old worker accepts */
+};
+
 /* A write's verification, judged a round at a time (verify.c). */
 struct ngx_verify {
   size_t nhosts;    /* each asked once a round */
@@ -75,12 +84,14 @@ struct ngx_verify {
   bool steady;      /* a run of right rounds is on ... */
   uint64_t since;   /* ... since the end of its first round */
   uint64_t deadline;
+  struct ngx_settle *settle; /* the reload's, shared */
 };
 
 enum ngx_verdict {
   NGX_VERIFY_ASKING, /* the round waits for more answers */
   NGX_VERIFY_AGAIN,  /* another round, after a pause */
-  NGX_VERIFY_SERVED, /* right, and steadily */
+  NGX_VERIFY_WAIT,   /* right: one more round once the handover is seen */
+  NGX_VERIFY_SERVED, /* right, and after the handover */
   NGX_VERIFY_LATE,   /* the deadline passed first */
 };
 
@@ -139,6 +150,7 @@ struct ngx_op {
   struct ngx_ask *asks; /* one a host */
   struct ngx_verify verify;
   bool poll_due; /* its next round waits for the timer */
+  bool waiting;  /* ... or for the handover (NGX_VERIFY_WAIT) */
   char wrong_host[NGX_MAX_HOST + 1];
   char wrong_answer[600];
 };
@@ -258,10 +270,17 @@ bool ngx__header_is(const char *headers, const char *name, const char *want);
 bool ngx__answer_right(bool removed, const char *id, const char *revision,
                        long http_code, const char *headers);
 
-/* Judging: a round of `nhosts` answers at a time; the write is served once
- * a run of rounds with every answer right has lasted NGX_SETTLE_MS, late
- * when `deadline` (uv_now's clock) comes first. */
-void ngx__verify_init(struct ngx_verify *v, size_t nhosts, uint64_t deadline);
+/* Judging: a round of `nhosts` answers at a time; late when `deadline`
+ * (uv_now's clock) comes before the write is served.  The first write of
+ * a reload with a round of right answers is its probe: it is served once
+ * a run of rounds with every answer right has lasted NGX_SETTLE_MS, and
+ * then the old workers are known gone (settle->done).  Any other write
+ * is served by one right round after that.  Before it, a round right or
+ * made while there is a probe waits (NGX_VERIFY_WAIT) to be asked again
+ * when the probe ends.  A probe that ends late hands the part to the next
+ * write with a right round. */
+void ngx__verify_init(struct ngx_verify *v, size_t nhosts, uint64_t deadline,
+                      struct ngx_settle *settle);
 enum ngx_verdict ngx__verify_answer(struct ngx_verify *v, bool right,
                                     uint64_t now);
 
@@ -280,6 +299,9 @@ void ngx__cycle_start(struct ngx *ng);
 
 /* The ops of the running cycle (none when there is none). */
 size_t ngx__cycle_ops(struct ngx *ng, struct ngx_op ***ops);
+
+/* What the running cycle's verifications share. */
+struct ngx_settle *ngx__cycle_settle(struct ngx *ng);
 
 /* A write's verification ended (verify.c). */
 void ngx__verified(struct ngx_op *op);

@@ -84,7 +84,11 @@
  *      route), and goes on doing so for 250 ms: a reload lets nginx's
  *      old workers accept connections, with the old config, for about
  *      100 ms after the new workers answer, so one answer proves
- *      nothing; a wrong answer starts the 250 ms again.  Any HTTP status
+ *      nothing; a wrong answer starts the 250 ms again.  That handover
+ *      is the reload's: one write of the cycle (the first with every
+ *      answer right) is asked in rounds until it is over; every other
+ *      write waits for it, then is asked again, and one round of right
+ *      answers serves it.  Any HTTP status
  *      counts, a 502 from an unreachable upstream included; the upstream
  *      must answer or fail within verifyTimeoutMs (keep
  *      proxy_connect_timeout below it).  A write not served in time ends

@@ -10,9 +10,17 @@
  * config.  So every host of the route is asked (an alias is served by
  * the same config as the first host only once no old worker answers for
  * either), each time on a new connection (a kept-alive one would keep
- * asking the same worker), once a round; a write is served when a run of
- * rounds in which every answer was right has lasted NGX_SETTLE_MS, and
- * any wrong answer starts the run again.
+ * asking the same worker), once a round.
+ *
+ * The handover is the reload's, not a write's: an old worker answers
+ * every host with the old config.  So one write of the reload, the
+ * probe, times it: it is served when a run of its rounds in which every
+ * answer was right has lasted NGX_SETTLE_MS, any wrong answer starting
+ * the run again.  Every other write then needs one round of right
+ * answers, asked after that; until then it is asked only while no write
+ * has a right round yet.  So a reload of a thousand routes asks each
+ * host about twice, not once every POLL_MS for NGX_SETTLE_MS, and the
+ * old workers are not kept busy answering while they hand over.
  *
  * The judging of answers and rounds is pure (ngx__answer_right,
  * ngx__verify_answer) so the unit tests drive it with any sequence of
@@ -71,33 +79,59 @@ bool ngx__answer_right(bool removed, const char *id, const char *revision,
          ngx__header_is(headers, "X-Tenantd-Revision", revision);
 }
 
-void ngx__verify_init(struct ngx_verify *v, size_t nhosts, uint64_t deadline)
+void ngx__verify_init(struct ngx_verify *v, size_t nhosts, uint64_t deadline,
+                      struct ngx_settle *settle)
 {
   memset(v, 0, sizeof(*v));
   v->nhosts = nhosts;
   v->deadline = deadline;
   v->round_right = true;
+  v->settle = settle;
 }
 
-enum ngx_verdict ngx__verify_answer(struct ngx_verify *v, bool right,
+/* The probe's round: the run of right rounds goes on, or starts again. */
+static enum ngx_verdict probe_round(struct ngx_verify *v, bool right,
                                     uint64_t now)
 {
-  assert(v->answered < v->nhosts);
-  v->round_right = v->round_right && right;
-  if (++v->answered < v->nhosts)
-    return NGX_VERIFY_ASKING;
-  if (!v->round_right) {
+  if (!right) {
     v->steady = false;
   } else if (!v->steady) {
     v->steady = true;
     v->since = now;
   } else if (now - v->since >= NGX_SETTLE_MS) {
+    v->settle->done = true;
     return NGX_VERIFY_SERVED;
   }
+  if (now < v->deadline)
+    return NGX_VERIFY_AGAIN;
+  v->settle->probe = NULL; /* the next right write takes over */
+  return NGX_VERIFY_LATE;
+}
+
+enum ngx_verdict ngx__verify_answer(struct ngx_verify *v, bool right,
+                                    uint64_t now)
+{
+  struct ngx_settle *s = v->settle;
+
+  assert(v->answered < v->nhosts);
+  v->round_right = v->round_right && right;
+  if (++v->answered < v->nhosts)
+    return NGX_VERIFY_ASKING;
+  right = v->round_right;
   /* The next round starts afresh. */
   v->answered = 0;
   v->round_right = true;
-  return now >= v->deadline ? NGX_VERIFY_LATE : NGX_VERIFY_AGAIN;
+  if (s->done && right)
+    return NGX_VERIFY_SERVED;
+  if (!s->done && !s->probe && right)
+    s->probe = v;
+  if (!s->done && s->probe == v)
+    return probe_round(v, right, now);
+  if (now >= v->deadline)
+    return NGX_VERIFY_LATE;
+  /* Before the handover any answer may be an old worker's: the write
+   * is asked again after it, and meanwhile leaves nginx to the probe. */
+  return !s->done && (right || s->probe) ? NGX_VERIFY_WAIT : NGX_VERIFY_AGAIN;
 }
 
 /* ---- asking nginx ---- */
@@ -150,6 +184,29 @@ static void note_wrong(struct ngx_op *op, const char *host,
              res->message ? res->message : "no response");
 }
 
+/* Its next round after the pause. */
+static void poll_again(struct ngx *ng, struct ngx_op *op)
+{
+  op->poll_due = true;
+  if (!uv_is_active((uv_handle_t *)&ng->poll))
+    uv_timer_start(&ng->poll, on_poll_timer, POLL_MS, 0);
+}
+
+/* The probe ended: the writes waiting for the handover ask once more,
+ * to be served when it was seen, or to find another probe. */
+static void wake_waiting(struct ngx *ng)
+{
+  struct ngx_op **ops = NULL;
+  size_t n = ngx__cycle_ops(ng, &ops);
+
+  for (size_t i = 0; i < n; i++) {
+    if (ops[i]->waiting) {
+      ops[i]->waiting = false;
+      poll_again(ng, ops[i]);
+    }
+  }
+}
+
 static void on_answer(const struct curl_uv_response *res, void *arg)
 {
   struct ngx_ask *ask = arg;
@@ -160,6 +217,7 @@ static void on_answer(const struct curl_uv_response *res, void *arg)
   bool right =
       ngx__answer_right(op->base.kind == RT_REMOVE, op->base.id, op->revision,
                         res->http_code, res->headers ? res->headers : "");
+  bool probe = op->verify.settle->probe == &op->verify;
 
   if (!right)
     note_wrong(op, host, res, now);
@@ -168,18 +226,21 @@ static void on_answer(const struct curl_uv_response *res, void *arg)
     return;
   case NGX_VERIFY_SERVED:
     op->applied = false; /* final: nothing to take back */
-    ngx__verified(op);
-    return;
+    break;
   case NGX_VERIFY_LATE:
     fail_late(op);
-    ngx__verified(op);
+    break;
+  case NGX_VERIFY_WAIT:
+    op->waiting = true;
     return;
   case NGX_VERIFY_AGAIN:
-    op->poll_due = true;
-    if (!uv_is_active((uv_handle_t *)&ng->poll))
-      uv_timer_start(&ng->poll, on_poll_timer, POLL_MS, 0);
+    poll_again(ng, op);
     return;
   }
+  /* Before the op, and the cycle with it, may end. */
+  if (probe)
+    wake_waiting(ng);
+  ngx__verified(op);
 }
 
 /* One round: every host asked at once, each on a new connection. */
@@ -220,6 +281,8 @@ void ngx__verify_start(struct ngx_op *op, uint64_t now)
   }
   /* verifyTimeoutMs to be served, then the run of right rounds. */
   ngx__verify_init(&op->verify, n,
-                   now + ngx_of(op)->verify_timeout_ms + NGX_SETTLE_MS);
+                   now + ngx_of(op)->verify_timeout_ms + NGX_SETTLE_MS,
+                   ngx__cycle_settle(ngx_of(op)));
+  op->waiting = false;
   ask_all(op);
 }

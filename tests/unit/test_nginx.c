@@ -568,12 +568,13 @@ static enum ngx_verdict round_at(struct ngx_verify *v, const char *answers,
 
 START_TEST(one_new_answer_is_not_served)
 {
+  struct ngx_settle s = {0};
   struct ngx_verify v;
   uint64_t t;
 
   /* nginx answers with the new config at once, and keeps doing so: still
    * the write waits out the handover before it counts as served. */
-  ngx__verify_init(&v, 1, 5000 + NGX_SETTLE_MS);
+  ngx__verify_init(&v, 1, 5000 + NGX_SETTLE_MS, &s);
   ck_assert_int_eq(round_at(&v, "1", 0), NGX_VERIFY_AGAIN);
   for (t = 20; t < NGX_SETTLE_MS; t += 20)
     ck_assert_int_eq(round_at(&v, "1", t), NGX_VERIFY_AGAIN);
@@ -583,11 +584,12 @@ END_TEST
 
 START_TEST(an_old_worker_answer_starts_again)
 {
+  struct ngx_settle s = {0};
   struct ngx_verify v;
   uint64_t t;
 
   /* New, new, then an old worker still accepting: the run restarts. */
-  ngx__verify_init(&v, 1, 5000 + NGX_SETTLE_MS);
+  ngx__verify_init(&v, 1, 5000 + NGX_SETTLE_MS, &s);
   ck_assert_int_eq(round_at(&v, "1", 0), NGX_VERIFY_AGAIN);
   ck_assert_int_eq(round_at(&v, "1", 20), NGX_VERIFY_AGAIN);
   ck_assert_int_eq(round_at(&v, "0", 90), NGX_VERIFY_AGAIN);
@@ -600,11 +602,12 @@ END_TEST
 
 START_TEST(every_host_must_be_served)
 {
+  struct ngx_settle s = {0};
   struct ngx_verify v;
   uint64_t t;
 
   /* The first host is served, the alias never: late, never served. */
-  ngx__verify_init(&v, 2, 1000);
+  ngx__verify_init(&v, 2, 1000, &s);
   for (t = 0; t < 1000; t += 20) {
     ck_assert_int_eq(ngx__verify_answer(&v, true, t), NGX_VERIFY_ASKING);
     ck_assert_int_eq(ngx__verify_answer(&v, false, t), NGX_VERIFY_AGAIN);
@@ -613,7 +616,8 @@ START_TEST(every_host_must_be_served)
   ck_assert_int_eq(ngx__verify_answer(&v, false, t), NGX_VERIFY_LATE);
 
   /* Both served: served once steady, whatever order the answers came. */
-  ngx__verify_init(&v, 3, 5000);
+  memset(&s, 0, sizeof(s));
+  ngx__verify_init(&v, 3, 5000, &s);
   ck_assert_int_eq(round_at(&v, "101", 0), NGX_VERIFY_AGAIN);
   ck_assert_int_eq(round_at(&v, "111", 20), NGX_VERIFY_AGAIN);
   ck_assert_int_eq(round_at(&v, "111", 20 + NGX_SETTLE_MS - 1),
@@ -624,16 +628,80 @@ END_TEST
 
 START_TEST(late_when_never_steady)
 {
+  struct ngx_settle s = {0};
   struct ngx_verify v;
 
-  ngx__verify_init(&v, 1, 300);
+  ngx__verify_init(&v, 1, 300, &s);
   ck_assert_int_eq(round_at(&v, "0", 0), NGX_VERIFY_AGAIN);
   ck_assert_int_eq(round_at(&v, "0", 299), NGX_VERIFY_AGAIN);
   ck_assert_int_eq(round_at(&v, "0", 300), NGX_VERIFY_LATE);
   /* Right only near the deadline: not steady long enough. */
-  ngx__verify_init(&v, 1, 300);
+  memset(&s, 0, sizeof(s));
+  ngx__verify_init(&v, 1, 300, &s);
   ck_assert_int_eq(round_at(&v, "1", 200), NGX_VERIFY_AGAIN);
   ck_assert_int_eq(round_at(&v, "1", 300), NGX_VERIFY_LATE);
+}
+END_TEST
+
+START_TEST(one_probe_times_the_handover_for_all)
+{
+  struct ngx_settle s = {0};
+  struct ngx_verify a, b, c;
+  uint64_t t;
+
+  /* Three writes of one reload.  b's first round meets an old worker; a's
+   * is right, so a is the probe; c's is right too, and waits. */
+  ngx__verify_init(&a, 2, 5000, &s);
+  ngx__verify_init(&b, 1, 5000, &s);
+  ngx__verify_init(&c, 2, 5000, &s);
+  ck_assert_int_eq(round_at(&b, "0", 0), NGX_VERIFY_AGAIN);
+  ck_assert_ptr_null(s.probe);
+  ck_assert_int_eq(round_at(&a, "11", 0), NGX_VERIFY_AGAIN);
+  ck_assert_ptr_eq(s.probe, &a);
+  ck_assert_int_eq(round_at(&c, "11", 0), NGX_VERIFY_WAIT);
+  /* Before the handover an answer proves nothing, right or wrong: with
+   * a probe timing it, b waits as c does. */
+  ck_assert_int_eq(round_at(&b, "0", 20), NGX_VERIFY_WAIT);
+  for (t = 20; t < NGX_SETTLE_MS; t += 20)
+    ck_assert_int_eq(round_at(&a, "11", t), NGX_VERIFY_AGAIN);
+  ck_assert(!s.done);
+  ck_assert_int_eq(round_at(&a, "11", t), NGX_VERIFY_SERVED);
+  ck_assert(s.done);
+  /* Asked again after it, one right round serves each; a wrong answer
+   * then is nginx's own, asked again until the deadline. */
+  ck_assert_int_eq(round_at(&c, "11", t + 20), NGX_VERIFY_SERVED);
+  ck_assert_int_eq(round_at(&b, "0", t + 20), NGX_VERIFY_AGAIN);
+  ck_assert_int_eq(round_at(&b, "1", t + 40), NGX_VERIFY_SERVED);
+}
+END_TEST
+
+START_TEST(a_late_probe_hands_over_the_part)
+{
+  struct ngx_settle s = {0};
+  struct ngx_verify a, b, c;
+
+  /* a was right once, then an old worker answered until its deadline:
+   * late, and no longer the probe. */
+  ngx__verify_init(&a, 1, 300, &s);
+  ngx__verify_init(&b, 1, 600, &s);
+  ngx__verify_init(&c, 1, 300, &s);
+  ck_assert_int_eq(round_at(&a, "1", 0), NGX_VERIFY_AGAIN);
+  ck_assert_int_eq(round_at(&b, "1", 0), NGX_VERIFY_WAIT);
+  ck_assert_int_eq(round_at(&c, "1", 0), NGX_VERIFY_WAIT);
+  ck_assert_int_eq(round_at(&a, "0", 100), NGX_VERIFY_AGAIN);
+  ck_assert_int_eq(round_at(&a, "0", 300), NGX_VERIFY_LATE);
+  ck_assert_ptr_null(s.probe);
+  ck_assert(!s.done);
+  /* Woken, c is past its deadline: late too.  b is not: it is the probe
+   * now, served by its own run. */
+  ck_assert_int_eq(round_at(&c, "1", 320), NGX_VERIFY_LATE);
+  ck_assert_ptr_null(s.probe);
+  ck_assert_int_eq(round_at(&b, "1", 320), NGX_VERIFY_AGAIN);
+  ck_assert_ptr_eq(s.probe, &b);
+  ck_assert_int_eq(round_at(&b, "1", 320 + NGX_SETTLE_MS - 1),
+                   NGX_VERIFY_AGAIN);
+  ck_assert_int_eq(round_at(&b, "1", 320 + NGX_SETTLE_MS), NGX_VERIFY_SERVED);
+  ck_assert(s.done);
 }
 END_TEST
 
@@ -1199,6 +1267,8 @@ Suite *make_suite_nginx(void)
   tcase_add_test(tc, an_old_worker_answer_starts_again);
   tcase_add_test(tc, every_host_must_be_served);
   tcase_add_test(tc, late_when_never_steady);
+  tcase_add_test(tc, one_probe_times_the_handover_for_all);
+  tcase_add_test(tc, a_late_probe_hands_over_the_part);
   tcase_add_test(tc, summarize_keeps_errors);
   tcase_add_test(tc, open_rejects_bad_options);
   tcase_add_test(tc, read_a_file_tenantd_wrote);
