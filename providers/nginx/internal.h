@@ -67,30 +67,41 @@
 struct ngx_cycle;
 struct ngx_op;
 
+/* Writes of a reload timing its handover at once: a probe that stalls or
+ * meets old workers until its deadline does not hold up the others. */
+#define NGX_PROBES 4
+/* A write that waited for the handover is given at least this long
+ * after it is woken, for the rounds it still needs. */
+#define NGX_WOKEN_MS (2 * NGX_SETTLE_MS)
+
 /* What the writes of one reload learn together (verify.c): the handover
  * from the old workers to the new is the same for all of them. */
 struct ngx_settle {
-  /* The write whose run of right rounds times the handover: the first
-   * with a right round, as only a new worker answers it so. */
-  const struct ngx_verify *probe;
-  bool done; /* that run lasted NGX_SETTLE_MS: no old worker accepts */
+  size_t probes;    /* writes timing the handover now */
+  size_t waiting;   /* writes waiting for it (NGX_VERIFY_WAIT) */
+  bool done;        /* a probe's run lasted NGX_SETTLE_MS ... */
+  uint64_t done_at; /* ... then: no old worker accepts since */
 };
 
 /* A write's verification, judged a round at a time (verify.c). */
 struct ngx_verify {
-  size_t nhosts;    /* each asked once a round */
-  size_t answered;  /* answers of the round so far */
-  bool round_right; /* every one of them was right */
-  bool steady;      /* a run of right rounds is on ... */
-  uint64_t since;   /* ... since the end of its first round */
+  size_t nhosts;     /* each asked once a round */
+  size_t answered;   /* answers of the round so far */
+  bool round_right;  /* every one of them was right */
+  bool steady;       /* a run of right rounds is on ... */
+  uint64_t since;    /* ... since the end of its first round */
+  uint64_t asked_at; /* when the round was asked */
   uint64_t deadline;
+  bool alone; /* a remove: judged by its own run, never a probe */
+  bool probe; /* times the reload's handover */
+  bool woken; /* its deadline was moved once for a wait */
   struct ngx_settle *settle; /* the reload's, shared */
 };
 
 enum ngx_verdict {
   NGX_VERIFY_ASKING, /* the round waits for more answers */
   NGX_VERIFY_AGAIN,  /* another round, after a pause */
-  NGX_VERIFY_WAIT,   /* right: one more round once the handover is seen */
+  NGX_VERIFY_WAIT,   /* asked again once a probe has ended */
   NGX_VERIFY_SERVED, /* right, and after the handover */
   NGX_VERIFY_LATE,   /* the deadline passed first */
 };
@@ -270,19 +281,32 @@ bool ngx__header_is(const char *headers, const char *name, const char *want);
 bool ngx__answer_right(bool removed, const char *id, const char *revision,
                        long http_code, const char *headers);
 
-/* Judging: a round of `nhosts` answers at a time; late when `deadline`
- * (uv_now's clock) comes before the write is served.  The first write of
- * a reload with a round of right answers is its probe: it is served once
- * a run of rounds with every answer right has lasted NGX_SETTLE_MS, and
- * then the old workers are known gone (settle->done).  Any other write
- * is served by one right round after that.  Before it, a round right or
- * made while there is a probe waits (NGX_VERIFY_WAIT) to be asked again
- * when the probe ends.  A probe that ends late hands the part to the next
- * write with a right round. */
+/*
+ * Judging: a round of `nhosts` answers at a time, asked at the time given
+ * to ngx__verify_asking(); late when `deadline` (uv_now's clock) comes
+ * before the write is served.
+ *
+ * A write `alone` (a remove: the old config may already lack its route,
+ * so a right answer says nothing of the workers) is served once a run of
+ * rounds with every answer right has lasted NGX_SETTLE_MS.  Any other
+ * write with a round of right answers (its revision, which only a new
+ * worker knows) becomes one of up to NGX_PROBES probes and is judged the
+ * same way; the first probe served marks the handover done, and any
+ * write is then served by one round of right answers asked after that.
+ * Before it, a write that is not a probe waits (NGX_VERIFY_WAIT) while a
+ * probe runs, and is asked again while none does.  Waiting writes are
+ * woken (ngx__verify_woken) when the handover is done or the last probe
+ * ends late.
+ */
 void ngx__verify_init(struct ngx_verify *v, size_t nhosts, uint64_t deadline,
-                      struct ngx_settle *settle);
+                      bool alone, struct ngx_settle *settle);
+void ngx__verify_asking(struct ngx_verify *v, uint64_t now);
 enum ngx_verdict ngx__verify_answer(struct ngx_verify *v, bool right,
                                     uint64_t now);
+/* Whether the waiting writes are to be woken after a verdict. */
+bool ngx__verify_wake_due(const struct ngx_settle *s, enum ngx_verdict v);
+/* A waiting write woken at `now`: it has NGX_WOKEN_MS at least. */
+void ngx__verify_woken(struct ngx_verify *v, uint64_t now);
 
 /* Asks nginx about every host in op->hosts (not empty) until the write is
  * served or late; then calls ngx__verified(op), the op failed when late,

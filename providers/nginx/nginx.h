@@ -28,7 +28,7 @@
  *                             listens on, and where routes are verified
  *    "verifyTimeoutMs": 5000} how long after a reload nginx may take to
  *                             serve a changed route (integer, 1 to
- *                             600000); it must then go on serving it for
+ *                             600000); the handover is then timed for
  *                             250 ms more (step 4 below)
  *
  * Unknown options and values of the wrong type make open() fail with a
@@ -78,20 +78,23 @@
  *      files are restored and the writes end PROVIDER_TRANSIENT;
  *   4. verifies: HEAD http://<listen>/ with "Host: <host>" for every host
  *      of the route, aliases included (after a remove: every host of the
- *      removed file), each on a new connection, in rounds ~20 ms apart,
- *      until every response carries "X-Tenantd-Route: <id>" and the
- *      revision just written (after a remove: no longer names the
- *      route), and goes on doing so for 250 ms: a reload lets nginx's
- *      old workers accept connections, with the old config, for about
- *      100 ms after the new workers answer, so one answer proves
- *      nothing; a wrong answer starts the 250 ms again.  That handover
- *      is the reload's: one write of the cycle (the first with every
- *      answer right) is asked in rounds until it is over; every other
- *      write waits for it, then is asked again, and one round of right
- *      answers serves it.  Any HTTP status
- *      counts, a 502 from an unreachable upstream included; the upstream
- *      must answer or fail within verifyTimeoutMs (keep
- *      proxy_connect_timeout below it).  A write not served in time ends
+ *      removed file), each on a new connection, until every response
+ *      carries "X-Tenantd-Route: <id>" and the revision just written
+ *      (after a remove: no longer names the route).  A reload lets
+ *      nginx's old workers accept connections, with the old config, for
+ *      about 100 ms after the new workers answer, so one answer proves
+ *      nothing.  That handover is the reload's: up to four writes of the
+ *      cycle with every answer right (the probes) are asked in rounds
+ *      ~20 ms apart until one of them has gone on answering right for
+ *      250 ms, a wrong answer starting its 250 ms again; then every
+ *      other write is asked again, and one round of right answers asked
+ *      after that serves it (before it, a write is asked only while no
+ *      probe runs).  A remove is judged alone, by its own 250 ms, as the
+ *      old config may already lack its route.  Any HTTP status counts, a
+ *      502 from an unreachable upstream included; the upstream must
+ *      answer or fail within verifyTimeoutMs (keep proxy_connect_timeout
+ *      below it).  A write still waiting for the handover when its time
+ *      is up gets 500 ms more once.  A write not served in time ends
  *      PROVIDER_TRANSIENT and its previous file is put back, so the next
  *      pass tries again instead of reading a route nginx never loaded as
  *      converged;

@@ -13,14 +13,21 @@
  * asking the same worker), once a round.
  *
  * The handover is the reload's, not a write's: an old worker answers
- * every host with the old config.  So one write of the reload, the
- * probe, times it: it is served when a run of its rounds in which every
- * answer was right has lasted NGX_SETTLE_MS, any wrong answer starting
- * the run again.  Every other write then needs one round of right
- * answers, asked after that; until then it is asked only while no write
- * has a right round yet.  So a reload of a thousand routes asks each
- * host about twice, not once every POLL_MS for NGX_SETTLE_MS, and the
- * old workers are not kept busy answering while they hand over.
+ * every host with the old config.  So a few writes of the reload, the
+ * probes, time it: a write becomes one with a round of right answers
+ * (its new revision, which no old worker knows), and the first whose run
+ * of right rounds lasts NGX_SETTLE_MS (any wrong answer starting it
+ * again) marks the handover done.  Every other write then needs one
+ * round of right answers asked after that; before it, it is asked only
+ * while no probe runs.  So a reload of a thousand routes asks each host
+ * about twice, not once every POLL_MS for NGX_SETTLE_MS, and the old
+ * workers are not kept busy answering while they hand over.  Up to
+ * NGX_PROBES writes run at once, so one whose upstream stalls does not
+ * hold the others; writes that waited are woken when the handover is
+ * done or the last probe ends late, with NGX_WOKEN_MS left at least.  A
+ * remove judges itself alone, as every write once did: the old config
+ * may already lack its route, so its right answers say nothing of the
+ * workers.
  *
  * The judging of answers and rounds is pure (ngx__answer_right,
  * ngx__verify_answer) so the unit tests drive it with any sequence of
@@ -80,32 +87,61 @@ bool ngx__answer_right(bool removed, const char *id, const char *revision,
 }
 
 void ngx__verify_init(struct ngx_verify *v, size_t nhosts, uint64_t deadline,
-                      struct ngx_settle *settle)
+                      bool alone, struct ngx_settle *settle)
 {
   memset(v, 0, sizeof(*v));
   v->nhosts = nhosts;
   v->deadline = deadline;
   v->round_right = true;
+  v->alone = alone;
   v->settle = settle;
 }
 
-/* The probe's round: the run of right rounds goes on, or starts again. */
-static enum ngx_verdict probe_round(struct ngx_verify *v, bool right,
-                                    uint64_t now)
+void ngx__verify_asking(struct ngx_verify *v, uint64_t now)
+{
+  v->asked_at = now;
+}
+
+/* Whether a run of right rounds has lasted NGX_SETTLE_MS with this one;
+ * a wrong round starts it again. */
+static bool run_lasted(struct ngx_verify *v, bool right, uint64_t now)
 {
   if (!right) {
     v->steady = false;
-  } else if (!v->steady) {
+    return false;
+  }
+  if (!v->steady) {
     v->steady = true;
     v->since = now;
-  } else if (now - v->since >= NGX_SETTLE_MS) {
-    v->settle->done = true;
-    return NGX_VERIFY_SERVED;
+    return false;
   }
-  if (now < v->deadline)
-    return NGX_VERIFY_AGAIN;
-  v->settle->probe = NULL; /* the next right write takes over */
-  return NGX_VERIFY_LATE;
+  return now - v->since >= NGX_SETTLE_MS;
+}
+
+static enum ngx_verdict again_or_late(const struct ngx_verify *v, uint64_t now)
+{
+  return now >= v->deadline ? NGX_VERIFY_LATE : NGX_VERIFY_AGAIN;
+}
+
+/* A probe's round: served when its run lasted, which ends the handover
+ * for every write of the reload. */
+static enum ngx_verdict probe_round(struct ngx_verify *v, bool right,
+                                    uint64_t now)
+{
+  struct ngx_settle *s = v->settle;
+  enum ngx_verdict verdict = NGX_VERIFY_SERVED;
+
+  if (run_lasted(v, right, now)) {
+    s->done = true;
+    s->done_at = now;
+  } else {
+    verdict = again_or_late(v, now);
+  }
+  if (verdict != NGX_VERIFY_AGAIN) {
+    v->probe = false;
+    s->probes--;
+  }
+  return verdict;
 }
 
 enum ngx_verdict ngx__verify_answer(struct ngx_verify *v, bool right,
@@ -121,17 +157,44 @@ enum ngx_verdict ngx__verify_answer(struct ngx_verify *v, bool right,
   /* The next round starts afresh. */
   v->answered = 0;
   v->round_right = true;
-  if (s->done && right)
-    return NGX_VERIFY_SERVED;
-  if (!s->done && !s->probe && right)
-    s->probe = v;
-  if (!s->done && s->probe == v)
+  if (v->alone)
+    return run_lasted(v, right, now) ? NGX_VERIFY_SERVED
+                                     : again_or_late(v, now);
+  if (s->done) {
+    /* A round asked before the handover ended proves nothing. */
+    if (right && v->asked_at >= s->done_at)
+      return NGX_VERIFY_SERVED;
+    return again_or_late(v, now);
+  }
+  if (!v->probe && right && s->probes < NGX_PROBES) {
+    v->probe = true;
+    s->probes++;
+  }
+  if (v->probe)
     return probe_round(v, right, now);
   if (now >= v->deadline)
     return NGX_VERIFY_LATE;
-  /* Before the handover any answer may be an old worker's: the write
-   * is asked again after it, and meanwhile leaves nginx to the probe. */
-  return !s->done && (right || s->probe) ? NGX_VERIFY_WAIT : NGX_VERIFY_AGAIN;
+  /* Any answer may be an old worker's: asked again after the handover,
+   * the write meanwhile leaves nginx to the probes. */
+  if (s->probes == 0)
+    return NGX_VERIFY_AGAIN;
+  s->waiting++;
+  return NGX_VERIFY_WAIT;
+}
+
+bool ngx__verify_wake_due(const struct ngx_settle *s, enum ngx_verdict v)
+{
+  return s->waiting > 0 && (v == NGX_VERIFY_SERVED || v == NGX_VERIFY_LATE) &&
+         (s->done || s->probes == 0);
+}
+
+void ngx__verify_woken(struct ngx_verify *v, uint64_t now)
+{
+  v->settle->waiting--;
+  if (!v->woken && v->deadline < now + NGX_WOKEN_MS) {
+    v->deadline = now + NGX_WOKEN_MS;
+    v->woken = true;
+  }
 }
 
 /* ---- asking nginx ---- */
@@ -192,9 +255,9 @@ static void poll_again(struct ngx *ng, struct ngx_op *op)
     uv_timer_start(&ng->poll, on_poll_timer, POLL_MS, 0);
 }
 
-/* The probe ended: the writes waiting for the handover ask once more,
- * to be served when it was seen, or to find another probe. */
-static void wake_waiting(struct ngx *ng)
+/* The handover is done, or no probe runs any more: the writes waiting
+ * for it ask again, to be served or to become probes. */
+static void wake_waiting(struct ngx *ng, uint64_t now)
 {
   struct ngx_op **ops = NULL;
   size_t n = ngx__cycle_ops(ng, &ops);
@@ -202,6 +265,7 @@ static void wake_waiting(struct ngx *ng)
   for (size_t i = 0; i < n; i++) {
     if (ops[i]->waiting) {
       ops[i]->waiting = false;
+      ngx__verify_woken(&ops[i]->verify, now);
       poll_again(ng, ops[i]);
     }
   }
@@ -217,11 +281,12 @@ static void on_answer(const struct curl_uv_response *res, void *arg)
   bool right =
       ngx__answer_right(op->base.kind == RT_REMOVE, op->base.id, op->revision,
                         res->http_code, res->headers ? res->headers : "");
-  bool probe = op->verify.settle->probe == &op->verify;
+  enum ngx_verdict verdict;
 
   if (!right)
     note_wrong(op, host, res, now);
-  switch (ngx__verify_answer(&op->verify, right, now)) {
+  verdict = ngx__verify_answer(&op->verify, right, now);
+  switch (verdict) {
   case NGX_VERIFY_ASKING:
     return;
   case NGX_VERIFY_SERVED:
@@ -238,8 +303,8 @@ static void on_answer(const struct curl_uv_response *res, void *arg)
     return;
   }
   /* Before the op, and the cycle with it, may end. */
-  if (probe)
-    wake_waiting(ng);
+  if (ngx__verify_wake_due(op->verify.settle, verdict))
+    wake_waiting(ng, now);
   ngx__verified(op);
 }
 
@@ -249,6 +314,7 @@ static void ask_all(struct ngx_op *op)
   struct ngx *ng = ngx_of(op);
   uint64_t now = uv_now(ng->rt.base.loop);
 
+  ngx__verify_asking(&op->verify, now);
   for (size_t i = 0; i < op->verify.nhosts; i++) {
     char *host = td_asprintf("Host: %s",
                              json_string_value(json_array_get(op->hosts, i)));
@@ -282,7 +348,7 @@ void ngx__verify_start(struct ngx_op *op, uint64_t now)
   /* verifyTimeoutMs to be served, then the run of right rounds. */
   ngx__verify_init(&op->verify, n,
                    now + ngx_of(op)->verify_timeout_ms + NGX_SETTLE_MS,
-                   ngx__cycle_settle(ngx_of(op)));
+                   op->base.kind == RT_REMOVE, ngx__cycle_settle(ngx_of(op)));
   op->waiting = false;
   ask_all(op);
 }

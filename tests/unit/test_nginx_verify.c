@@ -42,17 +42,26 @@ START_TEST(answers_are_judged_by_route_and_revision)
 }
 END_TEST
 
-/* Feeds one round of answers (1 right, 0 wrong) at `now`. */
-static enum ngx_verdict round_at(struct ngx_verify *v, const char *answers,
-                                 uint64_t now)
+/* One round of answers (1 right, 0 wrong), asked at `asked` and answered
+ * at `now`. */
+static enum ngx_verdict round_asked(struct ngx_verify *v, const char *answers,
+                                    uint64_t asked, uint64_t now)
 {
   enum ngx_verdict last = NGX_VERIFY_ASKING;
 
+  ngx__verify_asking(v, asked);
   for (const char *a = answers; *a; a++) {
     ck_assert_int_eq(last, NGX_VERIFY_ASKING);
     last = ngx__verify_answer(v, *a == '1', now);
   }
   return last;
+}
+
+/* The same, asked and answered at `now`. */
+static enum ngx_verdict round_at(struct ngx_verify *v, const char *answers,
+                                 uint64_t now)
+{
+  return round_asked(v, answers, now, now);
 }
 
 START_TEST(one_new_answer_is_not_served)
@@ -63,7 +72,7 @@ START_TEST(one_new_answer_is_not_served)
 
   /* nginx answers with the new config at once, and keeps doing so: still
    * the write waits out the handover before it counts as served. */
-  ngx__verify_init(&v, 1, 5000 + NGX_SETTLE_MS, &s);
+  ngx__verify_init(&v, 1, 5000 + NGX_SETTLE_MS, false, &s);
   ck_assert_int_eq(round_at(&v, "1", 0), NGX_VERIFY_AGAIN);
   for (t = 20; t < NGX_SETTLE_MS; t += 20)
     ck_assert_int_eq(round_at(&v, "1", t), NGX_VERIFY_AGAIN);
@@ -78,7 +87,7 @@ START_TEST(an_old_worker_answer_starts_again)
   uint64_t t;
 
   /* New, new, then an old worker still accepting: the run restarts. */
-  ngx__verify_init(&v, 1, 5000 + NGX_SETTLE_MS, &s);
+  ngx__verify_init(&v, 1, 5000 + NGX_SETTLE_MS, false, &s);
   ck_assert_int_eq(round_at(&v, "1", 0), NGX_VERIFY_AGAIN);
   ck_assert_int_eq(round_at(&v, "1", 20), NGX_VERIFY_AGAIN);
   ck_assert_int_eq(round_at(&v, "0", 90), NGX_VERIFY_AGAIN);
@@ -96,7 +105,7 @@ START_TEST(every_host_must_be_served)
   uint64_t t;
 
   /* The first host is served, the alias never: late, never served. */
-  ngx__verify_init(&v, 2, 1000, &s);
+  ngx__verify_init(&v, 2, 1000, false, &s);
   for (t = 0; t < 1000; t += 20) {
     ck_assert_int_eq(ngx__verify_answer(&v, true, t), NGX_VERIFY_ASKING);
     ck_assert_int_eq(ngx__verify_answer(&v, false, t), NGX_VERIFY_AGAIN);
@@ -104,9 +113,10 @@ START_TEST(every_host_must_be_served)
   ck_assert_int_eq(ngx__verify_answer(&v, true, t), NGX_VERIFY_ASKING);
   ck_assert_int_eq(ngx__verify_answer(&v, false, t), NGX_VERIFY_LATE);
 
-  /* Both served: served once steady, whatever order the answers came. */
+  /* Three hosts: a round with a wrong answer anywhere is not right; once
+   * every answer is, served when the rounds stayed so. */
   memset(&s, 0, sizeof(s));
-  ngx__verify_init(&v, 3, 5000, &s);
+  ngx__verify_init(&v, 3, 5000, false, &s);
   ck_assert_int_eq(round_at(&v, "101", 0), NGX_VERIFY_AGAIN);
   ck_assert_int_eq(round_at(&v, "111", 20), NGX_VERIFY_AGAIN);
   ck_assert_int_eq(round_at(&v, "111", 20 + NGX_SETTLE_MS - 1),
@@ -120,76 +130,122 @@ START_TEST(late_when_never_steady)
   struct ngx_settle s = {0};
   struct ngx_verify v;
 
-  ngx__verify_init(&v, 1, 300, &s);
+  ngx__verify_init(&v, 1, 300, false, &s);
   ck_assert_int_eq(round_at(&v, "0", 0), NGX_VERIFY_AGAIN);
   ck_assert_int_eq(round_at(&v, "0", 299), NGX_VERIFY_AGAIN);
   ck_assert_int_eq(round_at(&v, "0", 300), NGX_VERIFY_LATE);
   /* Right only near the deadline: not steady long enough. */
   memset(&s, 0, sizeof(s));
-  ngx__verify_init(&v, 1, 300, &s);
+  ngx__verify_init(&v, 1, 300, false, &s);
   ck_assert_int_eq(round_at(&v, "1", 200), NGX_VERIFY_AGAIN);
   ck_assert_int_eq(round_at(&v, "1", 300), NGX_VERIFY_LATE);
 }
 END_TEST
 
-START_TEST(one_probe_times_the_handover_for_all)
+/* Writes of one reload, each with `nhosts` hosts and `deadline`. */
+static void writes_init(struct ngx_verify *w, size_t n, size_t nhosts,
+                        uint64_t deadline, struct ngx_settle *s)
 {
-  struct ngx_settle s = {0};
-  struct ngx_verify a, b, c;
+  memset(s, 0, sizeof(*s));
+  for (size_t i = 0; i < n; i++)
+    ngx__verify_init(&w[i], nhosts, deadline, false, s);
+}
+
+START_TEST(probes_time_the_handover_for_all)
+{
+  struct ngx_verify w[NGX_PROBES + 2];
+  struct ngx_settle s;
   uint64_t t;
 
-  /* Three writes of one reload.  b's first round meets an old worker; a's
-   * is right, so a is the probe; c's is right too, and waits. */
-  ngx__verify_init(&a, 2, 5000, &s);
-  ngx__verify_init(&b, 1, 5000, &s);
-  ngx__verify_init(&c, 2, 5000, &s);
-  ck_assert_int_eq(round_at(&b, "0", 0), NGX_VERIFY_AGAIN);
-  ck_assert_ptr_null(s.probe);
-  ck_assert_int_eq(round_at(&a, "11", 0), NGX_VERIFY_AGAIN);
-  ck_assert_ptr_eq(s.probe, &a);
-  ck_assert_int_eq(round_at(&c, "11", 0), NGX_VERIFY_WAIT);
-  /* Before the handover an answer proves nothing, right or wrong: with
-   * a probe timing it, b waits as c does. */
-  ck_assert_int_eq(round_at(&b, "0", 20), NGX_VERIFY_WAIT);
+  writes_init(w, NGX_PROBES + 2, 2, 5000, &s);
+  /* No write is right yet: the first round of the last one meets an old
+   * worker, and it is asked again. */
+  ck_assert_int_eq(round_at(&w[NGX_PROBES + 1], "10", 0), NGX_VERIFY_AGAIN);
+  /* The first NGX_PROBES writes with a right round time the handover;
+   * another right one waits for them, and so does a wrong one now. */
+  for (size_t i = 0; i < NGX_PROBES; i++)
+    ck_assert_int_eq(round_at(&w[i], "11", 0), NGX_VERIFY_AGAIN);
+  ck_assert_uint_eq(s.probes, NGX_PROBES);
+  ck_assert_int_eq(round_at(&w[NGX_PROBES], "11", 0), NGX_VERIFY_WAIT);
+  ck_assert_int_eq(round_at(&w[NGX_PROBES + 1], "01", 20), NGX_VERIFY_WAIT);
+  ck_assert_uint_eq(s.waiting, 2);
+  /* w[0]'s run lasts: the handover is done, the waiting are woken. */
   for (t = 20; t < NGX_SETTLE_MS; t += 20)
-    ck_assert_int_eq(round_at(&a, "11", t), NGX_VERIFY_AGAIN);
+    ck_assert_int_eq(round_at(&w[0], "11", t), NGX_VERIFY_AGAIN);
   ck_assert(!s.done);
-  ck_assert_int_eq(round_at(&a, "11", t), NGX_VERIFY_SERVED);
+  ck_assert(!ngx__verify_wake_due(&s, NGX_VERIFY_AGAIN));
+  ck_assert_int_eq(round_at(&w[0], "11", t), NGX_VERIFY_SERVED);
   ck_assert(s.done);
-  /* Asked again after it, one right round serves each; a wrong answer
-   * then is nginx's own, asked again until the deadline. */
-  ck_assert_int_eq(round_at(&c, "11", t + 20), NGX_VERIFY_SERVED);
-  ck_assert_int_eq(round_at(&b, "0", t + 20), NGX_VERIFY_AGAIN);
-  ck_assert_int_eq(round_at(&b, "1", t + 40), NGX_VERIFY_SERVED);
+  ck_assert_uint_eq(s.done_at, t);
+  ck_assert(ngx__verify_wake_due(&s, NGX_VERIFY_SERVED));
+  ngx__verify_woken(&w[NGX_PROBES], t);
+  ngx__verify_woken(&w[NGX_PROBES + 1], t);
+  ck_assert_uint_eq(s.waiting, 0);
+  /* A round asked before it ended proves nothing, even answered after;
+   * one asked after it serves with right answers, and a wrong answer
+   * then is nginx's own, asked again. */
+  ck_assert_int_eq(round_asked(&w[1], "11", t - 1, t + 5), NGX_VERIFY_AGAIN);
+  ck_assert_int_eq(round_asked(&w[1], "11", t + 20, t + 25), NGX_VERIFY_SERVED);
+  ck_assert_int_eq(round_at(&w[NGX_PROBES], "11", t + 20), NGX_VERIFY_SERVED);
+  ck_assert_int_eq(round_at(&w[NGX_PROBES + 1], "10", t + 20),
+                   NGX_VERIFY_AGAIN);
+  ck_assert_int_eq(round_at(&w[NGX_PROBES + 1], "11", t + 40),
+                   NGX_VERIFY_SERVED);
 }
 END_TEST
 
-START_TEST(a_late_probe_hands_over_the_part)
+START_TEST(a_remove_judges_itself)
 {
-  struct ngx_settle s = {0};
-  struct ngx_verify a, b, c;
+  struct ngx_verify w[2];
+  struct ngx_settle s;
+  uint64_t t;
 
-  /* a was right once, then an old worker answered until its deadline:
-   * late, and no longer the probe. */
-  ngx__verify_init(&a, 1, 300, &s);
-  ngx__verify_init(&b, 1, 600, &s);
-  ngx__verify_init(&c, 1, 300, &s);
-  ck_assert_int_eq(round_at(&a, "1", 0), NGX_VERIFY_AGAIN);
-  ck_assert_int_eq(round_at(&b, "1", 0), NGX_VERIFY_WAIT);
-  ck_assert_int_eq(round_at(&c, "1", 0), NGX_VERIFY_WAIT);
-  ck_assert_int_eq(round_at(&a, "0", 100), NGX_VERIFY_AGAIN);
-  ck_assert_int_eq(round_at(&a, "0", 300), NGX_VERIFY_LATE);
-  ck_assert_ptr_null(s.probe);
+  /* The old config may already lack a removed route: a remove right from
+   * the first round is neither a probe nor a sign of the handover.  It
+   * is served by its own run, and a write beside it, with no probe
+   * running, is asked again. */
+  writes_init(w, 2, 1, 5000, &s);
+  ngx__verify_init(&w[0], 1, 5000, true, &s);
+  ck_assert_int_eq(round_at(&w[0], "1", 0), NGX_VERIFY_AGAIN);
+  ck_assert_uint_eq(s.probes, 0);
+  ck_assert_int_eq(round_at(&w[1], "0", 0), NGX_VERIFY_AGAIN);
+  for (t = 20; t < NGX_SETTLE_MS; t += 20)
+    ck_assert_int_eq(round_at(&w[0], "1", t), NGX_VERIFY_AGAIN);
+  ck_assert_int_eq(round_at(&w[0], "1", t), NGX_VERIFY_SERVED);
   ck_assert(!s.done);
-  /* Woken, c is past its deadline: late too.  b is not: it is the probe
-   * now, served by its own run. */
-  ck_assert_int_eq(round_at(&c, "1", 320), NGX_VERIFY_LATE);
-  ck_assert_ptr_null(s.probe);
-  ck_assert_int_eq(round_at(&b, "1", 320), NGX_VERIFY_AGAIN);
-  ck_assert_ptr_eq(s.probe, &b);
-  ck_assert_int_eq(round_at(&b, "1", 320 + NGX_SETTLE_MS - 1),
-                   NGX_VERIFY_AGAIN);
-  ck_assert_int_eq(round_at(&b, "1", 320 + NGX_SETTLE_MS), NGX_VERIFY_SERVED);
+  ck_assert_int_eq(round_at(&w[1], "0", t), NGX_VERIFY_AGAIN);
+}
+END_TEST
+
+START_TEST(late_probes_wake_the_waiting_with_time_left)
+{
+  struct ngx_verify w[NGX_PROBES + 1];
+  struct ngx_settle s;
+  const uint64_t end = 300;
+
+  /* Every write of a reload has the same deadline.  The probes were right
+   * once, then met old workers until it came. */
+  writes_init(w, NGX_PROBES + 1, 1, end, &s);
+  for (size_t i = 0; i < NGX_PROBES; i++)
+    ck_assert_int_eq(round_at(&w[i], "1", 0), NGX_VERIFY_AGAIN);
+  ck_assert_int_eq(round_at(&w[NGX_PROBES], "1", 0), NGX_VERIFY_WAIT);
+  for (size_t i = 0; i < NGX_PROBES; i++) {
+    ck_assert_int_eq(round_at(&w[i], "0", 100), NGX_VERIFY_AGAIN);
+    ck_assert_int_eq(round_at(&w[i], "0", end), NGX_VERIFY_LATE);
+    /* Woken only when no probe is left. */
+    ck_assert(ngx__verify_wake_due(&s, NGX_VERIFY_LATE) ==
+              (i == NGX_PROBES - 1));
+  }
+  ck_assert_uint_eq(s.probes, 0);
+  ck_assert(!s.done);
+  /* Woken at the deadline, the write still has NGX_WOKEN_MS: it becomes a
+   * probe, and is served by its own run. */
+  ngx__verify_woken(&w[NGX_PROBES], end);
+  ck_assert_uint_eq(w[NGX_PROBES].deadline, end + NGX_WOKEN_MS);
+  ck_assert_int_eq(round_at(&w[NGX_PROBES], "1", end + 20), NGX_VERIFY_AGAIN);
+  ck_assert_uint_eq(s.probes, 1);
+  ck_assert_int_eq(round_at(&w[NGX_PROBES], "1", end + 20 + NGX_SETTLE_MS),
+                   NGX_VERIFY_SERVED);
   ck_assert(s.done);
 }
 END_TEST
@@ -204,8 +260,9 @@ Suite *make_suite_nginx_verify(void)
   tcase_add_test(tc, an_old_worker_answer_starts_again);
   tcase_add_test(tc, every_host_must_be_served);
   tcase_add_test(tc, late_when_never_steady);
-  tcase_add_test(tc, one_probe_times_the_handover_for_all);
-  tcase_add_test(tc, a_late_probe_hands_over_the_part);
+  tcase_add_test(tc, probes_time_the_handover_for_all);
+  tcase_add_test(tc, a_remove_judges_itself);
+  tcase_add_test(tc, late_probes_wake_the_waiting_with_time_left);
   suite_add_tcase(s, tc);
   return s;
 }
