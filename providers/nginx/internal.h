@@ -71,13 +71,15 @@ struct ngx_op;
  * meets old workers until its deadline does not hold up the others. */
 #define NGX_PROBES 4
 /* A write that waited for the handover is given at least this long
- * after it is woken, for the rounds it still needs. */
+ * after it is woken, for the rounds it still needs, but never more than
+ * NGX_WAIT_MAX_MS past the deadline it started with. */
 #define NGX_WOKEN_MS (2 * NGX_SETTLE_MS)
+#define NGX_WAIT_MAX_MS (4 * NGX_SETTLE_MS)
 
 /* What the writes of one reload learn together (verify.c): the handover
  * from the old workers to the new is the same for all of them. */
 struct ngx_settle {
-  size_t probes;    /* writes timing the handover now */
+  size_t probes;    /* probes not ended (after done: not asked since) */
   size_t waiting;   /* writes waiting for it (NGX_VERIFY_WAIT) */
   bool done;        /* a probe's run lasted NGX_SETTLE_MS ... */
   uint64_t done_at; /* ... then: no old worker accepts since */
@@ -92,9 +94,9 @@ struct ngx_verify {
   uint64_t since;    /* ... since the end of its first round */
   uint64_t asked_at; /* when the round was asked */
   uint64_t deadline;
-  bool alone; /* a remove: judged by its own run, never a probe */
-  bool probe; /* times the reload's handover */
-  bool woken; /* its deadline was moved once for a wait */
+  bool alone;     /* a remove: judged by its own run, never a probe */
+  bool probe;     /* times the reload's handover */
+  uint64_t limit; /* the latest a wait may move the deadline to */
   struct ngx_settle *settle; /* the reload's, shared */
 };
 
@@ -305,7 +307,8 @@ enum ngx_verdict ngx__verify_answer(struct ngx_verify *v, bool right,
                                     uint64_t now);
 /* Whether the waiting writes are to be woken after a verdict. */
 bool ngx__verify_wake_due(const struct ngx_settle *s, enum ngx_verdict v);
-/* A waiting write woken at `now`: it has NGX_WOKEN_MS at least. */
+/* A waiting write woken at `now`: it has NGX_WOKEN_MS at least, up to
+ * its limit (NGX_WAIT_MAX_MS past its first deadline). */
 void ngx__verify_woken(struct ngx_verify *v, uint64_t now);
 
 /* Asks nginx about every host in op->hosts (not empty) until the write is

@@ -29,7 +29,8 @@
  *    "verifyTimeoutMs": 5000} how long after a reload nginx may take to
  *                             serve a changed route (integer, 1 to
  *                             600000); the handover is then timed for
- *                             250 ms more (step 4 below)
+ *                             250 ms more, and a write that waited for it
+ *                             may take up to 1 s more (step 4 below)
  *
  * Unknown options and values of the wrong type make open() fail with a
  * message in err, such as "nginx: listen must be host:port".
@@ -93,11 +94,11 @@
  *      old config may already lack its route.  Any HTTP status counts, a
  *      502 from an unreachable upstream included; the upstream must
  *      answer or fail within verifyTimeoutMs (keep proxy_connect_timeout
- *      below it).  A write still waiting for the handover when its time
- *      is up gets 500 ms more once.  A write not served in time ends
- *      PROVIDER_TRANSIENT and its previous file is put back, so the next
- *      pass tries again instead of reading a route nginx never loaded as
- *      converged;
+ *      below it).  A write woken from waiting for the handover has
+ *      500 ms at least, up to 1 s past its own time.  A write not served
+ *      in time ends PROVIDER_TRANSIENT and its previous file is put back,
+ *      so the next pass tries again instead of reading a route nginx
+ *      never loaded as converged;
  *   5. rewrites each file nginx serves without its pending line (a
  *      comment: no reload).
  * A file still pending (tenantd stopped mid-cycle) reads as drift, so the

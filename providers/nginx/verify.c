@@ -24,7 +24,8 @@
  * workers are not kept busy answering while they hand over.  Up to
  * NGX_PROBES writes run at once, so one whose upstream stalls does not
  * hold the others; writes that waited are woken when the handover is
- * done or the last probe ends late, with NGX_WOKEN_MS left at least.  A
+ * done or the last probe ends late, with NGX_WOKEN_MS left at least (a
+ * write is never kept past NGX_WAIT_MAX_MS after its own window).  A
  * remove judges itself alone, as every write once did: the old config
  * may already lack its route, so its right answers say nothing of the
  * workers.
@@ -92,6 +93,7 @@ void ngx__verify_init(struct ngx_verify *v, size_t nhosts, uint64_t deadline,
   memset(v, 0, sizeof(*v));
   v->nhosts = nhosts;
   v->deadline = deadline;
+  v->limit = deadline + NGX_WAIT_MAX_MS;
   v->round_right = true;
   v->alone = alone;
   v->settle = settle;
@@ -190,11 +192,13 @@ bool ngx__verify_wake_due(const struct ngx_settle *s, enum ngx_verdict v)
 
 void ngx__verify_woken(struct ngx_verify *v, uint64_t now)
 {
+  uint64_t want = now + NGX_WOKEN_MS;
+
   v->settle->waiting--;
-  if (!v->woken && v->deadline < now + NGX_WOKEN_MS) {
-    v->deadline = now + NGX_WOKEN_MS;
-    v->woken = true;
-  }
+  if (want > v->limit)
+    want = v->limit;
+  if (v->deadline < want)
+    v->deadline = want;
 }
 
 /* ---- asking nginx ---- */

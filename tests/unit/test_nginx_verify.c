@@ -181,11 +181,14 @@ START_TEST(probes_time_the_handover_for_all)
   ngx__verify_woken(&w[NGX_PROBES], t);
   ngx__verify_woken(&w[NGX_PROBES + 1], t);
   ck_assert_uint_eq(s.waiting, 0);
+  /* With time enough left, waking moves no deadline. */
+  ck_assert_uint_eq(w[NGX_PROBES].deadline, 5000);
   /* A round asked before it ended proves nothing, even answered after;
    * one asked after it serves with right answers, and a wrong answer
    * then is nginx's own, asked again. */
   ck_assert_int_eq(round_asked(&w[1], "11", t - 1, t + 5), NGX_VERIFY_AGAIN);
   ck_assert_int_eq(round_asked(&w[1], "11", t + 20, t + 25), NGX_VERIFY_SERVED);
+  ck_assert_int_eq(round_asked(&w[2], "11", t, t + 3), NGX_VERIFY_SERVED);
   ck_assert_int_eq(round_at(&w[NGX_PROBES], "11", t + 20), NGX_VERIFY_SERVED);
   ck_assert_int_eq(round_at(&w[NGX_PROBES + 1], "10", t + 20),
                    NGX_VERIFY_AGAIN);
@@ -214,6 +217,50 @@ START_TEST(a_remove_judges_itself)
   ck_assert_int_eq(round_at(&w[0], "1", t), NGX_VERIFY_SERVED);
   ck_assert(!s.done);
   ck_assert_int_eq(round_at(&w[1], "0", t), NGX_VERIFY_AGAIN);
+
+  /* Nor does a remove wait while a write probes: it goes on alone. */
+  writes_init(w, 2, 1, 5000, &s);
+  ngx__verify_init(&w[0], 1, 5000, true, &s);
+  ck_assert_int_eq(round_at(&w[1], "1", 0), NGX_VERIFY_AGAIN);
+  ck_assert_uint_eq(s.probes, 1);
+  ck_assert_int_eq(round_at(&w[0], "0", 0), NGX_VERIFY_AGAIN);
+  ck_assert_int_eq(round_at(&w[0], "1", 20), NGX_VERIFY_AGAIN);
+  ck_assert_uint_eq(s.waiting, 0);
+}
+END_TEST
+
+START_TEST(every_wake_leaves_time_up_to_a_limit)
+{
+  enum { A = 0, B = NGX_PROBES, W = 2 * NGX_PROBES, N };
+  struct ngx_verify w[N];
+  struct ngx_settle s;
+  const uint64_t end = 300;
+
+  /* Writes A.. probe, B.. and W wait; all share one deadline. */
+  writes_init(w, N, 1, end, &s);
+  for (size_t i = 0; i < N; i++)
+    ck_assert_int_eq(round_at(&w[i], "1", 0),
+                     i < B ? NGX_VERIFY_AGAIN : NGX_VERIFY_WAIT);
+  /* The A probes end late: the others are woken with NGX_WOKEN_MS. */
+  for (size_t i = A; i < B; i++)
+    ck_assert_int_eq(round_at(&w[i], "0", end), NGX_VERIFY_LATE);
+  for (size_t i = B; i < N; i++) {
+    ngx__verify_woken(&w[i], end);
+    ck_assert_uint_eq(w[i].deadline, end + NGX_WOKEN_MS);
+  }
+  /* The B writes probe now, W waits again; the B probes end late too,
+   * the last a round after its deadline. */
+  for (size_t i = B; i < W; i++)
+    ck_assert_int_eq(round_at(&w[i], "1", end + 20), NGX_VERIFY_AGAIN);
+  ck_assert_int_eq(round_at(&w[W], "1", end + 20), NGX_VERIFY_WAIT);
+  for (size_t i = B; i < W; i++)
+    ck_assert_int_eq(round_at(&w[i], "0", end + 600), NGX_VERIFY_LATE);
+  ck_assert(ngx__verify_wake_due(&s, NGX_VERIFY_LATE));
+  /* W has time again, but never past NGX_WAIT_MAX_MS after its first
+   * deadline. */
+  ngx__verify_woken(&w[W], end + 600);
+  ck_assert_uint_eq(w[W].deadline, end + NGX_WAIT_MAX_MS);
+  ck_assert_uint_eq(s.waiting, 0);
 }
 END_TEST
 
@@ -263,6 +310,7 @@ Suite *make_suite_nginx_verify(void)
   tcase_add_test(tc, probes_time_the_handover_for_all);
   tcase_add_test(tc, a_remove_judges_itself);
   tcase_add_test(tc, late_probes_wake_the_waiting_with_time_left);
+  tcase_add_test(tc, every_wake_leaves_time_up_to_a_limit);
   suite_add_tcase(s, tc);
   return s;
 }
