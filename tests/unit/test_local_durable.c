@@ -126,24 +126,35 @@ static bool is_temp(const char *path)
 /* Set while this thread reads directories for the record itself. */
 static __thread bool recording;
 
+/* The next of this process's descriptors (`d` lists /proc/self/fd) open
+ * on an unnamed file under the watched directory: its /proc link and the
+ * name /proc shows for it; false after the last. */
+static bool next_unnamed(DIR *d, char link[300], char path[512])
+{
+  struct dirent *de;
+
+  while (d && (de = readdir(d)) != NULL) {
+    ssize_t len;
+
+    snprintf(link, 300, "/proc/self/fd/%s", de->d_name);
+    len = readlink(link, path, 511);
+    if (len < 0)
+      continue;
+    path[len] = '\0';
+    if (watched(path) && is_unnamed(path))
+      return true;
+  }
+  return false;
+}
+
 /* The unnamed files under the watched directory that this process has
  * open, as they are now: each named as /proc shows it. */
 static size_t snapshot_unnamed(struct seen *out, size_t n, unsigned flush)
 {
   DIR *d = opendir("/proc/self/fd");
-  struct dirent *de;
+  char link[300], path[512];
 
-  while (d && (de = readdir(d)) != NULL && n < MAX_SEEN) {
-    char link[300], path[512];
-    ssize_t len;
-
-    snprintf(link, sizeof(link), "/proc/self/fd/%s", de->d_name);
-    len = readlink(link, path, sizeof(path) - 1);
-    if (len < 0)
-      continue;
-    path[len] = '\0';
-    if (!watched(path) || !is_unnamed(path))
-      continue;
+  while (n < MAX_SEEN && next_unnamed(d, link, path)) {
     snprintf(out[n].path, sizeof(out[n].path), "%s", path);
     read_text(link, out[n].text);
     out[n++].flush = flush;
@@ -241,23 +252,15 @@ static void cover(const char *dir, unsigned me)
  * those under temp names. */
 static void count_new_files(size_t *unnamed, size_t *named)
 {
-  DIR *d;
+  char link[300], path[512];
   struct dirent *de;
+  DIR *d;
 
   *unnamed = *named = 0;
   recording = true;
   d = opendir("/proc/self/fd");
-  while (d && (de = readdir(d)) != NULL) {
-    char link[300], path[512];
-    ssize_t len;
-
-    snprintf(link, sizeof(link), "/proc/self/fd/%s", de->d_name);
-    len = readlink(link, path, sizeof(path) - 1);
-    if (len < 0)
-      continue;
-    path[len] = '\0';
-    *unnamed += watched(path) && is_unnamed(path);
-  }
+  while (next_unnamed(d, link, path))
+    (*unnamed)++;
   if (d)
     closedir(d);
   for (int t = 0; t < RTYPE_COUNT; t++) {
